@@ -1,0 +1,74 @@
+# crmblob build.
+#   make            build ./build/crmblob
+#   make run        install dependencies, build, start the server (SQLite, first admin user)
+#   make test       install dependencies, build, run every test (plain and ASan+UBSan builds)
+#   make unit       C unit tests only;  make http: black-box tests only
+# Everything a target needs from Debian is installed by scripts/deps.sh first.
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := libmicrohttpd jansson sqlite3 libsodium
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
+               -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS   += $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS  += $(SAN)
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c src/auth/*.c src/api/*.c src/http/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PYTEST   ?= /usr/bin/python3 -m pytest
+DB       ?= ./data/crmblob.db
+LISTEN   ?= 127.0.0.1:8080
+
+.PHONY: all deps run test unit http test-asan clean format bench
+all: $(BUILD)/crmblob
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcrmblob.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/crmblob: $(BUILD)/src/main.o $(BUILD)/libcrmblob.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrmblob.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libcrmblob.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(dir $(DB))
+	./$(BUILD)/crmblob serve --listen $(LISTEN) --db $(DB)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+
+http: $(BUILD)/crmblob
+	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) $(PYTEST) -q tests/http
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit http
+
+test: deps
+	@$(MAKE) --no-print-directory unit http
+	@$(MAKE) --no-print-directory test-asan
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages crmblob needs to build, run and test, only when
+# one is missing, so that `make run` and `make test` work on a fresh machine.
+set -euo pipefail
+PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+      libsodium-dev libcmocka-dev python3-pytest python3-requests)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,87 @@
+/*
+ * answer.c — builds the exchange's single answer: carriers as JSON, raw
+ * bytes, and the SPEC §4 error carrier for every status >= 400.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "core/log.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+
+void api_add_header(api_exchange *x, const char *name, const char *value)
+{
+    assert(x->resp.nheaders < API_MAX_HEADERS);
+    x->resp.headers[x->resp.nheaders++] = (api_header){name, value};
+}
+
+static void set_status(api_exchange *x, int status)
+{
+    assert(!x->answered);
+    x->answered = true;
+    x->resp.status = status;
+}
+
+void api_answer_json(api_exchange *x, int status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (text == NULL) {
+        API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        return;
+    }
+    set_status(x, status);
+    x->resp.content_type = JSON_TYPE;
+    x->resp.body = text;
+    x->resp.body_len = strlen(text);
+    x->resp.body_owned = text;
+}
+
+void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len)
+{
+    set_status(x, status);
+    x->resp.content_type = type;
+    x->resp.body = owned;
+    x->resp.body_len = len;
+    x->resp.body_owned = owned;
+}
+
+void api_answer_empty(api_exchange *x, int status)
+{
+    set_status(x, status);
+}
+
+void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nargs)
+{
+    if (x->answered)
+        return;
+    char *text = msg_format(x->arena, id, args, nargs);
+    json_t *j = json_pack("{s:b, s:s, s:s, s:s}", "Error", 1, "ErrorType", err_type(e),
+                          "ErrorMessage", text, "ErrorSource", "crmblob");
+    if (e == CB_EUNAUTH)
+        api_add_header(x, "WWW-Authenticate", auth_challenge(x->api->auth));
+    if (e == CB_EINTERNAL)
+        log_error("%s %s: %s", x->method, x->path, text);
+    api_answer_json(x, err_status(e), j);
+}
+
+void api_fail_store(api_exchange *x, cb_err e)
+{
+    const model_entity_def *def = model_entity(x->route.ent);
+    switch (e) {
+    case CB_ENOTFOUND:
+        API_FAIL(x, e, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+        break;
+    case CB_EUNAVAILABLE:
+        API_FAIL0(x, e, MSG_UNAVAILABLE);
+        break;
+    case CB_ETOOLARGE:
+        API_FAIL(x, e, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
+        break;
+    default:
+        API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        break;
+    }
+}

@@ -1,0 +1,203 @@
+/*
+ * api.c — the exchange lifecycle: authenticate, route, check rights and
+ * body limits, collect the body, run the handler.
+ *
+ * Checks that can be made from the headers alone (auth, route, rights,
+ * Content-Length over the limit, unsupported Content-Type, a missing
+ * entity for an upload) are made before a single body byte is read, so a
+ * refused upload costs the server nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_int.h"
+#include "core/text.h"
+
+#define DEFAULT_IMAGE_MAX (10u * 1024u * 1024u)
+#define DEFAULT_JSON_MAX (64u * 1024u)
+#define MULTIPART_OVERHEAD (64u * 1024u) /* part headers and boundaries */
+
+cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **out)
+{
+    api_t *api = calloc(1, sizeof(*api));
+    if (api == NULL)
+        return CB_EINTERNAL;
+    api->store = store;
+    api->auth = auth;
+    api->cfg = *cfg;
+    if (api->cfg.image_max == 0)
+        api->cfg.image_max = DEFAULT_IMAGE_MAX;
+    if (api->cfg.json_max == 0)
+        api->cfg.json_max = DEFAULT_JSON_MAX;
+    if (api->cfg.spool_dir == NULL)
+        api->cfg.spool_dir = "/tmp";
+    *out = api;
+    return CB_EOK;
+}
+
+void api_destroy(api_t *api)
+{
+    free(api);
+}
+
+static bool check_auth(api_exchange *x, const api_request *req)
+{
+    cb_err e = auth_authenticate(x->api->auth, x->arena, req->header(req->conn, "Authorization"),
+                                 &x->user);
+    if (e == CB_EOK) {
+        x->authed = true;
+        return true;
+    }
+    if (e == CB_EUNAUTH)
+        API_FAIL0(x, CB_EUNAUTH, MSG_UNAUTHORIZED);
+    else
+        API_FAIL0(x, e, e == CB_EUNAVAILABLE ? MSG_UNAVAILABLE : MSG_INTERNAL);
+    return false;
+}
+
+static bool check_rights(api_exchange *x)
+{
+    if (!x->rm->writes || x->user.role >= MODEL_ROLE_EDITOR)
+        return true;
+    API_FAIL(x, CB_EFORBIDDEN, MSG_FORBIDDEN, MSG_S(x->user.name),
+             MSG_S(model_role_name(x->user.role)));
+    return false;
+}
+
+/* application/json, text/json, or none (read as JSON); parameters allowed. */
+static bool json_content_type(const char *ct)
+{
+    if (ct == NULL)
+        return true;
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && ct[n - 1] == ' ')
+        n--;
+    return n == 0 || text_ieq(ct, n, "application/json") || text_ieq(ct, n, "text/json");
+}
+
+static bool content_length_ok(api_exchange *x, const api_request *req)
+{
+    const char *cl = req->header(req->conn, "Content-Length");
+    uint64_t n;
+    if (cl == NULL || !text_parse_u64(cl, strlen(cl), &n) || n <= x->body_max)
+        return true;
+    uint64_t shown = x->rm->body == BODY_IMAGE ? x->api->cfg.image_max : x->body_max;
+    API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(shown));
+    return false;
+}
+
+static bool prepare_body(api_exchange *x, const api_request *req)
+{
+    const char *ct = req->header(req->conn, "Content-Type");
+    const api_config *cfg = &x->api->cfg;
+    switch (x->rm->body) {
+    case BODY_JSON:
+        x->body_max = cfg->json_max;
+        if (!json_content_type(ct)) {
+            API_FAIL(x, CB_EUNSUPPORTED, MSG_UNSUPPORTED_TYPE, MSG_S(ct));
+            return false;
+        }
+        buf_init(&x->body, x->body_max);
+        return content_length_ok(x, req);
+    case BODY_IMAGE:
+        x->body_max = cfg->image_max + MULTIPART_OVERHEAD;
+        if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0)
+            x->body_max = cfg->image_max;
+        if (!content_length_ok(x, req) || !image_put_precheck(x, req))
+            return false;
+        x->upload = upload_create(x, ct);
+        return x->upload != NULL;
+    default:
+        x->body_max = cfg->json_max; /* a stray body is read and ignored */
+        return content_length_ok(x, req);
+    }
+}
+
+api_exchange *api_exchange_start(api_t *api, const api_request *req)
+{
+    arena_t *arena = arena_create();
+    api_exchange *x = arena_alloc(arena, sizeof(*x));
+    x->api = api;
+    x->arena = arena;
+    x->method = arena_strdup(arena, req->method);
+    x->path = arena_strdup(arena, req->path);
+    if (strncasecmp(req->path, "/api/", 5) != 0) {
+        API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
+        return x;
+    }
+    if (check_auth(x, req) && api_route(x, req) && check_rights(x))
+        prepare_body(x, req);
+    return x;
+}
+
+void api_exchange_body(api_exchange *x, const char *data, size_t n)
+{
+    if (x->answered)
+        return;
+    x->body_seen += n;
+    cb_err e = CB_EOK;
+    if (x->body_seen > x->body_max)
+        e = CB_ETOOLARGE;
+    else if (x->rm->body == BODY_JSON)
+        e = buf_append(&x->body, data, n);
+    else if (x->rm->body == BODY_IMAGE)
+        e = upload_feed(x->upload, data, n);
+    if (e == CB_ETOOLARGE) {
+        uint64_t shown = x->rm->body == BODY_IMAGE ? x->api->cfg.image_max : x->body_max;
+        API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(shown));
+    } else if (e == CB_EBADREQ) {
+        API_FAIL(x, CB_EBADREQ, MSG_MULTIPART, MSG_S(upload_error(x->upload)));
+    } else if (e != CB_EOK) {
+        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+    }
+}
+
+void api_exchange_finish(api_exchange *x, const api_request *req)
+{
+    if (x->answered)
+        return;
+    if (x->rm->body == BODY_IMAGE && !upload_finish(x, x->upload))
+        return;
+    x->rm->fn(x, req);
+    if (!x->answered)
+        API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+}
+
+const api_response *api_exchange_response(const api_exchange *x)
+{
+    return x->answered ? &x->resp : NULL;
+}
+
+void *api_exchange_take_body(api_exchange *x)
+{
+    void *p = x->resp.body_owned;
+    x->resp.body_owned = NULL;
+    return p;
+}
+
+const char *api_exchange_method(const api_exchange *x)
+{
+    return x->method;
+}
+
+const char *api_exchange_path(const api_exchange *x)
+{
+    return x->path;
+}
+
+const char *api_exchange_user(const api_exchange *x)
+{
+    return x->authed ? x->user.name : "-";
+}
+
+void api_exchange_free(api_exchange *x)
+{
+    if (x == NULL)
+        return;
+    if (x->upload != NULL)
+        upload_destroy(x->upload);
+    buf_free(&x->body);
+    free(x->resp.body_owned);
+    arena_destroy(x->arena);
+}

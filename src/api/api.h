@@ -1,0 +1,77 @@
+/*
+ * api.h — the WebAPI as seen by the HTTP layer.
+ *
+ * The HTTP layer turns each request into an api_exchange and drives it
+ * through three steps: start (headers known), body (zero or more chunks),
+ * finish (body complete). At any step the exchange may already hold its
+ * answer (api_exchange_response non-NULL); the HTTP layer then stops
+ * feeding the body and sends it. Nothing here knows about the HTTP library:
+ * request headers and query arguments are read through the accessors the
+ * HTTP layer supplies, valid during each call.
+ */
+#ifndef CB_API_H
+#define CB_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "core/err.h"
+#include "store/store.h"
+
+typedef struct api api_t;
+typedef struct api_exchange api_exchange;
+
+typedef struct {
+    uint64_t image_max;  /* bytes of one image (default 10 MiB) */
+    uint64_t json_max;   /* bytes of a carrier body (default 64 KiB) */
+    const char *spool_dir; /* where uploads are spooled (default: /tmp) */
+} api_config;
+
+typedef struct {
+    const char *method;
+    const char *path;   /* percent-decoded, without query */
+    const char *remote; /* peer address for logs */
+    /* Case-insensitive lookups; NULL when absent. */
+    const char *(*header)(void *conn, const char *name);
+    const char *(*query)(void *conn, const char *name);
+    void *conn;
+} api_request;
+
+#define API_MAX_HEADERS 8
+
+typedef struct {
+    const char *name;
+    const char *value;
+} api_header;
+
+typedef struct {
+    int status;
+    const char *content_type; /* NULL: no body */
+    const char *body;
+    size_t body_len;
+    void *body_owned; /* malloc'd body to free() once sent, or NULL (arena body) */
+    api_header headers[API_MAX_HEADERS];
+    size_t nheaders;
+    bool close; /* close the connection after answering */
+} api_response;
+
+cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **out);
+void api_destroy(api_t *api);
+
+api_exchange *api_exchange_start(api_t *api, const api_request *req);
+/* Feeds body bytes; once this fails the exchange holds its error answer. */
+void api_exchange_body(api_exchange *x, const char *data, size_t n);
+void api_exchange_finish(api_exchange *x, const api_request *req);
+/* The answer, once there is one. */
+const api_response *api_exchange_response(const api_exchange *x);
+/* Hands the owned body over to the caller (it will free() it). */
+void *api_exchange_take_body(api_exchange *x);
+/* For the access log: method, path, and the authenticated user name or "-". */
+const char *api_exchange_method(const api_exchange *x);
+const char *api_exchange_path(const api_exchange *x);
+const char *api_exchange_user(const api_exchange *x);
+void api_exchange_free(api_exchange *x);
+
+#endif

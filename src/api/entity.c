@@ -1,0 +1,144 @@
+/*
+ * entity.c — the minimal entity endpoints of SPEC §1:
+ * POST /api/v1/{E}, GET/PUT/DELETE /api/v1/{E}/{id}.
+ *
+ * A PUT changes only the fields present in the body; an id in the body
+ * must be 0 or the id of the path.
+ */
+#include <stdio.h>
+
+#include "api/api_int.h"
+
+/* Applies the body's fields to e; false when answered with 400. */
+static bool read_fields(api_exchange *x, json_t *body, model_entity_t *e)
+{
+    const model_entity_def *def = model_entity(e->kind);
+    for (int i = 0; i < def->nfields; i++) {
+        const model_field *f = &def->fields[i];
+        if (f->type == MODEL_FT_STRING) {
+            const char *s;
+            if (!carrier_string(x, body, f->name, &s))
+                return false;
+            if (s != NULL)
+                e->v[i].s = s;
+        } else {
+            bool present;
+            int32_t v;
+            if (!carrier_int(x, body, f->name, &present, &v))
+                return false;
+            if (present)
+                e->v[i].i = v;
+        }
+    }
+    return true;
+}
+
+static void empty_entity(model_entity_t *e, model_kind k)
+{
+    *e = (model_entity_t){.kind = k};
+    const model_entity_def *def = model_entity(k);
+    for (int i = 0; i < def->nfields; i++)
+        e->v[i].s = "";
+}
+
+/* Store errors of writes: BADREQ is a dangling reference, CONFLICT a taken id. */
+static void fail_write(api_exchange *x, cb_err e, const model_entity_t *ent)
+{
+    const model_entity_def *def = model_entity(ent->kind);
+    if (e == CB_ECONFLICT) {
+        API_FAIL(x, e, MSG_ID_CONFLICT, MSG_S(def->name), MSG_N(ent->id));
+        return;
+    }
+    for (int i = 0; e == CB_EBADREQ && i < def->nfields; i++) {
+        const model_field *f = &def->fields[i];
+        if (f->type == MODEL_FT_INT && f->ref >= 0 && ent->v[i].i != 0) {
+            API_FAIL(x, e, MSG_REF_NOT_FOUND, MSG_S(f->name),
+                     MSG_S(model_entity((model_kind)f->ref)->name), MSG_N(ent->v[i].i));
+            return;
+        }
+    }
+    api_fail_store(x, e);
+}
+
+static void answer_entity(api_exchange *x, int status, const model_entity_t *e)
+{
+    if (status == 201) {
+        api_add_header(x, "Location", arena_printf(x->arena, "/api/v1/%s/%d",
+                                                   model_entity(e->kind)->name, e->id));
+    }
+    api_answer_json(x, status, carrier_entity(e));
+}
+
+void entity_create(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    model_entity_t e;
+    bool has_id;
+    json_t *body = carrier_parse_body(x);
+    if (body == NULL)
+        return;
+    empty_entity(&e, x->route.ent);
+    if (carrier_int(x, body, model_entity(e.kind)->id_field, &has_id, &e.id) &&
+        read_fields(x, body, &e)) {
+        cb_err err = store_entity_create(x->api->store, &e);
+        if (err == CB_EOK)
+            answer_entity(x, 201, &e);
+        else
+            fail_write(x, err, &e);
+    }
+    json_decref(body);
+}
+
+void entity_get(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    model_entity_t e;
+    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
+    if (err == CB_EOK)
+        answer_entity(x, 200, &e);
+    else
+        api_fail_store(x, err);
+}
+
+static bool body_id_matches(api_exchange *x, json_t *body)
+{
+    bool has_id;
+    int32_t id = 0;
+    const char *id_field = model_entity(x->route.ent)->id_field;
+    if (!carrier_int(x, body, id_field, &has_id, &id))
+        return false;
+    if (!has_id || id == 0 || id == x->route.id)
+        return true;
+    API_FAIL(x, CB_EBADREQ, MSG_ID_MISMATCH, MSG_S(id_field), MSG_N(id), MSG_N(x->route.id));
+    return false;
+}
+
+void entity_put(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    model_entity_t e;
+    json_t *body = carrier_parse_body(x);
+    if (body == NULL)
+        return;
+    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
+    if (err != CB_EOK)
+        api_fail_store(x, err);
+    else if (body_id_matches(x, body) && read_fields(x, body, &e)) {
+        err = store_entity_update(x->api->store, &e);
+        if (err == CB_EOK)
+            answer_entity(x, 200, &e);
+        else
+            fail_write(x, err, &e);
+    }
+    json_decref(body);
+}
+
+void entity_delete(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id);
+    if (err == CB_EOK)
+        api_answer_empty(x, 204);
+    else
+        api_fail_store(x, err);
+}

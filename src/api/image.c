@@ -1,0 +1,184 @@
+/*
+ * image.c — an entity's picture and its BLOB record (SPEC §2, §3):
+ * GET/HEAD/PUT/POST/DELETE .../Image, the legacy Services80 GETs, and
+ * GET/PUT .../ImageInfo.
+ *
+ * Image answers carry a strong ETag naming the BLOB and the version of its
+ * bytes, so it changes exactly when the bytes do.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "core/text.h"
+#include "img/placeholder.h"
+
+static bool etag_matches(const char *inm, const char *etag)
+{
+    if (inm == NULL)
+        return false;
+    if (strcmp(inm, "*") == 0)
+        return true;
+    return strstr(inm, etag) != NULL;
+}
+
+static void answer_image(api_exchange *x, const api_request *req, const model_blob *b, void *bytes,
+                         size_t len)
+{
+    char *etag = arena_printf(x->arena, "\"%d.%lld\"", b->blob_id, (long long)b->version);
+    char *lm = arena_alloc(x->arena, TEXT_DATE_MAX);
+    text_format_http_date(b->updated_ms, lm);
+    api_add_header(x, "ETag", etag);
+    api_add_header(x, "Last-Modified", lm);
+    api_add_header(x, "Cache-Control", "private, no-cache");
+    if (etag_matches(req->header(req->conn, "If-None-Match"), etag)) {
+        free(bytes);
+        api_answer_empty(x, 304);
+        return;
+    }
+    api_answer_bytes(x, 200, arena_strdup(x->arena, b->mime_type), bytes, len);
+}
+
+/* No image (or no entity): a placeholder when ifBlank asks for one, else 404. */
+static void answer_blank(api_exchange *x, img_blank blank, bool entity_exists)
+{
+    const unsigned char *bytes;
+    size_t len;
+    const char *mime;
+    const model_entity_def *def = model_entity(x->route.ent);
+    if (img_placeholder(blank, &bytes, &len, &mime)) {
+        void *copy = malloc(len);
+        if (copy == NULL) {
+            API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+            return;
+        }
+        memcpy(copy, bytes, len);
+        api_add_header(x, "Cache-Control", "no-cache");
+        api_answer_bytes(x, 200, mime, copy, len);
+    } else if (entity_exists) {
+        API_FAIL(x, CB_ENOTFOUND, MSG_IMAGE_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+    } else {
+        API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+    }
+}
+
+void image_get(api_exchange *x, const api_request *req)
+{
+    img_blank blank = IMG_BLANK_DEFAULT;
+    const char *ib = req->query(req->conn, "ifBlank");
+    if (ib != NULL && !img_blank_parse(ib, &blank)) {
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S("ifBlank"), MSG_S(arena_strdup(x->arena, ib)));
+        return;
+    }
+    model_blob b;
+    void *bytes = NULL;
+    size_t len = 0;
+    cb_err e = store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, &b, &bytes, &len);
+    if (e == CB_EOK)
+        answer_image(x, req, &b, bytes, len);
+    else if (e == CB_ENOTFOUND)
+        answer_blank(x, blank,
+                     store_entity_exists(x->api->store, x->route.ent, x->route.id) == CB_EOK);
+    else
+        api_fail_store(x, e);
+}
+
+bool image_put_precheck(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    if (e == CB_EOK)
+        return true;
+    if (e == CB_ENOTFOUND)
+        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(x->route.ent)->name),
+                 MSG_N(x->route.id));
+    else
+        api_fail_store(x, e);
+    return false;
+}
+
+void image_put(api_exchange *x, const api_request *req)
+{
+    model_blob b;
+    store_content c = {
+        .fd = upload_fd(x->upload),
+        .size = upload_size(x->upload),
+        .original_size = upload_size(x->upload),
+        .mime_type = img_mime(upload_type(x->upload)),
+    };
+    cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c,
+                               x->user.id, &b);
+    if (e == CB_EOK)
+        api_answer_json(x, 200, json_integer(b.blob_id));
+    else if (e == CB_ENOTFOUND)
+        image_put_precheck(x, req);
+    else
+        api_fail_store(x, e);
+}
+
+void image_delete(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id);
+    if (e == CB_EOK)
+        api_answer_empty(x, 204);
+    else
+        api_fail_store(x, e);
+}
+
+void image_info_get(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    model_blob b;
+    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e == CB_EOK)
+        api_answer_json(x, 200, carrier_blob(&b, x->user.role));
+    else
+        api_fail_store(x, e);
+}
+
+/* PUT Project/{id}/ImageInfo?projectId=N: N must be a valid id equal to {id}. */
+static bool project_id_rule(api_exchange *x, const api_request *req)
+{
+    const char *q = req->query(req->conn, "projectId");
+    if (x->route.ent != MODEL_PROJECT || q == NULL)
+        return true;
+    int32_t pid;
+    if (!text_parse_pos_i32(q, strlen(q), &pid)) {
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S("projectId"), MSG_S(arena_strdup(x->arena, q)));
+        return false;
+    }
+    if (pid != x->route.id) {
+        API_FAIL(x, CB_EBADREQ, MSG_PROJECT_ID_MISMATCH, MSG_N(x->route.id), MSG_N(pid));
+        return false;
+    }
+    return true;
+}
+
+static bool read_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
+{
+    *edit = (model_blob_edit){0};
+    return carrier_string(x, body, "Description", &edit->description) &&
+           carrier_string(x, body, "ExtraInfo", &edit->extra_info) &&
+           carrier_string(x, body, "ConceptualType", &edit->conceptual_type);
+}
+
+void image_info_put(api_exchange *x, const api_request *req)
+{
+    if (!project_id_rule(x, req))
+        return;
+    json_t *body = carrier_parse_body(x);
+    if (body == NULL)
+        return;
+    model_blob_edit edit;
+    model_blob b;
+    if (read_edit(x, body, &edit)) {
+        cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
+                                        x->user.id, &b);
+        if (e == CB_EOK)
+            api_answer_json(x, 200, carrier_blob(&b, x->user.role));
+        else
+            api_fail_store(x, e);
+    }
+    json_decref(body);
+}

@@ -1,0 +1,149 @@
+/*
+ * router.c — maps a request path and method to a handler (SPEC §1, §2).
+ *
+ * Path literals match case-insensitively; a trailing slash is ignored.
+ * Resolution order: unknown path → 404, then bad {id} → 400, then a
+ * method the route does not offer → 405 with Allow.
+ */
+#include <string.h>
+
+#include "api/api_int.h"
+#include "core/text.h"
+
+#define MAX_SEGS 8
+
+typedef struct {
+    const char *p;
+    size_t n;
+} seg_t;
+
+static const route_method entity_new_methods[] = {
+    {"POST", entity_create, BODY_JSON, true},
+    {NULL, NULL, BODY_NONE, false},
+};
+static const route_method entity_methods[] = {
+    {"GET", entity_get, BODY_NONE, false},
+    {"PUT", entity_put, BODY_JSON, true},
+    {"DELETE", entity_delete, BODY_NONE, true},
+    {NULL, NULL, BODY_NONE, false},
+};
+static const route_method image_methods[] = {
+    {"GET", image_get, BODY_NONE, false},
+    {"HEAD", image_get, BODY_NONE, false},
+    {"PUT", image_put, BODY_IMAGE, true},
+    {"POST", image_put, BODY_IMAGE, true},
+    {"DELETE", image_delete, BODY_NONE, true},
+    {NULL, NULL, BODY_NONE, false},
+};
+static const route_method legacy_image_methods[] = {
+    {"GET", image_get, BODY_NONE, false},
+    {"HEAD", image_get, BODY_NONE, false},
+    {NULL, NULL, BODY_NONE, false},
+};
+static const route_method image_info_methods[] = {
+    {"GET", image_info_get, BODY_NONE, false},
+    {"PUT", image_info_put, BODY_JSON, true},
+    {NULL, NULL, BODY_NONE, false},
+};
+
+static const route_method *methods_of(const route_t *r)
+{
+    switch (r->kind) {
+    case ROUTE_ENTITY_NEW: return entity_new_methods;
+    case ROUTE_ENTITY: return entity_methods;
+    case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
+    case ROUTE_IMAGE_INFO: return image_info_methods;
+    default: return NULL;
+    }
+}
+
+static int split_path(const char *path, seg_t *segs)
+{
+    int n = 0;
+    const char *p = path;
+    while (*p == '/')
+        p++;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (n == MAX_SEGS)
+            return -1;
+        segs[n++] = (seg_t){p, len};
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return n;
+}
+
+static bool seg_is(seg_t s, const char *lit)
+{
+    return text_ieq(s.p, s.n, lit);
+}
+
+/* /api/v1/{E}[/{id}[/Image|/ImageInfo]] and /api/Services80/{e}/{id}/image[/content];
+ * false when the shape is unknown. */
+static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
+{
+    if (n < 3 || !seg_is(s[0], "api"))
+        return false;
+    int kind = model_kind_from_name(s[2].p, s[2].n);
+    if (kind < 0)
+        return false;
+    r->ent = (model_kind)kind;
+    if (n >= 4)
+        *id_seg = s[3];
+    if (seg_is(s[1], "Services80")) {
+        r->legacy = true;
+        r->kind = ROUTE_IMAGE;
+        return (n == 5 || (n == 6 && seg_is(s[5], "content"))) && seg_is(s[4], "image");
+    }
+    if (!seg_is(s[1], "v1") || n > 5)
+        return false;
+    if (n == 3)
+        r->kind = ROUTE_ENTITY_NEW;
+    else if (n == 4)
+        r->kind = ROUTE_ENTITY;
+    else if (seg_is(s[4], "Image"))
+        r->kind = ROUTE_IMAGE;
+    else if (seg_is(s[4], "ImageInfo"))
+        r->kind = ROUTE_IMAGE_INFO;
+    else
+        return false;
+    return true;
+}
+
+static void fail_method(api_exchange *x, const route_method *ms)
+{
+    buf_t allow;
+    buf_init(&allow, 256);
+    for (const route_method *m = ms; m->method; m++)
+        buf_printf(&allow, "%s%s", allow.len ? ", " : "", m->method);
+    api_add_header(x, "Allow", arena_strdup(x->arena, buf_str(&allow)));
+    buf_free(&allow);
+    API_FAIL(x, CB_EMETHOD, MSG_METHOD_NOT_ALLOWED, MSG_S(x->method), MSG_S(x->path));
+}
+
+bool api_route(api_exchange *x, const api_request *req)
+{
+    seg_t segs[MAX_SEGS], id_seg = {NULL, 0};
+    route_t r = {0};
+    int n = split_path(req->path, segs);
+    if (n < 0 || !match_shape(segs, n, &r, &id_seg)) {
+        API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
+        return false;
+    }
+    if (r.kind != ROUTE_ENTITY_NEW && !text_parse_pos_i32(id_seg.p, id_seg.n, &r.id)) {
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_ID, MSG_S(arena_strndup(x->arena, id_seg.p, id_seg.n)));
+        return false;
+    }
+    x->route = r;
+    for (const route_method *m = methods_of(&r); m->method; m++) {
+        if (strcmp(m->method, req->method) == 0) {
+            x->rm = m;
+            return true;
+        }
+    }
+    fail_method(x, methods_of(&r));
+    return false;
+}

@@ -1,0 +1,102 @@
+/*
+ * buf.c — capped growable buffer (see buf.h for the contract).
+ */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    b->max = max;
+}
+
+void buf_free(buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->alloc = 0;
+}
+
+void buf_reset(buf_t *b)
+{
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
+}
+
+static cb_err buf_reserve(buf_t *b, size_t extra)
+{
+    if (extra > b->max - b->len)
+        return CB_ETOOLARGE;
+    size_t need = b->len + extra + 1;
+    if (need <= b->alloc)
+        return CB_EOK;
+    size_t n = b->alloc ? b->alloc : 256;
+    while (n < need)
+        n *= 2;
+    if (n > b->max + 1)
+        n = b->max + 1;
+    char *p = realloc(b->data, n);
+    if (p == NULL)
+        return CB_EINTERNAL;
+    b->data = p;
+    b->alloc = n;
+    return CB_EOK;
+}
+
+cb_err buf_append(buf_t *b, const void *p, size_t n)
+{
+    cb_err e = buf_reserve(b, n);
+    if (e != CB_EOK)
+        return e;
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return CB_EOK;
+}
+
+cb_err buf_puts(buf_t *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+cb_err buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return CB_EINTERNAL;
+    cb_err e = buf_reserve(b, (size_t)n);
+    if (e != CB_EOK)
+        return e;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return CB_EOK;
+}
+
+char *buf_steal(buf_t *b, size_t *len)
+{
+    if (b->data == NULL && buf_append(b, "", 0) != CB_EOK)
+        return NULL;
+    char *p = b->data;
+    if (len != NULL)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->alloc = 0;
+    return p;
+}
+
+const char *buf_str(const buf_t *b)
+{
+    return b->data != NULL ? b->data : "";
+}

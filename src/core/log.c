@@ -1,0 +1,66 @@
+/*
+ * log.c — timestamped lines on stderr, one write(2) per line.
+ */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static log_level min_level = LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_level(log_level lvl)
+{
+    min_level = lvl;
+}
+
+static size_t stamp(char *out, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    int m = snprintf(out + n, cap - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+    return n + (m > 0 ? (size_t)m : 0);
+}
+
+static void emit(char *line, size_t n, size_t cap)
+{
+    if (n >= cap - 1)
+        n = cap - 2;
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}
+
+void log_msg(log_level lvl, const char *fmt, ...)
+{
+    if (lvl < min_level)
+        return;
+    char line[2048];
+    size_t n = stamp(line, sizeof(line));
+    int m = snprintf(line + n, sizeof(line) - n, "%s ", level_names[lvl]);
+    n += (size_t)m;
+    va_list ap;
+    va_start(ap, fmt);
+    m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    n = m < 0 ? n : n + (size_t)m;
+    emit(line, n, sizeof(line));
+}
+
+void log_access(const char *method, const char *path, int status, uint64_t bytes, uint64_t micros,
+                const char *user, const char *app)
+{
+    char line[2048];
+    size_t n = stamp(line, sizeof(line));
+    int m = snprintf(line + n, sizeof(line) - n, "access %s %s %d %llu %lluus %s%s%s", method,
+                     path, status, (unsigned long long)bytes, (unsigned long long)micros,
+                     user && *user ? user : "-", app && *app ? " app=" : "", app ? app : "");
+    n = m < 0 ? n : n + (size_t)m;
+    emit(line, n, sizeof(line));
+}

@@ -1,0 +1,190 @@
+/*
+ * text.c — strict number, case and date helpers (see text.h).
+ *
+ * Date handling uses timegm/gmtime_r so that no process-wide TZ state is
+ * touched by request threads.
+ */
+#include "core/text.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+bool text_parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+bool text_parse_pos_i32(const char *s, size_t n, int32_t *out)
+{
+    uint64_t v;
+    if (!text_parse_u64(s, n, &v) || v == 0 || v > INT32_MAX)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+bool text_parse_i32(const char *s, size_t n, int32_t *out)
+{
+    bool neg = n > 0 && s[0] == '-';
+    uint64_t v;
+    if (!text_parse_u64(s + neg, n - neg, &v) || v > (uint64_t)INT32_MAX + neg)
+        return false;
+    *out = neg ? (int32_t)(-(int64_t)v) : (int32_t)v;
+    return true;
+}
+
+bool text_ieq(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+size_t text_utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+bool text_parse_duration(const char *s, int64_t *seconds)
+{
+    size_t n = strlen(s);
+    int64_t mult = 1;
+    if (n > 0 && !isdigit((unsigned char)s[n - 1])) {
+        switch (s[n - 1]) {
+        case 's': mult = 1; break;
+        case 'm': mult = 60; break;
+        case 'h': mult = 3600; break;
+        case 'd': mult = 86400; break;
+        default: return false;
+        }
+        n--;
+    }
+    uint64_t v;
+    if (!text_parse_u64(s, n, &v) || v == 0 || v > (uint64_t)INT64_MAX / 86400 / 366)
+        return false;
+    *seconds = (int64_t)v * mult;
+    return true;
+}
+
+void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
+{
+    if (ms == INT64_MIN) {
+        snprintf(out, TEXT_DATE_MAX, "0001-01-01T00:00:00Z");
+        return;
+    }
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int frac = (int)(ms - (int64_t)secs * 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, TEXT_DATE_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac != 0)
+        snprintf(out + n, TEXT_DATE_MAX - n, ".%03dZ", frac);
+    else
+        snprintf(out + n, TEXT_DATE_MAX - n, "Z");
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_zone(const char *p, int *offset_min)
+{
+    int hh, mm;
+    *offset_min = 0;
+    if (*p == '\0' || ((*p == 'Z' || *p == 'z') && p[1] == '\0'))
+        return true;
+    if ((*p != '+' && *p != '-') || strlen(p) != 6 || p[3] != ':' || !digits(p + 1, 2, &hh) ||
+        !digits(p + 4, 2, &mm) || hh > 23 || mm > 59)
+        return false;
+    *offset_min = (*p == '-' ? -1 : 1) * (hh * 60 + mm);
+    return true;
+}
+
+bool text_parse_date(const char *s, int64_t *ms)
+{
+    int Y, M, D, h = 0, m = 0, sec = 0, off;
+    if (strlen(s) < 10 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) ||
+        s[7] != '-' || !digits(s + 8, 2, &D))
+        return false;
+    const char *p = s + 10;
+    int64_t frac_ms = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        if (strlen(p) < 9 || !digits(p + 1, 2, &h) || p[3] != ':' || !digits(p + 4, 2, &m) ||
+            p[6] != ':' || !digits(p + 7, 2, &sec))
+            return false;
+        p += 9;
+        if (*p == '.') {
+            int scale = 100;
+            for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+                frac_ms += (*p - '0') * scale;
+        }
+    }
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || !parse_zone(p, &off))
+        return false;
+    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
+                    .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    *ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac_ms;
+    return true;
+}
+
+void text_format_http_date(int64_t ms, char out[TEXT_DATE_MAX])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    snprintf(out, TEXT_DATE_MAX, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+             tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+bool text_parse_http_date(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        return false;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return true;
+}
+
+int64_t text_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t text_monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

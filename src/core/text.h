@@ -1,0 +1,40 @@
+/*
+ * text.h — small string and number helpers shared by every layer.
+ *
+ * Parsers here are strict: they accept exactly the documented form and
+ * report failure rather than guessing (no atoi).
+ */
+#ifndef CB_TEXT_H
+#define CB_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "1".."2147483647", digits only (leading zeros allowed). */
+bool text_parse_pos_i32(const char *s, size_t n, int32_t *out);
+/* Optional leading '-', digits, within int32. */
+bool text_parse_i32(const char *s, size_t n, int32_t *out);
+/* Digits only, within uint64. */
+bool text_parse_u64(const char *s, size_t n, uint64_t *out);
+/* Case-insensitive ASCII equality of s[0..n) with the NUL-terminated lit. */
+bool text_ieq(const char *s, size_t n, const char *lit);
+/* Number of code points of valid UTF-8 (bytes >= 0x80 that start a sequence). */
+size_t text_utf8_len(const char *s);
+/* Parses a duration such as "30s", "15m", "6h", "30d" (plain number = seconds). */
+bool text_parse_duration(const char *s, int64_t *seconds);
+
+/* Dates: milliseconds since the Unix epoch, UTC. */
+#define TEXT_DATE_MAX 40
+/* "2026-11-23T09:14:05Z", with ".123" when ms is not whole; ms == INT64_MIN
+ * gives the empty-carrier date "0001-01-01T00:00:00Z". */
+void text_format_date(int64_t ms, char out[TEXT_DATE_MAX]);
+/* ISO 8601 with optional fraction and optional Z/±hh:mm; no zone = UTC. */
+bool text_parse_date(const char *s, int64_t *ms);
+/* RFC 7231 IMF-fixdate, for Last-Modified. */
+void text_format_http_date(int64_t ms, char out[TEXT_DATE_MAX]);
+bool text_parse_http_date(const char *s, int64_t *ms);
+int64_t text_now_ms(void);
+uint64_t text_monotonic_us(void);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * http.h — the HTTP server: libmicrohttpd (epoll, thread pool) driving
+ * api exchanges. This is the only module that sees libmicrohttpd.
+ */
+#ifndef CB_HTTP_H
+#define CB_HTTP_H
+
+#include "api/api.h"
+#include "core/err.h"
+
+typedef struct http_server http_server;
+
+typedef struct {
+    const char *listen;       /* "host:port", IPv4 or [IPv6]:port */
+    unsigned threads;         /* worker threads (0 = default) */
+    unsigned timeout_s;       /* idle connection timeout */
+} http_config;
+
+cb_err http_start(api_t *api, const http_config *cfg, http_server **out);
+/* Stops accepting, lets requests in flight finish (up to grace_s), stops. */
+void http_stop(http_server *s, unsigned grace_s);
+
+#endif

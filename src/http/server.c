@@ -1,0 +1,242 @@
+/*
+ * server.c — libmicrohttpd glue.
+ *
+ * Per request, MHD calls on_request several times: once with the headers,
+ * once per body chunk, and once with an empty chunk at the end. A
+ * req_state lives from the first call to the completion callback, where
+ * the access line is written and everything is freed.
+ *
+ * An answer decided from the headers alone is queued at once: MHD then
+ * sends it without reading the body and closes the connection. An error
+ * found while reading the body (libmicrohttpd 0.9.75 cannot answer
+ * mid-body) is sent when the body ends; the rest of the body is read and
+ * dropped, up to DISCARD_MAX bytes, past which the connection is cut.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/text.h"
+
+#define DISCARD_MAX (16u * 1024u * 1024u)
+#define DEFAULT_THREADS 4
+
+struct http_server {
+    struct MHD_Daemon *d;
+    api_t *api;
+    atomic_int in_flight;
+};
+
+typedef struct {
+    api_exchange *x;
+    uint64_t start_us;
+    uint64_t discarded;
+    uint64_t sent_bytes;
+    int status;
+    bool queued;
+} req_state;
+
+static const char *lookup_header(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static const char *lookup_query(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static api_request make_request(struct MHD_Connection *c, const char *url, const char *method)
+{
+    return (api_request){
+        .method = method,
+        .path = url,
+        .remote = "",
+        .header = lookup_header,
+        .query = lookup_query,
+        .conn = c,
+    };
+}
+
+static struct MHD_Response *build_response(req_state *st, const api_response *r)
+{
+    struct MHD_Response *resp;
+    void *owned = api_exchange_take_body(st->x);
+    if (owned != NULL)
+        resp = MHD_create_response_from_buffer_with_free_callback(r->body_len, owned, free);
+    else
+        resp = MHD_create_response_from_buffer(r->body_len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL) {
+        free(owned);
+        return NULL;
+    }
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    if (r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    return resp;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
+{
+    const api_response *r = api_exchange_response(st->x);
+    struct MHD_Response *resp = build_response(st, r);
+    if (resp == NULL)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES) {
+        st->queued = true;
+        st->status = r->status;
+        st->sent_bytes = r->body_len;
+    }
+    return ok;
+}
+
+static enum MHD_Result first_call(http_server *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **con_cls)
+{
+    req_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return MHD_NO;
+    st->start_us = text_monotonic_us();
+    atomic_fetch_add(&s->in_flight, 1);
+    *con_cls = st;
+    api_request req = make_request(c, url, method);
+    st->x = api_exchange_start(s->api, &req);
+    if (api_exchange_response(st->x) != NULL)
+        return queue(c, st);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    req_state *st = *con_cls;
+    if (st == NULL)
+        return first_call(s, c, url, method, con_cls);
+    if (st->queued)
+        return MHD_YES;
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (api_exchange_response(st->x) == NULL) {
+            api_exchange_body(st->x, upload_data, n);
+            return MHD_YES;
+        }
+        st->discarded += n;
+        return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    api_request req = make_request(c, url, method);
+    api_exchange_finish(st->x, &req);
+    return queue(c, st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    http_server *s = cls;
+    req_state *st = *con_cls;
+    if (st == NULL)
+        return;
+    int status = st->queued ? st->status : 0;
+    uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
+    const api_exchange *x = st->x;
+    log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
+               text_monotonic_us() - st->start_us, api_exchange_user(x), NULL);
+    api_exchange_free(st->x);
+    free(st);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    int32_t port;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host) ||
+        !text_parse_i32(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535)
+        return CB_EBADREQ;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*v6);
+        return inet_pton(AF_INET6, host + 1, &v6->sin6_addr) == 1 ? CB_EOK : CB_EBADREQ;
+    }
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    *len = sizeof(*v4);
+    if (hl == 0 || strcmp(host, "*") == 0) {
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        return CB_EOK;
+    }
+    if (strcmp(host, "localhost") == 0)
+        return inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
+    return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
+}
+
+cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (parse_listen(cfg->listen, &ss, &sslen) != CB_EOK) {
+        log_error("cannot parse --listen '%s' (expected host:port)", cfg->listen);
+        return CB_EBADREQ;
+    }
+    http_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return CB_EINTERNAL;
+    s->api = api;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : DEFAULT_THREADS,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
+    if (s->d == NULL) {
+        log_error("cannot listen on %s", cfg->listen);
+        free(s);
+        return CB_EUNAVAILABLE;
+    }
+    *out = s;
+    return CB_EOK;
+}
+
+void http_stop(http_server *s, unsigned grace_s)
+{
+    if (s == NULL)
+        return;
+    MHD_socket ls = MHD_quiesce_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    uint64_t deadline = text_monotonic_us() + (uint64_t)grace_s * 1000000u;
+    while (atomic_load(&s->in_flight) > 0 && text_monotonic_us() < deadline)
+        usleep(10000);
+    MHD_stop_daemon(s->d);
+    free(s);
+}

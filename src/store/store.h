@@ -1,0 +1,111 @@
+/*
+ * store.h — crmblob's persistence contract.
+ *
+ * One store_t serves the whole process and is safe to use from any number of
+ * threads at once. Two backends implement it behind store_int.h: the
+ * embedded SQLite database (default, "path/to/file.db") and PostgreSQL
+ * ("postgres://..." / "postgresql://...", a later issue).
+ *
+ * Guarantees every backend gives:
+ *  - Each call is one transaction: when it returns CB_EOK the change is
+ *    committed and survives a kill -9 of the process (with `durable`, also
+ *    a power loss); when it returns an error nothing of it is visible.
+ *  - Image bytes are copied from the caller's file descriptor inside the
+ *    same transaction that updates the BLOB record, so a reader never sees
+ *    a record whose sizes do not match its bytes.
+ *  - BlobIds are unique across all entities and never reused.
+ *
+ * Results are allocated from the arena passed in (strings, model_user
+ * pointers); image bytes are malloc'd and released with free().
+ */
+#ifndef CB_STORE_H
+#define CB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "store/model.h"
+
+typedef struct store store_t;
+
+typedef struct {
+    bool durable;   /* fsync every commit (SQLite synchronous=FULL) */
+    int pool_size;  /* connections kept open (0 = default) */
+} store_options;
+
+/* Opens (creating if needed, with parent directories) and migrates. */
+cb_err store_open(const char *where, const store_options *opt, store_t **out);
+void store_close(store_t *s);
+
+/* ---- users -------------------------------------------------------------
+ * Names are unique case-insensitively. */
+/* u->id is ignored and set on success; CB_ECONFLICT when the name exists. */
+cb_err store_user_add(store_t *s, model_user *u);
+cb_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out);
+cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out);
+/* All users ordered by id; *out is an arena array of *n users. */
+cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n);
+cb_err store_user_count(store_t *s, int64_t *n);
+cb_err store_user_set_password(store_t *s, const char *name, const char *pw_hash);
+cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled);
+
+/* ---- entities ----------------------------------------------------------
+ * Strings are stored as given (the API checks lengths). A reference field
+ * (Person.ContactId) must name an existing entity of its kind or be 0:
+ * CB_EBADREQ otherwise. Deleting a contact sets ContactId of its persons
+ * to 0. */
+/* e->id == 0: a new id is assigned (max + 1); an id given and taken:
+ * CB_ECONFLICT. On success e->id holds the id. */
+cb_err store_entity_create(store_t *s, model_entity_t *e);
+cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
+cb_err store_entity_exists(store_t *s, model_kind k, int32_t id);
+/* CB_ENOTFOUND when absent. */
+cb_err store_entity_update(store_t *s, const model_entity_t *e);
+/* Deletes the entity, its image bytes and its BLOB record. CB_ENOTFOUND when absent. */
+cb_err store_entity_delete(store_t *s, model_kind k, int32_t id);
+
+/* ---- the image of an entity --------------------------------------------
+ * All return CB_ENOTFOUND when the entity does not exist. */
+
+/* The entity's BLOB record, or the empty carrier (blob_id 0) if none. */
+cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
+
+/* Applies the client fields of `edit` (NULL members unchanged). Creates the
+ * BLOB record when the entity has none (BlobSize 0, MimeType "",
+ * ConceptualType default of the kind unless given). Sets UpdatedBy/
+ * UpdatedDate (and CreatedBy/CreatedDate when creating) to user_id/now.
+ * *out is the record as stored. */
+cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                            const model_blob_edit *edit, int32_t user_id, model_blob *out);
+
+/* The bytes to store, read with pread from fd at [0, size). */
+typedef struct {
+    int fd;
+    int64_t size;          /* bytes stored (BlobSize) */
+    int64_t original_size; /* bytes served (OriginalSize) */
+    const char *mime_type;
+    bool is_zipped;
+    bool is_encrypted;
+} store_content;
+
+/* Replaces (or creates) the entity's image: keeps BlobId, Description,
+ * ExtraInfo and ConceptualType of an existing record, updates every system
+ * field (sizes, flags, MimeType, UpdatedBy/UpdatedDate, version). *out is
+ * the record as stored. */
+cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                       int32_t user_id, model_blob *out);
+
+/* The record and its stored bytes, read in one transaction. When the
+ * entity has no record or the record has no bytes (BlobSize 0 after a
+ * PUT ImageInfo), CB_ENOTFOUND with out->blob_id telling which (0 = none).
+ * *bytes is malloc'd (free()), *len == out->blob_size. */
+cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                       void **bytes, size_t *len);
+
+/* Removes the entity's image bytes and BLOB record; CB_EOK when there was none. */
+cb_err store_image_delete(store_t *s, model_kind k, int32_t id);
+
+#endif
