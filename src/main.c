@@ -177,6 +177,7 @@ static int cmd_user(const cli_opts *o)
         return 2;
     }
     store_t *st = NULL;
+    log_set_level(LOG_WARN); /* a command prints its result, not the store's chatter */
     int rc = open_store(o, &st);
     if (rc != 0)
         return rc;

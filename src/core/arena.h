@@ -25,7 +25,7 @@ void *arena_alloc(arena_t *a, size_t n);
 char *arena_strdup(arena_t *a, const char *s);
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_printf(arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *arena_vprintf(arena_t *a, const char *fmt, va_list ap);
+char *arena_vprintf(arena_t *a, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Bytes handed out so far (for tests and diagnostics). */
 size_t arena_used(const arena_t *a);
 

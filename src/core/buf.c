@@ -3,6 +3,7 @@
  */
 #include "core/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,8 @@ static cb_err buf_reserve(buf_t *b, size_t extra)
         return CB_EOK;
     size_t n = b->alloc ? b->alloc : 256;
     while (n < need)
-        n *= 2;
-    if (n > b->max + 1)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    if (n - 1 > b->max) /* not n > max + 1: that wraps to 0 for max == SIZE_MAX */
         n = b->max + 1;
     char *p = realloc(b->data, n);
     if (p == NULL)

@@ -93,7 +93,10 @@ void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
     int frac = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    size_t n = strftime(out, TEXT_DATE_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* not strftime's %Y: glibc does not pad years below 1000 to four digits */
+    int w = snprintf(out, TEXT_DATE_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    size_t n = w > 0 && w < TEXT_DATE_MAX ? (size_t)w : 0;
     if (frac != 0)
         snprintf(out + n, TEXT_DATE_MAX - n, ".%03dZ", frac);
     else
@@ -125,6 +128,14 @@ static bool parse_zone(const char *p, int *offset_min)
     return true;
 }
 
+/* Refusing 2021-02-30 here matters: timegm would silently roll it into March. */
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
 bool text_parse_date(const char *s, int64_t *ms)
 {
     int Y, M, D, h = 0, m = 0, sec = 0, off;
@@ -140,11 +151,14 @@ bool text_parse_date(const char *s, int64_t *ms)
         p += 9;
         if (*p == '.') {
             int scale = 100;
+            if (!isdigit((unsigned char)p[1]))
+                return false; /* a fraction has at least one digit */
             for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
                 frac_ms += (*p - '0') * scale;
         }
     }
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || !parse_zone(p, &off))
+    if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || m > 59 || sec > 60 ||
+        !parse_zone(p, &off))
         return false;
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
                     .tm_hour = h, .tm_min = m, .tm_sec = sec};

@@ -1,0 +1,166 @@
+/*
+ * store.c — the public store API: picks a backend at open, then forwards
+ * every call through the backend's ops table (store_int.h).
+ *
+ * Nothing here knows about SQL; argument checks that every backend needs
+ * (non-NULL store, the PostgreSQL prefix, parent directories of a database
+ * file) live here so that backends do not repeat them.
+ */
+#include "store/store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "store/store_int.h"
+
+static bool is_postgres_url(const char *where)
+{
+    return strncasecmp(where, "postgres://", 11) == 0 ||
+           strncasecmp(where, "postgresql://", 13) == 0;
+}
+
+/* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b). */
+static cb_err make_parent_dirs(const char *path)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s", path);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        log_error("store: database path too long: %s", path);
+        return CB_EINTERNAL;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return CB_EOK; /* the current directory */
+    *slash = '\0';
+    for (char *p = dir + 1; p <= slash; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            log_error("store: cannot create directory %s: %s", dir, strerror(errno));
+            return CB_EINTERNAL;
+        }
+        *p = saved;
+    }
+    return CB_EOK;
+}
+
+cb_err store_open(const char *where, const store_options *opt, store_t **out)
+{
+    assert(where != NULL && out != NULL);
+    static const store_options defaults = {0};
+    *out = NULL;
+    if (opt == NULL)
+        opt = &defaults;
+    if (is_postgres_url(where)) {
+        log_error("PostgreSQL backend not built yet");
+        return CB_EUNAVAILABLE;
+    }
+    cb_err rc = make_parent_dirs(where);
+    if (rc != CB_EOK)
+        return rc;
+    return store_sqlite_open(where, opt, out);
+}
+
+void store_close(store_t *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+cb_err store_user_add(store_t *s, model_user *u)
+{
+    return s->ops->user_add(s, u);
+}
+
+cb_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
+{
+    return s->ops->user_get(s, a, id, out);
+}
+
+cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
+{
+    return s->ops->user_by_name(s, a, name, out);
+}
+
+cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
+{
+    return s->ops->user_list(s, a, out, n);
+}
+
+cb_err store_user_count(store_t *s, int64_t *n)
+{
+    return s->ops->user_count(s, n);
+}
+
+cb_err store_user_set_password(store_t *s, const char *name, const char *pw_hash)
+{
+    return s->ops->user_set_password(s, name, pw_hash);
+}
+
+cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
+{
+    return s->ops->user_set_disabled(s, name, disabled);
+}
+
+cb_err store_entity_create(store_t *s, model_entity_t *e)
+{
+    return s->ops->entity_create(s, e);
+}
+
+cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
+{
+    return s->ops->entity_get(s, a, k, id, out);
+}
+
+cb_err store_entity_exists(store_t *s, model_kind k, int32_t id)
+{
+    return s->ops->entity_exists(s, k, id);
+}
+
+cb_err store_entity_update(store_t *s, const model_entity_t *e)
+{
+    return s->ops->entity_update(s, e);
+}
+
+cb_err store_entity_delete(store_t *s, model_kind k, int32_t id)
+{
+    return s->ops->entity_delete(s, k, id);
+}
+
+cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
+{
+    return s->ops->image_info(s, a, k, id, out);
+}
+
+cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                            const model_blob_edit *edit, int32_t user_id, model_blob *out)
+{
+    return s->ops->image_info_put(s, a, k, id, edit, user_id, out);
+}
+
+cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                       int32_t user_id, model_blob *out)
+{
+    return s->ops->image_put(s, a, k, id, c, user_id, out);
+}
+
+cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                       void **bytes, size_t *len)
+{
+    return s->ops->image_get(s, a, k, id, out, bytes, len);
+}
+
+cb_err store_image_delete(store_t *s, model_kind k, int32_t id)
+{
+    return s->ops->image_delete(s, k, id);
+}

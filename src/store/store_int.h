@@ -1,0 +1,50 @@
+/*
+ * store_int.h — the backend interface behind store.h (private to src/store).
+ *
+ * A backend embeds `struct store` as the first member of its own state and
+ * points `ops` at its static ops table; store.c dispatches every public call
+ * through that table. Each ops member has exactly the contract of the
+ * store.h function of the same name, so a new backend (PostgreSQL next) is
+ * one more table and one more open function.
+ */
+#ifndef CB_STORE_INT_H
+#define CB_STORE_INT_H
+
+#include "store/store.h"
+
+struct store_ops {
+    void (*close)(store_t *s);
+
+    cb_err (*user_add)(store_t *s, model_user *u);
+    cb_err (*user_get)(store_t *s, arena_t *a, int32_t id, model_user *out);
+    cb_err (*user_by_name)(store_t *s, arena_t *a, const char *name, model_user *out);
+    cb_err (*user_list)(store_t *s, arena_t *a, model_user **out, size_t *n);
+    cb_err (*user_count)(store_t *s, int64_t *n);
+    cb_err (*user_set_password)(store_t *s, const char *name, const char *pw_hash);
+    cb_err (*user_set_disabled)(store_t *s, const char *name, bool disabled);
+
+    cb_err (*entity_create)(store_t *s, model_entity_t *e);
+    cb_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
+    cb_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
+    cb_err (*entity_update)(store_t *s, const model_entity_t *e);
+    cb_err (*entity_delete)(store_t *s, model_kind k, int32_t id);
+
+    cb_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
+    cb_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
+                             const model_blob_edit *edit, int32_t user_id, model_blob *out);
+    cb_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                        int32_t user_id, model_blob *out);
+    cb_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                        void **bytes, size_t *len);
+    cb_err (*image_delete)(store_t *s, model_kind k, int32_t id);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+/* Opens the SQLite database file at `path` (its directory must exist),
+ * creating and migrating the schema. opt is never NULL here. */
+cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **out);
+
+#endif

@@ -1,0 +1,1283 @@
+/*
+ * store_sqlite.c — the embedded SQLite backend of store.h.
+ *
+ * Layout: a fixed pool of connections, each with every statement prepared
+ * once at open; a call borrows one connection, runs one transaction on it
+ * and hands it back. Writes take BEGIN IMMEDIATE under `write_mu`, so the
+ * writers of this process queue on a mutex instead of polling SQLite's busy
+ * handler (which still covers other processes, for up to BUSY_TIMEOUT_MS).
+ * Reads that need two statements to agree use a deferred BEGIN (one WAL
+ * snapshot); single-statement reads run in autocommit.
+ *
+ * Schema: users; one table per entity kind, generated from the model
+ * descriptors (model_entity()) like every entity statement here; blob (the
+ * BLOB records, AUTOINCREMENT so ids are never reused) and blob_data (the
+ * bytes, apart so that record reads stay small). PRAGMA user_version counts
+ * the applied entries of `migrations`.
+ *
+ * Invariants:
+ *  - a connection outside tx_begin/tx_end has no open transaction and no
+ *    statement in progress;
+ *  - entity.image_blob_id is NULL or names that entity's own blob row
+ *    (unique index); deleting a blob row clears it (ON DELETE SET NULL) and
+ *    its blob_data row (ON DELETE CASCADE);
+ *  - blob.blob_size == length(blob_data.content), both written in the same
+ *    transaction; a record created by PUT ImageInfo has no blob_data row
+ *    and blob_size 0;
+ *  - a reference field (ref >= 0) holds NULL for "none" (0 in the model), so
+ *    its foreign key both rejects missing targets and resets on delete.
+ */
+#include "store/store_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/log.h"
+#include "core/text.h"
+
+#define DEFAULT_POOL_SIZE 8
+#define BUSY_TIMEOUT_MS 10000
+#define COPY_CHUNK (64 * 1024) /* image bytes copied per pread/blob_write */
+
+/* ---- statements --------------------------------------------------------- */
+
+/* Fixed statements, then E_COUNT generated ones per entity kind. */
+enum {
+    Q_BEGIN,
+    Q_BEGIN_IMMEDIATE,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_USER_ADD,
+    Q_USER_GET,
+    Q_USER_BY_NAME,
+    Q_USER_LIST,
+    Q_USER_COUNT,
+    Q_USER_SET_PW,
+    Q_USER_SET_DISABLED,
+    Q_BLOB_GET,
+    Q_BLOB_NEW,
+    Q_BLOB_SET_INFO,
+    Q_BLOB_SET_CONTENT,
+    Q_BLOB_DELETE,
+    Q_DATA_PUT,
+    Q_FIXED_COUNT
+};
+
+enum { E_GET, E_INSERT, E_UPDATE, E_DELETE, E_NEXT_ID, E_SET_BLOB, E_COUNT };
+
+#define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT)
+
+#define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
+#define BLOB_COLS                                                                                  \
+    "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
+    "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
+    "info_version"
+
+static const char *const fixed_sql[Q_FIXED_COUNT] = {
+    [Q_BEGIN] = "BEGIN",
+    [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_USER_ADD] = "INSERT INTO users(name, full_name, role, disabled, pw_hash, created_ms) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    [Q_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
+    [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
+    [Q_USER_COUNT] = "SELECT count(*) FROM users",
+    [Q_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
+    [Q_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
+    [Q_BLOB_GET] = "SELECT " BLOB_COLS " FROM blob WHERE id = ?1",
+    /* an empty record; the caller then applies the info or the content */
+    [Q_BLOB_NEW] = "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
+                   "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
+                   "created_by, updated_by, version, info_version) "
+                   "VALUES('', '', '', ?1, 0, 0, 0, 0, ?2, ?2, ?3, ?3, 0, 0)",
+    /* NULL leaves a client field unchanged */
+    [Q_BLOB_SET_INFO] = "UPDATE blob SET description = coalesce(?2, description), "
+                        "extra_info = coalesce(?3, extra_info), "
+                        "conceptual_type = coalesce(?4, conceptual_type), "
+                        "updated_ms = ?5, updated_by = ?6, info_version = info_version + 1 "
+                        "WHERE id = ?1",
+    [Q_BLOB_SET_CONTENT] = "UPDATE blob SET mime_type = ?2, blob_size = ?3, original_size = ?4, "
+                           "is_zipped = ?5, is_encrypted = ?6, updated_ms = ?7, updated_by = ?8, "
+                           "version = version + 1, info_version = info_version + 1 WHERE id = ?1",
+    [Q_BLOB_DELETE] = "DELETE FROM blob WHERE id = ?1",
+    /* room for the bytes, filled through sqlite3_blob_write */
+    [Q_DATA_PUT] = "INSERT INTO blob_data(blob_id, content) VALUES(?1, zeroblob(?2)) "
+                   "ON CONFLICT(blob_id) DO UPDATE SET content = excluded.content",
+};
+
+static int q_ent(model_kind k, int e)
+{
+    assert(k >= 0 && k < MODEL_KIND_COUNT && e >= 0 && e < E_COUNT);
+    return Q_FIXED_COUNT + (int)k * E_COUNT + e;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+typedef enum { TX_NONE, TX_READ, TX_WRITE } tx_mode;
+
+struct sq_store;
+
+struct conn {
+    struct sq_store *owner;
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
+    tx_mode mode;         /* of the transaction in progress */
+    struct conn *next;    /* free list link */
+};
+
+struct sq_store {
+    struct store base;  /* first: a store_t * is a struct sq_store * */
+    arena_t *sql_arena; /* the generated SQL texts */
+    const char *sql[Q_COUNT];
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    pthread_mutex_t write_mu; /* held from BEGIN IMMEDIATE to its end */
+    struct conn *conns;       /* nconns opened of capacity */
+    int nconns, capacity;
+    struct conn *idle; /* connections not lent out */
+    int nidle;
+};
+
+static struct sq_store *sq(store_t *s)
+{
+    assert(s != NULL);
+    return (struct sq_store *)s;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Maps a failed SQLite call of c (rc: extended result code) to a cb_err. */
+static cb_err sql_err(struct conn *c, int rc, const char *what)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return CB_ECONFLICT;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return CB_EBADREQ; /* only client-given references can dangle */
+    case SQLITE_TOOBIG:
+        return CB_ETOOLARGE;
+    default:
+        break;
+    }
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+        log_warn("sqlite: %s: database busy: %s", what, sqlite3_errmsg(c->db));
+        return CB_EUNAVAILABLE;
+    }
+    log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
+    return CB_EINTERNAL;
+}
+
+/* ---- statement helpers -------------------------------------------------- */
+
+/* Statement `id` of c, reset and unbound, ready to bind. */
+static sqlite3_stmt *query(struct conn *c, int id)
+{
+    assert(id >= 0 && id < Q_COUNT && c->q[id] != NULL);
+    sqlite3_stmt *st = c->q[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Binding fails only on programming errors (index, misuse): assert. Strings
+ * are bound SQLITE_STATIC: they outlive the step that reads them. */
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    int rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+static void bind_int(sqlite3_stmt *st, int i, int64_t v)
+{
+    int rc = sqlite3_bind_int64(st, i, v);
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+/* A reference id: 0 ("none") is bound as NULL. */
+static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
+{
+    int rc = v != 0 ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+/* One step: CB_EOK with a row to read, CB_ENOTFOUND past the last one. */
+static cb_err step_row(struct conn *c, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return CB_EOK;
+    if (rc == SQLITE_DONE)
+        return CB_ENOTFOUND;
+    return sql_err(c, rc, sqlite3_sql(st));
+}
+
+/* Runs a statement that returns no rows. */
+static cb_err step_done(struct conn *c, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    assert(rc != SQLITE_ROW);
+    return rc == SQLITE_DONE ? CB_EOK : sql_err(c, rc, sqlite3_sql(st));
+}
+
+/* Runs an UPDATE/DELETE; CB_ENOTFOUND when it matched no row. */
+static cb_err step_change(struct conn *c, sqlite3_stmt *st)
+{
+    cb_err rc = step_done(c, st);
+    if (rc == CB_EOK && sqlite3_changes(c->db) == 0)
+        rc = CB_ENOTFOUND;
+    return rc;
+}
+
+/* Column i as an arena string, "" for NULL. */
+static const char *col_str(arena_t *a, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return arena_strndup(a, t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
+}
+
+static int32_t col_i32(sqlite3_stmt *st, int i)
+{
+    return (int32_t)sqlite3_column_int64(st, i);
+}
+
+/* ---- pool and transactions ---------------------------------------------- */
+
+static struct conn *pool_get(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    while (s->idle == NULL)
+        pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+    struct conn *c = s->idle;
+    s->idle = c->next;
+    s->nidle--;
+    pthread_mutex_unlock(&s->pool_mu);
+    c->next = NULL;
+    return c;
+}
+
+static void pool_put(struct sq_store *s, struct conn *c)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    c->next = s->idle;
+    s->idle = c;
+    s->nidle++;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* Resets every statement left mid-way, so that no read snapshot stays open. */
+static void reset_all(struct conn *c)
+{
+    for (sqlite3_stmt *st = sqlite3_next_stmt(c->db, NULL); st; st = sqlite3_next_stmt(c->db, st))
+        if (sqlite3_stmt_busy(st))
+            sqlite3_reset(st);
+}
+
+/* Runs BEGIN/COMMIT/ROLLBACK. */
+static cb_err exec_q(struct conn *c, int id)
+{
+    return step_done(c, query(c, id));
+}
+
+/* Ends c's transaction (COMMIT when rc is CB_EOK, else ROLLBACK) and gives c
+ * back to the pool. Returns the call's final result. c may be NULL. */
+static cb_err tx_end(struct conn *c, cb_err rc)
+{
+    if (c == NULL)
+        return rc;
+    reset_all(c);
+    if (c->mode != TX_NONE && !sqlite3_get_autocommit(c->db)) {
+        if (rc == CB_EOK)
+            rc = exec_q(c, Q_COMMIT);
+        /* some errors (disk full, I/O) have rolled back already */
+        if (rc != CB_EOK && !sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != CB_EOK)
+            log_error("sqlite: rollback failed");
+    }
+    assert(sqlite3_get_autocommit(c->db));
+    if (c->mode == TX_WRITE)
+        pthread_mutex_unlock(&c->owner->write_mu);
+    pool_put(c->owner, c);
+    return rc;
+}
+
+/* Borrows a connection and starts a transaction of `mode` on it; on success
+ * the caller must end it with tx_end. */
+static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
+{
+    struct conn *c = pool_get(s);
+    cb_err rc = CB_EOK;
+    c->mode = mode;
+    if (mode == TX_WRITE)
+        pthread_mutex_lock(&s->write_mu);
+    if (mode != TX_NONE)
+        rc = exec_q(c, mode == TX_WRITE ? Q_BEGIN_IMMEDIATE : Q_BEGIN);
+    if (rc != CB_EOK) {
+        tx_end(c, rc);
+        c = NULL;
+    }
+    *out = c;
+    return rc;
+}
+
+/* ---- rows to model structs ---------------------------------------------- */
+
+/* Reads a USER_COLS row. */
+static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
+{
+    out->id = col_i32(st, 0);
+    out->name = col_str(a, st, 1);
+    out->full_name = col_str(a, st, 2);
+    out->role = (model_role)sqlite3_column_int(st, 3);
+    out->disabled = sqlite3_column_int(st, 4) != 0;
+    out->pw_hash = col_str(a, st, 5);
+    out->created_ms = sqlite3_column_int64(st, 6);
+}
+
+/* Reads an E_GET row (id, fields..., image_blob_id). */
+static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity_t *out)
+{
+    const model_entity_def *d = model_entity(k);
+    out->kind = k;
+    out->id = col_i32(st, 0);
+    for (int i = 0; i < d->nfields; i++) {
+        model_value *v = &out->v[i];
+        if (d->fields[i].type == MODEL_FT_STRING)
+            v->s = col_str(a, st, 1 + i);
+        else
+            v->i = col_i32(st, 1 + i); /* NULL reference -> 0 */
+    }
+}
+
+/* Reads a BLOB_COLS row; *created_by / *updated_by get the user ids. */
+static void read_blob(arena_t *a, sqlite3_stmt *st, model_blob *out, int32_t *created_by,
+                      int32_t *updated_by)
+{
+    out->blob_id = col_i32(st, 0);
+    out->description = col_str(a, st, 1);
+    out->extra_info = col_str(a, st, 2);
+    out->mime_type = col_str(a, st, 3);
+    out->conceptual_type = col_str(a, st, 4);
+    out->blob_size = col_i32(st, 5);
+    out->original_size = col_i32(st, 6);
+    out->is_zipped = sqlite3_column_int(st, 7) != 0;
+    out->is_encrypted = sqlite3_column_int(st, 8) != 0;
+    out->created_ms = sqlite3_column_int64(st, 9);
+    out->updated_ms = sqlite3_column_int64(st, 10);
+    *created_by = col_i32(st, 11);
+    *updated_by = col_i32(st, 12);
+    out->version = sqlite3_column_int64(st, 13);
+    out->info_version = sqlite3_column_int64(st, 14);
+    out->created_by = out->updated_by = NULL;
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+/* The user `id` of a BLOB record: the server itself for 0, NULL when the
+ * row is gone. pw_hash is left "": these only describe who did what. */
+static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
+{
+    model_user *u = arena_alloc(a, sizeof(*u));
+    cb_err rc = CB_EOK;
+    *out = NULL;
+    if (id == 0) {
+        *u = (model_user){.id = 0,
+                          .name = "crmblob",
+                          .full_name = "crmblob server",
+                          .role = MODEL_ROLE_ADMIN,
+                          .pw_hash = ""};
+    } else {
+        sqlite3_stmt *st = query(c, Q_USER_GET);
+        bind_int(st, 1, id);
+        rc = step_row(c, st);
+        if (rc == CB_ENOTFOUND)
+            return CB_EOK;
+        if (rc != CB_EOK)
+            return rc;
+        read_user(a, st, u);
+        u->pw_hash = "";
+    }
+    *out = u;
+    return rc;
+}
+
+static cb_err sq_user_add(store_t *s, model_user *u)
+{
+    assert(u->name != NULL);
+    struct conn *c = NULL;
+    int64_t created = u->created_ms != 0 ? u->created_ms : text_now_ms();
+    int64_t id = 0;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_USER_ADD);
+    bind_text(st, 1, u->name);
+    bind_text(st, 2, u->full_name ? u->full_name : "");
+    bind_int(st, 3, u->role);
+    bind_int(st, 4, u->disabled);
+    bind_text(st, 5, u->pw_hash ? u->pw_hash : "");
+    bind_int(st, 6, created);
+    rc = step_done(c, st);
+    id = sqlite3_last_insert_rowid(c->db);
+out:
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK) {
+        assert(id > 0 && id <= INT32_MAX);
+        u->id = (int32_t)id;
+        u->created_ms = created;
+    }
+    return rc;
+}
+
+/* The one row of statement `qid` bound to (id or text key) as a user. */
+static cb_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char *name,
+                        model_user *out)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, qid);
+    if (name != NULL)
+        bind_text(st, 1, name);
+    else
+        bind_int(st, 1, id);
+    rc = step_row(c, st);
+    if (rc == CB_EOK)
+        read_user(a, st, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
+{
+    return user_find(s, a, Q_USER_GET, id, NULL, out);
+}
+
+static cb_err sq_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
+{
+    assert(name != NULL);
+    return user_find(s, a, Q_USER_BY_NAME, 0, name, out);
+}
+
+/* Appends one slot to the arena array *v of *len used / *cap slots. */
+static model_user *user_slot(arena_t *a, model_user **v, size_t *len, size_t *cap)
+{
+    if (*len == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        model_user *nv = arena_alloc(a, ncap * sizeof(*nv));
+        if (*len > 0)
+            memcpy(nv, *v, *len * sizeof(*nv));
+        *v = nv;
+        *cap = ncap;
+    }
+    return &(*v)[(*len)++];
+}
+
+static cb_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
+{
+    struct conn *c = NULL;
+    model_user *v = arena_alloc(a, 0);
+    size_t len = 0, cap = 0;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_USER_LIST);
+    while ((rc = step_row(c, st)) == CB_EOK)
+        read_user(a, st, user_slot(a, &v, &len, &cap));
+    if (rc == CB_ENOTFOUND)
+        rc = CB_EOK;
+out:
+    *out = v;
+    *n = rc == CB_EOK ? len : 0;
+    return tx_end(c, rc);
+}
+
+static cb_err sq_user_count(store_t *s, int64_t *n)
+{
+    struct conn *c = NULL;
+    *n = 0;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_USER_COUNT);
+    rc = step_row(c, st);
+    if (rc == CB_EOK)
+        *n = sqlite3_column_int64(st, 0);
+out:
+    return tx_end(c, rc);
+}
+
+/* Sets one column of the user `name` with statement `qid`: ?2 is `text`, or
+ * `num` when text is NULL. */
+static cb_err user_set(store_t *s, int qid, const char *name, const char *text, int64_t num)
+{
+    assert(name != NULL);
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, qid);
+    bind_text(st, 1, name);
+    if (text != NULL)
+        bind_text(st, 2, text);
+    else
+        bind_int(st, 2, num);
+    rc = step_change(c, st);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_user_set_password(store_t *s, const char *name, const char *pw_hash)
+{
+    assert(pw_hash != NULL);
+    return user_set(s, Q_USER_SET_PW, name, pw_hash, 0);
+}
+
+static cb_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
+{
+    return user_set(s, Q_USER_SET_DISABLED, name, NULL, disabled);
+}
+
+/* ---- entities ----------------------------------------------------------- */
+
+/* Binds ?1 = id and ?2.. = the fields, as E_INSERT and E_UPDATE expect. */
+static void bind_entity(sqlite3_stmt *st, const model_entity_t *e)
+{
+    const model_entity_def *d = model_entity(e->kind);
+    bind_int(st, 1, e->id);
+    for (int i = 0; i < d->nfields; i++) {
+        const model_field *f = &d->fields[i];
+        if (f->type == MODEL_FT_STRING)
+            bind_text(st, 2 + i, e->v[i].s ? e->v[i].s : "");
+        else if (f->ref >= 0)
+            bind_ref(st, 2 + i, e->v[i].i);
+        else
+            bind_int(st, 2 + i, e->v[i].i);
+    }
+}
+
+/* Looks up entity (k, id): CB_ENOTFOUND when absent; *st is left on its
+ * E_GET row (read it before the next use of that statement). */
+static cb_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_stmt **st)
+{
+    *st = query(c, q_ent(k, E_GET));
+    bind_int(*st, 1, id);
+    return step_row(c, *st);
+}
+
+/* The BlobId of entity (k, id), 0 when it has no image. */
+static cb_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_t *blob_id)
+{
+    sqlite3_stmt *st;
+    cb_err rc = entity_row(c, k, id, &st);
+    *blob_id = rc == CB_EOK ? col_i32(st, 1 + model_entity(k)->nfields) : 0;
+    return rc;
+}
+
+/* max(id) + 1 of kind k, within the caller's write transaction. */
+static cb_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
+{
+    sqlite3_stmt *st = query(c, q_ent(k, E_NEXT_ID));
+    cb_err rc = step_row(c, st);
+    if (rc != CB_EOK)
+        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
+    int64_t next = sqlite3_column_int64(st, 0);
+    if (next > INT32_MAX) {
+        log_warn("store: no %s id left above %d", model_entity(k)->name, INT32_MAX);
+        return CB_ECONFLICT;
+    }
+    *id = (int32_t)next;
+    return CB_EOK;
+}
+
+static cb_err sq_entity_create(store_t *s, model_entity_t *e)
+{
+    struct conn *c = NULL;
+    model_entity_t row = *e;
+    cb_err rc = row.id < 0 ? CB_EBADREQ : tx_begin(sq(s), TX_WRITE, &c); /* ids are positive */
+    if (rc != CB_EOK)
+        goto out;
+    if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, q_ent(e->kind, E_INSERT));
+    bind_entity(st, &row);
+    rc = step_done(c, st);
+out:
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK)
+        e->id = row.id;
+    return rc;
+}
+
+static cb_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    rc = entity_row(c, k, id, &st);
+    if (rc == CB_EOK)
+        read_entity(a, st, k, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc == CB_EOK)
+        rc = entity_row(c, k, id, &st);
+    return tx_end(c, rc);
+}
+
+static cb_err sq_entity_update(store_t *s, const model_entity_t *e)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, q_ent(e->kind, E_UPDATE));
+    bind_entity(st, e);
+    rc = step_change(c, st);
+out:
+    return tx_end(c, rc);
+}
+
+/* Deletes BLOB record `blob_id` (0: none); its bytes go by cascade and the
+ * entity's image_blob_id becomes NULL. */
+static cb_err blob_delete(struct conn *c, int32_t blob_id)
+{
+    if (blob_id == 0)
+        return CB_EOK;
+    sqlite3_stmt *st = query(c, Q_BLOB_DELETE);
+    bind_int(st, 1, blob_id);
+    return step_done(c, st);
+}
+
+static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id)
+{
+    struct conn *c = NULL;
+    int32_t blob_id;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
+    bind_int(st, 1, id);
+    if ((rc = step_done(c, st)) != CB_EOK)
+        goto out;
+    rc = blob_delete(c, blob_id);
+out:
+    return tx_end(c, rc);
+}
+
+/* ---- BLOB records ------------------------------------------------------- */
+
+/* Reads BLOB record `blob_id` with its users into *out. */
+static cb_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+{
+    int32_t created_by, updated_by;
+    sqlite3_stmt *st = query(c, Q_BLOB_GET);
+    bind_int(st, 1, blob_id);
+    cb_err rc = step_row(c, st);
+    if (rc == CB_ENOTFOUND) {
+        log_error("store: BLOB record %d vanished", blob_id); /* FK forbids it */
+        rc = CB_EINTERNAL;
+    }
+    if (rc != CB_EOK)
+        return rc;
+    read_blob(a, st, out, &created_by, &updated_by);
+    rc = user_ref(c, a, created_by, &out->created_by);
+    if (rc != CB_EOK)
+        return rc;
+    if (updated_by == created_by && out->created_by != NULL) {
+        out->updated_by = out->created_by;
+        return CB_EOK;
+    }
+    return user_ref(c, a, updated_by, &out->updated_by);
+}
+
+/* Creates an empty BLOB record for entity (k, id) and links it. */
+static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
+                          int32_t *blob_id)
+{
+    sqlite3_stmt *st = query(c, Q_BLOB_NEW);
+    bind_text(st, 1, model_entity(k)->default_conceptual_type);
+    bind_int(st, 2, now);
+    bind_int(st, 3, user_id);
+    cb_err rc = step_done(c, st);
+    if (rc != CB_EOK)
+        return rc;
+    int64_t rowid = sqlite3_last_insert_rowid(c->db);
+    if (rowid > INT32_MAX) {
+        log_error("store: BlobId space exhausted");
+        return CB_EINTERNAL;
+    }
+    *blob_id = (int32_t)rowid;
+    st = query(c, q_ent(k, E_SET_BLOB));
+    bind_int(st, 1, id);
+    bind_int(st, 2, *blob_id);
+    return step_done(c, st);
+}
+
+/* The BlobId of entity (k, id), creating its record when it has none. */
+static cb_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
+                          int32_t *blob_id)
+{
+    cb_err rc = entity_blob_id(c, k, id, blob_id);
+    if (rc == CB_EOK && *blob_id == 0)
+        rc = blob_create(c, k, id, user_id, now, blob_id);
+    return rc;
+}
+
+/* The record of entity (k, id) into *out, the empty carrier when none. */
+static cb_err image_record(struct conn *c, arena_t *a, model_kind k, int32_t id, model_blob *out)
+{
+    int32_t blob_id;
+    model_blob_empty(out);
+    cb_err rc = entity_blob_id(c, k, id, &blob_id);
+    if (rc == CB_EOK && blob_id != 0)
+        rc = blob_load(c, a, blob_id, out);
+    return rc;
+}
+
+static cb_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
+{
+    struct conn *c = NULL;
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == CB_EOK)
+        rc = image_record(c, a, k, id, out);
+    return tx_end(c, rc);
+}
+
+static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                                const model_blob_edit *edit, int32_t user_id, model_blob *out)
+{
+    assert(edit != NULL);
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    int32_t blob_id;
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
+    bind_int(st, 1, blob_id);
+    bind_text(st, 2, edit->description);
+    bind_text(st, 3, edit->extra_info);
+    bind_text(st, 4, edit->conceptual_type);
+    bind_int(st, 5, now);
+    bind_int(st, 6, user_id);
+    if ((rc = step_done(c, st)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+/* ---- image bytes -------------------------------------------------------- */
+
+/* Reads exactly n bytes of fd at off. */
+static cb_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
+{
+    while (n > 0) {
+        ssize_t got = pread(fd, buf, n, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            char eb[128];
+            log_error("store: reading image content at %lld: %s", (long long)off,
+                      got == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
+            return CB_EINTERNAL;
+        }
+        buf += got;
+        n -= (size_t)got;
+        off += got;
+    }
+    return CB_EOK;
+}
+
+/* Streams [0, size) of fd into blob_data.content of row blob_id, which
+ * holds exactly size bytes, one COPY_CHUNK at a time. */
+static cb_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
+{
+    sqlite3_blob *h = NULL;
+    cb_err rc = CB_EOK;
+    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &h);
+    if (src != SQLITE_OK) {
+        rc = sql_err(c, src, "blob_open for write");
+        goto out;
+    }
+    for (int64_t off = 0; off < size; off += COPY_CHUNK) {
+        size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
+        if ((rc = read_at(fd, c->chunk, n, off)) != CB_EOK)
+            goto out;
+        src = sqlite3_blob_write(h, c->chunk, (int)n, (int)off);
+        if (src != SQLITE_OK) {
+            rc = sql_err(c, src, "blob_write");
+            goto out;
+        }
+    }
+out:
+    sqlite3_blob_close(h); /* no commit happens here: we are inside BEGIN */
+    return rc;
+}
+
+/* Replaces the bytes of record blob_id with the content and updates the
+ * record's system fields. */
+static cb_err content_put(struct conn *c, int32_t blob_id, const store_content *sc, int32_t user_id,
+                          int64_t now)
+{
+    sqlite3_stmt *st = query(c, Q_DATA_PUT);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, sc->size);
+    cb_err rc = step_done(c, st);
+    if (rc == CB_EOK && sc->size > 0)
+        rc = copy_into(c, blob_id, sc->fd, sc->size);
+    if (rc != CB_EOK)
+        return rc;
+    st = query(c, Q_BLOB_SET_CONTENT);
+    bind_int(st, 1, blob_id);
+    bind_text(st, 2, sc->mime_type ? sc->mime_type : "");
+    bind_int(st, 3, sc->size);
+    bind_int(st, 4, sc->original_size);
+    bind_int(st, 5, sc->is_zipped);
+    bind_int(st, 6, sc->is_encrypted);
+    bind_int(st, 7, now);
+    bind_int(st, 8, user_id);
+    return step_done(c, st);
+}
+
+static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                           const store_content *sc, int32_t user_id, model_blob *out)
+{
+    assert(sc->size >= 0 && sc->original_size >= 0);
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    int32_t blob_id;
+    cb_err rc = CB_ETOOLARGE;
+    model_blob_empty(out);
+    if (sc->size > INT32_MAX || sc->original_size > INT32_MAX)
+        goto out;
+    rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
+        goto out;
+    if ((rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+/* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
+static cb_err content_get(struct conn *c, const model_blob *b, void **bytes)
+{
+    sqlite3_blob *h = NULL;
+    void *buf = NULL;
+    cb_err rc = CB_EINTERNAL;
+    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", b->blob_id, 0, &h);
+    if (src != SQLITE_OK) {
+        rc = sql_err(c, src, "blob_open for read");
+        goto out;
+    }
+    if (sqlite3_blob_bytes(h) != b->blob_size) {
+        log_error("store: BLOB %d holds %d bytes, its record says %d", b->blob_id,
+                  sqlite3_blob_bytes(h), b->blob_size);
+        goto out;
+    }
+    if ((buf = malloc((size_t)b->blob_size)) == NULL) {
+        log_error("store: no memory for %d image bytes", b->blob_size);
+        goto out;
+    }
+    if ((src = sqlite3_blob_read(h, buf, b->blob_size, 0)) != SQLITE_OK) {
+        rc = sql_err(c, src, "blob_read");
+        goto out;
+    }
+    *bytes = buf;
+    buf = NULL;
+    rc = CB_EOK;
+out:
+    free(buf);
+    sqlite3_blob_close(h);
+    return rc;
+}
+
+static cb_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                           void **bytes, size_t *len)
+{
+    struct conn *c = NULL;
+    *bytes = NULL;
+    *len = 0;
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc != CB_EOK || (rc = image_record(c, a, k, id, out)) != CB_EOK)
+        goto out;
+    if (out->blob_id == 0 || out->blob_size == 0) {
+        rc = CB_ENOTFOUND;
+        goto out;
+    }
+    if ((rc = content_get(c, out, bytes)) == CB_EOK)
+        *len = (size_t)out->blob_size;
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id)
+{
+    struct conn *c = NULL;
+    int32_t blob_id;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+        goto out;
+    rc = blob_delete(c, blob_id);
+out:
+    return tx_end(c, rc);
+}
+
+/* ---- SQL generation from the entity descriptors ------------------------- */
+
+typedef enum { F_NAMES, F_PARAMS, F_ASSIGN, F_DDL } field_form;
+
+/* The column declaration of field f. */
+static const char *column_ddl(arena_t *a, const model_field *f)
+{
+    if (f->type == MODEL_FT_STRING)
+        return "TEXT NOT NULL DEFAULT ''";
+    if (f->ref >= 0) /* NULL = none, so the foreign key can hold */
+        return arena_printf(a, "INTEGER REFERENCES %s(id) ON DELETE SET NULL",
+                            model_entity((model_kind)f->ref)->table);
+    return "INTEGER NOT NULL DEFAULT 0";
+}
+
+/* The fields of d joined by ", " in one form: "a, b", "?2, ?3",
+ * "a = ?2, b = ?3" or column declarations. Field i is parameter ?(i + 2). */
+static const char *field_list(arena_t *a, const model_entity_def *d, field_form form)
+{
+    const char *acc = "";
+    for (int i = 0; i < d->nfields; i++) {
+        const model_field *f = &d->fields[i];
+        const char *sep = i > 0 ? ", " : "";
+        switch (form) {
+        case F_NAMES:
+            acc = arena_printf(a, "%s%s%s", acc, sep, f->column);
+            break;
+        case F_PARAMS:
+            acc = arena_printf(a, "%s%s?%d", acc, sep, i + 2);
+            break;
+        case F_ASSIGN:
+            acc = arena_printf(a, "%s%s%s = ?%d", acc, sep, f->column, i + 2);
+            break;
+        case F_DDL:
+            acc = arena_printf(a, "%s%s%s %s", acc, sep, f->column, column_ddl(a, f));
+            break;
+        }
+    }
+    return acc;
+}
+
+/* Fills the E_COUNT statements of kind k into sql[]. */
+static void entity_sql(arena_t *a, model_kind k, const char **sql)
+{
+    const model_entity_def *d = model_entity(k);
+    const char *t = d->table;
+    assert(d->nfields >= 1);
+    sql[E_GET] = arena_printf(a, "SELECT id, %s, image_blob_id FROM %s WHERE id = ?1",
+                              field_list(a, d, F_NAMES), t);
+    sql[E_INSERT] = arena_printf(a, "INSERT INTO %s(id, %s) VALUES(?1, %s)", t,
+                                 field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS));
+    sql[E_UPDATE] =
+        arena_printf(a, "UPDATE %s SET %s WHERE id = ?1", t, field_list(a, d, F_ASSIGN));
+    sql[E_DELETE] = arena_printf(a, "DELETE FROM %s WHERE id = ?1", t);
+    sql[E_NEXT_ID] = arena_printf(a, "SELECT coalesce(max(id), 0) + 1 FROM %s", t);
+    sql[E_SET_BLOB] = arena_printf(a, "UPDATE %s SET image_blob_id = ?2 WHERE id = ?1", t);
+}
+
+/* CREATE TABLE and indexes of kind k. */
+static const char *entity_ddl(arena_t *a, model_kind k)
+{
+    const model_entity_def *d = model_entity(k);
+    const char *t = d->table;
+    const char *ddl =
+        arena_printf(a,
+                     "CREATE TABLE %s (id INTEGER PRIMARY KEY, %s, "
+                     "image_blob_id INTEGER REFERENCES blob(id) ON DELETE SET NULL);\n"
+                     "CREATE UNIQUE INDEX %s_image_blob_id ON %s(image_blob_id);\n",
+                     t, field_list(a, d, F_DDL), t, t);
+    for (int i = 0; i < d->nfields; i++) /* foreign keys want an index on the child */
+        if (d->fields[i].type == MODEL_FT_INT && d->fields[i].ref >= 0)
+            ddl = arena_printf(a, "%sCREATE INDEX %s_%s ON %s(%s);\n", ddl, t, d->fields[i].column,
+                               t, d->fields[i].column);
+    return ddl;
+}
+
+/* ---- schema migrations -------------------------------------------------- */
+
+/* Version 1: the initial schema. Entity tables are derived from today's
+ * descriptors; a later change to a descriptor needs a migration of its own
+ * (ALTER TABLE), never an edit of this one. */
+static cb_err migrate_v1(struct conn *c, arena_t *a)
+{
+    const char *ddl =
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, "
+        "full_name TEXT NOT NULL DEFAULT '', role INTEGER NOT NULL DEFAULT 0, "
+        "disabled INTEGER NOT NULL DEFAULT 0, pw_hash TEXT NOT NULL DEFAULT '', "
+        "created_ms INTEGER NOT NULL);\n"
+        "CREATE TABLE blob (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "description TEXT NOT NULL, extra_info TEXT NOT NULL, mime_type TEXT NOT NULL, "
+        "conceptual_type TEXT NOT NULL, blob_size INTEGER NOT NULL, "
+        "original_size INTEGER NOT NULL, is_zipped INTEGER NOT NULL, "
+        "is_encrypted INTEGER NOT NULL, created_ms INTEGER NOT NULL, "
+        "updated_ms INTEGER NOT NULL, created_by INTEGER NOT NULL, "
+        "updated_by INTEGER NOT NULL, version INTEGER NOT NULL, "
+        "info_version INTEGER NOT NULL);\n"
+        "CREATE TABLE blob_data (blob_id INTEGER PRIMARY KEY "
+        "REFERENCES blob(id) ON DELETE CASCADE, content BLOB NOT NULL);\n";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        ddl = arena_printf(a, "%s%s", ddl, entity_ddl(a, (model_kind)k));
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v1");
+}
+
+typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
+
+/* migrations[i] takes the schema from version i to i + 1. Append only. */
+static const migration_fn migrations[] = {migrate_v1};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static cb_err user_version(struct conn *c, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "PRAGMA user_version");
+}
+
+/* Runs migration `v` and records version v + 1, in the caller's transaction. */
+static cb_err migrate_one(struct conn *c, arena_t *a, int v)
+{
+    char pragma[64];
+    cb_err rc = migrations[v](c, a);
+    if (rc != CB_EOK)
+        return rc;
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+    int src = sqlite3_exec(c->db, pragma, NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return sql_err(c, src, pragma);
+    log_info("store: database schema migrated to version %d", v + 1);
+    return CB_EOK;
+}
+
+/* Brings the schema to SCHEMA_VERSION in one write transaction (so that two
+ * processes opening a new file at once do not both migrate). Runs before
+ * any statement is prepared, hence sqlite3_exec. */
+static cb_err migrate(struct conn *c, arena_t *a)
+{
+    int version = 0;
+    cb_err rc = CB_EOK;
+    int src = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return sql_err(c, src, "BEGIN IMMEDIATE for migration");
+    if ((rc = user_version(c, &version)) != CB_EOK)
+        goto out;
+    if (version > SCHEMA_VERSION) {
+        log_error("store: database schema version %d is newer than this server's (%d)", version,
+                  SCHEMA_VERSION);
+        rc = CB_EINTERNAL;
+        goto out;
+    }
+    for (int v = version; v < SCHEMA_VERSION && rc == CB_EOK; v++)
+        rc = migrate_one(c, a, v);
+out:
+    src = sqlite3_exec(c->db, rc == CB_EOK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (rc == CB_EOK && src != SQLITE_OK)
+        rc = sql_err(c, src, "COMMIT of migration");
+    return rc;
+}
+
+/* ---- open and close ----------------------------------------------------- */
+
+/* journal_mode=WAL persists in the file; a file system that refuses it
+ * (no shared memory) cannot give our concurrency, so it is an error. */
+static cb_err set_wal(struct conn *c)
+{
+    sqlite3_stmt *st = NULL;
+    cb_err rc = CB_EOK;
+    int src = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        if (mode == NULL || strcmp(mode, "wal") != 0) {
+            log_error("store: journal_mode=WAL refused (mode %s)", mode ? mode : "?");
+            rc = CB_EINTERNAL;
+        }
+    } else {
+        rc = sql_err(c, src, "PRAGMA journal_mode");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Opens c's database handle with the per-connection settings. */
+static cb_err conn_open(struct conn *c, const char *path, bool durable)
+{
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    char pragmas[128];
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: cannot open %s: %s", path,
+                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        return CB_EUNAVAILABLE;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    snprintf(pragmas, sizeof(pragmas), "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+             durable ? "FULL" : "NORMAL");
+    rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, pragmas);
+    c->chunk = malloc(COPY_CHUNK);
+    if (c->chunk == NULL) {
+        log_error("store: out of memory");
+        return CB_EINTERNAL;
+    }
+    return CB_EOK;
+}
+
+/* Prepares every statement of c, once for the connection's lifetime. */
+static cb_err conn_prepare(struct conn *c)
+{
+    for (int i = 0; i < Q_COUNT; i++) {
+        int rc = sqlite3_prepare_v3(c->db, c->owner->sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->q[i], NULL);
+        if (rc != SQLITE_OK)
+            return sql_err(c, rc, c->owner->sql[i]);
+    }
+    return CB_EOK;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(c->q[i]);
+    if (sqlite3_close(c->db) != SQLITE_OK)
+        log_error("sqlite: close: %s", sqlite3_errmsg(c->db));
+    free(c->chunk);
+    *c = (struct conn){0};
+}
+
+static void sq_close(store_t *base)
+{
+    struct sq_store *s = sq(base);
+    assert(s->nidle == s->nconns); /* no call in progress */
+    for (int i = 0; i < s->nconns; i++)
+        conn_close(&s->conns[i]);
+    free(s->conns);
+    arena_destroy(s->sql_arena);
+    pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+    .close = sq_close,
+    .user_add = sq_user_add,
+    .user_get = sq_user_get,
+    .user_by_name = sq_user_by_name,
+    .user_list = sq_user_list,
+    .user_count = sq_user_count,
+    .user_set_password = sq_user_set_password,
+    .user_set_disabled = sq_user_set_disabled,
+    .entity_create = sq_entity_create,
+    .entity_get = sq_entity_get,
+    .entity_exists = sq_entity_exists,
+    .entity_update = sq_entity_update,
+    .entity_delete = sq_entity_delete,
+    .image_info = sq_image_info,
+    .image_info_put = sq_image_info_put,
+    .image_put = sq_image_put,
+    .image_get = sq_image_get,
+    .image_delete = sq_image_delete,
+};
+
+/* A store with no connection yet and every SQL text generated. */
+static struct sq_store *sq_new(int pool_size)
+{
+    struct sq_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
+    if (s->conns == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->base.ops = &sqlite_ops;
+    s->capacity = pool_size;
+    s->sql_arena = arena_create();
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
+    for (int i = 0; i < Q_FIXED_COUNT; i++)
+        s->sql[i] = fixed_sql[i];
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        entity_sql(s->sql_arena, (model_kind)k, &s->sql[q_ent((model_kind)k, 0)]);
+    return s;
+}
+
+/* Opens connection i of s; the first one also sets WAL and migrates. */
+static cb_err sq_add_conn(struct sq_store *s, const char *path, const store_options *opt)
+{
+    assert(s->nconns < s->capacity);
+    struct conn *c = &s->conns[s->nconns++];
+    c->owner = s;
+    cb_err rc = conn_open(c, path, opt->durable);
+    if (rc == CB_EOK && s->nconns == 1 && (rc = set_wal(c)) == CB_EOK)
+        rc = migrate(c, s->sql_arena);
+    if (rc == CB_EOK)
+        rc = conn_prepare(c);
+    pool_put(s, c); /* also on failure: sq_close closes what is pooled */
+    return rc;
+}
+
+cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **out)
+{
+    assert(path != NULL && opt != NULL && out != NULL);
+    int pool_size = opt->pool_size > 0 ? opt->pool_size : DEFAULT_POOL_SIZE;
+    cb_err rc = CB_EOK;
+    *out = NULL;
+    struct sq_store *s = sq_new(pool_size);
+    if (s == NULL) {
+        log_error("store: out of memory");
+        return CB_EINTERNAL;
+    }
+    for (int i = 0; i < pool_size && rc == CB_EOK; i++)
+        rc = sq_add_conn(s, path, opt);
+    if (rc != CB_EOK) {
+        sq_close(&s->base);
+        return rc;
+    }
+    log_info("store: SQLite %s, %d connections, synchronous=%s", path, pool_size,
+             opt->durable ? "FULL" : "NORMAL");
+    *out = &s->base;
+    return CB_EOK;
+}

@@ -1,0 +1,575 @@
+"""Black-box HTTP test harness for crmblob.
+
+The binary is taken from $CRMBLOB_BIN (default <repo>/build/crmblob). Each test
+module gets its own temporary directory, database and server process (fixture
+``srv``); tests that kill or restart the server build their own with
+``make_server``. Users are created with the CLI before the server starts.
+
+Only the Python standard library, pytest and requests are used here.
+"""
+import base64
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+BIN = Path(os.environ.get("CRMBLOB_BIN", str(REPO / "build" / "crmblob")))
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+HTTP_TIMEOUT = 30.0
+
+MIB = 1024 * 1024
+MAX_IMAGE = 10 * MIB  # 10485760
+
+# The users every module server starts with:
+# name -> (role, password, full name)
+DEFAULT_USERS = {
+    "admin": ("admin", "admin-pw-1", "Ada Admin"),
+    "alice": ("editor", "alice-pw-1", "Alice Editor"),
+    "bob": ("editor", "bob-pw-1", "Bob Builder"),
+    "victor": ("viewer", "victor-pw-1", "Victor Viewer"),
+    # for tests that change their user (passwd / disable)
+    "carol": ("editor", "carol-pw-1", "Carol Changer"),
+    "dave": ("editor", "dave-pw-1", "Dave Disabled"),
+}
+
+# entity kind -> (id field, a minimal carrier without id)
+KINDS = {
+    "Person": ("PersonId", {"Firstname": "Ann", "Lastname": "Lee", "ContactId": 0}),
+    "Contact": ("ContactId", {"Name": "Acme AS"}),
+    "Product": ("ProductId", {"Name": "Widget", "ERPProductKey": "W-100"}),
+    "Project": ("ProjectId", {"Name": "Apollo", "ProjectNumber": "P-42"}),
+}
+KIND_NAMES = list(KINDS)
+
+BLOB_KEYS = {
+    "BlobId", "BlobSize", "Description", "ExtraInfo", "IsEncrypted", "IsZipped",
+    "MimeType", "OriginalSize", "CreatedDate", "UpdatedDate", "CreatedBy",
+    "UpdatedBy", "ConceptualType", "TableRight", "FieldProperties",
+}
+FIELD_NAMES = [
+    "BlobId", "BlobSize", "Description", "ExtraInfo", "IsEncrypted", "IsZipped",
+    "MimeType", "OriginalSize", "CreatedDate", "UpdatedDate", "CreatedBy",
+    "UpdatedBy", "ConceptualType",
+]
+EMPTY_DATE = "0001-01-01T00:00:00Z"
+DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+ERROR_TYPES = {
+    400: "SoBadRequestException",
+    401: "SoUnauthorizedException",
+    403: "SoAccessDeniedException",
+    404: "SoNotFoundException",
+    409: "SoConflictException",
+    413: "SoTooLargeException",
+    415: "SoUnsupportedMediaTypeException",
+}
+
+
+# --------------------------------------------------------------------------
+# test data
+
+
+def data(name):
+    return (DATA / name).read_bytes()
+
+
+IMAGES = {
+    # name -> (file, sniffed mime type)
+    "png": ("small.png", "image/png"),
+    "jpg": ("small.jpg", "image/jpeg"),
+    "gif": ("small.gif", "image/gif"),
+    "tif_le": ("small_le.tif", "image/tiff"),
+    "tif_be": ("small_be.tif", "image/tiff"),
+}
+
+
+def image(name):
+    f, mime = IMAGES[name]
+    return data(f), mime
+
+
+def png_chunk(ctype, payload):
+    return (struct.pack(">I", len(payload)) + ctype + payload
+            + struct.pack(">I", zlib.crc32(ctype + payload) & 0xFFFFFFFF))
+
+
+def png_with_text(text):
+    """small.png with a tEXt chunk inserted after IHDR: a valid, distinct PNG."""
+    b = data("small.png")
+    ihdr_end = 8 + 8 + 13 + 4
+    if isinstance(text, str):
+        text = text.encode("latin-1")
+    return b[:ihdr_end] + png_chunk(b"tEXt", b"Comment\0" + text) + b[ihdr_end:]
+
+
+def png_of_size(total):
+    """A valid PNG of exactly `total` bytes (padding in a tEXt chunk)."""
+    base = len(png_with_text(b""))
+    assert total >= base
+    return png_with_text(b"x" * (total - base))
+
+
+def png_size(b):
+    """(width, height) from a PNG's IHDR."""
+    assert b[:8] == b"\x89PNG\r\n\x1a\n", b[:16]
+    assert b[12:16] == b"IHDR", b[:32]
+    return struct.unpack(">II", b[16:24])
+
+
+def sniff(b):
+    """What the server is expected to answer as MimeType for these bytes."""
+    if b.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if b.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if b.startswith(b"GIF87a") or b.startswith(b"GIF89a"):
+        return "image/gif"
+    if b.startswith(b"II*\x00") or b.startswith(b"MM\x00*"):
+        return "image/tiff"
+    return None
+
+
+# --------------------------------------------------------------------------
+# assertions
+
+
+def assert_error(resp, status, error_type=None):
+    """Every status >= 400 carries the JSON error carrier."""
+    assert resp.status_code == status, (
+        f"expected {status}, got {resp.status_code}: {resp.text[:500]!r}")
+    ctype = resp.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "application/json", (
+        f"error Content-Type is {ctype!r}, body {resp.text[:300]!r}")
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError(f"error body is not JSON: {resp.text[:300]!r}")
+    assert isinstance(body, dict), body
+    assert body.get("Error") is True, body
+    if error_type is None:
+        error_type = ERROR_TYPES.get(status)
+    if error_type is not None:
+        assert body.get("ErrorType") == error_type, body
+    else:
+        assert isinstance(body.get("ErrorType"), str) and body["ErrorType"], body
+    msg = body.get("ErrorMessage")
+    assert isinstance(msg, str) and msg.strip(), body
+    assert body.get("ErrorSource") == "crmblob", body
+    return body
+
+
+def assert_json_ctype(resp):
+    ctype = resp.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "application/json", ctype
+
+
+def blob_id_of(resp):
+    """The answer of PUT/POST Image: a bare JSON integer."""
+    assert resp.status_code == 200, f"{resp.status_code}: {resp.text[:500]!r}"
+    assert_json_ctype(resp)
+    text = resp.text.strip()
+    assert re.fullmatch(r"\d+", text), f"not a bare integer: {resp.text[:200]!r}"
+    val = json.loads(text)
+    assert isinstance(val, int) and val > 0, val
+    return val
+
+
+def path_of(location):
+    return urlsplit(location).path
+
+
+# --------------------------------------------------------------------------
+# client
+
+
+class Client:
+    """requests.Session bound to the server's base URL and one user."""
+
+    def __init__(self, base, user=None, password=None):
+        self.base = base
+        self.user = user
+        self.s = requests.Session()
+        if user is not None:
+            self.s.auth = (user, password)
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return self.s.request(method, self.base + path, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    # -- helpers ---------------------------------------------------------
+
+    def create(self, kind, **fields):
+        """POST a new entity; returns its id."""
+        idf, defaults = KINDS[kind]
+        body = dict(defaults)
+        body.update(fields)
+        r = self.post(f"/api/v1/{kind}", json=body)
+        assert r.status_code == 201, f"create {kind}: {r.status_code} {r.text[:300]!r}"
+        return r.json()[idf]
+
+    def put_image(self, kind, eid, body, ctype="application/octet-stream", method="PUT"):
+        headers = {"Content-Type": ctype} if ctype else {}
+        r = self.request(method, f"/api/v1/{kind}/{eid}/Image", data=body, headers=headers)
+        return blob_id_of(r)
+
+    def get_image(self, kind, eid, **kw):
+        return self.get(f"/api/v1/{kind}/{eid}/Image", **kw)
+
+    def info(self, kind, eid):
+        r = self.get(f"/api/v1/{kind}/{eid}/ImageInfo")
+        assert r.status_code == 200, f"{r.status_code} {r.text[:300]!r}"
+        assert_json_ctype(r)
+        return r.json()
+
+    def put_info(self, kind, eid, body, **kw):
+        return self.put(f"/api/v1/{kind}/{eid}/ImageInfo", json=body, **kw)
+
+    def close(self):
+        self.s.close()
+
+
+# --------------------------------------------------------------------------
+# server
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workdir, users=None, env=None):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "crmblob.db"
+        self.log_path = self.dir / "server.log"
+        self.users = dict(DEFAULT_USERS if users is None else users)
+        self.env = env or {}
+        self.proc = None
+        self.port = None
+        self._logf = None
+        self._clients = []
+        if not BIN.exists():
+            pytest.fail(f"crmblob binary not found at {BIN} (build it with `make`, "
+                        f"or set CRMBLOB_BIN)", pytrace=False)
+
+    # -- CLI -----------------------------------------------------------------
+
+    def cli(self, *args, stdin=None, check=False, timeout=60, env=None):
+        e = dict(os.environ)
+        e.update(self.env)
+        if env:
+            e.update(env)
+        p = subprocess.run([str(BIN), *args], input=stdin, capture_output=True,
+                           text=True, timeout=timeout, env=e)
+        if check:
+            assert p.returncode == 0, (
+                f"crmblob {' '.join(args)} -> {p.returncode}\nstdout: {p.stdout}\n"
+                f"stderr: {p.stderr}")
+        return p
+
+    def add_user(self, name, role, password, full_name=None, check=True):
+        args = ["user", "add", name, "--role", role]
+        if full_name is not None:
+            args += ["--full-name", full_name]
+        args += ["--password-stdin", "--db", str(self.db)]
+        p = self.cli(*args, stdin=password + "\n", check=check)
+        if p.returncode == 0:
+            self.users[name] = (role, password, full_name)
+        return p
+
+    def passwd(self, name, password, check=True):
+        p = self.cli("user", "passwd", name, "--password-stdin", "--db", str(self.db),
+                     stdin=password + "\n", check=check)
+        if p.returncode == 0 and name in self.users:
+            role, _, fn = self.users[name]
+            self.users[name] = (role, password, fn)
+        return p
+
+    def user_list(self):
+        """Rows of `user list` (header skipped) as dicts."""
+        p = self.cli("user", "list", "--db", str(self.db), check=True)
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        assert lines, "user list printed nothing"
+        rows = {}
+        for line in lines[1:]:
+            cols = line.split("\t")
+            assert len(cols) >= 4, f"bad user list row: {line!r}"
+            rows[cols[1]] = {
+                "id": cols[0], "name": cols[1], "role": cols[2], "status": cols[3],
+                "full_name": cols[4] if len(cols) > 4 else "",
+            }
+        return rows
+
+    def create_users(self):
+        for name, (role, pw, fn) in list(self.users.items()):
+            self.add_user(name, role, pw, fn)
+
+    # -- process ----------------------------------------------------------
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, env=None):
+        assert self.proc is None or self.proc.poll() is not None
+        self.port = free_port()
+        e = dict(os.environ)
+        e.update(self.env)
+        if env:
+            e.update(env)
+        e = {k: v for k, v in e.items() if v is not None}
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)],
+            stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"crmblob serve exited with {self.proc.returncode} at start:\n"
+                    f"{self.log()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    raise AssertionError(
+                        f"crmblob serve did not listen within {START_TIMEOUT}s:\n"
+                        f"{self.log()[-3000:]}")
+                time.sleep(0.05)
+        return self
+
+    def _close_clients(self):
+        for c in self._clients:
+            c.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Send sig and wait; returns the exit code (None if it did not exit)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self._close_clients()
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+        finally:
+            self._logf.close()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self._logf.close()
+
+    def restart(self, env=None):
+        """SIGTERM (must exit 0) then start again on the same db."""
+        rc = self.stop()
+        assert rc == 0, f"server exit code on SIGTERM: {rc}\n{self.log()[-2000:]}"
+        return self.start(env=env)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def client(self, user=None, password=None):
+        if user is not None and password is None:
+            password = self.users[user][1]
+        c = Client(self.base, user, password)
+        self._clients.append(c)
+        return c
+
+    def anon(self):
+        return self.client(None)
+
+
+@pytest.fixture(scope="session")
+def bin_path():
+    return BIN
+
+
+def _module_server(tmp_path_factory, request):
+    name = re.sub(r"[^A-Za-z0-9_]", "_", request.module.__name__)[-40:]
+    s = Server(tmp_path_factory.mktemp(name))
+    s.create_users()
+    s.start()
+    return s
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, request):
+    """One running server per test module, with DEFAULT_USERS."""
+    s = _module_server(tmp_path_factory, request)
+    yield s
+    if s.alive():
+        rc = s.stop()
+        assert rc == 0, f"server did not exit 0 on SIGTERM (rc={rc})\n{s.log()[-2000:]}"
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory for a private server (for tests that kill/restart it)."""
+    made = []
+
+    def make(users=None, start=True, env=None):
+        s = Server(tmp_path / f"srv{len(made)}", users=users, env=env)
+        made.append(s)
+        s.create_users()
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in made:
+        if s.alive():
+            rc = s.stop()
+            assert rc == 0, f"server did not exit 0 on SIGTERM (rc={rc})\n{s.log()[-2000:]}"
+
+
+@pytest.fixture
+def fresh(make_server):
+    """A private running server with DEFAULT_USERS."""
+    return make_server()
+
+
+@pytest.fixture(scope="module")
+def admin(srv):
+    return srv.client("admin")
+
+
+@pytest.fixture(scope="module")
+def alice(srv):
+    return srv.client("alice")
+
+
+@pytest.fixture(scope="module")
+def bob(srv):
+    return srv.client("bob")
+
+
+@pytest.fixture(scope="module")
+def viewer(srv):
+    return srv.client("victor")
+
+
+# --------------------------------------------------------------------------
+# raw HTTP over a socket (for partial bodies, early answers, disconnects)
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class RawConn:
+    def __init__(self, port, timeout=15.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, b):
+        self.sock.sendall(b)
+
+    def send_head(self, method, path, headers):
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def readable(self, timeout=0.0):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        return bool(r)
+
+    def read_response(self, timeout=15.0):
+        """Read one HTTP/1.1 response: (status, headers(lowercase), body)."""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.buf:
+            self._recv(deadline)
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        self.buf = rest
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                while b"\r\n" not in self.buf:
+                    self._recv(deadline)
+                size_line, self.buf = self.buf.split(b"\r\n", 1)
+                size = int(size_line.split(b";")[0], 16)
+                while len(self.buf) < size + 2:
+                    self._recv(deadline)
+                body += self.buf[:size]
+                self.buf = self.buf[size + 2:]
+                if size == 0:
+                    break
+        else:
+            n = int(headers.get("content-length", "0"))
+            while len(self.buf) < n:
+                self._recv(deadline)
+            body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+    def _recv(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete response; got {self.buf[:300]!r}")
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed; got {self.buf[:300]!r}")
+        self.buf += chunk
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def error_body(body):
+    b = json.loads(body)
+    assert b.get("Error") is True and b.get("ErrorSource") == "crmblob", b
+    return b

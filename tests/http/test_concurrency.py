@@ -1,0 +1,164 @@
+"""Many clients at once."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from conftest import HTTP_TIMEOUT, KINDS, data, png_with_text, sniff
+
+N = 20
+
+
+def variants(n):
+    """n distinct valid images of several formats."""
+    out = []
+    jpg, gif = data("small.jpg"), data("small.gif")
+    for i in range(n):
+        if i % 3 == 0:
+            out.append(png_with_text(f"variant {i} " * (i + 1)))
+        elif i % 3 == 1:
+            # JPEG with a COM segment right after SOI
+            com = f"variant {i}".encode() * (i + 1)
+            out.append(jpg[:2] + b"\xff\xfe" + (len(com) + 2).to_bytes(2, "big") + com + jpg[2:])
+        else:
+            # bytes after the GIF trailer are ignored by decoders
+            out.append(gif + f"variant {i}".encode())
+    assert len(set(out)) == n
+    return out
+
+
+def run_parallel(fn, args):
+    barrier = threading.Barrier(len(args))
+
+    def wrapped(a):
+        barrier.wait(timeout=30)
+        return fn(a)
+
+    with ThreadPoolExecutor(max_workers=len(args)) as ex:
+        return list(ex.map(wrapped, args))
+
+
+def session(srv, user):
+    s = requests.Session()
+    s.auth = (user, srv.users[user][1])
+    return s
+
+
+def test_parallel_uploads_same_person(srv, admin):
+    pid = admin.create("Person")
+    uploads = variants(N)
+
+    def put(i):
+        s = session(srv, "alice" if i % 2 else "bob")
+        try:
+            r = s.put(f"{srv.base}/api/v1/Person/{pid}/Image", data=uploads[i],
+                      headers={"Content-Type": "application/octet-stream"}, timeout=HTTP_TIMEOUT)
+            return r.status_code, r.text
+        finally:
+            s.close()
+
+    results = run_parallel(put, list(range(N)))
+    statuses = [st for st, _ in results]
+    assert statuses == [200] * N, results
+    ids = {int(t) for _, t in results}
+    assert len(ids) == 1, f"all uploads to one person must share one BlobId: {ids}"
+    r = admin.get_image("Person", pid)
+    assert r.status_code == 200
+    assert r.content in uploads, "stored bytes must be exactly one of the uploads"
+    info = admin.info("Person", pid)
+    assert info["BlobId"] in ids
+    assert info["BlobSize"] == info["OriginalSize"] == len(r.content)
+    assert info["MimeType"] == sniff(r.content)
+    assert r.headers["Content-Type"].split(";")[0] == info["MimeType"]
+    assert info["UpdatedBy"]["UserName"] in ("alice", "bob")
+
+
+def test_parallel_uploads_and_reads(srv, admin):
+    """Readers never see a mix of two uploads."""
+    pid = admin.create("Product")
+    uploads = variants(10)
+    admin.put_image("Product", pid, uploads[0])
+
+    def work(i):
+        s = session(srv, "alice")
+        try:
+            if i % 2:
+                r = s.put(f"{srv.base}/api/v1/Product/{pid}/Image", data=uploads[i % 10],
+                          timeout=HTTP_TIMEOUT)
+                return ("put", r.status_code, None, None)
+            r = s.get(f"{srv.base}/api/v1/Product/{pid}/Image", timeout=HTTP_TIMEOUT)
+            return ("get", r.status_code, r.content, r.headers.get("Content-Type"))
+        finally:
+            s.close()
+
+    for kind, status, body, ctype in run_parallel(work, list(range(N))):
+        assert status == 200, (kind, status)
+        if kind == "get":
+            assert body in uploads
+            assert ctype.split(";")[0] == sniff(body)
+
+
+def test_parallel_creates_get_distinct_ids(srv):
+    def post(i):
+        s = session(srv, "admin")
+        try:
+            kind = list(KINDS)[i % 4]
+            r = s.post(f"{srv.base}/api/v1/{kind}", json={}, timeout=HTTP_TIMEOUT)
+            return kind, r.status_code, r.json()
+        finally:
+            s.close()
+
+    res = run_parallel(post, list(range(N)))
+    assert all(st == 201 for _, st, _ in res), res
+    for kind in KINDS:
+        ids = [b[KINDS[kind][0]] for k, _, b in res if k == kind]
+        assert len(ids) == len(set(ids)), (kind, ids)
+
+
+def test_parallel_uploads_distinct_entities_unique_blob_ids(srv, admin):
+    targets = [(list(KINDS)[i % 4], admin.create(list(KINDS)[i % 4])) for i in range(N)]
+    uploads = variants(N)
+
+    def put(i):
+        kind, eid = targets[i]
+        s = session(srv, "bob")
+        try:
+            r = s.post(f"{srv.base}/api/v1/{kind}/{eid}/Image", data=uploads[i],
+                       timeout=HTTP_TIMEOUT)
+            return r.status_code, r.text
+        finally:
+            s.close()
+
+    res = run_parallel(put, list(range(N)))
+    assert all(st == 200 for st, _ in res), res
+    ids = [int(t) for _, t in res]
+    assert len(set(ids)) == N, f"BlobIds must be unique across entities: {sorted(ids)}"
+    for i, (kind, eid) in enumerate(targets):
+        assert admin.get_image(kind, eid).content == uploads[i]
+        assert admin.info(kind, eid)["BlobId"] == ids[i]
+
+
+def test_parallel_put_imageinfo_same_entity(srv, admin):
+    pid = admin.create("Contact")
+
+    def put(i):
+        s = session(srv, "alice")
+        try:
+            r = s.put(f"{srv.base}/api/v1/Contact/{pid}/ImageInfo",
+                      json={"Description": f"d{i}", "ExtraInfo": f"e{i}"}, timeout=HTTP_TIMEOUT)
+            return r.status_code, r.json()
+        finally:
+            s.close()
+
+    res = run_parallel(put, list(range(N)))
+    assert all(st == 200 for st, _ in res), res
+    assert len({b["BlobId"] for _, b in res}) == 1, "one record per entity"
+    info = admin.info("Contact", pid)
+    i = info["Description"][1:]
+    assert info["ExtraInfo"] == f"e{i}", "Description and ExtraInfo must come from one request"
+
+
+def test_server_alive_after_concurrency(srv, admin):
+    assert srv.alive()
+    pid = admin.create("Person")
+    assert admin.get(f"/api/v1/Person/{pid}").status_code == 200

@@ -1,0 +1,156 @@
+"""Access log, graceful shutdown on SIGTERM/SIGINT."""
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import RawConn, basic, blob_id_of, data
+
+ACCESS_RE = re.compile(
+    r"^(?P<ts>\S+.*?)\s+access\s+(?P<method>[A-Z]+)\s+(?P<path>\S+)\s+(?P<status>\d{3})\s+"
+    r"(?P<bytes>\d+)\s+(?P<dur>\d+)us(?:\s+(?P<user>\S+))?\s*$")
+
+
+def access_lines(s, pred=lambda m: True, want=None, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for line in s.log().splitlines():
+            m = ACCESS_RE.match(line.strip())
+            if m and pred(m):
+                found.append(m)
+        if want is None or len(found) >= want or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_access_log_line_per_request(srv, alice):
+    pid = alice.create("Person", Firstname="Logged")
+    g = alice.get(f"/api/v1/Person/{pid}")
+    assert g.status_code == 200
+    path = f"/api/v1/Person/{pid}"
+    lines = access_lines(srv, lambda m: m["path"] == path and m["method"] == "GET", want=1)
+    assert len(lines) == 1, f"expected one access line for GET {path}:\n{srv.log()[-2000:]}"
+    m = lines[0]
+    assert m["status"] == "200"
+    assert int(m["bytes"]) == len(g.content), (m["bytes"], len(g.content))
+    assert m["user"] == "alice"
+    assert int(m["dur"]) >= 0
+    # the timestamp looks like a timestamp
+    assert re.search(r"\d{4}-\d\d-\d\d", m["ts"]) or re.search(r"\d\d:\d\d:\d\d", m["ts"]), m["ts"]
+
+
+def test_access_log_counts_and_statuses(srv, alice):
+    pid = alice.create("Person")
+    n = 5
+    for _ in range(n):
+        assert alice.get(f"/api/v1/Person/{pid}/ImageInfo").status_code == 200
+    put_resp = alice.put(f"/api/v1/Person/{pid}/Image", data=data("small.png"))
+    blob_id_of(put_resp)
+    assert alice.get(f"/api/v1/Person/{pid}/Image").status_code == 200
+    assert alice.head(f"/api/v1/Person/{pid}/Image").status_code == 200
+    assert alice.get(f"/api/v1/Person/{pid}/nope").status_code == 404
+    assert alice.delete(f"/api/v1/Person/{pid}/Image").status_code == 204
+    assert srv.anon().get(f"/api/v1/Person/{pid}").status_code == 401
+
+    info = access_lines(srv, lambda m: m["path"] == f"/api/v1/Person/{pid}/ImageInfo", want=n)
+    assert len(info) == n, [m.group(0) for m in info]
+    assert all(m["status"] == "200" and m["user"] == "alice" for m in info)
+
+    def one(method, path, status):
+        ls = access_lines(srv, lambda m: m["method"] == method and m["path"] == path, want=1)
+        ls = [m for m in ls if m["status"] == str(status)]
+        assert len(ls) == 1, (method, path, status, srv.log()[-3000:])
+        return ls[0]
+
+    put = one("PUT", f"/api/v1/Person/{pid}/Image", 200)
+    assert int(put["bytes"]) == len(put_resp.content)
+    get = one("GET", f"/api/v1/Person/{pid}/Image", 200)
+    assert int(get["bytes"]) == len(data("small.png"))
+    one("HEAD", f"/api/v1/Person/{pid}/Image", 200)
+    one("GET", f"/api/v1/Person/{pid}/nope", 404)
+    d = one("DELETE", f"/api/v1/Person/{pid}/Image", 204)
+    assert d["bytes"] == "0"
+    one("GET", f"/api/v1/Person/{pid}", 401)
+
+
+def test_access_log_does_not_leak_credentials(srv, alice):
+    alice.get("/api/v1/Person/1")
+    srv.client("alice", "a-wrong-secret-pw").get("/api/v1/Person/1")
+    time.sleep(0.2)
+    log = srv.log()
+    assert srv.users["alice"][1] not in log
+    assert "a-wrong-secret-pw" not in log
+
+
+def test_sigterm_finishes_inflight_upload(fresh):
+    s = fresh
+    c = s.client("alice")
+    pid = c.create("Person")
+    body = data("medium.jpg")
+    conn = RawConn(s.port)
+    conn.send_head("PUT", f"/api/v1/Person/{pid}/Image", {
+        "Authorization": basic("alice", s.users["alice"][1]),
+        "Content-Type": "image/jpeg",
+        "Content-Length": str(len(body)),
+    })
+    half = len(body) // 2
+    conn.send(body[:half])
+    time.sleep(0.3)
+    c.close()
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert s.proc.poll() is None, "server exited while an upload was in flight"
+    conn.send(body[half:])
+    status, headers, rb = conn.read_response(timeout=10)
+    conn.close()
+    assert status == 200, (status, rb[:300])
+    assert re.fullmatch(rb"\s*\d+\s*", rb), rb
+    rc = s.proc.wait(timeout=10)
+    assert rc == 0, f"exit code {rc}"
+    # the upload was committed
+    s.start()
+    c = s.client("alice")
+    assert c.get_image("Person", pid).content == body
+    assert c.info("Person", pid)["BlobId"] == int(rb)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_exits_zero(fresh, sig):
+    s = fresh
+    c = s.client("admin")
+    pid = c.create("Person")
+    c.put_image("Person", pid, data("small.png"))
+    rc = s.stop(sig=sig)
+    assert rc == 0, f"exit code on {sig.name}: {rc}\n{s.log()[-2000:]}"
+
+
+def test_idle_keepalive_connection_does_not_block_shutdown(fresh):
+    s = fresh
+    c = s.client("admin")
+    pid = c.create("Person")
+    idle = RawConn(s.port)
+    idle.send_head("GET", f"/api/v1/Person/{pid}",
+                   {"Authorization": basic("admin", s.users["admin"][1])})
+    status, _, _ = idle.read_response()
+    assert status == 200
+    silent = RawConn(s.port)  # connected, never sends anything
+    t0 = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = s.proc.wait(timeout=10)
+    finally:
+        idle.close()
+        silent.close()
+    assert rc == 0
+    assert time.monotonic() - t0 < 10
+
+
+def test_restart_fixture(fresh):
+    s = fresh
+    c = s.client("admin")
+    pid = c.create("Contact", Name="Before restart")
+    s.restart()
+    c = s.client("admin")
+    assert c.get(f"/api/v1/Contact/{pid}").json()["Name"] == "Before restart"

@@ -1,0 +1,502 @@
+/*
+ * test_core.c — unit tests of src/core: arena, buf, text, err and log.
+ *
+ * These pin down the contracts that every other layer relies on: the buf cap
+ * (CB_ETOOLARGE, contents untouched), the strict number and date parsers,
+ * and the one code → status/ErrorType table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/text.h"
+
+/* ---- arena --------------------------------------------------------------- */
+
+static void test_arena_many_small(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    unsigned char *prev[3000];
+    for (size_t i = 0; i < 3000; i++) {
+        size_t n = 1 + i % 40;
+        unsigned char *p = arena_alloc(a, n);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(p[k], 0); /* zeroed */
+        memset(p, (int)(i & 0xFF), n);
+        prev[i] = p;
+    }
+    /* earlier allocations were not overwritten by later ones */
+    for (size_t i = 0; i < 3000; i++)
+        for (size_t k = 0; k < 1 + i % 40; k++)
+            assert_int_equal(prev[i][k], i & 0xFF);
+    assert_true(arena_used(a) >= 3000);
+    arena_destroy(a);
+}
+
+static void test_arena_big_and_zero(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    char *small = arena_strdup(a, "before");
+    unsigned char *big = arena_alloc(a, 1 << 20);
+    for (size_t i = 0; i < (1u << 20); i += 4096)
+        assert_int_equal(big[i], 0);
+    memset(big, 0xEE, 1 << 20);
+    char *after = arena_strdup(a, "after");
+    assert_string_equal(small, "before");
+    assert_string_equal(after, "after");
+    void *z1 = arena_alloc(a, 0), *z2 = arena_alloc(a, 0);
+    assert_non_null(z1);
+    assert_ptr_not_equal(z1, z2);
+    assert_true(arena_used(a) >= (1u << 20));
+    arena_destroy(a);
+    arena_destroy(NULL);
+}
+
+static void test_arena_reset(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 500; i++)
+            assert_non_null(arena_alloc(a, 100));
+        assert_non_null(arena_alloc(a, 100000));
+        assert_true(arena_used(a) >= 150000);
+        arena_reset(a);
+        assert_int_equal(arena_used(a), 0);
+        char *s = arena_strdup(a, "fresh");
+        assert_string_equal(s, "fresh");
+    }
+    arena_destroy(a);
+}
+
+static void test_arena_strings(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    assert_string_equal(arena_strdup(a, ""), "");
+    assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
+    char *p = arena_printf(a, "%s-%d-%05.1f", "x", 42, 3.14159);
+    assert_string_equal(p, "x-42-003.1");
+    char long_s[20000];
+    memset(long_s, 'q', sizeof(long_s) - 1);
+    long_s[sizeof(long_s) - 1] = '\0';
+    char *q = arena_printf(a, "<%s>", long_s);
+    assert_int_equal(strlen(q), sizeof(long_s) + 1);
+    assert_int_equal(q[0], '<');
+    assert_int_equal(q[sizeof(long_s)], '>');
+    arena_destroy(a);
+}
+
+/* ---- buf ----------------------------------------------------------------- */
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 10);
+    assert_string_equal(buf_str(&b), "");
+    assert_int_equal(buf_append(&b, "hello", 5), CB_EOK);
+    assert_int_equal(buf_append(&b, "world!", 6), CB_ETOOLARGE);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(buf_str(&b), "hello");
+    assert_int_equal(buf_printf(&b, "%d", 123456), CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "hello");
+    assert_int_equal(buf_puts(&b, "world"), CB_EOK); /* exactly at the cap */
+    assert_int_equal(b.len, 10);
+    assert_string_equal(buf_str(&b), "helloworld");
+    assert_int_equal(buf_append(&b, "x", 1), CB_ETOOLARGE);
+    assert_int_equal(buf_append(&b, "", 0), CB_EOK);
+    assert_string_equal(buf_str(&b), "helloworld");
+    buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(buf_str(&b), "");
+    assert_int_equal(buf_puts(&b, "again"), CB_EOK);
+    assert_string_equal(buf_str(&b), "again");
+    buf_free(&b);
+    assert_string_equal(buf_str(&b), "");
+}
+
+static void test_buf_growth_and_printf(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(buf_printf(&b, "%d,", i % 10), CB_EOK);
+    assert_int_equal(b.len, 20000);
+    assert_int_equal(b.data[b.len], '\0');
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    assert_int_equal(buf_append(&b, "\0x", 2), CB_EOK); /* binary is fine */
+    assert_int_equal(b.len, 20002);
+    buf_free(&b);
+
+    /* no practical cap: SIZE_MAX must not wrap the growth arithmetic */
+    buf_init(&b, SIZE_MAX);
+    assert_int_equal(buf_puts(&b, "hello"), CB_EOK);
+    assert_int_equal(buf_puts(&b, " world"), CB_EOK);
+    assert_string_equal(buf_str(&b), "hello world");
+    buf_free(&b);
+
+    buf_init(&b, 0);
+    assert_int_equal(buf_append(&b, "", 0), CB_EOK);
+    assert_int_equal(buf_append(&b, "x", 1), CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "");
+    buf_free(&b);
+}
+
+static void test_buf_steal(void **state)
+{
+    (void)state;
+    buf_t b;
+    size_t len = 99;
+    buf_init(&b, 100);
+    char *empty = buf_steal(&b, &len);
+    assert_non_null(empty);
+    assert_int_equal(len, 0);
+    assert_string_equal(empty, "");
+    free(empty);
+
+    assert_int_equal(buf_printf(&b, "id=%d", 167), CB_EOK);
+    char *s = buf_steal(&b, &len);
+    assert_string_equal(s, "id=167");
+    assert_int_equal(len, 6);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(buf_str(&b), "");
+    assert_int_equal(buf_puts(&b, "reuse"), CB_EOK); /* still usable, same cap */
+    assert_string_equal(buf_str(&b), "reuse");
+    free(s);
+    s = buf_steal(&b, NULL);
+    assert_string_equal(s, "reuse");
+    free(s);
+    buf_free(&b);
+}
+
+/* ---- text: numbers and strings ------------------------------------------- */
+
+static bool pos_i32(const char *s, int32_t *v)
+{
+    return text_parse_pos_i32(s, strlen(s), v);
+}
+
+static void test_text_parse_pos_i32(void **state)
+{
+    (void)state;
+    int32_t v = 0;
+    assert_true(pos_i32("1", &v));
+    assert_int_equal(v, 1);
+    assert_true(pos_i32("2147483647", &v));
+    assert_int_equal(v, INT32_MAX);
+    assert_true(pos_i32("007", &v));
+    assert_int_equal(v, 7);
+    static const char *const bad[] = {"0",  "-1",  "2147483648", "abc",
+                                      "",   "1a",  "+1",         " 1",
+                                      "1 ", "0x1", "1.0",        "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = -5;
+        if (pos_i32(bad[i], &v))
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(v, -5); /* untouched on failure */
+    }
+    /* the length bounds the parse: "12" of "123" */
+    assert_true(text_parse_pos_i32("123", 2, &v));
+    assert_int_equal(v, 12);
+}
+
+static void test_text_parse_i32(void **state)
+{
+    (void)state;
+    int32_t v = 0;
+    static const struct {
+        const char *s;
+        int32_t want;
+    } ok[] = {
+        {"0", 0}, {"-1", -1}, {"42", 42}, {"-2147483648", INT32_MIN}, {"2147483647", INT32_MAX}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_true(text_parse_i32(ok[i].s, strlen(ok[i].s), &v));
+        assert_int_equal(v, ok[i].want);
+    }
+    static const char *const bad[] = {"", "-", "--1", "+1", "2147483648", "-2147483649", "1-", "a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (text_parse_i32(bad[i], strlen(bad[i]), &v))
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_text_parse_u64(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    assert_true(text_parse_u64("0", 1, &v));
+    assert_int_equal(v, 0);
+    assert_true(text_parse_u64("18446744073709551615", 20, &v));
+    assert_true(v == UINT64_MAX);
+    assert_false(text_parse_u64("18446744073709551616", 20, &v));
+    assert_false(text_parse_u64("", 0, &v));
+    assert_false(text_parse_u64("-1", 2, &v));
+}
+
+static void test_text_ieq_utf8(void **state)
+{
+    (void)state;
+    assert_true(text_ieq("ImageInfo", 9, "imageinfo"));
+    assert_true(text_ieq("IMAGE/x", 5, "image"));
+    assert_false(text_ieq("Image", 5, "Images"));
+    assert_false(text_ieq("Images", 6, "Image"));
+    assert_false(text_ieq("Imagf", 5, "Image"));
+    assert_true(text_ieq("", 0, ""));
+    assert_int_equal(text_utf8_len(""), 0);
+    assert_int_equal(text_utf8_len("abc"), 3);
+    assert_int_equal(text_utf8_len("h\xc3\xa9llo"), 5);             /* héllo */
+    assert_int_equal(text_utf8_len("\xe6\x97\xa5\xe6\x9c\xac"), 2); /* two CJK */
+    assert_int_equal(text_utf8_len("\xf0\x9f\x98\x80!"), 2);        /* emoji + ! */
+}
+
+static void test_text_parse_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t want;
+    } ok[] = {{"30d", 30 * 86400}, {"6h", 6 * 3600}, {"15m", 15 * 60}, {"10", 10}, {"45s", 45}};
+    int64_t v;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_true(text_parse_duration(ok[i].s, &v));
+        assert_int_equal(v, ok[i].want);
+    }
+    static const char *const bad[] = {
+        "0", "5x", "", "d", "-5m", "0h", "1.5h", "h5", "99999999999999999999d"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (text_parse_duration(bad[i], &v))
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+/* ---- text: dates --------------------------------------------------------- */
+
+static void check_date(const char *in, const char *want)
+{
+    int64_t ms = 0;
+    char out[TEXT_DATE_MAX];
+    if (!text_parse_date(in, &ms))
+        fail_msg("refused \"%s\"", in);
+    text_format_date(ms, out);
+    assert_string_equal(out, want);
+    /* the formatted form parses back to the same instant */
+    int64_t back = 1;
+    assert_true(text_parse_date(out, &back));
+    assert_true(back == ms);
+}
+
+static void test_text_dates(void **state)
+{
+    (void)state;
+    check_date("2003-12-07T02:49:51.3078143+01:00", "2003-12-07T01:49:51.307Z");
+    check_date("2026-11-23T09:14:05Z", "2026-11-23T09:14:05Z");
+    check_date("2026-11-23T09:14:05", "2026-11-23T09:14:05Z"); /* no zone = UTC */
+    check_date("2026-11-23t09:14:05z", "2026-11-23T09:14:05Z");
+    check_date("2026-11-23 09:14:05", "2026-11-23T09:14:05Z");
+    check_date("2026-11-23", "2026-11-23T00:00:00Z");
+    check_date("2026-11-23T09:14:05.5-05:30", "2026-11-23T14:44:05.500Z");
+    check_date("2026-11-23T09:14:05.000Z", "2026-11-23T09:14:05Z");
+    check_date("2024-02-29T00:00:00Z", "2024-02-29T00:00:00Z");
+    check_date("2000-02-29T00:00:00Z", "2000-02-29T00:00:00Z");
+    check_date("1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z");
+    check_date("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z");
+    check_date("0999-06-15T12:00:00Z", "0999-06-15T12:00:00Z");
+    check_date("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z");
+    check_date("2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00Z");
+
+    char out[TEXT_DATE_MAX];
+    text_format_date(INT64_MIN, out);
+    assert_string_equal(out, "0001-01-01T00:00:00Z");
+    text_format_date(0, out);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    text_format_date(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    int64_t ms;
+    assert_true(text_parse_date("1970-01-01T00:00:00Z", &ms));
+    assert_int_equal(ms, 0);
+}
+
+static void test_text_bad_dates(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "2026",
+        "2026-11",
+        "26-11-23",
+        "2026-1-23",
+        "2026/11/23",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-11-00",
+        "2026-11-32",
+        "2021-02-29", /* not a leap year */
+        "1900-02-29",
+        "2026-04-31",
+        "2026-11-23T",
+        "2026-11-23T24:00:00",
+        "2026-11-23T09:60:00",
+        "2026-11-23T09:14",
+        "2026-11-23T09:14:05.",
+        "2026-11-23T09:14:05.Z",
+        "2026-11-23T09:14:05+01",
+        "2026-11-23T09:14:05+0100",
+        "2026-11-23T09:14:05+24:00",
+        "2026-11-23T09:14:05ZZ",
+        "2026-11-23T09:14:05 ",
+        "2026-11-23X09:14:05",
+        "tomorrow",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ms = 12345;
+        if (text_parse_date(bad[i], &ms))
+            fail_msg("accepted \"%s\"", bad[i]);
+    }
+}
+
+static void test_text_http_date(void **state)
+{
+    (void)state;
+    char out[TEXT_DATE_MAX];
+    int64_t ms = 0;
+    text_format_http_date(784111777000, out);
+    assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_true(text_parse_http_date(out, &ms));
+    assert_int_equal(ms, 784111777000);
+    /* sub-second precision is dropped, as HTTP dates have none */
+    text_format_http_date(1700000000123, out);
+    assert_string_equal(out, "Tue, 14 Nov 2023 22:13:20 GMT");
+    assert_true(text_parse_http_date(out, &ms));
+    assert_int_equal(ms, 1700000000000);
+    static const char *const bad[] = {"", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                      "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 GMTx",
+                                      "2026-11-23T09:14:05Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (text_parse_http_date(bad[i], &ms))
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_text_clocks(void **state)
+{
+    (void)state;
+    assert_true(text_now_ms() > 1577836800000); /* after 2020 */
+    uint64_t a = text_monotonic_us();
+    uint64_t b = text_monotonic_us();
+    assert_true(b >= a);
+}
+
+/* ---- err ----------------------------------------------------------------- */
+
+static void test_err_table(void **state)
+{
+    (void)state;
+    static const struct {
+        cb_err e;
+        int status;
+        const char *type;
+        const char *name;
+    } want[] = {
+        {CB_EOK, 200, "", "OK"},
+        {CB_EBADREQ, 400, "SoBadRequestException", "BADREQ"},
+        {CB_EUNAUTH, 401, "SoUnauthorizedException", "UNAUTH"},
+        {CB_EFORBIDDEN, 403, "SoAccessDeniedException", "FORBIDDEN"},
+        {CB_ENOTFOUND, 404, "SoNotFoundException", "NOTFOUND"},
+        {CB_EMETHOD, 405, "SoBadRequestException", "METHOD"},
+        {CB_ENOTACCEPT, 406, "SoNotAcceptableException", "NOTACCEPT"},
+        {CB_ETIMEOUT, 408, "SoBadRequestException", "TIMEOUT"},
+        {CB_ECONFLICT, 409, "SoConflictException", "CONFLICT"},
+        {CB_EPRECOND, 412, "SoPreconditionFailedException", "PRECOND"},
+        {CB_ETOOLARGE, 413, "SoTooLargeException", "TOOLARGE"},
+        {CB_EURITOOLONG, 414, "SoTooLargeException", "URITOOLONG"},
+        {CB_EUNSUPPORTED, 415, "SoUnsupportedMediaTypeException", "UNSUPPORTED"},
+        {CB_EHDRTOOLARGE, 431, "SoTooLargeException", "HDRTOOLARGE"},
+        {CB_EINTERNAL, 500, "SoInternalException", "INTERNAL"},
+        {CB_EUNAVAILABLE, 503, "SoInternalException", "UNAVAILABLE"},
+    };
+    assert_int_equal(sizeof(want) / sizeof(want[0]), CB_ERR__COUNT);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(err_status(want[i].e), want[i].status);
+        assert_string_equal(err_type(want[i].e), want[i].type);
+        assert_string_equal(err_name(want[i].e), want[i].name);
+    }
+}
+
+/* ---- log ----------------------------------------------------------------- */
+
+/* Runs fn with stderr redirected into a pipe and returns what it wrote. */
+static size_t capture_stderr(void (*fn)(void), char *out, size_t cap)
+{
+    int fds[2], saved = dup(STDERR_FILENO);
+    assert_int_equal(pipe(fds), 0);
+    assert_true(saved >= 0);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fds[0]);
+    out[n] = '\0';
+    return n;
+}
+
+static void log_long_line(void)
+{
+    static char big[5000];
+    memset(big, 'L', sizeof(big) - 1);
+    log_set_level(LOG_INFO);
+    log_debug("hidden %d", 1); /* below the level: nothing */
+    log_info("%s", big);
+    log_access("GET", "/api/v1/Person/1/Image", 200, 1234, 56, "admin", "app1");
+}
+
+static void test_log_lines(void **state)
+{
+    (void)state;
+    static char got[8192];
+    size_t n = capture_stderr(log_long_line, got, sizeof(got));
+    char *nl = strchr(got, '\n');
+    assert_non_null(nl);
+    size_t first = (size_t)(nl - got) + 1;
+    assert_true(first <= 2047); /* one truncated line, newline-terminated */
+    assert_non_null(strstr(got, " info LLLL"));
+    assert_null(strstr(got, "hidden"));
+    assert_non_null(
+        strstr(got + first, "access GET /api/v1/Person/1/Image 200 1234 56us admin app=app1\n"));
+    assert_int_equal(got[n - 1], '\n');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_many_small), cmocka_unit_test(test_arena_big_and_zero),
+        cmocka_unit_test(test_arena_reset),      cmocka_unit_test(test_arena_strings),
+        cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_growth_and_printf),
+        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_text_parse_pos_i32),
+        cmocka_unit_test(test_text_parse_i32),   cmocka_unit_test(test_text_parse_u64),
+        cmocka_unit_test(test_text_ieq_utf8),    cmocka_unit_test(test_text_parse_duration),
+        cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
+        cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
+        cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,141 @@
+/*
+ * test_router.c — path and method resolution (SPEC §2): case-insensitive
+ * literals, id validation, legacy paths, 404/400/405 and the Allow header;
+ * and the message catalogue's placeholder filling.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "api/api_int.h"
+
+static const char *no_value(void *conn, const char *name)
+{
+    (void)conn;
+    (void)name;
+    return NULL;
+}
+
+typedef struct {
+    api_t api;
+    api_exchange x;
+} fixture;
+
+static bool route(fixture *f, const char *method, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    f->x.api = &f->api;
+    f->x.arena = arena_create();
+    f->x.method = method;
+    f->x.path = path;
+    api_request req = {.method = method, .path = path, .header = no_value, .query = no_value};
+    return api_route(&f->x, &req);
+}
+
+static void done(fixture *f)
+{
+    free(f->x.resp.body_owned);
+    arena_destroy(f->x.arena);
+}
+
+static void test_entity_shapes(void **state)
+{
+    (void)state;
+    fixture f;
+    assert_true(route(&f, "POST", "/api/v1/Person"));
+    assert_int_equal(f.x.route.kind, ROUTE_ENTITY_NEW);
+    assert_int_equal(f.x.route.ent, MODEL_PERSON);
+    done(&f);
+    assert_true(route(&f, "GET", "/api/v1/contact/42"));
+    assert_int_equal(f.x.route.kind, ROUTE_ENTITY);
+    assert_int_equal(f.x.route.ent, MODEL_CONTACT);
+    assert_int_equal(f.x.route.id, 42);
+    done(&f);
+    assert_true(route(&f, "PUT", "/API/V1/PROJECT/7/IMAGEINFO"));
+    assert_int_equal(f.x.route.kind, ROUTE_IMAGE_INFO);
+    assert_int_equal(f.x.route.ent, MODEL_PROJECT);
+    done(&f);
+    assert_true(route(&f, "GET", "/api/v1/Contact/123/Imageinfo/"));
+    assert_int_equal(f.x.route.kind, ROUTE_IMAGE_INFO);
+    done(&f);
+    assert_true(route(&f, "DELETE", "/api/v1/product/2147483647/image"));
+    assert_int_equal(f.x.route.kind, ROUTE_IMAGE);
+    assert_int_equal(f.x.route.id, 2147483647);
+    done(&f);
+}
+
+static void test_legacy(void **state)
+{
+    (void)state;
+    fixture f;
+    assert_true(route(&f, "GET", "/api/Services80/person/123/image/content"));
+    assert_int_equal(f.x.route.kind, ROUTE_IMAGE);
+    assert_true(f.x.route.legacy);
+    done(&f);
+    assert_true(route(&f, "GET", "/api/services80/PROJECT/5/Image"));
+    done(&f);
+    assert_false(route(&f, "PUT", "/api/Services80/person/123/image"));
+    assert_int_equal(f.x.resp.status, 405);
+    done(&f);
+    assert_false(route(&f, "GET", "/api/Services80/person/123/image/other"));
+    assert_int_equal(f.x.resp.status, 404);
+    done(&f);
+}
+
+static void test_bad_ids(void **state)
+{
+    (void)state;
+    const char *bad[] = {"abc", "0", "-1", "2147483648", "1.5", "+1", "1a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fixture f;
+        char path[64];
+        snprintf(path, sizeof(path), "/api/v1/Person/%s/Image", bad[i]);
+        assert_false(route(&f, "GET", path));
+        assert_int_equal(f.x.resp.status, 400);
+        assert_non_null(strstr(f.x.resp.body, "SoBadRequestException"));
+        done(&f);
+    }
+}
+
+static void test_unknown_and_method(void **state)
+{
+    (void)state;
+    fixture f;
+    const char *unknown[] = {"/api/v1/Appointment/1", "/api/v2/Person/1", "/api/v1/Person/1/Photo",
+                             "/api/v1/Person/1/Image/x", "/api"};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        assert_false(route(&f, "GET", unknown[i]));
+        assert_int_equal(f.x.resp.status, 404);
+        assert_non_null(strstr(f.x.resp.body, "SoNotFoundException"));
+        done(&f);
+    }
+    assert_false(route(&f, "PATCH", "/api/v1/Person/1/Image"));
+    assert_int_equal(f.x.resp.status, 405);
+    assert_string_equal(f.x.resp.headers[0].name, "Allow");
+    assert_string_equal(f.x.resp.headers[0].value, "GET, HEAD, PUT, POST, DELETE");
+    done(&f);
+}
+
+static void test_msg_format(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    msg_arg args[] = {MSG_S("Person"), MSG_N(99)};
+    assert_string_equal(msg_format(a, MSG_ENTITY_NOT_FOUND, args, 2), "Person id 99 not found");
+    /* a placeholder without an argument stays visible */
+    assert_string_equal(msg_format(a, MSG_ENTITY_NOT_FOUND, args, 1), "Person id {1} not found");
+    arena_destroy(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entity_shapes), cmocka_unit_test(test_legacy),
+        cmocka_unit_test(test_bad_ids),       cmocka_unit_test(test_unknown_and_method),
+        cmocka_unit_test(test_msg_format),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

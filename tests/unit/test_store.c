@@ -1,0 +1,807 @@
+/*
+ * test_store.c — unit tests of store.h against the SQLite backend.
+ *
+ * Every test gets a fresh database in its own temporary directory (opened
+ * through a not-yet-existing subdirectory, so that store_open has to create
+ * it). Image contents are handed over as unlinked temporary files, as the
+ * API layer does with spooled uploads.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "core/arena.h"
+#include "core/log.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];   /* the temporary directory */
+    char path[128]; /* dir/sub/crmblob.db */
+    store_t *s;
+    arena_t *a;
+} fixture;
+
+/* ---- fixture ----------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/sub/dir/crmblob.db", f->dir);
+    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+        return -1;
+    f->a = arena_create();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    arena_destroy(f->a);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int32_t add_user(fixture *f, const char *name)
+{
+    model_user u = {.name = name,
+                    .full_name = "Full Name",
+                    .role = MODEL_ROLE_EDITOR,
+                    .pw_hash = "$argon2id$x"};
+    assert_int_equal(store_user_add(f->s, &u), CB_EOK);
+    assert_true(u.id > 0);
+    return u.id;
+}
+
+/* An entity of kind k with id `id` (0: assigned) whose strings are "<tag>N"
+ * and whose ints are `num`. */
+static model_entity_t entity(model_kind k, int32_t id, const char *tag, int32_t num)
+{
+    model_entity_t e = {.kind = k, .id = id};
+    const model_entity_def *d = model_entity(k);
+    for (int i = 0; i < d->nfields; i++) {
+        if (d->fields[i].type == MODEL_FT_STRING)
+            e.v[i].s = tag;
+        else
+            e.v[i].i = num;
+    }
+    return e;
+}
+
+static int32_t create(fixture *f, model_kind k, int32_t id)
+{
+    model_entity_t e = entity(k, id, "name", 0);
+    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
+    return e.id;
+}
+
+/* Deterministic bytes of payload number `seed`. */
+static unsigned char *payload(int seed, size_t n)
+{
+    unsigned char *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
+    return p;
+}
+
+/* An unlinked temporary file in dir holding bytes[0, n). */
+static int content_fd(const char *dir, const void *bytes, size_t n)
+{
+    char tmpl[128];
+    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", dir);
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return -1;
+    unlink(tmpl);
+    if (write(fd, bytes, n) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static cb_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, int32_t id,
+                        const void *bytes, size_t n, int32_t user, model_blob *out)
+{
+    int fd = content_fd(dir, bytes, n);
+    if (fd < 0)
+        return CB_EINTERNAL;
+    store_content c = {
+        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/png"};
+    cb_err rc = store_image_put(s, a, k, id, &c, user, out);
+    close(fd);
+    return rc;
+}
+
+/* White-box: rows of `table` in the database file, read beside the store. */
+static int64_t count_rows(const fixture *f, const char *table)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[64];
+    int64_t n = -1;
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void assert_empty_carrier(const model_blob *b)
+{
+    assert_int_equal(b->blob_id, 0);
+    assert_int_equal(b->blob_size, 0);
+    assert_int_equal(b->original_size, 0);
+    assert_string_equal(b->mime_type, "");
+    assert_string_equal(b->description, "");
+    assert_true(b->created_ms == INT64_MIN && b->updated_ms == INT64_MIN);
+    assert_null(b->created_by);
+    assert_null(b->updated_by);
+}
+
+static void assert_image(fixture *f, model_kind k, int32_t id, const void *bytes, size_t n)
+{
+    model_blob b;
+    void *got = NULL;
+    size_t len = 0;
+    assert_int_equal(store_image_get(f->s, f->a, k, id, &b, &got, &len), CB_EOK);
+    assert_int_equal(len, n);
+    assert_int_equal(b.blob_size, (int32_t)n);
+    assert_memory_equal(got, bytes, n);
+    free(got);
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static void test_open(void **state)
+{
+    fixture *f = *state;
+    struct stat st;
+    store_t *pg = (store_t *)1;
+    assert_int_equal(stat(f->path, &st), 0); /* parent directories were created */
+    assert_int_equal(store_open("postgres://u@h/db", NULL, &pg), CB_EUNAVAILABLE);
+    assert_null(pg);
+    assert_int_equal(store_open("postgresql://u@h/db", NULL, &pg), CB_EUNAVAILABLE);
+    store_close(NULL);
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+static void test_user_add_get(void **state)
+{
+    fixture *f = *state;
+    model_user u;
+    int32_t id = add_user(f, "Alice");
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_int_equal(u.id, id);
+    assert_string_equal(u.name, "Alice");
+    assert_string_equal(u.full_name, "Full Name");
+    assert_int_equal(u.role, MODEL_ROLE_EDITOR);
+    assert_false(u.disabled);
+    assert_string_equal(u.pw_hash, "$argon2id$x");
+    assert_true(u.created_ms > 0);
+
+    assert_int_equal(store_user_by_name(f->s, f->a, "aLICE", &u), CB_EOK);
+    assert_int_equal(u.id, id);
+    assert_string_equal(u.name, "Alice");
+    assert_int_equal(store_user_get(f->s, f->a, id + 1, &u), CB_ENOTFOUND);
+    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &u), CB_ENOTFOUND);
+}
+
+static void test_user_duplicate(void **state)
+{
+    fixture *f = *state;
+    int64_t n;
+    add_user(f, "Alice");
+    model_user dup = {.name = "ALICE", .full_name = NULL, .pw_hash = NULL};
+    assert_int_equal(store_user_add(f->s, &dup), CB_ECONFLICT);
+    assert_int_equal(store_user_count(f->s, &n), CB_EOK);
+    assert_int_equal(n, 1);
+}
+
+static void test_user_list_count(void **state)
+{
+    fixture *f = *state;
+    model_user *v;
+    size_t n = 99;
+    int64_t count = -1;
+    assert_int_equal(store_user_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_user_count(f->s, &count), CB_EOK);
+    assert_int_equal(count, 0);
+
+    const char *names[] = {"carol", "alice", "bob"};
+    int32_t ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] = add_user(f, names[i]);
+    assert_int_equal(store_user_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) { /* ordered by id, i.e. by insertion */
+        assert_int_equal(v[i].id, ids[i]);
+        assert_string_equal(v[i].name, names[i]);
+    }
+    assert_int_equal(store_user_count(f->s, &count), CB_EOK);
+    assert_int_equal(count, 3);
+}
+
+static void test_user_set(void **state)
+{
+    fixture *f = *state;
+    model_user u;
+    int32_t id = add_user(f, "Alice");
+    assert_int_equal(store_user_set_password(f->s, "alice", "$argon2id$new"), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->s, "ALICE", true), CB_EOK);
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_string_equal(u.pw_hash, "$argon2id$new");
+    assert_true(u.disabled);
+    assert_int_equal(store_user_set_disabled(f->s, "Alice", false), CB_EOK);
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_false(u.disabled);
+    assert_int_equal(store_user_set_password(f->s, "nobody", "x"), CB_ENOTFOUND);
+    assert_int_equal(store_user_set_disabled(f->s, "nobody", true), CB_ENOTFOUND);
+}
+
+/* ---- entities ----------------------------------------------------------- */
+
+static void test_entity_create_ids(void **state)
+{
+    fixture *f = *state;
+    for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
+        assert_int_equal(create(f, k, 0), 1);
+        assert_int_equal(create(f, k, 0), 2);
+        assert_int_equal(create(f, k, 100), 100); /* given and free */
+        assert_int_equal(create(f, k, 0), 101);   /* max + 1 */
+        assert_int_equal(create(f, k, 50), 50);
+        model_entity_t e = entity(k, 100, "dup", 0);
+        assert_int_equal(store_entity_create(f->s, &e), CB_ECONFLICT);
+        assert_int_equal(e.id, 100);
+        e.id = -1;
+        assert_int_equal(store_entity_create(f->s, &e), CB_EBADREQ);
+    }
+}
+
+static void test_entity_get_update_delete(void **state)
+{
+    fixture *f = *state;
+    for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
+        const model_entity_def *d = model_entity(k);
+        model_entity_t e = entity(k, 0, NULL, 0), got;
+        assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_EOK);
+        assert_int_equal(got.kind, k);
+        assert_int_equal(got.id, e.id);
+        for (int i = 0; i < d->nfields; i++) /* NULL strings are stored as "" */
+            if (d->fields[i].type == MODEL_FT_STRING)
+                assert_string_equal(got.v[i].s, "");
+
+        model_entity_t upd = entity(k, e.id, "Ünïcode name", 0);
+        assert_int_equal(store_entity_update(f->s, &upd), CB_EOK);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_EOK);
+        for (int i = 0; i < d->nfields; i++)
+            if (d->fields[i].type == MODEL_FT_STRING)
+                assert_string_equal(got.v[i].s, "Ünïcode name");
+
+        assert_int_equal(store_entity_exists(f->s, k, e.id), CB_EOK);
+        assert_int_equal(store_entity_delete(f->s, k, e.id), CB_EOK);
+        assert_int_equal(store_entity_exists(f->s, k, e.id), CB_ENOTFOUND);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_ENOTFOUND);
+        assert_int_equal(store_entity_update(f->s, &upd), CB_ENOTFOUND);
+        assert_int_equal(store_entity_delete(f->s, k, e.id), CB_ENOTFOUND);
+    }
+}
+
+static void test_entity_reference(void **state)
+{
+    fixture *f = *state;
+    model_entity_t p = entity(MODEL_PERSON, 0, "Ann", 7), got;
+    assert_int_equal(store_entity_create(f->s, &p), CB_EBADREQ); /* no contact 7 */
+    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, 1), CB_ENOTFOUND);
+
+    int32_t contact = create(f, MODEL_CONTACT, 7);
+    assert_int_equal(store_entity_create(f->s, &p), CB_EOK);
+    model_entity_t other = entity(MODEL_PERSON, 0, "Bob", 0); /* 0 = no contact */
+    assert_int_equal(store_entity_create(f->s, &other), CB_EOK);
+
+    model_entity_t bad = entity(MODEL_PERSON, p.id, "Ann", 8);
+    assert_int_equal(store_entity_update(f->s, &bad), CB_EBADREQ);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_int_equal(got.v[2].i, contact);
+
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, contact), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_int_equal(got.v[2].i, 0);
+    assert_string_equal(got.v[0].s, "Ann");
+}
+
+/* ---- images ------------------------------------------------------------- */
+
+static void test_image_info_empty(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    int32_t id = create(f, MODEL_PRODUCT, 0);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &b), CB_EOK);
+    assert_empty_carrier(&b);
+    assert_string_equal(b.conceptual_type, "");
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id + 1, &b), CB_ENOTFOUND);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_ENOTFOUND);
+}
+
+static void test_image_info_put(void **state)
+{
+    fixture *f = *state;
+    int32_t alice = add_user(f, "alice"), bob = add_user(f, "bob");
+    model_blob b, b2;
+    model_blob_edit none = {0}, edit = {.description = "desc", .extra_info = "extra"};
+    for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
+        int32_t id = create(f, k, 0);
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &none, alice, &b), CB_EOK);
+        assert_true(b.blob_id > 0);
+        assert_int_equal(b.blob_size, 0);
+        assert_string_equal(b.mime_type, "");
+        assert_string_equal(b.description, "");
+        assert_string_equal(b.conceptual_type, k == MODEL_PERSON ? "PERSONPHOTO" : "PHOTO");
+        assert_non_null(b.created_by);
+        assert_int_equal(b.created_by->id, alice);
+        assert_string_equal(b.created_by->name, "alice");
+        assert_string_equal(b.created_by->pw_hash, "");
+        assert_int_equal(b.updated_by->id, alice);
+        assert_true(b.created_ms > 0 && b.updated_ms == b.created_ms);
+
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &edit, bob, &b2), CB_EOK);
+        assert_int_equal(b2.blob_id, b.blob_id);
+        assert_string_equal(b2.description, "desc");
+        assert_string_equal(b2.extra_info, "extra");
+        assert_string_equal(b2.conceptual_type, b.conceptual_type); /* NULL: unchanged */
+        assert_int_equal(b2.created_by->id, alice);
+        assert_int_equal(b2.updated_by->id, bob);
+        assert_int_equal(b2.created_ms, b.created_ms);
+        assert_true(b2.info_version > b.info_version);
+        assert_int_equal(b2.version, b.version);
+
+        assert_int_equal(store_image_info(f->s, f->a, k, id, &b), CB_EOK);
+        assert_int_equal(b.blob_id, b2.blob_id);
+        assert_string_equal(b.description, "desc");
+    }
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 999, &edit, bob, &b),
+                     CB_ENOTFOUND);
+}
+
+static void test_image_info_put_conceptual_type(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    model_blob_edit edit = {.conceptual_type = "LOGO"};
+    int32_t id = create(f, MODEL_CONTACT, 0);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, &b), CB_EOK);
+    assert_string_equal(b.conceptual_type, "LOGO");
+    assert_non_null(b.created_by); /* user 0: the server itself */
+    assert_int_equal(b.created_by->id, 0);
+    assert_string_equal(b.created_by->name, "crmblob");
+    assert_string_equal(b.created_by->full_name, "crmblob server");
+}
+
+static void test_image_put_get(void **state)
+{
+    fixture *f = *state;
+    int32_t alice = add_user(f, "alice");
+    int32_t id = create(f, MODEL_PERSON, 0);
+    const size_t n = 3 * 65536 + 4321; /* several copy chunks and a partial one */
+    unsigned char *bytes = payload(1, n);
+    model_blob b, info;
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, bytes, n, alice, &b), CB_EOK);
+    assert_true(b.blob_id > 0);
+    assert_int_equal(b.blob_size, n);
+    assert_int_equal(b.original_size, n);
+    assert_string_equal(b.mime_type, "image/png");
+    assert_string_equal(b.conceptual_type, "PERSONPHOTO");
+    assert_int_equal(b.version, 1);
+    assert_int_equal(b.created_by->id, alice);
+    assert_int_equal(b.updated_by->id, alice);
+    assert_image(f, MODEL_PERSON, id, bytes, n);
+
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), CB_EOK);
+    assert_int_equal(info.blob_id, b.blob_id);
+    assert_int_equal(info.blob_size, n);
+    assert_int_equal(info.version, 1);
+    free(bytes);
+}
+
+static void test_image_put_flags(void **state)
+{
+    fixture *f = *state;
+    int32_t id = create(f, MODEL_PROJECT, 0);
+    unsigned char bytes[100] = {1, 2, 3};
+    int fd = content_fd(f->dir, bytes, sizeof(bytes));
+    store_content c = {.fd = fd,
+                       .size = 100,
+                       .original_size = 4000,
+                       .mime_type = "image/gif",
+                       .is_zipped = true,
+                       .is_encrypted = true};
+    model_blob b;
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PROJECT, id, &c, 0, &b), CB_EOK);
+    close(fd);
+    assert_int_equal(b.blob_size, 100);
+    assert_int_equal(b.original_size, 4000);
+    assert_true(b.is_zipped && b.is_encrypted);
+    assert_string_equal(b.mime_type, "image/gif");
+    assert_int_equal(b.updated_by->id, 0);
+    assert_image(f, MODEL_PROJECT, id, bytes, sizeof(bytes));
+}
+
+static void test_image_replace(void **state)
+{
+    fixture *f = *state;
+    int32_t alice = add_user(f, "alice");
+    int32_t id = create(f, MODEL_CONTACT, 0);
+    model_blob_edit edit = {.description = "d", .extra_info = "e", .conceptual_type = "LOGO"};
+    model_blob info, first, second;
+    unsigned char *one = payload(1, 5000), *two = payload(2, 70000);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, &info),
+                     CB_EOK);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id, one, 5000, alice, &first),
+                     CB_EOK);
+    assert_int_equal(first.blob_id, info.blob_id);
+    usleep(5000); /* let the clock move */
+    int fd = content_fd(f->dir, two, 70000);
+    store_content c = {.fd = fd, .size = 70000, .original_size = 70000, .mime_type = "image/jpeg"};
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, &second), CB_EOK);
+    close(fd);
+
+    assert_int_equal(second.blob_id, info.blob_id);
+    assert_string_equal(second.description, "d");
+    assert_string_equal(second.extra_info, "e");
+    assert_string_equal(second.conceptual_type, "LOGO");
+    assert_int_equal(second.created_ms, info.created_ms);
+    assert_int_equal(second.created_by->id, alice);
+    assert_int_equal(second.blob_size, 70000);
+    assert_string_equal(second.mime_type, "image/jpeg");
+    assert_int_equal(second.updated_by->id, 0);
+    assert_string_equal(second.updated_by->name, "crmblob");
+    assert_true(second.updated_ms > first.updated_ms);
+    assert_int_equal(second.version, first.version + 1);
+    assert_true(second.info_version > first.info_version);
+    assert_image(f, MODEL_CONTACT, id, two, 70000);
+    assert_int_equal(count_rows(f, "blob"), 1);
+    assert_int_equal(count_rows(f, "blob_data"), 1);
+    free(one);
+    free(two);
+}
+
+static void test_image_get_missing(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    void *bytes = (void *)1;
+    size_t len = 1;
+    model_blob_edit none = {0};
+    int32_t id = create(f, MODEL_PRODUCT, 0);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id, &b, &bytes, &len),
+                     CB_ENOTFOUND);
+    assert_int_equal(b.blob_id, 0); /* no record */
+    assert_null(bytes);
+    assert_int_equal(len, 0);
+
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PRODUCT, id, &none, 0, &b), CB_EOK);
+    int32_t blob_id = b.blob_id;
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id, &b, &bytes, &len),
+                     CB_ENOTFOUND);
+    assert_int_equal(b.blob_id, blob_id); /* a record without bytes */
+    assert_null(bytes);
+
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id + 1, &b, &bytes, &len),
+                     CB_ENOTFOUND);
+}
+
+static void test_image_delete(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    void *bytes;
+    size_t len;
+    unsigned char data[10] = {9};
+    int32_t id = create(f, MODEL_PERSON, 0);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK); /* none yet */
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), CB_EOK);
+    assert_int_equal(count_rows(f, "blob_data"), 1);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK);
+    assert_int_equal(count_rows(f, "blob"), 0);
+    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_empty_carrier(&b);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(b.blob_id, 0);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id + 1), CB_ENOTFOUND);
+    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, id), CB_EOK);
+}
+
+static void test_entity_delete_removes_image(void **state)
+{
+    fixture *f = *state;
+    model_blob b, again;
+    unsigned char data[10] = {9};
+    int32_t id = create(f, MODEL_PRODUCT, 0);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id), CB_EOK);
+    assert_int_equal(count_rows(f, "blob"), 0);
+    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_ENOTFOUND);
+
+    assert_int_equal(create(f, MODEL_PRODUCT, id), id); /* the same id, a new entity */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_EOK);
+    assert_empty_carrier(&again);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &again), CB_EOK);
+    assert_true(again.blob_id > b.blob_id); /* BlobIds are never reused */
+}
+
+static void test_blob_ids_unique(void **state)
+{
+    fixture *f = *state;
+    int32_t seen[MODEL_KIND_COUNT];
+    unsigned char data[4] = {1, 2, 3, 4};
+    for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
+        model_blob b;
+        assert_int_equal(create(f, k, 1), 1); /* the same entity id in every kind */
+        assert_int_equal(put_bytes(f->s, f->a, f->dir, k, 1, data, 4, 0, &b), CB_EOK);
+        for (model_kind j = 0; j < k; j++)
+            assert_int_not_equal(seen[j], b.blob_id);
+        seen[k] = b.blob_id;
+    }
+}
+
+static void test_image_put_errors(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    unsigned char data[10] = {0};
+    int32_t id = create(f, MODEL_CONTACT, 0);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id + 1, data, 10, 0, &b),
+                     CB_ENOTFOUND);
+
+    int fd = content_fd(f->dir, data, sizeof(data));
+    store_content big = {.fd = fd, .size = (int64_t)INT32_MAX + 1, .original_size = 1};
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, &b), CB_ETOOLARGE);
+    store_content big_orig = {.fd = fd, .size = 10, .original_size = (int64_t)INT32_MAX + 1};
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big_orig, 0, &b),
+                     CB_ETOOLARGE);
+
+    /* a file shorter than announced fails and leaves nothing behind */
+    store_content short_file = {.fd = fd, .size = 100000, .original_size = 100000};
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &short_file, 0, &b),
+                     CB_EINTERNAL);
+    close(fd);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_CONTACT, id, &b), CB_EOK);
+    assert_empty_carrier(&b);
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+static void test_reopen(void **state)
+{
+    fixture *f = *state;
+    int32_t alice = add_user(f, "alice");
+    int32_t contact = create(f, MODEL_CONTACT, 0);
+    model_entity_t p = entity(MODEL_PERSON, 0, "Ann", contact), got;
+    assert_int_equal(store_entity_create(f->s, &p), CB_EOK);
+    unsigned char *bytes = payload(3, 100000);
+    model_blob b, info;
+    model_blob_edit edit = {.description = "kept"};
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, &b),
+                     CB_EOK);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, p.id, bytes, 100000, alice, &b),
+                     CB_EOK);
+
+    store_close(f->s);
+    store_options opt = {.durable = true, .pool_size = 1};
+    assert_int_equal(store_open(f->path, &opt, &f->s), CB_EOK);
+
+    model_user u;
+    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &u), CB_EOK);
+    assert_int_equal(u.id, alice);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_string_equal(got.v[0].s, "Ann");
+    assert_int_equal(got.v[2].i, contact);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, p.id, &info), CB_EOK);
+    assert_int_equal(info.blob_id, b.blob_id);
+    assert_string_equal(info.description, "kept");
+    assert_int_equal(info.version, b.version);
+    assert_int_equal(info.updated_by->id, alice);
+    assert_image(f, MODEL_PERSON, p.id, bytes, 100000);
+    assert_int_equal(create(f, MODEL_CONTACT, 0), contact + 1);
+    free(bytes);
+}
+
+/* A committed write survives kill -9 of the writing process. */
+static void test_survives_kill(void **state)
+{
+    fixture *f = *state;
+    int32_t id = create(f, MODEL_PROJECT, 0);
+    unsigned char *bytes = payload(4, 80000);
+    store_close(f->s); /* SQLite connections must not cross a fork */
+    f->s = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the child writes through a store of its own, then dies */
+        store_t *s = NULL;
+        arena_t *a = arena_create();
+        model_blob b;
+        if (store_open(f->path, NULL, &s) != CB_EOK ||
+            put_bytes(s, a, f->dir, MODEL_PROJECT, id, bytes, 80000, 0, &b) != CB_EOK)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* read it back through a fresh open, as after a restart */
+    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_image(f, MODEL_PROJECT, id, bytes, 80000);
+    free(bytes);
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+#define WRITERS 8
+#define PUTS 10
+#define READERS 2
+
+/* Payload number `seed` of the concurrent test has a size of its own. */
+static size_t seed_size(int seed)
+{
+    return 1000 + (size_t)seed * 1237;
+}
+
+typedef struct {
+    fixture *f;
+    int32_t id;
+    int index;
+    atomic_int *writers_left; /* readers read until it is 0 */
+    int reads;
+    int failures; /* checked by the main thread: cmocka is not thread-safe */
+} worker;
+
+/* True when bytes[0, n) is one of the payloads the writers store. */
+static bool is_written_payload(const void *bytes, size_t n)
+{
+    if (n < 1000 || (n - 1000) % 1237 != 0 || (n - 1000) / 1237 >= WRITERS * PUTS)
+        return false;
+    unsigned char *want = payload((int)((n - 1000) / 1237), n);
+    bool same = memcmp(want, bytes, n) == 0;
+    free(want);
+    return same;
+}
+
+static void *writer(void *arg)
+{
+    worker *w = arg;
+    arena_t *a = arena_create();
+    for (int j = 0; j < PUTS; j++) {
+        int seed = w->index * PUTS + j;
+        size_t n = seed_size(seed);
+        unsigned char *bytes = payload(seed, n);
+        model_blob b;
+        cb_err rc = put_bytes(w->f->s, a, w->f->dir, MODEL_PERSON, w->id, bytes, n, 0, &b);
+        if (rc != CB_EOK || b.blob_size != (int32_t)n)
+            w->failures++;
+        free(bytes);
+        arena_reset(a);
+    }
+    arena_destroy(a);
+    atomic_fetch_sub(w->writers_left, 1);
+    return NULL;
+}
+
+/* Every read, all along the writes, sees a record whose sizes match its
+ * bytes: record and bytes come from one snapshot. */
+static void *reader(void *arg)
+{
+    worker *w = arg;
+    arena_t *a = arena_create();
+    for (; atomic_load(w->writers_left) > 0; w->reads++) {
+        model_blob b;
+        void *bytes = NULL;
+        size_t len = 0;
+        cb_err rc = store_image_get(w->f->s, a, MODEL_PERSON, w->id, &b, &bytes, &len);
+        if (rc == CB_EOK && (len != (size_t)b.blob_size || b.original_size != b.blob_size ||
+                             !is_written_payload(bytes, len)))
+            w->failures++;
+        else if (rc != CB_EOK && rc != CB_ENOTFOUND)
+            w->failures++;
+        free(bytes);
+        arena_reset(a);
+    }
+    arena_destroy(a);
+    return NULL;
+}
+
+static void test_concurrent_puts(void **state)
+{
+    fixture *f = *state;
+    int32_t id = create(f, MODEL_PERSON, 0);
+    pthread_t th[WRITERS + READERS];
+    worker w[WRITERS + READERS];
+    atomic_int writers_left = WRITERS;
+    for (int i = 0; i < WRITERS + READERS; i++) {
+        w[i] = (worker){.f = f, .id = id, .index = i, .writers_left = &writers_left};
+        assert_int_equal(pthread_create(&th[i], NULL, i < WRITERS ? writer : reader, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS + READERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+
+    model_blob b;
+    void *bytes = NULL;
+    size_t len = 0;
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_EOK);
+    assert_int_equal(len, b.blob_size);
+    assert_int_equal(b.blob_size, b.original_size);
+    assert_true(is_written_payload(bytes, len));
+    assert_int_equal(b.version, WRITERS * PUTS);
+    free(bytes);
+}
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_open),
+        T(test_user_add_get),
+        T(test_user_duplicate),
+        T(test_user_list_count),
+        T(test_user_set),
+        T(test_entity_create_ids),
+        T(test_entity_get_update_delete),
+        T(test_entity_reference),
+        T(test_image_info_empty),
+        T(test_image_info_put),
+        T(test_image_info_put_conceptual_type),
+        T(test_image_put_get),
+        T(test_image_put_flags),
+        T(test_image_replace),
+        T(test_image_get_missing),
+        T(test_image_delete),
+        T(test_entity_delete_removes_image),
+        T(test_blob_ids_unique),
+        T(test_image_put_errors),
+        T(test_reopen),
+        T(test_survives_kill),
+        T(test_concurrent_puts),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
