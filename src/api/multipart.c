@@ -462,20 +462,40 @@ static size_t scan_match(multipart_t *m, const char *p, size_t n)
     return i;
 }
 
-/* PREAMBLE and BODY: passes bytes up to the next CR, which may start a
- * delimiter, in one piece. */
+/* Length of the common prefix of p[0..n) and the delimiter. */
+static size_t delim_prefix(const multipart_t *m, const char *p, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < m->dlen && p[k] == m->delim[k])
+        k++;
+    return k;
+}
+
+/* PREAMBLE and BODY: looks for the delimiter at each CR of the chunk (the
+ * only place one can start) and emits everything before it in one piece. A
+ * delimiter prefix cut off by the end of the chunk is held back. */
 static size_t on_scan(multipart_t *m, const char *p, size_t n)
 {
     if (m->match > 0)
         return scan_match(m, p, n);
-    const char *cr = memchr(p, '\r', n);
-    size_t k = cr != NULL ? (size_t)(cr - p) : n;
-    emit(m, p, k);
-    if (cr != NULL && m->state != ST_FAILED) {
-        m->match = 1;
-        k++;
+    for (size_t i = 0;;) {
+        const char *cr = memchr(p + i, '\r', n - i);
+        if (cr == NULL) {
+            emit(m, p, n);
+            return n;
+        }
+        size_t at = (size_t)(cr - p), k = delim_prefix(m, cr, n - at);
+        if (k == m->dlen || at + k == n) {
+            emit(m, p, at);
+            if (m->state == ST_FAILED)
+                return at;
+            m->match = k;
+            if (k == m->dlen)
+                on_delimiter(m);
+            return at + k;
+        }
+        i = at + 1; /* not a delimiter: the CR is content */
     }
-    return k;
 }
 
 /* Something other than "--", padding or CRLF followed a delimiter. Before

@@ -31,7 +31,7 @@ typedef struct {
     const char *name;   /* carrier name, PascalCase: "Firstname" */
     const char *column; /* SQL column: "firstname" */
     model_ftype type;
-    int ref; /* for ints: the model_kind whose id the value holds (0 = none), or -1 */
+    int ref; /* for ints: the model_kind whose id the value holds (value 0 = none); -1: no reference */
 } model_field;
 
 typedef struct {

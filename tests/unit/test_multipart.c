@@ -493,8 +493,13 @@ static void test_sink_error(void **state)
 {
     (void)state;
     struct result r;
+    size_t ones[sizeof(simple_body)];
+    for (size_t i = 0; i < sizeof(ones) / sizeof(ones[0]); i++)
+        ones[i] = 1;
+    ones[sizeof(ones) / sizeof(ones[0]) - 1] = 0;
+    /* byte by byte, so that the file content takes several sink calls */
     result_init(&r);
-    run_cuts(&r, CT, LIT(simple_body), (const size_t[]){3, 60, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 2);
+    run_cuts(&r, CT, LIT(simple_body), ones, 2);
     assert_int_equal(r.feed, CB_ETOOLARGE);
     assert_int_equal(r.finish, CB_ETOOLARGE);
     assert_int_equal(r.sink_calls, 2);
@@ -604,7 +609,7 @@ static void test_filename_forms(void **state)
     }
 }
 
-/* Large content passes through in few sink calls, not byte by byte. */
+/* Large content passes through in large pieces, not split at every CR. */
 static void test_large_content_streams(void **state)
 {
     (void)state;
@@ -621,7 +626,7 @@ static void test_large_content_streams(void **state)
     assert_int_equal(r.finish, CB_EOK);
     assert_int_equal(r.out.len, 250000);
     assert_memory_equal(r.out.data, body + sizeof(head) - 1, 250000);
-    assert_true(r.sink_calls < 2500);
+    assert_int_equal(r.sink_calls, 1); /* fed whole: one call, CRs and all */
     result_free(&r);
 }
 
