@@ -40,6 +40,18 @@
     X(MULTIPART, "Malformed multipart body: {0}")                                                  \
     X(NO_FILE_PART, "The multipart body has no file part")                                         \
     X(UPLOAD_FAILED, "The upload could not be stored")                                             \
+    X(BAD_XML, "Malformed XML at line {0}: {1}")                                                   \
+    X(XML_DTD, "XML with a DOCTYPE or entity declarations is refused")                            \
+    X(BAD_FORM, "Malformed form body: {0}")                                                        \
+    X(BAD_PATCH, "Malformed JSON Patch: {0}")                                                      \
+    X(PATCH_OP_UNSUPPORTED, "JSON Patch operation {0} is not supported; use add, replace, remove or test") \
+    X(PATCH_TEST_FAILED, "JSON Patch test failed at {0}")                                          \
+    X(NOT_ACCEPTABLE, "None of the media types in Accept can be produced; use {0}")               \
+    X(PRECONDITION_FAILED, "{0} id {1} has changed since the version the request is based on")    \
+    X(BAD_TIMEZONE, "Unknown time zone code '{0}'; GET /api/v1/TimeZone lists the codes")         \
+    X(BAD_HEADER, "Header {0} has an invalid value '{1}'")                                         \
+    X(BAD_SELECT, "$select names an unknown field '{0}'")                                          \
+    X(BAD_CHARSET, "Only the UTF-8 charset is supported, not '{0}'")                               \
     X(INTERNAL, "Internal server error")                                                           \
     X(UNAVAILABLE, "The server is busy; try again")
 

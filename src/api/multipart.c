@@ -27,7 +27,6 @@
 #include "api/multipart.h"
 
 #include <assert.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -84,6 +84,14 @@ def test_malformed_authorization_401(srv, person, header):
     _check_401(r)
 
 
+@pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC"])
+def test_scheme_name_case_insensitive(srv, person, scheme):
+    cred = base64.b64encode(b"alice:" + srv.users["alice"][1].encode()).decode()
+    r = requests.get(f"{srv.base}/api/v1/Person/{person}",
+                     headers={"Authorization": f"{scheme} {cred}"}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+
+
 def test_401_on_head_has_no_body(srv, person):
     r = srv.anon().head(f"/api/v1/Person/{person}/Image")
     assert r.status_code == 401

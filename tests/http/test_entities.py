@@ -284,3 +284,50 @@ def test_delete_absent_is_404_or_204(admin, kind):
     assert r.status_code in (204, 404), r.status_code
     if r.status_code == 404:
         assert_error(r, 404)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_ids_still_assigned_after_max_int32_id_taken(make_server, kind):
+    """Importing an entity with id 2147483647 must not make creation impossible."""
+    s = make_server()
+    c = s.client("admin")
+    idf = KINDS[kind][0]
+    first = c.create(kind)
+    r = c.post(f"/api/v1/{kind}", json={idf: 2147483647})
+    assert r.status_code == 201, r.text
+    r = c.post(f"/api/v1/{kind}", json={})
+    assert r.status_code == 201, f"no id assigned after id 2147483647 was taken: {r.text}"
+    new = r.json()[idf]
+    assert 0 < new < 2147483647 and new != first, new
+    assert c.get(f"/api/v1/{kind}/{new}").status_code == 200
+
+
+def test_nul_in_string_rejected_or_kept(admin):
+    r = admin.post("/api/v1/Contact", data=b'{"Name": "a\\u0000b"}',
+                   headers={"Content-Type": "application/json"})
+    if r.status_code == 201:
+        assert r.json()["Name"] == "a\x00b", "a string with NUL must not be truncated"
+    else:
+        assert_error(r, 400)
+
+
+@pytest.mark.parametrize("body", [b"[" * 60000, b'{"a":' * 12000 + b"1" + b"}" * 12000],
+                         ids=["arrays", "objects"])
+def test_deeply_nested_json_400(srv, admin, body):
+    r = admin.post("/api/v1/Person", data=body, headers={"Content-Type": "application/json"})
+    assert_error(r, 400)
+    assert srv.alive()
+
+
+def test_invalid_utf8_in_string_400(admin):
+    r = admin.post("/api/v1/Contact", data=b'{"Name": "caf\xe9"}',
+                   headers={"Content-Type": "application/json"})
+    assert_error(r, 400)
+
+
+def test_length_counts_characters_not_bytes(admin):
+    ok = admin.post("/api/v1/Contact", json={"Name": "\U0001F600" * 254})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["Name"] == "\U0001F600" * 254
+    body = assert_error(admin.post("/api/v1/Contact", json={"Name": "\U0001F600" * 255}), 400)
+    assert "name" in body["ErrorMessage"].lower()

@@ -88,6 +88,11 @@ def test_wrong_method_405(admin, method, path):
     p = path.format(id=pid if "Person" in path else cid)
     r = admin.request(method, p, data=b"{}", headers={"Content-Type": "application/json"})
     assert_error(r, 405)
+    # RFC 9110 15.5.6: a 405 answer lists the allowed methods
+    allow = {m.strip().upper() for m in r.headers.get("Allow", "").split(",") if m.strip()}
+    assert allow and method not in allow, r.headers
+    if p.endswith("/Image"):
+        assert {"GET", "PUT", "POST", "DELETE"} <= allow, allow
 
 
 def test_404_entity_messages(admin):

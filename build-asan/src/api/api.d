@@ -1,0 +1,15 @@
+build-asan/src/api/api.o: src/api/api.c src/api/api_int.h src/api/api.h \
+ src/auth/auth.h src/core/arena.h src/core/err.h src/store/model.h \
+ src/store/store.h src/api/msg.h src/core/buf.h src/img/sniff.h \
+ src/core/text.h
+src/api/api_int.h:
+src/api/api.h:
+src/auth/auth.h:
+src/core/arena.h:
+src/core/err.h:
+src/store/model.h:
+src/store/store.h:
+src/api/msg.h:
+src/core/buf.h:
+src/img/sniff.h:
+src/core/text.h:

@@ -1,0 +1,12 @@
+build-asan/src/http/server.o: src/http/server.c src/http/http.h \
+ src/api/api.h src/auth/auth.h src/core/arena.h src/core/err.h \
+ src/store/model.h src/store/store.h src/core/log.h src/core/text.h
+src/http/http.h:
+src/api/api.h:
+src/auth/auth.h:
+src/core/arena.h:
+src/core/err.h:
+src/store/model.h:
+src/store/store.h:
+src/core/log.h:
+src/core/text.h:
