@@ -124,7 +124,7 @@ void entity_put(api_exchange *x, const api_request *req)
     if (err != CB_EOK)
         api_fail_store(x, err);
     else if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        err = store_entity_update(x->api->store, &e);
+        err = store_entity_update(x->api->store, &e, STORE_ANY);
         if (err == CB_EOK)
             answer_entity(x, 200, &e);
         else
@@ -136,7 +136,7 @@ void entity_put(api_exchange *x, const api_request *req)
 void entity_delete(api_exchange *x, const api_request *req)
 {
     (void)req;
-    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id);
+    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, STORE_ANY);
     if (err == CB_EOK)
         api_answer_empty(x, 204);
     else

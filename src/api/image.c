@@ -107,7 +107,7 @@ void image_put(api_exchange *x, const api_request *req)
         .mime_type = img_mime(upload_type(x->upload)),
     };
     cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c,
-                               x->user.id, &b);
+                               x->user.id, STORE_ANY, &b);
     if (e == CB_EOK)
         api_answer_json(x, 200, json_integer(b.blob_id));
     else if (e == CB_ENOTFOUND)
@@ -119,7 +119,7 @@ void image_put(api_exchange *x, const api_request *req)
 void image_delete(api_exchange *x, const api_request *req)
 {
     (void)req;
-    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id);
+    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, STORE_ANY);
     if (e == CB_EOK)
         api_answer_empty(x, 204);
     else
@@ -174,7 +174,7 @@ void image_info_put(api_exchange *x, const api_request *req)
     model_blob b;
     if (read_edit(x, body, &edit)) {
         cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
-                                        x->user.id, &b);
+                                        x->user.id, STORE_ANY, &b);
         if (e == CB_EOK)
             api_answer_json(x, 200, carrier_blob(&b, x->user.role));
         else

@@ -56,6 +56,8 @@ typedef struct {
     model_kind kind;
     int32_t id;
     model_value v[MODEL_MAX_FIELDS]; /* in descriptor order */
+    int64_t version;    /* bumped on every change; set by the store */
+    int64_t updated_ms; /* last change; set by the store */
 } model_entity_t;
 
 typedef enum { MODEL_ROLE_VIEWER, MODEL_ROLE_EDITOR, MODEL_ROLE_ADMIN } model_role;

@@ -127,14 +127,14 @@ cb_err store_entity_exists(store_t *s, model_kind k, int32_t id)
     return s->ops->entity_exists(s, k, id);
 }
 
-cb_err store_entity_update(store_t *s, const model_entity_t *e)
+cb_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
-    return s->ops->entity_update(s, e);
+    return s->ops->entity_update(s, e, expect);
 }
 
-cb_err store_entity_delete(store_t *s, model_kind k, int32_t id)
+cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
-    return s->ops->entity_delete(s, k, id);
+    return s->ops->entity_delete(s, k, id, expect);
 }
 
 cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
@@ -143,15 +143,16 @@ cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_
 }
 
 cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                            const model_blob_edit *edit, int32_t user_id, model_blob *out)
+                            const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                            model_blob *out)
 {
-    return s->ops->image_info_put(s, a, k, id, edit, user_id, out);
+    return s->ops->image_info_put(s, a, k, id, edit, user_id, expect, out);
 }
 
 cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                       int32_t user_id, model_blob *out)
+                       int32_t user_id, int64_t expect, model_blob *out)
 {
-    return s->ops->image_put(s, a, k, id, c, user_id, out);
+    return s->ops->image_put(s, a, k, id, c, user_id, expect, out);
 }
 
 cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
@@ -160,7 +161,7 @@ cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_b
     return s->ops->image_get(s, a, k, id, out, bytes, len);
 }
 
-cb_err store_image_delete(store_t *s, model_kind k, int32_t id)
+cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
-    return s->ops->image_delete(s, k, id);
+    return s->ops->image_delete(s, k, id, expect);
 }

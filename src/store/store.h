@@ -17,6 +17,13 @@
  *
  * Results are allocated from the arena passed in (strings, model_user
  * pointers); image bytes are malloc'd and released with free().
+ *
+ * Writes take `expect`: the version of the record the caller's decision is
+ * based on (entity version; for an image its bytes' version, for ImageInfo
+ * the record's info_version; 0 = "there is no record"), or STORE_ANY. It
+ * is compared inside the write's transaction: CB_EPRECOND when the record
+ * has moved on, so that a conditional request can never overwrite a change
+ * it has not seen.
  */
 #ifndef CB_STORE_H
 #define CB_STORE_H
@@ -30,6 +37,8 @@
 #include "store/model.h"
 
 typedef struct store store_t;
+
+#define STORE_ANY ((int64_t)-1)
 
 typedef struct {
     bool durable;   /* fsync every commit (SQLite synchronous=FULL) */
@@ -62,10 +71,10 @@ cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled);
 cb_err store_entity_create(store_t *s, model_entity_t *e);
 cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
 cb_err store_entity_exists(store_t *s, model_kind k, int32_t id);
-/* CB_ENOTFOUND when absent. */
-cb_err store_entity_update(store_t *s, const model_entity_t *e);
+/* CB_ENOTFOUND when absent. On success e->version/updated_ms are the new ones. */
+cb_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect);
 /* Deletes the entity, its image bytes and its BLOB record. CB_ENOTFOUND when absent. */
-cb_err store_entity_delete(store_t *s, model_kind k, int32_t id);
+cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
 /* ---- the image of an entity --------------------------------------------
  * All return CB_ENOTFOUND when the entity does not exist. */
@@ -79,7 +88,8 @@ cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_
  * UpdatedDate (and CreatedBy/CreatedDate when creating) to user_id/now.
  * *out is the record as stored. */
 cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                            const model_blob_edit *edit, int32_t user_id, model_blob *out);
+                            const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                            model_blob *out);
 
 /* The bytes to store, read with pread from fd at [0, size). */
 typedef struct {
@@ -96,7 +106,7 @@ typedef struct {
  * field (sizes, flags, MimeType, UpdatedBy/UpdatedDate, version). *out is
  * the record as stored. */
 cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                       int32_t user_id, model_blob *out);
+                       int32_t user_id, int64_t expect, model_blob *out);
 
 /* The record and its stored bytes, read in one transaction. When the
  * entity has no record or the record has no bytes (BlobSize 0 after a
@@ -106,6 +116,6 @@ cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_b
                        void **bytes, size_t *len);
 
 /* Removes the entity's image bytes and BLOB record; CB_EOK when there was none. */
-cb_err store_image_delete(store_t *s, model_kind k, int32_t id);
+cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
 #endif

@@ -26,17 +26,18 @@ struct store_ops {
     cb_err (*entity_create)(store_t *s, model_entity_t *e);
     cb_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
     cb_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
-    cb_err (*entity_update)(store_t *s, const model_entity_t *e);
-    cb_err (*entity_delete)(store_t *s, model_kind k, int32_t id);
+    cb_err (*entity_update)(store_t *s, model_entity_t *e, int64_t expect);
+    cb_err (*entity_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
     cb_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
     cb_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
-                             const model_blob_edit *edit, int32_t user_id, model_blob *out);
+                             const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                             model_blob *out);
     cb_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                        int32_t user_id, model_blob *out);
+                        int32_t user_id, int64_t expect, model_blob *out);
     cb_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                         void **bytes, size_t *len);
-    cb_err (*image_delete)(store_t *s, model_kind k, int32_t id);
+    cb_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 };
 
 struct store {

@@ -347,7 +347,7 @@ static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
     out->created_ms = sqlite3_column_int64(st, 6);
 }
 
-/* Reads an E_GET row (id, fields..., image_blob_id). */
+/* Reads an E_GET row (id, fields..., image_blob_id, version, updated_ms). */
 static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity_t *out)
 {
     const model_entity_def *d = model_entity(k);
@@ -360,6 +360,14 @@ static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity
         else
             v->i = col_i32(st, 1 + i); /* NULL reference -> 0 */
     }
+    out->version = sqlite3_column_int64(st, 2 + d->nfields);
+    out->updated_ms = sqlite3_column_int64(st, 3 + d->nfields);
+}
+
+/* CB_EPRECOND unless the caller expects any version or exactly `have`. */
+static cb_err check_expect(int64_t expect, int64_t have)
+{
+    return expect == STORE_ANY || expect == have ? CB_EOK : CB_EPRECOND;
 }
 
 /* Reads a BLOB_COLS row; *created_by / *updated_by get the user ids. */
@@ -554,11 +562,13 @@ static cb_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
 
 /* ---- entities ----------------------------------------------------------- */
 
-/* Binds ?1 = id and ?2.. = the fields, as E_INSERT and E_UPDATE expect. */
-static void bind_entity(sqlite3_stmt *st, const model_entity_t *e)
+/* Binds ?1 = id, ?2.. = the fields and then the change time, as E_INSERT
+ * and E_UPDATE expect. */
+static void bind_entity(sqlite3_stmt *st, const model_entity_t *e, int64_t now)
 {
     const model_entity_def *d = model_entity(e->kind);
     bind_int(st, 1, e->id);
+    bind_int(st, 2 + d->nfields, now);
     for (int i = 0; i < d->nfields; i++) {
         const model_field *f = &d->fields[i];
         if (f->type == MODEL_FT_STRING)
@@ -614,12 +624,16 @@ static cb_err sq_entity_create(store_t *s, model_entity_t *e)
     if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_INSERT));
-    bind_entity(st, &row);
+    row.updated_ms = text_now_ms();
+    bind_entity(st, &row, row.updated_ms);
     rc = step_done(c, st);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK)
+    if (rc == CB_EOK) {
         e->id = row.id;
+        e->version = 1;
+        e->updated_ms = row.updated_ms;
+    }
     return rc;
 }
 
@@ -647,17 +661,34 @@ static cb_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
     return tx_end(c, rc);
 }
 
-static cb_err sq_entity_update(store_t *s, const model_entity_t *e)
+/* The version of entity (k, id); CB_ENOTFOUND when absent. */
+static cb_err entity_version(struct conn *c, model_kind k, int32_t id, int64_t *version)
+{
+    sqlite3_stmt *st;
+    cb_err rc = entity_row(c, k, id, &st);
+    if (rc == CB_EOK)
+        *version = sqlite3_column_int64(st, 2 + model_entity(k)->nfields);
+    return rc;
+}
+
+static cb_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
     struct conn *c = NULL;
+    int64_t version = 0, now = text_now_ms();
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    if (rc != CB_EOK || (rc = entity_version(c, e->kind, e->id, &version)) != CB_EOK ||
+        (rc = check_expect(expect, version)) != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_UPDATE));
-    bind_entity(st, e);
+    bind_entity(st, e, now);
     rc = step_change(c, st);
 out:
-    return tx_end(c, rc);
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK) {
+        e->version = version + 1;
+        e->updated_ms = now;
+    }
+    return rc;
 }
 
 /* Deletes BLOB record `blob_id` (0: none); its bytes go by cascade and the
@@ -671,12 +702,15 @@ static cb_err blob_delete(struct conn *c, int32_t blob_id)
     return step_done(c, st);
 }
 
-static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id)
+static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     struct conn *c = NULL;
     int32_t blob_id;
+    int64_t version = 0;
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+    if (rc != CB_EOK || (rc = entity_version(c, k, id, &version)) != CB_EOK ||
+        (rc = check_expect(expect, version)) != CB_EOK ||
+        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
     bind_int(st, 1, id);
@@ -737,6 +771,23 @@ static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user
 }
 
 /* The BlobId of entity (k, id), creating its record when it has none. */
+/* Checks `expect` against the bytes' version (info: the record's
+ * info_version) of entity (k, id)'s record, 0 when it has none. */
+static cb_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info)
+{
+    int32_t blob_id;
+    cb_err rc = entity_blob_id(c, k, id, &blob_id);
+    if (rc != CB_EOK || expect == STORE_ANY)
+        return rc;
+    if (blob_id == 0)
+        return check_expect(expect, 0);
+    sqlite3_stmt *st = query(c, Q_BLOB_GET);
+    bind_int(st, 1, blob_id);
+    if ((rc = step_row(c, st)) != CB_EOK)
+        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
+    return check_expect(expect, sqlite3_column_int64(st, info ? 14 : 13));
+}
+
 static cb_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
                           int32_t *blob_id)
 {
@@ -768,7 +819,8 @@ static cb_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, mo
 }
 
 static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                                const model_blob_edit *edit, int32_t user_id, model_blob *out)
+                                const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                                model_blob *out)
 {
     assert(edit != NULL);
     struct conn *c = NULL;
@@ -776,7 +828,8 @@ static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id
     int32_t blob_id;
     model_blob_empty(out);
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
+    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true)) != CB_EOK ||
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
     bind_int(st, 1, blob_id);
@@ -866,7 +919,8 @@ static cb_err content_put(struct conn *c, int32_t blob_id, const store_content *
 }
 
 static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                           const store_content *sc, int32_t user_id, model_blob *out)
+                           const store_content *sc, int32_t user_id, int64_t expect,
+                           model_blob *out)
 {
     assert(sc->size >= 0 && sc->original_size >= 0);
     struct conn *c = NULL;
@@ -877,7 +931,8 @@ static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
     if (sc->size > INT32_MAX || sc->original_size > INT32_MAX)
         goto out;
     rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
+    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
         goto out;
     if ((rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
         goto out;
@@ -939,12 +994,13 @@ out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id)
+static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     struct conn *c = NULL;
     int32_t blob_id;
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
+        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
         goto out;
     rc = blob_delete(c, blob_id);
 out:
@@ -998,12 +1054,17 @@ static void entity_sql(arena_t *a, model_kind k, const char **sql)
     const model_entity_def *d = model_entity(k);
     const char *t = d->table;
     assert(d->nfields >= 1);
-    sql[E_GET] = arena_printf(a, "SELECT id, %s, image_blob_id FROM %s WHERE id = ?1",
-                              field_list(a, d, F_NAMES), t);
-    sql[E_INSERT] = arena_printf(a, "INSERT INTO %s(id, %s) VALUES(?1, %s)", t,
-                                 field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS));
-    sql[E_UPDATE] =
-        arena_printf(a, "UPDATE %s SET %s WHERE id = ?1", t, field_list(a, d, F_ASSIGN));
+    int now = d->nfields + 2; /* parameter number of the change time */
+    sql[E_GET] =
+        arena_printf(a, "SELECT id, %s, image_blob_id, version, updated_ms FROM %s WHERE id = ?1",
+                     field_list(a, d, F_NAMES), t);
+    sql[E_INSERT] =
+        arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES(?1, %s, 1, ?%d)", t,
+                     field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS), now);
+    sql[E_UPDATE] = arena_printf(a,
+                                 "UPDATE %s SET %s, version = version + 1, updated_ms = ?%d "
+                                 "WHERE id = ?1",
+                                 t, field_list(a, d, F_ASSIGN), now);
     sql[E_DELETE] = arena_printf(a, "DELETE FROM %s WHERE id = ?1", t);
     sql[E_NEXT_ID] = arena_printf(a, "SELECT coalesce(max(id), 0) + 1 FROM %s", t);
     sql[E_SET_BLOB] = arena_printf(a, "UPDATE %s SET image_blob_id = ?2 WHERE id = ?1", t);
@@ -1055,10 +1116,26 @@ static cb_err migrate_v1(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v1");
 }
 
+/* Version 2: entities carry a version and a change time, for ETag and
+ * Last-Modified and conditional writes. */
+static cb_err migrate_v2(struct conn *c, arena_t *a)
+{
+    const char *ddl = "";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+        const char *t = model_entity((model_kind)k)->table;
+        ddl = arena_printf(a,
+                           "%sALTER TABLE %s ADD COLUMN version INTEGER NOT NULL DEFAULT 1;\n"
+                           "ALTER TABLE %s ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;\n",
+                           ddl, t, t);
+    }
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v2");
+}
+
 typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
-static const migration_fn migrations[] = {migrate_v1};
+static const migration_fn migrations[] = {migrate_v1, migrate_v2};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static cb_err user_version(struct conn *c, int *version)

@@ -136,7 +136,7 @@ static cb_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, i
         return CB_EINTERNAL;
     store_content c = {
         .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/png"};
-    cb_err rc = store_image_put(s, a, k, id, &c, user, out);
+    cb_err rc = store_image_put(s, a, k, id, &c, user, STORE_ANY, out);
     close(fd);
     return rc;
 }
@@ -305,18 +305,18 @@ static void test_entity_get_update_delete(void **state)
                 assert_string_equal(got.v[i].s, "");
 
         model_entity_t upd = entity(k, e.id, "Ünïcode name", 0);
-        assert_int_equal(store_entity_update(f->s, &upd), CB_EOK);
+        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), CB_EOK);
         assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_EOK);
         for (int i = 0; i < d->nfields; i++)
             if (d->fields[i].type == MODEL_FT_STRING)
                 assert_string_equal(got.v[i].s, "Ünïcode name");
 
         assert_int_equal(store_entity_exists(f->s, k, e.id), CB_EOK);
-        assert_int_equal(store_entity_delete(f->s, k, e.id), CB_EOK);
+        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), CB_EOK);
         assert_int_equal(store_entity_exists(f->s, k, e.id), CB_ENOTFOUND);
         assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_ENOTFOUND);
-        assert_int_equal(store_entity_update(f->s, &upd), CB_ENOTFOUND);
-        assert_int_equal(store_entity_delete(f->s, k, e.id), CB_ENOTFOUND);
+        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), CB_ENOTFOUND);
+        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), CB_ENOTFOUND);
     }
 }
 
@@ -333,11 +333,11 @@ static void test_entity_reference(void **state)
     assert_int_equal(store_entity_create(f->s, &other), CB_EOK);
 
     model_entity_t bad = entity(MODEL_PERSON, p.id, "Ann", 8);
-    assert_int_equal(store_entity_update(f->s, &bad), CB_EBADREQ);
+    assert_int_equal(store_entity_update(f->s, &bad, STORE_ANY), CB_EBADREQ);
     assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
     assert_int_equal(got.v[2].i, contact);
 
-    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, contact), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, contact, STORE_ANY), CB_EOK);
     assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
     assert_int_equal(got.v[2].i, 0);
     assert_string_equal(got.v[0].s, "Ann");
@@ -365,7 +365,7 @@ static void test_image_info_put(void **state)
     model_blob_edit none = {0}, edit = {.description = "desc", .extra_info = "extra"};
     for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
         int32_t id = create(f, k, 0);
-        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &none, alice, &b), CB_EOK);
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &none, alice, STORE_ANY, &b), CB_EOK);
         assert_true(b.blob_id > 0);
         assert_int_equal(b.blob_size, 0);
         assert_string_equal(b.mime_type, "");
@@ -378,7 +378,7 @@ static void test_image_info_put(void **state)
         assert_int_equal(b.updated_by->id, alice);
         assert_true(b.created_ms > 0 && b.updated_ms == b.created_ms);
 
-        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &edit, bob, &b2), CB_EOK);
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &edit, bob, STORE_ANY, &b2), CB_EOK);
         assert_int_equal(b2.blob_id, b.blob_id);
         assert_string_equal(b2.description, "desc");
         assert_string_equal(b2.extra_info, "extra");
@@ -393,7 +393,7 @@ static void test_image_info_put(void **state)
         assert_int_equal(b.blob_id, b2.blob_id);
         assert_string_equal(b.description, "desc");
     }
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 999, &edit, bob, &b),
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 999, &edit, bob, STORE_ANY, &b),
                      CB_ENOTFOUND);
 }
 
@@ -403,7 +403,7 @@ static void test_image_info_put_conceptual_type(void **state)
     model_blob b;
     model_blob_edit edit = {.conceptual_type = "LOGO"};
     int32_t id = create(f, MODEL_CONTACT, 0);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, &b), CB_EOK);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, STORE_ANY, &b), CB_EOK);
     assert_string_equal(b.conceptual_type, "LOGO");
     assert_non_null(b.created_by); /* user 0: the server itself */
     assert_int_equal(b.created_by->id, 0);
@@ -450,7 +450,7 @@ static void test_image_put_flags(void **state)
                        .is_zipped = true,
                        .is_encrypted = true};
     model_blob b;
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_PROJECT, id, &c, 0, &b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PROJECT, id, &c, 0, STORE_ANY, &b), CB_EOK);
     close(fd);
     assert_int_equal(b.blob_size, 100);
     assert_int_equal(b.original_size, 4000);
@@ -468,7 +468,7 @@ static void test_image_replace(void **state)
     model_blob_edit edit = {.description = "d", .extra_info = "e", .conceptual_type = "LOGO"};
     model_blob info, first, second;
     unsigned char *one = payload(1, 5000), *two = payload(2, 70000);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, &info),
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, STORE_ANY, &info),
                      CB_EOK);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id, one, 5000, alice, &first),
                      CB_EOK);
@@ -476,7 +476,7 @@ static void test_image_replace(void **state)
     usleep(5000); /* let the clock move */
     int fd = content_fd(f->dir, two, 70000);
     store_content c = {.fd = fd, .size = 70000, .original_size = 70000, .mime_type = "image/jpeg"};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, &second), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, STORE_ANY, &second), CB_EOK);
     close(fd);
 
     assert_int_equal(second.blob_id, info.blob_id);
@@ -513,7 +513,7 @@ static void test_image_get_missing(void **state)
     assert_null(bytes);
     assert_int_equal(len, 0);
 
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PRODUCT, id, &none, 0, &b), CB_EOK);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PRODUCT, id, &none, 0, STORE_ANY, &b), CB_EOK);
     int32_t blob_id = b.blob_id;
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id, &b, &bytes, &len),
                      CB_ENOTFOUND);
@@ -532,18 +532,18 @@ static void test_image_delete(void **state)
     size_t len;
     unsigned char data[10] = {9};
     int32_t id = create(f, MODEL_PERSON, 0);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK); /* none yet */
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK); /* none yet */
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), CB_EOK);
     assert_int_equal(count_rows(f, "blob_data"), 1);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK);
     assert_int_equal(count_rows(f, "blob"), 0);
     assert_int_equal(count_rows(f, "blob_data"), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
     assert_empty_carrier(&b);
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
     assert_int_equal(b.blob_id, 0);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id), CB_EOK);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id + 1), CB_ENOTFOUND);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id + 1, STORE_ANY), CB_ENOTFOUND);
     assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, id), CB_EOK);
 }
 
@@ -554,7 +554,7 @@ static void test_entity_delete_removes_image(void **state)
     unsigned char data[10] = {9};
     int32_t id = create(f, MODEL_PRODUCT, 0);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), CB_EOK);
-    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id, STORE_ANY), CB_EOK);
     assert_int_equal(count_rows(f, "blob"), 0);
     assert_int_equal(count_rows(f, "blob_data"), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_ENOTFOUND);
@@ -592,14 +592,14 @@ static void test_image_put_errors(void **state)
 
     int fd = content_fd(f->dir, data, sizeof(data));
     store_content big = {.fd = fd, .size = (int64_t)INT32_MAX + 1, .original_size = 1};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, &b), CB_ETOOLARGE);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, STORE_ANY, &b), CB_ETOOLARGE);
     store_content big_orig = {.fd = fd, .size = 10, .original_size = (int64_t)INT32_MAX + 1};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big_orig, 0, &b),
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big_orig, 0, STORE_ANY, &b),
                      CB_ETOOLARGE);
 
     /* a file shorter than announced fails and leaves nothing behind */
     store_content short_file = {.fd = fd, .size = 100000, .original_size = 100000};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &short_file, 0, &b),
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &short_file, 0, STORE_ANY, &b),
                      CB_EINTERNAL);
     close(fd);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_CONTACT, id, &b), CB_EOK);
@@ -618,7 +618,7 @@ static void test_reopen(void **state)
     unsigned char *bytes = payload(3, 100000);
     model_blob b, info;
     model_blob_edit edit = {.description = "kept"};
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, &b),
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, STORE_ANY, &b),
                      CB_EOK);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, p.id, bytes, 100000, alice, &b),
                      CB_EOK);
@@ -774,6 +774,56 @@ static void test_concurrent_puts(void **state)
     free(bytes);
 }
 
+/* Entity versions move on every change, and a write expecting an older
+ * version is refused without effect. */
+static void test_entity_versions(void **state)
+{
+    fixture *f = *state;
+    model_entity_t e = entity(MODEL_CONTACT, 0, "v", 0), got;
+    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
+    assert_int_equal(e.version, 1);
+    assert_true(e.updated_ms > 0);
+    assert_int_equal(store_entity_update(f->s, &e, 1), CB_EOK);
+    assert_int_equal(e.version, 2);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, e.id, &got), CB_EOK);
+    assert_int_equal(got.version, 2);
+    assert_int_equal(got.updated_ms, e.updated_ms);
+    assert_int_equal(store_entity_update(f->s, &e, 1), CB_EPRECOND);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 1), CB_EPRECOND);
+    assert_int_equal(store_entity_exists(f->s, MODEL_CONTACT, e.id), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 2), CB_EOK);
+}
+
+/* Image writes check the bytes' version, ImageInfo writes the record's
+ * info_version; 0 stands for "no record yet". */
+static void test_image_expect(void **state)
+{
+    fixture *f = *state;
+    int32_t id = create(f, MODEL_PERSON, 0);
+    unsigned char *bytes = payload(3, 100);
+    int fd = content_fd(f->dir, bytes, 100);
+    store_content c = {.fd = fd, .size = 100, .original_size = 100, .mime_type = "image/png"};
+    model_blob b, info;
+    model_blob_edit edit = {.description = "x"};
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 5, &b), CB_EPRECOND);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &b), CB_EOK);
+    assert_int_equal(b.version, 1);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &info), CB_EPRECOND);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0,
+                                          b.info_version + 1, &info),
+                     CB_EPRECOND);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, b.info_version, &info),
+        CB_EOK);
+    assert_string_equal(info.description, "x");
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 7), CB_EPRECOND);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 1), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), CB_EOK);
+    assert_int_equal(info.blob_id, 0);
+    close(fd);
+    free(bytes);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -797,6 +847,8 @@ int main(void)
         T(test_image_delete),
         T(test_entity_delete_removes_image),
         T(test_blob_ids_unique),
+        T(test_entity_versions),
+        T(test_image_expect),
         T(test_image_put_errors),
         T(test_reopen),
         T(test_survives_kill),
