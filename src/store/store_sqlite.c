@@ -606,8 +606,8 @@ static cb_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
     if (rc != CB_EOK)
         return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
     int64_t next = sqlite3_column_int64(st, 0);
-    if (next > INT32_MAX) {
-        log_warn("store: no %s id left above %d", model_entity(k)->name, INT32_MAX);
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX) {
+        log_warn("store: every %s id up to %d is taken", model_entity(k)->name, INT32_MAX);
         return CB_ECONFLICT;
     }
     *id = (int32_t)next;
@@ -1066,7 +1066,14 @@ static void entity_sql(arena_t *a, model_kind k, const char **sql)
                                  "WHERE id = ?1",
                                  t, field_list(a, d, F_ASSIGN), now);
     sql[E_DELETE] = arena_printf(a, "DELETE FROM %s WHERE id = ?1", t);
-    sql[E_NEXT_ID] = arena_printf(a, "SELECT coalesce(max(id), 0) + 1 FROM %s", t);
+    /* max + 1; once the top id is taken, the lowest free one */
+    sql[E_NEXT_ID] = arena_printf(
+        a,
+        "SELECT CASE WHEN coalesce(max(id), 0) < 2147483647 THEN coalesce(max(id), 0) + 1 "
+        "WHEN NOT EXISTS (SELECT 1 FROM %s WHERE id = 1) THEN 1 "
+        "ELSE (SELECT min(x.id) + 1 FROM %s x WHERE x.id < 2147483647 AND NOT EXISTS "
+        "(SELECT 1 FROM %s y WHERE y.id = x.id + 1)) END FROM %s",
+        t, t, t, t);
     sql[E_SET_BLOB] = arena_printf(a, "UPDATE %s SET image_blob_id = ?2 WHERE id = ?1", t);
 }
 

@@ -4,7 +4,7 @@ import base64
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, KIND_NAMES, assert_error, blob_id_of, data
+from conftest import HTTP_TIMEOUT, KIND_NAMES, assert_error, data
 
 ROUTES = [
     ("GET", "/api/v1/Person/1"),

@@ -162,3 +162,77 @@ def test_server_alive_after_concurrency(srv, admin):
     assert srv.alive()
     pid = admin.create("Person")
     assert admin.get(f"/api/v1/Person/{pid}").status_code == 200
+
+
+def test_race_first_imageinfo_and_first_image(srv, admin):
+    """The first PUT ImageInfo and the first PUT Image racing on one entity: one record."""
+    for _ in range(3):
+        pid = admin.create("Person")
+        png = data("small.png")
+
+        def work(i):
+            s = session(srv, "alice")
+            try:
+                if i % 2:
+                    r = s.put(f"{srv.base}/api/v1/Person/{pid}/Image", data=png,
+                              timeout=HTTP_TIMEOUT)
+                    return r.status_code, int(r.text) if r.status_code == 200 else r.text
+                r = s.put(f"{srv.base}/api/v1/Person/{pid}/ImageInfo",
+                          json={"Description": "race"}, timeout=HTTP_TIMEOUT)
+                return r.status_code, r.json()["BlobId"] if r.status_code == 200 else r.text
+            finally:
+                s.close()
+
+        res = run_parallel(work, list(range(10)))
+        assert all(st == 200 for st, _ in res), res
+        ids = {b for _, b in res}
+        assert len(ids) == 1, f"one BlobId per entity, got {ids}"
+        info = admin.info("Person", pid)
+        assert info["BlobId"] in ids
+        assert info["Description"] == "race"
+        assert info["MimeType"] == "image/png"
+        assert admin.get_image("Person", pid).content == png
+
+
+def test_cli_user_changes_while_server_is_busy(srv, admin):
+    """`crmblob user ...` on the live database must not fail with a lock error under load."""
+    pid = admin.create("Person")
+    stop = threading.Event()
+    errors = []
+
+    def load():
+        s = session(srv, "alice")
+        try:
+            i = 0
+            while not stop.is_set():
+                body = png_with_text(f"load {i}")
+                r = s.put(f"{srv.base}/api/v1/Person/{pid}/Image", data=body,
+                          timeout=HTTP_TIMEOUT)
+                if r.status_code != 200:
+                    errors.append((r.status_code, r.text[:200]))
+                r = s.put(f"{srv.base}/api/v1/Person/{pid}/ImageInfo",
+                          json={"Description": f"d{i}"}, timeout=HTTP_TIMEOUT)
+                if r.status_code != 200:
+                    errors.append((r.status_code, r.text[:200]))
+                i += 1
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(5):
+            p = srv.add_user(f"busy{i}", "viewer", f"busy-pw-{i}", f"Busy {i}", check=False)
+            assert p.returncode == 0, p.stderr
+            p = srv.cli("user", "disable", f"busy{i}", "--db", str(srv.db))
+            assert p.returncode == 0, p.stderr
+            p = srv.cli("user", "list", "--db", str(srv.db))
+            assert p.returncode == 0, p.stderr
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors[:5]
+    rows = srv.user_list()
+    assert all(rows[f"busy{i}"]["status"] == "disabled" for i in range(5))

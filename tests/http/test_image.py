@@ -1,4 +1,5 @@
 """PUT/POST/GET/HEAD/DELETE /api/v1/{E}/{id}/Image and the legacy Services80 paths."""
+import datetime as dt
 import email.utils
 import hashlib
 import re
@@ -7,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import (IMAGES, KIND_NAMES, MAX_IMAGE, RawConn, assert_error, basic, blob_id_of,
+from conftest import (IMAGES, KIND_NAMES, MAX_IMAGE, MIB, RawConn, assert_error, basic, blob_id_of,
                       data, error_body, image, png_of_size, png_size, png_with_text)
 
 CTYPES = ["image/png", "image/jpeg", "application/octet-stream", None]
@@ -426,7 +427,7 @@ def test_ifblank_with_image_returns_image(admin):
         check_image_response(r, data("small.jpg"), "image/jpeg")
 
 
-@pytest.mark.parametrize("value", ["bogus", "6", "-1", "", "ClearPixels"])
+@pytest.mark.parametrize("value", ["bogus", "6", "-1", "ClearPixels"])
 def test_ifblank_unknown_400(admin, value):
     pid = admin.create("Person")
     assert_error(admin.get(f"/api/v1/Person/{pid}/Image?ifBlank={value}"), 400,
@@ -580,3 +581,142 @@ def test_upload_on_keepalive_connection_sequence(admin):
         body = data(name)
         admin.put_image("Person", pid, body)
         assert admin.get_image("Person", pid).content == body
+
+
+# --------------------------------------------------------------------------
+# more transfer shapes
+
+
+def test_expect_100_continue_upload(srv, admin):
+    """curl sends `Expect: 100-continue` for bodies over 1 MB."""
+    pid = admin.create("Person")
+    body = data("big.jpg")
+    conn = RawConn(srv.port)
+    try:
+        conn.send_head("PUT", f"/api/v1/Person/{pid}/Image", {
+            "Authorization": _auth(srv), "Content-Type": "image/jpeg",
+            "Content-Length": str(len(body)), "Expect": "100-continue"})
+        status, _, _ = conn.read_response(timeout=5)
+        assert status == 100, status
+        conn.send(body)
+        status, hdrs, rb = conn.read_response(timeout=15)
+        assert status == 200, (status, rb[:300])
+        assert re.fullmatch(rb"\s*\d+\s*", rb), rb
+    finally:
+        conn.close()
+    check_image_response(admin.get_image("Person", pid), body, "image/jpeg")
+
+
+def _multipart(parts, boundary, preamble=b"", epilogue=b""):
+    out = preamble
+    for headers, content in parts:
+        out += b"--" + boundary + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+        out += content + b"\r\n"
+    return out + b"--" + boundary + b"--\r\n" + epilogue
+
+
+@pytest.mark.parametrize("variant", ["quoted-boundary", "preamble-epilogue", "header-case",
+                                     "no-part-content-type", "extra-params"])
+def test_multipart_variants(admin, variant):
+    pid = admin.create("Person")
+    img = data("small_le.tif")
+    b = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    ctype = "multipart/form-data; boundary=" + b.decode()
+    file_headers = [b'Content-Disposition: form-data; name="file"; filename="a.tif"',
+                    b"Content-Type: image/tiff"]
+    text_part = ([b'Content-Disposition: form-data; name="note"'], b"hello")
+    pre, epi = b"", b""
+    if variant == "quoted-boundary":
+        ctype = f'multipart/form-data; boundary="{b.decode()}"'
+    elif variant == "preamble-epilogue":
+        pre, epi = b"This is a preamble.\r\n", b"This is an epilogue.\r\n"
+    elif variant == "header-case":
+        file_headers = [b'content-disposition: Form-Data; NAME="file"; FileName="a.tif"',
+                        b"content-type: image/tiff"]
+    elif variant == "no-part-content-type":
+        file_headers = file_headers[:1]
+    elif variant == "extra-params":
+        ctype = "multipart/form-data; charset=utf-8; boundary=" + b.decode()
+        file_headers = [b'Content-Disposition: form-data; name="file"; filename="a.tif"; '
+                        b"filename*=UTF-8''%C3%A5.tif"]
+    body = _multipart([text_part, (file_headers, img)], b, pre, epi)
+    r = admin.post(f"/api/v1/Person/{pid}/Image", data=body, headers={"Content-Type": ctype})
+    blob_id_of(r)
+    check_image_response(admin.get_image("Person", pid), img, "image/tiff")
+
+
+def test_multipart_empty_file_part_400(admin):
+    pid = admin.create("Person")
+    r = admin.post(f"/api/v1/Person/{pid}/Image",
+                   files={"file": ("empty.png", b"", "image/png")})
+    assert_error(r, 400)
+    assert_error(admin.get_image("Person", pid), 404)
+
+
+def test_multipart_over_limit_413(srv, admin):
+    """A multipart body whose file part is larger than 10 MiB."""
+    pid = admin.create("Person")
+    admin.put_image("Person", pid, data("small.jpg"))
+    head = (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n") + data("small.png")
+    tail = b"\r\n--zz--\r\n"
+    filler_len = MAX_IMAGE + MIB - len(data("small.png"))
+    total = len(head) + filler_len + len(tail)
+    conn = RawConn(srv.port)
+    try:
+        conn.send_head("POST", f"/api/v1/Person/{pid}/Image", {
+            "Authorization": _auth(srv), "Content-Type": "multipart/form-data; boundary=zz",
+            "Content-Length": str(total)})
+        conn.send(head)
+        block = b"f" * 65536
+        left = filler_len
+        try:
+            while left > 0 and not conn.readable(0):
+                n = min(left, len(block))
+                conn.send(block[:n])
+                left -= n
+            if left == 0 and not conn.readable(0):
+                conn.send(tail)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, _, body = conn.read_response(timeout=10)
+        assert status == 413, (status, body[:300])
+        assert error_body(body)["ErrorType"] == "SoTooLargeException"
+    finally:
+        conn.close()
+    assert admin.get_image("Person", pid).content == data("small.jpg")
+
+
+def test_last_modified_matches_updated_date(admin):
+    pid = admin.create("Person")
+    admin.put_image("Person", pid, data("small.png"))
+    r = admin.get_image("Person", pid)
+    lm = email.utils.parsedate_to_datetime(r.headers["Last-Modified"])
+    upd = admin.info("Person", pid)["UpdatedDate"]
+    u = dt.datetime.strptime(upd[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    assert abs((lm - u).total_seconds()) <= 1, (r.headers["Last-Modified"], upd)
+
+
+def test_etag_differs_after_delete_and_reupload(admin):
+    """A cached ETag of a deleted image must never validate a different new image."""
+    pid = admin.create("Person")
+    admin.put_image("Person", pid, data("small.png"))
+    old = admin.get_image("Person", pid).headers["ETag"]
+    assert admin.delete(f"/api/v1/Person/{pid}/Image").status_code == 204
+    admin.put_image("Person", pid, data("small.jpg"))
+    r = admin.get_image("Person", pid)
+    assert r.headers["ETag"] != old, f"same ETag {old} for different bytes"
+    r = admin.get_image("Person", pid, headers={"If-None-Match": old})
+    assert r.status_code == 200 and r.content == data("small.jpg"), r.status_code
+
+
+def test_etag_differs_after_entity_delete_and_recreate(admin):
+    pid = admin.create("Contact")
+    admin.put_image("Contact", pid, data("small.png"))
+    old = admin.get_image("Contact", pid).headers["ETag"]
+    assert admin.delete(f"/api/v1/Contact/{pid}").status_code == 204
+    assert admin.post("/api/v1/Contact", json={"ContactId": pid}).status_code == 201
+    admin.put_image("Contact", pid, data("small.gif"))
+    r = admin.get_image("Contact", pid, headers={"If-None-Match": old})
+    assert r.status_code == 200 and r.content == data("small.gif"), r.status_code
+    assert r.headers["ETag"] != old

@@ -155,6 +155,15 @@ def test_associate_ids_stable_and_distinct(srv, alice, bob):
     check_associate(alice.info("Person", b1)["CreatedBy"], srv, "bob")
 
 
+def test_associate_unicode_full_name(make_server):
+    s = make_server(users={"ase": ("editor", "pw-ase-1", "Åse Ødegård 日本")})
+    c = s.client("ase")
+    pid = c.create("Person")
+    c.put_image("Person", pid, data("small.png"))
+    a = c.info("Person", pid)["CreatedBy"]
+    assert a["FullName"] == "Åse Ødegård 日本" and a["UserName"] == "ase"
+
+
 def test_replacement_by_other_user(srv, alice, bob):
     pid = alice.create("Person")
     bid = alice.put_image("Person", pid, data("small.png"))
@@ -382,6 +391,29 @@ def test_body_over_64k_413(admin):
     body = json.dumps({"Description": "x", "Padding": "p" * (64 * 1024)}).encode()
     assert len(body) > 65536
     r = admin.put(f"/api/v1/Person/{pid}/ImageInfo", data=body,
+                  headers={"Content-Type": "application/json"})
+    assert_error(r, 413, "SoTooLargeException")
+    check_empty(admin.info("Person", pid))
+
+
+def _chunks(b, n=1000):
+    for i in range(0, len(b), n):
+        yield b[i:i + n]
+
+
+def test_chunked_json_body(admin):
+    pid = admin.create("Person")
+    body = json.dumps({"Description": "chunked", "ExtraInfo": "x" * 200}).encode()
+    r = admin.put(f"/api/v1/Person/{pid}/ImageInfo", data=_chunks(body, 7),
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["Description"] == "chunked"
+
+
+def test_chunked_json_body_over_64k_413(admin):
+    pid = admin.create("Person")
+    body = json.dumps({"Description": "x", "Padding": "p" * (80 * 1024)}).encode()
+    r = admin.put(f"/api/v1/Person/{pid}/ImageInfo", data=_chunks(body, 4096),
                   headers={"Content-Type": "application/json"})
     assert_error(r, 413, "SoTooLargeException")
     check_empty(admin.info("Person", pid))

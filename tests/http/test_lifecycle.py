@@ -1,11 +1,13 @@
 """Access log, graceful shutdown on SIGTERM/SIGINT."""
+import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import RawConn, basic, blob_id_of, data
+from conftest import BIN, RawConn, basic, blob_id_of, data
 
 ACCESS_RE = re.compile(
     r"^(?P<ts>\S+.*?)\s+access\s+(?P<method>[A-Z]+)\s+(?P<path>\S+)\s+(?P<status>\d{3})\s+"
@@ -154,3 +156,22 @@ def test_restart_fixture(fresh):
     s.restart()
     c = s.client("admin")
     assert c.get(f"/api/v1/Contact/{pid}").json()["Name"] == "Before restart"
+
+
+def test_second_server_on_busy_port_fails(fresh):
+    """A second instance must not silently share the port (e.g. via SO_REUSEPORT):
+    clients would be load-balanced between two databases."""
+    s = fresh
+    env = dict(os.environ, CRMBLOB_ADMIN_PASSWORD="x-pw-12345")
+    p = subprocess.Popen([str(BIN), "serve", "--listen", f"127.0.0.1:{s.port}", "--db",
+                          str(s.dir / "other.db")], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, env=env)
+    try:
+        rc = p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out = p.communicate()[0].decode(errors="replace")
+        pytest.fail("a second server started on a port already in use and kept running:\n"
+                    + out[-1000:])
+    assert rc != 0
+    assert s.alive()

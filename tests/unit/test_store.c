@@ -824,6 +824,18 @@ static void test_image_expect(void **state)
     free(bytes);
 }
 
+/* Once the largest id is taken, new entities get the lowest free ids. */
+static void test_entity_ids_after_max(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(create(f, MODEL_PROJECT, INT32_MAX), INT32_MAX);
+    assert_int_equal(create(f, MODEL_PROJECT, 0), 1);
+    assert_int_equal(create(f, MODEL_PROJECT, 0), 2);
+    assert_int_equal(create(f, MODEL_PROJECT, 4), 4);
+    assert_int_equal(create(f, MODEL_PROJECT, 0), 3);
+    assert_int_equal(create(f, MODEL_PROJECT, 0), 5);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -848,6 +860,7 @@ int main(void)
         T(test_entity_delete_removes_image),
         T(test_blob_ids_unique),
         T(test_entity_versions),
+        T(test_entity_ids_after_max),
         T(test_image_expect),
         T(test_image_put_errors),
         T(test_reopen),
