@@ -17,7 +17,9 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 LDFLAGS  += $(SAN)
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c src/auth/*.c src/api/*.c src/http/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MSG_SRC  := $(sort $(wildcard src/api/messages/*.msg))
+MSG_GEN  := $(BUILD)/gen/msg_catalog.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
@@ -32,6 +34,15 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The message catalogues are compiled in (the server is one file): a .msg
+# edited or added regenerates the C source that holds them.
+$(MSG_GEN): $(MSG_SRC) scripts/embed_messages.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_messages.sh $@ $(MSG_SRC)
+
+$(MSG_GEN:.c=.o): $(MSG_GEN)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcrmblob.a: $(LIB_OBJ)

@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/tz.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -263,6 +264,8 @@ static int cmd_serve(const cli_opts *o)
         return 2;
     }
     snprintf(dbcopy, sizeof(dbcopy), "%s", o->db);
+    if (tz_init(NULL) != CB_EOK)
+        log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     if (open_store(o, &st) != 0 || bootstrap_admin(st) != 0 || auth_create(st, &auth) != CB_EOK)
         goto out;
     api_config ac = {.spool_dir = dirname(dbcopy)};

@@ -9,8 +9,6 @@
 #include "api/api_int.h"
 #include "core/log.h"
 
-#define JSON_TYPE "application/json; charset=utf-8"
-
 void api_add_header(api_exchange *x, const char *name, const char *value)
 {
     assert(x->resp.nheaders < API_MAX_HEADERS);
@@ -26,17 +24,7 @@ static void set_status(api_exchange *x, int status)
 
 void api_answer_json(api_exchange *x, int status, json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(j);
-    if (text == NULL) {
-        API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
-        return;
-    }
-    set_status(x, status);
-    x->resp.content_type = JSON_TYPE;
-    x->resp.body = text;
-    x->resp.body_len = strlen(text);
-    x->resp.body_owned = text;
+    api_answer_carrier(x, status, "Result", j);
 }
 
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len)
@@ -57,14 +45,14 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
 {
     if (x->answered)
         return;
-    char *text = msg_format(x->arena, id, args, nargs);
+    char *text = msg_format(x->arena, &x->locale, id, args, nargs);
     json_t *j = json_pack("{s:b, s:s, s:s, s:s}", "Error", 1, "ErrorType", err_type(e),
                           "ErrorMessage", text, "ErrorSource", "crmblob");
     if (e == CB_EUNAUTH)
         api_add_header(x, "WWW-Authenticate", auth_challenge(x->api->auth));
     if (e == CB_EINTERNAL)
         log_error("%s %s: %s", x->method, x->path, text);
-    api_answer_json(x, err_status(e), j);
+    api_answer_carrier(x, err_status(e), "Error", j);
 }
 
 void api_fail_store(api_exchange *x, cb_err e)
@@ -72,10 +60,13 @@ void api_fail_store(api_exchange *x, cb_err e)
     const model_entity_def *def = model_entity(x->route.ent);
     switch (e) {
     case CB_ENOTFOUND:
-        API_FAIL(x, e, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+        API_FAIL(x, e, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
         break;
     case CB_EUNAVAILABLE:
         API_FAIL0(x, e, MSG_UNAVAILABLE);
+        break;
+    case CB_EPRECOND:
+        API_FAIL(x, e, MSG_PRECONDITION_FAILED, MSG_S(def->name), MSG_ID(x->route.id));
         break;
     case CB_ETOOLARGE:
         API_FAIL(x, e, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));

@@ -56,6 +56,22 @@ static bool check_auth(api_exchange *x, const api_request *req)
     return false;
 }
 
+/* SO-TimeZone: a code of GET /api/v1/TimeZone, optionally ", includeTZOffset". */
+static bool check_timezone(api_exchange *x, const api_request *req)
+{
+    const char *h = req->header(req->conn, "SO-TimeZone");
+    if (h == NULL || tz_parse_header(h, &x->tz, &x->tz_offset))
+        return true;
+    API_FAIL(x, CB_EBADREQ, MSG_BAD_TIMEZONE, MSG_S(arena_strdup(x->arena, h)));
+    return false;
+}
+
+/* After routing: a route that answers a carrier needs an acceptable type. */
+static bool check_accept(api_exchange *x)
+{
+    return !x->rm->carrier || repr_require_acceptable(x);
+}
+
 static bool check_rights(api_exchange *x)
 {
     if (!x->rm->writes || x->user.role >= MODEL_ROLE_EDITOR)
@@ -63,17 +79,6 @@ static bool check_rights(api_exchange *x)
     API_FAIL(x, CB_EFORBIDDEN, MSG_FORBIDDEN, MSG_S(x->user.name),
              MSG_S(model_role_name(x->user.role)));
     return false;
-}
-
-/* application/json, text/json, or none (read as JSON); parameters allowed. */
-static bool json_content_type(const char *ct)
-{
-    if (ct == NULL)
-        return true;
-    size_t n = strcspn(ct, ";");
-    while (n > 0 && ct[n - 1] == ' ')
-        n--;
-    return n == 0 || text_ieq(ct, n, "application/json") || text_ieq(ct, n, "text/json");
 }
 
 static bool content_length_ok(api_exchange *x, const api_request *req)
@@ -94,12 +99,8 @@ static bool prepare_body(api_exchange *x, const api_request *req)
     switch (x->rm->body) {
     case BODY_JSON:
         x->body_max = cfg->json_max;
-        if (!json_content_type(ct)) {
-            API_FAIL(x, CB_EUNSUPPORTED, MSG_UNSUPPORTED_TYPE, MSG_S(ct));
-            return false;
-        }
         buf_init(&x->body, x->body_max);
-        return content_length_ok(x, req);
+        return repr_request_type(x, ct) && content_length_ok(x, req);
     case BODY_IMAGE:
         x->body_max = cfg->image_max + MULTIPART_OVERHEAD;
         if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0)
@@ -122,11 +123,19 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     x->arena = arena;
     x->method = arena_strdup(arena, req->method);
     x->path = arena_strdup(arena, req->path);
+    /* MSG_LOCALE_DEFAULT without language headers; set before anything can
+     * fail, so that every error (401 too) is localised */
+    x->locale = msg_locale_pick(req->header(req->conn, "Accept-Language"),
+                                req->header(req->conn, "SO-Language"),
+                                req->header(req->conn, "SO-Culture"));
     if (strncasecmp(req->path, "/api/", 5) != 0) {
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return x;
     }
-    if (check_auth(x, req) && api_route(x, req) && check_rights(x))
+    x->expect = STORE_ANY;
+    repr_negotiate(x, req->header(req->conn, "Accept"));
+    if (check_auth(x, req) && check_timezone(x, req) && api_route(x, req) && check_accept(x) &&
+        check_rights(x))
         prepare_body(x, req);
     return x;
 }

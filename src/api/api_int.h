@@ -15,6 +15,7 @@
 #include "api/msg.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/tz.h"
 #include "img/sniff.h"
 
 struct api {
@@ -28,10 +29,16 @@ typedef enum {
     ROUTE_ENTITY,      /* /api/v1/{E}/{id} */
     ROUTE_IMAGE,       /* /api/v1/{E}/{id}/Image, /api/Services80/{e}/{id}/image[/content] */
     ROUTE_IMAGE_INFO,  /* /api/v1/{E}/{id}/ImageInfo */
+    ROUTE_TZ_LIST,     /* /api/v1/TimeZone */
+    ROUTE_TZ_BASE,     /* /api/v1/TimeZone/base */
+    ROUTE_TZ_CURRENT,  /* /api/v1/TimeZone/current */
     ROUTE__COUNT
 } route_kind;
 
 typedef enum { BODY_NONE, BODY_JSON, BODY_IMAGE } body_kind;
+
+/* The representation a carrier body arrived in (SPEC §4). */
+typedef enum { REPR_JSON, REPR_XML, REPR_FORM, REPR_PATCH, REPR_MERGE } repr_body;
 
 typedef struct api_exchange api_exchange;
 typedef void (*api_handler)(api_exchange *x, const api_request *req);
@@ -40,7 +47,8 @@ typedef struct {
     const char *method;
     api_handler fn;
     body_kind body;
-    bool writes; /* needs a role that may change data */
+    bool writes;  /* needs a role that may change data */
+    bool carrier; /* answers a carrier, so Accept must allow JSON or XML */
 } route_method;
 
 typedef struct {
@@ -65,6 +73,15 @@ struct api_exchange {
     upload_t *upload;  /* BODY_IMAGE */
     uint64_t body_seen;
     uint64_t body_max;
+    repr_body body_repr;
+    int answer_type;     /* index into repr.c's answer types */
+    bool acceptable;     /* Accept allows one of them */
+    bool loose_numbers;  /* XML and form bodies carry numbers as text */
+    bool absent_is_empty; /* patched bodies: a field left out was removed */
+    int64_t expect;      /* version a conditional write rests on, or STORE_ANY */
+    msg_locale locale;   /* ErrorMessage language and culture (SPEC §6) */
+    const tz_zone *tz;   /* SO-TimeZone, or NULL */
+    bool tz_offset;      /* ... with includeTZOffset */
     bool answered;
     api_response resp;
 };
@@ -72,6 +89,33 @@ struct api_exchange {
 /* ---- routing (router.c) ---- */
 /* Resolves path+method; on failure the exchange holds the error answer. */
 bool api_route(api_exchange *x, const api_request *req);
+
+/* ---- representations (repr.c) ---- */
+/* Content-Type of a carrier body → x->body_repr; false answered 415. */
+bool repr_request_type(api_exchange *x, const char *content_type);
+/* Accept → x->answer_type and x->acceptable. */
+void repr_negotiate(api_exchange *x, const char *accept);
+/* False answered 406 when Accept allows no answer type. */
+bool repr_require_acceptable(api_exchange *x);
+bool repr_answer_is_xml(const api_exchange *x);
+/* A carrier (or any JSON value) in the negotiated type, XML root `root`;
+ * takes the reference of j. */
+void api_answer_carrier(api_exchange *x, int status, const char *root, json_t *j);
+
+/* ---- conditional requests (cond.c) ---- */
+typedef struct {
+    const char *etag;    /* quoted strong tag, or NULL when none */
+    int64_t modified_ms; /* Last-Modified, or INT64_MIN when none */
+    bool exists;         /* for "*" */
+} cond_state;
+/* Adds ETag and Last-Modified to the answer. */
+void cond_headers(api_exchange *x, const cond_state *c);
+/* GET/HEAD: true when answered 304 (If-None-Match, If-Modified-Since). */
+bool cond_not_modified(api_exchange *x, const api_request *req, const cond_state *c);
+/* Does the request carry If-Match or If-Unmodified-Since? */
+bool cond_is_conditional(const api_request *req);
+/* PUT/POST/DELETE: false when answered 412 (If-Match, If-Unmodified-Since). */
+bool cond_write_allowed(api_exchange *x, const api_request *req, const cond_state *c);
 
 /* ---- answers (answer.c) ---- */
 void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nargs);
@@ -81,20 +125,25 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
 #define API_FAIL0(x, e, id) api_fail((x), (e), (id), NULL, 0)
 /* Maps a store error to an answer (NOTFOUND names the entity). */
 void api_fail_store(api_exchange *x, cb_err e);
-/* JSON answer; takes a reference of j. */
+/* Negotiated answer with a generic XML root; takes a reference of j. */
 void api_answer_json(api_exchange *x, int status, json_t *j);
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len);
 void api_answer_empty(api_exchange *x, int status);
 void api_add_header(api_exchange *x, const char *name, const char *value);
 
 /* ---- carriers (carrier.c) ---- */
-json_t *carrier_blob(const model_blob *b, model_role caller);
+json_t *carrier_blob(const api_exchange *x, const model_blob *b);
 json_t *carrier_entity(const model_entity_t *e);
 /* Case-insensitive member lookup. */
 json_t *carrier_get(json_t *obj, const char *name);
-/* Parses a JSON body: NULL answered (x holds the error) unless ok. `null`
+/* Reads the carrier body in whichever representation it came (JSON, XML,
+ * form, JSON Patch or merge patch applied to `current`, the carrier as it
+ * is now, borrowed). NULL answered (x holds the error) unless ok. `null`
  * and empty bodies answer ENTITY_MISSING. */
-json_t *carrier_parse_body(api_exchange *x);
+json_t *carrier_read(api_exchange *x, json_t *current);
+/* Keeps only the members $select names (comma-separated, any case);
+ * NULL answered 400 for an unknown name. Takes the reference of j. */
+json_t *carrier_select(api_exchange *x, json_t *j, const char *select);
 /* Reads a client string field: true when usable (present or absent: *out
  * NULL when absent); false answered with 400. */
 bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char **out);

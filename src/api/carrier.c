@@ -11,7 +11,11 @@
 #include <strings.h>
 
 #include "api/api_int.h"
+#include "api/form.h"
+#include "api/patch.h"
+#include "api/xml.h"
 #include "core/text.h"
+#include "core/tz.h"
 
 /* The BlobEntity fields, in carrier order, with their FieldProperties. */
 typedef struct {
@@ -76,15 +80,21 @@ static json_t *associate(const model_user *u)
     return j;
 }
 
-static json_t *date(int64_t ms)
+/* UTC (SPEC §3), or the SO-TimeZone's local time with its offset when the
+ * caller asked for includeTZOffset. */
+static json_t *date(const api_exchange *x, int64_t ms)
 {
     char out[TEXT_DATE_MAX];
-    text_format_date(ms, out);
+    if (x->tz != NULL && x->tz_offset && ms != INT64_MIN)
+        tz_format_date(ms, tz_offset_minutes(x->tz, ms), out);
+    else
+        text_format_date(ms, out);
     return json_string(out);
 }
 
-json_t *carrier_blob(const model_blob *b, model_role caller)
+json_t *carrier_blob(const api_exchange *x, const model_blob *b)
 {
+    model_role caller = x->user.role;
     json_t *j = json_object();
     json_object_set_new(j, "BlobId", json_integer(b->blob_id));
     json_object_set_new(j, "BlobSize", json_integer(b->blob_size));
@@ -94,8 +104,8 @@ json_t *carrier_blob(const model_blob *b, model_role caller)
     json_object_set_new(j, "IsZipped", json_boolean(b->is_zipped));
     json_object_set_new(j, "MimeType", json_string(b->mime_type));
     json_object_set_new(j, "OriginalSize", json_integer(b->original_size));
-    json_object_set_new(j, "CreatedDate", date(b->created_ms));
-    json_object_set_new(j, "UpdatedDate", date(b->updated_ms));
+    json_object_set_new(j, "CreatedDate", date(x, b->created_ms));
+    json_object_set_new(j, "UpdatedDate", date(x, b->updated_ms));
     json_object_set_new(j, "CreatedBy", associate(b->created_by));
     json_object_set_new(j, "UpdatedBy", associate(b->updated_by));
     json_object_set_new(j, "ConceptualType", json_string(b->conceptual_type));
@@ -129,39 +139,177 @@ json_t *carrier_get(json_t *obj, const char *name)
     return found;
 }
 
-json_t *carrier_parse_body(api_exchange *x)
+/* A body that is empty or only white space. */
+static bool body_blank(const api_exchange *x)
+{
+    for (size_t i = 0; i < x->body.len; i++)
+        if (!strchr(" \t\r\n", x->body.data[i]))
+            return false;
+    return true;
+}
+
+static json_t *read_json(api_exchange *x)
 {
     json_error_t err;
-    const char *text = buf_str(&x->body);
-    size_t n = x->body.len;
-    while (n > 0 && strchr(" \t\r\n", text[n - 1]))
-        n--;
-    if (n == 0) {
-        API_FAIL0(x, CB_EBADREQ, MSG_ENTITY_MISSING);
-        return NULL;
-    }
-    json_t *j = json_loadb(text, x->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (j == NULL) {
+    json_t *j = json_loadb(buf_str(&x->body), x->body.len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (j == NULL)
         API_FAIL(x, CB_EBADREQ, MSG_BAD_JSON, MSG_N(err.line), MSG_N(err.column),
                  MSG_S(arena_strdup(x->arena, err.text)));
+    return j;
+}
+
+static json_t *read_xml(api_exchange *x)
+{
+    char err[256];
+    int line = 0;
+    json_t *j = xml_parse(buf_str(&x->body), x->body.len, NULL, 0, err, sizeof(err), &line);
+    if (j == NULL && line == XML_LINE_REFUSED)
+        API_FAIL0(x, CB_EBADREQ, MSG_XML_DTD);
+    else if (j == NULL)
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_XML, MSG_N(line), MSG_S(arena_strdup(x->arena, err)));
+    x->loose_numbers = true;
+    return j;
+}
+
+static json_t *read_form(api_exchange *x)
+{
+    char err[256];
+    json_t *j = form_parse(buf_str(&x->body), x->body.len, err, sizeof(err));
+    if (j == NULL)
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_FORM, MSG_S(arena_strdup(x->arena, err)));
+    x->loose_numbers = true;
+    return j;
+}
+
+/* RFC 6902 on a copy of the current carrier. */
+static json_t *read_patch(api_exchange *x, json_t *current)
+{
+    char err[256];
+    json_t *ops = read_json(x), *doc = NULL;
+    if (ops == NULL)
+        return NULL;
+    doc = json_deep_copy(current);
+    switch (patch_apply(doc, ops, err, sizeof(err))) {
+    case PATCH_OK: break;
+    case PATCH_EOP:
+        API_FAIL(x, CB_EBADREQ, MSG_PATCH_OP_UNSUPPORTED, MSG_S(arena_strdup(x->arena, err)));
+        break;
+    case PATCH_ETEST:
+        API_FAIL(x, CB_ECONFLICT, MSG_PATCH_TEST_FAILED, MSG_S(arena_strdup(x->arena, err)));
+        break;
+    default: API_FAIL(x, CB_EBADREQ, MSG_BAD_PATCH, MSG_S(arena_strdup(x->arena, err))); break;
+    }
+    json_decref(ops);
+    if (x->answered) {
+        json_decref(doc);
         return NULL;
     }
+    x->absent_is_empty = true;
+    return doc;
+}
+
+/* RFC 7396 merged into the current carrier. */
+static json_t *read_merge(api_exchange *x, json_t *current)
+{
+    json_t *patch = read_json(x);
+    if (patch == NULL)
+        return NULL;
+    json_t *doc = patch_merge(current, patch);
+    json_decref(patch);
+    x->absent_is_empty = true;
+    return doc;
+}
+
+json_t *carrier_read(api_exchange *x, json_t *current)
+{
+    json_t *j = NULL;
+    if (body_blank(x)) {
+        API_FAIL0(x, CB_EBADREQ, MSG_ENTITY_MISSING);
+        return NULL;
+    }
+    switch (x->body_repr) {
+    case REPR_XML: j = read_xml(x); break;
+    case REPR_FORM: j = read_form(x); break;
+    case REPR_PATCH: j = read_patch(x, current); break;
+    case REPR_MERGE: j = read_merge(x, current); break;
+    default: j = read_json(x); break;
+    }
+    if (j == NULL || json_is_object(j))
+        return j;
     if (json_is_null(j))
         API_FAIL0(x, CB_EBADREQ, MSG_ENTITY_MISSING);
-    else if (!json_is_object(j))
-        API_FAIL0(x, CB_EBADREQ, MSG_JSON_NOT_OBJECT);
     else
-        return j;
+        API_FAIL0(x, CB_EBADREQ, MSG_JSON_NOT_OBJECT);
     json_decref(j);
     return NULL;
+}
+
+/* The member of j named name[0..n) in any case, or NULL. */
+static const char *member_named(json_t *j, const char *name, size_t n)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(j, key, value)
+    {
+        if (text_ieq(name, n, key))
+            return key;
+    }
+    return NULL;
+}
+
+/* Marks in `keep` (a set of member names) each name of the list; false
+ * answered 400 at the first unknown one. */
+static bool select_names(api_exchange *x, json_t *j, const char *list, json_t *keep)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *name = p;
+        size_t len = n;
+        while (len > 0 && *name == ' ')
+            name++, len--;
+        while (len > 0 && name[len - 1] == ' ')
+            len--;
+        const char *key = len > 0 ? member_named(j, name, len) : "";
+        if (key == NULL) {
+            API_FAIL(x, CB_EBADREQ, MSG_BAD_SELECT, MSG_S(arena_strndup(x->arena, name, len)));
+            return false;
+        }
+        if (*key)
+            json_object_set_new(keep, key, json_true());
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
+json_t *carrier_select(api_exchange *x, json_t *j, const char *select)
+{
+    json_t *keep = json_object(), *out = NULL;
+    if (select_names(x, j, select, keep)) {
+        const char *key;
+        json_t *value;
+        out = json_object();
+        json_object_foreach(j, key, value) /* in carrier order */
+        {
+            if (json_object_get(keep, key) != NULL)
+                json_object_set(out, key, value);
+        }
+    }
+    json_decref(keep);
+    json_decref(j);
+    return out;
 }
 
 bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char **out)
 {
     json_t *v = carrier_get(obj, name);
     *out = NULL;
-    if (v == NULL)
+    if (v == NULL) {
+        if (x->absent_is_empty)
+            *out = "";
         return true;
+    }
     if (json_is_null(v)) {
         *out = "";
         return true;
@@ -187,10 +335,19 @@ bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, 
 {
     json_t *v = carrier_get(obj, name);
     *present = v != NULL && !json_is_null(v);
-    if (!*present)
+    if (!*present) {
+        *present = x->absent_is_empty;
+        *out = 0;
         return true;
-    json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
-    if (!json_is_integer(v) || i < 0 || i > INT32_MAX) {
+    }
+    json_int_t i = -1;
+    int32_t parsed;
+    if (json_is_integer(v))
+        i = json_integer_value(v);
+    else if (x->loose_numbers && json_is_string(v) &&
+             text_parse_i32(json_string_value(v), json_string_length(v), &parsed))
+        i = parsed;
+    if (i < 0 || i > INT32_MAX) {
         API_FAIL(x, CB_EBADREQ, MSG_FIELD_TYPE, MSG_S(name),
                  MSG_S("a non-negative 32-bit integer"));
         return false;

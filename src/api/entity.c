@@ -2,8 +2,10 @@
  * entity.c — the minimal entity endpoints of SPEC §1:
  * POST /api/v1/{E}, GET/PUT/DELETE /api/v1/{E}/{id}.
  *
- * A PUT changes only the fields present in the body; an id in the body
- * must be 0 or the id of the path.
+ * A PUT changes only the fields present in the body (a patch body may
+ * also remove one: it becomes "" or 0); an id in the body must be 0 or the
+ * id of the path. Answers carry ETag (the entity's version) and
+ * Last-Modified, and honour the conditional headers.
  */
 #include <stdio.h>
 
@@ -46,18 +48,24 @@ static void fail_write(api_exchange *x, cb_err e, const model_entity_t *ent)
 {
     const model_entity_def *def = model_entity(ent->kind);
     if (e == CB_ECONFLICT) {
-        API_FAIL(x, e, MSG_ID_CONFLICT, MSG_S(def->name), MSG_N(ent->id));
+        API_FAIL(x, e, MSG_ID_CONFLICT, MSG_S(def->name), MSG_ID(ent->id));
         return;
     }
     for (int i = 0; e == CB_EBADREQ && i < def->nfields; i++) {
         const model_field *f = &def->fields[i];
         if (f->type == MODEL_FT_INT && f->ref >= 0 && ent->v[i].i != 0) {
             API_FAIL(x, e, MSG_REF_NOT_FOUND, MSG_S(f->name),
-                     MSG_S(model_entity((model_kind)f->ref)->name), MSG_N(ent->v[i].i));
+                     MSG_S(model_entity((model_kind)f->ref)->name), MSG_ID(ent->v[i].i));
             return;
         }
     }
     api_fail_store(x, e);
+}
+
+static cond_state entity_cond(api_exchange *x, const model_entity_t *e)
+{
+    return (cond_state){arena_printf(x->arena, "\"e%lld\"", (long long)e->version),
+                        e->updated_ms, true};
 }
 
 static void answer_entity(api_exchange *x, int status, const model_entity_t *e)
@@ -66,7 +74,9 @@ static void answer_entity(api_exchange *x, int status, const model_entity_t *e)
         api_add_header(x, "Location", arena_printf(x->arena, "/api/v1/%s/%d",
                                                    model_entity(e->kind)->name, e->id));
     }
-    api_answer_json(x, status, carrier_entity(e));
+    cond_state c = entity_cond(x, e);
+    cond_headers(x, &c);
+    api_answer_carrier(x, status, model_entity(e->kind)->name, carrier_entity(e));
 }
 
 void entity_create(api_exchange *x, const api_request *req)
@@ -74,10 +84,12 @@ void entity_create(api_exchange *x, const api_request *req)
     (void)req;
     model_entity_t e;
     bool has_id;
-    json_t *body = carrier_parse_body(x);
+    empty_entity(&e, x->route.ent);
+    json_t *current = carrier_entity(&e);
+    json_t *body = carrier_read(x, current);
+    json_decref(current);
     if (body == NULL)
         return;
-    empty_entity(&e, x->route.ent);
     if (carrier_int(x, body, model_entity(e.kind)->id_field, &has_id, &e.id) &&
         read_fields(x, body, &e)) {
         cb_err err = store_entity_create(x->api->store, &e);
@@ -91,13 +103,32 @@ void entity_create(api_exchange *x, const api_request *req)
 
 void entity_get(api_exchange *x, const api_request *req)
 {
-    (void)req;
     model_entity_t e;
     cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
-    if (err == CB_EOK)
-        answer_entity(x, 200, &e);
-    else
+    cond_state c;
+    if (err != CB_EOK) {
         api_fail_store(x, err);
+        return;
+    }
+    c = entity_cond(x, &e);
+    if (!cond_not_modified(x, req, &c))
+        answer_entity(x, 200, &e);
+}
+
+/* The entity as it is, checked against the request's preconditions; false
+ * answered (404, 412). x->expect is set for the write that follows. */
+static bool load_for_write(api_exchange *x, const api_request *req, model_entity_t *e)
+{
+    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, e);
+    if (err != CB_EOK) {
+        api_fail_store(x, err);
+        return false;
+    }
+    cond_state c = entity_cond(x, e);
+    if (!cond_write_allowed(x, req, &c))
+        return false;
+    x->expect = cond_is_conditional(req) ? e->version : STORE_ANY;
+    return true;
 }
 
 static bool body_id_matches(api_exchange *x, json_t *body)
@@ -109,22 +140,22 @@ static bool body_id_matches(api_exchange *x, json_t *body)
         return false;
     if (!has_id || id == 0 || id == x->route.id)
         return true;
-    API_FAIL(x, CB_EBADREQ, MSG_ID_MISMATCH, MSG_S(id_field), MSG_N(id), MSG_N(x->route.id));
+    API_FAIL(x, CB_EBADREQ, MSG_ID_MISMATCH, MSG_S(id_field), MSG_ID(id), MSG_ID(x->route.id));
     return false;
 }
 
 void entity_put(api_exchange *x, const api_request *req)
 {
-    (void)req;
     model_entity_t e;
-    json_t *body = carrier_parse_body(x);
+    if (!load_for_write(x, req, &e))
+        return;
+    json_t *current = carrier_entity(&e);
+    json_t *body = carrier_read(x, current);
+    json_decref(current);
     if (body == NULL)
         return;
-    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
-    if (err != CB_EOK)
-        api_fail_store(x, err);
-    else if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        err = store_entity_update(x->api->store, &e, STORE_ANY);
+    if (body_id_matches(x, body) && read_fields(x, body, &e)) {
+        cb_err err = store_entity_update(x->api->store, &e, x->expect);
         if (err == CB_EOK)
             answer_entity(x, 200, &e);
         else
@@ -135,8 +166,11 @@ void entity_put(api_exchange *x, const api_request *req)
 
 void entity_delete(api_exchange *x, const api_request *req)
 {
-    (void)req;
-    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, STORE_ANY);
+    model_entity_t e;
+    x->expect = STORE_ANY;
+    if (cond_is_conditional(req) && !load_for_write(x, req, &e))
+        return;
+    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, x->expect);
     if (err == CB_EOK)
         api_answer_empty(x, 204);
     else

@@ -13,29 +13,34 @@
 #include "core/text.h"
 #include "img/placeholder.h"
 
-static bool etag_matches(const char *inm, const char *etag)
+/* Validators of the picture: its bytes' version. */
+static cond_state image_cond(api_exchange *x, const model_blob *b)
 {
-    if (inm == NULL)
-        return false;
-    if (strcmp(inm, "*") == 0)
-        return true;
-    return strstr(inm, etag) != NULL;
+    bool has = b->blob_id != 0 && b->blob_size > 0;
+    return (cond_state){has ? arena_printf(x->arena, "\"%d.%lld\"", b->blob_id,
+                                           (long long)b->version)
+                            : NULL,
+                        has ? b->updated_ms : INT64_MIN, has};
+}
+
+/* Validators of ImageInfo: the record's info_version ("i0": no record). */
+static cond_state info_cond(api_exchange *x, const model_blob *b)
+{
+    return (cond_state){arena_printf(x->arena, "\"i%d.%lld\"", b->blob_id,
+                                     (long long)b->info_version),
+                        b->blob_id ? b->updated_ms : INT64_MIN, true};
 }
 
 static void answer_image(api_exchange *x, const api_request *req, const model_blob *b, void *bytes,
                          size_t len)
 {
-    char *etag = arena_printf(x->arena, "\"%d.%lld\"", b->blob_id, (long long)b->version);
-    char *lm = arena_alloc(x->arena, TEXT_DATE_MAX);
-    text_format_http_date(b->updated_ms, lm);
-    api_add_header(x, "ETag", etag);
-    api_add_header(x, "Last-Modified", lm);
-    api_add_header(x, "Cache-Control", "private, no-cache");
-    if (etag_matches(req->header(req->conn, "If-None-Match"), etag)) {
+    cond_state c = image_cond(x, b);
+    if (cond_not_modified(x, req, &c)) {
         free(bytes);
-        api_answer_empty(x, 304);
         return;
     }
+    cond_headers(x, &c);
+    api_add_header(x, "Cache-Control", "private, no-cache");
     api_answer_bytes(x, 200, arena_strdup(x->arena, b->mime_type), bytes, len);
 }
 
@@ -56,9 +61,9 @@ static void answer_blank(api_exchange *x, img_blank blank, bool entity_exists)
         api_add_header(x, "Cache-Control", "no-cache");
         api_answer_bytes(x, 200, mime, copy, len);
     } else if (entity_exists) {
-        API_FAIL(x, CB_ENOTFOUND, MSG_IMAGE_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+        API_FAIL(x, CB_ENOTFOUND, MSG_IMAGE_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
     } else {
-        API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_N(x->route.id));
+        API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
     }
 }
 
@@ -83,15 +88,32 @@ void image_get(api_exchange *x, const api_request *req)
         api_fail_store(x, e);
 }
 
+/* The entity's record, checked against the request's preconditions on the
+ * picture; sets x->expect. False answered. */
+static bool image_precondition(api_exchange *x, const api_request *req)
+{
+    model_blob b;
+    x->expect = STORE_ANY;
+    if (!cond_is_conditional(req))
+        return true;
+    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e != CB_EOK) {
+        api_fail_store(x, e);
+        return false;
+    }
+    cond_state c = image_cond(x, &b);
+    x->expect = b.blob_size > 0 ? b.version : 0;
+    return cond_write_allowed(x, req, &c);
+}
+
 bool image_put_precheck(api_exchange *x, const api_request *req)
 {
-    (void)req;
     cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
     if (e == CB_EOK)
-        return true;
+        return image_precondition(x, req);
     if (e == CB_ENOTFOUND)
         API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(x->route.ent)->name),
-                 MSG_N(x->route.id));
+                 MSG_ID(x->route.id));
     else
         api_fail_store(x, e);
     return false;
@@ -107,9 +129,9 @@ void image_put(api_exchange *x, const api_request *req)
         .mime_type = img_mime(upload_type(x->upload)),
     };
     cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c,
-                               x->user.id, STORE_ANY, &b);
+                               x->user.id, x->expect, &b);
     if (e == CB_EOK)
-        api_answer_json(x, 200, json_integer(b.blob_id));
+        api_answer_carrier(x, 200, "int", json_integer(b.blob_id));
     else if (e == CB_ENOTFOUND)
         image_put_precheck(x, req);
     else
@@ -118,8 +140,9 @@ void image_put(api_exchange *x, const api_request *req)
 
 void image_delete(api_exchange *x, const api_request *req)
 {
-    (void)req;
-    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, STORE_ANY);
+    if (!image_precondition(x, req))
+        return;
+    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, x->expect);
     if (e == CB_EOK)
         api_answer_empty(x, 204);
     else
@@ -128,13 +151,21 @@ void image_delete(api_exchange *x, const api_request *req)
 
 void image_info_get(api_exchange *x, const api_request *req)
 {
-    (void)req;
     model_blob b;
     cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
-    if (e == CB_EOK)
-        api_answer_json(x, 200, carrier_blob(&b, x->user.role));
-    else
+    if (e != CB_EOK) {
         api_fail_store(x, e);
+        return;
+    }
+    cond_state c = info_cond(x, &b);
+    if (cond_not_modified(x, req, &c))
+        return;
+    json_t *j = carrier_blob(x, &b);
+    const char *select = req->query(req->conn, "$select");
+    if (select != NULL && (j = carrier_select(x, j, select)) == NULL)
+        return;
+    cond_headers(x, &c);
+    api_answer_carrier(x, 200, "BlobEntity", j);
 }
 
 /* PUT Project/{id}/ImageInfo?projectId=N: N must be a valid id equal to {id}. */
@@ -149,7 +180,7 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
         return false;
     }
     if (pid != x->route.id) {
-        API_FAIL(x, CB_EBADREQ, MSG_PROJECT_ID_MISMATCH, MSG_N(x->route.id), MSG_N(pid));
+        API_FAIL(x, CB_EBADREQ, MSG_PROJECT_ID_MISMATCH, MSG_ID(x->route.id), MSG_ID(pid));
         return false;
     }
     return true;
@@ -163,22 +194,41 @@ static bool read_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
            carrier_string(x, body, "ConceptualType", &edit->conceptual_type);
 }
 
+/* The record as it is (the base of patches), checked against the
+ * request's preconditions; sets x->expect. False answered. */
+static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
+{
+    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, b);
+    if (e != CB_EOK) {
+        api_fail_store(x, e);
+        return false;
+    }
+    cond_state c = info_cond(x, b);
+    x->expect = cond_is_conditional(req) ? b->info_version : STORE_ANY;
+    return cond_write_allowed(x, req, &c);
+}
+
 void image_info_put(api_exchange *x, const api_request *req)
 {
-    if (!project_id_rule(x, req))
-        return;
-    json_t *body = carrier_parse_body(x);
-    if (body == NULL)
-        return;
     model_blob_edit edit;
     model_blob b;
+    if (!project_id_rule(x, req) || !info_for_write(x, req, &b))
+        return;
+    json_t *current = carrier_blob(x, &b);
+    json_t *body = carrier_read(x, current);
+    json_decref(current);
+    if (body == NULL)
+        return;
     if (read_edit(x, body, &edit)) {
         cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
-                                        x->user.id, STORE_ANY, &b);
-        if (e == CB_EOK)
-            api_answer_json(x, 200, carrier_blob(&b, x->user.role));
-        else
+                                        x->user.id, x->expect, &b);
+        if (e == CB_EOK) {
+            cond_state c = info_cond(x, &b);
+            cond_headers(x, &c);
+            api_answer_carrier(x, 200, "BlobEntity", carrier_blob(x, &b));
+        } else {
             api_fail_store(x, e);
+        }
     }
     json_decref(body);
 }

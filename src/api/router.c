@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/timezone.h"
 #include "core/text.h"
 
 #define MAX_SEGS 8
@@ -18,37 +19,53 @@ typedef struct {
 } seg_t;
 
 static const route_method entity_new_methods[] = {
-    {"POST", entity_create, BODY_JSON, true},
-    {NULL, NULL, BODY_NONE, false},
+    {"POST", entity_create, BODY_JSON, true, true},
+    {NULL, NULL, BODY_NONE, false, false},
 };
 static const route_method entity_methods[] = {
-    {"GET", entity_get, BODY_NONE, false},
-    {"PUT", entity_put, BODY_JSON, true},
-    {"DELETE", entity_delete, BODY_NONE, true},
-    {NULL, NULL, BODY_NONE, false},
+    {"GET", entity_get, BODY_NONE, false, true},
+    {"PUT", entity_put, BODY_JSON, true, true},
+    {"DELETE", entity_delete, BODY_NONE, true, false},
+    {NULL, NULL, BODY_NONE, false, false},
 };
 static const route_method image_methods[] = {
-    {"GET", image_get, BODY_NONE, false},
-    {"HEAD", image_get, BODY_NONE, false},
-    {"PUT", image_put, BODY_IMAGE, true},
-    {"POST", image_put, BODY_IMAGE, true},
-    {"DELETE", image_delete, BODY_NONE, true},
-    {NULL, NULL, BODY_NONE, false},
+    {"GET", image_get, BODY_NONE, false, false},
+    {"HEAD", image_get, BODY_NONE, false, false},
+    {"PUT", image_put, BODY_IMAGE, true, true},
+    {"POST", image_put, BODY_IMAGE, true, true},
+    {"DELETE", image_delete, BODY_NONE, true, false},
+    {NULL, NULL, BODY_NONE, false, false},
 };
 static const route_method legacy_image_methods[] = {
-    {"GET", image_get, BODY_NONE, false},
-    {"HEAD", image_get, BODY_NONE, false},
-    {NULL, NULL, BODY_NONE, false},
+    {"GET", image_get, BODY_NONE, false, false},
+    {"HEAD", image_get, BODY_NONE, false, false},
+    {NULL, NULL, BODY_NONE, false, false},
 };
 static const route_method image_info_methods[] = {
-    {"GET", image_info_get, BODY_NONE, false},
-    {"PUT", image_info_put, BODY_JSON, true},
-    {NULL, NULL, BODY_NONE, false},
+    {"GET", image_info_get, BODY_NONE, false, true},
+    {"PUT", image_info_put, BODY_JSON, true, true},
+    {NULL, NULL, BODY_NONE, false, false},
+};
+
+static const route_method tz_list_methods[] = {
+    {"GET", timezone_list, BODY_NONE, false, true},
+    {NULL, NULL, BODY_NONE, false, false},
+};
+static const route_method tz_base_methods[] = {
+    {"GET", timezone_base, BODY_NONE, false, true},
+    {NULL, NULL, BODY_NONE, false, false},
+};
+static const route_method tz_current_methods[] = {
+    {"GET", timezone_current, BODY_NONE, false, true},
+    {NULL, NULL, BODY_NONE, false, false},
 };
 
 static const route_method *methods_of(const route_t *r)
 {
     switch (r->kind) {
+    case ROUTE_TZ_LIST: return tz_list_methods;
+    case ROUTE_TZ_BASE: return tz_base_methods;
+    case ROUTE_TZ_CURRENT: return tz_current_methods;
     case ROUTE_ENTITY_NEW: return entity_new_methods;
     case ROUTE_ENTITY: return entity_methods;
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
@@ -81,12 +98,28 @@ static bool seg_is(seg_t s, const char *lit)
     return text_ieq(s.p, s.n, lit);
 }
 
-/* /api/v1/{E}[/{id}[/Image|/ImageInfo]] and /api/Services80/{e}/{id}/image[/content];
- * false when the shape is unknown. */
+/* /api/v1/TimeZone[/base|/current] */
+static bool match_timezone(const seg_t *s, int n, route_t *r)
+{
+    if (n == 3)
+        r->kind = ROUTE_TZ_LIST;
+    else if (n == 4 && seg_is(s[3], "base"))
+        r->kind = ROUTE_TZ_BASE;
+    else if (n == 4 && seg_is(s[3], "current"))
+        r->kind = ROUTE_TZ_CURRENT;
+    else
+        return false;
+    return true;
+}
+
+/* /api/v1/{E}[/{id}[/Image|/ImageInfo]], /api/Services80/{e}/{id}/image[/content]
+ * and the time-zone paths; false when the shape is unknown. */
 static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
 {
     if (n < 3 || !seg_is(s[0], "api"))
         return false;
+    if (seg_is(s[1], "v1") && seg_is(s[2], "TimeZone"))
+        return match_timezone(s, n, r);
     int kind = model_kind_from_name(s[2].p, s[2].n);
     if (kind < 0)
         return false;
@@ -133,7 +166,8 @@ bool api_route(api_exchange *x, const api_request *req)
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return false;
     }
-    if (r.kind != ROUTE_ENTITY_NEW && !text_parse_pos_i32(id_seg.p, id_seg.n, &r.id)) {
+    bool has_id = r.kind <= ROUTE_IMAGE_INFO && r.kind != ROUTE_ENTITY_NEW;
+    if (has_id && !text_parse_pos_i32(id_seg.p, id_seg.n, &r.id)) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_ID, MSG_S(arena_strndup(x->arena, id_seg.p, id_seg.n)));
         return false;
     }

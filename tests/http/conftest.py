@@ -573,3 +573,226 @@ def error_body(body):
     b = json.loads(body)
     assert b.get("Error") is True and b.get("ErrorSource") == "crmblob", b
     return b
+
+
+# --------------------------------------------------------------------------
+# representations: XML answers, media types, request bodies in every type
+# (used by test_repr_*, test_i18n, test_conditional, test_timezone, test_select)
+
+import xml.etree.ElementTree as ET  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+from xml.sax.saxutils import escape as _xml_escape  # noqa: E402
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice"
+
+# BlobEntity fields in the order of SPEC §4 / the reference, and their JSON types
+BLOB_ORDER = [
+    "BlobId", "BlobSize", "Description", "ExtraInfo", "IsEncrypted", "IsZipped", "MimeType",
+    "OriginalSize", "CreatedDate", "UpdatedDate", "CreatedBy", "UpdatedBy", "ConceptualType",
+    "TableRight", "FieldProperties",
+]
+BLOB_INTS = {"BlobId", "BlobSize", "OriginalSize"}
+BLOB_BOOLS = {"IsEncrypted", "IsZipped"}
+BLOB_STRINGS = {"Description", "ExtraInfo", "MimeType", "ConceptualType", "CreatedDate",
+                "UpdatedDate"}
+ASSOCIATE_ORDER = ["AssociateId", "Name", "PersonId", "Rank", "Tooltip", "Type", "GroupIdx",
+                   "FullName", "FormalName", "Deleted", "EjUserId", "UserName"]
+ASSOCIATE_INTS = {"AssociateId", "PersonId", "Rank", "GroupIdx", "EjUserId"}
+CLIENT_BLOB_FIELDS = ["Description", "ExtraInfo", "ConceptualType"]
+
+# entity kind -> (field order, int fields)
+ENTITY_FIELDS = {
+    "Person": (["PersonId", "Firstname", "Lastname", "ContactId"], {"PersonId", "ContactId"}),
+    "Contact": (["ContactId", "Name"], {"ContactId"}),
+    "Product": (["ProductId", "Name", "ERPProductKey"], {"ProductId"}),
+    "Project": (["ProjectId", "Name", "ProjectNumber"], {"ProjectId"}),
+}
+
+# every request media type a carrier may be sent in (SPEC §4)
+REQUEST_TYPES = [
+    "application/json", "text/json", "application/xml", "text/xml",
+    "application/x-www-form-urlencoded", "application/json-patch+json",
+    "application/merge-patch+json",
+]
+
+
+def media_type(resp):
+    """(type/subtype lower-case, {param: value}) of the answer's Content-Type."""
+    ctype = resp.headers.get("Content-Type", "")
+    parts = [p.strip() for p in ctype.split(";")]
+    params = {}
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        params[k.strip().lower()] = v.strip().strip('"')
+    return parts[0].lower(), params
+
+
+def xml_local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def xml_children(el):
+    return [xml_local(c.tag) for c in el]
+
+
+def xml_child(el, name):
+    found = [c for c in el if xml_local(c.tag) == name]
+    assert len(found) == 1, f"<{xml_local(el.tag)}> has {len(found)} <{name}> children: " \
+        f"{xml_children(el)}"
+    return found[0]
+
+
+def xml_is_nil(el):
+    return el.get(f"{{{XSI}}}nil") == "true"
+
+
+def xml_text(el):
+    return el.text or ""
+
+
+def parse_xml_answer(resp, ctype=None):
+    """The answer parsed as XML (root element); checks the Content-Type is XML."""
+    mt, params = media_type(resp)
+    if ctype is None:
+        assert mt in ("application/xml", "text/xml"), \
+            f"expected an XML answer, got Content-Type {resp.headers.get('Content-Type')!r}: " \
+            f"{resp.text[:300]!r}"
+    else:
+        assert mt == ctype, f"expected {ctype}, got {resp.headers.get('Content-Type')!r}"
+    try:
+        return ET.fromstring(resp.content)
+    except ET.ParseError as e:
+        raise AssertionError(f"answer is not well-formed XML ({e}): {resp.text[:500]!r}")
+
+
+def _xml_int(el, where):
+    t = xml_text(el).strip()
+    assert re.fullmatch(r"-?\d+", t), f"{where}: not an integer: {t!r}"
+    return int(t)
+
+
+def _xml_bool(el, where):
+    t = xml_text(el)
+    assert t in ("true", "false"), f"{where}: not a boolean true/false: {t!r}"
+    return t == "true"
+
+
+def xml_associate_to_json(el, where="Associate"):
+    if xml_is_nil(el):
+        assert len(el) == 0 and not (el.text or "").strip(), f"{where}: nil with content"
+        return None
+    names = xml_children(el)
+    assert sorted(names) == sorted(ASSOCIATE_ORDER), f"{where} children: {names}"
+    out = {}
+    for c in el:
+        n = xml_local(c.tag)
+        if n in ASSOCIATE_INTS:
+            out[n] = _xml_int(c, f"{where}.{n}")
+        elif n == "Deleted":
+            out[n] = _xml_bool(c, f"{where}.{n}")
+        else:
+            out[n] = xml_text(c)
+    return out
+
+
+def xml_right_to_json(el, where):
+    names = xml_children(el)
+    assert sorted(names) == ["Mask", "Reason"], f"{where} children: {names}"
+    return {"Mask": xml_text(xml_child(el, "Mask")), "Reason": xml_text(xml_child(el, "Reason"))}
+
+
+def xml_blob_to_json(root):
+    """A <BlobEntity> element converted to the JSON carrier (JSON types)."""
+    out = {}
+    for c in root:
+        n = xml_local(c.tag)
+        assert n not in out, f"<{n}> twice"
+        if n in BLOB_INTS:
+            out[n] = _xml_int(c, n)
+        elif n in BLOB_BOOLS:
+            out[n] = _xml_bool(c, n)
+        elif n in ("CreatedBy", "UpdatedBy"):
+            out[n] = xml_associate_to_json(c, n)
+        elif n == "TableRight":
+            out[n] = None if xml_is_nil(c) else xml_right_to_json(c, n)
+        elif n == "FieldProperties":
+            fp = {}
+            for f in c:
+                fn = xml_local(f.tag)
+                names = xml_children(f)
+                assert sorted(names) == ["FieldLength", "FieldRight", "FieldType"], \
+                    f"FieldProperties.{fn} children: {names}"
+                fp[fn] = {
+                    "FieldRight": xml_right_to_json(xml_child(f, "FieldRight"),
+                                                    f"FieldProperties.{fn}.FieldRight"),
+                    "FieldType": xml_text(xml_child(f, "FieldType")),
+                    "FieldLength": _xml_int(xml_child(f, "FieldLength"),
+                                            f"FieldProperties.{fn}.FieldLength"),
+                }
+            out[n] = fp
+        else:
+            out[n] = xml_text(c)
+    return out
+
+
+def xml_entity_to_json(kind, root):
+    order, ints = ENTITY_FIELDS[kind]
+    out = {}
+    for c in root:
+        n = xml_local(c.tag)
+        out[n] = _xml_int(c, n) if n in ints else xml_text(c)
+    return out
+
+
+def assert_xml_error(resp, status, error_type=None, ctype=None):
+    """An error answered as XML: <Error><Error>true</Error><ErrorType/>...</Error>."""
+    assert resp.status_code == status, (
+        f"expected {status}, got {resp.status_code}: {resp.text[:500]!r}")
+    root = parse_xml_answer(resp, ctype)
+    assert xml_local(root.tag) == "Error", f"root is <{root.tag}>: {resp.text[:300]!r}"
+    names = xml_children(root)
+    assert sorted(names) == sorted(["Error", "ErrorType", "ErrorMessage", "ErrorSource"]), names
+    body = {n: xml_text(xml_child(root, n)) for n in names}
+    assert body["Error"] == "true", body
+    if error_type is None:
+        error_type = ERROR_TYPES.get(status)
+    if error_type is not None:
+        assert body["ErrorType"] == error_type, body
+    assert body["ErrorMessage"].strip(), body
+    assert body["ErrorSource"] == "crmblob", body
+    return body
+
+
+def xml_escape(s):
+    return _xml_escape(s, {'"': "&quot;", "'": "&apos;"})
+
+
+def xml_body(fields, root="BlobEntity", ns=True):
+    """An XML request carrier with the given (already JSON-typed) fields."""
+    attrs = f' xmlns="{DC_NS}" xmlns:i="{XSI}"' if ns else ""
+    parts = [f'<?xml version="1.0" encoding="utf-8"?><{root}{attrs}>']
+    for k, v in fields.items():
+        if v is None:
+            parts.append(f'<{k} i:nil="true"/>' if ns else f"<{k}/>")
+        elif isinstance(v, bool):
+            parts.append(f"<{k}>{'true' if v else 'false'}</{k}>")
+        else:
+            parts.append(f"<{k}>{xml_escape(str(v))}</{k}>")
+    parts.append(f"</{root}>")
+    return "".join(parts).encode("utf-8")
+
+
+def body_as(ctype, fields, root="BlobEntity"):
+    """The same change (a dict of client fields) in the request type `ctype`."""
+    base = ctype.split(";")[0].strip().lower()
+    if base in ("application/json", "text/json", "application/merge-patch+json"):
+        return json.dumps(fields).encode("utf-8")
+    if base in ("application/xml", "text/xml"):
+        return xml_body(fields, root=root)
+    if base == "application/x-www-form-urlencoded":
+        return urlencode({k: str(v) for k, v in fields.items()}, encoding="utf-8").encode()
+    if base == "application/json-patch+json":
+        return json.dumps([{"op": "replace", "path": "/" + k, "value": v}
+                           for k, v in fields.items()]).encode("utf-8")
+    raise ValueError(ctype)

@@ -123,10 +123,13 @@ static void test_msg_format(void **state)
 {
     (void)state;
     arena_t *a = arena_create();
-    msg_arg args[] = {MSG_S("Person"), MSG_N(99)};
-    assert_string_equal(msg_format(a, MSG_ENTITY_NOT_FOUND, args, 2), "Person id 99 not found");
+    const msg_locale en = MSG_LOCALE_DEFAULT;
+    msg_arg args[] = {MSG_S("Person"), MSG_ID(99)};
+    assert_string_equal(msg_format(a, &en, MSG_ENTITY_NOT_FOUND, args, 2),
+                        "Person id 99 not found");
     /* a placeholder without an argument stays visible */
-    assert_string_equal(msg_format(a, MSG_ENTITY_NOT_FOUND, args, 1), "Person id {1} not found");
+    assert_string_equal(msg_format(a, &en, MSG_ENTITY_NOT_FOUND, args, 1),
+                        "Person id {1} not found");
     arena_destroy(a);
 }
 

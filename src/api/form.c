@@ -1,0 +1,207 @@
+/*
+ * form.c — application/x-www-form-urlencoded reader (see form.h).
+ *
+ * The body is cut at '&' into pairs and each pair at its first '=' into a
+ * name and a value; both are decoded ('+' and %XX) into one scratch buffer
+ * and then checked before they reach jansson.
+ *
+ * Invariants:
+ * - Decoding never grows a span, so the scratch buffer of len + 2 bytes
+ *   holds any decoded name and value side by side.
+ * - Every string handed to jansson is valid UTF-8 (Unicode table 3-7: no
+ *   overlongs, no surrogates, nothing above U+10FFFF) without NUL, so the
+ *   nocheck setters are safe.
+ * - The result never holds two names that match case-insensitively.
+ * - Error reasons are static English text plus a pair number: the client's
+ *   bytes are never echoed (they may not even be UTF-8).
+ */
+#include "api/form.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A decoded span inside the scratch buffer. */
+typedef struct {
+    char *s;
+    size_t n;
+} span;
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (err == NULL || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Value of one hex digit, or -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes src[0..n) into dst ('+' → space, %XX → byte); false on a bad
+ * escape. dst has room for n bytes. */
+static bool url_decode(const char *src, size_t n, char *dst, size_t *out_n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] == '+') {
+            dst[o++] = ' ';
+        } else if (src[i] != '%') {
+            dst[o++] = src[i];
+        } else {
+            int hi = i + 2 < n ? hex_value(src[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(src[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            dst[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        }
+    }
+    assert(o <= n);
+    *out_n = o;
+    return true;
+}
+
+/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 (Unicode
+ * table 3-7: the second byte's range rules out overlongs, surrogates and
+ * code points above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* What is wrong with decoded text for a JSON string, or NULL. */
+static const char *text_problem(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (u[i] == 0)
+            return "contains a NUL character";
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0)
+            return "is not valid UTF-8";
+        i += k;
+    }
+    return NULL;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* ASCII case-insensitive equality of two byte spans. */
+static bool key_ieq(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
+            return false;
+    return true;
+}
+
+/* Sets name (kept as sent) to value after dropping every member whose name
+ * matches case-insensitively: the last pair wins. */
+static bool put_pair(json_t *obj, span name, span value)
+{
+    const char *key;
+    size_t key_len;
+    json_t *v;
+    void *tmp;
+    json_object_keylen_foreach_safe(obj, tmp, key, key_len, v)
+    {
+        if (key_ieq(key, key_len, name.s, name.n))
+            json_object_deln(obj, key, key_len);
+    }
+    json_t *str = json_stringn_nocheck(value.s, value.n);
+    return str != NULL && json_object_setn_new_nocheck(obj, name.s, name.n, str) == 0;
+}
+
+/* Decodes and checks one non-empty pair raw[0..n), the number-th. */
+static bool parse_pair(json_t *obj, const char *raw, size_t n, char *scratch, size_t number,
+                       char *err, size_t cap)
+{
+    const char *eq = memchr(raw, '=', n);
+    size_t name_raw = eq != NULL ? (size_t)(eq - raw) : n;
+    span name = {scratch, 0}, value = {scratch + name_raw + 1, 0};
+    const char *why;
+    if (!url_decode(raw, name_raw, name.s, &name.n) ||
+        (eq != NULL && !url_decode(eq + 1, n - name_raw - 1, value.s, &value.n))) {
+        set_err(err, cap, "pair %zu: invalid %%-escape (%%XX with two hex digits expected)",
+                number);
+        return false;
+    }
+    if ((why = text_problem(name.s, name.n)) != NULL ||
+        (why = text_problem(value.s, value.n)) != NULL) {
+        set_err(err, cap, "pair %zu: the decoded text %s", number, why);
+        return false;
+    }
+    if (!put_pair(obj, name, value)) {
+        set_err(err, cap, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+json_t *form_parse(const char *data, size_t len, char *err, size_t err_cap)
+{
+    json_t *obj = json_object();
+    char *scratch = malloc(len + 2);
+    size_t npairs = 0;
+    if (obj == NULL || scratch == NULL) {
+        set_err(err, err_cap, "out of memory");
+        goto fail;
+    }
+    for (size_t pos = 0; pos < len;) {
+        const char *amp = memchr(data + pos, '&', len - pos);
+        size_t end = amp != NULL ? (size_t)(amp - data) : len;
+        if (end > pos && ++npairs > FORM_MAX_PAIRS) {
+            set_err(err, err_cap, "more than %d name=value pairs", FORM_MAX_PAIRS);
+            goto fail;
+        }
+        if (end > pos && !parse_pair(obj, data + pos, end - pos, scratch, npairs, err, err_cap))
+            goto fail;
+        pos = end + 1;
+    }
+    free(scratch);
+    return obj;
+fail:
+    free(scratch);
+    json_decref(obj);
+    return NULL;
+}
