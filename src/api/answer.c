@@ -22,11 +22,6 @@ static void set_status(api_exchange *x, int status)
     x->resp.status = status;
 }
 
-void api_answer_json(api_exchange *x, int status, json_t *j)
-{
-    api_answer_carrier(x, status, "Result", j);
-}
-
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len)
 {
     set_status(x, status);

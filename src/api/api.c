@@ -60,8 +60,8 @@ static bool check_auth(api_exchange *x, const api_request *req)
 static bool check_timezone(api_exchange *x, const api_request *req)
 {
     const char *h = req->header(req->conn, "SO-TimeZone");
-    if (h == NULL || tz_parse_header(h, &x->tz, &x->tz_offset))
-        return true;
+    if (h == NULL || h[strspn(h, " \t")] == '\0' || tz_parse_header(h, &x->tz, &x->tz_offset))
+        return true; /* an empty header is no header */
     API_FAIL(x, CB_EBADREQ, MSG_BAD_TIMEZONE, MSG_S(arena_strdup(x->arena, h)));
     return false;
 }

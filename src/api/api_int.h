@@ -125,8 +125,6 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
 #define API_FAIL0(x, e, id) api_fail((x), (e), (id), NULL, 0)
 /* Maps a store error to an answer (NOTFOUND names the entity). */
 void api_fail_store(api_exchange *x, cb_err e);
-/* Negotiated answer with a generic XML root; takes a reference of j. */
-void api_answer_json(api_exchange *x, int status, json_t *j);
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len);
 void api_answer_empty(api_exchange *x, int status);
 void api_add_header(api_exchange *x, const char *name, const char *value);

@@ -154,7 +154,7 @@ static json_t *read_json(api_exchange *x)
     json_t *j = json_loadb(buf_str(&x->body), x->body.len,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (j == NULL)
-        API_FAIL(x, CB_EBADREQ, MSG_BAD_JSON, MSG_N(err.line), MSG_N(err.column),
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_JSON, MSG_ID(err.line), MSG_ID(err.column),
                  MSG_S(arena_strdup(x->arena, err.text)));
     return j;
 }
@@ -167,7 +167,7 @@ static json_t *read_xml(api_exchange *x)
     if (j == NULL && line == XML_LINE_REFUSED)
         API_FAIL0(x, CB_EBADREQ, MSG_XML_DTD);
     else if (j == NULL)
-        API_FAIL(x, CB_EBADREQ, MSG_BAD_XML, MSG_N(line), MSG_S(arena_strdup(x->arena, err)));
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_XML, MSG_ID(line), MSG_S(arena_strdup(x->arena, err)));
     x->loose_numbers = true;
     return j;
 }
@@ -315,12 +315,12 @@ bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char *
         return true;
     }
     if (!json_is_string(v)) {
-        API_FAIL(x, CB_EBADREQ, MSG_FIELD_TYPE, MSG_S(name), MSG_S("a string"));
+        API_FAIL(x, CB_EBADREQ, MSG_FIELD_NOT_STRING, MSG_S(name));
         return false;
     }
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v)) {
-        API_FAIL(x, CB_EBADREQ, MSG_FIELD_TYPE, MSG_S(name), MSG_S("a string without NUL"));
+        API_FAIL(x, CB_EBADREQ, MSG_FIELD_HAS_NUL, MSG_S(name));
         return false;
     }
     if (text_utf8_len(s) > MODEL_STRING_MAX) {
@@ -348,8 +348,7 @@ bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, 
              text_parse_i32(json_string_value(v), json_string_length(v), &parsed))
         i = parsed;
     if (i < 0 || i > INT32_MAX) {
-        API_FAIL(x, CB_EBADREQ, MSG_FIELD_TYPE, MSG_S(name),
-                 MSG_S("a non-negative 32-bit integer"));
+        API_FAIL(x, CB_EBADREQ, MSG_FIELD_NOT_INT, MSG_S(name), MSG_N(INT32_MAX));
         return false;
     }
     *out = (int32_t)i;

@@ -162,7 +162,8 @@ void image_info_get(api_exchange *x, const api_request *req)
         return;
     json_t *j = carrier_blob(x, &b);
     const char *select = req->query(req->conn, "$select");
-    if (select != NULL && (j = carrier_select(x, j, select)) == NULL)
+    if (select != NULL && select[strspn(select, " ,")] != '\0' &&
+        (j = carrier_select(x, j, select)) == NULL)
         return;
     cond_headers(x, &c);
     api_answer_carrier(x, 200, "BlobEntity", j);

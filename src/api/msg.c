@@ -368,9 +368,7 @@ msg_locale msg_locale_pick(const char *accept_language, const char *so_language,
             loc.lang = MSG_LANG_EN;
     } else if (span_of(accept_language).n > 0) {
         accept_scan s = scan_accept(accept_language);
-        if (!s.named && s.wild_q >= 0)
-            return off; /* "*" alone: no language set */
-        if (!best_accepted(&s, &loc.lang))
+        if (!best_accepted(&s, &loc.lang)) /* "*" alone admits English first */
             loc.lang = MSG_LANG_EN;
     }
     loc.culture = loc.lang;

@@ -37,7 +37,9 @@
     X(ENTITY_MISSING)                                                                              \
     X(BAD_JSON)                                                                                    \
     X(JSON_NOT_OBJECT)                                                                             \
-    X(FIELD_TYPE)                                                                                  \
+    X(FIELD_NOT_STRING)                                                                            \
+    X(FIELD_NOT_INT)                                                                               \
+    X(FIELD_HAS_NUL)                                                                               \
     X(FIELD_TOO_LONG)                                                                              \
     X(UNSUPPORTED_TYPE)                                                                            \
     X(PROJECT_ID_MISMATCH)                                                                         \

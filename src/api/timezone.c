@@ -95,13 +95,13 @@ void timezone_list(api_exchange *x, const api_request *req)
     json_object_set_new(j, "odata.metadata", json_string("/api/v1/$metadata#TimeZone"));
     json_object_set_new(j, "odata.nextLink", json_string(""));
     json_object_set_new(j, "value", value);
-    api_answer_json(x, 200, j);
+    api_answer_carrier(x, 200, "ODataSlimResponse", j);
 }
 
 void timezone_base(api_exchange *x, const api_request *req)
 {
     (void)req;
-    api_answer_json(x, 200, timezone_data(tz_utc(), current_year()));
+    api_answer_carrier(x, 200, "TimeZoneData", timezone_data(tz_utc(), current_year()));
 }
 
 void timezone_current(api_exchange *x, const api_request *req)
@@ -113,5 +113,5 @@ void timezone_current(api_exchange *x, const api_request *req)
         API_FAIL(x, CB_EBADREQ, MSG_BAD_TIMEZONE, MSG_S(arena_strdup(x->arena, h)));
         return;
     }
-    api_answer_json(x, 200, timezone_data(z, current_year()));
+    api_answer_carrier(x, 200, "TimeZoneData", timezone_data(z, current_year()));
 }

@@ -600,6 +600,10 @@ struct tz_rules {
 /* RFC 8536: offsets lie in -24:59:59 .. +25:59:59 */
 #define UTOFF_MIN (-89999)
 #define UTOFF_MAX 93599
+/* POSIX offsets reach 24:59:59, their default DST one hour more: the same
+ * bounds, which keep every offset within tz_format_date's range. */
+_Static_assert(UTOFF_MAX / 60 < TZ_OFFSET_LIMIT && -UTOFF_MIN / 60 < TZ_OFFSET_LIMIT,
+               "offsets fit tz_format_date");
 
 typedef struct {
     unsigned char version; /* 0, or '2' and above */
@@ -744,6 +748,7 @@ void tz_rules_free(tz_rules *r)
 static tz_state state_at(const tz_rules *r, int64_t t)
 {
     size_t n = r->ntimes;
+    assert(r->ntypes >= 1);
     if (n == 0 || t >= r->times[n - 1]) {
         if (r->has_footer) {
             tz_state s;
@@ -1110,7 +1115,7 @@ void tz_year_rules(const tz_zone *z, int year, tz_year *out)
 
 void tz_format_date(int64_t ms, int offset_minutes, char out[TEXT_DATE_MAX])
 {
-    assert(offset_minutes > -1440 && offset_minutes < 1440);
+    assert(offset_minutes > -TZ_OFFSET_LIMIT && offset_minutes < TZ_OFFSET_LIMIT);
     if (ms == INT64_MIN) {
         text_format_date(ms, out);
         return;

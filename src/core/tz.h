@@ -88,7 +88,9 @@ void tz_year_rules(const tz_zone *z, int year, tz_year *out);
 
 /* "2026-11-23T10:14:05+01:00": local time with an explicit offset (also
  * "+00:00"), ".123" when ms is not whole; ms == INT64_MIN gives the
- * empty-carrier date of text_format_date. |offset_minutes| < 1440. */
+ * empty-carrier date of text_format_date. |offset_minutes| < 26 h, which
+ * holds for every offset tz_offset_minutes returns (RFC 8536 bounds). */
+#define TZ_OFFSET_LIMIT (26 * 60)
 void tz_format_date(int64_t ms, int offset_minutes, char out[TEXT_DATE_MAX]);
 /* "CODE" or "CODE, includeTZOffset" (keyword in any case, spaces
  * optional). False for an unknown code or anything else. */

@@ -760,6 +760,7 @@ static void test_format_date(void **state)
     expect_date(t + 7, 0, "2026-11-23T09:14:05.007+00:00");
     expect_date(t, -210, "2026-11-23T05:44:05-03:30");
     expect_date(t, 345, "2026-11-23T14:59:05+05:45");
+    expect_date(t, -1559, "2026-11-22T07:15:05-25:59"); /* the widest TZif offset */
     expect_date(INT64_C(1767229200000), -300, "2025-12-31T20:00:00-05:00"); /* across New Year */
     expect_date(INT64_C(1709164800000), 0, "2024-02-29T00:00:00+00:00");
     expect_date(-1, 0, "1969-12-31T23:59:59.999+00:00");
