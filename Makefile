@@ -3,11 +3,12 @@
 #   make run        install dependencies, build, start the server (SQLite, first admin user)
 #   make test       install dependencies, build, run every test (plain and ASan+UBSan builds)
 #   make unit       C unit tests only;  make http: black-box tests only
+#   make fuzz       libFuzzer targets, each run FUZZ_SECONDS (default 60);  make fuzz-smoke: replay corpora
 # Everything a target needs from Debian is installed by scripts/deps.sh first.
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libmicrohttpd jansson sqlite3 libsodium expat
+PKGS     := libmicrohttpd jansson sqlite3 libsodium expat libcrypto
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
 OPT      ?= -O2 -g
@@ -26,7 +27,7 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: all deps run test unit http test-asan clean format bench
+.PHONY: all deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob
 
 deps:
@@ -49,7 +50,9 @@ $(BUILD)/libcrmblob.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/crmblob: $(BUILD)/src/main.o $(BUILD)/libcrmblob.a
+BIN_OBJ  := $(patsubst %.c,$(BUILD)/%.o,src/main.c $(wildcard src/cli/*.c))
+
+$(BUILD)/crmblob: $(BIN_OBJ) $(BUILD)/libcrmblob.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrmblob.a
@@ -75,11 +78,40 @@ test-asan:
 test: deps
 	@$(MAKE) --no-print-directory unit http
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# Fuzzing (tests/fuzz/fuzz_<name>.c, libFuzzer): the library is rebuilt with
+# clang into build-fuzz/ with the sanitizers (no main in it), each target is
+# linked with -fsanitize=fuzzer. `fuzz` runs every target FUZZ_SECONDS on its
+# committed corpus tests/fuzz/corpus/<name>/, writing new inputs only to
+# build-fuzz/corpus/<name>/; `fuzz-smoke` replays the committed corpora once.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 2
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_BIN      = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libcrmblob.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(BUILD)/libcrmblob.a $(LDFLAGS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+	    OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" fuzz-bins
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh run $(FUZZ_BUILD)
+
+fuzz-smoke: fuzz-build
+	@bash scripts/fuzz.sh smoke $(FUZZ_BUILD)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(FUZZ_BIN:=.d)

@@ -20,6 +20,7 @@ static void set_status(api_exchange *x, int status)
     assert(!x->answered);
     x->answered = true;
     x->resp.status = status;
+    cors_answer_headers(x);
 }
 
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len)
@@ -48,6 +49,19 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
     if (e == CB_EINTERNAL)
         log_error("%s %s: %s", x->method, x->path, text);
     api_answer_carrier(x, err_status(e), "Error", j);
+}
+
+void api_fail_auth(api_exchange *x, cb_err e)
+{
+    if (e == CB_ETOOMANY) {
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", x->api->cfg.retry_after_s));
+        API_FAIL(x, e, MSG_TOO_MANY_FAILURES, MSG_N(x->api->cfg.retry_after_s));
+    } else if (e == CB_EUNAUTH) {
+        API_FAIL0(x, e, x->rm != NULL && x->rm->fn == session_login ? MSG_LOGIN_FAILED
+                                                                     : MSG_UNAUTHORIZED);
+    } else {
+        API_FAIL0(x, e, e == CB_EUNAVAILABLE ? MSG_UNAVAILABLE : MSG_INTERNAL);
+    }
 }
 
 void api_fail_store(api_exchange *x, cb_err e)

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "api/api_int.h"
+#include "core/log.h"
 #include "core/text.h"
 
 #define DEFAULT_IMAGE_MAX (10u * 1024u * 1024u)
@@ -32,6 +33,16 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
         api->cfg.json_max = DEFAULT_JSON_MAX;
     if (api->cfg.spool_dir == NULL)
         api->cfg.spool_dir = "/tmp";
+    if (api->cfg.url_max == 0)
+        api->cfg.url_max = 8192;
+    if (api->cfg.header_line_max == 0)
+        api->cfg.header_line_max = 8192;
+    if (api->cfg.headers_max == 0)
+        api->cfg.headers_max = 16384;
+    if (api->cfg.header_count_max == 0)
+        api->cfg.header_count_max = 100;
+    if (api->cfg.retry_after_s <= 0)
+        api->cfg.retry_after_s = 60;
     *out = api;
     return CB_EOK;
 }
@@ -41,18 +52,52 @@ void api_destroy(api_t *api)
     free(api);
 }
 
+auth_input api_auth_input(const api_request *req)
+{
+    return (auth_input){
+        .authorization = req->header(req->conn, "Authorization"),
+        .cookie = req->header(req->conn, "Cookie"),
+        .xsrf = req->header(req->conn, "X-XSRF-TOKEN"),
+        .app_token = req->header(req->conn, "SO-AppToken"),
+        .remote = req->remote,
+    };
+}
+
 static bool check_auth(api_exchange *x, const api_request *req)
 {
-    cb_err e = auth_authenticate(x->api->auth, x->arena, req->header(req->conn, "Authorization"),
-                                 &x->user);
+    auth_input in = api_auth_input(req);
+    auth_result r;
+    const char *reason = NULL;
+    if (api_route_is_public(req->path))
+        return true;
+    cb_err e = auth_authenticate(x->api->auth, x->arena, &in, &r, &reason);
     if (e == CB_EOK) {
+        x->user = r.user;
+        x->app = r.app;
         x->authed = true;
         return true;
     }
-    if (e == CB_EUNAUTH)
-        API_FAIL0(x, CB_EUNAUTH, MSG_UNAUTHORIZED);
+    if (reason != NULL)
+        log_info("refused %s %s from %s: %s", x->method, x->path, req->remote, reason);
+    api_fail_auth(x, e);
+    return false;
+}
+
+/* The request head within the configured limits: 414 and 431 otherwise. */
+static bool check_head(api_exchange *x, const api_request *req)
+{
+    const api_config *cfg = &x->api->cfg;
+    if (req->url_len > cfg->url_max)
+        API_FAIL(x, CB_EURITOOLONG, MSG_URL_TOO_LONG, MSG_N(cfg->url_max));
+    else if (req->header_count > cfg->header_count_max)
+        API_FAIL(x, CB_EHDRTOOLARGE, MSG_TOO_MANY_HEADERS, MSG_N(cfg->header_count_max));
+    else if (req->header_line_max > cfg->header_line_max)
+        API_FAIL(x, CB_EHDRTOOLARGE, MSG_HEADERS_TOO_LARGE, MSG_N(cfg->header_line_max));
+    else if (req->header_bytes > cfg->headers_max)
+        API_FAIL(x, CB_EHDRTOOLARGE, MSG_HEADERS_TOO_LARGE, MSG_N(cfg->headers_max));
     else
-        API_FAIL0(x, e, e == CB_EUNAVAILABLE ? MSG_UNAVAILABLE : MSG_INTERNAL);
+        return true;
+    x->resp.close = true;
     return false;
 }
 
@@ -128,12 +173,16 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     x->locale = msg_locale_pick(req->header(req->conn, "Accept-Language"),
                                 req->header(req->conn, "SO-Language"),
                                 req->header(req->conn, "SO-Culture"));
+    x->expect = STORE_ANY;
+    const char *origin = req->header(req->conn, "Origin");
+    x->origin = origin != NULL ? arena_strdup(arena, origin) : NULL;
+    repr_negotiate(x, req->header(req->conn, "Accept"));
+    if (!check_head(x, req) || cors_preflight(x, req))
+        return x;
     if (strncasecmp(req->path, "/api/", 5) != 0) {
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return x;
     }
-    x->expect = STORE_ANY;
-    repr_negotiate(x, req->header(req->conn, "Accept"));
     if (check_auth(x, req) && check_timezone(x, req) && api_route(x, req) && check_accept(x) &&
         check_rights(x))
         prepare_body(x, req);
@@ -193,6 +242,11 @@ const char *api_exchange_method(const api_exchange *x)
 const char *api_exchange_path(const api_exchange *x)
 {
     return x->path;
+}
+
+const char *api_exchange_app(const api_exchange *x)
+{
+    return x->app;
 }
 
 const char *api_exchange_user(const api_exchange *x)

@@ -27,19 +27,31 @@ typedef struct {
     uint64_t image_max;  /* bytes of one image (default 10 MiB) */
     uint64_t json_max;   /* bytes of a carrier body (default 64 KiB) */
     const char *spool_dir; /* where uploads are spooled (default: /tmp) */
+    size_t url_max;        /* request target bytes (default 8 KiB): 414 */
+    size_t header_line_max; /* one header line (default 8 KiB): 431 */
+    size_t headers_max;     /* all header lines (default 16 KiB): 431 */
+    size_t header_count_max; /* header lines (default 100): 431 */
+    const char *const *cors_origins; /* allowed Origins ("*" = any), or none */
+    size_t ncors;
+    int retry_after_s;     /* told to a locked-out address (the auth lockout) */
 } api_config;
 
 typedef struct {
     const char *method;
     const char *path;   /* percent-decoded, without query */
-    const char *remote; /* peer address for logs */
+    const char *remote; /* peer address, for logs and the failure limiter */
+    /* Sizes of the request head, measured by the HTTP layer. */
+    size_t url_len;          /* request target, query included */
+    size_t header_bytes;     /* all header lines */
+    size_t header_count;
+    size_t header_line_max;  /* the longest header line */
     /* Case-insensitive lookups; NULL when absent. */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
     void *conn;
 } api_request;
 
-#define API_MAX_HEADERS 8
+#define API_MAX_HEADERS 16
 
 typedef struct {
     const char *name;
@@ -72,6 +84,8 @@ void *api_exchange_take_body(api_exchange *x);
 const char *api_exchange_method(const api_exchange *x);
 const char *api_exchange_path(const api_exchange *x);
 const char *api_exchange_user(const api_exchange *x);
+/* The partner application named by SO-AppToken, or NULL. */
+const char *api_exchange_app(const api_exchange *x);
 void api_exchange_free(api_exchange *x);
 
 #endif

@@ -32,6 +32,8 @@ typedef enum {
     ROUTE_TZ_LIST,     /* /api/v1/TimeZone */
     ROUTE_TZ_BASE,     /* /api/v1/TimeZone/base */
     ROUTE_TZ_CURRENT,  /* /api/v1/TimeZone/current */
+    ROUTE_LOGIN,       /* /api/v1/login */
+    ROUTE_LOGOUT,      /* /api/v1/logout */
     ROUTE__COUNT
 } route_kind;
 
@@ -80,6 +82,8 @@ struct api_exchange {
     bool absent_is_empty; /* patched bodies: a field left out was removed */
     int64_t expect;      /* version a conditional write rests on, or STORE_ANY */
     msg_locale locale;   /* ErrorMessage language and culture (SPEC §6) */
+    const char *origin;  /* Origin header, for CORS */
+    const char *app;     /* partner app named by SO-AppToken, or NULL */
     const tz_zone *tz;   /* SO-TimeZone, or NULL */
     bool tz_offset;      /* ... with includeTZOffset */
     bool answered;
@@ -89,6 +93,22 @@ struct api_exchange {
 /* ---- routing (router.c) ---- */
 /* Resolves path+method; on failure the exchange holds the error answer. */
 bool api_route(api_exchange *x, const api_request *req);
+/* True for the paths that need no principal (the login endpoint). */
+bool api_route_is_public(const char *path);
+
+/* ---- CORS (cors.c) ---- */
+/* True when the request is a CORS preflight, which is then answered. */
+bool cors_preflight(api_exchange *x, const api_request *req);
+/* Adds the CORS headers of an allowed Origin to the answer. */
+void cors_answer_headers(api_exchange *x);
+
+/* ---- sign-in (session.c) ---- */
+void session_login(api_exchange *x, const api_request *req);
+void session_logout(api_exchange *x, const api_request *req);
+/* What the request presents to auth_authenticate. */
+auth_input api_auth_input(const api_request *req);
+/* 401 (with WWW-Authenticate) or 429 (with Retry-After) for an auth error. */
+void api_fail_auth(api_exchange *x, cb_err e);
 
 /* ---- representations (repr.c) ---- */
 /* Content-Type of a carrier body → x->body_repr; false answered 415. */
@@ -132,6 +152,8 @@ void api_add_header(api_exchange *x, const char *name, const char *value);
 /* ---- carriers (carrier.c) ---- */
 json_t *carrier_blob(const api_exchange *x, const model_blob *b);
 json_t *carrier_entity(const model_entity_t *e);
+/* The Associate carrier of a user (null for NULL). */
+json_t *carrier_associate(const model_user *u);
 /* Case-insensitive member lookup. */
 json_t *carrier_get(json_t *obj, const char *name);
 /* Reads the carrier body in whichever representation it came (JSON, XML,

@@ -59,7 +59,7 @@ static json_t *field_properties(model_role caller)
     return fp;
 }
 
-static json_t *associate(const model_user *u)
+json_t *carrier_associate(const model_user *u)
 {
     if (u == NULL)
         return json_null();
@@ -106,8 +106,8 @@ json_t *carrier_blob(const api_exchange *x, const model_blob *b)
     json_object_set_new(j, "OriginalSize", json_integer(b->original_size));
     json_object_set_new(j, "CreatedDate", date(x, b->created_ms));
     json_object_set_new(j, "UpdatedDate", date(x, b->updated_ms));
-    json_object_set_new(j, "CreatedBy", associate(b->created_by));
-    json_object_set_new(j, "UpdatedBy", associate(b->updated_by));
+    json_object_set_new(j, "CreatedBy", carrier_associate(b->created_by));
+    json_object_set_new(j, "UpdatedBy", carrier_associate(b->updated_by));
     json_object_set_new(j, "ConceptualType", json_string(b->conceptual_type));
     json_object_set_new(j, "TableRight", right(caller >= MODEL_ROLE_EDITOR ? "FULL" : "Select"));
     json_object_set_new(j, "FieldProperties", field_properties(caller));

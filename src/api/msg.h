@@ -63,6 +63,13 @@
     X(BAD_SELECT)                                                                                  \
     X(BAD_CHARSET)                                                                                 \
     X(INTERNAL)                                                                                    \
+    X(CORS_ORIGIN)                                                                             \
+    X(URL_TOO_LONG)                                                                            \
+    X(HEADERS_TOO_LARGE)                                                                       \
+    X(TOO_MANY_HEADERS)                                                                        \
+    X(TOO_MANY_FAILURES)                                                                       \
+    X(LOGIN_FIELDS)                                                                            \
+    X(LOGIN_FAILED)                                                                            \
     X(UNAVAILABLE)
 
 typedef enum {

@@ -85,7 +85,7 @@ static span media_type(const char *m)
 
 bool repr_request_type(api_exchange *x, const char *ct)
 {
-    if (ct == NULL || media_type(ct).n == 0) {
+    if (ct == NULL || trim(ct, strlen(ct)).n == 0) {
         x->body_repr = REPR_JSON; /* SPEC §4: no Content-Type is read as JSON */
         return true;
     }

@@ -47,6 +47,15 @@ static const route_method image_info_methods[] = {
     {NULL, NULL, BODY_NONE, false, false},
 };
 
+static const route_method login_methods[] = {
+    {"POST", session_login, BODY_JSON, false, true},
+    {NULL, NULL, BODY_NONE, false, false},
+};
+static const route_method logout_methods[] = {
+    {"POST", session_logout, BODY_NONE, false, false},
+    {NULL, NULL, BODY_NONE, false, false},
+};
+
 static const route_method tz_list_methods[] = {
     {"GET", timezone_list, BODY_NONE, false, true},
     {NULL, NULL, BODY_NONE, false, false},
@@ -63,6 +72,8 @@ static const route_method tz_current_methods[] = {
 static const route_method *methods_of(const route_t *r)
 {
     switch (r->kind) {
+    case ROUTE_LOGIN: return login_methods;
+    case ROUTE_LOGOUT: return logout_methods;
     case ROUTE_TZ_LIST: return tz_list_methods;
     case ROUTE_TZ_BASE: return tz_base_methods;
     case ROUTE_TZ_CURRENT: return tz_current_methods;
@@ -98,6 +109,13 @@ static bool seg_is(seg_t s, const char *lit)
     return text_ieq(s.p, s.n, lit);
 }
 
+bool api_route_is_public(const char *path)
+{
+    seg_t segs[MAX_SEGS];
+    int n = split_path(path, segs);
+    return n == 3 && seg_is(segs[0], "api") && seg_is(segs[1], "v1") && seg_is(segs[2], "login");
+}
+
 /* /api/v1/TimeZone[/base|/current] */
 static bool match_timezone(const seg_t *s, int n, route_t *r)
 {
@@ -120,6 +138,10 @@ static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
         return false;
     if (seg_is(s[1], "v1") && seg_is(s[2], "TimeZone"))
         return match_timezone(s, n, r);
+    if (n == 3 && seg_is(s[1], "v1") && (seg_is(s[2], "login") || seg_is(s[2], "logout"))) {
+        r->kind = seg_is(s[2], "login") ? ROUTE_LOGIN : ROUTE_LOGOUT;
+        return true;
+    }
     int kind = model_kind_from_name(s[2].p, s[2].n);
     if (kind < 0)
         return false;

@@ -1,20 +1,39 @@
 /*
- * auth.c — Basic authentication with a verified-credential cache.
+ * auth.c — who is calling (auth.h): Basic with a verified-credential cache,
+ * SOTicket tickets, Bearer access tokens and JWTs, browser sessions with an
+ * XSRF token, SO-AppToken partner applications, and a failure limiter per
+ * caller address.
  *
  * Cache invariants: one slot per user id (modulo the table size); a slot
  * holds the tag of the last password verified for that user against the
  * hash stored then, and when that stops being believed. The tag binds the
  * stored hash, so a password change, or another user landing in the slot,
  * can never make a wrong password pass.
+ *
+ * Secrets: every ticket, token, session id, XSRF token and app token is
+ * SECRET_BYTES from randombytes_buf as unpadded base64url (tickets with
+ * "7T:", tokens with "8A:" in front). The store sees only BLAKE2b-256 of
+ * the secret's full text, so a copy of the database grants nothing; the
+ * raw random bytes are wiped once encoded.
+ *
+ * Limiter invariants: LIMIT_SLOTS slots chosen by a keyed SipHash of the
+ * address (an attacker cannot aim at another address's slot); a slot
+ * belongs to one address at a time and is taken over by another only when
+ * not locked. A locked address is refused before any credential is looked
+ * at. Requests that present no credential at all are not counted: they
+ * guess nothing, and browsers send them before logging in.
  */
 #include "auth/auth.h"
 
+#include <assert.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth/jwt.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -23,20 +42,63 @@
 #define PW_OPSLIMIT 2
 #define PW_MEMLIMIT (19u * 1024u * 1024u) /* OWASP's Argon2id minimum: m=19 MiB, t=2 */
 
+#define SECRET_BYTES 32
+#define B64URL sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define SECRET_B64_SIZE sodium_base64_ENCODED_LEN(SECRET_BYTES, B64URL) /* with NUL */
+#define TICKET_PREFIX "7T:"
+#define TOKEN_PREFIX "8A:"
+#define PREFIX_LEN 3
+
+#define DEFAULT_TICKET_TTL_S (6 * 3600)
+#define DEFAULT_SESSION_TTL_S (8 * 3600)
+#define DEFAULT_TOKEN_TTL_S (30 * 86400)
+#define MAX_TTL_S ((int64_t)100 * 365 * 86400) /* keeps expiry arithmetic far from overflow */
+
+#define LIMIT_SLOTS 4096
+#define DEFAULT_FAIL_LIMIT 10
+#define DEFAULT_FAIL_WINDOW_S 60
+#define DEFAULT_LOCKOUT_S 60
+
+#define CHALLENGE_MAX 160
+
+/* Reasons the limiter does not count (compared by address). */
+static const char WHY_NONE[] = "no credentials";
+static const char WHY_APP_MISSING[] = "SO-AppToken missing";
+
 typedef struct {
     int32_t user_id;
     int64_t expires_ms;
     unsigned char tag[crypto_generichash_BYTES];
 } cache_slot;
 
+typedef struct {
+    uint64_t tag;            /* keyed hash of the address owning the slot */
+    int64_t window_start_ms; /* monotonic */
+    int count;               /* failures since window_start_ms */
+    int64_t locked_until_ms; /* monotonic; refused until then */
+} limit_slot;
+
 struct auth {
     store_t *store;
+    unsigned schemes; /* effective: AUTH_JWT only with a verifier */
+    int64_t ticket_ttl_s, session_ttl_s;
+    bool require_app;
+    int fail_limit, fail_window_s, lockout_s; /* fail_limit 0: no limiter */
+    jwt_verifier *jwt;
+    char challenge[CHALLENGE_MAX];
     unsigned char key[crypto_generichash_KEYBYTES];
+    unsigned char limit_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t cache_lock;
     pthread_mutex_t hash_lock; /* one Argon2id run at a time */
+    pthread_mutex_t limit_lock;
     cache_slot cache[CACHE_SLOTS];
+    limit_slot limits[LIMIT_SLOTS];
     char dummy_hash[AUTH_HASH_MAX]; /* verified against for unknown users */
 };
+
+_Static_assert(STORE_HASH_BYTES == crypto_generichash_BYTES, "secret hash is BLAKE2b-256");
+
+/* ---- passwords and the verified-credential cache ------------------------ */
 
 cb_err auth_hash_password(const char *password, char out[AUTH_HASH_MAX])
 {
@@ -49,37 +111,6 @@ cb_err auth_hash_password(const char *password, char out[AUTH_HASH_MAX])
     return CB_EOK;
 }
 
-cb_err auth_create(store_t *store, auth_t **out)
-{
-    if (sodium_init() < 0)
-        return CB_EINTERNAL;
-    auth_t *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return CB_EINTERNAL;
-    a->store = store;
-    crypto_generichash_keygen(a->key);
-    pthread_mutex_init(&a->cache_lock, NULL);
-    pthread_mutex_init(&a->hash_lock, NULL);
-    *out = a;
-    return CB_EOK;
-}
-
-void auth_destroy(auth_t *a)
-{
-    if (a == NULL)
-        return;
-    pthread_mutex_destroy(&a->cache_lock);
-    pthread_mutex_destroy(&a->hash_lock);
-    sodium_memzero(a, sizeof(*a));
-    free(a);
-}
-
-const char *auth_challenge(const auth_t *a)
-{
-    (void)a;
-    return "Basic realm=\"crmblob\", charset=\"UTF-8\"";
-}
-
 static void credential_tag(const auth_t *a, const char *pw_hash, const char *password,
                            unsigned char tag[crypto_generichash_BYTES])
 {
@@ -88,6 +119,7 @@ static void credential_tag(const auth_t *a, const char *pw_hash, const char *pas
     crypto_generichash_update(&st, (const unsigned char *)pw_hash, strlen(pw_hash) + 1);
     crypto_generichash_update(&st, (const unsigned char *)password, strlen(password));
     crypto_generichash_final(&st, tag, crypto_generichash_BYTES);
+    sodium_memzero(&st, sizeof(st));
 }
 
 static bool cache_hit(auth_t *a, int32_t uid, const unsigned char *tag)
@@ -120,63 +152,828 @@ static bool slow_verify(auth_t *a, const char *pw_hash, const char *password)
             a->dummy_hash[0] = '\0';
         pw_hash = a->dummy_hash;
     }
-    bool ok = pw_hash[0] != '\0' &&
-              crypto_pwhash_str_verify(pw_hash, password, strlen(password)) == 0;
+    bool ok =
+        pw_hash[0] != '\0' && crypto_pwhash_str_verify(pw_hash, password, strlen(password)) == 0;
     pthread_mutex_unlock(&a->hash_lock);
     return ok;
 }
 
-/* Splits "Basic <base64(user:pass)>" into arena strings. */
-static cb_err parse_basic(arena_t *arena, const char *h, char **user, char **pass)
+/* Name and password against the store (through the cache): the enabled
+ * user, or CB_EUNAUTH with *why. */
+static cb_err password_check(auth_t *a, arena_t *arena, const char *name, const char *password,
+                             model_user *out, const char **why)
 {
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Basic ", 6) != 0)
-        return CB_EUNAUTH;
-    const char *b64 = h + 6;
-    while (*b64 == ' ')
-        b64++;
-    size_t n = strlen(b64);
-    while (n > 0 && b64[n - 1] == ' ')
-        n--;
-    if (n == 0 || n > AUTH_HEADER_MAX)
-        return CB_EUNAUTH;
-    unsigned char *raw = arena_alloc(arena, n + 1);
-    size_t raw_len;
-    if (sodium_base642bin(raw, n, b64, n, NULL, &raw_len, NULL, sodium_base64_VARIANT_ORIGINAL) !=
-        0)
-        return CB_EUNAUTH;
-    raw[raw_len] = '\0';
-    char *colon = memchr(raw, ':', raw_len);
-    if (colon == NULL || memchr(raw, '\0', raw_len) != NULL)
-        return CB_EUNAUTH;
-    *user = arena_strndup(arena, (const char *)raw, (size_t)(colon - (char *)raw));
-    *pass = colon + 1;
-    return **user ? CB_EOK : CB_EUNAUTH;
-}
-
-cb_err auth_authenticate(auth_t *a, arena_t *arena, const char *authorization, model_user *out)
-{
-    char *name = NULL, *password = NULL;
-    if (authorization == NULL || parse_basic(arena, authorization, &name, &password) != CB_EOK)
-        return CB_EUNAUTH;
+    unsigned char tag[crypto_generichash_BYTES];
     model_user u;
-    cb_err e = store_user_by_name(a->store, arena, name, &u);
-    if (e == CB_ENOTFOUND) {
+    cb_err rc = store_user_by_name(a->store, arena, name, &u);
+    if (rc == CB_ENOTFOUND) {
         slow_verify(a, NULL, password);
+        *why = "unknown user";
         return CB_EUNAUTH;
     }
-    if (e != CB_EOK)
-        return e;
-    unsigned char tag[crypto_generichash_BYTES];
+    if (rc != CB_EOK)
+        return rc;
     credential_tag(a, u.pw_hash, password, tag);
     if (!cache_hit(a, u.id, tag)) {
-        if (!slow_verify(a, u.pw_hash, password))
-            return CB_EUNAUTH;
+        if (!slow_verify(a, u.pw_hash, password)) {
+            *why = "wrong password";
+            rc = CB_EUNAUTH;
+            goto out;
+        }
         cache_put(a, u.id, tag);
     }
-    if (u.disabled)
-        return CB_EUNAUTH;
+    if (u.disabled) {
+        *why = "user disabled";
+        rc = CB_EUNAUTH;
+        goto out;
+    }
     *out = u;
+out:
+    sodium_memzero(tag, sizeof(tag));
+    return rc;
+}
+
+/* ---- failure limiter ---------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(text_monotonic_us() / 1000);
+}
+
+static bool limiter_applies(const auth_t *a, const char *remote)
+{
+    return a->fail_limit > 0 && remote != NULL && remote[0] != '\0';
+}
+
+/* The slot of `remote` and the tag that marks it as remote's. */
+static limit_slot *limit_slot_of(auth_t *a, const char *remote, uint64_t *tag)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    _Static_assert(sizeof(h) == sizeof(*tag), "SipHash-2-4 gives 64 bits");
+    crypto_shorthash(h, (const unsigned char *)remote, strlen(remote), a->limit_key);
+    memcpy(tag, h, sizeof(*tag));
+    return &a->limits[*tag % LIMIT_SLOTS];
+}
+
+static bool limit_locked(auth_t *a, const char *remote)
+{
+    if (!limiter_applies(a, remote))
+        return false;
+    uint64_t tag;
+    limit_slot *s = limit_slot_of(a, remote, &tag);
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&a->limit_lock);
+    bool locked = s->tag == tag && s->locked_until_ms > now;
+    pthread_mutex_unlock(&a->limit_lock);
+    return locked;
+}
+
+/* Counts one failure of `remote`; reaching fail_limit inside the window
+ * locks it for lockout_s. Returns true when this failure locked it. */
+static bool limit_count(auth_t *a, limit_slot *s, uint64_t tag, int64_t now)
+{
+    if (s->tag != tag) {
+        if (s->locked_until_ms > now)
+            return false; /* another address's lockout (a rare collision): leave it */
+        *s = (limit_slot){.tag = tag, .window_start_ms = now};
+    }
+    if (now - s->window_start_ms >= (int64_t)a->fail_window_s * 1000) {
+        s->window_start_ms = now;
+        s->count = 0;
+    }
+    if (++s->count < a->fail_limit)
+        return false;
+    s->locked_until_ms = now + (int64_t)a->lockout_s * 1000;
+    s->window_start_ms = s->locked_until_ms; /* a fresh window once the lockout ends */
+    s->count = 0;
+    return true;
+}
+
+static void limit_fail(auth_t *a, const char *remote)
+{
+    if (!limiter_applies(a, remote))
+        return;
+    uint64_t tag;
+    limit_slot *s = limit_slot_of(a, remote, &tag);
+    pthread_mutex_lock(&a->limit_lock);
+    bool locked = limit_count(a, s, tag, mono_ms());
+    pthread_mutex_unlock(&a->limit_lock);
+    if (locked)
+        log_warn("auth: %s locked out for %d s after %d failed attempts", remote, a->lockout_s,
+                 a->fail_limit);
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+static void secret_hash(const char *text, unsigned char out[STORE_HASH_BYTES])
+{
+    crypto_generichash(out, STORE_HASH_BYTES, (const unsigned char *)text, strlen(text), NULL, 0);
+}
+
+/* A fresh secret `prefix` + base64url(SECRET_BYTES random) in the arena;
+ * hash gets its BLAKE2b-256. */
+static const char *secret_new(arena_t *arena, const char *prefix,
+                              unsigned char hash[STORE_HASH_BYTES])
+{
+    unsigned char raw[SECRET_BYTES];
+    char b64[SECRET_B64_SIZE];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw), B64URL);
+    const char *s = arena_printf(arena, "%s%s", prefix, b64);
+    sodium_memzero(raw, sizeof(raw));
+    sodium_memzero(b64, sizeof(b64));
+    secret_hash(s, hash);
+    return s;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int64_t clamp_ttl(int64_t ttl_s, int64_t dflt)
+{
+    if (ttl_s <= 0)
+        return dflt;
+    return ttl_s < MAX_TTL_S ? ttl_s : MAX_TTL_S;
+}
+
+/* Stores a new credential of `kind` for user uid, valid ttl_s seconds, and
+ * returns its secret (and for a session a fresh XSRF token in *xsrf). */
+static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred_kind kind, int32_t uid,
+                         int64_t ttl_s, const char *label, const char **secret, const char **xsrf,
+                         int64_t *expires_ms)
+{
+    store_cred c = {.kind = kind, .user_id = uid, .label = label ? label : ""};
+    const char *prefix = kind == STORE_CRED_TICKET  ? TICKET_PREFIX
+                         : kind == STORE_CRED_TOKEN ? TOKEN_PREFIX
+                                                    : "";
+    c.created_ms = text_now_ms();
+    c.expires_ms = c.created_ms + ttl_s * 1000;
+    const char *s = secret_new(arena, prefix, c.hash);
+    const char *x = kind == STORE_CRED_SESSION ? secret_new(arena, "", c.xsrf_hash) : NULL;
+    cb_err rc = store_cred_add(a->store, &c);
+    if (rc != CB_EOK)
+        return rc;
+    *secret = s;
+    if (xsrf != NULL)
+        *xsrf = x;
+    *expires_ms = c.expires_ms;
     return CB_EOK;
+}
+
+/* Why a credential of each kind is refused, for the log. */
+static const struct {
+    const char *unknown, *revoked, *expired;
+} cred_why[] = {
+    [STORE_CRED_TICKET] = {"unknown ticket", "ticket revoked", "ticket expired"},
+    [STORE_CRED_TOKEN] = {"unknown access token", "access token revoked", "access token expired"},
+    [STORE_CRED_SESSION] = {"unknown session", "session revoked", "session expired"},
+};
+
+/* The valid credential of `kind` whose secret is `secret`, or CB_EUNAUTH
+ * with *why when unknown, revoked or expired. */
+static cb_err cred_check(auth_t *a, arena_t *arena, store_cred_kind kind, const char *secret,
+                         store_cred *c, const char **why)
+{
+    unsigned char h[STORE_HASH_BYTES];
+    secret_hash(secret, h);
+    cb_err rc = store_cred_find(a->store, arena, kind, h, c);
+    if (rc == CB_ENOTFOUND) {
+        *why = cred_why[kind].unknown;
+        return CB_EUNAUTH;
+    }
+    if (rc != CB_EOK)
+        return rc;
+    if (c->revoked) {
+        *why = cred_why[kind].revoked;
+        return CB_EUNAUTH;
+    }
+    if (c->expires_ms <= text_now_ms()) {
+        *why = cred_why[kind].expired;
+        return CB_EUNAUTH;
+    }
+    return CB_EOK;
+}
+
+/* Revokes the credential of `kind` named by its secret; CB_ENOTFOUND when
+ * there is none. */
+static cb_err cred_revoke_secret(auth_t *a, arena_t *arena, store_cred_kind kind,
+                                 const char *secret)
+{
+    unsigned char h[STORE_HASH_BYTES];
+    store_cred c;
+    secret_hash(secret, h);
+    cb_err rc = store_cred_find(a->store, arena, kind, h, &c);
+    if (rc == CB_EOK && !c.revoked)
+        rc = store_cred_revoke(a->store, kind, c.id);
+    return rc;
+}
+
+/* ---- parsers ------------------------------------------------------------ */
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Trims spaces and tabs at both ends of [*s, *s + *n). */
+static void trim(const char **s, size_t *n)
+{
+    while (*n > 0 && is_ws(**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_ws((*s)[*n - 1]))
+        (*n)--;
+}
+
+/* True when s[0..n) is non-empty printable ASCII without spaces: what a
+ * ticket, token or JWT may contain. */
+static bool is_opaque(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Decodes base64 s[0..n) of `variant` into a NUL-terminated arena buffer. */
+static bool b64_decode(arena_t *arena, const char *s, size_t n, int variant, char **raw,
+                       size_t *raw_len)
+{
+    unsigned char *buf = arena_alloc(arena, n + 1);
+    if (sodium_base642bin(buf, n, s, n, NULL, raw_len, NULL, variant) != 0)
+        return false;
+    buf[*raw_len] = '\0';
+    *raw = (char *)buf;
+    return true;
+}
+
+/* "Basic" credentials: base64(user ":" password), user non-empty. */
+static cb_err parse_basic(arena_t *arena, const char *b64, size_t n, auth_credentials *out)
+{
+    char *raw;
+    size_t raw_len;
+    if (!b64_decode(arena, b64, n, sodium_base64_VARIANT_ORIGINAL, &raw, &raw_len))
+        return CB_EUNAUTH;
+    char *colon = memchr(raw, ':', raw_len);
+    if (colon == NULL || colon == raw || memchr(raw, '\0', raw_len) != NULL)
+        return CB_EUNAUTH;
+    out->scheme = AUTH_BASIC;
+    out->user = arena_strndup(arena, raw, (size_t)(colon - raw));
+    out->password = colon + 1;
+    return CB_EOK;
+}
+
+/* "SOTicket" credentials: "7T:..." as is, or base64 of it (standard or
+ * URL-safe alphabet, padding optional). */
+static cb_err parse_ticket(arena_t *arena, const char *s, size_t n, auth_credentials *out)
+{
+    char *raw = NULL;
+    size_t raw_len = 0;
+    if (n > PREFIX_LEN && strncmp(s, TICKET_PREFIX, PREFIX_LEN) == 0) {
+        raw = arena_strndup(arena, s, n);
+        raw_len = n;
+    } else {
+        size_t m = n;
+        while (m > 0 && n - m < 2 && s[m - 1] == '=')
+            m--;
+        if (!b64_decode(arena, s, m, sodium_base64_VARIANT_ORIGINAL_NO_PADDING, &raw, &raw_len) &&
+            !b64_decode(arena, s, m, B64URL, &raw, &raw_len))
+            return CB_EUNAUTH;
+    }
+    if (raw_len <= PREFIX_LEN || strncmp(raw, TICKET_PREFIX, PREFIX_LEN) != 0 ||
+        !is_opaque(raw, raw_len))
+        return CB_EUNAUTH;
+    out->scheme = AUTH_TICKET;
+    out->secret = raw;
+    return CB_EOK;
+}
+
+/* "Bearer" credentials: an opaque token or a JWT, told apart by shape. */
+static cb_err parse_bearer(arena_t *arena, const char *s, size_t n, auth_credentials *out)
+{
+    if (!is_opaque(s, n))
+        return CB_EUNAUTH;
+    out->secret = arena_strndup(arena, s, n);
+    out->scheme = jwt_looks_like(out->secret) ? AUTH_JWT : AUTH_TOKEN;
+    return CB_EOK;
+}
+
+cb_err auth_parse_header(arena_t *arena, const char *authorization, auth_credentials *out)
+{
+    assert(arena != NULL && out != NULL);
+    *out = (auth_credentials){0};
+    if (authorization == NULL)
+        return CB_EUNAUTH;
+    size_t len = strnlen(authorization, AUTH_HEADER_MAX + 1);
+    if (len > AUTH_HEADER_MAX)
+        return CB_EUNAUTH;
+    const char *scheme = authorization;
+    trim(&scheme, &len);
+    size_t slen = 0;
+    while (slen < len && !is_ws(scheme[slen]))
+        slen++;
+    const char *cred = scheme + slen;
+    size_t clen = len - slen;
+    trim(&cred, &clen);
+    if (clen == 0)
+        return CB_EUNAUTH;
+    if (text_ieq(scheme, slen, "Basic"))
+        return parse_basic(arena, cred, clen, out);
+    if (text_ieq(scheme, slen, "SOTicket"))
+        return parse_ticket(arena, cred, clen, out);
+    if (text_ieq(scheme, slen, "Bearer"))
+        return parse_bearer(arena, cred, clen, out);
+    return CB_EUNAUTH;
+}
+
+/* A cookie value without its optional double quotes (RFC 6265 §4.1.1). */
+static const char *cookie_unquote(arena_t *arena, const char *v, size_t n)
+{
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+        v++;
+        n -= 2;
+    }
+    return arena_strndup(arena, v, n);
+}
+
+const char *auth_cookie_value(arena_t *arena, const char *cookie_header, const char *name)
+{
+    assert(arena != NULL && name != NULL);
+    size_t name_len = strlen(name);
+    for (const char *p = cookie_header; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ";");
+        const char *eq = memchr(p, '=', n);
+        if (eq != NULL) {
+            const char *k = p, *v = eq + 1;
+            size_t klen = (size_t)(eq - p), vlen = n - klen - 1;
+            trim(&k, &klen);
+            trim(&v, &vlen);
+            if (klen == name_len && memcmp(k, name, name_len) == 0)
+                return cookie_unquote(arena, v, vlen);
+        }
+        p += n + (p[n] == ';');
+    }
+    return NULL;
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+/* The enabled user `id` (or `name` when not NULL) behind a credential. */
+static cb_err user_load(auth_t *a, arena_t *arena, int32_t id, const char *name, model_user *out,
+                        const char **why)
+{
+    cb_err rc = name != NULL ? store_user_by_name(a->store, arena, name, out)
+                             : store_user_get(a->store, arena, id, out);
+    if (rc == CB_ENOTFOUND) {
+        *why = "unknown user";
+        return CB_EUNAUTH;
+    }
+    if (rc == CB_EOK && out->disabled) {
+        *why = "user disabled";
+        return CB_EUNAUTH;
+    }
+    return rc;
+}
+
+/* A ticket or access token: its credential, then its user. */
+static cb_err by_secret(auth_t *a, arena_t *arena, store_cred_kind kind, const char *secret,
+                        model_user *out, const char **why)
+{
+    store_cred c;
+    cb_err rc = cred_check(a, arena, kind, secret, &c, why);
+    if (rc == CB_EOK)
+        rc = user_load(a, arena, c.user_id, NULL, out, why);
+    return rc;
+}
+
+/* A JWT: signature and claims by the verifier, then the user it names. */
+static cb_err by_jwt(auth_t *a, arena_t *arena, const char *token, model_user *out,
+                     const char **why)
+{
+    char msg[128] = "";
+    const char *name = NULL;
+    assert(a->jwt != NULL);
+    cb_err rc = jwt_verify(a->jwt, arena, token, text_now_ms() / 1000, &name, msg, sizeof(msg));
+    if (rc != CB_EOK) {
+        *why = arena_printf(arena, "JWT refused: %s", msg[0] ? msg : err_name(rc));
+        return rc;
+    }
+    return user_load(a, arena, 0, name, out, why);
+}
+
+/* Bearer: a JWT when it has the shape and JWTs are accepted, else an
+ * access token. */
+static cb_err by_bearer(auth_t *a, arena_t *arena, const auth_credentials *cr, auth_result *out,
+                        const char **why)
+{
+    if (cr->scheme == AUTH_JWT && (a->schemes & AUTH_JWT)) {
+        out->scheme = AUTH_JWT;
+        return by_jwt(a, arena, cr->secret, &out->user, why);
+    }
+    if (!(a->schemes & AUTH_TOKEN)) {
+        *why = "scheme disabled";
+        return CB_EUNAUTH;
+    }
+    out->scheme = AUTH_TOKEN;
+    return by_secret(a, arena, STORE_CRED_TOKEN, cr->secret, &out->user, why);
+}
+
+/* The schemes that may serve credentials parsed as `scheme`. */
+static unsigned scheme_family(auth_scheme scheme)
+{
+    return scheme == AUTH_TOKEN || scheme == AUTH_JWT ? AUTH_TOKEN | AUTH_JWT : (unsigned)scheme;
+}
+
+static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_result *out,
+                        const char **why)
+{
+    auth_credentials cr;
+    cb_err rc = auth_parse_header(arena, header, &cr);
+    if (rc != CB_EOK) {
+        *why = "unsupported or malformed Authorization header";
+    } else if (!(a->schemes & scheme_family(cr.scheme))) {
+        *why = "scheme disabled";
+        rc = CB_EUNAUTH;
+    } else if (cr.scheme == AUTH_BASIC) {
+        out->scheme = AUTH_BASIC;
+        rc = password_check(a, arena, cr.user, cr.password, &out->user, why);
+    } else if (cr.scheme == AUTH_TICKET) {
+        out->scheme = AUTH_TICKET;
+        rc = by_secret(a, arena, STORE_CRED_TICKET, cr.secret, &out->user, why);
+    } else {
+        rc = by_bearer(a, arena, &cr, out, why);
+    }
+    if (cr.password != NULL) /* our own arena copy: writable */
+        sodium_memzero((char *)cr.password, strlen(cr.password));
+    return rc;
+}
+
+/* X-XSRF-TOKEN against the session's hash, in constant time. */
+static cb_err xsrf_check(const char *xsrf, const unsigned char want[STORE_HASH_BYTES],
+                         const char **why)
+{
+    unsigned char h[STORE_HASH_BYTES];
+    if (xsrf == NULL || xsrf[0] == '\0') {
+        *why = "XSRF token missing";
+        return CB_EUNAUTH;
+    }
+    secret_hash(xsrf, h);
+    if (sodium_memcmp(h, want, STORE_HASH_BYTES) != 0) {
+        *why = "XSRF token mismatch";
+        return CB_EUNAUTH;
+    }
+    return CB_EOK;
+}
+
+/* No Authorization header: the session cookie with its XSRF token. */
+static cb_err by_cookie(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
+                        const char **why)
+{
+    const char *sid = NULL;
+    store_cred c;
+    if (a->schemes & AUTH_COOKIE)
+        sid = auth_cookie_value(arena, in->cookie, AUTH_SESSION_COOKIE);
+    if (sid == NULL || sid[0] == '\0') {
+        *why = WHY_NONE;
+        return CB_EUNAUTH;
+    }
+    cb_err rc = cred_check(a, arena, STORE_CRED_SESSION, sid, &c, why);
+    if (rc == CB_EOK)
+        rc = xsrf_check(in->xsrf, c.xsrf_hash, why);
+    if (rc == CB_EOK) {
+        out->scheme = AUTH_COOKIE;
+        rc = user_load(a, arena, c.user_id, NULL, &out->user, why);
+    }
+    return rc;
+}
+
+/* SO-AppToken: *app is the partner's name, or NULL when absent or not
+ * valid and not required. */
+static cb_err app_check(auth_t *a, arena_t *arena, const char *token, const char **app,
+                        const char **why)
+{
+    unsigned char h[STORE_HASH_BYTES];
+    store_app ap;
+    *app = NULL;
+    if (token == NULL || token[0] == '\0') {
+        *why = WHY_APP_MISSING;
+        return a->require_app ? CB_EUNAUTH : CB_EOK;
+    }
+    secret_hash(token, h);
+    cb_err rc = store_app_find(a->store, arena, h, &ap);
+    if (rc == CB_ENOTFOUND || (rc == CB_EOK && ap.revoked)) {
+        *why = rc == CB_EOK ? "SO-AppToken revoked" : "unknown SO-AppToken";
+        return a->require_app ? CB_EUNAUTH : CB_EOK;
+    }
+    if (rc == CB_EOK)
+        *app = ap.name;
+    return rc;
+}
+
+cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
+                         const char **reason)
+{
+    assert(a != NULL && arena != NULL && in != NULL && out != NULL);
+    const char *why = "";
+    cb_err rc;
+    *out = (auth_result){0};
+    if (limit_locked(a, in->remote)) {
+        why = "too many failed attempts";
+        rc = CB_ETOOMANY;
+        goto out;
+    }
+    if (in->authorization != NULL)
+        rc = by_header(a, arena, in->authorization, out, &why);
+    else
+        rc = by_cookie(a, arena, in, out, &why);
+    if (rc == CB_EOK)
+        rc = app_check(a, arena, in->app_token, &out->app, &why);
+    if (rc == CB_EUNAUTH && why != WHY_NONE && why != WHY_APP_MISSING)
+        limit_fail(a, in->remote);
+out:
+    if (rc != CB_EOK)
+        *out = (auth_result){0};
+    if (reason != NULL)
+        *reason = rc == CB_EOK ? "" : why;
+    return rc;
+}
+
+/* ---- login, logout and issuers ------------------------------------------ */
+
+cb_err auth_login(auth_t *a, arena_t *arena, const char *user, const char *password,
+                  const char *remote, auth_login_result *out)
+{
+    assert(a != NULL && arena != NULL && out != NULL);
+    const char *why = WHY_NONE;
+    *out = (auth_login_result){0};
+    if (limit_locked(a, remote))
+        return CB_ETOOMANY;
+    cb_err rc = CB_EUNAUTH;
+    if (user != NULL && user[0] != '\0' && password != NULL)
+        rc = password_check(a, arena, user, password, &out->user, &why);
+    if (rc == CB_EUNAUTH) {
+        limit_fail(a, remote);
+        log_info("auth: login refused: %s", why);
+    }
+    if (rc == CB_EOK)
+        rc = cred_issue(a, arena, STORE_CRED_TICKET, out->user.id, a->ticket_ttl_s, NULL,
+                        &out->ticket, NULL, &out->ticket_expires_ms);
+    if (rc == CB_EOK)
+        rc = cred_issue(a, arena, STORE_CRED_SESSION, out->user.id, a->session_ttl_s, NULL,
+                        &out->session, &out->xsrf, &out->session_expires_ms);
+    if (rc != CB_EOK)
+        *out = (auth_login_result){0};
+    return rc;
+}
+
+/* Revokes the ticket or access token of an Authorization value, if any. */
+static cb_err logout_header(auth_t *a, arena_t *arena, const char *header)
+{
+    auth_credentials cr;
+    cb_err rc = CB_EOK;
+    if (header == NULL || auth_parse_header(arena, header, &cr) != CB_EOK)
+        return CB_EOK;
+    if (cr.scheme == AUTH_TICKET)
+        rc = cred_revoke_secret(a, arena, STORE_CRED_TICKET, cr.secret);
+    else if (cr.scheme == AUTH_TOKEN && has_prefix(cr.secret, TOKEN_PREFIX))
+        rc = cred_revoke_secret(a, arena, STORE_CRED_TOKEN, cr.secret);
+    if (cr.password != NULL)
+        sodium_memzero((char *)cr.password, strlen(cr.password));
+    return rc == CB_ENOTFOUND ? CB_EOK : rc;
+}
+
+cb_err auth_logout(auth_t *a, arena_t *arena, const auth_input *in)
+{
+    assert(a != NULL && arena != NULL && in != NULL);
+    cb_err rc = CB_EOK;
+    const char *sid = auth_cookie_value(arena, in->cookie, AUTH_SESSION_COOKIE);
+    if (sid != NULL && sid[0] != '\0')
+        rc = cred_revoke_secret(a, arena, STORE_CRED_SESSION, sid);
+    if (rc == CB_ENOTFOUND) /* logging out twice is fine */
+        rc = CB_EOK;
+    if (rc == CB_EOK)
+        rc = logout_header(a, arena, in->authorization);
+    return rc;
+}
+
+/* The user a command-line issuer names: CB_ENOTFOUND when unknown,
+ * CB_EFORBIDDEN when disabled (a credential for them would be dead). */
+static cb_err issuer_user(auth_t *a, arena_t *arena, const char *name, model_user *u)
+{
+    if (name == NULL || name[0] == '\0')
+        return CB_ENOTFOUND;
+    cb_err rc = store_user_by_name(a->store, arena, name, u);
+    if (rc == CB_EOK && u->disabled)
+        rc = CB_EFORBIDDEN;
+    return rc;
+}
+
+cb_err auth_ticket_issue(auth_t *a, arena_t *arena, const char *user, int64_t ttl_s,
+                         const char **ticket, int64_t *expires_ms)
+{
+    assert(a != NULL && arena != NULL && ticket != NULL && expires_ms != NULL);
+    model_user u;
+    cb_err rc = issuer_user(a, arena, user, &u);
+    if (rc == CB_EOK)
+        rc = cred_issue(a, arena, STORE_CRED_TICKET, u.id, clamp_ttl(ttl_s, a->ticket_ttl_s), NULL,
+                        ticket, NULL, expires_ms);
+    return rc;
+}
+
+cb_err auth_token_issue(auth_t *a, arena_t *arena, const char *user, int64_t ttl_s,
+                        const char *label, const char **token, int64_t *expires_ms)
+{
+    assert(a != NULL && arena != NULL && token != NULL && expires_ms != NULL);
+    model_user u;
+    cb_err rc = issuer_user(a, arena, user, &u);
+    if (rc == CB_EOK)
+        rc = cred_issue(a, arena, STORE_CRED_TOKEN, u.id, clamp_ttl(ttl_s, DEFAULT_TOKEN_TTL_S),
+                        label, token, NULL, expires_ms);
+    return rc;
+}
+
+cb_err auth_revoke_secret(auth_t *a, const char *secret)
+{
+    assert(a != NULL && secret != NULL);
+    store_cred_kind kind = STORE_CRED_TOKEN;
+    if (!has_prefix(secret, TICKET_PREFIX) && !has_prefix(secret, TOKEN_PREFIX)) {
+        uint64_t id; /* a token's id, as the token list shows it */
+        if (!text_parse_u64(secret, strlen(secret), &id) || id == 0 || id > INT64_MAX)
+            return CB_EBADREQ;
+        return store_cred_revoke(a->store, STORE_CRED_TOKEN, (int64_t)id);
+    }
+    if (has_prefix(secret, TICKET_PREFIX))
+        kind = STORE_CRED_TICKET;
+    arena_t *arena = arena_create();
+    cb_err rc = cred_revoke_secret(a, arena, kind, secret);
+    arena_destroy(arena);
+    return rc;
+}
+
+cb_err auth_apptoken_add(auth_t *a, arena_t *arena, const char *name, const char **token)
+{
+    assert(a != NULL && arena != NULL && token != NULL);
+    if (name == NULL || name[0] == '\0')
+        return CB_EBADREQ;
+    store_app ap = {.name = name};
+    const char *t = secret_new(arena, "", ap.hash);
+    cb_err rc = store_app_add(a->store, &ap); /* CB_ECONFLICT when the name is taken */
+    if (rc == CB_EOK)
+        *token = t;
+    return rc;
+}
+
+/* ---- schemes and challenges --------------------------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned bits;
+} scheme_names[] = {
+    {"basic", AUTH_BASIC}, {"ticket", AUTH_TICKET}, {"token", AUTH_TOKEN},
+    {"jwt", AUTH_JWT},     {"cookie", AUTH_COOKIE}, {"bearer", AUTH_TOKEN | AUTH_JWT},
+    {"all", AUTH_ALL},
+};
+
+/* The bits of one scheme name (spaces around it allowed), 0 if unknown. */
+static unsigned scheme_bits(const char *item, size_t n)
+{
+    trim(&item, &n);
+    for (size_t i = 0; i < sizeof(scheme_names) / sizeof(scheme_names[0]); i++)
+        if (text_ieq(item, n, scheme_names[i].name))
+            return scheme_names[i].bits;
+    return 0;
+}
+
+bool auth_parse_schemes(const char *list, unsigned *out)
+{
+    assert(out != NULL);
+    unsigned bits = 0;
+    for (const char *p = list; p != NULL;) {
+        size_t n = strcspn(p, ",");
+        unsigned b = scheme_bits(p, n);
+        if (b == 0)
+            return false;
+        bits |= b;
+        p = p[n] == ',' ? p + n + 1 : NULL;
+    }
+    if (bits == 0)
+        return false; /* list was NULL */
+    *out = bits;
+    return true;
+}
+
+unsigned auth_schemes(const auth_t *a)
+{
+    return a->schemes;
+}
+
+const char *auth_challenge(const auth_t *a)
+{
+    return a->challenge;
+}
+
+/* One challenge per enabled header scheme; only the cookie: a Cookie one. */
+static void challenge_build(auth_t *a)
+{
+    const char *parts[3];
+    size_t n = 0, used = 0;
+    if (a->schemes & AUTH_BASIC)
+        parts[n++] = "Basic realm=\"crmblob\", charset=\"UTF-8\"";
+    if (a->schemes & AUTH_TICKET)
+        parts[n++] = "SOTicket realm=\"crmblob\"";
+    if (a->schemes & (AUTH_TOKEN | AUTH_JWT))
+        parts[n++] = "Bearer realm=\"crmblob\"";
+    if (n == 0)
+        parts[n++] = "Cookie realm=\"crmblob\"";
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(a->challenge + used, sizeof(a->challenge) - used, "%s%s",
+                         i > 0 ? ", " : "", parts[i]);
+        assert(w > 0 && (size_t)w < sizeof(a->challenge) - used);
+        used += (size_t)w;
+    }
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+/* Copies cfg's numbers into a, with the documented defaults. */
+static void config_apply(auth_t *a, const auth_config *cfg)
+{
+    a->schemes = cfg->schemes != 0 ? cfg->schemes & AUTH_ALL : AUTH_ALL;
+    a->ticket_ttl_s = clamp_ttl(cfg->ticket_ttl_s, DEFAULT_TICKET_TTL_S);
+    a->session_ttl_s = clamp_ttl(cfg->session_ttl_s, DEFAULT_SESSION_TTL_S);
+    a->require_app = cfg->require_app_token;
+    a->fail_limit = cfg->fail_limit > 0 ? cfg->fail_limit : DEFAULT_FAIL_LIMIT;
+    if (cfg->fail_limit < 0)
+        a->fail_limit = 0; /* the limiter is off */
+    a->fail_window_s = cfg->fail_window_s > 0 ? cfg->fail_window_s : DEFAULT_FAIL_WINDOW_S;
+    a->lockout_s = cfg->lockout_s > 0 ? cfg->lockout_s : DEFAULT_LOCKOUT_S;
+}
+
+/* The JWT verifier, when keys are configured and JWTs enabled; without
+ * one, AUTH_JWT leaves the effective schemes. */
+static cb_err jwt_setup(auth_t *a, const auth_config *cfg)
+{
+    if (cfg->njwt_keys == 0 || !(a->schemes & AUTH_JWT)) {
+        if (cfg->njwt_keys == 0 && cfg->schemes != 0 && (cfg->schemes & AUTH_JWT) &&
+            cfg->schemes != AUTH_ALL)
+            log_warn("auth: JWT enabled but no key configured: JWTs are refused");
+        a->schemes &= ~(unsigned)AUTH_JWT;
+        return CB_EOK;
+    }
+    jwt_config jc = {.keys = cfg->jwt_keys,
+                     .nkeys = cfg->njwt_keys,
+                     .issuer = cfg->jwt_issuer,
+                     .audience = cfg->jwt_audience,
+                     .user_claim = cfg->jwt_user_claim};
+    char err[256] = "";
+    if (jwt_create(&jc, &a->jwt, err, sizeof(err)) != CB_EOK) {
+        log_error("auth: JWT keys: %s", err[0] ? err : "cannot be loaded");
+        return CB_EBADREQ;
+    }
+    return CB_EOK;
+}
+
+cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out)
+{
+    static const auth_config defaults = {0};
+    assert(store != NULL && out != NULL);
+    *out = NULL;
+    if (sodium_init() < 0)
+        return CB_EINTERNAL;
+    auth_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CB_EINTERNAL;
+    a->store = store;
+    crypto_generichash_keygen(a->key);
+    crypto_shorthash_keygen(a->limit_key);
+    pthread_mutex_init(&a->cache_lock, NULL);
+    pthread_mutex_init(&a->hash_lock, NULL);
+    pthread_mutex_init(&a->limit_lock, NULL);
+    config_apply(a, cfg != NULL ? cfg : &defaults);
+    cb_err rc = jwt_setup(a, cfg != NULL ? cfg : &defaults);
+    if (rc != CB_EOK) {
+        auth_destroy(a);
+        return rc;
+    }
+    challenge_build(a);
+    *out = a;
+    return CB_EOK;
+}
+
+void auth_destroy(auth_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->jwt != NULL)
+        jwt_destroy(a->jwt);
+    pthread_mutex_destroy(&a->cache_lock);
+    pthread_mutex_destroy(&a->hash_lock);
+    pthread_mutex_destroy(&a->limit_lock);
+    sodium_memzero(a, sizeof(*a));
+    free(a);
 }

@@ -13,7 +13,9 @@ typedef struct http_server http_server;
 typedef struct {
     const char *listen;       /* "host:port", IPv4 or [IPv6]:port */
     unsigned threads;         /* worker threads (0 = default) */
-    unsigned timeout_s;       /* idle connection timeout */
+    unsigned timeout_s;       /* idle connection timeout (0 = 30 s) */
+    unsigned max_conns;       /* connections in all (0 = 8192) */
+    unsigned max_conns_per_ip; /* connections from one address (0 = 1024) */
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

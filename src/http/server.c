@@ -6,6 +6,12 @@
  * req_state lives from the first call to the completion callback, where
  * the access line is written and everything is freed.
  *
+ * Percent-decoding of the path and query is ours (unescape): it never
+ * produces a NUL byte, so "/Person/2%00/Image" cannot turn into
+ * "/Person/2" on its way to the router; "%00" stays as it is and fails
+ * there. Parsing is strict: HTTP/1.1 without Host, spaces in the target,
+ * a NUL in a header value and conflicting Content-Length headers are 400.
+ *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
  * found while reading the body (libmicrohttpd 0.9.75 cannot answer
@@ -20,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -27,6 +34,10 @@
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
+/* Per-connection memory for the request head and body buffers: above the
+ * API's own head limits (so that it answers 414/431 with its carrier),
+ * small enough for thousands of connections. */
+#define CONN_MEMORY (128u * 1024u)
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -36,6 +47,7 @@ struct http_server {
 
 typedef struct {
     api_exchange *x;
+    char remote[64];
     uint64_t start_us;
     uint64_t discarded;
     uint64_t sent_bytes;
@@ -53,12 +65,105 @@ static const char *lookup_query(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static api_request make_request(struct MHD_Connection *c, const char *url, const char *method)
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %HH in place, except %00 and malformed escapes, kept as sent. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+        int lo = hi >= 0 ? hex_value(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+typedef struct {
+    api_request *r;
+    const char *content_length; /* the first one seen */
+    bool bad;                   /* a NUL in a value, or Content-Lengths that differ */
+} head_scan;
+
+/* Adds one header or query argument to the head's measurements. */
+static enum MHD_Result measure(void *cls, enum MHD_ValueKind kind, const char *key,
+                               size_t key_size, const char *value, size_t value_size)
+{
+    head_scan *h = cls;
+    size_t line = key_size + value_size + 4; /* "k: v\r\n" */
+    if (kind == MHD_GET_ARGUMENT_KIND) {
+        h->r->url_len += key_size + value_size + 2;
+        return MHD_YES;
+    }
+    if (value != NULL && memchr(value, '\0', value_size) != NULL)
+        h->bad = true;
+    if (strcasecmp(key, "Content-Length") == 0 && value != NULL) {
+        if (h->content_length != NULL && strcmp(h->content_length, value) != 0)
+            h->bad = true;
+        h->content_length = value;
+    }
+    h->r->header_bytes += line;
+    h->r->header_count++;
+    if (line > h->r->header_line_max)
+        h->r->header_line_max = line;
+    return MHD_YES;
+}
+
+/* A fixed 400 for a head crmblob will not interpret; the connection closes. */
+static enum MHD_Result refuse_head(struct MHD_Connection *c)
+{
+    static const char body[] = "{\"Error\":true,\"ErrorType\":\"SoBadRequestException\","
+                               "\"ErrorMessage\":\"Malformed request head\","
+                               "\"ErrorSource\":\"crmblob\"}";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_BAD_REQUEST, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static void peer_address(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+static api_request make_request(struct MHD_Connection *c, const char *url, const char *method,
+                                const char *remote)
 {
     return (api_request){
         .method = method,
         .path = url,
-        .remote = "",
+        .remote = remote,
         .header = lookup_header,
         .query = lookup_query,
         .conn = c,
@@ -111,8 +216,17 @@ static enum MHD_Result first_call(http_server *s, struct MHD_Connection *c, cons
     st->start_us = text_monotonic_us();
     atomic_fetch_add(&s->in_flight, 1);
     *con_cls = st;
-    api_request req = make_request(c, url, method);
+    peer_address(c, st->remote, sizeof(st->remote));
+    api_request req = make_request(c, url, method, st->remote);
+    head_scan scan = {.r = &req};
+    req.url_len = strlen(url);
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
     st->x = api_exchange_start(s->api, &req);
+    if (scan.bad) {
+        st->queued = true;
+        st->status = MHD_HTTP_BAD_REQUEST;
+        return refuse_head(c);
+    }
     if (api_exchange_response(st->x) != NULL)
         return queue(c, st);
     return MHD_YES;
@@ -140,7 +254,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->discarded += n;
         return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    api_request req = make_request(c, url, method);
+    api_request req = make_request(c, url, method, st->remote);
     api_exchange_finish(st->x, &req);
     return queue(c, st);
 }
@@ -157,7 +271,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
-               text_monotonic_us() - st->start_us, api_exchange_user(x), NULL);
+               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x));
     api_exchange_free(st->x);
     free(st);
     *con_cls = NULL;
@@ -216,6 +330,10 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : DEFAULT_THREADS,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);

@@ -112,6 +112,66 @@ cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
     return s->ops->user_set_disabled(s, name, disabled);
 }
 
+static bool cred_kind_ok(store_cred_kind kind)
+{
+    return kind == STORE_CRED_TICKET || kind == STORE_CRED_TOKEN || kind == STORE_CRED_SESSION;
+}
+
+cb_err store_cred_add(store_t *s, store_cred *c)
+{
+    assert(c != NULL && cred_kind_ok(c->kind));
+    return s->ops->cred_add(s, c);
+}
+
+cb_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                       const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+{
+    assert(cred_kind_ok(kind) && hash != NULL);
+    return s->ops->cred_find(s, a, kind, hash, out);
+}
+
+cb_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                       store_cred **out, size_t *n)
+{
+    assert(cred_kind_ok(kind));
+    return s->ops->cred_list(s, a, kind, now_ms, out, n);
+}
+
+cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+{
+    assert(cred_kind_ok(kind));
+    return s->ops->cred_revoke(s, kind, id);
+}
+
+cb_err store_cred_purge(store_t *s, int64_t now_ms)
+{
+    return s->ops->cred_purge(s, now_ms);
+}
+
+cb_err store_app_add(store_t *s, store_app *a)
+{
+    assert(a != NULL && a->name != NULL);
+    return s->ops->app_add(s, a);
+}
+
+cb_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                      store_app *out)
+{
+    assert(hash != NULL);
+    return s->ops->app_find(s, a, hash, out);
+}
+
+cb_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+{
+    return s->ops->app_list(s, a, out, n);
+}
+
+cb_err store_app_revoke(store_t *s, const char *name)
+{
+    assert(name != NULL);
+    return s->ops->app_revoke(s, name);
+}
+
 cb_err store_entity_create(store_t *s, model_entity_t *e)
 {
     return s->ops->entity_create(s, e);

@@ -61,6 +61,63 @@ cb_err store_user_count(store_t *s, int64_t *n);
 cb_err store_user_set_password(store_t *s, const char *name, const char *pw_hash);
 cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled);
 
+/* ---- credentials: tickets, access tokens, browser sessions ------------
+ * Only a hash of each secret is kept (BLAKE2b-256 of the secret's text);
+ * a secret is found by its hash. A credential is valid while it is not
+ * revoked, not expired and its user is enabled (the caller checks the
+ * user). */
+#define STORE_HASH_BYTES 32
+
+typedef enum {
+    STORE_CRED_TICKET = 1,  /* SOTicket 7T:... */
+    STORE_CRED_TOKEN = 2,   /* Bearer 8A:... */
+    STORE_CRED_SESSION = 3, /* browser session cookie, with its XSRF token */
+} store_cred_kind;
+
+typedef struct {
+    int64_t id;
+    store_cred_kind kind;
+    int32_t user_id;
+    const char *user_name; /* filled by find/list */
+    int64_t created_ms;
+    int64_t expires_ms;
+    bool revoked;
+    unsigned char hash[STORE_HASH_BYTES];
+    unsigned char xsrf_hash[STORE_HASH_BYTES]; /* sessions; zero otherwise */
+    const char *label;                         /* tokens: what it is for; "" otherwise */
+} store_cred;
+
+/* c->id is set on success. */
+cb_err store_cred_add(store_t *s, store_cred *c);
+/* By kind and hash, revoked or expired ones included (the caller decides). */
+cb_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                       const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+/* All of a kind (not revoked, not expired at now_ms), ordered by id. */
+cb_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                       store_cred **out, size_t *n);
+/* CB_ENOTFOUND when no such credential of that kind. */
+cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id);
+/* Deletes credentials that expired before now_ms or were revoked. */
+cb_err store_cred_purge(store_t *s, int64_t now_ms);
+
+/* ---- partner application tokens (SO-AppToken) ----------------------------
+ * Names are unique case-insensitively; the token is kept as its hash. */
+typedef struct {
+    int64_t id;
+    const char *name;
+    unsigned char hash[STORE_HASH_BYTES];
+    int64_t created_ms;
+    bool revoked;
+} store_app;
+
+/* CB_ECONFLICT when the name exists (revoked or not). a->id is set. */
+cb_err store_app_add(store_t *s, store_app *a);
+cb_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                      store_app *out);
+cb_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n);
+/* CB_ENOTFOUND when no app of that name. */
+cb_err store_app_revoke(store_t *s, const char *name);
+
 /* ---- entities ----------------------------------------------------------
  * Strings are stored as given (the API checks lengths). A reference field
  * (Person.ContactId) must name an existing entity of its kind or be 0:

@@ -23,6 +23,20 @@ struct store_ops {
     cb_err (*user_set_password)(store_t *s, const char *name, const char *pw_hash);
     cb_err (*user_set_disabled)(store_t *s, const char *name, bool disabled);
 
+    cb_err (*cred_add)(store_t *s, store_cred *c);
+    cb_err (*cred_find)(store_t *s, arena_t *a, store_cred_kind kind,
+                        const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+    cb_err (*cred_list)(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                        store_cred **out, size_t *n);
+    cb_err (*cred_revoke)(store_t *s, store_cred_kind kind, int64_t id);
+    cb_err (*cred_purge)(store_t *s, int64_t now_ms);
+
+    cb_err (*app_add)(store_t *s, store_app *a);
+    cb_err (*app_find)(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                       store_app *out);
+    cb_err (*app_list)(store_t *s, arena_t *a, store_app **out, size_t *n);
+    cb_err (*app_revoke)(store_t *s, const char *name);
+
     cb_err (*entity_create)(store_t *s, model_entity_t *e);
     cb_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
     cb_err (*entity_exists)(store_t *s, model_kind k, int32_t id);

@@ -9,11 +9,12 @@
  * Reads that need two statements to agree use a deferred BEGIN (one WAL
  * snapshot); single-statement reads run in autocommit.
  *
- * Schema: users; one table per entity kind, generated from the model
- * descriptors (model_entity()) like every entity statement here; blob (the
- * BLOB records, AUTOINCREMENT so ids are never reused) and blob_data (the
- * bytes, apart so that record reads stay small). PRAGMA user_version counts
- * the applied entries of `migrations`.
+ * Schema: users; cred (tickets, access tokens and sessions, as hashes of
+ * their secrets) and app (partner applications); one table per entity
+ * kind, generated from the model descriptors (model_entity()) like every
+ * entity statement here; blob (the BLOB records, AUTOINCREMENT so ids are
+ * never reused) and blob_data (the bytes, apart so that record reads stay
+ * small). PRAGMA user_version counts the applied entries of `migrations`.
  *
  * Invariants:
  *  - a connection outside tx_begin/tx_end has no open transaction and no
@@ -61,6 +62,15 @@ enum {
     Q_USER_COUNT,
     Q_USER_SET_PW,
     Q_USER_SET_DISABLED,
+    Q_CRED_ADD,
+    Q_CRED_FIND,
+    Q_CRED_LIST,
+    Q_CRED_REVOKE,
+    Q_CRED_PURGE,
+    Q_APP_ADD,
+    Q_APP_FIND,
+    Q_APP_LIST,
+    Q_APP_REVOKE,
     Q_BLOB_GET,
     Q_BLOB_NEW,
     Q_BLOB_SET_INFO,
@@ -75,6 +85,12 @@ enum { E_GET, E_INSERT, E_UPDATE, E_DELETE, E_NEXT_ID, E_SET_BLOB, E_COUNT };
 #define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT)
 
 #define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
+/* c: cred, u: its user (the join fills user_name) */
+#define CRED_COLS                                                                                  \
+    "c.id, c.kind, c.user_id, u.name, c.created_ms, c.expires_ms, c.revoked, c.hash, "             \
+    "c.xsrf_hash, c.label"
+#define CRED_FROM " FROM cred c JOIN users u ON u.id = c.user_id "
+#define APP_COLS "id, name, hash, created_ms, revoked"
 #define BLOB_COLS                                                                                  \
     "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
     "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
@@ -93,6 +109,17 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_USER_COUNT] = "SELECT count(*) FROM users",
     [Q_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
     [Q_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
+    [Q_CRED_ADD] = "INSERT INTO cred(kind, hash, user_id, created_ms, expires_ms, revoked, "
+                   "xsrf_hash, label) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_CRED_FIND] = "SELECT " CRED_COLS CRED_FROM "WHERE c.kind = ?1 AND c.hash = ?2",
+    [Q_CRED_LIST] = "SELECT " CRED_COLS CRED_FROM
+                    "WHERE c.kind = ?1 AND c.revoked = 0 AND c.expires_ms > ?2 ORDER BY c.id",
+    [Q_CRED_REVOKE] = "UPDATE cred SET revoked = 1 WHERE kind = ?1 AND id = ?2",
+    [Q_CRED_PURGE] = "DELETE FROM cred WHERE revoked <> 0 OR expires_ms < ?1",
+    [Q_APP_ADD] = "INSERT INTO app(name, hash, created_ms, revoked) VALUES(?1, ?2, ?3, ?4)",
+    [Q_APP_FIND] = "SELECT " APP_COLS " FROM app WHERE hash = ?1",
+    [Q_APP_LIST] = "SELECT " APP_COLS " FROM app ORDER BY id",
+    [Q_APP_REVOKE] = "UPDATE app SET revoked = 1 WHERE name = ?1",
     [Q_BLOB_GET] = "SELECT " BLOB_COLS " FROM blob WHERE id = ?1",
     /* an empty record; the caller then applies the info or the content */
     [Q_BLOB_NEW] = "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
@@ -214,6 +241,15 @@ static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
     (void)rc;
 }
 
+/* A secret's hash; NULL binds SQL NULL. */
+static void bind_hash(sqlite3_stmt *st, int i, const unsigned char *h)
+{
+    int rc =
+        h ? sqlite3_bind_blob(st, i, h, STORE_HASH_BYTES, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
 /* One step: CB_EOK with a row to read, CB_ENOTFOUND past the last one. */
 static cb_err step_row(struct conn *c, sqlite3_stmt *st)
 {
@@ -252,6 +288,31 @@ static const char *col_str(arena_t *a, sqlite3_stmt *st, int i)
 static int32_t col_i32(sqlite3_stmt *st, int i)
 {
     return (int32_t)sqlite3_column_int64(st, i);
+}
+
+/* Column i as a hash; all zero for NULL (or, defensively, a wrong size). */
+static void col_hash(sqlite3_stmt *st, int i, unsigned char out[STORE_HASH_BYTES])
+{
+    const void *b = sqlite3_column_blob(st, i);
+    if (b != NULL && sqlite3_column_bytes(st, i) == STORE_HASH_BYTES)
+        memcpy(out, b, STORE_HASH_BYTES);
+    else
+        memset(out, 0, STORE_HASH_BYTES);
+}
+
+/* Makes room for one more element of `size` bytes in the arena array *v of
+ * *len used / *cap slots and returns it (zeroed). */
+static void *arr_slot(arena_t *a, void **v, size_t size, size_t *len, size_t *cap)
+{
+    if (*len == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        void *nv = arena_alloc(a, ncap * size);
+        if (*len > 0)
+            memcpy(nv, *v, *len * size);
+        *v = nv;
+        *cap = ncap;
+    }
+    return (char *)*v + (*len)++ * size;
 }
 
 /* ---- pool and transactions ---------------------------------------------- */
@@ -558,6 +619,209 @@ static cb_err sq_user_set_password(store_t *s, const char *name, const char *pw_
 static cb_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
 {
     return user_set(s, Q_USER_SET_DISABLED, name, NULL, disabled);
+}
+
+/* ---- credentials -------------------------------------------------------- */
+
+/* Reads a CRED_COLS row. */
+static void read_cred(arena_t *a, sqlite3_stmt *st, store_cred *out)
+{
+    out->id = sqlite3_column_int64(st, 0);
+    out->kind = (store_cred_kind)sqlite3_column_int(st, 1);
+    out->user_id = col_i32(st, 2);
+    out->user_name = col_str(a, st, 3);
+    out->created_ms = sqlite3_column_int64(st, 4);
+    out->expires_ms = sqlite3_column_int64(st, 5);
+    out->revoked = sqlite3_column_int(st, 6) != 0;
+    col_hash(st, 7, out->hash);
+    col_hash(st, 8, out->xsrf_hash);
+    out->label = col_str(a, st, 9);
+}
+
+/* Binds Q_CRED_ADD; only sessions keep an XSRF hash (NULL otherwise). */
+static void bind_cred(sqlite3_stmt *st, const store_cred *c, int64_t created)
+{
+    bind_int(st, 1, c->kind);
+    bind_hash(st, 2, c->hash);
+    bind_int(st, 3, c->user_id);
+    bind_int(st, 4, created);
+    bind_int(st, 5, c->expires_ms);
+    bind_int(st, 6, c->revoked);
+    bind_hash(st, 7, c->kind == STORE_CRED_SESSION ? c->xsrf_hash : NULL);
+    bind_text(st, 8, c->label ? c->label : "");
+}
+
+static cb_err sq_cred_add(store_t *s, store_cred *cr)
+{
+    struct conn *c = NULL;
+    int64_t created = cr->created_ms != 0 ? cr->created_ms : text_now_ms();
+    int64_t id = 0;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_CRED_ADD);
+    bind_cred(st, cr, created);
+    rc = step_done(c, st); /* an unknown user_id: CB_EBADREQ (foreign key) */
+    id = sqlite3_last_insert_rowid(c->db);
+out:
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK) {
+        assert(id > 0);
+        cr->id = id;
+        cr->created_ms = created;
+    }
+    return rc;
+}
+
+static cb_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                           const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_CRED_FIND);
+    bind_int(st, 1, kind);
+    bind_hash(st, 2, hash);
+    rc = step_row(c, st);
+    if (rc == CB_EOK)
+        read_cred(a, st, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                           store_cred **out, size_t *n)
+{
+    struct conn *c = NULL;
+    void *v = arena_alloc(a, 0);
+    size_t len = 0, cap = 0;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_CRED_LIST);
+    bind_int(st, 1, kind);
+    bind_int(st, 2, now_ms);
+    while ((rc = step_row(c, st)) == CB_EOK)
+        read_cred(a, st, arr_slot(a, &v, sizeof(store_cred), &len, &cap));
+    if (rc == CB_ENOTFOUND)
+        rc = CB_EOK;
+out:
+    *out = v;
+    *n = rc == CB_EOK ? len : 0;
+    return tx_end(c, rc);
+}
+
+static cb_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_CRED_REVOKE);
+    bind_int(st, 1, kind);
+    bind_int(st, 2, id);
+    rc = step_change(c, st); /* counts a matched row even when already revoked */
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_cred_purge(store_t *s, int64_t now_ms)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_CRED_PURGE);
+    bind_int(st, 1, now_ms);
+    rc = step_done(c, st);
+out:
+    return tx_end(c, rc);
+}
+
+/* ---- partner applications ----------------------------------------------- */
+
+/* Reads an APP_COLS row. */
+static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
+{
+    out->id = sqlite3_column_int64(st, 0);
+    out->name = col_str(a, st, 1);
+    col_hash(st, 2, out->hash);
+    out->created_ms = sqlite3_column_int64(st, 3);
+    out->revoked = sqlite3_column_int(st, 4) != 0;
+}
+
+static cb_err sq_app_add(store_t *s, store_app *ap)
+{
+    struct conn *c = NULL;
+    int64_t created = ap->created_ms != 0 ? ap->created_ms : text_now_ms();
+    int64_t id = 0;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_APP_ADD);
+    bind_text(st, 1, ap->name);
+    bind_hash(st, 2, ap->hash);
+    bind_int(st, 3, created);
+    bind_int(st, 4, ap->revoked);
+    rc = step_done(c, st); /* name or hash taken: CB_ECONFLICT */
+    id = sqlite3_last_insert_rowid(c->db);
+out:
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK) {
+        assert(id > 0);
+        ap->id = id;
+        ap->created_ms = created;
+    }
+    return rc;
+}
+
+static cb_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                          store_app *out)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_APP_FIND);
+    bind_hash(st, 1, hash);
+    rc = step_row(c, st);
+    if (rc == CB_EOK)
+        read_app(a, st, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+{
+    struct conn *c = NULL;
+    void *v = arena_alloc(a, 0);
+    size_t len = 0, cap = 0;
+    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_APP_LIST);
+    while ((rc = step_row(c, st)) == CB_EOK)
+        read_app(a, st, arr_slot(a, &v, sizeof(store_app), &len, &cap));
+    if (rc == CB_ENOTFOUND)
+        rc = CB_EOK;
+out:
+    *out = v;
+    *n = rc == CB_EOK ? len : 0;
+    return tx_end(c, rc);
+}
+
+static cb_err sq_app_revoke(store_t *s, const char *name)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_APP_REVOKE);
+    bind_text(st, 1, name);
+    rc = step_change(c, st);
+out:
+    return tx_end(c, rc);
 }
 
 /* ---- entities ----------------------------------------------------------- */
@@ -1139,10 +1403,32 @@ static cb_err migrate_v2(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v2");
 }
 
+/* Version 3: credentials (tickets, access tokens, sessions) and partner
+ * applications, each kept as the hash of its secret. cred ids are
+ * AUTOINCREMENT so that an id revoked by an operator is never handed to a
+ * later token after a purge. */
+static cb_err migrate_v3(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl =
+        "CREATE TABLE cred (id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, "
+        "hash BLOB NOT NULL, "
+        "user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, "
+        "created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, "
+        "revoked INTEGER NOT NULL DEFAULT 0, xsrf_hash BLOB, label TEXT NOT NULL DEFAULT '');\n"
+        "CREATE UNIQUE INDEX cred_kind_hash ON cred(kind, hash);\n"
+        "CREATE INDEX cred_user_id ON cred(user_id);\n"
+        "CREATE TABLE app (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, "
+        "hash BLOB NOT NULL UNIQUE, created_ms INTEGER NOT NULL, "
+        "revoked INTEGER NOT NULL DEFAULT 0);\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v3");
+}
+
 typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
-static const migration_fn migrations[] = {migrate_v1, migrate_v2};
+static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static cb_err user_version(struct conn *c, int *version)
@@ -1292,6 +1578,15 @@ static const struct store_ops sqlite_ops = {
     .user_count = sq_user_count,
     .user_set_password = sq_user_set_password,
     .user_set_disabled = sq_user_set_disabled,
+    .cred_add = sq_cred_add,
+    .cred_find = sq_cred_find,
+    .cred_list = sq_cred_list,
+    .cred_revoke = sq_cred_revoke,
+    .cred_purge = sq_cred_purge,
+    .app_add = sq_app_add,
+    .app_find = sq_app_find,
+    .app_list = sq_app_list,
+    .app_revoke = sq_app_revoke,
     .entity_create = sq_entity_create,
     .entity_get = sq_entity_get,
     .entity_exists = sq_entity_exists,

@@ -354,8 +354,11 @@ class Server:
             e.update(env)
         e = {k: v for k, v in e.items() if v is not None}
         self._logf = open(self.log_path, "ab")
+        # the suites make many deliberate failed logins from 127.0.0.1; the
+        # failure limiter has tests of its own (test_auth_schemes)
         self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)],
+            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+             "--auth-fail-limit", "1000000"],
             stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -796,3 +799,152 @@ def body_as(ctype, fields, root="BlobEntity"):
         return json.dumps([{"op": "replace", "path": "/" + k, "value": v}
                            for k, v in fields.items()]).encode("utf-8")
     raise ValueError(ctype)
+
+
+# --------------------------------------------------------------------------
+# servers started with extra `serve` flags, and the CLI-issued credentials
+# (used by test_auth_schemes, test_sessions, test_apptoken, test_cors,
+# test_hostile, test_rights_matrix)
+
+# Lets the many deliberate failures of a module not lock 127.0.0.1 out.
+NO_LIMITER = ["--auth-fail-limit", "1000000"]
+
+
+class ArgServer(Server):
+    """A Server whose `serve` command line carries extra flags."""
+
+    def __init__(self, workdir, users=None, env=None, serve_args=()):
+        super().__init__(workdir, users=users, env=env)
+        self.serve_args = [str(a) for a in serve_args]
+
+    def start(self, env=None):
+        assert self.proc is None or self.proc.poll() is not None
+        self.port = free_port()
+        e = dict(os.environ)
+        e.update(self.env)
+        if env:
+            e.update(env)
+        e = {k: v for k, v in e.items() if v is not None}
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+             *self.serve_args],
+            stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"crmblob serve {' '.join(self.serve_args)} exited with "
+                    f"{self.proc.returncode} at start:\n{self.log()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    raise AssertionError(
+                        f"crmblob serve did not listen within {START_TIMEOUT}s:\n"
+                        f"{self.log()[-3000:]}")
+                time.sleep(0.05)
+        return self
+
+    def try_start(self, timeout=3.0):
+        """Runs `serve` expecting it to refuse its flags: returns the exit code,
+        or None if it was still running after `timeout` (then it is stopped)."""
+        self.port = free_port()
+        proc = subprocess.Popen(
+            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+             *self.serve_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            self.refusal = out.decode(errors="replace")
+            return proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.communicate(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            return None
+
+    # -- credentials from the CLI (work while the server runs) ----------------
+
+    def _one_line(self, *args):
+        p = self.cli(*args, "--db", str(self.db), check=True)
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        assert len(lines) == 1, f"crmblob {' '.join(args)} printed {p.stdout!r}"
+        return lines[0].strip()
+
+    def ticket(self, user, ttl=None):
+        args = ["ticket", "issue", user] + (["--ttl", ttl] if ttl else [])
+        t = self._one_line(*args)
+        assert t.startswith("7T:"), t
+        return t
+
+    def token(self, user, expires=None, label=None):
+        args = ["token", "issue", user]
+        if expires:
+            args += ["--expires", expires]
+        if label is not None:
+            args += ["--label", label]
+        t = self._one_line(*args)
+        assert t.startswith("8A:"), t
+        return t
+
+    def apptoken(self, name):
+        return self._one_line("apptoken", "add", name)
+
+    def login(self, user, password=None):
+        """POST /api/v1/login; returns the JSON answer (Ticket, XsrfToken, ...)
+        plus "_session": the crmblob_session cookie value."""
+        if password is None:
+            password = self.users[user][1]
+        r = requests.post(self.base + "/api/v1/login",
+                          json={"username": user, "password": password}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, f"login {user}: {r.status_code} {r.text[:300]!r}"
+        body = r.json()
+        sess = r.cookies.get("crmblob_session")
+        assert sess, f"no crmblob_session cookie: {r.headers}"
+        body["_session"] = sess
+        return body
+
+
+def session_headers(login_answer, xsrf=True):
+    """Headers authenticating with the browser session of a login answer."""
+    x = login_answer["XsrfToken"]
+    h = {"Cookie": f"crmblob_session={login_answer['_session']}; XSRF-TOKEN={x}"}
+    if xsrf:
+        h["X-XSRF-TOKEN"] = x
+    return h
+
+
+def start_arg_server(workdir, serve_args=(), users=None, start=True):
+    s = ArgServer(workdir, users=users, serve_args=serve_args)
+    s.create_users()
+    if start:
+        s.start()
+    return s
+
+
+def stop_arg_server(s):
+    if s.alive():
+        rc = s.stop()
+        assert rc == 0, f"server did not exit 0 on SIGTERM (rc={rc})\n{s.log()[-2000:]}"
+
+
+@pytest.fixture
+def make_arg_server(tmp_path):
+    """Factory for a private server with extra `serve` flags:
+    make_arg_server(["--auth", "basic"], users=None, start=True)."""
+    made = []
+
+    def make(serve_args=(), users=None, start=True):
+        s = start_arg_server(tmp_path / f"asrv{len(made)}", serve_args, users, start)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        stop_arg_server(s)

@@ -1,0 +1,315 @@
+/*
+ * admin.c — the administration commands: users, tickets, access tokens and
+ * partner app tokens, each against the store named by --db.
+ *
+ * A command prints its result on stdout (a secret alone on its line, so a
+ * script can capture it) and problems on stderr. Secrets are shown once:
+ * the store keeps only their hashes.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "store/store.h"
+
+typedef int (*admin_fn)(store_t *st, auth_t *auth, const cli_opts *o);
+
+/* Opens the store (and an auth_t on it) quietly, runs fn, closes. */
+static int with_store(const cli_opts *o, admin_fn fn)
+{
+    store_t *st = NULL;
+    auth_t *auth = NULL;
+    auth_config ac = {0};
+    int rc = 1;
+    log_set_level(LOG_WARN); /* a command prints its result, not the store's chatter */
+    if (store_open(o->db, NULL, &st) != CB_EOK) {
+        fprintf(stderr, "crmblob: cannot open database %s\n", o->db);
+        goto out;
+    }
+    if (auth_create(st, &ac, &auth) != CB_EOK)
+        goto out;
+    rc = fn(st, auth, o);
+out:
+    auth_destroy(auth);
+    store_close(st);
+    return rc;
+}
+
+static int fail_usage(void)
+{
+    cli_usage(stderr);
+    return 2;
+}
+
+/* One line from stdin, without its line ending. */
+static int read_password(char *out, size_t cap)
+{
+    if (fgets(out, (int)cap, stdin) == NULL)
+        return 1;
+    out[strcspn(out, "\r\n")] = '\0';
+    if (out[0] == '\0') {
+        fputs("crmblob: the password is empty\n", stderr);
+        return 1;
+    }
+    return 0;
+}
+
+static int hashed_password(const cli_opts *o, char hash[AUTH_HASH_MAX])
+{
+    char pw[1024];
+    if (!o->password_stdin) {
+        fputs("crmblob: give the password on stdin with --password-stdin\n", stderr);
+        return 2;
+    }
+    int rc = read_password(pw, sizeof(pw));
+    if (rc == 0 && auth_hash_password(pw, hash) != CB_EOK)
+        rc = 1;
+    sodium_memzero(pw, sizeof(pw));
+    return rc;
+}
+
+static int report(cb_err e, const char *what, const char *name)
+{
+    if (e == CB_ENOTFOUND)
+        fprintf(stderr, "crmblob: no %s %s\n", what, name);
+    else if (e == CB_ECONFLICT)
+        fprintf(stderr, "crmblob: %s %s already exists\n", what, name);
+    else if (e != CB_EOK)
+        fprintf(stderr, "crmblob: %s %s: %s\n", what, name, err_name(e));
+    return e == CB_EOK ? 0 : 1;
+}
+
+/* ---- users ---- */
+
+static int user_add(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    model_user u = {.name = o->args[1], .full_name = o->full_name ? o->full_name : ""};
+    char hash[AUTH_HASH_MAX];
+    if (o->role == NULL || !model_role_parse(o->role, &u.role)) {
+        fputs("crmblob: user add needs --role admin|editor|viewer\n", stderr);
+        return 2;
+    }
+    int rc = hashed_password(o, hash);
+    if (rc != 0)
+        return rc;
+    u.pw_hash = hash;
+    rc = report(store_user_add(st, &u), "user", u.name);
+    if (rc == 0)
+        printf("user %s added (id %d, role %s)\n", u.name, u.id, model_role_name(u.role));
+    return rc;
+}
+
+static int user_list(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    (void)o;
+    arena_t *a = arena_create();
+    model_user *users;
+    size_t n;
+    cb_err e = store_user_list(st, a, &users, &n);
+    if (e == CB_EOK) {
+        printf("id\tname\trole\tstatus\tfull_name\n");
+        for (size_t i = 0; i < n; i++)
+            printf("%d\t%s\t%s\t%s\t%s\n", users[i].id, users[i].name,
+                   model_role_name(users[i].role), users[i].disabled ? "disabled" : "active",
+                   users[i].full_name);
+    }
+    arena_destroy(a);
+    return e == CB_EOK ? 0 : 1;
+}
+
+static int user_passwd(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    char hash[AUTH_HASH_MAX];
+    int rc = hashed_password(o, hash);
+    return rc != 0 ? rc : report(store_user_set_password(st, o->args[1], hash), "user", o->args[1]);
+}
+
+static int user_disable(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    bool disable = strcmp(o->args[0], "disable") == 0;
+    int rc = report(store_user_set_disabled(st, o->args[1], disable), "user", o->args[1]);
+    if (rc == 0)
+        printf("user %s %s\n", o->args[1], disable ? "disabled" : "enabled");
+    return rc;
+}
+
+/* ---- tickets and access tokens ---- */
+
+static int parse_ttl(const cli_opts *o, int64_t dflt, int64_t *secs)
+{
+    *secs = dflt;
+    if (o->ttl != NULL && !text_parse_duration(o->ttl, secs)) {
+        fprintf(stderr, "crmblob: bad duration '%s' (e.g. 30s, 15m, 6h, 30d)\n", o->ttl);
+        return 2;
+    }
+    return 0;
+}
+
+static void print_secret(const char *secret, int64_t expires_ms)
+{
+    char when[TEXT_DATE_MAX];
+    text_format_date(expires_ms, when);
+    printf("%s\n", secret);
+    fprintf(stderr, "expires %s\n", when);
+}
+
+static int ticket_issue(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)st;
+    arena_t *a = arena_create();
+    const char *ticket;
+    int64_t ttl, expires;
+    int rc = parse_ttl(o, 6 * 3600, &ttl);
+    if (rc == 0) {
+        rc = report(auth_ticket_issue(auth, a, o->args[1], ttl, &ticket, &expires), "user",
+                    o->args[1]);
+        if (rc == 0)
+            print_secret(ticket, expires);
+    }
+    arena_destroy(a);
+    return rc;
+}
+
+static int token_issue(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)st;
+    arena_t *a = arena_create();
+    const char *token;
+    int64_t ttl, expires;
+    int rc = parse_ttl(o, 30 * 86400, &ttl);
+    if (rc == 0) {
+        rc = report(auth_token_issue(auth, a, o->args[1], ttl, o->label, &token, &expires),
+                    "user", o->args[1]);
+        if (rc == 0)
+            print_secret(token, expires);
+    }
+    arena_destroy(a);
+    return rc;
+}
+
+static int secret_revoke(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)st;
+    int rc = report(auth_revoke_secret(auth, o->args[1]), "credential", o->args[1]);
+    if (rc == 0)
+        printf("revoked\n");
+    return rc;
+}
+
+static int token_list(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    (void)o;
+    arena_t *a = arena_create();
+    store_cred *c;
+    size_t n;
+    char created[TEXT_DATE_MAX], expires[TEXT_DATE_MAX];
+    cb_err e = store_cred_list(st, a, STORE_CRED_TOKEN, text_now_ms(), &c, &n);
+    if (e == CB_EOK) {
+        printf("id\tuser\tlabel\tcreated\texpires\n");
+        for (size_t i = 0; i < n; i++) {
+            text_format_date(c[i].created_ms, created);
+            text_format_date(c[i].expires_ms, expires);
+            printf("%lld\t%s\t%s\t%s\t%s\n", (long long)c[i].id, c[i].user_name, c[i].label,
+                   created, expires);
+        }
+    }
+    arena_destroy(a);
+    return e == CB_EOK ? 0 : 1;
+}
+
+/* ---- partner app tokens ---- */
+
+static int app_add(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)st;
+    arena_t *a = arena_create();
+    const char *token;
+    int rc = report(auth_apptoken_add(auth, a, o->args[1], &token), "app", o->args[1]);
+    if (rc == 0)
+        printf("%s\n", token);
+    arena_destroy(a);
+    return rc;
+}
+
+static int app_list(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    (void)o;
+    arena_t *a = arena_create();
+    store_app *apps;
+    size_t n;
+    char created[TEXT_DATE_MAX];
+    cb_err e = store_app_list(st, a, &apps, &n);
+    if (e == CB_EOK) {
+        printf("id\tname\tcreated\tstatus\n");
+        for (size_t i = 0; i < n; i++) {
+            text_format_date(apps[i].created_ms, created);
+            printf("%lld\t%s\t%s\t%s\n", (long long)apps[i].id, apps[i].name, created,
+                   apps[i].revoked ? "revoked" : "active");
+        }
+    }
+    arena_destroy(a);
+    return e == CB_EOK ? 0 : 1;
+}
+
+static int app_revoke(store_t *st, auth_t *auth, const cli_opts *o)
+{
+    (void)auth;
+    int rc = report(store_app_revoke(st, o->args[1]), "app", o->args[1]);
+    if (rc == 0)
+        printf("app %s revoked\n", o->args[1]);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+typedef struct {
+    const char *sub;
+    int nargs; /* positional arguments after the subcommand */
+    admin_fn fn;
+} subcommand;
+
+static int dispatch(const cli_opts *o, const subcommand *table, size_t n)
+{
+    const char *sub = o->nargs > 0 ? o->args[0] : "";
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sub, table[i].sub) == 0)
+            return o->nargs == 1 + table[i].nargs ? with_store(o, table[i].fn) : fail_usage();
+    return fail_usage();
+}
+
+int cli_user(const cli_opts *o)
+{
+    static const subcommand t[] = {{"add", 1, user_add},         {"list", 0, user_list},
+                                   {"passwd", 1, user_passwd},   {"disable", 1, user_disable},
+                                   {"enable", 1, user_disable}};
+    return dispatch(o, t, sizeof(t) / sizeof(t[0]));
+}
+
+int cli_ticket(const cli_opts *o)
+{
+    static const subcommand t[] = {{"issue", 1, ticket_issue}, {"revoke", 1, secret_revoke}};
+    return dispatch(o, t, sizeof(t) / sizeof(t[0]));
+}
+
+int cli_token(const cli_opts *o)
+{
+    static const subcommand t[] = {
+        {"issue", 1, token_issue}, {"list", 0, token_list}, {"revoke", 1, secret_revoke}};
+    return dispatch(o, t, sizeof(t) / sizeof(t[0]));
+}
+
+int cli_apptoken(const cli_opts *o)
+{
+    static const subcommand t[] = {
+        {"add", 1, app_add}, {"list", 0, app_list}, {"revoke", 1, app_revoke}};
+    return dispatch(o, t, sizeof(t) / sizeof(t[0]));
+}

@@ -1,0 +1,46 @@
+/*
+ * cli.h — crmblob's command line: the options every command shares and the
+ * administration commands (users, tickets, access tokens, app tokens).
+ * `serve` lives in main.c. Exit codes: 0 success, 1 the operation failed,
+ * 2 bad usage.
+ */
+#ifndef CB_CLI_H
+#define CB_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "auth/auth.h"
+
+#define CLI_MAX_LIST 32
+
+typedef struct {
+    const char *db;
+    const char *listen;
+    const char *role;
+    const char *full_name;
+    const char *ttl;   /* --ttl / --expires */
+    const char *label;
+    unsigned threads;
+    unsigned timeout_s;
+    unsigned max_conns_per_ip;
+    bool durable;
+    bool password_stdin;
+    auth_config auth;  /* serve's authentication settings */
+    const char *jwt_keys[CLI_MAX_LIST];
+    const char *cors[CLI_MAX_LIST];
+    size_t ncors;
+    int nargs;
+    char **args; /* positional arguments after the command */
+} cli_opts;
+
+void cli_usage(FILE *f);
+/* Parses argv (argv[0] is the command); 0 or 2 (usage error). */
+int cli_parse(int argc, char **argv, cli_opts *o);
+
+int cli_user(const cli_opts *o);
+int cli_ticket(const cli_opts *o);
+int cli_token(const cli_opts *o);
+int cli_apptoken(const cli_opts *o);
+
+#endif
