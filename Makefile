@@ -109,7 +109,7 @@ fuzz-smoke: fuzz-build
 	@bash scripts/fuzz.sh smoke $(FUZZ_BUILD)
 
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/fuzz/*.c')
 
 clean:
 	rm -rf build build-asan build-fuzz

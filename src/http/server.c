@@ -46,7 +46,8 @@ struct http_server {
 };
 
 typedef struct {
-    api_exchange *x;
+    api_exchange *x;      /* NULL until the handler's first call */
+    size_t raw_target_len; /* strlen of the request target as received */
     char remote[64];
     uint64_t start_us;
     uint64_t discarded;
@@ -207,22 +208,42 @@ static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
     return ok;
 }
 
-static enum MHD_Result first_call(http_server *s, struct MHD_Connection *c, const char *url,
-                                  const char *method, void **con_cls)
+/* Called by MHD with the request target as received, before it splits off
+ * the query and decodes it: the request's state starts here. */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    (void)c;
+    http_server *s = cls;
     req_state *st = calloc(1, sizeof(*st));
     if (st == NULL)
-        return MHD_NO;
+        return NULL;
     st->start_us = text_monotonic_us();
+    st->raw_target_len = strlen(uri);
     atomic_fetch_add(&s->in_flight, 1);
-    *con_cls = st;
+    return st;
+}
+
+/* libmicrohttpd 0.9.75 hands the target over as a C string: a raw NUL in
+ * it would silently cut "/Person/2\0/Image" down to "/Person/2". The
+ * target ends where the version begins (both point into the request
+ * line), so a shorter string means a NUL inside. */
+static bool target_has_nul(const req_state *st, const char *url, const char *version)
+{
+    if (version <= url || (size_t)(version - url) > CONN_MEMORY)
+        return false; /* no version on the line (HTTP/0.9): MHD refuses it anyway */
+    return st->raw_target_len + 1 != (size_t)(version - url);
+}
+
+static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Connection *c,
+                                  const char *url, const char *method, const char *version)
+{
     peer_address(c, st->remote, sizeof(st->remote));
     api_request req = make_request(c, url, method, st->remote);
     head_scan scan = {.r = &req};
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
     st->x = api_exchange_start(s->api, &req);
-    if (scan.bad) {
+    if (scan.bad || target_has_nul(st, url, version)) {
         st->queued = true;
         st->status = MHD_HTTP_BAD_REQUEST;
         return refuse_head(c);
@@ -237,11 +258,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     req_state *st = *con_cls;
     if (st == NULL)
-        return first_call(s, c, url, method, con_cls);
+        return MHD_NO; /* out of memory in uri_logged */
+    if (st->x == NULL)
+        return first_call(st, s, c, url, method, version);
     if (st->queued)
         return MHD_YES;
     if (*upload_data_size > 0) {
@@ -267,6 +289,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_state *st = *con_cls;
     if (st == NULL)
         return;
+    if (st->x == NULL) { /* refused by MHD before the handler saw it */
+        free(st);
+        *con_cls = NULL;
+        atomic_fetch_sub(&s->in_flight, 1);
+        return;
+    }
     int status = st->queued ? st->status : 0;
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
@@ -334,6 +362,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);

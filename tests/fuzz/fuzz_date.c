@@ -27,8 +27,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MIN_MS INT64_C(-62167219200000) /* 0000-01-01T00:00:00Z */
-#define MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+#define MIN_MS INT64_C(-62167219200000)    /* 0000-01-01T00:00:00Z */
+#define MAX_MS INT64_C(253402300799999)    /* 9999-12-31T23:59:59.999Z */
 #define MIN_TZ_MS INT64_C(-62135596800000) /* 0001-01-01: tz_format_date clamps there */
 
 static bool in_range(int64_t ms)

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char carrier[] =
     "{\"BlobId\": 12, \"Description\": \"Front view\", \"ExtraInfo\": \"\", \"MimeType\":"
     " \"image/png\", \"CreatedBy\": {\"AssociateId\": 1, \"Name\": \"admin\"}, \"UpdatedBy\": null,"
-    " \"ConceptualType\": \"PHOTO\", \"FieldProperties\": {\"Description\": {\"FieldLength\": 2047}},"
+    " \"ConceptualType\": \"PHOTO\","
+    " \"FieldProperties\": {\"Description\": {\"FieldLength\": 2047}},"
     " \"Tags\": [\"a\", \"b\"]}";
 
 static json_t *load(const char *p, size_t n)

@@ -24,7 +24,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "get", "OPTIONS"};
+/* Methods routes offer, and ones none does. */
+static const char *const methods[] = {
+    "GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "get", "OPTIONS",
+};
 
 static const char *no_value(void *conn, const char *name)
 {

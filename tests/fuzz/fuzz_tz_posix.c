@@ -34,20 +34,25 @@ static void check_date(const tz_posix_date *d)
     assert(n > 0 && n < TZ_PATTERN_MAX);
     assert(d->secs >= -HMS_MAX && d->secs <= HMS_MAX);
     switch (d->kind) {
-    case 'J': assert(d->day >= 1 && d->day <= 365); break;
-    case 'N': assert(d->day >= 0 && d->day <= 365); break;
+    case 'J':
+        assert(d->day >= 1 && d->day <= 365);
+        break;
+    case 'N':
+        assert(d->day >= 0 && d->day <= 365);
+        break;
     case 'M':
         assert(d->month >= 1 && d->month <= 12 && d->week >= 1 && d->week <= 5);
         assert(d->day >= 0 && d->day <= 6);
         break;
-    default: assert(!"bad kind");
+    default:
+        assert(!"bad kind");
     }
 }
 
 static bool same_date(const tz_posix_date *a, const tz_posix_date *b)
 {
-    return a->kind == b->kind && a->day == b->day && a->month == b->month &&
-           a->week == b->week && a->secs == b->secs && strcmp(a->text, b->text) == 0;
+    return a->kind == b->kind && a->day == b->day && a->month == b->month && a->week == b->week &&
+           a->secs == b->secs && strcmp(a->text, b->text) == 0;
 }
 
 static bool same(const tz_posix *a, const tz_posix *b)
@@ -69,9 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(p.std_off == p.dst_off);
     }
-    static const int64_t at[] = {INT64_MIN, -(INT64_C(1) << 40), -86400 * 365, -1, 0,
-                                 1711846800, 1729990800, 1800000000, (INT64_C(1) << 40),
-                                 INT64_MAX};
+    static const int64_t at[] = {
+        INT64_MIN,  -(INT64_C(1) << 40), -86400 * 365,       -1,       0, 1711846800,
+        1729990800, 1800000000,          (INT64_C(1) << 40), INT64_MAX};
     for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
         bool dst;
         int32_t off = tz_posix_offset(&p, at[i], &dst);

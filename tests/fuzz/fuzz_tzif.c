@@ -33,9 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (tz_rules_parse(data, size, &r) != CB_EOK)
         return 0;
     assert(r != NULL);
-    static const int64_t fixed[] = {INT64_MIN, INT64_MIN + 1, -(INT64_C(1) << 59), -2208988800,
-                                    -1, 0, 1, 1800000000, INT32_MAX, (INT64_C(1) << 59),
-                                    INT64_MAX - 1, INT64_MAX};
+    static const int64_t fixed[] = {
+        INT64_MIN,  INT64_MIN + 1, -(INT64_C(1) << 59), -2208988800,   -1,       0, 1,
+        1800000000, INT32_MAX,     (INT64_C(1) << 59),  INT64_MAX - 1, INT64_MAX};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         check_at(r, fixed[i]);
     /* instants from the input's own bytes: near its transition times */
