@@ -404,11 +404,31 @@ static void put_number(buf_t *b, int64_t n, char sep)
     }
 }
 
+/* A string argument comes from the request (a path, a field name, a
+ * parser's complaint about the body) and may not be UTF-8: each invalid
+ * byte becomes U+FFFD, so that the error carrier can always be written. */
+static void put_text(buf_t *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    while (n > 0) {
+        size_t len = text_utf8_seq(p, n);
+        if (len == 0) {
+            buf_puts(b, "\xEF\xBF\xBD");
+            len = 1;
+        } else {
+            buf_append(b, p, len);
+        }
+        p += len;
+        n -= len;
+    }
+}
+
 static void put_arg(buf_t *b, const msg_locale *loc, const msg_arg *arg)
 {
     switch (arg->kind) {
     case MSG_ARG_STR:
-        buf_puts(b, arg->s != NULL ? arg->s : "");
+        put_text(b, arg->s != NULL ? arg->s : "");
         break;
     case MSG_ARG_NUM:
         put_number(b, arg->n, loc->plain_numbers ? 0 : group_seps[loc->culture]);

@@ -21,6 +21,9 @@ bool text_parse_u64(const char *s, size_t n, uint64_t *out);
 bool text_ieq(const char *s, size_t n, const char *lit);
 /* Number of code points of valid UTF-8 (bytes >= 0x80 that start a sequence). */
 size_t text_utf8_len(const char *s);
+/* Length of the valid UTF-8 sequence (1..4 bytes, no overlongs, no
+ * surrogates, at most U+10FFFF) starting at s[0..n), or 0 when invalid. */
+size_t text_utf8_seq(const unsigned char *s, size_t n);
 /* Parses a duration such as "30s", "15m", "6h", "30d" (plain number = seconds). */
 bool text_parse_duration(const char *s, int64_t *seconds);
 

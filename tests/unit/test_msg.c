@@ -222,6 +222,24 @@ static void test_ids_never_grouped(void **state)
     arena_destroy(a);
 }
 
+/* Arguments taken from a request may be any bytes: the message stays valid
+ * UTF-8 (each invalid byte becomes U+FFFD), valid text passes unchanged. */
+static void test_invalid_utf8_arguments(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    msg_arg bad[] = {MSG_S("/x\xff\xc3")};
+    assert_string_equal(msg_format(a, NULL, MSG_ROUTE_NOT_FOUND, bad, 1),
+                        "There is no resource at /x\xEF\xBF\xBD\xEF\xBF\xBD");
+    msg_arg surrogate[] = {MSG_S("\xed\xa0\x80"), MSG_S("x")};
+    assert_string_equal(msg_format(a, NULL, MSG_BAD_QUERY, surrogate, 2),
+                        "Query parameter \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD has an invalid value 'x'");
+    msg_arg good[] = {MSG_S("/\xc3\xa9\xf0\x9f\x98\x80")};
+    assert_string_equal(msg_format(a, NULL, MSG_ROUTE_NOT_FOUND, good, 1),
+                        "There is no resource at /\xc3\xa9\xf0\x9f\x98\x80");
+    arena_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_pick_so_culture),
         cmocka_unit_test(test_numbers_per_culture),
         cmocka_unit_test(test_ids_never_grouped),
+        cmocka_unit_test(test_invalid_utf8_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
