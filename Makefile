@@ -3,12 +3,12 @@
 #   make run        install dependencies, build, start the server (SQLite, first admin user)
 #   make test       install dependencies, build, run every test (plain and ASan+UBSan builds)
 #   make unit       C unit tests only;  make http: black-box tests only
-#   make fuzz       libFuzzer targets, each run FUZZ_SECONDS (default 60);  make fuzz-smoke: replay corpora
+#   make fuzz       run each libFuzzer target FUZZ_SECONDS;  make fuzz-smoke: replay their corpora
 # Everything a target needs from Debian is installed by scripts/deps.sh first.
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libmicrohttpd jansson sqlite3 libsodium expat libcrypto
+PKGS     := libmicrohttpd jansson sqlite3 libsodium expat libcrypto vips libzstd
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
 OPT      ?= -O2 -g

@@ -3,7 +3,7 @@
 # one is missing, so that `make run` and `make test` work on a fresh machine.
 set -euo pipefail
 PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-      libsodium-dev libexpat1-dev libssl-dev libcmocka-dev tzdata python3-pytest python3-requests
+      libsodium-dev libexpat1-dev libssl-dev libvips-dev libzstd-dev libcmocka-dev tzdata python3-pytest python3-requests
       clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -21,6 +21,7 @@
 #include "core/text.h"
 #include "core/tz.h"
 #include "http/http.h"
+#include "img/img.h"
 #include "store/store.h"
 
 #define SHUTDOWN_GRACE_S 30
@@ -92,6 +93,7 @@ static int cmd_serve(const cli_opts *o)
     store_t *st = NULL;
     auth_t *auth = NULL;
     api_t *api = NULL;
+    codec_t *codec = NULL;
     int rc = 1;
     char dbcopy[4096];
     sigset_t sigs;
@@ -112,18 +114,28 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot open database %s", o->db);
         goto out;
     }
-    if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK)
+    if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
+        cli_open_codec(o, st, &codec) != 0)
         goto out;
+    img_config ic = {.pixel_limit = o->pixel_limit};
+    if (img_init(&ic) != CB_EOK) {
+        log_error("cannot start the image library (libvips)");
+        goto out;
+    }
     api_config ac = {.spool_dir = dirname(dbcopy),
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
-                     .retry_after_s = o->auth.lockout_s};
+                     .retry_after_s = o->auth.lockout_s,
+                     .codec = codec,
+                     .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
+                     .modern_formats = o->modern_formats};
     if (api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     rc = serve_until_signal(api, o, &sigs);
 out:
     api_destroy(api);
     auth_destroy(auth);
+    codec_destroy(codec);
     store_close(st);
     return rc;
 }
@@ -152,6 +164,10 @@ int main(int argc, char **argv)
         return cli_token(&o);
     if (strcmp(cmd, "apptoken") == 0)
         return cli_apptoken(&o);
+    if (strcmp(cmd, "keygen") == 0)
+        return cli_keygen(&o);
+    if (strcmp(cmd, "rekey") == 0)
+        return cli_rekey(&o);
     cli_usage(stderr);
     return 2;
 }

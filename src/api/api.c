@@ -43,6 +43,8 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
         api->cfg.header_count_max = 100;
     if (api->cfg.retry_after_s <= 0)
         api->cfg.retry_after_s = 60;
+    if (api->cfg.variant_cache_bytes <= 0)
+        api->cfg.variant_cache_bytes = 256 * 1024 * 1024;
     *out = api;
     return CB_EOK;
 }

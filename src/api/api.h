@@ -18,6 +18,7 @@
 
 #include "auth/auth.h"
 #include "core/err.h"
+#include "store/codec.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -34,6 +35,9 @@ typedef struct {
     const char *const *cors_origins; /* allowed Origins ("*" = any), or none */
     size_t ncors;
     int retry_after_s;     /* told to a locked-out address (the auth lockout) */
+    const codec_t *codec;  /* how image bytes are kept at rest; NULL: as they are */
+    int64_t variant_cache_bytes; /* scaled/converted pictures kept (default 256 MiB) */
+    bool modern_formats;   /* WebP/AVIF answers when Accept asks and no type= is given */
 } api_config;
 
 typedef struct {

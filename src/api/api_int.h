@@ -16,6 +16,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/tz.h"
+#include "img/placeholder.h"
 #include "img/sniff.h"
 
 struct api {
@@ -181,6 +182,29 @@ void image_info_get(api_exchange *x, const api_request *req);
 void image_info_put(api_exchange *x, const api_request *req);
 /* Checks that the upload may start (entity exists); answered if not. */
 bool image_put_precheck(api_exchange *x, const api_request *req);
+
+/* ---- pictures (picture.c) ---- */
+typedef struct {
+    int w, h;      /* bounds; 0 = none */
+    img_type type; /* IMG_UNKNOWN = as stored */
+    bool any;      /* a variant is asked for */
+} pic_query;
+/* w, h, type (and Accept with --modern-formats); false answered 400. */
+bool pic_parse_query(api_exchange *x, const api_request *req, pic_query *q);
+/* Answers bytes (taken) with the validators in c: 304, Range (206/416) or 200. */
+void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, const char *mime,
+               void *bytes, size_t len);
+/* The variant q of the current record cur, from the cache or rendered. */
+void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query *q,
+                        const model_blob *cur);
+/* A placeholder for ifBlank; false when that kind answers 404. */
+bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, const pic_query *q);
+/* Validates the upload, keeps it at rest through the codec, and (products)
+ * its thumbnail; false answered. */
+bool pic_store_upload(api_exchange *x, model_blob *out);
+/* Stored bytes (taken) → served bytes; false answered. */
+bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,
+                       size_t *out_len);
 
 /* ---- upload spool (upload.c) ---- */
 /* Raw bytes, or multipart/form-data when content_type says so. NULL when

@@ -31,60 +31,70 @@ static cond_state info_cond(api_exchange *x, const model_blob *b)
                         b->blob_id ? b->updated_ms : INT64_MIN, true};
 }
 
-static void answer_image(api_exchange *x, const api_request *req, const model_blob *b, void *bytes,
-                         size_t len)
+/* No image (or no entity): a placeholder when ifBlank asks for one, else 404. */
+static void answer_blank(api_exchange *x, const api_request *req, img_blank blank,
+                         const pic_query *q, bool entity_exists)
 {
-    cond_state c = image_cond(x, b);
-    if (cond_not_modified(x, req, &c)) {
-        free(bytes);
+    const model_entity_def *def = model_entity(x->route.ent);
+    if (pic_answer_blank(x, req, blank, q))
         return;
-    }
-    cond_headers(x, &c);
-    api_add_header(x, "Cache-Control", "private, no-cache");
-    api_answer_bytes(x, 200, arena_strdup(x->arena, b->mime_type), bytes, len);
+    if (entity_exists)
+        API_FAIL(x, CB_ENOTFOUND, MSG_IMAGE_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
+    else
+        API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
 }
 
-/* No image (or no entity): a placeholder when ifBlank asks for one, else 404. */
-static void answer_blank(api_exchange *x, img_blank blank, bool entity_exists)
+/* The picture as uploaded. */
+static cb_err answer_original(api_exchange *x, const api_request *req)
 {
-    const unsigned char *bytes;
-    size_t len;
-    const char *mime;
-    const model_entity_def *def = model_entity(x->route.ent);
-    if (img_placeholder(blank, &bytes, &len, &mime)) {
-        void *copy = malloc(len);
-        if (copy == NULL) {
-            API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
-            return;
-        }
-        memcpy(copy, bytes, len);
-        api_add_header(x, "Cache-Control", "no-cache");
-        api_answer_bytes(x, 200, mime, copy, len);
-    } else if (entity_exists) {
-        API_FAIL(x, CB_ENOTFOUND, MSG_IMAGE_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
-    } else {
-        API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
+    model_blob b;
+    void *stored = NULL, *bytes = NULL;
+    size_t len = 0, out_len = 0;
+    cb_err e =
+        store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, &b, &stored, &len);
+    if (e != CB_EOK)
+        return e;
+    cond_state c = image_cond(x, &b);
+    if (cond_not_modified(x, req, &c)) {
+        free(stored);
+        return CB_EOK;
     }
+    api_add_header(x, "Cache-Control", "private, no-cache");
+    if (pic_decode_stored(x, &b, stored, len, &bytes, &out_len))
+        pic_serve(x, req, &c, arena_strdup(x->arena, b.mime_type), bytes, out_len);
+    return CB_EOK;
+}
+
+/* A scaled or converted variant of the picture. */
+static cb_err answer_variant(api_exchange *x, const api_request *req, const pic_query *q)
+{
+    model_blob b;
+    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e == CB_EOK && (b.blob_id == 0 || b.blob_size == 0))
+        e = CB_ENOTFOUND;
+    if (e != CB_EOK)
+        return e;
+    api_add_header(x, "Cache-Control", "private, no-cache");
+    pic_answer_variant(x, req, q, &b);
+    return CB_EOK;
 }
 
 void image_get(api_exchange *x, const api_request *req)
 {
     img_blank blank = IMG_BLANK_DEFAULT;
+    pic_query q;
     const char *ib = req->query(req->conn, "ifBlank");
     if (ib != NULL && !img_blank_parse(ib, &blank)) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S("ifBlank"), MSG_S(arena_strdup(x->arena, ib)));
         return;
     }
-    model_blob b;
-    void *bytes = NULL;
-    size_t len = 0;
-    cb_err e = store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, &b, &bytes, &len);
-    if (e == CB_EOK)
-        answer_image(x, req, &b, bytes, len);
-    else if (e == CB_ENOTFOUND)
-        answer_blank(x, blank,
+    if (!pic_parse_query(x, req, &q))
+        return;
+    cb_err e = q.any ? answer_variant(x, req, &q) : answer_original(x, req);
+    if (e == CB_ENOTFOUND)
+        answer_blank(x, req, blank, &q,
                      store_entity_exists(x->api->store, x->route.ent, x->route.id) == CB_EOK);
-    else
+    else if (e != CB_EOK)
         api_fail_store(x, e);
 }
 
@@ -121,21 +131,10 @@ bool image_put_precheck(api_exchange *x, const api_request *req)
 
 void image_put(api_exchange *x, const api_request *req)
 {
+    (void)req;
     model_blob b;
-    store_content c = {
-        .fd = upload_fd(x->upload),
-        .size = upload_size(x->upload),
-        .original_size = upload_size(x->upload),
-        .mime_type = img_mime(upload_type(x->upload)),
-    };
-    cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c,
-                               x->user.id, x->expect, &b);
-    if (e == CB_EOK)
+    if (pic_store_upload(x, &b))
         api_answer_carrier(x, 200, "int", json_integer(b.blob_id));
-    else if (e == CB_ENOTFOUND)
-        image_put_precheck(x, req);
-    else
-        api_fail_store(x, e);
 }
 
 void image_delete(api_exchange *x, const api_request *req)

@@ -70,6 +70,9 @@
     X(TOO_MANY_FAILURES)                                                                       \
     X(LOGIN_FIELDS)                                                                            \
     X(LOGIN_FAILED)                                                                            \
+    X(IMAGE_INVALID)                                                                           \
+    X(RANGE_NOT_SATISFIABLE)                                                                   \
+    X(IMAGE_UNREADABLE)                                                                        \
     X(UNAVAILABLE)
 
 typedef enum {

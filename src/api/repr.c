@@ -201,6 +201,14 @@ bool repr_answer_is_xml(const api_exchange *x)
 
 void api_answer_carrier(api_exchange *x, int status, const char *root, json_t *j)
 {
+    if (j == NULL) { /* out of memory building it: a fixed error, nothing to write */
+        x->answer_type = 0;
+        if (status < 500)
+            API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        else
+            api_answer_bytes(x, 500, NULL, NULL, 0);
+        return;
+    }
     buf_t b;
     buf_init(&b, 64u * 1024u * 1024u);
     cb_err e = CB_EOK;

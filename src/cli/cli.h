@@ -11,6 +11,8 @@
 #include <stdio.h>
 
 #include "auth/auth.h"
+#include "store/codec.h"
+#include "store/store.h"
 
 #define CLI_MAX_LIST 32
 
@@ -21,6 +23,12 @@ typedef struct {
     const char *full_name;
     const char *ttl;   /* --ttl / --expires */
     const char *label;
+    const char *key_file;     /* --encryption-key-file */
+    const char *new_key_file; /* --new-key-file (rekey) */
+    bool compress;            /* --compress */
+    bool modern_formats;      /* --modern-formats */
+    int64_t pixel_limit;      /* --pixel-limit */
+    unsigned variant_cache_mb; /* --variant-cache-mb */
     unsigned threads;
     unsigned timeout_s;
     unsigned max_conns_per_ip;
@@ -42,5 +50,10 @@ int cli_user(const cli_opts *o);
 int cli_ticket(const cli_opts *o);
 int cli_token(const cli_opts *o);
 int cli_apptoken(const cli_opts *o);
+int cli_keygen(const cli_opts *o);
+int cli_rekey(const cli_opts *o);
+/* The codec serve uses (NULL when neither --compress nor a key is given),
+ * checked against the key fingerprint recorded in the store. */
+int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
 
 #endif

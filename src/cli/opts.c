@@ -16,7 +16,8 @@
 enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
-    O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT,
+    O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
+    O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB,
 };
 
 static const struct option longopts[] = {
@@ -43,6 +44,12 @@ static const struct option longopts[] = {
     {"auth-fail-limit", required_argument, NULL, O_FAIL_LIMIT},
     {"auth-fail-window", required_argument, NULL, O_FAIL_WINDOW},
     {"auth-lockout", required_argument, NULL, O_LOCKOUT},
+    {"encryption-key-file", required_argument, NULL, O_KEY_FILE},
+    {"new-key-file", required_argument, NULL, O_NEW_KEY_FILE},
+    {"compress", no_argument, NULL, O_COMPRESS},
+    {"modern-formats", no_argument, NULL, O_MODERN},
+    {"pixel-limit", required_argument, NULL, O_PIXEL_LIMIT},
+    {"variant-cache-mb", required_argument, NULL, O_VARIANT_MB},
     {NULL, 0, NULL, 0},
 };
 
@@ -55,11 +62,15 @@ void cli_usage(FILE *f)
           "                [--require-app-token] [--cors-origin ORIGIN]... [--ticket-ttl 6h]\n"
           "                [--timeout SECONDS] [--max-conns-per-ip N]\n"
           "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
+          "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
+          "                [--variant-cache-mb N] [--modern-formats]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin | disable NAME | enable NAME\n"
           "  crmblob ticket issue USER [--ttl 6h] | revoke TICKET\n"
           "  crmblob token issue USER [--expires 30d] [--label TEXT] | list | revoke ID|TOKEN\n"
           "  crmblob apptoken add NAME | list | revoke NAME\n"
+          "  crmblob keygen FILE\n"
+          "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "every command takes --db PATH (default " DEFAULT_DB "); serve listens on " DEFAULT_LISTEN
           "\n",
           f);
@@ -135,6 +146,18 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);
     case O_CORS: return add_to(o->cors, &o->ncors, v);
+    case O_KEY_FILE: o->key_file = v; return true;
+    case O_NEW_KEY_FILE: o->new_key_file = v; return true;
+    case O_COMPRESS: o->compress = true; return true;
+    case O_MODERN: o->modern_formats = true; return true;
+    case O_VARIANT_MB: return parse_count(v, 1u << 20, &o->variant_cache_mb);
+    case O_PIXEL_LIMIT: {
+        unsigned n;
+        if (!parse_count(v, 2000000000u, &n))
+            return false;
+        o->pixel_limit = n;
+        return true;
+    }
     default: return auth_option(o, c, v);
     }
 }

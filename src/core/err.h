@@ -24,6 +24,7 @@
     X(TOOLARGE, 413, "SoTooLargeException")                                                        \
     X(URITOOLONG, 414, "SoTooLargeException")                                                      \
     X(UNSUPPORTED, 415, "SoUnsupportedMediaTypeException")                                         \
+    X(RANGE, 416, "SoBadRequestException")                                                         \
     X(TOOMANY, 429, "SoUnauthorizedException")                                                     \
     X(HDRTOOLARGE, 431, "SoTooLargeException")                                                     \
     X(INTERNAL, 500, "SoInternalException")                                                        \

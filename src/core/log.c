@@ -53,10 +53,36 @@ void log_msg(log_level lvl, const char *fmt, ...)
     emit(line, n, sizeof(line));
 }
 
+/* A copy of s (cut to cap) in which control characters and spaces are
+ * written as \xNN: the path and names come from clients and must not be
+ * able to start a forged log line or shift the fields. */
+static const char *log_safe(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (; s != NULL && *s && n + 5 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == 0x7f) {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
 void log_access(const char *method, const char *path, int status, uint64_t bytes, uint64_t micros,
                 const char *user, const char *app)
 {
-    char line[2048];
+    char line[2048], m[64], p[1024], u[256], a[256];
+    method = log_safe(method, m, sizeof(m));
+    path = log_safe(path, p, sizeof(p));
+    user = log_safe(user, u, sizeof(u));
+    app = app != NULL ? log_safe(app, a, sizeof(a)) : NULL;
     size_t n = stamp(line, sizeof(line));
     int m = snprintf(line + n, sizeof(line) - n, "access %s %s %d %llu %lluus %s%s%s", method,
                      path, status, (unsigned long long)bytes, (unsigned long long)micros,

@@ -225,3 +225,42 @@ cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     return s->ops->image_delete(s, k, id, expect);
 }
+
+cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
+                         store_variant_meta *meta, void **bytes, size_t *len)
+{
+    assert(a != NULL && key != NULL && meta != NULL && bytes != NULL && len != NULL);
+    return s->ops->variant_get(s, a, blob_id, version, key, meta, bytes, len);
+}
+
+cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                         const store_variant_meta *meta, const void *bytes, size_t len, bool pinned,
+                         int64_t cache_max_bytes)
+{
+    assert(key != NULL && meta != NULL && meta->mime != NULL && (bytes != NULL || len == 0));
+    return s->ops->variant_put(s, blob_id, version, key, meta, bytes, len, pinned, cache_max_bytes);
+}
+
+cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)
+{
+    assert(bytes != NULL && count != NULL);
+    return s->ops->variant_total(s, bytes, count);
+}
+
+cb_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
+{
+    assert(a != NULL && name != NULL && value != NULL && len != NULL);
+    return s->ops->meta_get(s, a, name, value, len);
+}
+
+cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
+{
+    assert(name != NULL && (value != NULL || len == 0));
+    return s->ops->meta_put(s, name, value, len);
+}
+
+cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
+{
+    assert(fn != NULL && count != NULL);
+    return s->ops->rewrite_all(s, fn, ctx, count);
+}

@@ -175,4 +175,54 @@ cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_b
 /* Removes the entity's image bytes and BLOB record; CB_EOK when there was none. */
 cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
+/* ---- variants: scaled/converted pictures, and product thumbnails -------
+ * A variant belongs to one version of one BLOB's bytes and is named by a
+ * key describing how it was made ("w=256,h=256,type=PNG"). Variants of an
+ * older version are never returned and are deleted when the bytes change
+ * or the BLOB goes (in the same transaction). Unpinned variants form a
+ * cache bounded in total stored bytes: adding one evicts the least
+ * recently used unpinned ones until the total fits. Pinned ones (a
+ * product's 200×200 thumbnail) are kept until their version is replaced.
+ * Bytes are stored as given (the caller applies the codec). */
+typedef struct {
+    const char *mime;
+    bool is_zipped;
+    bool is_encrypted;
+    int64_t original_size; /* bytes once decoded */
+} store_variant_meta;
+
+/* CB_ENOTFOUND when there is no such variant for that version. Marks it used. */
+cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
+                         store_variant_meta *meta, void **bytes, size_t *len);
+/* Adds (or replaces) a variant of (blob_id, version); CB_ENOTFOUND (and
+ * nothing stored) when that is no longer the BLOB's current version. */
+cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                         const store_variant_meta *meta, const void *bytes, size_t len,
+                         bool pinned, int64_t cache_max_bytes);
+/* Total bytes of unpinned variants (for tests and the operator). */
+cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
+
+/* ---- server metadata and whole-store maintenance ---------------------- */
+/* Small named values (e.g. the encryption key's fingerprint). */
+cb_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
+cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t len);
+/* Calls fn for every BLOB with stored bytes, in id order, each in a
+ * transaction of its own: fn receives the stored bytes and flags and
+ * returns replacement bytes (malloc'd, or NULL to keep them) with their new
+ * flags and size; the record's sizes/flags are updated to match, its
+ * version and dates are not. Variants are re-encoded the same way. Stops
+ * at the first error. (Used by `crmblob rekey`.)
+ * *count: BLOBs whose bytes fn replaced. info_version moves for those (the
+ * ImageInfo fields BlobSize/IsZipped/IsEncrypted changed); version does
+ * not (the served bytes are the same). On an error, the BLOBs before the
+ * failing one stay rewritten and that one (with its variants) is
+ * untouched; running again completes the work, so fn is then handed
+ * values it already rewrote and must recognise them (rekey: try the new
+ * key first) and keep them. fn runs inside the write transaction: it must
+ * not call the store. */
+typedef cb_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, bool zipped,
+                                   bool encrypted, void **out, size_t *out_len,
+                                   bool *out_zipped, bool *out_encrypted);
+cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
+
 #endif

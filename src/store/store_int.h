@@ -52,6 +52,17 @@ struct store_ops {
     cb_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                         void **bytes, size_t *len);
     cb_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
+
+    cb_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
+                          store_variant_meta *meta, void **bytes, size_t *len);
+    cb_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                          const store_variant_meta *meta, const void *bytes, size_t len,
+                          bool pinned, int64_t cache_max_bytes);
+    cb_err (*variant_total)(store_t *s, int64_t *bytes, int64_t *count);
+
+    cb_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
+    cb_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
+    cb_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 };
 
 struct store {

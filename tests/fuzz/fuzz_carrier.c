@@ -10,7 +10,8 @@
  *
  * Invariants beyond "no crash":
  *  - carrier_read gives an object and no answer, or NULL and an answer of
- *    400 or 409 (a patch test that failed) — never 500;
+ *    400 or 409 (a patch test that failed) — never 500 (the corpus keeps
+ *    the bodies whose error text once was not UTF-8 and made one);
  *  - an error answer is well formed in its type: JSON with "Error": true,
  *    or XML that xml_parse reads back with an ErrorMessage;
  *  - the "current" carrier is never modified;

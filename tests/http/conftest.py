@@ -948,3 +948,76 @@ def make_arg_server(tmp_path):
     yield make
     for s in made:
         stop_arg_server(s)
+
+
+# --------------------------------------------------------------------------
+# image pipeline (used by test_pipeline_*): committed images in
+# tests/data/images (see make.sh there), hand-made images, answer checks
+
+IMGDIR = DATA / "images"
+STRONG_ETAG_RE = re.compile(r'^"[\x21\x23-\x7e]+"$')
+
+
+def img(name):
+    """A committed test image from tests/data/images."""
+    return (IMGDIR / name).read_bytes()
+
+
+def make_png(w, h, rgb=(40, 90, 200), alpha=None):
+    """A valid 8-bit PNG of one colour (RGB, or RGBA when alpha is given)."""
+    px = bytes(rgb) if alpha is None else bytes(rgb) + bytes([alpha])
+    row = b"\0" + px * w
+    ctype = 2 if alpha is None else 6
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(row * h, 9)) + png_chunk(b"IEND", b""))
+
+
+def image_mime(resp):
+    return resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def assert_image_answer(resp, mime=None, status=200):
+    """An image answer: status, Content-Type that the magic bytes agree with,
+    Content-Length, strong ETag, Last-Modified. Returns the body."""
+    import imgmeta
+    assert resp.status_code == status, (
+        f"expected {status}, got {resp.status_code}: {resp.text[:300]!r}")
+    got = image_mime(resp)
+    if mime is not None:
+        assert got == mime, f"Content-Type {got!r}, want {mime!r}"
+    sniffed = imgmeta.mime(resp.content)
+    assert sniffed == got, (f"Content-Type says {got!r} but the bytes are {sniffed!r}: "
+                            f"{resp.content[:16]!r}")
+    if resp.request.method != "HEAD":
+        assert resp.headers.get("Content-Length") == str(len(resp.content)), resp.headers
+    etag = resp.headers.get("ETag", "")
+    assert STRONG_ETAG_RE.match(etag), f"not a strong ETag: {etag!r}"
+    lm = resp.headers.get("Last-Modified", "")
+    assert re.match(r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$", lm), f"Last-Modified {lm!r}"
+    return resp.content
+
+
+def fit_dims(w, h, bw=None, bh=None):
+    """What `fit inside bw x bh, keep aspect, never enlarge` gives for w x h."""
+    s = 1.0
+    if bw:
+        s = min(s, bw / w)
+    if bh:
+        s = min(s, bh / h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def assert_fits(got, w, h, bw=None, bh=None):
+    """got (width, height) is w x h scaled to fit inside bw x bh: within one
+    pixel of the exact scale, never larger than the box or the original."""
+    want = fit_dims(w, h, bw, bh)
+    gw, gh = got
+    assert gw >= 1 and gh >= 1, f"{got}: a side is 0"
+    assert abs(gw - want[0]) <= 1 and abs(gh - want[1]) <= 1, (
+        f"{w}x{h} fit into {bw}x{bh}: got {gw}x{gh}, want about {want[0]}x{want[1]}")
+    if bw:
+        assert gw <= bw, f"{got} wider than {bw}"
+    if bh:
+        assert gh <= bh, f"{got} taller than {bh}"
+    assert gw <= w and gh <= h, f"{got} is larger than the original {w}x{h}"

@@ -425,6 +425,7 @@ static void test_err_table(void **state)
         {CB_ETOOLARGE, 413, "SoTooLargeException", "TOOLARGE"},
         {CB_EURITOOLONG, 414, "SoTooLargeException", "URITOOLONG"},
         {CB_EUNSUPPORTED, 415, "SoUnsupportedMediaTypeException", "UNSUPPORTED"},
+        {CB_ERANGE, 416, "SoBadRequestException", "RANGE"},
         {CB_ETOOMANY, 429, "SoUnauthorizedException", "TOOMANY"},
         {CB_EHDRTOOLARGE, 431, "SoTooLargeException", "HDRTOOLARGE"},
         {CB_EINTERNAL, 500, "SoInternalException", "INTERNAL"},

@@ -128,7 +128,7 @@ static int raw_user_version(fixture *f)
 static void test_schema_v3(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(raw_user_version(f), 3);
+    assert_true(raw_user_version(f) >= 3); /* later migrations add to it */
 }
 
 static void test_cred_add_find(void **state)
@@ -305,12 +305,15 @@ static void test_cred_survives_reopen(void **state)
 static void test_migrate_from_v2(void **state)
 {
     fixture *f = *state;
+    int current = raw_user_version(f);
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f, "DROP TABLE cred; DROP TABLE app; PRAGMA user_version = 2");
+    /* what v3 and later versions (v4: variants, meta) created goes too */
+    raw_exec(f, "DROP TABLE cred; DROP TABLE app; DROP TABLE variant_data; DROP TABLE variant; "
+                "DROP TABLE variant_total; DROP TABLE meta; PRAGMA user_version = 2");
     assert_int_equal(raw_user_version(f), 2);
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
-    assert_int_equal(raw_user_version(f), 3);
+    assert_int_equal(raw_user_version(f), current);
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x78, future());
     model_user u;
     assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK); /* data kept */

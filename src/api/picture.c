@@ -1,0 +1,351 @@
+/*
+ * picture.c — pictures on the wire (SPEC §2, §8): the stored bytes, scaled
+ * and converted variants (GET Image?w=&h=&type=), placeholders for
+ * ifBlank, HTTP caching and byte ranges, and the way an upload is checked
+ * and kept at rest.
+ *
+ * Invariants: a variant is named by a key derived only from what it is
+ * (size bounds and output type), and looked up for the BLOB's current
+ * version of bytes, so a changed picture never serves an old variant.
+ * Stored bytes are decoded through the codec before anything is served,
+ * so clients always get exactly what was uploaded (OriginalSize bytes).
+ * A product's 200×200 thumbnail is a pinned variant made at upload.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api/api_int.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "img/img.h"
+
+#define VARIANT_MAX_SIDE 10000
+#define THUMB_SIDE 200
+
+/* ---- query ---- */
+
+static bool parse_side(api_exchange *x, const api_request *req, const char *name, int *out)
+{
+    const char *v = req->query(req->conn, name);
+    uint64_t n;
+    *out = 0;
+    if (v == NULL || *v == '\0')
+        return true;
+    if (!text_parse_u64(v, strlen(v), &n) || n > VARIANT_MAX_SIDE) {
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S(name), MSG_S(arena_strdup(x->arena, v)));
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+static bool parse_type(api_exchange *x, const char *v, img_type *out)
+{
+    static const struct {
+        const char *name;
+        img_type t;
+    } types[] = {{"JPEG", IMG_JPEG}, {"JPG", IMG_JPEG}, {"PNG", IMG_PNG}, {"GIF", IMG_GIF}};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcasecmp(v, types[i].name) == 0) {
+            *out = types[i].t;
+            return true;
+        }
+    }
+    API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S("type"), MSG_S(arena_strdup(x->arena, v)));
+    return false;
+}
+
+/* With --modern-formats and no type=, an Accept naming AVIF or WebP. */
+static img_type modern_type(api_exchange *x, const api_request *req)
+{
+    const char *accept = req->header(req->conn, "Accept");
+    if (!x->api->cfg.modern_formats || accept == NULL)
+        return IMG_UNKNOWN;
+    api_add_header(x, "Vary", "Accept");
+    if (strcasestr(accept, "image/avif") != NULL)
+        return IMG_AVIF;
+    if (strcasestr(accept, "image/webp") != NULL)
+        return IMG_WEBP;
+    return IMG_UNKNOWN;
+}
+
+bool pic_parse_query(api_exchange *x, const api_request *req, pic_query *q)
+{
+    const char *type = req->query(req->conn, "type");
+    *q = (pic_query){0};
+    if (!parse_side(x, req, "w", &q->w) || !parse_side(x, req, "h", &q->h))
+        return false;
+    if (type != NULL && *type != '\0' && !parse_type(x, type, &q->type))
+        return false;
+    if (q->type == IMG_UNKNOWN)
+        q->type = modern_type(x, req);
+    q->any = q->w != 0 || q->h != 0 || q->type != IMG_UNKNOWN;
+    return true;
+}
+
+/* ---- serving bytes: caching headers and ranges ---- */
+
+/* "bytes=a-b", "bytes=a-", "bytes=-n" (one range). 1 satisfiable, 0 not
+ * satisfiable, -1 not a single range we serve (then: the whole). */
+static int parse_range(const char *h, size_t len, size_t *from, size_t *to)
+{
+    uint64_t a = 0, b = 0;
+    if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+        return -1;
+    const char *r = h + 6, *dash = strchr(r, '-');
+    if (dash == NULL)
+        return -1;
+    bool has_a = dash > r, has_b = dash[1] != '\0';
+    if ((has_a && !text_parse_u64(r, (size_t)(dash - r), &a)) ||
+        (has_b && !text_parse_u64(dash + 1, strlen(dash + 1), &b)) || (!has_a && !has_b))
+        return -1;
+    if (!has_a) { /* suffix: the last b bytes */
+        if (b == 0 || len == 0)
+            return 0;
+        a = b >= len ? 0 : len - b;
+        b = len - 1;
+    } else if (!has_b || b >= len) {
+        b = len - 1;
+    }
+    if (a >= len || (has_a && has_b && a > b))
+        return a >= len ? 0 : -1;
+    *from = (size_t)a;
+    *to = (size_t)b;
+    return 1;
+}
+
+void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, const char *mime,
+               void *bytes, size_t len)
+{
+    size_t from, to;
+    if (cond_not_modified(x, req, c)) {
+        free(bytes);
+        return;
+    }
+    cond_headers(x, c);
+    api_add_header(x, "Accept-Ranges", "bytes");
+    const char *if_range = req->header(req->conn, "If-Range");
+    bool range_ok = if_range == NULL || (c->etag != NULL && strcmp(if_range, c->etag) == 0);
+    int r = range_ok ? parse_range(req->header(req->conn, "Range"), len, &from, &to) : -1;
+    if (r == 0) {
+        free(bytes);
+        api_add_header(x, "Content-Range", arena_printf(x->arena, "bytes */%zu", len));
+        API_FAIL(x, CB_ERANGE, MSG_RANGE_NOT_SATISFIABLE, MSG_N(len));
+        return;
+    }
+    if (r == 1) {
+        api_add_header(x, "Content-Range", arena_printf(x->arena, "bytes %zu-%zu/%zu", from, to, len));
+        memmove(bytes, (char *)bytes + from, to - from + 1);
+        api_answer_bytes(x, 206, mime, bytes, to - from + 1);
+        return;
+    }
+    api_answer_bytes(x, 200, mime, bytes, len);
+}
+
+/* ---- at rest ---- */
+
+/* Stored bytes (taken) → served bytes in *out; false answered. */
+static bool decode(api_exchange *x, void *stored, size_t len, bool zipped, bool encrypted,
+                   void **out, size_t *out_len)
+{
+    if (!zipped && !encrypted) {
+        *out = stored;
+        *out_len = len;
+        return true;
+    }
+    cb_err e = codec_decode(x->api->cfg.codec, stored, len, zipped, encrypted, out, out_len);
+    free(stored);
+    if (e != CB_EOK)
+        API_FAIL0(x, CB_EINTERNAL, MSG_IMAGE_UNREADABLE);
+    return e == CB_EOK;
+}
+
+/* ---- variants ---- */
+
+static img_type stored_type(const model_blob *b)
+{
+    static const img_type all[] = {IMG_PNG, IMG_JPEG, IMG_GIF, IMG_TIFF};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(b->mime_type, img_mime(all[i])) == 0)
+            return all[i];
+    return IMG_UNKNOWN;
+}
+
+static const char *type_name(img_type t)
+{
+    const char *mime = img_mime_any(t);
+    return mime != NULL ? mime + 6 : "same"; /* after "image/" */
+}
+
+static const char *variant_key(api_exchange *x, int w, int h, img_type t)
+{
+    return arena_printf(x->arena, "w=%d,h=%d,t=%s", w, h, type_name(t));
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static cond_state variant_cond(api_exchange *x, const model_blob *b, const char *key)
+{
+    return (cond_state){arena_printf(x->arena, "\"%d.%lld.%08x\"", b->blob_id,
+                                     (long long)b->version, fnv1a(key)),
+                        b->updated_ms, true};
+}
+
+/* Encodes and keeps a variant; failures only cost the cache. */
+static void keep_variant(api_exchange *x, const model_blob *b, const char *key, img_type t,
+                         const void *bytes, size_t len, bool pinned)
+{
+    void *enc = NULL;
+    size_t enc_len = len;
+    store_variant_meta m = {.mime = img_mime_any(t), .original_size = (int64_t)len};
+    if (x->api->cfg.codec != NULL &&
+        codec_encode(x->api->cfg.codec, bytes, len, &enc, &enc_len, &m.is_zipped,
+                     &m.is_encrypted) != CB_EOK)
+        return;
+    cb_err e = store_variant_put(x->api->store, b->blob_id, b->version, key, &m,
+                                 enc != NULL ? enc : bytes, enc != NULL ? enc_len : len, pinned,
+                                 x->api->cfg.variant_cache_bytes);
+    if (e != CB_EOK && e != CB_ENOTFOUND)
+        log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, err_name(e));
+    free(enc);
+}
+
+/* Renders a variant from the original; *out malloc'd. False answered. */
+static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, void **out,
+                           size_t *out_len, img_type *t)
+{
+    void *stored = NULL, *orig = NULL;
+    size_t len = 0, orig_len = 0;
+    char reason[256];
+    cb_err e = store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, b, &stored, &len);
+    if (e != CB_EOK) {
+        api_fail_store(x, e);
+        return false;
+    }
+    if (!decode(x, stored, len, b->is_zipped, b->is_encrypted, &orig, &orig_len))
+        return false;
+    *t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
+    e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
+    free(orig);
+    if (e != CB_EOK) {
+        log_warn("variant of BLOB %d failed: %s", b->blob_id, reason);
+        API_FAIL0(x, e == CB_EUNAVAILABLE ? CB_EUNAVAILABLE : CB_EINTERNAL, MSG_IMAGE_UNREADABLE);
+        return false;
+    }
+    return true;
+}
+
+void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query *q,
+                        const model_blob *cur)
+{
+    model_blob b = *cur;
+    img_type t = q->type != IMG_UNKNOWN ? q->type : stored_type(&b);
+    const char *key = variant_key(x, q->w, q->h, t);
+    cond_state c = variant_cond(x, &b, key);
+    store_variant_meta m;
+    void *stored = NULL, *bytes = NULL;
+    size_t len = 0, out_len = 0;
+    if (cond_not_modified(x, req, &c))
+        return;
+    cb_err e = store_variant_get(x->api->store, x->arena, b.blob_id, b.version, key, &m, &stored,
+                                 &len);
+    if (e == CB_EOK) {
+        if (decode(x, stored, len, m.is_zipped, m.is_encrypted, &bytes, &out_len))
+            pic_serve(x, req, &c, m.mime, bytes, out_len);
+        return;
+    }
+    if (!render_variant(x, q, &b, &bytes, &out_len, &t))
+        return;
+    keep_variant(x, &b, variant_key(x, q->w, q->h, t), t, bytes, out_len, false);
+    c = variant_cond(x, &b, key);
+    pic_serve(x, req, &c, img_mime_any(t), bytes, out_len);
+}
+
+/* ---- placeholders ---- */
+
+bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, const pic_query *q)
+{
+    void *bytes = NULL;
+    size_t len = 0;
+    img_type t = q->type != IMG_UNKNOWN ? q->type : IMG_PNG;
+    if (img_placeholder_render(kind, q->w, q->h, t, &bytes, &len) != CB_EOK)
+        return false;
+    const char *key = variant_key(x, q->w, q->h, t);
+    cond_state c = {arena_printf(x->arena, "\"blank.%d.%08x\"", (int)kind, fnv1a(key)), INT64_MIN,
+                    true};
+    pic_serve(x, req, &c, img_mime_any(t), bytes, len);
+    return true;
+}
+
+/* ---- uploads ---- */
+
+/* The 200×200 thumbnail kept beside a product's picture. */
+static void product_thumbnail(api_exchange *x, const model_blob *b)
+{
+    int64_t size = upload_size(x->upload);
+    void *orig = malloc((size_t)size), *thumb = NULL;
+    size_t thumb_len = 0;
+    char reason[256];
+    img_type t = stored_type(b);
+    if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size)
+        goto out;
+    if (img_variant(orig, (size_t)size, THUMB_SIDE, THUMB_SIDE, t, &thumb, &thumb_len, reason,
+                    sizeof(reason)) != CB_EOK) {
+        log_warn("product thumbnail of BLOB %d failed: %s", b->blob_id, reason);
+        goto out;
+    }
+    keep_variant(x, b, variant_key(x, THUMB_SIDE, THUMB_SIDE, t), t, thumb, thumb_len, true);
+out:
+    free(orig);
+    free(thumb);
+}
+
+bool pic_store_upload(api_exchange *x, model_blob *out)
+{
+    img_info info;
+    char reason[256];
+    int fd = upload_fd(x->upload), efd = -1;
+    int64_t size = upload_size(x->upload), esize = size;
+    store_content c = {.fd = fd, .size = size, .original_size = size};
+    if (img_validate_fd(fd, size, &info, reason, sizeof(reason)) != CB_EOK) {
+        API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
+        return false;
+    }
+    c.mime_type = img_mime(info.type);
+    if (x->api->cfg.codec != NULL &&
+        codec_encode_fd(x->api->cfg.codec, fd, size, x->api->cfg.spool_dir, &efd, &esize,
+                        &c.is_zipped, &c.is_encrypted) != CB_EOK) {
+        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        return false;
+    }
+    if (efd >= 0) {
+        c.fd = efd;
+        c.size = esize;
+    }
+    cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c, x->user.id,
+                               x->expect, out);
+    if (efd >= 0)
+        close(efd);
+    if (e == CB_EOK && x->route.ent == MODEL_PRODUCT)
+        product_thumbnail(x, out);
+    if (e == CB_ENOTFOUND) /* the entity went away meanwhile: as if it never was */
+        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(x->route.ent)->name),
+                 MSG_ID(x->route.id));
+    else if (e != CB_EOK)
+        api_fail_store(x, e);
+    return e == CB_EOK;
+}
+
+bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,
+                       size_t *out_len)
+{
+    return decode(x, stored, len, b->is_zipped, b->is_encrypted, out, out_len);
+}

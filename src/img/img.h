@@ -1,0 +1,68 @@
+/*
+ * img.h — the image pipeline on libvips (SPEC §8, issue "image pipeline"):
+ * validating uploads, making scaled and converted variants, and drawing the
+ * built-in placeholder pictures.
+ *
+ * Safety: only the PNG, JPEG, GIF and TIFF loaders are usable (every other
+ * loader and every operation libvips marks untrusted is blocked at
+ * img_init); the pixel limit is checked from the header before any pixel
+ * is decoded; libvips' operation cache and thread pool are bounded. All
+ * functions are thread-safe after img_init.
+ */
+#ifndef CB_IMG_H
+#define CB_IMG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "img/placeholder.h"
+#include "img/sniff.h"
+
+/* Output formats beyond the four stored ones, for Accept-driven answers. */
+#define IMG_WEBP ((img_type)100)
+#define IMG_AVIF ((img_type)101)
+
+typedef struct {
+    int64_t pixel_limit; /* width × height; 0 = 50 000 000 */
+    int cache_mb;        /* libvips operation cache; 0 = 16 */
+    int threads;         /* libvips worker threads per operation; 0 = 1 */
+} img_config;
+
+/* Starts libvips; call once before any thread uses this module. */
+cb_err img_init(const img_config *cfg);
+void img_shutdown(void);
+
+typedef struct {
+    img_type type;
+    int width, height;   /* as stored, before EXIF orientation */
+    int orientation;     /* EXIF 1..8, 1 when absent */
+} img_info;
+
+/* Checks a whole image read from fd[0, size): a supported format whose
+ * header decodes, width × height within the pixel limit (checked before
+ * decoding pixels), and every pixel decodes (a truncated or corrupt file
+ * fails). CB_EBADREQ with a short English reason otherwise. */
+cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t reason_cap);
+cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, size_t reason_cap);
+
+/* A variant of an image: scaled to fit inside w × h keeping the aspect
+ * ratio (0 = no bound on that side), never enlarged, EXIF orientation
+ * applied, shrink-on-load where the format allows; written as out_type
+ * (IMG_UNKNOWN = the input's type; also IMG_WEBP, IMG_AVIF). *out is
+ * malloc'd. */
+cb_err img_variant(const void *bytes, size_t len, int w, int h, img_type out_type, void **out,
+                   size_t *out_len, char *reason, size_t reason_cap);
+
+/* A built-in placeholder picture (SrNoPhoto, SrNoPhotoWithBorder,
+ * GenericFileIcon; ClearPixel is a 1×1 transparent PNG), drawn by crmblob
+ * itself, at w × h (0 = its natural size, 128 × 128) as type (IMG_UNKNOWN =
+ * PNG). *out is malloc'd. CB_ENOTFOUND for Default and Null. */
+cb_err img_placeholder_render(img_blank kind, int w, int h, img_type type, void **out,
+                              size_t *out_len);
+
+/* "image/webp", "image/avif", or img_mime() for the four. */
+const char *img_mime_any(img_type t);
+
+#endif
