@@ -78,11 +78,11 @@ static const char *log_safe(const char *s, char *out, size_t cap)
 void log_access(const char *method, const char *path, int status, uint64_t bytes, uint64_t micros,
                 const char *user, const char *app)
 {
-    char line[2048], m[64], p[1024], u[256], a[256];
-    method = log_safe(method, m, sizeof(m));
-    path = log_safe(path, p, sizeof(p));
-    user = log_safe(user, u, sizeof(u));
-    app = app != NULL ? log_safe(app, a, sizeof(a)) : NULL;
+    char line[2048], safe_method[64], safe_path[1024], safe_user[256], safe_app[256];
+    method = log_safe(method, safe_method, sizeof(safe_method));
+    path = log_safe(path, safe_path, sizeof(safe_path));
+    user = log_safe(user, safe_user, sizeof(safe_user));
+    app = app != NULL ? log_safe(app, safe_app, sizeof(safe_app)) : NULL;
     size_t n = stamp(line, sizeof(line));
     int m = snprintf(line + n, sizeof(line) - n, "access %s %s %d %llu %lluus %s%s%s", method,
                      path, status, (unsigned long long)bytes, (unsigned long long)micros,
