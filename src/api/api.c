@@ -27,6 +27,7 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
     api->store = store;
     api->auth = auth;
     api->cfg = *cfg;
+    api->started_ms = text_now_ms() / 1000 * 1000;
     if (api->cfg.image_max == 0)
         api->cfg.image_max = DEFAULT_IMAGE_MAX;
     if (api->cfg.json_max == 0)

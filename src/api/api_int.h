@@ -23,6 +23,7 @@ struct api {
     store_t *store;
     auth_t *auth;
     api_config cfg;
+    int64_t started_ms; /* Last-Modified of the built-in pictures */
 };
 
 typedef enum {
@@ -119,6 +120,8 @@ void repr_negotiate(api_exchange *x, const char *accept);
 /* False answered 406 when Accept allows no answer type. */
 bool repr_require_acceptable(api_exchange *x);
 bool repr_answer_is_xml(const api_exchange *x);
+/* Does Accept name `mime` itself (no wildcard) with a q above 0? */
+bool repr_accept_named(const char *accept, const char *mime);
 /* A carrier (or any JSON value) in the negotiated type, XML root `root`;
  * takes the reference of j. */
 void api_answer_carrier(api_exchange *x, int status, const char *root, json_t *j);

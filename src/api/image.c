@@ -55,11 +55,11 @@ static cb_err answer_original(api_exchange *x, const api_request *req)
     if (e != CB_EOK)
         return e;
     cond_state c = image_cond(x, &b);
+    api_add_header(x, "Cache-Control", "private, no-cache");
     if (cond_not_modified(x, req, &c)) {
         free(stored);
         return CB_EOK;
     }
-    api_add_header(x, "Cache-Control", "private, no-cache");
     if (pic_decode_stored(x, &b, stored, len, &bytes, &out_len))
         pic_serve(x, req, &c, arena_strdup(x->arena, b.mime_type), bytes, out_len);
     return CB_EOK;

@@ -11,6 +11,7 @@
  * so clients always get exactly what was uploaded (OriginalSize bytes).
  * A product's 200×200 thumbnail is a pinned variant made at upload.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,8 +22,50 @@
 #include "core/text.h"
 #include "img/img.h"
 
-#define VARIANT_MAX_SIDE 10000
+#define VARIANT_MAX_SIDE 10000000 /* variants never enlarge: a big bound only means "any" */
 #define THUMB_SIDE 200
+/* Decodes at once: a progressive 50 MP JPEG takes ~350 MB to decode, so
+ * the number in flight bounds the server's memory, not the clients. */
+#define IMAGE_JOBS 2
+
+static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cv = PTHREAD_COND_INITIALIZER;
+static int jobs_busy;
+
+static void job_enter(void)
+{
+    pthread_mutex_lock(&jobs_mu);
+    while (jobs_busy >= IMAGE_JOBS)
+        pthread_cond_wait(&jobs_cv, &jobs_mu);
+    jobs_busy++;
+    pthread_mutex_unlock(&jobs_mu);
+}
+
+static void job_leave(void)
+{
+    pthread_mutex_lock(&jobs_mu);
+    jobs_busy--;
+    pthread_cond_signal(&jobs_cv);
+    pthread_mutex_unlock(&jobs_mu);
+}
+
+/* img_variant and img_validate_fd under the job limit. */
+static cb_err variant_job(const void *in, size_t len, int w, int h, img_type t, void **out,
+                          size_t *out_len, char *reason, size_t cap)
+{
+    job_enter();
+    cb_err e = img_variant(in, len, w, h, t, out, out_len, reason, cap);
+    job_leave();
+    return e;
+}
+
+static cb_err validate_job(int fd, int64_t size, img_info *info, char *reason, size_t cap)
+{
+    job_enter();
+    cb_err e = img_validate_fd(fd, size, info, reason, cap);
+    job_leave();
+    return e;
+}
 
 /* ---- query ---- */
 
@@ -33,7 +76,7 @@ static bool parse_side(api_exchange *x, const api_request *req, const char *name
     *out = 0;
     if (v == NULL || *v == '\0')
         return true;
-    if (!text_parse_u64(v, strlen(v), &n) || n > VARIANT_MAX_SIDE) {
+    if (!text_parse_u64(v, strlen(v), &n) || n == 0 || n > VARIANT_MAX_SIDE) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S(name), MSG_S(arena_strdup(x->arena, v)));
         return false;
     }
@@ -64,9 +107,9 @@ static img_type modern_type(api_exchange *x, const api_request *req)
     if (!x->api->cfg.modern_formats || accept == NULL)
         return IMG_UNKNOWN;
     api_add_header(x, "Vary", "Accept");
-    if (strcasestr(accept, "image/avif") != NULL)
+    if (repr_accept_named(accept, "image/avif"))
         return IMG_AVIF;
-    if (strcasestr(accept, "image/webp") != NULL)
+    if (repr_accept_named(accept, "image/webp"))
         return IMG_WEBP;
     return IMG_UNKNOWN;
 }
@@ -233,7 +276,7 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     if (!decode(x, stored, len, b->is_zipped, b->is_encrypted, &orig, &orig_len))
         return false;
     *t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
-    e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
+    e = variant_job(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
     free(orig);
     if (e != CB_EOK) {
         log_warn("variant of BLOB %d failed: %s", b->blob_id, reason);
@@ -279,8 +322,9 @@ bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, c
     if (img_placeholder_render(kind, q->w, q->h, t, &bytes, &len) != CB_EOK)
         return false;
     const char *key = variant_key(x, q->w, q->h, t);
-    cond_state c = {arena_printf(x->arena, "\"blank.%d.%08x\"", (int)kind, fnv1a(key)), INT64_MIN,
-                    true};
+    api_add_header(x, "Cache-Control", "private, no-cache"); /* until a picture is uploaded */
+    cond_state c = {arena_printf(x->arena, "\"blank.%d.%08x\"", (int)kind, fnv1a(key)),
+                    x->api->started_ms, true};
     pic_serve(x, req, &c, img_mime_any(t), bytes, len);
     return true;
 }
@@ -297,7 +341,7 @@ static void product_thumbnail(api_exchange *x, const model_blob *b)
     img_type t = stored_type(b);
     if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size)
         goto out;
-    if (img_variant(orig, (size_t)size, THUMB_SIDE, THUMB_SIDE, t, &thumb, &thumb_len, reason,
+    if (variant_job(orig, (size_t)size, THUMB_SIDE, THUMB_SIDE, t, &thumb, &thumb_len, reason,
                     sizeof(reason)) != CB_EOK) {
         log_warn("product thumbnail of BLOB %d failed: %s", b->blob_id, reason);
         goto out;
@@ -315,7 +359,7 @@ bool pic_store_upload(api_exchange *x, model_blob *out)
     int fd = upload_fd(x->upload), efd = -1;
     int64_t size = upload_size(x->upload), esize = size;
     store_content c = {.fd = fd, .size = size, .original_size = size};
-    if (img_validate_fd(fd, size, &info, reason, sizeof(reason)) != CB_EOK) {
+    if (validate_job(fd, size, &info, reason, sizeof(reason)) != CB_EOK) {
         API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
         return false;
     }

@@ -165,6 +165,24 @@ static int type_q(const char *accept, const char *mime)
     return best_spec ? q : 0;
 }
 
+bool repr_accept_named(const char *accept, const char *mime)
+{
+    const char *p = accept;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char elem[256];
+        if (n < sizeof(elem)) {
+            memcpy(elem, p, n);
+            elem[n] = '\0';
+            span t = media_type(elem);
+            if (text_ieq(t.p, t.n, mime) && parse_q(elem) > 0)
+                return true;
+        }
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 void repr_negotiate(api_exchange *x, const char *accept)
 {
     x->answer_type = 0;

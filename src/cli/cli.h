@@ -52,8 +52,8 @@ int cli_token(const cli_opts *o);
 int cli_apptoken(const cli_opts *o);
 int cli_keygen(const cli_opts *o);
 int cli_rekey(const cli_opts *o);
-/* The codec serve uses (NULL when neither --compress nor a key is given),
- * checked against the key fingerprint recorded in the store. */
+/* The codec serve uses (it also reads compressed data when --compress is
+ * off), its key checked against the fingerprint recorded in the store. */
 int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
 
 #endif

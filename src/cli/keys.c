@@ -72,7 +72,7 @@ int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
         log_error("the pictures in this database are encrypted: give --encryption-key-file");
         return 1;
     }
-    if ((o->compress || o->key_file != NULL) && codec_create(&cc, &c) != CB_EOK)
+    if (codec_create(&cc, &c) != CB_EOK) /* also without options: reads what was compressed */
         return 1;
     if (c != NULL && codec_encrypts(c)) {
         codec_fingerprint(c, have);
@@ -92,8 +92,9 @@ int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
 }
 
 typedef struct {
-    codec_t *old_c; /* may be NULL: data not encrypted */
-    codec_t *new_c; /* may be NULL: store plain (or only compressed) */
+    codec_t *old_c;  /* may be NULL: data not encrypted */
+    codec_t *new_c;  /* the new key (may be NULL), compressing only with --compress */
+    codec_t *new_zc; /* the new key, compressing: for what was compressed before */
 } rekey_ctx;
 
 /* Decodes with the old key, or (a run interrupted earlier) the new one. */
@@ -127,8 +128,9 @@ static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool
         return e;
     *out_zipped = *out_encrypted = false;
     *out = NULL;
-    if (k->new_c != NULL)
-        e = codec_encode(k->new_c, plain, plain_len, out, out_len, out_zipped, out_encrypted);
+    codec_t *enc = zipped ? k->new_zc : k->new_c; /* compression stays where it was */
+    if (enc != NULL)
+        e = codec_encode(enc, plain, plain_len, out, out_len, out_zipped, out_encrypted);
     if (e == CB_EOK && *out == NULL) { /* stored as it is */
         *out = plain;
         *out_len = plain_len;
@@ -155,8 +157,9 @@ static int rekey_run(store_t *st, rekey_ctx *k)
 
 int cli_rekey(const cli_opts *o)
 {
-    codec_config oc = {.key_file = o->key_file}, nc = {.compress = o->compress,
-                                                       .key_file = o->new_key_file};
+    codec_config oc = {.key_file = o->key_file},
+                 nc = {.compress = o->compress, .key_file = o->new_key_file},
+                 zc = {.compress = true, .key_file = o->new_key_file};
     rekey_ctx k = {0};
     store_t *st = NULL;
     int rc = 1;
@@ -168,12 +171,14 @@ int cli_rekey(const cli_opts *o)
     if (store_open(o->db, NULL, &st) != CB_EOK)
         goto out;
     if ((o->key_file != NULL && codec_create(&oc, &k.old_c) != CB_EOK) ||
-        ((o->compress || o->new_key_file != NULL) && codec_create(&nc, &k.new_c) != CB_EOK))
+        ((o->compress || o->new_key_file != NULL) && codec_create(&nc, &k.new_c) != CB_EOK) ||
+        codec_create(&zc, &k.new_zc) != CB_EOK)
         goto out;
     rc = rekey_run(st, &k);
 out:
     codec_destroy(k.old_c);
     codec_destroy(k.new_c);
+    codec_destroy(k.new_zc);
     store_close(st);
     return rc;
 }

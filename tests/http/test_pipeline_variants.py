@@ -84,9 +84,18 @@ def test_exact_fit_on_the_limiting_side(admin, photo):
 
 
 @pytest.mark.parametrize("params", [{"w": 256, "h": 256}, {"w": 16, "h": 12}, {"w": 1000},
-                                    {"h": 5000}, {"w": 100000, "h": 100000}])
+                                    {"h": 5000}, {"w": 10000, "h": 10000}])
 def test_never_enlarged(admin, params):
     pid = put_new(admin, "Person", data("small.png"))    # 16 x 12
+    body = assert_image_answer(get(admin, "Person", pid, **params), "image/png")
+    assert imgmeta.dims(body) == (16, 12)
+
+
+@pytest.mark.parametrize("params", [{"w": 100000, "h": 100000}, {"w": 2147483647}])
+def test_huge_box_is_a_positive_integer_not_an_error(admin, params):
+    """w/h are rejected only when they are not positive integers; a box larger
+    than the picture just gives the picture (never enlarged)."""
+    pid = put_new(admin, "Person", data("small.png"))
     body = assert_image_answer(get(admin, "Person", pid, **params), "image/png")
     assert imgmeta.dims(body) == (16, 12)
 
@@ -429,3 +438,75 @@ def test_product_thumbnail_gone_with_image(admin):
     assert_error(get(admin, "Product", pid, w=200, h=200), 404)
     admin.put_image("Product", pid, make_png(50, 400))
     assert imgmeta.dims(get(admin, "Product", pid, w=200, h=200).content) == (25, 200)
+
+
+# --------------------------------------------------------------------------
+# rights, cache bounds, races
+
+
+def test_viewer_gets_variants(srv, admin):
+    pid = put_new(admin, "Person", "photo_320x240.jpg")
+    v = srv.client("victor")
+    body = assert_image_answer(get(v, "Person", pid, w=40, type="PNG"), "image/png")
+    assert imgmeta.dims(body) == (40, 30)
+    assert_fits(imgmeta.dims(get(v, "Person", pid, w=41).content), 320, 240, 41)
+
+
+def test_anonymous_cannot_get_variants(srv, admin):
+    pid = put_new(admin, "Person", "photo_320x240.jpg")
+    assert_error(get(srv.anon(), "Person", pid, w=40), 401)
+
+
+def test_small_variant_cache_still_correct(make_arg_server):
+    """With a 1 MB variant cache, many variants evict each other; every answer
+    is still right, and a re-rendered variant has the same bytes and ETag."""
+    s = make_arg_server(["--variant-cache-mb", "1"])
+    c = s.client("admin")
+    pid = put_new(c, "Product", data("big.jpg"))          # 1500 x 1100
+    first = get(c, "Product", pid, w=700, type="PNG")
+    body = assert_image_answer(first, "image/png")
+    assert_fits(imgmeta.dims(body), 1500, 1100, 700)
+    total = len(body)
+    for w in range(600, 700, 5):
+        r = get(c, "Product", pid, w=w, type="PNG")
+        assert_fits(imgmeta.dims(assert_image_answer(r, "image/png")), 1500, 1100, w)
+        total += len(r.content)
+    assert total > 2 * 1024 * 1024, f"only {total} bytes of variants; the test needs more"
+    again = get(c, "Product", pid, w=700, type="PNG")
+    assert again.content == first.content
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert s.alive()
+
+
+def test_replacement_race_never_serves_stale_variant(srv, admin):
+    """While other clients keep asking for a variant, every GET made after a
+    PUT Image has returned shows the new picture."""
+    red = make_png(64, 32, (250, 10, 10))
+    blue = make_png(64, 32, (10, 10, 250))
+    pid = put_new(admin, "Contact", red)
+    stop = threading.Event()
+    errors = []
+
+    def hammer():
+        c = srv.client("admin")
+        while not stop.is_set():
+            r = get(c, "Contact", pid, w=16, type="PNG")
+            if r.status_code != 200:
+                errors.append(r.status_code)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            pic, want = (blue, "blue") if i % 2 == 0 else (red, "red")
+            admin.put_image("Contact", pid, pic)
+            r = get(admin, "Contact", pid, w=16, type="PNG")
+            got = imgmeta.nearest(imgmeta.png_pixels(
+                assert_image_answer(r, "image/png")).pixel(8, 4), QUAD)
+            assert got == want, f"round {i}: the variant shows {got} after uploading {want}"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors[:10]
