@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
+
 /* A decoded span inside the scratch buffer. */
 typedef struct {
     char *s;
@@ -79,30 +81,6 @@ static bool url_decode(const char *src, size_t n, char *dst, size_t *out_n)
     return true;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 (Unicode
- * table 3-7: the second byte's range rules out overlongs, surrogates and
- * code points above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
 
 /* What is wrong with decoded text for a JSON string, or NULL. */
 static const char *text_problem(const char *s, size_t n)
@@ -111,7 +89,7 @@ static const char *text_problem(const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         if (u[i] == 0)
             return "contains a NUL character";
-        size_t k = utf8_seq(u + i, n - i);
+        size_t k = text_utf8_seq(u + i, n - i);
         if (k == 0)
             return "is not valid UTF-8";
         i += k;
@@ -119,21 +97,7 @@ static const char *text_problem(const char *s, size_t n)
     return NULL;
 }
 
-static unsigned char ascii_lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
 
-/* ASCII case-insensitive equality of two byte spans. */
-static bool key_ieq(const char *a, size_t an, const char *b, size_t bn)
-{
-    if (an != bn)
-        return false;
-    for (size_t i = 0; i < an; i++)
-        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
-            return false;
-    return true;
-}
 
 /* Sets name (kept as sent) to value after dropping every member whose name
  * matches case-insensitively: the last pair wins. */
@@ -145,7 +109,7 @@ static bool put_pair(json_t *obj, span name, span value)
     void *tmp;
     json_object_keylen_foreach_safe(obj, tmp, key, key_len, v)
     {
-        if (key_ieq(key, key_len, name.s, name.n))
+        if (text_span_ieq(key, key_len, name.s, name.n))
             json_object_deln(obj, key, key_len);
     }
     json_t *str = json_stringn_nocheck(value.s, value.n);

@@ -90,21 +90,7 @@ static patch_status fail(apply_ctx *ctx, patch_status st, const char *fmt, ...)
 
 /* ---- names -------------------------------------------------------------- */
 
-static unsigned char ascii_lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
 
-/* ASCII case-insensitive equality of two byte spans (NUL is a byte). */
-static bool key_ieq(const char *a, size_t an, const char *b, size_t bn)
-{
-    if (an != bn)
-        return false;
-    for (size_t i = 0; i < an; i++)
-        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
-            return false;
-    return true;
-}
 
 /* The last member of obj whose name matches name[0..n) case-insensitively,
  * or NULL; when found and key is not NULL, *key and *key_len give its spelling. */
@@ -116,7 +102,7 @@ static json_t *member_find(const json_t *obj, const char *name, size_t n, const 
     json_t *v, *found = NULL;
     json_object_keylen_foreach((json_t *)obj, k, kn, v)
     {
-        if (!key_ieq(k, kn, name, n))
+        if (!text_span_ieq(k, kn, name, n))
             continue;
         found = v;
         if (key != NULL)
@@ -134,7 +120,7 @@ static void member_remove_all(json_t *obj, const char *name, size_t n)
     void *next;
     json_object_keylen_foreach_safe(obj, next, k, kn, v)
     {
-        if (key_ieq(k, kn, name, n))
+        if (text_span_ieq(k, kn, name, n))
             json_object_deln(obj, k, kn);
     }
 }

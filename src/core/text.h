@@ -19,6 +19,8 @@ bool text_parse_i32(const char *s, size_t n, int32_t *out);
 bool text_parse_u64(const char *s, size_t n, uint64_t *out);
 /* Case-insensitive ASCII equality of s[0..n) with the NUL-terminated lit. */
 bool text_ieq(const char *s, size_t n, const char *lit);
+/* ASCII case-insensitive equality of two byte spans (a NUL is a byte). */
+bool text_span_ieq(const char *a, size_t an, const char *b, size_t bn);
 /* Number of code points of valid UTF-8 (bytes >= 0x80 that start a sequence). */
 size_t text_utf8_len(const char *s);
 /* Length of the valid UTF-8 sequence (1..4 bytes, no overlongs, no

@@ -215,3 +215,19 @@ def test_placeholder_stable(admin, empty):
     b = blank(admin, "Person", empty["Person"], ifBlank="SrNoPhoto", w=48)
     assert_image_answer(a, "image/png")
     assert a.content == b.content and a.headers["ETag"] == b.headers["ETag"]
+
+
+@pytest.mark.parametrize("value", ["ClearPixel", "SrNoPhoto", "GenericFileIcon"])
+def test_huge_placeholder_box_is_bounded(admin, empty, value):
+    """Placeholders are drawn at the asked size: a huge box must not make the
+    server draw a huge picture (a cheap request must stay cheap)."""
+    import time
+    t0 = time.monotonic()
+    r = blank(admin, "Product", empty["Product"], ifBlank=value, w=100000, h=100000)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 5, f"{elapsed:.1f}s for one placeholder"
+    if r.status_code == 400:
+        assert_error(r, 400)
+        return
+    w, h = imgmeta.dims(assert_image_answer(r, "image/png"))
+    assert w * h <= 4096 * 4096, (w, h)
