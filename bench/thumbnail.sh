@@ -114,7 +114,7 @@ VT_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$T/time.txt")
 VDIMS="$(vipsheader -f width "$T/vt.jpg")x$(vipsheader -f height "$T/vt.jpg")"
 
 # ---------------------------------------------------------------- report
-ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}x' if b else '-')" "$1" "$2"; }
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.3g}x' if b else '-')" "$1" "$2"; }
 mb() { python3 -c "import sys; print(f'{int(sys.argv[1]) / 1024:.1f}')" "$1"; }
 ms() { python3 -c "import sys; print(f'{float(sys.argv[1]) * 1000:.1f}')" "$1"; }
 

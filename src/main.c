@@ -110,7 +110,7 @@ static int cmd_serve(const cli_opts *o)
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     store_options so = {.durable = o->durable};
-    if (store_open(o->db, &so, &st) != CB_EOK) {
+    if (store_open(o->db, &so, &st) != CB_EOK || cli_lock_db(o->db, false) < 0) {
         log_error("cannot open database %s", o->db);
         goto out;
     }

@@ -22,7 +22,9 @@
 #include "core/text.h"
 #include "img/img.h"
 
-#define VARIANT_MAX_SIDE 10000000 /* variants never enlarge: a big bound only means "any" */
+/* Variants never enlarge, so any positive int32 is a valid bound; past
+ * libvips' largest coordinate it means the same as that. */
+#define VARIANT_MAX_SIDE 10000000
 #define THUMB_SIDE 200
 /* Decodes at once: a progressive 50 MP JPEG takes ~350 MB to decode, so
  * the number in flight bounds the server's memory, not the clients. */
@@ -76,11 +78,11 @@ static bool parse_side(api_exchange *x, const api_request *req, const char *name
     *out = 0;
     if (v == NULL || *v == '\0')
         return true;
-    if (!text_parse_u64(v, strlen(v), &n) || n == 0 || n > VARIANT_MAX_SIDE) {
+    if (!text_parse_u64(v, strlen(v), &n) || n == 0 || n > INT32_MAX) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_QUERY, MSG_S(name), MSG_S(arena_strdup(x->arena, v)));
         return false;
     }
-    *out = (int)n;
+    *out = n > VARIANT_MAX_SIDE ? VARIANT_MAX_SIDE : (int)n;
     return true;
 }
 

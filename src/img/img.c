@@ -232,13 +232,19 @@ static source_loader loader_for(img_type t)
 }
 
 /* Opens the header only (libvips decodes pixels lazily) with the loader of
- * the sniffed type; truncation is an error once pixels are asked for. */
+ * the sniffed type; truncation is an error once pixels are asked for.
+ * GIF and TIFF open every frame/page stacked, so that a damaged second
+ * frame is found too and the pixel limit counts them all. */
 static cb_err open_header(VipsSource *src, img_type type, VipsImage **img, char *reason, size_t cap)
 {
     source_loader load = loader_for(type);
     assert(load != NULL);
-    if (load(src, img, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL) !=
-        0) {
+    int rc = type == IMG_GIF || type == IMG_TIFF
+                 ? load(src, img, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                        VIPS_FAIL_ON_TRUNCATED, "n", -1, NULL)
+                 : load(src, img, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                        VIPS_FAIL_ON_TRUNCATED, NULL);
+    if (rc != 0) {
         note_vips_error("header");
         *img = NULL;
         return fail(CB_EBADREQ, reason, cap, "%s", REASON_HEADER);
@@ -272,9 +278,10 @@ static void fill_info(VipsImage *img, img_type type, img_info *out)
     if (vips_image_get_typeof(img, VIPS_META_ORIENTATION) != 0 &&
         vips_image_get_int(img, VIPS_META_ORIENTATION, &o) != 0)
         o = 1;
+    int page_height = vips_image_get_page_height(img); /* one frame of a stack */
     out->type = type;
     out->width = img->Xsize;
-    out->height = img->Ysize;
+    out->height = page_height > 0 ? page_height : img->Ysize;
     out->orientation = o >= 1 && o <= 8 ? o : 1;
 }
 
@@ -313,13 +320,20 @@ static img_type sniff_fd(int fd, int64_t size)
     return n > 0 ? img_sniff(head, (size_t)n) : IMG_UNKNOWN;
 }
 
+/* A GIF ends with its trailer byte; libvips' GIF decoder quietly shows
+ * fewer frames of one cut short, so the trailer is what tells. */
+#define GIF_TRAILER 0x3B
+
 cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t reason_cap)
 {
     assert(state.started);
     assert(fd >= 0 && size >= 0);
+    unsigned char last = 0;
     img_type type = sniff_fd(fd, size);
     if (type == IMG_UNKNOWN)
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
+    if (type == IMG_GIF && (pread(fd, &last, 1, size - 1) != 1 || last != GIF_TRAILER))
+        return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
     struct fd_range range = {.fd = fd, .size = size, .pos = 0};
     VipsSource *src = range_source(&range);
     if (src == NULL)
@@ -336,6 +350,8 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
     img_type type = img_sniff(bytes, len);
     if (type == IMG_UNKNOWN)
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
+    if (type == IMG_GIF && ((const unsigned char *)bytes)[len - 1] != GIF_TRAILER)
+        return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");

@@ -134,6 +134,15 @@ def test_keygen_file(tmp_path):
     assert stat.S_IMODE(os.stat(a).st_mode) == 0o600, oct(os.stat(a).st_mode)
 
 
+def test_keygen_never_overwrites_a_key(tmp_path):
+    """Losing a key loses the data it encrypted: keygen refuses an existing file."""
+    a = keygen(tmp_path / "a.key")
+    before = a.read_bytes()
+    p = subprocess.run([str(BIN), "keygen", str(a)], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, "keygen overwrote an existing key file"
+    assert a.read_bytes() == before
+
+
 # --------------------------------------------------------------------------
 # compression
 
@@ -422,3 +431,36 @@ def test_compressed_variants_readable_without_flag(make_arg_server):
     v2 = c.get_image("Person", eid, params={"w": 100})
     assert assert_image_answer(v2, "image/tiff") == v1.content
     assert s.alive()
+
+
+def test_rekey_while_server_runs_is_refused_or_safe(make_arg_server, keys):
+    """`rekey` is meant for a stopped server. Run against a live one it must
+    refuse (non-zero exit), or else leave every picture readable — those
+    stored before and those uploaded after it ran."""
+    s = make_arg_server(["--encryption-key-file", keys["old"]])
+    c = s.client("admin")
+    p = upload(c, "Person", PHOTO)
+    r = rekey(s, "--encryption-key-file", keys["old"], "--new-key-file", keys["new"])
+    if r.returncode != 0:
+        check_exact(c, "Person", p, PHOTO)
+        return
+    check_exact(c, "Person", p, PHOTO)          # the running server still reads it
+    q = upload(c, "Person", FLAT)
+    c = restart_with(s, ["--encryption-key-file", keys["new"]])
+    check_exact(c, "Person", p, PHOTO)
+    check_exact(c, "Person", q, FLAT)           # uploaded between rekey and restart
+
+
+def test_key_added_to_plain_db_flags_tell_the_truth(make_arg_server, keys):
+    """Starting with a key on a db of plain pictures: the old ones stay plain
+    (IsEncrypted false) and readable, new ones are encrypted."""
+    s = make_arg_server([])
+    c = s.client("admin")
+    p = upload(c, "Person", PHOTO)
+    c = restart_with(s, ["--encryption-key-file", keys["old"]])
+    check_info(c, "Person", p, PHOTO, zipped=False, encrypted=False)
+    check_exact(c, "Person", p, PHOTO)
+    q = upload(c, "Person", FLAT)
+    check_info(c, "Person", q, FLAT, zipped=False, encrypted=True)
+    check_exact(c, "Person", q, FLAT)
+    refuses(s, ["--encryption-key-file", keys["other"]], KEY_MISMATCH)

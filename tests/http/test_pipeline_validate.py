@@ -30,6 +30,11 @@ VALID = [
     ("exif_6.jpg", "image/jpeg", (40, 20)),
     ("exif_8.jpg", "image/jpeg", (40, 20)),
     ("sq_40x40.png", "image/png", (40, 40)),
+    ("cmyk_32x24.jpg", "image/jpeg", (32, 24)),
+    ("grey_32x24.jpg", "image/jpeg", (32, 24)),
+    ("deep16_32x24.png", "image/png", (32, 24)),
+    ("interlaced_32x24.png", "image/png", (32, 24)),
+    ("palette_32x24.png", "image/png", (32, 24)),
 ]
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -57,7 +62,9 @@ BROKEN = {
     "corrupt_idat.png": lambda: img("corrupt_idat.png"),
     "corrupt_crc.png": lambda: img("corrupt_crc.png"),
     "truncated.png": lambda: img("alpha_48x32.png")[:len(img("alpha_48x32.png")) // 2],
-    "truncated.gif": lambda: img("anim_40x30.gif")[:len(img("anim_40x30.gif")) // 2],
+    # anim_40x30.gif has 3 frames: cut inside the first one, and inside the second one
+    "truncated-frame1.gif": lambda: img("anim_40x30.gif")[:len(img("anim_40x30.gif")) // 5],
+    "truncated-frame2.gif": lambda: img("anim_40x30.gif")[:len(img("anim_40x30.gif")) // 2],
     "truncated.tif": lambda: img("flat_200x170.tif")[:len(img("flat_200x170.tif")) // 2],
 }
 

@@ -510,3 +510,51 @@ def test_replacement_race_never_serves_stale_variant(srv, admin):
         for t in threads:
             t.join(30)
     assert not errors, errors[:10]
+
+
+# --------------------------------------------------------------------------
+# less common encodings
+
+
+ENCODINGS = {
+    "cmyk_32x24.jpg": "image/jpeg",
+    "grey_32x24.jpg": "image/jpeg",
+    "deep16_32x24.png": "image/png",
+    "interlaced_32x24.png": "image/png",
+    "palette_32x24.png": "image/png",
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODINGS))
+def test_variants_of_less_common_encodings(admin, name):
+    pid = put_new(admin, "Contact", name)
+    body = assert_image_answer(get(admin, "Contact", pid, w=16), ENCODINGS[name])
+    assert imgmeta.dims(body) == (16, 12)
+    for tname, mime in TYPES.items():
+        body = assert_image_answer(get(admin, "Contact", pid, type=tname), mime)
+        assert imgmeta.dims(body) == (32, 24), (tname, imgmeta.dims(body))
+        body = assert_image_answer(get(admin, "Contact", pid, type=tname, h=6), mime)
+        assert imgmeta.dims(body) == (8, 6), (tname, imgmeta.dims(body))
+
+
+def test_cmyk_to_png_is_rgb(admin):
+    pid = put_new(admin, "Person", "cmyk_32x24.jpg")
+    im = imgmeta.png_pixels(assert_image_answer(get(admin, "Person", pid, type="PNG"),
+                                                "image/png"))
+    assert im.ctype in (0, 2, 4, 6), f"PNG colour type {im.ctype}"
+    assert im.depth == 8, im.depth
+
+
+@pytest.mark.parametrize("params,want", [
+    ({"type": "GIF"}, (40, 30)),
+    ({"type": "PNG"}, (40, 30)),
+    ({"type": "JPEG"}, (40, 30)),
+    ({"w": 20}, (20, 15)),
+    ({"w": 20, "type": "PNG"}, (20, 15)),
+    ({"h": 90}, (40, 30)),
+])
+def test_animated_gif_variants_are_one_frame_tall(admin, params, want):
+    """A 3-frame 40x30 GIF is 40x30, not a 40x90 strip of its frames."""
+    pid = put_new(admin, "Product", "anim_40x30.gif")
+    body = assert_image_answer(get(admin, "Product", pid, **params))
+    assert imgmeta.dims(body) == want, imgmeta.dims(body)

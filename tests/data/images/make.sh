@@ -13,7 +13,12 @@
 #   photo_320x240.jpg       320x240 photo-like baseline JPEG (gradient + noise), Q 85
 #   photo_320x240_prog.jpg  the same, progressive (SOF2)
 #   alpha_48x32.png         48x32 RGBA PNG, alpha ramps 0..255 left to right
-#   anim_40x30.gif          40x30 GIF (palette)
+#   anim_40x30.gif          40x30 GIF, 3 frames (an animation)
+#   cmyk_32x24.jpg          32x24 CMYK JPEG (4 components, no profile)
+#   grey_32x24.jpg          32x24 greyscale JPEG (1 component)
+#   deep16_32x24.png        32x24 16-bit RGB PNG
+#   interlaced_32x24.png    32x24 Adam7-interlaced PNG
+#   palette_32x24.png       32x24 palette PNG with tRNS (from the alpha picture)
 #   le_24x18.tif            24x18 RGB uncompressed TIFF, little-endian ("II*\0")  (vips tiffsave)
 #   be_24x18.tif            the same pixels, big-endian ("MM\0*")  (byte order flipped in python)
 #   flat_200x170.tif        200x170 RGB uncompressed TIFF of one flat colour (~100 KB; compresses well)
@@ -65,10 +70,28 @@ vips cast "$T/af.v" "$T/a.v" uchar
 vips bandjoin "$T/c48.v $T/a.v" "$T/rgba.v"
 vips copy "$T/rgba.v" "$T/rgba_srgb.v" --interpretation srgb
 vips pngsave "$T/rgba_srgb.v" alpha_48x32.png --strip --compression 9
+vips crop "$T/rgba_srgb.v" "$T/rgba32.v" 0 0 32 24
+vips pngsave "$T/rgba32.v" palette_32x24.png --palette --strip      # PLTE + tRNS
 
-# ---------------------------------------------------------------- GIF
-vips crop "$T/photo_srgb.v" "$T/c40.v" 10 20 40 30
-vips gifsave "$T/c40.v" anim_40x30.gif --strip
+# ---------------------------------------------------------------- GIF: 3 frames of 40x30
+vips crop "$T/photo_srgb.v" "$T/f1.v" 10 20 40 30
+vips crop "$T/photo_srgb.v" "$T/f2.v" 100 20 40 30
+vips crop "$T/photo_srgb.v" "$T/f3.v" 200 120 40 30
+vips join "$T/f1.v" "$T/f2.v" "$T/f12.v" vertical
+vips join "$T/f12.v" "$T/f3.v" "$T/f123.v" vertical
+vips copy "$T/f123.v" "$T/frames.v" --interpretation srgb
+vips gifsave "$T/frames.v" anim_40x30.gif --page-height 30 --strip
+
+# ---------------------------------------------------------------- less common encodings
+vips crop "$T/photo_srgb.v" "$T/c32.v" 0 0 32 24
+vips colourspace "$T/c32.v" "$T/cmyk.v" cmyk
+vips jpegsave "$T/cmyk.v" cmyk_32x24.jpg --strip                     # 4-component CMYK JPEG
+vips colourspace "$T/c32.v" "$T/grey.v" b-w
+vips jpegsave "$T/grey.v" grey_32x24.jpg --strip                     # 1-component JPEG
+vips cast "$T/c32.v" "$T/c16.v" ushort --shift
+vips copy "$T/c16.v" "$T/c16s.v" --interpretation rgb16
+vips pngsave "$T/c16s.v" deep16_32x24.png --bitdepth 16 --strip      # 16-bit RGB PNG
+vips pngsave "$T/c32.v" interlaced_32x24.png --interlace --strip     # Adam7 PNG
 
 # ---------------------------------------------------------------- TIFF
 vips crop "$T/photo_srgb.v" "$T/c24.v" 200 50 24 18
@@ -238,7 +261,8 @@ fail() { echo "make.sh: $*" >&2; exit 1; }
 hdr() { vipsheader "$1" | sed 's/^[^:]*: //'; }
 for f in photo_320x240.jpg photo_320x240_prog.jpg alpha_48x32.png anim_40x30.gif le_24x18.tif \
          be_24x18.tif flat_200x170.tif one_1x1.png wide_4000x2.png sq_40x40.png sq_20x20.png \
-         exif_{1..8}.jpg; do
+         exif_{1..8}.jpg cmyk_32x24.jpg grey_32x24.jpg deep16_32x24.png interlaced_32x24.png \
+         palette_32x24.png; do
     vips copy "$f[fail=true]" "$T/check.v" >/dev/null 2>&1 || fail "$f does not decode"
     printf '%-24s %7d bytes  %s\n' "$f" "$(stat -c %s "$f")" "$(hdr "$f")"
 done
