@@ -320,19 +320,66 @@ static img_type sniff_fd(int fd, int64_t size)
     return n > 0 ? img_sniff(head, (size_t)n) : IMG_UNKNOWN;
 }
 
-/* A GIF ends with its trailer byte; libvips' GIF decoder quietly shows
- * fewer frames of one cut short, so the trailer is what tells. */
+/* libvips' GIF decoder quietly shows fewer frames of an animation cut
+ * short, so the GIF's own block structure is walked: header, screen
+ * descriptor and colour table, then extensions and images made of
+ * sub-blocks, up to the trailer. Bytes after the trailer are ignored. */
 #define GIF_TRAILER 0x3B
+#define GIF_EXTENSION 0x21
+#define GIF_IMAGE 0x2C
+
+/* Skips sub-blocks (length byte, data) up to the empty one; 0 if cut. */
+static size_t gif_skip_blocks(const unsigned char *g, size_t n, size_t i)
+{
+    while (i < n && g[i] != 0)
+        i += 1u + g[i];
+    return i < n ? i + 1 : 0;
+}
+
+/* Size of the colour table announced by a flags byte. */
+static size_t gif_table(unsigned char flags)
+{
+    return (flags & 0x80) ? 3u * (2u << (flags & 7)) : 0;
+}
+
+static bool gif_complete(const unsigned char *g, size_t n)
+{
+    size_t i = 13;
+    if (n < 13)
+        return false;
+    i += gif_table(g[10]);
+    while (i < n) {
+        if (g[i] == GIF_TRAILER)
+            return true;
+        if (g[i] == GIF_EXTENSION && i + 2 <= n)
+            i = gif_skip_blocks(g, n, i + 2);
+        else if (g[i] == GIF_IMAGE && i + 10 < n)
+            i = gif_skip_blocks(g, n, i + 10 + gif_table(g[i + 9]) + 1);
+        else
+            return false;
+        if (i == 0)
+            return false;
+    }
+    return false;
+}
+
+/* gif_complete over a spooled file. */
+static bool gif_complete_fd(int fd, int64_t size)
+{
+    unsigned char *g = malloc(size > 0 ? (size_t)size : 1);
+    bool ok = g != NULL && pread(fd, g, (size_t)size, 0) == size && gif_complete(g, (size_t)size);
+    free(g);
+    return ok;
+}
 
 cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t reason_cap)
 {
     assert(state.started);
     assert(fd >= 0 && size >= 0);
-    unsigned char last = 0;
     img_type type = sniff_fd(fd, size);
     if (type == IMG_UNKNOWN)
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
-    if (type == IMG_GIF && (pread(fd, &last, 1, size - 1) != 1 || last != GIF_TRAILER))
+    if (type == IMG_GIF && !gif_complete_fd(fd, size))
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
     struct fd_range range = {.fd = fd, .size = size, .pos = 0};
     VipsSource *src = range_source(&range);
@@ -350,7 +397,7 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
     img_type type = img_sniff(bytes, len);
     if (type == IMG_UNKNOWN)
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
-    if (type == IMG_GIF && ((const unsigned char *)bytes)[len - 1] != GIF_TRAILER)
+    if (type == IMG_GIF && !gif_complete(bytes, len))
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
