@@ -3,8 +3,9 @@
 # one is missing, so that `make run` and `make test` work on a fresh machine.
 set -euo pipefail
 PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-      libsodium-dev libexpat1-dev libssl-dev libvips-dev libzstd-dev libcmocka-dev tzdata python3-pytest python3-requests
-      clang libclang-rt-14-dev)
+      libsodium-dev libexpat1-dev libssl-dev libvips-dev libzstd-dev tzdata
+      libcmocka-dev python3-pytest python3-requests openssl   # tests (openssl signs test JWTs)
+      clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
