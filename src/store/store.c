@@ -226,6 +226,70 @@ cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
     return s->ops->image_delete(s, k, id, expect);
 }
 
+cb_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                         const store_content *c, int32_t user_id, model_blob *out)
+{
+    assert(a != NULL && out != NULL);
+    return s->ops->blob_create(s, a, edit, c, user_id, out);
+}
+
+cb_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
+{
+    assert(a != NULL && out != NULL);
+    return s->ops->blob_get(s, a, blob_id, out);
+}
+
+cb_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                           int32_t user_id, model_blob *out)
+{
+    assert(a != NULL && edit != NULL && out != NULL);
+    return s->ops->blob_info_put(s, a, blob_id, edit, user_id, out);
+}
+
+cb_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                              int32_t user_id, model_blob *out)
+{
+    assert(a != NULL && c != NULL && out != NULL);
+    return s->ops->blob_content_put(s, a, blob_id, c, user_id, out);
+}
+
+cb_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                              void **bytes, size_t *len)
+{
+    assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
+    return s->ops->blob_content_get(s, a, blob_id, out, bytes, len);
+}
+
+cb_err store_blob_delete(store_t *s, int32_t blob_id)
+{
+    return s->ops->blob_delete(s, blob_id);
+}
+
+cb_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
+{
+    return s->ops->image_link(s, k, id, blob_id, user_id);
+}
+
+cb_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
+{
+    assert(count != NULL);
+    return s->ops->blob_sweep(s, cutoff_ms, count);
+}
+
+cb_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                           int32_t user_id, model_blob *out)
+{
+    assert(a != NULL && c != NULL && out != NULL);
+    return s->ops->thumbnail_put(s, a, product_id, c, user_id, out);
+}
+
+cb_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                           void **bytes, size_t *len)
+{
+    assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
+    return s->ops->thumbnail_get(s, a, product_id, out, bytes, len);
+}
+
 cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
                          store_variant_meta *meta, void **bytes, size_t *len)
 {

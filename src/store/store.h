@@ -130,7 +130,8 @@ cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_
 cb_err store_entity_exists(store_t *s, model_kind k, int32_t id);
 /* CB_ENOTFOUND when absent. On success e->version/updated_ms are the new ones. */
 cb_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect);
-/* Deletes the entity, its image bytes and its BLOB record. CB_ENOTFOUND when absent. */
+/* Deletes the entity, its image bytes and its BLOB record (a product: its
+ * thumbnail record too). CB_ENOTFOUND when absent. */
 cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
 /* ---- the image of an entity --------------------------------------------
@@ -160,7 +161,8 @@ typedef struct {
 
 /* Replaces (or creates) the entity's image: keeps BlobId, Description,
  * ExtraInfo and ConceptualType of an existing record, updates every system
- * field (sizes, flags, MimeType, UpdatedBy/UpdatedDate, version). *out is
+ * field (sizes, flags, MimeType, UpdatedBy/UpdatedDate, version). A
+ * product's thumbnail record is deleted in the same transaction. *out is
  * the record as stored. */
 cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
                        int32_t user_id, int64_t expect, model_blob *out);
@@ -172,8 +174,78 @@ cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const s
 cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                        void **bytes, size_t *len);
 
-/* Removes the entity's image bytes and BLOB record; CB_EOK when there was none. */
+/* Removes the entity's image bytes and BLOB record; CB_EOK when there was
+ * none. A product's thumbnail record stays. */
 cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
+
+/* ---- BLOB records by BlobId (the BLOB agent, SPEC §7) ----------------
+ * A record is linked (the image of one entity, or a product's thumbnail)
+ * or unlinked (made through the agent and not attached yet, or detached by
+ * store_image_link). An unlinked record remembers since when it is
+ * unlinked; store_blob_sweep deletes those unlinked for longer than a grace
+ * period. Linking makes a record linked again. The API only ever stores
+ * validated pictures as bytes. */
+
+/* A new unlinked record: the client fields of edit (NULL, or NULL members:
+ * "", and ConceptualType "PHOTO"), bytes from c (NULL: none, BlobSize 0,
+ * version 0), CreatedBy/UpdatedBy user_id. info_version is at least 1. */
+cb_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                         const store_content *c, int32_t user_id, model_blob *out);
+/* CB_ENOTFOUND when there is no record blob_id. */
+cb_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
+/* As store_image_info_put, by BlobId; CB_ENOTFOUND when there is no record. */
+cb_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                           int32_t user_id, model_blob *out);
+/* As store_image_put, by BlobId (keeps every client field, updates every
+ * system field, retires the variants); CB_ENOTFOUND when there is no record.
+ * The record may be an entity's image: a product's thumbnail is not
+ * deleted here (only store_image_put/store_image_link do that). */
+cb_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                              int32_t user_id, model_blob *out);
+/* As store_image_get, by BlobId: CB_ENOTFOUND with out->blob_id 0 when
+ * there is no record, with out->blob_id set when it has no bytes. */
+cb_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                              void **bytes, size_t *len);
+/* Deletes the record with its bytes and variants; the entity it was linked
+ * to has no image (or thumbnail) afterwards. CB_EOK when there was none. */
+cb_err store_blob_delete(store_t *s, int32_t blob_id);
+/* Makes record blob_id the image of entity (k, id); blob_id 0 leaves the
+ * entity without image. The record the entity had before, if another,
+ * becomes unlinked (kept for the grace period, then swept). Linking the
+ * record the entity already has changes nothing. A product's thumbnail
+ * record is deleted when its image changes (it was made for the old one),
+ * unlinking included. No field of either record changes (not UpdatedBy,
+ * dates nor versions: the pictures are the same), nor the entity's
+ * version; user_id (who asks) is not recorded.
+ * Checked in this order: CB_ENOTFOUND: no entity (k, id); CB_EBADREQ: no
+ * record blob_id; CB_ECONFLICT: blob_id is linked elsewhere (another
+ * entity's image, of any kind, or any product's thumbnail, the entity's
+ * own included). */
+cb_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
+/* Deletes, with their bytes and variants, the records unlinked since
+ * strictly before cutoff_ms (a record unlinked at cutoff_ms stays);
+ * *count of them. A linked record is never deleted. */
+cb_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count);
+
+/* ---- a product's thumbnail (SetProductThumbnail) ----------------------
+ * A product may hold a thumbnail record of its own beside its image
+ * (linked through the product, not through image). Storing one replaces
+ * the bytes of the existing one (keeping its BlobId and client fields;
+ * ConceptualType "THUMBNAIL" when new). store_image_put and
+ * store_image_link of a product delete it, in the same transaction;
+ * deleting the product deletes it; store_image_info_put and
+ * store_image_delete leave it. A thumbnail record is linked (never swept)
+ * and can be read, changed and deleted by BlobId like any record. */
+/* Stores c as the thumbnail's bytes as store_image_put does (sizes, flags,
+ * MimeType, UpdatedBy/UpdatedDate, version); CreatedBy is user_id when
+ * the record is new. CB_ENOTFOUND when there is no product product_id. */
+cb_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                           int32_t user_id, model_blob *out);
+/* As store_image_get, for the thumbnail: CB_ENOTFOUND when there is no
+ * product or it has no thumbnail record (out->blob_id 0 then), or the
+ * record holds no bytes (out->blob_id set). */
+cb_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                           void **bytes, size_t *len);
 
 /* ---- variants: scaled/converted pictures, and product thumbnails -------
  * A variant belongs to one version of one BLOB's bytes and is named by a

@@ -53,6 +53,23 @@ struct store_ops {
                         void **bytes, size_t *len);
     cb_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
+    cb_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
+                          const store_content *c, int32_t user_id, model_blob *out);
+    cb_err (*blob_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
+    cb_err (*blob_info_put)(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                            int32_t user_id, model_blob *out);
+    cb_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                               int32_t user_id, model_blob *out);
+    cb_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                               void **bytes, size_t *len);
+    cb_err (*blob_delete)(store_t *s, int32_t blob_id);
+    cb_err (*image_link)(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
+    cb_err (*blob_sweep)(store_t *s, int64_t cutoff_ms, int64_t *count);
+    cb_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                            int32_t user_id, model_blob *out);
+    cb_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                            void **bytes, size_t *len);
+
     cb_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
                           store_variant_meta *meta, void **bytes, size_t *len);
     cb_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,

@@ -14,7 +14,11 @@
  * kind, generated from the model descriptors (model_entity()) like every
  * entity statement here; blob (the BLOB records, AUTOINCREMENT so ids are
  * never reused) and blob_data (the bytes, apart so that record reads stay
- * small). variant (and variant_data, their bytes, apart for the same
+ * small). A blob row is linked (some entity's image_blob_id, or a product's
+ * thumb_blob_id, names it) or unlinked (made by the BLOB agent, or detached
+ * by store_image_link): blob.unlinked_ms says since when, NULL while
+ * linked, so that store_blob_sweep finds the old ones through an index.
+ * variant (and variant_data, their bytes, apart for the same
  * reason) holds the scaled/converted pictures of a BLOB's current bytes;
  * variant_total is its one-row running total of unpinned bytes and
  * rows, kept by triggers so that every path that adds, resizes, pins or
@@ -28,6 +32,12 @@
  *  - entity.image_blob_id is NULL or names that entity's own blob row
  *    (unique index); deleting a blob row clears it (ON DELETE SET NULL) and
  *    its blob_data row (ON DELETE CASCADE);
+ *  - product.thumb_blob_id is NULL or names that product's own thumbnail
+ *    row (unique index, ON DELETE SET NULL); no blob row is both an image
+ *    and a thumbnail, nor the image of two entities of different kinds;
+ *  - blob.unlinked_ms is NULL exactly when the row is linked; the sweep
+ *    still checks the links before deleting (a row it deletes by mistake
+ *    would be a lost picture);
  *  - blob.blob_size == length(blob_data.content), both written in the same
  *    transaction; a record created by PUT ImageInfo has no blob_data row
  *    and blob_size 0;
@@ -63,6 +73,9 @@
 #define TOUCH_MAX 256          /* variant uses remembered between writes */
 #define TOUCH_FLUSH_AT 64      /* a reader writes them from this many on */
 
+#define AGENT_CONCEPTUAL_TYPE "PHOTO"     /* of a record made by store_blob_create */
+#define THUMB_CONCEPTUAL_TYPE "THUMBNAIL" /* of a product's thumbnail record */
+
 /* ---- statements --------------------------------------------------------- */
 
 /* Fixed statements, then E_COUNT generated ones per entity kind. */
@@ -92,6 +105,10 @@ enum {
     Q_BLOB_SET_INFO,
     Q_BLOB_SET_CONTENT,
     Q_BLOB_DELETE,
+    Q_BLOB_LINK,
+    Q_BLOB_UNLINK,
+    Q_THUMB_GET,
+    Q_THUMB_SET,
     Q_DATA_PUT,
     Q_VARIANT_GET,
     Q_VARIANT_TOUCH,
@@ -114,7 +131,10 @@ enum {
 
 enum { E_GET, E_INSERT, E_UPDATE, E_DELETE, E_NEXT_ID, E_SET_BLOB, E_COUNT };
 
-#define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT)
+/* Then G_COUNT generated ones that look at every entity kind at once. */
+enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
+
+#define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT + G_COUNT)
 
 #define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
 /* c: cred, u: its user (the join fills user_name) */
@@ -153,11 +173,12 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_APP_LIST] = "SELECT " APP_COLS " FROM app ORDER BY id",
     [Q_APP_REVOKE] = "UPDATE app SET revoked = 1 WHERE name = ?1",
     [Q_BLOB_GET] = "SELECT " BLOB_COLS " FROM blob WHERE id = ?1",
-    /* an empty record; the caller then applies the info or the content */
+    /* an empty record; the caller then links it (?4 NULL) or leaves it
+     * unlinked since ?4, and applies the info or the content */
     [Q_BLOB_NEW] = "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
                    "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
-                   "created_by, updated_by, version, info_version) "
-                   "VALUES('', '', '', ?1, 0, 0, 0, 0, ?2, ?2, ?3, ?3, 0, 0)",
+                   "created_by, updated_by, version, info_version, unlinked_ms) "
+                   "VALUES('', '', '', ?1, 0, 0, 0, 0, ?2, ?2, ?3, ?3, 0, 0, ?4)",
     /* NULL leaves a client field unchanged */
     [Q_BLOB_SET_INFO] = "UPDATE blob SET description = coalesce(?2, description), "
                         "extra_info = coalesce(?3, extra_info), "
@@ -168,6 +189,12 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                            "is_zipped = ?5, is_encrypted = ?6, updated_ms = ?7, updated_by = ?8, "
                            "version = version + 1, info_version = info_version + 1 WHERE id = ?1",
     [Q_BLOB_DELETE] = "DELETE FROM blob WHERE id = ?1",
+    /* the record's fields stay: being attached is not a change of the picture */
+    [Q_BLOB_LINK] = "UPDATE blob SET unlinked_ms = NULL WHERE id = ?1",
+    [Q_BLOB_UNLINK] = "UPDATE blob SET unlinked_ms = ?2 WHERE id = ?1",
+    /* thumbnails are products' only (migrate_v5): the table is named here */
+    [Q_THUMB_GET] = "SELECT thumb_blob_id FROM product WHERE id = ?1",
+    [Q_THUMB_SET] = "UPDATE product SET thumb_blob_id = ?2 WHERE id = ?1",
     /* room for the bytes, filled through sqlite3_blob_write */
     [Q_DATA_PUT] = "INSERT INTO blob_data(blob_id, content) VALUES(?1, zeroblob(?2)) "
                    "ON CONFLICT(blob_id) DO UPDATE SET content = excluded.content",
@@ -220,6 +247,12 @@ static int q_ent(model_kind k, int e)
 {
     assert(k >= 0 && k < MODEL_KIND_COUNT && e >= 0 && e < E_COUNT);
     return Q_FIXED_COUNT + (int)k * E_COUNT + e;
+}
+
+static int q_gen(int g)
+{
+    assert(g >= 0 && g < G_COUNT);
+    return Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT + g;
 }
 
 /* ---- state -------------------------------------------------------------- */
@@ -1058,8 +1091,8 @@ out:
     return rc;
 }
 
-/* Deletes BLOB record `blob_id` (0: none); its bytes go by cascade and the
- * entity's image_blob_id becomes NULL. */
+/* Deletes BLOB record `blob_id` (0: none); its bytes and variants go by
+ * cascade and the image_blob_id (thumb_blob_id) naming it becomes NULL. */
 static cb_err blob_delete(struct conn *c, int32_t blob_id)
 {
     if (blob_id == 0)
@@ -1067,6 +1100,28 @@ static cb_err blob_delete(struct conn *c, int32_t blob_id)
     sqlite3_stmt *st = query(c, Q_BLOB_DELETE);
     bind_int(st, 1, blob_id);
     return step_done(c, st);
+}
+
+/* The BlobId of product_id's thumbnail record, 0 when it has none;
+ * CB_ENOTFOUND when there is no such product. */
+static cb_err thumb_id(struct conn *c, int32_t product_id, int32_t *blob_id)
+{
+    sqlite3_stmt *st = query(c, Q_THUMB_GET);
+    bind_int(st, 1, product_id);
+    cb_err rc = step_row(c, st);
+    *blob_id = rc == CB_EOK ? col_i32(st, 0) : 0; /* NULL -> 0 */
+    return rc;
+}
+
+/* Deletes the thumbnail record of entity (k, id) if it is a product that
+ * has one: its image changes or goes, and the thumbnail was made from it. */
+static cb_err thumb_drop(struct conn *c, model_kind k, int32_t id)
+{
+    int32_t blob_id;
+    if (k != MODEL_PRODUCT)
+        return CB_EOK;
+    cb_err rc = thumb_id(c, id, &blob_id);
+    return rc == CB_EOK ? blob_delete(c, blob_id) : rc;
 }
 
 static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
@@ -1077,7 +1132,8 @@ static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t exp
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
     if (rc != CB_EOK || (rc = entity_version(c, k, id, &version)) != CB_EOK ||
         (rc = check_expect(expect, version)) != CB_EOK ||
-        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK ||
+        (rc = thumb_drop(c, k, id)) != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
     bind_int(st, 1, id);
@@ -1090,17 +1146,14 @@ out:
 
 /* ---- BLOB records ------------------------------------------------------- */
 
-/* Reads BLOB record `blob_id` with its users into *out. */
-static cb_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+/* Reads BLOB record `blob_id` with its users into *out; CB_ENOTFOUND (*out
+ * untouched) when there is none. */
+static cb_err blob_read(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
 {
     int32_t created_by, updated_by;
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, blob_id);
     cb_err rc = step_row(c, st);
-    if (rc == CB_ENOTFOUND) {
-        log_error("store: BLOB record %d vanished", blob_id); /* FK forbids it */
-        rc = CB_EINTERNAL;
-    }
     if (rc != CB_EOK)
         return rc;
     read_blob(a, st, out, &created_by, &updated_by);
@@ -1114,14 +1167,39 @@ static cb_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob 
     return user_ref(c, a, updated_by, &out->updated_by);
 }
 
-/* Creates an empty BLOB record for entity (k, id) and links it. */
-static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                          int32_t *blob_id)
+/* blob_read of a record that a link names (its foreign key forbids that
+ * the record is missing). */
+static cb_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+{
+    cb_err rc = blob_read(c, a, blob_id, out);
+    if (rc == CB_ENOTFOUND) {
+        log_error("store: BLOB record %d vanished", blob_id);
+        rc = CB_EINTERNAL;
+    }
+    return rc;
+}
+
+/* CB_ENOTFOUND unless there is a BLOB record blob_id. */
+static cb_err blob_exists(struct conn *c, int32_t blob_id)
+{
+    sqlite3_stmt *st = query(c, Q_BLOB_GET);
+    bind_int(st, 1, blob_id);
+    cb_err rc = step_row(c, st);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Inserts an empty BLOB record of ConceptualType ct, made by user_id at
+ * now: unlinked since now, or (!unlinked) for the caller to link. */
+static cb_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t user_id,
+                          int64_t now, int32_t *blob_id)
 {
     sqlite3_stmt *st = query(c, Q_BLOB_NEW);
-    bind_text(st, 1, model_entity(k)->default_conceptual_type);
+    bind_text(st, 1, ct);
     bind_int(st, 2, now);
     bind_int(st, 3, user_id);
+    if (unlinked)
+        bind_int(st, 4, now); /* else NULL: linked */
     cb_err rc = step_done(c, st);
     if (rc != CB_EOK)
         return rc;
@@ -1131,7 +1209,18 @@ static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user
         return CB_EINTERNAL;
     }
     *blob_id = (int32_t)rowid;
-    st = query(c, q_ent(k, E_SET_BLOB));
+    return CB_EOK;
+}
+
+/* Creates an empty BLOB record for entity (k, id) and links it. */
+static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
+                          int32_t *blob_id)
+{
+    cb_err rc =
+        blob_insert(c, model_entity(k)->default_conceptual_type, false, user_id, now, blob_id);
+    if (rc != CB_EOK)
+        return rc;
+    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
     bind_int(st, 1, id);
     bind_int(st, 2, *blob_id);
     return step_done(c, st);
@@ -1185,6 +1274,21 @@ static cb_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, mo
     return tx_end(c, rc);
 }
 
+/* Applies the client fields of edit (NULL members unchanged) to record
+ * blob_id, updated by user_id at now; CB_ENOTFOUND when there is none. */
+static cb_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *edit,
+                       int32_t user_id, int64_t now)
+{
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
+    bind_int(st, 1, blob_id);
+    bind_text(st, 2, edit->description);
+    bind_text(st, 3, edit->extra_info);
+    bind_text(st, 4, edit->conceptual_type);
+    bind_int(st, 5, now);
+    bind_int(st, 6, user_id);
+    return step_change(c, st);
+}
+
 static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
                                 const model_blob_edit *edit, int32_t user_id, int64_t expect,
                                 model_blob *out)
@@ -1196,16 +1300,8 @@ static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id
     model_blob_empty(out);
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
     if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true)) != CB_EOK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
-        goto out;
-    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
-    bind_int(st, 1, blob_id);
-    bind_text(st, 2, edit->description);
-    bind_text(st, 3, edit->extra_info);
-    bind_text(st, 4, edit->conceptual_type);
-    bind_int(st, 5, now);
-    bind_int(st, 6, user_id);
-    if ((rc = step_done(c, st)) != CB_EOK)
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
+        (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
@@ -1289,21 +1385,27 @@ static cb_err content_put(struct conn *c, int32_t blob_id, const store_content *
     return step_done(c, st);
 }
 
+/* CB_ETOOLARGE when the content's sizes do not fit the record's int32
+ * BlobSize/OriginalSize. */
+static cb_err content_check(const store_content *sc)
+{
+    assert(sc->size >= 0 && sc->original_size >= 0);
+    return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? CB_ETOOLARGE : CB_EOK;
+}
+
 static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
                            const store_content *sc, int32_t user_id, int64_t expect,
                            model_blob *out)
 {
-    assert(sc->size >= 0 && sc->original_size >= 0);
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     int32_t blob_id;
-    cb_err rc = CB_ETOOLARGE;
     model_blob_empty(out);
-    if (sc->size > INT32_MAX || sc->original_size > INT32_MAX)
-        goto out;
-    rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK)
+    cb_err rc = content_check(sc);
+    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+        (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
+        (rc = thumb_drop(c, k, id)) != CB_EOK) /* made from the bytes replaced now */
         goto out;
     if ((rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
         goto out;
@@ -1345,6 +1447,31 @@ out:
     return rc;
 }
 
+/* The bytes of record *b (read in c's transaction) into *bytes and *len:
+ * CB_ENOTFOUND when there is no record (blob_id 0) or it holds none. */
+static cb_err record_bytes(struct conn *c, const model_blob *b, void **bytes, size_t *len)
+{
+    if (b->blob_id == 0 || b->blob_size == 0)
+        return CB_ENOTFOUND;
+    cb_err rc = content_get(c, b, bytes);
+    if (rc == CB_EOK)
+        *len = (size_t)b->blob_size;
+    return rc;
+}
+
+/* tx_end of a read of bytes: when the call fails after all (at COMMIT),
+ * the bytes read are not handed out. */
+static cb_err bytes_end(struct conn *c, cb_err rc, void **bytes, size_t *len)
+{
+    rc = tx_end(c, rc);
+    if (rc != CB_EOK) {
+        free(*bytes);
+        *bytes = NULL;
+        *len = 0;
+    }
+    return rc;
+}
+
 static cb_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                            void **bytes, size_t *len)
 {
@@ -1353,16 +1480,9 @@ static cb_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, mod
     *len = 0;
     model_blob_empty(out);
     cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc != CB_EOK || (rc = image_record(c, a, k, id, out)) != CB_EOK)
-        goto out;
-    if (out->blob_id == 0 || out->blob_size == 0) {
-        rc = CB_ENOTFOUND;
-        goto out;
-    }
-    if ((rc = content_get(c, out, bytes)) == CB_EOK)
-        *len = (size_t)out->blob_size;
-out:
-    return tx_end(c, rc);
+    if (rc == CB_EOK && (rc = image_record(c, a, k, id, out)) == CB_EOK)
+        rc = record_bytes(c, out, bytes, len);
+    return bytes_end(c, rc, bytes, len);
 }
 
 static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
@@ -1376,6 +1496,215 @@ static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expe
     rc = blob_delete(c, blob_id);
 out:
     return tx_end(c, rc);
+}
+
+/* ---- BLOB records by BlobId -----------------------------------------------
+ * The BLOB agent's records. Linking keeps blob.unlinked_ms exact (NULL
+ * while linked); thumbnails are linked through product.thumb_blob_id. */
+
+static cb_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                             const store_content *sc, int32_t user_id, model_blob *out)
+{
+    static const model_blob_edit none = {0};
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    int32_t blob_id;
+    model_blob_empty(out);
+    cb_err rc = sc != NULL ? content_check(sc) : CB_EOK;
+    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+        (rc = blob_insert(c, AGENT_CONCEPTUAL_TYPE, true, user_id, now, &blob_id)) != CB_EOK ||
+        (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != CB_EOK)
+        goto out;
+    if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
+{
+    struct conn *c = NULL;
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_READ, &c); /* the record and its users */
+    if (rc == CB_EOK)
+        rc = blob_read(c, a, blob_id, out);
+    return tx_end(c, rc);
+}
+
+static cb_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                               int32_t user_id, model_blob *out)
+{
+    assert(edit != NULL);
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *sc,
+                                  int32_t user_id, model_blob *out)
+{
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    model_blob_empty(out);
+    cb_err rc = content_check(sc);
+    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+        (rc = blob_exists(c, blob_id)) != CB_EOK ||
+        (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                                  void **bytes, size_t *len)
+{
+    struct conn *c = NULL;
+    *bytes = NULL;
+    *len = 0;
+    model_blob_empty(out); /* blob_id 0 when there is no record */
+    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == CB_EOK && (rc = blob_read(c, a, blob_id, out)) == CB_EOK)
+        rc = record_bytes(c, out, bytes, len);
+    return bytes_end(c, rc, bytes, len);
+}
+
+static cb_err sq_blob_delete(store_t *s, int32_t blob_id)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc == CB_EOK)
+        rc = blob_delete(c, blob_id); /* no such record: nothing to do */
+    return tx_end(c, rc);
+}
+
+/* CB_EOK when record blob_id may become an entity's image: CB_EBADREQ when
+ * there is no such record, CB_ECONFLICT when it is linked already. */
+static cb_err link_check(struct conn *c, int32_t blob_id)
+{
+    cb_err rc = blob_exists(c, blob_id);
+    if (rc != CB_EOK)
+        return rc == CB_ENOTFOUND ? CB_EBADREQ : rc;
+    sqlite3_stmt *st = query(c, q_gen(G_BLOB_LINKED));
+    bind_int(st, 1, blob_id);
+    if ((rc = step_row(c, st)) != CB_EOK)
+        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc; /* a SELECT of a value has a row */
+    return sqlite3_column_int(st, 0) != 0 ? CB_ECONFLICT : CB_EOK;
+}
+
+/* Marks record blob_id (0: none) linked, or unlinked since `since`. */
+static cb_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t since)
+{
+    if (blob_id == 0)
+        return CB_EOK;
+    sqlite3_stmt *st = query(c, linked ? Q_BLOB_LINK : Q_BLOB_UNLINK);
+    bind_int(st, 1, blob_id);
+    if (!linked)
+        bind_int(st, 2, since);
+    return step_change(c, st);
+}
+
+/* user_id is not needed here: linking changes no field of the record (its
+ * UpdatedBy/UpdatedDate describe the picture, which stays the same). */
+static cb_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
+{
+    (void)user_id;
+    struct conn *c = NULL;
+    int32_t old = 0;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &old)) != CB_EOK || old == blob_id)
+        goto out; /* the image it has already: nothing changes, thumbnail included */
+    if (blob_id != 0 && (rc = link_check(c, blob_id)) != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
+    bind_int(st, 1, id);
+    bind_ref(st, 2, blob_id); /* 0: no image */
+    if ((rc = step_done(c, st)) != CB_EOK ||
+        (rc = blob_mark(c, old, false, text_now_ms())) != CB_EOK ||
+        (rc = blob_mark(c, blob_id, true, 0)) != CB_EOK)
+        goto out;
+    rc = thumb_drop(c, k, id);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
+{
+    struct conn *c = NULL;
+    int64_t n = 0;
+    *count = 0;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
+    bind_int(st, 1, cutoff_ms);
+    if ((rc = step_done(c, st)) == CB_EOK)
+        n = sqlite3_changes(c->db); /* the blob rows, not their cascades */
+out:
+    rc = tx_end(c, rc);
+    if (rc == CB_EOK)
+        *count = n;
+    return rc;
+}
+
+/* ---- a product's thumbnail ------------------------------------------------ */
+
+/* The BlobId of product_id's thumbnail record, creating (and linking) an
+ * empty one when it has none; CB_ENOTFOUND when there is no product. */
+static cb_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, int64_t now,
+                           int32_t *blob_id)
+{
+    cb_err rc = thumb_id(c, product_id, blob_id);
+    if (rc != CB_EOK || *blob_id != 0)
+        return rc;
+    if ((rc = blob_insert(c, THUMB_CONCEPTUAL_TYPE, false, user_id, now, blob_id)) != CB_EOK)
+        return rc;
+    sqlite3_stmt *st = query(c, Q_THUMB_SET);
+    bind_int(st, 1, product_id);
+    bind_int(st, 2, *blob_id);
+    return step_change(c, st);
+}
+
+static cb_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *sc,
+                               int32_t user_id, model_blob *out)
+{
+    struct conn *c = NULL;
+    int64_t now = text_now_ms();
+    int32_t blob_id;
+    model_blob_empty(out);
+    cb_err rc = content_check(sc);
+    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+        (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != CB_EOK ||
+        (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+        goto out;
+    rc = blob_load(c, a, blob_id, out);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                               void **bytes, size_t *len)
+{
+    struct conn *c = NULL;
+    int32_t blob_id = 0;
+    *bytes = NULL;
+    *len = 0;
+    model_blob_empty(out);
+    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc != CB_EOK || (rc = thumb_id(c, product_id, &blob_id)) != CB_EOK)
+        goto out;
+    if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != CB_EOK)
+        goto out;
+    rc = record_bytes(c, out, bytes, len);
+out:
+    return bytes_end(c, rc, bytes, len);
 }
 
 /* ---- variants ------------------------------------------------------------
@@ -1877,6 +2206,28 @@ static void entity_sql(arena_t *a, model_kind k, const char **sql)
     sql[E_SET_BLOB] = arena_printf(a, "UPDATE %s SET image_blob_id = ?2 WHERE id = ?1", t);
 }
 
+/* The SQL condition "record x is linked": some entity's image, or a
+ * product's thumbnail, is x. Each test is one lookup in a unique index. */
+static const char *linked_cond(arena_t *a, const char *x)
+{
+    const char *acc = arena_printf(a, "EXISTS (SELECT 1 FROM product WHERE thumb_blob_id = %s)", x);
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        acc = arena_printf(a, "%s OR EXISTS (SELECT 1 FROM %s WHERE image_blob_id = %s)", acc,
+                           model_entity((model_kind)k)->table, x);
+    return acc;
+}
+
+/* Fills the G_COUNT statements into sql[]. */
+static void blob_sql(arena_t *a, const char **sql)
+{
+    sql[G_BLOB_LINKED] = arena_printf(a, "SELECT %s", linked_cond(a, "?1"));
+    /* through the partial index blob_unlinked_ms; unlinked_ms alone would
+     * do (see the invariants), the links are checked all the same. Bytes
+     * and variants go by cascade. */
+    sql[G_BLOB_SWEEP] = arena_printf(a, "DELETE FROM blob WHERE unlinked_ms < ?1 AND NOT (%s)",
+                                     linked_cond(a, "blob.id"));
+}
+
 /* CREATE TABLE and indexes of kind k. */
 static const char *entity_ddl(arena_t *a, model_kind k)
 {
@@ -1997,22 +2348,44 @@ static cb_err migrate_v4(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v4");
 }
 
+/* Version 5: the BLOB agent. A record made through it stays unlinked until
+ * an entity takes it; unlinked_ms says since when (NULL: linked, as every
+ * record before this version is), and the partial index finds the ones to
+ * sweep without reading the linked majority. A product may hold a
+ * thumbnail record of its own: thumbnails are products' alone, hence the
+ * table named here. Both references are to blob rows, so their foreign
+ * keys need foreign_keys=ON (conn_open checks it). */
+static cb_err migrate_v5(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl =
+        "ALTER TABLE blob ADD COLUMN unlinked_ms INTEGER;\n"
+        "CREATE INDEX blob_unlinked_ms ON blob(unlinked_ms) WHERE unlinked_ms IS NOT NULL;\n"
+        "ALTER TABLE product ADD COLUMN thumb_blob_id INTEGER "
+        "REFERENCES blob(id) ON DELETE SET NULL;\n"
+        "CREATE UNIQUE INDEX product_thumb_blob_id ON product(thumb_blob_id);\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v5");
+}
+
 typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
-static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4};
+static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
+                                          migrate_v5};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static cb_err user_version(struct conn *c, int *version)
+/* The value of a pragma that reads one integer ("PRAGMA user_version"). */
+static cb_err pragma_int(struct conn *c, const char *pragma, int *value)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(c->db, pragma, -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *version = sqlite3_column_int(st, 0);
+        *value = sqlite3_column_int(st, 0);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "PRAGMA user_version");
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, pragma);
 }
 
 /* Runs migration `v` and records version v + 1, in the caller's transaction. */
@@ -2040,7 +2413,7 @@ static cb_err migrate(struct conn *c, arena_t *a)
     int src = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return sql_err(c, src, "BEGIN IMMEDIATE for migration");
-    if ((rc = user_version(c, &version)) != CB_EOK)
+    if ((rc = pragma_int(c, "PRAGMA user_version", &version)) != CB_EOK)
         goto out;
     if (version > SCHEMA_VERSION) {
         log_error("store: database schema version %d is newer than this server's (%d)", version,
@@ -2097,6 +2470,16 @@ static cb_err conn_open(struct conn *c, const char *path, bool durable)
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return sql_err(c, rc, pragmas);
+    /* a build without foreign keys would ignore the pragma, and deleting a
+     * blob row would then leave links to it and its bytes behind */
+    int fk = 0;
+    cb_err err = pragma_int(c, "PRAGMA foreign_keys", &fk);
+    if (err != CB_EOK)
+        return err;
+    if (fk != 1) {
+        log_error("store: this SQLite does not enforce foreign keys");
+        return CB_EINTERNAL;
+    }
     c->chunk = malloc(COPY_CHUNK);
     if (c->chunk == NULL) {
         log_error("store: out of memory");
@@ -2173,6 +2556,16 @@ static const struct store_ops sqlite_ops = {
     .image_put = sq_image_put,
     .image_get = sq_image_get,
     .image_delete = sq_image_delete,
+    .blob_create = sq_blob_create,
+    .blob_get = sq_blob_get,
+    .blob_info_put = sq_blob_info_put,
+    .blob_content_put = sq_blob_content_put,
+    .blob_content_get = sq_blob_content_get,
+    .blob_delete = sq_blob_delete,
+    .image_link = sq_image_link,
+    .blob_sweep = sq_blob_sweep,
+    .thumbnail_put = sq_thumbnail_put,
+    .thumbnail_get = sq_thumbnail_get,
     .variant_get = sq_variant_get,
     .variant_put = sq_variant_put,
     .variant_total = sq_variant_total,
@@ -2203,6 +2596,7 @@ static struct sq_store *sq_new(int pool_size)
         s->sql[i] = fixed_sql[i];
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
         entity_sql(s->sql_arena, (model_kind)k, &s->sql[q_ent((model_kind)k, 0)]);
+    blob_sql(s->sql_arena, &s->sql[q_gen(0)]);
     return s;
 }
 

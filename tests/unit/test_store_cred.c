@@ -308,9 +308,12 @@ static void test_migrate_from_v2(void **state)
     int current = raw_user_version(f);
     store_close(f->s);
     f->s = NULL;
-    /* what v3 and later versions (v4: variants, meta) created goes too */
+    /* what v3 and later versions (v4: variants, meta; v5: the BLOB agent's
+     * columns) created goes too */
     raw_exec(f, "DROP TABLE cred; DROP TABLE app; DROP TABLE variant_data; DROP TABLE variant; "
-                "DROP TABLE variant_total; DROP TABLE meta; PRAGMA user_version = 2");
+                "DROP TABLE variant_total; DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
+                "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
+                "ALTER TABLE product DROP COLUMN thumb_blob_id; PRAGMA user_version = 2");
     assert_int_equal(raw_user_version(f), 2);
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
     assert_int_equal(raw_user_version(f), current);
