@@ -7,12 +7,14 @@
  * finish requests in flight, close the store).
  */
 #include <libgen.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
@@ -25,6 +27,72 @@
 #include "store/store.h"
 
 #define SHUTDOWN_GRACE_S 30
+#define SWEEP_EVERY_MS 60000 /* at most this long between sweeps */
+
+/* The sweeper: one thread that deletes BLOB records left unlinked for
+ * longer than the grace period (SPEC §7), at start and then every
+ * grace/2 (at most SWEEP_EVERY_MS), until stopped. */
+typedef struct {
+    store_t *st;
+    int grace_s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    pthread_t thread;
+} sweeper;
+
+static void sweep_once(sweeper *sw)
+{
+    int64_t n = 0;
+    cb_err e = store_blob_sweep(sw->st, text_now_ms() - (int64_t)sw->grace_s * 1000, &n);
+    if (e != CB_EOK)
+        log_warn("sweeping unlinked BLOBs failed: %s", err_name(e));
+    else if (n > 0)
+        log_info("deleted %lld BLOB record(s) unlinked for more than %d s", (long long)n,
+                 sw->grace_s);
+}
+
+static void *sweep_loop(void *arg)
+{
+    sweeper *sw = arg;
+    int64_t every_ms = (int64_t)sw->grace_s * 500;
+    if (every_ms > SWEEP_EVERY_MS)
+        every_ms = SWEEP_EVERY_MS;
+    pthread_mutex_lock(&sw->mu);
+    while (!sw->stop) {
+        pthread_mutex_unlock(&sw->mu);
+        sweep_once(sw);
+        pthread_mutex_lock(&sw->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (every_ms % 1000) * 1000000;
+        ts.tv_sec += (time_t)(every_ms / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        while (!sw->stop && pthread_cond_timedwait(&sw->cv, &sw->mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&sw->mu);
+    return NULL;
+}
+
+static bool sweeper_start(sweeper *sw, store_t *st, int grace_s)
+{
+    *sw = (sweeper){.st = st, .grace_s = grace_s};
+    pthread_mutex_init(&sw->mu, NULL);
+    pthread_cond_init(&sw->cv, NULL);
+    return pthread_create(&sw->thread, NULL, sweep_loop, sw) == 0;
+}
+
+static void sweeper_stop(sweeper *sw)
+{
+    pthread_mutex_lock(&sw->mu);
+    sw->stop = true;
+    pthread_cond_signal(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+    pthread_join(sw->thread, NULL);
+    pthread_cond_destroy(&sw->cv);
+    pthread_mutex_destroy(&sw->mu);
+}
 
 /* With no user at all, creates "admin" so that a new server can be used. */
 static int bootstrap_admin(store_t *st)
@@ -41,7 +109,8 @@ static int bootstrap_admin(store_t *st)
         snprintf(pw, sizeof(pw), "%s", env);
     } else {
         randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2base64(pw, sizeof(pw), rnd, sizeof(rnd), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        sodium_bin2base64(pw, sizeof(pw), rnd, sizeof(rnd),
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     }
     model_user u = {.name = "admin", .full_name = "Administrator", .role = MODEL_ROLE_ADMIN};
     if (auth_hash_password(pw, hash) != CB_EOK)
@@ -54,7 +123,8 @@ static int bootstrap_admin(store_t *st)
                  "CRMBLOB_ADMIN_PASSWORD");
     else
         log_info("created the first user 'admin' (role admin) with password: %s "
-                 "(change it with: crmblob user passwd admin --password-stdin)", pw);
+                 "(change it with: crmblob user passwd admin --password-stdin)",
+                 pw);
     sodium_memzero(pw, sizeof(pw));
     return 0;
 }
@@ -131,7 +201,13 @@ static int cmd_serve(const cli_opts *o)
                      .modern_formats = o->modern_formats};
     if (api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
+    sweeper sw;
+    if (!sweeper_start(&sw, st, o->blob_grace_s)) {
+        log_error("cannot start the BLOB sweeper");
+        goto out;
+    }
     rc = serve_until_signal(api, o, &sigs);
+    sweeper_stop(&sw);
 out:
     api_destroy(api);
     auth_destroy(auth);

@@ -146,7 +146,10 @@ static bool prepare_body(api_exchange *x, const api_request *req)
     const api_config *cfg = &x->api->cfg;
     switch (x->rm->body) {
     case BODY_JSON:
+    case BODY_BIG_JSON:
         x->body_max = cfg->json_max;
+        if (x->rm->body == BODY_BIG_JSON)
+            x->body_max += (cfg->image_max + 2) / 3 * 4;
         buf_init(&x->body, x->body_max);
         return repr_request_type(x, ct) && content_length_ok(x, req);
     case BODY_IMAGE:
@@ -200,7 +203,7 @@ void api_exchange_body(api_exchange *x, const char *data, size_t n)
     cb_err e = CB_EOK;
     if (x->body_seen > x->body_max)
         e = CB_ETOOLARGE;
-    else if (x->rm->body == BODY_JSON)
+    else if (x->rm->body == BODY_JSON || x->rm->body == BODY_BIG_JSON)
         e = buf_append(&x->body, data, n);
     else if (x->rm->body == BODY_IMAGE)
         e = upload_feed(x->upload, data, n);

@@ -36,10 +36,13 @@ typedef enum {
     ROUTE_TZ_CURRENT,  /* /api/v1/TimeZone/current */
     ROUTE_LOGIN,       /* /api/v1/login */
     ROUTE_LOGOUT,      /* /api/v1/logout */
+    ROUTE_AGENT,       /* /api/v1/Agents/BLOB/{Name} */
     ROUTE__COUNT
 } route_kind;
 
-typedef enum { BODY_NONE, BODY_JSON, BODY_IMAGE } body_kind;
+/* BODY_BIG_JSON: a request carrier with picture bytes in base64, so its
+ * cap is that of an image in base64 plus that of a carrier. */
+typedef enum { BODY_NONE, BODY_JSON, BODY_BIG_JSON, BODY_IMAGE } body_kind;
 
 /* The representation a carrier body arrived in (SPEC §4). */
 typedef enum { REPR_JSON, REPR_XML, REPR_FORM, REPR_PATCH, REPR_MERGE } repr_body;
@@ -60,6 +63,7 @@ typedef struct {
     model_kind ent;
     int32_t id;
     bool legacy; /* /api/Services80: GET only */
+    int agent;   /* ROUTE_AGENT: which method (agent.c's table) */
 } route_t;
 
 typedef struct upload upload_t;
@@ -120,6 +124,10 @@ void repr_negotiate(api_exchange *x, const char *accept);
 /* False answered 406 when Accept allows no answer type. */
 bool repr_require_acceptable(api_exchange *x);
 bool repr_answer_is_xml(const api_exchange *x);
+/* The negotiated answer type ("application/json", ...). */
+const char *repr_answer_mime(const api_exchange *x);
+/* q (0..1000) that Accept gives to `mime`; 1000 when there is no Accept. */
+int repr_accept_q(const char *accept, const char *mime);
 /* Does Accept name `mime` itself (no wildcard) with a q above 0? */
 bool repr_accept_named(const char *accept, const char *mime);
 /* A carrier (or any JSON value) in the negotiated type, XML root `root`;
@@ -172,6 +180,14 @@ json_t *carrier_select(api_exchange *x, json_t *j, const char *select);
  * NULL when absent); false answered with 400. */
 bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char **out);
 bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, int32_t *out);
+/* The client-written fields of a BlobEntity body (SPEC §3); false answered. */
+bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit);
+
+/* ---- the BLOB agent (agent.c) ---- */
+/* The methods of agent method name[0..n) (its index in *index), or NULL
+ * when there is no such agent method. */
+const route_method *agent_find(const char *name, size_t n, int *index);
+const route_method *agent_methods(int index);
 
 /* ---- handlers ---- */
 void entity_create(api_exchange *x, const api_request *req);
@@ -187,6 +203,8 @@ void image_info_put(api_exchange *x, const api_request *req);
 bool image_put_precheck(api_exchange *x, const api_request *req);
 
 /* ---- pictures (picture.c) ---- */
+/* A product's thumbnail fits inside this many pixels on each side. */
+#define PIC_THUMB_SIDE 200
 typedef struct {
     int w, h;      /* bounds; 0 = none */
     img_type type; /* IMG_UNKNOWN = as stored */
@@ -202,9 +220,29 @@ void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query
                         const model_blob *cur);
 /* A placeholder for ifBlank; false when that kind answers 404. */
 bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, const pic_query *q);
-/* Validates the upload, keeps it at rest through the codec, and (products)
- * its thumbnail; false answered. */
+/* Where an upload is stored. */
+typedef enum {
+    PIC_TO_IMAGE,     /* the image of entity (ent, id) */
+    PIC_TO_BLOB,      /* the bytes of BLOB record id */
+    PIC_TO_NEW_BLOB,  /* a new unlinked record with the client fields of edit */
+    PIC_TO_THUMBNAIL, /* product id's thumbnail, scaled down to 200×200 first */
+} pic_target_kind;
+typedef struct {
+    pic_target_kind kind;
+    model_kind ent;
+    int32_t id;
+    const model_blob_edit *edit;
+} pic_target;
+/* Validates x->upload, keeps it at rest through the codec where t says,
+ * and (a product's image) makes its thumbnail; false answered (a target
+ * that does not exist is a 400). */
+bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out);
+/* pic_store_upload_to the image of the route's entity. */
 bool pic_store_upload(api_exchange *x, model_blob *out);
+/* Variant q of record b, from the cache or rendered (b is then read
+ * again); *out malloc'd, *mime its type. False answered. */
+bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void **out,
+                       size_t *out_len, const char **mime);
 /* Stored bytes (taken) → served bytes; false answered. */
 bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,
                        size_t *out_len);

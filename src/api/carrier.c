@@ -354,3 +354,11 @@ bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, 
     *out = (int32_t)i;
     return true;
 }
+
+bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
+{
+    *edit = (model_blob_edit){0};
+    return carrier_string(x, body, "Description", &edit->description) &&
+           carrier_string(x, body, "ExtraInfo", &edit->extra_info) &&
+           carrier_string(x, body, "ConceptualType", &edit->conceptual_type);
+}

@@ -186,14 +186,6 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
     return true;
 }
 
-static bool read_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
-{
-    *edit = (model_blob_edit){0};
-    return carrier_string(x, body, "Description", &edit->description) &&
-           carrier_string(x, body, "ExtraInfo", &edit->extra_info) &&
-           carrier_string(x, body, "ConceptualType", &edit->conceptual_type);
-}
-
 /* The record as it is (the base of patches), checked against the
  * request's preconditions; sets x->expect. False answered. */
 static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
@@ -219,7 +211,7 @@ void image_info_put(api_exchange *x, const api_request *req)
     json_decref(current);
     if (body == NULL)
         return;
-    if (read_edit(x, body, &edit)) {
+    if (carrier_blob_edit(x, body, &edit)) {
         cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
                                         x->user.id, x->expect, &b);
         if (e == CB_EOK) {

@@ -73,7 +73,12 @@
     X(IMAGE_INVALID)                                                                           \
     X(RANGE_NOT_SATISFIABLE)                                                                   \
     X(IMAGE_UNREADABLE)                                                                        \
-    X(UNAVAILABLE)
+    X(UNAVAILABLE)                                                                             \
+    X(ARG_MISSING)                                                                             \
+    X(BAD_BASE64)                                                                              \
+    X(BLOB_NOT_FOUND)                                                                          \
+    X(BLOB_IN_USE)                                                                             \
+    X(BAD_LINK_TYPE)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

@@ -25,7 +25,6 @@
 /* Variants never enlarge, so any positive int32 is a valid bound; past
  * libvips' largest coordinate it means the same as that. */
 #define VARIANT_MAX_SIDE 10000000
-#define THUMB_SIDE 200
 /* Decodes at once: a progressive 50 MP JPEG takes ~350 MB to decode, so
  * the number in flight bounds the server's memory, not the clients. */
 #define IMAGE_JOBS 2
@@ -181,7 +180,8 @@ void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, con
         return;
     }
     if (r == 1) {
-        api_add_header(x, "Content-Range", arena_printf(x->arena, "bytes %zu-%zu/%zu", from, to, len));
+        api_add_header(x, "Content-Range",
+                       arena_printf(x->arena, "bytes %zu-%zu/%zu", from, to, len));
         memmove(bytes, (char *)bytes + from, to - from + 1);
         api_answer_bytes(x, 206, mime, bytes, to - from + 1);
         return;
@@ -239,9 +239,9 @@ static uint32_t fnv1a(const char *s)
 
 static cond_state variant_cond(api_exchange *x, const model_blob *b, const char *key)
 {
-    return (cond_state){arena_printf(x->arena, "\"%d.%lld.%08x\"", b->blob_id,
-                                     (long long)b->version, fnv1a(key)),
-                        b->updated_ms, true};
+    return (cond_state){
+        arena_printf(x->arena, "\"%d.%lld.%08x\"", b->blob_id, (long long)b->version, fnv1a(key)),
+        b->updated_ms, true};
 }
 
 /* Encodes and keeps a variant; failures only cost the cache. */
@@ -251,13 +251,12 @@ static void keep_variant(api_exchange *x, const model_blob *b, const char *key, 
     void *enc = NULL;
     size_t enc_len = len;
     store_variant_meta m = {.mime = img_mime_any(t), .original_size = (int64_t)len};
-    if (x->api->cfg.codec != NULL &&
-        codec_encode(x->api->cfg.codec, bytes, len, &enc, &enc_len, &m.is_zipped,
-                     &m.is_encrypted) != CB_EOK)
+    if (x->api->cfg.codec != NULL && codec_encode(x->api->cfg.codec, bytes, len, &enc, &enc_len,
+                                                  &m.is_zipped, &m.is_encrypted) != CB_EOK)
         return;
-    cb_err e = store_variant_put(x->api->store, b->blob_id, b->version, key, &m,
-                                 enc != NULL ? enc : bytes, enc != NULL ? enc_len : len, pinned,
-                                 x->api->cfg.variant_cache_bytes);
+    cb_err e =
+        store_variant_put(x->api->store, b->blob_id, b->version, key, &m, enc != NULL ? enc : bytes,
+                          enc != NULL ? enc_len : len, pinned, x->api->cfg.variant_cache_bytes);
     if (e != CB_EOK && e != CB_ENOTFOUND)
         log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, err_name(e));
     free(enc);
@@ -270,7 +269,7 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     void *stored = NULL, *orig = NULL;
     size_t len = 0, orig_len = 0;
     char reason[256];
-    cb_err e = store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, b, &stored, &len);
+    cb_err e = store_blob_content_get(x->api->store, x->arena, b->blob_id, b, &stored, &len);
     if (e != CB_EOK) {
         api_fail_store(x, e);
         return false;
@@ -288,6 +287,27 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     return true;
 }
 
+bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void **out,
+                       size_t *out_len, const char **mime)
+{
+    img_type t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
+    const char *key = variant_key(x, q->w, q->h, t);
+    store_variant_meta m;
+    void *stored = NULL;
+    size_t len = 0;
+    cb_err e =
+        store_variant_get(x->api->store, x->arena, b->blob_id, b->version, key, &m, &stored, &len);
+    if (e == CB_EOK) {
+        *mime = arena_strdup(x->arena, m.mime);
+        return decode(x, stored, len, m.is_zipped, m.is_encrypted, out, out_len);
+    }
+    if (!render_variant(x, q, b, out, out_len, &t))
+        return false;
+    keep_variant(x, b, variant_key(x, q->w, q->h, t), t, *out, *out_len, false);
+    *mime = img_mime_any(t);
+    return true;
+}
+
 void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query *q,
                         const model_blob *cur)
 {
@@ -295,23 +315,15 @@ void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query
     img_type t = q->type != IMG_UNKNOWN ? q->type : stored_type(&b);
     const char *key = variant_key(x, q->w, q->h, t);
     cond_state c = variant_cond(x, &b, key);
-    store_variant_meta m;
-    void *stored = NULL, *bytes = NULL;
-    size_t len = 0, out_len = 0;
+    void *bytes = NULL;
+    size_t len = 0;
+    const char *mime = NULL;
     if (cond_not_modified(x, req, &c))
         return;
-    cb_err e = store_variant_get(x->api->store, x->arena, b.blob_id, b.version, key, &m, &stored,
-                                 &len);
-    if (e == CB_EOK) {
-        if (decode(x, stored, len, m.is_zipped, m.is_encrypted, &bytes, &out_len))
-            pic_serve(x, req, &c, m.mime, bytes, out_len);
+    if (!pic_variant_bytes(x, q, &b, &bytes, &len, &mime))
         return;
-    }
-    if (!render_variant(x, q, &b, &bytes, &out_len, &t))
-        return;
-    keep_variant(x, &b, variant_key(x, q->w, q->h, t), t, bytes, out_len, false);
-    c = variant_cond(x, &b, key);
-    pic_serve(x, req, &c, img_mime_any(t), bytes, out_len);
+    c = variant_cond(x, &b, key); /* rendering read the record again */
+    pic_serve(x, req, &c, mime, bytes, len);
 }
 
 /* ---- placeholders ---- */
@@ -343,31 +355,104 @@ static void product_thumbnail(api_exchange *x, const model_blob *b)
     img_type t = stored_type(b);
     if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size)
         goto out;
-    if (variant_job(orig, (size_t)size, THUMB_SIDE, THUMB_SIDE, t, &thumb, &thumb_len, reason,
-                    sizeof(reason)) != CB_EOK) {
+    if (variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, &thumb, &thumb_len,
+                    reason, sizeof(reason)) != CB_EOK) {
         log_warn("product thumbnail of BLOB %d failed: %s", b->blob_id, reason);
         goto out;
     }
-    keep_variant(x, b, variant_key(x, THUMB_SIDE, THUMB_SIDE, t), t, thumb, thumb_len, true);
+    keep_variant(x, b, variant_key(x, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t), t, thumb, thumb_len,
+                 true);
 out:
     free(orig);
     free(thumb);
 }
 
-bool pic_store_upload(api_exchange *x, model_blob *out)
+/* A thumbnail upload larger than PIC_THUMB_SIDE on a side is replaced by its
+ * scaled-down copy, in a spool of its own. False answered. */
+static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
+{
+    if (info->width <= PIC_THUMB_SIDE && info->height <= PIC_THUMB_SIDE)
+        return true;
+    int64_t size = upload_size(x->upload);
+    void *orig = malloc((size_t)size), *thumb = NULL;
+    size_t thumb_len = 0;
+    char reason[256];
+    upload_t *u = NULL;
+    bool ok = false;
+    if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size) {
+        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        goto out;
+    }
+    if (variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, info->type, &thumb,
+                    &thumb_len, reason, sizeof(reason)) != CB_EOK) {
+        API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
+        goto out;
+    }
+    if ((u = upload_create(x, NULL)) == NULL)
+        goto out;
+    if (upload_feed(u, thumb, thumb_len) != CB_EOK || !upload_finish(x, u)) {
+        if (!x->answered)
+            API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        goto out;
+    }
+    upload_destroy(x->upload);
+    x->upload = u;
+    u = NULL;
+    ok = true;
+out:
+    upload_destroy(u);
+    free(orig);
+    free(thumb);
+    return ok;
+}
+
+/* Stores content c where t says. */
+static cb_err store_to(api_exchange *x, const pic_target *t, const store_content *c,
+                       model_blob *out)
+{
+    store_t *st = x->api->store;
+    switch (t->kind) {
+    case PIC_TO_BLOB:
+        return store_blob_content_put(st, x->arena, t->id, c, x->user.id, out);
+    case PIC_TO_NEW_BLOB:
+        return store_blob_create(st, x->arena, t->edit, c, x->user.id, out);
+    case PIC_TO_THUMBNAIL:
+        return store_thumbnail_put(st, x->arena, t->id, c, x->user.id, out);
+    default:
+        return store_image_put(st, x->arena, t->ent, t->id, c, x->user.id, x->expect, out);
+    }
+}
+
+/* The answer to CB_ENOTFOUND from store_to: the target went away (or never
+ * was), which for a write is a bad request. */
+static void fail_target(api_exchange *x, const pic_target *t)
+{
+    if (t->kind == PIC_TO_BLOB)
+        API_FAIL(x, CB_EBADREQ, MSG_BLOB_NOT_FOUND, MSG_ID(t->id));
+    else
+        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(t->ent)->name),
+                 MSG_ID(t->id));
+}
+
+bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
 {
     img_info info;
     char reason[256];
-    int fd = upload_fd(x->upload), efd = -1;
-    int64_t size = upload_size(x->upload), esize = size;
-    store_content c = {.fd = fd, .size = size, .original_size = size};
-    if (validate_job(fd, size, &info, reason, sizeof(reason)) != CB_EOK) {
+    int efd = -1;
+    if (validate_job(upload_fd(x->upload), upload_size(x->upload), &info, reason, sizeof(reason)) !=
+        CB_EOK) {
         API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
         return false;
     }
-    c.mime_type = img_mime(info.type);
+    if (t->kind == PIC_TO_THUMBNAIL && !shrink_to_thumbnail(x, &info))
+        return false;
+    int64_t size = upload_size(x->upload), esize = size;
+    store_content c = {.fd = upload_fd(x->upload),
+                       .size = size,
+                       .original_size = size,
+                       .mime_type = img_mime(info.type)};
     if (x->api->cfg.codec != NULL &&
-        codec_encode_fd(x->api->cfg.codec, fd, size, x->api->cfg.spool_dir, &efd, &esize,
+        codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd, &esize,
                         &c.is_zipped, &c.is_encrypted) != CB_EOK) {
         API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
         return false;
@@ -376,18 +461,22 @@ bool pic_store_upload(api_exchange *x, model_blob *out)
         c.fd = efd;
         c.size = esize;
     }
-    cb_err e = store_image_put(x->api->store, x->arena, x->route.ent, x->route.id, &c, x->user.id,
-                               x->expect, out);
+    cb_err e = store_to(x, t, &c, out);
     if (efd >= 0)
         close(efd);
-    if (e == CB_EOK && x->route.ent == MODEL_PRODUCT)
+    if (e == CB_EOK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)
         product_thumbnail(x, out);
-    if (e == CB_ENOTFOUND) /* the entity went away meanwhile: as if it never was */
-        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(x->route.ent)->name),
-                 MSG_ID(x->route.id));
+    if (e == CB_ENOTFOUND)
+        fail_target(x, t);
     else if (e != CB_EOK)
         api_fail_store(x, e);
     return e == CB_EOK;
+}
+
+bool pic_store_upload(api_exchange *x, model_blob *out)
+{
+    pic_target t = {PIC_TO_IMAGE, x->route.ent, x->route.id, NULL};
+    return pic_store_upload_to(x, &t, out);
 }
 
 bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,

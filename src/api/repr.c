@@ -165,6 +165,13 @@ static int type_q(const char *accept, const char *mime)
     return best_spec ? q : 0;
 }
 
+int repr_accept_q(const char *accept, const char *mime)
+{
+    if (accept == NULL || trim(accept, strlen(accept)).n == 0)
+        return 1000;
+    return type_q(accept, mime);
+}
+
 bool repr_accept_named(const char *accept, const char *mime)
 {
     const char *p = accept;
@@ -210,6 +217,11 @@ bool repr_require_acceptable(api_exchange *x)
     API_FAIL(x, CB_ENOTACCEPT, MSG_NOT_ACCEPTABLE,
              MSG_S("application/json, text/json, application/xml or text/xml"));
     return false;
+}
+
+const char *repr_answer_mime(const api_exchange *x)
+{
+    return answer_types[x->answer_type].mime;
 }
 
 bool repr_answer_is_xml(const api_exchange *x)

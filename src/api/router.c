@@ -81,6 +81,7 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_ENTITY: return entity_methods;
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
     case ROUTE_IMAGE_INFO: return image_info_methods;
+    case ROUTE_AGENT: return agent_methods(r->agent);
     default: return NULL;
     }
 }
@@ -138,6 +139,10 @@ static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
         return false;
     if (seg_is(s[1], "v1") && seg_is(s[2], "TimeZone"))
         return match_timezone(s, n, r);
+    if (n == 5 && seg_is(s[1], "v1") && seg_is(s[2], "Agents") && seg_is(s[3], "BLOB")) {
+        r->kind = ROUTE_AGENT;
+        return agent_find(s[4].p, s[4].n, &r->agent) != NULL;
+    }
     if (n == 3 && seg_is(s[1], "v1") && (seg_is(s[2], "login") || seg_is(s[2], "logout"))) {
         r->kind = seg_is(s[2], "login") ? ROUTE_LOGIN : ROUTE_LOGOUT;
         return true;
