@@ -27,11 +27,15 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: all deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: all deps client-deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob
 
 deps:
 	@bash scripts/deps.sh
+
+# Node.js and the official @superoffice/webapi client, for test_agent_client.py.
+client-deps:
+	@bash scripts/client-deps.sh
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -75,9 +79,10 @@ test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit http
 
-test: deps
-	@$(MAKE) --no-print-directory unit http
-	@$(MAKE) --no-print-directory test-asan
+# The client test must run here: a missing Node.js or client fails it.
+test: deps client-deps
+	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 unit http
+	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 test-asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Fuzzing (tests/fuzz/fuzz_<name>.c, libFuzzer): the library is rebuilt with
