@@ -51,6 +51,19 @@ static void answer_blob(api_exchange *x, const api_request *req, const model_blo
     api_answer_carrier(x, 200, "BlobEntity", j);
 }
 
+/* The outcome e of reading record b: the record, null when there is none
+ * (CB_ENOTFOUND), or the error. */
+static void answer_blob_or_null(api_exchange *x, const api_request *req, cb_err e,
+                                const model_blob *b)
+{
+    if (e == CB_EOK)
+        answer_blob(x, req, b);
+    else if (e == CB_ENOTFOUND)
+        answer_null(x, "BlobEntity");
+    else
+        api_fail_store(x, e);
+}
+
 /* Does Accept prefer the bytes themselves (mime or octet-stream) to a
  * carrier type? No Accept and star/star do. False answered 406 when Accept
  * allows neither. */
@@ -218,12 +231,7 @@ static void save_blob_entity(api_exchange *x, const api_request *req, json_t *ar
         return;
     cb_err e = id == 0 ? store_blob_create(x->api->store, x->arena, &edit, NULL, x->user.id, &b)
                        : store_blob_info_put(x->api->store, x->arena, id, &edit, x->user.id, &b);
-    if (e == CB_EOK)
-        answer_blob(x, req, &b);
-    else if (e == CB_ENOTFOUND)
-        answer_null(x, "BlobEntity");
-    else
-        api_fail_store(x, e);
+    answer_blob_or_null(x, req, e, &b);
 }
 
 static void get_blob_entity(api_exchange *x, const api_request *req, json_t *args)
@@ -234,12 +242,7 @@ static void get_blob_entity(api_exchange *x, const api_request *req, json_t *arg
     if (!arg_query_id(x, req, "blobEntityId", &id))
         return;
     cb_err e = store_blob_get(x->api->store, x->arena, id, &b);
-    if (e == CB_EOK)
-        answer_blob(x, req, &b);
-    else if (e == CB_ENOTFOUND)
-        answer_null(x, "BlobEntity");
-    else
-        api_fail_store(x, e);
+    answer_blob_or_null(x, req, e, &b);
 }
 
 static void delete_blob_entity(api_exchange *x, const api_request *req, json_t *args)
@@ -425,12 +428,7 @@ static void get_blob_entity_on(api_exchange *x, const api_request *req, json_t *
     if (!arg_entity_id(x, args, k, &id))
         return;
     cb_err e = store_image_info(x->api->store, x->arena, k, id, &b);
-    if (e == CB_EOK)
-        answer_blob(x, req, &b);
-    else if (e == CB_ENOTFOUND)
-        answer_null(x, "BlobEntity");
-    else
-        api_fail_store(x, e);
+    answer_blob_or_null(x, req, e, &b);
 }
 
 /* Variant q of entity (k, id)'s picture answered as bytes; null when it
