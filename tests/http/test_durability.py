@@ -155,3 +155,36 @@ def test_restart_keeps_data_and_users(fresh):
     c = s.client("bob")
     assert snapshot(c, "Person", pid) == before
     assert_error(s.client("bob", "wrong").get(f"/api/v1/Person/{pid}"), 401)
+
+
+def test_durable_group_commits_survive_kill9(make_arg_server):
+    """--durable: concurrent writers share commits, yet every acknowledged
+    write is on disk when it is answered."""
+    import threading
+    s = make_arg_server(["--durable", "--threads", "16"])
+    c = s.client("alice")
+    people = [c.create("Person", Firstname=f"G{i}") for i in range(12)]
+    last = {}
+    errors = []
+
+    def writer(pid):
+        w = s.client("alice")
+        for n in range(15):
+            r = w.put_info("Person", pid, {"Description": f"write {n}"})
+            if r.status_code != 200:
+                errors.append(r.status_code)
+                return
+            last[pid] = r.json()["Description"]
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert "group commit" in s.log()
+    s.kill9()
+    s.start()
+    c = s.client("alice")
+    for pid in people:
+        assert c.info("Person", pid)["Description"] == last[pid] == "write 14"

@@ -38,6 +38,10 @@ typedef struct {
 
 /* ---- fixture ----------------------------------------------------------- */
 
+/* The whole suite runs twice: default mode, then durable mode (where
+ * writers share group commits). */
+static store_options g_opt;
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
@@ -51,7 +55,7 @@ static int setup(void **state)
     if (mkdtemp(f->dir) == NULL)
         return -1;
     snprintf(f->path, sizeof(f->path), "%s/sub/dir/crmblob.db", f->dir);
-    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+    if (store_open(f->path, &g_opt, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
     *state = f;
@@ -657,7 +661,7 @@ static void test_survives_kill(void **state)
         store_t *s = NULL;
         arena_t *a = arena_create();
         model_blob b;
-        if (store_open(f->path, NULL, &s) != CB_EOK ||
+        if (store_open(f->path, &g_opt, &s) != CB_EOK ||
             put_bytes(s, a, f->dir, MODEL_PROJECT, id, bytes, 80000, 0, &b) != CB_EOK)
             _exit(1);
         raise(SIGKILL);
@@ -667,7 +671,7 @@ static void test_survives_kill(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     /* read it back through a fresh open, as after a restart */
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
     assert_image(f, MODEL_PROJECT, id, bytes, 80000);
     free(bytes);
 }
@@ -774,6 +778,57 @@ static void test_concurrent_puts(void **state)
     free(bytes);
 }
 
+/* Many threads creating entities at once, each also making a create that
+ * fails (an id taken): every success is stored, every failure undone on its
+ * own -- in durable mode the writes share commits. */
+#define CREATORS 8
+#define CREATES 40
+
+typedef struct {
+    fixture *f;
+    int index;
+    int failures;
+} creator;
+
+static void *create_many(void *arg)
+{
+    creator *c = arg;
+    for (int i = 0; i < CREATES; i++) {
+        model_entity_t e = entity(MODEL_CONTACT, 100000 + c->index * CREATES + i, "c", 0);
+        if (store_entity_create(c->f->s, &e) != CB_EOK)
+            c->failures++;
+        model_entity_t dup = entity(MODEL_CONTACT, 1, "dup", 0);
+        if (store_entity_create(c->f->s, &dup) != CB_ECONFLICT)
+            c->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_creates(void **state)
+{
+    fixture *f = *state;
+    create(f, MODEL_CONTACT, 1);
+    pthread_t th[CREATORS];
+    creator c[CREATORS];
+    for (int i = 0; i < CREATORS; i++) {
+        c[i] = (creator){.f = f, .index = i};
+        assert_int_equal(pthread_create(&th[i], NULL, create_many, &c[i]), 0);
+    }
+    for (int i = 0; i < CREATORS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(c[i].failures, 0);
+    }
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
+    for (int i = 0; i < CREATORS * CREATES; i++) {
+        model_entity_t e;
+        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 100000 + i, &e), CB_EOK);
+    }
+    model_entity_t one;
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 1, &one), CB_EOK);
+    assert_string_equal(one.v[0].s, "name");
+}
+
 /* Entity versions move on every change, and a write expecting an older
  * version is refused without effect. */
 static void test_entity_versions(void **state)
@@ -866,7 +921,10 @@ int main(void)
         T(test_reopen),
         T(test_survives_kill),
         T(test_concurrent_puts),
+        T(test_concurrent_creates),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("default mode", tests, NULL, NULL);
+    g_opt.durable = true;
+    return failed + cmocka_run_group_tests_name("durable mode (group commit)", tests, NULL, NULL);
 }
