@@ -8,16 +8,23 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libmicrohttpd jansson sqlite3 libsodium expat libcrypto vips libzstd
+# The server links no image decoder: libvips is linked only into the image
+# worker crmblob-img (and the unit tests of the pipeline).
+SRV_PKGS := libmicrohttpd jansson sqlite3 libsodium expat libcrypto libzstd
+PKGS     := $(SRV_PKGS) vips
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
 OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   += $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread -lm
+VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null)
 LDFLAGS  += $(SAN)
 
-LIB_SRC  := $(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c src/auth/*.c src/api/*.c src/http/*.c))
+VIPS_SRC := src/img/img_vips.c src/img/img_serve.c
+LIB_SRC  := $(filter-out $(VIPS_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c \
+              src/auth/*.c src/api/*.c src/http/*.c)))
+VIPS_OBJ := $(VIPS_SRC:%.c=$(BUILD)/%.o)
 MSG_SRC  := $(sort $(wildcard src/api/messages/*.msg))
 MSG_GEN  := $(BUILD)/gen/msg_catalog.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o)
@@ -28,7 +35,7 @@ DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
 .PHONY: all deps client-deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
-all: $(BUILD)/crmblob
+all: $(BUILD)/crmblob $(BUILD)/crmblob-img
 
 deps:
 	@bash scripts/deps.sh
@@ -56,12 +63,20 @@ $(BUILD)/libcrmblob.a: $(LIB_OBJ)
 
 BIN_OBJ  := $(patsubst %.c,$(BUILD)/%.o,src/main.c $(wildcard src/cli/*.c))
 
-$(BUILD)/crmblob: $(BIN_OBJ) $(BUILD)/libcrmblob.a
+# the server starts crmblob-img from its own directory: build them together
+$(BUILD)/crmblob: $(BIN_OBJ) $(BUILD)/libcrmblob.a | $(BUILD)/crmblob-img
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrmblob.a
+# The image worker: the libvips pipeline behind src/img/imgw.h.
+$(BUILD)/crmblob-img: $(BUILD)/src/imgworker.o $(VIPS_OBJ) $(BUILD)/libcrmblob.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(VIPS_LIBS)
+
+# Unit tests get the libvips pipeline itself (its objects come before the
+# library, so img_remote.o is not pulled in).
+$(BUILD)/tests/%: tests/unit/%.c $(VIPS_OBJ) $(BUILD)/libcrmblob.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libcrmblob.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $< $(VIPS_OBJ) $(BUILD)/libcrmblob.a $(LDFLAGS) $(LDLIBS) $(VIPS_LIBS) \
+	    -lcmocka
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -71,7 +86,7 @@ run: deps
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 
-http: $(BUILD)/crmblob
+http: $(BUILD)/crmblob $(BUILD)/crmblob-img
 	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) $(PYTEST) -q tests/http
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -119,4 +134,4 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(FUZZ_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(VIPS_OBJ:.o=.d) $(BUILD)/src/imgworker.d $(FUZZ_BIN:=.d)

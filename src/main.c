@@ -7,6 +7,7 @@
  * finish requests in flight, close the store).
  */
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
@@ -129,6 +131,23 @@ static int bootstrap_admin(store_t *st)
     return 0;
 }
 
+/* The image worker: $CRMBLOB_IMG_WORKER, else crmblob-img beside this
+ * program (both are built together). */
+static const char *worker_path(char *buf, size_t cap)
+{
+    const char *env = getenv("CRMBLOB_IMG_WORKER");
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (env != NULL && *env)
+        snprintf(buf, cap, "%s", env);
+    else if (n > 0) {
+        self[n] = '\0';
+        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
+    } else
+        snprintf(buf, cap, "crmblob-img");
+    return buf;
+}
+
 /* Connections are file descriptors: allow as many as the hard limit does. */
 static void raise_fd_limit(void)
 {
@@ -187,9 +206,10 @@ static int cmd_serve(const cli_opts *o)
     if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
         cli_open_codec(o, st, &codec) != 0)
         goto out;
-    img_config ic = {.pixel_limit = o->pixel_limit};
+    char worker[PATH_MAX];
+    img_config ic = {.pixel_limit = o->pixel_limit, .worker = worker_path(worker, sizeof(worker))};
     if (img_init(&ic) != CB_EOK) {
-        log_error("cannot start the image library (libvips)");
+        log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
     }
     api_config ac = {.spool_dir = dirname(dbcopy),
@@ -208,6 +228,7 @@ static int cmd_serve(const cli_opts *o)
     }
     rc = serve_until_signal(api, o, &sigs);
     sweeper_stop(&sw);
+    img_shutdown(); /* no request is in flight: the workers can go */
 out:
     api_destroy(api);
     auth_destroy(auth);

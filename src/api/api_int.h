@@ -218,7 +218,8 @@ void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, con
 /* The variant q of the current record cur, from the cache or rendered. */
 void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query *q,
                         const model_blob *cur);
-/* A placeholder for ifBlank; false when that kind answers 404. */
+/* A placeholder for ifBlank; false when that kind answers 404 (a placeholder
+ * that cannot be drawn answers 503). */
 bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, const pic_query *q);
 /* Where an upload is stored. */
 typedef enum {

@@ -333,8 +333,13 @@ bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, c
     void *bytes = NULL;
     size_t len = 0;
     img_type t = q->type != IMG_UNKNOWN ? q->type : IMG_PNG;
-    if (img_placeholder_render(kind, q->w, q->h, t, &bytes, &len) != CB_EOK)
+    cb_err e = img_placeholder_render(kind, q->w, q->h, t, &bytes, &len);
+    if (e == CB_ENOTFOUND) /* Default, Null: no picture */
         return false;
+    if (e != CB_EOK) {
+        API_FAIL0(x, CB_EUNAVAILABLE, MSG_UNAVAILABLE);
+        return true;
+    }
     const char *key = variant_key(x, q->w, q->h, t);
     api_add_header(x, "Cache-Control", "private, no-cache"); /* until a picture is uploaded */
     cond_state c = {arena_printf(x->arena, "\"blank.%d.%08x\"", (int)kind, fnv1a(key)),

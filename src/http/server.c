@@ -43,6 +43,7 @@ struct http_server {
     struct MHD_Daemon *d;
     api_t *api;
     atomic_int in_flight;
+    atomic_bool stopping; /* new connections are refused */
 };
 
 typedef struct {
@@ -339,6 +340,17 @@ static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, sock
     return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
 }
 
+/* Once stopping, a new connection is closed at once. (Not
+ * MHD_quiesce_daemon: in a thread pool with epoll it races with the
+ * worker threads removing the listening socket themselves, and libmicrohttpd
+ * 0.9.75 aborts the process when it loses.) */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)addr, (void)len;
+    http_server *s = cls;
+    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+}
+
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
 {
     struct sockaddr_storage ss;
@@ -355,7 +367,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : DEFAULT_THREADS,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,
@@ -377,9 +389,7 @@ void http_stop(http_server *s, unsigned grace_s)
 {
     if (s == NULL)
         return;
-    MHD_socket ls = MHD_quiesce_daemon(s->d);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    atomic_store(&s->stopping, true);
     uint64_t deadline = text_monotonic_us() + (uint64_t)grace_s * 1000000u;
     while (atomic_load(&s->in_flight) > 0 && text_monotonic_us() < deadline)
         usleep(10000);

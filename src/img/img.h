@@ -3,6 +3,11 @@
  * validating uploads, making scaled and converted variants, and drawing the
  * built-in placeholder pictures.
  *
+ * Two implementations: img_vips.c does the work with libvips (in the
+ * image workers and the unit tests); img_remote.c, linked into the server,
+ * hands each call to a crmblob-img worker process (imgw.h), so that no
+ * decoder ever runs, crashes or grows inside the server.
+ *
  * Safety: only the PNG, JPEG, GIF and TIFF loaders are usable (every other
  * loader and every operation libvips marks untrusted is blocked at
  * img_init); the pixel limit is checked from the header before any pixel
@@ -28,6 +33,7 @@ typedef struct {
     int64_t pixel_limit; /* width × height; 0 = 50 000 000 */
     int cache_mb;        /* libvips operation cache; 0 = 16 */
     int threads;         /* libvips worker threads per operation; 0 = 1 */
+    const char *worker;  /* img_remote.c: the crmblob-img program to run */
 } img_config;
 
 /* Starts libvips; call once before any thread uses this module. */

@@ -1,5 +1,7 @@
 /*
- * img.c — the image pipeline on libvips (see img.h).
+ * img_vips.c — the image pipeline on libvips (see img.h), as it runs in
+ * the image workers (crmblob-img, img_serve.c) and the unit tests; the
+ * server itself reaches it through img_remote.c.
  *
  * Invariants:
  * - After img_init only the PNG, JPEG, GIF and TIFF loader families can run;
@@ -153,15 +155,6 @@ void img_shutdown(void)
     if (state.started)
         vips_shutdown();
     state.started = false;
-}
-
-const char *img_mime_any(img_type t)
-{
-    if (t == IMG_WEBP)
-        return "image/webp";
-    if (t == IMG_AVIF)
-        return "image/avif";
-    return img_mime(t);
 }
 
 /* ---- reading a descriptor range ---- */

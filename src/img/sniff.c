@@ -8,6 +8,8 @@
  */
 #include "img/sniff.h"
 
+#include "img/img.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -53,4 +55,13 @@ const char *img_mime(img_type t)
         break;
     }
     return NULL;
+}
+
+const char *img_mime_any(img_type t)
+{
+    if (t == IMG_WEBP)
+        return "image/webp";
+    if (t == IMG_AVIF)
+        return "image/avif";
+    return img_mime(t);
 }

@@ -1,0 +1,91 @@
+"""Pictures are decoded in crmblob-img worker processes, never in the server.
+
+A worker that dies on a picture costs that request only: an upload it was
+checking is refused, a variant it was drawing answers 503, and the next
+request gets a fresh worker. An idle server has no worker and maps no
+decoder library.
+"""
+import os
+import signal
+import time
+
+from conftest import assert_error, data
+
+
+def worker_pids(server_pid):
+    kids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if int(fields[1]) == server_pid and b"crmblob-img" in cmd:
+            kids.append(int(pid))
+    return kids
+
+
+def maps_of(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_server_links_no_decoder_and_starts_workers_on_demand(fresh):
+    c = fresh.client("alice")
+    pid = c.create("Person")
+    assert "libvips" not in maps_of(fresh.proc.pid)
+    assert worker_pids(fresh.proc.pid) == []          # idle: no worker yet
+    c.put_image("Person", pid, data("photo.jpg"))
+    kids = worker_pids(fresh.proc.pid)
+    assert len(kids) == 1 and "libvips" in maps_of(kids[0])
+    assert "libvips" not in maps_of(fresh.proc.pid)   # still none in the server
+
+
+def test_killed_worker_is_replaced(fresh):
+    c = fresh.client("alice")
+    pid = c.create("Person")
+    c.put_image("Person", pid, data("photo.jpg"))
+    for k in worker_pids(fresh.proc.pid):
+        os.kill(k, signal.SIGKILL)
+    time.sleep(0.2)
+    # the next call notices the dead worker, and the one after gets a new one
+    r = c.get_image("Person", pid, params={"w": 40})
+    if r.status_code != 200:
+        assert_error(r, 503)
+        r = c.get_image("Person", pid, params={"w": 40})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
+    assert fresh.alive()
+
+
+def test_worker_that_dies_refuses_the_upload_not_the_server(make_server, tmp_path):
+    crash = tmp_path / "crash-img"
+    crash.write_text("#!/bin/sh\nexit 3\n")   # a decoder that dies at once
+    crash.chmod(0o755)
+    s = make_server(env={"CRMBLOB_IMG_WORKER": str(crash)})
+    c = s.client("alice")
+    pid = c.create("Person")
+    r = c.put("/api/v1/Person/%d/Image" % pid, data=data("small.png"),
+              headers={"Content-Type": "image/png"})
+    body = assert_error(r, 400)
+    assert "decoder" in body["ErrorMessage"]
+    assert c.get(f"/api/v1/Person/{pid}/ImageInfo").json()["BlobId"] == 0
+    # placeholders are drawn by the worker too: unavailable, not a crash
+    r = c.get_image("Person", pid, params={"ifBlank": "SrNoPhoto"})
+    assert_error(r, 503)
+    assert s.alive()
+    assert "image worker" in s.log()
+
+
+def test_missing_worker_stops_the_start(make_server, tmp_path):
+    s = make_server(env={"CRMBLOB_IMG_WORKER": str(tmp_path / "nowhere")}, start=False)
+    try:
+        s.start()
+        started = True
+    except AssertionError as e:
+        started = False
+        assert "image worker" in str(e)
+    assert not started
