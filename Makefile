@@ -34,7 +34,7 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: all deps client-deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: all deps client-deps bench-deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img
 
 deps:
@@ -43,6 +43,10 @@ deps:
 # Node.js and the official @superoffice/webapi client, for test_agent_client.py.
 client-deps:
 	@bash scripts/client-deps.sh
+
+# nginx, wrk, gnuplot and json-server, for the benchmark and its smoke run.
+bench-deps:
+	@bash scripts/bench-deps.sh
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -94,10 +98,11 @@ test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit http
 
-# The client test must run here: a missing Node.js or client fails it.
-test: deps client-deps
-	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 unit http
-	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 test-asan
+# The client test and the benchmark's smoke run must run here: a missing
+# Node.js, client, nginx or wrk fails them instead of skipping.
+test: deps client-deps bench-deps
+	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 unit http
+	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 test-asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Fuzzing (tests/fuzz/fuzz_<name>.c, libFuzzer): the library is rebuilt with
@@ -127,6 +132,12 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	@bash scripts/fuzz.sh smoke $(FUZZ_BUILD)
+
+# The benchmark of issue 7 (not part of `make test`; its smoke run is):
+# writes BENCHMARKS.md and bench/chart.png.
+bench: deps bench-deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/run.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/fuzz/*.c')

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""bench/report.py — turns the measurements of bench/run.sh into BENCHMARKS.md.
+
+run.sh calls it with its temporary directory, which holds
+  results.txt   one line per wrk run: name|requests|rps|p50_us|p90_us|p99_us|max_us|
+                status|connect|read|write|timeout|cpu_pct|cpu_s|other_pct|wrk_pct
+  extras.txt    key=value lines (RSS figures, uploads, auth mode, skipped rows, ...)
+  machine.txt   key=value lines describing the machine and the versions
+  commands.txt  the exact commands, one per line
+  failures.txt  what went wrong (non-2xx answers, socket errors, failed uploads)
+and writes the Markdown report (--out), the chart's data file (--dat) and
+prints the tables on stdout. The chart itself is drawn by bench/chart.gp.
+Only the Python standard library is used.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# row id, label, crmblob measurement, reference measurement, reference name,
+# rps target (ours/ref >=), p99 target (ours/ref <=) or None, chart label
+ROWS = [
+    ("get_image", "GET Image 25 KB, Basic", "cb_get_image", "ng_get_jpeg",
+     "nginx static file (sendfile, no auth)", 1.0, 1.5, "GET Image 25KB"),
+    ("get_info", "GET ImageInfo", "cb_get_info", "ng_get_json",
+     "nginx static JSON file", 0.6, None, "GET ImageInfo"),
+    ("put_info_durable", "PUT ImageInfo, durable", "cbd_put_info", "ng_get_json",
+     "nginx static JSON file (GET)", 0.3, None, "PUT ImageInfo dur."),
+    ("put_jpeg_durable", "PUT 200 KB JPEG, durable", "cbd_put_jpeg", "ng_dav_put",
+     "nginx WebDAV PUT to files", 0.8, None, "PUT JPEG 200KB dur."),
+    ("put_info_json_server", "PUT ImageInfo vs json-server", "cb_put_info", "js_patch",
+     "json-server 0.17 PATCH of an equivalent record", 20.0, None, "PUT ImageInfo/json-srv"),
+]
+
+MIB = 1024.0
+WRK_LIMIT = 90.0     # % of its core used by wrk: the load tool, not the server, set the pace
+OTHER_LIMIT = 10.0   # % of a core used by other processes during a run: the figures are disturbed
+
+
+def read_kv(path):
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
+def read_results(path):
+    fields = ["name", "requests", "rps", "p50_us", "p90_us", "p99_us", "max_us", "status",
+              "connect", "read", "write", "timeout", "cpu_pct", "cpu_s", "other_pct", "wrk_pct"]
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("|")
+            if len(parts) != len(fields):
+                continue
+            rec = dict(zip(fields, parts))
+            for k in fields[1:]:
+                rec[k] = float(rec[k])
+            out[rec["name"]] = rec
+    return out
+
+
+def fmt_rps(v):
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def fmt_ms(us):
+    if us is None:
+        return "-"
+    ms = us / 1000.0
+    return f"{ms:.2f}" if ms < 10 else f"{ms:.1f}"
+
+
+def fmt_ratio(v):
+    return "-" if v is None else f"{v:.2f}×"
+
+
+def fmt_cpu(v):
+    return "-" if v is None else f"{v:.0f} %"
+
+
+def verdict(ok):
+    return "-" if ok is None else ("pass" if ok else "**MISS**")
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True, help="run.sh's temporary directory")
+    ap.add_argument("--out", required=True, help="the Markdown report to write")
+    ap.add_argument("--dat", required=True, help="the chart's data file to write")
+    ap.add_argument("--chart", required=True, help="the PNG chart (linked from the report)")
+    a = ap.parse_args()
+
+    d = Path(a.dir)
+    res = read_results(d / "results.txt")
+    ex = read_kv(d / "extras.txt")
+    mach = read_kv(d / "machine.txt")
+    commands = (d / "commands.txt").read_text().splitlines() if (d / "commands.txt").exists() else []
+    failures = (d / "failures.txt").read_text().splitlines() if (d / "failures.txt").exists() else []
+    smoke = ex.get("smoke") == "1"
+
+    def get(name, key):
+        r = res.get(name)
+        if r is None:
+            return None
+        if key == "cpu_us_per_req":   # server CPU time per answered request
+            return r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
+        return r[key]
+
+    # ------------------------------------------------------------ main rows
+    main_rows = []
+    dat_lines = ['# "label (req/s ratio)" crmblob_rps reference_rps crmblob_p99_ms reference_p99_ms '
+                 '"reference" "label (p99 ratio)"']
+    summary = []   # (label, ok) for the stdout verdict
+    for rid, label, ours, ref, refname, rps_t, p99_t, short in ROWS:
+        skipped = ex.get(f"skip_{rid}")
+        o_rps, r_rps = get(ours, "rps"), get(ref, "rps")
+        o_p99, r_p99 = get(ours, "p99_us"), get(ref, "p99_us")
+        ratio = o_rps / r_rps if (o_rps is not None and r_rps) else None
+        p99r = o_p99 / r_p99 if (o_p99 is not None and r_p99) else None
+        ok = None
+        if ratio is not None:
+            ok = ratio >= rps_t
+            if p99_t is not None and p99r is not None:
+                ok = ok and p99r <= p99_t
+        target = f"≥ {rps_t:g}× req/s" + (f", p99 ≤ {p99_t:g}×" if p99_t is not None else "")
+        res_txt = verdict(ok) if not skipped else f"skipped ({skipped})"
+        main_rows.append([label, refname, fmt_rps(o_rps), fmt_rps(r_rps), fmt_ratio(ratio),
+                          fmt_ms(o_p99), fmt_ms(r_p99), fmt_ratio(p99r),
+                          fmt_cpu(get(ours, "cpu_pct")), fmt_cpu(get(ref, "cpu_pct")),
+                          target, res_txt])
+        summary.append((label, ok, skipped))
+
+        def dv(v, scale=1.0):
+            return "-" if v is None else f"{v / scale:.3f}"
+        lab_rps = short + ("" if ratio is None else f"\\n({ratio:.2f}×)")
+        lab_p99 = short + ("" if p99r is None else f"\\n({p99r:.2f}×)")
+        dat_lines.append(f'"{lab_rps}" {dv(o_rps)} {dv(r_rps)} {dv(o_p99, 1000)} {dv(r_p99, 1000)} '
+                         f'"{refname}" "{lab_p99}"')
+
+    # auth pair as a chart cluster too (reference = the unauthenticated request)
+    a_rps, u_rps = get("cb_auth", "rps"), get("cb_noauth", "rps")
+    if a_rps is not None or u_rps is not None:
+        def dv(v, scale=1.0):
+            return "-" if v is None else f"{v / scale:.3f}"
+        dat_lines.append(f'"auth vs no auth" {dv(a_rps)} {dv(u_rps)} {dv(get("cb_auth", "p99_us"), 1000)} '
+                         f'{dv(get("cb_noauth", "p99_us"), 1000)} "crmblob unauthenticated" "auth vs no auth"')
+
+    # ------------------------------------------------------------ extra rows
+    extra_rows = []
+
+    def kib(key):
+        v = ex.get(key)
+        return None if v in (None, "") else float(v)
+
+    idle = kib("idle_rss_kb")
+    ok = None if idle is None else idle < 16 * MIB
+    extra_rows.append(["idle RSS", "-" if idle is None else f"{idle / MIB:.1f} MiB",
+                       "< 16 MiB", verdict(ok),
+                       f"VmRSS of the default-mode server after start, setup of {ex.get('entities', '?')} "
+                       f"persons with pictures and a few reads, 1 s idle"])
+    summary.append(("idle RSS", ok, None))
+
+    n_up, ok_up = ex.get("uploads_total", "?"), ex.get("uploads_ok", "?")
+    up_mb = ex.get("upload_mb", "?")
+    hwm = kib("upload_hwm_kb")
+    ok = None if hwm is None else (hwm < 64 * MIB and ok_up == n_up)
+    label = f"peak RSS, {n_up} uploads of {up_mb} MB"
+    detail = (f"VmHWM of a fresh default-mode server over {n_up} concurrent PUT Image of one "
+              f"{ex.get('upload_bytes', '?')}-byte {ex.get('upload_dims', '')} JPEG (high-water mark "
+              f"{'reset' if ex.get('hwm_reset') == '1' else 'NOT reset (clear_refs refused)'} just before; "
+              f"HWM before: {float(ex.get('hwm_before_kb', 0)) / MIB:.1f} MiB); {ok_up}/{n_up} answered 200 "
+              f"in {ex.get('upload_secs', '?')} s; answers: {ex.get('upload_statuses', '?')}; "
+              f"largest sampled VmRSS {float(ex.get('upload_max_rss_kb', 0)) / MIB:.1f} MiB")
+    extra_rows.append([label, "-" if hwm is None else f"{hwm / MIB:.1f} MiB", f"< 64 MiB, all 200",
+                       verdict(ok), detail])
+    summary.append((label, ok, None))
+
+    # auth cost: the server's CPU time per request, authenticated over unauthenticated
+    a_cpu, u_cpu = get("cb_auth", "cpu_us_per_req"), get("cb_noauth", "cpu_us_per_req")
+    cost = a_cpu / u_cpu if (a_cpu and u_cpu) else None
+    tput = u_rps / a_rps if (a_rps and u_rps) else None
+    ok = None if cost is None else cost <= 1.10
+    mode = ex.get("auth_mode", "?")
+
+    def us(v):
+        return "-" if v is None else f"{v:.0f} µs"
+    detail = (f"server CPU per request: authenticated `GET /api/v1/TimeZone/base` with Basic {us(a_cpu)} "
+              f"({fmt_rps(a_rps)} req/s, p99 {fmt_ms(get('cb_auth', 'p99_us'))} ms, server CPU "
+              f"{fmt_cpu(get('cb_auth', 'cpu_pct'))}), unauthenticated CORS preflight `OPTIONS` of the same "
+              f"path {us(u_cpu)} ({fmt_rps(u_rps)} req/s, p99 {fmt_ms(get('cb_noauth', 'p99_us'))} ms, server "
+              f"CPU {fmt_cpu(get('cb_noauth', 'cpu_pct'))}); by throughput the authenticated request takes "
+              f"{fmt_ratio(tput)} the time. ")
+    if mode == "close":
+        ka = get("cb_auth_ka", "rps")
+        detail += ("crmblob closes the connection after the preflight, so both were measured with one "
+                   "connection per request (`Connection: close` on the GET); the same authenticated GET on "
+                   f"keep-alive: {fmt_rps(ka)} req/s, {us(get('cb_auth_ka', 'cpu_us_per_req'))} of CPU")
+    else:
+        detail += "Both on keep-alive connections."
+    extra_rows.append(["auth cost", "-" if cost is None else f"{cost:.2f}× the CPU of an unauthenticated request",
+                       "≤ 1.10×", verdict(ok), detail])
+    summary.append(("auth cost", ok, None))
+
+    d_rps, n_rps = get("cbd_put_info", "rps"), get("cb_put_info", "rps")
+    dr = d_rps / n_rps if (d_rps and n_rps) else None
+    ok = None if dr is None else dr >= 0.7
+    extra_rows.append(["durable / default PUT ImageInfo", fmt_ratio(dr), "≥ 0.7×", verdict(ok),
+                       f"--durable {fmt_rps(d_rps)} req/s vs default {fmt_rps(n_rps)} req/s, "
+                       f"{ex.get('conns', '?')} connections"])
+    summary.append(("durable / default PUT ImageInfo", ok, None))
+
+    # ------------------------------------------------------------ all wrk runs
+    run_rows = []
+    for name, r in res.items():
+        errs = int(r["connect"] + r["read"] + r["write"] + r["timeout"])
+        run_rows.append([f"`{name}`", f"{r['requests']:,.0f}", fmt_rps(r["rps"]), fmt_ms(r["p50_us"]),
+                         fmt_ms(r["p90_us"]), fmt_ms(r["p99_us"]), fmt_ms(r["max_us"]),
+                         int(r["status"]), errs, fmt_cpu(r["cpu_pct"]),
+                         "-" if not r["requests"] else f"{r['cpu_s'] * 1e6 / r['requests']:.0f}",
+                         fmt_cpu(r["wrk_pct"]), fmt_cpu(r["other_pct"])])
+
+    # ------------------------------------------------------------ write
+    chart_rel = os.path.relpath(a.chart, start=os.path.dirname(os.path.abspath(a.out)))
+    main_hdr = ["row", "reference", "crmblob req/s", "ref req/s", "ratio", "crmblob p99 ms",
+                "ref p99 ms", "p99 ratio", "crmblob CPU", "ref CPU", "target", "result"]
+    extra_hdr = ["measure", "value", "target", "result", "how"]
+    run_hdr = ["wrk run", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "non-2xx",
+               "socket errors", "server CPU", "server CPU µs/req", "wrk CPU", "other CPU"]
+
+    md = []
+    md.append("# crmblob benchmarks" + (" (SMOKE RUN: figures meaningless)" if smoke else ""))
+    md.append("")
+    md.append(f"Written by `bench/run.sh` on {mach.get('date', '?')} (issue #7). Every figure is a ratio "
+              "to a reference measured in the same run on the same machine: the load tool (`wrk`, one "
+              f"thread, {ex.get('conns', '?')} keep-alive connections, {ex.get('duration', '?')} s per run after a "
+              f"{ex.get('warmup', '?')} s warm-up) pinned to CPU {ex.get('load_cpu', '?')}, the server under test "
+              f"(crmblob, nginx or json-server) pinned to CPU {ex.get('server_cpu', '?')} with `taskset`, over loopback. "
+              "Regenerate with `make bench` (or `bash bench/run.sh`; `BENCH_SECONDS`, `BENCH_CONNS` change the run).")
+    md.append("")
+    if failures:
+        md.append("**The run had errors** (the figures of these runs are not valid):")
+        md.append("")
+        md.extend(f"- {f}" for f in failures)
+        md.append("")
+    busy = [f"`{n}` ({r['other_pct']:.0f} %)" for n, r in res.items() if r["other_pct"] > OTHER_LIMIT]
+    if busy:
+        md.append(f"**The machine was busy**: other processes used more than {OTHER_LIMIT:.0f} % of a core "
+                  f"during {', '.join(busy)}; those figures are disturbed (\"other CPU\" below).")
+        md.append("")
+    bound = [f"`{n}` ({r['wrk_pct']:.0f} %)" for n, r in res.items() if r["wrk_pct"] > WRK_LIMIT]
+    if bound:
+        md.append(f"**The load tool was the limit** (wrk above {WRK_LIMIT:.0f} % of its core) in "
+                  f"{', '.join(bound)}: the server could answer more than measured there.")
+        md.append("")
+    md.append("## Rows of the issue")
+    md.append("")
+    md.append(md_table(main_hdr, main_rows))
+    md.append("")
+    md.append("Ratio = crmblob ÷ reference (requests/s: higher is better; p99: lower is better). "
+              "CPU = CPU time of the server process (all threads, nginx master + worker) over the run, "
+              "in % of one core: 100 % means the server's core was saturated. Other CPU (table of wrk runs) = "
+              "CPU the whole machine used during the run minus the server's and wrk's: other processes. "
+              "wrk CPU near 100 % means the load tool, not the server, set the pace: that figure is a lower bound.")
+    md.append("")
+    md.append(f"![throughput and p99 per row]({chart_rel})")
+    md.append("")
+    md.append("## Memory, authentication, durability")
+    md.append("")
+    md.append(md_table(extra_hdr, extra_rows))
+    md.append("")
+    md.append("## Every wrk run")
+    md.append("")
+    md.append(md_table(run_hdr, run_rows))
+    md.append("")
+    md.append("## What each row does")
+    md.append("")
+    ent = ex.get("entities", "?")
+    md.extend([
+        f"- **GET Image 25 KB, Basic**: `GET /api/v1/Person/1/Image` with `Authorization: Basic` (an editor), "
+        f"the stored {ex.get('small_jpeg_bytes', '?')}-byte JPEG (`{ex.get('small_jpeg', '?')}`); nginx serves "
+        "the same bytes from `/static/p.jpg` (sendfile, no auth).",
+        "- **GET ImageInfo**: `GET /api/v1/Person/1/ImageInfo` (the BlobEntity carrier, "
+        f"{ex.get('info_bytes', '?')} bytes of JSON); nginx serves that very answer as `/static/imageinfo.json`.",
+        f"- **PUT ImageInfo**: `PUT /api/v1/Person/{{id}}/ImageInfo` with `{{\"Description\":\"bench ...\"}}`, "
+        f"a different text every request, ids 1..{ent} in turn (`bench/put_json.lua`); on the `--durable` "
+        "server for the durable row, on the default server for the json-server row and the durable/default "
+        "ratio. The durable row's reference is the GET of the static JSON (the issue's choice).",
+        f"- **json-server**: `json-server --quiet db.json` (0.17.4, Node {mach.get('node', '?')}) holding {ent} "
+        "records equal to crmblob's ImageInfo carrier plus `id`; `PATCH /imageinfo/{id}` with the same body: "
+        "like crmblob's PUT it changes the fields present and keeps the rest (json-server's PUT would "
+        "replace the record); json-server writes its whole db.json after each change (no fsync).",
+        f"- **PUT 200 KB JPEG, durable**: `PUT /api/v1/Person/{{id}}/Image` of `{ex.get('mid_jpeg', '?')}` "
+        f"({ex.get('mid_jpeg_bytes', '?')} bytes) to ids 1..{ent} in turn (`bench/put_file.lua`) on the "
+        "`--durable` server (every upload is decoded, stored and fsynced); nginx's WebDAV module takes the "
+        f"same bytes by `PUT /dav/p{{id}}.jpg` (temp file + rename, no fsync).",
+        "- **auth cost**: every `/api/` route of crmblob needs credentials, and an unauthenticated request is "
+        "answered 401 without reaching the store, so no route answers the same thing both ways. The "
+        "measure compares two requests that do about the same small work: `GET /api/v1/TimeZone/base` "
+        f"(a constant {ex.get('tz_bytes', '?')}-byte JSON) with Basic auth "
+        "against the CORS preflight `OPTIONS /api/v1/TimeZone/base` (answered from the configuration without "
+        "credentials; the server runs with `--cors-origin http://bench.example`; a 401 would close the "
+        "connection and cost a reconnect). The cost is the server's CPU time per request (utime + stime of "
+        "the process over the run ÷ requests answered), authenticated ÷ unauthenticated; the throughput "
+        "ratio is shown too. It slightly overstates the cost of authentication (the GET also builds a JSON body).",
+        "- **RSS**: VmRSS / VmHWM from `/proc/PID/status` of the crmblob process (all threads).",
+    ])
+    md.append("")
+    md.append("Notes:")
+    md.append("")
+    md.extend([
+        ("- crmblob runs with its defaults (4 worker threads)" if not ex.get("serve_args") else
+         f"- crmblob runs with `{ex.get('serve_args')}` added to its defaults")
+        + " and writes its access log line per request to a file; nginx has `access_log off` "
+        "(bench/nginx.conf.in).",
+        f"- The databases and nginx's files live in `{mach.get('tmp_fs', '?')}` "
+        f"({mach.get('tmp_dir', '?')}): fsync there is a real flush only on a disk-backed file system "
+        "(not tmpfs).",
+        "- A row's result is **MISS** when the ratio misses the issue's target; the run fails (non-zero exit) "
+        "only when something did not work: a non-2xx answer or socket error in any wrk run, a failed upload, "
+        "a server that did not start.",
+    ])
+    md.append("")
+    md.append("## Machine")
+    md.append("")
+    for k in ["cpu", "cores", "ram", "kernel", "os", "virt", "tmp_fs", "nginx", "wrk", "node", "json_server",
+              "libmicrohttpd", "sqlite", "libvips", "crmblob_commit", "crmblob_binary", "crmblob_sha256"]:
+        if k in mach:
+            md.append(f"- {k.replace('_', ' ')}: {mach[k]}")
+    md.append("")
+    md.append("## Exact commands")
+    md.append("")
+    md.append("```sh")
+    md.extend(commands)
+    md.append("```")
+    md.append("")
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(md))
+    Path(a.dat).write_text("\n".join(dat_lines) + "\n")
+
+    # ------------------------------------------------------------ stdout
+    print()
+    print(md_table(main_hdr, main_rows))
+    print()
+    print(md_table(extra_hdr[:4], [r[:4] for r in extra_rows]))
+    print()
+    misses = [lbl for lbl, ok, sk in summary if ok is False]
+    print(f"targets met: {sum(1 for _, ok, _ in summary if ok)}/{len(summary)}"
+          + (f"; missed: {', '.join(misses)}" if misses else ""))
+    if busy:
+        print(f"WARNING: the machine was busy (other processes > {OTHER_LIMIT:.0f} % of a core) during: "
+              + ", ".join(busy))
+    if bound:
+        print(f"note: wrk was the limit (> {WRK_LIMIT:.0f} % of its core) in: " + ", ".join(bound))
+    if failures:
+        print("ERRORS:")
+        for f in failures:
+            print(f"  {f}")
+    print(f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
