@@ -2,9 +2,15 @@
  * server.c — libmicrohttpd glue.
  *
  * Per request, MHD calls on_request several times: once with the headers,
- * once per body chunk, and once with an empty chunk at the end. A
- * req_state lives from the first call to the completion callback, where
- * the access line is written and everything is freed.
+ * once per body chunk, and once with an empty chunk at the end. The
+ * request's req_state is part of its connection's state (HTTP/1.1 serves
+ * one request at a time per connection), made when the connection opens
+ * and freed when it closes: libmicrohttpd does not call the completion
+ * callback for a request it refuses itself after the target was logged
+ * (e.g. a head that outgrows the connection's memory), so nothing of a
+ * request may need that callback to be freed. A request counts as in
+ * flight from the handler's first call to its completion callback, which
+ * libmicrohttpd then always calls.
  *
  * Percent-decoding of the path and query is ours (unescape): it never
  * produces a NUL byte, so "/Person/2%00/Image" cannot turn into
@@ -56,6 +62,11 @@ typedef struct {
     int status;
     bool queued;
 } req_state;
+
+/* What lives as long as a connection: its current request. */
+typedef struct {
+    req_state req;
+} conn_state;
 
 static const char *lookup_header(void *conn, const char *name)
 {
@@ -209,19 +220,36 @@ static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
     return ok;
 }
 
+/* A connection opens (its state is made) or closes (freed). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls, (void)c;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(conn_state));
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_state *cs = *socket_context;
+        if (cs != NULL && cs->req.x != NULL) /* never completed: cannot happen, but no leak */
+            api_exchange_free(cs->req.x);
+        free(cs);
+        *socket_context = NULL;
+    }
+}
+
 /* Called by MHD with the request target as received, before it splits off
- * the query and decodes it: the request's state starts here. */
+ * the query and decodes it: the request's state starts here, fresh. */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)c;
-    http_server *s = cls;
-    req_state *st = calloc(1, sizeof(*st));
-    if (st == NULL)
+    (void)cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_state *cs = ci != NULL ? ci->socket_context : NULL;
+    if (cs == NULL)
         return NULL;
-    st->start_us = text_monotonic_us();
-    st->raw_target_len = strlen(uri);
-    atomic_fetch_add(&s->in_flight, 1);
-    return st;
+    if (cs->req.x != NULL) /* the last request was refused by MHD unseen */
+        api_exchange_free(cs->req.x);
+    cs->req = (req_state){.start_us = text_monotonic_us(), .raw_target_len = strlen(uri)};
+    return &cs->req;
 }
 
 /* libmicrohttpd 0.9.75 hands the target over as a C string: a raw NUL in
@@ -244,6 +272,7 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
     st->x = api_exchange_start(s->api, &req);
+    atomic_fetch_add(&s->in_flight, 1); /* MHD calls on_completed from now on */
     if (scan.bad || target_has_nul(st, url, version)) {
         st->queued = true;
         st->status = MHD_HTTP_BAD_REQUEST;
@@ -288,22 +317,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)c;
     http_server *s = cls;
     req_state *st = *con_cls;
-    if (st == NULL)
+    *con_cls = NULL;
+    if (st == NULL || st->x == NULL) /* refused by MHD before the handler saw it */
         return;
-    if (st->x == NULL) { /* refused by MHD before the handler saw it */
-        free(st);
-        *con_cls = NULL;
-        atomic_fetch_sub(&s->in_flight, 1);
-        return;
-    }
     int status = st->queued ? st->status : 0;
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
                text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x));
     api_exchange_free(st->x);
-    free(st);
-    *con_cls = NULL;
+    st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
@@ -375,7 +398,8 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);
         free(s);

@@ -954,3 +954,26 @@ def test_max_conns_per_ip(make_arg_server):
         except requests.ConnectionError:
             assert time.monotonic() < deadline, "no connection accepted after the others closed"
             time.sleep(0.2)
+
+
+def test_head_that_outgrows_connection_memory_leaks_nothing(make_server):
+    """A target within the URL limit but with thousands of parameters makes
+    libmicrohttpd refuse the request itself, without our completion
+    callback: the server must keep serving, and stop at once on SIGTERM
+    (a request counted in flight but never completed would hold the stop
+    for its 30 s grace)."""
+    s = make_server()
+    c = s.client("alice")
+    target = "/api/v1/TimeZone?" + "a&" * 4000  # 8 KB, 4000 arguments
+    for _ in range(3):
+        conn = RawConn(s.port)
+        conn.send_head("GET", target, {"Authorization": basic("alice", s.users["alice"][1])})
+        try:
+            conn.sock.recv(65536)
+        except OSError:
+            pass
+        conn.sock.close()
+    assert c.get("/api/v1/TimeZone/base").status_code == 200
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - t0 < 5
