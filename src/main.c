@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <signal.h>
 #include <sodium.h>
@@ -158,17 +159,34 @@ static void raise_fd_limit(void)
     }
 }
 
+/* --threads by default: one per CPU this process may run on, plus one to
+ * work while another waits (an image worker, the disk). Durable mode waits
+ * on fsync, and group commit needs writers waiting together: at least 16.
+ * Measured with one CPU and 64 connections: 4 threads gave GET p99 20 ms,
+ * 2 threads 5.5 ms at the same throughput; durable PUT ImageInfo went from
+ * 4.7k (4 threads) to 6.2k requests/s (16). */
+static unsigned default_threads(bool durable)
+{
+    cpu_set_t set;
+    int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    unsigned n = (unsigned)(cpus > 0 ? cpus : 1) + 1;
+    if (durable && n < 16)
+        n = 16;
+    return n > 64 ? 64 : n;
+}
+
 static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
-                      .threads = o->threads,
+                      .threads = o->threads ? o->threads : default_threads(o->durable),
                       .timeout_s = o->timeout_s,
                       .max_conns_per_ip = o->max_conns_per_ip};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
-    log_info("crmblob listening on http://%s (database %s)", o->listen, o->db);
+    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
+             hc.threads);
     int sig = 0;
     sigwait(sigs, &sig);
     log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -274,10 +274,14 @@ struct touch {
     int64_t ms;
 };
 
+#define USED_MAX 16
+
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
+    sqlite3_stmt *used[USED_MAX]; /* handed out by query() since reset_all */
+    int nused;
     unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
     tx_mode mode;         /* of the transaction in progress */
     struct conn *next;    /* free list link */
@@ -339,6 +343,9 @@ static sqlite3_stmt *query(struct conn *c, int id)
     sqlite3_stmt *st = c->q[id];
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (c->nused < USED_MAX)
+        c->used[c->nused] = st;
+    c->nused++; /* past USED_MAX: reset_all looks at every statement */
     return st;
 }
 
@@ -465,12 +472,21 @@ static void pool_put(struct sq_store *s, struct conn *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
-/* Resets every statement left mid-way, so that no read snapshot stays open. */
+/* Resets every statement left mid-way, so that no read snapshot stays open:
+ * those query() handed out since the last call, or, when there were more
+ * than it remembers, all of the connection's (over a hundred). */
 static void reset_all(struct conn *c)
 {
-    for (sqlite3_stmt *st = sqlite3_next_stmt(c->db, NULL); st; st = sqlite3_next_stmt(c->db, st))
-        if (sqlite3_stmt_busy(st))
-            sqlite3_reset(st);
+    if (c->nused <= USED_MAX) {
+        for (int i = 0; i < c->nused; i++)
+            sqlite3_reset(c->used[i]);
+    } else {
+        for (sqlite3_stmt *st = sqlite3_next_stmt(c->db, NULL); st;
+             st = sqlite3_next_stmt(c->db, st))
+            if (sqlite3_stmt_busy(st))
+                sqlite3_reset(st);
+    }
+    c->nused = 0;
 }
 
 /* Runs BEGIN/COMMIT/ROLLBACK. */
