@@ -43,12 +43,14 @@ static void answer_null(api_exchange *x, const char *root)
 /* A BlobEntity, with $select applied. */
 static void answer_blob(api_exchange *x, const api_request *req, const model_blob *b)
 {
-    json_t *j = carrier_blob(x, b);
     const char *select = req->query(req->conn, "$select");
-    if (select != NULL && select[strspn(select, " ,")] != '\0' &&
-        (j = carrier_select(x, j, select)) == NULL)
+    if (select == NULL || select[strspn(select, " ,")] == '\0') {
+        api_answer_blob(x, b);
         return;
-    api_answer_carrier(x, 200, "BlobEntity", j);
+    }
+    json_t *j = carrier_select(x, carrier_blob(x, b), select);
+    if (j != NULL)
+        api_answer_carrier(x, 200, "BlobEntity", j);
 }
 
 /* The outcome e of reading record b: the record, null when there is none

@@ -126,6 +126,8 @@ bool repr_require_acceptable(api_exchange *x);
 bool repr_answer_is_xml(const api_exchange *x);
 /* The negotiated answer type ("application/json", ...). */
 const char *repr_answer_mime(const api_exchange *x);
+/* Its Content-Type ("application/json; charset=utf-8", ...). */
+const char *repr_answer_content_type(const api_exchange *x);
 /* q (0..1000) that Accept gives to `mime`; 1000 when there is no Accept. */
 int repr_accept_q(const char *accept, const char *mime);
 /* Does Accept name `mime` itself (no wildcard) with a q above 0? */
@@ -180,6 +182,11 @@ json_t *carrier_select(api_exchange *x, json_t *j, const char *select);
  * NULL when absent); false answered with 400. */
 bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char **out);
 bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, int32_t *out);
+/* The BlobEntity as compact JSON text, written directly (carrier_text.c):
+ * exactly json_dumps of carrier_blob. NULL when a string is not UTF-8. */
+char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len);
+/* Answers the BlobEntity b (status 200) in the negotiated type. */
+void api_answer_blob(api_exchange *x, const model_blob *b);
 /* The client-written fields of a BlobEntity body (SPEC §3); false answered. */
 bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit);
 

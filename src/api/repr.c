@@ -219,6 +219,11 @@ bool repr_require_acceptable(api_exchange *x)
     return false;
 }
 
+const char *repr_answer_content_type(const api_exchange *x)
+{
+    return answer_types[x->answer_type].content_type;
+}
+
 const char *repr_answer_mime(const api_exchange *x)
 {
     return answer_types[x->answer_type].mime;

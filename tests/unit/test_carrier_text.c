@@ -1,0 +1,98 @@
+/*
+ * test_carrier_text.c — the directly written BlobEntity JSON
+ * (carrier_blob_text) is byte for byte what jansson writes for
+ * carrier_blob, for every role, time-zone setting and awkward string.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/api_int.h"
+
+static void assert_same(const api_exchange *x, const model_blob *b)
+{
+    json_t *j = carrier_blob(x, b);
+    char *want = json_dumps(j, JSON_COMPACT);
+    size_t len = 0;
+    char *got = carrier_blob_text(x, b, &len);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(want));
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    json_decref(j);
+}
+
+static model_blob sample(model_user *creator, model_user *updater)
+{
+    model_blob b = {.blob_id = 167, .blob_size = 2048, .original_size = 4096,
+                    .is_encrypted = true, .is_zipped = false,
+                    .description = "quote \" backslash \\ slash / tab\tnl\ncr\r\b\f\x01\x1f end",
+                    .extra_info = "æøå – 日本 😀 \x7f",
+                    .mime_type = "image/png", .conceptual_type = "PERSONPHOTO",
+                    .created_ms = 1763889245120, .updated_ms = 1763889299000,
+                    .created_by = creator, .updated_by = updater};
+    return b;
+}
+
+static void test_every_role(void **state)
+{
+    (void)state;
+    model_user ada = {.id = 3, .name = "ada", .full_name = "Ada \"the\" Lovelace"};
+    model_user sys = {.id = 0, .name = "crmblob", .full_name = "", .disabled = true};
+    model_blob b = sample(&ada, &sys);
+    for (int r = MODEL_ROLE_VIEWER; r <= MODEL_ROLE_ADMIN; r++) {
+        api_exchange x = {.user = {.role = (model_role)r}};
+        assert_same(&x, &b);
+    }
+}
+
+static void test_empty_carrier_and_nulls(void **state)
+{
+    (void)state;
+    model_blob b;
+    model_blob_empty(&b);
+    api_exchange x = {.user = {.role = MODEL_ROLE_EDITOR}};
+    assert_same(&x, &b);
+}
+
+static void test_time_zone_offsets(void **state)
+{
+    (void)state;
+    assert_int_equal(tz_init(NULL), CB_EOK);
+    const tz_zone *zone = NULL;
+    bool offset = false;
+    assert_true(tz_parse_header("NO, includeTZOffset", &zone, &offset));
+    model_user ada = {.id = 3, .name = "ada", .full_name = "Ada"};
+    model_blob b = sample(&ada, &ada);
+    api_exchange x = {.user = {.role = MODEL_ROLE_ADMIN}, .tz = zone, .tz_offset = offset};
+    assert_same(&x, &b);
+}
+
+static void test_invalid_utf8_falls_back(void **state)
+{
+    (void)state;
+    model_blob b;
+    model_blob_empty(&b);
+    b.description = "bad \xc3\x28 byte";
+    api_exchange x = {.user = {.role = MODEL_ROLE_EDITOR}};
+    size_t len = 0;
+    assert_null(carrier_blob_text(&x, &b, &len));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_role),
+        cmocka_unit_test(test_empty_carrier_and_nulls),
+        cmocka_unit_test(test_time_zone_offsets),
+        cmocka_unit_test(test_invalid_utf8_falls_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
