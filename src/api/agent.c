@@ -43,14 +43,7 @@ static void answer_null(api_exchange *x, const char *root)
 /* A BlobEntity, with $select applied. */
 static void answer_blob(api_exchange *x, const api_request *req, const model_blob *b)
 {
-    const char *select = req->query(req->conn, "$select");
-    if (select == NULL || select[strspn(select, " ,")] == '\0') {
-        api_answer_blob(x, b);
-        return;
-    }
-    json_t *j = carrier_select(x, carrier_blob(x, b), select);
-    if (j != NULL)
-        api_answer_carrier(x, 200, "BlobEntity", j);
+    api_answer_blob(x, b, req->query(req->conn, "$select"));
 }
 
 /* The outcome e of reading record b: the record, null when there is none

@@ -185,8 +185,10 @@ bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, 
 /* The BlobEntity as compact JSON text, written directly (carrier_text.c):
  * exactly json_dumps of carrier_blob. NULL when a string is not UTF-8. */
 char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len);
-/* Answers the BlobEntity b (status 200) in the negotiated type. */
-void api_answer_blob(api_exchange *x, const model_blob *b);
+/* Answers the BlobEntity b (status 200) in the negotiated type, with only
+ * the members $select names when select is not empty (400 for an unknown
+ * one). */
+void api_answer_blob(api_exchange *x, const model_blob *b, const char *select);
 /* The client-written fields of a BlobEntity body (SPEC §3); false answered. */
 bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit);
 

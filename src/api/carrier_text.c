@@ -140,9 +140,15 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
     return buf_steal(&o, len);
 }
 
-void api_answer_blob(api_exchange *x, const model_blob *b)
+void api_answer_blob(api_exchange *x, const model_blob *b, const char *select)
 {
     size_t len = 0;
+    if (select != NULL && select[strspn(select, " ,")] != '\0') {
+        json_t *j = carrier_select(x, carrier_blob(x, b), select);
+        if (j != NULL)
+            api_answer_carrier(x, 200, "BlobEntity", j);
+        return;
+    }
     char *text = repr_answer_is_xml(x) ? NULL : carrier_blob_text(x, b, &len);
     if (text != NULL)
         api_answer_bytes(x, 200, repr_answer_content_type(x), text, len);

@@ -159,16 +159,8 @@ void image_info_get(api_exchange *x, const api_request *req)
     cond_state c = info_cond(x, &b);
     if (cond_not_modified(x, req, &c))
         return;
-    const char *select = req->query(req->conn, "$select");
-    json_t *j = NULL;
-    if (select != NULL && select[strspn(select, " ,")] != '\0' &&
-        (j = carrier_select(x, carrier_blob(x, &b), select)) == NULL)
-        return;
     cond_headers(x, &c);
-    if (j != NULL)
-        api_answer_carrier(x, 200, "BlobEntity", j);
-    else
-        api_answer_blob(x, &b);
+    api_answer_blob(x, &b, req->query(req->conn, "$select"));
 }
 
 /* PUT Project/{id}/ImageInfo?projectId=N: N must be a valid id equal to {id}. */
@@ -220,7 +212,7 @@ void image_info_put(api_exchange *x, const api_request *req)
         if (e == CB_EOK) {
             cond_state c = info_cond(x, &b);
             cond_headers(x, &c);
-            api_answer_blob(x, &b);
+            api_answer_blob(x, &b, NULL);
         } else {
             api_fail_store(x, e);
         }
