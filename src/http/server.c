@@ -263,6 +263,15 @@ static bool target_has_nul(const req_state *st, const char *url, const char *ver
     return st->raw_target_len + 1 != (size_t)(version - url);
 }
 
+/* Does the request announce a body (Content-Length above 0, or chunks)? */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+}
+
 static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Connection *c,
                                   const char *url, const char *method, const char *version)
 {
@@ -278,7 +287,11 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
         st->status = MHD_HTTP_BAD_REQUEST;
         return refuse_head(c);
     }
-    if (api_exchange_response(st->x) != NULL)
+    /* libmicrohttpd closes the connection after an answer queued before the
+     * request's end; without a body the end is the very next call, so an
+     * early answer (401, 404, a CORS preflight) waits for it and the
+     * connection stays open */
+    if (api_exchange_response(st->x) != NULL && has_body(c))
         return queue(c, st);
     return MHD_YES;
 }

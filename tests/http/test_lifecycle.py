@@ -175,3 +175,25 @@ def test_second_server_on_busy_port_fails(fresh):
                     + out[-1000:])
     assert rc != 0
     assert s.alive()
+
+
+def test_early_answers_keep_the_connection(make_arg_server):
+    """A 401, a 404 and a CORS preflight, answered from the headers alone,
+    leave a keep-alive connection open for the next request (an answer
+    queued before a body would have closed it)."""
+    s = make_arg_server(["--cors-origin", "http://app.example"])
+    conn = RawConn(s.port)
+    auth = {"Authorization": basic("alice", s.users["alice"][1])}
+    requests_in_turn = [
+        ("GET", "/api/v1/TimeZone/base", {}, 401),
+        ("GET", "/api/v1/Nowhere", auth, 404),
+        ("OPTIONS", "/api/v1/TimeZone/base",
+         {"Origin": "http://app.example", "Access-Control-Request-Method": "GET"}, 204),
+        ("GET", "/api/v1/TimeZone/base", auth, 200),
+    ]
+    for method, path, headers, status in requests_in_turn:
+        conn.send_head(method, path, headers)
+        got, h, _ = conn.read_response()
+        assert got == status, (method, path, got)
+        assert h.get("connection", "").lower() != "close", (method, path, h)
+    conn.sock.close()
