@@ -201,7 +201,9 @@ void image_info_put(api_exchange *x, const api_request *req)
     model_blob b;
     if (!project_id_rule(x, req) || !info_for_write(x, req, &b))
         return;
-    json_t *current = carrier_blob(x, &b);
+    /* only a patch needs the carrier as it is */
+    bool patch = x->body_repr == REPR_PATCH || x->body_repr == REPR_MERGE;
+    json_t *current = patch ? carrier_blob(x, &b) : NULL;
     json_t *body = carrier_read(x, current);
     json_decref(current);
     if (body == NULL)
