@@ -21,7 +21,6 @@
 #include <strings.h>
 
 #include "api/api_int.h"
-#include "api/xml.h"
 #include "core/text.h"
 
 typedef void (*agent_fn)(api_exchange *x, const api_request *req, json_t *args);
@@ -213,7 +212,7 @@ static void create_default(api_exchange *x, const api_request *req, json_t *args
     (void)args;
     model_blob b;
     model_blob_empty(&b);
-    b.conceptual_type = "PHOTO"; /* what a new record gets when none is given */
+    b.conceptual_type = MODEL_CT_PHOTO; /* what a new record gets when none is given */
     answer_blob(x, req, &b);
 }
 
@@ -273,6 +272,19 @@ static void answer_stored(api_exchange *x, const api_request *req, const model_b
         answer_binary(x, req, arena_strdup(x->arena, b->mime_type), bytes, n);
 }
 
+/* The outcome e of reading stored bytes of record b: them, nothing
+ * (CB_ENOTFOUND), or the error. */
+static void answer_stored_or_null(api_exchange *x, const api_request *req, cb_err e,
+                                  const model_blob *b, void *stored, size_t len)
+{
+    if (e == CB_EOK)
+        answer_stored(x, req, b, stored, len);
+    else if (e == CB_ENOTFOUND)
+        answer_binary(x, req, NULL, NULL, 0);
+    else
+        api_fail_store(x, e);
+}
+
 static void get_blob_stream(api_exchange *x, const api_request *req, json_t *args)
 {
     model_blob b;
@@ -282,26 +294,28 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
     if (!arg_int(x, args, "BlobEntityId", false, &id))
         return;
     cb_err e = store_blob_content_get(x->api->store, x->arena, id, &b, &stored, &len);
-    if (e == CB_EOK)
-        answer_stored(x, req, &b, stored, len);
-    else if (e == CB_ENOTFOUND)
-        answer_binary(x, req, NULL, NULL, 0);
-    else
-        api_fail_store(x, e);
+    answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
-/* BlobLinkType names, by number - 1. */
-static const char *const link_types[] = {"PersonImage",        "ProjectImage",
-                                         "EventImage",         "Thumbnail",
-                                         "StatusMonitorImage", "BatchTask",
-                                         "ProductImage",       "ProductThumbnail",
-                                         "QuoteLineImage",     "QuoteLineThumbnail",
-                                         "AccessToken",        "RefreshToken",
-                                         "Dashboard",          "DashboardTile",
-                                         "ChatTopicImage",     "FormsBackgroundImage",
-                                         "ContactImage",       "DashboardHtmlTileData",
-                                         "ExtraTableIcon"};
+/* The BlobLinkTypes, by number - 1, and whether each names a picture
+ * (BatchTask, tokens, dashboards and HTML do not). */
+static const struct {
+    const char *name;
+    bool picture;
+} link_types[] = {
+    {"PersonImage", true},        {"ProjectImage", true},
+    {"EventImage", true},         {"Thumbnail", true},
+    {"StatusMonitorImage", true}, {"BatchTask", false},
+    {"ProductImage", true},       {"ProductThumbnail", true},
+    {"QuoteLineImage", true},     {"QuoteLineThumbnail", true},
+    {"AccessToken", false},       {"RefreshToken", false},
+    {"Dashboard", false},         {"DashboardTile", false},
+    {"ChatTopicImage", true},     {"FormsBackgroundImage", true},
+    {"ContactImage", true},       {"DashboardHtmlTileData", false},
+    {"ExtraTableIcon", false},
+};
 #define N_LINK_TYPES ((int)(sizeof(link_types) / sizeof(link_types[0])))
+#define LINK_PERSON_IMAGE 1
 
 /* The number of a BlobLinkType given as a name (any case) or a number; 0
  * when it is neither. */
@@ -318,24 +332,23 @@ static int link_type_number(json_t *v)
     if (text_parse_i32(s, strlen(s), &n))
         return n >= 1 && n <= N_LINK_TYPES ? n : 0;
     for (int i = 0; i < N_LINK_TYPES; i++)
-        if (strcasecmp(s, link_types[i]) == 0)
+        if (strcasecmp(s, link_types[i].name) == 0)
             return i + 1;
     return 0;
 }
 
 /* SaveImageStream's Type → the ConceptualType of the record: a picture
- * type is required (BatchTask, tokens, dashboards and HTML are not). */
+ * type is required. */
 static bool link_type(api_exchange *x, json_t *args, const char **conceptual)
 {
     json_t *v = carrier_get(args, "Type");
-    *conceptual = "PHOTO";
+    *conceptual = MODEL_CT_PHOTO;
     if (v == NULL || json_is_null(v))
         return true;
     int n = link_type_number(v);
-    bool picture = n >= 1 && n <= 17 && n != 6 && (n < 11 || n > 14);
-    if (picture) {
-        if (n == 1)
-            *conceptual = "PERSONPHOTO";
+    if (n > 0 && link_types[n - 1].picture) {
+        if (n == LINK_PERSON_IMAGE)
+            *conceptual = MODEL_CT_PERSONPHOTO;
         return true;
     }
     char *text = json_dumps(v, JSON_ENCODE_ANY);
@@ -387,12 +400,7 @@ static void get_image(api_exchange *x, const api_request *req, json_t *args)
     if (!arg_entity_id(x, args, k, &id))
         return;
     cb_err e = store_image_get(x->api->store, x->arena, k, id, &b, &stored, &len);
-    if (e == CB_EOK)
-        answer_stored(x, req, &b, stored, len);
-    else if (e == CB_ENOTFOUND)
-        answer_binary(x, req, NULL, NULL, 0);
-    else
-        api_fail_store(x, e);
+    answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
 static void change_image(api_exchange *x, const api_request *req, json_t *args)

@@ -350,25 +350,37 @@ bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, c
 
 /* ---- uploads ---- */
 
+/* The upload scaled to fit PIC_THUMB_SIDE × PIC_THUMB_SIDE as type t, into
+ * a malloc'd *thumb: the pipeline's result and reason, or, when the spool
+ * cannot be read back, CB_EINTERNAL with *unreadable set. */
+static cb_err upload_thumbnail(api_exchange *x, img_type t, void **thumb, size_t *len,
+                               bool *unreadable, char *reason, size_t cap)
+{
+    int64_t size = upload_size(x->upload);
+    void *orig = malloc((size_t)size);
+    cb_err e = CB_EINTERNAL;
+    *unreadable = orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size;
+    snprintf(reason, cap, "the upload could not be read back");
+    if (!*unreadable)
+        e = variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, thumb, len, reason,
+                        cap);
+    free(orig);
+    return e;
+}
+
 /* The 200×200 thumbnail kept beside a product's picture. */
 static void product_thumbnail(api_exchange *x, const model_blob *b)
 {
-    int64_t size = upload_size(x->upload);
-    void *orig = malloc((size_t)size), *thumb = NULL;
+    void *thumb = NULL;
     size_t thumb_len = 0;
     char reason[256];
+    bool unreadable;
     img_type t = stored_type(b);
-    if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size)
-        goto out;
-    if (variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, &thumb, &thumb_len,
-                    reason, sizeof(reason)) != CB_EOK) {
+    if (upload_thumbnail(x, t, &thumb, &thumb_len, &unreadable, reason, sizeof(reason)) != CB_EOK)
         log_warn("product thumbnail of BLOB %d failed: %s", b->blob_id, reason);
-        goto out;
-    }
-    keep_variant(x, b, variant_key(x, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t), t, thumb, thumb_len,
-                 true);
-out:
-    free(orig);
+    else
+        keep_variant(x, b, variant_key(x, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t), t, thumb, thumb_len,
+                     true);
     free(thumb);
 }
 
@@ -378,19 +390,17 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
 {
     if (info->width <= PIC_THUMB_SIDE && info->height <= PIC_THUMB_SIDE)
         return true;
-    int64_t size = upload_size(x->upload);
-    void *orig = malloc((size_t)size), *thumb = NULL;
+    void *thumb = NULL;
     size_t thumb_len = 0;
     char reason[256];
     upload_t *u = NULL;
-    bool ok = false;
-    if (orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size) {
-        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
-        goto out;
-    }
-    if (variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, info->type, &thumb,
-                    &thumb_len, reason, sizeof(reason)) != CB_EOK) {
-        API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
+    bool ok = false, unreadable;
+    if (upload_thumbnail(x, info->type, &thumb, &thumb_len, &unreadable, reason, sizeof(reason)) !=
+        CB_EOK) {
+        if (unreadable)
+            API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        else
+            API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
         goto out;
     }
     if ((u = upload_create(x, NULL)) == NULL)
@@ -406,7 +416,6 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
     ok = true;
 out:
     upload_destroy(u);
-    free(orig);
     free(thumb);
     return ok;
 }

@@ -27,6 +27,12 @@ typedef enum { MODEL_FT_STRING, MODEL_FT_INT } model_ftype;
 #define MODEL_MAX_FIELDS 3
 #define MODEL_STRING_MAX 254 /* characters, for every string field */
 
+/* ConceptualTypes (SPEC §3): of a person's picture; of any other picture,
+ * and of a record made without an entity; of a product's thumbnail record. */
+#define MODEL_CT_PERSONPHOTO "PERSONPHOTO"
+#define MODEL_CT_PHOTO "PHOTO"
+#define MODEL_CT_THUMBNAIL "THUMBNAIL"
+
 typedef struct {
     const char *name;   /* carrier name, PascalCase: "Firstname" */
     const char *column; /* SQL column: "firstname" */

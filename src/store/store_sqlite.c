@@ -73,9 +73,6 @@
 #define TOUCH_MAX 256          /* variant uses remembered between writes */
 #define TOUCH_FLUSH_AT 64      /* a reader writes them from this many on */
 
-#define AGENT_CONCEPTUAL_TYPE "PHOTO"     /* of a record made by store_blob_create */
-#define THUMB_CONCEPTUAL_TYPE "THUMBNAIL" /* of a product's thumbnail record */
-
 /* ---- statements --------------------------------------------------------- */
 
 /* Fixed statements, then E_COUNT generated ones per entity kind. */
@@ -1702,7 +1699,7 @@ static cb_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit
     model_blob_empty(out);
     cb_err rc = sc != NULL ? content_check(sc) : CB_EOK;
     if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = blob_insert(c, AGENT_CONCEPTUAL_TYPE, true, user_id, now, &blob_id)) != CB_EOK ||
+        (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != CB_EOK ||
         (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != CB_EOK)
         goto out;
     if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
@@ -1854,7 +1851,7 @@ static cb_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, 
     cb_err rc = thumb_id(c, product_id, blob_id);
     if (rc != CB_EOK || *blob_id != 0)
         return rc;
-    if ((rc = blob_insert(c, THUMB_CONCEPTUAL_TYPE, false, user_id, now, blob_id)) != CB_EOK)
+    if ((rc = blob_insert(c, MODEL_CT_THUMBNAIL, false, user_id, now, blob_id)) != CB_EOK)
         return rc;
     sqlite3_stmt *st = query(c, Q_THUMB_SET);
     bind_int(st, 1, product_id);
