@@ -7,7 +7,6 @@
  * Password hashes are computed once for the whole run (Argon2id is slow on
  * purpose); every test gets a fresh database and its own auth_t.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +29,8 @@
 #include "core/text.h"
 #include "store/store.h"
 
+#include "tmpdb.h"
+
 #define PW_ALICE "alice-pw-1"
 #define PW_BOB "bob-pw-1"
 #define PW_DAVE "dave-pw-1"
@@ -46,12 +47,6 @@ typedef struct {
 } fixture;
 
 /* ---- fixture ----------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 static int group_setup(void **state)
 {
@@ -78,10 +73,9 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-auth-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "auth",
+                   "crmblob.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/crmblob.db", f->dir);
     if (store_open(f->path, NULL, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
@@ -98,7 +92,7 @@ static int teardown(void **state)
     auth_destroy(f->auth);
     store_close(f->s);
     arena_destroy(f->a);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdb_remove(f->dir);
     free(f);
     return 0;
 }

@@ -7,7 +7,6 @@
  * API layer does with spooled uploads.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -29,6 +28,8 @@
 #include "core/log.h"
 #include "store/store.h"
 
+#include "tmpdb.h"
+
 typedef struct {
     char dir[64];   /* the temporary directory */
     char path[128]; /* dir/sub/crmblob.db */
@@ -42,19 +43,12 @@ typedef struct {
  * writers share group commits). */
 static store_options g_opt;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "test",
+                   "sub/dir/crmblob.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/sub/dir/crmblob.db", f->dir);
     if (store_open(f->path, &g_opt, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
@@ -67,7 +61,7 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->s);
     arena_destroy(f->a);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdb_remove(f->dir);
     free(f);
     return 0;
 }
@@ -107,35 +101,10 @@ static int32_t create(fixture *f, model_kind k, int32_t id)
     return e.id;
 }
 
-/* Deterministic bytes of payload number `seed`. */
-static unsigned char *payload(int seed, size_t n)
-{
-    unsigned char *p = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
-    return p;
-}
-
-/* An unlinked temporary file in dir holding bytes[0, n). */
-static int content_fd(const char *dir, const void *bytes, size_t n)
-{
-    char tmpl[128];
-    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", dir);
-    int fd = mkstemp(tmpl);
-    if (fd < 0)
-        return -1;
-    unlink(tmpl);
-    if (write(fd, bytes, n) != (ssize_t)n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static cb_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, int32_t id,
                         const void *bytes, size_t n, int32_t user, model_blob *out)
 {
-    int fd = content_fd(dir, bytes, n);
+    int fd = tmpdb_content_fd(dir, bytes, n);
     if (fd < 0)
         return CB_EINTERNAL;
     store_content c = {
@@ -421,7 +390,7 @@ static void test_image_put_get(void **state)
     int32_t alice = add_user(f, "alice");
     int32_t id = create(f, MODEL_PERSON, 0);
     const size_t n = 3 * 65536 + 4321; /* several copy chunks and a partial one */
-    unsigned char *bytes = payload(1, n);
+    unsigned char *bytes = tmpdb_payload(1, n);
     model_blob b, info;
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, bytes, n, alice, &b), CB_EOK);
     assert_true(b.blob_id > 0);
@@ -446,7 +415,7 @@ static void test_image_put_flags(void **state)
     fixture *f = *state;
     int32_t id = create(f, MODEL_PROJECT, 0);
     unsigned char bytes[100] = {1, 2, 3};
-    int fd = content_fd(f->dir, bytes, sizeof(bytes));
+    int fd = tmpdb_content_fd(f->dir, bytes, sizeof(bytes));
     store_content c = {.fd = fd,
                        .size = 100,
                        .original_size = 4000,
@@ -471,14 +440,14 @@ static void test_image_replace(void **state)
     int32_t id = create(f, MODEL_CONTACT, 0);
     model_blob_edit edit = {.description = "d", .extra_info = "e", .conceptual_type = "LOGO"};
     model_blob info, first, second;
-    unsigned char *one = payload(1, 5000), *two = payload(2, 70000);
+    unsigned char *one = tmpdb_payload(1, 5000), *two = tmpdb_payload(2, 70000);
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, STORE_ANY, &info),
                      CB_EOK);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id, one, 5000, alice, &first),
                      CB_EOK);
     assert_int_equal(first.blob_id, info.blob_id);
     usleep(5000); /* let the clock move */
-    int fd = content_fd(f->dir, two, 70000);
+    int fd = tmpdb_content_fd(f->dir, two, 70000);
     store_content c = {.fd = fd, .size = 70000, .original_size = 70000, .mime_type = "image/jpeg"};
     assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, STORE_ANY, &second), CB_EOK);
     close(fd);
@@ -594,7 +563,7 @@ static void test_image_put_errors(void **state)
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id + 1, data, 10, 0, &b),
                      CB_ENOTFOUND);
 
-    int fd = content_fd(f->dir, data, sizeof(data));
+    int fd = tmpdb_content_fd(f->dir, data, sizeof(data));
     store_content big = {.fd = fd, .size = (int64_t)INT32_MAX + 1, .original_size = 1};
     assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, STORE_ANY, &b), CB_ETOOLARGE);
     store_content big_orig = {.fd = fd, .size = 10, .original_size = (int64_t)INT32_MAX + 1};
@@ -619,7 +588,7 @@ static void test_reopen(void **state)
     int32_t contact = create(f, MODEL_CONTACT, 0);
     model_entity_t p = entity(MODEL_PERSON, 0, "Ann", contact), got;
     assert_int_equal(store_entity_create(f->s, &p), CB_EOK);
-    unsigned char *bytes = payload(3, 100000);
+    unsigned char *bytes = tmpdb_payload(3, 100000);
     model_blob b, info;
     model_blob_edit edit = {.description = "kept"};
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, STORE_ANY, &b),
@@ -652,7 +621,7 @@ static void test_survives_kill(void **state)
 {
     fixture *f = *state;
     int32_t id = create(f, MODEL_PROJECT, 0);
-    unsigned char *bytes = payload(4, 80000);
+    unsigned char *bytes = tmpdb_payload(4, 80000);
     store_close(f->s); /* SQLite connections must not cross a fork */
     f->s = NULL;
     pid_t pid = fork();
@@ -702,7 +671,7 @@ static bool is_written_payload(const void *bytes, size_t n)
 {
     if (n < 1000 || (n - 1000) % 1237 != 0 || (n - 1000) / 1237 >= WRITERS * PUTS)
         return false;
-    unsigned char *want = payload((int)((n - 1000) / 1237), n);
+    unsigned char *want = tmpdb_payload((int)((n - 1000) / 1237), n);
     bool same = memcmp(want, bytes, n) == 0;
     free(want);
     return same;
@@ -715,7 +684,7 @@ static void *writer(void *arg)
     for (int j = 0; j < PUTS; j++) {
         int seed = w->index * PUTS + j;
         size_t n = seed_size(seed);
-        unsigned char *bytes = payload(seed, n);
+        unsigned char *bytes = tmpdb_payload(seed, n);
         model_blob b;
         cb_err rc = put_bytes(w->f->s, a, w->f->dir, MODEL_PERSON, w->id, bytes, n, 0, &b);
         if (rc != CB_EOK || b.blob_size != (int32_t)n)
@@ -855,8 +824,8 @@ static void test_image_expect(void **state)
 {
     fixture *f = *state;
     int32_t id = create(f, MODEL_PERSON, 0);
-    unsigned char *bytes = payload(3, 100);
-    int fd = content_fd(f->dir, bytes, 100);
+    unsigned char *bytes = tmpdb_payload(3, 100);
+    int fd = tmpdb_content_fd(f->dir, bytes, 100);
     store_content c = {.fd = fd, .size = 100, .original_size = 100, .mime_type = "image/png"};
     model_blob b, info;
     model_blob_edit edit = {.description = "x"};

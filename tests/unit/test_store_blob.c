@@ -8,7 +8,6 @@
  * as test_store.c does: the store's answers alone cannot show that a row is
  * gone rather than hidden.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +26,8 @@
 #include "core/text.h"
 #include "store/store.h"
 
+#include "tmpdb.h"
+
 typedef struct {
     char dir[64];
     char path[128];
@@ -37,19 +38,12 @@ typedef struct {
 
 /* ---- fixture ----------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-blob-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "blob",
+                   "crmblob.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/crmblob.db", f->dir);
     if (store_open(f->path, NULL, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
@@ -67,33 +61,20 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->s);
     arena_destroy(f->a);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdb_remove(f->dir);
     free(f);
     return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Deterministic bytes of payload number `seed`. */
-static unsigned char *payload(int seed, size_t n)
-{
-    unsigned char *p = malloc(n > 0 ? n : 1);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
-    return p;
-}
-
-/* An unlinked temporary file in f->dir holding payload(seed, n), as a
+/* An unlinked temporary file in f->dir holding tmpdb_payload(seed, n), as a
  * store_content of that MIME type. The caller closes c->fd. */
 static store_content content(fixture *f, int seed, size_t n, const char *mime)
 {
-    char tmpl[128];
-    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", f->dir);
-    int fd = mkstemp(tmpl);
+    unsigned char *bytes = tmpdb_payload(seed, n);
+    int fd = tmpdb_content_fd(f->dir, bytes, n);
     assert_true(fd >= 0);
-    unlink(tmpl);
-    unsigned char *bytes = payload(seed, n);
-    assert_int_equal(write(fd, bytes, n), (ssize_t)n);
     free(bytes);
     return (store_content){
         .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = mime};
@@ -110,7 +91,7 @@ static int32_t create(fixture *f, model_kind k)
     return e.id;
 }
 
-/* A new unlinked record holding payload(seed, n) as image/png. */
+/* A new unlinked record holding tmpdb_payload(seed, n) as image/png. */
 static int32_t new_blob(fixture *f, int seed, size_t n, model_blob *b)
 {
     store_content c = content(f, seed, n, "image/png");
@@ -120,7 +101,7 @@ static int32_t new_blob(fixture *f, int seed, size_t n, model_blob *b)
     return b->blob_id;
 }
 
-/* Stores payload(seed, n) as the image of (k, id). */
+/* Stores tmpdb_payload(seed, n) as the image of (k, id). */
 static model_blob image_put(fixture *f, model_kind k, int32_t id, int seed, size_t n)
 {
     model_blob b;
@@ -130,7 +111,7 @@ static model_blob image_put(fixture *f, model_kind k, int32_t id, int seed, size
     return b;
 }
 
-/* Stores payload(seed, n) as the thumbnail of product `id`. */
+/* Stores tmpdb_payload(seed, n) as the thumbnail of product `id`. */
 static cb_err thumb_put(fixture *f, int32_t id, int seed, size_t n, model_blob *b)
 {
     store_content c = content(f, seed, n, "image/png");
@@ -139,13 +120,13 @@ static cb_err thumb_put(fixture *f, int32_t id, int seed, size_t n, model_blob *
     return rc;
 }
 
-/* The bytes of record blob_id are payload(seed, n). */
+/* The bytes of record blob_id are tmpdb_payload(seed, n). */
 static void assert_blob_bytes(fixture *f, int32_t blob_id, int seed, size_t n)
 {
     model_blob b;
     void *got = NULL;
     size_t len = 0;
-    unsigned char *want = payload(seed, n);
+    unsigned char *want = tmpdb_payload(seed, n);
     assert_int_equal(store_blob_content_get(f->s, f->a, blob_id, &b, &got, &len), CB_EOK);
     assert_int_equal(b.blob_id, blob_id);
     assert_int_equal(len, n);
@@ -693,7 +674,7 @@ static void test_thumbnail_put_get(void **state)
     assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_EOK);
     assert_int_equal(g.blob_id, t.blob_id);
     assert_int_equal(len, 500);
-    unsigned char *want = payload(1, 500);
+    unsigned char *want = tmpdb_payload(1, 500);
     assert_memory_equal(bytes, want, 500);
     free(want);
     free(bytes);

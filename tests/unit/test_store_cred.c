@@ -6,7 +6,6 @@
  * Every test gets a fresh database in its own temporary directory. Hashes
  * are made up: the store never looks inside them.
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +23,8 @@
 #include "core/text.h"
 #include "store/store.h"
 
+#include "tmpdb.h"
+
 typedef struct {
     char dir[64];
     char path[128];
@@ -34,12 +35,6 @@ typedef struct {
 } fixture;
 
 /* ---- fixture ----------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 static int32_t add_user(store_t *s, const char *name)
 {
@@ -52,10 +47,9 @@ static int32_t add_user(store_t *s, const char *name)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-cred-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "cred",
+                   "crmblob.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/crmblob.db", f->dir);
     if (store_open(f->path, NULL, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
@@ -70,7 +64,7 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->s);
     arena_destroy(f->a);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdb_remove(f->dir);
     free(f);
     return 0;
 }

@@ -8,7 +8,6 @@
  * test_store.c does: the store's answers alone cannot show that a row is
  * gone rather than hidden.
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +27,8 @@
 #include "core/log.h"
 #include "store/store.h"
 
+#include "tmpdb.h"
+
 typedef struct {
     char dir[64];
     char path[128];
@@ -37,19 +38,12 @@ typedef struct {
 
 /* ---- fixture ----------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/crmblob-variant-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "variant",
+                   "crmblob.db") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/crmblob.db", f->dir);
     if (store_open(f->path, NULL, &f->s) != CB_EOK)
         return -1;
     f->a = arena_create();
@@ -62,23 +56,14 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->s);
     arena_destroy(f->a);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdb_remove(f->dir);
     free(f);
     return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Deterministic bytes of payload number `seed`. */
-static unsigned char *payload(int seed, size_t n)
-{
-    unsigned char *p = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
-    return p;
-}
-
-/* A new entity of kind k with the image bytes payload(seed, n); *b is its
+/* A new entity of kind k with the image bytes tmpdb_payload(seed, n); *b is its
  * BLOB record. */
 static int32_t entity_with_image(fixture *f, model_kind k, int seed, size_t n, model_blob *b)
 {
@@ -88,13 +73,9 @@ static int32_t entity_with_image(fixture *f, model_kind k, int seed, size_t n, m
         if (d->fields[i].type == MODEL_FT_STRING)
             e.v[i].s = "name";
     assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
-    char tmpl[128];
-    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", f->dir);
-    int fd = mkstemp(tmpl);
+    unsigned char *bytes = tmpdb_payload(seed, n);
+    int fd = tmpdb_content_fd(f->dir, bytes, n);
     assert_true(fd >= 0);
-    unlink(tmpl);
-    unsigned char *bytes = payload(seed, n);
-    assert_int_equal(write(fd, bytes, n), (ssize_t)n);
     store_content c = {
         .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/png"};
     assert_int_equal(store_image_put(f->s, f->a, k, e.id, &c, 0, STORE_ANY, b), CB_EOK);
@@ -103,16 +84,12 @@ static int32_t entity_with_image(fixture *f, model_kind k, int seed, size_t n, m
     return e.id;
 }
 
-/* Replaces the image of (k, id) with payload(seed, n). */
+/* Replaces the image of (k, id) with tmpdb_payload(seed, n). */
 static void replace_image(fixture *f, model_kind k, int32_t id, int seed, size_t n, model_blob *b)
 {
-    char tmpl[128];
-    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", f->dir);
-    int fd = mkstemp(tmpl);
+    unsigned char *bytes = tmpdb_payload(seed, n);
+    int fd = tmpdb_content_fd(f->dir, bytes, n);
     assert_true(fd >= 0);
-    unlink(tmpl);
-    unsigned char *bytes = payload(seed, n);
-    assert_int_equal(write(fd, bytes, n), (ssize_t)n);
     store_content c = {
         .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
     assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), CB_EOK);
@@ -123,11 +100,11 @@ static void replace_image(fixture *f, model_kind k, int32_t id, int seed, size_t
 static const store_variant_meta png_meta = {
     .mime = "image/png", .is_zipped = false, .is_encrypted = false, .original_size = 0};
 
-/* Stores variant `key` of b's current version as payload(seed, n). */
+/* Stores variant `key` of b's current version as tmpdb_payload(seed, n). */
 static cb_err put_variant(fixture *f, const model_blob *b, const char *key, int seed, size_t n,
                           bool pinned, int64_t max)
 {
-    unsigned char *bytes = payload(seed, n);
+    unsigned char *bytes = tmpdb_payload(seed, n);
     cb_err rc =
         store_variant_put(f->s, b->blob_id, b->version, key, &png_meta, bytes, n, pinned, max);
     free(bytes);
@@ -135,7 +112,7 @@ static cb_err put_variant(fixture *f, const model_blob *b, const char *key, int 
 }
 
 /* True when variant `key` of b's current version is there (and, when it
- * is, that it holds payload(seed, n)). */
+ * is, that it holds tmpdb_payload(seed, n)). */
 static bool has_variant(fixture *f, const model_blob *b, const char *key, int seed, size_t n)
 {
     store_variant_meta m;
@@ -147,7 +124,7 @@ static bool has_variant(fixture *f, const model_blob *b, const char *key, int se
         return false;
     }
     assert_int_equal(rc, CB_EOK);
-    unsigned char *want = payload(seed, n);
+    unsigned char *want = tmpdb_payload(seed, n);
     assert_int_equal(len, n);
     assert_memory_equal(got, want, n);
     free(want);
@@ -249,7 +226,7 @@ static void test_variant_round_trip(void **state)
     store_variant_meta got;
     void *bytes = NULL;
     size_t len = 0;
-    unsigned char *want = payload(7, 3000);
+    unsigned char *want = tmpdb_payload(7, 3000);
     entity_with_image(f, MODEL_PRODUCT, 1, 5000, &b);
     assert_int_equal(store_variant_put(f->s, b.blob_id, b.version, "w=64,h=64,type=WEBP", &meta,
                                        want, 3000, false, 1 << 20),
@@ -566,10 +543,10 @@ static cb_err rewrite_fn(void *ctx, const void *in, size_t len, bool zipped, boo
     return CB_EOK;
 }
 
-/* payload(seed, n) as rewrite_fn turns it. */
+/* tmpdb_payload(seed, n) as rewrite_fn turns it. */
 static unsigned char *rewritten_payload(int seed, size_t n)
 {
-    unsigned char *p = payload(seed, n), *q = malloc(n + 1);
+    unsigned char *p = tmpdb_payload(seed, n), *q = malloc(n + 1);
     q[0] = 0xEE;
     for (size_t i = 0; i < n; i++)
         q[i + 1] = p[i] ^ 0x5A;
@@ -754,7 +731,7 @@ static void *vwriter(void *arg)
         int i = (j * VWRITERS + w->index) % VKEYS;
         char key[16];
         size_t n = vsize(i);
-        unsigned char *bytes = payload(i, n);
+        unsigned char *bytes = tmpdb_payload(i, n);
         vkey(i, key, sizeof(key));
         if (store_variant_put(w->f->s, w->b.blob_id, w->b.version, key, &png_meta, bytes, n, false,
                               4000) != CB_EOK)
@@ -781,7 +758,7 @@ static void *vreader(void *arg)
         vkey(i, key, sizeof(key));
         cb_err rc = store_variant_get(w->f->s, a, w->b.blob_id, w->b.version,
                                       i < VKEYS ? key : "thumb", &m, &got, &len);
-        unsigned char *want = payload(i < VKEYS ? i : 99, n);
+        unsigned char *want = tmpdb_payload(i < VKEYS ? i : 99, n);
         if (rc == CB_EOK && (len != n || memcmp(got, want, n) != 0))
             w->failures++;
         else if (rc != CB_EOK && (rc != CB_ENOTFOUND || i == VKEYS))

@@ -1,0 +1,67 @@
+/*
+ * tmpdb.h — what the database-backed unit tests share: a fresh temporary
+ * directory per test with a database path in it, its removal, deterministic
+ * payloads, and picture contents handed over as unlinked files in that
+ * directory (as the API's upload spool hands them to the store).
+ *
+ * Header-only (static inline): each test program is one file.
+ */
+#ifndef CB_TEST_TMPDB_H
+#define CB_TEST_TMPDB_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Makes /tmp/crmblob-<tag>-XXXXXX into dir and sets path to dir/<db> (db
+ * may name subdirectories, which store_open creates). -1 on failure. */
+static inline int tmpdb_make(char *dir, size_t dir_cap, char *path, size_t path_cap,
+                             const char *tag, const char *db)
+{
+    snprintf(dir, dir_cap, "/tmp/crmblob-%s-XXXXXX", tag);
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, path_cap, "%s/%s", dir, db);
+    return 0;
+}
+
+static inline int tmpdb_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Removes dir and everything in it. */
+static inline void tmpdb_remove(const char *dir)
+{
+    nftw(dir, tmpdb_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Deterministic bytes of payload number `seed` (malloc'd; n may be 0). */
+static inline unsigned char *tmpdb_payload(int seed, size_t n)
+{
+    unsigned char *p = malloc(n > 0 ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
+    return p;
+}
+
+/* An unlinked temporary file in dir holding bytes[0, n), or -1. */
+static inline int tmpdb_content_fd(const char *dir, const void *bytes, size_t n)
+{
+    char tmpl[128];
+    snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", dir);
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return -1;
+    unlink(tmpl);
+    if (write(fd, bytes, n) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+#endif
