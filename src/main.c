@@ -216,7 +216,7 @@ static int cmd_serve(const cli_opts *o)
     snprintf(dbcopy, sizeof(dbcopy), "%s", o->db);
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
-    store_options so = {.durable = o->durable};
+    store_options so = {.durable = o->durable, .cache_bytes = (size_t)o->cache_mb << 20};
     if (store_open(o->db, &so, &st) != CB_EOK || cli_lock_db(o->db, false) < 0) {
         log_error("cannot open database %s", o->db);
         goto out;

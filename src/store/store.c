@@ -5,6 +5,14 @@
  * Nothing here knows about SQL; argument checks that every backend needs
  * (non-NULL store, the PostgreSQL prefix, parent directories of a database
  * file) live here so that backends do not repeat them.
+ *
+ * The read cache (cache.h) also lives here, for the reads every request
+ * repeats: a user by name (each Basic-authenticated request), an entity's
+ * BLOB record (GET ImageInfo) and the record with its bytes (GET Image).
+ * Only successful reads are kept. A cached record is flat: the struct's
+ * own bytes, then its strings in a fixed order (each a u32 of length + 1,
+ * 0 for NULL, then the characters), a user behind a flag byte; an image's
+ * bytes follow its record.
  */
 #include "store/store.h"
 
@@ -14,9 +22,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
+#include "core/buf.h"
 #include "core/log.h"
+#include "store/cache.h"
 #include "store/store_int.h"
 
 static bool is_postgres_url(const char *where)
@@ -64,15 +75,226 @@ cb_err store_open(const char *where, const store_options *opt, store_t **out)
         return CB_EUNAVAILABLE;
     }
     cb_err rc = make_parent_dirs(where);
-    if (rc != CB_EOK)
-        return rc;
-    return store_sqlite_open(where, opt, out);
+    if (rc == CB_EOK)
+        rc = store_sqlite_open(where, opt, out);
+    if (rc == CB_EOK && (*out)->changes != NULL && opt->cache_bytes > 0)
+        (*out)->cache = store_cache_create(opt->cache_bytes);
+    return rc;
 }
 
 void store_close(store_t *s)
 {
-    if (s != NULL)
-        s->ops->close(s);
+    if (s == NULL)
+        return;
+    if (s->cache != NULL) {
+        store_cache_stats st;
+        store_cache_stats_get(s->cache, &st);
+        if (st.hits + st.misses > 0)
+            log_info("store: read cache: %llu hits, %llu misses", (unsigned long long)st.hits,
+                     (unsigned long long)st.misses);
+        store_cache_destroy(s->cache);
+        s->cache = NULL;
+    }
+    s->ops->close(s);
+}
+
+void store_stats(store_t *s, store_cache_stats *out)
+{
+    *out = (store_cache_stats){0};
+    if (s->cache != NULL)
+        store_cache_stats_get(s->cache, out);
+}
+
+/* ---- flat records for the cache ------------------------------------------ */
+
+typedef struct {
+    buf_t b;
+    bool ok;
+} flat_wr;
+
+static void wr(flat_wr *w, const void *p, size_t n)
+{
+    if (w->ok && buf_append(&w->b, p, n) != CB_EOK)
+        w->ok = false;
+}
+
+static void wr_str(flat_wr *w, const char *str)
+{
+    uint32_t n = str == NULL ? 0 : (uint32_t)strlen(str) + 1;
+    wr(w, &n, sizeof(n));
+    if (n > 0)
+        wr(w, str, n - 1);
+}
+
+static void wr_user(flat_wr *w, const model_user *u)
+{
+    wr(w, u, sizeof(*u));
+    wr_str(w, u->name);
+    wr_str(w, u->full_name);
+    wr_str(w, u->pw_hash);
+}
+
+static void wr_user_ref(flat_wr *w, const model_user *u)
+{
+    unsigned char has = u != NULL;
+    wr(w, &has, 1);
+    if (u != NULL)
+        wr_user(w, u);
+}
+
+static void wr_blob(flat_wr *w, const model_blob *b)
+{
+    wr(w, b, sizeof(*b));
+    wr_str(w, b->description);
+    wr_str(w, b->extra_info);
+    wr_str(w, b->mime_type);
+    wr_str(w, b->conceptual_type);
+    wr_user_ref(w, b->created_by);
+    wr_user_ref(w, b->updated_by);
+}
+
+typedef struct {
+    arena_t *a;
+    const unsigned char *p, *end;
+    bool ok;
+} flat_rd;
+
+static void rd(flat_rd *r, void *dst, size_t n)
+{
+    if (!r->ok || (size_t)(r->end - r->p) < n) {
+        r->ok = false;
+        return;
+    }
+    memcpy(dst, r->p, n);
+    r->p += n;
+}
+
+static const char *rd_str(flat_rd *r)
+{
+    uint32_t n = 0;
+    rd(r, &n, sizeof(n));
+    if (!r->ok || n == 0)
+        return NULL;
+    if ((size_t)(r->end - r->p) < n - 1) {
+        r->ok = false;
+        return NULL;
+    }
+    const char *str = arena_strndup(r->a, (const char *)r->p, n - 1);
+    r->p += n - 1;
+    return str;
+}
+
+static void rd_user(flat_rd *r, model_user *u)
+{
+    rd(r, u, sizeof(*u));
+    u->name = rd_str(r);
+    u->full_name = rd_str(r);
+    u->pw_hash = rd_str(r);
+}
+
+static model_user *rd_user_ref(flat_rd *r)
+{
+    unsigned char has = 0;
+    rd(r, &has, 1);
+    if (!r->ok || !has)
+        return NULL;
+    model_user *u = arena_alloc(r->a, sizeof(*u));
+    rd_user(r, u);
+    return u;
+}
+
+static void rd_blob(flat_rd *r, model_blob *b)
+{
+    rd(r, b, sizeof(*b));
+    b->description = rd_str(r);
+    b->extra_info = rd_str(r);
+    b->mime_type = rd_str(r);
+    b->conceptual_type = rd_str(r);
+    b->created_by = rd_user_ref(r);
+    b->updated_by = rd_user_ref(r);
+}
+
+/* ---- reads through the cache ---------------------------------------------- */
+
+/* What a cached entity read is filed under. */
+typedef struct {
+    int32_t what; /* 'I' record, 'G' record and bytes */
+    int32_t kind;
+    int32_t id;
+} entity_key;
+
+/* The change count to file a read under; false when nothing is cached. */
+static bool cache_on(store_t *s, uint64_t *changes)
+{
+    if (s->cache == NULL)
+        return false;
+    *changes = atomic_load_explicit(s->changes, memory_order_acquire);
+    return true;
+}
+
+static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, flat_wr *w,
+                 const void *tail, size_t tlen)
+{
+    if (w->ok)
+        store_cache_put(s->cache, changes, key, klen, w->b.data, w->b.len, tail, tlen);
+    buf_free(&w->b);
+}
+
+typedef struct {
+    arena_t *a;
+    model_user *user;
+    model_blob *blob;
+    void **bytes;
+    size_t *len;
+} read_dst;
+
+static bool read_user(void *cls, const void *v, size_t n)
+{
+    read_dst *d = cls;
+    flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
+    rd_user(&r, d->user);
+    return r.ok && r.p == r.end;
+}
+
+static bool read_blob(void *cls, const void *v, size_t n)
+{
+    read_dst *d = cls;
+    flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
+    rd_blob(&r, d->blob);
+    return r.ok && r.p == r.end;
+}
+
+/* A record followed by its bytes (BlobSize of them). */
+static bool read_image(void *cls, const void *v, size_t n)
+{
+    read_dst *d = cls;
+    flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
+    rd_blob(&r, d->blob);
+    size_t len = (size_t)(r.end - r.p);
+    if (!r.ok || d->blob->blob_size < 0 || len != (size_t)d->blob->blob_size)
+        return false;
+    void *copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return false;
+    memcpy(copy, r.p, len);
+    *d->bytes = copy;
+    *d->len = len;
+    return true;
+}
+
+/* Names are one user case-insensitively (ASCII, as the backends compare);
+ * longer names than this are not cached. */
+#define USER_KEY_MAX 128
+
+static size_t user_key(const char *name, char key[USER_KEY_MAX])
+{
+    size_t n = strlen(name);
+    if (n + 1 > USER_KEY_MAX)
+        return 0;
+    key[0] = 'U';
+    for (size_t i = 0; i < n; i++)
+        key[i + 1] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    return n + 1;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -89,7 +311,22 @@ cb_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
 
 cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
 {
-    return s->ops->user_by_name(s, a, name, out);
+    uint64_t changes;
+    char key[USER_KEY_MAX];
+    size_t klen = user_key(name, key);
+    if (klen == 0 || !cache_on(s, &changes))
+        return s->ops->user_by_name(s, a, name, out);
+    read_dst d = {.a = a, .user = out};
+    if (store_cache_get(s->cache, changes, key, klen, read_user, &d))
+        return CB_EOK;
+    cb_err rc = s->ops->user_by_name(s, a, name, out);
+    if (rc == CB_EOK) {
+        flat_wr w = {.ok = true};
+        buf_init(&w.b, SIZE_MAX);
+        wr_user(&w, out);
+        keep(s, changes, key, klen, &w, NULL, 0);
+    }
+    return rc;
 }
 
 cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
@@ -199,7 +436,21 @@ cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 
 cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
-    return s->ops->image_info(s, a, k, id, out);
+    uint64_t changes;
+    entity_key key = {'I', (int32_t)k, id};
+    if (!cache_on(s, &changes))
+        return s->ops->image_info(s, a, k, id, out);
+    read_dst d = {.a = a, .blob = out};
+    if (store_cache_get(s->cache, changes, &key, sizeof(key), read_blob, &d))
+        return CB_EOK;
+    cb_err rc = s->ops->image_info(s, a, k, id, out);
+    if (rc == CB_EOK) {
+        flat_wr w = {.ok = true};
+        buf_init(&w.b, SIZE_MAX);
+        wr_blob(&w, out);
+        keep(s, changes, &key, sizeof(key), &w, NULL, 0);
+    }
+    return rc;
 }
 
 cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
@@ -218,7 +469,21 @@ cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const s
 cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                        void **bytes, size_t *len)
 {
-    return s->ops->image_get(s, a, k, id, out, bytes, len);
+    uint64_t changes;
+    entity_key key = {'G', (int32_t)k, id};
+    if (!cache_on(s, &changes))
+        return s->ops->image_get(s, a, k, id, out, bytes, len);
+    read_dst d = {.a = a, .blob = out, .bytes = bytes, .len = len};
+    if (store_cache_get(s->cache, changes, &key, sizeof(key), read_image, &d))
+        return CB_EOK;
+    cb_err rc = s->ops->image_get(s, a, k, id, out, bytes, len);
+    if (rc == CB_EOK) {
+        flat_wr w = {.ok = true};
+        buf_init(&w.b, SIZE_MAX);
+        wr_blob(&w, out);
+        keep(s, changes, &key, sizeof(key), &w, *bytes, *len);
+    }
+    return rc;
 }
 
 cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)

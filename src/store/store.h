@@ -43,11 +43,22 @@ typedef struct store store_t;
 typedef struct {
     bool durable;   /* fsync every commit (SQLite synchronous=FULL) */
     int pool_size;  /* connections kept open (0 = default) */
+    /* Budget of the read cache (users by name, entities' BLOB records and
+     * image bytes); 0 = no cache. A cached read is never older than the
+     * last write, by any process, that ended before the read began. */
+    size_t cache_bytes;
 } store_options;
 
 /* Opens (creating if needed, with parent directories) and migrates. */
 cb_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
+
+/* How the read cache fares (all zero without one). */
+typedef struct {
+    uint64_t hits, misses;
+    size_t bytes, entries;
+} store_cache_stats;
+void store_stats(store_t *s, store_cache_stats *out);
 
 /* ---- users -------------------------------------------------------------
  * Names are unique case-insensitively. */

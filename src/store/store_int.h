@@ -10,6 +10,8 @@
 #ifndef CB_STORE_INT_H
 #define CB_STORE_INT_H
 
+#include <stdatomic.h>
+
 #include "store/store.h"
 
 struct store_ops {
@@ -82,9 +84,25 @@ struct store_ops {
     cb_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 };
 
+struct store_cache;
+
 struct store {
     const struct store_ops *ops;
+    /* The database's change count, in memory shared by every process that
+     * has it open (the server, `crmblob user ...`): each adds one after
+     * every write transaction it ends. NULL when the backend has none;
+     * then nothing is cached. Set by the backend's open. */
+    _Atomic uint64_t *changes;
+    struct store_cache *cache; /* store.c's read cache; NULL when off */
 };
+
+/* Called by a backend after each write transaction has ended (committed
+ * or not), before the caller learns the outcome. */
+static inline void store_changed(store_t *s)
+{
+    if (s->changes != NULL)
+        atomic_fetch_add_explicit(s->changes, 1, memory_order_release);
+}
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */

@@ -61,6 +61,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -299,7 +302,10 @@ struct sq_store {
     struct touch touches[TOUCH_MAX];
     int ntouches;
     struct group *group; /* durable mode: writers commit together */
+    void *changes_map;   /* the mapping of "<path>-changes"; NULL if none */
 };
+
+#define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
 
 static struct sq_store *sq(store_t *s)
 {
@@ -586,6 +592,7 @@ static void group_commit(struct group *g, struct member *batch)
     cb_err rc = exec_q(g->c, Q_COMMIT);
     if (rc != CB_EOK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != CB_EOK)
         log_error("sqlite: rollback failed");
+    store_changed(&g->c->owner->base);
     pthread_mutex_lock(&g->mu);
     g->open = false;
     g->commits++;
@@ -669,8 +676,10 @@ static cb_err tx_end(struct conn *c, cb_err rc)
             log_error("sqlite: rollback failed");
     }
     assert(sqlite3_get_autocommit(c->db));
-    if (c->mode == TX_WRITE)
+    if (c->mode == TX_WRITE) {
+        store_changed(&c->owner->base);
         pthread_mutex_unlock(&c->owner->write_mu);
+    }
     pool_put(c->owner, c);
     return rc;
 }
@@ -2713,6 +2722,8 @@ static void sq_close(store_t *base)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->touch_mu);
+    if (s->changes_map != NULL)
+        munmap(s->changes_map, CHANGES_MAP_BYTES);
     free(s);
 }
 
@@ -2788,6 +2799,33 @@ static struct sq_store *sq_new(int pool_size)
     return s;
 }
 
+/* ---- the change count ------------------------------------------------------
+ * "<path>-changes" holds the database's change count (store_int.h) at its
+ * start, mapped shared by every process that opens the database. Its
+ * value means nothing by itself: readers only compare it with the one
+ * they saw before. When it cannot be made (a read-only directory), the
+ * store works without it and nothing is cached. */
+static void changes_open(struct sq_store *s, const char *path)
+{
+    _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the shared count needs lock-free atomics");
+    char name[4096];
+    int n = snprintf(name, sizeof(name), "%s-changes", path);
+    int fd = n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fd >= 0 && fstat(fd, &st) == 0 &&
+        (st.st_size >= CHANGES_MAP_BYTES || ftruncate(fd, CHANGES_MAP_BYTES) == 0))
+        map = mmap(NULL, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        log_warn("store: no change count (%s: %s): reads are not cached", name, strerror(errno));
+    } else {
+        s->changes_map = map;
+        s->base.changes = map;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Opens connection i of s; the first one also sets WAL and migrates. */
 static cb_err sq_add_conn(struct sq_store *s, const char *path, const store_options *opt)
 {
@@ -2818,6 +2856,8 @@ cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **o
         rc = sq_add_conn(s, path, opt);
     if (rc == CB_EOK && opt->durable && pool_size > 1)
         rc = group_create(s);
+    if (rc == CB_EOK)
+        changes_open(s, path);
     if (rc != CB_EOK) {
         sq_close(&s->base);
         return rc;

@@ -193,7 +193,8 @@ def test_viewer_post_image_as_multipart_403(viewer, viewer_targets):
 def test_passwd_while_running(srv, person):
     old = srv.users["carol"][1]
     c_old = srv.client("carol", old)
-    assert c_old.get(f"/api/v1/Person/{person}").status_code == 200  # warms any cache
+    for _ in range(2):  # warms the caches (the second answer comes from them)
+        assert c_old.get(f"/api/v1/Person/{person}").status_code == 200
     srv.passwd("carol", "carol-new-pw")
     assert_error(srv.client("carol", old).get(f"/api/v1/Person/{person}"), 401)
     assert_error(c_old.get(f"/api/v1/Person/{person}"), 401)
@@ -205,7 +206,8 @@ def test_passwd_while_running(srv, person):
 
 def test_disable_and_enable_while_running(srv, person):
     c = srv.client("dave")
-    assert c.get(f"/api/v1/Person/{person}").status_code == 200  # warms any cache
+    for _ in range(2):  # warms the caches (the second answer comes from them)
+        assert c.get(f"/api/v1/Person/{person}").status_code == 200
     srv.cli("user", "disable", "dave", "--db", str(srv.db), check=True)
     assert_error(c.get(f"/api/v1/Person/{person}"), 401)
     assert_error(srv.client("dave").put(f"/api/v1/Person/{person}/Image",

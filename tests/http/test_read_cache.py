@@ -1,0 +1,78 @@
+"""The store's read cache (`serve --cache-mb`, 16 by default): answers that
+come from it are never older than the last write, whoever made it. Users
+changed from the command line while the server runs are in test_auth.py."""
+import re
+
+import pytest
+
+from conftest import assert_error, data, start_arg_server, stop_arg_server
+
+
+@pytest.fixture(scope="module", params=[[], ["--cache-mb", "0"]], ids=["cache", "no-cache"])
+def csrv(tmp_path_factory, request):
+    s = start_arg_server(tmp_path_factory.mktemp("cache"), request.param)
+    yield s
+    stop_arg_server(s)
+
+
+def get_twice(c, path):
+    """Two reads in a row: the second is the one a cache would answer."""
+    first = c.get(path)
+    second = c.get(path)
+    assert first.status_code == second.status_code
+    assert first.content == second.content
+    return second
+
+
+def test_image_writes_are_seen_at_once(csrv):
+    c = csrv.client("admin")
+    pid = c.create("Person", Firstname="Cached")
+    img = f"/api/v1/Person/{pid}/Image"
+    c.put_image("Person", pid, data("small.png"), "image/png")
+    r = get_twice(c, img)
+    assert r.status_code == 200 and r.content == data("small.png")
+    etag = r.headers["ETag"]
+    c.put_image("Person", pid, data("small.gif"), "image/gif")
+    r = get_twice(c, img)
+    assert r.status_code == 200 and r.content == data("small.gif")
+    assert r.headers["ETag"] != etag
+    assert c.delete(img).status_code in (200, 204)
+    assert_error(get_twice(c, img), 404)
+
+
+def test_info_writes_are_seen_at_once(csrv):
+    c = csrv.client("admin")
+    pid = c.create("Person", Firstname="Cached")
+    info = f"/api/v1/Person/{pid}/ImageInfo"
+    c.put_image("Person", pid, data("small.png"), "image/png")
+    for text in ("first", "second", "third"):
+        assert c.put_info("Person", pid, {"Description": text}).status_code == 200
+        r = get_twice(c, info)
+        assert r.status_code == 200 and r.json()["Description"] == text
+    # another user's write shows who made it
+    e = csrv.client("alice")
+    assert e.put_info("Person", pid, {"ExtraInfo": "by alice"}).status_code == 200
+    r = get_twice(c, info)
+    assert r.json()["ExtraInfo"] == "by alice" and r.json()["Description"] == "third"
+
+
+def test_cache_answers_repeated_reads(tmp_path):
+    s = start_arg_server(tmp_path / "stats")
+    try:
+        c = s.client("admin")
+        pid = c.create("Person", Firstname="Hot")
+        c.put_image("Person", pid, data("small.png"), "image/png")
+        for _ in range(10):
+            assert c.get(f"/api/v1/Person/{pid}/Image").content == data("small.png")
+    finally:
+        stop_arg_server(s)
+    m = re.search(r"read cache: (\d+) hits, (\d+) misses", s.log())
+    assert m, s.log()[-2000:]
+    assert int(m.group(1)) >= 9 + 9  # the picture and the caller, from the second read on
+
+
+def test_cache_option_is_checked(tmp_path):
+    s = start_arg_server(tmp_path / "opt", start=False)
+    for bad in ["-1", "lots", "65537", ""]:
+        r = s.cli("serve", "--cache-mb", bad, "--listen", "127.0.0.1:1")
+        assert r.returncode == 2, (bad, r.returncode)

@@ -1,0 +1,412 @@
+/*
+ * test_store_cache.c — the store's read cache: the bounded cache itself
+ * (cache.h), and store.h reads through it: a cached answer equals the
+ * database's, and a write by this store, by another handle on the same
+ * file, or by another process (fork) is seen by the very next read.
+ *
+ * Every store test gets a fresh database in its own temporary directory;
+ * `s` reads through a cache, `other` (no cache) plays the second process
+ * (`crmblob user disable` while the server runs).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "store/cache.h"
+#include "store/store.h"
+
+#include "tmpdb.h"
+
+/* ---- the cache alone ------------------------------------------------------ */
+
+typedef struct {
+    char seen[64];
+    size_t len;
+} sink;
+
+static bool take(void *cls, const void *v, size_t n)
+{
+    sink *k = cls;
+    assert_true(n <= sizeof(k->seen));
+    memcpy(k->seen, v, n);
+    k->len = n;
+    return true;
+}
+
+static bool refuse(void *cls, const void *v, size_t n)
+{
+    (void)cls, (void)v, (void)n;
+    return false;
+}
+
+static void test_cache_hit_needs_same_changes(void **state)
+{
+    (void)state;
+    store_cache *c = store_cache_create(1 << 20);
+    sink k = {0};
+    store_cache_put(c, 7, "key", 3, "val", 3, "ue", 2);
+    assert_true(store_cache_get(c, 7, "key", 3, take, &k));
+    assert_int_equal(k.len, 5);
+    assert_memory_equal(k.seen, "value", 5);
+    assert_false(store_cache_get(c, 7, "kez", 3, take, &k));
+    assert_false(store_cache_get(c, 7, "ke", 2, take, &k));
+    /* a write moved the count: the entry is dead and freed */
+    assert_false(store_cache_get(c, 8, "key", 3, take, &k));
+    store_cache_stats st;
+    store_cache_stats_get(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.misses, 3);
+    /* and it does not come back when the count would match again */
+    assert_false(store_cache_get(c, 7, "key", 3, take, &k));
+    store_cache_destroy(c);
+}
+
+static void test_cache_reader_refusal_is_a_miss(void **state)
+{
+    (void)state;
+    store_cache *c = store_cache_create(1 << 20);
+    store_cache_put(c, 1, "k", 1, "v", 1, NULL, 0);
+    assert_false(store_cache_get(c, 1, "k", 1, refuse, NULL));
+    store_cache_stats st;
+    store_cache_stats_get(c, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 0);
+    store_cache_destroy(c);
+}
+
+static void test_cache_budget(void **state)
+{
+    (void)state;
+    enum { BUDGET = 16 * 1024 };
+    static char big[BUDGET];
+    store_cache *c = store_cache_create(BUDGET);
+    store_cache_stats st;
+    /* over a sixteenth of the budget: never kept */
+    store_cache_put(c, 1, "big", 3, big, BUDGET / 16 + 1, NULL, 0);
+    store_cache_stats_get(c, &st);
+    assert_int_equal(st.entries, 0);
+    /* live entries fill the budget: more are not kept, the total holds */
+    char key[16];
+    for (int i = 0; i < 64; i++) {
+        int n = snprintf(key, sizeof(key), "k%d", i);
+        store_cache_put(c, 1, key, (size_t)n, big, BUDGET / 16, NULL, 0);
+    }
+    store_cache_stats_get(c, &st);
+    assert_true(st.bytes <= BUDGET);
+    assert_true(st.entries >= 8 && st.entries <= 16);
+    /* after a write they are all dead: a new entry sweeps them away */
+    store_cache_put(c, 2, "fresh", 5, big, BUDGET / 16, NULL, 0);
+    store_cache_stats_get(c, &st);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.bytes, BUDGET / 16);
+    sink k;
+    assert_false(store_cache_get(c, 2, "k0", 2, refuse, &k));
+    store_cache_destroy(c);
+}
+
+/* ---- reads through the store ------------------------------------------- */
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    store_t *s;     /* with a read cache */
+    store_t *other; /* the same file, no cache */
+    arena_t *a;
+    int32_t uid;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "cache", "crmblob.db") != 0)
+        return -1;
+    store_options with_cache = {.cache_bytes = 1 << 20};
+    if (store_open(f->path, &with_cache, &f->s) != CB_EOK ||
+        store_open(f->path, NULL, &f->other) != CB_EOK)
+        return -1;
+    f->a = arena_create();
+    model_user u = {
+        .name = "Alice", .full_name = "Alice A.", .role = MODEL_ROLE_EDITOR, .pw_hash = "$h1"};
+    if (store_user_add(f->other, &u) != CB_EOK)
+        return -1;
+    f->uid = u.id;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    store_close(f->other);
+    arena_destroy(f->a);
+    tmpdb_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static uint64_t hits(fixture *f)
+{
+    store_cache_stats st;
+    store_stats(f->s, &st);
+    return st.hits;
+}
+
+static store_content content(fixture *f, int seed, size_t n)
+{
+    unsigned char *bytes = tmpdb_payload(seed, n);
+    int fd = tmpdb_content_fd(f->dir, bytes, n);
+    assert_true(fd >= 0);
+    free(bytes);
+    return (store_content){
+        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
+}
+
+static int32_t person(store_t *s)
+{
+    model_entity_t e = {.kind = MODEL_PERSON};
+    const model_entity_def *d = model_entity(MODEL_PERSON);
+    for (int i = 0; i < d->nfields; i++)
+        if (d->fields[i].type == MODEL_FT_STRING)
+            e.v[i].s = "name";
+    assert_int_equal(store_entity_create(s, &e), CB_EOK);
+    return e.id;
+}
+
+static void put_image(fixture *f, store_t *s, int32_t id, int seed, size_t n)
+{
+    model_blob b;
+    store_content c = content(f, seed, n);
+    assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b),
+                     CB_EOK);
+    close(c.fd);
+}
+
+/* The image of person id through s is tmpdb_payload(seed, n). */
+static void assert_image(fixture *f, store_t *s, int32_t id, int seed, size_t n, model_blob *b)
+{
+    void *bytes = NULL;
+    size_t len = 0;
+    assert_int_equal(store_image_get(s, f->a, MODEL_PERSON, id, b, &bytes, &len), CB_EOK);
+    unsigned char *want = tmpdb_payload(seed, n);
+    assert_int_equal(len, n);
+    assert_memory_equal(bytes, want, n);
+    free(want);
+    free(bytes);
+}
+
+static void assert_same_user(const model_user *x, const model_user *y)
+{
+    assert_int_equal(x->id, y->id);
+    assert_string_equal(x->name, y->name);
+    assert_string_equal(x->full_name, y->full_name);
+    assert_string_equal(x->pw_hash, y->pw_hash);
+    assert_int_equal(x->role, y->role);
+    assert_int_equal(x->disabled, y->disabled);
+    assert_int_equal(x->created_ms, y->created_ms);
+}
+
+static void assert_same_blob(const model_blob *x, const model_blob *y)
+{
+    assert_int_equal(x->blob_id, y->blob_id);
+    assert_int_equal(x->blob_size, y->blob_size);
+    assert_int_equal(x->original_size, y->original_size);
+    assert_string_equal(x->description, y->description);
+    assert_string_equal(x->extra_info, y->extra_info);
+    assert_string_equal(x->mime_type, y->mime_type);
+    assert_string_equal(x->conceptual_type, y->conceptual_type);
+    assert_int_equal(x->created_ms, y->created_ms);
+    assert_int_equal(x->updated_ms, y->updated_ms);
+    assert_int_equal(x->version, y->version);
+    assert_int_equal(x->info_version, y->info_version);
+    assert_int_equal(x->created_by == NULL, y->created_by == NULL);
+    if (x->created_by != NULL)
+        assert_same_user(x->created_by, y->created_by);
+    assert_int_equal(x->updated_by == NULL, y->updated_by == NULL);
+    if (x->updated_by != NULL)
+        assert_same_user(x->updated_by, y->updated_by);
+}
+
+static void test_user_hit_equals_database(void **state)
+{
+    fixture *f = *state;
+    model_user db, first, second;
+    assert_int_equal(store_user_by_name(f->other, f->a, "alice", &db), CB_EOK);
+    uint64_t h = hits(f);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &first), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &second), CB_EOK);
+    assert_int_equal(hits(f), h + 1); /* names are one user case-insensitively */
+    assert_same_user(&first, &db);
+    assert_same_user(&second, &db);
+    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &first), CB_ENOTFOUND);
+}
+
+static void test_user_change_by_other_handle(void **state)
+{
+    fixture *f = *state;
+    model_user u;
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_false(u.disabled);
+    assert_int_equal(store_user_set_disabled(f->other, "alice", true), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_true(u.disabled);
+    assert_int_equal(store_user_set_password(f->other, "alice", "$h2"), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "Alice", &u), CB_EOK);
+    assert_string_equal(u.pw_hash, "$h2");
+}
+
+static void test_user_change_by_other_process(void **state)
+{
+    fixture *f = *state;
+    model_user u;
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_false(u.disabled);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* what `crmblob user disable alice` does */
+        store_t *cli = NULL;
+        int ok = store_open(f->path, NULL, &cli) == CB_EOK &&
+                 store_user_set_disabled(cli, "alice", true) == CB_EOK;
+        store_close(cli);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_true(u.disabled);
+}
+
+static void test_long_names_work_uncached(void **state)
+{
+    fixture *f = *state;
+    char name[300];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    model_user u = {.name = name, .full_name = "", .role = MODEL_ROLE_VIEWER, .pw_hash = "$x"};
+    assert_int_equal(store_user_add(f->other, &u), CB_EOK);
+    model_user got;
+    uint64_t h = hits(f);
+    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), CB_EOK);
+    assert_int_equal(hits(f), h);
+    assert_int_equal(got.id, u.id);
+}
+
+static void test_image_hit_equals_database(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    put_image(f, f->s, id, 1, 5000);
+    model_blob db, first, second;
+    assert_image(f, f->other, id, 1, 5000, &db);
+    uint64_t h = hits(f);
+    assert_image(f, f->s, id, 1, 5000, &first);
+    assert_image(f, f->s, id, 1, 5000, &second);
+    assert_int_equal(hits(f), h + 1);
+    assert_same_blob(&first, &db);
+    assert_same_blob(&second, &db);
+    assert_non_null(second.created_by);
+    assert_string_equal(second.created_by->name, "Alice");
+}
+
+static void test_image_change_seen_next_read(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    put_image(f, f->s, id, 1, 5000);
+    model_blob b;
+    assert_image(f, f->s, id, 1, 5000, &b);
+    assert_image(f, f->s, id, 1, 5000, &b);
+    int64_t v = b.version;
+    put_image(f, f->other, id, 2, 7000); /* another process's write */
+    assert_image(f, f->s, id, 2, 7000, &b);
+    assert_true(b.version > v);
+    put_image(f, f->s, id, 3, 100); /* this store's own */
+    assert_image(f, f->s, id, 3, 100, &b);
+    assert_int_equal(store_image_delete(f->other, MODEL_PERSON, id, STORE_ANY), CB_EOK);
+    void *bytes = NULL;
+    size_t len = 0;
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len),
+                     CB_ENOTFOUND);
+    free(bytes);
+}
+
+static void test_info_change_seen_next_read(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    model_blob b, db;
+    model_blob_edit edit = {.description = "first"};
+    assert_int_equal(store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid,
+                                          STORE_ANY, &b),
+                     CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), CB_EOK);
+    assert_same_blob(&b, &db);
+    edit.description = "second";
+    assert_int_equal(store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid,
+                                          STORE_ANY, &db),
+                     CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_string_equal(b.description, "second");
+    assert_same_blob(&b, &db);
+}
+
+/* The durable mode commits writers together: its commits count too. */
+static void test_durable_writes_seen(void **state)
+{
+    fixture *f = *state;
+    store_t *d = NULL;
+    store_options durable = {.durable = true, .pool_size = 4, .cache_bytes = 1 << 20};
+    assert_int_equal(store_open(f->path, &durable, &d), CB_EOK);
+    int32_t id = person(d);
+    put_image(f, d, id, 1, 3000);
+    model_blob b;
+    void *bytes = NULL;
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_image_get(d, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_EOK);
+        free(bytes);
+    }
+    put_image(f, d, id, 2, 4000);
+    assert_image(f, d, id, 2, 4000, &b);
+    store_cache_stats st;
+    store_stats(d, &st);
+    assert_true(st.hits >= 1);
+    store_close(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cache_hit_needs_same_changes),
+        cmocka_unit_test(test_cache_reader_refusal_is_a_miss),
+        cmocka_unit_test(test_cache_budget),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_user_hit_equals_database),
+        T(test_user_change_by_other_handle),
+        T(test_user_change_by_other_process),
+        T(test_long_names_work_uncached),
+        T(test_image_hit_equals_database),
+        T(test_image_change_seen_next_read),
+        T(test_info_change_seen_next_read),
+        T(test_durable_writes_seen),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
