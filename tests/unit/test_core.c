@@ -5,6 +5,7 @@
  * (CB_ETOOLARGE, contents untouched), the strict number and date parsers,
  * and the one code → status/ErrorType table.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -487,6 +488,64 @@ static void test_log_lines(void **state)
     assert_int_equal(got[n - 1], '\n');
 }
 
+static void log_buffered_lines(void)
+{
+    assert_true(log_buffer_start());
+    log_access("GET", "/a", 200, 1, 2, "u", NULL);
+    log_access("GET", "/b", 404, 0, 3, NULL, NULL);
+    log_warn("diagnostic");
+    log_access("PUT", "/c d", 200, 5, 4, "u", NULL);
+    log_buffer_stop();
+    log_access("GET", "/after", 200, 0, 1, "u", NULL);
+}
+
+/* Gathered access lines come out whole, in order, before a later
+ * diagnostic; stopping writes what waits. */
+static void test_log_buffered_order(void **state)
+{
+    (void)state;
+    static char got[8192];
+    capture_stderr(log_buffered_lines, got, sizeof(got));
+    const char *want[] = {"access GET /a 200 1 2us u\n", "access GET /b 404 0 3us -\n",
+                          " warn diagnostic\n", "access PUT /c\\x20d 200 5 4us u\n",
+                          "access GET /after 200 0 1us u\n"};
+    const char *at = got;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *hit = strstr(at, want[i]);
+        assert_non_null(hit);
+        at = hit + strlen(want[i]);
+    }
+    /* each line starts with its time stamp, 2026-11-23T09:14:05.120Z */
+    for (const char *line = got; *line; line = strchr(line, '\n') + 1) {
+        assert_true(strlen(line) > 25);
+        assert_true(line[4] == '-' && line[10] == 'T' && line[19] == '.' && line[23] == 'Z');
+        assert_true(line[20] >= '0' && line[20] <= '9' && line[22] >= '0' && line[22] <= '9');
+    }
+}
+
+/* Without a stop, the flusher writes gathered lines within moments. */
+static void test_log_flusher_writes(void **state)
+{
+    (void)state;
+    int fds[2], saved = dup(STDERR_FILENO);
+    assert_int_equal(pipe(fds), 0);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    assert_true(log_buffer_start());
+    log_access("GET", "/flushed", 200, 0, 1, "u", NULL);
+    struct pollfd p = {.fd = fds[0], .events = POLLIN};
+    int ready = poll(&p, 1, 2000);
+    char got[512] = {0};
+    ssize_t n = ready == 1 ? read(fds[0], got, sizeof(got) - 1) : -1;
+    log_buffer_stop();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[0]);
+    assert_int_equal(ready, 1);
+    assert_true(n > 0);
+    assert_non_null(strstr(got, "access GET /flushed 200 0 1us u\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_flusher_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
