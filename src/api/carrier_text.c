@@ -81,7 +81,9 @@ static bool put_string(buf_t *b, const char *s)
 /* "Name":"value" after a comma (first: no comma). */
 static bool put_member(buf_t *b, const char *name, const char *value, bool first)
 {
-    buf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+    buf_puts(b, first ? "\"" : ",\"");
+    buf_puts(b, name);
+    buf_puts(b, "\":");
     return put_string(b, value);
 }
 
@@ -92,24 +94,31 @@ static void put_date(buf_t *b, const api_exchange *x, const char *name, int64_t 
         tz_format_date(ms, tz_offset_minutes(x->tz, ms), out);
     else
         text_format_date(ms, out);
-    buf_printf(b, ",\"%s\":\"%s\"", name, out);
+    buf_puts(b, ",\"");
+    buf_puts(b, name);
+    buf_puts(b, "\":\"");
+    buf_puts(b, out);
+    buf_puts(b, "\"");
 }
 
 /* The Associate carrier (carrier_associate), or null. */
 static bool put_associate(buf_t *b, const char *name, const model_user *u)
 {
-    buf_printf(b, ",\"%s\":", name);
+    buf_puts(b, ",\"");
+    buf_puts(b, name);
+    buf_puts(b, "\":");
     if (u == NULL)
         return buf_puts(b, "null") == CB_EOK;
     const char *full = u->full_name && *u->full_name ? u->full_name : u->name;
-    buf_printf(b, "{\"AssociateId\":%d", u->id);
+    buf_puts(b, "{\"AssociateId\":");
+    buf_put_i64(b, u->id);
     bool ok = put_member(b, "Name", u->name, false);
     buf_puts(b, ",\"PersonId\":0,\"Rank\":0");
     ok = ok && put_member(b, "Tooltip", full, false);
     ok = ok && put_member(b, "Type", u->id == 0 ? "SystemAssociate" : "InternalAssociate", false);
     buf_puts(b, ",\"GroupIdx\":0");
     ok = ok && put_member(b, "FullName", full, false) && put_member(b, "FormalName", full, false);
-    buf_printf(b, ",\"Deleted\":%s,\"EjUserId\":0", u->disabled ? "true" : "false");
+    buf_puts(b, u->disabled ? ",\"Deleted\":true,\"EjUserId\":0" : ",\"Deleted\":false,\"EjUserId\":0");
     ok = ok && put_member(b, "UserName", u->name, false);
     return ok && buf_puts(b, "}") == CB_EOK;
 }
@@ -120,13 +129,17 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
     const char *tail = role_tail[x->user.role];
     buf_t o;
     buf_init(&o, 1024 * 1024);
-    buf_printf(&o, "{\"BlobId\":%d,\"BlobSize\":%d", b->blob_id, b->blob_size);
+    buf_puts(&o, "{\"BlobId\":");
+    buf_put_i64(&o, b->blob_id);
+    buf_puts(&o, ",\"BlobSize\":");
+    buf_put_i64(&o, b->blob_size);
     bool ok = tail != NULL && put_member(&o, "Description", b->description, false) &&
               put_member(&o, "ExtraInfo", b->extra_info, false);
-    buf_printf(&o, ",\"IsEncrypted\":%s,\"IsZipped\":%s", b->is_encrypted ? "true" : "false",
-               b->is_zipped ? "true" : "false");
+    buf_puts(&o, b->is_encrypted ? ",\"IsEncrypted\":true" : ",\"IsEncrypted\":false");
+    buf_puts(&o, b->is_zipped ? ",\"IsZipped\":true" : ",\"IsZipped\":false");
     ok = ok && put_member(&o, "MimeType", b->mime_type, false);
-    buf_printf(&o, ",\"OriginalSize\":%d", b->original_size);
+    buf_puts(&o, ",\"OriginalSize\":");
+    buf_put_i64(&o, b->original_size);
     put_date(&o, x, "CreatedDate", b->created_ms);
     put_date(&o, x, "UpdatedDate", b->updated_ms);
     ok = ok && put_associate(&o, "CreatedBy", b->created_by) &&

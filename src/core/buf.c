@@ -67,22 +67,48 @@ cb_err buf_puts(buf_t *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+/* Formats into the room already there; only when that is too small is the
+ * buffer grown and the text formatted a second time. */
 cb_err buf_printf(buf_t *b, const char *fmt, ...)
 {
+    size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
     if (n < 0)
         return CB_EINTERNAL;
-    cb_err e = buf_reserve(b, (size_t)n);
-    if (e != CB_EOK)
-        return e;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n > b->max - b->len) {
+        if (room > 0)
+            b->data[b->len] = '\0'; /* as it was */
+        return CB_ETOOLARGE;
+    }
+    if ((size_t)n >= room) {
+        cb_err e = buf_reserve(b, (size_t)n);
+        if (e != CB_EOK) {
+            if (room > 0)
+                b->data[b->len] = '\0';
+            return e;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return CB_EOK;
+}
+
+cb_err buf_put_i64(buf_t *b, int64_t v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        digits[--i] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        digits[--i] = '-';
+    return buf_append(b, digits + i, sizeof(digits) - i);
 }
 
 char *buf_steal(buf_t *b, size_t *len)

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -27,6 +28,8 @@ void buf_reset(buf_t *b);
 cb_err buf_append(buf_t *b, const void *p, size_t n);
 cb_err buf_puts(buf_t *b, const char *s);
 cb_err buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v in decimal, as buf_printf("%lld") writes it, without the printf cost. */
+cb_err buf_put_i64(buf_t *b, int64_t v);
 /* Gives up ownership of the bytes (malloc'd, NUL-terminated); b is reset. */
 char *buf_steal(buf_t *b, size_t *len);
 /* Never NULL: "" when empty. */

@@ -116,6 +116,14 @@ bool text_parse_duration(const char *s, int64_t *seconds)
     return true;
 }
 
+/* v (0 <= v < 10^width) in exactly `width` digits at p; returns the end. */
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + width;
+}
+
 void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
 {
     if (ms == INT64_MIN) {
@@ -126,14 +134,33 @@ void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
     int frac = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    /* not strftime's %Y: glibc does not pad years below 1000 to four digits */
-    int w = snprintf(out, TEXT_DATE_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    size_t n = w > 0 && w < TEXT_DATE_MAX ? (size_t)w : 0;
-    if (frac != 0)
-        snprintf(out + n, TEXT_DATE_MAX - n, ".%03dZ", frac);
-    else
-        snprintf(out + n, TEXT_DATE_MAX - n, "Z");
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) { /* not strftime's %Y: glibc does not pad years below 1000 */
+        int w = snprintf(out, TEXT_DATE_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", year, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        size_t n = w > 0 && w < TEXT_DATE_MAX ? (size_t)w : 0;
+        snprintf(out + n, TEXT_DATE_MAX - n, frac != 0 ? ".%03dZ" : "Z", frac);
+        return;
+    }
+    /* the common case by hand: this is written twice into every BlobEntity */
+    char *p = out;
+    p = put_digits(p, year, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    if (frac != 0) {
+        *p++ = '.';
+        p = put_digits(p, frac, 3);
+    }
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 static bool digits(const char *s, int n, int *out)
@@ -208,8 +235,30 @@ void text_format_http_date(int64_t ms, char out[TEXT_DATE_MAX])
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    snprintf(out, TEXT_DATE_MAX, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+        snprintf(out, TEXT_DATE_MAX, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                 tm.tm_mday, mons[tm.tm_mon], year, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return;
+    }
+    char *p = out; /* by hand: Last-Modified goes out with every picture */
+    memcpy(p, days[tm.tm_wday], 3);
+    p += 3;
+    *p++ = ',';
+    *p++ = ' ';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = ' ';
+    memcpy(p, mons[tm.tm_mon], 3);
+    p += 3;
+    *p++ = ' ';
+    p = put_digits(p, year, 4);
+    *p++ = ' ';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    memcpy(p, " GMT", 5);
 }
 
 bool text_parse_http_date(const char *s, int64_t *ms)

@@ -158,6 +158,29 @@ static void test_buf_growth_and_printf(void **state)
     assert_int_equal(buf_append(&b, "x", 1), CB_ETOOLARGE);
     assert_string_equal(buf_str(&b), "");
     buf_free(&b);
+
+    /* printf that fits the room, that needs growth, and that hits the cap */
+    buf_init(&b, 300);
+    assert_int_equal(buf_puts(&b, "ab"), CB_EOK); /* 256 bytes allocated */
+    assert_int_equal(buf_printf(&b, "%s-%d", "x", 42), CB_EOK);
+    assert_string_equal(buf_str(&b), "abx-42");
+    assert_int_equal(buf_printf(&b, "%295s", "y"), CB_ETOOLARGE); /* 6 + 295 > 300 */
+    assert_string_equal(buf_str(&b), "abx-42"); /* left as it was */
+    assert_int_equal(buf_printf(&b, "%250s", "z"), CB_EOK);
+    assert_int_equal(b.len, 256);
+    assert_int_equal(b.data[255], 'z');
+    assert_int_equal(b.data[256], '\0');
+    buf_free(&b);
+
+    buf_init(&b, 100);
+    const int64_t nums[] = {0, 7, -7, 1234567890123, INT64_MAX, INT64_MIN};
+    const char *want = "0,7,-7,1234567890123,9223372036854775807,-9223372036854775808,";
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        assert_int_equal(buf_put_i64(&b, nums[i]), CB_EOK);
+        assert_int_equal(buf_puts(&b, ","), CB_EOK);
+    }
+    assert_string_equal(buf_str(&b), want);
+    buf_free(&b);
 }
 
 static void test_buf_steal(void **state)
@@ -328,6 +351,12 @@ static void test_text_dates(void **state)
     assert_string_equal(out, "1970-01-01T00:00:00Z");
     text_format_date(-1, out);
     assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    text_format_date(1764700000007, out);
+    assert_string_equal(out, "2025-12-02T18:26:40.007Z");
+    text_format_date(-62135596800000 + 86400000, out); /* year 1: padded, by snprintf */
+    assert_string_equal(out, "0001-01-02T00:00:00Z");
+    text_format_date(253402300800000, out); /* year 10000 */
+    assert_string_equal(out, "10000-01-01T00:00:00Z");
     int64_t ms;
     assert_true(text_parse_date("1970-01-01T00:00:00Z", &ms));
     assert_int_equal(ms, 0);
