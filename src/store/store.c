@@ -223,12 +223,14 @@ typedef struct {
     int32_t id;
 } entity_key;
 
-/* The change count to file a read under; false when nothing is cached. */
-static bool cache_on(store_t *s, uint64_t *changes)
+/* The change count (STORE_CHANGES_*) to file a read under; false when
+ * nothing is cached. A user is filed under the users' count, so that the
+ * writes of pictures and records do not push users out. */
+static bool cache_on(store_t *s, int which, uint64_t *changes)
 {
     if (s->cache == NULL)
         return false;
-    *changes = atomic_load_explicit(s->changes, memory_order_acquire);
+    *changes = atomic_load_explicit(&s->changes[which], memory_order_acquire);
     return true;
 }
 
@@ -314,7 +316,7 @@ cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *
     uint64_t changes;
     char key[USER_KEY_MAX];
     size_t klen = user_key(name, key);
-    if (klen == 0 || !cache_on(s, &changes))
+    if (klen == 0 || !cache_on(s, STORE_CHANGES_USERS, &changes))
         return s->ops->user_by_name(s, a, name, out);
     read_dst d = {.a = a, .user = out};
     if (store_cache_get(s->cache, changes, key, klen, read_user, &d))
@@ -438,7 +440,7 @@ cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_
 {
     uint64_t changes;
     entity_key key = {'I', (int32_t)k, id};
-    if (!cache_on(s, &changes))
+    if (!cache_on(s, STORE_CHANGES_ALL, &changes))
         return s->ops->image_info(s, a, k, id, out);
     read_dst d = {.a = a, .blob = out};
     if (store_cache_get(s->cache, changes, &key, sizeof(key), read_blob, &d))
@@ -471,7 +473,7 @@ cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_b
 {
     uint64_t changes;
     entity_key key = {'G', (int32_t)k, id};
-    if (!cache_on(s, &changes))
+    if (!cache_on(s, STORE_CHANGES_ALL, &changes))
         return s->ops->image_get(s, a, k, id, out, bytes, len);
     read_dst d = {.a = a, .blob = out, .bytes = bytes, .len = len};
     if (store_cache_get(s->cache, changes, &key, sizeof(key), read_image, &d))

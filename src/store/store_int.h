@@ -88,20 +88,27 @@ struct store_cache;
 
 struct store {
     const struct store_ops *ops;
-    /* The database's change count, in memory shared by every process that
-     * has it open (the server, `crmblob user ...`): each adds one after
-     * every write transaction it ends. NULL when the backend has none;
-     * then nothing is cached. Set by the backend's open. */
+    /* The database's change counts, in memory shared by every process that
+     * has it open (the server, `crmblob user ...`): each adds one to
+     * changes[STORE_CHANGES_ALL] after every write transaction it ends,
+     * and to changes[STORE_CHANGES_USERS] too when it wrote users. NULL
+     * when the backend has none; then nothing is cached. Set by the
+     * backend's open. */
     _Atomic uint64_t *changes;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
 };
 
+enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
+
 /* Called by a backend after each write transaction has ended (committed
- * or not), before the caller learns the outcome. */
-static inline void store_changed(store_t *s)
+ * or not), before the caller learns the outcome; users: it wrote users. */
+static inline void store_changed(store_t *s, bool users)
 {
-    if (s->changes != NULL)
-        atomic_fetch_add_explicit(s->changes, 1, memory_order_release);
+    if (s->changes == NULL)
+        return;
+    if (users)
+        atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_USERS], 1, memory_order_release);
+    atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
 }
 
 /* Opens the SQLite database file at `path` (its directory must exist),

@@ -303,6 +303,9 @@ struct sq_store {
     int ntouches;
     struct group *group; /* durable mode: writers commit together */
     void *changes_map;   /* the mapping of "<path>-changes"; NULL if none */
+    /* A write transaction in progress (or in the open group) wrote users:
+     * set inside it, taken by the COMMIT that ends it. */
+    atomic_bool users_written;
 };
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
@@ -510,16 +513,22 @@ static cb_err exec_q(struct conn *c, int id)
  *
  * Invariants (under mu): busy while one writer uses c (its part, or the
  * COMMIT); open while a transaction is open on c; `members` are the writers
- * whose released parts are in the open transaction, waiting. */
+ * whose released parts are in the open transaction, waiting.
+ *
+ * Wake-ups are aimed: a writer waiting for its turn on c is woken alone
+ * (turn), a member only when its own COMMIT has ended (its cv). With all
+ * of them on one condition variable, every part's end woke every thread,
+ * and on one core the switching cost more than the writes. */
 struct member {
     cb_err rc;
     bool done;
+    pthread_cond_t cv;
     struct member *next;
 };
 
 struct group {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t turn; /* c is free */
     struct conn *c; /* the writers' connection, kept out of the pool */
     bool busy, open;
     int waiting; /* writers queued for c */
@@ -540,7 +549,7 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     }
     g->waiting++;
     while (g->busy)
-        pthread_cond_wait(&g->cv, &g->mu);
+        pthread_cond_wait(&g->turn, &g->mu);
     g->waiting--;
     g->busy = true;
     bool open = g->open;
@@ -554,7 +563,7 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     g->open = open;
     if (rc != CB_EOK) {
         g->busy = false;
-        pthread_cond_broadcast(&g->cv);
+        pthread_cond_signal(&g->turn);
     }
     pthread_mutex_unlock(&g->mu);
     *out = rc == CB_EOK ? g->c : NULL;
@@ -574,14 +583,21 @@ static cb_err part_end(struct conn *c, cb_err rc)
     return rc;
 }
 
+/* A write transaction has ended: the change counts move (store_int.h). */
+static void changed(struct sq_store *s)
+{
+    store_changed(&s->base, atomic_exchange(&s->users_written, false));
+}
+
 /* Ends every member's wait with rc. Under mu. */
 static void members_end(struct group *g, struct member *m, cb_err rc)
 {
+    (void)g;
     for (; m != NULL; m = m->next) {
         m->rc = rc;
         m->done = true;
+        pthread_cond_signal(&m->cv);
     }
-    pthread_cond_broadcast(&g->cv);
 }
 
 /* COMMITs the open transaction for `batch` (taken off g->members), with mu
@@ -592,7 +608,7 @@ static void group_commit(struct group *g, struct member *batch)
     cb_err rc = exec_q(g->c, Q_COMMIT);
     if (rc != CB_EOK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != CB_EOK)
         log_error("sqlite: rollback failed");
-    store_changed(&g->c->owner->base);
+    changed(g->c->owner);
     pthread_mutex_lock(&g->mu);
     g->open = false;
     g->commits++;
@@ -604,7 +620,8 @@ static void group_commit(struct group *g, struct member *batch)
 static cb_err group_end(struct conn *c, cb_err rc)
 {
     struct group *g = c->owner->group;
-    struct member self = {CB_EOK, false, NULL};
+    struct member self = {.rc = CB_EOK};
+    pthread_cond_init(&self.cv, NULL);
     rc = part_end(c, rc);
     pthread_mutex_lock(&g->mu);
     if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
@@ -623,10 +640,12 @@ static cb_err group_end(struct conn *c, cb_err rc)
         group_commit(g, batch);
     }
     g->busy = false;
-    pthread_cond_broadcast(&g->cv);
+    if (g->waiting > 0)
+        pthread_cond_signal(&g->turn);
     while (rc == CB_EOK && !self.done)
-        pthread_cond_wait(&g->cv, &g->mu);
+        pthread_cond_wait(&self.cv, &g->mu);
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&self.cv);
     return rc == CB_EOK ? self.rc : rc;
 }
 
@@ -637,7 +656,7 @@ static cb_err group_create(struct sq_store *s)
     if (g == NULL)
         return CB_EINTERNAL;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    pthread_cond_init(&g->turn, NULL);
     g->c = pool_get(s);
     s->group = g;
     return CB_EOK;
@@ -653,7 +672,7 @@ static void group_destroy(struct sq_store *s)
         log_info("store: %lld writes in %lld group commits", (long long)g->parts,
                  (long long)g->commits);
     pool_put(s, g->c);
-    pthread_cond_destroy(&g->cv);
+    pthread_cond_destroy(&g->turn);
     pthread_mutex_destroy(&g->mu);
     free(g);
     s->group = NULL;
@@ -677,7 +696,7 @@ static cb_err tx_end(struct conn *c, cb_err rc)
     }
     assert(sqlite3_get_autocommit(c->db));
     if (c->mode == TX_WRITE) {
-        store_changed(&c->owner->base);
+        changed(c->owner);
         pthread_mutex_unlock(&c->owner->write_mu);
     }
     pool_put(c->owner, c);
@@ -824,6 +843,7 @@ static cb_err sq_user_add(store_t *s, model_user *u)
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
+    atomic_store(&sq(s)->users_written, true);
     sqlite3_stmt *st = query(c, Q_USER_ADD);
     bind_text(st, 1, u->name);
     bind_text(st, 2, u->full_name ? u->full_name : "");
@@ -931,6 +951,7 @@ static cb_err user_set(store_t *s, int qid, const char *name, const char *text, 
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
+    atomic_store(&sq(s)->users_written, true);
     sqlite3_stmt *st = query(c, qid);
     bind_text(st, 1, name);
     if (text != NULL)
@@ -2799,15 +2820,16 @@ static struct sq_store *sq_new(int pool_size)
     return s;
 }
 
-/* ---- the change count ------------------------------------------------------
- * "<path>-changes" holds the database's change count (store_int.h) at its
- * start, mapped shared by every process that opens the database. Its
- * value means nothing by itself: readers only compare it with the one
- * they saw before. When it cannot be made (a read-only directory), the
+/* ---- the change counts -----------------------------------------------------
+ * "<path>-changes" holds the database's change counts (store_int.h) at its
+ * start, mapped shared by every process that opens the database. Their
+ * values mean nothing by themselves: readers only compare them with the
+ * ones they saw before. When it cannot be made (a read-only directory), the
  * store works without it and nothing is cached. */
 static void changes_open(struct sq_store *s, const char *path)
 {
-    _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the shared count needs lock-free atomics");
+    _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the shared counts need lock-free atomics");
+    _Static_assert(STORE_CHANGES__COUNT * sizeof(uint64_t) <= CHANGES_MAP_BYTES, "counts fit");
     char name[4096];
     int n = snprintf(name, sizeof(name), "%s-changes", path);
     int fd = n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;

@@ -367,6 +367,31 @@ static void test_info_change_seen_next_read(void **state)
     assert_same_blob(&b, &db);
 }
 
+/* Users have a count of their own: pictures and records written at a
+ * high rate do not push them out; a user written empties everything
+ * (records show their users' names). */
+static void test_picture_writes_keep_users(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    model_user u;
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    put_image(f, f->other, id, 1, 100);
+    uint64_t h = hits(f);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(hits(f), h + 1);
+    model_blob b, db;
+    assert_image(f, f->s, id, 1, 100, &b);
+    model_user v = {.name = "Bob", .full_name = "", .role = MODEL_ROLE_VIEWER, .pw_hash = "$b"};
+    assert_int_equal(store_user_add(f->other, &v), CB_EOK);
+    h = hits(f);
+    assert_image(f, f->s, id, 1, 100, &b); /* refilled, not a hit */
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(hits(f), h);
+    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), CB_EOK);
+    assert_same_blob(&b, &db);
+}
+
 /* The durable mode commits writers together: its commits count too. */
 static void test_durable_writes_seen(void **state)
 {
@@ -405,6 +430,7 @@ int main(void)
         T(test_image_hit_equals_database),
         T(test_image_change_seen_next_read),
         T(test_info_change_seen_next_read),
+        T(test_picture_writes_keep_users),
         T(test_durable_writes_seen),
 #undef T
     };
