@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return queue(c, st);
 }
 
+/* Every YIELD_EVERY requests a pool thread lets another runnable thread
+ * of its CPU go first. There are more pool threads than CPUs (one waits
+ * while another works), and under load the scheduler would otherwise
+ * let each run for milliseconds while the requests of the others wait:
+ * on one core, 2 threads gave GET Image a p99 of 4.5 ms, against 1 ms for
+ * one thread; yielding every 8 requests gives 1.0 ms (every 16: 1.1-1.2,
+ * every 64: 1.7) for about 3 % of the throughput. With no other thread
+ * waiting the call returns at once. */
+#define YIELD_EVERY 8
+
+static void take_turns(void)
+{
+    static __thread unsigned served;
+    if (++served % YIELD_EVERY == 0)
+        sched_yield();
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -345,6 +363,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+    take_turns();
 }
 
 static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
