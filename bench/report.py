@@ -317,10 +317,11 @@ def main():
     md.append("Notes:")
     md.append("")
     md.extend([
-        ("- crmblob runs with its defaults (4 worker threads)" if not ex.get("serve_args") else
+        ("- crmblob runs with its defaults (worker threads: the CPUs it may run on + 1, so 2 under "
+         "`taskset -c 1`; 32 with `--durable`)" if not ex.get("serve_args") else
          f"- crmblob runs with `{ex.get('serve_args')}` added to its defaults")
-        + " and writes its access log line per request to a file; nginx has `access_log off` "
-        "(bench/nginx.conf.in).",
+        + " and writes an access log line per request to a file (in batches); nginx has "
+        "`access_log off` (bench/nginx.conf.in).",
         f"- The databases and nginx's files live in `{mach.get('tmp_fs', '?')}` "
         f"({mach.get('tmp_dir', '?')}): fsync there is a real flush only on a disk-backed file system "
         "(not tmpfs).",
