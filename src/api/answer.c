@@ -25,11 +25,17 @@ static void set_status(api_exchange *x, int status)
 
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len)
 {
+    api_answer_lent(x, status, type, owned, len, (api_body_owner){free, owned});
+}
+
+void api_answer_lent(api_exchange *x, int status, const char *type, const void *body, size_t len,
+                     api_body_owner owner)
+{
     set_status(x, status);
     x->resp.content_type = type;
-    x->resp.body = owned;
+    x->resp.body = body;
     x->resp.body_len = len;
-    x->resp.body_owned = owned;
+    x->resp.owner = owner;
 }
 
 void api_answer_empty(api_exchange *x, int status)

@@ -233,11 +233,11 @@ const api_response *api_exchange_response(const api_exchange *x)
     return x->answered ? &x->resp : NULL;
 }
 
-void *api_exchange_take_body(api_exchange *x)
+api_body_owner api_exchange_take_body(api_exchange *x)
 {
-    void *p = x->resp.body_owned;
-    x->resp.body_owned = NULL;
-    return p;
+    api_body_owner o = x->resp.owner;
+    x->resp.owner = (api_body_owner){0};
+    return o;
 }
 
 const char *api_exchange_method(const api_exchange *x)
@@ -267,6 +267,7 @@ void api_exchange_free(api_exchange *x)
     if (x->upload != NULL)
         upload_destroy(x->upload);
     buf_free(&x->body);
-    free(x->resp.body_owned);
+    if (x->resp.owner.release != NULL)
+        x->resp.owner.release(x->resp.owner.cls);
     arena_destroy(x->arena);
 }

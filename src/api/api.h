@@ -62,12 +62,19 @@ typedef struct {
     const char *value;
 } api_header;
 
+/* Who frees a body that is not in the exchange's arena: release(cls),
+ * once, when it has been sent or dropped. */
+typedef struct {
+    void (*release)(void *cls); /* NULL: the body lives in the arena */
+    void *cls;
+} api_body_owner;
+
 typedef struct {
     int status;
     const char *content_type; /* NULL: no body */
     const char *body;
     size_t body_len;
-    void *body_owned; /* malloc'd body to free() once sent, or NULL (arena body) */
+    api_body_owner owner; /* the body's, when it is not the arena's */
     api_header headers[API_MAX_HEADERS];
     size_t nheaders;
     bool close; /* close the connection after answering */
@@ -82,8 +89,9 @@ void api_exchange_body(api_exchange *x, const char *data, size_t n);
 void api_exchange_finish(api_exchange *x, const api_request *req);
 /* The answer, once there is one. */
 const api_response *api_exchange_response(const api_exchange *x);
-/* Hands the owned body over to the caller (it will free() it). */
-void *api_exchange_take_body(api_exchange *x);
+/* Hands the body's owner over to the caller (it will release it); release
+ * NULL when the body lives in the exchange's arena. */
+api_body_owner api_exchange_take_body(api_exchange *x);
 /* For the access log: method, path, and the authenticated user name or "-". */
 const char *api_exchange_method(const api_exchange *x);
 const char *api_exchange_path(const api_exchange *x);

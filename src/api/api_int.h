@@ -160,6 +160,9 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
 /* Maps a store error to an answer (NOTFOUND names the entity). */
 void api_fail_store(api_exchange *x, cb_err e);
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len);
+/* body stays owner's: released once sent (answers taken from the cache). */
+void api_answer_lent(api_exchange *x, int status, const char *type, const void *body, size_t len,
+                     api_body_owner owner);
 void api_answer_empty(api_exchange *x, int status);
 void api_add_header(api_exchange *x, const char *name, const char *value);
 
@@ -221,7 +224,12 @@ typedef struct {
 } pic_query;
 /* w, h, type (and Accept with --modern-formats); false answered 400. */
 bool pic_parse_query(api_exchange *x, const api_request *req, pic_query *q);
-/* Answers bytes (taken) with the validators in c: 304, Range (206/416) or 200. */
+/* Answers bytes with the validators in c: 304, Range (206/416) or 200.
+ * The bytes are owner's, released once answered (a range is a slice of
+ * them, not a copy). */
+void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c,
+                    const char *mime, const void *bytes, size_t len, api_body_owner owner);
+/* The same for malloc'd bytes (taken). */
 void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, const char *mime,
                void *bytes, size_t len);
 /* The variant q of the current record cur, from the cache or rendered. */

@@ -44,24 +44,37 @@ static void answer_blank(api_exchange *x, const api_request *req, img_blank blan
         API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
 }
 
-/* The picture as uploaded. */
+/* The picture as uploaded: stored as it is served, it goes out from the
+ * read cache's own memory; compressed or encrypted at rest, from a copy
+ * decoded for this answer. */
 static cb_err answer_original(api_exchange *x, const api_request *req)
 {
     model_blob b;
-    void *stored = NULL, *bytes = NULL;
+    const void *stored = NULL;
+    void *copy = NULL, *bytes = NULL;
     size_t len = 0, out_len = 0;
-    cb_err e =
-        store_image_get(x->api->store, x->arena, x->route.ent, x->route.id, &b, &stored, &len);
-    if (e != CB_EOK)
+    store_release rel;
+    cb_err e = store_image_get_shared(x->api->store, x->arena, x->route.ent, x->route.id, &b,
+                                      &stored, &len, &rel);
+    if (e != CB_EOK) {
+        rel.release(rel.cls);
         return e;
+    }
     cond_state c = image_cond(x, &b);
     api_add_header(x, "Cache-Control", "private, no-cache");
-    if (cond_not_modified(x, req, &c)) {
-        free(stored);
+    const char *mime = arena_strdup(x->arena, b.mime_type);
+    if (!b.is_zipped && !b.is_encrypted) {
+        pic_serve_lent(x, req, &c, mime, stored, len, (api_body_owner){rel.release, rel.cls});
         return CB_EOK;
     }
-    if (pic_decode_stored(x, &b, stored, len, &bytes, &out_len))
-        pic_serve(x, req, &c, arena_strdup(x->arena, b.mime_type), bytes, out_len);
+    if (cond_not_modified(x, req, &c) || (copy = malloc(len > 0 ? len : 1)) == NULL) {
+        rel.release(rel.cls);
+        return x->answered ? CB_EOK : CB_EINTERNAL;
+    }
+    memcpy(copy, stored, len);
+    rel.release(rel.cls);
+    if (pic_decode_stored(x, &b, copy, len, &bytes, &out_len))
+        pic_serve(x, req, &c, mime, bytes, out_len);
     return CB_EOK;
 }
 

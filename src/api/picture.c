@@ -163,9 +163,15 @@ static int parse_range(const char *h, size_t len, size_t *from, size_t *to)
 void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, const char *mime,
                void *bytes, size_t len)
 {
+    pic_serve_lent(x, req, c, mime, bytes, len, (api_body_owner){free, bytes});
+}
+
+void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c,
+                    const char *mime, const void *bytes, size_t len, api_body_owner owner)
+{
     size_t from, to;
     if (cond_not_modified(x, req, c)) {
-        free(bytes);
+        owner.release(owner.cls);
         return;
     }
     cond_headers(x, c);
@@ -174,7 +180,7 @@ void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, con
     bool range_ok = if_range == NULL || (c->etag != NULL && strcmp(if_range, c->etag) == 0);
     int r = range_ok ? parse_range(req->header(req->conn, "Range"), len, &from, &to) : -1;
     if (r == 0) {
-        free(bytes);
+        owner.release(owner.cls);
         api_add_header(x, "Content-Range", arena_printf(x->arena, "bytes */%zu", len));
         API_FAIL(x, CB_ERANGE, MSG_RANGE_NOT_SATISFIABLE, MSG_N(len));
         return;
@@ -182,11 +188,10 @@ void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, con
     if (r == 1) {
         api_add_header(x, "Content-Range",
                        arena_printf(x->arena, "bytes %zu-%zu/%zu", from, to, len));
-        memmove(bytes, (char *)bytes + from, to - from + 1);
-        api_answer_bytes(x, 206, mime, bytes, to - from + 1);
+        api_answer_lent(x, 206, mime, (const char *)bytes + from, to - from + 1, owner);
         return;
     }
-    api_answer_bytes(x, 200, mime, bytes, len);
+    api_answer_lent(x, 200, mime, bytes, len, owner);
 }
 
 /* ---- at rest ---- */

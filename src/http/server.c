@@ -191,13 +191,15 @@ static api_request make_request(struct MHD_Connection *c, const char *url, const
 static struct MHD_Response *build_response(req_state *st, const api_response *r)
 {
     struct MHD_Response *resp;
-    void *owned = api_exchange_take_body(st->x);
-    if (owned != NULL)
-        resp = MHD_create_response_from_buffer_with_free_callback(r->body_len, owned, free);
+    api_body_owner owner = api_exchange_take_body(st->x);
+    if (owner.release != NULL) /* sent from where it is, released by MHD when done */
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            r->body_len, (void *)r->body, owner.release, owner.cls);
     else
         resp = MHD_create_response_from_buffer(r->body_len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL) {
-        free(owned);
+        if (owner.release != NULL)
+            owner.release(owner.cls);
         return NULL;
     }
     if (r->content_type != NULL)

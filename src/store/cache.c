@@ -4,9 +4,11 @@
  * Layout: SLOTS slots, a key's slot chosen by its FNV-1a hash; SLOTS/
  * SLOTS_PER_LOCK mutexes, each guarding a run of slots, so that threads
  * reading different keys rarely wait on each other. An entry is one
- * malloc'd block: the key's bytes followed by the value's. `bytes` counts
- * the values held and is only changed under the lock of the slot whose
- * entry comes or goes.
+ * malloc'd block: a reference count, then the key's bytes followed by the
+ * value's. Its slot holds one reference, each holder (a picture being
+ * sent) one more; the last to drop it frees it. `bytes` counts the values
+ * in slots and is only changed under the lock of the slot whose entry
+ * comes or goes.
  */
 #include "store/cache.h"
 
@@ -20,8 +22,13 @@
 #define SLOTS_PER_LOCK 16u
 #define LOCKS (SLOTS / SLOTS_PER_LOCK)
 
+struct store_cache_entry {
+    atomic_uint refs;
+    unsigned char data[]; /* key then value */
+};
+
 typedef struct {
-    unsigned char *block; /* key then value; NULL when empty */
+    store_cache_entry *block; /* NULL when empty */
     uint64_t hash;
     uint64_t changes;
     size_t klen, vlen;
@@ -57,6 +64,18 @@ store_cache *store_cache_create(size_t max_bytes)
     return c;
 }
 
+void store_cache_entry_hold(store_cache_entry *e)
+{
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+}
+
+void store_cache_entry_drop(void *p)
+{
+    store_cache_entry *e = p;
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1)
+        free(e);
+}
+
 /* Empties s. Under its lock. */
 static void slot_clear(store_cache *c, slot *s)
 {
@@ -64,7 +83,7 @@ static void slot_clear(store_cache *c, slot *s)
         return;
     atomic_fetch_sub(&c->bytes, s->vlen);
     atomic_fetch_sub(&c->entries, 1);
-    free(s->block);
+    store_cache_entry_drop(s->block);
     *s = (slot){0};
 }
 
@@ -82,7 +101,7 @@ void store_cache_destroy(store_cache *c)
 static bool slot_holds(const slot *s, uint64_t hash, const void *key, size_t klen)
 {
     return s->block != NULL && s->hash == hash && s->klen == klen &&
-           memcmp(s->block, key, klen) == 0;
+           memcmp(s->block->data, key, klen) == 0;
 }
 
 bool store_cache_get(store_cache *c, uint64_t changes, const void *key, size_t klen,
@@ -95,7 +114,7 @@ bool store_cache_get(store_cache *c, uint64_t changes, const void *key, size_t k
     pthread_mutex_lock(&c->locks[i / SLOTS_PER_LOCK]);
     if (slot_holds(s, h, key, klen)) {
         if (s->changes == changes)
-            hit = read(cls, s->block + klen, s->vlen);
+            hit = read(cls, s->block->data + klen, s->vlen, s->block);
         else
             slot_clear(c, s); /* dead: a write came after it */
     }
@@ -140,13 +159,14 @@ void store_cache_put(store_cache *c, uint64_t changes, const void *key, size_t k
     size_t vlen = hlen + tlen;
     if (vlen > c->max_bytes / 16)
         return;
-    unsigned char *block = malloc(klen + vlen);
+    store_cache_entry *block = malloc(sizeof(*block) + klen + vlen);
     if (block == NULL)
         return;
-    memcpy(block, key, klen);
-    memcpy(block + klen, head, hlen);
+    atomic_init(&block->refs, 1); /* the slot's */
+    memcpy(block->data, key, klen);
+    memcpy(block->data + klen, head, hlen);
     if (tlen > 0)
-        memcpy(block + klen + hlen, tail, tlen);
+        memcpy(block->data + klen + hlen, tail, tlen);
     slot e = {block, key_hash(key, klen), changes, klen, vlen};
     if (slot_fill(c, &e))
         return;

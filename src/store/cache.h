@@ -28,9 +28,20 @@ typedef struct store_cache store_cache;
 store_cache *store_cache_create(size_t max_bytes);
 void store_cache_destroy(store_cache *c);
 
+/* An entry's memory: it lives while its slot or any holder has it. */
+typedef struct store_cache_entry store_cache_entry;
+
 /* Called with a hit's value while the entry cannot change; false when
- * the value could not be used (out of memory), which counts as a miss. */
-typedef bool (*store_cache_read_fn)(void *cls, const void *value, size_t len);
+ * the value could not be used (out of memory), which counts as a miss.
+ * The reader may keep using the value after the call if it holds e. */
+typedef bool (*store_cache_read_fn)(void *cls, const void *value, size_t len,
+                                    store_cache_entry *e);
+
+/* Keeps e's value valid (and unchanged) until store_cache_entry_drop(e),
+ * even once the entry is dead or replaced. Only inside a read callback. */
+void store_cache_entry_hold(store_cache_entry *e);
+/* void * so that it can serve as a release callback. */
+void store_cache_entry_drop(void *e);
 
 /* True when key has a live entry for `changes` and read() accepted it. */
 bool store_cache_get(store_cache *c, uint64_t changes, const void *key, size_t klen,

@@ -242,45 +242,83 @@ static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, fla
     buf_free(&w->b);
 }
 
+/* Files a record and its bytes under key. */
+static void keep_image(store_t *s, uint64_t changes, const entity_key *key, const model_blob *b,
+                       const void *bytes, size_t len)
+{
+    flat_wr w = {.ok = true};
+    buf_init(&w.b, SIZE_MAX);
+    wr_blob(&w, b);
+    keep(s, changes, key, sizeof(*key), &w, bytes, len);
+}
+
 typedef struct {
     arena_t *a;
     model_user *user;
     model_blob *blob;
-    void **bytes;
+    void **bytes;               /* read_image: a copy */
+    const void **shared;        /* read_image_shared: the entry's own */
+    store_release *rel;
     size_t *len;
 } read_dst;
 
-static bool read_user(void *cls, const void *v, size_t n)
+static bool read_user(void *cls, const void *v, size_t n, store_cache_entry *e)
 {
+    (void)e;
     read_dst *d = cls;
     flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
     rd_user(&r, d->user);
     return r.ok && r.p == r.end;
 }
 
-static bool read_blob(void *cls, const void *v, size_t n)
+static bool read_blob(void *cls, const void *v, size_t n, store_cache_entry *e)
 {
+    (void)e;
     read_dst *d = cls;
     flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
     rd_blob(&r, d->blob);
     return r.ok && r.p == r.end;
 }
 
-/* A record followed by its bytes (BlobSize of them). */
-static bool read_image(void *cls, const void *v, size_t n)
+/* A record followed by its bytes (BlobSize of them): the record into
+ * d->blob, *bytes where they start; false when the value is not that. */
+static bool image_value(read_dst *d, const void *v, size_t n, const unsigned char **bytes)
 {
-    read_dst *d = cls;
     flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
     rd_blob(&r, d->blob);
     size_t len = (size_t)(r.end - r.p);
     if (!r.ok || d->blob->blob_size < 0 || len != (size_t)d->blob->blob_size)
         return false;
-    void *copy = malloc(len > 0 ? len : 1);
+    *bytes = r.p;
+    *d->len = len;
+    return true;
+}
+
+static bool read_image(void *cls, const void *v, size_t n, store_cache_entry *e)
+{
+    (void)e;
+    read_dst *d = cls;
+    const unsigned char *p;
+    if (!image_value(d, v, n, &p))
+        return false;
+    void *copy = malloc(*d->len > 0 ? *d->len : 1);
     if (copy == NULL)
         return false;
-    memcpy(copy, r.p, len);
+    memcpy(copy, p, *d->len);
     *d->bytes = copy;
-    *d->len = len;
+    return true;
+}
+
+/* As read_image, lending the entry's own bytes (held) instead of a copy. */
+static bool read_image_shared(void *cls, const void *v, size_t n, store_cache_entry *e)
+{
+    read_dst *d = cls;
+    const unsigned char *p;
+    if (!image_value(d, v, n, &p))
+        return false;
+    store_cache_entry_hold(e);
+    *d->shared = p;
+    *d->rel = (store_release){store_cache_entry_drop, e};
     return true;
 }
 
@@ -479,12 +517,26 @@ cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_b
     if (store_cache_get(s->cache, changes, &key, sizeof(key), read_image, &d))
         return CB_EOK;
     cb_err rc = s->ops->image_get(s, a, k, id, out, bytes, len);
-    if (rc == CB_EOK) {
-        flat_wr w = {.ok = true};
-        buf_init(&w.b, SIZE_MAX);
-        wr_blob(&w, out);
-        keep(s, changes, &key, sizeof(key), &w, *bytes, *len);
-    }
+    if (rc == CB_EOK)
+        keep_image(s, changes, &key, out, *bytes, *len);
+    return rc;
+}
+
+cb_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                              const void **bytes, size_t *len, store_release *rel)
+{
+    uint64_t changes = 0;
+    entity_key key = {'G', (int32_t)k, id};
+    bool cached = cache_on(s, STORE_CHANGES_ALL, &changes);
+    read_dst d = {.a = a, .blob = out, .shared = bytes, .rel = rel, .len = len};
+    if (cached && store_cache_get(s->cache, changes, &key, sizeof(key), read_image_shared, &d))
+        return CB_EOK;
+    void *copy = NULL;
+    cb_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
+    if (rc == CB_EOK && cached)
+        keep_image(s, changes, &key, out, copy, *len);
+    *bytes = copy;
+    *rel = (store_release){free, copy};
     return rc;
 }
 

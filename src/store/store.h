@@ -185,6 +185,19 @@ cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const s
 cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                        void **bytes, size_t *len);
 
+/* Who frees bytes a read lends out: release(cls), exactly once. */
+typedef struct {
+    void (*release)(void *cls);
+    void *cls;
+} store_release;
+
+/* As store_image_get, but the bytes may be the read cache's own, shared
+ * with other readers: read-only, and valid (unchanged, whatever is written
+ * meanwhile) until rel->release(rel->cls). *rel is set whenever *bytes is
+ * (also on CB_ENOTFOUND, when both are NULL-safe to release). */
+cb_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                              const void **bytes, size_t *len, store_release *rel);
+
 /* Removes the entity's image bytes and BLOB record; CB_EOK when there was
  * none. A product's thumbnail record stays. */
 cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);

@@ -76,3 +76,23 @@ def test_cache_option_is_checked(tmp_path):
     for bad in ["-1", "lots", "65537", ""]:
         r = s.cli("serve", "--cache-mb", bad, "--listen", "127.0.0.1:1")
         assert r.returncode == 2, (bad, r.returncode)
+
+
+def test_ranges_leave_the_cached_picture_whole(csrv):
+    """Slices are answered from the cached picture itself: they must never
+    change it (the next full answer is the picture as uploaded)."""
+    c = csrv.client("admin")
+    pid = c.create("Person", Firstname="Sliced")
+    body = data("small.jpg")
+    assert len(body) > 300
+    c.put_image("Person", pid, body, "image/jpeg")
+    img = f"/api/v1/Person/{pid}/Image"
+    assert get_twice(c, img).content == body
+    for first, last in ((100, 199), (0, 9), (len(body) - 10, len(body) - 1)):
+        for _ in range(2):
+            r = c.get(img, headers={"Range": f"bytes={first}-{last}"})
+            assert r.status_code == 206, r.text
+            assert r.content == body[first:last + 1]
+    r = c.get(img, headers={"Range": "bytes=-5"})
+    assert r.status_code == 206 and r.content == body[-5:]
+    assert get_twice(c, img).content == body

@@ -33,8 +33,9 @@ typedef struct {
     size_t len;
 } sink;
 
-static bool take(void *cls, const void *v, size_t n)
+static bool take(void *cls, const void *v, size_t n, store_cache_entry *e)
 {
+    (void)e;
     sink *k = cls;
     assert_true(n <= sizeof(k->seen));
     memcpy(k->seen, v, n);
@@ -42,10 +43,26 @@ static bool take(void *cls, const void *v, size_t n)
     return true;
 }
 
-static bool refuse(void *cls, const void *v, size_t n)
+static bool refuse(void *cls, const void *v, size_t n, store_cache_entry *e)
 {
-    (void)cls, (void)v, (void)n;
+    (void)cls, (void)v, (void)n, (void)e;
     return false;
+}
+
+typedef struct {
+    const char *value;
+    size_t len;
+    store_cache_entry *held;
+} lender;
+
+static bool borrow(void *cls, const void *v, size_t n, store_cache_entry *e)
+{
+    lender *l = cls;
+    store_cache_entry_hold(e);
+    l->value = v;
+    l->len = n;
+    l->held = e;
+    return true;
 }
 
 static void test_cache_hit_needs_same_changes(void **state)
@@ -83,6 +100,33 @@ static void test_cache_reader_refusal_is_a_miss(void **state)
     assert_int_equal(st.misses, 1);
     assert_int_equal(st.hits, 0);
     store_cache_destroy(c);
+}
+
+/* A value lent out stays as it was while the entry is replaced, dies of a
+ * write, or the cache goes away; the last drop frees it (ASan: no leak,
+ * no use after free). */
+static void test_cache_lent_value_outlives_entry(void **state)
+{
+    (void)state;
+    store_cache *c = store_cache_create(1 << 20);
+    store_cache_put(c, 1, "k", 1, "old", 3, NULL, 0);
+    lender a = {0}, b = {0};
+    assert_true(store_cache_get(c, 1, "k", 1, borrow, &a));
+    assert_true(store_cache_get(c, 1, "k", 1, borrow, &b)); /* two holders */
+    store_cache_put(c, 1, "k", 1, "new", 3, NULL, 0);       /* replaced */
+    assert_memory_equal(a.value, "old", 3);
+    store_cache_entry_drop(a.held);
+    assert_memory_equal(b.value, "old", 3);
+    sink k = {0};
+    assert_true(store_cache_get(c, 1, "k", 1, take, &k));
+    assert_memory_equal(k.seen, "new", 3);
+    lender n = {0};
+    assert_true(store_cache_get(c, 1, "k", 1, borrow, &n));
+    store_cache_destroy(c); /* the holders outlive the cache */
+    assert_memory_equal(n.value, "new", 3);
+    assert_memory_equal(b.value, "old", 3);
+    store_cache_entry_drop(n.held);
+    store_cache_entry_drop(b.held);
 }
 
 static void test_cache_budget(void **state)
@@ -392,6 +436,40 @@ static void test_picture_writes_keep_users(void **state)
     assert_same_blob(&b, &db);
 }
 
+/* Bytes lent from the cache: the same as the database's, and unchanged
+ * while a write replaces them, until released. */
+static void test_image_shared(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    put_image(f, f->s, id, 1, 6000);
+    unsigned char *want = tmpdb_payload(1, 6000);
+    model_blob b;
+    const void *first = NULL, *second = NULL;
+    size_t len = 0;
+    store_release r1, r2;
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &first, &len, &r1),
+                     CB_EOK);
+    assert_int_equal(len, 6000);
+    assert_memory_equal(first, want, 6000);
+    uint64_t h = hits(f);
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &second, &len, &r2),
+                     CB_EOK);
+    assert_int_equal(hits(f), h + 1);
+    assert_memory_equal(second, want, 6000);
+    put_image(f, f->other, id, 2, 100); /* a write while the bytes are out */
+    assert_memory_equal(second, want, 6000);
+    r1.release(r1.cls);
+    r2.release(r2.cls);
+    assert_image(f, f->s, id, 2, 100, &b);
+    const void *none = (const void *)1;
+    store_release r3;
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, 999, &b, &none, &len, &r3),
+                     CB_ENOTFOUND);
+    r3.release(r3.cls); /* always safe */
+    free(want);
+}
+
 /* The durable mode commits writers together: its commits count too. */
 static void test_durable_writes_seen(void **state)
 {
@@ -421,6 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_hit_needs_same_changes),
         cmocka_unit_test(test_cache_reader_refusal_is_a_miss),
+        cmocka_unit_test(test_cache_lent_value_outlives_entry),
         cmocka_unit_test(test_cache_budget),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_user_hit_equals_database),
@@ -431,6 +510,7 @@ int main(void)
         T(test_image_change_seen_next_read),
         T(test_info_change_seen_next_read),
         T(test_picture_writes_keep_users),
+        T(test_image_shared),
         T(test_durable_writes_seen),
 #undef T
     };
