@@ -10,6 +10,14 @@
  * stored hash, so a password change, or another user landing in the slot,
  * can never make a wrong password pass.
  *
+ * Header cache invariants: a Basic Authorization value that was verified
+ * is remembered as its keyed SipHash-128 (never the value: it holds the
+ * password) with the user it named, for as long as the store's users'
+ * change count stays what it was then (a password change, a disable, any
+ * user written moves it) and at most CACHE_TTL_MS. A hit skips decoding,
+ * the user lookup and the credential tag; everything else (the limiter,
+ * the app token) runs as for a miss.
+ *
  * Secrets: every ticket, token, session id, XSRF token and app token is
  * SECRET_BYTES from randombytes_buf as unpadded base64url (tickets with
  * "7T:", tokens with "8A:" in front). The store sees only BLAKE2b-256 of
@@ -73,6 +81,19 @@ typedef struct {
     unsigned char tag[TAG_BYTES];
 } cache_slot;
 
+#define HEADER_SLOTS 256
+#define HEADER_NAME_MAX 64
+#define HEADER_FULL_NAME_MAX 128
+
+typedef struct {
+    unsigned char tag[TAG_BYTES]; /* of the Authorization value; all 0: empty */
+    uint64_t users_changes;
+    int64_t expires_ms;
+    model_user user; /* name and full_name point nowhere: the arrays below */
+    char name[HEADER_NAME_MAX];
+    char full_name[HEADER_FULL_NAME_MAX];
+} header_slot;
+
 typedef struct {
     uint64_t tag;            /* keyed hash of the address owning the slot */
     int64_t window_start_ms; /* monotonic */
@@ -94,6 +115,8 @@ struct auth {
     pthread_mutex_t hash_lock; /* one Argon2id run at a time */
     pthread_mutex_t limit_lock;
     cache_slot cache[CACHE_SLOTS];
+    pthread_mutex_t header_lock;
+    header_slot headers[HEADER_SLOTS];
     limit_slot limits[LIMIT_SLOTS];
     char dummy_hash[AUTH_HASH_MAX]; /* verified against for unknown users */
 };
@@ -596,10 +619,66 @@ static unsigned scheme_family(auth_scheme scheme)
     return scheme == AUTH_TOKEN || scheme == AUTH_JWT ? AUTH_TOKEN | AUTH_JWT : (unsigned)scheme;
 }
 
+/* ---- verified Basic values ------------------------------------------------ */
+
+static header_slot *header_slot_of(auth_t *a, const char *header, unsigned char tag[TAG_BYTES])
+{
+    crypto_shorthash_siphashx24(tag, (const unsigned char *)header, strlen(header), a->tag_key);
+    uint32_t i;
+    memcpy(&i, tag, sizeof(i));
+    return &a->headers[i % HEADER_SLOTS];
+}
+
+/* The user a verified Basic value names, if it is still believed. */
+static bool header_hit(auth_t *a, arena_t *arena, const char *header, model_user *out)
+{
+    unsigned char tag[TAG_BYTES];
+    if (!store_tracks_changes(a->store))
+        return false;
+    header_slot *s = header_slot_of(a, header, tag);
+    uint64_t users = store_users_changes(a->store);
+    bool hit = false;
+    pthread_mutex_lock(&a->header_lock);
+    if (sodium_memcmp(s->tag, tag, TAG_BYTES) == 0 && s->users_changes == users &&
+        s->expires_ms > text_now_ms() && !sodium_is_zero(s->tag, TAG_BYTES)) {
+        *out = s->user;
+        out->name = arena_strdup(arena, s->name);
+        out->full_name = arena_strdup(arena, s->full_name);
+        out->pw_hash = "";
+        hit = true;
+    }
+    pthread_mutex_unlock(&a->header_lock);
+    return hit;
+}
+
+/* Remembers a Basic value just verified for u, read under users_changes. */
+static void header_put(auth_t *a, const char *header, const model_user *u, uint64_t users)
+{
+    unsigned char tag[TAG_BYTES];
+    size_t n = strlen(u->name), f = u->full_name ? strlen(u->full_name) : 0;
+    if (!store_tracks_changes(a->store) || n >= HEADER_NAME_MAX || f >= HEADER_FULL_NAME_MAX)
+        return;
+    header_slot *s = header_slot_of(a, header, tag);
+    pthread_mutex_lock(&a->header_lock);
+    memcpy(s->tag, tag, TAG_BYTES);
+    s->users_changes = users;
+    s->expires_ms = text_now_ms() + CACHE_TTL_MS;
+    s->user = *u;
+    s->user.name = s->user.full_name = s->user.pw_hash = NULL;
+    memcpy(s->name, u->name, n + 1);
+    memcpy(s->full_name, f > 0 ? u->full_name : "", f + 1);
+    pthread_mutex_unlock(&a->header_lock);
+}
+
 static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_result *out,
                         const char **why)
 {
     auth_credentials cr;
+    if ((a->schemes & AUTH_BASIC) && header_hit(a, arena, header, &out->user)) {
+        out->scheme = AUTH_BASIC;
+        return CB_EOK;
+    }
+    uint64_t users = store_users_changes(a->store); /* before the user is read */
     cb_err rc = auth_parse_header(arena, header, &cr);
     if (rc != CB_EOK) {
         *why = "unsupported or malformed Authorization header";
@@ -609,6 +688,8 @@ static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_resu
     } else if (cr.scheme == AUTH_BASIC) {
         out->scheme = AUTH_BASIC;
         rc = password_check(a, arena, cr.user, cr.password, &out->user, why);
+        if (rc == CB_EOK)
+            header_put(a, header, &out->user, users);
     } else if (cr.scheme == AUTH_TICKET) {
         out->scheme = AUTH_TICKET;
         rc = by_secret(a, arena, STORE_CRED_TICKET, cr.secret, &out->user, why);
@@ -959,6 +1040,7 @@ cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out)
     randombytes_buf(a->tag_key, sizeof(a->tag_key));
     crypto_shorthash_keygen(a->limit_key);
     pthread_mutex_init(&a->cache_lock, NULL);
+    pthread_mutex_init(&a->header_lock, NULL);
     pthread_mutex_init(&a->hash_lock, NULL);
     pthread_mutex_init(&a->limit_lock, NULL);
     config_apply(a, cfg != NULL ? cfg : &defaults);
@@ -979,6 +1061,7 @@ void auth_destroy(auth_t *a)
     if (a->jwt != NULL)
         jwt_destroy(a->jwt);
     pthread_mutex_destroy(&a->cache_lock);
+    pthread_mutex_destroy(&a->header_lock);
     pthread_mutex_destroy(&a->hash_lock);
     pthread_mutex_destroy(&a->limit_lock);
     sodium_memzero(a, sizeof(*a));

@@ -98,6 +98,18 @@ void store_close(store_t *s)
     s->ops->close(s);
 }
 
+uint64_t store_users_changes(store_t *s)
+{
+    if (s->changes == NULL)
+        return 0;
+    return atomic_load_explicit(&s->changes[STORE_CHANGES_USERS], memory_order_acquire);
+}
+
+bool store_tracks_changes(store_t *s)
+{
+    return s->changes != NULL;
+}
+
 void store_stats(store_t *s, store_cache_stats *out)
 {
     *out = (store_cache_stats){0};

@@ -53,6 +53,12 @@ typedef struct {
 cb_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
+/* A number that moves whenever users are written, by any process (0 and
+ * still when the store has no change counts: then nothing may be kept). */
+uint64_t store_users_changes(store_t *s);
+/* True when store_users_changes can be relied on. */
+bool store_tracks_changes(store_t *s);
+
 /* How the read cache fares (all zero without one). */
 typedef struct {
     uint64_t hits, misses;

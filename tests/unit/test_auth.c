@@ -195,6 +195,40 @@ static void test_basic_cache_password_change(void **state)
     assert_string_equal(why, "user disabled");
 }
 
+/* A Basic value verified once is remembered (not the value: its keyed
+ * hash) until users change, in this process or another (`crmblob user
+ * ...` from a shell); the remembered answer is the whole user. */
+static void test_basic_remembered_until_users_change(void **state)
+{
+    fixture *f = *state;
+    auth_result first, r;
+    const char *why;
+    store_t *other = NULL; /* another process's handle on the database */
+    assert_int_equal(store_open(f->path, NULL, &other), CB_EOK);
+    const char *hdr = basic(f, "alice", PW_ALICE);
+    assert_int_equal(auth_hdr(f, hdr, NULL, &first, &why), CB_EOK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EOK);
+        assert_int_equal(r.user.id, first.user.id);
+        assert_string_equal(r.user.name, "alice");
+        assert_string_equal(r.user.full_name, first.user.full_name);
+        assert_int_equal(r.user.role, first.user.role);
+        assert_int_equal(r.scheme, AUTH_BASIC);
+    }
+    assert_int_equal(auth_hdr(f, basic(f, "alice", "nope"), NULL, &r, &why), CB_EUNAUTH);
+    assert_int_equal(store_user_set_disabled(other, "alice", true), CB_EOK);
+    assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EUNAUTH);
+    assert_string_equal(why, "user disabled");
+    assert_int_equal(store_user_set_disabled(other, "alice", false), CB_EOK);
+    assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EOK);
+    char h[AUTH_HASH_MAX];
+    assert_int_equal(auth_hash_password("alice-new", h), CB_EOK);
+    assert_int_equal(store_user_set_password(other, "alice", h), CB_EOK);
+    assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EUNAUTH);
+    assert_string_equal(why, "wrong password");
+    store_close(other);
+}
+
 /* ---- tickets -------------------------------------------------------------- */
 
 static void test_ticket(void **state)
@@ -945,6 +979,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_basic),
         T(test_basic_cache_password_change),
+        T(test_basic_remembered_until_users_change),
         T(test_ticket),
         T(test_ticket_base64),
         T(test_ticket_expired),
