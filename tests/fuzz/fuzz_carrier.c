@@ -137,7 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     assert(json_equal(current, pristine));
 out:
-    free(x.resp.body_owned);
+    if (x.resp.owner.release != NULL)
+        x.resp.owner.release(x.resp.owner.cls);
     buf_free(&x.body);
     arena_destroy(x.arena);
     return 0;

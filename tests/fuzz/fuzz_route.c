@@ -103,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_error_answer(&x);
     }
-    free(x.resp.body_owned);
+    if (x.resp.owner.release != NULL)
+        x.resp.owner.release(x.resp.owner.cls);
     arena_destroy(x.arena);
     free(path);
     return 0;

@@ -37,7 +37,8 @@ static bool route(fixture *f, const char *method, const char *path)
 
 static void done(fixture *f)
 {
-    free(f->x.resp.body_owned);
+    if (f->x.resp.owner.release != NULL)
+        f->x.resp.owner.release(f->x.resp.owner.cls);
     arena_destroy(f->x.arena);
 }
 
