@@ -98,3 +98,28 @@ def test_ranges_leave_the_cached_picture_whole(csrv):
     r = c.get(img, headers={"Range": "bytes=-5"})
     assert r.status_code == 206 and r.content == body[-5:]
     assert get_twice(c, img).content == body
+
+
+def test_without_a_change_count_nothing_is_cached(tmp_path):
+    """When `<db>-changes` cannot be made, the server works uncached, says
+    so, and user changes from the command line still act at once."""
+    s = start_arg_server(tmp_path / "nocount", start=False)
+    changes = s.dir / "crmblob.db-changes"  # made by the user setup above
+    changes.unlink()
+    changes.mkdir()  # a directory where the file would go
+    s.start()
+    try:
+        assert "reads are not cached" in s.log()
+        c = s.client("admin")
+        pid = c.create("Person", Firstname="Uncached")
+        c.put_image("Person", pid, data("small.jpg"), "image/jpeg")
+        img = f"/api/v1/Person/{pid}/Image"
+        assert get_twice(c, img).content == data("small.jpg")
+        alice = s.client("alice")
+        for _ in range(2):
+            assert alice.get(img).status_code == 200
+        s.cli("user", "disable", "alice", "--db", str(s.db), check=True)
+        assert_error(s.client("alice").get(img), 401)
+    finally:
+        stop_arg_server(s)
+    assert "read cache:" not in s.log()
