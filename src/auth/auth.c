@@ -633,10 +633,10 @@ static header_slot *header_slot_of(auth_t *a, const char *header, unsigned char 
 static bool header_hit(auth_t *a, arena_t *arena, const char *header, model_user *out)
 {
     unsigned char tag[TAG_BYTES];
-    if (!store_tracks_changes(a->store))
+    uint64_t users;
+    if (!store_users_changes(a->store, &users))
         return false;
     header_slot *s = header_slot_of(a, header, tag);
-    uint64_t users = store_users_changes(a->store);
     bool hit = false;
     pthread_mutex_lock(&a->header_lock);
     if (sodium_memcmp(s->tag, tag, TAG_BYTES) == 0 && s->users_changes == users &&
@@ -656,7 +656,7 @@ static void header_put(auth_t *a, const char *header, const model_user *u, uint6
 {
     unsigned char tag[TAG_BYTES];
     size_t n = strlen(u->name), f = u->full_name ? strlen(u->full_name) : 0;
-    if (!store_tracks_changes(a->store) || n >= HEADER_NAME_MAX || f >= HEADER_FULL_NAME_MAX)
+    if (n >= HEADER_NAME_MAX || f >= HEADER_FULL_NAME_MAX)
         return;
     header_slot *s = header_slot_of(a, header, tag);
     pthread_mutex_lock(&a->header_lock);
@@ -678,7 +678,8 @@ static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_resu
         out->scheme = AUTH_BASIC;
         return CB_EOK;
     }
-    uint64_t users = store_users_changes(a->store); /* before the user is read */
+    uint64_t users; /* read before the user is */
+    bool tracked = store_users_changes(a->store, &users);
     cb_err rc = auth_parse_header(arena, header, &cr);
     if (rc != CB_EOK) {
         *why = "unsupported or malformed Authorization header";
@@ -688,7 +689,7 @@ static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_resu
     } else if (cr.scheme == AUTH_BASIC) {
         out->scheme = AUTH_BASIC;
         rc = password_check(a, arena, cr.user, cr.password, &out->user, why);
-        if (rc == CB_EOK)
+        if (rc == CB_EOK && tracked)
             header_put(a, header, &out->user, users);
     } else if (cr.scheme == AUTH_TICKET) {
         out->scheme = AUTH_TICKET;

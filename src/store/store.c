@@ -98,16 +98,12 @@ void store_close(store_t *s)
     s->ops->close(s);
 }
 
-uint64_t store_users_changes(store_t *s)
+bool store_users_changes(store_t *s, uint64_t *out)
 {
     if (s->changes == NULL)
-        return 0;
-    return atomic_load_explicit(&s->changes[STORE_CHANGES_USERS], memory_order_acquire);
-}
-
-bool store_tracks_changes(store_t *s)
-{
-    return s->changes != NULL;
+        return false;
+    *out = atomic_load_explicit(&s->changes[STORE_CHANGES_USERS], memory_order_acquire);
+    return true;
 }
 
 void store_stats(store_t *s, store_cache_stats *out)
@@ -254,8 +250,8 @@ static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, fla
     buf_free(&w->b);
 }
 
-/* Files a record and its bytes under key. */
-static void keep_image(store_t *s, uint64_t changes, const entity_key *key, const model_blob *b,
+/* Files a record (and its bytes, when there are) under key. */
+static void keep_blob(store_t *s, uint64_t changes, const entity_key *key, const model_blob *b,
                        const void *bytes, size_t len)
 {
     flat_wr w = {.ok = true};
@@ -268,8 +264,7 @@ typedef struct {
     arena_t *a;
     model_user *user;
     model_blob *blob;
-    void **bytes;               /* read_image: a copy */
-    const void **shared;        /* read_image_shared: the entry's own */
+    const void **shared; /* read_image_shared: the entry's own bytes */
     store_release *rel;
     size_t *len;
 } read_dst;
@@ -306,22 +301,7 @@ static bool image_value(read_dst *d, const void *v, size_t n, const unsigned cha
     return true;
 }
 
-static bool read_image(void *cls, const void *v, size_t n, store_cache_entry *e)
-{
-    (void)e;
-    read_dst *d = cls;
-    const unsigned char *p;
-    if (!image_value(d, v, n, &p))
-        return false;
-    void *copy = malloc(*d->len > 0 ? *d->len : 1);
-    if (copy == NULL)
-        return false;
-    memcpy(copy, p, *d->len);
-    *d->bytes = copy;
-    return true;
-}
-
-/* As read_image, lending the entry's own bytes (held) instead of a copy. */
+/* The entry's own bytes, lent (held). */
 static bool read_image_shared(void *cls, const void *v, size_t n, store_cache_entry *e)
 {
     read_dst *d = cls;
@@ -496,12 +476,8 @@ cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_
     if (store_cache_get(s->cache, changes, &key, sizeof(key), read_blob, &d))
         return CB_EOK;
     cb_err rc = s->ops->image_info(s, a, k, id, out);
-    if (rc == CB_EOK) {
-        flat_wr w = {.ok = true};
-        buf_init(&w.b, SIZE_MAX);
-        wr_blob(&w, out);
-        keep(s, changes, &key, sizeof(key), &w, NULL, 0);
-    }
+    if (rc == CB_EOK)
+        keep_blob(s, changes, &key, out, NULL, 0);
     return rc;
 }
 
@@ -518,19 +494,24 @@ cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const s
     return s->ops->image_put(s, a, k, id, c, user_id, expect, out);
 }
 
+/* The lent bytes, as the caller's own: a read that missed the cache lent
+ * a malloc'd copy already (released by free), a hit is copied. */
 cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                        void **bytes, size_t *len)
 {
-    uint64_t changes;
-    entity_key key = {'G', (int32_t)k, id};
-    if (!cache_on(s, STORE_CHANGES_ALL, &changes))
-        return s->ops->image_get(s, a, k, id, out, bytes, len);
-    read_dst d = {.a = a, .blob = out, .bytes = bytes, .len = len};
-    if (store_cache_get(s->cache, changes, &key, sizeof(key), read_image, &d))
-        return CB_EOK;
-    cb_err rc = s->ops->image_get(s, a, k, id, out, bytes, len);
-    if (rc == CB_EOK)
-        keep_image(s, changes, &key, out, *bytes, *len);
+    const void *lent = NULL;
+    store_release rel;
+    cb_err rc = store_image_get_shared(s, a, k, id, out, &lent, len, &rel);
+    *bytes = NULL;
+    if (rc == CB_EOK && rel.release == free) {
+        *bytes = rel.cls;
+        return rc;
+    }
+    if (rc == CB_EOK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
+        rc = CB_EINTERNAL;
+    if (*bytes != NULL)
+        memcpy(*bytes, lent, *len);
+    rel.release(rel.cls);
     return rc;
 }
 
@@ -546,7 +527,7 @@ cb_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, 
     void *copy = NULL;
     cb_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
     if (rc == CB_EOK && cached)
-        keep_image(s, changes, &key, out, copy, *len);
+        keep_blob(s, changes, &key, out, copy, *len);
     *bytes = copy;
     *rel = (store_release){free, copy};
     return rc;

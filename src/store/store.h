@@ -53,11 +53,10 @@ typedef struct {
 cb_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
-/* A number that moves whenever users are written, by any process (0 and
- * still when the store has no change counts: then nothing may be kept). */
-uint64_t store_users_changes(store_t *s);
-/* True when store_users_changes can be relied on. */
-bool store_tracks_changes(store_t *s);
+/* *out: a number that moves whenever users are written, by any process;
+ * false when the store keeps no change counts (then nothing may be kept
+ * on the strength of it). */
+bool store_users_changes(store_t *s, uint64_t *out);
 
 /* How the read cache fares (all zero without one). */
 typedef struct {

@@ -302,7 +302,6 @@ struct sq_store {
     struct touch touches[TOUCH_MAX];
     int ntouches;
     struct group *group; /* durable mode: writers commit together */
-    void *changes_map;   /* the mapping of "<path>-changes"; NULL if none */
     /* A write transaction in progress (or in the open group) wrote users:
      * set inside it, taken by the COMMIT that ends it. */
     atomic_bool users_written;
@@ -2743,8 +2742,8 @@ static void sq_close(store_t *base)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->touch_mu);
-    if (s->changes_map != NULL)
-        munmap(s->changes_map, CHANGES_MAP_BYTES);
+    if (s->base.changes != NULL) /* the mapping of "<path>-changes" */
+        munmap((void *)s->base.changes, CHANGES_MAP_BYTES);
     free(s);
 }
 
@@ -2841,7 +2840,6 @@ static void changes_open(struct sq_store *s, const char *path)
     if (map == MAP_FAILED) {
         log_warn("store: no change count (%s: %s): reads are not cached", name, strerror(errno));
     } else {
-        s->changes_map = map;
         s->base.changes = map;
     }
     if (fd >= 0)
