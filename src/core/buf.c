@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
+
 void buf_init(buf_t *b, size_t max)
 {
     b->data = NULL;
@@ -78,16 +80,11 @@ cb_err buf_printf(buf_t *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return CB_EINTERNAL;
-    if ((size_t)n > b->max - b->len) {
-        if (room > 0)
-            b->data[b->len] = '\0'; /* as it was */
-        return CB_ETOOLARGE;
-    }
-    if ((size_t)n >= room) {
+    if ((size_t)n >= room) { /* (what fits the room is within the cap) */
         cb_err e = buf_reserve(b, (size_t)n);
         if (e != CB_EOK) {
             if (room > 0)
-                b->data[b->len] = '\0';
+                b->data[b->len] = '\0'; /* as it was */
             return e;
         }
         va_start(ap, fmt);
@@ -100,15 +97,10 @@ cb_err buf_printf(buf_t *b, const char *fmt, ...)
 
 cb_err buf_put_i64(buf_t *b, int64_t v)
 {
-    char digits[24];
-    size_t i = sizeof(digits);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        digits[--i] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        digits[--i] = '-';
-    return buf_append(b, digits + i, sizeof(digits) - i);
+    char digits[TEXT_U64_MAX + 1];
+    digits[0] = '-';
+    size_t n = text_format_u64(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, digits + 1);
+    return v < 0 ? buf_append(b, digits, n + 1) : buf_append(b, digits + 1, n);
 }
 
 char *buf_steal(buf_t *b, size_t *len)

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/text.h"
+
 #define PENDING_CAP (64u * 1024u)
 #define PENDING_FLUSH (48u * 1024u)
 #define FLUSH_MS 50
@@ -167,28 +169,6 @@ void log_msg(log_level lvl, const char *fmt, ...)
     emit(line, n, sizeof(line), false);
 }
 
-/* A copy of s (cut to cap) in which control characters and spaces are
- * written as \xNN: the path and names come from clients and must not be
- * able to start a forged log line or shift the fields. */
-static const char *log_safe(const char *s, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (; s != NULL && *s && n + 5 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c == 0x7f) {
-            out[n++] = '\\';
-            out[n++] = 'x';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        } else {
-            out[n++] = (char)c;
-        }
-    }
-    out[n] = '\0';
-    return out;
-}
-
 /* An access line being put together; n stops short of cap. */
 typedef struct {
     char *p;
@@ -204,30 +184,47 @@ static void put_str(line_buf *b, const char *str)
     b->n += k;
 }
 
+/* s with control characters and spaces written as \xNN, stopping once
+ * field - 5 bytes are out (each field has its budget): the path and names
+ * come from clients and must not be able to start a forged log line or
+ * shift the fields. */
+static void put_safe(line_buf *b, const char *s, size_t field)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t k = 0; s != NULL && *s && k + 5 < field; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool escape = c <= 0x20 || c == 0x7f;
+        size_t w = escape ? 4 : 1;
+        if (b->n + w > b->cap - 1)
+            return;
+        if (escape) {
+            b->p[b->n++] = '\\';
+            b->p[b->n++] = 'x';
+            b->p[b->n++] = hex[c >> 4];
+            b->p[b->n++] = hex[c & 15];
+        } else {
+            b->p[b->n++] = (char)c;
+        }
+        k += w;
+    }
+}
+
 static void put_u64(line_buf *b, uint64_t v)
 {
-    char digits[24];
-    size_t i = sizeof(digits) - 1;
-    digits[i] = '\0';
-    do
-        digits[--i] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    put_str(b, digits + i);
+    char digits[TEXT_U64_MAX];
+    text_format_u64(v, digits);
+    put_str(b, digits);
 }
 
 void log_access(const char *method, const char *path, int status, uint64_t bytes, uint64_t micros,
                 const char *user, const char *app)
 {
-    char line[LINE_MAX_BYTES], safe_method[64], safe_path[1024], safe_user[256], safe_app[256];
-    method = log_safe(method, safe_method, sizeof(safe_method));
-    path = log_safe(path, safe_path, sizeof(safe_path));
-    user = log_safe(user, safe_user, sizeof(safe_user));
-    app = app != NULL ? log_safe(app, safe_app, sizeof(safe_app)) : NULL;
+    char line[LINE_MAX_BYTES];
     line_buf b = {line, stamp(line), sizeof(line)};
     put_str(&b, "access ");
-    put_str(&b, method);
+    put_safe(&b, method, 64);
     put_str(&b, " ");
-    put_str(&b, path);
+    put_safe(&b, path, 1024);
     put_str(&b, " ");
     put_u64(&b, status > 0 ? (uint64_t)status : 0);
     put_str(&b, " ");
@@ -235,10 +232,13 @@ void log_access(const char *method, const char *path, int status, uint64_t bytes
     put_str(&b, " ");
     put_u64(&b, micros);
     put_str(&b, "us ");
-    put_str(&b, user && *user ? user : "-");
+    if (user != NULL && *user)
+        put_safe(&b, user, 256);
+    else
+        put_str(&b, "-");
     if (app && *app) {
         put_str(&b, " app=");
-        put_str(&b, app);
+        put_safe(&b, app, 256);
     }
     emit(line, b.n, sizeof(line), true);
 }

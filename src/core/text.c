@@ -116,12 +116,35 @@ bool text_parse_duration(const char *s, int64_t *seconds)
     return true;
 }
 
+size_t text_format_u64(uint64_t v, char out[TEXT_U64_MAX])
+{
+    char digits[TEXT_U64_MAX];
+    size_t i = sizeof(digits);
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    size_t n = sizeof(digits) - i;
+    memcpy(out, digits + i, n);
+    out[n] = '\0';
+    return n;
+}
+
 /* v (0 <= v < 10^width) in exactly `width` digits at p; returns the end. */
 static char *put_digits(char *p, int v, int width)
 {
     for (int i = width - 1; i >= 0; i--, v /= 10)
         p[i] = (char)('0' + v % 10);
     return p + width;
+}
+
+/* The clock part of a date, "HH:MM:SS", at p; returns the end. */
+static char *put_hms(char *p, const struct tm *tm)
+{
+    p = put_digits(p, tm->tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm->tm_min, 2);
+    *p++ = ':';
+    return put_digits(p, tm->tm_sec, 2);
 }
 
 void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
@@ -150,11 +173,7 @@ void text_format_date(int64_t ms, char out[TEXT_DATE_MAX])
     *p++ = '-';
     p = put_digits(p, tm.tm_mday, 2);
     *p++ = 'T';
-    p = put_digits(p, tm.tm_hour, 2);
-    *p++ = ':';
-    p = put_digits(p, tm.tm_min, 2);
-    *p++ = ':';
-    p = put_digits(p, tm.tm_sec, 2);
+    p = put_hms(p, &tm);
     if (frac != 0) {
         *p++ = '.';
         p = put_digits(p, frac, 3);
@@ -253,11 +272,7 @@ void text_format_http_date(int64_t ms, char out[TEXT_DATE_MAX])
     *p++ = ' ';
     p = put_digits(p, year, 4);
     *p++ = ' ';
-    p = put_digits(p, tm.tm_hour, 2);
-    *p++ = ':';
-    p = put_digits(p, tm.tm_min, 2);
-    *p++ = ':';
-    p = put_digits(p, tm.tm_sec, 2);
+    p = put_hms(p, &tm);
     memcpy(p, " GMT", 5);
 }
 

@@ -34,6 +34,9 @@ bool text_parse_duration(const char *s, int64_t *seconds);
 /* "2026-11-23T09:14:05Z", with ".123" when ms is not whole; ms == INT64_MIN
  * gives the empty-carrier date "0001-01-01T00:00:00Z". */
 void text_format_date(int64_t ms, char out[TEXT_DATE_MAX]);
+/* v in decimal, NUL-terminated, into out; its length. */
+#define TEXT_U64_MAX 21
+size_t text_format_u64(uint64_t v, char out[TEXT_U64_MAX]);
 /* ISO 8601 with optional fraction and optional Z/±hh:mm; no zone = UTC. */
 bool text_parse_date(const char *s, int64_t *ms);
 /* RFC 7231 IMF-fixdate, for Last-Modified. */
