@@ -72,23 +72,16 @@ static int teardown(void **state)
  * store_content of that MIME type. The caller closes c->fd. */
 static store_content content(fixture *f, int seed, size_t n, const char *mime)
 {
-    unsigned char *bytes = tmpdb_payload(seed, n);
-    int fd = tmpdb_content_fd(f->dir, bytes, n);
-    assert_true(fd >= 0);
-    free(bytes);
-    return (store_content){
-        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = mime};
+    store_content c = tmpdb_content(f->dir, seed, n, mime);
+    assert_true(c.fd >= 0);
+    return c;
 }
 
 static int32_t create(fixture *f, model_kind k)
 {
-    model_entity_t e = {.kind = k};
-    const model_entity_def *d = model_entity(k);
-    for (int i = 0; i < d->nfields; i++)
-        if (d->fields[i].type == MODEL_FT_STRING)
-            e.v[i].s = "name";
-    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
-    return e.id;
+    int32_t id;
+    assert_int_equal(tmpdb_entity(f->s, k, &id), CB_EOK);
+    return id;
 }
 
 /* A new unlinked record holding tmpdb_payload(seed, n) as image/png. */

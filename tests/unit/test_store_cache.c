@@ -207,31 +207,18 @@ static uint64_t hits(fixture *f)
     return st.hits;
 }
 
-static store_content content(fixture *f, int seed, size_t n)
-{
-    unsigned char *bytes = tmpdb_payload(seed, n);
-    int fd = tmpdb_content_fd(f->dir, bytes, n);
-    assert_true(fd >= 0);
-    free(bytes);
-    return (store_content){
-        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
-}
-
 static int32_t person(store_t *s)
 {
-    model_entity_t e = {.kind = MODEL_PERSON};
-    const model_entity_def *d = model_entity(MODEL_PERSON);
-    for (int i = 0; i < d->nfields; i++)
-        if (d->fields[i].type == MODEL_FT_STRING)
-            e.v[i].s = "name";
-    assert_int_equal(store_entity_create(s, &e), CB_EOK);
-    return e.id;
+    int32_t id;
+    assert_int_equal(tmpdb_entity(s, MODEL_PERSON, &id), CB_EOK);
+    return id;
 }
 
 static void put_image(fixture *f, store_t *s, int32_t id, int seed, size_t n)
 {
     model_blob b;
-    store_content c = content(f, seed, n);
+    store_content c = tmpdb_content(f->dir, seed, n, "image/jpeg");
+    assert_true(c.fd >= 0);
     assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b),
                      CB_EOK);
     close(c.fd);

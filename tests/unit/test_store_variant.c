@@ -67,34 +67,22 @@ static int teardown(void **state)
  * BLOB record. */
 static int32_t entity_with_image(fixture *f, model_kind k, int seed, size_t n, model_blob *b)
 {
-    model_entity_t e = {.kind = k};
-    const model_entity_def *d = model_entity(k);
-    for (int i = 0; i < d->nfields; i++)
-        if (d->fields[i].type == MODEL_FT_STRING)
-            e.v[i].s = "name";
-    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
-    unsigned char *bytes = tmpdb_payload(seed, n);
-    int fd = tmpdb_content_fd(f->dir, bytes, n);
-    assert_true(fd >= 0);
-    store_content c = {
-        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/png"};
-    assert_int_equal(store_image_put(f->s, f->a, k, e.id, &c, 0, STORE_ANY, b), CB_EOK);
-    close(fd);
-    free(bytes);
-    return e.id;
+    int32_t id;
+    assert_int_equal(tmpdb_entity(f->s, k, &id), CB_EOK);
+    store_content c = tmpdb_content(f->dir, seed, n, "image/png");
+    assert_true(c.fd >= 0);
+    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), CB_EOK);
+    close(c.fd);
+    return id;
 }
 
 /* Replaces the image of (k, id) with tmpdb_payload(seed, n). */
 static void replace_image(fixture *f, model_kind k, int32_t id, int seed, size_t n, model_blob *b)
 {
-    unsigned char *bytes = tmpdb_payload(seed, n);
-    int fd = tmpdb_content_fd(f->dir, bytes, n);
-    assert_true(fd >= 0);
-    store_content c = {
-        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
+    store_content c = tmpdb_content(f->dir, seed, n, "image/jpeg");
+    assert_true(c.fd >= 0);
     assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), CB_EOK);
-    close(fd);
-    free(bytes);
+    close(c.fd);
 }
 
 static const store_variant_meta png_meta = {

@@ -1,8 +1,9 @@
 /*
  * tmpdb.h — what the database-backed unit tests share: a fresh temporary
  * directory per test with a database path in it, its removal, deterministic
- * payloads, and picture contents handed over as unlinked files in that
- * directory (as the API's upload spool hands them to the store).
+ * payloads, picture contents handed over as unlinked files in that
+ * directory (as the API's upload spool hands them to the store), and new
+ * entities to hang pictures on.
  *
  * Header-only (static inline): each test program is one file.
  */
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "store/store.h"
 
 /* Makes /tmp/crmblob-<tag>-XXXXXX into dir and sets path to dir/<db> (db
  * may name subdirectories, which store_open creates). -1 on failure. */
@@ -62,6 +65,30 @@ static inline int tmpdb_content_fd(const char *dir, const void *bytes, size_t n)
         return -1;
     }
     return fd;
+}
+
+/* tmpdb_payload(seed, n) as a store_content of type mime, from an
+ * unlinked file in dir; fd -1 on failure. The caller closes c.fd. */
+static inline store_content tmpdb_content(const char *dir, int seed, size_t n, const char *mime)
+{
+    unsigned char *bytes = tmpdb_payload(seed, n);
+    int fd = tmpdb_content_fd(dir, bytes, n);
+    free(bytes);
+    return (store_content){
+        .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = mime};
+}
+
+/* A new entity of kind k, every string field "name", its id assigned. */
+static inline cb_err tmpdb_entity(store_t *s, model_kind k, int32_t *id)
+{
+    model_entity_t e = {.kind = k};
+    const model_entity_def *d = model_entity(k);
+    for (int i = 0; i < d->nfields; i++)
+        if (d->fields[i].type == MODEL_FT_STRING)
+            e.v[i].s = "name";
+    cb_err rc = store_entity_create(s, &e);
+    *id = e.id;
+    return rc;
 }
 
 #endif
