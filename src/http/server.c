@@ -424,12 +424,15 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     if (s == NULL)
         return CB_EINTERNAL;
     s->api = api;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
+                                                 : MHD_USE_EPOLL);
+    unsigned pool = cfg->thread_per_connection ? 0u : cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : DEFAULT_THREADS,
+        MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,

@@ -9,7 +9,10 @@
  * Guarantees every backend gives:
  *  - Each call is one transaction: when it returns CB_EOK the change is
  *    committed and survives a kill -9 of the process (with `durable`, also
- *    a power loss); when it returns an error nothing of it is visible.
+ *    a power loss); when it returns an error nothing of it is visible --
+ *    but for a durable write whose flush to disk failed (CB_EUNAVAILABLE):
+ *    it may be visible and may not survive a power loss, and every write
+ *    after it is refused until the store is opened again.
  *  - Image bytes are copied from the caller's file descriptor inside the
  *    same transaction that updates the BLOB record, so a reader never sees
  *    a record whose sizes do not match its bytes.
@@ -41,8 +44,8 @@ typedef struct store store_t;
 #define STORE_ANY ((int64_t)-1)
 
 typedef struct {
-    bool durable;   /* fsync every commit (SQLite synchronous=FULL) */
-    int pool_size;  /* connections kept open (0 = default) */
+    bool durable;  /* answer a write only once it is flushed to disk */
+    int pool_size; /* connections kept open (0 = default) */
     /* Budget of the read cache (users by name, entities' BLOB records and
      * image bytes); 0 = no cache. A cached read is never older than the
      * last write, by any process, that ended before the read began. */
@@ -298,8 +301,8 @@ cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t versio
 /* Adds (or replaces) a variant of (blob_id, version); CB_ENOTFOUND (and
  * nothing stored) when that is no longer the BLOB's current version. */
 cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                         const store_variant_meta *meta, const void *bytes, size_t len,
-                         bool pinned, int64_t cache_max_bytes);
+                         const store_variant_meta *meta, const void *bytes, size_t len, bool pinned,
+                         int64_t cache_max_bytes);
 /* Total bytes of unpinned variants (for tests and the operator). */
 cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
 
@@ -322,8 +325,8 @@ cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t le
  * key first) and keep them. fn runs inside the write transaction: it must
  * not call the store. */
 typedef cb_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, bool zipped,
-                                   bool encrypted, void **out, size_t *out_len,
-                                   bool *out_zipped, bool *out_encrypted);
+                                   bool encrypted, void **out, size_t *out_len, bool *out_zipped,
+                                   bool *out_encrypted);
 cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 
 #endif

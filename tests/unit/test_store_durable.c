@@ -1,0 +1,191 @@
+/*
+ * test_store_durable.c — durable mode's promise: a write is answered only
+ * after a flush of the WAL that began after it, concurrent writers share
+ * flushes, and a failed flush refuses every later write.
+ *
+ * The store's fdatasync calls are wrapped (-Wl,--wrap=fdatasync, see the
+ * Makefile): the wrapper counts them, can make them slow (so that writers
+ * pile up as behind a real disk) or fail, then calls the real one. SQLite's
+ * own syncs (checkpoints) happen inside libsqlite3 and are not seen.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "store/store.h"
+#include "tmpdb.h"
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+static atomic_int g_started;  /* flushes begun */
+static atomic_int g_ended;    /* flushes ended */
+static atomic_int g_fail;     /* errno to fail with, 0 = the real call */
+static atomic_int g_delay_us; /* a slow disk */
+
+int __wrap_fdatasync(int fd)
+{
+    atomic_fetch_add(&g_started, 1);
+    int delay = atomic_load(&g_delay_us);
+    if (delay > 0)
+        nanosleep(&(struct timespec){0, (long)delay * 1000}, NULL);
+    int e = atomic_load(&g_fail);
+    int rc = e != 0 ? (errno = e, -1) : __real_fdatasync(fd);
+    atomic_fetch_add(&g_ended, 1);
+    return rc;
+}
+
+typedef struct {
+    char dir[256], path[512];
+    store_t *s;
+    arena_t *a;
+} fixture;
+
+static int open_with(void **state, int pool_size)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL ||
+        tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "durable", "crmblob.db") != 0)
+        return -1;
+    store_options opt = {.durable = true, .pool_size = pool_size};
+    if (store_open(f->path, &opt, &f->s) != CB_EOK)
+        return -1;
+    f->a = arena_create();
+    atomic_store(&g_fail, 0);
+    atomic_store(&g_delay_us, 0);
+    *state = f;
+    return 0;
+}
+
+static int setup_pool(void **state)
+{
+    return open_with(state, 4);
+}
+
+static int setup_single(void **state)
+{
+    return open_with(state, 1);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    arena_destroy(f->a);
+    tmpdb_remove(f->dir);
+    free(f);
+    atomic_store(&g_fail, 0);
+    return 0;
+}
+
+/* A write returns after a flush that began after the write was asked for;
+ * a read flushes nothing. */
+static void test_write_answered_after_flush(void **state)
+{
+    fixture *f = *state;
+    int before = atomic_load(&g_started);
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    assert_true(atomic_load(&g_started) > before);
+    assert_int_equal(atomic_load(&g_ended), atomic_load(&g_started));
+
+    int flushed = atomic_load(&g_started);
+    model_entity_t got;
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), CB_EOK);
+    assert_int_equal(atomic_load(&g_started), flushed);
+}
+
+/* A failed flush answers the write with an error, and refuses the writes
+ * after it without trying the disk again; reads go on. */
+static void test_failed_flush_is_sticky(void **state)
+{
+    fixture *f = *state;
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    atomic_store(&g_fail, EIO);
+    int32_t other = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), CB_EUNAVAILABLE);
+    atomic_store(&g_fail, 0); /* the disk "recovers": too late to trust it */
+    int tried = atomic_load(&g_started);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), CB_EUNAVAILABLE);
+    model_blob_edit edit = {.description = "after the failure"};
+    model_blob b;
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+                     CB_EUNAVAILABLE);
+    assert_int_equal(atomic_load(&g_started), tried);
+    model_entity_t got;
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), CB_EOK);
+}
+
+#define WRITERS 8
+#define WRITES 25
+
+typedef struct {
+    fixture *f;
+    int late; /* writes answered before any flush ended after they began */
+    int failed;
+} writer;
+
+static void *write_many(void *arg)
+{
+    writer *w = arg;
+    for (int i = 0; i < WRITES; i++) {
+        int ended_before = atomic_load(&g_ended);
+        int32_t id = 0;
+        if (tmpdb_entity(w->f->s, MODEL_CONTACT, &id) != CB_EOK)
+            w->failed++;
+        else if (atomic_load(&g_ended) <= ended_before)
+            w->late++;
+    }
+    return NULL;
+}
+
+/* Behind a slow disk, concurrent writers share flushes, and each is
+ * answered only once a flush has ended after it began. */
+static void test_writers_share_flushes(void **state)
+{
+    fixture *f = *state;
+    atomic_store(&g_delay_us, 2000);
+    int before = atomic_load(&g_started);
+    pthread_t th[WRITERS];
+    writer w[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (writer){.f = f};
+        assert_int_equal(pthread_create(&th[i], NULL, write_many, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failed, 0);
+        assert_int_equal(w[i].late, 0);
+    }
+    int flushes = atomic_load(&g_started) - before;
+    assert_true(flushes >= 1);
+    assert_true(flushes < WRITERS * WRITES / 2);
+    /* every write is there after a reopen */
+    store_close(f->s);
+    store_options opt = {.durable = true, .pool_size = 4};
+    assert_int_equal(store_open(f->path, &opt, &f->s), CB_EOK);
+    model_entity_t got;
+    for (int32_t id = 1; id <= WRITERS * WRITES; id++)
+        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, id, &got), CB_EOK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_answered_after_flush, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_write_answered_after_flush, setup_single, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_flush_is_sticky, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_flush_is_sticky, setup_single, teardown),
+        cmocka_unit_test_setup_teardown(test_writers_share_flushes, setup_pool, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
