@@ -21,7 +21,7 @@ typedef struct {
      * connection, where a pool thread waiting would stall all of its own. */
     bool thread_per_connection;
     unsigned timeout_s;        /* idle connection timeout (0 = 30 s) */
-    unsigned max_conns;        /* connections in all (0 = 8192) */
+    unsigned max_conns;        /* connections in all (0 = 8192; 1024 thread per connection) */
     unsigned max_conns_per_ip; /* connections from one address (0 = 1024) */
 } http_config;
 
