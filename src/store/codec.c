@@ -41,7 +41,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +51,7 @@
 #include <zstd.h>
 
 #include "core/log.h"
+#include "store/store_int.h"
 
 #define CHUNK_BYTES ((size_t)64 * 1024) /* plaintext per sealed chunk, and read size */
 #define SEAL_ABYTES ((size_t)crypto_secretstream_xchacha20poly1305_ABYTES)
@@ -845,22 +845,6 @@ cb_err codec_decode(const codec_t *c, const void *in, size_t len, bool zipped, b
 
 /* ---- key generation ----------------------------------------------------- */
 
-/* Makes the new name durable: losing the key file loses the data. */
-static cb_err sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    cb_err e = CB_EOK;
-    if (fd < 0 || fsync(fd) != 0) {
-        log_error("cannot sync the directory of %s: %s", path, strerror(errno));
-        e = CB_EINTERNAL;
-    }
-    if (fd >= 0)
-        close(fd);
-    free(copy);
-    return e;
-}
-
 static cb_err write_key_file(int fd, const char *path, const char *text, size_t n)
 {
     cb_err e = fchmod(fd, 0600) == 0 ? write_full(fd, text, n) : CB_EINTERNAL;
@@ -870,7 +854,7 @@ static cb_err write_key_file(int fd, const char *path, const char *text, size_t 
         e = CB_EINTERNAL;
     if (e != CB_EOK)
         log_error("cannot write the key file %s: %s", path, strerror(errno));
-    return e == CB_EOK ? sync_parent(path) : e;
+    return e == CB_EOK ? store_sync_parent(path) : e; /* losing the key file loses the data */
 }
 
 cb_err codec_keygen(const char *path)

@@ -18,12 +18,15 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -61,6 +64,21 @@ static cb_err make_parent_dirs(const char *path)
         *p = saved;
     }
     return CB_EOK;
+}
+
+cb_err store_sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    cb_err e = CB_EOK;
+    if (fd < 0 || fsync(fd) != 0) {
+        log_error("cannot sync the directory of %s: %s", path, strerror(errno));
+        e = CB_EINTERNAL;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return e;
 }
 
 cb_err store_open(const char *where, const store_options *opt, store_t **out)

@@ -57,7 +57,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -535,24 +534,6 @@ struct walsync {
     atomic_llong flushes; /* for the log at close */
 };
 
-/* Opens the WAL file and syncs its directory entry. */
-static int wal_open(struct walsync *w)
-{
-    if ((w->fd = open(w->path, O_RDONLY | O_CLOEXEC)) < 0)
-        return errno;
-    char dir[sizeof(w->path)];
-    snprintf(dir, sizeof(dir), "%s", w->path);
-    char *slash = strrchr(dir, '/');
-    const char *d = slash == NULL ? "." : slash == dir ? "/" : dir;
-    if (slash != NULL && slash != dir)
-        *slash = '\0';
-    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int e = dfd < 0 || fsync(dfd) != 0 ? errno : 0;
-    if (dfd >= 0)
-        close(dfd);
-    return e;
-}
-
 /* Durable mode, after a flush that served several writers: the next flush
  * starts no sooner than this after the last one started, so that under
  * load a flush serves many writers (each costs the disk's time and a CPU's,
@@ -599,12 +580,16 @@ static cb_err walsync_create(struct sq_store *s, const char *path)
         return CB_EINTERNAL;
     w->fd = -1;
     int n = snprintf(w->path, sizeof(w->path), "%s-wal", path);
-    int e = n > 0 && (size_t)n < sizeof(w->path) ? wal_open(w) : ENAMETOOLONG;
-    if (e == 0) {
+    if (n > 0 && (size_t)n < sizeof(w->path))
+        w->fd = open(w->path, O_RDONLY | O_CLOEXEC);
+    else
+        errno = ENAMETOOLONG;
+    if (w->fd < 0)
+        log_error("store: durable mode: cannot open %s-wal: %s", path, strerror(errno));
+    else if (store_sync_parent(w->path) == CB_EOK) { /* the WAL's name is durable too */
         s->walsync = w;
         return CB_EOK;
     }
-    log_error("store: durable mode: cannot open %s-wal: %s", path, strerror(e));
     if (w->fd >= 0)
         close(w->fd);
     free(w);
@@ -2840,7 +2825,7 @@ static cb_err set_wal(struct conn *c)
 static cb_err conn_open(struct conn *c, const char *path)
 {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    char pragmas[128];
+    static const char pragmas[] = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         log_error("store: cannot open %s: %s", path,
@@ -2849,7 +2834,6 @@ static cb_err conn_open(struct conn *c, const char *path)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-    snprintf(pragmas, sizeof(pragmas), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return sql_err(c, rc, pragmas);
@@ -2999,8 +2983,7 @@ static void changes_open(struct sq_store *s, const char *path)
     _Static_assert(STORE_CHANGES__COUNT * sizeof(uint64_t) <= CHANGES_MAP_BYTES, "counts fit");
     char name[4096];
     int n = snprintf(name, sizeof(name), "%s-changes", path);
-    int fd =
-        n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    int fd = n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
     struct stat st;
     void *map = MAP_FAILED;
     if (fd >= 0 && fstat(fd, &st) == 0 &&
