@@ -1595,31 +1595,30 @@ static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user
     return step_done(c, st);
 }
 
-/* The BlobId of entity (k, id), creating its record when it has none. */
 /* Checks `expect` against the bytes' version (info: the record's
- * info_version) of entity (k, id)'s record, 0 when it has none. */
-static cb_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info)
+ * info_version) of entity (k, id)'s record, 0 when it has none; *blob_id
+ * is that record's BlobId (0: none). */
+static cb_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info,
+                          int32_t *blob_id)
 {
-    int32_t blob_id;
-    cb_err rc = entity_blob_id(c, k, id, &blob_id);
+    cb_err rc = entity_blob_id(c, k, id, blob_id);
     if (rc != CB_EOK || expect == STORE_ANY)
         return rc;
-    if (blob_id == 0)
+    if (*blob_id == 0)
         return check_expect(expect, 0);
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
+    bind_int(st, 1, *blob_id);
     if ((rc = step_row(c, st)) != CB_EOK)
         return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
     return check_expect(expect, sqlite3_column_int64(st, info ? 14 : 13));
 }
 
+/* Gives entity (k, id) a record when *blob_id, its BlobId from
+ * blob_expect, is 0 (none): *blob_id is then the new one. */
 static cb_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
                           int32_t *blob_id)
 {
-    cb_err rc = entity_blob_id(c, k, id, blob_id);
-    if (rc == CB_EOK && *blob_id == 0)
-        rc = blob_create(c, k, id, user_id, now, blob_id);
-    return rc;
+    return *blob_id == 0 ? blob_create(c, k, id, user_id, now, blob_id) : CB_EOK;
 }
 
 /* The record of entity (k, id) into *out, the empty carrier when none. */
@@ -1668,7 +1667,7 @@ static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id
     int32_t blob_id;
     model_blob_empty(out);
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true)) != CB_EOK ||
+    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != CB_EOK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
         (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
         goto out;
@@ -1772,7 +1771,7 @@ static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
     model_blob_empty(out);
     cb_err rc = content_check(sc);
     if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
+        (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
         (rc = thumb_drop(c, k, id)) != CB_EOK) /* made from the bytes replaced now */
         goto out;
@@ -1859,8 +1858,7 @@ static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expe
     struct conn *c = NULL;
     int32_t blob_id;
     cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false)) != CB_EOK ||
-        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK)
+    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK)
         goto out;
     rc = blob_delete(c, blob_id);
 out:
