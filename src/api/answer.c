@@ -43,6 +43,20 @@ void api_answer_empty(api_exchange *x, int status)
     set_status(x, status);
 }
 
+void api_answer_withdraw(api_exchange *x, size_t headers_before)
+{
+    assert(x->answered && headers_before <= x->resp.nheaders);
+    if (x->resp.owner.release != NULL)
+        x->resp.owner.release(x->resp.owner.cls);
+    x->resp.owner = (api_body_owner){NULL, NULL};
+    x->resp.status = 0;
+    x->resp.content_type = NULL;
+    x->resp.body = NULL;
+    x->resp.body_len = 0;
+    x->resp.nheaders = headers_before;
+    x->answered = false;
+}
+
 void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nargs)
 {
     if (x->answered)

@@ -164,6 +164,9 @@ void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned
 void api_answer_lent(api_exchange *x, int status, const char *type, const void *body, size_t len,
                      api_body_owner owner);
 void api_answer_empty(api_exchange *x, int status);
+/* Takes back the answer given (an error a later finding outranks), with
+ * the headers added since there were headers_before of them. */
+void api_answer_withdraw(api_exchange *x, size_t headers_before);
 void api_add_header(api_exchange *x, const char *name, const char *value);
 
 /* ---- carriers (carrier.c) ---- */

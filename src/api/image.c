@@ -208,29 +208,50 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
     return cond_write_allowed(x, req, &c);
 }
 
+/* A body refused before anything was read (plain PUT): when the entity
+ * does not exist, 404 outranks the 400, as on the paths that read first.
+ * headers_before: the answer's header count before the refusal. */
+static void refused_body_outranked(api_exchange *x, size_t headers_before)
+{
+    model_blob b;
+    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e != CB_ENOTFOUND)
+        return;
+    api_answer_withdraw(x, headers_before);
+    api_fail_store(x, e);
+}
+
+/* A plain PUT (not a patch, no precondition) is one write transaction:
+ * the write itself finds the record and refuses a missing entity. A patch
+ * needs the record as it is, a precondition its version: both read it
+ * first. */
 void image_info_put(api_exchange *x, const api_request *req)
 {
     model_blob_edit edit;
     model_blob b;
-    if (!project_id_rule(x, req) || !info_for_write(x, req, &b))
-        return;
-    /* only a patch needs the carrier as it is */
     bool patch = x->body_repr == REPR_PATCH || x->body_repr == REPR_MERGE;
+    bool read_first = patch || cond_is_conditional(req);
+    x->expect = STORE_ANY;
+    if (!project_id_rule(x, req) || (read_first && !info_for_write(x, req, &b)))
+        return;
+    size_t headers_before = x->resp.nheaders;
     json_t *current = patch ? carrier_blob(x, &b) : NULL;
     json_t *body = carrier_read(x, current);
     json_decref(current);
-    if (body == NULL)
-        return;
-    if (carrier_blob_edit(x, body, &edit)) {
-        cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
-                                        x->user.id, x->expect, &b);
-        if (e == CB_EOK) {
-            cond_state c = info_cond(x, &b);
-            cond_headers(x, &c);
-            api_answer_blob(x, &b, NULL);
-        } else {
-            api_fail_store(x, e);
-        }
+    if (body == NULL || !carrier_blob_edit(x, body, &edit)) {
+        if (!read_first)
+            refused_body_outranked(x, headers_before);
+        goto out;
     }
+    cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
+                                    x->user.id, x->expect, &b);
+    if (e != CB_EOK) {
+        api_fail_store(x, e);
+        goto out;
+    }
+    cond_state c = info_cond(x, &b);
+    cond_headers(x, &c);
+    api_answer_blob(x, &b, NULL);
+out:
     json_decref(body);
 }

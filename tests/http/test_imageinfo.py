@@ -111,6 +111,21 @@ def test_info_entity_absent_404(admin, kind):
                  404, "SoNotFoundException")
 
 
+@pytest.mark.parametrize("body", ['{"Description": 5}', '{"Description": "x"',
+                                  '[1]', ''])
+@pytest.mark.parametrize("headers", [{}, {"If-Match": "*"}])
+def test_info_put_refused_body_absent_entity_404(admin, body, headers):
+    """The entity's absence outranks a bad body, with or without a precondition."""
+    h = {"Content-Type": "application/json", **headers}
+    r = admin.put("/api/v1/Person/1999999951/ImageInfo", data=body, headers=h)
+    assert_error(r, 404, "SoNotFoundException")
+    assert r.headers.get("WWW-Authenticate") is None
+    pid = admin.create("Person")
+    r = admin.put(f"/api/v1/Person/{pid}/ImageInfo", data=body, headers=h)
+    assert r.status_code == 400, r.text
+    assert r.json()["ErrorType"] != "SoNotFoundException"
+
+
 @pytest.mark.parametrize("kind", KIND_NAMES)
 def test_info_after_upload(srv, alice, kind):
     eid = alice.create(kind)
