@@ -24,6 +24,7 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
     api_t *api = calloc(1, sizeof(*api));
     if (api == NULL)
         return CB_EINTERNAL;
+    pthread_mutex_init(&api->spare_mu, NULL);
     api->store = store;
     api->auth = auth;
     api->cfg = *cfg;
@@ -52,7 +53,37 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
 
 void api_destroy(api_t *api)
 {
+    if (api == NULL)
+        return;
+    for (int i = 0; i < api->nspare; i++)
+        arena_destroy(api->spare[i]);
+    pthread_mutex_destroy(&api->spare_mu);
     free(api);
+}
+
+/* A spare arena, or a new one. */
+static arena_t *arena_take(api_t *api)
+{
+    arena_t *a = NULL;
+    pthread_mutex_lock(&api->spare_mu);
+    if (api->nspare > 0)
+        a = api->spare[--api->nspare];
+    pthread_mutex_unlock(&api->spare_mu);
+    return a != NULL ? a : arena_create();
+}
+
+/* Keeps a, emptied, for a later exchange, or destroys it when enough are
+ * kept. Nothing allocated in a may be used afterwards. */
+static void arena_give(api_t *api, arena_t *a)
+{
+    arena_reset(a);
+    pthread_mutex_lock(&api->spare_mu);
+    if (api->nspare < API_SPARE_ARENAS) {
+        api->spare[api->nspare++] = a;
+        a = NULL;
+    }
+    pthread_mutex_unlock(&api->spare_mu);
+    arena_destroy(a);
 }
 
 auth_input api_auth_input(const api_request *req)
@@ -168,7 +199,7 @@ static bool prepare_body(api_exchange *x, const api_request *req)
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req)
 {
-    arena_t *arena = arena_create();
+    arena_t *arena = arena_take(api);
     api_exchange *x = arena_alloc(arena, sizeof(*x));
     x->api = api;
     x->arena = arena;
@@ -269,5 +300,5 @@ void api_exchange_free(api_exchange *x)
     buf_free(&x->body);
     if (x->resp.owner.release != NULL)
         x->resp.owner.release(x->resp.owner.cls);
-    arena_destroy(x->arena);
+    arena_give(x->api, x->arena); /* x itself lives in that arena */
 }
