@@ -259,6 +259,17 @@ void api_exchange_finish(api_exchange *x, const api_request *req)
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
 }
 
+bool api_exchange_blocks(const api_exchange *x, const api_request *req)
+{
+    if (x->answered)
+        return false;
+    const route_method *rm = x->rm;
+    if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->fn == session_login ||
+        x->route.kind == ROUTE_AGENT)
+        return true; /* decodes a picture, hashes a password, or may do either */
+    return rm->fn == image_get && image_get_blocks(x, req);
+}
+
 const api_response *api_exchange_response(const api_exchange *x)
 {
     return x->answered ? &x->resp : NULL;

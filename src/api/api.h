@@ -87,6 +87,10 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req);
 /* Feeds body bytes; once this fails the exchange holds its error answer. */
 void api_exchange_body(api_exchange *x, const char *data, size_t n);
 void api_exchange_finish(api_exchange *x, const api_request *req);
+/* True when api_exchange_finish may take long (it would decode or render a
+ * picture, or hash a password): the caller had better run it on a thread
+ * that serves no other client. */
+bool api_exchange_blocks(const api_exchange *x, const api_request *req);
 /* The answer, once there is one. */
 const api_response *api_exchange_response(const api_exchange *x);
 /* Hands the body's owner over to the caller (it will release it); release

@@ -224,6 +224,8 @@ void entity_get(api_exchange *x, const api_request *req);
 void entity_put(api_exchange *x, const api_request *req);
 void entity_delete(api_exchange *x, const api_request *req);
 void image_get(api_exchange *x, const api_request *req);
+/* True when image_get may render (a variant, a placeholder, a modern format). */
+bool image_get_blocks(const api_exchange *x, const api_request *req);
 void image_put(api_exchange *x, const api_request *req);
 void image_delete(api_exchange *x, const api_request *req);
 void image_info_get(api_exchange *x, const api_request *req);

@@ -92,6 +92,17 @@ static cb_err answer_variant(api_exchange *x, const api_request *req, const pic_
     return CB_EOK;
 }
 
+bool image_get_blocks(const api_exchange *x, const api_request *req)
+{
+    static const char *const args[] = {"w", "h", "type", "ifBlank"};
+    for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++)
+        if (req->query(req->conn, args[i]) != NULL)
+            return true; /* a variant or a placeholder may have to be rendered */
+    const char *accept = req->header(req->conn, "Accept");
+    return x->api->cfg.modern_formats && accept != NULL &&
+           (repr_accept_named(accept, "image/avif") || repr_accept_named(accept, "image/webp"));
+}
+
 void image_get(api_exchange *x, const api_request *req)
 {
     img_blank blank = IMG_BLANK_DEFAULT;

@@ -23,12 +23,22 @@
  * found while reading the body (libmicrohttpd 0.9.75 cannot answer
  * mid-body) is sent when the body ends; the rest of the body is read and
  * dropped, up to DISCARD_MAX bytes, past which the connection is cut.
+ *
+ * With a pool of polling threads, an exchange whose finishing may take
+ * long (api_exchange_blocks: decoding an upload, rendering a variant,
+ * hashing a password) is finished on an offload thread while its
+ * connection is suspended, so that the other connections of its polling
+ * thread are not kept waiting; when it is resumed, the polling thread
+ * queues the answer. Suspended connections are all resumed before the
+ * daemon stops (libmicrohttpd aborts otherwise): the offload threads
+ * finish every exchange handed to them before they exit.
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -50,15 +60,32 @@
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
 
+/* Offload threads: enough for the image workers and a password hash or
+ * two at once; more would only queue on the image workers. */
+#define OFFLOAD_THREADS 4
+
+typedef struct req_state req_state;
+
+/* Exchanges waiting for an offload thread, first come first served. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    req_state *head, *tail;
+    bool stopping; /* the threads exit once the queue is empty */
+    pthread_t threads[OFFLOAD_THREADS];
+    int nthreads;
+} offload_t;
+
 struct http_server {
     struct MHD_Daemon *d;
     api_t *api;
     atomic_int in_flight;
     atomic_bool stopping; /* new connections are refused */
+    offload_t *offload;   /* NULL: every exchange is finished where it is */
 };
 
-typedef struct {
-    api_exchange *x;      /* NULL until the handler's first call */
+struct req_state {
+    api_exchange *x;       /* NULL until the handler's first call */
     size_t raw_target_len; /* strlen of the request target as received */
     const char *remote;    /* the connection's peer address */
     uint64_t start_us;
@@ -66,7 +93,11 @@ typedef struct {
     uint64_t sent_bytes;
     int status;
     bool queued;
-} req_state;
+    bool offloaded;              /* finished (or being finished) by an offload thread */
+    struct MHD_Connection *conn; /* offloaded: the suspended connection */
+    api_request req;             /* offloaded: the request as the handler saw it */
+    req_state *next;             /* in the offload queue */
+};
 
 /* What lives as long as a connection: its current request, and the
  * peer's address as text (made once: inet_ntop per request was ~2 % of
@@ -309,6 +340,83 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     return MHD_YES;
 }
 
+/* ---- offload threads ---- */
+
+static void *offload_main(void *arg)
+{
+    offload_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    for (;;) {
+        while (o->head == NULL && !o->stopping)
+            pthread_cond_wait(&o->cv, &o->mu);
+        req_state *st = o->head;
+        if (st == NULL)
+            break; /* stopping, and nothing left */
+        o->head = st->next;
+        if (o->head == NULL)
+            o->tail = NULL;
+        pthread_mutex_unlock(&o->mu);
+        struct MHD_Connection *c = st->conn;
+        api_exchange_finish(st->x, &st->req);
+        MHD_resume_connection(c); /* st belongs to the polling thread again */
+        pthread_mutex_lock(&o->mu);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+static void offload_stop(offload_t *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->stopping = true;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    for (int i = 0; i < o->nthreads; i++)
+        pthread_join(o->threads[i], NULL);
+    pthread_cond_destroy(&o->cv);
+    pthread_mutex_destroy(&o->mu);
+    free(o);
+}
+
+static offload_t *offload_start(void)
+{
+    offload_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return NULL;
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv, NULL);
+    for (; o->nthreads < OFFLOAD_THREADS; o->nthreads++) {
+        if (pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) != 0) {
+            log_error("cannot start the offload threads");
+            offload_stop(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* Suspends c and hands its exchange to an offload thread. */
+static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_state *st,
+                                    const api_request *req)
+{
+    st->offloaded = true;
+    st->conn = c;
+    st->req = *req;
+    st->next = NULL;
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&o->mu);
+    if (o->tail != NULL)
+        o->tail->next = st;
+    else
+        o->head = st;
+    o->tail = st;
+    pthread_cond_signal(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -332,7 +440,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->discarded += n;
         return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
+    if (st->offloaded) /* resumed: the exchange was finished by an offload thread */
+        return queue(c, st);
     api_request req = make_request(c, url, method, st->remote);
+    if (s->offload != NULL && api_exchange_blocks(st->x, &req))
+        return offload_push(s->offload, c, st, &req);
     api_exchange_finish(st->x, &req);
     return queue(c, st);
 }
@@ -432,7 +544,12 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     s->api = api;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
-                                                 : MHD_USE_EPOLL);
+                                                 : MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME);
+    /* a thread per connection may block: only its own client waits */
+    if (!cfg->thread_per_connection && (s->offload = offload_start()) == NULL) {
+        free(s);
+        return CB_EINTERNAL;
+    }
     unsigned pool = cfg->thread_per_connection ? 0u : cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -450,6 +567,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         on_connection, s, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);
+        offload_stop(s->offload);
         free(s);
         return CB_EUNAVAILABLE;
     }
@@ -465,6 +583,7 @@ void http_stop(http_server *s, unsigned grace_s)
     uint64_t deadline = text_monotonic_us() + (uint64_t)grace_s * 1000000u;
     while (atomic_load(&s->in_flight) > 0 && text_monotonic_us() < deadline)
         usleep(10000);
+    offload_stop(s->offload); /* every suspended connection resumed */
     MHD_stop_daemon(s->d);
     free(s);
 }

@@ -1,10 +1,14 @@
 """Many clients at once."""
+import struct
 import threading
+import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import HTTP_TIMEOUT, KINDS, data, png_with_text, sniff
+from conftest import (HTTP_TIMEOUT, KINDS, RawConn, basic, data, png_chunk, png_with_text,
+                      sniff)
 
 N = 20
 
@@ -236,3 +240,40 @@ def test_cli_user_changes_while_server_is_busy(srv, admin):
     assert not errors, errors[:5]
     rows = srv.user_list()
     assert all(rows[f"busy{i}"]["status"] == "disabled" for i in range(5))
+
+
+def slow_png():
+    """A 7000x7000 PNG (49 megapixels, under the default limit) of ~150 KB:
+    checking that every pixel decodes takes the image worker a few hundred
+    milliseconds."""
+    w = h = 7000
+    rows = (b"\x00" + b"\x80" * (w * 3)) * h
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(rows, 6)) + png_chunk(b"IEND", b""))
+
+
+def test_upload_being_decoded_does_not_hold_up_other_clients(make_arg_server):
+    """With a single polling thread, a read on another connection is answered
+    while an upload is still being decoded: decoding runs off that thread."""
+    s = make_arg_server(["--threads", "1"])
+    pid = s.client("alice").create("Person")
+    auth = {"Authorization": basic("alice", s.users["alice"][1])}
+    body = slow_png()
+    up, rd = RawConn(s.port, timeout=60), RawConn(s.port)
+    info = f"/api/v1/Person/{pid}/ImageInfo"
+    rd.send_head("GET", info, auth)  # credentials checked and remembered
+    assert rd.read_response()[0] == 200
+    up.send_head("PUT", f"/api/v1/Person/{pid}/Image",
+                 {**auth, "Content-Type": "image/png", "Content-Length": str(len(body))})
+    up.send(body)
+    time.sleep(0.05)  # the server has the body: the worker is decoding it
+    t0 = time.monotonic()
+    rd.send_head("GET", info, auth)
+    status = rd.read_response(timeout=30)[0]
+    read_s = time.monotonic() - t0
+    upload_pending = not up.readable()
+    assert status == 200
+    up_status, _, up_body = up.read_response(timeout=60)
+    assert up_status == 200, up_body[:300]
+    assert upload_pending, f"the read waited {read_s:.3f} s, until the upload was answered"
