@@ -60,8 +60,8 @@
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
 
-/* Offload threads: enough for the image workers and a password hash or
- * two at once; more would only queue on the image workers. */
+/* Offload threads by default: enough for the image workers and a password
+ * hash or two at once; more would only queue on the image workers. */
 #define OFFLOAD_THREADS 4
 
 typedef struct req_state req_state;
@@ -72,8 +72,8 @@ typedef struct {
     pthread_cond_t cv;
     req_state *head, *tail;
     bool stopping; /* the threads exit once the queue is empty */
-    pthread_t threads[OFFLOAD_THREADS];
     int nthreads;
+    pthread_t threads[];
 } offload_t;
 
 struct http_server {
@@ -380,14 +380,14 @@ static void offload_stop(offload_t *o)
     free(o);
 }
 
-static offload_t *offload_start(void)
+static offload_t *offload_start(unsigned nthreads)
 {
-    offload_t *o = calloc(1, sizeof(*o));
+    offload_t *o = calloc(1, sizeof(*o) + nthreads * sizeof(pthread_t));
     if (o == NULL)
         return NULL;
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
-    for (; o->nthreads < OFFLOAD_THREADS; o->nthreads++) {
+    for (; o->nthreads < (int)nthreads; o->nthreads++) {
         if (pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) != 0) {
             log_error("cannot start the offload threads");
             offload_stop(o);
@@ -543,14 +543,13 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         return CB_EINTERNAL;
     s->api = api;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
-                                                 : MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME);
-    /* a thread per connection may block: only its own client waits */
-    if (!cfg->thread_per_connection && (s->offload = offload_start()) == NULL) {
+                     MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    s->offload = offload_start(cfg->offload_threads ? cfg->offload_threads : OFFLOAD_THREADS);
+    if (s->offload == NULL) {
         free(s);
         return CB_EINTERNAL;
     }
-    unsigned pool = cfg->thread_per_connection ? 0u : cfg->threads ? cfg->threads : DEFAULT_THREADS;
+    unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
@@ -558,7 +557,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_conns ? cfg->max_conns : cfg->thread_per_connection ? 1024u : 8192u,
+        cfg->max_conns ? cfg->max_conns : 8192u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
