@@ -7,6 +7,7 @@
  * entity for an upload) are made before a single body byte is read, so a
  * refused upload costs the server nothing.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -97,14 +98,21 @@ auth_input api_auth_input(const api_request *req)
     };
 }
 
-static bool check_auth(api_exchange *x, const api_request *req)
+/* no_wait: on a polling thread, where a password hash would hold up other
+ * clients; the exchange is then left start_pending, unanswered. */
+static bool check_auth(api_exchange *x, const api_request *req, bool no_wait)
 {
     auth_input in = api_auth_input(req);
     auth_result r;
     const char *reason = NULL;
     if (api_route_is_public(req->path))
         return true;
+    in.no_wait = no_wait;
     cb_err e = auth_authenticate(x->api->auth, x->arena, &in, &r, &reason);
+    if (e == CB_EWOULDBLOCK) {
+        x->start_pending = true;
+        return false;
+    }
     if (e == CB_EOK) {
         x->user = r.user;
         x->app = r.app;
@@ -197,6 +205,14 @@ static bool prepare_body(api_exchange *x, const api_request *req)
     }
 }
 
+/* Authentication and what follows it. */
+static void start_rest(api_exchange *x, const api_request *req, bool no_wait)
+{
+    if (check_auth(x, req, no_wait) && check_timezone(x, req) && api_route(x, req) &&
+        check_accept(x) && check_rights(x))
+        prepare_body(x, req);
+}
+
 api_exchange *api_exchange_start(api_t *api, const api_request *req)
 {
     arena_t *arena = arena_take(api);
@@ -220,10 +236,20 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return x;
     }
-    if (check_auth(x, req) && check_timezone(x, req) && api_route(x, req) && check_accept(x) &&
-        check_rights(x))
-        prepare_body(x, req);
+    start_rest(x, req, true);
     return x;
+}
+
+bool api_exchange_start_blocks(const api_exchange *x)
+{
+    return x->start_pending;
+}
+
+void api_exchange_start_finish(api_exchange *x, const api_request *req)
+{
+    assert(x->start_pending && !x->answered);
+    x->start_pending = false;
+    start_rest(x, req, false);
 }
 
 void api_exchange_body(api_exchange *x, const char *data, size_t n)

@@ -85,6 +85,12 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
 void api_destroy(api_t *api);
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req);
+/* True when the start stopped short of checking credentials that need a
+ * password hashed (a Basic value not remembered): the caller runs
+ * api_exchange_start_finish where waiting holds up no other client, and
+ * only then goes on with the exchange. */
+bool api_exchange_start_blocks(const api_exchange *x);
+void api_exchange_start_finish(api_exchange *x, const api_request *req);
 /* Feeds body bytes; once this fails the exchange holds its error answer. */
 void api_exchange_body(api_exchange *x, const char *data, size_t n);
 void api_exchange_finish(api_exchange *x, const api_request *req);

@@ -88,6 +88,7 @@ struct api_exchange {
     const char *method;
     const char *path;
     model_user user;
+    bool start_pending; /* the credentials need a password hashed: api_exchange_start_finish */
     bool authed;
     route_t route;
     const route_method *rm;

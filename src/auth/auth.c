@@ -670,8 +670,8 @@ static void header_put(auth_t *a, const char *header, const model_user *u, uint6
     pthread_mutex_unlock(&a->header_lock);
 }
 
-static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_result *out,
-                        const char **why)
+static cb_err by_header(auth_t *a, arena_t *arena, const char *header, bool no_wait,
+                        auth_result *out, const char **why)
 {
     auth_credentials cr;
     if ((a->schemes & AUTH_BASIC) && header_hit(a, arena, header, &out->user)) {
@@ -686,6 +686,8 @@ static cb_err by_header(auth_t *a, arena_t *arena, const char *header, auth_resu
     } else if (!(a->schemes & scheme_family(cr.scheme))) {
         *why = "scheme disabled";
         rc = CB_EUNAUTH;
+    } else if (cr.scheme == AUTH_BASIC && no_wait) {
+        rc = CB_EWOULDBLOCK;
     } else if (cr.scheme == AUTH_BASIC) {
         out->scheme = AUTH_BASIC;
         rc = password_check(a, arena, cr.user, cr.password, &out->user, why);
@@ -777,7 +779,7 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
         goto out;
     }
     if (in->authorization != NULL)
-        rc = by_header(a, arena, in->authorization, out, &why);
+        rc = by_header(a, arena, in->authorization, in->no_wait, out, &why);
     else
         rc = by_cookie(a, arena, in, out, &why);
     if (rc == CB_EOK)

@@ -75,6 +75,7 @@ typedef struct {
     const char *xsrf;          /* X-XSRF-TOKEN header */
     const char *app_token;     /* SO-AppToken header */
     const char *remote;        /* peer address, for the failure limiter */
+    bool no_wait; /* CB_EWOULDBLOCK instead of hashing a password (Basic not remembered) */
 } auth_input;
 
 typedef struct {
@@ -92,7 +93,9 @@ typedef struct {
  * Then SO-AppToken: an unknown or revoked token is CB_EUNAUTH when
  * require_app_token, and ignored otherwise (app NULL).
  * CB_EUNAUTH when nothing valid is presented (*reason says why, English, for
- * the log), CB_ETOOMANY while the caller's address is locked out. */
+ * the log), CB_ETOOMANY while the caller's address is locked out,
+ * CB_EWOULDBLOCK (nothing decided, nothing counted) when in->no_wait and a
+ * password would have to be hashed. */
 cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
                          const char **reason);
 

@@ -28,7 +28,10 @@
     X(TOOMANY, 429, "SoUnauthorizedException")                                                     \
     X(HDRTOOLARGE, 431, "SoTooLargeException")                                                     \
     X(INTERNAL, 500, "SoInternalException")                                                        \
-    X(UNAVAILABLE, 503, "SoInternalException")
+    X(UNAVAILABLE, 503, "SoInternalException")                                                     \
+    /* the call would have to wait (hash a password): call again where */ \
+    /* waiting holds up no one; never an answer */                        \
+    X(WOULDBLOCK, 500, "SoInternalException")
 
 typedef enum {
 #define CB_ERR_ENUM(name, status, type) CB_E##name,

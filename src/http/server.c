@@ -93,7 +93,10 @@ struct req_state {
     uint64_t sent_bytes;
     int status;
     bool queued;
-    bool offloaded;              /* finished (or being finished) by an offload thread */
+    /* What an offload thread does (did) for the request while its
+     * connection is suspended: nothing, its start (a password to hash) or
+     * its finish. Cleared when the start's resumption has been handled. */
+    enum { JOB_NONE, JOB_START, JOB_FINISH } job;
     struct MHD_Connection *conn; /* offloaded: the suspended connection */
     api_request req;             /* offloaded: the request as the handler saw it */
     req_state *next;             /* in the offload queue */
@@ -317,6 +320,21 @@ static bool has_body(struct MHD_Connection *c)
     return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
 }
 
+/* The end of the handler's first call, once the exchange has started.
+ * libmicrohttpd closes the connection after an answer queued before the
+ * request's end; without a body the end is the very next call, so an
+ * early answer (401, 404, a CORS preflight) waits for it and the
+ * connection stays open. */
+static enum MHD_Result started(struct MHD_Connection *c, req_state *st)
+{
+    if (api_exchange_response(st->x) != NULL && has_body(c))
+        return queue(c, st);
+    return MHD_YES;
+}
+
+static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_state *st,
+                                    const api_request *req, int job);
+
 static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Connection *c,
                                   const char *url, const char *method, const char *version)
 {
@@ -331,13 +349,9 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
         st->status = MHD_HTTP_BAD_REQUEST;
         return refuse_head(c);
     }
-    /* libmicrohttpd closes the connection after an answer queued before the
-     * request's end; without a body the end is the very next call, so an
-     * early answer (401, 404, a CORS preflight) waits for it and the
-     * connection stays open */
-    if (api_exchange_response(st->x) != NULL && has_body(c))
-        return queue(c, st);
-    return MHD_YES;
+    if (api_exchange_start_blocks(st->x))
+        return offload_push(s->offload, c, st, &req, JOB_START);
+    return started(c, st);
 }
 
 /* ---- offload threads ---- */
@@ -357,7 +371,10 @@ static void *offload_main(void *arg)
             o->tail = NULL;
         pthread_mutex_unlock(&o->mu);
         struct MHD_Connection *c = st->conn;
-        api_exchange_finish(st->x, &st->req);
+        if (st->job == JOB_START)
+            api_exchange_start_finish(st->x, &st->req);
+        else
+            api_exchange_finish(st->x, &st->req);
         MHD_resume_connection(c); /* st belongs to the polling thread again */
         pthread_mutex_lock(&o->mu);
     }
@@ -397,11 +414,13 @@ static offload_t *offload_start(unsigned nthreads)
     return o;
 }
 
-/* Suspends c and hands its exchange to an offload thread. */
+/* Suspends c and hands its exchange's start or finish to an offload
+ * thread. libmicrohttpd calls the handler again once c is resumed: for a
+ * start, as its first call again. */
 static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_state *st,
-                                    const api_request *req)
+                                    const api_request *req, int job)
 {
-    st->offloaded = true;
+    st->job = job;
     st->conn = c;
     st->req = *req;
     st->next = NULL;
@@ -428,6 +447,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_NO; /* out of memory in uri_logged */
     if (st->x == NULL)
         return first_call(st, s, c, url, method, version);
+    if (st->job == JOB_START) { /* resumed: the first call again */
+        st->job = JOB_NONE;
+        return started(c, st);
+    }
     if (st->queued)
         return MHD_YES;
     if (*upload_data_size > 0) {
@@ -440,11 +463,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->discarded += n;
         return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    if (st->offloaded) /* resumed: the exchange was finished by an offload thread */
+    if (st->job == JOB_FINISH) /* resumed: the exchange was finished by an offload thread */
         return queue(c, st);
     api_request req = make_request(c, url, method, st->remote);
-    if (s->offload != NULL && api_exchange_blocks(st->x, &req))
-        return offload_push(s->offload, c, st, &req);
+    if (api_exchange_blocks(st->x, &req))
+        return offload_push(s->offload, c, st, &req, JOB_FINISH);
     api_exchange_finish(st->x, &req);
     return queue(c, st);
 }

@@ -277,3 +277,25 @@ def test_upload_being_decoded_does_not_hold_up_other_clients(make_arg_server):
     up_status, _, up_body = up.read_response(timeout=60)
     assert up_status == 200, up_body[:300]
     assert upload_pending, f"the read waited {read_s:.3f} s, until the upload was answered"
+
+
+def test_password_being_checked_does_not_hold_up_other_clients(make_arg_server):
+    """With a single polling thread, a request whose Basic credentials must
+    first be hashed (Argon2id, tens of milliseconds) does not hold up a
+    request on another connection whose credentials are already known."""
+    s = make_arg_server(["--threads", "1"])
+    pid = s.client("alice").create("Person")
+    info = f"/api/v1/Person/{pid}/ImageInfo"
+    alice = {"Authorization": basic("alice", s.users["alice"][1])}
+    fresh = {"Authorization": basic("bob", s.users["bob"][1])}  # never used yet
+    known, new = RawConn(s.port), RawConn(s.port)
+    known.send_head("GET", info, alice)
+    assert known.read_response()[0] == 200  # alice's value is remembered now
+    new.send_head("GET", info, fresh)
+    time.sleep(0.005)  # the server has bob's request: his password is being hashed
+    known.send_head("GET", info, alice)
+    status = known.read_response(timeout=30)[0]
+    new_pending = not new.readable()
+    assert status == 200
+    assert new.read_response(timeout=30)[0] == 200
+    assert new_pending, "alice's read waited until bob's password was checked"
