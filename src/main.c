@@ -31,12 +31,6 @@
 
 #define SHUTDOWN_GRACE_S 30
 #define SWEEP_EVERY_MS 60000 /* at most this long between sweeps */
-/* With --durable every write waits for a flush of the WAL on an offload
- * thread; concurrent writers share a flush (group commit), so there are
- * as many offload threads as writers that should share one. Measured on
- * one core, 64 connections, PUT ImageInfo: 16 threads 11.8k req/s, 32
- * 16.1k, 64 21.3k, 128 20.1k. */
-#define DURABLE_OFFLOAD_THREADS 64
 
 /* The sweeper: one thread that deletes BLOB records left unlinked for
  * longer than the grace period (SPEC §7), at start and then every
@@ -165,9 +159,13 @@ static void raise_fd_limit(void)
     }
 }
 
-/* --threads by default: one per CPU this process may run on, plus one.
- * Measured with one CPU and 64 connections: 4 threads gave GET p99 20 ms,
- * 2 threads 5.5 ms at the same throughput. */
+/* --threads by default: one per CPU this process may run on, plus one to
+ * work while another waits (an image worker). Measured with one CPU and 64
+ * connections: 4 threads gave GET p99 20 ms, 2 threads 5.5 ms at the same
+ * throughput. Durable mode runs a thread per connection instead (unless
+ * --threads is given): a write waits for the disk, and a pool thread
+ * waiting stalls all its connections (durable PUT ImageInfo, 64 connections: a pool of 32 threads 18-21k
+ * writes/s in groups of 4-6, a thread per connection 26k in groups of 21). */
 static unsigned default_threads(void)
 {
     cpu_set_t set;
@@ -181,14 +179,18 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
                       .threads = o->threads ? o->threads : default_threads(),
-                      .offload_threads = o->durable ? DURABLE_OFFLOAD_THREADS : 0,
+                      .thread_per_connection = o->durable && o->threads == 0,
                       .timeout_s = o->timeout_s,
                       .max_conns_per_ip = o->max_conns_per_ip};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
-    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
-             hc.threads);
+    if (hc.thread_per_connection)
+        log_info("crmblob listening on http://%s (database %s, a thread per connection)", o->listen,
+                 o->db);
+    else
+        log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
+                 hc.threads);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
     int sig = 0;
     sigwait(sigs, &sig);
@@ -240,8 +242,7 @@ static int cmd_serve(const cli_opts *o)
                      .retry_after_s = o->auth.lockout_s,
                      .codec = codec,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
-                     .modern_formats = o->modern_formats,
-                     .writes_wait = o->durable};
+                     .modern_formats = o->modern_formats};
     if (api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     sweeper sw;

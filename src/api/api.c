@@ -293,8 +293,6 @@ bool api_exchange_blocks(const api_exchange *x, const api_request *req)
     if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->fn == session_login ||
         x->route.kind == ROUTE_AGENT)
         return true; /* decodes a picture, hashes a password, or may do either */
-    if (x->api->cfg.writes_wait && (rm->writes || rm->fn == session_logout))
-        return true; /* waits for the disk */
     return rm->fn == image_get && image_get_blocks(x, req);
 }
 

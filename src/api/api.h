@@ -38,7 +38,6 @@ typedef struct {
     const codec_t *codec;  /* how image bytes are kept at rest; NULL: as they are */
     int64_t variant_cache_bytes; /* scaled/converted pictures kept (default 256 MiB) */
     bool modern_formats;   /* WebP/AVIF answers when Accept asks and no type= is given */
-    bool writes_wait;      /* a write waits for the disk (durable): api_exchange_blocks */
 } api_config;
 
 typedef struct {

@@ -29,7 +29,10 @@
  * hashing a password) is finished on an offload thread while its
  * connection is suspended, so that the other connections of its polling
  * thread are not kept waiting; when it is resumed, the polling thread
- * queues the answer. Suspended connections are all resumed before the
+ * queues the answer. So is the start of one whose credentials need a
+ * password hashed (api_exchange_start_blocks); libmicrohttpd then makes
+ * the handler's first call again. With a thread per connection both run
+ * where they are. Suspended connections are all resumed before the
  * daemon stops (libmicrohttpd aborts otherwise): the offload threads
  * finish every exchange handed to them before they exit.
  */
@@ -60,8 +63,8 @@
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
 
-/* Offload threads by default: enough for the image workers and a password
- * hash or two at once; more would only queue on the image workers. */
+/* Offload threads: enough for the image workers and a password hash or
+ * two at once; more would only queue on the image workers. */
 #define OFFLOAD_THREADS 4
 
 typedef struct req_state req_state;
@@ -72,8 +75,8 @@ typedef struct {
     pthread_cond_t cv;
     req_state *head, *tail;
     bool stopping; /* the threads exit once the queue is empty */
+    pthread_t threads[OFFLOAD_THREADS];
     int nthreads;
-    pthread_t threads[];
 } offload_t;
 
 struct http_server {
@@ -349,8 +352,11 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
         st->status = MHD_HTTP_BAD_REQUEST;
         return refuse_head(c);
     }
-    if (api_exchange_start_blocks(st->x))
-        return offload_push(s->offload, c, st, &req, JOB_START);
+    if (api_exchange_start_blocks(st->x)) {
+        if (s->offload != NULL)
+            return offload_push(s->offload, c, st, &req, JOB_START);
+        api_exchange_start_finish(st->x, &req); /* this connection's own thread */
+    }
     return started(c, st);
 }
 
@@ -397,14 +403,14 @@ static void offload_stop(offload_t *o)
     free(o);
 }
 
-static offload_t *offload_start(unsigned nthreads)
+static offload_t *offload_start(void)
 {
-    offload_t *o = calloc(1, sizeof(*o) + nthreads * sizeof(pthread_t));
+    offload_t *o = calloc(1, sizeof(*o));
     if (o == NULL)
         return NULL;
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
-    for (; o->nthreads < (int)nthreads; o->nthreads++) {
+    for (; o->nthreads < OFFLOAD_THREADS; o->nthreads++) {
         if (pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) != 0) {
             log_error("cannot start the offload threads");
             offload_stop(o);
@@ -466,7 +472,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (st->job == JOB_FINISH) /* resumed: the exchange was finished by an offload thread */
         return queue(c, st);
     api_request req = make_request(c, url, method, st->remote);
-    if (api_exchange_blocks(st->x, &req))
+    if (s->offload != NULL && api_exchange_blocks(st->x, &req))
         return offload_push(s->offload, c, st, &req, JOB_FINISH);
     api_exchange_finish(st->x, &req);
     return queue(c, st);
@@ -566,13 +572,14 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         return CB_EINTERNAL;
     s->api = api;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    s->offload = offload_start(cfg->offload_threads ? cfg->offload_threads : OFFLOAD_THREADS);
-    if (s->offload == NULL) {
+                     (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
+                                                 : MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME);
+    /* a thread per connection may block: only its own client waits */
+    if (!cfg->thread_per_connection && (s->offload = offload_start()) == NULL) {
         free(s);
         return CB_EINTERNAL;
     }
-    unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
+    unsigned pool = cfg->thread_per_connection ? 0u : cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
@@ -580,7 +587,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_conns ? cfg->max_conns : 8192u,
+        cfg->max_conns ? cfg->max_conns : cfg->thread_per_connection ? 1024u : 8192u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
