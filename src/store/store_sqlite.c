@@ -743,7 +743,7 @@ static void group_try_commit(struct group *g)
     g->open = false;
     g->busy = false;
     g->commits++;
-    if (rc == CB_EOK && s->walsync != NULL) {
+    if (rc == CB_EOK && s->walsync != NULL && batch != NULL) { /* no member: nothing to keep */
         g->flushing = true;
         hand_on(g);
         bool shared = batch != NULL && batch->next != NULL;
@@ -753,6 +753,11 @@ static void group_try_commit(struct group *g)
         g->flushing = false;
     }
     members_end(batch, rc);
+    /* Parts that began during the flush and all failed leave an open
+     * transaction with no member to commit it: it would hold the write
+     * lock until the next write (and store_close would find it open). */
+    if (g->open && !g->busy && g->members == NULL && g->waiting == 0)
+        group_try_commit(g);
     hand_on(g);
 }
 

@@ -267,7 +267,7 @@ def test_upload_being_decoded_does_not_hold_up_other_clients(make_arg_server):
     up.send_head("PUT", f"/api/v1/Person/{pid}/Image",
                  {**auth, "Content-Type": "image/png", "Content-Length": str(len(body))})
     up.send(body)
-    time.sleep(0.05)  # the server has the body: the worker is decoding it
+    time.sleep(0.02)  # the server has the body: the worker is decoding it
     t0 = time.monotonic()
     rd.send_head("GET", info, auth)
     status = rd.read_response(timeout=30)[0]

@@ -1,7 +1,8 @@
 /*
  * test_store_durable.c — durable mode's promise: a write is answered only
  * after a flush of the WAL that began after it, concurrent writers share
- * flushes, and a failed flush refuses every later write.
+ * flushes, a failed flush refuses every later write, and a write that
+ * fails during another's flush leaves nothing open.
  *
  * The store's fdatasync calls are wrapped (-Wl,--wrap=fdatasync, see the
  * Makefile): the wrapper counts them, can make them slow (so that writers
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core/arena.h"
 #include "store/store.h"
@@ -178,6 +180,48 @@ static void test_writers_share_flushes(void **state)
         assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, id, &got), CB_EOK);
 }
 
+static void *write_one(void *arg)
+{
+    fixture *f = arg;
+    int32_t id = 0;
+    return tmpdb_entity(f->s, MODEL_PERSON, &id) == CB_EOK ? NULL : arg;
+}
+
+/* True when another connection (another process: the CLI) can take the
+ * database's write lock at once. */
+static bool write_lock_free(const char *path)
+{
+    sqlite3 *db = NULL;
+    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+              sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    return ok;
+}
+
+/* A write that fails while another write's flush runs leaves no
+ * transaction open behind it: the database is not kept locked, and the
+ * store closes cleanly. */
+static void test_failed_write_during_flush(void **state)
+{
+    fixture *f = *state;
+    atomic_store(&g_delay_us, 100000);
+    int before = atomic_load(&g_started);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_one, f), 0);
+    while (atomic_load(&g_started) == before)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    model_blob_edit edit = {.description = "nobody"};
+    model_blob b;
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY,
+                                          &b),
+                     CB_ENOTFOUND);
+    void *failed = NULL;
+    assert_int_equal(pthread_join(th, &failed), 0);
+    assert_null(failed);
+    atomic_store(&g_delay_us, 0);
+    assert_true(write_lock_free(f->path));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_flush_is_sticky, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_is_sticky, setup_single, teardown),
         cmocka_unit_test_setup_teardown(test_writers_share_flushes, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_during_flush, setup_pool, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
