@@ -164,8 +164,9 @@ static void raise_fd_limit(void)
  * connections: 4 threads gave GET p99 20 ms, 2 threads 5.5 ms at the same
  * throughput. Durable mode runs a thread per connection instead (unless
  * --threads is given): a write waits for the disk, and a pool thread
- * waiting stalls all its connections (durable PUT ImageInfo, 64 connections: a pool of 32 threads 18-21k
- * writes/s in groups of 4-6, a thread per connection 26k in groups of 21). */
+ * waiting stalls all its connections (durable PUT ImageInfo, 64
+ * connections: a pool of 32 threads 18-21k writes/s in groups of 4-6, a
+ * thread per connection 26k in groups of 21). */
 static unsigned default_threads(void)
 {
     cpu_set_t set;

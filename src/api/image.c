@@ -224,8 +224,7 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
  * headers_before: the answer's header count before the refusal. */
 static void refused_body_outranked(api_exchange *x, size_t headers_before)
 {
-    model_blob b;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
     if (e != CB_ENOTFOUND)
         return;
     api_answer_withdraw(x, headers_before);
@@ -242,7 +241,6 @@ void image_info_put(api_exchange *x, const api_request *req)
     model_blob b;
     bool patch = x->body_repr == REPR_PATCH || x->body_repr == REPR_MERGE;
     bool read_first = patch || cond_is_conditional(req);
-    x->expect = STORE_ANY;
     if (!project_id_rule(x, req) || (read_first && !info_for_write(x, req, &b)))
         return;
     size_t headers_before = x->resp.nheaders;

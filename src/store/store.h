@@ -301,8 +301,8 @@ cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t versio
 /* Adds (or replaces) a variant of (blob_id, version); CB_ENOTFOUND (and
  * nothing stored) when that is no longer the BLOB's current version. */
 cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                         const store_variant_meta *meta, const void *bytes, size_t len,
-                         bool pinned, int64_t cache_max_bytes);
+                         const store_variant_meta *meta, const void *bytes, size_t len, bool pinned,
+                         int64_t cache_max_bytes);
 /* Total bytes of unpinned variants (for tests and the operator). */
 cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
 
@@ -325,8 +325,8 @@ cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t le
  * key first) and keep them. fn runs inside the write transaction: it must
  * not call the store. */
 typedef cb_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, bool zipped,
-                                   bool encrypted, void **out, size_t *out_len,
-                                   bool *out_zipped, bool *out_encrypted);
+                                   bool encrypted, void **out, size_t *out_len, bool *out_zipped,
+                                   bool *out_encrypted);
 cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 
 #endif

@@ -100,12 +100,12 @@ struct store {
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
 
-/* Called by a backend after each write transaction has ended (committed
- * or not), before the caller learns the outcome; users: it wrote users. */
 /* fsync of the directory holding `path`: makes a new name in it durable.
  * Logs and answers CB_EINTERNAL when it cannot. */
 cb_err store_sync_parent(const char *path);
 
+/* Called by a backend after each write transaction has ended (committed
+ * or not), before the caller learns the outcome; users: it wrote users. */
 static inline void store_changed(store_t *s, bool users)
 {
     if (s->changes == NULL)

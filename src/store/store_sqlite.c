@@ -746,7 +746,7 @@ static void group_try_commit(struct group *g)
     if (rc == CB_EOK && s->walsync != NULL && batch != NULL) { /* no member: nothing to keep */
         g->flushing = true;
         hand_on(g);
-        bool shared = batch != NULL && batch->next != NULL;
+        bool shared = batch->next != NULL;
         pthread_mutex_unlock(&g->mu);
         rc = wal_flush(s, shared);
         pthread_mutex_lock(&g->mu);
@@ -2986,7 +2986,8 @@ static void changes_open(struct sq_store *s, const char *path)
     _Static_assert(STORE_CHANGES__COUNT * sizeof(uint64_t) <= CHANGES_MAP_BYTES, "counts fit");
     char name[4096];
     int n = snprintf(name, sizeof(name), "%s-changes", path);
-    int fd = n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    int fd =
+        n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
     struct stat st;
     void *map = MAP_FAILED;
     if (fd >= 0 && fstat(fd, &st) == 0 &&
