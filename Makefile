@@ -93,8 +93,15 @@ run: deps
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 
-http: $(BUILD)/crmblob $(BUILD)/crmblob-img
-	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) $(PYTEST) -q tests/http
+http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
+	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so) \
+	    $(PYTEST) -q tests/http
+
+# A disk that refuses flushes on demand (LD_PRELOAD), for test_durability.
+# Never sanitized: it is loaded before the sanitizer's runtime.
+$(BUILD)/tests/failsync.so: tests/http/failsync.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O2 -shared -fPIC -o $@ $< -ldl
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:

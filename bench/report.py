@@ -318,7 +318,7 @@ def main():
     md.append("")
     md.extend([
         ("- crmblob runs with its defaults (worker threads: the CPUs it may run on + 1, so 2 under "
-         "`taskset -c 1`; with `--durable` a thread per connection)" if not ex.get("serve_args") else
+         "`taskset -c 1`)" if not ex.get("serve_args") else
          f"- crmblob runs with `{ex.get('serve_args')}` added to its defaults")
         + " and writes an access log line per request to a file (in batches); nginx has "
         "`access_log off` (bench/nginx.conf.in).",

@@ -162,11 +162,8 @@ static void raise_fd_limit(void)
 /* --threads by default: one per CPU this process may run on, plus one to
  * work while another waits (an image worker). Measured with one CPU and 64
  * connections: 4 threads gave GET p99 20 ms, 2 threads 5.5 ms at the same
- * throughput. Durable mode runs a thread per connection instead (unless
- * --threads is given): a write waits for the disk, and a pool thread
- * waiting stalls all its connections (durable PUT ImageInfo, 64
- * connections: a pool of 32 threads 18-21k writes/s in groups of 4-6, a
- * thread per connection 26k in groups of 21). */
+ * throughput. No pool thread waits for the disk, durable mode included:
+ * an answer held for a flush waits suspended (http/server.c). */
 static unsigned default_threads(void)
 {
     cpu_set_t set;
@@ -180,18 +177,13 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
                       .threads = o->threads ? o->threads : default_threads(),
-                      .thread_per_connection = o->durable && o->threads == 0,
                       .timeout_s = o->timeout_s,
                       .max_conns_per_ip = o->max_conns_per_ip};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
-    if (hc.thread_per_connection)
-        log_info("crmblob listening on http://%s (database %s, a thread per connection)", o->listen,
-                 o->db);
-    else
-        log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
-                 hc.threads);
+    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
+             hc.threads);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
     int sig = 0;
     sigwait(sigs, &sig);

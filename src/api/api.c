@@ -280,9 +280,52 @@ void api_exchange_finish(api_exchange *x, const api_request *req)
         return;
     if (x->rm->body == BODY_IMAGE && !upload_finish(x, x->upload))
         return;
+    x->headers_before_finish = x->resp.nheaders;
+    store_defer *d = store_defer_begin(x->api->store, x->arena);
     x->rm->fn(x, req);
+    if (store_defer_end(d))
+        x->defer = d;
     if (!x->answered)
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+}
+
+bool api_exchange_held(const api_exchange *x)
+{
+    return x->defer != NULL;
+}
+
+/* The writes an answer waited for failed: it becomes that error. */
+static void settle(api_exchange *x, cb_err rc)
+{
+    x->defer = NULL;
+    if (rc == CB_EOK)
+        return;
+    if (x->answered)
+        api_answer_withdraw(x, x->headers_before_finish);
+    api_fail_store(x, rc == CB_EUNAVAILABLE ? rc : CB_EINTERNAL);
+}
+
+/* From the store's committer thread; the exchange's own thread is not
+ * using it (its connection is suspended until ready is called). */
+static void on_durable(void *ctx, cb_err rc)
+{
+    api_exchange *x = ctx;
+    void (*ready)(void *) = x->ready;
+    void *ready_ctx = x->ready_ctx;
+    settle(x, rc);
+    ready(ready_ctx);
+}
+
+bool api_exchange_wait(api_exchange *x, void (*ready)(void *ctx), void *ctx)
+{
+    assert(x->defer != NULL && ready != NULL);
+    x->ready = ready;
+    x->ready_ctx = ctx;
+    cb_err rc = store_defer_wait(x->defer, on_durable, x);
+    if (rc == CB_EWOULDBLOCK)
+        return false;
+    settle(x, rc);
+    return true;
 }
 
 bool api_exchange_blocks(const api_exchange *x, const api_request *req)

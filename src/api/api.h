@@ -97,6 +97,13 @@ void api_exchange_finish(api_exchange *x, const api_request *req);
  * picture, or hash a password): the caller had better run it on a thread
  * that serves no other client. */
 bool api_exchange_blocks(const api_exchange *x, const api_request *req);
+/* True when finish's writes still have to reach the disk (durable mode):
+ * the answer is held until api_exchange_wait lets it go. */
+bool api_exchange_held(const api_exchange *x);
+/* For a held answer: true when it may go now; else false, and ready(ctx)
+ * is called once, from another thread, when it may. Either way the answer
+ * is then final (writes whose COMMIT or flush failed made it an error). */
+bool api_exchange_wait(api_exchange *x, void (*ready)(void *ctx), void *ctx);
 /* The answer, once there is one. */
 const api_response *api_exchange_response(const api_exchange *x);
 /* Hands the body's owner over to the caller (it will release it); release

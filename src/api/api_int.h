@@ -109,6 +109,12 @@ struct api_exchange {
     bool tz_offset;      /* ... with includeTZOffset */
     bool answered;
     api_response resp;
+    /* Durable mode: the scope of finish's writes while the answer waits
+     * for them to be on disk (api_exchange_held), and whom to tell. */
+    store_defer *defer;
+    size_t headers_before_finish; /* a failed flush drops the later ones */
+    void (*ready)(void *ctx);
+    void *ready_ctx;
 };
 
 /* ---- routing (router.c) ---- */

@@ -1,7 +1,6 @@
 /*
- * http.h — the HTTP server: libmicrohttpd (epoll and a thread pool, or a
- * thread per connection) driving
- * api exchanges. This is the only module that sees libmicrohttpd.
+ * http.h — the HTTP server: libmicrohttpd (epoll and a thread pool)
+ * driving api exchanges. This is the only module that sees libmicrohttpd.
  */
 #ifndef CB_HTTP_H
 #define CB_HTTP_H
@@ -16,12 +15,8 @@ typedef struct http_server http_server;
 typedef struct {
     const char *listen; /* "host:port", IPv4 or [IPv6]:port */
     unsigned threads;   /* worker threads (0 = default) */
-    /* A thread per connection instead of the pool (threads is ignored):
-     * a request that waits (durable mode: for the disk) holds up no other
-     * connection, where a pool thread waiting would stall all of its own. */
-    bool thread_per_connection;
     unsigned timeout_s;        /* idle connection timeout (0 = 30 s) */
-    unsigned max_conns;        /* connections in all (0 = 8192; 1024 thread per connection) */
+    unsigned max_conns;        /* connections in all (0 = 8192) */
     unsigned max_conns_per_ip; /* connections from one address (0 = 1024) */
 } http_config;
 

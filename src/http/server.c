@@ -24,17 +24,20 @@
  * mid-body) is sent when the body ends; the rest of the body is read and
  * dropped, up to DISCARD_MAX bytes, past which the connection is cut.
  *
- * With a pool of polling threads, an exchange whose finishing may take
+ * On the pool of polling threads, an exchange whose finishing may take
  * long (api_exchange_blocks: decoding an upload, rendering a variant,
  * hashing a password) is finished on an offload thread while its
  * connection is suspended, so that the other connections of its polling
  * thread are not kept waiting; when it is resumed, the polling thread
  * queues the answer. So is the start of one whose credentials need a
  * password hashed (api_exchange_start_blocks); libmicrohttpd then makes
- * the handler's first call again. With a thread per connection both run
- * where they are. Suspended connections are all resumed before the
- * daemon stops (libmicrohttpd aborts otherwise): the offload threads
- * finish every exchange handed to them before they exit.
+ * the handler's first call again. In durable mode an answer whose writes are not yet on
+ * disk (api_exchange_held) waits suspended too, and the store's
+ * committer resumes its connection after the flush: no thread waits for
+ * the disk. Suspended connections are all resumed before the daemon stops
+ * (libmicrohttpd aborts otherwise): the offload threads finish every
+ * exchange handed to them before they exit, and http_stop waits for the
+ * held answers.
  */
 #include "http/http.h"
 
@@ -77,6 +80,7 @@ typedef struct {
     bool stopping; /* the threads exit once the queue is empty */
     pthread_t threads[OFFLOAD_THREADS];
     int nthreads;
+    http_server *server;
 } offload_t;
 
 struct http_server {
@@ -84,7 +88,8 @@ struct http_server {
     api_t *api;
     atomic_int in_flight;
     atomic_bool stopping; /* new connections are refused */
-    offload_t *offload;   /* NULL: every exchange is finished where it is */
+    offload_t *offload;
+    atomic_int held; /* answers waiting for their writes' flush */
 };
 
 struct req_state {
@@ -96,11 +101,13 @@ struct req_state {
     uint64_t sent_bytes;
     int status;
     bool queued;
-    /* What an offload thread does (did) for the request while its
-     * connection is suspended: nothing, its start (a password to hash) or
-     * its finish. Cleared when the start's resumption has been handled. */
+    /* Why the connection is (was) suspended: nothing, its start (a
+     * password to hash) or its finish on an offload thread, or its
+     * finished answer held for the disk (JOB_FINISH too). Cleared when
+     * the start's resumption has been handled. */
     enum { JOB_NONE, JOB_START, JOB_FINISH } job;
-    struct MHD_Connection *conn; /* offloaded: the suspended connection */
+    http_server *server;
+    struct MHD_Connection *conn; /* suspended: the connection */
     api_request req;             /* offloaded: the request as the handler saw it */
     req_state *next;             /* in the offload queue */
 };
@@ -352,12 +359,31 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
         st->status = MHD_HTTP_BAD_REQUEST;
         return refuse_head(c);
     }
-    if (api_exchange_start_blocks(st->x)) {
-        if (s->offload != NULL)
-            return offload_push(s->offload, c, st, &req, JOB_START);
-        api_exchange_start_finish(st->x, &req); /* this connection's own thread */
-    }
+    if (api_exchange_start_blocks(st->x))
+        return offload_push(s->offload, c, st, &req, JOB_START);
     return started(c, st);
+}
+
+/* ---- answers held for the disk ---- */
+
+static void held_ready(void *ctx)
+{
+    req_state *st = ctx;
+    http_server *s = st->server;
+    MHD_resume_connection(st->conn); /* st belongs to the polling thread again */
+    atomic_fetch_sub(&s->held, 1);
+}
+
+/* After the exchange's finish, with c suspended: resumes c now when its
+ * answer may go, else once its writes are on disk. */
+static void hold_or_resume(http_server *s, struct MHD_Connection *c, req_state *st)
+{
+    st->job = JOB_FINISH;
+    st->server = s;
+    st->conn = c;
+    atomic_fetch_add(&s->held, 1);
+    if (!api_exchange_held(st->x) || api_exchange_wait(st->x, held_ready, st))
+        held_ready(st);
 }
 
 /* ---- offload threads ---- */
@@ -376,12 +402,13 @@ static void *offload_main(void *arg)
         if (o->head == NULL)
             o->tail = NULL;
         pthread_mutex_unlock(&o->mu);
-        struct MHD_Connection *c = st->conn;
-        if (st->job == JOB_START)
+        if (st->job == JOB_START) {
             api_exchange_start_finish(st->x, &st->req);
-        else
+            MHD_resume_connection(st->conn); /* st belongs to the polling thread again */
+        } else {
             api_exchange_finish(st->x, &st->req);
-        MHD_resume_connection(c); /* st belongs to the polling thread again */
+            hold_or_resume(o->server, st->conn, st);
+        }
         pthread_mutex_lock(&o->mu);
     }
     pthread_mutex_unlock(&o->mu);
@@ -403,11 +430,12 @@ static void offload_stop(offload_t *o)
     free(o);
 }
 
-static offload_t *offload_start(void)
+static offload_t *offload_start(http_server *s)
 {
     offload_t *o = calloc(1, sizeof(*o));
     if (o == NULL)
         return NULL;
+    o->server = s;
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
     for (; o->nthreads < OFFLOAD_THREADS; o->nthreads++) {
@@ -469,13 +497,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st->discarded += n;
         return st->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
-    if (st->job == JOB_FINISH) /* resumed: the exchange was finished by an offload thread */
+    if (st->job == JOB_FINISH) /* resumed: finished elsewhere, or its writes are on disk */
         return queue(c, st);
     api_request req = make_request(c, url, method, st->remote);
-    if (s->offload != NULL && api_exchange_blocks(st->x, &req))
+    if (api_exchange_blocks(st->x, &req))
         return offload_push(s->offload, c, st, &req, JOB_FINISH);
     api_exchange_finish(st->x, &req);
-    return queue(c, st);
+    if (!api_exchange_held(st->x))
+        return queue(c, st);
+    MHD_suspend_connection(c);
+    hold_or_resume(s, c, st);
+    return MHD_YES;
 }
 
 /* Every YIELD_EVERY requests a pool thread lets another runnable thread
@@ -572,22 +604,19 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         return CB_EINTERNAL;
     s->api = api;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
-                                                 : MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME);
-    /* a thread per connection may block: only its own client waits */
-    if (!cfg->thread_per_connection && (s->offload = offload_start()) == NULL) {
+                     MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if ((s->offload = offload_start(s)) == NULL) {
         free(s);
         return CB_EINTERNAL;
     }
-    unsigned pool = cfg->thread_per_connection ? 0u : cfg->threads ? cfg->threads : DEFAULT_THREADS;
+    unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
-        MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_conns ? cfg->max_conns : cfg->thread_per_connection ? 1024u : 8192u,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
@@ -612,7 +641,9 @@ void http_stop(http_server *s, unsigned grace_s)
     uint64_t deadline = text_monotonic_us() + (uint64_t)grace_s * 1000000u;
     while (atomic_load(&s->in_flight) > 0 && text_monotonic_us() < deadline)
         usleep(10000);
-    offload_stop(s->offload); /* every suspended connection resumed */
-    MHD_stop_daemon(s->d);
+    offload_stop(s->offload);
+    while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
+        usleep(1000);
+    MHD_stop_daemon(s->d); /* every suspended connection resumed */
     free(s);
 }

@@ -131,6 +131,44 @@ void store_stats(store_t *s, store_cache_stats *out)
         store_cache_stats_get(s->cache, out);
 }
 
+/* ---- deferred writes ------------------------------------------------------ */
+
+static __thread store_defer *current_scope;
+
+store_defer *store_defer_current(void)
+{
+    return current_scope;
+}
+
+store_defer *store_defer_begin(store_t *s, arena_t *a)
+{
+    assert(current_scope == NULL);
+    if (!s->defers)
+        return NULL;
+    store_defer *d = arena_alloc(a, sizeof(*d));
+    if (d == NULL)
+        return NULL; /* the writes then wait where they are */
+    *d = (store_defer){.s = s, .a = a};
+    current_scope = d;
+    return d;
+}
+
+bool store_defer_end(store_defer *d)
+{
+    if (d == NULL)
+        return false;
+    assert(current_scope == d);
+    current_scope = NULL;
+    d->ended = true;
+    return d->wrote;
+}
+
+cb_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+{
+    assert(d != NULL && d->ended && d->wrote && fn != NULL);
+    return d->s->ops->defer_wait(d, fn, ctx);
+}
+
 /* ---- flat records for the cache ------------------------------------------ */
 
 typedef struct {
@@ -254,7 +292,8 @@ typedef struct {
  * writes of pictures and records do not push users out. */
 static bool cache_on(store_t *s, int which, uint64_t *changes)
 {
-    if (s->cache == NULL)
+    const store_defer *d = store_defer_current();
+    if (s->cache == NULL || (d != NULL && d->wrote)) /* it must see its own writes */
         return false;
     *changes = atomic_load_explicit(&s->changes[which], memory_order_acquire);
     return true;

@@ -82,6 +82,8 @@ struct store_ops {
     cb_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
     cb_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
     cb_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
+    /* store_defer_wait, for a scope with deferred writes */
+    cb_err (*defer_wait)(store_defer *d, store_defer_fn fn, void *ctx);
 };
 
 struct store_cache;
@@ -96,9 +98,28 @@ struct store {
      * backend's open. */
     _Atomic uint64_t *changes;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
+    bool defers;               /* writes may be deferred (store_defer_begin) */
 };
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
+
+/* A thread's scope (store_defer_begin). Its thread alone sets `wrote`;
+ * the other fields belong to the backend's lock once a write was
+ * deferred. */
+struct store_defer {
+    store_t *s;
+    arena_t *a;        /* the member records of its writes */
+    bool wrote;        /* a write was deferred: reads go through the group too */
+    bool ended;        /* store_defer_end was called */
+    int pending;       /* deferred parts not yet on disk (or failed) */
+    cb_err rc;         /* the first failure among them */
+    store_defer_fn fn; /* set by defer_wait while pending */
+    void *ctx;
+    store_defer *next_ready; /* the backend's list of scopes to call */
+};
+
+/* The calling thread's open scope, or NULL. */
+store_defer *store_defer_current(void);
 
 /* fsync of the directory holding `path`: makes a new name in it durable.
  * Logs and answers CB_EINTERNAL when it cannot. */

@@ -609,44 +609,72 @@ static void walsync_destroy(struct sq_store *s)
 /* ---- group commit -----------------------------------------------------------
  * Writers that arrive together commit together: they share one connection
  * and one transaction, each runs its part inside a SAVEPOINT (a failing
- * part undoes only itself), and a writer that finds nobody queued behind
- * it COMMITs the whole group. A group shares its pages, too: a page that
- * many parts change goes to the WAL once.
+ * part undoes only itself), and the committer thread COMMITs whatever
+ * parts the open transaction holds, then flushes the WAL (wal_flush). A
+ * group shares its pages, too: a page that many parts change goes to the
+ * WAL once. Parts go on while the disk works, into the next group: the
+ * slower the disk, the larger the groups. A writer learns its result only
+ * once the COMMIT holding its part has ended and been flushed, so an
+ * answered write is kept exactly as without grouping.
  *
- * Durable mode: the committer then flushes the WAL (wal_flush) on the
- * group's behalf. No COMMIT happens while a flush runs: the parts that end
- * meanwhile stay in the open transaction, and when the flush ends, one of
- * them is handed the COMMIT of the group they form (lead). So the disk's
- * time overlaps the next group's parts, and the slower the disk, the larger
- * the groups. Every writer returns only once the COMMIT holding its part has
- * ended (and been flushed), with that result, so an answered write is kept
- * exactly as without grouping.
+ * A writer either waits for that (its thread sleeps on its own condition
+ * variable), or, inside a scope (store_defer_begin), leaves a record of
+ * its part in the scope's arena and returns at once; the committer then
+ * counts the scope's parts down and calls its function when the last is
+ * on disk. The scope's later reads run as parts too, on the group's
+ * connection, so they see its uncommitted writes.
  *
- * Invariants (under mu): busy while one writer uses c (its part, or the
- * COMMIT); open while a transaction is open on c; flushing while a flush
- * runs; `members` are the writers whose released parts are in the open
- * transaction, waiting.
+ * Invariants (under mu): busy while one writer uses c for its part, or
+ * the committer for the COMMIT; open while a transaction is open on c;
+ * `members` are the parts released into the open transaction; `want`
+ * while the committer waits for c (writers then let it go first, so that
+ * a steady stream of parts cannot hold a group open for ever).
  *
  * Wake-ups are aimed: a writer waiting for its turn on c is woken alone
- * (turn), a member only when its own COMMIT has ended, or to make it (its
- * cv). With all of them on one condition variable, every part's end woke
- * every thread, and on one core the switching cost more than the writes. */
+ * (turn), a waiting member only when its own COMMIT has ended (its cv).
+ * With all of them on one condition variable, every part's end woke every
+ * thread, and on one core the switching cost more than the writes. */
 struct member {
     cb_err rc;
-    bool done, lead;
-    pthread_cond_t cv;
+    bool done;
+    pthread_cond_t *cv; /* a waiting writer's; NULL for a deferred part */
+    store_defer *d;     /* a deferred part's scope */
     struct member *next;
 };
 
 struct group {
     pthread_mutex_t mu;
-    pthread_cond_t turn; /* c is free */
+    pthread_cond_t turn; /* c is free for a writer */
+    pthread_cond_t work; /* for the committer: a part ended, or stop */
     struct conn *c;      /* the writers' connection, kept out of the pool */
-    bool busy, open, flushing;
+    bool busy, open, want, stopping;
     int waiting; /* writers queued for c */
     struct member *members;
+    pthread_t committer;
     int64_t commits, parts; /* for the log at close */
 };
+
+/* Something to COMMIT: parts, or a transaction whose parts all failed
+ * (it would hold the write lock until the next write). Under mu. */
+static bool commit_due(const struct group *g)
+{
+    return g->open && (g->members != NULL || (!g->busy && g->waiting == 0));
+}
+
+/* c is free: lets the committer have it when it waits for it, else the
+ * next writer queued, and wakes the committer when there is work. Under
+ * mu. */
+static void hand_on(struct group *g)
+{
+    if (g->want) {
+        pthread_cond_signal(&g->work);
+        return;
+    }
+    if (g->waiting > 0)
+        pthread_cond_signal(&g->turn);
+    if (commit_due(g))
+        pthread_cond_signal(&g->work);
+}
 
 /* Takes the writers' connection (at once or CB_EUNAVAILABLE when `now`)
  * and opens the caller's part. */
@@ -655,12 +683,12 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     struct group *g = s->group;
     cb_err rc = CB_EOK;
     pthread_mutex_lock(&g->mu);
-    if (now && (g->busy || g->waiting > 0)) {
+    if (now && (g->busy || g->want || g->waiting > 0)) {
         pthread_mutex_unlock(&g->mu);
         return CB_EUNAVAILABLE;
     }
     g->waiting++;
-    while (g->busy)
+    while (g->busy || g->want)
         pthread_cond_wait(&g->turn, &g->mu);
     g->waiting--;
     g->busy = true;
@@ -675,7 +703,7 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     g->open = open;
     if (rc != CB_EOK) {
         g->busy = false;
-        pthread_cond_signal(&g->turn);
+        hand_on(g);
     }
     pthread_mutex_unlock(&g->mu);
     *out = rc == CB_EOK ? g->c : NULL;
@@ -701,39 +729,93 @@ static void changed(struct sq_store *s)
     store_changed(&s->base, atomic_exchange(&s->users_written, false));
 }
 
-/* Ends every member's wait with rc. Under mu. */
-static void members_end(struct member *m, cb_err rc)
+/* Ends every member's wait with rc. Under mu. Returns the scopes whose
+ * last part this was and that wait for it, for scopes_call once mu is
+ * released (their functions may take other locks). */
+static store_defer *members_end(struct member *m, cb_err rc)
 {
-    for (; m != NULL; m = m->next) {
-        m->rc = rc;
-        m->done = true;
-        pthread_cond_signal(&m->cv);
+    store_defer *ready = NULL;
+    for (struct member *next; m != NULL; m = next) {
+        next = m->next; /* a woken writer's member is gone at once */
+        if (m->cv != NULL) {
+            m->rc = rc;
+            m->done = true;
+            pthread_cond_signal(m->cv);
+            continue;
+        }
+        store_defer *d = m->d;
+        if (rc != CB_EOK && d->rc == CB_EOK)
+            d->rc = rc;
+        if (--d->pending == 0 && d->fn != NULL) {
+            d->next_ready = ready;
+            ready = d;
+        }
+    }
+    return ready;
+}
+
+static void scopes_call(store_defer *d)
+{
+    for (store_defer *next; d != NULL; d = next) {
+        next = d->next_ready;
+        store_defer_fn fn = d->fn;
+        void *ctx = d->ctx;
+        cb_err rc = d->rc;
+        fn(ctx, rc); /* d may be gone after this */
     }
 }
 
-/* Wakes the writer that passes c on: the next one queued for it (turn) or,
- * when the open group has only to be committed, one of its members. */
-static void hand_on(struct group *g)
+/* Ends the caller's part. A waiting writer returns once the COMMIT
+ * holding it has ended (and been flushed); in a scope, at once. */
+static cb_err group_end(struct conn *c, cb_err rc)
 {
-    if (g->waiting > 0)
-        pthread_cond_signal(&g->turn);
-    else if (g->open && !g->busy && !g->flushing && g->members != NULL) {
-        g->members->lead = true;
-        pthread_cond_signal(&g->members->cv);
+    struct group *g = c->owner->group;
+    store_defer *d = store_defer_current();
+    pthread_cond_t cv;
+    struct member self = {.rc = CB_EOK, .cv = &cv};
+    struct member *m = &self;
+    rc = part_end(c, rc);
+    if (rc == CB_EOK && d != NULL && (m = arena_alloc(d->a, sizeof(*m))) != NULL)
+        *m = (struct member){.d = d};
+    else
+        m = &self;
+    if (m == &self)
+        pthread_cond_init(&cv, NULL);
+    store_defer *ready = NULL;
+    pthread_mutex_lock(&g->mu);
+    if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
+        g->open = false;
+        ready = members_end(g->members, CB_EINTERNAL);
+        g->members = NULL;
     }
+    if (rc == CB_EOK) {
+        m->next = g->members;
+        g->members = m;
+        g->parts++;
+        if (m->d != NULL) {
+            d->pending++;
+            d->wrote = true;
+        }
+    }
+    g->busy = false;
+    hand_on(g);
+    while (rc == CB_EOK && m == &self && !self.done)
+        pthread_cond_wait(&cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    if (m == &self)
+        pthread_cond_destroy(&cv);
+    scopes_call(ready);
+    return rc == CB_EOK && m == &self ? self.rc : rc;
 }
 
-/* COMMITs the open group when nobody is queued for c and no flush runs,
- * flushes the WAL in durable mode, and ends the group's waits. Under mu,
- * not busy; mu is released meanwhile. */
-static void group_try_commit(struct group *g)
+/* The committer's turn: COMMITs the open transaction, flushes the WAL
+ * when a member waits for it, and ends the members' waits. Under mu, with
+ * c taken (busy); mu is released meanwhile. */
+static void group_commit(struct group *g)
 {
     struct sq_store *s = g->c->owner;
-    if (!g->open || g->busy || g->flushing || g->waiting > 0)
-        return;
     struct member *batch = g->members;
     g->members = NULL;
-    g->busy = true;
     pthread_mutex_unlock(&g->mu);
     cb_err rc = exec_q(g->c, Q_COMMIT);
     if (rc != CB_EOK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != CB_EOK)
@@ -743,56 +825,49 @@ static void group_try_commit(struct group *g)
     g->open = false;
     g->busy = false;
     g->commits++;
-    if (rc == CB_EOK && s->walsync != NULL && batch != NULL) { /* no member: nothing to keep */
-        g->flushing = true;
-        hand_on(g);
-        bool shared = batch->next != NULL;
+    hand_on(g); /* the next group's parts go on during the flush */
+    if (rc == CB_EOK && s->walsync != NULL && batch != NULL) {
         pthread_mutex_unlock(&g->mu);
-        rc = wal_flush(s, shared);
+        rc = wal_flush(s, batch->next != NULL);
         pthread_mutex_lock(&g->mu);
-        g->flushing = false;
     }
-    members_end(batch, rc);
-    /* Parts that began during the flush and all failed leave an open
-     * transaction with no member to commit it: it would hold the write
-     * lock until the next write (and store_close would find it open). */
-    if (g->open && !g->busy && g->members == NULL && g->waiting == 0)
-        group_try_commit(g);
-    hand_on(g);
+    store_defer *ready = members_end(batch, rc);
+    pthread_mutex_unlock(&g->mu);
+    scopes_call(ready);
+    pthread_mutex_lock(&g->mu);
 }
 
-/* Ends the caller's part and waits until the COMMIT holding it has ended
- * (and been flushed): made by the caller, or by another member. */
-static cb_err group_end(struct conn *c, cb_err rc)
+static void *committer_main(void *arg)
 {
-    struct group *g = c->owner->group;
-    struct member self = {.rc = CB_EOK};
-    pthread_cond_init(&self.cv, NULL);
-    rc = part_end(c, rc);
+    struct group *g = arg;
     pthread_mutex_lock(&g->mu);
-    if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
-        g->open = false;
-        members_end(g->members, CB_EINTERNAL);
-        g->members = NULL;
-    }
-    if (rc == CB_EOK) {
-        self.next = g->members;
-        g->members = &self;
-        g->parts++;
-    }
-    g->busy = false;
-    group_try_commit(g);
-    hand_on(g);
-    while (rc == CB_EOK && !self.done) {
-        pthread_cond_wait(&self.cv, &g->mu);
-        if (self.lead && !self.done) {
-            self.lead = false;
-            group_try_commit(g);
-        }
+    for (;;) {
+        while (!commit_due(g) && !g->stopping)
+            pthread_cond_wait(&g->work, &g->mu);
+        if (!commit_due(g))
+            break; /* stopping, and nothing open */
+        g->want = true;
+        while (g->busy)
+            pthread_cond_wait(&g->work, &g->mu);
+        g->want = false;
+        g->busy = true;
+        group_commit(g);
     }
     pthread_mutex_unlock(&g->mu);
-    pthread_cond_destroy(&self.cv);
-    return rc == CB_EOK ? self.rc : rc;
+    return NULL;
+}
+
+static cb_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+{
+    struct group *g = sq(d->s)->group;
+    cb_err rc = CB_EWOULDBLOCK;
+    pthread_mutex_lock(&g->mu);
+    if (d->pending == 0)
+        rc = d->rc;
+    else
+        d->fn = fn, d->ctx = ctx;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
 }
 
 /* Durable mode: the last connection of the pool becomes the writers'. */
@@ -803,8 +878,19 @@ static cb_err group_create(struct sq_store *s)
         return CB_EINTERNAL;
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->turn, NULL);
+    pthread_cond_init(&g->work, NULL);
     g->c = pool_get(s);
+    if (pthread_create(&g->committer, NULL, committer_main, g) != 0) {
+        log_error("store: cannot start the committer thread");
+        pool_put(s, g->c);
+        pthread_cond_destroy(&g->work);
+        pthread_cond_destroy(&g->turn);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        return CB_EINTERNAL;
+    }
     s->group = g;
+    s->base.defers = true;
     return CB_EOK;
 }
 
@@ -813,16 +899,23 @@ static void group_destroy(struct sq_store *s)
     struct group *g = s->group;
     if (g == NULL)
         return;
+    pthread_mutex_lock(&g->mu);
+    g->stopping = true;
+    pthread_cond_signal(&g->work);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->committer, NULL); /* it commits what is open first */
     assert(!g->busy && !g->open && g->members == NULL);
     if (g->commits > 0)
         log_info("store: %lld writes in %lld group commits, %lld WAL flushes", (long long)g->parts,
                  (long long)g->commits,
                  s->walsync ? (long long)atomic_load(&s->walsync->flushes) : 0LL);
     pool_put(s, g->c);
+    pthread_cond_destroy(&g->work);
     pthread_cond_destroy(&g->turn);
     pthread_mutex_destroy(&g->mu);
     free(g);
     s->group = NULL;
+    s->base.defers = false;
 }
 
 /* Ends c's transaction (COMMIT when rc is CB_EOK, else ROLLBACK) and gives c
@@ -861,8 +954,9 @@ static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
     *out = NULL;
     if (mode == TX_WRITE && wal_failed(s))
         return CB_EUNAVAILABLE;
-    if (mode == TX_WRITE && s->group != NULL)
-        return group_begin(s, false, out);
+    const store_defer *d = store_defer_current();
+    if (s->group != NULL && (mode == TX_WRITE || (d != NULL && d->wrote)))
+        return group_begin(s, false, out); /* a scope's reads see its writes */
     struct conn *c = pool_get(s);
     cb_err rc = CB_EOK;
     c->mode = mode;
@@ -2946,6 +3040,7 @@ static const struct store_ops sqlite_ops = {
     .meta_get = sq_meta_get,
     .meta_put = sq_meta_put,
     .rewrite_all = sq_rewrite_all,
+    .defer_wait = group_defer_wait,
 };
 
 /* A store with no connection yet and every SQL text generated. */

@@ -2,7 +2,10 @@
  * test_store_durable.c — durable mode's promise: a write is answered only
  * after a flush of the WAL that began after it, concurrent writers share
  * flushes, a failed flush refuses every later write, and a write that
- * fails during another's flush leaves nothing open.
+ * fails during another's flush leaves nothing open. Writes in a scope
+ * (store_defer_begin) return before their flush, are seen by the scope's
+ * own later reads at once and by others only once committed, and report
+ * their flush, or its failure, through the scope's function.
  *
  * The store's fdatasync calls are wrapped (-Wl,--wrap=fdatasync, see the
  * Makefile): the wrapper counts them, can make them slow (so that writers
@@ -16,6 +19,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -222,6 +226,126 @@ static void test_failed_write_during_flush(void **state)
     assert_true(write_lock_free(f->path));
 }
 
+/* ---- deferred writes ---- */
+
+typedef struct {
+    atomic_int calls;
+    atomic_int rc;
+} waited;
+
+static void on_flushed(void *ctx, cb_err rc)
+{
+    waited *w = ctx;
+    atomic_store(&w->rc, rc);
+    atomic_fetch_add(&w->calls, 1);
+}
+
+/* The scope's result: at once, or through on_flushed. */
+static cb_err scope_result(store_defer *d, waited *w)
+{
+    cb_err rc = store_defer_wait(d, on_flushed, w);
+    if (rc != CB_EWOULDBLOCK)
+        return rc;
+    while (atomic_load(&w->calls) == 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return (cb_err)atomic_load(&w->rc);
+}
+
+/* Starts a write on another thread and returns once its flush has begun
+ * (a slow one: g_delay_us): until it ends, nothing else is committed. */
+static void flush_running(fixture *f, pthread_t *th)
+{
+    int before = atomic_load(&g_started);
+    assert_int_equal(pthread_create(th, NULL, write_one, f), 0);
+    while (atomic_load(&g_started) == before)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+/* A deferred write returns while another group's flush runs; the scope's
+ * own read sees it, a read outside the scope does not until its COMMIT;
+ * its function is called once, after a flush that began after it. */
+static void test_deferred_write_waits_without_thread(void **state)
+{
+    fixture *f = *state;
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    atomic_store(&g_delay_us, 200000);
+    pthread_t th;
+    flush_running(f, &th);
+    int ended = atomic_load(&g_ended);
+
+    store_defer *d = store_defer_begin(f->s, f->a);
+    assert_non_null(d);
+    model_blob_edit edit = {.description = "deferred"};
+    model_blob b;
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+                     CB_EOK);
+    assert_int_equal(atomic_load(&g_ended), ended); /* returned during the flush */
+    model_blob seen;
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &seen), CB_EOK);
+    assert_string_equal(seen.description, "deferred");
+    assert_true(store_defer_end(d));
+
+    model_blob other; /* this thread, outside the scope: the committed state */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), CB_EOK);
+    assert_string_equal(other.description, "");
+    assert_int_equal(atomic_load(&g_ended), ended);
+
+    waited w = {0};
+    assert_int_equal(store_defer_wait(d, on_flushed, &w), CB_EWOULDBLOCK);
+    while (atomic_load(&w.calls) == 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert_int_equal(atomic_load(&w.rc), CB_EOK);
+    assert_true(atomic_load(&g_ended) >= ended + 2); /* the running flush, then its own */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), CB_EOK);
+    assert_string_equal(other.description, "deferred");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
+    assert_int_equal(atomic_load(&w.calls), 1);
+}
+
+/* A scope whose flush fails reports the failure; a scope that wrote
+ * nothing has nothing to wait for; a refused deferred write is refused at
+ * once and leaves the scope nothing to wait for. */
+static void test_deferred_failures(void **state)
+{
+    fixture *f = *state;
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    model_blob b;
+    store_defer *d = store_defer_begin(f->s, f->a);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_false(store_defer_end(d));
+
+    d = store_defer_begin(f->s, f->a);
+    model_blob_edit edit = {.description = "x"};
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY, &b),
+        CB_ENOTFOUND);
+    assert_false(store_defer_end(d));
+
+    atomic_store(&g_fail, EIO);
+    d = store_defer_begin(f->s, f->a);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+                     CB_EOK);
+    assert_true(store_defer_end(d));
+    waited w = {0};
+    assert_int_equal(scope_result(d, &w), CB_EUNAVAILABLE);
+}
+
+/* Without durable mode there is nothing to defer. */
+static void test_no_scope_without_durable(void **state)
+{
+    fixture *f = *state;
+    store_t *plain = NULL;
+    char path[600];
+    snprintf(path, sizeof(path), "%s.plain", f->path);
+    assert_int_equal(store_open(path, &(store_options){0}, &plain), CB_EOK);
+    assert_null(store_defer_begin(plain, f->a));
+    assert_false(store_defer_end(NULL));
+    store_close(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +355,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_flush_is_sticky, setup_single, teardown),
         cmocka_unit_test_setup_teardown(test_writers_share_flushes, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_during_flush, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_write_waits_without_thread, setup_pool,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_failures, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_no_scope_without_durable, setup_pool, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
