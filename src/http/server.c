@@ -31,13 +31,13 @@
  * thread are not kept waiting; when it is resumed, the polling thread
  * queues the answer. So is the start of one whose credentials need a
  * password hashed (api_exchange_start_blocks); libmicrohttpd then makes
- * the handler's first call again. In durable mode an answer whose writes are not yet on
- * disk (api_exchange_held) waits suspended too, and the store's
- * committer resumes its connection after the flush: no thread waits for
- * the disk. Suspended connections are all resumed before the daemon stops
- * (libmicrohttpd aborts otherwise): the offload threads finish every
- * exchange handed to them before they exit, and http_stop waits for the
- * held answers.
+ * the handler's first call again. In durable mode an answer whose writes
+ * are not yet on disk (api_exchange_held) waits suspended too, and the
+ * store's committer resumes its connection after the flush: no thread
+ * waits for the disk. Suspended connections are all resumed before the
+ * daemon stops (libmicrohttpd aborts otherwise): the offload threads
+ * finish every exchange handed to them before they exit, and http_stop
+ * waits for the held answers.
  */
 #include "http/http.h"
 

@@ -538,9 +538,10 @@ struct walsync {
  * starts no sooner than this after the last one started, so that under
  * load a flush serves many writers (each costs the disk's time and a CPU's,
  * whatever it carries). A lone writer never waits for it. Measured (PUT
- * ImageInfo, 64 connections, one CPU, thread per connection): no gap 21.6k
- * writes/s in groups of 6, 300 us 23.2k (11), 600 us 26.2k (21), 1 ms
- * 24.3k (31). */
+ * ImageInfo, 64 connections, one CPU, answers held suspended): 250 us
+ * 27.0k writes/s in groups of 9, 500 us 30.5-32.0k (20), 1 ms 24.8-25.4k
+ * (30), 2 ms 14.4k (31): with each client waiting for its answer, a
+ * longer gap leaves the CPU idle. */
 #define FLUSH_GAP_NS 500000L
 
 /* Durable mode: puts every COMMIT that has ended on disk; `shared` when

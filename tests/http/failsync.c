@@ -9,35 +9,32 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+typedef int (*sync_fn)(int fd);
+
 int fdatasync(int fd);
 int fsync(int fd);
 
-static int failing(void)
+/* The real call named `name`, unless the disk is to refuse it. */
+static int sync_or_fail(sync_fn *real, const char *name, int fd)
 {
     const char *when = getenv("CRMBLOB_FAILSYNC_WHEN");
-    return when != NULL && access(when, F_OK) == 0;
+    if (when != NULL && access(when, F_OK) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    if (*real == NULL)
+        *real = (sync_fn)dlsym(RTLD_NEXT, name);
+    return (*real)(fd);
 }
 
 int fdatasync(int fd)
 {
-    static int (*real)(int);
-    if (failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (real == NULL)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    return real(fd);
+    static sync_fn real;
+    return sync_or_fail(&real, "fdatasync", fd);
 }
 
 int fsync(int fd)
 {
-    static int (*real)(int);
-    if (failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (real == NULL)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    return real(fd);
+    static sync_fn real;
+    return sync_or_fail(&real, "fsync", fd);
 }

@@ -158,20 +158,17 @@ def test_restart_keeps_data_and_users(fresh):
     assert_error(s.client("bob", "wrong").get(f"/api/v1/Person/{pid}"), 401)
 
 
-def test_durable_group_commits_survive_kill9(make_arg_server):
-    """--durable: concurrent writers share commits, yet every acknowledged
-    write is on disk when it is answered."""
+def write_concurrently(s, people, writes, word):
+    """One client per person PUTs ImageInfo `writes` times, all at once;
+    answers {pid: last Description acknowledged}. Every answer must be 200."""
     import threading
-    s = make_arg_server(["--durable", "--threads", "16"])
-    c = s.client("alice")
-    people = [c.create("Person", Firstname=f"G{i}") for i in range(12)]
     last = {}
     errors = []
 
     def writer(pid):
         w = s.client("alice")
-        for n in range(15):
-            r = w.put_info("Person", pid, {"Description": f"write {n}"})
+        for n in range(writes):
+            r = w.put_info("Person", pid, {"Description": f"{word} {n}"})
             if r.status_code != 200:
                 errors.append(r.status_code)
                 return
@@ -183,6 +180,16 @@ def test_durable_group_commits_survive_kill9(make_arg_server):
     for t in threads:
         t.join()
     assert errors == []
+    return last
+
+
+def test_durable_group_commits_survive_kill9(make_arg_server):
+    """--durable: concurrent writers share commits, yet every acknowledged
+    write is on disk when it is answered."""
+    s = make_arg_server(["--durable", "--threads", "16"])
+    c = s.client("alice")
+    people = [c.create("Person", Firstname=f"G{i}") for i in range(12)]
+    last = write_concurrently(s, people, 15, "write")
     assert "group commit" in s.log()
     s.kill9()
     s.start()
@@ -197,28 +204,10 @@ def test_durable_writes_wait_for_the_disk_without_a_thread(make_arg_server):
     on meanwhile and share the next flush (with the thread waiting, every
     group would hold one write)."""
     import re
-    import threading
     s = make_arg_server(["--durable", "--threads", "1"])
     c = s.client("alice")
     people = [c.create("Person", Firstname=f"H{i}") for i in range(16)]
-    last = {}
-    errors = []
-
-    def writer(pid):
-        w = s.client("alice")
-        for n in range(20):
-            r = w.put_info("Person", pid, {"Description": f"held {n}"})
-            if r.status_code != 200:
-                errors.append(r.status_code)
-                return
-            last[pid] = r.json()["Description"]
-
-    threads = [threading.Thread(target=writer, args=(p,)) for p in people]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    last = write_concurrently(s, people, 20, "held")
     assert s.stop() == 0
     m = re.findall(r"store: (\d+) writes in (\d+) group commits", s.log())
     assert m, s.log()[-2000:]
