@@ -240,6 +240,14 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     return x;
 }
 
+void api_exchange_unavailable(api_exchange *x)
+{
+    x->start_pending = false;
+    if (!x->answered)
+        API_FAIL0(x, CB_EUNAVAILABLE, MSG_UNAVAILABLE);
+    x->resp.close = true;
+}
+
 bool api_exchange_start_blocks(const api_exchange *x)
 {
     return x->start_pending;

@@ -84,6 +84,9 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
 void api_destroy(api_t *api);
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req);
+/* Right after the start, instead of serving the request: answers 503 (or
+ * keeps an answer the start already made) and closes the connection. */
+void api_exchange_unavailable(api_exchange *x);
 /* True when the start stopped short of checking credentials that need a
  * password hashed (a Basic value not remembered): the caller runs
  * api_exchange_start_finish where waiting holds up no other client, and

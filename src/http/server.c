@@ -354,6 +354,12 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
     st->x = api_exchange_start(s->api, &req);
     atomic_fetch_add(&s->in_flight, 1); /* MHD calls on_completed from now on */
+    /* Counted first, then the check: http_stop sets `stopping` before it
+     * waits for in_flight to drop, so a request it does not wait for is
+     * one that sees `stopping` here, and is never suspended (with a
+     * connection suspended, libmicrohttpd aborts at stop). */
+    if (atomic_load(&s->stopping))
+        api_exchange_unavailable(st->x);
     if (scan.bad || target_has_nul(st, url, version)) {
         st->queued = true;
         st->status = MHD_HTTP_BAD_REQUEST;

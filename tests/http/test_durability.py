@@ -1,5 +1,6 @@
 """An acknowledged write survives kill -9; a half-sent upload never becomes visible."""
 import os
+import signal
 import socket
 import struct
 import time
@@ -247,3 +248,43 @@ def test_durable_write_the_disk_refuses_answers_503(make_arg_server, tmp_path):
     c = s.client("alice")
     assert c.info("Person", pid)["Description"] in ("kept", "refused")
     assert c.put_info("Person", pid, {"Description": "again"}).status_code == 200
+
+
+def test_durable_sigterm_while_answers_wait_for_the_disk(make_arg_server):
+    """--durable: SIGTERM while writes are waiting for their flush: the
+    server answers them, exits 0 (no connection is left suspended), and
+    every acknowledged write is there after the restart (a write sent as
+    the server stopped may be kept without its answer arriving)."""
+    import threading
+    s = make_arg_server(["--durable", "--threads", "1"])
+    c = s.client("alice")
+    people = [c.create("Person", Firstname=f"T{i}") for i in range(8)]
+    acked = {}
+
+    def writer(pid):
+        w = s.client("alice")
+        n = 0
+        while True:
+            try:
+                r = w.put_info("Person", pid, {"Description": f"w {n}"})
+            except Exception:
+                return  # the server has stopped
+            if r.status_code != 200:
+                return
+            acked[pid] = n
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    s.proc.send_signal(signal.SIGTERM)
+    rc = s.proc.wait(timeout=20)
+    for t in threads:
+        t.join()
+    assert rc == 0, (rc, s.log()[-600:])
+    s.start()
+    c = s.client("alice")
+    for pid in people:
+        kept = int(c.info("Person", pid)["Description"].split()[1])
+        assert acked[pid] <= kept <= acked[pid] + 1, (pid, acked[pid], kept)

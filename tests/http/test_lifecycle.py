@@ -197,3 +197,36 @@ def test_early_answers_keep_the_connection(make_arg_server):
         assert got == status, (method, path, got)
         assert h.get("connection", "").lower() != "close", (method, path, h)
     conn.sock.close()
+
+
+def test_request_after_sigterm_is_answered_503(fresh):
+    """Once stopping, a request that arrives on an open connection while
+    another is still in flight is not served: 503 with the error carrier,
+    and the connection is closed; the one in flight completes."""
+    s = fresh
+    c = s.client("alice")
+    pid = c.create("Person")
+    auth = {"Authorization": basic("alice", s.users["alice"][1])}
+    body = data("medium.jpg")
+    up = RawConn(s.port)
+    up.send_head("PUT", f"/api/v1/Person/{pid}/Image",
+                 {**auth, "Content-Type": "image/jpeg", "Content-Length": str(len(body))})
+    up.send(body[:1000])
+    kept = RawConn(s.port)
+    kept.send_head("GET", f"/api/v1/Person/{pid}", auth)
+    status, _, _ = kept.read_response()
+    assert status == 200
+    c.close()
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    kept.send_head("GET", f"/api/v1/Person/{pid}", auth)
+    status, headers, rb = kept.read_response()
+    kept.close()
+    assert status == 503, (status, rb[:300])
+    assert headers.get("connection", "").lower() == "close", headers
+    assert b'"Error":true' in rb.replace(b" ", b""), rb[:300]
+    up.send(body[1000:])
+    status, _, rb = up.read_response(timeout=10)
+    up.close()
+    assert status == 200, (status, rb[:300])
+    assert s.proc.wait(timeout=10) == 0
