@@ -34,7 +34,7 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: all deps client-deps bench-deps run test unit http test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: all deps client-deps bench-deps run test unit http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img
 
 deps:
@@ -97,6 +97,12 @@ http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
 	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so) \
 	    $(PYTEST) -q tests/http
 
+# The black-box suites again with every server in durable mode, where
+# writes are answered after their flush (held answers, group commit).
+http-durable: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
+	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so) \
+	    CRMBLOB_SERVE_ARGS=--durable $(PYTEST) -q tests/http
+
 # A disk that refuses flushes on demand (LD_PRELOAD), for test_durability.
 # Never sanitized: it is loaded before the sanitizer's runtime.
 $(BUILD)/tests/failsync.so: tests/http/failsync.c
@@ -112,6 +118,7 @@ test-asan:
 # Node.js, client, nginx or wrk fails them instead of skipping.
 test: deps client-deps bench-deps
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 unit http
+	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 http-durable
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 test-asan
 	@$(MAKE) --no-print-directory fuzz-smoke
 

@@ -27,6 +27,9 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 BIN = Path(os.environ.get("CRMBLOB_BIN", str(REPO / "build" / "crmblob")))
+# Flags every `serve` of the suites gets (e.g. "--durable": the suites run
+# again in durable mode).
+SERVE_ARGS = os.environ.get("CRMBLOB_SERVE_ARGS", "").split()
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -358,7 +361,7 @@ class Server:
         # failure limiter has tests of its own (test_auth_schemes)
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             "--auth-fail-limit", "1000000"],
+             "--auth-fail-limit", "1000000", *SERVE_ARGS],
             stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -828,7 +831,7 @@ class ArgServer(Server):
         self._logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             *self.serve_args],
+             *SERVE_ARGS, *self.serve_args],
             stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
