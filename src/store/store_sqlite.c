@@ -774,14 +774,14 @@ static cb_err group_end(struct conn *c, cb_err rc)
     store_defer *d = store_defer_current();
     pthread_cond_t cv;
     struct member self = {.rc = CB_EOK, .cv = &cv};
-    struct member *m = &self;
     rc = part_end(c, rc);
-    if (rc == CB_EOK && d != NULL && (m = arena_alloc(d->a, sizeof(*m))) != NULL)
+    struct member *m = rc == CB_EOK && d != NULL ? arena_alloc(d->a, sizeof(*m)) : NULL;
+    if (m != NULL) { /* deferred: the record outlives this call */
         *m = (struct member){.d = d};
-    else
+    } else {
         m = &self;
-    if (m == &self)
         pthread_cond_init(&cv, NULL);
+    }
     store_defer *ready = NULL;
     pthread_mutex_lock(&g->mu);
     if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
@@ -793,7 +793,7 @@ static cb_err group_end(struct conn *c, cb_err rc)
         m->next = g->members;
         g->members = m;
         g->parts++;
-        if (m->d != NULL) {
+        if (m != &self) {
             d->pending++;
             d->wrote = true;
         }
