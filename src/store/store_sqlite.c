@@ -276,6 +276,21 @@ struct touch {
 
 #define USED_MAX 16
 
+/* user_ref's memory of a user it read (a BLOB record names two, and the
+ * same few users write most records): kept while the database's users
+ * change count is still `users` (store_int.h), so a change by any process
+ * is seen on the next read. Names longer than the slot are not kept. */
+#define UREF_SLOTS 8
+#define UREF_TEXT 256
+struct uref {
+    uint64_t users; /* the count when it was read */
+    int32_t id;     /* 0: empty slot (the server's own user is not read) */
+    model_role role;
+    bool disabled;
+    int64_t created_ms;
+    char name[UREF_TEXT], full_name[UREF_TEXT];
+};
+
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
@@ -285,6 +300,7 @@ struct conn {
     unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
     tx_mode mode;         /* of the transaction in progress */
     struct conn *next;    /* free list link */
+    struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
@@ -1058,12 +1074,60 @@ static void read_blob(arena_t *a, sqlite3_stmt *st, model_blob *out, int32_t *cr
 
 /* ---- users -------------------------------------------------------------- */
 
+/* c's slot for user id. */
+static struct uref *uref_slot(struct conn *c, int32_t id)
+{
+    return &c->urefs[(uint32_t)id % UREF_SLOTS];
+}
+
+/* The users change count to read user `id` under, false when a read must
+ * not be kept (no shared counts; users written in this transaction). */
+static bool uref_users(struct conn *c, uint64_t *users)
+{
+    return !atomic_load(&c->owner->users_written) && store_users_changes(&c->owner->base, users);
+}
+
+/* *u from c's memory of user id, if it is still current. */
+static bool uref_get(struct conn *c, arena_t *a, int32_t id, uint64_t users, model_user *u)
+{
+    const struct uref *r = uref_slot(c, id);
+    if (r->id != id || r->users != users)
+        return false;
+    *u = (model_user){.id = id,
+                      .name = arena_strdup(a, r->name),
+                      .full_name = arena_strdup(a, r->full_name),
+                      .role = r->role,
+                      .disabled = r->disabled,
+                      .pw_hash = "",
+                      .created_ms = r->created_ms};
+    return true;
+}
+
+static void uref_put(struct conn *c, const model_user *u, uint64_t users)
+{
+    struct uref *r = uref_slot(c, u->id);
+    size_t n = strlen(u->name), f = strlen(u->full_name);
+    if (n >= UREF_TEXT || f >= UREF_TEXT)
+        return;
+    *r = (struct uref){.users = users,
+                       .id = u->id,
+                       .role = u->role,
+                       .disabled = u->disabled,
+                       .created_ms = u->created_ms};
+    memcpy(r->name, u->name, n + 1);
+    memcpy(r->full_name, u->full_name, f + 1);
+}
+
 /* The user `id` of a BLOB record: the server itself for 0, NULL when the
- * row is gone. pw_hash is left "": these only describe who did what. */
+ * row is gone. pw_hash is left "": these only describe who did what. The
+ * count is taken before the row is read, so a change racing the read
+ * leaves a slot that is already out of date, never a stale one kept. */
 static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
 {
     model_user *u = arena_alloc(a, sizeof(*u));
     cb_err rc = CB_EOK;
+    uint64_t users = 0;
+    bool keep = id != 0 && uref_users(c, &users);
     *out = NULL;
     if (id == 0) {
         *u = (model_user){.id = 0,
@@ -1071,7 +1135,7 @@ static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
                           .full_name = "crmblob server",
                           .role = MODEL_ROLE_ADMIN,
                           .pw_hash = ""};
-    } else {
+    } else if (!keep || !uref_get(c, a, id, users, u)) {
         sqlite3_stmt *st = query(c, Q_USER_GET);
         bind_int(st, 1, id);
         rc = step_row(c, st);
@@ -1081,6 +1145,8 @@ static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
             return rc;
         read_user(a, st, u);
         u->pw_hash = "";
+        if (keep)
+            uref_put(c, u, users);
     }
     *out = u;
     return rc;

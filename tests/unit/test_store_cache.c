@@ -219,8 +219,7 @@ static void put_image(fixture *f, store_t *s, int32_t id, int seed, size_t n)
     model_blob b;
     store_content c = tmpdb_content(f->dir, seed, n, "image/jpeg");
     assert_true(c.fd >= 0);
-    assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b),
-                     CB_EOK);
+    assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b), CB_EOK);
     close(c.fd);
 }
 
@@ -371,8 +370,7 @@ static void test_image_change_seen_next_read(void **state)
     assert_int_equal(store_image_delete(f->other, MODEL_PERSON, id, STORE_ANY), CB_EOK);
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len),
-                     CB_ENOTFOUND);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
     free(bytes);
 }
 
@@ -382,17 +380,17 @@ static void test_info_change_seen_next_read(void **state)
     int32_t id = person(f->s);
     model_blob b, db;
     model_blob_edit edit = {.description = "first"};
-    assert_int_equal(store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid,
-                                          STORE_ANY, &b),
-                     CB_EOK);
+    assert_int_equal(
+        store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b),
+        CB_EOK);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
     assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), CB_EOK);
     assert_same_blob(&b, &db);
     edit.description = "second";
-    assert_int_equal(store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid,
-                                          STORE_ANY, &db),
-                     CB_EOK);
+    assert_int_equal(
+        store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &db),
+        CB_EOK);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
     assert_string_equal(b.description, "second");
     assert_same_blob(&b, &db);
@@ -457,6 +455,42 @@ static void test_image_shared(void **state)
     free(want);
 }
 
+/* A write answers its record with the users it names; the store keeps
+ * those users between writes, but a user changed by any process is read
+ * again, and a name too long to keep is read every time. */
+static void test_record_users_follow_user_changes(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    model_blob b;
+    model_blob_edit edit = {.description = "one"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b),
+            CB_EOK);
+        assert_non_null(b.updated_by);
+        assert_string_equal(b.updated_by->full_name, "Alice A.");
+        assert_false(b.updated_by->disabled);
+    }
+    assert_int_equal(store_user_set_disabled(f->other, "alice", true), CB_EOK);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b), CB_EOK);
+    assert_true(b.updated_by->disabled);
+    assert_true(b.created_by->disabled);
+    char name[300];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    model_user u = {.name = name, .full_name = "", .role = MODEL_ROLE_EDITOR, .pw_hash = "$x"};
+    assert_int_equal(store_user_add(f->other, &u), CB_EOK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, u.id, STORE_ANY, &b), CB_EOK);
+        assert_string_equal(b.updated_by->name, name);
+        assert_string_equal(b.created_by->name, "Alice");
+        assert_true(b.created_by->disabled);
+    }
+}
+
 /* The durable mode commits writers together: its commits count too. */
 static void test_durable_writes_seen(void **state)
 {
@@ -498,6 +532,7 @@ int main(void)
         T(test_info_change_seen_next_read),
         T(test_picture_writes_keep_users),
         T(test_image_shared),
+        T(test_record_users_follow_user_changes),
         T(test_durable_writes_seen),
 #undef T
     };
