@@ -102,11 +102,8 @@ static void put_date(buf_t *b, const api_exchange *x, const char *name, int64_t 
 }
 
 /* The Associate carrier (carrier_associate), or null. */
-static bool put_associate(buf_t *b, const char *name, const model_user *u)
+static bool put_associate(buf_t *b, const model_user *u)
 {
-    buf_puts(b, ",\"");
-    buf_puts(b, name);
-    buf_puts(b, "\":");
     if (u == NULL)
         return buf_puts(b, "null") == CB_EOK;
     const char *full = u->full_name && *u->full_name ? u->full_name : u->name;
@@ -123,12 +120,31 @@ static bool put_associate(buf_t *b, const char *name, const model_user *u)
     return ok && buf_puts(b, "}") == CB_EOK;
 }
 
+/* CreatedBy and UpdatedBy; a record's creator is most often its last
+ * writer too (the store then names one user twice): written once, copied. */
+static bool put_users(buf_t *o, const model_blob *b)
+{
+    buf_puts(o, ",\"CreatedBy\":");
+    size_t from = o->len;
+    if (!put_associate(o, b->created_by))
+        return false;
+    size_t to = o->len;
+    buf_puts(o, ",\"UpdatedBy\":");
+    if (b->updated_by != NULL && b->updated_by == b->created_by)
+        return buf_append(o, o->data + from, to - from) == CB_EOK;
+    return put_associate(o, b->updated_by);
+}
+
+/* Room for an answer: its role's tail and the rest, most often < 1 KiB. */
+#define ANSWER_ROOM 1024
+
 char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
 {
     pthread_once(&tails_once, make_tails);
     const char *tail = role_tail[x->user.role];
     buf_t o;
     buf_init(&o, 1024 * 1024);
+    buf_reserve(&o, (tail != NULL ? strlen(tail) : 0) + ANSWER_ROOM);
     buf_puts(&o, "{\"BlobId\":");
     buf_put_i64(&o, b->blob_id);
     buf_puts(&o, ",\"BlobSize\":");
@@ -142,9 +158,7 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
     buf_put_i64(&o, b->original_size);
     put_date(&o, x, "CreatedDate", b->created_ms);
     put_date(&o, x, "UpdatedDate", b->updated_ms);
-    ok = ok && put_associate(&o, "CreatedBy", b->created_by) &&
-         put_associate(&o, "UpdatedBy", b->updated_by) &&
-         put_member(&o, "ConceptualType", b->conceptual_type, false) &&
+    ok = ok && put_users(&o, b) && put_member(&o, "ConceptualType", b->conceptual_type, false) &&
          buf_puts(&o, tail) == CB_EOK;
     if (!ok) {
         buf_free(&o);

@@ -32,7 +32,7 @@ void buf_reset(buf_t *b)
         b->data[0] = '\0';
 }
 
-static cb_err buf_reserve(buf_t *b, size_t extra)
+cb_err buf_reserve(buf_t *b, size_t extra)
 {
     if (extra > b->max - b->len)
         return CB_ETOOLARGE;

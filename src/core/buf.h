@@ -25,6 +25,9 @@ typedef struct {
 void buf_init(buf_t *b, size_t max);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);
+/* Room for n more bytes without growing again (a writer that knows its
+ * size skips the doublings); CB_ETOOLARGE past the cap. */
+cb_err buf_reserve(buf_t *b, size_t n);
 cb_err buf_append(buf_t *b, const void *p, size_t n);
 cb_err buf_puts(buf_t *b, const char *s);
 cb_err buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -31,13 +31,19 @@ static void assert_same(const api_exchange *x, const model_blob *b)
 
 static model_blob sample(model_user *creator, model_user *updater)
 {
-    model_blob b = {.blob_id = 167, .blob_size = 2048, .original_size = 4096,
-                    .is_encrypted = true, .is_zipped = false,
+    model_blob b = {.blob_id = 167,
+                    .blob_size = 2048,
+                    .original_size = 4096,
+                    .is_encrypted = true,
+                    .is_zipped = false,
                     .description = "quote \" backslash \\ slash / tab\tnl\ncr\r\b\f\x01\x1f end",
                     .extra_info = "æøå – 日本 😀 \x7f",
-                    .mime_type = "image/png", .conceptual_type = "PERSONPHOTO",
-                    .created_ms = 1763889245120, .updated_ms = 1763889299000,
-                    .created_by = creator, .updated_by = updater};
+                    .mime_type = "image/png",
+                    .conceptual_type = "PERSONPHOTO",
+                    .created_ms = 1763889245120,
+                    .updated_ms = 1763889299000,
+                    .created_by = creator,
+                    .updated_by = updater};
     return b;
 }
 
@@ -75,6 +81,26 @@ static void test_time_zone_offsets(void **state)
     assert_same(&x, &b);
 }
 
+/* One user who both made and last changed the record: written once and
+ * copied, the same text as two separate users'. */
+static void test_one_user_twice(void **state)
+{
+    (void)state;
+    model_user ada = {.id = 3, .name = "ada", .full_name = "Ada\tL.", .disabled = true};
+    model_user twin = ada;
+    api_exchange x = {.user = {.role = MODEL_ROLE_EDITOR}};
+    model_blob same = sample(&ada, &ada), apart = sample(&ada, &twin);
+    assert_same(&x, &same);
+    size_t n1 = 0, n2 = 0;
+    char *t1 = carrier_blob_text(&x, &same, &n1), *t2 = carrier_blob_text(&x, &apart, &n2);
+    assert_int_equal(n1, n2);
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    ada.name = "bad \xc3\x28 name";
+    assert_null(carrier_blob_text(&x, &same, &n1));
+}
+
 static void test_invalid_utf8_falls_back(void **state)
 {
     (void)state;
@@ -92,6 +118,7 @@ int main(void)
         cmocka_unit_test(test_every_role),
         cmocka_unit_test(test_empty_carrier_and_nulls),
         cmocka_unit_test(test_time_zone_offsets),
+        cmocka_unit_test(test_one_user_twice),
         cmocka_unit_test(test_invalid_utf8_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
