@@ -6,6 +6,7 @@
  * Image answers carry a strong ETag naming the BLOB and the version of its
  * bytes, so it changes exactly when the bytes do.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,21 +14,36 @@
 #include "core/text.h"
 #include "img/placeholder.h"
 
+/* "\"<tag><id>.<version>\"", the ETag of a record's bytes or fields;
+ * without printf, which was 1.3 % of a durable PUT ImageInfo. */
+static const char *record_etag(arena_t *a, const char *tag, int32_t id, int64_t version)
+{
+    assert(id >= 0 && version >= 0);
+    char n1[TEXT_U64_MAX], n2[TEXT_U64_MAX];
+    size_t l1 = text_format_u64((uint64_t)id, n1), l2 = text_format_u64((uint64_t)version, n2);
+    size_t lt = strlen(tag);
+    char *s = arena_alloc(a, lt + l1 + l2 + 4), *p = s;
+    *p++ = '"';
+    memcpy(p, tag, lt), p += lt;
+    memcpy(p, n1, l1), p += l1;
+    *p++ = '.';
+    memcpy(p, n2, l2), p += l2;
+    *p = '"';
+    return s;
+}
+
 /* Validators of the picture: its bytes' version. */
 static cond_state image_cond(api_exchange *x, const model_blob *b)
 {
     bool has = b->blob_id != 0 && b->blob_size > 0;
-    return (cond_state){has ? arena_printf(x->arena, "\"%d.%lld\"", b->blob_id,
-                                           (long long)b->version)
-                            : NULL,
+    return (cond_state){has ? record_etag(x->arena, "", b->blob_id, b->version) : NULL,
                         has ? b->updated_ms : INT64_MIN, has};
 }
 
 /* Validators of ImageInfo: the record's info_version ("i0": no record). */
 static cond_state info_cond(api_exchange *x, const model_blob *b)
 {
-    return (cond_state){arena_printf(x->arena, "\"i%d.%lld\"", b->blob_id,
-                                     (long long)b->info_version),
+    return (cond_state){record_etag(x->arena, "i", b->blob_id, b->info_version),
                         b->blob_id ? b->updated_ms : INT64_MIN, true};
 }
 
