@@ -1099,8 +1099,9 @@ static struct uref *uref_slot(struct conn *c, int32_t id)
     return &c->urefs[(uint32_t)id % UREF_SLOTS];
 }
 
-/* The users change count to read user `id` under, false when a read must
- * not be kept (no shared counts; users written in this transaction). */
+/* The users change count that a user read now is kept under; false when
+ * the read must not be kept (no shared counts, or this transaction wrote
+ * users: the count moves only when it ends). */
 static bool uref_users(struct conn *c, uint64_t *users)
 {
     return !atomic_load(&c->owner->users_written) && store_users_changes(&c->owner->base, users);
