@@ -159,20 +159,20 @@ static void raise_fd_limit(void)
     }
 }
 
-/* --threads by default: one per CPU this process may run on. No polling
- * thread waits for long: uploads, variants and password hashes run on the
- * offload threads, and an answer held for a durable flush waits suspended
- * (http/server.c), so a spare thread only adds switching. Measured with
- * one CPU and 64 connections, 1 thread against 2 (the former CPUs + 1):
- * GET Image 91.4k vs 88.1k req/s, PUT ImageInfo 36.7k vs 35.9k, durable
- * 46.3k vs 43.9k (19.5 vs 21.9 us of CPU per write). Earlier, when image
- * checks ran on the polling threads, 4 threads gave GET p99 20 ms where 2
- * gave 5.5 ms. */
+/* --threads by default: one per CPU this process may run on, plus one, so
+ * that a thread can go on while another waits its turn on the writers'
+ * connection or is held up by its CPU. Measured with one CPU and 64
+ * connections, 1 thread against 2: on a quiet machine 1 was a little
+ * faster (GET Image 91.4k vs 88.1k req/s, durable PUT ImageInfo 46.3k vs
+ * 43.9k), but while the host was busy it was much slower (durable PUT
+ * ImageInfo 23.1k vs 26.6k and 25.8k vs 32.8k, in two series of three
+ * alternated runs), so the spare thread stays. Earlier, 4 threads gave GET
+ * p99 20 ms where 2 gave 5.5 ms. */
 static unsigned default_threads(void)
 {
     cpu_set_t set;
     int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-    unsigned n = (unsigned)(cpus > 0 ? cpus : 1);
+    unsigned n = (unsigned)(cpus > 0 ? cpus : 1) + 1;
     return n > 64 ? 64 : n;
 }
 
