@@ -561,7 +561,7 @@ struct walsync {
  * per write instead of 22). Before the answers went out ahead of the
  * wait, the best gap was 500 us, at 39.2k: an answered client's next write
  * came too late for the next flush and waited for the one after. */
-#define FLUSH_GAP_NS 800000L
+#define FLUSH_GAP_US 800u
 
 /* Durable mode: puts every COMMIT that has ended on disk. One caller at a
  * time (the group's committer, or the single connection's writer). */
@@ -580,22 +580,15 @@ static cb_err wal_flush(struct sq_store *s)
     return CB_EUNAVAILABLE;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* After a flush that served several writers, once they have their
- * answers: the next flush starts no sooner than FLUSH_GAP_NS after this
- * one `started`. The answered clients' next writes join the open group
- * meanwhile. */
-static void flush_pace(int64_t started)
+ * answers: the next flush starts no sooner than FLUSH_GAP_US after this
+ * one started (text_monotonic_us). The answered clients' next writes join
+ * the open group meanwhile. */
+static void flush_pace(uint64_t started)
 {
-    int64_t left = FLUSH_GAP_NS - (mono_ns() - started);
-    if (left > 0)
-        nanosleep(&(struct timespec){0, (long)left}, NULL);
+    uint64_t spent = text_monotonic_us() - started;
+    if (spent < FLUSH_GAP_US)
+        nanosleep(&(struct timespec){0, (long)(FLUSH_GAP_US - spent) * 1000}, NULL);
 }
 
 /* Durable mode after a failed flush: no more writes. */
@@ -857,19 +850,19 @@ static void group_commit(struct group *g)
     g->busy = false;
     g->commits++;
     hand_on(g); /* the next group's parts go on during the flush */
-    int64_t started = 0;
+    uint64_t shared_at = 0; /* when a flush for several writers started */
     if (rc == CB_EOK && s->walsync != NULL && batch != NULL) {
         pthread_mutex_unlock(&g->mu);
-        started = mono_ns();
+        if (batch->next != NULL)
+            shared_at = text_monotonic_us();
         rc = wal_flush(s);
         pthread_mutex_lock(&g->mu);
     }
-    bool shared = batch != NULL && batch->next != NULL;
     store_defer *ready = members_end(batch, rc);
     pthread_mutex_unlock(&g->mu);
     scopes_call(ready);
-    if (shared && started != 0)
-        flush_pace(started);
+    if (shared_at != 0)
+        flush_pace(shared_at);
     pthread_mutex_lock(&g->mu);
 }
 
