@@ -19,8 +19,9 @@
 #include "core/text.h"
 #include "core/tz.h"
 
-/* ,"TableRight":...,"FieldProperties":...} per role. */
+/* ,"TableRight":...,"FieldProperties":...} per role, and its length. */
 static char *role_tail[MODEL_ROLE_ADMIN + 1];
+static size_t role_tail_len[MODEL_ROLE_ADMIN + 1];
 static pthread_once_t tails_once = PTHREAD_ONCE_INIT;
 
 static void make_tails(void)
@@ -36,8 +37,10 @@ static void make_tails(void)
         char *text = json_dumps(tail, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(tail);
         json_decref(j);
-        if (text != NULL)
+        if (text != NULL) {
             text[0] = ','; /* "{...}" → ",...}": appended after the last field */
+            role_tail_len[r] = strlen(text);
+        }
         role_tail[r] = text;
     }
 }
@@ -142,9 +145,10 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
 {
     pthread_once(&tails_once, make_tails);
     const char *tail = role_tail[x->user.role];
+    size_t tail_len = role_tail_len[x->user.role];
     buf_t o;
     buf_init(&o, 1024 * 1024);
-    buf_reserve(&o, (tail != NULL ? strlen(tail) : 0) + ANSWER_ROOM);
+    buf_reserve(&o, tail_len + ANSWER_ROOM);
     buf_puts(&o, "{\"BlobId\":");
     buf_put_i64(&o, b->blob_id);
     buf_puts(&o, ",\"BlobSize\":");
@@ -159,7 +163,7 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
     put_date(&o, x, "CreatedDate", b->created_ms);
     put_date(&o, x, "UpdatedDate", b->updated_ms);
     ok = ok && put_users(&o, b) && put_member(&o, "ConceptualType", b->conceptual_type, false) &&
-         buf_puts(&o, tail) == CB_EOK;
+         buf_append(&o, tail, tail_len) == CB_EOK;
     if (!ok) {
         buf_free(&o);
         return NULL;
