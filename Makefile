@@ -11,17 +11,17 @@ BUILD    ?= build
 # The server links no image decoder: libvips is linked only into the image
 # worker crmblob-img (and the unit tests of the pipeline).
 SRV_PKGS := libmicrohttpd jansson sqlite3 libsodium expat libcrypto libzstd
-PKGS     := $(SRV_PKGS) vips
+PKGS     := $(SRV_PKGS) vips libjpeg
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
 OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   += $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread -lm
-VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null)
+VIPS_LIBS := $(shell pkg-config --libs vips libjpeg 2>/dev/null)
 LDFLAGS  += $(SAN)
 
-VIPS_SRC := src/img/img_vips.c src/img/img_serve.c
+VIPS_SRC := src/img/img_vips.c src/img/img_serve.c src/img/jpegscan.c
 LIB_SRC  := $(filter-out $(VIPS_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c \
               src/auth/*.c src/api/*.c src/http/*.c)))
 VIPS_OBJ := $(VIPS_SRC:%.c=$(BUILD)/%.o)

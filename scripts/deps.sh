@@ -3,7 +3,7 @@
 # one is missing, so that `make run` and `make test` work on a fresh machine.
 set -euo pipefail
 PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-      libsodium-dev libexpat1-dev libssl-dev libvips-dev libzstd-dev tzdata
+      libsodium-dev libexpat1-dev libssl-dev libvips-dev libjpeg62-turbo-dev libzstd-dev tzdata
       libcmocka-dev python3-pytest python3-requests openssl   # tests (openssl signs test JWTs)
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()

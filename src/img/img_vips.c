@@ -34,6 +34,7 @@
 #include <vips/vips.h>
 
 #include "core/log.h"
+#include "img/jpegscan.h"
 
 #define DEFAULT_PIXEL_LIMIT 50000000
 #define DEFAULT_CACHE_MB 16
@@ -278,9 +279,27 @@ static void fill_info(VipsImage *img, img_type type, img_info *out)
     out->orientation = o >= 1 && o <= 8 ? o : 1;
 }
 
-/* Header, pixel limit, then every pixel decoded into a no-op sink. */
-static cb_err validate_source(VipsSource *src, img_type type, img_info *out, char *reason,
-                              size_t cap)
+/* Where a JPEG's data is: fd[0, size) when fd >= 0, else bytes[0, size). */
+struct jpeg_data {
+    int fd;
+    int64_t size;
+    const void *bytes;
+};
+
+/* Every pixel decoded: a JPEG's data by jpegscan (on this thread, at 1/8
+ * scale: see jpegscan.h), the other formats' pixels into a no-op sink. */
+static bool decodes_whole(VipsImage *img, img_type type, const struct jpeg_data *jpeg)
+{
+    if (type != IMG_JPEG)
+        return vips_sink_disc(img, discard_region, NULL) == 0;
+    if (jpeg->fd >= 0)
+        return jpegscan_fd(jpeg->fd, jpeg->size);
+    return jpegscan_mem(jpeg->bytes, (size_t)jpeg->size);
+}
+
+/* Header, pixel limit, then every pixel decoded. */
+static cb_err validate_source(VipsSource *src, img_type type, const struct jpeg_data *jpeg,
+                              img_info *out, char *reason, size_t cap)
 {
     VipsImage *img = NULL;
     cb_err e = open_header(src, type, &img, reason, cap);
@@ -289,7 +308,7 @@ static cb_err validate_source(VipsSource *src, img_type type, img_info *out, cha
     e = check_pixels(img, reason, cap);
     if (e != CB_EOK)
         goto out;
-    if (vips_sink_disc(img, discard_region, NULL) != 0) {
+    if (!decodes_whole(img, type, jpeg)) {
         note_vips_error("decode");
         e = fail(CB_EBADREQ, reason, cap, "%s", REASON_DATA);
         goto out;
@@ -378,7 +397,8 @@ cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t
     VipsSource *src = range_source(&range);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
-    cb_err e = validate_source(src, type, out, reason, reason_cap);
+    struct jpeg_data jpeg = {.fd = fd, .size = size};
+    cb_err e = validate_source(src, type, &jpeg, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
@@ -395,7 +415,8 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
-    cb_err e = validate_source(src, type, out, reason, reason_cap);
+    struct jpeg_data jpeg = {.fd = -1, .size = (int64_t)len, .bytes = bytes};
+    cb_err e = validate_source(src, type, &jpeg, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
