@@ -136,7 +136,12 @@ FUZZ_BIN      = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libcrmblob.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(BUILD)/libcrmblob.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_LINK) $(BUILD)/libcrmblob.a \
+	    $(LDFLAGS) $(LDLIBS)
+
+# The JPEG data check lives in the image worker: its target gets it and libjpeg.
+$(BUILD)/fuzz/fuzz_jpegscan: $(BUILD)/src/img/jpegscan.o
+$(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(shell pkg-config --libs libjpeg)
 
 fuzz-bins: $(FUZZ_BIN)
 
