@@ -115,7 +115,9 @@ static boolean src_fill(j_decompress_ptr d)
         while (n < 0 && errno == EINTR);
     }
     if (n <= 0) {
-        s->pub.next_input_byte = fake_eoi; /* what libjpeg would see if we went on */
+        /* The warning ends the check (on_message); the marker keeps the
+         * source well-formed for any error manager, as libjpeg's own do. */
+        s->pub.next_input_byte = fake_eoi;
         s->pub.bytes_in_buffer = sizeof(fake_eoi);
         WARNMS(d, JWRN_JPEG_EOF);
         return TRUE;
