@@ -216,6 +216,27 @@ def main():
                        f"{ex.get('conns', '?')} connections"])
     summary.append(("durable / default PUT ImageInfo", ok, None))
 
+    # ------------------------------------------------------------ libmicrohttpd floor
+    floor_rows, floor_text = [], None
+    f_rps, n_rps_img, c_rps_img = get("mhd_get_jpeg", "rps"), get("ng_get_jpeg", "rps"), get("cb_get_image", "rps")
+    if f_rps is not None:
+        for label, name in [("nginx static file (sendfile)", "ng_get_jpeg"),
+                            ("libmicrohttpd floor (`bench/mhd_floor.c`)", "mhd_get_jpeg"),
+                            ("crmblob GET Image, Basic", "cb_get_image")]:
+            rps = get(name, "rps")
+            cpu = get(name, "cpu_us_per_req")
+            floor_rows.append([label, fmt_rps(rps), fmt_ratio(rps / n_rps_img if (rps and n_rps_img) else None),
+                               fmt_ms(get(name, "p99_us")), "-" if cpu is None else f"{cpu:.1f}"])
+        fr = f_rps / n_rps_img if n_rps_img else None
+        cr = c_rps_img / f_rps if c_rps_img else None
+        floor_text = (f"A libmicrohttpd {mach.get('libmicrohttpd', '')} server that does nothing but answer "
+                      "the same bytes from one response made at start (one epoll thread, no routing, "
+                      "authentication, store or log) reaches "
+                      f"{fmt_ratio(fr)} of nginx's rate; crmblob reaches {fmt_ratio(cr)} of that floor. "
+                      + ("The GET Image target (1.0× nginx) lies above what libmicrohttpd alone reaches "
+                         "on this machine." if fr is not None and fr < 1.0 else
+                         "libmicrohttpd alone would meet the GET Image target here."))
+
     # ------------------------------------------------------------ all wrk runs
     run_rows = []
     for name, r in res.items():
@@ -271,6 +292,13 @@ def main():
     md.append("")
     md.append(f"![throughput and p99 per row]({chart_rel})")
     md.append("")
+    if floor_rows:
+        md.append("## How far libmicrohttpd itself goes (GET Image)")
+        md.append("")
+        md.append(md_table(["server", "req/s", "ratio to nginx", "p99 ms", "server CPU µs/req"], floor_rows))
+        md.append("")
+        md.append(floor_text)
+        md.append("")
     md.append("## Memory, authentication, durability")
     md.append("")
     md.append(md_table(extra_hdr, extra_rows))
@@ -355,6 +383,8 @@ def main():
     print()
     print(md_table(extra_hdr[:4], [r[:4] for r in extra_rows]))
     print()
+    if floor_text:
+        print(floor_text)
     misses = [lbl for lbl, ok, sk in summary if ok is False]
     print(f"targets met: {sum(1 for _, ok, _ in summary if ok)}/{len(summary)}"
           + (f"; missed: {', '.join(misses)}" if misses else ""))

@@ -320,6 +320,23 @@ WRK_ENV=()
 measure cb_get_image "$DEF_PID" "$DEF_URL/api/v1/Person/1/Image" -s "$BENCH/stats.lua" -H "$AUTH"
 measure ng_get_jpeg "$NG_PID" "$NG_URL/static/p.jpg" -s "$BENCH/stats.lua"
 
+# --- how far libmicrohttpd itself goes: bench/mhd_floor.c answers the same
+# bytes from memory and does nothing else (built here, stopped right after)
+FLOOR_BIN="$T/mhd_floor"
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$FLOOR_BIN" "$BENCH/mhd_floor.c" \
+    $(pkg-config --cflags --libs libmicrohttpd) || die "cannot build bench/mhd_floor.c"
+FLOOR_PORT="$(free_port)"
+cmdlog "$(q cc -std=c11 -D_GNU_SOURCE -O2 -o mhd_floor bench/mhd_floor.c) \$(pkg-config --cflags --libs libmicrohttpd)"
+cmdlog "$(q taskset -c "$SERVER_CPU" ./mhd_floor "${SMALL_JPEG#"$REPO"/}" "$FLOOR_PORT")"
+taskset -c "$SERVER_CPU" "$FLOOR_BIN" "$SMALL_JPEG" "$FLOOR_PORT" >"$T/mhd_floor.log" 2>&1 </dev/null &
+FLOOR_PID=$!
+PROCS+=("$FLOOR_PID")
+wait_http "http://127.0.0.1:$FLOOR_PORT/" "$FLOOR_PID" || die "mhd_floor did not start: $(cat "$T/mhd_floor.log")"
+cmp -s <(curl -s "http://127.0.0.1:$FLOOR_PORT/p.jpg") "$SMALL_JPEG" || die "mhd_floor does not serve the picture"
+measure mhd_get_jpeg "$FLOOR_PID" "http://127.0.0.1:$FLOOR_PORT/p.jpg" -s "$BENCH/stats.lua"
+stop_pid "$FLOOR_PID"
+
 say "row: GET ImageInfo"
 measure cb_get_info "$DEF_PID" "$DEF_URL/api/v1/Person/1/ImageInfo" -s "$BENCH/stats.lua" -H "$AUTH"
 measure ng_get_json "$NG_PID" "$NG_URL/static/imageinfo.json" -s "$BENCH/stats.lua"

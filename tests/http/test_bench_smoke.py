@@ -101,3 +101,16 @@ def test_writes_report_and_chart(smoke):
     assert chart.startswith(b"\x89PNG\r\n\x1a\n") and len(chart) > 5000, len(chart)
     dat = (out / "results.dat").read_text().splitlines()
     assert len([ln for ln in dat if ln.startswith('"')]) >= 5, dat
+
+
+def test_reports_the_libmicrohttpd_floor(smoke):
+    """The GET Image row is put beside a libmicrohttpd server that does nothing else."""
+    rc, so, _, out = smoke
+    assert rc == 0
+    report = (out / "BENCHMARKS.md").read_text()
+    assert "## How far libmicrohttpd itself goes (GET Image)" in report
+    rows = [ln for ln in report.splitlines() if ln.startswith("| libmicrohttpd floor")]
+    assert rows, report[-3000:]
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] not in ("", "-") and cells[2].endswith("×"), rows[0]
+    assert "of nginx's rate; crmblob reaches" in so, so[-3000:]
