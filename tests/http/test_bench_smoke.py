@@ -113,4 +113,4 @@ def test_reports_the_libmicrohttpd_floor(smoke):
     assert rows, report[-3000:]
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] not in ("", "-") and cells[2].endswith("×"), rows[0]
-    assert "of nginx's rate; crmblob reaches" in so, so[-3000:]
+    assert "nginx's server CPU per request" in so and "crmblob reaches" in so, so[-3000:]
