@@ -7,7 +7,8 @@
  * - After img_init only the PNG, JPEG, GIF and TIFF loader families can run;
  *   every other loader and every operation libvips marks untrusted is
  *   blocked process-wide. On top of that the first bytes must sniff as one
- *   of the four, and validation calls that format's own loader, so the
+ *   of the four, and validation calls that format's own loader (for a
+ *   JPEG's data, jpegscan: libjpeg, the decoder that loader uses), so the
  *   bytes and the decoder always agree.
  * - The pixel limit is checked on a header-only open (libvips loads lazily)
  *   before anything asks for pixels, in img_validate* and img_variant alike.
@@ -279,8 +280,8 @@ static void fill_info(VipsImage *img, img_type type, img_info *out)
     out->orientation = o >= 1 && o <= 8 ? o : 1;
 }
 
-/* Where a JPEG's data is: fd[0, size) when fd >= 0, else bytes[0, size). */
-struct jpeg_data {
+/* Where the picture's bytes are: fd[0, size) when fd >= 0, else bytes[0, size). */
+struct input {
     int fd;
     int64_t size;
     const void *bytes;
@@ -288,18 +289,18 @@ struct jpeg_data {
 
 /* Every pixel decoded: a JPEG's data by jpegscan (on this thread, at 1/8
  * scale: see jpegscan.h), the other formats' pixels into a no-op sink. */
-static bool decodes_whole(VipsImage *img, img_type type, const struct jpeg_data *jpeg)
+static bool decodes_whole(VipsImage *img, img_type type, const struct input *in)
 {
     if (type != IMG_JPEG)
         return vips_sink_disc(img, discard_region, NULL) == 0;
-    if (jpeg->fd >= 0)
-        return jpegscan_fd(jpeg->fd, jpeg->size);
-    return jpegscan_mem(jpeg->bytes, (size_t)jpeg->size);
+    if (in->fd >= 0)
+        return jpegscan_fd(in->fd, in->size);
+    return jpegscan_mem(in->bytes, (size_t)in->size);
 }
 
 /* Header, pixel limit, then every pixel decoded. */
-static cb_err validate_source(VipsSource *src, img_type type, const struct jpeg_data *jpeg,
-                              img_info *out, char *reason, size_t cap)
+static cb_err validate_source(VipsSource *src, img_type type, const struct input *in, img_info *out,
+                              char *reason, size_t cap)
 {
     VipsImage *img = NULL;
     cb_err e = open_header(src, type, &img, reason, cap);
@@ -308,7 +309,7 @@ static cb_err validate_source(VipsSource *src, img_type type, const struct jpeg_
     e = check_pixels(img, reason, cap);
     if (e != CB_EOK)
         goto out;
-    if (!decodes_whole(img, type, jpeg)) {
+    if (!decodes_whole(img, type, in)) {
         note_vips_error("decode");
         e = fail(CB_EBADREQ, reason, cap, "%s", REASON_DATA);
         goto out;
@@ -397,8 +398,8 @@ cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t
     VipsSource *src = range_source(&range);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
-    struct jpeg_data jpeg = {.fd = fd, .size = size};
-    cb_err e = validate_source(src, type, &jpeg, out, reason, reason_cap);
+    struct input in = {.fd = fd, .size = size};
+    cb_err e = validate_source(src, type, &in, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
@@ -415,8 +416,8 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
-    struct jpeg_data jpeg = {.fd = -1, .size = (int64_t)len, .bytes = bytes};
-    cb_err e = validate_source(src, type, &jpeg, out, reason, reason_cap);
+    struct input in = {.fd = -1, .size = (int64_t)len, .bytes = bytes};
+    cb_err e = validate_source(src, type, &in, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
