@@ -18,7 +18,8 @@ OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS   += $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread -lm
-VIPS_LIBS := $(shell pkg-config --libs vips libjpeg 2>/dev/null)
+JPEG_LIBS := $(shell pkg-config --libs libjpeg 2>/dev/null)
+VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null) $(JPEG_LIBS)
 LDFLAGS  += $(SAN)
 
 VIPS_SRC := src/img/img_vips.c src/img/img_serve.c src/img/jpegscan.c
@@ -141,7 +142,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libcrmblob.a
 
 # The JPEG data check lives in the image worker: its target gets it and libjpeg.
 $(BUILD)/fuzz/fuzz_jpegscan: $(BUILD)/src/img/jpegscan.o
-$(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(shell pkg-config --libs libjpeg)
+$(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(JPEG_LIBS)
 
 fuzz-bins: $(FUZZ_BIN)
 

@@ -12,7 +12,8 @@
  * hundredth warning fail; the odd warning libjpeg recovers from
  * (extraneous bytes before a marker, say) does not.
  *
- * Used by the image worker only (img_vips.c); linked with libjpeg.
+ * Used by the image worker (img_vips.c) and its fuzz target; linked with
+ * libjpeg.
  */
 #ifndef CRMBLOB_IMG_JPEGSCAN_H
 #define CRMBLOB_IMG_JPEGSCAN_H
