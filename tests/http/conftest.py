@@ -1024,3 +1024,98 @@ def assert_fits(got, w, h, bw=None, bh=None):
     if bh:
         assert gh <= bh, f"{got} taller than {bh}"
     assert gw <= w and gh <= h, f"{got} is larger than the original {w}x{h}"
+
+
+# --------------------------------------------------------------------------
+# the bystander: an unrelated client served while an attack runs
+
+
+class Bystander:
+    """Another user's ordinary work, in a loop on a thread of its own, while a
+    test mounts an attack: GET ImageInfo and a small PUT Image of its own
+    entity, each with a fresh connection every `reconnect` requests (as a
+    browser or integration would open new ones). Every answer's status and
+    latency is kept; `check` fails the test on any failure or on a latency
+    above `max_latency` seconds.
+
+        with Bystander(srv, "bob") as by:
+            ... mount the attack ...
+        by.check(max_latency=2.0)
+    """
+
+    def __init__(self, srv, user="bob", kind="Contact", base=None, reconnect=5, pause=0.02):
+        import threading
+        self.base = base or srv.base
+        self.auth = (user, srv.users[user][1])
+        self.results = []  # (op, status or exception text, seconds)
+        self.reconnect = reconnect
+        self.pause = pause
+        self.png = png_with_text(b"bystander")
+        c = Client(self.base, user, srv.users[user][1])
+        self.eid = c.create(kind, **KINDS[kind][1])
+        c.close()
+        self.info = f"{self.base}/api/v1/{kind}/{self.eid}/ImageInfo"
+        self.image = f"{self.base}/api/v1/{kind}/{self.eid}/Image"
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _one(self, s, op):
+        t0 = time.monotonic()
+        try:
+            if op == "GET ImageInfo":
+                r = s.get(self.info, timeout=HTTP_TIMEOUT)
+            else:
+                r = s.put(self.image, data=self.png, headers={"Content-Type": "image/png"},
+                          timeout=HTTP_TIMEOUT)
+            self.results.append((op, r.status_code, time.monotonic() - t0))
+        except Exception as e:  # noqa: BLE001 - every failure is a finding
+            self.results.append((op, repr(e), time.monotonic() - t0))
+
+    def _run(self):
+        n = 0
+        s = None
+        while not self._stop.is_set():
+            if s is None or n % self.reconnect == 0:
+                if s is not None:
+                    s.close()
+                s = requests.Session()
+                s.auth = self.auth
+            self._one(s, "GET ImageInfo" if n % 2 == 0 else "PUT Image")
+            n += 1
+            self._stop.wait(self.pause)
+        if s is not None:
+            s.close()
+
+    def start(self):
+        self._t.start()
+        time.sleep(0.2)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(timeout=HTTP_TIMEOUT + 5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def failures(self):
+        return [r for r in self.results if r[1] != 200]
+
+    def worst(self):
+        return max((r[2] for r in self.results), default=0.0)
+
+    def check(self, max_latency=2.0, min_requests=4):
+        """Every request answered 200 within max_latency; both kinds made."""
+        bad = self.failures()
+        assert not bad, f"bystander failed {len(bad)} of {len(self.results)}: {bad[:5]}"
+        ops = {r[0] for r in self.results}
+        assert ops == {"GET ImageInfo", "PUT Image"}, ops
+        assert len(self.results) >= min_requests, self.results
+        slow = [r for r in self.results if r[2] > max_latency]
+        assert not slow, (f"bystander waited over {max_latency}s {len(slow)} times of "
+                          f"{len(self.results)}: {slow[:5]}")
+        return self
