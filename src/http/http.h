@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "core/err.h"
+#include "core/net.h"
 
 typedef struct http_server http_server;
 
@@ -18,6 +19,9 @@ typedef struct {
     unsigned timeout_s;        /* idle connection timeout (0 = 30 s) */
     unsigned max_conns;        /* connections in all (0 = 8192) */
     unsigned max_conns_per_ip; /* connections from one address (0 = 1024) */
+    /* Peers whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the
+     * client (--trusted-proxy); NULL or empty: none. */
+    const net_cidr_list *trusted_proxies;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

@@ -1,0 +1,44 @@
+/*
+ * net.h — network address helpers shared by the layers: lists of CIDR
+ * ranges (for --trusted-proxy and anything else that names peers), matched
+ * against a socket address or an address written as text.
+ *
+ * IPv4 ranges match IPv4 peers and IPv4-mapped IPv6 peers (::ffff:a.b.c.d);
+ * IPv6 ranges match IPv6 peers. A bare address is a /32 or /128.
+ */
+#ifndef CB_NET_H
+#define CB_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+
+typedef struct {
+    uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+    uint8_t bits;     /* prefix length: <= 32 for IPv4, <= 128 for IPv6 */
+    bool v4;
+} net_cidr;
+
+/* At most NET_CIDR_MAX ranges: a configuration list, not a data set. */
+#define NET_CIDR_MAX 64
+
+typedef struct {
+    net_cidr v[NET_CIDR_MAX];
+    size_t n;
+} net_cidr_list;
+
+/* Appends the ranges of `text` ("10.0.0.0/8, ::1 192.168.1.7", commas or
+ * spaces between) to l. CB_EBADREQ on a malformed range or a full list;
+ * l is then unchanged. */
+cb_err net_cidr_list_parse(net_cidr_list *l, const char *text);
+/* Does an address in one of l's ranges? Unknown families never match. */
+bool net_cidr_list_match(const net_cidr_list *l, const struct sockaddr *sa);
+/* The same for an address written as text ("192.0.2.1", "2001:db8::1"). */
+bool net_cidr_list_match_text(const net_cidr_list *l, const char *addr);
+/* Parses an address written as text into 16 bytes (IPv4 in the first 4). */
+bool net_parse_addr(const char *text, uint8_t out[16], bool *v4);
+
+#endif

@@ -1,0 +1,93 @@
+/* test_net.c — CIDR lists (src/core/net.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "core/net.h"
+
+static struct sockaddr_in v4(const char *a)
+{
+    struct sockaddr_in s = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, a, &s.sin_addr), 1);
+    return s;
+}
+
+static struct sockaddr_in6 v6(const char *a)
+{
+    struct sockaddr_in6 s = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, a, &s.sin6_addr), 1);
+    return s;
+}
+
+static void test_parse_and_match_v4(void **state)
+{
+    (void)state;
+    net_cidr_list l = {0};
+    assert_int_equal(net_cidr_list_parse(&l, "10.0.0.0/8, 192.168.1.7 172.16.5.9/12"), CB_EOK);
+    assert_int_equal(l.n, 3);
+    struct sockaddr_in a = v4("10.200.3.4"), b = v4("11.0.0.1"), c = v4("192.168.1.7"),
+                       d = v4("192.168.1.8"), e = v4("172.31.255.255"), f = v4("172.32.0.0");
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&a));
+    assert_false(net_cidr_list_match(&l, (struct sockaddr *)&b));
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&c));
+    assert_false(net_cidr_list_match(&l, (struct sockaddr *)&d));
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&e)); /* host bits cleared */
+    assert_false(net_cidr_list_match(&l, (struct sockaddr *)&f));
+    assert_true(net_cidr_list_match_text(&l, "10.1.1.1"));
+    assert_false(net_cidr_list_match_text(&l, "9.1.1.1"));
+    assert_false(net_cidr_list_match_text(&l, "not an address"));
+}
+
+static void test_parse_and_match_v6(void **state)
+{
+    (void)state;
+    net_cidr_list l = {0};
+    assert_int_equal(net_cidr_list_parse(&l, "2001:db8::/32,::1,127.0.0.1"), CB_EOK);
+    struct sockaddr_in6 a = v6("2001:db8:1::5"), b = v6("2001:db9::1"), c = v6("::1"),
+                        m = v6("::ffff:127.0.0.1"), n = v6("::ffff:127.0.0.2");
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&a));
+    assert_false(net_cidr_list_match(&l, (struct sockaddr *)&b));
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&c));
+    assert_true(net_cidr_list_match(&l, (struct sockaddr *)&m)); /* IPv4-mapped */
+    assert_false(net_cidr_list_match(&l, (struct sockaddr *)&n));
+    assert_true(net_cidr_list_match_text(&l, "::ffff:127.0.0.1"));
+    assert_true(net_cidr_list_match_text(&l, "2001:db8:ffff::"));
+}
+
+static void test_parse_refuses(void **state)
+{
+    (void)state;
+    net_cidr_list l = {0};
+    const char *bad[] = {"10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0/8", "1.2.3.4/",
+                         "1.2.3.4/x", "example.com", "1.2.3.4/8/8"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(net_cidr_list_parse(&l, bad[i]), CB_EBADREQ);
+        assert_int_equal(l.n, 0);
+    }
+    assert_int_equal(net_cidr_list_parse(&l, "1.1.1.1, bad"), CB_EBADREQ);
+    assert_int_equal(l.n, 0); /* unchanged on failure */
+    for (int i = 0; i < NET_CIDR_MAX; i++)
+        assert_int_equal(net_cidr_list_parse(&l, "10.0.0.1"), CB_EOK);
+    assert_int_equal(net_cidr_list_parse(&l, "10.0.0.1"), CB_EBADREQ); /* full */
+    net_cidr_list z = {0};
+    assert_int_equal(net_cidr_list_parse(&z, "0.0.0.0/0"), CB_EOK);
+    assert_true(net_cidr_list_match_text(&z, "203.0.113.9"));
+    assert_false(net_cidr_list_match_text(&z, "2001:db8::1")); /* v4 range, v6 peer */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_and_match_v4),
+        cmocka_unit_test(test_parse_and_match_v6),
+        cmocka_unit_test(test_parse_refuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
