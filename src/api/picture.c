@@ -408,11 +408,12 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
             API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
         goto out;
     }
-    if ((u = upload_create(x, NULL)) == NULL)
+    if ((u = upload_create(x, NULL, (int64_t)thumb_len)) == NULL)
         goto out;
-    if (upload_feed(u, thumb, thumb_len) != CB_EOK || !upload_finish(x, u)) {
+    cb_err e = upload_feed(u, thumb, thumb_len);
+    if (e != CB_EOK || !upload_finish(x, u)) {
         if (!x->answered)
-            API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+            upload_fail(x, e);
         goto out;
     }
     upload_destroy(x->upload);

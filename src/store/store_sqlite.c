@@ -355,6 +355,10 @@ static cb_err sql_err(struct conn *c, int rc, const char *what)
     default:
         break;
     }
+    if ((rc & 0xff) == SQLITE_FULL) {
+        log_warn("sqlite: %s: %s", what, sqlite3_errmsg(c->db));
+        return CB_ENOSPACE;
+    }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
         log_warn("sqlite: %s: database busy: %s", what, sqlite3_errmsg(c->db));
         return CB_EUNAVAILABLE;

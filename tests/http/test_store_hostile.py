@@ -13,14 +13,18 @@ PUT Image) is served.
 """
 import os
 import stat
+import subprocess
+import threading
 import time
 
 import pytest
 import requests
 
-from conftest import (HTTP_TIMEOUT, NO_LIMITER, ArgServer, Bystander, assert_error, basic, png_with_text,
-                      start_arg_server, stop_arg_server)
+from conftest import (HTTP_TIMEOUT, NO_LIMITER, ArgServer, Bystander, RawConn, assert_error, basic,
+                      png_of_size, png_with_text, start_arg_server, stop_arg_server)
 
+KIB = 1024
+MIB = 1024 * KIB
 SEEN_WITHIN = 2.0  # seconds a change may take to be seen after its file went
 
 
@@ -169,7 +173,6 @@ def test_loose_database_files_are_narrowed_at_start(tmp_path):
 def test_upload_spool_is_owner_only(tmp_path):
     """The unnamed spool of an upload in flight is 0600 (seen through
     /proc/PID/fd while its body trickles)."""
-    from conftest import RawConn
     s = start_arg_server(tmp_path / "spool", NO_LIMITER)
     try:
         pid = s.client("admin").create("Person", Firstname="Spooled")
@@ -196,3 +199,192 @@ def test_upload_spool_is_owner_only(tmp_path):
         rc.close()
     finally:
         stop_arg_server(s)
+
+
+# --------------------------------------------------------------------------
+# 6: upload spools on a small volume
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A real 16 MiB file system (tmpfs) for the database and its spools."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 16 MiB tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def tsrv(tiny):
+    s = start_arg_server(tiny / "srv", ["--timeout", "4", *NO_LIMITER])
+    yield s
+    stop_arg_server(s)
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+class Uploader:
+    """A PUT Image over a raw socket: declared length (or chunked), a burst
+    of `burst` body bytes, then a trickle of one byte every `every` s."""
+
+    def __init__(self, s, pid, length=None, burst=0):
+        self.rc = RawConn(s.port, timeout=20)
+        head = {"Authorization": basic("alice", s.users["alice"][1]),
+                "Content-Type": "image/png"}
+        if length is None:
+            head["Transfer-Encoding"] = "chunked"
+        else:
+            head["Content-Length"] = str(length)
+        self.chunked = length is None
+        self.rc.send_head("PUT", f"/api/v1/Person/{pid}/Image", head)
+        self.burst = burst
+        self.sent = 0
+        self.broken = False
+        self.got = None
+
+    def poll(self, wait=0.0):
+        """Reads the server's answer once there is one (kept in self.got)."""
+        if self.got is None and self.rc.readable(wait):
+            try:
+                self.got = self.rc.read_response(timeout=5)
+            except (OSError, TimeoutError, ConnectionError) as e:
+                self.got = ("closed", {}, repr(e).encode())
+        return self.got
+
+    def _send(self, b):
+        if self.poll() is not None or self.broken:
+            return
+        try:
+            if self.chunked:
+                b = f"{len(b):x}\r\n".encode() + b + b"\r\n"
+            self.rc.send(b)
+            self.sent += len(b)
+        except OSError:
+            self.broken = True  # closed: the server wants no more
+            self.poll(1.0)
+
+    def run_burst(self):
+        self._send(b"\x89PNG\r\n\x1a\n")
+        block = b"\0" * (256 * KIB)
+        while self.sent < self.burst and not self.broken and self.got is None:
+            self._send(block[:self.burst - self.sent])
+
+    def trickle(self):
+        self._send(b"\0")
+
+    def end(self):
+        """Ends a chunked body (libmicrohttpd answers only once the body
+        has ended, or cuts the connection past 16 MiB of it)."""
+        if self.chunked and self.got is None and not self.broken:
+            try:
+                self.rc.send(b"0\r\n\r\n")
+            except OSError:
+                pass
+            self.poll(5.0)
+
+
+def test_half_sent_uploads_cannot_fill_the_disk(tsrv, tiny):
+    """On a 16 MiB volume: three uploads declared 3 MiB and held open (the
+    spools' bound admits some), three declared 10 MiB (more than the volume
+    can take beside the database) and two chunked ones streamed as fast as
+    the server reads. None is answered 500, the refused ones 503 with
+    Retry-After or 507; the volume never fills; another user's uploads and
+    reads are served throughout."""
+    s = tsrv
+    pid = s.client("alice").create("Person", Firstname="Target")
+    lowest = [free_bytes(tiny)]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            lowest[0] = min(lowest[0], free_bytes(tiny))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    ups = []
+    with Bystander(s, "bob") as by:
+        for length, burst in [(3 * MIB, 3 * MIB - 64 * KIB)] * 3 + [(10 * MIB - 1, 6 * MIB)] * 3 + \
+                [(None, 12 * MIB)] * 2:
+            u = Uploader(s, pid, length, burst)
+            u.run_burst()
+            ups.append(u)
+        for _ in range(6):  # held open, a byte at a time
+            for u in ups:
+                u.trickle()
+            time.sleep(0.5)
+        for u in ups:
+            u.end()
+        answers = [u.poll(0.5) for u in ups]
+        for u in ups:
+            u.rc.close()
+        # the server goes on taking pictures once the spools are gone
+        c = s.client("bob")
+        other = c.create("Person", Firstname="After")
+        c.put_image("Person", other, png_with_text(b"after the attack"), "image/png")
+    stop.set()
+    sampler.join()
+    by.check(max_latency=2.0)
+    got = [a[0] if a else None for a in answers]  # None: still held open
+    print(f"\nattack answers {got}; lowest free space {lowest[0] / MIB:.1f} MiB; "
+          f"sent {[u.sent for u in ups]}")
+    assert 500 not in got, f"answered 500: {got}\n{s.log()[-2000:]}"
+    for a in answers:
+        if a is None:
+            continue
+        st, hd, body = a
+        assert st in (503, 507), (st, body[:300])
+        if st == 503:
+            assert hd.get("retry-after", "").isdigit(), hd
+            assert b"uploads" in body
+        if st == 507:
+            assert b"Insufficient storage" in body
+    assert any(a and a[0] in (503, 507) for a in answers), f"no upload was refused: {got}"
+    assert all(got[i] is not None for i in (3, 4, 5, 6, 7)), f"unanswered: {got}"
+    assert lowest[0] >= 2 * MIB, f"the volume went down to {lowest[0]} bytes free"
+
+
+def test_full_disk_is_507_and_reads_go_on(tsrv, tiny):
+    """The volume filled by something else: uploads are answered 507 (never
+    500), reads 200; once room is made, uploads succeed again."""
+    s = tsrv
+    c = s.client("alice")
+    pid = c.create("Person", Firstname="Full")
+    c.put_image("Person", pid, png_with_text(b"before"), "image/png")
+    with Bystander(s, "bob") as by:
+        time.sleep(0.5)
+    by.check(max_latency=2.0)
+    filler = tiny / "filler"
+    with open(filler, "wb") as f:  # every byte of the volume but 8 KiB
+        try:
+            f.write(b"\xff" * max(0, free_bytes(tiny) - 8 * KIB))
+            f.flush()
+        except OSError:
+            pass
+    statuses = []
+    for size in (1 * KIB, 8 * KIB, 20 * KIB, 64 * KIB, 256 * KIB):
+        r = c.put(f"/api/v1/Person/{pid}/Image", data=png_of_size(size),
+                  headers={"Content-Type": "image/png"})
+        statuses.append(r.status_code)
+        assert r.status_code in (200, 503, 507), (size, r.status_code, r.text[:300])
+        if r.status_code == 507:
+            assert_error(r, 507, "SoInternalException")
+            assert "Insufficient storage" in r.json()["ErrorMessage"]
+        assert c.get(f"/api/v1/Person/{pid}/ImageInfo").status_code == 200
+        assert c.get(f"/api/v1/Person/{pid}/Image").status_code == 200
+    print(f"\nuploads on a full volume: {statuses}")
+    assert 507 in statuses, statuses
+    filler.unlink()
+    assert c.put(f"/api/v1/Person/{pid}/Image", data=png_of_size(256 * KIB),
+                 headers={"Content-Type": "image/png"}).status_code == 200
