@@ -26,11 +26,11 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
-#include "core/text.h"
 #include "store/cache.h"
 #include "store/store_int.h"
 
@@ -120,9 +120,18 @@ void store_close(store_t *s)
     s->ops->close(s);
 }
 
+/* Microseconds of a clock a few ms coarse (read from memory, no system
+ * call): plenty for a check every 100 ms, and cheap on every read. */
+static uint64_t coarse_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void store_changes_watch(store_t *s, bool force)
 {
-    uint64_t now = text_monotonic_us();
+    uint64_t now = coarse_now_us();
     uint64_t last = atomic_load_explicit(&s->changes_checked_us, memory_order_relaxed);
     if (s->ops->changes_check == NULL || (!force && now - last < STORE_CHANGES_CHECK_US))
         return;

@@ -103,7 +103,7 @@ struct store {
      * when the backend has none; then nothing is cached. Set by the
      * backend's open. */
     _Atomic uint64_t *changes;
-    /* text_monotonic_us() of the last changes_check (store_changes_watch) */
+    /* when the last changes_check ran (store_changes_watch's clock, in us) */
     _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
     bool defers;               /* writes may be deferred (store_defer_begin) */
