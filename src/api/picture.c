@@ -471,17 +471,19 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
                        .size = size,
                        .original_size = size,
                        .mime_type = img_mime(info.type)};
-    if (x->api->cfg.codec != NULL &&
-        codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd, &esize,
-                        &c.is_zipped, &c.is_encrypted) != CB_EOK) {
-        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+    cb_err e = x->api->cfg.codec == NULL
+                   ? CB_EOK
+                   : codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd,
+                                     &esize, &c.is_zipped, &c.is_encrypted);
+    if (e != CB_EOK) {
+        upload_fail(x, e); /* 507 for a full disk */
         return false;
     }
     if (efd >= 0) {
         c.fd = efd;
         c.size = esize;
     }
-    cb_err e = store_to(x, t, &c, out);
+    e = store_to(x, t, &c, out);
     if (efd >= 0)
         close(efd);
     if (e == CB_EOK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)

@@ -355,10 +355,17 @@ def test_half_sent_uploads_cannot_fill_the_disk(tsrv, tiny):
     assert lowest[0] >= 2 * MIB, f"the volume went down to {lowest[0]} bytes free"
 
 
-def test_full_disk_is_507_and_reads_go_on(tsrv, tiny):
+@pytest.fixture(params=[[], ["--compress"]], ids=["plain", "compress"])
+def fsrv(tiny, request):
+    s = start_arg_server(tiny / "srv", [*request.param, *NO_LIMITER])
+    yield s
+    stop_arg_server(s)
+
+
+def test_full_disk_is_507_and_reads_go_on(fsrv, tiny):
     """The volume filled by something else: uploads are answered 507 (never
     500), reads 200; once room is made, uploads succeed again."""
-    s = tsrv
+    s = fsrv
     c = s.client("alice")
     pid = c.create("Person", Firstname="Full")
     c.put_image("Person", pid, png_with_text(b"before"), "image/png")
