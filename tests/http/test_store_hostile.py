@@ -81,7 +81,8 @@ def test_cli_user_changes_seen_after_change_count_file_goes(csrv, how):
         assert requests.get(url, auth=("carol", "carol-new-pw-2"),
                             timeout=HTTP_TIMEOUT).status_code == 200
     by.check(max_latency=2.0)
-    print(f"\n{how}: old password refused after {t_pw:.3f}s, disabled user after {t_dis:.3f}s")
+    print(f"\n{how}: old password refused after {t_pw:.3f}s, disabled user after {t_dis:.3f}s; "
+          f"bystander worst {by.worst():.3f}s of {len(by.results)}")
     assert changes.exists(), "the change count's file was not made again"
     assert "removed or replaced" in s.log()
 
@@ -338,7 +339,7 @@ def test_half_sent_uploads_cannot_fill_the_disk(tsrv, tiny):
     by.check(max_latency=2.0)
     got = [a[0] if a else None for a in answers]  # None: still held open
     print(f"\nattack answers {got}; lowest free space {lowest[0] / MIB:.1f} MiB; "
-          f"sent {[u.sent for u in ups]}")
+          f"bystander worst {by.worst():.3f}s of {len(by.results)}")
     assert 500 not in got, f"answered 500: {got}\n{s.log()[-2000:]}"
     for a in answers:
         if a is None:
