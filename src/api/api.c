@@ -19,7 +19,7 @@
 #define DEFAULT_IMAGE_MAX (10u * 1024u * 1024u)
 #define DEFAULT_JSON_MAX (64u * 1024u)
 #define DEFAULT_SPOOL_MAX (256 * 1024 * 1024) /* upload spools in flight */
-#define MULTIPART_OVERHEAD (64u * 1024u) /* part headers and boundaries */
+#define MULTIPART_OVERHEAD (64u * 1024u)      /* part headers and boundaries */
 
 cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **out)
 {

@@ -18,8 +18,11 @@
  * hold the room, 507 when it could not fit even alone; a full disk met
  * while writing is 507 too. The last eighth of the bound is kept for the
  * first SPOOL_STEP bytes of each upload, so that big uploads held open
- * cannot shut out the small pictures of others. Invariant: api->spool_reserved is the sum of
- * the spools' `reserved`, api->spool_written that of their `size`.
+ * cannot shut out the small pictures of others.
+ *
+ * Invariant: api->spool_reserved is the sum of the spools' `reserved`,
+ * api->spool_written that of their `size`; size <= reserved for a spool
+ * created with a declared length, or one reserving as bytes come.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +37,7 @@
 #include "api/multipart.h"
 #include "core/log.h"
 
-#define SPOOL_STEP (1 << 20)    /* reserved at a time for an undeclared length */
+#define SPOOL_STEP (1 << 20)  /* reserved at a time for an undeclared length */
 #define SPOOL_RETRY_AFTER_S 5 /* told when the bound is reached for now */
 
 struct upload {

@@ -3298,8 +3298,8 @@ static bool sq_changes_check(store_t *base)
             /* unseen writes may have been made: nothing cached survives a check */
             if (!s->changes_lost)
                 log_warn("store: %s is gone and cannot be made again (%s): cached reads are "
-                         "dropped every %u ms", s->changes_path, strerror(errno),
-                         STORE_CHANGES_CHECK_US / 1000);
+                         "dropped every %u ms",
+                         s->changes_path, strerror(errno), STORE_CHANGES_CHECK_US / 1000);
             s->changes_lost = true;
             for (int i = 0; i < STORE_CHANGES__COUNT; i++)
                 atomic_fetch_add(&s->base.changes[i], 1);

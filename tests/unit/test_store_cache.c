@@ -519,7 +519,6 @@ static void test_durable_writes_seen(void **state)
     store_close(d);
 }
 
-
 /* Seconds until alice reads as disabled through s (polled every 10 ms),
  * or -1 after two seconds. */
 static double until_disabled(fixture *f)
