@@ -100,10 +100,12 @@ def test_other_server_writes_seen_after_change_count_file_goes(csrv):
     (a.dir / "crmblob.db-changes").unlink()
     b = ArgServer(a.dir, serve_args=NO_LIMITER).start()
     try:
+        cb = b.client("admin")
+        warm = cb.create("Person", Firstname="Warm")  # b's image workers started
+        cb.put_image("Person", warm, png_with_text(b"warm"), "image/png")
         # the bystander on b: its writes, which a sees too, must not be what
         # makes a drop its cached record
         with Bystander(b, "bob") as by:
-            cb = b.client("admin")
             assert cb.put_info("Person", pid, {"Description": "second"}).status_code == 200
             t0 = time.monotonic()
             while ca.info("Person", pid)["Description"] != "second":
