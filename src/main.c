@@ -234,6 +234,7 @@ static int cmd_serve(const cli_opts *o)
         goto out;
     }
     api_config ac = {.spool_dir = dirname(dbcopy),
+                     .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .retry_after_s = o->auth.lockout_s,

@@ -189,13 +189,13 @@ static bool arg_bytes(api_exchange *x, json_t *args, const char *name)
         return false;
     }
     json_string_set(v, ""); /* the base64 text is not needed any more */
-    x->upload = upload_create(x, NULL);
+    x->upload = upload_create(x, NULL, (int64_t)len);
     cb_err e = x->upload != NULL ? upload_feed(x->upload, (const char *)bin, len) : CB_EINTERNAL;
     free(bin);
     if (e == CB_ETOOLARGE)
         API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
     else if (e != CB_EOK && !x->answered)
-        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        upload_fail(x, e);
     return e == CB_EOK && upload_finish(x, x->upload);
 }
 

@@ -94,6 +94,9 @@ void api_fail_store(api_exchange *x, cb_err e)
     case CB_EUNAVAILABLE:
         API_FAIL0(x, e, MSG_UNAVAILABLE);
         break;
+    case CB_ENOSPACE:
+        API_FAIL0(x, e, MSG_NO_SPACE);
+        break;
     case CB_EPRECOND:
         API_FAIL(x, e, MSG_PRECONDITION_FAILED, MSG_S(def->name), MSG_ID(x->route.id));
         break;

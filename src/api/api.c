@@ -18,7 +18,8 @@
 
 #define DEFAULT_IMAGE_MAX (10u * 1024u * 1024u)
 #define DEFAULT_JSON_MAX (64u * 1024u)
-#define MULTIPART_OVERHEAD (64u * 1024u) /* part headers and boundaries */
+#define DEFAULT_SPOOL_MAX (256 * 1024 * 1024) /* upload spools in flight */
+#define MULTIPART_OVERHEAD (64u * 1024u)      /* part headers and boundaries */
 
 cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **out)
 {
@@ -36,6 +37,8 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
         api->cfg.json_max = DEFAULT_JSON_MAX;
     if (api->cfg.spool_dir == NULL)
         api->cfg.spool_dir = "/tmp";
+    if (api->cfg.spool_max <= 0)
+        api->cfg.spool_max = DEFAULT_SPOOL_MAX;
     if (api->cfg.url_max == 0)
         api->cfg.url_max = 8192;
     if (api->cfg.header_line_max == 0)
@@ -168,11 +171,20 @@ static bool check_rights(api_exchange *x)
     return false;
 }
 
-static bool content_length_ok(api_exchange *x, const api_request *req)
+/* The body's declared length, -1 when none is (chunked) or it is unusable. */
+static int64_t declared_length(const api_request *req)
 {
     const char *cl = req->header(req->conn, "Content-Length");
     uint64_t n;
-    if (cl == NULL || !text_parse_u64(cl, strlen(cl), &n) || n <= x->body_max)
+    if (cl == NULL || !text_parse_u64(cl, strlen(cl), &n) || n > INT64_MAX)
+        return -1;
+    return (int64_t)n;
+}
+
+static bool content_length_ok(api_exchange *x, const api_request *req)
+{
+    int64_t n = declared_length(req);
+    if (n < 0 || (uint64_t)n <= x->body_max)
         return true;
     uint64_t shown = x->rm->body == BODY_IMAGE ? x->api->cfg.image_max : x->body_max;
     API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(shown));
@@ -197,7 +209,7 @@ static bool prepare_body(api_exchange *x, const api_request *req)
             x->body_max = cfg->image_max;
         if (!content_length_ok(x, req) || !image_put_precheck(x, req))
             return false;
-        x->upload = upload_create(x, ct);
+        x->upload = upload_create(x, ct, declared_length(req));
         return x->upload != NULL;
     default:
         x->body_max = cfg->json_max; /* a stray body is read and ignored */
@@ -278,7 +290,11 @@ void api_exchange_body(api_exchange *x, const char *data, size_t n)
     } else if (e == CB_EBADREQ) {
         API_FAIL(x, CB_EBADREQ, MSG_MULTIPART, MSG_S(upload_error(x->upload)));
     } else if (e != CB_EOK) {
-        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+        upload_fail(x, e);
+    }
+    if (e != CB_EOK && x->upload != NULL) { /* answered: its spool is not needed */
+        upload_destroy(x->upload);
+        x->upload = NULL;
     }
 }
 
@@ -310,7 +326,7 @@ static void settle(api_exchange *x, cb_err rc)
         return;
     if (x->answered)
         api_answer_withdraw(x, x->headers_before_finish);
-    api_fail_store(x, rc == CB_EUNAVAILABLE ? rc : CB_EINTERNAL);
+    api_fail_store(x, rc == CB_EUNAVAILABLE || rc == CB_ENOSPACE ? rc : CB_EINTERNAL);
 }
 
 /* From the store's committer thread; the exchange's own thread is not

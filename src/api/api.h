@@ -28,6 +28,10 @@ typedef struct {
     uint64_t image_max;  /* bytes of one image (default 10 MiB) */
     uint64_t json_max;   /* bytes of a carrier body (default 64 KiB) */
     const char *spool_dir; /* where uploads are spooled (default: /tmp) */
+    /* bytes the upload spools in flight may hold together (default 256 MiB);
+     * never more than half the free space spool_dir's file system would
+     * have without them */
+    int64_t spool_max;
     size_t url_max;        /* request target bytes (default 8 KiB): 414 */
     size_t header_line_max; /* one header line (default 8 KiB): 431 */
     size_t headers_max;     /* all header lines (default 16 KiB): 431 */

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "api/api.h"
 #include "api/msg.h"
@@ -38,6 +39,8 @@ struct api {
     pthread_mutex_t spare_mu;
     arena_t *spare[API_SPARE_ARENAS + 1];
     int nspare;
+    /* the upload spools in flight (upload.c): bytes reserved, bytes written */
+    _Atomic int64_t spool_reserved, spool_written;
 };
 
 typedef enum {
@@ -292,10 +295,17 @@ bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_
                        size_t *out_len);
 
 /* ---- upload spool (upload.c) ---- */
-/* Raw bytes, or multipart/form-data when content_type says so. NULL when
- * the spool cannot be made or the multipart header is unusable (answered). */
-upload_t *upload_create(api_exchange *x, const char *content_type);
+/* Raw bytes, or multipart/form-data when content_type says so; `expect`
+ * bytes will come (reserved at once from the spools' bound), or -1 when
+ * unknown (reserved as they come). NULL when the spool cannot be made, the
+ * bound leaves no room, or the multipart header is unusable (answered). */
+upload_t *upload_create(api_exchange *x, const char *content_type, int64_t expect);
+/* CB_ETOOLARGE over the image cap, CB_EBADREQ a bad multipart body,
+ * CB_EUNAVAILABLE the spools' bound is reached for now, CB_ENOSPACE the
+ * disk is full (or this upload alone exceeds the bound), CB_EINTERNAL. */
 cb_err upload_feed(upload_t *u, const char *data, size_t n);
+/* Answers a failure of upload_feed other than CB_ETOOLARGE/CB_EBADREQ. */
+void upload_fail(api_exchange *x, cb_err e);
 /* Completes the spool; answered when the body is unusable. */
 bool upload_finish(api_exchange *x, upload_t *u);
 int upload_fd(const upload_t *u);

@@ -50,6 +50,8 @@
     X(MULTIPART)                                                                                   \
     X(NO_FILE_PART)                                                                                \
     X(UPLOAD_FAILED)                                                                               \
+    X(UPLOADS_BUSY)                                                                                \
+    X(NO_SPACE)                                                                                    \
     X(BAD_XML)                                                                                     \
     X(XML_DTD)                                                                                     \
     X(BAD_FORM)                                                                                    \

@@ -408,11 +408,12 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
             API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
         goto out;
     }
-    if ((u = upload_create(x, NULL)) == NULL)
+    if ((u = upload_create(x, NULL, (int64_t)thumb_len)) == NULL)
         goto out;
-    if (upload_feed(u, thumb, thumb_len) != CB_EOK || !upload_finish(x, u)) {
+    cb_err e = upload_feed(u, thumb, thumb_len);
+    if (e != CB_EOK || !upload_finish(x, u)) {
         if (!x->answered)
-            API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+            upload_fail(x, e);
         goto out;
     }
     upload_destroy(x->upload);
@@ -470,17 +471,19 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
                        .size = size,
                        .original_size = size,
                        .mime_type = img_mime(info.type)};
-    if (x->api->cfg.codec != NULL &&
-        codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd, &esize,
-                        &c.is_zipped, &c.is_encrypted) != CB_EOK) {
-        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+    cb_err e = x->api->cfg.codec == NULL
+                   ? CB_EOK
+                   : codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd,
+                                     &esize, &c.is_zipped, &c.is_encrypted);
+    if (e != CB_EOK) {
+        upload_fail(x, e); /* 507 for a full disk */
         return false;
     }
     if (efd >= 0) {
         c.fd = efd;
         c.size = esize;
     }
-    cb_err e = store_to(x, t, &c, out);
+    e = store_to(x, t, &c, out);
     if (efd >= 0)
         close(efd);
     if (e == CB_EOK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)

@@ -8,6 +8,21 @@
  * through the streaming multipart reader, which hands over the first file
  * part only. The first IMG_SNIFF_BYTES bytes are kept to recognise the
  * format. The image-byte cap is enforced here for both forms.
+ *
+ * The spools in flight share a bound (api_config.spool_max, and half the
+ * free space their file system would have without them), so that uploads
+ * left half-sent cannot fill the disk the database needs: an upload
+ * reserves its declared length before its first byte is read, or, when the
+ * length is not declared (chunked), SPOOL_STEP bytes at a time as they
+ * come. Past the bound it is answered 503 with Retry-After while others
+ * hold the room, 507 when it could not fit even alone; a full disk met
+ * while writing is 507 too. The last eighth of the bound is kept for the
+ * first SPOOL_STEP bytes of each upload, so that big uploads held open
+ * cannot shut out the small pictures of others.
+ *
+ * Invariant: api->spool_reserved is the sum of the spools' `reserved`,
+ * api->spool_written that of their `size`; size <= reserved for a spool
+ * created with a declared length, or one reserving as bytes come.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +30,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
 #include "api/multipart.h"
 #include "core/log.h"
 
+#define SPOOL_STEP (1 << 20)  /* reserved at a time for an undeclared length */
+#define SPOOL_RETRY_AFTER_S 5 /* told when the bound is reached for now */
+
 struct upload {
+    api_t *api;
     int fd;
     int64_t size;
+    int64_t reserved; /* of the bound; size <= reserved */
     int64_t max;
     unsigned char head[IMG_SNIFF_BYTES];
     multipart_t *mp; /* NULL for a raw body */
@@ -42,35 +63,98 @@ static int open_spool(const char *dir)
     return fd;
 }
 
+/* The bytes the spools in flight may hold together now. */
+static int64_t spool_room(api_t *api)
+{
+    struct statvfs fs;
+    int64_t room = api->cfg.spool_max;
+    if (statvfs(api->cfg.spool_dir, &fs) == 0) {
+        int64_t free_bytes = (int64_t)fs.f_bavail * (int64_t)fs.f_frsize;
+        int64_t half = (free_bytes + atomic_load(&api->spool_written)) / 2;
+        room = half < room ? half : room;
+    }
+    return room;
+}
+
+/* Reserves n more bytes of the bound for u: CB_EUNAVAILABLE when the
+ * others' reservations leave too little, CB_ENOSPACE when even u's own
+ * would not fit. */
+static cb_err spool_reserve(upload_t *u, int64_t n)
+{
+    api_t *api = u->api;
+    int64_t total = atomic_fetch_add(&api->spool_reserved, n) + n;
+    int64_t room = spool_room(api);
+    int64_t limit = u->reserved + n > SPOOL_STEP ? room - room / 8 : room;
+    if (total <= limit) {
+        u->reserved += n;
+        return CB_EOK;
+    }
+    atomic_fetch_sub(&api->spool_reserved, n);
+    log_warn("upload spools: %lld bytes more refused (%lld reserved of %lld now allowed)",
+             (long long)n, (long long)(total - n), (long long)limit);
+    return u->reserved + n <= limit ? CB_EUNAVAILABLE : CB_ENOSPACE;
+}
+
+/* write(2) of all n bytes; CB_ENOSPACE on a full disk or quota. */
+static cb_err spool_put(upload_t *u, const char *data, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(u->fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            bool full = w < 0 && (errno == ENOSPC || errno == EDQUOT);
+            log_warn("upload spool write failed: %s", w < 0 ? strerror(errno) : "wrote nothing");
+            return full ? CB_ENOSPACE : CB_EINTERNAL;
+        }
+        data += w;
+        n -= (size_t)w;
+        u->size += w;
+        atomic_fetch_add(&u->api->spool_written, (int64_t)w);
+    }
+    return CB_EOK;
+}
+
 /* Appends image bytes to the spool. */
 static cb_err spool_write(void *ctx, const char *data, size_t n)
 {
     upload_t *u = ctx;
     if ((int64_t)n > u->max - u->size)
         return CB_ETOOLARGE;
+    int64_t need = u->size + (int64_t)n - u->reserved;
+    cb_err e = need > 0 ? spool_reserve(u, need > SPOOL_STEP ? need : SPOOL_STEP) : CB_EOK;
+    if (e != CB_EOK)
+        return e;
     for (size_t i = 0; i < n && u->size + (int64_t)i < IMG_SNIFF_BYTES; i++)
         u->head[u->size + (int64_t)i] = (unsigned char)data[i];
-    while (n > 0) {
-        ssize_t w = write(u->fd, data, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            log_error("upload spool write failed: %s", strerror(errno));
-            return CB_EINTERNAL;
-        }
-        data += w;
-        n -= (size_t)w;
-        u->size += w;
-    }
-    return CB_EOK;
+    return spool_put(u, data, n);
 }
 
-upload_t *upload_create(api_exchange *x, const char *content_type)
+void upload_fail(api_exchange *x, cb_err e)
+{
+    x->resp.close = true; /* the rest of the body is not wanted */
+    if (e == CB_EUNAVAILABLE) {
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", SPOOL_RETRY_AFTER_S));
+        API_FAIL(x, e, MSG_UPLOADS_BUSY, MSG_N(SPOOL_RETRY_AFTER_S));
+    } else if (e == CB_ENOSPACE) {
+        API_FAIL0(x, e, MSG_NO_SPACE);
+    } else {
+        API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+    }
+}
+
+upload_t *upload_create(api_exchange *x, const char *content_type, int64_t expect)
 {
     upload_t *u = calloc(1, sizeof(*u));
+    cb_err e = CB_EINTERNAL;
     if (u == NULL)
         goto fail;
+    u->api = x->api;
     u->max = (int64_t)x->api->cfg.image_max;
+    u->fd = -1;
+    if (expect > 0 && (e = spool_reserve(u, expect)) != CB_EOK)
+        goto fail;
+    e = CB_EINTERNAL;
     u->fd = open_spool(x->api->cfg.spool_dir);
     if (u->fd < 0) {
         log_error("cannot create upload spool in %s: %s", x->api->cfg.spool_dir, strerror(errno));
@@ -88,7 +172,7 @@ upload_t *upload_create(api_exchange *x, const char *content_type)
     return u;
 fail:
     upload_destroy(u);
-    API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
+    upload_fail(x, e);
     return NULL;
 }
 
@@ -149,5 +233,7 @@ void upload_destroy(upload_t *u)
         multipart_destroy(u->mp);
     if (u->fd >= 0)
         close(u->fd);
+    atomic_fetch_sub(&u->api->spool_written, u->size);
+    atomic_fetch_sub(&u->api->spool_reserved, u->reserved);
     free(u);
 }

@@ -30,6 +30,7 @@ typedef struct {
     int64_t pixel_limit;      /* --pixel-limit */
     unsigned variant_cache_mb; /* --variant-cache-mb */
     unsigned cache_mb;         /* --cache-mb: the store's read cache; 0 = none */
+    unsigned spool_mb;         /* --spool-mb: upload spools in flight, together */
     int blob_grace_s;          /* --blob-grace: unlinked BLOBs are kept this long */
     unsigned threads;
     unsigned timeout_s;

@@ -14,12 +14,14 @@
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_BLOB_GRACE (24 * 3600) /* unlinked BLOBs are kept a day */
 #define DEFAULT_CACHE_MB 16 /* the store's read cache: hot pictures, records, users */
+#define DEFAULT_SPOOL_MB 256 /* upload spools in flight, together */
 
 enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
     O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
     O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB,
+    O_SPOOL_MB,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +56,7 @@ static const struct option longopts[] = {
     {"variant-cache-mb", required_argument, NULL, O_VARIANT_MB},
     {"blob-grace", required_argument, NULL, O_BLOB_GRACE},
     {"cache-mb", required_argument, NULL, O_CACHE_MB},
+    {"spool-mb", required_argument, NULL, O_SPOOL_MB},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,7 +71,7 @@ void cli_usage(FILE *f)
           "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
-          "                [--cache-mb N]\n"
+          "                [--cache-mb N] [--spool-mb N]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin | disable NAME | enable NAME\n"
           "  crmblob ticket issue USER [--ttl 6h] | revoke TICKET\n"
@@ -156,6 +159,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_COMPRESS: o->compress = true; return true;
     case O_MODERN: o->modern_formats = true; return true;
     case O_VARIANT_MB: return parse_count(v, 1u << 20, &o->variant_cache_mb);
+    case O_SPOOL_MB: return parse_count(v, 1u << 20, &o->spool_mb);
     case O_CACHE_MB: /* 0 turns the cache off */
         return strcmp(v, "0") == 0 ? (o->cache_mb = 0, true) : parse_count(v, 1u << 16, &o->cache_mb);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;
@@ -174,7 +178,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
 {
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
-                    .cache_mb = DEFAULT_CACHE_MB};
+                    .cache_mb = DEFAULT_CACHE_MB, .spool_mb = DEFAULT_SPOOL_MB};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;

@@ -29,6 +29,8 @@
     X(HDRTOOLARGE, 431, "SoTooLargeException")                                                     \
     X(INTERNAL, 500, "SoInternalException")                                                        \
     X(UNAVAILABLE, 503, "SoInternalException")                                                     \
+    /* the disk (or the quota) is full: ENOSPC, EDQUOT, SQLITE_FULL */                            \
+    X(NOSPACE, 507, "SoInternalException")                                                         \
     /* the call would have to wait (hash a password): call again where */ \
     /* waiting holds up no one; never an answer */                        \
     X(WOULDBLOCK, 500, "SoInternalException")

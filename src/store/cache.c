@@ -135,6 +135,15 @@ static void sweep_dead(store_cache *c, uint64_t changes)
     }
 }
 
+void store_cache_clear(store_cache *c)
+{
+    for (unsigned i = 0; i < SLOTS; i++) {
+        pthread_mutex_lock(&c->locks[i / SLOTS_PER_LOCK]);
+        slot_clear(c, &c->slots[i]);
+        pthread_mutex_unlock(&c->locks[i / SLOTS_PER_LOCK]);
+    }
+}
+
 /* Puts entry e into its slot, replacing what was there, if the budget
  * allows; true when it did (the slot owns e's block then). */
 static bool slot_fill(store_cache *c, const slot *e)

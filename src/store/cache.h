@@ -50,6 +50,9 @@ bool store_cache_get(store_cache *c, uint64_t changes, const void *key, size_t k
 void store_cache_put(store_cache *c, uint64_t changes, const void *key, size_t klen,
                      const void *head, size_t hlen, const void *tail, size_t tlen);
 
+/* Frees every entry (held ones live on until dropped). */
+void store_cache_clear(store_cache *c);
+
 /* bytes and entries count live and dead entries held. */
 void store_cache_stats_get(store_cache *c, store_cache_stats *out);
 

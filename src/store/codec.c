@@ -158,8 +158,9 @@ static cb_err write_full(int fd, const void *p, size_t n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            bool full = w < 0 && (errno == ENOSPC || errno == EDQUOT);
             log_error("codec: write failed: %s", w < 0 ? strerror(errno) : "no progress");
-            return CB_EINTERNAL;
+            return full ? CB_ENOSPACE : CB_EINTERNAL;
         }
         b += w;
         n -= (size_t)w;

@@ -41,7 +41,8 @@ void codec_fingerprint(const codec_t *c, unsigned char out[CODEC_FINGERPRINT_BYT
 /* Encodes fd[0, size) into a new unnamed temporary file in tmpdir (the
  * caller closes *out_fd), streaming in chunks. When neither compression
  * (or it saves < 10 %) nor encryption applies, *out_fd is -1 and the input
- * is to be stored as it is (*out_size = size). */
+ * is to be stored as it is (*out_size = size). CB_ENOSPACE when tmpdir's
+ * file system is full. */
 cb_err codec_encode_fd(const codec_t *c, int fd, int64_t size, const char *tmpdir, int *out_fd,
                        int64_t *out_size, bool *zipped, bool *encrypted);
 /* The same for bytes in memory (variants); *out malloc'd, or NULL when

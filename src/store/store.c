@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -39,7 +40,8 @@ static bool is_postgres_url(const char *where)
            strncasecmp(where, "postgresql://", 13) == 0;
 }
 
-/* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b). */
+/* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b); the
+ * directories it makes are the owner's only (0700). */
 static cb_err make_parent_dirs(const char *path)
 {
     char dir[PATH_MAX];
@@ -57,7 +59,7 @@ static cb_err make_parent_dirs(const char *path)
             continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
             log_error("store: cannot create directory %s: %s", dir, strerror(errno));
             return CB_EINTERNAL;
         }
@@ -113,14 +115,45 @@ void store_close(store_t *s)
         store_cache_destroy(s->cache);
         s->cache = NULL;
     }
+    if (s->changes != NULL)
+        store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
     s->ops->close(s);
+}
+
+/* Microseconds of a clock a few ms coarse (read from memory, no system
+ * call): plenty for a check every 100 ms, and cheap on every read. */
+static uint64_t coarse_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void store_changes_watch(store_t *s, bool force)
+{
+    uint64_t now = coarse_now_us();
+    uint64_t last = atomic_load_explicit(&s->changes_checked_us, memory_order_relaxed);
+    if (s->ops->changes_check == NULL || (!force && now - last < STORE_CHANGES_CHECK_US))
+        return;
+    if (!atomic_compare_exchange_strong(&s->changes_checked_us, &last, now) && !force)
+        return; /* another thread checks */
+    if (s->ops->changes_check(s) && s->cache != NULL)
+        store_cache_clear(s->cache);
+}
+
+/* Change count `which`, from a file seen to be the database's within the
+ * last STORE_CHANGES_CHECK_US. */
+static uint64_t changes_read(store_t *s, int which)
+{
+    store_changes_watch(s, false);
+    return atomic_load_explicit(&s->changes[which], memory_order_acquire);
 }
 
 bool store_users_changes(store_t *s, uint64_t *out)
 {
     if (s->changes == NULL)
         return false;
-    *out = atomic_load_explicit(&s->changes[STORE_CHANGES_USERS], memory_order_acquire);
+    *out = changes_read(s, STORE_CHANGES_USERS);
     return true;
 }
 
@@ -295,7 +328,7 @@ static bool cache_on(store_t *s, int which, uint64_t *changes)
     const store_defer *d = store_defer_current();
     if (s->cache == NULL || (d != NULL && d->wrote)) /* it must see its own writes */
         return false;
-    *changes = atomic_load_explicit(&s->changes[which], memory_order_acquire);
+    *changes = changes_read(s, which);
     return true;
 }
 

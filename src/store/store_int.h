@@ -84,6 +84,12 @@ struct store_ops {
     cb_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
     /* store_defer_wait, for a scope with deferred writes */
     cb_err (*defer_wait)(store_defer *d, store_defer_fn fn, void *ctx);
+    /* Makes sure `changes` is still the database's shared count (the file
+     * holding it was not removed or replaced); when it was not, maps the
+     * current one at the same address and moves every count past any value
+     * read before. True when it did: everything filed under an earlier
+     * count is dead. NULL when the backend's counts cannot be lost. */
+    bool (*changes_check)(store_t *s);
 };
 
 struct store_cache;
@@ -97,6 +103,8 @@ struct store {
      * when the backend has none; then nothing is cached. Set by the
      * backend's open. */
     _Atomic uint64_t *changes;
+    /* when the last changes_check ran (store_changes_watch's clock, in us) */
+    _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
     bool defers;               /* writes may be deferred (store_defer_begin) */
 };
@@ -125,8 +133,20 @@ store_defer *store_defer_current(void);
  * Logs and answers CB_EINTERNAL when it cannot. */
 cb_err store_sync_parent(const char *path);
 
+/* How stale the shared counts may get when their file is removed or
+ * replaced under a running process: they are checked (two stat calls) at
+ * most this often, on the next read or write after it has passed. */
+#define STORE_CHANGES_CHECK_US 100000u
+
+/* Runs the backend's changes_check when `force` or when the last one is
+ * STORE_CHANGES_CHECK_US old (one thread at a time), and empties the read
+ * cache when the counts had to be moved. */
+void store_changes_watch(store_t *s, bool force);
+
 /* Called by a backend after each write transaction has ended (committed
- * or not), before the caller learns the outcome; users: it wrote users. */
+ * or not), before the caller learns the outcome; users: it wrote users.
+ * A count added to a file no longer the database's is made up for by the
+ * watch, which moves the counts of the current one. */
 static inline void store_changed(store_t *s, bool users)
 {
     if (s->changes == NULL)
@@ -134,6 +154,7 @@ static inline void store_changed(store_t *s, bool users)
     if (users)
         atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_USERS], 1, memory_order_release);
     atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
+    store_changes_watch(s, false);
 }
 
 /* Opens the SQLite database file at `path` (its directory must exist),

@@ -322,6 +322,13 @@ struct sq_store {
     /* A write transaction in progress (or in the open group) wrote users:
      * set inside it, taken by the COMMIT that ends it. */
     atomic_bool users_written;
+    /* "<path>-changes" (see "the change counts"): its name, the descriptor
+     * of the file mapped at base.changes (-1 without), whether its loss was
+     * logged; changes_mu serialises the checks */
+    char *changes_path;
+    int changes_fd;
+    bool changes_lost;
+    pthread_mutex_t changes_mu;
 };
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
@@ -347,6 +354,10 @@ static cb_err sql_err(struct conn *c, int rc, const char *what)
         return CB_ETOOLARGE;
     default:
         break;
+    }
+    if ((rc & 0xff) == SQLITE_FULL) {
+        log_warn("sqlite: %s: %s", what, sqlite3_errmsg(c->db));
+        return CB_ENOSPACE;
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
         log_warn("sqlite: %s: database busy: %s", what, sqlite3_errmsg(c->db));
@@ -3073,8 +3084,14 @@ static void sq_close(store_t *base)
     pthread_mutex_destroy(&s->touch_mu);
     if (s->base.changes != NULL) /* the mapping of "<path>-changes" */
         munmap((void *)s->base.changes, CHANGES_MAP_BYTES);
+    if (s->changes_fd >= 0)
+        close(s->changes_fd);
+    pthread_mutex_destroy(&s->changes_mu);
+    free(s->changes_path);
     free(s);
 }
+
+static bool sq_changes_check(store_t *base);
 
 static const struct store_ops sqlite_ops = {
     .close = sq_close,
@@ -3121,6 +3138,7 @@ static const struct store_ops sqlite_ops = {
     .meta_put = sq_meta_put,
     .rewrite_all = sq_rewrite_all,
     .defer_wait = group_defer_wait,
+    .changes_check = sq_changes_check,
 };
 
 /* A store with no connection yet and every SQL text generated. */
@@ -3141,6 +3159,8 @@ static struct sq_store *sq_new(int pool_size)
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->touch_mu, NULL);
+    pthread_mutex_init(&s->changes_mu, NULL);
+    s->changes_fd = -1;
     for (int i = 0; i < Q_FIXED_COUNT; i++)
         s->sql[i] = fixed_sql[i];
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
@@ -3154,27 +3174,179 @@ static struct sq_store *sq_new(int pool_size)
  * start, mapped shared by every process that opens the database. Their
  * values mean nothing by themselves: readers only compare them with the
  * ones they saw before. When it cannot be made (a read-only directory), the
- * store works without it and nothing is cached. */
+ * store works without it and nothing is cached.
+ *
+ * The file may be removed or replaced under a running process (by hand, a
+ * backup restore): the counts of the one still mapped would then move for
+ * no other process. So the mapped file is compared with the name's now and
+ * then (sq_changes_check); when they differ, the current file (made when
+ * missing) is mapped at the same address, and every count is moved past
+ * the old file's, so that no count read before is ever seen again. */
+
+/* Opens (or makes, owner-only) the counts file `name`: its first
+ * CHANGES_MAP_BYTES allocated, not a hole, as a store into a hole of a full
+ * file system would raise SIGBUS. Making it twice at once is harmless: the
+ * size only grows, zeros are valid counts. -1 and errno when it fails. */
+static int changes_file_open(const char *name)
+{
+    int fd = open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        goto fail;
+    if (st.st_size < CHANGES_MAP_BYTES || (int64_t)st.st_blocks * 512 < CHANGES_MAP_BYTES) {
+        int e = posix_fallocate(fd, 0, CHANGES_MAP_BYTES);
+        if (e != 0) {
+            errno = e;
+            goto fail;
+        }
+    }
+    return fd;
+fail:
+    if (fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return -1;
+}
+
 static void changes_open(struct sq_store *s, const char *path)
 {
     _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the shared counts need lock-free atomics");
     _Static_assert(STORE_CHANGES__COUNT * sizeof(uint64_t) <= CHANGES_MAP_BYTES, "counts fit");
-    char name[4096];
-    int n = snprintf(name, sizeof(name), "%s-changes", path);
-    int fd =
-        n > 0 && (size_t)n < sizeof(name) ? open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-    struct stat st;
+    size_t n = strlen(path) + sizeof("-changes");
+    s->changes_path = malloc(n);
+    int fd = -1;
     void *map = MAP_FAILED;
-    if (fd >= 0 && fstat(fd, &st) == 0 &&
-        (st.st_size >= CHANGES_MAP_BYTES || ftruncate(fd, CHANGES_MAP_BYTES) == 0))
-        map = mmap(NULL, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        log_warn("store: no change count (%s: %s): reads are not cached", name, strerror(errno));
-    } else {
-        s->base.changes = map;
+    if (s->changes_path != NULL) {
+        snprintf(s->changes_path, n, "%s-changes", path);
+        fd = changes_file_open(s->changes_path);
     }
     if (fd >= 0)
+        map = mmap(NULL, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        log_warn("store: no change count (%s-changes: %s): reads are not cached", path,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    s->base.changes = map;
+    s->changes_fd = fd;
+}
+
+/* The file mapped is still the one named changes_path. */
+static bool changes_same_file(const struct sq_store *s)
+{
+    struct stat mapped, named;
+    return fstat(s->changes_fd, &mapped) == 0 && mapped.st_nlink > 0 &&
+           stat(s->changes_path, &named) == 0 && mapped.st_dev == named.st_dev &&
+           mapped.st_ino == named.st_ino;
+}
+
+/* Moves count *c to above `past`, and by one at least. */
+static void changes_move_past(_Atomic uint64_t *c, uint64_t past)
+{
+    uint64_t cur = atomic_fetch_add(c, 1) + 1;
+    while (cur <= past && !atomic_compare_exchange_weak(c, &cur, past + 1))
+        ;
+}
+
+/* Maps the file now named changes_path over the old one's mapping (an
+ * atomic replacement: a concurrent reader sees the one or the other) and
+ * moves its counts past the old file's last ones. False when no file can
+ * be had: the old one stays mapped. */
+static bool changes_remap(struct sq_store *s)
+{
+    uint64_t old[STORE_CHANGES__COUNT], last[STORE_CHANGES__COUNT];
+    int fd = changes_file_open(s->changes_path);
+    if (fd < 0)
+        return false;
+    for (int i = 0; i < STORE_CHANGES__COUNT; i++)
+        old[i] = atomic_load(&s->base.changes[i]);
+    void *map = mmap((void *)s->base.changes, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_FIXED, fd, 0);
+    if (map == MAP_FAILED) {
         close(fd);
+        return false;
+    }
+    /* adds made to the old file while it was being replaced: through its
+     * descriptor (a MAP_SHARED store is in the file at once) */
+    if (pread(s->changes_fd, last, sizeof(last), 0) == (ssize_t)sizeof(last))
+        for (int i = 0; i < STORE_CHANGES__COUNT; i++)
+            old[i] = last[i] > old[i] ? last[i] : old[i];
+    for (int i = 0; i < STORE_CHANGES__COUNT; i++)
+        changes_move_past(&s->base.changes[i], old[i]);
+    close(s->changes_fd);
+    s->changes_fd = fd;
+    return true;
+}
+
+static bool sq_changes_check(store_t *base)
+{
+    struct sq_store *s = sq(base);
+    bool moved = false;
+    if (s->base.changes == NULL || pthread_mutex_trylock(&s->changes_mu) != 0)
+        return false; /* no counts, or another thread checks */
+    if (!changes_same_file(s)) {
+        moved = true;
+        if (changes_remap(s)) {
+            log_info("store: %s was removed or replaced: now counting in the new one",
+                     s->changes_path);
+            s->changes_lost = false;
+        } else {
+            /* unseen writes may have been made: nothing cached survives a check */
+            if (!s->changes_lost)
+                log_warn("store: %s is gone and cannot be made again (%s): cached reads are "
+                         "dropped every %u ms",
+                         s->changes_path, strerror(errno), STORE_CHANGES_CHECK_US / 1000);
+            s->changes_lost = true;
+            for (int i = 0; i < STORE_CHANGES__COUNT; i++)
+                atomic_fetch_add(&s->base.changes[i], 1);
+        }
+    }
+    pthread_mutex_unlock(&s->changes_mu);
+    return moved;
+}
+
+/* ---- owner-only files ----------------------------------------------------
+ * The database holds every password hash and picture: its files are the
+ * owner's alone. A new database file is made 0600 before SQLite opens it
+ * (SQLite gives -wal and -shm the database file's mode); one found readable
+ * or writable by others, or its -wal, -shm or -changes, is narrowed to the
+ * owner's bits, with a warning. */
+
+static void file_make_private(const char *name)
+{
+    struct stat st;
+    if (stat(name, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+        return;
+    mode_t mode = st.st_mode & 0700;
+    if (chmod(name, mode) == 0)
+        log_warn("store: %s was open to other users (mode %04o): now %04o", name,
+                 (unsigned)(st.st_mode & 07777), (unsigned)mode);
+    else
+        log_warn("store: %s is open to other users (mode %04o) and cannot be changed: %s", name,
+                 (unsigned)(st.st_mode & 07777), strerror(errno));
+}
+
+static cb_err db_files_private(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-changes"};
+    char name[4096];
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        int n = snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+        if (n > 0 && (size_t)n < sizeof(name))
+            file_make_private(name);
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd); /* an empty file is a new database to SQLite */
+    } else if (errno != EEXIST) {
+        log_error("store: cannot create %s: %s", path, strerror(errno));
+        return CB_EUNAVAILABLE;
+    }
+    return CB_EOK;
 }
 
 /* Opens connection i of s; the first one also sets WAL and migrates. */
@@ -3203,6 +3375,7 @@ cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **o
         log_error("store: out of memory");
         return CB_EINTERNAL;
     }
+    rc = db_files_private(path);
     for (int i = 0; i < pool_size && rc == CB_EOK; i++)
         rc = sq_add_conn(s, path);
     if (rc == CB_EOK && opt->durable)

@@ -460,6 +460,7 @@ static void test_err_table(void **state)
         {CB_EHDRTOOLARGE, 431, "SoTooLargeException", "HDRTOOLARGE"},
         {CB_EINTERNAL, 500, "SoInternalException", "INTERNAL"},
         {CB_EUNAVAILABLE, 503, "SoInternalException", "UNAVAILABLE"},
+        {CB_ENOSPACE, 507, "SoInternalException", "NOSPACE"},
         {CB_EWOULDBLOCK, 500, "SoInternalException", "WOULDBLOCK"},
     };
     assert_int_equal(sizeof(want) / sizeof(want[0]), CB_ERR__COUNT);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,9 @@
 #include "store/store.h"
 
 #include "tmpdb.h"
+
+/* store_int.h's STORE_CHANGES_CHECK_US (private to src/store) */
+#define STORE_CHANGES_CHECK_US_FOR_TEST 100000
 
 /* ---- the cache alone ------------------------------------------------------ */
 
@@ -515,6 +519,107 @@ static void test_durable_writes_seen(void **state)
     store_close(d);
 }
 
+/* Seconds until alice reads as disabled through s (polled every 10 ms),
+ * or -1 after two seconds. */
+static double until_disabled(fixture *f)
+{
+    model_user u;
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+        if (u.disabled)
+            return i * 0.01;
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void cache_alice(fixture *f)
+{
+    model_user u;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+        assert_false(u.disabled);
+    }
+}
+
+static void changes_name(const fixture *f, char *name, size_t n)
+{
+    assert_true((size_t)snprintf(name, n, "%s-changes", f->path) < n);
+}
+
+/* rm <db>-changes, then `crmblob user disable alice` (which makes a new
+ * file): s sees it within STORE_CHANGES_CHECK_US and a little. */
+static void test_user_change_after_counts_file_removed(void **state)
+{
+    fixture *f = *state;
+    char name[160];
+    changes_name(f, name, sizeof(name));
+    cache_alice(f);
+    assert_int_equal(unlink(name), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_t *cli = NULL;
+        int ok = store_open(f->path, NULL, &cli) == CB_EOK &&
+                 store_user_set_disabled(cli, "alice", true) == CB_EOK;
+        store_close(cli);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    double t = until_disabled(f);
+    assert_true(t >= 0 && t <= 0.3);
+    assert_int_equal(access(name, F_OK), 0);
+}
+
+/* A writer that had the old file mapped writes after the file was removed
+ * and s moved to a new one: its close moves the new file's counts. */
+static void test_write_counted_in_removed_file_is_seen(void **state)
+{
+    fixture *f = *state;
+    char name[160];
+    changes_name(f, name, sizeof(name));
+    store_t *late = NULL;
+    assert_int_equal(store_open(f->path, NULL, &late), CB_EOK); /* maps the old file */
+    cache_alice(f);
+    assert_int_equal(unlink(name), 0);
+    usleep(STORE_CHANGES_CHECK_US_FOR_TEST + 20000);
+    cache_alice(f); /* s notices, makes and maps a new file */
+    assert_int_equal(access(name, F_OK), 0);
+    assert_int_equal(store_user_set_disabled(late, "alice", true), CB_EOK);
+    store_close(late);
+    double t = until_disabled(f);
+    assert_true(t >= 0 && t <= 0.3);
+}
+
+/* A file that cannot be made again (a directory in its way): every check
+ * moves the counts, so a change is still seen within a check. */
+static void test_counts_file_that_cannot_be_made(void **state)
+{
+    fixture *f = *state;
+    char name[160];
+    changes_name(f, name, sizeof(name));
+    cache_alice(f);
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(mkdir(name, 0700), 0);
+    pid_t pid = fork(); /* a writer that has no counts at all */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_t *cli = NULL;
+        int ok = store_open(f->path, NULL, &cli) == CB_EOK &&
+                 store_user_set_disabled(cli, "alice", true) == CB_EOK;
+        store_close(cli);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    double t = until_disabled(f);
+    assert_true(t >= 0 && t <= 0.3);
+    rmdir(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +639,9 @@ int main(void)
         T(test_image_shared),
         T(test_record_users_follow_user_changes),
         T(test_durable_writes_seen),
+        T(test_user_change_after_counts_file_removed),
+        T(test_write_counted_in_removed_file_is_seen),
+        T(test_counts_file_that_cannot_be_made),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
