@@ -1,7 +1,11 @@
 """Signing in over HTTP (SPEC §5): POST /api/v1/login issues a ticket and a
 browser session (HttpOnly session cookie + readable XSRF-TOKEN cookie); the
 cookie is honoured only with a matching X-XSRF-TOKEN header; POST
-/api/v1/logout ends the session (and a ticket sent to it)."""
+/api/v1/logout ends the session and the ticket of the same login (and a
+ticket sent to it). A login must be one a cross-site page cannot forge: a
+JSON (or XML) body, or a form from an origin on the --cors-origin list.
+`user passwd` and `user disable` end the user's sessions, tickets and tokens
+(unless --keep-sessions)."""
 import time
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -13,9 +17,14 @@ from conftest import (DATE_RE, HTTP_TIMEOUT, NO_LIMITER, assert_error, session_h
                       start_arg_server, stop_arg_server)
 
 
+APP_ORIGIN = "https://app.example"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
 @pytest.fixture(scope="module")
 def ssrv(tmp_path_factory):
-    s = start_arg_server(tmp_path_factory.mktemp("sessions"), ["--auth", "all", *NO_LIMITER])
+    s = start_arg_server(tmp_path_factory.mktemp("sessions"),
+                         ["--auth", "all", "--cors-origin", APP_ORIGIN, *NO_LIMITER])
     yield s
     stop_arg_server(s)
 
@@ -147,19 +156,54 @@ def test_login_field_names(ssrv, body):
     assert r.json()["Associate"]["Name"] in ("alice",), r.json()
 
 
-def test_login_form(ssrv):
+def test_login_form_from_allowed_origin(ssrv):
     r = login(ssrv, data=urlencode({"username": "alice", "password": "alice-pw-1"}),
-              headers={"Content-Type": "application/x-www-form-urlencoded"})
+              headers={**FORM, "Origin": APP_ORIGIN})
     assert r.status_code == 200, r.text
     assert r.json()["Ticket"].startswith("7T:")
 
 
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "null"])
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded",
+                                   "multipart/form-data; boundary=x", "text/plain",
+                                   "Application/X-WWW-Form-Urlencoded ; charset=utf-8", None])
+def test_login_cross_site_forms_403(ssrv, origin, ctype):
+    """What a page on another site can send without a CORS preflight (a form,
+    a no-cors fetch) cannot sign in, even with the right password: 403 with a
+    clear message, no cookie, no ticket."""
+    h = {"Origin": origin} if origin else {}
+    if ctype is None:  # a body of no type, as fetch sends a Blob
+        body = b'{"username":"alice","password":"alice-pw-1"}'
+        r = requests.Request("POST", ssrv.base + "/api/v1/login", data=body, headers=h).prepare()
+        r.headers.pop("Content-Type", None)
+        r = requests.Session().send(r, timeout=HTTP_TIMEOUT)
+    else:
+        body = urlencode({"username": "alice", "password": "alice-pw-1"})
+        r = login(ssrv, data=body, headers={**h, "Content-Type": ctype})
+    assert not set_cookies(r), set_cookies(r)
+    if ctype is not None and ctype.startswith(("multipart", "text/plain")):
+        assert_error(r, 415)  # not a type a login is read from at all
+        return
+    assert_error(r, 403, "SoAccessDeniedException")
+    assert "JSON" in r.json()["ErrorMessage"] and "origin" in r.json()["ErrorMessage"]
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "text/json", "application/xml"])
+def test_login_typed_bodies_need_no_origin(ssrv, ctype):
+    if "xml" in ctype:
+        body = b"<Login><UserName>alice</UserName><Password>alice-pw-1</Password></Login>"
+    else:
+        body = b'{"username":"alice","password":"alice-pw-1"}'
+    r = login(ssrv, data=body, headers={"Content-Type": ctype, "Origin": "https://other.example"})
+    assert r.status_code == 200, r.text
+
+
 def test_login_form_with_special_characters(make_arg_server):
-    s = make_arg_server(NO_LIMITER, users={"special": ("editor", "p&ss=wörd +%;", "S")})
+    s = make_arg_server([*NO_LIMITER, "--cors-origin", APP_ORIGIN],
+                        users={"special": ("editor", "p&ss=wörd +%;", "S")})
     r = requests.post(s.base + "/api/v1/login",
                       data=urlencode({"username": "special", "password": "p&ss=wörd +%;"}),
-                      headers={"Content-Type": "application/x-www-form-urlencoded"},
-                      timeout=HTTP_TIMEOUT)
+                      headers={**FORM, "Origin": APP_ORIGIN}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
     r = requests.post(s.base + "/api/v1/login",
                       json={"username": "special", "password": "p&ss=wörd +%;"},
@@ -214,7 +258,8 @@ def test_login_missing_fields_400(ssrv, body):
     (b"password=alice-pw-1", "application/x-www-form-urlencoded"),
 ])
 def test_login_bad_body_400(ssrv, raw, ctype):
-    assert_error(login(ssrv, data=raw, headers={"Content-Type": ctype}), 400)
+    h = {"Content-Type": ctype, "Origin": APP_ORIGIN}
+    assert_error(login(ssrv, data=raw, headers=h), 400)
 
 
 def test_login_get_405(ssrv):
@@ -435,8 +480,10 @@ def test_logout_twice(ssrv):
 
 
 def test_login_failures_lock_out(make_arg_server):
-    s = make_arg_server(["--auth-fail-limit", "3", "--auth-fail-window", "60",
-                         "--auth-lockout", "2"])
+    """Wrong passwords lock the account for the address they came from; the
+    other users of that address still sign in."""
+    s = make_arg_server(["--auth-account-limit", "3", "--auth-account-lockout", "2",
+                         "--auth-address-limit", "0"])
     for _ in range(3):
         assert_error(requests.post(s.base + "/api/v1/login",
                                    json={"username": "alice", "password": "bad"},
@@ -446,6 +493,10 @@ def test_login_failures_lock_out(make_arg_server):
     assert_error(r, 429, "SoUnauthorizedException")
     assert r.headers.get("Retry-After", "").strip().isdigit(), r.headers
     assert not set_cookies(r)
+    r = requests.post(s.base + "/api/v1/login",
+                      json={"username": "bob", "password": s.users["bob"][1]},
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
     time.sleep(2.6)
     r = requests.post(s.base + "/api/v1/login",
                       json={"username": "alice", "password": "alice-pw-1"}, timeout=HTTP_TIMEOUT)
