@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from conftest import (DATE_RE, HTTP_TIMEOUT, NO_LIMITER, assert_error, session_headers,
+from conftest import (DATE_RE, HTTP_TIMEOUT, NO_LIMITER, assert_error, basic, session_headers,
                       start_arg_server, stop_arg_server)
 
 
@@ -501,3 +501,85 @@ def test_login_failures_lock_out(make_arg_server):
     r = requests.post(s.base + "/api/v1/login",
                       json={"username": "alice", "password": "alice-pw-1"}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
+
+
+# --------------------------------------------------------------------------
+# a login's ticket ends with its session (and the other way round)
+
+
+def test_logout_with_cookie_ends_the_logins_ticket(ssrv, person):
+    a = ssrv.login("alice")
+    b = ssrv.login("alice")
+    ta = {"Authorization": "SOTicket " + a["Ticket"]}
+    tb = {"Authorization": "SOTicket " + b["Ticket"]}
+    assert get_info(ssrv, person, ta).status_code == 200
+    assert _logout(ssrv, session_headers(a)).status_code == 204
+    assert_error(get_info(ssrv, person, ta), 401, "SoUnauthorizedException")
+    assert get_info(ssrv, person, tb).status_code == 200  # another login's
+    assert get_info(ssrv, person, session_headers(b)).status_code == 200
+
+
+def test_logout_with_ticket_ends_the_logins_session(ssrv, person):
+    a = ssrv.login("alice")
+    assert _logout(ssrv, {"Authorization": "SOTicket " + a["Ticket"]}).status_code == 204
+    assert_error(get_info(ssrv, person, session_headers(a)), 401)
+
+
+# --------------------------------------------------------------------------
+# user passwd / user disable end the user's credentials (SPEC §5)
+
+
+def _credentials(s, user):
+    """A login (session + its ticket), a CLI ticket and a CLI token of user,
+    as request headers, each checked to work."""
+    b = s.login(user)
+    out = {"session": session_headers(b),
+           "login ticket": {"Authorization": "SOTicket " + b["Ticket"]},
+           "ticket": {"Authorization": "SOTicket " + s.ticket(user)},
+           "token": {"Authorization": "Bearer " + s.token(user)}}
+    return out
+
+
+def _statuses(s, pid, creds):
+    return {k: get_info(s, pid, h).status_code for k, h in creds.items()}
+
+
+def test_passwd_ends_sessions_tickets_tokens(make_arg_server):
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "carol")
+    others = _credentials(s, "alice")
+    old_basic = {"Authorization": basic("carol", "carol-pw-1")}
+    assert set(_statuses(s, pid, {**creds, "basic": old_basic}).values()) == {200}
+    p = s.passwd("carol", "carol-pw-2")  # the server keeps running
+    assert "ended" in p.stdout, p.stdout
+    assert set(_statuses(s, pid, {**creds, "basic": old_basic}).values()) == {401}
+    assert set(_statuses(s, pid, others).values()) == {200}
+    new_basic = {"Authorization": basic("carol", "carol-pw-2")}
+    assert get_info(s, pid, new_basic).status_code == 200
+
+
+def test_passwd_keep_sessions(make_arg_server):
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "carol")
+    s.cli("user", "passwd", "carol", "--password-stdin", "--keep-sessions", "--db", str(s.db),
+          stdin="carol-pw-3\n", check=True)
+    assert set(_statuses(s, pid, creds).values()) == {200}
+    assert_error(get_info(s, pid, {"Authorization": basic("carol", "carol-pw-1")}), 401)
+
+
+def test_disable_ends_credentials_for_good(make_arg_server):
+    """Disabled, then enabled again: the credentials from before stay ended."""
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "dave")
+    kept = _credentials(s, "carol")
+    s.cli("user", "disable", "dave", "--db", str(s.db), check=True)
+    assert set(_statuses(s, pid, creds).values()) == {401}
+    s.cli("user", "disable", "carol", "--keep-sessions", "--db", str(s.db), check=True)
+    s.cli("user", "enable", "dave", "--db", str(s.db), check=True)
+    s.cli("user", "enable", "carol", "--db", str(s.db), check=True)
+    assert set(_statuses(s, pid, creds).values()) == {401}
+    assert set(_statuses(s, pid, kept).values()) == {200}
+    assert get_info(s, pid, {"Authorization": basic("dave", "dave-pw-1")}).status_code == 200
