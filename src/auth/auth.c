@@ -390,9 +390,9 @@ static bool pair_locked(auth_t *a, const char *remote, const char *name, auth_th
     return true;
 }
 
-/* Counts a wrong password for `name` from `remote`: the account_limit-th
- * within lockout_ms locks the pair for lockout_ms. Under limit_lock;
- * true when it locked. */
+/* Counts a wrong password in pair entry s: the account_limit-th within
+ * lockout_ms locks the pair for lockout_ms. Under limit_lock; true when
+ * it locked. */
 static bool pair_count(auth_t *a, pair_slot *s, int64_t now)
 {
     if (s->since_ms + a->lockout_ms <= now) {
@@ -416,8 +416,9 @@ static void pair_fail(auth_t *a, const char *remote, const char *name)
     if (!limit_applies(a->account_limit, remote))
         return;
     uint64_t tag = pair_tag(a, remote, name);
+    int64_t now = mono_ms();
     pthread_mutex_lock(&a->limit_lock);
-    bool locked = pair_count(a, pair_find(a, tag, mono_ms(), true), mono_ms());
+    bool locked = pair_count(a, pair_find(a, tag, now, true), now);
     pthread_mutex_unlock(&a->limit_lock);
     if (locked)
         log_warn("auth: password attempts for one account from %s refused for %lld s after %d "
