@@ -77,8 +77,9 @@
 /* Threads for password checks: Argon2id runs one at a time (auth.h), the
  * second serves remembered passwords meanwhile. Measured with 32 clients
  * guessing passwords (tests/http/test_auth_throttle.py, two shared CPUs):
- * another user's small upload had a median of 13-17 ms, worst request
- * 72-107 ms; with the checks on the picture threads, 513 ms and 731 ms. */
+ * another user's small upload had a median of 13-18 ms (1 ms unattacked),
+ * worst request 72-144 ms; with the checks on the picture threads,
+ * 513-641 ms and 731-1243 ms. */
 #define PASSWORD_THREADS 2
 #define PASSWORD_QUEUE_MAX 16 /* checks waiting; more are answered 503 */
 #define PASSWORD_RETRY_S 1    /* their Retry-After */
