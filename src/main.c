@@ -237,7 +237,6 @@ static int cmd_serve(const cli_opts *o)
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
-                     .retry_after_s = o->auth.lockout_s,
                      .codec = codec,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
                      .modern_formats = o->modern_formats};

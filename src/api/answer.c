@@ -71,11 +71,13 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
     api_answer_carrier(x, err_status(e), "Error", j);
 }
 
-void api_fail_auth(api_exchange *x, cb_err e)
+void api_fail_auth(api_exchange *x, cb_err e, const auth_throttle *t)
 {
     if (e == CB_ETOOMANY) {
-        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", x->api->cfg.retry_after_s));
-        API_FAIL(x, e, MSG_TOO_MANY_FAILURES, MSG_N(x->api->cfg.retry_after_s));
+        int secs = t->retry_after_s > 0 ? t->retry_after_s : 1;
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", secs));
+        API_FAIL(x, e, t->account_locked ? MSG_ACCOUNT_LOCKED : MSG_TOO_MANY_FAILURES,
+                 MSG_N(secs));
     } else if (e == CB_EUNAUTH) {
         API_FAIL0(x, e, x->rm != NULL && x->rm->fn == session_login ? MSG_LOGIN_FAILED
                                                                      : MSG_UNAUTHORIZED);

@@ -47,8 +47,6 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
         api->cfg.headers_max = 16384;
     if (api->cfg.header_count_max == 0)
         api->cfg.header_count_max = 100;
-    if (api->cfg.retry_after_s <= 0)
-        api->cfg.retry_after_s = 60;
     if (api->cfg.variant_cache_bytes <= 0)
         api->cfg.variant_cache_bytes = 256 * 1024 * 1024;
     *out = api;
@@ -124,7 +122,7 @@ static bool check_auth(api_exchange *x, const api_request *req, bool no_wait)
     }
     if (reason != NULL)
         log_info("refused %s %s from %s: %s", x->method, x->path, req->remote, reason);
-    api_fail_auth(x, e);
+    api_fail_auth(x, e, &r.throttle);
     return false;
 }
 
@@ -270,6 +268,20 @@ void api_exchange_start_finish(api_exchange *x, const api_request *req)
     assert(x->start_pending && !x->answered);
     x->start_pending = false;
     start_rest(x, req, false);
+}
+
+bool api_exchange_hashes(const api_exchange *x)
+{
+    return x->start_pending || (!x->answered && x->rm != NULL && x->rm->fn == session_login);
+}
+
+void api_exchange_busy(api_exchange *x, int retry_after_s)
+{
+    x->start_pending = false;
+    if (x->answered)
+        return;
+    api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", retry_after_s));
+    API_FAIL(x, CB_EUNAVAILABLE, MSG_PASSWORD_CHECKS_BUSY, MSG_N(retry_after_s));
 }
 
 void api_exchange_body(api_exchange *x, const char *data, size_t n)

@@ -38,7 +38,6 @@ typedef struct {
     size_t header_count_max; /* header lines (default 100): 431 */
     const char *const *cors_origins; /* allowed Origins ("*" = any), or none */
     size_t ncors;
-    int retry_after_s;     /* told to a locked-out address (the auth lockout) */
     const codec_t *codec;  /* how image bytes are kept at rest; NULL: as they are */
     int64_t variant_cache_bytes; /* scaled/converted pictures kept (default 256 MiB) */
     bool modern_formats;   /* WebP/AVIF answers when Accept asks and no type= is given */
@@ -97,6 +96,13 @@ void api_exchange_unavailable(api_exchange *x);
  * only then goes on with the exchange. */
 bool api_exchange_start_blocks(const api_exchange *x);
 void api_exchange_start_finish(api_exchange *x, const api_request *req);
+/* True when what the exchange would run next (its start's rest, or its
+ * finish) checks a password: the caller runs it on threads of their own,
+ * so that a flood of guesses cannot hold up pictures. */
+bool api_exchange_hashes(const api_exchange *x);
+/* Instead of that next step, when too many password checks are waiting:
+ * answers 503 with Retry-After: retry_after_s, hashing nothing. */
+void api_exchange_busy(api_exchange *x, int retry_after_s);
 /* Feeds body bytes; once this fails the exchange holds its error answer. */
 void api_exchange_body(api_exchange *x, const char *data, size_t n);
 void api_exchange_finish(api_exchange *x, const api_request *req);

@@ -131,14 +131,20 @@ bool api_route_is_public(const char *path);
 bool cors_preflight(api_exchange *x, const api_request *req);
 /* Adds the CORS headers of an allowed Origin to the answer. */
 void cors_answer_headers(api_exchange *x);
+/* Is the origin named by --cors-origin itself ("*" does not count)? */
+bool cors_origin_listed(const api_config *cfg, const char *origin);
+/* Could a cross-site page send this Content-Type without a preflight (a
+ * form's types and text/plain; a missing one too)? */
+bool cors_type_is_simple(const char *content_type);
 
 /* ---- sign-in (session.c) ---- */
 void session_login(api_exchange *x, const api_request *req);
 void session_logout(api_exchange *x, const api_request *req);
 /* What the request presents to auth_authenticate. */
 auth_input api_auth_input(const api_request *req);
-/* 401 (with WWW-Authenticate) or 429 (with Retry-After) for an auth error. */
-void api_fail_auth(api_exchange *x, cb_err e);
+/* 401 (with WWW-Authenticate) or 429 (with Retry-After from t) for an
+ * auth error. */
+void api_fail_auth(api_exchange *x, cb_err e, const auth_throttle *t);
 
 /* ---- representations (repr.c) ---- */
 /* Content-Type of a carrier body → x->body_repr; false answered 415. */

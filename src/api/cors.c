@@ -64,6 +64,27 @@ bool cors_preflight(api_exchange *x, const api_request *req)
     return true;
 }
 
+bool cors_origin_listed(const api_config *cfg, const char *origin)
+{
+    return origin != NULL && origin_allowed(cfg, origin) == 1;
+}
+
+bool cors_type_is_simple(const char *content_type)
+{
+    static const char *const simple[] = {"application/x-www-form-urlencoded",
+                                         "multipart/form-data", "text/plain"};
+    if (content_type == NULL)
+        return true; /* fetch sends a body of no type without a preflight */
+    size_t n = strcspn(content_type, ";");
+    while (n > 0 && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t'))
+        n--;
+    size_t lead = strspn(content_type, " \t");
+    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
+        if (n - lead == strlen(simple[i]) && strncasecmp(content_type + lead, simple[i], n - lead) == 0)
+            return true;
+    return false;
+}
+
 void cors_answer_headers(api_exchange *x)
 {
     const char *origin = x->origin;

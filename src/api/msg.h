@@ -70,6 +70,9 @@
     X(HEADERS_TOO_LARGE)                                                                       \
     X(TOO_MANY_HEADERS)                                                                        \
     X(TOO_MANY_FAILURES)                                                                       \
+    X(ACCOUNT_LOCKED)                                                                          \
+    X(PASSWORD_CHECKS_BUSY)                                                                    \
+    X(LOGIN_CROSS_SITE)                                                                        \
     X(LOGIN_FIELDS)                                                                            \
     X(LOGIN_FAILED)                                                                            \
     X(IMAGE_INVALID)                                                                           \

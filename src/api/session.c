@@ -5,6 +5,12 @@
  * HttpOnly session cookie plus a readable XSRF-TOKEN cookie whose value
  * the page echoes in X-XSRF-TOKEN. POST /api/v1/logout ends both.
  *
+ * A login must be one a cross-site page cannot forge (SPEC §5): a body
+ * whose Content-Type needs a CORS preflight (JSON, XML), which only the
+ * listed origins pass, or else an Origin on the --cors-origin list.
+ * Anything else (a form posted from another site, a no-cors fetch) is 403
+ * before the password is looked at.
+ *
  * Cookies are SameSite=Strict and scoped to the whole server; they carry
  * no Secure flag because crmblob itself speaks plain HTTP (a TLS proxy in
  * front may add it).
@@ -47,8 +53,19 @@ static json_t *login_answer(const auth_login_result *r)
                      "XsrfToken", r->xsrf, "Associate", carrier_associate(&r->user));
 }
 
+static bool login_not_forged(api_exchange *x, const api_request *req)
+{
+    if (!cors_type_is_simple(req->header(req->conn, "Content-Type")) ||
+        cors_origin_listed(&x->api->cfg, x->origin))
+        return true;
+    API_FAIL0(x, CB_EFORBIDDEN, MSG_LOGIN_CROSS_SITE);
+    return false;
+}
+
 void session_login(api_exchange *x, const api_request *req)
 {
+    if (!login_not_forged(x, req))
+        return;
     json_t *empty = json_object();
     json_t *body = carrier_read(x, empty);
     json_decref(empty);
@@ -67,7 +84,7 @@ void session_login(api_exchange *x, const api_request *req)
             set_cookies(x, &r);
             api_answer_carrier(x, 200, "LoginResult", login_answer(&r));
         } else {
-            api_fail_auth(x, e);
+            api_fail_auth(x, e, &r.throttle);
         }
     }
     json_decref(body);

@@ -1,8 +1,8 @@
 /*
  * auth.c — who is calling (auth.h): Basic with a verified-credential cache,
  * SOTicket tickets, Bearer access tokens and JWTs, browser sessions with an
- * XSRF token, SO-AppToken partner applications, and a failure limiter per
- * caller address.
+ * XSRF token, SO-AppToken partner applications, and the failure limits
+ * (auth.h): per (account, address) and per address.
  *
  * Cache invariants: one slot per user id (modulo the table size); a slot
  * holds the tag of the last password verified for that user against the
@@ -24,17 +24,28 @@
  * the secret's full text, so a copy of the database grants nothing; the
  * raw random bytes are wiped once encoded.
  *
- * Limiter invariants: LIMIT_SLOTS slots chosen by a keyed SipHash of the
- * address (an attacker cannot aim at another address's slot); a slot
- * belongs to one address at a time and is taken over by another only when
- * not locked. A locked address is refused before any credential is looked
- * at. Requests that present no credential at all are not counted: they
- * guess nothing, and browsers send them before logging in.
+ * Failure-limit invariants: two fixed tables of WAYS-entry sets, the set
+ * chosen by a keyed SipHash of the address (or of the address and the
+ * account name in lower case), so an attacker cannot aim at another
+ * client's set; an entry belongs to one key at a time (its tag), and a
+ * new key takes the entry of its set that holds the least (a free one,
+ * one whose failures are all forgiven, else the nearest to that). The
+ * address table is a GCRA: tat_ms is when the address's failures are all
+ * forgiven, each failure moves it on by addr_interval_ms, and a failure
+ * is allowed while that stays within addr_burst_ms of now. A password
+ * attempt spends a failure before Argon2id runs and gets it back when the
+ * password is right, so concurrent guesses cannot overrun the budget.
+ * Requests that present no credential at all are not counted: they guess
+ * nothing, and browsers send them before logging in. `locks_until_ms`
+ * is never earlier than the end of any pair's lock, so that the Basic
+ * fast path looks at the pair table only while some lock may hold.
  */
 #include "auth/auth.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,10 +73,15 @@
 #define DEFAULT_TOKEN_TTL_S (30 * 86400)
 #define MAX_TTL_S ((int64_t)100 * 365 * 86400) /* keeps expiry arithmetic far from overflow */
 
-#define LIMIT_SLOTS 4096
-#define DEFAULT_FAIL_LIMIT 10
-#define DEFAULT_FAIL_WINDOW_S 60
-#define DEFAULT_LOCKOUT_S 60
+#define WAYS 4          /* entries per set of the failure tables */
+#define ADDR_SETS 1024  /* 4096 addresses */
+#define PAIR_SETS 1024  /* 4096 (account, address) pairs */
+#define ADDR_KEY_MAX 72 /* a kind byte, then 4 or 8 address bytes or the text */
+#define PAIR_NAME_MAX 256 /* account name bytes that tell pairs apart */
+#define DEFAULT_ADDR_LIMIT 30
+#define DEFAULT_ADDR_WINDOW_S 60
+#define DEFAULT_ACCOUNT_LIMIT 5
+#define DEFAULT_ACCOUNT_LOCKOUT_S 300
 
 #define CHALLENGE_MAX 160
 
@@ -95,29 +111,39 @@ typedef struct {
 } header_slot;
 
 typedef struct {
-    uint64_t tag;            /* keyed hash of the address owning the slot */
-    int64_t window_start_ms; /* monotonic */
-    int count;               /* failures since window_start_ms */
-    int64_t locked_until_ms; /* monotonic; refused until then */
-} limit_slot;
+    uint64_t tag;   /* keyed hash of the address; 0: free */
+    int64_t tat_ms; /* monotonic: when its failures are all forgiven */
+} addr_slot;
+
+typedef struct {
+    uint64_t tag;            /* keyed hash of (address, account); 0: free */
+    int64_t since_ms;        /* monotonic: the first wrong password counted */
+    int64_t locked_until_ms; /* monotonic: its password attempts refused until then */
+    int count;               /* wrong passwords since since_ms */
+} pair_slot;
 
 struct auth {
     store_t *store;
     unsigned schemes; /* effective: AUTH_JWT only with a verifier */
     int64_t ticket_ttl_s, session_ttl_s;
     bool require_app;
-    int fail_limit, fail_window_s, lockout_s; /* fail_limit 0: no limiter */
+    int addr_limit;                     /* 0: no address limit */
+    int64_t addr_interval_ms, addr_burst_ms;
+    int account_limit;                  /* 0: no (account, address) locks */
+    int64_t lockout_ms;                 /* a pair's lock, and the window counting to it */
+    _Atomic int64_t locks_until_ms;     /* no pair is locked from then on */
     jwt_verifier *jwt;
     char challenge[CHALLENGE_MAX];
     unsigned char tag_key[crypto_shorthash_siphashx24_KEYBYTES]; /* credential tags */
     unsigned char limit_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t cache_lock;
     pthread_mutex_t hash_lock; /* one Argon2id run at a time */
-    pthread_mutex_t limit_lock;
+    pthread_mutex_t limit_lock; /* both failure tables */
     cache_slot cache[CACHE_SLOTS];
     pthread_mutex_t header_lock;
     header_slot headers[HEADER_SLOTS];
-    limit_slot limits[LIMIT_SLOTS];
+    addr_slot addrs[ADDR_SETS * WAYS];
+    pair_slot pairs[PAIR_SETS * WAYS];
     char dummy_hash[AUTH_HASH_MAX]; /* verified against for unknown users */
 };
 
@@ -188,32 +214,292 @@ static bool slow_verify(auth_t *a, const char *pw_hash, const char *password)
     return ok;
 }
 
-/* Name and password against the store (through the cache): the enabled
- * user, or CB_EUNAUTH with *why. */
-static cb_err password_check(auth_t *a, arena_t *arena, const char *name, const char *password,
-                             model_user *out, const char **why)
+/* ---- failure limits ------------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(text_monotonic_us() / 1000);
+}
+
+static int retry_seconds(int64_t ms)
+{
+    int64_t s = (ms + 999) / 1000;
+    return s < 1 ? 1 : s > INT32_MAX ? INT32_MAX : (int)s;
+}
+
+static bool limit_applies(int limit, const char *remote)
+{
+    return limit > 0 && remote != NULL && remote[0] != '\0';
+}
+
+/* The bytes an address is counted by, after a kind byte: 4 for IPv4
+ * (IPv4-mapped IPv6 too), the /64 prefix for IPv6, else the text. */
+static size_t addr_key(const char *remote, unsigned char out[ADDR_KEY_MAX])
+{
+    struct in6_addr v6;
+    struct in_addr v4;
+    if (inet_pton(AF_INET, remote, &v4) == 1) {
+        out[0] = '4';
+        memcpy(out + 1, &v4, 4);
+        return 5;
+    }
+    if (inet_pton(AF_INET6, remote, &v6) == 1) {
+        bool mapped = IN6_IS_ADDR_V4MAPPED(&v6);
+        out[0] = mapped ? '4' : '6';
+        memcpy(out + 1, v6.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 8);
+        return mapped ? 5 : 9;
+    }
+    size_t n = strnlen(remote, ADDR_KEY_MAX - 1);
+    out[0] = 't';
+    memcpy(out + 1, remote, n);
+    return n + 1;
+}
+
+static uint64_t keyed_tag(const auth_t *a, const unsigned char *in, size_t n)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t t;
+    _Static_assert(sizeof(h) == sizeof(t), "SipHash-2-4 gives 64 bits");
+    crypto_shorthash(h, in, n, a->limit_key);
+    memcpy(&t, h, sizeof(t));
+    return t != 0 ? t : 1; /* 0 marks a free entry */
+}
+
+static uint64_t addr_tag(const auth_t *a, const char *remote)
+{
+    unsigned char k[ADDR_KEY_MAX];
+    return keyed_tag(a, k, addr_key(remote, k));
+}
+
+/* The address's key, a NUL, then the account name in ASCII lower case
+ * (names are unique case-insensitively). */
+static uint64_t pair_tag(const auth_t *a, const char *remote, const char *name)
+{
+    unsigned char k[ADDR_KEY_MAX + 1 + PAIR_NAME_MAX];
+    size_t n = addr_key(remote, k);
+    k[n++] = '\0';
+    for (size_t i = 0; name[i] != '\0' && i < PAIR_NAME_MAX; i++) {
+        unsigned char c = (unsigned char)name[i];
+        k[n++] = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+    }
+    return keyed_tag(a, k, n);
+}
+
+/* The address entry of tag: its own, else NULL, or when `take` the
+ * entry of its set nearest to forgiving everything, given to tag.
+ * Under limit_lock. */
+static addr_slot *addr_find(auth_t *a, uint64_t tag, int64_t now, bool take)
+{
+    addr_slot *set = &a->addrs[(tag % ADDR_SETS) * WAYS], *best = set;
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].tag == tag)
+            return &set[i];
+        if (set[i].tat_ms < best->tat_ms)
+            best = &set[i];
+    }
+    if (!take)
+        return NULL;
+    *best = (addr_slot){.tag = tag, .tat_ms = now};
+    return best;
+}
+
+/* How long until the address may fail once more; 0: now. */
+static int64_t addr_wait_ms(const auth_t *a, const addr_slot *s, int64_t now)
+{
+    int64_t tat = s->tat_ms > now ? s->tat_ms : now;
+    int64_t over = tat + a->addr_interval_ms - now - a->addr_burst_ms;
+    return over > 0 ? over : 0;
+}
+
+/* Spends one failure of the address's budget (only looks when `peek`):
+ * false, with *t, when the budget is spent. */
+static bool addr_spend(auth_t *a, const char *remote, bool peek, auth_throttle *t)
+{
+    if (!limit_applies(a->addr_limit, remote))
+        return true;
+    uint64_t tag = addr_tag(a, remote);
+    int64_t now = mono_ms(), wait = 0;
+    pthread_mutex_lock(&a->limit_lock);
+    addr_slot *s = addr_find(a, tag, now, !peek);
+    if (s != NULL)
+        wait = addr_wait_ms(a, s, now);
+    if (s != NULL && wait == 0 && !peek)
+        s->tat_ms = (s->tat_ms > now ? s->tat_ms : now) + a->addr_interval_ms;
+    pthread_mutex_unlock(&a->limit_lock);
+    if (wait > 0)
+        *t = (auth_throttle){.retry_after_s = retry_seconds(wait)};
+    return wait == 0;
+}
+
+/* Gives back a failure spent on a password that turned out right. */
+static void addr_refund(auth_t *a, const char *remote)
+{
+    if (!limit_applies(a->addr_limit, remote))
+        return;
+    uint64_t tag = addr_tag(a, remote);
+    pthread_mutex_lock(&a->limit_lock);
+    addr_slot *s = addr_find(a, tag, 0, false);
+    if (s != NULL)
+        s->tat_ms -= a->addr_interval_ms;
+    pthread_mutex_unlock(&a->limit_lock);
+}
+
+/* What a pair entry still holds: more for a lock than for a count, more
+ * the longer it lasts; 0 when nothing. */
+static int64_t pair_worth(const auth_t *a, const pair_slot *s, int64_t now)
+{
+    if (s->locked_until_ms > now)
+        return a->lockout_ms + s->locked_until_ms - now;
+    int64_t left = s->since_ms + a->lockout_ms - now;
+    return s->count > 0 && left > 0 ? left : 0;
+}
+
+/* As addr_find, for pairs. */
+static pair_slot *pair_find(auth_t *a, uint64_t tag, int64_t now, bool take)
+{
+    pair_slot *set = &a->pairs[(tag % PAIR_SETS) * WAYS], *best = set;
+    for (int i = 0; i < WAYS; i++) {
+        if (set[i].tag == tag)
+            return &set[i];
+        if (pair_worth(a, &set[i], now) < pair_worth(a, best, now))
+            best = &set[i];
+    }
+    if (!take)
+        return NULL;
+    *best = (pair_slot){.tag = tag, .since_ms = now};
+    return best;
+}
+
+/* True, with *t, while account `name` is locked for password attempts
+ * from `remote`. */
+static bool pair_locked(auth_t *a, const char *remote, const char *name, auth_throttle *t)
+{
+    int64_t now = mono_ms(), until = 0;
+    if (!limit_applies(a->account_limit, remote) ||
+        atomic_load_explicit(&a->locks_until_ms, memory_order_relaxed) <= now)
+        return false;
+    uint64_t tag = pair_tag(a, remote, name);
+    pthread_mutex_lock(&a->limit_lock);
+    pair_slot *s = pair_find(a, tag, now, false);
+    if (s != NULL)
+        until = s->locked_until_ms;
+    pthread_mutex_unlock(&a->limit_lock);
+    if (until <= now)
+        return false;
+    *t = (auth_throttle){.retry_after_s = retry_seconds(until - now), .account_locked = true};
+    return true;
+}
+
+/* Counts a wrong password in pair entry s: the account_limit-th within
+ * lockout_ms locks the pair for lockout_ms. Under limit_lock; true when
+ * it locked. */
+static bool pair_count(auth_t *a, pair_slot *s, int64_t now)
+{
+    if (s->since_ms + a->lockout_ms <= now) {
+        s->since_ms = now;
+        s->count = 0;
+    }
+    if (++s->count < a->account_limit)
+        return false;
+    s->locked_until_ms = now + a->lockout_ms;
+    s->since_ms = s->locked_until_ms; /* a fresh count once the lock ends */
+    s->count = 0;
+    int64_t was = atomic_load(&a->locks_until_ms);
+    while (was < s->locked_until_ms &&
+           !atomic_compare_exchange_weak(&a->locks_until_ms, &was, s->locked_until_ms))
+        ;
+    return true;
+}
+
+static void pair_fail(auth_t *a, const char *remote, const char *name)
+{
+    if (!limit_applies(a->account_limit, remote))
+        return;
+    uint64_t tag = pair_tag(a, remote, name);
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&a->limit_lock);
+    bool locked = pair_count(a, pair_find(a, tag, now, true), now);
+    pthread_mutex_unlock(&a->limit_lock);
+    if (locked)
+        log_warn("auth: password attempts for one account from %s refused for %lld s after %d "
+                 "wrong passwords", remote, (long long)(a->lockout_ms / 1000), a->account_limit);
+}
+
+/* A right password forgets the pair's wrong ones. */
+static void pair_clear(auth_t *a, const char *remote, const char *name)
+{
+    if (!limit_applies(a->account_limit, remote))
+        return;
+    uint64_t tag = pair_tag(a, remote, name);
+    pthread_mutex_lock(&a->limit_lock);
+    pair_slot *s = pair_find(a, tag, 0, false);
+    if (s != NULL)
+        *s = (pair_slot){0};
+    pthread_mutex_unlock(&a->limit_lock);
+}
+
+/* ---- password attempts ---------------------------------------------------- */
+
+/* One authentication attempt: where it comes from, and how it fared with
+ * the failure limits. */
+typedef struct {
+    const char *remote;
+    bool no_wait;           /* CB_EWOULDBLOCK rather than run Argon2id */
+    bool counted;           /* its failure is counted already (a password) */
+    auth_throttle throttle; /* with CB_ETOOMANY */
+    const char *why;        /* a refusal's reason, for the log */
+} attempt;
+
+static const char WHY_ADDR[] = "too many failed attempts from this address";
+
+/* A password not remembered: the address's failure budget, then
+ * Argon2id (against a dummy hash for an unknown user, pw_hash NULL). */
+static cb_err password_slow(auth_t *a, attempt *at, const char *name, const char *pw_hash,
+                            const char *password)
+{
+    if (!addr_spend(a, at->remote, at->no_wait, &at->throttle)) {
+        at->why = WHY_ADDR;
+        return CB_ETOOMANY;
+    }
+    if (at->no_wait)
+        return CB_EWOULDBLOCK;
+    if (!slow_verify(a, pw_hash, password) || pw_hash == NULL) {
+        at->counted = true; /* the failure spent stays spent */
+        pair_fail(a, at->remote, name);
+        at->why = pw_hash != NULL ? "wrong password" : "unknown user";
+        return CB_EUNAUTH;
+    }
+    addr_refund(a, at->remote);
+    pair_clear(a, at->remote, name);
+    return CB_EOK;
+}
+
+/* Name and password against the store (through the cache) and the
+ * failure limits: the enabled user; CB_EUNAUTH or CB_ETOOMANY with
+ * at->why; CB_EWOULDBLOCK when at->no_wait and Argon2id would run. */
+static cb_err password_check(auth_t *a, arena_t *arena, attempt *at, const char *name,
+                             const char *password, model_user *out)
 {
     unsigned char tag[TAG_BYTES];
     model_user u;
-    cb_err rc = store_user_by_name(a->store, arena, name, &u);
-    if (rc == CB_ENOTFOUND) {
-        slow_verify(a, NULL, password);
-        *why = "unknown user";
-        return CB_EUNAUTH;
+    if (pair_locked(a, at->remote, name, &at->throttle)) {
+        at->why = "too many wrong passwords for this account from this address";
+        return CB_ETOOMANY;
     }
+    cb_err rc = store_user_by_name(a->store, arena, name, &u);
+    if (rc == CB_ENOTFOUND)
+        return password_slow(a, at, name, NULL, password);
     if (rc != CB_EOK)
         return rc;
     credential_tag(a, arena, u.pw_hash, password, tag);
     if (!cache_hit(a, u.id, tag)) {
-        if (!slow_verify(a, u.pw_hash, password)) {
-            *why = "wrong password";
-            rc = CB_EUNAUTH;
+        rc = password_slow(a, at, name, u.pw_hash, password);
+        if (rc != CB_EOK)
             goto out;
-        }
         cache_put(a, u.id, tag);
     }
     if (u.disabled) {
-        *why = "user disabled";
+        at->why = "user disabled";
         rc = CB_EUNAUTH;
         goto out;
     }
@@ -221,76 +507,6 @@ static cb_err password_check(auth_t *a, arena_t *arena, const char *name, const 
 out:
     sodium_memzero(tag, sizeof(tag));
     return rc;
-}
-
-/* ---- failure limiter ---------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    return (int64_t)(text_monotonic_us() / 1000);
-}
-
-static bool limiter_applies(const auth_t *a, const char *remote)
-{
-    return a->fail_limit > 0 && remote != NULL && remote[0] != '\0';
-}
-
-/* The slot of `remote` and the tag that marks it as remote's. */
-static limit_slot *limit_slot_of(auth_t *a, const char *remote, uint64_t *tag)
-{
-    unsigned char h[crypto_shorthash_BYTES];
-    _Static_assert(sizeof(h) == sizeof(*tag), "SipHash-2-4 gives 64 bits");
-    crypto_shorthash(h, (const unsigned char *)remote, strlen(remote), a->limit_key);
-    memcpy(tag, h, sizeof(*tag));
-    return &a->limits[*tag % LIMIT_SLOTS];
-}
-
-static bool limit_locked(auth_t *a, const char *remote)
-{
-    if (!limiter_applies(a, remote))
-        return false;
-    uint64_t tag;
-    limit_slot *s = limit_slot_of(a, remote, &tag);
-    int64_t now = mono_ms();
-    pthread_mutex_lock(&a->limit_lock);
-    bool locked = s->tag == tag && s->locked_until_ms > now;
-    pthread_mutex_unlock(&a->limit_lock);
-    return locked;
-}
-
-/* Counts one failure of `remote`; reaching fail_limit inside the window
- * locks it for lockout_s. Returns true when this failure locked it. */
-static bool limit_count(auth_t *a, limit_slot *s, uint64_t tag, int64_t now)
-{
-    if (s->tag != tag) {
-        if (s->locked_until_ms > now)
-            return false; /* another address's lockout (a rare collision): leave it */
-        *s = (limit_slot){.tag = tag, .window_start_ms = now};
-    }
-    if (now - s->window_start_ms >= (int64_t)a->fail_window_s * 1000) {
-        s->window_start_ms = now;
-        s->count = 0;
-    }
-    if (++s->count < a->fail_limit)
-        return false;
-    s->locked_until_ms = now + (int64_t)a->lockout_s * 1000;
-    s->window_start_ms = s->locked_until_ms; /* a fresh window once the lockout ends */
-    s->count = 0;
-    return true;
-}
-
-static void limit_fail(auth_t *a, const char *remote)
-{
-    if (!limiter_applies(a, remote))
-        return;
-    uint64_t tag;
-    limit_slot *s = limit_slot_of(a, remote, &tag);
-    pthread_mutex_lock(&a->limit_lock);
-    bool locked = limit_count(a, s, tag, mono_ms());
-    pthread_mutex_unlock(&a->limit_lock);
-    if (locked)
-        log_warn("auth: %s locked out for %d s after %d failed attempts", remote, a->lockout_s,
-                 a->fail_limit);
 }
 
 /* ---- secrets ------------------------------------------------------------ */
@@ -328,27 +544,27 @@ static int64_t clamp_ttl(int64_t ttl_s, int64_t dflt)
     return ttl_s < MAX_TTL_S ? ttl_s : MAX_TTL_S;
 }
 
-/* Stores a new credential of `kind` for user uid, valid ttl_s seconds, and
- * returns its secret (and for a session a fresh XSRF token in *xsrf). */
-static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred_kind kind, int32_t uid,
-                         int64_t ttl_s, const char *label, const char **secret, const char **xsrf,
-                         int64_t *expires_ms)
+/* Stores the new credential c (kind, user_id, and label and pair_id when
+ * wanted), valid ttl_s seconds, and returns its secret (and for a session
+ * a fresh XSRF token in *xsrf); c->id and c->expires_ms are set. */
+static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred *c, int64_t ttl_s,
+                         const char **secret, const char **xsrf)
 {
-    store_cred c = {.kind = kind, .user_id = uid, .label = label ? label : ""};
-    const char *prefix = kind == STORE_CRED_TICKET  ? TICKET_PREFIX
-                         : kind == STORE_CRED_TOKEN ? TOKEN_PREFIX
-                                                    : "";
-    c.created_ms = text_now_ms();
-    c.expires_ms = c.created_ms + ttl_s * 1000;
-    const char *s = secret_new(arena, prefix, c.hash);
-    const char *x = kind == STORE_CRED_SESSION ? secret_new(arena, "", c.xsrf_hash) : NULL;
-    cb_err rc = store_cred_add(a->store, &c);
+    const char *prefix = c->kind == STORE_CRED_TICKET  ? TICKET_PREFIX
+                         : c->kind == STORE_CRED_TOKEN ? TOKEN_PREFIX
+                                                       : "";
+    if (c->label == NULL)
+        c->label = "";
+    c->created_ms = text_now_ms();
+    c->expires_ms = c->created_ms + ttl_s * 1000;
+    const char *s = secret_new(arena, prefix, c->hash);
+    const char *x = c->kind == STORE_CRED_SESSION ? secret_new(arena, "", c->xsrf_hash) : NULL;
+    cb_err rc = store_cred_add(a->store, c);
     if (rc != CB_EOK)
         return rc;
     *secret = s;
     if (xsrf != NULL)
         *xsrf = x;
-    *expires_ms = c.expires_ms;
     return CB_EOK;
 }
 
@@ -670,34 +886,42 @@ static void header_put(auth_t *a, const char *header, const model_user *u, uint6
     pthread_mutex_unlock(&a->header_lock);
 }
 
-static cb_err by_header(auth_t *a, arena_t *arena, const char *header, bool no_wait,
-                        auth_result *out, const char **why)
+/* A Basic value verified before: its user, unless the account is locked
+ * for the caller's address (a remembered value is a password too). */
+static cb_err by_remembered(auth_t *a, attempt *at, auth_result *out)
+{
+    if (pair_locked(a, at->remote, out->user.name, &at->throttle)) {
+        at->why = "too many wrong passwords for this account from this address";
+        return CB_ETOOMANY;
+    }
+    out->scheme = AUTH_BASIC;
+    return CB_EOK;
+}
+
+static cb_err by_header(auth_t *a, arena_t *arena, const char *header, attempt *at,
+                        auth_result *out)
 {
     auth_credentials cr;
-    if ((a->schemes & AUTH_BASIC) && header_hit(a, arena, header, &out->user)) {
-        out->scheme = AUTH_BASIC;
-        return CB_EOK;
-    }
+    if ((a->schemes & AUTH_BASIC) && header_hit(a, arena, header, &out->user))
+        return by_remembered(a, at, out);
     uint64_t users; /* read before the user is */
     bool tracked = store_users_changes(a->store, &users);
     cb_err rc = auth_parse_header(arena, header, &cr);
     if (rc != CB_EOK) {
-        *why = "unsupported or malformed Authorization header";
+        at->why = "unsupported or malformed Authorization header";
     } else if (!(a->schemes & scheme_family(cr.scheme))) {
-        *why = "scheme disabled";
+        at->why = "scheme disabled";
         rc = CB_EUNAUTH;
-    } else if (cr.scheme == AUTH_BASIC && no_wait) {
-        rc = CB_EWOULDBLOCK;
     } else if (cr.scheme == AUTH_BASIC) {
         out->scheme = AUTH_BASIC;
-        rc = password_check(a, arena, cr.user, cr.password, &out->user, why);
+        rc = password_check(a, arena, at, cr.user, cr.password, &out->user);
         if (rc == CB_EOK && tracked)
             header_put(a, header, &out->user, users);
     } else if (cr.scheme == AUTH_TICKET) {
         out->scheme = AUTH_TICKET;
-        rc = by_secret(a, arena, STORE_CRED_TICKET, cr.secret, &out->user, why);
+        rc = by_secret(a, arena, STORE_CRED_TICKET, cr.secret, &out->user, &at->why);
     } else {
-        rc = by_bearer(a, arena, &cr, out, why);
+        rc = by_bearer(a, arena, &cr, out, &at->why);
     }
     if (cr.password != NULL) /* our own arena copy: writable */
         sodium_memzero((char *)cr.password, strlen(cr.password));
@@ -766,59 +990,90 @@ static cb_err app_check(auth_t *a, arena_t *arena, const char *token, const char
     return rc;
 }
 
+/* A refusal not yet counted against the caller's address is counted;
+ * past the address's rate it becomes CB_ETOOMANY. */
+static cb_err count_failure(auth_t *a, arena_t *arena, attempt *at, cb_err rc)
+{
+    if (rc != CB_EUNAUTH || at->counted || at->why == WHY_NONE || at->why == WHY_APP_MISSING)
+        return rc;
+    at->counted = true;
+    if (addr_spend(a, at->remote, false, &at->throttle))
+        return rc;
+    at->why = arena_printf(arena, "%s, and %s", at->why, WHY_ADDR);
+    return CB_ETOOMANY;
+}
+
 cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
                          const char **reason)
 {
     assert(a != NULL && arena != NULL && in != NULL && out != NULL);
-    const char *why = "";
+    attempt at = {.remote = in->remote, .no_wait = in->no_wait, .why = ""};
     cb_err rc;
     *out = (auth_result){0};
-    if (limit_locked(a, in->remote)) {
-        why = "too many failed attempts";
-        rc = CB_ETOOMANY;
-        goto out;
-    }
     if (in->authorization != NULL)
-        rc = by_header(a, arena, in->authorization, in->no_wait, out, &why);
+        rc = by_header(a, arena, in->authorization, &at, out);
     else
-        rc = by_cookie(a, arena, in, out, &why);
+        rc = by_cookie(a, arena, in, out, &at.why);
     if (rc == CB_EOK)
-        rc = app_check(a, arena, in->app_token, &out->app, &why);
-    if (rc == CB_EUNAUTH && why != WHY_NONE && why != WHY_APP_MISSING)
-        limit_fail(a, in->remote);
-out:
+        rc = app_check(a, arena, in->app_token, &out->app, &at.why);
+    rc = count_failure(a, arena, &at, rc);
     if (rc != CB_EOK)
-        *out = (auth_result){0};
+        *out = (auth_result){.throttle = rc == CB_ETOOMANY ? at.throttle : (auth_throttle){0}};
     if (reason != NULL)
-        *reason = rc == CB_EOK ? "" : why;
+        *reason = rc == CB_EOK ? "" : at.why;
     return rc;
 }
 
 /* ---- login, logout and issuers ------------------------------------------ */
 
+/* After a login's credentials are stored, the user once more: a password
+ * change or a disable that committed while the login was being checked
+ * ended every credential that existed then, but not these (CB_EUNAUTH,
+ * and they are revoked). */
+static cb_err login_recheck(auth_t *a, arena_t *arena, const model_user *u, int64_t ticket_id)
+{
+    model_user now;
+    cb_err rc = store_user_get(a->store, arena, u->id, &now);
+    if (rc == CB_EOK && (now.disabled || strcmp(now.pw_hash, u->pw_hash) != 0))
+        rc = CB_EUNAUTH;
+    if (rc != CB_EOK)
+        store_cred_revoke(a->store, STORE_CRED_TICKET, ticket_id); /* and its session */
+    return rc == CB_ENOTFOUND ? CB_EUNAUTH : rc;
+}
+
+/* A login's ticket and browser session, paired. */
+static cb_err login_issue(auth_t *a, arena_t *arena, auth_login_result *out)
+{
+    store_cred t = {.kind = STORE_CRED_TICKET, .user_id = out->user.id};
+    store_cred s = {.kind = STORE_CRED_SESSION, .user_id = out->user.id};
+    cb_err rc = cred_issue(a, arena, &t, a->ticket_ttl_s, &out->ticket, NULL);
+    if (rc != CB_EOK)
+        return rc;
+    s.pair_id = t.id;
+    rc = cred_issue(a, arena, &s, a->session_ttl_s, &out->session, &out->xsrf);
+    if (rc == CB_EOK)
+        rc = login_recheck(a, arena, &out->user, t.id);
+    out->ticket_expires_ms = t.expires_ms;
+    out->session_expires_ms = s.expires_ms;
+    return rc;
+}
+
 cb_err auth_login(auth_t *a, arena_t *arena, const char *user, const char *password,
                   const char *remote, auth_login_result *out)
 {
     assert(a != NULL && arena != NULL && out != NULL);
-    const char *why = WHY_NONE;
+    attempt at = {.remote = remote, .why = "user name or password missing"};
     *out = (auth_login_result){0};
-    if (limit_locked(a, remote))
-        return CB_ETOOMANY;
     cb_err rc = CB_EUNAUTH;
     if (user != NULL && user[0] != '\0' && password != NULL)
-        rc = password_check(a, arena, user, password, &out->user, &why);
-    if (rc == CB_EUNAUTH) {
-        limit_fail(a, remote);
-        log_info("auth: login refused: %s", why);
-    }
+        rc = password_check(a, arena, &at, user, password, &out->user);
+    rc = count_failure(a, arena, &at, rc);
+    if (rc == CB_EUNAUTH || rc == CB_ETOOMANY)
+        log_info("auth: login refused: %s", at.why);
     if (rc == CB_EOK)
-        rc = cred_issue(a, arena, STORE_CRED_TICKET, out->user.id, a->ticket_ttl_s, NULL,
-                        &out->ticket, NULL, &out->ticket_expires_ms);
-    if (rc == CB_EOK)
-        rc = cred_issue(a, arena, STORE_CRED_SESSION, out->user.id, a->session_ttl_s, NULL,
-                        &out->session, &out->xsrf, &out->session_expires_ms);
+        rc = login_issue(a, arena, out);
     if (rc != CB_EOK)
-        *out = (auth_login_result){0};
+        *out = (auth_login_result){.throttle = rc == CB_ETOOMANY ? at.throttle : (auth_throttle){0}};
     return rc;
 }
 
@@ -868,11 +1123,12 @@ cb_err auth_ticket_issue(auth_t *a, arena_t *arena, const char *user, int64_t tt
                          const char **ticket, int64_t *expires_ms)
 {
     assert(a != NULL && arena != NULL && ticket != NULL && expires_ms != NULL);
-    model_user u;
+    model_user u = {0};
     cb_err rc = issuer_user(a, arena, user, &u);
+    store_cred c = {.kind = STORE_CRED_TICKET, .user_id = u.id};
     if (rc == CB_EOK)
-        rc = cred_issue(a, arena, STORE_CRED_TICKET, u.id, clamp_ttl(ttl_s, a->ticket_ttl_s), NULL,
-                        ticket, NULL, expires_ms);
+        rc = cred_issue(a, arena, &c, clamp_ttl(ttl_s, a->ticket_ttl_s), ticket, NULL);
+    *expires_ms = c.expires_ms;
     return rc;
 }
 
@@ -880,11 +1136,12 @@ cb_err auth_token_issue(auth_t *a, arena_t *arena, const char *user, int64_t ttl
                         const char *label, const char **token, int64_t *expires_ms)
 {
     assert(a != NULL && arena != NULL && token != NULL && expires_ms != NULL);
-    model_user u;
+    model_user u = {0};
     cb_err rc = issuer_user(a, arena, user, &u);
+    store_cred c = {.kind = STORE_CRED_TOKEN, .user_id = u.id, .label = label};
     if (rc == CB_EOK)
-        rc = cred_issue(a, arena, STORE_CRED_TOKEN, u.id, clamp_ttl(ttl_s, DEFAULT_TOKEN_TTL_S),
-                        label, token, NULL, expires_ms);
+        rc = cred_issue(a, arena, &c, clamp_ttl(ttl_s, DEFAULT_TOKEN_TTL_S), token, NULL);
+    *expires_ms = c.expires_ms;
     return rc;
 }
 
@@ -991,6 +1248,12 @@ static void challenge_build(auth_t *a)
 
 /* ---- life cycle --------------------------------------------------------- */
 
+/* A limit as configured: 0 the default, below 0 off (0 here). */
+static int limit_or(int v, int dflt)
+{
+    return v > 0 ? v : v < 0 ? 0 : dflt;
+}
+
 /* Copies cfg's numbers into a, with the documented defaults. */
 static void config_apply(auth_t *a, const auth_config *cfg)
 {
@@ -998,11 +1261,16 @@ static void config_apply(auth_t *a, const auth_config *cfg)
     a->ticket_ttl_s = clamp_ttl(cfg->ticket_ttl_s, DEFAULT_TICKET_TTL_S);
     a->session_ttl_s = clamp_ttl(cfg->session_ttl_s, DEFAULT_SESSION_TTL_S);
     a->require_app = cfg->require_app_token;
-    a->fail_limit = cfg->fail_limit > 0 ? cfg->fail_limit : DEFAULT_FAIL_LIMIT;
-    if (cfg->fail_limit < 0)
-        a->fail_limit = 0; /* the limiter is off */
-    a->fail_window_s = cfg->fail_window_s > 0 ? cfg->fail_window_s : DEFAULT_FAIL_WINDOW_S;
-    a->lockout_s = cfg->lockout_s > 0 ? cfg->lockout_s : DEFAULT_LOCKOUT_S;
+    a->addr_limit = limit_or(cfg->addr_limit, DEFAULT_ADDR_LIMIT);
+    int64_t window_ms =
+        (int64_t)(cfg->addr_window_s > 0 ? cfg->addr_window_s : DEFAULT_ADDR_WINDOW_S) * 1000;
+    a->addr_interval_ms = a->addr_limit > 0 ? window_ms / a->addr_limit : 0;
+    if (a->addr_limit > 0 && a->addr_interval_ms < 1)
+        a->addr_interval_ms = 1;
+    a->addr_burst_ms = a->addr_interval_ms * a->addr_limit;
+    a->account_limit = limit_or(cfg->account_limit, DEFAULT_ACCOUNT_LIMIT);
+    a->lockout_ms = (int64_t)(cfg->account_lockout_s > 0 ? cfg->account_lockout_s
+                                                         : DEFAULT_ACCOUNT_LOCKOUT_S) * 1000;
 }
 
 /* The JWT verifier, when keys are configured and JWTs enabled; without

@@ -14,9 +14,23 @@
  *
  * Tickets (7T:...), access tokens (8A:...), session cookies and XSRF tokens
  * are 256-bit random secrets; the store keeps only their BLAKE2b-256 hash.
- * Every failed attempt counts against the caller's address: past
- * fail_limit failures within fail_window_s, that address is refused with
- * CB_ETOOMANY for lockout_s, whatever it sends.
+ *
+ * Failed attempts are throttled by what the attacker controls (SPEC §5),
+ * never by refusing a correct credential another client sends:
+ *  - an account tried from an address: account_limit wrong passwords for
+ *    it from there lock that (account, address) pair for account_lockout_s;
+ *    meanwhile its password attempts from there are refused (CB_ETOOMANY)
+ *    without being checked, remembered ones included (else a locked pair
+ *    would still tell a right guess from a wrong one);
+ *  - an address's rate of failures: it may fail addr_limit times in a
+ *    burst, then once per addr_window_s / addr_limit seconds. Past that
+ *    rate its failing attempts are answered CB_ETOOMANY instead of
+ *    CB_EUNAUTH, and a password that would need Argon2id is refused
+ *    unhashed. Tickets, tokens, sessions, JWTs and passwords verified
+ *    recently (remembered) are accepted from it as from anyone.
+ * Both tables have a fixed size: an attacker rotating addresses or
+ * accounts replaces entries, it cannot grow them. IPv6 addresses count by
+ * their /64 prefix (what one host is usually given).
  */
 #ifndef CB_AUTH_H
 #define CB_AUTH_H
@@ -53,9 +67,10 @@ typedef struct {
     const char *jwt_issuer;    /* required "iss" when set */
     const char *jwt_audience;  /* required in "aud" (string or array) when set */
     const char *jwt_user_claim; /* claim naming the user (default "sub") */
-    int fail_limit;            /* 0: default 10; < 0: no limiter */
-    int fail_window_s;         /* default 60 */
-    int lockout_s;             /* default 60 */
+    int addr_limit;            /* failures an address may make in a burst (0: default 30; < 0: off) */
+    int addr_window_s;         /* ... and then addr_limit per this many seconds (default 60) */
+    int account_limit;         /* wrong passwords locking an (account, address) (0: 5; < 0: off) */
+    int account_lockout_s;     /* how long that lock lasts (default 300) */
 } auth_config;
 
 typedef struct auth auth_t;
@@ -74,14 +89,21 @@ typedef struct {
     const char *cookie;        /* Cookie header */
     const char *xsrf;          /* X-XSRF-TOKEN header */
     const char *app_token;     /* SO-AppToken header */
-    const char *remote;        /* peer address, for the failure limiter */
+    const char *remote;        /* client address, for the failure limits */
     bool no_wait; /* CB_EWOULDBLOCK instead of hashing a password (Basic not remembered) */
 } auth_input;
+
+/* Why an attempt was answered CB_ETOOMANY, and when to try again. */
+typedef struct {
+    int retry_after_s;   /* > 0 */
+    bool account_locked; /* the (account, address) lock; else the address's failure rate */
+} auth_throttle;
 
 typedef struct {
     model_user user;
     auth_scheme scheme;
     const char *app; /* the partner app's name, or NULL */
+    auth_throttle throttle; /* set with CB_ETOOMANY */
 } auth_result;
 
 /* Resolves a request to an enabled user.
@@ -93,14 +115,16 @@ typedef struct {
  * Then SO-AppToken: an unknown or revoked token is CB_EUNAUTH when
  * require_app_token, and ignored otherwise (app NULL).
  * CB_EUNAUTH when nothing valid is presented (*reason says why, English, for
- * the log), CB_ETOOMANY while the caller's address is locked out,
- * CB_EWOULDBLOCK (nothing decided, nothing counted) when in->no_wait and a
- * password would have to be hashed. */
+ * the log), CB_ETOOMANY when the failure limits refuse it (out->throttle
+ * says which and for how long), CB_EWOULDBLOCK (nothing decided, nothing
+ * counted) when in->no_wait and a password would have to be hashed. */
 cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
                          const char **reason);
 
-/* The login endpoint: checks user and password (the limiter applies) and
- * issues a ticket and a browser session. */
+/* The login endpoint: checks user and password (the failure limits apply)
+ * and issues a ticket and a browser session, paired: ending either ends
+ * both. A password changed (or the user disabled) while the login was
+ * being checked leaves nothing issued (CB_EUNAUTH). */
 typedef struct {
     model_user user;
     const char *ticket;      /* "7T:..." */
@@ -108,11 +132,13 @@ typedef struct {
     const char *session;     /* cookie value */
     const char *xsrf;        /* XSRF token (cookie and header value) */
     int64_t session_expires_ms;
+    auth_throttle throttle;  /* set with CB_ETOOMANY */
 } auth_login_result;
 cb_err auth_login(auth_t *a, arena_t *arena, const char *user, const char *password,
                   const char *remote, auth_login_result *out);
 /* Revokes the session named by in->cookie and the ticket or token in
- * in->authorization, if any. */
+ * in->authorization, if any, each with the credential issued with it at
+ * login (a session's ticket, a ticket's session). */
 cb_err auth_logout(auth_t *a, arena_t *arena, const auth_input *in);
 
 /* Command-line issuers; the secret is returned once and never stored. */

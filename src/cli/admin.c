@@ -122,12 +122,32 @@ static int user_list(store_t *st, auth_t *auth, const cli_opts *o)
     return e == CB_EOK ? 0 : 1;
 }
 
+/* After a password change or a disable: the user's tickets, access tokens
+ * and sessions end (SPEC §5), unless --keep-sessions. They are ended after
+ * the change, so that none issued against the old state survives (a login
+ * in progress checks the user again once its credentials are stored). */
+static int end_credentials(store_t *st, const cli_opts *o)
+{
+    if (o->keep_sessions)
+        return 0;
+    cb_err e = store_cred_revoke_user(st, o->args[1]);
+    if (e != CB_EOK) {
+        fprintf(stderr, "crmblob: user %s: changed, but the sessions, tickets and tokens could "
+                        "not be ended: %s\n", o->args[1], err_name(e));
+        return 1;
+    }
+    printf("user %s: sessions, tickets and tokens ended\n", o->args[1]);
+    return 0;
+}
+
 static int user_passwd(store_t *st, auth_t *auth, const cli_opts *o)
 {
     (void)auth;
     char hash[AUTH_HASH_MAX];
     int rc = hashed_password(o, hash);
-    return rc != 0 ? rc : report(store_user_set_password(st, o->args[1], hash), "user", o->args[1]);
+    if (rc == 0)
+        rc = report(store_user_set_password(st, o->args[1], hash), "user", o->args[1]);
+    return rc != 0 ? rc : end_credentials(st, o);
 }
 
 static int user_disable(store_t *st, auth_t *auth, const cli_opts *o)
@@ -137,7 +157,7 @@ static int user_disable(store_t *st, auth_t *auth, const cli_opts *o)
     int rc = report(store_user_set_disabled(st, o->args[1], disable), "user", o->args[1]);
     if (rc == 0)
         printf("user %s %s\n", o->args[1], disable ? "disabled" : "enabled");
-    return rc;
+    return rc != 0 || !disable ? rc : end_credentials(st, o);
 }
 
 /* ---- tickets and access tokens ---- */

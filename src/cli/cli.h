@@ -37,6 +37,7 @@ typedef struct {
     unsigned max_conns_per_ip;
     bool durable;
     bool password_stdin;
+    bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
     auth_config auth;  /* serve's authentication settings */
     const char *jwt_keys[CLI_MAX_LIST];
     const char *cors[CLI_MAX_LIST];

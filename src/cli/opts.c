@@ -19,9 +19,9 @@
 enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
-    O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
-    O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB,
-    O_SPOOL_MB,
+    O_TIMEOUT, O_MAX_PER_IP, O_ADDR_LIMIT, O_ADDR_WINDOW, O_ACCOUNT_LIMIT, O_ACCOUNT_LOCKOUT,
+    O_KEEP_SESSIONS, O_KEY_FILE, O_NEW_KEY_FILE, O_COMPRESS, O_MODERN, O_PIXEL_LIMIT,
+    O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
 };
 
 static const struct option longopts[] = {
@@ -45,9 +45,15 @@ static const struct option longopts[] = {
     {"ticket-ttl", required_argument, NULL, O_TICKET_TTL},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
-    {"auth-fail-limit", required_argument, NULL, O_FAIL_LIMIT},
-    {"auth-fail-window", required_argument, NULL, O_FAIL_WINDOW},
-    {"auth-lockout", required_argument, NULL, O_LOCKOUT},
+    {"auth-address-limit", required_argument, NULL, O_ADDR_LIMIT},
+    {"auth-address-window", required_argument, NULL, O_ADDR_WINDOW},
+    {"auth-account-limit", required_argument, NULL, O_ACCOUNT_LIMIT},
+    {"auth-account-lockout", required_argument, NULL, O_ACCOUNT_LOCKOUT},
+    /* the names before the limits were split (an address was locked out) */
+    {"auth-fail-limit", required_argument, NULL, O_ADDR_LIMIT},
+    {"auth-fail-window", required_argument, NULL, O_ADDR_WINDOW},
+    {"auth-lockout", required_argument, NULL, O_ACCOUNT_LOCKOUT},
+    {"keep-sessions", no_argument, NULL, O_KEEP_SESSIONS},
     {"encryption-key-file", required_argument, NULL, O_KEY_FILE},
     {"new-key-file", required_argument, NULL, O_NEW_KEY_FILE},
     {"compress", no_argument, NULL, O_COMPRESS},
@@ -68,19 +74,28 @@ void cli_usage(FILE *f)
           "                [--jwt-issuer S] [--jwt-audience S] [--jwt-user-claim NAME]\n"
           "                [--require-app-token] [--cors-origin ORIGIN]... [--ticket-ttl 6h]\n"
           "                [--timeout SECONDS] [--max-conns-per-ip N]\n"
-          "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
+          "                [--auth-address-limit N] [--auth-address-window 60s]\n"
+          "                [--auth-account-limit N] [--auth-account-lockout 5m]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
           "                [--cache-mb N] [--spool-mb N]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
-          "  crmblob user list | passwd NAME --password-stdin | disable NAME | enable NAME\n"
+          "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
+          "             | disable NAME [--keep-sessions] | enable NAME\n"
           "  crmblob ticket issue USER [--ttl 6h] | revoke TICKET\n"
           "  crmblob token issue USER [--expires 30d] [--label TEXT] | list | revoke ID|TOKEN\n"
           "  crmblob apptoken add NAME | list | revoke NAME\n"
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "every command takes --db PATH (default " DEFAULT_DB "); serve listens on " DEFAULT_LISTEN
-          "\n",
+          "\n"
+          "failed sign-ins: an address may fail --auth-address-limit times (default 30) in a\n"
+          "burst, then that many per --auth-address-window (default 60s); past that its failures\n"
+          "are answered 429 and its passwords not remembered are not checked. --auth-account-limit\n"
+          "wrong passwords (default 5) for one user from one address lock that user's password\n"
+          "from there for --auth-account-lockout (default 5m). 0 turns a limit off. Valid\n"
+          "tickets, tokens and sessions are never refused. user passwd and user disable end the\n"
+          "user's sessions, tickets and tokens unless --keep-sessions is given.\n",
           f);
 }
 
@@ -102,6 +117,20 @@ static bool parse_seconds(const char *s, int *out)
     return true;
 }
 
+/* A failure limit: a count, or 0 for none (auth_config's -1). */
+static bool parse_limit(const char *s, int *out)
+{
+    unsigned n;
+    if (strcmp(s, "0") == 0) {
+        *out = -1;
+        return true;
+    }
+    if (!parse_count(s, 1000000, &n))
+        return false;
+    *out = (int)n;
+    return true;
+}
+
 static bool add_to(const char **list, size_t *n, const char *v)
 {
     if (*n >= CLI_MAX_LIST)
@@ -115,7 +144,6 @@ static bool auth_option(cli_opts *o, int c, const char *v)
 {
     auth_config *a = &o->auth;
     int secs;
-    unsigned n;
     switch (c) {
     case O_AUTH: return auth_parse_schemes(v, &a->schemes);
     case O_JWT_KEY: return add_to(o->jwt_keys, &a->njwt_keys, v);
@@ -128,13 +156,11 @@ static bool auth_option(cli_opts *o, int c, const char *v)
             return false;
         a->ticket_ttl_s = secs;
         return true;
-    case O_FAIL_LIMIT:
-        if (!parse_count(v, 1000000, &n))
-            return false;
-        a->fail_limit = (int)n;
-        return true;
-    case O_FAIL_WINDOW: return parse_seconds(v, &a->fail_window_s);
-    case O_LOCKOUT: return parse_seconds(v, &a->lockout_s);
+    case O_ADDR_LIMIT: return parse_limit(v, &a->addr_limit);
+    case O_ADDR_WINDOW: return parse_seconds(v, &a->addr_window_s) && a->addr_window_s > 0;
+    case O_ACCOUNT_LIMIT: return parse_limit(v, &a->account_limit);
+    case O_ACCOUNT_LOCKOUT:
+        return parse_seconds(v, &a->account_lockout_s) && a->account_lockout_s > 0;
     default: return false;
     }
 }
@@ -150,6 +176,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_LABEL: o->label = v; return true;
     case O_DURABLE: o->durable = true; return true;
     case O_PW_STDIN: o->password_stdin = true; return true;
+    case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);

@@ -31,7 +31,12 @@
  * thread are not kept waiting; when it is resumed, the polling thread
  * queues the answer. So is the start of one whose credentials need a
  * password hashed (api_exchange_start_blocks); libmicrohttpd then makes
- * the handler's first call again. In durable mode an answer whose writes
+ * the handler's first call again. Password checks (the start of an
+ * unremembered Basic value, the finish of a login) go to threads of their
+ * own, PASSWORD_THREADS of them with at most PASSWORD_QUEUE_MAX waiting;
+ * past that a check is answered 503 at once (api_exchange_busy), so that
+ * guesses at any rate can neither hold up pictures nor queue without
+ * bound. In durable mode an answer whose writes
  * are not yet on disk (api_exchange_held) waits suspended too, and the
  * store's committer resumes its connection after the flush: no thread
  * waits for the disk. Suspended connections are all resumed before the
@@ -66,22 +71,46 @@
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
 
-/* Offload threads: enough for the image workers and a password hash or
- * two at once; more would only queue on the image workers. */
+/* Offload threads for pictures: enough for the image workers; more
+ * would only queue on them. */
 #define OFFLOAD_THREADS 4
+/* Threads for password checks: Argon2id runs one at a time (auth.h), the
+ * second serves remembered passwords meanwhile. Measured with 32 clients
+ * guessing passwords (tests/http/test_auth_throttle.py, two shared CPUs):
+ * another user's small upload had a median of 13-18 ms (1 ms unattacked),
+ * worst request 72-144 ms; with the checks on the picture threads,
+ * 513-641 ms and 731-1243 ms. */
+#define PASSWORD_THREADS 2
+#define PASSWORD_QUEUE_MAX 16 /* checks waiting; more are answered 503 */
+#define PASSWORD_RETRY_S 1    /* their Retry-After */
 
 typedef struct req_state req_state;
 
-/* Exchanges waiting for an offload thread, first come first served. */
+/* One queue of exchanges, first come first served, and its threads. */
+enum { LANE_WORK, LANE_PASSWORD, LANES };
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     req_state *head, *tail;
-    bool stopping; /* the threads exit once the queue is empty */
-    pthread_t threads[OFFLOAD_THREADS];
+    int waiting;
+    int max_waiting; /* 0: no limit */
+    pthread_cond_t cv;
+} lane_t;
+
+typedef struct offload offload_t;
+typedef struct {
+    offload_t *o;
+    int lane;
+    pthread_t thread;
+} offload_thread;
+
+/* Exchanges waiting for an offload thread, in their lanes. */
+struct offload {
+    pthread_mutex_t mu; /* the lanes */
+    lane_t lanes[LANES];
+    bool stopping; /* the threads exit once their lane is empty */
+    offload_thread threads[OFFLOAD_THREADS + PASSWORD_THREADS];
     int nthreads;
     http_server *server;
-} offload_t;
+};
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -396,17 +425,20 @@ static void hold_or_resume(http_server *s, struct MHD_Connection *c, req_state *
 
 static void *offload_main(void *arg)
 {
-    offload_t *o = arg;
+    offload_thread *t = arg;
+    offload_t *o = t->o;
+    lane_t *l = &o->lanes[t->lane];
     pthread_mutex_lock(&o->mu);
     for (;;) {
-        while (o->head == NULL && !o->stopping)
-            pthread_cond_wait(&o->cv, &o->mu);
-        req_state *st = o->head;
+        while (l->head == NULL && !o->stopping)
+            pthread_cond_wait(&l->cv, &o->mu);
+        req_state *st = l->head;
         if (st == NULL)
             break; /* stopping, and nothing left */
-        o->head = st->next;
-        if (o->head == NULL)
-            o->tail = NULL;
+        l->head = st->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        l->waiting--;
         pthread_mutex_unlock(&o->mu);
         if (st->job == JOB_START) {
             api_exchange_start_finish(st->x, &st->req);
@@ -427,11 +459,13 @@ static void offload_stop(offload_t *o)
         return;
     pthread_mutex_lock(&o->mu);
     o->stopping = true;
-    pthread_cond_broadcast(&o->cv);
+    for (int i = 0; i < LANES; i++)
+        pthread_cond_broadcast(&o->lanes[i].cv);
     pthread_mutex_unlock(&o->mu);
     for (int i = 0; i < o->nthreads; i++)
-        pthread_join(o->threads[i], NULL);
-    pthread_cond_destroy(&o->cv);
+        pthread_join(o->threads[i].thread, NULL);
+    for (int i = 0; i < LANES; i++)
+        pthread_cond_destroy(&o->lanes[i].cv);
     pthread_mutex_destroy(&o->mu);
     free(o);
 }
@@ -443,9 +477,14 @@ static offload_t *offload_start(http_server *s)
         return NULL;
     o->server = s;
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
-    for (; o->nthreads < OFFLOAD_THREADS; o->nthreads++) {
-        if (pthread_create(&o->threads[o->nthreads], NULL, offload_main, o) != 0) {
+    for (int i = 0; i < LANES; i++)
+        pthread_cond_init(&o->lanes[i].cv, NULL);
+    o->lanes[LANE_PASSWORD].max_waiting = PASSWORD_QUEUE_MAX;
+    for (; o->nthreads < OFFLOAD_THREADS + PASSWORD_THREADS; o->nthreads++) {
+        offload_thread *t = &o->threads[o->nthreads];
+        *t = (offload_thread){.o = o,
+                              .lane = o->nthreads < OFFLOAD_THREADS ? LANE_WORK : LANE_PASSWORD};
+        if (pthread_create(&t->thread, NULL, offload_main, t) != 0) {
             log_error("cannot start the offload threads");
             offload_stop(o);
             return NULL;
@@ -454,26 +493,39 @@ static offload_t *offload_start(http_server *s)
     return o;
 }
 
+/* A password check that finds its lane full: answered at once (503,
+ * Retry-After), as the start or the finish it stands for would be. */
+static enum MHD_Result offload_refuse(struct MHD_Connection *c, req_state *st, int job)
+{
+    api_exchange_busy(st->x, PASSWORD_RETRY_S);
+    return job == JOB_START ? started(c, st) : queue(c, st);
+}
+
 /* Suspends c and hands its exchange's start or finish to an offload
- * thread. libmicrohttpd calls the handler again once c is resumed: for a
- * start, as its first call again. */
+ * thread of its lane. libmicrohttpd calls the handler again once c is
+ * resumed: for a start, as its first call again. */
 static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_state *st,
                                     const api_request *req, int job)
 {
-    st->job = job;
-    st->conn = c;
-    st->req = *req;
-    st->next = NULL;
-    MHD_suspend_connection(c);
+    lane_t *l = &o->lanes[api_exchange_hashes(st->x) ? LANE_PASSWORD : LANE_WORK];
     pthread_mutex_lock(&o->mu);
-    if (o->tail != NULL)
-        o->tail->next = st;
-    else
-        o->head = st;
-    o->tail = st;
-    pthread_cond_signal(&o->cv);
+    bool full = l->max_waiting > 0 && l->waiting >= l->max_waiting;
+    if (!full) {
+        st->job = job;
+        st->conn = c;
+        st->req = *req;
+        st->next = NULL;
+        MHD_suspend_connection(c); /* before a thread can resume it */
+        if (l->tail != NULL)
+            l->tail->next = st;
+        else
+            l->head = st;
+        l->tail = st;
+        l->waiting++;
+        pthread_cond_signal(&l->cv);
+    }
     pthread_mutex_unlock(&o->mu);
-    return MHD_YES;
+    return full ? offload_refuse(c, st, job) : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

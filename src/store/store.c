@@ -502,6 +502,12 @@ cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
     return s->ops->cred_revoke(s, kind, id);
 }
 
+cb_err store_cred_revoke_user(store_t *s, const char *name)
+{
+    assert(name != NULL);
+    return s->ops->cred_revoke_user(s, name);
+}
+
 cb_err store_cred_purge(store_t *s, int64_t now_ms)
 {
     return s->ops->cred_purge(s, now_ms);

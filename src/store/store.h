@@ -106,6 +106,7 @@ typedef struct {
     unsigned char hash[STORE_HASH_BYTES];
     unsigned char xsrf_hash[STORE_HASH_BYTES]; /* sessions; zero otherwise */
     const char *label;                         /* tokens: what it is for; "" otherwise */
+    int64_t pair_id; /* a login's session: the ticket issued with it; 0: none */
 } store_cred;
 
 /* c->id is set on success. */
@@ -116,8 +117,13 @@ cb_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
 /* All of a kind (not revoked, not expired at now_ms), ordered by id. */
 cb_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
                        store_cred **out, size_t *n);
-/* CB_ENOTFOUND when no such credential of that kind. */
+/* Revokes it and the credential paired with it (a login's ticket and
+ * session end together), in one transaction. CB_ENOTFOUND when no such
+ * credential of that kind. */
 cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id);
+/* Revokes every credential of user `name` (a password change or a
+ * disable); CB_ENOTFOUND when there is no such user. */
+cb_err store_cred_revoke_user(store_t *s, const char *name);
 /* Deletes credentials that expired before now_ms or were revoked. */
 cb_err store_cred_purge(store_t *s, int64_t now_ms);
 

@@ -31,6 +31,7 @@ struct store_ops {
     cb_err (*cred_list)(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
                         store_cred **out, size_t *n);
     cb_err (*cred_revoke)(store_t *s, store_cred_kind kind, int64_t id);
+    cb_err (*cred_revoke_user)(store_t *s, const char *name);
     cb_err (*cred_purge)(store_t *s, int64_t now_ms);
 
     cb_err (*app_add)(store_t *s, store_app *a);

@@ -10,7 +10,8 @@
  * snapshot); single-statement reads run in autocommit.
  *
  * Schema: users; cred (tickets, access tokens and sessions, as hashes of
- * their secrets) and app (partner applications); one table per entity
+ * their secrets; a login's session names its ticket in pair_id) and app
+ * (partner applications); one table per entity
  * kind, generated from the model descriptors (model_entity()) like every
  * entity statement here; blob (the BLOB records, AUTOINCREMENT so ids are
  * never reused) and blob_data (the bytes, apart so that record reads stay
@@ -98,6 +99,8 @@ enum {
     Q_CRED_FIND,
     Q_CRED_LIST,
     Q_CRED_REVOKE,
+    Q_CRED_REVOKE_PAIR,
+    Q_CRED_REVOKE_USER,
     Q_CRED_PURGE,
     Q_APP_ADD,
     Q_APP_FIND,
@@ -143,7 +146,7 @@ enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
 /* c: cred, u: its user (the join fills user_name) */
 #define CRED_COLS                                                                                  \
     "c.id, c.kind, c.user_id, u.name, c.created_ms, c.expires_ms, c.revoked, c.hash, "             \
-    "c.xsrf_hash, c.label"
+    "c.xsrf_hash, c.label, c.pair_id"
 #define CRED_FROM " FROM cred c JOIN users u ON u.id = c.user_id "
 #define APP_COLS "id, name, hash, created_ms, revoked"
 #define BLOB_COLS                                                                                  \
@@ -169,11 +172,15 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
     [Q_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
     [Q_CRED_ADD] = "INSERT INTO cred(kind, hash, user_id, created_ms, expires_ms, revoked, "
-                   "xsrf_hash, label) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   "xsrf_hash, label, pair_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_CRED_FIND] = "SELECT " CRED_COLS CRED_FROM "WHERE c.kind = ?1 AND c.hash = ?2",
     [Q_CRED_LIST] = "SELECT " CRED_COLS CRED_FROM
                     "WHERE c.kind = ?1 AND c.revoked = 0 AND c.expires_ms > ?2 ORDER BY c.id",
     [Q_CRED_REVOKE] = "UPDATE cred SET revoked = 1 WHERE kind = ?1 AND id = ?2",
+    /* what was issued with ?1 at login, either way round */
+    [Q_CRED_REVOKE_PAIR] = "UPDATE cred SET revoked = 1 WHERE pair_id = ?1 "
+                           "OR id = (SELECT pair_id FROM cred WHERE id = ?1)",
+    [Q_CRED_REVOKE_USER] = "UPDATE cred SET revoked = 1 WHERE user_id = ?1",
     [Q_CRED_PURGE] = "DELETE FROM cred WHERE revoked <> 0 OR expires_ms < ?1",
     [Q_APP_ADD] = "INSERT INTO app(name, hash, created_ms, revoked) VALUES(?1, ?2, ?3, ?4)",
     [Q_APP_FIND] = "SELECT " APP_COLS " FROM app WHERE hash = ?1",
@@ -1331,6 +1338,7 @@ static void read_cred(arena_t *a, sqlite3_stmt *st, store_cred *out)
     col_hash(st, 7, out->hash);
     col_hash(st, 8, out->xsrf_hash);
     out->label = col_str(a, st, 9);
+    out->pair_id = sqlite3_column_int64(st, 10);
 }
 
 /* Binds Q_CRED_ADD; only sessions keep an XSRF hash (NULL otherwise). */
@@ -1344,6 +1352,10 @@ static void bind_cred(sqlite3_stmt *st, const store_cred *c, int64_t created)
     bind_int(st, 6, c->revoked);
     bind_hash(st, 7, c->kind == STORE_CRED_SESSION ? c->xsrf_hash : NULL);
     bind_text(st, 8, c->label ? c->label : "");
+    if (c->pair_id > 0)
+        bind_int(st, 9, c->pair_id);
+    else
+        sqlite3_bind_null(st, 9);
 }
 
 static cb_err sq_cred_add(store_t *s, store_cred *cr)
@@ -1417,6 +1429,31 @@ static cb_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
     bind_int(st, 1, kind);
     bind_int(st, 2, id);
     rc = step_change(c, st); /* counts a matched row even when already revoked */
+    if (rc != CB_EOK)
+        goto out;
+    st = query(c, Q_CRED_REVOKE_PAIR);
+    bind_int(st, 1, id);
+    rc = step_done(c, st);
+out:
+    return tx_end(c, rc);
+}
+
+static cb_err sq_cred_revoke_user(store_t *s, const char *name)
+{
+    struct conn *c = NULL;
+    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != CB_EOK)
+        goto out;
+    sqlite3_stmt *st = query(c, Q_USER_BY_NAME);
+    bind_text(st, 1, name);
+    rc = step_row(c, st);
+    int64_t uid = rc == CB_EOK ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != CB_EOK)
+        goto out;
+    st = query(c, Q_CRED_REVOKE_USER);
+    bind_int(st, 1, uid);
+    rc = step_done(c, st);
 out:
     return tx_end(c, rc);
 }
@@ -2925,11 +2962,23 @@ static cb_err migrate_v5(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v5");
 }
 
+/* Version 6: a login issues a ticket and a session together, and ending
+ * one ends the other (logout): the session names its ticket. Credentials
+ * of earlier versions are paired with nothing. */
+static cb_err migrate_v6(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl = "ALTER TABLE cred ADD COLUMN pair_id INTEGER;\n"
+                      "CREATE INDEX cred_pair_id ON cred(pair_id) WHERE pair_id IS NOT NULL;\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v6");
+}
+
 typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
-                                          migrate_v5};
+                                          migrate_v5, migrate_v6};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
@@ -3106,6 +3155,7 @@ static const struct store_ops sqlite_ops = {
     .cred_find = sq_cred_find,
     .cred_list = sq_cred_list,
     .cred_revoke = sq_cred_revoke,
+    .cred_revoke_user = sq_cred_revoke_user,
     .cred_purge = sq_cred_purge,
     .app_add = sq_app_add,
     .app_find = sq_app_find,

@@ -358,10 +358,11 @@ class Server:
         e = {k: v for k, v in e.items() if v is not None}
         self._logf = open(self.log_path, "ab")
         # the suites make many deliberate failed logins from 127.0.0.1; the
-        # failure limiter has tests of its own (test_auth_schemes)
+        # failure limits have tests of their own (test_auth_schemes,
+        # test_auth_throttle)
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             "--auth-fail-limit", "1000000", *SERVE_ARGS],
+             *NO_LIMITER, *SERVE_ARGS],
             stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -809,8 +810,8 @@ def body_as(ctype, fields, root="BlobEntity"):
 # (used by test_auth_schemes, test_sessions, test_apptoken, test_cors,
 # test_hostile, test_rights_matrix)
 
-# Lets the many deliberate failures of a module not lock 127.0.0.1 out.
-NO_LIMITER = ["--auth-fail-limit", "1000000"]
+# Lets the many deliberate failures of a module not throttle 127.0.0.1.
+NO_LIMITER = ["--auth-address-limit", "0", "--auth-account-limit", "0"]
 
 
 class ArgServer(Server):

@@ -1,7 +1,8 @@
 """Authentication schemes beyond Basic (SPEC §5): SOTicket tickets and Bearer
 access tokens issued by the CLI, Bearer JWTs signed by configured keys
 (RS256, ES256, HS256), the WWW-Authenticate challenges of `--auth`, the
-failure limiter, and the cost of Basic.
+failure limits (per account and address, per address), and the cost of
+Basic.
 
 JWTs are signed with the `openssl` command line (keys made with
 `openssl genpkey`); ES256 signatures are converted from DER to raw r||s.
@@ -605,6 +606,10 @@ def test_bad_jwt_key_refused_at_start(make_arg_server, keys, flag):
     ["--timeout", "abc"],
     ["--max-conns-per-ip", "-1"],
     ["--auth-fail-limit", "x"],
+    ["--auth-address-limit", "-1"],
+    ["--auth-account-limit", "many"],
+    ["--auth-address-window", "0"],
+    ["--auth-account-lockout", "0"],
     ["--ticket-ttl", "6 hours"],
 ])
 def test_bad_serve_flags_refused(make_arg_server, flags):
@@ -706,11 +711,16 @@ def test_auth_list_combination(make_arg_server):
 # the failure limiter
 
 
-LIMITER = ["--auth-fail-limit", "3", "--auth-fail-window", "60", "--auth-lockout", "2"]
+ACCOUNT_LOCK = ["--auth-account-limit", "3", "--auth-account-lockout", "2",
+                "--auth-address-limit", "0"]
+ADDRESS_RATE = ["--auth-address-limit", "3", "--auth-address-window", "60",
+                "--auth-account-limit", "0"]
 
 
-def test_failure_limiter_locks_out_then_releases(make_arg_server):
-    s = make_arg_server(LIMITER)
+def test_account_lock_then_releases(make_arg_server):
+    """Wrong passwords lock that account's passwords from that address, for
+    the lockout, and nothing else: its tokens, and other users, still work."""
+    s = make_arg_server(ACCOUNT_LOCK)
     pid = s.client("admin").create("Person")
     good = basic("alice", s.users["alice"][1])
     for _ in range(3):
@@ -718,24 +728,39 @@ def test_failure_limiter_locks_out_then_releases(make_arg_server):
     r = get_as(s, pid, good)
     assert_error(r, 429, "SoUnauthorizedException")
     ra = r.headers.get("Retry-After", "")
-    assert ra.strip().isdigit() and 0 < int(ra) <= 60, f"Retry-After: {ra!r}"
-    # other schemes are refused during the lockout, too
-    assert_error(get_as(s, pid, "Bearer " + s.token("alice")), 429, "SoUnauthorizedException")
+    assert ra.strip().isdigit() and 0 < int(ra) <= 2, f"Retry-After: {ra!r}"
+    assert "this user" in r.json()["ErrorMessage"], r.json()
+    ok(get_as(s, pid, "Bearer " + s.token("alice")))
+    ok(get_as(s, pid, "SOTicket " + s.ticket("alice")))
+    ok(get_as(s, pid, basic("bob", s.users["bob"][1])))
     time.sleep(2.6)
     ok(get_as(s, pid, good))
 
 
-def test_failure_limiter_counts_ticket_and_jwt_failures(make_arg_server):
-    s = make_arg_server(LIMITER)
+def test_address_rate_counts_every_scheme(make_arg_server):
+    """An address past its failure rate gets 429 for further failures of any
+    scheme, and no Argon2id for passwords it has not had verified; valid
+    tickets and tokens, and a password verified before, still pass."""
+    s = make_arg_server(ADDRESS_RATE)
     pid = s.client("admin").create("Person")
+    good = basic("alice", s.users["alice"][1])
+    ok(get_as(s, pid, good))  # verified, then remembered
     unauth(get_as(s, pid, "SOTicket 7T:bad"))
     unauth(get_as(s, pid, "Bearer 8A:bad"))
     unauth(get_as(s, pid, basic("nosuchuser", "x")))
-    assert_error(get_as(s, pid, "SOTicket " + s.ticket("alice")), 429, "SoUnauthorizedException")
+    r = get_as(s, pid, "Bearer 8A:bad")
+    assert_error(r, 429, "SoUnauthorizedException")
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert "address" in r.json()["ErrorMessage"], r.json()
+    ok(get_as(s, pid, "SOTicket " + s.ticket("alice")))
+    ok(get_as(s, pid, "Bearer " + s.token("bob")))
+    ok(get_as(s, pid, good))
+    # a password never verified would need Argon2id: refused unhashed
+    assert_error(get_as(s, pid, basic("bob", s.users["bob"][1])), 429)
 
 
-def test_failure_limiter_ignores_successes(make_arg_server):
-    s = make_arg_server(LIMITER)
+def test_failure_limits_ignore_successes(make_arg_server):
+    s = make_arg_server(["--auth-address-limit", "3", "--auth-account-limit", "3"])
     pid = s.client("admin").create("Person")
     good = basic("alice", s.users["alice"][1])
     for _ in range(20):
@@ -745,15 +770,46 @@ def test_failure_limiter_ignores_successes(make_arg_server):
     ok(get_as(s, pid, good))
 
 
-def test_default_limit_is_ten(make_arg_server):
+def test_default_limits(make_arg_server):
+    """Defaults: 5 wrong passwords lock an (account, address); an address
+    may fail 30 times in a burst."""
     s = make_arg_server([])
     pid = s.client("admin").create("Person")
     good = basic("alice", s.users["alice"][1])
-    for _ in range(9):
+    for _ in range(4):
         unauth(get_as(s, pid, basic("alice", "nope")))
-    ok(get_as(s, pid, good))
-    unauth(get_as(s, pid, basic("alice", "nope")))
-    assert_error(get_as(s, pid, good), 429, "SoUnauthorizedException")
+    ok(get_as(s, pid, good))  # a right password forgets the wrong ones
+    for _ in range(5):
+        unauth(get_as(s, pid, basic("alice", "nope")))
+    assert_error(get_as(s, pid, good), 429)
+    ok(get_as(s, pid, basic("bob", s.users["bob"][1])))
+    # 9 failures spent (the right password got its one back); 21 more fit
+    for _ in range(21):
+        unauth(get_as(s, pid, "Bearer 8A:bad"))
+    statuses = [get_as(s, pid, "Bearer 8A:bad").status_code for _ in range(3)]
+    assert 429 in statuses, statuses
+    ok(get_as(s, pid, "Bearer " + s.token("alice")))
+
+
+def test_failure_limits_off(make_arg_server):
+    s = make_arg_server(["--auth-address-limit", "0", "--auth-account-limit", "0"])
+    pid = s.client("admin").create("Person")
+    for _ in range(40):
+        unauth(get_as(s, pid, "Bearer 8A:bad"))
+    for _ in range(8):
+        unauth(get_as(s, pid, basic("alice", "nope")))
+    ok(get_as(s, pid, basic("alice", s.users["alice"][1])))
+
+
+def test_old_option_names_still_accepted(make_arg_server):
+    """--auth-fail-limit/--auth-fail-window name the address limit,
+    --auth-lockout the account lockout (their names before the split)."""
+    s = make_arg_server(["--auth-fail-limit", "2", "--auth-fail-window", "60",
+                         "--auth-lockout", "2"])
+    pid = s.client("admin").create("Person")
+    unauth(get_as(s, pid, "Bearer 8A:bad"))
+    unauth(get_as(s, pid, "Bearer 8A:bad"))
+    assert_error(get_as(s, pid, "Bearer 8A:bad"), 429)
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Signing in over HTTP (SPEC §5): POST /api/v1/login issues a ticket and a
 browser session (HttpOnly session cookie + readable XSRF-TOKEN cookie); the
 cookie is honoured only with a matching X-XSRF-TOKEN header; POST
-/api/v1/logout ends the session (and a ticket sent to it)."""
+/api/v1/logout ends the session and the ticket of the same login (and a
+ticket sent to it). A login must be one a cross-site page cannot forge: a
+JSON (or XML) body, or a form from an origin on the --cors-origin list.
+`user passwd` and `user disable` end the user's sessions, tickets and tokens
+(unless --keep-sessions)."""
 import time
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -9,13 +13,18 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from conftest import (DATE_RE, HTTP_TIMEOUT, NO_LIMITER, assert_error, session_headers,
+from conftest import (DATE_RE, HTTP_TIMEOUT, NO_LIMITER, assert_error, basic, session_headers,
                       start_arg_server, stop_arg_server)
+
+
+APP_ORIGIN = "https://app.example"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture(scope="module")
 def ssrv(tmp_path_factory):
-    s = start_arg_server(tmp_path_factory.mktemp("sessions"), ["--auth", "all", *NO_LIMITER])
+    s = start_arg_server(tmp_path_factory.mktemp("sessions"),
+                         ["--auth", "all", "--cors-origin", APP_ORIGIN, *NO_LIMITER])
     yield s
     stop_arg_server(s)
 
@@ -147,19 +156,54 @@ def test_login_field_names(ssrv, body):
     assert r.json()["Associate"]["Name"] in ("alice",), r.json()
 
 
-def test_login_form(ssrv):
+def test_login_form_from_allowed_origin(ssrv):
     r = login(ssrv, data=urlencode({"username": "alice", "password": "alice-pw-1"}),
-              headers={"Content-Type": "application/x-www-form-urlencoded"})
+              headers={**FORM, "Origin": APP_ORIGIN})
     assert r.status_code == 200, r.text
     assert r.json()["Ticket"].startswith("7T:")
 
 
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "null"])
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded",
+                                   "multipart/form-data; boundary=x", "text/plain",
+                                   "Application/X-WWW-Form-Urlencoded ; charset=utf-8", None])
+def test_login_cross_site_forms_403(ssrv, origin, ctype):
+    """What a page on another site can send without a CORS preflight (a form,
+    a no-cors fetch) cannot sign in, even with the right password: 403 with a
+    clear message, no cookie, no ticket."""
+    h = {"Origin": origin} if origin else {}
+    if ctype is None:  # a body of no type, as fetch sends a Blob
+        body = b'{"username":"alice","password":"alice-pw-1"}'
+        r = requests.Request("POST", ssrv.base + "/api/v1/login", data=body, headers=h).prepare()
+        r.headers.pop("Content-Type", None)
+        r = requests.Session().send(r, timeout=HTTP_TIMEOUT)
+    else:
+        body = urlencode({"username": "alice", "password": "alice-pw-1"})
+        r = login(ssrv, data=body, headers={**h, "Content-Type": ctype})
+    assert not set_cookies(r), set_cookies(r)
+    if ctype is not None and ctype.startswith(("multipart", "text/plain")):
+        assert_error(r, 415)  # not a type a login is read from at all
+        return
+    assert_error(r, 403, "SoAccessDeniedException")
+    assert "JSON" in r.json()["ErrorMessage"] and "origin" in r.json()["ErrorMessage"]
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "text/json", "application/xml"])
+def test_login_typed_bodies_need_no_origin(ssrv, ctype):
+    if "xml" in ctype:
+        body = b"<Login><UserName>alice</UserName><Password>alice-pw-1</Password></Login>"
+    else:
+        body = b'{"username":"alice","password":"alice-pw-1"}'
+    r = login(ssrv, data=body, headers={"Content-Type": ctype, "Origin": "https://other.example"})
+    assert r.status_code == 200, r.text
+
+
 def test_login_form_with_special_characters(make_arg_server):
-    s = make_arg_server(NO_LIMITER, users={"special": ("editor", "p&ss=wörd +%;", "S")})
+    s = make_arg_server([*NO_LIMITER, "--cors-origin", APP_ORIGIN],
+                        users={"special": ("editor", "p&ss=wörd +%;", "S")})
     r = requests.post(s.base + "/api/v1/login",
                       data=urlencode({"username": "special", "password": "p&ss=wörd +%;"}),
-                      headers={"Content-Type": "application/x-www-form-urlencoded"},
-                      timeout=HTTP_TIMEOUT)
+                      headers={**FORM, "Origin": APP_ORIGIN}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
     r = requests.post(s.base + "/api/v1/login",
                       json={"username": "special", "password": "p&ss=wörd +%;"},
@@ -214,7 +258,8 @@ def test_login_missing_fields_400(ssrv, body):
     (b"password=alice-pw-1", "application/x-www-form-urlencoded"),
 ])
 def test_login_bad_body_400(ssrv, raw, ctype):
-    assert_error(login(ssrv, data=raw, headers={"Content-Type": ctype}), 400)
+    h = {"Content-Type": ctype, "Origin": APP_ORIGIN}
+    assert_error(login(ssrv, data=raw, headers=h), 400)
 
 
 def test_login_get_405(ssrv):
@@ -435,8 +480,10 @@ def test_logout_twice(ssrv):
 
 
 def test_login_failures_lock_out(make_arg_server):
-    s = make_arg_server(["--auth-fail-limit", "3", "--auth-fail-window", "60",
-                         "--auth-lockout", "2"])
+    """Wrong passwords lock the account for the address they came from; the
+    other users of that address still sign in."""
+    s = make_arg_server(["--auth-account-limit", "3", "--auth-account-lockout", "2",
+                         "--auth-address-limit", "0"])
     for _ in range(3):
         assert_error(requests.post(s.base + "/api/v1/login",
                                    json={"username": "alice", "password": "bad"},
@@ -446,7 +493,93 @@ def test_login_failures_lock_out(make_arg_server):
     assert_error(r, 429, "SoUnauthorizedException")
     assert r.headers.get("Retry-After", "").strip().isdigit(), r.headers
     assert not set_cookies(r)
+    r = requests.post(s.base + "/api/v1/login",
+                      json={"username": "bob", "password": s.users["bob"][1]},
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
     time.sleep(2.6)
     r = requests.post(s.base + "/api/v1/login",
                       json={"username": "alice", "password": "alice-pw-1"}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
+
+
+# --------------------------------------------------------------------------
+# a login's ticket ends with its session (and the other way round)
+
+
+def test_logout_with_cookie_ends_the_logins_ticket(ssrv, person):
+    a = ssrv.login("alice")
+    b = ssrv.login("alice")
+    ta = {"Authorization": "SOTicket " + a["Ticket"]}
+    tb = {"Authorization": "SOTicket " + b["Ticket"]}
+    assert get_info(ssrv, person, ta).status_code == 200
+    assert _logout(ssrv, session_headers(a)).status_code == 204
+    assert_error(get_info(ssrv, person, ta), 401, "SoUnauthorizedException")
+    assert get_info(ssrv, person, tb).status_code == 200  # another login's
+    assert get_info(ssrv, person, session_headers(b)).status_code == 200
+
+
+def test_logout_with_ticket_ends_the_logins_session(ssrv, person):
+    a = ssrv.login("alice")
+    assert _logout(ssrv, {"Authorization": "SOTicket " + a["Ticket"]}).status_code == 204
+    assert_error(get_info(ssrv, person, session_headers(a)), 401)
+
+
+# --------------------------------------------------------------------------
+# user passwd / user disable end the user's credentials (SPEC §5)
+
+
+def _credentials(s, user):
+    """A login (session + its ticket), a CLI ticket and a CLI token of user,
+    as request headers, each checked to work."""
+    b = s.login(user)
+    out = {"session": session_headers(b),
+           "login ticket": {"Authorization": "SOTicket " + b["Ticket"]},
+           "ticket": {"Authorization": "SOTicket " + s.ticket(user)},
+           "token": {"Authorization": "Bearer " + s.token(user)}}
+    return out
+
+
+def _statuses(s, pid, creds):
+    return {k: get_info(s, pid, h).status_code for k, h in creds.items()}
+
+
+def test_passwd_ends_sessions_tickets_tokens(make_arg_server):
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "carol")
+    others = _credentials(s, "alice")
+    old_basic = {"Authorization": basic("carol", "carol-pw-1")}
+    assert set(_statuses(s, pid, {**creds, "basic": old_basic}).values()) == {200}
+    p = s.passwd("carol", "carol-pw-2")  # the server keeps running
+    assert "ended" in p.stdout, p.stdout
+    assert set(_statuses(s, pid, {**creds, "basic": old_basic}).values()) == {401}
+    assert set(_statuses(s, pid, others).values()) == {200}
+    new_basic = {"Authorization": basic("carol", "carol-pw-2")}
+    assert get_info(s, pid, new_basic).status_code == 200
+
+
+def test_passwd_keep_sessions(make_arg_server):
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "carol")
+    s.cli("user", "passwd", "carol", "--password-stdin", "--keep-sessions", "--db", str(s.db),
+          stdin="carol-pw-3\n", check=True)
+    assert set(_statuses(s, pid, creds).values()) == {200}
+    assert_error(get_info(s, pid, {"Authorization": basic("carol", "carol-pw-1")}), 401)
+
+
+def test_disable_ends_credentials_for_good(make_arg_server):
+    """Disabled, then enabled again: the credentials from before stay ended."""
+    s = make_arg_server(NO_LIMITER)
+    pid = s.client("admin").create("Person")
+    creds = _credentials(s, "dave")
+    kept = _credentials(s, "carol")
+    s.cli("user", "disable", "dave", "--db", str(s.db), check=True)
+    assert set(_statuses(s, pid, creds).values()) == {401}
+    s.cli("user", "disable", "carol", "--keep-sessions", "--db", str(s.db), check=True)
+    s.cli("user", "enable", "dave", "--db", str(s.db), check=True)
+    s.cli("user", "enable", "carol", "--db", str(s.db), check=True)
+    assert set(_statuses(s, pid, creds).values()) == {401}
+    assert set(_statuses(s, pid, kept).values()) == {200}
+    assert get_info(s, pid, {"Authorization": basic("dave", "dave-pw-1")}).status_code == 200

@@ -1,7 +1,8 @@
 /*
  * test_auth.c — unit tests of auth.h against a temporary SQLite store:
  * Basic and its cache, tickets, access tokens, browser sessions with XSRF,
- * JWTs (HS256), partner app tokens, enabled schemes, the failure limiter,
+ * JWTs (HS256), partner app tokens, enabled schemes, the failure limits,
+ * login pairs and ending a user's credentials,
  * and the pure parsers (Authorization, Cookie, scheme lists).
  *
  * Password hashes are computed once for the whole run (Argon2id is slow on
@@ -725,74 +726,195 @@ static void test_jwt_bad_key(void **state)
 
 /* ---- limiter -------------------------------------------------------------- */
 
-static void test_limiter(void **state)
+static void test_account_lock(void **state)
 {
     fixture *f = *state;
-    auth_config cfg = {.fail_limit = 3, .fail_window_s = 60, .lockout_s = 1};
+    auth_config cfg = {.account_limit = 3, .account_lockout_s = 1, .addr_limit = -1};
     reconfigure(f, &cfg);
     auth_result r;
     const char *why;
     const char *good = basic(f, "alice", PW_ALICE), *bad = basic(f, "alice", "x");
-    assert_int_equal(auth_hdr(f, bad, "10.0.0.1", &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.1", &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, good, "10.0.0.1", &r, &why), CB_EOK); /* no reset */
-    assert_int_equal(auth_hdr(f, bad, "10.0.0.1", &r, &why), CB_EUNAUTH);
+    const char *bob = basic(f, "bob", PW_BOB);
+    assert_int_equal(auth_hdr(f, good, "10.0.0.1", &r, &why), CB_EOK); /* remembered */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(auth_hdr(f, bad, "10.0.0.1", &r, &why), CB_EUNAUTH);
+    /* locked for alice's passwords from there, the remembered one too */
     assert_int_equal(auth_hdr(f, good, "10.0.0.1", &r, &why), CB_ETOOMANY);
-    assert_string_equal(why, "too many failed attempts");
+    assert_true(r.throttle.account_locked);
+    assert_int_equal(r.throttle.retry_after_s, 1);
+    assert_int_equal(auth_hdr(f, basic(f, "ALICE", PW_ALICE), "10.0.0.1", &r, &why), CB_ETOOMANY);
     auth_login_result lr;
     assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, "10.0.0.1", &lr), CB_ETOOMANY);
-    assert_int_equal(auth_hdr(f, good, "10.0.0.2", &r, &why), CB_EOK); /* others unaffected */
+    assert_true(lr.throttle.account_locked);
+    /* not for other accounts, other addresses, or alice's tickets */
+    assert_int_equal(auth_hdr(f, bob, "10.0.0.1", &r, &why), CB_EOK);
+    assert_int_equal(auth_hdr(f, good, "10.0.0.2", &r, &why), CB_EOK);
     assert_int_equal(auth_hdr(f, good, NULL, &r, &why), CB_EOK);
-    assert_int_equal(auth_hdr(f, good, "", &r, &why), CB_EOK);
+    const char *t;
+    int64_t exp;
+    assert_int_equal(auth_ticket_issue(f->auth, f->a, "alice", 0, &t, &exp), CB_EOK);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "SOTicket %s", t), "10.0.0.1", &r, &why),
+                     CB_EOK);
     struct timespec ts = {1, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
     assert_int_equal(auth_hdr(f, good, "10.0.0.1", &r, &why), CB_EOK);
-    /* a fresh window: two more failures do not lock */
+    /* a fresh count: two more wrong ones do not lock */
     assert_int_equal(auth_hdr(f, bad, "10.0.0.1", &r, &why), CB_EUNAUTH);
     assert_int_equal(auth_hdr(f, bad, "10.0.0.1", &r, &why), CB_EUNAUTH);
     assert_int_equal(auth_hdr(f, good, "10.0.0.1", &r, &why), CB_EOK);
 }
 
-static void test_limiter_login_and_anonymous(void **state)
+static void test_address_rate(void **state)
 {
     fixture *f = *state;
-    auth_config cfg = {.fail_limit = 3, .lockout_s = 60};
+    auth_config cfg = {.addr_limit = 3, .addr_window_s = 60, .account_limit = -1};
+    reconfigure(f, &cfg);
+    auth_result r;
+    const char *why, *t;
+    int64_t exp;
+    const char *alice = basic(f, "alice", PW_ALICE);
+    assert_int_equal(auth_hdr(f, alice, "10.0.0.3", &r, &why), CB_EOK); /* remembered */
+    assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.3", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, "SOTicket 7T:guess", "10.0.0.3", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, basic(f, "nobody", "x"), "10.0.0.3", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.3", &r, &why), CB_ETOOMANY);
+    assert_false(r.throttle.account_locked);
+    assert_in_range(r.throttle.retry_after_s, 1, 20); /* one failure forgiven per 20 s */
+    /* valid credentials pass; a password needing Argon2id does not */
+    assert_int_equal(auth_hdr(f, alice, "10.0.0.3", &r, &why), CB_EOK);
+    assert_int_equal(auth_token_issue(f->auth, f->a, "bob", 0, "x", &t, &exp), CB_EOK);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "Bearer %s", t), "10.0.0.3", &r, &why),
+                     CB_EOK);
+    assert_int_equal(auth_hdr(f, basic(f, "bob", PW_BOB), "10.0.0.3", &r, &why), CB_ETOOMANY);
+    assert_string_equal(why, "too many failed attempts from this address");
+    auth_input poll = {.authorization = basic(f, "bob", PW_BOB), .remote = "10.0.0.3",
+                       .no_wait = true};
+    assert_int_equal(auth_in(f, &poll, &r, &why), CB_ETOOMANY); /* decided without waiting */
+    /* other addresses; IPv6 counts by /64 */
+    assert_int_equal(auth_hdr(f, basic(f, "bob", PW_BOB), "10.0.0.4", &r, &why), CB_EOK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(auth_hdr(f, "Bearer 8A:x", "2001:db8::1", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, "Bearer 8A:x", "2001:db8::ffff:2", &r, &why), CB_ETOOMANY);
+    assert_int_equal(auth_hdr(f, "Bearer 8A:x", "2001:db8:0:1::1", &r, &why), CB_EUNAUTH);
+}
+
+static void test_login_throttled_and_anonymous(void **state)
+{
+    fixture *f = *state;
+    auth_config cfg = {.addr_limit = 3, .account_limit = -1};
     reconfigure(f, &cfg);
     auth_result r;
     auth_login_result lr;
     const char *why;
-    auth_input anon = {.remote = "10.0.0.3"};
+    auth_input anon = {.remote = "10.0.0.5"};
     for (int i = 0; i < 10; i++) /* presenting nothing guesses nothing */
         assert_int_equal(auth_in(f, &anon, &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.3", &r, &why), CB_EOK);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(auth_login(f->auth, f->a, "alice", "bad", "10.0.0.3", &lr), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.3", &r, &why), CB_ETOOMANY);
-    assert_int_equal(auth_in(f, &anon, &r, &why), CB_ETOOMANY);
+        assert_int_equal(auth_login(f->auth, f->a, "alice", "bad", "10.0.0.5", &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->a, "bob", PW_BOB, "10.0.0.5", &lr), CB_ETOOMANY);
+    assert_null(lr.ticket);
+    assert_true(lr.throttle.retry_after_s > 0);
+    assert_int_equal(auth_in(f, &anon, &r, &why), CB_EUNAUTH); /* still not counted */
 }
 
-static void test_limiter_off(void **state)
+static void test_limits_off(void **state)
 {
     fixture *f = *state;
-    auth_config cfg = {.fail_limit = -1};
+    auth_config cfg = {.addr_limit = -1, .account_limit = -1};
     reconfigure(f, &cfg);
     auth_result r;
     const char *why;
-    for (int i = 0; i < 15; i++)
-        assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.4", &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.4", &r, &why), CB_EOK);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.6", &r, &why), CB_EUNAUTH);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(auth_hdr(f, basic(f, "alice", "x"), "10.0.0.6", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.6", &r, &why), CB_EOK);
 }
 
-static void test_limiter_default(void **state)
+static void test_limits_default(void **state)
 {
     fixture *f = *state;
     auth_result r;
     const char *why;
-    for (int i = 0; i < 9; i++)
-        assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.5", &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.5", &r, &why), CB_EOK);
-    assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.5", &r, &why), CB_EUNAUTH);
-    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.5", &r, &why), CB_ETOOMANY);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(auth_hdr(f, basic(f, "alice", "x"), "10.0.0.7", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.7", &r, &why), CB_EOK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(auth_hdr(f, basic(f, "alice", "x"), "10.0.0.7", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, basic(f, "alice", PW_ALICE), "10.0.0.7", &r, &why), CB_ETOOMANY);
+    assert_int_equal(r.throttle.retry_after_s, 300);
+    for (int i = 0; i < 21; i++) /* 9 spent, 30 in a burst */
+        assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.7", &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, "Bearer 8A:guess", "10.0.0.7", &r, &why), CB_ETOOMANY);
+}
+
+/* An attacker rotating accounts and addresses replaces entries: memory stays
+ * what it was, and a fresh pair is still counted and locked. */
+static void test_limits_bounded(void **state)
+{
+    fixture *f = *state;
+    auth_config cfg = {.addr_limit = 2, .account_limit = 2};
+    reconfigure(f, &cfg);
+    auth_login_result lr;
+    for (int i = 0; i < 20000; i++) {
+        const char *addr = arena_printf(f->a, "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        auth_result r;
+        const char *why;
+        auth_hdr(f, "Bearer 8A:guess", addr, &r, &why);
+    }
+    assert_int_equal(auth_login(f->auth, f->a, "bob", "x", "10.200.0.1", &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->a, "bob", "y", "10.200.0.1", &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->a, "bob", PW_BOB, "10.200.0.1", &lr), CB_ETOOMANY);
+    assert_true(lr.throttle.account_locked);
+}
+
+/* A login's ticket and session end together, either way round. */
+static void test_login_pair(void **state)
+{
+    fixture *f = *state;
+    auth_login_result a, b;
+    auth_result r;
+    const char *why;
+    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &a), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &b), CB_EOK);
+    auth_input sa = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, a.session),
+                     .xsrf = a.xsrf};
+    auth_input ta = {.authorization = arena_printf(f->a, "SOTicket %s", a.ticket)};
+    auth_input sb = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, b.session),
+                     .xsrf = b.xsrf};
+    auth_input tb = {.authorization = arena_printf(f->a, "SOTicket %s", b.ticket)};
+    assert_int_equal(auth_logout(f->auth, f->a, &sa), CB_EOK); /* the cookie alone */
+    assert_int_equal(auth_in(f, &ta, &r, &why), CB_EUNAUTH);
+    assert_string_equal(why, "ticket revoked");
+    assert_int_equal(auth_in(f, &sb, &r, &why), CB_EOK); /* the other login stays */
+    assert_int_equal(auth_logout(f->auth, f->a, &tb), CB_EOK); /* the ticket alone */
+    assert_int_equal(auth_in(f, &sb, &r, &why), CB_EUNAUTH);
+    assert_string_equal(why, "session revoked");
+}
+
+/* What user passwd / disable do (store_cred_revoke_user) ends them all. */
+static void test_end_credentials(void **state)
+{
+    fixture *f = *state;
+    auth_login_result lr;
+    auth_result r;
+    const char *why, *t, *k, *bt;
+    int64_t exp;
+    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
+    assert_int_equal(auth_ticket_issue(f->auth, f->a, "alice", 0, &t, &exp), CB_EOK);
+    assert_int_equal(auth_token_issue(f->auth, f->a, "alice", 0, "x", &k, &exp), CB_EOK);
+    assert_int_equal(auth_token_issue(f->auth, f->a, "bob", 0, "x", &bt, &exp), CB_EOK);
+    assert_int_equal(store_cred_revoke_user(f->s, "ALICE"), CB_EOK);
+    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), CB_ENOTFOUND);
+    auth_input in = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, lr.session),
+                     .xsrf = lr.xsrf};
+    assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "SOTicket %s", lr.ticket), NULL, &r, &why),
+                     CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "SOTicket %s", t), NULL, &r, &why),
+                     CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "Bearer %s", k), NULL, &r, &why), CB_EUNAUTH);
+    assert_int_equal(auth_hdr(f, arena_printf(f->a, "Bearer %s", bt), NULL, &r, &why), CB_EOK);
 }
 
 /* ---- parsers ------------------------------------------------------------ */
@@ -1000,10 +1122,14 @@ int main(void)
         T(test_default_schemes),
         T(test_jwt),
         T(test_jwt_bad_key),
-        T(test_limiter),
-        T(test_limiter_login_and_anonymous),
-        T(test_limiter_off),
-        T(test_limiter_default),
+        T(test_account_lock),
+        T(test_address_rate),
+        T(test_login_throttled_and_anonymous),
+        T(test_limits_off),
+        T(test_limits_default),
+        T(test_limits_bounded),
+        T(test_login_pair),
+        T(test_end_credentials),
         T(test_parse_header),
         T(test_cookie_value),
         T(test_challenge),

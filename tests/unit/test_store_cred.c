@@ -243,6 +243,65 @@ static void test_cred_revoke(void **state)
     assert_true(got.revoked); /* find still returns it: the caller decides */
 }
 
+/* A login's session names its ticket: revoking either revokes both, and
+ * only those; a token id of another kind names nothing. */
+static void test_cred_revoke_pair(void **state)
+{
+    fixture *f = *state;
+    int64_t t1 = add_cred(f, STORE_CRED_TICKET, f->uid, 0x70, future());
+    int64_t t2 = add_cred(f, STORE_CRED_TICKET, f->uid, 0x71, future());
+    store_cred s = {.kind = STORE_CRED_SESSION, .user_id = f->uid, .expires_ms = future(),
+                    .pair_id = t1};
+    fill(s.hash, 0x72);
+    assert_int_equal(store_cred_add(f->s, &s), CB_EOK);
+    store_cred got;
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), CB_EOK);
+    assert_int_equal(got.pair_id, t1);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, t1), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), CB_EOK);
+    assert_false(got.revoked);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_SESSION, s.id), CB_EOK);
+    unsigned char h[STORE_HASH_BYTES];
+    fill(h, 0x70);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_EOK);
+    assert_true(got.revoked);
+    fill(h, 0x71);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_EOK);
+    assert_false(got.revoked);
+    /* the other way round */
+    store_cred s2 = {.kind = STORE_CRED_SESSION, .user_id = f->uid, .expires_ms = future(),
+                     .pair_id = t2};
+    fill(s2.hash, 0x73);
+    assert_int_equal(store_cred_add(f->s, &s2), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, t2), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s2.hash, &got), CB_EOK);
+    assert_true(got.revoked);
+}
+
+static void test_cred_revoke_user(void **state)
+{
+    fixture *f = *state;
+    add_cred(f, STORE_CRED_TICKET, f->uid, 0x74, future());
+    add_cred(f, STORE_CRED_TOKEN, f->uid, 0x75, future());
+    add_cred(f, STORE_CRED_SESSION, f->uid, 0x76, future());
+    add_cred(f, STORE_CRED_TOKEN, f->uid2, 0x77, future());
+    assert_int_equal(store_cred_revoke_user(f->s, "Alice"), CB_EOK);
+    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), CB_ENOTFOUND);
+    static const struct {
+        store_cred_kind kind;
+        unsigned char b;
+        bool revoked;
+    } want[] = {{STORE_CRED_TICKET, 0x74, true}, {STORE_CRED_TOKEN, 0x75, true},
+                {STORE_CRED_SESSION, 0x76, true}, {STORE_CRED_TOKEN, 0x77, false}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        unsigned char h[STORE_HASH_BYTES];
+        store_cred got;
+        fill(h, want[i].b);
+        assert_int_equal(store_cred_find(f->s, f->a, want[i].kind, h, &got), CB_EOK);
+        assert_int_equal(got.revoked, want[i].revoked);
+    }
+}
+
 static void test_cred_purge(void **state)
 {
     fixture *f = *state;
@@ -404,6 +463,8 @@ int main(void)
         T(test_cred_list),
         T(test_cred_list_many),
         T(test_cred_revoke),
+        T(test_cred_revoke_pair),
+        T(test_cred_revoke_user),
         T(test_cred_purge),
         T(test_cred_ids_not_reused),
         T(test_cred_user_cascade),

@@ -190,11 +190,12 @@ static void test_migrate_from_v3(void **state)
     store_close(f->s);
     f->s = NULL;
     int64_t current = raw_int(f, "PRAGMA user_version");
-    /* what v4 and later versions (v5: the BLOB agent's columns) made goes too */
+    /* what v4 and later versions (v5: the BLOB agent's columns, v6: paired credentials) made goes too */
     raw_exec(f, "DROP TABLE variant_data; DROP TABLE variant; DROP TABLE variant_total; "
                 "DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
-                "ALTER TABLE product DROP COLUMN thumb_blob_id; PRAGMA user_version = 3");
+                "ALTER TABLE product DROP COLUMN thumb_blob_id; DROP INDEX cred_pair_id; "
+                "ALTER TABLE cred DROP COLUMN pair_id; PRAGMA user_version = 3");
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
     assert_int_equal(raw_int(f, "PRAGMA user_version"), current);
     assert_int_equal(put_variant(f, &b, "w=10", 2, 50, false, 1000), CB_EOK);
