@@ -452,24 +452,32 @@ typedef struct {
 
 static const char WHY_ADDR[] = "too many failed attempts from this address";
 
-/* A password not remembered: the address's failure budget, then
- * Argon2id (against a dummy hash for an unknown user, pw_hash NULL). */
+/* A password not remembered: Argon2id (against a dummy hash for an
+ * unknown user, pw_hash NULL), and the address's failure budget. The
+ * budget is spent before the hash (concurrent guesses cannot overrun it)
+ * and given back when the password is right. An address past its budget
+ * still has its passwords checked, so that a right one from another client
+ * behind the same address is never refused (SPEC §5); its wrong ones are
+ * answered CB_ETOOMANY. What guessing costs in CPU is bounded by the
+ * password lane (src/http: two threads, a short queue). */
 static cb_err password_slow(auth_t *a, attempt *at, const char *name, const char *pw_hash,
                             const char *password)
 {
-    if (!addr_spend(a, at->remote, at->no_wait, &at->throttle)) {
-        at->why = WHY_ADDR;
-        return CB_ETOOMANY;
-    }
     if (at->no_wait)
         return CB_EWOULDBLOCK;
+    bool within = addr_spend(a, at->remote, false, &at->throttle);
     if (!slow_verify(a, pw_hash, password) || pw_hash == NULL) {
         at->counted = true; /* the failure spent stays spent */
         pair_fail(a, at->remote, name);
         at->why = pw_hash != NULL ? "wrong password" : "unknown user";
-        return CB_EUNAUTH;
+        if (within)
+            return CB_EUNAUTH;
+        at->why = WHY_ADDR;
+        return CB_ETOOMANY;
     }
-    addr_refund(a, at->remote);
+    if (within)
+        addr_refund(a, at->remote);
+    at->throttle = (auth_throttle){0};
     pair_clear(a, at->remote, name);
     return CB_EOK;
 }

@@ -25,9 +25,11 @@
  *  - an address's rate of failures: it may fail addr_limit times in a
  *    burst, then once per addr_window_s / addr_limit seconds. Past that
  *    rate its failing attempts are answered CB_ETOOMANY instead of
- *    CB_EUNAUTH, and a password that would need Argon2id is refused
- *    unhashed. Tickets, tokens, sessions, JWTs and passwords verified
- *    recently (remembered) are accepted from it as from anyone.
+ *    CB_EUNAUTH. Its passwords are still checked (a right one may come
+ *    from another client behind the same address); what that costs is
+ *    bounded by the HTTP layer's password lane. Tickets, tokens,
+ *    sessions, JWTs and remembered passwords are accepted from it as from
+ *    anyone.
  * Both tables have a fixed size: an attacker rotating addresses or
  * accounts replaces entries, it cannot grow them. IPv6 addresses count by
  * their /64 prefix (what one host is usually given).
