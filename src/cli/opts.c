@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/text.h"
 
 #define DEFAULT_DB "./data/crmblob.db"
@@ -20,6 +21,7 @@ enum {
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
     O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
     O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB,
+    O_TRUSTED_PROXY, O_LOG_LIMIT,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +56,8 @@ static const struct option longopts[] = {
     {"variant-cache-mb", required_argument, NULL, O_VARIANT_MB},
     {"blob-grace", required_argument, NULL, O_BLOB_GRACE},
     {"cache-mb", required_argument, NULL, O_CACHE_MB},
+    {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
+    {"log-limit", required_argument, NULL, O_LOG_LIMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,7 +72,7 @@ void cli_usage(FILE *f)
           "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
-          "                [--cache-mb N]\n"
+          "                [--cache-mb N] [--trusted-proxy CIDR[,CIDR...]]... [--log-limit N]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin | disable NAME | enable NAME\n"
           "  crmblob ticket issue USER [--ttl 6h] | revoke TICKET\n"
@@ -158,6 +162,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_VARIANT_MB: return parse_count(v, 1u << 20, &o->variant_cache_mb);
     case O_CACHE_MB: /* 0 turns the cache off */
         return strcmp(v, "0") == 0 ? (o->cache_mb = 0, true) : parse_count(v, 1u << 16, &o->cache_mb);
+    case O_TRUSTED_PROXY: return net_cidr_list_parse(&o->trusted_proxies, v) == CB_EOK;
+    case O_LOG_LIMIT: /* 0: no limit */
+        return strcmp(v, "0") == 0 ? (o->log_limit = 0, true) : parse_count(v, 1000000, &o->log_limit);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;
     case O_PIXEL_LIMIT: {
         unsigned n;
@@ -174,7 +181,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
 {
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
-                    .cache_mb = DEFAULT_CACHE_MB};
+                    .cache_mb = DEFAULT_CACHE_MB, .log_limit = LOG_LIMIT_LINES};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;

@@ -546,7 +546,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
-               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x));
+               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x),
+               st->remote);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
