@@ -10,12 +10,23 @@ limiter counts and what the log shows (access lines' from=, diagnostics);
 https gives the session cookies the Secure flag. From any other peer the
 headers are ignored.
 """
+import http.client
+import json
 import re
+import shutil
+import socket
+import ssl
+import subprocess
 import time
 
+import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, Bystander, basic, start_arg_server, stop_arg_server
+from conftest import (HTTP_TIMEOUT, Bystander, basic, free_port, start_arg_server,
+                      stop_arg_server)
+
+# a Bystander's latency is bounded: alone (conftest: serial)
+pytestmark = pytest.mark.serial
 
 TRUST_LOCAL = ["--trusted-proxy", "127.0.0.1/32"]
 A, B = "203.0.113.10", "203.0.113.20"
@@ -139,3 +150,137 @@ def test_secure_cookies_when_the_proxy_says_https(tmp_path):
             assert {c.split("=")[0] for c in cookies} == {"crmblob_session", "XSRF-TOKEN"}
     finally:
         stop_arg_server(s)
+
+
+# --------------------------------------------------------------------------
+# through a real haproxy (option forwardfor, TLS ended at the proxy)
+
+HAPROXY = shutil.which("haproxy")
+PROXY_ADDR = "127.0.0.2"  # haproxy connects to crmblob from here: the one trusted peer
+
+
+def haproxy_config(plain, tls, pem, backend):
+    return f"""global
+    maxconn 512
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:{plain}
+    bind 127.0.0.1:{tls} ssl crt {pem}
+    option forwardfor
+    http-request del-header Forwarded
+    http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
+    http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
+    default_backend crmblob
+backend crmblob
+    server s1 127.0.0.1:{backend} source {PROXY_ADDR}
+"""
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    """crmblob trusting only PROXY_ADDR, behind a haproxy on loopback:
+    (server, plain port, TLS port)."""
+    if HAPROXY is None:
+        pytest.skip("haproxy not installed (bash scripts/deps.sh)")
+    s = start_arg_server(tmp_path / "srv", ["--trusted-proxy", PROXY_ADDR])
+    pem = tmp_path / "proxy.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", str(tmp_path / "k.pem"),
+                    "-out", str(tmp_path / "c.pem")], check=True, capture_output=True)
+    pem.write_bytes((tmp_path / "c.pem").read_bytes() + (tmp_path / "k.pem").read_bytes())
+    proc = None
+    for _ in range(5):  # a port taken meanwhile by a parallel test: other ports
+        plain, tls = free_port(), free_port()
+        cfg = tmp_path / "haproxy.cfg"
+        cfg.write_text(haproxy_config(plain, tls, pem, s.port))
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if wait_listening(proc, plain) and wait_listening(proc, tls):
+            break
+        stop_proc(proc)
+        proc = None
+    try:
+        assert proc is not None, "haproxy did not start"
+        yield s, plain, tls
+    finally:
+        if proc is not None:
+            stop_proc(proc)
+        stop_arg_server(s)
+
+
+def wait_listening(proc, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop_proc(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def via(port, source, method, path, headers=None, body=None, tls=False):
+    """One request to the proxy from the loopback address `source`:
+    (status, [Set-Cookie values])."""
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT,
+                                        source_address=(source, 0), context=ctx)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT,
+                                       source_address=(source, 0))
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        r.read()
+        return r.status, [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+    finally:
+        c.close()
+
+
+def test_through_haproxy(haproxy):
+    s, plain, tls = haproxy
+    good = {"Authorization": basic("alice", "alice-pw-1")}
+    bad = {"Authorization": "Bearer 8A:bad"}
+    with Bystander(s, base=f"http://127.0.0.1:{plain}") as by:
+        # the client's address is the one haproxy saw, whatever the client claims
+        st, _ = via(plain, "127.0.0.3", "GET", "/api/v1/Person/9300/ImageInfo",
+                    {**good, "X-Forwarded-For": "6.6.6.6"})
+        assert st == 404
+        assert access_from(s, "/api/v1/Person/9300/ImageInfo") == "127.0.0.3"
+        # ten failures lock 127.0.0.3 out, not 127.0.0.4 nor the bystander
+        for _ in range(10):
+            assert via(plain, "127.0.0.3", "GET", "/api/v1/Person/1/ImageInfo", bad)[0] == 401
+        assert via(plain, "127.0.0.3", "GET", "/api/v1/Person/1/ImageInfo", bad)[0] == 429
+        assert via(plain, "127.0.0.4", "GET", "/api/v1/Person/1/ImageInfo", bad)[0] == 401
+        assert via(plain, "127.0.0.4", "GET", "/api/v1/Person/9301/ImageInfo", good)[0] == 404
+        # TLS ends at haproxy: Secure cookies over https only
+        login = json.dumps({"username": "bob", "password": "bob-pw-1"})
+        ctype = {"Content-Type": "application/json"}
+        st, cookies = via(tls, "127.0.0.5", "POST", "/api/v1/login", ctype, login, tls=True)
+        assert st == 200 and len(cookies) == 2 and all(c.endswith("; Secure") for c in cookies)
+        st, cookies = via(plain, "127.0.0.5", "POST", "/api/v1/login", ctype, login)
+        assert st == 200 and len(cookies) == 2 and not any("Secure" in c for c in cookies)
+    by.check(max_latency=2.0)
+    # straight to crmblob, the same headers count for nothing
+    st, cookies = via(s.port, "127.0.0.6", "POST", "/api/v1/login",
+                      {"Content-Type": "application/json", "X-Forwarded-Proto": "https",
+                       "X-Forwarded-For": "198.51.100.9"}, json.dumps({"username": "bob",
+                                                                        "password": "bob-pw-1"}))
+    assert st == 200 and not any("Secure" in c for c in cookies)
+    assert access_from(s, "/api/v1/login") == "127.0.0.6"
