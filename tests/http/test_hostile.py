@@ -22,6 +22,9 @@ import requests
 from conftest import (HTTP_TIMEOUT, NO_LIMITER, RawConn, basic, data, png_chunk, start_arg_server,
                       stop_arg_server)
 
+# a concurrent client's latency is bounded: alone (conftest: serial)
+pytestmark = pytest.mark.serial
+
 CLOSED = "closed"  # the connection was closed without an answer
 KIB = 1024
 

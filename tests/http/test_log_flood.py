@@ -17,7 +17,12 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import NO_LIMITER, Bystander, start_arg_server, stop_arg_server
+
+# a Bystander's latency is bounded: alone (conftest: serial)
+pytestmark = pytest.mark.serial
 
 FLOOD = 20000
 THREADS = 4
