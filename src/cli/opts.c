@@ -140,6 +140,13 @@ static bool auth_option(cli_opts *o, int c, const char *v)
     }
 }
 
+/* --trusted-proxy: at least one range (an empty value is a mistake, not "none"). */
+static bool trusted_proxy_option(net_cidr_list *l, const char *v)
+{
+    size_t before = l->n;
+    return net_cidr_list_parse(l, v) == CB_EOK && l->n > before;
+}
+
 static bool one_option(cli_opts *o, int c, const char *v)
 {
     switch (c) {
@@ -162,7 +169,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_VARIANT_MB: return parse_count(v, 1u << 20, &o->variant_cache_mb);
     case O_CACHE_MB: /* 0 turns the cache off */
         return strcmp(v, "0") == 0 ? (o->cache_mb = 0, true) : parse_count(v, 1u << 16, &o->cache_mb);
-    case O_TRUSTED_PROXY: return net_cidr_list_parse(&o->trusted_proxies, v) == CB_EOK;
+    case O_TRUSTED_PROXY: return trusted_proxy_option(&o->trusted_proxies, v);
     case O_LOG_LIMIT: /* 0: no limit */
         return strcmp(v, "0") == 0 ? (o->log_limit = 0, true) : parse_count(v, 1000000, &o->log_limit);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;

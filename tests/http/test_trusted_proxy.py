@@ -284,3 +284,11 @@ def test_through_haproxy(haproxy):
                                                                         "password": "bob-pw-1"}))
     assert st == 200 and not any("Secure" in c for c in cookies)
     assert access_from(s, "/api/v1/login") == "127.0.0.6"
+
+
+def test_malformed_options_are_refused(tmp_path):
+    from conftest import ArgServer
+    for args in (["--trusted-proxy", "10.0.0.0/33"], ["--trusted-proxy", "proxy.example"],
+                 ["--trusted-proxy", ""], ["--log-limit", "-1"], ["--log-limit", "x"]):
+        s = ArgServer(tmp_path / "srv", serve_args=args)
+        assert s.try_start() == 2, (args, s.refusal[-500:])
