@@ -33,7 +33,8 @@ static void set_cookies(api_exchange *x, const auth_login_result *r, bool secure
     int64_t max_age = (r->session_expires_ms - text_now_ms()) / 1000;
     const char *sec = secure ? "; Secure" : "";
     api_add_header(x, "Set-Cookie",
-                   arena_printf(x->arena, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+                   arena_printf(x->arena,
+                                "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
                                 AUTH_SESSION_COOKIE, r->session, (long long)max_age, sec));
     api_add_header(x, "Set-Cookie",
                    arena_printf(x->arena, "%s=%s; Path=/; Max-Age=%lld; SameSite=Strict%s",
@@ -87,8 +88,8 @@ void session_logout(api_exchange *x, const api_request *req)
     api_add_header(x, "Set-Cookie",
                    arena_printf(x->arena, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
                                 AUTH_SESSION_COOKIE, sec));
-    api_add_header(x, "Set-Cookie",
-                   arena_printf(x->arena, "%s=; Path=/; Max-Age=0; SameSite=Strict%s",
-                                AUTH_XSRF_COOKIE, sec));
+    api_add_header(
+        x, "Set-Cookie",
+        arena_printf(x->arena, "%s=; Path=/; Max-Age=0; SameSite=Strict%s", AUTH_XSRF_COOKIE, sec));
     api_answer_empty(x, 204);
 }

@@ -236,10 +236,10 @@ static void write_summary(const limit_summary *m)
     char line[LINE_MAX_BYTES];
     size_t n = stamp(line);
     uint64_t secs = (m->ms + 500) / 1000;
-    int k = snprintf(line + n, sizeof(line) - n,
-                     "%s log: %llu similar lines suppressed in the last %llu s: ",
-                     level_names[m->lvl], (unsigned long long)m->suppressed,
-                     (unsigned long long)(secs > 0 ? secs : 1));
+    int k =
+        snprintf(line + n, sizeof(line) - n,
+                 "%s log: %llu similar lines suppressed in the last %llu s: ", level_names[m->lvl],
+                 (unsigned long long)m->suppressed, (unsigned long long)(secs > 0 ? secs : 1));
     n += (size_t)(k > 0 ? k : 0);
     n = put_escaped(line, n, sizeof(line), m->fmt, strlen(m->fmt));
     emit(line, n, sizeof(line), false);

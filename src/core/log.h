@@ -25,8 +25,8 @@
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
-#define LOG_LIMIT_LINES 20   /* diagnostic lines of one kind ... */
-#define LOG_LIMIT_MS 10000u  /* ... per this many milliseconds */
+#define LOG_LIMIT_LINES 20  /* diagnostic lines of one kind ... */
+#define LOG_LIMIT_MS 10000u /* ... per this many milliseconds */
 
 void log_set_level(log_level lvl);
 /* Diagnostic lines of one kind per interval_ms; lines == 0: no limit.

@@ -312,8 +312,8 @@ void fwd_resolve(const net_cidr_list *trusted, const fwd_headers *h, fwd_result 
             fwd_line(&c, h->fwd[i]);
     if (h->nxff > 0 || h->nfwd > 0)
         client = pick(trusted, &c);
-    if (client != NULL &&
-        inet_ntop(client->v4 ? AF_INET : AF_INET6, client->addr, out->addr, sizeof(out->addr)) == NULL)
+    if (client != NULL && inet_ntop(client->v4 ? AF_INET : AF_INET6, client->addr, out->addr,
+                                    sizeof(out->addr)) == NULL)
         out->addr[0] = '\0';
     if (h->nxfp > 0 && !h->overflow)
         out->proto = xfp_proto(h);

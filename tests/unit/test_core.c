@@ -603,7 +603,8 @@ static void test_log_limit(void **state)
     assert_null(strstr(got, "same kind 9\n"));
     assert_non_null(strstr(got, " info another kind\n"));
     assert_non_null(strstr(got, " info forged\\x0a2026-01-01T00:00:00.000Z info line\\x0d\n"));
-    const char *sum = strstr(got, " warn log: 7 similar lines suppressed in the last 1 s: same kind %d\n");
+    const char *sum =
+        strstr(got, " warn log: 7 similar lines suppressed in the last 1 s: same kind %d\n");
     assert_non_null(sum);
     const char *next = strstr(got, " warn same kind 99\n");
     assert_non_null(next);
@@ -653,7 +654,8 @@ static void test_log_limit_summary_unprompted(void **state)
     assert_true(r > 0);
     assert_non_null(strstr(rest, " info later 99\n"));
     assert_null(strstr(rest, "later 100"));
-    assert_non_null(strstr(rest, " info log: 5 similar lines suppressed in the last 1 s: later %d\n"));
+    assert_non_null(
+        strstr(rest, " info log: 5 similar lines suppressed in the last 1 s: later %d\n"));
 }
 
 int main(void)
@@ -669,7 +671,7 @@ int main(void)
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_flusher_writes),
-        cmocka_unit_test(test_log_limit), cmocka_unit_test(test_log_limit_summary_unprompted),
+        cmocka_unit_test(test_log_limit),        cmocka_unit_test(test_log_limit_summary_unprompted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
