@@ -8,6 +8,7 @@ module gets its own temporary directory, database and server process (fixture
 Only the Python standard library, pytest and requests are used here.
 """
 import base64
+import inspect
 import json
 import os
 import re
@@ -459,7 +460,21 @@ def pytest_configure(config):
         "serial: the module times the server under load (a Bystander's latency, a benchmark, "
         "races between connections): `make http` runs such modules alone, after the others "
         "have run in parallel (pytest-xdist). Mark a module with `pytestmark = "
-        "pytest.mark.serial`.")
+        "pytest.mark.serial`; a module that starts a Bystander is serial without it.")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module that starts a Bystander times it under an attack: serial."""
+    uses = {}
+    for item in items:
+        mod = item.module
+        if mod not in uses:
+            try:
+                uses[mod] = "Bystander(" in inspect.getsource(mod)
+            except (OSError, TypeError):
+                uses[mod] = False
+        if uses[mod]:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")
