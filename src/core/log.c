@@ -93,6 +93,14 @@ static void write_all(const char *p, size_t n)
     }
 }
 
+/* len without the newlines that end text[0..len). */
+static size_t trim_newlines(const char *text, size_t len)
+{
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
 /* Appends text[0..len) to line (n bytes so far, cap in all) with control
  * characters as \\xNN, stopping short of cap - 1; returns the new length. */
 static size_t put_escaped(char *line, size_t n, size_t cap, const char *text, size_t len)
@@ -241,7 +249,7 @@ static void write_summary(const limit_summary *m)
                  "%s log: %llu similar lines suppressed in the last %llu s: ", level_names[m->lvl],
                  (unsigned long long)m->suppressed, (unsigned long long)(secs > 0 ? secs : 1));
     n += (size_t)(k > 0 ? k : 0);
-    n = put_escaped(line, n, sizeof(line), m->fmt, strlen(m->fmt));
+    n = put_escaped(line, n, sizeof(line), m->fmt, trim_newlines(m->fmt, strlen(m->fmt)));
     emit(line, n, sizeof(line), false);
 }
 
@@ -320,7 +328,7 @@ void log_buffer_stop(void)
     flusher_running = false;
 }
 
-void log_msg(log_level lvl, const char *fmt, ...)
+void log_vmsg(log_level lvl, const char *prefix, const char *fmt, va_list ap)
 {
     if (lvl < min_level)
         return;
@@ -332,16 +340,21 @@ void log_msg(log_level lvl, const char *fmt, ...)
     if (!ok)
         return;
     char text[LINE_MAX_BYTES], line[LINE_MAX_BYTES];
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
     size_t len = m < 0 ? 0 : (size_t)m < sizeof(text) ? (size_t)m : sizeof(text) - 1;
     size_t n = stamp(line);
-    m = snprintf(line + n, sizeof(line) - n, "%s ", level_names[lvl]);
-    n += (size_t)m;
-    n = put_escaped(line, n, sizeof(line), text, len);
+    m = snprintf(line + n, sizeof(line) - n, "%s %s", level_names[lvl], prefix ? prefix : "");
+    n += m > 0 ? (size_t)m : 0;
+    n = put_escaped(line, n, sizeof(line), text, trim_newlines(text, len));
     emit(line, n, sizeof(line), false);
+}
+
+void log_msg(log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lvl, NULL, fmt, ap);
+    va_end(ap);
 }
 
 /* An access line being put together; n stops short of cap. */

@@ -20,6 +20,7 @@
 #ifndef CB_LOG_H
 #define CB_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ void log_set_level(log_level lvl);
  * Call before the threads that log start (main sets it from --log-limit). */
 void log_set_limit(unsigned lines, unsigned interval_ms);
 void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with a va_list, the line's text after `prefix` (NULL: none); its
+ * kind is fmt. Newlines ending the text are dropped (libmicrohttpd's
+ * messages end with one). */
+void log_vmsg(log_level lvl, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* "access METHOD PATH STATUS BYTES MICROSus USER|- [app=APP] [from=CLIENT]" */
 void log_access(const char *method, const char *path, int status, uint64_t bytes, uint64_t micros,
                 const char *user, const char *app, const char *client);

@@ -622,6 +622,16 @@ static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, sock
     return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
 }
 
+/* libmicrohttpd's own messages (a head it refuses itself, a client gone
+ * mid-request) go through the log, stamped and limited per kind like
+ * every diagnostic: written straight to stderr they were a line or two
+ * per malformed request, as many as any client cared to send. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    log_vmsg(LOG_WARN, "http: ", fmt, ap);
+}
+
 /* Once stopping, a new connection is closed at once. (Not
  * MHD_quiesce_daemon: in a thread pool with epoll it races with the
  * worker threads removing the listening socket themselves, and libmicrohttpd
@@ -658,6 +668,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,

@@ -144,3 +144,35 @@ def test_diagnostic_lines_cannot_be_forged(tmp_path):
     log = s.log()
     assert not any(l.startswith("2026-01-01T00:00:00.000Z") for l in log.splitlines()), log
     assert "ImageInfo\\x0a2026-01-01T00:00:00.000Z info forged" in log, log[-2000:]
+
+
+def test_library_messages_are_limited_too(tmp_path):
+    """Heads libmicrohttpd refuses itself (a header line larger than the
+    connection's memory) made it write its own lines straight to stderr,
+    unstamped, two per request: they now go through the log, limited."""
+    n = 1000
+    s = start_arg_server(tmp_path / "srv", NO_LIMITER)
+    head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n"
+    try:
+        with Bystander(s) as by:
+            before = len(s.log().splitlines())
+            for _ in range(n):
+                with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+                    try:
+                        c.sendall(head)
+                        while c.recv(65536):
+                            pass
+                    except OSError:
+                        pass  # closed while we still sent: refused all the same
+            time.sleep(0.3)
+        by.check(max_latency=2.0)
+        new = s.log().splitlines()[before:]
+    finally:
+        stop_arg_server(s)
+    stamped = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+    assert all(stamped.match(l) for l in new), [l for l in new if not stamped.match(l)][:5]
+    lib = [l for l in new if " warn http: " in l]
+    print(f"\n{n} oversized heads: {len(new)} new log lines, {len(lib)} from libmicrohttpd")
+    assert 0 < len(lib) <= 2 * 20, "\n".join(lib[:10])
+    log = s.log()
+    assert re.search(r" warn log: \d+ similar lines suppressed in the last \d+ s: ", log), log[-3000:]

@@ -586,7 +586,8 @@ static void log_limited_lines(void)
     for (int i = 0; i < 10; i++)
         log_warn("same kind %d", i);
     log_info("another kind");
-    log_info("%s", "forged\n2026-01-01T00:00:00.000Z info line\r");
+    log_info("%s", "forged\n2026-01-01T00:00:00.000Z info line\rx");
+    log_info("ends with a newline, dropped\n");
     usleep(200 * 1000);
     log_warn("same kind %d", 99);
     log_set_limit(LOG_LIMIT_LINES, LOG_LIMIT_MS);
@@ -602,7 +603,8 @@ static void test_log_limit(void **state)
     assert_null(strstr(got, "same kind 3\n"));
     assert_null(strstr(got, "same kind 9\n"));
     assert_non_null(strstr(got, " info another kind\n"));
-    assert_non_null(strstr(got, " info forged\\x0a2026-01-01T00:00:00.000Z info line\\x0d\n"));
+    assert_non_null(strstr(got, " info forged\\x0a2026-01-01T00:00:00.000Z info line\\x0dx\n"));
+    assert_non_null(strstr(got, " info ends with a newline, dropped\n2"));
     const char *sum =
         strstr(got, " warn log: 7 similar lines suppressed in the last 1 s: same kind %d\n");
     assert_non_null(sum);
@@ -612,7 +614,7 @@ static void test_log_limit(void **state)
     size_t lines = 0;
     for (const char *c = got; *c; c++)
         lines += *c == '\n';
-    assert_int_equal(lines, 3 + 1 + 1 + 1 + 1);
+    assert_int_equal(lines, 3 + 1 + 1 + 1 + 1 + 1);
 }
 
 /* With nothing more logged, the flusher thread writes the summary once the
