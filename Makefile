@@ -95,12 +95,12 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 
 # The black-box suites run in parallel (pytest-xdist: Debian
-# python3-pytest-xdist): PYTEST_JOBS workers (default 2; 0 = one process),
-# each taking whole modules (--dist loadfile), so that a module's server is
-# made once. Modules marked `serial` time the server under load (a
-# Bystander's latency, the benchmark's smoke run, races between
-# connections measured in milliseconds): they run afterwards, alone, so
-# that the parallel run does not decide their timings. Each server picks a
+# python3-pytest-xdist): PYTEST_JOBS workers (default 2; 0 = one process,
+# which needs no pytest-xdist), each taking whole modules (--dist
+# loadfile), so that a module's server is made once. Tests marked `serial`
+# time the server under load (a Bystander's latency, the benchmark's smoke
+# run, races between connections measured in milliseconds): they run
+# afterwards, alone, so that the parallel run does not decide their timings. Each server picks a
 # free port and takes another if a parallel test got it first; every
 # module's files live in its own temporary directory (conftest.py).
 PYTEST_JOBS ?= 2
@@ -110,7 +110,7 @@ HTTP_ENV  = CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $
 # one; pytest's 5 (no test selected) is no failure.
 define run_http
 	@set -e; ok() { rc=0; "$$@" || rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]; }; \
-	    echo "== parallel ($(PYTEST_JOBS) workers)"; \
+	    echo "== tests not marked serial (PYTEST_JOBS=$(PYTEST_JOBS))"; \
 	    ok env $(HTTP_ENV) $(2) $(PYTEST) -q $(XDIST) -m 'not serial' $(1); \
 	    echo "== serial"; ok env $(HTTP_ENV) $(2) $(PYTEST) -q -m serial $(1)
 endef
