@@ -102,7 +102,7 @@ static size_t trim_newlines(const char *text, size_t len)
 }
 
 /* Appends text[0..len) to line (n bytes so far, cap in all) with control
- * characters as \\xNN, stopping short of cap - 1; returns the new length. */
+ * characters as \xNN, stopping short of cap - 1; returns the new length. */
 static size_t put_escaped(char *line, size_t n, size_t cap, const char *text, size_t len)
 {
     static const char hex[] = "0123456789abcdef";

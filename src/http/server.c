@@ -18,6 +18,12 @@
  * there. Parsing is strict: HTTP/1.1 without Host, spaces in the target,
  * a NUL in a header value and conflicting Content-Length headers are 400.
  *
+ * A request's client is its peer, unless the peer is a trusted proxy
+ * (--trusted-proxy): then it is the client its X-Forwarded-For / Forwarded
+ * / X-Forwarded-Proto name (forwarded.h), resolved once per request in
+ * make_request. The api (failure limiter, Secure cookies) and the access
+ * line see that client. libmicrohttpd's own messages go through the log.
+ *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
  * found while reading the body (libmicrohttpd 0.9.75 cannot answer
