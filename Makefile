@@ -2,7 +2,7 @@
 #   make            build ./build/crmblob
 #   make run        install dependencies, build, start the server (SQLite, first admin user)
 #   make test       install dependencies, build, run every test (plain and ASan+UBSan builds)
-#   make unit       C unit tests only;  make http: black-box tests only
+#   make unit       C unit tests only;  make http: black-box tests only (in parallel, see below)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS;  make fuzz-smoke: replay their corpora
 # Everything a target needs from Debian is installed by scripts/deps.sh first.
 
@@ -94,15 +94,40 @@ run: deps
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 
-http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
-	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so) \
-	    $(PYTEST) -q tests/http
+# The black-box suites run in parallel (pytest-xdist: Debian
+# python3-pytest-xdist): PYTEST_JOBS workers (default 2; 0 = one process,
+# which needs no pytest-xdist), each taking whole modules (--dist
+# loadfile), so that a module's server is made once. Tests marked `serial`
+# time the server under load (a Bystander's latency, the benchmark's smoke
+# run, races between connections measured in milliseconds): they run
+# afterwards, alone, so that the parallel run does not decide their timings. Each server picks a
+# free port and takes another if a parallel test got it first; every
+# module's files live in its own temporary directory (conftest.py).
+PYTEST_JOBS ?= 2
+XDIST     = $(if $(filter 0,$(PYTEST_JOBS)),,-n $(PYTEST_JOBS) --dist loadfile)
+HTTP_ENV  = CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so)
+# $(call run_http,MODULES,EXTRA ENV): the parallel part, then the serial
+# one; pytest's 5 (no test selected) is no failure.
+define run_http
+	@set -e; ok() { rc=0; "$$@" || rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]; }; \
+	    echo "== tests not marked serial (PYTEST_JOBS=$(PYTEST_JOBS))"; \
+	    ok env $(HTTP_ENV) $(2) $(PYTEST) -q $(XDIST) -m 'not serial' $(1); \
+	    echo "== serial"; ok env $(HTTP_ENV) $(2) $(PYTEST) -q -m serial $(1)
+endef
 
-# The black-box suites again with every server in durable mode, where
-# writes are answered after their flush (held answers, group commit).
+http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
+	$(call run_http,tests/http)
+
+# The modules whose subject is writes and their answers, again with every
+# server in durable mode, where a write is answered after its flush (held
+# answers, group commit, a failed flush, SIGTERM while answers wait, the
+# read cache after group commits). Durable mode changes how writes are
+# answered, not how requests are parsed, authorized, refused or pictures
+# decoded: the other modules would run the same code a second time.
+DURABLE_TESTS := $(addprefix tests/http/test_,$(addsuffix .py,durability concurrency entities \
+                   image imageinfo pipeline_storage agent sessions lifecycle read_cache))
 http-durable: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
-	CRMBLOB_BIN=$(abspath $(BUILD)/crmblob) CRMBLOB_FAILSYNC=$(abspath $(BUILD)/tests/failsync.so) \
-	    CRMBLOB_SERVE_ARGS=--durable $(PYTEST) -q tests/http
+	$(call run_http,$(DURABLE_TESTS),CRMBLOB_SERVE_ARGS=--durable)
 
 # A disk that refuses flushes on demand (LD_PRELOAD), for test_durability.
 # Never sanitized: it is loaded before the sanitizer's runtime.
@@ -110,7 +135,10 @@ $(BUILD)/tests/failsync.so: tests/http/failsync.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O2 -shared -fPIC -o $@ $< -ldl
 
-# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The unit tests and every black-box module again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (in parallel as above): the plain run already
+# proves the behaviour, this one that no path of it touches memory it must
+# not, so no module is left out.
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit http

@@ -5,6 +5,8 @@ set -euo pipefail
 PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libsodium-dev libexpat1-dev libssl-dev libvips-dev libjpeg62-turbo-dev libzstd-dev tzdata
       libcmocka-dev python3-pytest python3-requests openssl   # tests (openssl signs test JWTs)
+      python3-pytest-xdist   # the black-box suites run on several workers (make http)
+      haproxy                # a real reverse proxy in front of crmblob (test_trusted_proxy)
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do

@@ -182,7 +182,8 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     http_config hc = {.listen = o->listen,
                       .threads = o->threads ? o->threads : default_threads(),
                       .timeout_s = o->timeout_s,
-                      .max_conns_per_ip = o->max_conns_per_ip};
+                      .max_conns_per_ip = o->max_conns_per_ip,
+                      .trusted_proxies = &o->trusted_proxies};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
@@ -217,6 +218,7 @@ static int cmd_serve(const cli_opts *o)
         return 2;
     }
     snprintf(dbcopy, sizeof(dbcopy), "%s", o->db);
+    log_set_limit(o->log_limit, LOG_LIMIT_MS);
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     store_options so = {.durable = o->durable, .cache_bytes = (size_t)o->cache_mb << 20};

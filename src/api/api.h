@@ -46,7 +46,9 @@ typedef struct {
 typedef struct {
     const char *method;
     const char *path;   /* percent-decoded, without query */
-    const char *remote; /* peer address, for logs and the failure limiter */
+    const char *remote; /* the client's address, for logs and the failure limiter: the
+                         * peer's, or the one a trusted proxy forwarded */
+    bool secure;        /* the client speaks https (a trusted proxy said so): Secure cookies */
     /* Sizes of the request head, measured by the HTTP layer. */
     size_t url_len;          /* request target, query included */
     size_t header_bytes;     /* all header lines */

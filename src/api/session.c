@@ -11,9 +11,10 @@
  * Anything else (a form posted from another site, a no-cors fetch) is 403
  * before the password is looked at.
  *
- * Cookies are SameSite=Strict and scoped to the whole server; they carry
- * no Secure flag because crmblob itself speaks plain HTTP (a TLS proxy in
- * front may add it).
+ * Cookies are SameSite=Strict and scoped to the whole server. They carry
+ * the Secure flag when the client speaks https, which only a trusted proxy
+ * can tell (X-Forwarded-Proto or Forwarded proto=, --trusted-proxy):
+ * crmblob itself speaks plain HTTP.
  */
 #include <string.h>
 
@@ -33,15 +34,17 @@ static const char *login_user(json_t *body)
     return NULL;
 }
 
-static void set_cookies(api_exchange *x, const auth_login_result *r)
+static void set_cookies(api_exchange *x, const auth_login_result *r, bool secure)
 {
     int64_t max_age = (r->session_expires_ms - text_now_ms()) / 1000;
+    const char *sec = secure ? "; Secure" : "";
     api_add_header(x, "Set-Cookie",
-                   arena_printf(x->arena, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict",
-                                AUTH_SESSION_COOKIE, r->session, (long long)max_age));
+                   arena_printf(x->arena,
+                                "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+                                AUTH_SESSION_COOKIE, r->session, (long long)max_age, sec));
     api_add_header(x, "Set-Cookie",
-                   arena_printf(x->arena, "%s=%s; Path=/; Max-Age=%lld; SameSite=Strict",
-                                AUTH_XSRF_COOKIE, r->xsrf, (long long)max_age));
+                   arena_printf(x->arena, "%s=%s; Path=/; Max-Age=%lld; SameSite=Strict%s",
+                                AUTH_XSRF_COOKIE, r->xsrf, (long long)max_age, sec));
     api_add_header(x, "Cache-Control", "no-store");
 }
 
@@ -81,7 +84,7 @@ void session_login(api_exchange *x, const api_request *req)
         if (e == CB_EOK) {
             x->user = r.user;
             x->authed = true;
-            set_cookies(x, &r);
+            set_cookies(x, &r, req->secure);
             api_answer_carrier(x, 200, "LoginResult", login_answer(&r));
         } else {
             api_fail_auth(x, e, &r.throttle);
@@ -98,8 +101,12 @@ void session_logout(api_exchange *x, const api_request *req)
         api_fail_store(x, e);
         return;
     }
+    const char *sec = req->secure ? "; Secure" : "";
     api_add_header(x, "Set-Cookie",
-                   AUTH_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
-    api_add_header(x, "Set-Cookie", AUTH_XSRF_COOKIE "=; Path=/; Max-Age=0; SameSite=Strict");
+                   arena_printf(x->arena, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+                                AUTH_SESSION_COOKIE, sec));
+    api_add_header(
+        x, "Set-Cookie",
+        arena_printf(x->arena, "%s=; Path=/; Max-Age=0; SameSite=Strict%s", AUTH_XSRF_COOKIE, sec));
     api_answer_empty(x, 204);
 }

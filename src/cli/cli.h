@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "auth/auth.h"
+#include "core/net.h"
 #include "store/codec.h"
 #include "store/store.h"
 
@@ -35,6 +36,8 @@ typedef struct {
     unsigned threads;
     unsigned timeout_s;
     unsigned max_conns_per_ip;
+    net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
+    unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */

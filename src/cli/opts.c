@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/text.h"
 
 #define DEFAULT_DB "./data/crmblob.db"
@@ -22,6 +23,7 @@ enum {
     O_TIMEOUT, O_MAX_PER_IP, O_ADDR_LIMIT, O_ADDR_WINDOW, O_ACCOUNT_LIMIT, O_ACCOUNT_LOCKOUT,
     O_KEEP_SESSIONS, O_KEY_FILE, O_NEW_KEY_FILE, O_COMPRESS, O_MODERN, O_PIXEL_LIMIT,
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
+    O_TRUSTED_PROXY, O_LOG_LIMIT,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +65,8 @@ static const struct option longopts[] = {
     {"blob-grace", required_argument, NULL, O_BLOB_GRACE},
     {"cache-mb", required_argument, NULL, O_CACHE_MB},
     {"spool-mb", required_argument, NULL, O_SPOOL_MB},
+    {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
+    {"log-limit", required_argument, NULL, O_LOG_LIMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -78,7 +82,8 @@ void cli_usage(FILE *f)
           "                [--auth-account-limit N] [--auth-account-lockout 5m]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
-          "                [--cache-mb N] [--spool-mb N]\n"
+          "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
+          "                [--log-limit N]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -165,6 +170,13 @@ static bool auth_option(cli_opts *o, int c, const char *v)
     }
 }
 
+/* --trusted-proxy: at least one range (an empty value is a mistake, not "none"). */
+static bool trusted_proxy_option(net_cidr_list *l, const char *v)
+{
+    size_t before = l->n;
+    return net_cidr_list_parse(l, v) == CB_EOK && l->n > before;
+}
+
 static bool one_option(cli_opts *o, int c, const char *v)
 {
     switch (c) {
@@ -189,6 +201,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_SPOOL_MB: return parse_count(v, 1u << 20, &o->spool_mb);
     case O_CACHE_MB: /* 0 turns the cache off */
         return strcmp(v, "0") == 0 ? (o->cache_mb = 0, true) : parse_count(v, 1u << 16, &o->cache_mb);
+    case O_TRUSTED_PROXY: return trusted_proxy_option(&o->trusted_proxies, v);
+    case O_LOG_LIMIT: /* 0: no limit */
+        return strcmp(v, "0") == 0 ? (o->log_limit = 0, true) : parse_count(v, 1000000, &o->log_limit);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;
     case O_PIXEL_LIMIT: {
         unsigned n;
@@ -205,7 +220,8 @@ int cli_parse(int argc, char **argv, cli_opts *o)
 {
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
-                    .cache_mb = DEFAULT_CACHE_MB, .spool_mb = DEFAULT_SPOOL_MB};
+                    .cache_mb = DEFAULT_CACHE_MB, .spool_mb = DEFAULT_SPOOL_MB,
+                    .log_limit = LOG_LIMIT_LINES};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;

@@ -18,6 +18,12 @@
  * there. Parsing is strict: HTTP/1.1 without Host, spaces in the target,
  * a NUL in a header value and conflicting Content-Length headers are 400.
  *
+ * A request's client is its peer, unless the peer is a trusted proxy
+ * (--trusted-proxy): then it is the client its X-Forwarded-For / Forwarded
+ * / X-Forwarded-Proto name (forwarded.h), resolved once per request in
+ * make_request. The api (failure limiter, Secure cookies) and the access
+ * line see that client. libmicrohttpd's own messages go through the log.
+ *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
  * found while reading the body (libmicrohttpd 0.9.75 cannot answer
@@ -59,6 +65,7 @@
 
 #include "core/log.h"
 #include "core/text.h"
+#include "http/forwarded.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
@@ -119,12 +126,16 @@ struct http_server {
     atomic_bool stopping; /* new connections are refused */
     offload_t *offload;
     atomic_int held; /* answers waiting for their writes' flush */
+    net_cidr_list trusted; /* --trusted-proxy: peers whose forwarded headers count */
 };
 
 struct req_state {
     api_exchange *x;       /* NULL until the handler's first call */
     size_t raw_target_len; /* strlen of the request target as received */
-    const char *remote;    /* the connection's peer address */
+    const char *remote;    /* the client's address: the peer's, or client[] */
+    char client[FWD_ADDR_MAX]; /* the client a trusted proxy named */
+    bool resolved;             /* remote and secure are final */
+    bool secure;               /* a trusted proxy said the client speaks https */
     uint64_t start_us;
     uint64_t discarded;
     uint64_t sent_bytes;
@@ -251,13 +262,43 @@ static void peer_address(struct MHD_Connection *c, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
-static api_request make_request(struct MHD_Connection *c, const char *url, const char *method,
-                                const char *remote)
+static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
 {
+    (void)kind;
+    fwd_headers_add(cls, key, value);
+    return MHD_YES;
+}
+
+/* From a trusted proxy only: the client (address, scheme) its forwarded
+ * headers name; else, or when they name none, the peer stands. Once per
+ * request. */
+static void resolve_client(const http_server *s, struct MHD_Connection *c, req_state *st)
+{
+    st->resolved = true;
+    if (s->trusted.n == 0 || !net_cidr_list_match_text(&s->trusted, st->remote))
+        return;
+    fwd_headers h = {0};
+    fwd_result r;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_forwarded, &h);
+    fwd_resolve(&s->trusted, &h, &r);
+    if (r.addr[0] != '\0') {
+        memcpy(st->client, r.addr, sizeof(st->client));
+        st->remote = st->client;
+    }
+    st->secure = r.proto == FWD_PROTO_HTTPS;
+}
+
+static api_request make_request(const http_server *s, struct MHD_Connection *c, const char *url,
+                                const char *method, req_state *st)
+{
+    if (!st->resolved)
+        resolve_client(s, c, st);
     return (api_request){
         .method = method,
         .path = url,
-        .remote = remote,
+        .remote = st->remote,
+        .secure = st->secure,
         .header = lookup_header,
         .query = lookup_query,
         .conn = c,
@@ -377,7 +418,7 @@ static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_
 static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Connection *c,
                                   const char *url, const char *method, const char *version)
 {
-    api_request req = make_request(c, url, method, st->remote);
+    api_request req = make_request(s, c, url, method, st);
     head_scan scan = {.r = &req};
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
@@ -557,7 +598,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st->job == JOB_FINISH) /* resumed: finished elsewhere, or its writes are on disk */
         return queue(c, st);
-    api_request req = make_request(c, url, method, st->remote);
+    api_request req = make_request(s, c, url, method, st);
     if (api_exchange_blocks(st->x, &req))
         return offload_push(s->offload, c, st, &req, JOB_FINISH);
     api_exchange_finish(st->x, &req);
@@ -598,7 +639,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
-               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x));
+               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x),
+               st->remote);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -638,6 +680,16 @@ static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, sock
     return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
 }
 
+/* libmicrohttpd's own messages (a head it refuses itself, a client gone
+ * mid-request) go through the log, stamped and limited per kind like
+ * every diagnostic: written straight to stderr they were a line or two
+ * per malformed request, as many as any client cared to send. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    log_vmsg(LOG_WARN, "http: ", fmt, ap);
+}
+
 /* Once stopping, a new connection is closed at once. (Not
  * MHD_quiesce_daemon: in a thread pool with epoll it races with the
  * worker threads removing the listening socket themselves, and libmicrohttpd
@@ -661,6 +713,8 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     if (s == NULL)
         return CB_EINTERNAL;
     s->api = api;
+    if (cfg->trusted_proxies != NULL)
+        s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if ((s->offload = offload_start(s)) == NULL) {
@@ -672,6 +726,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,

@@ -8,6 +8,7 @@ module gets its own temporary directory, database and server process (fixture
 Only the Python standard library, pytest and requests are used here.
 """
 import base64
+import inspect
 import json
 import os
 import re
@@ -269,9 +270,15 @@ class Client:
 
 
 def free_port():
+    """A port free a moment ago. Another process (a test running in parallel,
+    pytest-xdist) may take it before the server binds it: Server.start then
+    tries another one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+START_ATTEMPTS = 5
 
 
 class Server:
@@ -348,39 +355,55 @@ class Server:
     def base(self):
         return f"http://127.0.0.1:{self.port}"
 
+    def serve_argv(self):
+        # the suites make many deliberate failed logins from 127.0.0.1; the
+        # failure limits have tests of their own (test_auth_schemes,
+        # test_auth_throttle)
+        return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+                *NO_LIMITER, *SERVE_ARGS]
+
     def start(self, env=None):
+        """Starts `serve` on a free port; another port when the one picked was
+        taken meanwhile ("cannot listen"). Up once its log says it listens on
+        that port (a connection alone could reach another test's server)."""
         assert self.proc is None or self.proc.poll() is not None
-        self.port = free_port()
         e = dict(os.environ)
         e.update(self.env)
         if env:
             e.update(env)
         e = {k: v for k, v in e.items() if v is not None}
+        for attempt in range(START_ATTEMPTS):
+            self.port = free_port()
+            if self._start_once(e, last=attempt == START_ATTEMPTS - 1):
+                return self
+        raise AssertionError("unreachable")
+
+    def _start_once(self, env, last):
+        """One start on self.port: True when up, False when the port was
+        taken (and not last), else raises."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._logf = open(self.log_path, "ab")
-        # the suites make many deliberate failed logins from 127.0.0.1; the
-        # failure limits have tests of their own (test_auth_schemes,
-        # test_auth_throttle)
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             *NO_LIMITER, *SERVE_ARGS],
-            stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
+        self.proc = subprocess.Popen(self.serve_argv(), stdout=self._logf, stderr=self._logf,
+                                     stdin=subprocess.DEVNULL, env=env)
+        ready = f"listening on http://127.0.0.1:{self.port} "
         deadline = time.monotonic() + START_TIMEOUT
         while True:
+            new = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            if ready in new:
+                return True
             if self.proc.poll() is not None:
+                self._logf.close()
+                if "cannot listen on" in new and not last:
+                    return False
                 raise AssertionError(
-                    f"crmblob serve exited with {self.proc.returncode} at start:\n"
+                    f"crmblob serve {' '.join(self.serve_argv()[2:])} exited with "
+                    f"{self.proc.returncode} at start:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(
+                    f"crmblob serve did not listen within {START_TIMEOUT}s:\n"
                     f"{self.log()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.proc.kill()
-                    raise AssertionError(
-                        f"crmblob serve did not listen within {START_TIMEOUT}s:\n"
-                        f"{self.log()[-3000:]}")
-                time.sleep(0.05)
-        return self
+            time.sleep(0.02)
 
     def _close_clients(self):
         for c in self._clients:
@@ -430,6 +453,29 @@ class Server:
 
     def anon(self):
         return self.client(None)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "serial: the module times the server under load (a Bystander's latency, a benchmark, "
+        "races between connections): `make http` runs such modules alone, after the others "
+        "have run in parallel (pytest-xdist). Mark a module with `pytestmark = "
+        "pytest.mark.serial`; a module that starts a Bystander is serial without it.")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module that starts a Bystander times it under an attack: serial."""
+    uses = {}
+    for item in items:
+        mod = item.module
+        if mod not in uses:
+            try:
+                uses[mod] = "Bystander(" in inspect.getsource(mod)
+            except (OSError, TypeError):
+                uses[mod] = False
+        if uses[mod]:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")
@@ -821,41 +867,22 @@ class ArgServer(Server):
         super().__init__(workdir, users=users, env=env)
         self.serve_args = [str(a) for a in serve_args]
 
-    def start(self, env=None):
-        assert self.proc is None or self.proc.poll() is not None
-        self.port = free_port()
-        e = dict(os.environ)
-        e.update(self.env)
-        if env:
-            e.update(env)
-        e = {k: v for k, v in e.items() if v is not None}
-        self._logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             *SERVE_ARGS, *self.serve_args],
-            stdout=self._logf, stderr=self._logf, stdin=subprocess.DEVNULL, env=e)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"crmblob serve {' '.join(self.serve_args)} exited with "
-                    f"{self.proc.returncode} at start:\n{self.log()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.proc.kill()
-                    raise AssertionError(
-                        f"crmblob serve did not listen within {START_TIMEOUT}s:\n"
-                        f"{self.log()[-3000:]}")
-                time.sleep(0.05)
-        return self
+    def serve_argv(self):
+        return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
+                *SERVE_ARGS, *self.serve_args]
 
     def try_start(self, timeout=3.0):
         """Runs `serve` expecting it to refuse its flags: returns the exit code,
         or None if it was still running after `timeout` (then it is stopped)."""
+        for _ in range(START_ATTEMPTS):
+            rc = self._try_start_once(timeout)
+            if rc is None or "cannot listen on" not in self.refusal:
+                return rc
+        return rc
+
+    def _try_start_once(self, timeout):
         self.port = free_port()
+        self.refusal = ""
         proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
              *self.serve_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

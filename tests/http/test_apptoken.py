@@ -120,7 +120,7 @@ def test_optional_valid_app_logged(osrv):
     r = _get(osrv, pid, basic("alice", osrv.users["alice"][1]), tok)
     assert r.status_code == 200, r.text
     line = _log_line(osrv, f"/api/v1/Person/{pid}/ImageInfo")
-    assert line.endswith("app=crm-mobile"), line
+    assert line.endswith(" app=crm-mobile from=127.0.0.1"), line
 
 
 def test_no_app_not_logged(osrv):
@@ -231,4 +231,4 @@ def test_required_app_logged(rsrv, rpid):
     r = _get(rsrv, pid, basic("alice", rsrv.users["alice"][1]), rsrv.app)
     assert r.status_code == 200
     line = _log_line(rsrv, f"/api/v1/Person/{pid}/ImageInfo")
-    assert line.endswith("app=partner-one"), line
+    assert line.endswith(" app=partner-one from=127.0.0.1"), line

@@ -40,9 +40,11 @@ REQUIRED = bool(os.environ.get("CRMBLOB_REQUIRE_BENCH"))
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
 if not os.access("/usr/bin/time", os.X_OK):
     MISSING.append("/usr/bin/time")
+# it measures the server: alone, after the parallel run (conftest: serial)
+pytestmark = [pytest.mark.serial]
 if MISSING and not REQUIRED:
-    pytestmark = pytest.mark.skip(
-        reason=f"benchmark tools missing: {', '.join(MISSING)} (bash scripts/bench-deps.sh)")
+    pytestmark.append(pytest.mark.skip(
+        reason=f"benchmark tools missing: {', '.join(MISSING)} (bash scripts/bench-deps.sh)"))
 
 
 @pytest.fixture(scope="module")

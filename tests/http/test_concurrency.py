@@ -5,10 +5,14 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from conftest import (HTTP_TIMEOUT, KINDS, RawConn, basic, data, png_chunk, png_with_text,
                       sniff)
+
+# races between connections, timed in milliseconds: alone (conftest: serial)
+pytestmark = pytest.mark.serial
 
 N = 20
 

@@ -684,6 +684,7 @@ def _case_param(c):
 
 
 @pytest.mark.parametrize("case", [_case_param(c) for c in CASES])
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_hostile(hsrv, ctx, bg, case):
     case.run(ctx)
     assert hsrv.alive(), f"server died on {case.id}:\n{hsrv.log()[-2000:]}"
@@ -692,6 +693,7 @@ def test_hostile(hsrv, ctx, bg, case):
 @pytest.mark.parametrize("sep", ["%00", "\0"], ids=["pct00", "raw-nul"])
 @pytest.mark.parametrize("method,suffix", [("DELETE", "/Image"), ("GET", "/ImageInfo"),
                                            ("PUT", "/ImageInfo")])
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_nul_does_not_retarget(hsrv, ctx, bg, method, suffix, sep):
     """/Person/{id}<NUL>/Image must not become /Person/{id}: a DELETE of the
     image would delete the person."""
@@ -716,6 +718,7 @@ def test_nul_does_not_retarget(hsrv, ctx, bg, method, suffix, sep):
 
 
 @MHD_HEADER_NUL
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_nul_in_authorization_not_accepted(hsrv, ctx, bg):
     """Credentials followed by NUL and garbage are not the credentials."""
     ans = raw_send(hsrv.port, req(ctx, "GET", ctx.info, auth=False,
@@ -729,6 +732,7 @@ def test_nul_in_authorization_not_accepted(hsrv, ctx, bg):
 # connections: pipelining, slow clients
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_pipelined_requests(hsrv, ctx, bg):
     c = RawConn(hsrv.port)
     try:
@@ -774,6 +778,7 @@ def _check_slow_answer(got):
             f"a slow client got {got[:200]!r}"
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_slowloris_partial_header_closed(hsrv, ctx, bg):
     socks = []
     try:
@@ -794,6 +799,7 @@ def test_slowloris_partial_header_closed(hsrv, ctx, bg):
             s.close()
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_slow_body_closed(hsrv, ctx, bg):
     s = socket.create_connection(("127.0.0.1", hsrv.port), timeout=10)
     try:
@@ -810,6 +816,7 @@ def test_slow_body_closed(hsrv, ctx, bg):
     assert ctx.srv.client("admin").get(ctx.info).json()["Description"] == "sentinel"
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_idle_keepalive_closed(hsrv, ctx, bg):
     c = RawConn(hsrv.port)
     try:
@@ -821,6 +828,7 @@ def test_idle_keepalive_closed(hsrv, ctx, bg):
         c.close()
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_drip_feeding_does_not_block_others(hsrv, ctx, bg):
     """A client dripping one header byte per second keeps its own connection
     busy, not the server."""
@@ -857,6 +865,7 @@ def test_drip_feeding_does_not_block_others(hsrv, ctx, bg):
             s.close()
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_many_parallel_clients(hsrv, ctx, bg):
     results = []
 
@@ -880,6 +889,7 @@ def test_many_parallel_clients(hsrv, ctx, bg):
 # afterwards
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_zz_no_5xx_logged(hsrv, bg):
     time.sleep(0.2)
     bad = []
@@ -890,6 +900,7 @@ def test_zz_no_5xx_logged(hsrv, bg):
     assert not bad, "5xx in the access log:\n" + "\n".join(bad[:20])
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_zz_server_still_serves(hsrv, ctx, bg):
     assert hsrv.alive()
     adm = hsrv.client("admin")
@@ -899,6 +910,7 @@ def test_zz_server_still_serves(hsrv, ctx, bg):
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.serial  # the concurrent client (bg) is timed: alone (conftest)
 def test_zz_concurrent_client_only_200(bg):
     bg.stop()
     n = len(bg.results)
@@ -979,7 +991,7 @@ def test_head_that_outgrows_connection_memory_leaks_nothing(make_server):
     c = s.client("alice")
     target = "/api/v1/TimeZone?" + "a&" * 4000  # 8 KB, 4000 arguments
     for _ in range(3):
-        conn = RawConn(s.port)
+        conn = RawConn(s.port, timeout=2)  # answered or not: only the server's state counts
         conn.send_head("GET", target, {"Authorization": basic("alice", s.users["alice"][1])})
         try:
             conn.sock.recv(65536)

@@ -11,7 +11,8 @@ from conftest import BIN, RawConn, basic, blob_id_of, data
 
 ACCESS_RE = re.compile(
     r"^(?P<ts>\S+.*?)\s+access\s+(?P<method>[A-Z]+)\s+(?P<path>\S+)\s+(?P<status>\d{3})\s+"
-    r"(?P<bytes>\d+)\s+(?P<dur>\d+)us(?:\s+(?P<user>\S+))?\s*$")
+    r"(?P<bytes>\d+)\s+(?P<dur>\d+)us(?:\s+(?P<user>\S+))?(?:\s+app=(?P<app>\S+))?"
+    r"\s+from=(?P<client>\S+)\s*$")
 
 
 def access_lines(s, pred=lambda m: True, want=None, timeout=3.0):
@@ -38,6 +39,7 @@ def test_access_log_line_per_request(srv, alice):
     assert m["status"] == "200"
     assert int(m["bytes"]) == len(g.content), (m["bytes"], len(g.content))
     assert m["user"] == "alice"
+    assert m["client"] == "127.0.0.1"
     assert int(m["dur"]) >= 0
     # the timestamp looks like a timestamp
     assert re.search(r"\d{4}-\d\d-\d\d", m["ts"]) or re.search(r"\d\d:\d\d:\d\d", m["ts"]), m["ts"]

@@ -500,7 +500,7 @@ static void log_long_line(void)
     log_set_level(LOG_INFO);
     log_debug("hidden %d", 1); /* below the level: nothing */
     log_info("%s", big);
-    log_access("GET", "/api/v1/Person/1/Image", 200, 1234, 56, "admin", "app1");
+    log_access("GET", "/api/v1/Person/1/Image", 200, 1234, 56, "admin", "app1", "192.0.2.7");
 }
 
 static void test_log_lines(void **state)
@@ -515,19 +515,20 @@ static void test_log_lines(void **state)
     assert_non_null(strstr(got, " info LLLL"));
     assert_null(strstr(got, "hidden"));
     assert_non_null(
-        strstr(got + first, "access GET /api/v1/Person/1/Image 200 1234 56us admin app=app1\n"));
+        strstr(got + first,
+               "access GET /api/v1/Person/1/Image 200 1234 56us admin app=app1 from=192.0.2.7\n"));
     assert_int_equal(got[n - 1], '\n');
 }
 
 static void log_buffered_lines(void)
 {
     assert_true(log_buffer_start());
-    log_access("GET", "/a", 200, 1, 2, "u", NULL);
-    log_access("GET", "/b", 404, 0, 3, NULL, NULL);
+    log_access("GET", "/a", 200, 1, 2, "u", NULL, NULL);
+    log_access("GET", "/b", 404, 0, 3, NULL, NULL, NULL);
     log_warn("diagnostic");
-    log_access("PUT", "/c d", 200, 5, 4, "u", NULL);
+    log_access("PUT", "/c d", 200, 5, 4, "u", NULL, NULL);
     log_buffer_stop();
-    log_access("GET", "/after", 200, 0, 1, "u", NULL);
+    log_access("GET", "/after", 200, 0, 1, "u", NULL, NULL);
 }
 
 /* Gathered access lines come out whole, in order, before a later
@@ -563,7 +564,7 @@ static void test_log_flusher_writes(void **state)
     dup2(fds[1], STDERR_FILENO);
     close(fds[1]);
     assert_true(log_buffer_start());
-    log_access("GET", "/flushed", 200, 0, 1, "u", NULL);
+    log_access("GET", "/flushed", 200, 0, 1, "u", NULL, NULL);
     struct pollfd p = {.fd = fds[0], .events = POLLIN};
     int ready = poll(&p, 1, 2000);
     char got[512] = {0};
@@ -575,6 +576,89 @@ static void test_log_flusher_writes(void **state)
     assert_int_equal(ready, 1);
     assert_true(n > 0);
     assert_non_null(strstr(got, "access GET /flushed 200 0 1us u\n"));
+}
+
+/* Lines of one kind past the limit are counted, and the next line of the
+ * kind after the interval tells how many; other kinds keep their own
+ * budget. Control characters come out escaped. */
+static void log_limited_lines(void)
+{
+    log_set_limit(3, 150);
+    for (int i = 0; i < 10; i++)
+        log_warn("same kind %d", i);
+    log_info("another kind");
+    log_info("%s", "forged\n2026-01-01T00:00:00.000Z info line\rx");
+    log_info("ends with a newline, dropped\n");
+    usleep(200 * 1000);
+    log_warn("same kind %d", 99);
+    log_set_limit(LOG_LIMIT_LINES, LOG_LIMIT_MS);
+}
+
+static void test_log_limit(void **state)
+{
+    (void)state;
+    static char got[8192];
+    capture_stderr(log_limited_lines, got, sizeof(got));
+    assert_non_null(strstr(got, " warn same kind 0\n"));
+    assert_non_null(strstr(got, " warn same kind 2\n"));
+    assert_null(strstr(got, "same kind 3\n"));
+    assert_null(strstr(got, "same kind 9\n"));
+    assert_non_null(strstr(got, " info another kind\n"));
+    assert_non_null(strstr(got, " info forged\\x0a2026-01-01T00:00:00.000Z info line\\x0dx\n"));
+    assert_non_null(strstr(got, " info ends with a newline, dropped\n2"));
+    const char *sum =
+        strstr(got, " warn log: 7 similar lines suppressed in the last 1 s: same kind %d\n");
+    assert_non_null(sum);
+    const char *next = strstr(got, " warn same kind 99\n");
+    assert_non_null(next);
+    assert_true(sum < next);
+    size_t lines = 0;
+    for (const char *c = got; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 3 + 1 + 1 + 1 + 1 + 1);
+}
+
+/* With nothing more logged, the flusher thread writes the summary once the
+ * interval has ended; a stop writes one for an interval still running. */
+static void test_log_limit_summary_unprompted(void **state)
+{
+    (void)state;
+    int fds[2], saved = dup(STDERR_FILENO);
+    assert_int_equal(pipe(fds), 0);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    log_set_limit(1, 100);
+    assert_true(log_buffer_start());
+    for (int i = 0; i < 5; i++)
+        log_warn("flood %d", i);
+    char got[2048] = {0};
+    size_t n = 0;
+    uint64_t until = text_monotonic_us() + 2000000;
+    while (strstr(got, "suppressed") == NULL && text_monotonic_us() < until) {
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (poll(&p, 1, 100) == 1 && n < sizeof(got) - 1) {
+            ssize_t r = read(fds[0], got + n, sizeof(got) - 1 - n);
+            n += r > 0 ? (size_t)r : 0;
+        }
+    }
+    log_set_limit(100, 60000);
+    for (int i = 0; i < 105; i++)
+        log_info("later %d", i);
+    log_buffer_stop();
+    log_set_limit(LOG_LIMIT_LINES, LOG_LIMIT_MS);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char rest[16384] = {0};
+    ssize_t r = read(fds[0], rest, sizeof(rest) - 1);
+    close(fds[0]);
+    assert_non_null(strstr(got, " warn flood 0\n"));
+    assert_null(strstr(got, "flood 1"));
+    assert_non_null(strstr(got, " warn log: 4 similar lines suppressed in the last "));
+    assert_true(r > 0);
+    assert_non_null(strstr(rest, " info later 99\n"));
+    assert_null(strstr(rest, "later 100"));
+    assert_non_null(
+        strstr(rest, " info log: 5 similar lines suppressed in the last 1 s: later %d\n"));
 }
 
 int main(void)
@@ -590,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_flusher_writes),
+        cmocka_unit_test(test_log_limit),        cmocka_unit_test(test_log_limit_summary_unprompted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
