@@ -88,7 +88,11 @@
  * worst request 72-144 ms; with the checks on the picture threads,
  * 513-641 ms and 731-1243 ms. */
 #define PASSWORD_THREADS 2
-#define PASSWORD_QUEUE_MAX 16 /* checks waiting; more are answered 503 */
+/* Checks waiting; more are answered 503. Room for a burst of clients
+ * starting together (20 connections of two users, none remembered yet:
+ * test_concurrency.py; with 16 the last two got 503), and at most a few
+ * seconds of Argon2id for the last one. */
+#define PASSWORD_QUEUE_MAX 64
 #define PASSWORD_RETRY_S 1    /* their Retry-After */
 
 typedef struct req_state req_state;

@@ -12,6 +12,8 @@ user's ordinary work (`Bystander`) is served:
 """
 import base64
 import http.client
+import selectors
+import socket
 import statistics
 import threading
 import time
@@ -155,15 +157,65 @@ def run_guessers(base, seconds):
     return out
 
 
+FLOOD_CONNS = 100  # more than the password lane's threads and queue (2 + 64)
+
+
+def flood(port, seconds, conns=FLOOD_CONNS):
+    """`conns` keep-alive connections, each sending wrong Basic passwords for
+    ever-new user names one after another for `seconds`, driven by one
+    selector (threads would not keep 100 requests in flight): the answers
+    as (status, Retry-After, Content-Type)."""
+    sel, out, n = selectors.DefaultSelector(), [], [0]
+
+    def send(sock):
+        n[0] += 1
+        auth = base64.b64encode(f"flood{n[0]}:pw".encode()).decode()
+        sock.sendall((f"GET /api/v1/Person/1/ImageInfo HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Basic {auth}\r\n\r\n").encode())
+
+    for _ in range(conns):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT)
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, bytearray())
+        send(sock)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and sel.get_map():
+        for key, _ in sel.select(timeout=0.5):
+            buf = key.data
+            chunk = key.fileobj.recv(65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                hdr = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+                       for l in lines[1:] if ":" in l}
+                size = int(hdr.get("content-length", "0"))
+                if len(rest) < size:
+                    break
+                del buf[:len(head) + 4 + size]
+                out.append((int(lines[0].split()[1]), hdr.get("retry-after"),
+                            hdr.get("content-type", "")))
+                if time.monotonic() < deadline:
+                    send(key.fileobj)
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    sel.close()
+    return out
+
+
 def test_password_guessing_does_not_slow_uploads(make_arg_server):
     """32 clients guessing passwords at once while bob uploads. Before, the
     checks held the four offload threads that uploads need: bob's upload
     median went from 1 ms to 513-641 ms (worst 0.7-1.2 s). Now they have two
-    threads and a queue of 16 of their own: bob's uploads keep a median
+    threads and a queue of 64 of their own: bob's uploads keep a median
     under 100 ms (13-18 ms measured, most of it the attack's own 32 client
     threads sharing this process and the CPUs) and no request over 1.5 s,
-    and the guesses past the queue are answered 503 with Retry-After at
-    once."""
+    and every guess is answered 401 (the queue, 64, is not reached by 32:
+    test_guess_flood_past_the_queue floods it)."""
     s = make_arg_server(NO_ADDRESS_LIMIT)
     s.client("admin").create("Person")
     with Bystander(s, "bob", pause=0.01) as by:
@@ -181,39 +233,52 @@ def test_password_guessing_does_not_slow_uploads(make_arg_server):
     assert median < 0.1, f"upload median {median * 1000:.0f} ms during the attack"
     statuses = {a[0] for a in answers}
     assert statuses <= {401, 503}, statuses
+
+
+def test_guess_flood_past_the_queue(make_arg_server):
+    """100 connections guessing at once: the checks past the lane's queue are
+    answered 503 with Retry-After at once, hashing nothing, while bob's
+    uploads and reads go on."""
+    s = make_arg_server(NO_ADDRESS_LIMIT)
+    s.client("admin").create("Person")
+    with Bystander(s, "bob") as by:
+        answers = flood(s.port, 4.0)
+    statuses = {a[0] for a in answers}
+    assert statuses <= {401, 503}, statuses
     busy = [a for a in answers if a[0] == 503]
     assert busy, "the queue of password checks never filled"
     for _, retry, ctype in busy:
         assert retry == "1" and ctype.startswith("application/json"), (retry, ctype)
+    by.check(max_latency=1.5)
 
 
 def test_busy_answer_is_the_error_carrier(make_arg_server):
     """A guess refused for the queue is the JSON error carrier, localised."""
     s = make_arg_server(NO_ADDRESS_LIMIT)
-    stop = threading.Event()
-    out = []
-    ts = [threading.Thread(target=_guesser, args=(s.base, n, stop, out), daemon=True)
-          for n in range(ATTACKERS)]
-    for t in ts:
-        t.start()
+    r = None
+    flooding = threading.Thread(target=flood, args=(s.port, 6.0), daemon=True)
+    flooding.start()
     try:
-        deadline = time.monotonic() + 10
-        r = None
+        deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
             r = requests.post(s.base + "/api/v1/login", json={"username": "x", "password": "y"},
                               headers={"Accept-Language": "de"}, timeout=HTTP_TIMEOUT)
             if r.status_code == 503:
                 break
     finally:
-        stop.set()
-        for t in ts:
-            t.join(timeout=HTTP_TIMEOUT + 5)
+        flooding.join(timeout=HTTP_TIMEOUT + 5)
     assert r is not None and r.status_code == 503, r.status_code if r is not None else None
     assert_error(r, 503, "SoInternalException")
     assert r.headers["Retry-After"] == "1"
     assert "Passw" in r.json()["ErrorMessage"], r.json()
-    # and once the guessing stops, sign-in works at once
-    r = requests.post(s.base + "/api/v1/login",
-                      json={"username": "alice", "password": s.users["alice"][1]},
-                      timeout=HTTP_TIMEOUT)
+    # once the guessing stops and the checks queued meanwhile are done,
+    # sign-in works (a client honouring Retry-After gets in)
+    deadline = time.monotonic() + 15
+    while True:
+        r = requests.post(s.base + "/api/v1/login",
+                          json={"username": "alice", "password": s.users["alice"][1]},
+                          timeout=HTTP_TIMEOUT)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(int(r.headers["Retry-After"]))
     assert r.status_code == 200, r.text
