@@ -14,12 +14,16 @@
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_BLOB_GRACE (24 * 3600) /* unlinked BLOBs are kept a day */
 #define DEFAULT_CACHE_MB 16 /* the store's read cache: hot pictures, records, users */
+/* A body's minimum rate, bytes/s averaged over each 10 s: a phone uploading
+ * 10 MB over a poor link (tens of KiB/s) passes with room to spare. */
+#define DEFAULT_MIN_BODY_RATE 1024
 
 enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
     O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
     O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB,
+    O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
 };
 
 static const struct option longopts[] = {
@@ -43,6 +47,9 @@ static const struct option longopts[] = {
     {"ticket-ttl", required_argument, NULL, O_TICKET_TTL},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
+    {"head-timeout", required_argument, NULL, O_HEAD_TIMEOUT},
+    {"min-body-rate", required_argument, NULL, O_MIN_BODY_RATE},
+    {"max-conns", required_argument, NULL, O_MAX_CONNS},
     {"auth-fail-limit", required_argument, NULL, O_FAIL_LIMIT},
     {"auth-fail-window", required_argument, NULL, O_FAIL_WINDOW},
     {"auth-lockout", required_argument, NULL, O_LOCKOUT},
@@ -64,7 +71,8 @@ void cli_usage(FILE *f)
           "                [--auth basic,ticket,token,jwt,cookie] [--jwt-key ALG:FILE]...\n"
           "                [--jwt-issuer S] [--jwt-audience S] [--jwt-user-claim NAME]\n"
           "                [--require-app-token] [--cors-origin ORIGIN]... [--ticket-ttl 6h]\n"
-          "                [--timeout SECONDS] [--max-conns-per-ip N]\n"
+          "                [--timeout SECONDS] [--head-timeout SECONDS] [--min-body-rate BYTES]\n"
+          "                [--max-conns N] [--max-conns-per-ip N]\n"
           "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
@@ -77,7 +85,11 @@ void cli_usage(FILE *f)
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "every command takes --db PATH (default " DEFAULT_DB "); serve listens on " DEFAULT_LISTEN
-          "\n",
+          "\n"
+          "serve's connection limits (defaults): --timeout 30 (idle seconds), --head-timeout 10\n"
+          "  (seconds for a whole request head), --min-body-rate 1024 (bytes/s over each 10 s\n"
+          "  of a body; 0 = none), --max-conns 8192, --max-conns-per-ip 128 (an IPv6 /64 counts\n"
+          "  as one address; trusted proxies are not counted)\n",
           f);
 }
 
@@ -150,6 +162,11 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);
+    case O_HEAD_TIMEOUT: return parse_count(v, 3600, &o->head_timeout_s);
+    case O_MAX_CONNS: return parse_count(v, 1u << 20, &o->max_conns);
+    case O_MIN_BODY_RATE: /* 0 turns the minimum off */
+        return strcmp(v, "0") == 0 ? (o->min_body_rate = 0, true)
+                                   : parse_count(v, 1u << 30, &o->min_body_rate);
     case O_CORS: return add_to(o->cors, &o->ncors, v);
     case O_KEY_FILE: o->key_file = v; return true;
     case O_NEW_KEY_FILE: o->new_key_file = v; return true;
@@ -174,7 +191,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
 {
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
-                    .cache_mb = DEFAULT_CACHE_MB};
+                    .cache_mb = DEFAULT_CACHE_MB, .min_body_rate = DEFAULT_MIN_BODY_RATE};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;

@@ -28,6 +28,7 @@
     X(TOOMANY, 429, "SoUnauthorizedException")                                                     \
     X(HDRTOOLARGE, 431, "SoTooLargeException")                                                     \
     X(INTERNAL, 500, "SoInternalException")                                                        \
+    X(NOTIMPL, 501, "SoBadRequestException")                                                       \
     X(UNAVAILABLE, 503, "SoInternalException")                                                     \
     /* the call would have to wait (hash a password): call again where */ \
     /* waiting holds up no one; never an answer */                        \
