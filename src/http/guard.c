@@ -44,7 +44,7 @@ struct http_guard {
     pthread_t thread;
     http_guard_conn *conns; /* registered, under mu */
     addr_slot *slots;
-    size_t mask; /* slots - 1, a power of two minus one */
+    size_t mask;                       /* slots - 1, a power of two minus one */
     char head_msg[160], body_msg[160]; /* the 408 carriers */
     atomic_ullong heads_cut, bodies_cut, refused;
 };
@@ -257,8 +257,7 @@ static void cut(http_guard_conn *gc, uint32_t p, const char *body, atomic_ullong
 
 /* A body below the minimum rate over its current window is cut; the next
  * window starts when one ends. */
-static void check_body(http_guard *g, http_guard_conn *gc, uint32_t p, uint64_t since,
-                       uint64_t now)
+static void check_body(http_guard *g, http_guard_conn *gc, uint32_t p, uint64_t since, uint64_t now)
 {
     uint64_t window_us = (uint64_t)g->cfg.body_window_s * 1000000u;
     if (gc->win_phase != p) { /* a new body: its first window is the grace */
@@ -312,8 +311,8 @@ static void *watch(void *arg)
 
 /* ---- start, stop ---- */
 
-#define CARRIER_408(msg)                                                                         \
-    "{\"Error\":true,\"ErrorType\":\"%s\",\"ErrorMessage\":\"" msg "\","                       \
+#define CARRIER_408(msg)                                                                           \
+    "{\"Error\":true,\"ErrorType\":\"%s\",\"ErrorMessage\":\"" msg "\","                           \
     "\"ErrorSource\":\"crmblob\"}"
 
 static void make_messages(http_guard *g)

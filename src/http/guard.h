@@ -57,8 +57,8 @@ typedef struct {
 /* What the guard knows of one connection; lives in the connection's state,
  * zeroed before http_guard_open. */
 typedef struct http_guard_conn {
-    _Atomic uint32_t phase;     /* GUARD_* kind in the low bits, a generation above */
-    _Atomic uint64_t since_us;  /* when the phase began */
+    _Atomic uint32_t phase;      /* G_* kind (guard.c) in the low bits, a generation above */
+    _Atomic uint64_t since_us;   /* when the phase began */
     _Atomic uint64_t body_bytes; /* body bytes read in this BODY phase */
     int fd;
     bool registered, counted;
@@ -83,10 +83,10 @@ bool http_guard_open(http_guard *g, http_guard_conn *gc, int fd, const struct so
 void http_guard_close(http_guard *g, http_guard_conn *gc);
 
 /* Phase changes, on the connection's polling thread; false: it was cut. */
-bool http_guard_line(http_guard_conn *gc);                /* the request line came */
-bool http_guard_body(http_guard_conn *gc, uint64_t now);  /* the head ended, a body follows */
-bool http_guard_busy(http_guard_conn *gc);                /* nothing to time */
-void http_guard_idle(http_guard_conn *gc, uint64_t now);  /* the request ended */
+bool http_guard_line(http_guard_conn *gc);               /* the request line came */
+bool http_guard_body(http_guard_conn *gc, uint64_t now); /* the head ended, a body follows */
+bool http_guard_busy(http_guard_conn *gc);               /* nothing to time */
+void http_guard_idle(http_guard_conn *gc, uint64_t now); /* the request ended */
 bool http_guard_cut(const http_guard_conn *gc);
 
 static inline void http_guard_bytes(http_guard_conn *gc, size_t n)

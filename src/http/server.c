@@ -15,14 +15,15 @@
  * Percent-decoding of the path and query is ours (unescape): it never
  * produces a NUL byte, so "/Person/2%00/Image" cannot turn into
  * "/Person/2" on its way to the router; "%00" stays as it is and fails
- * there. Parsing is strict, and crmblob's own (libmicrohttpd runs in its
- * lax mode, whose only differences are the two checks below that crmblob
- * makes itself: the library's own 400 sends its header block twice): an
- * HTTP/1.1 request without Host or with more than one, a space or a bare
- * CR in the target, a NUL or a bare CR in a header, conflicting
- * Content-Length headers, and Content-Length with Transfer-Encoding are
- * 400; a Transfer-Encoding other than a single "chunked" is 501 (SPEC
- * §10). Each closes the connection.
+ * there. Parsing is strict, and crmblob's own, answered in the error
+ * carrier (SPEC §10): an HTTP/1.1 request without Host or with more than
+ * one, a space or a bare CR in the target, a NUL or a bare CR in a header,
+ * conflicting Content-Length headers, Content-Length with
+ * Transfer-Encoding, two Transfer-Encodings or one not ending in chunked
+ * are 400; another coding before chunked is 501. Each closes the
+ * connection. libmicrohttpd runs in its lax mode: its strict mode only
+ * adds the Host and target-space checks, which crmblob makes itself,
+ * and its own 400 for them sends its header block twice.
  *
  * Slow clients and many connections are the guard's (guard.h): a request
  * head within --head-timeout, a body at --min-body-rate, at most
@@ -385,7 +386,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
  * the guard shuts its socket down and libmicrohttpd closes it). */
 static void guard_open(http_server *s, struct MHD_Connection *c, http_guard_conn *gc)
 {
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ad =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     http_guard_open(s->guard, gc, fd != NULL ? fd->connect_fd : -1,
