@@ -37,7 +37,8 @@ typedef struct {
 } addr_slot;
 
 struct http_guard {
-    http_guard_config cfg;
+    http_guard_config cfg; /* cfg.exempt points at `exempt` (or is NULL) */
+    net_cidr_list exempt;  /* a copy: the caller's list need not outlive g */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
@@ -353,6 +354,10 @@ cb_err http_guard_start(const http_guard_config *cfg, http_guard **out)
         return CB_EINTERNAL;
     }
     g->cfg = *cfg;
+    if (cfg->exempt != NULL) {
+        g->exempt = *cfg->exempt;
+        g->cfg.exempt = &g->exempt;
+    }
     g->mask = slots - 1;
     make_messages(g);
     if (pthread_create(&g->thread, NULL, watch, g) != 0) {

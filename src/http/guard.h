@@ -51,7 +51,7 @@ typedef struct {
     unsigned body_window_s;      /* > 0 */
     unsigned per_addr_max;       /* 0: no cap */
     unsigned max_conns;          /* connections in all (sizes the address table) */
-    const net_cidr_list *exempt; /* NULL: none */
+    const net_cidr_list *exempt; /* NULL: none (copied at start) */
 } http_guard_config;
 
 /* What the guard knows of one connection; lives in the connection's state,
