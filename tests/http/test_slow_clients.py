@@ -260,3 +260,44 @@ def test_slow_connections_from_a_few_addresses_cannot_fill_the_server(slow_srv):
     assert sum(held.values()) == PER_IP * len(ATTACKERS), held
     assert refused, "a connection over the per-address cap was served"
     by.check(max_latency=2.0)
+
+
+def _has_trusted_proxy_option():
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True).stdout
+    return "--trusted-proxy" in out
+
+
+@pytest.mark.skipif(not _has_trusted_proxy_option(),
+                    reason="--trusted-proxy comes with the trusted-proxy change (issue 17, defect 2)")
+def test_trusted_proxy_is_not_capped(slow_srv):
+    """A reverse proxy carries everybody: its connections are not counted
+    against --max-conns-per-ip; another address still is."""
+    proxy, other = "127.0.0.9", "127.0.0.10"
+    srv = slow_srv("--max-conns-per-ip", "5", "--trusted-proxy", proxy)
+    held = {}
+    with Bystander(srv, "bob") as by:
+        for a in (proxy, other):
+            socks = []
+            for _ in range(30):
+                try:
+                    s = connect(srv, a)
+                    s.sendall(b"GET /api/v1/TimeZone/base HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                    socks.append(s)
+                except OSError:
+                    pass
+            time.sleep(0.5)
+            held[a] = 0
+            for s in socks:
+                s.settimeout(0.01)
+                try:
+                    s.recv(1)  # end of file, or an answer: not held
+                except socket.timeout:
+                    held[a] += 1
+                except OSError:
+                    pass
+                s.close()
+    assert held[proxy] == 30, held
+    assert held[other] == 5, held
+    by.check(max_latency=2.0)
