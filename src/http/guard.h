@@ -18,7 +18,11 @@
  * cuts those past a deadline: it sends a 408 when an answer can still be
  * read as one (the request line has come, or the body is streaming) and
  * shuts the socket down both ways, so that libmicrohttpd, reading end of
- * file, closes the connection on its own thread. The socket is only
+ * file, closes the connection on its own thread. libmicrohttpd 0.9.75
+ * writes nothing while it reads a head or a body, except its own error
+ * answer to a malformed head, which it writes at once and then closes: a
+ * 408 could only mix with that if it sat unsent for the whole deadline
+ * (a client that reads nothing), and then only on that client's socket. The socket is only
  * touched under the guard's lock and while the connection is registered:
  * libmicrohttpd reports a connection closed (http_guard_close) before it
  * closes its descriptor, so the number is never another connection's.
