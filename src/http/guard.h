@@ -21,10 +21,12 @@
  * file, closes the connection on its own thread. libmicrohttpd 0.9.75
  * writes nothing while it reads a head or a body, except its own error
  * answer to a malformed head and a 100 Continue before a body, both
- * small and written at once (the error answer then closes): a
- * 408 could only mix with that if it sat unsent for the whole deadline
- * (a client that reads nothing), and then only on that client's socket. The socket is only
- * touched under the guard's lock and while the connection is registered:
+ * small and written at once (the error answer then closes): a 408 could
+ * only mix with one of them if it sat unsent for the whole deadline (a
+ * client that reads nothing), and then only on that client's socket.
+ *
+ * The socket is only touched under the guard's lock and while the
+ * connection is registered:
  * libmicrohttpd reports a connection closed (http_guard_close) before it
  * closes its descriptor, so the number is never another connection's.
  *
