@@ -182,6 +182,9 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     http_config hc = {.listen = o->listen,
                       .threads = o->threads ? o->threads : default_threads(),
                       .timeout_s = o->timeout_s,
+                      .head_timeout_s = o->head_timeout_s,
+                      .body_min_rate = o->min_body_rate,
+                      .max_conns = o->max_conns,
                       .max_conns_per_ip = o->max_conns_per_ip,
                       .trusted_proxies = &o->trusted_proxies};
     raise_fd_limit();

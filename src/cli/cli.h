@@ -35,6 +35,9 @@ typedef struct {
     int blob_grace_s;          /* --blob-grace: unlinked BLOBs are kept this long */
     unsigned threads;
     unsigned timeout_s;
+    unsigned head_timeout_s;   /* --head-timeout (0: the server's default) */
+    unsigned min_body_rate;    /* --min-body-rate, bytes/s; 0 = no minimum */
+    unsigned max_conns;        /* --max-conns (0: the server's default) */
     unsigned max_conns_per_ip;
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */

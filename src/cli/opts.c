@@ -16,6 +16,9 @@
 #define DEFAULT_BLOB_GRACE (24 * 3600) /* unlinked BLOBs are kept a day */
 #define DEFAULT_CACHE_MB 16 /* the store's read cache: hot pictures, records, users */
 #define DEFAULT_SPOOL_MB 256 /* upload spools in flight, together */
+/* A body's minimum rate, bytes/s averaged over each 10 s: a phone uploading
+ * 10 MB over a poor link (tens of KiB/s) passes with room to spare. */
+#define DEFAULT_MIN_BODY_RATE 1024
 
 enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
@@ -24,6 +27,7 @@ enum {
     O_KEEP_SESSIONS, O_KEY_FILE, O_NEW_KEY_FILE, O_COMPRESS, O_MODERN, O_PIXEL_LIMIT,
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
     O_TRUSTED_PROXY, O_LOG_LIMIT,
+    O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
 };
 
 static const struct option longopts[] = {
@@ -47,6 +51,9 @@ static const struct option longopts[] = {
     {"ticket-ttl", required_argument, NULL, O_TICKET_TTL},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
+    {"head-timeout", required_argument, NULL, O_HEAD_TIMEOUT},
+    {"min-body-rate", required_argument, NULL, O_MIN_BODY_RATE},
+    {"max-conns", required_argument, NULL, O_MAX_CONNS},
     {"auth-address-limit", required_argument, NULL, O_ADDR_LIMIT},
     {"auth-address-window", required_argument, NULL, O_ADDR_WINDOW},
     {"auth-account-limit", required_argument, NULL, O_ACCOUNT_LIMIT},
@@ -77,7 +84,8 @@ void cli_usage(FILE *f)
           "                [--auth basic,ticket,token,jwt,cookie] [--jwt-key ALG:FILE]...\n"
           "                [--jwt-issuer S] [--jwt-audience S] [--jwt-user-claim NAME]\n"
           "                [--require-app-token] [--cors-origin ORIGIN]... [--ticket-ttl 6h]\n"
-          "                [--timeout SECONDS] [--max-conns-per-ip N]\n"
+          "                [--timeout SECONDS] [--head-timeout SECONDS] [--min-body-rate BYTES]\n"
+          "                [--max-conns N] [--max-conns-per-ip N]\n"
           "                [--auth-address-limit N] [--auth-address-window 60s]\n"
           "                [--auth-account-limit N] [--auth-account-lockout 5m]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
@@ -100,7 +108,11 @@ void cli_usage(FILE *f)
           "wrong passwords (default 5) for one user from one address lock that user's password\n"
           "from there for --auth-account-lockout (default 5m). 0 turns a limit off. Valid\n"
           "tickets, tokens and sessions are never refused. user passwd and user disable end the\n"
-          "user's sessions, tickets and tokens unless --keep-sessions is given.\n",
+          "user's sessions, tickets and tokens unless --keep-sessions is given.\n"
+          "serve's connection limits (defaults): --timeout 30 (idle seconds), --head-timeout 10\n"
+          "  (seconds for a whole request head), --min-body-rate 1024 (bytes/s over each 10 s\n"
+          "  of a body; 0 = none), --max-conns 8192, --max-conns-per-ip 128 (an IPv6 /64 counts\n"
+          "  as one address; trusted proxies are not counted)\n",
           f);
 }
 
@@ -192,6 +204,11 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);
+    case O_HEAD_TIMEOUT: return parse_count(v, 3600, &o->head_timeout_s);
+    case O_MAX_CONNS: return parse_count(v, 1u << 20, &o->max_conns);
+    case O_MIN_BODY_RATE: /* 0 turns the minimum off */
+        return strcmp(v, "0") == 0 ? (o->min_body_rate = 0, true)
+                                   : parse_count(v, 1u << 30, &o->min_body_rate);
     case O_CORS: return add_to(o->cors, &o->ncors, v);
     case O_KEY_FILE: o->key_file = v; return true;
     case O_NEW_KEY_FILE: o->new_key_file = v; return true;
@@ -221,7 +238,7 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
                     .cache_mb = DEFAULT_CACHE_MB, .spool_mb = DEFAULT_SPOOL_MB,
-                    .log_limit = LOG_LIMIT_LINES};
+                    .log_limit = LOG_LIMIT_LINES, .min_body_rate = DEFAULT_MIN_BODY_RATE};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;

@@ -28,6 +28,7 @@
     X(TOOMANY, 429, "SoUnauthorizedException")                                                     \
     X(HDRTOOLARGE, 431, "SoTooLargeException")                                                     \
     X(INTERNAL, 500, "SoInternalException")                                                        \
+    X(NOTIMPL, 501, "SoBadRequestException")                                                       \
     X(UNAVAILABLE, 503, "SoInternalException")                                                     \
     /* the disk (or the quota) is full: ENOSPC, EDQUOT, SQLITE_FULL */                            \
     X(NOSPACE, 507, "SoInternalException")                                                         \

@@ -17,8 +17,16 @@ typedef struct {
     const char *listen; /* "host:port", IPv4 or [IPv6]:port */
     unsigned threads;   /* worker threads (0 = default) */
     unsigned timeout_s;        /* idle connection timeout (0 = 30 s) */
+    /* A request head must be complete within this of the connection's
+     * opening or of the previous request's end (0 = 10 s). */
+    unsigned head_timeout_s;
+    /* A body must arrive at this many bytes/s on average over each 10 s
+     * from the head's end; 0: no minimum. */
+    unsigned body_min_rate;
     unsigned max_conns;        /* connections in all (0 = 8192) */
-    unsigned max_conns_per_ip; /* connections from one address (0 = 1024) */
+    /* connections from one address, an IPv6 peer's /64 (0 = 128); the
+     * trusted proxies are not counted */
+    unsigned max_conns_per_ip;
     /* Peers whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the
      * client (--trusted-proxy); NULL or empty: none. */
     const net_cidr_list *trusted_proxies;

@@ -15,8 +15,20 @@
  * Percent-decoding of the path and query is ours (unescape): it never
  * produces a NUL byte, so "/Person/2%00/Image" cannot turn into
  * "/Person/2" on its way to the router; "%00" stays as it is and fails
- * there. Parsing is strict: HTTP/1.1 without Host, spaces in the target,
- * a NUL in a header value and conflicting Content-Length headers are 400.
+ * there. Parsing is strict, and crmblob's own, answered in the error
+ * carrier (SPEC §10): an HTTP/1.1 request without Host or with more than
+ * one, a space or a bare CR in the target, a NUL or a bare CR in a header,
+ * conflicting Content-Length headers, Content-Length with
+ * Transfer-Encoding, two Transfer-Encodings or one not ending in chunked
+ * are 400; another coding before chunked is 501. Each closes the
+ * connection. libmicrohttpd runs in its lax mode: its strict mode only
+ * adds the Host and target-space checks, which crmblob makes itself,
+ * and its own 400 for them sends its header block twice.
+ *
+ * Slow clients and many connections are the guard's (guard.h): a request
+ * head within --head-timeout, a body at --min-body-rate, at most
+ * --max-conns-per-ip connections from one address. The handler tells it
+ * where each request is (head, body, busy); its watchdog cuts the late.
  *
  * A request's client is its peer, unless the peer is a trusted proxy
  * (--trusted-proxy): then it is the client its X-Forwarded-For / Forwarded
@@ -58,17 +70,30 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/text.h"
 #include "http/forwarded.h"
+#include "http/guard.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
+#define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_HEAD_TIMEOUT_S 10
+#define DEFAULT_MAX_CONNS 8192
+/* Connections from one address: a sixty-fourth of the total, so that it
+ * takes 64 addresses to fill the server; enough for a NAT of a few dozen
+ * browsers (6 connections each). A reverse proxy is exempt (trusted). */
+#define DEFAULT_MAX_CONNS_PER_IP 128
+/* The body's minimum rate is averaged over windows of this length (the
+ * first one is the grace): a phone's upload may stall for seconds. */
+#define BODY_WINDOW_S 10
 /* Per-connection memory for the request head and body buffers: above the
  * API's own head limits (so that it answers 414/431 with its carrier),
  * small enough for thousands of connections. libmicrohttpd 0.9.75 zeroes
@@ -131,6 +156,7 @@ struct http_server {
     offload_t *offload;
     atomic_int held; /* answers waiting for their writes' flush */
     net_cidr_list trusted; /* --trusted-proxy: peers whose forwarded headers count */
+    http_guard *guard; /* head deadline, body rate, connections per address */
 };
 
 struct req_state {
@@ -140,6 +166,9 @@ struct req_state {
     char client[FWD_ADDR_MAX]; /* the client a trusted proxy named */
     bool resolved;             /* remote and secure are final */
     bool secure;               /* a trusted proxy said the client speaks https */
+    bool target_bad;       /* a space or a CR in the target as received */
+    bool has_body;         /* Content-Length above 0, or a Transfer-Encoding */
+    http_guard_conn *guard; /* its connection's */
     uint64_t start_us;
     uint64_t discarded;
     uint64_t sent_bytes;
@@ -162,6 +191,7 @@ struct req_state {
 typedef struct {
     req_state req;
     char remote[64];
+    http_guard_conn guard;
 } conn_state;
 
 static const char *lookup_header(void *conn, const char *name)
@@ -208,8 +238,28 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 typedef struct {
     api_request *r;
     const char *content_length; /* the first one seen */
-    bool bad;                   /* a NUL in a value, or Content-Lengths that differ */
+    const char *bad;            /* why the head is refused with 400, or NULL */
+    unsigned hosts;             /* Host headers */
+    unsigned codings;           /* Transfer-Encoding headers */
+    const char *coding;         /* the first one's value */
 } head_scan;
+
+/* Notes one header that decides how the request is framed or addressed.
+ * Dispatched on the name's length first: this runs for every header of
+ * every request. */
+static void frame_header(head_scan *h, const char *key, size_t key_size, const char *value)
+{
+    if (key_size == 4 && strcasecmp(key, "Host") == 0) {
+        h->hosts++;
+    } else if (key_size == 14 && strcasecmp(key, "Content-Length") == 0) {
+        if (h->content_length != NULL && strcmp(h->content_length, value) != 0)
+            h->bad = "Conflicting Content-Length headers";
+        h->content_length = value;
+    } else if (key_size == 17 && strcasecmp(key, "Transfer-Encoding") == 0) {
+        if (h->codings++ == 0)
+            h->coding = value;
+    }
+}
 
 /* Adds one header or query argument to the head's measurements. */
 static enum MHD_Result measure(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -221,13 +271,15 @@ static enum MHD_Result measure(void *cls, enum MHD_ValueKind kind, const char *k
         h->r->url_len += key_size + value_size + 2;
         return MHD_YES;
     }
-    if (value != NULL && memchr(value, '\0', value_size) != NULL)
-        h->bad = true;
-    if (strcasecmp(key, "Content-Length") == 0 && value != NULL) {
-        if (h->content_length != NULL && strcmp(h->content_length, value) != 0)
-            h->bad = true;
-        h->content_length = value;
-    }
+    if (value == NULL)
+        value = "";
+    if (memchr(value, '\0', value_size) != NULL)
+        h->bad = "NUL byte in a header";
+    /* libmicrohttpd ends a line at CR LF or a bare LF; a bare CR stays in
+     * the line, where another parser on the way may end it */
+    if (memchr(value, '\r', value_size) != NULL || memchr(key, '\r', key_size) != NULL)
+        h->bad = "Bare CR in a header";
+    frame_header(h, key, key_size, value);
     h->r->header_bytes += line;
     h->r->header_count++;
     if (line > h->r->header_line_max)
@@ -235,19 +287,75 @@ static enum MHD_Result measure(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-/* A fixed 400 for a head crmblob will not interpret; the connection closes. */
-static enum MHD_Result refuse_head(struct MHD_Connection *c)
+/* HTTP/1.1 and later need Host (HTTP/1.0 may omit it). */
+static bool needs_host(const char *version)
 {
-    static const char body[] = "{\"Error\":true,\"ErrorType\":\"SoBadRequestException\","
-                               "\"ErrorMessage\":\"Malformed request head\","
-                               "\"ErrorSource\":\"crmblob\"}";
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    return strncmp(version, "HTTP/1.", 7) == 0 && strcmp(version, "HTTP/1.0") != 0;
+}
+
+/* Is the last coding of a Transfer-Encoding list "chunked"? */
+static bool ends_chunked(const char *list)
+{
+    const char *last = strrchr(list, ',');
+    last = last != NULL ? last + 1 : list;
+    last += strspn(last, " \t");
+    size_t n = strcspn(last, " \t");
+    return n == 7 && strncasecmp(last, "chunked", 7) == 0 && last[n + strspn(last + n, " \t")] == 0;
+}
+
+/* How a Transfer-Encoding frames the body (RFC 9112 §6.3): one header
+ * saying "chunked" is what crmblob reads; a list not ending in chunked
+ * leaves the body's end unknown (400); other codings before chunked
+ * (gzip, chunked) are not implemented (501). */
+static cb_err judge_coding(const head_scan *h, const char **why)
+{
+    if (h->codings > 1)
+        *why = "More than one Transfer-Encoding header";
+    else if (h->codings == 0 || strcasecmp(h->coding, "chunked") == 0)
+        return CB_EOK;
+    else if (!ends_chunked(h->coding))
+        *why = "Transfer-Encoding does not end with chunked";
+    if (*why != NULL)
+        return CB_EBADREQ;
+    *why = "Unsupported Transfer-Encoding (only chunked is)";
+    return CB_ENOTIMPL;
+}
+
+/* The head's verdict once every header is seen (SPEC §10): ambiguous
+ * framing or addressing is 400, a transfer coding other than chunked is
+ * 501; *why is set for either. CB_EOK: the head may go on. */
+static cb_err judge_head(const head_scan *h, const char *version, const char **why)
+{
+    *why = h->bad;
+    if (h->hosts > 1)
+        *why = "More than one Host header";
+    else if (h->hosts == 0 && needs_host(version))
+        *why = "HTTP/1.1 request without Host";
+    else if (h->codings > 0 && h->content_length != NULL)
+        *why = "Content-Length with Transfer-Encoding";
+    if (*why != NULL)
+        return CB_EBADREQ;
+    return judge_coding(h, why);
+}
+
+/* A fixed error answer to a head crmblob will not interpret, in the error
+ * carrier; the connection closes after it. */
+static enum MHD_Result refuse_head(struct MHD_Connection *c, cb_err e, const char *why)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"Error\":true,\"ErrorType\":\"%s\",\"ErrorMessage\":\"%s\","
+                     "\"ErrorSource\":\"crmblob\"}",
+                     err_type(e), why);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_BAD_REQUEST, resp);
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)err_status(e), resp);
     MHD_destroy_response(resp);
     return ok;
 }
@@ -348,20 +456,36 @@ static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
     return ok;
 }
 
+/* Registers a new connection with the guard (over the per-address cap,
+ * the guard shuts its socket down and libmicrohttpd closes it). */
+static void guard_open(http_server *s, struct MHD_Connection *c, http_guard_conn *gc)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ad =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    http_guard_open(s->guard, gc, fd != NULL ? fd->connect_fd : -1,
+                    ad != NULL ? ad->client_addr : NULL);
+}
+
 /* A connection opens (its state is made) or closes (freed). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)cls;
+    http_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_state *cs = calloc(1, sizeof(conn_state));
-        if (cs != NULL)
+        if (cs != NULL) {
             peer_address(c, cs->remote, sizeof(cs->remote));
+            guard_open(s, c, &cs->guard);
+        }
         *socket_context = cs;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         conn_state *cs = *socket_context;
         if (cs != NULL && cs->req.x != NULL) /* never completed: cannot happen, but no leak */
             api_exchange_free(cs->req.x);
+        if (cs != NULL) /* before libmicrohttpd closes the descriptor */
+            http_guard_close(s->guard, &cs->guard);
         free(cs);
         *socket_context = NULL;
     }
@@ -380,7 +504,12 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     if (cs->req.x != NULL) /* the last request was refused by MHD unseen */
         api_exchange_free(cs->req.x);
     cs->req = (req_state){
-        .start_us = text_monotonic_us(), .raw_target_len = strlen(uri), .remote = cs->remote};
+        .start_us = text_monotonic_us(),
+        .raw_target_len = strlen(uri),
+        .target_bad = strpbrk(uri, " \r") != NULL, /* libmicrohttpd's lax mode lets them by */
+        .remote = cs->remote,
+        .guard = &cs->guard};
+    http_guard_line(&cs->guard); /* cut already: libmicrohttpd reads end of file next */
     return &cs->req;
 }
 
@@ -395,15 +524,6 @@ static bool target_has_nul(const req_state *st, const char *url, const char *ver
     return st->raw_target_len + 1 != (size_t)(version - url);
 }
 
-/* Does the request announce a body (Content-Length above 0, or chunks)? */
-static bool has_body(struct MHD_Connection *c)
-{
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
-}
-
 /* The end of the handler's first call, once the exchange has started.
  * libmicrohttpd closes the connection after an answer queued before the
  * request's end; without a body the end is the very next call, so an
@@ -411,8 +531,10 @@ static bool has_body(struct MHD_Connection *c)
  * connection stays open. */
 static enum MHD_Result started(struct MHD_Connection *c, req_state *st)
 {
-    if (api_exchange_response(st->x) != NULL && has_body(c))
+    if (api_exchange_response(st->x) != NULL && st->has_body)
         return queue(c, st);
+    if (st->has_body && !http_guard_body(st->guard, text_monotonic_us()))
+        return MHD_NO; /* too slow already: closed */
     return MHD_YES;
 }
 
@@ -422,10 +544,14 @@ static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_
 static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Connection *c,
                                   const char *url, const char *method, const char *version)
 {
+    if (!http_guard_busy(st->guard))
+        return MHD_NO; /* the head came too late: a 408 is on its way */
     api_request req = make_request(s, c, url, method, st);
     head_scan scan = {.r = &req};
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
+    st->has_body = scan.codings > 0 ||
+                   (scan.content_length != NULL && strcmp(scan.content_length, "0") != 0);
     st->x = api_exchange_start(s->api, &req);
     atomic_fetch_add(&s->in_flight, 1); /* MHD calls on_completed from now on */
     /* Counted first, then the check: http_stop sets `stopping` before it
@@ -434,10 +560,16 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
      * connection suspended, libmicrohttpd aborts at stop). */
     if (atomic_load(&s->stopping))
         api_exchange_unavailable(st->x);
-    if (scan.bad || target_has_nul(st, url, version)) {
+    const char *why;
+    cb_err verdict = judge_head(&scan, version, &why);
+    if (verdict == CB_EOK && (st->target_bad || target_has_nul(st, url, version))) {
+        verdict = CB_EBADREQ;
+        why = "Malformed request target";
+    }
+    if (verdict != CB_EOK) {
         st->queued = true;
-        st->status = MHD_HTTP_BAD_REQUEST;
-        return refuse_head(c);
+        st->status = err_status(verdict);
+        return refuse_head(c, verdict, why);
     }
     if (api_exchange_start_blocks(st->x))
         return offload_push(s->offload, c, st, &req, JOB_START);
@@ -593,6 +725,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        http_guard_bytes(st->guard, n);
         if (api_exchange_response(st->x) == NULL) {
             api_exchange_body(st->x, upload_data, n);
             return MHD_YES;
@@ -602,6 +735,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st->job == JOB_FINISH) /* resumed: finished elsewhere, or its writes are on disk */
         return queue(c, st);
+    if (!http_guard_busy(st->guard))
+        return MHD_NO; /* the body was too slow: a 408 is on its way */
     api_request req = make_request(s, c, url, method, st);
     if (api_exchange_blocks(st->x, &req))
         return offload_push(s->offload, c, st, &req, JOB_FINISH);
@@ -637,14 +772,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_server *s = cls;
     req_state *st = *con_cls;
     *con_cls = NULL;
-    if (st == NULL || st->x == NULL) /* refused by MHD before the handler saw it */
+    if (st == NULL)
         return;
-    int status = st->queued ? st->status : 0;
+    uint64_t now = text_monotonic_us();
+    http_guard_idle(st->guard, now); /* the next head's clock starts */
+    if (st->x == NULL) /* refused by MHD before the handler saw it */
+        return;
+    int status = st->queued ? st->status : http_guard_cut(st->guard) ? err_status(CB_ETIMEOUT) : 0;
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
-    log_access(api_exchange_method(x), api_exchange_path(x), status, bytes,
-               text_monotonic_us() - st->start_us, api_exchange_user(x), api_exchange_app(x),
-               st->remote);
+    log_access(api_exchange_method(x), api_exchange_path(x), status, bytes, now - st->start_us,
+               api_exchange_user(x), api_exchange_app(x), st->remote);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -694,15 +832,34 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_vmsg(LOG_WARN, "http: ", fmt, ap);
 }
 
-/* Once stopping, a new connection is closed at once. (Not
+/* Once stopping, or with its address at the cap, a new connection is
+ * closed at once. (Not
  * MHD_quiesce_daemon: in a thread pool with epoll it races with the
  * worker threads removing the listening socket themselves, and libmicrohttpd
  * 0.9.75 aborts the process when it loses.) */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
 {
-    (void)addr, (void)len;
+    (void)len;
     http_server *s = cls;
-    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+    return atomic_load(&s->stopping) || !http_guard_admits(s->guard, addr) ? MHD_NO : MHD_YES;
+}
+
+static unsigned or_default(unsigned v, unsigned dflt)
+{
+    return v != 0 ? v : dflt;
+}
+
+static cb_err guard_start(const http_config *cfg, http_guard **out)
+{
+    http_guard_config gc = {
+        .head_timeout_s = or_default(cfg->head_timeout_s, DEFAULT_HEAD_TIMEOUT_S),
+        .body_min_rate = cfg->body_min_rate,
+        .body_window_s = BODY_WINDOW_S,
+        .per_addr_max = or_default(cfg->max_conns_per_ip, DEFAULT_MAX_CONNS_PER_IP),
+        .max_conns = or_default(cfg->max_conns, DEFAULT_MAX_CONNS),
+        .exempt = cfg->trusted_proxies,
+    };
+    return http_guard_start(&gc, out);
 }
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
@@ -725,6 +882,11 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         free(s);
         return CB_EINTERNAL;
     }
+    if (guard_start(cfg, &s->guard) != CB_EOK) {
+        offload_stop(s->offload);
+        free(s);
+        return CB_EINTERNAL;
+    }
     unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -732,17 +894,17 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 8192u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 1024u,
+        MHD_OPTION_CONNECTION_TIMEOUT, or_default(cfg->timeout_s, DEFAULT_TIMEOUT_S),
+        MHD_OPTION_CONNECTION_LIMIT, or_default(cfg->max_conns, DEFAULT_MAX_CONNS),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, s, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);
         offload_stop(s->offload);
+        http_guard_stop(s->guard);
         free(s);
         return CB_EUNAVAILABLE;
     }
@@ -762,5 +924,6 @@ void http_stop(http_server *s, unsigned grace_s)
     while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
         usleep(1000);
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
+    http_guard_stop(s->guard); /* every connection closed */
     free(s);
 }

@@ -459,6 +459,7 @@ static void test_err_table(void **state)
         {CB_ETOOMANY, 429, "SoUnauthorizedException", "TOOMANY"},
         {CB_EHDRTOOLARGE, 431, "SoTooLargeException", "HDRTOOLARGE"},
         {CB_EINTERNAL, 500, "SoInternalException", "INTERNAL"},
+        {CB_ENOTIMPL, 501, "SoBadRequestException", "NOTIMPL"},
         {CB_EUNAVAILABLE, 503, "SoInternalException", "UNAVAILABLE"},
         {CB_ENOSPACE, 507, "SoInternalException", "NOSPACE"},
         {CB_EWOULDBLOCK, 500, "SoInternalException", "WOULDBLOCK"},
