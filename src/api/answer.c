@@ -66,6 +66,8 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
                           "ErrorMessage", text, "ErrorSource", "crmblob");
     if (e == CB_EUNAUTH)
         api_add_header(x, "WWW-Authenticate", auth_challenge(x->api->auth));
+    if (e == CB_EUNAVAILABLE)
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", API_RETRY_UNAVAILABLE_S));
     if (e == CB_EINTERNAL)
         log_error("%s %s: %s", x->method, x->path, text);
     api_answer_carrier(x, err_status(e), "Error", j);
@@ -102,6 +104,25 @@ void api_fail_store(api_exchange *x, cb_err e)
         break;
     default:
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        break;
+    }
+}
+
+void api_fail_image(api_exchange *x, cb_err e, const char *reason, bool uploaded)
+{
+    const char *why = arena_strdup(x->arena, reason != NULL ? reason : "");
+    switch (e) {
+    case CB_EWORK:
+        API_FAIL(x, e, MSG_IMAGE_TOO_COSTLY, MSG_S(why));
+        break;
+    case CB_EUNAVAILABLE:
+        API_FAIL0(x, e, MSG_IMAGE_WORKER_STOPPED);
+        break;
+    default:
+        if (e == CB_EBADREQ && uploaded) /* the client's picture */
+            API_FAIL(x, e, MSG_IMAGE_INVALID, MSG_S(why));
+        else /* a stored picture the pipeline refuses, or a failure of ours */
+            API_FAIL0(x, CB_EINTERNAL, uploaded ? MSG_UPLOAD_FAILED : MSG_IMAGE_UNREADABLE);
         break;
     }
 }

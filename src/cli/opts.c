@@ -19,7 +19,7 @@ enum {
     O_DB = 256, O_LISTEN, O_ROLE, O_FULL_NAME, O_THREADS, O_DURABLE, O_PW_STDIN, O_TTL, O_LABEL,
     O_AUTH, O_JWT_KEY, O_JWT_ISS, O_JWT_AUD, O_JWT_CLAIM, O_REQUIRE_APP, O_CORS, O_TICKET_TTL,
     O_TIMEOUT, O_MAX_PER_IP, O_FAIL_LIMIT, O_FAIL_WINDOW, O_LOCKOUT, O_KEY_FILE, O_NEW_KEY_FILE,
-    O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB,
+    O_COMPRESS, O_MODERN, O_PIXEL_LIMIT, O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_IMG_CPU,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +51,7 @@ static const struct option longopts[] = {
     {"compress", no_argument, NULL, O_COMPRESS},
     {"modern-formats", no_argument, NULL, O_MODERN},
     {"pixel-limit", required_argument, NULL, O_PIXEL_LIMIT},
+    {"image-cpu-limit", required_argument, NULL, O_IMG_CPU},
     {"variant-cache-mb", required_argument, NULL, O_VARIANT_MB},
     {"blob-grace", required_argument, NULL, O_BLOB_GRACE},
     {"cache-mb", required_argument, NULL, O_CACHE_MB},
@@ -68,7 +69,7 @@ void cli_usage(FILE *f)
           "                [--auth-fail-limit N] [--auth-fail-window S] [--auth-lockout S]\n"
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
-          "                [--cache-mb N]\n"
+          "                [--cache-mb N] [--image-cpu-limit 20s]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin | disable NAME | enable NAME\n"
           "  crmblob ticket issue USER [--ttl 6h] | revoke TICKET\n"
@@ -159,6 +160,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_CACHE_MB: /* 0 turns the cache off */
         return strcmp(v, "0") == 0 ? (o->cache_mb = 0, true) : parse_count(v, 1u << 16, &o->cache_mb);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;
+    case O_IMG_CPU: /* at most an hour: the wall-clock limit is twice it */
+        return parse_seconds(v, &o->image_cpu_limit_s) && o->image_cpu_limit_s > 0 &&
+               o->image_cpu_limit_s <= 3600;
     case O_PIXEL_LIMIT: {
         unsigned n;
         if (!parse_count(v, 2000000000u, &n))
