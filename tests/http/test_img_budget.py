@@ -142,7 +142,7 @@ def test_variant_over_the_cpu_limit_is_refused_by_the_worker(make_arg_server):
         body = assert_error(r, 400, "SoBadRequestException")
         assert "CPU" in body["ErrorMessage"], body
         # 1 s of CPU, on a machine whose cores the three share
-        assert secs < 6.0, f"refused after {secs:.2f} s"
+        assert secs < 10.0, f"refused after {secs:.2f} s"
     # the picture itself is fine: a small variant is drawn within the limit
     r = a.get_image("Person", pid, params={"w": 64})
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
