@@ -53,12 +53,12 @@
 
 extern char **environ;
 
-#define IMG_GENERAL 2        /* workers for any picture */
-#define IMG_WORKERS 3        /* the general ones and the small lane's */
+#define IMG_GENERAL 2 /* workers for any picture */
+#define IMG_WORKERS 3 /* the general ones and the small lane's */
 #define IMG_SMALL (IMG_WORKERS - 1)
 #define IMG_LANE_PIXELS 4000000 /* the small lane's pictures: 4 MP at most */
-#define IMG_GENERAL_WAIT_MAX 1 /* calls that may wait for a general worker */
-#define IMG_WALL_MARGIN_S 10 /* wall clock beyond twice the CPU limit */
+#define IMG_GENERAL_WAIT_MAX 1  /* calls that may wait for a general worker */
+#define IMG_WALL_MARGIN_S 10    /* wall clock beyond twice the CPU limit */
 
 typedef struct {
     pid_t pid;
@@ -161,9 +161,10 @@ static cb_err start_worker(worker *w)
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &dflt);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {R.path,   "--pixel-limit", R.limit, "--threads",     R.threads,
-                    "--cache-mb", R.cache,      "--cpu-limit", R.cpu, small ? "--lane-pixels" : NULL,
-                    R.lane,   NULL};
+    /* the small lane's bound ends the list early for the others */
+    char *lane = small ? "--lane-pixels" : NULL;
+    char *argv[] = {R.path,  "--pixel-limit", R.limit, "--threads", R.threads, "--cache-mb",
+                    R.cache, "--cpu-limit",   R.cpu,   lane,        R.lane,    NULL};
     pid_t pid = 0;
     int rc = posix_spawn(&pid, R.path, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

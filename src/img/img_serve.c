@@ -29,10 +29,10 @@
 
 static struct {
     int sock;
-    int limit_s;        /* 0: no limit */
+    int limit_s; /* 0: no limit */
     timer_t timer;
-    atomic_int armed;   /* 1 while a request runs under the limit */
-    imgw_resp over;     /* the answer when the limit is reached */
+    atomic_int armed; /* 1 while a request runs under the limit */
+    imgw_resp over;   /* the answer when the limit is reached */
 } budget;
 
 static void on_cpu_limit(int sig)
@@ -63,8 +63,8 @@ static bool budget_init(int sock, int limit_s)
     memset(&budget.over, 0, sizeof(budget.over));
     budget.over.err = CB_EWORK;
     budget.over.exiting = 1;
-    snprintf(budget.over.reason, sizeof(budget.over.reason),
-             "decoding needs more than %d s of CPU", limit_s);
+    snprintf(budget.over.reason, sizeof(budget.over.reason), "decoding needs more than %d s of CPU",
+             limit_s);
     return true;
 }
 
