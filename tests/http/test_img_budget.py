@@ -169,6 +169,29 @@ def test_large_pictures_leave_small_ones_a_lane(make_arg_server):
             assert int(r.headers["Retry-After"]) >= 1
 
 
+def test_too_many_large_pictures_at_once_get_503_not_everybody_else(make_arg_server):
+    """Five whole-size conversions at once: two are drawn, one waits, and
+    the others are told to come back (503, Retry-After) at once instead of
+    holding the server's offload threads, which the bystander needs."""
+    s = make_arg_server(NO_LIMITER)
+    a = s.client("alice")
+    pid = a.create("Person", Firstname="Large")
+    a.put_image("Person", pid, rgb_png(7000), "image/png")
+    with Bystander(s, "bob") as by:
+        got = concurrently(lambda t: a.get_image("Person", pid, params={"type": t}),
+                           ["GIF", "gif", "Gif", "gIf", "giF"])
+    by.check(max_latency=MAX_LATENCY)
+    statuses = sorted(r.status_code for r, _ in got)
+    assert all(st in (200, 503) for st in statuses), statuses
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
+    for r, secs in got:
+        if r.status_code == 503:
+            body = assert_error(r, 503)
+            assert "try again" in body["ErrorMessage"], body
+            assert int(r.headers["Retry-After"]) >= 1
+            assert secs < 2.0, f"a 503 took {secs:.2f} s"
+
+
 # --------------------------------------------------------------------------
 # defect 4: a TIFF of many pages
 
