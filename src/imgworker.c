@@ -6,7 +6,11 @@
  * socket does: when the server stops, exits or dies. (Not PDEATHSIG: that
  * follows the server thread that started it, not the server.)
  *
- *   crmblob-img [--pixel-limit N] [--threads N] [--cache-mb N]
+ *   crmblob-img [--pixel-limit N] [--threads N] [--cache-mb N] [--cpu-limit S]
+ *               [--lane-pixels N]
+ *
+ * --cpu-limit: CPU seconds per request (imgw.h); --lane-pixels: a worker
+ * of the small lane (img.h, img_config.lane_pixels).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +36,8 @@ static bool parse_args(int argc, char **argv, img_config *cfg)
     static const struct option opts[] = {{"pixel-limit", required_argument, NULL, 'p'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"cache-mb", required_argument, NULL, 'c'},
+                                         {"cpu-limit", required_argument, NULL, 'l'},
+                                         {"lane-pixels", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     int c;
     int64_t n;
@@ -42,6 +48,10 @@ static bool parse_args(int argc, char **argv, img_config *cfg)
             cfg->pixel_limit = n;
         else if (c == 't')
             cfg->threads = (int)n;
+        else if (c == 'l')
+            cfg->cpu_limit_s = (int)n;
+        else if (c == 's')
+            cfg->lane_pixels = n;
         else
             cfg->cache_mb = (int)n;
     }
@@ -55,14 +65,15 @@ int main(int argc, char **argv)
     signal(SIGINT, SIG_IGN); /* a Ctrl-C reaches the whole group: the server stops us */
     if (!parse_args(argc, argv, &cfg)) {
         fprintf(stderr, "usage: crmblob-img [--pixel-limit N] [--threads N] [--cache-mb N] "
-                        "(started by crmblob serve, socket on fd 3)\n");
+                        "[--cpu-limit S] [--lane-pixels N] (started by crmblob serve, socket "
+                        "on fd 3)\n");
         return 2;
     }
     if (img_init(&cfg) != CB_EOK) {
         log_error("image worker: cannot start libvips");
         return 1;
     }
-    int rc = imgw_serve(IMGW_FD);
+    int rc = imgw_serve(IMGW_FD, cfg.cpu_limit_s);
     img_shutdown();
     return rc;
 }

@@ -233,7 +233,9 @@ static int cmd_serve(const cli_opts *o)
         cli_open_codec(o, st, &codec) != 0)
         goto out;
     char worker[PATH_MAX];
-    img_config ic = {.pixel_limit = o->pixel_limit, .worker = worker_path(worker, sizeof(worker))};
+    img_config ic = {.pixel_limit = o->pixel_limit,
+                     .cpu_limit_s = o->image_cpu_limit_s,
+                     .worker = worker_path(worker, sizeof(worker))};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;

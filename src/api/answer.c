@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api_int.h"
 #include "core/log.h"
@@ -13,6 +14,14 @@ void api_add_header(api_exchange *x, const char *name, const char *value)
 {
     assert(x->resp.nheaders < API_MAX_HEADERS);
     x->resp.headers[x->resp.nheaders++] = (api_header){name, value};
+}
+
+static bool has_header(const api_exchange *x, const char *name)
+{
+    for (size_t i = 0; i < x->resp.nheaders; i++)
+        if (strcasecmp(x->resp.headers[i].name, name) == 0)
+            return true;
+    return false;
 }
 
 static void set_status(api_exchange *x, int status)
@@ -66,6 +75,8 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
                           "ErrorMessage", text, "ErrorSource", "crmblob");
     if (e == CB_EUNAUTH)
         api_add_header(x, "WWW-Authenticate", auth_challenge(x->api->auth));
+    if (e == CB_EUNAVAILABLE && !has_header(x, "Retry-After")) /* unless a caller knows better */
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", API_RETRY_UNAVAILABLE_S));
     if (e == CB_EINTERNAL)
         log_error("%s %s: %s", x->method, x->path, text);
     api_answer_carrier(x, err_status(e), "Error", j);
@@ -107,6 +118,25 @@ void api_fail_store(api_exchange *x, cb_err e)
         break;
     default:
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        break;
+    }
+}
+
+void api_fail_image(api_exchange *x, cb_err e, const char *reason, bool uploaded)
+{
+    const char *why = arena_strdup(x->arena, reason != NULL ? reason : "");
+    switch (e) {
+    case CB_EWORK:
+        API_FAIL(x, e, MSG_IMAGE_TOO_COSTLY, MSG_S(why));
+        break;
+    case CB_EUNAVAILABLE:
+        API_FAIL0(x, e, MSG_IMAGE_WORKER_STOPPED);
+        break;
+    default:
+        if (e == CB_EBADREQ && uploaded) /* the client's picture */
+            API_FAIL(x, e, MSG_IMAGE_INVALID, MSG_S(why));
+        else /* a stored picture the pipeline refuses, or a failure of ours */
+            API_FAIL0(x, CB_EINTERNAL, uploaded ? MSG_UPLOAD_FAILED : MSG_IMAGE_UNREADABLE);
         break;
     }
 }

@@ -182,6 +182,10 @@ bool cond_is_conditional(const api_request *req);
 bool cond_write_allowed(api_exchange *x, const api_request *req, const cond_state *c);
 
 /* ---- answers (answer.c) ---- */
+/* Seconds a 503 asks the client to wait (Retry-After): what is missing
+ * (an image worker, the database) comes back at once or not soon. */
+#define API_RETRY_UNAVAILABLE_S 2
+/* The error carrier for e; a 503 also carries Retry-After. */
 void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nargs);
 #define API_FAIL(x, e, id, ...)                                                                    \
     api_fail((x), (e), (id), (const msg_arg[]){__VA_ARGS__},                                        \
@@ -189,6 +193,11 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
 #define API_FAIL0(x, e, id) api_fail((x), (e), (id), NULL, 0)
 /* Maps a store error to an answer (NOTFOUND names the entity). */
 void api_fail_store(api_exchange *x, cb_err e);
+/* Maps an image pipeline (img.h) error to an answer: the picture needs
+ * too much work → 400, no worker could finish → 503, any other refusal
+ * → 400 with the reason when the picture is the client's (an upload),
+ * else 500 (a stored picture that cannot be read). */
+void api_fail_image(api_exchange *x, cb_err e, const char *reason, bool uploaded);
 void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned, size_t len);
 /* body stays owner's: released once sent (answers taken from the cache). */
 void api_answer_lent(api_exchange *x, int status, const char *type, const void *body, size_t len,

@@ -78,6 +78,8 @@
     X(IMAGE_INVALID)                                                                           \
     X(RANGE_NOT_SATISFIABLE)                                                                   \
     X(IMAGE_UNREADABLE)                                                                        \
+    X(IMAGE_TOO_COSTLY)                                                                        \
+    X(IMAGE_WORKER_STOPPED)                                                                    \
     X(UNAVAILABLE)                                                                             \
     X(ARG_MISSING)                                                                             \
     X(BAD_BASE64)                                                                              \

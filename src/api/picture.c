@@ -11,7 +11,6 @@
  * so clients always get exactly what was uploaded (OriginalSize bytes).
  * A product's 200×200 thumbnail is a pinned variant made at upload.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,49 +24,6 @@
 /* Variants never enlarge, so any positive int32 is a valid bound; past
  * libvips' largest coordinate it means the same as that. */
 #define VARIANT_MAX_SIDE 10000000
-/* Decodes at once: a progressive 50 MP JPEG takes ~350 MB to decode, so
- * the number in flight bounds the server's memory, not the clients. */
-#define IMAGE_JOBS 2
-
-static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cv = PTHREAD_COND_INITIALIZER;
-static int jobs_busy;
-
-static void job_enter(void)
-{
-    pthread_mutex_lock(&jobs_mu);
-    while (jobs_busy >= IMAGE_JOBS)
-        pthread_cond_wait(&jobs_cv, &jobs_mu);
-    jobs_busy++;
-    pthread_mutex_unlock(&jobs_mu);
-}
-
-static void job_leave(void)
-{
-    pthread_mutex_lock(&jobs_mu);
-    jobs_busy--;
-    pthread_cond_signal(&jobs_cv);
-    pthread_mutex_unlock(&jobs_mu);
-}
-
-/* img_variant and img_validate_fd under the job limit. */
-static cb_err variant_job(const void *in, size_t len, int w, int h, img_type t, void **out,
-                          size_t *out_len, char *reason, size_t cap)
-{
-    job_enter();
-    cb_err e = img_variant(in, len, w, h, t, out, out_len, reason, cap);
-    job_leave();
-    return e;
-}
-
-static cb_err validate_job(int fd, int64_t size, img_info *info, char *reason, size_t cap)
-{
-    job_enter();
-    cb_err e = img_validate_fd(fd, size, info, reason, cap);
-    job_leave();
-    return e;
-}
-
 /* ---- query ---- */
 
 static bool parse_side(api_exchange *x, const api_request *req, const char *name, int *out)
@@ -282,11 +238,11 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     if (!decode(x, stored, len, b->is_zipped, b->is_encrypted, &orig, &orig_len))
         return false;
     *t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
-    e = variant_job(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
+    e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
     free(orig);
     if (e != CB_EOK) {
         log_warn("variant of BLOB %d failed: %s", b->blob_id, reason);
-        API_FAIL0(x, e == CB_EUNAVAILABLE ? CB_EUNAVAILABLE : CB_EINTERNAL, MSG_IMAGE_UNREADABLE);
+        api_fail_image(x, e, reason, false);
         return false;
     }
     return true;
@@ -367,7 +323,7 @@ static cb_err upload_thumbnail(api_exchange *x, img_type t, void **thumb, size_t
     *unreadable = orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size;
     snprintf(reason, cap, "the upload could not be read back");
     if (!*unreadable)
-        e = variant_job(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, thumb, len, reason,
+        e = img_variant(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, thumb, len, reason,
                         cap);
     free(orig);
     return e;
@@ -400,17 +356,18 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
     char reason[256];
     upload_t *u = NULL;
     bool ok = false, unreadable;
-    if (upload_thumbnail(x, info->type, &thumb, &thumb_len, &unreadable, reason, sizeof(reason)) !=
-        CB_EOK) {
+    cb_err e = upload_thumbnail(x, info->type, &thumb, &thumb_len, &unreadable, reason,
+                                sizeof(reason));
+    if (e != CB_EOK) {
         if (unreadable)
             API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
         else
-            API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
+            api_fail_image(x, e, reason, true);
         goto out;
     }
     if ((u = upload_create(x, NULL, (int64_t)thumb_len)) == NULL)
         goto out;
-    cb_err e = upload_feed(u, thumb, thumb_len);
+    e = upload_feed(u, thumb, thumb_len);
     if (e != CB_EOK || !upload_finish(x, u)) {
         if (!x->answered)
             upload_fail(x, e);
@@ -459,9 +416,10 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
     img_info info;
     char reason[256];
     int efd = -1;
-    if (validate_job(upload_fd(x->upload), upload_size(x->upload), &info, reason, sizeof(reason)) !=
-        CB_EOK) {
-        API_FAIL(x, CB_EBADREQ, MSG_IMAGE_INVALID, MSG_S(arena_strdup(x->arena, reason)));
+    cb_err e = img_validate_fd(upload_fd(x->upload), upload_size(x->upload), &info, reason,
+                               sizeof(reason));
+    if (e != CB_EOK) {
+        api_fail_image(x, e, reason, true);
         return false;
     }
     if (t->kind == PIC_TO_THUMBNAIL && !shrink_to_thumbnail(x, &info))
@@ -471,7 +429,7 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
                        .size = size,
                        .original_size = size,
                        .mime_type = img_mime(info.type)};
-    cb_err e = x->api->cfg.codec == NULL
+    e = x->api->cfg.codec == NULL
                    ? CB_EOK
                    : codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd,
                                      &esize, &c.is_zipped, &c.is_encrypted);

@@ -29,6 +29,7 @@ typedef struct {
     bool compress;            /* --compress */
     bool modern_formats;      /* --modern-formats */
     int64_t pixel_limit;      /* --pixel-limit */
+    int image_cpu_limit_s;    /* --image-cpu-limit: CPU seconds per image call; 0 = default */
     unsigned variant_cache_mb; /* --variant-cache-mb */
     unsigned cache_mb;         /* --cache-mb: the store's read cache; 0 = none */
     unsigned spool_mb;         /* --spool-mb: upload spools in flight, together */

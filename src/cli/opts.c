@@ -28,6 +28,7 @@ enum {
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
+    O_IMG_CPU,
 };
 
 static const struct option longopts[] = {
@@ -68,6 +69,7 @@ static const struct option longopts[] = {
     {"compress", no_argument, NULL, O_COMPRESS},
     {"modern-formats", no_argument, NULL, O_MODERN},
     {"pixel-limit", required_argument, NULL, O_PIXEL_LIMIT},
+    {"image-cpu-limit", required_argument, NULL, O_IMG_CPU},
     {"variant-cache-mb", required_argument, NULL, O_VARIANT_MB},
     {"blob-grace", required_argument, NULL, O_BLOB_GRACE},
     {"cache-mb", required_argument, NULL, O_CACHE_MB},
@@ -91,7 +93,7 @@ void cli_usage(FILE *f)
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
-          "                [--log-limit N]\n"
+          "                [--log-limit N] [--image-cpu-limit 20s]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -222,6 +224,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_LOG_LIMIT: /* 0: no limit */
         return strcmp(v, "0") == 0 ? (o->log_limit = 0, true) : parse_count(v, 1000000, &o->log_limit);
     case O_BLOB_GRACE: return parse_seconds(v, &o->blob_grace_s) && o->blob_grace_s > 0;
+    case O_IMG_CPU: /* at most an hour: the wall-clock limit is twice it */
+        return parse_seconds(v, &o->image_cpu_limit_s) && o->image_cpu_limit_s > 0 &&
+               o->image_cpu_limit_s <= 3600;
     case O_PIXEL_LIMIT: {
         unsigned n;
         if (!parse_count(v, 2000000000u, &n))

@@ -13,6 +13,8 @@
 #define CB_ERR_MAP(X)                                                                              \
     X(OK, 200, "")                                                                                 \
     X(BADREQ, 400, "SoBadRequestException")                                                        \
+    /* a picture that needs more decoding work than allowed (scans, pages, CPU) */               \
+    X(WORK, 400, "SoBadRequestException")                                                          \
     X(UNAUTH, 401, "SoUnauthorizedException")                                                      \
     X(FORBIDDEN, 403, "SoAccessDeniedException")                                                   \
     X(NOTFOUND, 404, "SoNotFoundException")                                                        \

@@ -29,11 +29,20 @@
 #define IMG_WEBP ((img_type)100)
 #define IMG_AVIF ((img_type)101)
 
+/* CPU seconds one call may use in a worker, unless img_config says. The
+ * largest legal picture (50 MP) converted whole to PNG takes about 8 s. */
+#define IMG_DEFAULT_CPU_LIMIT_S 20
+
 typedef struct {
     int64_t pixel_limit; /* width × height; 0 = 50 000 000 */
     int cache_mb;        /* libvips operation cache; 0 = 16 */
     int threads;         /* libvips worker threads per operation; 0 = 1 */
     const char *worker;  /* img_remote.c: the crmblob-img program to run */
+    int cpu_limit_s;     /* img_remote.c: CPU seconds per call; 0 = IMG_DEFAULT_CPU_LIMIT_S */
+    /* src/img only: a worker of the small lane (img_remote.c) answers
+     * CB_ETOOLARGE, from the header, for a picture of more pixels than
+     * this, so that it is run by another worker; 0 = no lane */
+    int64_t lane_pixels;
 } img_config;
 
 /* Starts libvips; call once before any thread uses this module. */
@@ -49,7 +58,12 @@ typedef struct {
 /* Checks a whole image read from fd[0, size): a supported format whose
  * header decodes, width × height within the pixel limit (checked before
  * decoding pixels), and every pixel decodes (a truncated or corrupt file
- * fails). CB_EBADREQ with a short English reason otherwise. */
+ * fails). CB_EBADREQ with a short English reason otherwise; CB_EWORK when
+ * the picture needs more work than allowed: a JPEG of more than
+ * JPEGSCAN_MAX_SCANS scans, a TIFF of more than TIFFPAGES_MAX pages (both
+ * counted before decoding), or, through img_remote.c, more than the CPU
+ * limit in the worker; CB_EUNAVAILABLE (img_remote.c) when the worker
+ * died or could not be started: the picture is not to blame. */
 cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t reason_cap);
 cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, size_t reason_cap);
 
@@ -57,7 +71,7 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
  * ratio (0 = no bound on that side), never enlarged, EXIF orientation
  * applied, shrink-on-load where the format allows; written as out_type
  * (IMG_UNKNOWN = the input's type; also IMG_WEBP, IMG_AVIF). *out is
- * malloc'd. */
+ * malloc'd. Errors as img_validate_fd's. */
 cb_err img_variant(const void *bytes, size_t len, int w, int h, img_type out_type, void **out,
                    size_t *out_len, char *reason, size_t reason_cap);
 

@@ -4,14 +4,34 @@
  * so a hostile picture that crashes, hangs or bloats a decoder costs one
  * worker, never the server or its memory.
  *
- * Up to IMG_WORKERS workers, each serving one call at a time, started on
- * first need (an idle server carries none) and kept for the next call. A
- * worker that dies, or takes longer than IMG_CALL_TIMEOUT_S, is killed and
- * reaped; its call fails (validation: the picture is refused, since it is
- * what broke the decoder) and the next call starts a fresh worker.
+ * IMG_WORKERS workers, each serving one call at a time, started on first
+ * need (an idle server carries none) and kept for the next call. Two are
+ * general; the third is the small lane: it answers, from the header, that
+ * a picture of more than IMG_LANE_PIXELS is not for it (CB_ETOOLARGE), and
+ * such a call then waits for a general worker. So pictures that may take
+ * seconds (at most two at a time, which also bounds the workers' memory)
+ * never keep a small one waiting for more than a header's read.
+ *
+ * Calls wait in two first-come-first-served queues (tickets): calls for
+ * any worker, and calls sent back by the small lane, which take the next
+ * general worker before any newer call. A call takes a general worker
+ * when one is free, else the small one. At most IMG_GENERAL_WAIT_MAX calls
+ * wait for a general worker; one more is answered CB_EUNAVAILABLE at once
+ * (503, try again): a waiting call holds one of the server's offload
+ * threads, which everybody's uploads need.
+ *
+ * Every call runs within the CPU limit (img_config.cpu_limit_s), enforced
+ * by the worker itself: over it, the worker answers CB_EWORK and exits
+ * (the picture is at fault: 400). A worker that dies, or does not answer
+ * within call_timeout_s of wall-clock time, is killed and reaped; its call
+ * fails with CB_EUNAVAILABLE (the picture is not known to be at fault:
+ * 503, try again) and the next call starts a fresh worker. A worker found
+ * dead before it got its call (killed while idle) is replaced and the call
+ * sent again, once.
  *
  * Invariants: a slot with pid 0 has no process and no socket; a slot is
- * used by at most one thread at a time (busy, under mu).
+ * used by at most one thread at a time (busy, under mu); queue heads only
+ * move forward, under mu, and every change is broadcast on cv.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +39,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +53,12 @@
 
 extern char **environ;
 
-#define IMG_WORKERS 2
-#define IMG_CALL_TIMEOUT_S 120
+#define IMG_GENERAL 2 /* workers for any picture */
+#define IMG_WORKERS 3 /* the general ones and the small lane's */
+#define IMG_SMALL (IMG_WORKERS - 1)
+#define IMG_LANE_PIXELS 4000000 /* the small lane's pictures: 4 MP at most */
+#define IMG_GENERAL_WAIT_MAX 1  /* calls that may wait for a general worker */
+#define IMG_WALL_MARGIN_S 10    /* wall clock beyond twice the CPU limit */
 
 typedef struct {
     pid_t pid;
@@ -41,20 +66,31 @@ typedef struct {
     bool busy;
 } worker;
 
+/* A first-come-first-served queue of waiting calls. */
+typedef struct {
+    uint64_t next, head;
+} queue;
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     worker w[IMG_WORKERS];
+    queue any, general;
     img_config cfg;
+    int call_timeout_s;
     char path[PATH_MAX];
-    char limit[24], threads[24], cache[24]; /* the worker's options */
+    char limit[24], threads[24], cache[24], cpu[24], lane[24]; /* the worker's options */
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 cb_err img_init(const img_config *cfg)
 {
     img_config c = cfg != NULL ? *cfg : (img_config){0};
-    if (c.pixel_limit < 0 || c.cache_mb < 0 || c.threads < 0 || c.worker == NULL)
+    if (c.pixel_limit < 0 || c.cache_mb < 0 || c.threads < 0 || c.cpu_limit_s < 0 ||
+        c.worker == NULL)
         return CB_EINTERNAL;
+    if (c.cpu_limit_s == 0)
+        c.cpu_limit_s = IMG_DEFAULT_CPU_LIMIT_S;
+    R.call_timeout_s = 2 * c.cpu_limit_s + IMG_WALL_MARGIN_S;
     if ((size_t)snprintf(R.path, sizeof(R.path), "%s", c.worker) >= sizeof(R.path) ||
         access(R.path, X_OK) != 0) {
         log_error("image worker %s is missing or not executable", c.worker);
@@ -65,6 +101,8 @@ cb_err img_init(const img_config *cfg)
     snprintf(R.limit, sizeof(R.limit), "%lld", (long long)c.pixel_limit);
     snprintf(R.threads, sizeof(R.threads), "%d", c.threads);
     snprintf(R.cache, sizeof(R.cache), "%d", c.cache_mb);
+    snprintf(R.cpu, sizeof(R.cpu), "%d", c.cpu_limit_s);
+    snprintf(R.lane, sizeof(R.lane), "%d", IMG_LANE_PIXELS);
     return CB_EOK;
 }
 
@@ -100,9 +138,11 @@ void img_shutdown(void)
 }
 
 /* Starts crmblob-img with its end of a new socket pair on IMGW_FD and no
- * other descriptor of ours, signals unblocked. */
+ * other descriptor of ours, signals unblocked; the small lane's with its
+ * pixel bound. */
 static cb_err start_worker(worker *w)
 {
+    bool small = w == &R.w[IMG_SMALL];
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         log_error("image worker: socketpair: %s", strerror(errno));
@@ -121,8 +161,10 @@ static cb_err start_worker(worker *w)
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &dflt);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {R.path, "--pixel-limit", R.limit, "--threads", R.threads,
-                    "--cache-mb", R.cache, NULL};
+    /* the small lane's bound ends the list early for the others */
+    char *lane = small ? "--lane-pixels" : NULL;
+    char *argv[] = {R.path,  "--pixel-limit", R.limit, "--threads", R.threads, "--cache-mb",
+                    R.cache, "--cpu-limit",   R.cpu,   lane,        R.lane,    NULL};
     pid_t pid = 0;
     int rc = posix_spawn(&pid, R.path, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -133,80 +175,133 @@ static cb_err start_worker(worker *w)
         close(sv[0]);
         return CB_EUNAVAILABLE;
     }
-    struct timeval tv = {.tv_sec = IMG_CALL_TIMEOUT_S};
+    struct timeval tv = {.tv_sec = R.call_timeout_s};
     setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     w->pid = pid;
     w->sock = sv[0];
     return CB_EOK;
 }
 
-static worker *acquire(void)
+/* A free worker for a call: a general one unless calls sent back by the
+ * small lane wait for it (they come first), else the small one, unless
+ * general_only. NULL when none may be taken. Under mu. */
+static worker *pick(bool general_only)
 {
+    bool general_waits = R.general.next != R.general.head;
+    for (int i = 0; i < IMG_GENERAL; i++)
+        if (!R.w[i].busy && (general_only || !general_waits))
+            return &R.w[i];
+    if (!general_only && !R.w[IMG_SMALL].busy)
+        return &R.w[IMG_SMALL];
+    return NULL;
+}
+
+/* Waits its turn in its queue, then for a worker it may take; NULL when
+ * too many calls wait for a general worker already. */
+static worker *acquire(bool general_only)
+{
+    queue *q = general_only ? &R.general : &R.any;
     pthread_mutex_lock(&R.mu);
-    for (;;) {
-        for (int i = 0; i < IMG_WORKERS; i++) {
-            if (!R.w[i].busy) {
-                R.w[i].busy = true;
-                pthread_mutex_unlock(&R.mu);
-                return &R.w[i];
-            }
-        }
-        pthread_cond_wait(&R.cv, &R.mu);
+    if (general_only && q->next - q->head >= IMG_GENERAL_WAIT_MAX && pick(true) == NULL) {
+        pthread_mutex_unlock(&R.mu);
+        return NULL;
     }
+    uint64_t ticket = q->next++;
+    worker *w;
+    while (ticket != q->head || (w = pick(general_only)) == NULL)
+        pthread_cond_wait(&R.cv, &R.mu);
+    w->busy = true;
+    q->head++;
+    pthread_cond_broadcast(&R.cv);
+    pthread_mutex_unlock(&R.mu);
+    return w;
 }
 
 static void release(worker *w)
 {
     pthread_mutex_lock(&R.mu);
     w->busy = false;
-    pthread_cond_signal(&R.cv);
+    pthread_cond_broadcast(&R.cv);
     pthread_mutex_unlock(&R.mu);
 }
 
-/* Sends rq with input descriptor in (or -1) and reads the answer; *out_fd
- * is the output descriptor (or -1). False when there was no worker
- * (rs->err CB_EUNAVAILABLE) or it failed on this input: it has been
- * stopped, rs->err is died_err and rs->reason says why. */
-static bool exchange(worker *w, const imgw_req *rq, int in, cb_err died_err, imgw_resp *rs,
-                     int *out_fd)
+/* Answers a call that no worker could finish: CB_EUNAVAILABLE, why. */
+static int unavailable(imgw_resp *rs, const char *why)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->err = CB_EUNAVAILABLE;
+    snprintf(rs->reason, sizeof(rs->reason), "%s", why);
+    return -1;
+}
+
+/* Sends rq with input descriptor in (or -1) to w and reads the answer into
+ * rs, its output descriptor into *out_fd (or -1). 1: answered (a worker
+ * that said it exits has been reaped); 0: the worker was dead before it
+ * took the call (it has been reaped; the call may be sent again); -1: no
+ * worker could be started, or it died or stalled on the call (it has been
+ * stopped; rs says CB_EUNAVAILABLE and why). */
+static int exchange(worker *w, const imgw_req *rq, int in, imgw_resp *rs, int *out_fd)
 {
     *out_fd = -1;
-    if (w->pid == 0 && start_worker(w) != CB_EOK) {
-        rs->err = CB_EUNAVAILABLE;
-        snprintf(rs->reason, sizeof(rs->reason), "no image worker could be started");
-        return false;
+    if (w->pid == 0 && start_worker(w) != CB_EOK)
+        return unavailable(rs, "no image worker could be started");
+    if (imgw_send(w->sock, rq, sizeof(*rq), in) != 0) {
+        stop_worker(w, true);
+        return 0;
     }
-    int got = 0;
-    if (imgw_send(w->sock, rq, sizeof(*rq), in) == 0)
-        got = imgw_recv(w->sock, rs, sizeof(*rs), out_fd);
+    int got = imgw_recv(w->sock, rs, sizeof(*rs), out_fd);
     if (got == 1 && (rs->out_len == 0) == (*out_fd < 0)) {
         rs->reason[sizeof(rs->reason) - 1] = '\0';
-        return true;
+        if (rs->exiting) {
+            log_warn("image worker %d: %s", (int)w->pid, rs->reason);
+            stop_worker(w, false);
+        }
+        return 1;
     }
     bool timed_out = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (*out_fd >= 0)
         close(*out_fd);
     *out_fd = -1;
     stop_worker(w, true);
-    memset(rs, 0, sizeof(*rs));
-    rs->err = died_err;
-    snprintf(rs->reason, sizeof(rs->reason), "%s",
-             timed_out ? "decoding took too long" : "the decoder failed on this picture");
-    return false;
+    return unavailable(rs, timed_out ? "the image worker did not answer in time"
+                                     : "the image worker stopped on this call");
 }
 
-/* One call on a worker (died_err: the result when the worker dies on it);
- * on success *out (malloc'd) holds the output bytes when the call has
- * some. */
-static cb_err call(const imgw_req *rq, int in, cb_err died_err, imgw_resp *rs, void **out,
-                   size_t *out_len)
+/* Runs the call on a worker: sent on to a general worker when the small
+ * lane says the picture is not for it, and sent again, once, when the
+ * worker was found dead before it took it. 1 or -1 as exchange. */
+static int run(const imgw_req *rq, int in, imgw_resp *rs, int *out_fd)
 {
-    worker *w = acquire();
+    bool general_only = false, resent = false;
+    for (;;) {
+        worker *w = acquire(general_only);
+        if (w == NULL)
+            return unavailable(rs, "the image workers are busy with large pictures");
+        int got = exchange(w, rq, in, rs, out_fd);
+        bool small = w == &R.w[IMG_SMALL];
+        release(w);
+        if (got == 0 && !resent) {
+            resent = true;
+            continue;
+        }
+        if (got == 0)
+            return unavailable(rs, "the image worker stopped");
+        if (got < 0 || !small || rs->err != CB_ETOOLARGE)
+            return got;
+        if (*out_fd >= 0)
+            close(*out_fd);
+        *out_fd = -1;
+        general_only = true;
+    }
+}
+
+/* One call; on success *out (malloc'd) holds the output bytes when the
+ * call has some. */
+static cb_err call(const imgw_req *rq, int in, imgw_resp *rs, void **out, size_t *out_len)
+{
     int out_fd = -1;
     memset(rs, 0, sizeof(*rs));
-    bool ok = exchange(w, rq, in, died_err, rs, &out_fd);
-    release(w);
-    if (!ok)
+    if (run(rq, in, rs, &out_fd) < 0)
         return rs->err;
     if (out_fd >= 0) {
         void *bytes = out != NULL ? imgw_slurp(out_fd, (size_t)rs->out_len) : NULL;
@@ -229,8 +324,7 @@ cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t
 {
     imgw_req rq = {.op = IMGW_VALIDATE, .size = size};
     imgw_resp rs;
-    /* a picture that kills or stalls the decoder is refused */
-    cb_err e = call(&rq, fd, CB_EBADREQ, &rs, NULL, NULL);
+    cb_err e = call(&rq, fd, &rs, NULL, NULL);
     copy_reason(&rs, reason, reason_cap);
     if (e == CB_EOK && out != NULL)
         *out = rs.info;
@@ -255,7 +349,7 @@ cb_err img_variant(const void *bytes, size_t len, int w, int h, img_type out_typ
     int fd = imgw_memfd(bytes, len);
     if (fd < 0)
         return CB_EINTERNAL;
-    cb_err e = call(&rq, fd, CB_EUNAVAILABLE, &rs, out, out_len);
+    cb_err e = call(&rq, fd, &rs, out, out_len);
     close(fd);
     copy_reason(&rs, reason, reason_cap);
     return e;
@@ -266,5 +360,5 @@ cb_err img_placeholder_render(img_blank kind, int w, int h, img_type type, void 
 {
     imgw_req rq = {.op = IMGW_PLACEHOLDER, .w = w, .h = h, .type = type, .blank = kind};
     imgw_resp rs;
-    return call(&rq, -1, CB_EUNAVAILABLE, &rs, out, out_len);
+    return call(&rq, -1, &rs, out, out_len);
 }

@@ -11,7 +11,12 @@
  *   JPEG's data, jpegscan: libjpeg, the decoder that loader uses), so the
  *   bytes and the decoder always agree.
  * - The pixel limit is checked on a header-only open (libvips loads lazily)
- *   before anything asks for pixels, in img_validate* and img_variant alike.
+ *   before anything asks for pixels, in img_validate* and img_variant alike;
+ *   before that, a JPEG's scans and a TIFF's pages are counted from the
+ *   bytes (jpegscan.h, tiffpages.h) and too many refused (CB_EWORK), so
+ *   no decoder ever starts on such a picture.
+ * - In a worker of the small lane (img_config.lane_pixels), a picture of
+ *   more pixels than that is answered CB_ETOOLARGE from its header.
  * - Descriptors are read with pread over exactly [0, size): the caller's file
  *   offset is never moved and no descriptor is duplicated (nothing leaks into
  *   a child after fork/exec, and concurrent readers of one spool file agree).
@@ -36,6 +41,7 @@
 
 #include "core/log.h"
 #include "img/jpegscan.h"
+#include "img/tiffpages.h"
 
 #define DEFAULT_PIXEL_LIMIT 50000000
 #define DEFAULT_CACHE_MB 16
@@ -61,6 +67,7 @@ typedef int (*source_loader)(VipsSource *source, VipsImage **out, ...);
 static struct {
     bool started;
     int64_t pixel_limit; /* read-only after img_init */
+    int64_t lane_pixels; /* 0: not a small-lane worker */
 } state;
 
 static struct {
@@ -129,6 +136,7 @@ cb_err img_init(const img_config *cfg)
     if (c.pixel_limit < 0 || c.cache_mb < 0 || c.threads < 0)
         return CB_EINTERNAL;
     state.pixel_limit = c.pixel_limit > 0 ? c.pixel_limit : DEFAULT_PIXEL_LIMIT;
+    state.lane_pixels = c.lane_pixels > 0 ? c.lane_pixels : 0;
     if (!state.started) {
         if (vips_init("crmblob") != 0) {
             note_vips_error("vips_init");
@@ -250,6 +258,8 @@ static cb_err open_header(VipsSource *src, img_type type, VipsImage **img, char 
 static cb_err check_pixels(const VipsImage *img, char *reason, size_t cap)
 {
     int64_t w = img->Xsize, h = img->Ysize;
+    if (state.lane_pixels > 0 && w * h > state.lane_pixels)
+        return fail(CB_ETOOLARGE, reason, cap, "too large for the small lane");
     if (w * h <= state.pixel_limit)
         return CB_EOK;
     return fail(CB_EBADREQ, reason, cap,
@@ -278,6 +288,58 @@ static void fill_info(VipsImage *img, img_type type, img_info *out)
     out->width = img->Xsize;
     out->height = page_height > 0 ? page_height : img->Ysize;
     out->orientation = o >= 1 && o <= 8 ? o : 1;
+}
+
+static bool gif_complete(const unsigned char *g, size_t n);
+
+/* The work a decoder would do, bounded from the bytes alone: a JPEG's
+ * scans (each one a pass over every block) and a TIFF's pages (libtiff
+ * walks the chain from the start for each). */
+static cb_err check_work(const void *bytes, size_t len, img_type type, char *reason, size_t cap)
+{
+    if (type == IMG_JPEG &&
+        jpegscan_count_scans(bytes, len, JPEGSCAN_MAX_SCANS) > JPEGSCAN_MAX_SCANS)
+        return fail(CB_EWORK, reason, cap, "the JPEG has more than %d scans", JPEGSCAN_MAX_SCANS);
+    if (type == IMG_TIFF && tiffpages_count(bytes, len, TIFFPAGES_MAX) > TIFFPAGES_MAX)
+        return fail(CB_EWORK, reason, cap, "the TIFF has more than %d pages", TIFFPAGES_MAX);
+    return CB_EOK;
+}
+
+/* fd[0, size) in a malloc'd buffer, or NULL. */
+static unsigned char *read_all(int fd, int64_t size)
+{
+    unsigned char *b = malloc(size > 0 ? (size_t)size : 1);
+    size_t got = 0;
+    while (b != NULL && got < (size_t)size) {
+        ssize_t n = pread(fd, b + got, (size_t)size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(b);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    return b;
+}
+
+/* What the bytes of fd[0, size) tell before any decoder runs: the GIF's
+ * block structure whole, the JPEG's scans and the TIFF's pages not too
+ * many. */
+static cb_err check_bytes_fd(int fd, int64_t size, img_type type, char *reason, size_t cap)
+{
+    if (type != IMG_GIF && type != IMG_JPEG && type != IMG_TIFF)
+        return CB_EOK;
+    unsigned char *b = read_all(fd, size);
+    cb_err e = CB_EOK;
+    if (b == NULL)
+        e = fail(CB_EINTERNAL, reason, cap, "cannot read the image");
+    else if (type == IMG_GIF && !gif_complete(b, (size_t)size))
+        e = fail(CB_EBADREQ, reason, cap, "%s", REASON_DATA);
+    else
+        e = check_work(b, (size_t)size, type, reason, cap);
+    free(b);
+    return e;
 }
 
 /* Where the picture's bytes are: fd[0, size) when fd >= 0, else bytes[0, size). */
@@ -376,15 +438,6 @@ static bool gif_complete(const unsigned char *g, size_t n)
     return false;
 }
 
-/* gif_complete over a spooled file. */
-static bool gif_complete_fd(int fd, int64_t size)
-{
-    unsigned char *g = malloc(size > 0 ? (size_t)size : 1);
-    bool ok = g != NULL && pread(fd, g, (size_t)size, 0) == size && gif_complete(g, (size_t)size);
-    free(g);
-    return ok;
-}
-
 cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t reason_cap)
 {
     assert(state.started);
@@ -392,14 +445,15 @@ cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t
     img_type type = sniff_fd(fd, size);
     if (type == IMG_UNKNOWN)
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
-    if (type == IMG_GIF && !gif_complete_fd(fd, size))
-        return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
+    cb_err e = check_bytes_fd(fd, size, type, reason, reason_cap);
+    if (e != CB_EOK)
+        return e;
     struct fd_range range = {.fd = fd, .size = size, .pos = 0};
     VipsSource *src = range_source(&range);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
     struct input in = {.fd = fd, .size = size};
-    cb_err e = validate_source(src, type, &in, out, reason, reason_cap);
+    e = validate_source(src, type, &in, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
@@ -413,11 +467,14 @@ cb_err img_validate(const void *bytes, size_t len, img_info *out, char *reason, 
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_TYPE);
     if (type == IMG_GIF && !gif_complete(bytes, len))
         return fail(CB_EBADREQ, reason, reason_cap, "%s", REASON_DATA);
+    cb_err e = check_work(bytes, len, type, reason, reason_cap);
+    if (e != CB_EOK)
+        return e;
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, reason_cap, "cannot read the image");
     struct input in = {.fd = -1, .size = (int64_t)len, .bytes = bytes};
-    cb_err e = validate_source(src, type, &in, out, reason, reason_cap);
+    e = validate_source(src, type, &in, out, reason, reason_cap);
     g_object_unref(src);
     return e;
 }
@@ -587,14 +644,17 @@ static int bound(int side)
     return side == 0 || side > VIPS_MAX_COORD ? VIPS_MAX_COORD : side;
 }
 
-/* Sniff, header and pixel limit of bytes, without decoding pixels. */
+/* Scans or pages, header and pixel limit of bytes, without decoding pixels. */
 static cb_err check_header(const void *bytes, size_t len, img_type type, char *reason, size_t cap)
 {
     VipsImage *img = NULL;
+    cb_err e = check_work(bytes, len, type, reason, cap);
+    if (e != CB_EOK)
+        return e;
     VipsSource *src = vips_source_new_from_memory(bytes, len);
     if (src == NULL)
         return fail(CB_EINTERNAL, reason, cap, "cannot read the image");
-    cb_err e = open_header(src, type, &img, reason, cap);
+    e = open_header(src, type, &img, reason, cap);
     if (e == CB_EOK)
         e = check_pixels(img, reason, cap);
     if (img != NULL)

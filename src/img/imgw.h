@@ -6,7 +6,10 @@
  * A worker serves one request at a time on a SOCK_SEQPACKET socket (fd
  * IMGW_FD in the worker): a request message carrying its input as a file
  * descriptor (the upload spool itself, or a memfd holding the bytes), then
- * an answer message carrying its output, if any, as a memfd. Descriptors
+ * an answer message carrying its output, if any, as a memfd. A request
+ * that uses more CPU than the worker's limit is answered CB_EWORK with
+ * `exiting` set, and the worker exits right after that answer (a decoder
+ * cannot be stopped cleanly half-way). Descriptors
  * travel as SCM_RIGHTS, so picture bytes are never copied through the
  * socket. The worker exits at end of file: when the server closes the
  * socket, exits or dies.
@@ -34,6 +37,7 @@ typedef struct {
 
 typedef struct {
     int32_t err;    /* cb_err */
+    int32_t exiting; /* the worker exits after this answer */
     img_info info;  /* VALIDATE */
     int64_t out_len; /* bytes of the output descriptor; 0: none sent */
     char reason[IMGW_REASON_MAX];
@@ -51,8 +55,9 @@ int imgw_memfd(const void *bytes, size_t len);
 /* Reads fd[0, len) into a malloc'd buffer; NULL on failure. */
 void *imgw_slurp(int fd, size_t len);
 
-/* The worker's main loop: serves requests on sock until end of file. 0 at
- * a clean end, 1 on a protocol error. Needs img_init (the libvips one). */
-int imgw_serve(int sock);
+/* The worker's main loop: serves requests on sock until end of file, each
+ * within cpu_limit_s seconds of the process's CPU time (0 = no limit). 0
+ * at a clean end, 1 on a protocol error. Needs img_init (the libvips one). */
+int imgw_serve(int sock, int cpu_limit_s);
 
 #endif

@@ -9,6 +9,8 @@
  * - Data that ends early, or cannot be read, makes the source warn
  *   JWRN_JPEG_EOF (as libjpeg's own sources do); that warning ends the
  *   check at once with a failure, other warnings when there are 100.
+ * - The progress monitor ends the check (longjmp, as an error does) once
+ *   the decoder reaches scan JPEGSCAN_MAX_SCANS + 1.
  */
 #include "img/jpegscan.h"
 
@@ -32,6 +34,13 @@ struct scan_err {
     jmp_buf jump;
 };
 
+/* libjpeg calls this at least once per row of blocks, also while it
+ * absorbs the scans of a progressive picture. */
+struct scan_progress {
+    struct jpeg_progress_mgr pub;
+    struct scan_err *err;
+};
+
 static void on_error(j_common_ptr c)
 {
     longjmp(((struct scan_err *)c->err)->jump, 1);
@@ -49,6 +58,13 @@ static void on_message(j_common_ptr c, int level)
         longjmp(((struct scan_err *)c->err)->jump, 1);
 }
 
+static void on_progress(j_common_ptr c)
+{
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    if (d->input_scan_number > JPEGSCAN_MAX_SCANS)
+        longjmp(((struct scan_progress *)c->progress)->err->jump, 1);
+}
+
 /* Attaches the data source to a decompressor just created. */
 typedef void (*attach_fn)(j_decompress_ptr d, void *ctx);
 
@@ -57,6 +73,7 @@ static bool scan(attach_fn attach, void *ctx)
 {
     struct jpeg_decompress_struct d;
     struct scan_err e;
+    struct scan_progress p = {.pub.progress_monitor = on_progress, .err = &e};
     volatile bool ok = false;
     memset(&d, 0, sizeof(d)); /* destroying it is safe even if creating it fails */
     d.err = jpeg_std_error(&e.pub);
@@ -65,6 +82,7 @@ static bool scan(attach_fn attach, void *ctx)
     if (setjmp(e.jump) != 0)
         goto out;
     jpeg_create_decompress(&d);
+    d.progress = &p.pub;
     attach(&d, ctx);
     jpeg_read_header(&d, TRUE);
     d.scale_num = 1;
@@ -183,4 +201,48 @@ bool jpegscan_mem(const void *bytes, size_t len)
 {
     struct mem_ctx m = {.bytes = bytes, .len = len};
     return scan(attach_mem, &m);
+}
+
+/* ---- counting scans from the markers ---- */
+
+#define M_SOI 0xD8
+#define M_EOI 0xD9
+#define M_SOS 0xDA
+
+/* Markers that stand alone (no length): TEM, RST0..7; 0x00 is a stuffed
+ * 0xFF inside entropy-coded data. */
+static bool standalone(unsigned char m)
+{
+    return m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7);
+}
+
+/* Outside a marker segment every byte up to the next 0xFF is skipped:
+ * that is entropy-coded data (where 0xFF is always stuffed or a restart
+ * marker) or garbage, which libjpeg skips too. */
+int jpegscan_count_scans(const void *bytes, size_t len, int stop_after)
+{
+    const unsigned char *p = bytes;
+    size_t i = 2;
+    int scans = 0;
+    if (len < 2 || p[0] != 0xFF || p[1] != M_SOI)
+        return 0;
+    while (i + 1 < len && scans <= stop_after) {
+        unsigned char m = p[i + 1];
+        if (p[i] != 0xFF || m == 0xFF) {
+            i++;
+            continue;
+        }
+        if (m == M_EOI)
+            break;
+        if (standalone(m)) {
+            i += 2;
+            continue;
+        }
+        if (m == M_SOS)
+            scans++;
+        if (i + 3 >= len)
+            break;
+        i += 2 + (((size_t)p[i + 2] << 8) | p[i + 3]); /* the segment */
+    }
+    return scans;
 }

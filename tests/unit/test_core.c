@@ -444,6 +444,7 @@ static void test_err_table(void **state)
     } want[] = {
         {CB_EOK, 200, "", "OK"},
         {CB_EBADREQ, 400, "SoBadRequestException", "BADREQ"},
+        {CB_EWORK, 400, "SoBadRequestException", "WORK"},
         {CB_EUNAUTH, 401, "SoUnauthorizedException", "UNAUTH"},
         {CB_EFORBIDDEN, 403, "SoAccessDeniedException", "FORBIDDEN"},
         {CB_ENOTFOUND, 404, "SoNotFoundException", "NOTFOUND"},

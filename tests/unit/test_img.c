@@ -732,6 +732,118 @@ static void test_mime_any(void **state)
     assert_null(img_mime_any(IMG_UNKNOWN));
 }
 
+/* ---- bounded work ---- */
+
+/* A little-endian TIFF of n pages, each 8 × 8 grey, uncompressed (as
+ * tests/http/imgbomb.py's tiff_pages); *len set, malloc'd. */
+#define PAGE_SIDE 8
+#define PAGE_TAGS 9
+#define PAGE_BYTES (2 + 12 * PAGE_TAGS + 4 + PAGE_SIDE * PAGE_SIDE)
+
+static void put16(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    put16(p, v & 0xFFFF);
+    put16(p + 2, v >> 16);
+}
+
+static unsigned char *tiff_pages(int n, size_t *len)
+{
+    *len = 8 + (size_t)n * PAGE_BYTES;
+    unsigned char *t = calloc(1, *len), *p = t + 8;
+    assert_non_null(t);
+    memcpy(t, "II*\0", 4);
+    put32(t + 4, 8);
+    for (int i = 0; i < n; i++, p += PAGE_BYTES) {
+        uint32_t at = (uint32_t)(p - t), data = at + PAGE_BYTES - PAGE_SIDE * PAGE_SIDE;
+        const uint32_t tags[PAGE_TAGS][3] = {
+            {256, 3, PAGE_SIDE}, {257, 3, PAGE_SIDE}, {258, 3, 8}, {259, 3, 1}, {262, 3, 1},
+            {273, 4, data}, {277, 3, 1}, {278, 3, PAGE_SIDE}, {279, 4, PAGE_SIDE * PAGE_SIDE}};
+        put16(p, PAGE_TAGS);
+        for (int k = 0; k < PAGE_TAGS; k++) {
+            put16(p + 2 + 12 * k, tags[k][0]);
+            put16(p + 4 + 12 * k, tags[k][1]);
+            put32(p + 6 + 12 * k, 1);
+            put32(p + 10 + 12 * k, tags[k][2]); /* a SHORT sits in the low half */
+        }
+        put32(p + 2 + 12 * PAGE_TAGS, i + 1 < n ? at + PAGE_BYTES : 0);
+        memset(t + data, i * 37, PAGE_SIDE * PAGE_SIDE);
+    }
+    return t;
+}
+
+static void test_tiff_pages_bounded(void **state)
+{
+    (void)state;
+    char reason[REASON_CAP] = "";
+    img_info info;
+    size_t len;
+    unsigned char *t = tiff_pages(400, &len);
+    assert_int_equal(img_validate(t, len, &info, reason, sizeof(reason)), CB_EOK);
+    assert_int_equal(info.width, PAGE_SIDE);
+    assert_int_equal(info.height, PAGE_SIDE);
+    free(t);
+    t = tiff_pages(401, &len);
+    assert_int_equal(img_validate(t, len, &info, reason, sizeof(reason)), CB_EWORK);
+    assert_string_equal(reason, "the TIFF has more than 400 pages");
+    int fd = spool(t, len);
+    assert_int_equal(img_validate_fd(fd, (int64_t)len, &info, NULL, 0), CB_EWORK);
+    close(fd);
+    void *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(img_variant(t, len, 4, 4, IMG_PNG, &out, &out_len, NULL, 0), CB_EWORK);
+    free(t);
+}
+
+#define SCAN_BOMB "tests/data/scanbomb.jpg" /* 152 scans, see test_jpegscan.c */
+
+static void test_jpeg_scans_bounded(void **state)
+{
+    (void)state;
+    char reason[REASON_CAP] = "";
+    gchar *bomb = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(SCAN_BOMB, &bomb, &len, NULL));
+    assert_int_equal(img_validate(bomb, len, NULL, reason, sizeof(reason)), CB_EWORK);
+    assert_string_equal(reason, "the JPEG has more than 100 scans");
+    int fd = spool(bomb, len);
+    assert_int_equal(img_validate_fd(fd, (int64_t)len, NULL, NULL, 0), CB_EWORK);
+    close(fd);
+    void *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(img_variant(bomb, len, 16, 16, IMG_PNG, &out, &out_len, NULL, 0), CB_EWORK);
+    g_free(bomb);
+}
+
+/* A worker of the small lane answers CB_ETOOLARGE for a picture over its
+ * bound, from the header; the others never do. */
+static void test_small_lane(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *small = make(40, 40, IMG_PNG, &len);
+    size_t big_len;
+    unsigned char *big = make(80, 80, IMG_PNG, &big_len);
+    img_config lane = {.lane_pixels = 50 * 50};
+    assert_int_equal(img_init(&lane), CB_EOK);
+    assert_int_equal(img_validate(small, len, NULL, NULL, 0), CB_EOK);
+    assert_int_equal(img_validate(big, big_len, NULL, NULL, 0), CB_ETOOLARGE);
+    void *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(img_variant(big, big_len, 8, 8, IMG_PNG, &out, &out_len, NULL, 0),
+                     CB_ETOOLARGE);
+    img_config general = {0};
+    assert_int_equal(img_init(&general), CB_EOK);
+    assert_int_equal(img_validate(big, big_len, NULL, NULL, 0), CB_EOK);
+    g_free(small);
+    g_free(big);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -771,6 +883,9 @@ int main(void)
         cmocka_unit_test(test_placeholders_sized),
         cmocka_unit_test(test_placeholder_types_and_kinds),
         cmocka_unit_test(test_mime_any),
+        cmocka_unit_test(test_tiff_pages_bounded),
+        cmocka_unit_test(test_jpeg_scans_bounded),
+        cmocka_unit_test(test_small_lane),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

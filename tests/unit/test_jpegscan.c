@@ -233,6 +233,70 @@ static void test_descriptor_range(void **state)
     g_free(jpg);
 }
 
+/* ---- the scan limit ---- */
+
+/* 64 × 64 grey, progressive: a DC scan and an AC scan repeated 151 times
+ * (tests/http/imgbomb.py, jpeg_scan_bomb(64, 64, 150)): 152 scans, each a
+ * legal pass over every block, that libjpeg does not even warn about. */
+#define SCAN_BOMB "tests/data/scanbomb.jpg"
+#define SCAN_BOMB_SCANS 152
+
+static void test_counts_scans_from_markers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t len;
+        unsigned char *jpg = make_jpeg(&kinds[i], &len);
+        int n = jpegscan_count_scans(jpg, len, JPEGSCAN_MAX_SCANS);
+        if (kinds[i].progressive)
+            assert_true(n > 1 && n <= 12); /* libjpeg's script: 10 */
+        else
+            assert_int_equal(n, 1);
+        assert_int_equal(jpegscan_count_scans(jpg, 2, 100), 0);
+        assert_int_equal(jpegscan_count_scans(jpg + 1, len - 1, 100), 0); /* no SOI */
+        g_free(jpg);
+    }
+    gchar *bomb = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(SCAN_BOMB, &bomb, &len, NULL));
+    assert_int_equal(jpegscan_count_scans(bomb, len, 1000), SCAN_BOMB_SCANS);
+    assert_int_equal(jpegscan_count_scans(bomb, len, 100), 101); /* counting stops */
+    assert_int_equal(jpegscan_count_scans(bomb, len, 0), 1);
+    g_free(bomb);
+}
+
+/* Offset of the n-th (0-based) SOS marker in p[0, len). */
+static size_t nth_sos(const unsigned char *p, size_t len, int n)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (p[i] == 0xFF && p[i + 1] == 0xDA && n-- == 0)
+            return i;
+    fail_msg("no SOS number %d", n);
+    return 0;
+}
+
+/* The decoder itself stops at scan 101 (libjpeg's progress monitor): the
+ * bomb is refused from memory and from a descriptor, with no marker count
+ * before it, while the same picture cut to 100 scans (an EOI after them)
+ * decodes. */
+static void test_decoder_stops_at_the_scan_limit(void **state)
+{
+    (void)state;
+    gchar *bomb = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(SCAN_BOMB, &bomb, &len, NULL));
+    assert_false(jpegscan_mem(bomb, len));
+    int fd = spool(bomb, len);
+    assert_false(jpegscan_fd(fd, (int64_t)len));
+    close(fd);
+    size_t cut = nth_sos((unsigned char *)bomb, len, JPEGSCAN_MAX_SCANS);
+    bomb[cut + 1] = 0xD9; /* scan 101 becomes the end of the picture */
+    assert_int_equal(jpegscan_count_scans(bomb, cut + 2, 1000), JPEGSCAN_MAX_SCANS);
+    assert_true(jpegscan_mem(bomb, cut + 2));
+    assert_true(libvips_decodes((unsigned char *)bomb, cut + 2));
+    g_free(bomb);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -256,6 +320,8 @@ int main(void)
         cmocka_unit_test(test_agrees_on_many_warnings),
         cmocka_unit_test(test_whole_cut_and_tail),
         cmocka_unit_test(test_descriptor_range),
+        cmocka_unit_test(test_counts_scans_from_markers),
+        cmocka_unit_test(test_decoder_stops_at_the_scan_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
