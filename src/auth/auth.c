@@ -42,7 +42,6 @@
  */
 #include "auth/auth.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,6 +53,7 @@
 
 #include "auth/jwt.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/text.h"
 
 #define CACHE_SLOTS 1024
@@ -232,24 +232,15 @@ static bool limit_applies(int limit, const char *remote)
     return limit > 0 && remote != NULL && remote[0] != '\0';
 }
 
-/* The bytes an address is counted by, after a kind byte: 4 for IPv4
- * (IPv4-mapped IPv6 too), the /64 prefix for IPv6, else the text. */
+/* The bytes an address is counted by: net_addr_key_text's (IPv4, IPv6
+ * by /64), or for anything else (a forwarded value) a 't' and its text. */
 static size_t addr_key(const char *remote, unsigned char out[ADDR_KEY_MAX])
 {
-    struct in6_addr v6;
-    struct in_addr v4;
-    if (inet_pton(AF_INET, remote, &v4) == 1) {
-        out[0] = '4';
-        memcpy(out + 1, &v4, 4);
-        return 5;
-    }
-    if (inet_pton(AF_INET6, remote, &v6) == 1) {
-        bool mapped = IN6_IS_ADDR_V4MAPPED(&v6);
-        out[0] = mapped ? '4' : '6';
-        memcpy(out + 1, v6.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 8);
-        return mapped ? 5 : 9;
-    }
-    size_t n = strnlen(remote, ADDR_KEY_MAX - 1);
+    _Static_assert(ADDR_KEY_MAX > NET_ADDR_KEY, "a key fits");
+    size_t n = net_addr_key_text(remote, out);
+    if (n > 0)
+        return n;
+    n = strnlen(remote, ADDR_KEY_MAX - 1);
     out[0] = 't';
     memcpy(out + 1, remote, n);
     return n + 1;

@@ -126,3 +126,33 @@ bool net_cidr_list_match_text(const net_cidr_list *l, const char *addr)
         return true;
     return match_bytes(l, b, v4);
 }
+
+/* The key of 16 address bytes (v4: the first 4). */
+static size_t key_of(const uint8_t *a, bool v4, uint8_t key[NET_ADDR_KEY])
+{
+    memset(key, 0, NET_ADDR_KEY);
+    bool mapped = !v4 && memcmp(a, MAPPED, sizeof(MAPPED)) == 0;
+    key[0] = v4 || mapped ? 4 : 6;
+    memcpy(key + 1, mapped ? a + 12 : a, v4 || mapped ? 4 : 8);
+    return v4 || mapped ? 5 : 9;
+}
+
+size_t net_addr_key(const struct sockaddr *sa, uint8_t key[NET_ADDR_KEY])
+{
+    memset(key, 0, NET_ADDR_KEY);
+    if (sa != NULL && sa->sa_family == AF_INET)
+        return key_of((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, true, key);
+    if (sa != NULL && sa->sa_family == AF_INET6)
+        return key_of(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, false, key);
+    return 0;
+}
+
+size_t net_addr_key_text(const char *text, uint8_t key[NET_ADDR_KEY])
+{
+    uint8_t b[16];
+    bool v4;
+    memset(key, 0, NET_ADDR_KEY);
+    if (text == NULL || !net_parse_addr(text, b, &v4))
+        return 0;
+    return key_of(b, v4, key);
+}

@@ -41,4 +41,13 @@ bool net_cidr_list_match_text(const net_cidr_list *l, const char *addr);
 /* Parses an address written as text into 16 bytes (IPv4 in the first 4). */
 bool net_parse_addr(const char *text, uint8_t out[16], bool *v4);
 
+/* The bytes a peer is counted by wherever crmblob counts per address (the
+ * connection cap, the failure limits, the password lane): a kind byte,
+ * then an IPv4 address whole (IPv4-mapped IPv6 too) or an IPv6 address's
+ * /64 (one host commonly holds a whole /64); unused bytes are 0. Returns
+ * the bytes used, 0 for anything else (key all zero). */
+#define NET_ADDR_KEY 9
+size_t net_addr_key(const struct sockaddr *sa, uint8_t key[NET_ADDR_KEY]);
+size_t net_addr_key_text(const char *text, uint8_t key[NET_ADDR_KEY]);
+
 #endif

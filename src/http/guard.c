@@ -28,11 +28,8 @@ enum { G_HEAD = 0, G_LINE = 1, G_BODY = 2, G_BUSY = 3, G_CUT = 4 };
 #define KIND_MASK 7u
 #define GEN_ONE 8u
 
-/* ::ffff:0:0/96, the IPv4-mapped IPv6 addresses */
-static const uint8_t MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
 typedef struct {
-    uint8_t key[17];
+    uint8_t key[NET_ADDR_KEY];
     uint32_t count; /* 0: the slot is empty */
 } addr_slot;
 
@@ -52,35 +49,19 @@ struct http_guard {
 
 /* ---- connections per address ---- */
 
-/* The address as the cap counts it: IPv4 (mapped ones too) whole, IPv6 by
- * its /64 (one host commonly holds a whole /64). */
-static void addr_key(const struct sockaddr *sa, uint8_t key[17])
-{
-    memset(key, 0, 17);
-    if (sa != NULL && sa->sa_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa != NULL && sa->sa_family == AF_INET6) {
-        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        bool mapped = memcmp(a, MAPPED, sizeof(MAPPED)) == 0;
-        key[0] = mapped ? 4 : 6;
-        memcpy(key + 1, mapped ? a + 12 : a, mapped ? 4 : 8);
-    }
-}
-
-static size_t home_of(const http_guard *g, const uint8_t key[17])
+static size_t home_of(const http_guard *g, const uint8_t key[NET_ADDR_KEY])
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (int i = 0; i < 17; i++)
+    for (int i = 0; i < NET_ADDR_KEY; i++)
         h = (h ^ key[i]) * 16777619u;
     return h & g->mask;
 }
 
 /* The slot of key, or the empty slot where it would go. */
-static addr_slot *slot_for(http_guard *g, const uint8_t key[17])
+static addr_slot *slot_for(http_guard *g, const uint8_t key[NET_ADDR_KEY])
 {
     size_t i = home_of(g, key);
-    while (g->slots[i].count != 0 && memcmp(g->slots[i].key, key, 17) != 0)
+    while (g->slots[i].count != 0 && memcmp(g->slots[i].key, key, NET_ADDR_KEY) != 0)
         i = (i + 1) & g->mask;
     return &g->slots[i];
 }
@@ -114,8 +95,8 @@ bool http_guard_admits(http_guard *g, const struct sockaddr *sa)
 {
     if (exempt(g, sa))
         return true;
-    uint8_t key[17];
-    addr_key(sa, key);
+    uint8_t key[NET_ADDR_KEY];
+    net_addr_key(sa, key); /* the cap counts an IPv6 peer by its /64 */
     pthread_mutex_lock(&g->mu);
     bool ok = slot_for(g, key)->count < g->cfg.per_addr_max;
     pthread_mutex_unlock(&g->mu);
@@ -139,7 +120,7 @@ static bool count_in(http_guard *g, http_guard_conn *gc)
 bool http_guard_open(http_guard *g, http_guard_conn *gc, int fd, const struct sockaddr *sa)
 {
     gc->fd = fd;
-    addr_key(sa, gc->key);
+    net_addr_key(sa, gc->key);
     atomic_store(&gc->since_us, text_monotonic_us());
     atomic_store(&gc->phase, G_HEAD);
     bool free_pass = exempt(g, sa);

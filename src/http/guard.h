@@ -69,7 +69,7 @@ typedef struct http_guard_conn {
     _Atomic uint64_t body_bytes; /* body bytes read in this BODY phase */
     int fd;
     bool registered, counted;
-    uint8_t key[17]; /* the address as the cap counts it */
+    uint8_t key[NET_ADDR_KEY]; /* the address as the cap counts it (net.h) */
     /* the watchdog's own, under the guard's lock */
     uint32_t win_phase;
     uint64_t win_start_us, win_bytes;

@@ -118,7 +118,11 @@
  * test_concurrency.py; with 16 the last two got 503), and at most a few
  * seconds of Argon2id for the last one. */
 #define PASSWORD_QUEUE_MAX 64
-#define PASSWORD_RETRY_S 1    /* their Retry-After */
+/* Once the queue is half full, one address may have at most this many
+ * checks waiting: guesses from one address (random user names, never
+ * locked, never remembered) cannot keep everybody else's sign-ins out. */
+#define PASSWORD_PER_ADDRESS 8
+#define PASSWORD_RETRY_S 1 /* their Retry-After */
 
 typedef struct req_state req_state;
 
@@ -670,6 +674,20 @@ static offload_t *offload_start(http_server *s)
     return o;
 }
 
+/* Is the lane at least half full with `remote` already holding its share
+ * of it (PASSWORD_PER_ADDRESS)? Under the offload lock. */
+static bool over_share(const lane_t *l, const char *remote)
+{
+    uint8_t key[NET_ADDR_KEY], other[NET_ADDR_KEY];
+    if (l->waiting < l->max_waiting / 2 || net_addr_key_text(remote, key) == 0)
+        return false;
+    int n = 0;
+    for (const req_state *q = l->head; q != NULL; q = q->next)
+        if (net_addr_key_text(q->remote, other) > 0 && memcmp(key, other, sizeof(key)) == 0)
+            n++;
+    return n >= PASSWORD_PER_ADDRESS;
+}
+
 /* A password check that finds its lane full: answered at once (503,
  * Retry-After), as the start or the finish it stands for would be. */
 static enum MHD_Result offload_refuse(struct MHD_Connection *c, req_state *st, int job)
@@ -686,7 +704,8 @@ static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_
 {
     lane_t *l = &o->lanes[api_exchange_hashes(st->x) ? LANE_PASSWORD : LANE_WORK];
     pthread_mutex_lock(&o->mu);
-    bool full = l->max_waiting > 0 && l->waiting >= l->max_waiting;
+    bool full = l->max_waiting > 0 &&
+                (l->waiting >= l->max_waiting || over_share(l, st->remote));
     if (!full) {
         st->job = job;
         st->conn = c;

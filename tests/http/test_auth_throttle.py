@@ -160,7 +160,7 @@ def run_guessers(base, seconds):
 FLOOD_CONNS = 100  # more than the password lane's threads and queue (2 + 64)
 
 
-def flood(port, seconds, conns=FLOOD_CONNS):
+def flood(port, seconds, conns=FLOOD_CONNS, source="127.0.0.1"):
     """`conns` keep-alive connections, each sending wrong Basic passwords for
     ever-new user names one after another for `seconds`, driven by one
     selector (threads would not keep 100 requests in flight): the answers
@@ -174,7 +174,8 @@ def flood(port, seconds, conns=FLOOD_CONNS):
                       f"Authorization: Basic {auth}\r\n\r\n").encode())
 
     for _ in range(conns):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT,
+                                        source_address=(source, 0))
         sock.setblocking(False)
         sel.register(sock, selectors.EVENT_READ, bytearray())
         send(sock)
@@ -250,6 +251,34 @@ def test_guess_flood_past_the_queue(make_arg_server):
     for _, retry, ctype in busy:
         assert retry == "1" and ctype.startswith("application/json"), (retry, ctype)
     by.check(max_latency=1.5)
+
+
+def test_one_address_cannot_keep_others_from_signing_in(make_arg_server):
+    """100 connections from 127.0.0.2 guessing passwords for random names
+    (never locked, never remembered): once the lane is half full that
+    address may hold only a few of its places, so correct passwords never
+    checked before, sent from 127.0.0.1 meanwhile, are all accepted."""
+    s = make_arg_server(NO_ADDRESS_LIMIT)
+    out = []
+    flooding = threading.Thread(target=lambda: out.extend(flood(s.port, 5.0, source="127.0.0.2")),
+                                daemon=True)
+    flooding.start()
+    time.sleep(1.0)
+    try:
+        answers = []
+        for name in ("alice", "bob", "carol", "dave", "victor", "admin"):
+            t0 = time.monotonic()
+            r = requests.post(s.base + "/api/v1/login",
+                              json={"username": name, "password": s.users[name][1]},
+                              timeout=HTTP_TIMEOUT)
+            answers.append((name, r.status_code, time.monotonic() - t0))
+    finally:
+        flooding.join(timeout=HTTP_TIMEOUT + 5)
+    print(f"\nsign-ins during the flood: {answers}; flood answers "
+          f"{sorted(set(a[0] for a in out))}, {sum(a[0] == 503 for a in out)} x 503")
+    assert all(a[1] == 200 for a in answers), answers
+    assert max(a[2] for a in answers) < 5.0, answers
+    assert any(a[0] == 503 for a in out), "the flood was never refused a place"
 
 
 def test_busy_answer_is_the_error_carrier(make_arg_server):
