@@ -82,12 +82,34 @@ static void test_parse_refuses(void **state)
     assert_false(net_cidr_list_match_text(&z, "2001:db8::1")); /* v4 range, v6 peer */
 }
 
+static void test_addr_key(void **state)
+{
+    (void)state;
+    uint8_t a[NET_ADDR_KEY], b[NET_ADDR_KEY];
+    assert_int_equal(net_addr_key_text("192.0.2.7", a), 5);
+    struct sockaddr_in s4 = v4("192.0.2.7");
+    assert_int_equal(net_addr_key((struct sockaddr *)&s4, b), 5);
+    assert_memory_equal(a, b, NET_ADDR_KEY);
+    assert_int_equal(net_addr_key_text("::ffff:192.0.2.7", b), 5); /* mapped = IPv4 */
+    assert_memory_equal(a, b, NET_ADDR_KEY);
+    /* IPv6 by its /64 */
+    assert_int_equal(net_addr_key_text("2001:db8:1:2::5", a), 9);
+    struct sockaddr_in6 s6 = v6("2001:db8:1:2:ffff::9");
+    assert_int_equal(net_addr_key((struct sockaddr *)&s6, b), 9);
+    assert_memory_equal(a, b, NET_ADDR_KEY);
+    assert_int_equal(net_addr_key_text("2001:db8:1:3::5", b), 9);
+    assert_memory_not_equal(a, b, NET_ADDR_KEY);
+    assert_int_equal(net_addr_key_text("not an address", a), 0);
+    assert_int_equal(net_addr_key(NULL, a), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_match_v4),
         cmocka_unit_test(test_parse_and_match_v6),
         cmocka_unit_test(test_parse_refuses),
+        cmocka_unit_test(test_addr_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
