@@ -130,7 +130,10 @@ static bool check_auth(api_exchange *x, const api_request *req, bool no_wait)
 static bool check_head(api_exchange *x, const api_request *req)
 {
     const api_config *cfg = &x->api->cfg;
-    if (req->url_len > cfg->url_max)
+    if (req->malformed != CB_EOK)
+        API_FAIL(x, req->malformed, MSG_MALFORMED_REQUEST,
+                 MSG_S(arena_strdup(x->arena, req->malformed_why)));
+    else if (req->url_len > cfg->url_max)
         API_FAIL(x, CB_EURITOOLONG, MSG_URL_TOO_LONG, MSG_N(cfg->url_max));
     else if (req->header_count > cfg->header_count_max)
         API_FAIL(x, CB_EHDRTOOLARGE, MSG_TOO_MANY_HEADERS, MSG_N(cfg->header_count_max));

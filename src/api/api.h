@@ -54,6 +54,13 @@ typedef struct {
     size_t header_bytes;     /* all header lines */
     size_t header_count;
     size_t header_line_max;  /* the longest header line */
+    /* The HTTP layer's verdict on the head's framing (SPEC §10): CB_EOK, or
+     * CB_EBADREQ (ambiguous) / CB_ENOTIMPL (a transfer coding it does not
+     * speak), with what is wrong in `malformed_why` (English, protocol
+     * words). Such a request is answered that error before anything else
+     * (no credentials checked, no route) and its connection closed. */
+    cb_err malformed;
+    const char *malformed_why;
     /* Case-insensitive lookups; NULL when absent. */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);

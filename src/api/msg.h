@@ -62,6 +62,7 @@
     X(PRECONDITION_FAILED)                                                                         \
     X(BAD_TIMEZONE)                                                                                \
     X(BAD_HEADER)                                                                                  \
+    X(MALFORMED_REQUEST)                                                                           \
     X(BAD_SELECT)                                                                                  \
     X(BAD_CHARSET)                                                                                 \
     X(INTERNAL)                                                                                    \

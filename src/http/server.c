@@ -342,28 +342,6 @@ static cb_err judge_head(const head_scan *h, const char *version, const char **w
     return judge_coding(h, why);
 }
 
-/* A fixed error answer to a head crmblob will not interpret, in the error
- * carrier; the connection closes after it. */
-static enum MHD_Result refuse_head(struct MHD_Connection *c, cb_err e, const char *why)
-{
-    char body[256];
-    int n = snprintf(body, sizeof(body),
-                     "{\"Error\":true,\"ErrorType\":\"%s\",\"ErrorMessage\":\"%s\","
-                     "\"ErrorSource\":\"crmblob\"}",
-                     err_type(e), why);
-    if (n < 0 || (size_t)n >= sizeof(body))
-        return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)err_status(e), resp);
-    MHD_destroy_response(resp);
-    return ok;
-}
-
 static void peer_address(struct MHD_Connection *c, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
@@ -556,7 +534,12 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
     st->has_body = scan.codings > 0 ||
                    (scan.content_length != NULL && strcmp(scan.content_length, "0") != 0);
-    st->x = api_exchange_start(s->api, &req);
+    req.malformed = judge_head(&scan, version, &req.malformed_why);
+    if (req.malformed == CB_EOK && (st->target_bad || target_has_nul(st, url, version))) {
+        req.malformed = CB_EBADREQ;
+        req.malformed_why = "Malformed request target";
+    }
+    st->x = api_exchange_start(s->api, &req); /* a malformed head: answered, nothing else */
     atomic_fetch_add(&s->in_flight, 1); /* MHD calls on_completed from now on */
     /* Counted first, then the check: http_stop sets `stopping` before it
      * waits for in_flight to drop, so a request it does not wait for is
@@ -564,17 +547,8 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
      * connection suspended, libmicrohttpd aborts at stop). */
     if (atomic_load(&s->stopping))
         api_exchange_unavailable(st->x);
-    const char *why;
-    cb_err verdict = judge_head(&scan, version, &why);
-    if (verdict == CB_EOK && (st->target_bad || target_has_nul(st, url, version))) {
-        verdict = CB_EBADREQ;
-        why = "Malformed request target";
-    }
-    if (verdict != CB_EOK) {
-        st->queued = true;
-        st->status = err_status(verdict);
-        return refuse_head(c, verdict, why);
-    }
+    if (req.malformed != CB_EOK) /* queued now: libmicrohttpd reads no body, closes */
+        return queue(c, st);
     if (api_exchange_start_blocks(st->x))
         return offload_push(s->offload, c, st, &req, JOB_START);
     return started(c, st);

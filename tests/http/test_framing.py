@@ -182,6 +182,23 @@ def test_refusal_is_not_followed_by_a_smuggled_request(fsrv, by):
     assert extra == b"" and closed, extra[:300]
 
 
+def test_refusal_comes_before_credentials_and_is_localised(fsrv, by):
+    """A malformed head is refused before anything else is looked at: with
+    wrong credentials it is still 400 (not 401: no password checked, no
+    failure counted), in the caller's language, as XML when asked."""
+    lines = [host(), b"Authorization: " + basic("alice", "wrong-password").encode(),
+             b"Accept-Language: de", b"Accept: application/xml", JSON,
+             b"Content-Length: %d" % len(BODY), te(b"chunked")]
+    raw = request(fsrv, "POST", CONTACT.encode(), lines, CHUNKED, auth=False)
+    status, headers, rbody, _, closed = exchange(fsrv, raw)
+    assert status == 400, rbody[:300]
+    assert headers.get("content-type", "").startswith("application/xml"), headers
+    assert b"Fehlerhafte Anfrage" in rbody and b"Transfer-Encoding" in rbody, rbody[:300]
+    assert closed
+    log = fsrv.log()
+    assert "wrong password" not in log and "refused POST /api/v1/Contact" not in log, log[-2000:]
+
+
 # libmicrohttpd 0.9.75 answers a Content-Length it cannot parse itself,
 # before crmblob sees the request, and sends that answer's header block
 # twice: parse_connection_headers() queues the error through

@@ -212,7 +212,12 @@ def test_request_after_sigterm_is_answered_503(fresh):
     body = data("medium.jpg")
     up = RawConn(s.port)
     up.send_head("PUT", f"/api/v1/Person/{pid}/Image",
-                 {**auth, "Content-Type": "image/jpeg", "Content-Length": str(len(body))})
+                 {**auth, "Content-Type": "image/jpeg", "Content-Length": str(len(body)),
+                  "Expect": "100-continue"})
+    # the 100 Continue says the server has the upload's head: it is in flight
+    # (on a loaded machine the SIGTERM below could otherwise come first)
+    status, _, _ = up.read_response()
+    assert status == 100
     up.send(body[:1000])
     kept = RawConn(s.port)
     kept.send_head("GET", f"/api/v1/Person/{pid}", auth)
