@@ -12,17 +12,17 @@
  * The spools in flight share a bound (api_config.spool_max, and half the
  * free space their file system would have without them), so that uploads
  * left half-sent cannot fill the disk the database needs: an upload
- * reserves its declared length before its first byte is read, or, when the
- * length is not declared (chunked), SPOOL_STEP bytes at a time as they
- * come. Past the bound it is answered 503 with Retry-After while others
+ * reserves SPOOL_STEP bytes at a time as its bytes come (a declared length
+ * that could never fit is refused before the first byte is read), so that
+ * what an upload holds is what it has sent plus one step. Past the bound
+ * it is answered 503 with Retry-After while others
  * hold the room, 507 when it could not fit even alone; a full disk met
  * while writing is 507 too. The last eighth of the bound is kept for the
  * first SPOOL_STEP bytes of each upload, so that big uploads held open
  * cannot shut out the small pictures of others.
  *
  * Invariant: api->spool_reserved is the sum of the spools' `reserved`,
- * api->spool_written that of their `size`; size <= reserved for a spool
- * created with a declared length, or one reserving as bytes come.
+ * api->spool_written that of their `size`; size <= reserved.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +37,7 @@
 #include "api/multipart.h"
 #include "core/log.h"
 
-#define SPOOL_STEP (1 << 20)  /* reserved at a time for an undeclared length */
+#define SPOOL_STEP (1 << 20)  /* reserved at a time as an upload's bytes come */
 #define SPOOL_RETRY_AFTER_S 5 /* told when the bound is reached for now */
 
 struct upload {
@@ -93,6 +93,22 @@ static cb_err spool_reserve(upload_t *u, int64_t n)
     log_warn("upload spools: %lld bytes more refused (%lld reserved of %lld now allowed)",
              (long long)n, (long long)(total - n), (long long)limit);
     return u->reserved + n <= limit ? CB_EUNAVAILABLE : CB_ENOSPACE;
+}
+
+/* An upload that announces `expect` bytes: CB_ENOSPACE when they could
+ * never fit; else its first step is reserved, and the rest step by step
+ * as bytes arrive (spool_write). Reserving the whole announced length up
+ * front let a few uploads trickled at the minimum body rate hold the
+ * bound for hours while sending almost nothing. */
+static cb_err spool_admit(upload_t *u, int64_t expect)
+{
+    int64_t room = spool_room(u->api);
+    if (expect > room) {
+        log_warn("upload spools: %lld bytes announced, %lld allowed in all", (long long)expect,
+                 (long long)room);
+        return CB_ENOSPACE;
+    }
+    return spool_reserve(u, expect < SPOOL_STEP ? expect : SPOOL_STEP);
 }
 
 /* write(2) of all n bytes; CB_ENOSPACE on a full disk or quota. */
@@ -152,7 +168,7 @@ upload_t *upload_create(api_exchange *x, const char *content_type, int64_t expec
     u->api = x->api;
     u->max = (int64_t)x->api->cfg.image_max;
     u->fd = -1;
-    if (expect > 0 && (e = spool_reserve(u, expect)) != CB_EOK)
+    if (expect > 0 && (e = spool_admit(u, expect)) != CB_EOK)
         goto fail;
     e = CB_EINTERNAL;
     u->fd = open_spool(x->api->cfg.spool_dir);

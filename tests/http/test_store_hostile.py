@@ -398,3 +398,40 @@ def test_full_disk_is_507_and_reads_go_on(fsrv, tiny):
     filler.unlink()
     assert c.put(f"/api/v1/Person/{pid}/Image", data=png_of_size(256 * KIB),
                  headers={"Content-Type": "image/png"}).status_code == 200
+
+
+def test_announced_lengths_do_not_hold_the_bound(tmp_path):
+    """Six uploads announcing 7 MiB each, sending 64 KiB and then nothing
+    (as slowly as the body rate allows), on a bound of 8 MiB: an upload
+    holds what it has sent plus a 1 MiB step, not what it announced, so
+    all six stay open and others' pictures (the bystander's, and a 900 KB
+    one) are still taken. Before, the second announcement was refused and
+    six of them could have held the bound for hours."""
+    s = start_arg_server(tmp_path / "announce", [*NO_LIMITER, "--spool-mb", "8"])
+    held = []
+    try:
+        pid = s.client("admin").create("Person", Firstname="Announcer")
+        other = s.client("bob").create("Person", Firstname="Other")
+        with Bystander(s, "bob") as by:
+            for _ in range(6):
+                u = Uploader(s, pid, length=7 * MIB, burst=64 * KIB)
+                u.run_burst()
+                held.append(u)
+            time.sleep(0.5)
+            answered = [u.poll() for u in held if u.poll() is not None]
+            assert not answered, [a[:2] for a in answered]
+            r = s.client("bob").put(f"/api/v1/Person/{other}/Image", data=png_of_size(900 * KIB),
+                                    headers={"Content-Type": "image/png"})
+            assert r.status_code == 200, r.text
+        by.check(max_latency=2.0)
+        rc = RawConn(s.port)
+        rc.send_head("PUT", f"/api/v1/Person/{other}/Image", {
+            "Authorization": basic("bob", s.users["bob"][1]), "Content-Type": "image/png",
+            "Content-Length": str(9 * MIB)})
+        status, _, body = rc.read_response()  # could never fit: refused before the body
+        rc.close()
+        assert status == 507, body[:300]
+    finally:
+        for u in held:
+            u.rc.close()
+        stop_arg_server(s)
