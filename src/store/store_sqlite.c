@@ -336,6 +336,9 @@ struct sq_store {
     int changes_fd;
     bool changes_lost;
     pthread_mutex_t changes_mu;
+    /* the counts at the last check: a count found below (the file copied
+     * over in place from a backup) has gone back */
+    uint64_t changes_seen[STORE_CHANGES__COUNT];
 };
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
@@ -3332,6 +3335,31 @@ static bool changes_remap(struct sq_store *s)
     return true;
 }
 
+/* Counts never go down; one found below what the last check saw means the
+ * file was overwritten in place (a backup copied over it), and values seen
+ * before could come round again: every count is moved well past what was
+ * seen (the margin covers the writes of one check interval). Under
+ * changes_mu; true when it moved them. */
+#define CHANGES_REWIND_MARGIN (1ull << 32)
+static bool changes_rewound(struct sq_store *s)
+{
+    bool back = false;
+    uint64_t now[STORE_CHANGES__COUNT];
+    for (int i = 0; i < STORE_CHANGES__COUNT; i++) {
+        now[i] = atomic_load(&s->base.changes[i]);
+        back = back || now[i] < s->changes_seen[i];
+    }
+    if (back) {
+        log_info("store: %s went back (copied over?): counting on past it", s->changes_path);
+        for (int i = 0; i < STORE_CHANGES__COUNT; i++) {
+            changes_move_past(&s->base.changes[i], s->changes_seen[i] + CHANGES_REWIND_MARGIN);
+            now[i] = atomic_load(&s->base.changes[i]);
+        }
+    }
+    memcpy(s->changes_seen, now, sizeof(now));
+    return back;
+}
+
 static bool sq_changes_check(store_t *base)
 {
     struct sq_store *s = sq(base);
@@ -3355,6 +3383,8 @@ static bool sq_changes_check(store_t *base)
                 atomic_fetch_add(&s->base.changes[i], 1);
         }
     }
+    if (changes_rewound(s))
+        moved = true;
     pthread_mutex_unlock(&s->changes_mu);
     return moved;
 }
