@@ -278,6 +278,9 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return 1;
+    /* whatever a command ends with, lines it suppressed are counted in one
+     * last summary (the server's flusher has stopped by then too) */
+    atexit(log_flush_suppressed);
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&o);
