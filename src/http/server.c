@@ -819,7 +819,8 @@ static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, sock
  * mid-request) go through the log, stamped and limited per kind like
  * every diagnostic: written straight to stderr they were a line or two
  * per malformed request, as many as any client cared to send. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
+                                                           va_list ap)
 {
     (void)cls;
     log_vmsg(LOG_WARN, "http: ", fmt, ap);
