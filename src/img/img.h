@@ -48,6 +48,15 @@ typedef struct {
 /* Starts libvips; call once before any thread uses this module. */
 cb_err img_init(const img_config *cfg);
 void img_shutdown(void);
+/* img_remote.c (the server): does an image worker answer (GET /ready)?
+ * Asks a free worker, starting one when none runs (it is kept for the
+ * next call, as a call's would be), for an empty answer within
+ * IMG_PING_TIMEOUT_MS. CB_EOK when one answers, or when every worker is
+ * taken by a call (they are answering those); else CB_EUNAVAILABLE with
+ * why (English, for an operator) in why[0, why_cap). Never waits behind
+ * a call. */
+#define IMG_PING_TIMEOUT_MS 2000
+cb_err img_ping(char *why, size_t why_cap);
 
 typedef struct {
     img_type type;

@@ -29,6 +29,15 @@
  * dead before it got its call (killed while idle) is replaced and the call
  * sent again, once.
  *
+ * GET /ready pings a worker (img_ping): a free one that runs, else it
+ * starts one in a free slot and keeps it, as a call would, so a load
+ * balancer probing every second costs one empty message per probe, not a
+ * process. The first probe therefore gives an idle server its first
+ * worker: readiness means a picture could be served now, which a worker
+ * that cannot even be started would deny. A ping takes no ticket and
+ * never waits: with every worker taken by a call, or calls waiting, the
+ * workers are answering and the ping says so without asking them.
+ *
  * Invariants: a slot with pid 0 has no process and no socket; a slot is
  * used by at most one thread at a time (busy, under mu); queue heads only
  * move forward, under mu, and every change is broadcast on cv.
@@ -36,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -293,6 +303,71 @@ static int run(const imgw_req *rq, int in, imgw_resp *rs, int *out_fd)
         *out_fd = -1;
         general_only = true;
     }
+}
+
+/* ---- GET /ready ---- */
+
+/* A free worker for a ping, without a ticket: one that runs rather than
+ * an empty slot, and none while calls wait (they come first). Under mu. */
+static worker *pick_for_ping(void)
+{
+    if (R.any.next != R.any.head || R.general.next != R.general.head)
+        return NULL;
+    for (int i = 0; i < IMG_WORKERS; i++)
+        if (!R.w[i].busy && R.w[i].pid != 0)
+            return &R.w[i];
+    for (int i = 0; i < IMG_WORKERS; i++)
+        if (!R.w[i].busy)
+            return &R.w[i];
+    return NULL;
+}
+
+/* Sends a ping to w (started when it has no process) and waits for its
+ * answer; 1 answered, 0 dead before it took the ping (reaped), -1 it could
+ * not be started or did not answer (stopped), with why. */
+static int ping_one(worker *w, char *why, size_t cap)
+{
+    imgw_req rq = {.op = IMGW_PING};
+    imgw_resp rs;
+    int fd = -1;
+    if (w->pid == 0 && start_worker(w) != CB_EOK) {
+        snprintf(why, cap, "no image worker could be started (%s)", R.path);
+        return -1;
+    }
+    if (imgw_send(w->sock, &rq, sizeof(rq), -1) != 0) {
+        stop_worker(w, true);
+        return 0;
+    }
+    struct pollfd p = {.fd = w->sock, .events = POLLIN};
+    int ready = poll(&p, 1, IMG_PING_TIMEOUT_MS);
+    int got = ready == 1 ? imgw_recv(w->sock, &rs, sizeof(rs), &fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got == 1 && rs.err == CB_EOK)
+        return 1;
+    snprintf(why, cap, "%s", ready == 0  ? "the image worker did not answer in time"
+                             : got == 0  ? "the image worker exited"
+                                         : "the image worker answered wrongly");
+    stop_worker(w, true);
+    return -1;
+}
+
+cb_err img_ping(char *why, size_t why_cap)
+{
+    pthread_mutex_lock(&R.mu);
+    worker *w = pick_for_ping();
+    if (w != NULL)
+        w->busy = true;
+    pthread_mutex_unlock(&R.mu);
+    if (w == NULL)
+        return CB_EOK; /* every worker is taken by a call, or calls wait for one */
+    int got = ping_one(w, why, why_cap);
+    if (got == 0) /* killed while idle: a fresh one, as a call would get */
+        got = ping_one(w, why, why_cap);
+    if (got == 0)
+        snprintf(why, why_cap, "the image worker exited");
+    release(w);
+    return got == 1 ? CB_EOK : CB_EUNAVAILABLE;
 }
 
 /* One call; on success *out (malloc'd) holds the output bytes when the

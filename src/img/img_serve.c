@@ -115,7 +115,9 @@ static bool serve_one(int sock, const imgw_req *rq, int in)
     int out_fd = -1;
     memset(&rs, 0, sizeof(rs));
     budget_set(budget.limit_s);
-    if (rq->op == IMGW_VALIDATE)
+    if (rq->op == IMGW_PING)
+        rs.err = CB_EOK;
+    else if (rq->op == IMGW_VALIDATE)
         do_validate(rq, in, &rs);
     else if (rq->op == IMGW_VARIANT || rq->op == IMGW_PLACEHOLDER)
         do_bytes(rq, in, &rs, &out, &out_len);

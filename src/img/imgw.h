@@ -25,7 +25,9 @@
 #define IMGW_FD 3 /* the worker's end of the socket */
 #define IMGW_REASON_MAX 256
 
-enum { IMGW_VALIDATE = 1, IMGW_VARIANT, IMGW_PLACEHOLDER };
+/* IMGW_PING: no input, no output; answered CB_EOK at once (the worker
+ * is alive and reads its socket). */
+enum { IMGW_VALIDATE = 1, IMGW_VARIANT, IMGW_PLACEHOLDER, IMGW_PING };
 
 typedef struct {
     uint32_t op;

@@ -456,6 +456,13 @@ cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
     return s->ops->user_list(s, a, out, n);
 }
 
+cb_err store_ping(store_t *s, char *why, size_t why_cap)
+{
+    if (why_cap > 0)
+        why[0] = '\0';
+    return s->ops->ping(s, why, why_cap);
+}
+
 cb_err store_user_count(store_t *s, int64_t *n)
 {
     return s->ops->user_count(s, n);

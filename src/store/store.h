@@ -58,6 +58,12 @@ typedef struct {
 cb_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
+/* Does the database answer? A cheap read of it that bypasses the read
+ * cache (for GET /ready, at most about once a second): CB_EOK, else
+ * CB_EUNAVAILABLE (busy, or it cannot be used now) or CB_EINTERNAL, with
+ * why (English, for an operator) written into why[0, why_cap). */
+cb_err store_ping(store_t *s, char *why, size_t why_cap);
+
 /* *out: a number that moves whenever users are written, by any process;
  * false when the store keeps no change counts (then nothing may be kept
  * on the strength of it). */

@@ -16,6 +16,7 @@
 
 struct store_ops {
     void (*close)(store_t *s);
+    cb_err (*ping)(store_t *s, char *why, size_t why_cap);
 
     cb_err (*user_add)(store_t *s, model_user *u);
     cb_err (*user_get)(store_t *s, arena_t *a, int32_t id, model_user *out);

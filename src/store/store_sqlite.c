@@ -93,6 +93,7 @@ enum {
     Q_USER_BY_NAME,
     Q_USER_LIST,
     Q_USER_COUNT,
+    Q_PING,
     Q_USER_SET_PW,
     Q_USER_SET_DISABLED,
     Q_CRED_ADD,
@@ -169,6 +170,7 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
     [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
     [Q_USER_COUNT] = "SELECT count(*) FROM users",
+    [Q_PING] = "PRAGMA schema_version",
     [Q_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
     [Q_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
     [Q_CRED_ADD] = "INSERT INTO cred(kind, hash, user_id, created_ms, expires_ms, revoked, "
@@ -1290,6 +1292,30 @@ static cb_err sq_user_count(store_t *s, int64_t *n)
     rc = step_row(c, st);
     if (rc == CB_EOK)
         *n = sqlite3_column_int64(st, 0);
+out:
+    return tx_end(c, rc);
+}
+
+/* A read transaction that reads the schema cookie (the file's first page
+ * and the WAL index, under their locks), then a check that the file is
+ * still the one at its path: moved or deleted under the server, SQLite
+ * would refuse every write (SQLITE_READONLY_DBMOVED). */
+static cb_err sq_ping(store_t *s, char *why, size_t why_cap)
+{
+    struct conn *c = NULL;
+    int moved = 0;
+    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == CB_EOK)
+        rc = step_row(c, query(c, Q_PING));
+    if (rc != CB_EOK) {
+        snprintf(why, why_cap, "%s", c != NULL ? sqlite3_errmsg(c->db) : err_name(rc));
+        goto out;
+    }
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+        moved) {
+        snprintf(why, why_cap, "the database file was moved or deleted while open");
+        rc = CB_EUNAVAILABLE;
+    }
 out:
     return tx_end(c, rc);
 }
@@ -3147,6 +3173,7 @@ static bool sq_changes_check(store_t *base);
 
 static const struct store_ops sqlite_ops = {
     .close = sq_close,
+    .ping = sq_ping,
     .user_add = sq_user_add,
     .user_get = sq_user_get,
     .user_by_name = sq_user_by_name,
