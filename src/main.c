@@ -10,7 +10,9 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -176,6 +178,24 @@ static unsigned default_threads(void)
     return n > 64 ? 64 : n;
 }
 
+/* Uploads are spooled in --spool-dir, else beside the database: a
+ * directory the server may create files in, checked at start rather
+ * than at the first upload. */
+static const char *spool_dir(const cli_opts *o, char *dbcopy)
+{
+    const char *dir = o->spool_dir != NULL ? o->spool_dir : dirname(dbcopy);
+    struct stat st;
+    int err = stat(dir, &st) != 0                ? errno
+              : !S_ISDIR(st.st_mode)             ? ENOTDIR
+              : access(dir, W_OK | X_OK) != 0    ? errno
+                                                 : 0;
+    if (err != 0) {
+        log_error("cannot spool uploads in %s: %s", dir, strerror(err));
+        return NULL;
+    }
+    return dir;
+}
+
 static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs)
 {
     http_server *srv = NULL;
@@ -186,7 +206,8 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
                       .body_min_rate = o->min_body_rate,
                       .max_conns = o->max_conns,
                       .max_conns_per_ip = o->max_conns_per_ip,
-                      .trusted_proxies = &o->trusted_proxies};
+                      .trusted_proxies = &o->trusted_proxies,
+                      .log_probes = o->log_probes};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
@@ -240,14 +261,14 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
     }
-    api_config ac = {.spool_dir = dirname(dbcopy),
+    api_config ac = {.spool_dir = spool_dir(o, dbcopy),
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .codec = codec,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
                      .modern_formats = o->modern_formats};
-    if (api_create(st, auth, &ac, &api) != CB_EOK)
+    if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     sweeper sw;
     if (!sweeper_start(&sw, st, o->blob_grace_s)) {

@@ -510,10 +510,7 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
 
 #define ROUTE(fn_body, writes, carrier)                                                            \
     {                                                                                              \
-        {"POST", agent_call, fn_body, writes, carrier},                                            \
-        {                                                                                          \
-            NULL, NULL, BODY_NONE, false, false                                                    \
-        }                                                                                          \
+        ROUTE_ROW("POST", agent_call, fn_body, writes, carrier), {0}                               \
     }
 /* reads, answers a carrier */
 #define READ(name, fn, kind, body)                                                                 \

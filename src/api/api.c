@@ -31,6 +31,7 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
     api->auth = auth;
     api->cfg = *cfg;
     api->started_ms = text_now_ms() / 1000 * 1000;
+    health_init(&api->health);
     if (api->cfg.image_max == 0)
         api->cfg.image_max = DEFAULT_IMAGE_MAX;
     if (api->cfg.json_max == 0)
@@ -60,6 +61,7 @@ void api_destroy(api_t *api)
     for (int i = 0; i < api->nspare; i++)
         arena_destroy(api->spare[i]);
     pthread_mutex_destroy(&api->spare_mu);
+    health_destroy(&api->health);
     free(api);
 }
 
@@ -106,7 +108,7 @@ static bool check_auth(api_exchange *x, const api_request *req, bool no_wait)
     auth_input in = api_auth_input(req);
     auth_result r;
     const char *reason = NULL;
-    if (api_route_is_public(req->path))
+    if (x->public_route)
         return true;
     in.no_wait = no_wait;
     cb_err e = auth_authenticate(x->api->auth, x->arena, &in, &r, &reason);
@@ -245,7 +247,8 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     repr_negotiate(x, req->header(req->conn, "Accept"));
     if (!check_head(x, req) || cors_preflight(x, req))
         return x;
-    if (strncasecmp(req->path, "/api/", 5) != 0) {
+    x->public_route = api_route_is_public(req->path, req->method);
+    if (strncasecmp(req->path, "/api/", 5) != 0 && !x->public_route) {
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return x;
     }
@@ -372,6 +375,8 @@ bool api_exchange_blocks(const api_exchange *x, const api_request *req)
     if (x->answered)
         return false;
     const route_method *rm = x->rm;
+    if (rm->blocks != NULL)
+        return rm->blocks(x);
     if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->fn == session_login ||
         x->route.kind == ROUTE_AGENT)
         return true; /* decodes a picture, hashes a password, or may do either */
@@ -393,6 +398,11 @@ api_body_owner api_exchange_take_body(api_exchange *x)
 const char *api_exchange_method(const api_exchange *x)
 {
     return x->method;
+}
+
+bool api_exchange_quiet(const api_exchange *x)
+{
+    return x->rm != NULL && x->rm->quiet;
 }
 
 const char *api_exchange_path(const api_exchange *x)

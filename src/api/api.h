@@ -135,6 +135,9 @@ api_body_owner api_exchange_take_body(api_exchange *x);
 const char *api_exchange_method(const api_exchange *x);
 const char *api_exchange_path(const api_exchange *x);
 const char *api_exchange_user(const api_exchange *x);
+/* True for a probe whose route is quiet (GET /health, /ready): no access
+ * line unless the server is told to log probes. */
+bool api_exchange_quiet(const api_exchange *x);
 /* The partner application named by SO-AppToken, or NULL. */
 const char *api_exchange_app(const api_exchange *x);
 void api_exchange_free(api_exchange *x);

@@ -31,6 +31,19 @@
 #define API_SPARE_ARENAS 16
 #endif
 
+/* GET /ready's verdict (health.c): the last one is answered while it is
+ * less than a second old, or while another probe makes the next one, so
+ * that a flood of probes costs the database and the image worker at most
+ * one check at a time and one a second. Under mu. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* a check ended */
+    bool checking;        /* a probe is making the next verdict */
+    uint64_t at_us;       /* when the last verdict was made; 0: none yet */
+    int failed;           /* 0 ready, else the msg_id of what does not answer */
+    char why[160];        /* ... and why, in English, for the operator */
+} health_state;
+
 struct api {
     store_t *store;
     auth_t *auth;
@@ -41,6 +54,7 @@ struct api {
     int nspare;
     /* the upload spools in flight (upload.c): bytes reserved, bytes written */
     _Atomic int64_t spool_reserved, spool_written;
+    health_state health;
 };
 
 typedef enum {
@@ -54,6 +68,8 @@ typedef enum {
     ROUTE_LOGIN,       /* /api/v1/login */
     ROUTE_LOGOUT,      /* /api/v1/logout */
     ROUTE_AGENT,       /* /api/v1/Agents/BLOB/{Name} */
+    ROUTE_HEALTH,      /* /health */
+    ROUTE_READY,       /* /ready */
     ROUTE__COUNT
 } route_kind;
 
@@ -73,7 +89,16 @@ typedef struct {
     body_kind body;
     bool writes;  /* needs a role that may change data */
     bool carrier; /* answers a carrier, so Accept must allow JSON or XML */
+    bool public;  /* needs no credentials (none are checked, no failure is counted) */
+    bool quiet;   /* a probe: no access line unless --log-probes */
+    /* NULL, or: may the finish take long now (then it runs on an offload
+     * thread)? */
+    bool (*blocks)(const api_exchange *x);
 } route_method;
+/* A row of a route table: method, handler, body, writes, carrier, then any
+ * of the other properties by name (.public = true, ...); `{0}` ends a table. */
+#define ROUTE_ROW(m, f, b, w, c, ...)                                                               \
+    {.method = (m), .fn = (f), .body = (b), .writes = (w), .carrier = (c), __VA_ARGS__}
 
 typedef struct {
     route_kind kind;
@@ -90,6 +115,7 @@ struct api_exchange {
     arena_t *arena;
     const char *method;
     const char *path;
+    bool public_route; /* its route needs no credentials (api_route_is_public) */
     model_user user;
     bool start_pending; /* the credentials need a password hashed: api_exchange_start_finish */
     bool authed;
@@ -123,8 +149,10 @@ struct api_exchange {
 /* ---- routing (router.c) ---- */
 /* Resolves path+method; on failure the exchange holds the error answer. */
 bool api_route(api_exchange *x, const api_request *req);
-/* True for the paths that need no principal (the login endpoint). */
-bool api_route_is_public(const char *path);
+/* True when the route of path and method needs no principal (its table
+ * says `public`); a method the route does not offer counts as public when
+ * another of its methods is, so that its 405 needs no credentials either. */
+bool api_route_is_public(const char *path, const char *method);
 
 /* ---- CORS (cors.c) ---- */
 /* True when the request is a CORS preflight, which is then answered. */
@@ -257,6 +285,17 @@ void image_info_get(api_exchange *x, const api_request *req);
 void image_info_put(api_exchange *x, const api_request *req);
 /* Checks that the upload may start (entity exists); answered if not. */
 bool image_put_precheck(api_exchange *x, const api_request *req);
+
+/* ---- health, for load balancers (health.c) ---- */
+void health_init(health_state *h);
+void health_destroy(health_state *h);
+/* GET|HEAD /health: the process is alive (200 "ok"; nothing else touched). */
+void health_alive(api_exchange *x, const api_request *req);
+/* GET|HEAD /ready: 200 "ok" when the database and an image worker answer,
+ * else 503 naming the part that does not (a verdict at most 1 s old). */
+void health_ready(api_exchange *x, const api_request *req);
+/* True when health_ready would make a new verdict rather than answer one. */
+bool health_ready_blocks(const api_exchange *x);
 
 /* ---- pictures (picture.c) ---- */
 /* A product's thumbnail fits inside this many pixels on each side. */

@@ -86,7 +86,9 @@
     X(BAD_BASE64)                                                                              \
     X(BLOB_NOT_FOUND)                                                                          \
     X(BLOB_IN_USE)                                                                             \
-    X(BAD_LINK_TYPE)
+    X(BAD_LINK_TYPE)                                                                           \
+    X(NOT_READY_DATABASE)                                                                      \
+    X(NOT_READY_IMAGE_WORKER)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

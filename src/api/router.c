@@ -1,6 +1,11 @@
 /*
  * router.c — maps a request path and method to a handler (SPEC §1, §2).
  *
+ * Each method of a route carries its properties in its row: the body it
+ * takes, whether it writes, answers a carrier, needs no credentials
+ * (public) or is a probe kept out of the access log (quiet). Nothing
+ * recognises a route by its handler.
+ *
  * Path literals match case-insensitively; a trailing slash is ignored.
  * Resolution order: unknown path → 404, then bad {id} → 400, then a
  * method the route does not offer → 405 with Allow.
@@ -19,54 +24,68 @@ typedef struct {
 } seg_t;
 
 static const route_method entity_new_methods[] = {
-    {"POST", entity_create, BODY_JSON, true, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("POST", entity_create, BODY_JSON, true, true),
+    {0},
 };
 static const route_method entity_methods[] = {
-    {"GET", entity_get, BODY_NONE, false, true},
-    {"PUT", entity_put, BODY_JSON, true, true},
-    {"DELETE", entity_delete, BODY_NONE, true, false},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", entity_get, BODY_NONE, false, true),
+    ROUTE_ROW("PUT", entity_put, BODY_JSON, true, true),
+    ROUTE_ROW("DELETE", entity_delete, BODY_NONE, true, false),
+    {0},
 };
 static const route_method image_methods[] = {
-    {"GET", image_get, BODY_NONE, false, false},
-    {"HEAD", image_get, BODY_NONE, false, false},
-    {"PUT", image_put, BODY_IMAGE, true, true},
-    {"POST", image_put, BODY_IMAGE, true, true},
-    {"DELETE", image_delete, BODY_NONE, true, false},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", image_get, BODY_NONE, false, false),
+    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false),
+    ROUTE_ROW("PUT", image_put, BODY_IMAGE, true, true),
+    ROUTE_ROW("POST", image_put, BODY_IMAGE, true, true),
+    ROUTE_ROW("DELETE", image_delete, BODY_NONE, true, false),
+    {0},
 };
 static const route_method legacy_image_methods[] = {
-    {"GET", image_get, BODY_NONE, false, false},
-    {"HEAD", image_get, BODY_NONE, false, false},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", image_get, BODY_NONE, false, false),
+    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false),
+    {0},
 };
 static const route_method image_info_methods[] = {
-    {"GET", image_info_get, BODY_NONE, false, true},
-    {"PUT", image_info_put, BODY_JSON, true, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", image_info_get, BODY_NONE, false, true),
+    ROUTE_ROW("PUT", image_info_put, BODY_JSON, true, true),
+    {0},
 };
 
 static const route_method login_methods[] = {
-    {"POST", session_login, BODY_JSON, false, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("POST", session_login, BODY_JSON, false, true, .public = true),
+    {0},
 };
 static const route_method logout_methods[] = {
-    {"POST", session_logout, BODY_NONE, false, false},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("POST", session_logout, BODY_NONE, false, false),
+    {0},
 };
 
 static const route_method tz_list_methods[] = {
-    {"GET", timezone_list, BODY_NONE, false, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", timezone_list, BODY_NONE, false, true),
+    {0},
 };
 static const route_method tz_base_methods[] = {
-    {"GET", timezone_base, BODY_NONE, false, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", timezone_base, BODY_NONE, false, true),
+    {0},
 };
 static const route_method tz_current_methods[] = {
-    {"GET", timezone_current, BODY_NONE, false, true},
-    {NULL, NULL, BODY_NONE, false, false},
+    ROUTE_ROW("GET", timezone_current, BODY_NONE, false, true),
+    {0},
+};
+
+/* Probes for load balancers (health.c): no credentials, no access line. */
+static const route_method health_methods[] = {
+    ROUTE_ROW("GET", health_alive, BODY_NONE, false, false, .public = true, .quiet = true),
+    ROUTE_ROW("HEAD", health_alive, BODY_NONE, false, false, .public = true, .quiet = true),
+    {0},
+};
+static const route_method ready_methods[] = {
+    ROUTE_ROW("GET", health_ready, BODY_NONE, false, false, .public = true, .quiet = true,
+              .blocks = health_ready_blocks),
+    ROUTE_ROW("HEAD", health_ready, BODY_NONE, false, false, .public = true, .quiet = true,
+              .blocks = health_ready_blocks),
+    {0},
 };
 
 static const route_method *methods_of(const route_t *r)
@@ -82,6 +101,8 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
     case ROUTE_IMAGE_INFO: return image_info_methods;
     case ROUTE_AGENT: return agent_methods(r->agent);
+    case ROUTE_HEALTH: return health_methods;
+    case ROUTE_READY: return ready_methods;
     default: return NULL;
     }
 }
@@ -110,13 +131,6 @@ static bool seg_is(seg_t s, const char *lit)
     return text_ieq(s.p, s.n, lit);
 }
 
-bool api_route_is_public(const char *path)
-{
-    seg_t segs[MAX_SEGS];
-    int n = split_path(path, segs);
-    return n == 3 && seg_is(segs[0], "api") && seg_is(segs[1], "v1") && seg_is(segs[2], "login");
-}
-
 /* /api/v1/TimeZone[/base|/current] */
 static bool match_timezone(const seg_t *s, int n, route_t *r)
 {
@@ -131,10 +145,26 @@ static bool match_timezone(const seg_t *s, int n, route_t *r)
     return true;
 }
 
-/* /api/v1/{E}[/{id}[/Image|/ImageInfo]], /api/Services80/{e}/{id}/image[/content]
- * and the time-zone paths; false when the shape is unknown. */
+/* /health and /ready, outside /api. */
+static bool match_probe(const seg_t *s, int n, route_t *r)
+{
+    if (n != 1)
+        return false;
+    if (seg_is(s[0], "health"))
+        r->kind = ROUTE_HEALTH;
+    else if (seg_is(s[0], "ready"))
+        r->kind = ROUTE_READY;
+    else
+        return false;
+    return true;
+}
+
+/* /api/v1/{E}[/{id}[/Image|/ImageInfo]], /api/Services80/{e}/{id}/image[/content],
+ * the time-zone paths and the probes; false when the shape is unknown. */
 static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
 {
+    if (match_probe(s, n, r))
+        return true;
     if (n < 3 || !seg_is(s[0], "api"))
         return false;
     if (seg_is(s[1], "v1") && seg_is(s[2], "TimeZone"))
@@ -184,12 +214,42 @@ static void fail_method(api_exchange *x, const route_method *ms)
     API_FAIL(x, CB_EMETHOD, MSG_METHOD_NOT_ALLOWED, MSG_S(x->method), MSG_S(x->path));
 }
 
+/* The route of path's shape, its {id} not yet parsed; false when unknown. */
+static bool resolve(const char *path, route_t *r, seg_t *id_seg)
+{
+    seg_t segs[MAX_SEGS];
+    int n = split_path(path, segs);
+    return n >= 0 && match_shape(segs, n, r, id_seg);
+}
+
+static const route_method *method_of(const route_method *ms, const char *method)
+{
+    for (const route_method *m = ms; m->method; m++)
+        if (strcmp(m->method, method) == 0)
+            return m;
+    return NULL;
+}
+
+bool api_route_is_public(const char *path, const char *method)
+{
+    route_t r = {0};
+    seg_t id_seg = {NULL, 0};
+    if (!resolve(path, &r, &id_seg))
+        return false;
+    const route_method *ms = methods_of(&r), *m = method_of(ms, method);
+    if (m != NULL)
+        return m->public;
+    for (m = ms; m->method; m++)
+        if (m->public)
+            return true;
+    return false;
+}
+
 bool api_route(api_exchange *x, const api_request *req)
 {
-    seg_t segs[MAX_SEGS], id_seg = {NULL, 0};
+    seg_t id_seg = {NULL, 0};
     route_t r = {0};
-    int n = split_path(req->path, segs);
-    if (n < 0 || !match_shape(segs, n, &r, &id_seg)) {
+    if (!resolve(req->path, &r, &id_seg)) {
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return false;
     }
@@ -199,12 +259,8 @@ bool api_route(api_exchange *x, const api_request *req)
         return false;
     }
     x->route = r;
-    for (const route_method *m = methods_of(&r); m->method; m++) {
-        if (strcmp(m->method, req->method) == 0) {
-            x->rm = m;
-            return true;
-        }
-    }
+    if ((x->rm = method_of(methods_of(&r), req->method)) != NULL)
+        return true;
     fail_method(x, methods_of(&r));
     return false;
 }

@@ -42,6 +42,8 @@ typedef struct {
     unsigned max_conns_per_ip;
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
+    bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
+    const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */

@@ -28,7 +28,7 @@ enum {
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
-    O_IMG_CPU,
+    O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR,
 };
 
 static const struct option longopts[] = {
@@ -76,6 +76,8 @@ static const struct option longopts[] = {
     {"spool-mb", required_argument, NULL, O_SPOOL_MB},
     {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
     {"log-limit", required_argument, NULL, O_LOG_LIMIT},
+    {"log-probes", no_argument, NULL, O_LOG_PROBES},
+    {"spool-dir", required_argument, NULL, O_SPOOL_DIR},
     {NULL, 0, NULL, 0},
 };
 
@@ -93,7 +95,8 @@ void cli_usage(FILE *f)
           "                [--compress] [--encryption-key-file FILE] [--pixel-limit N]\n"
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
-          "                [--log-limit N] [--image-cpu-limit 20s]\n"
+          "                [--log-limit N] [--image-cpu-limit 20s] [--log-probes]\n"
+          "                [--spool-dir DIR]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -114,7 +117,10 @@ void cli_usage(FILE *f)
           "serve's connection limits (defaults): --timeout 30 (idle seconds), --head-timeout 10\n"
           "  (seconds for a whole request head), --min-body-rate 1024 (bytes/s over each 10 s\n"
           "  of a body; 0 = none), --max-conns 8192, --max-conns-per-ip 128 (an IPv6 /64 counts\n"
-          "  as one address; trusted proxies are not counted)\n",
+          "  as one address; trusted proxies are not counted)\n"
+          "serve answers GET /health (alive) and GET /ready (database and image worker answer;\n"
+          "  else 503) without credentials and without an access line unless --log-probes.\n"
+          "  --spool-dir DIR: where uploads are spooled (default: the database's directory)\n",
           f);
 }
 
@@ -203,6 +209,8 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_DURABLE: o->durable = true; return true;
     case O_PW_STDIN: o->password_stdin = true; return true;
     case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
+    case O_LOG_PROBES: o->log_probes = true; return true;
+    case O_SPOOL_DIR: o->spool_dir = v; return *v != '\0';
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);

@@ -30,6 +30,9 @@ typedef struct {
     /* Peers whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the
      * client (--trusted-proxy); NULL or empty: none. */
     const net_cidr_list *trusted_proxies;
+    /* --log-probes: an access line for the quiet routes (GET /health,
+     * /ready) too; without it a load balancer's probes are not logged. */
+    bool log_probes;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

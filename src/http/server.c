@@ -35,6 +35,8 @@
  * / X-Forwarded-Proto name (forwarded.h), resolved once per request in
  * make_request. The api (failure limiter, Secure cookies) and the access
  * line see that client. libmicrohttpd's own messages go through the log.
+ * A request whose route is quiet (a load balancer's probe) writes no
+ * access line unless --log-probes.
  *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
@@ -160,6 +162,7 @@ struct http_server {
     offload_t *offload;
     atomic_int held; /* answers waiting for their writes' flush */
     net_cidr_list trusted; /* --trusted-proxy: peers whose forwarded headers count */
+    bool log_probes;       /* --log-probes: access lines for quiet routes too */
     http_guard *guard; /* head deadline, body rate, connections per address */
 };
 
@@ -774,8 +777,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     int status = st->queued ? st->status : http_guard_cut(st->guard) ? err_status(CB_ETIMEOUT) : 0;
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
-    log_access(api_exchange_method(x), api_exchange_path(x), status, bytes, now - st->start_us,
-               api_exchange_user(x), api_exchange_app(x), st->remote);
+    if (s->log_probes || !api_exchange_quiet(x))
+        log_access(api_exchange_method(x), api_exchange_path(x), status, bytes, now - st->start_us,
+                   api_exchange_user(x), api_exchange_app(x), st->remote);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -868,6 +872,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     if (s == NULL)
         return CB_EINTERNAL;
     s->api = api;
+    s->log_probes = cfg->log_probes;
     if (cfg->trusted_proxies != NULL)
         s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
