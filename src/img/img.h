@@ -48,9 +48,10 @@ typedef struct {
 /* Starts libvips; call once before any thread uses this module. */
 cb_err img_init(const img_config *cfg);
 void img_shutdown(void);
-/* img_remote.c (the server): does an image worker answer (GET /ready)?
- * Asks a free worker, starting one when none runs (it is kept for the
- * next call, as a call's would be), for an empty answer within
+/* Does an image worker answer (GET /ready)? In process (img_vips.c) the
+ * answer is yes. In the server (img_remote.c) it asks a free worker,
+ * starting one when none runs (it is kept for the next call, as a call's
+ * would be), for an empty answer within
  * IMG_PING_TIMEOUT_MS. CB_EOK when one answers, or when every worker is
  * taken by a call (they are answering those); else CB_EUNAVAILABLE with
  * why (English, for an operator) in why[0, why_cap). Never waits behind

@@ -1,7 +1,8 @@
 /*
  * test_router.c — path and method resolution (SPEC §2): case-insensitive
  * literals, id validation, legacy paths, 404/400/405 and the Allow header;
- * and the message catalogue's placeholder filling.
+ * the properties route rows carry (public, quiet); and the message
+ * catalogue's placeholder filling.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,6 +121,42 @@ static void test_unknown_and_method(void **state)
     done(&f);
 }
 
+/* The probes resolve outside /api, and their rows say public and quiet;
+ * the API's routes are neither, but for the login's POST (public). */
+static void test_probe_properties(void **state)
+{
+    (void)state;
+    fixture f;
+    const char *probes[] = {"/health", "/ready", "/HEALTH/", "/Ready"};
+    for (size_t i = 0; i < sizeof(probes) / sizeof(*probes); i++) {
+        for (int head = 0; head < 2; head++) {
+            const char *m = head ? "HEAD" : "GET";
+            assert_true(route(&f, m, probes[i]));
+            assert_true(f.x.route.kind == ROUTE_HEALTH || f.x.route.kind == ROUTE_READY);
+            assert_true(f.x.rm->public && f.x.rm->quiet && !f.x.rm->writes);
+            assert_true(api_route_is_public(probes[i], m));
+            done(&f);
+        }
+    }
+    assert_true(route(&f, "GET", "/ready"));
+    assert_non_null(f.x.rm->blocks); /* may make a verdict: off the polling thread */
+    done(&f);
+    assert_false(route(&f, "POST", "/health")); /* 405, still without credentials */
+    assert_int_equal(f.x.resp.status, 405);
+    assert_true(api_route_is_public("/health", "POST"));
+    done(&f);
+    assert_false(route(&f, "GET", "/health/x"));
+    assert_int_equal(f.x.resp.status, 404);
+    done(&f);
+    assert_false(api_route_is_public("/health/x", "GET"));
+    assert_false(api_route_is_public("/api/v1/health", "GET"));
+    assert_false(api_route_is_public("/api/v1/Person/1/Image", "GET"));
+    assert_true(api_route_is_public("/api/v1/login", "POST"));
+    assert_true(route(&f, "GET", "/api/v1/Person/1/Image"));
+    assert_false(f.x.rm->public || f.x.rm->quiet);
+    done(&f);
+}
+
 static void test_msg_format(void **state)
 {
     (void)state;
@@ -139,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entity_shapes), cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_bad_ids),       cmocka_unit_test(test_unknown_and_method),
+        cmocka_unit_test(test_probe_properties),
         cmocka_unit_test(test_msg_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

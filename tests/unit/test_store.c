@@ -168,6 +168,22 @@ static void test_open(void **state)
     store_close(NULL);
 }
 
+/* store_ping answers while the database is usable, and names what is
+ * wrong when its file was moved away under the open store. */
+static void test_ping(void **state)
+{
+    fixture *f = *state;
+    char why[160], moved[160];
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EOK);
+    assert_string_equal(why, "");
+    snprintf(moved, sizeof(moved), "%s.moved", f->path);
+    assert_int_equal(rename(f->path, moved), 0);
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EUNAVAILABLE);
+    assert_non_null(strstr(why, "moved or deleted"));
+    assert_int_equal(rename(moved, f->path), 0);
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EOK);
+}
+
 /* ---- users -------------------------------------------------------------- */
 
 static void test_user_add_get(void **state)
@@ -866,6 +882,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_open),
+        T(test_ping),
         T(test_user_add_get),
         T(test_user_duplicate),
         T(test_user_list_count),
