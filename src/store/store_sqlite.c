@@ -1299,11 +1299,16 @@ out:
 /* A read transaction that reads the schema cookie (the file's first page
  * and the WAL index, under their locks), then a check that the file is
  * still the one at its path: moved or deleted under the server, SQLite
- * would refuse every write (SQLITE_READONLY_DBMOVED). */
+ * would refuse every write (SQLITE_READONLY_DBMOVED). A failed flush in
+ * durable mode refuses every write until a restart: not answering either. */
 static cb_err sq_ping(store_t *s, char *why, size_t why_cap)
 {
     struct conn *c = NULL;
     int moved = 0;
+    if (wal_failed(sq(s))) {
+        snprintf(why, why_cap, "a flush of the WAL failed: writes are refused until a restart");
+        return CB_EUNAVAILABLE;
+    }
     cb_err rc = tx_begin(sq(s), TX_READ, &c);
     if (rc == CB_EOK)
         rc = step_row(c, query(c, Q_PING));

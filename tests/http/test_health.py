@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import (BIN, HTTP_TIMEOUT, NO_LIMITER, ArgServer, RawConn, assert_error, basic,
@@ -279,3 +280,27 @@ def test_unusable_spool_dir_stops_the_start(tmp_path):
     rc = s.try_start()
     assert rc not in (None, 0)
     assert "cannot spool uploads in" in s.refusal, s.refusal
+
+
+def test_ready_503_after_a_durable_flush_failed(make_arg_server, tmp_path):
+    """--durable: once a flush of the WAL has failed every write is refused
+    until a restart; /ready says so (the database does not answer writes)
+    while /health stays 200."""
+    shim = os.environ.get("CRMBLOB_FAILSYNC")
+    if not shim:
+        pytest.skip("CRMBLOB_FAILSYNC (the test shim, built by make http) is not set")
+    trigger = tmp_path / "disk-fails"
+    s = make_arg_server(["--durable", "--threads", "1"], start=False)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
+                 "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    c = s.client("alice")
+    pid = c.create("Person", Firstname="Disk")
+    assert probe(s, "/ready").status_code == 200
+    trigger.write_text("")
+    assert_error(c.put_info("Person", pid, {"Description": "refused"}), 503)
+    trigger.unlink()
+    time.sleep(FRESH_S)
+    body = assert_error(probe(s, "/ready"), 503)
+    assert "database" in body["ErrorMessage"] and "restart" in body["ErrorMessage"], body
+    assert probe(s, "/health").status_code == 200
