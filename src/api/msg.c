@@ -386,7 +386,7 @@ static inline bool lang_ok(msg_lang l)
 }
 
 /* n in decimal, digits grouped by three with sep unless sep is 0. */
-static void put_number(buf_t *b, int64_t n, char sep)
+static void put_number(buf_writer *w, int64_t n, char sep)
 {
     char digits[24];
     int len = 0;
@@ -396,45 +396,45 @@ static void put_number(buf_t *b, int64_t n, char sep)
         u /= 10;
     } while (u != 0);
     if (n < 0)
-        buf_append(b, "-", 1);
+        buf_w_append(w, "-", 1);
     for (int i = len - 1; i >= 0; i--) {
-        buf_append(b, &digits[i], 1);
+        buf_w_append(w, &digits[i], 1);
         if (sep != 0 && i > 0 && i % 3 == 0)
-            buf_append(b, &sep, 1);
+            buf_w_append(w, &sep, 1);
     }
 }
 
 /* A string argument comes from the request (a path, a field name, a
  * parser's complaint about the body) and may not be UTF-8: each invalid
  * byte becomes U+FFFD, so that the error carrier can always be written. */
-static void put_text(buf_t *b, const char *s)
+static void put_text(buf_writer *w, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     while (n > 0) {
         size_t len = text_utf8_seq(p, n);
         if (len == 0) {
-            buf_puts(b, "\xEF\xBF\xBD");
+            buf_w_puts(w, "\xEF\xBF\xBD");
             len = 1;
         } else {
-            buf_append(b, p, len);
+            buf_w_append(w, p, len);
         }
         p += len;
         n -= len;
     }
 }
 
-static void put_arg(buf_t *b, const msg_locale *loc, const msg_arg *arg)
+static void put_arg(buf_writer *w, const msg_locale *loc, const msg_arg *arg)
 {
     switch (arg->kind) {
     case MSG_ARG_STR:
-        put_text(b, arg->s != NULL ? arg->s : "");
+        put_text(w, arg->s != NULL ? arg->s : "");
         break;
     case MSG_ARG_NUM:
-        put_number(b, arg->n, loc->plain_numbers ? 0 : group_seps[loc->culture]);
+        put_number(w, arg->n, loc->plain_numbers ? 0 : group_seps[loc->culture]);
         break;
     case MSG_ARG_ID:
-        put_number(b, arg->n, 0);
+        put_number(w, arg->n, 0);
         break;
     }
 }
@@ -460,12 +460,13 @@ char *msg_format(arena_t *a, const msg_locale *loc, msg_id id, const msg_arg *ar
     const char *t = template_for(loc->lang, id);
     buf_t b;
     buf_init(&b, MSG_TEXT_MAX);
+    buf_writer w = buf_writer_on(&b); /* past the cap: the text up to it */
     while (*t) {
         if (t[0] == '{' && t[1] >= '0' && t[1] <= '9' && t[2] == '}' && t[1] - '0' < nargs) {
-            put_arg(&b, loc, &args[t[1] - '0']);
+            put_arg(&w, loc, &args[t[1] - '0']);
             t += 3;
         } else {
-            buf_append(&b, t++, 1);
+            buf_w_append(&w, t++, 1);
         }
     }
     char *out = arena_strdup(a, buf_str(&b));

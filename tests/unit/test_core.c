@@ -211,6 +211,59 @@ static void test_buf_steal(void **state)
     buf_free(&b);
 }
 
+/* The writer: an append that fails makes every later one fail, even one
+ * that would fit, so the buffer holds a prefix of the text. */
+static void test_buf_writer_sticky(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 12);
+    buf_writer w = buf_writer_on(&b);
+    buf_w_puts(&w, "{\"a\":");
+    buf_w_put_i64(&w, -12);
+    assert_int_equal(w.err, CB_EOK);
+    buf_w_puts(&w, ",\"long\":1"); /* past the cap */
+    assert_int_equal(w.err, CB_ETOOLARGE);
+    buf_w_puts(&w, "}"); /* would fit: skipped */
+    buf_w_append(&w, "x", 1);
+    buf_w_printf(&w, "%d", 1);
+    buf_w_put_i64(&w, 2);
+    buf_w_repeat(&w, 0, 1);
+    assert_int_equal(w.err, CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "{\"a\":-12");
+    buf_free(&b);
+
+    buf_init(&b, 64);
+    w = buf_writer_on(&b);
+    buf_w_printf(&w, "%s=%d;", "n", 7);
+    buf_w_repeat(&w, 0, b.len);
+    assert_int_equal(w.err, CB_EOK);
+    assert_string_equal(buf_str(&b), "n=7;n=7;");
+    buf_free(&b);
+}
+
+/* buf_repeat copies bytes the buffer holds even when growing moves them. */
+static void test_buf_repeat_grows(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    for (int i = 0; i < 255; i++)
+        assert_int_equal(buf_append(&b, &"abcdefgh"[i % 8], 1), CB_EOK);
+    assert_int_equal(b.alloc, 256); /* full: the next append grows it */
+    assert_int_equal(buf_repeat(&b, 10, 200), CB_EOK);
+    assert_int_equal(b.len, 455);
+    assert_memory_equal(b.data + 255, b.data + 10, 200);
+    assert_int_equal(buf_repeat(&b, 0, 455), CB_EOK);
+    assert_memory_equal(b.data + 455, b.data, 455);
+    buf_free(&b);
+    buf_init(&b, 4);
+    assert_int_equal(buf_puts(&b, "abc"), CB_EOK);
+    assert_int_equal(buf_repeat(&b, 0, 2), CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "abc");
+    buf_free(&b);
+}
+
 /* ---- text: numbers and strings ------------------------------------------- */
 
 static bool pos_i32(const char *s, int32_t *v)
@@ -669,7 +722,8 @@ int main(void)
         cmocka_unit_test(test_arena_many_small), cmocka_unit_test(test_arena_big_and_zero),
         cmocka_unit_test(test_arena_reset),      cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_growth_and_printf),
-        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_text_parse_pos_i32),
+        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_writer_sticky),
+        cmocka_unit_test(test_buf_repeat_grows), cmocka_unit_test(test_text_parse_pos_i32),
         cmocka_unit_test(test_text_parse_i32),   cmocka_unit_test(test_text_parse_u64),
         cmocka_unit_test(test_text_ieq_utf8),    cmocka_unit_test(test_text_parse_duration),
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
