@@ -266,6 +266,39 @@ static void test_buf_repeat_grows(void **state)
 
 /* ---- text: numbers and strings ------------------------------------------- */
 
+static void assert_trim(const char *in, const char *want)
+{
+    text_span t = text_trim(in, strlen(in));
+    assert_int_equal(t.n, strlen(want));
+    assert_memory_equal(t.p, want, t.n);
+    assert_true(t.p >= in && t.p + t.n <= in + strlen(in)); /* a piece of in */
+}
+
+/* Spaces and tabs only (HTTP's OWS): other white space is kept. */
+static void test_text_trim_and_hex(void **state)
+{
+    (void)state;
+    assert_trim("  a b\t ", "a b");
+    assert_trim("\t\tx", "x");
+    assert_trim("x", "x");
+    assert_trim(" \t \t", "");
+    assert_trim("", "");
+    assert_trim("\r\n a\n", "\r\n a\n");
+    assert_trim("\va\f", "\va\f");
+    text_span t = text_trim("  ab  ", 3); /* only n bytes are looked at */
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.p[0], 'a');
+    assert_true(text_is_ows(' ') && text_is_ows('\t'));
+    assert_false(text_is_ows('\n') || text_is_ows('\r') || text_is_ows('\0') || text_is_ows('x'));
+
+    const char *digits = "0123456789abcdefABCDEF";
+    for (int i = 0; digits[i]; i++)
+        assert_int_equal(text_hex_value(digits[i]), i < 16 ? i : i - 6);
+    for (int c = -128; c < 128; c++)
+        if (strchr(digits, c) == NULL || c == 0)
+            assert_int_equal(text_hex_value((char)c), -1);
+}
+
 static bool pos_i32(const char *s, int32_t *v)
 {
     return text_parse_pos_i32(s, strlen(s), v);
@@ -723,7 +756,8 @@ int main(void)
         cmocka_unit_test(test_arena_reset),      cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_growth_and_printf),
         cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_writer_sticky),
-        cmocka_unit_test(test_buf_repeat_grows), cmocka_unit_test(test_text_parse_pos_i32),
+        cmocka_unit_test(test_buf_repeat_grows), cmocka_unit_test(test_text_trim_and_hex),
+        cmocka_unit_test(test_text_parse_pos_i32),
         cmocka_unit_test(test_text_parse_i32),   cmocka_unit_test(test_text_parse_u64),
         cmocka_unit_test(test_text_ieq_utf8),    cmocka_unit_test(test_text_parse_duration),
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
