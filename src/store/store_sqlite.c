@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -1911,21 +1912,13 @@ out:
 /* Reads exactly n bytes of fd at off. */
 static cb_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
 {
-    while (n > 0) {
-        ssize_t got = pread(fd, buf, n, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            char eb[128];
-            log_error("store: reading image content at %lld: %s", (long long)off,
-                      got == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
-            return CB_EINTERNAL;
-        }
-        buf += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return CB_EOK;
+    size_t got = io_pread_full(fd, buf, n, off);
+    if (got == n)
+        return CB_EOK;
+    char eb[128];
+    log_error("store: reading image content at %lld: %s", (long long)(off + (int64_t)got),
+              errno == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
+    return CB_EINTERNAL;
 }
 
 /* Streams [0, size) of fd into blob_data.content of row blob_id, which
@@ -3325,7 +3318,7 @@ static bool changes_remap(struct sq_store *s)
     }
     /* adds made to the old file while it was being replaced: through its
      * descriptor (a MAP_SHARED store is in the file at once) */
-    if (pread(s->changes_fd, last, sizeof(last), 0) == (ssize_t)sizeof(last))
+    if (io_pread(s->changes_fd, last, sizeof(last), 0) == (ssize_t)sizeof(last))
         for (int i = 0; i < STORE_CHANGES__COUNT; i++)
             old[i] = last[i] > old[i] ? last[i] : old[i];
     for (int i = 0; i < STORE_CHANGES__COUNT; i++)

@@ -1,10 +1,12 @@
 /*
- * test_core.c — unit tests of src/core: arena, buf, text, err and log.
+ * test_core.c — unit tests of src/core: arena, buf, text, io, err and log.
  *
  * These pin down the contracts that every other layer relies on: the buf cap
  * (CB_ETOOLARGE, contents untouched), the strict number and date parsers,
  * and the one code → status/ErrorType table.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -297,6 +300,43 @@ static void test_text_trim_and_hex(void **state)
     for (int c = -128; c < 128; c++)
         if (strchr(digits, c) == NULL || c == 0)
             assert_int_equal(text_hex_value((char)c), -1);
+}
+
+/* ---- io ------------------------------------------------------------------ */
+
+static void test_io_pread(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/crmblob-test-io-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    char data[100000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7);
+    assert_int_equal(write(fd, data, sizeof(data)), sizeof(data));
+
+    char got[sizeof(data)];
+    assert_int_equal(io_pread_full(fd, got, sizeof(got), 0), sizeof(got));
+    assert_memory_equal(got, data, sizeof(data));
+    assert_int_equal(io_pread_full(fd, got, 10, 500), 10);
+    assert_memory_equal(got, data + 500, 10);
+    errno = EINVAL;
+    assert_int_equal(io_pread_full(fd, got, 50, sizeof(data) - 20), 20); /* ends early */
+    assert_int_equal(errno, 0);
+    assert_memory_equal(got, data + sizeof(data) - 20, 20);
+    assert_int_equal(io_pread_full(fd, got, 0, 0), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), sizeof(data)); /* the offset is left alone */
+
+    assert_int_equal(io_pread(fd, got, 5, 3), 5);
+    assert_memory_equal(got, data + 3, 5);
+    assert_int_equal(io_pread(fd, got, 5, sizeof(data)), 0);
+    close(fd);
+
+    assert_int_equal(io_pread_full(fd, got, 5, 0), 0); /* closed: the error is said */
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(io_pread(fd, got, 5, 0), -1);
+    assert_int_equal(errno, EBADF);
 }
 
 static bool pos_i32(const char *s, int32_t *v)
@@ -757,7 +797,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_growth_and_printf),
         cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_writer_sticky),
         cmocka_unit_test(test_buf_repeat_grows), cmocka_unit_test(test_text_trim_and_hex),
-        cmocka_unit_test(test_text_parse_pos_i32),
+        cmocka_unit_test(test_io_pread),         cmocka_unit_test(test_text_parse_pos_i32),
         cmocka_unit_test(test_text_parse_i32),   cmocka_unit_test(test_text_parse_u64),
         cmocka_unit_test(test_text_ieq_utf8),    cmocka_unit_test(test_text_parse_duration),
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
