@@ -443,8 +443,11 @@ char *msg_format(arena_t *a, const msg_locale *loc, msg_id id, const msg_arg *ar
         if (t[0] == '{' && t[1] >= '0' && t[1] <= '9' && t[2] == '}' && t[1] - '0' < nargs) {
             put_arg(&w, loc, &args[t[1] - '0']);
             t += 3;
-        } else {
-            buf_w_append(&w, t++, 1);
+        } else { /* a whole character: a cut never splits one */
+            size_t len = text_utf8_seq((const unsigned char *)t, strnlen(t, 4));
+            len = len > 0 ? len : 1;
+            buf_w_append(&w, t, len);
+            t += len;
         }
     }
     char *out = arena_strdup(a, buf_str(&b));
