@@ -256,7 +256,10 @@ json_t *carrier_select(api_exchange *x, json_t *j, const char *select);
 bool carrier_string(api_exchange *x, json_t *obj, const char *name, const char **out);
 bool carrier_int(api_exchange *x, json_t *obj, const char *name, bool *present, int32_t *out);
 /* The BlobEntity as compact JSON text, written directly (carrier_text.c):
- * exactly json_dumps of carrier_blob. NULL when a string is not UTF-8. */
+ * exactly json_dumps of carrier_blob. NULL when a string is not UTF-8 or
+ * the text would pass CARRIER_TEXT_MAX bytes (the caller then writes it
+ * through jansson), never a text cut short. */
+#define CARRIER_TEXT_MAX (1024 * 1024)
 char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len);
 /* Answers the BlobEntity b (status 200) in the negotiated type, with only
  * the members $select names when select is not empty (400 for an unknown

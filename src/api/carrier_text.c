@@ -9,7 +9,9 @@
  * FieldProperties) are rendered once per role, through carrier_blob
  * itself, so the two writers cannot disagree on them. Strings are escaped
  * as jansson escapes them; a string that is not valid UTF-8 (which jansson
- * would refuse) makes the caller fall back to the jansson path.
+ * would refuse) makes the caller fall back to the jansson path, and so does
+ * an answer past CARRIER_TEXT_MAX: every append goes through one buf_writer,
+ * checked once at the end, so a failed append is never followed by text.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,12 +48,12 @@ static void make_tails(void)
 }
 
 /* A JSON string; false when s is not valid UTF-8. */
-static bool put_string(buf_t *b, const char *s)
+static bool put_string(buf_writer *w, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s), run = 0;
-    buf_append(b, "\"", 1);
+    buf_w_append(w, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
         size_t len = c < 0x80 ? 1 : text_utf8_seq(p + i, n - i);
@@ -62,7 +64,7 @@ static bool put_string(buf_t *b, const char *s)
             run += len;
             continue;
         }
-        buf_append(b, s + i - run, run);
+        buf_w_append(w, s + i - run, run);
         run = 0;
         char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
         size_t elen = 2;
@@ -70,72 +72,79 @@ static bool put_string(buf_t *b, const char *s)
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
         } else if (c < 0x20) {
             memcpy(esc, "\\u00", 4);
-            buf_append(b, esc, 4);
+            buf_w_append(w, esc, 4);
             esc[0] = hex[c >> 4];
             esc[1] = hex[c & 15];
         }
-        buf_append(b, esc, elen);
+        buf_w_append(w, esc, elen);
         i++;
     }
-    buf_append(b, s + n - run, run);
-    return buf_append(b, "\"", 1) == CB_EOK;
+    buf_w_append(w, s + n - run, run);
+    buf_w_append(w, "\"", 1);
+    return true;
 }
 
-/* "Name":"value" after a comma (first: no comma). */
-static bool put_member(buf_t *b, const char *name, const char *value, bool first)
+/* ,"Name":"value" */
+static bool put_member(buf_writer *w, const char *name, const char *value)
 {
-    buf_puts(b, first ? "\"" : ",\"");
-    buf_puts(b, name);
-    buf_puts(b, "\":");
-    return put_string(b, value);
+    buf_w_puts(w, ",\"");
+    buf_w_puts(w, name);
+    buf_w_puts(w, "\":");
+    return put_string(w, value);
 }
 
-static void put_date(buf_t *b, const api_exchange *x, const char *name, int64_t ms)
+static void put_date(buf_writer *w, const api_exchange *x, const char *name, int64_t ms)
 {
     char out[TEXT_DATE_MAX];
     if (x->tz != NULL && x->tz_offset && ms != INT64_MIN)
         tz_format_date(ms, tz_offset_minutes(x->tz, ms), out);
     else
         text_format_date(ms, out);
-    buf_puts(b, ",\"");
-    buf_puts(b, name);
-    buf_puts(b, "\":\"");
-    buf_puts(b, out);
-    buf_puts(b, "\"");
+    buf_w_puts(w, ",\"");
+    buf_w_puts(w, name);
+    buf_w_puts(w, "\":\"");
+    buf_w_puts(w, out);
+    buf_w_puts(w, "\"");
 }
 
 /* The Associate carrier (carrier_associate), or null. */
-static bool put_associate(buf_t *b, const model_user *u)
+static bool put_associate(buf_writer *w, const model_user *u)
 {
-    if (u == NULL)
-        return buf_puts(b, "null") == CB_EOK;
+    if (u == NULL) {
+        buf_w_puts(w, "null");
+        return true;
+    }
     const char *full = u->full_name && *u->full_name ? u->full_name : u->name;
-    buf_puts(b, "{\"AssociateId\":");
-    buf_put_i64(b, u->id);
-    bool ok = put_member(b, "Name", u->name, false);
-    buf_puts(b, ",\"PersonId\":0,\"Rank\":0");
-    ok = ok && put_member(b, "Tooltip", full, false);
-    ok = ok && put_member(b, "Type", u->id == 0 ? "SystemAssociate" : "InternalAssociate", false);
-    buf_puts(b, ",\"GroupIdx\":0");
-    ok = ok && put_member(b, "FullName", full, false) && put_member(b, "FormalName", full, false);
-    buf_puts(b, u->disabled ? ",\"Deleted\":true,\"EjUserId\":0" : ",\"Deleted\":false,\"EjUserId\":0");
-    ok = ok && put_member(b, "UserName", u->name, false);
-    return ok && buf_puts(b, "}") == CB_EOK;
+    buf_w_puts(w, "{\"AssociateId\":");
+    buf_w_put_i64(w, u->id);
+    bool ok = put_member(w, "Name", u->name);
+    buf_w_puts(w, ",\"PersonId\":0,\"Rank\":0");
+    ok = ok && put_member(w, "Tooltip", full);
+    ok = ok && put_member(w, "Type", u->id == 0 ? "SystemAssociate" : "InternalAssociate");
+    buf_w_puts(w, ",\"GroupIdx\":0");
+    ok = ok && put_member(w, "FullName", full) && put_member(w, "FormalName", full);
+    buf_w_puts(w, u->disabled ? ",\"Deleted\":true,\"EjUserId\":0"
+                              : ",\"Deleted\":false,\"EjUserId\":0");
+    ok = ok && put_member(w, "UserName", u->name);
+    buf_w_puts(w, "}");
+    return ok;
 }
 
 /* CreatedBy and UpdatedBy; a record's creator is most often its last
  * writer too (the store then names one user twice): written once, copied. */
-static bool put_users(buf_t *o, const model_blob *b)
+static bool put_users(buf_writer *w, const model_blob *b)
 {
-    buf_puts(o, ",\"CreatedBy\":");
-    size_t from = o->len;
-    if (!put_associate(o, b->created_by))
+    buf_w_puts(w, ",\"CreatedBy\":");
+    size_t from = w->b->len;
+    if (!put_associate(w, b->created_by))
         return false;
-    size_t to = o->len;
-    buf_puts(o, ",\"UpdatedBy\":");
-    if (b->updated_by != NULL && b->updated_by == b->created_by)
-        return buf_append(o, o->data + from, to - from) == CB_EOK;
-    return put_associate(o, b->updated_by);
+    size_t to = w->b->len;
+    buf_w_puts(w, ",\"UpdatedBy\":");
+    if (b->updated_by != NULL && b->updated_by == b->created_by) {
+        buf_w_repeat(w, from, to - from);
+        return true;
+    }
+    return put_associate(w, b->updated_by);
 }
 
 /* Room for an answer: its role's tail and the rest, most often < 1 KiB. */
@@ -147,24 +156,26 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
     const char *tail = role_tail[x->user.role];
     size_t tail_len = role_tail_len[x->user.role];
     buf_t o;
-    buf_init(&o, 1024 * 1024);
-    buf_reserve(&o, tail_len + ANSWER_ROOM);
-    buf_puts(&o, "{\"BlobId\":");
-    buf_put_i64(&o, b->blob_id);
-    buf_puts(&o, ",\"BlobSize\":");
-    buf_put_i64(&o, b->blob_size);
-    bool ok = tail != NULL && put_member(&o, "Description", b->description, false) &&
-              put_member(&o, "ExtraInfo", b->extra_info, false);
-    buf_puts(&o, b->is_encrypted ? ",\"IsEncrypted\":true" : ",\"IsEncrypted\":false");
-    buf_puts(&o, b->is_zipped ? ",\"IsZipped\":true" : ",\"IsZipped\":false");
-    ok = ok && put_member(&o, "MimeType", b->mime_type, false);
-    buf_puts(&o, ",\"OriginalSize\":");
-    buf_put_i64(&o, b->original_size);
-    put_date(&o, x, "CreatedDate", b->created_ms);
-    put_date(&o, x, "UpdatedDate", b->updated_ms);
-    ok = ok && put_users(&o, b) && put_member(&o, "ConceptualType", b->conceptual_type, false) &&
-         buf_append(&o, tail, tail_len) == CB_EOK;
-    if (!ok) {
+    buf_init(&o, CARRIER_TEXT_MAX);
+    buf_writer w = buf_writer_on(&o);
+    w.err = buf_reserve(&o, tail_len + ANSWER_ROOM);
+    buf_w_puts(&w, "{\"BlobId\":");
+    buf_w_put_i64(&w, b->blob_id);
+    buf_w_puts(&w, ",\"BlobSize\":");
+    buf_w_put_i64(&w, b->blob_size);
+    bool ok = tail != NULL && put_member(&w, "Description", b->description) &&
+              put_member(&w, "ExtraInfo", b->extra_info);
+    buf_w_puts(&w, b->is_encrypted ? ",\"IsEncrypted\":true" : ",\"IsEncrypted\":false");
+    buf_w_puts(&w, b->is_zipped ? ",\"IsZipped\":true" : ",\"IsZipped\":false");
+    ok = ok && put_member(&w, "MimeType", b->mime_type);
+    buf_w_puts(&w, ",\"OriginalSize\":");
+    buf_w_put_i64(&w, b->original_size);
+    put_date(&w, x, "CreatedDate", b->created_ms);
+    put_date(&w, x, "UpdatedDate", b->updated_ms);
+    ok = ok && put_users(&w, b) && put_member(&w, "ConceptualType", b->conceptual_type);
+    if (ok)
+        buf_w_append(&w, tail, tail_len);
+    if (!ok || w.err != CB_EOK) { /* the jansson path writes it, or refuses it whole */
         buf_free(&o);
         return NULL;
     }

@@ -75,12 +75,9 @@ bool cors_type_is_simple(const char *content_type)
                                          "multipart/form-data", "text/plain"};
     if (content_type == NULL)
         return true; /* fetch sends a body of no type without a preflight */
-    size_t n = strcspn(content_type, ";");
-    while (n > 0 && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t'))
-        n--;
-    size_t lead = strspn(content_type, " \t");
+    text_span t = text_trim(content_type, strcspn(content_type, ";"));
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
-        if (n - lead == strlen(simple[i]) && strncasecmp(content_type + lead, simple[i], n - lead) == 0)
+        if (text_ieq(t.p, t.n, simple[i]))
             return true;
     return false;
 }

@@ -26,12 +26,6 @@
 
 #include "core/text.h"
 
-/* A decoded span inside the scratch buffer. */
-typedef struct {
-    char *s;
-    size_t n;
-} span;
-
 static void set_err(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -45,18 +39,6 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Value of one hex digit, or -1. */
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes src[0..n) into dst ('+' → space, %XX → byte); false on a bad
  * escape. dst has room for n bytes. */
 static bool url_decode(const char *src, size_t n, char *dst, size_t *out_n)
@@ -68,8 +50,8 @@ static bool url_decode(const char *src, size_t n, char *dst, size_t *out_n)
         } else if (src[i] != '%') {
             dst[o++] = src[i];
         } else {
-            int hi = i + 2 < n ? hex_value(src[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(src[i + 2]) : -1;
+            int hi = i + 2 < n ? text_hex_value(src[i + 1]) : -1;
+            int lo = i + 2 < n ? text_hex_value(src[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return false;
             dst[o++] = (char)(hi << 4 | lo);
@@ -101,7 +83,7 @@ static const char *text_problem(const char *s, size_t n)
 
 /* Sets name (kept as sent) to value after dropping every member whose name
  * matches case-insensitively: the last pair wins. */
-static bool put_pair(json_t *obj, span name, span value)
+static bool put_pair(json_t *obj, text_span name, text_span value)
 {
     const char *key;
     size_t key_len;
@@ -109,11 +91,11 @@ static bool put_pair(json_t *obj, span name, span value)
     void *tmp;
     json_object_keylen_foreach_safe(obj, tmp, key, key_len, v)
     {
-        if (text_span_ieq(key, key_len, name.s, name.n))
+        if (text_span_ieq(key, key_len, name.p, name.n))
             json_object_deln(obj, key, key_len);
     }
-    json_t *str = json_stringn_nocheck(value.s, value.n);
-    return str != NULL && json_object_setn_new_nocheck(obj, name.s, name.n, str) == 0;
+    json_t *str = json_stringn_nocheck(value.p, value.n);
+    return str != NULL && json_object_setn_new_nocheck(obj, name.p, name.n, str) == 0;
 }
 
 /* Decodes and checks one non-empty pair raw[0..n), the number-th. */
@@ -122,16 +104,17 @@ static bool parse_pair(json_t *obj, const char *raw, size_t n, char *scratch, si
 {
     const char *eq = memchr(raw, '=', n);
     size_t name_raw = eq != NULL ? (size_t)(eq - raw) : n;
-    span name = {scratch, 0}, value = {scratch + name_raw + 1, 0};
+    char *name_out = scratch, *value_out = scratch + name_raw + 1; /* decoded here */
+    text_span name = {name_out, 0}, value = {value_out, 0};
     const char *why;
-    if (!url_decode(raw, name_raw, name.s, &name.n) ||
-        (eq != NULL && !url_decode(eq + 1, n - name_raw - 1, value.s, &value.n))) {
+    if (!url_decode(raw, name_raw, name_out, &name.n) ||
+        (eq != NULL && !url_decode(eq + 1, n - name_raw - 1, value_out, &value.n))) {
         set_err(err, cap, "pair %zu: invalid %%-escape (%%XX with two hex digits expected)",
                 number);
         return false;
     }
-    if ((why = text_problem(name.s, name.n)) != NULL ||
-        (why = text_problem(value.s, value.n)) != NULL) {
+    if ((why = text_problem(name.p, name.n)) != NULL ||
+        (why = text_problem(value.p, value.n)) != NULL) {
         set_err(err, cap, "pair %zu: the decoded text %s", number, why);
         return false;
     }

@@ -46,59 +46,37 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char *templates[MSG_LANG__COUNT][MSG__COUNT];
 static size_t warnings;
 
-/* A piece of a longer string, not NUL-terminated. */
-typedef struct {
-    const char *p;
-    size_t n;
-} span;
-
 /* ---- small text helpers ---- */
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
 
 static bool is_alpha(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static span trim(span s)
+static text_span span_of(const char *s)
 {
-    while (s.n > 0 && is_space(s.p[0])) {
-        s.p++;
-        s.n--;
-    }
-    while (s.n > 0 && is_space(s.p[s.n - 1]))
-        s.n--;
-    return s;
-}
-
-static span span_of(const char *s)
-{
-    return s == NULL ? (span){"", 0} : trim((span){s, strlen(s)});
+    return s == NULL ? (text_span){"", 0} : text_trim(s, strlen(s));
 }
 
 /* Splits s at the first sep: *head before it, the rest after it (empty
  * when there is no sep). */
-static span split(span s, char sep, span *rest)
+static text_span split(text_span s, char sep, text_span *rest)
 {
     const char *at = memchr(s.p, sep, s.n);
     size_t n = at == NULL ? s.n : (size_t)(at - s.p);
-    *rest = at == NULL ? (span){s.p + s.n, 0} : (span){at + 1, s.n - n - 1};
-    return trim((span){s.p, n});
+    *rest = at == NULL ? (text_span){s.p + s.n, 0} : (text_span){at + 1, s.n - n - 1};
+    return text_trim(s.p, n);
 }
 
 /* ---- catalogue loading ---- */
 
-static void catalog_warn(const char *path, int line, const char *what, span s)
+static void catalog_warn(const char *path, int line, const char *what, text_span s)
 {
     warnings++;
     log_warn("messages/%s:%d: %s '%.*s', ignored", path, line, what, (int)s.n, s.p);
 }
 
-static bool find_id(span name, msg_id *out)
+static bool find_id(text_span name, msg_id *out)
 {
     for (int i = 0; i < MSG__COUNT; i++) {
         if (strlen(id_names[i]) == name.n && memcmp(id_names[i], name.p, name.n) == 0) {
@@ -110,14 +88,14 @@ static bool find_id(span name, msg_id *out)
 }
 
 /* One line of a catalogue: a comment, blank, or `ID = template`. */
-static void parse_line(const msg_catalog_file *f, msg_lang lang, int lineno, span line)
+static void parse_line(const msg_catalog_file *f, msg_lang lang, int lineno, text_span line)
 {
-    line = trim(line);
+    line = text_trim(line.p, line.n);
     if (line.n == 0 || line.p[0] == '#')
         return;
-    span text;
-    span name = split(line, '=', &text);
-    text = trim(text);
+    text_span text;
+    text_span name = split(line, '=', &text);
+    text = text_trim(text.p, text.n);
     msg_id id;
     if (name.n == line.n || text.n == 0) {
         catalog_warn(f->path, lineno, "not a line of the form ID = text:", line);
@@ -134,13 +112,13 @@ static void parse_line(const msg_catalog_file *f, msg_lang lang, int lineno, spa
 
 static void parse_file(const msg_catalog_file *f, msg_lang lang)
 {
-    span rest = {f->text, strlen(f->text)};
+    text_span rest = {f->text, strlen(f->text)};
     if (rest.n >= 3 && memcmp(rest.p, "\xEF\xBB\xBF", 3) == 0) { /* a BOM some editors write */
         rest.p += 3;
         rest.n -= 3;
     }
     for (int lineno = 1; rest.n > 0; lineno++) {
-        span line = split(rest, '\n', &rest);
+        text_span line = split(rest, '\n', &rest);
         parse_line(f, lang, lineno, line);
     }
 }
@@ -230,7 +208,7 @@ static void ensure_loaded(void)
 /* ---- locale picking ---- */
 
 /* The supported language a tag's primary subtag names ("de-DE" → de). */
-static bool lang_of_tag(span tag, msg_lang *out)
+static bool lang_of_tag(text_span tag, msg_lang *out)
 {
     size_t n = 0;
     while (n < tag.n && is_alpha(tag.p[n]))
@@ -249,15 +227,15 @@ static bool lang_of_tag(span tag, msg_lang *out)
 }
 
 /* The tag of a header's first list item ("de-DE;q=1, en" → "de-DE"). */
-static span first_tag(const char *header)
+static text_span first_tag(const char *header)
 {
-    span rest;
-    span item = split(span_of(header), ',', &rest);
+    text_span rest;
+    text_span item = split(span_of(header), ',', &rest);
     return split(item, ';', &rest);
 }
 
 /* RFC 9110 qvalue ("0", "0.5", "1.000") in thousandths; -1 if malformed. */
-static int parse_qvalue(span v)
+static int parse_qvalue(text_span v)
 {
     if (v.n == 0 || (v.p[0] != '0' && v.p[0] != '1') || v.n > 5 || (v.n > 1 && v.p[1] != '.'))
         return -1;
@@ -272,14 +250,14 @@ static int parse_qvalue(span v)
 
 /* The q of an item's parameters ("q=0.5;x=y"): 1000 when absent, -1 when
  * malformed. */
-static int item_q(span params)
+static int item_q(text_span params)
 {
     while (params.n > 0) {
-        span p = split(params, ';', &params);
-        span value;
-        span name = split(p, '=', &value);
+        text_span p = split(params, ';', &params);
+        text_span value;
+        text_span name = split(p, '=', &value);
         if (text_ieq(name.p, name.n, "q"))
-            return parse_qvalue(trim(value));
+            return parse_qvalue(text_trim(value.p, value.n));
     }
     return 1000;
 }
@@ -292,10 +270,10 @@ typedef struct {
     bool named;               /* some item names a language, supported or not */
 } accept_scan;
 
-static void scan_item(accept_scan *s, span item, int pos)
+static void scan_item(accept_scan *s, text_span item, int pos)
 {
-    span params;
-    span tag = split(item, ';', &params);
+    text_span params;
+    text_span tag = split(item, ';', &params);
     int q = item_q(params);
     if (tag.n == 0 || q < 0)
         return; /* malformed: ignored, as RFC 9110 lets a recipient do */
@@ -319,7 +297,7 @@ static accept_scan scan_accept(const char *header)
     accept_scan s = {.wild_q = -1, .wild_pos = 0, .named = false};
     for (int l = 0; l < MSG_LANG__COUNT; l++)
         s.q[l] = -1;
-    span rest = span_of(header);
+    text_span rest = span_of(header);
     for (int pos = 0; rest.n > 0; pos++)
         scan_item(&s, split(rest, ',', &rest), pos);
     return s;
@@ -350,7 +328,7 @@ static bool best_accepted(const accept_scan *s, msg_lang *out)
 }
 
 /* "*", "x" or "-" in SO-Language: translation off. */
-static bool is_off(span tag)
+static bool is_off(text_span tag)
 {
     return tag.n == 1 && (tag.p[0] == '*' || tag.p[0] == 'x' || tag.p[0] == 'X' || tag.p[0] == '-');
 }
@@ -360,7 +338,7 @@ msg_locale msg_locale_pick(const char *accept_language, const char *so_language,
 {
     const msg_locale off = {MSG_LANG_EN, MSG_LANG_EN, true};
     msg_locale loc = MSG_LOCALE_DEFAULT;
-    span so = first_tag(so_language);
+    text_span so = first_tag(so_language);
     if (so.n > 0) {
         if (is_off(so))
             return off;
@@ -386,7 +364,7 @@ static inline bool lang_ok(msg_lang l)
 }
 
 /* n in decimal, digits grouped by three with sep unless sep is 0. */
-static void put_number(buf_t *b, int64_t n, char sep)
+static void put_number(buf_writer *w, int64_t n, char sep)
 {
     char digits[24];
     int len = 0;
@@ -396,45 +374,45 @@ static void put_number(buf_t *b, int64_t n, char sep)
         u /= 10;
     } while (u != 0);
     if (n < 0)
-        buf_append(b, "-", 1);
+        buf_w_append(w, "-", 1);
     for (int i = len - 1; i >= 0; i--) {
-        buf_append(b, &digits[i], 1);
+        buf_w_append(w, &digits[i], 1);
         if (sep != 0 && i > 0 && i % 3 == 0)
-            buf_append(b, &sep, 1);
+            buf_w_append(w, &sep, 1);
     }
 }
 
 /* A string argument comes from the request (a path, a field name, a
  * parser's complaint about the body) and may not be UTF-8: each invalid
  * byte becomes U+FFFD, so that the error carrier can always be written. */
-static void put_text(buf_t *b, const char *s)
+static void put_text(buf_writer *w, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     while (n > 0) {
         size_t len = text_utf8_seq(p, n);
         if (len == 0) {
-            buf_puts(b, "\xEF\xBF\xBD");
+            buf_w_puts(w, "\xEF\xBF\xBD");
             len = 1;
         } else {
-            buf_append(b, p, len);
+            buf_w_append(w, p, len);
         }
         p += len;
         n -= len;
     }
 }
 
-static void put_arg(buf_t *b, const msg_locale *loc, const msg_arg *arg)
+static void put_arg(buf_writer *w, const msg_locale *loc, const msg_arg *arg)
 {
     switch (arg->kind) {
     case MSG_ARG_STR:
-        put_text(b, arg->s != NULL ? arg->s : "");
+        put_text(w, arg->s != NULL ? arg->s : "");
         break;
     case MSG_ARG_NUM:
-        put_number(b, arg->n, loc->plain_numbers ? 0 : group_seps[loc->culture]);
+        put_number(w, arg->n, loc->plain_numbers ? 0 : group_seps[loc->culture]);
         break;
     case MSG_ARG_ID:
-        put_number(b, arg->n, 0);
+        put_number(w, arg->n, 0);
         break;
     }
 }
@@ -460,12 +438,16 @@ char *msg_format(arena_t *a, const msg_locale *loc, msg_id id, const msg_arg *ar
     const char *t = template_for(loc->lang, id);
     buf_t b;
     buf_init(&b, MSG_TEXT_MAX);
+    buf_writer w = buf_writer_on(&b); /* past the cap: the text up to it */
     while (*t) {
         if (t[0] == '{' && t[1] >= '0' && t[1] <= '9' && t[2] == '}' && t[1] - '0' < nargs) {
-            put_arg(&b, loc, &args[t[1] - '0']);
+            put_arg(&w, loc, &args[t[1] - '0']);
             t += 3;
-        } else {
-            buf_append(&b, t++, 1);
+        } else { /* a whole character: a cut never splits one */
+            size_t len = text_utf8_seq((const unsigned char *)t, strnlen(t, 4));
+            len = len > 0 ? len : 1;
+            buf_w_append(&w, t, len);
+            t += len;
         }
     }
     char *out = arena_strdup(a, buf_str(&b));

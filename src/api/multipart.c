@@ -82,11 +82,6 @@ struct param {
     bool quoted;
 };
 
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* RFC 7230 tchar. */
 static bool is_tchar(char c)
 {
@@ -105,7 +100,7 @@ static bool is_bchar(char c)
 
 static void skip_ows(struct cursor *c)
 {
-    while (c->p < c->end && is_ows(*c->p))
+    while (c->p < c->end && text_is_ows(*c->p))
         c->p++;
 }
 
@@ -136,7 +131,7 @@ static bool take_quoted(struct cursor *c, struct param *out)
 static void take_bare(struct cursor *c, struct param *out)
 {
     out->value = c->p;
-    while (c->p < c->end && *c->p != ';' && *c->p != '"' && !is_ows(*c->p))
+    while (c->p < c->end && *c->p != ';' && *c->p != '"' && !text_is_ows(*c->p))
         c->p++;
     out->value_len = (size_t)(c->p - out->value);
     out->quoted = false;
@@ -204,17 +199,6 @@ static bool out_param(struct out *o, const struct param *pm)
     return true;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Writes one decoded byte; ISO-8859-1 bytes are re-encoded as UTF-8. */
 static bool out_charset_byte(struct out *o, unsigned char b, bool latin1)
 {
@@ -234,9 +218,9 @@ static bool out_ext_value(struct out *o, const char *v, size_t n)
     for (const char *p = q2 + 1; p < v + n; p++) {
         unsigned char b = (unsigned char)*p;
         if (*p == '%') {
-            if (v + n - p < 3 || hex_val(p[1]) < 0 || hex_val(p[2]) < 0)
+            if (v + n - p < 3 || text_hex_value(p[1]) < 0 || text_hex_value(p[2]) < 0)
                 return false;
-            b = (unsigned char)(hex_val(p[1]) * 16 + hex_val(p[2]));
+            b = (unsigned char)(text_hex_value(p[1]) * 16 + text_hex_value(p[2]));
             p += 2;
         }
         if (!out_charset_byte(o, b, latin1))
@@ -309,16 +293,6 @@ static bool parse_disposition(struct part_info *pi, const char *v, size_t n)
     return r == 0;
 }
 
-static void trim_ows(const char **v, size_t *n)
-{
-    while (*n > 0 && is_ows(**v)) {
-        (*v)++;
-        (*n)--;
-    }
-    while (*n > 0 && is_ows((*v)[*n - 1]))
-        (*n)--;
-}
-
 /* One unfolded `Name: value` line without its CRLF. */
 static bool parse_header_line(multipart_t *m, struct part_info *pi, const char *line, size_t n)
 {
@@ -328,9 +302,9 @@ static bool parse_header_line(multipart_t *m, struct part_info *pi, const char *
         bad(m, "malformed multipart part header line");
         return false;
     }
-    const char *v = c.p + 1;
-    size_t vn = (size_t)(c.end - v);
-    trim_ows(&v, &vn);
+    text_span value = text_trim(c.p + 1, (size_t)(c.end - c.p - 1));
+    const char *v = value.p;
+    size_t vn = value.n;
     if (text_ieq(line, name_len, "Content-Disposition") && !pi->has_disposition) {
         pi->has_disposition = true;
         if (!parse_disposition(pi, v, vn)) {
@@ -349,7 +323,7 @@ static bool parse_header_line(multipart_t *m, struct part_info *pi, const char *
 static void unfold(char *h, size_t n)
 {
     for (size_t i = 0; i + 2 < n; i++) {
-        if (h[i] == '\r' && h[i + 1] == '\n' && is_ows(h[i + 2]))
+        if (h[i] == '\r' && h[i + 1] == '\n' && text_is_ows(h[i + 2]))
             h[i] = h[i + 1] = ' ';
     }
 }
@@ -518,7 +492,7 @@ static size_t on_tail(multipart_t *m, char c)
     } else if (m->state == ST_DASH2 && c == '-') {
         m->started = true;
         m->state = ST_EPILOGUE;
-    } else if ((m->state == ST_TAIL || m->state == ST_PAD) && is_ows(c)) {
+    } else if ((m->state == ST_TAIL || m->state == ST_PAD) && text_is_ows(c)) {
         m->state = ST_PAD;
     } else if ((m->state == ST_TAIL || m->state == ST_PAD) && c == '\r') {
         m->state = ST_LF;
@@ -580,7 +554,7 @@ static bool parse_content_type(const char *ct, char *boundary, size_t *len)
     int r, seen = 0;
     skip_ows(&c);
     const char *type = c.p;
-    while (c.p < c.end && *c.p != ';' && !is_ows(*c.p))
+    while (c.p < c.end && *c.p != ';' && !text_is_ows(*c.p))
         c.p++;
     if (!text_ieq(type, (size_t)(c.p - type), "multipart/form-data"))
         return false;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "img/img.h"
@@ -320,7 +321,8 @@ static cb_err upload_thumbnail(api_exchange *x, img_type t, void **thumb, size_t
     int64_t size = upload_size(x->upload);
     void *orig = malloc((size_t)size);
     cb_err e = CB_EINTERNAL;
-    *unreadable = orig == NULL || pread(upload_fd(x->upload), orig, (size_t)size, 0) != size;
+    *unreadable =
+        orig == NULL || io_pread_full(upload_fd(x->upload), orig, (size_t)size, 0) != (size_t)size;
     snprintf(reason, cap, "the upload could not be read back");
     if (!*unreadable)
         e = img_variant(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, thumb, len, reason,

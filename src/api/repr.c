@@ -42,54 +42,40 @@ static const struct {
     {"application/merge-patch+json", REPR_MERGE},
 };
 
-typedef struct {
-    const char *p;
-    size_t n;
-} span;
-
-static span trim(const char *p, size_t n)
-{
-    while (n > 0 && (*p == ' ' || *p == '\t'))
-        p++, n--;
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-        n--;
-    return (span){p, n};
-}
-
 /* The value of parameter `name` in "type; a=b; c="d"" (quotes removed), or
- * an empty span. */
-static span media_param(const char *m, const char *name)
+ * an empty text_span. */
+static text_span media_param(const char *m, const char *name)
 {
     const char *p = strchr(m, ';');
     while (p != NULL) {
         const char *next = strchr(p + 1, ';');
-        span item = trim(p + 1, next ? (size_t)(next - p - 1) : strlen(p + 1));
+        text_span item = text_trim(p + 1, next ? (size_t)(next - p - 1) : strlen(p + 1));
         const char *eq = memchr(item.p, '=', item.n);
         if (eq != NULL) {
-            span key = trim(item.p, (size_t)(eq - item.p));
-            span val = trim(eq + 1, item.n - (size_t)(eq + 1 - item.p));
+            text_span key = text_trim(item.p, (size_t)(eq - item.p));
+            text_span val = text_trim(eq + 1, item.n - (size_t)(eq + 1 - item.p));
             if (val.n >= 2 && val.p[0] == '"' && val.p[val.n - 1] == '"')
-                val = (span){val.p + 1, val.n - 2};
+                val = (text_span){val.p + 1, val.n - 2};
             if (text_ieq(key.p, key.n, name))
                 return val;
         }
         p = next;
     }
-    return (span){"", 0};
+    return (text_span){"", 0};
 }
 
-static span media_type(const char *m)
+static text_span media_type(const char *m)
 {
-    return trim(m, strcspn(m, ";"));
+    return text_trim(m, strcspn(m, ";"));
 }
 
 bool repr_request_type(api_exchange *x, const char *ct)
 {
-    if (ct == NULL || trim(ct, strlen(ct)).n == 0) {
+    if (ct == NULL || text_trim(ct, strlen(ct)).n == 0) {
         x->body_repr = REPR_JSON; /* SPEC §4: no Content-Type is read as JSON */
         return true;
     }
-    span t = media_type(ct), cs = media_param(ct, "charset");
+    text_span t = media_type(ct), cs = media_param(ct, "charset");
     for (size_t i = 0; i < sizeof(body_types) / sizeof(body_types[0]); i++) {
         if (!text_ieq(t.p, t.n, body_types[i].mime))
             continue;
@@ -108,7 +94,7 @@ bool repr_request_type(api_exchange *x, const char *ct)
 /* q of one Accept element: 1 by default, 0..1 with up to three decimals. */
 static int parse_q(const char *elem)
 {
-    span q = media_param(elem, "q");
+    text_span q = media_param(elem, "q");
     if (q.n == 0)
         return 1000;
     int v = 0, digits = 0;
@@ -124,7 +110,7 @@ static int parse_q(const char *elem)
 
 /* How specifically range r covers answer type `mime`: 0 not at all,
  * 1 star/star, 2 type/star, 3 exact. The patch types count as JSON. */
-static int specificity(span r, const char *mime)
+static int specificity(text_span r, const char *mime)
 {
     if (text_ieq(r.p, r.n, "*/*"))
         return 1;
@@ -167,7 +153,7 @@ static int type_q(const char *accept, const char *mime)
 
 int repr_accept_q(const char *accept, const char *mime)
 {
-    if (accept == NULL || trim(accept, strlen(accept)).n == 0)
+    if (accept == NULL || text_trim(accept, strlen(accept)).n == 0)
         return 1000;
     return type_q(accept, mime);
 }
@@ -181,7 +167,7 @@ bool repr_accept_named(const char *accept, const char *mime)
         if (n < sizeof(elem)) {
             memcpy(elem, p, n);
             elem[n] = '\0';
-            span t = media_type(elem);
+            text_span t = media_type(elem);
             if (text_ieq(t.p, t.n, mime) && parse_q(elem) > 0)
                 return true;
         }
@@ -194,7 +180,7 @@ void repr_negotiate(api_exchange *x, const char *accept)
 {
     x->answer_type = 0;
     x->acceptable = true;
-    if (accept == NULL || trim(accept, strlen(accept)).n == 0)
+    if (accept == NULL || text_trim(accept, strlen(accept)).n == 0)
         return;
     int best = -1, best_q = 0;
     for (size_t i = 0; i < N_ANSWER_TYPES; i++) {

@@ -207,8 +207,9 @@ static void fail_method(api_exchange *x, const route_method *ms)
 {
     buf_t allow;
     buf_init(&allow, 256);
+    buf_writer w = buf_writer_on(&allow); /* (a route's few methods fit) */
     for (const route_method *m = ms; m->method; m++)
-        buf_printf(&allow, "%s%s", allow.len ? ", " : "", m->method);
+        buf_w_printf(&w, "%s%s", allow.len ? ", " : "", m->method);
     api_add_header(x, "Allow", arena_strdup(x->arena, buf_str(&allow)));
     buf_free(&allow);
     API_FAIL(x, CB_EMETHOD, MSG_METHOD_NOT_ALLOWED, MSG_S(x->method), MSG_S(x->path));

@@ -12,8 +12,9 @@
  * XML_StopParser. Nothing from a DOCTYPE is ever processed: the parser stops
  * at its first token, and parameter entities are never read.
  *
- * Writing goes through a writer with a sticky error so that the emitters
- * stay linear; on error the buffer is cut back to where it started.
+ * Writing goes through a buf_writer (core/buf.h), whose first error
+ * sticks, so that the emitters stay linear; on error the buffer is cut
+ * back to where it started.
  */
 #include "api/xml.h"
 
@@ -344,22 +345,6 @@ out:
 
 /* ---- writing ------------------------------------------------------------- */
 
-typedef struct {
-    buf_t *out;
-    cb_err err; /* sticky: the first failure */
-} writer;
-
-static void put(writer *w, const char *s, size_t n)
-{
-    if (w->err == CB_EOK)
-        w->err = buf_append(w->out, s, n);
-}
-
-static void puts_(writer *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
 /* Decodes one UTF-8 character of s[0..n), n > 0; -1 when invalid (then it
  * is one byte long). Sets *used to its byte length. */
 static int32_t utf8_next(const unsigned char *s, size_t n, size_t *used)
@@ -402,19 +387,19 @@ static bool name_char(int32_t c)
 }
 
 /* Writes name as a valid element name (see xml.h). */
-static void put_name(writer *w, const char *name)
+static void put_name(buf_writer *w, const char *name)
 {
     const unsigned char *s = (const unsigned char *)name;
     size_t n = strlen(name), used;
     int32_t first = n > 0 ? utf8_next(s, n, &used) : -1;
     if (n == 0 || (!name_start(first) && name_char(first)))
-        put(w, "_", 1); /* "1x" → "_1x"; ":x" becomes "_x" below */
+        buf_w_append(w, "_", 1); /* "1x" → "_1x"; ":x" becomes "_x" below */
     for (size_t i = 0; i < n; i += used) {
         int32_t c = utf8_next(s + i, n - i, &used);
         if (name_char(c))
-            put(w, name + i, used);
+            buf_w_append(w, name + i, used);
         else
-            put(w, "_", 1);
+            buf_w_append(w, "_", 1);
     }
 }
 
@@ -446,23 +431,23 @@ static const char *escape_of(int32_t c)
     }
 }
 
-static void put_text(writer *w, const char *s, size_t n)
+static void put_text(buf_writer *w, const char *s, size_t n)
 {
     size_t used;
     for (size_t i = 0; i < n; i += used) {
         int32_t c = utf8_next((const unsigned char *)s + i, n - i, &used);
         const char *esc = escape_of(c);
         if (esc != NULL)
-            puts_(w, esc);
+            buf_w_puts(w, esc);
         else if (xml_char(c))
-            put(w, s + i, used);
+            buf_w_append(w, s + i, used);
         else
-            puts_(w, "\xEF\xBF\xBD"); /* U+FFFD */
+            buf_w_puts(w, "\xEF\xBF\xBD"); /* U+FFFD */
     }
 }
 
 /* The shortest %.Ng (N ≤ 17) that reads back to d exactly. */
-static void put_real(writer *w, double d)
+static void put_real(buf_writer *w, double d)
 {
     char tmp[32];
     for (int prec = 1; prec <= 17; prec++) {
@@ -470,10 +455,10 @@ static void put_real(writer *w, double d)
         if (strtod(tmp, NULL) == d)
             break;
     }
-    puts_(w, tmp);
+    buf_w_puts(w, tmp);
 }
 
-static void put_scalar(writer *w, json_t *v)
+static void put_scalar(buf_writer *w, json_t *v)
 {
     char tmp[32];
     switch (json_typeof(v)) {
@@ -482,24 +467,24 @@ static void put_scalar(writer *w, json_t *v)
         break;
     case JSON_INTEGER:
         snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        puts_(w, tmp);
+        buf_w_puts(w, tmp);
         break;
     case JSON_REAL:
         put_real(w, json_real_value(v));
         break;
     case JSON_TRUE:
     case JSON_FALSE:
-        puts_(w, json_is_true(v) ? "true" : "false");
+        buf_w_puts(w, json_is_true(v) ? "true" : "false");
         break;
     default:
         assert(!"not a scalar");
     }
 }
 
-static void put_element(writer *w, const char *name, json_t *v, int depth);
+static void put_element(buf_writer *w, const char *name, json_t *v, int depth);
 
 /* The children of an object (members) or an array (items). */
-static void put_children(writer *w, const char *name, json_t *v, int depth)
+static void put_children(buf_writer *w, const char *name, json_t *v, int depth)
 {
     if (depth > XML_WRITE_DEPTH_MAX) {
         if (w->err == CB_EOK)
@@ -522,54 +507,54 @@ static void put_children(writer *w, const char *name, json_t *v, int depth)
     }
 }
 
-static void put_element(writer *w, const char *name, json_t *v, int depth)
+static void put_element(buf_writer *w, const char *name, json_t *v, int depth)
 {
-    puts_(w, "<");
+    buf_w_puts(w, "<");
     put_name(w, name);
     if (json_is_null(v)) {
-        puts_(w, " i:nil=\"true\"/>");
+        buf_w_puts(w, " i:nil=\"true\"/>");
         return;
     }
-    puts_(w, ">");
+    buf_w_puts(w, ">");
     if (json_is_object(v) || json_is_array(v))
         put_children(w, name, v, depth);
     else
         put_scalar(w, v);
-    puts_(w, "</");
+    buf_w_puts(w, "</");
     put_name(w, name);
-    puts_(w, ">");
+    buf_w_puts(w, ">");
 }
 
 /* The root: the namespace of i:nil is declared unless the value is a plain
  * scalar, which can hold no nil. */
-static void put_root(writer *w, const char *root, json_t *v)
+static void put_root(buf_writer *w, const char *root, json_t *v)
 {
     bool scalar = !json_is_object(v) && !json_is_array(v) && !json_is_null(v);
-    puts_(w, "<");
+    buf_w_puts(w, "<");
     put_name(w, root);
     if (scalar) {
-        puts_(w, ">");
+        buf_w_puts(w, ">");
         put_scalar(w, v);
     } else {
-        puts_(w, " xmlns:i=\"" XML_XSI_NS "\"");
+        buf_w_puts(w, " xmlns:i=\"" XML_XSI_NS "\"");
         if (json_is_null(v)) {
-            puts_(w, " i:nil=\"true\"/>");
+            buf_w_puts(w, " i:nil=\"true\"/>");
             return;
         }
-        puts_(w, ">");
+        buf_w_puts(w, ">");
         put_children(w, root, v, 1);
     }
-    puts_(w, "</");
+    buf_w_puts(w, "</");
     put_name(w, root);
-    puts_(w, ">");
+    buf_w_puts(w, ">");
 }
 
 cb_err xml_write(buf_t *out, const char *root, json_t *value)
 {
     assert(out != NULL && root != NULL && value != NULL);
     size_t start = out->len;
-    writer w = {.out = out, .err = CB_EOK};
-    puts_(&w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+    buf_writer w = buf_writer_on(out);
+    buf_w_puts(&w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>");
     put_root(&w, root, value);
     if (w.err != CB_EOK) {
         out->len = start; /* cut back: no half document */

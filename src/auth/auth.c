@@ -617,22 +617,6 @@ static cb_err cred_revoke_secret(auth_t *a, arena_t *arena, store_cred_kind kind
 
 /* ---- parsers ------------------------------------------------------------ */
 
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Trims spaces and tabs at both ends of [*s, *s + *n). */
-static void trim(const char **s, size_t *n)
-{
-    while (*n > 0 && is_ws(**s)) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n > 0 && is_ws((*s)[*n - 1]))
-        (*n)--;
-}
-
 /* True when s[0..n) is non-empty printable ASCII without spaces: what a
  * ticket, token or JWT may contain. */
 static bool is_opaque(const char *s, size_t n)
@@ -717,14 +701,14 @@ cb_err auth_parse_header(arena_t *arena, const char *authorization, auth_credent
     size_t len = strnlen(authorization, AUTH_HEADER_MAX + 1);
     if (len > AUTH_HEADER_MAX)
         return CB_EUNAUTH;
-    const char *scheme = authorization;
-    trim(&scheme, &len);
+    text_span all = text_trim(authorization, len);
+    const char *scheme = all.p;
     size_t slen = 0;
-    while (slen < len && !is_ws(scheme[slen]))
+    while (slen < all.n && !text_is_ows(scheme[slen]))
         slen++;
-    const char *cred = scheme + slen;
-    size_t clen = len - slen;
-    trim(&cred, &clen);
+    text_span c = text_trim(scheme + slen, all.n - slen);
+    const char *cred = c.p;
+    size_t clen = c.n;
     if (clen == 0)
         return CB_EUNAUTH;
     if (text_ieq(scheme, slen, "Basic"))
@@ -754,12 +738,10 @@ const char *auth_cookie_value(arena_t *arena, const char *cookie_header, const c
         size_t n = strcspn(p, ";");
         const char *eq = memchr(p, '=', n);
         if (eq != NULL) {
-            const char *k = p, *v = eq + 1;
-            size_t klen = (size_t)(eq - p), vlen = n - klen - 1;
-            trim(&k, &klen);
-            trim(&v, &vlen);
-            if (klen == name_len && memcmp(k, name, name_len) == 0)
-                return cookie_unquote(arena, v, vlen);
+            size_t klen = (size_t)(eq - p);
+            text_span k = text_trim(p, klen), v = text_trim(eq + 1, n - klen - 1);
+            if (k.n == name_len && memcmp(k.p, name, name_len) == 0)
+                return cookie_unquote(arena, v.p, v.n);
         }
         p += n + (p[n] == ';');
     }
@@ -1189,9 +1171,9 @@ static const struct {
 /* The bits of one scheme name (spaces around it allowed), 0 if unknown. */
 static unsigned scheme_bits(const char *item, size_t n)
 {
-    trim(&item, &n);
+    text_span t = text_trim(item, n);
     for (size_t i = 0; i < sizeof(scheme_names) / sizeof(scheme_names[0]); i++)
-        if (text_ieq(item, n, scheme_names[i].name))
+        if (text_ieq(t.p, t.n, scheme_names[i].name))
             return scheme_names[i].bits;
     return 0;
 }

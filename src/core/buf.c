@@ -3,6 +3,7 @@
  */
 #include "core/buf.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,28 +72,36 @@ cb_err buf_puts(buf_t *b, const char *s)
 
 /* Formats into the room already there; only when that is too small is the
  * buffer grown and the text formatted a second time. */
-cb_err buf_printf(buf_t *b, const char *fmt, ...)
+static cb_err buf_vprintf(buf_t *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static cb_err buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
+    cb_err e = n < 0 ? CB_EINTERNAL : CB_EOK;
+    if (e == CB_EOK && (size_t)n >= room) { /* (what fits the room is within the cap) */
+        e = buf_reserve(b, (size_t)n);
+        if (e == CB_EOK)
+            vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        else if (room > 0)
+            b->data[b->len] = '\0'; /* as it was */
+    }
+    va_end(again);
+    if (e == CB_EOK)
+        b->len += (size_t)n;
+    return e;
+}
+
+cb_err buf_printf(buf_t *b, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
+    cb_err e = buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return CB_EINTERNAL;
-    if ((size_t)n >= room) { /* (what fits the room is within the cap) */
-        cb_err e = buf_reserve(b, (size_t)n);
-        if (e != CB_EOK) {
-            if (room > 0)
-                b->data[b->len] = '\0'; /* as it was */
-            return e;
-        }
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    b->len += (size_t)n;
-    return CB_EOK;
+    return e;
 }
 
 cb_err buf_put_i64(buf_t *b, int64_t v)
@@ -101,6 +110,18 @@ cb_err buf_put_i64(buf_t *b, int64_t v)
     digits[0] = '-';
     size_t n = text_format_u64(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, digits + 1);
     return v < 0 ? buf_append(b, digits, n + 1) : buf_append(b, digits + 1, n);
+}
+
+cb_err buf_repeat(buf_t *b, size_t off, size_t n)
+{
+    assert(off <= b->len && n <= b->len - off);
+    cb_err e = buf_reserve(b, n); /* may move the bytes: copied after */
+    if (e != CB_EOK || n == 0)
+        return e;
+    memcpy(b->data + b->len, b->data + off, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return CB_EOK;
 }
 
 char *buf_steal(buf_t *b, size_t *len)
@@ -118,4 +139,40 @@ char *buf_steal(buf_t *b, size_t *len)
 const char *buf_str(const buf_t *b)
 {
     return b->data != NULL ? b->data : "";
+}
+
+/* ---- the writer: the first failure sticks ---- */
+
+void buf_w_append(buf_writer *w, const void *p, size_t n)
+{
+    if (w->err == CB_EOK)
+        w->err = buf_append(w->b, p, n);
+}
+
+void buf_w_puts(buf_writer *w, const char *s)
+{
+    if (w->err == CB_EOK)
+        w->err = buf_puts(w->b, s);
+}
+
+void buf_w_printf(buf_writer *w, const char *fmt, ...)
+{
+    if (w->err != CB_EOK)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    w->err = buf_vprintf(w->b, fmt, ap);
+    va_end(ap);
+}
+
+void buf_w_put_i64(buf_writer *w, int64_t v)
+{
+    if (w->err == CB_EOK)
+        w->err = buf_put_i64(w->b, v);
+}
+
+void buf_w_repeat(buf_writer *w, size_t off, size_t n)
+{
+    if (w->err == CB_EOK)
+        w->err = buf_repeat(w->b, off, n);
 }

@@ -1,5 +1,5 @@
 /*
- * text.c — strict number, case and date helpers (see text.h).
+ * text.c — strict number, case, span and date helpers (see text.h).
  *
  * Date handling uses timegm/gmtime_r so that no process-wide TZ state is
  * touched by request threads.
@@ -11,6 +11,28 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+text_span text_trim(const char *p, size_t n)
+{
+    while (n > 0 && text_is_ows(*p)) {
+        p++;
+        n--;
+    }
+    while (n > 0 && text_is_ows(p[n - 1]))
+        n--;
+    return (text_span){p, n};
+}
+
+int text_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 bool text_parse_u64(const char *s, size_t n, uint64_t *out)
 {

@@ -11,6 +11,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A piece of a longer string, not NUL-terminated. */
+typedef struct {
+    const char *p;
+    size_t n;
+} text_span;
+
+/* HTTP's optional white space (RFC 9110 OWS): a space or a tab. */
+static inline bool text_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* p[0..n) without the spaces and tabs at either end. */
+text_span text_trim(const char *p, size_t n);
+/* The value of one hex digit (0-9, a-f, A-F), or -1. */
+int text_hex_value(char c);
+
 /* "1".."2147483647", digits only (leading zeros allowed). */
 bool text_parse_pos_i32(const char *s, size_t n, int32_t *out);
 /* Optional leading '-', digits, within int32. */

@@ -1139,34 +1139,25 @@ void tz_format_date(int64_t ms, int offset_minutes, char out[TEXT_DATE_MAX])
 
 #define CODE_MAX 16
 
-static void trim(const char **s, const char **end)
-{
-    while (*s < *end && (**s == ' ' || **s == '\t'))
-        (*s)++;
-    while (*end > *s && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
-        (*end)--;
-}
-
 bool tz_parse_header(const char *so_timezone, const tz_zone **zone, bool *include_offset)
 {
     if (so_timezone == NULL)
         return false;
-    const char *comma = strchr(so_timezone, ','), *end = so_timezone + strlen(so_timezone);
-    const char *s = so_timezone, *code_end = comma != NULL ? comma : end;
-    trim(&s, &code_end);
-    size_t n = (size_t)(code_end - s);
+    const char *comma = strchr(so_timezone, ',');
+    size_t len = strlen(so_timezone),
+           code_len = comma != NULL ? (size_t)(comma - so_timezone) : len;
+    text_span c = text_trim(so_timezone, code_len);
     char code[CODE_MAX];
-    if (n == 0 || n >= CODE_MAX)
+    if (c.n == 0 || c.n >= CODE_MAX)
         return false;
-    memcpy(code, s, n);
-    code[n] = '\0';
+    memcpy(code, c.p, c.n);
+    code[c.n] = '\0';
     const tz_zone *z = tz_find(code);
     if (z == NULL)
         return false;
     if (comma != NULL) {
-        const char *k = comma + 1;
-        trim(&k, &end);
-        if (!text_ieq(k, (size_t)(end - k), "includeTZOffset"))
+        text_span k = text_trim(comma + 1, len - code_len - 1);
+        if (!text_ieq(k.p, k.n, "includeTZOffset"))
             return false;
     }
     *zone = z;

@@ -57,11 +57,6 @@ void fwd_headers_add(fwd_headers *h, const char *name, const char *value)
         lines[(*n)++] = value;
 }
 
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -138,17 +133,13 @@ static void xff_line(chain *c, const char *p)
 {
     for (;;) {
         size_t n = strcspn(p, ",");
-        size_t b = 0, e = n;
-        while (b < e && is_ows(p[b]))
-            b++;
-        while (e > b && is_ows(p[e - 1]))
-            e--;
-        hop *h = b < e ? chain_add(c) : NULL;
+        text_span node = text_trim(p, n);
+        hop *h = node.n > 0 ? chain_add(c) : NULL;
         if (h == NULL) {
             c->bad = true; /* an empty element, or too many */
             return;
         }
-        h->valid = parse_node(p + b, e - b, h);
+        h->valid = parse_node(node.p, node.n, h);
         if (p[n] == '\0')
             return;
         p += n + 1;
@@ -226,7 +217,7 @@ static bool fwd_pair(const char **pp, hop *h, unsigned *seen)
 
 static void skip_ows(const char **pp)
 {
-    while (is_ows(**pp))
+    while (text_is_ows(**pp))
         (*pp)++;
 }
 
@@ -292,12 +283,8 @@ static fwd_proto xfp_proto(const fwd_headers *h)
     const char *line = h->xfp[h->nxfp - 1];
     const char *comma = strrchr(line, ',');
     const char *b = comma != NULL ? comma + 1 : line;
-    size_t n = strlen(b);
-    while (n > 0 && is_ows(*b))
-        b++, n--;
-    while (n > 0 && is_ows(b[n - 1]))
-        n--;
-    return proto_of(b, n);
+    text_span v = text_trim(b, strlen(b));
+    return proto_of(v.p, v.n);
 }
 
 void fwd_resolve(const net_cidr_list *trusted, const fwd_headers *h, fwd_result *out)

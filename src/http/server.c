@@ -211,17 +211,6 @@ static const char *lookup_query(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %HH in place, except %00 and malformed escapes, kept as sent. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -229,8 +218,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     (void)c;
     char *w = s;
     for (const char *r = s; *r; r++) {
-        int hi = r[0] == '%' ? hex_value(r[1]) : -1;
-        int lo = hi >= 0 ? hex_value(r[2]) : -1;
+        int hi = r[0] == '%' ? text_hex_value(r[1]) : -1;
+        int lo = hi >= 0 ? text_hex_value(r[2]) : -1;
         if (lo >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;

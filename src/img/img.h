@@ -86,9 +86,10 @@ cb_err img_variant(const void *bytes, size_t len, int w, int h, img_type out_typ
                    size_t *out_len, char *reason, size_t reason_cap);
 
 /* A built-in placeholder picture (SrNoPhoto, SrNoPhotoWithBorder,
- * GenericFileIcon; ClearPixel is a 1×1 transparent PNG), drawn by crmblob
- * itself, at w × h (0 = its natural size, 128 × 128) as type (IMG_UNKNOWN =
- * PNG). *out is malloc'd. CB_ENOTFOUND for Default and Null. */
+ * GenericFileIcon, drawn by crmblob itself; ClearPixel, fully transparent)
+ * fitted in w × h (0 = no bound on that side; both 0 = its natural size:
+ * 128 × 128, ClearPixel 1 × 1) as type (IMG_UNKNOWN = PNG). *out is
+ * malloc'd. CB_ENOTFOUND for Default and Null. */
 cb_err img_placeholder_render(img_blank kind, int w, int h, img_type type, void **out,
                               size_t *out_len);
 

@@ -39,6 +39,7 @@
 
 #include <vips/vips.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "img/jpegscan.h"
 #include "img/tiffpages.h"
@@ -191,10 +192,7 @@ static gint64 range_read(VipsSourceCustom *src, void *buf, gint64 len, gpointer 
     (void)src;
     assert(r->pos >= 0 && r->pos <= r->size);
     size_t want = (size_t)(len < r->size - r->pos ? len : r->size - r->pos);
-    ssize_t n;
-    do
-        n = pread(r->fd, buf, want, (off_t)r->pos);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = io_pread(r->fd, buf, want, r->pos);
     if (n < 0)
         return -1;
     r->pos += n;
@@ -318,16 +316,9 @@ static cb_err check_work(const void *bytes, size_t len, img_type type, char *rea
 static unsigned char *read_all(int fd, int64_t size)
 {
     unsigned char *b = malloc(size > 0 ? (size_t)size : 1);
-    size_t got = 0;
-    while (b != NULL && got < (size_t)size) {
-        ssize_t n = pread(fd, b + got, (size_t)size - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(b);
-            return NULL;
-        }
-        got += (size_t)n;
+    if (b != NULL && io_pread_full(fd, b, (size_t)size, 0) != (size_t)size) {
+        free(b);
+        return NULL;
     }
     return b;
 }
@@ -397,10 +388,7 @@ static img_type sniff_fd(int fd, int64_t size)
 {
     unsigned char head[IMG_SNIFF_BYTES];
     size_t want = size < IMG_SNIFF_BYTES ? (size_t)size : IMG_SNIFF_BYTES;
-    ssize_t n;
-    do
-        n = pread(fd, head, want, 0);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = io_pread(fd, head, want, 0);
     return n > 0 ? img_sniff(head, (size_t)n) : IMG_UNKNOWN;
 }
 

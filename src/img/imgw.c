@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/io.h"
+
 int imgw_send(int sock, const void *msg, size_t len, int fd)
 {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
@@ -99,16 +101,9 @@ int imgw_memfd(const void *bytes, size_t len)
 void *imgw_slurp(int fd, size_t len)
 {
     char *buf = malloc(len > 0 ? len : 1);
-    size_t got = 0;
-    while (buf != NULL && got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(buf);
-            return NULL;
-        }
-        got += (size_t)n;
+    if (buf != NULL && io_pread_full(fd, buf, len, 0) != len) {
+        free(buf);
+        return NULL;
     }
     return buf;
 }

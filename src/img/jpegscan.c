@@ -24,6 +24,8 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "core/io.h"
+
 /* 1/8: each 8×8 block becomes one pixel. */
 #define SCAN_DENOM 8
 #define READ_CHUNK (64 * 1024)
@@ -126,12 +128,7 @@ static boolean src_fill(j_decompress_ptr d)
     struct fd_src *s = (struct fd_src *)d->src;
     int64_t left = s->size - s->pos;
     size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
-    ssize_t n = 0;
-    if (want > 0) {
-        do
-            n = pread(s->fd, s->buf, want, (off_t)s->pos);
-        while (n < 0 && errno == EINTR);
-    }
+    ssize_t n = want > 0 ? io_pread(s->fd, s->buf, want, s->pos) : 0;
     if (n <= 0) {
         /* The warning ends the check (on_message); the marker keeps the
          * source well-formed for any error manager, as libjpeg's own do. */

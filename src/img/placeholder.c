@@ -1,9 +1,10 @@
 /*
- * placeholder.c — the ifBlank names and the built-in pictures.
+ * placeholder.c — the ifBlank names and the one constant picture.
  *
- * ClearPixel is a 1×1 fully transparent RGBA PNG. The SuperOffice-style
- * placeholders (SrNoPhoto, SrNoPhotoWithBorder, GenericFileIcon) are drawn
- * by the image pipeline; until it exists they answer like Default.
+ * ClearPixel at its natural size is this file's 1×1 fully transparent RGBA
+ * PNG. Every other picture (ClearPixel at another size, SrNoPhoto,
+ * SrNoPhotoWithBorder, GenericFileIcon) is drawn by the image pipeline
+ * (img_placeholder_render in img_vips.c); Default and Null have none.
  */
 #include "img/placeholder.h"
 

@@ -1,6 +1,6 @@
 /*
- * placeholder.h — built-in pictures served by GET Image?ifBlank=... when an
- * entity has no image (SPEC §2).
+ * placeholder.h — the kinds of GET Image?ifBlank=... (SPEC §2), answered
+ * when an entity has no image, and the one picture that is a constant.
  */
 #ifndef CB_IMG_PLACEHOLDER_H
 #define CB_IMG_PLACEHOLDER_H
@@ -21,8 +21,9 @@ typedef enum {
 
 /* A name (any case) or number 0..5; false when neither. */
 bool img_blank_parse(const char *s, img_blank *out);
-/* The picture for a blank kind, or false when that kind answers 404
- * (Default, Null, and the kinds whose pictures are not built in yet). */
+/* The constant picture of kind: ClearPixel's 1×1 transparent PNG; false
+ * for every other kind (Default and Null have no picture; the others are
+ * drawn by img_placeholder_render, img.h). */
 bool img_placeholder(img_blank kind, const unsigned char **bytes, size_t *len,
                      const char **mime);
 

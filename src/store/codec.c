@@ -50,6 +50,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "store/store_int.h"
 
@@ -170,20 +171,12 @@ static cb_err write_full(int fd, const void *p, size_t n)
 
 static cb_err pread_full(int fd, unsigned char *p, size_t n, int64_t off)
 {
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            log_error("codec: image spool unreadable at byte %lld: %s", (long long)off,
-                      r < 0 ? strerror(errno) : "ends early");
-            return CB_EINTERNAL;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return CB_EOK;
+    size_t got = io_pread_full(fd, p, n, off);
+    if (got == n)
+        return CB_EOK;
+    log_error("codec: image spool unreadable at byte %lld: %s", (long long)(off + (int64_t)got),
+              errno != 0 ? strerror(errno) : "ends early");
+    return CB_EINTERNAL;
 }
 
 /* ---- sources and sinks -------------------------------------------------- */

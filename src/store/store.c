@@ -204,44 +204,35 @@ cb_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
 
 /* ---- flat records for the cache ------------------------------------------ */
 
-typedef struct {
-    buf_t b;
-    bool ok;
-} flat_wr;
-
-static void wr(flat_wr *w, const void *p, size_t n)
-{
-    if (w->ok && buf_append(&w->b, p, n) != CB_EOK)
-        w->ok = false;
-}
-
-static void wr_str(flat_wr *w, const char *str)
+/* A record is written through a buf_writer, whose first failure sticks:
+ * keep files it only when every append went in. */
+static void wr_str(buf_writer *w, const char *str)
 {
     uint32_t n = str == NULL ? 0 : (uint32_t)strlen(str) + 1;
-    wr(w, &n, sizeof(n));
+    buf_w_append(w, &n, sizeof(n));
     if (n > 0)
-        wr(w, str, n - 1);
+        buf_w_append(w, str, n - 1);
 }
 
-static void wr_user(flat_wr *w, const model_user *u)
+static void wr_user(buf_writer *w, const model_user *u)
 {
-    wr(w, u, sizeof(*u));
+    buf_w_append(w, u, sizeof(*u));
     wr_str(w, u->name);
     wr_str(w, u->full_name);
     wr_str(w, u->pw_hash);
 }
 
-static void wr_user_ref(flat_wr *w, const model_user *u)
+static void wr_user_ref(buf_writer *w, const model_user *u)
 {
     unsigned char has = u != NULL;
-    wr(w, &has, 1);
+    buf_w_append(w, &has, 1);
     if (u != NULL)
         wr_user(w, u);
 }
 
-static void wr_blob(flat_wr *w, const model_blob *b)
+static void wr_blob(buf_writer *w, const model_blob *b)
 {
-    wr(w, b, sizeof(*b));
+    buf_w_append(w, b, sizeof(*b));
     wr_str(w, b->description);
     wr_str(w, b->extra_info);
     wr_str(w, b->mime_type);
@@ -332,20 +323,21 @@ static bool cache_on(store_t *s, int which, uint64_t *changes)
     return true;
 }
 
-static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, flat_wr *w,
+static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, buf_writer *w,
                  const void *tail, size_t tlen)
 {
-    if (w->ok)
-        store_cache_put(s->cache, changes, key, klen, w->b.data, w->b.len, tail, tlen);
-    buf_free(&w->b);
+    if (w->err == CB_EOK)
+        store_cache_put(s->cache, changes, key, klen, w->b->data, w->b->len, tail, tlen);
+    buf_free(w->b);
 }
 
 /* Files a record (and its bytes, when there are) under key. */
 static void keep_blob(store_t *s, uint64_t changes, const entity_key *key, const model_blob *b,
                        const void *bytes, size_t len)
 {
-    flat_wr w = {.ok = true};
-    buf_init(&w.b, SIZE_MAX);
+    buf_t flat;
+    buf_init(&flat, SIZE_MAX);
+    buf_writer w = buf_writer_on(&flat);
     wr_blob(&w, b);
     keep(s, changes, key, sizeof(*key), &w, bytes, len);
 }
@@ -443,8 +435,9 @@ cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *
         return CB_EOK;
     cb_err rc = s->ops->user_by_name(s, a, name, out);
     if (rc == CB_EOK) {
-        flat_wr w = {.ok = true};
-        buf_init(&w.b, SIZE_MAX);
+        buf_t flat;
+        buf_init(&flat, SIZE_MAX);
+        buf_writer w = buf_writer_on(&flat);
         wr_user(&w, out);
         keep(s, changes, key, klen, &w, NULL, 0);
     }

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -154,6 +155,44 @@ enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
     "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
     "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
     "info_version"
+/* The positions of BLOB_COLS, in its order; blob_col_names must agree with
+ * both (checked when Q_BLOB_GET is prepared), so that a column added to or
+ * moved in the list cannot go unnoticed. */
+enum {
+    BCOL_ID,
+    BCOL_DESCRIPTION,
+    BCOL_EXTRA_INFO,
+    BCOL_MIME_TYPE,
+    BCOL_CONCEPTUAL_TYPE,
+    BCOL_BLOB_SIZE,
+    BCOL_ORIGINAL_SIZE,
+    BCOL_IS_ZIPPED,
+    BCOL_IS_ENCRYPTED,
+    BCOL_CREATED_MS,
+    BCOL_UPDATED_MS,
+    BCOL_CREATED_BY,
+    BCOL_UPDATED_BY,
+    BCOL_VERSION,
+    BCOL_INFO_VERSION,
+    BCOL__COUNT
+};
+static const char *const blob_col_names[BCOL__COUNT] = {
+    [BCOL_ID] = "id",
+    [BCOL_DESCRIPTION] = "description",
+    [BCOL_EXTRA_INFO] = "extra_info",
+    [BCOL_MIME_TYPE] = "mime_type",
+    [BCOL_CONCEPTUAL_TYPE] = "conceptual_type",
+    [BCOL_BLOB_SIZE] = "blob_size",
+    [BCOL_ORIGINAL_SIZE] = "original_size",
+    [BCOL_IS_ZIPPED] = "is_zipped",
+    [BCOL_IS_ENCRYPTED] = "is_encrypted",
+    [BCOL_CREATED_MS] = "created_ms",
+    [BCOL_UPDATED_MS] = "updated_ms",
+    [BCOL_CREATED_BY] = "created_by",
+    [BCOL_UPDATED_BY] = "updated_by",
+    [BCOL_VERSION] = "version",
+    [BCOL_INFO_VERSION] = "info_version",
+};
 
 static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_BEGIN] = "BEGIN",
@@ -1089,21 +1128,21 @@ static cb_err check_expect(int64_t expect, int64_t have)
 static void read_blob(arena_t *a, sqlite3_stmt *st, model_blob *out, int32_t *created_by,
                       int32_t *updated_by)
 {
-    out->blob_id = col_i32(st, 0);
-    out->description = col_str(a, st, 1);
-    out->extra_info = col_str(a, st, 2);
-    out->mime_type = col_str(a, st, 3);
-    out->conceptual_type = col_str(a, st, 4);
-    out->blob_size = col_i32(st, 5);
-    out->original_size = col_i32(st, 6);
-    out->is_zipped = sqlite3_column_int(st, 7) != 0;
-    out->is_encrypted = sqlite3_column_int(st, 8) != 0;
-    out->created_ms = sqlite3_column_int64(st, 9);
-    out->updated_ms = sqlite3_column_int64(st, 10);
-    *created_by = col_i32(st, 11);
-    *updated_by = col_i32(st, 12);
-    out->version = sqlite3_column_int64(st, 13);
-    out->info_version = sqlite3_column_int64(st, 14);
+    out->blob_id = col_i32(st, BCOL_ID);
+    out->description = col_str(a, st, BCOL_DESCRIPTION);
+    out->extra_info = col_str(a, st, BCOL_EXTRA_INFO);
+    out->mime_type = col_str(a, st, BCOL_MIME_TYPE);
+    out->conceptual_type = col_str(a, st, BCOL_CONCEPTUAL_TYPE);
+    out->blob_size = col_i32(st, BCOL_BLOB_SIZE);
+    out->original_size = col_i32(st, BCOL_ORIGINAL_SIZE);
+    out->is_zipped = sqlite3_column_int(st, BCOL_IS_ZIPPED) != 0;
+    out->is_encrypted = sqlite3_column_int(st, BCOL_IS_ENCRYPTED) != 0;
+    out->created_ms = sqlite3_column_int64(st, BCOL_CREATED_MS);
+    out->updated_ms = sqlite3_column_int64(st, BCOL_UPDATED_MS);
+    *created_by = col_i32(st, BCOL_CREATED_BY);
+    *updated_by = col_i32(st, BCOL_UPDATED_BY);
+    out->version = sqlite3_column_int64(st, BCOL_VERSION);
+    out->info_version = sqlite3_column_int64(st, BCOL_INFO_VERSION);
     out->created_by = out->updated_by = NULL;
 }
 
@@ -1871,7 +1910,7 @@ static cb_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expe
     bind_int(st, 1, *blob_id);
     if ((rc = step_row(c, st)) != CB_EOK)
         return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
-    return check_expect(expect, sqlite3_column_int64(st, info ? 14 : 13));
+    return check_expect(expect, sqlite3_column_int64(st, info ? BCOL_INFO_VERSION : BCOL_VERSION));
 }
 
 /* Gives entity (k, id) a record when *blob_id, its BlobId from
@@ -1942,21 +1981,13 @@ out:
 /* Reads exactly n bytes of fd at off. */
 static cb_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
 {
-    while (n > 0) {
-        ssize_t got = pread(fd, buf, n, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            char eb[128];
-            log_error("store: reading image content at %lld: %s", (long long)off,
-                      got == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
-            return CB_EINTERNAL;
-        }
-        buf += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return CB_EOK;
+    size_t got = io_pread_full(fd, buf, n, off);
+    if (got == n)
+        return CB_EOK;
+    char eb[128];
+    log_error("store: reading image content at %lld: %s", (long long)(off + (int64_t)got),
+              errno == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
+    return CB_EINTERNAL;
 }
 
 /* Streams [0, size) of fd into blob_data.content of row blob_id, which
@@ -2465,7 +2496,7 @@ static cb_err variant_check_version(struct conn *c, int32_t blob_id, int64_t ver
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, blob_id);
     cb_err rc = step_row(c, st);
-    if (rc == CB_EOK && sqlite3_column_int64(st, 13) != version)
+    if (rc == CB_EOK && sqlite3_column_int64(st, BCOL_VERSION) != version)
         rc = CB_ENOTFOUND;
     return rc;
 }
@@ -3126,6 +3157,21 @@ static cb_err conn_open(struct conn *c, const char *path)
     return CB_EOK;
 }
 
+/* The columns of a BLOB_COLS statement are blob_col_names, in order. */
+static cb_err check_blob_cols(sqlite3_stmt *st)
+{
+    int n = sqlite3_column_count(st);
+    for (int i = 0; i < BCOL__COUNT || i < n; i++) {
+        const char *name = i < n ? sqlite3_column_name(st, i) : "(none)";
+        if (i >= BCOL__COUNT || strcmp(name, blob_col_names[i]) != 0) {
+            log_error("store: BLOB_COLS column %d is %s, not %s", i, name,
+                      i < BCOL__COUNT ? blob_col_names[i] : "(none)");
+            return CB_EINTERNAL;
+        }
+    }
+    return CB_EOK;
+}
+
 /* Prepares every statement of c, once for the connection's lifetime. */
 static cb_err conn_prepare(struct conn *c)
 {
@@ -3135,7 +3181,7 @@ static cb_err conn_prepare(struct conn *c)
         if (rc != SQLITE_OK)
             return sql_err(c, rc, c->owner->sql[i]);
     }
-    return CB_EOK;
+    return check_blob_cols(c->q[Q_BLOB_GET]);
 }
 
 static void conn_close(struct conn *c)
@@ -3357,7 +3403,7 @@ static bool changes_remap(struct sq_store *s)
     }
     /* adds made to the old file while it was being replaced: through its
      * descriptor (a MAP_SHARED store is in the file at once) */
-    if (pread(s->changes_fd, last, sizeof(last), 0) == (ssize_t)sizeof(last))
+    if (io_pread(s->changes_fd, last, sizeof(last), 0) == (ssize_t)sizeof(last))
         for (int i = 0; i < STORE_CHANGES__COUNT; i++)
             old[i] = last[i] > old[i] ? last[i] : old[i];
     for (int i = 0; i < STORE_CHANGES__COUNT; i++)

@@ -176,3 +176,15 @@ def test_xml_error_is_translated(srv, person):
                                 headers={"Accept": "application/xml", "SO-Language": "de"})
     body = assert_xml_error(r, 404, "SoNotFoundException")
     assert body["ErrorMessage"] == err_404(srv, {"SO-Language": "de"})
+
+
+def test_long_message_cut_between_characters(srv):
+    """A message is cut at 4096 bytes between characters: a method name that
+    brings the cut onto the "å" of Danish "på" still gets its 405, not a 500
+    (an ErrorMessage that is not UTF-8 cannot be written)."""
+    c = srv.client("admin")
+    for n in (4068, 4069, 4070):  # "Metoden " + n + " er ikke tilladt p" + "å"...
+        r = c.request("M" * n, "/api/v1/Person/1/ImageInfo", headers={"Accept-Language": "da"})
+        body = assert_error(r, 405)
+        assert body["ErrorMessage"].startswith("Metoden MMM")
+        assert len(body["ErrorMessage"].encode()) <= 4096

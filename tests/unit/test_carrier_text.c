@@ -1,7 +1,8 @@
 /*
  * test_carrier_text.c — the directly written BlobEntity JSON
  * (carrier_blob_text) is byte for byte what jansson writes for
- * carrier_blob, for every role, time-zone setting and awkward string.
+ * carrier_blob, for every role, time-zone setting and awkward string;
+ * and an answer that outgrows its cap is refused whole, never cut.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,66 @@ static void test_invalid_utf8_falls_back(void **state)
     assert_null(carrier_blob_text(&x, &b, &len));
 }
 
+/* One user who made and changed the record, with a name long enough that
+ * copying the first Associate grows the buffer (the copy's source moves). */
+static void test_long_user_copied(void **state)
+{
+    (void)state;
+    char *full = malloc(8001);
+    assert_non_null(full);
+    memset(full, 'n', 8000);
+    full[8000] = '\0';
+    model_user ada = {.id = 3, .name = "ada", .full_name = full};
+    model_blob b = sample(&ada, &ada);
+    api_exchange x = {.user = {.role = MODEL_ROLE_ADMIN}};
+    assert_same(&x, &b);
+    free(full);
+}
+
+/* A description that brings the answer to CARRIER_TEXT_MAX, for every
+ * length that makes an append fail somewhere after it (in every later
+ * member, the users, the role's tail): the answer is either refused (NULL)
+ * or whole, never JSON with a hole where the failed append was. */
+static void test_cap_refuses_whole(void **state)
+{
+    (void)state;
+    model_user ada = {.id = 3, .name = "ada", .full_name = "Ada \"the\" Lovelace"};
+    model_user sys = {.id = 0, .name = "crmblob", .full_name = ""};
+    model_blob b = sample(&ada, &sys);
+    api_exchange x = {.user = {.role = MODEL_ROLE_ADMIN}};
+    b.description = "";
+    size_t rest = 0;
+    free(carrier_blob_text(&x, &b, &rest)); /* the answer around an empty description */
+    assert_true(rest > 100 && rest < CARRIER_TEXT_MAX);
+    char *desc = malloc(CARRIER_TEXT_MAX + 1);
+    assert_non_null(desc);
+    memset(desc, 'd', CARRIER_TEXT_MAX);
+    b.description = desc;
+    size_t whole = 0, refused = 0;
+    for (size_t n = CARRIER_TEXT_MAX - rest - 8; n <= CARRIER_TEXT_MAX - 8; n++) {
+        desc[n] = '\0';
+        size_t len = 0;
+        char *got = carrier_blob_text(&x, &b, &len);
+        if (got == NULL) {
+            refused++;
+        } else {
+            json_t *j = json_loadb(got, len, 0, NULL);
+            assert_non_null(j); /* well-formed */
+            assert_int_equal(strlen(json_string_value(json_object_get(j, "Description"))), n);
+            assert_int_equal(len, rest + n); /* and all of it */
+            json_decref(j);
+            whole++;
+        }
+        free(got);
+        desc[n] = 'd';
+    }
+    assert_int_equal(whole, 9);           /* n + rest <= CARRIER_TEXT_MAX */
+    assert_int_equal(refused, rest - 8);  /* every other */
+    desc[CARRIER_TEXT_MAX - rest] = '\0'; /* the largest that fits: as jansson writes it */
+    assert_same(&x, &b);
+    free(desc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +181,8 @@ int main(void)
         cmocka_unit_test(test_time_zone_offsets),
         cmocka_unit_test(test_one_user_twice),
         cmocka_unit_test(test_invalid_utf8_falls_back),
+        cmocka_unit_test(test_long_user_copied),
+        cmocka_unit_test(test_cap_refuses_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

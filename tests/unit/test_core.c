@@ -1,10 +1,12 @@
 /*
- * test_core.c — unit tests of src/core: arena, buf, text, err and log.
+ * test_core.c — unit tests of src/core: arena, buf, text, io, err and log.
  *
  * These pin down the contracts that every other layer relies on: the buf cap
  * (CB_ETOOLARGE, contents untouched), the strict number and date parsers,
  * and the one code → status/ErrorType table.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -211,7 +214,130 @@ static void test_buf_steal(void **state)
     buf_free(&b);
 }
 
+/* The writer: an append that fails makes every later one fail, even one
+ * that would fit, so the buffer holds a prefix of the text. */
+static void test_buf_writer_sticky(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 12);
+    buf_writer w = buf_writer_on(&b);
+    buf_w_puts(&w, "{\"a\":");
+    buf_w_put_i64(&w, -12);
+    assert_int_equal(w.err, CB_EOK);
+    buf_w_puts(&w, ",\"long\":1"); /* past the cap */
+    assert_int_equal(w.err, CB_ETOOLARGE);
+    buf_w_puts(&w, "}"); /* would fit: skipped */
+    buf_w_append(&w, "x", 1);
+    buf_w_printf(&w, "%d", 1);
+    buf_w_put_i64(&w, 2);
+    buf_w_repeat(&w, 0, 1);
+    assert_int_equal(w.err, CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "{\"a\":-12");
+    buf_free(&b);
+
+    buf_init(&b, 64);
+    w = buf_writer_on(&b);
+    buf_w_printf(&w, "%s=%d;", "n", 7);
+    buf_w_repeat(&w, 0, b.len);
+    assert_int_equal(w.err, CB_EOK);
+    assert_string_equal(buf_str(&b), "n=7;n=7;");
+    buf_free(&b);
+}
+
+/* buf_repeat copies bytes the buffer holds even when growing moves them. */
+static void test_buf_repeat_grows(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    for (int i = 0; i < 255; i++)
+        assert_int_equal(buf_append(&b, &"abcdefgh"[i % 8], 1), CB_EOK);
+    assert_int_equal(b.alloc, 256); /* full: the next append grows it */
+    assert_int_equal(buf_repeat(&b, 10, 200), CB_EOK);
+    assert_int_equal(b.len, 455);
+    assert_memory_equal(b.data + 255, b.data + 10, 200);
+    assert_int_equal(buf_repeat(&b, 0, 455), CB_EOK);
+    assert_memory_equal(b.data + 455, b.data, 455);
+    buf_free(&b);
+    buf_init(&b, 4);
+    assert_int_equal(buf_puts(&b, "abc"), CB_EOK);
+    assert_int_equal(buf_repeat(&b, 0, 2), CB_ETOOLARGE);
+    assert_string_equal(buf_str(&b), "abc");
+    buf_free(&b);
+}
+
 /* ---- text: numbers and strings ------------------------------------------- */
+
+static void assert_trim(const char *in, const char *want)
+{
+    text_span t = text_trim(in, strlen(in));
+    assert_int_equal(t.n, strlen(want));
+    assert_memory_equal(t.p, want, t.n);
+    assert_true(t.p >= in && t.p + t.n <= in + strlen(in)); /* a piece of in */
+}
+
+/* Spaces and tabs only (HTTP's OWS): other white space is kept. */
+static void test_text_trim_and_hex(void **state)
+{
+    (void)state;
+    assert_trim("  a b\t ", "a b");
+    assert_trim("\t\tx", "x");
+    assert_trim("x", "x");
+    assert_trim(" \t \t", "");
+    assert_trim("", "");
+    assert_trim("\r\n a\n", "\r\n a\n");
+    assert_trim("\va\f", "\va\f");
+    text_span t = text_trim("  ab  ", 3); /* only n bytes are looked at */
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.p[0], 'a');
+    assert_true(text_is_ows(' ') && text_is_ows('\t'));
+    assert_false(text_is_ows('\n') || text_is_ows('\r') || text_is_ows('\0') || text_is_ows('x'));
+
+    const char *digits = "0123456789abcdefABCDEF";
+    for (int i = 0; digits[i]; i++)
+        assert_int_equal(text_hex_value(digits[i]), i < 16 ? i : i - 6);
+    for (int c = -128; c < 128; c++)
+        if (strchr(digits, c) == NULL || c == 0)
+            assert_int_equal(text_hex_value((char)c), -1);
+}
+
+/* ---- io ------------------------------------------------------------------ */
+
+static void test_io_pread(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/crmblob-test-io-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    char data[100000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7);
+    assert_int_equal(write(fd, data, sizeof(data)), sizeof(data));
+
+    char got[sizeof(data)];
+    assert_int_equal(io_pread_full(fd, got, sizeof(got), 0), sizeof(got));
+    assert_memory_equal(got, data, sizeof(data));
+    assert_int_equal(io_pread_full(fd, got, 10, 500), 10);
+    assert_memory_equal(got, data + 500, 10);
+    errno = EINVAL;
+    assert_int_equal(io_pread_full(fd, got, 50, sizeof(data) - 20), 20); /* ends early */
+    assert_int_equal(errno, 0);
+    assert_memory_equal(got, data + sizeof(data) - 20, 20);
+    assert_int_equal(io_pread_full(fd, got, 0, 0), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), sizeof(data)); /* the offset is left alone */
+
+    assert_int_equal(io_pread(fd, got, 5, 3), 5);
+    assert_memory_equal(got, data + 3, 5);
+    assert_int_equal(io_pread(fd, got, 5, sizeof(data)), 0);
+    close(fd);
+
+    assert_int_equal(io_pread_full(fd, got, 5, 0), 0); /* closed: the error is said */
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(io_pread(fd, got, 5, 0), -1);
+    assert_int_equal(errno, EBADF);
+}
 
 static bool pos_i32(const char *s, int32_t *v)
 {
@@ -669,7 +795,9 @@ int main(void)
         cmocka_unit_test(test_arena_many_small), cmocka_unit_test(test_arena_big_and_zero),
         cmocka_unit_test(test_arena_reset),      cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_growth_and_printf),
-        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_text_parse_pos_i32),
+        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_writer_sticky),
+        cmocka_unit_test(test_buf_repeat_grows), cmocka_unit_test(test_text_trim_and_hex),
+        cmocka_unit_test(test_io_pread),         cmocka_unit_test(test_text_parse_pos_i32),
         cmocka_unit_test(test_text_parse_i32),   cmocka_unit_test(test_text_parse_u64),
         cmocka_unit_test(test_text_ieq_utf8),    cmocka_unit_test(test_text_parse_duration),
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),

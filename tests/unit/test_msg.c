@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/msg.h"
+#include "core/text.h"
 
 /* Bit k set for each {k}; *count the number of placeholders. */
 static unsigned placeholders(const char *t, int *count)
@@ -240,6 +241,29 @@ static void test_invalid_utf8_arguments(void **state)
     arena_destroy(a);
 }
 
+/* A message cut at its cap (4096 bytes) is cut between characters, also
+ * when the cut falls in a non-ASCII character of the template ("på"). */
+static void test_cut_between_characters(void **state)
+{
+    (void)state;
+    arena_t *a = arena_create();
+    msg_locale da = {MSG_LANG_DA, MSG_LANG_DA, false};
+    char method[4200];
+    for (size_t k = 4000; k < sizeof(method); k++) {
+        memset(method, 'M', k);
+        method[k] = '\0';
+        msg_arg args[] = {MSG_S(method), MSG_S("/x")};
+        const char *t = msg_format(a, &da, MSG_METHOD_NOT_ALLOWED, args, 2);
+        size_t n = strlen(t), i = 0, len;
+        assert_true(n <= 4096 && n > 4000);
+        while (i < n && (len = text_utf8_seq((const unsigned char *)t + i, n - i)) > 0)
+            i += len;
+        assert_int_equal(i, n); /* valid UTF-8 to the end */
+        arena_reset(a);
+    }
+    arena_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_numbers_per_culture),
         cmocka_unit_test(test_ids_never_grouped),
         cmocka_unit_test(test_invalid_utf8_arguments),
+        cmocka_unit_test(test_cut_between_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
