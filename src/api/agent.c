@@ -510,7 +510,9 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
 
 #define ROUTE(fn_body, writes, carrier)                                                            \
     {                                                                                              \
-        ROUTE_ROW("POST", agent_call, fn_body, writes, carrier), {0}                               \
+        ROUTE_ROW("POST", agent_call, fn_body, writes, carrier,                                    \
+                  .blocks = api_route_always_blocks),                                              \
+            {0}                                                                                    \
     }
 /* reads, answers a carrier */
 #define READ(name, fn, kind, body)                                                                 \

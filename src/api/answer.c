@@ -87,11 +87,9 @@ void api_fail_auth(api_exchange *x, cb_err e, const auth_throttle *t)
     if (e == CB_ETOOMANY) {
         int secs = t->retry_after_s > 0 ? t->retry_after_s : 1;
         api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", secs));
-        API_FAIL(x, e, t->account_locked ? MSG_ACCOUNT_LOCKED : MSG_TOO_MANY_FAILURES,
-                 MSG_N(secs));
+        API_FAIL(x, e, t->account_locked ? MSG_ACCOUNT_LOCKED : MSG_TOO_MANY_FAILURES, MSG_N(secs));
     } else if (e == CB_EUNAUTH) {
-        API_FAIL0(x, e, x->rm != NULL && x->rm->fn == session_login ? MSG_LOGIN_FAILED
-                                                                     : MSG_UNAUTHORIZED);
+        API_FAIL0(x, e, x->rm != NULL && x->rm->signs_in ? MSG_LOGIN_FAILED : MSG_UNAUTHORIZED);
     } else {
         API_FAIL0(x, e, e == CB_EUNAVAILABLE ? MSG_UNAVAILABLE : MSG_INTERNAL);
     }

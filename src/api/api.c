@@ -278,7 +278,7 @@ void api_exchange_start_finish(api_exchange *x, const api_request *req)
 
 bool api_exchange_hashes(const api_exchange *x)
 {
-    return x->start_pending || (!x->answered && x->rm != NULL && x->rm->fn == session_login);
+    return x->start_pending || (!x->answered && x->rm != NULL && x->rm->signs_in);
 }
 
 void api_exchange_busy(api_exchange *x, int retry_after_s)
@@ -375,12 +375,15 @@ bool api_exchange_blocks(const api_exchange *x, const api_request *req)
     if (x->answered)
         return false;
     const route_method *rm = x->rm;
-    if (rm->blocks != NULL)
-        return rm->blocks(x);
-    if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->fn == session_login ||
-        x->route.kind == ROUTE_AGENT)
-        return true; /* decodes a picture, hashes a password, or may do either */
-    return rm->fn == image_get && image_get_blocks(x, req);
+    if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->signs_in)
+        return true; /* decodes a picture or hashes a password */
+    return rm->blocks != NULL && rm->blocks(x, req);
+}
+
+bool api_route_always_blocks(const api_exchange *x, const api_request *req)
+{
+    (void)x, (void)req;
+    return true;
 }
 
 const api_response *api_exchange_response(const api_exchange *x)

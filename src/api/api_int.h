@@ -91,9 +91,11 @@ typedef struct {
     bool carrier; /* answers a carrier, so Accept must allow JSON or XML */
     bool public;  /* needs no credentials (none are checked, no failure is counted) */
     bool quiet;   /* a probe: no access line unless --log-probes */
+    bool signs_in; /* checks a user name and password itself (a login): it
+                    * hashes a password, and its refusal says sign-in failed */
     /* NULL, or: may the finish take long now (then it runs on an offload
      * thread)? */
-    bool (*blocks)(const api_exchange *x);
+    bool (*blocks)(const api_exchange *x, const api_request *req);
 } route_method;
 /* A row of a route table: method, handler, body, writes, carrier, then any
  * of the other properties by name (.public = true, ...); `{0}` ends a table. */
@@ -282,6 +284,9 @@ void entity_delete(api_exchange *x, const api_request *req);
 void image_get(api_exchange *x, const api_request *req);
 /* True when image_get may render (a variant, a placeholder, a modern format). */
 bool image_get_blocks(const api_exchange *x, const api_request *req);
+/* A route's `blocks` for what may always take long (the BLOB agent's calls,
+ * which may decode a picture or hash nothing). */
+bool api_route_always_blocks(const api_exchange *x, const api_request *req);
 void image_put(api_exchange *x, const api_request *req);
 void image_delete(api_exchange *x, const api_request *req);
 void image_info_get(api_exchange *x, const api_request *req);
@@ -298,7 +303,7 @@ void health_alive(api_exchange *x, const api_request *req);
  * else 503 naming the part that does not (a verdict at most 1 s old). */
 void health_ready(api_exchange *x, const api_request *req);
 /* True when health_ready would make a new verdict rather than answer one. */
-bool health_ready_blocks(const api_exchange *x);
+bool health_ready_blocks(const api_exchange *x, const api_request *req);
 
 /* ---- pictures (picture.c) ---- */
 /* A product's thumbnail fits inside this many pixels on each side. */

@@ -61,8 +61,9 @@ static bool verdict_usable(const health_state *h, uint64_t now)
     return h->at_us != 0 && (h->checking || now - h->at_us < READY_FRESH_US);
 }
 
-bool health_ready_blocks(const api_exchange *x)
+bool health_ready_blocks(const api_exchange *x, const api_request *req)
 {
+    (void)req;
     health_state *h = &x->api->health;
     pthread_mutex_lock(&h->mu);
     bool usable = verdict_usable(h, text_monotonic_us());

@@ -34,16 +34,16 @@ static const route_method entity_methods[] = {
     {0},
 };
 static const route_method image_methods[] = {
-    ROUTE_ROW("GET", image_get, BODY_NONE, false, false),
-    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false),
+    ROUTE_ROW("GET", image_get, BODY_NONE, false, false, .blocks = image_get_blocks),
+    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false, .blocks = image_get_blocks),
     ROUTE_ROW("PUT", image_put, BODY_IMAGE, true, true),
     ROUTE_ROW("POST", image_put, BODY_IMAGE, true, true),
     ROUTE_ROW("DELETE", image_delete, BODY_NONE, true, false),
     {0},
 };
 static const route_method legacy_image_methods[] = {
-    ROUTE_ROW("GET", image_get, BODY_NONE, false, false),
-    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false),
+    ROUTE_ROW("GET", image_get, BODY_NONE, false, false, .blocks = image_get_blocks),
+    ROUTE_ROW("HEAD", image_get, BODY_NONE, false, false, .blocks = image_get_blocks),
     {0},
 };
 static const route_method image_info_methods[] = {
@@ -53,7 +53,7 @@ static const route_method image_info_methods[] = {
 };
 
 static const route_method login_methods[] = {
-    ROUTE_ROW("POST", session_login, BODY_JSON, false, true, .public = true),
+    ROUTE_ROW("POST", session_login, BODY_JSON, false, true, .public = true, .signs_in = true),
     {0},
 };
 static const route_method logout_methods[] = {

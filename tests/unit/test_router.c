@@ -157,6 +157,31 @@ static void test_probe_properties(void **state)
     done(&f);
 }
 
+/* What may take long, and the login, are said by the rows too: nothing
+ * recognises a route by its handler. */
+static void test_work_properties(void **state)
+{
+    (void)state;
+    fixture f;
+    assert_true(route(&f, "POST", "/api/v1/login"));
+    assert_true(f.x.rm->signs_in && f.x.rm->public);
+    done(&f);
+    const char *images[] = {"/api/v1/Person/1/Image", "/api/Services80/person/1/image"};
+    for (size_t i = 0; i < sizeof(images) / sizeof(*images); i++) {
+        assert_true(route(&f, "GET", images[i]));
+        assert_non_null(f.x.rm->blocks); /* a variant may be drawn */
+        assert_false(f.x.rm->signs_in);
+        done(&f);
+    }
+    assert_true(route(&f, "POST", "/api/v1/Agents/BLOB/GetBlobEntity"));
+    assert_non_null(f.x.rm->blocks);
+    assert_true(f.x.rm->blocks(&f.x, NULL));
+    done(&f);
+    assert_true(route(&f, "GET", "/api/v1/Person/1/ImageInfo"));
+    assert_true(f.x.rm->blocks == NULL && !f.x.rm->signs_in);
+    done(&f);
+}
+
 static void test_msg_format(void **state)
 {
     (void)state;
@@ -177,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_entity_shapes), cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_bad_ids),       cmocka_unit_test(test_unknown_and_method),
         cmocka_unit_test(test_probe_properties),
+        cmocka_unit_test(test_work_properties),
         cmocka_unit_test(test_msg_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
