@@ -93,7 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(x.route.kind < ROUTE__COUNT && x.rm != NULL && strcmp(x.rm->method, method) == 0);
         if (x.route.kind <= ROUTE_IMAGE_INFO && x.route.kind != ROUTE_ENTITY_NEW)
             assert(x.route.id > 0);
-        assert(api_route_is_public(path) == (x.route.kind == ROUTE_LOGIN));
+        /* public: the login and the probes, and it is what the row says */
+        bool pub = x.route.kind == ROUTE_LOGIN || x.route.kind == ROUTE_HEALTH ||
+                   x.route.kind == ROUTE_READY;
+        assert(api_route_is_public(path, method) == pub && x.rm->public == pub);
     } else {
         int st = x.resp.status;
         assert(st == 400 || st == 404 || st == 405);
