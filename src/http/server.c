@@ -879,9 +879,9 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
-        flags, 0, accept_policy, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, pool,
+        /* the logger first: libmicrohttpd warns about it otherwise */
+        flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, or_default(cfg->timeout_s, DEFAULT_TIMEOUT_S),
         MHD_OPTION_CONNECTION_LIMIT, or_default(cfg->max_conns, DEFAULT_MAX_CONNS),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,

@@ -237,3 +237,13 @@ def test_request_after_sigterm_is_answered_503(fresh):
     up.close()
     assert status == 200, (status, rb[:300])
     assert s.proc.wait(timeout=10) == 0
+
+
+def test_start_logs_no_warning(fresh):
+    """A server started as documented on a fresh database says nothing to
+    worry about (libmicrohttpd warned at every start when its logger was not
+    the first option it was given)."""
+    s = fresh
+    assert s.client("alice").get("/api/v1/TimeZone").status_code == 200
+    warnings = [l for l in s.log().splitlines() if " warn " in l or " error " in l]
+    assert not warnings, warnings
