@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -112,22 +111,6 @@ static cb_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, i
     cb_err rc = store_image_put(s, a, k, id, &c, user, STORE_ANY, out);
     close(fd);
     return rc;
-}
-
-/* White-box: rows of `table` in the database file, read beside the store. */
-static int64_t count_rows(const fixture *f, const char *table)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[64];
-    int64_t n = -1;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
 }
 
 static void assert_empty_carrier(const model_blob *b)
@@ -482,8 +465,8 @@ static void test_image_replace(void **state)
     assert_int_equal(second.version, first.version + 1);
     assert_true(second.info_version > first.info_version);
     assert_image(f, MODEL_CONTACT, id, two, 70000);
-    assert_int_equal(count_rows(f, "blob"), 1);
-    assert_int_equal(count_rows(f, "blob_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
     free(one);
     free(two);
 }
@@ -523,10 +506,10 @@ static void test_image_delete(void **state)
     int32_t id = create(f, MODEL_PERSON, 0);
     assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK); /* none yet */
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), CB_EOK);
-    assert_int_equal(count_rows(f, "blob_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
     assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
     assert_empty_carrier(&b);
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
@@ -544,8 +527,8 @@ static void test_entity_delete_removes_image(void **state)
     int32_t id = create(f, MODEL_PRODUCT, 0);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), CB_EOK);
     assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_ENOTFOUND);
 
     assert_int_equal(create(f, MODEL_PRODUCT, id), id); /* the same id, a new entity */

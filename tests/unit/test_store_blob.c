@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -137,45 +136,14 @@ static void assert_image_is(fixture *f, model_kind k, int32_t id, int32_t blob_i
     assert_int_equal(b.blob_id, blob_id);
 }
 
-/* White-box: one integer from the database file, read beside the store;
- * `null` when the value is SQL NULL, -1 when there is no row. */
-static int64_t raw_int(const fixture *f, const char *sql, int64_t null)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? null : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-#define NULL_MS INT64_MIN /* raw_int's answer for unlinked_ms NULL */
+#define NULL_MS INT64_MIN /* tmpdb_int's answer for unlinked_ms NULL */
 
 /* blob.unlinked_ms of record blob_id: NULL_MS while linked, -1 when gone. */
 static int64_t unlinked_ms(const fixture *f, int32_t blob_id)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT unlinked_ms FROM blob WHERE id = %d", (int)blob_id);
-    return raw_int(f, sql, NULL_MS);
-}
-
-static int64_t count_rows(const fixture *f, const char *table)
-{
-    char sql[96];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    return raw_int(f, sql, 0);
-}
-
-static void raw_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    return tmpdb_int(f->path, sql, NULL_MS);
 }
 
 static int64_t sweep(fixture *f, int64_t cutoff_ms)
@@ -192,19 +160,19 @@ static const store_variant_meta png_meta = {.mime = "image/png", .original_size 
 static void test_schema_v5(void **state)
 {
     fixture *f = *state;
-    assert_true(raw_int(f, "PRAGMA user_version", 0) >= 5); /* later migrations add to it */
-    assert_int_equal(raw_int(f,
+    assert_true(tmpdb_schema_version(f->path) >= 5); /* later migrations add to it */
+    assert_int_equal(tmpdb_int(f->path,
                              "SELECT count(*) FROM pragma_table_info('blob') "
                              "WHERE name = 'unlinked_ms'",
                              0),
                      1);
-    assert_int_equal(raw_int(f,
+    assert_int_equal(tmpdb_int(f->path,
                              "SELECT count(*) FROM pragma_table_info('product') "
                              "WHERE name = 'thumb_blob_id'",
                              0),
                      1);
     /* the thumbnail link is a foreign key that clears itself */
-    assert_int_equal(raw_int(f,
+    assert_int_equal(tmpdb_int(f->path,
                              "SELECT count(*) FROM pragma_foreign_key_list('product') "
                              "WHERE \"from\" = 'thumb_blob_id' AND \"table\" = 'blob' "
                              "AND on_delete = 'SET NULL'",
@@ -220,21 +188,21 @@ static void test_migrate_from_v4(void **state)
     int32_t person = create(f, MODEL_PERSON), product = create(f, MODEL_PRODUCT);
     model_blob pb = image_put(f, MODEL_PERSON, person, 1, 300);
     model_blob rb = image_put(f, MODEL_PRODUCT, product, 2, 400);
-    int64_t current = raw_int(f, "PRAGMA user_version", 0);
+    int64_t current = tmpdb_schema_version(f->path);
     store_close(f->s);
     f->s = NULL;
     /* what v5 and later versions (v6: paired credentials) created goes too */
-    raw_exec(f, "DROP INDEX blob_unlinked_ms; ALTER TABLE blob DROP COLUMN unlinked_ms; "
+    tmpdb_exec(f->path, "DROP INDEX blob_unlinked_ms; ALTER TABLE blob DROP COLUMN unlinked_ms; "
                 "DROP INDEX product_thumb_blob_id; ALTER TABLE product DROP COLUMN thumb_blob_id; "
                 "DROP INDEX cred_pair_id; ALTER TABLE cred DROP COLUMN pair_id; "
                 "PRAGMA user_version = 4");
-    assert_int_equal(raw_int(f,
+    assert_int_equal(tmpdb_int(f->path,
                              "SELECT count(*) FROM pragma_table_info('blob') "
                              "WHERE name = 'unlinked_ms'",
                              0),
                      0);
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
-    assert_int_equal(raw_int(f, "PRAGMA user_version", 0), current);
+    assert_int_equal(tmpdb_schema_version(f->path), current);
     assert_int_equal(unlinked_ms(f, pb.blob_id), NULL_MS);
     assert_int_equal(unlinked_ms(f, rb.blob_id), NULL_MS);
     assert_int_equal(sweep(f, INT64_MAX), 0);
@@ -315,7 +283,7 @@ static void test_blob_create_empty(void **state)
     assert_int_equal(store_blob_create(f->s, f->a, &edit, NULL, f->uid, &g), CB_EOK);
     assert_string_equal(g.conceptual_type, "LOGO");
     assert_true(g.blob_id > b.blob_id);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
 }
 
 static void test_blob_missing(void **state)
@@ -336,8 +304,8 @@ static void test_blob_missing(void **state)
     assert_null(bytes);
     assert_int_equal(store_blob_delete(f->s, 4242), CB_EOK);
     assert_int_equal(store_blob_delete(f->s, 0), CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
 }
 
 static void test_blob_info_put(void **state)
@@ -396,9 +364,9 @@ static void test_blob_content_put(void **state)
     assert_int_equal(u.info_version, b.info_version + 1);
     assert_int_equal(u.created_ms, b.created_ms);
     assert_blob_bytes(f, b.blob_id, 2, 250);
-    assert_int_equal(count_rows(f, "variant"), 0);
-    assert_int_equal(count_rows(f, "variant_data"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 0);
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
 }
 
 static void test_blob_too_large(void **state)
@@ -414,7 +382,7 @@ static void test_blob_too_large(void **state)
     big.size = 1;
     big.original_size = (int64_t)INT32_MAX + 1;
     assert_int_equal(store_blob_content_put(f->s, f->a, id, &big, f->uid, &t), CB_ETOOLARGE);
-    assert_int_equal(count_rows(f, "blob"), 1); /* nothing was stored */
+    assert_int_equal(tmpdb_count(f->path, "blob"), 1); /* nothing was stored */
     assert_blob_bytes(f, id, 1, 10);
 }
 
@@ -427,8 +395,8 @@ static void test_blob_create_atomic(void **state)
     c.size = 20;
     assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, &b), CB_EINTERNAL);
     close(c.fd);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
 }
 
 static void test_blob_ids_never_reused(void **state)
@@ -437,7 +405,7 @@ static void test_blob_ids_never_reused(void **state)
     model_blob b;
     int32_t first = new_blob(f, 1, 10, &b);
     assert_int_equal(sweep(f, INT64_MAX), 1);
-    assert_int_equal(count_rows(f, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_true(new_blob(f, 2, 10, &b) > first);
 }
 
@@ -475,7 +443,7 @@ static void test_link_unlink(void **state)
     assert_int_equal(store_blob_get(f->s, f->a, ida, &got), CB_EOK);
     assert_int_equal(sweep(f, since + 1), 1);
     assert_int_equal(store_blob_get(f->s, f->a, ida, &got), CB_ENOTFOUND);
-    assert_int_equal(count_rows(f, "blob_data"), 1); /* a's bytes went with it */
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1); /* a's bytes went with it */
     /* the linked one is never swept */
     assert_int_equal(sweep(f, INT64_MAX), 0);
     assert_image_is(f, MODEL_PERSON, person, idb);
@@ -488,8 +456,8 @@ static void test_link_unlink(void **state)
     assert_blob_bytes(f, idb, 2, 200);
     assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), CB_EOK);
     assert_int_equal(sweep(f, INT64_MAX), 1);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
 }
 
 /* An unlinked record that is linked again is no longer swept. */
@@ -586,10 +554,10 @@ static void test_blob_delete_linked(void **state)
     assert_int_equal(b.blob_id, 0);
     assert_null(b.created_by);
     assert_int_equal(store_blob_get(f->s, f->a, ida, &b), CB_ENOTFOUND);
-    assert_int_equal(count_rows(f, "blob"), 0);
-    assert_int_equal(count_rows(f, "blob_data"), 0);
-    assert_int_equal(count_rows(f, "variant"), 0);
-    assert_int_equal(count_rows(f, "variant_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 0);
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 0);
     /* the entity can take an image again */
     model_blob n = image_put(f, MODEL_PERSON, person, 2, 20);
     assert_image_is(f, MODEL_PERSON, person, n.blob_id);
@@ -609,10 +577,10 @@ static void test_sweep_cascades(void **state)
         store_variant_put(f->s, idb, b.version, "w=1", &png_meta, "abc", 3, false, 1000), CB_EOK);
     assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, idb, f->uid), CB_EOK);
     assert_int_equal(sweep(f, text_now_ms() + 1), 1);
-    assert_int_equal(count_rows(f, "blob"), 1);
-    assert_int_equal(count_rows(f, "blob_data"), 1);
-    assert_int_equal(count_rows(f, "variant"), 1);
-    assert_int_equal(count_rows(f, "variant_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 1);
     int64_t bytes = -1, n = -1;
     assert_int_equal(store_variant_total(f->s, &bytes, &n), CB_EOK);
     assert_int_equal(bytes, 3);
@@ -630,11 +598,11 @@ static void test_sweep_checks_links(void **state)
     assert_int_equal(thumb_put(f, product, 2, 10, &thumb), CB_EOK);
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f, "UPDATE blob SET unlinked_ms = 1");
+    tmpdb_exec(f->path, "UPDATE blob SET unlinked_ms = 1");
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
     assert_int_equal(sweep(f, INT64_MAX), 0);
     assert_image_is(f, MODEL_PERSON, person, img.blob_id);
-    assert_int_equal(count_rows(f, "blob"), 2);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 2);
 }
 
 /* ---- a product's thumbnail ------------------------------------------------ */
@@ -648,7 +616,7 @@ static void test_thumbnail_put_get(void **state)
     size_t len = 5;
 
     assert_int_equal(thumb_put(f, 999, 1, 10, &t), CB_ENOTFOUND);
-    assert_int_equal(count_rows(f, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     g.blob_id = 7;
     assert_int_equal(store_thumbnail_get(f->s, f->a, 999, &g, &bytes, &len), CB_ENOTFOUND);
     assert_int_equal(g.blob_id, 0);
@@ -687,7 +655,7 @@ static void test_thumbnail_put_get(void **state)
     assert_int_equal(t2.version, t.version + 1);
     assert_true(t2.info_version > g.info_version);
     assert_blob_bytes(f, t.blob_id, 2, 300);
-    assert_int_equal(count_rows(f, "blob"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 1);
     /* a thumbnail is linked: never swept */
     assert_int_equal(sweep(f, INT64_MAX), 0);
     /* deleted by BlobId: the product has no thumbnail afterwards */
@@ -741,7 +709,7 @@ static void test_thumbnail_follows_image(void **state)
     assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
     assert_int_equal(g.blob_id, 0);
     assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
-    assert_int_equal(count_rows(f, "blob"), 2); /* the image (same record) and o */
+    assert_int_equal(tmpdb_count(f->path, "blob"), 2); /* the image (same record) and o */
     assert_image_is(f, MODEL_PRODUCT, product, img.blob_id);
 
     /* a new image by linking a record */
@@ -800,17 +768,17 @@ static void test_thumbnail_deleted_with_product(void **state)
     assert_int_equal(
         store_variant_put(f->s, t.blob_id, t.version, "w=1", &png_meta, "abc", 3, true, 1000),
         CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 3);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 3);
     assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, product, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 1);
-    assert_int_equal(count_rows(f, "blob_data"), 1);
-    assert_int_equal(count_rows(f, "variant"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 1);
+    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 0);
     model_blob g;
     assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
     assert_int_equal(store_blob_get(f->s, f->a, o.blob_id, &g), CB_EOK);
     /* a product with a thumbnail and no image goes the same way */
     assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, other, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "blob"), 0);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
 }
 
 int main(void)

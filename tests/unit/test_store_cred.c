@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -95,34 +94,12 @@ static int64_t future(void)
     return text_now_ms() + 3600 * 1000;
 }
 
-/* Runs one SQL statement on the database file directly. */
-static void raw_exec(fixture *f, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
-static int raw_user_version(fixture *f)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* ---- credentials --------------------------------------------------------- */
 
 static void test_schema_v3(void **state)
 {
     fixture *f = *state;
-    assert_true(raw_user_version(f) >= 3); /* later migrations add to it */
+    assert_true(tmpdb_schema_version(f->path) >= 3); /* later migrations add to it */
 }
 
 static void test_cred_add_find(void **state)
@@ -334,7 +311,7 @@ static void test_cred_user_cascade(void **state)
 {
     fixture *f = *state;
     add_cred(f, STORE_CRED_TICKET, f->uid2, 0x76, future());
-    raw_exec(f, "PRAGMA foreign_keys = ON; DELETE FROM users WHERE name = 'bob'");
+    tmpdb_exec(f->path, "PRAGMA foreign_keys = ON; DELETE FROM users WHERE name = 'bob'");
     unsigned char h[STORE_HASH_BYTES];
     store_cred got;
     fill(h, 0x76);
@@ -358,18 +335,18 @@ static void test_cred_survives_reopen(void **state)
 static void test_migrate_from_v2(void **state)
 {
     fixture *f = *state;
-    int current = raw_user_version(f);
+    int current = tmpdb_schema_version(f->path);
     store_close(f->s);
     f->s = NULL;
     /* what v3 and later versions (v4: variants, meta; v5: the BLOB agent's
      * columns) created goes too */
-    raw_exec(f, "DROP TABLE cred; DROP TABLE app; DROP TABLE variant_data; DROP TABLE variant; "
+    tmpdb_exec(f->path, "DROP TABLE cred; DROP TABLE app; DROP TABLE variant_data; DROP TABLE variant; "
                 "DROP TABLE variant_total; DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
                 "ALTER TABLE product DROP COLUMN thumb_blob_id; PRAGMA user_version = 2");
-    assert_int_equal(raw_user_version(f), 2);
+    assert_int_equal(tmpdb_schema_version(f->path), 2);
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
-    assert_int_equal(raw_user_version(f), current);
+    assert_int_equal(tmpdb_schema_version(f->path), current);
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x78, future());
     model_user u;
     assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK); /* data kept */

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -120,44 +119,6 @@ static bool has_variant(fixture *f, const model_blob *b, const char *key, int se
     return true;
 }
 
-/* White-box: rows of `table` in the database file, read beside the store. */
-static int64_t count_rows(const fixture *f, const char *table)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[64];
-    int64_t n = -1;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
-/* Runs one SQL statement on the database file directly. */
-static void raw_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
-static int64_t raw_int(const fixture *f, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* The store's running total agrees with the table, and is (bytes, n). */
 static void assert_total(fixture *f, int64_t bytes, int64_t n)
 {
@@ -165,9 +126,9 @@ static void assert_total(fixture *f, int64_t bytes, int64_t n)
     assert_int_equal(store_variant_total(f->s, &got_bytes, &got_n), CB_EOK);
     assert_int_equal(got_bytes, bytes);
     assert_int_equal(got_n, n);
-    assert_int_equal(raw_int(f, "SELECT coalesce(sum(size), 0) FROM variant WHERE pinned = 0"),
-                     bytes);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM variant WHERE pinned = 0"), n);
+    assert_int_equal(
+        tmpdb_int(f->path, "SELECT coalesce(sum(size), 0) FROM variant WHERE pinned = 0", 0), bytes);
+    assert_int_equal(tmpdb_int(f->path, "SELECT count(*) FROM variant WHERE pinned = 0", 0), n);
 }
 
 /* ---- schema ------------------------------------------------------------- */
@@ -175,9 +136,9 @@ static void assert_total(fixture *f, int64_t bytes, int64_t n)
 static void test_schema_v4(void **state)
 {
     fixture *f = *state;
-    assert_true(raw_int(f, "PRAGMA user_version") >= 4); /* later migrations add to it */
-    assert_int_equal(count_rows(f, "variant"), 0);
-    assert_int_equal(count_rows(f, "meta"), 0);
+    assert_true(tmpdb_schema_version(f->path) >= 4); /* later migrations add to it */
+    assert_int_equal(tmpdb_count(f->path, "variant"), 0);
+    assert_int_equal(tmpdb_count(f->path, "meta"), 0);
     assert_total(f, 0, 0);
 }
 
@@ -189,15 +150,15 @@ static void test_migrate_from_v3(void **state)
     int32_t id = entity_with_image(f, MODEL_PERSON, 1, 100, &b);
     store_close(f->s);
     f->s = NULL;
-    int64_t current = raw_int(f, "PRAGMA user_version");
+    int64_t current = tmpdb_schema_version(f->path);
     /* what v4 and later versions (v5: the BLOB agent's columns, v6: paired credentials) made goes too */
-    raw_exec(f, "DROP TABLE variant_data; DROP TABLE variant; DROP TABLE variant_total; "
+    tmpdb_exec(f->path, "DROP TABLE variant_data; DROP TABLE variant; DROP TABLE variant_total; "
                 "DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
                 "ALTER TABLE product DROP COLUMN thumb_blob_id; DROP INDEX cred_pair_id; "
                 "ALTER TABLE cred DROP COLUMN pair_id; PRAGMA user_version = 3");
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), current);
+    assert_int_equal(tmpdb_schema_version(f->path), current);
     assert_int_equal(put_variant(f, &b, "w=10", 2, 50, false, 1000), CB_EOK);
     assert_true(has_variant(f, &b, "w=10", 2, 50));
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK); /* data kept */
@@ -240,7 +201,7 @@ static void test_variant_round_trip(void **state)
     assert_string_equal(got.mime, "image/png");
     assert_false(got.is_zipped || got.is_encrypted);
     free(bytes);
-    assert_int_equal(count_rows(f, "variant"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 1);
     assert_total(f, 1000, 1);
 
     /* other keys are other variants; an unknown key is not found */
@@ -269,7 +230,7 @@ static void test_variant_stale_version(void **state)
     stale = b;
     stale.blob_id = b.blob_id + 100; /* no such BLOB */
     assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, false, 1000), CB_ENOTFOUND);
-    assert_int_equal(count_rows(f, "variant"), 0);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 0);
     assert_total(f, 0, 0);
 
     assert_int_equal(put_variant(f, &b, "w=1", 1, 10, false, 1000), CB_EOK);
@@ -284,7 +245,7 @@ static void test_variant_stale_version(void **state)
     assert_true(has_variant(f, &b, "w=1", 1, 10));
 
     /* white-box: a row that (against the invariant) disagrees with its BLOB */
-    raw_exec(f, "UPDATE variant SET version = version + 1");
+    tmpdb_exec(f->path, "UPDATE variant SET version = version + 1");
     assert_false(has_variant(f, &b, "w=1", 0, 0));
     b.version++;
     assert_false(has_variant(f, &b, "w=1", 0, 0));
@@ -303,7 +264,7 @@ static void test_variant_invalidated_by_image_put(void **state)
     assert_int_equal(put_variant(f, &b, "w=2", 2, 200, false, 1 << 20), CB_EOK);
     assert_int_equal(put_variant(f, &b, "thumb", 3, 300, true, 1 << 20), CB_EOK);
     assert_int_equal(put_variant(f, &other, "w=1", 4, 400, false, 1 << 20), CB_EOK);
-    assert_int_equal(count_rows(f, "variant"), 4);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 4);
     assert_total(f, 700, 3);
 
     assert_int_equal(
@@ -313,8 +274,8 @@ static void test_variant_invalidated_by_image_put(void **state)
 
     replace_image(f, MODEL_CONTACT, id, 5, 700, &next);
     assert_int_equal(next.version, b.version + 1);
-    assert_int_equal(count_rows(f, "variant"), 1); /* the pinned one went too */
-    assert_int_equal(count_rows(f, "variant_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 1); /* the pinned one went too */
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 1);
     assert_total(f, 400, 1);
     assert_false(has_variant(f, &b, "w=1", 0, 0));
     assert_false(has_variant(f, &b, "thumb", 0, 0));
@@ -337,17 +298,17 @@ static void test_variant_removed_with_image(void **state)
     assert_int_equal(put_variant(f, &b2, "a", 3, 30, false, 1 << 20), CB_EOK);
     assert_int_equal(put_variant(f, &b2, "thumb", 4, 40, true, 1 << 20), CB_EOK);
     assert_int_equal(put_variant(f, &b3, "a", 5, 50, false, 1 << 20), CB_EOK);
-    assert_int_equal(count_rows(f, "variant"), 5);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 5);
     assert_total(f, 90, 3);
 
     assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id1, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "variant"), 3);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 3);
     assert_total(f, 80, 2);
     assert_false(has_variant(f, &b1, "a", 0, 0));
 
     assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id2, STORE_ANY), CB_EOK);
-    assert_int_equal(count_rows(f, "variant"), 1);
-    assert_int_equal(count_rows(f, "variant_data"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant"), 1);
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 1);
     assert_total(f, 50, 1);
     assert_false(has_variant(f, &b2, "thumb", 0, 0));
     assert_true(has_variant(f, &b3, "a", 5, 50));
@@ -425,8 +386,8 @@ static void test_variant_pinned(void **state)
     assert_true(has_variant(f, &b, "thumb", 1, 5000));
     assert_true(has_variant(f, &b, "thumb2", 2, 100));
     assert_false(has_variant(f, &b, "w=9", 0, 0));
-    assert_int_equal(count_rows(f, "variant"), 3);
-    assert_int_equal(count_rows(f, "variant_data"), 3); /* evicted bytes went too */
+    assert_int_equal(tmpdb_count(f->path, "variant"), 3);
+    assert_int_equal(tmpdb_count(f->path, "variant_data"), 3); /* evicted bytes went too */
 }
 
 /* Uses remembered in memory survive a close and reopen. */
@@ -436,12 +397,12 @@ static void test_variant_use_survives_reopen(void **state)
     model_blob b;
     entity_with_image(f, MODEL_PERSON, 1, 100, &b);
     assert_int_equal(put_variant(f, &b, "A", 1, 100, false, 1000), CB_EOK);
-    int64_t before = raw_int(f, "SELECT last_used_ms FROM variant");
+    int64_t before = tmpdb_int(f->path, "SELECT last_used_ms FROM variant", 0);
     usleep(3000);
     assert_true(has_variant(f, &b, "A", 1, 100));
     store_close(f->s);
     assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
-    assert_true(raw_int(f, "SELECT last_used_ms FROM variant") > before);
+    assert_true(tmpdb_int(f->path, "SELECT last_used_ms FROM variant", 0) > before);
 }
 
 /* Readers write their uses themselves once enough are pending (and no
@@ -456,7 +417,7 @@ static void test_variant_uses_written_by_readers(void **state)
         snprintf(key, sizeof(key), "w=%d", i);
         assert_int_equal(put_variant(f, &b, key, i, 10, false, 1 << 20), CB_EOK);
     }
-    int64_t before = raw_int(f, "SELECT max(last_used_ms) FROM variant");
+    int64_t before = tmpdb_int(f->path, "SELECT max(last_used_ms) FROM variant", 0);
     usleep(3000);
     for (int i = 0; i < 70; i++) {
         char key[16];
@@ -466,7 +427,7 @@ static void test_variant_uses_written_by_readers(void **state)
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM variant WHERE last_used_ms > %lld",
              (long long)before);
-    int64_t written = raw_int(f, sql);
+    int64_t written = tmpdb_int(f->path, sql, 0);
     assert_true(written >= 32 && written < 70); /* the last few are still pending */
 }
 
@@ -491,7 +452,7 @@ static void test_meta(void **state)
     assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), CB_EOK);
     assert_int_equal(len, 3);
     assert_memory_equal(v, "xyz", 3);
-    assert_int_equal(count_rows(f, "meta"), 1);
+    assert_int_equal(tmpdb_count(f->path, "meta"), 1);
 
     assert_int_equal(store_meta_put(f->s, "empty", NULL, 0), CB_EOK);
     assert_int_equal(store_meta_get(f->s, f->a, "empty", &v, &len), CB_EOK);

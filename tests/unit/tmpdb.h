@@ -3,7 +3,9 @@
  * directory per test with a database path in it, its removal, deterministic
  * payloads, picture contents handed over as unlinked files in that
  * directory (as the API's upload spool hands them to the store), and new
- * entities to hang pictures on.
+ * entities to hang pictures on, and white-box reads and writes of the
+ * database beside the store (row counts, one integer, one statement, the
+ * schema version) so that no test opens the database itself.
  *
  * Header-only (static inline): each test program is one file.
  */
@@ -11,10 +13,17 @@
 #define CB_TEST_TMPDB_H
 
 #include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 
@@ -89,6 +98,50 @@ static inline cb_err tmpdb_entity(store_t *s, model_kind k, int32_t *id)
     cb_err rc = store_entity_create(s, &e);
     *id = e.id;
     return rc;
+}
+
+/* White-box: one integer from the database at path, read beside the store
+ * (the statement's first column of its first row); if_null when that value
+ * is SQL NULL, -1 when there is no row. Fails the test when the statement
+ * cannot run. */
+static inline int64_t tmpdb_int(const char *path, const char *sql, int64_t if_null)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    int rc = sqlite3_step(st);
+    assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? if_null : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* White-box: rows of `table` in the database at path. */
+static inline int64_t tmpdb_count(const char *path, const char *table)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    return tmpdb_int(path, sql, 0);
+}
+
+/* White-box: runs sql (one or more statements) on the database at path;
+ * fails the test when it does not succeed. */
+static inline void tmpdb_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The schema version the database at path carries (SQLite: user_version). */
+static inline int64_t tmpdb_schema_version(const char *path)
+{
+    return tmpdb_int(path, "PRAGMA user_version", -1);
 }
 
 #endif
