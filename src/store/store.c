@@ -2,9 +2,9 @@
  * store.c — the public store API: picks a backend at open, then forwards
  * every call through the backend's ops table (store_int.h).
  *
- * Nothing here knows about SQL; argument checks that every backend needs
- * (non-NULL store, the PostgreSQL prefix, parent directories of a database
- * file) live here so that backends do not repeat them.
+ * Nothing here knows about SQL or files; argument checks that every
+ * backend needs (non-NULL store, the PostgreSQL prefix) live here so that
+ * backends do not repeat them.
  *
  * The read cache (cache.h) also lives here, for the reads every request
  * repeats: a user by name (each Basic-authenticated request), an entity's
@@ -18,14 +18,10 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,49 +36,6 @@ static bool is_postgres_url(const char *where)
            strncasecmp(where, "postgresql://", 13) == 0;
 }
 
-/* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b); the
- * directories it makes are the owner's only (0700). */
-static cb_err make_parent_dirs(const char *path)
-{
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof(dir), "%s", path);
-    if (n < 0 || (size_t)n >= sizeof(dir)) {
-        log_error("store: database path too long: %s", path);
-        return CB_EINTERNAL;
-    }
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        return CB_EOK; /* the current directory */
-    *slash = '\0';
-    for (char *p = dir + 1; p <= slash; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            log_error("store: cannot create directory %s: %s", dir, strerror(errno));
-            return CB_EINTERNAL;
-        }
-        *p = saved;
-    }
-    return CB_EOK;
-}
-
-cb_err store_sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    cb_err e = CB_EOK;
-    if (fd < 0 || fsync(fd) != 0) {
-        log_error("cannot sync the directory of %s: %s", path, strerror(errno));
-        e = CB_EINTERNAL;
-    }
-    if (fd >= 0)
-        close(fd);
-    free(copy);
-    return e;
-}
-
 cb_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
@@ -94,9 +47,7 @@ cb_err store_open(const char *where, const store_options *opt, store_t **out)
         log_error("PostgreSQL backend not built yet");
         return CB_EUNAVAILABLE;
     }
-    cb_err rc = make_parent_dirs(where);
-    if (rc == CB_EOK)
-        rc = store_sqlite_open(where, opt, out);
+    cb_err rc = store_sqlite_open(where, opt, out);
     if (rc == CB_EOK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
     return rc;

@@ -132,7 +132,9 @@ struct store_defer {
 store_defer *store_defer_current(void);
 
 /* fsync of the directory holding `path`: makes a new name in it durable.
- * Logs and answers CB_EINTERNAL when it cannot. */
+ * Logs and answers CB_EINTERNAL when it cannot. In store_sqlite.c (with
+ * everything else that knows the database is a file); codec.c also uses
+ * it for the key file. */
 cb_err store_sync_parent(const char *path);
 
 /* How stale the shared counts may get when their file is removed or

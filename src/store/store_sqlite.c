@@ -65,6 +65,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -3467,6 +3469,53 @@ static bool sq_changes_check(store_t *base)
     return moved;
 }
 
+/* ---- the file and its directory -------------------------------------------
+ * Everything that knows the database is a file: the directories made for
+ * it and the durability of names in its directory. */
+
+/* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b); the
+ * directories it makes are the owner's only (0700). */
+static cb_err make_parent_dirs(const char *path)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s", path);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        log_error("store: database path too long: %s", path);
+        return CB_EINTERNAL;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return CB_EOK; /* the current directory */
+    *slash = '\0';
+    for (char *p = dir + 1; p <= slash; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            log_error("store: cannot create directory %s: %s", dir, strerror(errno));
+            return CB_EINTERNAL;
+        }
+        *p = saved;
+    }
+    return CB_EOK;
+}
+
+cb_err store_sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    cb_err e = CB_EOK;
+    if (fd < 0 || fsync(fd) != 0) {
+        log_error("cannot sync the directory of %s: %s", path, strerror(errno));
+        e = CB_EINTERNAL;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return e;
+}
+
 /* ---- owner-only files ----------------------------------------------------
  * The database holds every password hash and picture: its files are the
  * owner's alone. A new database file is made 0600 before SQLite opens it
@@ -3533,7 +3582,9 @@ cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **o
         log_error("store: out of memory");
         return CB_EINTERNAL;
     }
-    rc = db_files_private(path);
+    rc = make_parent_dirs(path);
+    if (rc == CB_EOK)
+        rc = db_files_private(path);
     for (int i = 0; i < pool_size && rc == CB_EOK; i++)
         rc = sq_add_conn(s, path);
     if (rc == CB_EOK && opt->durable)
