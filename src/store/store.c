@@ -36,6 +36,29 @@ static bool is_postgres_url(const char *where)
            strncasecmp(where, "postgresql://", 13) == 0;
 }
 
+/* Copies `where` into buf with the password of a URL's user part (between
+ * "user:" and "@" after "://") left out. */
+static void url_without_password(const char *where, char *buf, size_t cap)
+{
+    const char *auth = strstr(where, "://");
+    auth = auth != NULL ? auth + 3 : where;
+    const char *at = strchr(auth, '@');
+    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon == NULL)
+        snprintf(buf, cap, "%s", where);
+    else
+        snprintf(buf, cap, "%.*s%s", (int)(colon - where), where, at);
+}
+
+void store_describe(const char *where, char *buf, size_t cap)
+{
+    assert(where != NULL && buf != NULL && cap > 0);
+    if (is_postgres_url(where))
+        url_without_password(where, buf, cap);
+    else
+        snprintf(buf, cap, "%s", where);
+}
+
 cb_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
@@ -51,6 +74,16 @@ cb_err store_open(const char *where, const store_options *opt, store_t **out)
     if (rc == CB_EOK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
     return rc;
+}
+
+const char *store_spool_hint(store_t *s)
+{
+    return s->ops->spool_hint(s);
+}
+
+cb_err store_hold(store_t *s, store_hold_mode h)
+{
+    return s->ops->hold(s, h);
 }
 
 void store_close(store_t *s)

@@ -58,6 +58,26 @@ typedef struct {
 cb_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
+/* `where` as it may appear in a log line, into buf[0, cap): a file path
+ * as it is; a PostgreSQL URL without its password (user:secret@ ->
+ * user@). Needs no open store, so that a failed open can be reported. */
+void store_describe(const char *where, char *buf, size_t cap);
+
+/* The directory uploads are spooled in unless the operator names one
+ * (--spool-dir): for a database file, its directory. NULL when the backend
+ * has no place of its own to suggest. Valid until store_close. */
+const char *store_spool_hint(store_t *s);
+
+/* What a process holds of the database until store_close: serving
+ * processes share it, and a command that rewrites every picture (rekey)
+ * holds it alone. SQLite: a flock of "<db>.lock". */
+typedef enum { STORE_HOLD_SERVE, STORE_HOLD_EXCLUSIVE } store_hold_mode;
+
+/* Takes hold h without waiting: CB_EOK, else CB_EUNAVAILABLE when another
+ * process holds it in a way that excludes h (logged as the reason, for
+ * the operator), CB_EINTERNAL when it cannot be taken at all. */
+cb_err store_hold(store_t *s, store_hold_mode h);
+
 /* Does the database answer? A cheap read of it that bypasses the read
  * cache (for GET /ready, at most about once a second): CB_EOK, else
  * CB_EUNAVAILABLE (busy, or it cannot be used now) or CB_EINTERNAL, with

@@ -17,6 +17,8 @@
 struct store_ops {
     void (*close)(store_t *s);
     cb_err (*ping)(store_t *s, char *why, size_t why_cap);
+    const char *(*spool_hint)(store_t *s); /* NULL when it has none */
+    cb_err (*hold)(store_t *s, store_hold_mode h);
 
     cb_err (*user_add)(store_t *s, model_user *u);
     cb_err (*user_get)(store_t *s, arena_t *a, int32_t id, model_user *out);

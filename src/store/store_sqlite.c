@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -382,6 +383,9 @@ struct sq_store {
     /* the counts at the last check: a count found below (the file copied
      * over in place from a backup) has gone back */
     uint64_t changes_seen[STORE_CHANGES__COUNT];
+    char *path;  /* the database file, as opened */
+    char *dir;   /* its directory: store_spool_hint */
+    int hold_fd; /* "<path>.lock" while a store_hold is held; -1 without */
 };
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
@@ -3219,14 +3223,22 @@ static void sq_close(store_t *base)
         close(s->changes_fd);
     pthread_mutex_destroy(&s->changes_mu);
     free(s->changes_path);
+    if (s->hold_fd >= 0)
+        close(s->hold_fd);
+    free(s->path);
+    free(s->dir);
     free(s);
 }
 
 static bool sq_changes_check(store_t *base);
+static const char *sq_spool_hint(store_t *base);
+static cb_err sq_hold(store_t *base, store_hold_mode h);
 
 static const struct store_ops sqlite_ops = {
     .close = sq_close,
     .ping = sq_ping,
+    .spool_hint = sq_spool_hint,
+    .hold = sq_hold,
     .user_add = sq_user_add,
     .user_get = sq_user_get,
     .user_by_name = sq_user_by_name,
@@ -3294,6 +3306,7 @@ static struct sq_store *sq_new(int pool_size)
     pthread_mutex_init(&s->touch_mu, NULL);
     pthread_mutex_init(&s->changes_mu, NULL);
     s->changes_fd = -1;
+    s->hold_fd = -1;
     for (int i = 0; i < Q_FIXED_COUNT; i++)
         s->sql[i] = fixed_sql[i];
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
@@ -3469,9 +3482,11 @@ static bool sq_changes_check(store_t *base)
     return moved;
 }
 
-/* ---- the file and its directory -------------------------------------------
+/* ---- the file, its directory and its hold --------------------------------
  * Everything that knows the database is a file: the directories made for
- * it and the durability of names in its directory. */
+ * it, the durability of names in its directory, the directory offered for
+ * the upload spool, and "<path>.lock", which serving processes flock shared
+ * and `crmblob rekey` exclusively (store_hold). */
 
 /* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b); the
  * directories it makes are the owner's only (0700). */
@@ -3514,6 +3529,34 @@ cb_err store_sync_parent(const char *path)
         close(fd);
     free(copy);
     return e;
+}
+
+static const char *sq_spool_hint(store_t *base)
+{
+    return sq(base)->dir;
+}
+
+static cb_err sq_hold(store_t *base, store_hold_mode h)
+{
+    struct sq_store *s = sq(base);
+    bool exclusive = h == STORE_HOLD_EXCLUSIVE;
+    char name[4096];
+    assert(s->hold_fd < 0); /* once per open store */
+    snprintf(name, sizeof(name), "%s.lock", s->path);
+    int fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot open %s: %s", name, strerror(errno));
+        return CB_EINTERNAL;
+    }
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        log_error(exclusive ? "a crmblob server is using %s: stop it first"
+                            : "%s is being rekeyed: wait until `crmblob rekey` has finished",
+                  s->path);
+        close(fd);
+        return CB_EUNAVAILABLE;
+    }
+    s->hold_fd = fd; /* released by sq_close */
+    return CB_EOK;
 }
 
 /* ---- owner-only files ----------------------------------------------------
@@ -3571,6 +3614,19 @@ static cb_err sq_add_conn(struct sq_store *s, const char *path)
     return rc;
 }
 
+/* Keeps path and its directory in s (freed by sq_close). */
+static cb_err sq_set_path(struct sq_store *s, const char *path)
+{
+    s->path = strdup(path);
+    char *copy = strdup(path);
+    s->dir = copy != NULL ? strdup(dirname(copy)) : NULL;
+    free(copy);
+    if (s->path != NULL && s->dir != NULL)
+        return CB_EOK;
+    log_error("store: out of memory");
+    return CB_EINTERNAL;
+}
+
 cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **out)
 {
     assert(path != NULL && opt != NULL && out != NULL);
@@ -3582,7 +3638,9 @@ cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **o
         log_error("store: out of memory");
         return CB_EINTERNAL;
     }
-    rc = make_parent_dirs(path);
+    rc = sq_set_path(s, path);
+    if (rc == CB_EOK)
+        rc = make_parent_dirs(path);
     if (rc == CB_EOK)
         rc = db_files_private(path);
     for (int i = 0; i < pool_size && rc == CB_EOK; i++)

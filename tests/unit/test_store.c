@@ -151,6 +151,61 @@ static void test_open(void **state)
     store_close(NULL);
 }
 
+/* What logs may say of a database: a file as it is, a URL without its
+ * password. */
+static void test_describe(void **state)
+{
+    fixture *f = *state;
+    char buf[256];
+    store_describe(f->path, buf, sizeof(buf));
+    assert_string_equal(buf, f->path);
+    store_describe("postgresql://crm:s3cret@db.example:5432/crmblob", buf, sizeof(buf));
+    assert_string_equal(buf, "postgresql://crm@db.example:5432/crmblob");
+    store_describe("postgres://crm@db.example/crmblob", buf, sizeof(buf));
+    assert_string_equal(buf, "postgres://crm@db.example/crmblob");
+    store_describe("postgres://db.example/crmblob", buf, sizeof(buf));
+    assert_string_equal(buf, "postgres://db.example/crmblob");
+}
+
+/* Uploads are spooled beside a database file unless told otherwise. */
+static void test_spool_hint(void **state)
+{
+    fixture *f = *state;
+    char want[160];
+    snprintf(want, sizeof(want), "%s/sub/dir", f->dir);
+    assert_string_equal(store_spool_hint(f->s), want);
+}
+
+/* Serving processes share the hold; rekey's exclusive hold excludes them
+ * and is excluded by them, until the holder closes its store. Two opens in
+ * one process stand for two processes (a flock belongs to the open file). */
+static void test_hold(void **state)
+{
+    fixture *f = *state;
+    store_t *other = NULL, *third = NULL;
+    char lock[160];
+    struct stat st;
+    assert_int_equal(store_open(f->path, &g_opt, &other), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
+    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), CB_EOK);
+    snprintf(lock, sizeof(lock), "%s.lock", f->path);
+    assert_int_equal(stat(lock, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(store_hold(other, STORE_HOLD_SERVE), CB_EOK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EUNAVAILABLE);
+    store_close(third);
+    store_close(other);
+    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EUNAVAILABLE); /* f->s serves */
+    store_close(third);
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
+    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), CB_EUNAVAILABLE); /* being rekeyed */
+    store_close(third);
+}
+
 /* store_ping answers while the database is usable, and names what is
  * wrong when its file was moved away under the open store. */
 static void test_ping(void **state)
@@ -866,6 +921,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_open),
         T(test_ping),
+        T(test_describe),
+        T(test_spool_hint),
+        T(test_hold),
         T(test_user_add_get),
         T(test_user_duplicate),
         T(test_user_list_count),
