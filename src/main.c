@@ -178,12 +178,16 @@ static unsigned default_threads(void)
     return n > 64 ? 64 : n;
 }
 
-/* Uploads are spooled in --spool-dir, else beside the database: a
- * directory the server may create files in, checked at start rather
- * than at the first upload. */
-static const char *spool_dir(const cli_opts *o, char *dbcopy)
+/* Uploads are spooled in --spool-dir, else where the store suggests
+ * (beside a database file): a directory the server may create files in,
+ * checked at start rather than at the first upload. */
+static const char *spool_dir(const cli_opts *o, store_t *store)
 {
-    const char *dir = o->spool_dir != NULL ? o->spool_dir : dirname(dbcopy);
+    const char *dir = o->spool_dir != NULL ? o->spool_dir : store_spool_hint(store);
+    if (dir == NULL) {
+        log_error("cannot spool uploads: the database has no directory, give --spool-dir");
+        return NULL;
+    }
     struct stat st;
     int err = stat(dir, &st) != 0                ? errno
               : !S_ISDIR(st.st_mode)             ? ENOTDIR
@@ -211,7 +215,9 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
-    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, o->db,
+    char where[4096];
+    store_describe(o->db, where, sizeof(where));
+    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, where,
              hc.threads);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
     int sig = 0;
@@ -230,7 +236,6 @@ static int cmd_serve(const cli_opts *o)
     api_t *api = NULL;
     codec_t *codec = NULL;
     int rc = 1;
-    char dbcopy[4096];
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -241,13 +246,14 @@ static int cmd_serve(const cli_opts *o)
         cli_usage(stderr);
         return 2;
     }
-    snprintf(dbcopy, sizeof(dbcopy), "%s", o->db);
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     store_options so = {.durable = o->durable, .cache_bytes = (size_t)o->cache_mb << 20};
-    if (store_open(o->db, &so, &st) != CB_EOK || cli_lock_db(o->db, false) < 0) {
-        log_error("cannot open database %s", o->db);
+    if (store_open(o->db, &so, &st) != CB_EOK || store_hold(st, STORE_HOLD_SERVE) != CB_EOK) {
+        char where[4096];
+        store_describe(o->db, where, sizeof(where));
+        log_error("cannot open database %s", where);
         goto out;
     }
     if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
@@ -261,7 +267,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
     }
-    api_config ac = {.spool_dir = spool_dir(o, dbcopy),
+    api_config ac = {.spool_dir = spool_dir(o, st),
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,

@@ -26,7 +26,9 @@ static int with_store(const cli_opts *o, admin_fn fn)
     int rc = 1;
     log_set_level(LOG_WARN); /* a command prints its result, not the store's chatter */
     if (store_open(o->db, NULL, &st) != CB_EOK) {
-        fprintf(stderr, "crmblob: cannot open database %s\n", o->db);
+        char where[4096];
+        store_describe(o->db, where, sizeof(where));
+        fprintf(stderr, "crmblob: cannot open database %s\n", where);
         goto out;
     }
     if (auth_create(st, &ac, &auth) != CB_EOK)

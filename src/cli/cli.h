@@ -68,9 +68,5 @@ int cli_rekey(const cli_opts *o);
 /* The codec serve uses (it also reads compressed data when --compress is
  * off), its key checked against the fingerprint recorded in the store. */
 int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
-/* Locks "<db>.lock" without waiting: shared for each server, exclusive
- * for rekey, so that keys are never changed under a running server. The
- * descriptor (held until exit), or -1 with a message when it is taken. */
-int cli_lock_db(const char *db, bool exclusive);
 
 #endif

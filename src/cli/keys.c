@@ -8,37 +8,14 @@
  * refuses to run without a key while the fingerprint is set, instead of
  * failing later on every picture.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
 
 #define FINGERPRINT_META "key_fingerprint"
-
-int cli_lock_db(const char *db, bool exclusive)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s.lock", db);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_error("cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
-        log_error(exclusive ? "a crmblob server is using %s: stop it first"
-                            : "%s is being rekeyed: wait until `crmblob rekey` has finished",
-                  db);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 int cli_keygen(const cli_opts *o)
 {
@@ -185,13 +162,14 @@ int cli_rekey(const cli_opts *o)
                  zc = {.compress = true, .key_file = o->new_key_file};
     rekey_ctx k = {0};
     store_t *st = NULL;
-    int rc = 1, lock = -1;
+    int rc = 1;
     log_set_level(LOG_WARN);
     if (o->nargs != 0) {
         cli_usage(stderr);
         return 2;
     }
-    if ((lock = cli_lock_db(o->db, true)) < 0 || store_open(o->db, NULL, &st) != CB_EOK)
+    /* exclusive: keys are never changed under a running server */
+    if (store_open(o->db, NULL, &st) != CB_EOK || store_hold(st, STORE_HOLD_EXCLUSIVE) != CB_EOK)
         goto out;
     if ((o->key_file != NULL && codec_create(&oc, &k.old_c) != CB_EOK) ||
         ((o->compress || o->new_key_file != NULL) && codec_create(&nc, &k.new_c) != CB_EOK) ||
@@ -203,7 +181,5 @@ out:
     codec_destroy(k.new_c);
     codec_destroy(k.new_zc);
     store_close(st);
-    if (lock >= 0)
-        close(lock);
     return rc;
 }
