@@ -1155,3 +1155,57 @@ class Bystander:
         assert not slow, (f"bystander waited over {max_latency}s {len(slow)} times of "
                           f"{len(self.results)}: {slow[:5]}")
         return self
+
+
+# --------------------------------------------------------------------------
+# the server's processes and open files, seen through /proc
+
+
+def child_pids(parent, name=None):
+    """Processes whose parent is `parent` (the server's image workers);
+    with `name`, only those whose command line holds it."""
+    kids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            cmd = b""
+            if name is not None:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and (name is None or name.encode() in cmd):
+            kids.append(int(pid))
+    return kids
+
+
+def unlinked_files(pid):
+    """[(/proc/PID/fd/N, target)] of the files process pid holds open that
+    have no name any more (upload spools are unnamed files)."""
+    out = []
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(f"{fds}/{fd}")
+        except OSError:
+            continue
+        if "(deleted)" in target:
+            out.append((f"{fds}/{fd}", target))
+    return out
+
+
+def start_with_failing_disk(make_arg_server, tmp_path, serve_args):
+    """A server whose fdatasync fails once the returned file exists (the
+    shim tests/http/failsync.c, LD_PRELOADed; built by make http)."""
+    shim = os.environ.get("CRMBLOB_FAILSYNC")
+    if not shim:
+        pytest.skip("CRMBLOB_FAILSYNC (the test shim, built by make http) is not set")
+    trigger = tmp_path / "disk-fails"
+    s = make_arg_server(serve_args, start=False)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
+                 "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    return s, trigger

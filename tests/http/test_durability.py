@@ -1,5 +1,4 @@
 """An acknowledged write survives kill -9; a half-sent upload never becomes visible."""
-import os
 import signal
 import socket
 import struct
@@ -7,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import RawConn, assert_error, basic, data
+from conftest import RawConn, assert_error, basic, data, start_with_failing_disk
 
 
 def snapshot(c, kind, eid):
@@ -225,14 +224,7 @@ def test_durable_write_the_disk_refuses_answers_503(make_arg_server, tmp_path):
     it was holding becomes 503 with the error carrier; reads go on, and
     writes are refused until a restart (whose recovery decides what the
     disk kept)."""
-    shim = os.environ.get("CRMBLOB_FAILSYNC")
-    if not shim:
-        pytest.skip("CRMBLOB_FAILSYNC (the test shim, built by make http) is not set")
-    trigger = tmp_path / "disk-fails"
-    s = make_arg_server(["--durable", "--threads", "1"], start=False)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
-                 "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    s, trigger = start_with_failing_disk(make_arg_server, tmp_path, ["--durable", "--threads", "1"])
     c = s.client("alice")
     pid = c.create("Person", Firstname="Disk")
     assert c.put_info("Person", pid, {"Description": "kept"}).status_code == 200

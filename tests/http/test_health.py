@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from conftest import (BIN, HTTP_TIMEOUT, NO_LIMITER, ArgServer, RawConn, assert_error, basic,
-                      start_arg_server, stop_arg_server)
+                      child_pids, start_arg_server, start_with_failing_disk, stop_arg_server,
+                      unlinked_files)
 
 FRESH_S = 1.2  # a /ready verdict is kept for 1 s
 
@@ -42,21 +43,6 @@ def wait_ready(s, status, timeout=6.0):
 
 def access_lines(s, path):
     return [l for l in s.log().splitlines() if " access " in l and path in l.split()]
-
-
-def worker_pids(server_pid):
-    kids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == server_pid:
-            kids.append(int(pid))
-    return kids
 
 
 def test_probes_answer_without_credentials(tmp_path):
@@ -185,12 +171,12 @@ def test_ready_503_while_no_image_worker_can_start(tmp_path):
         flag.unlink()
         time.sleep(FRESH_S)
         assert probe(s, "/ready").status_code == 200
-        kids = worker_pids(s.proc.pid)
+        kids = child_pids(s.proc.pid)
         assert len(kids) == 1, kids                   # started once ...
         for _ in range(3):
             time.sleep(FRESH_S)
             assert probe(s, "/ready").status_code == 200
-        assert worker_pids(s.proc.pid) == kids        # ... and kept
+        assert child_pids(s.proc.pid) == kids        # ... and kept
         flag.touch()   # the running worker dies, and no other can start
         os.kill(kids[0], signal.SIGKILL)
         time.sleep(FRESH_S)
@@ -235,7 +221,7 @@ def test_a_flood_of_probes_is_answered_at_once(tmp_path):
             c.close()
         assert statuses.count(200) == 200, statuses
         assert elapsed < 5.0, f"200 probes took {elapsed:.2f}s"
-        assert len(worker_pids(s.proc.pid)) == 1
+        assert len(child_pids(s.proc.pid)) == 1
     finally:
         stop_arg_server(s)
 
@@ -254,14 +240,7 @@ def test_spool_dir_holds_the_upload_spools(tmp_path):
         found, beside_db = [], []
         deadline = time.monotonic() + 5
         while not found and time.monotonic() < deadline:
-            fds = f"/proc/{s.proc.pid}/fd"
-            for fd in os.listdir(fds):
-                try:
-                    target = os.readlink(f"{fds}/{fd}")
-                except OSError:
-                    continue
-                if "(deleted)" not in target:
-                    continue
+            for _, target in unlinked_files(s.proc.pid):
                 if target.startswith(str(spools) + "/"):
                     found.append(target)
                 elif target.startswith(str(s.dir) + "/"):
@@ -286,14 +265,7 @@ def test_ready_503_after_a_durable_flush_failed(make_arg_server, tmp_path):
     """--durable: once a flush of the WAL has failed every write is refused
     until a restart; /ready says so (the database does not answer writes)
     while /health stays 200."""
-    shim = os.environ.get("CRMBLOB_FAILSYNC")
-    if not shim:
-        pytest.skip("CRMBLOB_FAILSYNC (the test shim, built by make http) is not set")
-    trigger = tmp_path / "disk-fails"
-    s = make_arg_server(["--durable", "--threads", "1"], start=False)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
-                 "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    s, trigger = start_with_failing_disk(make_arg_server, tmp_path, ["--durable", "--threads", "1"])
     c = s.client("alice")
     pid = c.create("Person", Firstname="Disk")
     assert probe(s, "/ready").status_code == 200

@@ -11,24 +11,11 @@ import os
 import signal
 import time
 
-from conftest import assert_error, data
+from conftest import assert_error, child_pids, data
 
 
 def worker_pids(server_pid):
-    kids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if int(fields[1]) == server_pid and b"crmblob-img" in cmd:
-            kids.append(int(pid))
-    return kids
+    return child_pids(server_pid, "crmblob-img")
 
 
 def maps_of(pid):

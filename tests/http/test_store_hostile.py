@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from conftest import (HTTP_TIMEOUT, NO_LIMITER, ArgServer, Bystander, RawConn, assert_error, basic,
-                      png_of_size, png_with_text, start_arg_server, stop_arg_server)
+                      png_of_size, png_with_text, start_arg_server, stop_arg_server,
+                      unlinked_files)
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -187,14 +188,8 @@ def test_upload_spool_is_owner_only(tmp_path):
         spools = []
         deadline = time.monotonic() + 5
         while not spools and time.monotonic() < deadline:
-            fds = f"/proc/{s.proc.pid}/fd"
-            for fd in os.listdir(fds):
-                try:
-                    target = os.readlink(f"{fds}/{fd}")
-                except OSError:
-                    continue
-                if target.startswith(str(s.dir)) and "(deleted)" in target:
-                    spools.append(f"{fds}/{fd}")
+            spools = [fd for fd, target in unlinked_files(s.proc.pid)
+                      if target.startswith(str(s.dir))]
             time.sleep(0.05)
         assert spools, "no spool of the upload in flight found"
         for p in spools:
