@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "auth/auth.h"
+#include "core/meter.h"
 #include "core/net.h"
 #include "store/codec.h"
 #include "store/store.h"
@@ -68,5 +69,21 @@ int cli_rekey(const cli_opts *o);
 /* The codec serve uses (it also reads compressed data when --compress is
  * off), its key checked against the fingerprint recorded in the store. */
 int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
+
+/* A long command's progress on a stream (stderr): a bar redrawn in place
+ * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and
+ * a last line with the totals at cli_progress_end. */
+#define CLI_PROGRESS_LINE_S 10.0
+typedef struct {
+    FILE *f;
+    const char *what; /* "migrate", "rekey"... */
+    bool tty, ended;
+    double every, last; /* seconds between drawings; the last one */
+    meter m;
+} cli_progress;
+void cli_progress_start(cli_progress *p, FILE *f, const char *what, const char *unit,
+                        int64_t total_items, int64_t total_bytes);
+void cli_progress_add(cli_progress *p, int64_t items, int64_t bytes);
+void cli_progress_end(cli_progress *p);
 
 #endif

@@ -95,6 +95,7 @@ typedef struct {
     codec_t *old_c;  /* may be NULL: data not encrypted */
     codec_t *new_c;  /* the new key (may be NULL), compressing only with --compress */
     codec_t *new_zc; /* the new key, compressing: for what was compressed before */
+    cli_progress progress;
 } rekey_ctx;
 
 /* Decodes with the old key, or (a run interrupted earlier) the new one. */
@@ -123,6 +124,7 @@ static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool
     rekey_ctx *k = ctx;
     void *plain = NULL;
     size_t plain_len = 0;
+    cli_progress_add(&k->progress, 1, (int64_t)len);
     cb_err e = decode_any(k, in, len, zipped, encrypted, &plain, &plain_len);
     if (e != CB_EOK)
         return e;
@@ -143,7 +145,9 @@ static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool
 static int rekey_run(store_t *st, rekey_ctx *k)
 {
     int64_t n = 0;
+    cli_progress_start(&k->progress, stderr, "rekey", "pictures and variants", -1, -1);
     cb_err e = store_rewrite_all(st, rekey_one, k, &n);
+    cli_progress_end(&k->progress);
     if (e != CB_EOK) {
         fprintf(stderr, "crmblob: rekey stopped after %lld pictures: %s (run it again to finish)\n",
                 (long long)n, err_name(e));

@@ -292,6 +292,9 @@ def test_rekey_old_to_new(make_arg_server, keys):
     assert s.stop() == 0
     r = rekey(s, "--encryption-key-file", keys["old"], "--new-key-file", keys["new"])
     assert r.returncode == 0, f"rekey -> {r.returncode}: {r.stdout} {r.stderr}"
+    # not a terminal: one plain summary line on stderr (2 pictures, the w=64 variant...)
+    last = re.search(r"^rekey: (\d+) pictures and variants, ([\d.]+) MiB", r.stderr, re.M)
+    assert last and int(last.group(1)) >= 3, r.stderr
     c = restart_with(s, ["--encryption-key-file", keys["new"]])
     check_info(c, "Person", p, PHOTO, zipped=False, encrypted=True)
     check_info(c, "Product", f, FLAT, zipped=False, encrypted=True)

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/io.h"
 #include "core/log.h"
+#include "core/meter.h"
 #include "core/text.h"
 
 /* ---- arena --------------------------------------------------------------- */
@@ -789,6 +790,50 @@ static void test_log_limit_summary_unprompted(void **state)
         strstr(rest, " info log: 5 similar lines suppressed in the last 1 s: later %d\n"));
 }
 
+/* A meter's line: counts with thousands separators, MiB, the average
+ * rate and the time left; nothing guessed before 0.5 s or without totals. */
+static void test_meter_line(void **state)
+{
+    (void)state;
+    meter m;
+    char line[160];
+    meter_start(&m, "records", 5000, 400 * 1048576LL, 100.0);
+    meter_format(&m, 100.0, line, sizeof line);
+    assert_string_equal(line, "0/5,000 records, 0.0/400.0 MiB");
+    assert_int_equal(meter_percent(&m), 0);
+    meter_add(&m, 1234, 100 * 1048576LL);
+    meter_format(&m, 110.0, line, sizeof line);
+    assert_string_equal(line, "1,234/5,000 records, 100.0/400.0 MiB, 10.0 MiB/s, 0:30 left");
+    assert_int_equal(meter_percent(&m), 24);
+    meter_add(&m, 3766, 300 * 1048576LL);
+    assert_int_equal(meter_percent(&m), 100);
+    assert_true(meter_left(&m, 140.0) == 0);
+    meter_format(&m, 100.2, line, sizeof line); /* too early for a rate */
+    assert_string_equal(line, "5,000/5,000 records, 400.0/400.0 MiB");
+}
+
+static void test_meter_unknown_totals(void **state)
+{
+    (void)state;
+    meter m;
+    char line[160];
+    meter_start(&m, "pictures", -1, -1, 0.0);
+    meter_add(&m, 1234567, 0);
+    assert_int_equal(meter_percent(&m), -1);
+    assert_true(meter_left(&m, 10.0) < 0);
+    meter_format(&m, 10.0, line, sizeof line);
+    assert_string_equal(line, "1,234,567 pictures, 123457 pictures/s");
+    meter_start(&m, "pictures", 10, -1, 0.0); /* items only: hours */
+    meter_add(&m, 1, 0);
+    meter_format(&m, 3600.0, line, sizeof line);
+    assert_string_equal(line, "1/10 pictures, 0 pictures/s, 9:00:00 left");
+    char small[8]; /* cut short, still terminated */
+    meter_format(&m, 3600.0, small, sizeof small);
+    assert_string_equal(small, "1/10 pi");
+    meter_start(&m, "pictures", 0, 0, 0.0); /* nothing to do is done */
+    assert_int_equal(meter_percent(&m), 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,7 +849,8 @@ int main(void)
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_flusher_writes),
-        cmocka_unit_test(test_log_limit),        cmocka_unit_test(test_log_limit_summary_unprompted),
+        cmocka_unit_test(test_log_limit), cmocka_unit_test(test_meter_line),
+        cmocka_unit_test(test_meter_unknown_totals),        cmocka_unit_test(test_log_limit_summary_unprompted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
