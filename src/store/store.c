@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "store/cache.h"
+#include "store/store_backend.h"
 #include "store/store_int.h"
 
 const char *store_err_name(store_err e)
@@ -47,7 +48,37 @@ const char *store_err_name(store_err e)
     };
     if ((unsigned)e < sizeof(names) / sizeof(names[0]) && names[e] != NULL)
         return names[e];
+    if (e == STORE_NOMATCH || e == STORE_RETRY) /* internal; logged only */
+        return e == STORE_NOMATCH ? "NOMATCH" : "RETRY";
     return "?";
+}
+
+/* ---- the recipe runner ------------------------------------------------- */
+
+/* One run of fn: begin, fn, end. */
+static store_err run_once(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
+{
+    store_tx *tx = NULL;
+    store_err rc = s->be->ops->begin(s->be, NULL, m, &tx);
+    if (rc == STORE_OK)
+        rc = s->be->ops->end(tx, fn(tx, ctx));
+    return rc;
+}
+
+store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
+{
+    store_err rc = STORE_RETRY;
+    for (int i = 0; i < STORE_RUN_TRIES && rc == STORE_RETRY; i++)
+        rc = run_once(s, m, fn, ctx);
+    if (rc == STORE_RETRY) {
+        log_warn("store: a transaction met a conflict %d times; given up", STORE_RUN_TRIES);
+        return STORE_UNAVAILABLE;
+    }
+    if (rc == STORE_NOMATCH) { /* a recipe must say what no row means */
+        log_error("store: a recipe passed NOMATCH on");
+        return STORE_INTERNAL;
+    }
+    return rc;
 }
 
 static bool is_postgres_url(const char *where)

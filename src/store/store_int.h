@@ -98,8 +98,13 @@ struct store_ops {
 
 struct store_cache;
 
+struct store_be;
+
 struct store {
     const struct store_ops *ops;
+    /* The same backend behind the narrow interface of store_backend.h,
+     * which the recipes move onto section by section; set by its open. */
+    struct store_be *be;
     /* The database's change counts, in memory shared by every process that
      * has it open (the server, `crmblob user ...`): each adds one to
      * changes[STORE_CHANGES_ALL] after every write transaction it ends,
