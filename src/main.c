@@ -49,9 +49,9 @@ typedef struct {
 static void sweep_once(sweeper *sw)
 {
     int64_t n = 0;
-    cb_err e = store_blob_sweep(sw->st, text_now_ms() - (int64_t)sw->grace_s * 1000, &n);
-    if (e != CB_EOK)
-        log_warn("sweeping unlinked BLOBs failed: %s", err_name(e));
+    store_err e = store_blob_sweep(sw->st, text_now_ms() - (int64_t)sw->grace_s * 1000, &n);
+    if (e != STORE_OK)
+        log_warn("sweeping unlinked BLOBs failed: %s", store_err_name(e));
     else if (n > 0)
         log_info("deleted %lld BLOB record(s) unlinked for more than %d s", (long long)n,
                  sw->grace_s);
@@ -103,7 +103,7 @@ static void sweeper_stop(sweeper *sw)
 static int bootstrap_admin(store_t *st)
 {
     int64_t count;
-    if (store_user_count(st, &count) != CB_EOK)
+    if (store_user_count(st, &count) != STORE_OK)
         return 1;
     if (count > 0)
         return 0;
@@ -121,7 +121,7 @@ static int bootstrap_admin(store_t *st)
     if (auth_hash_password(pw, hash) != CB_EOK)
         return 1;
     u.pw_hash = hash;
-    if (store_user_add(st, &u) != CB_EOK)
+    if (store_user_add(st, &u) != STORE_OK)
         return 1;
     if (env != NULL && *env)
         log_info("created the first user 'admin' (role admin) with the password from "
@@ -250,7 +250,7 @@ static int cmd_serve(const cli_opts *o)
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     store_options so = {.durable = o->durable, .cache_bytes = (size_t)o->cache_mb << 20};
-    if (store_open(o->db, &so, &st) != CB_EOK || store_hold(st, STORE_HOLD_SERVE) != CB_EOK) {
+    if (store_open(o->db, &so, &st) != STORE_OK || store_hold(st, STORE_HOLD_SERVE) != STORE_OK) {
         char where[4096];
         store_describe(o->db, where, sizeof(where));
         log_error("cannot open database %s", where);

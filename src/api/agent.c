@@ -46,16 +46,16 @@ static void answer_blob(api_exchange *x, const api_request *req, const model_blo
 }
 
 /* The outcome e of reading record b: the record, null when there is none
- * (CB_ENOTFOUND), or the error. */
-static void answer_blob_or_null(api_exchange *x, const api_request *req, cb_err e,
+ * (STORE_ABSENT), or the error. */
+static void answer_blob_or_null(api_exchange *x, const api_request *req, store_err e,
                                 const model_blob *b)
 {
-    if (e == CB_EOK)
+    if (e == STORE_OK)
         answer_blob(x, req, b);
-    else if (e == CB_ENOTFOUND)
+    else if (e == STORE_ABSENT)
         answer_null(x, "BlobEntity");
     else
-        api_fail_store(x, e);
+        api_fail_store(x, e, NULL);
 }
 
 /* Does Accept prefer the bytes themselves (mime or octet-stream) to a
@@ -223,8 +223,8 @@ static void save_blob_entity(api_exchange *x, const api_request *req, json_t *ar
     int32_t id;
     if (!arg_opt_int(x, args, "BlobId", &id) || !carrier_blob_edit(x, args, &edit))
         return;
-    cb_err e = id == 0 ? store_blob_create(x->api->store, x->arena, &edit, NULL, x->user.id, &b)
-                       : store_blob_info_put(x->api->store, x->arena, id, &edit, x->user.id, &b);
+    store_err e = id == 0 ? store_blob_create(x->api->store, x->arena, &edit, NULL, x->user.id, &b)
+                          : store_blob_info_put(x->api->store, x->arena, id, &edit, x->user.id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -235,7 +235,7 @@ static void get_blob_entity(api_exchange *x, const api_request *req, json_t *arg
     int32_t id;
     if (!arg_query_id(x, req, "blobEntityId", &id))
         return;
-    cb_err e = store_blob_get(x->api->store, x->arena, id, &b);
+    store_err e = store_blob_get(x->api->store, x->arena, id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -245,11 +245,11 @@ static void delete_blob_entity(api_exchange *x, const api_request *req, json_t *
     int32_t id;
     if (!arg_query_id(x, req, "BlobEntityId", &id))
         return;
-    cb_err e = store_blob_delete(x->api->store, id);
-    if (e == CB_EOK)
+    store_err e = store_blob_delete(x->api->store, id);
+    if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
-        api_fail_store(x, e);
+        api_fail_store(x, e, NULL);
 }
 
 static void set_blob_stream(api_exchange *x, const api_request *req, json_t *args)
@@ -273,16 +273,16 @@ static void answer_stored(api_exchange *x, const api_request *req, const model_b
 }
 
 /* The outcome e of reading stored bytes of record b: them, nothing
- * (CB_ENOTFOUND), or the error. */
-static void answer_stored_or_null(api_exchange *x, const api_request *req, cb_err e,
+ * (STORE_ABSENT), or the error. */
+static void answer_stored_or_null(api_exchange *x, const api_request *req, store_err e,
                                   const model_blob *b, void *stored, size_t len)
 {
-    if (e == CB_EOK)
+    if (e == STORE_OK)
         answer_stored(x, req, b, stored, len);
-    else if (e == CB_ENOTFOUND)
+    else if (e == STORE_ABSENT)
         answer_binary(x, req, NULL, NULL, 0);
     else
-        api_fail_store(x, e);
+        api_fail_store(x, e, NULL);
 }
 
 static void get_blob_stream(api_exchange *x, const api_request *req, json_t *args)
@@ -293,7 +293,7 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
     int32_t id;
     if (!arg_int(x, args, "BlobEntityId", false, &id))
         return;
-    cb_err e = store_blob_content_get(x->api->store, x->arena, id, &b, &stored, &len);
+    store_err e = store_blob_content_get(x->api->store, x->arena, id, &b, &stored, &len);
     answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
@@ -399,7 +399,7 @@ static void get_image(api_exchange *x, const api_request *req, json_t *args)
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id))
         return;
-    cb_err e = store_image_get(x->api->store, x->arena, k, id, &b, &stored, &len);
+    store_err e = store_image_get(x->api->store, x->arena, k, id, &b, &stored, &len);
     answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
@@ -410,17 +410,12 @@ static void change_image(api_exchange *x, const api_request *req, json_t *args)
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id) || !arg_int(x, args, "BlobId", true, &blob_id))
         return;
-    cb_err e = store_image_link(x->api->store, k, id, blob_id, x->user.id);
-    if (e == CB_EOK)
+    store_err e = store_image_link(x->api->store, k, id, blob_id, x->user.id);
+    if (e == STORE_OK)
         api_answer_empty(x, 204);
-    else if (e == CB_ENOTFOUND)
-        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(k)->name), MSG_ID(id));
-    else if (e == CB_EBADREQ)
-        API_FAIL(x, CB_EBADREQ, MSG_BLOB_NOT_FOUND, MSG_ID(blob_id));
-    else if (e == CB_ECONFLICT)
-        API_FAIL(x, CB_ECONFLICT, MSG_BLOB_IN_USE, MSG_ID(blob_id));
     else
-        api_fail_store(x, e);
+        api_fail_store(x, e,
+                       &(api_subject){.on = API_ON_LINK, .kind = k, .id = id, .blob_id = blob_id});
 }
 
 static void get_blob_entity_on(api_exchange *x, const api_request *req, json_t *args)
@@ -430,7 +425,7 @@ static void get_blob_entity_on(api_exchange *x, const api_request *req, json_t *
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id))
         return;
-    cb_err e = store_image_info(x->api->store, x->arena, k, id, &b);
+    store_err e = store_image_info(x->api->store, x->arena, k, id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -443,13 +438,13 @@ static void answer_entity_variant(api_exchange *x, const api_request *req, model
     void *bytes = NULL;
     size_t len = 0;
     const char *mime = NULL;
-    cb_err e = store_image_info(x->api->store, x->arena, k, id, &b);
-    if (e == CB_ENOTFOUND || (e == CB_EOK && b.blob_size == 0)) {
+    store_err e = store_image_info(x->api->store, x->arena, k, id, &b);
+    if (e == STORE_ABSENT || (e == STORE_OK && b.blob_size == 0)) {
         answer_binary(x, req, NULL, NULL, 0);
         return;
     }
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
         return;
     }
     x->route.ent = k; /* picture.c names the entity from the route */
@@ -495,14 +490,14 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
     int32_t id;
     if (!arg_entity_id(x, args, MODEL_PRODUCT, &id))
         return;
-    cb_err e = store_thumbnail_get(x->api->store, x->arena, id, &b, &stored, &len);
-    if (e == CB_EOK) {
+    store_err e = store_thumbnail_get(x->api->store, x->arena, id, &b, &stored, &len);
+    if (e == STORE_OK) {
         answer_stored(x, req, &b, stored, len);
-    } else if (e == CB_ENOTFOUND) {
+    } else if (e == STORE_ABSENT) {
         pic_query q = {.w = PIC_THUMB_SIDE, .h = PIC_THUMB_SIDE, .any = true};
         answer_entity_variant(x, req, MODEL_PRODUCT, id, &q);
     } else {
-        api_fail_store(x, e);
+        api_fail_store(x, e, NULL);
     }
 }
 

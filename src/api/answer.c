@@ -95,24 +95,101 @@ void api_fail_auth(api_exchange *x, cb_err e, const auth_throttle *t)
     }
 }
 
-void api_fail_store(api_exchange *x, cb_err e)
+/* The status of a store error whose subject has no answer of its own:
+ * INVALID and CONFLICT name something only a subject can tell (a
+ * reference, a taken id, a linked BLOB), so without one they are ours. */
+static cb_err store_status(store_err e)
+{
+    switch (e) {
+    case STORE_ABSENT:
+        return CB_ENOTFOUND;
+    case STORE_PRECONDITION:
+        return CB_EPRECOND;
+    case STORE_TOO_LARGE:
+        return CB_ETOOLARGE;
+    case STORE_UNAVAILABLE:
+        return CB_EUNAVAILABLE;
+    case STORE_NO_SPACE:
+        return CB_ENOSPACE;
+    default: /* CONFLICT, INVALID, CORRUPT, INTERNAL, PENDING */
+        return CB_EINTERNAL;
+    }
+}
+
+/* The answer of the entity written from the body: its id is taken, or a
+ * reference field names nothing (the first one set is named). */
+static bool fail_entity_write(api_exchange *x, store_err e, const model_entity_t *ent)
+{
+    const model_entity_def *def = model_entity(ent->kind);
+    if (e == STORE_CONFLICT) {
+        API_FAIL(x, CB_ECONFLICT, MSG_ID_CONFLICT, MSG_S(def->name), MSG_ID(ent->id));
+        return true;
+    }
+    for (int i = 0; e == STORE_INVALID && i < def->nfields; i++) {
+        const model_field *f = &def->fields[i];
+        if (f->type == MODEL_FT_INT && f->ref >= 0 && ent->v[i].i != 0) {
+            API_FAIL(x, CB_EBADREQ, MSG_REF_NOT_FOUND, MSG_S(f->name),
+                     MSG_S(model_entity((model_kind)f->ref)->name), MSG_ID(ent->v[i].i));
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The answer e has for subject what, or false when it has none of its own. */
+static bool fail_subject(api_exchange *x, store_err e, const api_subject *what)
+{
+    const char *name = model_entity(what->kind)->name;
+    switch (what->on) {
+    case API_ON_ENTITY_WRITE:
+        return fail_entity_write(x, e, what->entity);
+    case API_ON_ARG_ENTITY: /* a write's target that is not there is the request's fault */
+        if (e != STORE_ABSENT)
+            return false;
+        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(name), MSG_ID(what->id));
+        return true;
+    case API_ON_ARG_BLOB:
+        if (e != STORE_ABSENT)
+            return false;
+        API_FAIL(x, CB_EBADREQ, MSG_BLOB_NOT_FOUND, MSG_ID(what->id));
+        return true;
+    case API_ON_LINK:
+        if (e == STORE_ABSENT)
+            API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(name), MSG_ID(what->id));
+        else if (e == STORE_INVALID)
+            API_FAIL(x, CB_EBADREQ, MSG_BLOB_NOT_FOUND, MSG_ID(what->blob_id));
+        else if (e == STORE_CONFLICT)
+            API_FAIL(x, CB_ECONFLICT, MSG_BLOB_IN_USE, MSG_ID(what->blob_id));
+        return e == STORE_ABSENT || e == STORE_INVALID || e == STORE_CONFLICT;
+    default:
+        return false;
+    }
+}
+
+void api_fail_store(api_exchange *x, store_err e, const api_subject *what)
+{
+    if (what == NULL || !fail_subject(x, e, what))
+        api_fail_below(x, store_status(e));
+}
+
+void api_fail_below(api_exchange *x, cb_err status)
 {
     const model_entity_def *def = model_entity(x->route.ent);
-    switch (e) {
+    switch (status) {
     case CB_ENOTFOUND:
-        API_FAIL(x, e, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
+        API_FAIL(x, status, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
         break;
     case CB_EUNAVAILABLE:
-        API_FAIL0(x, e, MSG_UNAVAILABLE);
+        API_FAIL0(x, status, MSG_UNAVAILABLE);
         break;
     case CB_ENOSPACE:
-        API_FAIL0(x, e, MSG_NO_SPACE);
+        API_FAIL0(x, status, MSG_NO_SPACE);
         break;
     case CB_EPRECOND:
-        API_FAIL(x, e, MSG_PRECONDITION_FAILED, MSG_S(def->name), MSG_ID(x->route.id));
+        API_FAIL(x, status, MSG_PRECONDITION_FAILED, MSG_S(def->name), MSG_ID(x->route.id));
         break;
     case CB_ETOOLARGE:
-        API_FAIL(x, e, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
+        API_FAIL(x, status, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
         break;
     default:
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);

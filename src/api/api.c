@@ -337,19 +337,19 @@ bool api_exchange_held(const api_exchange *x)
 }
 
 /* The writes an answer waited for failed: it becomes that error. */
-static void settle(api_exchange *x, cb_err rc)
+static void settle(api_exchange *x, store_err rc)
 {
     x->defer = NULL;
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         return;
     if (x->answered)
         api_answer_withdraw(x, x->headers_before_finish);
-    api_fail_store(x, rc == CB_EUNAVAILABLE || rc == CB_ENOSPACE ? rc : CB_EINTERNAL);
+    api_fail_store(x, rc == STORE_UNAVAILABLE || rc == STORE_NO_SPACE ? rc : STORE_INTERNAL, NULL);
 }
 
 /* From the store's committer thread; the exchange's own thread is not
  * using it (its connection is suspended until ready is called). */
-static void on_durable(void *ctx, cb_err rc)
+static void on_durable(void *ctx, store_err rc)
 {
     api_exchange *x = ctx;
     void (*ready)(void *) = x->ready;
@@ -363,8 +363,8 @@ bool api_exchange_wait(api_exchange *x, void (*ready)(void *ctx), void *ctx)
     assert(x->defer != NULL && ready != NULL);
     x->ready = ready;
     x->ready_ctx = ctx;
-    cb_err rc = store_defer_wait(x->defer, on_durable, x);
-    if (rc == CB_EWOULDBLOCK)
+    store_err rc = store_defer_wait(x->defer, on_durable, x);
+    if (rc == STORE_PENDING)
         return false;
     settle(x, rc);
     return true;

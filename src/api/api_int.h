@@ -221,8 +221,31 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
     api_fail((x), (e), (id), (const msg_arg[]){__VA_ARGS__},                                        \
              (int)(sizeof((const msg_arg[]){__VA_ARGS__}) / sizeof(msg_arg)))
 #define API_FAIL0(x, e, id) api_fail((x), (e), (id), NULL, 0)
-/* Maps a store error to an answer (NOTFOUND names the entity). */
-void api_fail_store(api_exchange *x, cb_err e);
+/* What a failed store call addressed, for the answer to name it. */
+typedef enum {
+    API_ON_ROUTE,        /* the route's entity (x->route): ABSENT is 404 */
+    API_ON_ENTITY_WRITE, /* entity: CONFLICT its id is taken, INVALID a reference dangles */
+    API_ON_ARG_ENTITY,   /* entity (kind, id) a write targets: ABSENT is 400 */
+    API_ON_ARG_BLOB,     /* record id a write targets: ABSENT is 400 */
+    API_ON_LINK,         /* record blob_id to become entity (kind, id)'s image: ABSENT
+                            (entity) and INVALID (record) are 400, CONFLICT (linked) 409 */
+} api_subject_on;
+typedef struct {
+    api_subject_on on;
+    model_kind kind;
+    int32_t id;
+    int32_t blob_id;              /* API_ON_LINK */
+    const model_entity_t *entity; /* API_ON_ENTITY_WRITE */
+} api_subject;
+/* The one mapping of a store error to an answer (status, ErrorType and
+ * message). what NULL: the route's entity. Whatever the subject has no
+ * answer of its own for is answered as for the route: ABSENT 404 naming
+ * the entity, PRECONDITION 412, TOO_LARGE 413, UNAVAILABLE 503 (with
+ * Retry-After), NO_SPACE 507, anything else 500. */
+void api_fail_store(api_exchange *x, store_err e, const api_subject *what);
+/* As api_fail_store for the route, of a status a layer between has
+ * already mapped a store error to (auth: logging out failed to revoke). */
+void api_fail_below(api_exchange *x, cb_err status);
 /* Maps an image pipeline (img.h) error to an answer: the picture needs
  * too much work → 400, no worker could finish → 503, any other refusal
  * → 400 with the reason when the picture is the client's (an upload),

@@ -43,24 +43,8 @@ static void empty_entity(model_entity_t *e, model_kind k)
         e->v[i].s = "";
 }
 
-/* Store errors of writes: BADREQ is a dangling reference, CONFLICT a taken id. */
-static void fail_write(api_exchange *x, cb_err e, const model_entity_t *ent)
-{
-    const model_entity_def *def = model_entity(ent->kind);
-    if (e == CB_ECONFLICT) {
-        API_FAIL(x, e, MSG_ID_CONFLICT, MSG_S(def->name), MSG_ID(ent->id));
-        return;
-    }
-    for (int i = 0; e == CB_EBADREQ && i < def->nfields; i++) {
-        const model_field *f = &def->fields[i];
-        if (f->type == MODEL_FT_INT && f->ref >= 0 && ent->v[i].i != 0) {
-            API_FAIL(x, e, MSG_REF_NOT_FOUND, MSG_S(f->name),
-                     MSG_S(model_entity((model_kind)f->ref)->name), MSG_ID(ent->v[i].i));
-            return;
-        }
-    }
-    api_fail_store(x, e);
-}
+/* What a write of entity e from the body addressed (its id, its references). */
+#define WRITTEN(e) (&(api_subject){.on = API_ON_ENTITY_WRITE, .kind = (e).kind, .entity = &(e)})
 
 static cond_state entity_cond(api_exchange *x, const model_entity_t *e)
 {
@@ -92,11 +76,11 @@ void entity_create(api_exchange *x, const api_request *req)
         return;
     if (carrier_int(x, body, model_entity(e.kind)->id_field, &has_id, &e.id) &&
         read_fields(x, body, &e)) {
-        cb_err err = store_entity_create(x->api->store, &e);
-        if (err == CB_EOK)
+        store_err err = store_entity_create(x->api->store, &e);
+        if (err == STORE_OK)
             answer_entity(x, 201, &e);
         else
-            fail_write(x, err, &e);
+            api_fail_store(x, err, WRITTEN(e));
     }
     json_decref(body);
 }
@@ -104,10 +88,10 @@ void entity_create(api_exchange *x, const api_request *req)
 void entity_get(api_exchange *x, const api_request *req)
 {
     model_entity_t e;
-    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
+    store_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
     cond_state c;
-    if (err != CB_EOK) {
-        api_fail_store(x, err);
+    if (err != STORE_OK) {
+        api_fail_store(x, err, NULL);
         return;
     }
     c = entity_cond(x, &e);
@@ -119,9 +103,9 @@ void entity_get(api_exchange *x, const api_request *req)
  * answered (404, 412). x->expect is set for the write that follows. */
 static bool load_for_write(api_exchange *x, const api_request *req, model_entity_t *e)
 {
-    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, e);
-    if (err != CB_EOK) {
-        api_fail_store(x, err);
+    store_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, e);
+    if (err != STORE_OK) {
+        api_fail_store(x, err, NULL);
         return false;
     }
     cond_state c = entity_cond(x, e);
@@ -155,11 +139,11 @@ void entity_put(api_exchange *x, const api_request *req)
     if (body == NULL)
         return;
     if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        cb_err err = store_entity_update(x->api->store, &e, x->expect);
-        if (err == CB_EOK)
+        store_err err = store_entity_update(x->api->store, &e, x->expect);
+        if (err == STORE_OK)
             answer_entity(x, 200, &e);
         else
-            fail_write(x, err, &e);
+            api_fail_store(x, err, WRITTEN(e));
     }
     json_decref(body);
 }
@@ -170,9 +154,9 @@ void entity_delete(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (cond_is_conditional(req) && !load_for_write(x, req, &e))
         return;
-    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, x->expect);
-    if (err == CB_EOK)
+    store_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    if (err == STORE_OK)
         api_answer_empty(x, 204);
     else
-        api_fail_store(x, err);
+        api_fail_store(x, err, NULL);
 }

@@ -75,7 +75,7 @@ bool health_ready_blocks(const api_exchange *x, const api_request *req)
  * message of the first that does not, and why. */
 static int check_parts(api_t *api, char *why, size_t cap)
 {
-    if (store_ping(api->store, why, cap) != CB_EOK)
+    if (store_ping(api->store, why, cap) != STORE_OK)
         return MSG_NOT_READY_DATABASE;
     if (img_ping(why, cap) != CB_EOK)
         return MSG_NOT_READY_IMAGE_WORKER;

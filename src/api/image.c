@@ -63,16 +63,16 @@ static void answer_blank(api_exchange *x, const api_request *req, img_blank blan
 /* The picture as uploaded: stored as it is served, it goes out from the
  * read cache's own memory; compressed or encrypted at rest, from a copy
  * decoded for this answer. */
-static cb_err answer_original(api_exchange *x, const api_request *req)
+static store_err answer_original(api_exchange *x, const api_request *req)
 {
     model_blob b;
     const void *stored = NULL;
     void *copy = NULL, *bytes = NULL;
     size_t len = 0, out_len = 0;
     store_release rel;
-    cb_err e = store_image_get_shared(x->api->store, x->arena, x->route.ent, x->route.id, &b,
-                                      &stored, &len, &rel);
-    if (e != CB_EOK) {
+    store_err e = store_image_get_shared(x->api->store, x->arena, x->route.ent, x->route.id, &b,
+                                         &stored, &len, &rel);
+    if (e != STORE_OK) {
         rel.release(rel.cls);
         return e;
     }
@@ -81,31 +81,31 @@ static cb_err answer_original(api_exchange *x, const api_request *req)
     const char *mime = arena_strdup(x->arena, b.mime_type);
     if (!b.is_zipped && !b.is_encrypted) {
         pic_serve_lent(x, req, &c, mime, stored, len, (api_body_owner){rel.release, rel.cls});
-        return CB_EOK;
+        return STORE_OK;
     }
     if (cond_not_modified(x, req, &c) || (copy = malloc(len > 0 ? len : 1)) == NULL) {
         rel.release(rel.cls);
-        return x->answered ? CB_EOK : CB_EINTERNAL;
+        return x->answered ? STORE_OK : STORE_INTERNAL; /* no memory for the copy */
     }
     memcpy(copy, stored, len);
     rel.release(rel.cls);
     if (pic_decode_stored(x, &b, copy, len, &bytes, &out_len))
         pic_serve(x, req, &c, mime, bytes, out_len);
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* A scaled or converted variant of the picture. */
-static cb_err answer_variant(api_exchange *x, const api_request *req, const pic_query *q)
+static store_err answer_variant(api_exchange *x, const api_request *req, const pic_query *q)
 {
     model_blob b;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
-    if (e == CB_EOK && (b.blob_id == 0 || b.blob_size == 0))
-        e = CB_ENOTFOUND;
-    if (e != CB_EOK)
+    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e == STORE_OK && (b.blob_id == 0 || b.blob_size == 0))
+        e = STORE_ABSENT;
+    if (e != STORE_OK)
         return e;
     api_add_header(x, "Cache-Control", "private, no-cache");
     pic_answer_variant(x, req, q, &b);
-    return CB_EOK;
+    return STORE_OK;
 }
 
 bool image_get_blocks(const api_exchange *x, const api_request *req)
@@ -130,12 +130,12 @@ void image_get(api_exchange *x, const api_request *req)
     }
     if (!pic_parse_query(x, req, &q))
         return;
-    cb_err e = q.any ? answer_variant(x, req, &q) : answer_original(x, req);
-    if (e == CB_ENOTFOUND)
+    store_err e = q.any ? answer_variant(x, req, &q) : answer_original(x, req);
+    if (e == STORE_ABSENT)
         answer_blank(x, req, blank, &q,
-                     store_entity_exists(x->api->store, x->route.ent, x->route.id) == CB_EOK);
-    else if (e != CB_EOK)
-        api_fail_store(x, e);
+                     store_entity_exists(x->api->store, x->route.ent, x->route.id) == STORE_OK);
+    else if (e != STORE_OK)
+        api_fail_store(x, e, NULL);
 }
 
 /* The entity's record, checked against the request's preconditions on the
@@ -146,9 +146,9 @@ static bool image_precondition(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (!cond_is_conditional(req))
         return true;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
         return false;
     }
     cond_state c = image_cond(x, &b);
@@ -158,14 +158,11 @@ static bool image_precondition(api_exchange *x, const api_request *req)
 
 bool image_put_precheck(api_exchange *x, const api_request *req)
 {
-    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
-    if (e == CB_EOK)
+    store_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    if (e == STORE_OK)
         return image_precondition(x, req);
-    if (e == CB_ENOTFOUND)
-        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(x->route.ent)->name),
-                 MSG_ID(x->route.id));
-    else
-        api_fail_store(x, e);
+    api_fail_store(
+        x, e, &(api_subject){.on = API_ON_ARG_ENTITY, .kind = x->route.ent, .id = x->route.id});
     return false;
 }
 
@@ -181,19 +178,19 @@ void image_delete(api_exchange *x, const api_request *req)
 {
     if (!image_precondition(x, req))
         return;
-    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, x->expect);
-    if (e == CB_EOK)
+    store_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
-        api_fail_store(x, e);
+        api_fail_store(x, e, NULL);
 }
 
 void image_info_get(api_exchange *x, const api_request *req)
 {
     model_blob b;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
         return;
     }
     cond_state c = info_cond(x, &b);
@@ -225,9 +222,9 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
  * request's preconditions; sets x->expect. False answered. */
 static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
 {
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, b);
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, b);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
         return false;
     }
     cond_state c = info_cond(x, b);
@@ -240,11 +237,11 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
  * headers_before: the answer's header count before the refusal. */
 static void refused_body_outranked(api_exchange *x, size_t headers_before)
 {
-    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
-    if (e != CB_ENOTFOUND)
+    store_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    if (e != STORE_ABSENT)
         return;
     api_answer_withdraw(x, headers_before);
-    api_fail_store(x, e);
+    api_fail_store(x, e, NULL);
 }
 
 /* A plain PUT (not a patch, no precondition) is one write transaction:
@@ -268,10 +265,10 @@ void image_info_put(api_exchange *x, const api_request *req)
             refused_body_outranked(x, headers_before);
         goto out;
     }
-    cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
-                                    x->user.id, x->expect, &b);
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    store_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
+                                       x->user.id, x->expect, &b);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
         goto out;
     }
     cond_state c = info_cond(x, &b);

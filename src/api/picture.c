@@ -216,11 +216,11 @@ static void keep_variant(api_exchange *x, const model_blob *b, const char *key, 
     if (x->api->cfg.codec != NULL && codec_encode(x->api->cfg.codec, bytes, len, &enc, &enc_len,
                                                   &m.is_zipped, &m.is_encrypted) != CB_EOK)
         return;
-    cb_err e =
+    store_err e =
         store_variant_put(x->api->store, b->blob_id, b->version, key, &m, enc != NULL ? enc : bytes,
                           enc != NULL ? enc_len : len, pinned, x->api->cfg.variant_cache_bytes);
-    if (e != CB_EOK && e != CB_ENOTFOUND)
-        log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, err_name(e));
+    if (e != STORE_OK && e != STORE_ABSENT)
+        log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, store_err_name(e));
     free(enc);
 }
 
@@ -231,15 +231,15 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     void *stored = NULL, *orig = NULL;
     size_t len = 0, orig_len = 0;
     char reason[256];
-    cb_err e = store_blob_content_get(x->api->store, x->arena, b->blob_id, b, &stored, &len);
-    if (e != CB_EOK) {
-        api_fail_store(x, e);
+    store_err se = store_blob_content_get(x->api->store, x->arena, b->blob_id, b, &stored, &len);
+    if (se != STORE_OK) {
+        api_fail_store(x, se, NULL);
         return false;
     }
     if (!decode(x, stored, len, b->is_zipped, b->is_encrypted, &orig, &orig_len))
         return false;
     *t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
-    e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
+    cb_err e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
     free(orig);
     if (e != CB_EOK) {
         log_warn("variant of BLOB %d failed: %s", b->blob_id, reason);
@@ -257,9 +257,9 @@ bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void 
     store_variant_meta m;
     void *stored = NULL;
     size_t len = 0;
-    cb_err e =
+    store_err e =
         store_variant_get(x->api->store, x->arena, b->blob_id, b->version, key, &m, &stored, &len);
-    if (e == CB_EOK) {
+    if (e == STORE_OK) {
         *mime = arena_strdup(x->arena, m.mime);
         return decode(x, stored, len, m.is_zipped, m.is_encrypted, out, out_len);
     }
@@ -386,8 +386,8 @@ out:
 }
 
 /* Stores content c where t says. */
-static cb_err store_to(api_exchange *x, const pic_target *t, const store_content *c,
-                       model_blob *out)
+static store_err store_to(api_exchange *x, const pic_target *t, const store_content *c,
+                          model_blob *out)
 {
     store_t *st = x->api->store;
     switch (t->kind) {
@@ -402,15 +402,13 @@ static cb_err store_to(api_exchange *x, const pic_target *t, const store_content
     }
 }
 
-/* The answer to CB_ENOTFOUND from store_to: the target went away (or never
- * was), which for a write is a bad request. */
-static void fail_target(api_exchange *x, const pic_target *t)
+/* What a store_to addressed: a target that went away (or never was) is,
+ * for a write, a bad request. */
+static api_subject target_subject(const pic_target *t)
 {
     if (t->kind == PIC_TO_BLOB)
-        API_FAIL(x, CB_EBADREQ, MSG_BLOB_NOT_FOUND, MSG_ID(t->id));
-    else
-        API_FAIL(x, CB_EBADREQ, MSG_ENTITY_NOT_FOUND, MSG_S(model_entity(t->ent)->name),
-                 MSG_ID(t->id));
+        return (api_subject){.on = API_ON_ARG_BLOB, .id = t->id};
+    return (api_subject){.on = API_ON_ARG_ENTITY, .kind = t->ent, .id = t->id};
 }
 
 bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
@@ -443,16 +441,16 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
         c.fd = efd;
         c.size = esize;
     }
-    e = store_to(x, t, &c, out);
+    store_err se = store_to(x, t, &c, out);
     if (efd >= 0)
         close(efd);
-    if (e == CB_EOK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)
+    if (se == STORE_OK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)
         product_thumbnail(x, out);
-    if (e == CB_ENOTFOUND)
-        fail_target(x, t);
-    else if (e != CB_EOK)
-        api_fail_store(x, e);
-    return e == CB_EOK;
+    if (se != STORE_OK) {
+        api_subject what = target_subject(t);
+        api_fail_store(x, se, &what);
+    }
+    return se == STORE_OK;
 }
 
 bool pic_store_upload(api_exchange *x, model_blob *out)

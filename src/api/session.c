@@ -98,7 +98,7 @@ void session_logout(api_exchange *x, const api_request *req)
     auth_input in = api_auth_input(req);
     cb_err e = auth_logout(x->api->auth, x->arena, &in);
     if (e != CB_EOK) {
-        api_fail_store(x, e);
+        api_fail_below(x, e);
         return;
     }
     const char *sec = req->secure ? "; Secure" : "";

@@ -149,6 +149,37 @@ struct auth {
 
 _Static_assert(STORE_HASH_BYTES == crypto_generichash_BYTES, "secret hash is BLAKE2b-256");
 
+/* ---- the store's answers, as auth's outcomes ------------------------------ */
+
+/* What a store failure means here: ABSENT is "no such user / credential /
+ * app" (CB_ENOTFOUND, which the callers turn into CB_EUNAUTH where the
+ * caller is being authenticated), a taken name CB_ECONFLICT, a database
+ * that cannot answer now CB_EUNAVAILABLE or CB_ENOSPACE, anything else
+ * ours. */
+static cb_err from_store(store_err e)
+{
+    switch (e) {
+    case STORE_OK:
+        return CB_EOK;
+    case STORE_ABSENT:
+        return CB_ENOTFOUND;
+    case STORE_CONFLICT:
+        return CB_ECONFLICT;
+    case STORE_INVALID:
+        return CB_EBADREQ;
+    case STORE_PRECONDITION:
+        return CB_EPRECOND;
+    case STORE_TOO_LARGE:
+        return CB_ETOOLARGE;
+    case STORE_UNAVAILABLE:
+        return CB_EUNAVAILABLE;
+    case STORE_NO_SPACE:
+        return CB_ENOSPACE;
+    default: /* CORRUPT, INTERNAL, PENDING */
+        return CB_EINTERNAL;
+    }
+}
+
 /* ---- passwords and the verified-credential cache ------------------------ */
 
 cb_err auth_hash_password(const char *password, char out[AUTH_HASH_MAX])
@@ -485,7 +516,7 @@ static cb_err password_check(auth_t *a, arena_t *arena, attempt *at, const char 
         at->why = "too many wrong passwords for this account from this address";
         return CB_ETOOMANY;
     }
-    cb_err rc = store_user_by_name(a->store, arena, name, &u);
+    cb_err rc = from_store(store_user_by_name(a->store, arena, name, &u));
     if (rc == CB_ENOTFOUND)
         return password_slow(a, at, name, NULL, password);
     if (rc != CB_EOK)
@@ -558,7 +589,7 @@ static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred *c, int64_t ttl_s
     c->expires_ms = c->created_ms + ttl_s * 1000;
     const char *s = secret_new(arena, prefix, c->hash);
     const char *x = c->kind == STORE_CRED_SESSION ? secret_new(arena, "", c->xsrf_hash) : NULL;
-    cb_err rc = store_cred_add(a->store, c);
+    cb_err rc = from_store(store_cred_add(a->store, c));
     if (rc != CB_EOK)
         return rc;
     *secret = s;
@@ -583,7 +614,7 @@ static cb_err cred_check(auth_t *a, arena_t *arena, store_cred_kind kind, const 
 {
     unsigned char h[STORE_HASH_BYTES];
     secret_hash(secret, h);
-    cb_err rc = store_cred_find(a->store, arena, kind, h, c);
+    cb_err rc = from_store(store_cred_find(a->store, arena, kind, h, c));
     if (rc == CB_ENOTFOUND) {
         *why = cred_why[kind].unknown;
         return CB_EUNAUTH;
@@ -609,9 +640,9 @@ static cb_err cred_revoke_secret(auth_t *a, arena_t *arena, store_cred_kind kind
     unsigned char h[STORE_HASH_BYTES];
     store_cred c;
     secret_hash(secret, h);
-    cb_err rc = store_cred_find(a->store, arena, kind, h, &c);
+    cb_err rc = from_store(store_cred_find(a->store, arena, kind, h, &c));
     if (rc == CB_EOK && !c.revoked)
-        rc = store_cred_revoke(a->store, kind, c.id);
+        rc = from_store(store_cred_revoke(a->store, kind, c.id));
     return rc;
 }
 
@@ -754,8 +785,8 @@ const char *auth_cookie_value(arena_t *arena, const char *cookie_header, const c
 static cb_err user_load(auth_t *a, arena_t *arena, int32_t id, const char *name, model_user *out,
                         const char **why)
 {
-    cb_err rc = name != NULL ? store_user_by_name(a->store, arena, name, out)
-                             : store_user_get(a->store, arena, id, out);
+    cb_err rc = from_store(name != NULL ? store_user_by_name(a->store, arena, name, out)
+                                        : store_user_get(a->store, arena, id, out));
     if (rc == CB_ENOTFOUND) {
         *why = "unknown user";
         return CB_EUNAUTH;
@@ -961,7 +992,7 @@ static cb_err app_check(auth_t *a, arena_t *arena, const char *token, const char
         return a->require_app ? CB_EUNAUTH : CB_EOK;
     }
     secret_hash(token, h);
-    cb_err rc = store_app_find(a->store, arena, h, &ap);
+    cb_err rc = from_store(store_app_find(a->store, arena, h, &ap));
     if (rc == CB_ENOTFOUND || (rc == CB_EOK && ap.revoked)) {
         *why = rc == CB_EOK ? "SO-AppToken revoked" : "unknown SO-AppToken";
         return a->require_app ? CB_EUNAUTH : CB_EOK;
@@ -1014,7 +1045,7 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
 static cb_err login_recheck(auth_t *a, arena_t *arena, const model_user *u, int64_t ticket_id)
 {
     model_user now;
-    cb_err rc = store_user_get(a->store, arena, u->id, &now);
+    cb_err rc = from_store(store_user_get(a->store, arena, u->id, &now));
     if (rc == CB_EOK && (now.disabled || strcmp(now.pw_hash, u->pw_hash) != 0))
         rc = CB_EUNAUTH;
     if (rc != CB_EOK)
@@ -1094,7 +1125,7 @@ static cb_err issuer_user(auth_t *a, arena_t *arena, const char *name, model_use
 {
     if (name == NULL || name[0] == '\0')
         return CB_ENOTFOUND;
-    cb_err rc = store_user_by_name(a->store, arena, name, u);
+    cb_err rc = from_store(store_user_by_name(a->store, arena, name, u));
     if (rc == CB_EOK && u->disabled)
         rc = CB_EFORBIDDEN;
     return rc;
@@ -1134,7 +1165,7 @@ cb_err auth_revoke_secret(auth_t *a, const char *secret)
         uint64_t id; /* a token's id, as the token list shows it */
         if (!text_parse_u64(secret, strlen(secret), &id) || id == 0 || id > INT64_MAX)
             return CB_EBADREQ;
-        return store_cred_revoke(a->store, STORE_CRED_TOKEN, (int64_t)id);
+        return from_store(store_cred_revoke(a->store, STORE_CRED_TOKEN, (int64_t)id));
     }
     if (has_prefix(secret, TICKET_PREFIX))
         kind = STORE_CRED_TICKET;
@@ -1151,7 +1182,7 @@ cb_err auth_apptoken_add(auth_t *a, arena_t *arena, const char *name, const char
         return CB_EBADREQ;
     store_app ap = {.name = name};
     const char *t = secret_new(arena, "", ap.hash);
-    cb_err rc = store_app_add(a->store, &ap); /* CB_ECONFLICT when the name is taken */
+    cb_err rc = from_store(store_app_add(a->store, &ap)); /* CB_ECONFLICT when the name is taken */
     if (rc == CB_EOK)
         *token = t;
     return rc;

@@ -25,7 +25,7 @@ static int with_store(const cli_opts *o, admin_fn fn)
     auth_config ac = {0};
     int rc = 1;
     log_set_level(LOG_WARN); /* a command prints its result, not the store's chatter */
-    if (store_open(o->db, NULL, &st) != CB_EOK) {
+    if (store_open(o->db, NULL, &st) != STORE_OK) {
         char where[4096];
         store_describe(o->db, where, sizeof(where));
         fprintf(stderr, "crmblob: cannot open database %s\n", where);
@@ -73,6 +73,8 @@ static int hashed_password(const cli_opts *o, char hash[AUTH_HASH_MAX])
     return rc;
 }
 
+/* The exit status of an auth call's outcome e about `what` `name`; a
+ * failure is told on stderr. */
 static int report(cb_err e, const char *what, const char *name)
 {
     if (e == CB_ENOTFOUND)
@@ -82,6 +84,18 @@ static int report(cb_err e, const char *what, const char *name)
     else if (e != CB_EOK)
         fprintf(stderr, "crmblob: %s %s: %s\n", what, name, err_name(e));
     return e == CB_EOK ? 0 : 1;
+}
+
+/* As report, for a store call's outcome. */
+static int report_store(store_err e, const char *what, const char *name)
+{
+    if (e == STORE_ABSENT)
+        fprintf(stderr, "crmblob: no %s %s\n", what, name);
+    else if (e == STORE_CONFLICT)
+        fprintf(stderr, "crmblob: %s %s already exists\n", what, name);
+    else if (e != STORE_OK)
+        fprintf(stderr, "crmblob: %s %s: %s\n", what, name, store_err_name(e));
+    return e == STORE_OK ? 0 : 1;
 }
 
 /* ---- users ---- */
@@ -99,7 +113,7 @@ static int user_add(store_t *st, auth_t *auth, const cli_opts *o)
     if (rc != 0)
         return rc;
     u.pw_hash = hash;
-    rc = report(store_user_add(st, &u), "user", u.name);
+    rc = report_store(store_user_add(st, &u), "user", u.name);
     if (rc == 0)
         printf("user %s added (id %d, role %s)\n", u.name, u.id, model_role_name(u.role));
     return rc;
@@ -112,8 +126,8 @@ static int user_list(store_t *st, auth_t *auth, const cli_opts *o)
     arena_t *a = arena_create();
     model_user *users;
     size_t n;
-    cb_err e = store_user_list(st, a, &users, &n);
-    if (e == CB_EOK) {
+    store_err e = store_user_list(st, a, &users, &n);
+    if (e == STORE_OK) {
         printf("id\tname\trole\tstatus\tfull_name\n");
         for (size_t i = 0; i < n; i++)
             printf("%d\t%s\t%s\t%s\t%s\n", users[i].id, users[i].name,
@@ -121,7 +135,7 @@ static int user_list(store_t *st, auth_t *auth, const cli_opts *o)
                    users[i].full_name);
     }
     arena_destroy(a);
-    return e == CB_EOK ? 0 : 1;
+    return e == STORE_OK ? 0 : 1;
 }
 
 /* After a password change or a disable: the user's tickets, access tokens
@@ -132,10 +146,12 @@ static int end_credentials(store_t *st, const cli_opts *o)
 {
     if (o->keep_sessions)
         return 0;
-    cb_err e = store_cred_revoke_user(st, o->args[1]);
-    if (e != CB_EOK) {
-        fprintf(stderr, "crmblob: user %s: changed, but the sessions, tickets and tokens could "
-                        "not be ended: %s\n", o->args[1], err_name(e));
+    store_err e = store_cred_revoke_user(st, o->args[1]);
+    if (e != STORE_OK) {
+        fprintf(stderr,
+                "crmblob: user %s: changed, but the sessions, tickets and tokens could "
+                "not be ended: %s\n",
+                o->args[1], store_err_name(e));
         return 1;
     }
     printf("user %s: sessions, tickets and tokens ended\n", o->args[1]);
@@ -148,7 +164,7 @@ static int user_passwd(store_t *st, auth_t *auth, const cli_opts *o)
     char hash[AUTH_HASH_MAX];
     int rc = hashed_password(o, hash);
     if (rc == 0)
-        rc = report(store_user_set_password(st, o->args[1], hash), "user", o->args[1]);
+        rc = report_store(store_user_set_password(st, o->args[1], hash), "user", o->args[1]);
     return rc != 0 ? rc : end_credentials(st, o);
 }
 
@@ -156,7 +172,7 @@ static int user_disable(store_t *st, auth_t *auth, const cli_opts *o)
 {
     (void)auth;
     bool disable = strcmp(o->args[0], "disable") == 0;
-    int rc = report(store_user_set_disabled(st, o->args[1], disable), "user", o->args[1]);
+    int rc = report_store(store_user_set_disabled(st, o->args[1], disable), "user", o->args[1]);
     if (rc == 0)
         printf("user %s %s\n", o->args[1], disable ? "disabled" : "enabled");
     return rc != 0 || !disable ? rc : end_credentials(st, o);
@@ -233,8 +249,8 @@ static int token_list(store_t *st, auth_t *auth, const cli_opts *o)
     store_cred *c;
     size_t n;
     char created[TEXT_DATE_MAX], expires[TEXT_DATE_MAX];
-    cb_err e = store_cred_list(st, a, STORE_CRED_TOKEN, text_now_ms(), &c, &n);
-    if (e == CB_EOK) {
+    store_err e = store_cred_list(st, a, STORE_CRED_TOKEN, text_now_ms(), &c, &n);
+    if (e == STORE_OK) {
         printf("id\tuser\tlabel\tcreated\texpires\n");
         for (size_t i = 0; i < n; i++) {
             text_format_date(c[i].created_ms, created);
@@ -244,7 +260,7 @@ static int token_list(store_t *st, auth_t *auth, const cli_opts *o)
         }
     }
     arena_destroy(a);
-    return e == CB_EOK ? 0 : 1;
+    return e == STORE_OK ? 0 : 1;
 }
 
 /* ---- partner app tokens ---- */
@@ -269,8 +285,8 @@ static int app_list(store_t *st, auth_t *auth, const cli_opts *o)
     store_app *apps;
     size_t n;
     char created[TEXT_DATE_MAX];
-    cb_err e = store_app_list(st, a, &apps, &n);
-    if (e == CB_EOK) {
+    store_err e = store_app_list(st, a, &apps, &n);
+    if (e == STORE_OK) {
         printf("id\tname\tcreated\tstatus\n");
         for (size_t i = 0; i < n; i++) {
             text_format_date(apps[i].created_ms, created);
@@ -279,13 +295,13 @@ static int app_list(store_t *st, auth_t *auth, const cli_opts *o)
         }
     }
     arena_destroy(a);
-    return e == CB_EOK ? 0 : 1;
+    return e == STORE_OK ? 0 : 1;
 }
 
 static int app_revoke(store_t *st, auth_t *auth, const cli_opts *o)
 {
     (void)auth;
-    int rc = report(store_app_revoke(st, o->args[1]), "app", o->args[1]);
+    int rc = report_store(store_app_revoke(st, o->args[1]), "app", o->args[1]);
     if (rc == 0)
         printf("app %s revoked\n", o->args[1]);
     return rc;

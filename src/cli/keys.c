@@ -38,17 +38,17 @@ static int recorded_key(store_t *st, unsigned char fp[CODEC_FINGERPRINT_BYTES])
     arena_t *a = arena_create();
     void *v = NULL;
     size_t n = 0;
-    cb_err e = store_meta_get(st, a, FINGERPRINT_META, &v, &n);
-    int rc = e == CB_ENOTFOUND || (e == CB_EOK && n == 0) ? 0 /* none, or removed by rekey */
-             : e != CB_EOK || n != CODEC_FINGERPRINT_BYTES ? -1
-                                                          : 1;
+    store_err e = store_meta_get(st, a, FINGERPRINT_META, &v, &n);
+    int rc = e == STORE_ABSENT || (e == STORE_OK && n == 0)  ? 0 /* none, or removed by rekey */
+             : e != STORE_OK || n != CODEC_FINGERPRINT_BYTES ? -1
+                                                             : 1;
     if (rc == 1)
         memcpy(fp, v, CODEC_FINGERPRINT_BYTES);
     arena_destroy(a);
     return rc;
 }
 
-static cb_err record_key(store_t *st, const codec_t *c)
+static store_err record_key(store_t *st, const codec_t *c)
 {
     unsigned char fp[CODEC_FINGERPRINT_BYTES] = {0};
     size_t n = 0;
@@ -82,7 +82,7 @@ int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
             codec_destroy(c);
             return 1;
         }
-        if (rec == 0 && record_key(st, c) != CB_EOK) {
+        if (rec == 0 && record_key(st, c) != STORE_OK) {
             codec_destroy(c);
             return 1;
         }
@@ -118,8 +118,27 @@ static cb_err decode_any(rekey_ctx *k, const void *in, size_t len, bool zipped, 
     return e;
 }
 
-static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
-                        void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
+/* What a codec failure tells the store about one picture: a full disk or
+ * our own failure as such; bytes that decode with neither key are not
+ * what the store should hold. */
+static store_err rekey_failure(cb_err e)
+{
+    switch (e) {
+    case CB_EOK:
+        return STORE_OK;
+    case CB_ENOSPACE:
+        return STORE_NO_SPACE;
+    case CB_ETOOLARGE:
+        return STORE_TOO_LARGE;
+    case CB_EINTERNAL:
+        return STORE_INTERNAL;
+    default:
+        return STORE_CORRUPT;
+    }
+}
+
+static store_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
+                           void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
 {
     rekey_ctx *k = ctx;
     void *plain = NULL;
@@ -127,7 +146,7 @@ static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool
     cli_progress_add(&k->progress, 1, (int64_t)len);
     cb_err e = decode_any(k, in, len, zipped, encrypted, &plain, &plain_len);
     if (e != CB_EOK)
-        return e;
+        return rekey_failure(e);
     *out_zipped = *out_encrypted = false;
     *out = NULL;
     codec_t *enc = zipped ? k->new_zc : k->new_c; /* compression stays where it was */
@@ -139,21 +158,21 @@ static cb_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool
         plain = NULL;
     }
     free(plain);
-    return e;
+    return rekey_failure(e);
 }
 
 static int rekey_run(store_t *st, rekey_ctx *k)
 {
     int64_t n = 0;
     cli_progress_start(&k->progress, stderr, "rekey", "pictures and variants", -1, -1);
-    cb_err e = store_rewrite_all(st, rekey_one, k, &n);
+    store_err e = store_rewrite_all(st, rekey_one, k, &n);
     cli_progress_end(&k->progress);
-    if (e != CB_EOK) {
+    if (e != STORE_OK) {
         fprintf(stderr, "crmblob: rekey stopped after %lld pictures: %s (run it again to finish)\n",
-                (long long)n, err_name(e));
+                (long long)n, store_err_name(e));
         return 1;
     }
-    if (record_key(st, k->new_c) != CB_EOK)
+    if (record_key(st, k->new_c) != STORE_OK)
         return 1;
     printf("%lld pictures rewritten\n", (long long)n);
     return 0;
@@ -173,7 +192,8 @@ int cli_rekey(const cli_opts *o)
         return 2;
     }
     /* exclusive: keys are never changed under a running server */
-    if (store_open(o->db, NULL, &st) != CB_EOK || store_hold(st, STORE_HOLD_EXCLUSIVE) != CB_EOK)
+    if (store_open(o->db, NULL, &st) != STORE_OK ||
+        store_hold(st, STORE_HOLD_EXCLUSIVE) != STORE_OK)
         goto out;
     if ((o->key_file != NULL && codec_create(&oc, &k.old_c) != CB_EOK) ||
         ((o->compress || o->new_key_file != NULL) && codec_create(&nc, &k.new_c) != CB_EOK) ||

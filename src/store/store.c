@@ -28,7 +28,58 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "store/cache.h"
+#include "store/store_backend.h"
 #include "store/store_int.h"
+
+const char *store_err_name(store_err e)
+{
+    static const char *const names[] = {
+        [STORE_OK] = "OK",
+        [STORE_ABSENT] = "ABSENT",
+        [STORE_CONFLICT] = "CONFLICT",
+        [STORE_PRECONDITION] = "PRECONDITION",
+        [STORE_INVALID] = "INVALID",
+        [STORE_TOO_LARGE] = "TOO_LARGE",
+        [STORE_UNAVAILABLE] = "UNAVAILABLE",
+        [STORE_NO_SPACE] = "NO_SPACE",
+        [STORE_CORRUPT] = "CORRUPT",
+        [STORE_INTERNAL] = "INTERNAL",
+        [STORE_PENDING] = "PENDING",
+    };
+    if ((unsigned)e < sizeof(names) / sizeof(names[0]) && names[e] != NULL)
+        return names[e];
+    if (e == STORE_NOMATCH || e == STORE_RETRY) /* internal; logged only */
+        return e == STORE_NOMATCH ? "NOMATCH" : "RETRY";
+    return "?";
+}
+
+/* ---- the recipe runner ------------------------------------------------- */
+
+/* One run of fn: begin, fn, end. */
+static store_err run_once(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
+{
+    store_tx *tx = NULL;
+    store_err rc = s->be->ops->begin(s->be, NULL, m, &tx);
+    if (rc == STORE_OK)
+        rc = s->be->ops->end(tx, fn(tx, ctx));
+    return rc;
+}
+
+store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
+{
+    store_err rc = STORE_RETRY;
+    for (int i = 0; i < STORE_RUN_TRIES && rc == STORE_RETRY; i++)
+        rc = run_once(s, m, fn, ctx);
+    if (rc == STORE_RETRY) {
+        log_warn("store: a transaction met a conflict %d times; given up", STORE_RUN_TRIES);
+        return STORE_UNAVAILABLE;
+    }
+    if (rc == STORE_NOMATCH) { /* a recipe must say what no row means */
+        log_error("store: a recipe passed NOMATCH on");
+        return STORE_INTERNAL;
+    }
+    return rc;
+}
 
 static bool is_postgres_url(const char *where)
 {
@@ -59,7 +110,7 @@ void store_describe(const char *where, char *buf, size_t cap)
         snprintf(buf, cap, "%s", where);
 }
 
-cb_err store_open(const char *where, const store_options *opt, store_t **out)
+store_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
     static const store_options defaults = {0};
@@ -68,10 +119,10 @@ cb_err store_open(const char *where, const store_options *opt, store_t **out)
         opt = &defaults;
     if (is_postgres_url(where)) {
         log_error("PostgreSQL backend not built yet");
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
-    cb_err rc = store_sqlite_open(where, opt, out);
-    if (rc == CB_EOK && (*out)->changes != NULL && opt->cache_bytes > 0)
+    store_err rc = store_sqlite_open(where, opt, out);
+    if (rc == STORE_OK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
     return rc;
 }
@@ -81,7 +132,7 @@ const char *store_spool_hint(store_t *s)
     return s->ops->spool_hint(s);
 }
 
-cb_err store_hold(store_t *s, store_hold_mode h)
+store_err store_hold(store_t *s, store_hold_mode h)
 {
     return s->ops->hold(s, h);
 }
@@ -180,7 +231,7 @@ bool store_defer_end(store_defer *d)
     return d->wrote;
 }
 
-cb_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+store_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
 {
     assert(d != NULL && d->ended && d->wrote && fn != NULL);
     return d->s->ops->defer_wait(d, fn, ctx);
@@ -397,17 +448,17 @@ static size_t user_key(const char *name, char key[USER_KEY_MAX])
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-cb_err store_user_add(store_t *s, model_user *u)
+store_err store_user_add(store_t *s, model_user *u)
 {
     return s->ops->user_add(s, u);
 }
 
-cb_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
+store_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
 {
     return s->ops->user_get(s, a, id, out);
 }
 
-cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
+store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
 {
     uint64_t changes;
     char key[USER_KEY_MAX];
@@ -416,9 +467,9 @@ cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *
         return s->ops->user_by_name(s, a, name, out);
     read_dst d = {.a = a, .user = out};
     if (store_cache_get(s->cache, changes, key, klen, read_user, &d))
-        return CB_EOK;
-    cb_err rc = s->ops->user_by_name(s, a, name, out);
-    if (rc == CB_EOK) {
+        return STORE_OK;
+    store_err rc = s->ops->user_by_name(s, a, name, out);
+    if (rc == STORE_OK) {
         buf_t flat;
         buf_init(&flat, SIZE_MAX);
         buf_writer w = buf_writer_on(&flat);
@@ -428,29 +479,29 @@ cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *
     return rc;
 }
 
-cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
+store_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
 {
     return s->ops->user_list(s, a, out, n);
 }
 
-cb_err store_ping(store_t *s, char *why, size_t why_cap)
+store_err store_ping(store_t *s, char *why, size_t why_cap)
 {
     if (why_cap > 0)
         why[0] = '\0';
     return s->ops->ping(s, why, why_cap);
 }
 
-cb_err store_user_count(store_t *s, int64_t *n)
+store_err store_user_count(store_t *s, int64_t *n)
 {
     return s->ops->user_count(s, n);
 }
 
-cb_err store_user_set_password(store_t *s, const char *name, const char *pw_hash)
+store_err store_user_set_password(store_t *s, const char *name, const char *pw_hash)
 {
     return s->ops->user_set_password(s, name, pw_hash);
 }
 
-cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
+store_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
 {
     return s->ops->user_set_disabled(s, name, disabled);
 }
@@ -460,93 +511,93 @@ static bool cred_kind_ok(store_cred_kind kind)
     return kind == STORE_CRED_TICKET || kind == STORE_CRED_TOKEN || kind == STORE_CRED_SESSION;
 }
 
-cb_err store_cred_add(store_t *s, store_cred *c)
+store_err store_cred_add(store_t *s, store_cred *c)
 {
     assert(c != NULL && cred_kind_ok(c->kind));
     return s->ops->cred_add(s, c);
 }
 
-cb_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
-                       const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+store_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                          const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
     assert(cred_kind_ok(kind) && hash != NULL);
     return s->ops->cred_find(s, a, kind, hash, out);
 }
 
-cb_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
-                       store_cred **out, size_t *n)
+store_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                          store_cred **out, size_t *n)
 {
     assert(cred_kind_ok(kind));
     return s->ops->cred_list(s, a, kind, now_ms, out, n);
 }
 
-cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+store_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
 {
     assert(cred_kind_ok(kind));
     return s->ops->cred_revoke(s, kind, id);
 }
 
-cb_err store_cred_revoke_user(store_t *s, const char *name)
+store_err store_cred_revoke_user(store_t *s, const char *name)
 {
     assert(name != NULL);
     return s->ops->cred_revoke_user(s, name);
 }
 
-cb_err store_cred_purge(store_t *s, int64_t now_ms)
+store_err store_cred_purge(store_t *s, int64_t now_ms)
 {
     return s->ops->cred_purge(s, now_ms);
 }
 
-cb_err store_app_add(store_t *s, store_app *a)
+store_err store_app_add(store_t *s, store_app *a)
 {
     assert(a != NULL && a->name != NULL);
     return s->ops->app_add(s, a);
 }
 
-cb_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
-                      store_app *out)
+store_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                         store_app *out)
 {
     assert(hash != NULL);
     return s->ops->app_find(s, a, hash, out);
 }
 
-cb_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+store_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
 {
     return s->ops->app_list(s, a, out, n);
 }
 
-cb_err store_app_revoke(store_t *s, const char *name)
+store_err store_app_revoke(store_t *s, const char *name)
 {
     assert(name != NULL);
     return s->ops->app_revoke(s, name);
 }
 
-cb_err store_entity_create(store_t *s, model_entity_t *e)
+store_err store_entity_create(store_t *s, model_entity_t *e)
 {
     return s->ops->entity_create(s, e);
 }
 
-cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
+store_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
 {
     return s->ops->entity_get(s, a, k, id, out);
 }
 
-cb_err store_entity_exists(store_t *s, model_kind k, int32_t id)
+store_err store_entity_exists(store_t *s, model_kind k, int32_t id)
 {
     return s->ops->entity_exists(s, k, id);
 }
 
-cb_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect)
+store_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
     return s->ops->entity_update(s, e, expect);
 }
 
-cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
+store_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     return s->ops->entity_delete(s, k, id, expect);
 }
 
-cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
+store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     uint64_t changes;
     entity_key key = {'I', (int32_t)k, id};
@@ -554,168 +605,168 @@ cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_
         return s->ops->image_info(s, a, k, id, out);
     read_dst d = {.a = a, .blob = out};
     if (store_cache_get(s->cache, changes, &key, sizeof(key), read_blob, &d))
-        return CB_EOK;
-    cb_err rc = s->ops->image_info(s, a, k, id, out);
-    if (rc == CB_EOK)
+        return STORE_OK;
+    store_err rc = s->ops->image_info(s, a, k, id, out);
+    if (rc == STORE_OK)
         keep_blob(s, changes, &key, out, NULL, 0);
     return rc;
 }
 
-cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                            const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                            model_blob *out)
+store_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                               const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                               model_blob *out)
 {
     return s->ops->image_info_put(s, a, k, id, edit, user_id, expect, out);
 }
 
-cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                       int32_t user_id, int64_t expect, model_blob *out)
+store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                          int32_t user_id, int64_t expect, model_blob *out)
 {
     return s->ops->image_put(s, a, k, id, c, user_id, expect, out);
 }
 
 /* The lent bytes, as the caller's own: a read that missed the cache lent
  * a malloc'd copy already (released by free), a hit is copied. */
-cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                       void **bytes, size_t *len)
+store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                          void **bytes, size_t *len)
 {
     const void *lent = NULL;
     store_release rel;
-    cb_err rc = store_image_get_shared(s, a, k, id, out, &lent, len, &rel);
+    store_err rc = store_image_get_shared(s, a, k, id, out, &lent, len, &rel);
     *bytes = NULL;
-    if (rc == CB_EOK && rel.release == free) {
+    if (rc == STORE_OK && rel.release == free) {
         *bytes = rel.cls;
         return rc;
     }
-    if (rc == CB_EOK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
-        rc = CB_EINTERNAL;
+    if (rc == STORE_OK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
+        rc = STORE_INTERNAL;
     if (*bytes != NULL)
         memcpy(*bytes, lent, *len);
     rel.release(rel.cls);
     return rc;
 }
 
-cb_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                              const void **bytes, size_t *len, store_release *rel)
+store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                                 const void **bytes, size_t *len, store_release *rel)
 {
     uint64_t changes = 0;
     entity_key key = {'G', (int32_t)k, id};
     bool cached = cache_on(s, STORE_CHANGES_ALL, &changes);
     read_dst d = {.a = a, .blob = out, .shared = bytes, .rel = rel, .len = len};
     if (cached && store_cache_get(s->cache, changes, &key, sizeof(key), read_image_shared, &d))
-        return CB_EOK;
+        return STORE_OK;
     void *copy = NULL;
-    cb_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
-    if (rc == CB_EOK && cached)
+    store_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
+    if (rc == STORE_OK && cached)
         keep_blob(s, changes, &key, out, copy, *len);
     *bytes = copy;
     *rel = (store_release){free, copy};
     return rc;
 }
 
-cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
+store_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     return s->ops->image_delete(s, k, id, expect);
 }
 
-cb_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
-                         const store_content *c, int32_t user_id, model_blob *out)
+store_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                            const store_content *c, int32_t user_id, model_blob *out)
 {
     assert(a != NULL && out != NULL);
     return s->ops->blob_create(s, a, edit, c, user_id, out);
 }
 
-cb_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
+store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
 {
     assert(a != NULL && out != NULL);
     return s->ops->blob_get(s, a, blob_id, out);
 }
 
-cb_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                           int32_t user_id, model_blob *out)
+store_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                              int32_t user_id, model_blob *out)
 {
     assert(a != NULL && edit != NULL && out != NULL);
     return s->ops->blob_info_put(s, a, blob_id, edit, user_id, out);
 }
 
-cb_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
-                              int32_t user_id, model_blob *out)
+store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                                 int32_t user_id, model_blob *out)
 {
     assert(a != NULL && c != NULL && out != NULL);
     return s->ops->blob_content_put(s, a, blob_id, c, user_id, out);
 }
 
-cb_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                              void **bytes, size_t *len)
+store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                                 void **bytes, size_t *len)
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
     return s->ops->blob_content_get(s, a, blob_id, out, bytes, len);
 }
 
-cb_err store_blob_delete(store_t *s, int32_t blob_id)
+store_err store_blob_delete(store_t *s, int32_t blob_id)
 {
     return s->ops->blob_delete(s, blob_id);
 }
 
-cb_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
+store_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
 {
     return s->ops->image_link(s, k, id, blob_id, user_id);
 }
 
-cb_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
+store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
 {
     assert(count != NULL);
     return s->ops->blob_sweep(s, cutoff_ms, count);
 }
 
-cb_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
-                           int32_t user_id, model_blob *out)
+store_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                              int32_t user_id, model_blob *out)
 {
     assert(a != NULL && c != NULL && out != NULL);
     return s->ops->thumbnail_put(s, a, product_id, c, user_id, out);
 }
 
-cb_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                           void **bytes, size_t *len)
+store_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                              void **bytes, size_t *len)
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
     return s->ops->thumbnail_get(s, a, product_id, out, bytes, len);
 }
 
-cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
-                         store_variant_meta *meta, void **bytes, size_t *len)
+store_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
+                            const char *key, store_variant_meta *meta, void **bytes, size_t *len)
 {
     assert(a != NULL && key != NULL && meta != NULL && bytes != NULL && len != NULL);
     return s->ops->variant_get(s, a, blob_id, version, key, meta, bytes, len);
 }
 
-cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                         const store_variant_meta *meta, const void *bytes, size_t len, bool pinned,
-                         int64_t cache_max_bytes)
+store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                            const store_variant_meta *meta, const void *bytes, size_t len,
+                            bool pinned, int64_t cache_max_bytes)
 {
     assert(key != NULL && meta != NULL && meta->mime != NULL && (bytes != NULL || len == 0));
     return s->ops->variant_put(s, blob_id, version, key, meta, bytes, len, pinned, cache_max_bytes);
 }
 
-cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)
+store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)
 {
     assert(bytes != NULL && count != NULL);
     return s->ops->variant_total(s, bytes, count);
 }
 
-cb_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
+store_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
 {
     assert(a != NULL && name != NULL && value != NULL && len != NULL);
     return s->ops->meta_get(s, a, name, value, len);
 }
 
-cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
+store_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
 {
     assert(name != NULL && (value != NULL || len == 0));
     return s->ops->meta_put(s, name, value, len);
 }
 
-cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
+store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
 {
     assert(fn != NULL && count != NULL);
     return s->ops->rewrite_all(s, fn, ctx, count);

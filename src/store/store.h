@@ -7,10 +7,10 @@
  * ("postgres://..." / "postgresql://...", a later issue).
  *
  * Guarantees every backend gives:
- *  - Each call is one transaction: when it returns CB_EOK the change is
+ *  - Each call is one transaction: when it returns STORE_OK the change is
  *    committed and survives a kill -9 of the process (with `durable`, also
  *    a power loss); when it returns an error nothing of it is visible --
- *    but for a durable write whose flush to disk failed (CB_EUNAVAILABLE):
+ *    but for a durable write whose flush to disk failed (STORE_UNAVAILABLE):
  *    it may be visible and may not survive a power loss, and every write
  *    after it is refused until the store is opened again. Inside a scope
  *    (store_defer_begin, durable mode) a write returns before its COMMIT:
@@ -26,7 +26,7 @@
  * Writes take `expect`: the version of the record the caller's decision is
  * based on (entity version; for an image its bytes' version, for ImageInfo
  * the record's info_version; 0 = "there is no record"), or STORE_ANY. It
- * is compared inside the write's transaction: CB_EPRECOND when the record
+ * is compared inside the write's transaction: STORE_PRECONDITION when the record
  * has moved on, so that a conditional request can never overwrite a change
  * it has not seen.
  */
@@ -38,10 +38,30 @@
 #include <stdint.h>
 
 #include "core/arena.h"
-#include "core/err.h"
 #include "store/model.h"
 
 typedef struct store store_t;
+
+/* What a store call answers: the store's own vocabulary (src/api maps it to
+ * HTTP status and ErrorType in one place; auth and the CLI to their own
+ * outcomes). */
+typedef enum {
+    STORE_OK = 0,
+    STORE_ABSENT,       /* the subject of the call does not exist (entity, record, credential...) */
+    STORE_CONFLICT,     /* a unique name/id is taken; a BLOB linked elsewhere; ids exhausted */
+    STORE_PRECONDITION, /* expect did not match */
+    STORE_INVALID,      /* an argument names nothing (reference field, BlobId to link, a
+                           credential's user) or is out of range */
+    STORE_TOO_LARGE,    /* beyond int32 BlobSize / the value limit */
+    STORE_UNAVAILABLE,  /* busy, failed flush, database moved: try again (or reopen) */
+    STORE_NO_SPACE,     /* the disk (or quota) is full */
+    STORE_CORRUPT,      /* the data contradicts itself (size != bytes, record vanished) */
+    STORE_INTERNAL,     /* anything else (logged where it happened) */
+    STORE_PENDING,      /* store_defer_wait: the answer comes through the callback */
+} store_err;
+
+/* Short symbolic name for logs, e.g. "ABSENT". */
+const char *store_err_name(store_err e);
 
 #define STORE_ANY ((int64_t)-1)
 
@@ -55,7 +75,7 @@ typedef struct {
 } store_options;
 
 /* Opens (creating if needed, with parent directories) and migrates. */
-cb_err store_open(const char *where, const store_options *opt, store_t **out);
+store_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
 /* `where` as it may appear in a log line, into buf[0, cap): a file path
@@ -73,16 +93,16 @@ const char *store_spool_hint(store_t *s);
  * holds it alone. SQLite: a flock of "<db>.lock". */
 typedef enum { STORE_HOLD_SERVE, STORE_HOLD_EXCLUSIVE } store_hold_mode;
 
-/* Takes hold h without waiting: CB_EOK, else CB_EUNAVAILABLE when another
+/* Takes hold h without waiting: STORE_OK, else STORE_UNAVAILABLE when another
  * process holds it in a way that excludes h (logged as the reason, for
- * the operator), CB_EINTERNAL when it cannot be taken at all. */
-cb_err store_hold(store_t *s, store_hold_mode h);
+ * the operator), STORE_INTERNAL when it cannot be taken at all. */
+store_err store_hold(store_t *s, store_hold_mode h);
 
 /* Does the database answer? A cheap read of it that bypasses the read
- * cache (for GET /ready, at most about once a second): CB_EOK, else
- * CB_EUNAVAILABLE (busy, or it cannot be used now) or CB_EINTERNAL, with
+ * cache (for GET /ready, at most about once a second): STORE_OK, else
+ * STORE_UNAVAILABLE (busy, or it cannot be used now) or STORE_INTERNAL, with
  * why (English, for an operator) written into why[0, why_cap). */
-cb_err store_ping(store_t *s, char *why, size_t why_cap);
+store_err store_ping(store_t *s, char *why, size_t why_cap);
 
 /* *out: a number that moves whenever users are written, by any process;
  * false when the store keeps no change counts (then nothing may be kept
@@ -98,15 +118,15 @@ void store_stats(store_t *s, store_cache_stats *out);
 
 /* ---- users -------------------------------------------------------------
  * Names are unique case-insensitively. */
-/* u->id is ignored and set on success; CB_ECONFLICT when the name exists. */
-cb_err store_user_add(store_t *s, model_user *u);
-cb_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out);
-cb_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out);
+/* u->id is ignored and set on success; STORE_CONFLICT when the name exists. */
+store_err store_user_add(store_t *s, model_user *u);
+store_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out);
+store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out);
 /* All users ordered by id; *out is an arena array of *n users. */
-cb_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n);
-cb_err store_user_count(store_t *s, int64_t *n);
-cb_err store_user_set_password(store_t *s, const char *name, const char *pw_hash);
-cb_err store_user_set_disabled(store_t *s, const char *name, bool disabled);
+store_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n);
+store_err store_user_count(store_t *s, int64_t *n);
+store_err store_user_set_password(store_t *s, const char *name, const char *pw_hash);
+store_err store_user_set_disabled(store_t *s, const char *name, bool disabled);
 
 /* ---- credentials: tickets, access tokens, browser sessions ------------
  * Only a hash of each secret is kept (BLAKE2b-256 of the secret's text);
@@ -136,22 +156,22 @@ typedef struct {
 } store_cred;
 
 /* c->id is set on success. */
-cb_err store_cred_add(store_t *s, store_cred *c);
+store_err store_cred_add(store_t *s, store_cred *c);
 /* By kind and hash, revoked or expired ones included (the caller decides). */
-cb_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
-                       const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+store_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                          const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
 /* All of a kind (not revoked, not expired at now_ms), ordered by id. */
-cb_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
-                       store_cred **out, size_t *n);
+store_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                          store_cred **out, size_t *n);
 /* Revokes it and the credential paired with it (a login's ticket and
- * session end together), in one transaction. CB_ENOTFOUND when no such
+ * session end together), in one transaction. STORE_ABSENT when no such
  * credential of that kind. */
-cb_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id);
+store_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id);
 /* Revokes every credential of user `name` (a password change or a
- * disable); CB_ENOTFOUND when there is no such user. */
-cb_err store_cred_revoke_user(store_t *s, const char *name);
+ * disable); STORE_ABSENT when there is no such user. */
+store_err store_cred_revoke_user(store_t *s, const char *name);
 /* Deletes credentials that expired before now_ms or were revoked. */
-cb_err store_cred_purge(store_t *s, int64_t now_ms);
+store_err store_cred_purge(store_t *s, int64_t now_ms);
 
 /* ---- partner application tokens (SO-AppToken) ----------------------------
  * Names are unique case-insensitively; the token is kept as its hash. */
@@ -163,44 +183,44 @@ typedef struct {
     bool revoked;
 } store_app;
 
-/* CB_ECONFLICT when the name exists (revoked or not). a->id is set. */
-cb_err store_app_add(store_t *s, store_app *a);
-cb_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
-                      store_app *out);
-cb_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n);
-/* CB_ENOTFOUND when no app of that name. */
-cb_err store_app_revoke(store_t *s, const char *name);
+/* STORE_CONFLICT when the name exists (revoked or not). a->id is set. */
+store_err store_app_add(store_t *s, store_app *a);
+store_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                         store_app *out);
+store_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n);
+/* STORE_ABSENT when no app of that name. */
+store_err store_app_revoke(store_t *s, const char *name);
 
 /* ---- entities ----------------------------------------------------------
  * Strings are stored as given (the API checks lengths). A reference field
  * (Person.ContactId) must name an existing entity of its kind or be 0:
- * CB_EBADREQ otherwise. Deleting a contact sets ContactId of its persons
+ * STORE_INVALID otherwise. Deleting a contact sets ContactId of its persons
  * to 0. */
 /* e->id == 0: a new id is assigned (max + 1); an id given and taken:
- * CB_ECONFLICT. On success e->id holds the id. */
-cb_err store_entity_create(store_t *s, model_entity_t *e);
-cb_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
-cb_err store_entity_exists(store_t *s, model_kind k, int32_t id);
-/* CB_ENOTFOUND when absent. On success e->version/updated_ms are the new ones. */
-cb_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect);
+ * STORE_CONFLICT. On success e->id holds the id. */
+store_err store_entity_create(store_t *s, model_entity_t *e);
+store_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
+store_err store_entity_exists(store_t *s, model_kind k, int32_t id);
+/* STORE_ABSENT when absent. On success e->version/updated_ms are the new ones. */
+store_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect);
 /* Deletes the entity, its image bytes and its BLOB record (a product: its
- * thumbnail record too). CB_ENOTFOUND when absent. */
-cb_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
+ * thumbnail record too). STORE_ABSENT when absent. */
+store_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
 /* ---- the image of an entity --------------------------------------------
- * All return CB_ENOTFOUND when the entity does not exist. */
+ * All return STORE_ABSENT when the entity does not exist. */
 
 /* The entity's BLOB record, or the empty carrier (blob_id 0) if none. */
-cb_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
+store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
 
 /* Applies the client fields of `edit` (NULL members unchanged). Creates the
  * BLOB record when the entity has none (BlobSize 0, MimeType "",
  * ConceptualType default of the kind unless given). Sets UpdatedBy/
  * UpdatedDate (and CreatedBy/CreatedDate when creating) to user_id/now.
  * *out is the record as stored. */
-cb_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                            const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                            model_blob *out);
+store_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                               const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                               model_blob *out);
 
 /* The bytes to store, read with pread from fd at [0, size). */
 typedef struct {
@@ -217,15 +237,15 @@ typedef struct {
  * field (sizes, flags, MimeType, UpdatedBy/UpdatedDate, version). A
  * product's thumbnail record is deleted in the same transaction. *out is
  * the record as stored. */
-cb_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                       int32_t user_id, int64_t expect, model_blob *out);
+store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                          int32_t user_id, int64_t expect, model_blob *out);
 
 /* The record and its stored bytes, read in one transaction. When the
  * entity has no record or the record has no bytes (BlobSize 0 after a
- * PUT ImageInfo), CB_ENOTFOUND with out->blob_id telling which (0 = none).
+ * PUT ImageInfo), STORE_ABSENT with out->blob_id telling which (0 = none).
  * *bytes is malloc'd (free()), *len == out->blob_size. */
-cb_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                       void **bytes, size_t *len);
+store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                          void **bytes, size_t *len);
 
 /* Who frees bytes a read lends out: release(cls), exactly once. */
 typedef struct {
@@ -236,13 +256,13 @@ typedef struct {
 /* As store_image_get, but the bytes may be the read cache's own, shared
  * with other readers: read-only, and valid (unchanged, whatever is written
  * meanwhile) until rel->release(rel->cls). *rel is set whenever *bytes is
- * (also on CB_ENOTFOUND, when both are NULL-safe to release). */
-cb_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                              const void **bytes, size_t *len, store_release *rel);
+ * (also on STORE_ABSENT, when both are NULL-safe to release). */
+store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                                 const void **bytes, size_t *len, store_release *rel);
 
-/* Removes the entity's image bytes and BLOB record; CB_EOK when there was
+/* Removes the entity's image bytes and BLOB record; STORE_OK when there was
  * none. A product's thumbnail record stays. */
-cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
+store_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 
 /* ---- BLOB records by BlobId (the BLOB agent, SPEC §7) ----------------
  * A record is linked (the image of one entity, or a product's thumbnail)
@@ -255,26 +275,26 @@ cb_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect);
 /* A new unlinked record: the client fields of edit (NULL, or NULL members:
  * "", and ConceptualType "PHOTO"), bytes from c (NULL: none, BlobSize 0,
  * version 0), CreatedBy/UpdatedBy user_id. info_version is at least 1. */
-cb_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
-                         const store_content *c, int32_t user_id, model_blob *out);
-/* CB_ENOTFOUND when there is no record blob_id. */
-cb_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
-/* As store_image_info_put, by BlobId; CB_ENOTFOUND when there is no record. */
-cb_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                           int32_t user_id, model_blob *out);
+store_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                            const store_content *c, int32_t user_id, model_blob *out);
+/* STORE_ABSENT when there is no record blob_id. */
+store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
+/* As store_image_info_put, by BlobId; STORE_ABSENT when there is no record. */
+store_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
+                              int32_t user_id, model_blob *out);
 /* As store_image_put, by BlobId (keeps every client field, updates every
- * system field, retires the variants); CB_ENOTFOUND when there is no record.
+ * system field, retires the variants); STORE_ABSENT when there is no record.
  * The record may be an entity's image: a product's thumbnail is not
  * deleted here (only store_image_put/store_image_link do that). */
-cb_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
-                              int32_t user_id, model_blob *out);
-/* As store_image_get, by BlobId: CB_ENOTFOUND with out->blob_id 0 when
+store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                                 int32_t user_id, model_blob *out);
+/* As store_image_get, by BlobId: STORE_ABSENT with out->blob_id 0 when
  * there is no record, with out->blob_id set when it has no bytes. */
-cb_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                              void **bytes, size_t *len);
+store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                                 void **bytes, size_t *len);
 /* Deletes the record with its bytes and variants; the entity it was linked
- * to has no image (or thumbnail) afterwards. CB_EOK when there was none. */
-cb_err store_blob_delete(store_t *s, int32_t blob_id);
+ * to has no image (or thumbnail) afterwards. STORE_OK when there was none. */
+store_err store_blob_delete(store_t *s, int32_t blob_id);
 /* Makes record blob_id the image of entity (k, id); blob_id 0 leaves the
  * entity without image. The record the entity had before, if another,
  * becomes unlinked (kept for the grace period, then swept). Linking the
@@ -283,15 +303,15 @@ cb_err store_blob_delete(store_t *s, int32_t blob_id);
  * unlinking included. No field of either record changes (not UpdatedBy,
  * dates nor versions: the pictures are the same), nor the entity's
  * version; user_id (who asks) is not recorded.
- * Checked in this order: CB_ENOTFOUND: no entity (k, id); CB_EBADREQ: no
- * record blob_id; CB_ECONFLICT: blob_id is linked elsewhere (another
+ * Checked in this order: STORE_ABSENT: no entity (k, id); STORE_INVALID: no
+ * record blob_id; STORE_CONFLICT: blob_id is linked elsewhere (another
  * entity's image, of any kind, or any product's thumbnail, the entity's
  * own included). */
-cb_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
+store_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
 /* Deletes, with their bytes and variants, the records unlinked since
  * strictly before cutoff_ms (a record unlinked at cutoff_ms stays);
  * *count of them. A linked record is never deleted. */
-cb_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count);
+store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count);
 
 /* ---- a product's thumbnail (SetProductThumbnail) ----------------------
  * A product may hold a thumbnail record of its own beside its image
@@ -304,14 +324,14 @@ cb_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count);
  * and can be read, changed and deleted by BlobId like any record. */
 /* Stores c as the thumbnail's bytes as store_image_put does (sizes, flags,
  * MimeType, UpdatedBy/UpdatedDate, version); CreatedBy is user_id when
- * the record is new. CB_ENOTFOUND when there is no product product_id. */
-cb_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
-                           int32_t user_id, model_blob *out);
-/* As store_image_get, for the thumbnail: CB_ENOTFOUND when there is no
+ * the record is new. STORE_ABSENT when there is no product product_id. */
+store_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                              int32_t user_id, model_blob *out);
+/* As store_image_get, for the thumbnail: STORE_ABSENT when there is no
  * product or it has no thumbnail record (out->blob_id 0 then), or the
  * record holds no bytes (out->blob_id set). */
-cb_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                           void **bytes, size_t *len);
+store_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                              void **bytes, size_t *len);
 
 /* ---- variants: scaled/converted pictures, and product thumbnails -------
  * A variant belongs to one version of one BLOB's bytes and is named by a
@@ -329,16 +349,16 @@ typedef struct {
     int64_t original_size; /* bytes once decoded */
 } store_variant_meta;
 
-/* CB_ENOTFOUND when there is no such variant for that version. Marks it used. */
-cb_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
-                         store_variant_meta *meta, void **bytes, size_t *len);
-/* Adds (or replaces) a variant of (blob_id, version); CB_ENOTFOUND (and
+/* STORE_ABSENT when there is no such variant for that version. Marks it used. */
+store_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
+                            const char *key, store_variant_meta *meta, void **bytes, size_t *len);
+/* Adds (or replaces) a variant of (blob_id, version); STORE_ABSENT (and
  * nothing stored) when that is no longer the BLOB's current version. */
-cb_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                         const store_variant_meta *meta, const void *bytes, size_t len, bool pinned,
-                         int64_t cache_max_bytes);
+store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                            const store_variant_meta *meta, const void *bytes, size_t len,
+                            bool pinned, int64_t cache_max_bytes);
 /* Total bytes of unpinned variants (for tests and the operator). */
-cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
+store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
 
 /* ---- writes whose answer waits without a thread (durable mode) ----------
  * In durable mode a write returns only once its COMMIT is on disk, so the
@@ -352,22 +372,22 @@ cb_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
  * group is kept. Without durable mode the scope changes nothing
  * (store_defer_begin answers NULL). One scope per thread at a time. */
 typedef struct store_defer store_defer;
-typedef void (*store_defer_fn)(void *ctx, cb_err rc);
+typedef void (*store_defer_fn)(void *ctx, store_err rc);
 /* NULL when this store never defers. The scope's records come from a,
  * which must outlive the wait. */
 store_defer *store_defer_begin(store_t *s, arena_t *a);
 /* Ends the calling thread's scope; true when a write in it is still to be
  * waited for (store_defer_wait). d may be NULL. */
 bool store_defer_end(store_defer *d);
-/* After store_defer_end: the scope's writes are on disk (CB_EOK) or failed
- * (the error), known now; or CB_EWOULDBLOCK, and fn(ctx, rc) is then called
+/* After store_defer_end: the scope's writes are on disk (STORE_OK) or failed
+ * (the error), known now; or STORE_PENDING, and fn(ctx, rc) is then called
  * once, from another thread, when they are. */
-cb_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx);
+store_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx);
 
 /* ---- server metadata and whole-store maintenance ---------------------- */
 /* Small named values (e.g. the encryption key's fingerprint). */
-cb_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
-cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t len);
+store_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
+store_err store_meta_put(store_t *s, const char *name, const void *value, size_t len);
 /* Calls fn for every BLOB with stored bytes, in id order, each in a
  * transaction of its own: fn receives the stored bytes and flags and
  * returns replacement bytes (malloc'd, or NULL to keep them) with their new
@@ -382,9 +402,9 @@ cb_err store_meta_put(store_t *s, const char *name, const void *value, size_t le
  * values it already rewrote and must recognise them (rekey: try the new
  * key first) and keep them. fn runs inside the write transaction: it must
  * not call the store. */
-typedef cb_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, bool zipped,
-                                   bool encrypted, void **out, size_t *out_len, bool *out_zipped,
-                                   bool *out_encrypted);
-cb_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
+typedef store_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, bool zipped,
+                                      bool encrypted, void **out, size_t *out_len, bool *out_zipped,
+                                      bool *out_encrypted);
+store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 
 #endif

@@ -16,78 +16,78 @@
 
 struct store_ops {
     void (*close)(store_t *s);
-    cb_err (*ping)(store_t *s, char *why, size_t why_cap);
+    store_err (*ping)(store_t *s, char *why, size_t why_cap);
     const char *(*spool_hint)(store_t *s); /* NULL when it has none */
-    cb_err (*hold)(store_t *s, store_hold_mode h);
+    store_err (*hold)(store_t *s, store_hold_mode h);
 
-    cb_err (*user_add)(store_t *s, model_user *u);
-    cb_err (*user_get)(store_t *s, arena_t *a, int32_t id, model_user *out);
-    cb_err (*user_by_name)(store_t *s, arena_t *a, const char *name, model_user *out);
-    cb_err (*user_list)(store_t *s, arena_t *a, model_user **out, size_t *n);
-    cb_err (*user_count)(store_t *s, int64_t *n);
-    cb_err (*user_set_password)(store_t *s, const char *name, const char *pw_hash);
-    cb_err (*user_set_disabled)(store_t *s, const char *name, bool disabled);
+    store_err (*user_add)(store_t *s, model_user *u);
+    store_err (*user_get)(store_t *s, arena_t *a, int32_t id, model_user *out);
+    store_err (*user_by_name)(store_t *s, arena_t *a, const char *name, model_user *out);
+    store_err (*user_list)(store_t *s, arena_t *a, model_user **out, size_t *n);
+    store_err (*user_count)(store_t *s, int64_t *n);
+    store_err (*user_set_password)(store_t *s, const char *name, const char *pw_hash);
+    store_err (*user_set_disabled)(store_t *s, const char *name, bool disabled);
 
-    cb_err (*cred_add)(store_t *s, store_cred *c);
-    cb_err (*cred_find)(store_t *s, arena_t *a, store_cred_kind kind,
-                        const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
-    cb_err (*cred_list)(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
-                        store_cred **out, size_t *n);
-    cb_err (*cred_revoke)(store_t *s, store_cred_kind kind, int64_t id);
-    cb_err (*cred_revoke_user)(store_t *s, const char *name);
-    cb_err (*cred_purge)(store_t *s, int64_t now_ms);
+    store_err (*cred_add)(store_t *s, store_cred *c);
+    store_err (*cred_find)(store_t *s, arena_t *a, store_cred_kind kind,
+                           const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+    store_err (*cred_list)(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                           store_cred **out, size_t *n);
+    store_err (*cred_revoke)(store_t *s, store_cred_kind kind, int64_t id);
+    store_err (*cred_revoke_user)(store_t *s, const char *name);
+    store_err (*cred_purge)(store_t *s, int64_t now_ms);
 
-    cb_err (*app_add)(store_t *s, store_app *a);
-    cb_err (*app_find)(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
-                       store_app *out);
-    cb_err (*app_list)(store_t *s, arena_t *a, store_app **out, size_t *n);
-    cb_err (*app_revoke)(store_t *s, const char *name);
+    store_err (*app_add)(store_t *s, store_app *a);
+    store_err (*app_find)(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                          store_app *out);
+    store_err (*app_list)(store_t *s, arena_t *a, store_app **out, size_t *n);
+    store_err (*app_revoke)(store_t *s, const char *name);
 
-    cb_err (*entity_create)(store_t *s, model_entity_t *e);
-    cb_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
-    cb_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
-    cb_err (*entity_update)(store_t *s, model_entity_t *e, int64_t expect);
-    cb_err (*entity_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
+    store_err (*entity_create)(store_t *s, model_entity_t *e);
+    store_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
+    store_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
+    store_err (*entity_update)(store_t *s, model_entity_t *e, int64_t expect);
+    store_err (*entity_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
-    cb_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
-    cb_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
-                             const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                             model_blob *out);
-    cb_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                        int32_t user_id, int64_t expect, model_blob *out);
-    cb_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                        void **bytes, size_t *len);
-    cb_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
+    store_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
+    store_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
+                                const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                                model_blob *out);
+    store_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                           int32_t user_id, int64_t expect, model_blob *out);
+    store_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                           void **bytes, size_t *len);
+    store_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
-    cb_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
-                          const store_content *c, int32_t user_id, model_blob *out);
-    cb_err (*blob_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
-    cb_err (*blob_info_put)(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                            int32_t user_id, model_blob *out);
-    cb_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+    store_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
+                             const store_content *c, int32_t user_id, model_blob *out);
+    store_err (*blob_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
+    store_err (*blob_info_put)(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
                                int32_t user_id, model_blob *out);
-    cb_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+    store_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
+                                  int32_t user_id, model_blob *out);
+    store_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                                  void **bytes, size_t *len);
+    store_err (*blob_delete)(store_t *s, int32_t blob_id);
+    store_err (*image_link)(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
+    store_err (*blob_sweep)(store_t *s, int64_t cutoff_ms, int64_t *count);
+    store_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
+                               int32_t user_id, model_blob *out);
+    store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                                void **bytes, size_t *len);
-    cb_err (*blob_delete)(store_t *s, int32_t blob_id);
-    cb_err (*image_link)(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
-    cb_err (*blob_sweep)(store_t *s, int64_t cutoff_ms, int64_t *count);
-    cb_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
-                            int32_t user_id, model_blob *out);
-    cb_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                            void **bytes, size_t *len);
 
-    cb_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version, const char *key,
-                          store_variant_meta *meta, void **bytes, size_t *len);
-    cb_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                          const store_variant_meta *meta, const void *bytes, size_t len,
-                          bool pinned, int64_t cache_max_bytes);
-    cb_err (*variant_total)(store_t *s, int64_t *bytes, int64_t *count);
+    store_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
+                             const char *key, store_variant_meta *meta, void **bytes, size_t *len);
+    store_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                             const store_variant_meta *meta, const void *bytes, size_t len,
+                             bool pinned, int64_t cache_max_bytes);
+    store_err (*variant_total)(store_t *s, int64_t *bytes, int64_t *count);
 
-    cb_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
-    cb_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
-    cb_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
+    store_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
+    store_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
+    store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
     /* store_defer_wait, for a scope with deferred writes */
-    cb_err (*defer_wait)(store_defer *d, store_defer_fn fn, void *ctx);
+    store_err (*defer_wait)(store_defer *d, store_defer_fn fn, void *ctx);
     /* Makes sure `changes` is still the database's shared count (the file
      * holding it was not removed or replaced); when it was not, maps the
      * current one at the same address and moves every count past any value
@@ -98,8 +98,13 @@ struct store_ops {
 
 struct store_cache;
 
+struct store_be;
+
 struct store {
     const struct store_ops *ops;
+    /* The same backend behind the narrow interface of store_backend.h,
+     * which the recipes move onto section by section; set by its open. */
+    struct store_be *be;
     /* The database's change counts, in memory shared by every process that
      * has it open (the server, `crmblob user ...`): each adds one to
      * changes[STORE_CHANGES_ALL] after every write transaction it ends,
@@ -124,7 +129,7 @@ struct store_defer {
     bool wrote;        /* a write was deferred: reads go through the group too */
     bool ended;        /* store_defer_end was called */
     int pending;       /* deferred parts not yet on disk (or failed) */
-    cb_err rc;         /* the first failure among them */
+    store_err rc;      /* the first failure among them */
     store_defer_fn fn; /* set by defer_wait while pending */
     void *ctx;
     store_defer *next_ready; /* the backend's list of scopes to call */
@@ -134,10 +139,10 @@ struct store_defer {
 store_defer *store_defer_current(void);
 
 /* fsync of the directory holding `path`: makes a new name in it durable.
- * Logs and answers CB_EINTERNAL when it cannot. In store_sqlite.c (with
+ * Logs and answers STORE_INTERNAL when it cannot. In store_sqlite.c (with
  * everything else that knows the database is a file); codec.c also uses
  * it for the key file. */
-cb_err store_sync_parent(const char *path);
+store_err store_sync_parent(const char *path);
 
 /* How stale the shared counts may get when their file is removed or
  * replaced under a running process: they are checked (two stat calls) at
@@ -165,6 +170,6 @@ static inline void store_changed(store_t *s, bool users)
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */
-cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **out);
+store_err store_sqlite_open(const char *path, const store_options *opt, store_t **out);
 
 #endif

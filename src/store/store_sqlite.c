@@ -54,6 +54,7 @@
  * batches (see "variants"), so that the hot read path takes no write lock.
  */
 #include "store/store_int.h"
+#include "store/store_backend.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -350,12 +351,14 @@ struct conn {
     int nused;
     unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
     tx_mode mode;         /* of the transaction in progress */
+    struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
     struct conn *next;    /* free list link */
     struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
     struct store base;  /* first: a store_t * is a struct sq_store * */
+    struct store_be be; /* base.be: the narrow interface (store_backend.h) */
     arena_t *sql_arena; /* the generated SQL texts */
     const char *sql[Q_COUNT];
     pthread_mutex_t pool_mu;
@@ -398,30 +401,30 @@ static struct sq_store *sq(store_t *s)
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* Maps a failed SQLite call of c (rc: extended result code) to a cb_err. */
-static cb_err sql_err(struct conn *c, int rc, const char *what)
+/* Maps a failed SQLite call of c (rc: extended result code) to a store_err. */
+static store_err sql_err(struct conn *c, int rc, const char *what)
 {
     switch (rc) {
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return CB_ECONFLICT;
+        return STORE_CONFLICT;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return CB_EBADREQ; /* only client-given references can dangle */
+        return STORE_INVALID; /* only client-given references can dangle */
     case SQLITE_TOOBIG:
-        return CB_ETOOLARGE;
+        return STORE_TOO_LARGE;
     default:
         break;
     }
     if ((rc & 0xff) == SQLITE_FULL) {
         log_warn("sqlite: %s: %s", what, sqlite3_errmsg(c->db));
-        return CB_ENOSPACE;
+        return STORE_NO_SPACE;
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
         log_warn("sqlite: %s: database busy: %s", what, sqlite3_errmsg(c->db));
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
-    return CB_EINTERNAL;
+    return STORE_INTERNAL;
 }
 
 /* ---- statement helpers -------------------------------------------------- */
@@ -472,31 +475,31 @@ static void bind_hash(sqlite3_stmt *st, int i, const unsigned char *h)
     (void)rc;
 }
 
-/* One step: CB_EOK with a row to read, CB_ENOTFOUND past the last one. */
-static cb_err step_row(struct conn *c, sqlite3_stmt *st)
+/* One step: STORE_OK with a row to read, STORE_ABSENT past the last one. */
+static store_err step_row(struct conn *c, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        return CB_EOK;
+        return STORE_OK;
     if (rc == SQLITE_DONE)
-        return CB_ENOTFOUND;
+        return STORE_ABSENT;
     return sql_err(c, rc, sqlite3_sql(st));
 }
 
 /* Runs a statement that returns no rows. */
-static cb_err step_done(struct conn *c, sqlite3_stmt *st)
+static store_err step_done(struct conn *c, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     assert(rc != SQLITE_ROW);
-    return rc == SQLITE_DONE ? CB_EOK : sql_err(c, rc, sqlite3_sql(st));
+    return rc == SQLITE_DONE ? STORE_OK : sql_err(c, rc, sqlite3_sql(st));
 }
 
-/* Runs an UPDATE/DELETE; CB_ENOTFOUND when it matched no row. */
-static cb_err step_change(struct conn *c, sqlite3_stmt *st)
+/* Runs an UPDATE/DELETE; STORE_ABSENT when it matched no row. */
+static store_err step_change(struct conn *c, sqlite3_stmt *st)
 {
-    cb_err rc = step_done(c, st);
-    if (rc == CB_EOK && sqlite3_changes(c->db) == 0)
-        rc = CB_ENOTFOUND;
+    store_err rc = step_done(c, st);
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+        rc = STORE_ABSENT;
     return rc;
 }
 
@@ -580,7 +583,7 @@ static void reset_all(struct conn *c)
 }
 
 /* Runs BEGIN/COMMIT/ROLLBACK. */
-static cb_err exec_q(struct conn *c, int id)
+static store_err exec_q(struct conn *c, int id)
 {
     return step_done(c, query(c, id));
 }
@@ -603,7 +606,7 @@ static cb_err exec_q(struct conn *c, int id)
  *
  * The difference from FULL: other readers may see a write up to one flush
  * before it is on disk (its writers are not answered yet). A failed flush
- * is sticky: every later write is refused (CB_EUNAVAILABLE) until a
+ * is sticky: every later write is refused (STORE_UNAVAILABLE) until a
  * restart, whose WAL recovery decides what survived. */
 struct walsync {
     char path[4096]; /* "<db>-wal" */
@@ -633,19 +636,19 @@ struct walsync {
 
 /* Durable mode: puts every COMMIT that has ended on disk. One caller at a
  * time (the group's committer, or the single connection's writer). */
-static cb_err wal_flush(struct sq_store *s)
+static store_err wal_flush(struct sq_store *s)
 {
     struct walsync *w = s->walsync;
     if (atomic_load(&w->failed) != 0)
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     int e = fdatasync(w->fd) == 0 ? 0 : errno;
     atomic_fetch_add(&w->flushes, 1);
     if (e == 0)
-        return CB_EOK;
+        return STORE_OK;
     atomic_store(&w->failed, e);
     log_error("store: fdatasync of %s failed: %s; writes are refused until a restart", w->path,
               strerror(e));
-    return CB_EUNAVAILABLE;
+    return STORE_UNAVAILABLE;
 }
 
 /* After a flush that served several writers, once they have their
@@ -665,11 +668,11 @@ static bool wal_failed(struct sq_store *s)
     return s->walsync != NULL && atomic_load(&s->walsync->failed) != 0;
 }
 
-static cb_err walsync_create(struct sq_store *s, const char *path)
+static store_err walsync_create(struct sq_store *s, const char *path)
 {
     struct walsync *w = calloc(1, sizeof(*w));
     if (w == NULL)
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     w->fd = -1;
     int n = snprintf(w->path, sizeof(w->path), "%s-wal", path);
     if (n > 0 && (size_t)n < sizeof(w->path))
@@ -678,14 +681,14 @@ static cb_err walsync_create(struct sq_store *s, const char *path)
         errno = ENAMETOOLONG;
     if (w->fd < 0)
         log_error("store: durable mode: cannot open %s-wal: %s", path, strerror(errno));
-    else if (store_sync_parent(w->path) == CB_EOK) { /* the WAL's name is durable too */
+    else if (store_sync_parent(w->path) == STORE_OK) { /* the WAL's name is durable too */
         s->walsync = w;
-        return CB_EOK;
+        return STORE_OK;
     }
     if (w->fd >= 0)
         close(w->fd);
     free(w);
-    return CB_EUNAVAILABLE;
+    return STORE_UNAVAILABLE;
 }
 
 static void walsync_destroy(struct sq_store *s)
@@ -727,7 +730,7 @@ static void walsync_destroy(struct sq_store *s)
  * With all of them on one condition variable, every part's end woke every
  * thread, and on one core the switching cost more than the writes. */
 struct member {
-    cb_err rc;
+    store_err rc;
     bool done;
     pthread_cond_t *cv; /* a waiting writer's; NULL for a deferred part */
     store_defer *d;     /* a deferred part's scope */
@@ -768,16 +771,16 @@ static void hand_on(struct group *g)
         pthread_cond_signal(&g->work);
 }
 
-/* Takes the writers' connection (at once or CB_EUNAVAILABLE when `now`)
+/* Takes the writers' connection (at once or STORE_UNAVAILABLE when `now`)
  * and opens the caller's part. */
-static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
+static store_err group_begin(struct sq_store *s, bool now, struct conn **out)
 {
     struct group *g = s->group;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     pthread_mutex_lock(&g->mu);
     if (now && (g->busy || g->want || g->waiting > 0)) {
         pthread_mutex_unlock(&g->mu);
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     g->waiting++;
     while (g->busy || g->want)
@@ -787,30 +790,30 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     bool open = g->open;
     pthread_mutex_unlock(&g->mu);
     g->c->mode = TX_WRITE;
-    if (!open && (rc = exec_q(g->c, Q_BEGIN_IMMEDIATE)) == CB_EOK)
+    if (!open && (rc = exec_q(g->c, Q_BEGIN_IMMEDIATE)) == STORE_OK)
         open = true;
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         rc = exec_q(g->c, Q_SAVEPOINT);
     pthread_mutex_lock(&g->mu);
     g->open = open;
-    if (rc != CB_EOK) {
+    if (rc != STORE_OK) {
         g->busy = false;
         hand_on(g);
     }
     pthread_mutex_unlock(&g->mu);
-    *out = rc == CB_EOK ? g->c : NULL;
+    *out = rc == STORE_OK ? g->c : NULL;
     return rc;
 }
 
-/* Ends the caller's part: keeps it (rc CB_EOK) or undoes it. */
-static cb_err part_end(struct conn *c, cb_err rc)
+/* Ends the caller's part: keeps it (rc STORE_OK) or undoes it. */
+static store_err part_end(struct conn *c, store_err rc)
 {
     reset_all(c);
-    if (rc == CB_EOK && (rc = exec_q(c, Q_RELEASE)) == CB_EOK)
-        return CB_EOK;
+    if (rc == STORE_OK && (rc = exec_q(c, Q_RELEASE)) == STORE_OK)
+        return STORE_OK;
     /* some errors (disk full, I/O) have rolled the whole transaction back */
     if (!sqlite3_get_autocommit(c->db) &&
-        (exec_q(c, Q_ROLLBACK_TO) != CB_EOK || exec_q(c, Q_RELEASE) != CB_EOK))
+        (exec_q(c, Q_ROLLBACK_TO) != STORE_OK || exec_q(c, Q_RELEASE) != STORE_OK))
         log_error("sqlite: rollback to savepoint failed");
     return rc;
 }
@@ -824,7 +827,7 @@ static void changed(struct sq_store *s)
 /* Ends every member's wait with rc. Under mu. Returns the scopes whose
  * last part this was and that wait for it, for scopes_call once mu is
  * released (their functions may take other locks). */
-static store_defer *members_end(struct member *m, cb_err rc)
+static store_defer *members_end(struct member *m, store_err rc)
 {
     store_defer *ready = NULL;
     for (struct member *next; m != NULL; m = next) {
@@ -836,7 +839,7 @@ static store_defer *members_end(struct member *m, cb_err rc)
             continue;
         }
         store_defer *d = m->d;
-        if (rc != CB_EOK && d->rc == CB_EOK)
+        if (rc != STORE_OK && d->rc == STORE_OK)
             d->rc = rc;
         if (--d->pending == 0 && d->fn != NULL) {
             d->next_ready = ready;
@@ -852,21 +855,21 @@ static void scopes_call(store_defer *d)
         next = d->next_ready;
         store_defer_fn fn = d->fn;
         void *ctx = d->ctx;
-        cb_err rc = d->rc;
+        store_err rc = d->rc;
         fn(ctx, rc); /* d may be gone after this */
     }
 }
 
 /* Ends the caller's part. A waiting writer returns once the COMMIT
  * holding it has ended (and been flushed); in a scope, at once. */
-static cb_err group_end(struct conn *c, cb_err rc)
+static store_err group_end(struct conn *c, store_err rc)
 {
     struct group *g = c->owner->group;
     store_defer *d = store_defer_current();
     pthread_cond_t cv;
-    struct member self = {.rc = CB_EOK, .cv = &cv};
+    struct member self = {.rc = STORE_OK, .cv = &cv};
     rc = part_end(c, rc);
-    struct member *m = rc == CB_EOK && d != NULL ? arena_alloc(d->a, sizeof(*m)) : NULL;
+    struct member *m = rc == STORE_OK && d != NULL ? arena_alloc(d->a, sizeof(*m)) : NULL;
     if (m != NULL) { /* deferred: the record outlives this call */
         *m = (struct member){.d = d};
     } else {
@@ -877,10 +880,10 @@ static cb_err group_end(struct conn *c, cb_err rc)
     pthread_mutex_lock(&g->mu);
     if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
         g->open = false;
-        ready = members_end(g->members, CB_EINTERNAL);
+        ready = members_end(g->members, STORE_INTERNAL);
         g->members = NULL;
     }
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         m->next = g->members;
         g->members = m;
         g->parts++;
@@ -891,13 +894,13 @@ static cb_err group_end(struct conn *c, cb_err rc)
     }
     g->busy = false;
     hand_on(g);
-    while (rc == CB_EOK && m == &self && !self.done)
+    while (rc == STORE_OK && m == &self && !self.done)
         pthread_cond_wait(&cv, &g->mu);
     pthread_mutex_unlock(&g->mu);
     if (m == &self)
         pthread_cond_destroy(&cv);
     scopes_call(ready);
-    return rc == CB_EOK && m == &self ? self.rc : rc;
+    return rc == STORE_OK && m == &self ? self.rc : rc;
 }
 
 /* The committer's turn: COMMITs the open transaction, flushes the WAL
@@ -909,8 +912,8 @@ static void group_commit(struct group *g)
     struct member *batch = g->members;
     g->members = NULL;
     pthread_mutex_unlock(&g->mu);
-    cb_err rc = exec_q(g->c, Q_COMMIT);
-    if (rc != CB_EOK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != CB_EOK)
+    store_err rc = exec_q(g->c, Q_COMMIT);
+    if (rc != STORE_OK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != STORE_OK)
         log_error("sqlite: rollback failed");
     changed(s);
     pthread_mutex_lock(&g->mu);
@@ -919,7 +922,7 @@ static void group_commit(struct group *g)
     g->commits++;
     hand_on(g); /* the next group's parts go on during the flush */
     uint64_t shared_at = 0; /* when a flush for several writers started */
-    if (rc == CB_EOK && s->walsync != NULL && batch != NULL) {
+    if (rc == STORE_OK && s->walsync != NULL && batch != NULL) {
         pthread_mutex_unlock(&g->mu);
         if (batch->next != NULL)
             shared_at = text_monotonic_us();
@@ -954,10 +957,10 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-static cb_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+static store_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
 {
     struct group *g = sq(d->s)->group;
-    cb_err rc = CB_EWOULDBLOCK;
+    store_err rc = STORE_PENDING;
     pthread_mutex_lock(&g->mu);
     if (d->pending == 0)
         rc = d->rc;
@@ -968,11 +971,11 @@ static cb_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
 }
 
 /* Durable mode: the last connection of the pool becomes the writers'. */
-static cb_err group_create(struct sq_store *s)
+static store_err group_create(struct sq_store *s)
 {
     struct group *g = calloc(1, sizeof(*g));
     if (g == NULL)
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->turn, NULL);
     pthread_cond_init(&g->work, NULL);
@@ -984,11 +987,11 @@ static cb_err group_create(struct sq_store *s)
         pthread_cond_destroy(&g->turn);
         pthread_mutex_destroy(&g->mu);
         free(g);
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     s->group = g;
     s->base.defers = true;
-    return CB_EOK;
+    return STORE_OK;
 }
 
 static void group_destroy(struct sq_store *s)
@@ -1015,9 +1018,9 @@ static void group_destroy(struct sq_store *s)
     s->base.defers = false;
 }
 
-/* Ends c's transaction (COMMIT when rc is CB_EOK, else ROLLBACK) and gives c
+/* Ends c's transaction (COMMIT when rc is STORE_OK, else ROLLBACK) and gives c
  * back to the pool. Returns the call's final result. c may be NULL. */
-static cb_err tx_end(struct conn *c, cb_err rc)
+static store_err tx_end(struct conn *c, store_err rc)
 {
     if (c == NULL)
         return rc;
@@ -1027,14 +1030,14 @@ static cb_err tx_end(struct conn *c, cb_err rc)
     bool wrote = c->mode == TX_WRITE;
     reset_all(c);
     if (c->mode != TX_NONE && !sqlite3_get_autocommit(c->db)) {
-        if (rc == CB_EOK)
+        if (rc == STORE_OK)
             rc = exec_q(c, Q_COMMIT);
         /* some errors (disk full, I/O) have rolled back already */
-        if (rc != CB_EOK && !sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != CB_EOK)
+        if (rc != STORE_OK && !sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != STORE_OK)
             log_error("sqlite: rollback failed");
     }
     assert(sqlite3_get_autocommit(c->db));
-    if (wrote && rc == CB_EOK && s->walsync != NULL)
+    if (wrote && rc == STORE_OK && s->walsync != NULL)
         rc = wal_flush(s); /* one connection: the writers take turns anyway */
     if (wrote) {
         changed(s);
@@ -1046,22 +1049,22 @@ static cb_err tx_end(struct conn *c, cb_err rc)
 
 /* Borrows a connection and starts a transaction of `mode` on it; on success
  * the caller must end it with tx_end. */
-static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
+static store_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
 {
     *out = NULL;
     if (mode == TX_WRITE && wal_failed(s))
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     const store_defer *d = store_defer_current();
     if (s->group != NULL && (mode == TX_WRITE || (d != NULL && d->wrote)))
         return group_begin(s, false, out); /* a scope's reads see its writes */
     struct conn *c = pool_get(s);
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     c->mode = mode;
     if (mode == TX_WRITE)
         pthread_mutex_lock(&s->write_mu);
     if (mode != TX_NONE)
         rc = exec_q(c, mode == TX_WRITE ? Q_BEGIN_IMMEDIATE : Q_BEGIN);
-    if (rc != CB_EOK) {
+    if (rc != STORE_OK) {
         tx_end(c, rc);
         c = NULL;
     }
@@ -1069,28 +1072,92 @@ static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
     return rc;
 }
 
-/* Like tx_begin(TX_WRITE), but CB_EUNAVAILABLE at once instead of waiting
+/* Like tx_begin(TX_WRITE), but STORE_UNAVAILABLE at once instead of waiting
  * while another thread of this process writes. The connection is taken
  * first, as in tx_begin, so that the two lock orders agree. */
-static cb_err tx_try_write(struct sq_store *s, struct conn **out)
+static store_err tx_try_write(struct sq_store *s, struct conn **out)
 {
     *out = NULL;
     if (wal_failed(s))
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     if (s->group != NULL)
         return group_begin(s, true, out);
     struct conn *c = pool_get(s);
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     *out = NULL;
     if (pthread_mutex_trylock(&s->write_mu) != 0) {
         pool_put(s, c);
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     c->mode = TX_WRITE;
-    if ((rc = exec_q(c, Q_BEGIN_IMMEDIATE)) != CB_EOK)
+    if ((rc = exec_q(c, Q_BEGIN_IMMEDIATE)) != STORE_OK)
         return tx_end(c, rc);
     *out = c;
-    return CB_EOK;
+    return STORE_OK;
+}
+
+/* ---- transactions of the backend interface (store_backend.h) -------------
+ * A store_tx is the connection's own (struct conn.tx): one transaction at a
+ * time per connection, the group's connection included (its writers take
+ * turns). The modes map onto tx_begin's: READ1 is autocommit (no BEGIN),
+ * READ a deferred BEGIN (one snapshot from the first read on), WRITE and
+ * TRY_WRITE BEGIN IMMEDIATE under write_mu, or a part of the group commit
+ * in durable mode. */
+
+static struct sq_store *be_sq(store_be *b)
+{
+    assert(b != NULL);
+    return (struct sq_store *)((char *)b - offsetof(struct sq_store, be));
+}
+
+static struct conn *tx_conn(store_tx *tx)
+{
+    assert(tx != NULL);
+    return (struct conn *)((char *)tx - offsetof(struct conn, tx));
+}
+
+static tx_mode tx_mode_of(store_tx_mode m)
+{
+    switch (m) {
+    case STORE_TX_READ1:
+        return TX_NONE;
+    case STORE_TX_READ:
+        return TX_READ;
+    default:
+        return TX_WRITE;
+    }
+}
+
+/* sc is not used yet: tx_begin reads the calling thread's scope. */
+static store_err be_begin(store_be *b, store_scope *sc, store_tx_mode m, store_tx **out)
+{
+    (void)sc;
+    struct sq_store *s = be_sq(b);
+    struct conn *c = NULL;
+    store_err rc = m == STORE_TX_TRY_WRITE ? tx_try_write(s, &c) : tx_begin(s, tx_mode_of(m), &c);
+    *out = NULL;
+    if (rc == STORE_OK) {
+        c->tx = (struct store_tx){.be = b, .mode = m};
+        *out = &c->tx;
+    }
+    return rc;
+}
+
+static store_err be_end(store_tx *tx, store_err rc)
+{
+    return tx_end(tx_conn(tx), rc);
+}
+
+/* Nothing to take: a WRITE transaction holds the whole database (BEGIN
+ * IMMEDIATE, and write_mu or the group's turn in this process). */
+static store_err be_xlock(store_tx *tx, store_xlock what, int64_t key)
+{
+    (void)key;
+    assert(tx->mode == STORE_TX_WRITE || tx->mode == STORE_TX_TRY_WRITE);
+    assert(what == STORE_XLOCK_ENTITY_IDS || what == STORE_XLOCK_VARIANT_CACHE);
+    (void)what;
+    assert(tx_conn(tx)->mode == TX_WRITE);
+    return STORE_OK;
 }
 
 /* ---- rows to model structs ---------------------------------------------- */
@@ -1124,10 +1191,10 @@ static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity
     out->updated_ms = sqlite3_column_int64(st, 3 + d->nfields);
 }
 
-/* CB_EPRECOND unless the caller expects any version or exactly `have`. */
-static cb_err check_expect(int64_t expect, int64_t have)
+/* STORE_PRECONDITION unless the caller expects any version or exactly `have`. */
+static store_err check_expect(int64_t expect, int64_t have)
 {
-    return expect == STORE_ANY || expect == have ? CB_EOK : CB_EPRECOND;
+    return expect == STORE_ANY || expect == have ? STORE_OK : STORE_PRECONDITION;
 }
 
 /* Reads a BLOB_COLS row; *created_by / *updated_by get the user ids. */
@@ -1203,10 +1270,10 @@ static void uref_put(struct conn *c, const model_user *u, uint64_t users)
  * row is gone. pw_hash is left "": these only describe who did what. The
  * count is taken before the row is read, so a change racing the read
  * leaves a slot that is already out of date, never a stale one kept. */
-static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
+static store_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
 {
     model_user *u = arena_alloc(a, sizeof(*u));
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     uint64_t users = 0;
     bool keep = id != 0 && uref_users(c, &users);
     *out = NULL;
@@ -1220,9 +1287,9 @@ static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
         sqlite3_stmt *st = query(c, Q_USER_GET);
         bind_int(st, 1, id);
         rc = step_row(c, st);
-        if (rc == CB_ENOTFOUND)
-            return CB_EOK;
-        if (rc != CB_EOK)
+        if (rc == STORE_ABSENT)
+            return STORE_OK;
+        if (rc != STORE_OK)
             return rc;
         read_user(a, st, u);
         u->pw_hash = "";
@@ -1233,14 +1300,14 @@ static cb_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
     return rc;
 }
 
-static cb_err sq_user_add(store_t *s, model_user *u)
+static store_err sq_user_add(store_t *s, model_user *u)
 {
     assert(u->name != NULL);
     struct conn *c = NULL;
     int64_t created = u->created_ms != 0 ? u->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
     sqlite3_stmt *st = query(c, Q_USER_ADD);
@@ -1254,7 +1321,7 @@ static cb_err sq_user_add(store_t *s, model_user *u)
     id = sqlite3_last_insert_rowid(c->db);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         assert(id > 0 && id <= INT32_MAX);
         u->id = (int32_t)id;
         u->created_ms = created;
@@ -1263,12 +1330,12 @@ out:
 }
 
 /* The one row of statement `qid` bound to (id or text key) as a user. */
-static cb_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char *name,
-                        model_user *out)
+static store_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char *name,
+                           model_user *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, qid);
     if (name != NULL)
@@ -1276,18 +1343,18 @@ static cb_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char 
     else
         bind_int(st, 1, id);
     rc = step_row(c, st);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         read_user(a, st, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
+static store_err sq_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
 {
     return user_find(s, a, Q_USER_GET, id, NULL, out);
 }
 
-static cb_err sq_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
+static store_err sq_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
 {
     assert(name != NULL);
     return user_find(s, a, Q_USER_BY_NAME, 0, name, out);
@@ -1307,35 +1374,35 @@ static model_user *user_slot(arena_t *a, model_user **v, size_t *len, size_t *ca
     return &(*v)[(*len)++];
 }
 
-static cb_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
+static store_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
 {
     struct conn *c = NULL;
     model_user *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_LIST);
-    while ((rc = step_row(c, st)) == CB_EOK)
+    while ((rc = step_row(c, st)) == STORE_OK)
         read_user(a, st, user_slot(a, &v, &len, &cap));
-    if (rc == CB_ENOTFOUND)
-        rc = CB_EOK;
+    if (rc == STORE_ABSENT)
+        rc = STORE_OK;
 out:
     *out = v;
-    *n = rc == CB_EOK ? len : 0;
+    *n = rc == STORE_OK ? len : 0;
     return tx_end(c, rc);
 }
 
-static cb_err sq_user_count(store_t *s, int64_t *n)
+static store_err sq_user_count(store_t *s, int64_t *n)
 {
     struct conn *c = NULL;
     *n = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_COUNT);
     rc = step_row(c, st);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         *n = sqlite3_column_int64(st, 0);
 out:
     return tx_end(c, rc);
@@ -1346,25 +1413,25 @@ out:
  * still the one at its path: moved or deleted under the server, SQLite
  * would refuse every write (SQLITE_READONLY_DBMOVED). A failed flush in
  * durable mode refuses every write until a restart: not answering either. */
-static cb_err sq_ping(store_t *s, char *why, size_t why_cap)
+static store_err sq_ping(store_t *s, char *why, size_t why_cap)
 {
     struct conn *c = NULL;
     int moved = 0;
     if (wal_failed(sq(s))) {
         snprintf(why, why_cap, "a flush of the WAL failed: writes are refused until a restart");
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == STORE_OK)
         rc = step_row(c, query(c, Q_PING));
-    if (rc != CB_EOK) {
-        snprintf(why, why_cap, "%s", c != NULL ? sqlite3_errmsg(c->db) : err_name(rc));
+    if (rc != STORE_OK) {
+        snprintf(why, why_cap, "%s", c != NULL ? sqlite3_errmsg(c->db) : store_err_name(rc));
         goto out;
     }
     if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
         moved) {
         snprintf(why, why_cap, "the database file was moved or deleted while open");
-        rc = CB_EUNAVAILABLE;
+        rc = STORE_UNAVAILABLE;
     }
 out:
     return tx_end(c, rc);
@@ -1372,12 +1439,12 @@ out:
 
 /* Sets one column of the user `name` with statement `qid`: ?2 is `text`, or
  * `num` when text is NULL. */
-static cb_err user_set(store_t *s, int qid, const char *name, const char *text, int64_t num)
+static store_err user_set(store_t *s, int qid, const char *name, const char *text, int64_t num)
 {
     assert(name != NULL);
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
     sqlite3_stmt *st = query(c, qid);
@@ -1391,13 +1458,13 @@ out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_user_set_password(store_t *s, const char *name, const char *pw_hash)
+static store_err sq_user_set_password(store_t *s, const char *name, const char *pw_hash)
 {
     assert(pw_hash != NULL);
     return user_set(s, Q_USER_SET_PW, name, pw_hash, 0);
 }
 
-static cb_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
+static store_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
 {
     return user_set(s, Q_USER_SET_DISABLED, name, NULL, disabled);
 }
@@ -1437,21 +1504,21 @@ static void bind_cred(sqlite3_stmt *st, const store_cred *c, int64_t created)
         sqlite3_bind_null(st, 9);
 }
 
-static cb_err sq_cred_add(store_t *s, store_cred *cr)
+static store_err sq_cred_add(store_t *s, store_cred *cr)
 {
     struct conn *c = NULL;
     int64_t created = cr->created_ms != 0 ? cr->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_ADD);
     bind_cred(st, cr, created);
-    rc = step_done(c, st); /* an unknown user_id: CB_EBADREQ (foreign key) */
+    rc = step_done(c, st); /* an unknown user_id: STORE_INVALID (foreign key) */
     id = sqlite3_last_insert_rowid(c->db);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         assert(id > 0);
         cr->id = id;
         cr->created_ms = created;
@@ -1459,56 +1526,56 @@ out:
     return rc;
 }
 
-static cb_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
-                           const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+static store_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                              const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_FIND);
     bind_int(st, 1, kind);
     bind_hash(st, 2, hash);
     rc = step_row(c, st);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         read_cred(a, st, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
-                           store_cred **out, size_t *n)
+static store_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                              store_cred **out, size_t *n)
 {
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_LIST);
     bind_int(st, 1, kind);
     bind_int(st, 2, now_ms);
-    while ((rc = step_row(c, st)) == CB_EOK)
+    while ((rc = step_row(c, st)) == STORE_OK)
         read_cred(a, st, arr_slot(a, &v, sizeof(store_cred), &len, &cap));
-    if (rc == CB_ENOTFOUND)
-        rc = CB_EOK;
+    if (rc == STORE_ABSENT)
+        rc = STORE_OK;
 out:
     *out = v;
-    *n = rc == CB_EOK ? len : 0;
+    *n = rc == STORE_OK ? len : 0;
     return tx_end(c, rc);
 }
 
-static cb_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+static store_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_REVOKE);
     bind_int(st, 1, kind);
     bind_int(st, 2, id);
     rc = step_change(c, st); /* counts a matched row even when already revoked */
-    if (rc != CB_EOK)
+    if (rc != STORE_OK)
         goto out;
     st = query(c, Q_CRED_REVOKE_PAIR);
     bind_int(st, 1, id);
@@ -1517,18 +1584,18 @@ out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_cred_revoke_user(store_t *s, const char *name)
+static store_err sq_cred_revoke_user(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_BY_NAME);
     bind_text(st, 1, name);
     rc = step_row(c, st);
-    int64_t uid = rc == CB_EOK ? sqlite3_column_int64(st, 0) : 0;
+    int64_t uid = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
-    if (rc != CB_EOK)
+    if (rc != STORE_OK)
         goto out;
     st = query(c, Q_CRED_REVOKE_USER);
     bind_int(st, 1, uid);
@@ -1537,11 +1604,11 @@ out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_cred_purge(store_t *s, int64_t now_ms)
+static store_err sq_cred_purge(store_t *s, int64_t now_ms)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_PURGE);
     bind_int(st, 1, now_ms);
@@ -1562,24 +1629,24 @@ static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
     out->revoked = sqlite3_column_int(st, 4) != 0;
 }
 
-static cb_err sq_app_add(store_t *s, store_app *ap)
+static store_err sq_app_add(store_t *s, store_app *ap)
 {
     struct conn *c = NULL;
     int64_t created = ap->created_ms != 0 ? ap->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_ADD);
     bind_text(st, 1, ap->name);
     bind_hash(st, 2, ap->hash);
     bind_int(st, 3, created);
     bind_int(st, 4, ap->revoked);
-    rc = step_done(c, st); /* name or hash taken: CB_ECONFLICT */
+    rc = step_done(c, st); /* name or hash taken: STORE_CONFLICT */
     id = sqlite3_last_insert_rowid(c->db);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         assert(id > 0);
         ap->id = id;
         ap->created_ms = created;
@@ -1587,46 +1654,46 @@ out:
     return rc;
 }
 
-static cb_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
-                          store_app *out)
+static store_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                             store_app *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_FIND);
     bind_hash(st, 1, hash);
     rc = step_row(c, st);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         read_app(a, st, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+static store_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
 {
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_LIST);
-    while ((rc = step_row(c, st)) == CB_EOK)
+    while ((rc = step_row(c, st)) == STORE_OK)
         read_app(a, st, arr_slot(a, &v, sizeof(store_app), &len, &cap));
-    if (rc == CB_ENOTFOUND)
-        rc = CB_EOK;
+    if (rc == STORE_ABSENT)
+        rc = STORE_OK;
 out:
     *out = v;
-    *n = rc == CB_EOK ? len : 0;
+    *n = rc == STORE_OK ? len : 0;
     return tx_end(c, rc);
 }
 
-static cb_err sq_app_revoke(store_t *s, const char *name)
+static store_err sq_app_revoke(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_REVOKE);
     bind_text(st, 1, name);
@@ -1655,9 +1722,9 @@ static void bind_entity(sqlite3_stmt *st, const model_entity_t *e, int64_t now)
     }
 }
 
-/* Looks up entity (k, id): CB_ENOTFOUND when absent; *st is left on its
+/* Looks up entity (k, id): STORE_ABSENT when absent; *st is left on its
  * E_GET row (read it before the next use of that statement). */
-static cb_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_stmt **st)
+static store_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_stmt **st)
 {
     *st = query(c, q_ent(k, E_GET));
     bind_int(*st, 1, id);
@@ -1665,38 +1732,39 @@ static cb_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_stmt 
 }
 
 /* The BlobId of entity (k, id), 0 when it has no image. */
-static cb_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_t *blob_id)
+static store_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_t *blob_id)
 {
     sqlite3_stmt *st;
-    cb_err rc = entity_row(c, k, id, &st);
-    *blob_id = rc == CB_EOK ? col_i32(st, 1 + model_entity(k)->nfields) : 0;
+    store_err rc = entity_row(c, k, id, &st);
+    *blob_id = rc == STORE_OK ? col_i32(st, 1 + model_entity(k)->nfields) : 0;
     return rc;
 }
 
 /* max(id) + 1 of kind k, within the caller's write transaction. */
-static cb_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
+static store_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
 {
     sqlite3_stmt *st = query(c, q_ent(k, E_NEXT_ID));
-    cb_err rc = step_row(c, st);
-    if (rc != CB_EOK)
-        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
     int64_t next = sqlite3_column_int64(st, 0);
     if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX) {
         log_warn("store: every %s id up to %d is taken", model_entity(k)->name, INT32_MAX);
-        return CB_ECONFLICT;
+        return STORE_CONFLICT;
     }
     *id = (int32_t)next;
-    return CB_EOK;
+    return STORE_OK;
 }
 
-static cb_err sq_entity_create(store_t *s, model_entity_t *e)
+static store_err sq_entity_create(store_t *s, model_entity_t *e)
 {
     struct conn *c = NULL;
     model_entity_t row = *e;
-    cb_err rc = row.id < 0 ? CB_EBADREQ : tx_begin(sq(s), TX_WRITE, &c); /* ids are positive */
-    if (rc != CB_EOK)
+    store_err rc =
+        row.id < 0 ? STORE_INVALID : tx_begin(sq(s), TX_WRITE, &c); /* ids are positive */
+    if (rc != STORE_OK)
         goto out;
-    if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != CB_EOK)
+    if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_INSERT));
     row.updated_ms = text_now_ms();
@@ -1704,7 +1772,7 @@ static cb_err sq_entity_create(store_t *s, model_entity_t *e)
     rc = step_done(c, st);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         e->id = row.id;
         e->version = 1;
         e->updated_ms = row.updated_ms;
@@ -1712,54 +1780,55 @@ out:
     return rc;
 }
 
-static cb_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
+static store_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id,
+                               model_entity_t *out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc != STORE_OK)
         goto out;
     rc = entity_row(c, k, id, &st);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         read_entity(a, st, k, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
+static store_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc == STORE_OK)
         rc = entity_row(c, k, id, &st);
     return tx_end(c, rc);
 }
 
-/* The version of entity (k, id); CB_ENOTFOUND when absent. */
-static cb_err entity_version(struct conn *c, model_kind k, int32_t id, int64_t *version)
+/* The version of entity (k, id); STORE_ABSENT when absent. */
+static store_err entity_version(struct conn *c, model_kind k, int32_t id, int64_t *version)
 {
     sqlite3_stmt *st;
-    cb_err rc = entity_row(c, k, id, &st);
-    if (rc == CB_EOK)
+    store_err rc = entity_row(c, k, id, &st);
+    if (rc == STORE_OK)
         *version = sqlite3_column_int64(st, 2 + model_entity(k)->nfields);
     return rc;
 }
 
-static cb_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
+static store_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
     struct conn *c = NULL;
     int64_t version = 0, now = text_now_ms();
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = entity_version(c, e->kind, e->id, &version)) != CB_EOK ||
-        (rc = check_expect(expect, version)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = entity_version(c, e->kind, e->id, &version)) != STORE_OK ||
+        (rc = check_expect(expect, version)) != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_UPDATE));
     bind_entity(st, e, now);
     rc = step_change(c, st);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         e->version = version + 1;
         e->updated_ms = now;
     }
@@ -1768,51 +1837,51 @@ out:
 
 /* Deletes BLOB record `blob_id` (0: none); its bytes and variants go by
  * cascade and the image_blob_id (thumb_blob_id) naming it becomes NULL. */
-static cb_err blob_delete(struct conn *c, int32_t blob_id)
+static store_err blob_delete(struct conn *c, int32_t blob_id)
 {
     if (blob_id == 0)
-        return CB_EOK;
+        return STORE_OK;
     sqlite3_stmt *st = query(c, Q_BLOB_DELETE);
     bind_int(st, 1, blob_id);
     return step_done(c, st);
 }
 
 /* The BlobId of product_id's thumbnail record, 0 when it has none;
- * CB_ENOTFOUND when there is no such product. */
-static cb_err thumb_id(struct conn *c, int32_t product_id, int32_t *blob_id)
+ * STORE_ABSENT when there is no such product. */
+static store_err thumb_id(struct conn *c, int32_t product_id, int32_t *blob_id)
 {
     sqlite3_stmt *st = query(c, Q_THUMB_GET);
     bind_int(st, 1, product_id);
-    cb_err rc = step_row(c, st);
-    *blob_id = rc == CB_EOK ? col_i32(st, 0) : 0; /* NULL -> 0 */
+    store_err rc = step_row(c, st);
+    *blob_id = rc == STORE_OK ? col_i32(st, 0) : 0; /* NULL -> 0 */
     return rc;
 }
 
 /* Deletes the thumbnail record of entity (k, id) if it is a product that
  * has one: its image changes or goes, and the thumbnail was made from it. */
-static cb_err thumb_drop(struct conn *c, model_kind k, int32_t id)
+static store_err thumb_drop(struct conn *c, model_kind k, int32_t id)
 {
     int32_t blob_id;
     if (k != MODEL_PRODUCT)
-        return CB_EOK;
-    cb_err rc = thumb_id(c, id, &blob_id);
-    return rc == CB_EOK ? blob_delete(c, blob_id) : rc;
+        return STORE_OK;
+    store_err rc = thumb_id(c, id, &blob_id);
+    return rc == STORE_OK ? blob_delete(c, blob_id) : rc;
 }
 
-static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
+static store_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     struct conn *c = NULL;
     int32_t blob_id;
     int64_t version = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = entity_version(c, k, id, &version)) != CB_EOK ||
-        (rc = check_expect(expect, version)) != CB_EOK ||
-        (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK ||
-        (rc = thumb_drop(c, k, id)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = entity_version(c, k, id, &version)) != STORE_OK ||
+        (rc = check_expect(expect, version)) != STORE_OK ||
+        (rc = entity_blob_id(c, k, id, &blob_id)) != STORE_OK ||
+        (rc = thumb_drop(c, k, id)) != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
     bind_int(st, 1, id);
-    if ((rc = step_done(c, st)) != CB_EOK)
+    if ((rc = step_done(c, st)) != STORE_OK)
         goto out;
     rc = blob_delete(c, blob_id);
 out:
@@ -1821,53 +1890,53 @@ out:
 
 /* ---- BLOB records ------------------------------------------------------- */
 
-/* Reads BLOB record `blob_id` with its users into *out; CB_ENOTFOUND (*out
+/* Reads BLOB record `blob_id` with its users into *out; STORE_ABSENT (*out
  * untouched) when there is none. */
-static cb_err blob_read(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err blob_read(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
 {
     int32_t created_by, updated_by;
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, blob_id);
-    cb_err rc = step_row(c, st);
-    if (rc != CB_EOK)
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
         return rc;
     read_blob(a, st, out, &created_by, &updated_by);
     rc = user_ref(c, a, created_by, &out->created_by);
-    if (rc != CB_EOK)
+    if (rc != STORE_OK)
         return rc;
     if (updated_by == created_by && out->created_by != NULL) {
         out->updated_by = out->created_by;
-        return CB_EOK;
+        return STORE_OK;
     }
     return user_ref(c, a, updated_by, &out->updated_by);
 }
 
 /* blob_read of a record that a link names (its foreign key forbids that
  * the record is missing). */
-static cb_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
 {
-    cb_err rc = blob_read(c, a, blob_id, out);
-    if (rc == CB_ENOTFOUND) {
+    store_err rc = blob_read(c, a, blob_id, out);
+    if (rc == STORE_ABSENT) {
         log_error("store: BLOB record %d vanished", blob_id);
-        rc = CB_EINTERNAL;
+        rc = STORE_CORRUPT;
     }
     return rc;
 }
 
-/* CB_ENOTFOUND unless there is a BLOB record blob_id. */
-static cb_err blob_exists(struct conn *c, int32_t blob_id)
+/* STORE_ABSENT unless there is a BLOB record blob_id. */
+static store_err blob_exists(struct conn *c, int32_t blob_id)
 {
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, blob_id);
-    cb_err rc = step_row(c, st);
+    store_err rc = step_row(c, st);
     sqlite3_reset(st);
     return rc;
 }
 
 /* Inserts an empty BLOB record of ConceptualType ct, made by user_id at
  * now: unlinked since now, or (!unlinked) for the caller to link. */
-static cb_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t user_id,
-                          int64_t now, int32_t *blob_id)
+static store_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t user_id,
+                             int64_t now, int32_t *blob_id)
 {
     sqlite3_stmt *st = query(c, Q_BLOB_NEW);
     bind_text(st, 1, ct);
@@ -1875,25 +1944,25 @@ static cb_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t
     bind_int(st, 3, user_id);
     if (unlinked)
         bind_int(st, 4, now); /* else NULL: linked */
-    cb_err rc = step_done(c, st);
-    if (rc != CB_EOK)
+    store_err rc = step_done(c, st);
+    if (rc != STORE_OK)
         return rc;
     int64_t rowid = sqlite3_last_insert_rowid(c->db);
     if (rowid > INT32_MAX) {
         log_error("store: BlobId space exhausted");
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     *blob_id = (int32_t)rowid;
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* Creates an empty BLOB record for entity (k, id) and links it. */
-static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                          int32_t *blob_id)
+static store_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
+                             int32_t *blob_id)
 {
-    cb_err rc =
+    store_err rc =
         blob_insert(c, model_entity(k)->default_conceptual_type, false, user_id, now, blob_id);
-    if (rc != CB_EOK)
+    if (rc != STORE_OK)
         return rc;
     sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
     bind_int(st, 1, id);
@@ -1904,54 +1973,54 @@ static cb_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user
 /* Checks `expect` against the bytes' version (info: the record's
  * info_version) of entity (k, id)'s record, 0 when it has none; *blob_id
  * is that record's BlobId (0: none). */
-static cb_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info,
-                          int32_t *blob_id)
+static store_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info,
+                             int32_t *blob_id)
 {
-    cb_err rc = entity_blob_id(c, k, id, blob_id);
-    if (rc != CB_EOK || expect == STORE_ANY)
+    store_err rc = entity_blob_id(c, k, id, blob_id);
+    if (rc != STORE_OK || expect == STORE_ANY)
         return rc;
     if (*blob_id == 0)
         return check_expect(expect, 0);
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, *blob_id);
-    if ((rc = step_row(c, st)) != CB_EOK)
-        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc;
+    if ((rc = step_row(c, st)) != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
     return check_expect(expect, sqlite3_column_int64(st, info ? BCOL_INFO_VERSION : BCOL_VERSION));
 }
 
 /* Gives entity (k, id) a record when *blob_id, its BlobId from
  * blob_expect, is 0 (none): *blob_id is then the new one. */
-static cb_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                          int32_t *blob_id)
+static store_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
+                             int32_t *blob_id)
 {
-    return *blob_id == 0 ? blob_create(c, k, id, user_id, now, blob_id) : CB_EOK;
+    return *blob_id == 0 ? blob_create(c, k, id, user_id, now, blob_id) : STORE_OK;
 }
 
 /* The record of entity (k, id) into *out, the empty carrier when none. */
-static cb_err image_record(struct conn *c, arena_t *a, model_kind k, int32_t id, model_blob *out)
+static store_err image_record(struct conn *c, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = entity_blob_id(c, k, id, &blob_id);
-    if (rc == CB_EOK && blob_id != 0)
+    store_err rc = entity_blob_id(c, k, id, &blob_id);
+    if (rc == STORE_OK && blob_id != 0)
         rc = blob_load(c, a, blob_id, out);
     return rc;
 }
 
-static cb_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
+static store_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == STORE_OK)
         rc = image_record(c, a, k, id, out);
     return tx_end(c, rc);
 }
 
 /* Applies the client fields of edit (NULL members unchanged) to record
- * blob_id, updated by user_id at now; CB_ENOTFOUND when there is none. */
-static cb_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *edit,
-                       int32_t user_id, int64_t now)
+ * blob_id, updated by user_id at now; STORE_ABSENT when there is none. */
+static store_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *edit,
+                          int32_t user_id, int64_t now)
 {
     sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
     bind_int(st, 1, blob_id);
@@ -1963,19 +2032,19 @@ static cb_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *e
     return step_change(c, st);
 }
 
-static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                                const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                                model_blob *out)
+static store_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                                   const model_blob_edit *edit, int32_t user_id, int64_t expect,
+                                   model_blob *out)
 {
     assert(edit != NULL);
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != CB_EOK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
-        (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != STORE_OK ||
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
+        (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
@@ -1985,23 +2054,23 @@ out:
 /* ---- image bytes -------------------------------------------------------- */
 
 /* Reads exactly n bytes of fd at off. */
-static cb_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
+static store_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
 {
     size_t got = io_pread_full(fd, buf, n, off);
     if (got == n)
-        return CB_EOK;
+        return STORE_OK;
     char eb[128];
     log_error("store: reading image content at %lld: %s", (long long)(off + (int64_t)got),
               errno == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
-    return CB_EINTERNAL;
+    return STORE_INTERNAL;
 }
 
 /* Streams [0, size) of fd into blob_data.content of row blob_id, which
  * holds exactly size bytes, one COPY_CHUNK at a time. */
-static cb_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
+static store_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
 {
     sqlite3_blob *h = NULL;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &h);
     if (src != SQLITE_OK) {
         rc = sql_err(c, src, "blob_open for write");
@@ -2009,7 +2078,7 @@ static cb_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
     }
     for (int64_t off = 0; off < size; off += COPY_CHUNK) {
         size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
-        if ((rc = read_at(fd, c->chunk, n, off)) != CB_EOK)
+        if ((rc = read_at(fd, c->chunk, n, off)) != STORE_OK)
             goto out;
         src = sqlite3_blob_write(h, c->chunk, (int)n, (int)off);
         if (src != SQLITE_OK) {
@@ -2024,16 +2093,16 @@ out:
 
 /* Replaces the bytes of record blob_id with the content and updates the
  * record's system fields. */
-static cb_err content_put(struct conn *c, int32_t blob_id, const store_content *sc, int32_t user_id,
-                          int64_t now)
+static store_err content_put(struct conn *c, int32_t blob_id, const store_content *sc,
+                             int32_t user_id, int64_t now)
 {
     sqlite3_stmt *st = query(c, Q_DATA_PUT);
     bind_int(st, 1, blob_id);
     bind_int(st, 2, sc->size);
-    cb_err rc = step_done(c, st);
-    if (rc == CB_EOK && sc->size > 0)
+    store_err rc = step_done(c, st);
+    if (rc == STORE_OK && sc->size > 0)
         rc = copy_into(c, blob_id, sc->fd, sc->size);
-    if (rc != CB_EOK)
+    if (rc != STORE_OK)
         return rc;
     st = query(c, Q_BLOB_SET_CONTENT);
     bind_int(st, 1, blob_id);
@@ -2044,36 +2113,36 @@ static cb_err content_put(struct conn *c, int32_t blob_id, const store_content *
     bind_int(st, 6, sc->is_encrypted);
     bind_int(st, 7, now);
     bind_int(st, 8, user_id);
-    if ((rc = step_done(c, st)) != CB_EOK)
+    if ((rc = step_done(c, st)) != STORE_OK)
         return rc;
     st = query(c, Q_VARIANT_INVALIDATE); /* they were made from the old bytes */
     bind_int(st, 1, blob_id);
     return step_done(c, st);
 }
 
-/* CB_ETOOLARGE when the content's sizes do not fit the record's int32
+/* STORE_TOO_LARGE when the content's sizes do not fit the record's int32
  * BlobSize/OriginalSize. */
-static cb_err content_check(const store_content *sc)
+static store_err content_check(const store_content *sc)
 {
     assert(sc->size >= 0 && sc->original_size >= 0);
-    return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? CB_ETOOLARGE : CB_EOK;
+    return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? STORE_TOO_LARGE : STORE_OK;
 }
 
-static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                           const store_content *sc, int32_t user_id, int64_t expect,
-                           model_blob *out)
+static store_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
+                              const store_content *sc, int32_t user_id, int64_t expect,
+                              model_blob *out)
 {
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
-        (rc = thumb_drop(c, k, id)) != CB_EOK) /* made from the bytes replaced now */
+    store_err rc = content_check(sc);
+    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+        (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK ||
+        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
+        (rc = thumb_drop(c, k, id)) != STORE_OK) /* made from the bytes replaced now */
         goto out;
-    if ((rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+    if ((rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
@@ -2081,11 +2150,11 @@ out:
 }
 
 /* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
-static cb_err content_get(struct conn *c, const model_blob *b, void **bytes)
+static store_err content_get(struct conn *c, const model_blob *b, void **bytes)
 {
     sqlite3_blob *h = NULL;
     void *buf = NULL;
-    cb_err rc = CB_EINTERNAL;
+    store_err rc = STORE_INTERNAL;
     int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", b->blob_id, 0, &h);
     if (src != SQLITE_OK) {
         rc = sql_err(c, src, "blob_open for read");
@@ -2094,6 +2163,7 @@ static cb_err content_get(struct conn *c, const model_blob *b, void **bytes)
     if (sqlite3_blob_bytes(h) != b->blob_size) {
         log_error("store: BLOB %d holds %d bytes, its record says %d", b->blob_id,
                   sqlite3_blob_bytes(h), b->blob_size);
+        rc = STORE_CORRUPT;
         goto out;
     }
     if ((buf = malloc((size_t)b->blob_size)) == NULL) {
@@ -2106,7 +2176,7 @@ static cb_err content_get(struct conn *c, const model_blob *b, void **bytes)
     }
     *bytes = buf;
     buf = NULL;
-    rc = CB_EOK;
+    rc = STORE_OK;
 out:
     free(buf);
     sqlite3_blob_close(h);
@@ -2114,23 +2184,23 @@ out:
 }
 
 /* The bytes of record *b (read in c's transaction) into *bytes and *len:
- * CB_ENOTFOUND when there is no record (blob_id 0) or it holds none. */
-static cb_err record_bytes(struct conn *c, const model_blob *b, void **bytes, size_t *len)
+ * STORE_ABSENT when there is no record (blob_id 0) or it holds none. */
+static store_err record_bytes(struct conn *c, const model_blob *b, void **bytes, size_t *len)
 {
     if (b->blob_id == 0 || b->blob_size == 0)
-        return CB_ENOTFOUND;
-    cb_err rc = content_get(c, b, bytes);
-    if (rc == CB_EOK)
+        return STORE_ABSENT;
+    store_err rc = content_get(c, b, bytes);
+    if (rc == STORE_OK)
         *len = (size_t)b->blob_size;
     return rc;
 }
 
 /* tx_end of a read of bytes: when the call fails after all (at COMMIT),
  * the bytes read are not handed out. */
-static cb_err bytes_end(struct conn *c, cb_err rc, void **bytes, size_t *len)
+static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *len)
 {
     rc = tx_end(c, rc);
-    if (rc != CB_EOK) {
+    if (rc != STORE_OK) {
         free(*bytes);
         *bytes = NULL;
         *len = 0;
@@ -2138,25 +2208,25 @@ static cb_err bytes_end(struct conn *c, cb_err rc, void **bytes, size_t *len)
     return rc;
 }
 
-static cb_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                           void **bytes, size_t *len)
+static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                              void **bytes, size_t *len)
 {
     struct conn *c = NULL;
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc == CB_EOK && (rc = image_record(c, a, k, id, out)) == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == STORE_OK && (rc = image_record(c, a, k, id, out)) == STORE_OK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
 }
 
-static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
+static store_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
 {
     struct conn *c = NULL;
     int32_t blob_id;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK)
         goto out;
     rc = blob_delete(c, blob_id);
 out:
@@ -2167,108 +2237,108 @@ out:
  * The BLOB agent's records. Linking keeps blob.unlinked_ms exact (NULL
  * while linked); thumbnails are linked through product.thumb_blob_id. */
 
-static cb_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
-                             const store_content *sc, int32_t user_id, model_blob *out)
+static store_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
+                                const store_content *sc, int32_t user_id, model_blob *out)
 {
     static const model_blob_edit none = {0};
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = sc != NULL ? content_check(sc) : CB_EOK;
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != CB_EOK ||
-        (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != CB_EOK)
+    store_err rc = sc != NULL ? content_check(sc) : STORE_OK;
+    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+        (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != STORE_OK ||
+        (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != STORE_OK)
         goto out;
-    if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+    if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c); /* the record and its users */
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c); /* the record and its users */
+    if (rc == STORE_OK)
         rc = blob_read(c, a, blob_id, out);
     return tx_end(c, rc);
 }
 
-static cb_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                               int32_t user_id, model_blob *out)
+static store_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id,
+                                  const model_blob_edit *edit, int32_t user_id, model_blob *out)
 {
     assert(edit != NULL);
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *sc,
-                                  int32_t user_id, model_blob *out)
+static store_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id,
+                                     const store_content *sc, int32_t user_id, model_blob *out)
 {
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     model_blob_empty(out);
-    cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = blob_exists(c, blob_id)) != CB_EOK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+    store_err rc = content_check(sc);
+    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+        (rc = blob_exists(c, blob_id)) != STORE_OK ||
+        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                  void **bytes, size_t *len)
+static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
+                                     void **bytes, size_t *len)
 {
     struct conn *c = NULL;
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out); /* blob_id 0 when there is no record */
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc == CB_EOK && (rc = blob_read(c, a, blob_id, out)) == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc == STORE_OK && (rc = blob_read(c, a, blob_id, out)) == STORE_OK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
 }
 
-static cb_err sq_blob_delete(store_t *s, int32_t blob_id)
+static store_err sq_blob_delete(store_t *s, int32_t blob_id)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc == STORE_OK)
         rc = blob_delete(c, blob_id); /* no such record: nothing to do */
     return tx_end(c, rc);
 }
 
-/* CB_EOK when record blob_id may become an entity's image: CB_EBADREQ when
- * there is no such record, CB_ECONFLICT when it is linked already. */
-static cb_err link_check(struct conn *c, int32_t blob_id)
+/* STORE_OK when record blob_id may become an entity's image: STORE_INVALID when
+ * there is no such record, STORE_CONFLICT when it is linked already. */
+static store_err link_check(struct conn *c, int32_t blob_id)
 {
-    cb_err rc = blob_exists(c, blob_id);
-    if (rc != CB_EOK)
-        return rc == CB_ENOTFOUND ? CB_EBADREQ : rc;
+    store_err rc = blob_exists(c, blob_id);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_INVALID : rc;
     sqlite3_stmt *st = query(c, q_gen(G_BLOB_LINKED));
     bind_int(st, 1, blob_id);
-    if ((rc = step_row(c, st)) != CB_EOK)
-        return rc == CB_ENOTFOUND ? CB_EINTERNAL : rc; /* a SELECT of a value has a row */
-    return sqlite3_column_int(st, 0) != 0 ? CB_ECONFLICT : CB_EOK;
+    if ((rc = step_row(c, st)) != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* a SELECT of a value has a row */
+    return sqlite3_column_int(st, 0) != 0 ? STORE_CONFLICT : STORE_OK;
 }
 
 /* Marks record blob_id (0: none) linked, or unlinked since `since`. */
-static cb_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t since)
+static store_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t since)
 {
     if (blob_id == 0)
-        return CB_EOK;
+        return STORE_OK;
     sqlite3_stmt *st = query(c, linked ? Q_BLOB_LINK : Q_BLOB_UNLINK);
     bind_int(st, 1, blob_id);
     if (!linked)
@@ -2278,43 +2348,44 @@ static cb_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t si
 
 /* user_id is not needed here: linking changes no field of the record (its
  * UpdatedBy/UpdatedDate describe the picture, which stays the same). */
-static cb_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
+static store_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id,
+                               int32_t user_id)
 {
     (void)user_id;
     struct conn *c = NULL;
     int32_t old = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &old)) != CB_EOK || old == blob_id)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = entity_blob_id(c, k, id, &old)) != STORE_OK || old == blob_id)
         goto out; /* the image it has already: nothing changes, thumbnail included */
-    if (blob_id != 0 && (rc = link_check(c, blob_id)) != CB_EOK)
+    if (blob_id != 0 && (rc = link_check(c, blob_id)) != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
     bind_int(st, 1, id);
     bind_ref(st, 2, blob_id); /* 0: no image */
-    if ((rc = step_done(c, st)) != CB_EOK ||
-        (rc = blob_mark(c, old, false, text_now_ms())) != CB_EOK ||
-        (rc = blob_mark(c, blob_id, true, 0)) != CB_EOK)
+    if ((rc = step_done(c, st)) != STORE_OK ||
+        (rc = blob_mark(c, old, false, text_now_ms())) != STORE_OK ||
+        (rc = blob_mark(c, blob_id, true, 0)) != STORE_OK)
         goto out;
     rc = thumb_drop(c, k, id);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
+static store_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
 {
     struct conn *c = NULL;
     int64_t n = 0;
     *count = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
     bind_int(st, 1, cutoff_ms);
-    if ((rc = step_done(c, st)) == CB_EOK)
+    if ((rc = step_done(c, st)) == STORE_OK)
         n = sqlite3_changes(c->db); /* the blob rows, not their cascades */
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         *count = n;
     return rc;
 }
@@ -2322,14 +2393,14 @@ out:
 /* ---- a product's thumbnail ------------------------------------------------ */
 
 /* The BlobId of product_id's thumbnail record, creating (and linking) an
- * empty one when it has none; CB_ENOTFOUND when there is no product. */
-static cb_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, int64_t now,
-                           int32_t *blob_id)
+ * empty one when it has none; STORE_ABSENT when there is no product. */
+static store_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, int64_t now,
+                              int32_t *blob_id)
 {
-    cb_err rc = thumb_id(c, product_id, blob_id);
-    if (rc != CB_EOK || *blob_id != 0)
+    store_err rc = thumb_id(c, product_id, blob_id);
+    if (rc != STORE_OK || *blob_id != 0)
         return rc;
-    if ((rc = blob_insert(c, MODEL_CT_THUMBNAIL, false, user_id, now, blob_id)) != CB_EOK)
+    if ((rc = blob_insert(c, MODEL_CT_THUMBNAIL, false, user_id, now, blob_id)) != STORE_OK)
         return rc;
     sqlite3_stmt *st = query(c, Q_THUMB_SET);
     bind_int(st, 1, product_id);
@@ -2337,35 +2408,35 @@ static cb_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, 
     return step_change(c, st);
 }
 
-static cb_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *sc,
-                               int32_t user_id, model_blob *out)
+static store_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id,
+                                  const store_content *sc, int32_t user_id, model_blob *out)
 {
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
-        (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != CB_EOK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
+    store_err rc = content_check(sc);
+    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+        (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != STORE_OK ||
+        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
 out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                               void **bytes, size_t *len)
+static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
+                                  void **bytes, size_t *len)
 {
     struct conn *c = NULL;
     int32_t blob_id = 0;
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
-    if (rc != CB_EOK || (rc = thumb_id(c, product_id, &blob_id)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    if (rc != STORE_OK || (rc = thumb_id(c, product_id, &blob_id)) != STORE_OK)
         goto out;
-    if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != CB_EOK)
+    if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != STORE_OK)
         goto out;
     rc = record_bytes(c, out, bytes, len);
 out:
@@ -2383,29 +2454,29 @@ out:
  * slightly less exact. */
 
 /* Bytes bound SQLITE_STATIC; an empty value binds an empty BLOB, not NULL. */
-static cb_err bind_bytes(sqlite3_stmt *st, int i, const void *v, size_t n)
+static store_err bind_bytes(sqlite3_stmt *st, int i, const void *v, size_t n)
 {
     int rc =
         n > 0 ? sqlite3_bind_blob64(st, i, v, n, SQLITE_STATIC) : sqlite3_bind_zeroblob(st, i, 0);
     assert(rc == SQLITE_OK || rc == SQLITE_TOOBIG);
-    return rc == SQLITE_OK ? CB_EOK : CB_ETOOLARGE;
+    return rc == SQLITE_OK ? STORE_OK : STORE_TOO_LARGE;
 }
 
 /* Column i (a BLOB) copied into malloc'd *out of *len bytes. */
-static cb_err col_bytes(sqlite3_stmt *st, int i, void **out, size_t *len)
+static store_err col_bytes(sqlite3_stmt *st, int i, void **out, size_t *len)
 {
     const void *b = sqlite3_column_blob(st, i);
     size_t n = (size_t)sqlite3_column_bytes(st, i);
     void *copy = malloc(n > 0 ? n : 1);
     if (copy == NULL) {
         log_error("store: no memory for %zu variant bytes", n);
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     if (n > 0)
         memcpy(copy, b, n);
     *out = copy;
     *len = n;
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* Remembers a use of variant `id` (a later use of a variant already
@@ -2431,18 +2502,18 @@ static bool touch_add(struct sq_store *s, int64_t id, int64_t ms)
 
 /* Writes the pending uses inside c's write transaction. A row gone since
  * (evicted, invalidated) matches nothing. */
-static cb_err touch_flush(struct conn *c)
+static store_err touch_flush(struct conn *c)
 {
     assert(c->mode == TX_WRITE);
     struct sq_store *s = c->owner;
     struct touch batch[TOUCH_MAX];
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     pthread_mutex_lock(&s->touch_mu);
     int n = s->ntouches;
     memcpy(batch, s->touches, (size_t)n * sizeof(batch[0]));
     s->ntouches = 0;
     pthread_mutex_unlock(&s->touch_mu);
-    for (int i = 0; i < n && rc == CB_EOK; i++) {
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
         sqlite3_stmt *st = query(c, Q_VARIANT_TOUCH);
         bind_int(st, 1, batch[i].id);
         bind_int(st, 2, batch[i].ms);
@@ -2456,28 +2527,29 @@ static cb_err touch_flush(struct conn *c)
 static void touch_flush_tx(struct sq_store *s, bool wait)
 {
     struct conn *c = NULL;
-    cb_err rc = wait ? tx_begin(s, TX_WRITE, &c) : tx_try_write(s, &c);
-    if (rc == CB_EOK)
+    store_err rc = wait ? tx_begin(s, TX_WRITE, &c) : tx_try_write(s, &c);
+    if (rc == STORE_OK)
         rc = tx_end(c, touch_flush(c));
-    if (rc != CB_EOK && (wait || rc != CB_EUNAVAILABLE))
-        log_warn("store: variant uses not recorded: %s", err_name(rc));
+    if (rc != STORE_OK && (wait || rc != STORE_UNAVAILABLE))
+        log_warn("store: variant uses not recorded: %s", store_err_name(rc));
 }
 
-static cb_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
-                             const char *key, store_variant_meta *meta, void **bytes, size_t *len)
+static store_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
+                                const char *key, store_variant_meta *meta, void **bytes,
+                                size_t *len)
 {
     struct conn *c = NULL;
     int64_t id = 0;
     *bytes = NULL;
     *len = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c); /* one statement: autocommit */
-    if (rc != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c); /* one statement: autocommit */
+    if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_VARIANT_GET);
     bind_int(st, 1, blob_id);
     bind_text(st, 2, key);
     bind_int(st, 3, version);
-    if ((rc = step_row(c, st)) != CB_EOK || (rc = col_bytes(st, 5, bytes, len)) != CB_EOK)
+    if ((rc = step_row(c, st)) != STORE_OK || (rc = col_bytes(st, 5, bytes, len)) != STORE_OK)
         goto out;
     id = sqlite3_column_int64(st, 0);
     meta->mime = col_str(a, st, 1);
@@ -2486,7 +2558,7 @@ static cb_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t ve
     meta->original_size = sqlite3_column_int64(st, 4);
 out:
     rc = tx_end(c, rc);
-    if (rc != CB_EOK) {
+    if (rc != STORE_OK) {
         free(*bytes);
         *bytes = NULL;
         *len = 0;
@@ -2496,14 +2568,14 @@ out:
     return rc;
 }
 
-/* CB_ENOTFOUND unless BLOB blob_id exists with its bytes at `version`. */
-static cb_err variant_check_version(struct conn *c, int32_t blob_id, int64_t version)
+/* STORE_ABSENT unless BLOB blob_id exists with its bytes at `version`. */
+static store_err variant_check_version(struct conn *c, int32_t blob_id, int64_t version)
 {
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, blob_id);
-    cb_err rc = step_row(c, st);
-    if (rc == CB_EOK && sqlite3_column_int64(st, BCOL_VERSION) != version)
-        rc = CB_ENOTFOUND;
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK && sqlite3_column_int64(st, BCOL_VERSION) != version)
+        rc = STORE_ABSENT;
     return rc;
 }
 
@@ -2519,16 +2591,16 @@ typedef struct {
 } variant_row;
 
 /* Inserts or replaces the bytes of variant `id`. */
-static cb_err variant_data_put(struct conn *c, int64_t id, const void *bytes, size_t len)
+static store_err variant_data_put(struct conn *c, int64_t id, const void *bytes, size_t len)
 {
     sqlite3_stmt *st = query(c, Q_VARIANT_DATA_PUT);
     bind_int(st, 1, id);
-    cb_err rc = bind_bytes(st, 2, bytes, len);
-    return rc == CB_EOK ? step_done(c, st) : rc;
+    store_err rc = bind_bytes(st, 2, bytes, len);
+    return rc == STORE_OK ? step_done(c, st) : rc;
 }
 
 /* Inserts or replaces the variant (blob_id, key) and its bytes, used now. */
-static cb_err variant_upsert(struct conn *c, const variant_row *v)
+static store_err variant_upsert(struct conn *c, const variant_row *v)
 {
     sqlite3_stmt *st = query(c, Q_VARIANT_PUT);
     bind_int(st, 1, v->blob_id);
@@ -2541,25 +2613,25 @@ static cb_err variant_upsert(struct conn *c, const variant_row *v)
     bind_int(st, 8, (int64_t)v->len);
     bind_int(st, 9, v->pinned);
     bind_int(st, 10, text_now_ms());
-    cb_err rc = step_row(c, st); /* RETURNING id: the change is done by this step */
-    if (rc == CB_ENOTFOUND)
-        rc = CB_EINTERNAL;
-    if (rc != CB_EOK)
+    store_err rc = step_row(c, st); /* RETURNING id: the change is done by this step */
+    if (rc == STORE_ABSENT)
+        rc = STORE_INTERNAL;
+    if (rc != STORE_OK)
         return rc;
     int64_t id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return variant_data_put(c, id, v->bytes, v->len);
 }
 
-static cb_err variant_totals(struct conn *c, int64_t *bytes, int64_t *count)
+static store_err variant_totals(struct conn *c, int64_t *bytes, int64_t *count)
 {
     sqlite3_stmt *st = query(c, Q_VARIANT_TOTAL);
-    cb_err rc = step_row(c, st);
-    if (rc == CB_ENOTFOUND) {
+    store_err rc = step_row(c, st);
+    if (rc == STORE_ABSENT) {
         log_error("store: the variant_total row is missing");
-        rc = CB_EINTERNAL;
+        rc = STORE_INTERNAL;
     }
-    if (rc == CB_EOK) {
+    if (rc == STORE_OK) {
         *bytes = sqlite3_column_int64(st, 0);
         *count = sqlite3_column_int64(st, 1);
     }
@@ -2570,15 +2642,15 @@ static cb_err variant_totals(struct conn *c, int64_t *bytes, int64_t *count)
  * key) until the unpinned ones total at most max bytes: one indexed lookup
  * and one delete per evicted row. A single variant larger than max stays
  * (alone) until the next put. */
-static cb_err variant_evict(struct conn *c, int32_t blob_id, const char *key, int64_t max)
+static store_err variant_evict(struct conn *c, int32_t blob_id, const char *key, int64_t max)
 {
     int64_t total = 0, count = 0;
-    cb_err rc = variant_totals(c, &total, &count);
-    while (rc == CB_EOK && total > max) {
+    store_err rc = variant_totals(c, &total, &count);
+    while (rc == STORE_OK && total > max) {
         sqlite3_stmt *st = query(c, Q_VARIANT_LRU);
         bind_int(st, 1, blob_id);
         bind_text(st, 2, key);
-        if ((rc = step_row(c, st)) != CB_EOK)
+        if ((rc = step_row(c, st)) != STORE_OK)
             break;
         int64_t id = sqlite3_column_int64(st, 0);
         total -= sqlite3_column_int64(st, 1);
@@ -2587,12 +2659,12 @@ static cb_err variant_evict(struct conn *c, int32_t blob_id, const char *key, in
         bind_int(st, 1, id);
         rc = step_done(c, st);
     }
-    return rc == CB_ENOTFOUND ? CB_EOK : rc; /* nothing else left to evict */
+    return rc == STORE_ABSENT ? STORE_OK : rc; /* nothing else left to evict */
 }
 
-static cb_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                             const store_variant_meta *meta, const void *bytes, size_t len,
-                             bool pinned, int64_t cache_max_bytes)
+static store_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
+                                const store_variant_meta *meta, const void *bytes, size_t len,
+                                bool pinned, int64_t cache_max_bytes)
 {
     struct conn *c = NULL;
     variant_row v = {.blob_id = blob_id,
@@ -2602,9 +2674,9 @@ static cb_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, const
                      .bytes = bytes,
                      .len = len,
                      .pinned = pinned};
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = variant_check_version(c, blob_id, version)) != CB_EOK ||
-        (rc = touch_flush(c)) != CB_EOK || (rc = variant_upsert(c, &v)) != CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = variant_check_version(c, blob_id, version)) != STORE_OK ||
+        (rc = touch_flush(c)) != STORE_OK || (rc = variant_upsert(c, &v)) != STORE_OK)
         goto out;
     if (!pinned) /* a pinned one adds nothing to the total */
         rc = variant_evict(c, blob_id, key, cache_max_bytes);
@@ -2612,51 +2684,59 @@ out:
     return tx_end(c, rc);
 }
 
-static cb_err sq_variant_total(store_t *s, int64_t *bytes, int64_t *count)
+static store_err sq_variant_total(store_t *s, int64_t *bytes, int64_t *count)
 {
     struct conn *c = NULL;
     *bytes = *count = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc == CB_EOK)
+    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    if (rc == STORE_OK)
         rc = variant_totals(c, bytes, count);
     return tx_end(c, rc);
 }
 
 /* ---- server metadata ------------------------------------------------------ */
 
-static cb_err sq_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
+static store_err be_meta_get(store_tx *tx, arena_t *a, const char *name, void **value, size_t *len)
 {
-    struct conn *c = NULL;
+    struct conn *c = tx_conn(tx);
     *value = NULL;
     *len = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
-    if (rc != CB_EOK)
-        goto out;
     sqlite3_stmt *st = query(c, Q_META_GET);
     bind_text(st, 1, name);
-    if ((rc = step_row(c, st)) != CB_EOK)
-        goto out;
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc;
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
     *value = arena_alloc(a, n);
     if (n > 0)
         memcpy(*value, sqlite3_column_blob(st, 0), n);
     *len = n;
-out:
-    return tx_end(c, rc);
+    return STORE_OK;
 }
 
-static cb_err sq_meta_put(store_t *s, const char *name, const void *value, size_t len)
+static store_err be_meta_put(store_tx *tx, const char *name, const void *value, size_t len)
 {
-    struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
-    if (rc != CB_EOK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_META_PUT);
     bind_text(st, 1, name);
-    if ((rc = bind_bytes(st, 2, value, len)) == CB_EOK)
-        rc = step_done(c, st);
-out:
-    return tx_end(c, rc);
+    store_err rc = bind_bytes(st, 2, value, len);
+    return rc == STORE_OK ? step_done(c, st) : rc;
+}
+
+static store_err sq_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
+{
+    store_tx *tx = NULL;
+    *value = NULL;
+    *len = 0;
+    store_err rc = be_begin(s->be, NULL, STORE_TX_READ1, &tx);
+    return rc == STORE_OK ? be_end(tx, be_meta_get(tx, a, name, value, len)) : rc;
+}
+
+static store_err sq_meta_put(store_t *s, const char *name, const void *value, size_t len)
+{
+    store_tx *tx = NULL;
+    store_err rc = be_begin(s->be, NULL, STORE_TX_WRITE, &tx);
+    return rc == STORE_OK ? be_end(tx, be_meta_put(tx, name, value, len)) : rc;
 }
 
 /* ---- rewriting every stored value ----------------------------------------
@@ -2675,20 +2755,20 @@ typedef struct {
 /* Passes the value in column col of st's row (col + 1, col + 2: its
  * is_zipped and is_encrypted) through fn, then resets st, whose column
  * memory is no longer needed and must not be while the table changes. */
-static cb_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
-                           rewritten *out)
+static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
+                              rewritten *out)
 {
     const void *in = sqlite3_column_blob(st, col);
     size_t len = (size_t)sqlite3_column_bytes(st, col);
     bool zipped = sqlite3_column_int(st, col + 1) != 0;
     bool encrypted = sqlite3_column_int(st, col + 2) != 0;
     *out = (rewritten){0};
-    cb_err rc = fn(ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes, &out->len,
-                   &out->zipped, &out->encrypted);
+    store_err rc = fn(ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes, &out->len,
+                      &out->zipped, &out->encrypted);
     sqlite3_reset(st);
-    if (rc == CB_EOK && out->bytes != NULL && out->len > INT32_MAX)
-        rc = CB_ETOOLARGE; /* blob_size is an int32 */
-    if (rc != CB_EOK) {
+    if (rc == STORE_OK && out->bytes != NULL && out->len > INT32_MAX)
+        rc = STORE_TOO_LARGE; /* blob_size is an int32 */
+    if (rc != STORE_OK) {
         free(out->bytes);
         out->bytes = NULL;
     }
@@ -2696,34 +2776,35 @@ static cb_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void 
 }
 
 /* The next BLOB after *id with stored bytes into *id; *done past the last. */
-static cb_err rewrite_next(struct conn *c, int32_t *id, bool *done)
+static store_err rewrite_next(struct conn *c, int32_t *id, bool *done)
 {
     sqlite3_stmt *st = query(c, Q_REWRITE_NEXT);
     bind_int(st, 1, *id);
-    cb_err rc = step_row(c, st);
-    *done = rc == CB_ENOTFOUND;
-    if (rc == CB_EOK)
+    store_err rc = step_row(c, st);
+    *done = rc == STORE_ABSENT;
+    if (rc == STORE_OK)
         *id = col_i32(st, 0);
-    return *done ? CB_EOK : rc;
+    return *done ? STORE_OK : rc;
 }
 
 /* Rewrites the bytes of BLOB id; *changed when fn replaced them. */
-static cb_err rewrite_blob(struct conn *c, int32_t id, store_rewrite_fn fn, void *ctx,
-                           bool *changed)
+static store_err rewrite_blob(struct conn *c, int32_t id, store_rewrite_fn fn, void *ctx,
+                              bool *changed)
 {
     rewritten r = {0};
     sqlite3_stmt *st = query(c, Q_REWRITE_READ);
     bind_int(st, 1, id);
-    cb_err rc = step_row(c, st);
-    if (rc == CB_ENOTFOUND) {
+    store_err rc = step_row(c, st);
+    if (rc == STORE_ABSENT) {
         log_error("store: BLOB %d has a size but no bytes", id); /* see the invariants */
-        rc = CB_EINTERNAL;
+        rc = STORE_INTERNAL;
     }
-    if (rc != CB_EOK || (rc = rewrite_call(st, 0, fn, ctx, &r)) != CB_EOK || r.bytes == NULL)
+    if (rc != STORE_OK || (rc = rewrite_call(st, 0, fn, ctx, &r)) != STORE_OK || r.bytes == NULL)
         goto out;
     st = query(c, Q_REWRITE_DATA);
     bind_int(st, 1, id);
-    if ((rc = bind_bytes(st, 2, r.bytes, r.len)) != CB_EOK || (rc = step_change(c, st)) != CB_EOK)
+    if ((rc = bind_bytes(st, 2, r.bytes, r.len)) != STORE_OK ||
+        (rc = step_change(c, st)) != STORE_OK)
         goto out;
     st = query(c, Q_REWRITE_BLOB);
     bind_int(st, 1, id);
@@ -2731,17 +2812,17 @@ static cb_err rewrite_blob(struct conn *c, int32_t id, store_rewrite_fn fn, void
     bind_int(st, 3, r.zipped);
     bind_int(st, 4, r.encrypted);
     rc = step_change(c, st);
-    *changed = rc == CB_EOK;
+    *changed = rc == STORE_OK;
 out:
     free(r.bytes);
     return rc;
 }
 
 /* Stores fn's replacement of variant `id`. */
-static cb_err rewrite_variant_set(struct conn *c, int64_t id, const rewritten *r)
+static store_err rewrite_variant_set(struct conn *c, int64_t id, const rewritten *r)
 {
-    cb_err rc = variant_data_put(c, id, r->bytes, r->len);
-    if (rc != CB_EOK)
+    store_err rc = variant_data_put(c, id, r->bytes, r->len);
+    if (rc != STORE_OK)
         return rc;
     sqlite3_stmt *st = query(c, Q_REWRITE_VSET);
     bind_int(st, 1, id);
@@ -2752,51 +2833,51 @@ static cb_err rewrite_variant_set(struct conn *c, int64_t id, const rewritten *r
 }
 
 /* Rewrites every variant of BLOB blob_id, in id order. */
-static cb_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn fn, void *ctx)
+static store_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn fn, void *ctx)
 {
     int64_t id = 0;
-    cb_err rc = CB_EOK;
-    while (rc == CB_EOK) {
+    store_err rc = STORE_OK;
+    while (rc == STORE_OK) {
         rewritten r = {0};
         sqlite3_stmt *st = query(c, Q_REWRITE_VNEXT);
         bind_int(st, 1, blob_id);
         bind_int(st, 2, id);
-        if ((rc = step_row(c, st)) != CB_EOK)
+        if ((rc = step_row(c, st)) != STORE_OK)
             break;
         id = sqlite3_column_int64(st, 0);
-        if ((rc = rewrite_call(st, 1, fn, ctx, &r)) == CB_EOK && r.bytes != NULL)
+        if ((rc = rewrite_call(st, 1, fn, ctx, &r)) == STORE_OK && r.bytes != NULL)
             rc = rewrite_variant_set(c, id, &r);
         free(r.bytes);
     }
-    return rc == CB_ENOTFOUND ? CB_EOK : rc; /* past the last one */
+    return rc == STORE_ABSENT ? STORE_OK : rc; /* past the last one */
 }
 
 /* Rewrites the BLOB after *id and its variants in one transaction; *id
  * becomes that BLOB's id, *done is set when there is none. */
-static cb_err rewrite_step(struct sq_store *s, int32_t *id, store_rewrite_fn fn, void *ctx,
-                           int64_t *count, bool *done)
+static store_err rewrite_step(struct sq_store *s, int32_t *id, store_rewrite_fn fn, void *ctx,
+                              int64_t *count, bool *done)
 {
     struct conn *c = NULL;
     bool changed = false;
-    cb_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != CB_EOK || (rc = rewrite_next(c, id, done)) != CB_EOK || *done ||
-        (rc = rewrite_blob(c, *id, fn, ctx, &changed)) != CB_EOK)
+    store_err rc = tx_begin(s, TX_WRITE, &c);
+    if (rc != STORE_OK || (rc = rewrite_next(c, id, done)) != STORE_OK || *done ||
+        (rc = rewrite_blob(c, *id, fn, ctx, &changed)) != STORE_OK)
         goto out;
     rc = rewrite_variants(c, *id, fn, ctx);
 out:
     rc = tx_end(c, rc);
-    if (rc == CB_EOK && changed)
+    if (rc == STORE_OK && changed)
         (*count)++;
     return rc;
 }
 
-static cb_err sq_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
+static store_err sq_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
 {
     int32_t id = 0;
     bool done = false;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     *count = 0;
-    while (rc == CB_EOK && !done)
+    while (rc == STORE_OK && !done)
         rc = rewrite_step(sq(s), &id, fn, ctx, count, &done);
     return rc;
 }
@@ -2916,7 +2997,7 @@ static const char *entity_ddl(arena_t *a, model_kind k)
 /* Version 1: the initial schema. Entity tables are derived from today's
  * descriptors; a later change to a descriptor needs a migration of its own
  * (ALTER TABLE), never an edit of this one. */
-static cb_err migrate_v1(struct conn *c, arena_t *a)
+static store_err migrate_v1(struct conn *c, arena_t *a)
 {
     const char *ddl =
         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, "
@@ -2936,12 +3017,12 @@ static cb_err migrate_v1(struct conn *c, arena_t *a)
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
         ddl = arena_printf(a, "%s%s", ddl, entity_ddl(a, (model_kind)k));
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v1");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v1");
 }
 
 /* Version 2: entities carry a version and a change time, for ETag and
  * Last-Modified and conditional writes. */
-static cb_err migrate_v2(struct conn *c, arena_t *a)
+static store_err migrate_v2(struct conn *c, arena_t *a)
 {
     const char *ddl = "";
     for (int k = 0; k < MODEL_KIND_COUNT; k++) {
@@ -2952,14 +3033,14 @@ static cb_err migrate_v2(struct conn *c, arena_t *a)
                            ddl, t, t);
     }
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v2");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v2");
 }
 
 /* Version 3: credentials (tickets, access tokens, sessions) and partner
  * applications, each kept as the hash of its secret. cred ids are
  * AUTOINCREMENT so that an id revoked by an operator is never handed to a
  * later token after a purge. */
-static cb_err migrate_v3(struct conn *c, arena_t *a)
+static store_err migrate_v3(struct conn *c, arena_t *a)
 {
     (void)a;
     const char *ddl =
@@ -2974,7 +3055,7 @@ static cb_err migrate_v3(struct conn *c, arena_t *a)
         "hash BLOB NOT NULL UNIQUE, created_ms INTEGER NOT NULL, "
         "revoked INTEGER NOT NULL DEFAULT 0);\n";
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v3");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v3");
 }
 
 /* Version 4: variants (scaled/converted pictures, thumbnails) and server
@@ -2984,7 +3065,7 @@ static cb_err migrate_v3(struct conn *c, arena_t *a)
  * 22-64 us for 2-20 KB variants. variant_lru serves eviction (pinned = 0,
  * oldest use first); the triggers keep variant_total, so that a put costs
  * O(evicted) rather than a SUM over every variant (0.25 ms at 1000). */
-static cb_err migrate_v4(struct conn *c, arena_t *a)
+static store_err migrate_v4(struct conn *c, arena_t *a)
 {
     (void)a;
     const char *ddl =
@@ -3010,7 +3091,7 @@ static cb_err migrate_v4(struct conn *c, arena_t *a)
         "count = count - (old.pinned = 0) + (new.pinned = 0); END;\n"
         "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB);\n";
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v4");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v4");
 }
 
 /* Version 5: the BLOB agent. A record made through it stays unlinked until
@@ -3020,7 +3101,7 @@ static cb_err migrate_v4(struct conn *c, arena_t *a)
  * thumbnail record of its own: thumbnails are products' alone, hence the
  * table named here. Both references are to blob rows, so their foreign
  * keys need foreign_keys=ON (conn_open checks it). */
-static cb_err migrate_v5(struct conn *c, arena_t *a)
+static store_err migrate_v5(struct conn *c, arena_t *a)
 {
     (void)a;
     const char *ddl =
@@ -3030,22 +3111,22 @@ static cb_err migrate_v5(struct conn *c, arena_t *a)
         "REFERENCES blob(id) ON DELETE SET NULL;\n"
         "CREATE UNIQUE INDEX product_thumb_blob_id ON product(thumb_blob_id);\n";
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v5");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v5");
 }
 
 /* Version 6: a login issues a ticket and a session together, and ending
  * one ends the other (logout): the session names its ticket. Credentials
  * of earlier versions are paired with nothing. */
-static cb_err migrate_v6(struct conn *c, arena_t *a)
+static store_err migrate_v6(struct conn *c, arena_t *a)
 {
     (void)a;
     const char *ddl = "ALTER TABLE cred ADD COLUMN pair_id INTEGER;\n"
                       "CREATE INDEX cred_pair_id ON cred(pair_id) WHERE pair_id IS NOT NULL;\n";
     int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, "schema v6");
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v6");
 }
 
-typedef cb_err (*migration_fn)(struct conn *c, arena_t *a);
+typedef store_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
@@ -3053,7 +3134,7 @@ static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, mi
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
-static cb_err pragma_int(struct conn *c, const char *pragma, int *value)
+static store_err pragma_int(struct conn *c, const char *pragma, int *value)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, pragma, -1, &st, NULL);
@@ -3062,47 +3143,47 @@ static cb_err pragma_int(struct conn *c, const char *pragma, int *value)
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? CB_EOK : sql_err(c, rc, pragma);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, pragma);
 }
 
 /* Runs migration `v` and records version v + 1, in the caller's transaction. */
-static cb_err migrate_one(struct conn *c, arena_t *a, int v)
+static store_err migrate_one(struct conn *c, arena_t *a, int v)
 {
     char pragma[64];
-    cb_err rc = migrations[v](c, a);
-    if (rc != CB_EOK)
+    store_err rc = migrations[v](c, a);
+    if (rc != STORE_OK)
         return rc;
     snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
     int src = sqlite3_exec(c->db, pragma, NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return sql_err(c, src, pragma);
     log_info("store: database schema migrated to version %d", v + 1);
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* Brings the schema to SCHEMA_VERSION in one write transaction (so that two
  * processes opening a new file at once do not both migrate). Runs before
  * any statement is prepared, hence sqlite3_exec. */
-static cb_err migrate(struct conn *c, arena_t *a)
+static store_err migrate(struct conn *c, arena_t *a)
 {
     int version = 0;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     int src = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return sql_err(c, src, "BEGIN IMMEDIATE for migration");
-    if ((rc = pragma_int(c, "PRAGMA user_version", &version)) != CB_EOK)
+    if ((rc = pragma_int(c, "PRAGMA user_version", &version)) != STORE_OK)
         goto out;
     if (version > SCHEMA_VERSION) {
         log_error("store: database schema version %d is newer than this server's (%d)", version,
                   SCHEMA_VERSION);
-        rc = CB_EINTERNAL;
+        rc = STORE_INTERNAL;
         goto out;
     }
-    for (int v = version; v < SCHEMA_VERSION && rc == CB_EOK; v++)
+    for (int v = version; v < SCHEMA_VERSION && rc == STORE_OK; v++)
         rc = migrate_one(c, a, v);
 out:
-    src = sqlite3_exec(c->db, rc == CB_EOK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-    if (rc == CB_EOK && src != SQLITE_OK)
+    src = sqlite3_exec(c->db, rc == STORE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (rc == STORE_OK && src != SQLITE_OK)
         rc = sql_err(c, src, "COMMIT of migration");
     return rc;
 }
@@ -3111,16 +3192,16 @@ out:
 
 /* journal_mode=WAL persists in the file; a file system that refuses it
  * (no shared memory) cannot give our concurrency, so it is an error. */
-static cb_err set_wal(struct conn *c)
+static store_err set_wal(struct conn *c)
 {
     sqlite3_stmt *st = NULL;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     int src = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
     if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *mode = (const char *)sqlite3_column_text(st, 0);
         if (mode == NULL || strcmp(mode, "wal") != 0) {
             log_error("store: journal_mode=WAL refused (mode %s)", mode ? mode : "?");
-            rc = CB_EINTERNAL;
+            rc = STORE_INTERNAL;
         }
     } else {
         rc = sql_err(c, src, "PRAGMA journal_mode");
@@ -3130,7 +3211,7 @@ static cb_err set_wal(struct conn *c)
 }
 
 /* Opens c's database handle with the per-connection settings. */
-static cb_err conn_open(struct conn *c, const char *path)
+static store_err conn_open(struct conn *c, const char *path)
 {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     static const char pragmas[] = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
@@ -3138,7 +3219,7 @@ static cb_err conn_open(struct conn *c, const char *path)
     if (rc != SQLITE_OK) {
         log_error("store: cannot open %s: %s", path,
                   c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
@@ -3148,23 +3229,23 @@ static cb_err conn_open(struct conn *c, const char *path)
     /* a build without foreign keys would ignore the pragma, and deleting a
      * blob row would then leave links to it and its bytes behind */
     int fk = 0;
-    cb_err err = pragma_int(c, "PRAGMA foreign_keys", &fk);
-    if (err != CB_EOK)
+    store_err err = pragma_int(c, "PRAGMA foreign_keys", &fk);
+    if (err != STORE_OK)
         return err;
     if (fk != 1) {
         log_error("store: this SQLite does not enforce foreign keys");
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     c->chunk = malloc(COPY_CHUNK);
     if (c->chunk == NULL) {
         log_error("store: out of memory");
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* The columns of a BLOB_COLS statement are blob_col_names, in order. */
-static cb_err check_blob_cols(sqlite3_stmt *st)
+static store_err check_blob_cols(sqlite3_stmt *st)
 {
     int n = sqlite3_column_count(st);
     for (int i = 0; i < BCOL__COUNT || i < n; i++) {
@@ -3172,14 +3253,14 @@ static cb_err check_blob_cols(sqlite3_stmt *st)
         if (i >= BCOL__COUNT || strcmp(name, blob_col_names[i]) != 0) {
             log_error("store: BLOB_COLS column %d is %s, not %s", i, name,
                       i < BCOL__COUNT ? blob_col_names[i] : "(none)");
-            return CB_EINTERNAL;
+            return STORE_INTERNAL;
         }
     }
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* Prepares every statement of c, once for the connection's lifetime. */
-static cb_err conn_prepare(struct conn *c)
+static store_err conn_prepare(struct conn *c)
 {
     for (int i = 0; i < Q_COUNT; i++) {
         int rc = sqlite3_prepare_v3(c->db, c->owner->sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -3232,7 +3313,7 @@ static void sq_close(store_t *base)
 
 static bool sq_changes_check(store_t *base);
 static const char *sq_spool_hint(store_t *base);
-static cb_err sq_hold(store_t *base, store_hold_mode h);
+static store_err sq_hold(store_t *base, store_hold_mode h);
 
 static const struct store_ops sqlite_ops = {
     .close = sq_close,
@@ -3286,6 +3367,79 @@ static const struct store_ops sqlite_ops = {
     .changes_check = sq_changes_check,
 };
 
+/* ---- the backend interface's table (store_backend.h) ---------------------
+ * Filled section by section as the recipes move above it; the members left
+ * out are those whose recipes still run through sqlite_ops. */
+
+static void be_close(store_be *b)
+{
+    sq_close(&be_sq(b)->base);
+}
+
+static store_err be_ping(store_be *b, char *why, size_t cap)
+{
+    return sq_ping(&be_sq(b)->base, why, cap);
+}
+
+static void be_describe(store_be *b, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", be_sq(b)->path);
+}
+
+static const char *be_spool_hint(store_be *b)
+{
+    return sq_spool_hint(&be_sq(b)->base);
+}
+
+static store_err be_hold(store_be *b, store_hold_mode h)
+{
+    return sq_hold(&be_sq(b)->base, h);
+}
+
+static _Atomic uint64_t *be_counts(store_be *b)
+{
+    return be_sq(b)->base.changes;
+}
+
+static bool be_counts_check(store_be *b)
+{
+    return sq_changes_check(&be_sq(b)->base);
+}
+
+static const struct store_be_ops sqlite_be_ops = {
+    /* ---- life, health, identity ---- */
+    .close = be_close,
+    .ping = be_ping,
+    .describe = be_describe,
+    .spool_hint = be_spool_hint,
+    .hold = be_hold,
+
+    /* ---- transactions ---- */
+    .begin = be_begin,
+    .end = be_end,
+    .xlock = be_xlock,
+    /* .scope_wait: group_defer_wait, once the scope is a handle */
+
+    /* ---- change notification ---- */
+    .counts = be_counts,
+    .counts_check = be_counts_check,
+    /* users_stamp, users_bump: none (the counts file moves instead) */
+
+    /* ---- users ---- */
+
+    /* ---- credentials, partner apps, metadata ---- */
+    .meta_get = be_meta_get,
+    .meta_put = be_meta_put,
+
+    /* ---- entities ---- */
+
+    /* ---- BLOB records ---- */
+
+    /* ---- picture bytes ---- */
+
+    /* ---- variants ---- */
+};
+
 /* A store with no connection yet and every SQL text generated. */
 static struct sq_store *sq_new(int pool_size)
 {
@@ -3298,6 +3452,8 @@ static struct sq_store *sq_new(int pool_size)
         return NULL;
     }
     s->base.ops = &sqlite_ops;
+    s->be.ops = &sqlite_be_ops;
+    s->base.be = &s->be;
     s->capacity = pool_size;
     s->sql_arena = arena_create();
     pthread_mutex_init(&s->pool_mu, NULL);
@@ -3490,17 +3646,17 @@ static bool sq_changes_check(store_t *base)
 
 /* mkdir -p of the directory part of `path` ("a/b/c.db" -> a, a/b); the
  * directories it makes are the owner's only (0700). */
-static cb_err make_parent_dirs(const char *path)
+static store_err make_parent_dirs(const char *path)
 {
     char dir[PATH_MAX];
     int n = snprintf(dir, sizeof(dir), "%s", path);
     if (n < 0 || (size_t)n >= sizeof(dir)) {
         log_error("store: database path too long: %s", path);
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     char *slash = strrchr(dir, '/');
     if (slash == NULL)
-        return CB_EOK; /* the current directory */
+        return STORE_OK; /* the current directory */
     *slash = '\0';
     for (char *p = dir + 1; p <= slash; p++) {
         if (*p != '/' && *p != '\0')
@@ -3509,21 +3665,21 @@ static cb_err make_parent_dirs(const char *path)
         *p = '\0';
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
             log_error("store: cannot create directory %s: %s", dir, strerror(errno));
-            return CB_EINTERNAL;
+            return STORE_INTERNAL;
         }
         *p = saved;
     }
-    return CB_EOK;
+    return STORE_OK;
 }
 
-cb_err store_sync_parent(const char *path)
+store_err store_sync_parent(const char *path)
 {
     char *copy = strdup(path);
     int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    cb_err e = CB_EOK;
+    store_err e = STORE_OK;
     if (fd < 0 || fsync(fd) != 0) {
         log_error("cannot sync the directory of %s: %s", path, strerror(errno));
-        e = CB_EINTERNAL;
+        e = STORE_INTERNAL;
     }
     if (fd >= 0)
         close(fd);
@@ -3536,7 +3692,7 @@ static const char *sq_spool_hint(store_t *base)
     return sq(base)->dir;
 }
 
-static cb_err sq_hold(store_t *base, store_hold_mode h)
+static store_err sq_hold(store_t *base, store_hold_mode h)
 {
     struct sq_store *s = sq(base);
     bool exclusive = h == STORE_HOLD_EXCLUSIVE;
@@ -3546,17 +3702,17 @@ static cb_err sq_hold(store_t *base, store_hold_mode h)
     int fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_error("cannot open %s: %s", name, strerror(errno));
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         log_error(exclusive ? "a crmblob server is using %s: stop it first"
                             : "%s is being rekeyed: wait until `crmblob rekey` has finished",
                   s->path);
         close(fd);
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     s->hold_fd = fd; /* released by sq_close */
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* ---- owner-only files ----------------------------------------------------
@@ -3580,7 +3736,7 @@ static void file_make_private(const char *name)
                  (unsigned)(st.st_mode & 07777), strerror(errno));
 }
 
-static cb_err db_files_private(const char *path)
+static store_err db_files_private(const char *path)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-changes"};
     char name[4096];
@@ -3594,64 +3750,64 @@ static cb_err db_files_private(const char *path)
         close(fd); /* an empty file is a new database to SQLite */
     } else if (errno != EEXIST) {
         log_error("store: cannot create %s: %s", path, strerror(errno));
-        return CB_EUNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* Opens connection i of s; the first one also sets WAL and migrates. */
-static cb_err sq_add_conn(struct sq_store *s, const char *path)
+static store_err sq_add_conn(struct sq_store *s, const char *path)
 {
     assert(s->nconns < s->capacity);
     struct conn *c = &s->conns[s->nconns++];
     c->owner = s;
-    cb_err rc = conn_open(c, path);
-    if (rc == CB_EOK && s->nconns == 1 && (rc = set_wal(c)) == CB_EOK)
+    store_err rc = conn_open(c, path);
+    if (rc == STORE_OK && s->nconns == 1 && (rc = set_wal(c)) == STORE_OK)
         rc = migrate(c, s->sql_arena);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         rc = conn_prepare(c);
     pool_put(s, c); /* also on failure: sq_close closes what is pooled */
     return rc;
 }
 
 /* Keeps path and its directory in s (freed by sq_close). */
-static cb_err sq_set_path(struct sq_store *s, const char *path)
+static store_err sq_set_path(struct sq_store *s, const char *path)
 {
     s->path = strdup(path);
     char *copy = strdup(path);
     s->dir = copy != NULL ? strdup(dirname(copy)) : NULL;
     free(copy);
     if (s->path != NULL && s->dir != NULL)
-        return CB_EOK;
+        return STORE_OK;
     log_error("store: out of memory");
-    return CB_EINTERNAL;
+    return STORE_INTERNAL;
 }
 
-cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **out)
+store_err store_sqlite_open(const char *path, const store_options *opt, store_t **out)
 {
     assert(path != NULL && opt != NULL && out != NULL);
     int pool_size = opt->pool_size > 0 ? opt->pool_size : DEFAULT_POOL_SIZE;
-    cb_err rc = CB_EOK;
+    store_err rc = STORE_OK;
     *out = NULL;
     struct sq_store *s = sq_new(pool_size);
     if (s == NULL) {
         log_error("store: out of memory");
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     }
     rc = sq_set_path(s, path);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         rc = make_parent_dirs(path);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         rc = db_files_private(path);
-    for (int i = 0; i < pool_size && rc == CB_EOK; i++)
+    for (int i = 0; i < pool_size && rc == STORE_OK; i++)
         rc = sq_add_conn(s, path);
-    if (rc == CB_EOK && opt->durable)
+    if (rc == STORE_OK && opt->durable)
         rc = walsync_create(s, path);
-    if (rc == CB_EOK && opt->durable && pool_size > 1)
+    if (rc == STORE_OK && opt->durable && pool_size > 1)
         rc = group_create(s);
-    if (rc == CB_EOK)
+    if (rc == STORE_OK)
         changes_open(s, path);
-    if (rc != CB_EOK) {
+    if (rc != STORE_OK) {
         sq_close(&s->base);
         return rc;
     }
@@ -3659,5 +3815,5 @@ cb_err store_sqlite_open(const char *path, const store_options *opt, store_t **o
              s->group ? ", group commit" : "",
              s->walsync ? ", durable: writes answered after a flush of the WAL" : "");
     *out = &s->base;
-    return CB_EOK;
+    return STORE_OK;
 }

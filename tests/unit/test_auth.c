@@ -66,7 +66,7 @@ static int add_user(store_t *s, const char *name, const char *hash, bool disable
                     .role = MODEL_ROLE_EDITOR,
                     .pw_hash = hash,
                     .disabled = disabled};
-    return store_user_add(s, &u) == CB_EOK ? 0 : -1;
+    return store_user_add(s, &u) == STORE_OK ? 0 : -1;
 }
 
 static int setup(void **state)
@@ -77,7 +77,7 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "auth",
                    "crmblob.db") != 0)
         return -1;
-    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+    if (store_open(f->path, NULL, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     *state = f;
@@ -149,7 +149,7 @@ static void secret_hash(const char *text, unsigned char out[STORE_HASH_BYTES])
 static int32_t user_id(fixture *f, const char *name)
 {
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, name, &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, name, &u), STORE_OK);
     return u.id;
 }
 
@@ -186,12 +186,12 @@ static void test_basic_cache_password_change(void **state)
     assert_int_equal(auth_hdr(f, basic(f, "bob", PW_BOB), NULL, &r, &why), CB_EOK);
     assert_int_equal(auth_hdr(f, basic(f, "bob", PW_BOB), NULL, &r, &why), CB_EOK); /* cached */
     assert_int_equal(auth_hash_password("bob-new", h), CB_EOK);
-    assert_int_equal(store_user_set_password(f->s, "bob", h), CB_EOK);
+    assert_int_equal(store_user_set_password(f->s, "bob", h), STORE_OK);
     assert_int_equal(auth_hdr(f, basic(f, "bob", PW_BOB), NULL, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "wrong password");
     assert_int_equal(auth_hdr(f, basic(f, "bob", "bob-new"), NULL, &r, &why), CB_EOK);
     /* disabling is seen at once, cache or not */
-    assert_int_equal(store_user_set_disabled(f->s, "bob", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->s, "bob", true), STORE_OK);
     assert_int_equal(auth_hdr(f, basic(f, "bob", "bob-new"), NULL, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "user disabled");
 }
@@ -205,7 +205,7 @@ static void test_basic_remembered_until_users_change(void **state)
     auth_result first, r;
     const char *why;
     store_t *other = NULL; /* another process's handle on the database */
-    assert_int_equal(store_open(f->path, NULL, &other), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &other), STORE_OK);
     const char *hdr = basic(f, "alice", PW_ALICE);
     assert_int_equal(auth_hdr(f, hdr, NULL, &first, &why), CB_EOK);
     for (int i = 0; i < 2; i++) {
@@ -217,14 +217,14 @@ static void test_basic_remembered_until_users_change(void **state)
         assert_int_equal(r.scheme, AUTH_BASIC);
     }
     assert_int_equal(auth_hdr(f, basic(f, "alice", "nope"), NULL, &r, &why), CB_EUNAUTH);
-    assert_int_equal(store_user_set_disabled(other, "alice", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(other, "alice", true), STORE_OK);
     assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "user disabled");
-    assert_int_equal(store_user_set_disabled(other, "alice", false), CB_EOK);
+    assert_int_equal(store_user_set_disabled(other, "alice", false), STORE_OK);
     assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EOK);
     char h[AUTH_HASH_MAX];
     assert_int_equal(auth_hash_password("alice-new", h), CB_EOK);
-    assert_int_equal(store_user_set_password(other, "alice", h), CB_EOK);
+    assert_int_equal(store_user_set_password(other, "alice", h), STORE_OK);
     assert_int_equal(auth_hdr(f, hdr, NULL, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "wrong password");
     store_close(other);
@@ -285,7 +285,7 @@ static void test_ticket_expired(void **state)
                     .user_id = user_id(f, "alice"),
                     .expires_ms = text_now_ms() - 1000};
     secret_hash(secret, c.hash);
-    assert_int_equal(store_cred_add(f->s, &c), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
     auth_result r;
     assert_int_equal(auth_hdr(f, arena_printf(f->a, "SOTicket %s", secret), NULL, &r, &why),
                      CB_EUNAUTH);
@@ -331,7 +331,7 @@ static void test_ticket_users(void **state)
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "nobody", 0, &t, &exp), CB_ENOTFOUND);
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "dave", 0, &t, &exp), CB_EFORBIDDEN);
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "bob", 0, &t, &exp), CB_EOK);
-    assert_int_equal(store_user_set_disabled(f->s, "bob", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->s, "bob", true), STORE_OK);
     assert_int_equal(auth_hdr(f, arena_printf(f->a, "SOTicket %s", t), NULL, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "user disabled");
 }
@@ -367,7 +367,7 @@ static void test_token(void **state)
 
     store_cred *v;
     size_t n;
-    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TOKEN, now, &v, &n), CB_EOK);
+    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TOKEN, now, &v, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].label, "ci job");
     assert_string_equal(v[0].user_name, "bob");
@@ -494,7 +494,7 @@ static void test_session_expired_and_unknown(void **state)
                     .expires_ms = text_now_ms() - 1};
     secret_hash(sid, c.hash);
     secret_hash(xsrf, c.xsrf_hash);
-    assert_int_equal(store_cred_add(f->s, &c), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
     auth_result r;
     auth_input in = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, sid), .xsrf = xsrf};
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
@@ -541,7 +541,7 @@ static void test_app_optional(void **state)
     in.app_token = NULL;
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EOK);
     assert_null(r.app);
-    assert_int_equal(store_app_revoke(f->s, "Other"), CB_EOK);
+    assert_int_equal(store_app_revoke(f->s, "Other"), STORE_OK);
     in.app_token = tok;
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EOK);
     assert_null(r.app);
@@ -568,7 +568,7 @@ static void test_app_required(void **state)
     in.app_token = "unknown-app-token";
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "unknown SO-AppToken");
-    assert_int_equal(store_app_revoke(f->s, "partner"), CB_EOK);
+    assert_int_equal(store_app_revoke(f->s, "partner"), STORE_OK);
     in.app_token = tok;
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "SO-AppToken revoked");
@@ -909,8 +909,8 @@ static void test_end_credentials(void **state)
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "alice", 0, &t, &exp), CB_EOK);
     assert_int_equal(auth_token_issue(f->auth, f->a, "alice", 0, "x", &k, &exp), CB_EOK);
     assert_int_equal(auth_token_issue(f->auth, f->a, "bob", 0, "x", &bt, &exp), CB_EOK);
-    assert_int_equal(store_cred_revoke_user(f->s, "ALICE"), CB_EOK);
-    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), CB_ENOTFOUND);
+    assert_int_equal(store_cred_revoke_user(f->s, "ALICE"), STORE_OK);
+    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), STORE_ABSENT);
     auth_input in = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, lr.session),
                      .xsrf = lr.xsrf};
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);

@@ -48,7 +48,7 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "test",
                    "sub/dir/crmblob.db") != 0)
         return -1;
-    if (store_open(f->path, &g_opt, &f->s) != CB_EOK)
+    if (store_open(f->path, &g_opt, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     *state = f;
@@ -73,7 +73,7 @@ static int32_t add_user(fixture *f, const char *name)
                     .full_name = "Full Name",
                     .role = MODEL_ROLE_EDITOR,
                     .pw_hash = "$argon2id$x"};
-    assert_int_equal(store_user_add(f->s, &u), CB_EOK);
+    assert_int_equal(store_user_add(f->s, &u), STORE_OK);
     assert_true(u.id > 0);
     return u.id;
 }
@@ -96,19 +96,19 @@ static model_entity_t entity(model_kind k, int32_t id, const char *tag, int32_t 
 static int32_t create(fixture *f, model_kind k, int32_t id)
 {
     model_entity_t e = entity(k, id, "name", 0);
-    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
+    assert_int_equal(store_entity_create(f->s, &e), STORE_OK);
     return e.id;
 }
 
-static cb_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, int32_t id,
-                        const void *bytes, size_t n, int32_t user, model_blob *out)
+static store_err put_bytes(store_t *s, arena_t *a, const char *dir, model_kind k, int32_t id,
+                           const void *bytes, size_t n, int32_t user, model_blob *out)
 {
     int fd = tmpdb_content_fd(dir, bytes, n);
     if (fd < 0)
-        return CB_EINTERNAL;
+        return STORE_INTERNAL;
     store_content c = {
         .fd = fd, .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/png"};
-    cb_err rc = store_image_put(s, a, k, id, &c, user, STORE_ANY, out);
+    store_err rc = store_image_put(s, a, k, id, &c, user, STORE_ANY, out);
     close(fd);
     return rc;
 }
@@ -130,7 +130,7 @@ static void assert_image(fixture *f, model_kind k, int32_t id, const void *bytes
     model_blob b;
     void *got = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(f->s, f->a, k, id, &b, &got, &len), CB_EOK);
+    assert_int_equal(store_image_get(f->s, f->a, k, id, &b, &got, &len), STORE_OK);
     assert_int_equal(len, n);
     assert_int_equal(b.blob_size, (int32_t)n);
     assert_memory_equal(got, bytes, n);
@@ -145,9 +145,9 @@ static void test_open(void **state)
     struct stat st;
     store_t *pg = (store_t *)1;
     assert_int_equal(stat(f->path, &st), 0); /* parent directories were created */
-    assert_int_equal(store_open("postgres://u@h/db", NULL, &pg), CB_EUNAVAILABLE);
+    assert_int_equal(store_open("postgres://u@h/db", NULL, &pg), STORE_UNAVAILABLE);
     assert_null(pg);
-    assert_int_equal(store_open("postgresql://u@h/db", NULL, &pg), CB_EUNAVAILABLE);
+    assert_int_equal(store_open("postgresql://u@h/db", NULL, &pg), STORE_UNAVAILABLE);
     store_close(NULL);
 }
 
@@ -185,24 +185,24 @@ static void test_hold(void **state)
     store_t *other = NULL, *third = NULL;
     char lock[160];
     struct stat st;
-    assert_int_equal(store_open(f->path, &g_opt, &other), CB_EOK);
-    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
-    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &other), STORE_OK);
+    assert_int_equal(store_open(f->path, &g_opt, &third), STORE_OK);
+    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), STORE_OK);
     snprintf(lock, sizeof(lock), "%s.lock", f->path);
     assert_int_equal(stat(lock, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(store_hold(other, STORE_HOLD_SERVE), CB_EOK);
-    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EUNAVAILABLE);
+    assert_int_equal(store_hold(other, STORE_HOLD_SERVE), STORE_OK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), STORE_UNAVAILABLE);
     store_close(third);
     store_close(other);
-    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
-    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EUNAVAILABLE); /* f->s serves */
+    assert_int_equal(store_open(f->path, &g_opt, &third), STORE_OK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), STORE_UNAVAILABLE); /* f->s serves */
     store_close(third);
     store_close(f->s);
-    assert_int_equal(store_open(f->path, &g_opt, &third), CB_EOK);
-    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), CB_EOK);
-    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
-    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), CB_EUNAVAILABLE); /* being rekeyed */
+    assert_int_equal(store_open(f->path, &g_opt, &third), STORE_OK);
+    assert_int_equal(store_hold(third, STORE_HOLD_EXCLUSIVE), STORE_OK);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), STORE_OK);
+    assert_int_equal(store_hold(f->s, STORE_HOLD_SERVE), STORE_UNAVAILABLE); /* being rekeyed */
     store_close(third);
 }
 
@@ -212,14 +212,14 @@ static void test_ping(void **state)
 {
     fixture *f = *state;
     char why[160], moved[160];
-    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EOK);
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), STORE_OK);
     assert_string_equal(why, "");
     snprintf(moved, sizeof(moved), "%s.moved", f->path);
     assert_int_equal(rename(f->path, moved), 0);
-    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EUNAVAILABLE);
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), STORE_UNAVAILABLE);
     assert_non_null(strstr(why, "moved or deleted"));
     assert_int_equal(rename(moved, f->path), 0);
-    assert_int_equal(store_ping(f->s, why, sizeof(why)), CB_EOK);
+    assert_int_equal(store_ping(f->s, why, sizeof(why)), STORE_OK);
 }
 
 /* ---- users -------------------------------------------------------------- */
@@ -229,7 +229,7 @@ static void test_user_add_get(void **state)
     fixture *f = *state;
     model_user u;
     int32_t id = add_user(f, "Alice");
-    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), STORE_OK);
     assert_int_equal(u.id, id);
     assert_string_equal(u.name, "Alice");
     assert_string_equal(u.full_name, "Full Name");
@@ -238,11 +238,11 @@ static void test_user_add_get(void **state)
     assert_string_equal(u.pw_hash, "$argon2id$x");
     assert_true(u.created_ms > 0);
 
-    assert_int_equal(store_user_by_name(f->s, f->a, "aLICE", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "aLICE", &u), STORE_OK);
     assert_int_equal(u.id, id);
     assert_string_equal(u.name, "Alice");
-    assert_int_equal(store_user_get(f->s, f->a, id + 1, &u), CB_ENOTFOUND);
-    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &u), CB_ENOTFOUND);
+    assert_int_equal(store_user_get(f->s, f->a, id + 1, &u), STORE_ABSENT);
+    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &u), STORE_ABSENT);
 }
 
 static void test_user_duplicate(void **state)
@@ -251,8 +251,8 @@ static void test_user_duplicate(void **state)
     int64_t n;
     add_user(f, "Alice");
     model_user dup = {.name = "ALICE", .full_name = NULL, .pw_hash = NULL};
-    assert_int_equal(store_user_add(f->s, &dup), CB_ECONFLICT);
-    assert_int_equal(store_user_count(f->s, &n), CB_EOK);
+    assert_int_equal(store_user_add(f->s, &dup), STORE_CONFLICT);
+    assert_int_equal(store_user_count(f->s, &n), STORE_OK);
     assert_int_equal(n, 1);
 }
 
@@ -262,22 +262,22 @@ static void test_user_list_count(void **state)
     model_user *v;
     size_t n = 99;
     int64_t count = -1;
-    assert_int_equal(store_user_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(store_user_list(f->s, f->a, &v, &n), STORE_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(store_user_count(f->s, &count), CB_EOK);
+    assert_int_equal(store_user_count(f->s, &count), STORE_OK);
     assert_int_equal(count, 0);
 
     const char *names[] = {"carol", "alice", "bob"};
     int32_t ids[3];
     for (int i = 0; i < 3; i++)
         ids[i] = add_user(f, names[i]);
-    assert_int_equal(store_user_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(store_user_list(f->s, f->a, &v, &n), STORE_OK);
     assert_int_equal(n, 3);
     for (int i = 0; i < 3; i++) { /* ordered by id, i.e. by insertion */
         assert_int_equal(v[i].id, ids[i]);
         assert_string_equal(v[i].name, names[i]);
     }
-    assert_int_equal(store_user_count(f->s, &count), CB_EOK);
+    assert_int_equal(store_user_count(f->s, &count), STORE_OK);
     assert_int_equal(count, 3);
 }
 
@@ -286,16 +286,16 @@ static void test_user_set(void **state)
     fixture *f = *state;
     model_user u;
     int32_t id = add_user(f, "Alice");
-    assert_int_equal(store_user_set_password(f->s, "alice", "$argon2id$new"), CB_EOK);
-    assert_int_equal(store_user_set_disabled(f->s, "ALICE", true), CB_EOK);
-    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_int_equal(store_user_set_password(f->s, "alice", "$argon2id$new"), STORE_OK);
+    assert_int_equal(store_user_set_disabled(f->s, "ALICE", true), STORE_OK);
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), STORE_OK);
     assert_string_equal(u.pw_hash, "$argon2id$new");
     assert_true(u.disabled);
-    assert_int_equal(store_user_set_disabled(f->s, "Alice", false), CB_EOK);
-    assert_int_equal(store_user_get(f->s, f->a, id, &u), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->s, "Alice", false), STORE_OK);
+    assert_int_equal(store_user_get(f->s, f->a, id, &u), STORE_OK);
     assert_false(u.disabled);
-    assert_int_equal(store_user_set_password(f->s, "nobody", "x"), CB_ENOTFOUND);
-    assert_int_equal(store_user_set_disabled(f->s, "nobody", true), CB_ENOTFOUND);
+    assert_int_equal(store_user_set_password(f->s, "nobody", "x"), STORE_ABSENT);
+    assert_int_equal(store_user_set_disabled(f->s, "nobody", true), STORE_ABSENT);
 }
 
 /* ---- entities ----------------------------------------------------------- */
@@ -310,10 +310,10 @@ static void test_entity_create_ids(void **state)
         assert_int_equal(create(f, k, 0), 101);   /* max + 1 */
         assert_int_equal(create(f, k, 50), 50);
         model_entity_t e = entity(k, 100, "dup", 0);
-        assert_int_equal(store_entity_create(f->s, &e), CB_ECONFLICT);
+        assert_int_equal(store_entity_create(f->s, &e), STORE_CONFLICT);
         assert_int_equal(e.id, 100);
         e.id = -1;
-        assert_int_equal(store_entity_create(f->s, &e), CB_EBADREQ);
+        assert_int_equal(store_entity_create(f->s, &e), STORE_INVALID);
     }
 }
 
@@ -323,8 +323,8 @@ static void test_entity_get_update_delete(void **state)
     for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
         const model_entity_def *d = model_entity(k);
         model_entity_t e = entity(k, 0, NULL, 0), got;
-        assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
-        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_EOK);
+        assert_int_equal(store_entity_create(f->s, &e), STORE_OK);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), STORE_OK);
         assert_int_equal(got.kind, k);
         assert_int_equal(got.id, e.id);
         for (int i = 0; i < d->nfields; i++) /* NULL strings are stored as "" */
@@ -332,18 +332,18 @@ static void test_entity_get_update_delete(void **state)
                 assert_string_equal(got.v[i].s, "");
 
         model_entity_t upd = entity(k, e.id, "Ünïcode name", 0);
-        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), CB_EOK);
-        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_EOK);
+        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), STORE_OK);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), STORE_OK);
         for (int i = 0; i < d->nfields; i++)
             if (d->fields[i].type == MODEL_FT_STRING)
                 assert_string_equal(got.v[i].s, "Ünïcode name");
 
-        assert_int_equal(store_entity_exists(f->s, k, e.id), CB_EOK);
-        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), CB_EOK);
-        assert_int_equal(store_entity_exists(f->s, k, e.id), CB_ENOTFOUND);
-        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), CB_ENOTFOUND);
-        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), CB_ENOTFOUND);
-        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), CB_ENOTFOUND);
+        assert_int_equal(store_entity_exists(f->s, k, e.id), STORE_OK);
+        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), STORE_OK);
+        assert_int_equal(store_entity_exists(f->s, k, e.id), STORE_ABSENT);
+        assert_int_equal(store_entity_get(f->s, f->a, k, e.id, &got), STORE_ABSENT);
+        assert_int_equal(store_entity_update(f->s, &upd, STORE_ANY), STORE_ABSENT);
+        assert_int_equal(store_entity_delete(f->s, k, e.id, STORE_ANY), STORE_ABSENT);
     }
 }
 
@@ -351,21 +351,21 @@ static void test_entity_reference(void **state)
 {
     fixture *f = *state;
     model_entity_t p = entity(MODEL_PERSON, 0, "Ann", 7), got;
-    assert_int_equal(store_entity_create(f->s, &p), CB_EBADREQ); /* no contact 7 */
-    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, 1), CB_ENOTFOUND);
+    assert_int_equal(store_entity_create(f->s, &p), STORE_INVALID); /* no contact 7 */
+    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, 1), STORE_ABSENT);
 
     int32_t contact = create(f, MODEL_CONTACT, 7);
-    assert_int_equal(store_entity_create(f->s, &p), CB_EOK);
+    assert_int_equal(store_entity_create(f->s, &p), STORE_OK);
     model_entity_t other = entity(MODEL_PERSON, 0, "Bob", 0); /* 0 = no contact */
-    assert_int_equal(store_entity_create(f->s, &other), CB_EOK);
+    assert_int_equal(store_entity_create(f->s, &other), STORE_OK);
 
     model_entity_t bad = entity(MODEL_PERSON, p.id, "Ann", 8);
-    assert_int_equal(store_entity_update(f->s, &bad, STORE_ANY), CB_EBADREQ);
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_int_equal(store_entity_update(f->s, &bad, STORE_ANY), STORE_INVALID);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), STORE_OK);
     assert_int_equal(got.v[2].i, contact);
 
-    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, contact, STORE_ANY), CB_EOK);
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, contact, STORE_ANY), STORE_OK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), STORE_OK);
     assert_int_equal(got.v[2].i, 0);
     assert_string_equal(got.v[0].s, "Ann");
 }
@@ -377,11 +377,11 @@ static void test_image_info_empty(void **state)
     fixture *f = *state;
     model_blob b;
     int32_t id = create(f, MODEL_PRODUCT, 0);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &b), STORE_OK);
     assert_empty_carrier(&b);
     assert_string_equal(b.conceptual_type, "");
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id + 1, &b), CB_ENOTFOUND);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_ENOTFOUND);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id + 1, &b), STORE_ABSENT);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_ABSENT);
 }
 
 static void test_image_info_put(void **state)
@@ -392,7 +392,8 @@ static void test_image_info_put(void **state)
     model_blob_edit none = {0}, edit = {.description = "desc", .extra_info = "extra"};
     for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
         int32_t id = create(f, k, 0);
-        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &none, alice, STORE_ANY, &b), CB_EOK);
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &none, alice, STORE_ANY, &b),
+                         STORE_OK);
         assert_true(b.blob_id > 0);
         assert_int_equal(b.blob_size, 0);
         assert_string_equal(b.mime_type, "");
@@ -405,7 +406,8 @@ static void test_image_info_put(void **state)
         assert_int_equal(b.updated_by->id, alice);
         assert_true(b.created_ms > 0 && b.updated_ms == b.created_ms);
 
-        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &edit, bob, STORE_ANY, &b2), CB_EOK);
+        assert_int_equal(store_image_info_put(f->s, f->a, k, id, &edit, bob, STORE_ANY, &b2),
+                         STORE_OK);
         assert_int_equal(b2.blob_id, b.blob_id);
         assert_string_equal(b2.description, "desc");
         assert_string_equal(b2.extra_info, "extra");
@@ -416,12 +418,12 @@ static void test_image_info_put(void **state)
         assert_true(b2.info_version > b.info_version);
         assert_int_equal(b2.version, b.version);
 
-        assert_int_equal(store_image_info(f->s, f->a, k, id, &b), CB_EOK);
+        assert_int_equal(store_image_info(f->s, f->a, k, id, &b), STORE_OK);
         assert_int_equal(b.blob_id, b2.blob_id);
         assert_string_equal(b.description, "desc");
     }
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 999, &edit, bob, STORE_ANY, &b),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
 }
 
 static void test_image_info_put_conceptual_type(void **state)
@@ -430,7 +432,8 @@ static void test_image_info_put_conceptual_type(void **state)
     model_blob b;
     model_blob_edit edit = {.conceptual_type = "LOGO"};
     int32_t id = create(f, MODEL_CONTACT, 0);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, STORE_ANY, &b), CB_EOK);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, STORE_ANY, &b),
+                     STORE_OK);
     assert_string_equal(b.conceptual_type, "LOGO");
     assert_non_null(b.created_by); /* user 0: the server itself */
     assert_int_equal(b.created_by->id, 0);
@@ -446,7 +449,8 @@ static void test_image_put_get(void **state)
     const size_t n = 3 * 65536 + 4321; /* several copy chunks and a partial one */
     unsigned char *bytes = tmpdb_payload(1, n);
     model_blob b, info;
-    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, bytes, n, alice, &b), CB_EOK);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, bytes, n, alice, &b),
+                     STORE_OK);
     assert_true(b.blob_id > 0);
     assert_int_equal(b.blob_size, n);
     assert_int_equal(b.original_size, n);
@@ -457,7 +461,7 @@ static void test_image_put_get(void **state)
     assert_int_equal(b.updated_by->id, alice);
     assert_image(f, MODEL_PERSON, id, bytes, n);
 
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), STORE_OK);
     assert_int_equal(info.blob_id, b.blob_id);
     assert_int_equal(info.blob_size, n);
     assert_int_equal(info.version, 1);
@@ -477,7 +481,8 @@ static void test_image_put_flags(void **state)
                        .is_zipped = true,
                        .is_encrypted = true};
     model_blob b;
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_PROJECT, id, &c, 0, STORE_ANY, &b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PROJECT, id, &c, 0, STORE_ANY, &b),
+                     STORE_OK);
     close(fd);
     assert_int_equal(b.blob_size, 100);
     assert_int_equal(b.original_size, 4000);
@@ -495,15 +500,17 @@ static void test_image_replace(void **state)
     model_blob_edit edit = {.description = "d", .extra_info = "e", .conceptual_type = "LOGO"};
     model_blob info, first, second;
     unsigned char *one = tmpdb_payload(1, 5000), *two = tmpdb_payload(2, 70000);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, STORE_ANY, &info),
-                     CB_EOK);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, alice, STORE_ANY, &info),
+        STORE_OK);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id, one, 5000, alice, &first),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(first.blob_id, info.blob_id);
     usleep(5000); /* let the clock move */
     int fd = tmpdb_content_fd(f->dir, two, 70000);
     store_content c = {.fd = fd, .size = 70000, .original_size = 70000, .mime_type = "image/jpeg"};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, STORE_ANY, &second), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &c, 0, STORE_ANY, &second),
+                     STORE_OK);
     close(fd);
 
     assert_int_equal(second.blob_id, info.blob_id);
@@ -535,20 +542,21 @@ static void test_image_get_missing(void **state)
     model_blob_edit none = {0};
     int32_t id = create(f, MODEL_PRODUCT, 0);
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id, &b, &bytes, &len),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
     assert_int_equal(b.blob_id, 0); /* no record */
     assert_null(bytes);
     assert_int_equal(len, 0);
 
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PRODUCT, id, &none, 0, STORE_ANY, &b), CB_EOK);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PRODUCT, id, &none, 0, STORE_ANY, &b),
+                     STORE_OK);
     int32_t blob_id = b.blob_id;
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id, &b, &bytes, &len),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
     assert_int_equal(b.blob_id, blob_id); /* a record without bytes */
     assert_null(bytes);
 
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PRODUCT, id + 1, &b, &bytes, &len),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
 }
 
 static void test_image_delete(void **state)
@@ -559,19 +567,20 @@ static void test_image_delete(void **state)
     size_t len;
     unsigned char data[10] = {9};
     int32_t id = create(f, MODEL_PERSON, 0);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK); /* none yet */
-    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY),
+                     STORE_OK); /* none yet */
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
     assert_empty_carrier(&b);
-    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_ABSENT);
     assert_int_equal(b.blob_id, 0);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), CB_EOK);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id + 1, STORE_ANY), CB_ENOTFOUND);
-    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, id), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), STORE_OK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id + 1, STORE_ANY), STORE_ABSENT);
+    assert_int_equal(store_entity_exists(f->s, MODEL_PERSON, id), STORE_OK);
 }
 
 static void test_entity_delete_removes_image(void **state)
@@ -580,16 +589,17 @@ static void test_entity_delete_removes_image(void **state)
     model_blob b, again;
     unsigned char data[10] = {9};
     int32_t id = create(f, MODEL_PRODUCT, 0);
-    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), CB_EOK);
-    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id, STORE_ANY), CB_EOK);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), STORE_OK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_ENOTFOUND);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), STORE_ABSENT);
 
     assert_int_equal(create(f, MODEL_PRODUCT, id), id); /* the same id, a new entity */
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), STORE_OK);
     assert_empty_carrier(&again);
-    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &again), CB_EOK);
+    assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &again),
+                     STORE_OK);
     assert_true(again.blob_id > b.blob_id); /* BlobIds are never reused */
 }
 
@@ -601,7 +611,7 @@ static void test_blob_ids_unique(void **state)
     for (model_kind k = 0; k < MODEL_KIND_COUNT; k++) {
         model_blob b;
         assert_int_equal(create(f, k, 1), 1); /* the same entity id in every kind */
-        assert_int_equal(put_bytes(f->s, f->a, f->dir, k, 1, data, 4, 0, &b), CB_EOK);
+        assert_int_equal(put_bytes(f->s, f->a, f->dir, k, 1, data, 4, 0, &b), STORE_OK);
         for (model_kind j = 0; j < k; j++)
             assert_int_not_equal(seen[j], b.blob_id);
         seen[k] = b.blob_id;
@@ -615,21 +625,22 @@ static void test_image_put_errors(void **state)
     unsigned char data[10] = {0};
     int32_t id = create(f, MODEL_CONTACT, 0);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_CONTACT, id + 1, data, 10, 0, &b),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
 
     int fd = tmpdb_content_fd(f->dir, data, sizeof(data));
     store_content big = {.fd = fd, .size = (int64_t)INT32_MAX + 1, .original_size = 1};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, STORE_ANY, &b), CB_ETOOLARGE);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big, 0, STORE_ANY, &b),
+                     STORE_TOO_LARGE);
     store_content big_orig = {.fd = fd, .size = 10, .original_size = (int64_t)INT32_MAX + 1};
     assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &big_orig, 0, STORE_ANY, &b),
-                     CB_ETOOLARGE);
+                     STORE_TOO_LARGE);
 
     /* a file shorter than announced fails and leaves nothing behind */
     store_content short_file = {.fd = fd, .size = 100000, .original_size = 100000};
     assert_int_equal(store_image_put(f->s, f->a, MODEL_CONTACT, id, &short_file, 0, STORE_ANY, &b),
-                     CB_EINTERNAL);
+                     STORE_INTERNAL);
     close(fd);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_CONTACT, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_CONTACT, id, &b), STORE_OK);
     assert_empty_carrier(&b);
 }
 
@@ -641,26 +652,27 @@ static void test_reopen(void **state)
     int32_t alice = add_user(f, "alice");
     int32_t contact = create(f, MODEL_CONTACT, 0);
     model_entity_t p = entity(MODEL_PERSON, 0, "Ann", contact), got;
-    assert_int_equal(store_entity_create(f->s, &p), CB_EOK);
+    assert_int_equal(store_entity_create(f->s, &p), STORE_OK);
     unsigned char *bytes = tmpdb_payload(3, 100000);
     model_blob b, info;
     model_blob_edit edit = {.description = "kept"};
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, STORE_ANY, &b),
-                     CB_EOK);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, p.id, &edit, alice, STORE_ANY, &b),
+        STORE_OK);
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, p.id, bytes, 100000, alice, &b),
-                     CB_EOK);
+                     STORE_OK);
 
     store_close(f->s);
     store_options opt = {.durable = true, .pool_size = 1};
-    assert_int_equal(store_open(f->path, &opt, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, &opt, &f->s), STORE_OK);
 
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &u), STORE_OK);
     assert_int_equal(u.id, alice);
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, p.id, &got), STORE_OK);
     assert_string_equal(got.v[0].s, "Ann");
     assert_int_equal(got.v[2].i, contact);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, p.id, &info), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, p.id, &info), STORE_OK);
     assert_int_equal(info.blob_id, b.blob_id);
     assert_string_equal(info.description, "kept");
     assert_int_equal(info.version, b.version);
@@ -684,8 +696,8 @@ static void test_survives_kill(void **state)
         store_t *s = NULL;
         arena_t *a = arena_create();
         model_blob b;
-        if (store_open(f->path, &g_opt, &s) != CB_EOK ||
-            put_bytes(s, a, f->dir, MODEL_PROJECT, id, bytes, 80000, 0, &b) != CB_EOK)
+        if (store_open(f->path, &g_opt, &s) != STORE_OK ||
+            put_bytes(s, a, f->dir, MODEL_PROJECT, id, bytes, 80000, 0, &b) != STORE_OK)
             _exit(1);
         raise(SIGKILL);
         _exit(2);
@@ -694,7 +706,7 @@ static void test_survives_kill(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     /* read it back through a fresh open, as after a restart */
-    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), STORE_OK);
     assert_image(f, MODEL_PROJECT, id, bytes, 80000);
     free(bytes);
 }
@@ -740,8 +752,8 @@ static void *writer(void *arg)
         size_t n = seed_size(seed);
         unsigned char *bytes = tmpdb_payload(seed, n);
         model_blob b;
-        cb_err rc = put_bytes(w->f->s, a, w->f->dir, MODEL_PERSON, w->id, bytes, n, 0, &b);
-        if (rc != CB_EOK || b.blob_size != (int32_t)n)
+        store_err rc = put_bytes(w->f->s, a, w->f->dir, MODEL_PERSON, w->id, bytes, n, 0, &b);
+        if (rc != STORE_OK || b.blob_size != (int32_t)n)
             w->failures++;
         free(bytes);
         arena_reset(a);
@@ -761,11 +773,11 @@ static void *reader(void *arg)
         model_blob b;
         void *bytes = NULL;
         size_t len = 0;
-        cb_err rc = store_image_get(w->f->s, a, MODEL_PERSON, w->id, &b, &bytes, &len);
-        if (rc == CB_EOK && (len != (size_t)b.blob_size || b.original_size != b.blob_size ||
-                             !is_written_payload(bytes, len)))
+        store_err rc = store_image_get(w->f->s, a, MODEL_PERSON, w->id, &b, &bytes, &len);
+        if (rc == STORE_OK && (len != (size_t)b.blob_size || b.original_size != b.blob_size ||
+                               !is_written_payload(bytes, len)))
             w->failures++;
-        else if (rc != CB_EOK && rc != CB_ENOTFOUND)
+        else if (rc != STORE_OK && rc != STORE_ABSENT)
             w->failures++;
         free(bytes);
         arena_reset(a);
@@ -793,7 +805,7 @@ static void test_concurrent_puts(void **state)
     model_blob b;
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_EOK);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_OK);
     assert_int_equal(len, b.blob_size);
     assert_int_equal(b.blob_size, b.original_size);
     assert_true(is_written_payload(bytes, len));
@@ -818,10 +830,10 @@ static void *create_many(void *arg)
     creator *c = arg;
     for (int i = 0; i < CREATES; i++) {
         model_entity_t e = entity(MODEL_CONTACT, 100000 + c->index * CREATES + i, "c", 0);
-        if (store_entity_create(c->f->s, &e) != CB_EOK)
+        if (store_entity_create(c->f->s, &e) != STORE_OK)
             c->failures++;
         model_entity_t dup = entity(MODEL_CONTACT, 1, "dup", 0);
-        if (store_entity_create(c->f->s, &dup) != CB_ECONFLICT)
+        if (store_entity_create(c->f->s, &dup) != STORE_CONFLICT)
             c->failures++;
     }
     return NULL;
@@ -842,13 +854,13 @@ static void test_concurrent_creates(void **state)
         assert_int_equal(c[i].failures, 0);
     }
     store_close(f->s);
-    assert_int_equal(store_open(f->path, &g_opt, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, &g_opt, &f->s), STORE_OK);
     for (int i = 0; i < CREATORS * CREATES; i++) {
         model_entity_t e;
-        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 100000 + i, &e), CB_EOK);
+        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 100000 + i, &e), STORE_OK);
     }
     model_entity_t one;
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 1, &one), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, 1, &one), STORE_OK);
     assert_string_equal(one.v[0].s, "name");
 }
 
@@ -858,18 +870,18 @@ static void test_entity_versions(void **state)
 {
     fixture *f = *state;
     model_entity_t e = entity(MODEL_CONTACT, 0, "v", 0), got;
-    assert_int_equal(store_entity_create(f->s, &e), CB_EOK);
+    assert_int_equal(store_entity_create(f->s, &e), STORE_OK);
     assert_int_equal(e.version, 1);
     assert_true(e.updated_ms > 0);
-    assert_int_equal(store_entity_update(f->s, &e, 1), CB_EOK);
+    assert_int_equal(store_entity_update(f->s, &e, 1), STORE_OK);
     assert_int_equal(e.version, 2);
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, e.id, &got), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, e.id, &got), STORE_OK);
     assert_int_equal(got.version, 2);
     assert_int_equal(got.updated_ms, e.updated_ms);
-    assert_int_equal(store_entity_update(f->s, &e, 1), CB_EPRECOND);
-    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 1), CB_EPRECOND);
-    assert_int_equal(store_entity_exists(f->s, MODEL_CONTACT, e.id), CB_EOK);
-    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 2), CB_EOK);
+    assert_int_equal(store_entity_update(f->s, &e, 1), STORE_PRECONDITION);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 1), STORE_PRECONDITION);
+    assert_int_equal(store_entity_exists(f->s, MODEL_CONTACT, e.id), STORE_OK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_CONTACT, e.id, 2), STORE_OK);
 }
 
 /* Image writes check the bytes' version, ImageInfo writes the record's
@@ -883,20 +895,22 @@ static void test_image_expect(void **state)
     store_content c = {.fd = fd, .size = 100, .original_size = 100, .mime_type = "image/png"};
     model_blob b, info;
     model_blob_edit edit = {.description = "x"};
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 5, &b), CB_EPRECOND);
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 5, &b),
+                     STORE_PRECONDITION);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &b), STORE_OK);
     assert_int_equal(b.version, 1);
-    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &info), CB_EPRECOND);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0,
-                                          b.info_version + 1, &info),
-                     CB_EPRECOND);
+    assert_int_equal(store_image_put(f->s, f->a, MODEL_PERSON, id, &c, 0, 0, &info),
+                     STORE_PRECONDITION);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, b.info_version + 1, &info),
+        STORE_PRECONDITION);
     assert_int_equal(
         store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, b.info_version, &info),
-        CB_EOK);
+        STORE_OK);
     assert_string_equal(info.description, "x");
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 7), CB_EPRECOND);
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 1), CB_EOK);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 7), STORE_PRECONDITION);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, 1), STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), STORE_OK);
     assert_int_equal(info.blob_id, 0);
     close(fd);
     free(bytes);

@@ -43,12 +43,12 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "blob",
                    "crmblob.db") != 0)
         return -1;
-    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+    if (store_open(f->path, NULL, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     model_user u = {
         .name = "alice", .full_name = "Alice", .role = MODEL_ROLE_EDITOR, .pw_hash = "$argon2id$x"};
-    if (store_user_add(f->s, &u) != CB_EOK)
+    if (store_user_add(f->s, &u) != STORE_OK)
         return -1;
     f->uid = u.id;
     *state = f;
@@ -79,7 +79,7 @@ static store_content content(fixture *f, int seed, size_t n, const char *mime)
 static int32_t create(fixture *f, model_kind k)
 {
     int32_t id;
-    assert_int_equal(tmpdb_entity(f->s, k, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, k, &id), STORE_OK);
     return id;
 }
 
@@ -87,7 +87,7 @@ static int32_t create(fixture *f, model_kind k)
 static int32_t new_blob(fixture *f, int seed, size_t n, model_blob *b)
 {
     store_content c = content(f, seed, n, "image/png");
-    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, b), CB_EOK);
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, b), STORE_OK);
     close(c.fd);
     assert_true(b->blob_id > 0);
     return b->blob_id;
@@ -98,16 +98,16 @@ static model_blob image_put(fixture *f, model_kind k, int32_t id, int seed, size
 {
     model_blob b;
     store_content c = content(f, seed, n, "image/jpeg");
-    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, f->uid, STORE_ANY, &b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
     close(c.fd);
     return b;
 }
 
 /* Stores tmpdb_payload(seed, n) as the thumbnail of product `id`. */
-static cb_err thumb_put(fixture *f, int32_t id, int seed, size_t n, model_blob *b)
+static store_err thumb_put(fixture *f, int32_t id, int seed, size_t n, model_blob *b)
 {
     store_content c = content(f, seed, n, "image/png");
-    cb_err rc = store_thumbnail_put(f->s, f->a, id, &c, f->uid, b);
+    store_err rc = store_thumbnail_put(f->s, f->a, id, &c, f->uid, b);
     close(c.fd);
     return rc;
 }
@@ -119,7 +119,7 @@ static void assert_blob_bytes(fixture *f, int32_t blob_id, int seed, size_t n)
     void *got = NULL;
     size_t len = 0;
     unsigned char *want = tmpdb_payload(seed, n);
-    assert_int_equal(store_blob_content_get(f->s, f->a, blob_id, &b, &got, &len), CB_EOK);
+    assert_int_equal(store_blob_content_get(f->s, f->a, blob_id, &b, &got, &len), STORE_OK);
     assert_int_equal(b.blob_id, blob_id);
     assert_int_equal(len, n);
     assert_int_equal(b.blob_size, (int32_t)n);
@@ -132,7 +132,7 @@ static void assert_blob_bytes(fixture *f, int32_t blob_id, int seed, size_t n)
 static void assert_image_is(fixture *f, model_kind k, int32_t id, int32_t blob_id)
 {
     model_blob b;
-    assert_int_equal(store_image_info(f->s, f->a, k, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, k, id, &b), STORE_OK);
     assert_int_equal(b.blob_id, blob_id);
 }
 
@@ -149,7 +149,7 @@ static int64_t unlinked_ms(const fixture *f, int32_t blob_id)
 static int64_t sweep(fixture *f, int64_t cutoff_ms)
 {
     int64_t n = -1;
-    assert_int_equal(store_blob_sweep(f->s, cutoff_ms, &n), CB_EOK);
+    assert_int_equal(store_blob_sweep(f->s, cutoff_ms, &n), STORE_OK);
     return n;
 }
 
@@ -201,7 +201,7 @@ static void test_migrate_from_v4(void **state)
                              "WHERE name = 'unlinked_ms'",
                              0),
                      0);
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     assert_int_equal(tmpdb_schema_version(f->path), current);
     assert_int_equal(unlinked_ms(f, pb.blob_id), NULL_MS);
     assert_int_equal(unlinked_ms(f, rb.blob_id), NULL_MS);
@@ -212,8 +212,8 @@ static void test_migrate_from_v4(void **state)
     assert_blob_bytes(f, rb.blob_id, 2, 400);
     /* and the new columns work on the migrated file */
     model_blob t;
-    assert_int_equal(thumb_put(f, product, 3, 50, &t), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 3, 50, &t), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), STORE_OK);
     assert_true(unlinked_ms(f, pb.blob_id) > 0);
 }
 
@@ -228,7 +228,7 @@ static void test_blob_create_round_trip(void **state)
     c.original_size = 80000;
     c.is_zipped = true;
     model_blob b;
-    assert_int_equal(store_blob_create(f->s, f->a, &edit, &c, f->uid, &b), CB_EOK);
+    assert_int_equal(store_blob_create(f->s, f->a, &edit, &c, f->uid, &b), STORE_OK);
     close(c.fd);
     assert_true(b.blob_id > 0);
     assert_string_equal(b.description, "a cat");
@@ -249,7 +249,7 @@ static void test_blob_create_round_trip(void **state)
     assert_true(unlinked_ms(f, b.blob_id) >= before);
 
     model_blob g;
-    assert_int_equal(store_blob_get(f->s, f->a, b.blob_id, &g), CB_EOK);
+    assert_int_equal(store_blob_get(f->s, f->a, b.blob_id, &g), STORE_OK);
     assert_int_equal(g.blob_id, b.blob_id);
     assert_string_equal(g.description, "a cat");
     assert_string_equal(g.mime_type, "image/gif");
@@ -264,7 +264,7 @@ static void test_blob_create_empty(void **state)
     fixture *f = *state;
     model_blob b, g;
     model_blob_edit edit = {.conceptual_type = "LOGO"};
-    assert_int_equal(store_blob_create(f->s, f->a, NULL, NULL, f->uid, &b), CB_EOK);
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, NULL, f->uid, &b), STORE_OK);
     assert_true(b.blob_id > 0);
     assert_string_equal(b.description, "");
     assert_string_equal(b.extra_info, "");
@@ -275,12 +275,12 @@ static void test_blob_create_empty(void **state)
     assert_true(b.info_version >= 1); /* "i0" means "no record" to the API */
     void *bytes = (void *)1;
     size_t len = 99;
-    assert_int_equal(store_blob_content_get(f->s, f->a, b.blob_id, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_blob_content_get(f->s, f->a, b.blob_id, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, b.blob_id); /* the record is there, the bytes are not */
     assert_null(bytes);
     assert_int_equal(len, 0);
 
-    assert_int_equal(store_blob_create(f->s, f->a, &edit, NULL, f->uid, &g), CB_EOK);
+    assert_int_equal(store_blob_create(f->s, f->a, &edit, NULL, f->uid, &g), STORE_OK);
     assert_string_equal(g.conceptual_type, "LOGO");
     assert_true(g.blob_id > b.blob_id);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
@@ -293,17 +293,17 @@ static void test_blob_missing(void **state)
     model_blob_edit edit = {.description = "d"};
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_blob_get(f->s, f->a, 4242, &b), CB_ENOTFOUND);
-    assert_int_equal(store_blob_info_put(f->s, f->a, 4242, &edit, f->uid, &b), CB_ENOTFOUND);
+    assert_int_equal(store_blob_get(f->s, f->a, 4242, &b), STORE_ABSENT);
+    assert_int_equal(store_blob_info_put(f->s, f->a, 4242, &edit, f->uid, &b), STORE_ABSENT);
     store_content c = content(f, 1, 10, "image/png");
-    assert_int_equal(store_blob_content_put(f->s, f->a, 4242, &c, f->uid, &b), CB_ENOTFOUND);
+    assert_int_equal(store_blob_content_put(f->s, f->a, 4242, &c, f->uid, &b), STORE_ABSENT);
     close(c.fd);
     b.blob_id = 77;
-    assert_int_equal(store_blob_content_get(f->s, f->a, 4242, &b, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_blob_content_get(f->s, f->a, 4242, &b, &bytes, &len), STORE_ABSENT);
     assert_int_equal(b.blob_id, 0); /* no record at all */
     assert_null(bytes);
-    assert_int_equal(store_blob_delete(f->s, 4242), CB_EOK);
-    assert_int_equal(store_blob_delete(f->s, 0), CB_EOK);
+    assert_int_equal(store_blob_delete(f->s, 4242), STORE_OK);
+    assert_int_equal(store_blob_delete(f->s, 0), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
 }
@@ -315,10 +315,10 @@ static void test_blob_info_put(void **state)
     int32_t id = new_blob(f, 1, 100, &b);
     int32_t bob;
     model_user user = {.name = "bob", .full_name = "Bob", .pw_hash = "$argon2id$y"};
-    assert_int_equal(store_user_add(f->s, &user), CB_EOK);
+    assert_int_equal(store_user_add(f->s, &user), STORE_OK);
     bob = user.id;
     model_blob_edit edit = {.description = "new", .conceptual_type = "LOGO"};
-    assert_int_equal(store_blob_info_put(f->s, f->a, id, &edit, bob, &u), CB_EOK);
+    assert_int_equal(store_blob_info_put(f->s, f->a, id, &edit, bob, &u), STORE_OK);
     assert_int_equal(u.blob_id, id);
     assert_string_equal(u.description, "new");
     assert_string_equal(u.conceptual_type, "LOGO");
@@ -329,7 +329,7 @@ static void test_blob_info_put(void **state)
     assert_int_equal(u.updated_by->id, bob);
     assert_int_equal(u.created_by->id, f->uid);
     assert_true(u.updated_ms >= b.updated_ms);
-    assert_int_equal(store_blob_get(f->s, f->a, id, &g), CB_EOK);
+    assert_int_equal(store_blob_get(f->s, f->a, id, &g), STORE_OK);
     assert_string_equal(g.description, "new");
     assert_int_equal(g.info_version, u.info_version);
     assert_blob_bytes(f, id, 1, 100);
@@ -344,14 +344,14 @@ static void test_blob_content_put(void **state)
     model_blob b, u;
     model_blob_edit edit = {.description = "kept", .extra_info = "also", .conceptual_type = "X"};
     store_content c = content(f, 1, 100, "image/png");
-    assert_int_equal(store_blob_create(f->s, f->a, &edit, &c, f->uid, &b), CB_EOK);
+    assert_int_equal(store_blob_create(f->s, f->a, &edit, &c, f->uid, &b), STORE_OK);
     close(c.fd);
     assert_int_equal(
         store_variant_put(f->s, b.blob_id, b.version, "w=1", &png_meta, "abc", 3, false, 1000),
-        CB_EOK);
+        STORE_OK);
     c = content(f, 2, 250, "image/jpeg");
     c.is_encrypted = true;
-    assert_int_equal(store_blob_content_put(f->s, f->a, b.blob_id, &c, f->uid, &u), CB_EOK);
+    assert_int_equal(store_blob_content_put(f->s, f->a, b.blob_id, &c, f->uid, &u), STORE_OK);
     close(c.fd);
     assert_int_equal(u.blob_id, b.blob_id);
     assert_string_equal(u.description, "kept");
@@ -369,6 +369,29 @@ static void test_blob_content_put(void **state)
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
 }
 
+/* Bytes that do not match their record (written around the store) are
+ * STORE_CORRUPT, not handed out; an entity's image likewise. */
+static void test_blob_corrupt(void **state)
+{
+    fixture *f = *state;
+    model_blob b, r;
+    void *bytes = NULL;
+    size_t len = 0;
+    store_content c = content(f, 3, 100, "image/png");
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, &b), STORE_OK);
+    close(c.fd);
+    tmpdb_exec(f->path, "UPDATE blob_data SET content = zeroblob(10)");
+    assert_int_equal(store_blob_content_get(f->s, f->a, b.blob_id, &r, &bytes, &len),
+                     STORE_CORRUPT);
+    assert_null(bytes);
+    int32_t id = create(f, MODEL_PERSON);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, id, b.blob_id, f->uid), STORE_OK);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &r, &bytes, &len),
+                     STORE_CORRUPT);
+    assert_null(bytes);
+    assert_string_equal(store_err_name(STORE_CORRUPT), "CORRUPT");
+}
+
 static void test_blob_too_large(void **state)
 {
     fixture *f = *state;
@@ -376,12 +399,12 @@ static void test_blob_too_large(void **state)
     int32_t product = create(f, MODEL_PRODUCT);
     int32_t id = new_blob(f, 1, 10, &b);
     store_content big = {.fd = -1, .size = (int64_t)INT32_MAX + 1, .original_size = 1};
-    assert_int_equal(store_blob_create(f->s, f->a, NULL, &big, f->uid, &t), CB_ETOOLARGE);
-    assert_int_equal(store_blob_content_put(f->s, f->a, id, &big, f->uid, &t), CB_ETOOLARGE);
-    assert_int_equal(store_thumbnail_put(f->s, f->a, product, &big, f->uid, &t), CB_ETOOLARGE);
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, &big, f->uid, &t), STORE_TOO_LARGE);
+    assert_int_equal(store_blob_content_put(f->s, f->a, id, &big, f->uid, &t), STORE_TOO_LARGE);
+    assert_int_equal(store_thumbnail_put(f->s, f->a, product, &big, f->uid, &t), STORE_TOO_LARGE);
     big.size = 1;
     big.original_size = (int64_t)INT32_MAX + 1;
-    assert_int_equal(store_blob_content_put(f->s, f->a, id, &big, f->uid, &t), CB_ETOOLARGE);
+    assert_int_equal(store_blob_content_put(f->s, f->a, id, &big, f->uid, &t), STORE_TOO_LARGE);
     assert_int_equal(tmpdb_count(f->path, "blob"), 1); /* nothing was stored */
     assert_blob_bytes(f, id, 1, 10);
 }
@@ -393,7 +416,7 @@ static void test_blob_create_atomic(void **state)
     model_blob b;
     store_content c = content(f, 1, 10, "image/png");
     c.size = 20;
-    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, &b), CB_EINTERNAL);
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, f->uid, &b), STORE_INTERNAL);
     close(c.fd);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
@@ -418,13 +441,14 @@ static void test_link_unlink(void **state)
     int32_t person = create(f, MODEL_PERSON);
     int32_t ida = new_blob(f, 1, 100, &a), idb = new_blob(f, 2, 200, &b);
 
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, ida, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, ida, f->uid), STORE_OK);
     assert_image_is(f, MODEL_PERSON, person, ida);
     assert_int_equal(unlinked_ms(f, ida), NULL_MS);
     model_blob got;
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, person, &got, &bytes, &len), CB_EOK);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, person, &got, &bytes, &len),
+                     STORE_OK);
     assert_int_equal(len, 100);
     free(bytes);
     /* linking changes no field of the record */
@@ -433,16 +457,16 @@ static void test_link_unlink(void **state)
 
     /* b replaces a: a is unlinked from now on, kept until the cutoff passes it */
     int64_t before = text_now_ms();
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, idb, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, idb, f->uid), STORE_OK);
     int64_t after = text_now_ms();
     assert_image_is(f, MODEL_PERSON, person, idb);
     int64_t since = unlinked_ms(f, ida);
     assert_true(since >= before && since <= after);
     assert_int_equal(unlinked_ms(f, idb), NULL_MS);
     assert_int_equal(sweep(f, since), 0); /* not unlinked *before* the cutoff */
-    assert_int_equal(store_blob_get(f->s, f->a, ida, &got), CB_EOK);
+    assert_int_equal(store_blob_get(f->s, f->a, ida, &got), STORE_OK);
     assert_int_equal(sweep(f, since + 1), 1);
-    assert_int_equal(store_blob_get(f->s, f->a, ida, &got), CB_ENOTFOUND);
+    assert_int_equal(store_blob_get(f->s, f->a, ida, &got), STORE_ABSENT);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 1); /* a's bytes went with it */
     /* the linked one is never swept */
     assert_int_equal(sweep(f, INT64_MAX), 0);
@@ -450,11 +474,11 @@ static void test_link_unlink(void **state)
     assert_blob_bytes(f, idb, 2, 200);
 
     /* 0: no image any more; b waits for the sweep */
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), STORE_OK);
     assert_image_is(f, MODEL_PERSON, person, 0);
     assert_true(unlinked_ms(f, idb) >= since);
     assert_blob_bytes(f, idb, 2, 200);
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, 0, f->uid), STORE_OK);
     assert_int_equal(sweep(f, INT64_MAX), 1);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
@@ -467,11 +491,11 @@ static void test_relink(void **state)
     model_blob a, b;
     int32_t p1 = create(f, MODEL_PROJECT), p2 = create(f, MODEL_CONTACT);
     int32_t ida = new_blob(f, 1, 10, &a), idb = new_blob(f, 2, 10, &b);
-    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, p1, ida, f->uid), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, p1, idb, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, p1, ida, f->uid), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, p1, idb, f->uid), STORE_OK);
     assert_true(unlinked_ms(f, ida) > 0);
     /* a detached record may go to another entity, of another kind */
-    assert_int_equal(store_image_link(f->s, MODEL_CONTACT, p2, ida, f->uid), CB_EOK);
+    assert_int_equal(store_image_link(f->s, MODEL_CONTACT, p2, ida, f->uid), STORE_OK);
     assert_int_equal(unlinked_ms(f, ida), NULL_MS);
     assert_int_equal(sweep(f, INT64_MAX), 0);
     assert_image_is(f, MODEL_CONTACT, p2, ida);
@@ -487,7 +511,7 @@ static void test_image_put_is_linked(void **state)
     model_blob_edit edit = {.description = "d"};
     assert_int_equal(
         store_image_info_put(f->s, f->a, MODEL_CONTACT, contact, &edit, f->uid, STORE_ANY, &i),
-        CB_EOK);
+        STORE_OK);
     assert_int_equal(unlinked_ms(f, b.blob_id), NULL_MS);
     assert_int_equal(unlinked_ms(f, i.blob_id), NULL_MS);
     assert_int_equal(sweep(f, INT64_MAX), 0);
@@ -505,23 +529,23 @@ static void test_link_errors(void **state)
     new_blob(f, 2, 10, &a);
     int32_t idfree = new_blob(f, 3, 10, &free_b);
     model_blob thumb;
-    assert_int_equal(thumb_put(f, product, 4, 10, &thumb), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 4, 10, &thumb), STORE_OK);
 
     /* no entity */
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, 999, idfree, f->uid), CB_ENOTFOUND);
-    assert_int_equal(store_image_link(f->s, MODEL_CONTACT, person, idfree, f->uid), CB_ENOTFOUND);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, 999, idfree, f->uid), STORE_ABSENT);
+    assert_int_equal(store_image_link(f->s, MODEL_CONTACT, person, idfree, f->uid), STORE_ABSENT);
     /* no record */
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, other, 4242, f->uid), CB_EBADREQ);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, other, 4242, f->uid), STORE_INVALID);
     /* another entity's image, of the same kind or another */
     assert_int_equal(store_image_link(f->s, MODEL_PERSON, other, img.blob_id, f->uid),
-                     CB_ECONFLICT);
+                     STORE_CONFLICT);
     assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, img.blob_id, f->uid),
-                     CB_ECONFLICT);
+                     STORE_CONFLICT);
     /* a thumbnail, of another product or of this one */
     assert_int_equal(store_image_link(f->s, MODEL_PERSON, other, thumb.blob_id, f->uid),
-                     CB_ECONFLICT);
+                     STORE_CONFLICT);
     assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, thumb.blob_id, f->uid),
-                     CB_ECONFLICT);
+                     STORE_CONFLICT);
     /* nothing moved */
     assert_image_is(f, MODEL_PERSON, person, img.blob_id);
     assert_image_is(f, MODEL_PERSON, other, 0);
@@ -532,10 +556,10 @@ static void test_link_errors(void **state)
     model_blob t;
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &t, &bytes, &len), CB_EOK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &t, &bytes, &len), STORE_OK);
     free(bytes);
     /* an unlink of an entity that is not there */
-    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, 5, 0, f->uid), CB_ENOTFOUND);
+    assert_int_equal(store_image_link(f->s, MODEL_PROJECT, 5, 0, f->uid), STORE_ABSENT);
 }
 
 /* Deleting a linked record by BlobId leaves its entity without image. */
@@ -546,14 +570,14 @@ static void test_blob_delete_linked(void **state)
     int32_t person = create(f, MODEL_PERSON);
     int32_t ida = new_blob(f, 1, 100, &a);
     assert_int_equal(
-        store_variant_put(f->s, ida, a.version, "w=1", &png_meta, "abc", 3, true, 1000), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, ida, f->uid), CB_EOK);
-    assert_int_equal(store_blob_delete(f->s, ida), CB_EOK);
+        store_variant_put(f->s, ida, a.version, "w=1", &png_meta, "abc", 3, true, 1000), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, ida, f->uid), STORE_OK);
+    assert_int_equal(store_blob_delete(f->s, ida), STORE_OK);
     model_blob b;
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, person, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, person, &b), STORE_OK);
     assert_int_equal(b.blob_id, 0);
     assert_null(b.created_by);
-    assert_int_equal(store_blob_get(f->s, f->a, ida, &b), CB_ENOTFOUND);
+    assert_int_equal(store_blob_get(f->s, f->a, ida, &b), STORE_ABSENT);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
     assert_int_equal(tmpdb_count(f->path, "variant"), 0);
@@ -572,17 +596,17 @@ static void test_sweep_cascades(void **state)
     int32_t person = create(f, MODEL_PERSON);
     int32_t ida = new_blob(f, 1, 100, &a), idb = new_blob(f, 2, 100, &b);
     assert_int_equal(
-        store_variant_put(f->s, ida, a.version, "w=1", &png_meta, "abc", 3, false, 1000), CB_EOK);
+        store_variant_put(f->s, ida, a.version, "w=1", &png_meta, "abc", 3, false, 1000), STORE_OK);
     assert_int_equal(
-        store_variant_put(f->s, idb, b.version, "w=1", &png_meta, "abc", 3, false, 1000), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, idb, f->uid), CB_EOK);
+        store_variant_put(f->s, idb, b.version, "w=1", &png_meta, "abc", 3, false, 1000), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, person, idb, f->uid), STORE_OK);
     assert_int_equal(sweep(f, text_now_ms() + 1), 1);
     assert_int_equal(tmpdb_count(f->path, "blob"), 1);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
     assert_int_equal(tmpdb_count(f->path, "variant"), 1);
     assert_int_equal(tmpdb_count(f->path, "variant_data"), 1);
     int64_t bytes = -1, n = -1;
-    assert_int_equal(store_variant_total(f->s, &bytes, &n), CB_EOK);
+    assert_int_equal(store_variant_total(f->s, &bytes, &n), STORE_OK);
     assert_int_equal(bytes, 3);
     assert_int_equal(n, 1);
     assert_image_is(f, MODEL_PERSON, person, idb);
@@ -595,11 +619,11 @@ static void test_sweep_checks_links(void **state)
     fixture *f = *state;
     int32_t person = create(f, MODEL_PERSON), product = create(f, MODEL_PRODUCT);
     model_blob img = image_put(f, MODEL_PERSON, person, 1, 10), thumb;
-    assert_int_equal(thumb_put(f, product, 2, 10, &thumb), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 2, 10, &thumb), STORE_OK);
     store_close(f->s);
     f->s = NULL;
     tmpdb_exec(f->path, "UPDATE blob SET unlinked_ms = 1");
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     assert_int_equal(sweep(f, INT64_MAX), 0);
     assert_image_is(f, MODEL_PERSON, person, img.blob_id);
     assert_int_equal(tmpdb_count(f->path, "blob"), 2);
@@ -615,17 +639,17 @@ static void test_thumbnail_put_get(void **state)
     void *bytes = (void *)1;
     size_t len = 5;
 
-    assert_int_equal(thumb_put(f, 999, 1, 10, &t), CB_ENOTFOUND);
+    assert_int_equal(thumb_put(f, 999, 1, 10, &t), STORE_ABSENT);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
     g.blob_id = 7;
-    assert_int_equal(store_thumbnail_get(f->s, f->a, 999, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, 999, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, 0);
     assert_null(bytes);
     assert_int_equal(len, 0);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, 0);
 
-    assert_int_equal(thumb_put(f, product, 1, 500, &t), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 1, 500, &t), STORE_OK);
     assert_true(t.blob_id > 0);
     assert_string_equal(t.conceptual_type, "THUMBNAIL");
     assert_string_equal(t.mime_type, "image/png");
@@ -635,7 +659,7 @@ static void test_thumbnail_put_get(void **state)
     assert_int_equal(unlinked_ms(f, t.blob_id), NULL_MS);
     assert_image_is(f, MODEL_PRODUCT, product, 0); /* beside the image, not as it */
 
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_EOK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_OK);
     assert_int_equal(g.blob_id, t.blob_id);
     assert_int_equal(len, 500);
     unsigned char *want = tmpdb_payload(1, 500);
@@ -645,9 +669,9 @@ static void test_thumbnail_put_get(void **state)
 
     /* a second put replaces the bytes, keeping the record and its client fields */
     model_blob_edit edit = {.description = "small", .conceptual_type = "TINY"};
-    assert_int_equal(store_blob_info_put(f->s, f->a, t.blob_id, &edit, f->uid, &g), CB_EOK);
+    assert_int_equal(store_blob_info_put(f->s, f->a, t.blob_id, &edit, f->uid, &g), STORE_OK);
     model_blob t2;
-    assert_int_equal(thumb_put(f, product, 2, 300, &t2), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 2, 300, &t2), STORE_OK);
     assert_int_equal(t2.blob_id, t.blob_id);
     assert_string_equal(t2.description, "small");
     assert_string_equal(t2.conceptual_type, "TINY");
@@ -659,10 +683,10 @@ static void test_thumbnail_put_get(void **state)
     /* a thumbnail is linked: never swept */
     assert_int_equal(sweep(f, INT64_MAX), 0);
     /* deleted by BlobId: the product has no thumbnail afterwards */
-    assert_int_equal(store_blob_delete(f->s, t.blob_id), CB_EOK);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_blob_delete(f->s, t.blob_id), STORE_OK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, 0);
-    assert_int_equal(thumb_put(f, product, 3, 30, &t2), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 3, 30, &t2), STORE_OK);
     assert_true(t2.blob_id > t.blob_id);
 }
 
@@ -674,8 +698,8 @@ static void test_thumbnail_without_bytes(void **state)
     model_blob t, g;
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(thumb_put(f, product, 1, 0, &t), CB_EOK);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(thumb_put(f, product, 1, 0, &t), STORE_OK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, t.blob_id);
     assert_null(bytes);
 }
@@ -691,51 +715,51 @@ static void test_thumbnail_follows_image(void **state)
     void *bytes = NULL;
     size_t len = 0;
     model_blob img = image_put(f, MODEL_PRODUCT, product, 1, 100);
-    assert_int_equal(thumb_put(f, product, 2, 10, &t), CB_EOK);
-    assert_int_equal(thumb_put(f, other, 3, 10, &o), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 2, 10, &t), STORE_OK);
+    assert_int_equal(thumb_put(f, other, 3, 10, &o), STORE_OK);
 
     model_blob_edit edit = {.description = "d"};
     assert_int_equal(
         store_image_info_put(f->s, f->a, MODEL_PRODUCT, product, &edit, f->uid, STORE_ANY, &g),
-        CB_EOK);
+        STORE_OK);
     assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, img.blob_id, f->uid),
-                     CB_EOK); /* the image it has: nothing changes */
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_EOK);
+                     STORE_OK); /* the image it has: nothing changes */
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_OK);
     free(bytes);
     bytes = NULL;
 
     /* a new image through the entity */
     image_put(f, MODEL_PRODUCT, product, 4, 100);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_ABSENT);
     assert_int_equal(g.blob_id, 0);
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_ABSENT);
     assert_int_equal(tmpdb_count(f->path, "blob"), 2); /* the image (same record) and o */
     assert_image_is(f, MODEL_PRODUCT, product, img.blob_id);
 
     /* a new image by linking a record */
     model_blob a;
     int32_t ida = new_blob(f, 5, 10, &a);
-    assert_int_equal(thumb_put(f, product, 6, 10, &t), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, ida, f->uid), CB_EOK);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_ENOTFOUND);
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
+    assert_int_equal(thumb_put(f, product, 6, 10, &t), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, ida, f->uid), STORE_OK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_ABSENT);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_ABSENT);
 
     /* no image any more by linking 0 */
-    assert_int_equal(thumb_put(f, product, 7, 10, &t), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, 0, f->uid), CB_EOK);
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
+    assert_int_equal(thumb_put(f, product, 7, 10, &t), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, 0, f->uid), STORE_OK);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_ABSENT);
 
     /* deleting the image leaves the thumbnail */
     image_put(f, MODEL_PRODUCT, product, 8, 10);
-    assert_int_equal(thumb_put(f, product, 9, 10, &t), CB_EOK);
-    assert_int_equal(store_image_delete(f->s, MODEL_PRODUCT, product, STORE_ANY), CB_EOK);
-    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 9, 10, &t), STORE_OK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PRODUCT, product, STORE_ANY), STORE_OK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, product, &g, &bytes, &len), STORE_OK);
     assert_int_equal(g.blob_id, t.blob_id);
     free(bytes);
     bytes = NULL;
 
     /* the other product's thumbnail was never touched */
-    assert_int_equal(store_thumbnail_get(f->s, f->a, other, &g, &bytes, &len), CB_EOK);
+    assert_int_equal(store_thumbnail_get(f->s, f->a, other, &g, &bytes, &len), STORE_OK);
     assert_int_equal(g.blob_id, o.blob_id);
     free(bytes);
 }
@@ -746,15 +770,15 @@ static void test_thumbnail_kept_on_failed_put(void **state)
     fixture *f = *state;
     int32_t product = create(f, MODEL_PRODUCT);
     model_blob img = image_put(f, MODEL_PRODUCT, product, 1, 10), t, g;
-    assert_int_equal(thumb_put(f, product, 2, 10, &t), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 2, 10, &t), STORE_OK);
     store_content c = content(f, 3, 10, "image/png");
     assert_int_equal(
         store_image_put(f->s, f->a, MODEL_PRODUCT, product, &c, f->uid, img.version + 5, &g),
-        CB_EPRECOND);
+        STORE_PRECONDITION);
     close(c.fd);
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_EOK);
-    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, 4242, f->uid), CB_EBADREQ);
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_EOK);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_OK);
+    assert_int_equal(store_image_link(f->s, MODEL_PRODUCT, product, 4242, f->uid), STORE_INVALID);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_OK);
 }
 
 static void test_thumbnail_deleted_with_product(void **state)
@@ -763,21 +787,21 @@ static void test_thumbnail_deleted_with_product(void **state)
     int32_t product = create(f, MODEL_PRODUCT), other = create(f, MODEL_PRODUCT);
     model_blob t, o;
     image_put(f, MODEL_PRODUCT, product, 1, 10);
-    assert_int_equal(thumb_put(f, product, 2, 10, &t), CB_EOK);
-    assert_int_equal(thumb_put(f, other, 3, 10, &o), CB_EOK);
+    assert_int_equal(thumb_put(f, product, 2, 10, &t), STORE_OK);
+    assert_int_equal(thumb_put(f, other, 3, 10, &o), STORE_OK);
     assert_int_equal(
         store_variant_put(f->s, t.blob_id, t.version, "w=1", &png_meta, "abc", 3, true, 1000),
-        CB_EOK);
+        STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 3);
-    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, product, STORE_ANY), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, product, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 1);
     assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
     assert_int_equal(tmpdb_count(f->path, "variant"), 0);
     model_blob g;
-    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), CB_ENOTFOUND);
-    assert_int_equal(store_blob_get(f->s, f->a, o.blob_id, &g), CB_EOK);
+    assert_int_equal(store_blob_get(f->s, f->a, t.blob_id, &g), STORE_ABSENT);
+    assert_int_equal(store_blob_get(f->s, f->a, o.blob_id, &g), STORE_OK);
     /* a product with a thumbnail and no image goes the same way */
-    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, other, STORE_ANY), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, other, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
 }
 
@@ -789,6 +813,7 @@ int main(void)
         T(test_schema_v5),
         T(test_migrate_from_v4),
         T(test_blob_create_round_trip),
+        T(test_blob_corrupt),
         T(test_blob_create_empty),
         T(test_blob_missing),
         T(test_blob_info_put),

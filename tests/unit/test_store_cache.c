@@ -181,13 +181,13 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "cache", "crmblob.db") != 0)
         return -1;
     store_options with_cache = {.cache_bytes = 1 << 20};
-    if (store_open(f->path, &with_cache, &f->s) != CB_EOK ||
-        store_open(f->path, NULL, &f->other) != CB_EOK)
+    if (store_open(f->path, &with_cache, &f->s) != STORE_OK ||
+        store_open(f->path, NULL, &f->other) != STORE_OK)
         return -1;
     f->a = arena_create();
     model_user u = {
         .name = "Alice", .full_name = "Alice A.", .role = MODEL_ROLE_EDITOR, .pw_hash = "$h1"};
-    if (store_user_add(f->other, &u) != CB_EOK)
+    if (store_user_add(f->other, &u) != STORE_OK)
         return -1;
     f->uid = u.id;
     *state = f;
@@ -215,7 +215,7 @@ static uint64_t hits(fixture *f)
 static int32_t person(store_t *s)
 {
     int32_t id;
-    assert_int_equal(tmpdb_entity(s, MODEL_PERSON, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(s, MODEL_PERSON, &id), STORE_OK);
     return id;
 }
 
@@ -224,7 +224,8 @@ static void put_image(fixture *f, store_t *s, int32_t id, int seed, size_t n)
     model_blob b;
     store_content c = tmpdb_content(f->dir, seed, n, "image/jpeg");
     assert_true(c.fd >= 0);
-    assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b), CB_EOK);
+    assert_int_equal(store_image_put(s, f->a, MODEL_PERSON, id, &c, f->uid, STORE_ANY, &b),
+                     STORE_OK);
     close(c.fd);
 }
 
@@ -233,7 +234,7 @@ static void assert_image(fixture *f, store_t *s, int32_t id, int seed, size_t n,
 {
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(s, f->a, MODEL_PERSON, id, b, &bytes, &len), CB_EOK);
+    assert_int_equal(store_image_get(s, f->a, MODEL_PERSON, id, b, &bytes, &len), STORE_OK);
     unsigned char *want = tmpdb_payload(seed, n);
     assert_int_equal(len, n);
     assert_memory_equal(bytes, want, n);
@@ -277,28 +278,28 @@ static void test_user_hit_equals_database(void **state)
 {
     fixture *f = *state;
     model_user db, first, second;
-    assert_int_equal(store_user_by_name(f->other, f->a, "alice", &db), CB_EOK);
+    assert_int_equal(store_user_by_name(f->other, f->a, "alice", &db), STORE_OK);
     uint64_t h = hits(f);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &first), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &second), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &first), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "ALICE", &second), STORE_OK);
     assert_int_equal(hits(f), h + 1); /* names are one user case-insensitively */
     assert_same_user(&first, &db);
     assert_same_user(&second, &db);
-    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &first), CB_ENOTFOUND);
+    assert_int_equal(store_user_by_name(f->s, f->a, "bob", &first), STORE_ABSENT);
 }
 
 static void test_user_change_by_other_handle(void **state)
 {
     fixture *f = *state;
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_false(u.disabled);
-    assert_int_equal(store_user_set_disabled(f->other, "alice", true), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->other, "alice", true), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_true(u.disabled);
-    assert_int_equal(store_user_set_password(f->other, "alice", "$h2"), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, "Alice", &u), CB_EOK);
+    assert_int_equal(store_user_set_password(f->other, "alice", "$h2"), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "Alice", &u), STORE_OK);
     assert_string_equal(u.pw_hash, "$h2");
 }
 
@@ -306,22 +307,22 @@ static void test_user_change_by_other_process(void **state)
 {
     fixture *f = *state;
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_false(u.disabled);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) { /* what `crmblob user disable alice` does */
         store_t *cli = NULL;
-        int ok = store_open(f->path, NULL, &cli) == CB_EOK &&
-                 store_user_set_disabled(cli, "alice", true) == CB_EOK;
+        int ok = store_open(f->path, NULL, &cli) == STORE_OK &&
+                 store_user_set_disabled(cli, "alice", true) == STORE_OK;
         store_close(cli);
         _exit(ok ? 0 : 1);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_true(u.disabled);
 }
 
@@ -332,11 +333,11 @@ static void test_long_names_work_uncached(void **state)
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     model_user u = {.name = name, .full_name = "", .role = MODEL_ROLE_VIEWER, .pw_hash = "$x"};
-    assert_int_equal(store_user_add(f->other, &u), CB_EOK);
+    assert_int_equal(store_user_add(f->other, &u), STORE_OK);
     model_user got;
     uint64_t h = hits(f);
-    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), CB_EOK);
-    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), STORE_OK);
+    assert_int_equal(store_user_by_name(f->s, f->a, name, &got), STORE_OK);
     assert_int_equal(hits(f), h);
     assert_int_equal(got.id, u.id);
 }
@@ -372,10 +373,10 @@ static void test_image_change_seen_next_read(void **state)
     assert_true(b.version > v);
     put_image(f, f->s, id, 3, 100); /* this store's own */
     assert_image(f, f->s, id, 3, 100, &b);
-    assert_int_equal(store_image_delete(f->other, MODEL_PERSON, id, STORE_ANY), CB_EOK);
+    assert_int_equal(store_image_delete(f->other, MODEL_PERSON, id, STORE_ANY), STORE_OK);
     void *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_ENOTFOUND);
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_ABSENT);
     free(bytes);
 }
 
@@ -387,16 +388,16 @@ static void test_info_change_seen_next_read(void **state)
     model_blob_edit edit = {.description = "first"};
     assert_int_equal(
         store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b),
-        CB_EOK);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
-    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), CB_EOK);
+        STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), STORE_OK);
     assert_same_blob(&b, &db);
     edit.description = "second";
     assert_int_equal(
         store_image_info_put(f->other, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &db),
-        CB_EOK);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+        STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
     assert_string_equal(b.description, "second");
     assert_same_blob(&b, &db);
 }
@@ -409,20 +410,20 @@ static void test_picture_writes_keep_users(void **state)
     fixture *f = *state;
     int32_t id = person(f->s);
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     put_image(f, f->other, id, 1, 100);
     uint64_t h = hits(f);
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_int_equal(hits(f), h + 1);
     model_blob b, db;
     assert_image(f, f->s, id, 1, 100, &b);
     model_user v = {.name = "Bob", .full_name = "", .role = MODEL_ROLE_VIEWER, .pw_hash = "$b"};
-    assert_int_equal(store_user_add(f->other, &v), CB_EOK);
+    assert_int_equal(store_user_add(f->other, &v), STORE_OK);
     h = hits(f);
     assert_image(f, f->s, id, 1, 100, &b); /* refilled, not a hit */
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
     assert_int_equal(hits(f), h);
-    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), CB_EOK);
+    assert_int_equal(store_image_info(f->other, f->a, MODEL_PERSON, id, &db), STORE_OK);
     assert_same_blob(&b, &db);
 }
 
@@ -439,12 +440,12 @@ static void test_image_shared(void **state)
     size_t len = 0;
     store_release r1, r2;
     assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &first, &len, &r1),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(len, 6000);
     assert_memory_equal(first, want, 6000);
     uint64_t h = hits(f);
     assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &second, &len, &r2),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(hits(f), h + 1);
     assert_memory_equal(second, want, 6000);
     put_image(f, f->other, id, 2, 100); /* a write while the bytes are out */
@@ -455,7 +456,7 @@ static void test_image_shared(void **state)
     const void *none = (const void *)1;
     store_release r3;
     assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, 999, &b, &none, &len, &r3),
-                     CB_ENOTFOUND);
+                     STORE_ABSENT);
     r3.release(r3.cls); /* always safe */
     free(want);
 }
@@ -472,24 +473,25 @@ static void test_record_users_follow_user_changes(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(
             store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b),
-            CB_EOK);
+            STORE_OK);
         assert_non_null(b.updated_by);
         assert_string_equal(b.updated_by->full_name, "Alice A.");
         assert_false(b.updated_by->disabled);
     }
-    assert_int_equal(store_user_set_disabled(f->other, "alice", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->other, "alice", true), STORE_OK);
     assert_int_equal(
-        store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b), CB_EOK);
+        store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, f->uid, STORE_ANY, &b), STORE_OK);
     assert_true(b.updated_by->disabled);
     assert_true(b.created_by->disabled);
     char name[300];
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     model_user u = {.name = name, .full_name = "", .role = MODEL_ROLE_EDITOR, .pw_hash = "$x"};
-    assert_int_equal(store_user_add(f->other, &u), CB_EOK);
+    assert_int_equal(store_user_add(f->other, &u), STORE_OK);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(
-            store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, u.id, STORE_ANY, &b), CB_EOK);
+            store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, u.id, STORE_ANY, &b),
+            STORE_OK);
         assert_string_equal(b.updated_by->name, name);
         assert_string_equal(b.created_by->name, "Alice");
         assert_true(b.created_by->disabled);
@@ -502,14 +504,14 @@ static void test_durable_writes_seen(void **state)
     fixture *f = *state;
     store_t *d = NULL;
     store_options durable = {.durable = true, .pool_size = 4, .cache_bytes = 1 << 20};
-    assert_int_equal(store_open(f->path, &durable, &d), CB_EOK);
+    assert_int_equal(store_open(f->path, &durable, &d), STORE_OK);
     int32_t id = person(d);
     put_image(f, d, id, 1, 3000);
     model_blob b;
     void *bytes = NULL;
     size_t len = 0;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(store_image_get(d, f->a, MODEL_PERSON, id, &b, &bytes, &len), CB_EOK);
+        assert_int_equal(store_image_get(d, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_OK);
         free(bytes);
     }
     put_image(f, d, id, 2, 4000);
@@ -526,7 +528,7 @@ static double until_disabled(fixture *f)
 {
     model_user u;
     for (int i = 0; i < 200; i++) {
-        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
         if (u.disabled)
             return i * 0.01;
         usleep(10000);
@@ -538,7 +540,7 @@ static void cache_alice(fixture *f)
 {
     model_user u;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK);
+        assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK);
         assert_false(u.disabled);
     }
 }
@@ -556,8 +558,8 @@ static void cli_disables_alice(const fixture *f)
     assert_true(pid >= 0);
     if (pid == 0) {
         store_t *cli = NULL;
-        int ok = store_open(f->path, NULL, &cli) == CB_EOK &&
-                 store_user_set_disabled(cli, "alice", true) == CB_EOK;
+        int ok = store_open(f->path, NULL, &cli) == STORE_OK &&
+                 store_user_set_disabled(cli, "alice", true) == STORE_OK;
         store_close(cli);
         _exit(ok ? 0 : 1);
     }
@@ -589,13 +591,13 @@ static void test_write_counted_in_removed_file_is_seen(void **state)
     char name[160];
     changes_name(f, name, sizeof(name));
     store_t *late = NULL;
-    assert_int_equal(store_open(f->path, NULL, &late), CB_EOK); /* maps the old file */
+    assert_int_equal(store_open(f->path, NULL, &late), STORE_OK); /* maps the old file */
     cache_alice(f);
     assert_int_equal(unlink(name), 0);
     usleep(STORE_CHANGES_CHECK_US_FOR_TEST + 20000);
     cache_alice(f); /* s notices, makes and maps a new file */
     assert_int_equal(access(name, F_OK), 0);
-    assert_int_equal(store_user_set_disabled(late, "alice", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(late, "alice", true), STORE_OK);
     store_close(late);
     double t = until_disabled(f);
     assert_true(t >= 0 && t <= 0.3);
@@ -629,15 +631,15 @@ static void test_counts_file_copied_over(void **state)
     assert_true(fd >= 0);
     assert_int_equal(pread(fd, backup, sizeof(backup), 0), (ssize_t)sizeof(backup));
     model_user bob = {.name = "Bob", .full_name = "B", .role = MODEL_ROLE_EDITOR, .pw_hash = "$h"};
-    assert_int_equal(store_user_add(f->other, &bob), CB_EOK); /* users + 1 */
+    assert_int_equal(store_user_add(f->other, &bob), STORE_OK); /* users + 1 */
     cache_alice(f); /* tagged with the count after Bob */
     assert_int_equal(pwrite(fd, backup, sizeof(backup), 0), (ssize_t)sizeof(backup));
     close(fd);
     usleep(STORE_CHANGES_CHECK_US_FOR_TEST + 20000);
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "nobody", &u), CB_ENOTFOUND); /* a check */
+    assert_int_equal(store_user_by_name(f->s, f->a, "nobody", &u), STORE_ABSENT); /* a check */
     /* users + 1 again: without the rewind seen, alice's entry would match */
-    assert_int_equal(store_user_set_disabled(f->other, "alice", true), CB_EOK);
+    assert_int_equal(store_user_set_disabled(f->other, "alice", true), STORE_OK);
     double t = until_disabled(f);
     assert_true(t >= 0 && t <= 0.3);
 }

@@ -38,7 +38,7 @@ typedef struct {
 static int32_t add_user(store_t *s, const char *name)
 {
     model_user u = {.name = name, .full_name = "", .pw_hash = "$argon2id$x"};
-    if (store_user_add(s, &u) != CB_EOK)
+    if (store_user_add(s, &u) != STORE_OK)
         return -1;
     return u.id;
 }
@@ -49,7 +49,7 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "cred",
                    "crmblob.db") != 0)
         return -1;
-    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+    if (store_open(f->path, NULL, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     f->uid = add_user(f->s, "alice");
@@ -83,7 +83,7 @@ static int64_t add_cred(fixture *f, store_cred_kind kind, int32_t uid, unsigned 
     store_cred c = {.kind = kind, .user_id = uid, .expires_ms = expires_ms, .label = "lbl"};
     fill(c.hash, hb);
     fill(c.xsrf_hash, (unsigned char)(hb + 1));
-    assert_int_equal(store_cred_add(f->s, &c), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
     assert_true(c.id > 0);
     assert_true(c.created_ms > 0);
     return c.id;
@@ -109,13 +109,13 @@ static void test_cred_add_find(void **state)
     store_cred c = {.kind = STORE_CRED_SESSION, .user_id = f->uid, .expires_ms = exp};
     fill(c.hash, 0x11);
     fill(c.xsrf_hash, 0x22);
-    assert_int_equal(store_cred_add(f->s, &c), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
 
     unsigned char h[STORE_HASH_BYTES], x[STORE_HASH_BYTES];
     fill(h, 0x11);
     fill(x, 0x22);
     store_cred got;
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), STORE_OK);
     assert_int_equal(got.id, c.id);
     assert_int_equal(got.kind, STORE_CRED_SESSION);
     assert_int_equal(got.user_id, f->uid);
@@ -135,7 +135,7 @@ static void test_cred_ticket_has_no_xsrf(void **state)
     unsigned char h[STORE_HASH_BYTES], zero[STORE_HASH_BYTES] = {0};
     fill(h, 0x33);
     store_cred got;
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), STORE_OK);
     assert_memory_equal(got.xsrf_hash, zero, STORE_HASH_BYTES);
     assert_string_equal(got.label, "lbl");
     assert_string_equal(got.user_name, "bob");
@@ -148,10 +148,10 @@ static void test_cred_find_kind_and_hash(void **state)
     unsigned char h[STORE_HASH_BYTES];
     store_cred got;
     fill(h, 0x44);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), CB_ENOTFOUND);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), STORE_ABSENT);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), STORE_ABSENT);
     fill(h, 0x45);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_ABSENT);
 }
 
 static void test_cred_unique_and_fk(void **state)
@@ -160,12 +160,12 @@ static void test_cred_unique_and_fk(void **state)
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x55, future());
     store_cred dup = {.kind = STORE_CRED_TICKET, .user_id = f->uid2, .expires_ms = future()};
     fill(dup.hash, 0x55);
-    assert_int_equal(store_cred_add(f->s, &dup), CB_ECONFLICT);
+    assert_int_equal(store_cred_add(f->s, &dup), STORE_CONFLICT);
     dup.kind = STORE_CRED_TOKEN; /* the same hash under another kind is another secret */
-    assert_int_equal(store_cred_add(f->s, &dup), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &dup), STORE_OK);
     store_cred orphan = {.kind = STORE_CRED_TICKET, .user_id = 9999, .expires_ms = future()};
     fill(orphan.hash, 0x56);
-    assert_int_equal(store_cred_add(f->s, &orphan), CB_EBADREQ);
+    assert_int_equal(store_cred_add(f->s, &orphan), STORE_INVALID);
 }
 
 static void test_cred_list(void **state)
@@ -177,17 +177,17 @@ static void test_cred_list(void **state)
     int64_t r = add_cred(f, STORE_CRED_TOKEN, f->uid2, 0x03, future());
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x04, future()); /* other kind */
     int64_t b = add_cred(f, STORE_CRED_TOKEN, f->uid2, 0x05, future());
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, r), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, r), STORE_OK);
 
     store_cred *v = NULL;
     size_t n = 99;
-    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TOKEN, now, &v, &n), CB_EOK);
+    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TOKEN, now, &v, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(v[0].id, a);
     assert_string_equal(v[0].user_name, "alice");
     assert_int_equal(v[1].id, b);
     assert_string_equal(v[1].user_name, "bob");
-    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_SESSION, now, &v, &n), CB_EOK);
+    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_SESSION, now, &v, &n), STORE_OK);
     assert_int_equal(n, 0);
 }
 
@@ -198,7 +198,8 @@ static void test_cred_list_many(void **state)
         add_cred(f, STORE_CRED_TICKET, f->uid, (unsigned char)(0x80 + i), future());
     store_cred *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TICKET, text_now_ms(), &v, &n), CB_EOK);
+    assert_int_equal(store_cred_list(f->s, f->a, STORE_CRED_TICKET, text_now_ms(), &v, &n),
+                     STORE_OK);
     assert_int_equal(n, 40);
     for (size_t i = 1; i < n; i++)
         assert_true(v[i - 1].id < v[i].id);
@@ -209,14 +210,14 @@ static void test_cred_revoke(void **state)
 {
     fixture *f = *state;
     int64_t id = add_cred(f, STORE_CRED_TICKET, f->uid, 0x66, future());
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, id), CB_ENOTFOUND);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id + 100), CB_ENOTFOUND);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id), CB_EOK);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id), CB_EOK); /* idempotent */
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, id), STORE_ABSENT);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id + 100), STORE_ABSENT);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id), STORE_OK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, id), STORE_OK); /* idempotent */
     unsigned char h[STORE_HASH_BYTES];
     fill(h, 0x66);
     store_cred got;
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_OK);
     assert_true(got.revoked); /* find still returns it: the caller decides */
 }
 
@@ -230,28 +231,28 @@ static void test_cred_revoke_pair(void **state)
     store_cred s = {.kind = STORE_CRED_SESSION, .user_id = f->uid, .expires_ms = future(),
                     .pair_id = t1};
     fill(s.hash, 0x72);
-    assert_int_equal(store_cred_add(f->s, &s), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &s), STORE_OK);
     store_cred got;
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), STORE_OK);
     assert_int_equal(got.pair_id, t1);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, t1), CB_ENOTFOUND);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, t1), STORE_ABSENT);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s.hash, &got), STORE_OK);
     assert_false(got.revoked);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_SESSION, s.id), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_SESSION, s.id), STORE_OK);
     unsigned char h[STORE_HASH_BYTES];
     fill(h, 0x70);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_OK);
     assert_true(got.revoked);
     fill(h, 0x71);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_OK);
     assert_false(got.revoked);
     /* the other way round */
     store_cred s2 = {.kind = STORE_CRED_SESSION, .user_id = f->uid, .expires_ms = future(),
                      .pair_id = t2};
     fill(s2.hash, 0x73);
-    assert_int_equal(store_cred_add(f->s, &s2), CB_EOK);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, t2), CB_EOK);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s2.hash, &got), CB_EOK);
+    assert_int_equal(store_cred_add(f->s, &s2), STORE_OK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, t2), STORE_OK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, s2.hash, &got), STORE_OK);
     assert_true(got.revoked);
 }
 
@@ -262,8 +263,8 @@ static void test_cred_revoke_user(void **state)
     add_cred(f, STORE_CRED_TOKEN, f->uid, 0x75, future());
     add_cred(f, STORE_CRED_SESSION, f->uid, 0x76, future());
     add_cred(f, STORE_CRED_TOKEN, f->uid2, 0x77, future());
-    assert_int_equal(store_cred_revoke_user(f->s, "Alice"), CB_EOK);
-    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), CB_ENOTFOUND);
+    assert_int_equal(store_cred_revoke_user(f->s, "Alice"), STORE_OK);
+    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), STORE_ABSENT);
     static const struct {
         store_cred_kind kind;
         unsigned char b;
@@ -274,7 +275,7 @@ static void test_cred_revoke_user(void **state)
         unsigned char h[STORE_HASH_BYTES];
         store_cred got;
         fill(h, want[i].b);
-        assert_int_equal(store_cred_find(f->s, f->a, want[i].kind, h, &got), CB_EOK);
+        assert_int_equal(store_cred_find(f->s, f->a, want[i].kind, h, &got), STORE_OK);
         assert_int_equal(got.revoked, want[i].revoked);
     }
 }
@@ -286,24 +287,24 @@ static void test_cred_purge(void **state)
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x71, now - 1); /* expired */
     int64_t r = add_cred(f, STORE_CRED_TOKEN, f->uid, 0x72, future());
     add_cred(f, STORE_CRED_SESSION, f->uid, 0x73, future()); /* kept */
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, r), CB_EOK);
-    assert_int_equal(store_cred_purge(f->s, now), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, r), STORE_OK);
+    assert_int_equal(store_cred_purge(f->s, now), STORE_OK);
     unsigned char h[STORE_HASH_BYTES];
     store_cred got;
     fill(h, 0x71);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_ABSENT);
     fill(h, 0x72);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), STORE_ABSENT);
     fill(h, 0x73);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_SESSION, h, &got), STORE_OK);
 }
 
 static void test_cred_ids_not_reused(void **state)
 {
     fixture *f = *state;
     int64_t id = add_cred(f, STORE_CRED_TOKEN, f->uid, 0x74, future());
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, id), CB_EOK);
-    assert_int_equal(store_cred_purge(f->s, text_now_ms()), CB_EOK);
+    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TOKEN, id), STORE_OK);
+    assert_int_equal(store_cred_purge(f->s, text_now_ms()), STORE_OK);
     assert_true(add_cred(f, STORE_CRED_TOKEN, f->uid, 0x75, future()) > id);
 }
 
@@ -315,7 +316,7 @@ static void test_cred_user_cascade(void **state)
     unsigned char h[STORE_HASH_BYTES];
     store_cred got;
     fill(h, 0x76);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TICKET, h, &got), STORE_ABSENT);
 }
 
 static void test_cred_survives_reopen(void **state)
@@ -323,11 +324,11 @@ static void test_cred_survives_reopen(void **state)
     fixture *f = *state;
     int64_t id = add_cred(f, STORE_CRED_TOKEN, f->uid, 0x77, future());
     store_close(f->s);
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     unsigned char h[STORE_HASH_BYTES];
     store_cred got;
     fill(h, 0x77);
-    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), CB_EOK);
+    assert_int_equal(store_cred_find(f->s, f->a, STORE_CRED_TOKEN, h, &got), STORE_OK);
     assert_int_equal(got.id, id);
 }
 
@@ -345,11 +346,11 @@ static void test_migrate_from_v2(void **state)
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
                 "ALTER TABLE product DROP COLUMN thumb_blob_id; PRAGMA user_version = 2");
     assert_int_equal(tmpdb_schema_version(f->path), 2);
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     assert_int_equal(tmpdb_schema_version(f->path), current);
     add_cred(f, STORE_CRED_TICKET, f->uid, 0x78, future());
     model_user u;
-    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), CB_EOK); /* data kept */
+    assert_int_equal(store_user_by_name(f->s, f->a, "alice", &u), STORE_OK); /* data kept */
 }
 
 /* ---- partner applications ------------------------------------------------ */
@@ -358,7 +359,7 @@ static int64_t add_app(fixture *f, const char *name, unsigned char hb)
 {
     store_app ap = {.name = name};
     fill(ap.hash, hb);
-    assert_int_equal(store_app_add(f->s, &ap), CB_EOK);
+    assert_int_equal(store_app_add(f->s, &ap), STORE_OK);
     assert_true(ap.id > 0);
     assert_true(ap.created_ms > 0);
     return ap.id;
@@ -371,13 +372,13 @@ static void test_app_add_find(void **state)
     unsigned char h[STORE_HASH_BYTES];
     store_app got;
     fill(h, 0x91);
-    assert_int_equal(store_app_find(f->s, f->a, h, &got), CB_EOK);
+    assert_int_equal(store_app_find(f->s, f->a, h, &got), STORE_OK);
     assert_int_equal(got.id, id);
     assert_string_equal(got.name, "Partner One");
     assert_memory_equal(got.hash, h, STORE_HASH_BYTES);
     assert_false(got.revoked);
     fill(h, 0x92);
-    assert_int_equal(store_app_find(f->s, f->a, h, &got), CB_ENOTFOUND);
+    assert_int_equal(store_app_find(f->s, f->a, h, &got), STORE_ABSENT);
 }
 
 static void test_app_conflicts(void **state)
@@ -386,14 +387,14 @@ static void test_app_conflicts(void **state)
     add_app(f, "Partner", 0x93);
     store_app ap = {.name = "PARTNER"};
     fill(ap.hash, 0x94);
-    assert_int_equal(store_app_add(f->s, &ap), CB_ECONFLICT); /* name, any case */
+    assert_int_equal(store_app_add(f->s, &ap), STORE_CONFLICT); /* name, any case */
     ap.name = "other";
     fill(ap.hash, 0x93);
-    assert_int_equal(store_app_add(f->s, &ap), CB_ECONFLICT); /* the same token */
-    assert_int_equal(store_app_revoke(f->s, "partner"), CB_EOK);
+    assert_int_equal(store_app_add(f->s, &ap), STORE_CONFLICT); /* the same token */
+    assert_int_equal(store_app_revoke(f->s, "partner"), STORE_OK);
     ap.name = "Partner";
     fill(ap.hash, 0x95);
-    assert_int_equal(store_app_add(f->s, &ap), CB_ECONFLICT); /* revoked names stay taken */
+    assert_int_equal(store_app_add(f->s, &ap), STORE_CONFLICT); /* revoked names stay taken */
 }
 
 static void test_app_revoke_list(void **state)
@@ -401,11 +402,11 @@ static void test_app_revoke_list(void **state)
     fixture *f = *state;
     add_app(f, "a1", 0xa1);
     add_app(f, "a2", 0xa2);
-    assert_int_equal(store_app_revoke(f->s, "A2"), CB_EOK);
-    assert_int_equal(store_app_revoke(f->s, "nope"), CB_ENOTFOUND);
+    assert_int_equal(store_app_revoke(f->s, "A2"), STORE_OK);
+    assert_int_equal(store_app_revoke(f->s, "nope"), STORE_ABSENT);
     store_app *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_app_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(store_app_list(f->s, f->a, &v, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].name, "a1");
     assert_false(v[0].revoked);
@@ -414,7 +415,7 @@ static void test_app_revoke_list(void **state)
     unsigned char h[STORE_HASH_BYTES];
     store_app got;
     fill(h, 0xa2);
-    assert_int_equal(store_app_find(f->s, f->a, h, &got), CB_EOK);
+    assert_int_equal(store_app_find(f->s, f->a, h, &got), STORE_OK);
     assert_true(got.revoked);
 }
 
@@ -423,7 +424,7 @@ static void test_app_list_empty(void **state)
     fixture *f = *state;
     store_app *v = NULL;
     size_t n = 7;
-    assert_int_equal(store_app_list(f->s, f->a, &v, &n), CB_EOK);
+    assert_int_equal(store_app_list(f->s, f->a, &v, &n), STORE_OK);
     assert_int_equal(n, 0);
 }
 

@@ -62,7 +62,7 @@ static int open_with(void **state, int pool_size)
         tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "durable", "crmblob.db") != 0)
         return -1;
     store_options opt = {.durable = true, .pool_size = pool_size};
-    if (store_open(f->path, &opt, &f->s) != CB_EOK)
+    if (store_open(f->path, &opt, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     atomic_store(&g_fail, 0);
@@ -99,13 +99,13 @@ static void test_write_answered_after_flush(void **state)
     fixture *f = *state;
     int before = atomic_load(&g_started);
     int32_t id = 0;
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
     assert_true(atomic_load(&g_started) > before);
     assert_int_equal(atomic_load(&g_ended), atomic_load(&g_started));
 
     int flushed = atomic_load(&g_started);
     model_entity_t got;
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), STORE_OK);
     assert_int_equal(atomic_load(&g_started), flushed);
 }
 
@@ -115,20 +115,20 @@ static void test_failed_flush_is_sticky(void **state)
 {
     fixture *f = *state;
     int32_t id = 0;
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
     atomic_store(&g_fail, EIO);
     int32_t other = 0;
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), CB_EUNAVAILABLE);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), STORE_UNAVAILABLE);
     atomic_store(&g_fail, 0); /* the disk "recovers": too late to trust it */
     int tried = atomic_load(&g_started);
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), CB_EUNAVAILABLE);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &other), STORE_UNAVAILABLE);
     model_blob_edit edit = {.description = "after the failure"};
     model_blob b;
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
-                     CB_EUNAVAILABLE);
+                     STORE_UNAVAILABLE);
     assert_int_equal(atomic_load(&g_started), tried);
     model_entity_t got;
-    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), CB_EOK);
+    assert_int_equal(store_entity_get(f->s, f->a, MODEL_PERSON, id, &got), STORE_OK);
 }
 
 #define WRITERS 8
@@ -146,7 +146,7 @@ static void *write_many(void *arg)
     for (int i = 0; i < WRITES; i++) {
         int ended_before = atomic_load(&g_ended);
         int32_t id = 0;
-        if (tmpdb_entity(w->f->s, MODEL_CONTACT, &id) != CB_EOK)
+        if (tmpdb_entity(w->f->s, MODEL_CONTACT, &id) != STORE_OK)
             w->failed++;
         else if (atomic_load(&g_ended) <= ended_before)
             w->late++;
@@ -178,17 +178,17 @@ static void test_writers_share_flushes(void **state)
     /* every write is there after a reopen */
     store_close(f->s);
     store_options opt = {.durable = true, .pool_size = 4};
-    assert_int_equal(store_open(f->path, &opt, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, &opt, &f->s), STORE_OK);
     model_entity_t got;
     for (int32_t id = 1; id <= WRITERS * WRITES; id++)
-        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, id, &got), CB_EOK);
+        assert_int_equal(store_entity_get(f->s, f->a, MODEL_CONTACT, id, &got), STORE_OK);
 }
 
 static void *write_one(void *arg)
 {
     fixture *f = arg;
     int32_t id = 0;
-    return tmpdb_entity(f->s, MODEL_PERSON, &id) == CB_EOK ? NULL : arg;
+    return tmpdb_entity(f->s, MODEL_PERSON, &id) == STORE_OK ? NULL : arg;
 }
 
 /* True when another connection (another process: the CLI) can take the
@@ -216,9 +216,9 @@ static void test_failed_write_during_flush(void **state)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     model_blob_edit edit = {.description = "nobody"};
     model_blob b;
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY,
-                                          &b),
-                     CB_ENOTFOUND);
+    assert_int_equal(
+        store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY, &b),
+        STORE_ABSENT);
     void *failed = NULL;
     assert_int_equal(pthread_join(th, &failed), 0);
     assert_null(failed);
@@ -233,7 +233,7 @@ typedef struct {
     atomic_int rc;
 } waited;
 
-static void on_flushed(void *ctx, cb_err rc)
+static void on_flushed(void *ctx, store_err rc)
 {
     waited *w = ctx;
     atomic_store(&w->rc, rc);
@@ -241,14 +241,14 @@ static void on_flushed(void *ctx, cb_err rc)
 }
 
 /* The scope's result: at once, or through on_flushed. */
-static cb_err scope_result(store_defer *d, waited *w)
+static store_err scope_result(store_defer *d, waited *w)
 {
-    cb_err rc = store_defer_wait(d, on_flushed, w);
-    if (rc != CB_EWOULDBLOCK)
+    store_err rc = store_defer_wait(d, on_flushed, w);
+    if (rc != STORE_PENDING)
         return rc;
     while (atomic_load(&w->calls) == 0)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    return (cb_err)atomic_load(&w->rc);
+    return (store_err)atomic_load(&w->rc);
 }
 
 /* Starts a write on another thread and returns once its flush has begun
@@ -268,7 +268,7 @@ static void test_deferred_write_waits_without_thread(void **state)
 {
     fixture *f = *state;
     int32_t id = 0;
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
     atomic_store(&g_delay_us, 200000);
     pthread_t th;
     flush_running(f, &th);
@@ -279,25 +279,25 @@ static void test_deferred_write_waits_without_thread(void **state)
     model_blob_edit edit = {.description = "deferred"};
     model_blob b;
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(atomic_load(&g_ended), ended); /* returned during the flush */
     model_blob seen;
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &seen), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &seen), STORE_OK);
     assert_string_equal(seen.description, "deferred");
     assert_true(store_defer_end(d));
 
     model_blob other; /* this thread, outside the scope: the committed state */
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), STORE_OK);
     assert_string_equal(other.description, "");
     assert_int_equal(atomic_load(&g_ended), ended);
 
     waited w = {0};
-    assert_int_equal(store_defer_wait(d, on_flushed, &w), CB_EWOULDBLOCK);
+    assert_int_equal(store_defer_wait(d, on_flushed, &w), STORE_PENDING);
     while (atomic_load(&w.calls) == 0)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert_int_equal(atomic_load(&w.rc), CB_EOK);
+    assert_int_equal(atomic_load(&w.rc), STORE_OK);
     assert_true(atomic_load(&g_ended) >= ended + 2); /* the running flush, then its own */
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), STORE_OK);
     assert_string_equal(other.description, "deferred");
     assert_int_equal(pthread_join(th, NULL), 0);
     nanosleep(&(struct timespec){0, 50000000}, NULL);
@@ -311,26 +311,26 @@ static void test_deferred_failures(void **state)
 {
     fixture *f = *state;
     int32_t id = 0;
-    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
     model_blob b;
     store_defer *d = store_defer_begin(f->s, f->a);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
     assert_false(store_defer_end(d));
 
     d = store_defer_begin(f->s, f->a);
     model_blob_edit edit = {.description = "x"};
     assert_int_equal(
         store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY, &b),
-        CB_ENOTFOUND);
+        STORE_ABSENT);
     assert_false(store_defer_end(d));
 
     atomic_store(&g_fail, EIO);
     d = store_defer_begin(f->s, f->a);
     assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
-                     CB_EOK);
+                     STORE_OK);
     assert_true(store_defer_end(d));
     waited w = {0};
-    assert_int_equal(scope_result(d, &w), CB_EUNAVAILABLE);
+    assert_int_equal(scope_result(d, &w), STORE_UNAVAILABLE);
 }
 
 /* Without durable mode there is nothing to defer. */
@@ -340,7 +340,7 @@ static void test_no_scope_without_durable(void **state)
     store_t *plain = NULL;
     char path[600];
     snprintf(path, sizeof(path), "%s.plain", f->path);
-    assert_int_equal(store_open(path, &(store_options){0}, &plain), CB_EOK);
+    assert_int_equal(store_open(path, &(store_options){0}, &plain), STORE_OK);
     assert_null(store_defer_begin(plain, f->a));
     assert_false(store_defer_end(NULL));
     store_close(plain);

@@ -43,7 +43,7 @@ static int setup(void **state)
     if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "variant",
                    "crmblob.db") != 0)
         return -1;
-    if (store_open(f->path, NULL, &f->s) != CB_EOK)
+    if (store_open(f->path, NULL, &f->s) != STORE_OK)
         return -1;
     f->a = arena_create();
     *state = f;
@@ -67,10 +67,10 @@ static int teardown(void **state)
 static int32_t entity_with_image(fixture *f, model_kind k, int seed, size_t n, model_blob *b)
 {
     int32_t id;
-    assert_int_equal(tmpdb_entity(f->s, k, &id), CB_EOK);
+    assert_int_equal(tmpdb_entity(f->s, k, &id), STORE_OK);
     store_content c = tmpdb_content(f->dir, seed, n, "image/png");
     assert_true(c.fd >= 0);
-    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), STORE_OK);
     close(c.fd);
     return id;
 }
@@ -80,7 +80,7 @@ static void replace_image(fixture *f, model_kind k, int32_t id, int seed, size_t
 {
     store_content c = tmpdb_content(f->dir, seed, n, "image/jpeg");
     assert_true(c.fd >= 0);
-    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), CB_EOK);
+    assert_int_equal(store_image_put(f->s, f->a, k, id, &c, 0, STORE_ANY, b), STORE_OK);
     close(c.fd);
 }
 
@@ -88,11 +88,11 @@ static const store_variant_meta png_meta = {
     .mime = "image/png", .is_zipped = false, .is_encrypted = false, .original_size = 0};
 
 /* Stores variant `key` of b's current version as tmpdb_payload(seed, n). */
-static cb_err put_variant(fixture *f, const model_blob *b, const char *key, int seed, size_t n,
-                          bool pinned, int64_t max)
+static store_err put_variant(fixture *f, const model_blob *b, const char *key, int seed, size_t n,
+                             bool pinned, int64_t max)
 {
     unsigned char *bytes = tmpdb_payload(seed, n);
-    cb_err rc =
+    store_err rc =
         store_variant_put(f->s, b->blob_id, b->version, key, &png_meta, bytes, n, pinned, max);
     free(bytes);
     return rc;
@@ -105,12 +105,12 @@ static bool has_variant(fixture *f, const model_blob *b, const char *key, int se
     store_variant_meta m;
     void *got = NULL;
     size_t len = 0;
-    cb_err rc = store_variant_get(f->s, f->a, b->blob_id, b->version, key, &m, &got, &len);
-    if (rc == CB_ENOTFOUND) {
+    store_err rc = store_variant_get(f->s, f->a, b->blob_id, b->version, key, &m, &got, &len);
+    if (rc == STORE_ABSENT) {
         assert_null(got);
         return false;
     }
-    assert_int_equal(rc, CB_EOK);
+    assert_int_equal(rc, STORE_OK);
     unsigned char *want = tmpdb_payload(seed, n);
     assert_int_equal(len, n);
     assert_memory_equal(got, want, n);
@@ -123,7 +123,7 @@ static bool has_variant(fixture *f, const model_blob *b, const char *key, int se
 static void assert_total(fixture *f, int64_t bytes, int64_t n)
 {
     int64_t got_bytes = -1, got_n = -1;
-    assert_int_equal(store_variant_total(f->s, &got_bytes, &got_n), CB_EOK);
+    assert_int_equal(store_variant_total(f->s, &got_bytes, &got_n), STORE_OK);
     assert_int_equal(got_bytes, bytes);
     assert_int_equal(got_n, n);
     assert_int_equal(
@@ -157,11 +157,11 @@ static void test_migrate_from_v3(void **state)
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "
                 "ALTER TABLE product DROP COLUMN thumb_blob_id; DROP INDEX cred_pair_id; "
                 "ALTER TABLE cred DROP COLUMN pair_id; PRAGMA user_version = 3");
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     assert_int_equal(tmpdb_schema_version(f->path), current);
-    assert_int_equal(put_variant(f, &b, "w=10", 2, 50, false, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=10", 2, 50, false, 1000), STORE_OK);
     assert_true(has_variant(f, &b, "w=10", 2, 50));
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), CB_EOK); /* data kept */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK); /* data kept */
     assert_int_equal(b.blob_size, 100);
 }
 
@@ -180,10 +180,10 @@ static void test_variant_round_trip(void **state)
     entity_with_image(f, MODEL_PRODUCT, 1, 5000, &b);
     assert_int_equal(store_variant_put(f->s, b.blob_id, b.version, "w=64,h=64,type=WEBP", &meta,
                                        want, 3000, false, 1 << 20),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(store_variant_get(f->s, f->a, b.blob_id, b.version, "w=64,h=64,type=WEBP",
                                        &got, &bytes, &len),
-                     CB_EOK);
+                     STORE_OK);
     assert_string_equal(got.mime, "image/webp");
     assert_true(got.is_zipped && got.is_encrypted);
     assert_int_equal(got.original_size, 4321);
@@ -193,11 +193,11 @@ static void test_variant_round_trip(void **state)
     assert_total(f, 3000, 1);
 
     /* the same key again replaces the row */
-    assert_int_equal(put_variant(f, &b, "w=64,h=64,type=WEBP", 8, 1000, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=64,h=64,type=WEBP", 8, 1000, false, 1 << 20), STORE_OK);
     assert_true(has_variant(f, &b, "w=64,h=64,type=WEBP", 8, 1000));
     assert_int_equal(store_variant_get(f->s, f->a, b.blob_id, b.version, "w=64,h=64,type=WEBP",
                                        &got, &bytes, &len),
-                     CB_EOK);
+                     STORE_OK);
     assert_string_equal(got.mime, "image/png");
     assert_false(got.is_zipped || got.is_encrypted);
     free(bytes);
@@ -205,7 +205,7 @@ static void test_variant_round_trip(void **state)
     assert_total(f, 1000, 1);
 
     /* other keys are other variants; an unknown key is not found */
-    assert_int_equal(put_variant(f, &b, "w=32", 9, 10, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=32", 9, 10, false, 1 << 20), STORE_OK);
     assert_true(has_variant(f, &b, "w=32", 9, 10));
     assert_false(has_variant(f, &b, "w=33", 0, 0));
     assert_total(f, 1010, 2);
@@ -224,24 +224,24 @@ static void test_variant_stale_version(void **state)
     entity_with_image(f, MODEL_PERSON, 1, 100, &b);
     stale = b;
     stale.version = b.version + 1;
-    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, false, 1000), CB_ENOTFOUND);
+    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, false, 1000), STORE_ABSENT);
     stale.version = b.version - 1;
-    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, true, 1000), CB_ENOTFOUND);
+    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, true, 1000), STORE_ABSENT);
     stale = b;
     stale.blob_id = b.blob_id + 100; /* no such BLOB */
-    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, false, 1000), CB_ENOTFOUND);
+    assert_int_equal(put_variant(f, &stale, "w=1", 1, 10, false, 1000), STORE_ABSENT);
     assert_int_equal(tmpdb_count(f->path, "variant"), 0);
     assert_total(f, 0, 0);
 
-    assert_int_equal(put_variant(f, &b, "w=1", 1, 10, false, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=1", 1, 10, false, 1000), STORE_OK);
     assert_int_equal(
         store_variant_get(f->s, f->a, b.blob_id, b.version + 1, "w=1", &m, &bytes, &len),
-        CB_ENOTFOUND);
+        STORE_ABSENT);
     assert_null(bytes);
     assert_int_equal(len, 0);
     assert_int_equal(
         store_variant_get(f->s, f->a, b.blob_id + 100, b.version, "w=1", &m, &bytes, &len),
-        CB_ENOTFOUND);
+        STORE_ABSENT);
     assert_true(has_variant(f, &b, "w=1", 1, 10));
 
     /* white-box: a row that (against the invariant) disagrees with its BLOB */
@@ -260,15 +260,15 @@ static void test_variant_invalidated_by_image_put(void **state)
     model_blob_edit edit = {.description = "new text"};
     int32_t id = entity_with_image(f, MODEL_CONTACT, 1, 500, &b);
     entity_with_image(f, MODEL_CONTACT, 2, 600, &other);
-    assert_int_equal(put_variant(f, &b, "w=1", 1, 100, false, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b, "w=2", 2, 200, false, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b, "thumb", 3, 300, true, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &other, "w=1", 4, 400, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=1", 1, 100, false, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b, "w=2", 2, 200, false, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b, "thumb", 3, 300, true, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &other, "w=1", 4, 400, false, 1 << 20), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "variant"), 4);
     assert_total(f, 700, 3);
 
     assert_int_equal(
-        store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, STORE_ANY, &next), CB_EOK);
+        store_image_info_put(f->s, f->a, MODEL_CONTACT, id, &edit, 0, STORE_ANY, &next), STORE_OK);
     assert_int_equal(next.version, b.version);
     assert_true(has_variant(f, &b, "w=1", 1, 100));
 
@@ -281,7 +281,7 @@ static void test_variant_invalidated_by_image_put(void **state)
     assert_false(has_variant(f, &b, "thumb", 0, 0));
     assert_false(has_variant(f, &next, "w=1", 0, 0));
     assert_true(has_variant(f, &other, "w=1", 4, 400));
-    assert_int_equal(put_variant(f, &next, "w=1", 6, 50, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &next, "w=1", 6, 50, false, 1 << 20), STORE_OK);
     assert_true(has_variant(f, &next, "w=1", 6, 50));
 }
 
@@ -293,20 +293,20 @@ static void test_variant_removed_with_image(void **state)
     int32_t id1 = entity_with_image(f, MODEL_PERSON, 1, 100, &b1);
     int32_t id2 = entity_with_image(f, MODEL_PRODUCT, 2, 100, &b2);
     entity_with_image(f, MODEL_PROJECT, 3, 100, &b3);
-    assert_int_equal(put_variant(f, &b1, "a", 1, 10, false, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b1, "b", 2, 20, true, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b2, "a", 3, 30, false, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b2, "thumb", 4, 40, true, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b3, "a", 5, 50, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &b1, "a", 1, 10, false, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b1, "b", 2, 20, true, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b2, "a", 3, 30, false, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b2, "thumb", 4, 40, true, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b3, "a", 5, 50, false, 1 << 20), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "variant"), 5);
     assert_total(f, 90, 3);
 
-    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id1, STORE_ANY), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id1, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "variant"), 3);
     assert_total(f, 80, 2);
     assert_false(has_variant(f, &b1, "a", 0, 0));
 
-    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id2, STORE_ANY), CB_EOK);
+    assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id2, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "variant"), 1);
     assert_int_equal(tmpdb_count(f->path, "variant_data"), 1);
     assert_total(f, 50, 1);
@@ -323,21 +323,21 @@ static void test_variant_eviction_lru(void **state)
     const int64_t max = 3000;
     entity_with_image(f, MODEL_PERSON, 1, 100, &b);
     entity_with_image(f, MODEL_PERSON, 2, 100, &c);
-    assert_int_equal(put_variant(f, &b, "A", 1, 1000, false, max), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "A", 1, 1000, false, max), STORE_OK);
     usleep(2000); /* distinct use times */
-    assert_int_equal(put_variant(f, &c, "B", 2, 1000, false, max), CB_EOK);
+    assert_int_equal(put_variant(f, &c, "B", 2, 1000, false, max), STORE_OK);
     usleep(2000);
-    assert_int_equal(put_variant(f, &b, "C", 3, 1000, false, max), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "C", 3, 1000, false, max), STORE_OK);
     usleep(2000);
     assert_total(f, 3000, 3);
     assert_true(has_variant(f, &b, "A", 1, 1000)); /* A is now the most recent */
     usleep(2000);
 
-    assert_int_equal(put_variant(f, &c, "D", 4, 1000, false, max), CB_EOK); /* B goes */
+    assert_int_equal(put_variant(f, &c, "D", 4, 1000, false, max), STORE_OK); /* B goes */
     assert_total(f, 3000, 3);
     assert_false(has_variant(f, &c, "B", 0, 0));
     usleep(2000);
-    assert_int_equal(put_variant(f, &b, "E", 5, 1500, false, max), CB_EOK); /* C and A go */
+    assert_int_equal(put_variant(f, &b, "E", 5, 1500, false, max), STORE_OK); /* C and A go */
     assert_total(f, 2500, 2);
     assert_false(has_variant(f, &b, "C", 0, 0));
     assert_false(has_variant(f, &b, "A", 0, 0));
@@ -346,11 +346,11 @@ static void test_variant_eviction_lru(void **state)
 
     /* one larger than the whole cache stays alone, until the next put */
     usleep(2000);
-    assert_int_equal(put_variant(f, &c, "huge", 6, 5000, false, max), CB_EOK);
+    assert_int_equal(put_variant(f, &c, "huge", 6, 5000, false, max), STORE_OK);
     assert_total(f, 5000, 1);
     assert_true(has_variant(f, &c, "huge", 6, 5000));
     usleep(2000);
-    assert_int_equal(put_variant(f, &b, "F", 7, 100, false, max), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "F", 7, 100, false, max), STORE_OK);
     assert_total(f, 100, 1);
     assert_true(has_variant(f, &b, "F", 7, 100));
 }
@@ -361,27 +361,27 @@ static void test_variant_pinned(void **state)
     fixture *f = *state;
     model_blob b;
     entity_with_image(f, MODEL_PRODUCT, 1, 100, &b);
-    assert_int_equal(put_variant(f, &b, "thumb", 1, 5000, true, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "thumb", 1, 5000, true, 1000), STORE_OK);
     assert_total(f, 0, 0);
     for (int i = 0; i < 10; i++) {
         char key[16];
         snprintf(key, sizeof(key), "w=%d", i);
-        assert_int_equal(put_variant(f, &b, key, 10 + i, 400, false, 1000), CB_EOK);
+        assert_int_equal(put_variant(f, &b, key, 10 + i, 400, false, 1000), STORE_OK);
         usleep(2000);
     }
     assert_total(f, 800, 2);
     assert_true(has_variant(f, &b, "thumb", 1, 5000));
     assert_true(has_variant(f, &b, "w=9", 19, 400));
     assert_false(has_variant(f, &b, "w=7", 0, 0));
-    assert_int_equal(put_variant(f, &b, "thumb2", 2, 100, true, 0), CB_EOK); /* evicts nothing */
+    assert_int_equal(put_variant(f, &b, "thumb2", 2, 100, true, 0), STORE_OK); /* evicts nothing */
     assert_total(f, 800, 2);
     usleep(2000);
 
     /* put again unpinned, it counts; then w=8 and w=9, the oldest, make room */
-    assert_int_equal(put_variant(f, &b, "thumb2", 2, 100, false, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "thumb2", 2, 100, false, 1000), STORE_OK);
     assert_total(f, 900, 3);
     usleep(2000);
-    assert_int_equal(put_variant(f, &b, "w=10", 20, 600, false, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "w=10", 20, 600, false, 1000), STORE_OK);
     assert_total(f, 700, 2);
     assert_true(has_variant(f, &b, "thumb", 1, 5000));
     assert_true(has_variant(f, &b, "thumb2", 2, 100));
@@ -396,12 +396,12 @@ static void test_variant_use_survives_reopen(void **state)
     fixture *f = *state;
     model_blob b;
     entity_with_image(f, MODEL_PERSON, 1, 100, &b);
-    assert_int_equal(put_variant(f, &b, "A", 1, 100, false, 1000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "A", 1, 100, false, 1000), STORE_OK);
     int64_t before = tmpdb_int(f->path, "SELECT last_used_ms FROM variant", 0);
     usleep(3000);
     assert_true(has_variant(f, &b, "A", 1, 100));
     store_close(f->s);
-    assert_int_equal(store_open(f->path, NULL, &f->s), CB_EOK);
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
     assert_true(tmpdb_int(f->path, "SELECT last_used_ms FROM variant", 0) > before);
 }
 
@@ -415,7 +415,7 @@ static void test_variant_uses_written_by_readers(void **state)
     for (int i = 0; i < 100; i++) {
         char key[16];
         snprintf(key, sizeof(key), "w=%d", i);
-        assert_int_equal(put_variant(f, &b, key, i, 10, false, 1 << 20), CB_EOK);
+        assert_int_equal(put_variant(f, &b, key, i, 10, false, 1 << 20), STORE_OK);
     }
     int64_t before = tmpdb_int(f->path, "SELECT max(last_used_ms) FROM variant", 0);
     usleep(3000);
@@ -439,26 +439,26 @@ static void test_meta(void **state)
     void *v = (void *)1;
     size_t len = 1;
     const unsigned char fp[16] = {1, 2, 3, 0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), CB_ENOTFOUND);
+    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), STORE_ABSENT);
     assert_null(v);
     assert_int_equal(len, 0);
 
-    assert_int_equal(store_meta_put(f->s, "key_fingerprint", fp, sizeof(fp)), CB_EOK);
-    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), CB_EOK);
+    assert_int_equal(store_meta_put(f->s, "key_fingerprint", fp, sizeof(fp)), STORE_OK);
+    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), STORE_OK);
     assert_int_equal(len, sizeof(fp));
     assert_memory_equal(v, fp, sizeof(fp));
 
-    assert_int_equal(store_meta_put(f->s, "key_fingerprint", "xyz", 3), CB_EOK);
-    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), CB_EOK);
+    assert_int_equal(store_meta_put(f->s, "key_fingerprint", "xyz", 3), STORE_OK);
+    assert_int_equal(store_meta_get(f->s, f->a, "key_fingerprint", &v, &len), STORE_OK);
     assert_int_equal(len, 3);
     assert_memory_equal(v, "xyz", 3);
     assert_int_equal(tmpdb_count(f->path, "meta"), 1);
 
-    assert_int_equal(store_meta_put(f->s, "empty", NULL, 0), CB_EOK);
-    assert_int_equal(store_meta_get(f->s, f->a, "empty", &v, &len), CB_EOK);
+    assert_int_equal(store_meta_put(f->s, "empty", NULL, 0), STORE_OK);
+    assert_int_equal(store_meta_get(f->s, f->a, "empty", &v, &len), STORE_OK);
     assert_int_equal(len, 0);
     assert_non_null(v);
-    assert_int_equal(store_meta_get(f->s, f->a, "Key_Fingerprint", &v, &len), CB_ENOTFOUND);
+    assert_int_equal(store_meta_get(f->s, f->a, "Key_Fingerprint", &v, &len), STORE_ABSENT);
 }
 
 /* ---- rewrite_all -------------------------------------------------------- */
@@ -466,22 +466,22 @@ static void test_meta(void **state)
 typedef struct {
     int calls;
     int fail_at;    /* the call (1-based) that fails, 0: none */
-    cb_err fail_rc; /* what it returns */
+    store_err fail_rc; /* what it returns */
     bool keep_odd;  /* keep (NULL) values whose first byte is odd */
 } rewriter;
 
 /* The test's "re-encoding": a marker byte 0xEE, then every byte XOR 0x5A;
  * flags: zipped flipped, encrypted set. Values already encrypted are kept,
  * as rekey would find them readable with the new key. */
-static cb_err rewrite_fn(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
-                         void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
+static store_err rewrite_fn(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
+                            void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
 {
     rewriter *r = ctx;
     const unsigned char *p = in;
     if (++r->calls == r->fail_at)
         return r->fail_rc;
     if (encrypted || (r->keep_odd && len > 0 && (p[0] & 1)))
-        return CB_EOK; /* *out stays NULL: keep */
+        return STORE_OK; /* *out stays NULL: keep */
     unsigned char *q = malloc(len + 1);
     q[0] = 0xEE;
     for (size_t i = 0; i < len; i++)
@@ -490,7 +490,7 @@ static cb_err rewrite_fn(void *ctx, const void *in, size_t len, bool zipped, boo
     *out_len = len + 1;
     *out_zipped = !zipped;
     *out_encrypted = true;
-    return CB_EOK;
+    return STORE_OK;
 }
 
 /* tmpdb_payload(seed, n) as rewrite_fn turns it. */
@@ -513,7 +513,7 @@ static void assert_rewritten_image(fixture *f, model_kind k, int32_t id, int see
     void *bytes = NULL;
     size_t len = 0;
     unsigned char *want = rewritten_payload(seed, n);
-    assert_int_equal(store_image_get(f->s, f->a, k, id, &b, &bytes, &len), CB_EOK);
+    assert_int_equal(store_image_get(f->s, f->a, k, id, &b, &bytes, &len), STORE_OK);
     assert_int_equal(len, n + 1);
     assert_memory_equal(bytes, want, n + 1);
     assert_int_equal(b.blob_size, (int32_t)n + 1);
@@ -537,7 +537,7 @@ static void assert_rewritten_variant(fixture *f, const model_blob *b, const char
     size_t len = 0;
     unsigned char *want = rewritten_payload(seed, n);
     assert_int_equal(store_variant_get(f->s, f->a, b->blob_id, b->version, key, &m, &bytes, &len),
-                     CB_EOK);
+                     STORE_OK);
     assert_int_equal(len, n + 1);
     assert_memory_equal(bytes, want, n + 1);
     assert_true(m.is_encrypted && m.is_zipped);
@@ -557,15 +557,15 @@ static void test_rewrite_all(void **state)
     int32_t id2 = entity_with_image(f, MODEL_CONTACT, 2, 70000, &b2);
     int32_t id3 = entity_with_image(f, MODEL_PRODUCT, 3, 10, &b3);
     int32_t id4 = entity_with_image(f, MODEL_PROJECT, 4, 10, &none);
-    assert_int_equal(store_image_delete(f->s, MODEL_PROJECT, id4, STORE_ANY), CB_EOK);
+    assert_int_equal(store_image_delete(f->s, MODEL_PROJECT, id4, STORE_ANY), STORE_OK);
     assert_int_equal(
         store_image_info_put(f->s, f->a, MODEL_PROJECT, id4, &edit, 0, STORE_ANY, &none),
-        CB_EOK); /* a record without bytes: skipped */
-    assert_int_equal(put_variant(f, &b1, "a", 11, 100, false, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b1, "b", 12, 200, true, 1 << 20), CB_EOK);
-    assert_int_equal(put_variant(f, &b3, "a", 13, 300, false, 1 << 20), CB_EOK);
+        STORE_OK); /* a record without bytes: skipped */
+    assert_int_equal(put_variant(f, &b1, "a", 11, 100, false, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b1, "b", 12, 200, true, 1 << 20), STORE_OK);
+    assert_int_equal(put_variant(f, &b3, "a", 13, 300, false, 1 << 20), STORE_OK);
 
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EOK);
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_OK);
     assert_int_equal(count, 3);
     assert_int_equal(r.calls, 3 + 3);
     assert_rewritten_image(f, MODEL_PERSON, id1, 1, 1000, &b1);
@@ -575,12 +575,12 @@ static void test_rewrite_all(void **state)
     assert_rewritten_variant(f, &b1, "b", 12, 200);
     assert_rewritten_variant(f, &b3, "a", 13, 300);
     assert_total(f, 101 + 301, 2); /* sizes follow the new bytes */
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PROJECT, id4, &none), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PROJECT, id4, &none), STORE_OK);
     assert_int_equal(none.blob_size, 0);
 
     /* a second run finds everything done and changes nothing */
     r = (rewriter){0};
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EOK);
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_OK);
     assert_int_equal(count, 0);
     assert_int_equal(r.calls, 6);
     assert_rewritten_image(f, MODEL_PERSON, id1, 1, 1000, &b1);
@@ -596,11 +596,11 @@ static void test_rewrite_keep(void **state)
     int64_t count = -1, kept = 0;
     for (int i = 0; i < 4; i++) /* first byte seed * 131: odd for 1 and 3 */
         id[i] = entity_with_image(f, MODEL_PERSON, i, 50, &b);
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EOK);
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_OK);
     assert_int_equal(count, 2);
     for (int i = 0; i < 4; i++) {
         model_blob now;
-        assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id[i], &now), CB_EOK);
+        assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id[i], &now), STORE_OK);
         kept += !now.is_encrypted;
         assert_int_equal(now.blob_size, i % 2 ? 50 : 51);
     }
@@ -614,26 +614,26 @@ static void test_rewrite_error(void **state)
 {
     fixture *f = *state;
     model_blob b1, b2, b3, now;
-    rewriter r = {.fail_at = 3, .fail_rc = CB_EUNAVAILABLE}; /* b2's variant */
+    rewriter r = {.fail_at = 3, .fail_rc = STORE_UNAVAILABLE}; /* b2's variant */
     int64_t count = -1;
     int32_t id1 = entity_with_image(f, MODEL_PERSON, 1, 100, &b1);
     int32_t id2 = entity_with_image(f, MODEL_PERSON, 2, 200, &b2);
     int32_t id3 = entity_with_image(f, MODEL_PERSON, 3, 300, &b3);
-    assert_int_equal(put_variant(f, &b2, "a", 12, 20, false, 1 << 20), CB_EOK);
+    assert_int_equal(put_variant(f, &b2, "a", 12, 20, false, 1 << 20), STORE_OK);
 
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EUNAVAILABLE);
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_UNAVAILABLE);
     assert_int_equal(count, 1);
     assert_int_equal(r.calls, 3);
     assert_rewritten_image(f, MODEL_PERSON, id1, 1, 100, &b1);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id2, &now), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id2, &now), STORE_OK);
     assert_int_equal(now.blob_size, 200);
     assert_false(now.is_encrypted);
     assert_true(has_variant(f, &b2, "a", 12, 20));
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id3, &now), CB_EOK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id3, &now), STORE_OK);
     assert_int_equal(now.blob_size, 300);
 
     r = (rewriter){0};
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EOK);
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_OK);
     assert_int_equal(count, 2);
     assert_rewritten_image(f, MODEL_PERSON, id1, 1, 100, &b1);
     assert_rewritten_image(f, MODEL_PERSON, id2, 2, 200, &b2);
@@ -641,8 +641,8 @@ static void test_rewrite_error(void **state)
     assert_rewritten_variant(f, &b2, "a", 12, 20);
 
     /* a failure on the very first call rewrites nothing */
-    r = (rewriter){.fail_at = 1, .fail_rc = CB_EINTERNAL};
-    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), CB_EINTERNAL);
+    r = (rewriter){.fail_at = 1, .fail_rc = STORE_INTERNAL};
+    assert_int_equal(store_rewrite_all(f->s, rewrite_fn, &r, &count), STORE_INTERNAL);
     assert_int_equal(count, 0);
 }
 
@@ -684,7 +684,7 @@ static void *vwriter(void *arg)
         unsigned char *bytes = tmpdb_payload(i, n);
         vkey(i, key, sizeof(key));
         if (store_variant_put(w->f->s, w->b.blob_id, w->b.version, key, &png_meta, bytes, n, false,
-                              4000) != CB_EOK)
+                              4000) != STORE_OK)
             w->failures++;
         free(bytes);
     }
@@ -706,14 +706,14 @@ static void *vreader(void *arg)
         void *got = NULL;
         size_t len = 0;
         vkey(i, key, sizeof(key));
-        cb_err rc = store_variant_get(w->f->s, a, w->b.blob_id, w->b.version,
-                                      i < VKEYS ? key : "thumb", &m, &got, &len);
+        store_err rc = store_variant_get(w->f->s, a, w->b.blob_id, w->b.version,
+                                         i < VKEYS ? key : "thumb", &m, &got, &len);
         unsigned char *want = tmpdb_payload(i < VKEYS ? i : 99, n);
-        if (rc == CB_EOK && (len != n || memcmp(got, want, n) != 0))
+        if (rc == STORE_OK && (len != n || memcmp(got, want, n) != 0))
             w->failures++;
-        else if (rc != CB_EOK && (rc != CB_ENOTFOUND || i == VKEYS))
+        else if (rc != STORE_OK && (rc != STORE_ABSENT || i == VKEYS))
             w->failures++;
-        w->hits += rc == CB_EOK;
+        w->hits += rc == STORE_OK;
         free(want);
         free(got);
         arena_reset(a);
@@ -730,7 +730,7 @@ static void test_variant_concurrent(void **state)
     vworker w[VWRITERS + VREADERS];
     atomic_int writers_left = VWRITERS;
     entity_with_image(f, MODEL_PRODUCT, 1, 100, &b);
-    assert_int_equal(put_variant(f, &b, "thumb", 99, 999, true, 4000), CB_EOK);
+    assert_int_equal(put_variant(f, &b, "thumb", 99, 999, true, 4000), STORE_OK);
     for (int i = 0; i < VWRITERS + VREADERS; i++) {
         w[i] = (vworker){.f = f, .b = b, .index = i, .writers_left = &writers_left};
         assert_int_equal(pthread_create(&th[i], NULL, i < VWRITERS ? vwriter : vreader, &w[i]), 0);
@@ -743,7 +743,7 @@ static void test_variant_concurrent(void **state)
     }
     assert_true(hits > VREADERS); /* the readers did read something */
     int64_t bytes = 0, n = 0;
-    assert_int_equal(store_variant_total(f->s, &bytes, &n), CB_EOK);
+    assert_int_equal(store_variant_total(f->s, &bytes, &n), STORE_OK);
     assert_true(bytes <= 4000 && n > 0);
     assert_total(f, bytes, n);
     assert_true(has_variant(f, &b, "thumb", 99, 999));

@@ -88,14 +88,14 @@ static inline store_content tmpdb_content(const char *dir, int seed, size_t n, c
 }
 
 /* A new entity of kind k, every string field "name", its id assigned. */
-static inline cb_err tmpdb_entity(store_t *s, model_kind k, int32_t *id)
+static inline store_err tmpdb_entity(store_t *s, model_kind k, int32_t *id)
 {
     model_entity_t e = {.kind = k};
     const model_entity_def *d = model_entity(k);
     for (int i = 0; i < d->nfields; i++)
         if (d->fields[i].type == MODEL_FT_STRING)
             e.v[i].s = "name";
-    cb_err rc = store_entity_create(s, &e);
+    store_err rc = store_entity_create(s, &e);
     *id = e.id;
     return rc;
 }

@@ -1,0 +1,252 @@
+/*
+ * store_backend.h — what a database gives the store (private to src/store).
+ *
+ * The store's rules (recipes) live once, in store.c and its siblings, above
+ * this narrow interface; SQLite (store_sqlite.c) and PostgreSQL implement
+ * it. The recipes are its only callers.
+ *
+ * Invariants every backend keeps:
+ *  - Every primitive runs on an open transaction (store_tx, from begin) and
+ *    is one statement or one byte-stream operation. It decides nothing: no
+ *    `if` on a value it read, no default values. The recipes decide.
+ *  - What must hold when two servers race is a conditional write
+ *    (`WHERE ... = expect`, RETURNING the values the row got; 0 rows is
+ *    STORE_NOMATCH) or a locking read (store_row_lock). SQLite implements
+ *    the lock modes as plain reads: BEGIN IMMEDIATE already holds the
+ *    whole database. PostgreSQL writes at READ COMMITTED.
+ *  - STORE_NOMATCH and STORE_RETRY never leave src/store: a recipe turns
+ *    NOMATCH into ABSENT, PRECONDITION or CONFLICT; store_run re-runs a
+ *    recipe that met RETRY (serialization failure, deadlock).
+ *  - A primitive's results come from the arena it is given; picture bytes
+ *    go in and out in pieces of at most STORE_PIECE.
+ *
+ * Until every recipe has moved above this interface, the older whole-call
+ * table (struct store_ops, store_int.h) exists alongside; a backend fills
+ * the sections below as their recipes move (accounts, entities and
+ * records, picture bytes, variants), each section on its own lines.
+ */
+#ifndef CB_STORE_BACKEND_H
+#define CB_STORE_BACKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+typedef struct store_be store_be;       /* a backend instance */
+typedef struct store_tx store_tx;       /* one transaction on one connection */
+typedef struct store_pic_w store_pic_w; /* a picture being written, in pieces */
+typedef struct store_pic_r store_pic_r; /* a picture being read, in pieces */
+typedef struct store_scope store_scope; /* a scope of deferred writes (store.h) */
+
+/* Outcomes beyond store.h's, internal to src/store (never returned by a
+ * store.h function). */
+#define STORE_NOMATCH ((store_err)100) /* a conditional write matched no row */
+#define STORE_RETRY ((store_err)101)   /* serialization failure / deadlock: run the recipe again */
+
+/* Times store_run runs a recipe that keeps meeting STORE_RETRY; then
+ * STORE_UNAVAILABLE (the client may try again). */
+#define STORE_RUN_TRIES 3
+
+/* One piece of picture bytes: one sqlite3_blob_write, one PG chunk row. */
+#define STORE_PIECE (256 * 1024)
+
+typedef enum {
+    STORE_TX_READ1,     /* one statement, no snapshot kept (SQLite autocommit; PG implicit) */
+    STORE_TX_READ,      /* several statements, one snapshot (SQLite BEGIN; PG REPEATABLE READ
+                           READ ONLY) */
+    STORE_TX_WRITE,     /* SQLite BEGIN IMMEDIATE (one writer); PG READ COMMITTED */
+    STORE_TX_TRY_WRITE, /* WRITE, or STORE_UNAVAILABLE at once if it would wait (touch flush) */
+} store_tx_mode;
+
+/* How a read locks the rows it returns, until the transaction ends. */
+typedef enum { STORE_ROW_PLAIN, STORE_ROW_SHARE, STORE_ROW_UPDATE } store_row_lock;
+
+/* Transaction-scoped named locks, for what no row can lock (PG:
+ * pg_advisory_xact_lock(what, key); SQLite: its single writer holds them
+ * all). Taken in a WRITE transaction only. */
+typedef enum {
+    STORE_XLOCK_ENTITY_IDS,    /* key: the model_kind whose next id is chosen */
+    STORE_XLOCK_VARIANT_CACHE, /* key: 0; the unpinned variants' total and eviction */
+} store_xlock;
+
+/* The part of a transaction every backend has; a backend embeds it in its
+ * own transaction state and hands out its address. */
+struct store_tx {
+    store_be *be;
+    store_tx_mode mode;
+};
+
+/* An entity row with its links. */
+typedef struct {
+    model_entity_t e;      /* fields, version, updated_ms */
+    int32_t image_blob_id; /* 0: none */
+    int32_t thumb_blob_id; /* products only; 0: none */
+} store_ent_row;
+
+/* A BLOB record as stored; who wrote it by user id. */
+typedef struct {
+    model_blob b;                   /* created_by/updated_by left NULL */
+    int32_t created_by, updated_by; /* user ids (0: the server) */
+    model_user *created, *updated;  /* filled when the backend joined them (PG); else NULL */
+    int64_t unlinked_ms;            /* INT64_MIN while linked */
+} store_blob_row;
+
+/* What a content write sets on the record. */
+typedef struct {
+    const char *mime;
+    int64_t size, original_size;
+    bool zipped, encrypted;
+} store_pic_meta;
+
+/* A use of variant id at ms, batched (store_variant.c). */
+typedef struct {
+    int64_t id, ms;
+} store_touch;
+
+struct store_be_ops {
+    /* ---- life, health, identity ---- */
+    void (*close)(store_be *b);
+    store_err (*ping)(store_be *b, char *why, size_t cap);
+    void (*describe)(store_be *b, char *buf, size_t cap); /* for logs: no password */
+    const char *(*spool_hint)(store_be *b); /* default spool dir (SQLite: the db's); NULL: none */
+    store_err (*hold)(store_be *b, store_hold_mode h); /* without waiting; held until close */
+
+    /* ---- transactions ---- */
+    /* sc: the scope the transaction belongs to (its reads see its deferred
+     * writes); NULL: the calling thread's, until scopes are handles. */
+    store_err (*begin)(store_be *b, store_scope *sc, store_tx_mode m, store_tx **out);
+    /* COMMIT when rc is STORE_OK, else ROLLBACK; the call's final result
+     * (a failed COMMIT, a failed flush). tx is gone afterwards. */
+    store_err (*end)(store_tx *tx, store_err rc);
+    store_err (*xlock)(store_tx *tx, store_xlock what, int64_t key);
+    /* After a scope ended with deferred writes: STORE_OK or their error now,
+     * or STORE_PENDING and fn(ctx, rc) later, once. NULL: never defers. */
+    store_err (*scope_wait)(store_scope *sc, void (*fn)(void *ctx, store_err rc), void *ctx);
+
+    /* ---- change notification ---- */
+    _Atomic uint64_t *(*counts)(store_be *b);              /* shared counts, or NULL */
+    bool (*counts_check)(store_be *b);                     /* file replaced/rewound: true = moved */
+    store_err (*users_stamp)(store_tx *tx, uint64_t *out); /* PG: the users counter row */
+    store_err (*users_bump)(store_tx *tx); /* PG: +1 in the writer's tx; NULL on SQLite */
+
+    /* ---- users ---- */
+    store_err (*user_insert)(store_tx *tx, const model_user *u, int64_t created, int32_t *id);
+    /* by id, or by name (case-insensitively) when name != NULL; ABSENT */
+    store_err (*user_read)(store_tx *tx, arena_t *a, int32_t id, const char *name, model_user *out);
+    store_err (*user_list)(store_tx *tx, arena_t *a, model_user **out, size_t *n);
+    store_err (*user_count)(store_tx *tx, int64_t *n);
+    /* pw_hash NULL: kept; disabled -1: kept; NOMATCH */
+    store_err (*user_set)(store_tx *tx, const char *name, const char *pw_hash, int disabled);
+
+    /* ---- credentials, partner apps, metadata ---- */
+    store_err (*cred_insert)(store_tx *tx, const store_cred *c, int64_t created, int64_t *id);
+    store_err (*cred_find)(store_tx *tx, arena_t *a, store_cred_kind k,
+                           const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+    store_err (*cred_list)(store_tx *tx, arena_t *a, store_cred_kind k, int64_t now,
+                           store_cred **out, size_t *n);
+    store_err (*cred_revoke)(store_tx *tx, store_cred_kind k, int64_t id); /* NOMATCH */
+    store_err (*cred_revoke_pair)(store_tx *tx, int64_t id);
+    store_err (*cred_revoke_user)(store_tx *tx, int32_t user_id);
+    store_err (*cred_purge)(store_tx *tx, int64_t now);
+    store_err (*app_insert)(store_tx *tx, const store_app *ap, int64_t created, int64_t *id);
+    store_err (*app_find)(store_tx *tx, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                          store_app *out);
+    store_err (*app_list)(store_tx *tx, arena_t *a, store_app **out, size_t *n);
+    store_err (*app_revoke)(store_tx *tx, const char *name); /* NOMATCH */
+    store_err (*meta_get)(store_tx *tx, arena_t *a, const char *name, void **v, size_t *n);
+    store_err (*meta_put)(store_tx *tx, const char *name, const void *v, size_t n); /* upsert */
+
+    /* ---- entities ---- */
+    store_err (*ent_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
+                          store_ent_row *out); /* ABSENT */
+    /* max+1, once the top id is taken the lowest free; CONFLICT: none left */
+    store_err (*ent_next_id)(store_tx *tx, model_kind k, int32_t *id);
+    /* CONFLICT: id taken; INVALID: a reference names nothing */
+    store_err (*ent_insert)(store_tx *tx, const model_entity_t *e, int64_t now);
+    /* ... WHERE id = ? AND (expect = STORE_ANY OR version = expect) RETURNING
+     * version; NOMATCH */
+    store_err (*ent_update)(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
+                            int64_t *version);
+    /* DELETE ... RETURNING its links; NOMATCH */
+    store_err (*ent_delete)(store_tx *tx, model_kind k, int32_t id, int64_t expect,
+                            store_ent_row *gone);
+    store_err (*ent_set_image)(store_tx *tx, model_kind k, int32_t id, int32_t blob_id);
+    store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
+
+    /* ---- BLOB records ---- */
+    store_err (*blob_read)(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
+                           store_blob_row *out); /* ABSENT */
+    /* a record with no bytes and empty client fields but ct; id from the
+     * sequence */
+    store_err (*blob_insert)(store_tx *tx, const char *ct, int32_t user, int64_t now,
+                             int64_t unlinked_ms /* INT64_MIN: linked */, int32_t *id);
+    /* client fields (NULL members kept), UpdatedBy/Date, info_version + 1;
+     * expect_info STORE_ANY or the info_version it must have; RETURNING the
+     * record; NOMATCH */
+    store_err (*blob_set_info)(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
+                               int32_t user, int64_t now, int64_t expect_info, store_blob_row *out);
+    /* system fields, version + 1, info_version + 1; RETURNING; NOMATCH */
+    store_err (*blob_set_content)(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
+                                  int32_t user, int64_t now, int64_t expect_version,
+                                  store_blob_row *out);
+    /* rekey: stored size and flags, info_version + 1, version kept */
+    store_err (*blob_set_stored)(store_tx *tx, int32_t id, int64_t size, bool z, bool e);
+    /* SET unlinked_ms = NULL WHERE id = ? AND unlinked_ms IS NOT NULL; NOMATCH */
+    store_err (*blob_claim)(store_tx *tx, int32_t id);
+    store_err (*blob_unlink)(store_tx *tx, int32_t id, int64_t since);
+    /* links to it become NULL; bytes and variants go by cascade */
+    store_err (*blob_delete)(store_tx *tx, int32_t id);
+    /* unlinked_ms < cutoff and not linked; *n records */
+    store_err (*blob_sweep)(store_tx *tx, int64_t cutoff, int64_t *n);
+    /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
+    store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);
+
+    /* ---- picture bytes (one BLOB's stored bytes; never decoded here) ---- */
+    store_err (*pic_write_open)(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out);
+    store_err (*pic_write)(store_pic_w *w, const void *p, size_t n); /* in order; n <= PIECE */
+    store_err (*pic_write_close)(store_pic_w *w, store_err rc);
+    /* ABSENT: the record holds no bytes */
+    store_err (*pic_read_open)(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out);
+    store_err (*pic_read)(store_pic_r *r, int64_t off, void *buf, size_t n); /* n <= PIECE */
+    void (*pic_read_close)(store_pic_r *r);
+
+    /* ---- variants (small: whole values) ---- */
+    /* of (blob_id, version) while that is the BLOB's current version; ABSENT */
+    store_err (*var_read)(store_tx *tx, arena_t *a, int32_t blob_id, int64_t version,
+                          const char *key, store_variant_meta *m, void **bytes, size_t *len,
+                          int64_t *vid);
+    store_err (*var_upsert)(store_tx *tx, int32_t blob_id, int64_t version, const char *key,
+                            const store_variant_meta *m, const void *bytes, size_t len, bool pinned,
+                            int64_t now, int64_t *vid);
+    store_err (*var_touch)(store_tx *tx, const store_touch *t, int n); /* last_used_ms < ms only */
+    store_err (*var_totals)(store_tx *tx, int64_t *bytes, int64_t *count);
+    /* the least recently used unpinned variant but (not_blob, not_key); ABSENT */
+    store_err (*var_lru)(store_tx *tx, int32_t not_blob, const char *not_key, int64_t *vid,
+                         int64_t *size);
+    store_err (*var_delete)(store_tx *tx, int64_t vid);
+    store_err (*var_delete_stale)(store_tx *tx, int32_t blob_id); /* version <> the blob's */
+    /* rekey walk: the next variant of blob_id after `after`; ABSENT past the end */
+    store_err (*var_next)(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
+                          void **bytes, size_t *len, bool *z, bool *e);
+    store_err (*var_set_stored)(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
+                                bool e);
+};
+
+struct store_be {
+    const struct store_be_ops *ops;
+};
+
+/* A recipe: the body of one transaction. It returns STORE_OK to commit,
+ * anything else to roll back (STORE_RETRY: to be run again). */
+typedef store_err (*store_recipe)(store_tx *tx, void *ctx);
+
+/* Runs fn in a transaction of mode m on s's backend: begin, fn, end
+ * (COMMIT on STORE_OK). A run that meets STORE_RETRY (from begin, fn or
+ * end) is rolled back and run again, up to STORE_RUN_TRIES times in all;
+ * then STORE_UNAVAILABLE. fn may run more than once, so it must not keep
+ * anything of a failed run. Never answers NOMATCH or RETRY. */
+store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
+
+#endif
