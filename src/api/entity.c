@@ -92,7 +92,7 @@ void entity_create(api_exchange *x, const api_request *req)
         return;
     if (carrier_int(x, body, model_entity(e.kind)->id_field, &has_id, &e.id) &&
         read_fields(x, body, &e)) {
-        cb_err err = store_entity_create(x->api->store, &e);
+        cb_err err = store_entity_create(x->store, &e);
         if (err == CB_EOK)
             answer_entity(x, 201, &e);
         else
@@ -104,7 +104,7 @@ void entity_create(api_exchange *x, const api_request *req)
 void entity_get(api_exchange *x, const api_request *req)
 {
     model_entity_t e;
-    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
+    cb_err err = store_entity_get(x->store, x->arena, x->route.ent, x->route.id, &e);
     cond_state c;
     if (err != CB_EOK) {
         api_fail_store(x, err);
@@ -119,7 +119,7 @@ void entity_get(api_exchange *x, const api_request *req)
  * answered (404, 412). x->expect is set for the write that follows. */
 static bool load_for_write(api_exchange *x, const api_request *req, model_entity_t *e)
 {
-    cb_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, e);
+    cb_err err = store_entity_get(x->store, x->arena, x->route.ent, x->route.id, e);
     if (err != CB_EOK) {
         api_fail_store(x, err);
         return false;
@@ -155,7 +155,7 @@ void entity_put(api_exchange *x, const api_request *req)
     if (body == NULL)
         return;
     if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        cb_err err = store_entity_update(x->api->store, &e, x->expect);
+        cb_err err = store_entity_update(x->store, &e, x->expect);
         if (err == CB_EOK)
             answer_entity(x, 200, &e);
         else
@@ -170,7 +170,7 @@ void entity_delete(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (cond_is_conditional(req) && !load_for_write(x, req, &e))
         return;
-    cb_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    cb_err err = store_entity_delete(x->store, x->route.ent, x->route.id, x->expect);
     if (err == CB_EOK)
         api_answer_empty(x, 204);
     else

@@ -70,8 +70,8 @@ static cb_err answer_original(api_exchange *x, const api_request *req)
     void *copy = NULL, *bytes = NULL;
     size_t len = 0, out_len = 0;
     store_release rel;
-    cb_err e = store_image_get_shared(x->api->store, x->arena, x->route.ent, x->route.id, &b,
-                                      &stored, &len, &rel);
+    cb_err e = store_image_get_shared(x->store, x->arena, x->route.ent, x->route.id, &b, &stored,
+                                      &len, &rel);
     if (e != CB_EOK) {
         rel.release(rel.cls);
         return e;
@@ -98,7 +98,7 @@ static cb_err answer_original(api_exchange *x, const api_request *req)
 static cb_err answer_variant(api_exchange *x, const api_request *req, const pic_query *q)
 {
     model_blob b;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    cb_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e == CB_EOK && (b.blob_id == 0 || b.blob_size == 0))
         e = CB_ENOTFOUND;
     if (e != CB_EOK)
@@ -133,7 +133,7 @@ void image_get(api_exchange *x, const api_request *req)
     cb_err e = q.any ? answer_variant(x, req, &q) : answer_original(x, req);
     if (e == CB_ENOTFOUND)
         answer_blank(x, req, blank, &q,
-                     store_entity_exists(x->api->store, x->route.ent, x->route.id) == CB_EOK);
+                     store_entity_exists(x->store, x->route.ent, x->route.id) == CB_EOK);
     else if (e != CB_EOK)
         api_fail_store(x, e);
 }
@@ -146,7 +146,7 @@ static bool image_precondition(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (!cond_is_conditional(req))
         return true;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    cb_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e != CB_EOK) {
         api_fail_store(x, e);
         return false;
@@ -158,7 +158,7 @@ static bool image_precondition(api_exchange *x, const api_request *req)
 
 bool image_put_precheck(api_exchange *x, const api_request *req)
 {
-    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    cb_err e = store_entity_exists(x->store, x->route.ent, x->route.id);
     if (e == CB_EOK)
         return image_precondition(x, req);
     if (e == CB_ENOTFOUND)
@@ -181,7 +181,7 @@ void image_delete(api_exchange *x, const api_request *req)
 {
     if (!image_precondition(x, req))
         return;
-    cb_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    cb_err e = store_image_delete(x->store, x->route.ent, x->route.id, x->expect);
     if (e == CB_EOK)
         api_answer_empty(x, 204);
     else
@@ -191,7 +191,7 @@ void image_delete(api_exchange *x, const api_request *req)
 void image_info_get(api_exchange *x, const api_request *req)
 {
     model_blob b;
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    cb_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e != CB_EOK) {
         api_fail_store(x, e);
         return;
@@ -225,7 +225,7 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
  * request's preconditions; sets x->expect. False answered. */
 static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
 {
-    cb_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, b);
+    cb_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, b);
     if (e != CB_EOK) {
         api_fail_store(x, e);
         return false;
@@ -240,7 +240,7 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
  * headers_before: the answer's header count before the refusal. */
 static void refused_body_outranked(api_exchange *x, size_t headers_before)
 {
-    cb_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    cb_err e = store_entity_exists(x->store, x->route.ent, x->route.id);
     if (e != CB_ENOTFOUND)
         return;
     api_answer_withdraw(x, headers_before);
@@ -268,7 +268,7 @@ void image_info_put(api_exchange *x, const api_request *req)
             refused_body_outranked(x, headers_before);
         goto out;
     }
-    cb_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
+    cb_err e = store_image_info_put(x->store, x->arena, x->route.ent, x->route.id, &edit,
                                     x->user.id, x->expect, &b);
     if (e != CB_EOK) {
         api_fail_store(x, e);

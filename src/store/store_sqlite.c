@@ -350,12 +350,13 @@ struct conn {
     int nused;
     unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
     tx_mode mode;         /* of the transaction in progress */
+    store_scope *sc;      /* the group's connection: the scope of the part on it */
     struct conn *next;    /* free list link */
     struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
-    struct store base;  /* first: a store_t * is a struct sq_store * */
+    struct store base;  /* first, and its own root: sq() */
     arena_t *sql_arena; /* the generated SQL texts */
     const char *sql[Q_COUNT];
     pthread_mutex_t pool_mu;
@@ -390,10 +391,11 @@ struct sq_store {
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
 
+/* The state behind a handle: the store's, or the store's a view is of. */
 static struct sq_store *sq(store_t *s)
 {
-    assert(s != NULL);
-    return (struct sq_store *)s;
+    assert(s != NULL && s->root != NULL);
+    return (struct sq_store *)s->root;
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -710,11 +712,13 @@ static void walsync_destroy(struct sq_store *s)
  * answered write is kept exactly as without grouping.
  *
  * A writer either waits for that (its thread sleeps on its own condition
- * variable), or, inside a scope (store_defer_begin), leaves a record of
- * its part in the scope's arena and returns at once; the committer then
- * counts the scope's parts down and calls its function when the last is
- * on disk. The scope's later reads run as parts too, on the group's
- * connection, so they see its uncommitted writes.
+ * variable), or, writing through a scope's view (store_scope_open),
+ * leaves a record of its part in the scope's arena and returns at once;
+ * the committer then counts the scope's parts down and calls its function
+ * when the last is on disk. The view's later reads run as parts too, on
+ * the group's connection, so they see its uncommitted writes. The scope
+ * comes with the handle each call is given (tx_begin), and rides on the
+ * connection (conn.sc) from its part's start to its end.
  *
  * Invariants (under mu): busy while one writer uses c for its part, or
  * the committer for the COMMIT; open while a transaction is open on c;
@@ -730,7 +734,7 @@ struct member {
     cb_err rc;
     bool done;
     pthread_cond_t *cv; /* a waiting writer's; NULL for a deferred part */
-    store_defer *d;     /* a deferred part's scope */
+    store_scope *d;     /* a deferred part's scope */
     struct member *next;
 };
 
@@ -769,8 +773,8 @@ static void hand_on(struct group *g)
 }
 
 /* Takes the writers' connection (at once or CB_EUNAVAILABLE when `now`)
- * and opens the caller's part. */
-static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
+ * and opens the caller's part, of scope sc (NULL: none). */
+static cb_err group_begin(struct sq_store *s, store_scope *sc, bool now, struct conn **out)
 {
     struct group *g = s->group;
     cb_err rc = CB_EOK;
@@ -787,6 +791,7 @@ static cb_err group_begin(struct sq_store *s, bool now, struct conn **out)
     bool open = g->open;
     pthread_mutex_unlock(&g->mu);
     g->c->mode = TX_WRITE;
+    g->c->sc = sc;
     if (!open && (rc = exec_q(g->c, Q_BEGIN_IMMEDIATE)) == CB_EOK)
         open = true;
     if (rc == CB_EOK)
@@ -824,9 +829,9 @@ static void changed(struct sq_store *s)
 /* Ends every member's wait with rc. Under mu. Returns the scopes whose
  * last part this was and that wait for it, for scopes_call once mu is
  * released (their functions may take other locks). */
-static store_defer *members_end(struct member *m, cb_err rc)
+static store_scope *members_end(struct member *m, cb_err rc)
 {
-    store_defer *ready = NULL;
+    store_scope *ready = NULL;
     for (struct member *next; m != NULL; m = next) {
         next = m->next; /* a woken writer's member is gone at once */
         if (m->cv != NULL) {
@@ -835,7 +840,7 @@ static store_defer *members_end(struct member *m, cb_err rc)
             pthread_cond_signal(m->cv);
             continue;
         }
-        store_defer *d = m->d;
+        store_scope *d = m->d;
         if (rc != CB_EOK && d->rc == CB_EOK)
             d->rc = rc;
         if (--d->pending == 0 && d->fn != NULL) {
@@ -846,11 +851,11 @@ static store_defer *members_end(struct member *m, cb_err rc)
     return ready;
 }
 
-static void scopes_call(store_defer *d)
+static void scopes_call(store_scope *d)
 {
-    for (store_defer *next; d != NULL; d = next) {
+    for (store_scope *next; d != NULL; d = next) {
         next = d->next_ready;
-        store_defer_fn fn = d->fn;
+        store_scope_fn fn = d->fn;
         void *ctx = d->ctx;
         cb_err rc = d->rc;
         fn(ctx, rc); /* d may be gone after this */
@@ -862,7 +867,8 @@ static void scopes_call(store_defer *d)
 static cb_err group_end(struct conn *c, cb_err rc)
 {
     struct group *g = c->owner->group;
-    store_defer *d = store_defer_current();
+    store_scope *d = c->sc;
+    c->sc = NULL;
     pthread_cond_t cv;
     struct member self = {.rc = CB_EOK, .cv = &cv};
     rc = part_end(c, rc);
@@ -873,7 +879,7 @@ static cb_err group_end(struct conn *c, cb_err rc)
         m = &self;
         pthread_cond_init(&cv, NULL);
     }
-    store_defer *ready = NULL;
+    store_scope *ready = NULL;
     pthread_mutex_lock(&g->mu);
     if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
         g->open = false;
@@ -926,7 +932,7 @@ static void group_commit(struct group *g)
         rc = wal_flush(s);
         pthread_mutex_lock(&g->mu);
     }
-    store_defer *ready = members_end(batch, rc);
+    store_scope *ready = members_end(batch, rc);
     pthread_mutex_unlock(&g->mu);
     scopes_call(ready);
     if (shared_at != 0)
@@ -954,7 +960,7 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-static cb_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+static cb_err group_scope_wait(store_scope *d, store_scope_fn fn, void *ctx)
 {
     struct group *g = sq(d->s)->group;
     cb_err rc = CB_EWOULDBLOCK;
@@ -1044,16 +1050,19 @@ static cb_err tx_end(struct conn *c, cb_err rc)
     return rc;
 }
 
-/* Borrows a connection and starts a transaction of `mode` on it; on success
+/* Borrows a connection and starts a transaction of `mode` on it, for a
+ * call through handle h (the store, or a scope's view: h->sc); on success
  * the caller must end it with tx_end. */
-static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
+static cb_err tx_begin(store_t *h, tx_mode mode, struct conn **out)
 {
+    struct sq_store *s = sq(h);
+    store_scope *sc = h->sc;
     *out = NULL;
+    assert(sc == NULL || !sc->ended);
     if (mode == TX_WRITE && wal_failed(s))
         return CB_EUNAVAILABLE;
-    const store_defer *d = store_defer_current();
-    if (s->group != NULL && (mode == TX_WRITE || (d != NULL && d->wrote)))
-        return group_begin(s, false, out); /* a scope's reads see its writes */
+    if (s->group != NULL && (mode == TX_WRITE || (sc != NULL && sc->wrote)))
+        return group_begin(s, sc, false, out); /* a scope's reads see its writes */
     struct conn *c = pool_get(s);
     cb_err rc = CB_EOK;
     c->mode = mode;
@@ -1072,13 +1081,15 @@ static cb_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
 /* Like tx_begin(TX_WRITE), but CB_EUNAVAILABLE at once instead of waiting
  * while another thread of this process writes. The connection is taken
  * first, as in tx_begin, so that the two lock orders agree. */
-static cb_err tx_try_write(struct sq_store *s, struct conn **out)
+static cb_err tx_try_write(store_t *h, struct conn **out)
 {
+    struct sq_store *s = sq(h);
     *out = NULL;
+    assert(h->sc == NULL || !h->sc->ended);
     if (wal_failed(s))
         return CB_EUNAVAILABLE;
     if (s->group != NULL)
-        return group_begin(s, true, out);
+        return group_begin(s, h->sc, true, out);
     struct conn *c = pool_get(s);
     cb_err rc = CB_EOK;
     *out = NULL;
@@ -1239,7 +1250,7 @@ static cb_err sq_user_add(store_t *s, model_user *u)
     struct conn *c = NULL;
     int64_t created = u->created_ms != 0 ? u->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
@@ -1267,7 +1278,7 @@ static cb_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char 
                         model_user *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, qid);
@@ -1312,7 +1323,7 @@ static cb_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
     struct conn *c = NULL;
     model_user *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_LIST);
@@ -1330,7 +1341,7 @@ static cb_err sq_user_count(store_t *s, int64_t *n)
 {
     struct conn *c = NULL;
     *n = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_COUNT);
@@ -1354,7 +1365,7 @@ static cb_err sq_ping(store_t *s, char *why, size_t why_cap)
         snprintf(why, why_cap, "a flush of the WAL failed: writes are refused until a restart");
         return CB_EUNAVAILABLE;
     }
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    cb_err rc = tx_begin(s, TX_READ, &c);
     if (rc == CB_EOK)
         rc = step_row(c, query(c, Q_PING));
     if (rc != CB_EOK) {
@@ -1376,7 +1387,7 @@ static cb_err user_set(store_t *s, int qid, const char *name, const char *text, 
 {
     assert(name != NULL);
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
@@ -1442,7 +1453,7 @@ static cb_err sq_cred_add(store_t *s, store_cred *cr)
     struct conn *c = NULL;
     int64_t created = cr->created_ms != 0 ? cr->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_ADD);
@@ -1463,7 +1474,7 @@ static cb_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
                            const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_FIND);
@@ -1482,7 +1493,7 @@ static cb_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_LIST);
@@ -1501,7 +1512,7 @@ out:
 static cb_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_REVOKE);
@@ -1520,7 +1531,7 @@ out:
 static cb_err sq_cred_revoke_user(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_BY_NAME);
@@ -1540,7 +1551,7 @@ out:
 static cb_err sq_cred_purge(store_t *s, int64_t now_ms)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_PURGE);
@@ -1567,7 +1578,7 @@ static cb_err sq_app_add(store_t *s, store_app *ap)
     struct conn *c = NULL;
     int64_t created = ap->created_ms != 0 ? ap->created_ms : text_now_ms();
     int64_t id = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_ADD);
@@ -1591,7 +1602,7 @@ static cb_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE
                           store_app *out)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_FIND);
@@ -1608,7 +1619,7 @@ static cb_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_LIST);
@@ -1625,7 +1636,7 @@ out:
 static cb_err sq_app_revoke(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_REVOKE);
@@ -1693,7 +1704,7 @@ static cb_err sq_entity_create(store_t *s, model_entity_t *e)
 {
     struct conn *c = NULL;
     model_entity_t row = *e;
-    cb_err rc = row.id < 0 ? CB_EBADREQ : tx_begin(sq(s), TX_WRITE, &c); /* ids are positive */
+    cb_err rc = row.id < 0 ? CB_EBADREQ : tx_begin(s, TX_WRITE, &c); /* ids are positive */
     if (rc != CB_EOK)
         goto out;
     if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != CB_EOK)
@@ -1716,7 +1727,7 @@ static cb_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, mo
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     rc = entity_row(c, k, id, &st);
@@ -1730,7 +1741,7 @@ static cb_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc == CB_EOK)
         rc = entity_row(c, k, id, &st);
     return tx_end(c, rc);
@@ -1750,7 +1761,7 @@ static cb_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
     struct conn *c = NULL;
     int64_t version = 0, now = text_now_ms();
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = entity_version(c, e->kind, e->id, &version)) != CB_EOK ||
         (rc = check_expect(expect, version)) != CB_EOK)
         goto out;
@@ -1804,7 +1815,7 @@ static cb_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t exp
     struct conn *c = NULL;
     int32_t blob_id;
     int64_t version = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = entity_version(c, k, id, &version)) != CB_EOK ||
         (rc = check_expect(expect, version)) != CB_EOK ||
         (rc = entity_blob_id(c, k, id, &blob_id)) != CB_EOK ||
@@ -1942,7 +1953,7 @@ static cb_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, mo
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    cb_err rc = tx_begin(s, TX_READ, &c);
     if (rc == CB_EOK)
         rc = image_record(c, a, k, id, out);
     return tx_end(c, rc);
@@ -1972,7 +1983,7 @@ static cb_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != CB_EOK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
         (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
@@ -2068,7 +2079,7 @@ static cb_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
     int32_t blob_id;
     model_blob_empty(out);
     cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+    if (rc != CB_EOK || (rc = tx_begin(s, TX_WRITE, &c)) != CB_EOK ||
         (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != CB_EOK ||
         (rc = thumb_drop(c, k, id)) != CB_EOK) /* made from the bytes replaced now */
@@ -2145,7 +2156,7 @@ static cb_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, mod
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    cb_err rc = tx_begin(s, TX_READ, &c);
     if (rc == CB_EOK && (rc = image_record(c, a, k, id, out)) == CB_EOK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
@@ -2155,7 +2166,7 @@ static cb_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expe
 {
     struct conn *c = NULL;
     int32_t blob_id;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != CB_EOK)
         goto out;
     rc = blob_delete(c, blob_id);
@@ -2176,7 +2187,7 @@ static cb_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit
     int32_t blob_id;
     model_blob_empty(out);
     cb_err rc = sc != NULL ? content_check(sc) : CB_EOK;
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+    if (rc != CB_EOK || (rc = tx_begin(s, TX_WRITE, &c)) != CB_EOK ||
         (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != CB_EOK ||
         (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != CB_EOK)
         goto out;
@@ -2191,7 +2202,7 @@ static cb_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *o
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c); /* the record and its users */
+    cb_err rc = tx_begin(s, TX_READ, &c); /* the record and its users */
     if (rc == CB_EOK)
         rc = blob_read(c, a, blob_id, out);
     return tx_end(c, rc);
@@ -2204,7 +2215,7 @@ static cb_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const mo
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = info_set(c, blob_id, edit, user_id, now)) != CB_EOK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
@@ -2219,7 +2230,7 @@ static cb_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const
     int64_t now = text_now_ms();
     model_blob_empty(out);
     cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+    if (rc != CB_EOK || (rc = tx_begin(s, TX_WRITE, &c)) != CB_EOK ||
         (rc = blob_exists(c, blob_id)) != CB_EOK ||
         (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
         goto out;
@@ -2235,7 +2246,7 @@ static cb_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out); /* blob_id 0 when there is no record */
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    cb_err rc = tx_begin(s, TX_READ, &c);
     if (rc == CB_EOK && (rc = blob_read(c, a, blob_id, out)) == CB_EOK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
@@ -2244,7 +2255,7 @@ static cb_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model
 static cb_err sq_blob_delete(store_t *s, int32_t blob_id)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc == CB_EOK)
         rc = blob_delete(c, blob_id); /* no such record: nothing to do */
     return tx_end(c, rc);
@@ -2283,7 +2294,7 @@ static cb_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_i
     (void)user_id;
     struct conn *c = NULL;
     int32_t old = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = entity_blob_id(c, k, id, &old)) != CB_EOK || old == blob_id)
         goto out; /* the image it has already: nothing changes, thumbnail included */
     if (blob_id != 0 && (rc = link_check(c, blob_id)) != CB_EOK)
@@ -2305,7 +2316,7 @@ static cb_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
     struct conn *c = NULL;
     int64_t n = 0;
     *count = 0;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
@@ -2345,7 +2356,7 @@ static cb_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const
     int32_t blob_id;
     model_blob_empty(out);
     cb_err rc = content_check(sc);
-    if (rc != CB_EOK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != CB_EOK ||
+    if (rc != CB_EOK || (rc = tx_begin(s, TX_WRITE, &c)) != CB_EOK ||
         (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != CB_EOK ||
         (rc = content_put(c, blob_id, sc, user_id, now)) != CB_EOK)
         goto out;
@@ -2362,7 +2373,7 @@ static cb_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    cb_err rc = tx_begin(sq(s), TX_READ, &c);
+    cb_err rc = tx_begin(s, TX_READ, &c);
     if (rc != CB_EOK || (rc = thumb_id(c, product_id, &blob_id)) != CB_EOK)
         goto out;
     if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != CB_EOK)
@@ -2451,12 +2462,13 @@ static cb_err touch_flush(struct conn *c)
     return rc;
 }
 
-/* Writes the pending uses in a transaction of their own: `wait` for the
+/* Writes the pending uses in a transaction of their own, through h (a
+ * reader's handle: in its scope, when it is a view): `wait` for the
  * writer mutex (close), or only when it is free (a reader). */
-static void touch_flush_tx(struct sq_store *s, bool wait)
+static void touch_flush_tx(store_t *h, bool wait)
 {
     struct conn *c = NULL;
-    cb_err rc = wait ? tx_begin(s, TX_WRITE, &c) : tx_try_write(s, &c);
+    cb_err rc = wait ? tx_begin(h, TX_WRITE, &c) : tx_try_write(h, &c);
     if (rc == CB_EOK)
         rc = tx_end(c, touch_flush(c));
     if (rc != CB_EOK && (wait || rc != CB_EUNAVAILABLE))
@@ -2470,7 +2482,7 @@ static cb_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t ve
     int64_t id = 0;
     *bytes = NULL;
     *len = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c); /* one statement: autocommit */
+    cb_err rc = tx_begin(s, TX_NONE, &c); /* one statement: autocommit */
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_VARIANT_GET);
@@ -2491,7 +2503,7 @@ out:
         *bytes = NULL;
         *len = 0;
     } else if (touch_add(sq(s), id, text_now_ms())) {
-        touch_flush_tx(sq(s), false);
+        touch_flush_tx(s, false); /* in s's scope, as the read */
     }
     return rc;
 }
@@ -2602,7 +2614,7 @@ static cb_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, const
                      .bytes = bytes,
                      .len = len,
                      .pinned = pinned};
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK || (rc = variant_check_version(c, blob_id, version)) != CB_EOK ||
         (rc = touch_flush(c)) != CB_EOK || (rc = variant_upsert(c, &v)) != CB_EOK)
         goto out;
@@ -2616,7 +2628,7 @@ static cb_err sq_variant_total(store_t *s, int64_t *bytes, int64_t *count)
 {
     struct conn *c = NULL;
     *bytes = *count = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc == CB_EOK)
         rc = variant_totals(c, bytes, count);
     return tx_end(c, rc);
@@ -2629,7 +2641,7 @@ static cb_err sq_meta_get(store_t *s, arena_t *a, const char *name, void **value
     struct conn *c = NULL;
     *value = NULL;
     *len = 0;
-    cb_err rc = tx_begin(sq(s), TX_NONE, &c);
+    cb_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_META_GET);
@@ -2648,7 +2660,7 @@ out:
 static cb_err sq_meta_put(store_t *s, const char *name, const void *value, size_t len)
 {
     struct conn *c = NULL;
-    cb_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    cb_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != CB_EOK)
         goto out;
     sqlite3_stmt *st = query(c, Q_META_PUT);
@@ -2773,8 +2785,8 @@ static cb_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn
 
 /* Rewrites the BLOB after *id and its variants in one transaction; *id
  * becomes that BLOB's id, *done is set when there is none. */
-static cb_err rewrite_step(struct sq_store *s, int32_t *id, store_rewrite_fn fn, void *ctx,
-                           int64_t *count, bool *done)
+static cb_err rewrite_step(store_t *s, int32_t *id, store_rewrite_fn fn, void *ctx, int64_t *count,
+                           bool *done)
 {
     struct conn *c = NULL;
     bool changed = false;
@@ -2797,7 +2809,7 @@ static cb_err sq_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t
     cb_err rc = CB_EOK;
     *count = 0;
     while (rc == CB_EOK && !done)
-        rc = rewrite_step(sq(s), &id, fn, ctx, count, &done);
+        rc = rewrite_step(s, &id, fn, ctx, count, &done);
     return rc;
 }
 
@@ -3206,7 +3218,7 @@ static void sq_close(store_t *base)
     assert(s->nidle + (s->group != NULL) == s->nconns); /* no call in progress */
     /* uses are pending only once open succeeded: every statement is there */
     if (s->ntouches > 0)
-        touch_flush_tx(s, true);
+        touch_flush_tx(&s->base, true);
     group_destroy(s);
     walsync_destroy(s);
     for (int i = 0; i < s->nconns; i++)
@@ -3282,7 +3294,7 @@ static const struct store_ops sqlite_ops = {
     .meta_get = sq_meta_get,
     .meta_put = sq_meta_put,
     .rewrite_all = sq_rewrite_all,
-    .defer_wait = group_defer_wait,
+    .scope_wait = group_scope_wait,
     .changes_check = sq_changes_check,
 };
 
@@ -3298,6 +3310,7 @@ static struct sq_store *sq_new(int pool_size)
         return NULL;
     }
     s->base.ops = &sqlite_ops;
+    s->base.root = &s->base;
     s->capacity = pool_size;
     s->sql_arena = arena_create();
     pthread_mutex_init(&s->pool_mu, NULL);
