@@ -223,8 +223,8 @@ static void save_blob_entity(api_exchange *x, const api_request *req, json_t *ar
     int32_t id;
     if (!arg_opt_int(x, args, "BlobId", &id) || !carrier_blob_edit(x, args, &edit))
         return;
-    store_err e = id == 0 ? store_blob_create(x->api->store, x->arena, &edit, NULL, x->user.id, &b)
-                          : store_blob_info_put(x->api->store, x->arena, id, &edit, x->user.id, &b);
+    store_err e = id == 0 ? store_blob_create(x->store, x->arena, &edit, NULL, x->user.id, &b)
+                          : store_blob_info_put(x->store, x->arena, id, &edit, x->user.id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -235,7 +235,7 @@ static void get_blob_entity(api_exchange *x, const api_request *req, json_t *arg
     int32_t id;
     if (!arg_query_id(x, req, "blobEntityId", &id))
         return;
-    store_err e = store_blob_get(x->api->store, x->arena, id, &b);
+    store_err e = store_blob_get(x->store, x->arena, id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -245,7 +245,7 @@ static void delete_blob_entity(api_exchange *x, const api_request *req, json_t *
     int32_t id;
     if (!arg_query_id(x, req, "BlobEntityId", &id))
         return;
-    store_err e = store_blob_delete(x->api->store, id);
+    store_err e = store_blob_delete(x->store, id);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
@@ -293,7 +293,7 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
     int32_t id;
     if (!arg_int(x, args, "BlobEntityId", false, &id))
         return;
-    store_err e = store_blob_content_get(x->api->store, x->arena, id, &b, &stored, &len);
+    store_err e = store_blob_content_get(x->store, x->arena, id, &b, &stored, &len);
     answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
@@ -399,7 +399,7 @@ static void get_image(api_exchange *x, const api_request *req, json_t *args)
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id))
         return;
-    store_err e = store_image_get(x->api->store, x->arena, k, id, &b, &stored, &len);
+    store_err e = store_image_get(x->store, x->arena, k, id, &b, &stored, &len);
     answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
@@ -410,7 +410,7 @@ static void change_image(api_exchange *x, const api_request *req, json_t *args)
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id) || !arg_int(x, args, "BlobId", true, &blob_id))
         return;
-    store_err e = store_image_link(x->api->store, k, id, blob_id, x->user.id);
+    store_err e = store_image_link(x->store, k, id, blob_id, x->user.id);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
@@ -425,7 +425,7 @@ static void get_blob_entity_on(api_exchange *x, const api_request *req, json_t *
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id))
         return;
-    store_err e = store_image_info(x->api->store, x->arena, k, id, &b);
+    store_err e = store_image_info(x->store, x->arena, k, id, &b);
     answer_blob_or_null(x, req, e, &b);
 }
 
@@ -438,7 +438,7 @@ static void answer_entity_variant(api_exchange *x, const api_request *req, model
     void *bytes = NULL;
     size_t len = 0;
     const char *mime = NULL;
-    store_err e = store_image_info(x->api->store, x->arena, k, id, &b);
+    store_err e = store_image_info(x->store, x->arena, k, id, &b);
     if (e == STORE_ABSENT || (e == STORE_OK && b.blob_size == 0)) {
         answer_binary(x, req, NULL, NULL, 0);
         return;
@@ -490,7 +490,7 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
     int32_t id;
     if (!arg_entity_id(x, args, MODEL_PRODUCT, &id))
         return;
-    store_err e = store_thumbnail_get(x->api->store, x->arena, id, &b, &stored, &len);
+    store_err e = store_thumbnail_get(x->store, x->arena, id, &b, &stored, &len);
     if (e == STORE_OK) {
         answer_stored(x, req, &b, stored, len);
     } else if (e == STORE_ABSENT) {

@@ -234,6 +234,7 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     api_exchange *x = arena_alloc(arena, sizeof(*x));
     x->api = api;
     x->arena = arena;
+    x->store = api->store;
     x->method = arena_strdup(arena, req->method);
     x->path = arena_strdup(arena, req->path);
     /* MSG_LOCALE_DEFAULT without language headers; set before anything can
@@ -323,23 +324,24 @@ void api_exchange_finish(api_exchange *x, const api_request *req)
     if (x->rm->body == BODY_IMAGE && !upload_finish(x, x->upload))
         return;
     x->headers_before_finish = x->resp.nheaders;
-    store_defer *d = store_defer_begin(x->api->store, x->arena);
+    x->store = store_scope_open(x->api->store, x->arena);
     x->rm->fn(x, req);
-    if (store_defer_end(d))
-        x->defer = d;
+    if (store_scope_close(x->store))
+        x->held = x->store;
+    x->store = x->api->store; /* a closed view serves only the wait */
     if (!x->answered)
         API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
 }
 
 bool api_exchange_held(const api_exchange *x)
 {
-    return x->defer != NULL;
+    return x->held != NULL;
 }
 
 /* The writes an answer waited for failed: it becomes that error. */
 static void settle(api_exchange *x, store_err rc)
 {
-    x->defer = NULL;
+    x->held = NULL;
     if (rc == STORE_OK)
         return;
     if (x->answered)
@@ -360,10 +362,10 @@ static void on_durable(void *ctx, store_err rc)
 
 bool api_exchange_wait(api_exchange *x, void (*ready)(void *ctx), void *ctx)
 {
-    assert(x->defer != NULL && ready != NULL);
+    assert(x->held != NULL && ready != NULL);
     x->ready = ready;
     x->ready_ctx = ctx;
-    store_err rc = store_defer_wait(x->defer, on_durable, x);
+    store_err rc = store_scope_wait(x->held, on_durable, x);
     if (rc == STORE_PENDING)
         return false;
     settle(x, rc);

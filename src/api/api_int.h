@@ -115,6 +115,10 @@ typedef struct upload upload_t;
 struct api_exchange {
     api_t *api;
     arena_t *arena;
+    /* The store handle for this request's reads and writes: api->store,
+     * but during the finish (the route's fn) a scope's view of it, so that
+     * in durable mode the writes do not hold the thread (api_exchange_held) */
+    store_t *store;
     const char *method;
     const char *path;
     bool public_route; /* its route needs no credentials (api_route_is_public) */
@@ -140,9 +144,9 @@ struct api_exchange {
     bool tz_offset;      /* ... with includeTZOffset */
     bool answered;
     api_response resp;
-    /* Durable mode: the scope of finish's writes while the answer waits
-     * for them to be on disk (api_exchange_held), and whom to tell. */
-    store_defer *defer;
+    /* Durable mode: the view finish wrote through while the answer waits
+     * for its writes to be on disk (api_exchange_held), and whom to tell. */
+    store_t *held;
     size_t headers_before_finish; /* a failed flush drops the later ones */
     void (*ready)(void *ctx);
     void *ready_ctx;

@@ -76,7 +76,7 @@ void entity_create(api_exchange *x, const api_request *req)
         return;
     if (carrier_int(x, body, model_entity(e.kind)->id_field, &has_id, &e.id) &&
         read_fields(x, body, &e)) {
-        store_err err = store_entity_create(x->api->store, &e);
+        store_err err = store_entity_create(x->store, &e);
         if (err == STORE_OK)
             answer_entity(x, 201, &e);
         else
@@ -88,7 +88,7 @@ void entity_create(api_exchange *x, const api_request *req)
 void entity_get(api_exchange *x, const api_request *req)
 {
     model_entity_t e;
-    store_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, &e);
+    store_err err = store_entity_get(x->store, x->arena, x->route.ent, x->route.id, &e);
     cond_state c;
     if (err != STORE_OK) {
         api_fail_store(x, err, NULL);
@@ -103,7 +103,7 @@ void entity_get(api_exchange *x, const api_request *req)
  * answered (404, 412). x->expect is set for the write that follows. */
 static bool load_for_write(api_exchange *x, const api_request *req, model_entity_t *e)
 {
-    store_err err = store_entity_get(x->api->store, x->arena, x->route.ent, x->route.id, e);
+    store_err err = store_entity_get(x->store, x->arena, x->route.ent, x->route.id, e);
     if (err != STORE_OK) {
         api_fail_store(x, err, NULL);
         return false;
@@ -139,7 +139,7 @@ void entity_put(api_exchange *x, const api_request *req)
     if (body == NULL)
         return;
     if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        store_err err = store_entity_update(x->api->store, &e, x->expect);
+        store_err err = store_entity_update(x->store, &e, x->expect);
         if (err == STORE_OK)
             answer_entity(x, 200, &e);
         else
@@ -154,7 +154,7 @@ void entity_delete(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (cond_is_conditional(req) && !load_for_write(x, req, &e))
         return;
-    store_err err = store_entity_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    store_err err = store_entity_delete(x->store, x->route.ent, x->route.id, x->expect);
     if (err == STORE_OK)
         api_answer_empty(x, 204);
     else

@@ -70,7 +70,7 @@ static store_err answer_original(api_exchange *x, const api_request *req)
     void *copy = NULL, *bytes = NULL;
     size_t len = 0, out_len = 0;
     store_release rel;
-    store_err e = store_image_get_shared(x->api->store, x->arena, x->route.ent, x->route.id, &b,
+    store_err e = store_image_get_shared(x->store, x->arena, x->route.ent, x->route.id, &b,
                                          &stored, &len, &rel);
     if (e != STORE_OK) {
         rel.release(rel.cls);
@@ -98,7 +98,7 @@ static store_err answer_original(api_exchange *x, const api_request *req)
 static store_err answer_variant(api_exchange *x, const api_request *req, const pic_query *q)
 {
     model_blob b;
-    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    store_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e == STORE_OK && (b.blob_id == 0 || b.blob_size == 0))
         e = STORE_ABSENT;
     if (e != STORE_OK)
@@ -133,7 +133,7 @@ void image_get(api_exchange *x, const api_request *req)
     store_err e = q.any ? answer_variant(x, req, &q) : answer_original(x, req);
     if (e == STORE_ABSENT)
         answer_blank(x, req, blank, &q,
-                     store_entity_exists(x->api->store, x->route.ent, x->route.id) == STORE_OK);
+                     store_entity_exists(x->store, x->route.ent, x->route.id) == STORE_OK);
     else if (e != STORE_OK)
         api_fail_store(x, e, NULL);
 }
@@ -146,7 +146,7 @@ static bool image_precondition(api_exchange *x, const api_request *req)
     x->expect = STORE_ANY;
     if (!cond_is_conditional(req))
         return true;
-    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    store_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
         return false;
@@ -158,7 +158,7 @@ static bool image_precondition(api_exchange *x, const api_request *req)
 
 bool image_put_precheck(api_exchange *x, const api_request *req)
 {
-    store_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    store_err e = store_entity_exists(x->store, x->route.ent, x->route.id);
     if (e == STORE_OK)
         return image_precondition(x, req);
     api_fail_store(
@@ -178,7 +178,7 @@ void image_delete(api_exchange *x, const api_request *req)
 {
     if (!image_precondition(x, req))
         return;
-    store_err e = store_image_delete(x->api->store, x->route.ent, x->route.id, x->expect);
+    store_err e = store_image_delete(x->store, x->route.ent, x->route.id, x->expect);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
@@ -188,7 +188,7 @@ void image_delete(api_exchange *x, const api_request *req)
 void image_info_get(api_exchange *x, const api_request *req)
 {
     model_blob b;
-    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, &b);
+    store_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, &b);
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
         return;
@@ -222,7 +222,7 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
  * request's preconditions; sets x->expect. False answered. */
 static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
 {
-    store_err e = store_image_info(x->api->store, x->arena, x->route.ent, x->route.id, b);
+    store_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, b);
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
         return false;
@@ -237,7 +237,7 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
  * headers_before: the answer's header count before the refusal. */
 static void refused_body_outranked(api_exchange *x, size_t headers_before)
 {
-    store_err e = store_entity_exists(x->api->store, x->route.ent, x->route.id);
+    store_err e = store_entity_exists(x->store, x->route.ent, x->route.id);
     if (e != STORE_ABSENT)
         return;
     api_answer_withdraw(x, headers_before);
@@ -265,7 +265,7 @@ void image_info_put(api_exchange *x, const api_request *req)
             refused_body_outranked(x, headers_before);
         goto out;
     }
-    store_err e = store_image_info_put(x->api->store, x->arena, x->route.ent, x->route.id, &edit,
+    store_err e = store_image_info_put(x->store, x->arena, x->route.ent, x->route.id, &edit,
                                        x->user.id, x->expect, &b);
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);

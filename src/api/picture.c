@@ -217,7 +217,7 @@ static void keep_variant(api_exchange *x, const model_blob *b, const char *key, 
                                                   &m.is_zipped, &m.is_encrypted) != CB_EOK)
         return;
     store_err e =
-        store_variant_put(x->api->store, b->blob_id, b->version, key, &m, enc != NULL ? enc : bytes,
+        store_variant_put(x->store, b->blob_id, b->version, key, &m, enc != NULL ? enc : bytes,
                           enc != NULL ? enc_len : len, pinned, x->api->cfg.variant_cache_bytes);
     if (e != STORE_OK && e != STORE_ABSENT)
         log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, store_err_name(e));
@@ -231,7 +231,7 @@ static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, v
     void *stored = NULL, *orig = NULL;
     size_t len = 0, orig_len = 0;
     char reason[256];
-    store_err se = store_blob_content_get(x->api->store, x->arena, b->blob_id, b, &stored, &len);
+    store_err se = store_blob_content_get(x->store, x->arena, b->blob_id, b, &stored, &len);
     if (se != STORE_OK) {
         api_fail_store(x, se, NULL);
         return false;
@@ -258,7 +258,7 @@ bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void 
     void *stored = NULL;
     size_t len = 0;
     store_err e =
-        store_variant_get(x->api->store, x->arena, b->blob_id, b->version, key, &m, &stored, &len);
+        store_variant_get(x->store, x->arena, b->blob_id, b->version, key, &m, &stored, &len);
     if (e == STORE_OK) {
         *mime = arena_strdup(x->arena, m.mime);
         return decode(x, stored, len, m.is_zipped, m.is_encrypted, out, out_len);
@@ -389,7 +389,7 @@ out:
 static store_err store_to(api_exchange *x, const pic_target *t, const store_content *c,
                           model_blob *out)
 {
-    store_t *st = x->api->store;
+    store_t *st = x->store;
     switch (t->kind) {
     case PIC_TO_BLOB:
         return store_blob_content_put(st, x->arena, t->id, c, x->user.id, out);

@@ -80,7 +80,8 @@ void session_login(api_exchange *x, const api_request *req)
     if (user == NULL || !json_is_string(pw)) {
         API_FAIL0(x, CB_EBADREQ, MSG_LOGIN_FIELDS);
     } else {
-        cb_err e = auth_login(x->api->auth, x->arena, user, json_string_value(pw), req->remote, &r);
+        cb_err e = auth_login(x->api->auth, x->store, x->arena, user, json_string_value(pw),
+                              req->remote, &r);
         if (e == CB_EOK) {
             x->user = r.user;
             x->authed = true;
@@ -96,7 +97,7 @@ void session_login(api_exchange *x, const api_request *req)
 void session_logout(api_exchange *x, const api_request *req)
 {
     auth_input in = api_auth_input(req);
-    cb_err e = auth_logout(x->api->auth, x->arena, &in);
+    cb_err e = auth_logout(x->api->auth, x->store, x->arena, &in);
     if (e != CB_EOK) {
         api_fail_below(x, e);
         return;

@@ -575,9 +575,9 @@ static int64_t clamp_ttl(int64_t ttl_s, int64_t dflt)
 }
 
 /* Stores the new credential c (kind, user_id, and label and pair_id when
- * wanted), valid ttl_s seconds, and returns its secret (and for a session
- * a fresh XSRF token in *xsrf); c->id and c->expires_ms are set. */
-static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred *c, int64_t ttl_s,
+ * wanted) through st, valid ttl_s seconds, and returns its secret (and for
+ * a session a fresh XSRF token in *xsrf); c->id and c->expires_ms are set. */
+static cb_err cred_issue(store_t *st, arena_t *arena, store_cred *c, int64_t ttl_s,
                          const char **secret, const char **xsrf)
 {
     const char *prefix = c->kind == STORE_CRED_TICKET  ? TICKET_PREFIX
@@ -589,7 +589,7 @@ static cb_err cred_issue(auth_t *a, arena_t *arena, store_cred *c, int64_t ttl_s
     c->expires_ms = c->created_ms + ttl_s * 1000;
     const char *s = secret_new(arena, prefix, c->hash);
     const char *x = c->kind == STORE_CRED_SESSION ? secret_new(arena, "", c->xsrf_hash) : NULL;
-    cb_err rc = from_store(store_cred_add(a->store, c));
+    cb_err rc = from_store(store_cred_add(st, c));
     if (rc != CB_EOK)
         return rc;
     *secret = s;
@@ -632,17 +632,17 @@ static cb_err cred_check(auth_t *a, arena_t *arena, store_cred_kind kind, const 
     return CB_EOK;
 }
 
-/* Revokes the credential of `kind` named by its secret; CB_ENOTFOUND when
- * there is none. */
-static cb_err cred_revoke_secret(auth_t *a, arena_t *arena, store_cred_kind kind,
+/* Revokes, through st, the credential of `kind` named by its secret;
+ * CB_ENOTFOUND when there is none. */
+static cb_err cred_revoke_secret(store_t *st, arena_t *arena, store_cred_kind kind,
                                  const char *secret)
 {
     unsigned char h[STORE_HASH_BYTES];
     store_cred c;
     secret_hash(secret, h);
-    cb_err rc = from_store(store_cred_find(a->store, arena, kind, h, &c));
+    cb_err rc = from_store(store_cred_find(st, arena, kind, h, &c));
     if (rc == CB_EOK && !c.revoked)
-        rc = from_store(store_cred_revoke(a->store, kind, c.id));
+        rc = from_store(store_cred_revoke(st, kind, c.id));
     return rc;
 }
 
@@ -1042,80 +1042,83 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
  * change or a disable that committed while the login was being checked
  * ended every credential that existed then, but not these (CB_EUNAUTH,
  * and they are revoked). */
-static cb_err login_recheck(auth_t *a, arena_t *arena, const model_user *u, int64_t ticket_id)
+static cb_err login_recheck(store_t *st, arena_t *arena, const model_user *u, int64_t ticket_id)
 {
     model_user now;
-    cb_err rc = from_store(store_user_get(a->store, arena, u->id, &now));
+    cb_err rc = from_store(store_user_get(st, arena, u->id, &now));
     if (rc == CB_EOK && (now.disabled || strcmp(now.pw_hash, u->pw_hash) != 0))
         rc = CB_EUNAUTH;
     if (rc != CB_EOK)
-        store_cred_revoke(a->store, STORE_CRED_TICKET, ticket_id); /* and its session */
+        store_cred_revoke(st, STORE_CRED_TICKET, ticket_id); /* and its session */
     return rc == CB_ENOTFOUND ? CB_EUNAUTH : rc;
 }
 
-/* A login's ticket and browser session, paired. */
-static cb_err login_issue(auth_t *a, arena_t *arena, auth_login_result *out)
+/* A login's ticket and browser session, paired, stored through st. */
+static cb_err login_issue(auth_t *a, store_t *st, arena_t *arena, auth_login_result *out)
 {
     store_cred t = {.kind = STORE_CRED_TICKET, .user_id = out->user.id};
     store_cred s = {.kind = STORE_CRED_SESSION, .user_id = out->user.id};
-    cb_err rc = cred_issue(a, arena, &t, a->ticket_ttl_s, &out->ticket, NULL);
+    cb_err rc = cred_issue(st, arena, &t, a->ticket_ttl_s, &out->ticket, NULL);
     if (rc != CB_EOK)
         return rc;
     s.pair_id = t.id;
-    rc = cred_issue(a, arena, &s, a->session_ttl_s, &out->session, &out->xsrf);
+    rc = cred_issue(st, arena, &s, a->session_ttl_s, &out->session, &out->xsrf);
     if (rc == CB_EOK)
-        rc = login_recheck(a, arena, &out->user, t.id);
+        rc = login_recheck(st, arena, &out->user, t.id);
     out->ticket_expires_ms = t.expires_ms;
     out->session_expires_ms = s.expires_ms;
     return rc;
 }
 
-cb_err auth_login(auth_t *a, arena_t *arena, const char *user, const char *password,
+cb_err auth_login(auth_t *a, store_t *st, arena_t *arena, const char *user, const char *password,
                   const char *remote, auth_login_result *out)
 {
-    assert(a != NULL && arena != NULL && out != NULL);
+    assert(a != NULL && st != NULL && arena != NULL && out != NULL);
     attempt at = {.remote = remote, .why = "user name or password missing"};
     *out = (auth_login_result){0};
     cb_err rc = CB_EUNAUTH;
+    /* the user is read through the store itself: nothing was written
+     * through st before, so a view of it would read the same */
     if (user != NULL && user[0] != '\0' && password != NULL)
         rc = password_check(a, arena, &at, user, password, &out->user);
     rc = count_failure(a, arena, &at, rc);
     if (rc == CB_EUNAUTH || rc == CB_ETOOMANY)
         log_info("auth: login refused: %s", at.why);
     if (rc == CB_EOK)
-        rc = login_issue(a, arena, out);
+        rc = login_issue(a, st, arena, out);
     if (rc != CB_EOK)
         *out = (auth_login_result){.throttle = rc == CB_ETOOMANY ? at.throttle : (auth_throttle){0}};
     return rc;
 }
 
-/* Revokes the ticket or access token of an Authorization value, if any. */
-static cb_err logout_header(auth_t *a, arena_t *arena, const char *header)
+/* Revokes, through st, the ticket or access token of an Authorization
+ * value, if any. */
+static cb_err logout_header(store_t *st, arena_t *arena, const char *header)
 {
     auth_credentials cr;
     cb_err rc = CB_EOK;
     if (header == NULL || auth_parse_header(arena, header, &cr) != CB_EOK)
         return CB_EOK;
     if (cr.scheme == AUTH_TICKET)
-        rc = cred_revoke_secret(a, arena, STORE_CRED_TICKET, cr.secret);
+        rc = cred_revoke_secret(st, arena, STORE_CRED_TICKET, cr.secret);
     else if (cr.scheme == AUTH_TOKEN && has_prefix(cr.secret, TOKEN_PREFIX))
-        rc = cred_revoke_secret(a, arena, STORE_CRED_TOKEN, cr.secret);
+        rc = cred_revoke_secret(st, arena, STORE_CRED_TOKEN, cr.secret);
     if (cr.password != NULL)
         sodium_memzero((char *)cr.password, strlen(cr.password));
     return rc == CB_ENOTFOUND ? CB_EOK : rc;
 }
 
-cb_err auth_logout(auth_t *a, arena_t *arena, const auth_input *in)
+cb_err auth_logout(auth_t *a, store_t *st, arena_t *arena, const auth_input *in)
 {
-    assert(a != NULL && arena != NULL && in != NULL);
+    assert(a != NULL && st != NULL && arena != NULL && in != NULL);
     cb_err rc = CB_EOK;
     const char *sid = auth_cookie_value(arena, in->cookie, AUTH_SESSION_COOKIE);
     if (sid != NULL && sid[0] != '\0')
-        rc = cred_revoke_secret(a, arena, STORE_CRED_SESSION, sid);
+        rc = cred_revoke_secret(st, arena, STORE_CRED_SESSION, sid);
     if (rc == CB_ENOTFOUND) /* logging out twice is fine */
         rc = CB_EOK;
     if (rc == CB_EOK)
-        rc = logout_header(a, arena, in->authorization);
+        rc = logout_header(st, arena, in->authorization);
     return rc;
 }
 
@@ -1139,7 +1142,7 @@ cb_err auth_ticket_issue(auth_t *a, arena_t *arena, const char *user, int64_t tt
     cb_err rc = issuer_user(a, arena, user, &u);
     store_cred c = {.kind = STORE_CRED_TICKET, .user_id = u.id};
     if (rc == CB_EOK)
-        rc = cred_issue(a, arena, &c, clamp_ttl(ttl_s, a->ticket_ttl_s), ticket, NULL);
+        rc = cred_issue(a->store, arena, &c, clamp_ttl(ttl_s, a->ticket_ttl_s), ticket, NULL);
     *expires_ms = c.expires_ms;
     return rc;
 }
@@ -1152,7 +1155,7 @@ cb_err auth_token_issue(auth_t *a, arena_t *arena, const char *user, int64_t ttl
     cb_err rc = issuer_user(a, arena, user, &u);
     store_cred c = {.kind = STORE_CRED_TOKEN, .user_id = u.id, .label = label};
     if (rc == CB_EOK)
-        rc = cred_issue(a, arena, &c, clamp_ttl(ttl_s, DEFAULT_TOKEN_TTL_S), token, NULL);
+        rc = cred_issue(a->store, arena, &c, clamp_ttl(ttl_s, DEFAULT_TOKEN_TTL_S), token, NULL);
     *expires_ms = c.expires_ms;
     return rc;
 }
@@ -1170,7 +1173,7 @@ cb_err auth_revoke_secret(auth_t *a, const char *secret)
     if (has_prefix(secret, TICKET_PREFIX))
         kind = STORE_CRED_TICKET;
     arena_t *arena = arena_create();
-    cb_err rc = cred_revoke_secret(a, arena, kind, secret);
+    cb_err rc = cred_revoke_secret(a->store, arena, kind, secret);
     arena_destroy(arena);
     return rc;
 }

@@ -126,7 +126,10 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
 /* The login endpoint: checks user and password (the failure limits apply)
  * and issues a ticket and a browser session, paired: ending either ends
  * both. A password changed (or the user disabled) while the login was
- * being checked leaves nothing issued (CB_EUNAUTH). */
+ * being checked leaves nothing issued (CB_EUNAUTH). st is the store handle
+ * the credentials are written (and the user read again) through: the
+ * auth's store, or a request's view of it (store_scope_open), whose writes
+ * the answer then waits for. */
 typedef struct {
     model_user user;
     const char *ticket;      /* "7T:..." */
@@ -136,12 +139,13 @@ typedef struct {
     int64_t session_expires_ms;
     auth_throttle throttle;  /* set with CB_ETOOMANY */
 } auth_login_result;
-cb_err auth_login(auth_t *a, arena_t *arena, const char *user, const char *password,
+cb_err auth_login(auth_t *a, store_t *st, arena_t *arena, const char *user, const char *password,
                   const char *remote, auth_login_result *out);
 /* Revokes the session named by in->cookie and the ticket or token in
  * in->authorization, if any, each with the credential issued with it at
- * login (a session's ticket, a ticket's session). */
-cb_err auth_logout(auth_t *a, arena_t *arena, const auth_input *in);
+ * login (a session's ticket, a ticket's session); through st, as
+ * auth_login. */
+cb_err auth_logout(auth_t *a, store_t *st, arena_t *arena, const auth_input *in);
 
 /* Command-line issuers; the secret is returned once and never stored. */
 cb_err auth_ticket_issue(auth_t *a, arena_t *arena, const char *user, int64_t ttl_s,

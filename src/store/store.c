@@ -6,6 +6,11 @@
  * backend needs (non-NULL store, the PostgreSQL prefix) live here so that
  * backends do not repeat them.
  *
+ * A scope (store_scope_open) is a view: a store_t of its own, in the
+ * caller's arena, with the root's ops, a pointer to the root and the
+ * scope. Calls through it reach the backend with the view, which reads the
+ * scope from it; everything else (cache, counts) is the root's.
+ *
  * The read cache (cache.h) also lives here, for the reads every request
  * repeats: a user by name (each Basic-authenticated request), an entity's
  * BLOB record (GET ImageInfo) and the record with its bytes (GET Image).
@@ -59,7 +64,7 @@ const char *store_err_name(store_err e)
 static store_err run_once(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
 {
     store_tx *tx = NULL;
-    store_err rc = s->be->ops->begin(s->be, NULL, m, &tx);
+    store_err rc = s->be->ops->begin(s->be, s->sc, m, &tx);
     if (rc == STORE_OK)
         rc = s->be->ops->end(tx, fn(tx, ctx));
     return rc;
@@ -141,6 +146,7 @@ void store_close(store_t *s)
 {
     if (s == NULL)
         return;
+    assert(s->root == s); /* the store, not a view of it */
     if (s->cache != NULL) {
         store_cache_stats st;
         store_cache_stats_get(s->cache, &st);
@@ -166,6 +172,7 @@ static uint64_t coarse_now_us(void)
 
 void store_changes_watch(store_t *s, bool force)
 {
+    assert(s->root == s);
     uint64_t now = coarse_now_us();
     uint64_t last = atomic_load_explicit(&s->changes_checked_us, memory_order_relaxed);
     if (s->ops->changes_check == NULL || (!force && now - last < STORE_CHANGES_CHECK_US))
@@ -186,6 +193,7 @@ static uint64_t changes_read(store_t *s, int which)
 
 bool store_users_changes(store_t *s, uint64_t *out)
 {
+    s = s->root;
     if (s->changes == NULL)
         return false;
     *out = changes_read(s, STORE_CHANGES_USERS);
@@ -194,47 +202,52 @@ bool store_users_changes(store_t *s, uint64_t *out)
 
 void store_stats(store_t *s, store_cache_stats *out)
 {
+    s = s->root;
     *out = (store_cache_stats){0};
     if (s->cache != NULL)
         store_cache_stats_get(s->cache, out);
 }
 
-/* ---- deferred writes ------------------------------------------------------ */
+/* ---- scopes: views that defer their writes --------------------------------- */
 
-static __thread store_defer *current_scope;
+/* A view and its scope, allocated together from the scope's arena. */
+struct scoped_view {
+    struct store view;
+    store_scope sc;
+};
 
-store_defer *store_defer_current(void)
+store_t *store_scope_open(store_t *root, arena_t *a)
 {
-    return current_scope;
+    assert(root != NULL && root->root == root && a != NULL);
+    if (!root->defers)
+        return root;
+    struct scoped_view *v = arena_alloc(a, sizeof(*v)); /* zeroed */
+    if (v == NULL)
+        return root; /* the writes then wait where they are */
+    v->sc = (store_scope){.s = root, .a = a};
+    v->view.ops = root->ops;
+    v->view.root = root;
+    v->view.be = root->be;
+    v->view.sc = &v->sc;
+    return &v->view;
 }
 
-store_defer *store_defer_begin(store_t *s, arena_t *a)
+bool store_scope_close(store_t *view)
 {
-    assert(current_scope == NULL);
-    if (!s->defers)
-        return NULL;
-    store_defer *d = arena_alloc(a, sizeof(*d));
-    if (d == NULL)
-        return NULL; /* the writes then wait where they are */
-    *d = (store_defer){.s = s, .a = a};
-    current_scope = d;
-    return d;
-}
-
-bool store_defer_end(store_defer *d)
-{
-    if (d == NULL)
+    assert(view != NULL);
+    store_scope *sc = view->sc;
+    if (sc == NULL)
         return false;
-    assert(current_scope == d);
-    current_scope = NULL;
-    d->ended = true;
-    return d->wrote;
+    assert(!sc->ended);
+    sc->ended = true;
+    return sc->wrote;
 }
 
-store_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+store_err store_scope_wait(store_t *view, store_scope_fn fn, void *ctx)
 {
-    assert(d != NULL && d->ended && d->wrote && fn != NULL);
-    return d->s->ops->defer_wait(d, fn, ctx);
+    store_scope *sc = view->sc;
+    assert(sc != NULL && sc->ended && sc->wrote && fn != NULL);
+    return view->ops->scope_wait(sc, fn, ctx);
 }
 
 /* ---- flat records for the cache ------------------------------------------ */
@@ -346,35 +359,38 @@ typedef struct {
     int32_t id;
 } entity_key;
 
-/* The change count (STORE_CHANGES_*) to file a read under; false when
- * nothing is cached. A user is filed under the users' count, so that the
- * writes of pictures and records do not push users out. */
-static bool cache_on(store_t *s, int which, uint64_t *changes)
+/* The root's cache for a read through s, and the change count
+ * (STORE_CHANGES_*) to file the read under; NULL when nothing is cached,
+ * or when s is a view that wrote: it must see its own writes. A user is
+ * filed under the users' count, so that the writes of pictures and
+ * records do not push users out. */
+static struct store_cache *cache_on(store_t *s, int which, uint64_t *changes)
 {
-    const store_defer *d = store_defer_current();
-    if (s->cache == NULL || (d != NULL && d->wrote)) /* it must see its own writes */
-        return false;
-    *changes = changes_read(s, which);
-    return true;
+    store_t *root = s->root;
+    assert(s->sc == NULL || !s->sc->ended);
+    if (root->cache == NULL || (s->sc != NULL && s->sc->wrote))
+        return NULL;
+    *changes = changes_read(root, which);
+    return root->cache;
 }
 
-static void keep(store_t *s, uint64_t changes, const void *key, size_t klen, buf_writer *w,
-                 const void *tail, size_t tlen)
+static void keep(struct store_cache *c, uint64_t changes, const void *key, size_t klen,
+                 buf_writer *w, const void *tail, size_t tlen)
 {
     if (w->err == CB_EOK)
-        store_cache_put(s->cache, changes, key, klen, w->b->data, w->b->len, tail, tlen);
+        store_cache_put(c, changes, key, klen, w->b->data, w->b->len, tail, tlen);
     buf_free(w->b);
 }
 
 /* Files a record (and its bytes, when there are) under key. */
-static void keep_blob(store_t *s, uint64_t changes, const entity_key *key, const model_blob *b,
-                       const void *bytes, size_t len)
+static void keep_blob(struct store_cache *c, uint64_t changes, const entity_key *key,
+                      const model_blob *b, const void *bytes, size_t len)
 {
     buf_t flat;
     buf_init(&flat, SIZE_MAX);
     buf_writer w = buf_writer_on(&flat);
     wr_blob(&w, b);
-    keep(s, changes, key, sizeof(*key), &w, bytes, len);
+    keep(c, changes, key, sizeof(*key), &w, bytes, len);
 }
 
 typedef struct {
@@ -463,10 +479,11 @@ store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_use
     uint64_t changes;
     char key[USER_KEY_MAX];
     size_t klen = user_key(name, key);
-    if (klen == 0 || !cache_on(s, STORE_CHANGES_USERS, &changes))
+    struct store_cache *c = klen > 0 ? cache_on(s, STORE_CHANGES_USERS, &changes) : NULL;
+    if (c == NULL)
         return s->ops->user_by_name(s, a, name, out);
     read_dst d = {.a = a, .user = out};
-    if (store_cache_get(s->cache, changes, key, klen, read_user, &d))
+    if (store_cache_get(c, changes, key, klen, read_user, &d))
         return STORE_OK;
     store_err rc = s->ops->user_by_name(s, a, name, out);
     if (rc == STORE_OK) {
@@ -474,7 +491,7 @@ store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_use
         buf_init(&flat, SIZE_MAX);
         buf_writer w = buf_writer_on(&flat);
         wr_user(&w, out);
-        keep(s, changes, key, klen, &w, NULL, 0);
+        keep(c, changes, key, klen, &w, NULL, 0);
     }
     return rc;
 }
@@ -601,14 +618,15 @@ store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, mod
 {
     uint64_t changes;
     entity_key key = {'I', (int32_t)k, id};
-    if (!cache_on(s, STORE_CHANGES_ALL, &changes))
+    struct store_cache *c = cache_on(s, STORE_CHANGES_ALL, &changes);
+    if (c == NULL)
         return s->ops->image_info(s, a, k, id, out);
     read_dst d = {.a = a, .blob = out};
-    if (store_cache_get(s->cache, changes, &key, sizeof(key), read_blob, &d))
+    if (store_cache_get(c, changes, &key, sizeof(key), read_blob, &d))
         return STORE_OK;
     store_err rc = s->ops->image_info(s, a, k, id, out);
     if (rc == STORE_OK)
-        keep_blob(s, changes, &key, out, NULL, 0);
+        keep_blob(c, changes, &key, out, NULL, 0);
     return rc;
 }
 
@@ -651,14 +669,14 @@ store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t i
 {
     uint64_t changes = 0;
     entity_key key = {'G', (int32_t)k, id};
-    bool cached = cache_on(s, STORE_CHANGES_ALL, &changes);
+    struct store_cache *c = cache_on(s, STORE_CHANGES_ALL, &changes);
     read_dst d = {.a = a, .blob = out, .shared = bytes, .rel = rel, .len = len};
-    if (cached && store_cache_get(s->cache, changes, &key, sizeof(key), read_image_shared, &d))
+    if (c != NULL && store_cache_get(c, changes, &key, sizeof(key), read_image_shared, &d))
         return STORE_OK;
     void *copy = NULL;
     store_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
-    if (rc == STORE_OK && cached)
-        keep_blob(s, changes, &key, out, copy, *len);
+    if (rc == STORE_OK && c != NULL)
+        keep_blob(c, changes, &key, out, copy, *len);
     *bytes = copy;
     *rel = (store_release){free, copy};
     return rc;

@@ -12,9 +12,9 @@
  *    a power loss); when it returns an error nothing of it is visible --
  *    but for a durable write whose flush to disk failed (STORE_UNAVAILABLE):
  *    it may be visible and may not survive a power loss, and every write
- *    after it is refused until the store is opened again. Inside a scope
- *    (store_defer_begin, durable mode) a write returns before its COMMIT:
- *    store_defer_wait tells the outcome.
+ *    after it is refused until the store is opened again. Through a scope's
+ *    view (store_scope_open, durable mode) a write returns before its
+ *    COMMIT: store_scope_wait tells the outcome.
  *  - Image bytes are copied from the caller's file descriptor inside the
  *    same transaction that updates the BLOB record, so a reader never sees
  *    a record whose sizes do not match its bytes.
@@ -57,7 +57,7 @@ typedef enum {
     STORE_NO_SPACE,     /* the disk (or quota) is full */
     STORE_CORRUPT,      /* the data contradicts itself (size != bytes, record vanished) */
     STORE_INTERNAL,     /* anything else (logged where it happened) */
-    STORE_PENDING,      /* store_defer_wait: the answer comes through the callback */
+    STORE_PENDING,      /* store_scope_wait: the answer comes through the callback */
 } store_err;
 
 /* Short symbolic name for logs, e.g. "ABSENT". */
@@ -363,26 +363,30 @@ store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count);
 /* ---- writes whose answer waits without a thread (durable mode) ----------
  * In durable mode a write returns only once its COMMIT is on disk, so the
  * calling thread waits for the disk. A caller that can hold its answer
- * instead opens a scope on its thread: the writes that thread makes until
- * store_defer_end return as soon as their part of a group commit is made
- * (their result, and what they read, as the COMMIT will keep them), and
- * the thread's later reads in the scope go through the same group, so
- * they see those writes. The writes are final only once store_defer_wait
- * says so: their COMMIT and its flush may still fail, and then none of the
- * group is kept. Without durable mode the scope changes nothing
- * (store_defer_begin answers NULL). One scope per thread at a time. */
-typedef struct store_defer store_defer;
-typedef void (*store_defer_fn)(void *ctx, store_err rc);
-/* NULL when this store never defers. The scope's records come from a,
- * which must outlive the wait. */
-store_defer *store_defer_begin(store_t *s, arena_t *a);
-/* Ends the calling thread's scope; true when a write in it is still to be
- * waited for (store_defer_wait). d may be NULL. */
-bool store_defer_end(store_defer *d);
-/* After store_defer_end: the scope's writes are on disk (STORE_OK) or failed
- * (the error), known now; or STORE_PENDING, and fn(ctx, rc) is then called
- * once, from another thread, when they are. */
-store_err store_defer_wait(store_defer *d, store_defer_fn fn, void *ctx);
+ * instead opens a scope: a view of the store, a store_t of its own that
+ * every store call accepts. The writes made through the view return as
+ * soon as their part of a group commit is made (their result, and what
+ * they read, as the COMMIT will keep them), and the later reads through
+ * the view go through the same group, so they see those writes. Calls
+ * through the store itself are untouched by any scope. The writes are
+ * final only once store_scope_wait says so: their COMMIT and its flush may
+ * still fail, and then none of the group is kept. Without durable mode
+ * there is nothing to defer and the view is the store itself. A view is
+ * used by one thread at a time (its calls one after another), and after
+ * store_scope_close only by store_scope_wait. */
+typedef struct store_scope store_scope;
+typedef void (*store_scope_fn)(void *ctx, store_err rc);
+/* A view of root that defers its writes, or root itself when root never
+ * defers (or when a has no room for the view: its writes then wait where
+ * they are). The view lives in a, which must outlive the wait. */
+store_t *store_scope_open(store_t *root, arena_t *a);
+/* Ends the view's calls; true when a write through it is still to be
+ * waited for (store_scope_wait). False for the store itself. */
+bool store_scope_close(store_t *view);
+/* After store_scope_close: the view's writes are on disk (STORE_OK) or
+ * failed (the error), known now; or STORE_PENDING, and fn(ctx, rc) is
+ * then called once, from another thread, when they are. */
+store_err store_scope_wait(store_t *view, store_scope_fn fn, void *ctx);
 
 /* ---- server metadata and whole-store maintenance ---------------------- */
 /* Small named values (e.g. the encryption key's fingerprint). */

@@ -1,9 +1,11 @@
 /*
  * store_int.h — the backend interface behind store.h (private to src/store).
  *
- * A backend embeds `struct store` as the first member of its own state and
- * points `ops` at its static ops table; store.c dispatches every public call
- * through that table. Each ops member has exactly the contract of the
+ * A backend embeds `struct store` as the first member of its own state,
+ * points `ops` at its static ops table and `root` at that member; store.c
+ * dispatches every public call through that table, passing the handle it
+ * was given (the store or a view of it: the backend finds its state
+ * through `root`). Each ops member has exactly the contract of the
  * store.h function of the same name, so a new backend (PostgreSQL next) is
  * one more table and one more open function.
  */
@@ -86,8 +88,8 @@ struct store_ops {
     store_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
     store_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
     store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
-    /* store_defer_wait, for a scope with deferred writes */
-    store_err (*defer_wait)(store_defer *d, store_defer_fn fn, void *ctx);
+    /* store_scope_wait, for a scope with deferred writes */
+    store_err (*scope_wait)(store_scope *sc, store_scope_fn fn, void *ctx);
     /* Makes sure `changes` is still the database's shared count (the file
      * holding it was not removed or replaced); when it was not, maps the
      * current one at the same address and moves every count past any value
@@ -100,10 +102,18 @@ struct store_cache;
 
 struct store_be;
 
+/* The store itself (the root), or a view of it (store_scope_open): a
+ * view has the root's ops, points at the root and carries its scope; every
+ * other member is the root's alone, so code that reaches them from a
+ * store_t it was handed goes through `root`. A backend's ops get the
+ * handle the caller passed, and read its scope from `sc`. */
 struct store {
     const struct store_ops *ops;
+    struct store *root; /* the store: itself on the root */
+    store_scope *sc;    /* a view's scope; NULL on the root */
     /* The same backend behind the narrow interface of store_backend.h,
-     * which the recipes move onto section by section; set by its open. */
+     * which the recipes move onto section by section; set by its open
+     * (a view has the root's). */
     struct store_be *be;
     /* The database's change counts, in memory shared by every process that
      * has it open (the server, `crmblob user ...`): each adds one to
@@ -115,28 +125,25 @@ struct store {
     /* when the last changes_check ran (store_changes_watch's clock, in us) */
     _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
-    bool defers;               /* writes may be deferred (store_defer_begin) */
+    bool defers;               /* writes may be deferred (store_scope_open) */
 };
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
 
-/* A thread's scope (store_defer_begin). Its thread alone sets `wrote`;
- * the other fields belong to the backend's lock once a write was
- * deferred. */
-struct store_defer {
-    store_t *s;
+/* A view's scope (store_scope_open). The thread using the view alone
+ * reads `wrote` and `ended`; the other fields belong to the backend's lock
+ * once a write was deferred (which sets `wrote` under it too). */
+struct store_scope {
+    store_t *s;        /* the root */
     arena_t *a;        /* the member records of its writes */
     bool wrote;        /* a write was deferred: reads go through the group too */
-    bool ended;        /* store_defer_end was called */
+    bool ended;        /* store_scope_close was called */
     int pending;       /* deferred parts not yet on disk (or failed) */
-    store_err rc;      /* the first failure among them */
-    store_defer_fn fn; /* set by defer_wait while pending */
+    store_err rc;         /* the first failure among them */
+    store_scope_fn fn; /* set by scope_wait while pending */
     void *ctx;
-    store_defer *next_ready; /* the backend's list of scopes to call */
+    store_scope *next_ready; /* the backend's list of scopes to call */
 };
-
-/* The calling thread's open scope, or NULL. */
-store_defer *store_defer_current(void);
 
 /* fsync of the directory holding `path`: makes a new name in it durable.
  * Logs and answers STORE_INTERNAL when it cannot. In store_sqlite.c (with

@@ -352,12 +352,13 @@ struct conn {
     unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
     tx_mode mode;         /* of the transaction in progress */
     struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
+    store_scope *sc;      /* the group's connection: the scope of the part on it */
     struct conn *next;    /* free list link */
     struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
-    struct store base;  /* first: a store_t * is a struct sq_store * */
+    struct store base;  /* first, and its own root: sq() */
     struct store_be be; /* base.be: the narrow interface (store_backend.h) */
     arena_t *sql_arena; /* the generated SQL texts */
     const char *sql[Q_COUNT];
@@ -393,10 +394,11 @@ struct sq_store {
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
 
+/* The state behind a handle: the store's, or the store's a view is of. */
 static struct sq_store *sq(store_t *s)
 {
-    assert(s != NULL);
-    return (struct sq_store *)s;
+    assert(s != NULL && s->root != NULL);
+    return (struct sq_store *)s->root;
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -713,11 +715,13 @@ static void walsync_destroy(struct sq_store *s)
  * answered write is kept exactly as without grouping.
  *
  * A writer either waits for that (its thread sleeps on its own condition
- * variable), or, inside a scope (store_defer_begin), leaves a record of
- * its part in the scope's arena and returns at once; the committer then
- * counts the scope's parts down and calls its function when the last is
- * on disk. The scope's later reads run as parts too, on the group's
- * connection, so they see its uncommitted writes.
+ * variable), or, writing through a scope's view (store_scope_open),
+ * leaves a record of its part in the scope's arena and returns at once;
+ * the committer then counts the scope's parts down and calls its function
+ * when the last is on disk. The view's later reads run as parts too, on
+ * the group's connection, so they see its uncommitted writes. The scope
+ * comes with the handle each call is given (tx_begin), and rides on the
+ * connection (conn.sc) from its part's start to its end.
  *
  * Invariants (under mu): busy while one writer uses c for its part, or
  * the committer for the COMMIT; open while a transaction is open on c;
@@ -733,7 +737,7 @@ struct member {
     store_err rc;
     bool done;
     pthread_cond_t *cv; /* a waiting writer's; NULL for a deferred part */
-    store_defer *d;     /* a deferred part's scope */
+    store_scope *d;     /* a deferred part's scope */
     struct member *next;
 };
 
@@ -772,8 +776,8 @@ static void hand_on(struct group *g)
 }
 
 /* Takes the writers' connection (at once or STORE_UNAVAILABLE when `now`)
- * and opens the caller's part. */
-static store_err group_begin(struct sq_store *s, bool now, struct conn **out)
+ * and opens the caller's part, of scope sc (NULL: none). */
+static store_err group_begin(struct sq_store *s, store_scope *sc, bool now, struct conn **out)
 {
     struct group *g = s->group;
     store_err rc = STORE_OK;
@@ -790,6 +794,7 @@ static store_err group_begin(struct sq_store *s, bool now, struct conn **out)
     bool open = g->open;
     pthread_mutex_unlock(&g->mu);
     g->c->mode = TX_WRITE;
+    g->c->sc = sc;
     if (!open && (rc = exec_q(g->c, Q_BEGIN_IMMEDIATE)) == STORE_OK)
         open = true;
     if (rc == STORE_OK)
@@ -827,9 +832,9 @@ static void changed(struct sq_store *s)
 /* Ends every member's wait with rc. Under mu. Returns the scopes whose
  * last part this was and that wait for it, for scopes_call once mu is
  * released (their functions may take other locks). */
-static store_defer *members_end(struct member *m, store_err rc)
+static store_scope *members_end(struct member *m, store_err rc)
 {
-    store_defer *ready = NULL;
+    store_scope *ready = NULL;
     for (struct member *next; m != NULL; m = next) {
         next = m->next; /* a woken writer's member is gone at once */
         if (m->cv != NULL) {
@@ -838,7 +843,7 @@ static store_defer *members_end(struct member *m, store_err rc)
             pthread_cond_signal(m->cv);
             continue;
         }
-        store_defer *d = m->d;
+        store_scope *d = m->d;
         if (rc != STORE_OK && d->rc == STORE_OK)
             d->rc = rc;
         if (--d->pending == 0 && d->fn != NULL) {
@@ -849,11 +854,11 @@ static store_defer *members_end(struct member *m, store_err rc)
     return ready;
 }
 
-static void scopes_call(store_defer *d)
+static void scopes_call(store_scope *d)
 {
-    for (store_defer *next; d != NULL; d = next) {
+    for (store_scope *next; d != NULL; d = next) {
         next = d->next_ready;
-        store_defer_fn fn = d->fn;
+        store_scope_fn fn = d->fn;
         void *ctx = d->ctx;
         store_err rc = d->rc;
         fn(ctx, rc); /* d may be gone after this */
@@ -865,7 +870,8 @@ static void scopes_call(store_defer *d)
 static store_err group_end(struct conn *c, store_err rc)
 {
     struct group *g = c->owner->group;
-    store_defer *d = store_defer_current();
+    store_scope *d = c->sc;
+    c->sc = NULL;
     pthread_cond_t cv;
     struct member self = {.rc = STORE_OK, .cv = &cv};
     rc = part_end(c, rc);
@@ -876,7 +882,7 @@ static store_err group_end(struct conn *c, store_err rc)
         m = &self;
         pthread_cond_init(&cv, NULL);
     }
-    store_defer *ready = NULL;
+    store_scope *ready = NULL;
     pthread_mutex_lock(&g->mu);
     if (g->open && sqlite3_get_autocommit(c->db)) { /* an error ended it */
         g->open = false;
@@ -929,7 +935,7 @@ static void group_commit(struct group *g)
         rc = wal_flush(s);
         pthread_mutex_lock(&g->mu);
     }
-    store_defer *ready = members_end(batch, rc);
+    store_scope *ready = members_end(batch, rc);
     pthread_mutex_unlock(&g->mu);
     scopes_call(ready);
     if (shared_at != 0)
@@ -957,7 +963,7 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-static store_err group_defer_wait(store_defer *d, store_defer_fn fn, void *ctx)
+static store_err group_scope_wait(store_scope *d, store_scope_fn fn, void *ctx)
 {
     struct group *g = sq(d->s)->group;
     store_err rc = STORE_PENDING;
@@ -1047,16 +1053,17 @@ static store_err tx_end(struct conn *c, store_err rc)
     return rc;
 }
 
-/* Borrows a connection and starts a transaction of `mode` on it; on success
- * the caller must end it with tx_end. */
-static store_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
+/* Borrows a connection and starts a transaction of `mode` on it, for a
+ * call of scope sc (NULL: none); on success the caller must end it with
+ * tx_end. */
+static store_err tx_open(struct sq_store *s, store_scope *sc, tx_mode mode, struct conn **out)
 {
     *out = NULL;
+    assert(sc == NULL || !sc->ended);
     if (mode == TX_WRITE && wal_failed(s))
         return STORE_UNAVAILABLE;
-    const store_defer *d = store_defer_current();
-    if (s->group != NULL && (mode == TX_WRITE || (d != NULL && d->wrote)))
-        return group_begin(s, false, out); /* a scope's reads see its writes */
+    if (s->group != NULL && (mode == TX_WRITE || (sc != NULL && sc->wrote)))
+        return group_begin(s, sc, false, out); /* a scope's reads see its writes */
     struct conn *c = pool_get(s);
     store_err rc = STORE_OK;
     c->mode = mode;
@@ -1075,13 +1082,14 @@ static store_err tx_begin(struct sq_store *s, tx_mode mode, struct conn **out)
 /* Like tx_begin(TX_WRITE), but STORE_UNAVAILABLE at once instead of waiting
  * while another thread of this process writes. The connection is taken
  * first, as in tx_begin, so that the two lock orders agree. */
-static store_err tx_try_write(struct sq_store *s, struct conn **out)
+static store_err tx_try_open(struct sq_store *s, store_scope *sc, struct conn **out)
 {
     *out = NULL;
+    assert(sc == NULL || !sc->ended);
     if (wal_failed(s))
         return STORE_UNAVAILABLE;
     if (s->group != NULL)
-        return group_begin(s, true, out);
+        return group_begin(s, sc, true, out);
     struct conn *c = pool_get(s);
     store_err rc = STORE_OK;
     *out = NULL;
@@ -1094,6 +1102,17 @@ static store_err tx_try_write(struct sq_store *s, struct conn **out)
         return tx_end(c, rc);
     *out = c;
     return STORE_OK;
+}
+
+/* tx_open for a call through handle h: the store, or a scope's view (h->sc). */
+static store_err tx_begin(store_t *h, tx_mode mode, struct conn **out)
+{
+    return tx_open(sq(h), h->sc, mode, out);
+}
+
+static store_err tx_try_write(store_t *h, struct conn **out)
+{
+    return tx_try_open(sq(h), h->sc, out);
 }
 
 /* ---- transactions of the backend interface (store_backend.h) -------------
@@ -1128,13 +1147,11 @@ static tx_mode tx_mode_of(store_tx_mode m)
     }
 }
 
-/* sc is not used yet: tx_begin reads the calling thread's scope. */
 static store_err be_begin(store_be *b, store_scope *sc, store_tx_mode m, store_tx **out)
 {
-    (void)sc;
     struct sq_store *s = be_sq(b);
     struct conn *c = NULL;
-    store_err rc = m == STORE_TX_TRY_WRITE ? tx_try_write(s, &c) : tx_begin(s, tx_mode_of(m), &c);
+    store_err rc = m == STORE_TX_TRY_WRITE ? tx_try_open(s, sc, &c) : tx_open(s, sc, tx_mode_of(m), &c);
     *out = NULL;
     if (rc == STORE_OK) {
         c->tx = (struct store_tx){.be = b, .mode = m};
@@ -1306,7 +1323,7 @@ static store_err sq_user_add(store_t *s, model_user *u)
     struct conn *c = NULL;
     int64_t created = u->created_ms != 0 ? u->created_ms : text_now_ms();
     int64_t id = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
@@ -1334,7 +1351,7 @@ static store_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const ch
                            model_user *out)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, qid);
@@ -1379,7 +1396,7 @@ static store_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *
     struct conn *c = NULL;
     model_user *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_LIST);
@@ -1397,7 +1414,7 @@ static store_err sq_user_count(store_t *s, int64_t *n)
 {
     struct conn *c = NULL;
     *n = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_COUNT);
@@ -1421,7 +1438,7 @@ static store_err sq_ping(store_t *s, char *why, size_t why_cap)
         snprintf(why, why_cap, "a flush of the WAL failed: writes are refused until a restart");
         return STORE_UNAVAILABLE;
     }
-    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK)
         rc = step_row(c, query(c, Q_PING));
     if (rc != STORE_OK) {
@@ -1443,7 +1460,7 @@ static store_err user_set(store_t *s, int qid, const char *name, const char *tex
 {
     assert(name != NULL);
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     atomic_store(&sq(s)->users_written, true);
@@ -1509,7 +1526,7 @@ static store_err sq_cred_add(store_t *s, store_cred *cr)
     struct conn *c = NULL;
     int64_t created = cr->created_ms != 0 ? cr->created_ms : text_now_ms();
     int64_t id = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_ADD);
@@ -1530,7 +1547,7 @@ static store_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
                               const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_FIND);
@@ -1549,7 +1566,7 @@ static store_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int6
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_LIST);
@@ -1568,7 +1585,7 @@ out:
 static store_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_REVOKE);
@@ -1587,7 +1604,7 @@ out:
 static store_err sq_cred_revoke_user(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_USER_BY_NAME);
@@ -1607,7 +1624,7 @@ out:
 static store_err sq_cred_purge(store_t *s, int64_t now_ms)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_CRED_PURGE);
@@ -1634,7 +1651,7 @@ static store_err sq_app_add(store_t *s, store_app *ap)
     struct conn *c = NULL;
     int64_t created = ap->created_ms != 0 ? ap->created_ms : text_now_ms();
     int64_t id = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_ADD);
@@ -1658,7 +1675,7 @@ static store_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[ST
                              store_app *out)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_FIND);
@@ -1675,7 +1692,7 @@ static store_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
     struct conn *c = NULL;
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_LIST);
@@ -1692,7 +1709,7 @@ out:
 static store_err sq_app_revoke(store_t *s, const char *name)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_APP_REVOKE);
@@ -1760,8 +1777,7 @@ static store_err sq_entity_create(store_t *s, model_entity_t *e)
 {
     struct conn *c = NULL;
     model_entity_t row = *e;
-    store_err rc =
-        row.id < 0 ? STORE_INVALID : tx_begin(sq(s), TX_WRITE, &c); /* ids are positive */
+    store_err rc = row.id < 0 ? STORE_INVALID : tx_begin(s, TX_WRITE, &c); /* ids are positive */
     if (rc != STORE_OK)
         goto out;
     if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != STORE_OK)
@@ -1785,7 +1801,7 @@ static store_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id,
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc != STORE_OK)
         goto out;
     rc = entity_row(c, k, id, &st);
@@ -1799,7 +1815,7 @@ static store_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc == STORE_OK)
         rc = entity_row(c, k, id, &st);
     return tx_end(c, rc);
@@ -1819,7 +1835,7 @@ static store_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
 {
     struct conn *c = NULL;
     int64_t version = 0, now = text_now_ms();
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = entity_version(c, e->kind, e->id, &version)) != STORE_OK ||
         (rc = check_expect(expect, version)) != STORE_OK)
         goto out;
@@ -1873,7 +1889,7 @@ static store_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t 
     struct conn *c = NULL;
     int32_t blob_id;
     int64_t version = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = entity_version(c, k, id, &version)) != STORE_OK ||
         (rc = check_expect(expect, version)) != STORE_OK ||
         (rc = entity_blob_id(c, k, id, &blob_id)) != STORE_OK ||
@@ -2011,7 +2027,7 @@ static store_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id,
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK)
         rc = image_record(c, a, k, id, out);
     return tx_end(c, rc);
@@ -2041,7 +2057,7 @@ static store_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != STORE_OK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
         (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
@@ -2137,7 +2153,7 @@ static store_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
         (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK ||
         (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
         (rc = thumb_drop(c, k, id)) != STORE_OK) /* made from the bytes replaced now */
@@ -2215,7 +2231,7 @@ static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, 
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK && (rc = image_record(c, a, k, id, out)) == STORE_OK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
@@ -2225,7 +2241,7 @@ static store_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t e
 {
     struct conn *c = NULL;
     int32_t blob_id;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK)
         goto out;
     rc = blob_delete(c, blob_id);
@@ -2246,7 +2262,7 @@ static store_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *e
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = sc != NULL ? content_check(sc) : STORE_OK;
-    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
         (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != STORE_OK ||
         (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != STORE_OK)
         goto out;
@@ -2261,7 +2277,7 @@ static store_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob
 {
     struct conn *c = NULL;
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_READ, &c); /* the record and its users */
+    store_err rc = tx_begin(s, TX_READ, &c); /* the record and its users */
     if (rc == STORE_OK)
         rc = blob_read(c, a, blob_id, out);
     return tx_end(c, rc);
@@ -2274,7 +2290,7 @@ static store_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id,
     struct conn *c = NULL;
     int64_t now = text_now_ms();
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
         goto out;
     rc = blob_load(c, a, blob_id, out);
@@ -2289,7 +2305,7 @@ static store_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id,
     int64_t now = text_now_ms();
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
         (rc = blob_exists(c, blob_id)) != STORE_OK ||
         (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
@@ -2305,7 +2321,7 @@ static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, mo
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out); /* blob_id 0 when there is no record */
-    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK && (rc = blob_read(c, a, blob_id, out)) == STORE_OK)
         rc = record_bytes(c, out, bytes, len);
     return bytes_end(c, rc, bytes, len);
@@ -2314,7 +2330,7 @@ static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, mo
 static store_err sq_blob_delete(store_t *s, int32_t blob_id)
 {
     struct conn *c = NULL;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc == STORE_OK)
         rc = blob_delete(c, blob_id); /* no such record: nothing to do */
     return tx_end(c, rc);
@@ -2354,7 +2370,7 @@ static store_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blo
     (void)user_id;
     struct conn *c = NULL;
     int32_t old = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = entity_blob_id(c, k, id, &old)) != STORE_OK || old == blob_id)
         goto out; /* the image it has already: nothing changes, thumbnail included */
     if (blob_id != 0 && (rc = link_check(c, blob_id)) != STORE_OK)
@@ -2376,7 +2392,7 @@ static store_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
     struct conn *c = NULL;
     int64_t n = 0;
     *count = 0;
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
@@ -2416,7 +2432,7 @@ static store_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id,
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(sq(s), TX_WRITE, &c)) != STORE_OK ||
+    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
         (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != STORE_OK ||
         (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
         goto out;
@@ -2433,7 +2449,7 @@ static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, mo
     *bytes = NULL;
     *len = 0;
     model_blob_empty(out);
-    store_err rc = tx_begin(sq(s), TX_READ, &c);
+    store_err rc = tx_begin(s, TX_READ, &c);
     if (rc != STORE_OK || (rc = thumb_id(c, product_id, &blob_id)) != STORE_OK)
         goto out;
     if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != STORE_OK)
@@ -2522,12 +2538,13 @@ static store_err touch_flush(struct conn *c)
     return rc;
 }
 
-/* Writes the pending uses in a transaction of their own: `wait` for the
+/* Writes the pending uses in a transaction of their own, through h (a
+ * reader's handle: in its scope, when it is a view): `wait` for the
  * writer mutex (close), or only when it is free (a reader). */
-static void touch_flush_tx(struct sq_store *s, bool wait)
+static void touch_flush_tx(store_t *h, bool wait)
 {
     struct conn *c = NULL;
-    store_err rc = wait ? tx_begin(s, TX_WRITE, &c) : tx_try_write(s, &c);
+    store_err rc = wait ? tx_begin(h, TX_WRITE, &c) : tx_try_write(h, &c);
     if (rc == STORE_OK)
         rc = tx_end(c, touch_flush(c));
     if (rc != STORE_OK && (wait || rc != STORE_UNAVAILABLE))
@@ -2542,7 +2559,7 @@ static store_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t
     int64_t id = 0;
     *bytes = NULL;
     *len = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c); /* one statement: autocommit */
+    store_err rc = tx_begin(s, TX_NONE, &c); /* one statement: autocommit */
     if (rc != STORE_OK)
         goto out;
     sqlite3_stmt *st = query(c, Q_VARIANT_GET);
@@ -2563,7 +2580,7 @@ out:
         *bytes = NULL;
         *len = 0;
     } else if (touch_add(sq(s), id, text_now_ms())) {
-        touch_flush_tx(sq(s), false);
+        touch_flush_tx(s, false); /* in s's scope, as the read */
     }
     return rc;
 }
@@ -2674,7 +2691,7 @@ static store_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, co
                      .bytes = bytes,
                      .len = len,
                      .pinned = pinned};
-    store_err rc = tx_begin(sq(s), TX_WRITE, &c);
+    store_err rc = tx_begin(s, TX_WRITE, &c);
     if (rc != STORE_OK || (rc = variant_check_version(c, blob_id, version)) != STORE_OK ||
         (rc = touch_flush(c)) != STORE_OK || (rc = variant_upsert(c, &v)) != STORE_OK)
         goto out;
@@ -2688,7 +2705,7 @@ static store_err sq_variant_total(store_t *s, int64_t *bytes, int64_t *count)
 {
     struct conn *c = NULL;
     *bytes = *count = 0;
-    store_err rc = tx_begin(sq(s), TX_NONE, &c);
+    store_err rc = tx_begin(s, TX_NONE, &c);
     if (rc == STORE_OK)
         rc = variant_totals(c, bytes, count);
     return tx_end(c, rc);
@@ -2728,14 +2745,14 @@ static store_err sq_meta_get(store_t *s, arena_t *a, const char *name, void **va
     store_tx *tx = NULL;
     *value = NULL;
     *len = 0;
-    store_err rc = be_begin(s->be, NULL, STORE_TX_READ1, &tx);
+    store_err rc = be_begin(s->be, s->sc, STORE_TX_READ1, &tx);
     return rc == STORE_OK ? be_end(tx, be_meta_get(tx, a, name, value, len)) : rc;
 }
 
 static store_err sq_meta_put(store_t *s, const char *name, const void *value, size_t len)
 {
     store_tx *tx = NULL;
-    store_err rc = be_begin(s->be, NULL, STORE_TX_WRITE, &tx);
+    store_err rc = be_begin(s->be, s->sc, STORE_TX_WRITE, &tx);
     return rc == STORE_OK ? be_end(tx, be_meta_put(tx, name, value, len)) : rc;
 }
 
@@ -2854,8 +2871,8 @@ static store_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite
 
 /* Rewrites the BLOB after *id and its variants in one transaction; *id
  * becomes that BLOB's id, *done is set when there is none. */
-static store_err rewrite_step(struct sq_store *s, int32_t *id, store_rewrite_fn fn, void *ctx,
-                              int64_t *count, bool *done)
+static store_err rewrite_step(store_t *s, int32_t *id, store_rewrite_fn fn, void *ctx, int64_t *count,
+                           bool *done)
 {
     struct conn *c = NULL;
     bool changed = false;
@@ -2878,7 +2895,7 @@ static store_err sq_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int6
     store_err rc = STORE_OK;
     *count = 0;
     while (rc == STORE_OK && !done)
-        rc = rewrite_step(sq(s), &id, fn, ctx, count, &done);
+        rc = rewrite_step(s, &id, fn, ctx, count, &done);
     return rc;
 }
 
@@ -3287,7 +3304,7 @@ static void sq_close(store_t *base)
     assert(s->nidle + (s->group != NULL) == s->nconns); /* no call in progress */
     /* uses are pending only once open succeeded: every statement is there */
     if (s->ntouches > 0)
-        touch_flush_tx(s, true);
+        touch_flush_tx(&s->base, true);
     group_destroy(s);
     walsync_destroy(s);
     for (int i = 0; i < s->nconns; i++)
@@ -3363,7 +3380,7 @@ static const struct store_ops sqlite_ops = {
     .meta_get = sq_meta_get,
     .meta_put = sq_meta_put,
     .rewrite_all = sq_rewrite_all,
-    .defer_wait = group_defer_wait,
+    .scope_wait = group_scope_wait,
     .changes_check = sq_changes_check,
 };
 
@@ -3418,7 +3435,7 @@ static const struct store_be_ops sqlite_be_ops = {
     .begin = be_begin,
     .end = be_end,
     .xlock = be_xlock,
-    /* .scope_wait: group_defer_wait, once the scope is a handle */
+    .scope_wait = group_scope_wait,
 
     /* ---- change notification ---- */
     .counts = be_counts,
@@ -3454,6 +3471,7 @@ static struct sq_store *sq_new(int pool_size)
     s->base.ops = &sqlite_ops;
     s->be.ops = &sqlite_be_ops;
     s->base.be = &s->be;
+    s->base.root = &s->base;
     s->capacity = pool_size;
     s->sql_arena = arena_create();
     pthread_mutex_init(&s->pool_mu, NULL);

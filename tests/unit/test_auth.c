@@ -416,7 +416,7 @@ static void test_session_login(void **state)
     auth_result r;
     const char *why;
     int64_t now = text_now_ms();
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, "10.1.1.1", &lr), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, "10.1.1.1", &lr), CB_EOK);
     assert_string_equal(lr.user.name, "alice");
     assert_int_equal(strncmp(lr.ticket, "7T:", 3), 0);
     assert_int_equal(strlen(lr.session), 43);
@@ -455,20 +455,20 @@ static void test_session_logout(void **state)
     auth_login_result lr;
     auth_result r;
     const char *why;
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
     auth_input in = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, lr.session),
                      .xsrf = lr.xsrf};
     auth_input tin = {.authorization = arena_printf(f->a, "SOTicket %s", lr.ticket)};
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EOK);
     auth_input out = {.cookie = in.cookie, .authorization = tin.authorization};
-    assert_int_equal(auth_logout(f->auth, f->a, &out), CB_EOK);
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &out), CB_EOK);
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "session revoked");
     assert_int_equal(auth_in(f, &tin, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "ticket revoked");
-    assert_int_equal(auth_logout(f->auth, f->a, &out), CB_EOK); /* twice is fine */
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &out), CB_EOK); /* twice is fine */
     auth_input none = {0};
-    assert_int_equal(auth_logout(f->auth, f->a, &none), CB_EOK);
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &none), CB_EOK);
 }
 
 static void test_logout_token(void **state)
@@ -479,10 +479,10 @@ static void test_logout_token(void **state)
     auth_result r;
     assert_int_equal(auth_token_issue(f->auth, f->a, "alice", 0, "x", &t, &exp), CB_EOK);
     auth_input in = {.authorization = arena_printf(f->a, "Bearer %s", t)};
-    assert_int_equal(auth_logout(f->auth, f->a, &in), CB_EOK);
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &in), CB_EOK);
     assert_int_equal(auth_in(f, &in, &r, &why), CB_EUNAUTH);
     in.authorization = basic(f, "alice", PW_ALICE); /* nothing to revoke */
-    assert_int_equal(auth_logout(f->auth, f->a, &in), CB_EOK);
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &in), CB_EOK);
 }
 
 static void test_session_expired_and_unknown(void **state)
@@ -511,13 +511,13 @@ static void test_login_refused(void **state)
 {
     fixture *f = *state;
     auth_login_result lr;
-    assert_int_equal(auth_login(f->auth, f->a, "alice", "wrong", NULL, &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", "wrong", NULL, &lr), CB_EUNAUTH);
     assert_null(lr.ticket);
     assert_null(lr.session);
-    assert_int_equal(auth_login(f->auth, f->a, "dave", PW_DAVE, NULL, &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, "nobody", "x", NULL, &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, "", "x", NULL, &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, NULL, NULL, NULL, &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "dave", PW_DAVE, NULL, &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "nobody", "x", NULL, &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "", "x", NULL, &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, NULL, NULL, NULL, &lr), CB_EUNAUTH);
 }
 
 /* ---- partner applications ------------------------------------------------ */
@@ -589,7 +589,7 @@ static void test_scheme_disabled(void **state)
     auth_login_result lr;
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "alice", 0, &t, &exp), CB_EOK);
     assert_int_equal(auth_token_issue(f->auth, f->a, "alice", 0, NULL, &tok, &exp), CB_EOK);
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
     const char *th = arena_printf(f->a, "SOTicket %s", t);
     const char *bh = arena_printf(f->a, "Bearer %s", tok);
     auth_input ci = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, lr.session),
@@ -744,7 +744,8 @@ static void test_account_lock(void **state)
     assert_int_equal(r.throttle.retry_after_s, 1);
     assert_int_equal(auth_hdr(f, basic(f, "ALICE", PW_ALICE), "10.0.0.1", &r, &why), CB_ETOOMANY);
     auth_login_result lr;
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, "10.0.0.1", &lr), CB_ETOOMANY);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, "10.0.0.1", &lr),
+                     CB_ETOOMANY);
     assert_true(lr.throttle.account_locked);
     /* not for other accounts, other addresses, or alice's tickets */
     assert_int_equal(auth_hdr(f, bob, "10.0.0.1", &r, &why), CB_EOK);
@@ -812,12 +813,13 @@ static void test_login_throttled_and_anonymous(void **state)
     for (int i = 0; i < 10; i++) /* presenting nothing guesses nothing */
         assert_int_equal(auth_in(f, &anon, &r, &why), CB_EUNAUTH);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(auth_login(f->auth, f->a, "alice", "bad", "10.0.0.5", &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, "bob", "bad", "10.0.0.5", &lr), CB_ETOOMANY);
+        assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", "bad", "10.0.0.5", &lr),
+                         CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "bob", "bad", "10.0.0.5", &lr), CB_ETOOMANY);
     assert_null(lr.ticket);
     assert_true(lr.throttle.retry_after_s > 0);
     /* a right password is still signed in (another client of the address) */
-    assert_int_equal(auth_login(f->auth, f->a, "bob", PW_BOB, "10.0.0.5", &lr), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "bob", PW_BOB, "10.0.0.5", &lr), CB_EOK);
     assert_non_null(lr.ticket);
     assert_int_equal(auth_in(f, &anon, &r, &why), CB_EUNAUTH); /* still not counted */
 }
@@ -867,9 +869,10 @@ static void test_limits_bounded(void **state)
         const char *why;
         auth_hdr(f, "Bearer 8A:guess", addr, &r, &why);
     }
-    assert_int_equal(auth_login(f->auth, f->a, "bob", "x", "10.200.0.1", &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, "bob", "y", "10.200.0.1", &lr), CB_EUNAUTH);
-    assert_int_equal(auth_login(f->auth, f->a, "bob", PW_BOB, "10.200.0.1", &lr), CB_ETOOMANY);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "bob", "x", "10.200.0.1", &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "bob", "y", "10.200.0.1", &lr), CB_EUNAUTH);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "bob", PW_BOB, "10.200.0.1", &lr),
+                     CB_ETOOMANY);
     assert_true(lr.throttle.account_locked);
 }
 
@@ -880,19 +883,19 @@ static void test_login_pair(void **state)
     auth_login_result a, b;
     auth_result r;
     const char *why;
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &a), CB_EOK);
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &b), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, NULL, &a), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, NULL, &b), CB_EOK);
     auth_input sa = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, a.session),
                      .xsrf = a.xsrf};
     auth_input ta = {.authorization = arena_printf(f->a, "SOTicket %s", a.ticket)};
     auth_input sb = {.cookie = arena_printf(f->a, "%s=%s", AUTH_SESSION_COOKIE, b.session),
                      .xsrf = b.xsrf};
     auth_input tb = {.authorization = arena_printf(f->a, "SOTicket %s", b.ticket)};
-    assert_int_equal(auth_logout(f->auth, f->a, &sa), CB_EOK); /* the cookie alone */
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &sa), CB_EOK); /* the cookie alone */
     assert_int_equal(auth_in(f, &ta, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "ticket revoked");
     assert_int_equal(auth_in(f, &sb, &r, &why), CB_EOK); /* the other login stays */
-    assert_int_equal(auth_logout(f->auth, f->a, &tb), CB_EOK); /* the ticket alone */
+    assert_int_equal(auth_logout(f->auth, f->s, f->a, &tb), CB_EOK); /* the ticket alone */
     assert_int_equal(auth_in(f, &sb, &r, &why), CB_EUNAUTH);
     assert_string_equal(why, "session revoked");
 }
@@ -905,7 +908,7 @@ static void test_end_credentials(void **state)
     auth_result r;
     const char *why, *t, *k, *bt;
     int64_t exp;
-    assert_int_equal(auth_login(f->auth, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
+    assert_int_equal(auth_login(f->auth, f->s, f->a, "alice", PW_ALICE, NULL, &lr), CB_EOK);
     assert_int_equal(auth_ticket_issue(f->auth, f->a, "alice", 0, &t, &exp), CB_EOK);
     assert_int_equal(auth_token_issue(f->auth, f->a, "alice", 0, "x", &k, &exp), CB_EOK);
     assert_int_equal(auth_token_issue(f->auth, f->a, "bob", 0, "x", &bt, &exp), CB_EOK);

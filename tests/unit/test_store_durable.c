@@ -2,10 +2,11 @@
  * test_store_durable.c — durable mode's promise: a write is answered only
  * after a flush of the WAL that began after it, concurrent writers share
  * flushes, a failed flush refuses every later write, and a write that
- * fails during another's flush leaves nothing open. Writes in a scope
- * (store_defer_begin) return before their flush, are seen by the scope's
- * own later reads at once and by others only once committed, and report
- * their flush, or its failure, through the scope's function.
+ * fails during another's flush leaves nothing open. Writes through a
+ * scope's view (store_scope_open) return before their flush, are seen by
+ * the view's own later reads at once and through other handles (the store
+ * itself, another view) only once committed, and report their flush, or
+ * its failure, through the scope's function.
  *
  * The store's fdatasync calls are wrapped (-Wl,--wrap=fdatasync, see the
  * Makefile): the wrapper counts them, can make them slow (so that writers
@@ -241,9 +242,9 @@ static void on_flushed(void *ctx, store_err rc)
 }
 
 /* The scope's result: at once, or through on_flushed. */
-static store_err scope_result(store_defer *d, waited *w)
+static store_err scope_result(store_t *view, waited *w)
 {
-    store_err rc = store_defer_wait(d, on_flushed, w);
+    store_err rc = store_scope_wait(view, on_flushed, w);
     if (rc != STORE_PENDING)
         return rc;
     while (atomic_load(&w->calls) == 0)
@@ -261,8 +262,8 @@ static void flush_running(fixture *f, pthread_t *th)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
-/* A deferred write returns while another group's flush runs; the scope's
- * own read sees it, a read outside the scope does not until its COMMIT;
+/* A deferred write returns while another group's flush runs; the view's
+ * own read sees it, a read through the store does not until its COMMIT;
  * its function is called once, after a flush that began after it. */
 static void test_deferred_write_waits_without_thread(void **state)
 {
@@ -274,25 +275,28 @@ static void test_deferred_write_waits_without_thread(void **state)
     flush_running(f, &th);
     int ended = atomic_load(&g_ended);
 
-    store_defer *d = store_defer_begin(f->s, f->a);
-    assert_non_null(d);
+    store_t *v = store_scope_open(f->s, f->a);
+    assert_non_null(v);
+    assert_ptr_not_equal(v, f->s);
     model_blob_edit edit = {.description = "deferred"};
     model_blob b;
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+    assert_int_equal(store_image_info_put(v, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
                      STORE_OK);
     assert_int_equal(atomic_load(&g_ended), ended); /* returned during the flush */
     model_blob seen;
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &seen), STORE_OK);
+    assert_int_equal(store_image_info(v, f->a, MODEL_PERSON, id, &seen), STORE_OK);
     assert_string_equal(seen.description, "deferred");
-    assert_true(store_defer_end(d));
+    model_blob other; /* this thread, through the store: the committed state */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), STORE_OK);
+    assert_string_equal(other.description, "");
+    assert_true(store_scope_close(v));
 
-    model_blob other; /* this thread, outside the scope: the committed state */
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &other), STORE_OK);
     assert_string_equal(other.description, "");
     assert_int_equal(atomic_load(&g_ended), ended);
 
     waited w = {0};
-    assert_int_equal(store_defer_wait(d, on_flushed, &w), STORE_PENDING);
+    assert_int_equal(store_scope_wait(v, on_flushed, &w), STORE_PENDING);
     while (atomic_load(&w.calls) == 0)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     assert_int_equal(atomic_load(&w.rc), STORE_OK);
@@ -304,6 +308,38 @@ static void test_deferred_write_waits_without_thread(void **state)
     assert_int_equal(atomic_load(&w.calls), 1);
 }
 
+/* Two views open at once on one thread are two scopes: what one wrote
+ * and has not committed, the other does not read, and only the view that
+ * wrote has something to wait for. */
+static void test_views_are_independent(void **state)
+{
+    fixture *f = *state;
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
+    atomic_store(&g_delay_us, 200000);
+    pthread_t th;
+    flush_running(f, &th);
+
+    store_t *wrote = store_scope_open(f->s, f->a);
+    store_t *read = store_scope_open(f->s, f->a);
+    assert_ptr_not_equal(wrote, read);
+    model_blob_edit edit = {.description = "one view"};
+    model_blob b;
+    assert_int_equal(store_image_info_put(wrote, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+                     STORE_OK);
+    assert_int_equal(store_image_info(read, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_string_equal(b.description, "");
+    assert_int_equal(store_image_info(wrote, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_string_equal(b.description, "one view");
+    assert_false(store_scope_close(read));
+    assert_true(store_scope_close(wrote));
+    waited w = {0};
+    assert_int_equal(scope_result(wrote, &w), STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_string_equal(b.description, "one view");
+    assert_int_equal(pthread_join(th, NULL), 0);
+}
+
 /* A scope whose flush fails reports the failure; a scope that wrote
  * nothing has nothing to wait for; a refused deferred write is refused at
  * once and leaves the scope nothing to wait for. */
@@ -313,27 +349,27 @@ static void test_deferred_failures(void **state)
     int32_t id = 0;
     assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
     model_blob b;
-    store_defer *d = store_defer_begin(f->s, f->a);
-    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
-    assert_false(store_defer_end(d));
+    store_t *v = store_scope_open(f->s, f->a);
+    assert_int_equal(store_image_info(v, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_false(store_scope_close(v));
 
-    d = store_defer_begin(f->s, f->a);
+    v = store_scope_open(f->s, f->a);
     model_blob_edit edit = {.description = "x"};
-    assert_int_equal(
-        store_image_info_put(f->s, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY, &b),
-        STORE_ABSENT);
-    assert_false(store_defer_end(d));
+    assert_int_equal(store_image_info_put(v, f->a, MODEL_PERSON, 1999999, &edit, 0, STORE_ANY, &b),
+                     STORE_ABSENT);
+    assert_false(store_scope_close(v));
 
     atomic_store(&g_fail, EIO);
-    d = store_defer_begin(f->s, f->a);
-    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+    v = store_scope_open(f->s, f->a);
+    assert_int_equal(store_image_info_put(v, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
                      STORE_OK);
-    assert_true(store_defer_end(d));
+    assert_true(store_scope_close(v));
     waited w = {0};
-    assert_int_equal(scope_result(d, &w), STORE_UNAVAILABLE);
+    assert_int_equal(scope_result(v, &w), STORE_UNAVAILABLE);
 }
 
-/* Without durable mode there is nothing to defer. */
+/* Without durable mode there is nothing to defer: the view is the store
+ * itself, and closing it leaves nothing to wait for. */
 static void test_no_scope_without_durable(void **state)
 {
     fixture *f = *state;
@@ -341,8 +377,11 @@ static void test_no_scope_without_durable(void **state)
     char path[600];
     snprintf(path, sizeof(path), "%s.plain", f->path);
     assert_int_equal(store_open(path, &(store_options){0}, &plain), STORE_OK);
-    assert_null(store_defer_begin(plain, f->a));
-    assert_false(store_defer_end(NULL));
+    store_t *v = store_scope_open(plain, f->a);
+    assert_ptr_equal(v, plain);
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(v, MODEL_PERSON, &id), STORE_OK);
+    assert_false(store_scope_close(v));
     store_close(plain);
 }
 
@@ -357,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_write_during_flush, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_write_waits_without_thread, setup_pool,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_views_are_independent, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_failures, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_no_scope_without_durable, setup_pool, teardown),
     };
