@@ -132,13 +132,12 @@ cmd_with() {
     local fast=()
     [ "${1:-}" = --fast ] && { fast=(--fast); shift; }
     [ $# -ge 2 ] || die "usage: with [--fast] DIR CMD..."
-    local dir=$1
+    WITH_DIR=$(realpath -m "$1")
     shift
-    cmd_stop "$dir"
-    trap 'cmd_stop "$dir"' EXIT
-    eval "$(cmd_start "${fast[@]}" "$dir")"
-    export PG_CLUSTER_DIR
-    PG_CLUSTER_DIR=$(realpath -m "$dir")
+    cmd_stop "$WITH_DIR"
+    trap 'cmd_stop "$WITH_DIR"' EXIT
+    eval "$(cmd_start "${fast[@]}" "$WITH_DIR")"
+    export PG_CLUSTER_DIR=$WITH_DIR
     "$@"
 }
 
