@@ -351,7 +351,8 @@ static pgc_res first_connect(pgc_pool *p)
            now_ms() + PGC_RETRY_MS <= deadline)
         usleep(PGC_RETRY_MS * 1000);
     if (rc != PGC_OK) {
-        log_error("store: cannot reach PostgreSQL (%s): %s", p->desc, err);
+        log_error("store: cannot %s PostgreSQL (%s): %s",
+                  rc == PGC_UNAVAILABLE ? "reach" : "use", p->desc, err);
         return rc;
     }
     p->connects = 1;

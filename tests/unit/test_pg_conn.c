@@ -468,6 +468,53 @@ static void test_wrong_database(void **state)
     assert_null(p);
 }
 
+/* The start-up error is one line that names the server, never its password. */
+static void test_error_line_without_password(void **state)
+{
+    (void)state;
+    pgc_pool *p = NULL;
+    char url[1024], log[4096] = "";
+    snprintf(url, sizeof(url), "postgresql://%s:secretpw@/no_such_db?host=%s&port=%s",
+             getenv("PGUSER"), getenv("PGHOST"), getenv("PGPORT"));
+    setenv("PGPASSWORD", "envsecret", 1);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    pgc_res rc = pgc_pool_open(url, &base_opts, &p);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    unsetenv("PGPASSWORD");
+    rewind(tmp);
+    size_t n = fread(log, 1, sizeof(log) - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    assert_int_equal(rc, PGC_UNAVAILABLE);
+    assert_non_null(strstr(log, "cannot reach PostgreSQL (user="));
+    assert_non_null(strstr(log, "dbname=no_such_db"));
+    assert_null(strstr(log, "secretpw"));
+    assert_null(strstr(log, "envsecret"));
+    assert_int_equal(strchr(log, '\n') - log, (long)n - 1); /* one line */
+}
+
+/* A database that does not speak UTF8 is refused at open, not at the first
+ * name with an accent. */
+static void test_database_not_utf8(void **state)
+{
+    (void)state;
+    pgc_pool *p = NULL;
+    char ci[1200];
+    assert_int_equal(pgtmp_run(NULL, "CREATE DATABASE ascii_db "
+                                     "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+                                     "TEMPLATE template0",
+                               NULL),
+                     0);
+    pgtmp_conninfo(ci, sizeof(ci), "dbname=ascii_db");
+    assert_int_equal(pgc_pool_open(ci, &base_opts, &p), PGC_INTERNAL);
+    assert_null(p);
+}
+
 /* ---- the schema --------------------------------------------------------- */
 
 typedef struct {
@@ -683,6 +730,8 @@ int main(void)
         cmocka_unit_test(test_statement_timeout),
         cmocka_unit_test(test_prepared_and_terminate),
         cmocka_unit_test(test_wrong_database),
+        cmocka_unit_test(test_database_not_utf8),
+        cmocka_unit_test(test_error_line_without_password),
         S(test_schema_create_reopen),
         S(test_schema_newer_refused),
         S(test_schema_concurrent),
