@@ -31,8 +31,8 @@
 
 #include "core/log.h"
 
-#define PGC_DESC_MAX 256    /* a description in logs */
-#define PGC_RETRY_MS 200    /* between attempts while start_wait_ms lasts */
+#define PGC_DESC_MAX 256 /* a description in logs */
+#define PGC_RETRY_MS 200 /* between attempts while start_wait_ms lasts */
 
 struct pgc_conn {
     PGconn *pg;     /* NULL: not connected */
@@ -57,8 +57,9 @@ struct pgc_pool {
 
 const char *pgc_res_name(pgc_res r)
 {
-    static const char *const names[] = {"OK",          "ABSENT", "CONFLICT", "INVALID", "TOO_LARGE",
-                                        "NO_SPACE",    "UNAVAILABLE", "RETRY", "INTERNAL"};
+    static const char *const names[] = {"OK",          "ABSENT",    "CONFLICT",
+                                        "INVALID",     "TOO_LARGE", "NO_SPACE",
+                                        "UNAVAILABLE", "RETRY",     "INTERNAL"};
     return r >= PGC_OK && r <= PGC_INTERNAL ? names[r] : "?";
 }
 
@@ -351,8 +352,8 @@ static pgc_res first_connect(pgc_pool *p)
            now_ms() + PGC_RETRY_MS <= deadline)
         usleep(PGC_RETRY_MS * 1000);
     if (rc != PGC_OK) {
-        log_error("store: cannot %s PostgreSQL (%s): %s",
-                  rc == PGC_UNAVAILABLE ? "reach" : "use", p->desc, err);
+        log_error("store: cannot %s PostgreSQL (%s): %s", rc == PGC_UNAVAILABLE ? "reach" : "use",
+                  p->desc, err);
         return rc;
     }
     p->connects = 1;
@@ -378,6 +379,8 @@ pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out
 
 void pgc_pool_close(pgc_pool *p)
 {
+    for (int i = 0; p != NULL && i < p->o.size; i++)
+        assert(!p->slots[i].busy); /* every connection came back */
     pool_free(p);
 }
 
@@ -422,17 +425,24 @@ static void release_slot(pgc_pool *p, pgc_conn *c)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The CLOCK_MONOTONIC time ms milliseconds from now (the pool's clock). */
+static struct timespec deadline_in(int ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 pgc_res pgc_checkout(pgc_pool *p, pgc_conn **out)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
     int wait = p->o.checkout_wait_ms > 0 ? p->o.checkout_wait_ms : 0;
-    deadline.tv_sec += wait / 1000;
-    deadline.tv_nsec += (long)(wait % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = deadline_in(wait);
     *out = NULL;
     pthread_mutex_lock(&p->mu);
     pgc_conn *c = take_slot(p, &deadline);

@@ -84,6 +84,7 @@ typedef struct {
  * retried every 200 ms until start_wait_ms have passed, then one line is
  * logged and the result is PGC_UNAVAILABLE. */
 pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out);
+/* Closes every connection; each must have been returned. */
 void pgc_pool_close(pgc_pool *p);
 
 /* A connection for the caller alone: waits up to checkout_wait_ms for a

@@ -49,12 +49,13 @@ static const char *entity_table(arena_t *a, model_kind k)
     const char *cols = "";
     for (int i = 0; i < d->nfields; i++)
         cols = arena_printf(a, "%s%s %s, ", cols, d->fields[i].column, column_ddl(&d->fields[i]));
-    return arena_printf(a,
-                        "CREATE TABLE %s (id integer PRIMARY KEY, %s"
-                        "image_blob_id integer REFERENCES blob(id) ON DELETE SET NULL, "
-                        "version bigint NOT NULL DEFAULT 1, updated_ms bigint NOT NULL DEFAULT 0);\n"
-                        "CREATE UNIQUE INDEX %s_image_blob_id ON %s(image_blob_id);\n",
-                        d->table, cols, d->table, d->table);
+    return arena_printf(
+        a,
+        "CREATE TABLE %s (id integer PRIMARY KEY, %s"
+        "image_blob_id integer REFERENCES blob(id) ON DELETE SET NULL, "
+        "version bigint NOT NULL DEFAULT 1, updated_ms bigint NOT NULL DEFAULT 0);\n"
+        "CREATE UNIQUE INDEX %s_image_blob_id ON %s(image_blob_id);\n",
+        d->table, cols, d->table, d->table);
 }
 
 /* The references between entity tables, and an index on each (a foreign
@@ -185,8 +186,10 @@ pgc_res pgc_schema_version(pgc_conn *c, int *version)
 {
     int exists = 0;
     *version = 0;
-    pgc_res rc = query_int(c, "SELECT count(*) FROM pg_class WHERE relname = 'schema_version' "
-                              "AND relnamespace = current_schema()::regnamespace", &exists);
+    pgc_res rc = query_int(c,
+                           "SELECT count(*) FROM pg_class WHERE relname = 'schema_version' "
+                           "AND relnamespace = current_schema()::regnamespace",
+                           &exists);
     if (rc == PGC_OK && exists > 0)
         rc = query_int(c, "SELECT version FROM schema_version", version);
     return rc;

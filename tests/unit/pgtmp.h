@@ -53,8 +53,8 @@ static inline void pgtmp_conninfo(char *out, size_t cap, const char *extra)
     pgtmp_quote(host, sizeof(host), getenv("PGHOST"));
     pgtmp_quote(user, sizeof(user), getenv("PGUSER") ? getenv("PGUSER") : "");
     pgtmp_quote(db, sizeof(db), getenv("PGDATABASE"));
-    snprintf(out, cap, "host=%s port=%s user=%s dbname=%s %s", host, port ? port : "5432", user,
-             db, extra);
+    snprintf(out, cap, "host=%s port=%s user=%s dbname=%s %s", host, port ? port : "5432", user, db,
+             extra);
 }
 
 static inline void pgtmp_quiet(void *arg, const char *msg)

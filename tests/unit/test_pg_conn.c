@@ -139,7 +139,8 @@ static void test_describe(void **state)
                    "user='o\\'neil' options='-c x=1'");
     check_describe("dbname='a\\\\b'", "dbname='a\\\\b'");
     /* not understood: a fixed text, never the input */
-    check_describe("host=x password=secret dbname", "(a PostgreSQL conninfo libpq does not understand)");
+    check_describe("host=x password=secret dbname",
+                   "(a PostgreSQL conninfo libpq does not understand)");
     check_describe("host=x nosuch=secret", "(a PostgreSQL conninfo libpq does not understand)");
     check_describe("password='secret", "(a PostgreSQL conninfo libpq does not understand)");
     /* a small buffer: cut, terminated */
@@ -156,14 +157,14 @@ static void test_sqlstate(void **state)
         const char *st;
         pgc_res want;
     } cases[] = {
-        {"23505", PGC_CONFLICT},  {"2200H", PGC_CONFLICT},    {"23503", PGC_INVALID},
-        {"23502", PGC_INVALID},   {"22001", PGC_INVALID},     {"22P02", PGC_INVALID},
-        {"54000", PGC_TOO_LARGE}, {"53100", PGC_NO_SPACE},    {"08006", PGC_UNAVAILABLE},
+        {"23505", PGC_CONFLICT},    {"2200H", PGC_CONFLICT},    {"23503", PGC_INVALID},
+        {"23502", PGC_INVALID},     {"22001", PGC_INVALID},     {"22P02", PGC_INVALID},
+        {"54000", PGC_TOO_LARGE},   {"53100", PGC_NO_SPACE},    {"08006", PGC_UNAVAILABLE},
         {"08001", PGC_UNAVAILABLE}, {"57P01", PGC_UNAVAILABLE}, {"57P02", PGC_UNAVAILABLE},
         {"57P03", PGC_UNAVAILABLE}, {"53300", PGC_UNAVAILABLE}, {"57014", PGC_UNAVAILABLE},
-        {"40001", PGC_RETRY},     {"40P01", PGC_RETRY},       {"42P01", PGC_INTERNAL},
-        {"42601", PGC_INTERNAL},  {"53200", PGC_INTERNAL},    {"XX000", PGC_INTERNAL},
-        {"", PGC_UNAVAILABLE},    {NULL, PGC_UNAVAILABLE},    {"2350", PGC_UNAVAILABLE},
+        {"40001", PGC_RETRY},       {"40P01", PGC_RETRY},       {"42P01", PGC_INTERNAL},
+        {"42601", PGC_INTERNAL},    {"53200", PGC_INTERNAL},    {"XX000", PGC_INTERNAL},
+        {"", PGC_UNAVAILABLE},      {NULL, PGC_UNAVAILABLE},    {"2350", PGC_UNAVAILABLE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         pgc_res got = pgc_sqlstate_res(cases[i].st);
@@ -505,9 +506,10 @@ static void test_database_not_utf8(void **state)
     (void)state;
     pgc_pool *p = NULL;
     char ci[1200];
-    assert_int_equal(pgtmp_run(NULL, "CREATE DATABASE ascii_db "
-                                     "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
-                                     "TEMPLATE template0",
+    assert_int_equal(pgtmp_run(NULL,
+                               "CREATE DATABASE ascii_db "
+                               "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+                               "TEMPLATE template0",
                                NULL),
                      0);
     pgtmp_conninfo(ci, sizeof(ci), "dbname=ascii_db");
@@ -646,16 +648,17 @@ static void test_schema_rules(void **state)
     const pgtmp *t = &f->t;
     assert_int_equal(pgc_schema_migrate(f->c, NULL), PGC_OK);
     /* user names unique whatever their case */
-    assert_int_equal(pgc_exec(f->c, "INSERT INTO users(name, created_ms) VALUES ('Alice', 1)", NULL),
-                     PGC_OK);
-    assert_int_equal(pgc_exec(f->c, "INSERT INTO users(name, created_ms) VALUES ('aLICE', 1)", NULL),
-                     PGC_CONFLICT);
-    assert_int_equal(pgc_exec(f->c, "INSERT INTO app(name, hash, created_ms) VALUES ('A', 'h', 1)",
-                              NULL),
-                     PGC_OK);
-    assert_int_equal(pgc_exec(f->c, "INSERT INTO app(name, hash, created_ms) VALUES ('a', 'i', 1)",
-                              NULL),
-                     PGC_CONFLICT);
+    assert_int_equal(
+        pgc_exec(f->c, "INSERT INTO users(name, created_ms) VALUES ('Alice', 1)", NULL), PGC_OK);
+    assert_int_equal(
+        pgc_exec(f->c, "INSERT INTO users(name, created_ms) VALUES ('aLICE', 1)", NULL),
+        PGC_CONFLICT);
+    assert_int_equal(
+        pgc_exec(f->c, "INSERT INTO app(name, hash, created_ms) VALUES ('A', 'h', 1)", NULL),
+        PGC_OK);
+    assert_int_equal(
+        pgc_exec(f->c, "INSERT INTO app(name, hash, created_ms) VALUES ('a', 'i', 1)", NULL),
+        PGC_CONFLICT);
     /* BlobIds from a sequence: a deleted top id is not handed out again */
     const char *blob = "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
                        "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
@@ -666,9 +669,10 @@ static void test_schema_rules(void **state)
     assert_int_equal(pgtmp_exec(t, "DELETE FROM blob WHERE id = 1"), 0);
     assert_int_equal(pgtmp_int(t, blob), 2);
     /* pieces go with their record; an entity's link is cleared */
-    assert_int_equal(pgtmp_exec(t, "INSERT INTO blob_piece VALUES (2, 0, 'ab'), (2, 1, 'c');"
-                                   "INSERT INTO contact(id, name, image_blob_id) VALUES (7, 'x', 2);"
-                                   "INSERT INTO person(id, contact_id) VALUES (1, 7)"),
+    assert_int_equal(pgtmp_exec(t,
+                                "INSERT INTO blob_piece VALUES (2, 0, 'ab'), (2, 1, 'c');"
+                                "INSERT INTO contact(id, name, image_blob_id) VALUES (7, 'x', 2);"
+                                "INSERT INTO person(id, contact_id) VALUES (1, 7)"),
                      0);
     assert_int_equal(pgtmp_int(t, "SELECT sum(length(bytes)) FROM blob_piece"), 3);
     assert_int_equal(pgtmp_exec(t, "DELETE FROM blob WHERE id = 2"), 0);
