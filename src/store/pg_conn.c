@@ -550,6 +550,7 @@ pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int
     pgc_res rc = prepare(c, id);
     if (rc != PGC_OK)
         return rc;
-    const char *name = c->pool->o.stmts[id].name;
-    return finish(c, PQexecPrepared(c->pg, name, n, values, lengths, formats, 0), name, out);
+    const pgc_stmt *s = &c->pool->o.stmts[id];
+    PGresult *r = PQexecPrepared(c->pg, s->name, n, values, lengths, formats, s->result_format);
+    return finish(c, r, s->name, out);
 }

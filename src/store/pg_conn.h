@@ -60,8 +60,9 @@ void pgc_describe(const char *conninfo, char *buf, size_t cap);
 
 /* A statement the pool's connections prepare when first asked for it. */
 typedef struct {
-    const char *name; /* unique within the table, e.g. "blob_get" */
-    const char *sql;  /* $1, $2...; parameter types are inferred */
+    const char *name;  /* unique within the table, e.g. "blob_get" */
+    const char *sql;   /* $1, $2...; parameter types are inferred */
+    int result_format; /* 0: text; 1: binary (bytea as its bytes, not hex) */
 } pgc_stmt;
 
 /* ---- the pool ---------------------------------------------------------- */
@@ -109,7 +110,8 @@ pgc_res pgc_exec(pgc_conn *c, const char *sql, PGresult **out);
 /* Runs statement `id` of the pool's table with n text parameters (NULL
  * values are SQL NULL; lengths/formats NULL: all text), preparing it on
  * this connection first when it is not yet. Binary parameters: formats[i]
- * = 1 and lengths[i] set. Results come in text. *out as for pgc_exec. */
+ * = 1 and lengths[i] set. Results in the statement's result_format.
+ * *out as for pgc_exec. */
 pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int *lengths,
                 const int *formats, PGresult **out);
 /* The SQLSTATE of c's last failure ("" when none or no answer came). */

@@ -335,8 +335,8 @@ static void test_statement_timeout(void **state)
 }
 
 static const pgc_stmt stmts[] = {
-    {"add", "SELECT $1::int + $2::int"},
-    {"pid", "SELECT pg_backend_pid()"},
+    {"add", "SELECT $1::int + $2::int", 0},
+    {"pid", "SELECT pg_backend_pid()", 0},
 };
 
 static int run_add(pgc_conn *c, const char *x, const char *y, int *sum)
@@ -547,6 +547,13 @@ static int schema_teardown(void **state)
     return 0;
 }
 
+/* A BLOB record; answers its id. */
+#define BLOB_INSERT                                                                                \
+    "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, blob_size, "            \
+    "original_size, is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, "     \
+    "version, info_version) VALUES ('', '', 'image/png', 'PHOTO', 3, 3, 0, 0, 1, 1, 0, 0, 1, 1) "  \
+    "RETURNING id"
+
 /* The tables of schema t, as "a,b,c". */
 static void table_list(const pgtmp *t, char *out, size_t cap)
 {
@@ -660,11 +667,7 @@ static void test_schema_rules(void **state)
         pgc_exec(f->c, "INSERT INTO app(name, hash, created_ms) VALUES ('a', 'i', 1)", NULL),
         PGC_CONFLICT);
     /* BlobIds from a sequence: a deleted top id is not handed out again */
-    const char *blob = "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
-                       "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
-                       "created_by, updated_by, version, info_version) "
-                       "VALUES ('', '', 'image/png', 'PHOTO', 3, 3, 0, 0, 1, 1, 0, 0, 1, 1) "
-                       "RETURNING id";
+    const char *blob = BLOB_INSERT;
     assert_int_equal(pgtmp_int(t, blob), 1);
     assert_int_equal(pgtmp_exec(t, "DELETE FROM blob WHERE id = 1"), 0);
     assert_int_equal(pgtmp_int(t, blob), 2);
@@ -694,12 +697,7 @@ static void test_schema_variant_total(void **state)
     const pgtmp *t = &f->t;
     const char *total = "SELECT bytes * 1000 + count FROM variant_total";
     assert_int_equal(pgc_schema_migrate(f->c, NULL), PGC_OK);
-    assert_int_equal(pgtmp_int(t, "INSERT INTO blob(description, extra_info, mime_type, "
-                                  "conceptual_type, blob_size, original_size, is_zipped, "
-                                  "is_encrypted, created_ms, updated_ms, created_by, updated_by, "
-                                  "version, info_version) VALUES ('', '', 'image/png', 'PHOTO', 3, "
-                                  "3, 0, 0, 1, 1, 0, 0, 1, 1) RETURNING id"),
-                     1);
+    assert_int_equal(pgtmp_int(t, BLOB_INSERT), 1);
     const char *add = "INSERT INTO variant(blob_id, version, key, mime, is_zipped, is_encrypted, "
                       "original_size, size, pinned, last_used_ms) VALUES "
                       "(1, 1, 'a', 'image/png', 0, 0, 10, 10, 0, 1), "
@@ -717,6 +715,42 @@ static void test_schema_variant_total(void **state)
     assert_int_equal(pgtmp_int(t, total), 5 * 1000 + 1);
     assert_int_equal(pgtmp_exec(t, "DELETE FROM blob"), 0); /* cascades */
     assert_int_equal(pgtmp_int(t, total), 0);
+}
+
+/* A whole piece of picture bytes goes in and comes back as bytes (binary
+ * parameter and result), zero bytes and all. */
+static void test_schema_piece_binary(void **state)
+{
+    schema_fx *f = *state;
+    static const pgc_stmt piece_stmts[] = {
+        {"piece_put", "INSERT INTO blob_piece(blob_id, n, bytes) VALUES ($1, $2, $3)", 0},
+        {"piece_get", "SELECT bytes FROM blob_piece WHERE blob_id = $1 AND n = $2", 1},
+    };
+    pgc_pool *p = NULL;
+    pgc_conn *c = NULL;
+    PGresult *r = NULL;
+    unsigned char *bytes = malloc(PGC_PIECE);
+    for (size_t i = 0; i < PGC_PIECE; i++)
+        bytes[i] = (unsigned char)(i * 7 + (i >> 11));
+    assert_int_equal(pgc_schema_migrate(f->c, NULL), PGC_OK);
+    assert_int_equal(pgtmp_int(&f->t, BLOB_INSERT), 1);
+    pgc_options o = base_opts;
+    o.stmts = piece_stmts;
+    o.nstmts = 2;
+    assert_int_equal(pgc_pool_open(f->t.conninfo, &o, &p), PGC_OK);
+    assert_int_equal(pgc_checkout(p, &c), PGC_OK);
+    const char *put[] = {"1", "0", (const char *)bytes};
+    const int lens[] = {0, 0, PGC_PIECE}, fmts[] = {0, 0, 1};
+    assert_int_equal(pgc_run(c, 0, 3, put, lens, fmts, NULL), PGC_OK);
+    assert_int_equal(pgc_run(c, 0, 3, put, lens, fmts, NULL), PGC_CONFLICT); /* (blob_id, n) */
+    const char *get[] = {"1", "0"};
+    assert_int_equal(pgc_run(c, 1, 2, get, NULL, NULL, &r), PGC_OK);
+    assert_int_equal(PQgetlength(r, 0, 0), PGC_PIECE);
+    assert_memory_equal(PQgetvalue(r, 0, 0), bytes, PGC_PIECE);
+    PQclear(r);
+    pgc_return(p, c);
+    pgc_pool_close(p);
+    free(bytes);
 }
 
 int main(void)
@@ -741,6 +775,7 @@ int main(void)
         S(test_schema_concurrent),
         S(test_schema_rules),
         S(test_schema_variant_total),
+        S(test_schema_piece_binary),
         cmocka_unit_test(test_server_down_and_back),
         cmocka_unit_test(test_start_wait),
     };
