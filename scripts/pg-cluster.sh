@@ -91,8 +91,15 @@ cmd_start() {
     local dir bin
     dir=$(realpath -m "$1")
     bin=$(pg_bindir)
+    if [ -d "$dir" ] && [ ! -f "$dir/$MARK" ] && [ -n "$(ls -A "$dir")" ]; then
+        die "$dir holds files and no cluster of pg-cluster.sh: not taking it"
+    fi
     [ -d "$dir/data" ] || init_cluster "$dir" "$bin"
     [ -f "$dir/$MARK" ] || die "$dir was not made by pg-cluster.sh"
+    if as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        print_env "$dir" # already running (with the settings it was started with)
+        return
+    fi
     echo "$fast" >"$dir/$MARK"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "$(server_opts "$dir" "$fast")" start >/dev/null ||
