@@ -237,8 +237,9 @@ static pgc_res setup(PGconn *pg, const pgc_options *o, char *err, size_t cap)
  * after it are crmblob's own. */
 static pgc_res connect_once(const pgc_pool *p, PGconn **out, char *err, size_t cap)
 {
-    char timeout[16];
-    snprintf(timeout, sizeof(timeout), "%d", p->o.connect_timeout_s);
+    char timeout[16] = ""; /* "": the conninfo's, else PGCONNECT_TIMEOUT's */
+    if (p->o.connect_timeout_s > 0)
+        snprintf(timeout, sizeof(timeout), "%d", p->o.connect_timeout_s);
     const char *keys[] = {"connect_timeout", "dbname", "application_name", "client_encoding", NULL};
     const char *vals[] = {timeout, p->conninfo, "crmblob", "UTF8", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
