@@ -37,7 +37,7 @@ pg_bindir() {
         pg_config --bindir
         return
     fi
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r); do
         [ -x "$d/initdb" ] && { echo "$d"; return; }
     done
     die "no PostgreSQL server programs (initdb) found: install the Debian package postgresql"
@@ -46,7 +46,7 @@ pg_bindir() {
 # Runs a server program as the cluster's owner.
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        "$(command -v runuser || echo /usr/sbin/runuser)" -u postgres -- "$@"
     else
         "$@"
     fi
