@@ -7,6 +7,8 @@ PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libcmocka-dev python3-pytest python3-requests openssl   # tests (openssl signs test JWTs)
       python3-pytest-xdist   # the black-box suites run on several workers (make http)
       haproxy                # a real reverse proxy in front of crmblob (test_trusted_proxy)
+      libpq-dev              # the PostgreSQL client library the server's store links (src/store/pg_conn.c)
+      postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do

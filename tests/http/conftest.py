@@ -8,6 +8,7 @@ module gets its own temporary directory, database and server process (fixture
 Only the Python standard library, pytest and requests are used here.
 """
 import base64
+import glob
 import inspect
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -1209,3 +1211,123 @@ def start_with_failing_disk(make_arg_server, tmp_path, serve_args):
     s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
                  "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
     return s, trigger
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL: a throwaway cluster (scripts/pg-cluster.sh) and a fresh schema
+# per test.
+#
+# One cluster per pytest process, so per xdist worker: a worker's cluster
+# starts in about 0.6 s the first time a test asks for it (never for a
+# module that does not), nothing has to count the workers that still use a
+# shared one before it may stop, and a test that pauses or restarts its
+# server (an unavailable database) cannot fail another worker's tests. When
+# PG_CLUSTER_DIR names a running cluster (`pg-cluster.sh with DIR make
+# ...`), every process uses that one and leaves it running.
+
+PG_SCRIPT = REPO / "scripts" / "pg-cluster.sh"
+
+
+class PgCluster:
+    """A cluster reached through the Unix socket in `dir`; `env` holds its
+    PGHOST/PGPORT/PGUSER/PGDATABASE."""
+
+    def __init__(self, dir, owned):
+        self.dir = str(dir)
+        self.owned = owned
+        self.env = {}
+        self._n = 0
+
+    def _script(self, *args):
+        out = subprocess.run(["bash", str(PG_SCRIPT), *args], check=True,
+                             capture_output=True, text=True, timeout=120).stdout
+        for word in out.split():
+            if word.startswith("PG") and "=" in word:
+                k, v = word.split("=", 1)
+                self.env[k] = v
+        return out
+
+    def start(self):
+        self._script("start", "--fast", self.dir)
+
+    def pause(self):
+        """Stops the server, keeping its data. A test that pauses it starts
+        it again before it ends (try/finally): later tests share it."""
+        self._script("pause", self.dir)
+
+    def stop(self):
+        self._script("stop", self.dir)
+
+    def conninfo(self, schema=None, **extra):
+        """A libpq key=value string for the cluster; with `schema`, the
+        search path is that schema alone."""
+        e = self.env
+        kv = {"host": e["PGHOST"], "port": e["PGPORT"], "user": e["PGUSER"],
+              "dbname": e["PGDATABASE"], **extra}
+        if schema is not None:
+            kv["options"] = f"-csearch_path={schema}"
+        quote = lambda v: "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return " ".join(f"{k}={quote(v)}" for k, v in kv.items())
+
+    def psql(self, sql, schema=None):
+        """Runs sql with psql; its unaligned output, stripped."""
+        env = {**os.environ, **self.env}
+        if schema is not None:
+            env["PGOPTIONS"] = f"-csearch_path={schema}"
+        r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql],
+                           env=env, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"psql {sql!r}: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def new_schema(self):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self._n += 1
+        name = re.sub(r"[^a-z0-9_]", "_", f"t_{worker}_{os.getpid()}_{self._n}".lower())
+        self.psql(f"CREATE SCHEMA {name}")
+        return PgSchema(self, name)
+
+
+class PgSchema:
+    """A schema of its own in a PgCluster; `conninfo` is what a server's
+    --db gets."""
+
+    def __init__(self, cluster, name):
+        self.cluster = cluster
+        self.name = name
+        self.conninfo = cluster.conninfo(schema=name)
+
+    def sql(self, query):
+        return self.cluster.psql(query, schema=self.name)
+
+    def drop(self):
+        self.cluster.psql(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """This process's PostgreSQL cluster (see above); skipped without
+    PostgreSQL's server programs (the package postgresql, make deps)."""
+    shared = os.environ.get("PG_CLUSTER_DIR")
+    if shared:
+        c = PgCluster(shared, owned=False)
+        c._script("env", shared)
+        yield c
+        return
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        pytest.skip("no PostgreSQL server programs (Debian package postgresql)")
+    # under /tmp, which the postgres user can reach when we are root
+    d = tempfile.mkdtemp(prefix="crmblob-pg-")
+    os.rmdir(d)  # pg-cluster.sh makes it, marked as its own
+    c = PgCluster(d, owned=True)
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def pg_db(pg_cluster):
+    """A fresh, empty schema for one test, dropped afterwards."""
+    s = pg_cluster.new_schema()
+    yield s
+    s.drop()
