@@ -34,6 +34,7 @@
 #include "core/log.h"
 #include "store/cache.h"
 #include "store/store_backend.h"
+#include "store/pg_conn.h"
 #include "store/store_int.h"
 
 const char *store_err_name(store_err e)
@@ -86,31 +87,11 @@ store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
     return rc;
 }
 
-static bool is_postgres_url(const char *where)
-{
-    return strncasecmp(where, "postgres://", 11) == 0 ||
-           strncasecmp(where, "postgresql://", 13) == 0;
-}
-
-/* Copies `where` into buf with the password of a URL's user part (between
- * "user:" and "@" after "://") left out. */
-static void url_without_password(const char *where, char *buf, size_t cap)
-{
-    const char *auth = strstr(where, "://");
-    auth = auth != NULL ? auth + 3 : where;
-    const char *at = strchr(auth, '@');
-    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon == NULL)
-        snprintf(buf, cap, "%s", where);
-    else
-        snprintf(buf, cap, "%.*s%s", (int)(colon - where), where, at);
-}
-
 void store_describe(const char *where, char *buf, size_t cap)
 {
     assert(where != NULL && buf != NULL && cap > 0);
-    if (is_postgres_url(where))
-        url_without_password(where, buf, cap);
+    if (pgc_is_pg(where))
+        pgc_describe(where, buf, cap);
     else
         snprintf(buf, cap, "%s", where);
 }
@@ -122,7 +103,7 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     *out = NULL;
     if (opt == NULL)
         opt = &defaults;
-    if (is_postgres_url(where)) {
+    if (pgc_is_pg(where)) {
         log_error("PostgreSQL backend not built yet");
         return STORE_UNAVAILABLE;
     }

@@ -151,8 +151,8 @@ static void test_open(void **state)
     store_close(NULL);
 }
 
-/* What logs may say of a database: a file as it is, a URL without its
- * password. */
+/* What logs may say of a database: a file as it is; PostgreSQL as libpq
+ * reads it (URL or key=value), without any password. */
 static void test_describe(void **state)
 {
     fixture *f = *state;
@@ -160,11 +160,12 @@ static void test_describe(void **state)
     store_describe(f->path, buf, sizeof(buf));
     assert_string_equal(buf, f->path);
     store_describe("postgresql://crm:s3cret@db.example:5432/crmblob", buf, sizeof(buf));
-    assert_string_equal(buf, "postgresql://crm@db.example:5432/crmblob");
-    store_describe("postgres://crm@db.example/crmblob", buf, sizeof(buf));
-    assert_string_equal(buf, "postgres://crm@db.example/crmblob");
-    store_describe("postgres://db.example/crmblob", buf, sizeof(buf));
-    assert_string_equal(buf, "postgres://db.example/crmblob");
+    assert_string_equal(buf, "user=crm dbname=crmblob host=db.example port=5432");
+    store_describe("postgres://crm@db.example/crmblob?password=s3cret", buf, sizeof(buf));
+    assert_string_equal(buf, "user=crm dbname=crmblob host=db.example");
+    store_describe("host=db.example dbname=crmblob password='s3 cret'", buf, sizeof(buf));
+    assert_string_equal(buf, "dbname=crmblob host=db.example");
+    assert_null(strstr(buf, "s3"));
 }
 
 /* Uploads are spooled beside a database file unless told otherwise. */
