@@ -1351,8 +1351,8 @@ class SharedServer(ArgServer):
     It keeps its first port across restarts: haproxy's configuration names
     it."""
 
-    def __init__(self, workdir, db, serve_args=()):
-        super().__init__(workdir, serve_args=serve_args)
+    def __init__(self, workdir, db, serve_args=(), env=None):
+        super().__init__(workdir, env=env, serve_args=serve_args)
         self.db = db
         self.fixed_port = None
 
@@ -1404,16 +1404,17 @@ class ProxyAdmin:
 class Cluster:
     """Two crmblob servers on one data set (`db`) and haproxy in front with
     dist/haproxy/crmblob.cfg, its addresses given through its environment.
-    servers[i] is haproxy's s{i+1}; `base` is haproxy's URL."""
+    servers[i] is haproxy's s{i+1}, run with the environment envs[i]
+    added; `base` is haproxy's URL."""
 
     BACKEND = "crmblob"
 
-    def __init__(self, workdir, db, serve_args=()):
+    def __init__(self, workdir, db, serve_args=(), envs=({}, {})):
         self.dir = Path(workdir)
         self.db = db
         # haproxy connects from 127.0.0.1: the trusted proxy
         args = [*NO_LIMITER, "--trusted-proxy", "127.0.0.1", *serve_args]
-        self.servers = [SharedServer(self.dir / f"s{i + 1}", db, args) for i in range(2)]
+        self.servers = [SharedServer(self.dir / f"s{i + 1}", db, args, envs[i]) for i in range(2)]
         self.servers[0].create_users()  # on the shared data set, for both
         for s in self.servers[1:]:
             s.users = dict(self.servers[0].users)
@@ -1470,12 +1471,12 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(scaleout_backend, tmp_path):
-    """make_cluster(serve_args=()): a Cluster on a fresh data set of the
-    backend under test, stopped at the end of the test."""
+    """make_cluster(serve_args=(), envs=({}, {})): a Cluster on a fresh data
+    set of the backend under test, stopped at the end of the test."""
     made = []
 
-    def make(serve_args=()):
-        c = Cluster(tmp_path / f"cluster{len(made)}", scaleout_backend.fresh(), serve_args)
+    def make(serve_args=(), envs=({}, {})):
+        c = Cluster(tmp_path / f"cluster{len(made)}", scaleout_backend.fresh(), serve_args, envs)
         made.append(c)
         return c
 
