@@ -17,6 +17,10 @@ haproxy running dist/haproxy/crmblob.cfg (conftest: Cluster).
   is marked down either: conn-failure and empty-response retries on the
   other server), every acknowledged write is read back with its bytes, and
   the restarted server is back in rotation.
+- /ready is haproxy's health check: a server alive but not ready leaves
+  the rotation, and its 503s meanwhile are replayed on the other server.
+- A rolling restart (SIGTERM, start): drained through haproxy's admin
+  socket first, no request fails; not drained, only a POST may.
 """
 import os
 import signal
@@ -465,3 +469,70 @@ def test_a_server_not_ready_leaves_the_rotation(make_cluster, tmp_path):
             assert ok(s.get(url(srv.base, eid), timeout=HTTP_TIMEOUT)).content == pic
     print(f"\nnot ready: out of rotation after {down_after:.2f} s, back {up_after:.2f} s after "
           f"mended; {len(load.results)} requests, {served_up} to it in the next second")
+
+
+# --------------------------------------------------------------------------
+# a rolling restart
+
+
+@pytest.mark.parametrize("drain", [True, False], ids=["drained", "not-drained"])
+def test_rolling_restart(make_cluster, drain):
+    """Each server in turn is stopped with SIGTERM (exit 0), left down a
+    moment and started again, while clients create entities (POST) and
+    write pictures (PUT) through haproxy; every acknowledged write is there.
+    Drained first through haproxy's admin socket (no new requests; those in
+    flight end) and made ready after: no request fails. Not drained: no PUT
+    fails (what meets the server stopping, its 503 or its closed connection,
+    is replayed on the other one); a POST may, as it is never replayed."""
+    cl = make_cluster()
+    s = session(cl, "alice")
+    eids = [ok(s.post(f"{cl.base}/api/v1/{ENTITY}", json={"Name": f"r{i}"},
+                      timeout=HTTP_TIMEOUT), 201).json()["ContactId"] for i in range(CLIENTS)]
+    last, created = {}, []
+    counter = iter(range(1, 10 ** 6))
+    lock = threading.Lock()
+
+    def step(i, k):
+        if k % 5 == 4:
+            r = load.call(i, "POST Person", "POST", f"{cl.base}/api/v1/Person",
+                          json={"Firstname": f"c{i}", "Lastname": f"k{k}"}, want=201)
+            if r is not None:
+                with lock:
+                    created.append(r.json()["PersonId"])
+            return
+        with lock:
+            n = next(counter)
+        pic = picture(n)
+        if load.call(i, "PUT Image", "PUT", url(cl.base, eids[i]), data=pic) is not None:
+            last[eids[i]] = pic
+
+    load = Load(cl, CLIENTS, step)
+    load.start()
+    try:
+        for i, srv in enumerate(cl.servers):
+            time.sleep(0.5)
+            name = f"{cl.BACKEND}/s{i + 1}"
+            if drain:
+                cl.admin.command(f"set server {name} state drain")
+                deadline = time.monotonic() + 10
+                while int(cl.stat(i)["scur"]) > 0:
+                    assert time.monotonic() < deadline, cl.stat(i)
+                    time.sleep(0.01)
+            rc = srv.stop()
+            assert rc == 0, f"exit {rc} on SIGTERM:\n{srv.log()[-2000:]}"
+            time.sleep(0.5)
+            srv.start()
+            if drain:
+                cl.admin.command(f"set server {name} state ready")
+            cl.wait_status(i, "UP")
+        time.sleep(0.5)
+    finally:
+        load.stop()
+    failed = load.failures if drain else [f for f in load.failures if f[3] != "POST Person"]
+    assert not failed, failed[:10]
+    assert len(set(created)) == len(created) > 10, created
+    for eid, pic in last.items():
+        for srv in cl.servers:
+            assert ok(s.get(url(srv.base, eid), timeout=HTTP_TIMEOUT)).content == pic
+    print(f"\nrolling restart, {'drained' if drain else 'not drained'}: {len(load.results)} "
+          f"requests, POSTs failed: {[f[4] for f in load.failures]}")
