@@ -1324,10 +1324,12 @@ class SqliteDataSet:
 
     def __init__(self, request, workdir):
         self.workdir = Path(workdir)
+        self.made = 0
 
     def fresh(self):
         """The --db of a new, empty data set."""
-        d = self.workdir / "data"
+        self.made += 1
+        d = self.workdir / f"data{self.made}"
         d.mkdir(parents=True, exist_ok=True)
         return str(d / "crmblob.db")
 
@@ -1352,7 +1354,9 @@ class SharedServer(ArgServer):
     it."""
 
     def __init__(self, workdir, db, serve_args=(), env=None):
-        super().__init__(workdir, env=env, serve_args=serve_args)
+        # uploads spool in its own directory: nothing says the data set has one
+        super().__init__(workdir, env=env,
+                         serve_args=[*serve_args, "--spool-dir", str(Path(workdir))])
         self.db = db
         self.fixed_port = None
 
