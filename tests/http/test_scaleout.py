@@ -164,7 +164,7 @@ def test_write_read_through_haproxy_reaches_both(make_cluster):
 
 
 class Load:
-    """n clients, each in a thread of its own running step(i, session, k)
+    """n clients, each in a thread of its own running step(i, k)
     for k = 0, 1, ... until stopped. A step makes its requests through
     `call`, which keeps every answer: (monotonic start, end, client, what,
     status or the exception's repr)."""
