@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -128,6 +129,26 @@ def png_of_size(total):
     base = len(png_with_text(b""))
     assert total >= base
     return png_with_text(b"x" * (total - base))
+
+
+def picture_of_size(n, size):
+    """A valid picture of exactly `size` bytes, distinct for every n: a PNG
+    (n % 3 == 0, padded in a tEXt chunk), a JPEG (1, in a COM segment) or a
+    GIF (2, bytes after its trailer, which decoders ignore)."""
+    tag = f"picture {n} ".encode()
+    if n % 3 == 0:
+        base = len(png_with_text(tag))
+        assert size >= base, (n, size)
+        return png_with_text(tag + b"x" * (size - base))
+    if n % 3 == 1:
+        jpg = data("small.jpg")
+        pad = size - len(jpg) - 4
+        assert len(tag) <= pad <= 65533, (n, size)
+        com = tag + b"x" * (pad - len(tag))
+        return jpg[:2] + b"\xff\xfe" + (len(com) + 2).to_bytes(2, "big") + com + jpg[2:]
+    gif = data("small.gif")
+    assert size >= len(gif) + len(tag), (n, size)
+    return gif + tag + b"x" * (size - len(gif) - len(tag))
 
 
 def png_size(b):
@@ -364,10 +385,12 @@ class Server:
         return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
                 *NO_LIMITER, *SERVE_ARGS]
 
-    def start(self, env=None):
+    def start(self, env=None, port=None):
         """Starts `serve` on a free port; another port when the one picked was
         taken meanwhile ("cannot listen"). Up once its log says it listens on
-        that port (a connection alone could reach another test's server)."""
+        that port (a connection alone could reach another test's server).
+        With `port`, on that one (a proxy in front names it), tried again a
+        moment later while it is still taken."""
         assert self.proc is None or self.proc.poll() is not None
         e = dict(os.environ)
         e.update(self.env)
@@ -375,9 +398,11 @@ class Server:
             e.update(env)
         e = {k: v for k, v in e.items() if v is not None}
         for attempt in range(START_ATTEMPTS):
-            self.port = free_port()
+            self.port = port or free_port()
             if self._start_once(e, last=attempt == START_ATTEMPTS - 1):
                 return self
+            if port:
+                time.sleep(0.5)
         raise AssertionError("unreachable")
 
     def _start_once(self, env, last):
@@ -1331,3 +1356,256 @@ def pg_db(pg_cluster):
     s = pg_cluster.new_schema()
     yield s
     s.drop()
+
+
+# --------------------------------------------------------------------------
+# haproxy (Debian's) in front of crmblob, started by the tests
+# (test_trusted_proxy, test_scaleout)
+
+HAPROXY = shutil.which("haproxy")
+
+
+def need_haproxy():
+    if HAPROXY is None:
+        pytest.skip("haproxy not installed (bash scripts/deps.sh)")
+
+
+def wait_listening(proc, port, timeout=10.0):
+    """True once something accepts connections on 127.0.0.1:port while proc
+    runs; False when proc exits first or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop_proc(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Haproxy:
+    """A haproxy in the foreground (-db) on configuration file `cfg`, its
+    output in `log_path`. `pick()` chooses its ports before each attempt
+    (writing the configuration, or answering the environment the
+    configuration reads): (env, [ports it must listen on]). A port taken
+    meanwhile by a parallel test: other ports, up to 5 times."""
+
+    def __init__(self, workdir, cfg, pick):
+        need_haproxy()
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = Path(cfg)
+        self.log_path = self.dir / "haproxy.log"
+        self.proc = None
+        for _ in range(5):
+            self.env, self.ports = pick()
+            with open(self.log_path, "ab") as logf:
+                self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(self.cfg)],
+                                             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
+                                             env={**os.environ, **self.env})
+            if all(wait_listening(self.proc, p) for p in self.ports):
+                return
+            stop_proc(self.proc)
+        raise AssertionError(f"haproxy did not start:\n{self.log()[-3000:]}")
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            stop_proc(self.proc)
+
+
+# --------------------------------------------------------------------------
+# scale-out (issue 18): two servers on one data set behind haproxy
+# (test_scaleout). The data set comes from `scaleout_backend`: which --db
+# the servers share and how a fresh one is made. SQLite: one file, which
+# each `serve` holds shared (<db>.lock) and whose caches the servers keep
+# truthful through <db>-changes. Another backend is one more entry in
+# SCALEOUT_BACKENDS.
+
+HAPROXY_CFG = REPO / "dist" / "haproxy" / "crmblob.cfg"
+
+
+class SqliteDataSet:
+    """A fresh SQLite database file in workdir (made by the first command)."""
+
+    name = "sqlite"
+
+    def __init__(self, request, workdir):
+        self.workdir = Path(workdir)
+        self.made = 0
+
+    def fresh(self):
+        """The --db of a new, empty data set."""
+        self.made += 1
+        d = self.workdir / f"data{self.made}"
+        d.mkdir(parents=True, exist_ok=True)
+        return str(d / "crmblob.db")
+
+    def close(self):
+        pass
+
+
+# name -> class(request, workdir) with .name, .fresh() -> --db, .close()
+SCALEOUT_BACKENDS = {"sqlite": SqliteDataSet}
+
+
+@pytest.fixture(params=list(SCALEOUT_BACKENDS))
+def scaleout_backend(request, tmp_path):
+    ds = SCALEOUT_BACKENDS[request.param](request, tmp_path / "dataset")
+    yield ds
+    ds.close()
+
+
+class SharedServer(ArgServer):
+    """A server of a cluster: its own directory (log), the cluster's --db.
+    It keeps its first port across restarts: haproxy's configuration names
+    it."""
+
+    def __init__(self, workdir, db, serve_args=(), env=None):
+        # uploads spool in its own directory: nothing says the data set has one
+        super().__init__(workdir, env=env,
+                         serve_args=[*serve_args, "--spool-dir", str(Path(workdir))])
+        self.db = db
+        self.fixed_port = None
+
+    def start(self, env=None, port=None):
+        super().start(env=env, port=port or self.fixed_port)
+        self.fixed_port = self.port
+        return self
+
+
+class ProxyAdmin:
+    """haproxy's admin socket (the configuration's `stats socket`)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def command(self, cmd):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(HTTP_TIMEOUT)
+            s.connect(self.path)
+            s.sendall(cmd.encode() + b"\n")
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        return out.decode(errors="replace")
+
+    def stat(self, backend, server):
+        """That server's row of `show stat` (status UP/DOWN/..., wretr,
+        wredis, stot, ...) as a dict."""
+        lines = self.command("show stat").splitlines()
+        assert lines and lines[0].startswith("# "), lines[:3]
+        head = lines[0][2:].split(",")
+        for line in lines[1:]:
+            row = dict(zip(head, line.split(",")))
+            if row.get("pxname") == backend and row.get("svname") == server:
+                return row
+        raise AssertionError(f"no {backend}/{server} in show stat: {lines}")
+
+    def wait_status(self, backend, server, want, timeout=15.0):
+        """Seconds until the server's status begins with `want` (UP, DOWN)."""
+        t0 = time.monotonic()
+        while True:
+            st = self.stat(backend, server)["status"]
+            if st.startswith(want):
+                return time.monotonic() - t0
+            assert time.monotonic() - t0 < timeout, f"{server} still {st} after {timeout}s"
+            time.sleep(0.02)
+
+
+class Cluster:
+    """Two crmblob servers on one data set (`db`) and haproxy in front with
+    dist/haproxy/crmblob.cfg, its addresses given through its environment.
+    servers[i] is haproxy's s{i+1}, run with the environment envs[i]
+    added; `base` is haproxy's URL."""
+
+    BACKEND = "crmblob"
+
+    def __init__(self, workdir, db, serve_args=(), envs=({}, {})):
+        self.dir = Path(workdir)
+        self.db = db
+        # haproxy connects from 127.0.0.1: the trusted proxy
+        args = [*NO_LIMITER, "--trusted-proxy", "127.0.0.1", *serve_args]
+        self.servers = [SharedServer(self.dir / f"s{i + 1}", db, args, envs[i]) for i in range(2)]
+        self.servers[0].create_users()  # on the shared data set, for both
+        for s in self.servers[1:]:
+            s.users = dict(self.servers[0].users)
+        self.proxy = None
+        try:
+            for s in self.servers:
+                s.start()
+            self.admin = ProxyAdmin(self.dir / "haproxy.sock")
+            self.proxy = Haproxy(self.dir / "haproxy", HAPROXY_CFG, self._pick)
+            for i in range(len(self.servers)):
+                self.admin.wait_status(self.BACKEND, f"s{i + 1}", "UP")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _pick(self):
+        port = free_port()
+        return {"CRMBLOB_BIND": f"127.0.0.1:{port}", "CRMBLOB_LOG": "stderr",
+                "CRMBLOB_ADMIN": str(self.admin.path),
+                **{f"CRMBLOB_S{i + 1}": f"127.0.0.1:{s.port}"
+                   for i, s in enumerate(self.servers)}}, [port]
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.proxy.ports[0]}"
+
+    @property
+    def users(self):
+        return self.servers[0].users
+
+    def client(self, user, server=None):
+        """A client of haproxy, or of servers[server] directly."""
+        base = self.base if server is None else self.servers[server].base
+        return Client(base, user, self.users[user][1])
+
+    def stat(self, i):
+        return self.admin.stat(self.BACKEND, f"s{i + 1}")
+
+    def wait_status(self, i, want, timeout=15.0):
+        return self.admin.wait_status(self.BACKEND, f"s{i + 1}", want, timeout)
+
+    def stop(self):
+        """haproxy, then each server still running (each must exit 0)."""
+        if self.proxy is not None:
+            self.proxy.stop()
+        bad = []
+        for s in self.servers:
+            if s.alive():
+                rc = s.stop()
+                if rc != 0:
+                    bad.append(f"{s.dir.name} exit {rc}:\n{s.log()[-2000:]}")
+        assert not bad, "\n".join(bad)
+
+
+@pytest.fixture
+def make_cluster(scaleout_backend, tmp_path):
+    """make_cluster(serve_args=(), envs=({}, {})): a Cluster on a fresh data
+    set of the backend under test, stopped at the end of the test."""
+    made = []
+
+    def make(serve_args=(), envs=({}, {})):
+        c = Cluster(tmp_path / f"cluster{len(made)}", scaleout_backend.fresh(), serve_args, envs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()

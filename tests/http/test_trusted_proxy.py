@@ -13,8 +13,6 @@ headers are ignored.
 import http.client
 import json
 import re
-import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -22,8 +20,8 @@ import time
 import pytest
 import requests
 
-from conftest import (HTTP_TIMEOUT, Bystander, basic, free_port, start_arg_server,
-                      stop_arg_server)
+from conftest import (HTTP_TIMEOUT, Bystander, Haproxy, basic, free_port, need_haproxy,
+                      start_arg_server, stop_arg_server)
 
 # a Bystander's latency is bounded: alone (conftest: serial)
 pytestmark = pytest.mark.serial
@@ -158,7 +156,6 @@ def test_secure_cookies_when_the_proxy_says_https(tmp_path):
 # --------------------------------------------------------------------------
 # through a real haproxy (option forwardfor, TLS ended at the proxy)
 
-HAPROXY = shutil.which("haproxy")
 PROXY_ADDR = "127.0.0.2"  # haproxy connects to crmblob from here: the one trusted peer
 
 
@@ -187,52 +184,28 @@ backend crmblob
 def haproxy(tmp_path):
     """crmblob trusting only PROXY_ADDR, behind a haproxy on loopback:
     (server, plain port, TLS port)."""
-    if HAPROXY is None:
-        pytest.skip("haproxy not installed (bash scripts/deps.sh)")
+    need_haproxy()
     s = start_arg_server(tmp_path / "srv", ["--trusted-proxy", PROXY_ADDR, *ADDR_LIMIT_10])
     pem = tmp_path / "proxy.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=localhost", "-keyout", str(tmp_path / "k.pem"),
                     "-out", str(tmp_path / "c.pem")], check=True, capture_output=True)
     pem.write_bytes((tmp_path / "c.pem").read_bytes() + (tmp_path / "k.pem").read_bytes())
-    proc = None
-    for _ in range(5):  # a port taken meanwhile by a parallel test: other ports
+    cfg = tmp_path / "haproxy.cfg"
+
+    def pick():
         plain, tls = free_port(), free_port()
-        cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(haproxy_config(plain, tls, pem, s.port))
-        proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        if wait_listening(proc, plain) and wait_listening(proc, tls):
-            break
-        stop_proc(proc)
-        proc = None
+        return {}, [plain, tls]
+
+    proxy = None
     try:
-        assert proc is not None, "haproxy did not start"
-        yield s, plain, tls
+        proxy = Haproxy(tmp_path / "haproxy", cfg, pick)
+        yield (s, *proxy.ports)
     finally:
-        if proc is not None:
-            stop_proc(proc)
+        if proxy is not None:
+            proxy.stop()
         stop_arg_server(s)
-
-
-def wait_listening(proc, port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def stop_proc(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def via(port, source, method, path, headers=None, body=None, tls=False):
