@@ -848,7 +848,9 @@ static cb_err write_key_file(int fd, const char *path, const char *text, size_t 
         e = CB_EINTERNAL;
     if (e != CB_EOK)
         log_error("cannot write the key file %s: %s", path, strerror(errno));
-    return e == CB_EOK ? store_sync_parent(path) : e; /* losing the key file loses the data */
+    if (e == CB_EOK && store_sync_parent(path) != STORE_OK) /* losing the key file loses the data */
+        e = CB_EINTERNAL;
+    return e;
 }
 
 cb_err codec_keygen(const char *path)

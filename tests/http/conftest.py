@@ -1154,7 +1154,13 @@ class Bystander:
         time.sleep(0.2)
         return self
 
-    def stop(self):
+    def stop(self, min_requests=4):
+        """Stops once at least min_requests were answered (an attack refused
+        at once still leaves a sample to check), or after HTTP_TIMEOUT."""
+        deadline = time.monotonic() + HTTP_TIMEOUT
+        while (len(self.results) < min_requests and self._t.is_alive()
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         self._stop.set()
         self._t.join(timeout=HTTP_TIMEOUT + 5)
 
