@@ -1,6 +1,8 @@
 /*
  * store.c — the public store API: picks a backend at open, then forwards
- * every call through the backend's ops table (store_int.h).
+ * the calls whose recipes have not moved above store_backend.h yet through
+ * the backend's ops table (store_int.h). The accounts' recipes (users,
+ * credentials, apps, meta) are store_account.c's.
  *
  * Nothing here knows about SQL or files; argument checks that every
  * backend needs (non-NULL store, the PostgreSQL prefix) live here so that

@@ -6,8 +6,8 @@
  * dispatches every public call through that table, passing the handle it
  * was given (the store or a view of it: the backend finds its state
  * through `root`). Each ops member has exactly the contract of the
- * store.h function of the same name, so a new backend (PostgreSQL next) is
- * one more table and one more open function.
+ * store.h function of the same name. The table shrinks as the recipes move
+ * above store_backend.h (the accounts' already have: store_account.c).
  */
 #ifndef CB_STORE_INT_H
 #define CB_STORE_INT_H
