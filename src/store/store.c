@@ -1,6 +1,8 @@
 /*
  * store.c — the public store API: picks a backend at open, then forwards
- * every call through the backend's ops table (store_int.h).
+ * the calls whose recipes have not moved above store_backend.h yet through
+ * the backend's ops table (store_int.h). The accounts' recipes (users,
+ * credentials, apps, meta) are store_account.c's.
  *
  * Nothing here knows about SQL or files; argument checks that every
  * backend needs (non-NULL store, the PostgreSQL prefix) live here so that
@@ -445,16 +447,6 @@ static size_t user_key(const char *name, char key[USER_KEY_MAX])
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-store_err store_user_add(store_t *s, model_user *u)
-{
-    return s->ops->user_add(s, u);
-}
-
-store_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
-{
-    return s->ops->user_get(s, a, id, out);
-}
-
 store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
 {
     uint64_t changes;
@@ -462,11 +454,11 @@ store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_use
     size_t klen = user_key(name, key);
     struct store_cache *c = klen > 0 ? cache_on(s, STORE_CHANGES_USERS, &changes) : NULL;
     if (c == NULL)
-        return s->ops->user_by_name(s, a, name, out);
+        return store_account_user_by_name(s, a, name, out);
     read_dst d = {.a = a, .user = out};
     if (store_cache_get(c, changes, key, klen, read_user, &d))
         return STORE_OK;
-    store_err rc = s->ops->user_by_name(s, a, name, out);
+    store_err rc = store_account_user_by_name(s, a, name, out);
     if (rc == STORE_OK) {
         buf_t flat;
         buf_init(&flat, SIZE_MAX);
@@ -477,97 +469,11 @@ store_err store_user_by_name(store_t *s, arena_t *a, const char *name, model_use
     return rc;
 }
 
-store_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
-{
-    return s->ops->user_list(s, a, out, n);
-}
-
 store_err store_ping(store_t *s, char *why, size_t why_cap)
 {
     if (why_cap > 0)
         why[0] = '\0';
     return s->ops->ping(s, why, why_cap);
-}
-
-store_err store_user_count(store_t *s, int64_t *n)
-{
-    return s->ops->user_count(s, n);
-}
-
-store_err store_user_set_password(store_t *s, const char *name, const char *pw_hash)
-{
-    return s->ops->user_set_password(s, name, pw_hash);
-}
-
-store_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
-{
-    return s->ops->user_set_disabled(s, name, disabled);
-}
-
-static bool cred_kind_ok(store_cred_kind kind)
-{
-    return kind == STORE_CRED_TICKET || kind == STORE_CRED_TOKEN || kind == STORE_CRED_SESSION;
-}
-
-store_err store_cred_add(store_t *s, store_cred *c)
-{
-    assert(c != NULL && cred_kind_ok(c->kind));
-    return s->ops->cred_add(s, c);
-}
-
-store_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
-                          const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
-{
-    assert(cred_kind_ok(kind) && hash != NULL);
-    return s->ops->cred_find(s, a, kind, hash, out);
-}
-
-store_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
-                          store_cred **out, size_t *n)
-{
-    assert(cred_kind_ok(kind));
-    return s->ops->cred_list(s, a, kind, now_ms, out, n);
-}
-
-store_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
-{
-    assert(cred_kind_ok(kind));
-    return s->ops->cred_revoke(s, kind, id);
-}
-
-store_err store_cred_revoke_user(store_t *s, const char *name)
-{
-    assert(name != NULL);
-    return s->ops->cred_revoke_user(s, name);
-}
-
-store_err store_cred_purge(store_t *s, int64_t now_ms)
-{
-    return s->ops->cred_purge(s, now_ms);
-}
-
-store_err store_app_add(store_t *s, store_app *a)
-{
-    assert(a != NULL && a->name != NULL);
-    return s->ops->app_add(s, a);
-}
-
-store_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
-                         store_app *out)
-{
-    assert(hash != NULL);
-    return s->ops->app_find(s, a, hash, out);
-}
-
-store_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
-{
-    return s->ops->app_list(s, a, out, n);
-}
-
-store_err store_app_revoke(store_t *s, const char *name)
-{
-    assert(name != NULL);
-    return s->ops->app_revoke(s, name);
 }
 
 store_err store_entity_create(store_t *s, model_entity_t *e)
@@ -751,18 +657,6 @@ store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)
 {
     assert(bytes != NULL && count != NULL);
     return s->ops->variant_total(s, bytes, count);
-}
-
-store_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
-{
-    assert(a != NULL && name != NULL && value != NULL && len != NULL);
-    return s->ops->meta_get(s, a, name, value, len);
-}
-
-store_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
-{
-    assert(name != NULL && (value != NULL || len == 0));
-    return s->ops->meta_put(s, name, value, len);
 }
 
 store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)

@@ -131,30 +131,51 @@ struct store_be_ops {
     store_err (*users_stamp)(store_tx *tx, uint64_t *out); /* PG: the users counter row */
     store_err (*users_bump)(store_tx *tx); /* PG: +1 in the writer's tx; NULL on SQLite */
 
-    /* ---- users ---- */
+    /* ---- users ----
+     * The recipes are store_account.c's. A name is unique case-insensitively:
+     * a taken one is CONFLICT. A backend without users_bump (SQLite) marks a
+     * transaction that calls user_insert or user_set, even when the
+     * statement then fails, and moves the shared USERS count when it ends. */
+    /* u's fields as given (no NULL strings); *id from the rowid/sequence */
     store_err (*user_insert)(store_tx *tx, const model_user *u, int64_t created, int32_t *id);
     /* by id, or by name (case-insensitively) when name != NULL; ABSENT */
     store_err (*user_read)(store_tx *tx, arena_t *a, int32_t id, const char *name, model_user *out);
+    /* ordered by id; *out always an arena array (empty on failure) */
     store_err (*user_list)(store_tx *tx, arena_t *a, model_user **out, size_t *n);
     store_err (*user_count)(store_tx *tx, int64_t *n);
-    /* pw_hash NULL: kept; disabled -1: kept; NOMATCH */
+    /* one UPDATE by name; pw_hash NULL: kept; disabled -1: kept; NOMATCH
+     * when no such user */
     store_err (*user_set)(store_tx *tx, const char *name, const char *pw_hash, int disabled);
 
-    /* ---- credentials, partner apps, metadata ---- */
+    /* ---- credentials, partner apps, metadata ----
+     * Reads join the credential's user for user_name. Hashes are
+     * STORE_HASH_BYTES; an all-zero xsrf_hash and pair_id 0 are stored as
+     * none (NULL) and read back as zero. */
+    /* c as given (label not NULL); INVALID: c->user_id names no user */
     store_err (*cred_insert)(store_tx *tx, const store_cred *c, int64_t created, int64_t *id);
+    /* by kind and hash, revoked and expired ones too; ABSENT */
     store_err (*cred_find)(store_tx *tx, arena_t *a, store_cred_kind k,
                            const unsigned char hash[STORE_HASH_BYTES], store_cred *out);
+    /* not revoked and expires_ms > now, ordered by id */
     store_err (*cred_list)(store_tx *tx, arena_t *a, store_cred_kind k, int64_t now,
                            store_cred **out, size_t *n);
-    store_err (*cred_revoke)(store_tx *tx, store_cred_kind k, int64_t id); /* NOMATCH */
+    /* revoked = 1 WHERE kind AND id (a revoked one matches too); NOMATCH */
+    store_err (*cred_revoke)(store_tx *tx, store_cred_kind k, int64_t id);
+    /* revokes what was paired with id, either way round; 0 rows is OK */
     store_err (*cred_revoke_pair)(store_tx *tx, int64_t id);
+    /* every credential of the user; 0 rows is OK */
     store_err (*cred_revoke_user)(store_tx *tx, int32_t user_id);
+    /* deletes the revoked ones and those with expires_ms < now */
     store_err (*cred_purge)(store_tx *tx, int64_t now);
+    /* CONFLICT: the name (case-insensitively) or the hash is taken */
     store_err (*app_insert)(store_tx *tx, const store_app *ap, int64_t created, int64_t *id);
+    /* by hash, revoked ones too; ABSENT */
     store_err (*app_find)(store_tx *tx, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
                           store_app *out);
+    /* ordered by id */
     store_err (*app_list)(store_tx *tx, arena_t *a, store_app **out, size_t *n);
-    store_err (*app_revoke)(store_tx *tx, const char *name); /* NOMATCH */
+    /* revoked = 1 WHERE name (case-insensitively); NOMATCH */
+    store_err (*app_revoke)(store_tx *tx, const char *name);
     store_err (*meta_get)(store_tx *tx, arena_t *a, const char *name, void **v, size_t *n);
     store_err (*meta_put)(store_tx *tx, const char *name, const void *v, size_t n); /* upsert */
 

@@ -99,8 +99,7 @@ enum {
     Q_USER_LIST,
     Q_USER_COUNT,
     Q_PING,
-    Q_USER_SET_PW,
-    Q_USER_SET_DISABLED,
+    Q_USER_SET,
     Q_CRED_ADD,
     Q_CRED_FIND,
     Q_CRED_LIST,
@@ -155,6 +154,61 @@ enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
     "c.xsrf_hash, c.label, c.pair_id"
 #define CRED_FROM " FROM cred c JOIN users u ON u.id = c.user_id "
 #define APP_COLS "id, name, hash, created_ms, revoked"
+/* The positions of USER_COLS, CRED_COLS and APP_COLS, in their orders;
+ * the name tables below must agree with both (checked when the
+ * statements are prepared, as for BLOB_COLS). */
+enum {
+    UCOL_ID,
+    UCOL_NAME,
+    UCOL_FULL_NAME,
+    UCOL_ROLE,
+    UCOL_DISABLED,
+    UCOL_PW_HASH,
+    UCOL_CREATED_MS,
+    UCOL__COUNT
+};
+static const char *const user_col_names[UCOL__COUNT] = {
+    [UCOL_ID] = "id",
+    [UCOL_NAME] = "name",
+    [UCOL_FULL_NAME] = "full_name",
+    [UCOL_ROLE] = "role",
+    [UCOL_DISABLED] = "disabled",
+    [UCOL_PW_HASH] = "pw_hash",
+    [UCOL_CREATED_MS] = "created_ms",
+};
+enum {
+    CCOL_ID,
+    CCOL_KIND,
+    CCOL_USER_ID,
+    CCOL_USER_NAME,
+    CCOL_CREATED_MS,
+    CCOL_EXPIRES_MS,
+    CCOL_REVOKED,
+    CCOL_HASH,
+    CCOL_XSRF_HASH,
+    CCOL_LABEL,
+    CCOL_PAIR_ID,
+    CCOL__COUNT
+};
+static const char *const cred_col_names[CCOL__COUNT] = {
+    [CCOL_ID] = "id",
+    [CCOL_KIND] = "kind",
+    [CCOL_USER_ID] = "user_id",
+    [CCOL_USER_NAME] = "name", /* u.name */
+    [CCOL_CREATED_MS] = "created_ms",
+    [CCOL_EXPIRES_MS] = "expires_ms",
+    [CCOL_REVOKED] = "revoked",
+    [CCOL_HASH] = "hash",
+    [CCOL_XSRF_HASH] = "xsrf_hash",
+    [CCOL_LABEL] = "label",
+    [CCOL_PAIR_ID] = "pair_id",
+};
+enum { ACOL_ID, ACOL_NAME, ACOL_HASH, ACOL_CREATED_MS, ACOL_REVOKED, ACOL__COUNT };
+static const char *const app_col_names[ACOL__COUNT] = {
+    [ACOL_ID] = "id",           [ACOL_NAME] = "name",
+    [ACOL_HASH] = "hash",       [ACOL_CREATED_MS] = "created_ms",
+    [ACOL_REVOKED] = "revoked",
+};
 #define BLOB_COLS                                                                                  \
     "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
     "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
@@ -214,8 +268,9 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
     [Q_USER_COUNT] = "SELECT count(*) FROM users",
     [Q_PING] = "PRAGMA schema_version",
-    [Q_USER_SET_PW] = "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
-    [Q_USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
+    /* NULL ?2 or ?3: that column kept */
+    [Q_USER_SET] = "UPDATE users SET pw_hash = coalesce(?2, pw_hash), "
+                   "disabled = coalesce(?3, disabled) WHERE name = ?1",
     [Q_CRED_ADD] = "INSERT INTO cred(kind, hash, user_id, created_ms, expires_ms, revoked, "
                    "xsrf_hash, label, pair_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_CRED_FIND] = "SELECT " CRED_COLS CRED_FROM "WHERE c.kind = ?1 AND c.hash = ?2",
@@ -502,6 +557,16 @@ static store_err step_change(struct conn *c, sqlite3_stmt *st)
     store_err rc = step_done(c, st);
     if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
         rc = STORE_ABSENT;
+    return rc;
+}
+
+/* Runs a conditional write of a primitive; STORE_NOMATCH when it matched
+ * no row (the recipe says what that means). */
+static store_err step_match(struct conn *c, sqlite3_stmt *st)
+{
+    store_err rc = step_done(c, st);
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+        rc = STORE_NOMATCH;
     return rc;
 }
 
@@ -1182,13 +1247,13 @@ static store_err be_xlock(store_tx *tx, store_xlock what, int64_t key)
 /* Reads a USER_COLS row. */
 static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
 {
-    out->id = col_i32(st, 0);
-    out->name = col_str(a, st, 1);
-    out->full_name = col_str(a, st, 2);
-    out->role = (model_role)sqlite3_column_int(st, 3);
-    out->disabled = sqlite3_column_int(st, 4) != 0;
-    out->pw_hash = col_str(a, st, 5);
-    out->created_ms = sqlite3_column_int64(st, 6);
+    out->id = col_i32(st, UCOL_ID);
+    out->name = col_str(a, st, UCOL_NAME);
+    out->full_name = col_str(a, st, UCOL_FULL_NAME);
+    out->role = (model_role)sqlite3_column_int(st, UCOL_ROLE);
+    out->disabled = sqlite3_column_int(st, UCOL_DISABLED) != 0;
+    out->pw_hash = col_str(a, st, UCOL_PW_HASH);
+    out->created_ms = sqlite3_column_int64(st, UCOL_CREATED_MS);
 }
 
 /* Reads an E_GET row (id, fields..., image_blob_id, version, updated_ms). */
@@ -1317,114 +1382,6 @@ static store_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **o
     return rc;
 }
 
-static store_err sq_user_add(store_t *s, model_user *u)
-{
-    assert(u->name != NULL);
-    struct conn *c = NULL;
-    int64_t created = u->created_ms != 0 ? u->created_ms : text_now_ms();
-    int64_t id = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    atomic_store(&sq(s)->users_written, true);
-    sqlite3_stmt *st = query(c, Q_USER_ADD);
-    bind_text(st, 1, u->name);
-    bind_text(st, 2, u->full_name ? u->full_name : "");
-    bind_int(st, 3, u->role);
-    bind_int(st, 4, u->disabled);
-    bind_text(st, 5, u->pw_hash ? u->pw_hash : "");
-    bind_int(st, 6, created);
-    rc = step_done(c, st);
-    id = sqlite3_last_insert_rowid(c->db);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        assert(id > 0 && id <= INT32_MAX);
-        u->id = (int32_t)id;
-        u->created_ms = created;
-    }
-    return rc;
-}
-
-/* The one row of statement `qid` bound to (id or text key) as a user. */
-static store_err user_find(store_t *s, arena_t *a, int qid, int32_t id, const char *name,
-                           model_user *out)
-{
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, qid);
-    if (name != NULL)
-        bind_text(st, 1, name);
-    else
-        bind_int(st, 1, id);
-    rc = step_row(c, st);
-    if (rc == STORE_OK)
-        read_user(a, st, out);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
-{
-    return user_find(s, a, Q_USER_GET, id, NULL, out);
-}
-
-static store_err sq_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
-{
-    assert(name != NULL);
-    return user_find(s, a, Q_USER_BY_NAME, 0, name, out);
-}
-
-/* Appends one slot to the arena array *v of *len used / *cap slots. */
-static model_user *user_slot(arena_t *a, model_user **v, size_t *len, size_t *cap)
-{
-    if (*len == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        model_user *nv = arena_alloc(a, ncap * sizeof(*nv));
-        if (*len > 0)
-            memcpy(nv, *v, *len * sizeof(*nv));
-        *v = nv;
-        *cap = ncap;
-    }
-    return &(*v)[(*len)++];
-}
-
-static store_err sq_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
-{
-    struct conn *c = NULL;
-    model_user *v = arena_alloc(a, 0);
-    size_t len = 0, cap = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, Q_USER_LIST);
-    while ((rc = step_row(c, st)) == STORE_OK)
-        read_user(a, st, user_slot(a, &v, &len, &cap));
-    if (rc == STORE_ABSENT)
-        rc = STORE_OK;
-out:
-    *out = v;
-    *n = rc == STORE_OK ? len : 0;
-    return tx_end(c, rc);
-}
-
-static store_err sq_user_count(store_t *s, int64_t *n)
-{
-    struct conn *c = NULL;
-    *n = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, Q_USER_COUNT);
-    rc = step_row(c, st);
-    if (rc == STORE_OK)
-        *n = sqlite3_column_int64(st, 0);
-out:
-    return tx_end(c, rc);
-}
-
 /* A read transaction that reads the schema cookie (the file's first page
  * and the WAL index, under their locks), then a check that the file is
  * still the one at its path: moved or deleted under the server, SQLite
@@ -1454,269 +1411,251 @@ out:
     return tx_end(c, rc);
 }
 
-/* Sets one column of the user `name` with statement `qid`: ?2 is `text`, or
- * `num` when text is NULL. */
-static store_err user_set(store_t *s, int qid, const char *name, const char *text, int64_t num)
-{
-    assert(name != NULL);
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    atomic_store(&sq(s)->users_written, true);
-    sqlite3_stmt *st = query(c, qid);
-    bind_text(st, 1, name);
-    if (text != NULL)
-        bind_text(st, 2, text);
-    else
-        bind_int(st, 2, num);
-    rc = step_change(c, st);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_user_set_password(store_t *s, const char *name, const char *pw_hash)
-{
-    assert(pw_hash != NULL);
-    return user_set(s, Q_USER_SET_PW, name, pw_hash, 0);
-}
-
-static store_err sq_user_set_disabled(store_t *s, const char *name, bool disabled)
-{
-    return user_set(s, Q_USER_SET_DISABLED, name, NULL, disabled);
-}
-
-/* ---- credentials -------------------------------------------------------- */
+/* ---- accounts: the primitives of store_backend.h's users and
+ * credentials/apps sections ---------------------------------------------------
+ * One statement each; store_account.c holds the rules. A transaction that
+ * writes users sets users_written first (as before, even when the write then
+ * fails): the commit or rollback that ends it moves the USERS count. */
 
 /* Reads a CRED_COLS row. */
 static void read_cred(arena_t *a, sqlite3_stmt *st, store_cred *out)
 {
-    out->id = sqlite3_column_int64(st, 0);
-    out->kind = (store_cred_kind)sqlite3_column_int(st, 1);
-    out->user_id = col_i32(st, 2);
-    out->user_name = col_str(a, st, 3);
-    out->created_ms = sqlite3_column_int64(st, 4);
-    out->expires_ms = sqlite3_column_int64(st, 5);
-    out->revoked = sqlite3_column_int(st, 6) != 0;
-    col_hash(st, 7, out->hash);
-    col_hash(st, 8, out->xsrf_hash);
-    out->label = col_str(a, st, 9);
-    out->pair_id = sqlite3_column_int64(st, 10);
+    out->id = sqlite3_column_int64(st, CCOL_ID);
+    out->kind = (store_cred_kind)sqlite3_column_int(st, CCOL_KIND);
+    out->user_id = col_i32(st, CCOL_USER_ID);
+    out->user_name = col_str(a, st, CCOL_USER_NAME);
+    out->created_ms = sqlite3_column_int64(st, CCOL_CREATED_MS);
+    out->expires_ms = sqlite3_column_int64(st, CCOL_EXPIRES_MS);
+    out->revoked = sqlite3_column_int(st, CCOL_REVOKED) != 0;
+    col_hash(st, CCOL_HASH, out->hash);
+    col_hash(st, CCOL_XSRF_HASH, out->xsrf_hash);
+    out->label = col_str(a, st, CCOL_LABEL);
+    out->pair_id = sqlite3_column_int64(st, CCOL_PAIR_ID); /* NULL -> 0 */
 }
 
-/* Binds Q_CRED_ADD; only sessions keep an XSRF hash (NULL otherwise). */
+/* Reads an APP_COLS row. */
+static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
+{
+    out->id = sqlite3_column_int64(st, ACOL_ID);
+    out->name = col_str(a, st, ACOL_NAME);
+    col_hash(st, ACOL_HASH, out->hash);
+    out->created_ms = sqlite3_column_int64(st, ACOL_CREATED_MS);
+    out->revoked = sqlite3_column_int(st, ACOL_REVOKED) != 0;
+}
+
+/* The end of a list primitive's rows (rc from the last step_row): *n is
+ * len, or 0 when the walk failed. */
+static store_err list_end(store_err rc, size_t len, size_t *n)
+{
+    if (rc == STORE_ABSENT)
+        rc = STORE_OK;
+    *n = rc == STORE_OK ? len : 0;
+    return rc;
+}
+
+static store_err be_user_insert(store_tx *tx, const model_user *u, int64_t created, int32_t *id)
+{
+    struct conn *c = tx_conn(tx);
+    assert(u->name != NULL && u->full_name != NULL && u->pw_hash != NULL);
+    atomic_store(&c->owner->users_written, true);
+    sqlite3_stmt *st = query(c, Q_USER_ADD);
+    bind_text(st, 1, u->name);
+    bind_text(st, 2, u->full_name);
+    bind_int(st, 3, u->role);
+    bind_int(st, 4, u->disabled);
+    bind_text(st, 5, u->pw_hash);
+    bind_int(st, 6, created);
+    store_err rc = step_done(c, st); /* name taken: STORE_CONFLICT */
+    int64_t rowid = sqlite3_last_insert_rowid(c->db);
+    assert(rc != STORE_OK || (rowid > 0 && rowid <= INT32_MAX));
+    *id = rc == STORE_OK ? (int32_t)rowid : 0;
+    return rc;
+}
+
+static store_err be_user_read(store_tx *tx, arena_t *a, int32_t id, const char *name,
+                              model_user *out)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, name != NULL ? Q_USER_BY_NAME : Q_USER_GET);
+    if (name != NULL)
+        bind_text(st, 1, name);
+    else
+        bind_int(st, 1, id);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK)
+        read_user(a, st, out);
+    return rc;
+}
+
+static store_err be_user_list(store_tx *tx, arena_t *a, model_user **out, size_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    void *v = arena_alloc(a, 0);
+    size_t len = 0, cap = 0;
+    sqlite3_stmt *st = query(c, Q_USER_LIST);
+    store_err rc;
+    while ((rc = step_row(c, st)) == STORE_OK)
+        read_user(a, st, arr_slot(a, &v, sizeof(model_user), &len, &cap));
+    *out = v;
+    return list_end(rc, len, n);
+}
+
+static store_err be_user_count(store_tx *tx, int64_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_USER_COUNT);
+    store_err rc = step_row(c, st);
+    *n = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
+    return rc;
+}
+
+static store_err be_user_set(store_tx *tx, const char *name, const char *pw_hash, int disabled)
+{
+    struct conn *c = tx_conn(tx);
+    atomic_store(&c->owner->users_written, true);
+    sqlite3_stmt *st = query(c, Q_USER_SET);
+    bind_text(st, 1, name);
+    bind_text(st, 2, pw_hash); /* NULL: kept */
+    if (disabled >= 0)
+        bind_int(st, 3, disabled); /* else NULL: kept */
+    return step_match(c, st);
+}
+
+/* Binds Q_CRED_ADD: a zero XSRF hash and pair_id 0 are stored as none (NULL). */
 static void bind_cred(sqlite3_stmt *st, const store_cred *c, int64_t created)
 {
+    static const unsigned char zero[STORE_HASH_BYTES];
+    bool xsrf = memcmp(c->xsrf_hash, zero, STORE_HASH_BYTES) != 0;
     bind_int(st, 1, c->kind);
     bind_hash(st, 2, c->hash);
     bind_int(st, 3, c->user_id);
     bind_int(st, 4, created);
     bind_int(st, 5, c->expires_ms);
     bind_int(st, 6, c->revoked);
-    bind_hash(st, 7, c->kind == STORE_CRED_SESSION ? c->xsrf_hash : NULL);
-    bind_text(st, 8, c->label ? c->label : "");
-    if (c->pair_id > 0)
-        bind_int(st, 9, c->pair_id);
-    else
-        sqlite3_bind_null(st, 9);
+    bind_hash(st, 7, xsrf ? c->xsrf_hash : NULL);
+    bind_text(st, 8, c->label);
+    bind_ref(st, 9, c->pair_id);
 }
 
-static store_err sq_cred_add(store_t *s, store_cred *cr)
+static store_err be_cred_insert(store_tx *tx, const store_cred *cr, int64_t created, int64_t *id)
 {
-    struct conn *c = NULL;
-    int64_t created = cr->created_ms != 0 ? cr->created_ms : text_now_ms();
-    int64_t id = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
+    assert(cr->label != NULL);
     sqlite3_stmt *st = query(c, Q_CRED_ADD);
     bind_cred(st, cr, created);
-    rc = step_done(c, st); /* an unknown user_id: STORE_INVALID (foreign key) */
-    id = sqlite3_last_insert_rowid(c->db);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        assert(id > 0);
-        cr->id = id;
-        cr->created_ms = created;
-    }
+    store_err rc = step_done(c, st); /* an unknown user_id: STORE_INVALID (foreign key) */
+    *id = rc == STORE_OK ? sqlite3_last_insert_rowid(c->db) : 0;
+    assert(rc != STORE_OK || *id > 0);
     return rc;
 }
 
-static store_err sq_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+static store_err be_cred_find(store_tx *tx, arena_t *a, store_cred_kind k,
                               const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_CRED_FIND);
-    bind_int(st, 1, kind);
+    bind_int(st, 1, k);
     bind_hash(st, 2, hash);
-    rc = step_row(c, st);
+    store_err rc = step_row(c, st);
     if (rc == STORE_OK)
         read_cred(a, st, out);
-out:
-    return tx_end(c, rc);
+    return rc;
 }
 
-static store_err sq_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+static store_err be_cred_list(store_tx *tx, arena_t *a, store_cred_kind k, int64_t now,
                               store_cred **out, size_t *n)
 {
-    struct conn *c = NULL;
+    struct conn *c = tx_conn(tx);
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
     sqlite3_stmt *st = query(c, Q_CRED_LIST);
-    bind_int(st, 1, kind);
-    bind_int(st, 2, now_ms);
+    bind_int(st, 1, k);
+    bind_int(st, 2, now);
+    store_err rc;
     while ((rc = step_row(c, st)) == STORE_OK)
         read_cred(a, st, arr_slot(a, &v, sizeof(store_cred), &len, &cap));
-    if (rc == STORE_ABSENT)
-        rc = STORE_OK;
-out:
     *out = v;
-    *n = rc == STORE_OK ? len : 0;
-    return tx_end(c, rc);
+    return list_end(rc, len, n);
 }
 
-static store_err sq_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+static store_err be_cred_revoke(store_tx *tx, store_cred_kind k, int64_t id)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_CRED_REVOKE);
-    bind_int(st, 1, kind);
+    bind_int(st, 1, k);
     bind_int(st, 2, id);
-    rc = step_change(c, st); /* counts a matched row even when already revoked */
-    if (rc != STORE_OK)
-        goto out;
-    st = query(c, Q_CRED_REVOKE_PAIR);
+    return step_match(c, st); /* a matched row counts even when already revoked */
+}
+
+static store_err be_cred_revoke_pair(store_tx *tx, int64_t id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_CRED_REVOKE_PAIR);
     bind_int(st, 1, id);
-    rc = step_done(c, st);
-out:
-    return tx_end(c, rc);
+    return step_done(c, st);
 }
 
-static store_err sq_cred_revoke_user(store_t *s, const char *name)
+static store_err be_cred_revoke_user(store_tx *tx, int32_t user_id)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, Q_USER_BY_NAME);
-    bind_text(st, 1, name);
-    rc = step_row(c, st);
-    int64_t uid = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != STORE_OK)
-        goto out;
-    st = query(c, Q_CRED_REVOKE_USER);
-    bind_int(st, 1, uid);
-    rc = step_done(c, st);
-out:
-    return tx_end(c, rc);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_CRED_REVOKE_USER);
+    bind_int(st, 1, user_id);
+    return step_done(c, st);
 }
 
-static store_err sq_cred_purge(store_t *s, int64_t now_ms)
+static store_err be_cred_purge(store_tx *tx, int64_t now)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_CRED_PURGE);
-    bind_int(st, 1, now_ms);
-    rc = step_done(c, st);
-out:
-    return tx_end(c, rc);
+    bind_int(st, 1, now);
+    return step_done(c, st);
 }
 
-/* ---- partner applications ----------------------------------------------- */
-
-/* Reads an APP_COLS row. */
-static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
+static store_err be_app_insert(store_tx *tx, const store_app *ap, int64_t created, int64_t *id)
 {
-    out->id = sqlite3_column_int64(st, 0);
-    out->name = col_str(a, st, 1);
-    col_hash(st, 2, out->hash);
-    out->created_ms = sqlite3_column_int64(st, 3);
-    out->revoked = sqlite3_column_int(st, 4) != 0;
-}
-
-static store_err sq_app_add(store_t *s, store_app *ap)
-{
-    struct conn *c = NULL;
-    int64_t created = ap->created_ms != 0 ? ap->created_ms : text_now_ms();
-    int64_t id = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_APP_ADD);
     bind_text(st, 1, ap->name);
     bind_hash(st, 2, ap->hash);
     bind_int(st, 3, created);
     bind_int(st, 4, ap->revoked);
-    rc = step_done(c, st); /* name or hash taken: STORE_CONFLICT */
-    id = sqlite3_last_insert_rowid(c->db);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        assert(id > 0);
-        ap->id = id;
-        ap->created_ms = created;
-    }
+    store_err rc = step_done(c, st); /* name or hash taken: STORE_CONFLICT */
+    *id = rc == STORE_OK ? sqlite3_last_insert_rowid(c->db) : 0;
+    assert(rc != STORE_OK || *id > 0);
     return rc;
 }
 
-static store_err sq_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+static store_err be_app_find(store_tx *tx, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
                              store_app *out)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_APP_FIND);
     bind_hash(st, 1, hash);
-    rc = step_row(c, st);
+    store_err rc = step_row(c, st);
     if (rc == STORE_OK)
         read_app(a, st, out);
-out:
-    return tx_end(c, rc);
+    return rc;
 }
 
-static store_err sq_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+static store_err be_app_list(store_tx *tx, arena_t *a, store_app **out, size_t *n)
 {
-    struct conn *c = NULL;
+    struct conn *c = tx_conn(tx);
     void *v = arena_alloc(a, 0);
     size_t len = 0, cap = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
     sqlite3_stmt *st = query(c, Q_APP_LIST);
+    store_err rc;
     while ((rc = step_row(c, st)) == STORE_OK)
         read_app(a, st, arr_slot(a, &v, sizeof(store_app), &len, &cap));
-    if (rc == STORE_ABSENT)
-        rc = STORE_OK;
-out:
     *out = v;
-    *n = rc == STORE_OK ? len : 0;
-    return tx_end(c, rc);
+    return list_end(rc, len, n);
 }
 
-static store_err sq_app_revoke(store_t *s, const char *name)
+static store_err be_app_revoke(store_tx *tx, const char *name)
 {
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_APP_REVOKE);
     bind_text(st, 1, name);
-    rc = step_change(c, st);
-out:
-    return tx_end(c, rc);
+    return step_match(c, st);
 }
 
 /* ---- entities ----------------------------------------------------------- */
@@ -2740,22 +2679,6 @@ static store_err be_meta_put(store_tx *tx, const char *name, const void *value, 
     return rc == STORE_OK ? step_done(c, st) : rc;
 }
 
-static store_err sq_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
-{
-    store_tx *tx = NULL;
-    *value = NULL;
-    *len = 0;
-    store_err rc = be_begin(s->be, s->sc, STORE_TX_READ1, &tx);
-    return rc == STORE_OK ? be_end(tx, be_meta_get(tx, a, name, value, len)) : rc;
-}
-
-static store_err sq_meta_put(store_t *s, const char *name, const void *value, size_t len)
-{
-    store_tx *tx = NULL;
-    store_err rc = be_begin(s->be, s->sc, STORE_TX_WRITE, &tx);
-    return rc == STORE_OK ? be_end(tx, be_meta_put(tx, name, value, len)) : rc;
-}
-
 /* ---- rewriting every stored value ----------------------------------------
  * One BLOB and its variants per write transaction, so that readers and
  * writers get their turn between BLOBs. fn runs inside that transaction
@@ -3262,14 +3185,15 @@ static store_err conn_open(struct conn *c, const char *path)
 }
 
 /* The columns of a BLOB_COLS statement are blob_col_names, in order. */
-static store_err check_blob_cols(sqlite3_stmt *st)
+/* STORE_INTERNAL (logged) unless the columns of st are `names`, in order. */
+static store_err check_cols(sqlite3_stmt *st, const char *const *names, int count, const char *what)
 {
     int n = sqlite3_column_count(st);
-    for (int i = 0; i < BCOL__COUNT || i < n; i++) {
+    for (int i = 0; i < count || i < n; i++) {
         const char *name = i < n ? sqlite3_column_name(st, i) : "(none)";
-        if (i >= BCOL__COUNT || strcmp(name, blob_col_names[i]) != 0) {
-            log_error("store: BLOB_COLS column %d is %s, not %s", i, name,
-                      i < BCOL__COUNT ? blob_col_names[i] : "(none)");
+        if (i >= count || strcmp(name, names[i]) != 0) {
+            log_error("store: %s column %d is %s, not %s", what, i, name,
+                      i < count ? names[i] : "(none)");
             return STORE_INTERNAL;
         }
     }
@@ -3285,7 +3209,14 @@ static store_err conn_prepare(struct conn *c)
         if (rc != SQLITE_OK)
             return sql_err(c, rc, c->owner->sql[i]);
     }
-    return check_blob_cols(c->q[Q_BLOB_GET]);
+    store_err rc = check_cols(c->q[Q_BLOB_GET], blob_col_names, BCOL__COUNT, "BLOB_COLS");
+    if (rc == STORE_OK)
+        rc = check_cols(c->q[Q_USER_GET], user_col_names, UCOL__COUNT, "USER_COLS");
+    if (rc == STORE_OK)
+        rc = check_cols(c->q[Q_CRED_FIND], cred_col_names, CCOL__COUNT, "CRED_COLS");
+    if (rc == STORE_OK)
+        rc = check_cols(c->q[Q_APP_FIND], app_col_names, ACOL__COUNT, "APP_COLS");
+    return rc;
 }
 
 static void conn_close(struct conn *c)
@@ -3337,23 +3268,6 @@ static const struct store_ops sqlite_ops = {
     .ping = sq_ping,
     .spool_hint = sq_spool_hint,
     .hold = sq_hold,
-    .user_add = sq_user_add,
-    .user_get = sq_user_get,
-    .user_by_name = sq_user_by_name,
-    .user_list = sq_user_list,
-    .user_count = sq_user_count,
-    .user_set_password = sq_user_set_password,
-    .user_set_disabled = sq_user_set_disabled,
-    .cred_add = sq_cred_add,
-    .cred_find = sq_cred_find,
-    .cred_list = sq_cred_list,
-    .cred_revoke = sq_cred_revoke,
-    .cred_revoke_user = sq_cred_revoke_user,
-    .cred_purge = sq_cred_purge,
-    .app_add = sq_app_add,
-    .app_find = sq_app_find,
-    .app_list = sq_app_list,
-    .app_revoke = sq_app_revoke,
     .entity_create = sq_entity_create,
     .entity_get = sq_entity_get,
     .entity_exists = sq_entity_exists,
@@ -3377,8 +3291,6 @@ static const struct store_ops sqlite_ops = {
     .variant_get = sq_variant_get,
     .variant_put = sq_variant_put,
     .variant_total = sq_variant_total,
-    .meta_get = sq_meta_get,
-    .meta_put = sq_meta_put,
     .rewrite_all = sq_rewrite_all,
     .scope_wait = group_scope_wait,
     .changes_check = sq_changes_check,
@@ -3443,8 +3355,24 @@ static const struct store_be_ops sqlite_be_ops = {
     /* users_stamp, users_bump: none (the counts file moves instead) */
 
     /* ---- users ---- */
+    .user_insert = be_user_insert,
+    .user_read = be_user_read,
+    .user_list = be_user_list,
+    .user_count = be_user_count,
+    .user_set = be_user_set,
 
     /* ---- credentials, partner apps, metadata ---- */
+    .cred_insert = be_cred_insert,
+    .cred_find = be_cred_find,
+    .cred_list = be_cred_list,
+    .cred_revoke = be_cred_revoke,
+    .cred_revoke_pair = be_cred_revoke_pair,
+    .cred_revoke_user = be_cred_revoke_user,
+    .cred_purge = be_cred_purge,
+    .app_insert = be_app_insert,
+    .app_find = be_app_find,
+    .app_list = be_app_list,
+    .app_revoke = be_app_revoke,
     .meta_get = be_meta_get,
     .meta_put = be_meta_put,
 

@@ -1,0 +1,428 @@
+/*
+ * store_account.c — users, credentials, partner apps and server metadata:
+ * the store.h calls of those sections as recipes over the primitives of
+ * store_backend.h (its users and credentials/apps sections).
+ *
+ * The rules live here, once for every backend:
+ *  - created_ms defaults to now when the caller leaves it 0;
+ *  - a missing full name, password hash or label is stored as "";
+ *  - only sessions keep an XSRF hash (zero, i.e. none, for the others);
+ *    pair_id 0 (or below) is none;
+ *  - a write of users is signalled: on a backend with users_bump (PG) in
+ *    the same transaction; on SQLite the commit that ends a transaction that
+ *    wrote users moves the shared USERS count (<db>-changes), which the read
+ *    cache and auth's Basic memory key on;
+ *  - a conditional write that matched no row (NOMATCH) is ABSENT: no such
+ *    user, credential of that kind, or app;
+ *  - revoking a credential revokes the one paired with it in the same
+ *    transaction; revoking a user's credentials finds the user by name
+ *    first (ABSENT), then writes.
+ * The backend answers CONFLICT for a name taken (case-insensitively) and
+ * INVALID for a credential whose user does not exist.
+ *
+ * store_user_by_name's read cache stays in store.c, in front of
+ * store_account_user_by_name.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "core/text.h"
+#include "store/store_backend.h"
+#include "store/store_int.h"
+
+/* The backend's primitives, from a recipe's transaction. */
+static const struct store_be_ops *ops(store_tx *tx)
+{
+    return tx->be->ops;
+}
+
+/* created, or now when the caller left it 0. */
+static int64_t created_or_now(int64_t created)
+{
+    return created != 0 ? created : text_now_ms();
+}
+
+/* A conditional write's NOMATCH as "the subject does not exist". */
+static store_err absent_if_nomatch(store_err rc)
+{
+    return rc == STORE_NOMATCH ? STORE_ABSENT : rc;
+}
+
+/* Users were written in tx: the backends with a users counter row move it
+ * here; SQLite's counts move when tx ends. */
+static store_err users_bumped(store_tx *tx, store_err rc)
+{
+    if (rc == STORE_OK && ops(tx)->users_bump != NULL)
+        rc = ops(tx)->users_bump(tx);
+    return rc;
+}
+
+/* ---- users ---------------------------------------------------------------- */
+
+struct user_add {
+    model_user row; /* what is inserted: defaults applied */
+    int32_t id;
+};
+
+static store_err user_add_run(store_tx *tx, void *ctx)
+{
+    struct user_add *x = ctx;
+    return users_bumped(tx, ops(tx)->user_insert(tx, &x->row, x->row.created_ms, &x->id));
+}
+
+store_err store_user_add(store_t *s, model_user *u)
+{
+    assert(u != NULL && u->name != NULL);
+    struct user_add x = {.row = *u};
+    x.row.full_name = u->full_name != NULL ? u->full_name : "";
+    x.row.pw_hash = u->pw_hash != NULL ? u->pw_hash : "";
+    x.row.created_ms = created_or_now(u->created_ms);
+    store_err rc = store_run(s, STORE_TX_WRITE, user_add_run, &x);
+    if (rc == STORE_OK) {
+        u->id = x.id;
+        u->created_ms = x.row.created_ms;
+    }
+    return rc;
+}
+
+/* One user, by id or (name != NULL) by name. */
+struct user_read {
+    arena_t *a;
+    int32_t id;
+    const char *name;
+    model_user *out;
+};
+
+static store_err user_read_run(store_tx *tx, void *ctx)
+{
+    struct user_read *x = ctx;
+    return ops(tx)->user_read(tx, x->a, x->id, x->name, x->out);
+}
+
+store_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
+{
+    struct user_read x = {.a = a, .id = id, .out = out};
+    return store_run(s, STORE_TX_READ1, user_read_run, &x);
+}
+
+store_err store_account_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
+{
+    assert(name != NULL);
+    struct user_read x = {.a = a, .name = name, .out = out};
+    return store_run(s, STORE_TX_READ1, user_read_run, &x);
+}
+
+struct user_list {
+    arena_t *a;
+    model_user **out;
+    size_t *n;
+};
+
+static store_err user_list_run(store_tx *tx, void *ctx)
+{
+    struct user_list *x = ctx;
+    return ops(tx)->user_list(tx, x->a, x->out, x->n);
+}
+
+store_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
+{
+    struct user_list x = {.a = a, .out = out, .n = n};
+    *out = NULL;
+    *n = 0;
+    return store_run(s, STORE_TX_READ1, user_list_run, &x);
+}
+
+static store_err user_count_run(store_tx *tx, void *ctx)
+{
+    return ops(tx)->user_count(tx, ctx);
+}
+
+store_err store_user_count(store_t *s, int64_t *n)
+{
+    *n = 0;
+    return store_run(s, STORE_TX_READ1, user_count_run, n);
+}
+
+/* user_set's arguments: pw_hash NULL and disabled -1 keep the column. */
+struct user_set {
+    const char *name, *pw_hash;
+    int disabled;
+};
+
+static store_err user_set_run(store_tx *tx, void *ctx)
+{
+    struct user_set *x = ctx;
+    store_err rc = ops(tx)->user_set(tx, x->name, x->pw_hash, x->disabled);
+    return users_bumped(tx, absent_if_nomatch(rc));
+}
+
+store_err store_user_set_password(store_t *s, const char *name, const char *pw_hash)
+{
+    assert(name != NULL && pw_hash != NULL);
+    struct user_set x = {.name = name, .pw_hash = pw_hash, .disabled = -1};
+    return store_run(s, STORE_TX_WRITE, user_set_run, &x);
+}
+
+store_err store_user_set_disabled(store_t *s, const char *name, bool disabled)
+{
+    assert(name != NULL);
+    struct user_set x = {.name = name, .disabled = disabled ? 1 : 0};
+    return store_run(s, STORE_TX_WRITE, user_set_run, &x);
+}
+
+/* ---- credentials ---------------------------------------------------------- */
+
+static bool cred_kind_ok(store_cred_kind kind)
+{
+    return kind == STORE_CRED_TICKET || kind == STORE_CRED_TOKEN || kind == STORE_CRED_SESSION;
+}
+
+struct cred_add {
+    store_cred row; /* what is inserted: defaults applied */
+    int64_t id;
+};
+
+static store_err cred_add_run(store_tx *tx, void *ctx)
+{
+    struct cred_add *x = ctx;
+    return ops(tx)->cred_insert(tx, &x->row, x->row.created_ms, &x->id);
+}
+
+store_err store_cred_add(store_t *s, store_cred *c)
+{
+    assert(c != NULL && cred_kind_ok(c->kind));
+    struct cred_add x = {.row = *c};
+    if (c->kind != STORE_CRED_SESSION)
+        memset(x.row.xsrf_hash, 0, sizeof(x.row.xsrf_hash));
+    if (c->pair_id < 0)
+        x.row.pair_id = 0;
+    x.row.label = c->label != NULL ? c->label : "";
+    x.row.created_ms = created_or_now(c->created_ms);
+    store_err rc = store_run(s, STORE_TX_WRITE, cred_add_run, &x);
+    if (rc == STORE_OK) {
+        c->id = x.id;
+        c->created_ms = x.row.created_ms;
+    }
+    return rc;
+}
+
+struct cred_find {
+    arena_t *a;
+    store_cred_kind kind;
+    const unsigned char *hash;
+    store_cred *out;
+};
+
+static store_err cred_find_run(store_tx *tx, void *ctx)
+{
+    struct cred_find *x = ctx;
+    return ops(tx)->cred_find(tx, x->a, x->kind, x->hash, x->out);
+}
+
+store_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
+                          const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+{
+    assert(cred_kind_ok(kind) && hash != NULL);
+    struct cred_find x = {.a = a, .kind = kind, .hash = hash, .out = out};
+    return store_run(s, STORE_TX_READ1, cred_find_run, &x);
+}
+
+struct cred_list {
+    arena_t *a;
+    store_cred_kind kind;
+    int64_t now_ms;
+    store_cred **out;
+    size_t *n;
+};
+
+static store_err cred_list_run(store_tx *tx, void *ctx)
+{
+    struct cred_list *x = ctx;
+    return ops(tx)->cred_list(tx, x->a, x->kind, x->now_ms, x->out, x->n);
+}
+
+store_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
+                          store_cred **out, size_t *n)
+{
+    assert(cred_kind_ok(kind));
+    struct cred_list x = {.a = a, .kind = kind, .now_ms = now_ms, .out = out, .n = n};
+    *out = NULL;
+    *n = 0;
+    return store_run(s, STORE_TX_READ1, cred_list_run, &x);
+}
+
+struct cred_revoke {
+    store_cred_kind kind;
+    int64_t id;
+};
+
+/* The credential (NOMATCH: none of that kind), then its pair either way. */
+static store_err cred_revoke_run(store_tx *tx, void *ctx)
+{
+    struct cred_revoke *x = ctx;
+    store_err rc = absent_if_nomatch(ops(tx)->cred_revoke(tx, x->kind, x->id));
+    return rc == STORE_OK ? ops(tx)->cred_revoke_pair(tx, x->id) : rc;
+}
+
+store_err store_cred_revoke(store_t *s, store_cred_kind kind, int64_t id)
+{
+    assert(cred_kind_ok(kind));
+    struct cred_revoke x = {.kind = kind, .id = id};
+    return store_run(s, STORE_TX_WRITE, cred_revoke_run, &x);
+}
+
+struct cred_revoke_user {
+    const char *name;
+    arena_t *a; /* the user row read on the way */
+};
+
+/* A read of the user's id (it never changes), then the write. */
+static store_err cred_revoke_user_run(store_tx *tx, void *ctx)
+{
+    struct cred_revoke_user *x = ctx;
+    model_user u;
+    store_err rc = ops(tx)->user_read(tx, x->a, 0, x->name, &u);
+    return rc == STORE_OK ? ops(tx)->cred_revoke_user(tx, u.id) : rc;
+}
+
+store_err store_cred_revoke_user(store_t *s, const char *name)
+{
+    assert(name != NULL);
+    arena_t *a = arena_create();
+    if (a == NULL)
+        return STORE_INTERNAL;
+    struct cred_revoke_user x = {.name = name, .a = a};
+    store_err rc = store_run(s, STORE_TX_WRITE, cred_revoke_user_run, &x);
+    arena_destroy(a);
+    return rc;
+}
+
+static store_err cred_purge_run(store_tx *tx, void *ctx)
+{
+    return ops(tx)->cred_purge(tx, *(const int64_t *)ctx);
+}
+
+store_err store_cred_purge(store_t *s, int64_t now_ms)
+{
+    return store_run(s, STORE_TX_WRITE, cred_purge_run, &now_ms);
+}
+
+/* ---- partner applications ------------------------------------------------- */
+
+struct app_add {
+    store_app row; /* what is inserted: defaults applied */
+    int64_t id;
+};
+
+static store_err app_add_run(store_tx *tx, void *ctx)
+{
+    struct app_add *x = ctx;
+    return ops(tx)->app_insert(tx, &x->row, x->row.created_ms, &x->id);
+}
+
+store_err store_app_add(store_t *s, store_app *a)
+{
+    assert(a != NULL && a->name != NULL);
+    struct app_add x = {.row = *a};
+    x.row.created_ms = created_or_now(a->created_ms);
+    store_err rc = store_run(s, STORE_TX_WRITE, app_add_run, &x);
+    if (rc == STORE_OK) {
+        a->id = x.id;
+        a->created_ms = x.row.created_ms;
+    }
+    return rc;
+}
+
+struct app_find {
+    arena_t *a;
+    const unsigned char *hash;
+    store_app *out;
+};
+
+static store_err app_find_run(store_tx *tx, void *ctx)
+{
+    struct app_find *x = ctx;
+    return ops(tx)->app_find(tx, x->a, x->hash, x->out);
+}
+
+store_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                         store_app *out)
+{
+    assert(hash != NULL);
+    struct app_find x = {.a = a, .hash = hash, .out = out};
+    return store_run(s, STORE_TX_READ1, app_find_run, &x);
+}
+
+struct app_list {
+    arena_t *a;
+    store_app **out;
+    size_t *n;
+};
+
+static store_err app_list_run(store_tx *tx, void *ctx)
+{
+    struct app_list *x = ctx;
+    return ops(tx)->app_list(tx, x->a, x->out, x->n);
+}
+
+store_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
+{
+    struct app_list x = {.a = a, .out = out, .n = n};
+    *out = NULL;
+    *n = 0;
+    return store_run(s, STORE_TX_READ1, app_list_run, &x);
+}
+
+static store_err app_revoke_run(store_tx *tx, void *ctx)
+{
+    return absent_if_nomatch(ops(tx)->app_revoke(tx, ctx));
+}
+
+store_err store_app_revoke(store_t *s, const char *name)
+{
+    assert(name != NULL);
+    return store_run(s, STORE_TX_WRITE, app_revoke_run, (void *)name);
+}
+
+/* ---- server metadata ------------------------------------------------------ */
+
+struct meta_get {
+    arena_t *a;
+    const char *name;
+    void **value;
+    size_t *len;
+};
+
+static store_err meta_get_run(store_tx *tx, void *ctx)
+{
+    struct meta_get *x = ctx;
+    return ops(tx)->meta_get(tx, x->a, x->name, x->value, x->len);
+}
+
+store_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
+{
+    assert(a != NULL && name != NULL && value != NULL && len != NULL);
+    struct meta_get x = {.a = a, .name = name, .value = value, .len = len};
+    *value = NULL;
+    *len = 0;
+    return store_run(s, STORE_TX_READ1, meta_get_run, &x);
+}
+
+struct meta_put {
+    const char *name;
+    const void *value;
+    size_t len;
+};
+
+static store_err meta_put_run(store_tx *tx, void *ctx)
+{
+    struct meta_put *x = ctx;
+    return ops(tx)->meta_put(tx, x->name, x->value, x->len);
+}
+
+store_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
+{
+    assert(name != NULL && (value != NULL || len == 0));
+    struct meta_put x = {.name = name, .value = value, .len = len};
+    return store_run(s, STORE_TX_WRITE, meta_put_run, &x);
+}
