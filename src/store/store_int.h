@@ -78,13 +78,6 @@ struct store_ops {
     store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                                void **bytes, size_t *len);
 
-    store_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
-                             const char *key, store_variant_meta *meta, void **bytes, size_t *len);
-    store_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                             const store_variant_meta *meta, const void *bytes, size_t len,
-                             bool pinned, int64_t cache_max_bytes);
-    store_err (*variant_total)(store_t *s, int64_t *bytes, int64_t *count);
-
     store_err (*meta_get)(store_t *s, arena_t *a, const char *name, void **value, size_t *len);
     store_err (*meta_put)(store_t *s, const char *name, const void *value, size_t len);
     store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
@@ -99,6 +92,7 @@ struct store_ops {
 };
 
 struct store_cache;
+struct store_touches;
 
 struct store_be;
 
@@ -125,6 +119,8 @@ struct store {
     /* when the last changes_check ran (store_changes_watch's clock, in us) */
     _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
+    /* store_variant.c's variant uses not yet written; set by store_open */
+    struct store_touches *touches;
     bool defers;               /* writes may be deferred (store_scope_open) */
 };
 
@@ -174,6 +170,13 @@ static inline void store_changed(store_t *s, bool users)
     atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
     store_changes_watch(s, false);
 }
+
+/* store_variant.c: the batch of variant uses of root store s, made after
+ * the backend opened (STORE_INTERNAL: no memory); and, before the backend
+ * closes, the pending uses written (waiting for the writer) and the batch
+ * freed. */
+store_err store_variant_open(store_t *s);
+void store_variant_close(store_t *s);
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */
