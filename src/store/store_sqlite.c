@@ -2590,8 +2590,8 @@ static store_err be_var_delete_stale(store_tx *tx, int32_t blob_id)
     return step_done(c, st);
 }
 
-static store_err be_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after,
-                             int64_t *vid, void **bytes, size_t *len, bool *z, bool *e)
+static store_err be_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
+                             void **bytes, size_t *len, bool *z, bool *e)
 {
     struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_REWRITE_VNEXT);
@@ -2613,8 +2613,8 @@ static store_err be_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t 
     return STORE_OK;
 }
 
-static store_err be_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len,
-                                   bool z, bool e)
+static store_err be_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
+                                   bool e)
 {
     struct conn *c = tx_conn(tx);
     store_err rc = variant_data_put(c, vid, bytes, len);

@@ -749,7 +749,6 @@ static void test_variant_concurrent(void **state)
     assert_true(has_variant(f, &b, "thumb", 99, 999));
 }
 
-
 /* R7: a variant put races content puts from another store on the same
  * database (as two servers do). The put holds the BLOB row from its
  * version check to its commit, so the content put's deletion of stale
