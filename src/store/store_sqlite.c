@@ -2710,26 +2710,33 @@ typedef struct {
     bool encrypted;
 } rewritten;
 
-/* Passes the value in column col of st's row (col + 1, col + 2: its
- * is_zipped and is_encrypted) through fn, then resets st, whose column
- * memory is no longer needed and must not be while the table changes. */
-static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
-                              rewritten *out)
+/* Passes a stored value (its is_zipped, is_encrypted) through fn. */
+static store_err rewrite_apply(store_rewrite_fn fn, void *ctx, const void *in, size_t len,
+                               bool zipped, bool encrypted, rewritten *out)
 {
-    const void *in = sqlite3_column_blob(st, col);
-    size_t len = (size_t)sqlite3_column_bytes(st, col);
-    bool zipped = sqlite3_column_int(st, col + 1) != 0;
-    bool encrypted = sqlite3_column_int(st, col + 2) != 0;
     *out = (rewritten){0};
     store_err rc = fn(ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes, &out->len,
                       &out->zipped, &out->encrypted);
-    sqlite3_reset(st);
     if (rc == STORE_OK && out->bytes != NULL && out->len > INT32_MAX)
         rc = STORE_TOO_LARGE; /* blob_size is an int32 */
     if (rc != STORE_OK) {
         free(out->bytes);
         out->bytes = NULL;
     }
+    return rc;
+}
+
+/* rewrite_apply of the value in column col of st's row (col + 1, col + 2:
+ * its is_zipped and is_encrypted), then resets st, whose column memory is
+ * no longer needed and must not be while the table changes. */
+static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
+                              rewritten *out)
+{
+    store_err rc = rewrite_apply(fn, ctx, sqlite3_column_blob(st, col),
+                                 (size_t)sqlite3_column_bytes(st, col),
+                                 sqlite3_column_int(st, col + 1) != 0,
+                                 sqlite3_column_int(st, col + 2) != 0, out);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -2776,29 +2783,27 @@ out:
     return rc;
 }
 
-/* Stores fn's replacement of variant `id`. */
-static store_err rewrite_variant_set(struct conn *c, int64_t id, const rewritten *r)
-{
-    return be_var_set_stored(&c->tx, id, r->bytes, r->len, r->zipped, r->encrypted);
-}
-
-/* Rewrites every variant of BLOB blob_id, in id order. */
+/* Rewrites every variant of BLOB blob_id, in id order, over the
+ * variants' primitives (var_next, var_set_stored). */
 static store_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn fn, void *ctx)
 {
+    arena_t *a = arena_create();
     int64_t id = 0;
     store_err rc = STORE_OK;
     while (rc == STORE_OK) {
         rewritten r = {0};
-        sqlite3_stmt *st = query(c, Q_REWRITE_VNEXT);
-        bind_int(st, 1, blob_id);
-        bind_int(st, 2, id);
-        if ((rc = step_row(c, st)) != STORE_OK)
-            break;
-        id = sqlite3_column_int64(st, 0);
-        if ((rc = rewrite_call(st, 1, fn, ctx, &r)) == STORE_OK && r.bytes != NULL)
-            rc = rewrite_variant_set(c, id, &r);
+        void *in = NULL;
+        size_t len = 0;
+        bool zipped = false, encrypted = false;
+        arena_reset(a);
+        rc = be_var_next(&c->tx, a, blob_id, id, &id, &in, &len, &zipped, &encrypted);
+        if (rc == STORE_OK &&
+            (rc = rewrite_apply(fn, ctx, in, len, zipped, encrypted, &r)) == STORE_OK &&
+            r.bytes != NULL)
+            rc = be_var_set_stored(&c->tx, id, r.bytes, r.len, r.zipped, r.encrypted);
         free(r.bytes);
     }
+    arena_destroy(a);
     return rc == STORE_ABSENT ? STORE_OK : rc; /* past the last one */
 }
 
