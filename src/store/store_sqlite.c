@@ -2732,10 +2732,9 @@ static store_err rewrite_apply(store_rewrite_fn fn, void *ctx, const void *in, s
 static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
                               rewritten *out)
 {
-    store_err rc = rewrite_apply(fn, ctx, sqlite3_column_blob(st, col),
-                                 (size_t)sqlite3_column_bytes(st, col),
-                                 sqlite3_column_int(st, col + 1) != 0,
-                                 sqlite3_column_int(st, col + 2) != 0, out);
+    store_err rc = rewrite_apply(
+        fn, ctx, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col),
+        sqlite3_column_int(st, col + 1) != 0, sqlite3_column_int(st, col + 2) != 0, out);
     sqlite3_reset(st);
     return rc;
 }
