@@ -110,6 +110,10 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
         return STORE_UNAVAILABLE;
     }
     store_err rc = store_sqlite_open(where, opt, out);
+    if (rc == STORE_OK && (rc = store_variant_open(*out)) != STORE_OK) {
+        (*out)->ops->close(*out);
+        *out = NULL;
+    }
     if (rc == STORE_OK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
     return rc;
@@ -130,6 +134,7 @@ void store_close(store_t *s)
     if (s == NULL)
         return;
     assert(s->root == s); /* the store, not a view of it */
+    store_variant_close(s); /* a write: before the cache and the counts go */
     if (s->cache != NULL) {
         store_cache_stats st;
         store_cache_stats_get(s->cache, &st);
@@ -636,27 +641,6 @@ store_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
     return s->ops->thumbnail_get(s, a, product_id, out, bytes, len);
-}
-
-store_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
-                            const char *key, store_variant_meta *meta, void **bytes, size_t *len)
-{
-    assert(a != NULL && key != NULL && meta != NULL && bytes != NULL && len != NULL);
-    return s->ops->variant_get(s, a, blob_id, version, key, meta, bytes, len);
-}
-
-store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                            const store_variant_meta *meta, const void *bytes, size_t len,
-                            bool pinned, int64_t cache_max_bytes)
-{
-    assert(key != NULL && meta != NULL && meta->mime != NULL && (bytes != NULL || len == 0));
-    return s->ops->variant_put(s, blob_id, version, key, meta, bytes, len, pinned, cache_max_bytes);
-}
-
-store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)
-{
-    assert(bytes != NULL && count != NULL);
-    return s->ops->variant_total(s, bytes, count);
 }
 
 store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)

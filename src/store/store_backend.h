@@ -234,23 +234,42 @@ struct store_be_ops {
     void (*pic_read_close)(store_pic_r *r);
 
     /* ---- variants (small: whole values) ---- */
-    /* of (blob_id, version) while that is the BLOB's current version; ABSENT */
+    /* Variant (blob_id, key) of `version` while that is still the BLOB's
+     * current version: meta (strings from a), *bytes malloc'd (the caller
+     * frees them; NULL on failure), *vid its id for var_touch. ABSENT: no
+     * such variant, or the BLOB's bytes are of another version. Locks
+     * nothing. */
     store_err (*var_read)(store_tx *tx, arena_t *a, int32_t blob_id, int64_t version,
                           const char *key, store_variant_meta *m, void **bytes, size_t *len,
                           int64_t *vid);
+    /* INSERT or replace variant (blob_id, key) with version, meta, bytes,
+     * pinned, last used `now`; *vid its id (RETURNING). Checks nothing of
+     * the BLOB's version: the recipe holds blob_read(SHARE) of it. The
+     * totals follow (SQLite: triggers). */
     store_err (*var_upsert)(store_tx *tx, int32_t blob_id, int64_t version, const char *key,
                             const store_variant_meta *m, const void *bytes, size_t len, bool pinned,
                             int64_t now, int64_t *vid);
-    store_err (*var_touch)(store_tx *tx, const store_touch *t, int n); /* last_used_ms < ms only */
+    /* last_used_ms = t[i].ms where it is older, for each of the n uses; a
+     * variant gone since matches nothing (no error). */
+    store_err (*var_touch)(store_tx *tx, const store_touch *t, int n);
+    /* (sum of size, count) of the unpinned variants; ABSENT: the totals
+     * row is missing (the recipe calls that corrupt). */
     store_err (*var_totals)(store_tx *tx, int64_t *bytes, int64_t *count);
-    /* the least recently used unpinned variant but (not_blob, not_key); ABSENT */
+    /* the least recently used unpinned variant but (not_blob, not_key)
+     * (oldest last_used_ms, then lowest id): its id and size; ABSENT */
     store_err (*var_lru)(store_tx *tx, int32_t not_blob, const char *not_key, int64_t *vid,
                          int64_t *size);
+    /* deletes variant vid and its bytes; one already gone is no error */
     store_err (*var_delete)(store_tx *tx, int64_t vid);
-    store_err (*var_delete_stale)(store_tx *tx, int32_t blob_id); /* version <> the blob's */
-    /* rekey walk: the next variant of blob_id after `after`; ABSENT past the end */
+    /* deletes blob_id's variants whose version <> the BLOB's current one
+     * (after a content write, in its transaction) */
+    store_err (*var_delete_stale)(store_tx *tx, int32_t blob_id);
+    /* rekey walk: the next variant of blob_id after `after` (by id), its
+     * stored bytes (in a) and flags; ABSENT past the end */
     store_err (*var_next)(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
                           void **bytes, size_t *len, bool *z, bool *e);
+    /* rekey: replaces variant vid's stored bytes, size and flags (version,
+     * meta, last use kept); one gone is no error */
     store_err (*var_set_stored)(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
                                 bool e);
 };

@@ -55,13 +55,6 @@ struct store_ops {
     store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                                void **bytes, size_t *len);
 
-    store_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
-                             const char *key, store_variant_meta *meta, void **bytes, size_t *len);
-    store_err (*variant_put)(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                             const store_variant_meta *meta, const void *bytes, size_t len,
-                             bool pinned, int64_t cache_max_bytes);
-    store_err (*variant_total)(store_t *s, int64_t *bytes, int64_t *count);
-
     store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
     /* store_scope_wait, for a scope with deferred writes */
     store_err (*scope_wait)(store_scope *sc, store_scope_fn fn, void *ctx);
@@ -74,6 +67,7 @@ struct store_ops {
 };
 
 struct store_cache;
+struct store_touches;
 
 struct store_be;
 
@@ -100,6 +94,8 @@ struct store {
     /* when the last changes_check ran (store_changes_watch's clock, in us) */
     _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
+    /* store_variant.c's variant uses not yet written; set by store_open */
+    struct store_touches *touches;
     bool defers;               /* writes may be deferred (store_scope_open) */
 };
 
@@ -154,6 +150,13 @@ static inline void store_changed(store_t *s, bool users)
  * store_account.c's recipe, which store_user_by_name (store.c) puts in
  * front of the read cache. STORE_ABSENT when there is none. */
 store_err store_account_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out);
+
+/* store_variant.c: the batch of variant uses of root store s, made after
+ * the backend opened (STORE_INTERNAL: no memory); and, before the backend
+ * closes, the pending uses written (waiting for the writer) and the batch
+ * freed. */
+store_err store_variant_open(store_t *s);
+void store_variant_close(store_t *s);
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */

@@ -51,7 +51,7 @@
  *  - variant_total = (sum(size), count(*)) of the unpinned variant rows.
  *
  * Uses of variants (last_used_ms) are remembered in memory and written in
- * batches (see "variants"), so that the hot read path takes no write lock.
+ * batches (store_variant.c), so that the hot read path takes no write lock.
  */
 #include "store/store_int.h"
 #include "store/store_backend.h"
@@ -79,8 +79,6 @@
 #define DEFAULT_POOL_SIZE 8
 #define BUSY_TIMEOUT_MS 10000
 #define COPY_CHUNK (64 * 1024) /* image bytes copied per pread/blob_write */
-#define TOUCH_MAX 256          /* variant uses remembered between writes */
-#define TOUCH_FLUSH_AT 64      /* a reader writes them from this many on */
 
 /* ---- statements --------------------------------------------------------- */
 
@@ -129,6 +127,7 @@ enum {
     Q_VARIANT_EVICT,
     Q_VARIANT_TOTAL,
     Q_VARIANT_INVALIDATE,
+    Q_VARIANT_BLOB_READ,
     Q_META_GET,
     Q_META_PUT,
     Q_REWRITE_NEXT,
@@ -339,6 +338,8 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     /* after a change of the bytes: the variants of older versions go */
     [Q_VARIANT_INVALIDATE] = "DELETE FROM variant WHERE blob_id = ?1 "
                              "AND version <> (SELECT version FROM blob WHERE id = ?1)",
+    /* be_blob_read's, until the BLOB-records section brings its own */
+    [Q_VARIANT_BLOB_READ] = "SELECT " BLOB_COLS ", unlinked_ms FROM blob WHERE id = ?1",
     [Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -374,12 +375,6 @@ static int q_gen(int g)
 typedef enum { TX_NONE, TX_READ, TX_WRITE } tx_mode;
 
 struct sq_store;
-
-/* A use of variant `id` at `ms`, not yet written. */
-struct touch {
-    int64_t id;
-    int64_t ms;
-};
 
 #define USED_MAX 16
 
@@ -424,9 +419,6 @@ struct sq_store {
     int nconns, capacity;
     struct conn *idle; /* connections not lent out */
     int nidle;
-    pthread_mutex_t touch_mu; /* guards touches and ntouches */
-    struct touch touches[TOUCH_MAX];
-    int ntouches;
     struct group *group;     /* writers commit together */
     struct walsync *walsync; /* durable mode: answered writes are on disk */
     /* A write transaction in progress (or in the open group) wrote users:
@@ -1173,11 +1165,6 @@ static store_err tx_try_open(struct sq_store *s, store_scope *sc, struct conn **
 static store_err tx_begin(store_t *h, tx_mode mode, struct conn **out)
 {
     return tx_open(sq(h), h->sc, mode, out);
-}
-
-static store_err tx_try_write(store_t *h, struct conn **out)
-{
-    return tx_try_open(sq(h), h->sc, out);
 }
 
 /* ---- transactions of the backend interface (store_backend.h) -------------
@@ -2046,6 +2033,8 @@ out:
     return rc;
 }
 
+static store_err be_var_delete_stale(store_tx *tx, int32_t blob_id);
+
 /* Replaces the bytes of record blob_id with the content and updates the
  * record's system fields. */
 static store_err content_put(struct conn *c, int32_t blob_id, const store_content *sc,
@@ -2070,9 +2059,7 @@ static store_err content_put(struct conn *c, int32_t blob_id, const store_conten
     bind_int(st, 8, user_id);
     if ((rc = step_done(c, st)) != STORE_OK)
         return rc;
-    st = query(c, Q_VARIANT_INVALIDATE); /* they were made from the old bytes */
-    bind_int(st, 1, blob_id);
-    return step_done(c, st);
+    return be_var_delete_stale(&c->tx, blob_id); /* they were made from the old bytes */
 }
 
 /* STORE_TOO_LARGE when the content's sizes do not fit the record's int32
@@ -2398,15 +2385,9 @@ out:
     return bytes_end(c, rc, bytes, len);
 }
 
-/* ---- variants ------------------------------------------------------------
- * A read of a variant does not write its last_used_ms at once: that would
- * put every GET Image?w=... behind the process's writer mutex (and an
- * image upload holds it while copying megabytes). The use is remembered in
- * `touches` instead and written in a batch: by the next variant_put, in its
- * own transaction before it evicts (so eviction always sees every use), by
- * a reader once TOUCH_FLUSH_AT are pending and no writer is busy, and at
- * close. Uses lost on a crash or a failed batch only make eviction
- * slightly less exact. */
+/* ---- variants: the primitives of store_backend.h ------------------------
+ * The rules (the version check under the BLOB row, the touch batching,
+ * eviction) are store_variant.c's; these are its statements. */
 
 /* Bytes bound SQLITE_STATIC; an empty value binds an empty BLOB, not NULL. */
 static store_err bind_bytes(sqlite3_stmt *st, int i, const void *v, size_t n)
@@ -2434,117 +2415,27 @@ static store_err col_bytes(sqlite3_stmt *st, int i, void **out, size_t *len)
     return STORE_OK;
 }
 
-/* Remembers a use of variant `id` (a later use of a variant already
- * pending replaces it; when full, the oldest pending use goes). True when
- * enough are pending to be worth a write. */
-static bool touch_add(struct sq_store *s, int64_t id, int64_t ms)
+static store_err be_var_read(store_tx *tx, arena_t *a, int32_t blob_id, int64_t version,
+                             const char *key, store_variant_meta *m, void **bytes, size_t *len,
+                             int64_t *vid)
 {
-    int slot = -1, oldest = 0;
-    pthread_mutex_lock(&s->touch_mu);
-    for (int i = 0; i < s->ntouches && slot < 0; i++) {
-        if (s->touches[i].id == id)
-            slot = i;
-        else if (s->touches[i].ms < s->touches[oldest].ms)
-            oldest = i;
-    }
-    if (slot < 0)
-        slot = s->ntouches < TOUCH_MAX ? s->ntouches++ : oldest;
-    s->touches[slot] = (struct touch){.id = id, .ms = ms};
-    bool flush = s->ntouches >= TOUCH_FLUSH_AT;
-    pthread_mutex_unlock(&s->touch_mu);
-    return flush;
-}
-
-/* Writes the pending uses inside c's write transaction. A row gone since
- * (evicted, invalidated) matches nothing. */
-static store_err touch_flush(struct conn *c)
-{
-    assert(c->mode == TX_WRITE);
-    struct sq_store *s = c->owner;
-    struct touch batch[TOUCH_MAX];
-    store_err rc = STORE_OK;
-    pthread_mutex_lock(&s->touch_mu);
-    int n = s->ntouches;
-    memcpy(batch, s->touches, (size_t)n * sizeof(batch[0]));
-    s->ntouches = 0;
-    pthread_mutex_unlock(&s->touch_mu);
-    for (int i = 0; i < n && rc == STORE_OK; i++) {
-        sqlite3_stmt *st = query(c, Q_VARIANT_TOUCH);
-        bind_int(st, 1, batch[i].id);
-        bind_int(st, 2, batch[i].ms);
-        rc = step_done(c, st);
-    }
-    return rc;
-}
-
-/* Writes the pending uses in a transaction of their own, through h (a
- * reader's handle: in its scope, when it is a view): `wait` for the
- * writer mutex (close), or only when it is free (a reader). */
-static void touch_flush_tx(store_t *h, bool wait)
-{
-    struct conn *c = NULL;
-    store_err rc = wait ? tx_begin(h, TX_WRITE, &c) : tx_try_write(h, &c);
-    if (rc == STORE_OK)
-        rc = tx_end(c, touch_flush(c));
-    if (rc != STORE_OK && (wait || rc != STORE_UNAVAILABLE))
-        log_warn("store: variant uses not recorded: %s", store_err_name(rc));
-}
-
-static store_err sq_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
-                                const char *key, store_variant_meta *meta, void **bytes,
-                                size_t *len)
-{
-    struct conn *c = NULL;
-    int64_t id = 0;
+    struct conn *c = tx_conn(tx);
     *bytes = NULL;
     *len = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c); /* one statement: autocommit */
-    if (rc != STORE_OK)
-        goto out;
     sqlite3_stmt *st = query(c, Q_VARIANT_GET);
     bind_int(st, 1, blob_id);
     bind_text(st, 2, key);
     bind_int(st, 3, version);
-    if ((rc = step_row(c, st)) != STORE_OK || (rc = col_bytes(st, 5, bytes, len)) != STORE_OK)
-        goto out;
-    id = sqlite3_column_int64(st, 0);
-    meta->mime = col_str(a, st, 1);
-    meta->is_zipped = sqlite3_column_int(st, 2) != 0;
-    meta->is_encrypted = sqlite3_column_int(st, 3) != 0;
-    meta->original_size = sqlite3_column_int64(st, 4);
-out:
-    rc = tx_end(c, rc);
-    if (rc != STORE_OK) {
-        free(*bytes);
-        *bytes = NULL;
-        *len = 0;
-    } else if (touch_add(sq(s), id, text_now_ms())) {
-        touch_flush_tx(s, false); /* in s's scope, as the read */
-    }
-    return rc;
-}
-
-/* STORE_ABSENT unless BLOB blob_id exists with its bytes at `version`. */
-static store_err variant_check_version(struct conn *c, int32_t blob_id, int64_t version)
-{
-    sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
     store_err rc = step_row(c, st);
-    if (rc == STORE_OK && sqlite3_column_int64(st, BCOL_VERSION) != version)
-        rc = STORE_ABSENT;
-    return rc;
+    if (rc != STORE_OK || (rc = col_bytes(st, 5, bytes, len)) != STORE_OK)
+        return rc;
+    *vid = sqlite3_column_int64(st, 0);
+    m->mime = col_str(a, st, 1);
+    m->is_zipped = sqlite3_column_int(st, 2) != 0;
+    m->is_encrypted = sqlite3_column_int(st, 3) != 0;
+    m->original_size = sqlite3_column_int64(st, 4);
+    return STORE_OK;
 }
-
-/* One variant as variant_put writes it. */
-typedef struct {
-    int32_t blob_id;
-    int64_t version;
-    const char *key;
-    const store_variant_meta *meta;
-    const void *bytes;
-    size_t len;
-    bool pinned;
-} variant_row;
 
 /* Inserts or replaces the bytes of variant `id`. */
 static store_err variant_data_put(struct conn *c, int64_t id, const void *bytes, size_t len)
@@ -2555,38 +2446,50 @@ static store_err variant_data_put(struct conn *c, int64_t id, const void *bytes,
     return rc == STORE_OK ? step_done(c, st) : rc;
 }
 
-/* Inserts or replaces the variant (blob_id, key) and its bytes, used now. */
-static store_err variant_upsert(struct conn *c, const variant_row *v)
+static store_err be_var_upsert(store_tx *tx, int32_t blob_id, int64_t version, const char *key,
+                               const store_variant_meta *m, const void *bytes, size_t len,
+                               bool pinned, int64_t now, int64_t *vid)
 {
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_VARIANT_PUT);
-    bind_int(st, 1, v->blob_id);
-    bind_int(st, 2, v->version);
-    bind_text(st, 3, v->key);
-    bind_text(st, 4, v->meta->mime);
-    bind_int(st, 5, v->meta->is_zipped);
-    bind_int(st, 6, v->meta->is_encrypted);
-    bind_int(st, 7, v->meta->original_size);
-    bind_int(st, 8, (int64_t)v->len);
-    bind_int(st, 9, v->pinned);
-    bind_int(st, 10, text_now_ms());
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, version);
+    bind_text(st, 3, key);
+    bind_text(st, 4, m->mime);
+    bind_int(st, 5, m->is_zipped);
+    bind_int(st, 6, m->is_encrypted);
+    bind_int(st, 7, m->original_size);
+    bind_int(st, 8, (int64_t)len);
+    bind_int(st, 9, pinned);
+    bind_int(st, 10, now);
     store_err rc = step_row(c, st); /* RETURNING id: the change is done by this step */
     if (rc == STORE_ABSENT)
         rc = STORE_INTERNAL;
     if (rc != STORE_OK)
         return rc;
-    int64_t id = sqlite3_column_int64(st, 0);
+    *vid = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    return variant_data_put(c, id, v->bytes, v->len);
+    return variant_data_put(c, *vid, bytes, len);
 }
 
-static store_err variant_totals(struct conn *c, int64_t *bytes, int64_t *count)
+static store_err be_var_touch(store_tx *tx, const store_touch *t, int n)
 {
+    struct conn *c = tx_conn(tx);
+    store_err rc = STORE_OK;
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
+        sqlite3_stmt *st = query(c, Q_VARIANT_TOUCH);
+        bind_int(st, 1, t[i].id);
+        bind_int(st, 2, t[i].ms);
+        rc = step_done(c, st);
+    }
+    return rc;
+}
+
+static store_err be_var_totals(store_tx *tx, int64_t *bytes, int64_t *count)
+{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_VARIANT_TOTAL);
     store_err rc = step_row(c, st);
-    if (rc == STORE_ABSENT) {
-        log_error("store: the variant_total row is missing");
-        rc = STORE_INTERNAL;
-    }
     if (rc == STORE_OK) {
         *bytes = sqlite3_column_int64(st, 0);
         *count = sqlite3_column_int64(st, 1);
@@ -2594,60 +2497,98 @@ static store_err variant_totals(struct conn *c, int64_t *bytes, int64_t *count)
     return rc;
 }
 
-/* Deletes the least recently used unpinned variants other than (blob_id,
- * key) until the unpinned ones total at most max bytes: one indexed lookup
- * and one delete per evicted row. A single variant larger than max stays
- * (alone) until the next put. */
-static store_err variant_evict(struct conn *c, int32_t blob_id, const char *key, int64_t max)
+static store_err be_var_lru(store_tx *tx, int32_t not_blob, const char *not_key, int64_t *vid,
+                            int64_t *size)
 {
-    int64_t total = 0, count = 0;
-    store_err rc = variant_totals(c, &total, &count);
-    while (rc == STORE_OK && total > max) {
-        sqlite3_stmt *st = query(c, Q_VARIANT_LRU);
-        bind_int(st, 1, blob_id);
-        bind_text(st, 2, key);
-        if ((rc = step_row(c, st)) != STORE_OK)
-            break;
-        int64_t id = sqlite3_column_int64(st, 0);
-        total -= sqlite3_column_int64(st, 1);
-        sqlite3_reset(st); /* done reading before the table changes */
-        st = query(c, Q_VARIANT_EVICT);
-        bind_int(st, 1, id);
-        rc = step_done(c, st);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_VARIANT_LRU);
+    bind_int(st, 1, not_blob);
+    bind_text(st, 2, not_key);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK) {
+        *vid = sqlite3_column_int64(st, 0);
+        *size = sqlite3_column_int64(st, 1);
     }
-    return rc == STORE_ABSENT ? STORE_OK : rc; /* nothing else left to evict */
+    sqlite3_reset(st); /* done reading before the table changes */
+    return rc;
 }
 
-static store_err sq_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
-                                const store_variant_meta *meta, const void *bytes, size_t len,
-                                bool pinned, int64_t cache_max_bytes)
+static store_err be_var_delete(store_tx *tx, int64_t vid)
 {
-    struct conn *c = NULL;
-    variant_row v = {.blob_id = blob_id,
-                     .version = version,
-                     .key = key,
-                     .meta = meta,
-                     .bytes = bytes,
-                     .len = len,
-                     .pinned = pinned};
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = variant_check_version(c, blob_id, version)) != STORE_OK ||
-        (rc = touch_flush(c)) != STORE_OK || (rc = variant_upsert(c, &v)) != STORE_OK)
-        goto out;
-    if (!pinned) /* a pinned one adds nothing to the total */
-        rc = variant_evict(c, blob_id, key, cache_max_bytes);
-out:
-    return tx_end(c, rc);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_VARIANT_EVICT);
+    bind_int(st, 1, vid);
+    return step_done(c, st);
 }
 
-static store_err sq_variant_total(store_t *s, int64_t *bytes, int64_t *count)
+static store_err be_var_delete_stale(store_tx *tx, int32_t blob_id)
 {
-    struct conn *c = NULL;
-    *bytes = *count = 0;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc == STORE_OK)
-        rc = variant_totals(c, bytes, count);
-    return tx_end(c, rc);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_VARIANT_INVALIDATE);
+    bind_int(st, 1, blob_id);
+    return step_done(c, st);
+}
+
+static store_err be_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
+                             void **bytes, size_t *len, bool *z, bool *e)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_REWRITE_VNEXT);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, after);
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc;
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    void *p = arena_alloc(a, n > 0 ? n : 1);
+    if (n > 0)
+        memcpy(p, sqlite3_column_blob(st, 1), n);
+    *vid = sqlite3_column_int64(st, 0);
+    *bytes = p;
+    *len = n;
+    *z = sqlite3_column_int(st, 2) != 0;
+    *e = sqlite3_column_int(st, 3) != 0;
+    sqlite3_reset(st);
+    return STORE_OK;
+}
+
+static store_err be_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
+                                   bool e)
+{
+    struct conn *c = tx_conn(tx);
+    store_err rc = variant_data_put(c, vid, bytes, len);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = query(c, Q_REWRITE_VSET);
+    bind_int(st, 1, vid);
+    bind_int(st, 2, (int64_t)len);
+    bind_int(st, 3, z);
+    bind_int(st, 4, e);
+    return step_done(c, st);
+}
+
+/* ---- be_blob_read, minimal, for variant_put's R7 (store_variant.c) -------
+ * The BLOB-records section (store_entity.c's primitives) brings the full
+ * one; until it lands this reads the row alone: created/updated stay NULL
+ * (store_backend.h allows that), and the lock modes are plain reads, as
+ * BEGIN IMMEDIATE already holds the database. Keep one at merge. */
+static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
+                              store_blob_row *out)
+{
+    (void)l;
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_VARIANT_BLOB_READ);
+    bind_int(st, 1, id);
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc;
+    *out = (store_blob_row){0};
+    read_blob(a, st, &out->b, &out->created_by, &out->updated_by);
+    out->unlinked_ms = sqlite3_column_type(st, BCOL__COUNT) == SQLITE_NULL
+                           ? INT64_MIN
+                           : sqlite3_column_int64(st, BCOL__COUNT);
+    sqlite3_reset(st);
+    return STORE_OK;
 }
 
 /* ---- server metadata ------------------------------------------------------ */
@@ -2692,26 +2633,32 @@ typedef struct {
     bool encrypted;
 } rewritten;
 
-/* Passes the value in column col of st's row (col + 1, col + 2: its
- * is_zipped and is_encrypted) through fn, then resets st, whose column
- * memory is no longer needed and must not be while the table changes. */
-static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
-                              rewritten *out)
+/* Passes a stored value (its is_zipped, is_encrypted) through fn. */
+static store_err rewrite_apply(store_rewrite_fn fn, void *ctx, const void *in, size_t len,
+                               bool zipped, bool encrypted, rewritten *out)
 {
-    const void *in = sqlite3_column_blob(st, col);
-    size_t len = (size_t)sqlite3_column_bytes(st, col);
-    bool zipped = sqlite3_column_int(st, col + 1) != 0;
-    bool encrypted = sqlite3_column_int(st, col + 2) != 0;
     *out = (rewritten){0};
     store_err rc = fn(ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes, &out->len,
                       &out->zipped, &out->encrypted);
-    sqlite3_reset(st);
     if (rc == STORE_OK && out->bytes != NULL && out->len > INT32_MAX)
         rc = STORE_TOO_LARGE; /* blob_size is an int32 */
     if (rc != STORE_OK) {
         free(out->bytes);
         out->bytes = NULL;
     }
+    return rc;
+}
+
+/* rewrite_apply of the value in column col of st's row (col + 1, col + 2:
+ * its is_zipped and is_encrypted), then resets st, whose column memory is
+ * no longer needed and must not be while the table changes. */
+static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
+                              rewritten *out)
+{
+    store_err rc = rewrite_apply(
+        fn, ctx, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col),
+        sqlite3_column_int(st, col + 1) != 0, sqlite3_column_int(st, col + 2) != 0, out);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -2758,37 +2705,27 @@ out:
     return rc;
 }
 
-/* Stores fn's replacement of variant `id`. */
-static store_err rewrite_variant_set(struct conn *c, int64_t id, const rewritten *r)
-{
-    store_err rc = variant_data_put(c, id, r->bytes, r->len);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = query(c, Q_REWRITE_VSET);
-    bind_int(st, 1, id);
-    bind_int(st, 2, (int64_t)r->len);
-    bind_int(st, 3, r->zipped);
-    bind_int(st, 4, r->encrypted);
-    return step_change(c, st);
-}
-
-/* Rewrites every variant of BLOB blob_id, in id order. */
+/* Rewrites every variant of BLOB blob_id, in id order, over the
+ * variants' primitives (var_next, var_set_stored). */
 static store_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn fn, void *ctx)
 {
+    arena_t *a = arena_create();
     int64_t id = 0;
     store_err rc = STORE_OK;
     while (rc == STORE_OK) {
         rewritten r = {0};
-        sqlite3_stmt *st = query(c, Q_REWRITE_VNEXT);
-        bind_int(st, 1, blob_id);
-        bind_int(st, 2, id);
-        if ((rc = step_row(c, st)) != STORE_OK)
-            break;
-        id = sqlite3_column_int64(st, 0);
-        if ((rc = rewrite_call(st, 1, fn, ctx, &r)) == STORE_OK && r.bytes != NULL)
-            rc = rewrite_variant_set(c, id, &r);
+        void *in = NULL;
+        size_t len = 0;
+        bool zipped = false, encrypted = false;
+        arena_reset(a);
+        rc = be_var_next(&c->tx, a, blob_id, id, &id, &in, &len, &zipped, &encrypted);
+        if (rc == STORE_OK &&
+            (rc = rewrite_apply(fn, ctx, in, len, zipped, encrypted, &r)) == STORE_OK &&
+            r.bytes != NULL)
+            rc = be_var_set_stored(&c->tx, id, r.bytes, r.len, r.zipped, r.encrypted);
         free(r.bytes);
     }
+    arena_destroy(a);
     return rc == STORE_ABSENT ? STORE_OK : rc; /* past the last one */
 }
 
@@ -3233,9 +3170,6 @@ static void sq_close(store_t *base)
 {
     struct sq_store *s = sq(base);
     assert(s->nidle + (s->group != NULL) == s->nconns); /* no call in progress */
-    /* uses are pending only once open succeeded: every statement is there */
-    if (s->ntouches > 0)
-        touch_flush_tx(&s->base, true);
     group_destroy(s);
     walsync_destroy(s);
     for (int i = 0; i < s->nconns; i++)
@@ -3245,7 +3179,6 @@ static void sq_close(store_t *base)
     pthread_cond_destroy(&s->pool_cv);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->write_mu);
-    pthread_mutex_destroy(&s->touch_mu);
     if (s->base.changes != NULL) /* the mapping of "<path>-changes" */
         munmap((void *)s->base.changes, CHANGES_MAP_BYTES);
     if (s->changes_fd >= 0)
@@ -3288,9 +3221,6 @@ static const struct store_ops sqlite_ops = {
     .blob_sweep = sq_blob_sweep,
     .thumbnail_put = sq_thumbnail_put,
     .thumbnail_get = sq_thumbnail_get,
-    .variant_get = sq_variant_get,
-    .variant_put = sq_variant_put,
-    .variant_total = sq_variant_total,
     .rewrite_all = sq_rewrite_all,
     .scope_wait = group_scope_wait,
     .changes_check = sq_changes_check,
@@ -3379,10 +3309,20 @@ static const struct store_be_ops sqlite_be_ops = {
     /* ---- entities ---- */
 
     /* ---- BLOB records ---- */
+    .blob_read = be_blob_read, /* minimal, for the variants' R7 (see there) */
 
     /* ---- picture bytes ---- */
 
     /* ---- variants ---- */
+    .var_read = be_var_read,
+    .var_upsert = be_var_upsert,
+    .var_touch = be_var_touch,
+    .var_totals = be_var_totals,
+    .var_lru = be_var_lru,
+    .var_delete = be_var_delete,
+    .var_delete_stale = be_var_delete_stale,
+    .var_next = be_var_next,
+    .var_set_stored = be_var_set_stored,
 };
 
 /* A store with no connection yet and every SQL text generated. */
@@ -3405,7 +3345,6 @@ static struct sq_store *sq_new(int pool_size)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
-    pthread_mutex_init(&s->touch_mu, NULL);
     pthread_mutex_init(&s->changes_mu, NULL);
     s->changes_fd = -1;
     s->hold_fd = -1;

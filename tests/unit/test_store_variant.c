@@ -749,6 +749,107 @@ static void test_variant_concurrent(void **state)
     assert_true(has_variant(f, &b, "thumb", 99, 999));
 }
 
+/* R7: a variant put races content puts from another store on the same
+ * database (as two servers do). The put holds the BLOB row from its
+ * version check to its commit, so the content put's deletion of stale
+ * variants always sees it: at no point is a variant, the pinned thumbnail
+ * included, stored at a version its BLOB no longer has. */
+#define R7_CONTENT_PUTS 40
+#define STALE_SQL                                                                                  \
+    "SELECT count(*) FROM variant v JOIN blob b ON b.id = v.blob_id WHERE v.version <> b.version"
+
+typedef struct {
+    fixture *f;
+    store_t *s;
+    int32_t product;
+    atomic_int *content_left;
+    int stored, absent;
+    int failures; /* checked by the main thread: cmocka is not thread-safe */
+} r7worker;
+
+/* New image bytes, again and again, through the second store. */
+static void *r7_content(void *arg)
+{
+    r7worker *w = arg;
+    arena_t *a = arena_create();
+    for (int i = 0; i < R7_CONTENT_PUTS; i++) {
+        model_blob b;
+        store_content c = tmpdb_content(w->f->dir, 100 + i, 300 + (size_t)i, "image/jpeg");
+        if (c.fd < 0 ||
+            store_image_put(w->s, a, MODEL_PRODUCT, w->product, &c, 0, STORE_ANY, &b) != STORE_OK)
+            w->failures++;
+        if (c.fd >= 0)
+            close(c.fd);
+        arena_reset(a);
+        usleep(500);
+    }
+    atomic_store(w->content_left, 0);
+    arena_destroy(a);
+    return NULL;
+}
+
+/* The pinned thumbnail and an unpinned variant of the version just read,
+ * stored while the content keeps changing: each is stored or ABSENT. */
+static void *r7_variants(void *arg)
+{
+    r7worker *w = arg;
+    arena_t *a = arena_create();
+    unsigned char *bytes = tmpdb_payload(5, 64);
+    while (atomic_load(w->content_left) > 0) {
+        model_blob b;
+        if (store_image_info(w->s, a, MODEL_PRODUCT, w->product, &b) != STORE_OK) {
+            w->failures++;
+            break;
+        }
+        for (int pinned = 0; pinned < 2; pinned++) {
+            store_err rc = store_variant_put(w->s, b.blob_id, b.version, pinned ? "thumb" : "w=8",
+                                             &png_meta, bytes, 64, pinned, 1 << 20);
+            w->stored += rc == STORE_OK;
+            w->absent += rc == STORE_ABSENT;
+            w->failures += rc != STORE_OK && rc != STORE_ABSENT;
+        }
+        arena_reset(a);
+    }
+    free(bytes);
+    arena_destroy(a);
+    return NULL;
+}
+
+static void test_variant_put_races_content_put(void **state)
+{
+    fixture *f = *state;
+    model_blob b;
+    store_t *s2 = NULL;
+    atomic_int content_left = 1;
+    pthread_t th[2];
+    int32_t product = entity_with_image(f, MODEL_PRODUCT, 1, 100, &b);
+    assert_int_equal(store_open(f->path, NULL, &s2), STORE_OK);
+    r7worker w[2] = {
+        {.f = f, .s = s2, .product = product, .content_left = &content_left},
+        {.f = f, .s = f->s, .product = product, .content_left = &content_left},
+    };
+    assert_int_equal(pthread_create(&th[0], NULL, r7_content, &w[0]), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, r7_variants, &w[1]), 0);
+    /* every committed state keeps the invariant, not only the last one
+     * (the next content put would delete a stale row) */
+    int64_t stale = 0, looks = 0;
+    for (; atomic_load(&content_left) > 0; looks++)
+        stale += tmpdb_int(f->path, STALE_SQL, 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(stale, 0);
+    assert_true(looks > 0);
+    store_close(s2);
+    assert_true(w[1].stored > 0); /* the race did run */
+    assert_int_equal(tmpdb_int(f->path, STALE_SQL, 0), 0);
+    /* what is left is of the current version, and served */
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, product, &b), STORE_OK);
+    if (tmpdb_count(f->path, "variant") > 0)
+        assert_true(has_variant(f, &b, "thumb", 5, 64) || has_variant(f, &b, "w=8", 5, 64));
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -769,6 +870,7 @@ int main(void)
         T(test_rewrite_keep),
         T(test_rewrite_error),
         T(test_variant_concurrent),
+        T(test_variant_put_races_content_put),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
