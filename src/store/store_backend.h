@@ -249,4 +249,10 @@ typedef store_err (*store_recipe)(store_tx *tx, void *ctx);
  * anything of a failed run. Never answers NOMATCH or RETRY. */
 store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
 
+/* The PostgreSQL backend (store_pg.c) on conninfo: a pool of o->pool_size
+ * connections (0: 8), the schema migrated (created, or refused when newer
+ * than this binary). Closed by its ops' close. Until store_open dispatches
+ * to it, its tests drive it through its ops. */
+store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out);
+
 #endif
