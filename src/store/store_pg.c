@@ -45,7 +45,7 @@
 #include "store/pg_conn.h"
 
 #define PG_POOL_DEFAULT 8
-#define PG_CHECKOUT_WAIT_MS 10000   /* as SQLite's busy timeout */
+#define PG_CHECKOUT_WAIT_MS 10000     /* as SQLite's busy timeout */
 #define PG_STATEMENT_TIMEOUT_MS 60000 /* a statement running longer is stuck */
 #define PG_CONNECT_TIMEOUT_S 5
 #define PG_MAXP 16 /* parameters of one statement */
@@ -80,7 +80,7 @@ enum {
     S_META_GET,
     S_META_PUT,
     S_THUMB_SET,
-    S_BLOB_READ,        /* + store_row_lock */
+    S_BLOB_READ, /* + store_row_lock */
     S_BLOB_READ_SHARE,
     S_BLOB_READ_UPDATE,
     S_BLOB_INSERT,
@@ -108,7 +108,17 @@ enum {
 };
 
 /* Per entity kind (kind_stmt), then the generated ones of every kind. */
-enum { K_READ, K_READ_SHARE, K_READ_UPDATE, K_NEXT_ID, K_INSERT, K_UPDATE, K_DELETE, K_SET_IMAGE, K_COUNT };
+enum {
+    K_READ,
+    K_READ_SHARE,
+    K_READ_UPDATE,
+    K_NEXT_ID,
+    K_INSERT,
+    K_UPDATE,
+    K_DELETE,
+    K_SET_IMAGE,
+    K_COUNT
+};
 enum { G_SWEEP = S_FIXED + MODEL_KIND_COUNT * K_COUNT, S_TOTAL };
 
 #define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
@@ -154,14 +164,13 @@ static const pgc_stmt fixed[S_FIXED] = {
                        "xsrf_hash, label, pair_id) VALUES($1, $2::bytea, $3, $4, $5, $6, "
                        "$7::bytea, $8, $9) RETURNING id",
                        0},
-    [S_CRED_FIND] = {"cred_find",
-                     "SELECT " CRED_COLS "WHERE c.kind = $1 AND c.hash = $2::bytea", 0},
+    [S_CRED_FIND] = {"cred_find", "SELECT " CRED_COLS "WHERE c.kind = $1 AND c.hash = $2::bytea",
+                     0},
     [S_CRED_LIST] = {"cred_list",
                      "SELECT " CRED_COLS
                      "WHERE c.kind = $1 AND c.revoked = 0 AND c.expires_ms > $2 ORDER BY c.id",
                      0},
-    [S_CRED_REVOKE] = {"cred_revoke", "UPDATE cred SET revoked = 1 WHERE kind = $1 AND id = $2",
-                       0},
+    [S_CRED_REVOKE] = {"cred_revoke", "UPDATE cred SET revoked = 1 WHERE kind = $1 AND id = $2", 0},
     /* what was issued with $1 at login, either way round */
     [S_CRED_REVOKE_PAIR] = {"cred_revoke_pair",
                             "UPDATE cred SET revoked = 1 WHERE pair_id = $1 "
@@ -176,8 +185,7 @@ static const pgc_stmt fixed[S_FIXED] = {
                       0},
     [S_APP_FIND] = {"app_find", "SELECT " APP_COLS " FROM app WHERE hash = $1::bytea", 0},
     [S_APP_LIST] = {"app_list", "SELECT " APP_COLS " FROM app ORDER BY id", 0},
-    [S_APP_REVOKE] = {"app_revoke", "UPDATE app SET revoked = 1 WHERE lower(name) = lower($1)",
-                      0},
+    [S_APP_REVOKE] = {"app_revoke", "UPDATE app SET revoked = 1 WHERE lower(name) = lower($1)", 0},
     [S_META_GET] = {"meta_get", "SELECT value FROM meta WHERE name = $1", 1},
     [S_META_PUT] = {"meta_put",
                     "INSERT INTO meta(name, value) VALUES($1, $2::bytea) "
@@ -215,14 +223,14 @@ static const pgc_stmt fixed[S_FIXED] = {
                            "UPDATE blob SET blob_size = $2, is_zipped = $3, is_encrypted = $4, "
                            "info_version = info_version + 1 WHERE id = $1",
                            0},
-    [S_BLOB_CLAIM] = {"blob_claim",
-                      "UPDATE blob SET unlinked_ms = NULL WHERE id = $1 AND unlinked_ms IS NOT NULL",
-                      0},
+    [S_BLOB_CLAIM] =
+        {"blob_claim",
+         "UPDATE blob SET unlinked_ms = NULL WHERE id = $1 AND unlinked_ms IS NOT NULL", 0},
     [S_BLOB_UNLINK] = {"blob_unlink", "UPDATE blob SET unlinked_ms = $2 WHERE id = $1", 0},
     [S_BLOB_DELETE] = {"blob_delete", "DELETE FROM blob WHERE id = $1", 0},
-    [S_BLOB_NEXT_STORED] = {"blob_next_stored",
-                            "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1",
-                            0},
+    [S_BLOB_NEXT_STORED] =
+        {"blob_next_stored",
+         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1", 0},
     [S_PIC_CLEAR] = {"pic_clear", "DELETE FROM blob_piece WHERE blob_id = $1", 0},
     [S_PIC_PUT] = {"pic_put", "INSERT INTO blob_piece(blob_id, n, bytes) VALUES($1, $2, $3::bytea)",
                    0},
@@ -313,7 +321,7 @@ struct store_pic_w {
     int32_t blob_id;
     int32_t next; /* the next piece's n */
     int64_t size, done;
-    unsigned char *buf; /* a piece being filled (allocated when first needed) */
+    unsigned char *buf; /* a piece being filled (allocated when first needed, at most size) */
     size_t fill;
 };
 
@@ -429,7 +437,7 @@ static bool col_bool(const PGresult *r, int row, int col)
 {
     if (PQftype(r, col) == 16 /* boolean */)
         return PQfformat(r, col) == 0 ? PQgetvalue(r, row, col)[0] == 't'
-                                       : PQgetvalue(r, row, col)[0] != 0;
+                                      : PQgetvalue(r, row, col)[0] != 0;
     return col_i64(r, row, col) != 0;
 }
 
@@ -587,8 +595,8 @@ static store_err hold_try(pg_be *p, bool exclusive)
 {
     char sql[128];
     PGresult *r = NULL;
-    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock%s(%d, %d)",
-             exclusive ? "" : "_shared", PGC_LOCK_SPACE, PGC_LOCK_HOLD);
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock%s(%d, %d)", exclusive ? "" : "_shared",
+             PGC_LOCK_SPACE, PGC_LOCK_HOLD);
     store_err rc = res_err(pgc_exec(p->hold_conn, sql, &r));
     if (rc == STORE_OK && !col_bool(r, 0, 0)) {
         log_error(exclusive ? "a crmblob server is using %s: stop it first"
@@ -1330,8 +1338,9 @@ static store_err pg_pic_write(store_pic_w *w, const void *src, size_t n)
     w->done += (int64_t)n;
     if (w->fill == 0 && n == STORE_PIECE)
         return piece_put(w, s, n);
-    if (w->buf == NULL && n > 0 && (w->buf = malloc(STORE_PIECE)) == NULL)
-        return STORE_INTERNAL;
+    if (w->buf == NULL && n > 0 &&
+        (w->buf = malloc(w->size < STORE_PIECE ? (size_t)w->size : STORE_PIECE)) == NULL)
+        return STORE_INTERNAL; /* no more than the picture needs */
     while (n > 0 && rc == STORE_OK) {
         size_t take = STORE_PIECE - w->fill < n ? STORE_PIECE - w->fill : n;
         memcpy(w->buf + w->fill, s, take);
@@ -1560,8 +1569,8 @@ static store_err pg_var_delete_stale(store_tx *tx, int32_t blob_id)
     return run(tx_of(tx), S_VAR_DELETE_STALE, &p, NULL);
 }
 
-static store_err pg_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after,
-                             int64_t *vid, void **bytes, size_t *len, bool *z, bool *e)
+static store_err pg_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
+                             void **bytes, size_t *len, bool *z, bool *e)
 {
     params p = {0};
     PGresult *r = NULL;
@@ -1579,8 +1588,8 @@ static store_err pg_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t 
 }
 
 /* NOMATCH: no such variant. */
-static store_err pg_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len,
-                                   bool z, bool e)
+static store_err pg_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
+                                   bool e)
 {
     params p = {0};
     if (len > INT_MAX)
@@ -1709,9 +1718,9 @@ static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
             "min(x.id)::bigint + 1 FROM %s x WHERE x.id < 2147483647 AND NOT EXISTS (SELECT 1 "
             "FROM %s y WHERE y.id = x.id + 1)) END FROM %s",
             t, t, t, t),
-        [K_INSERT] = arena_printf(a,
-                                  "INSERT INTO %s(id, %s, version, updated_ms) VALUES($1, %s, 1, $%d)",
-                                  t, names, field_list(a, d, 1), now),
+        [K_INSERT] =
+            arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES($1, %s, 1, $%d)", t,
+                         names, field_list(a, d, 1), now),
         [K_UPDATE] = arena_printf(a,
                                   "UPDATE %s SET %s, version = version + 1, updated_ms = $%d "
                                   "WHERE id = $1 AND ($%d::bigint = -1 OR version = $%d) "
@@ -1735,10 +1744,9 @@ static pgc_stmt sweep_sql(arena_t *a)
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
         linked = arena_printf(a, "%s OR EXISTS (SELECT 1 FROM %s WHERE image_blob_id = blob.id)",
                               linked, model_entity((model_kind)k)->table);
-    return (pgc_stmt){"blob_sweep",
-                      arena_printf(a, "DELETE FROM blob WHERE unlinked_ms < $1 AND NOT (%s)",
-                                   linked),
-                      0};
+    return (pgc_stmt){
+        "blob_sweep",
+        arena_printf(a, "DELETE FROM blob WHERE unlinked_ms < $1 AND NOT (%s)", linked), 0};
 }
 
 /* ---- open --------------------------------------------------------------- */
