@@ -505,6 +505,53 @@ static void test_next_id_rules(void **state)
     assert_int_equal(sql_int(f, "SELECT count(*) FROM contact"), 3);
 }
 
+/* Creates contacts with automatic ids: xlock, next id, insert. */
+typedef struct {
+    fixture *f;
+    int n;
+    int ok;
+} creator;
+
+static void *creator_main(void *arg)
+{
+    creator *c = arg;
+    fixture *f = c->f;
+    for (int i = 0; i < c->n; i++) {
+        store_tx *tx = NULL;
+        int32_t id = 0;
+        store_err rc = OPS->begin(f->b, NULL, STORE_TX_WRITE, &tx);
+        if (rc != STORE_OK)
+            continue;
+        rc = OPS->xlock(tx, STORE_XLOCK_ENTITY_IDS, MODEL_CONTACT);
+        if (rc == STORE_OK)
+            rc = OPS->ent_next_id(tx, MODEL_CONTACT, &id);
+        model_entity_t e = contact(id, "auto");
+        if (rc == STORE_OK)
+            rc = OPS->ent_insert(tx, &e, 1);
+        if (OPS->end(tx, rc) == STORE_OK)
+            c->ok++;
+    }
+    return NULL;
+}
+
+/* R1: under the kind's xlock, creators racing on max + 1 never collide. */
+static void test_next_id_xlock(void **state)
+{
+    fixture *f = *state;
+    creator c[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (creator){.f = f, .n = 10};
+        pthread_create(&th[i], NULL, creator_main, &c[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(c[i].ok, 10); /* without the xlock: CONFLICTs */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM contact"), 40);
+    assert_int_equal(sql_int(f, "SELECT max(id) FROM contact"), 40);
+}
+
 /* ---- BLOB records --------------------------------------------------------- */
 
 static void test_blobs(void **state)
@@ -569,12 +616,15 @@ static void test_blobs(void **state)
     assert_true(row.b.is_encrypted);
     commit(f, tx);
 
-    /* a user gone: no join */
-    assert_int_equal(pgtmp_exec(&f->t, "DELETE FROM users WHERE name = 'bob'"), 0);
+    /* the users gone: ids kept, nothing joined */
+    assert_int_equal(pgtmp_exec(&f->t, "DELETE FROM users"), 0);
     tx = begin(f, STORE_TX_READ1);
     assert_int_equal(OPS->blob_read(tx, f->a, linked, STORE_ROW_PLAIN, &row), STORE_OK);
-    assert_int_equal(row.updated_by, alice); /* the content put's */
     commit(f, tx);
+    assert_int_equal(row.created_by, alice);
+    assert_int_equal(row.updated_by, alice); /* the content put's */
+    assert_null(row.created);
+    assert_null(row.updated);
 
     /* claim, unlink, sweep, delete */
     model_entity_t c = contact(1, "Acme");
@@ -1187,6 +1237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apps_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_id_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_next_id_xlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pic_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pic_10mb, setup, teardown),
