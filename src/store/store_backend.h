@@ -19,6 +19,11 @@
  *    recipe that met RETRY (serialization failure, deadlock).
  *  - A primitive's results come from the arena it is given; picture bytes
  *    go in and out in pieces of at most STORE_PIECE.
+ *  - A primitive that fails (any error; NOMATCH and ABSENT are answers, not
+ *    failures) ends what its transaction can do: PostgreSQL refuses every
+ *    later statement of it. A recipe returns that failure (or its own
+ *    reading of it) and never carries on in the same transaction; the
+ *    PostgreSQL backend answers later primitives, and end, with it.
  *
  * Until every recipe has moved above this interface, the older whole-call
  * table (struct store_ops, store_int.h) exists alongside; a backend fills
