@@ -1156,16 +1156,16 @@ static void test_deadlock_retry(void **state)
 
 /* ---- a terminated backend --------------------------------------------------- */
 
-/* Ends every crmblob backend of the cluster in state `state`. */
+/* Ends every crmblob backend of the cluster in state `state`, and waits
+ * until they are gone. */
 static void terminate(fixture *f, const char *state)
 {
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-             "application_name = 'crmblob' AND state = '%s'",
+             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) "
+             "FROM pg_stat_activity WHERE application_name = 'crmblob' AND state = '%s'",
              state);
-    assert_true(sql_int(f, sql) >= 1);
-    usleep(100 * 1000); /* the backends are gone */
+    assert_true(sql_int(f, sql) >= 1); /* each gone before the answer (the 10 s wait) */
 }
 
 static void test_terminate(void **state)
