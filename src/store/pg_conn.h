@@ -128,9 +128,10 @@ const char *pgc_last_sqlstate(const pgc_conn *c);
  * names the subject (PGC_LOCK_SCHEMA here, the store's kinds elsewhere). */
 #define PGC_LOCK_SPACE 0x63726d62
 #define PGC_LOCK_SCHEMA 1
-/* store_hold's lock (the session lock serving processes share and rekey
- * takes alone); the transaction locks of store_pg.c are PGC_LOCK_XLOCK + ... */
-#define PGC_LOCK_HOLD 2
+/* The transaction locks of store_pg.c (xlock) are (PGC_LOCK_SPACE,
+ * PGC_LOCK_XLOCK * (subject + 1) + key). Its session lock (store_hold) is
+ * in the one-key space: PGC_LOCK_SPACE << 32 | hashtext(schema), so that
+ * it is the schema's, as the data is. */
 #define PGC_LOCK_XLOCK 0x100
 /* The size of one row of picture bytes (blob_piece.bytes). */
 #define PGC_PIECE (256 * 1024)

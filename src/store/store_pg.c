@@ -9,7 +9,8 @@
  * rows = STORE_NOMATCH) and transaction advisory locks (xlock);
  * TRY_WRITE is WRITE with a lock_timeout of 1 ms, so that it gives
  * STORE_UNAVAILABLE rather than wait. store_hold is a session advisory
- * lock (shared to serve, exclusive to rekey) on a connection of its own.
+ * lock of the schema (shared to serve, exclusive to rekey) on a connection
+ * of its own.
  *
  * Invariants:
  *  - every primitive is one statement (pic_read: one per piece it
@@ -595,8 +596,10 @@ static store_err hold_try(pg_be *p, bool exclusive)
 {
     char sql[128];
     PGresult *r = NULL;
-    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock%s(%d, %d)", exclusive ? "" : "_shared",
-             PGC_LOCK_SPACE, PGC_LOCK_HOLD);
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_try_advisory_lock%s((%d::bigint << 32) | "
+             "(hashtext(current_schema())::bigint & 4294967295))",
+             exclusive ? "" : "_shared", PGC_LOCK_SPACE);
     store_err rc = res_err(pgc_exec(p->hold_conn, sql, &r));
     if (rc == STORE_OK && !col_bool(r, 0, 0)) {
         log_error(exclusive ? "a crmblob server is using %s: stop it first"
@@ -609,7 +612,8 @@ static store_err hold_try(pg_be *p, bool exclusive)
 }
 
 /* A connection of its own holds a session advisory lock until close:
- * shared by serving processes, alone by rekey. */
+ * shared by serving processes, alone by rekey. The lock is the schema's
+ * (pg_conn.h): stores in other schemas of the database are not held off. */
 static store_err pg_hold(store_be *b, store_hold_mode h)
 {
     pg_be *p = be_of(b);
@@ -701,7 +705,6 @@ static store_err pg_xlock(store_tx *tx, store_xlock what, int64_t key)
 {
     pg_tx *t = tx_of(tx);
     params p = {0};
-    int64_t got = 0;
     assert(tx->mode == STORE_TX_WRITE || tx->mode == STORE_TX_TRY_WRITE);
     assert(key >= 0 && key < PGC_LOCK_XLOCK);
     p_i64(&p, PGC_LOCK_SPACE);
@@ -710,7 +713,7 @@ static store_err pg_xlock(store_tx *tx, store_xlock what, int64_t key)
         return run(t, S_XLOCK, &p, NULL);
     PGresult *r = NULL;
     store_err rc = run_row(t, S_TRY_XLOCK, &p, &r);
-    got = rc == STORE_OK && col_bool(r, 0, 0);
+    bool got = rc == STORE_OK && col_bool(r, 0, 0);
     PQclear(r);
     return rc == STORE_OK && !got ? STORE_UNAVAILABLE : rc;
 }

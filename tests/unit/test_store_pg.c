@@ -1227,6 +1227,17 @@ static void test_hold(void **state)
     b2->ops->close(b2);
     b3->ops->close(b3); /* released with its connection */
     assert_int_equal(OPS->hold(f->b, STORE_HOLD_SERVE), STORE_OK);
+    /* the hold is the schema's: another schema of the database is free */
+    pgtmp other;
+    store_options o = {.pool_size = 1};
+    assert_int_equal(pgtmp_make(&other), 0);
+    assert_int_equal(store_pg_open(other.conninfo, &o, &b2), STORE_OK);
+    assert_int_equal(b2->ops->hold(b2, STORE_HOLD_EXCLUSIVE), STORE_OK);
+    b3 = open_other(f);
+    assert_int_equal(b3->ops->hold(b3, STORE_HOLD_EXCLUSIVE), STORE_UNAVAILABLE); /* f serves */
+    b3->ops->close(b3);
+    b2->ops->close(b2);
+    pgtmp_drop(&other);
 }
 
 int main(void)
