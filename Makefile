@@ -92,11 +92,11 @@ run: deps
 	./$(BUILD)/crmblob serve --listen $(LISTEN) --db $(DB)
 
 # PostgreSQL's server programs (Debian: postgresql, outside PATH). Without
-# them the tests that need a real server (test_pg_conn) are left out of
+# them the tests that need a real server (test_pg_conn, test_store_pg) are left out of
 # `unit`, said so, and nothing else changes.
 PG_BINDIR    := $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
 PG_AVAILABLE := $(if $(wildcard $(PG_BINDIR)/initdb),pg)
-PG_UNIT      := $(BUILD)/tests/test_pg_conn
+PG_UNIT      := $(BUILD)/tests/test_pg_conn $(BUILD)/tests/test_store_pg
 # A throwaway cluster for the tests (scripts/pg-cluster.sh; fsync off, see
 # there): `eval "$$(make -s pg-start)"` puts its PG* variables in a shell.
 PG_DIR       ?= $(abspath $(BUILD))/pg

@@ -76,7 +76,8 @@ pgc_res pgc_sqlstate_res(const char *st)
     if (strcmp(st, "53100") == 0)
         return PGC_NO_SPACE;
     if (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
-        strcmp(st, "57P03") == 0 || strcmp(st, "53300") == 0 || strcmp(st, "57014") == 0)
+        strcmp(st, "57P03") == 0 || strcmp(st, "53300") == 0 || strcmp(st, "57014") == 0 ||
+        strcmp(st, "55P03") == 0)
         return PGC_UNAVAILABLE;
     if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
         return PGC_RETRY;
@@ -507,8 +508,9 @@ static pgc_res finish(pgc_conn *c, PGresult *r, const char *what, PGresult **out
         rc = pgc_sqlstate_res(state);
         if (PQstatus(c->pg) != CONNECTION_OK)
             rc = PGC_UNAVAILABLE;
-        /* a statement timeout (57014) leaves the connection usable */
-        if (rc == PGC_UNAVAILABLE && strcmp(c->sqlstate, "57014") != 0)
+        /* a statement or lock timeout (57014, 55P03) leaves the connection usable */
+        if (rc == PGC_UNAVAILABLE && strcmp(c->sqlstate, "57014") != 0 &&
+            strcmp(c->sqlstate, "55P03") != 0)
             c->broken = true;
         if (rc == PGC_INTERNAL) {
             char line[512];

@@ -32,7 +32,8 @@ typedef enum {
     PGC_INVALID,     /* 23503 foreign key, 23xxx other constraints, 22xxx bad data */
     PGC_TOO_LARGE,   /* 54000 program limit (a value beyond what a row holds) */
     PGC_NO_SPACE,    /* 53100 disk full */
-    PGC_UNAVAILABLE, /* class 08, 57P01-57P03, 53300, 57014 timeout, no connection, no answer */
+    PGC_UNAVAILABLE, /* class 08, 57P01-57P03, 53300, 57014 timeout, 55P03 lock not available
+                        (a transaction that would not wait), no connection, no answer */
     PGC_RETRY,       /* 40001 serialization failure, 40P01 deadlock: run the transaction again */
     PGC_INTERNAL,    /* everything else (a bug in our SQL, a schema we do not know) */
 } pgc_res;
@@ -121,12 +122,17 @@ const char *pgc_last_sqlstate(const pgc_conn *c);
 
 /* The schema version this binary creates and knows (numbered as the
  * SQLite schema's PRAGMA user_version, so one model change is one number
- * on both). */
-#define PGC_SCHEMA_VERSION 6
+ * on both; 7, the counters, is PostgreSQL's alone). */
+#define PGC_SCHEMA_VERSION 7
 /* The first key of every advisory lock crmblob takes ('crmb'); the second
  * names the subject (PGC_LOCK_SCHEMA here, the store's kinds elsewhere). */
 #define PGC_LOCK_SPACE 0x63726d62
 #define PGC_LOCK_SCHEMA 1
+/* The transaction locks of store_pg.c (xlock) are (PGC_LOCK_SPACE,
+ * PGC_LOCK_XLOCK * (subject + 1) + key). Its session lock (store_hold) is
+ * in the one-key space: PGC_LOCK_SPACE << 32 | hashtext(schema), so that
+ * it is the schema's, as the data is. */
+#define PGC_LOCK_XLOCK 0x100
 /* The size of one row of picture bytes (blob_piece.bytes). */
 #define PGC_PIECE (256 * 1024)
 

@@ -19,6 +19,10 @@
  *    both; times are bigint milliseconds; sizes bigint (the store checks
  *    the int32 limits of the wire format itself).
  *  - variant_total is kept by a plpgsql trigger, as SQLite's triggers do.
+ *  - counters (version 7, PostgreSQL only): named numbers every server
+ *    reads, for what SQLite keeps in its shared "<db>-changes" file; the
+ *    row 'users' moves in every transaction that writes users, so that a
+ *    server's memory of users (auth) sees another server's changes.
  *
  * The version is the one row of schema_version. Migrating runs in one
  * transaction under pg_advisory_xact_lock(PGC_LOCK_SPACE, PGC_LOCK_SCHEMA):
@@ -159,6 +163,18 @@ static pgc_res create_v6(pgc_conn *c, arena_t *a)
     return pgc_exec(c, ddl, NULL);
 }
 
+/* Version 7: the counters (PostgreSQL only; SQLite's counts live in a
+ * shared file). SQLite's next model change must take number 8 (its
+ * migration 7 a no-op), so that one number still means one model. */
+static pgc_res create_v7(pgc_conn *c, arena_t *a)
+{
+    (void)a;
+    return pgc_exec(c,
+                    "CREATE TABLE counters (name text PRIMARY KEY, n bigint NOT NULL);\n"
+                    "INSERT INTO counters(name, n) VALUES ('users', 0);\n",
+                    NULL);
+}
+
 typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 
 /* Each step takes the schema from the previous step's version (0 for the
@@ -167,9 +183,9 @@ typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 static const struct {
     int to;
     migration_fn fn;
-} steps[] = {{6, create_v6}};
+} steps[] = {{6, create_v6}, {7, create_v7}};
 #define NSTEPS ((int)(sizeof(steps) / sizeof(steps[0])))
-_Static_assert(PGC_SCHEMA_VERSION == 6, "steps[] ends at PGC_SCHEMA_VERSION");
+_Static_assert(PGC_SCHEMA_VERSION == 7, "steps[] ends at PGC_SCHEMA_VERSION");
 
 /* The integer in row 0, column 0 of statement sql's answer (0: no row). */
 static pgc_res query_int(pgc_conn *c, const char *sql, int *value)

@@ -19,6 +19,11 @@
  *    recipe that met RETRY (serialization failure, deadlock).
  *  - A primitive's results come from the arena it is given; picture bytes
  *    go in and out in pieces of at most STORE_PIECE.
+ *  - A primitive that fails (any error; NOMATCH and ABSENT are answers, not
+ *    failures) ends what its transaction can do: PostgreSQL refuses every
+ *    later statement of it. A recipe returns that failure (or its own
+ *    reading of it) and never carries on in the same transaction; the
+ *    PostgreSQL backend answers later primitives, and end, with it.
  *
  * Until every recipe has moved above this interface, the older whole-call
  * table (struct store_ops, store_int.h) exists alongside; a backend fills
@@ -288,5 +293,11 @@ typedef store_err (*store_recipe)(store_tx *tx, void *ctx);
  * then STORE_UNAVAILABLE. fn may run more than once, so it must not keep
  * anything of a failed run. Never answers NOMATCH or RETRY. */
 store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
+
+/* The PostgreSQL backend (store_pg.c) on conninfo: a pool of o->pool_size
+ * connections (0: 8), the schema migrated (created, or refused when newer
+ * than this binary). Closed by its ops' close. Until store_open dispatches
+ * to it, its tests drive it through its ops. */
+store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out);
 
 #endif

@@ -1,0 +1,1812 @@
+/*
+ * store_pg.c — the PostgreSQL backend of store_backend.h, on pg_conn's
+ * pool, prepared statements and schema.
+ *
+ * A transaction is one pooled connection from begin to end: READ1 runs its
+ * one statement outside any BEGIN; READ is REPEATABLE READ READ ONLY (one
+ * snapshot); WRITE is READ COMMITTED, whose races the recipes close with
+ * row locks (FOR SHARE / FOR UPDATE), conditional writes (RETURNING; 0
+ * rows = STORE_NOMATCH) and transaction advisory locks (xlock);
+ * TRY_WRITE is WRITE with a lock_timeout of 1 ms, so that it gives
+ * STORE_UNAVAILABLE rather than wait. store_hold is a session advisory
+ * lock of the schema (shared to serve, exclusive to rekey) on a connection
+ * of its own.
+ *
+ * Invariants:
+ *  - every primitive is one statement (pic_read: one per piece it
+ *    touches) and maps pgc_res 1:1 onto store_err; none decides anything;
+ *  - on PostgreSQL a statement that fails ends what its transaction can
+ *    do: the first failure is remembered, later primitives return it
+ *    without asking the server, and it is the transaction's outcome at
+ *    end (never a COMMIT);
+ *  - a COMMIT that got no answer is STORE_UNAVAILABLE (its outcome is
+ *    unknown) and its connection is not used again;
+ *  - picture bytes are rows of PGC_PIECE bytes in blob_piece (n = 0, 1,
+ *    ...), every row full but the last; a picture of 0 bytes is one empty
+ *    row, so "no bytes" (no row) differs from "0 bytes". Neither side holds
+ *    more than one piece: writes buffer at most one, reads fetch the part
+ *    of at most two pieces they need (substring on uncompressed storage);
+ *  - results are copied into the caller's arena; PGresults never outlive
+ *    the primitive.
+ *
+ * PostgreSQL keeps no shared counts file (counts is NULL): the read cache
+ * validates by version there. The users change count is the counters row
+ * 'users', moved by users_bump in the writer's transaction.
+ */
+#include "store/store_backend.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/log.h"
+#include "store/pg_conn.h"
+
+#define PG_POOL_DEFAULT 8
+#define PG_CHECKOUT_WAIT_MS 10000     /* as SQLite's busy timeout */
+#define PG_STATEMENT_TIMEOUT_MS 60000 /* a statement running longer is stuck */
+#define PG_CONNECT_TIMEOUT_S 5
+#define PG_MAXP 16 /* parameters of one statement */
+
+_Static_assert(STORE_PIECE == PGC_PIECE, "a store piece is one blob_piece row");
+
+/* ---- statements --------------------------------------------------------- */
+
+enum {
+    S_PING,
+    S_USERS_STAMP,
+    S_USERS_BUMP,
+    S_XLOCK,
+    S_TRY_XLOCK,
+    S_USER_INSERT,
+    S_USER_BY_ID,
+    S_USER_BY_NAME,
+    S_USER_LIST,
+    S_USER_COUNT,
+    S_USER_SET,
+    S_CRED_INSERT,
+    S_CRED_FIND,
+    S_CRED_LIST,
+    S_CRED_REVOKE,
+    S_CRED_REVOKE_PAIR,
+    S_CRED_REVOKE_USER,
+    S_CRED_PURGE,
+    S_APP_INSERT,
+    S_APP_FIND,
+    S_APP_LIST,
+    S_APP_REVOKE,
+    S_META_GET,
+    S_META_PUT,
+    S_THUMB_SET,
+    S_BLOB_READ, /* + store_row_lock */
+    S_BLOB_READ_SHARE,
+    S_BLOB_READ_UPDATE,
+    S_BLOB_INSERT,
+    S_BLOB_SET_INFO,
+    S_BLOB_SET_CONTENT,
+    S_BLOB_SET_STORED,
+    S_BLOB_CLAIM,
+    S_BLOB_UNLINK,
+    S_BLOB_DELETE,
+    S_BLOB_NEXT_STORED,
+    S_PIC_CLEAR,
+    S_PIC_PUT,
+    S_PIC_SIZE,
+    S_PIC_GET,
+    S_VAR_READ,
+    S_VAR_UPSERT,
+    S_VAR_TOUCH,
+    S_VAR_TOTALS,
+    S_VAR_LRU,
+    S_VAR_DELETE,
+    S_VAR_DELETE_STALE,
+    S_VAR_NEXT,
+    S_VAR_SET_STORED,
+    S_FIXED
+};
+
+/* Per entity kind (kind_stmt), then the generated ones of every kind. */
+enum {
+    K_READ,
+    K_READ_SHARE,
+    K_READ_UPDATE,
+    K_NEXT_ID,
+    K_INSERT,
+    K_UPDATE,
+    K_DELETE,
+    K_SET_IMAGE,
+    K_COUNT
+};
+enum { G_SWEEP = S_FIXED + MODEL_KIND_COUNT * K_COUNT, S_TOTAL };
+
+#define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
+#define CRED_COLS                                                                                  \
+    "c.id, c.kind, c.user_id, u.name, c.created_ms, c.expires_ms, c.revoked, c.hash, "             \
+    "c.xsrf_hash, c.label, c.pair_id FROM cred c JOIN users u ON u.id = c.user_id "
+#define APP_COLS "id, name, hash, created_ms, revoked"
+/* A blob row b with the users who made and last changed it (NULL when gone
+ * or the server); read by read_blob_row in this order. */
+#define BLOB_SELECT                                                                                \
+    "SELECT b.id, b.description, b.extra_info, b.mime_type, b.conceptual_type, b.blob_size, "      \
+    "b.original_size, b.is_zipped, b.is_encrypted, b.created_ms, b.updated_ms, b.created_by, "     \
+    "b.updated_by, b.version, b.info_version, b.unlinked_ms, "                                     \
+    "cu.id, cu.name, cu.full_name, cu.role, cu.disabled, cu.created_ms, "                          \
+    "uu.id, uu.name, uu.full_name, uu.role, uu.disabled, uu.created_ms FROM "
+#define BLOB_JOIN                                                                                  \
+    " b LEFT JOIN users cu ON cu.id = b.created_by LEFT JOIN users uu ON uu.id = b.updated_by "
+#define BLOB_WHERE "blob" BLOB_JOIN "WHERE b.id = $1"
+#define VAR_COLS "v.id, v.mime, v.is_zipped, v.is_encrypted, v.original_size, d.bytes "
+
+static const pgc_stmt fixed[S_FIXED] = {
+    [S_PING] = {"ping", "SELECT version FROM schema_version", 0},
+    [S_USERS_STAMP] = {"users_stamp", "SELECT n FROM counters WHERE name = 'users'", 0},
+    [S_USERS_BUMP] = {"users_bump", "UPDATE counters SET n = n + 1 WHERE name = 'users'", 0},
+    [S_XLOCK] = {"xlock", "SELECT pg_advisory_xact_lock($1::int, $2::int)", 0},
+    [S_TRY_XLOCK] = {"try_xlock", "SELECT pg_try_advisory_xact_lock($1::int, $2::int)", 0},
+    [S_USER_INSERT] = {"user_insert",
+                       "INSERT INTO users(name, full_name, role, disabled, pw_hash, created_ms) "
+                       "VALUES($1, $2, $3, $4, $5, $6) RETURNING id",
+                       0},
+    [S_USER_BY_ID] = {"user_by_id", "SELECT " USER_COLS " FROM users WHERE id = $1", 0},
+    [S_USER_BY_NAME] = {"user_by_name",
+                        "SELECT " USER_COLS " FROM users WHERE lower(name) = lower($1)", 0},
+    [S_USER_LIST] = {"user_list", "SELECT " USER_COLS " FROM users ORDER BY id", 0},
+    [S_USER_COUNT] = {"user_count", "SELECT count(*) FROM users", 0},
+    /* NULL pw_hash, disabled < 0: kept */
+    [S_USER_SET] = {"user_set",
+                    "UPDATE users SET pw_hash = coalesce($2, pw_hash), disabled = CASE WHEN "
+                    "$3::int < 0 THEN disabled ELSE $3::int END WHERE lower(name) = lower($1)",
+                    0},
+    [S_CRED_INSERT] = {"cred_insert",
+                       "INSERT INTO cred(kind, hash, user_id, created_ms, expires_ms, revoked, "
+                       "xsrf_hash, label, pair_id) VALUES($1, $2::bytea, $3, $4, $5, $6, "
+                       "$7::bytea, $8, $9) RETURNING id",
+                       0},
+    [S_CRED_FIND] = {"cred_find", "SELECT " CRED_COLS "WHERE c.kind = $1 AND c.hash = $2::bytea",
+                     0},
+    [S_CRED_LIST] = {"cred_list",
+                     "SELECT " CRED_COLS
+                     "WHERE c.kind = $1 AND c.revoked = 0 AND c.expires_ms > $2 ORDER BY c.id",
+                     0},
+    [S_CRED_REVOKE] = {"cred_revoke", "UPDATE cred SET revoked = 1 WHERE kind = $1 AND id = $2", 0},
+    /* what was issued with $1 at login, either way round */
+    [S_CRED_REVOKE_PAIR] = {"cred_revoke_pair",
+                            "UPDATE cred SET revoked = 1 WHERE pair_id = $1 "
+                            "OR id = (SELECT pair_id FROM cred WHERE id = $1)",
+                            0},
+    [S_CRED_REVOKE_USER] = {"cred_revoke_user", "UPDATE cred SET revoked = 1 WHERE user_id = $1",
+                            0},
+    [S_CRED_PURGE] = {"cred_purge", "DELETE FROM cred WHERE revoked <> 0 OR expires_ms < $1", 0},
+    [S_APP_INSERT] = {"app_insert",
+                      "INSERT INTO app(name, hash, created_ms, revoked) "
+                      "VALUES($1, $2::bytea, $3, $4) RETURNING id",
+                      0},
+    [S_APP_FIND] = {"app_find", "SELECT " APP_COLS " FROM app WHERE hash = $1::bytea", 0},
+    [S_APP_LIST] = {"app_list", "SELECT " APP_COLS " FROM app ORDER BY id", 0},
+    [S_APP_REVOKE] = {"app_revoke", "UPDATE app SET revoked = 1 WHERE lower(name) = lower($1)", 0},
+    [S_META_GET] = {"meta_get", "SELECT value FROM meta WHERE name = $1", 1},
+    [S_META_PUT] = {"meta_put",
+                    "INSERT INTO meta(name, value) VALUES($1, $2::bytea) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    0},
+    [S_THUMB_SET] = {"thumb_set", "UPDATE product SET thumb_blob_id = $2 WHERE id = $1", 0},
+    [S_BLOB_READ] = {"blob_read", BLOB_SELECT BLOB_WHERE, 0},
+    [S_BLOB_READ_SHARE] = {"blob_read_share", BLOB_SELECT BLOB_WHERE " FOR SHARE OF b", 0},
+    [S_BLOB_READ_UPDATE] = {"blob_read_update", BLOB_SELECT BLOB_WHERE " FOR UPDATE OF b", 0},
+    [S_BLOB_INSERT] = {"blob_insert",
+                       "INSERT INTO blob(description, extra_info, mime_type, conceptual_type, "
+                       "blob_size, original_size, is_zipped, is_encrypted, created_ms, "
+                       "updated_ms, created_by, updated_by, version, info_version, unlinked_ms) "
+                       "VALUES('', '', '', $1, 0, 0, 0, 0, $2, $2, $3, $3, 0, 0, $4) RETURNING id",
+                       0},
+    /* NULL leaves a client field unchanged */
+    [S_BLOB_SET_INFO] = {"blob_set_info",
+                         "WITH b AS (UPDATE blob SET description = coalesce($2, description), "
+                         "extra_info = coalesce($3, extra_info), "
+                         "conceptual_type = coalesce($4, conceptual_type), updated_ms = $5, "
+                         "updated_by = $6, info_version = info_version + 1 WHERE id = $1 AND "
+                         "($7::bigint = -1 OR info_version = $7) RETURNING *) " BLOB_SELECT
+                         "b" BLOB_JOIN,
+                         0},
+    [S_BLOB_SET_CONTENT] = {"blob_set_content",
+                            "WITH b AS (UPDATE blob SET mime_type = $2, blob_size = $3, "
+                            "original_size = $4, is_zipped = $5, is_encrypted = $6, "
+                            "updated_ms = $7, updated_by = $8, version = version + 1, "
+                            "info_version = info_version + 1 WHERE id = $1 AND "
+                            "($9::bigint = -1 OR version = $9) RETURNING *) " BLOB_SELECT
+                            "b" BLOB_JOIN,
+                            0},
+    /* the record changed (sizes, flags), the served bytes did not: version stays */
+    [S_BLOB_SET_STORED] = {"blob_set_stored",
+                           "UPDATE blob SET blob_size = $2, is_zipped = $3, is_encrypted = $4, "
+                           "info_version = info_version + 1 WHERE id = $1",
+                           0},
+    [S_BLOB_CLAIM] =
+        {"blob_claim",
+         "UPDATE blob SET unlinked_ms = NULL WHERE id = $1 AND unlinked_ms IS NOT NULL", 0},
+    [S_BLOB_UNLINK] = {"blob_unlink", "UPDATE blob SET unlinked_ms = $2 WHERE id = $1", 0},
+    [S_BLOB_DELETE] = {"blob_delete", "DELETE FROM blob WHERE id = $1", 0},
+    [S_BLOB_NEXT_STORED] =
+        {"blob_next_stored",
+         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1", 0},
+    [S_PIC_CLEAR] = {"pic_clear", "DELETE FROM blob_piece WHERE blob_id = $1", 0},
+    [S_PIC_PUT] = {"pic_put", "INSERT INTO blob_piece(blob_id, n, bytes) VALUES($1, $2, $3::bytea)",
+                   0},
+    /* length() of a stored bytea reads its header, not its bytes */
+    [S_PIC_SIZE] = {"pic_size",
+                    "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM blob_piece "
+                    "WHERE blob_id = $1",
+                    0},
+    [S_PIC_GET] = {"pic_get",
+                   "SELECT substring(bytes FROM $3::int FOR $4::int) FROM blob_piece "
+                   "WHERE blob_id = $1 AND n = $2",
+                   1},
+    /* only while the BLOB's bytes are still of that version */
+    [S_VAR_READ] = {"var_read",
+                    "SELECT " VAR_COLS "FROM variant v JOIN blob b ON b.id = v.blob_id "
+                    "JOIN variant_data d ON d.variant_id = v.id WHERE v.blob_id = $1 "
+                    "AND v.key = $2 AND v.version = $3 AND b.version = $3",
+                    1},
+    [S_VAR_UPSERT] = {"var_upsert",
+                      "WITH v AS (INSERT INTO variant(blob_id, version, key, mime, is_zipped, "
+                      "is_encrypted, original_size, size, pinned, last_used_ms) "
+                      "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                      "ON CONFLICT(blob_id, key) DO UPDATE SET version = excluded.version, "
+                      "mime = excluded.mime, is_zipped = excluded.is_zipped, "
+                      "is_encrypted = excluded.is_encrypted, "
+                      "original_size = excluded.original_size, size = excluded.size, "
+                      "pinned = excluded.pinned, last_used_ms = excluded.last_used_ms "
+                      "RETURNING id) INSERT INTO variant_data(variant_id, bytes) "
+                      "SELECT id, $11::bytea FROM v ON CONFLICT(variant_id) "
+                      "DO UPDATE SET bytes = excluded.bytes RETURNING variant_id",
+                      0},
+    /* a use recorded earlier than one already written changes nothing */
+    [S_VAR_TOUCH] = {"var_touch",
+                     "UPDATE variant v SET last_used_ms = t.ms FROM (SELECT id, max(ms) AS ms "
+                     "FROM unnest($1::bigint[], $2::bigint[]) AS u(id, ms) GROUP BY id) t "
+                     "WHERE v.id = t.id AND v.last_used_ms < t.ms",
+                     0},
+    [S_VAR_TOTALS] = {"var_totals", "SELECT bytes, count FROM variant_total", 0},
+    [S_VAR_LRU] = {"var_lru",
+                   "SELECT id, size FROM variant WHERE pinned = 0 AND NOT (blob_id = $1 AND "
+                   "key = $2) ORDER BY last_used_ms, id LIMIT 1",
+                   0},
+    [S_VAR_DELETE] = {"var_delete", "DELETE FROM variant WHERE id = $1", 0},
+    [S_VAR_DELETE_STALE] = {"var_delete_stale",
+                            "DELETE FROM variant WHERE blob_id = $1 "
+                            "AND version <> (SELECT version FROM blob WHERE id = $1)",
+                            0},
+    [S_VAR_NEXT] = {"var_next",
+                    "SELECT v.id, d.bytes, v.is_zipped, v.is_encrypted FROM variant v "
+                    "JOIN variant_data d ON d.variant_id = v.id "
+                    "WHERE v.blob_id = $1 AND v.id > $2 ORDER BY v.id LIMIT 1",
+                    1},
+    [S_VAR_SET_STORED] = {"var_set_stored",
+                          "WITH d AS (UPDATE variant_data SET bytes = $2::bytea "
+                          "WHERE variant_id = $1 RETURNING variant_id) UPDATE variant "
+                          "SET size = $3, is_zipped = $4, is_encrypted = $5 "
+                          "WHERE id IN (SELECT variant_id FROM d)",
+                          0},
+};
+
+static int kind_stmt(model_kind k, int e)
+{
+    assert(k >= 0 && k < MODEL_KIND_COUNT && e >= 0 && e < K_COUNT);
+    return S_FIXED + (int)k * K_COUNT + e;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+typedef struct {
+    store_be base; /* first: what the recipes hold */
+    pgc_pool *pool;
+    pgc_pool *hold_pool; /* store_hold's connection, kept until close */
+    pgc_conn *hold_conn;
+    char *conninfo;
+    arena_t *sql; /* the generated statements' text */
+    pgc_stmt stmts[S_TOTAL];
+    char desc[256];
+} pg_be;
+
+typedef struct {
+    store_tx base; /* first: what begin hands out */
+    pgc_conn *c;
+    store_err failed; /* the first failure of a statement (the server ended the transaction) */
+} pg_tx;
+
+struct store_pic_w {
+    pg_tx *t;
+    int32_t blob_id;
+    int32_t next; /* the next piece's n */
+    int64_t size, done;
+    unsigned char *buf; /* a piece being filled (allocated when first needed, at most size) */
+    size_t fill;
+};
+
+struct store_pic_r {
+    pg_tx *t;
+    int32_t blob_id;
+    int64_t size;
+};
+
+static pg_be *be_of(store_be *b)
+{
+    assert(b != NULL);
+    return (pg_be *)b;
+}
+
+static pg_tx *tx_of(store_tx *tx)
+{
+    assert(tx != NULL);
+    return (pg_tx *)tx;
+}
+
+/* pgc_res onto store_err, one to one. */
+static store_err res_err(pgc_res r)
+{
+    switch (r) {
+    case PGC_OK:
+        return STORE_OK;
+    case PGC_ABSENT:
+        return STORE_ABSENT;
+    case PGC_CONFLICT:
+        return STORE_CONFLICT;
+    case PGC_INVALID:
+        return STORE_INVALID;
+    case PGC_TOO_LARGE:
+        return STORE_TOO_LARGE;
+    case PGC_NO_SPACE:
+        return STORE_NO_SPACE;
+    case PGC_UNAVAILABLE:
+        return STORE_UNAVAILABLE;
+    case PGC_RETRY:
+        return STORE_RETRY;
+    case PGC_INTERNAL:
+        break;
+    }
+    return STORE_INTERNAL;
+}
+
+/* ---- parameters and columns --------------------------------------------- */
+
+typedef struct {
+    int n;
+    const char *v[PG_MAXP];
+    int len[PG_MAXP], fmt[PG_MAXP];
+    char num[PG_MAXP][24];
+} params;
+
+static void p_i64(params *p, int64_t x)
+{
+    assert(p->n < PG_MAXP);
+    snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)x);
+    p->v[p->n] = p->num[p->n];
+    p->n++;
+}
+
+/* Text, or SQL NULL for NULL. */
+static void p_text(params *p, const char *s)
+{
+    assert(p->n < PG_MAXP);
+    p->v[p->n++] = s;
+}
+
+/* A reference: 0 is none (NULL). */
+static void p_ref(params *p, int64_t x)
+{
+    if (x == 0)
+        p_text(p, NULL);
+    else
+        p_i64(p, x);
+}
+
+/* Bytes, sent as they are (binary); NULL b with n 0 is empty, not NULL. */
+static void p_bytes(params *p, const void *b, size_t n)
+{
+    assert(p->n < PG_MAXP && n <= INT_MAX);
+    p->len[p->n] = (int)n;
+    p->fmt[p->n] = 1;
+    p->v[p->n++] = b != NULL ? b : "";
+}
+
+/* Integer column (text or binary result; NULL is 0). */
+static int64_t col_i64(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    const char *v = PQgetvalue(r, row, col);
+    if (PQfformat(r, col) == 0)
+        return strtoll(v, NULL, 10);
+    int len = PQgetlength(r, row, col);
+    uint64_t x = 0;
+    for (int i = 0; i < len; i++)
+        x = x << 8 | (unsigned char)v[i];
+    if (len > 0 && len < 8 && (v[0] & 0x80))
+        x |= ~UINT64_C(0) << (8 * len); /* sign */
+    return (int64_t)x;
+}
+
+static int32_t col_i32(const PGresult *r, int row, int col)
+{
+    return (int32_t)col_i64(r, row, col);
+}
+
+static bool col_bool(const PGresult *r, int row, int col)
+{
+    if (PQftype(r, col) == 16 /* boolean */)
+        return PQfformat(r, col) == 0 ? PQgetvalue(r, row, col)[0] == 't'
+                                      : PQgetvalue(r, row, col)[0] != 0;
+    return col_i64(r, row, col) != 0;
+}
+
+/* Text column as an arena string; "" for NULL. */
+static const char *col_str(arena_t *a, const PGresult *r, int row, int col)
+{
+    return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+/* bytea column into the arena (*n bytes); text results come as hex. */
+static store_err col_bytes(arena_t *a, const PGresult *r, int row, int col, void **out, size_t *n)
+{
+    const char *v = PQgetvalue(r, row, col);
+    if (PQfformat(r, col) == 1) {
+        *n = (size_t)PQgetlength(r, row, col);
+        *out = arena_alloc(a, *n);
+        if (*n > 0)
+            memcpy(*out, v, *n);
+        return STORE_OK;
+    }
+    size_t len = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)v, &len);
+    if (raw == NULL)
+        return STORE_INTERNAL;
+    *out = arena_alloc(a, len);
+    if (len > 0)
+        memcpy(*out, raw, len);
+    *n = len;
+    PQfreemem(raw);
+    return STORE_OK;
+}
+
+/* A hash column into out (zeros for NULL or a wrong length). */
+static void col_hash(const PGresult *r, int row, int col, unsigned char out[STORE_HASH_BYTES])
+{
+    size_t len = 0;
+    unsigned char *raw = NULL;
+    memset(out, 0, STORE_HASH_BYTES);
+    if (PQgetisnull(r, row, col))
+        return;
+    raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &len);
+    if (raw != NULL && len == STORE_HASH_BYTES)
+        memcpy(out, raw, STORE_HASH_BYTES);
+    PQfreemem(raw);
+}
+
+/* ---- running statements ------------------------------------------------- */
+
+/* Runs statement id with p in t; *out (when not NULL) the result. Once a
+ * statement failed, the server refuses the rest of the transaction: the
+ * failure is answered again without asking. */
+static store_err run(pg_tx *t, int id, const params *p, PGresult **out)
+{
+    static const params none;
+    if (out != NULL)
+        *out = NULL;
+    if (t->failed != STORE_OK)
+        return t->failed;
+    if (p == NULL)
+        p = &none;
+    store_err rc = res_err(pgc_run(t->c, id, p->n, p->v, p->len, p->fmt, out));
+    if (rc != STORE_OK && t->base.mode != STORE_TX_READ1)
+        t->failed = rc;
+    return rc;
+}
+
+/* run, then STORE_ABSENT (result cleared) when no row came. */
+static store_err run_row(pg_tx *t, int id, const params *p, PGresult **out)
+{
+    store_err rc = run(t, id, p, out);
+    if (rc == STORE_OK && PQntuples(*out) == 0) {
+        PQclear(*out);
+        *out = NULL;
+        rc = STORE_ABSENT;
+    }
+    return rc;
+}
+
+/* run a statement that changes rows; *rows of them. */
+static store_err run_rows(pg_tx *t, int id, const params *p, int64_t *rows)
+{
+    PGresult *r = NULL;
+    store_err rc = run(t, id, p, &r);
+    *rows = rc == STORE_OK ? strtoll(PQcmdTuples(r), NULL, 10) : 0;
+    PQclear(r);
+    return rc;
+}
+
+/* run a conditional write: STORE_NOMATCH when it changed no row. */
+static store_err run_match(pg_tx *t, int id, const params *p)
+{
+    int64_t rows = 0;
+    store_err rc = run_rows(t, id, p, &rows);
+    return rc == STORE_OK && rows == 0 ? STORE_NOMATCH : rc;
+}
+
+/* run a statement whose answer is one integer into *v (ABSENT: no row). */
+static store_err run_i64(pg_tx *t, int id, const params *p, int64_t *v)
+{
+    PGresult *r = NULL;
+    store_err rc = run_row(t, id, p, &r);
+    if (rc == STORE_OK)
+        *v = col_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+/* ---- life, health, identity --------------------------------------------- */
+
+static void pg_close(store_be *b)
+{
+    pg_be *p = be_of(b);
+    if (p->hold_conn != NULL)
+        pgc_return(p->hold_pool, p->hold_conn); /* closing it releases the hold */
+    pgc_pool_close(p->hold_pool);
+    pgc_pool_close(p->pool);
+    arena_destroy(p->sql);
+    free(p->conninfo);
+    free(p);
+}
+
+/* A read of the schema's version on a pooled connection. */
+static store_err pg_ping(store_be *b, char *why, size_t cap)
+{
+    pg_be *p = be_of(b);
+    pgc_conn *c = NULL;
+    PGresult *r = NULL;
+    store_err rc = res_err(pgc_checkout(p->pool, &c));
+    if (rc != STORE_OK) {
+        snprintf(why, cap, "no connection to PostgreSQL (%s)", p->desc);
+        return rc;
+    }
+    rc = res_err(pgc_run(c, S_PING, 0, NULL, NULL, NULL, &r));
+    if (rc != STORE_OK)
+        snprintf(why, cap, "PostgreSQL (%s): %s, SQLSTATE %s", p->desc, store_err_name(rc),
+                 pgc_last_sqlstate(c));
+    PQclear(r);
+    pgc_return(p->pool, c);
+    return rc;
+}
+
+static void pg_describe(store_be *b, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", be_of(b)->desc);
+}
+
+static const char *pg_spool_hint(store_be *b)
+{
+    (void)b;
+    return NULL; /* no directory of its own */
+}
+
+/* The "try" answer of a session advisory lock taken on the hold connection. */
+static store_err hold_try(pg_be *p, bool exclusive)
+{
+    char sql[128];
+    PGresult *r = NULL;
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_try_advisory_lock%s((%d::bigint << 32) | "
+             "(hashtext(current_schema())::bigint & 4294967295))",
+             exclusive ? "" : "_shared", PGC_LOCK_SPACE);
+    store_err rc = res_err(pgc_exec(p->hold_conn, sql, &r));
+    if (rc == STORE_OK && !col_bool(r, 0, 0)) {
+        log_error(exclusive ? "a crmblob server is using %s: stop it first"
+                            : "%s is being rekeyed: wait until `crmblob rekey` has finished",
+                  p->desc);
+        rc = STORE_UNAVAILABLE;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* A connection of its own holds a session advisory lock until close:
+ * shared by serving processes, alone by rekey. The lock is the schema's
+ * (pg_conn.h): stores in other schemas of the database are not held off. */
+static store_err pg_hold(store_be *b, store_hold_mode h)
+{
+    pg_be *p = be_of(b);
+    pgc_options o = {.size = 1, .connect_timeout_s = PG_CONNECT_TIMEOUT_S};
+    assert(p->hold_pool == NULL); /* once per open store */
+    store_err rc = res_err(pgc_pool_open(p->conninfo, &o, &p->hold_pool));
+    if (rc == STORE_OK)
+        rc = res_err(pgc_checkout(p->hold_pool, &p->hold_conn));
+    if (rc == STORE_OK)
+        rc = hold_try(p, h == STORE_HOLD_EXCLUSIVE);
+    if (rc != STORE_OK && p->hold_pool != NULL) {
+        pgc_return(p->hold_pool, p->hold_conn);
+        pgc_pool_close(p->hold_pool);
+        p->hold_pool = NULL;
+        p->hold_conn = NULL;
+    }
+    return rc;
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+static const char *const begin_sql[] = {
+    [STORE_TX_READ1] = NULL,
+    [STORE_TX_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    [STORE_TX_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    /* a row lock it would wait for fails at once (55P03: UNAVAILABLE) */
+    [STORE_TX_TRY_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 1",
+};
+
+/* sc: PostgreSQL never defers a write, so a scope's transactions are the
+ * store's own. */
+static store_err pg_begin(store_be *b, store_scope *sc, store_tx_mode m, store_tx **out)
+{
+    pg_be *p = be_of(b);
+    pg_tx *t = calloc(1, sizeof(*t));
+    (void)sc;
+    *out = NULL;
+    if (t == NULL)
+        return STORE_INTERNAL;
+    t->base = (store_tx){.be = b, .mode = m};
+    store_err rc = res_err(pgc_checkout(p->pool, &t->c));
+    if (rc == STORE_OK && begin_sql[m] != NULL)
+        rc = res_err(pgc_exec(t->c, begin_sql[m], NULL));
+    if (rc != STORE_OK) {
+        pgc_return(p->pool, t->c);
+        free(t);
+        return rc;
+    }
+    *out = &t->base;
+    return STORE_OK;
+}
+
+/* COMMIT: its answer, or STORE_UNAVAILABLE when none came (the outcome is
+ * unknown; the connection is not used again). */
+static store_err commit(pg_tx *t)
+{
+    PGresult *r = NULL;
+    pgc_res res = pgc_exec(t->c, "COMMIT", &r);
+    store_err rc = res_err(res);
+    if (res == PGC_UNAVAILABLE) {
+        pgc_discard(t->c);
+        log_warn("store: PostgreSQL: a COMMIT got no answer (SQLSTATE '%s'); its outcome is "
+                 "unknown",
+                 pgc_last_sqlstate(t->c));
+    } else if (rc == STORE_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        log_error("store: PostgreSQL rolled back a transaction asked to commit");
+        rc = STORE_INTERNAL;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* A transaction not committed is rolled back by pgc_return. */
+static store_err pg_end(store_tx *tx, store_err rc)
+{
+    pg_tx *t = tx_of(tx);
+    if (rc == STORE_OK)
+        rc = t->failed;
+    if (rc == STORE_OK && tx->mode != STORE_TX_READ1)
+        rc = commit(t);
+    pgc_return(be_of(tx->be)->pool, t->c);
+    free(t);
+    return rc;
+}
+
+/* pg_advisory_xact_lock(PGC_LOCK_SPACE, PGC_LOCK_XLOCK * (what + 1) + key);
+ * in TRY_WRITE, STORE_UNAVAILABLE rather than wait for it. */
+static store_err pg_xlock(store_tx *tx, store_xlock what, int64_t key)
+{
+    pg_tx *t = tx_of(tx);
+    params p = {0};
+    assert(tx->mode == STORE_TX_WRITE || tx->mode == STORE_TX_TRY_WRITE);
+    assert(key >= 0 && key < PGC_LOCK_XLOCK);
+    p_i64(&p, PGC_LOCK_SPACE);
+    p_i64(&p, PGC_LOCK_XLOCK * ((int64_t)what + 1) + key);
+    if (tx->mode == STORE_TX_WRITE)
+        return run(t, S_XLOCK, &p, NULL);
+    PGresult *r = NULL;
+    store_err rc = run_row(t, S_TRY_XLOCK, &p, &r);
+    bool got = rc == STORE_OK && col_bool(r, 0, 0);
+    PQclear(r);
+    return rc == STORE_OK && !got ? STORE_UNAVAILABLE : rc;
+}
+
+/* ---- change notification ------------------------------------------------ */
+
+static _Atomic uint64_t *pg_counts(store_be *b)
+{
+    (void)b;
+    return NULL; /* no shared counts: the read cache validates by version */
+}
+
+static bool pg_counts_check(store_be *b)
+{
+    (void)b;
+    return false;
+}
+
+static store_err pg_users_stamp(store_tx *tx, uint64_t *out)
+{
+    int64_t n = 0;
+    store_err rc = run_i64(tx_of(tx), S_USERS_STAMP, NULL, &n);
+    if (rc == STORE_ABSENT) {
+        log_error("store: the counters row 'users' is missing");
+        rc = STORE_INTERNAL;
+    }
+    *out = (uint64_t)n;
+    return rc;
+}
+
+static store_err pg_users_bump(store_tx *tx)
+{
+    return run(tx_of(tx), S_USERS_BUMP, NULL, NULL);
+}
+
+/* ---- users -------------------------------------------------------------- */
+
+/* A USER_COLS row. */
+static void read_user(arena_t *a, const PGresult *r, int row, model_user *out)
+{
+    out->id = col_i32(r, row, 0);
+    out->name = col_str(a, r, row, 1);
+    out->full_name = col_str(a, r, row, 2);
+    out->role = (model_role)col_i64(r, row, 3);
+    out->disabled = col_bool(r, row, 4);
+    out->pw_hash = col_str(a, r, row, 5);
+    out->created_ms = col_i64(r, row, 6);
+}
+
+static store_err pg_user_insert(store_tx *tx, const model_user *u, int64_t created, int32_t *id)
+{
+    params p = {0};
+    int64_t v = 0;
+    p_text(&p, u->name);
+    p_text(&p, u->full_name != NULL ? u->full_name : "");
+    p_i64(&p, u->role);
+    p_i64(&p, u->disabled);
+    p_text(&p, u->pw_hash != NULL ? u->pw_hash : "");
+    p_i64(&p, created);
+    store_err rc = run_i64(tx_of(tx), S_USER_INSERT, &p, &v);
+    *id = (int32_t)v;
+    return rc;
+}
+
+static store_err pg_user_read(store_tx *tx, arena_t *a, int32_t id, const char *name,
+                              model_user *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    if (name != NULL)
+        p_text(&p, name);
+    else
+        p_i64(&p, id);
+    store_err rc = run_row(tx_of(tx), name != NULL ? S_USER_BY_NAME : S_USER_BY_ID, &p, &r);
+    if (rc == STORE_OK)
+        read_user(a, r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_user_list(store_tx *tx, arena_t *a, model_user **out, size_t *n)
+{
+    PGresult *r = NULL;
+    store_err rc = run(tx_of(tx), S_USER_LIST, NULL, &r);
+    size_t rows = rc == STORE_OK ? (size_t)PQntuples(r) : 0;
+    *out = arena_alloc(a, rows * sizeof(model_user));
+    for (size_t i = 0; i < rows; i++)
+        read_user(a, r, (int)i, &(*out)[i]);
+    *n = rows;
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_user_count(store_tx *tx, int64_t *n)
+{
+    *n = 0;
+    return run_i64(tx_of(tx), S_USER_COUNT, NULL, n);
+}
+
+static store_err pg_user_set(store_tx *tx, const char *name, const char *pw_hash, int disabled)
+{
+    params p = {0};
+    p_text(&p, name);
+    p_text(&p, pw_hash);
+    p_i64(&p, disabled);
+    return run_match(tx_of(tx), S_USER_SET, &p);
+}
+
+/* ---- credentials, partner apps, metadata -------------------------------- */
+
+/* A CRED_COLS row. */
+static void read_cred(arena_t *a, const PGresult *r, int row, store_cred *out)
+{
+    out->id = col_i64(r, row, 0);
+    out->kind = (store_cred_kind)col_i64(r, row, 1);
+    out->user_id = col_i32(r, row, 2);
+    out->user_name = col_str(a, r, row, 3);
+    out->created_ms = col_i64(r, row, 4);
+    out->expires_ms = col_i64(r, row, 5);
+    out->revoked = col_bool(r, row, 6);
+    col_hash(r, row, 7, out->hash);
+    col_hash(r, row, 8, out->xsrf_hash);
+    out->label = col_str(a, r, row, 9);
+    out->pair_id = col_i64(r, row, 10);
+}
+
+/* Only sessions keep an XSRF hash (NULL otherwise); pair_id 0 is none. */
+static store_err pg_cred_insert(store_tx *tx, const store_cred *c, int64_t created, int64_t *id)
+{
+    params p = {0};
+    p_i64(&p, c->kind);
+    p_bytes(&p, c->hash, STORE_HASH_BYTES);
+    p_i64(&p, c->user_id);
+    p_i64(&p, created);
+    p_i64(&p, c->expires_ms);
+    p_i64(&p, c->revoked);
+    if (c->kind == STORE_CRED_SESSION)
+        p_bytes(&p, c->xsrf_hash, STORE_HASH_BYTES);
+    else
+        p_text(&p, NULL);
+    p_text(&p, c->label != NULL ? c->label : "");
+    p_ref(&p, c->pair_id > 0 ? c->pair_id : 0);
+    return run_i64(tx_of(tx), S_CRED_INSERT, &p, id);
+}
+
+static store_err pg_cred_find(store_tx *tx, arena_t *a, store_cred_kind k,
+                              const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, k);
+    p_bytes(&p, hash, STORE_HASH_BYTES);
+    store_err rc = run_row(tx_of(tx), S_CRED_FIND, &p, &r);
+    if (rc == STORE_OK)
+        read_cred(a, r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_cred_list(store_tx *tx, arena_t *a, store_cred_kind k, int64_t now,
+                              store_cred **out, size_t *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, k);
+    p_i64(&p, now);
+    store_err rc = run(tx_of(tx), S_CRED_LIST, &p, &r);
+    size_t rows = rc == STORE_OK ? (size_t)PQntuples(r) : 0;
+    *out = arena_alloc(a, rows * sizeof(store_cred));
+    for (size_t i = 0; i < rows; i++)
+        read_cred(a, r, (int)i, &(*out)[i]);
+    *n = rows;
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_cred_revoke(store_tx *tx, store_cred_kind k, int64_t id)
+{
+    params p = {0};
+    p_i64(&p, k);
+    p_i64(&p, id);
+    return run_match(tx_of(tx), S_CRED_REVOKE, &p); /* a revoked one matches too */
+}
+
+static store_err pg_cred_revoke_pair(store_tx *tx, int64_t id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return run(tx_of(tx), S_CRED_REVOKE_PAIR, &p, NULL);
+}
+
+static store_err pg_cred_revoke_user(store_tx *tx, int32_t user_id)
+{
+    params p = {0};
+    p_i64(&p, user_id);
+    return run(tx_of(tx), S_CRED_REVOKE_USER, &p, NULL);
+}
+
+static store_err pg_cred_purge(store_tx *tx, int64_t now)
+{
+    params p = {0};
+    p_i64(&p, now);
+    return run(tx_of(tx), S_CRED_PURGE, &p, NULL);
+}
+
+/* An APP_COLS row. */
+static void read_app(arena_t *a, const PGresult *r, int row, store_app *out)
+{
+    out->id = col_i64(r, row, 0);
+    out->name = col_str(a, r, row, 1);
+    col_hash(r, row, 2, out->hash);
+    out->created_ms = col_i64(r, row, 3);
+    out->revoked = col_bool(r, row, 4);
+}
+
+static store_err pg_app_insert(store_tx *tx, const store_app *ap, int64_t created, int64_t *id)
+{
+    params p = {0};
+    p_text(&p, ap->name);
+    p_bytes(&p, ap->hash, STORE_HASH_BYTES);
+    p_i64(&p, created);
+    p_i64(&p, ap->revoked);
+    return run_i64(tx_of(tx), S_APP_INSERT, &p, id);
+}
+
+static store_err pg_app_find(store_tx *tx, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
+                             store_app *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_bytes(&p, hash, STORE_HASH_BYTES);
+    store_err rc = run_row(tx_of(tx), S_APP_FIND, &p, &r);
+    if (rc == STORE_OK)
+        read_app(a, r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_app_list(store_tx *tx, arena_t *a, store_app **out, size_t *n)
+{
+    PGresult *r = NULL;
+    store_err rc = run(tx_of(tx), S_APP_LIST, NULL, &r);
+    size_t rows = rc == STORE_OK ? (size_t)PQntuples(r) : 0;
+    *out = arena_alloc(a, rows * sizeof(store_app));
+    for (size_t i = 0; i < rows; i++)
+        read_app(a, r, (int)i, &(*out)[i]);
+    *n = rows;
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_app_revoke(store_tx *tx, const char *name)
+{
+    params p = {0};
+    p_text(&p, name);
+    return run_match(tx_of(tx), S_APP_REVOKE, &p);
+}
+
+static store_err pg_meta_get(store_tx *tx, arena_t *a, const char *name, void **v, size_t *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    *v = NULL;
+    *n = 0;
+    p_text(&p, name);
+    store_err rc = run_row(tx_of(tx), S_META_GET, &p, &r);
+    if (rc == STORE_OK)
+        rc = col_bytes(a, r, 0, 0, v, n);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_meta_put(store_tx *tx, const char *name, const void *v, size_t n)
+{
+    params p = {0};
+    if (n > INT_MAX)
+        return STORE_TOO_LARGE;
+    p_text(&p, name);
+    p_bytes(&p, v, n);
+    return run(tx_of(tx), S_META_PUT, &p, NULL);
+}
+
+/* ---- entities ------------------------------------------------------------
+ * Every entity statement's row is (id, fields..., image_blob_id, version,
+ * updated_ms, thumb_blob_id); the thumbnail column is a product's only. */
+
+/* Binds $1 = id, $2.. = the fields (a reference of 0 is NULL). */
+static void p_entity(params *p, const model_entity_t *e)
+{
+    const model_entity_def *d = model_entity(e->kind);
+    p_i64(p, e->id);
+    for (int i = 0; i < d->nfields; i++) {
+        const model_field *f = &d->fields[i];
+        if (f->type == MODEL_FT_STRING)
+            p_text(p, e->v[i].s != NULL ? e->v[i].s : "");
+        else if (f->ref >= 0)
+            p_ref(p, e->v[i].i);
+        else
+            p_i64(p, e->v[i].i);
+    }
+}
+
+/* An entity row into *out; field values only when a != NULL. */
+static void read_entity(arena_t *a, const PGresult *r, model_kind k, store_ent_row *out)
+{
+    const model_entity_def *d = model_entity(k);
+    int n = d->nfields;
+    memset(out, 0, sizeof(*out));
+    out->e.kind = k;
+    out->e.id = col_i32(r, 0, 0);
+    for (int i = 0; a != NULL && i < n; i++) {
+        if (d->fields[i].type == MODEL_FT_STRING)
+            out->e.v[i].s = col_str(a, r, 0, 1 + i);
+        else
+            out->e.v[i].i = col_i32(r, 0, 1 + i); /* NULL reference -> 0 */
+    }
+    out->image_blob_id = col_i32(r, 0, 1 + n);
+    out->e.version = col_i64(r, 0, 2 + n);
+    out->e.updated_ms = col_i64(r, 0, 3 + n);
+    out->thumb_blob_id = col_i32(r, 0, 4 + n);
+}
+
+/* Locks apply in write transactions only: a READ snapshot cannot lock
+ * (PostgreSQL refuses FOR SHARE in READ ONLY), and SQLite's reads never do. */
+static int lock_of(const store_tx *tx, store_row_lock l)
+{
+    bool writes = tx->mode == STORE_TX_WRITE || tx->mode == STORE_TX_TRY_WRITE;
+    return !writes || l == STORE_ROW_PLAIN ? 0 : l == STORE_ROW_SHARE ? 1 : 2;
+}
+
+static store_err pg_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
+                             store_ent_row *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, id);
+    store_err rc = run_row(tx_of(tx), kind_stmt(k, K_READ + lock_of(tx, l)), &p, &r);
+    if (rc == STORE_OK)
+        read_entity(a, r, k, out);
+    PQclear(r);
+    return rc;
+}
+
+/* NULL (every id taken) or beyond int32: CONFLICT. */
+static store_err pg_ent_next_id(store_tx *tx, model_kind k, int32_t *id)
+{
+    PGresult *r = NULL;
+    store_err rc = run_row(tx_of(tx), kind_stmt(k, K_NEXT_ID), NULL, &r);
+    if (rc == STORE_ABSENT)
+        rc = STORE_INTERNAL; /* an aggregate has a row */
+    if (rc == STORE_OK && (PQgetisnull(r, 0, 0) || col_i64(r, 0, 0) > INT32_MAX)) {
+        log_warn("store: every %s id up to %d is taken", model_entity(k)->name, INT32_MAX);
+        rc = STORE_CONFLICT;
+    }
+    if (rc == STORE_OK)
+        *id = col_i32(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_ent_insert(store_tx *tx, const model_entity_t *e, int64_t now)
+{
+    params p = {0};
+    p_entity(&p, e);
+    p_i64(&p, now);
+    return run(tx_of(tx), kind_stmt(e->kind, K_INSERT), &p, NULL);
+}
+
+static store_err pg_ent_update(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
+                               int64_t *version)
+{
+    params p = {0};
+    p_entity(&p, e);
+    p_i64(&p, now);
+    p_i64(&p, expect);
+    store_err rc = run_i64(tx_of(tx), kind_stmt(e->kind, K_UPDATE), &p, version);
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+}
+
+/* gone: the deleted row's id, links, version and time (no field values:
+ * there is no arena for them). */
+static store_err pg_ent_delete(store_tx *tx, model_kind k, int32_t id, int64_t expect,
+                               store_ent_row *gone)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, id);
+    p_i64(&p, expect);
+    store_err rc = run_row(tx_of(tx), kind_stmt(k, K_DELETE), &p, &r);
+    if (rc == STORE_OK && gone != NULL)
+        read_entity(NULL, r, k, gone);
+    PQclear(r);
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+}
+
+/* NOMATCH: no such entity. blob_id 0: none. */
+static store_err pg_ent_set_image(store_tx *tx, model_kind k, int32_t id, int32_t blob_id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_ref(&p, blob_id);
+    return run_match(tx_of(tx), kind_stmt(k, K_SET_IMAGE), &p);
+}
+
+static store_err pg_ent_set_thumb(store_tx *tx, int32_t product_id, int32_t blob_id)
+{
+    params p = {0};
+    p_i64(&p, product_id);
+    p_ref(&p, blob_id);
+    return run_match(tx_of(tx), S_THUMB_SET, &p);
+}
+
+/* ---- BLOB records ------------------------------------------------------- */
+
+/* The user in columns [c, c + 6) of a BLOB_SELECT row (NULL when the join
+ * found none); pw_hash is not read. */
+static model_user *read_ref(arena_t *a, const PGresult *r, int c)
+{
+    if (PQgetisnull(r, 0, c))
+        return NULL;
+    model_user *u = arena_alloc(a, sizeof(*u));
+    *u = (model_user){.id = col_i32(r, 0, c),
+                      .name = col_str(a, r, 0, c + 1),
+                      .full_name = col_str(a, r, 0, c + 2),
+                      .role = (model_role)col_i64(r, 0, c + 3),
+                      .disabled = col_bool(r, 0, c + 4),
+                      .pw_hash = "",
+                      .created_ms = col_i64(r, 0, c + 5)};
+    return u;
+}
+
+/* A BLOB_SELECT row. */
+static void read_blob_row(arena_t *a, const PGresult *r, store_blob_row *out)
+{
+    model_blob *b = &out->b;
+    memset(out, 0, sizeof(*out));
+    b->blob_id = col_i32(r, 0, 0);
+    b->description = col_str(a, r, 0, 1);
+    b->extra_info = col_str(a, r, 0, 2);
+    b->mime_type = col_str(a, r, 0, 3);
+    b->conceptual_type = col_str(a, r, 0, 4);
+    b->blob_size = col_i32(r, 0, 5);
+    b->original_size = col_i32(r, 0, 6);
+    b->is_zipped = col_bool(r, 0, 7);
+    b->is_encrypted = col_bool(r, 0, 8);
+    b->created_ms = col_i64(r, 0, 9);
+    b->updated_ms = col_i64(r, 0, 10);
+    out->created_by = col_i32(r, 0, 11);
+    out->updated_by = col_i32(r, 0, 12);
+    b->version = col_i64(r, 0, 13);
+    b->info_version = col_i64(r, 0, 14);
+    out->unlinked_ms = PQgetisnull(r, 0, 15) ? INT64_MIN : col_i64(r, 0, 15);
+    out->created = read_ref(a, r, 16);
+    out->updated = read_ref(a, r, 22);
+}
+
+/* Runs a statement answering a BLOB_SELECT row into *out; `none` for no row. */
+static store_err blob_row(pg_tx *t, arena_t *a, int id, const params *p, store_err none,
+                          store_blob_row *out)
+{
+    PGresult *r = NULL;
+    store_err rc = run_row(t, id, p, &r);
+    if (rc == STORE_OK)
+        read_blob_row(a, r, out);
+    PQclear(r);
+    return rc == STORE_ABSENT ? none : rc;
+}
+
+static store_err pg_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
+                              store_blob_row *out)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return blob_row(tx_of(tx), a, S_BLOB_READ + lock_of(tx, l), &p, STORE_ABSENT, out);
+}
+
+static store_err pg_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
+                                int64_t unlinked_ms, int32_t *id)
+{
+    params p = {0};
+    int64_t v = 0;
+    p_text(&p, ct);
+    p_i64(&p, now);
+    p_i64(&p, user);
+    if (unlinked_ms == INT64_MIN)
+        p_text(&p, NULL); /* linked */
+    else
+        p_i64(&p, unlinked_ms);
+    store_err rc = run_i64(tx_of(tx), S_BLOB_INSERT, &p, &v);
+    *id = (int32_t)v;
+    return rc;
+}
+
+static store_err pg_blob_set_info(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
+                                  int32_t user, int64_t now, int64_t expect_info,
+                                  store_blob_row *out)
+{
+    static const model_blob_edit keep;
+    params p = {0};
+    if (ed == NULL)
+        ed = &keep;
+    p_i64(&p, id);
+    p_text(&p, ed->description);
+    p_text(&p, ed->extra_info);
+    p_text(&p, ed->conceptual_type);
+    p_i64(&p, now);
+    p_i64(&p, user);
+    p_i64(&p, expect_info);
+    return blob_row(tx_of(tx), a, S_BLOB_SET_INFO, &p, STORE_NOMATCH, out);
+}
+
+static store_err pg_blob_set_content(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
+                                     int32_t user, int64_t now, int64_t expect_version,
+                                     store_blob_row *out)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_text(&p, m->mime != NULL ? m->mime : "");
+    p_i64(&p, m->size);
+    p_i64(&p, m->original_size);
+    p_i64(&p, m->zipped);
+    p_i64(&p, m->encrypted);
+    p_i64(&p, now);
+    p_i64(&p, user);
+    p_i64(&p, expect_version);
+    return blob_row(tx_of(tx), a, S_BLOB_SET_CONTENT, &p, STORE_NOMATCH, out);
+}
+
+/* NOMATCH: no such record. */
+static store_err pg_blob_set_stored(store_tx *tx, int32_t id, int64_t size, bool z, bool e)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_i64(&p, size);
+    p_i64(&p, z);
+    p_i64(&p, e);
+    return run_match(tx_of(tx), S_BLOB_SET_STORED, &p);
+}
+
+static store_err pg_blob_claim(store_tx *tx, int32_t id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return run_match(tx_of(tx), S_BLOB_CLAIM, &p);
+}
+
+/* NOMATCH: no such record. */
+static store_err pg_blob_unlink(store_tx *tx, int32_t id, int64_t since)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_i64(&p, since);
+    return run_match(tx_of(tx), S_BLOB_UNLINK, &p);
+}
+
+/* STORE_OK when there was none. */
+static store_err pg_blob_delete(store_tx *tx, int32_t id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return run(tx_of(tx), S_BLOB_DELETE, &p, NULL);
+}
+
+static store_err pg_blob_sweep(store_tx *tx, int64_t cutoff, int64_t *n)
+{
+    params p = {0};
+    p_i64(&p, cutoff);
+    return run_rows(tx_of(tx), G_SWEEP, &p, n); /* the blob rows, not their cascades */
+}
+
+static store_err pg_blob_next_stored(store_tx *tx, int32_t after, int32_t *id)
+{
+    params p = {0};
+    int64_t v = 0;
+    p_i64(&p, after);
+    store_err rc = run_i64(tx_of(tx), S_BLOB_NEXT_STORED, &p, &v);
+    *id = (int32_t)v;
+    return rc;
+}
+
+/* ---- picture bytes ------------------------------------------------------ */
+
+/* The bytes before any written so far go: a picture is replaced whole. */
+static store_err pg_pic_write_open(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out)
+{
+    params p = {0};
+    assert(size >= 0);
+    *out = NULL;
+    p_i64(&p, blob_id);
+    store_err rc = run(tx_of(tx), S_PIC_CLEAR, &p, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    store_pic_w *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return STORE_INTERNAL;
+    *w = (store_pic_w){.t = tx_of(tx), .blob_id = blob_id, .size = size};
+    *out = w;
+    return STORE_OK;
+}
+
+/* Inserts the next piece: bytes [0, n). */
+static store_err piece_put(store_pic_w *w, const void *bytes, size_t n)
+{
+    params p = {0};
+    p_i64(&p, w->blob_id);
+    p_i64(&p, w->next);
+    p_bytes(&p, bytes, n);
+    store_err rc = run(w->t, S_PIC_PUT, &p, NULL);
+    w->next++;
+    return rc;
+}
+
+/* A whole piece at a piece boundary goes as it is; anything else is
+ * gathered into w->buf until a piece is full. */
+static store_err pg_pic_write(store_pic_w *w, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    store_err rc = STORE_OK;
+    assert(n <= STORE_PIECE);
+    if (w->done + (int64_t)n > w->size) {
+        log_error("store: %lld picture bytes written of %lld announced",
+                  (long long)(w->done + (int64_t)n), (long long)w->size);
+        return STORE_INTERNAL;
+    }
+    w->done += (int64_t)n;
+    if (w->fill == 0 && n == STORE_PIECE)
+        return piece_put(w, s, n);
+    if (w->buf == NULL && n > 0 &&
+        (w->buf = malloc(w->size < STORE_PIECE ? (size_t)w->size : STORE_PIECE)) == NULL)
+        return STORE_INTERNAL; /* no more than the picture needs */
+    while (n > 0 && rc == STORE_OK) {
+        size_t take = STORE_PIECE - w->fill < n ? STORE_PIECE - w->fill : n;
+        memcpy(w->buf + w->fill, s, take);
+        w->fill += take;
+        s += take;
+        n -= take;
+        if (w->fill == STORE_PIECE) {
+            rc = piece_put(w, w->buf, STORE_PIECE);
+            w->fill = 0;
+        }
+    }
+    return rc;
+}
+
+/* The last piece (an empty one for a picture of 0 bytes), and the check
+ * that exactly the size announced came. */
+static store_err pg_pic_write_close(store_pic_w *w, store_err rc)
+{
+    if (rc == STORE_OK && w->done != w->size) {
+        log_error("store: %lld picture bytes written of %lld announced", (long long)w->done,
+                  (long long)w->size);
+        rc = STORE_INTERNAL;
+    }
+    if (rc == STORE_OK && (w->fill > 0 || w->next == 0))
+        rc = piece_put(w, w->buf, w->fill);
+    free(w->buf);
+    free(w);
+    return rc;
+}
+
+/* ABSENT: no piece, the record holds no bytes. */
+static store_err pg_pic_read_open(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    *out = NULL;
+    p_i64(&p, blob_id);
+    store_err rc = run_row(tx_of(tx), S_PIC_SIZE, &p, &r);
+    if (rc == STORE_OK && col_i64(r, 0, 0) == 0)
+        rc = STORE_ABSENT;
+    int64_t n = rc == STORE_OK ? col_i64(r, 0, 1) : 0;
+    PQclear(r);
+    if (rc != STORE_OK)
+        return rc;
+    store_pic_r *pr = calloc(1, sizeof(*pr));
+    if (pr == NULL)
+        return STORE_INTERNAL;
+    *pr = (store_pic_r){.t = tx_of(tx), .blob_id = blob_id, .size = n};
+    *size = n;
+    *out = pr;
+    return STORE_OK;
+}
+
+/* Bytes [within, within + n) of piece `piece` into buf. */
+static store_err piece_get(store_pic_r *pr, int64_t piece, int64_t within, void *buf, size_t n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, pr->blob_id);
+    p_i64(&p, piece);
+    p_i64(&p, within + 1); /* substring counts from 1 */
+    p_i64(&p, (int64_t)n);
+    store_err rc = run_row(pr->t, S_PIC_GET, &p, &r);
+    if (rc == STORE_OK && (size_t)PQgetlength(r, 0, 0) != n)
+        rc = STORE_ABSENT;
+    if (rc == STORE_OK)
+        memcpy(buf, PQgetvalue(r, 0, 0), n);
+    PQclear(r);
+    if (rc == STORE_ABSENT) {
+        log_error("store: BLOB %d lacks bytes of its piece %lld", pr->blob_id, (long long)piece);
+        rc = STORE_CORRUPT;
+    }
+    return rc;
+}
+
+/* One piece or the end of one and the start of the next. */
+static store_err pg_pic_read(store_pic_r *pr, int64_t off, void *buf, size_t n)
+{
+    unsigned char *out = buf;
+    store_err rc = STORE_OK;
+    assert(n <= STORE_PIECE);
+    if (off < 0 || off + (int64_t)n > pr->size) {
+        log_error("store: a read of picture bytes beyond their end");
+        return STORE_INTERNAL;
+    }
+    while (n > 0 && rc == STORE_OK) {
+        int64_t within = off % STORE_PIECE;
+        size_t take = (size_t)(STORE_PIECE - within) < n ? (size_t)(STORE_PIECE - within) : n;
+        rc = piece_get(pr, off / STORE_PIECE, within, out, take);
+        off += (int64_t)take;
+        out += take;
+        n -= take;
+    }
+    return rc;
+}
+
+static void pg_pic_read_close(store_pic_r *pr)
+{
+    free(pr);
+}
+
+/* ---- variants ----------------------------------------------------------- */
+
+/* Bytes come in the arena. */
+static store_err pg_var_read(store_tx *tx, arena_t *a, int32_t blob_id, int64_t version,
+                             const char *key, store_variant_meta *m, void **bytes, size_t *len,
+                             int64_t *vid)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    *bytes = NULL;
+    *len = 0;
+    p_i64(&p, blob_id);
+    p_text(&p, key);
+    p_i64(&p, version);
+    store_err rc = run_row(tx_of(tx), S_VAR_READ, &p, &r);
+    if (rc == STORE_OK) {
+        *vid = col_i64(r, 0, 0);
+        m->mime = col_str(a, r, 0, 1);
+        m->is_zipped = col_bool(r, 0, 2);
+        m->is_encrypted = col_bool(r, 0, 3);
+        m->original_size = col_i64(r, 0, 4);
+        rc = col_bytes(a, r, 0, 5, bytes, len);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_var_upsert(store_tx *tx, int32_t blob_id, int64_t version, const char *key,
+                               const store_variant_meta *m, const void *bytes, size_t len,
+                               bool pinned, int64_t now, int64_t *vid)
+{
+    params p = {0};
+    if (len > INT_MAX)
+        return STORE_TOO_LARGE;
+    p_i64(&p, blob_id);
+    p_i64(&p, version);
+    p_text(&p, key);
+    p_text(&p, m->mime != NULL ? m->mime : "");
+    p_i64(&p, m->is_zipped);
+    p_i64(&p, m->is_encrypted);
+    p_i64(&p, m->original_size);
+    p_i64(&p, (int64_t)len);
+    p_i64(&p, pinned);
+    p_i64(&p, now);
+    p_bytes(&p, bytes, len);
+    store_err rc = run_i64(tx_of(tx), S_VAR_UPSERT, &p, vid);
+    return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* an upsert has a row */
+}
+
+/* "{a,b,...}" of field `ms` (or id) of t[0, n), malloc'd. */
+static char *touch_array(const store_touch *t, int n, bool ms)
+{
+    size_t cap = (size_t)n * 21 + 3, len = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    s[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%lld", i > 0 ? "," : "",
+                                (long long)(ms ? t[i].ms : t[i].id));
+    snprintf(s + len, cap - len, "}");
+    return s;
+}
+
+/* One statement for the batch; a variant gone since matches nothing. */
+static store_err pg_var_touch(store_tx *tx, const store_touch *t, int n)
+{
+    params p = {0};
+    if (n <= 0)
+        return STORE_OK;
+    char *ids = touch_array(t, n, false), *ms = touch_array(t, n, true);
+    store_err rc = STORE_INTERNAL;
+    if (ids != NULL && ms != NULL) {
+        p_text(&p, ids);
+        p_text(&p, ms);
+        rc = run(tx_of(tx), S_VAR_TOUCH, &p, NULL);
+    }
+    free(ids);
+    free(ms);
+    return rc;
+}
+
+static store_err pg_var_totals(store_tx *tx, int64_t *bytes, int64_t *count)
+{
+    PGresult *r = NULL;
+    store_err rc = run_row(tx_of(tx), S_VAR_TOTALS, NULL, &r);
+    if (rc == STORE_ABSENT) {
+        log_error("store: the variant_total row is missing");
+        rc = STORE_INTERNAL;
+    }
+    *bytes = rc == STORE_OK ? col_i64(r, 0, 0) : 0;
+    *count = rc == STORE_OK ? col_i64(r, 0, 1) : 0;
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_var_lru(store_tx *tx, int32_t not_blob, const char *not_key, int64_t *vid,
+                            int64_t *size)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, not_blob);
+    p_text(&p, not_key != NULL ? not_key : "");
+    store_err rc = run_row(tx_of(tx), S_VAR_LRU, &p, &r);
+    if (rc == STORE_OK) {
+        *vid = col_i64(r, 0, 0);
+        *size = col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* STORE_OK when it was gone already. */
+static store_err pg_var_delete(store_tx *tx, int64_t vid)
+{
+    params p = {0};
+    p_i64(&p, vid);
+    return run(tx_of(tx), S_VAR_DELETE, &p, NULL);
+}
+
+static store_err pg_var_delete_stale(store_tx *tx, int32_t blob_id)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    return run(tx_of(tx), S_VAR_DELETE_STALE, &p, NULL);
+}
+
+static store_err pg_var_next(store_tx *tx, arena_t *a, int32_t blob_id, int64_t after, int64_t *vid,
+                             void **bytes, size_t *len, bool *z, bool *e)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, blob_id);
+    p_i64(&p, after);
+    store_err rc = run_row(tx_of(tx), S_VAR_NEXT, &p, &r);
+    if (rc == STORE_OK) {
+        *vid = col_i64(r, 0, 0);
+        *z = col_bool(r, 0, 2);
+        *e = col_bool(r, 0, 3);
+        rc = col_bytes(a, r, 0, 1, bytes, len);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* NOMATCH: no such variant. */
+static store_err pg_var_set_stored(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
+                                   bool e)
+{
+    params p = {0};
+    if (len > INT_MAX)
+        return STORE_TOO_LARGE;
+    p_i64(&p, vid);
+    p_bytes(&p, bytes, len);
+    p_i64(&p, (int64_t)len);
+    p_i64(&p, z);
+    p_i64(&p, e);
+    return run_match(tx_of(tx), S_VAR_SET_STORED, &p);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const struct store_be_ops pg_be_ops = {
+    .close = pg_close,
+    .ping = pg_ping,
+    .describe = pg_describe,
+    .spool_hint = pg_spool_hint,
+    .hold = pg_hold,
+
+    .begin = pg_begin,
+    .end = pg_end,
+    .xlock = pg_xlock,
+    .scope_wait = NULL, /* never defers */
+
+    .counts = pg_counts,
+    .counts_check = pg_counts_check,
+    .users_stamp = pg_users_stamp,
+    .users_bump = pg_users_bump,
+
+    .user_insert = pg_user_insert,
+    .user_read = pg_user_read,
+    .user_list = pg_user_list,
+    .user_count = pg_user_count,
+    .user_set = pg_user_set,
+
+    .cred_insert = pg_cred_insert,
+    .cred_find = pg_cred_find,
+    .cred_list = pg_cred_list,
+    .cred_revoke = pg_cred_revoke,
+    .cred_revoke_pair = pg_cred_revoke_pair,
+    .cred_revoke_user = pg_cred_revoke_user,
+    .cred_purge = pg_cred_purge,
+    .app_insert = pg_app_insert,
+    .app_find = pg_app_find,
+    .app_list = pg_app_list,
+    .app_revoke = pg_app_revoke,
+    .meta_get = pg_meta_get,
+    .meta_put = pg_meta_put,
+
+    .ent_read = pg_ent_read,
+    .ent_next_id = pg_ent_next_id,
+    .ent_insert = pg_ent_insert,
+    .ent_update = pg_ent_update,
+    .ent_delete = pg_ent_delete,
+    .ent_set_image = pg_ent_set_image,
+    .ent_set_thumb = pg_ent_set_thumb,
+
+    .blob_read = pg_blob_read,
+    .blob_insert = pg_blob_insert,
+    .blob_set_info = pg_blob_set_info,
+    .blob_set_content = pg_blob_set_content,
+    .blob_set_stored = pg_blob_set_stored,
+    .blob_claim = pg_blob_claim,
+    .blob_unlink = pg_blob_unlink,
+    .blob_delete = pg_blob_delete,
+    .blob_sweep = pg_blob_sweep,
+    .blob_next_stored = pg_blob_next_stored,
+
+    .pic_write_open = pg_pic_write_open,
+    .pic_write = pg_pic_write,
+    .pic_write_close = pg_pic_write_close,
+    .pic_read_open = pg_pic_read_open,
+    .pic_read = pg_pic_read,
+    .pic_read_close = pg_pic_read_close,
+
+    .var_read = pg_var_read,
+    .var_upsert = pg_var_upsert,
+    .var_touch = pg_var_touch,
+    .var_totals = pg_var_totals,
+    .var_lru = pg_var_lru,
+    .var_delete = pg_var_delete,
+    .var_delete_stale = pg_var_delete_stale,
+    .var_next = pg_var_next,
+    .var_set_stored = pg_var_set_stored,
+};
+
+/* ---- SQL generated from the entity descriptors -------------------------- */
+
+/* The fields of d joined by ", ": "a, b", "$2, $3" or "a = $2, b = $3". */
+static const char *field_list(arena_t *a, const model_entity_def *d, int form)
+{
+    const char *acc = "";
+    for (int i = 0; i < d->nfields; i++) {
+        const char *sep = i > 0 ? ", " : "", *col = d->fields[i].column;
+        if (form == 0)
+            acc = arena_printf(a, "%s%s%s", acc, sep, col);
+        else if (form == 1)
+            acc = arena_printf(a, "%s%s$%d", acc, sep, i + 2);
+        else
+            acc = arena_printf(a, "%s%s%s = $%d", acc, sep, col, i + 2);
+    }
+    return acc;
+}
+
+/* Fills the K_COUNT statements of kind k (names "<table>_<what>"). */
+static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
+{
+    static const char *const what[K_COUNT] = {"read",   "read_share", "read_update", "next_id",
+                                              "insert", "update",     "delete",      "set_image"};
+    const model_entity_def *d = model_entity(k);
+    const char *t = d->table, *names = field_list(a, d, 0);
+    int now = d->nfields + 2; /* parameter number of the change time */
+    const char *cols = arena_printf(a, "id, %s, image_blob_id, version, updated_ms, %s", names,
+                                    k == MODEL_PRODUCT ? "thumb_blob_id" : "NULL::integer");
+    const char *sql[K_COUNT] = {
+        [K_READ] = arena_printf(a, "SELECT %s FROM %s WHERE id = $1", cols, t),
+        [K_READ_SHARE] = arena_printf(a, "SELECT %s FROM %s WHERE id = $1 FOR SHARE", cols, t),
+        [K_READ_UPDATE] = arena_printf(a, "SELECT %s FROM %s WHERE id = $1 FOR UPDATE", cols, t),
+        /* max + 1; once the top id is taken, the lowest free one */
+        [K_NEXT_ID] = arena_printf(
+            a,
+            "SELECT CASE WHEN coalesce(max(id), 0) < 2147483647 THEN coalesce(max(id), 0)::bigint "
+            "+ 1 WHEN NOT EXISTS (SELECT 1 FROM %s WHERE id = 1) THEN 1 ELSE (SELECT "
+            "min(x.id)::bigint + 1 FROM %s x WHERE x.id < 2147483647 AND NOT EXISTS (SELECT 1 "
+            "FROM %s y WHERE y.id = x.id + 1)) END FROM %s",
+            t, t, t, t),
+        [K_INSERT] =
+            arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES($1, %s, 1, $%d)", t,
+                         names, field_list(a, d, 1), now),
+        [K_UPDATE] = arena_printf(a,
+                                  "UPDATE %s SET %s, version = version + 1, updated_ms = $%d "
+                                  "WHERE id = $1 AND ($%d::bigint = -1 OR version = $%d) "
+                                  "RETURNING version",
+                                  t, field_list(a, d, 2), now, now + 1, now + 1),
+        [K_DELETE] = arena_printf(a,
+                                  "DELETE FROM %s WHERE id = $1 AND ($2::bigint = -1 OR "
+                                  "version = $2) RETURNING %s",
+                                  t, cols),
+        [K_SET_IMAGE] = arena_printf(a, "UPDATE %s SET image_blob_id = $2 WHERE id = $1", t),
+    };
+    for (int e = 0; e < K_COUNT; e++)
+        st[e] = (pgc_stmt){arena_printf(a, "%s_%s", t, what[e]), sql[e], 0};
+}
+
+/* The sweep: unlinked since before $1 and linked nowhere (the links are
+ * checked all the same: a record deleted by mistake is a lost picture). */
+static pgc_stmt sweep_sql(arena_t *a)
+{
+    const char *linked = "EXISTS (SELECT 1 FROM product WHERE thumb_blob_id = blob.id)";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        linked = arena_printf(a, "%s OR EXISTS (SELECT 1 FROM %s WHERE image_blob_id = blob.id)",
+                              linked, model_entity((model_kind)k)->table);
+    return (pgc_stmt){
+        "blob_sweep",
+        arena_printf(a, "DELETE FROM blob WHERE unlinked_ms < $1 AND NOT (%s)", linked), 0};
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static pg_be *pg_new(const char *conninfo)
+{
+    pg_be *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->base.ops = &pg_be_ops;
+    p->sql = arena_create();
+    p->conninfo = strdup(conninfo);
+    if (p->conninfo == NULL) {
+        arena_destroy(p->sql);
+        free(p);
+        return NULL;
+    }
+    memcpy(p->stmts, fixed, sizeof(fixed));
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        entity_sql(p->sql, (model_kind)k, &p->stmts[kind_stmt((model_kind)k, 0)]);
+    p->stmts[G_SWEEP] = sweep_sql(p->sql);
+    pgc_describe(conninfo, p->desc, sizeof(p->desc));
+    return p;
+}
+
+/* Migrates the schema on one connection of the pool. */
+static store_err migrate(pg_be *p)
+{
+    pgc_conn *c = NULL;
+    int found = 0;
+    store_err rc = res_err(pgc_checkout(p->pool, &c));
+    if (rc == STORE_OK)
+        rc = res_err(pgc_schema_migrate(c, &found));
+    pgc_return(p->pool, c);
+    return rc;
+}
+
+store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out)
+{
+    assert(conninfo != NULL && o != NULL && out != NULL);
+    *out = NULL;
+    pg_be *p = pg_new(conninfo);
+    if (p == NULL)
+        return STORE_INTERNAL;
+    pgc_options po = {.size = o->pool_size > 0 ? o->pool_size : PG_POOL_DEFAULT,
+                      .checkout_wait_ms = PG_CHECKOUT_WAIT_MS,
+                      .statement_timeout_ms = PG_STATEMENT_TIMEOUT_MS,
+                      .connect_timeout_s = PG_CONNECT_TIMEOUT_S,
+                      .stmts = p->stmts,
+                      .nstmts = S_TOTAL};
+    store_err rc = res_err(pgc_pool_open(conninfo, &po, &p->pool));
+    if (rc == STORE_OK)
+        rc = migrate(p);
+    if (rc != STORE_OK) {
+        pg_close(&p->base);
+        return rc;
+    }
+    *out = &p->base;
+    return STORE_OK;
+}
