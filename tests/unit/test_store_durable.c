@@ -192,17 +192,6 @@ static void *write_one(void *arg)
     return tmpdb_entity(f->s, MODEL_PERSON, &id) == STORE_OK ? NULL : arg;
 }
 
-/* True when another connection (another process: the CLI) can take the
- * database's write lock at once. */
-static bool write_lock_free(const char *path)
-{
-    sqlite3 *db = NULL;
-    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-              sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
-    sqlite3_close(db);
-    return ok;
-}
-
 /* A write that fails while another write's flush runs leaves no
  * transaction open behind it: the database is not kept locked, and the
  * store closes cleanly. */
@@ -224,7 +213,7 @@ static void test_failed_write_during_flush(void **state)
     assert_int_equal(pthread_join(th, &failed), 0);
     assert_null(failed);
     atomic_store(&g_delay_us, 0);
-    assert_true(write_lock_free(f->path));
+    assert_true(tmpdb_write_lock_freed(f->path));
 }
 
 /* ---- deferred writes ---- */

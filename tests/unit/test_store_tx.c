@@ -100,29 +100,6 @@ static void put_in(fixture *f, store_tx *tx, const char *name, const char *value
     assert_int_equal(ops(f)->meta_put(tx, name, value, strlen(value)), STORE_OK);
 }
 
-/* Can another connection take the database's write lock at once? */
-static bool write_lock_free(const char *path)
-{
-    sqlite3 *db = NULL;
-    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-              sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
-    sqlite3_close(db);
-    return ok;
-}
-
-/* The write lock is free, or becomes free within 2 s: in durable mode a
- * part rolled back leaves the group's transaction to its committer, which
- * ends it on its own (a COMMIT of what the other parts kept). */
-static bool write_lock_freed(const char *path)
-{
-    for (int i = 0; i < 400; i++) {
-        if (write_lock_free(path))
-            return true;
-        nanosleep(&(struct timespec){0, 5000000}, NULL);
-    }
-    return false;
-}
-
 /* A recipe: writes meta[name] = value, then answers rc. */
 typedef struct {
     fixture *f;
@@ -165,7 +142,7 @@ static void test_commit_and_rollback(void **state)
     assert_string_equal(meta_in(f, tx, "k1"), "v3"); /* the transaction sees its own write */
     assert_int_equal(ops(f)->end(tx, STORE_PRECONDITION), STORE_PRECONDITION);
     assert_string_equal(meta(f, "k1"), "v1");
-    assert_true(write_lock_freed(f->path)); /* nothing left open */
+    assert_true(tmpdb_write_lock_freed(f->path)); /* nothing left open */
 }
 
 /* READ reads one snapshot; READ1 and later transactions see the write. */
@@ -197,13 +174,13 @@ static void test_write_holds_database(void **state)
     store_tx *tx = NULL, *other = NULL;
     assert_int_equal(ops(f)->begin(f->s->be, NULL, STORE_TX_WRITE, &tx), STORE_OK);
     put_in(f, tx, "held", "1");
-    assert_false(write_lock_free(f->path));
+    assert_false(tmpdb_write_lock_free(f->path));
     assert_int_equal(ops(f)->xlock(tx, STORE_XLOCK_ENTITY_IDS, MODEL_PERSON), STORE_OK);
     assert_int_equal(ops(f)->xlock(tx, STORE_XLOCK_VARIANT_CACHE, 0), STORE_OK);
     assert_int_equal(ops(f)->begin(f->s->be, NULL, STORE_TX_TRY_WRITE, &other), STORE_UNAVAILABLE);
     assert_null(other);
     assert_int_equal(ops(f)->end(tx, STORE_OK), STORE_OK);
-    assert_true(write_lock_free(f->path));
+    assert_true(tmpdb_write_lock_free(f->path));
 
     assert_int_equal(ops(f)->begin(f->s->be, NULL, STORE_TX_TRY_WRITE, &other), STORE_OK);
     assert_int_equal(other->mode, STORE_TX_TRY_WRITE);
@@ -230,7 +207,7 @@ static void test_retry(void **state)
     assert_int_equal(always.calls, STORE_RUN_TRIES);
     for (int i = 1; i <= STORE_RUN_TRIES; i++)
         assert_null(meta(f, arena_printf(f->a, "a%d", i)));
-    assert_true(write_lock_freed(f->path));
+    assert_true(tmpdb_write_lock_freed(f->path));
 }
 
 /* NOMATCH is the recipe's to translate: passed on, it is a bug of ours. */

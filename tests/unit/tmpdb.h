@@ -15,11 +15,13 @@
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -142,6 +144,30 @@ static inline void tmpdb_exec(const char *path, const char *sql)
 static inline int64_t tmpdb_schema_version(const char *path)
 {
     return tmpdb_int(path, "PRAGMA user_version", -1);
+}
+
+/* Can another connection (another process: the CLI) take the database's
+ * write lock at once? */
+static inline bool tmpdb_write_lock_free(const char *path)
+{
+    sqlite3 *db = NULL;
+    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+              sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    return ok;
+}
+
+/* The write lock is free, or becomes free within 2 s: in durable mode a
+ * part rolled back leaves the group's transaction to its committer, which
+ * ends it on its own (a COMMIT of what the other parts kept). */
+static inline bool tmpdb_write_lock_freed(const char *path)
+{
+    for (int i = 0; i < 400; i++) {
+        if (tmpdb_write_lock_free(path))
+            return true;
+        nanosleep(&(struct timespec){0, 5000000}, NULL);
+    }
+    return false;
 }
 
 #endif
