@@ -19,7 +19,7 @@
  *    both; times are bigint milliseconds; sizes bigint (the store checks
  *    the int32 limits of the wire format itself).
  *  - variant_total is kept by a plpgsql trigger, as SQLite's triggers do.
- *  - counters (version 7, PostgreSQL only): named numbers every server
+ *  - counters (PostgreSQL only): named numbers every server
  *    reads, for what SQLite keeps in its shared "<db>-changes" file; the
  *    row 'users' moves in every transaction that writes users, so that a
  *    server's memory of users (auth) sees another server's changes.
@@ -147,7 +147,8 @@ static const char *const variant_ddl =
 
 /* Version 6 from an empty database: the SQLite schema's versions 1-6 at
  * once (accounts, pictures, entities, variants, the agent's unlinked
- * records and product thumbnails, paired credentials). */
+ * records and product thumbnails, paired credentials), and the counters
+ * (PostgreSQL's alone: SQLite's counts live in a shared file). */
 static pgc_res create_v6(pgc_conn *c, arena_t *a)
 {
     const char *ddl = arena_printf(a, "%s%s%s", accounts_ddl, blob_ddl, variant_ddl);
@@ -158,21 +159,11 @@ static pgc_res create_v6(pgc_conn *c, arena_t *a)
     ddl = arena_printf(a,
                        "%sALTER TABLE product ADD COLUMN thumb_blob_id integer "
                        "REFERENCES blob(id) ON DELETE SET NULL;\n"
-                       "CREATE UNIQUE INDEX product_thumb_blob_id ON product(thumb_blob_id);\n",
+                       "CREATE UNIQUE INDEX product_thumb_blob_id ON product(thumb_blob_id);\n"
+                       "CREATE TABLE counters (name text PRIMARY KEY, n bigint NOT NULL);\n"
+                       "INSERT INTO counters(name, n) VALUES ('users', 0);\n",
                        ddl);
     return pgc_exec(c, ddl, NULL);
-}
-
-/* Version 7: the counters (PostgreSQL only; SQLite's counts live in a
- * shared file). SQLite's next model change must take number 8 (its
- * migration 7 a no-op), so that one number still means one model. */
-static pgc_res create_v7(pgc_conn *c, arena_t *a)
-{
-    (void)a;
-    return pgc_exec(c,
-                    "CREATE TABLE counters (name text PRIMARY KEY, n bigint NOT NULL);\n"
-                    "INSERT INTO counters(name, n) VALUES ('users', 0);\n",
-                    NULL);
 }
 
 typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
@@ -183,9 +174,9 @@ typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 static const struct {
     int to;
     migration_fn fn;
-} steps[] = {{6, create_v6}, {7, create_v7}};
+} steps[] = {{6, create_v6}};
 #define NSTEPS ((int)(sizeof(steps) / sizeof(steps[0])))
-_Static_assert(PGC_SCHEMA_VERSION == 7, "steps[] ends at PGC_SCHEMA_VERSION");
+_Static_assert(PGC_SCHEMA_VERSION == 6, "steps[] ends at PGC_SCHEMA_VERSION");
 
 /* The integer in row 0, column 0 of statement sql's answer (0: no row). */
 static pgc_res query_int(pgc_conn *c, const char *sql, int *value)
