@@ -144,7 +144,8 @@ http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
 # answered, not how requests are parsed, authorized, refused or pictures
 # decoded: the other modules would run the same code a second time.
 DURABLE_TESTS := $(addprefix tests/http/test_,$(addsuffix .py,durability concurrency entities \
-                   image imageinfo pipeline_storage agent sessions lifecycle read_cache))
+                   image imageinfo pipeline_storage agent sessions lifecycle read_cache \
+                   patch_race))
 http-durable: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
 	$(call run_http,$(DURABLE_TESTS),CRMBLOB_SERVE_ARGS=--durable)
 

@@ -214,6 +214,15 @@ bool cond_not_modified(api_exchange *x, const api_request *req, const cond_state
 bool cond_is_conditional(const api_request *req);
 /* PUT/POST/DELETE: false when answered 412 (If-Match, If-Unmodified-Since). */
 bool cond_write_allowed(api_exchange *x, const api_request *req, const cond_state *c);
+/* A write that rests on the record it read (a patch, a PUT of some of an
+ * entity's fields) writes with the version read as x->expect. Without a
+ * precondition of the client's, STORE_PRECONDITION means that another write
+ * came in between: the request is read and applied again, at most
+ * COND_REWRITES times, and then answered as a busy store (503). */
+#define COND_REWRITES 3
+/* After attempt number `attempts` (1: the first) of such a write ended in
+ * *e: true to make it again; else *e is the outcome to answer. */
+bool cond_write_again(const api_request *req, store_err *e, int attempts);
 
 /* ---- answers (answer.c) ---- */
 /* Seconds a 503 asks the client to wait (Retry-After): what is missing

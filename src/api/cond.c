@@ -1,7 +1,8 @@
 /*
  * cond.c — conditional requests (SPEC §6, RFC 9110 §13): ETag and
  * Last-Modified on answers, 304 for GETs whose copy is current, 412 for
- * writes based on a stale copy.
+ * writes based on a stale copy, and the retries of writes whose copy
+ * went stale without the client asking about it.
  *
  * Tags are strong and name a version of the record, not of one
  * representation: a JSON and an XML answer of the same version share the
@@ -96,4 +97,14 @@ bool cond_write_allowed(api_exchange *x, const api_request *req, const cond_stat
         API_FAIL(x, CB_EPRECOND, MSG_PRECONDITION_FAILED,
                  MSG_S(model_entity(x->route.ent)->name), MSG_ID(x->route.id));
     return ok;
+}
+
+bool cond_write_again(const api_request *req, store_err *e, int attempts)
+{
+    if (*e != STORE_PRECONDITION || cond_is_conditional(req))
+        return false; /* a 412 the client asked for stays one */
+    if (attempts <= COND_REWRITES)
+        return true;
+    *e = STORE_UNAVAILABLE; /* the record changes faster than we can apply */
+    return false;
 }

@@ -6,6 +6,11 @@
  * also remove one: it becomes "" or 0); an id in the body must be 0 or the
  * id of the path. Answers carry ETag (the entity's version) and
  * Last-Modified, and honour the conditional headers.
+ *
+ * A PUT reads the entity, applies the body and writes the whole on the
+ * version it read: a write in between is never overwritten unseen; the
+ * PUT is then applied again to the entity as it has become
+ * (cond_write_again), or, with If-Match, answered 412.
  */
 #include <stdio.h>
 
@@ -100,7 +105,7 @@ void entity_get(api_exchange *x, const api_request *req)
 }
 
 /* The entity as it is, checked against the request's preconditions; false
- * answered (404, 412). x->expect is set for the write that follows. */
+ * answered (404, 412). x->expect is its version, for the write that follows. */
 static bool load_for_write(api_exchange *x, const api_request *req, model_entity_t *e)
 {
     store_err err = store_entity_get(x->store, x->arena, x->route.ent, x->route.id, e);
@@ -111,7 +116,7 @@ static bool load_for_write(api_exchange *x, const api_request *req, model_entity
     cond_state c = entity_cond(x, e);
     if (!cond_write_allowed(x, req, &c))
         return false;
-    x->expect = cond_is_conditional(req) ? e->version : STORE_ANY;
+    x->expect = e->version;
     return true;
 }
 
@@ -128,24 +133,37 @@ static bool body_id_matches(api_exchange *x, json_t *body)
     return false;
 }
 
+/* One attempt at a PUT: the entity read, the body applied, the whole
+ * written on the version read. The write's outcome, unanswered; STORE_OK
+ * too when answered here (404, 412, 400). */
+static store_err put_once(api_exchange *x, const api_request *req, model_entity_t *e)
+{
+    store_err err = STORE_OK;
+    if (!load_for_write(x, req, e))
+        return STORE_OK;
+    json_t *current = carrier_entity(e);
+    json_t *body = carrier_read(x, current);
+    json_decref(current);
+    if (body != NULL && body_id_matches(x, body) && read_fields(x, body, e))
+        err = store_entity_update(x->store, e, x->expect);
+    json_decref(body);
+    return err;
+}
+
 void entity_put(api_exchange *x, const api_request *req)
 {
     model_entity_t e;
-    if (!load_for_write(x, req, &e))
+    store_err err;
+    int attempts = 0;
+    do
+        err = put_once(x, req, &e);
+    while (cond_write_again(req, &err, ++attempts));
+    if (x->answered)
         return;
-    json_t *current = carrier_entity(&e);
-    json_t *body = carrier_read(x, current);
-    json_decref(current);
-    if (body == NULL)
-        return;
-    if (body_id_matches(x, body) && read_fields(x, body, &e)) {
-        store_err err = store_entity_update(x->store, &e, x->expect);
-        if (err == STORE_OK)
-            answer_entity(x, 200, &e);
-        else
-            api_fail_store(x, err, WRITTEN(e));
-    }
-    json_decref(body);
+    if (err == STORE_OK)
+        answer_entity(x, 200, &e);
+    else
+        api_fail_store(x, err, WRITTEN(e));
 }
 
 void entity_delete(api_exchange *x, const api_request *req)

@@ -219,7 +219,7 @@ static bool project_id_rule(api_exchange *x, const api_request *req)
 }
 
 /* The record as it is (the base of patches), checked against the
- * request's preconditions; sets x->expect. False answered. */
+ * request's preconditions; x->expect is its info_version. False answered. */
 static bool info_for_write(api_exchange *x, const api_request *req, model_blob *b)
 {
     store_err e = store_image_info(x->store, x->arena, x->route.ent, x->route.id, b);
@@ -228,7 +228,7 @@ static bool info_for_write(api_exchange *x, const api_request *req, model_blob *
         return false;
     }
     cond_state c = info_cond(x, b);
-    x->expect = cond_is_conditional(req) ? b->info_version : STORE_ANY;
+    x->expect = b->info_version;
     return cond_write_allowed(x, req, &c);
 }
 
@@ -244,36 +244,52 @@ static void refused_body_outranked(api_exchange *x, size_t headers_before)
     api_fail_store(x, e, NULL);
 }
 
-/* A plain PUT (not a patch, no precondition) is one write transaction:
- * the write itself finds the record and refuses a missing entity. A patch
- * needs the record as it is, a precondition its version: both read it
- * first. */
-void image_info_put(api_exchange *x, const api_request *req)
+/* One attempt at PUT ImageInfo. A plain PUT (not a patch, no
+ * precondition) is one write transaction: the write itself finds the
+ * record, refuses a missing entity, and keeps the fields not named. A
+ * patch needs the record as it is, a precondition its version: both read
+ * it first and write on the version read. The write's outcome, unanswered
+ * (*b the record as stored); STORE_OK too when answered here. */
+static store_err info_put_once(api_exchange *x, const api_request *req, model_blob *b)
 {
     model_blob_edit edit;
-    model_blob b;
+    store_err e = STORE_OK;
     bool patch = x->body_repr == REPR_PATCH || x->body_repr == REPR_MERGE;
     bool read_first = patch || cond_is_conditional(req);
-    if (!project_id_rule(x, req) || (read_first && !info_for_write(x, req, &b)))
-        return;
+    if (read_first && !info_for_write(x, req, b))
+        return STORE_OK;
     size_t headers_before = x->resp.nheaders;
-    json_t *current = patch ? carrier_blob(x, &b) : NULL;
+    json_t *current = patch ? carrier_blob(x, b) : NULL;
     json_t *body = carrier_read(x, current);
     json_decref(current);
-    if (body == NULL || !carrier_blob_edit(x, body, &edit)) {
-        if (!read_first)
-            refused_body_outranked(x, headers_before);
-        goto out;
-    }
-    store_err e = store_image_info_put(x->store, x->arena, x->route.ent, x->route.id, &edit,
-                                       x->user.id, x->expect, &b);
+    if (body != NULL && carrier_blob_edit(x, body, &edit))
+        e = store_image_info_put(x->store, x->arena, x->route.ent, x->route.id, &edit, x->user.id,
+                                 x->expect, b);
+    else if (!read_first)
+        refused_body_outranked(x, headers_before);
+    json_decref(body);
+    return e;
+}
+
+/* A patch without a precondition that finds the record changed under it
+ * is applied again to the record as it has become (cond_write_again). */
+void image_info_put(api_exchange *x, const api_request *req)
+{
+    model_blob b;
+    store_err e;
+    int attempts = 0;
+    if (!project_id_rule(x, req))
+        return;
+    do
+        e = info_put_once(x, req, &b);
+    while (cond_write_again(req, &e, ++attempts));
+    if (x->answered)
+        return;
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
-        goto out;
+        return;
     }
     cond_state c = info_cond(x, &b);
     cond_headers(x, &c);
     api_answer_blob(x, &b, NULL);
-out:
-    json_decref(body);
 }

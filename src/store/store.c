@@ -349,14 +349,15 @@ typedef struct {
 
 /* The root's cache for a read through s, and the change count
  * (STORE_CHANGES_*) to file the read under; NULL when nothing is cached,
- * or when s is a view that wrote: it must see its own writes. A user is
+ * or when s is a view that wrote (it must see its own writes) or is
+ * behind (it must see the write that refused its own). A user is
  * filed under the users' count, so that the writes of pictures and
  * records do not push users out. */
 static struct store_cache *cache_on(store_t *s, int which, uint64_t *changes)
 {
     store_t *root = s->root;
     assert(s->sc == NULL || !s->sc->ended);
-    if (root->cache == NULL || (s->sc != NULL && s->sc->wrote))
+    if (root->cache == NULL || (s->sc != NULL && (s->sc->wrote || s->sc->behind)))
         return NULL;
     *changes = changes_read(root, which);
     return root->cache;

@@ -102,12 +102,15 @@ struct store {
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
 
 /* A view's scope (store_scope_open). The thread using the view alone
- * reads `wrote` and `ended`; the other fields belong to the backend's lock
+ * reads `wrote`, `behind` and `ended`; the other fields belong to the backend's lock
  * once a write was deferred (which sets `wrote` under it too). */
 struct store_scope {
     store_t *s;        /* the root */
     arena_t *a;        /* the member records of its writes */
     bool wrote;        /* a write was deferred: reads go through the group too */
+    bool behind;       /* a write was refused on a version (STORE_PRECONDITION)
+                          that may be the group's, not yet committed: reads go
+                          through the group too, so that a retry sees it */
     bool ended;        /* store_scope_close was called */
     int pending;       /* deferred parts not yet on disk (or failed) */
     store_err rc;         /* the first failure among them */

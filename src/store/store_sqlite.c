@@ -776,7 +776,10 @@ static void walsync_destroy(struct sq_store *s)
  * leaves a record of its part in the scope's arena and returns at once;
  * the committer then counts the scope's parts down and calls its function
  * when the last is on disk. The view's later reads run as parts too, on
- * the group's connection, so they see its uncommitted writes. The scope
+ * the group's connection, so they see its uncommitted writes; so do they
+ * once a write of the view was refused on a version (STORE_PRECONDITION),
+ * which may be an uncommitted one of the group's: the caller's retry reads
+ * it, and its answer, resting on it, waits for its COMMIT. The scope
  * comes with the handle each call is given (tx_begin), and rides on the
  * connection (conn.sc) from its part's start to its end.
  *
@@ -932,6 +935,8 @@ static store_err group_end(struct conn *c, store_err rc)
     pthread_cond_t cv;
     struct member self = {.rc = STORE_OK, .cv = &cv};
     rc = part_end(c, rc);
+    if (rc == STORE_PRECONDITION && d != NULL)
+        d->behind = true; /* what refused it may not be committed yet */
     struct member *m = rc == STORE_OK && d != NULL ? arena_alloc(d->a, sizeof(*m)) : NULL;
     if (m != NULL) { /* deferred: the record outlives this call */
         *m = (struct member){.d = d};
@@ -1119,7 +1124,7 @@ static store_err tx_open(struct sq_store *s, store_scope *sc, tx_mode mode, stru
     assert(sc == NULL || !sc->ended);
     if (mode == TX_WRITE && wal_failed(s))
         return STORE_UNAVAILABLE;
-    if (s->group != NULL && (mode == TX_WRITE || (sc != NULL && sc->wrote)))
+    if (s->group != NULL && (mode == TX_WRITE || (sc != NULL && (sc->wrote || sc->behind))))
         return group_begin(s, sc, false, out); /* a scope's reads see its writes */
     struct conn *c = pool_get(s);
     store_err rc = STORE_OK;

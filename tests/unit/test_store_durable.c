@@ -329,6 +329,45 @@ static void test_views_are_independent(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
 }
 
+/* A view whose write is refused on a version another view wrote and has
+ * not committed reads that version from then on (a retry would read the
+ * committed one again and again while groups follow each other), and its
+ * retry, resting on the uncommitted write, waits for its COMMIT. */
+static void test_refused_view_reads_the_group(void **state)
+{
+    fixture *f = *state;
+    int32_t id = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &id), STORE_OK);
+    atomic_store(&g_delay_us, 200000);
+    pthread_t th;
+    flush_running(f, &th);
+
+    store_t *first = store_scope_open(f->s, f->a);
+    store_t *late = store_scope_open(f->s, f->a);
+    model_blob_edit edit = {.description = "first"}, mine = {.extra_info = "late"};
+    model_blob b, seen;
+    assert_int_equal(store_image_info(late, f->a, MODEL_PERSON, id, &seen), STORE_OK);
+    assert_int_equal(store_image_info_put(first, f->a, MODEL_PERSON, id, &edit, 0, STORE_ANY, &b),
+                     STORE_OK);
+    assert_int_equal(
+        store_image_info_put(late, f->a, MODEL_PERSON, id, &mine, 0, seen.info_version, &b),
+        STORE_PRECONDITION);
+    assert_int_equal(store_image_info(late, f->a, MODEL_PERSON, id, &seen), STORE_OK);
+    assert_string_equal(seen.description, "first");
+    assert_int_equal(
+        store_image_info_put(late, f->a, MODEL_PERSON, id, &mine, 0, seen.info_version, &b),
+        STORE_OK);
+    assert_true(store_scope_close(first));
+    assert_true(store_scope_close(late));
+    waited w1 = {0}, w2 = {0};
+    assert_int_equal(scope_result(first, &w1), STORE_OK);
+    assert_int_equal(scope_result(late, &w2), STORE_OK);
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
+    assert_string_equal(b.description, "first");
+    assert_string_equal(b.extra_info, "late");
+    assert_int_equal(pthread_join(th, NULL), 0);
+}
+
 /* A scope whose flush fails reports the failure; a scope that wrote
  * nothing has nothing to wait for; a refused deferred write is refused at
  * once and leaves the scope nothing to wait for. */
@@ -386,6 +425,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deferred_write_waits_without_thread, setup_pool,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_are_independent, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_view_reads_the_group, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_failures, setup_pool, teardown),
         cmocka_unit_test_setup_teardown(test_no_scope_without_durable, setup_pool, teardown),
     };
