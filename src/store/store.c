@@ -589,31 +589,6 @@ store_err store_app_revoke(store_t *s, const char *name)
     return s->ops->app_revoke(s, name);
 }
 
-store_err store_entity_create(store_t *s, model_entity_t *e)
-{
-    return s->ops->entity_create(s, e);
-}
-
-store_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
-{
-    return s->ops->entity_get(s, a, k, id, out);
-}
-
-store_err store_entity_exists(store_t *s, model_kind k, int32_t id)
-{
-    return s->ops->entity_exists(s, k, id);
-}
-
-store_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect)
-{
-    return s->ops->entity_update(s, e, expect);
-}
-
-store_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    return s->ops->entity_delete(s, k, id, expect);
-}
-
 store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     uint64_t changes;

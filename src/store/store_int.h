@@ -45,12 +45,6 @@ struct store_ops {
     store_err (*app_list)(store_t *s, arena_t *a, store_app **out, size_t *n);
     store_err (*app_revoke)(store_t *s, const char *name);
 
-    store_err (*entity_create)(store_t *s, model_entity_t *e);
-    store_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
-    store_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
-    store_err (*entity_update)(store_t *s, model_entity_t *e, int64_t expect);
-    store_err (*entity_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
-
     store_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
     store_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
                                 const model_blob_edit *edit, int32_t user_id, int64_t expect,

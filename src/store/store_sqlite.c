@@ -1191,21 +1191,30 @@ static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
     out->created_ms = sqlite3_column_int64(st, 6);
 }
 
-/* Reads an E_GET row (id, fields..., image_blob_id, version, updated_ms). */
-static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity_t *out)
+/* The columns of an E_GET row: id, the fields, then these (d: the kind's
+ * descriptor); and E_UPDATE's parameter of `expect`, after the change time. */
+#define ECOL_IMAGE(d) (1 + (d)->nfields)
+#define ECOL_VERSION(d) (2 + (d)->nfields)
+#define ECOL_UPDATED_MS(d) (3 + (d)->nfields)
+#define ECOL_THUMB(d) (4 + (d)->nfields) /* NULL but for products */
+#define ECOL_EXPECT_PARAM(d) (3 + (d)->nfields)
+
+/* Reads an E_GET row; a == NULL: not its strings. */
+static void read_ent_row(arena_t *a, sqlite3_stmt *st, model_kind k, store_ent_row *out)
 {
     const model_entity_def *d = model_entity(k);
-    out->kind = k;
-    out->id = col_i32(st, 0);
+    model_entity_t *e = &out->e;
+    *out = (store_ent_row){.e = {.kind = k, .id = col_i32(st, 0)}};
     for (int i = 0; i < d->nfields; i++) {
-        model_value *v = &out->v[i];
-        if (d->fields[i].type == MODEL_FT_STRING)
-            v->s = col_str(a, st, 1 + i);
-        else
-            v->i = col_i32(st, 1 + i); /* NULL reference -> 0 */
+        if (d->fields[i].type == MODEL_FT_INT)
+            e->v[i].i = col_i32(st, 1 + i); /* NULL reference -> 0 */
+        else if (a != NULL)
+            e->v[i].s = col_str(a, st, 1 + i);
     }
-    out->version = sqlite3_column_int64(st, 2 + d->nfields);
-    out->updated_ms = sqlite3_column_int64(st, 3 + d->nfields);
+    out->image_blob_id = col_i32(st, ECOL_IMAGE(d));
+    e->version = sqlite3_column_int64(st, ECOL_VERSION(d));
+    e->updated_ms = sqlite3_column_int64(st, ECOL_UPDATED_MS(d));
+    out->thumb_blob_id = col_i32(st, ECOL_THUMB(d));
 }
 
 /* STORE_PRECONDITION unless the caller expects any version or exactly `have`. */
@@ -1719,7 +1728,11 @@ out:
     return tx_end(c, rc);
 }
 
-/* ---- entities ----------------------------------------------------------- */
+/* ---- entities ------------------------------------------------------------
+ * The primitives of store_backend.h's entity section (the recipes are in
+ * store_entity.c), over the statements generated per kind (entity_sql).
+ * The lock modes of ent_read are plain reads: a write transaction holds
+ * the whole database. */
 
 /* Binds ?1 = id, ?2.. = the fields and then the change time, as E_INSERT
  * and E_UPDATE expect. */
@@ -1753,102 +1766,82 @@ static store_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_
 {
     sqlite3_stmt *st;
     store_err rc = entity_row(c, k, id, &st);
-    *blob_id = rc == STORE_OK ? col_i32(st, 1 + model_entity(k)->nfields) : 0;
+    *blob_id = rc == STORE_OK ? col_i32(st, ECOL_IMAGE(model_entity(k))) : 0;
     return rc;
 }
 
-/* max(id) + 1 of kind k, within the caller's write transaction. */
-static store_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
+static store_err be_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
+                             store_ent_row *out)
 {
+    (void)l; /* the write transaction holds the database */
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st;
+    store_err rc = entity_row(c, k, id, &st);
+    if (rc == STORE_OK)
+        read_ent_row(a, st, k, out);
+    return rc;
+}
+
+static store_err be_ent_next_id(store_tx *tx, model_kind k, int32_t *id)
+{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(k, E_NEXT_ID));
     store_err rc = step_row(c, st);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK) /* an aggregate without GROUP BY has one row */
         return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
     int64_t next = sqlite3_column_int64(st, 0);
-    if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX) {
-        log_warn("store: every %s id up to %d is taken", model_entity(k)->name, INT32_MAX);
-        return STORE_CONFLICT;
-    }
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX)
+        return STORE_ABSENT;
     *id = (int32_t)next;
     return STORE_OK;
 }
 
-static store_err sq_entity_create(store_t *s, model_entity_t *e)
+/* Steps a RETURNING version, updated_ms statement; NOMATCH without a row. */
+static store_err step_versioned(struct conn *c, sqlite3_stmt *st, int64_t *version,
+                                int64_t *updated_ms)
 {
-    struct conn *c = NULL;
-    model_entity_t row = *e;
-    store_err rc = row.id < 0 ? STORE_INVALID : tx_begin(s, TX_WRITE, &c); /* ids are positive */
+    store_err rc = step_row(c, st);
     if (rc != STORE_OK)
-        goto out;
-    if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != STORE_OK)
-        goto out;
+        return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+    *version = sqlite3_column_int64(st, 0);
+    *updated_ms = sqlite3_column_int64(st, 1);
+    return STORE_OK;
+}
+
+static store_err be_ent_insert(store_tx *tx, const model_entity_t *e, int64_t now,
+                               int64_t *version, int64_t *updated_ms)
+{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_INSERT));
-    row.updated_ms = text_now_ms();
-    bind_entity(st, &row, row.updated_ms);
-    rc = step_done(c, st);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        e->id = row.id;
-        e->version = 1;
-        e->updated_ms = row.updated_ms;
-    }
-    return rc;
+    bind_entity(st, e, now);
+    store_err rc = step_versioned(c, st, version, updated_ms);
+    return rc == STORE_NOMATCH ? STORE_INTERNAL : rc; /* an INSERT that ran has its row */
 }
 
-static store_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id,
-                               model_entity_t *out)
+static store_err be_ent_update(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
+                               int64_t *version, int64_t *updated_ms)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    rc = entity_row(c, k, id, &st);
-    if (rc == STORE_OK)
-        read_entity(a, st, k, out);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
-{
-    struct conn *c = NULL;
-    sqlite3_stmt *st;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc == STORE_OK)
-        rc = entity_row(c, k, id, &st);
-    return tx_end(c, rc);
-}
-
-/* The version of entity (k, id); STORE_ABSENT when absent. */
-static store_err entity_version(struct conn *c, model_kind k, int32_t id, int64_t *version)
-{
-    sqlite3_stmt *st;
-    store_err rc = entity_row(c, k, id, &st);
-    if (rc == STORE_OK)
-        *version = sqlite3_column_int64(st, 2 + model_entity(k)->nfields);
-    return rc;
-}
-
-static store_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
-{
-    struct conn *c = NULL;
-    int64_t version = 0, now = text_now_ms();
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_version(c, e->kind, e->id, &version)) != STORE_OK ||
-        (rc = check_expect(expect, version)) != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_UPDATE));
     bind_entity(st, e, now);
-    rc = step_change(c, st);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        e->version = version + 1;
-        e->updated_ms = now;
-    }
-    return rc;
+    bind_int(st, ECOL_EXPECT_PARAM(model_entity(e->kind)), expect);
+    return step_versioned(c, st, version, updated_ms);
+}
+
+static store_err be_ent_delete(store_tx *tx, model_kind k, int32_t id, int64_t expect,
+                               store_ent_row *gone)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
+    bind_int(st, 1, id);
+    bind_int(st, 2, expect);
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+    *gone = (store_ent_row){.e = {.kind = k, .id = id},
+                            .image_blob_id = col_i32(st, 0), /* NULL -> 0 */
+                            .thumb_blob_id = col_i32(st, 1)};
+    return STORE_OK;
 }
 
 /* Deletes BLOB record `blob_id` (0: none); its bytes and variants go by
@@ -1860,6 +1853,11 @@ static store_err blob_delete(struct conn *c, int32_t blob_id)
     sqlite3_stmt *st = query(c, Q_BLOB_DELETE);
     bind_int(st, 1, blob_id);
     return step_done(c, st);
+}
+
+static store_err be_blob_delete(store_tx *tx, int32_t id)
+{
+    return blob_delete(tx_conn(tx), id);
 }
 
 /* The BlobId of product_id's thumbnail record, 0 when it has none;
@@ -1882,26 +1880,6 @@ static store_err thumb_drop(struct conn *c, model_kind k, int32_t id)
         return STORE_OK;
     store_err rc = thumb_id(c, id, &blob_id);
     return rc == STORE_OK ? blob_delete(c, blob_id) : rc;
-}
-
-static store_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    struct conn *c = NULL;
-    int32_t blob_id;
-    int64_t version = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_version(c, k, id, &version)) != STORE_OK ||
-        (rc = check_expect(expect, version)) != STORE_OK ||
-        (rc = entity_blob_id(c, k, id, &blob_id)) != STORE_OK ||
-        (rc = thumb_drop(c, k, id)) != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
-    bind_int(st, 1, id);
-    if ((rc = step_done(c, st)) != STORE_OK)
-        goto out;
-    rc = blob_delete(c, blob_id);
-out:
-    return tx_end(c, rc);
 }
 
 /* ---- BLOB records ------------------------------------------------------- */
@@ -2947,17 +2925,25 @@ static void entity_sql(arena_t *a, model_kind k, const char **sql)
     const char *t = d->table;
     assert(d->nfields >= 1);
     int now = d->nfields + 2; /* parameter number of the change time */
-    sql[E_GET] =
-        arena_printf(a, "SELECT id, %s, image_blob_id, version, updated_ms FROM %s WHERE id = ?1",
-                     field_list(a, d, F_NAMES), t);
-    sql[E_INSERT] =
-        arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES(?1, %s, 1, ?%d)", t,
-                     field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS), now);
+    /* a product's thumbnail link is in its own table (migrate_v5) */
+    const char *thumb = k == MODEL_PRODUCT ? "thumb_blob_id" : "NULL";
+    sql[E_GET] = arena_printf(
+        a, "SELECT id, %s, image_blob_id, version, updated_ms, %s FROM %s WHERE id = ?1",
+        field_list(a, d, F_NAMES), thumb, t);
+    sql[E_INSERT] = arena_printf(a,
+                                 "INSERT INTO %s(id, %s, version, updated_ms) VALUES(?1, %s, 1, ?%d) "
+                                 "RETURNING version, updated_ms",
+                                 t, field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS), now);
+    /* ?(now + 1): the version expected, -1 (STORE_ANY) for any */
     sql[E_UPDATE] = arena_printf(a,
                                  "UPDATE %s SET %s, version = version + 1, updated_ms = ?%d "
-                                 "WHERE id = ?1",
-                                 t, field_list(a, d, F_ASSIGN), now);
-    sql[E_DELETE] = arena_printf(a, "DELETE FROM %s WHERE id = ?1", t);
+                                 "WHERE id = ?1 AND (?%d = -1 OR version = ?%d) "
+                                 "RETURNING version, updated_ms",
+                                 t, field_list(a, d, F_ASSIGN), now, now + 1, now + 1);
+    sql[E_DELETE] = arena_printf(a,
+                                 "DELETE FROM %s WHERE id = ?1 AND (?2 = -1 OR version = ?2) "
+                                 "RETURNING image_blob_id, %s",
+                                 t, thumb);
     /* max + 1; once the top id is taken, the lowest free one */
     sql[E_NEXT_ID] = arena_printf(
         a,
@@ -3354,11 +3340,6 @@ static const struct store_ops sqlite_ops = {
     .app_find = sq_app_find,
     .app_list = sq_app_list,
     .app_revoke = sq_app_revoke,
-    .entity_create = sq_entity_create,
-    .entity_get = sq_entity_get,
-    .entity_exists = sq_entity_exists,
-    .entity_update = sq_entity_update,
-    .entity_delete = sq_entity_delete,
     .image_info = sq_image_info,
     .image_info_put = sq_image_info_put,
     .image_put = sq_image_put,
@@ -3449,8 +3430,14 @@ static const struct store_be_ops sqlite_be_ops = {
     .meta_put = be_meta_put,
 
     /* ---- entities ---- */
+    .ent_read = be_ent_read,
+    .ent_next_id = be_ent_next_id,
+    .ent_insert = be_ent_insert,
+    .ent_update = be_ent_update,
+    .ent_delete = be_ent_delete,
 
     /* ---- BLOB records ---- */
+    .blob_delete = be_blob_delete,
 
     /* ---- picture bytes ---- */
 
