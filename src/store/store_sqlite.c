@@ -117,9 +117,8 @@ enum {
     Q_BLOB_SET_INFO,
     Q_BLOB_SET_CONTENT,
     Q_BLOB_DELETE,
-    Q_BLOB_LINK,
+    Q_BLOB_CLAIM,
     Q_BLOB_UNLINK,
-    Q_THUMB_GET,
     Q_THUMB_SET,
     Q_DATA_PUT,
     Q_VARIANT_GET,
@@ -144,7 +143,7 @@ enum {
 enum { E_GET, E_INSERT, E_UPDATE, E_DELETE, E_NEXT_ID, E_SET_BLOB, E_COUNT };
 
 /* Then G_COUNT generated ones that look at every entity kind at once. */
-enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
+enum { G_BLOB_SWEEP, G_COUNT };
 
 #define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT + G_COUNT)
 
@@ -158,10 +157,11 @@ enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
 #define BLOB_COLS                                                                                  \
     "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
     "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
-    "info_version"
+    "info_version, unlinked_ms"
 /* The positions of BLOB_COLS, in its order; blob_col_names must agree with
- * both (checked when Q_BLOB_GET is prepared), so that a column added to or
- * moved in the list cannot go unnoticed. */
+ * both (checked when Q_BLOB_GET and the writes returning BLOB_COLS are
+ * prepared), so that a column added to or moved in the list cannot go
+ * unnoticed. */
 enum {
     BCOL_ID,
     BCOL_DESCRIPTION,
@@ -178,6 +178,7 @@ enum {
     BCOL_UPDATED_BY,
     BCOL_VERSION,
     BCOL_INFO_VERSION,
+    BCOL_UNLINKED_MS,
     BCOL__COUNT
 };
 static const char *const blob_col_names[BCOL__COUNT] = {
@@ -196,6 +197,7 @@ static const char *const blob_col_names[BCOL__COUNT] = {
     [BCOL_UPDATED_BY] = "updated_by",
     [BCOL_VERSION] = "version",
     [BCOL_INFO_VERSION] = "info_version",
+    [BCOL_UNLINKED_MS] = "unlinked_ms",
 };
 
 static const char *const fixed_sql[Q_FIXED_COUNT] = {
@@ -238,21 +240,24 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                    "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
                    "created_by, updated_by, version, info_version, unlinked_ms) "
                    "VALUES('', '', '', ?1, 0, 0, 0, 0, ?2, ?2, ?3, ?3, 0, 0, ?4)",
-    /* NULL leaves a client field unchanged */
+    /* NULL leaves a client field unchanged; ?7: the info_version expected,
+     * -1 (STORE_ANY) for any */
     [Q_BLOB_SET_INFO] = "UPDATE blob SET description = coalesce(?2, description), "
                         "extra_info = coalesce(?3, extra_info), "
                         "conceptual_type = coalesce(?4, conceptual_type), "
                         "updated_ms = ?5, updated_by = ?6, info_version = info_version + 1 "
-                        "WHERE id = ?1",
+                        "WHERE id = ?1 AND (?7 = -1 OR info_version = ?7) RETURNING " BLOB_COLS,
+    /* ?9: the version expected, -1 (STORE_ANY) for any */
     [Q_BLOB_SET_CONTENT] = "UPDATE blob SET mime_type = ?2, blob_size = ?3, original_size = ?4, "
                            "is_zipped = ?5, is_encrypted = ?6, updated_ms = ?7, updated_by = ?8, "
-                           "version = version + 1, info_version = info_version + 1 WHERE id = ?1",
+                           "version = version + 1, info_version = info_version + 1 "
+                           "WHERE id = ?1 AND (?9 = -1 OR version = ?9) RETURNING " BLOB_COLS,
     [Q_BLOB_DELETE] = "DELETE FROM blob WHERE id = ?1",
-    /* the record's fields stay: being attached is not a change of the picture */
-    [Q_BLOB_LINK] = "UPDATE blob SET unlinked_ms = NULL WHERE id = ?1",
+    /* the test-and-set of linking; the record's fields stay: being
+     * attached is not a change of the picture */
+    [Q_BLOB_CLAIM] = "UPDATE blob SET unlinked_ms = NULL WHERE id = ?1 AND unlinked_ms IS NOT NULL",
     [Q_BLOB_UNLINK] = "UPDATE blob SET unlinked_ms = ?2 WHERE id = ?1",
     /* thumbnails are products' only (migrate_v5): the table is named here */
-    [Q_THUMB_GET] = "SELECT thumb_blob_id FROM product WHERE id = ?1",
     [Q_THUMB_SET] = "UPDATE product SET thumb_blob_id = ?2 WHERE id = ?1",
     /* room for the bytes, filled through sqlite3_blob_write */
     [Q_DATA_PUT] = "INSERT INTO blob_data(blob_id, content) VALUES(?1, zeroblob(?2)) "
@@ -328,21 +333,6 @@ struct touch {
 
 #define USED_MAX 16
 
-/* user_ref's memory of a user it read (a BLOB record names two, and the
- * same few users write most records): kept while the database's users
- * change count is still `users` (store_int.h), so a change by any process
- * is seen on the next read. Names longer than the slot are not kept. */
-#define UREF_SLOTS 8
-#define UREF_TEXT 256
-struct uref {
-    uint64_t users; /* the count when it was read */
-    int32_t id;     /* 0: empty slot (the server's own user is not read) */
-    model_role role;
-    bool disabled;
-    int64_t created_ms;
-    char name[UREF_TEXT], full_name[UREF_TEXT];
-};
-
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
@@ -354,7 +344,6 @@ struct conn {
     struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
     store_scope *sc;      /* the group's connection: the scope of the part on it */
     struct conn *next;    /* free list link */
-    struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
@@ -1217,114 +1206,7 @@ static void read_ent_row(arena_t *a, sqlite3_stmt *st, model_kind k, store_ent_r
     out->thumb_blob_id = col_i32(st, ECOL_THUMB(d));
 }
 
-/* STORE_PRECONDITION unless the caller expects any version or exactly `have`. */
-static store_err check_expect(int64_t expect, int64_t have)
-{
-    return expect == STORE_ANY || expect == have ? STORE_OK : STORE_PRECONDITION;
-}
-
-/* Reads a BLOB_COLS row; *created_by / *updated_by get the user ids. */
-static void read_blob(arena_t *a, sqlite3_stmt *st, model_blob *out, int32_t *created_by,
-                      int32_t *updated_by)
-{
-    out->blob_id = col_i32(st, BCOL_ID);
-    out->description = col_str(a, st, BCOL_DESCRIPTION);
-    out->extra_info = col_str(a, st, BCOL_EXTRA_INFO);
-    out->mime_type = col_str(a, st, BCOL_MIME_TYPE);
-    out->conceptual_type = col_str(a, st, BCOL_CONCEPTUAL_TYPE);
-    out->blob_size = col_i32(st, BCOL_BLOB_SIZE);
-    out->original_size = col_i32(st, BCOL_ORIGINAL_SIZE);
-    out->is_zipped = sqlite3_column_int(st, BCOL_IS_ZIPPED) != 0;
-    out->is_encrypted = sqlite3_column_int(st, BCOL_IS_ENCRYPTED) != 0;
-    out->created_ms = sqlite3_column_int64(st, BCOL_CREATED_MS);
-    out->updated_ms = sqlite3_column_int64(st, BCOL_UPDATED_MS);
-    *created_by = col_i32(st, BCOL_CREATED_BY);
-    *updated_by = col_i32(st, BCOL_UPDATED_BY);
-    out->version = sqlite3_column_int64(st, BCOL_VERSION);
-    out->info_version = sqlite3_column_int64(st, BCOL_INFO_VERSION);
-    out->created_by = out->updated_by = NULL;
-}
-
 /* ---- users -------------------------------------------------------------- */
-
-/* c's slot for user id. */
-static struct uref *uref_slot(struct conn *c, int32_t id)
-{
-    return &c->urefs[(uint32_t)id % UREF_SLOTS];
-}
-
-/* The users change count that a user read now is kept under; false when
- * the read must not be kept (no shared counts, or this transaction wrote
- * users: the count moves only when it ends). */
-static bool uref_users(struct conn *c, uint64_t *users)
-{
-    return !atomic_load(&c->owner->users_written) && store_users_changes(&c->owner->base, users);
-}
-
-/* *u from c's memory of user id, if it is still current. */
-static bool uref_get(struct conn *c, arena_t *a, int32_t id, uint64_t users, model_user *u)
-{
-    const struct uref *r = uref_slot(c, id);
-    if (r->id != id || r->users != users)
-        return false;
-    *u = (model_user){.id = id,
-                      .name = arena_strdup(a, r->name),
-                      .full_name = arena_strdup(a, r->full_name),
-                      .role = r->role,
-                      .disabled = r->disabled,
-                      .pw_hash = "",
-                      .created_ms = r->created_ms};
-    return true;
-}
-
-static void uref_put(struct conn *c, const model_user *u, uint64_t users)
-{
-    struct uref *r = uref_slot(c, u->id);
-    size_t n = strlen(u->name), f = strlen(u->full_name);
-    if (n >= UREF_TEXT || f >= UREF_TEXT)
-        return;
-    *r = (struct uref){.users = users,
-                       .id = u->id,
-                       .role = u->role,
-                       .disabled = u->disabled,
-                       .created_ms = u->created_ms};
-    memcpy(r->name, u->name, n + 1);
-    memcpy(r->full_name, u->full_name, f + 1);
-}
-
-/* The user `id` of a BLOB record: the server itself for 0, NULL when the
- * row is gone. pw_hash is left "": these only describe who did what. The
- * count is taken before the row is read, so a change racing the read
- * leaves a slot that is already out of date, never a stale one kept. */
-static store_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
-{
-    model_user *u = arena_alloc(a, sizeof(*u));
-    store_err rc = STORE_OK;
-    uint64_t users = 0;
-    bool keep = id != 0 && uref_users(c, &users);
-    *out = NULL;
-    if (id == 0) {
-        *u = (model_user){.id = 0,
-                          .name = "crmblob",
-                          .full_name = "crmblob server",
-                          .role = MODEL_ROLE_ADMIN,
-                          .pw_hash = ""};
-    } else if (!keep || !uref_get(c, a, id, users, u)) {
-        sqlite3_stmt *st = query(c, Q_USER_GET);
-        bind_int(st, 1, id);
-        rc = step_row(c, st);
-        if (rc == STORE_ABSENT)
-            return STORE_OK;
-        if (rc != STORE_OK)
-            return rc;
-        read_user(a, st, u);
-        u->pw_hash = "";
-        if (keep)
-            uref_put(c, u, users);
-    }
-    *out = u;
-    return rc;
-}
 
 static store_err sq_user_add(store_t *s, model_user *u)
 {
@@ -1761,15 +1643,6 @@ static store_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_st
     return step_row(c, *st);
 }
 
-/* The BlobId of entity (k, id), 0 when it has no image. */
-static store_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_t *blob_id)
-{
-    sqlite3_stmt *st;
-    store_err rc = entity_row(c, k, id, &st);
-    *blob_id = rc == STORE_OK ? col_i32(st, ECOL_IMAGE(model_entity(k))) : 0;
-    return rc;
-}
-
 static store_err be_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
                              store_ent_row *out)
 {
@@ -1860,84 +1733,122 @@ static store_err be_blob_delete(store_tx *tx, int32_t id)
     return blob_delete(tx_conn(tx), id);
 }
 
-/* The BlobId of product_id's thumbnail record, 0 when it has none;
- * STORE_ABSENT when there is no such product. */
-static store_err thumb_id(struct conn *c, int32_t product_id, int32_t *blob_id)
+/* ---- BLOB records -----------------------------------------------------------
+ * The primitives of store_backend.h's BLOB-record section (the recipes are
+ * in store_entity.c). A record's users are not joined: store_entity.c
+ * resolves them (user_read, with its memory). */
+
+/* user_read of the users section (store_backend.h), which the user
+ * references of records need: filled here until the accounts' recipes
+ * move above the interface (their primitive is this one). */
+static store_err be_user_read(store_tx *tx, arena_t *a, int32_t id, const char *name,
+                              model_user *out)
 {
-    sqlite3_stmt *st = query(c, Q_THUMB_GET);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, name != NULL ? Q_USER_BY_NAME : Q_USER_GET);
+    if (name != NULL)
+        bind_text(st, 1, name);
+    else
+        bind_int(st, 1, id);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK)
+        read_user(a, st, out);
+    return rc;
+}
+
+/* The shared users count, unless a write transaction in progress (or in
+ * the open group, whose parts read each other's writes) wrote users: the
+ * count moves only when it ends. */
+static store_err be_users_stamp(store_tx *tx, uint64_t *out)
+{
+    struct sq_store *s = tx_conn(tx)->owner;
+    if (atomic_load(&s->users_written) || !store_users_changes(&s->base, out))
+        return STORE_ABSENT;
+    return STORE_OK;
+}
+
+/* Reads a BLOB_COLS row (who wrote it by user id). */
+static void read_blob(arena_t *a, sqlite3_stmt *st, store_blob_row *out)
+{
+    model_blob *b = &out->b;
+    *out = (store_blob_row){0};
+    b->blob_id = col_i32(st, BCOL_ID);
+    if (a != NULL) {
+        b->description = col_str(a, st, BCOL_DESCRIPTION);
+        b->extra_info = col_str(a, st, BCOL_EXTRA_INFO);
+        b->mime_type = col_str(a, st, BCOL_MIME_TYPE);
+        b->conceptual_type = col_str(a, st, BCOL_CONCEPTUAL_TYPE);
+    }
+    b->blob_size = col_i32(st, BCOL_BLOB_SIZE);
+    b->original_size = col_i32(st, BCOL_ORIGINAL_SIZE);
+    b->is_zipped = sqlite3_column_int(st, BCOL_IS_ZIPPED) != 0;
+    b->is_encrypted = sqlite3_column_int(st, BCOL_IS_ENCRYPTED) != 0;
+    b->created_ms = sqlite3_column_int64(st, BCOL_CREATED_MS);
+    b->updated_ms = sqlite3_column_int64(st, BCOL_UPDATED_MS);
+    out->created_by = col_i32(st, BCOL_CREATED_BY);
+    out->updated_by = col_i32(st, BCOL_UPDATED_BY);
+    b->version = sqlite3_column_int64(st, BCOL_VERSION);
+    b->info_version = sqlite3_column_int64(st, BCOL_INFO_VERSION);
+    out->unlinked_ms = sqlite3_column_type(st, BCOL_UNLINKED_MS) == SQLITE_NULL
+                           ? INT64_MIN
+                           : sqlite3_column_int64(st, BCOL_UNLINKED_MS);
+}
+
+/* Steps a statement that answers one BLOB_COLS row into *out; ABSENT
+ * without one. */
+static store_err step_blob(struct conn *c, sqlite3_stmt *st, arena_t *a, store_blob_row *out)
+{
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK)
+        read_blob(a, st, out);
+    return rc;
+}
+
+/* Runs an UPDATE; STORE_NOMATCH when it matched no row. */
+static store_err step_match(struct conn *c, sqlite3_stmt *st)
+{
+    store_err rc = step_change(c, st);
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+}
+
+static store_err be_ent_set_image(store_tx *tx, model_kind k, int32_t id, int32_t blob_id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
+    bind_int(st, 1, id);
+    bind_ref(st, 2, blob_id); /* 0: no image */
+    return step_match(c, st);
+}
+
+static store_err be_ent_set_thumb(store_tx *tx, int32_t product_id, int32_t blob_id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_THUMB_SET);
     bind_int(st, 1, product_id);
-    store_err rc = step_row(c, st);
-    *blob_id = rc == STORE_OK ? col_i32(st, 0) : 0; /* NULL -> 0 */
-    return rc;
+    bind_ref(st, 2, blob_id);
+    return step_match(c, st);
 }
 
-/* Deletes the thumbnail record of entity (k, id) if it is a product that
- * has one: its image changes or goes, and the thumbnail was made from it. */
-static store_err thumb_drop(struct conn *c, model_kind k, int32_t id)
+static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
+                              store_blob_row *out)
 {
-    int32_t blob_id;
-    if (k != MODEL_PRODUCT)
-        return STORE_OK;
-    store_err rc = thumb_id(c, id, &blob_id);
-    return rc == STORE_OK ? blob_delete(c, blob_id) : rc;
-}
-
-/* ---- BLOB records ------------------------------------------------------- */
-
-/* Reads BLOB record `blob_id` with its users into *out; STORE_ABSENT (*out
- * untouched) when there is none. */
-static store_err blob_read(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
-{
-    int32_t created_by, updated_by;
+    (void)l; /* the write transaction holds the database */
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
-    store_err rc = step_row(c, st);
-    if (rc != STORE_OK)
-        return rc;
-    read_blob(a, st, out, &created_by, &updated_by);
-    rc = user_ref(c, a, created_by, &out->created_by);
-    if (rc != STORE_OK)
-        return rc;
-    if (updated_by == created_by && out->created_by != NULL) {
-        out->updated_by = out->created_by;
-        return STORE_OK;
-    }
-    return user_ref(c, a, updated_by, &out->updated_by);
+    bind_int(st, 1, id);
+    return step_blob(c, st, a, out);
 }
 
-/* blob_read of a record that a link names (its foreign key forbids that
- * the record is missing). */
-static store_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err be_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
+                                int64_t unlinked_ms, int32_t *id)
 {
-    store_err rc = blob_read(c, a, blob_id, out);
-    if (rc == STORE_ABSENT) {
-        log_error("store: BLOB record %d vanished", blob_id);
-        rc = STORE_CORRUPT;
-    }
-    return rc;
-}
-
-/* STORE_ABSENT unless there is a BLOB record blob_id. */
-static store_err blob_exists(struct conn *c, int32_t blob_id)
-{
-    sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
-    store_err rc = step_row(c, st);
-    sqlite3_reset(st);
-    return rc;
-}
-
-/* Inserts an empty BLOB record of ConceptualType ct, made by user_id at
- * now: unlinked since now, or (!unlinked) for the caller to link. */
-static store_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t user_id,
-                             int64_t now, int32_t *blob_id)
-{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_BLOB_NEW);
     bind_text(st, 1, ct);
     bind_int(st, 2, now);
-    bind_int(st, 3, user_id);
-    if (unlinked)
-        bind_int(st, 4, now); /* else NULL: linked */
+    bind_int(st, 3, user);
+    if (unlinked_ms != INT64_MIN)
+        bind_int(st, 4, unlinked_ms); /* else NULL: linked */
     store_err rc = step_done(c, st);
     if (rc != STORE_OK)
         return rc;
@@ -1946,106 +1857,77 @@ static store_err blob_insert(struct conn *c, const char *ct, bool unlinked, int3
         log_error("store: BlobId space exhausted");
         return STORE_INTERNAL;
     }
-    *blob_id = (int32_t)rowid;
+    *id = (int32_t)rowid;
     return STORE_OK;
 }
 
-/* Creates an empty BLOB record for entity (k, id) and links it. */
-static store_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                             int32_t *blob_id)
+static store_err be_blob_set_info(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
+                                  int32_t user, int64_t now, int64_t expect_info,
+                                  store_blob_row *out)
 {
-    store_err rc =
-        blob_insert(c, model_entity(k)->default_conceptual_type, false, user_id, now, blob_id);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
     bind_int(st, 1, id);
-    bind_int(st, 2, *blob_id);
-    return step_done(c, st);
+    bind_text(st, 2, ed->description);
+    bind_text(st, 3, ed->extra_info);
+    bind_text(st, 4, ed->conceptual_type);
+    bind_int(st, 5, now);
+    bind_int(st, 6, user);
+    bind_int(st, 7, expect_info);
+    store_err rc = step_blob(c, st, a, out);
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
 }
 
-/* Checks `expect` against the bytes' version (info: the record's
- * info_version) of entity (k, id)'s record, 0 when it has none; *blob_id
- * is that record's BlobId (0: none). */
-static store_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info,
-                             int32_t *blob_id)
+static store_err be_blob_set_content(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
+                                     int32_t user, int64_t now, int64_t expect_version,
+                                     store_blob_row *out)
 {
-    store_err rc = entity_blob_id(c, k, id, blob_id);
-    if (rc != STORE_OK || expect == STORE_ANY)
-        return rc;
-    if (*blob_id == 0)
-        return check_expect(expect, 0);
-    sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, *blob_id);
-    if ((rc = step_row(c, st)) != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
-    return check_expect(expect, sqlite3_column_int64(st, info ? BCOL_INFO_VERSION : BCOL_VERSION));
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_CONTENT);
+    bind_int(st, 1, id);
+    bind_text(st, 2, m->mime ? m->mime : "");
+    bind_int(st, 3, m->size);
+    bind_int(st, 4, m->original_size);
+    bind_int(st, 5, m->zipped);
+    bind_int(st, 6, m->encrypted);
+    bind_int(st, 7, now);
+    bind_int(st, 8, user);
+    bind_int(st, 9, expect_version);
+    store_err rc = step_blob(c, st, a, out);
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
 }
 
-/* Gives entity (k, id) a record when *blob_id, its BlobId from
- * blob_expect, is 0 (none): *blob_id is then the new one. */
-static store_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                             int32_t *blob_id)
+static store_err be_blob_claim(store_tx *tx, int32_t id)
 {
-    return *blob_id == 0 ? blob_create(c, k, id, user_id, now, blob_id) : STORE_OK;
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_CLAIM);
+    bind_int(st, 1, id);
+    return step_match(c, st);
 }
 
-/* The record of entity (k, id) into *out, the empty carrier when none. */
-static store_err image_record(struct conn *c, arena_t *a, model_kind k, int32_t id, model_blob *out)
+static store_err be_blob_unlink(store_tx *tx, int32_t id, int64_t since)
 {
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = entity_blob_id(c, k, id, &blob_id);
-    if (rc == STORE_OK && blob_id != 0)
-        rc = blob_load(c, a, blob_id, out);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_UNLINK);
+    bind_int(st, 1, id);
+    bind_int(st, 2, since);
+    return step_match(c, st);
+}
+
+static store_err be_blob_sweep(store_tx *tx, int64_t cutoff, int64_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
+    bind_int(st, 1, cutoff);
+    store_err rc = step_done(c, st);
+    *n = rc == STORE_OK ? sqlite3_changes(c->db) : 0; /* the blob rows, not their cascades */
     return rc;
 }
 
-static store_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
-{
-    struct conn *c = NULL;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK)
-        rc = image_record(c, a, k, id, out);
-    return tx_end(c, rc);
-}
-
-/* Applies the client fields of edit (NULL members unchanged) to record
- * blob_id, updated by user_id at now; STORE_ABSENT when there is none. */
-static store_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *edit,
-                          int32_t user_id, int64_t now)
-{
-    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
-    bind_int(st, 1, blob_id);
-    bind_text(st, 2, edit->description);
-    bind_text(st, 3, edit->extra_info);
-    bind_text(st, 4, edit->conceptual_type);
-    bind_int(st, 5, now);
-    bind_int(st, 6, user_id);
-    return step_change(c, st);
-}
-
-static store_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                                   const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                                   model_blob *out)
-{
-    assert(edit != NULL);
-    struct conn *c = NULL;
-    int64_t now = text_now_ms();
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != STORE_OK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
-out:
-    return tx_end(c, rc);
-}
-
-/* ---- image bytes -------------------------------------------------------- */
+/* ---- image bytes ------------------------------------------------------------
+ * The content recipes, not above the backend interface yet: they take
+ * their record rules from store_entity.c (store_int.h) and move the bytes
+ * here, in the same transaction. */
 
 /* Reads exactly n bytes of fd at off. */
 static store_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
@@ -2085,11 +1967,14 @@ out:
     return rc;
 }
 
-/* Replaces the bytes of record blob_id with the content and updates the
- * record's system fields. */
-static store_err content_put(struct conn *c, int32_t blob_id, const store_content *sc,
-                             int32_t user_id, int64_t now)
+/* Replaces the bytes of record blob_id with the content, then its system
+ * fields when it is at version `expect` (STORE_ANY: any); *row is the
+ * record as stored. NOMATCH as blob_set_content. The variants of the old
+ * bytes go. */
+static store_err content_put(store_tx *tx, arena_t *a, int32_t blob_id, const store_content *sc,
+                             int32_t user_id, int64_t now, int64_t expect, store_blob_row *row)
 {
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_DATA_PUT);
     bind_int(st, 1, blob_id);
     bind_int(st, 2, sc->size);
@@ -2098,16 +1983,12 @@ static store_err content_put(struct conn *c, int32_t blob_id, const store_conten
         rc = copy_into(c, blob_id, sc->fd, sc->size);
     if (rc != STORE_OK)
         return rc;
-    st = query(c, Q_BLOB_SET_CONTENT);
-    bind_int(st, 1, blob_id);
-    bind_text(st, 2, sc->mime_type ? sc->mime_type : "");
-    bind_int(st, 3, sc->size);
-    bind_int(st, 4, sc->original_size);
-    bind_int(st, 5, sc->is_zipped);
-    bind_int(st, 6, sc->is_encrypted);
-    bind_int(st, 7, now);
-    bind_int(st, 8, user_id);
-    if ((rc = step_done(c, st)) != STORE_OK)
+    store_pic_meta m = {.mime = sc->mime_type,
+                        .size = sc->size,
+                        .original_size = sc->original_size,
+                        .zipped = sc->is_zipped,
+                        .encrypted = sc->is_encrypted};
+    if ((rc = be_blob_set_content(tx, a, blob_id, &m, user_id, now, expect, row)) != STORE_OK)
         return rc;
     st = query(c, Q_VARIANT_INVALIDATE); /* they were made from the old bytes */
     bind_int(st, 1, blob_id);
@@ -2122,25 +2003,36 @@ static store_err content_check(const store_content *sc)
     return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? STORE_TOO_LARGE : STORE_OK;
 }
 
+/* A write transaction through handle s (the store, or a scope's view). */
+static store_err write_begin(store_t *s, store_tx **tx)
+{
+    return be_begin(s->be, s->sc, STORE_TX_WRITE, tx);
+}
+
+/* R4: the entity's row is locked first, the record ensured, the expect
+ * checked before any byte is copied and again by the write itself; the
+ * product's thumbnail goes after (it was made from the bytes replaced). */
 static store_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
                               const store_content *sc, int32_t user_id, int64_t expect,
                               model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_ent_row ent;
+    store_blob_row row;
     int64_t now = text_now_ms();
-    int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = thumb_drop(c, k, id)) != STORE_OK) /* made from the bytes replaced now */
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = store_image_target(tx, k, id, user_id, now, expect, true, &ent)) != STORE_OK)
         goto out;
-    if ((rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, ent.image_blob_id, sc, user_id, now, expect, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, ent.image_blob_id);
+    if (rc == STORE_OK && (rc = store_thumb_drop(tx, &ent)) == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 /* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
@@ -2189,11 +2081,11 @@ static store_err record_bytes(struct conn *c, const model_blob *b, void **bytes,
     return rc;
 }
 
-/* tx_end of a read of bytes: when the call fails after all (at COMMIT),
+/* be_end of a read of bytes: when the call fails after all (at COMMIT),
  * the bytes read are not handed out. */
-static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *len)
+static store_err bytes_end(store_tx *tx, store_err rc, void **bytes, size_t *len)
 {
-    rc = tx_end(c, rc);
+    rc = be_end(tx, rc);
     if (rc != STORE_OK) {
         free(*bytes);
         *bytes = NULL;
@@ -2202,239 +2094,130 @@ static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *l
     return rc;
 }
 
+/* A read transaction of bytes through handle s: *bytes, *len empty. */
+static store_err bytes_begin(store_t *s, store_tx **tx, void **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    return be_begin(s->be, s->sc, STORE_TX_READ, tx);
+}
+
 static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                               void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
     model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK && (rc = image_record(c, a, k, id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
+    store_err rc = bytes_begin(s, &tx, bytes, len);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = store_image_record(s, tx, a, k, id, out)) == STORE_OK)
+        rc = record_bytes(tx_conn(tx), out, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
 
-static store_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    struct conn *c = NULL;
-    int32_t blob_id;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK)
-        goto out;
-    rc = blob_delete(c, blob_id);
-out:
-    return tx_end(c, rc);
-}
-
-/* ---- BLOB records by BlobId -----------------------------------------------
- * The BLOB agent's records. Linking keeps blob.unlinked_ms exact (NULL
- * while linked); thumbnails are linked through product.thumb_blob_id. */
+/* ---- BLOB records by BlobId -------------------------------------------------
+ * The BLOB agent's records that carry bytes. Linking keeps blob.unlinked_ms
+ * exact (NULL while linked); thumbnails are linked through
+ * product.thumb_blob_id. */
 
 static store_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
                                 const store_content *sc, int32_t user_id, model_blob *out)
 {
     static const model_blob_edit none = {0};
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = sc != NULL ? content_check(sc) : STORE_OK;
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = be_blob_insert(tx, MODEL_CT_PHOTO, user_id, now, now, &blob_id)) != STORE_OK ||
+        (rc = be_blob_set_info(tx, a, blob_id, edit != NULL ? edit : &none, user_id, now,
+                               STORE_ANY, &row)) != STORE_OK)
         goto out;
-    if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (sc != NULL && (rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
-{
-    struct conn *c = NULL;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c); /* the record and its users */
-    if (rc == STORE_OK)
-        rc = blob_read(c, a, blob_id, out);
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id,
-                                  const model_blob_edit *edit, int32_t user_id, model_blob *out)
-{
-    assert(edit != NULL);
-    struct conn *c = NULL;
-    int64_t now = text_now_ms();
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
-out:
-    return tx_end(c, rc);
+    return be_end(tx, rc == STORE_NOMATCH ? STORE_INTERNAL : rc); /* inserted just now */
 }
 
 static store_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id,
                                      const store_content *sc, int32_t user_id, model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_exists(c, blob_id)) != STORE_OK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = be_blob_read(tx, NULL, blob_id, STORE_ROW_UPDATE, &row)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, blob_id);
+    if (rc == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
                                      void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
     model_blob_empty(out); /* blob_id 0 when there is no record */
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK && (rc = blob_read(c, a, blob_id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
-}
-
-static store_err sq_blob_delete(store_t *s, int32_t blob_id)
-{
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc == STORE_OK)
-        rc = blob_delete(c, blob_id); /* no such record: nothing to do */
-    return tx_end(c, rc);
-}
-
-/* STORE_OK when record blob_id may become an entity's image: STORE_INVALID when
- * there is no such record, STORE_CONFLICT when it is linked already. */
-static store_err link_check(struct conn *c, int32_t blob_id)
-{
-    store_err rc = blob_exists(c, blob_id);
+    store_err rc = bytes_begin(s, &tx, bytes, len);
     if (rc != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INVALID : rc;
-    sqlite3_stmt *st = query(c, q_gen(G_BLOB_LINKED));
-    bind_int(st, 1, blob_id);
-    if ((rc = step_row(c, st)) != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* a SELECT of a value has a row */
-    return sqlite3_column_int(st, 0) != 0 ? STORE_CONFLICT : STORE_OK;
-}
-
-/* Marks record blob_id (0: none) linked, or unlinked since `since`. */
-static store_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t since)
-{
-    if (blob_id == 0)
-        return STORE_OK;
-    sqlite3_stmt *st = query(c, linked ? Q_BLOB_LINK : Q_BLOB_UNLINK);
-    bind_int(st, 1, blob_id);
-    if (!linked)
-        bind_int(st, 2, since);
-    return step_change(c, st);
-}
-
-/* user_id is not needed here: linking changes no field of the record (its
- * UpdatedBy/UpdatedDate describe the picture, which stays the same). */
-static store_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id,
-                               int32_t user_id)
-{
-    (void)user_id;
-    struct conn *c = NULL;
-    int32_t old = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_blob_id(c, k, id, &old)) != STORE_OK || old == blob_id)
-        goto out; /* the image it has already: nothing changes, thumbnail included */
-    if (blob_id != 0 && (rc = link_check(c, blob_id)) != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
-    bind_int(st, 1, id);
-    bind_ref(st, 2, blob_id); /* 0: no image */
-    if ((rc = step_done(c, st)) != STORE_OK ||
-        (rc = blob_mark(c, old, false, text_now_ms())) != STORE_OK ||
-        (rc = blob_mark(c, blob_id, true, 0)) != STORE_OK)
-        goto out;
-    rc = thumb_drop(c, k, id);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
-{
-    struct conn *c = NULL;
-    int64_t n = 0;
-    *count = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
-    bind_int(st, 1, cutoff_ms);
-    if ((rc = step_done(c, st)) == STORE_OK)
-        n = sqlite3_changes(c->db); /* the blob rows, not their cascades */
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK)
-        *count = n;
-    return rc;
-}
-
-/* ---- a product's thumbnail ------------------------------------------------ */
-
-/* The BlobId of product_id's thumbnail record, creating (and linking) an
- * empty one when it has none; STORE_ABSENT when there is no product. */
-static store_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, int64_t now,
-                              int32_t *blob_id)
-{
-    store_err rc = thumb_id(c, product_id, blob_id);
-    if (rc != STORE_OK || *blob_id != 0)
         return rc;
-    if ((rc = blob_insert(c, MODEL_CT_THUMBNAIL, false, user_id, now, blob_id)) != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = query(c, Q_THUMB_SET);
-    bind_int(st, 1, product_id);
-    bind_int(st, 2, *blob_id);
-    return step_change(c, st);
+    if ((rc = store_blob_record(s, tx, a, blob_id, false, out)) == STORE_OK)
+        rc = record_bytes(tx_conn(tx), out, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
+
+/* ---- a product's thumbnail -------------------------------------------------- */
 
 static store_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id,
                                   const store_content *sc, int32_t user_id, model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = store_thumb_target(tx, product_id, user_id, now, &blob_id)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, blob_id);
+    if (rc == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                                   void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    int32_t blob_id = 0;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
+    store_ent_row ent;
     model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc != STORE_OK || (rc = thumb_id(c, product_id, &blob_id)) != STORE_OK)
+    store_err rc = bytes_begin(s, &tx, bytes, len);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = be_ent_read(tx, NULL, MODEL_PRODUCT, product_id, STORE_ROW_PLAIN, &ent)) != STORE_OK)
         goto out;
-    if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != STORE_OK)
+    if (ent.thumb_blob_id != 0 &&
+        (rc = store_blob_record(s, tx, a, ent.thumb_blob_id, true, out)) != STORE_OK)
         goto out;
-    rc = record_bytes(c, out, bytes, len);
+    rc = record_bytes(tx_conn(tx), out, bytes, len);
 out:
-    return bytes_end(c, rc, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
 
 /* ---- variants ------------------------------------------------------------
@@ -2969,7 +2752,6 @@ static const char *linked_cond(arena_t *a, const char *x)
 /* Fills the G_COUNT statements into sql[]. */
 static void blob_sql(arena_t *a, const char **sql)
 {
-    sql[G_BLOB_LINKED] = arena_printf(a, "SELECT %s", linked_cond(a, "?1"));
     /* through the partial index blob_unlinked_ms; unlinked_ms alone would
      * do (see the invariants), the links are checked all the same. Bytes
      * and variants go by cascade. */
@@ -3271,7 +3053,10 @@ static store_err conn_prepare(struct conn *c)
         if (rc != SQLITE_OK)
             return sql_err(c, rc, c->owner->sql[i]);
     }
-    return check_blob_cols(c->q[Q_BLOB_GET]);
+    store_err rc = check_blob_cols(c->q[Q_BLOB_GET]);
+    if (rc == STORE_OK) /* the writes that return the record */
+        rc = check_blob_cols(c->q[Q_BLOB_SET_INFO]);
+    return rc == STORE_OK ? check_blob_cols(c->q[Q_BLOB_SET_CONTENT]) : rc;
 }
 
 static void conn_close(struct conn *c)
@@ -3340,19 +3125,11 @@ static const struct store_ops sqlite_ops = {
     .app_find = sq_app_find,
     .app_list = sq_app_list,
     .app_revoke = sq_app_revoke,
-    .image_info = sq_image_info,
-    .image_info_put = sq_image_info_put,
     .image_put = sq_image_put,
     .image_get = sq_image_get,
-    .image_delete = sq_image_delete,
     .blob_create = sq_blob_create,
-    .blob_get = sq_blob_get,
-    .blob_info_put = sq_blob_info_put,
     .blob_content_put = sq_blob_content_put,
     .blob_content_get = sq_blob_content_get,
-    .blob_delete = sq_blob_delete,
-    .image_link = sq_image_link,
-    .blob_sweep = sq_blob_sweep,
     .thumbnail_put = sq_thumbnail_put,
     .thumbnail_get = sq_thumbnail_get,
     .variant_get = sq_variant_get,
@@ -3421,9 +3198,11 @@ static const struct store_be_ops sqlite_be_ops = {
     /* ---- change notification ---- */
     .counts = be_counts,
     .counts_check = be_counts_check,
-    /* users_stamp, users_bump: none (the counts file moves instead) */
+    .users_stamp = be_users_stamp,
+    /* users_bump: none (the counts file moves instead) */
 
     /* ---- users ---- */
+    .user_read = be_user_read, /* for the records' user references */
 
     /* ---- credentials, partner apps, metadata ---- */
     .meta_get = be_meta_get,
@@ -3435,9 +3214,18 @@ static const struct store_be_ops sqlite_be_ops = {
     .ent_insert = be_ent_insert,
     .ent_update = be_ent_update,
     .ent_delete = be_ent_delete,
+    .ent_set_image = be_ent_set_image,
+    .ent_set_thumb = be_ent_set_thumb,
 
     /* ---- BLOB records ---- */
+    .blob_read = be_blob_read,
+    .blob_insert = be_blob_insert,
+    .blob_set_info = be_blob_set_info,
+    .blob_set_content = be_blob_set_content,
+    .blob_claim = be_blob_claim,
+    .blob_unlink = be_blob_unlink,
     .blob_delete = be_blob_delete,
+    .blob_sweep = be_blob_sweep,
 
     /* ---- picture bytes ---- */
 

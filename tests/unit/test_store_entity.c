@@ -219,6 +219,125 @@ static void test_read_links(void **state)
     end(f, tx, STORE_OK);
 }
 
+/* ---- BLOB records and links ---------------------------------------------- */
+
+/* A record made through the agent (unlinked since now), of `size` bytes. */
+static int32_t agent_record(fixture *f, int seed, size_t size)
+{
+    model_blob b;
+    store_content c = tmpdb_content(f->dir, seed, size, "image/png");
+    assert_int_equal(store_blob_create(f->s, f->a, NULL, &c, 0, &b), STORE_OK);
+    close(c.fd);
+    return b.blob_id;
+}
+
+/* blob_claim is the test-and-set of linking: an unlinked record once,
+ * then NOMATCH, as for a record that does not exist. image_link tells the
+ * two apart: INVALID for none, CONFLICT for a linked one. */
+static void test_claim(void **state)
+{
+    fixture *f = *state;
+    int32_t blob = agent_record(f, 1, 10), pid = 0, cid = 0;
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &pid), STORE_OK);
+    assert_int_equal(tmpdb_entity(f->s, MODEL_CONTACT, &cid), STORE_OK);
+
+    store_tx *tx = begin(f, STORE_TX_WRITE);
+    store_blob_row row;
+    assert_int_equal(ops(f)->blob_read(tx, NULL, blob, STORE_ROW_UPDATE, &row), STORE_OK);
+    assert_true(row.unlinked_ms != INT64_MIN);
+    assert_int_equal(ops(f)->blob_claim(tx, blob), STORE_OK);
+    assert_int_equal(ops(f)->blob_claim(tx, blob), STORE_NOMATCH);
+    assert_int_equal(ops(f)->blob_claim(tx, blob + 1000), STORE_NOMATCH);
+    assert_int_equal(ops(f)->blob_read(tx, NULL, blob, STORE_ROW_PLAIN, &row), STORE_OK);
+    assert_true(row.unlinked_ms == INT64_MIN);
+    end(f, tx, STORE_CONFLICT); /* rolled back: unlinked again */
+
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, pid, blob + 1000, 0), STORE_INVALID);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, pid + 1000, blob, 0), STORE_ABSENT);
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, pid, blob, 0), STORE_OK);
+    /* linked, to an entity of another kind: CONFLICT, nothing changed */
+    assert_int_equal(store_image_link(f->s, MODEL_CONTACT, cid, blob, 0), STORE_CONFLICT);
+    model_blob b;
+    assert_int_equal(store_image_info(f->s, f->a, MODEL_CONTACT, cid, &b), STORE_OK);
+    assert_int_equal(b.blob_id, 0);
+    assert_int_equal(tmpdb_int(f->path, "SELECT count(*) FROM blob WHERE unlinked_ms IS NULL", 0),
+                     1);
+
+    /* unlinking writes unlinked_ms: the sweep takes it after the grace */
+    assert_int_equal(store_image_link(f->s, MODEL_PERSON, pid, 0, 0), STORE_OK);
+    int64_t n = -1;
+    assert_int_equal(store_blob_sweep(f->s, INT64_MAX, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tmpdb_count(f->path, "blob"), 0);
+}
+
+/* blob_set_info carries the expect (info_version) as its condition and
+ * returns the row; the recipe tells PRECONDITION from ABSENT. */
+static void test_set_info_conditional(void **state)
+{
+    fixture *f = *state;
+    int32_t pid = 0;
+    model_blob b;
+    model_blob_edit ed = {.description = "one"};
+    assert_int_equal(tmpdb_entity(f->s, MODEL_PERSON, &pid), STORE_OK);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, pid, &ed, 0, 0, &b), STORE_OK);
+    assert_int_equal(b.info_version, 1);
+    assert_int_equal(b.version, 0);
+
+    store_tx *tx = begin(f, STORE_TX_WRITE);
+    store_blob_row row;
+    ed.description = "two";
+    assert_int_equal(ops(f)->blob_set_info(tx, f->a, b.blob_id, &ed, 0, 5, 7, &row), STORE_NOMATCH);
+    assert_int_equal(ops(f)->blob_set_info(tx, f->a, b.blob_id + 9, &ed, 0, 5, STORE_ANY, &row),
+                     STORE_NOMATCH);
+    assert_int_equal(ops(f)->blob_set_info(tx, f->a, b.blob_id, &ed, 0, 5, 1, &row), STORE_OK);
+    assert_int_equal(row.b.info_version, 2);
+    assert_int_equal(row.b.updated_ms, 5);
+    assert_string_equal(row.b.description, "two");
+    store_pic_meta m = {.mime = "image/png", .size = 0};
+    assert_int_equal(ops(f)->blob_set_content(tx, f->a, b.blob_id, &m, 0, 6, 3, &row),
+                     STORE_NOMATCH);
+    assert_int_equal(ops(f)->blob_set_content(tx, f->a, b.blob_id, &m, 0, 6, 0, &row), STORE_OK);
+    assert_int_equal(row.b.version, 1);
+    assert_int_equal(row.b.info_version, 3);
+    end(f, tx, STORE_PRECONDITION); /* rolled back */
+
+    ed.description = "three";
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, pid, &ed, 0, 0, &b),
+                     STORE_PRECONDITION);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, pid + 50, &ed, 0, 1, &b),
+                     STORE_ABSENT);
+    assert_int_equal(store_image_info_put(f->s, f->a, MODEL_PERSON, pid, &ed, 0, 1, &b), STORE_OK);
+    assert_int_equal(b.info_version, 2);
+    assert_string_equal(b.description, "three");
+    assert_int_equal(store_blob_info_put(f->s, f->a, b.blob_id + 50, &ed, 0, &b), STORE_ABSENT);
+}
+
+/* The user a record names: the server itself for 0, the user for its id
+ * (pw_hash blanked), NULL once that user is gone. */
+static void test_user_references(void **state)
+{
+    fixture *f = *state;
+    model_user u = {.name = "ann", .full_name = "Ann", .role = MODEL_ROLE_EDITOR, .pw_hash = "$x"};
+    assert_int_equal(store_user_add(f->s, &u), STORE_OK);
+    model_blob b, got;
+    model_blob_edit ed = {.description = "d"};
+    assert_int_equal(store_blob_create(f->s, f->a, &ed, NULL, 0, &b), STORE_OK);
+    assert_string_equal(b.created_by->name, "crmblob");
+    assert_int_equal(b.created_by->role, MODEL_ROLE_ADMIN);
+    assert_int_equal(store_blob_info_put(f->s, f->a, b.blob_id, &ed, u.id, &b), STORE_OK);
+    assert_string_equal(b.updated_by->name, "ann");
+    assert_string_equal(b.updated_by->pw_hash, "");
+    for (int i = 0; i < 2; i++) { /* the second from the memory */
+        assert_int_equal(store_blob_get(f->s, f->a, b.blob_id, &got), STORE_OK);
+        assert_string_equal(got.updated_by->full_name, "Ann");
+        assert_string_equal(got.created_by->name, "crmblob");
+    }
+    tmpdb_exec(f->path, "UPDATE blob SET updated_by = 999");
+    assert_int_equal(store_blob_get(f->s, f->a, b.blob_id, &got), STORE_OK);
+    assert_null(got.updated_by);
+}
+
 #define BOTH(t)                                                                                    \
     cmocka_unit_test_setup_teardown(t, setup_plain, teardown),                                     \
         cmocka_unit_test_setup_teardown(t, setup_durable, teardown)
@@ -230,6 +349,9 @@ int main(void)
         BOTH(test_update_conditional),
         BOTH(test_delete_returning),
         BOTH(test_read_links),
+        BOTH(test_claim),
+        BOTH(test_set_info_conditional),
+        BOTH(test_user_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
