@@ -207,12 +207,15 @@ struct store_be_ops {
                              int64_t unlinked_ms, int32_t *id);
     /* client fields (NULL members kept), UpdatedBy/Date, info_version + 1
      * WHERE id = ? AND (expect_info = STORE_ANY OR info_version =
-     * expect_info) RETURNING the record; NOMATCH */
+     * expect_info) RETURNING the record (SQLite: the UPDATE, then a read
+     * of the row, cheaper there than RETURNING; its writer holds the
+     * database between the two); NOMATCH */
     store_err (*blob_set_info)(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
                                int32_t user, int64_t now, int64_t expect_info, store_blob_row *out);
     /* system fields, UpdatedBy/Date, version + 1, info_version + 1 WHERE
      * id = ? AND (expect_version = STORE_ANY OR version = expect_version)
-     * RETURNING the record; NOMATCH. The bytes are the caller's */
+     * RETURNING the record (SQLite as blob_set_info); NOMATCH. The bytes
+     * are the caller's */
     store_err (*blob_set_content)(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
                                   int32_t user, int64_t now, int64_t expect_version,
                                   store_blob_row *out);
