@@ -110,9 +110,16 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
         return STORE_UNAVAILABLE;
     }
     store_err rc = store_sqlite_open(where, opt, out);
-    if (rc == STORE_OK && (rc = store_variant_open(*out)) != STORE_OK) {
-        (*out)->ops->close(*out);
+    if (rc == STORE_OK && ((*out)->urefs = store_urefs_create()) == NULL) {
+        log_error("store: no memory for the user references");
+        rc = STORE_INTERNAL;
+    }
+    if (rc == STORE_OK)
+        rc = store_variant_open(*out);
+    if (rc != STORE_OK && *out != NULL) {
+        store_close(*out);
         *out = NULL;
+        return rc;
     }
     if (rc == STORE_OK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
@@ -146,7 +153,9 @@ void store_close(store_t *s)
     }
     if (s->changes != NULL)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
+    struct store_urefs *urefs = s->urefs;
     s->ops->close(s);
+    store_urefs_destroy(urefs);
 }
 
 /* Microseconds of a clock a few ms coarse (read from memory, no system
@@ -482,52 +491,20 @@ store_err store_ping(store_t *s, char *why, size_t why_cap)
     return s->ops->ping(s, why, why_cap);
 }
 
-store_err store_entity_create(store_t *s, model_entity_t *e)
-{
-    return s->ops->entity_create(s, e);
-}
-
-store_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out)
-{
-    return s->ops->entity_get(s, a, k, id, out);
-}
-
-store_err store_entity_exists(store_t *s, model_kind k, int32_t id)
-{
-    return s->ops->entity_exists(s, k, id);
-}
-
-store_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect)
-{
-    return s->ops->entity_update(s, e, expect);
-}
-
-store_err store_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    return s->ops->entity_delete(s, k, id, expect);
-}
-
 store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     uint64_t changes;
     entity_key key = {'I', (int32_t)k, id};
     struct store_cache *c = cache_on(s, STORE_CHANGES_ALL, &changes);
     if (c == NULL)
-        return s->ops->image_info(s, a, k, id, out);
+        return store_image_info_read(s, a, k, id, out);
     read_dst d = {.a = a, .blob = out};
     if (store_cache_get(c, changes, &key, sizeof(key), read_blob, &d))
         return STORE_OK;
-    store_err rc = s->ops->image_info(s, a, k, id, out);
+    store_err rc = store_image_info_read(s, a, k, id, out);
     if (rc == STORE_OK)
         keep_blob(c, changes, &key, out, NULL, 0);
     return rc;
-}
-
-store_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                               const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                               model_blob *out)
-{
-    return s->ops->image_info_put(s, a, k, id, edit, user_id, expect, out);
 }
 
 store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
@@ -575,29 +552,11 @@ store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t i
     return rc;
 }
 
-store_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    return s->ops->image_delete(s, k, id, expect);
-}
-
 store_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
                             const store_content *c, int32_t user_id, model_blob *out)
 {
     assert(a != NULL && out != NULL);
     return s->ops->blob_create(s, a, edit, c, user_id, out);
-}
-
-store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
-{
-    assert(a != NULL && out != NULL);
-    return s->ops->blob_get(s, a, blob_id, out);
-}
-
-store_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                              int32_t user_id, model_blob *out)
-{
-    assert(a != NULL && edit != NULL && out != NULL);
-    return s->ops->blob_info_put(s, a, blob_id, edit, user_id, out);
 }
 
 store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
@@ -612,22 +571,6 @@ store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
     return s->ops->blob_content_get(s, a, blob_id, out, bytes, len);
-}
-
-store_err store_blob_delete(store_t *s, int32_t blob_id)
-{
-    return s->ops->blob_delete(s, blob_id);
-}
-
-store_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id)
-{
-    return s->ops->image_link(s, k, id, blob_id, user_id);
-}
-
-store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
-{
-    assert(count != NULL);
-    return s->ops->blob_sweep(s, cutoff_ms, count);
 }
 
 store_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,

@@ -133,7 +133,11 @@ struct store_be_ops {
     /* ---- change notification ---- */
     _Atomic uint64_t *(*counts)(store_be *b);              /* shared counts, or NULL */
     bool (*counts_check)(store_be *b);                     /* file replaced/rewound: true = moved */
-    store_err (*users_stamp)(store_tx *tx, uint64_t *out); /* PG: the users counter row */
+    /* The users change count as this transaction sees users (PG: the
+     * counter row; SQLite: the shared count); ABSENT: none to go by (no
+     * counts, or users are being written in this transaction or its group):
+     * nothing read of users may then be kept for later */
+    store_err (*users_stamp)(store_tx *tx, uint64_t *out);
     store_err (*users_bump)(store_tx *tx); /* PG: +1 in the writer's tx; NULL on SQLite */
 
     /* ---- users ----
@@ -185,46 +189,76 @@ struct store_be_ops {
     store_err (*meta_put)(store_tx *tx, const char *name, const void *v, size_t n); /* upsert */
 
     /* ---- entities ---- */
+    /* Entity (k, id) with its links; a == NULL: its string fields are not
+     * read (a lock, an existence check). l SHARE/UPDATE locks the row until
+     * the transaction ends (PG FOR SHARE / FOR UPDATE; SQLite: a plain
+     * read, its writer holds the database). ABSENT */
     store_err (*ent_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
-                          store_ent_row *out); /* ABSENT */
-    /* max+1, once the top id is taken the lowest free; CONFLICT: none left */
+                          store_ent_row *out);
+    /* max(id) + 1, once the top id is taken the lowest free one; ABSENT:
+     * every id is taken. Locks nothing: the caller holds
+     * xlock(STORE_XLOCK_ENTITY_IDS, k) */
     store_err (*ent_next_id)(store_tx *tx, model_kind k, int32_t *id);
-    /* CONFLICT: id taken; INVALID: a reference names nothing */
-    store_err (*ent_insert)(store_tx *tx, const model_entity_t *e, int64_t now);
-    /* ... WHERE id = ? AND (expect = STORE_ANY OR version = expect) RETURNING
-     * version; NOMATCH */
+    /* INSERT with version 1, updated_ms now, RETURNING version, updated_ms;
+     * CONFLICT: id taken; INVALID: a reference names nothing */
+    store_err (*ent_insert)(store_tx *tx, const model_entity_t *e, int64_t now, int64_t *version,
+                            int64_t *updated_ms);
+    /* UPDATE the fields, version + 1, updated_ms now WHERE id = e->id AND
+     * (expect = STORE_ANY OR version = expect) RETURNING version,
+     * updated_ms; NOMATCH: no such row, or not at that version; INVALID: a
+     * reference names nothing */
     store_err (*ent_update)(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
-                            int64_t *version);
-    /* DELETE ... RETURNING its links; NOMATCH */
+                            int64_t *version, int64_t *updated_ms);
+    /* DELETE WHERE id = ? AND (expect = STORE_ANY OR version = expect)
+     * RETURNING its links, from the very row deleted (gone: kind, id,
+     * image_blob_id, thumb_blob_id only); NOMATCH. The records stay */
     store_err (*ent_delete)(store_tx *tx, model_kind k, int32_t id, int64_t expect,
                             store_ent_row *gone);
+    /* image_blob_id := blob_id (0: none); NOMATCH: no such entity;
+     * CONFLICT: another entity of kind k has that image; INVALID: no such
+     * record. unlinked_ms is the caller's (blob_claim, blob_unlink) */
     store_err (*ent_set_image)(store_tx *tx, model_kind k, int32_t id, int32_t blob_id);
+    /* a product's thumb_blob_id := blob_id (0: none); NOMATCH: no such product */
     store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
 
     /* ---- BLOB records ---- */
+    /* l as in ent_read; ABSENT */
     store_err (*blob_read)(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
-                           store_blob_row *out); /* ABSENT */
-    /* a record with no bytes and empty client fields but ct; id from the
-     * sequence */
+                           store_blob_row *out);
+    /* a record with no bytes (version 0, info_version 0) and empty client
+     * fields but ct, made by user at now; unlinked since unlinked_ms, or
+     * linked (INT64_MIN: the caller links it in this transaction); id from
+     * the sequence, never reused. INTERNAL: past INT32_MAX */
     store_err (*blob_insert)(store_tx *tx, const char *ct, int32_t user, int64_t now,
-                             int64_t unlinked_ms /* INT64_MIN: linked */, int32_t *id);
-    /* client fields (NULL members kept), UpdatedBy/Date, info_version + 1;
-     * expect_info STORE_ANY or the info_version it must have; RETURNING the
-     * record; NOMATCH */
+                             int64_t unlinked_ms, int32_t *id);
+    /* client fields (NULL members kept), UpdatedBy/Date, info_version + 1
+     * WHERE id = ? AND (expect_info = STORE_ANY OR info_version =
+     * expect_info) RETURNING the record (SQLite: the UPDATE, then a read
+     * of the row, cheaper there than RETURNING; its writer holds the
+     * database between the two); NOMATCH */
     store_err (*blob_set_info)(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
                                int32_t user, int64_t now, int64_t expect_info, store_blob_row *out);
-    /* system fields, version + 1, info_version + 1; RETURNING; NOMATCH */
+    /* system fields, UpdatedBy/Date, version + 1, info_version + 1 WHERE
+     * id = ? AND (expect_version = STORE_ANY OR version = expect_version)
+     * RETURNING the record (SQLite as blob_set_info); NOMATCH. The bytes
+     * are the caller's */
     store_err (*blob_set_content)(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
                                   int32_t user, int64_t now, int64_t expect_version,
                                   store_blob_row *out);
     /* rekey: stored size and flags, info_version + 1, version kept */
     store_err (*blob_set_stored)(store_tx *tx, int32_t id, int64_t size, bool z, bool e);
-    /* SET unlinked_ms = NULL WHERE id = ? AND unlinked_ms IS NOT NULL; NOMATCH */
+    /* SET unlinked_ms = NULL WHERE id = ? AND unlinked_ms IS NOT NULL: the
+     * test-and-set of linking (unlinked <=> unlinked_ms set); NOMATCH: no
+     * such record, or linked already. PG: a second claimant waits on the
+     * row lock and then sees the first one's claim */
     store_err (*blob_claim)(store_tx *tx, int32_t id);
+    /* SET unlinked_ms = since; NOMATCH: no such record */
     store_err (*blob_unlink)(store_tx *tx, int32_t id, int64_t since);
-    /* links to it become NULL; bytes and variants go by cascade */
+    /* links to it become NULL; bytes and variants go by cascade; no such
+     * record: nothing done (STORE_OK) */
     store_err (*blob_delete)(store_tx *tx, int32_t id);
-    /* unlinked_ms < cutoff and not linked; *n records */
+    /* DELETE the records with unlinked_ms < cutoff that nothing links;
+     * *n of them (not their cascades) */
     store_err (*blob_sweep)(store_tx *tx, int64_t cutoff, int64_t *n);
     /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
     store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 #include "store/store.h"
+#include "store/store_backend.h"
 
 struct store_ops {
     void (*close)(store_t *s);
@@ -22,34 +23,17 @@ struct store_ops {
     const char *(*spool_hint)(store_t *s); /* NULL when it has none */
     store_err (*hold)(store_t *s, store_hold_mode h);
 
-    store_err (*entity_create)(store_t *s, model_entity_t *e);
-    store_err (*entity_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
-    store_err (*entity_exists)(store_t *s, model_kind k, int32_t id);
-    store_err (*entity_update)(store_t *s, model_entity_t *e, int64_t expect);
-    store_err (*entity_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
-
-    store_err (*image_info)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
-    store_err (*image_info_put)(store_t *s, arena_t *a, model_kind k, int32_t id,
-                                const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                                model_blob *out);
     store_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
                            int32_t user_id, int64_t expect, model_blob *out);
     store_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                            void **bytes, size_t *len);
-    store_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
     store_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
                              const store_content *c, int32_t user_id, model_blob *out);
-    store_err (*blob_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out);
-    store_err (*blob_info_put)(store_t *s, arena_t *a, int32_t blob_id, const model_blob_edit *edit,
-                               int32_t user_id, model_blob *out);
     store_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
                                   int32_t user_id, model_blob *out);
     store_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
                                   void **bytes, size_t *len);
-    store_err (*blob_delete)(store_t *s, int32_t blob_id);
-    store_err (*image_link)(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
-    store_err (*blob_sweep)(store_t *s, int64_t cutoff_ms, int64_t *count);
     store_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
                                int32_t user_id, model_blob *out);
     store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
@@ -96,6 +80,7 @@ struct store {
     struct store_cache *cache; /* store.c's read cache; NULL when off */
     /* store_variant.c's variant uses not yet written; set by store_open */
     struct store_touches *touches;
+    struct store_urefs *urefs; /* store_entity.c's memory of users named by records */
     bool defers;               /* writes may be deferred (store_scope_open) */
 };
 
@@ -160,6 +145,55 @@ store_err store_account_user_by_name(store_t *s, arena_t *a, const char *name, m
  * freed. */
 store_err store_variant_open(store_t *s);
 void store_variant_close(store_t *s);
+
+/* ---- records: rules shared with the content recipes (store_entity.c) -----
+ * The content recipes (image_put, blob_create, blob_content_put,
+ * thumbnail_put, and the reads of bytes) still run in the backend until
+ * the picture bytes have their primitives; they call these for the record
+ * rules, so that each rule lives once. Each runs in the caller's open
+ * transaction tx, on s's backend. */
+
+/* The memory of the users that records name (a record names two, and the
+ * same few users write most records): one per store, filed under the
+ * users change count (users_stamp), so a change by any process is seen on
+ * the next read. Made by store_open, gone with store_close. */
+struct store_urefs *store_urefs_create(void);
+void store_urefs_destroy(struct store_urefs *u);
+
+/* *out := row's record with its users: the user a record names is the
+ * server itself for id 0 ("crmblob", admin), NULL when that user is gone,
+ * pw_hash "" (they only say who did what); the backend's own when it
+ * joined them. */
+store_err store_blob_out(store_t *s, store_tx *tx, arena_t *a, const store_blob_row *row,
+                         model_blob *out);
+/* What a conditional write of record id that matched nothing means:
+ * STORE_ABSENT when there is no such record, else STORE_PRECONDITION. */
+store_err store_blob_nomatch(store_tx *tx, int32_t id);
+/* The start of every write of entity (k, id)'s picture or ImageInfo (R4):
+ * locks the entity row (the mutex of its pictures; STORE_ABSENT), checks
+ * expect against its record (when check_version, against the record's
+ * version; when it has no record, against 0: STORE_PRECONDITION), and
+ * gives it a linked record when it has none (ConceptualType the kind's
+ * default, made by user at now). ent->image_blob_id names the record. */
+store_err store_image_target(store_tx *tx, model_kind k, int32_t id, int32_t user, int64_t now,
+                             int64_t expect, bool check_version, store_ent_row *ent);
+/* The same for product_id's thumbnail: locks the product (STORE_ABSENT)
+ * and gives it a thumbnail record when it has none; *blob_id names it. */
+store_err store_thumb_target(store_tx *tx, int32_t product_id, int32_t user, int64_t now,
+                             int32_t *blob_id);
+/* Deletes the thumbnail record of ent (a product whose image changed: the
+ * thumbnail was made from the old one); nothing for other kinds. */
+store_err store_thumb_drop(store_tx *tx, const store_ent_row *ent);
+/* The record of entity (k, id) with its users, the empty carrier when it
+ * has none; STORE_ABSENT: no such entity. */
+store_err store_image_record(store_t *s, store_tx *tx, arena_t *a, model_kind k, int32_t id,
+                             model_blob *out);
+/* Record id with its users; STORE_ABSENT when there is none, STORE_CORRUPT
+ * (logged) when a link names it (linked) and yet it is gone. */
+store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,
+                            model_blob *out);
+/* store_image_info, past the read cache (store.c's). */
+store_err store_image_info_read(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */

@@ -1074,22 +1074,37 @@ static store_err pg_ent_next_id(store_tx *tx, model_kind k, int32_t *id)
     return rc;
 }
 
-static store_err pg_ent_insert(store_tx *tx, const model_entity_t *e, int64_t now)
+/* Reads "version, updated_ms" of a RETURNING answer. */
+static store_err run_stamp(pg_tx *t, int id, const params *p, int64_t *version, int64_t *updated_ms)
+{
+    PGresult *r = NULL;
+    store_err rc = run_row(t, id, p, &r);
+    if (rc == STORE_OK) {
+        *version = col_i64(r, 0, 0);
+        *updated_ms = col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_ent_insert(store_tx *tx, const model_entity_t *e, int64_t now, int64_t *version,
+                               int64_t *updated_ms)
 {
     params p = {0};
     p_entity(&p, e);
     p_i64(&p, now);
-    return run(tx_of(tx), kind_stmt(e->kind, K_INSERT), &p, NULL);
+    store_err rc = run_stamp(tx_of(tx), kind_stmt(e->kind, K_INSERT), &p, version, updated_ms);
+    return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* an INSERT ... RETURNING has its row */
 }
 
 static store_err pg_ent_update(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
-                               int64_t *version)
+                               int64_t *version, int64_t *updated_ms)
 {
     params p = {0};
     p_entity(&p, e);
     p_i64(&p, now);
     p_i64(&p, expect);
-    store_err rc = run_i64(tx_of(tx), kind_stmt(e->kind, K_UPDATE), &p, version);
+    store_err rc = run_stamp(tx_of(tx), kind_stmt(e->kind, K_UPDATE), &p, version, updated_ms);
     return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
 }
 
@@ -1722,12 +1737,13 @@ static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
             "FROM %s y WHERE y.id = x.id + 1)) END FROM %s",
             t, t, t, t),
         [K_INSERT] =
-            arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES($1, %s, 1, $%d)", t,
+            arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES($1, %s, 1, $%d) "
+                         "RETURNING version, updated_ms", t,
                          names, field_list(a, d, 1), now),
         [K_UPDATE] = arena_printf(a,
                                   "UPDATE %s SET %s, version = version + 1, updated_ms = $%d "
                                   "WHERE id = $1 AND ($%d::bigint = -1 OR version = $%d) "
-                                  "RETURNING version",
+                                  "RETURNING version, updated_ms",
                                   t, field_list(a, d, 2), now, now + 1, now + 1),
         [K_DELETE] = arena_printf(a,
                                   "DELETE FROM %s WHERE id = $1 AND ($2::bigint = -1 OR "

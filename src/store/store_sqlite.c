@@ -114,9 +114,8 @@ enum {
     Q_BLOB_SET_INFO,
     Q_BLOB_SET_CONTENT,
     Q_BLOB_DELETE,
-    Q_BLOB_LINK,
+    Q_BLOB_CLAIM,
     Q_BLOB_UNLINK,
-    Q_THUMB_GET,
     Q_THUMB_SET,
     Q_DATA_PUT,
     Q_VARIANT_GET,
@@ -127,7 +126,6 @@ enum {
     Q_VARIANT_EVICT,
     Q_VARIANT_TOTAL,
     Q_VARIANT_INVALIDATE,
-    Q_VARIANT_BLOB_READ,
     Q_META_GET,
     Q_META_PUT,
     Q_REWRITE_NEXT,
@@ -142,7 +140,7 @@ enum {
 enum { E_GET, E_INSERT, E_UPDATE, E_DELETE, E_NEXT_ID, E_SET_BLOB, E_COUNT };
 
 /* Then G_COUNT generated ones that look at every entity kind at once. */
-enum { G_BLOB_LINKED, G_BLOB_SWEEP, G_COUNT };
+enum { G_BLOB_SWEEP, G_COUNT };
 
 #define Q_COUNT (Q_FIXED_COUNT + MODEL_KIND_COUNT * E_COUNT + G_COUNT)
 
@@ -211,7 +209,7 @@ static const char *const app_col_names[ACOL__COUNT] = {
 #define BLOB_COLS                                                                                  \
     "id, description, extra_info, mime_type, conceptual_type, blob_size, original_size, "          \
     "is_zipped, is_encrypted, created_ms, updated_ms, created_by, updated_by, version, "           \
-    "info_version"
+    "info_version, unlinked_ms"
 /* The positions of BLOB_COLS, in its order; blob_col_names must agree with
  * both (checked when Q_BLOB_GET is prepared), so that a column added to or
  * moved in the list cannot go unnoticed. */
@@ -231,6 +229,7 @@ enum {
     BCOL_UPDATED_BY,
     BCOL_VERSION,
     BCOL_INFO_VERSION,
+    BCOL_UNLINKED_MS,
     BCOL__COUNT
 };
 static const char *const blob_col_names[BCOL__COUNT] = {
@@ -249,6 +248,7 @@ static const char *const blob_col_names[BCOL__COUNT] = {
     [BCOL_UPDATED_BY] = "updated_by",
     [BCOL_VERSION] = "version",
     [BCOL_INFO_VERSION] = "info_version",
+    [BCOL_UNLINKED_MS] = "unlinked_ms",
 };
 
 static const char *const fixed_sql[Q_FIXED_COUNT] = {
@@ -292,21 +292,27 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                    "blob_size, original_size, is_zipped, is_encrypted, created_ms, updated_ms, "
                    "created_by, updated_by, version, info_version, unlinked_ms) "
                    "VALUES('', '', '', ?1, 0, 0, 0, 0, ?2, ?2, ?3, ?3, 0, 0, ?4)",
-    /* NULL leaves a client field unchanged */
+    /* NULL leaves a client field unchanged; ?7: the info_version expected,
+     * -1 (STORE_ANY) for any. The record is read back with Q_BLOB_GET:
+     * SQLite's RETURNING costs more than that read (1.4 us of 10 for PUT
+     * ImageInfo), and the write transaction holds the database between. */
     [Q_BLOB_SET_INFO] = "UPDATE blob SET description = coalesce(?2, description), "
                         "extra_info = coalesce(?3, extra_info), "
                         "conceptual_type = coalesce(?4, conceptual_type), "
                         "updated_ms = ?5, updated_by = ?6, info_version = info_version + 1 "
-                        "WHERE id = ?1",
+                        "WHERE id = ?1 AND (?7 = -1 OR info_version = ?7)",
+    /* ?9: the version expected, -1 (STORE_ANY) for any; read back as
+     * Q_BLOB_SET_INFO's */
     [Q_BLOB_SET_CONTENT] = "UPDATE blob SET mime_type = ?2, blob_size = ?3, original_size = ?4, "
                            "is_zipped = ?5, is_encrypted = ?6, updated_ms = ?7, updated_by = ?8, "
-                           "version = version + 1, info_version = info_version + 1 WHERE id = ?1",
+                           "version = version + 1, info_version = info_version + 1 "
+                           "WHERE id = ?1 AND (?9 = -1 OR version = ?9)",
     [Q_BLOB_DELETE] = "DELETE FROM blob WHERE id = ?1",
-    /* the record's fields stay: being attached is not a change of the picture */
-    [Q_BLOB_LINK] = "UPDATE blob SET unlinked_ms = NULL WHERE id = ?1",
+    /* the test-and-set of linking; the record's fields stay: being
+     * attached is not a change of the picture */
+    [Q_BLOB_CLAIM] = "UPDATE blob SET unlinked_ms = NULL WHERE id = ?1 AND unlinked_ms IS NOT NULL",
     [Q_BLOB_UNLINK] = "UPDATE blob SET unlinked_ms = ?2 WHERE id = ?1",
     /* thumbnails are products' only (migrate_v5): the table is named here */
-    [Q_THUMB_GET] = "SELECT thumb_blob_id FROM product WHERE id = ?1",
     [Q_THUMB_SET] = "UPDATE product SET thumb_blob_id = ?2 WHERE id = ?1",
     /* room for the bytes, filled through sqlite3_blob_write */
     [Q_DATA_PUT] = "INSERT INTO blob_data(blob_id, content) VALUES(?1, zeroblob(?2)) "
@@ -339,7 +345,6 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_VARIANT_INVALIDATE] = "DELETE FROM variant WHERE blob_id = ?1 "
                              "AND version <> (SELECT version FROM blob WHERE id = ?1)",
     /* be_blob_read's, until the BLOB-records section brings its own */
-    [Q_VARIANT_BLOB_READ] = "SELECT " BLOB_COLS ", unlinked_ms FROM blob WHERE id = ?1",
     [Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -378,21 +383,6 @@ struct sq_store;
 
 #define USED_MAX 16
 
-/* user_ref's memory of a user it read (a BLOB record names two, and the
- * same few users write most records): kept while the database's users
- * change count is still `users` (store_int.h), so a change by any process
- * is seen on the next read. Names longer than the slot are not kept. */
-#define UREF_SLOTS 8
-#define UREF_TEXT 256
-struct uref {
-    uint64_t users; /* the count when it was read */
-    int32_t id;     /* 0: empty slot (the server's own user is not read) */
-    model_role role;
-    bool disabled;
-    int64_t created_ms;
-    char name[UREF_TEXT], full_name[UREF_TEXT];
-};
-
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
@@ -404,7 +394,6 @@ struct conn {
     struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
     store_scope *sc;      /* the group's connection: the scope of the part on it */
     struct conn *next;    /* free list link */
-    struct uref urefs[UREF_SLOTS];
 };
 
 struct sq_store {
@@ -1248,131 +1237,33 @@ static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
     out->created_ms = sqlite3_column_int64(st, UCOL_CREATED_MS);
 }
 
-/* Reads an E_GET row (id, fields..., image_blob_id, version, updated_ms). */
-static void read_entity(arena_t *a, sqlite3_stmt *st, model_kind k, model_entity_t *out)
+/* The columns of an E_GET row: id, the fields, then these (d: the kind's
+ * descriptor); and E_UPDATE's parameter of `expect`, after the change time. */
+#define ECOL_IMAGE(d) (1 + (d)->nfields)
+#define ECOL_VERSION(d) (2 + (d)->nfields)
+#define ECOL_UPDATED_MS(d) (3 + (d)->nfields)
+#define ECOL_THUMB(d) (4 + (d)->nfields) /* NULL but for products */
+#define ECOL_EXPECT_PARAM(d) (3 + (d)->nfields)
+
+/* Reads an E_GET row; a == NULL: not its strings. */
+static void read_ent_row(arena_t *a, sqlite3_stmt *st, model_kind k, store_ent_row *out)
 {
     const model_entity_def *d = model_entity(k);
-    out->kind = k;
-    out->id = col_i32(st, 0);
+    model_entity_t *e = &out->e;
+    *out = (store_ent_row){.e = {.kind = k, .id = col_i32(st, 0)}};
     for (int i = 0; i < d->nfields; i++) {
-        model_value *v = &out->v[i];
-        if (d->fields[i].type == MODEL_FT_STRING)
-            v->s = col_str(a, st, 1 + i);
-        else
-            v->i = col_i32(st, 1 + i); /* NULL reference -> 0 */
+        if (d->fields[i].type == MODEL_FT_INT)
+            e->v[i].i = col_i32(st, 1 + i); /* NULL reference -> 0 */
+        else if (a != NULL)
+            e->v[i].s = col_str(a, st, 1 + i);
     }
-    out->version = sqlite3_column_int64(st, 2 + d->nfields);
-    out->updated_ms = sqlite3_column_int64(st, 3 + d->nfields);
-}
-
-/* STORE_PRECONDITION unless the caller expects any version or exactly `have`. */
-static store_err check_expect(int64_t expect, int64_t have)
-{
-    return expect == STORE_ANY || expect == have ? STORE_OK : STORE_PRECONDITION;
-}
-
-/* Reads a BLOB_COLS row; *created_by / *updated_by get the user ids. */
-static void read_blob(arena_t *a, sqlite3_stmt *st, model_blob *out, int32_t *created_by,
-                      int32_t *updated_by)
-{
-    out->blob_id = col_i32(st, BCOL_ID);
-    out->description = col_str(a, st, BCOL_DESCRIPTION);
-    out->extra_info = col_str(a, st, BCOL_EXTRA_INFO);
-    out->mime_type = col_str(a, st, BCOL_MIME_TYPE);
-    out->conceptual_type = col_str(a, st, BCOL_CONCEPTUAL_TYPE);
-    out->blob_size = col_i32(st, BCOL_BLOB_SIZE);
-    out->original_size = col_i32(st, BCOL_ORIGINAL_SIZE);
-    out->is_zipped = sqlite3_column_int(st, BCOL_IS_ZIPPED) != 0;
-    out->is_encrypted = sqlite3_column_int(st, BCOL_IS_ENCRYPTED) != 0;
-    out->created_ms = sqlite3_column_int64(st, BCOL_CREATED_MS);
-    out->updated_ms = sqlite3_column_int64(st, BCOL_UPDATED_MS);
-    *created_by = col_i32(st, BCOL_CREATED_BY);
-    *updated_by = col_i32(st, BCOL_UPDATED_BY);
-    out->version = sqlite3_column_int64(st, BCOL_VERSION);
-    out->info_version = sqlite3_column_int64(st, BCOL_INFO_VERSION);
-    out->created_by = out->updated_by = NULL;
+    out->image_blob_id = col_i32(st, ECOL_IMAGE(d));
+    e->version = sqlite3_column_int64(st, ECOL_VERSION(d));
+    e->updated_ms = sqlite3_column_int64(st, ECOL_UPDATED_MS(d));
+    out->thumb_blob_id = col_i32(st, ECOL_THUMB(d));
 }
 
 /* ---- users -------------------------------------------------------------- */
-
-/* c's slot for user id. */
-static struct uref *uref_slot(struct conn *c, int32_t id)
-{
-    return &c->urefs[(uint32_t)id % UREF_SLOTS];
-}
-
-/* The users change count that a user read now is kept under; false when
- * the read must not be kept (no shared counts, or this transaction wrote
- * users: the count moves only when it ends). */
-static bool uref_users(struct conn *c, uint64_t *users)
-{
-    return !atomic_load(&c->owner->users_written) && store_users_changes(&c->owner->base, users);
-}
-
-/* *u from c's memory of user id, if it is still current. */
-static bool uref_get(struct conn *c, arena_t *a, int32_t id, uint64_t users, model_user *u)
-{
-    const struct uref *r = uref_slot(c, id);
-    if (r->id != id || r->users != users)
-        return false;
-    *u = (model_user){.id = id,
-                      .name = arena_strdup(a, r->name),
-                      .full_name = arena_strdup(a, r->full_name),
-                      .role = r->role,
-                      .disabled = r->disabled,
-                      .pw_hash = "",
-                      .created_ms = r->created_ms};
-    return true;
-}
-
-static void uref_put(struct conn *c, const model_user *u, uint64_t users)
-{
-    struct uref *r = uref_slot(c, u->id);
-    size_t n = strlen(u->name), f = strlen(u->full_name);
-    if (n >= UREF_TEXT || f >= UREF_TEXT)
-        return;
-    *r = (struct uref){.users = users,
-                       .id = u->id,
-                       .role = u->role,
-                       .disabled = u->disabled,
-                       .created_ms = u->created_ms};
-    memcpy(r->name, u->name, n + 1);
-    memcpy(r->full_name, u->full_name, f + 1);
-}
-
-/* The user `id` of a BLOB record: the server itself for 0, NULL when the
- * row is gone. pw_hash is left "": these only describe who did what. The
- * count is taken before the row is read, so a change racing the read
- * leaves a slot that is already out of date, never a stale one kept. */
-static store_err user_ref(struct conn *c, arena_t *a, int32_t id, model_user **out)
-{
-    model_user *u = arena_alloc(a, sizeof(*u));
-    store_err rc = STORE_OK;
-    uint64_t users = 0;
-    bool keep = id != 0 && uref_users(c, &users);
-    *out = NULL;
-    if (id == 0) {
-        *u = (model_user){.id = 0,
-                          .name = "crmblob",
-                          .full_name = "crmblob server",
-                          .role = MODEL_ROLE_ADMIN,
-                          .pw_hash = ""};
-    } else if (!keep || !uref_get(c, a, id, users, u)) {
-        sqlite3_stmt *st = query(c, Q_USER_GET);
-        bind_int(st, 1, id);
-        rc = step_row(c, st);
-        if (rc == STORE_ABSENT)
-            return STORE_OK;
-        if (rc != STORE_OK)
-            return rc;
-        read_user(a, st, u);
-        u->pw_hash = "";
-        if (keep)
-            uref_put(c, u, users);
-    }
-    *out = u;
-    return rc;
-}
 
 /* A read transaction that reads the schema cookie (the file's first page
  * and the WAL index, under their locks), then a check that the file is
@@ -1650,7 +1541,11 @@ static store_err be_app_revoke(store_tx *tx, const char *name)
     return step_match(c, st);
 }
 
-/* ---- entities ----------------------------------------------------------- */
+/* ---- entities ------------------------------------------------------------
+ * The primitives of store_backend.h's entity section (the recipes are in
+ * store_entity.c), over the statements generated per kind (entity_sql).
+ * The lock modes of ent_read are plain reads: a write transaction holds
+ * the whole database. */
 
 /* Binds ?1 = id, ?2.. = the fields and then the change time, as E_INSERT
  * and E_UPDATE expect. */
@@ -1679,107 +1574,78 @@ static store_err entity_row(struct conn *c, model_kind k, int32_t id, sqlite3_st
     return step_row(c, *st);
 }
 
-/* The BlobId of entity (k, id), 0 when it has no image. */
-static store_err entity_blob_id(struct conn *c, model_kind k, int32_t id, int32_t *blob_id)
+static store_err be_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, store_row_lock l,
+                             store_ent_row *out)
 {
+    (void)l; /* the write transaction holds the database */
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st;
     store_err rc = entity_row(c, k, id, &st);
-    *blob_id = rc == STORE_OK ? col_i32(st, 1 + model_entity(k)->nfields) : 0;
+    if (rc == STORE_OK)
+        read_ent_row(a, st, k, out);
     return rc;
 }
 
-/* max(id) + 1 of kind k, within the caller's write transaction. */
-static store_err entity_next_id(struct conn *c, model_kind k, int32_t *id)
+static store_err be_ent_next_id(store_tx *tx, model_kind k, int32_t *id)
 {
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(k, E_NEXT_ID));
     store_err rc = step_row(c, st);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK) /* an aggregate without GROUP BY has one row */
         return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
     int64_t next = sqlite3_column_int64(st, 0);
-    if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX) {
-        log_warn("store: every %s id up to %d is taken", model_entity(k)->name, INT32_MAX);
-        return STORE_CONFLICT;
-    }
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || next > INT32_MAX)
+        return STORE_ABSENT;
     *id = (int32_t)next;
     return STORE_OK;
 }
 
-static store_err sq_entity_create(store_t *s, model_entity_t *e)
+/* Steps a RETURNING version, updated_ms statement; NOMATCH without a row. */
+static store_err step_versioned(struct conn *c, sqlite3_stmt *st, int64_t *version,
+                                int64_t *updated_ms)
 {
-    struct conn *c = NULL;
-    model_entity_t row = *e;
-    store_err rc = row.id < 0 ? STORE_INVALID : tx_begin(s, TX_WRITE, &c); /* ids are positive */
+    store_err rc = step_row(c, st);
     if (rc != STORE_OK)
-        goto out;
-    if (row.id == 0 && (rc = entity_next_id(c, e->kind, &row.id)) != STORE_OK)
-        goto out;
+        return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+    *version = sqlite3_column_int64(st, 0);
+    *updated_ms = sqlite3_column_int64(st, 1);
+    return STORE_OK;
+}
+
+static store_err be_ent_insert(store_tx *tx, const model_entity_t *e, int64_t now,
+                               int64_t *version, int64_t *updated_ms)
+{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_INSERT));
-    row.updated_ms = text_now_ms();
-    bind_entity(st, &row, row.updated_ms);
-    rc = step_done(c, st);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        e->id = row.id;
-        e->version = 1;
-        e->updated_ms = row.updated_ms;
-    }
-    return rc;
+    bind_entity(st, e, now);
+    store_err rc = step_versioned(c, st, version, updated_ms);
+    return rc == STORE_NOMATCH ? STORE_INTERNAL : rc; /* an INSERT that ran has its row */
 }
 
-static store_err sq_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id,
-                               model_entity_t *out)
+static store_err be_ent_update(store_tx *tx, const model_entity_t *e, int64_t expect, int64_t now,
+                               int64_t *version, int64_t *updated_ms)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    rc = entity_row(c, k, id, &st);
-    if (rc == STORE_OK)
-        read_entity(a, st, k, out);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_entity_exists(store_t *s, model_kind k, int32_t id)
-{
-    struct conn *c = NULL;
-    sqlite3_stmt *st;
-    store_err rc = tx_begin(s, TX_NONE, &c);
-    if (rc == STORE_OK)
-        rc = entity_row(c, k, id, &st);
-    return tx_end(c, rc);
-}
-
-/* The version of entity (k, id); STORE_ABSENT when absent. */
-static store_err entity_version(struct conn *c, model_kind k, int32_t id, int64_t *version)
-{
-    sqlite3_stmt *st;
-    store_err rc = entity_row(c, k, id, &st);
-    if (rc == STORE_OK)
-        *version = sqlite3_column_int64(st, 2 + model_entity(k)->nfields);
-    return rc;
-}
-
-static store_err sq_entity_update(store_t *s, model_entity_t *e, int64_t expect)
-{
-    struct conn *c = NULL;
-    int64_t version = 0, now = text_now_ms();
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_version(c, e->kind, e->id, &version)) != STORE_OK ||
-        (rc = check_expect(expect, version)) != STORE_OK)
-        goto out;
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, q_ent(e->kind, E_UPDATE));
     bind_entity(st, e, now);
-    rc = step_change(c, st);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        e->version = version + 1;
-        e->updated_ms = now;
-    }
-    return rc;
+    bind_int(st, ECOL_EXPECT_PARAM(model_entity(e->kind)), expect);
+    return step_versioned(c, st, version, updated_ms);
+}
+
+static store_err be_ent_delete(store_tx *tx, model_kind k, int32_t id, int64_t expect,
+                               store_ent_row *gone)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
+    bind_int(st, 1, id);
+    bind_int(st, 2, expect);
+    store_err rc = step_row(c, st);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+    *gone = (store_ent_row){.e = {.kind = k, .id = id},
+                            .image_blob_id = col_i32(st, 0), /* NULL -> 0 */
+                            .thumb_blob_id = col_i32(st, 1)};
+    return STORE_OK;
 }
 
 /* Deletes BLOB record `blob_id` (0: none); its bytes and variants go by
@@ -1793,104 +1659,117 @@ static store_err blob_delete(struct conn *c, int32_t blob_id)
     return step_done(c, st);
 }
 
-/* The BlobId of product_id's thumbnail record, 0 when it has none;
- * STORE_ABSENT when there is no such product. */
-static store_err thumb_id(struct conn *c, int32_t product_id, int32_t *blob_id)
+static store_err be_blob_delete(store_tx *tx, int32_t id)
 {
-    sqlite3_stmt *st = query(c, Q_THUMB_GET);
-    bind_int(st, 1, product_id);
+    return blob_delete(tx_conn(tx), id);
+}
+
+/* ---- BLOB records -----------------------------------------------------------
+ * The primitives of store_backend.h's BLOB-record section (the recipes are
+ * in store_entity.c). A record's users are not joined: store_entity.c
+ * resolves them (user_read, with its memory). */
+
+/* The shared users count, unless a write transaction in progress (or in
+ * the open group, whose parts read each other's writes) wrote users: the
+ * count moves only when it ends. */
+static store_err be_users_stamp(store_tx *tx, uint64_t *out)
+{
+    struct sq_store *s = tx_conn(tx)->owner;
+    if (atomic_load(&s->users_written) || !store_users_changes(&s->base, out))
+        return STORE_ABSENT;
+    return STORE_OK;
+}
+
+/* Reads a BLOB_COLS row (who wrote it by user id). */
+static void read_blob(arena_t *a, sqlite3_stmt *st, store_blob_row *out)
+{
+    model_blob *b = &out->b;
+    *out = (store_blob_row){0};
+    b->blob_id = col_i32(st, BCOL_ID);
+    if (a != NULL) {
+        b->description = col_str(a, st, BCOL_DESCRIPTION);
+        b->extra_info = col_str(a, st, BCOL_EXTRA_INFO);
+        b->mime_type = col_str(a, st, BCOL_MIME_TYPE);
+        b->conceptual_type = col_str(a, st, BCOL_CONCEPTUAL_TYPE);
+    }
+    b->blob_size = col_i32(st, BCOL_BLOB_SIZE);
+    b->original_size = col_i32(st, BCOL_ORIGINAL_SIZE);
+    b->is_zipped = sqlite3_column_int(st, BCOL_IS_ZIPPED) != 0;
+    b->is_encrypted = sqlite3_column_int(st, BCOL_IS_ENCRYPTED) != 0;
+    b->created_ms = sqlite3_column_int64(st, BCOL_CREATED_MS);
+    b->updated_ms = sqlite3_column_int64(st, BCOL_UPDATED_MS);
+    out->created_by = col_i32(st, BCOL_CREATED_BY);
+    out->updated_by = col_i32(st, BCOL_UPDATED_BY);
+    b->version = sqlite3_column_int64(st, BCOL_VERSION);
+    b->info_version = sqlite3_column_int64(st, BCOL_INFO_VERSION);
+    out->unlinked_ms = sqlite3_column_type(st, BCOL_UNLINKED_MS) == SQLITE_NULL
+                           ? INT64_MIN
+                           : sqlite3_column_int64(st, BCOL_UNLINKED_MS);
+}
+
+/* Steps a statement that answers one BLOB_COLS row into *out; ABSENT
+ * without one. */
+static store_err step_blob(struct conn *c, sqlite3_stmt *st, arena_t *a, store_blob_row *out)
+{
     store_err rc = step_row(c, st);
-    *blob_id = rc == STORE_OK ? col_i32(st, 0) : 0; /* NULL -> 0 */
+    if (rc == STORE_OK)
+        read_blob(a, st, out);
     return rc;
 }
 
-/* Deletes the thumbnail record of entity (k, id) if it is a product that
- * has one: its image changes or goes, and the thumbnail was made from it. */
-static store_err thumb_drop(struct conn *c, model_kind k, int32_t id)
+/* Runs the UPDATE st of record id, then reads the record as it now is
+ * into *out (the RETURNING of the primitive); NOMATCH when st matched no
+ * row. */
+static store_err update_blob(struct conn *c, sqlite3_stmt *st, arena_t *a, int32_t id,
+                             store_blob_row *out)
 {
-    int32_t blob_id;
-    if (k != MODEL_PRODUCT)
-        return STORE_OK;
-    store_err rc = thumb_id(c, id, &blob_id);
-    return rc == STORE_OK ? blob_delete(c, blob_id) : rc;
-}
-
-static store_err sq_entity_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    struct conn *c = NULL;
-    int32_t blob_id;
-    int64_t version = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_version(c, k, id, &version)) != STORE_OK ||
-        (rc = check_expect(expect, version)) != STORE_OK ||
-        (rc = entity_blob_id(c, k, id, &blob_id)) != STORE_OK ||
-        (rc = thumb_drop(c, k, id)) != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_ent(k, E_DELETE));
+    store_err rc = step_match(c, st);
+    if (rc != STORE_OK)
+        return rc;
+    st = query(c, Q_BLOB_GET);
     bind_int(st, 1, id);
-    if ((rc = step_done(c, st)) != STORE_OK)
-        goto out;
-    rc = blob_delete(c, blob_id);
-out:
-    return tx_end(c, rc);
+    rc = step_blob(c, st, a, out);
+    return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* just updated */
 }
 
-/* ---- BLOB records ------------------------------------------------------- */
-
-/* Reads BLOB record `blob_id` with its users into *out; STORE_ABSENT (*out
- * untouched) when there is none. */
-static store_err blob_read(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err be_ent_set_image(store_tx *tx, model_kind k, int32_t id, int32_t blob_id)
 {
-    int32_t created_by, updated_by;
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
+    bind_int(st, 1, id);
+    bind_ref(st, 2, blob_id); /* 0: no image */
+    return step_match(c, st);
+}
+
+static store_err be_ent_set_thumb(store_tx *tx, int32_t product_id, int32_t blob_id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_THUMB_SET);
+    bind_int(st, 1, product_id);
+    bind_ref(st, 2, blob_id);
+    return step_match(c, st);
+}
+
+static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
+                              store_blob_row *out)
+{
+    (void)l; /* the write transaction holds the database */
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
-    store_err rc = step_row(c, st);
-    if (rc != STORE_OK)
-        return rc;
-    read_blob(a, st, out, &created_by, &updated_by);
-    rc = user_ref(c, a, created_by, &out->created_by);
-    if (rc != STORE_OK)
-        return rc;
-    if (updated_by == created_by && out->created_by != NULL) {
-        out->updated_by = out->created_by;
-        return STORE_OK;
-    }
-    return user_ref(c, a, updated_by, &out->updated_by);
+    bind_int(st, 1, id);
+    return step_blob(c, st, a, out);
 }
 
-/* blob_read of a record that a link names (its foreign key forbids that
- * the record is missing). */
-static store_err blob_load(struct conn *c, arena_t *a, int32_t blob_id, model_blob *out)
+static store_err be_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
+                                int64_t unlinked_ms, int32_t *id)
 {
-    store_err rc = blob_read(c, a, blob_id, out);
-    if (rc == STORE_ABSENT) {
-        log_error("store: BLOB record %d vanished", blob_id);
-        rc = STORE_CORRUPT;
-    }
-    return rc;
-}
-
-/* STORE_ABSENT unless there is a BLOB record blob_id. */
-static store_err blob_exists(struct conn *c, int32_t blob_id)
-{
-    sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, blob_id);
-    store_err rc = step_row(c, st);
-    sqlite3_reset(st);
-    return rc;
-}
-
-/* Inserts an empty BLOB record of ConceptualType ct, made by user_id at
- * now: unlinked since now, or (!unlinked) for the caller to link. */
-static store_err blob_insert(struct conn *c, const char *ct, bool unlinked, int32_t user_id,
-                             int64_t now, int32_t *blob_id)
-{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_BLOB_NEW);
     bind_text(st, 1, ct);
     bind_int(st, 2, now);
-    bind_int(st, 3, user_id);
-    if (unlinked)
-        bind_int(st, 4, now); /* else NULL: linked */
+    bind_int(st, 3, user);
+    if (unlinked_ms != INT64_MIN)
+        bind_int(st, 4, unlinked_ms); /* else NULL: linked */
     store_err rc = step_done(c, st);
     if (rc != STORE_OK)
         return rc;
@@ -1899,106 +1778,75 @@ static store_err blob_insert(struct conn *c, const char *ct, bool unlinked, int3
         log_error("store: BlobId space exhausted");
         return STORE_INTERNAL;
     }
-    *blob_id = (int32_t)rowid;
+    *id = (int32_t)rowid;
     return STORE_OK;
 }
 
-/* Creates an empty BLOB record for entity (k, id) and links it. */
-static store_err blob_create(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                             int32_t *blob_id)
+static store_err be_blob_set_info(store_tx *tx, arena_t *a, int32_t id, const model_blob_edit *ed,
+                                  int32_t user, int64_t now, int64_t expect_info,
+                                  store_blob_row *out)
 {
-    store_err rc =
-        blob_insert(c, model_entity(k)->default_conceptual_type, false, user_id, now, blob_id);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
     bind_int(st, 1, id);
-    bind_int(st, 2, *blob_id);
-    return step_done(c, st);
+    bind_text(st, 2, ed->description);
+    bind_text(st, 3, ed->extra_info);
+    bind_text(st, 4, ed->conceptual_type);
+    bind_int(st, 5, now);
+    bind_int(st, 6, user);
+    bind_int(st, 7, expect_info);
+    return update_blob(c, st, a, id, out);
 }
 
-/* Checks `expect` against the bytes' version (info: the record's
- * info_version) of entity (k, id)'s record, 0 when it has none; *blob_id
- * is that record's BlobId (0: none). */
-static store_err blob_expect(struct conn *c, model_kind k, int32_t id, int64_t expect, bool info,
-                             int32_t *blob_id)
+static store_err be_blob_set_content(store_tx *tx, arena_t *a, int32_t id, const store_pic_meta *m,
+                                     int32_t user, int64_t now, int64_t expect_version,
+                                     store_blob_row *out)
 {
-    store_err rc = entity_blob_id(c, k, id, blob_id);
-    if (rc != STORE_OK || expect == STORE_ANY)
-        return rc;
-    if (*blob_id == 0)
-        return check_expect(expect, 0);
-    sqlite3_stmt *st = query(c, Q_BLOB_GET);
-    bind_int(st, 1, *blob_id);
-    if ((rc = step_row(c, st)) != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INTERNAL : rc;
-    return check_expect(expect, sqlite3_column_int64(st, info ? BCOL_INFO_VERSION : BCOL_VERSION));
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_CONTENT);
+    bind_int(st, 1, id);
+    bind_text(st, 2, m->mime ? m->mime : "");
+    bind_int(st, 3, m->size);
+    bind_int(st, 4, m->original_size);
+    bind_int(st, 5, m->zipped);
+    bind_int(st, 6, m->encrypted);
+    bind_int(st, 7, now);
+    bind_int(st, 8, user);
+    bind_int(st, 9, expect_version);
+    return update_blob(c, st, a, id, out);
 }
 
-/* Gives entity (k, id) a record when *blob_id, its BlobId from
- * blob_expect, is 0 (none): *blob_id is then the new one. */
-static store_err blob_ensure(struct conn *c, model_kind k, int32_t id, int32_t user_id, int64_t now,
-                             int32_t *blob_id)
+static store_err be_blob_claim(store_tx *tx, int32_t id)
 {
-    return *blob_id == 0 ? blob_create(c, k, id, user_id, now, blob_id) : STORE_OK;
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_CLAIM);
+    bind_int(st, 1, id);
+    return step_match(c, st);
 }
 
-/* The record of entity (k, id) into *out, the empty carrier when none. */
-static store_err image_record(struct conn *c, arena_t *a, model_kind k, int32_t id, model_blob *out)
+static store_err be_blob_unlink(store_tx *tx, int32_t id, int64_t since)
 {
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = entity_blob_id(c, k, id, &blob_id);
-    if (rc == STORE_OK && blob_id != 0)
-        rc = blob_load(c, a, blob_id, out);
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_BLOB_UNLINK);
+    bind_int(st, 1, id);
+    bind_int(st, 2, since);
+    return step_match(c, st);
+}
+
+static store_err be_blob_sweep(store_tx *tx, int64_t cutoff, int64_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
+    bind_int(st, 1, cutoff);
+    store_err rc = step_done(c, st);
+    *n = rc == STORE_OK ? sqlite3_changes(c->db) : 0; /* the blob rows, not their cascades */
     return rc;
 }
 
-static store_err sq_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
-{
-    struct conn *c = NULL;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK)
-        rc = image_record(c, a, k, id, out);
-    return tx_end(c, rc);
-}
-
-/* Applies the client fields of edit (NULL members unchanged) to record
- * blob_id, updated by user_id at now; STORE_ABSENT when there is none. */
-static store_err info_set(struct conn *c, int32_t blob_id, const model_blob_edit *edit,
-                          int32_t user_id, int64_t now)
-{
-    sqlite3_stmt *st = query(c, Q_BLOB_SET_INFO);
-    bind_int(st, 1, blob_id);
-    bind_text(st, 2, edit->description);
-    bind_text(st, 3, edit->extra_info);
-    bind_text(st, 4, edit->conceptual_type);
-    bind_int(st, 5, now);
-    bind_int(st, 6, user_id);
-    return step_change(c, st);
-}
-
-static store_err sq_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                                   const model_blob_edit *edit, int32_t user_id, int64_t expect,
-                                   model_blob *out)
-{
-    assert(edit != NULL);
-    struct conn *c = NULL;
-    int64_t now = text_now_ms();
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, true, &blob_id)) != STORE_OK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
-out:
-    return tx_end(c, rc);
-}
-
-/* ---- image bytes -------------------------------------------------------- */
+/* ---- image bytes ------------------------------------------------------------
+ * The content recipes, not above the backend interface yet: they take
+ * their record rules from store_entity.c (store_int.h) and move the bytes
+ * here, in the same transaction. */
 
 /* Reads exactly n bytes of fd at off. */
 static store_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
@@ -2040,11 +1888,14 @@ out:
 
 static store_err be_var_delete_stale(store_tx *tx, int32_t blob_id);
 
-/* Replaces the bytes of record blob_id with the content and updates the
- * record's system fields. */
-static store_err content_put(struct conn *c, int32_t blob_id, const store_content *sc,
-                             int32_t user_id, int64_t now)
+/* Replaces the bytes of record blob_id with the content, then its system
+ * fields when it is at version `expect` (STORE_ANY: any); *row is the
+ * record as stored. NOMATCH as blob_set_content. The variants of the old
+ * bytes go. */
+static store_err content_put(store_tx *tx, arena_t *a, int32_t blob_id, const store_content *sc,
+                             int32_t user_id, int64_t now, int64_t expect, store_blob_row *row)
 {
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_DATA_PUT);
     bind_int(st, 1, blob_id);
     bind_int(st, 2, sc->size);
@@ -2053,16 +1904,12 @@ static store_err content_put(struct conn *c, int32_t blob_id, const store_conten
         rc = copy_into(c, blob_id, sc->fd, sc->size);
     if (rc != STORE_OK)
         return rc;
-    st = query(c, Q_BLOB_SET_CONTENT);
-    bind_int(st, 1, blob_id);
-    bind_text(st, 2, sc->mime_type ? sc->mime_type : "");
-    bind_int(st, 3, sc->size);
-    bind_int(st, 4, sc->original_size);
-    bind_int(st, 5, sc->is_zipped);
-    bind_int(st, 6, sc->is_encrypted);
-    bind_int(st, 7, now);
-    bind_int(st, 8, user_id);
-    if ((rc = step_done(c, st)) != STORE_OK)
+    store_pic_meta m = {.mime = sc->mime_type,
+                        .size = sc->size,
+                        .original_size = sc->original_size,
+                        .zipped = sc->is_zipped,
+                        .encrypted = sc->is_encrypted};
+    if ((rc = be_blob_set_content(tx, a, blob_id, &m, user_id, now, expect, row)) != STORE_OK)
         return rc;
     return be_var_delete_stale(&c->tx, blob_id); /* they were made from the old bytes */
 }
@@ -2075,25 +1922,36 @@ static store_err content_check(const store_content *sc)
     return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? STORE_TOO_LARGE : STORE_OK;
 }
 
+/* A write transaction through handle s (the store, or a scope's view). */
+static store_err write_begin(store_t *s, store_tx **tx)
+{
+    return be_begin(s->be, s->sc, STORE_TX_WRITE, tx);
+}
+
+/* R4: the entity's row is locked first, the record ensured, the expect
+ * checked before any byte is copied and again by the write itself; the
+ * product's thumbnail goes after (it was made from the bytes replaced). */
 static store_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
                               const store_content *sc, int32_t user_id, int64_t expect,
                               model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_ent_row ent;
+    store_blob_row row;
     int64_t now = text_now_ms();
-    int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK ||
-        (rc = blob_ensure(c, k, id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = thumb_drop(c, k, id)) != STORE_OK) /* made from the bytes replaced now */
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = store_image_target(tx, k, id, user_id, now, expect, true, &ent)) != STORE_OK)
         goto out;
-    if ((rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, ent.image_blob_id, sc, user_id, now, expect, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, ent.image_blob_id);
+    if (rc == STORE_OK && (rc = store_thumb_drop(tx, &ent)) == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 /* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
@@ -2142,11 +2000,11 @@ static store_err record_bytes(struct conn *c, const model_blob *b, void **bytes,
     return rc;
 }
 
-/* tx_end of a read of bytes: when the call fails after all (at COMMIT),
+/* be_end of a read of bytes: when the call fails after all (at COMMIT),
  * the bytes read are not handed out. */
-static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *len)
+static store_err bytes_end(store_tx *tx, store_err rc, void **bytes, size_t *len)
 {
-    rc = tx_end(c, rc);
+    rc = be_end(tx, rc);
     if (rc != STORE_OK) {
         free(*bytes);
         *bytes = NULL;
@@ -2155,239 +2013,130 @@ static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *l
     return rc;
 }
 
+/* A read transaction of bytes through handle s: *bytes, *len empty. */
+static store_err bytes_begin(store_t *s, store_tx **tx, void **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    return be_begin(s->be, s->sc, STORE_TX_READ, tx);
+}
+
 static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                               void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
     model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK && (rc = image_record(c, a, k, id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
+    store_err rc = bytes_begin(s, &tx, bytes, len);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = store_image_record(s, tx, a, k, id, out)) == STORE_OK)
+        rc = record_bytes(tx_conn(tx), out, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
 
-static store_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
-{
-    struct conn *c = NULL;
-    int32_t blob_id;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = blob_expect(c, k, id, expect, false, &blob_id)) != STORE_OK)
-        goto out;
-    rc = blob_delete(c, blob_id);
-out:
-    return tx_end(c, rc);
-}
-
-/* ---- BLOB records by BlobId -----------------------------------------------
- * The BLOB agent's records. Linking keeps blob.unlinked_ms exact (NULL
- * while linked); thumbnails are linked through product.thumb_blob_id. */
+/* ---- BLOB records by BlobId -------------------------------------------------
+ * The BLOB agent's records that carry bytes. Linking keeps blob.unlinked_ms
+ * exact (NULL while linked); thumbnails are linked through
+ * product.thumb_blob_id. */
 
 static store_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
                                 const store_content *sc, int32_t user_id, model_blob *out)
 {
     static const model_blob_edit none = {0};
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = sc != NULL ? content_check(sc) : STORE_OK;
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_insert(c, MODEL_CT_PHOTO, true, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = info_set(c, blob_id, edit != NULL ? edit : &none, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = be_blob_insert(tx, MODEL_CT_PHOTO, user_id, now, now, &blob_id)) != STORE_OK ||
+        (rc = be_blob_set_info(tx, a, blob_id, edit != NULL ? edit : &none, user_id, now,
+                               STORE_ANY, &row)) != STORE_OK)
         goto out;
-    if (sc != NULL && (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (sc != NULL && (rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
-{
-    struct conn *c = NULL;
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c); /* the record and its users */
-    if (rc == STORE_OK)
-        rc = blob_read(c, a, blob_id, out);
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_info_put(store_t *s, arena_t *a, int32_t blob_id,
-                                  const model_blob_edit *edit, int32_t user_id, model_blob *out)
-{
-    assert(edit != NULL);
-    struct conn *c = NULL;
-    int64_t now = text_now_ms();
-    model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = info_set(c, blob_id, edit, user_id, now)) != STORE_OK)
-        goto out;
-    rc = blob_load(c, a, blob_id, out);
-out:
-    return tx_end(c, rc);
+    return be_end(tx, rc == STORE_NOMATCH ? STORE_INTERNAL : rc); /* inserted just now */
 }
 
 static store_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id,
                                      const store_content *sc, int32_t user_id, model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = blob_exists(c, blob_id)) != STORE_OK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = be_blob_read(tx, NULL, blob_id, STORE_ROW_UPDATE, &row)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, blob_id);
+    if (rc == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
                                      void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
     model_blob_empty(out); /* blob_id 0 when there is no record */
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc == STORE_OK && (rc = blob_read(c, a, blob_id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
-}
-
-static store_err sq_blob_delete(store_t *s, int32_t blob_id)
-{
-    struct conn *c = NULL;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc == STORE_OK)
-        rc = blob_delete(c, blob_id); /* no such record: nothing to do */
-    return tx_end(c, rc);
-}
-
-/* STORE_OK when record blob_id may become an entity's image: STORE_INVALID when
- * there is no such record, STORE_CONFLICT when it is linked already. */
-static store_err link_check(struct conn *c, int32_t blob_id)
-{
-    store_err rc = blob_exists(c, blob_id);
+    store_err rc = bytes_begin(s, &tx, bytes, len);
     if (rc != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INVALID : rc;
-    sqlite3_stmt *st = query(c, q_gen(G_BLOB_LINKED));
-    bind_int(st, 1, blob_id);
-    if ((rc = step_row(c, st)) != STORE_OK)
-        return rc == STORE_ABSENT ? STORE_INTERNAL : rc; /* a SELECT of a value has a row */
-    return sqlite3_column_int(st, 0) != 0 ? STORE_CONFLICT : STORE_OK;
-}
-
-/* Marks record blob_id (0: none) linked, or unlinked since `since`. */
-static store_err blob_mark(struct conn *c, int32_t blob_id, bool linked, int64_t since)
-{
-    if (blob_id == 0)
-        return STORE_OK;
-    sqlite3_stmt *st = query(c, linked ? Q_BLOB_LINK : Q_BLOB_UNLINK);
-    bind_int(st, 1, blob_id);
-    if (!linked)
-        bind_int(st, 2, since);
-    return step_change(c, st);
-}
-
-/* user_id is not needed here: linking changes no field of the record (its
- * UpdatedBy/UpdatedDate describe the picture, which stays the same). */
-static store_err sq_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id,
-                               int32_t user_id)
-{
-    (void)user_id;
-    struct conn *c = NULL;
-    int32_t old = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = entity_blob_id(c, k, id, &old)) != STORE_OK || old == blob_id)
-        goto out; /* the image it has already: nothing changes, thumbnail included */
-    if (blob_id != 0 && (rc = link_check(c, blob_id)) != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_ent(k, E_SET_BLOB));
-    bind_int(st, 1, id);
-    bind_ref(st, 2, blob_id); /* 0: no image */
-    if ((rc = step_done(c, st)) != STORE_OK ||
-        (rc = blob_mark(c, old, false, text_now_ms())) != STORE_OK ||
-        (rc = blob_mark(c, blob_id, true, 0)) != STORE_OK)
-        goto out;
-    rc = thumb_drop(c, k, id);
-out:
-    return tx_end(c, rc);
-}
-
-static store_err sq_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
-{
-    struct conn *c = NULL;
-    int64_t n = 0;
-    *count = 0;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK)
-        goto out;
-    sqlite3_stmt *st = query(c, q_gen(G_BLOB_SWEEP));
-    bind_int(st, 1, cutoff_ms);
-    if ((rc = step_done(c, st)) == STORE_OK)
-        n = sqlite3_changes(c->db); /* the blob rows, not their cascades */
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK)
-        *count = n;
-    return rc;
-}
-
-/* ---- a product's thumbnail ------------------------------------------------ */
-
-/* The BlobId of product_id's thumbnail record, creating (and linking) an
- * empty one when it has none; STORE_ABSENT when there is no product. */
-static store_err thumb_ensure(struct conn *c, int32_t product_id, int32_t user_id, int64_t now,
-                              int32_t *blob_id)
-{
-    store_err rc = thumb_id(c, product_id, blob_id);
-    if (rc != STORE_OK || *blob_id != 0)
         return rc;
-    if ((rc = blob_insert(c, MODEL_CT_THUMBNAIL, false, user_id, now, blob_id)) != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = query(c, Q_THUMB_SET);
-    bind_int(st, 1, product_id);
-    bind_int(st, 2, *blob_id);
-    return step_change(c, st);
+    if ((rc = store_blob_record(s, tx, a, blob_id, false, out)) == STORE_OK)
+        rc = record_bytes(tx_conn(tx), out, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
+
+/* ---- a product's thumbnail -------------------------------------------------- */
 
 static store_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id,
                                   const store_content *sc, int32_t user_id, model_blob *out)
 {
-    struct conn *c = NULL;
+    store_tx *tx = NULL;
+    store_blob_row row;
     int64_t now = text_now_ms();
     int32_t blob_id;
     model_blob_empty(out);
     store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = tx_begin(s, TX_WRITE, &c)) != STORE_OK ||
-        (rc = thumb_ensure(c, product_id, user_id, now, &blob_id)) != STORE_OK ||
-        (rc = content_put(c, blob_id, sc, user_id, now)) != STORE_OK)
+    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
+        return rc;
+    if ((rc = store_thumb_target(tx, product_id, user_id, now, &blob_id)) != STORE_OK)
         goto out;
-    rc = blob_load(c, a, blob_id, out);
+    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
+    if (rc == STORE_NOMATCH)
+        rc = store_blob_nomatch(tx, blob_id);
+    if (rc == STORE_OK)
+        rc = store_blob_out(s, tx, a, &row, out);
 out:
-    return tx_end(c, rc);
+    return be_end(tx, rc);
 }
 
 static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                                   void **bytes, size_t *len)
 {
-    struct conn *c = NULL;
-    int32_t blob_id = 0;
-    *bytes = NULL;
-    *len = 0;
+    store_tx *tx = NULL;
+    store_ent_row ent;
     model_blob_empty(out);
-    store_err rc = tx_begin(s, TX_READ, &c);
-    if (rc != STORE_OK || (rc = thumb_id(c, product_id, &blob_id)) != STORE_OK)
+    store_err rc = bytes_begin(s, &tx, bytes, len);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = be_ent_read(tx, NULL, MODEL_PRODUCT, product_id, STORE_ROW_PLAIN, &ent)) != STORE_OK)
         goto out;
-    if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != STORE_OK)
+    if (ent.thumb_blob_id != 0 &&
+        (rc = store_blob_record(s, tx, a, ent.thumb_blob_id, true, out)) != STORE_OK)
         goto out;
-    rc = record_bytes(c, out, bytes, len);
+    rc = record_bytes(tx_conn(tx), out, bytes, len);
 out:
-    return bytes_end(c, rc, bytes, len);
+    return bytes_end(tx, rc, bytes, len);
 }
 
 /* ---- variants: the primitives of store_backend.h ------------------------
@@ -2570,30 +2319,6 @@ static store_err be_var_set_stored(store_tx *tx, int64_t vid, const void *bytes,
     bind_int(st, 3, z);
     bind_int(st, 4, e);
     return step_done(c, st);
-}
-
-/* ---- be_blob_read, minimal, for variant_put's R7 (store_variant.c) -------
- * The BLOB-records section (store_entity.c's primitives) brings the full
- * one; until it lands this reads the row alone: created/updated stay NULL
- * (store_backend.h allows that), and the lock modes are plain reads, as
- * BEGIN IMMEDIATE already holds the database. Keep one at merge. */
-static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
-                              store_blob_row *out)
-{
-    (void)l;
-    struct conn *c = tx_conn(tx);
-    sqlite3_stmt *st = query(c, Q_VARIANT_BLOB_READ);
-    bind_int(st, 1, id);
-    store_err rc = step_row(c, st);
-    if (rc != STORE_OK)
-        return rc;
-    *out = (store_blob_row){0};
-    read_blob(a, st, &out->b, &out->created_by, &out->updated_by);
-    out->unlinked_ms = sqlite3_column_type(st, BCOL__COUNT) == SQLITE_NULL
-                           ? INT64_MIN
-                           : sqlite3_column_int64(st, BCOL__COUNT);
-    sqlite3_reset(st);
-    return STORE_OK;
 }
 
 /* ---- server metadata ------------------------------------------------------ */
@@ -2812,17 +2537,25 @@ static void entity_sql(arena_t *a, model_kind k, const char **sql)
     const char *t = d->table;
     assert(d->nfields >= 1);
     int now = d->nfields + 2; /* parameter number of the change time */
-    sql[E_GET] =
-        arena_printf(a, "SELECT id, %s, image_blob_id, version, updated_ms FROM %s WHERE id = ?1",
-                     field_list(a, d, F_NAMES), t);
-    sql[E_INSERT] =
-        arena_printf(a, "INSERT INTO %s(id, %s, version, updated_ms) VALUES(?1, %s, 1, ?%d)", t,
-                     field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS), now);
+    /* a product's thumbnail link is in its own table (migrate_v5) */
+    const char *thumb = k == MODEL_PRODUCT ? "thumb_blob_id" : "NULL";
+    sql[E_GET] = arena_printf(
+        a, "SELECT id, %s, image_blob_id, version, updated_ms, %s FROM %s WHERE id = ?1",
+        field_list(a, d, F_NAMES), thumb, t);
+    sql[E_INSERT] = arena_printf(a,
+                                 "INSERT INTO %s(id, %s, version, updated_ms) VALUES(?1, %s, 1, ?%d) "
+                                 "RETURNING version, updated_ms",
+                                 t, field_list(a, d, F_NAMES), field_list(a, d, F_PARAMS), now);
+    /* ?(now + 1): the version expected, -1 (STORE_ANY) for any */
     sql[E_UPDATE] = arena_printf(a,
                                  "UPDATE %s SET %s, version = version + 1, updated_ms = ?%d "
-                                 "WHERE id = ?1",
-                                 t, field_list(a, d, F_ASSIGN), now);
-    sql[E_DELETE] = arena_printf(a, "DELETE FROM %s WHERE id = ?1", t);
+                                 "WHERE id = ?1 AND (?%d = -1 OR version = ?%d) "
+                                 "RETURNING version, updated_ms",
+                                 t, field_list(a, d, F_ASSIGN), now, now + 1, now + 1);
+    sql[E_DELETE] = arena_printf(a,
+                                 "DELETE FROM %s WHERE id = ?1 AND (?2 = -1 OR version = ?2) "
+                                 "RETURNING image_blob_id, %s",
+                                 t, thumb);
     /* max + 1; once the top id is taken, the lowest free one */
     sql[E_NEXT_ID] = arena_printf(
         a,
@@ -2848,7 +2581,6 @@ static const char *linked_cond(arena_t *a, const char *x)
 /* Fills the G_COUNT statements into sql[]. */
 static void blob_sql(arena_t *a, const char **sql)
 {
-    sql[G_BLOB_LINKED] = arena_printf(a, "SELECT %s", linked_cond(a, "?1"));
     /* through the partial index blob_unlinked_ms; unlinked_ms alone would
      * do (see the invariants), the links are checked all the same. Bytes
      * and variants go by cascade. */
@@ -3206,24 +2938,11 @@ static const struct store_ops sqlite_ops = {
     .ping = sq_ping,
     .spool_hint = sq_spool_hint,
     .hold = sq_hold,
-    .entity_create = sq_entity_create,
-    .entity_get = sq_entity_get,
-    .entity_exists = sq_entity_exists,
-    .entity_update = sq_entity_update,
-    .entity_delete = sq_entity_delete,
-    .image_info = sq_image_info,
-    .image_info_put = sq_image_info_put,
     .image_put = sq_image_put,
     .image_get = sq_image_get,
-    .image_delete = sq_image_delete,
     .blob_create = sq_blob_create,
-    .blob_get = sq_blob_get,
-    .blob_info_put = sq_blob_info_put,
     .blob_content_put = sq_blob_content_put,
     .blob_content_get = sq_blob_content_get,
-    .blob_delete = sq_blob_delete,
-    .image_link = sq_image_link,
-    .blob_sweep = sq_blob_sweep,
     .thumbnail_put = sq_thumbnail_put,
     .thumbnail_get = sq_thumbnail_get,
     .rewrite_all = sq_rewrite_all,
@@ -3287,7 +3006,8 @@ static const struct store_be_ops sqlite_be_ops = {
     /* ---- change notification ---- */
     .counts = be_counts,
     .counts_check = be_counts_check,
-    /* users_stamp, users_bump: none (the counts file moves instead) */
+    .users_stamp = be_users_stamp,
+    /* users_bump: none (the counts file moves instead) */
 
     /* ---- users ---- */
     .user_insert = be_user_insert,
@@ -3312,9 +3032,23 @@ static const struct store_be_ops sqlite_be_ops = {
     .meta_put = be_meta_put,
 
     /* ---- entities ---- */
+    .ent_read = be_ent_read,
+    .ent_next_id = be_ent_next_id,
+    .ent_insert = be_ent_insert,
+    .ent_update = be_ent_update,
+    .ent_delete = be_ent_delete,
+    .ent_set_image = be_ent_set_image,
+    .ent_set_thumb = be_ent_set_thumb,
 
     /* ---- BLOB records ---- */
-    .blob_read = be_blob_read, /* minimal, for the variants' R7 (see there) */
+    .blob_read = be_blob_read,
+    .blob_insert = be_blob_insert,
+    .blob_set_info = be_blob_set_info,
+    .blob_set_content = be_blob_set_content,
+    .blob_claim = be_blob_claim,
+    .blob_unlink = be_blob_unlink,
+    .blob_delete = be_blob_delete,
+    .blob_sweep = be_blob_sweep,
 
     /* ---- picture bytes ---- */
 

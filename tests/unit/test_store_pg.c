@@ -79,6 +79,7 @@ typedef struct {
     pgtmp t;
     store_be *b;
     arena_t *a;
+    int64_t version, updated_ms; /* what the last insert or update of an entity returned */
 } fixture;
 
 static int setup(void **state)
@@ -159,7 +160,7 @@ static model_entity_t product(int32_t id, const char *name)
 static void add_entity(fixture *f, const model_entity_t *e)
 {
     store_tx *tx = begin(f, STORE_TX_WRITE);
-    assert_int_equal(OPS->ent_insert(tx, e, 5000), STORE_OK);
+    assert_int_equal(OPS->ent_insert(tx, e, 5000, &f->version, &f->updated_ms), STORE_OK);
     commit(f, tx);
 }
 
@@ -413,19 +414,20 @@ static void test_entities(void **state)
     assert_int_equal(OPS->ent_next_id(tx, MODEL_CONTACT, &id), STORE_OK);
     assert_int_equal(id, 1);
     model_entity_t c = contact(id, "Acme");
-    assert_int_equal(OPS->ent_insert(tx, &c, 5000), STORE_OK);
+    assert_int_equal(OPS->ent_insert(tx, &c, 5000, &f->version, &f->updated_ms), STORE_OK);
     assert_int_equal(OPS->ent_next_id(tx, MODEL_CONTACT, &id), STORE_OK);
     assert_int_equal(id, 2);
     commit(f, tx);
     tx = begin(f, STORE_TX_WRITE);
-    assert_int_equal(OPS->ent_insert(tx, &c, 5000), STORE_CONFLICT); /* id taken */
+    assert_int_equal(OPS->ent_insert(tx, &c, 5000, &f->version, &f->updated_ms),
+                     STORE_CONFLICT); /* id taken */
     OPS->end(tx, STORE_CONFLICT);
     model_entity_t p = {.kind = MODEL_PERSON, .id = 1};
     p.v[0].s = "Ann";
     p.v[1].s = "Lee";
     p.v[2].i = 77; /* no contact 77 */
     tx = begin(f, STORE_TX_WRITE);
-    assert_int_equal(OPS->ent_insert(tx, &p, 5000), STORE_INVALID);
+    assert_int_equal(OPS->ent_insert(tx, &p, 5000, &f->version, &f->updated_ms), STORE_INVALID);
     OPS->end(tx, STORE_INVALID);
     p.v[2].i = 1;
     add_entity(f, &p);
@@ -444,13 +446,14 @@ static void test_entities(void **state)
     tx = begin(f, STORE_TX_WRITE);
     p.v[0].s = "Anne";
     p.v[2].i = 0; /* no contact */
-    assert_int_equal(OPS->ent_update(tx, &p, 1, 6000, &version), STORE_OK);
-    assert_int_equal(version, 2);                                                /* RETURNING */
-    assert_int_equal(OPS->ent_update(tx, &p, 1, 6001, &version), STORE_NOMATCH); /* moved on */
-    assert_int_equal(OPS->ent_update(tx, &p, STORE_ANY, 6002, &version), STORE_OK);
+    assert_int_equal(OPS->ent_update(tx, &p, 1, 6000, &version, &f->updated_ms), STORE_OK);
+    assert_int_equal(version, 2); /* RETURNING */
+    assert_int_equal(f->updated_ms, 6000);
+    assert_int_equal(OPS->ent_update(tx, &p, 1, 6001, &version, &f->updated_ms), STORE_NOMATCH); /* moved on */
+    assert_int_equal(OPS->ent_update(tx, &p, STORE_ANY, 6002, &version, &f->updated_ms), STORE_OK);
     assert_int_equal(version, 3);
     model_entity_t nobody = contact(55, "x");
-    assert_int_equal(OPS->ent_update(tx, &nobody, STORE_ANY, 1, &version), STORE_NOMATCH);
+    assert_int_equal(OPS->ent_update(tx, &nobody, STORE_ANY, 1, &version, &f->updated_ms), STORE_NOMATCH);
     assert_int_equal(OPS->ent_read(tx, f->a, MODEL_PERSON, 1, STORE_ROW_UPDATE, &row), STORE_OK);
     assert_string_equal(row.e.v[0].s, "Anne");
     assert_int_equal(row.e.v[2].i, 0);
@@ -519,6 +522,7 @@ static void *creator_main(void *arg)
     for (int i = 0; i < c->n; i++) {
         store_tx *tx = NULL;
         int32_t id = 0;
+        int64_t version = 0, updated_ms = 0;
         store_err rc = OPS->begin(f->b, NULL, STORE_TX_WRITE, &tx);
         if (rc != STORE_OK)
             continue;
@@ -527,7 +531,7 @@ static void *creator_main(void *arg)
             rc = OPS->ent_next_id(tx, MODEL_CONTACT, &id);
         model_entity_t e = contact(id, "auto");
         if (rc == STORE_OK)
-            rc = OPS->ent_insert(tx, &e, 1);
+            rc = OPS->ent_insert(tx, &e, 1, &version, &updated_ms);
         if (OPS->end(tx, rc) == STORE_OK)
             c->ok++;
     }
@@ -960,7 +964,7 @@ static void test_tx_modes(void **state)
     model_entity_t p = {.kind = MODEL_PERSON, .id = 1};
     p.v[0].s = p.v[1].s = "";
     p.v[2].i = 5; /* no such contact */
-    assert_int_equal(OPS->ent_insert(w, &p, 1), STORE_INVALID);
+    assert_int_equal(OPS->ent_insert(w, &p, 1, &f->version, &f->updated_ms), STORE_INVALID);
     assert_int_equal(OPS->meta_put(w, "k", "five", 4), STORE_INVALID); /* not even sent */
     assert_int_equal(OPS->end(w, STORE_OK), STORE_INVALID);
     r = begin(f, STORE_TX_READ1);
