@@ -129,7 +129,8 @@ def read_parts(path):
 
 
 def read_committed(path):
-    """The committed BENCHMARKS.md: ({wrk run: req/s}, its date, connections, seconds)."""
+    """The committed BENCHMARKS.md: ({wrk run: (req/s, server CPU µs/req)}, its date,
+    connections, seconds)."""
     rps, date, conns, secs = {}, "?", None, None
     if not path.exists():
         return rps, date, conns, secs
@@ -138,7 +139,8 @@ def read_committed(path):
         if line.startswith("| `"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             try:
-                rps[cells[0].strip("`")] = float(cells[2].replace(",", ""))
+                rps[cells[0].strip("`")] = (float(cells[2].replace(",", "")),
+                                            float(cells[10]) if cells[10] != "-" else None)
             except (IndexError, ValueError):
                 pass
         elif line.startswith("Written by `bench/run.sh` on "):
@@ -221,7 +223,10 @@ def table_committed(res, ex, committed):
         return rows, summary, "no committed BENCHMARKS.md to compare with"
     for row, rlabel in ROWS18:
         n = SQ1_NAMES[row]
-        now, then = (res.get(n) or {}).get("rps"), c_rps.get(n)
+        r = res.get(n)
+        now = r["rps"] if r else None
+        now_us = r["cpu_s"] * 1e6 / r["requests"] if (r and r["requests"]) else None
+        then, then_us = c_rps.get(n, (None, None))
         ratio = now / then if (now is not None and then) else None
         if ratio is None:
             res_txt = "-"
@@ -232,7 +237,8 @@ def table_committed(res, ex, committed):
             res_txt = verdict(ok)
             summary.append((f"SQLite {rlabel} vs committed", ok, None))
         rows.append([f"`{n}` ({rlabel})", fmt_rps(now), fmt_rps(then), fmt_ratio(ratio if same else None),
-                     f"≥ {COMMITTED_MIN:g}×", res_txt])
+                     f"≥ {COMMITTED_MIN:g}×", res_txt,
+                     "-" if now_us is None else f"{now_us:.0f}", "-" if then_us is None else f"{then_us:.0f}"])
     return rows, summary, note
 
 
@@ -400,7 +406,8 @@ def main():
     summary.extend(sum_c)
     hdr18 = ["setup: row", "req/s", "p99 ms", "crmblob CPU µs/req", "PostgreSQL CPU µs/req",
              "haproxy CPU µs/req", "all server CPU", "against SQLite", "result"]
-    hdr_c = ["SQLite row (wrk run)", "req/s now", "req/s committed", "ratio", "target", "result"]
+    hdr_c = ["SQLite row (wrk run)", "req/s now", "req/s committed", "ratio", "target", "result",
+             "crmblob CPU µs/req now", "committed"]
 
     # ------------------------------------------------------------ write
     chart_rel = os.path.relpath(a.chart, start=os.path.dirname(os.path.abspath(a.out)))
@@ -488,7 +495,9 @@ def main():
         md.append(md_table(hdr_c, rows_c))
         md.append("")
     md.append(f"Compared with the {note_c} (only when both use the same connections and seconds; "
-              "reported, never a failure).")
+              "reported, never a failure). req/s is what the target names; on a busy machine (other CPU "
+              "in the table of wrk runs) it falls with the load, while crmblob's CPU per request, shown "
+              "beside it, moves much less.")
     md.append("")
     md.append("## Every wrk run")
     md.append("")

@@ -177,13 +177,17 @@ wait_http() {   # wait_http URL PID
     return 1
 }
 CLK_TCK="$(getconf CLK_TCK)"
-proc_ticks() {   # proc_ticks PID...: utime+stime of these processes and their children
+# proc_ticks PID...: utime+stime of these processes and their live children,
+# plus what their children that ended used (cutime+cstime of PID: a
+# PostgreSQL backend that ends is counted by its postmaster once reaped)
+proc_ticks() {
     local total=0 p c stat f
     for p in "$@"; do
         for c in "$p" $(pgrep -P "$p" || true); do
             stat="$(cat "/proc/$c/stat" 2>/dev/null)" || continue
             read -r -a f <<<"${stat##*) }"
             total=$((total + f[11] + f[12]))
+            [ "$c" != "$p" ] || total=$((total + f[13] + f[14]))
         done
     done
     echo "$total"
@@ -682,7 +686,7 @@ rows18() {
 # setup18 SETUP N DB ROWS...: N servers (1 or 2, with haproxy) on DB, the
 # persons, then the rows; a server that does not start skips the setup
 setup18() {
-    local setup="$1" n="$2" db="$3" args=() pids="" ports=() i url; shift 3
+    local setup="$1" n="$2" db="$3" args=() pids="" ports=() i p url; shift 3
     [[ "$db" == postgres* ]] || args=(--durable)
     [ "$n" = 1 ] || args+=(--trusted-proxy 127.0.0.1)
     say "$setup: $n crmblob on $(printf '%s' "$db" | sed 's|^postgresql://[^@]*@|postgresql://|'), setting up $ENTITIES persons"
@@ -698,7 +702,7 @@ setup18() {
     for i in $(seq "$n"); do
         if ! serve "$setup-s$i" "$db" "${args[@]}"; then
             extra "skip18_$setup" "$SV_ERR"; say "  $setup not run: $SV_ERR"
-            for i in $pids; do stop_pid "$i"; done
+            for p in $pids; do stop_pid "$p"; done
             return 0
         fi
         pids+="${pids:+ }$SV_PID"; ports+=("$SV_PORT")
@@ -717,7 +721,7 @@ setup18() {
     rows18 "$setup" "$url" "$all" "$@"
     PARTS=()
     [ "$n" = 1 ] || stop_pid "$HP_PID"
-    for i in $pids; do stop_pid "$i"; done
+    for p in $pids; do stop_pid "$p"; done
 }
 # pg_up: the throwaway cluster (fsync on), pinned; sets PG_DIR PG_PID PGHOST...,
 # or PG_REASON when it cannot run
