@@ -197,12 +197,14 @@ def table18(res, parts, ex):
                 base_setup = "sq1" if setup == "pg1" else "sq2"
                 base = per_req(name(base_setup, row), "crmblob")
                 ratio = cb / base if (cb is not None and base) else None
-                texts.append(f"crmblob CPU {fmt_ratio(ratio)} {base_setup}'s (≤ {PG_CPU_LIMIT:g}×)")
+                texts.append(f"crmblob CPU {fmt_ratio(ratio)} {base_setup}'s (≤ {PG_CPU_LIMIT:g}×)" if ratio
+                             else f"crmblob CPU: no {base_setup} figure in this run")
                 checks.append(None if ratio is None else ratio <= PG_CPU_LIMIT)
                 if row == "put_info":
                     sq = res.get(name(base_setup, "put_info"))
                     rr = r["rps"] / sq["rps"] if (sq and sq["rps"]) else None
-                    texts.append(f"req/s {fmt_ratio(rr)} {base_setup}'s durable (≥ {PG_PUT_INFO_MIN:g}×)")
+                    texts.append(f"req/s {fmt_ratio(rr)} {base_setup}'s durable (≥ {PG_PUT_INFO_MIN:g}×)" if rr
+                                 else f"req/s: no {base_setup} durable figure in this run")
                     checks.append(None if rr is None else rr >= PG_PUT_INFO_MIN)
             ok = None if not checks or None in checks else all(checks)
             for c, t in zip(checks, texts):

@@ -631,6 +631,7 @@ serve() {
 # of the two servers, pinned; waits until both are UP; sets HP_PID HP_URL
 haproxy_up() {
     local name="$1" port admin="$T/$1/haproxy.sock"
+    mkdir -p "$T/$name"
     port="$(free_port)"
     local envs=(CRMBLOB_BIND="127.0.0.1:$port" CRMBLOB_S1="127.0.0.1:$2" CRMBLOB_S2="127.0.0.1:$3"
         CRMBLOB_ADMIN="$admin" CRMBLOB_LOG=stderr)
@@ -640,9 +641,13 @@ haproxy_up() {
     HP_PID=$!
     PROCS+=("$HP_PID")
     HP_URL="http://127.0.0.1:$port"
-    python3 - "$admin" <<'PY' || die "haproxy ($name): both servers not UP: $(tail -n 5 "$T/$name.haproxy.log")"
-import socket, sys, time
-for _ in range(300):   # 30 s
+    python3 - "$admin" "$HP_PID" <<'PY' || die "haproxy ($name): both servers not UP: $(tail -n 5 "$T/$name.haproxy.log")"
+import os, socket, sys, time
+for _ in range(300):   # 30 s, while haproxy lives
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except OSError:
+        sys.exit(1)
     try:
         s = socket.socket(socket.AF_UNIX)
         s.connect(sys.argv[1])
