@@ -32,6 +32,17 @@ ROWS = [
      "json-server 0.17 PATCH of an equivalent record", 20.0, None, "PUT ImageInfo/json-srv"),
 ]
 
+# issue 18: the setups and rows of the PostgreSQL / two-server table
+SETUPS18 = [("sq1", "SQLite, 1 server"), ("sq2", "SQLite, 2 servers + haproxy"),
+            ("pg1", "PostgreSQL, 1 server"), ("pg2", "PostgreSQL, 2 servers + haproxy")]
+ROWS18 = [("get_image", "GET Image 25 KB"), ("get_info", "GET ImageInfo"),
+          ("put_info", "PUT ImageInfo"), ("put_jpeg", "PUT 200 KB JPEG")]
+SQ1_NAMES = {"get_image": "cb_get_image", "get_info": "cb_get_info",
+             "put_info": "cbd_put_info", "put_jpeg": "cbd_put_jpeg"}
+PG_CPU_LIMIT = 1.5      # crmblob's CPU per request on PostgreSQL <= 1.5x on SQLite
+PG_PUT_INFO_MIN = 0.5   # PUT ImageInfo on PostgreSQL >= 0.5x the SQLite durable figure
+COMMITTED_MIN = 0.95    # the SQLite rows no slower than the committed figures, within 5 %
+
 MIB = 1024.0
 WRK_LIMIT = 90.0     # % of its core used by wrk: the load tool, not the server, set the pace
 OTHER_LIMIT = 10.0   # % of a core used by other processes during a run: the figures are disturbed
@@ -106,6 +117,133 @@ def md_table(header, rows):
     return "\n".join(lines)
 
 
+def read_parts(path):
+    """parts.txt: name|part|seconds -> {name: {part: seconds}}"""
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("|")
+            if len(parts) == 3:
+                out.setdefault(parts[0], {})[parts[1]] = float(parts[2])
+    return out
+
+
+def read_committed(path):
+    """The committed BENCHMARKS.md: ({wrk run: (req/s, server CPU µs/req)}, its date,
+    connections, seconds)."""
+    rps, date, conns, secs = {}, "?", None, None
+    if not path.exists():
+        return rps, date, conns, secs
+    text = path.read_text()
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            try:
+                rps[cells[0].strip("`")] = (float(cells[2].replace(",", "")),
+                                            float(cells[10]) if cells[10] != "-" else None)
+            except (IndexError, ValueError):
+                pass
+        elif line.startswith("Written by `bench/run.sh` on "):
+            date = line.split(" on ", 1)[1].split(" ", 1)[0]
+            words = line.split()
+            for i, w in enumerate(words):
+                if w == "keep-alive" and i > 0:
+                    conns = words[i - 1]
+                if w == "s" and i > 0 and words[i + 1:i + 3] == ["per", "run"]:
+                    secs = words[i - 1]
+    return rps, date, conns, secs
+
+
+def table18(res, parts, ex):
+    """The PostgreSQL / two-server rows: (rows, summary entries)."""
+    rows, summary = [], []
+
+    def name(setup, row):
+        return SQ1_NAMES[row] if setup == "sq1" else f"{setup}_{row}"
+
+    def per_req(n, part):
+        r = res.get(n)
+        if r is None or not r["requests"]:
+            return None
+        secs = parts.get(n, {}).get(part)
+        if secs is None and part == "crmblob" and n in SQ1_NAMES.values():
+            secs = r["cpu_s"]   # the issue-7 runs measure crmblob alone
+        return None if secs is None else secs * 1e6 / r["requests"]
+
+    def us(v):
+        return "-" if v is None else f"{v:.0f}"
+
+    for setup, slabel in SETUPS18:
+        skipped = ex.get(f"skip18_{setup}")
+        for row, rlabel in ROWS18:
+            n = name(setup, row)
+            r = res.get(n)
+            label = f"{slabel}: {rlabel}"
+            if r is None:
+                why = f"not run: {skipped}" if skipped else "not run"
+                if not skipped and setup == "sq1":
+                    why = "not run (BENCH_ROWS has neither issue7 nor sqlite1)"
+                elif not skipped and ex.get("smoke") == "1" and setup.startswith("pg"):
+                    why = "not run: a smoke run measures one PostgreSQL row"
+                elif not skipped:
+                    why = "not run (not in BENCH_ROWS)"
+                rows.append([label, "-", "-", "-", "-", "-", "-", "-", why])
+                continue
+            cb = per_req(n, "crmblob")
+            pg = per_req(n, "postgres")
+            hp = per_req(n, "haproxy")
+            checks, texts = [], []
+            if setup.startswith("pg"):
+                base_setup = "sq1" if setup == "pg1" else "sq2"
+                base = per_req(name(base_setup, row), "crmblob")
+                ratio = cb / base if (cb is not None and base) else None
+                texts.append(f"crmblob CPU {fmt_ratio(ratio)} {base_setup}'s (≤ {PG_CPU_LIMIT:g}×)" if ratio
+                             else f"crmblob CPU: no {base_setup} figure in this run")
+                checks.append(None if ratio is None else ratio <= PG_CPU_LIMIT)
+                if row == "put_info":
+                    sq = res.get(name(base_setup, "put_info"))
+                    rr = r["rps"] / sq["rps"] if (sq and sq["rps"]) else None
+                    texts.append(f"req/s {fmt_ratio(rr)} {base_setup}'s durable (≥ {PG_PUT_INFO_MIN:g}×)" if rr
+                                 else f"req/s: no {base_setup} durable figure in this run")
+                    checks.append(None if rr is None else rr >= PG_PUT_INFO_MIN)
+            ok = None if not checks or None in checks else all(checks)
+            for c, t in zip(checks, texts):
+                summary.append((f"{label}, {t}", c, None))
+            rows.append([label, fmt_rps(r["rps"]), fmt_ms(r["p99_us"]), us(cb), us(pg), us(hp),
+                         fmt_cpu(r["cpu_pct"]), "; ".join(texts) or "-", verdict(ok)])
+    return rows, summary
+
+
+def table_committed(res, ex, committed):
+    """The SQLite rows against the committed BENCHMARKS.md: (rows, summary entries, note)."""
+    c_rps, c_date, c_conns, c_secs = committed
+    rows, summary = [], []
+    same = c_conns == ex.get("conns") and c_secs == ex.get("duration")
+    note = (f"committed BENCHMARKS.md of {c_date} ({c_conns} connections, {c_secs} s per run); this run: "
+            f"{ex.get('conns', '?')} connections, {ex.get('duration', '?')} s per run")
+    if not c_rps:
+        return rows, summary, "no committed BENCHMARKS.md to compare with"
+    for row, rlabel in ROWS18:
+        n = SQ1_NAMES[row]
+        r = res.get(n)
+        now = r["rps"] if r else None
+        now_us = r["cpu_s"] * 1e6 / r["requests"] if (r and r["requests"]) else None
+        then, then_us = c_rps.get(n, (None, None))
+        ratio = now / then if (now is not None and then) else None
+        if ratio is None:
+            res_txt = "-"
+        elif not same:
+            res_txt = "not compared (the runs differ)"
+        else:
+            ok = ratio >= COMMITTED_MIN
+            res_txt = verdict(ok)
+            summary.append((f"SQLite {rlabel} vs committed", ok, None))
+        rows.append([f"`{n}` ({rlabel})", fmt_rps(now), fmt_rps(then), fmt_ratio(ratio if same else None),
+                     f"≥ {COMMITTED_MIN:g}×", res_txt,
+                     "-" if now_us is None else f"{now_us:.0f}", "-" if then_us is None else f"{then_us:.0f}"])
+    return rows, summary, note
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, help="run.sh's temporary directory")
@@ -121,6 +259,8 @@ def main():
     commands = (d / "commands.txt").read_text().splitlines() if (d / "commands.txt").exists() else []
     failures = (d / "failures.txt").read_text().splitlines() if (d / "failures.txt").exists() else []
     smoke = ex.get("smoke") == "1"
+    parts = read_parts(d / "parts.txt")
+    committed = read_committed(d / "committed.md")
 
     def get(name, key):
         r = res.get(name)
@@ -261,6 +401,16 @@ def main():
                          "-" if not r["requests"] else f"{r['cpu_s'] * 1e6 / r['requests']:.0f}",
                          fmt_cpu(r["wrk_pct"]), fmt_cpu(r["other_pct"])])
 
+    # ------------------------------------------------------------ issue 18
+    rows18, sum18 = table18(res, parts, ex)
+    summary.extend(sum18)
+    rows_c, sum_c, note_c = table_committed(res, ex, committed)
+    summary.extend(sum_c)
+    hdr18 = ["setup: row", "req/s", "p99 ms", "crmblob CPU µs/req", "PostgreSQL CPU µs/req",
+             "haproxy CPU µs/req", "all server CPU", "against SQLite", "result"]
+    hdr_c = ["SQLite row (wrk run)", "req/s now", "req/s committed", "ratio", "target", "result",
+             "crmblob CPU µs/req now", "committed"]
+
     # ------------------------------------------------------------ write
     chart_rel = os.path.relpath(a.chart, start=os.path.dirname(os.path.abspath(a.out)))
     main_hdr = ["row", "reference", "crmblob req/s", "ref req/s", "ratio", "crmblob p99 ms",
@@ -316,6 +466,40 @@ def main():
     md.append("## Memory, authentication, durability")
     md.append("")
     md.append(md_table(extra_hdr, extra_rows))
+    md.append("")
+    md.append("## PostgreSQL and two servers behind haproxy (issue 18)")
+    md.append("")
+    md.append(md_table(hdr18, rows18))
+    md.append("")
+    md.append(
+        "CPU µs/req = CPU time (utime + stime) of that part over the run ÷ requests answered: crmblob "
+        "(every crmblob server of the setup, with its image worker), PostgreSQL (the postmaster and its "
+        "backends) and haproxy apart; all server CPU = the sum of the parts in % of one core. Targets: "
+        f"crmblob's CPU per request on PostgreSQL ≤ {PG_CPU_LIMIT:g}× on SQLite (one server against "
+        "one, two against two) for every row; PUT ImageInfo on PostgreSQL ≥ "
+        f"{PG_PUT_INFO_MIN:g}× the SQLite durable figure (req/s). The SQLite servers run `--durable`; "
+        "PostgreSQL is a throwaway cluster of `scripts/pg-cluster.sh` without `--fast` (fsync and "
+        "synchronous_commit on: every commit is durable). The two-server setups run "
+        "`dist/haproxy/crmblob.cfg` as committed (round robin, a log line per request to stderr, "
+        "health checks on /ready), every crmblob with `--trusted-proxy 127.0.0.1`. "
+        f"Pinning: wrk on CPU {ex.get('load_cpu', '?')}; the crmblob servers, haproxy (CPU "
+        f"{ex.get('proxy_cpu', '?')}) and PostgreSQL (CPU {ex.get('pg_cpu', '?')}) on the servers' core: "
+        "every setup has one core, so two servers show what the proxy and the sharing cost, not the "
+        "gain of a core per server. A setup whose server refuses to start is \"not run\", with the "
+        "server's first error line.")
+    md.append("")
+    if ex.get("pg_dir_note"):
+        md.append(f"Note: {ex['pg_dir_note']}.")
+        md.append("")
+    md.append("### The SQLite rows against the committed figures")
+    md.append("")
+    if rows_c:
+        md.append(md_table(hdr_c, rows_c))
+        md.append("")
+    md.append(f"Compared with the {note_c} (only when both use the same connections and seconds; "
+              "reported, never a failure). req/s is what the target names; on a busy machine (other CPU "
+              "in the table of wrk runs) it falls with the load, while crmblob's CPU per request, shown "
+              "beside it, moves much less.")
     md.append("")
     md.append("## Every wrk run")
     md.append("")
@@ -375,7 +559,7 @@ def main():
     md.append("## Machine")
     md.append("")
     for k in ["cpu", "cores", "ram", "kernel", "os", "virt", "tmp_fs", "nginx", "wrk", "node", "json_server",
-              "libmicrohttpd", "sqlite", "libvips", "crmblob_commit", "crmblob_binary", "crmblob_sha256"]:
+              "libmicrohttpd", "sqlite", "postgresql", "pg_dir", "pg_settings", "libvips", "crmblob_commit", "crmblob_binary", "crmblob_sha256"]:
         if k in mach:
             md.append(f"- {k.replace('_', ' ')}: {mach[k]}")
     md.append("")
@@ -397,6 +581,11 @@ def main():
     print()
     print(md_table(extra_hdr[:4], [r[:4] for r in extra_rows]))
     print()
+    print(md_table(hdr18, rows18))
+    print()
+    if rows_c:
+        print(md_table(hdr_c, rows_c))
+        print()
     if floor_text:
         print(floor_text)
     misses = [lbl for lbl, ok, sk in summary if ok is False]

@@ -30,6 +30,33 @@
 #                   connections, 8 uploads of 1 MB, no warm-up, json-server row
 #                   skipped if it is not installed, report in the temp dir)
 #   KEEP=1          keep the temporary directory
+#   BENCH_ROWS      which groups run, comma-separated (default: all of them):
+#                     issue7   the rows above (nginx, json-server, RSS, auth cost)
+#                     sqlite1  crmblob's four rows on one SQLite server, alone
+#                              (only when issue7 is not selected: issue7 measures them)
+#                     sqlite2  the four rows on two servers on one SQLite file behind haproxy
+#                     pg       the four rows on one server on PostgreSQL
+#                     pg2      the four rows on two servers on PostgreSQL behind haproxy
+#                   e.g. BENCH_ROWS=sqlite1,sqlite2,pg,pg2 for issue 18's rows alone
+#   BENCH_PG_CPU / BENCH_PROXY_CPU  the cores of PostgreSQL and haproxy (BENCH_SERVER_CPU)
+#
+# Issue 18 (PostgreSQL as the shared store): GET Image, GET ImageInfo, PUT
+# ImageInfo and PUT 200 KB JPEG on one crmblob on SQLite (the issue-7 rows
+# above), two crmblob on one SQLite file behind haproxy (dist/haproxy/crmblob.cfg,
+# the configuration of the scale-out tests), one crmblob on PostgreSQL and two
+# behind haproxy. PostgreSQL is a throwaway cluster of scripts/pg-cluster.sh
+# WITHOUT --fast (fsync on: a commit is durable, as on the --durable SQLite
+# servers) in the temporary directory. The CPU time of crmblob, PostgreSQL
+# (the postmaster and its backends) and haproxy is measured apart. Pinning: the
+# load (wrk) alone on BENCH_LOAD_CPU; everything that answers (the crmblob
+# servers, haproxy, PostgreSQL) on BENCH_SERVER_CPU. On a 2-core machine this
+# keeps wrk's core free of the servers, as in the issue-7 rows, and gives
+# every setup the same one core: req/s then compares what a setup costs, and
+# two servers on one core show the proxy's and the sharing's cost, not the
+# scale-out gain (which needs a core per server). The targets use CPU per
+# request, which does not depend on that choice. A setup whose server refuses
+# to start (e.g. a crmblob that cannot serve PostgreSQL) is reported as "not
+# run: <its first error line>", not as a failure.
 # Exits non-zero when something failed to run (a server did not start, any
 # non-2xx answer or socket error in a wrk run, a failed upload), not when a
 # target is missed: misses are reported in the table.
@@ -82,8 +109,13 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 JSON_SERVER="$BENCH/node_modules/json-server/lib/cli/bin.js"
 JS_SKIP=""
+ROWS_SEL=",${BENCH_ROWS:-issue7,sqlite2,pg,pg2},"
+sel() { [[ "$ROWS_SEL" == *",$1,"* ]]; }   # sel GROUP: is the group of rows selected?
+for g in ${ROWS_SEL//,/ }; do
+    case "$g" in issue7 | sqlite1 | sqlite2 | pg | pg2) ;; *) die "BENCH_ROWS: unknown group $g" ;; esac
+done
 if ! command -v node >/dev/null || [ ! -f "$JSON_SERVER" ]; then
-    [ "$SMOKE" = 1 ] || die "json-server is not installed (bash scripts/bench-deps.sh)"
+    [ "$SMOKE" = 1 ] || ! sel issue7 || die "json-server is not installed (bash scripts/bench-deps.sh)"
     JS_SKIP="json-server not installed"
 fi
 
@@ -117,6 +149,7 @@ cleanup() {
     local p
     for p in "${PROCS[@]}"; do stop_pid "$p"; done
     wait 2>/dev/null || true
+    [ -z "${PG_DIR:-}" ] || bash "$REPO/scripts/pg-cluster.sh" stop "$PG_DIR" || true
     if [ "$rc" -ne 0 ]; then
         for f in "$T"/*.log "$T"/nginx/error.log; do
             [ -s "$f" ] || continue
@@ -129,7 +162,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-: >"$T/results.txt"; : >"$T/extras.txt"; : >"$T/machine.txt"; : >"$T/commands.txt"; : >"$T/failures.txt"
+: >"$T/results.txt"; : >"$T/extras.txt"; : >"$T/machine.txt"; : >"$T/commands.txt"; : >"$T/failures.txt"; : >"$T/parts.txt"
 extra() { echo "$1=$2" >>"$T/extras.txt"; }
 fail() { echo "$*" >>"$T/failures.txt"; echo "run.sh: ERROR: $*" >&2; }
 cmdlog() { local l="$*"; printf '%s\n' "${l//"$REPO"\//}" >>"$T/commands.txt"; }   # paths relative to the repository
@@ -144,13 +177,17 @@ wait_http() {   # wait_http URL PID
     return 1
 }
 CLK_TCK="$(getconf CLK_TCK)"
-proc_ticks() {   # proc_ticks PID...: utime+stime of these processes and their children
+# proc_ticks PID...: utime+stime of these processes and their live children,
+# plus what their children that ended used (cutime+cstime of PID: a
+# PostgreSQL backend that ends is counted by its postmaster once reaped)
+proc_ticks() {
     local total=0 p c stat f
     for p in "$@"; do
         for c in "$p" $(pgrep -P "$p" || true); do
             stat="$(cat "/proc/$c/stat" 2>/dev/null)" || continue
             read -r -a f <<<"${stat##*) }"
             total=$((total + f[11] + f[12]))
+            [ "$c" != "$p" ] || total=$((total + f[13] + f[14]))
         done
     done
     echo "$total"
@@ -193,6 +230,9 @@ say "crmblob $BIN; $DURATION s per run, $CONNS connections, server on CPU $SERVE
 # measure NAME "PIDS" URL [wrk args...]: one wrk run (after a warm-up); the
 # variables in the array WRK_ENV are passed to wrk's Lua scripts.
 WRK_ENV=()
+# PARTS: "label=PID..." entries; when set, measure also writes each part's CPU
+# seconds to parts.txt (name|label|seconds), e.g. crmblob, postgres, haproxy
+PARTS=()
 measure() {
     local name="$1" pids="$2" url="$3"; shift 3
     local env=(env BENCH_LUA_DIR="$BENCH" "${WRK_ENV[@]}")
@@ -201,7 +241,9 @@ measure() {
         "${env[@]}" "${base[@]}" -d"${WARMUP}s" "$@" "$url" >"$T/wrk_$name.warmup.txt" 2>&1 \
             || { fail "$name: wrk warm-up failed: $(tail -n 3 "$T/wrk_$name.warmup.txt" | tr '\n' ' ')"; return 0; }
     fi
-    local t0 c0 t1 c1 s0 s1
+    local t0 c0 t1 c1 s0 s1 part p0=() p1=() i
+    # shellcheck disable=SC2086
+    for part in "${PARTS[@]}"; do p0+=("$(proc_ticks ${part#*=})"); done
     # shellcheck disable=SC2086
     c0="$(proc_ticks $pids)"
     s0="$(sys_busy)"; t0="$(now)"
@@ -213,6 +255,12 @@ measure() {
     t1="$(now)"; s1="$(sys_busy)"
     # shellcheck disable=SC2086
     c1="$(proc_ticks $pids)"
+    # shellcheck disable=SC2086
+    for part in "${PARTS[@]}"; do p1+=("$(proc_ticks ${part#*=})"); done
+    for i in "${!PARTS[@]}"; do
+        awk -v n="$name" -v l="${PARTS[$i]%%=*}" -v a="${p0[$i]}" -v b="${p1[$i]}" -v hz="$CLK_TCK" \
+            'BEGIN { printf "%s|%s|%.3f\n", n, l, (b - a) / hz }' >>"$T/parts.txt"
+    done
     cmdlog "$(q BENCH_LUA_DIR=bench "${WRK_ENV[@]}" "${base[@]}" -d"${DURATION}s" "$@" "$url")"
     local line
     line="$(grep '^BENCH ' "$T/wrk_$name.txt" | tail -1)" || { fail "$name: no BENCH line in wrk's output"; return 0; }
@@ -279,6 +327,8 @@ setup_entities() {
 
 AUTH="Authorization: Basic $(printf '%s:%s' "$USER_NAME" "$PASS" | base64 -w0)"
 
+# The rows of issue 7 (BENCH_ROWS group issue7), left unindented.
+if sel issue7; then
 # --- nginx (kept for the whole run; idle while others are measured)
 NG="$T/nginx" WWW="$T/www"
 mkdir -p "$NG/client_body" "$WWW/static" "$WWW/dav"
@@ -528,14 +578,231 @@ up_ok="$(sed -n 's/^uploads_ok=//p' "$T/uploads.txt")"
 [ "$up_ok" = "$UPLOADS" ] || fail "uploads: only $up_ok of $UPLOADS answered 200 ($(sed -n 's/^upload_statuses=//p' "$T/uploads.txt"))"
 say "  uploads: $up_ok/$UPLOADS OK in $(sed -n 's/^upload_secs=//p' "$T/uploads.txt") s, VmHWM $(status_kb "$UP_PID" VmHWM) kB"
 stop_pid "$UP_PID"
+fi   # sel issue7
+
+# ------------------------------------------------------------------ issue 18
+# The four rows on each setup: sq1 (one SQLite server: the issue-7 rows, or
+# group sqlite1 alone), sq2 (two servers on one SQLite file behind haproxy),
+# pg1 (one server on PostgreSQL), pg2 (two on PostgreSQL behind haproxy).
+# A setup that cannot run is recorded as skip18_<setup>=<reason>.
+PG_CPU="${BENCH_PG_CPU:-$SERVER_CPU}"
+PROXY_CPU="${BENCH_PROXY_CPU:-$SERVER_CPU}"
+ROWS18=(get_image get_info put_info put_jpeg)
+PG_DIR="" PG_PID="" PG_REASON=""
+extra pg_cpu "$PG_CPU"; extra proxy_cpu "$PROXY_CPU"; extra rows_sel "${ROWS_SEL:1:${#ROWS_SEL}-2}"
+
+# row_name SETUP ROW: the wrk run's name (sq1 keeps the issue-7 names)
+row_name() {
+    case "$1:$2" in
+    sq1:get_image) echo cb_get_image ;; sq1:get_info) echo cb_get_info ;;
+    sq1:put_info) echo cbd_put_info ;; sq1:put_jpeg) echo cbd_put_jpeg ;;
+    *) echo "$1_$2" ;;
+    esac
+}
+# first_error LOG: the first error line a crmblob wrote, without its time stamp
+first_error() {
+    local l
+    l="$(grep -m1 -E '^[^ ]+ (error|fatal) ' "$1" 2>/dev/null || true)"
+    [ -n "$l" ] || l="$(grep -m1 -v ' info ' "$1" 2>/dev/null || true)"
+    l="${l#* }"; l="${l#error }"; l="${l#fatal }"
+    echo "${l:-no error line in $(basename "$1")}"
+}
+# serve NAME DB [args...]: crmblob serve, pinned, with its own spool; sets
+# SV_PID SV_URL SV_PORT, or returns 1 with the server's first error line in SV_ERR
+serve() {
+    local name="$1" db="$2"; shift 2
+    mkdir -p "$T/$name"
+    SV_PORT="$(free_port)"
+    local cmd=(taskset -c "$SERVER_CPU" "$BIN" serve --listen "127.0.0.1:$SV_PORT" --db "$db"
+        --spool-dir "$T/$name" "$@")
+    # shellcheck disable=SC2086
+    cmdlog "$(q "${cmd[@]}" $SERVE_ARGS) 2>$name.log"
+    # shellcheck disable=SC2086
+    "${cmd[@]}" $SERVE_ARGS >"$T/$name.log" 2>&1 </dev/null &
+    SV_PID=$!
+    PROCS+=("$SV_PID")
+    SV_URL="http://127.0.0.1:$SV_PORT"
+    wait_http "$SV_URL/" "$SV_PID" && return 0
+    SV_ERR="$(first_error "$T/$name.log")"
+    stop_pid "$SV_PID"
+    return 1
+}
+# haproxy_up NAME PORT1 PORT2: haproxy with dist/haproxy/crmblob.cfg in front
+# of the two servers, pinned; waits until both are UP; sets HP_PID HP_URL
+haproxy_up() {
+    local name="$1" port admin="$T/$1/haproxy.sock"
+    mkdir -p "$T/$name"
+    port="$(free_port)"
+    local envs=(CRMBLOB_BIND="127.0.0.1:$port" CRMBLOB_S1="127.0.0.1:$2" CRMBLOB_S2="127.0.0.1:$3"
+        CRMBLOB_ADMIN="$admin" CRMBLOB_LOG=stderr)
+    cmdlog "$(q env "${envs[@]}" taskset -c "$PROXY_CPU" haproxy -db -f dist/haproxy/crmblob.cfg) 2>$name.haproxy.log"
+    env "${envs[@]}" taskset -c "$PROXY_CPU" haproxy -db -f "$REPO/dist/haproxy/crmblob.cfg" \
+        >"$T/$name.haproxy.log" 2>&1 </dev/null &
+    HP_PID=$!
+    PROCS+=("$HP_PID")
+    HP_URL="http://127.0.0.1:$port"
+    python3 - "$admin" "$HP_PID" <<'PY' || die "haproxy ($name): both servers not UP: $(tail -n 5 "$T/$name.haproxy.log")"
+import os, socket, sys, time
+for _ in range(300):   # 30 s, while haproxy lives
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except OSError:
+        sys.exit(1)
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[1])
+        s.sendall(b"show stat\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        s.close()
+        rows = [l.split(",") for l in out.decode().splitlines() if l.startswith("crmblob,s")]
+        if len(rows) == 2 and all(r[17] == "UP" for r in rows):
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+}
+# rows18 SETUP URL "PIDS" ROW...: the rows on one setup (PARTS set by the caller)
+rows18() {
+    local setup="$1" url="$2" pids="$3" row; shift 3
+    for row in "$@"; do
+        say "row: $setup $row"
+        case "$row" in
+        get_image)
+            WRK_ENV=()
+            measure "$(row_name "$setup" get_image)" "$pids" "$url/api/v1/Person/1/Image" -s "$BENCH/stats.lua" -H "$AUTH" ;;
+        get_info)
+            WRK_ENV=()
+            measure "$(row_name "$setup" get_info)" "$pids" "$url/api/v1/Person/1/ImageInfo" -s "$BENCH/stats.lua" -H "$AUTH" ;;
+        put_info)
+            WRK_ENV=(BENCH_METHOD=PUT BENCH_PREFIX=/api/v1/Person/ BENCH_SUFFIX=/ImageInfo BENCH_ENTITIES="$ENTITIES" BENCH_FIRST_ID=1)
+            measure "$(row_name "$setup" put_info)" "$pids" "$url/" -s "$BENCH/put_json.lua" -H "$AUTH" -H "Content-Type: application/json" ;;
+        put_jpeg)
+            WRK_ENV=(BENCH_METHOD=PUT BENCH_PREFIX=/api/v1/Person/ BENCH_SUFFIX=/Image BENCH_ENTITIES="$ENTITIES" BENCH_FIRST_ID=1 BENCH_BODY="$MID_JPEG")
+            measure "$(row_name "$setup" put_jpeg)" "$pids" "$url/" -s "$BENCH/put_file.lua" -H "$AUTH" -H "Content-Type: image/jpeg"
+            cmp -s <(api "$url/api/v1/Person/1/Image") "$MID_JPEG" || fail "$setup: after the PUT row, Person 1's picture is not the uploaded JPEG" ;;
+        esac
+        WRK_ENV=()
+    done
+}
+# setup18 SETUP N DB ROWS...: N servers (1 or 2, with haproxy) on DB, the
+# persons, then the rows; a server that does not start skips the setup
+setup18() {
+    local setup="$1" n="$2" db="$3" args=() pids="" ports=() i p url; shift 3
+    [[ "$db" == postgres* ]] || args=(--durable)
+    [ "$n" = 1 ] || args+=(--trusted-proxy 127.0.0.1)
+    say "$setup: $n crmblob on $(printf '%s' "$db" | sed 's|^postgresql://[^@]*@|postgresql://|'), setting up $ENTITIES persons"
+    if ! printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$db" \
+            >"$T/$setup.useradd.log" 2>&1; then
+        # the reason is the server's own first error line (it refuses the same --db)
+        if serve "$setup-s1" "$db" "${args[@]}"; then
+            stop_pid "$SV_PID"
+            SV_ERR="crmblob user add: $(first_error "$T/$setup.useradd.log")"
+        fi
+        extra "skip18_$setup" "$SV_ERR"; say "  $setup not run: $SV_ERR"; return 0
+    fi
+    for i in $(seq "$n"); do
+        if ! serve "$setup-s$i" "$db" "${args[@]}"; then
+            extra "skip18_$setup" "$SV_ERR"; say "  $setup not run: $SV_ERR"
+            for p in $pids; do stop_pid "$p"; done
+            return 0
+        fi
+        pids+="${pids:+ }$SV_PID"; ports+=("$SV_PORT")
+        [ "$i" = 1 ] && url="$SV_URL"
+    done
+    setup_entities "$url"
+    PARTS=("crmblob=$pids")
+    [ -z "$PG_PID" ] || [[ "$db" != postgres* ]] || PARTS+=("postgres=$PG_PID")
+    if [ "$n" = 2 ]; then
+        haproxy_up "$setup" "${ports[0]}" "${ports[1]}"
+        PARTS+=("haproxy=$HP_PID")
+        url="$HP_URL"
+    fi
+    local all=""
+    for i in "${PARTS[@]}"; do all+="${all:+ }${i#*=}"; done
+    rows18 "$setup" "$url" "$all" "$@"
+    PARTS=()
+    [ "$n" = 1 ] || stop_pid "$HP_PID"
+    for p in $pids; do stop_pid "$p"; done
+}
+# pg_up: the throwaway cluster (fsync on), pinned; sets PG_DIR PG_PID PGHOST...,
+# or PG_REASON when it cannot run
+pg_up() {
+    local bin=""
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+    [ -x "$bin/initdb" ] || { PG_REASON="PostgreSQL is not installed (Debian package postgresql)"; return 1; }
+    PG_DIR="$T/pg"
+    if [ "$(id -u)" -eq 0 ]; then
+        # pg-cluster.sh runs the server as postgres, which must reach the directory
+        chmod o+x "$T"
+        if ! runuser -u postgres -- test -x "$T"; then
+            PG_DIR="$(mktemp -d /var/tmp/crmblob-bench-pg.XXXXXX)"; rmdir "$PG_DIR"
+            extra pg_dir_note "the postgres user cannot reach the temporary directory (a closed parent): the cluster is in $PG_DIR"
+        fi
+    fi
+    cmdlog "$(q taskset -c "$PG_CPU" bash scripts/pg-cluster.sh start "$PG_DIR")   # no --fast: fsync on"
+    if ! taskset -c "$PG_CPU" bash "$REPO/scripts/pg-cluster.sh" start "$PG_DIR" >"$T/pg-env.sh" 2>"$T/pg-start.log"; then
+        PG_REASON="the PostgreSQL cluster did not start: $(tail -n 1 "$T/pg-start.log")"
+        return 1
+    fi
+    # shellcheck disable=SC1091
+    . "$T/pg-env.sh"
+    PG_PID="$(head -1 "$PG_DIR/data/postmaster.pid")"
+    "$bin/createdb" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" crmblob_bench2 || { PG_REASON="createdb failed"; return 1; }
+    {
+        echo "postgresql=$("$bin/postgres" --version | sed 's/^postgres (PostgreSQL) //')"
+        echo "pg_dir=$PG_DIR on $(findmnt -n -o FSTYPE -T "$(dirname "$PG_DIR")" 2>/dev/null || echo '?')"
+        echo "pg_settings=fsync $("$bin/psql" -X -tA -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c 'SHOW fsync'), synchronous_commit $("$bin/psql" -X -tA -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c 'SHOW synchronous_commit'), shared_buffers $("$bin/psql" -X -tA -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -c 'SHOW shared_buffers'); postmaster on CPU $(taskset -pc "$PG_PID" | sed 's/.*: //')"
+    } >>"$T/machine.txt"
+}
+pg_url() { echo "postgresql://$PGUSER@/$1?host=$PGHOST&port=$PGPORT"; }
+
+HAVE_HAPROXY=1
+command -v haproxy >/dev/null || HAVE_HAPROXY=0
+if sel sqlite1 && ! sel issue7; then
+    setup18 sq1 1 "$T/sq1/crmblob.db" "${ROWS18[@]}"
+fi
+if sel sqlite2; then
+    if [ "$HAVE_HAPROXY" = 1 ]; then
+        setup18 sq2 2 "$T/sq2/crmblob.db" "${ROWS18[@]}"
+    else
+        extra skip18_sq2 "haproxy is not installed"
+    fi
+fi
+if sel pg || sel pg2; then
+    # a smoke run measures one PostgreSQL row (PUT ImageInfo, one server)
+    PG_ROWS=("${ROWS18[@]}")
+    [ "$SMOKE" = 1 ] && PG_ROWS=(put_info)
+    if pg_up; then
+        ! sel pg || setup18 pg1 1 "$(pg_url crmblob_test)" "${PG_ROWS[@]}"
+        if ! sel pg2; then :
+        elif [ "$SMOKE" = 1 ]; then extra skip18_pg2 "a smoke run measures one PostgreSQL row"
+        elif [ "$HAVE_HAPROXY" = 0 ]; then extra skip18_pg2 "haproxy is not installed"
+        else setup18 pg2 2 "$(pg_url crmblob_bench2)" "${PG_ROWS[@]}"
+        fi
+    else
+        say "PostgreSQL rows not run: $PG_REASON"
+        ! sel pg || extra skip18_pg1 "$PG_REASON"
+        ! sel pg2 || extra skip18_pg2 "$PG_REASON"
+    fi
+    [ -z "$PG_DIR" ] || bash "$REPO/scripts/pg-cluster.sh" stop "$PG_DIR" || true
+    PG_DIR=""
+fi
+# the issue-7 figures the SQLite rows are compared with (report.py)
+git -C "$REPO" show HEAD:BENCHMARKS.md >"$T/committed.md" 2>/dev/null || rm -f "$T/committed.md"
 
 # ------------------------------------------------------------------ report
 mkdir -p "$DATA_DIR"
 python3 "$BENCH/report.py" --dir "$T" --out "$OUT" --dat "$DAT" --chart "$CHART" || die "report.py failed"
-gnuplot -e "data='$DAT'; out='$CHART'" "$BENCH/chart.gp" 2>"$T/gnuplot.err" \
-    || die "gnuplot failed: $(cat "$T/gnuplot.err")"
-[ -s "$CHART" ] || die "gnuplot wrote no chart"
-echo "chart: $CHART"
+if sel issue7; then   # the chart draws the issue-7 rows
+    gnuplot -e "data='$DAT'; out='$CHART'" "$BENCH/chart.gp" 2>"$T/gnuplot.err" \
+        || die "gnuplot failed: $(cat "$T/gnuplot.err")"
+    [ -s "$CHART" ] || die "gnuplot wrote no chart"
+    echo "chart: $CHART"
+fi
 if [ -s "$T/failures.txt" ]; then
     echo "run.sh: the run had errors (see above and $OUT)" >&2
     exit 1
