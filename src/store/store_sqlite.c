@@ -78,7 +78,6 @@
 
 #define DEFAULT_POOL_SIZE 8
 #define BUSY_TIMEOUT_MS 10000
-#define COPY_CHUNK (64 * 1024) /* image bytes copied per pread/blob_write */
 #define TOUCH_MAX 256          /* variant uses remembered between writes */
 #define TOUCH_FLUSH_AT 64      /* a reader writes them from this many on */
 
@@ -343,13 +342,31 @@ struct uref {
     char name[UREF_TEXT], full_name[UREF_TEXT];
 };
 
+/* store_backend.h's picture handles. A connection has one of each: its
+ * transaction has at most one picture open for writing and one for
+ * reading at a time (the recipes open, stream and close in turn). */
+struct store_pic_w {
+    struct conn *c;
+    sqlite3_blob *h;      /* NULL for an empty picture */
+    int64_t off, size;    /* written so far, and the size announced at open */
+    bool open;
+};
+struct store_pic_r {
+    struct conn *c;
+    sqlite3_blob *h;
+    int64_t size;
+    bool open;
+};
+
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     sqlite3_stmt *used[USED_MAX]; /* handed out by query() since reset_all */
     int nused;
-    unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
+    unsigned char *chunk; /* STORE_PIECE bytes: one piece of a picture on its way in */
+    struct store_pic_w pw; /* the picture being written in this transaction */
+    struct store_pic_r pr; /* the picture being read in this transaction */
     tx_mode mode;         /* of the transaction in progress */
     struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
     store_scope *sc;      /* the group's connection: the scope of the part on it */
@@ -2067,6 +2084,106 @@ out:
     return tx_end(c, rc);
 }
 
+/* ---- picture bytes: the primitives (store_backend.h) ----------------------
+ * One BLOB's stored bytes, streamed in pieces of at most STORE_PIECE over
+ * sqlite3_blob_* (no statement holds the whole picture). Writing first
+ * makes a blob_data row of zeroblob(size), then fills it in order; the
+ * handles live in the transaction's connection. They decide nothing: the
+ * recipes check sizes against the record. */
+
+static store_err be_pic_write_open(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out)
+{
+    struct conn *c = tx_conn(tx);
+    store_pic_w *w = &c->pw;
+    assert(!w->open && size >= 0);
+    *out = NULL;
+    if (size > INT32_MAX)
+        return STORE_TOO_LARGE;
+    sqlite3_stmt *st = query(c, Q_DATA_PUT);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, size);
+    store_err rc = step_done(c, st);
+    *w = (store_pic_w){.c = c, .size = size};
+    int src = SQLITE_OK;
+    if (rc == STORE_OK && size > 0 &&
+        (src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &w->h)) !=
+            SQLITE_OK)
+        rc = sql_err(c, src, "blob_open for write");
+    if (rc != STORE_OK) {
+        sqlite3_blob_close(w->h); /* NULL after a failed open: no-op */
+        w->h = NULL;
+        return rc;
+    }
+    w->open = true;
+    *out = w;
+    return STORE_OK;
+}
+
+static store_err be_pic_write(store_pic_w *w, const void *p, size_t n)
+{
+    assert(w->open && n <= STORE_PIECE && (int64_t)n <= w->size - w->off);
+    if (n == 0)
+        return STORE_OK;
+    int src = sqlite3_blob_write(w->h, p, (int)n, (int)w->off);
+    if (src != SQLITE_OK)
+        return sql_err(w->c, src, "blob_write");
+    w->off += (int64_t)n;
+    return STORE_OK;
+}
+
+/* rc: the writer's outcome so far; a picture not written to its announced
+ * size is an error of the caller's (STORE_INTERNAL). */
+static store_err be_pic_write_close(store_pic_w *w, store_err rc)
+{
+    assert(w->open);
+    sqlite3_blob_close(w->h); /* no commit happens here: we are inside BEGIN */
+    if (rc == STORE_OK && w->off != w->size) {
+        log_error("store: picture closed at %lld of %lld bytes", (long long)w->off,
+                  (long long)w->size);
+        rc = STORE_INTERNAL;
+    }
+    *w = (store_pic_w){0};
+    return rc;
+}
+
+/* STORE_ABSENT when record blob_id holds no bytes (no blob_data row). */
+static store_err be_pic_read_open(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out)
+{
+    struct conn *c = tx_conn(tx);
+    store_pic_r *r = &c->pr;
+    assert(!r->open);
+    *out = NULL;
+    *size = 0;
+    *r = (store_pic_r){.c = c};
+    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 0, &r->h);
+    if (src == SQLITE_ERROR && strncmp(sqlite3_errmsg(c->db), "no such rowid", 13) == 0)
+        return STORE_ABSENT;
+    if (src != SQLITE_OK) {
+        sqlite3_blob_close(r->h);
+        r->h = NULL;
+        return sql_err(c, src, "blob_open for read");
+    }
+    r->size = sqlite3_blob_bytes(r->h);
+    r->open = true;
+    *size = r->size;
+    *out = r;
+    return STORE_OK;
+}
+
+static store_err be_pic_read(store_pic_r *r, int64_t off, void *buf, size_t n)
+{
+    assert(r->open && n <= STORE_PIECE && off >= 0 && (int64_t)n <= r->size - off);
+    int src = n > 0 ? sqlite3_blob_read(r->h, buf, (int)n, (int)off) : SQLITE_OK;
+    return src == SQLITE_OK ? STORE_OK : sql_err(r->c, src, "blob_read");
+}
+
+static void be_pic_read_close(store_pic_r *r)
+{
+    assert(r->open);
+    sqlite3_blob_close(r->h);
+    *r = (store_pic_r){0};
+}
+
 /* ---- image bytes -------------------------------------------------------- */
 
 /* Reads exactly n bytes of fd at off. */
@@ -2081,29 +2198,16 @@ static store_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
     return STORE_INTERNAL;
 }
 
-/* Streams [0, size) of fd into blob_data.content of row blob_id, which
- * holds exactly size bytes, one COPY_CHUNK at a time. */
-static store_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
+/* Streams [0, size) of fd into the picture w, one STORE_PIECE at a time
+ * through buf (STORE_PIECE bytes). */
+static store_err copy_into(store_pic_w *w, unsigned char *buf, int fd, int64_t size)
 {
-    sqlite3_blob *h = NULL;
     store_err rc = STORE_OK;
-    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &h);
-    if (src != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_open for write");
-        goto out;
+    for (int64_t off = 0; rc == STORE_OK && off < size; off += STORE_PIECE) {
+        size_t n = size - off < STORE_PIECE ? (size_t)(size - off) : STORE_PIECE;
+        if ((rc = read_at(fd, buf, n, off)) == STORE_OK)
+            rc = be_pic_write(w, buf, n);
     }
-    for (int64_t off = 0; off < size; off += COPY_CHUNK) {
-        size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
-        if ((rc = read_at(fd, c->chunk, n, off)) != STORE_OK)
-            goto out;
-        src = sqlite3_blob_write(h, c->chunk, (int)n, (int)off);
-        if (src != SQLITE_OK) {
-            rc = sql_err(c, src, "blob_write");
-            goto out;
-        }
-    }
-out:
-    sqlite3_blob_close(h); /* no commit happens here: we are inside BEGIN */
     return rc;
 }
 
@@ -2112,15 +2216,13 @@ out:
 static store_err content_put(struct conn *c, int32_t blob_id, const store_content *sc,
                              int32_t user_id, int64_t now)
 {
-    sqlite3_stmt *st = query(c, Q_DATA_PUT);
-    bind_int(st, 1, blob_id);
-    bind_int(st, 2, sc->size);
-    store_err rc = step_done(c, st);
-    if (rc == STORE_OK && sc->size > 0)
-        rc = copy_into(c, blob_id, sc->fd, sc->size);
+    store_pic_w *w = NULL;
+    store_err rc = be_pic_write_open(&c->tx, blob_id, sc->size, &w);
+    if (rc == STORE_OK)
+        rc = be_pic_write_close(w, copy_into(w, c->chunk, sc->fd, sc->size));
     if (rc != STORE_OK)
         return rc;
-    st = query(c, Q_BLOB_SET_CONTENT);
+    sqlite3_stmt *st = query(c, Q_BLOB_SET_CONTENT);
     bind_int(st, 1, blob_id);
     bind_text(st, 2, sc->mime_type ? sc->mime_type : "");
     bind_int(st, 3, sc->size);
@@ -2165,37 +2267,32 @@ out:
     return tx_end(c, rc);
 }
 
-/* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
+/* The bytes of record b (blob_size > 0) into a malloc'd *bytes, piece by
+ * piece; STORE_CORRUPT when they are not as many as the record says. */
 static store_err content_get(struct conn *c, const model_blob *b, void **bytes)
 {
-    sqlite3_blob *h = NULL;
-    void *buf = NULL;
-    store_err rc = STORE_INTERNAL;
-    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", b->blob_id, 0, &h);
-    if (src != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_open for read");
-        goto out;
-    }
-    if (sqlite3_blob_bytes(h) != b->blob_size) {
-        log_error("store: BLOB %d holds %d bytes, its record says %d", b->blob_id,
-                  sqlite3_blob_bytes(h), b->blob_size);
+    store_pic_r *r = NULL;
+    unsigned char *buf = NULL;
+    int64_t size = 0;
+    store_err rc = be_pic_read_open(&c->tx, b->blob_id, &size, &r);
+    if (rc == STORE_ABSENT || (rc == STORE_OK && size != b->blob_size)) {
+        log_error("store: BLOB %d holds %lld bytes, its record says %d", b->blob_id,
+                  (long long)size, b->blob_size);
         rc = STORE_CORRUPT;
-        goto out;
     }
-    if ((buf = malloc((size_t)b->blob_size)) == NULL) {
-        log_error("store: no memory for %d image bytes", b->blob_size);
-        goto out;
+    if (rc == STORE_OK && (buf = malloc((size_t)size)) == NULL) {
+        log_error("store: no memory for %lld image bytes", (long long)size);
+        rc = STORE_INTERNAL;
     }
-    if ((src = sqlite3_blob_read(h, buf, b->blob_size, 0)) != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_read");
-        goto out;
-    }
-    *bytes = buf;
-    buf = NULL;
-    rc = STORE_OK;
-out:
-    free(buf);
-    sqlite3_blob_close(h);
+    for (int64_t off = 0; rc == STORE_OK && off < size; off += STORE_PIECE)
+        rc = be_pic_read(r, off, buf + off,
+                         size - off < STORE_PIECE ? (size_t)(size - off) : STORE_PIECE);
+    if (r != NULL)
+        be_pic_read_close(r);
+    if (rc == STORE_OK)
+        *bytes = buf;
+    else
+        free(buf);
     return rc;
 }
 
@@ -3253,7 +3350,7 @@ static store_err conn_open(struct conn *c, const char *path)
         log_error("store: this SQLite does not enforce foreign keys");
         return STORE_INTERNAL;
     }
-    c->chunk = malloc(COPY_CHUNK);
+    c->chunk = malloc(STORE_PIECE);
     if (c->chunk == NULL) {
         log_error("store: out of memory");
         return STORE_INTERNAL;
@@ -3453,6 +3550,12 @@ static const struct store_be_ops sqlite_be_ops = {
     /* ---- BLOB records ---- */
 
     /* ---- picture bytes ---- */
+    .pic_write_open = be_pic_write_open,
+    .pic_write = be_pic_write,
+    .pic_write_close = be_pic_write_close,
+    .pic_read_open = be_pic_read_open,
+    .pic_read = be_pic_read,
+    .pic_read_close = be_pic_read_close,
 
     /* ---- variants ---- */
 };
