@@ -59,12 +59,16 @@ static store_err record_key(store_t *st, const codec_t *c)
     return store_meta_put(st, FINGERPRINT_META, fp, n);
 }
 
-int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
+int cli_make_codec(const cli_opts *o, codec_t **out)
 {
     codec_config cc = {.compress = o->compress, .key_file = o->key_file};
-    unsigned char have[CODEC_FINGERPRINT_BYTES], want[CODEC_FINGERPRINT_BYTES];
-    codec_t *c = NULL;
     *out = NULL;
+    return codec_create(&cc, out) != CB_EOK; /* also without options: reads what was compressed */
+}
+
+int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c)
+{
+    unsigned char have[CODEC_FINGERPRINT_BYTES], want[CODEC_FINGERPRINT_BYTES];
     int rec = recorded_key(st, want);
     if (rec < 0)
         return 1;
@@ -72,23 +76,15 @@ int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
         log_error("the pictures in this database are encrypted: give --encryption-key-file");
         return 1;
     }
-    if (codec_create(&cc, &c) != CB_EOK) /* also without options: reads what was compressed */
+    if (!codec_encrypts(c))
+        return 0;
+    codec_fingerprint(c, have);
+    if (rec == 1 && memcmp(have, want, sizeof(have)) != 0) {
+        log_error("--encryption-key-file does not match the key this database's pictures "
+                  "are encrypted with (use `crmblob rekey` to change keys)");
         return 1;
-    if (c != NULL && codec_encrypts(c)) {
-        codec_fingerprint(c, have);
-        if (rec == 1 && memcmp(have, want, sizeof(have)) != 0) {
-            log_error("--encryption-key-file does not match the key this database's pictures "
-                      "are encrypted with (use `crmblob rekey` to change keys)");
-            codec_destroy(c);
-            return 1;
-        }
-        if (rec == 0 && record_key(st, c) != STORE_OK) {
-            codec_destroy(c);
-            return 1;
-        }
     }
-    *out = c;
-    return 0;
+    return rec == 0 && record_key(st, c) != STORE_OK;
 }
 
 typedef struct {

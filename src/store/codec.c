@@ -125,38 +125,13 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* An unnamed file in dir, as upload.c makes its spools: nothing half-written
- * is ever visible, and it vanishes when closed. */
-static int open_tmp(const char *dir)
-{
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
-        char path[4096];
-        int n = snprintf(path, sizeof(path), "%s/crmblob-codec-XXXXXX", dir);
-        if (n > 0 && (size_t)n < sizeof(path) && (fd = mkostemp(path, O_CLOEXEC)) >= 0)
-            unlink(path);
-    }
-    if (fd < 0)
-        log_error("cannot create a temporary file in %s: %s", dir, strerror(errno));
-    return fd;
-}
-
 static cb_err write_full(int fd, const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            bool full = w < 0 && (errno == ENOSPC || errno == EDQUOT);
-            log_error("codec: write failed: %s", w < 0 ? strerror(errno) : "no progress");
-            return full ? CB_ENOSPACE : CB_EINTERNAL;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return CB_EOK;
+    if (io_write_full(fd, p, n) == 0)
+        return CB_EOK;
+    bool full = errno == ENOSPC || errno == EDQUOT;
+    log_error("codec: write failed: %s", strerror(errno));
+    return full ? CB_ENOSPACE : CB_EINTERNAL;
 }
 
 static cb_err pread_full(int fd, unsigned char *p, size_t n, int64_t off)
@@ -737,7 +712,7 @@ static cb_err compress_fd(const codec_t *c, int fd, int64_t size, const char *tm
 {
     if (worth_limit(size) == 0)
         return CB_EOK; /* no frame is that small */
-    int t = open_tmp(tmpdir);
+    int t = io_open_tmp(tmpdir);
     if (t < 0)
         return CB_EINTERNAL;
     source_t src = {.fd = fd, .size = size};
@@ -757,7 +732,7 @@ static cb_err compress_fd(const codec_t *c, int fd, int64_t size, const char *tm
 static cb_err seal_fd(const codec_t *c, int fd, int64_t size, const char *tmpdir, scratch_t *sc,
                       int *efd, int64_t *elen)
 {
-    int t = open_tmp(tmpdir);
+    int t = io_open_tmp(tmpdir);
     if (t < 0)
         return CB_EINTERNAL;
     source_t src = {.fd = fd, .size = size};
@@ -925,7 +900,7 @@ cb_err codec_decode_fd(const codec_t *c, int fd, int64_t size, bool zipped, bool
     assert(out_fd != NULL && out_size != NULL);
     *out_fd = -1;
     *out_size = 0;
-    fd_sink sink = {.fd = open_tmp(tmpdir)};
+    fd_sink sink = {.fd = io_open_tmp(tmpdir)};
     unsigned char *buf = malloc(CHUNK_BYTES);
     codec_dec *d = NULL;
     cb_err e = sink.fd < 0 ? CB_EINTERNAL : buf == NULL ? out_of_memory() : CB_EOK;

@@ -115,6 +115,21 @@ void store_describe(const char *where, char *buf, size_t cap)
         snprintf(buf, cap, "%s", where);
 }
 
+/* The picture layer's settings (store_pic.c): the codec, a codec that
+ * reads what was kept without one, and the spool directory. */
+static store_err pictures_open(store_t *s, const store_options *opt)
+{
+    static const codec_config plain = {0};
+    s->codec = opt->codec;
+    s->spool_dir = opt->spool_dir != NULL ? opt->spool_dir : s->ops->spool_hint(s);
+    if (s->spool_dir == NULL)
+        s->spool_dir = "/tmp"; /* a backend with no place of its own */
+    if (opt->codec == NULL && codec_create(&plain, &s->plain_codec) != CB_EOK)
+        return STORE_INTERNAL;
+    s->decoder = opt->codec != NULL ? opt->codec : s->plain_codec;
+    return STORE_OK;
+}
+
 store_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
@@ -129,6 +144,12 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     store_err rc = store_sqlite_open(where, opt, out);
     if (rc == STORE_OK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
+    if (rc == STORE_OK)
+        rc = pictures_open(*out, opt);
+    if (rc != STORE_OK && *out != NULL) {
+        store_close(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -158,6 +179,7 @@ void store_close(store_t *s)
     }
     if (s->changes != NULL)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
+    codec_destroy(s->plain_codec);
     s->ops->close(s);
 }
 
@@ -397,9 +419,7 @@ typedef struct {
     arena_t *a;
     model_user *user;
     model_blob *blob;
-    const void **shared; /* read_image_shared: the entry's own bytes */
-    store_release *rel;
-    size_t *len;
+    store_pic_view *view; /* read_image_shared: the entry's own bytes */
 } read_dst;
 
 static bool read_user(void *cls, const void *v, size_t n, store_cache_entry *e)
@@ -420,17 +440,17 @@ static bool read_blob(void *cls, const void *v, size_t n, store_cache_entry *e)
     return r.ok && r.p == r.end;
 }
 
-/* A record followed by its bytes (BlobSize of them): the record into
- * d->blob, *bytes where they start; false when the value is not that. */
-static bool image_value(read_dst *d, const void *v, size_t n, const unsigned char **bytes)
+/* A record followed by its plain bytes (OriginalSize of them): the record
+ * into d->blob, *bytes where they start; false when the value is not that. */
+static bool image_value(read_dst *d, const void *v, size_t n, const unsigned char **bytes,
+                        size_t *len)
 {
     flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
     rd_blob(&r, d->blob);
-    size_t len = (size_t)(r.end - r.p);
-    if (!r.ok || d->blob->blob_size < 0 || len != (size_t)d->blob->blob_size)
+    *len = (size_t)(r.end - r.p);
+    if (!r.ok || d->blob->original_size < 0 || *len != (size_t)d->blob->original_size)
         return false;
     *bytes = r.p;
-    *d->len = len;
     return true;
 }
 
@@ -439,11 +459,11 @@ static bool read_image_shared(void *cls, const void *v, size_t n, store_cache_en
 {
     read_dst *d = cls;
     const unsigned char *p;
-    if (!image_value(d, v, n, &p))
+    size_t len;
+    if (!image_value(d, v, n, &p, &len))
         return false;
     store_cache_entry_hold(e);
-    *d->shared = p;
-    *d->rel = (store_release){store_cache_entry_drop, e};
+    *d->view = (store_pic_view){p, -1, len, {store_cache_entry_drop, e}};
     return true;
 }
 
@@ -637,49 +657,105 @@ store_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
     return s->ops->image_info_put(s, a, k, id, edit, user_id, expect, out);
 }
 
-store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                          int32_t user_id, int64_t expect, model_blob *out)
-{
-    return s->ops->image_put(s, a, k, id, c, user_id, expect, out);
-}
+/* Encodes c (store_pic.c), then writes it with fn: one of the backend's
+ * content writes, bound to its arguments. */
+typedef store_err (*content_write_fn)(void *args, const store_content *enc);
 
-/* The lent bytes, as the caller's own: a read that missed the cache lent
- * a malloc'd copy already (released by free), a hit is copied. */
-store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                          void **bytes, size_t *len)
+static store_err write_content(store_t *s, const store_content *c, content_write_fn fn,
+                               void *args)
 {
-    const void *lent = NULL;
-    store_release rel;
-    store_err rc = store_image_get_shared(s, a, k, id, out, &lent, len, &rel);
-    *bytes = NULL;
-    if (rc == STORE_OK && rel.release == free) {
-        *bytes = rel.cls;
-        return rc;
-    }
-    if (rc == STORE_OK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
-        rc = STORE_INTERNAL;
-    if (*bytes != NULL)
-        memcpy(*bytes, lent, *len);
-    rel.release(rel.cls);
+    store_content enc;
+    int efd = -1;
+    store_err rc = c != NULL ? store_pic_encode(s, c, &enc, &efd) : STORE_OK;
+    if (rc == STORE_OK)
+        rc = fn(args, c != NULL ? &enc : NULL);
+    if (efd >= 0)
+        close(efd);
     return rc;
 }
 
-store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                                 const void **bytes, size_t *len, store_release *rel)
+/* A content call's arguments, bound for write_content and store_pic_read. */
+typedef struct {
+    store_t *s;
+    arena_t *a;
+    model_kind k;
+    int32_t id; /* entity, BlobId or product */
+    int32_t user_id;
+    int64_t expect;
+    const model_blob_edit *edit;
+    model_blob *out;
+} pic_args;
+
+static store_err image_put_bound(void *args, const store_content *enc)
+{
+    pic_args *g = args;
+    return g->s->ops->image_put(g->s, g->a, g->k, g->id, enc, g->user_id, g->expect, g->out);
+}
+
+store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
+                          int32_t user_id, int64_t expect, model_blob *out)
+{
+    assert(c != NULL);
+    pic_args g = {s, a, k, id, user_id, expect, NULL, out};
+    model_blob_empty(out);
+    return write_content(s, c, image_put_bound, &g);
+}
+
+static store_err image_get_bound(void *args, model_blob *out, store_pic_fill_fn fill, void *ctx)
+{
+    pic_args *g = args;
+    return g->s->ops->image_get(g->s, g->a, g->k, g->id, out, fill, ctx);
+}
+
+/* The picture of (k, id) into *v, through the cache when there is one;
+ * may_spool: a large one may come as a file. */
+static store_err image_view(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                            store_pic_view *v, bool may_spool)
 {
     uint64_t changes = 0;
     entity_key key = {'G', (int32_t)k, id};
     struct store_cache *c = cache_on(s, STORE_CHANGES_ALL, &changes);
-    read_dst d = {.a = a, .blob = out, .shared = bytes, .rel = rel, .len = len};
+    read_dst d = {.a = a, .blob = out, .view = v};
     if (c != NULL && store_cache_get(c, changes, &key, sizeof(key), read_image_shared, &d))
         return STORE_OK;
-    void *copy = NULL;
-    store_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
-    if (rc == STORE_OK && c != NULL)
-        keep_blob(c, changes, &key, out, copy, *len);
-    *bytes = copy;
-    *rel = (store_release){free, copy};
+    pic_args g = {.s = s, .a = a, .k = k, .id = id};
+    store_err rc = store_pic_read(s, image_get_bound, &g, may_spool, out, v);
+    if (rc == STORE_OK && c != NULL && v->fd < 0)
+        keep_blob(c, changes, &key, out, v->bytes, v->len);
     return rc;
+}
+
+/* The view's bytes as the caller's own (malloc'd): a read that missed the
+ * cache made them so already, a hit is copied. The view is released. */
+static store_err view_take(store_err rc, store_pic_view *v, void **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = rc == STORE_OK ? v->len : 0;
+    assert(rc != STORE_OK || v->fd < 0);
+    if (rc == STORE_OK && v->rel.release == free) {
+        *bytes = v->rel.cls;
+        return rc;
+    }
+    if (rc == STORE_OK && (*bytes = malloc(v->len > 0 ? v->len : 1)) == NULL)
+        rc = STORE_INTERNAL;
+    if (*bytes != NULL)
+        memcpy(*bytes, v->bytes, v->len);
+    v->rel.release(v->rel.cls);
+    return rc;
+}
+
+store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                          void **bytes, size_t *len)
+{
+    store_pic_view v;
+    store_err rc = image_view(s, a, k, id, out, &v, false);
+    return view_take(rc, &v, bytes, len);
+}
+
+store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                                 store_pic_view *v)
+{
+    return image_view(s, a, k, id, out, v, true);
 }
 
 store_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
@@ -687,11 +763,19 @@ store_err store_image_delete(store_t *s, model_kind k, int32_t id, int64_t expec
     return s->ops->image_delete(s, k, id, expect);
 }
 
+static store_err blob_create_bound(void *args, const store_content *enc)
+{
+    pic_args *g = args;
+    return g->s->ops->blob_create(g->s, g->a, g->edit, enc, g->user_id, g->out);
+}
+
 store_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
                             const store_content *c, int32_t user_id, model_blob *out)
 {
     assert(a != NULL && out != NULL);
-    return s->ops->blob_create(s, a, edit, c, user_id, out);
+    pic_args g = {.s = s, .a = a, .user_id = user_id, .edit = edit, .out = out};
+    model_blob_empty(out);
+    return write_content(s, c, blob_create_bound, &g);
 }
 
 store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out)
@@ -707,18 +791,36 @@ store_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const mod
     return s->ops->blob_info_put(s, a, blob_id, edit, user_id, out);
 }
 
+static store_err blob_content_put_bound(void *args, const store_content *enc)
+{
+    pic_args *g = args;
+    return g->s->ops->blob_content_put(g->s, g->a, g->id, enc, g->user_id, g->out);
+}
+
 store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
                                  int32_t user_id, model_blob *out)
 {
     assert(a != NULL && c != NULL && out != NULL);
-    return s->ops->blob_content_put(s, a, blob_id, c, user_id, out);
+    pic_args g = {.s = s, .a = a, .id = blob_id, .user_id = user_id, .out = out};
+    model_blob_empty(out);
+    return write_content(s, c, blob_content_put_bound, &g);
+}
+
+static store_err blob_content_get_bound(void *args, model_blob *out, store_pic_fill_fn fill,
+                                        void *ctx)
+{
+    pic_args *g = args;
+    return g->s->ops->blob_content_get(g->s, g->a, g->id, out, fill, ctx);
 }
 
 store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
                                  void **bytes, size_t *len)
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
-    return s->ops->blob_content_get(s, a, blob_id, out, bytes, len);
+    store_pic_view v;
+    pic_args g = {.s = s, .a = a, .id = blob_id};
+    store_err rc = store_pic_read(s, blob_content_get_bound, &g, false, out, &v);
+    return view_take(rc, &v, bytes, len);
 }
 
 store_err store_blob_delete(store_t *s, int32_t blob_id)
@@ -737,25 +839,48 @@ store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
     return s->ops->blob_sweep(s, cutoff_ms, count);
 }
 
+static store_err thumbnail_put_bound(void *args, const store_content *enc)
+{
+    pic_args *g = args;
+    return g->s->ops->thumbnail_put(g->s, g->a, g->id, enc, g->user_id, g->out);
+}
+
 store_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
                               int32_t user_id, model_blob *out)
 {
     assert(a != NULL && c != NULL && out != NULL);
-    return s->ops->thumbnail_put(s, a, product_id, c, user_id, out);
+    pic_args g = {.s = s, .a = a, .id = product_id, .user_id = user_id, .out = out};
+    model_blob_empty(out);
+    return write_content(s, c, thumbnail_put_bound, &g);
+}
+
+static store_err thumbnail_get_bound(void *args, model_blob *out, store_pic_fill_fn fill,
+                                     void *ctx)
+{
+    pic_args *g = args;
+    return g->s->ops->thumbnail_get(g->s, g->a, g->id, out, fill, ctx);
 }
 
 store_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
                               void **bytes, size_t *len)
 {
     assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
-    return s->ops->thumbnail_get(s, a, product_id, out, bytes, len);
+    store_pic_view v;
+    pic_args g = {.s = s, .a = a, .id = product_id};
+    store_err rc = store_pic_read(s, thumbnail_get_bound, &g, false, out, &v);
+    return view_take(rc, &v, bytes, len);
 }
 
 store_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
                             const char *key, store_variant_meta *meta, void **bytes, size_t *len)
 {
     assert(a != NULL && key != NULL && meta != NULL && bytes != NULL && len != NULL);
-    return s->ops->variant_get(s, a, blob_id, version, key, meta, bytes, len);
+    void *stored = NULL;
+    size_t n = 0;
+    *bytes = NULL;
+    *len = 0;
+    store_err rc = s->ops->variant_get(s, a, blob_id, version, key, meta, &stored, &n);
+    return rc == STORE_OK ? store_pic_variant_decode(s, meta, stored, n, bytes, len) : rc;
 }
 
 store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const char *key,
@@ -763,7 +888,15 @@ store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const 
                             bool pinned, int64_t cache_max_bytes)
 {
     assert(key != NULL && meta != NULL && meta->mime != NULL && (bytes != NULL || len == 0));
-    return s->ops->variant_put(s, blob_id, version, key, meta, bytes, len, pinned, cache_max_bytes);
+    store_variant_meta m;
+    void *enc = NULL;
+    size_t enc_len = 0;
+    store_err rc = store_pic_variant_encode(s, meta, bytes, len, &m, &enc, &enc_len);
+    if (rc == STORE_OK)
+        rc = s->ops->variant_put(s, blob_id, version, key, &m, enc != NULL ? enc : bytes,
+                                 enc != NULL ? enc_len : len, pinned, cache_max_bytes);
+    free(enc);
+    return rc;
 }
 
 store_err store_variant_total(store_t *s, int64_t *bytes, int64_t *count)

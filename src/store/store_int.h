@@ -16,6 +16,14 @@
 
 #include "store/store.h"
 
+struct store_tx;
+
+/* A read of picture bytes hands the record it found to fill, inside its
+ * transaction and only when the record holds bytes: fill reads them
+ * (store_pic.c, over store_backend.h's pic_read_*) and its result is the
+ * read's. */
+typedef store_err (*store_pic_fill_fn)(void *ctx, struct store_tx *tx, const model_blob *b);
+
 struct store_ops {
     void (*close)(store_t *s);
     store_err (*ping)(store_t *s, char *why, size_t why_cap);
@@ -57,8 +65,9 @@ struct store_ops {
                                 model_blob *out);
     store_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
                            int32_t user_id, int64_t expect, model_blob *out);
+    /* store_image_get's record; fill(ctx, tx, out) for its bytes */
     store_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                           void **bytes, size_t *len);
+                           store_pic_fill_fn fill, void *ctx);
     store_err (*image_delete)(store_t *s, model_kind k, int32_t id, int64_t expect);
 
     store_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
@@ -69,14 +78,14 @@ struct store_ops {
     store_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
                                   int32_t user_id, model_blob *out);
     store_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                  void **bytes, size_t *len);
+                                  store_pic_fill_fn fill, void *ctx);
     store_err (*blob_delete)(store_t *s, int32_t blob_id);
     store_err (*image_link)(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
     store_err (*blob_sweep)(store_t *s, int64_t cutoff_ms, int64_t *count);
     store_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
                                int32_t user_id, model_blob *out);
     store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                               void **bytes, size_t *len);
+                               store_pic_fill_fn fill, void *ctx);
 
     store_err (*variant_get)(store_t *s, arena_t *a, int32_t blob_id, int64_t version,
                              const char *key, store_variant_meta *meta, void **bytes, size_t *len);
@@ -126,6 +135,10 @@ struct store {
     _Atomic uint64_t changes_checked_us;
     struct store_cache *cache; /* store.c's read cache; NULL when off */
     bool defers;               /* writes may be deferred (store_scope_open) */
+    const codec_t *codec;      /* store_options.codec; NULL: bytes kept as they are */
+    const codec_t *decoder;    /* codec, or plain_codec: reads what was kept either way */
+    codec_t *plain_codec;      /* no key, no compression: the store's own */
+    const char *spool_dir;     /* store_options.spool_dir, or the backend's hint */
 };
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
@@ -174,6 +187,33 @@ static inline void store_changed(store_t *s, bool users)
     atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
     store_changes_watch(s, false);
 }
+
+/* ---- store_pic.c: the picture layer ---------------------------------------
+ * The codec is applied here, above the backends: an upload is encoded
+ * into a spool before the write transaction, and stored bytes are decoded
+ * inside the read transaction into memory or, above STORE_PIC_INLINE, a
+ * spool file. */
+
+/* c encoded by s's codec into *enc (enc->fd a new spool in *efd, closed
+ * by the caller; -1 when stored as given). */
+store_err store_pic_encode(store_t *s, const store_content *c, store_content *enc, int *efd);
+
+/* The picture read by get (a backend's image_get, blob_content_get or
+ * thumbnail_get, already bound to its arguments) into *v: memory when
+ * inline (or always when !may_spool), else a spool file. */
+typedef store_err (*store_pic_get_fn)(void *args, model_blob *out, store_pic_fill_fn fill,
+                                      void *ctx);
+store_err store_pic_read(store_t *s, store_pic_get_fn get, void *args, bool may_spool,
+                         model_blob *out, store_pic_view *v);
+
+/* A variant's plain bytes encoded by s's codec: *out the meta to keep
+ * (flags, original_size), *enc malloc'd or NULL when kept as given. */
+store_err store_pic_variant_encode(store_t *s, const store_variant_meta *in, const void *bytes,
+                                   size_t len, store_variant_meta *out, void **enc,
+                                   size_t *enc_len);
+/* Kept variant bytes (taken) as plain bytes (malloc'd) by meta m. */
+store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void *stored,
+                                   size_t n, void **bytes, size_t *len);
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */

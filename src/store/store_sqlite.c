@@ -2267,71 +2267,25 @@ out:
     return tx_end(c, rc);
 }
 
-/* The bytes of record b (blob_size > 0) into a malloc'd *bytes, piece by
- * piece; STORE_CORRUPT when they are not as many as the record says. */
-static store_err content_get(struct conn *c, const model_blob *b, void **bytes)
-{
-    store_pic_r *r = NULL;
-    unsigned char *buf = NULL;
-    int64_t size = 0;
-    store_err rc = be_pic_read_open(&c->tx, b->blob_id, &size, &r);
-    if (rc == STORE_ABSENT || (rc == STORE_OK && size != b->blob_size)) {
-        log_error("store: BLOB %d holds %lld bytes, its record says %d", b->blob_id,
-                  (long long)size, b->blob_size);
-        rc = STORE_CORRUPT;
-    }
-    if (rc == STORE_OK && (buf = malloc((size_t)size)) == NULL) {
-        log_error("store: no memory for %lld image bytes", (long long)size);
-        rc = STORE_INTERNAL;
-    }
-    for (int64_t off = 0; rc == STORE_OK && off < size; off += STORE_PIECE)
-        rc = be_pic_read(r, off, buf + off,
-                         size - off < STORE_PIECE ? (size_t)(size - off) : STORE_PIECE);
-    if (r != NULL)
-        be_pic_read_close(r);
-    if (rc == STORE_OK)
-        *bytes = buf;
-    else
-        free(buf);
-    return rc;
-}
-
-/* The bytes of record *b (read in c's transaction) into *bytes and *len:
+/* The bytes of record *b (read in c's transaction) through fill:
  * STORE_ABSENT when there is no record (blob_id 0) or it holds none. */
-static store_err record_bytes(struct conn *c, const model_blob *b, void **bytes, size_t *len)
+static store_err record_bytes(struct conn *c, const model_blob *b, store_pic_fill_fn fill,
+                              void *ctx)
 {
     if (b->blob_id == 0 || b->blob_size == 0)
         return STORE_ABSENT;
-    store_err rc = content_get(c, b, bytes);
-    if (rc == STORE_OK)
-        *len = (size_t)b->blob_size;
-    return rc;
-}
-
-/* tx_end of a read of bytes: when the call fails after all (at COMMIT),
- * the bytes read are not handed out. */
-static store_err bytes_end(struct conn *c, store_err rc, void **bytes, size_t *len)
-{
-    rc = tx_end(c, rc);
-    if (rc != STORE_OK) {
-        free(*bytes);
-        *bytes = NULL;
-        *len = 0;
-    }
-    return rc;
+    return fill(ctx, &c->tx, b);
 }
 
 static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                              void **bytes, size_t *len)
+                              store_pic_fill_fn fill, void *ctx)
 {
     struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
     model_blob_empty(out);
     store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK && (rc = image_record(c, a, k, id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
+        rc = record_bytes(c, out, fill, ctx);
+    return tx_end(c, rc);
 }
 
 static store_err sq_image_delete(store_t *s, model_kind k, int32_t id, int64_t expect)
@@ -2412,16 +2366,14 @@ out:
 }
 
 static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                     void **bytes, size_t *len)
+                                     store_pic_fill_fn fill, void *ctx)
 {
     struct conn *c = NULL;
-    *bytes = NULL;
-    *len = 0;
     model_blob_empty(out); /* blob_id 0 when there is no record */
     store_err rc = tx_begin(s, TX_READ, &c);
     if (rc == STORE_OK && (rc = blob_read(c, a, blob_id, out)) == STORE_OK)
-        rc = record_bytes(c, out, bytes, len);
-    return bytes_end(c, rc, bytes, len);
+        rc = record_bytes(c, out, fill, ctx);
+    return tx_end(c, rc);
 }
 
 static store_err sq_blob_delete(store_t *s, int32_t blob_id)
@@ -2539,21 +2491,19 @@ out:
 }
 
 static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                                  void **bytes, size_t *len)
+                                  store_pic_fill_fn fill, void *ctx)
 {
     struct conn *c = NULL;
     int32_t blob_id = 0;
-    *bytes = NULL;
-    *len = 0;
     model_blob_empty(out);
     store_err rc = tx_begin(s, TX_READ, &c);
     if (rc != STORE_OK || (rc = thumb_id(c, product_id, &blob_id)) != STORE_OK)
         goto out;
     if (blob_id != 0 && (rc = blob_load(c, a, blob_id, out)) != STORE_OK)
         goto out;
-    rc = record_bytes(c, out, bytes, len);
+    rc = record_bytes(c, out, fill, ctx);
 out:
-    return bytes_end(c, rc, bytes, len);
+    return tx_end(c, rc);
 }
 
 /* ---- variants ------------------------------------------------------------
