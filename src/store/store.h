@@ -283,7 +283,9 @@ typedef struct {
 
 /* Pictures up to this many plain bytes are read into memory (and kept by
  * the read cache); larger ones into a file (measured: doc/... notes). */
+#ifndef STORE_PIC_INLINE /* a build may set it (for measuring) */
 #define STORE_PIC_INLINE ((size_t)1 << 20)
+#endif
 
 /* As store_image_get, into a view: the memory may be the read cache's own,
  * shared with other readers, and valid (unchanged, whatever is written
