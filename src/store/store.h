@@ -445,4 +445,22 @@ typedef store_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, boo
                                       bool *out_encrypted);
 store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
 
+/* How store_recode_all re-encodes (`crmblob rekey`). */
+typedef struct {
+    const codec_t *old;   /* the key the pictures are kept with; NULL: none */
+    const codec_t *new_;  /* what to keep them with (compressing only when asked); NULL: as
+                             they are */
+    const codec_t *new_z; /* the new key, compressing: for what was compressed before (so
+                             compression stays where it was); never NULL */
+    void (*progress)(void *ctx, int64_t stored_bytes); /* per value read; may be NULL */
+    void *ctx;
+} store_recode;
+
+/* Re-encodes every picture and variant with how->new_ (how->new_z for what
+ * was compressed), over store_rewrite_all (its transactions, its count and
+ * its resumption): a value is decoded with how->old, or, when a run was
+ * interrupted after it, with how->new_. STORE_CORRUPT for a value neither
+ * key decodes; nothing after it is rewritten. */
+store_err store_recode_all(store_t *s, const store_recode *how, int64_t *count);
+
 #endif

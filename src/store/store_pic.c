@@ -270,3 +270,75 @@ store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void
     free(stored);
     return e == CB_EOK ? STORE_OK : decode_err(e);
 }
+
+/* ---- re-encoding (rekey) ----------------------------------------------------- */
+
+/* Decodes with the old key, or (a run interrupted earlier) the new one. */
+static cb_err recode_decode(const store_recode *how, const void *in, size_t len, bool zipped,
+                            bool encrypted, void **out, size_t *out_len)
+{
+    if (!zipped && !encrypted) {
+        if ((*out = malloc(len ? len : 1)) == NULL)
+            return CB_EINTERNAL;
+        memcpy(*out, in, len);
+        *out_len = len;
+        return CB_EOK;
+    }
+    cb_err e = CB_EUNAVAILABLE;
+    if (how->old != NULL)
+        e = codec_decode(how->old, in, len, zipped, encrypted, out, out_len);
+    if (e != CB_EOK && how->new_ != NULL)
+        e = codec_decode(how->new_, in, len, zipped, encrypted, out, out_len);
+    return e;
+}
+
+/* What a codec failure means for one value: a full disk or our own
+ * failure as such; bytes that decode with neither key are not what the
+ * store should hold. */
+static store_err recode_err(cb_err e)
+{
+    switch (e) {
+    case CB_EOK:
+        return STORE_OK;
+    case CB_ENOSPACE:
+        return STORE_NO_SPACE;
+    case CB_ETOOLARGE:
+        return STORE_TOO_LARGE;
+    case CB_EINTERNAL:
+        return STORE_INTERNAL;
+    default:
+        return STORE_CORRUPT;
+    }
+}
+
+/* store_rewrite_fn: one stored value, decoded and encoded again. */
+static store_err recode_one(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
+                            void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
+{
+    const store_recode *how = ctx;
+    void *plain = NULL;
+    size_t plain_len = 0;
+    if (how->progress != NULL)
+        how->progress(how->ctx, (int64_t)len);
+    cb_err e = recode_decode(how, in, len, zipped, encrypted, &plain, &plain_len);
+    if (e != CB_EOK)
+        return recode_err(e);
+    *out_zipped = *out_encrypted = false;
+    *out = NULL;
+    const codec_t *enc = zipped ? how->new_z : how->new_; /* compression stays where it was */
+    if (enc != NULL)
+        e = codec_encode(enc, plain, plain_len, out, out_len, out_zipped, out_encrypted);
+    if (e == CB_EOK && *out == NULL) { /* kept as it is */
+        *out = plain;
+        *out_len = plain_len;
+        plain = NULL;
+    }
+    free(plain);
+    return recode_err(e);
+}
+
+store_err store_recode_all(store_t *s, const store_recode *how, int64_t *count)
+{
+    assert(how != NULL && how->new_z != NULL && count != NULL);
+    return store_rewrite_all(s, recode_one, (void *)how, count);
+}
