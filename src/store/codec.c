@@ -284,6 +284,7 @@ static cb_err seal_stream(const codec_t *c, source_t *src, sink_t *dst, scratch_
  * the plaintext goes through ZSTD_decompressStream when zipped, and what
  * comes out is handed to the sink in pieces of at most INFLATE_BYTES. */
 #define INFLATE_BYTES ((size_t)128 * 1024)
+#define HEADER_MAX ((size_t)18) /* ZSTD_FRAMEHEADERSIZE_MAX: a frame header's most bytes */
 
 struct codec_dec {
     const codec_t *c;
@@ -298,7 +299,10 @@ struct codec_dec {
     bool final; /* the FINAL chunk was opened: nothing may follow */
     /* decompression */
     ZSTD_DStream *z;
-    bool started, frame_done;
+    bool header_checked, frame_done;
+    size_t header_len;                 /* bytes gathered in header[] */
+    unsigned long long declared;       /* the frame's content size; UNKNOWN: none */
+    unsigned char header[HEADER_MAX]; /* the frame's first bytes, until its size is known */
     /* buffers (from here on, not zeroed at open) */
     unsigned char prefix[PREFIX_BYTES];
     unsigned char sealed[SEALED_CHUNK_BYTES];
@@ -321,17 +325,41 @@ static cb_err dec_emit(codec_dec *d, const unsigned char *p, size_t n)
     return n > 0 ? d->sink(d->ctx, p, n) : CB_EOK;
 }
 
-/* A frame announcing more than the cap is refused before any work. */
-static cb_err dec_check_declared(const unsigned char *p, size_t n)
+/* Gathers the frame header from the plaintext's first bytes, however they
+ * are cut, and reads the size it declares once it is whole (or the input
+ * ended: end). A frame announcing more than the cap is refused before it
+ * yields anything; the size declared is checked at the end (zstd's
+ * streaming decoder does not check it for every frame shape). */
+static cb_err dec_header(codec_dec *d, const unsigned char *p, size_t n, bool end)
 {
-    unsigned long long declared = ZSTD_getFrameContentSize(p, n);
-    if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR ||
-        declared <= DECODED_MAX)
-        return CB_EOK; /* no size given, or a bad header the decoder will report */
-    log_error("stored image bytes declare %llu bytes once decompressed, over the limit of "
-              "%zu: refused as damaged data",
-              declared, DECODED_MAX);
-    return CB_EINTERNAL;
+    static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd}; /* ZSTD_MAGICNUMBER */
+    if (d->header_checked)
+        return CB_EOK;
+    size_t had = d->header_len, take = min_size(n, HEADER_MAX - d->header_len);
+    if (take > 0)
+        memcpy(d->header + d->header_len, p, take);
+    d->header_len += take;
+    if ((had < sizeof(magic) && d->header_len >= sizeof(magic)) || end) {
+        if (d->header_len < sizeof(magic) || memcmp(d->header, magic, sizeof(magic)) != 0) {
+            /* legacy and skippable frames too: what we store is one current frame */
+            log_error("stored image bytes cannot be decompressed: not a zstd frame");
+            return CB_EINTERNAL;
+        }
+    }
+    if (d->header_len < HEADER_MAX && !end)
+        return CB_EOK;
+    d->header_checked = true;
+    unsigned long long declared = ZSTD_getFrameContentSize(d->header, d->header_len);
+    if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR)
+        return CB_EOK; /* no size given, or a bad header the decoder reports */
+    if (declared > DECODED_MAX) {
+        log_error("stored image bytes declare %llu bytes once decompressed, over the limit of "
+                  "%zu: refused as damaged data",
+                  declared, DECODED_MAX);
+        return CB_EINTERNAL;
+    }
+    d->declared = declared;
+    return CB_EOK;
 }
 
 /* One ZSTD_decompressStream call; *made: bytes it produced. */
@@ -357,11 +385,7 @@ static cb_err dec_plain(codec_dec *d, const unsigned char *p, size_t n)
 {
     if (d->z == NULL)
         return dec_emit(d, p, n);
-    cb_err e = CB_EOK;
-    if (!d->started && n > 0) {
-        d->started = true;
-        e = dec_check_declared(p, n);
-    }
+    cb_err e = dec_header(d, p, n, false);
     ZSTD_inBuffer in = {p, n, 0};
     size_t made;
     while (e == CB_EOK && in.pos < in.size)
@@ -440,6 +464,7 @@ cb_err codec_dec_open(const codec_t *c, bool zipped, bool encrypted, codec_sink_
     d->encrypted = encrypted;
     d->sink = sink;
     d->ctx = ctx;
+    d->declared = ZSTD_CONTENTSIZE_UNKNOWN;
     if (zipped && ((d->z = ZSTD_createDStream()) == NULL ||
                    !zstd_ok(ZSTD_DCtx_setParameter(d->z, ZSTD_d_windowLogMax, WINDOW_LOG_MAX),
                             "setup"))) {
@@ -479,6 +504,15 @@ cb_err codec_dec_finish(codec_dec *d, int64_t *plain_len)
             log_error("stored image bytes cannot be decompressed: the zstd frame is incomplete");
             e = CB_EINTERNAL;
         }
+    }
+    if (e == CB_EOK && d->z != NULL)
+        e = dec_header(d, NULL, 0, true);
+    if (e == CB_EOK && d->z != NULL && d->declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+        (uint64_t)d->out_len != d->declared) {
+        log_error("stored image bytes cannot be decompressed: the zstd frame declares %llu "
+                  "bytes, %lld came out",
+                  d->declared, (long long)d->out_len);
+        e = CB_EINTERNAL;
     }
     d->failed = e != CB_EOK ? e : CB_EINTERNAL; /* nothing more may be fed */
     if (e == CB_EOK && plain_len != NULL)
@@ -932,7 +966,9 @@ static cb_err write_key_file(int fd, const char *path, const char *text, size_t 
         e = CB_EINTERNAL;
     if (e != CB_EOK)
         log_error("cannot write the key file %s: %s", path, strerror(errno));
-    return e == CB_EOK ? store_sync_parent(path) : e; /* losing the key file loses the data */
+    if (e == CB_EOK && store_sync_parent(path) != STORE_OK) /* losing the key file loses the data */
+        e = CB_EINTERNAL;
+    return e;
 }
 
 cb_err codec_keygen(const char *path)

@@ -1066,6 +1066,31 @@ static void test_stream_errors(void **state)
     assert_int_equal(count_fds(), before);
 }
 
+/* A frame declaring 65276 bytes and holding an empty last raw block, and a
+ * legacy (v0.5) frame: errors whatever the pieces (zstd's streaming decoder
+ * alone let the first pass when its header and block came in separate
+ * pieces, and decoded the second only in one piece; found by
+ * fuzz_codec_dec). */
+static void test_stream_declared_size(void **state)
+{
+    (void)state;
+    static const unsigned char frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x04,
+                                          0xfc, 0xfd, 0x01, 0x00, 0x00};
+    expect_stream_error(codecs[0], frame, sizeof(frame), true, false);
+    static const unsigned char legacy[] = {0x25, 0xb5, 0x2f, 0xfd, 0x01, 0x00, 0x00, 0x00};
+    expect_stream_error(codecs[0], legacy, sizeof(legacy), true, false); /* a v0.5 frame */
+    static const size_t pieces[] = {2, 3, 4, 5, 8};
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        collected got;
+        capture_begin();
+        cb_err e = stream_decode(codecs[0], frame, sizeof(frame), true, false, pieces[i], &got);
+        const char *log = capture_end();
+        free(got.p);
+        assert_int_equal(e, CB_EINTERNAL);
+        assert_non_null(strstr(log, "cannot be decompressed"));
+    }
+}
+
 /* A sink's error stops the decoder and comes back as it is. */
 static cb_err refuse(void *ctx, const void *p, size_t n)
 {
@@ -1134,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_stream_roundtrip),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_stream_sink_error),
+        cmocka_unit_test(test_stream_declared_size),
     };
     /* every decoding error is expected in the log, the hundredth too */
     log_set_limit(0, 0);
