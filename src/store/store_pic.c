@@ -16,6 +16,11 @@
  * spool file, so that a reader of a large picture holds one piece and the
  * decoder's buffers, never the picture. The transaction ends right after.
  *
+ * Variants are small and whole: encoded and decoded in memory around the
+ * backend's variant calls. store_recode_all (rekey) decodes every stored
+ * value with the old key (or the new one, for what an interrupted run
+ * already did) and encodes it with the new one, over store_rewrite_all.
+ *
  * Invariants: a view handed out holds exactly the record's OriginalSize
  * plain bytes (BlobSize stored ones were read: anything else is
  * STORE_CORRUPT); on any error nothing is handed out (no memory, no fd).
