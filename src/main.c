@@ -249,7 +249,12 @@ static int cmd_serve(const cli_opts *o)
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
-    store_options so = {.durable = o->durable, .cache_bytes = (size_t)o->cache_mb << 20};
+    if (cli_make_codec(o, &codec) != 0)
+        goto out;
+    store_options so = {.durable = o->durable,
+                        .cache_bytes = (size_t)o->cache_mb << 20,
+                        .codec = codec,
+                        .spool_dir = o->spool_dir};
     if (store_open(o->db, &so, &st) != STORE_OK || store_hold(st, STORE_HOLD_SERVE) != STORE_OK) {
         char where[4096];
         store_describe(o->db, where, sizeof(where));
@@ -257,7 +262,7 @@ static int cmd_serve(const cli_opts *o)
         goto out;
     }
     if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
-        cli_open_codec(o, st, &codec) != 0)
+        cli_check_codec(o, st, codec) != 0)
         goto out;
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
@@ -271,7 +276,6 @@ static int cmd_serve(const cli_opts *o)
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
-                     .codec = codec,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
                      .modern_formats = o->modern_formats};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
@@ -287,8 +291,8 @@ static int cmd_serve(const cli_opts *o)
 out:
     api_destroy(api);
     auth_destroy(auth);
+    store_close(st); /* it borrows the codec */
     codec_destroy(codec);
-    store_close(st);
     return rc;
 }
 

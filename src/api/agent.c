@@ -11,7 +11,7 @@
  * something that does not exist is a 400.
  *
  * Bytes arguments are decoded into an upload spool and go through the
- * same validation and codec as a REST upload (picture.c), so an agent
+ * same validation and store call as a REST upload (picture.c), so an agent
  * write can never store what REST would refuse.
  */
 #include <assert.h>
@@ -262,17 +262,14 @@ static void set_blob_stream(api_exchange *x, const api_request *req, json_t *arg
         api_answer_empty(x, 204);
 }
 
-/* Stored bytes of record b (taken) answered as served bytes. */
+/* The plain bytes of record b (taken), answered. */
 static void answer_stored(api_exchange *x, const api_request *req, const model_blob *b,
-                          void *stored, size_t len)
+                          void *bytes, size_t len)
 {
-    void *bytes = NULL;
-    size_t n = 0;
-    if (pic_decode_stored(x, b, stored, len, &bytes, &n))
-        answer_binary(x, req, arena_strdup(x->arena, b->mime_type), bytes, n);
+    answer_binary(x, req, arena_strdup(x->arena, b->mime_type), bytes, len);
 }
 
-/* The outcome e of reading stored bytes of record b: them, nothing
+/* The outcome e of reading the bytes of record b: them, nothing
  * (STORE_ABSENT), or the error. */
 static void answer_stored_or_null(api_exchange *x, const api_request *req, store_err e,
                                   const model_blob *b, void *stored, size_t len)

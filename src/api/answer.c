@@ -47,6 +47,16 @@ void api_answer_lent(api_exchange *x, int status, const char *type, const void *
     x->resp.owner = owner;
 }
 
+void api_answer_fd(api_exchange *x, int status, const char *type, int fd, int64_t off, size_t len,
+                   api_body_owner owner)
+{
+    assert(fd >= 0 && off >= 0);
+    api_answer_lent(x, status, type, NULL, len, owner);
+    x->resp.from_fd = true;
+    x->resp.body_fd = fd;
+    x->resp.body_off = off;
+}
+
 void api_answer_empty(api_exchange *x, int status)
 {
     set_status(x, status);
@@ -62,6 +72,7 @@ void api_answer_withdraw(api_exchange *x, size_t headers_before)
     x->resp.content_type = NULL;
     x->resp.body = NULL;
     x->resp.body_len = 0;
+    x->resp.from_fd = false;
     x->resp.nheaders = headers_before;
     x->answered = false;
 }
@@ -168,7 +179,11 @@ static bool fail_subject(api_exchange *x, store_err e, const api_subject *what)
 
 void api_fail_store(api_exchange *x, store_err e, const api_subject *what)
 {
-    if (what == NULL || !fail_subject(x, e, what))
+    if (what != NULL && fail_subject(x, e, what))
+        return;
+    if (e == STORE_CORRUPT) /* stored bytes that do not decode (damaged, another key) */
+        API_FAIL0(x, CB_EINTERNAL, MSG_IMAGE_UNREADABLE);
+    else
         api_fail_below(x, store_status(e));
 }
 

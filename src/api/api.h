@@ -18,7 +18,6 @@
 
 #include "auth/auth.h"
 #include "core/err.h"
-#include "store/codec.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -38,7 +37,6 @@ typedef struct {
     size_t header_count_max; /* header lines (default 100): 431 */
     const char *const *cors_origins; /* allowed Origins ("*" = any), or none */
     size_t ncors;
-    const codec_t *codec;  /* how image bytes are kept at rest; NULL: as they are */
     int64_t variant_cache_bytes; /* scaled/converted pictures kept (default 256 MiB) */
     bool modern_formats;   /* WebP/AVIF answers when Accept asks and no type= is given */
 } api_config;
@@ -87,6 +85,11 @@ typedef struct {
     const char *body;
     size_t body_len;
     api_body_owner owner; /* the body's, when it is not the arena's */
+    /* from_fd: the body is [body_off, body_off + body_len) of file body_fd
+     * (body NULL), which owner closes; whoever takes the body takes the fd */
+    bool from_fd;
+    int body_fd;
+    int64_t body_off;
     api_header headers[API_MAX_HEADERS];
     size_t nheaders;
     bool close; /* close the connection after answering */

@@ -268,6 +268,10 @@ void api_answer_bytes(api_exchange *x, int status, const char *type, void *owned
 /* body stays owner's: released once sent (answers taken from the cache). */
 void api_answer_lent(api_exchange *x, int status, const char *type, const void *body, size_t len,
                      api_body_owner owner);
+/* The body is [off, off + len) of file fd, closed by owner (a picture
+ * spooled by the store): sent from the file, never read into memory. */
+void api_answer_fd(api_exchange *x, int status, const char *type, int fd, int64_t off, size_t len,
+                   api_body_owner owner);
 void api_answer_empty(api_exchange *x, int status);
 /* Takes back the answer given (an error a later finding outranks), with
  * the headers added since there were headers_before of them. */
@@ -359,6 +363,9 @@ void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c
 /* The same for malloc'd bytes (taken). */
 void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, const char *mime,
                void *bytes, size_t len);
+/* The same for a picture the store lent (memory or a spool file; taken). */
+void pic_serve_view(api_exchange *x, const api_request *req, const cond_state *c,
+                    const char *mime, store_pic_view *v);
 /* The variant q of the current record cur, from the cache or rendered. */
 void pic_answer_variant(api_exchange *x, const api_request *req, const pic_query *q,
                         const model_blob *cur);
@@ -378,7 +385,8 @@ typedef struct {
     int32_t id;
     const model_blob_edit *edit;
 } pic_target;
-/* Validates x->upload, keeps it at rest through the codec where t says,
+/* Validates x->upload, hands it to the store (which keeps it at rest
+ * through its codec) where t says,
  * and (a product's image) makes its thumbnail; false answered (a target
  * that does not exist is a 400). */
 bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out);
@@ -388,9 +396,7 @@ bool pic_store_upload(api_exchange *x, model_blob *out);
  * again); *out malloc'd, *mime its type. False answered. */
 bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void **out,
                        size_t *out_len, const char **mime);
-/* Stored bytes (taken) → served bytes; false answered. */
-bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,
-                       size_t *out_len);
+
 
 /* ---- upload spool (upload.c) ---- */
 /* Raw bytes, or multipart/form-data when content_type says so; `expect`

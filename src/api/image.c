@@ -60,37 +60,20 @@ static void answer_blank(api_exchange *x, const api_request *req, img_blank blan
         API_FAIL(x, CB_ENOTFOUND, MSG_ENTITY_NOT_FOUND, MSG_S(def->name), MSG_ID(x->route.id));
 }
 
-/* The picture as uploaded: stored as it is served, it goes out from the
- * read cache's own memory; compressed or encrypted at rest, from a copy
- * decoded for this answer. */
+/* The picture as uploaded: the store hands it plain, from the read
+ * cache's own memory, a copy, or (a large one) a spool file. */
 static store_err answer_original(api_exchange *x, const api_request *req)
 {
     model_blob b;
-    const void *stored = NULL;
-    void *copy = NULL, *bytes = NULL;
-    size_t len = 0, out_len = 0;
-    store_release rel;
-    store_err e = store_image_get_shared(x->store, x->arena, x->route.ent, x->route.id, &b,
-                                         &stored, &len, &rel);
+    store_pic_view v;
+    store_err e = store_image_get_shared(x->store, x->arena, x->route.ent, x->route.id, &b, &v);
     if (e != STORE_OK) {
-        rel.release(rel.cls);
+        v.rel.release(v.rel.cls);
         return e;
     }
     cond_state c = image_cond(x, &b);
     api_add_header(x, "Cache-Control", "private, no-cache");
-    const char *mime = arena_strdup(x->arena, b.mime_type);
-    if (!b.is_zipped && !b.is_encrypted) {
-        pic_serve_lent(x, req, &c, mime, stored, len, (api_body_owner){rel.release, rel.cls});
-        return STORE_OK;
-    }
-    if (cond_not_modified(x, req, &c) || (copy = malloc(len > 0 ? len : 1)) == NULL) {
-        rel.release(rel.cls);
-        return x->answered ? STORE_OK : STORE_INTERNAL; /* no memory for the copy */
-    }
-    memcpy(copy, stored, len);
-    rel.release(rel.cls);
-    if (pic_decode_stored(x, &b, copy, len, &bytes, &out_len))
-        pic_serve(x, req, &c, mime, bytes, out_len);
+    pic_serve_view(x, req, &c, arena_strdup(x->arena, b.mime_type), &v);
     return STORE_OK;
 }
 

@@ -7,8 +7,9 @@
  * Invariants: a variant is named by a key derived only from what it is
  * (size bounds and output type), and looked up for the BLOB's current
  * version of bytes, so a changed picture never serves an old variant.
- * Stored bytes are decoded through the codec before anything is served,
- * so clients always get exactly what was uploaded (OriginalSize bytes).
+ * The store keeps pictures and variants at rest through its codec and
+ * hands back plain bytes, so clients always get exactly what was uploaded
+ * (OriginalSize bytes).
  * A product's 200×200 thumbnail is a pinned variant made at upload.
  */
 #include <stdlib.h>
@@ -123,10 +124,29 @@ void pic_serve(api_exchange *x, const api_request *req, const cond_state *c, con
     pic_serve_lent(x, req, c, mime, bytes, len, (api_body_owner){free, bytes});
 }
 
-void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c,
-                    const char *mime, const void *bytes, size_t len, api_body_owner owner)
+/* What a picture answer sends: bytes in memory, or a file (fd >= 0). */
+typedef struct {
+    const void *bytes;
+    int fd;
+    size_t len;
+    api_body_owner owner;
+} pic_body;
+
+/* [from, from + n) of b, as the answer. */
+static void answer_part(api_exchange *x, int status, const char *mime, const pic_body *b,
+                        size_t from, size_t n)
 {
-    size_t from, to;
+    if (b->fd >= 0)
+        api_answer_fd(x, status, mime, b->fd, (int64_t)from, n, b->owner);
+    else
+        api_answer_lent(x, status, mime, (const char *)b->bytes + from, n, b->owner);
+}
+
+static void serve_body(api_exchange *x, const api_request *req, const cond_state *c,
+                       const char *mime, const pic_body *b)
+{
+    size_t from, to, len = b->len;
+    api_body_owner owner = b->owner;
     if (cond_not_modified(x, req, c)) {
         owner.release(owner.cls);
         return;
@@ -145,28 +165,24 @@ void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c
     if (r == 1) {
         api_add_header(x, "Content-Range",
                        arena_printf(x->arena, "bytes %zu-%zu/%zu", from, to, len));
-        api_answer_lent(x, 206, mime, (const char *)bytes + from, to - from + 1, owner);
+        answer_part(x, 206, mime, b, from, to - from + 1);
         return;
     }
-    api_answer_lent(x, 200, mime, bytes, len, owner);
+    answer_part(x, 200, mime, b, 0, len);
 }
 
-/* ---- at rest ---- */
-
-/* Stored bytes (taken) → served bytes in *out; false answered. */
-static bool decode(api_exchange *x, void *stored, size_t len, bool zipped, bool encrypted,
-                   void **out, size_t *out_len)
+void pic_serve_lent(api_exchange *x, const api_request *req, const cond_state *c,
+                    const char *mime, const void *bytes, size_t len, api_body_owner owner)
 {
-    if (!zipped && !encrypted) {
-        *out = stored;
-        *out_len = len;
-        return true;
-    }
-    cb_err e = codec_decode(x->api->cfg.codec, stored, len, zipped, encrypted, out, out_len);
-    free(stored);
-    if (e != CB_EOK)
-        API_FAIL0(x, CB_EINTERNAL, MSG_IMAGE_UNREADABLE);
-    return e == CB_EOK;
+    pic_body b = {bytes, -1, len, owner};
+    serve_body(x, req, c, mime, &b);
+}
+
+void pic_serve_view(api_exchange *x, const api_request *req, const cond_state *c,
+                    const char *mime, store_pic_view *v)
+{
+    pic_body b = {v->bytes, v->fd, v->len, {v->rel.release, v->rel.cls}};
+    serve_body(x, req, c, mime, &b);
 }
 
 /* ---- variants ---- */
@@ -206,38 +222,29 @@ static cond_state variant_cond(api_exchange *x, const model_blob *b, const char 
         b->updated_ms, true};
 }
 
-/* Encodes and keeps a variant; failures only cost the cache. */
+/* Keeps a variant (the store encodes it); failures only cost the cache. */
 static void keep_variant(api_exchange *x, const model_blob *b, const char *key, img_type t,
                          const void *bytes, size_t len, bool pinned)
 {
-    void *enc = NULL;
-    size_t enc_len = len;
-    store_variant_meta m = {.mime = img_mime_any(t), .original_size = (int64_t)len};
-    if (x->api->cfg.codec != NULL && codec_encode(x->api->cfg.codec, bytes, len, &enc, &enc_len,
-                                                  &m.is_zipped, &m.is_encrypted) != CB_EOK)
-        return;
-    store_err e =
-        store_variant_put(x->store, b->blob_id, b->version, key, &m, enc != NULL ? enc : bytes,
-                          enc != NULL ? enc_len : len, pinned, x->api->cfg.variant_cache_bytes);
+    store_variant_meta m = {.mime = img_mime_any(t)};
+    store_err e = store_variant_put(x->store, b->blob_id, b->version, key, &m, bytes, len, pinned,
+                                    x->api->cfg.variant_cache_bytes);
     if (e != STORE_OK && e != STORE_ABSENT)
         log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, store_err_name(e));
-    free(enc);
 }
 
 /* Renders a variant from the original; *out malloc'd. False answered. */
 static bool render_variant(api_exchange *x, const pic_query *q, model_blob *b, void **out,
                            size_t *out_len, img_type *t)
 {
-    void *stored = NULL, *orig = NULL;
-    size_t len = 0, orig_len = 0;
+    void *orig = NULL;
+    size_t orig_len = 0;
     char reason[256];
-    store_err se = store_blob_content_get(x->store, x->arena, b->blob_id, b, &stored, &len);
+    store_err se = store_blob_content_get(x->store, x->arena, b->blob_id, b, &orig, &orig_len);
     if (se != STORE_OK) {
         api_fail_store(x, se, NULL);
         return false;
     }
-    if (!decode(x, stored, len, b->is_zipped, b->is_encrypted, &orig, &orig_len))
-        return false;
     *t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
     cb_err e = img_variant(orig, orig_len, q->w, q->h, *t, out, out_len, reason, sizeof(reason));
     free(orig);
@@ -255,13 +262,15 @@ bool pic_variant_bytes(api_exchange *x, const pic_query *q, model_blob *b, void 
     img_type t = q->type != IMG_UNKNOWN ? q->type : stored_type(b);
     const char *key = variant_key(x, q->w, q->h, t);
     store_variant_meta m;
-    void *stored = NULL;
-    size_t len = 0;
-    store_err e =
-        store_variant_get(x->store, x->arena, b->blob_id, b->version, key, &m, &stored, &len);
+    store_err e = store_variant_get(x->store, x->arena, b->blob_id, b->version, key, &m, out,
+                                    out_len);
     if (e == STORE_OK) {
         *mime = arena_strdup(x->arena, m.mime);
-        return decode(x, stored, len, m.is_zipped, m.is_encrypted, out, out_len);
+        return true;
+    }
+    if (e != STORE_ABSENT) {
+        api_fail_store(x, e, NULL);
+        return false;
     }
     if (!render_variant(x, q, b, out, out_len, &t))
         return false;
@@ -415,7 +424,6 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
 {
     img_info info;
     char reason[256];
-    int efd = -1;
     cb_err e = img_validate_fd(upload_fd(x->upload), upload_size(x->upload), &info, reason,
                                sizeof(reason));
     if (e != CB_EOK) {
@@ -424,26 +432,10 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
     }
     if (t->kind == PIC_TO_THUMBNAIL && !shrink_to_thumbnail(x, &info))
         return false;
-    int64_t size = upload_size(x->upload), esize = size;
     store_content c = {.fd = upload_fd(x->upload),
-                       .size = size,
-                       .original_size = size,
+                       .size = upload_size(x->upload),
                        .mime_type = img_mime(info.type)};
-    e = x->api->cfg.codec == NULL
-                   ? CB_EOK
-                   : codec_encode_fd(x->api->cfg.codec, c.fd, size, x->api->cfg.spool_dir, &efd,
-                                     &esize, &c.is_zipped, &c.is_encrypted);
-    if (e != CB_EOK) {
-        upload_fail(x, e); /* 507 for a full disk */
-        return false;
-    }
-    if (efd >= 0) {
-        c.fd = efd;
-        c.size = esize;
-    }
-    store_err se = store_to(x, t, &c, out);
-    if (efd >= 0)
-        close(efd);
+    store_err se = store_to(x, t, &c, out); /* NO_SPACE: 507 for a full disk */
     if (se == STORE_OK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)
         product_thumbnail(x, out);
     if (se != STORE_OK) {
@@ -457,10 +449,4 @@ bool pic_store_upload(api_exchange *x, model_blob *out)
 {
     pic_target t = {PIC_TO_IMAGE, x->route.ent, x->route.id, NULL};
     return pic_store_upload_to(x, &t, out);
-}
-
-bool pic_decode_stored(api_exchange *x, const model_blob *b, void *stored, size_t len, void **out,
-                       size_t *out_len)
-{
-    return decode(x, stored, len, b->is_zipped, b->is_encrypted, out, out_len);
 }

@@ -66,9 +66,12 @@ int cli_token(const cli_opts *o);
 int cli_apptoken(const cli_opts *o);
 int cli_keygen(const cli_opts *o);
 int cli_rekey(const cli_opts *o);
-/* The codec serve uses (it also reads compressed data when --compress is
- * off), its key checked against the fingerprint recorded in the store. */
-int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
+/* The codec serve hands the store (it also reads compressed data when
+ * --compress is off); 0, or 1 (logged). */
+int cli_make_codec(const cli_opts *o, codec_t **out);
+/* Checks c's key against the fingerprint recorded in the store (records
+ * it when there is none yet); 0, or 1 (logged). */
+int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place
  * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and

@@ -59,12 +59,16 @@ static store_err record_key(store_t *st, const codec_t *c)
     return store_meta_put(st, FINGERPRINT_META, fp, n);
 }
 
-int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
+int cli_make_codec(const cli_opts *o, codec_t **out)
 {
     codec_config cc = {.compress = o->compress, .key_file = o->key_file};
-    unsigned char have[CODEC_FINGERPRINT_BYTES], want[CODEC_FINGERPRINT_BYTES];
-    codec_t *c = NULL;
     *out = NULL;
+    return codec_create(&cc, out) != CB_EOK; /* also without options: reads what was compressed */
+}
+
+int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c)
+{
+    unsigned char have[CODEC_FINGERPRINT_BYTES], want[CODEC_FINGERPRINT_BYTES];
     int rec = recorded_key(st, want);
     if (rec < 0)
         return 1;
@@ -72,23 +76,15 @@ int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out)
         log_error("the pictures in this database are encrypted: give --encryption-key-file");
         return 1;
     }
-    if (codec_create(&cc, &c) != CB_EOK) /* also without options: reads what was compressed */
+    if (!codec_encrypts(c))
+        return 0;
+    codec_fingerprint(c, have);
+    if (rec == 1 && memcmp(have, want, sizeof(have)) != 0) {
+        log_error("--encryption-key-file does not match the key this database's pictures "
+                  "are encrypted with (use `crmblob rekey` to change keys)");
         return 1;
-    if (c != NULL && codec_encrypts(c)) {
-        codec_fingerprint(c, have);
-        if (rec == 1 && memcmp(have, want, sizeof(have)) != 0) {
-            log_error("--encryption-key-file does not match the key this database's pictures "
-                      "are encrypted with (use `crmblob rekey` to change keys)");
-            codec_destroy(c);
-            return 1;
-        }
-        if (rec == 0 && record_key(st, c) != STORE_OK) {
-            codec_destroy(c);
-            return 1;
-        }
     }
-    *out = c;
-    return 0;
+    return rec == 0 && record_key(st, c) != STORE_OK;
 }
 
 typedef struct {
@@ -98,74 +94,21 @@ typedef struct {
     cli_progress progress;
 } rekey_ctx;
 
-/* Decodes with the old key, or (a run interrupted earlier) the new one. */
-static cb_err decode_any(rekey_ctx *k, const void *in, size_t len, bool zipped, bool encrypted,
-                         void **out, size_t *out_len)
+static void rekey_progress(void *ctx, int64_t bytes)
 {
-    if (!zipped && !encrypted) {
-        *out = malloc(len ? len : 1);
-        if (*out == NULL)
-            return CB_EINTERNAL;
-        memcpy(*out, in, len);
-        *out_len = len;
-        return CB_EOK;
-    }
-    cb_err e = CB_EUNAVAILABLE;
-    if (k->old_c != NULL)
-        e = codec_decode(k->old_c, in, len, zipped, encrypted, out, out_len);
-    if (e != CB_EOK && k->new_c != NULL)
-        e = codec_decode(k->new_c, in, len, zipped, encrypted, out, out_len);
-    return e;
-}
-
-/* What a codec failure tells the store about one picture: a full disk or
- * our own failure as such; bytes that decode with neither key are not
- * what the store should hold. */
-static store_err rekey_failure(cb_err e)
-{
-    switch (e) {
-    case CB_EOK:
-        return STORE_OK;
-    case CB_ENOSPACE:
-        return STORE_NO_SPACE;
-    case CB_ETOOLARGE:
-        return STORE_TOO_LARGE;
-    case CB_EINTERNAL:
-        return STORE_INTERNAL;
-    default:
-        return STORE_CORRUPT;
-    }
-}
-
-static store_err rekey_one(void *ctx, const void *in, size_t len, bool zipped, bool encrypted,
-                           void **out, size_t *out_len, bool *out_zipped, bool *out_encrypted)
-{
-    rekey_ctx *k = ctx;
-    void *plain = NULL;
-    size_t plain_len = 0;
-    cli_progress_add(&k->progress, 1, (int64_t)len);
-    cb_err e = decode_any(k, in, len, zipped, encrypted, &plain, &plain_len);
-    if (e != CB_EOK)
-        return rekey_failure(e);
-    *out_zipped = *out_encrypted = false;
-    *out = NULL;
-    codec_t *enc = zipped ? k->new_zc : k->new_c; /* compression stays where it was */
-    if (enc != NULL)
-        e = codec_encode(enc, plain, plain_len, out, out_len, out_zipped, out_encrypted);
-    if (e == CB_EOK && *out == NULL) { /* stored as it is */
-        *out = plain;
-        *out_len = plain_len;
-        plain = NULL;
-    }
-    free(plain);
-    return rekey_failure(e);
+    cli_progress_add(ctx, 1, bytes);
 }
 
 static int rekey_run(store_t *st, rekey_ctx *k)
 {
     int64_t n = 0;
     cli_progress_start(&k->progress, stderr, "rekey", "pictures and variants", -1, -1);
-    store_err e = store_rewrite_all(st, rekey_one, k, &n);
+    store_recode how = {.old = k->old_c,
+                        .new_ = k->new_c,
+                        .new_z = k->new_zc,
+                        .progress = rekey_progress,
+                        .ctx = &k->progress};
+    store_err e = store_recode_all(st, &how, &n);
     cli_progress_end(&k->progress);
     if (e != STORE_OK) {
         fprintf(stderr, "crmblob: rekey stopped after %lld pictures: %s (run it again to finish)\n",

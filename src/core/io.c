@@ -4,7 +4,13 @@
 #include "core/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "core/log.h"
 
 ssize_t io_pread(int fd, void *p, size_t n, int64_t off)
 {
@@ -28,4 +34,39 @@ size_t io_pread_full(int fd, void *p, size_t n, int64_t off)
         got += (size_t)r;
     }
     return got;
+}
+
+int io_write_full(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int io_open_tmp(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
+        char path[4096];
+        int n = snprintf(path, sizeof(path), "%s/crmblob-tmp-XXXXXX", dir);
+        if (n > 0 && (size_t)n < sizeof(path) && (fd = mkostemp(path, O_CLOEXEC)) >= 0)
+            unlink(path);
+    }
+    if (fd < 0) {
+        int err = errno;
+        log_error("cannot create a temporary file in %s: %s", dir, strerror(err));
+        errno = err;
+    }
+    return fd;
 }

@@ -1,6 +1,7 @@
 /*
  * io.h — reading a descriptor at an offset (the upload spool, a picture's
- * bytes in the image worker), with pread retried when a signal interrupts it.
+ * bytes in the image worker), with pread retried when a signal interrupts
+ * it; writing all of a buffer; unnamed temporary files.
  *
  * Invariant: neither call moves the descriptor's file offset, so one
  * descriptor can be read by several readers at once.
@@ -20,5 +21,12 @@ ssize_t io_pread(int fd, void *p, size_t n, int64_t off);
  * read, n unless the file ends first (errno is then 0) or a pread fails
  * (errno says why). */
 size_t io_pread_full(int fd, void *p, size_t n, int64_t off);
+/* Writes all n bytes (again after EINTR or a short write): 0, or -1 with
+ * errno set (EIO when the system made no progress). */
+int io_write_full(int fd, const void *p, size_t n);
+/* A new unnamed file in dir for reading and writing (O_TMPFILE, else a
+ * unique name unlinked at once): nothing half-written is ever visible and
+ * it vanishes when closed. -1 with errno set (and logged) when it cannot. */
+int io_open_tmp(const char *dir);
 
 #endif

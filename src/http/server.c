@@ -395,7 +395,10 @@ static struct MHD_Response *build_response(req_state *st, const api_response *r)
 {
     struct MHD_Response *resp;
     api_body_owner owner = api_exchange_take_body(st->x);
-    if (owner.release != NULL) /* sent from where it is, released by MHD when done */
+    if (r->from_fd) /* MHD closes the fd (owner's) when done, or we do now */
+        resp = MHD_create_response_from_fd_at_offset64(r->body_len, r->body_fd,
+                                                       (uint64_t)r->body_off);
+    else if (owner.release != NULL) /* sent from where it is, released by MHD when done */
         resp = MHD_create_response_from_buffer_with_free_callback_cls(
             r->body_len, (void *)r->body, owner.release, owner.cls);
     else

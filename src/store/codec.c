@@ -24,12 +24,14 @@
  *              (possibly empty, never absent) is tagged FINAL. A later
  *              format gets a new version byte; 0x01 must stay readable.
  *
- * Decoding trusts nothing: every chunk must authenticate, the FINAL tag must
- * be on the last chunk and only there (truncation and extension are both
- * errors), and decompression writes into a buffer capped at 64 MiB (the
- * frame's declared size is only an allocation hint, and a frame declaring
- * more than the cap is refused before anything is decompressed). Encoding
- * refuses inputs over the same cap, so everything encoded can be decoded.
+ * Decoding streams too (codec_dec: stored bytes in, in pieces of any size;
+ * plain bytes out to a sink), and trusts nothing: every chunk must
+ * authenticate, the FINAL tag must be on the last chunk and only there
+ * (truncation and extension are both errors), and no more than 64 MiB ever
+ * comes out (a frame declaring more than that is refused before anything
+ * is decompressed). Encoding refuses inputs over the same cap, so
+ * everything encoded can be decoded. codec_decode (memory) and
+ * codec_decode_fd (a file) are the decoder with a sink each.
  *
  * The key lives in sodium_malloc'd memory (guard pages, mlock'd where the
  * system allows) and is wiped by sodium_free. A codec_t is read-only after
@@ -63,7 +65,6 @@
 #define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
 #define DECODED_MAX ((size_t)64 << 20) /* no image decodes to more (OriginalSize is far less) */
 #define WINDOW_LOG_MAX 26              /* log2(DECODED_MAX): encoders pledge the size */
-#define HINT_RATIO 32 /* real images rarely compress better; beyond, the buffer doubles */
 #define DEFAULT_LEVEL 3
 #define KEY_CONTEXT "crmblob-key-v1"
 #define KEY_HEX_DIGITS (2 * CODEC_KEY_BYTES)
@@ -98,17 +99,6 @@ typedef struct {
     unsigned char out[SEALED_CHUNK_BYTES];
 } scratch_t;
 
-/* The decoder's last stage: plaintext is copied, or inflated, into a buffer
- * that never grows past DECODED_MAX + 1 bytes (one byte over tells). */
-typedef struct {
-    ZSTD_DStream *z; /* NULL: not zipped */
-    bool started;    /* the frame header was looked at */
-    bool frame_done; /* zstd finished the frame: nothing may follow */
-    size_t hint_max; /* most a declared size may reserve up front */
-    unsigned char *data;
-    size_t len, cap;
-} drain_t;
-
 /* ---- small helpers ------------------------------------------------------ */
 
 static cb_err out_of_memory(void)
@@ -135,38 +125,13 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* An unnamed file in dir, as upload.c makes its spools: nothing half-written
- * is ever visible, and it vanishes when closed. */
-static int open_tmp(const char *dir)
-{
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
-        char path[4096];
-        int n = snprintf(path, sizeof(path), "%s/crmblob-codec-XXXXXX", dir);
-        if (n > 0 && (size_t)n < sizeof(path) && (fd = mkostemp(path, O_CLOEXEC)) >= 0)
-            unlink(path);
-    }
-    if (fd < 0)
-        log_error("cannot create a temporary file in %s: %s", dir, strerror(errno));
-    return fd;
-}
-
 static cb_err write_full(int fd, const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            bool full = w < 0 && (errno == ENOSPC || errno == EDQUOT);
-            log_error("codec: write failed: %s", w < 0 ? strerror(errno) : "no progress");
-            return full ? CB_ENOSPACE : CB_EINTERNAL;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return CB_EOK;
+    if (io_write_full(fd, p, n) == 0)
+        return CB_EOK;
+    bool full = errno == ENOSPC || errno == EDQUOT;
+    log_error("codec: write failed: %s", strerror(errno));
+    return full ? CB_ENOSPACE : CB_EINTERNAL;
 }
 
 static cb_err pread_full(int fd, unsigned char *p, size_t n, int64_t off)
@@ -311,118 +276,120 @@ static cb_err seal_stream(const codec_t *c, source_t *src, sink_t *dst, scratch_
     return e;
 }
 
-/* ---- decoding ----------------------------------------------------------- */
+/* ---- the streaming decoder ---------------------------------------------- */
 
-static cb_err drain_too_big(void)
+/* Stored bytes go in by codec_dec_feed in pieces of any size; the sealed
+ * stream is cut back into its chunks (a prefix, then SEALED_CHUNK_BYTES
+ * each, the last one shorter or not), each opened as soon as it is whole;
+ * the plaintext goes through ZSTD_decompressStream when zipped, and what
+ * comes out is handed to the sink in pieces of at most INFLATE_BYTES. */
+#define INFLATE_BYTES ((size_t)128 * 1024)
+#define HEADER_MAX ((size_t)18) /* ZSTD_FRAMEHEADERSIZE_MAX: a frame header's most bytes */
+
+struct codec_dec {
+    const codec_t *c;
+    bool zipped, encrypted;
+    codec_sink_fn sink;
+    void *ctx;
+    cb_err failed; /* the first error: sticky */
+    int64_t out_len; /* handed to the sink so far */
+    /* decryption */
+    crypto_secretstream_xchacha20poly1305_state st;
+    size_t prefix_len, sealed_len;
+    bool final; /* the FINAL chunk was opened: nothing may follow */
+    /* decompression */
+    ZSTD_DStream *z;
+    bool header_checked, frame_done;
+    size_t header_len;                 /* bytes gathered in header[] */
+    unsigned long long declared;       /* the frame's content size; UNKNOWN: none */
+    unsigned char header[HEADER_MAX]; /* the frame's first bytes, until its size is known */
+    /* buffers (from here on, not zeroed at open) */
+    unsigned char prefix[PREFIX_BYTES];
+    unsigned char sealed[SEALED_CHUNK_BYTES];
+    unsigned char plain[CHUNK_BYTES];
+    unsigned char inflated[INFLATE_BYTES];
+};
+
+static cb_err too_much_output(void)
 {
     log_error("stored image bytes decode to more than %zu bytes: refused as damaged data",
               DECODED_MAX);
     return CB_EINTERNAL;
 }
 
-/* Grows the buffer to at least want bytes (never past DECODED_MAX + 1). */
-static cb_err drain_reserve(drain_t *d, size_t want)
+static cb_err dec_emit(codec_dec *d, const unsigned char *p, size_t n)
 {
-    want = min_size(want, DECODED_MAX + 1);
-    if (want <= d->cap)
+    if ((uint64_t)n > DECODED_MAX - (uint64_t)d->out_len)
+        return too_much_output();
+    d->out_len += (int64_t)n;
+    return n > 0 ? d->sink(d->ctx, p, n) : CB_EOK;
+}
+
+/* Gathers the frame header from the plaintext's first bytes, however they
+ * are cut, and reads the size it declares once it is whole (or the input
+ * ended: end). A frame announcing more than the cap is refused before it
+ * yields anything; the size declared is checked at the end (zstd's
+ * streaming decoder does not check it for every frame shape). */
+static cb_err dec_header(codec_dec *d, const unsigned char *p, size_t n, bool end)
+{
+    static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd}; /* ZSTD_MAGICNUMBER */
+    if (d->header_checked)
         return CB_EOK;
-    unsigned char *p = realloc(d->data, want);
-    if (p == NULL)
-        return out_of_memory();
-    d->data = p;
-    d->cap = want;
-    return CB_EOK;
-}
-
-static cb_err drain_copy(drain_t *d, const unsigned char *p, size_t n)
-{
-    if (n > DECODED_MAX - d->len)
-        return drain_too_big();
-    size_t twice = d->cap > DECODED_MAX / 2 ? DECODED_MAX : 2 * d->cap;
-    cb_err e = drain_reserve(d, d->len + n > twice ? d->len + n : twice);
-    if (e == CB_EOK && n > 0)
-        memcpy(d->data + d->len, p, n);
-    if (e == CB_EOK)
-        d->len += n;
-    return e;
-}
-
-/* A frame announcing more than the cap is refused before any work; a
- * smaller announcement only sizes the first allocation, and no more than
- * HINT_RATIO times the stored bytes (the output is still capped and grown
- * as needed, and zstd checks the announced size against what it made). */
-static cb_err drain_check_declared(drain_t *d, const unsigned char *p, size_t n)
-{
-    unsigned long long declared = ZSTD_getFrameContentSize(p, n);
+    size_t had = d->header_len, take = min_size(n, HEADER_MAX - d->header_len);
+    if (take > 0)
+        memcpy(d->header + d->header_len, p, take);
+    d->header_len += take;
+    if ((had < sizeof(magic) && d->header_len >= sizeof(magic)) || end) {
+        if (d->header_len < sizeof(magic) || memcmp(d->header, magic, sizeof(magic)) != 0) {
+            /* legacy and skippable frames too: what we store is one current frame */
+            log_error("stored image bytes cannot be decompressed: not a zstd frame");
+            return CB_EINTERNAL;
+        }
+    }
+    if (d->header_len < HEADER_MAX && !end)
+        return CB_EOK;
+    d->header_checked = true;
+    unsigned long long declared = ZSTD_getFrameContentSize(d->header, d->header_len);
     if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR)
-        return CB_EOK; /* no size given, or a bad header the decoder will report */
+        return CB_EOK; /* no size given, or a bad header the decoder reports */
     if (declared > DECODED_MAX) {
         log_error("stored image bytes declare %llu bytes once decompressed, over the limit of "
                   "%zu: refused as damaged data",
                   declared, DECODED_MAX);
         return CB_EINTERNAL;
     }
-    return drain_reserve(d,
-                         min_size((size_t)declared + 1, d->hint_max)); /* + 1: zstd's last call */
+    d->declared = declared;
+    return CB_EOK;
 }
 
-/* One ZSTD_decompressStream call into the free part of the buffer. */
-static cb_err drain_inflate_step(drain_t *d, ZSTD_inBuffer *in)
+/* One ZSTD_decompressStream call; *made: bytes it produced. */
+static cb_err dec_inflate_step(codec_dec *d, ZSTD_inBuffer *in, size_t *made)
 {
     if (d->frame_done) {
         log_error("stored image bytes cannot be decompressed: data after the zstd frame");
         return CB_EINTERNAL;
     }
-    size_t twice = d->cap > DECODED_MAX / 2 ? DECODED_MAX + 1 : 2 * d->cap;
-    cb_err e =
-        d->len < d->cap ? CB_EOK : drain_reserve(d, twice > CHUNK_BYTES ? twice : CHUNK_BYTES);
-    if (e != CB_EOK)
-        return e;
-    assert(d->len < d->cap);
-    ZSTD_outBuffer out = {d->data + d->len, d->cap - d->len, 0};
+    ZSTD_outBuffer out = {d->inflated, sizeof(d->inflated), 0};
     size_t r = ZSTD_decompressStream(d->z, &out, in);
     if (ZSTD_isError(r)) {
         log_error("stored image bytes cannot be decompressed: %s", ZSTD_getErrorName(r));
         return CB_EINTERNAL;
     }
-    d->len += out.pos;
-    if (d->len > DECODED_MAX)
-        return drain_too_big();
     d->frame_done = r == 0;
-    return CB_EOK;
+    *made = out.pos;
+    return dec_emit(d, d->inflated, out.pos);
 }
 
-static cb_err drain_inflate(drain_t *d, const unsigned char *p, size_t n)
+/* Plaintext (the zstd frame when zipped) on to the sink. */
+static cb_err dec_plain(codec_dec *d, const unsigned char *p, size_t n)
 {
-    cb_err e = CB_EOK;
-    if (!d->started && n > 0) {
-        d->started = true;
-        e = drain_check_declared(d, p, n);
-    }
+    if (d->z == NULL)
+        return dec_emit(d, p, n);
+    cb_err e = dec_header(d, p, n, false);
     ZSTD_inBuffer in = {p, n, 0};
+    size_t made;
     while (e == CB_EOK && in.pos < in.size)
-        e = drain_inflate_step(d, &in);
-    return e;
-}
-
-static cb_err drain_put(drain_t *d, const unsigned char *p, size_t n)
-{
-    return d->z != NULL ? drain_inflate(d, p, n) : drain_copy(d, p, n);
-}
-
-/* Flushes what zstd still holds; the frame must end exactly here. */
-static cb_err drain_finish(drain_t *d)
-{
-    cb_err e = CB_EOK;
-    while (e == CB_EOK && d->z != NULL && !d->frame_done) {
-        size_t before = d->len;
-        ZSTD_inBuffer none = {"", 0, 0};
-        e = drain_inflate_step(d, &none);
-        if (e == CB_EOK && !d->frame_done && d->len == before) {
-            log_error("stored image bytes cannot be decompressed: the zstd frame is incomplete");
-            e = CB_EINTERNAL;
-        }
-    }
+        e = dec_inflate_step(d, &in, &made);
     return e;
 }
 
@@ -440,66 +407,175 @@ static bool open_chunk(crypto_secretstream_xchacha20poly1305_state *st, const un
     return tag == TAG_FINAL || tag == TAG_MESSAGE;
 }
 
-/* Opens the sealed stream chunk by chunk and hands the plaintext to d. */
-static cb_err open_stream(const codec_t *c, const unsigned char *in, size_t len, drain_t *d)
+/* Opens the chunk gathered in d->sealed: damaged, a wrong key, or a chunk
+ * after FINAL never yields bytes. */
+static cb_err dec_open_sealed(codec_dec *d)
 {
-    crypto_secretstream_xchacha20poly1305_state st;
-    unsigned char *plain = malloc(CHUNK_BYTES);
-    bool final = false;
-    cb_err e = plain == NULL ? out_of_memory() : CB_EOK;
-    if (e != CB_EOK)
-        goto out;
-    if (len < PREFIX_BYTES || in[0] != FORMAT_V1 ||
-        crypto_secretstream_xchacha20poly1305_init_pull(&st, in + 1, c->key) != 0) {
-        e = decrypt_failed();
-        goto out;
-    }
-    for (size_t pos = PREFIX_BYTES, n, m; e == CB_EOK && pos < len; pos += n) {
-        n = min_size(len - pos, SEALED_CHUNK_BYTES);
-        if (final || !open_chunk(&st, in + pos, n, plain, &m, &final))
-            e = decrypt_failed(); /* damaged, wrong key, or bytes after FINAL */
-        else
-            e = drain_put(d, plain, m);
-    }
-    if (e == CB_EOK && !final)
-        e = decrypt_failed(); /* truncated: the FINAL chunk is missing */
-out:
-    sodium_memzero(&st, sizeof(st));
-    if (plain != NULL)
-        sodium_memzero(plain, CHUNK_BYTES);
-    free(plain);
-    return e;
+    size_t m = 0;
+    size_t n = d->sealed_len;
+    d->sealed_len = 0;
+    if (d->final || !open_chunk(&d->st, d->sealed, n, d->plain, &m, &d->final))
+        return decrypt_failed();
+    return dec_plain(d, d->plain, m);
 }
 
-static cb_err drain_open(drain_t *d, bool zipped, size_t len)
+/* The version byte and secretstream header, once whole. */
+static cb_err dec_prefix(codec_dec *d)
 {
-    memset(d, 0, sizeof(*d));
-    if (!zipped) /* the plaintext is never longer than the stored bytes */
-        return drain_reserve(d, len);
-    d->hint_max = len < DECODED_MAX / HINT_RATIO ? HINT_RATIO * len + CHUNK_BYTES : DECODED_MAX + 1;
-    d->z = ZSTD_createDStream();
-    if (d->z == NULL)
-        return out_of_memory();
-    return zstd_ok(ZSTD_DCtx_setParameter(d->z, ZSTD_d_windowLogMax, WINDOW_LOG_MAX), "setup")
-               ? CB_EOK
-               : CB_EINTERNAL;
-}
-
-static cb_err drain_take(drain_t *d, void **out, size_t *out_len)
-{
-    unsigned char *p = realloc(d->data, d->len > 0 ? d->len : 1);
-    if (p == NULL)
-        return out_of_memory();
-    d->data = NULL;
-    *out = p;
-    *out_len = d->len;
+    if (d->prefix[0] != FORMAT_V1 ||
+        crypto_secretstream_xchacha20poly1305_init_pull(&d->st, d->prefix + 1, d->c->key) != 0)
+        return decrypt_failed();
     return CB_EOK;
 }
 
-static void drain_close(drain_t *d)
+/* Takes up to n sealed bytes from p into the prefix or the chunk being
+ * gathered; *used: how many. */
+static cb_err dec_sealed(codec_dec *d, const unsigned char *p, size_t n, size_t *used)
 {
+    if (d->prefix_len < PREFIX_BYTES) {
+        *used = min_size(n, PREFIX_BYTES - d->prefix_len);
+        memcpy(d->prefix + d->prefix_len, p, *used);
+        d->prefix_len += *used;
+        return d->prefix_len == PREFIX_BYTES ? dec_prefix(d) : CB_EOK;
+    }
+    if (d->final)
+        return decrypt_failed(); /* bytes after the FINAL chunk */
+    *used = min_size(n, SEALED_CHUNK_BYTES - d->sealed_len);
+    memcpy(d->sealed + d->sealed_len, p, *used);
+    d->sealed_len += *used;
+    return d->sealed_len == SEALED_CHUNK_BYTES ? dec_open_sealed(d) : CB_EOK;
+}
+
+cb_err codec_dec_open(const codec_t *c, bool zipped, bool encrypted, codec_sink_fn sink,
+                      void *ctx, codec_dec **out)
+{
+    assert(c != NULL && sink != NULL && out != NULL);
+    *out = NULL;
+    if (encrypted && c->key == NULL) {
+        log_error("image bytes are stored encrypted but no encryption key is configured");
+        return CB_EUNAVAILABLE;
+    }
+    codec_dec *d = malloc(sizeof(*d));
+    if (d == NULL)
+        return out_of_memory();
+    memset(d, 0, offsetof(codec_dec, prefix)); /* the buffers need no zeroing */
+    d->c = c;
+    d->zipped = zipped;
+    d->encrypted = encrypted;
+    d->sink = sink;
+    d->ctx = ctx;
+    d->declared = ZSTD_CONTENTSIZE_UNKNOWN;
+    if (zipped && ((d->z = ZSTD_createDStream()) == NULL ||
+                   !zstd_ok(ZSTD_DCtx_setParameter(d->z, ZSTD_d_windowLogMax, WINDOW_LOG_MAX),
+                            "setup"))) {
+        codec_dec_close(d);
+        return CB_EINTERNAL;
+    }
+    *out = d;
+    return CB_EOK;
+}
+
+cb_err codec_dec_feed(codec_dec *d, const void *p, size_t n)
+{
+    assert(d != NULL && (p != NULL || n == 0));
+    const unsigned char *b = p;
+    if (d->failed == CB_EOK && !d->encrypted)
+        d->failed = dec_plain(d, b, n);
+    for (size_t used = 0; d->failed == CB_EOK && d->encrypted && n > 0; b += used, n -= used)
+        d->failed = dec_sealed(d, b, n, &used);
+    return d->failed;
+}
+
+/* The stored bytes ended: the last chunk is opened (it must be FINAL) and
+ * zstd flushed (its frame must end exactly here). */
+cb_err codec_dec_finish(codec_dec *d, int64_t *plain_len)
+{
+    assert(d != NULL);
+    cb_err e = d->failed;
+    if (e == CB_EOK && d->encrypted && d->prefix_len == PREFIX_BYTES && d->sealed_len > 0)
+        e = dec_open_sealed(d);
+    if (e == CB_EOK && d->encrypted && !d->final)
+        e = decrypt_failed(); /* truncated: the FINAL chunk is missing */
+    while (e == CB_EOK && d->z != NULL && !d->frame_done) {
+        ZSTD_inBuffer none = {"", 0, 0};
+        size_t made = 0;
+        e = dec_inflate_step(d, &none, &made);
+        if (e == CB_EOK && !d->frame_done && made == 0) {
+            log_error("stored image bytes cannot be decompressed: the zstd frame is incomplete");
+            e = CB_EINTERNAL;
+        }
+    }
+    if (e == CB_EOK && d->z != NULL)
+        e = dec_header(d, NULL, 0, true);
+    if (e == CB_EOK && d->z != NULL && d->declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+        (uint64_t)d->out_len != d->declared) {
+        log_error("stored image bytes cannot be decompressed: the zstd frame declares %llu "
+                  "bytes, %lld came out",
+                  d->declared, (long long)d->out_len);
+        e = CB_EINTERNAL;
+    }
+    d->failed = e != CB_EOK ? e : CB_EINTERNAL; /* nothing more may be fed */
+    if (e == CB_EOK && plain_len != NULL)
+        *plain_len = d->out_len;
+    return e;
+}
+
+void codec_dec_close(codec_dec *d)
+{
+    if (d == NULL)
+        return;
     ZSTD_freeDStream(d->z);
-    free(d->data);
+    sodium_memzero(d, sizeof(*d)); /* the key stream state and plaintext */
+    free(d);
+}
+
+/* ---- decoding into memory and into a file -------------------------------- */
+
+/* A growing buffer, never more than DECODED_MAX (the decoder's own cap). */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} mem_sink;
+
+static cb_err mem_sink_put(void *ctx, const void *p, size_t n)
+{
+    mem_sink *m = ctx;
+    if (n > m->cap - m->len) {
+        size_t cap = m->cap;
+        while (n > cap - m->len)
+            cap = cap > DECODED_MAX / 2 ? DECODED_MAX : 2 * cap;
+        unsigned char *q = realloc(m->data, cap);
+        if (q == NULL)
+            return out_of_memory();
+        m->data = q;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, p, n);
+    m->len += n;
+    return CB_EOK;
+}
+
+/* Runs the decoder over [in, in + len) into sink. */
+static cb_err decode_all(const codec_t *c, const void *in, size_t len, bool zipped,
+                         bool encrypted, codec_sink_fn sink, void *ctx)
+{
+    codec_dec *d = NULL;
+    cb_err e = codec_dec_open(c, zipped, encrypted, sink, ctx, &d);
+    if (e == CB_EOK)
+        e = codec_dec_feed(d, in, len);
+    if (e == CB_EOK)
+        e = codec_dec_finish(d, NULL);
+    codec_dec_close(d);
+    return e;
+}
+
+typedef struct {
+    int fd;
+} fd_sink;
+
+static cb_err fd_sink_put(void *ctx, const void *p, size_t n)
+{
+    return write_full(((fd_sink *)ctx)->fd, p, n);
 }
 
 /* ---- key file ----------------------------------------------------------- */
@@ -670,7 +746,7 @@ static cb_err compress_fd(const codec_t *c, int fd, int64_t size, const char *tm
 {
     if (worth_limit(size) == 0)
         return CB_EOK; /* no frame is that small */
-    int t = open_tmp(tmpdir);
+    int t = io_open_tmp(tmpdir);
     if (t < 0)
         return CB_EINTERNAL;
     source_t src = {.fd = fd, .size = size};
@@ -690,7 +766,7 @@ static cb_err compress_fd(const codec_t *c, int fd, int64_t size, const char *tm
 static cb_err seal_fd(const codec_t *c, int fd, int64_t size, const char *tmpdir, scratch_t *sc,
                       int *efd, int64_t *elen)
 {
-    int t = open_tmp(tmpdir);
+    int t = io_open_tmp(tmpdir);
     if (t < 0)
         return CB_EINTERNAL;
     source_t src = {.fd = fd, .size = size};
@@ -821,19 +897,61 @@ cb_err codec_decode(const codec_t *c, const void *in, size_t len, bool zipped, b
     assert(c != NULL && (in != NULL || len == 0) && out != NULL && out_len != NULL);
     *out = NULL;
     *out_len = 0;
-    if (encrypted && c->key == NULL) {
-        log_error("image bytes are stored encrypted but no encryption key is configured");
-        return CB_EUNAVAILABLE;
+    /* the plaintext is never longer than the stored bytes unless zipped */
+    mem_sink m = {.cap = zipped ? min_size(2 * len + CHUNK_BYTES, DECODED_MAX) : len};
+    cb_err e = (m.data = malloc(m.cap > 0 ? m.cap : 1)) == NULL ? out_of_memory() : CB_EOK;
+    if (e == CB_EOK)
+        e = decode_all(c, in, len, zipped, encrypted, mem_sink_put, &m);
+    unsigned char *p = e == CB_EOK ? realloc(m.data, m.len > 0 ? m.len : 1) : NULL;
+    if (e == CB_EOK && p == NULL)
+        e = out_of_memory();
+    if (e != CB_EOK) {
+        free(m.data);
+        return e;
     }
-    drain_t d;
-    cb_err e = drain_open(&d, zipped, len);
+    *out = p;
+    *out_len = m.len;
+    return CB_EOK;
+}
+
+/* Reads fd[0, size) with pread in CHUNK_BYTES pieces into the decoder. */
+static cb_err feed_fd(codec_dec *d, int fd, int64_t size, unsigned char *buf)
+{
+    cb_err e = CB_EOK;
+    for (int64_t off = 0; e == CB_EOK && off < size; off += (int64_t)CHUNK_BYTES) {
+        size_t n = min_size(CHUNK_BYTES, (size_t)(size - off));
+        e = pread_full(fd, buf, n, off);
+        if (e == CB_EOK)
+            e = codec_dec_feed(d, buf, n);
+    }
+    return e;
+}
+
+cb_err codec_decode_fd(const codec_t *c, int fd, int64_t size, bool zipped, bool encrypted,
+                       const char *tmpdir, int *out_fd, int64_t *out_size)
+{
+    assert(c != NULL && fd >= 0 && size >= 0 && tmpdir != NULL);
+    assert(out_fd != NULL && out_size != NULL);
+    *out_fd = -1;
+    *out_size = 0;
+    fd_sink sink = {.fd = io_open_tmp(tmpdir)};
+    unsigned char *buf = malloc(CHUNK_BYTES);
+    codec_dec *d = NULL;
+    cb_err e = sink.fd < 0 ? CB_EINTERNAL : buf == NULL ? out_of_memory() : CB_EOK;
     if (e == CB_EOK)
-        e = encrypted ? open_stream(c, in, len, &d) : drain_put(&d, in, len);
+        e = codec_dec_open(c, zipped, encrypted, fd_sink_put, &sink, &d);
     if (e == CB_EOK)
-        e = drain_finish(&d);
+        e = feed_fd(d, fd, size, buf);
     if (e == CB_EOK)
-        e = drain_take(&d, out, out_len);
-    drain_close(&d);
+        e = codec_dec_finish(d, out_size);
+    if (e == CB_EOK)
+        e = rewind_fd(sink.fd);
+    codec_dec_close(d);
+    free(buf);
+    if (e == CB_EOK)
+        *out_fd = sink.fd;
+    else if (sink.fd >= 0)
+        close(sink.fd);
     return e;
 }
 

@@ -55,6 +55,28 @@ cb_err codec_encode(const codec_t *c, const void *in, size_t len, void **out, si
 cb_err codec_decode(const codec_t *c, const void *in, size_t len, bool zipped, bool encrypted,
                     void **out, size_t *out_len);
 
+/* A streaming decoder, for pictures too large to hold: the stored bytes go
+ * in with codec_dec_feed in pieces of any size, in order; the plain bytes
+ * come out through sink(ctx, p, n) as soon as they are known, in pieces
+ * (never more than 64 MiB in all). codec_dec_finish says the stored bytes
+ * ended. A sink's error stops the decoder and is returned as it is. The
+ * same errors as codec_decode: truncated, extended or damaged input, or a
+ * wrong key, fail at the latest at finish, and the bytes already handed
+ * out must then be thrown away. */
+typedef struct codec_dec codec_dec;
+typedef cb_err (*codec_sink_fn)(void *ctx, const void *p, size_t n);
+cb_err codec_dec_open(const codec_t *c, bool zipped, bool encrypted, codec_sink_fn sink,
+                      void *ctx, codec_dec **out);
+cb_err codec_dec_feed(codec_dec *d, const void *p, size_t n);
+/* *plain_len (may be NULL): the bytes handed to the sink. */
+cb_err codec_dec_finish(codec_dec *d, int64_t *plain_len);
+void codec_dec_close(codec_dec *d); /* NULL is fine */
+/* Decodes fd[0, size) (read with pread) into a new unnamed temporary file
+ * in tmpdir, its offset at 0 (the caller closes *out_fd); *out_size its
+ * length. The mirror of codec_encode_fd, with codec_decode's errors. */
+cb_err codec_decode_fd(const codec_t *c, int fd, int64_t size, bool zipped, bool encrypted,
+                       const char *tmpdir, int *out_fd, int64_t *out_size);
+
 /* Writes a new random key as 64 hex digits and a newline to path (mode 0600). */
 cb_err codec_keygen(const char *path);
 

@@ -98,6 +98,21 @@ void store_describe(const char *where, char *buf, size_t cap)
         snprintf(buf, cap, "%s", where);
 }
 
+/* The picture layer's settings (store_pic.c): the codec, a codec that
+ * reads what was kept without one, and the spool directory. */
+static store_err pictures_open(store_t *s, const store_options *opt)
+{
+    static const codec_config plain = {0};
+    s->codec = opt->codec;
+    s->spool_dir = opt->spool_dir != NULL ? opt->spool_dir : s->ops->spool_hint(s);
+    if (s->spool_dir == NULL)
+        s->spool_dir = "/tmp"; /* a backend with no place of its own */
+    if (opt->codec == NULL && codec_create(&plain, &s->plain_codec) != CB_EOK)
+        return STORE_INTERNAL;
+    s->decoder = opt->codec != NULL ? opt->codec : s->plain_codec;
+    return STORE_OK;
+}
+
 store_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
@@ -123,6 +138,12 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     }
     if (rc == STORE_OK && (*out)->changes != NULL && opt->cache_bytes > 0)
         (*out)->cache = store_cache_create(opt->cache_bytes);
+    if (rc == STORE_OK)
+        rc = pictures_open(*out, opt);
+    if (rc != STORE_OK && *out != NULL) {
+        store_close(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -154,6 +175,7 @@ void store_close(store_t *s)
     if (s->changes != NULL)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
     struct store_urefs *urefs = s->urefs;
+    codec_destroy(s->plain_codec);
     s->ops->close(s);
     store_urefs_destroy(urefs);
 }
@@ -395,9 +417,7 @@ typedef struct {
     arena_t *a;
     model_user *user;
     model_blob *blob;
-    const void **shared; /* read_image_shared: the entry's own bytes */
-    store_release *rel;
-    size_t *len;
+    store_pic_view *view; /* read_image_shared: the entry's own bytes */
 } read_dst;
 
 static bool read_user(void *cls, const void *v, size_t n, store_cache_entry *e)
@@ -418,17 +438,17 @@ static bool read_blob(void *cls, const void *v, size_t n, store_cache_entry *e)
     return r.ok && r.p == r.end;
 }
 
-/* A record followed by its bytes (BlobSize of them): the record into
- * d->blob, *bytes where they start; false when the value is not that. */
-static bool image_value(read_dst *d, const void *v, size_t n, const unsigned char **bytes)
+/* A record followed by its plain bytes (OriginalSize of them): the record
+ * into d->blob, *bytes where they start; false when the value is not that. */
+static bool image_value(read_dst *d, const void *v, size_t n, const unsigned char **bytes,
+                        size_t *len)
 {
     flat_rd r = {d->a, v, (const unsigned char *)v + n, true};
     rd_blob(&r, d->blob);
-    size_t len = (size_t)(r.end - r.p);
-    if (!r.ok || d->blob->blob_size < 0 || len != (size_t)d->blob->blob_size)
+    *len = (size_t)(r.end - r.p);
+    if (!r.ok || d->blob->original_size < 0 || *len != (size_t)d->blob->original_size)
         return false;
     *bytes = r.p;
-    *d->len = len;
     return true;
 }
 
@@ -437,11 +457,11 @@ static bool read_image_shared(void *cls, const void *v, size_t n, store_cache_en
 {
     read_dst *d = cls;
     const unsigned char *p;
-    if (!image_value(d, v, n, &p))
+    size_t len;
+    if (!image_value(d, v, n, &p, &len))
         return false;
     store_cache_entry_hold(e);
-    *d->shared = p;
-    *d->rel = (store_release){store_cache_entry_drop, e};
+    *d->view = (store_pic_view){p, -1, len, {store_cache_entry_drop, e}};
     return true;
 }
 
@@ -507,84 +527,35 @@ store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, mod
     return rc;
 }
 
-store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                          int32_t user_id, int64_t expect, model_blob *out)
-{
-    return s->ops->image_put(s, a, k, id, c, user_id, expect, out);
-}
-
-/* The lent bytes, as the caller's own: a read that missed the cache lent
- * a malloc'd copy already (released by free), a hit is copied. */
-store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                          void **bytes, size_t *len)
-{
-    const void *lent = NULL;
-    store_release rel;
-    store_err rc = store_image_get_shared(s, a, k, id, out, &lent, len, &rel);
-    *bytes = NULL;
-    if (rc == STORE_OK && rel.release == free) {
-        *bytes = rel.cls;
-        return rc;
-    }
-    if (rc == STORE_OK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
-        rc = STORE_INTERNAL;
-    if (*bytes != NULL)
-        memcpy(*bytes, lent, *len);
-    rel.release(rel.cls);
-    return rc;
-}
-
-store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                                 const void **bytes, size_t *len, store_release *rel)
+/* The picture of (k, id) into *v, through the cache when there is one;
+ * may_spool: a large one may come as a file (never cached). */
+static store_err image_view(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                            store_pic_view *v, bool may_spool)
 {
     uint64_t changes = 0;
     entity_key key = {'G', (int32_t)k, id};
     struct store_cache *c = cache_on(s, STORE_CHANGES_ALL, &changes);
-    read_dst d = {.a = a, .blob = out, .shared = bytes, .rel = rel, .len = len};
+    read_dst d = {.a = a, .blob = out, .view = v};
     if (c != NULL && store_cache_get(c, changes, &key, sizeof(key), read_image_shared, &d))
         return STORE_OK;
-    void *copy = NULL;
-    store_err rc = s->ops->image_get(s, a, k, id, out, &copy, len);
-    if (rc == STORE_OK && c != NULL)
-        keep_blob(c, changes, &key, out, copy, *len);
-    *bytes = copy;
-    *rel = (store_release){free, copy};
+    store_err rc = store_pic_image_read(s, a, k, id, may_spool, out, v);
+    if (rc == STORE_OK && c != NULL && v->fd < 0)
+        keep_blob(c, changes, &key, out, v->bytes, v->len);
     return rc;
 }
 
-store_err store_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
-                            const store_content *c, int32_t user_id, model_blob *out)
+store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                          void **bytes, size_t *len)
 {
-    assert(a != NULL && out != NULL);
-    return s->ops->blob_create(s, a, edit, c, user_id, out);
+    store_pic_view v;
+    store_err rc = image_view(s, a, k, id, out, &v, false);
+    return store_pic_view_take(rc, &v, bytes, len);
 }
 
-store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
-                                 int32_t user_id, model_blob *out)
+store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
+                                 store_pic_view *v)
 {
-    assert(a != NULL && c != NULL && out != NULL);
-    return s->ops->blob_content_put(s, a, blob_id, c, user_id, out);
-}
-
-store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                 void **bytes, size_t *len)
-{
-    assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
-    return s->ops->blob_content_get(s, a, blob_id, out, bytes, len);
-}
-
-store_err store_thumbnail_put(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
-                              int32_t user_id, model_blob *out)
-{
-    assert(a != NULL && c != NULL && out != NULL);
-    return s->ops->thumbnail_put(s, a, product_id, c, user_id, out);
-}
-
-store_err store_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                              void **bytes, size_t *len)
-{
-    assert(a != NULL && out != NULL && bytes != NULL && len != NULL);
-    return s->ops->thumbnail_get(s, a, product_id, out, bytes, len);
+    return image_view(s, a, k, id, out, v, true);
 }
 
 store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)

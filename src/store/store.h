@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "store/codec.h"
 #include "store/model.h"
 
 typedef struct store store_t;
@@ -72,6 +73,13 @@ typedef struct {
      * image bytes); 0 = no cache. A cached read is never older than the
      * last write, by any process, that ended before the read began. */
     size_t cache_bytes;
+    /* How picture bytes are kept at rest (codec.h); NULL: as they are. The
+     * store applies it: writes take plain content and reads return plain
+     * bytes. Borrowed: it must outlive the store. */
+    const codec_t *codec;
+    /* Where the store makes its temporary files (encoded uploads, large
+     * pictures read for an answer); NULL: store_spool_hint's. */
+    const char *spool_dir;
 } store_options;
 
 /* Opens (creating if needed, with parent directories) and migrates. */
@@ -222,12 +230,16 @@ store_err store_image_info_put(store_t *s, arena_t *a, model_kind k, int32_t id,
                                const model_blob_edit *edit, int32_t user_id, int64_t expect,
                                model_blob *out);
 
-/* The bytes to store, read with pread from fd at [0, size). */
+/* The plain picture to store, read with pread from fd at [0, size). The
+ * store encodes it with its codec (store_options) before its write
+ * transaction begins: BlobSize, IsZipped and IsEncrypted say what was
+ * kept, OriginalSize is size. The last three members are the store's own
+ * (what its backend is handed): callers leave them zero. */
 typedef struct {
     int fd;
-    int64_t size;          /* bytes stored (BlobSize) */
-    int64_t original_size; /* bytes served (OriginalSize) */
+    int64_t size; /* plain bytes (OriginalSize) */
     const char *mime_type;
+    int64_t original_size;
     bool is_zipped;
     bool is_encrypted;
 } store_content;
@@ -240,10 +252,13 @@ typedef struct {
 store_err store_image_put(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
                           int32_t user_id, int64_t expect, model_blob *out);
 
-/* The record and its stored bytes, read in one transaction. When the
- * entity has no record or the record has no bytes (BlobSize 0 after a
- * PUT ImageInfo), STORE_ABSENT with out->blob_id telling which (0 = none).
- * *bytes is malloc'd (free()), *len == out->blob_size. */
+/* The record and its plain bytes (decoded by the store's codec), read in
+ * one transaction. When the entity has no record or the record has no
+ * bytes (BlobSize 0 after a PUT ImageInfo), STORE_ABSENT with out->blob_id
+ * telling which (0 = none). *bytes is malloc'd (free()), *len ==
+ * out->original_size. STORE_CORRUPT when the stored bytes do not decode
+ * (damaged, or another key's), STORE_UNAVAILABLE when they are encrypted
+ * and the store has no key. */
 store_err store_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
                           void **bytes, size_t *len);
 
@@ -253,12 +268,31 @@ typedef struct {
     void *cls;
 } store_release;
 
-/* As store_image_get, but the bytes may be the read cache's own, shared
- * with other readers: read-only, and valid (unchanged, whatever is written
- * meanwhile) until rel->release(rel->cls). *rel is set whenever *bytes is
- * (also on STORE_ABSENT, when both are NULL-safe to release). */
+/* Plain picture bytes lent out by a read: in memory (bytes), or, for a
+ * picture larger than STORE_PIC_INLINE, in an unnamed temporary file
+ * (fd >= 0, bytes NULL) it was decoded into piece by piece inside the
+ * read's transaction, so that no reader holds a large picture in memory.
+ * Either way [0, len) and read-only; rel.release(rel.cls) once gives it
+ * back (closing the fd). */
+typedef struct {
+    const void *bytes;
+    int fd; /* -1: in memory */
+    size_t len;
+    store_release rel;
+} store_pic_view;
+
+/* Pictures up to this many plain bytes are read into memory (and kept by
+ * the read cache); larger ones into a file (measured: doc/... notes). */
+#ifndef STORE_PIC_INLINE /* a build may set it (for measuring) */
+#define STORE_PIC_INLINE ((size_t)1 << 20)
+#endif
+
+/* As store_image_get, into a view: the memory may be the read cache's own,
+ * shared with other readers, and valid (unchanged, whatever is written
+ * meanwhile) until released. v->rel is set on every answer (NULL-safe to
+ * release when there are no bytes). */
 store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                                 const void **bytes, size_t *len, store_release *rel);
+                                 store_pic_view *v);
 
 /* Removes the entity's image bytes and BLOB record; STORE_OK when there was
  * none. A product's thumbnail record stays. */
@@ -410,5 +444,23 @@ typedef store_err (*store_rewrite_fn)(void *ctx, const void *in, size_t len, boo
                                       bool encrypted, void **out, size_t *out_len, bool *out_zipped,
                                       bool *out_encrypted);
 store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
+
+/* How store_recode_all re-encodes (`crmblob rekey`). */
+typedef struct {
+    const codec_t *old;   /* the key the pictures are kept with; NULL: none */
+    const codec_t *new_;  /* what to keep them with (compressing only when asked); NULL: as
+                             they are */
+    const codec_t *new_z; /* the new key, compressing: for what was compressed before (so
+                             compression stays where it was); never NULL */
+    void (*progress)(void *ctx, int64_t stored_bytes); /* per value read; may be NULL */
+    void *ctx;
+} store_recode;
+
+/* Re-encodes every picture and variant with how->new_ (how->new_z for what
+ * was compressed), over store_rewrite_all (its transactions, its count and
+ * its resumption): a value is decoded with how->old, or, when a run was
+ * interrupted after it, with how->new_. STORE_CORRUPT for a value neither
+ * key decodes; nothing after it is rewritten. */
+store_err store_recode_all(store_t *s, const store_recode *how, int64_t *count);
 
 #endif

@@ -23,22 +23,6 @@ struct store_ops {
     const char *(*spool_hint)(store_t *s); /* NULL when it has none */
     store_err (*hold)(store_t *s, store_hold_mode h);
 
-    store_err (*image_put)(store_t *s, arena_t *a, model_kind k, int32_t id, const store_content *c,
-                           int32_t user_id, int64_t expect, model_blob *out);
-    store_err (*image_get)(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                           void **bytes, size_t *len);
-
-    store_err (*blob_create)(store_t *s, arena_t *a, const model_blob_edit *edit,
-                             const store_content *c, int32_t user_id, model_blob *out);
-    store_err (*blob_content_put)(store_t *s, arena_t *a, int32_t blob_id, const store_content *c,
-                                  int32_t user_id, model_blob *out);
-    store_err (*blob_content_get)(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                  void **bytes, size_t *len);
-    store_err (*thumbnail_put)(store_t *s, arena_t *a, int32_t product_id, const store_content *c,
-                               int32_t user_id, model_blob *out);
-    store_err (*thumbnail_get)(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                               void **bytes, size_t *len);
-
     store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
     /* store_scope_wait, for a scope with deferred writes */
     store_err (*scope_wait)(store_scope *sc, store_scope_fn fn, void *ctx);
@@ -82,6 +66,10 @@ struct store {
     struct store_touches *touches;
     struct store_urefs *urefs; /* store_entity.c's memory of users named by records */
     bool defers;               /* writes may be deferred (store_scope_open) */
+    const codec_t *codec;      /* store_options.codec; NULL: bytes kept as they are */
+    const codec_t *decoder;    /* codec, or plain_codec: reads what was kept either way */
+    codec_t *plain_codec;      /* no key, no compression: the store's own */
+    const char *spool_dir;     /* store_options.spool_dir, or the backend's hint */
 };
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
@@ -147,11 +135,9 @@ store_err store_variant_open(store_t *s);
 void store_variant_close(store_t *s);
 
 /* ---- records: rules shared with the content recipes (store_entity.c) -----
- * The content recipes (image_put, blob_create, blob_content_put,
- * thumbnail_put, and the reads of bytes) still run in the backend until
- * the picture bytes have their primitives; they call these for the record
- * rules, so that each rule lives once. Each runs in the caller's open
- * transaction tx, on s's backend. */
+ * The content recipes (store_pic.c) call these for the record rules, so
+ * that each rule lives once. Each runs in the caller's open transaction
+ * tx, on s's backend. */
 
 /* The memory of the users that records name (a record names two, and the
  * same few users write most records): one per store, filed under the
@@ -194,6 +180,32 @@ store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bo
                             model_blob *out);
 /* store_image_info, past the read cache (store.c's). */
 store_err store_image_info_read(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
+
+/* ---- store_pic.c: the picture layer ---------------------------------------
+ * The codec is applied here, above the backends: an upload is encoded
+ * into a spool before the write transaction, and stored bytes are decoded
+ * inside the read transaction into memory or, above STORE_PIC_INLINE, a
+ * spool file. The content recipes (store.h's image_put, blob_create,
+ * blob_content_put/get, thumbnail_put/get) are store_pic.c's. */
+
+/* The picture of entity (k, id) and its record into *v (the read behind
+ * store.c's read cache): memory when inline (or always when !may_spool),
+ * else a spool file. */
+store_err store_pic_image_read(store_t *s, arena_t *a, model_kind k, int32_t id, bool may_spool,
+                               model_blob *out, store_pic_view *v);
+/* The view's bytes as the caller's own (malloc'd; the view must be in
+ * memory): a read that missed the cache made them so already, a hit is
+ * copied. The view is released. rc: the read's outcome, returned. */
+store_err store_pic_view_take(store_err rc, store_pic_view *v, void **bytes, size_t *len);
+
+/* A variant's plain bytes encoded by s's codec: *out the meta to keep
+ * (flags, original_size), *enc malloc'd or NULL when kept as given. */
+store_err store_pic_variant_encode(store_t *s, const store_variant_meta *in, const void *bytes,
+                                   size_t len, store_variant_meta *out, void **enc,
+                                   size_t *enc_len);
+/* Kept variant bytes (taken) as plain bytes (malloc'd) by meta m. */
+store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void *stored,
+                                   size_t n, void **bytes, size_t *len);
 
 /* Opens the SQLite database file at `path` (its directory must exist),
  * creating and migrating the schema. opt is never NULL here. */

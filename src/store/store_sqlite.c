@@ -78,7 +78,6 @@
 
 #define DEFAULT_POOL_SIZE 8
 #define BUSY_TIMEOUT_MS 10000
-#define COPY_CHUNK (64 * 1024) /* image bytes copied per pread/blob_write */
 
 /* ---- statements --------------------------------------------------------- */
 
@@ -383,13 +382,30 @@ struct sq_store;
 
 #define USED_MAX 16
 
+/* store_backend.h's picture handles. A connection has one of each: its
+ * transaction has at most one picture open for writing and one for
+ * reading at a time (the recipes open, stream and close in turn). */
+struct store_pic_w {
+    struct conn *c;
+    sqlite3_blob *h;      /* NULL for an empty picture */
+    int64_t off, size;    /* written so far, and the size announced at open */
+    bool open;
+};
+struct store_pic_r {
+    struct conn *c;
+    sqlite3_blob *h;
+    int64_t size;
+    bool open;
+};
+
 struct conn {
     struct sq_store *owner;
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     sqlite3_stmt *used[USED_MAX]; /* handed out by query() since reset_all */
     int nused;
-    unsigned char *chunk; /* COPY_CHUNK bytes for image_put */
+    struct store_pic_w pw; /* the picture being written in this transaction */
+    struct store_pic_r pr; /* the picture being read in this transaction */
     tx_mode mode;         /* of the transaction in progress */
     struct store_tx tx;   /* that transaction as store_backend.h's begin hands it out */
     store_scope *sc;      /* the group's connection: the scope of the part on it */
@@ -1843,300 +1859,104 @@ static store_err be_blob_sweep(store_tx *tx, int64_t cutoff, int64_t *n)
     return rc;
 }
 
-/* ---- image bytes ------------------------------------------------------------
- * The content recipes, not above the backend interface yet: they take
- * their record rules from store_entity.c (store_int.h) and move the bytes
- * here, in the same transaction. */
+/* ---- picture bytes: the primitives (store_backend.h) ----------------------
+ * One BLOB's stored bytes, streamed in pieces of at most STORE_PIECE over
+ * sqlite3_blob_* (no statement holds the whole picture). Writing first
+ * makes a blob_data row of zeroblob(size), then fills it in order; the
+ * handles live in the transaction's connection. They decide nothing: the
+ * recipes check sizes against the record. */
 
-/* Reads exactly n bytes of fd at off. */
-static store_err read_at(int fd, unsigned char *buf, size_t n, int64_t off)
-{
-    size_t got = io_pread_full(fd, buf, n, off);
-    if (got == n)
-        return STORE_OK;
-    char eb[128];
-    log_error("store: reading image content at %lld: %s", (long long)(off + (int64_t)got),
-              errno == 0 ? "file shorter than announced" : strerror_r(errno, eb, sizeof(eb)));
-    return STORE_INTERNAL;
-}
-
-/* Streams [0, size) of fd into blob_data.content of row blob_id, which
- * holds exactly size bytes, one COPY_CHUNK at a time. */
-static store_err copy_into(struct conn *c, int32_t blob_id, int fd, int64_t size)
-{
-    sqlite3_blob *h = NULL;
-    store_err rc = STORE_OK;
-    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &h);
-    if (src != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_open for write");
-        goto out;
-    }
-    for (int64_t off = 0; off < size; off += COPY_CHUNK) {
-        size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
-        if ((rc = read_at(fd, c->chunk, n, off)) != STORE_OK)
-            goto out;
-        src = sqlite3_blob_write(h, c->chunk, (int)n, (int)off);
-        if (src != SQLITE_OK) {
-            rc = sql_err(c, src, "blob_write");
-            goto out;
-        }
-    }
-out:
-    sqlite3_blob_close(h); /* no commit happens here: we are inside BEGIN */
-    return rc;
-}
-
-static store_err be_var_delete_stale(store_tx *tx, int32_t blob_id);
-
-/* Replaces the bytes of record blob_id with the content, then its system
- * fields when it is at version `expect` (STORE_ANY: any); *row is the
- * record as stored. NOMATCH as blob_set_content. The variants of the old
- * bytes go. */
-static store_err content_put(store_tx *tx, arena_t *a, int32_t blob_id, const store_content *sc,
-                             int32_t user_id, int64_t now, int64_t expect, store_blob_row *row)
+static store_err be_pic_write_open(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out)
 {
     struct conn *c = tx_conn(tx);
+    store_pic_w *w = &c->pw;
+    assert(!w->open && size >= 0);
+    *out = NULL;
+    if (size > INT32_MAX)
+        return STORE_TOO_LARGE;
     sqlite3_stmt *st = query(c, Q_DATA_PUT);
     bind_int(st, 1, blob_id);
-    bind_int(st, 2, sc->size);
+    bind_int(st, 2, size);
     store_err rc = step_done(c, st);
-    if (rc == STORE_OK && sc->size > 0)
-        rc = copy_into(c, blob_id, sc->fd, sc->size);
-    if (rc != STORE_OK)
-        return rc;
-    store_pic_meta m = {.mime = sc->mime_type,
-                        .size = sc->size,
-                        .original_size = sc->original_size,
-                        .zipped = sc->is_zipped,
-                        .encrypted = sc->is_encrypted};
-    if ((rc = be_blob_set_content(tx, a, blob_id, &m, user_id, now, expect, row)) != STORE_OK)
-        return rc;
-    return be_var_delete_stale(&c->tx, blob_id); /* they were made from the old bytes */
-}
-
-/* STORE_TOO_LARGE when the content's sizes do not fit the record's int32
- * BlobSize/OriginalSize. */
-static store_err content_check(const store_content *sc)
-{
-    assert(sc->size >= 0 && sc->original_size >= 0);
-    return sc->size > INT32_MAX || sc->original_size > INT32_MAX ? STORE_TOO_LARGE : STORE_OK;
-}
-
-/* A write transaction through handle s (the store, or a scope's view). */
-static store_err write_begin(store_t *s, store_tx **tx)
-{
-    return be_begin(s->be, s->sc, STORE_TX_WRITE, tx);
-}
-
-/* R4: the entity's row is locked first, the record ensured, the expect
- * checked before any byte is copied and again by the write itself; the
- * product's thumbnail goes after (it was made from the bytes replaced). */
-static store_err sq_image_put(store_t *s, arena_t *a, model_kind k, int32_t id,
-                              const store_content *sc, int32_t user_id, int64_t expect,
-                              model_blob *out)
-{
-    store_tx *tx = NULL;
-    store_ent_row ent;
-    store_blob_row row;
-    int64_t now = text_now_ms();
-    model_blob_empty(out);
-    store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
-        return rc;
-    if ((rc = store_image_target(tx, k, id, user_id, now, expect, true, &ent)) != STORE_OK)
-        goto out;
-    rc = content_put(tx, a, ent.image_blob_id, sc, user_id, now, expect, &row);
-    if (rc == STORE_NOMATCH)
-        rc = store_blob_nomatch(tx, ent.image_blob_id);
-    if (rc == STORE_OK && (rc = store_thumb_drop(tx, &ent)) == STORE_OK)
-        rc = store_blob_out(s, tx, a, &row, out);
-out:
-    return be_end(tx, rc);
-}
-
-/* The bytes of record b (blob_size > 0) into a malloc'd *bytes. */
-static store_err content_get(struct conn *c, const model_blob *b, void **bytes)
-{
-    sqlite3_blob *h = NULL;
-    void *buf = NULL;
-    store_err rc = STORE_INTERNAL;
-    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", b->blob_id, 0, &h);
-    if (src != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_open for read");
-        goto out;
-    }
-    if (sqlite3_blob_bytes(h) != b->blob_size) {
-        log_error("store: BLOB %d holds %d bytes, its record says %d", b->blob_id,
-                  sqlite3_blob_bytes(h), b->blob_size);
-        rc = STORE_CORRUPT;
-        goto out;
-    }
-    if ((buf = malloc((size_t)b->blob_size)) == NULL) {
-        log_error("store: no memory for %d image bytes", b->blob_size);
-        goto out;
-    }
-    if ((src = sqlite3_blob_read(h, buf, b->blob_size, 0)) != SQLITE_OK) {
-        rc = sql_err(c, src, "blob_read");
-        goto out;
-    }
-    *bytes = buf;
-    buf = NULL;
-    rc = STORE_OK;
-out:
-    free(buf);
-    sqlite3_blob_close(h);
-    return rc;
-}
-
-/* The bytes of record *b (read in c's transaction) into *bytes and *len:
- * STORE_ABSENT when there is no record (blob_id 0) or it holds none. */
-static store_err record_bytes(struct conn *c, const model_blob *b, void **bytes, size_t *len)
-{
-    if (b->blob_id == 0 || b->blob_size == 0)
-        return STORE_ABSENT;
-    store_err rc = content_get(c, b, bytes);
-    if (rc == STORE_OK)
-        *len = (size_t)b->blob_size;
-    return rc;
-}
-
-/* be_end of a read of bytes: when the call fails after all (at COMMIT),
- * the bytes read are not handed out. */
-static store_err bytes_end(store_tx *tx, store_err rc, void **bytes, size_t *len)
-{
-    rc = be_end(tx, rc);
+    *w = (store_pic_w){.c = c, .size = size};
+    int src = SQLITE_OK;
+    if (rc == STORE_OK && size > 0 &&
+        (src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 1, &w->h)) !=
+            SQLITE_OK)
+        rc = sql_err(c, src, "blob_open for write");
     if (rc != STORE_OK) {
-        free(*bytes);
-        *bytes = NULL;
-        *len = 0;
+        sqlite3_blob_close(w->h); /* NULL after a failed open: no-op */
+        w->h = NULL;
+        return rc;
     }
+    w->open = true;
+    *out = w;
+    return STORE_OK;
+}
+
+static store_err be_pic_write(store_pic_w *w, const void *p, size_t n)
+{
+    assert(w->open && n <= STORE_PIECE && (int64_t)n <= w->size - w->off);
+    if (n == 0)
+        return STORE_OK;
+    int src = sqlite3_blob_write(w->h, p, (int)n, (int)w->off);
+    if (src != SQLITE_OK)
+        return sql_err(w->c, src, "blob_write");
+    w->off += (int64_t)n;
+    return STORE_OK;
+}
+
+/* rc: the writer's outcome so far; a picture not written to its announced
+ * size is an error of the caller's (STORE_INTERNAL). */
+static store_err be_pic_write_close(store_pic_w *w, store_err rc)
+{
+    assert(w->open);
+    sqlite3_blob_close(w->h); /* no commit happens here: we are inside BEGIN */
+    if (rc == STORE_OK && w->off != w->size) {
+        log_error("store: picture closed at %lld of %lld bytes", (long long)w->off,
+                  (long long)w->size);
+        rc = STORE_INTERNAL;
+    }
+    *w = (store_pic_w){0};
     return rc;
 }
 
-/* A read transaction of bytes through handle s: *bytes, *len empty. */
-static store_err bytes_begin(store_t *s, store_tx **tx, void **bytes, size_t *len)
+/* STORE_ABSENT when record blob_id holds no bytes (no blob_data row). */
+static store_err be_pic_read_open(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out)
 {
-    *bytes = NULL;
-    *len = 0;
-    return be_begin(s->be, s->sc, STORE_TX_READ, tx);
+    struct conn *c = tx_conn(tx);
+    store_pic_r *r = &c->pr;
+    assert(!r->open);
+    *out = NULL;
+    *size = 0;
+    *r = (store_pic_r){.c = c};
+    int src = sqlite3_blob_open(c->db, "main", "blob_data", "content", blob_id, 0, &r->h);
+    if (src == SQLITE_ERROR && strncmp(sqlite3_errmsg(c->db), "no such rowid", 13) == 0)
+        return STORE_ABSENT;
+    if (src != SQLITE_OK) {
+        sqlite3_blob_close(r->h);
+        r->h = NULL;
+        return sql_err(c, src, "blob_open for read");
+    }
+    r->size = sqlite3_blob_bytes(r->h);
+    r->open = true;
+    *size = r->size;
+    *out = r;
+    return STORE_OK;
 }
 
-static store_err sq_image_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out,
-                              void **bytes, size_t *len)
+static store_err be_pic_read(store_pic_r *r, int64_t off, void *buf, size_t n)
 {
-    store_tx *tx = NULL;
-    model_blob_empty(out);
-    store_err rc = bytes_begin(s, &tx, bytes, len);
-    if (rc != STORE_OK)
-        return rc;
-    if ((rc = store_image_record(s, tx, a, k, id, out)) == STORE_OK)
-        rc = record_bytes(tx_conn(tx), out, bytes, len);
-    return bytes_end(tx, rc, bytes, len);
+    assert(r->open && n <= STORE_PIECE && off >= 0 && (int64_t)n <= r->size - off);
+    int src = n > 0 ? sqlite3_blob_read(r->h, buf, (int)n, (int)off) : SQLITE_OK;
+    return src == SQLITE_OK ? STORE_OK : sql_err(r->c, src, "blob_read");
 }
 
-/* ---- BLOB records by BlobId -------------------------------------------------
- * The BLOB agent's records that carry bytes. Linking keeps blob.unlinked_ms
- * exact (NULL while linked); thumbnails are linked through
- * product.thumb_blob_id. */
-
-static store_err sq_blob_create(store_t *s, arena_t *a, const model_blob_edit *edit,
-                                const store_content *sc, int32_t user_id, model_blob *out)
+static void be_pic_read_close(store_pic_r *r)
 {
-    static const model_blob_edit none = {0};
-    store_tx *tx = NULL;
-    store_blob_row row;
-    int64_t now = text_now_ms();
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = sc != NULL ? content_check(sc) : STORE_OK;
-    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
-        return rc;
-    if ((rc = be_blob_insert(tx, MODEL_CT_PHOTO, user_id, now, now, &blob_id)) != STORE_OK ||
-        (rc = be_blob_set_info(tx, a, blob_id, edit != NULL ? edit : &none, user_id, now,
-                               STORE_ANY, &row)) != STORE_OK)
-        goto out;
-    if (sc != NULL && (rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row)) != STORE_OK)
-        goto out;
-    rc = store_blob_out(s, tx, a, &row, out);
-out:
-    return be_end(tx, rc == STORE_NOMATCH ? STORE_INTERNAL : rc); /* inserted just now */
-}
-
-static store_err sq_blob_content_put(store_t *s, arena_t *a, int32_t blob_id,
-                                     const store_content *sc, int32_t user_id, model_blob *out)
-{
-    store_tx *tx = NULL;
-    store_blob_row row;
-    int64_t now = text_now_ms();
-    model_blob_empty(out);
-    store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
-        return rc;
-    if ((rc = be_blob_read(tx, NULL, blob_id, STORE_ROW_UPDATE, &row)) != STORE_OK)
-        goto out;
-    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
-    if (rc == STORE_NOMATCH)
-        rc = store_blob_nomatch(tx, blob_id);
-    if (rc == STORE_OK)
-        rc = store_blob_out(s, tx, a, &row, out);
-out:
-    return be_end(tx, rc);
-}
-
-static store_err sq_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
-                                     void **bytes, size_t *len)
-{
-    store_tx *tx = NULL;
-    model_blob_empty(out); /* blob_id 0 when there is no record */
-    store_err rc = bytes_begin(s, &tx, bytes, len);
-    if (rc != STORE_OK)
-        return rc;
-    if ((rc = store_blob_record(s, tx, a, blob_id, false, out)) == STORE_OK)
-        rc = record_bytes(tx_conn(tx), out, bytes, len);
-    return bytes_end(tx, rc, bytes, len);
-}
-
-/* ---- a product's thumbnail -------------------------------------------------- */
-
-static store_err sq_thumbnail_put(store_t *s, arena_t *a, int32_t product_id,
-                                  const store_content *sc, int32_t user_id, model_blob *out)
-{
-    store_tx *tx = NULL;
-    store_blob_row row;
-    int64_t now = text_now_ms();
-    int32_t blob_id;
-    model_blob_empty(out);
-    store_err rc = content_check(sc);
-    if (rc != STORE_OK || (rc = write_begin(s, &tx)) != STORE_OK)
-        return rc;
-    if ((rc = store_thumb_target(tx, product_id, user_id, now, &blob_id)) != STORE_OK)
-        goto out;
-    rc = content_put(tx, a, blob_id, sc, user_id, now, STORE_ANY, &row);
-    if (rc == STORE_NOMATCH)
-        rc = store_blob_nomatch(tx, blob_id);
-    if (rc == STORE_OK)
-        rc = store_blob_out(s, tx, a, &row, out);
-out:
-    return be_end(tx, rc);
-}
-
-static store_err sq_thumbnail_get(store_t *s, arena_t *a, int32_t product_id, model_blob *out,
-                                  void **bytes, size_t *len)
-{
-    store_tx *tx = NULL;
-    store_ent_row ent;
-    model_blob_empty(out);
-    store_err rc = bytes_begin(s, &tx, bytes, len);
-    if (rc != STORE_OK)
-        return rc;
-    if ((rc = be_ent_read(tx, NULL, MODEL_PRODUCT, product_id, STORE_ROW_PLAIN, &ent)) != STORE_OK)
-        goto out;
-    if (ent.thumb_blob_id != 0 &&
-        (rc = store_blob_record(s, tx, a, ent.thumb_blob_id, true, out)) != STORE_OK)
-        goto out;
-    rc = record_bytes(tx_conn(tx), out, bytes, len);
-out:
-    return bytes_end(tx, rc, bytes, len);
+    assert(r->open);
+    sqlite3_blob_close(r->h);
+    *r = (store_pic_r){0};
 }
 
 /* ---- variants: the primitives of store_backend.h ------------------------
@@ -2850,11 +2670,6 @@ static store_err conn_open(struct conn *c, const char *path)
         log_error("store: this SQLite does not enforce foreign keys");
         return STORE_INTERNAL;
     }
-    c->chunk = malloc(COPY_CHUNK);
-    if (c->chunk == NULL) {
-        log_error("store: out of memory");
-        return STORE_INTERNAL;
-    }
     return STORE_OK;
 }
 
@@ -2899,7 +2714,6 @@ static void conn_close(struct conn *c)
         sqlite3_finalize(c->q[i]);
     if (sqlite3_close(c->db) != SQLITE_OK)
         log_error("sqlite: close: %s", sqlite3_errmsg(c->db));
-    free(c->chunk);
     *c = (struct conn){0};
 }
 
@@ -2938,13 +2752,6 @@ static const struct store_ops sqlite_ops = {
     .ping = sq_ping,
     .spool_hint = sq_spool_hint,
     .hold = sq_hold,
-    .image_put = sq_image_put,
-    .image_get = sq_image_get,
-    .blob_create = sq_blob_create,
-    .blob_content_put = sq_blob_content_put,
-    .blob_content_get = sq_blob_content_get,
-    .thumbnail_put = sq_thumbnail_put,
-    .thumbnail_get = sq_thumbnail_get,
     .rewrite_all = sq_rewrite_all,
     .scope_wait = group_scope_wait,
     .changes_check = sq_changes_check,
@@ -3051,6 +2858,12 @@ static const struct store_be_ops sqlite_be_ops = {
     .blob_sweep = be_blob_sweep,
 
     /* ---- picture bytes ---- */
+    .pic_write_open = be_pic_write_open,
+    .pic_write = be_pic_write,
+    .pic_write_close = be_pic_write_close,
+    .pic_read_open = be_pic_read_open,
+    .pic_read = be_pic_read,
+    .pic_read_close = be_pic_read_close,
 
     /* ---- variants ---- */
     .var_read = be_var_read,

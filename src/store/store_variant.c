@@ -170,15 +170,18 @@ store_err store_variant_get(store_t *s, arena_t *a, int32_t blob_id, int64_t ver
                  .len = len};
     *bytes = NULL;
     *len = 0;
+    void *stored = NULL;
+    size_t n = 0;
+    g.bytes = &stored;
+    g.len = &n;
     store_err rc = store_run(s, STORE_TX_READ1, get_recipe, &g); /* one statement */
     if (rc != STORE_OK) {
-        free(*bytes);
-        *bytes = NULL;
-        *len = 0;
-    } else if (touch_add(s->root->touches, g.vid, text_now_ms())) {
-        touch_flush(s, false); /* in s's scope, as the read */
+        free(stored);
+        return rc;
     }
-    return rc;
+    if (touch_add(s->root->touches, g.vid, text_now_ms()))
+        touch_flush(s, false); /* in s's scope, as the read */
+    return store_pic_variant_decode(s, meta, stored, n, bytes, len); /* takes stored */
 }
 
 /* var_totals' answer, a missing totals row made an internal error. */
@@ -271,9 +274,15 @@ store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const 
                             bool pinned, int64_t cache_max_bytes)
 {
     assert(key != NULL && meta != NULL && meta->mime != NULL && (bytes != NULL || len == 0));
+    store_variant_meta m;
+    void *enc = NULL;
+    size_t enc_len = 0;
+    store_err rc = store_pic_variant_encode(s, meta, bytes, len, &m, &enc, &enc_len);
+    if (rc != STORE_OK)
+        return rc;
     put_ctx *p = malloc(sizeof(*p)); /* the batch of uses is 4 KB */
     arena_t *a = arena_create();     /* aborts when out of memory */
-    store_err rc = STORE_INTERNAL;
+    rc = STORE_INTERNAL;
     if (p == NULL) {
         log_error("store: no memory for a variant put");
         goto out;
@@ -281,9 +290,9 @@ store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const 
     *p = (put_ctx){.blob_id = blob_id,
                    .version = version,
                    .key = key,
-                   .m = meta,
-                   .bytes = bytes,
-                   .len = len,
+                   .m = &m,
+                   .bytes = enc != NULL ? enc : bytes,
+                   .len = enc != NULL ? enc_len : len,
                    .pinned = pinned,
                    .max = cache_max_bytes,
                    .a = a,
@@ -292,5 +301,6 @@ store_err store_variant_put(store_t *s, int32_t blob_id, int64_t version, const 
 out:
     arena_destroy(a);
     free(p);
+    free(enc);
     return rc;
 }

@@ -899,6 +899,222 @@ static int setup(void **state)
     return 0;
 }
 
+/* ---- the streaming decoder ---------------------------------------------- */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+    int calls;
+} collected;
+
+static cb_err collect(void *ctx, const void *p, size_t n)
+{
+    collected *c = ctx;
+    assert_true(n > 0);
+    if (c->len + n > c->cap) {
+        c->cap = 2 * (c->len + n);
+        c->p = realloc(c->p, c->cap);
+        assert_non_null(c->p);
+    }
+    memcpy(c->p + c->len, p, n);
+    c->len += n;
+    c->calls++;
+    return CB_EOK;
+}
+
+/* Feeds [p, p + n) in pieces of `piece` bytes; the decoder's result. */
+static cb_err stream_decode(const codec_t *c, const unsigned char *p, size_t n, bool zipped,
+                            bool encrypted, size_t piece, collected *out)
+{
+    codec_dec *d = NULL;
+    int64_t plain = -1;
+    *out = (collected){0};
+    cb_err e = codec_dec_open(c, zipped, encrypted, collect, out, &d);
+    for (size_t off = 0; e == CB_EOK && off < n; off += piece)
+        e = codec_dec_feed(d, p + off, n - off < piece ? n - off : piece);
+    if (e == CB_EOK && (e = codec_dec_finish(d, &plain)) == CB_EOK)
+        assert_int_equal(plain, (int64_t)out->len);
+    codec_dec_close(d);
+    return e;
+}
+
+/* codec_decode_fd of [p, p + n): the result, the file checked against want. */
+static cb_err fd_decode(const codec_t *c, const unsigned char *p, size_t n, bool zipped,
+                        bool encrypted, const unsigned char *want, size_t want_len)
+{
+    int in = spool(p, n), out_fd = -2;
+    int64_t out_size = -1;
+    cb_err e = codec_decode_fd(c, in, (int64_t)n, zipped, encrypted, dir, &out_fd, &out_size);
+    close(in);
+    if (e != CB_EOK) {
+        assert_int_equal(out_fd, -1);
+        return e;
+    }
+    struct stat st;
+    assert_int_equal(fstat(out_fd, &st), 0);
+    assert_int_equal(st.st_nlink, 0); /* unnamed */
+    assert_int_equal(out_size, (int64_t)want_len);
+    unsigned char *got = slurp(out_fd, want_len); /* from offset 0 */
+    if (want_len > 0)
+        assert_memory_equal(got, want, want_len);
+    free(got);
+    close(out_fd);
+    return e;
+}
+
+/* Every codec, sizes around the 64 KiB chunk and 128 KiB inflate
+ * boundaries, pieces from 1 byte to more than a sealed chunk. */
+static void test_stream_roundtrip(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 65535, 65536, 65537, 131072, 131073, 300001};
+    static const size_t pieces[] = {1, 17, 4096, 64 * KIB + 17, 256 * KIB};
+    int before = count_fds();
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        for (int kind = 0; kind < 2; kind++) {
+            unsigned char *data = make_data(kind ? 't' : 'r', sizes[si]);
+            for (int i = 0; i < 4; i++) {
+                void *enc = NULL;
+                size_t len = 0;
+                bool z, e;
+                assert_int_equal(codec_encode(codecs[i], data, sizes[si], &enc, &len, &z, &e),
+                                 CB_EOK);
+                const unsigned char *stored = enc != NULL ? enc : data;
+                for (size_t pi = 0; pi < sizeof(pieces) / sizeof(pieces[0]); pi++) {
+                    if (pieces[pi] == 1 && sizes[si] > 70000)
+                        continue; /* byte by byte only where it is quick */
+                    collected got;
+                    assert_int_equal(stream_decode(codecs[i], stored, len, z, e, pieces[pi], &got),
+                                     CB_EOK);
+                    assert_int_equal(got.len, sizes[si]);
+                    if (sizes[si] > 0)
+                        assert_memory_equal(got.p, data, sizes[si]);
+                    free(got.p);
+                }
+                assert_int_equal(fd_decode(codecs[i], stored, len, z, e, data, sizes[si]), CB_EOK);
+                free(enc);
+            }
+            free(data);
+        }
+    }
+    assert_int_equal(count_fds(), before);
+}
+
+/* Damage found through the stream and the fd path, in any piece size:
+ * never CB_EOK, and the fd path leaves no file. */
+static void expect_stream_error(const codec_t *c, const unsigned char *p, size_t n, bool zipped,
+                                bool encrypted)
+{
+    static const size_t pieces[] = {1, 1000, 64 * KIB + 17, 1 << 20};
+    capture_begin();
+    for (size_t pi = 0; pi < sizeof(pieces) / sizeof(pieces[0]); pi++) {
+        collected got;
+        cb_err e = stream_decode(c, p, n, zipped, encrypted, pieces[pi], &got);
+        free(got.p);
+        if (e != CB_EINTERNAL) {
+            capture_end();
+            fail_msg("piece %zu: %d", pieces[pi], (int)e);
+        }
+    }
+    cb_err e = fd_decode(c, p, n, zipped, encrypted, NULL, 0);
+    capture_end();
+    assert_int_equal(e, CB_EINTERNAL);
+}
+
+typedef struct {
+    unsigned char *p;
+    size_t len;
+    bool zipped, encrypted;
+} stored_t;
+
+/* data encoded by c, with room for appending; it must be encoded. */
+static stored_t stored_of(const codec_t *c, const unsigned char *data, size_t n)
+{
+    stored_t s = {0};
+    void *out = NULL;
+    assert_int_equal(codec_encode(c, data, n, &out, &s.len, &s.zipped, &s.encrypted), CB_EOK);
+    assert_true(s.zipped || s.encrypted);
+    s.p = realloc(out, 2 * s.len + SEALED_CHUNK);
+    assert_non_null(s.p);
+    return s;
+}
+
+static void test_stream_errors(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    unsigned char *data = make_data('t', 150000);
+    for (int i = 1; i < 4; i++) { /* zipped, encrypted, both */
+        stored_t s = stored_of(codecs[i], data, 150000);
+        expect_stream_error(codecs[i], s.p, s.len - 1, s.zipped, s.encrypted); /* truncated */
+        expect_stream_error(codecs[i], s.p, s.len / 2, s.zipped, s.encrypted);
+        s.p[s.len] = 0x55; /* one byte more */
+        expect_stream_error(codecs[i], s.p, s.len + 1, s.zipped, s.encrypted);
+        s.p[s.len / 2] ^= 0x10; /* corrupted */
+        expect_stream_error(codecs[i], s.p, s.len, s.zipped, s.encrypted);
+        s.p[s.len / 2] ^= 0x10;
+        if (s.encrypted) /* a wrong key */
+            expect_stream_error(other_key, s.p, s.len, s.zipped, true);
+        collected got; /* intact, it decodes */
+        assert_int_equal(stream_decode(codecs[i], s.p, s.len, s.zipped, s.encrypted, 999, &got),
+                         CB_EOK);
+        assert_int_equal(got.len, 150000);
+        free(got.p);
+        free(s.p);
+    }
+    free(data);
+    assert_int_equal(count_fds(), before);
+}
+
+/* A frame declaring 65276 bytes and holding an empty last raw block, and a
+ * legacy (v0.5) frame: errors whatever the pieces (zstd's streaming decoder
+ * alone let the first pass when its header and block came in separate
+ * pieces, and decoded the second only in one piece; found by
+ * fuzz_codec_dec). */
+static void test_stream_declared_size(void **state)
+{
+    (void)state;
+    static const unsigned char frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x04,
+                                          0xfc, 0xfd, 0x01, 0x00, 0x00};
+    expect_stream_error(codecs[0], frame, sizeof(frame), true, false);
+    static const unsigned char legacy[] = {0x25, 0xb5, 0x2f, 0xfd, 0x01, 0x00, 0x00, 0x00};
+    expect_stream_error(codecs[0], legacy, sizeof(legacy), true, false); /* a v0.5 frame */
+    static const size_t pieces[] = {2, 3, 4, 5, 8};
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        collected got;
+        capture_begin();
+        cb_err e = stream_decode(codecs[0], frame, sizeof(frame), true, false, pieces[i], &got);
+        const char *log = capture_end();
+        free(got.p);
+        assert_int_equal(e, CB_EINTERNAL);
+        assert_non_null(strstr(log, "cannot be decompressed"));
+    }
+}
+
+/* A sink's error stops the decoder and comes back as it is. */
+static cb_err refuse(void *ctx, const void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    (*(int *)ctx)++;
+    return CB_ENOSPACE;
+}
+
+static void test_stream_sink_error(void **state)
+{
+    (void)state;
+    unsigned char *data = make_data('r', 200000);
+    int calls = 0;
+    codec_dec *d = NULL;
+    assert_int_equal(codec_dec_open(codecs[0], false, false, refuse, &calls, &d), CB_EOK);
+    assert_int_equal(codec_dec_feed(d, data, 1000), CB_ENOSPACE);
+    assert_int_equal(codec_dec_feed(d, data, 1000), CB_ENOSPACE); /* sticky, sink not called */
+    assert_int_equal(codec_dec_finish(d, NULL), CB_ENOSPACE);
+    assert_int_equal(calls, 1);
+    codec_dec_close(d);
+    free(data);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -940,6 +1156,10 @@ int main(void)
         cmocka_unit_test(test_key_file_unreadable),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_keygen),
+        cmocka_unit_test(test_stream_roundtrip),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_sink_error),
+        cmocka_unit_test(test_stream_declared_size),
     };
     /* every decoding error is expected in the log, the hundredth too */
     log_set_limit(0, 0);

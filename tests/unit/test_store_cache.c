@@ -436,28 +436,59 @@ static void test_image_shared(void **state)
     put_image(f, f->s, id, 1, 6000);
     unsigned char *want = tmpdb_payload(1, 6000);
     model_blob b;
-    const void *first = NULL, *second = NULL;
-    size_t len = 0;
-    store_release r1, r2;
-    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &first, &len, &r1),
-                     STORE_OK);
-    assert_int_equal(len, 6000);
-    assert_memory_equal(first, want, 6000);
+    store_pic_view v1, v2, v3;
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &v1), STORE_OK);
+    assert_int_equal(v1.len, 6000);
+    assert_int_equal(v1.fd, -1); /* small: in memory */
+    assert_memory_equal(v1.bytes, want, 6000);
     uint64_t h = hits(f);
-    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &second, &len, &r2),
-                     STORE_OK);
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &v2), STORE_OK);
     assert_int_equal(hits(f), h + 1);
-    assert_memory_equal(second, want, 6000);
+    assert_memory_equal(v2.bytes, want, 6000);
     put_image(f, f->other, id, 2, 100); /* a write while the bytes are out */
-    assert_memory_equal(second, want, 6000);
-    r1.release(r1.cls);
-    r2.release(r2.cls);
+    assert_memory_equal(v2.bytes, want, 6000);
+    v1.rel.release(v1.rel.cls);
+    v2.rel.release(v2.rel.cls);
     assert_image(f, f->s, id, 2, 100, &b);
-    const void *none = (const void *)1;
-    store_release r3;
-    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, 999, &b, &none, &len, &r3),
+    assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, 999, &b, &v3),
                      STORE_ABSENT);
-    r3.release(r3.cls); /* always safe */
+    v3.rel.release(v3.rel.cls); /* always safe */
+    free(want);
+}
+
+/* A picture larger than STORE_PIC_INLINE comes in an unnamed file, read
+ * from its start, and is never kept by the cache (each read is a miss). */
+static void test_image_large_spooled(void **state)
+{
+    fixture *f = *state;
+    int32_t id = person(f->s);
+    size_t n = STORE_PIC_INLINE + 70001;
+    put_image(f, f->s, id, 3, n);
+    unsigned char *want = tmpdb_payload(3, n), *got = malloc(n);
+    model_blob b;
+    for (int i = 0; i < 2; i++) {
+        store_pic_view v;
+        uint64_t h = hits(f);
+        assert_int_equal(store_image_get_shared(f->s, f->a, MODEL_PERSON, id, &b, &v), STORE_OK);
+        assert_int_equal(hits(f), h);
+        assert_null(v.bytes);
+        assert_true(v.fd >= 0);
+        assert_int_equal(v.len, n);
+        struct stat st;
+        assert_int_equal(fstat(v.fd, &st), 0);
+        assert_int_equal(st.st_nlink, 0);
+        assert_int_equal(st.st_size, (off_t)n);
+        assert_int_equal(pread(v.fd, got, n, 0), (ssize_t)n);
+        assert_memory_equal(got, want, n);
+        v.rel.release(v.rel.cls);
+    }
+    void *bytes = NULL; /* the whole-picture read: memory, however large */
+    size_t len = 0;
+    assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_OK);
+    assert_int_equal(len, n);
+    assert_memory_equal(bytes, want, n);
+    free(bytes);
+    free(got);
     free(want);
 }
 
@@ -661,6 +692,7 @@ int main(void)
         T(test_info_change_seen_next_read),
         T(test_picture_writes_keep_users),
         T(test_image_shared),
+        T(test_image_large_spooled),
         T(test_record_users_follow_user_changes),
         T(test_counts_file_copied_over),
         T(test_durable_writes_seen),

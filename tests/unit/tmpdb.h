@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,30 @@ static inline int64_t tmpdb_int(const char *path, const char *sql, int64_t if_nu
     assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
     if (rc == SQLITE_ROW)
         v = sqlite3_column_type(st, 0) == SQLITE_NULL ? if_null : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* White-box: the bytes of the first column of the first row of sql
+ * (malloc'd, *len of them; NULL when there is no row). */
+static inline void *tmpdb_bytes(const char *path, const char *sql, size_t *len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    void *v = NULL;
+    *len = 0;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    int rc = sqlite3_step(st);
+    assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
+    if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        v = malloc(*len + 1);
+        assert_non_null(v);
+        if (*len > 0)
+            memcpy(v, sqlite3_column_blob(st, 0), *len);
+    }
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
