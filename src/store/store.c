@@ -1,17 +1,19 @@
 /*
- * store.c — the public store API: picks a backend at open, then forwards
- * the calls whose recipes have not moved above store_backend.h yet through
- * the backend's ops table (store_int.h). The accounts' recipes (users,
- * credentials, apps, meta) are store_account.c's.
+ * store.c — the public store API's frame: picks a backend at open (SQLite
+ * for a path, PostgreSQL for a URL or key=value string) and makes the
+ * generic store_t around it; health, holds, scopes and the read cache.
+ * The recipes are store_account.c's (users, credentials, apps, meta),
+ * store_entity.c's (entities, records, links, sweep), store_variant.c's
+ * and store_pic.c's (picture bytes, the codec, the rekey walk).
  *
  * Nothing here knows about SQL or files; argument checks that every
  * backend needs (non-NULL store, the PostgreSQL prefix) live here so that
  * backends do not repeat them.
  *
  * A scope (store_scope_open) is a view: a store_t of its own, in the
- * caller's arena, with the root's ops, a pointer to the root and the
- * scope. Calls through it reach the backend with the view, which reads the
- * scope from it; everything else (cache, counts) is the root's.
+ * caller's arena, with the root's backend, a pointer to the root and the
+ * scope. Recipes run through it begin their transactions in that scope;
+ * everything else (cache, counts) is the root's.
  *
  * The read cache (cache.h) also lives here, for the reads every request
  * repeats: a user by name (each Basic-authenticated request), an entity's
@@ -104,7 +106,7 @@ static store_err pictures_open(store_t *s, const store_options *opt)
 {
     static const codec_config plain = {0};
     s->codec = opt->codec;
-    s->spool_dir = opt->spool_dir != NULL ? opt->spool_dir : s->ops->spool_hint(s);
+    s->spool_dir = opt->spool_dir != NULL ? opt->spool_dir : store_spool_hint(s);
     if (s->spool_dir == NULL)
         s->spool_dir = "/tmp"; /* a backend with no place of its own */
     if (opt->codec == NULL && codec_create(&plain, &s->plain_codec) != CB_EOK)
@@ -120,12 +122,22 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     *out = NULL;
     if (opt == NULL)
         opt = &defaults;
-    if (pgc_is_pg(where)) {
-        log_error("PostgreSQL backend not built yet");
-        return STORE_UNAVAILABLE;
+    store_be *be = NULL;
+    store_err rc = pgc_is_pg(where) ? store_pg_open(where, opt, &be)
+                                    : store_sqlite_open(where, opt, &be);
+    if (rc != STORE_OK)
+        return rc;
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        log_error("store: out of memory");
+        be->ops->close(be);
+        return STORE_INTERNAL;
     }
-    store_err rc = store_sqlite_open(where, opt, out);
-    if (rc == STORE_OK && ((*out)->urefs = store_urefs_create()) == NULL) {
+    store_t *s = *out;
+    s->root = s;
+    s->be = be;
+    s->changes = be->ops->counts != NULL ? be->ops->counts(be) : NULL;
+    s->defers = be->defers;
+    if ((s->urefs = store_urefs_create()) == NULL) {
         log_error("store: no memory for the user references");
         rc = STORE_INTERNAL;
     }
@@ -149,12 +161,14 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
 
 const char *store_spool_hint(store_t *s)
 {
-    return s->ops->spool_hint(s);
+    store_be *be = s->root->be;
+    return be->ops->spool_hint != NULL ? be->ops->spool_hint(be) : NULL;
 }
 
 store_err store_hold(store_t *s, store_hold_mode h)
 {
-    return s->ops->hold(s, h);
+    store_be *be = s->root->be;
+    return be->ops->hold(be, h);
 }
 
 void store_close(store_t *s)
@@ -176,8 +190,9 @@ void store_close(store_t *s)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
     struct store_urefs *urefs = s->urefs;
     codec_destroy(s->plain_codec);
-    s->ops->close(s);
+    s->be->ops->close(s->be);
     store_urefs_destroy(urefs);
+    free(s);
 }
 
 /* Microseconds of a clock a few ms coarse (read from memory, no system
@@ -194,11 +209,12 @@ void store_changes_watch(store_t *s, bool force)
     assert(s->root == s);
     uint64_t now = coarse_now_us();
     uint64_t last = atomic_load_explicit(&s->changes_checked_us, memory_order_relaxed);
-    if (s->ops->changes_check == NULL || (!force && now - last < STORE_CHANGES_CHECK_US))
+    const struct store_be_ops *ops = s->be->ops;
+    if (ops->counts_check == NULL || (!force && now - last < STORE_CHANGES_CHECK_US))
         return;
     if (!atomic_compare_exchange_strong(&s->changes_checked_us, &last, now) && !force)
         return; /* another thread checks */
-    if (s->ops->changes_check(s) && s->cache != NULL)
+    if (ops->counts_check(s->be) && s->cache != NULL)
         store_cache_clear(s->cache);
 }
 
@@ -244,7 +260,6 @@ store_t *store_scope_open(store_t *root, arena_t *a)
     if (v == NULL)
         return root; /* the writes then wait where they are */
     v->sc = (store_scope){.s = root, .a = a};
-    v->view.ops = root->ops;
     v->view.root = root;
     v->view.be = root->be;
     v->view.sc = &v->sc;
@@ -266,7 +281,7 @@ store_err store_scope_wait(store_t *view, store_scope_fn fn, void *ctx)
 {
     store_scope *sc = view->sc;
     assert(sc != NULL && sc->ended && sc->wrote && fn != NULL);
-    return view->ops->scope_wait(sc, fn, ctx);
+    return view->be->ops->scope_wait(sc, fn, ctx);
 }
 
 /* ---- flat records for the cache ------------------------------------------ */
@@ -508,7 +523,7 @@ store_err store_ping(store_t *s, char *why, size_t why_cap)
 {
     if (why_cap > 0)
         why[0] = '\0';
-    return s->ops->ping(s, why, why_cap);
+    return s->root->be->ops->ping(s->root->be, why, why_cap);
 }
 
 store_err store_image_info(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
@@ -556,10 +571,4 @@ store_err store_image_get_shared(store_t *s, arena_t *a, model_kind k, int32_t i
                                  store_pic_view *v)
 {
     return image_view(s, a, k, id, out, v, true);
-}
-
-store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
-{
-    assert(fn != NULL && count != NULL);
-    return s->ops->rewrite_all(s, fn, ctx, count);
 }

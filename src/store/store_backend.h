@@ -25,10 +25,8 @@
  *    reading of it) and never carries on in the same transaction; the
  *    PostgreSQL backend answers later primitives, and end, with it.
  *
- * Until every recipe has moved above this interface, the older whole-call
- * table (struct store_ops, store_int.h) exists alongside; a backend fills
- * the sections below as their recipes move (accounts, entities and
- * records, picture bytes, variants), each section on its own lines.
+ * Every recipe lives above this interface: store.c makes a store_t (a
+ * generic handle, store_int.h) around whichever store_be its open made.
  */
 #ifndef CB_STORE_BACKEND_H
 #define CB_STORE_BACKEND_H
@@ -315,6 +313,9 @@ struct store_be_ops {
 
 struct store_be {
     const struct store_be_ops *ops;
+    /* writes may be deferred (durable mode's group commit): scope_wait
+     * then answers for them; set by the backend's open */
+    bool defers;
 };
 
 /* A recipe: the body of one transaction. It returns STORE_OK to commit,
@@ -330,8 +331,12 @@ store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
 
 /* The PostgreSQL backend (store_pg.c) on conninfo: a pool of o->pool_size
  * connections (0: 8), the schema migrated (created, or refused when newer
- * than this binary). Closed by its ops' close. Until store_open dispatches
- * to it, its tests drive it through its ops. */
+ * than this binary). Closed by its ops' close. store_open dispatches a
+ * PostgreSQL `where` to it; its tests also drive it through its ops. */
 store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out);
+
+/* The SQLite backend (store_sqlite.c) on the database file at `path`
+ * (its directory made when missing), creating and migrating the schema. */
+store_err store_sqlite_open(const char *path, const store_options *o, store_be **out);
 
 #endif

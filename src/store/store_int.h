@@ -1,13 +1,11 @@
 /*
- * store_int.h — the backend interface behind store.h (private to src/store).
+ * store_int.h — the store's handle and what its parts share (private to
+ * src/store).
  *
- * A backend embeds `struct store` as the first member of its own state,
- * points `ops` at its static ops table and `root` at that member; store.c
- * dispatches every public call through that table, passing the handle it
- * was given (the store or a view of it: the backend finds its state
- * through `root`). Each ops member has exactly the contract of the
- * store.h function of the same name. The table shrinks as the recipes move
- * above store_backend.h (the accounts' already have: store_account.c).
+ * A store_t is generic: store.c makes it around whichever backend
+ * (store_backend.h) store_open chose, and every recipe reaches the
+ * database through s->be. A view (store_scope_open) is a store_t of its
+ * own that points at the root and carries its scope.
  */
 #ifndef CB_STORE_INT_H
 #define CB_STORE_INT_H
@@ -17,41 +15,20 @@
 #include "store/store.h"
 #include "store/store_backend.h"
 
-struct store_ops {
-    void (*close)(store_t *s);
-    store_err (*ping)(store_t *s, char *why, size_t why_cap);
-    const char *(*spool_hint)(store_t *s); /* NULL when it has none */
-    store_err (*hold)(store_t *s, store_hold_mode h);
-
-    store_err (*rewrite_all)(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count);
-    /* store_scope_wait, for a scope with deferred writes */
-    store_err (*scope_wait)(store_scope *sc, store_scope_fn fn, void *ctx);
-    /* Makes sure `changes` is still the database's shared count (the file
-     * holding it was not removed or replaced); when it was not, maps the
-     * current one at the same address and moves every count past any value
-     * read before. True when it did: everything filed under an earlier
-     * count is dead. NULL when the backend's counts cannot be lost. */
-    bool (*changes_check)(store_t *s);
-};
-
 struct store_cache;
 struct store_touches;
 
 struct store_be;
 
 /* The store itself (the root), or a view of it (store_scope_open): a
- * view has the root's ops, points at the root and carries its scope; every
+ * view points at the root, has its backend and carries its scope; every
  * other member is the root's alone, so code that reaches them from a
- * store_t it was handed goes through `root`. A backend's ops get the
- * handle the caller passed, and read its scope from `sc`. */
+ * store_t it was handed goes through `root`. Recipes begin their
+ * transactions with the handle's scope (`sc`). */
 struct store {
-    const struct store_ops *ops;
     struct store *root; /* the store: itself on the root */
     store_scope *sc;    /* a view's scope; NULL on the root */
-    /* The same backend behind the narrow interface of store_backend.h,
-     * which the recipes move onto section by section; set by its open
-     * (a view has the root's). */
-    struct store_be *be;
+    struct store_be *be; /* the backend (a view has the root's) */
     /* The database's change counts, in memory shared by every process that
      * has it open (the server, `crmblob user ...`): each adds one to
      * changes[STORE_CHANGES_ALL] after every write transaction it ends,
@@ -107,20 +84,6 @@ store_err store_sync_parent(const char *path);
  * STORE_CHANGES_CHECK_US old (one thread at a time), and empties the read
  * cache when the counts had to be moved. */
 void store_changes_watch(store_t *s, bool force);
-
-/* Called by a backend after each write transaction has ended (committed
- * or not), before the caller learns the outcome; users: it wrote users.
- * A count added to a file no longer the database's is made up for by the
- * watch, which moves the counts of the current one. */
-static inline void store_changed(store_t *s, bool users)
-{
-    if (s->changes == NULL)
-        return;
-    if (users)
-        atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_USERS], 1, memory_order_release);
-    atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
-    store_changes_watch(s, false);
-}
 
 /* The user called `name` (case-insensitively) as the database has it now:
  * store_account.c's recipe, which store_user_by_name (store.c) puts in
@@ -206,9 +169,5 @@ store_err store_pic_variant_encode(store_t *s, const store_variant_meta *in, con
 /* Kept variant bytes (taken) as plain bytes (malloc'd) by meta m. */
 store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void *stored,
                                    size_t n, void **bytes, size_t *len);
-
-/* Opens the SQLite database file at `path` (its directory must exist),
- * creating and migrating the schema. opt is never NULL here. */
-store_err store_sqlite_open(const char *path, const store_options *opt, store_t **out);
 
 #endif

@@ -575,6 +575,159 @@ store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void
     return e == CB_EOK ? STORE_OK : decode_err(e);
 }
 
+/* ---- the rewrite walk (rekey) -----------------------------------------------
+ * One BLOB and its variants per write transaction, so that readers and
+ * writers get their turn between BLOBs: blob_next_stored, the record read
+ * UPDATE, its bytes read whole (pic_read_*), passed through fn, written
+ * back (pic_write_*) with blob_set_stored; then its variants (var_next,
+ * var_set_stored). fn runs inside that transaction: it must not call the
+ * store. */
+
+/* fn's replacement of a stored value; bytes NULL: keep it. */
+typedef struct {
+    void *bytes;
+    size_t len;
+    bool zipped, encrypted;
+} rewritten;
+
+typedef struct {
+    store_rewrite_fn fn;
+    void *ctx;
+    arena_t *a;
+    int32_t after, id; /* the last BLOB done; the one of this run */
+    bool done, changed;
+} walk_ctx;
+
+/* Passes a stored value (its is_zipped, is_encrypted) through w->fn. */
+static store_err walk_apply(walk_ctx *w, const void *in, size_t len, bool zipped, bool encrypted,
+                            rewritten *out)
+{
+    *out = (rewritten){0};
+    store_err rc = w->fn(w->ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes,
+                         &out->len, &out->zipped, &out->encrypted);
+    if (rc == STORE_OK && out->bytes != NULL && out->len > INT32_MAX)
+        rc = STORE_TOO_LARGE; /* blob_size is an int32 */
+    if (rc != STORE_OK) {
+        free(out->bytes);
+        out->bytes = NULL;
+    }
+    return rc;
+}
+
+/* The stored bytes of BLOB id, whole, into *buf (malloc'd). */
+static store_err stored_read(store_tx *tx, int32_t id, unsigned char **buf, int64_t *size)
+{
+    const struct store_be_ops *ops = tx->be->ops;
+    store_pic_r *r = NULL;
+    *buf = NULL;
+    store_err rc = ops->pic_read_open(tx, id, size, &r);
+    if (rc == STORE_ABSENT) {
+        log_error("store: BLOB %d has a size but no bytes", id); /* see the invariants */
+        return STORE_INTERNAL;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    if ((*buf = malloc(*size > 0 ? (size_t)*size : 1)) == NULL) {
+        log_error("store: no memory for %lld picture bytes", (long long)*size);
+        rc = STORE_INTERNAL;
+    }
+    for (int64_t off = 0; rc == STORE_OK && off < *size; off += STORE_PIECE) {
+        size_t n = *size - off < STORE_PIECE ? (size_t)(*size - off) : STORE_PIECE;
+        rc = ops->pic_read(r, off, *buf + off, n);
+    }
+    ops->pic_read_close(r);
+    return rc;
+}
+
+/* Replaces the stored bytes of BLOB id with v, in pieces. */
+static store_err stored_write(store_tx *tx, int32_t id, const rewritten *v)
+{
+    const struct store_be_ops *ops = tx->be->ops;
+    const unsigned char *p = v->bytes;
+    store_pic_w *w = NULL;
+    store_err rc = ops->pic_write_open(tx, id, (int64_t)v->len, &w);
+    if (rc != STORE_OK)
+        return rc;
+    store_err wrc = STORE_OK;
+    for (size_t off = 0; wrc == STORE_OK && off < v->len; off += STORE_PIECE) {
+        size_t n = v->len - off < STORE_PIECE ? v->len - off : STORE_PIECE;
+        wrc = ops->pic_write(w, p + off, n);
+    }
+    rc = ops->pic_write_close(w, wrc);
+    if (rc == STORE_OK)
+        rc = ops->blob_set_stored(tx, id, (int64_t)v->len, v->zipped, v->encrypted);
+    return rc == STORE_NOMATCH ? STORE_INTERNAL : rc; /* the row is locked */
+}
+
+/* Rewrites the bytes of BLOB w->id; w->changed when fn replaced them. */
+static store_err walk_blob(store_tx *tx, walk_ctx *w)
+{
+    store_blob_row row;
+    unsigned char *buf = NULL;
+    int64_t size = 0;
+    rewritten v = {0};
+    store_err rc = tx->be->ops->blob_read(tx, NULL, w->id, STORE_ROW_UPDATE, &row);
+    if (rc == STORE_OK && (rc = stored_read(tx, w->id, &buf, &size)) == STORE_OK)
+        rc = walk_apply(w, buf, (size_t)size, row.b.is_zipped, row.b.is_encrypted, &v);
+    free(buf);
+    if (rc == STORE_OK && v.bytes != NULL && (rc = stored_write(tx, w->id, &v)) == STORE_OK)
+        w->changed = true;
+    free(v.bytes);
+    return rc;
+}
+
+/* Rewrites every variant of BLOB w->id, in id order. */
+static store_err walk_variants(store_tx *tx, walk_ctx *w)
+{
+    const struct store_be_ops *ops = tx->be->ops;
+    int64_t vid = 0;
+    store_err rc = STORE_OK;
+    while (rc == STORE_OK) {
+        rewritten r = {0};
+        void *in = NULL;
+        size_t len = 0;
+        bool zipped = false, encrypted = false;
+        arena_reset(w->a);
+        rc = ops->var_next(tx, w->a, w->id, vid, &vid, &in, &len, &zipped, &encrypted);
+        if (rc == STORE_OK && (rc = walk_apply(w, in, len, zipped, encrypted, &r)) == STORE_OK &&
+            r.bytes != NULL)
+            rc = ops->var_set_stored(tx, vid, r.bytes, r.len, r.zipped, r.encrypted);
+        free(r.bytes);
+    }
+    return rc == STORE_ABSENT ? STORE_OK : rc; /* past the last one */
+}
+
+/* The recipe of one step: the BLOB after w->after and its variants. */
+static store_err walk_step(store_tx *tx, void *ctx)
+{
+    walk_ctx *w = ctx;
+    w->changed = w->done = false;
+    store_err rc = tx->be->ops->blob_next_stored(tx, w->after, &w->id);
+    if (rc == STORE_ABSENT) {
+        w->done = true;
+        return STORE_OK;
+    }
+    if (rc == STORE_OK && (rc = walk_blob(tx, w)) == STORE_OK)
+        rc = walk_variants(tx, w);
+    return rc;
+}
+
+store_err store_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
+{
+    assert(fn != NULL && count != NULL);
+    walk_ctx w = {.fn = fn, .ctx = ctx, .a = arena_create()};
+    store_err rc = STORE_OK;
+    *count = 0;
+    while (rc == STORE_OK && !w.done) {
+        rc = store_run(s, STORE_TX_WRITE, walk_step, &w);
+        if (rc == STORE_OK && w.changed)
+            (*count)++;
+        w.after = w.id;
+    }
+    arena_destroy(w.a);
+    return rc;
+}
+
 /* ---- re-encoding (rekey) ----------------------------------------------------- */
 
 /* Decodes with the old key, or (a run interrupted earlier) the new one. */

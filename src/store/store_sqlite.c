@@ -128,8 +128,6 @@ enum {
     Q_META_GET,
     Q_META_PUT,
     Q_REWRITE_NEXT,
-    Q_REWRITE_READ,
-    Q_REWRITE_DATA,
     Q_REWRITE_BLOB,
     Q_REWRITE_VNEXT,
     Q_REWRITE_VSET,
@@ -348,9 +346,6 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 ORDER BY id LIMIT 1",
-    [Q_REWRITE_READ] = "SELECT d.content, b.is_zipped, b.is_encrypted FROM blob b "
-                       "JOIN blob_data d ON d.blob_id = b.id WHERE b.id = ?1",
-    [Q_REWRITE_DATA] = "UPDATE blob_data SET content = ?2 WHERE blob_id = ?1",
     /* the record changed (sizes, flags), the served bytes did not: version stays */
     [Q_REWRITE_BLOB] = "UPDATE blob SET blob_size = ?2, is_zipped = ?3, is_encrypted = ?4, "
                        "info_version = info_version + 1 WHERE id = ?1",
@@ -413,8 +408,10 @@ struct conn {
 };
 
 struct sq_store {
-    struct store base;  /* first, and its own root: sq() */
-    struct store_be be; /* base.be: the narrow interface (store_backend.h) */
+    struct store_be be; /* the narrow interface (store_backend.h): be_sq() */
+    /* the database's change counts (store_int.h), mapped from
+     * "<path>-changes"; NULL without */
+    _Atomic uint64_t *changes;
     arena_t *sql_arena; /* the generated SQL texts */
     const char *sql[Q_COUNT];
     pthread_mutex_t pool_mu;
@@ -430,7 +427,7 @@ struct sq_store {
      * set inside it, taken by the COMMIT that ends it. */
     atomic_bool users_written;
     /* "<path>-changes" (see "the change counts"): its name, the descriptor
-     * of the file mapped at base.changes (-1 without), whether its loss was
+     * of the file mapped at changes (-1 without), whether its loss was
      * logged; changes_mu serialises the checks */
     char *changes_path;
     int changes_fd;
@@ -446,11 +443,11 @@ struct sq_store {
 
 #define CHANGES_MAP_BYTES 4096 /* the mapping's length (one page) */
 
-/* The state behind a handle: the store's, or the store's a view is of. */
-static struct sq_store *sq(store_t *s)
+/* The state behind the backend interface's handle. */
+static struct sq_store *be_sq(store_be *b)
 {
-    assert(s != NULL && s->root != NULL);
-    return (struct sq_store *)s->root;
+    assert(b != NULL);
+    return (struct sq_store *)((char *)b - offsetof(struct sq_store, be));
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -546,15 +543,6 @@ static store_err step_done(struct conn *c, sqlite3_stmt *st)
     int rc = sqlite3_step(st);
     assert(rc != SQLITE_ROW);
     return rc == SQLITE_DONE ? STORE_OK : sql_err(c, rc, sqlite3_sql(st));
-}
-
-/* Runs an UPDATE/DELETE; STORE_ABSENT when it matched no row. */
-static store_err step_change(struct conn *c, sqlite3_stmt *st)
-{
-    store_err rc = step_done(c, st);
-    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
-        rc = STORE_ABSENT;
-    return rc;
 }
 
 /* Runs a conditional write of a primitive; STORE_NOMATCH when it matched
@@ -891,7 +879,12 @@ static store_err part_end(struct conn *c, store_err rc)
 /* A write transaction has ended: the change counts move (store_int.h). */
 static void changed(struct sq_store *s)
 {
-    store_changed(&s->base, atomic_exchange(&s->users_written, false));
+    bool users = atomic_exchange(&s->users_written, false);
+    if (s->changes == NULL)
+        return;
+    if (users)
+        atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_USERS], 1, memory_order_release);
+    atomic_fetch_add_explicit(&s->changes[STORE_CHANGES_ALL], 1, memory_order_release);
 }
 
 /* Ends every member's wait with rc. Under mu. Returns the scopes whose
@@ -1032,7 +1025,7 @@ static void *committer_main(void *arg)
 
 static store_err group_scope_wait(store_scope *d, store_scope_fn fn, void *ctx)
 {
-    struct group *g = sq(d->s)->group;
+    struct group *g = be_sq(d->s->be)->group;
     store_err rc = STORE_PENDING;
     pthread_mutex_lock(&g->mu);
     if (d->pending == 0)
@@ -1063,7 +1056,7 @@ static store_err group_create(struct sq_store *s)
         return STORE_INTERNAL;
     }
     s->group = g;
-    s->base.defers = true;
+    s->be.defers = true;
     return STORE_OK;
 }
 
@@ -1088,7 +1081,7 @@ static void group_destroy(struct sq_store *s)
     pthread_mutex_destroy(&g->mu);
     free(g);
     s->group = NULL;
-    s->base.defers = false;
+    s->be.defers = false;
 }
 
 /* Ends c's transaction (COMMIT when rc is STORE_OK, else ROLLBACK) and gives c
@@ -1171,12 +1164,6 @@ static store_err tx_try_open(struct sq_store *s, store_scope *sc, struct conn **
     return STORE_OK;
 }
 
-/* tx_open for a call through handle h: the store, or a scope's view (h->sc). */
-static store_err tx_begin(store_t *h, tx_mode mode, struct conn **out)
-{
-    return tx_open(sq(h), h->sc, mode, out);
-}
-
 /* ---- transactions of the backend interface (store_backend.h) -------------
  * A store_tx is the connection's own (struct conn.tx): one transaction at a
  * time per connection, the group's connection included (its writers take
@@ -1184,12 +1171,6 @@ static store_err tx_begin(store_t *h, tx_mode mode, struct conn **out)
  * READ a deferred BEGIN (one snapshot from the first read on), WRITE and
  * TRY_WRITE BEGIN IMMEDIATE under write_mu, or a part of the group commit
  * in durable mode. */
-
-static struct sq_store *be_sq(store_be *b)
-{
-    assert(b != NULL);
-    return (struct sq_store *)((char *)b - offsetof(struct sq_store, be));
-}
 
 static struct conn *tx_conn(store_tx *tx)
 {
@@ -1286,15 +1267,15 @@ static void read_ent_row(arena_t *a, sqlite3_stmt *st, model_kind k, store_ent_r
  * still the one at its path: moved or deleted under the server, SQLite
  * would refuse every write (SQLITE_READONLY_DBMOVED). A failed flush in
  * durable mode refuses every write until a restart: not answering either. */
-static store_err sq_ping(store_t *s, char *why, size_t why_cap)
+static store_err sq_ping(struct sq_store *s, char *why, size_t why_cap)
 {
     struct conn *c = NULL;
     int moved = 0;
-    if (wal_failed(sq(s))) {
+    if (wal_failed(s)) {
         snprintf(why, why_cap, "a flush of the WAL failed: writes are refused until a restart");
         return STORE_UNAVAILABLE;
     }
-    store_err rc = tx_begin(s, TX_READ, &c);
+    store_err rc = tx_open(s, NULL, TX_READ, &c);
     if (rc == STORE_OK)
         rc = step_row(c, query(c, Q_PING));
     if (rc != STORE_OK) {
@@ -1691,8 +1672,9 @@ static store_err be_blob_delete(store_tx *tx, int32_t id)
 static store_err be_users_stamp(store_tx *tx, uint64_t *out)
 {
     struct sq_store *s = tx_conn(tx)->owner;
-    if (atomic_load(&s->users_written) || !store_users_changes(&s->base, out))
+    if (atomic_load(&s->users_written) || s->changes == NULL)
         return STORE_ABSENT;
+    *out = atomic_load_explicit(&s->changes[STORE_CHANGES_USERS], memory_order_acquire);
     return STORE_OK;
 }
 
@@ -2170,143 +2152,27 @@ static store_err be_meta_put(store_tx *tx, const char *name, const void *value, 
     return rc == STORE_OK ? step_done(c, st) : rc;
 }
 
-/* ---- rewriting every stored value ----------------------------------------
- * One BLOB and its variants per write transaction, so that readers and
- * writers get their turn between BLOBs. fn runs inside that transaction
- * (holding the writer mutex): it must not call the store. */
+/* ---- the rekey walk: its BLOB primitives ---------------------------------- */
 
-/* fn's replacement of a stored value; bytes NULL: keep it. */
-typedef struct {
-    void *bytes;
-    size_t len;
-    bool zipped;
-    bool encrypted;
-} rewritten;
-
-/* Passes a stored value (its is_zipped, is_encrypted) through fn. */
-static store_err rewrite_apply(store_rewrite_fn fn, void *ctx, const void *in, size_t len,
-                               bool zipped, bool encrypted, rewritten *out)
+static store_err be_blob_next_stored(store_tx *tx, int32_t after, int32_t *id)
 {
-    *out = (rewritten){0};
-    store_err rc = fn(ctx, in != NULL ? in : "", len, zipped, encrypted, &out->bytes, &out->len,
-                      &out->zipped, &out->encrypted);
-    if (rc == STORE_OK && out->bytes != NULL && out->len > INT32_MAX)
-        rc = STORE_TOO_LARGE; /* blob_size is an int32 */
-    if (rc != STORE_OK) {
-        free(out->bytes);
-        out->bytes = NULL;
-    }
-    return rc;
-}
-
-/* rewrite_apply of the value in column col of st's row (col + 1, col + 2:
- * its is_zipped and is_encrypted), then resets st, whose column memory is
- * no longer needed and must not be while the table changes. */
-static store_err rewrite_call(sqlite3_stmt *st, int col, store_rewrite_fn fn, void *ctx,
-                              rewritten *out)
-{
-    store_err rc = rewrite_apply(
-        fn, ctx, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col),
-        sqlite3_column_int(st, col + 1) != 0, sqlite3_column_int(st, col + 2) != 0, out);
-    sqlite3_reset(st);
-    return rc;
-}
-
-/* The next BLOB after *id with stored bytes into *id; *done past the last. */
-static store_err rewrite_next(struct conn *c, int32_t *id, bool *done)
-{
+    struct conn *c = tx_conn(tx);
     sqlite3_stmt *st = query(c, Q_REWRITE_NEXT);
-    bind_int(st, 1, *id);
+    bind_int(st, 1, after);
     store_err rc = step_row(c, st);
-    *done = rc == STORE_ABSENT;
-    if (rc == STORE_OK)
-        *id = col_i32(st, 0);
-    return *done ? STORE_OK : rc;
-}
-
-/* Rewrites the bytes of BLOB id; *changed when fn replaced them. */
-static store_err rewrite_blob(struct conn *c, int32_t id, store_rewrite_fn fn, void *ctx,
-                              bool *changed)
-{
-    rewritten r = {0};
-    sqlite3_stmt *st = query(c, Q_REWRITE_READ);
-    bind_int(st, 1, id);
-    store_err rc = step_row(c, st);
-    if (rc == STORE_ABSENT) {
-        log_error("store: BLOB %d has a size but no bytes", id); /* see the invariants */
-        rc = STORE_INTERNAL;
-    }
-    if (rc != STORE_OK || (rc = rewrite_call(st, 0, fn, ctx, &r)) != STORE_OK || r.bytes == NULL)
-        goto out;
-    st = query(c, Q_REWRITE_DATA);
-    bind_int(st, 1, id);
-    if ((rc = bind_bytes(st, 2, r.bytes, r.len)) != STORE_OK ||
-        (rc = step_change(c, st)) != STORE_OK)
-        goto out;
-    st = query(c, Q_REWRITE_BLOB);
-    bind_int(st, 1, id);
-    bind_int(st, 2, (int64_t)r.len);
-    bind_int(st, 3, r.zipped);
-    bind_int(st, 4, r.encrypted);
-    rc = step_change(c, st);
-    *changed = rc == STORE_OK;
-out:
-    free(r.bytes);
+    *id = rc == STORE_OK ? col_i32(st, 0) : 0;
     return rc;
 }
 
-/* Rewrites every variant of BLOB blob_id, in id order, over the
- * variants' primitives (var_next, var_set_stored). */
-static store_err rewrite_variants(struct conn *c, int32_t blob_id, store_rewrite_fn fn, void *ctx)
+static store_err be_blob_set_stored(store_tx *tx, int32_t id, int64_t size, bool z, bool e)
 {
-    arena_t *a = arena_create();
-    int64_t id = 0;
-    store_err rc = STORE_OK;
-    while (rc == STORE_OK) {
-        rewritten r = {0};
-        void *in = NULL;
-        size_t len = 0;
-        bool zipped = false, encrypted = false;
-        arena_reset(a);
-        rc = be_var_next(&c->tx, a, blob_id, id, &id, &in, &len, &zipped, &encrypted);
-        if (rc == STORE_OK &&
-            (rc = rewrite_apply(fn, ctx, in, len, zipped, encrypted, &r)) == STORE_OK &&
-            r.bytes != NULL)
-            rc = be_var_set_stored(&c->tx, id, r.bytes, r.len, r.zipped, r.encrypted);
-        free(r.bytes);
-    }
-    arena_destroy(a);
-    return rc == STORE_ABSENT ? STORE_OK : rc; /* past the last one */
-}
-
-/* Rewrites the BLOB after *id and its variants in one transaction; *id
- * becomes that BLOB's id, *done is set when there is none. */
-static store_err rewrite_step(store_t *s, int32_t *id, store_rewrite_fn fn, void *ctx, int64_t *count,
-                           bool *done)
-{
-    struct conn *c = NULL;
-    bool changed = false;
-    store_err rc = tx_begin(s, TX_WRITE, &c);
-    if (rc != STORE_OK || (rc = rewrite_next(c, id, done)) != STORE_OK || *done ||
-        (rc = rewrite_blob(c, *id, fn, ctx, &changed)) != STORE_OK)
-        goto out;
-    rc = rewrite_variants(c, *id, fn, ctx);
-out:
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK && changed)
-        (*count)++;
-    return rc;
-}
-
-static store_err sq_rewrite_all(store_t *s, store_rewrite_fn fn, void *ctx, int64_t *count)
-{
-    int32_t id = 0;
-    bool done = false;
-    store_err rc = STORE_OK;
-    *count = 0;
-    while (rc == STORE_OK && !done)
-        rc = rewrite_step(s, &id, fn, ctx, count, &done);
-    return rc;
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_REWRITE_BLOB);
+    bind_int(st, 1, id);
+    bind_int(st, 2, size);
+    bind_int(st, 3, z);
+    bind_int(st, 4, e);
+    return step_match(c, st);
 }
 
 /* ---- SQL generation from the entity descriptors ------------------------- */
@@ -2717,9 +2583,8 @@ static void conn_close(struct conn *c)
     *c = (struct conn){0};
 }
 
-static void sq_close(store_t *base)
+static void sq_close(struct sq_store *s)
 {
-    struct sq_store *s = sq(base);
     assert(s->nidle + (s->group != NULL) == s->nconns); /* no call in progress */
     group_destroy(s);
     walsync_destroy(s);
@@ -2730,8 +2595,8 @@ static void sq_close(store_t *base)
     pthread_cond_destroy(&s->pool_cv);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->write_mu);
-    if (s->base.changes != NULL) /* the mapping of "<path>-changes" */
-        munmap((void *)s->base.changes, CHANGES_MAP_BYTES);
+    if (s->changes != NULL) /* the mapping of "<path>-changes" */
+        munmap((void *)s->changes, CHANGES_MAP_BYTES);
     if (s->changes_fd >= 0)
         close(s->changes_fd);
     pthread_mutex_destroy(&s->changes_mu);
@@ -2743,32 +2608,20 @@ static void sq_close(store_t *base)
     free(s);
 }
 
-static bool sq_changes_check(store_t *base);
-static const char *sq_spool_hint(store_t *base);
-static store_err sq_hold(store_t *base, store_hold_mode h);
+static bool sq_changes_check(struct sq_store *s);
+static const char *sq_spool_hint(struct sq_store *s);
+static store_err sq_hold(struct sq_store *s, store_hold_mode h);
 
-static const struct store_ops sqlite_ops = {
-    .close = sq_close,
-    .ping = sq_ping,
-    .spool_hint = sq_spool_hint,
-    .hold = sq_hold,
-    .rewrite_all = sq_rewrite_all,
-    .scope_wait = group_scope_wait,
-    .changes_check = sq_changes_check,
-};
-
-/* ---- the backend interface's table (store_backend.h) ---------------------
- * Filled section by section as the recipes move above it; the members left
- * out are those whose recipes still run through sqlite_ops. */
+/* ---- the backend interface's table (store_backend.h) --------------------- */
 
 static void be_close(store_be *b)
 {
-    sq_close(&be_sq(b)->base);
+    sq_close(be_sq(b));
 }
 
 static store_err be_ping(store_be *b, char *why, size_t cap)
 {
-    return sq_ping(&be_sq(b)->base, why, cap);
+    return sq_ping(be_sq(b), why, cap);
 }
 
 static void be_describe(store_be *b, char *buf, size_t cap)
@@ -2778,22 +2631,22 @@ static void be_describe(store_be *b, char *buf, size_t cap)
 
 static const char *be_spool_hint(store_be *b)
 {
-    return sq_spool_hint(&be_sq(b)->base);
+    return sq_spool_hint(be_sq(b));
 }
 
 static store_err be_hold(store_be *b, store_hold_mode h)
 {
-    return sq_hold(&be_sq(b)->base, h);
+    return sq_hold(be_sq(b), h);
 }
 
 static _Atomic uint64_t *be_counts(store_be *b)
 {
-    return be_sq(b)->base.changes;
+    return be_sq(b)->changes;
 }
 
 static bool be_counts_check(store_be *b)
 {
-    return sq_changes_check(&be_sq(b)->base);
+    return sq_changes_check(be_sq(b));
 }
 
 static const struct store_be_ops sqlite_be_ops = {
@@ -2856,6 +2709,8 @@ static const struct store_be_ops sqlite_be_ops = {
     .blob_unlink = be_blob_unlink,
     .blob_delete = be_blob_delete,
     .blob_sweep = be_blob_sweep,
+    .blob_set_stored = be_blob_set_stored,
+    .blob_next_stored = be_blob_next_stored,
 
     /* ---- picture bytes ---- */
     .pic_write_open = be_pic_write_open,
@@ -2888,10 +2743,7 @@ static struct sq_store *sq_new(int pool_size)
         free(s);
         return NULL;
     }
-    s->base.ops = &sqlite_ops;
     s->be.ops = &sqlite_be_ops;
-    s->base.be = &s->be;
-    s->base.root = &s->base;
     s->capacity = pool_size;
     s->sql_arena = arena_create();
     pthread_mutex_init(&s->pool_mu, NULL);
@@ -2970,7 +2822,7 @@ static void changes_open(struct sq_store *s, const char *path)
             close(fd);
         return;
     }
-    s->base.changes = map;
+    s->changes = map;
     s->changes_fd = fd;
 }
 
@@ -3002,8 +2854,8 @@ static bool changes_remap(struct sq_store *s)
     if (fd < 0)
         return false;
     for (int i = 0; i < STORE_CHANGES__COUNT; i++)
-        old[i] = atomic_load(&s->base.changes[i]);
-    void *map = mmap((void *)s->base.changes, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE,
+        old[i] = atomic_load(&s->changes[i]);
+    void *map = mmap((void *)s->changes, CHANGES_MAP_BYTES, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_FIXED, fd, 0);
     if (map == MAP_FAILED) {
         close(fd);
@@ -3015,7 +2867,7 @@ static bool changes_remap(struct sq_store *s)
         for (int i = 0; i < STORE_CHANGES__COUNT; i++)
             old[i] = last[i] > old[i] ? last[i] : old[i];
     for (int i = 0; i < STORE_CHANGES__COUNT; i++)
-        changes_move_past(&s->base.changes[i], old[i]);
+        changes_move_past(&s->changes[i], old[i]);
     close(s->changes_fd);
     s->changes_fd = fd;
     return true;
@@ -3032,25 +2884,24 @@ static bool changes_rewound(struct sq_store *s)
     bool back = false;
     uint64_t now[STORE_CHANGES__COUNT];
     for (int i = 0; i < STORE_CHANGES__COUNT; i++) {
-        now[i] = atomic_load(&s->base.changes[i]);
+        now[i] = atomic_load(&s->changes[i]);
         back = back || now[i] < s->changes_seen[i];
     }
     if (back) {
         log_info("store: %s went back (copied over?): counting on past it", s->changes_path);
         for (int i = 0; i < STORE_CHANGES__COUNT; i++) {
-            changes_move_past(&s->base.changes[i], s->changes_seen[i] + CHANGES_REWIND_MARGIN);
-            now[i] = atomic_load(&s->base.changes[i]);
+            changes_move_past(&s->changes[i], s->changes_seen[i] + CHANGES_REWIND_MARGIN);
+            now[i] = atomic_load(&s->changes[i]);
         }
     }
     memcpy(s->changes_seen, now, sizeof(now));
     return back;
 }
 
-static bool sq_changes_check(store_t *base)
+static bool sq_changes_check(struct sq_store *s)
 {
-    struct sq_store *s = sq(base);
     bool moved = false;
-    if (s->base.changes == NULL || pthread_mutex_trylock(&s->changes_mu) != 0)
+    if (s->changes == NULL || pthread_mutex_trylock(&s->changes_mu) != 0)
         return false; /* no counts, or another thread checks */
     if (!changes_same_file(s)) {
         moved = true;
@@ -3066,7 +2917,7 @@ static bool sq_changes_check(store_t *base)
                          s->changes_path, strerror(errno), STORE_CHANGES_CHECK_US / 1000);
             s->changes_lost = true;
             for (int i = 0; i < STORE_CHANGES__COUNT; i++)
-                atomic_fetch_add(&s->base.changes[i], 1);
+                atomic_fetch_add(&s->changes[i], 1);
         }
     }
     if (changes_rewound(s))
@@ -3124,14 +2975,13 @@ store_err store_sync_parent(const char *path)
     return e;
 }
 
-static const char *sq_spool_hint(store_t *base)
+static const char *sq_spool_hint(struct sq_store *s)
 {
-    return sq(base)->dir;
+    return s->dir;
 }
 
-static store_err sq_hold(store_t *base, store_hold_mode h)
+static store_err sq_hold(struct sq_store *s, store_hold_mode h)
 {
-    struct sq_store *s = sq(base);
     bool exclusive = h == STORE_HOLD_EXCLUSIVE;
     char name[4096];
     assert(s->hold_fd < 0); /* once per open store */
@@ -3220,7 +3070,7 @@ static store_err sq_set_path(struct sq_store *s, const char *path)
     return STORE_INTERNAL;
 }
 
-store_err store_sqlite_open(const char *path, const store_options *opt, store_t **out)
+store_err store_sqlite_open(const char *path, const store_options *opt, store_be **out)
 {
     assert(path != NULL && opt != NULL && out != NULL);
     int pool_size = opt->pool_size > 0 ? opt->pool_size : DEFAULT_POOL_SIZE;
@@ -3245,12 +3095,12 @@ store_err store_sqlite_open(const char *path, const store_options *opt, store_t 
     if (rc == STORE_OK)
         changes_open(s, path);
     if (rc != STORE_OK) {
-        sq_close(&s->base);
+        sq_close(s);
         return rc;
     }
     log_info("store: SQLite %s, %d connections%s%s", path, pool_size,
              s->group ? ", group commit" : "",
              s->walsync ? ", durable: writes answered after a flush of the WAL" : "");
-    *out = &s->base;
+    *out = &s->be;
     return STORE_OK;
 }
