@@ -45,6 +45,9 @@ typedef struct {
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
+    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */
+    bool force;                    /* migrate --force: replace what the target holds */
+    bool verify_only;              /* migrate --verify-only: compare, copy nothing */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -66,6 +69,7 @@ int cli_token(const cli_opts *o);
 int cli_apptoken(const cli_opts *o);
 int cli_keygen(const cli_opts *o);
 int cli_rekey(const cli_opts *o);
+int cli_migrate(const cli_opts *o);
 /* The codec serve uses (it also reads compressed data when --compress is
  * off), its key checked against the fingerprint recorded in the store. */
 int cli_open_codec(const cli_opts *o, store_t *st, codec_t **out);
