@@ -57,11 +57,8 @@ static const store_copy_def fixed_defs[] = {
                           "xsrf_hash", "label", "pair_id"},
                          {I, I, B, I, I, I, I, B, T, I},
                          true},
-    [STORE_COPY_APP] = {"app",
-                        5,
-                        {"id", "name", "hash", "created_ms", "revoked"},
-                        {I, T, B, I, I},
-                        true},
+    [STORE_COPY_APP] =
+        {"app", 5, {"id", "name", "hash", "created_ms", "revoked"}, {I, T, B, I, I}, true},
     [STORE_COPY_META] = {"meta", 2, {"name", "value"}, {T, B}, false},
     [STORE_COPY_BLOB] = {"blob",
                          16,
@@ -120,7 +117,8 @@ const char *store_copy_table_name(int t)
     static const char *const names[] = {"users", "credentials", "partner apps", "metadata",
                                         "BLOB records"};
     assert(t >= 0 && t < STORE_COPY_TABLES);
-    return t < STORE_COPY_ENTITY ? names[t] : model_entity((model_kind)(t - STORE_COPY_ENTITY))->name;
+    return t < STORE_COPY_ENTITY ? names[t]
+                                 : model_entity((model_kind)(t - STORE_COPY_ENTITY))->name;
 }
 
 /* The tables in the order their references need: accounts, BLOB records,
@@ -545,8 +543,9 @@ static store_err verify_picture(verify_job *v, store_tx *ta, store_tx *tb, int32
         char xa[17], xb[17];
         hex(ha, xa);
         hex(hb, xb);
-        differ(v, "BLOB %d: picture bytes differ (%lld bytes, SHA-256 %s... in the source; "
-                  "%lld bytes, %s... in the target)",
+        differ(v,
+               "BLOB %d: picture bytes differ (%lld bytes, SHA-256 %s... in the source; "
+               "%lld bytes, %s... in the target)",
                id, (long long)na, xa, (long long)nb, xb);
     }
     if (has_a) {

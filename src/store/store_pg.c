@@ -1881,8 +1881,8 @@ static void copy_sql(arena_t *a, store_copy_table t, pgc_stmt *st)
     static const char *const what[C_COUNT] = {"rows", "first", "after", "put", "high", "settle"};
     const store_copy_def *d = store_copy_def_of(t);
     const char *cols = "", *vals = "", *n = d->name;
-    const char *key = arena_printf(a, "%s%s", d->col[0],
-                                   d->kind[0] == STORE_COL_TEXT ? " COLLATE \"C\"" : "");
+    const char *key =
+        arena_printf(a, "%s%s", d->col[0], d->kind[0] == STORE_COL_TEXT ? " COLLATE \"C\"" : "");
     for (int i = 0; i < d->ncols; i++) {
         cols = arena_printf(a, "%s%s%s", cols, i ? ", " : "", d->col[i]);
         vals = arena_printf(a, "%s%s$%d", vals, i ? ", " : "", i + 1);
@@ -1891,8 +1891,8 @@ static void copy_sql(arena_t *a, store_copy_table t, pgc_stmt *st)
     const char *sql[C_COUNT] = {
         [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s", n),
         [C_FIRST] = arena_printf(a, "SELECT %s FROM %s ORDER BY %s LIMIT $1", cols, n, key),
-        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 ORDER BY %s LIMIT $2", cols,
-                                 n, key, key),
+        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 ORDER BY %s LIMIT $2", cols, n,
+                                 key, key),
         [C_PUT] = arena_printf(a, "INSERT INTO %s(%s) VALUES(%s)", n, cols, vals),
         /* the sequence's last value (NULL until it gave one) */
         [C_HIGH] = d->seq ? arena_printf(

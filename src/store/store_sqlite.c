@@ -3336,8 +3336,8 @@ static void copy_col(arena_t *a, sqlite3_stmt *st, int i, store_col_kind k, stor
         v->i = sqlite3_column_int64(st, i);
         return;
     }
-    const void *p = k == STORE_COL_TEXT ? (const void *)sqlite3_column_text(st, i)
-                                        : sqlite3_column_blob(st, i);
+    const void *p =
+        k == STORE_COL_TEXT ? (const void *)sqlite3_column_text(st, i) : sqlite3_column_blob(st, i);
     v->n = (size_t)sqlite3_column_bytes(st, i);
     char *copy = arena_alloc(a, v->n + 1);
     if (v->n > 0)
