@@ -49,33 +49,40 @@ static void summary(const store_copy_counts *c, char *buf, size_t cap)
     }
 }
 
-/* Compares both sides; 0 when they agree. */
+/* What a verification found: 0 when both sides agree. */
+static int verified(const store_copy_check *c, const char *fd, const char *td)
+{
+    char line[1024];
+    if (c->differences > 0) {
+        fprintf(stderr, "crmblob: verification FAILED: %lld differences between %s and %s\n",
+                (long long)c->differences, fd, td);
+        return 1;
+    }
+    summary(&c->seen, line, sizeof(line));
+    printf("verified: every row and the SHA-256 of every picture agree (%s)\n", line);
+    return 0;
+}
+
 static int verify(store_copy_end *from, store_copy_end *to, const char *fd, const char *td)
 {
-    store_copy_counts seen;
-    int64_t differences = 0;
-    char line[1024];
-    store_err e = store_copy_verify(from, to, say, NULL, MAX_REPORT, &differences, &seen);
+    store_copy_check c = {.say = say, .max_report = MAX_REPORT};
+    store_err e = store_copy_verify(from, to, &c);
     if (e != STORE_OK) {
         fprintf(stderr, "crmblob: verification could not read the databases: %s\n",
                 store_err_name(e));
         return 1;
     }
-    if (differences > 0) {
-        fprintf(stderr, "crmblob: verification FAILED: %lld differences between %s and %s\n",
-                (long long)differences, fd, td);
-        return 1;
-    }
-    summary(&seen, line, sizeof(line));
-    printf("verified: every row and the SHA-256 of every picture agree (%s)\n", line);
-    return 0;
+    return verified(&c, fd, td);
 }
 
-/* The copy with its progress display and summary; 0 when done. */
-static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, const char *td)
+/* The copy with its progress display, summary and verification; 0 when
+ * done and verified. */
+static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, const char *fd,
+                const char *td)
 {
     int64_t rows = 0, bytes = 0;
     store_copy_counts done;
+    store_copy_check c = {.say = say, .max_report = MAX_REPORT};
     cli_progress p;
     char line[1024];
     store_err e = store_copy_size(from, &rows, &bytes);
@@ -85,10 +92,15 @@ static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, con
     }
     uint64_t began = text_monotonic_us();
     cli_progress_start(&p, stderr, "migrate", "records", rows, bytes);
-    e = store_copy_run(from, to, o->force, progress, &p, &done);
+    e = store_copy_run(from, to, o->force, progress, &p, &done, &c);
     cli_progress_end(&p);
     if (e == STORE_CONFLICT) {
         fprintf(stderr, "crmblob: nothing copied: the target is not empty\n"); /* logged why */
+        return 1;
+    }
+    if (e != STORE_OK && done.committed) {
+        fprintf(stderr, "crmblob: verification could not read the databases: %s\n",
+                store_err_name(e));
         return 1;
     }
     if (e != STORE_OK) {
@@ -99,7 +111,7 @@ static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, con
     summary(&done, line, sizeof(line));
     printf("copied in %.1f s: %s\n", (double)(text_monotonic_us() - began) / 1e6, line);
     printf("variants not copied (a cache: made again on use)\n");
-    return 0;
+    return verified(&c, fd, td);
 }
 
 int cli_migrate(const cli_opts *o)
@@ -126,9 +138,7 @@ int cli_migrate(const cli_opts *o)
         fprintf(stderr, "crmblob: cannot open the target %s\n", td);
         goto out;
     }
-    if (!o->verify_only && (rc = copy(from, to, o, td)) != 0)
-        goto out;
-    rc = verify(from, to, fd, td);
+    rc = o->verify_only ? verify(from, to, fd, td) : copy(from, to, o, fd, td);
 out:
     store_copy_close(to);
     store_copy_close(from);

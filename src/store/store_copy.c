@@ -418,8 +418,24 @@ static store_err copy_all(copy_job *j)
     return rc == STORE_OK ? settle_ids(j) : rc;
 }
 
+static store_err verify_txs(store_copy_check *c, store_tx *ta, store_tx *tb);
+
+/* Verification after the commit: the source in the snapshot it was copied
+ * from (a server may go on writing it meanwhile), the target anew. */
+static store_err check_copy(store_copy_end *to, store_tx *from, store_copy_check *check)
+{
+    store_tx *tb = NULL;
+    store_err rc = to->be->ops->begin(to->be, NULL, STORE_TX_READ, &tb);
+    if (rc != STORE_OK)
+        return rc;
+    rc = verify_txs(check, from, tb);
+    (void)to->be->ops->end(tb, STORE_ABSENT); /* read only: never a COMMIT */
+    return rc;
+}
+
 store_err store_copy_run(store_copy_end *from, store_copy_end *to, bool force,
-                         store_copy_progress fn, void *ctx, store_copy_counts *done)
+                         store_copy_progress fn, void *ctx, store_copy_counts *done,
+                         store_copy_check *check)
 {
     copy_job j = {.fn = fn, .ctx = ctx, .done = done};
     *done = (store_copy_counts){0};
@@ -435,8 +451,12 @@ store_err store_copy_run(store_copy_end *from, store_copy_end *to, bool force,
     if (rc == STORE_OK)
         rc = copy_all(&j);
     free(j.piece);
-    (void)from->be->ops->end(j.from, STORE_ABSENT); /* read only: never a COMMIT */
-    return to->be->ops->end(j.to, rc);
+    rc = to->be->ops->end(j.to, rc);
+    done->committed = rc == STORE_OK;
+    if (rc == STORE_OK && check != NULL)
+        rc = check_copy(to, j.from, check);
+    (void)from->be->ops->end(j.from, STORE_ABSENT);
+    return rc;
 }
 
 store_err store_copy_size(store_copy_end *from, int64_t *rows, int64_t *bytes)
@@ -462,12 +482,8 @@ store_err store_copy_size(store_copy_end *from, int64_t *rows, int64_t *bytes)
 /* ---- verification ------------------------------------------------------- */
 
 typedef struct {
-    void (*say)(void *ctx, const char *line);
-    void *ctx;
-    int max_report;
-    int64_t differences;
+    store_copy_check *c;
     unsigned char *piece;
-    store_copy_counts *seen;
 } verify_job;
 
 static void differ(verify_job *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -476,12 +492,12 @@ static void differ(verify_job *v, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
-    if (v->differences++ >= v->max_report)
+    if (v->c->differences++ >= v->c->max_report)
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    v->say(v->ctx, line);
+    v->c->say(v->c->ctx, line);
 }
 
 /* <0, 0, >0 as key a sorts before, with, after key b. */
@@ -549,8 +565,8 @@ static store_err verify_picture(verify_job *v, store_tx *ta, store_tx *tb, int32
                id, (long long)na, xa, (long long)nb, xb);
     }
     if (has_a) {
-        v->seen->pictures++;
-        v->seen->bytes += na;
+        v->c->seen.pictures++;
+        v->c->seen.bytes += na;
     }
     return STORE_OK;
 }
@@ -583,7 +599,7 @@ static store_err verify_table(verify_job *v, store_tx *ta, store_tx *tb, store_c
                 rc = verify_picture(v, ta, tb, (int32_t)ra->v[0].i);
         }
         if (c <= 0) {
-            v->seen->rows[t]++;
+            v->c->seen.rows[t]++;
             ra = cursor_next(&ca);
         }
         if (c >= 0)
@@ -610,33 +626,37 @@ static store_err verify_counts(verify_job *v, store_tx *ta, store_tx *tb)
     return rc;
 }
 
-store_err store_copy_verify(store_copy_end *a, store_copy_end *b,
-                            void (*say)(void *ctx, const char *line), void *ctx, int max_report,
-                            int64_t *differences, store_copy_counts *seen)
+/* Both sides compared in the transactions given. */
+static store_err verify_txs(store_copy_check *c, store_tx *ta, store_tx *tb)
 {
-    verify_job v = {.say = say, .ctx = ctx, .max_report = max_report, .seen = seen};
-    store_tx *ta = NULL, *tb = NULL;
-    *seen = (store_copy_counts){0};
-    store_err rc = a->be->ops->begin(a->be, NULL, STORE_TX_READ, &ta);
-    if (rc == STORE_OK && (rc = b->be->ops->begin(b->be, NULL, STORE_TX_READ, &tb)) != STORE_OK)
-        tb = NULL;
-    if (rc == STORE_OK && (v.piece = malloc(STORE_PIECE)) == NULL)
-        rc = STORE_INTERNAL;
+    verify_job v = {.c = c, .piece = malloc(STORE_PIECE)};
+    store_err rc = v.piece != NULL ? STORE_OK : STORE_INTERNAL;
+    c->differences = 0;
+    c->seen = (store_copy_counts){0};
     if (rc == STORE_OK)
         rc = verify_counts(&v, ta, tb);
     for (int t = 0; t < STORE_COPY_TABLES && rc == STORE_OK; t++)
         rc = verify_table(&v, ta, tb, (store_copy_table)t);
-    if (rc == STORE_OK && v.differences > v.max_report) {
+    if (rc == STORE_OK && c->differences > c->max_report) {
         char line[96];
         snprintf(line, sizeof(line), "... and %lld more differences",
-                 (long long)(v.differences - v.max_report));
-        say(ctx, line);
+                 (long long)(c->differences - c->max_report));
+        c->say(c->ctx, line);
     }
     free(v.piece);
-    if (tb != NULL)
+    return rc;
+}
+
+store_err store_copy_verify(store_copy_end *a, store_copy_end *b, store_copy_check *c)
+{
+    store_tx *ta = NULL, *tb = NULL;
+    store_err rc = a->be->ops->begin(a->be, NULL, STORE_TX_READ, &ta);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = b->be->ops->begin(b->be, NULL, STORE_TX_READ, &tb)) == STORE_OK) {
+        rc = verify_txs(c, ta, tb);
         (void)b->be->ops->end(tb, STORE_ABSENT);
-    if (ta != NULL)
-        (void)a->be->ops->end(ta, STORE_ABSENT);
-    *differences = v.differences;
+    }
+    (void)a->be->ops->end(ta, STORE_ABSENT);
     return rc;
 }

@@ -49,6 +49,7 @@ void store_copy_close(store_copy_end *e);
 typedef struct {
     int64_t rows[STORE_COPY_NTABLES]; /* indexed by store_copy_table */
     int64_t pictures, bytes;
+    bool committed; /* store_copy_run: the copy is in the target */
 } store_copy_counts;
 
 /* The records (rows) and picture bytes a copy of `from` will move, for a
@@ -58,20 +59,29 @@ store_err store_copy_size(store_copy_end *from, int64_t *rows, int64_t *bytes);
 /* Called after each batch of rows or picture with what it moved. */
 typedef void (*store_copy_progress)(void *ctx, int64_t rows, int64_t bytes);
 
+/* A verification: where its differences go, and what it found. */
+typedef struct {
+    void (*say)(void *ctx, const char *line); /* one difference, for people */
+    void *ctx;
+    int max_report;         /* differences said one by one; then a count of the rest */
+    int64_t differences;    /* out */
+    store_copy_counts seen; /* out: the rows and pictures of the first side */
+} store_copy_check;
+
 /* Copies everything of `from` into `to` in one transaction of `to`. A
  * target holding any row is refused (CONFLICT, nothing written) unless
- * force: then its tables are emptied first, in the same transaction. */
+ * force: then its tables are emptied first, in the same transaction.
+ * With check, once committed, the target is compared with the snapshot of
+ * the source it was copied from (as store_copy_verify). */
 store_err store_copy_run(store_copy_end *from, store_copy_end *to, bool force,
-                         store_copy_progress fn, void *ctx, store_copy_counts *done);
+                         store_copy_progress fn, void *ctx, store_copy_counts *done,
+                         store_copy_check *check);
 
-/* Compares `a` and `b`: every table row by row (every column) and the
- * SHA-256 of every picture's stored bytes. Each difference is reported by
- * say(ctx, line) (at most `max_report` lines, then a count); *differences
- * gets how many there were. STORE_OK also when they differ: a failure is
- * only a database that could not be read. */
-store_err store_copy_verify(store_copy_end *a, store_copy_end *b,
-                            void (*say)(void *ctx, const char *line), void *ctx, int max_report,
-                            int64_t *differences, store_copy_counts *seen);
+/* Compares `a` and `b`, each in a snapshot: every table row by row (every
+ * column) and the SHA-256 of every picture's stored bytes; each difference
+ * goes to c->say. STORE_OK also when they differ (c->differences): an
+ * error is only a database that could not be read. */
+store_err store_copy_verify(store_copy_end *a, store_copy_end *b, store_copy_check *c);
 
 /* The name of table t for people ("users", "BLOB records", "Person"...). */
 const char *store_copy_table_name(int t);

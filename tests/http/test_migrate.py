@@ -319,6 +319,73 @@ def test_a_running_server_on_the_target_is_refused(dataset, tmp_path):
         stop_arg_server(s)
 
 
+def test_a_served_source_is_copied_as_of_one_moment(dataset, pg_db, tmp_path):
+    """A server goes on writing the source: the copy and its verification
+    both see the one snapshot the copy began with."""
+    d = tmp_path / "live"
+    d.mkdir()
+    shutil.copy(dataset["db"], d / "crmblob.db")
+    s = ArgServer(d, users=dataset["users"], serve_args=dataset["args"])
+    s.start()
+    stop = threading.Event()
+
+    def write():
+        c, n = s.client("alice"), 0
+        while not stop.is_set():
+            put_picture(c, KINDS[n % 4], 50000 + n)
+            n += 1
+        return n
+    try:
+        with ThreadPoolExecutor(1) as ex:
+            written = ex.submit(write)
+            try:
+                time.sleep(0.3)
+                p = ok(migrate("--from", str(s.db), "--to", pg_db.conninfo))
+            finally:
+                stop.set()
+            assert written.result() > 0
+        assert "verified:" in p.stdout
+    finally:
+        stop_arg_server(s)
+
+
+def test_a_source_written_meanwhile_verifies_against_its_snapshot(dataset, pg_cluster,
+                                                                  tmp_path):
+    """Rows committed into a PostgreSQL source while it is copied are in
+    neither the copy nor its verification (which a fresh look at the
+    source would count as a difference)."""
+    src = fresh_copy(dataset, tmp_path)
+    pg = pg_cluster.new_schema()
+    try:
+        ok(migrate("--from", str(src), "--to", pg.conninfo))
+        env = {**os.environ, **pg_cluster.env, "PGOPTIONS": f"-csearch_path={pg.name}"}
+        writer = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        stop = threading.Event()
+
+        def write():
+            n = 0
+            while not stop.is_set():
+                writer.stdin.write(f"INSERT INTO meta VALUES ('live {n}', '\\x00');\n")
+                writer.stdin.flush()
+                n += 1
+                time.sleep(0.002)
+        with ThreadPoolExecutor(1) as ex:
+            done = ex.submit(write)
+            try:
+                p = ok(migrate("--from", pg.conninfo, "--to", str(tmp_path / "copy.db")))
+            finally:
+                stop.set()
+                done.result()
+                writer.communicate(timeout=30)
+        assert writer.returncode == 0
+        assert "verified:" in p.stdout
+        copied = rows_sqlite(tmp_path / "copy.db", "meta", ["name"])
+        assert len(copied) < int(pg.sql("SELECT count(*) FROM meta")), "nothing written meanwhile"
+    finally:
+        pg.drop()
+
+
 def wait_until(pred, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
