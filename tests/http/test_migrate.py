@@ -386,6 +386,50 @@ def test_a_source_written_meanwhile_verifies_against_its_snapshot(dataset, pg_cl
         pg.drop()
 
 
+def peak_rss_mb(*args):
+    """Runs `crmblob migrate args`; its peak resident memory (VmHWM) in MiB,
+    as last read while it ran (a child's rusage would count the forking
+    Python's memory too)."""
+    env = dict(os.environ)
+    # ASan keeps freed blocks in a quarantine (256 MB by default): keep it
+    # small, so that memory freed is not counted as memory held
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")
+    proc = subprocess.Popen([str(BIN), "migrate", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.002)
+    assert proc.returncode == 0, args
+    return peak / 1024
+
+
+def test_memory_stays_bounded_whatever_the_pictures(pg_db, tmp_path):
+    """Twelve pictures of 9 MB each (108 MB) both ways: the process holds
+    a few pieces of 256 KiB, never a picture (a baseline: an empty copy)."""
+    s = start_arg_server(tmp_path / "big", users={"a": ("admin", "a-pw-1", "A")})
+    try:
+        c = s.client("a")
+        for i in range(12):
+            c.put_image("Contact", c.create("Contact"), picture_of_size(3 * i + 2, 9_000_000 + i))
+    finally:
+        stop_arg_server(s)
+    empty = tmp_path / "empty.db"
+    subprocess.run([str(BIN), "user", "list", "--db", str(empty)], check=True,
+                   capture_output=True)
+    base = peak_rss_mb("--from", str(empty), "--to", str(tmp_path / "empty2.db"))
+    there = peak_rss_mb("--from", str(s.db), "--to", pg_db.conninfo)
+    back = peak_rss_mb("--from", pg_db.conninfo, "--to", str(tmp_path / "back.db"))
+    assert pictures_sqlite(tmp_path / "back.db") == pictures_sqlite(s.db)
+    assert there < base + 8 and back < base + 8, (base, there, back)
+
+
 def wait_until(pred, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
