@@ -112,7 +112,7 @@ void cli_usage(FILE *f)
           "  crmblob migrate --from WHERE --to WHERE [--force] | --verify-only\n"
           "every command takes --db PATH (default " DEFAULT_DB "); serve listens on " DEFAULT_LISTEN
           "\n"
-          "--db, --from and --to take a SQLite file or a PostgreSQL URL (postgresql://...).\n"
+          "--from, --to: a SQLite file, or a PostgreSQL URL (postgresql://...) or conninfo\n"
           "migrate copies a whole data set (users, credentials, apps, metadata, BLOB records\n"
           "  with their pictures as stored, entities; ids kept; variants are a cache and not\n"
           "  copied) in one transaction of the target, then compares both sides (every row,\n"

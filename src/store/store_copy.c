@@ -153,16 +153,41 @@ struct store_copy_end {
     char desc[256];
 };
 
+/* A PostgreSQL source must hold a crmblob schema already: opening the
+ * backend would otherwise create one in it (a source is never written). */
+static store_err pg_source_exists(const char *where, const char *desc)
+{
+    pgc_options o = {.size = 1, .checkout_wait_ms = 10000, .connect_timeout_s = 5};
+    pgc_pool *p = NULL;
+    pgc_conn *c = NULL;
+    int version = 0;
+    pgc_res r = pgc_pool_open(where, &o, &p);
+    if (r == PGC_OK && (r = pgc_checkout(p, &c)) == PGC_OK) {
+        r = pgc_schema_version(c, &version);
+        pgc_return(p, c);
+    }
+    pgc_pool_close(p);
+    if (r != PGC_OK)
+        return STORE_UNAVAILABLE;
+    if (version == 0) {
+        log_error("migrate: no crmblob data set in %s", desc);
+        return STORE_ABSENT;
+    }
+    return STORE_OK;
+}
+
 static store_err end_backend(store_copy_end *e, const char *where, bool target)
 {
+    store_err rc = STORE_OK;
+    if (pgc_is_pg(where) && !target && (rc = pg_source_exists(where, e->desc)) != STORE_OK)
+        return rc;
     if (pgc_is_pg(where))
         return store_pg_open(where, &(store_options){.pool_size = 2}, &e->be);
     if (!target && access(where, F_OK) != 0) {
         log_error("migrate: no database at %s", where);
         return STORE_ABSENT;
     }
-    store_err rc = store_open(where, NULL, &e->st);
-    if (rc == STORE_OK)
+    if ((rc = store_open(where, NULL, &e->st)) == STORE_OK)
         e->be = e->st->be;
     return rc;
 }

@@ -216,6 +216,12 @@ def test_missing_source_is_refused(tmp_path):
     assert not (tmp_path / "none.db").exists()
 
 
+def test_empty_pg_source_is_refused_and_left_empty(pg_db, tmp_path):
+    p = migrate("--from", pg_db.conninfo, "--to", str(tmp_path / "t.db"))
+    assert p.returncode == 1 and "no crmblob data set" in p.stderr, p.stderr
+    assert pg_db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == "0"
+
+
 def test_sqlite_to_pg_to_sqlite_byte_for_byte(dataset, pg_db, tmp_path):
     src = fresh_copy(dataset, tmp_path)
     before = src.read_bytes()
