@@ -345,7 +345,8 @@ typedef struct {
     store_copy_counts *done;
 } copy_job;
 
-/* The pictures of a batch of BLOB records just put. */
+/* The pictures of a batch of BLOB records just put; the progress moves by
+ * record as each one's bytes are in (pictures are most of the time). */
 static store_err batch_pictures(copy_job *j, const store_copy_row *rows, int n)
 {
     store_err rc = STORE_OK;
@@ -355,9 +356,9 @@ static store_err batch_pictures(copy_job *j, const store_copy_row *rows, int n)
         if (rc == STORE_OK && bytes > 0) {
             j->done->pictures++;
             j->done->bytes += bytes;
-            if (j->fn != NULL)
-                j->fn(j->ctx, 0, bytes);
         }
+        if (rc == STORE_OK && j->fn != NULL)
+            j->fn(j->ctx, 1, bytes);
     }
     return rc;
 }
@@ -378,7 +379,7 @@ static store_err copy_table(copy_job *j, store_copy_table t)
             t == STORE_COPY_BLOB)
             rc = batch_pictures(j, c.rows, n);
         j->done->rows[t] += n;
-        if (rc == STORE_OK && j->fn != NULL)
+        if (rc == STORE_OK && j->fn != NULL && t != STORE_COPY_BLOB)
             j->fn(j->ctx, n, 0);
     }
     cursor_close(&c);
