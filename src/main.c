@@ -349,6 +349,8 @@ int main(int argc, char **argv)
         return cli_keygen(&o);
     if (strcmp(cmd, "rekey") == 0)
         return cli_rekey(&o);
+    if (strcmp(cmd, "migrate") == 0)
+        return cli_migrate(&o);
     cli_usage(stderr);
     return 2;
 }

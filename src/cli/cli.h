@@ -47,6 +47,9 @@ typedef struct {
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */
+    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */
+    bool force;                    /* migrate --force: replace what the target holds */
+    bool verify_only;              /* migrate --verify-only: compare, copy nothing */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -74,6 +77,7 @@ int cli_make_codec(const cli_opts *o, codec_t **out);
 /* Checks c's key against the fingerprint recorded in the store (records
  * it when there is none yet); 0, or 1 (logged). */
 int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c);
+int cli_migrate(const cli_opts *o);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place
  * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and

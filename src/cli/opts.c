@@ -28,7 +28,7 @@ enum {
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
-    O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT,
+    O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
 };
 
 static const struct option longopts[] = {
@@ -80,6 +80,10 @@ static const struct option longopts[] = {
     {"spool-dir", required_argument, NULL, O_SPOOL_DIR},
     {"db-pool", required_argument, NULL, O_DB_POOL},
     {"db-wait", required_argument, NULL, O_DB_WAIT},
+    {"from", required_argument, NULL, O_FROM},
+    {"to", required_argument, NULL, O_TO},
+    {"force", no_argument, NULL, O_FORCE},
+    {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,9 +111,16 @@ void cli_usage(FILE *f)
           "  crmblob apptoken add NAME | list | revoke NAME\n"
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
+          "  crmblob migrate --from WHERE --to WHERE [--force] | --verify-only\n"
           "every command takes --db PATH (default " DEFAULT_DB ") or a PostgreSQL URL\n"
           "  (postgresql://user@host/db, or libpq key=value words); serve listens on " DEFAULT_LISTEN
           "\n"
+          "--from, --to: a SQLite file, or a PostgreSQL URL (postgresql://...) or conninfo\n"
+          "migrate copies a whole data set (users, credentials, apps, metadata, BLOB records\n"
+          "  with their pictures as stored, entities; ids kept; variants are a cache and not\n"
+          "  copied) in one transaction of the target, then compares both sides (every row,\n"
+          "  SHA-256 of every picture). A target holding anything is refused unless --force\n"
+          "  (which replaces what it holds, in the same transaction). --verify-only compares.\n"
           "failed sign-ins: an address may fail --auth-address-limit times (default 30) in a\n"
           "burst, then that many per --auth-address-window (default 60s); past that its failures\n"
           "are answered 429 and its passwords not remembered are not checked. --auth-account-limit\n"
@@ -222,6 +233,10 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_DB_POOL: return parse_count(v, 1024, &o->db_pool);
     case O_DB_WAIT: /* 0: no wait */
         return strcmp(v, "0") == 0 ? (o->db_wait_s = 0, true) : parse_seconds(v, &o->db_wait_s);
+    case O_FROM: o->from = v; return *v != '\0';
+    case O_TO: o->to = v; return *v != '\0';
+    case O_FORCE: o->force = true; return true;
+    case O_VERIFY_ONLY: o->verify_only = true; return true;
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);

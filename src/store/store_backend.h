@@ -108,6 +108,50 @@ typedef struct {
     int64_t id, ms;
 } store_touch;
 
+/* ---- copying a data set (store_copy.c, `crmblob migrate`) ----
+ * A copy moves the tables below row by row, raw: every column as stored
+ * (ids, versions, dates, NULLs), no rule applied. A table's columns have
+ * the same names and kinds on every backend; store_copy_def says which
+ * (store_copy.c, from the model's descriptors), so each backend generates
+ * its statements from one list. Variants are not copied: they are a cache,
+ * made again on use. */
+typedef enum {
+    STORE_COPY_USERS,
+    STORE_COPY_CRED,
+    STORE_COPY_APP,
+    STORE_COPY_META,
+    STORE_COPY_BLOB,
+    STORE_COPY_ENTITY, /* + model_kind: one table per entity kind */
+    STORE_COPY_TABLES = STORE_COPY_ENTITY + MODEL_KIND_COUNT
+} store_copy_table;
+
+typedef enum { STORE_COL_INT, STORE_COL_TEXT, STORE_COL_BYTES } store_col_kind;
+
+#define STORE_COPY_MAXCOLS 16
+
+/* One column's value: INT in i; TEXT (NUL-terminated) and BYTES in p, n. */
+typedef struct {
+    bool null;
+    int64_t i;
+    const void *p;
+    size_t n;
+} store_copy_val;
+
+typedef struct {
+    store_copy_val v[STORE_COPY_MAXCOLS];
+} store_copy_row;
+
+typedef struct {
+    const char *name; /* the table's name on every backend */
+    int ncols;        /* the first is the key: rows are walked in its order */
+    const char *col[STORE_COPY_MAXCOLS];
+    store_col_kind kind[STORE_COPY_MAXCOLS];
+    bool seq; /* its ids come from a sequence (ids_high, ids_settle apply) */
+} store_copy_def;
+
+/* The definition of table t (store_copy.c); valid for the process's life. */
+const store_copy_def *store_copy_def_of(store_copy_table t);
+
 struct store_be_ops {
     /* ---- life, health, identity ---- */
     void (*close)(store_be *b);
@@ -310,6 +354,31 @@ struct store_be_ops {
      * meta, last use kept); one gone is no error */
     store_err (*var_set_stored)(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
                                 bool e);
+
+    /* ---- copying a data set (store_copy.c; keep this section last) ----
+     * Raw rows of the store_copy_table tables, keyed by their first
+     * column (an id; meta: its name, ordered bytewise). No rule is applied
+     * and nothing is decided: the copy recipe does that. */
+    /* count(*) of table t */
+    store_err (*copy_count)(store_tx *tx, store_copy_table t, int64_t *n);
+    /* up to max rows of t whose key is above after's (NULL: from the
+     * first), in key order, their values in a; *n < max: the last ones */
+    store_err (*copy_next)(store_tx *tx, store_copy_table t, const store_copy_val *after,
+                           arena_t *a, store_copy_row *rows, int max, int *n);
+    /* inserts the n rows as they are, ids included; CONFLICT: a key is
+     * taken; INVALID: a reference names no row */
+    store_err (*copy_put)(store_tx *tx, store_copy_table t, const store_copy_row *rows, int n);
+    /* deletes every row of every store_copy_table table and every variant
+     * (WRITE transaction; the variants' totals follow) */
+    store_err (*copy_clear)(store_tx *tx);
+    /* the highest id a seq table ever gave (a deleted one's too, where the
+     * backend keeps it: SQLite's AUTOINCREMENT tables, PG's sequences),
+     * else its max(id); 0: none */
+    store_err (*ids_high)(store_tx *tx, store_copy_table t, int64_t *hw);
+    /* the next id seq table t gives is above both hw and its max(id) (PG:
+     * setval; SQLite: sqlite_sequence of the AUTOINCREMENT tables, nothing
+     * for the others, whose next id is max(id) + 1 anyway) */
+    store_err (*ids_settle)(store_tx *tx, store_copy_table t, int64_t hw);
 };
 
 struct store_be {

@@ -120,7 +120,16 @@ enum {
     K_SET_IMAGE,
     K_COUNT
 };
-enum { G_SWEEP = S_FIXED + MODEL_KIND_COUNT * K_COUNT, S_TOTAL };
+/* Per copy table (copy_stmt): its count, first batch, next batch, insert,
+ * and sequence's high mark and settling. */
+enum { C_ROWS, C_FIRST, C_AFTER, C_PUT, C_HIGH, C_SETTLE, C_COUNT };
+enum {
+    G_SWEEP = S_FIXED + MODEL_KIND_COUNT * K_COUNT,
+    G_COPY_CLEAR,
+    G_COPY_TOTALS,
+    G_COPY,
+    S_TOTAL = G_COPY + STORE_COPY_TABLES * C_COUNT
+};
 
 #define USER_COLS "id, name, full_name, role, disabled, pw_hash, created_ms"
 #define CRED_COLS                                                                                  \
@@ -1632,6 +1641,106 @@ static store_err pg_var_set_stored(store_tx *tx, int64_t vid, const void *bytes,
     return run_match(tx_of(tx), S_VAR_SET_STORED, &p);
 }
 
+/* ---- copying a data set (store_copy.c) ----------------------------------
+ * Each table's statements come from store_copy_def's column list (see
+ * copy_sql); rows are read in binary, so bytea, text and integers come as
+ * they are stored. Picture bytes go through pic_* itself. */
+
+static int copy_stmt(store_copy_table t, int e)
+{
+    assert(t >= 0 && t < STORE_COPY_TABLES && e >= 0 && e < C_COUNT);
+    return G_COPY + (int)t * C_COUNT + e;
+}
+
+static store_err pg_copy_count(store_tx *tx, store_copy_table t, int64_t *n)
+{
+    return run_i64(tx_of(tx), copy_stmt(t, C_ROWS), NULL, n);
+}
+
+/* Value v of kind k as the next parameter (bytes binary; NULL as NULL). */
+static void p_val(params *p, store_col_kind k, const store_copy_val *v)
+{
+    if (v->null)
+        p_text(p, NULL);
+    else if (k == STORE_COL_INT)
+        p_i64(p, v->i);
+    else if (k == STORE_COL_TEXT)
+        p_text(p, v->p != NULL ? v->p : "");
+    else
+        p_bytes(p, v->p, v->n);
+}
+
+/* Row `row`, column i of r as a value of kind k (strings and bytes into a,
+ * NUL-terminated). */
+static void copy_col(arena_t *a, const PGresult *r, int row, int i, store_col_kind k,
+                     store_copy_val *v)
+{
+    *v = (store_copy_val){.null = PQgetisnull(r, row, i) != 0};
+    if (v->null)
+        return;
+    if (k == STORE_COL_INT) {
+        v->i = col_i64(r, row, i);
+        return;
+    }
+    v->n = (size_t)PQgetlength(r, row, i);
+    char *copy = arena_alloc(a, v->n + 1);
+    memcpy(copy, PQgetvalue(r, row, i), v->n);
+    copy[v->n] = '\0';
+    v->p = copy;
+}
+
+static store_err pg_copy_next(store_tx *tx, store_copy_table t, const store_copy_val *after,
+                              arena_t *a, store_copy_row *rows, int max, int *n)
+{
+    const store_copy_def *d = store_copy_def_of(t);
+    params p = {0};
+    PGresult *r = NULL;
+    *n = 0;
+    if (after != NULL)
+        p_val(&p, d->kind[0], after);
+    p_i64(&p, max);
+    store_err rc = run(tx_of(tx), copy_stmt(t, after != NULL ? C_AFTER : C_FIRST), &p, &r);
+    for (int row = 0; rc == STORE_OK && row < PQntuples(r) && row < max; row++) {
+        for (int i = 0; i < d->ncols; i++)
+            copy_col(a, r, row, i, d->kind[i], &rows[row].v[i]);
+        (*n)++;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_copy_put(store_tx *tx, store_copy_table t, const store_copy_row *rows, int n)
+{
+    const store_copy_def *d = store_copy_def_of(t);
+    store_err rc = STORE_OK;
+    for (int r = 0; r < n && rc == STORE_OK; r++) {
+        params p = {0};
+        for (int i = 0; i < d->ncols; i++)
+            p_val(&p, d->kind[i], &rows[r].v[i]);
+        rc = run(tx_of(tx), copy_stmt(t, C_PUT), &p, NULL);
+    }
+    return rc;
+}
+
+/* TRUNCATE fires no row trigger: the variants' totals are set to zero. */
+static store_err pg_copy_clear(store_tx *tx)
+{
+    store_err rc = run(tx_of(tx), G_COPY_CLEAR, NULL, NULL);
+    return rc == STORE_OK ? run(tx_of(tx), G_COPY_TOTALS, NULL, NULL) : rc;
+}
+
+static store_err pg_ids_high(store_tx *tx, store_copy_table t, int64_t *hw)
+{
+    return run_i64(tx_of(tx), copy_stmt(t, C_HIGH), NULL, hw);
+}
+
+static store_err pg_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
+{
+    params p = {0};
+    p_i64(&p, hw);
+    return run(tx_of(tx), copy_stmt(t, C_SETTLE), &p, NULL);
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct store_be_ops pg_be_ops = {
@@ -1706,6 +1815,13 @@ static const struct store_be_ops pg_be_ops = {
     .var_delete_stale = pg_var_delete_stale,
     .var_next = pg_var_next,
     .var_set_stored = pg_var_set_stored,
+
+    .copy_count = pg_copy_count,
+    .copy_next = pg_copy_next,
+    .copy_put = pg_copy_put,
+    .copy_clear = pg_copy_clear,
+    .ids_high = pg_ids_high,
+    .ids_settle = pg_ids_settle,
 };
 
 /* ---- SQL generated from the entity descriptors -------------------------- */
@@ -1780,6 +1896,57 @@ static pgc_stmt sweep_sql(arena_t *a)
         arena_printf(a, "DELETE FROM blob WHERE unlinked_ms < $1 AND NOT (%s)", linked), 0};
 }
 
+/* The C_COUNT statements of copy table t (names "copy_<table>_<what>"). A
+ * text key (meta's name) is ordered bytewise (COLLATE "C"), as SQLite's. */
+static void copy_sql(arena_t *a, store_copy_table t, pgc_stmt *st)
+{
+    static const char *const what[C_COUNT] = {"rows", "first", "after", "put", "high", "settle"};
+    const store_copy_def *d = store_copy_def_of(t);
+    const char *cols = "", *vals = "", *n = d->name;
+    const char *key =
+        arena_printf(a, "%s%s", d->col[0], d->kind[0] == STORE_COL_TEXT ? " COLLATE \"C\"" : "");
+    for (int i = 0; i < d->ncols; i++) {
+        cols = arena_printf(a, "%s%s%s", cols, i ? ", " : "", d->col[i]);
+        vals = arena_printf(a, "%s%s$%d", vals, i ? ", " : "", i + 1);
+    }
+    const char *seq = arena_printf(a, "pg_get_serial_sequence('%s', 'id')", n);
+    const char *sql[C_COUNT] = {
+        [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s", n),
+        [C_FIRST] = arena_printf(a, "SELECT %s FROM %s ORDER BY %s LIMIT $1", cols, n, key),
+        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 ORDER BY %s LIMIT $2", cols, n,
+                                 key, key),
+        [C_PUT] = arena_printf(a, "INSERT INTO %s(%s) VALUES(%s)", n, cols, vals),
+        /* the sequence's last value (NULL until it gave one) */
+        [C_HIGH] = d->seq ? arena_printf(
+                                a, "SELECT coalesce(pg_sequence_last_value(%s::regclass), 0)", seq)
+                          : "SELECT 0::bigint",
+        /* is_called false: the next id is 1 itself */
+        [C_SETTLE] = d->seq ? arena_printf(a,
+                                           "SELECT setval(%s, greatest(coalesce(max(id), 0), "
+                                           "$1::bigint, 1), greatest(coalesce(max(id), 0), "
+                                           "$1::bigint) >= 1) FROM %s",
+                                           seq, n)
+                            : "SELECT $1::bigint",
+    };
+    for (int e = 0; e < C_COUNT; e++)
+        st[e] = (pgc_stmt){arena_printf(a, "copy_%s_%s", n, what[e]), sql[e],
+                           e == C_FIRST || e == C_AFTER ? 1 : 0};
+}
+
+/* Every table copied, and the variants (a cache, not copied), emptied. */
+static pgc_stmt copy_clear_sql(arena_t *a)
+{
+    const char *ents = "";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++)
+        ents = arena_printf(a, "%s, %s", ents, model_entity((model_kind)k)->table);
+    return (pgc_stmt){"copy_clear",
+                      arena_printf(a,
+                                   "TRUNCATE variant_data, variant, blob_piece%s, blob, cred, app, "
+                                   "users, meta",
+                                   ents),
+                      0};
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 static pg_be *pg_new(const char *conninfo)
@@ -1799,6 +1966,11 @@ static pg_be *pg_new(const char *conninfo)
     for (int k = 0; k < MODEL_KIND_COUNT; k++)
         entity_sql(p->sql, (model_kind)k, &p->stmts[kind_stmt((model_kind)k, 0)]);
     p->stmts[G_SWEEP] = sweep_sql(p->sql);
+    p->stmts[G_COPY_CLEAR] = copy_clear_sql(p->sql);
+    p->stmts[G_COPY_TOTALS] =
+        (pgc_stmt){"copy_totals", "UPDATE variant_total SET bytes = 0, count = 0", 0};
+    for (int t = 0; t < STORE_COPY_TABLES; t++)
+        copy_sql(p->sql, (store_copy_table)t, &p->stmts[copy_stmt((store_copy_table)t, 0)]);
     pgc_describe(conninfo, p->desc, sizeof(p->desc));
     return p;
 }

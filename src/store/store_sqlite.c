@@ -2649,6 +2649,189 @@ static bool be_counts_check(store_be *b)
     return sq_changes_check(be_sq(b));
 }
 
+/* ---- copying a data set (store_copy.c) -----------------------------------
+ * Statements generated from store_copy_def's column lists, prepared for
+ * the call and finalized after it (a copy runs each a few thousand times:
+ * the preparing is noise beside the rows). Picture bytes go through
+ * sqlite3_blob a piece at a time, as content_put/content_get do; these six
+ * stand in for the picture-bytes section's pic_* until SQLite has them. */
+
+/* "a, b, c" or "?1, ?2, ?3" for d's columns into buf. */
+static void copy_list(const store_copy_def *d, bool params, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < d->ncols && used < cap; i++) {
+        int n = params ? snprintf(buf + used, cap - used, "%s?%d", i ? ", " : "", i + 1)
+                       : snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", d->col[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    assert(used < cap);
+}
+
+/* sql prepared on c for this call (finalized by the caller). */
+static store_err copy_prepare(struct conn *c, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, sql);
+}
+
+/* The one integer sql answers. */
+static store_err copy_int(struct conn *c, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    store_err rc = copy_prepare(c, sql, &st);
+    if (rc == STORE_OK && (rc = step_row(c, st)) == STORE_OK)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static store_err be_copy_count(store_tx *tx, store_copy_table t, int64_t *n)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", store_copy_def_of(t)->name);
+    return copy_int(tx_conn(tx), sql, n);
+}
+
+/* Value v bound as parameter i of kind k. */
+static void copy_bind(sqlite3_stmt *st, int i, store_col_kind k, const store_copy_val *v)
+{
+    int rc = SQLITE_OK;
+    if (v->null)
+        rc = sqlite3_bind_null(st, i);
+    else if (k == STORE_COL_INT)
+        rc = sqlite3_bind_int64(st, i, v->i);
+    else if (k == STORE_COL_TEXT)
+        rc = sqlite3_bind_text(st, i, v->p ? v->p : "", (int)v->n, SQLITE_STATIC);
+    else
+        rc = sqlite3_bind_blob(st, i, v->p ? v->p : "", (int)v->n, SQLITE_STATIC);
+    assert(rc == SQLITE_OK);
+    (void)rc;
+}
+
+/* Column i of st as a value of kind k, strings and bytes copied into a. */
+static void copy_col(arena_t *a, sqlite3_stmt *st, int i, store_col_kind k, store_copy_val *v)
+{
+    *v = (store_copy_val){.null = sqlite3_column_type(st, i) == SQLITE_NULL};
+    if (v->null)
+        return;
+    if (k == STORE_COL_INT) {
+        v->i = sqlite3_column_int64(st, i);
+        return;
+    }
+    const void *p =
+        k == STORE_COL_TEXT ? (const void *)sqlite3_column_text(st, i) : sqlite3_column_blob(st, i);
+    v->n = (size_t)sqlite3_column_bytes(st, i);
+    char *copy = arena_alloc(a, v->n + 1);
+    if (v->n > 0)
+        memcpy(copy, p, v->n);
+    copy[v->n] = '\0';
+    v->p = copy;
+}
+
+static store_err be_copy_next(store_tx *tx, store_copy_table t, const store_copy_val *after,
+                              arena_t *a, store_copy_row *rows, int max, int *n)
+{
+    const store_copy_def *d = store_copy_def_of(t);
+    struct conn *c = tx_conn(tx);
+    char cols[1024], sql[1400];
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    copy_list(d, false, cols, sizeof(cols));
+    if (after != NULL)
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s > ?1 ORDER BY %s LIMIT ?2", cols,
+                 d->name, d->col[0], d->col[0]);
+    else
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s LIMIT ?2", cols, d->name,
+                 d->col[0]);
+    store_err rc = copy_prepare(c, sql, &st);
+    if (rc == STORE_OK && after != NULL)
+        copy_bind(st, 1, d->kind[0], after);
+    if (rc == STORE_OK)
+        bind_int(st, 2, max);
+    while (rc == STORE_OK && *n < max && (rc = step_row(c, st)) == STORE_OK) {
+        for (int i = 0; i < d->ncols; i++)
+            copy_col(a, st, i, d->kind[i], &rows[*n].v[i]);
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
+static store_err be_copy_put(store_tx *tx, store_copy_table t, const store_copy_row *rows, int n)
+{
+    const store_copy_def *d = store_copy_def_of(t);
+    struct conn *c = tx_conn(tx);
+    char cols[1024], params[256], sql[1400];
+    sqlite3_stmt *st = NULL;
+    copy_list(d, false, cols, sizeof(cols));
+    copy_list(d, true, params, sizeof(params));
+    snprintf(sql, sizeof(sql), "INSERT INTO %s(%s) VALUES(%s)", d->name, cols, params);
+    store_err rc = copy_prepare(c, sql, &st);
+    for (int r = 0; r < n && rc == STORE_OK; r++) {
+        sqlite3_reset(st);
+        for (int i = 0; i < d->ncols; i++)
+            copy_bind(st, i + 1, d->kind[i], &rows[r].v[i]);
+        rc = step_done(c, st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Variants first (their totals follow by trigger), entities before the
+ * records they link, credentials before their users. */
+static store_err be_copy_clear(store_tx *tx)
+{
+    struct conn *c = tx_conn(tx);
+    char sql[1024] = "DELETE FROM variant;";
+    size_t used = strlen(sql);
+    for (int k = 0; k < MODEL_KIND_COUNT && used < sizeof(sql); k++)
+        used += (size_t)snprintf(sql + used, sizeof(sql) - used, "DELETE FROM %s;",
+                                 model_entity((model_kind)k)->table);
+    snprintf(sql + used, sizeof(sql) - used,
+             "DELETE FROM blob; DELETE FROM cred; DELETE FROM app; DELETE FROM users; "
+             "DELETE FROM meta; DELETE FROM sqlite_sequence WHERE name IN ('blob', 'cred');");
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "copy_clear");
+}
+
+/* blob and cred are AUTOINCREMENT: sqlite_sequence keeps their high mark. */
+static bool copy_autoinc(store_copy_table t)
+{
+    return t == STORE_COPY_BLOB || t == STORE_COPY_CRED;
+}
+
+static store_err be_ids_high(store_tx *tx, store_copy_table t, int64_t *hw)
+{
+    const char *name = store_copy_def_of(t)->name;
+    char sql[256];
+    if (copy_autoinc(t))
+        snprintf(sql, sizeof(sql),
+                 "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '%s'), 0), "
+                 "coalesce((SELECT max(id) FROM %s), 0))",
+                 name, name);
+    else
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(id), 0) FROM %s", name);
+    return copy_int(tx_conn(tx), sql, hw);
+}
+
+static store_err be_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
+{
+    const char *name = store_copy_def_of(t)->name;
+    struct conn *c = tx_conn(tx);
+    char sql[384];
+    if (!copy_autoinc(t))
+        return STORE_OK; /* the next rowid is max(id) + 1 */
+    snprintf(sql, sizeof(sql),
+             "UPDATE sqlite_sequence SET seq = max(seq, %lld) WHERE name = '%s';"
+             "INSERT INTO sqlite_sequence(name, seq) SELECT '%s', %lld "
+             "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '%s');",
+             (long long)hw, name, name, (long long)hw, name);
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "ids_settle");
+}
+
 static const struct store_be_ops sqlite_be_ops = {
     /* ---- life, health, identity ---- */
     .close = be_close,
@@ -2730,6 +2913,14 @@ static const struct store_be_ops sqlite_be_ops = {
     .var_delete_stale = be_var_delete_stale,
     .var_next = be_var_next,
     .var_set_stored = be_var_set_stored,
+
+    /* copying a data set */
+    .copy_count = be_copy_count,
+    .copy_next = be_copy_next,
+    .copy_put = be_copy_put,
+    .copy_clear = be_copy_clear,
+    .ids_high = be_ids_high,
+    .ids_settle = be_ids_settle,
 };
 
 /* A store with no connection yet and every SQL text generated. */
