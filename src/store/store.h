@@ -2,9 +2,11 @@
  * store.h — crmblob's persistence contract.
  *
  * One store_t serves the whole process and is safe to use from any number of
- * threads at once. Two backends implement it behind store_int.h: the
- * embedded SQLite database (default, "path/to/file.db") and PostgreSQL
- * ("postgres://..." / "postgresql://...", a later issue).
+ * threads at once. Its rules (store_account.c, store_entity.c, store_pic.c,
+ * store_variant.c) run over the narrow interface of store_backend.h, which
+ * two backends implement: the embedded SQLite database (default,
+ * "path/to/file.db") and PostgreSQL ("postgresql://...", "postgres://..."
+ * or a libpq key=value string: several servers on one data set).
  *
  * Guarantees every backend gives:
  *  - Each call is one transaction: when it returns STORE_OK the change is
