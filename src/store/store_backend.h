@@ -220,7 +220,7 @@ struct store_be_ops {
     store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
 
     /* ---- BLOB records ---- */
-    /* l as in ent_read; ABSENT */
+    /* a and l as in ent_read (a == NULL: no strings, no users); ABSENT */
     store_err (*blob_read)(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
                            store_blob_row *out);
     /* a record with no bytes (version 0, info_version 0) and empty client

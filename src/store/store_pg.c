@@ -1160,16 +1160,21 @@ static model_user *read_ref(arena_t *a, const PGresult *r, int c)
     return u;
 }
 
-/* A BLOB_SELECT row. */
+/* A BLOB_SELECT row; a == NULL: no strings and no users (a lock, the
+ * versions and sizes only), as on SQLite. */
 static void read_blob_row(arena_t *a, const PGresult *r, store_blob_row *out)
 {
     model_blob *b = &out->b;
     memset(out, 0, sizeof(*out));
     b->blob_id = col_i32(r, 0, 0);
-    b->description = col_str(a, r, 0, 1);
-    b->extra_info = col_str(a, r, 0, 2);
-    b->mime_type = col_str(a, r, 0, 3);
-    b->conceptual_type = col_str(a, r, 0, 4);
+    if (a != NULL) {
+        b->description = col_str(a, r, 0, 1);
+        b->extra_info = col_str(a, r, 0, 2);
+        b->mime_type = col_str(a, r, 0, 3);
+        b->conceptual_type = col_str(a, r, 0, 4);
+        out->created = read_ref(a, r, 16);
+        out->updated = read_ref(a, r, 22);
+    }
     b->blob_size = col_i32(r, 0, 5);
     b->original_size = col_i32(r, 0, 6);
     b->is_zipped = col_bool(r, 0, 7);
@@ -1181,8 +1186,6 @@ static void read_blob_row(arena_t *a, const PGresult *r, store_blob_row *out)
     b->version = col_i64(r, 0, 13);
     b->info_version = col_i64(r, 0, 14);
     out->unlinked_ms = PQgetisnull(r, 0, 15) ? INT64_MIN : col_i64(r, 0, 15);
-    out->created = read_ref(a, r, 16);
-    out->updated = read_ref(a, r, 22);
 }
 
 /* Runs a statement answering a BLOB_SELECT row into *out; `none` for no row. */

@@ -1465,8 +1465,29 @@ class SqliteDataSet:
         pass
 
 
+class PgDataSet:
+    """A fresh schema of this process's PostgreSQL cluster (pg_cluster) for
+    each fresh(); the servers reach it by its conninfo and make its tables
+    themselves (the first command's migration). Dropped at close()."""
+
+    name = "postgresql"
+
+    def __init__(self, request, workdir):
+        self.pg = request.getfixturevalue("pg_cluster")
+        self.schemas = []
+
+    def fresh(self):
+        s = self.pg.new_schema()
+        self.schemas.append(s)
+        return s.conninfo
+
+    def close(self):
+        for s in self.schemas:
+            s.drop()
+
+
 # name -> class(request, workdir) with .name, .fresh() -> --db, .close()
-SCALEOUT_BACKENDS = {"sqlite": SqliteDataSet}
+SCALEOUT_BACKENDS = {"sqlite": SqliteDataSet, "postgresql": PgDataSet}
 
 
 @pytest.fixture(params=list(SCALEOUT_BACKENDS))
