@@ -178,16 +178,13 @@ static unsigned default_threads(void)
     return n > 64 ? 64 : n;
 }
 
-/* Uploads are spooled in --spool-dir, else where the store suggests
- * (beside a database file): a directory the server may create files in,
- * checked at start rather than at the first upload. */
-static const char *spool_dir(const cli_opts *o, store_t *store)
+/* Uploads are spooled where the store makes its temporary files
+ * (--spool-dir, else beside a database file, else $TMPDIR or /tmp): a
+ * directory the server may create files in, checked at start rather than
+ * at the first upload. */
+static const char *spool_dir(store_t *store)
 {
-    const char *dir = o->spool_dir != NULL ? o->spool_dir : store_spool_hint(store);
-    if (dir == NULL) {
-        log_error("cannot spool uploads: the database has no directory, give --spool-dir");
-        return NULL;
-    }
+    const char *dir = store_spool_hint(store);
     struct stat st;
     int err = stat(dir, &st) != 0                ? errno
               : !S_ISDIR(st.st_mode)             ? ENOTDIR
@@ -198,6 +195,34 @@ static const char *spool_dir(const cli_opts *o, store_t *store)
         return NULL;
     }
     return dir;
+}
+
+/* store_open of --db, tried again every second for --db-wait seconds
+ * while the database cannot be reached (STORE_UNAVAILABLE: PostgreSQL not
+ * up yet), then the SERVE hold. 0, or 1 with one line naming the database
+ * (without its password) after the store's own reason. */
+static int open_waiting(const cli_opts *o, const store_options *so, store_t **st)
+{
+    char where[4096];
+    store_describe(o->db, where, sizeof(where));
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    store_err rc;
+    bool told = false;
+    while ((rc = store_open(o->db, so, st)) == STORE_UNAVAILABLE && o->db_wait_s > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= o->db_wait_s)
+            break;
+        if (!told)
+            log_info("waiting up to %d s for database %s", o->db_wait_s, where);
+        told = true;
+        sleep(1);
+    }
+    if (rc == STORE_OK && (rc = store_hold(*st, STORE_HOLD_SERVE)) == STORE_OK)
+        return 0;
+    log_error("cannot open database %s%s", where,
+              rc == STORE_UNAVAILABLE ? ": it cannot be reached or is in use" : "");
+    return 1;
 }
 
 static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs)
@@ -254,13 +279,10 @@ static int cmd_serve(const cli_opts *o)
     store_options so = {.durable = o->durable,
                         .cache_bytes = (size_t)o->cache_mb << 20,
                         .codec = codec,
-                        .spool_dir = o->spool_dir};
-    if (store_open(o->db, &so, &st) != STORE_OK || store_hold(st, STORE_HOLD_SERVE) != STORE_OK) {
-        char where[4096];
-        store_describe(o->db, where, sizeof(where));
-        log_error("cannot open database %s", where);
+                        .spool_dir = o->spool_dir,
+                        .pool_size = (int)o->db_pool};
+    if (open_waiting(o, &so, &st) != 0)
         goto out;
-    }
     if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
@@ -272,7 +294,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
     }
-    api_config ac = {.spool_dir = spool_dir(o, st),
+    api_config ac = {.spool_dir = spool_dir(st),
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,

@@ -45,6 +45,8 @@ typedef struct {
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
+    unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
+    int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */

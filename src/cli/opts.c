@@ -28,7 +28,7 @@ enum {
     O_VARIANT_MB, O_BLOB_GRACE, O_CACHE_MB, O_SPOOL_MB,
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
-    O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR,
+    O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +78,8 @@ static const struct option longopts[] = {
     {"log-limit", required_argument, NULL, O_LOG_LIMIT},
     {"log-probes", no_argument, NULL, O_LOG_PROBES},
     {"spool-dir", required_argument, NULL, O_SPOOL_DIR},
+    {"db-pool", required_argument, NULL, O_DB_POOL},
+    {"db-wait", required_argument, NULL, O_DB_WAIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -96,7 +98,7 @@ void cli_usage(FILE *f)
           "                [--variant-cache-mb N] [--modern-formats] [--blob-grace 24h]\n"
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
           "                [--log-limit N] [--image-cpu-limit 20s] [--log-probes]\n"
-          "                [--spool-dir DIR]\n"
+          "                [--spool-dir DIR] [--db-pool N] [--db-wait SECONDS]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -105,7 +107,8 @@ void cli_usage(FILE *f)
           "  crmblob apptoken add NAME | list | revoke NAME\n"
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
-          "every command takes --db PATH (default " DEFAULT_DB "); serve listens on " DEFAULT_LISTEN
+          "every command takes --db PATH (default " DEFAULT_DB ") or a PostgreSQL URL\n"
+          "  (postgresql://user@host/db, or libpq key=value words); serve listens on " DEFAULT_LISTEN
           "\n"
           "failed sign-ins: an address may fail --auth-address-limit times (default 30) in a\n"
           "burst, then that many per --auth-address-window (default 60s); past that its failures\n"
@@ -120,7 +123,12 @@ void cli_usage(FILE *f)
           "  as one address; trusted proxies are not counted)\n"
           "serve answers GET /health (alive) and GET /ready (database and image worker answer;\n"
           "  else 503) without credentials and without an access line unless --log-probes.\n"
-          "  --spool-dir DIR: where uploads are spooled (default: the database's directory)\n",
+          "  --spool-dir DIR: where uploads are spooled (default: the database's directory;\n"
+          "  with PostgreSQL $TMPDIR, else /tmp)\n"
+          "serve's database: --db-pool N connections (default 8 for SQLite, 16 for PostgreSQL);\n"
+          "  --db-wait SECONDS keeps trying to reach PostgreSQL at start (default 0: exit 1 at\n"
+          "  once). While PostgreSQL is down, /ready and requests answer 503 with Retry-After;\n"
+          "  the server reconnects by itself.\n",
           f);
 }
 
@@ -211,6 +219,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
     case O_LOG_PROBES: o->log_probes = true; return true;
     case O_SPOOL_DIR: o->spool_dir = v; return *v != '\0';
+    case O_DB_POOL: return parse_count(v, 1024, &o->db_pool);
+    case O_DB_WAIT: /* 0: no wait */
+        return strcmp(v, "0") == 0 ? (o->db_wait_s = 0, true) : parse_seconds(v, &o->db_wait_s);
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);

@@ -106,9 +106,13 @@ static store_err pictures_open(store_t *s, const store_options *opt)
 {
     static const codec_config plain = {0};
     s->codec = opt->codec;
-    s->spool_dir = opt->spool_dir != NULL ? opt->spool_dir : store_spool_hint(s);
-    if (s->spool_dir == NULL)
-        s->spool_dir = "/tmp"; /* a backend with no place of its own */
+    const struct store_be_ops *ops = s->be->ops;
+    s->spool_dir = opt->spool_dir;
+    if (s->spool_dir == NULL && ops->spool_hint != NULL)
+        s->spool_dir = ops->spool_hint(s->be);
+    if (s->spool_dir == NULL) /* a backend with no place of its own (PostgreSQL) */
+        s->spool_dir = getenv("TMPDIR") != NULL && *getenv("TMPDIR") != '\0' ? getenv("TMPDIR")
+                                                                             : "/tmp";
     if (opt->codec == NULL && codec_create(&plain, &s->plain_codec) != CB_EOK)
         return STORE_INTERNAL;
     s->decoder = opt->codec != NULL ? opt->codec : s->plain_codec;
@@ -161,8 +165,7 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
 
 const char *store_spool_hint(store_t *s)
 {
-    store_be *be = s->root->be;
-    return be->ops->spool_hint != NULL ? be->ops->spool_hint(be) : NULL;
+    return s->root->spool_dir;
 }
 
 store_err store_hold(store_t *s, store_hold_mode h)
@@ -226,13 +229,24 @@ static uint64_t changes_read(store_t *s, int which)
     return atomic_load_explicit(&s->changes[which], memory_order_acquire);
 }
 
+static store_err users_stamp_fn(store_tx *tx, void *ctx)
+{
+    return tx->be->ops->users_stamp(tx, ctx);
+}
+
+/* Without shared counts (PostgreSQL), the users change count is a row of
+ * the database, which every server's user writes move (users_bump): one
+ * statement, far cheaper than a password check. */
 bool store_users_changes(store_t *s, uint64_t *out)
 {
     s = s->root;
-    if (s->changes == NULL)
+    if (s->changes != NULL) {
+        *out = changes_read(s, STORE_CHANGES_USERS);
+        return true;
+    }
+    if (s->be->ops->users_bump == NULL || s->be->ops->users_stamp == NULL)
         return false;
-    *out = changes_read(s, STORE_CHANGES_USERS);
-    return true;
+    return store_run(s, STORE_TX_READ1, users_stamp_fn, out) == STORE_OK;
 }
 
 void store_stats(store_t *s, store_cache_stats *out)

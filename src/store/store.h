@@ -78,7 +78,8 @@ typedef struct {
      * bytes. Borrowed: it must outlive the store. */
     const codec_t *codec;
     /* Where the store makes its temporary files (encoded uploads, large
-     * pictures read for an answer); NULL: store_spool_hint's. */
+     * pictures read for an answer); NULL: the database file's directory,
+     * else $TMPDIR or /tmp (store_spool_hint). */
     const char *spool_dir;
 } store_options;
 
@@ -91,9 +92,10 @@ void store_close(store_t *s);
  * user@). Needs no open store, so that a failed open can be reported. */
 void store_describe(const char *where, char *buf, size_t cap);
 
-/* The directory uploads are spooled in unless the operator names one
- * (--spool-dir): for a database file, its directory. NULL when the backend
- * has no place of its own to suggest. Valid until store_close. */
+/* The directory the store makes its temporary files in, and uploads are
+ * spooled in: store_options.spool_dir (--spool-dir), else for a database
+ * file its directory, else (PostgreSQL) $TMPDIR or /tmp. Never NULL; valid
+ * until store_close. */
 const char *store_spool_hint(store_t *s);
 
 /* What a process holds of the database until store_close: serving

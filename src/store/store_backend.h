@@ -220,7 +220,8 @@ struct store_be_ops {
     store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
 
     /* ---- BLOB records ---- */
-    /* a and l as in ent_read (a == NULL: no strings, no users); ABSENT */
+    /* l as in ent_read; a == NULL: its strings and users are not read
+     * (a lock, a check of versions); ABSENT */
     store_err (*blob_read)(store_tx *tx, arena_t *a, int32_t id, store_row_lock l,
                            store_blob_row *out);
     /* a record with no bytes (version 0, info_version 0) and empty client
@@ -330,7 +331,7 @@ typedef store_err (*store_recipe)(store_tx *tx, void *ctx);
 store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
 
 /* The PostgreSQL backend (store_pg.c) on conninfo: a pool of o->pool_size
- * connections (0: 8), the schema migrated (created, or refused when newer
+ * connections (0: 16), the schema migrated (created, or refused when newer
  * than this binary). Closed by its ops' close. store_open dispatches a
  * PostgreSQL `where` to it; its tests also drive it through its ops. */
 store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out);

@@ -45,7 +45,7 @@
 #include "core/log.h"
 #include "store/pg_conn.h"
 
-#define PG_POOL_DEFAULT 8
+#define PG_POOL_DEFAULT 16
 #define PG_CHECKOUT_WAIT_MS 10000     /* as SQLite's busy timeout */
 #define PG_STATEMENT_TIMEOUT_MS 60000 /* a statement running longer is stuck */
 #define PG_CONNECT_TIMEOUT_S 5
@@ -1147,7 +1147,7 @@ static store_err pg_ent_set_thumb(store_tx *tx, int32_t product_id, int32_t blob
  * found none); pw_hash is not read. */
 static model_user *read_ref(arena_t *a, const PGresult *r, int c)
 {
-    if (PQgetisnull(r, 0, c))
+    if (a == NULL || PQgetisnull(r, 0, c))
         return NULL;
     model_user *u = arena_alloc(a, sizeof(*u));
     *u = (model_user){.id = col_i32(r, 0, c),
@@ -1160,21 +1160,23 @@ static model_user *read_ref(arena_t *a, const PGresult *r, int c)
     return u;
 }
 
-/* A BLOB_SELECT row; a == NULL: no strings and no users (a lock, the
- * versions and sizes only), as on SQLite. */
+/* A text column of a BLOB_SELECT row; NULL when a is NULL (a lock, a
+ * check of versions: the strings are not wanted). */
+static const char *blob_str(arena_t *a, const PGresult *r, int col)
+{
+    return a != NULL ? col_str(a, r, 0, col) : NULL;
+}
+
+/* A BLOB_SELECT row; a == NULL: no strings, no users. */
 static void read_blob_row(arena_t *a, const PGresult *r, store_blob_row *out)
 {
     model_blob *b = &out->b;
     memset(out, 0, sizeof(*out));
     b->blob_id = col_i32(r, 0, 0);
-    if (a != NULL) {
-        b->description = col_str(a, r, 0, 1);
-        b->extra_info = col_str(a, r, 0, 2);
-        b->mime_type = col_str(a, r, 0, 3);
-        b->conceptual_type = col_str(a, r, 0, 4);
-        out->created = read_ref(a, r, 16);
-        out->updated = read_ref(a, r, 22);
-    }
+    b->description = blob_str(a, r, 1);
+    b->extra_info = blob_str(a, r, 2);
+    b->mime_type = blob_str(a, r, 3);
+    b->conceptual_type = blob_str(a, r, 4);
     b->blob_size = col_i32(r, 0, 5);
     b->original_size = col_i32(r, 0, 6);
     b->is_zipped = col_bool(r, 0, 7);
@@ -1186,6 +1188,8 @@ static void read_blob_row(arena_t *a, const PGresult *r, store_blob_row *out)
     b->version = col_i64(r, 0, 13);
     b->info_version = col_i64(r, 0, 14);
     out->unlinked_ms = PQgetisnull(r, 0, 15) ? INT64_MIN : col_i64(r, 0, 15);
+    out->created = read_ref(a, r, 16);
+    out->updated = read_ref(a, r, 22);
 }
 
 /* Runs a statement answering a BLOB_SELECT row into *out; `none` for no row. */
@@ -1465,7 +1469,7 @@ static void pg_pic_read_close(store_pic_r *pr)
 
 /* ---- variants ----------------------------------------------------------- */
 
-/* Bytes come in the arena. */
+/* Bytes malloc'd, as the interface says (the recipe hands them on). */
 static store_err pg_var_read(store_tx *tx, arena_t *a, int32_t blob_id, int64_t version,
                              const char *key, store_variant_meta *m, void **bytes, size_t *len,
                              int64_t *vid)
@@ -1484,7 +1488,12 @@ static store_err pg_var_read(store_tx *tx, arena_t *a, int32_t blob_id, int64_t 
         m->is_zipped = col_bool(r, 0, 2);
         m->is_encrypted = col_bool(r, 0, 3);
         m->original_size = col_i64(r, 0, 4);
-        rc = col_bytes(a, r, 0, 5, bytes, len);
+        void *in_arena = NULL;
+        rc = col_bytes(a, r, 0, 5, &in_arena, len);
+        if (rc == STORE_OK && (*bytes = malloc(*len > 0 ? *len : 1)) == NULL)
+            rc = STORE_INTERNAL;
+        if (rc == STORE_OK && *len > 0)
+            memcpy(*bytes, in_arena, *len);
     }
     PQclear(r);
     return rc;

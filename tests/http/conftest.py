@@ -34,6 +34,10 @@ BIN = Path(os.environ.get("CRMBLOB_BIN", str(REPO / "build" / "crmblob")))
 # Flags every `serve` of the suites gets (e.g. "--durable": the suites run
 # again in durable mode).
 SERVE_ARGS = os.environ.get("CRMBLOB_SERVE_ARGS", "").split()
+# CRMBLOB_TEST_DB=pg: every Server's --db is a fresh schema of this
+# process's PostgreSQL cluster (pg_cluster below) instead of a SQLite file,
+# and it spools in its own directory; any other value (or none): SQLite.
+TEST_DB = os.environ.get("CRMBLOB_TEST_DB", "sqlite")
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -308,7 +312,9 @@ class Server:
     def __init__(self, workdir, users=None, env=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.db = self.dir / "crmblob.db"
+        # --db: a file, or with CRMBLOB_TEST_DB=pg a schema of its own
+        self.pg_schema = pg_servers_cluster().new_schema() if TEST_DB == "pg" else None
+        self.db = self.pg_schema.conninfo if self.pg_schema else self.dir / "crmblob.db"
         self.log_path = self.dir / "server.log"
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.env = env or {}
@@ -382,8 +388,9 @@ class Server:
         # the suites make many deliberate failed logins from 127.0.0.1; the
         # failure limits have tests of their own (test_auth_schemes,
         # test_auth_throttle)
+        spool = ["--spool-dir", str(self.dir)] if self.pg_schema else []
         return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-                *NO_LIMITER, *SERVE_ARGS]
+                *spool, *NO_LIMITER, *SERVE_ARGS]
 
     def start(self, env=None, port=None):
         """Starts `serve` on a free port; another port when the one picked was
@@ -1335,25 +1342,56 @@ class PgSchema:
         self.cluster.psql(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """This process's PostgreSQL cluster (see above); skipped without
-    PostgreSQL's server programs (the package postgresql, make deps)."""
+_PROCESS_CLUSTER = None
+
+
+def process_cluster():
+    """This process's cluster, started the first time it is asked for and
+    stopped when the process ends (pytest_unconfigure); the shared one of
+    PG_CLUSTER_DIR when set (left running). None without PostgreSQL's
+    server programs."""
+    global _PROCESS_CLUSTER
+    if _PROCESS_CLUSTER is not None:
+        return _PROCESS_CLUSTER
     shared = os.environ.get("PG_CLUSTER_DIR")
     if shared:
         c = PgCluster(shared, owned=False)
         c._script("env", shared)
-        yield c
-        return
-    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+    elif not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return None
+    else:
+        # under /tmp, which the postgres user can reach when we are root
+        d = tempfile.mkdtemp(prefix="crmblob-pg-")
+        os.rmdir(d)  # pg-cluster.sh makes it, marked as its own
+        c = PgCluster(d, owned=True)
+        c.start()
+    _PROCESS_CLUSTER = c
+    return c
+
+
+def pytest_unconfigure(config):
+    if _PROCESS_CLUSTER is not None and _PROCESS_CLUSTER.owned:
+        _PROCESS_CLUSTER.stop()
+
+
+def pg_servers_cluster():
+    """The cluster every Server uses with CRMBLOB_TEST_DB=pg; a run that
+    asks for PostgreSQL without it fails rather than testing SQLite."""
+    c = process_cluster()
+    if c is None:
+        pytest.fail("CRMBLOB_TEST_DB=pg, but no PostgreSQL server programs (Debian package "
+                    "postgresql)", pytrace=False)
+    return c
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """This process's PostgreSQL cluster (see above); skipped without
+    PostgreSQL's server programs (the package postgresql, make deps)."""
+    c = process_cluster()
+    if c is None:
         pytest.skip("no PostgreSQL server programs (Debian package postgresql)")
-    # under /tmp, which the postgres user can reach when we are root
-    d = tempfile.mkdtemp(prefix="crmblob-pg-")
-    os.rmdir(d)  # pg-cluster.sh makes it, marked as its own
-    c = PgCluster(d, owned=True)
-    c.start()
-    yield c
-    c.stop()
+    return c
 
 
 @pytest.fixture

@@ -860,6 +860,7 @@ static void test_variants(void **state)
     assert_int_equal(vid, a);
     assert_int_equal(len, 150);
     assert_int_equal(((unsigned char *)bytes)[149], 'a');
+    free(bytes); /* var_read's bytes are malloc'd */
     assert_string_equal(m.mime, "image/png");
     assert_true(m.is_zipped);
     assert_false(m.is_encrypted);
@@ -910,6 +911,7 @@ static void test_variants(void **state)
     commit(f, tx);
     assert_int_equal(len, 3);
     assert_memory_equal(bytes, "xyz", 3);
+    free(bytes);
     assert_true(m.is_encrypted);
 
     /* new bytes: the variants of the old version are no longer served, then go */
