@@ -1288,10 +1288,15 @@ class PgCluster:
     def start(self):
         self._script("start", "--fast", self.dir)
 
-    def pause(self):
-        """Stops the server, keeping its data. A test that pauses it starts
-        it again before it ends (try/finally): later tests share it."""
-        self._script("pause", self.dir)
+    def pause(self, mode="fast"):
+        """Stops the server, keeping its data (mode "immediate": as a crash,
+        recovered at the next start). A test that pauses it starts it again
+        before it ends (try/finally): later tests share it."""
+        self._script("pause", self.dir, mode)
+
+    def restart(self, mode):
+        """pg_ctl restart -m mode (fast, immediate), waiting until it is up."""
+        self._script("restart", self.dir, mode)
 
     def stop(self):
         self._script("stop", self.dir)
