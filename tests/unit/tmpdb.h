@@ -59,7 +59,7 @@ static inline bool tmpdb_pg(void)
 /* The schemas made by tmpdb_make, by directory, for tmpdb_remove. */
 #define TMPDB_SCHEMAS 64
 static struct {
-    char dir[64];
+    char dir[256];
     pgtmp t;
 } tmpdb_schemas[TMPDB_SCHEMAS];
 
