@@ -77,8 +77,9 @@ $(BUILD)/crmblob-img: $(BUILD)/src/imgworker.o $(VIPS_OBJ) $(BUILD)/libcrmblob.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(VIPS_LIBS)
 
 # Unit tests get the libvips pipeline itself (its objects come before the
-# library, so img_remote.o is not pulled in).
-$(BUILD)/tests/%: tests/unit/%.c $(VIPS_OBJ) $(BUILD)/libcrmblob.a
+# library, so img_remote.o is not pulled in). They are built again when a
+# shared test header (tmpdb.h, pgtmp.h) changes.
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(VIPS_OBJ) $(BUILD)/libcrmblob.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(VIPS_OBJ) $(BUILD)/libcrmblob.a $(LDFLAGS) $(TEST_LDFLAGS) \
 	    $(LDLIBS) $(VIPS_LIBS) -lcmocka
