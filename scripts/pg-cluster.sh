@@ -2,7 +2,9 @@
 # pg-cluster.sh — a throwaway PostgreSQL cluster for crmblob's tests.
 #
 #   pg-cluster.sh start [--fast] DIR   initdb (when DIR holds no cluster yet) and start it
-#   pg-cluster.sh pause DIR            stop the server, keep its data (tests of an absent server)
+#   pg-cluster.sh pause DIR [MODE]     stop the server, keep its data (tests of an absent server);
+#                                      MODE fast (default) or immediate (as a crash: recovery at start)
+#   pg-cluster.sh restart DIR MODE     pg_ctl restart -m MODE (fast, immediate): the same settings
 #   pg-cluster.sh stop DIR             stop the server and remove DIR
 #   pg-cluster.sh env DIR              print the PG* variables that reach it (for eval)
 #   pg-cluster.sh with [--fast] DIR CMD...  start, run CMD with those variables, stop
@@ -110,12 +112,29 @@ cmd_start() {
     print_env "$dir"
 }
 
+# The stop or restart mode $1 (fast, immediate), or a usage error $2.
+stop_mode() {
+    case "$1" in fast | immediate) echo "$1" ;; *) die "$2" ;; esac
+}
+
 cmd_pause() {
-    [ $# -eq 1 ] || die "usage: pause DIR"
-    local dir
+    [ $# -eq 1 ] || [ $# -eq 2 ] || die "usage: pause DIR [fast|immediate]"
+    local dir mode
     dir=$(realpath -m "$1")
+    mode=$(stop_mode "${2:-fast}" "usage: pause DIR [fast|immediate]")
     [ -f "$dir/$MARK" ] || die "$dir was not made by pg-cluster.sh"
-    as_owner "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    as_owner "$(pg_bindir)/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null
+}
+
+# pg_ctl restart keeps the options of the last start (postmaster.opts).
+cmd_restart() {
+    [ $# -eq 2 ] || die "usage: restart DIR fast|immediate"
+    local dir mode
+    dir=$(realpath -m "$1")
+    mode=$(stop_mode "$2" "usage: restart DIR fast|immediate")
+    [ -f "$dir/$MARK" ] || die "$dir was not made by pg-cluster.sh"
+    as_owner "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m "$mode" -w -t 60 \
+        restart >/dev/null || { tail -n 20 "$dir/server.log" >&2; die "the server did not restart"; }
 }
 
 cmd_stop() {
@@ -154,6 +173,7 @@ shift
 case "$verb" in
 start) cmd_start "$@" ;;
 pause) cmd_pause "$@" ;;
+restart) cmd_restart "$@" ;;
 stop) cmd_stop "$@" ;;
 env) cmd_env "$@" ;;
 with) cmd_with "$@" ;;

@@ -1288,10 +1288,15 @@ class PgCluster:
     def start(self):
         self._script("start", "--fast", self.dir)
 
-    def pause(self):
-        """Stops the server, keeping its data. A test that pauses it starts
-        it again before it ends (try/finally): later tests share it."""
-        self._script("pause", self.dir)
+    def pause(self, mode="fast"):
+        """Stops the server, keeping its data (mode "immediate": as a crash,
+        recovered at the next start). A test that pauses it starts it again
+        before it ends (try/finally): later tests share it."""
+        self._script("pause", self.dir, mode)
+
+    def restart(self, mode):
+        """pg_ctl restart -m mode (fast, immediate), waiting until it is up."""
+        self._script("restart", self.dir, mode)
 
     def stop(self):
         self._script("stop", self.dir)
@@ -1503,8 +1508,29 @@ class SqliteDataSet:
         pass
 
 
+class PgDataSet:
+    """A fresh schema of this process's PostgreSQL cluster (pg_cluster) for
+    each fresh(); the servers reach it by its conninfo and make its tables
+    themselves (the first command's migration). Dropped at close()."""
+
+    name = "postgresql"
+
+    def __init__(self, request, workdir):
+        self.pg = request.getfixturevalue("pg_cluster")
+        self.schemas = []
+
+    def fresh(self):
+        s = self.pg.new_schema()
+        self.schemas.append(s)
+        return s.conninfo
+
+    def close(self):
+        for s in self.schemas:
+            s.drop()
+
+
 # name -> class(request, workdir) with .name, .fresh() -> --db, .close()
-SCALEOUT_BACKENDS = {"sqlite": SqliteDataSet}
+SCALEOUT_BACKENDS = {"sqlite": SqliteDataSet, "postgresql": PgDataSet}
 
 
 @pytest.fixture(params=list(SCALEOUT_BACKENDS))

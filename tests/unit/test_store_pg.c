@@ -583,6 +583,13 @@ static void test_blobs(void **state)
     assert_int_equal(row.created_by, 0);
     assert_null(row.created); /* the server: no user row to join */
     assert_int_equal(OPS->blob_read(tx, f->a, 9999, STORE_ROW_PLAIN, &row), STORE_ABSENT);
+    /* without an arena (the recipes' locks and checks): numbers only */
+    assert_int_equal(OPS->blob_read(tx, NULL, linked, STORE_ROW_PLAIN, &row), STORE_OK);
+    assert_int_equal(row.b.blob_id, linked);
+    assert_int_equal(row.created_by, alice);
+    assert_int_equal(row.unlinked_ms, INT64_MIN);
+    assert_null(row.b.description);
+    assert_null(row.created);
     commit(f, tx);
 
     model_blob_edit ed = {.description = "desc", .extra_info = NULL, .conceptual_type = NULL};
