@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 #define PGC_DESC_MAX 256 /* a description in logs */
 #define PGC_RETRY_MS 200 /* between attempts while start_wait_ms lasts */
@@ -50,6 +51,8 @@ struct pgc_pool {
     pthread_cond_t cv; /* a slot became free */
     pgc_conn *slots;   /* [o.size] */
     int64_t connects;  /* guarded by mu */
+    int64_t attempts;  /* connections tried by reconnect, guarded by mu */
+    uint64_t retry_at_us; /* after a failed attempt: none before this (monotonic); guarded by mu */
     char desc[PGC_DESC_MAX];
 };
 
@@ -265,6 +268,27 @@ out:
 }
 
 /* Replaces c's connection by a new one. */
+/* May a connection be tried now? Not within PGC_RETRY_PAUSE_US of a
+ * failed attempt: while the server is down, every request would otherwise
+ * try (hundreds a second per server); they are answered at once instead. */
+static bool may_try(pgc_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool ok = text_monotonic_us() >= p->retry_at_us;
+    if (ok)
+        p->attempts++;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+static void tried(pgc_pool *p, bool ok)
+{
+    pthread_mutex_lock(&p->mu);
+    p->retry_at_us = ok ? 0 : text_monotonic_us() + PGC_RETRY_PAUSE_US;
+    p->connects += ok;
+    pthread_mutex_unlock(&p->mu);
+}
+
 static pgc_res reconnect(pgc_pool *p, pgc_conn *c)
 {
     char err[512];
@@ -272,15 +296,13 @@ static pgc_res reconnect(pgc_pool *p, pgc_conn *c)
     c->pg = NULL;
     c->broken = false;
     memset(c->prepared, 0, (size_t)p->o.nstmts * sizeof(bool));
+    if (!may_try(p))
+        return PGC_UNAVAILABLE;
     pgc_res rc = connect_once(p, &c->pg, err, sizeof(err));
-    if (rc != PGC_OK) {
+    tried(p, rc == PGC_OK);
+    if (rc != PGC_OK)
         log_msg(LOG_WARN, "store: PostgreSQL %s: cannot connect: %s", p->desc, err);
-        return rc;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->connects++;
-    pthread_mutex_unlock(&p->mu);
-    return PGC_OK;
+    return rc;
 }
 
 /* False when the server has closed c's idle connection or said something
@@ -384,6 +406,14 @@ void pgc_pool_close(pgc_pool *p)
     for (int i = 0; p != NULL && i < p->o.size; i++)
         assert(!p->slots[i].busy); /* every connection came back */
     pool_free(p);
+}
+
+int64_t pgc_pool_attempts(pgc_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t n = p->attempts;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 int64_t pgc_pool_connects(pgc_pool *p)

@@ -102,6 +102,11 @@ PGconn *pgc_pg(pgc_conn *c);
 void pgc_discard(pgc_conn *c);
 /* How many connections the pool has made so far (for tests and logs). */
 int64_t pgc_pool_connects(pgc_pool *p);
+/* How many times a broken or closed connection was tried again. After a
+ * failed try the pool tries no other for PGC_RETRY_PAUSE_US: checkouts
+ * meanwhile answer PGC_UNAVAILABLE at once. */
+#define PGC_RETRY_PAUSE_US 100000
+int64_t pgc_pool_attempts(pgc_pool *p);
 
 /* ---- running statements ------------------------------------------------ */
 

@@ -416,10 +416,18 @@ static void test_server_down_and_back(void **state)
     assert_int_equal(pgc_checkout(p, &c), PGC_UNAVAILABLE);
     assert_int_equal(pgc_checkout(p, &c), PGC_UNAVAILABLE); /* the slot came back */
     assert_true(mono_ms() - t0 < 2000);
+    /* a burst of requests while it is down tries one connection per pause */
+    int64_t tries = pgc_pool_attempts(p);
+    uint64_t t1 = mono_ms();
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(pgc_checkout(p, &c), PGC_UNAVAILABLE);
+    int64_t pauses = (int64_t)((mono_ms() - t1) * 1000 / PGC_RETRY_PAUSE_US);
+    assert_true(pgc_pool_attempts(p) - tries <= pauses + 1);
     /* a server started while nothing answers: one line, at once */
     assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p2), PGC_UNAVAILABLE);
     assert_null(p2);
     assert_int_equal(cluster("start"), 0);
+    usleep(PGC_RETRY_PAUSE_US); /* the pause after the last failed try */
     assert_int_equal(pgc_checkout(p, &c), PGC_OK);
     assert_int_equal(pgc_exec(c, "SELECT 1", NULL), PGC_OK);
     pgc_return(p, c);
