@@ -20,6 +20,7 @@ import time
 import pytest
 import requests
 
+from conftest import TEST_DB
 from conftest import (BIN, HTTP_TIMEOUT, NO_LIMITER, ArgServer, RawConn, assert_error, basic,
                       child_pids, start_arg_server, start_with_failing_disk, stop_arg_server,
                       unlinked_files)
@@ -125,6 +126,8 @@ def test_no_access_line_for_probes_unless_asked(tmp_path):
         stop_arg_server(loud)
 
 
+@pytest.mark.skipif(TEST_DB == "pg", reason="a SQLite file moved away (test_pg_serve has "
+                    "PostgreSQL down)")
 def test_ready_503_while_the_database_file_is_gone(tmp_path):
     """The database file moved away under the running server (SQLite would
     refuse every write): /ready says so, and is 200 again once it is back."""

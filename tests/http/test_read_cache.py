@@ -5,7 +5,10 @@ import re
 
 import pytest
 
-from conftest import assert_error, data, start_arg_server, stop_arg_server
+from conftest import TEST_DB, assert_error, data, start_arg_server, stop_arg_server
+
+pytestmark = pytest.mark.skipif(TEST_DB == "pg", reason="the read cache is off on PostgreSQL "
+                                "(no server learns of another's writes)")
 
 
 @pytest.fixture(scope="module", params=[[], ["--cache-mb", "0"]], ids=["cache", "no-cache"])
