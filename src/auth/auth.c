@@ -1029,6 +1029,8 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
     if (rc == CB_EOK)
         rc = app_check(a, arena, in->app_token, &out->app, &at.why);
     rc = count_failure(a, arena, &at, rc);
+    if (rc == CB_EUNAVAILABLE && at.why[0] == '\0') /* the store said why in its log */
+        at.why = "the database is unavailable";
     if (rc != CB_EOK)
         *out = (auth_result){.throttle = rc == CB_ETOOMANY ? at.throttle : (auth_throttle){0}};
     if (reason != NULL)

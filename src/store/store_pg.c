@@ -865,6 +865,7 @@ static store_err pg_cred_insert(store_tx *tx, const store_cred *c, int64_t creat
         p_text(&p, NULL);
     p_text(&p, c->label != NULL ? c->label : "");
     p_ref(&p, c->pair_id > 0 ? c->pair_id : 0);
+    *id = 0; /* as SQLite's: none unless inserted */
     return run_i64(tx_of(tx), S_CRED_INSERT, &p, id);
 }
 

@@ -31,7 +31,7 @@
 
 typedef struct {
     char dir[64];   /* the temporary directory */
-    char path[128]; /* dir/sub/crmblob.db */
+    char path[512]; /* dir/sub/crmblob.db, or a conninfo */
     store_t *s;
     arena_t *a;
 } fixture;
@@ -184,7 +184,7 @@ static void test_hold(void **state)
 {
     fixture *f = *state;
     store_t *other = NULL, *third = NULL;
-    char lock[160];
+    char lock[600];
     struct stat st;
     assert_int_equal(store_open(f->path, &g_opt, &other), STORE_OK);
     assert_int_equal(store_open(f->path, &g_opt, &third), STORE_OK);
@@ -212,7 +212,7 @@ static void test_hold(void **state)
 static void test_ping(void **state)
 {
     fixture *f = *state;
-    char why[160], moved[160];
+    char why[160], moved[600];
     assert_int_equal(store_ping(f->s, why, sizeof(why)), STORE_OK);
     assert_string_equal(why, "");
     snprintf(moved, sizeof(moved), "%s.moved", f->path);
@@ -509,9 +509,9 @@ static void test_image_put_flags(void **state)
     assert_true(b.blob_size > 0 && b.blob_size < (int32_t)n / 2);
     assert_string_equal(b.mime_type, "image/gif");
     assert_int_equal(b.updated_by->id, 0);
-    char sql[128];
+    char sql[160];
     size_t len = 0;
-    snprintf(sql, sizeof(sql), "SELECT content FROM blob_data WHERE blob_id = %d", b.blob_id);
+    tmpdb_stored_sql(sql, sizeof(sql), b.blob_id);
     void *raw = tmpdb_bytes(f->path, sql, &len);
     assert_int_equal(len, (size_t)b.blob_size); /* kept encoded */
     free(raw);

@@ -29,7 +29,7 @@
 
 typedef struct {
     char dir[64];
-    char path[128];
+    char path[512];
     store_t *s;
     arena_t *a;
     int32_t uid; /* a user to make changes as */

@@ -7,6 +7,13 @@
  * database beside the store (row counts, one integer, one statement, the
  * schema version) so that no test opens the database itself.
  *
+ * One source, two backends: with CRMBLOB_TEST_DB=pg (and the cluster that
+ * PGHOST/PGPORT/PGUSER/PGDATABASE name, pgtmp.h), tmpdb_make gives a fresh
+ * schema's conninfo as the "path" (the directory is still made, for
+ * contents and spools), the white-box helpers run their SQL through libpq
+ * on it, and tmpdb_remove drops the schema. A case that only SQLite can
+ * run says so with TMPDB_SQLITE_ONLY(reason): skipped on PostgreSQL.
+ *
  * Header-only (static inline): each test program is one file.
  */
 #ifndef CB_TEST_TMPDB_H
@@ -26,12 +33,39 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
+
+#include "pgtmp.h"
 
 #include "store/store.h"
 
+/* The backend under test: CRMBLOB_TEST_DB=pg, else SQLite. */
+static inline bool tmpdb_pg(void)
+{
+    const char *b = getenv("CRMBLOB_TEST_DB");
+    return b != NULL && strcmp(b, "pg") == 0;
+}
+
+/* Skips the running case on PostgreSQL, saying why. */
+#define TMPDB_SQLITE_ONLY(why)                                                                     \
+    do {                                                                                           \
+        if (tmpdb_pg()) {                                                                          \
+            fprintf(stderr, "[ SKIPPED  ] on PostgreSQL: %s\n", why);                              \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* The schemas made by tmpdb_make, by directory, for tmpdb_remove. */
+#define TMPDB_SCHEMAS 64
+static struct {
+    char dir[256];
+    pgtmp t;
+} tmpdb_schemas[TMPDB_SCHEMAS];
+
 /* Makes /tmp/crmblob-<tag>-XXXXXX into dir and sets path to dir/<db> (db
- * may name subdirectories, which store_open creates). -1 on failure. */
+ * may name subdirectories, which store_open creates); on PostgreSQL, path
+ * is a new schema's conninfo (path_cap: at least 512). -1 on failure. */
 static inline int tmpdb_make(char *dir, size_t dir_cap, char *path, size_t path_cap,
                              const char *tag, const char *db)
 {
@@ -39,7 +73,18 @@ static inline int tmpdb_make(char *dir, size_t dir_cap, char *path, size_t path_
     if (mkdtemp(dir) == NULL)
         return -1;
     snprintf(path, path_cap, "%s/%s", dir, db);
-    return 0;
+    if (!tmpdb_pg())
+        return 0;
+    for (int i = 0; i < TMPDB_SCHEMAS; i++) {
+        if (tmpdb_schemas[i].dir[0] != '\0')
+            continue;
+        if (!pgtmp_available() || pgtmp_make(&tmpdb_schemas[i].t) != 0)
+            return -1;
+        snprintf(tmpdb_schemas[i].dir, sizeof(tmpdb_schemas[i].dir), "%s", dir);
+        return (size_t)snprintf(path, path_cap, "%s", tmpdb_schemas[i].t.conninfo) < path_cap ? 0
+                                                                                            : -1;
+    }
+    return -1;
 }
 
 static inline int tmpdb_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -48,10 +93,32 @@ static inline int tmpdb_rm_entry(const char *path, const struct stat *sb, int fl
     return remove(path);
 }
 
-/* Removes dir and everything in it. */
+/* Removes dir and everything in it (and its schema). */
 static inline void tmpdb_remove(const char *dir)
 {
+    for (int i = 0; i < TMPDB_SCHEMAS; i++) {
+        if (strcmp(tmpdb_schemas[i].dir, dir) != 0)
+            continue;
+        pgtmp_drop(&tmpdb_schemas[i].t);
+        tmpdb_schemas[i].dir[0] = '\0';
+    }
     nftw(dir, tmpdb_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* PostgreSQL: sql on the conninfo `where`, its result (binary when
+ * binary); fails the test when it does not run. */
+static inline PGresult *tmpdb_pg_run(const char *where, const char *sql, bool binary)
+{
+    PGconn *pg = PQconnectdb(where);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PQsetNoticeProcessor(pg, pgtmp_quiet, NULL);
+    PGresult *r = binary ? PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 1) : PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fprintf(stderr, "tmpdb: %s: %s", sql, PQresultErrorMessage(r));
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+    PQfinish(pg);
+    return r;
 }
 
 /* Deterministic bytes of payload number `seed` (malloc'd; n may be 0). */
@@ -109,6 +176,14 @@ static inline store_err tmpdb_entity(store_t *s, model_kind k, int32_t *id)
  * cannot run. */
 static inline int64_t tmpdb_int(const char *path, const char *sql, int64_t if_null)
 {
+    if (tmpdb_pg()) {
+        PGresult *r = tmpdb_pg_run(path, sql, false);
+        int64_t pv = PQntuples(r) == 0      ? -1
+                     : PQgetisnull(r, 0, 0) ? if_null
+                                            : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        return pv;
+    }
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int64_t v = -1;
@@ -131,6 +206,17 @@ static inline void *tmpdb_bytes(const char *path, const char *sql, size_t *len)
     sqlite3_stmt *st = NULL;
     void *v = NULL;
     *len = 0;
+    if (tmpdb_pg()) {
+        PGresult *r = tmpdb_pg_run(path, sql, true);
+        if (PQntuples(r) > 0) {
+            *len = (size_t)PQgetlength(r, 0, 0);
+            v = malloc(*len + 1);
+            assert_non_null(v);
+            memcpy(v, PQgetvalue(r, 0, 0), *len);
+        }
+        PQclear(r);
+        return v;
+    }
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     int rc = sqlite3_step(st);
@@ -147,6 +233,19 @@ static inline void *tmpdb_bytes(const char *path, const char *sql, size_t *len)
     return v;
 }
 
+/* White-box: into sql, the statement answering BLOB blob_id's stored
+ * bytes, for tmpdb_bytes (SQLite: one blob_data row; PostgreSQL: its
+ * blob_piece rows in order). */
+static inline void tmpdb_stored_sql(char *sql, size_t cap, int32_t blob_id)
+{
+    if (tmpdb_pg())
+        snprintf(sql, cap,
+                 "SELECT string_agg(bytes, ''::bytea ORDER BY n) FROM blob_piece WHERE blob_id = %d",
+                 blob_id);
+    else
+        snprintf(sql, cap, "SELECT content FROM blob_data WHERE blob_id = %d", blob_id);
+}
+
 /* White-box: rows of `table` in the database at path. */
 static inline int64_t tmpdb_count(const char *path, const char *table)
 {
@@ -159,6 +258,10 @@ static inline int64_t tmpdb_count(const char *path, const char *table)
  * fails the test when it does not succeed. */
 static inline void tmpdb_exec(const char *path, const char *sql)
 {
+    if (tmpdb_pg()) {
+        PQclear(tmpdb_pg_run(path, sql, false));
+        return;
+    }
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -168,6 +271,8 @@ static inline void tmpdb_exec(const char *path, const char *sql)
 /* The schema version the database at path carries (SQLite: user_version). */
 static inline int64_t tmpdb_schema_version(const char *path)
 {
+    if (tmpdb_pg())
+        return tmpdb_int(path, "SELECT version FROM schema_version", -1);
     return tmpdb_int(path, "PRAGMA user_version", -1);
 }
 
