@@ -108,8 +108,8 @@ export CRMBLOB_PG_CLUSTER := $(abspath scripts/pg-cluster.sh)
 # runs them a second time against PostgreSQL (CRMBLOB_TEST_DB=pg) on a
 # throwaway cluster of their own, where the server programs are. Cases
 # only SQLite can run skip themselves there, saying why.
-PG_TWICE := $(addprefix $(BUILD)/tests/,test_store_entity test_store_account test_store_variant \
-              test_store_cred test_auth)
+PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_entity \
+              test_store_account test_store_variant test_store_cred test_auth)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \

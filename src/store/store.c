@@ -111,8 +111,8 @@ static store_err pictures_open(store_t *s, const store_options *opt)
     if (s->spool_dir == NULL && ops->spool_hint != NULL)
         s->spool_dir = ops->spool_hint(s->be);
     if (s->spool_dir == NULL) /* a backend with no place of its own (PostgreSQL) */
-        s->spool_dir = getenv("TMPDIR") != NULL && *getenv("TMPDIR") != '\0' ? getenv("TMPDIR")
-                                                                             : "/tmp";
+        s->spool_dir =
+            getenv("TMPDIR") != NULL && *getenv("TMPDIR") != '\0' ? getenv("TMPDIR") : "/tmp";
     if (opt->codec == NULL && codec_create(&plain, &s->plain_codec) != CB_EOK)
         return STORE_INTERNAL;
     s->decoder = opt->codec != NULL ? opt->codec : s->plain_codec;
@@ -127,8 +127,8 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     if (opt == NULL)
         opt = &defaults;
     store_be *be = NULL;
-    store_err rc = pgc_is_pg(where) ? store_pg_open(where, opt, &be)
-                                    : store_sqlite_open(where, opt, &be);
+    store_err rc =
+        pgc_is_pg(where) ? store_pg_open(where, opt, &be) : store_sqlite_open(where, opt, &be);
     if (rc != STORE_OK)
         return rc;
     if ((*out = calloc(1, sizeof(**out))) == NULL) {

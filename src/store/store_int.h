@@ -26,8 +26,8 @@ struct store_be;
  * store_t it was handed goes through `root`. Recipes begin their
  * transactions with the handle's scope (`sc`). */
 struct store {
-    struct store *root; /* the store: itself on the root */
-    store_scope *sc;    /* a view's scope; NULL on the root */
+    struct store *root;  /* the store: itself on the root */
+    store_scope *sc;     /* a view's scope; NULL on the root */
     struct store_be *be; /* the backend (a view has the root's) */
     /* The database's change counts, in memory shared by every process that
      * has it open (the server, `crmblob user ...`): each adds one to

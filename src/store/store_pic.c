@@ -218,8 +218,7 @@ static store_err content_check(const store_content *sc)
 
 /* Encodes c (when there is one) into a spool, then runs fn in a write
  * transaction; *out the record it left. */
-static store_err write_content(put_ctx *p, const store_content *c, store_recipe fn,
-                               model_blob *out)
+static store_err write_content(put_ctx *p, const store_content *c, store_recipe fn, model_blob *out)
 {
     store_content enc;
     int efd = -1;

@@ -116,3 +116,27 @@ def test_unreachable_database_is_one_error_without_password(tmp_path):
     assert "sekrit" not in out
     errors = [l for l in out.splitlines() if " error " in l]
     assert errors and all("dbname=nodb" in l for l in errors), out
+
+
+def test_two_servers_on_one_schema_see_each_others_writes(pg_srv, tmp_path):
+    """No read cache on PostgreSQL: what one server wrote is what the other
+    reads next, pictures, records and entities alike."""
+    other = PgServer(tmp_path / "other", pg_srv.pg_schema)
+    other.users = dict(pg_srv.users)
+    other.start()
+    try:
+        a, b = pg_srv.client("admin"), other.client("admin")
+        pid = a.post("/api/v1/Person", json={"Firstname": "one"}).json()["PersonId"]
+        for n, size in enumerate((30_000, 40_000)):
+            data = png_of_size(size)
+            (a if n == 0 else b).put_image("Person", pid, data)
+            for c in (a, b):
+                r = c.get_image("Person", pid)
+                assert r.status_code == 200 and r.content == data
+            assert a.info("Person", pid)["BlobSize"] == b.info("Person", pid)["BlobSize"] == size
+        r = b.put(f"/api/v1/Person/{pid}", json={"Firstname": "two"})
+        assert r.status_code == 200, r.text
+        assert a.get(f"/api/v1/Person/{pid}").json()["Firstname"] == "two"
+    finally:
+        if other.alive():
+            assert other.stop() == 0

@@ -141,6 +141,7 @@ static void assert_image(fixture *f, model_kind k, int32_t id, const void *bytes
 
 static void test_open(void **state)
 {
+    TMPDB_SQLITE_ONLY("the database file and its directories");
     fixture *f = *state;
     struct stat st;
     store_t *pg = (store_t *)1;
@@ -155,6 +156,7 @@ static void test_open(void **state)
  * reads it (URL or key=value), without any password. */
 static void test_describe(void **state)
 {
+    TMPDB_SQLITE_ONLY("describes a file path");
     fixture *f = *state;
     char buf[256];
     store_describe(f->path, buf, sizeof(buf));
@@ -171,6 +173,7 @@ static void test_describe(void **state)
 /* Uploads are spooled beside a database file unless told otherwise. */
 static void test_spool_hint(void **state)
 {
+    TMPDB_SQLITE_ONLY("the database file's directory");
     fixture *f = *state;
     char want[160];
     snprintf(want, sizeof(want), "%s/sub/dir", f->dir);
@@ -182,6 +185,7 @@ static void test_spool_hint(void **state)
  * one process stand for two processes (a flock belongs to the open file). */
 static void test_hold(void **state)
 {
+    TMPDB_SQLITE_ONLY("the <db>.lock file (test_store_pg tests PostgreSQL's hold)");
     fixture *f = *state;
     store_t *other = NULL, *third = NULL;
     char lock[600];
@@ -211,6 +215,7 @@ static void test_hold(void **state)
  * wrong when its file was moved away under the open store. */
 static void test_ping(void **state)
 {
+    TMPDB_SQLITE_ONLY("a database file moved away (test_pg_serve pauses PostgreSQL)");
     fixture *f = *state;
     char why[160], moved[600];
     assert_int_equal(store_ping(f->s, why, sizeof(why)), STORE_OK);
@@ -634,7 +639,7 @@ static void test_image_replace(void **state)
     assert_true(second.info_version > first.info_version);
     assert_image(f, MODEL_CONTACT, id, two, 70000);
     assert_int_equal(tmpdb_count(f->path, "blob"), 1);
-    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
+    assert_int_equal(tmpdb_count_stored(f->path), 1);
     free(one);
     free(two);
 }
@@ -676,10 +681,10 @@ static void test_image_delete(void **state)
     assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY),
                      STORE_OK); /* none yet */
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, data, 10, 0, &b), STORE_OK);
-    assert_int_equal(tmpdb_count(f->path, "blob_data"), 1);
+    assert_int_equal(tmpdb_count_stored(f->path), 1);
     assert_int_equal(store_image_delete(f->s, MODEL_PERSON, id, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
-    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
+    assert_int_equal(tmpdb_count_stored(f->path), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &b), STORE_OK);
     assert_empty_carrier(&b);
     assert_int_equal(store_image_get(f->s, f->a, MODEL_PERSON, id, &b, &bytes, &len), STORE_ABSENT);
@@ -698,7 +703,7 @@ static void test_entity_delete_removes_image(void **state)
     assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PRODUCT, id, data, 10, 0, &b), STORE_OK);
     assert_int_equal(store_entity_delete(f->s, MODEL_PRODUCT, id, STORE_ANY), STORE_OK);
     assert_int_equal(tmpdb_count(f->path, "blob"), 0);
-    assert_int_equal(tmpdb_count(f->path, "blob_data"), 0);
+    assert_int_equal(tmpdb_count_stored(f->path), 0);
     assert_int_equal(store_image_info(f->s, f->a, MODEL_PRODUCT, id, &again), STORE_ABSENT);
 
     assert_int_equal(create(f, MODEL_PRODUCT, id), id); /* the same id, a new entity */

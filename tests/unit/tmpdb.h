@@ -246,6 +246,16 @@ static inline void tmpdb_stored_sql(char *sql, size_t cap, int32_t blob_id)
         snprintf(sql, cap, "SELECT content FROM blob_data WHERE blob_id = %d", blob_id);
 }
 
+/* White-box: the BLOBs whose bytes are stored (SQLite: blob_data rows;
+ * PostgreSQL: BLOBs with pieces in blob_piece). */
+static inline int64_t tmpdb_count_stored(const char *path)
+{
+    return tmpdb_int(path,
+                     tmpdb_pg() ? "SELECT count(DISTINCT blob_id) FROM blob_piece"
+                                : "SELECT count(*) FROM blob_data",
+                     0);
+}
+
 /* White-box: rows of `table` in the database at path. */
 static inline int64_t tmpdb_count(const char *path, const char *table)
 {
