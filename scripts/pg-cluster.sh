@@ -45,10 +45,12 @@ pg_bindir() {
     die "no PostgreSQL server programs (initdb) found: install the Debian package postgresql"
 }
 
-# Runs a server program as the cluster's owner.
+# Runs a server program as the cluster's owner. As root, from /: the
+# caller's directory (a clone under /root) may be closed to postgres, and
+# every program would complain that it cannot change into it.
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        "$(command -v runuser || echo /usr/sbin/runuser)" -u postgres -- "$@"
+        (cd / && exec "$(command -v runuser || echo /usr/sbin/runuser)" -u postgres -- "$@")
     else
         "$@"
     fi

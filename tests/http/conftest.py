@@ -39,6 +39,20 @@ SERVE_ARGS = os.environ.get("CRMBLOB_SERVE_ARGS", "").split()
 # and it spools in its own directory; any other value (or none): SQLite.
 TEST_DB = os.environ.get("CRMBLOB_TEST_DB", "sqlite")
 
+
+def sqlite_only(reason):
+    """Marks a test whose subject is SQLite itself (its files, their modes,
+    <db>-changes, the WAL and its fdatasync, --durable's group commit):
+    skipped in the PostgreSQL run, saying why."""
+    return pytest.mark.skipif(TEST_DB == "pg", reason=f"SQLite only: {reason}")
+
+
+# Modules that choose their databases themselves (SQLite and PostgreSQL
+# both, whatever CRMBLOB_TEST_DB says): the PostgreSQL run would repeat the
+# SQLite run's, so it skips them.
+OWN_BACKENDS = {"test_migrate", "test_pg_cluster", "test_pg_serve", "test_scaleout",
+                "test_scaleout_pg", "test_bench_smoke"}
+
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 30.0
@@ -388,9 +402,13 @@ class Server:
         # the suites make many deliberate failed logins from 127.0.0.1; the
         # failure limits have tests of their own (test_auth_schemes,
         # test_auth_throttle)
-        spool = ["--spool-dir", str(self.dir)] if self.pg_schema else []
         return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-                *spool, *NO_LIMITER, *SERVE_ARGS]
+                *self.spool_args(), *NO_LIMITER, *SERVE_ARGS]
+
+    def spool_args(self):
+        """On PostgreSQL the upload spools go to the server's directory, as
+        they go beside a SQLite file (tests look for them there)."""
+        return ["--spool-dir", str(self.dir)] if self.pg_schema else []
 
     def start(self, env=None, port=None):
         """Starts `serve` on a free port; another port when the one picked was
@@ -507,10 +525,15 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """A module that starts a Bystander times it under an attack: serial."""
+    """A module that starts a Bystander times it under an attack: serial.
+    In the PostgreSQL run, the OWN_BACKENDS modules are skipped."""
     uses = {}
+    own = pytest.mark.skip(reason="chooses its databases itself (SQLite and PostgreSQL): "
+                                  "run once, by the SQLite run")
     for item in items:
         mod = item.module
+        if TEST_DB == "pg" and mod.__name__ in OWN_BACKENDS:
+            item.add_marker(own)
         if mod not in uses:
             try:
                 uses[mod] = "Bystander(" in inspect.getsource(mod)
@@ -910,8 +933,9 @@ class ArgServer(Server):
         self.serve_args = [str(a) for a in serve_args]
 
     def serve_argv(self):
+        # the test's own flags last: its --spool-dir wins over ours
         return [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-                *SERVE_ARGS, *self.serve_args]
+                *self.spool_args(), *SERVE_ARGS, *self.serve_args]
 
     def try_start(self, timeout=3.0):
         """Runs `serve` expecting it to refuse its flags: returns the exit code,
@@ -927,7 +951,7 @@ class ArgServer(Server):
         self.refusal = ""
         proc = subprocess.Popen(
             [str(BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db),
-             *self.serve_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             *self.spool_args(), *self.serve_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         try:
             out, _ = proc.communicate(timeout=timeout)

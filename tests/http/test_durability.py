@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import RawConn, assert_error, basic, data, start_with_failing_disk
+from conftest import RawConn, assert_error, basic, data, start_with_failing_disk, sqlite_only
 
 
 def snapshot(c, kind, eid):
@@ -183,6 +183,7 @@ def write_concurrently(s, people, writes, word):
     return last
 
 
+@sqlite_only("--durable's group commit and its log line (on PostgreSQL every commit is synchronous and its own)")
 def test_durable_group_commits_survive_kill9(make_arg_server):
     """--durable: concurrent writers share commits, yet every acknowledged
     write is on disk when it is answered."""
@@ -198,6 +199,7 @@ def test_durable_group_commits_survive_kill9(make_arg_server):
         assert c.info("Person", pid)["Description"] == last[pid] == "write 14"
 
 
+@sqlite_only("--durable's group commits counted in the log (on PostgreSQL every commit is synchronous and its own)")
 def test_durable_writes_wait_for_the_disk_without_a_thread(make_arg_server):
     """--durable with a single polling thread: an answer waiting for its
     flush does not keep that thread, so the writes of the other clients go
@@ -219,6 +221,7 @@ def test_durable_writes_wait_for_the_disk_without_a_thread(make_arg_server):
         assert c.info("Person", pid)["Description"] == last[pid] == "held 19"
 
 
+@sqlite_only("failsync fails crmblob's fdatasync of the WAL (PostgreSQL flushes in its own server)")
 def test_durable_write_the_disk_refuses_answers_503(make_arg_server, tmp_path):
     """--durable: a write whose flush fails is not acknowledged: the answer
     it was holding becomes 503 with the error carrier; reads go on, and

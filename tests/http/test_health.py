@@ -20,10 +20,9 @@ import time
 import pytest
 import requests
 
-from conftest import TEST_DB
 from conftest import (BIN, HTTP_TIMEOUT, NO_LIMITER, ArgServer, RawConn, assert_error, basic,
                       child_pids, start_arg_server, start_with_failing_disk, stop_arg_server,
-                      unlinked_files)
+                      unlinked_files, sqlite_only)
 
 FRESH_S = 1.2  # a /ready verdict is kept for 1 s
 
@@ -126,8 +125,7 @@ def test_no_access_line_for_probes_unless_asked(tmp_path):
         stop_arg_server(loud)
 
 
-@pytest.mark.skipif(TEST_DB == "pg", reason="a SQLite file moved away (test_pg_serve has "
-                    "PostgreSQL down)")
+@sqlite_only('the database file moved away under the server')
 def test_ready_503_while_the_database_file_is_gone(tmp_path):
     """The database file moved away under the running server (SQLite would
     refuse every write): /ready says so, and is 200 again once it is back."""
@@ -264,6 +262,7 @@ def test_unusable_spool_dir_stops_the_start(tmp_path):
     assert "cannot spool uploads in" in s.refusal, s.refusal
 
 
+@sqlite_only("failsync fails crmblob's fdatasync of the WAL (PostgreSQL flushes in its own server)")
 def test_ready_503_after_a_durable_flush_failed(make_arg_server, tmp_path):
     """--durable: once a flush of the WAL has failed every write is refused
     until a restart; /ready says so (the database does not answer writes)

@@ -5,10 +5,7 @@ import re
 
 import pytest
 
-from conftest import TEST_DB, assert_error, data, start_arg_server, stop_arg_server
-
-pytestmark = pytest.mark.skipif(TEST_DB == "pg", reason="the read cache is off on PostgreSQL "
-                                "(no server learns of another's writes)")
+from conftest import assert_error, data, start_arg_server, stop_arg_server, sqlite_only
 
 
 @pytest.fixture(scope="module", params=[[], ["--cache-mb", "0"]], ids=["cache", "no-cache"])
@@ -59,6 +56,7 @@ def test_info_writes_are_seen_at_once(csrv):
     assert r.json()["ExtraInfo"] == "by alice" and r.json()["Description"] == "third"
 
 
+@sqlite_only("the read cache, which runs on SQLite's <db>-changes (off on PostgreSQL: README, --cache-mb)")
 def test_cache_answers_repeated_reads(tmp_path):
     s = start_arg_server(tmp_path / "stats")
     try:
@@ -103,6 +101,7 @@ def test_ranges_leave_the_cached_picture_whole(csrv):
     assert get_twice(c, img).content == body
 
 
+@sqlite_only("<db>-changes, the file the read cache's change count lives in")
 def test_without_a_change_count_nothing_is_cached(tmp_path):
     """When `<db>-changes` cannot be made, the server works uncached, says
     so, and user changes from the command line still act at once."""

@@ -22,7 +22,7 @@ import requests
 
 from conftest import (HTTP_TIMEOUT, NO_LIMITER, ArgServer, Bystander, RawConn, assert_error, basic,
                       png_of_size, png_with_text, start_arg_server, stop_arg_server,
-                      unlinked_files)
+                      unlinked_files, sqlite_only)
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -59,6 +59,7 @@ def remembered(s, user, url):
         assert r.status_code == 200, (user, r.status_code, r.text[:200])
 
 
+@sqlite_only('<db>-changes removed or replaced under a running server')
 @pytest.mark.parametrize("how", ["removed", "replaced"])
 def test_cli_user_changes_seen_after_change_count_file_goes(csrv, how):
     """rm (or replace) <db>-changes, then `user passwd carol` and `user
@@ -88,6 +89,7 @@ def test_cli_user_changes_seen_after_change_count_file_goes(csrv, how):
     assert "removed or replaced" in s.log()
 
 
+@sqlite_only('<db>-changes removed or replaced under a running server')
 def test_other_server_writes_seen_after_change_count_file_goes(csrv):
     """The file goes; a second server started on the same database then
     makes a new one and writes a record: the first server, whose read cache
@@ -154,6 +156,7 @@ def test_database_files_are_owner_only(tmp_path):
         stop_arg_server(s)
 
 
+@sqlite_only("the modes of the database's files (-wal, -shm, -changes)")
 def test_loose_database_files_are_narrowed_at_start(tmp_path):
     """Files left 0644/0666 by an older crmblob are narrowed at the next
     start, with a log line each."""
