@@ -7,6 +7,12 @@
  * Also the white-box statements a test runs beside the code under test
  * (pgtmp_exec, pgtmp_int), on a connection of their own.
  *
+ * A test that stops and restarts its server runs a throwaway cluster of
+ * its own: pgtmp_cluster runs scripts/pg-cluster.sh (path in
+ * $CRMBLOB_PG_CLUSTER, which the Makefile sets) and takes the PG*
+ * variables it prints; pgtmp_cluster_setup/teardown start and stop it
+ * around a cmocka group, in pgtmp_cluster_dir().
+ *
  * Header-only (static inline): each test program is one file.
  */
 #ifndef CB_TEST_PGTMP_H
@@ -29,6 +35,58 @@ typedef struct {
 static inline bool pgtmp_available(void)
 {
     return getenv("PGHOST") != NULL && getenv("PGDATABASE") != NULL;
+}
+
+/* Runs "pg-cluster.sh VERB DIR" (for start, the PG* variables it prints go
+ * into the environment); its exit status. */
+static inline int pgtmp_cluster(const char *verb, const char *dir)
+{
+    const char *script = getenv("CRMBLOB_PG_CLUSTER");
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof(cmd), "bash %s %s %s %s", script ? script : "scripts/pg-cluster.sh", verb,
+             strcmp(verb, "start") == 0 ? "--fast" : "", dir);
+    FILE *f = popen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *save = NULL;
+        for (char *w = strtok_r(line, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
+            char *eq = strchr(w, '=');
+            if (strncmp(w, "PG", 2) == 0 && eq != NULL) {
+                *eq = '\0';
+                setenv(w, eq + 1, 1);
+            }
+        }
+    }
+    return pclose(f);
+}
+
+/* The directory of the program's own cluster (pgtmp_cluster_setup). */
+static inline char *pgtmp_cluster_dir(void)
+{
+    static char dir[64];
+    return dir;
+}
+
+/* cmocka group setup: starts a throwaway cluster of the program's own and
+ * points the PG* variables at it. */
+static inline int pgtmp_cluster_setup(void **state)
+{
+    (void)state;
+    char *dir = pgtmp_cluster_dir();
+    snprintf(dir, 64, "/tmp/crmblob-pgcluster-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    rmdir(dir); /* pg-cluster.sh makes it, marked as its own */
+    unsetenv("PGPASSWORD");
+    return pgtmp_cluster("start", dir) == 0 && pgtmp_available() ? 0 : -1;
+}
+
+/* cmocka group teardown: stops the cluster of pgtmp_cluster_setup. */
+static inline int pgtmp_cluster_teardown(void **state)
+{
+    (void)state;
+    return pgtmp_cluster("stop", pgtmp_cluster_dir());
 }
 
 /* Value v quoted for a libpq key=value string. */

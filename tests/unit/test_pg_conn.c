@@ -30,49 +30,6 @@
 
 #include "pgtmp.h"
 
-static char cluster_dir[64];
-
-/* Runs "pg-cluster.sh VERB DIR" (and, for start, takes the PG* variables
- * it prints into the environment); its exit status. */
-static int cluster(const char *verb)
-{
-    const char *script = getenv("CRMBLOB_PG_CLUSTER");
-    char cmd[512], line[512];
-    snprintf(cmd, sizeof(cmd), "bash %s %s %s %s", script ? script : "scripts/pg-cluster.sh", verb,
-             strcmp(verb, "start") == 0 ? "--fast" : "", cluster_dir);
-    FILE *f = popen(cmd, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *save = NULL;
-        for (char *w = strtok_r(line, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
-            char *eq = strchr(w, '=');
-            if (strncmp(w, "PG", 2) == 0 && eq != NULL) {
-                *eq = '\0';
-                setenv(w, eq + 1, 1);
-            }
-        }
-    }
-    return pclose(f);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/crmblob-pgconn-XXXXXX");
-    if (mkdtemp(cluster_dir) == NULL)
-        return -1;
-    rmdir(cluster_dir); /* pg-cluster.sh makes it, marked as its own */
-    unsetenv("PGPASSWORD");
-    return cluster("start") == 0 && pgtmp_available() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return cluster("stop");
-}
-
 /* The conninfo of the test cluster (search_path public). */
 static const char *cluster_conninfo(void)
 {
@@ -410,7 +367,7 @@ static void test_server_down_and_back(void **state)
     pgc_options o = base_opts;
     o.size = 2;
     assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p), PGC_OK);
-    assert_int_equal(cluster("pause"), 0);
+    assert_int_equal(pgtmp_cluster("pause", pgtmp_cluster_dir()), 0);
     /* the idle connection is found closed; a new one cannot be made */
     uint64_t t0 = mono_ms();
     assert_int_equal(pgc_checkout(p, &c), PGC_UNAVAILABLE);
@@ -426,7 +383,7 @@ static void test_server_down_and_back(void **state)
     /* a server started while nothing answers: one line, at once */
     assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p2), PGC_UNAVAILABLE);
     assert_null(p2);
-    assert_int_equal(cluster("start"), 0);
+    assert_int_equal(pgtmp_cluster("start", pgtmp_cluster_dir()), 0);
     usleep(PGC_RETRY_PAUSE_US); /* the pause after the last failed try */
     assert_int_equal(pgc_checkout(p, &c), PGC_OK);
     assert_int_equal(pgc_exec(c, "SELECT 1", NULL), PGC_OK);
@@ -438,7 +395,7 @@ static void *start_later(void *arg)
 {
     (void)arg;
     usleep(1000 * 1000);
-    return (void *)(intptr_t)cluster("start");
+    return (void *)(intptr_t)pgtmp_cluster("start", pgtmp_cluster_dir());
 }
 
 /* With start_wait_ms the pool waits for a server that comes up meanwhile. */
@@ -450,7 +407,7 @@ static void test_start_wait(void **state)
     void *started = NULL;
     pgc_options o = base_opts;
     o.start_wait_ms = 20000;
-    assert_int_equal(cluster("pause"), 0);
+    assert_int_equal(pgtmp_cluster("pause", pgtmp_cluster_dir()), 0);
     assert_int_equal(pthread_create(&th, NULL, start_later, NULL), 0);
     uint64_t t0 = mono_ms();
     assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p), PGC_OK);
@@ -459,13 +416,13 @@ static void test_start_wait(void **state)
     assert_int_equal((intptr_t)started, 0);
     pgc_pool_close(p);
     /* and gives up at its deadline */
-    assert_int_equal(cluster("pause"), 0);
+    assert_int_equal(pgtmp_cluster("pause", pgtmp_cluster_dir()), 0);
     o.start_wait_ms = 600;
     t0 = mono_ms();
     assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p), PGC_UNAVAILABLE);
     uint64_t waited = mono_ms() - t0;
     assert_true(waited >= 400 && waited < 3000);
-    assert_int_equal(cluster("start"), 0);
+    assert_int_equal(pgtmp_cluster("start", pgtmp_cluster_dir()), 0);
 }
 
 static void test_wrong_database(void **state)
@@ -789,5 +746,5 @@ int main(void)
         cmocka_unit_test(test_start_wait),
     };
 #undef S
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pgtmp_cluster_setup, pgtmp_cluster_teardown);
 }

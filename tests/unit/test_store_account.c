@@ -30,9 +30,7 @@
 #include "tmpdb.h"
 
 typedef struct {
-    char dir[256], path[512];
-    store_t *s;
-    arena_t *a;
+    tmpdb_store db;
     int32_t uid; /* user "ann" */
 } fixture;
 
@@ -40,14 +38,10 @@ static int open_with(void **state, bool durable)
 {
     fixture *f = calloc(1, sizeof(*f));
     store_options o = {.durable = durable, .pool_size = 4};
-    if (f == NULL ||
-        tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "acct", "crmblob.db") != 0)
+    if (f == NULL || tmpdb_store_open(&f->db, "acct", &o) != 0)
         return -1;
-    if (store_open(f->path, &o, &f->s) != STORE_OK)
-        return -1;
-    f->a = arena_create();
     model_user u = {.name = "ann", .pw_hash = "h"};
-    if (store_user_add(f->s, &u) != STORE_OK)
+    if (store_user_add(f->db.s, &u) != STORE_OK)
         return -1;
     f->uid = u.id;
     *state = f;
@@ -67,9 +61,7 @@ static int setup_durable(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    store_close(f->s);
-    arena_destroy(f->a);
-    tmpdb_remove(f->dir);
+    tmpdb_store_close(&f->db);
     free(f);
     return 0;
 }
@@ -78,13 +70,13 @@ static int teardown(void **state)
 
 static const struct store_be_ops *ops(fixture *f)
 {
-    return f->s->be->ops;
+    return f->db.s->be->ops;
 }
 
 static store_tx *begin(fixture *f, store_tx_mode m)
 {
     store_tx *tx = NULL;
-    assert_int_equal(ops(f)->begin(f->s->be, NULL, m, &tx), STORE_OK);
+    assert_int_equal(ops(f)->begin(f->db.s->be, NULL, m, &tx), STORE_OK);
     return tx;
 }
 
@@ -96,7 +88,7 @@ static void fill(unsigned char h[STORE_HASH_BYTES], unsigned char v)
 /* One integer from the database, by a connection of its own. */
 static int64_t raw_int(fixture *f, const char *sql)
 {
-    return tmpdb_int(f->path, sql, 0);
+    return tmpdb_int(f->db.path, sql, 0);
 }
 
 /* Change count `which`: the shared counts (SQLite); on PostgreSQL, which
@@ -104,10 +96,10 @@ static int64_t raw_int(fixture *f, const char *sql)
 static uint64_t count(fixture *f, int which)
 {
     uint64_t v = 0;
-    if (f->s->changes != NULL)
-        return atomic_load(&f->s->changes[which]);
+    if (f->db.s->changes != NULL)
+        return atomic_load(&f->db.s->changes[which]);
     assert_int_equal(which, STORE_CHANGES_USERS);
-    assert_true(store_users_changes(f->s, &v));
+    assert_true(store_users_changes(f->db.s, &v));
     return v;
 }
 
@@ -132,11 +124,11 @@ static void test_user_set_nomatch(void **state)
     assert_int_equal(ops(f)->user_set(tx, "ANN", NULL, 1), STORE_OK); /* any case */
     assert_int_equal(ops(f)->end(tx, STORE_OK), STORE_OK);
     model_user u;
-    assert_int_equal(store_user_get(f->s, f->a, f->uid, &u), STORE_OK);
+    assert_int_equal(store_user_get(f->db.s, f->db.a, f->uid, &u), STORE_OK);
     assert_true(u.disabled);
     assert_string_equal(u.pw_hash, "h"); /* kept */
-    assert_int_equal(store_user_set_password(f->s, "nobody", "x"), STORE_ABSENT);
-    assert_int_equal(store_user_set_disabled(f->s, "nobody", true), STORE_ABSENT);
+    assert_int_equal(store_user_set_password(f->db.s, "nobody", "x"), STORE_ABSENT);
+    assert_int_equal(store_user_set_disabled(f->db.s, "nobody", true), STORE_ABSENT);
 }
 
 /* A name taken in another case is CONFLICT at the primitive; the failed
@@ -151,10 +143,10 @@ static void test_user_insert_conflict(void **state)
     assert_int_equal(id, 0);
     assert_int_equal(ops(f)->end(tx, STORE_CONFLICT), STORE_CONFLICT);
     int64_t n = 0;
-    assert_int_equal(store_user_count(f->s, &n), STORE_OK);
+    assert_int_equal(store_user_count(f->db.s, &n), STORE_OK);
     assert_int_equal(n, 1);
     model_user got;
-    assert_int_equal(store_user_by_name(f->s, f->a, "aNN", &got), STORE_OK);
+    assert_int_equal(store_user_by_name(f->db.s, f->db.a, "aNN", &got), STORE_OK);
     assert_int_equal(got.id, f->uid);
 }
 
@@ -164,28 +156,28 @@ static void test_user_insert_conflict(void **state)
 static void test_users_count(void **state)
 {
     fixture *f = *state;
-    bool shared = f->s->changes != NULL; /* PostgreSQL counts users only */
+    bool shared = f->db.s->changes != NULL; /* PostgreSQL counts users only */
     uint64_t users = count(f, STORE_CHANGES_USERS), all = shared ? count(f, STORE_CHANGES_ALL) : 0;
     store_cred c = cred_of(f, STORE_CRED_TOKEN, 1);
     store_app ap = {.name = "app"};
     fill(ap.hash, 9);
-    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
-    assert_int_equal(store_app_add(f->s, &ap), STORE_OK);
-    assert_int_equal(store_meta_put(f->s, "k", "v", 1), STORE_OK);
-    assert_int_equal(store_cred_revoke_user(f->s, "ann"), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &c), STORE_OK);
+    assert_int_equal(store_app_add(f->db.s, &ap), STORE_OK);
+    assert_int_equal(store_meta_put(f->db.s, "k", "v", 1), STORE_OK);
+    assert_int_equal(store_cred_revoke_user(f->db.s, "ann"), STORE_OK);
     assert_int_equal(count(f, STORE_CHANGES_USERS), users);
     assert_true(!shared || count(f, STORE_CHANGES_ALL) >= all + 4);
 
     model_user u = {.name = "bob"};
-    assert_int_equal(store_user_add(f->s, &u), STORE_OK);
+    assert_int_equal(store_user_add(f->db.s, &u), STORE_OK);
     assert_int_equal(count(f, STORE_CHANGES_USERS), users + 1);
-    assert_int_equal(store_user_set_password(f->s, "bob", "p"), STORE_OK);
+    assert_int_equal(store_user_set_password(f->db.s, "bob", "p"), STORE_OK);
     assert_int_equal(count(f, STORE_CHANGES_USERS), users + 2);
-    assert_int_equal(store_user_add(f->s, &u), STORE_CONFLICT);
+    assert_int_equal(store_user_add(f->db.s, &u), STORE_CONFLICT);
     /* durable: a part rolled back leaves its mark to the group's next
      * commit; PostgreSQL's count is moved in the writer's transaction,
      * rolled back with it */
-    if (!f->s->defers)
+    if (!f->db.s->defers)
         assert_int_equal(count(f, STORE_CHANGES_USERS), users + (shared ? 3 : 2));
 }
 
@@ -195,16 +187,16 @@ static void test_cred_revoke_nomatch(void **state)
 {
     fixture *f = *state;
     store_cred c = cred_of(f, STORE_CRED_TICKET, 2);
-    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &c), STORE_OK);
     store_tx *tx = begin(f, STORE_TX_WRITE);
     assert_int_equal(ops(f)->cred_revoke(tx, STORE_CRED_TICKET, c.id), STORE_OK);
     assert_int_equal(ops(f)->cred_revoke(tx, STORE_CRED_TICKET, c.id), STORE_OK);
     assert_int_equal(ops(f)->cred_revoke(tx, STORE_CRED_TOKEN, c.id), STORE_NOMATCH);
     assert_int_equal(ops(f)->cred_revoke(tx, STORE_CRED_TICKET, c.id + 100), STORE_NOMATCH);
     assert_int_equal(ops(f)->end(tx, STORE_OK), STORE_OK);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_SESSION, c.id), STORE_ABSENT);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_TICKET, c.id), STORE_OK);
-    assert_int_equal(store_cred_revoke_user(f->s, "nobody"), STORE_ABSENT);
+    assert_int_equal(store_cred_revoke(f->db.s, STORE_CRED_SESSION, c.id), STORE_ABSENT);
+    assert_int_equal(store_cred_revoke(f->db.s, STORE_CRED_TICKET, c.id), STORE_OK);
+    assert_int_equal(store_cred_revoke_user(f->db.s, "nobody"), STORE_ABSENT);
 }
 
 /* A recipe that revokes a credential and then fails takes the revocation
@@ -222,13 +214,13 @@ static void test_cred_revoke_pair_one_tx(void **state)
 {
     fixture *f = *state;
     store_cred t = cred_of(f, STORE_CRED_TICKET, 3);
-    assert_int_equal(store_cred_add(f->s, &t), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &t), STORE_OK);
     store_cred se = cred_of(f, STORE_CRED_SESSION, 4);
     se.pair_id = t.id;
-    assert_int_equal(store_cred_add(f->s, &se), STORE_OK);
-    assert_int_equal(store_run(f->s, STORE_TX_WRITE, revoke_then_fail, &se.id), STORE_CONFLICT);
+    assert_int_equal(store_cred_add(f->db.s, &se), STORE_OK);
+    assert_int_equal(store_run(f->db.s, STORE_TX_WRITE, revoke_then_fail, &se.id), STORE_CONFLICT);
     assert_int_equal(raw_int(f, "SELECT sum(revoked) FROM cred"), 0);
-    assert_int_equal(store_cred_revoke(f->s, STORE_CRED_SESSION, se.id), STORE_OK);
+    assert_int_equal(store_cred_revoke(f->db.s, STORE_CRED_SESSION, se.id), STORE_OK);
     assert_int_equal(raw_int(f, "SELECT sum(revoked) FROM cred"), 2);
 }
 
@@ -241,14 +233,14 @@ static void test_cred_insert_rules(void **state)
     int64_t before = text_now_ms();
     store_cred tok = cred_of(f, STORE_CRED_TOKEN, 5);
     tok.pair_id = -3;
-    assert_int_equal(store_cred_add(f->s, &tok), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &tok), STORE_OK);
     assert_true(tok.created_ms >= before && tok.created_ms <= text_now_ms());
     assert_int_equal(raw_int(f, "SELECT count(*) FROM cred WHERE xsrf_hash IS NULL AND "
                                 "pair_id IS NULL AND kind = 2"),
                      1);
     store_cred se = cred_of(f, STORE_CRED_SESSION, 6);
     se.created_ms = 1234;
-    assert_int_equal(store_cred_add(f->s, &se), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &se), STORE_OK);
     assert_int_equal(se.created_ms, 1234);
     assert_int_equal(raw_int(f, "SELECT length(xsrf_hash) FROM cred WHERE kind = 3"),
                      STORE_HASH_BYTES);
@@ -260,7 +252,7 @@ static void test_cred_insert_rules(void **state)
     assert_int_equal(ops(f)->cred_insert(tx, &bad, 1, &id), STORE_INVALID);
     assert_int_equal(ops(f)->end(tx, STORE_INVALID), STORE_INVALID);
     assert_int_equal(id, 0);
-    assert_int_equal(store_cred_add(f->s, &bad), STORE_INVALID);
+    assert_int_equal(store_cred_add(f->db.s, &bad), STORE_INVALID);
 }
 
 /* app_revoke: NOMATCH for no app of that name (any case matches);
@@ -270,7 +262,7 @@ static void test_app_nomatch_conflict(void **state)
     fixture *f = *state;
     store_app ap = {.name = "Partner"};
     fill(ap.hash, 8);
-    assert_int_equal(store_app_add(f->s, &ap), STORE_OK);
+    assert_int_equal(store_app_add(f->db.s, &ap), STORE_OK);
     store_app again = {.name = "PARTNER"};
     fill(again.hash, 9);
     int64_t id = -1;
@@ -281,9 +273,9 @@ static void test_app_nomatch_conflict(void **state)
     assert_int_equal(ops(f)->app_revoke(tx, "nobody"), STORE_NOMATCH);
     assert_int_equal(ops(f)->app_revoke(tx, "partner"), STORE_OK);
     assert_int_equal(ops(f)->end(tx, STORE_OK), STORE_OK);
-    assert_int_equal(store_app_revoke(f->s, "nobody"), STORE_ABSENT);
+    assert_int_equal(store_app_revoke(f->db.s, "nobody"), STORE_ABSENT);
     store_app got;
-    assert_int_equal(store_app_find(f->s, f->a, ap.hash, &got), STORE_OK);
+    assert_int_equal(store_app_find(f->db.s, f->db.a, ap.hash, &got), STORE_OK);
     assert_true(got.revoked);
 }
 
@@ -292,21 +284,21 @@ static void test_reads_in_tx(void **state)
 {
     fixture *f = *state;
     store_cred c = cred_of(f, STORE_CRED_TOKEN, 10);
-    assert_int_equal(store_cred_add(f->s, &c), STORE_OK);
+    assert_int_equal(store_cred_add(f->db.s, &c), STORE_OK);
     store_tx *tx = begin(f, STORE_TX_READ);
     model_user u;
-    assert_int_equal(ops(f)->user_read(tx, f->a, f->uid, NULL, &u), STORE_OK);
+    assert_int_equal(ops(f)->user_read(tx, f->db.a, f->uid, NULL, &u), STORE_OK);
     assert_string_equal(u.name, "ann");
-    assert_int_equal(ops(f)->user_read(tx, f->a, 0, "nobody", &u), STORE_ABSENT);
+    assert_int_equal(ops(f)->user_read(tx, f->db.a, 0, "nobody", &u), STORE_ABSENT);
     store_cred *cs = NULL;
     size_t n = 9;
-    assert_int_equal(ops(f)->cred_list(tx, f->a, STORE_CRED_TOKEN, text_now_ms(), &cs, &n),
+    assert_int_equal(ops(f)->cred_list(tx, f->db.a, STORE_CRED_TOKEN, text_now_ms(), &cs, &n),
                      STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cs[0].user_name, "ann");
     assert_int_equal(cs[0].pair_id, 0);
     store_app *as = NULL;
-    assert_int_equal(ops(f)->app_list(tx, f->a, &as, &n), STORE_OK);
+    assert_int_equal(ops(f)->app_list(tx, f->db.a, &as, &n), STORE_OK);
     assert_int_equal(n, 0);
     assert_non_null(as);
     assert_int_equal(ops(f)->end(tx, STORE_OK), STORE_OK);

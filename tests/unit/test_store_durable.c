@@ -50,22 +50,14 @@ int __wrap_fdatasync(int fd)
     return rc;
 }
 
-typedef struct {
-    char dir[256], path[512];
-    store_t *s;
-    arena_t *a;
-} fixture;
+typedef tmpdb_store fixture;
 
 static int open_with(void **state, int pool_size)
 {
     fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL ||
-        tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "durable", "crmblob.db") != 0)
-        return -1;
     store_options opt = {.durable = true, .pool_size = pool_size};
-    if (store_open(f->path, &opt, &f->s) != STORE_OK)
+    if (f == NULL || tmpdb_store_open(f, "durable", &opt) != 0)
         return -1;
-    f->a = arena_create();
     atomic_store(&g_fail, 0);
     atomic_store(&g_delay_us, 0);
     *state = f;
@@ -84,11 +76,7 @@ static int setup_single(void **state)
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    store_close(f->s);
-    arena_destroy(f->a);
-    tmpdb_remove(f->dir);
-    free(f);
+    tmpdb_teardown(state);
     atomic_store(&g_fail, 0);
     return 0;
 }

@@ -32,49 +32,6 @@
 
 #include "pgtmp.h"
 
-static char cluster_dir[64];
-
-/* Runs "pg-cluster.sh VERB DIR" (for start, the PG* variables it prints go
- * into the environment); its exit status. */
-static int cluster(const char *verb)
-{
-    const char *script = getenv("CRMBLOB_PG_CLUSTER");
-    char cmd[512], line[512];
-    snprintf(cmd, sizeof(cmd), "bash %s %s %s %s", script ? script : "scripts/pg-cluster.sh", verb,
-             strcmp(verb, "start") == 0 ? "--fast" : "", cluster_dir);
-    FILE *f = popen(cmd, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *save = NULL;
-        for (char *w = strtok_r(line, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
-            char *eq = strchr(w, '=');
-            if (strncmp(w, "PG", 2) == 0 && eq != NULL) {
-                *eq = '\0';
-                setenv(w, eq + 1, 1);
-            }
-        }
-    }
-    return pclose(f);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/crmblob-storepg-XXXXXX");
-    if (mkdtemp(cluster_dir) == NULL)
-        return -1;
-    rmdir(cluster_dir); /* pg-cluster.sh makes it, marked as its own */
-    unsetenv("PGPASSWORD");
-    return cluster("start") == 0 && pgtmp_available() ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return cluster("stop");
-}
-
 typedef struct {
     pgtmp t;
     store_be *b;
@@ -1279,5 +1236,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pgtmp_cluster_setup, pgtmp_cluster_teardown);
 }

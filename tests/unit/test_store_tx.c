@@ -27,45 +27,7 @@
 #include "store/store_int.h"
 #include "tmpdb.h"
 
-typedef struct {
-    char dir[256], path[512];
-    store_t *s;
-    arena_t *a;
-} fixture;
-
-static int open_with(void **state, bool durable)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    store_options o = {.durable = durable, .pool_size = 4};
-    if (f == NULL ||
-        tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), "tx", "crmblob.db") != 0)
-        return -1;
-    if (store_open(f->path, &o, &f->s) != STORE_OK)
-        return -1;
-    f->a = arena_create();
-    *state = f;
-    return 0;
-}
-
-static int setup_plain(void **state)
-{
-    return open_with(state, false);
-}
-
-static int setup_durable(void **state)
-{
-    return open_with(state, true);
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    store_close(f->s);
-    arena_destroy(f->a);
-    tmpdb_remove(f->dir);
-    free(f);
-    return 0;
-}
+typedef tmpdb_store fixture;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -236,8 +198,8 @@ static void test_life(void **state)
 }
 
 #define BOTH(t)                                                                                    \
-    cmocka_unit_test_setup_teardown(t, setup_plain, teardown),                                     \
-        cmocka_unit_test_setup_teardown(t, setup_durable, teardown)
+    cmocka_unit_test_setup_teardown(t, tmpdb_setup_plain, tmpdb_teardown),                         \
+        cmocka_unit_test_setup_teardown(t, tmpdb_setup_durable, tmpdb_teardown)
 
 int main(void)
 {

@@ -14,6 +14,11 @@
  * on it, and tmpdb_remove drops the schema. A case that only SQLite can
  * run says so with TMPDB_SQLITE_ONLY(reason): skipped on PostgreSQL.
  *
+ * The store fixture of the backend tests (tmpdb_store): such a database
+ * opened through store_open, plain or durable, with an arena; cmocka
+ * setups/teardown for it (tmpdb_setup_plain, tmpdb_setup_durable,
+ * tmpdb_teardown) and the open/close a fixture of more fields builds on.
+ *
  * Header-only (static inline): each test program is one file.
  */
 #ifndef CB_TEST_TMPDB_H
@@ -38,6 +43,7 @@
 
 #include "pgtmp.h"
 
+#include "core/arena.h"
 #include "store/store.h"
 
 /* The backend under test: CRMBLOB_TEST_DB=pg, else SQLite. */
@@ -105,6 +111,62 @@ static inline void tmpdb_remove(const char *dir)
     nftw(dir, tmpdb_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A store on a fresh database (tmpdb_make) and an arena for its reads. */
+typedef struct {
+    char dir[256], path[512];
+    store_t *s;
+    arena_t *a;
+} tmpdb_store;
+
+/* Makes f's database (directory /tmp/crmblob-<tag>-XXXXXX) and opens it
+ * with options o (NULL: the defaults); -1 on failure. */
+static inline int tmpdb_store_open(tmpdb_store *f, const char *tag, const store_options *o)
+{
+    if (tmpdb_make(f->dir, sizeof(f->dir), f->path, sizeof(f->path), tag, "crmblob.db") != 0)
+        return -1;
+    if (store_open(f->path, o, &f->s) != STORE_OK)
+        return -1;
+    f->a = arena_create();
+    return 0;
+}
+
+/* Closes f's store, frees its arena, removes its database and directory. */
+static inline void tmpdb_store_close(tmpdb_store *f)
+{
+    store_close(f->s);
+    arena_destroy(f->a);
+    tmpdb_remove(f->dir);
+}
+
+/* cmocka setup: *state a tmpdb_store opened durable or not, pool of 4. */
+static inline int tmpdb_setup_with(void **state, bool durable)
+{
+    tmpdb_store *f = calloc(1, sizeof(*f));
+    store_options o = {.durable = durable, .pool_size = 4};
+    if (f == NULL || tmpdb_store_open(f, "store", &o) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static inline int tmpdb_setup_plain(void **state)
+{
+    return tmpdb_setup_with(state, false);
+}
+
+static inline int tmpdb_setup_durable(void **state)
+{
+    return tmpdb_setup_with(state, true);
+}
+
+/* cmocka teardown of tmpdb_setup_plain/tmpdb_setup_durable. */
+static inline int tmpdb_teardown(void **state)
+{
+    tmpdb_store_close(*state);
+    free(*state);
+    return 0;
+}
+
 /* PostgreSQL: sql on the conninfo `where`, its result (binary when
  * binary); fails the test when it does not run. */
 static inline PGresult *tmpdb_pg_run(const char *where, const char *sql, bool binary)
@@ -133,7 +195,7 @@ static inline unsigned char *tmpdb_payload(int seed, size_t n)
 /* An unlinked temporary file in dir holding bytes[0, n), or -1. */
 static inline int tmpdb_content_fd(const char *dir, const void *bytes, size_t n)
 {
-    char tmpl[128];
+    char tmpl[300];
     snprintf(tmpl, sizeof(tmpl), "%s/content-XXXXXX", dir);
     int fd = mkstemp(tmpl);
     if (fd < 0)
