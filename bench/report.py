@@ -333,7 +333,8 @@ def main():
               f"{ex.get('upload_bytes', '?')}-byte {ex.get('upload_dims', '')} JPEG (high-water mark "
               f"{'reset' if ex.get('hwm_reset') == '1' else 'NOT reset (clear_refs refused)'} just before; "
               f"HWM before: {float(ex.get('hwm_before_kb', 0)) / MIB:.1f} MiB); {ok_up}/{n_up} answered 200 "
-              f"in {ex.get('upload_secs', '?')} s; answers: {ex.get('upload_statuses', '?')}; "
+              f"in {ex.get('upload_secs', '?')} s ({ex.get('upload_retries', '0')} sent again after a 503 "
+              f"with Retry-After: the image checks' queue full); answers: {ex.get('upload_statuses', '?')}; "
               f"largest sampled VmRSS {float(ex.get('upload_max_rss_kb', 0)) / MIB:.1f} MiB")
     extra_rows.append([label, "-" if hwm is None else f"{hwm / MIB:.1f} MiB", f"< 64 MiB, all 200",
                        verdict(ok), detail])
