@@ -11,7 +11,7 @@ CC       ?= cc
 BUILD    ?= build
 # The server links no image decoder: libvips is linked only into the image
 # worker crmblob-img (and the unit tests of the pipeline).
-SRV_PKGS := libmicrohttpd jansson sqlite3 libpq libsodium expat libcrypto libzstd
+SRV_PKGS := libmicrohttpd gnutls jansson sqlite3 libpq libsodium expat libcrypto libzstd
 PKGS     := $(SRV_PKGS) vips libjpeg
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common

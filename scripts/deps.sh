@@ -8,6 +8,7 @@ PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       python3-pytest-xdist   # the black-box suites run on several workers (make http)
       haproxy                # a real reverse proxy in front of crmblob (test_trusted_proxy)
       libpq-dev              # the PostgreSQL client library the server's store links (src/store/pg_conn.c)
+      libgnutls28-dev        # TLS (--tls-cert): src/http/tls.c loads certificates with GnuTLS, libmicrohttpd's TLS library
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()

@@ -2,9 +2,11 @@
  * main.c — crmblob's entry point: `serve`, and dispatch of the
  * administration commands (src/cli).
  *
- * Signals: SIGTERM and SIGINT are blocked in every thread and taken by
- * sigwait here, so a stop always runs the orderly shutdown (stop accepting,
- * finish requests in flight, close the store).
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
+ * taken by sigwait here, so a stop always runs the orderly shutdown (stop
+ * accepting, finish requests in flight, close the store), and a SIGHUP
+ * runs the reload steps the layers registered (core/reload.h) on this
+ * thread, between two waits: it never stops the server.
  */
 #include <libgen.h>
 #include <limits.h>
@@ -25,6 +27,7 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/reload.h"
 #include "core/text.h"
 #include "core/tz.h"
 #include "http/http.h"
@@ -225,7 +228,17 @@ static int open_waiting(const cli_opts *o, const store_options *so, store_t **st
     return 1;
 }
 
-static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs)
+/* Waits for SIGTERM or SIGINT, running the reload steps on each SIGHUP. */
+static int wait_for_stop(const sigset_t *sigs, reload_registry *reg)
+{
+    int sig = 0;
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP)
+        reload_run(reg);
+    return sig;
+}
+
+static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, reload_registry *reg,
+                              const sigset_t *sigs)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
@@ -236,17 +249,18 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
                       .max_conns = o->max_conns,
                       .max_conns_per_ip = o->max_conns_per_ip,
                       .trusted_proxies = &o->trusted_proxies,
-                      .log_probes = o->log_probes};
+                      .log_probes = o->log_probes,
+                      .tls = tls};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
+    http_reload_register(srv, reg);
     char where[4096];
     store_describe(o->db, where, sizeof(where));
-    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, where,
-             hc.threads);
+    log_info("crmblob listening on %s://%s (database %s, %u threads)", tls ? "https" : "http",
+             o->listen, where, hc.threads);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
-    int sig = 0;
-    sigwait(sigs, &sig);
+    int sig = wait_for_stop(sigs, reg);
     log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv, SHUTDOWN_GRACE_S);
     log_buffer_stop();
@@ -254,9 +268,27 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     return 0;
 }
 
+/* --tls-cert and --tls-key: both (read and checked now, before anything
+ * is created: a bad file stops the start with one line), or neither. 0,
+ * 1 (a bad file) or 2 (one without the other). */
+static int open_tls(const cli_opts *o, http_tls **tls)
+{
+    *tls = NULL;
+    if (o->tls_cert == NULL && o->tls_key == NULL)
+        return 0;
+    if (o->tls_cert == NULL || o->tls_key == NULL) {
+        log_error("%s needs %s too", o->tls_cert ? "--tls-cert" : "--tls-key",
+                  o->tls_cert ? "--tls-key" : "--tls-cert");
+        return 2;
+    }
+    return http_tls_open(o->tls_cert, o->tls_key, tls) == CB_EOK ? 0 : 1;
+}
+
 static int cmd_serve(const cli_opts *o)
 {
     store_t *st = NULL;
+    http_tls *tls = NULL;
+    reload_registry reg = {0};
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
@@ -265,6 +297,7 @@ static int cmd_serve(const cli_opts *o)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts */
     signal(SIGPIPE, SIG_IGN);
     if (o->nargs != 0) {
@@ -272,6 +305,9 @@ static int cmd_serve(const cli_opts *o)
         return 2;
     }
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
+    if ((rc = open_tls(o, &tls)) != 0)
+        return rc;
+    rc = 1;
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
     if (cli_make_codec(o, &codec) != 0)
@@ -307,7 +343,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
-    rc = serve_until_signal(api, o, &sigs);
+    rc = serve_until_signal(api, o, tls, &reg, &sigs);
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
@@ -315,6 +351,7 @@ out:
     auth_destroy(auth);
     store_close(st); /* it borrows the codec */
     codec_destroy(codec);
+    http_tls_free(tls); /* the server has stopped: no connection pins a set */
     return rc;
 }
 

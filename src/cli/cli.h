@@ -45,6 +45,8 @@ typedef struct {
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
+    const char *tls_cert;          /* --tls-cert: PEM chain; with tls_key, serve speaks https */
+    const char *tls_key;           /* --tls-key: its PEM private key */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */
     const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */

@@ -29,6 +29,7 @@ enum {
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
     O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
+    O_TLS_CERT, O_TLS_KEY,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +85,8 @@ static const struct option longopts[] = {
     {"to", required_argument, NULL, O_TO},
     {"force", no_argument, NULL, O_FORCE},
     {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -103,6 +106,7 @@ void cli_usage(FILE *f)
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
           "                [--log-limit N] [--image-cpu-limit 20s] [--log-probes]\n"
           "                [--spool-dir DIR] [--db-pool N] [--db-wait SECONDS]\n"
+          "                [--tls-cert FILE --tls-key FILE]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -139,7 +143,13 @@ void cli_usage(FILE *f)
           "serve's database: --db-pool N connections (default 8 for SQLite, 16 for PostgreSQL);\n"
           "  --db-wait SECONDS keeps trying to reach PostgreSQL at start (default 0: exit 1 at\n"
           "  once). While PostgreSQL is down, /ready and requests answer 503 with Retry-After;\n"
-          "  the server reconnects by itself.\n",
+          "  the server reconnects by itself.\n"
+          "serve's TLS: --tls-cert FILE (PEM: the certificate, then its chain) and --tls-key FILE\n"
+          "  (its PEM private key, unencrypted), both or neither: serve then speaks https only,\n"
+          "  TLS 1.2 and 1.3. Both files are read at start (a bad one stops it) and again on SIGHUP.\n"
+          "SIGHUP reloads what can be reloaded (the TLS certificate); a reload that fails keeps\n"
+          "  the old configuration and logs why. SIGTERM and SIGINT stop serve after the requests\n"
+          "  in flight.\n",
           f);
 }
 
@@ -230,6 +240,8 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
     case O_LOG_PROBES: o->log_probes = true; return true;
     case O_SPOOL_DIR: o->spool_dir = v; return *v != '\0';
+    case O_TLS_CERT: o->tls_cert = v; return *v != '\0';
+    case O_TLS_KEY: o->tls_key = v; return *v != '\0';
     case O_DB_POOL: return parse_count(v, 1024, &o->db_pool);
     case O_DB_WAIT: /* 0: no wait */
         return strcmp(v, "0") == 0 ? (o->db_wait_s = 0, true) : parse_seconds(v, &o->db_wait_s);

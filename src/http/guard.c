@@ -225,6 +225,13 @@ static void send_408(int fd, const char *body)
         (void)send(fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL); /* the shutdown follows */
 }
 
+/* The 408 a cut sends: none over TLS (cfg.tls), where bytes in clear
+ * text would only break the client's TLS layer; the shutdown alone. */
+static const char *carrier(const http_guard *g, const char *msg)
+{
+    return g->cfg.tls ? NULL : msg;
+}
+
 /* Cuts gc if it is still in phase p (one compare-and-swap against the
  * polling thread's next phase change); body: the 408's carrier or NULL. */
 static void cut(http_guard_conn *gc, uint32_t p, const char *body, atomic_ullong *counter)
@@ -251,7 +258,7 @@ static void check_body(http_guard *g, http_guard_conn *gc, uint32_t p, uint64_t 
         return;
     uint64_t got = atomic_load_explicit(&gc->body_bytes, memory_order_relaxed);
     if (got - gc->win_bytes < (uint64_t)g->cfg.body_min_rate * g->cfg.body_window_s) {
-        cut(gc, p, g->body_msg, &g->bodies_cut);
+        cut(gc, p, carrier(g, g->body_msg), &g->bodies_cut);
         return;
     }
     gc->win_start_us = now;
@@ -266,7 +273,7 @@ static void check(http_guard *g, http_guard_conn *gc, uint64_t now)
     if (kind == G_HEAD || kind == G_LINE) {
         /* no request line yet: nothing to answer, the connection just closes */
         if (now > since && now - since >= (uint64_t)g->cfg.head_timeout_s * 1000000u)
-            cut(gc, p, kind == G_LINE ? g->head_msg : NULL, &g->heads_cut);
+            cut(gc, p, kind == G_LINE ? carrier(g, g->head_msg) : NULL, &g->heads_cut);
     } else if (kind == G_BODY && g->cfg.body_min_rate > 0) {
         check_body(g, gc, p, since, now);
     }

@@ -59,6 +59,9 @@ typedef struct {
     unsigned per_addr_max;       /* 0: no cap */
     unsigned max_conns;          /* connections in all (sizes the address table) */
     const net_cidr_list *exempt; /* NULL: none (copied at start) */
+    /* The connections speak TLS: a cut only shuts the socket down (a 408
+     * in clear text would be garbage to the client's TLS layer). */
+    bool tls;
 } http_guard_config;
 
 /* What the guard knows of one connection; lives in the connection's state,

@@ -10,8 +10,21 @@
 #include "api/api.h"
 #include "core/err.h"
 #include "core/net.h"
+#include "core/reload.h"
 
 typedef struct http_server http_server;
+
+/* The TLS certificate and key (--tls-cert, --tls-key), read and checked
+ * at start and again by the reload step. */
+typedef struct http_tls http_tls;
+
+/* Reads cert_file (a PEM chain, the server's certificate first) and
+ * key_file (its PEM private key, unencrypted) and checks that the key is
+ * the certificate's. CB_EOK, or an error after one log line naming the
+ * option and the file at fault and why. */
+cb_err http_tls_open(const char *cert_file, const char *key_file, http_tls **out);
+/* After http_stop (no connection left). NULL: nothing. */
+void http_tls_free(http_tls *t);
 
 typedef struct {
     const char *listen; /* "host:port", IPv4 or [IPv6]:port */
@@ -33,10 +46,16 @@ typedef struct {
     /* --log-probes: an access line for the quiet routes (GET /health,
      * /ready) too; without it a load balancer's probes are not logged. */
     bool log_probes;
+    /* https: the certificates (http_tls_open; the caller's, outliving the
+     * server); NULL: plain http. */
+    http_tls *tls;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);
 /* Stops accepting, lets requests in flight finish (up to grace_s), stops. */
 void http_stop(http_server *s, unsigned grace_s);
+/* Registers the server's reload steps (its TLS certificates; none over
+ * plain http): -1 when the registry is full. */
+int http_reload_register(http_server *s, reload_registry *r);
 
 #endif

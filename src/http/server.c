@@ -83,6 +83,7 @@
 #include "core/text.h"
 #include "http/forwarded.h"
 #include "http/guard.h"
+#include "http/tls.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
@@ -164,6 +165,7 @@ struct http_server {
     net_cidr_list trusted; /* --trusted-proxy: peers whose forwarded headers count */
     bool log_probes;       /* --log-probes: access lines for quiet routes too */
     http_guard *guard; /* head deadline, body rate, connections per address */
+    http_tls *tls;     /* https: the certificates; NULL: plain http */
 };
 
 struct req_state {
@@ -172,7 +174,7 @@ struct req_state {
     const char *remote;    /* the client's address: the peer's, or client[] */
     char client[FWD_ADDR_MAX]; /* the client a trusted proxy named */
     bool resolved;             /* remote and secure are final */
-    bool secure;               /* a trusted proxy said the client speaks https */
+    bool secure;               /* https: over TLS, or a trusted proxy said so */
     bool target_bad;       /* a space or a CR in the target as received */
     bool has_body;         /* Content-Length above 0, or a Transfer-Encoding */
     http_guard_conn *guard; /* its connection's */
@@ -199,6 +201,7 @@ typedef struct {
     req_state req;
     char remote[64];
     http_guard_conn guard;
+    tls_set *tls; /* https: the certificates its handshake uses (pinned) */
 } conn_state;
 
 static const char *lookup_header(void *conn, const char *name)
@@ -357,11 +360,12 @@ static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, con
 }
 
 /* From a trusted proxy only: the client (address, scheme) its forwarded
- * headers name; else, or when they name none, the peer stands. Once per
- * request. */
+ * headers name; else, or when they name none, the peer stands (and it
+ * speaks https when the connection is TLS). Once per request. */
 static void resolve_client(const http_server *s, struct MHD_Connection *c, req_state *st)
 {
     st->resolved = true;
+    st->secure = s->tls != NULL;
     if (s->trusted.n == 0 || !net_cidr_list_match_text(&s->trusted, st->remote))
         return;
     fwd_headers h = {0};
@@ -372,7 +376,8 @@ static void resolve_client(const http_server *s, struct MHD_Connection *c, req_s
         memcpy(st->client, r.addr, sizeof(st->client));
         st->remote = st->client;
     }
-    st->secure = r.proto == FWD_PROTO_HTTPS;
+    if (r.proto != FWD_PROTO_UNKNOWN) /* the scheme between the client and the proxy */
+        st->secure = r.proto == FWD_PROTO_HTTPS;
 }
 
 static api_request make_request(const http_server *s, struct MHD_Connection *c, const char *url,
@@ -445,6 +450,45 @@ static void guard_open(http_server *s, struct MHD_Connection *c, http_guard_conn
                     ad != NULL ? ad->client_addr : NULL);
 }
 
+/* ---- TLS ---- */
+
+/* The GnuTLS session of an https connection; NULL over plain http. */
+static gnutls_session_t tls_session(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+}
+
+/* An https connection opens: it pins the certificates in force. Its
+ * handshake finds them through the session's pointer, which
+ * libmicrohttpd 0.9.75 sets to the connection; checked here, so that the
+ * callback never takes something else for a connection. */
+static void tls_open(http_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    gnutls_session_t sess = tls_session(c);
+    if (sess == NULL || gnutls_session_get_ptr(sess) != c) {
+        log_error("https: a connection without its TLS session; refused");
+        return; /* no pin: its handshake fails */
+    }
+    cs->tls = http_tls_pin(s->tls);
+}
+
+/* The handshake's certificate callback (gnutls_certificate_retrieve_function2):
+ * the chain and key its connection pinned; -1 (the handshake fails)
+ * without them. */
+static int tls_certificate(gnutls_session_t sess, const gnutls_datum_t *req_ca_rdn, int nreqs,
+                           const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                           gnutls_pcert_st **pcert, unsigned *npcert, gnutls_privkey_t *key)
+{
+    (void)req_ca_rdn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+    struct MHD_Connection *c = gnutls_session_get_ptr(sess);
+    const union MHD_ConnectionInfo *ci =
+        c != NULL ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+    const conn_state *cs = ci != NULL ? ci->socket_context : NULL;
+    return http_tls_use(cs != NULL ? cs->tls : NULL, pcert, npcert, key);
+}
+
 /* A connection opens (its state is made) or closes (freed). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -455,14 +499,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (cs != NULL) {
             peer_address(c, cs->remote, sizeof(cs->remote));
             guard_open(s, c, &cs->guard);
+            if (s->tls != NULL)
+                tls_open(s, c, cs);
         }
         *socket_context = cs;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         conn_state *cs = *socket_context;
         if (cs != NULL && cs->req.x != NULL) /* never completed: cannot happen, but no leak */
             api_exchange_free(cs->req.x);
-        if (cs != NULL) /* before libmicrohttpd closes the descriptor */
+        if (cs != NULL) { /* before libmicrohttpd closes the descriptor */
             http_guard_close(s->guard, &cs->guard);
+            http_tls_unpin(s->tls, cs->tls);
+        }
         free(cs);
         *socket_context = NULL;
     }
@@ -842,6 +890,7 @@ static unsigned or_default(unsigned v, unsigned dflt)
 static cb_err guard_start(const http_config *cfg, http_guard **out)
 {
     http_guard_config gc = {
+        .tls = cfg->tls != NULL,
         .head_timeout_s = or_default(cfg->head_timeout_s, DEFAULT_HEAD_TIMEOUT_S),
         .body_min_rate = cfg->body_min_rate,
         .body_window_s = BODY_WINDOW_S,
@@ -865,6 +914,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         return CB_EINTERNAL;
     s->api = api;
     s->log_probes = cfg->log_probes;
+    s->tls = cfg->tls;
     if (cfg->trusted_proxies != NULL)
         s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
@@ -881,6 +931,8 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (s->tls != NULL)
+        flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
         /* the logger first: libmicrohttpd warns about it otherwise */
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -891,7 +943,10 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s, MHD_OPTION_END);
+        on_connection, s,
+        /* over plain http these two are left out: MHD_OPTION_END ends the list there */
+        s->tls != NULL ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, HTTP_TLS_PRIORITIES,
+        MHD_OPTION_HTTPS_CERT_CALLBACK, tls_certificate, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot listen on %s", cfg->listen);
         offload_stop(s->offload);
@@ -917,4 +972,9 @@ void http_stop(http_server *s, unsigned grace_s)
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
     http_guard_stop(s->guard); /* every connection closed */
     free(s);
+}
+
+int http_reload_register(http_server *s, reload_registry *r)
+{
+    return s->tls != NULL ? http_tls_register(s->tls, r) : 0;
 }
