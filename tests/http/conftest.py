@@ -323,6 +323,9 @@ START_ATTEMPTS = 5
 
 
 class Server:
+    # "https" for a server given --tls-cert/--tls-key (test_tls.py)
+    scheme = "http"
+
     def __init__(self, workdir, users=None, env=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -396,7 +399,7 @@ class Server:
 
     @property
     def base(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def serve_argv(self):
         # the suites make many deliberate failed logins from 127.0.0.1; the
@@ -437,7 +440,7 @@ class Server:
         self._logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.serve_argv(), stdout=self._logf, stderr=self._logf,
                                      stdin=subprocess.DEVNULL, env=env)
-        ready = f"listening on http://127.0.0.1:{self.port} "
+        ready = f"listening on {self.scheme}://127.0.0.1:{self.port} "
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             new = self.log_path.read_bytes()[offset:].decode(errors="replace")
