@@ -214,6 +214,30 @@ def table18(res, parts, ex):
     return rows, summary
 
 
+# issue 19: GET Image over TLS against nginx over TLS, with the targets of
+# the plain GET Image row (ROWS[0])
+TLS_RPS_MIN, TLS_P99_MAX = ROWS[0][5], ROWS[0][6]
+
+
+def table_tls(res):
+    """GET Image 25 KB over TLS, crmblob against nginx: (rows, summary entries)."""
+    cb, ng = res.get("tls_cb_get_image"), res.get("tls_ng_get_jpeg")
+    if cb is None or ng is None:
+        return [["GET Image 25 KB over TLS"] + ["-"] * 9 + ["not run (BENCH_ROWS has no tls)"]], []
+
+    def per_req(r):
+        return "-" if not r["requests"] else f"{r['cpu_s'] * 1e6 / r['requests']:.0f}"
+
+    rps = cb["rps"] / ng["rps"] if ng["rps"] else None
+    p99 = cb["p99_us"] / ng["p99_us"] if ng["p99_us"] else None
+    ok = None if rps is None or p99 is None else (rps >= TLS_RPS_MIN and p99 <= TLS_P99_MAX)
+    row = ["GET Image 25 KB over TLS, Basic (`tls_cb_get_image` / `tls_ng_get_jpeg`)",
+           fmt_rps(cb["rps"]), fmt_rps(ng["rps"]), fmt_ratio(rps), fmt_ms(cb["p99_us"]),
+           fmt_ms(ng["p99_us"]), fmt_ratio(p99), per_req(cb), per_req(ng),
+           f"req/s ≥ {TLS_RPS_MIN:g}×, p99 ≤ {TLS_P99_MAX:g}×", verdict(ok)]
+    return [row], [("GET Image over TLS vs nginx over TLS", ok, None)]
+
+
 def table_committed(res, ex, committed):
     """The SQLite rows against the committed BENCHMARKS.md: (rows, summary entries, note)."""
     c_rps, c_date, c_conns, c_secs = committed
@@ -405,6 +429,10 @@ def main():
     # ------------------------------------------------------------ issue 18
     rows18, sum18 = table18(res, parts, ex)
     summary.extend(sum18)
+    rows_tls, sum_tls = table_tls(res)
+    summary.extend(sum_tls)
+    hdr_tls = ["row", "crmblob req/s", "nginx req/s", "ratio", "crmblob p99 ms", "nginx p99 ms",
+               "p99 ratio", "crmblob CPU µs/req", "nginx CPU µs/req", "target", "result"]
     rows_c, sum_c, note_c = table_committed(res, ex, committed)
     summary.extend(sum_c)
     hdr18 = ["setup: row", "req/s", "p99 ms", "crmblob CPU µs/req", "PostgreSQL CPU µs/req",
@@ -467,6 +495,15 @@ def main():
     md.append("## Memory, authentication, durability")
     md.append("")
     md.append(md_table(extra_hdr, extra_rows))
+    md.append("")
+    md.append("## TLS (issue 19)")
+    md.append("")
+    md.append(md_table(hdr_tls, rows_tls))
+    md.append("")
+    md.append("crmblob with `--tls-cert`/`--tls-key` (GnuTLS through libmicrohttpd) against nginx over TLS "
+              "(bench/nginx-tls.conf.in: OpenSSL, the same static file), one self-signed P-256 certificate "
+              "made in the run for both, TLS 1.2 and 1.3 allowed (wrk negotiates 1.3), keep-alive connections. "
+              "Neither can sendfile over TLS. CPU µs/req = the server's CPU time over the run ÷ requests.")
     md.append("")
     md.append("## PostgreSQL and two servers behind haproxy (issue 18)")
     md.append("")
@@ -583,6 +620,8 @@ def main():
     print(md_table(extra_hdr[:4], [r[:4] for r in extra_rows]))
     print()
     print(md_table(hdr18, rows18))
+    print()
+    print(md_table(hdr_tls, rows_tls))
     print()
     if rows_c:
         print(md_table(hdr_c, rows_c))

@@ -37,6 +37,8 @@
 #                     sqlite2  the four rows on two servers on one SQLite file behind haproxy
 #                     pg       the four rows on one server on PostgreSQL
 #                     pg2      the four rows on two servers on PostgreSQL behind haproxy
+#                     tls      GET Image 25 KB over TLS (--tls-cert) against nginx over
+#                              TLS with the same self-signed certificate (bench/nginx-tls.conf.in)
 #                   e.g. BENCH_ROWS=sqlite1,sqlite2,pg,pg2 for issue 18's rows alone
 #   BENCH_PG_CPU / BENCH_PROXY_CPU  the cores of PostgreSQL and haproxy (BENCH_SERVER_CPU)
 #
@@ -109,10 +111,10 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 JSON_SERVER="$BENCH/node_modules/json-server/lib/cli/bin.js"
 JS_SKIP=""
-ROWS_SEL=",${BENCH_ROWS:-issue7,sqlite2,pg,pg2},"
+ROWS_SEL=",${BENCH_ROWS:-issue7,sqlite2,pg,pg2,tls},"
 sel() { [[ "$ROWS_SEL" == *",$1,"* ]]; }   # sel GROUP: is the group of rows selected?
 for g in ${ROWS_SEL//,/ }; do
-    case "$g" in issue7 | sqlite1 | sqlite2 | pg | pg2) ;; *) die "BENCH_ROWS: unknown group $g" ;; esac
+    case "$g" in issue7 | sqlite1 | sqlite2 | pg | pg2 | tls) ;; *) die "BENCH_ROWS: unknown group $g" ;; esac
 done
 if ! command -v node >/dev/null || [ ! -f "$JSON_SERVER" ]; then
     [ "$SMOKE" = 1 ] || ! sel issue7 || die "json-server is not installed (bash scripts/bench-deps.sh)"
@@ -170,7 +172,7 @@ q() { local out="" a; for a in "$@"; do out+="$(printf '%q' "$a") "; done; echo 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() {   # wait_http URL PID
     for _ in $(seq 150); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" != 000 ] && return 0
+        [ "$(curl -sk -o /dev/null -w '%{http_code}' "$1" || true)" != 000 ] && return 0
         kill -0 "$2" 2>/dev/null || return 1
         sleep 0.1
     done
@@ -294,6 +296,7 @@ PY
 
 # ------------------------------------------------------------------ servers
 # start_crmblob NAME [serve args...]: a user, then the server on a fresh db; sets CB_PID, CB_URL
+# (https://... when CB_SCHEME=https: the args give --tls-cert and --tls-key)
 start_crmblob() {
     local name="$1"; shift
     local db="$T/$name/crmblob.db" port
@@ -308,7 +311,7 @@ start_crmblob() {
         >"$T/$name.log" 2>&1 </dev/null &
     CB_PID=$!
     PROCS+=("$CB_PID")
-    CB_URL="http://127.0.0.1:$port"
+    CB_URL="${CB_SCHEME:-http}://127.0.0.1:$port"
     wait_http "$CB_URL/" "$CB_PID" || die "crmblob ($name) did not start"
 }
 api() { curl -sS -u "$USER_NAME:$PASS" "$@"; }
@@ -809,6 +812,48 @@ if sel pg || sel pg2; then
     [ -z "$PG_DIR" ] || bash "$REPO/scripts/pg-cluster.sh" stop "$PG_DIR" || true
     PG_DIR=""
 fi
+# ------------------------------------------------------------------ issue 19: TLS
+# GET Image 25 KB over TLS, Basic auth: crmblob --tls-cert/--tls-key against
+# nginx over TLS serving the same bytes as a static file, both with one
+# self-signed P-256 certificate made here, TLS 1.2 and 1.3 (wrk negotiates
+# 1.3; keep-alive: handshakes are a few per connection, the row measures
+# the encryption of the answers). Runs tls_cb_get_image and tls_ng_get_jpeg.
+if sel tls; then
+    command -v openssl >/dev/null || die "openssl is missing (scripts/deps.sh installs it)"
+    TD="$T/tls"
+    mkdir -p "$TD/nginx/client_body" "$TD/www/static"
+    cmdlog "$(q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls/key.pem -out tls/cert.pem -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1)"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TD/key.pem" \
+        -out "$TD/cert.pem" -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        >"$TD/openssl.log" 2>&1 || die "openssl req failed: $(tail -n 3 "$TD/openssl.log")"
+    cp "$SMALL_JPEG" "$TD/www/static/p.jpg"
+    TNG_PORT="$(free_port)"
+    if [ "$(id -u)" -eq 0 ]; then TNG_USER="user $(id -un) $(id -gn);"; else TNG_USER="# not root: nginx runs as $(id -un)"; fi
+    sed -e "s|@PREFIX@|$TD/nginx|g" -e "s|@ROOT@|$TD/www|g" -e "s|@PORT@|$TNG_PORT|g" -e "s|@USER@|$TNG_USER|g" \
+        -e "s|@CERT@|$TD/cert.pem|g" -e "s|@KEY@|$TD/key.pem|g" "$BENCH/nginx-tls.conf.in" >"$TD/nginx/nginx.conf"
+    cmdlog "# nginx over TLS: bench/nginx-tls.conf.in with @PREFIX@=$TD/nginx @ROOT@=$TD/www @PORT@=$TNG_PORT @CERT@=$TD/cert.pem @KEY@=$TD/key.pem"
+    cmdlog "$(q taskset -c "$SERVER_CPU" nginx -p "$TD/nginx/" -e "$TD/nginx/error.log" -c "$TD/nginx/nginx.conf")"
+    taskset -c "$SERVER_CPU" nginx -p "$TD/nginx/" -e "$TD/nginx/error.log" -c "$TD/nginx/nginx.conf" \
+        </dev/null >"$T/nginx-tls.log" 2>&1 &
+    TNG_PID=$!
+    PROCS+=("$TNG_PID")
+    TNG_URL="https://127.0.0.1:$TNG_PORT"
+    wait_http "$TNG_URL/static/p.jpg" "$TNG_PID" || die "nginx over TLS did not start: $(cat "$T/nginx-tls.log" "$TD/nginx/error.log" 2>/dev/null)"
+    cmp -s <(curl -s --cacert "$TD/cert.pem" "$TNG_URL/static/p.jpg") "$SMALL_JPEG" || die "nginx over TLS does not serve the picture"
+    say "tls: nginx $TNG_URL (pid $TNG_PID); crmblob: setting up $ENTITIES persons over TLS"
+    CB_SCHEME=https start_crmblob tls-cb --tls-cert "$TD/cert.pem" --tls-key "$TD/key.pem"
+    TCB_PID="$CB_PID" TCB_URL="$CB_URL"
+    CURL_CA_BUNDLE="$TD/cert.pem" setup_entities "$TCB_URL"
+    cmp -s <(api --cacert "$TD/cert.pem" "$TCB_URL/api/v1/Person/1/Image") "$SMALL_JPEG" \
+        || die "crmblob over TLS does not serve the picture back"
+    WRK_ENV=()
+    say "row: tls GET Image"
+    measure tls_cb_get_image "$TCB_PID" "$TCB_URL/api/v1/Person/1/Image" -s "$BENCH/stats.lua" -H "$AUTH"
+    measure tls_ng_get_jpeg "$TNG_PID" "$TNG_URL/static/p.jpg" -s "$BENCH/stats.lua"
+    stop_pid "$TCB_PID"
+    stop_pid "$TNG_PID"
+fi
+
 # the issue-7 figures the SQLite rows are compared with (report.py)
 git -C "$REPO" show HEAD:BENCHMARKS.md >"$T/committed.md" 2>/dev/null || rm -f "$T/committed.md"
 
