@@ -322,6 +322,7 @@ static int cmd_serve(const cli_opts *o)
     if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
+    auth_reload_register(auth, &reg);
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,

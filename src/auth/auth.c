@@ -132,7 +132,12 @@ struct auth {
     int account_limit;                  /* 0: no (account, address) locks */
     int64_t lockout_ms;                 /* a pair's lock, and the window counting to it */
     _Atomic int64_t locks_until_ms;     /* no pair is locked from then on */
+    /* The JWT keys in force: read under jwt_lock (shared) by every JWT
+     * check, replaced under it (exclusive) by the reload step, which reads
+     * the files of jwt_cfg again. */
     jwt_verifier *jwt;
+    jwt_config jwt_cfg;
+    pthread_rwlock_t jwt_lock;
     char challenge[CHALLENGE_MAX];
     unsigned char tag_key[crypto_shorthash_siphashx24_KEYBYTES]; /* credential tags */
     unsigned char limit_key[crypto_shorthash_KEYBYTES];
@@ -815,8 +820,10 @@ static cb_err by_jwt(auth_t *a, arena_t *arena, const char *token, model_user *o
 {
     char msg[128] = "";
     const char *name = NULL;
+    pthread_rwlock_rdlock(&a->jwt_lock);
     assert(a->jwt != NULL);
     cb_err rc = jwt_verify(a->jwt, arena, token, text_now_ms() / 1000, &name, msg, sizeof(msg));
+    pthread_rwlock_unlock(&a->jwt_lock);
     if (rc != CB_EOK) {
         *why = arena_printf(arena, "JWT refused: %s", msg[0] ? msg : err_name(rc));
         return rc;
@@ -1301,13 +1308,13 @@ static cb_err jwt_setup(auth_t *a, const auth_config *cfg)
         a->schemes &= ~(unsigned)AUTH_JWT;
         return CB_EOK;
     }
-    jwt_config jc = {.keys = cfg->jwt_keys,
-                     .nkeys = cfg->njwt_keys,
-                     .issuer = cfg->jwt_issuer,
-                     .audience = cfg->jwt_audience,
-                     .user_claim = cfg->jwt_user_claim};
+    a->jwt_cfg = (jwt_config){.keys = cfg->jwt_keys,
+                              .nkeys = cfg->njwt_keys,
+                              .issuer = cfg->jwt_issuer,
+                              .audience = cfg->jwt_audience,
+                              .user_claim = cfg->jwt_user_claim};
     char err[256] = "";
-    if (jwt_create(&jc, &a->jwt, err, sizeof(err)) != CB_EOK) {
+    if (jwt_create(&a->jwt_cfg, &a->jwt, err, sizeof(err)) != CB_EOK) {
         log_error("auth: JWT keys: %s", err[0] ? err : "cannot be loaded");
         return CB_EBADREQ;
     }
@@ -1331,6 +1338,11 @@ cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out)
     pthread_mutex_init(&a->header_lock, NULL);
     pthread_mutex_init(&a->hash_lock, NULL);
     pthread_mutex_init(&a->limit_lock, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra); /* a reload must not wait behind a stream of JWT checks */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&a->jwt_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     config_apply(a, cfg != NULL ? cfg : &defaults);
     cb_err rc = jwt_setup(a, cfg != NULL ? cfg : &defaults);
     if (rc != CB_EOK) {
@@ -1352,6 +1364,32 @@ void auth_destroy(auth_t *a)
     pthread_mutex_destroy(&a->header_lock);
     pthread_mutex_destroy(&a->hash_lock);
     pthread_mutex_destroy(&a->limit_lock);
+    pthread_rwlock_destroy(&a->jwt_lock);
     sodium_memzero(a, sizeof(*a));
     free(a);
+}
+
+/* The reload step of the JWT keys (core/reload.h): every file read again
+ * into a new verifier, put in force whole; on any error the old one stays. */
+static reload_result jwt_reload(void *ctx, char *msg, size_t cap)
+{
+    auth_t *a = ctx;
+    jwt_verifier *v = NULL, *old;
+    char err[256] = "";
+    if (jwt_create(&a->jwt_cfg, &v, err, sizeof(err)) != CB_EOK) {
+        snprintf(msg, cap, "%s", err[0] ? err : "cannot be loaded");
+        return RELOAD_FAILED;
+    }
+    pthread_rwlock_wrlock(&a->jwt_lock);
+    old = a->jwt;
+    a->jwt = v;
+    pthread_rwlock_unlock(&a->jwt_lock);
+    jwt_destroy(old); /* no check holds it: they all take the lock */
+    snprintf(msg, cap, "%zu key(s) read again", a->jwt_cfg.nkeys);
+    return RELOAD_CHANGED;
+}
+
+int auth_reload_register(auth_t *a, reload_registry *r)
+{
+    return a->jwt != NULL ? reload_add(r, "JWT keys", jwt_reload, a) : 0;
 }

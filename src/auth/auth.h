@@ -43,6 +43,7 @@
 
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/reload.h"
 #include "store/model.h"
 #include "store/store.h"
 
@@ -78,9 +79,16 @@ typedef struct {
 typedef struct auth auth_t;
 
 /* Initialises libsodium, loads the JWT keys (CB_EBADREQ with log_error
- * for an unreadable or unusable key). The store must outlive the auth_t. */
+ * for an unreadable or unusable key). The store must outlive the auth_t,
+ * and so must the JWT settings' strings (cfg's jwt_* members: the reload
+ * step reads the key files again by those names). */
 cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out);
 void auth_destroy(auth_t *a);
+/* Registers the reload step of the JWT keys (when JWTs are accepted): it
+ * reads every key file again and puts the new keys in force together, or
+ * keeps the old ones and says why. App tokens need no step: they are
+ * looked up in the store on every request. -1 when the registry is full. */
+int auth_reload_register(auth_t *a, reload_registry *r);
 
 /* Argon2id hash of a password into out (NUL-terminated). */
 cb_err auth_hash_password(const char *password, char out[AUTH_HASH_MAX]);
