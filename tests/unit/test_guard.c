@@ -245,6 +245,31 @@ static void test_body_rate(void **state)
     http_guard_stop(g);
 }
 
+/* Over TLS a cut sends no 408 (clear text would break the client's TLS
+ * layer): the connection is shut down, the client reads end of file. */
+static void test_tls_cut_sends_nothing(void **state)
+{
+    (void)state;
+    http_guard_config cfg = {.head_timeout_s = 1, .body_min_rate = 100, .body_window_s = 1,
+                             .max_conns = 4096, .tls = true};
+    http_guard *g = NULL;
+    assert_int_equal(http_guard_start(&cfg, &g), CB_EOK);
+    conn line, body;
+    assert_true(open_conn(g, &line, "192.0.2.1"));
+    assert_true(open_conn(g, &body, "192.0.2.2"));
+    assert_true(http_guard_line(&line.gc));
+    assert_true(http_guard_body(&body.gc, text_monotonic_us()));
+    usleep(2300 * 1000); /* past the head deadline and a whole body window */
+    char buf[512];
+    assert_true(http_guard_cut(&line.gc));
+    assert_true(http_guard_cut(&body.gc));
+    assert_int_equal(peer_read(&line, buf, sizeof(buf)), 0);
+    assert_int_equal(peer_read(&body, buf, sizeof(buf)), 0);
+    close_conn(g, &line);
+    close_conn(g, &body);
+    http_guard_stop(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_table_churn),
         cmocka_unit_test(test_head_deadline),
         cmocka_unit_test(test_body_rate),
+        cmocka_unit_test(test_tls_cut_sends_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
