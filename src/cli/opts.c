@@ -147,9 +147,9 @@ void cli_usage(FILE *f)
           "serve's TLS: --tls-cert FILE (PEM: the certificate, then its chain) and --tls-key FILE\n"
           "  (its PEM private key, unencrypted), both or neither: serve then speaks https only,\n"
           "  TLS 1.2 and 1.3. Both files are read at start (a bad one stops it) and again on SIGHUP.\n"
-          "SIGHUP reloads what can be reloaded (the TLS certificate); a reload that fails keeps\n"
-          "  the old configuration and logs why. SIGTERM and SIGINT stop serve after the requests\n"
-          "  in flight.\n",
+          "SIGHUP reloads what can be reloaded (the TLS certificate and key, the --jwt-key files);\n"
+          "  an item that fails keeps its old configuration and the log says why. SIGTERM and\n"
+          "  SIGINT stop serve after the requests in flight.\n",
           f);
 }
 
