@@ -10,6 +10,7 @@ an ASan build); a missed target is not a failure here. Issue 18's rows run
 too: two crmblob on one SQLite file behind haproxy (all four rows) and one
 PostgreSQL row (PUT ImageInfo, a throwaway cluster), which is reported as
 "not run: <reason>" when PostgreSQL is not installed or crmblob refuses it.
+Issue 19's TLS row runs too: GET Image over TLS against nginx over TLS.
 
 Needs nginx, wrk, curl, vips, gnuplot, taskset and /usr/bin/time (bash
 scripts/bench-deps.sh); without them the module is skipped, unless
@@ -178,3 +179,17 @@ def test_sqlite_rows_compared_with_committed_figures(smoke):
         assert rows, so[-3000:]
         # a smoke run (4 connections, 1 s) is never held against a full run's figures
         assert "| not compared (the runs differ) |" in rows[0], rows[0]
+
+
+def test_tls_row(smoke):
+    """GET Image over TLS (--tls-cert) against nginx over TLS: both measured,
+    the targets checked."""
+    rc, so, _, _ = smoke
+    assert rc == 0
+    lines = [ln for ln in so.splitlines() if ln.startswith("| GET Image 25 KB over TLS")]
+    assert lines, so[-3000:]
+    cells = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert cells[1] != "-" and float(cells[1].replace(",", "")) > 0, cells   # crmblob req/s
+    assert cells[2] != "-" and float(cells[2].replace(",", "")) > 0, cells   # nginx req/s
+    assert cells[7] != "-" and cells[8] != "-", cells                        # CPU per request
+    assert cells[-1] in ("pass", "**MISS**"), cells
