@@ -41,6 +41,7 @@ struct tls_set {
     unsigned char digest[DIGEST_LEN];
     unsigned pins;  /* open connections that use it */
     bool retired;   /* no longer current: freed at its last unpin */
+    bool expired;   /* the first certificate's notAfter has passed */
     char summary[320]; /* subject and expiry, for the log */
 };
 
@@ -163,7 +164,8 @@ static void describe(tls_set *s)
         struct tm tm;
         if (t != (time_t)-1 && gmtime_r(&t, &tm) != NULL)
             strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", &tm);
-        if (t != (time_t)-1 && t < time(NULL))
+        s->expired = t != (time_t)-1 && t < time(NULL);
+        if (s->expired)
             snprintf(until + strlen(until), sizeof(until) - strlen(until), " (EXPIRED)");
     }
     snprintf(s->summary, sizeof(s->summary), "%.200s, valid until %s, %u certificate(s)",
@@ -236,7 +238,8 @@ cb_err http_tls_open(const char *cert_file, const char *key_file, http_tls **out
     }
     pthread_mutex_init(&t->mu, NULL);
     t->current = s;
-    log_info("TLS certificate %s", s->summary);
+    /* served all the same (clients decide), but said louder */
+    log_msg(s->expired ? LOG_WARN : LOG_INFO, "TLS certificate %s", s->summary);
     *out = t;
     return CB_EOK;
 }
