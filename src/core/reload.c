@@ -22,7 +22,7 @@ static int run_step(const reload_step *s)
     reload_result rc = s->fn(s->ctx, msg, sizeof(msg));
     const char *sep = msg[0] != '\0' ? ": " : "";
     if (rc == RELOAD_FAILED) {
-        log_warn("reload: %s not reloaded, the old one stays in force%s%s", s->name, sep, msg);
+        log_warn("reload: %s not reloaded, the old configuration stays in force%s%s", s->name, sep, msg);
         return 1;
     }
     log_info("reload: %s %s%s%s", s->name, rc == RELOAD_CHANGED ? "reloaded" : "unchanged",
