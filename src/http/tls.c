@@ -59,7 +59,7 @@ static int read_file(const char *path, gnutls_datum_t *out, char *why, size_t ca
 {
     int rc = -1;
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang the start */
     out->data = NULL;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(why, cap, "cannot read it: %s", strerror(errno));

@@ -269,6 +269,14 @@ def test_cert_not_pem(tmp_path, certs):
                     "--tls-cert", bad, "not a PEM certificate")
 
 
+def test_cert_not_a_regular_file(tmp_path, certs):
+    _, key = make_cert(certs, "k")
+    fifo = certs / "fifo.crt"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer
+    assert_one_line(*refused(tmp_path, "a", ["--tls-cert", fifo, "--tls-key", key]),
+                    "--tls-cert", fifo, "not a regular file")
+
+
 def test_key_not_pem(tmp_path, certs):
     cert, _ = make_cert(certs, "k")
     # a certificate where the key should be: PEM, but not a key
