@@ -137,10 +137,9 @@ def test_tls12_and_tls13_accepted(tls_server):
         assert der == der_of(tls_server.certs["one"][0])
 
 
-@pytest.fixture
-def legacy_server(certs):
-    """`openssl s_server` allowing TLS 1.0 and 1.1: proves the client can speak them."""
-    cert, key = make_cert(certs, "legacy")
+def start_legacy(cert, key):
+    """`openssl s_server` on a free port: (process, port), or None when the
+    port was taken meanwhile (another test running in parallel)."""
     port = free_port()
     p = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert),
                           "-key", str(key), "-cipher", "DEFAULT:@SECLEVEL=0", "-no_tls1_3",
@@ -151,10 +150,24 @@ def legacy_server(certs):
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return p, port
         except OSError:
-            assert p.poll() is None and time.monotonic() < deadline, "openssl s_server did not start"
+            if p.poll() is not None:
+                return None
+            assert time.monotonic() < deadline, "openssl s_server did not start"
             time.sleep(0.05)
+
+
+@pytest.fixture
+def legacy_server(certs):
+    """`openssl s_server` allowing TLS 1.0 and 1.1: proves the client can speak them."""
+    cert, key = make_cert(certs, "legacy")
+    for _ in range(5):
+        started = start_legacy(cert, key)
+        if started is not None:
+            break
+    assert started is not None, "openssl s_server did not start"
+    p, port = started
     yield port
     p.terminate()
     p.wait()
