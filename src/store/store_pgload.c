@@ -66,7 +66,8 @@ static void load(void)
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const store_pgmod *m = h != NULL ? dlsym(h, "store_pgmod_v1") : NULL;
     if (m == NULL) {
-        log_error("store: cannot load the PostgreSQL module: %s (set CRMBLOB_PG_MODULE)",
+        log_error("store: cannot load the PostgreSQL module: %s (it is installed beside "
+                  "crmblob, or named by CRMBLOB_PG_MODULE)",
                   dlerror());
         if (h != NULL)
             dlclose(h);
