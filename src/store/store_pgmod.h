@@ -3,7 +3,7 @@
  * when a --db value names a PostgreSQL database (private to src/store).
  *
  * Why: libpq and what it pulls in (libssl, Kerberos, LDAP, SASL, ...) cost
- * a server about 1.6 MiB of resident memory once mapped, and a server on
+ * a server about 1.3 MiB of resident memory once mapped, and a server on
  * SQLite never calls them. So crmblob does not link them: the PostgreSQL
  * backend (store_pg.c, pg_conn.c, pg_schema.c and this table,
  * store_pgmod.c) is built as crmblob-pg.so beside the program, with libpq,

@@ -127,7 +127,7 @@ def mapped_files(pid):
 
 
 def test_libpq_is_loaded_only_for_a_postgresql_database(pg_srv, tmp_path):
-    """libpq and what it pulls in (libssl, Kerberos, LDAP, SASL: 1.6 MiB of
+    """libpq and what it pulls in (libssl, Kerberos, LDAP, SASL: 1.3 MiB of
     a server's idle RSS) come with crmblob-pg.so, which a server loads only
     when its --db is a PostgreSQL database."""
     sq = Server(tmp_path / "sqlite")
