@@ -10,9 +10,10 @@
 CC       ?= cc
 BUILD    ?= build
 # The server links no image decoder: libvips is linked only into the image
-# worker crmblob-img (and the unit tests of the pipeline).
-SRV_PKGS := libmicrohttpd gnutls jansson sqlite3 libpq libsodium expat libcrypto libzstd
-PKGS     := $(SRV_PKGS) vips libjpeg
+# worker crmblob-img (and the unit tests of the pipeline). Nor libpq: the
+# PostgreSQL backend is the module crmblob-pg.so (PG_SRC below).
+SRV_PKGS := libmicrohttpd gnutls jansson sqlite3 libsodium expat libcrypto libzstd
+PKGS     := $(SRV_PKGS) libpq vips libjpeg
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror -Wmissing-prototypes \
                -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -fno-common
 OPT      ?= -O2 -g
@@ -21,10 +22,19 @@ CFLAGS   += $(CFLAGS_BASE) $(OPT) $(SAN) $(shell pkg-config --cflags $(PKGS) 2>/
 LDLIBS   += $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread -lm
 JPEG_LIBS := $(shell pkg-config --libs libjpeg 2>/dev/null)
 VIPS_LIBS := $(shell pkg-config --libs vips 2>/dev/null) $(JPEG_LIBS)
+PG_LIBS  := $(shell pkg-config --libs libpq 2>/dev/null)
 LDFLAGS  += $(SAN)
 
 VIPS_SRC := src/img/img_vips.c src/img/img_serve.c src/img/jpegscan.c
-LIB_SRC  := $(filter-out $(VIPS_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c \
+# The PostgreSQL backend, libpq's only users (src/store/store_pgmod.h): the
+# server loads it as crmblob-pg.so, built from position-independent objects
+# (PG_PIC), only for a PostgreSQL --db, so a server on SQLite maps neither
+# libpq nor what it pulls in (libssl, Kerberos, LDAP, SASL: 1.3 MiB of RSS).
+# The unit tests link its objects (PG_OBJ) and load nothing.
+PG_SRC   := src/store/store_pg.c src/store/pg_conn.c src/store/pg_schema.c src/store/store_pgmod.c
+PG_OBJ   := $(PG_SRC:%.c=$(BUILD)/%.o)
+PG_PIC   := $(PG_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_SRC  := $(filter-out $(VIPS_SRC) $(PG_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c \
               src/auth/*.c src/api/*.c src/http/*.c)))
 VIPS_OBJ := $(VIPS_SRC:%.c=$(BUILD)/%.o)
 MSG_SRC  := $(sort $(wildcard src/api/messages/*.msg))
@@ -37,7 +47,7 @@ DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
 .PHONY: unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
-all: $(BUILD)/crmblob $(BUILD)/crmblob-img
+all: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
 
 deps:
 	@bash scripts/deps.sh
@@ -60,6 +70,10 @@ $(MSG_GEN): $(MSG_SRC) scripts/embed_messages.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed_messages.sh $@ $(MSG_SRC)
 
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
 $(MSG_GEN:.c=.o): $(MSG_GEN)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -69,9 +83,27 @@ $(BUILD)/libcrmblob.a: $(LIB_OBJ)
 
 BIN_OBJ  := $(patsubst %.c,$(BUILD)/%.o,src/main.c $(wildcard src/cli/*.c))
 
-# the server starts crmblob-img from its own directory: build them together
-$(BUILD)/crmblob: $(BIN_OBJ) $(BUILD)/libcrmblob.a | $(BUILD)/crmblob-img
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The PostgreSQL module exports store_pgmod_v1 alone (store_pgmod.map) and
+# takes the rest it calls (arena, log, model, ...) from the program. Which
+# symbols those are is read off its objects: the server exports exactly
+# them (--dynamic-list) and links them in even if nothing else needs them
+# (-u), both from the linker options file crmblob-pg.ldopts.
+$(BUILD)/crmblob-pg.so: $(PG_PIC) src/store/store_pgmod.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/store/store_pgmod.map -o $@ $(PG_PIC) \
+	    $(PG_LIBS)
+
+$(BUILD)/crmblob-pg.ldopts: $(PG_PIC) $(BUILD)/libcrmblob.a
+	@nm -g --defined-only $(BUILD)/libcrmblob.a | awk 'NF == 3 {print $$3}' | sort -u >$@.lib
+	@nm -u $(PG_PIC) | awk 'NF == 2 {print $$2}' | sort -u | comm -12 - $@.lib >$@.syms
+	@{ echo '{'; sed 's/$$/;/' $@.syms; echo '};'; } >$(BUILD)/crmblob-pg.dynlist
+	@{ echo '-Wl,--dynamic-list=$(BUILD)/crmblob-pg.dynlist'; sed 's/^/-Wl,-u,/' $@.syms; } >$@
+	@rm -f $@.lib $@.syms
+
+# the server starts crmblob-img and loads crmblob-pg.so from its own
+# directory: build them together
+$(BUILD)/crmblob: $(BIN_OBJ) $(BUILD)/libcrmblob.a $(BUILD)/crmblob-pg.ldopts \
+                  | $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
+	$(CC) $(LDFLAGS) @$(BUILD)/crmblob-pg.ldopts -o $@ $(BIN_OBJ) $(BUILD)/libcrmblob.a $(LDLIBS)
 
 # The image worker: the libvips pipeline behind src/img/imgw.h.
 $(BUILD)/crmblob-img: $(BUILD)/src/imgworker.o $(VIPS_OBJ) $(BUILD)/libcrmblob.a
@@ -80,10 +112,10 @@ $(BUILD)/crmblob-img: $(BUILD)/src/imgworker.o $(VIPS_OBJ) $(BUILD)/libcrmblob.a
 # Unit tests get the libvips pipeline itself (its objects come before the
 # library, so img_remote.o is not pulled in). They are built again when a
 # shared test header (tmpdb.h, pgtmp.h) changes.
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(VIPS_OBJ) $(BUILD)/libcrmblob.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(VIPS_OBJ) $(PG_OBJ) $(BUILD)/libcrmblob.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(VIPS_OBJ) $(BUILD)/libcrmblob.a $(LDFLAGS) $(TEST_LDFLAGS) \
-	    $(LDLIBS) $(VIPS_LIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $< $(VIPS_OBJ) $(PG_OBJ) $(BUILD)/libcrmblob.a $(LDFLAGS) $(TEST_LDFLAGS) \
+	    $(LDLIBS) $(PG_LIBS) $(VIPS_LIBS) -lcmocka
 
 # The durable-mode test counts, slows and fails the store's flushes.
 $(BUILD)/tests/test_store_durable: TEST_LDFLAGS := -Wl,--wrap=fdatasync
@@ -225,6 +257,9 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libcrmblob.a
 # The JPEG data check lives in the image worker: its target gets it and libjpeg.
 $(BUILD)/fuzz/fuzz_jpegscan: $(BUILD)/src/img/jpegscan.o
 $(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(JPEG_LIBS)
+# The conninfo parser is in the PostgreSQL backend: its target links it and libpq.
+$(BUILD)/fuzz/fuzz_pg_conninfo: $(PG_OBJ)
+$(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 
 fuzz-bins: $(FUZZ_BIN)
 
@@ -250,4 +285,4 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(VIPS_OBJ:.o=.d) $(BUILD)/src/imgworker.d $(FUZZ_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(PG_OBJ:.o=.d) $(PG_PIC:.o=.d) $(BIN_OBJ:.o=.d) $(VIPS_OBJ:.o=.d) $(BUILD)/src/imgworker.d $(FUZZ_BIN:=.d)

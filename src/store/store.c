@@ -38,7 +38,7 @@
 #include "core/log.h"
 #include "store/cache.h"
 #include "store/store_backend.h"
-#include "store/pg_conn.h"
+#include "store/store_pgmod.h"
 #include "store/store_int.h"
 
 const char *store_err_name(store_err e)
@@ -94,10 +94,13 @@ store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx)
 void store_describe(const char *where, char *buf, size_t cap)
 {
     assert(where != NULL && buf != NULL && cap > 0);
-    if (pgc_is_pg(where))
-        pgc_describe(where, buf, cap);
-    else
+    const store_pgmod *pg = NULL;
+    if (!store_pgmod_is_pg(where))
         snprintf(buf, cap, "%s", where);
+    else if ((pg = store_pgmod_get()) != NULL)
+        pg->describe(where, buf, cap);
+    else /* no libpq to parse it, and never shown as it is (a password) */
+        snprintf(buf, cap, "PostgreSQL (conninfo not shown)");
 }
 
 /* The picture layer's settings (store_pic.c): the codec, a codec that
@@ -119,6 +122,16 @@ static store_err pictures_open(store_t *s, const store_options *opt)
     return STORE_OK;
 }
 
+/* The backend `where` names: PostgreSQL through its module (store_pgmod.h),
+ * else a SQLite file. */
+static store_err open_backend(const char *where, const store_options *opt, store_be **be)
+{
+    if (!store_pgmod_is_pg(where))
+        return store_sqlite_open(where, opt, be);
+    const store_pgmod *pg = store_pgmod_get();
+    return pg != NULL ? pg->open(where, opt, be) : STORE_INTERNAL;
+}
+
 store_err store_open(const char *where, const store_options *opt, store_t **out)
 {
     assert(where != NULL && out != NULL);
@@ -127,8 +140,7 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     if (opt == NULL)
         opt = &defaults;
     store_be *be = NULL;
-    store_err rc =
-        pgc_is_pg(where) ? store_pg_open(where, opt, &be) : store_sqlite_open(where, opt, &be);
+    store_err rc = open_backend(where, opt, &be);
     if (rc != STORE_OK)
         return rc;
     if ((*out = calloc(1, sizeof(**out))) == NULL) {

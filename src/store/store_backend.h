@@ -402,7 +402,8 @@ store_err store_run(store_t *s, store_tx_mode m, store_recipe fn, void *ctx);
 /* The PostgreSQL backend (store_pg.c) on conninfo: a pool of o->pool_size
  * connections (0: 16), the schema migrated (created, or refused when newer
  * than this binary). Closed by its ops' close. store_open dispatches a
- * PostgreSQL `where` to it; its tests also drive it through its ops. */
+ * PostgreSQL `where` to it through crmblob-pg.so (store_pgmod.h); its
+ * tests link it and drive it through its ops. */
 store_err store_pg_open(const char *conninfo, const store_options *o, store_be **out);
 
 /* The SQLite backend (store_sqlite.c) on the database file at `path`

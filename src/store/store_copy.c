@@ -30,9 +30,9 @@
 
 #include "core/arena.h"
 #include "core/log.h"
-#include "store/pg_conn.h"
 #include "store/store_backend.h"
 #include "store/store_int.h"
+#include "store/store_pgmod.h"
 
 _Static_assert(STORE_COPY_NTABLES == STORE_COPY_TABLES, "store_copy.h counts every table");
 
@@ -155,34 +155,28 @@ struct store_copy_end {
 
 /* A PostgreSQL source must hold a crmblob schema already: opening the
  * backend would otherwise create one in it (a source is never written). */
-static store_err pg_source_exists(const char *where, const char *desc)
+static store_err pg_source_exists(const store_pgmod *pg, const char *where, const char *desc)
 {
-    pgc_options o = {.size = 1, .checkout_wait_ms = 10000, .connect_timeout_s = 5};
-    pgc_pool *p = NULL;
-    pgc_conn *c = NULL;
     int version = 0;
-    pgc_res r = pgc_pool_open(where, &o, &p);
-    if (r == PGC_OK && (r = pgc_checkout(p, &c)) == PGC_OK) {
-        r = pgc_schema_version(c, &version);
-        pgc_return(p, c);
-    }
-    pgc_pool_close(p);
-    if (r != PGC_OK)
-        return STORE_UNAVAILABLE;
-    if (version == 0) {
+    store_err rc = pg->schema_version(where, &version);
+    if (rc == STORE_OK && version == 0) {
         log_error("migrate: no crmblob data set in %s", desc);
         return STORE_ABSENT;
     }
-    return STORE_OK;
+    return rc;
 }
 
 static store_err end_backend(store_copy_end *e, const char *where, bool target)
 {
     store_err rc = STORE_OK;
-    if (pgc_is_pg(where) && !target && (rc = pg_source_exists(where, e->desc)) != STORE_OK)
-        return rc;
-    if (pgc_is_pg(where))
-        return store_pg_open(where, &(store_options){.pool_size = 2}, &e->be);
+    if (store_pgmod_is_pg(where)) {
+        const store_pgmod *pg = store_pgmod_get();
+        if (pg == NULL)
+            return STORE_INTERNAL;
+        if (!target && (rc = pg_source_exists(pg, where, e->desc)) != STORE_OK)
+            return rc;
+        return pg->open(where, &(store_options){.pool_size = 2}, &e->be);
+    }
     if (!target && access(where, F_OK) != 0) {
         log_error("migrate: no database at %s", where);
         return STORE_ABSENT;

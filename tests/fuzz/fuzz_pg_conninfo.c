@@ -10,7 +10,9 @@
  *    sslpassword): nothing lost, nothing added, no password;
  *  - a value libpq does not parse is described by a fixed text;
  *  - a description cut by a small buffer is a prefix of the whole one;
- *  - a postgresql:// or postgres:// value always names PostgreSQL.
+ *  - a postgresql:// or postgres:// value always names PostgreSQL;
+ *  - the server's own test (store_pgmod_is_pg, which loads the module only
+ *    for a value shaped like a conninfo) answers as pgc_is_pg does.
  */
 #undef NDEBUG /* the checks below are the point */
 #include <assert.h>
@@ -22,6 +24,7 @@
 #include <libpq-fe.h>
 
 #include "store/pg_conn.h"
+#include "store/store_pgmod.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *desc = malloc(cap), small[24];
 
     bool pg = pgc_is_pg(s);
+    assert(store_pgmod_is_pg(s) == pg);
     if (strncasecmp(s, "postgresql://", 13) == 0 || strncasecmp(s, "postgres://", 11) == 0)
         assert(pg);
     pgc_describe(s, desc, cap);

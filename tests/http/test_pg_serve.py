@@ -4,7 +4,9 @@ has to get right. The Basic credentials a server remembers are dropped
 when another process changes the user; while PostgreSQL is down /ready
 and every request answer 503 (with Retry-After) and the server comes back
 by itself; --db-wait waits for the database at start; without it an
-unreachable database is one error naming it without its password."""
+unreachable database is one error naming it without its password. libpq
+comes with the module crmblob-pg.so, loaded only for a PostgreSQL --db."""
+import os
 import subprocess
 import threading
 import time
@@ -116,6 +118,42 @@ def test_unreachable_database_is_one_error_without_password(tmp_path):
     assert "sekrit" not in out
     errors = [l for l in out.splitlines() if " error " in l]
     assert errors and all("dbname=nodb" in l for l in errors), out
+
+
+def mapped_files(pid):
+    """The names of the files mapped into process pid."""
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1].rsplit("/", 1)[-1] for line in f if "/" in line}
+
+
+def test_libpq_is_loaded_only_for_a_postgresql_database(pg_srv, tmp_path):
+    """libpq and what it pulls in (libssl, Kerberos, LDAP, SASL: 1.3 MiB of
+    a server's idle RSS) come with crmblob-pg.so, which a server loads only
+    when its --db is a PostgreSQL database."""
+    sq = Server(tmp_path / "sqlite")
+    sq.create_users()
+    sq.start()
+    try:
+        assert sq.client("admin").get("/api/v1/Person/1").status_code == 404
+        names = mapped_files(sq.proc.pid)
+        assert not any(n.startswith(("libpq.", "crmblob-pg")) for n in names), sorted(names)
+    finally:
+        assert sq.stop() == 0
+    assert pg_srv.client("admin").get("/api/v1/Person/1").status_code == 404
+    names = mapped_files(pg_srv.proc.pid)
+    assert "crmblob-pg.so" in names and any(n.startswith("libpq.so") for n in names), sorted(names)
+
+
+def test_missing_postgresql_module_is_one_error_without_password(tmp_path):
+    url = "postgresql://bob:sekrit@127.0.0.1:1/nodb"
+    env = dict(os.environ, CRMBLOB_PG_MODULE=str(tmp_path / "gone.so"))
+    p = subprocess.run([str(BIN), "serve", "--listen", "127.0.0.1:0", "--db", url,
+                        "--spool-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 1
+    out = p.stdout + p.stderr
+    assert "sekrit" not in out
+    assert "cannot load the PostgreSQL module" in out and "gone.so" in out, out
 
 
 def test_two_servers_on_one_schema_see_each_others_writes(pg_srv, tmp_path):

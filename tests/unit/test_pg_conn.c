@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "store/pg_conn.h"
+#include "store/store_pgmod.h"
 
 #include "pgtmp.h"
 
@@ -43,24 +44,33 @@ static const pgc_options base_opts = {
 
 /* ---- what a --db value names -------------------------------------------- */
 
+/* pgc_is_pg's answer, which the server's test before it loads the module
+ * (store_pgmod_is_pg, store_pgload.c) must give too. */
+static bool is_pg(const char *where)
+{
+    bool pg = pgc_is_pg(where);
+    assert_int_equal(store_pgmod_is_pg(where), pg);
+    return pg;
+}
+
 static void test_is_pg(void **state)
 {
     (void)state;
-    assert_true(pgc_is_pg("postgresql://db.example/crm"));
-    assert_true(pgc_is_pg("postgres://u@h/d"));
-    assert_true(pgc_is_pg("PostgreSQL://h/d"));
-    assert_true(pgc_is_pg("postgresql://"));
-    assert_true(pgc_is_pg("host=/run/postgresql dbname=crm"));
-    assert_true(pgc_is_pg("  dbname = crm"));
-    assert_true(pgc_is_pg("service=crmblob"));
-    assert_false(pgc_is_pg("./data/crmblob.db"));
-    assert_false(pgc_is_pg("crmblob.db"));
-    assert_false(pgc_is_pg("./host=x.db")); /* how a file named host=... is given */
-    assert_false(pgc_is_pg("a=b.db"));      /* not a libpq keyword */
-    assert_false(pgc_is_pg("hots=x dbname=y"));
-    assert_false(pgc_is_pg("postgresql:/x"));
-    assert_false(pgc_is_pg(""));
-    assert_false(pgc_is_pg("/var/lib/crmblob/postgres://x.db"));
+    assert_true(is_pg("postgresql://db.example/crm"));
+    assert_true(is_pg("postgres://u@h/d"));
+    assert_true(is_pg("PostgreSQL://h/d"));
+    assert_true(is_pg("postgresql://"));
+    assert_true(is_pg("host=/run/postgresql dbname=crm"));
+    assert_true(is_pg("  dbname = crm"));
+    assert_true(is_pg("service=crmblob"));
+    assert_false(is_pg("./data/crmblob.db"));
+    assert_false(is_pg("crmblob.db"));
+    assert_false(is_pg("./host=x.db")); /* how a file named host=... is given */
+    assert_false(is_pg("a=b.db"));      /* not a libpq keyword */
+    assert_false(is_pg("hots=x dbname=y"));
+    assert_false(is_pg("postgresql:/x"));
+    assert_false(is_pg(""));
+    assert_false(is_pg("/var/lib/crmblob/postgres://x.db"));
 }
 
 /* describe(in) must equal want and hold no "secret". */
