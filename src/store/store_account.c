@@ -134,6 +134,17 @@ static store_err one(store_t *s, store_tx_mode m, one_call *x)
     return store_run(s, m, one_run, x);
 }
 
+/* Inserts row (created at `created`) through prim; *id := its id on success. */
+static store_err one_insert(store_t *s, one_prim prim, const void *row, int64_t created,
+                            int64_t *id)
+{
+    one_call x = {prim, .in = row, .ms = created};
+    store_err rc = one(s, STORE_TX_WRITE, &x);
+    if (rc == STORE_OK)
+        *id = x.new_id;
+    return rc;
+}
+
 /* ---- users ---------------------------------------------------------------- */
 
 struct user_add {
@@ -230,12 +241,9 @@ store_err store_cred_add(store_t *s, store_cred *c)
         row.pair_id = 0;
     row.label = c->label != NULL ? c->label : "";
     row.created_ms = created_or_now(c->created_ms);
-    one_call x = {ONE_CRED_INSERT, .in = &row, .ms = row.created_ms};
-    store_err rc = one(s, STORE_TX_WRITE, &x);
-    if (rc == STORE_OK) {
-        c->id = x.new_id;
+    store_err rc = one_insert(s, ONE_CRED_INSERT, &row, row.created_ms, &c->id);
+    if (rc == STORE_OK)
         c->created_ms = row.created_ms;
-    }
     return rc;
 }
 
@@ -315,12 +323,9 @@ store_err store_app_add(store_t *s, store_app *a)
     assert(a != NULL && a->name != NULL);
     store_app row = *a; /* what is inserted: defaults applied */
     row.created_ms = created_or_now(a->created_ms);
-    one_call x = {ONE_APP_INSERT, .in = &row, .ms = row.created_ms};
-    store_err rc = one(s, STORE_TX_WRITE, &x);
-    if (rc == STORE_OK) {
-        a->id = x.new_id;
+    store_err rc = one_insert(s, ONE_APP_INSERT, &row, row.created_ms, &a->id);
+    if (rc == STORE_OK)
         a->created_ms = row.created_ms;
-    }
     return rc;
 }
 
