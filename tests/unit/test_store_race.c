@@ -16,12 +16,15 @@
  *    the record carries the highest;
  *  - of conditional writes on one version, exactly one wins;
  *  - ids (entities, BlobIds) are unique, and a record is linked at most
- *    once, and linked exactly when unlinked_ms is NULL (the sweep's rule).
+ *    once, and linked exactly when unlinked_ms is NULL (the sweep's rule);
+ *  - variants are kept only of the bytes' current version, the cache's
+ *    running totals are true and within its bound.
  * Each case fails on PostgreSQL when its recipe loses what keeps it (tried
  * one at a time when this test was written): R1 the id lock (create),
  * R2 the WHERE expect (conditional writes), R3 the links RETURNED by the
  * delete (delete), R4 the entity row lock (PUT picture and ImageInfo),
- * R5 the claim's unlinked_ms condition (claims). On SQLite one writer at a
+ * R5 the claim's unlinked_ms condition (claims), R7 the variant put's share
+ * lock of the BLOB row (variants). On SQLite one writer at a
  * time serialises the recipes, so there it checks the rules only.
  */
 #include <pthread.h>
@@ -548,6 +551,70 @@ static void race_link_claims(void **state)
     arena_destroy(a);
 }
 
+/* ---- variants against the bytes they were made from -------------------- */
+
+#define VARIANT_BYTES 300
+#define CACHE_MAX (24 * VARIANT_BYTES)
+
+/* Threads 0-1 PUT new pictures; 2-7 put variants of the version they just
+ * read, each under a key of its own (threads 2-3 pinned ones, which are
+ * never evicted), in a cache of 24 unpinned variants. */
+static void variant_loop(worker *w)
+{
+    int32_t id = *(int32_t *)w->arg;
+    unsigned char bytes[VARIANT_BYTES];
+    memset(bytes, w->no, sizeof(bytes));
+    store_variant_meta m = {.mime = "image/png", .original_size = VARIANT_BYTES};
+    for (int i = 0; i < ITERS; i++) {
+        model_blob b = {0};
+        store_err rc = w->no < 2 ? put_pic(w, MODEL_PERSON, id, w->no * 100 + i, STORE_ANY, &b)
+                                 : store_image_info(w->s, w->a, MODEL_PERSON, id, &b);
+        if (rc == STORE_OK && w->no >= 2)
+            rc = store_variant_put(w->s, b.blob_id, b.version, desc(w->a, w->no, i), &m, bytes,
+                                   sizeof(bytes), w->no < 4, CACHE_MAX);
+        record(w, rc, b.version, 0, b.blob_id);
+        arena_reset(w->a);
+    }
+}
+
+static void race_variants(void **state)
+{
+    race_db *db = *state;
+    int32_t id = new_entity(db->s[0], MODEL_PERSON);
+    worker w[NT], probe = {.db = db, .s = db->s[1], .a = arena_create()};
+    model_blob b;
+    assert_int_equal(put_pic(&probe, MODEL_PERSON, id, 1, STORE_ANY, &b), STORE_OK);
+    arena_destroy(probe.a);
+    race(db, variant_loop, &id, w);
+    int kept = 0;
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < w[t].n; i++) {
+            /* ABSENT: the picture moved on between the read and the put */
+            assert_true(w[t].rc[i] == STORE_OK || (t >= 2 && w[t].rc[i] == STORE_ABSENT));
+            kept += t >= 2 && w[t].rc[i] == STORE_OK;
+        }
+    assert_true(kept > 0);
+    /* Variants only of the current version, the running totals true, the
+     * cache within its bound. */
+    assert_int_equal(tmpdb_int(db->path,
+                               "SELECT count(*) FROM variant v JOIN blob b ON b.id = v.blob_id "
+                               "WHERE v.version <> b.version",
+                               0),
+                     0);
+    assert_int_equal(
+        tmpdb_int(
+            db->path,
+            "SELECT count(*) FROM variant_total t WHERE t.bytes <> (SELECT coalesce(sum(size), "
+            "0) FROM variant WHERE pinned = 0) OR t.count <> (SELECT count(*) FROM variant "
+            "WHERE pinned = 0)",
+            0),
+        0);
+    int64_t bytes = 0, count = 0;
+    assert_int_equal(store_variant_total(db->s[0], &bytes, &count), STORE_OK);
+    assert_true(bytes <= CACHE_MAX);
+    assert_records_sound(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(race_create_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(race_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(race_link_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(race_variants, setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("default mode", tests, NULL, NULL);
     g_durable = true;
