@@ -57,6 +57,94 @@ static store_err users_bumped(store_tx *tx, store_err rc)
     return rc;
 }
 
+/* ---- recipes of one primitive ------------------------------------------------
+ * Most calls here are one primitive in one transaction: the call names the
+ * primitive (one_prim) and fills the members of one_call its arguments
+ * take; one_run is the recipe of them all. */
+
+typedef enum {
+    ONE_USER_READ,
+    ONE_USER_LIST,
+    ONE_USER_COUNT,
+    ONE_CRED_INSERT,
+    ONE_CRED_FIND,
+    ONE_CRED_LIST,
+    ONE_CRED_PURGE,
+    ONE_APP_INSERT,
+    ONE_APP_FIND,
+    ONE_APP_LIST,
+    ONE_APP_REVOKE,
+    ONE_META_GET,
+    ONE_META_PUT,
+} one_prim;
+
+typedef struct {
+    one_prim prim;
+    arena_t *a;                /* reads: where the answer lives */
+    const char *name;          /* a user's (NULL: by id), an app's, meta's */
+    int32_t id;                /* a user's */
+    store_cred_kind kind;      /* a credential's */
+    const unsigned char *hash; /* a credential's, an app's */
+    int64_t ms;                /* inserts: created; cred_list, cred_purge: now */
+    const void *in;            /* inserts: the row; meta_put: the value */
+    size_t len;                /* meta_put: the value's length */
+    void *out;                 /* the row read, the count; lists, meta_get: where to put them */
+    size_t *n;                 /* lists: how many; meta_get: the value's length */
+    int64_t new_id;            /* inserts: the new row's id */
+} one_call;
+
+static store_err one_run(store_tx *tx, void *ctx)
+{
+    one_call *x = ctx;
+    const struct store_be_ops *o = ops(tx);
+    switch (x->prim) {
+    case ONE_USER_READ:
+        return o->user_read(tx, x->a, x->id, x->name, x->out);
+    case ONE_USER_LIST:
+        return o->user_list(tx, x->a, x->out, x->n);
+    case ONE_USER_COUNT:
+        return o->user_count(tx, x->out);
+    case ONE_CRED_INSERT:
+        return o->cred_insert(tx, x->in, x->ms, &x->new_id);
+    case ONE_CRED_FIND:
+        return o->cred_find(tx, x->a, x->kind, x->hash, x->out);
+    case ONE_CRED_LIST:
+        return o->cred_list(tx, x->a, x->kind, x->ms, x->out, x->n);
+    case ONE_CRED_PURGE:
+        return o->cred_purge(tx, x->ms);
+    case ONE_APP_INSERT:
+        return o->app_insert(tx, x->in, x->ms, &x->new_id);
+    case ONE_APP_FIND:
+        return o->app_find(tx, x->a, x->hash, x->out);
+    case ONE_APP_LIST:
+        return o->app_list(tx, x->a, x->out, x->n);
+    case ONE_APP_REVOKE:
+        return absent_if_nomatch(o->app_revoke(tx, x->name));
+    case ONE_META_GET:
+        return o->meta_get(tx, x->a, x->name, x->out, x->n);
+    case ONE_META_PUT:
+        return o->meta_put(tx, x->name, x->in, x->len);
+    }
+    return STORE_INTERNAL;
+}
+
+/* Runs x's primitive in a transaction of mode m. */
+static store_err one(store_t *s, store_tx_mode m, one_call *x)
+{
+    return store_run(s, m, one_run, x);
+}
+
+/* Inserts row (created at `created`) through prim; *id := its id on success. */
+static store_err one_insert(store_t *s, one_prim prim, const void *row, int64_t created,
+                            int64_t *id)
+{
+    one_call x = {prim, .in = row, .ms = created};
+    store_err rc = one(s, STORE_TX_WRITE, &x);
+    if (rc == STORE_OK)
+        *id = x.new_id;
+    return rc;
+}
+
 /* ---- users ---------------------------------------------------------------- */
 
 struct user_add {
@@ -85,62 +173,28 @@ store_err store_user_add(store_t *s, model_user *u)
     return rc;
 }
 
-/* One user, by id or (name != NULL) by name. */
-struct user_read {
-    arena_t *a;
-    int32_t id;
-    const char *name;
-    model_user *out;
-};
-
-static store_err user_read_run(store_tx *tx, void *ctx)
-{
-    struct user_read *x = ctx;
-    return ops(tx)->user_read(tx, x->a, x->id, x->name, x->out);
-}
-
 store_err store_user_get(store_t *s, arena_t *a, int32_t id, model_user *out)
 {
-    struct user_read x = {.a = a, .id = id, .out = out};
-    return store_run(s, STORE_TX_READ1, user_read_run, &x);
+    return one(s, STORE_TX_READ1, &(one_call){ONE_USER_READ, .a = a, .id = id, .out = out});
 }
 
 store_err store_account_user_by_name(store_t *s, arena_t *a, const char *name, model_user *out)
 {
     assert(name != NULL);
-    struct user_read x = {.a = a, .name = name, .out = out};
-    return store_run(s, STORE_TX_READ1, user_read_run, &x);
-}
-
-struct user_list {
-    arena_t *a;
-    model_user **out;
-    size_t *n;
-};
-
-static store_err user_list_run(store_tx *tx, void *ctx)
-{
-    struct user_list *x = ctx;
-    return ops(tx)->user_list(tx, x->a, x->out, x->n);
+    return one(s, STORE_TX_READ1, &(one_call){ONE_USER_READ, .a = a, .name = name, .out = out});
 }
 
 store_err store_user_list(store_t *s, arena_t *a, model_user **out, size_t *n)
 {
-    struct user_list x = {.a = a, .out = out, .n = n};
     *out = NULL;
     *n = 0;
-    return store_run(s, STORE_TX_READ1, user_list_run, &x);
-}
-
-static store_err user_count_run(store_tx *tx, void *ctx)
-{
-    return ops(tx)->user_count(tx, ctx);
+    return one(s, STORE_TX_READ1, &(one_call){ONE_USER_LIST, .a = a, .out = out, .n = n});
 }
 
 store_err store_user_count(store_t *s, int64_t *n)
 {
     *n = 0;
-    return store_run(s, STORE_TX_READ1, user_count_run, n);
+    return one(s, STORE_TX_READ1, &(one_call){ONE_USER_COUNT, .out = n});
 }
 
 /* user_set's arguments: pw_hash NULL and disabled -1 keep the column. */
@@ -177,78 +231,38 @@ static bool cred_kind_ok(store_cred_kind kind)
     return kind == STORE_CRED_TICKET || kind == STORE_CRED_TOKEN || kind == STORE_CRED_SESSION;
 }
 
-struct cred_add {
-    store_cred row; /* what is inserted: defaults applied */
-    int64_t id;
-};
-
-static store_err cred_add_run(store_tx *tx, void *ctx)
-{
-    struct cred_add *x = ctx;
-    return ops(tx)->cred_insert(tx, &x->row, x->row.created_ms, &x->id);
-}
-
 store_err store_cred_add(store_t *s, store_cred *c)
 {
     assert(c != NULL && cred_kind_ok(c->kind));
-    struct cred_add x = {.row = *c};
+    store_cred row = *c; /* what is inserted: defaults applied */
     if (c->kind != STORE_CRED_SESSION)
-        memset(x.row.xsrf_hash, 0, sizeof(x.row.xsrf_hash));
+        memset(row.xsrf_hash, 0, sizeof(row.xsrf_hash));
     if (c->pair_id < 0)
-        x.row.pair_id = 0;
-    x.row.label = c->label != NULL ? c->label : "";
-    x.row.created_ms = created_or_now(c->created_ms);
-    store_err rc = store_run(s, STORE_TX_WRITE, cred_add_run, &x);
-    if (rc == STORE_OK) {
-        c->id = x.id;
-        c->created_ms = x.row.created_ms;
-    }
+        row.pair_id = 0;
+    row.label = c->label != NULL ? c->label : "";
+    row.created_ms = created_or_now(c->created_ms);
+    store_err rc = one_insert(s, ONE_CRED_INSERT, &row, row.created_ms, &c->id);
+    if (rc == STORE_OK)
+        c->created_ms = row.created_ms;
     return rc;
-}
-
-struct cred_find {
-    arena_t *a;
-    store_cred_kind kind;
-    const unsigned char *hash;
-    store_cred *out;
-};
-
-static store_err cred_find_run(store_tx *tx, void *ctx)
-{
-    struct cred_find *x = ctx;
-    return ops(tx)->cred_find(tx, x->a, x->kind, x->hash, x->out);
 }
 
 store_err store_cred_find(store_t *s, arena_t *a, store_cred_kind kind,
                           const unsigned char hash[STORE_HASH_BYTES], store_cred *out)
 {
     assert(cred_kind_ok(kind) && hash != NULL);
-    struct cred_find x = {.a = a, .kind = kind, .hash = hash, .out = out};
-    return store_run(s, STORE_TX_READ1, cred_find_run, &x);
-}
-
-struct cred_list {
-    arena_t *a;
-    store_cred_kind kind;
-    int64_t now_ms;
-    store_cred **out;
-    size_t *n;
-};
-
-static store_err cred_list_run(store_tx *tx, void *ctx)
-{
-    struct cred_list *x = ctx;
-    return ops(tx)->cred_list(tx, x->a, x->kind, x->now_ms, x->out, x->n);
+    return one(s, STORE_TX_READ1,
+               &(one_call){ONE_CRED_FIND, .a = a, .kind = kind, .hash = hash, .out = out});
 }
 
 store_err store_cred_list(store_t *s, arena_t *a, store_cred_kind kind, int64_t now_ms,
                           store_cred **out, size_t *n)
 {
     assert(cred_kind_ok(kind));
-    struct cred_list x = {.a = a, .kind = kind, .now_ms = now_ms, .out = out, .n = n};
     *out = NULL;
     *n = 0;
-    return store_run(s, STORE_TX_READ1, cred_list_run, &x);
+    return one(s, STORE_TX_READ1,
+               &(one_call){ONE_CRED_LIST, .a = a, .kind = kind, .ms = now_ms, .out = out, .n = n});
 }
 
 struct cred_revoke {
@@ -297,132 +311,57 @@ store_err store_cred_revoke_user(store_t *s, const char *name)
     return rc;
 }
 
-static store_err cred_purge_run(store_tx *tx, void *ctx)
-{
-    return ops(tx)->cred_purge(tx, *(const int64_t *)ctx);
-}
-
 store_err store_cred_purge(store_t *s, int64_t now_ms)
 {
-    return store_run(s, STORE_TX_WRITE, cred_purge_run, &now_ms);
+    return one(s, STORE_TX_WRITE, &(one_call){ONE_CRED_PURGE, .ms = now_ms});
 }
 
 /* ---- partner applications ------------------------------------------------- */
 
-struct app_add {
-    store_app row; /* what is inserted: defaults applied */
-    int64_t id;
-};
-
-static store_err app_add_run(store_tx *tx, void *ctx)
-{
-    struct app_add *x = ctx;
-    return ops(tx)->app_insert(tx, &x->row, x->row.created_ms, &x->id);
-}
-
 store_err store_app_add(store_t *s, store_app *a)
 {
     assert(a != NULL && a->name != NULL);
-    struct app_add x = {.row = *a};
-    x.row.created_ms = created_or_now(a->created_ms);
-    store_err rc = store_run(s, STORE_TX_WRITE, app_add_run, &x);
-    if (rc == STORE_OK) {
-        a->id = x.id;
-        a->created_ms = x.row.created_ms;
-    }
+    store_app row = *a; /* what is inserted: defaults applied */
+    row.created_ms = created_or_now(a->created_ms);
+    store_err rc = one_insert(s, ONE_APP_INSERT, &row, row.created_ms, &a->id);
+    if (rc == STORE_OK)
+        a->created_ms = row.created_ms;
     return rc;
-}
-
-struct app_find {
-    arena_t *a;
-    const unsigned char *hash;
-    store_app *out;
-};
-
-static store_err app_find_run(store_tx *tx, void *ctx)
-{
-    struct app_find *x = ctx;
-    return ops(tx)->app_find(tx, x->a, x->hash, x->out);
 }
 
 store_err store_app_find(store_t *s, arena_t *a, const unsigned char hash[STORE_HASH_BYTES],
                          store_app *out)
 {
     assert(hash != NULL);
-    struct app_find x = {.a = a, .hash = hash, .out = out};
-    return store_run(s, STORE_TX_READ1, app_find_run, &x);
-}
-
-struct app_list {
-    arena_t *a;
-    store_app **out;
-    size_t *n;
-};
-
-static store_err app_list_run(store_tx *tx, void *ctx)
-{
-    struct app_list *x = ctx;
-    return ops(tx)->app_list(tx, x->a, x->out, x->n);
+    return one(s, STORE_TX_READ1, &(one_call){ONE_APP_FIND, .a = a, .hash = hash, .out = out});
 }
 
 store_err store_app_list(store_t *s, arena_t *a, store_app **out, size_t *n)
 {
-    struct app_list x = {.a = a, .out = out, .n = n};
     *out = NULL;
     *n = 0;
-    return store_run(s, STORE_TX_READ1, app_list_run, &x);
-}
-
-static store_err app_revoke_run(store_tx *tx, void *ctx)
-{
-    return absent_if_nomatch(ops(tx)->app_revoke(tx, ctx));
+    return one(s, STORE_TX_READ1, &(one_call){ONE_APP_LIST, .a = a, .out = out, .n = n});
 }
 
 store_err store_app_revoke(store_t *s, const char *name)
 {
     assert(name != NULL);
-    return store_run(s, STORE_TX_WRITE, app_revoke_run, (void *)name);
+    return one(s, STORE_TX_WRITE, &(one_call){ONE_APP_REVOKE, .name = name});
 }
 
 /* ---- server metadata ------------------------------------------------------ */
 
-struct meta_get {
-    arena_t *a;
-    const char *name;
-    void **value;
-    size_t *len;
-};
-
-static store_err meta_get_run(store_tx *tx, void *ctx)
-{
-    struct meta_get *x = ctx;
-    return ops(tx)->meta_get(tx, x->a, x->name, x->value, x->len);
-}
-
 store_err store_meta_get(store_t *s, arena_t *a, const char *name, void **value, size_t *len)
 {
     assert(a != NULL && name != NULL && value != NULL && len != NULL);
-    struct meta_get x = {.a = a, .name = name, .value = value, .len = len};
     *value = NULL;
     *len = 0;
-    return store_run(s, STORE_TX_READ1, meta_get_run, &x);
-}
-
-struct meta_put {
-    const char *name;
-    const void *value;
-    size_t len;
-};
-
-static store_err meta_put_run(store_tx *tx, void *ctx)
-{
-    struct meta_put *x = ctx;
-    return ops(tx)->meta_put(tx, x->name, x->value, x->len);
+    return one(s, STORE_TX_READ1,
+               &(one_call){ONE_META_GET, .a = a, .name = name, .out = value, .n = len});
 }
 
 store_err store_meta_put(store_t *s, const char *name, const void *value, size_t len)
 {
     assert(name != NULL && (value != NULL || len == 0));
-    struct meta_put x = {.name = name, .value = value, .len = len};
-    return store_run(s, STORE_TX_WRITE, meta_put_run, &x);
+    return one(s, STORE_TX_WRITE, &(one_call){ONE_META_PUT, .name = name, .in = value, .len = len});
 }

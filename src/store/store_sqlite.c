@@ -1222,9 +1222,10 @@ static store_err be_xlock(store_tx *tx, store_xlock what, int64_t key)
 
 /* ---- rows to model structs ---------------------------------------------- */
 
-/* Reads a USER_COLS row. */
-static void read_user(arena_t *a, sqlite3_stmt *st, model_user *out)
+/* Reads a USER_COLS row into a model_user (row_reader). */
+static void read_user(arena_t *a, sqlite3_stmt *st, void *row)
 {
+    model_user *out = row;
     out->id = col_i32(st, UCOL_ID);
     out->name = col_str(a, st, UCOL_NAME);
     out->full_name = col_str(a, st, UCOL_FULL_NAME);
@@ -1297,9 +1298,10 @@ out:
  * writes users sets users_written first (as before, even when the write then
  * fails): the commit or rollback that ends it moves the USERS count. */
 
-/* Reads a CRED_COLS row. */
-static void read_cred(arena_t *a, sqlite3_stmt *st, store_cred *out)
+/* Reads a CRED_COLS row into a store_cred (row_reader). */
+static void read_cred(arena_t *a, sqlite3_stmt *st, void *row)
 {
+    store_cred *out = row;
     out->id = sqlite3_column_int64(st, CCOL_ID);
     out->kind = (store_cred_kind)sqlite3_column_int(st, CCOL_KIND);
     out->user_id = col_i32(st, CCOL_USER_ID);
@@ -1313,9 +1315,10 @@ static void read_cred(arena_t *a, sqlite3_stmt *st, store_cred *out)
     out->pair_id = sqlite3_column_int64(st, CCOL_PAIR_ID); /* NULL -> 0 */
 }
 
-/* Reads an APP_COLS row. */
-static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
+/* Reads an APP_COLS row into a store_app (row_reader). */
+static void read_app(arena_t *a, sqlite3_stmt *st, void *row)
 {
+    store_app *out = row;
     out->id = sqlite3_column_int64(st, ACOL_ID);
     out->name = col_str(a, st, ACOL_NAME);
     col_hash(st, ACOL_HASH, out->hash);
@@ -1323,14 +1326,23 @@ static void read_app(arena_t *a, sqlite3_stmt *st, store_app *out)
     out->revoked = sqlite3_column_int(st, ACOL_REVOKED) != 0;
 }
 
-/* The end of a list primitive's rows (rc from the last step_row): *n is
- * len, or 0 when the walk failed. */
-static store_err list_end(store_err rc, size_t len, size_t *n)
+/* Reads one row of a list into its element. */
+typedef void (*row_reader)(arena_t *a, sqlite3_stmt *st, void *row);
+
+/* A list primitive's rows: every row st answers, read by `read` into the
+ * next `size`-byte element of an arena array, which is returned; *n
+ * elements, 0 when the walk failed (*rc says how). */
+static void *read_rows(struct conn *c, arena_t *a, sqlite3_stmt *st, size_t size, row_reader read,
+                       size_t *n, store_err *rc)
 {
-    if (rc == STORE_ABSENT)
-        rc = STORE_OK;
-    *n = rc == STORE_OK ? len : 0;
-    return rc;
+    void *v = arena_alloc(a, 0);
+    size_t len = 0, cap = 0;
+    while ((*rc = step_row(c, st)) == STORE_OK)
+        read(a, st, arr_slot(a, &v, size, &len, &cap));
+    if (*rc == STORE_ABSENT) /* the rows ended */
+        *rc = STORE_OK;
+    *n = *rc == STORE_OK ? len : 0;
+    return v;
 }
 
 static store_err be_user_insert(store_tx *tx, const model_user *u, int64_t created, int32_t *id)
@@ -1370,14 +1382,9 @@ static store_err be_user_read(store_tx *tx, arena_t *a, int32_t id, const char *
 static store_err be_user_list(store_tx *tx, arena_t *a, model_user **out, size_t *n)
 {
     struct conn *c = tx_conn(tx);
-    void *v = arena_alloc(a, 0);
-    size_t len = 0, cap = 0;
-    sqlite3_stmt *st = query(c, Q_USER_LIST);
     store_err rc;
-    while ((rc = step_row(c, st)) == STORE_OK)
-        read_user(a, st, arr_slot(a, &v, sizeof(model_user), &len, &cap));
-    *out = v;
-    return list_end(rc, len, n);
+    *out = read_rows(c, a, query(c, Q_USER_LIST), sizeof(**out), read_user, n, &rc);
+    return rc;
 }
 
 static store_err be_user_count(store_tx *tx, int64_t *n)
@@ -1446,16 +1453,12 @@ static store_err be_cred_list(store_tx *tx, arena_t *a, store_cred_kind k, int64
                               store_cred **out, size_t *n)
 {
     struct conn *c = tx_conn(tx);
-    void *v = arena_alloc(a, 0);
-    size_t len = 0, cap = 0;
     sqlite3_stmt *st = query(c, Q_CRED_LIST);
     bind_int(st, 1, k);
     bind_int(st, 2, now);
     store_err rc;
-    while ((rc = step_row(c, st)) == STORE_OK)
-        read_cred(a, st, arr_slot(a, &v, sizeof(store_cred), &len, &cap));
-    *out = v;
-    return list_end(rc, len, n);
+    *out = read_rows(c, a, st, sizeof(**out), read_cred, n, &rc);
+    return rc;
 }
 
 static store_err be_cred_revoke(store_tx *tx, store_cred_kind k, int64_t id)
@@ -1520,14 +1523,9 @@ static store_err be_app_find(store_tx *tx, arena_t *a, const unsigned char hash[
 static store_err be_app_list(store_tx *tx, arena_t *a, store_app **out, size_t *n)
 {
     struct conn *c = tx_conn(tx);
-    void *v = arena_alloc(a, 0);
-    size_t len = 0, cap = 0;
-    sqlite3_stmt *st = query(c, Q_APP_LIST);
     store_err rc;
-    while ((rc = step_row(c, st)) == STORE_OK)
-        read_app(a, st, arr_slot(a, &v, sizeof(store_app), &len, &cap));
-    *out = v;
-    return list_end(rc, len, n);
+    *out = read_rows(c, a, query(c, Q_APP_LIST), sizeof(**out), read_app, n, &rc);
+    return rc;
 }
 
 static store_err be_app_revoke(store_tx *tx, const char *name)

@@ -1706,3 +1706,17 @@ def make_cluster(scaleout_backend, tmp_path):
     yield make
     for c in made:
         c.stop()
+
+
+def post_person_under_load(call, base, first, last, lock, created):
+    """A POST Person among the writes of a load (the scale-out tests): call
+    is that load's caller bound to one client, call(what, method, url,
+    want=, json=) -> the answer, or None when it failed (the load records
+    why). The new PersonId is appended to created, under lock, once
+    acknowledged (201), so that the test can check the ids are unique and
+    every one of them is there."""
+    r = call("POST Person", "POST", f"{base}/api/v1/Person", want=201,
+             json={"Firstname": first, "Lastname": last})
+    if r is not None:
+        with lock:
+            created.append(r.json()["PersonId"])

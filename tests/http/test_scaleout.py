@@ -22,6 +22,7 @@ haproxy running dist/haproxy/crmblob.cfg (conftest: Cluster).
 - A rolling restart (SIGTERM, start): drained through haproxy's admin
   socket first, no request fails; not drained, only a POST may.
 """
+import functools
 import os
 import signal
 import threading
@@ -30,7 +31,8 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, HTTP_TIMEOUT, blob_id_of, child_pids, picture_of_size, sniff
+from conftest import (BIN, HTTP_TIMEOUT, blob_id_of, child_pids, picture_of_size,
+                      post_person_under_load, sniff)
 
 ENTITY = "Contact"
 PICTURE_BYTES = 2000  # + n: a picture's size names it; far below haproxy's buffer
@@ -340,11 +342,8 @@ def test_kill9_of_one_server_under_load(make_cluster):
 
     def step(i, k):
         if k % 10 == 9:  # not replayed by haproxy (dist/haproxy/crmblob.cfg)
-            r = load.call(i, "POST Person", "POST", f"{cl.base}/api/v1/Person",
-                          json={"Firstname": f"c{i}", "Lastname": f"k{k}"}, want=201)
-            if r is not None:
-                with lock:
-                    created.append(r.json()["PersonId"])
+            post_person_under_load(functools.partial(load.call, i), cl.base, f"c{i}", f"k{k}",
+                                   lock, created)
             return
         eid = owned[i][k % ENTITIES_PER_CLIENT]
         with lock:
@@ -494,11 +493,8 @@ def test_rolling_restart(make_cluster, drain):
 
     def step(i, k):
         if k % 5 == 4:
-            r = load.call(i, "POST Person", "POST", f"{cl.base}/api/v1/Person",
-                          json={"Firstname": f"c{i}", "Lastname": f"k{k}"}, want=201)
-            if r is not None:
-                with lock:
-                    created.append(r.json()["PersonId"])
+            post_person_under_load(functools.partial(load.call, i), cl.base, f"c{i}", f"k{k}",
+                                   lock, created)
             return
         with lock:
             n = next(counter)

@@ -22,6 +22,7 @@ The database cluster is this module's own: restarting the session's
 cluster (or PG_CLUSTER_DIR's, shared by xdist workers) would break other
 tests' servers.
 """
+import functools
 import glob
 import os
 import tempfile
@@ -31,7 +32,8 @@ import time
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, Cluster, PgCluster, need_haproxy, picture_of_size
+from conftest import (HTTP_TIMEOUT, Cluster, PgCluster, need_haproxy, picture_of_size,
+                      post_person_under_load)
 
 ENTITY = "Contact"
 PICTURE_BYTES = 2000  # + n: a picture's size names it
@@ -133,11 +135,8 @@ def test_postgresql_restarted_under_load(own_pg, pg_cluster_pair):
         while not t.stop.is_set():
             k += 1
             if k % 10 == 0:
-                r = t.call(sess, i % 2, "POST Person", "POST", f"{srv.base}/api/v1/Person",
-                           json={"Firstname": f"w{i}", "Lastname": f"k{k}"}, want=201)
-                if r is not None:
-                    with state:
-                        created.append(r.json()["PersonId"])
+                post_person_under_load(functools.partial(t.call, sess, i % 2), srv.base, f"w{i}",
+                                       f"k{k}", state, created)
                 continue
             eid = owned[i][k % ENTITIES_PER_WRITER]
             with state:
