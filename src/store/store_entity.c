@@ -62,6 +62,7 @@ static store_err ent_nomatch(store_tx *tx, model_kind k, int32_t id)
 
 typedef struct {
     model_entity_t row; /* in: the entity; out: with its id, version, updated_ms */
+    int32_t asked_id;   /* the id the caller asked for; 0: the next free one */
     int64_t now;
 } create_ctx;
 
@@ -80,6 +81,10 @@ static store_err create_fn(store_tx *tx, void *ctx)
 {
     create_ctx *c = ctx;
     model_entity_t *e = &c->row;
+    /* From the asked id on every run: a run store_run repeats (deadlock,
+     * serialization failure) must choose a free id again, not insert the one
+     * its failed run chose as if the caller had asked for it. */
+    e->id = c->asked_id;
     store_err rc = e->id == 0 ? next_id(tx, e->kind, &e->id) : STORE_OK;
     if (rc == STORE_OK)
         rc = ops(tx)->ent_insert(tx, e, c->now, &e->version, &e->updated_ms);
@@ -91,7 +96,7 @@ store_err store_entity_create(store_t *s, model_entity_t *e)
     assert(e != NULL);
     if (e->id < 0) /* ids are positive */
         return STORE_INVALID;
-    create_ctx c = {.row = *e, .now = text_now_ms()};
+    create_ctx c = {.row = *e, .asked_id = e->id, .now = text_now_ms()};
     store_err rc = store_run(s, STORE_TX_WRITE, create_fn, &c);
     if (rc == STORE_OK) {
         e->id = c.row.id;
