@@ -16,6 +16,10 @@
  * been closed by the server (pg_terminate_backend, a restart), which
  * poll() tells without a round trip. Its slot then connects anew at the
  * next checkout, and forgets what it had prepared.
+ *
+ * pgc_run_after sends text statements (BEGIN) and a prepared one in
+ * libpq's pipeline mode and reads every answer and the Sync before it
+ * returns: a connection is never left inside a pipeline.
  */
 #include "store/pg_conn.h"
 
@@ -586,4 +590,88 @@ pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int
     const pgc_stmt *s = &c->pool->o.stmts[id];
     PGresult *r = PQexecPrepared(c->pg, s->name, n, values, lengths, formats, s->result_format);
     return finish(c, r, s->name, out);
+}
+
+/* Sends pre's statements, statement id's PREPARE when it is not yet on c,
+ * statement id and a Sync, in pipeline mode: false when libpq refused one
+ * (the connection is unusable). *nq gets the number of queries sent. */
+static bool send_pipeline(pgc_conn *c, const char *const *pre, int id, int n,
+                          const char *const *values, const int *lengths, const int *formats,
+                          int *nq)
+{
+    const pgc_stmt *s = &c->pool->o.stmts[id];
+    bool ok = PQenterPipelineMode(c->pg) == 1;
+    *nq = 0;
+    for (int i = 0; ok && pre[i] != NULL; i++, (*nq)++)
+        ok = PQsendQueryParams(c->pg, pre[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    if (ok && !c->prepared[id]) {
+        ok = PQsendPrepare(c->pg, s->name, s->sql, 0, NULL) == 1;
+        (*nq)++;
+    }
+    if (ok) {
+        ok =
+            PQsendQueryPrepared(c->pg, s->name, n, values, lengths, formats, s->result_format) == 1;
+        (*nq)++;
+    }
+    return ok && PQpipelineSync(c->pg) == 1;
+}
+
+/* The answer to one query of a pipeline, folded into *rc (the first failure
+ * wins; the queries after it answer PIPELINE_ABORTED and are dropped).
+ * `last`: the statement's own answer, kept in *out when all went well.
+ * False when no answer came (the connection is gone). */
+static bool take_answer(pgc_conn *c, const char *what, bool last, pgc_res *rc, PGresult **out)
+{
+    PGresult *r = PQgetResult(c->pg);
+    if (r == NULL)
+        return false;
+    if (*rc != PGC_OK || PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+        PQclear(r);
+    else
+        *rc = finish(c, r, what, last ? out : NULL);
+    for (PGresult *extra; (extra = PQgetResult(c->pg)) != NULL;) /* the query's end (NULL) */
+        PQclear(extra);
+    return true;
+}
+
+/* Reads the nq answers and the Sync of a pipeline, then leaves pipeline
+ * mode; a connection that breaks meanwhile is marked broken. */
+static pgc_res take_pipeline(pgc_conn *c, int id, int nq, PGresult **out)
+{
+    const pgc_stmt *s = &c->pool->o.stmts[id];
+    bool prep = !c->prepared[id];
+    pgc_res rc = PGC_OK;
+    bool up = true;
+    for (int q = 0; up && q < nq; q++) {
+        up = take_answer(c, q == nq - 1 ? s->name : "statement", q == nq - 1, &rc, out);
+        if (up && prep && q == nq - 2)
+            c->prepared[id] = rc == PGC_OK;
+    }
+    PGresult *sync = up ? PQgetResult(c->pg) : NULL;
+    up = up && PQresultStatus(sync) == PGRES_PIPELINE_SYNC && PQexitPipelineMode(c->pg) == 1;
+    PQclear(sync);
+    if (!up) {
+        c->broken = true;
+        if (out != NULL && *out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        rc = PGC_UNAVAILABLE;
+    }
+    return rc;
+}
+
+pgc_res pgc_run_after(pgc_conn *c, const char *const *pre, int id, int n, const char *const *values,
+                      const int *lengths, const int *formats, PGresult **out)
+{
+    assert(c != NULL && c->pg != NULL && pre != NULL && id >= 0 && id < c->pool->o.nstmts);
+    int nq = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (!send_pipeline(c, pre, id, n, values, lengths, formats, &nq)) {
+        c->broken = true;
+        c->sqlstate[0] = '\0';
+        return PGC_UNAVAILABLE;
+    }
+    return take_pipeline(c, id, nq, out);
 }

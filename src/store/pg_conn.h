@@ -120,6 +120,12 @@ pgc_res pgc_exec(pgc_conn *c, const char *sql, PGresult **out);
  * *out as for pgc_exec. */
 pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int *lengths,
                 const int *formats, PGresult **out);
+/* pgc_run, sending first the text statements of pre (NULL-terminated, no
+ * parameters: BEGIN, SET LOCAL) in one pipeline with it: one round trip
+ * for all when the statements need no answer in between. The result is the
+ * first failure among them, else statement id's (in *out). */
+pgc_res pgc_run_after(pgc_conn *c, const char *const *pre, int id, int n, const char *const *values,
+                      const int *lengths, const int *formats, PGresult **out);
 /* The SQLSTATE of c's last failure ("" when none or no answer came). */
 const char *pgc_last_sqlstate(const pgc_conn *c);
 

@@ -8,7 +8,9 @@
  * row locks (FOR SHARE / FOR UPDATE), conditional writes (RETURNING; 0
  * rows = STORE_NOMATCH) and transaction advisory locks (xlock);
  * TRY_WRITE is WRITE with a lock_timeout of 1 ms, so that it gives
- * STORE_UNAVAILABLE rather than wait. store_hold is a session advisory
+ * STORE_UNAVAILABLE rather than wait. The BEGIN of a mode is sent in one
+ * pipeline with the transaction's first statement (pgc_run_after: one
+ * round trip fewer per transaction). store_hold is a session advisory
  * lock of the schema (shared to serve, exclusive to rekey) on a connection
  * of its own.
  *
@@ -324,6 +326,7 @@ typedef struct {
     store_tx base; /* first: what begin hands out */
     pgc_conn *c;
     store_err failed; /* the first failure of a statement (the server ended the transaction) */
+    const char *const *begin; /* BEGIN not yet sent: it goes with the first statement */
 } pg_tx;
 
 struct store_pic_w {
@@ -508,7 +511,12 @@ static store_err run(pg_tx *t, int id, const params *p, PGresult **out)
         return t->failed;
     if (p == NULL)
         p = &none;
-    store_err rc = res_err(pgc_run(t->c, id, p->n, p->v, p->len, p->fmt, out));
+    store_err rc;
+    if (t->begin != NULL)
+        rc = res_err(pgc_run_after(t->c, t->begin, id, p->n, p->v, p->len, p->fmt, out));
+    else
+        rc = res_err(pgc_run(t->c, id, p->n, p->v, p->len, p->fmt, out));
+    t->begin = NULL;
     if (rc != STORE_OK && t->base.mode != STORE_TX_READ1)
         t->failed = rc;
     return rc;
@@ -644,12 +652,19 @@ static store_err pg_hold(store_be *b, store_hold_mode h)
 
 /* ---- transactions ------------------------------------------------------- */
 
-static const char *const begin_sql[] = {
+/* The statements that open a transaction of each mode; they are sent in
+ * one pipeline with the transaction's first statement (a round trip saved
+ * per transaction), so a transaction that runs none never begins. */
+static const char *const begin_read[] = {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL};
+static const char *const begin_write[] = {"BEGIN ISOLATION LEVEL READ COMMITTED", NULL};
+/* a row lock it would wait for fails at once (55P03: UNAVAILABLE) */
+static const char *const begin_try[] = {"BEGIN ISOLATION LEVEL READ COMMITTED",
+                                        "SET LOCAL lock_timeout = 1", NULL};
+static const char *const *const begin_sql[] = {
     [STORE_TX_READ1] = NULL,
-    [STORE_TX_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    [STORE_TX_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED",
-    /* a row lock it would wait for fails at once (55P03: UNAVAILABLE) */
-    [STORE_TX_TRY_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 1",
+    [STORE_TX_READ] = begin_read,
+    [STORE_TX_WRITE] = begin_write,
+    [STORE_TX_TRY_WRITE] = begin_try,
 };
 
 /* sc: PostgreSQL never defers a write, so a scope's transactions are the
@@ -663,11 +678,9 @@ static store_err pg_begin(store_be *b, store_scope *sc, store_tx_mode m, store_t
     if (t == NULL)
         return STORE_INTERNAL;
     t->base = (store_tx){.be = b, .mode = m};
+    t->begin = begin_sql[m];
     store_err rc = res_err(pgc_checkout(p->pool, &t->c));
-    if (rc == STORE_OK && begin_sql[m] != NULL)
-        rc = res_err(pgc_exec(t->c, begin_sql[m], NULL));
     if (rc != STORE_OK) {
-        pgc_return(p->pool, t->c);
         free(t);
         return rc;
     }
@@ -701,8 +714,8 @@ static store_err pg_end(store_tx *tx, store_err rc)
     pg_tx *t = tx_of(tx);
     if (rc == STORE_OK)
         rc = t->failed;
-    if (rc == STORE_OK && tx->mode != STORE_TX_READ1)
-        rc = commit(t);
+    if (rc == STORE_OK && tx->mode != STORE_TX_READ1 && t->begin == NULL)
+        rc = commit(t); /* (a transaction whose BEGIN was never sent has nothing to commit) */
     pgc_return(be_of(tx->be)->pool, t->c);
     free(t);
     return rc;
