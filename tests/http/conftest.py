@@ -1617,7 +1617,12 @@ class ProxyAdmin:
         """Seconds until the server's status begins with `want` (UP, DOWN)."""
         t0 = time.monotonic()
         while True:
-            st = self.stat(backend, server)["status"]
+            try:
+                st = self.stat(backend, server)["status"]
+            except (FileNotFoundError, ConnectionRefusedError):
+                # haproxy may answer on its port a moment before its stats
+                # socket exists: wait for it like for the status
+                st = "no admin socket yet"
             if st.startswith(want):
                 return time.monotonic() - t0
             assert time.monotonic() - t0 < timeout, f"{server} still {st} after {timeout}s"
