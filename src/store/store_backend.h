@@ -278,8 +278,9 @@ struct store_be_ops {
      * stored bytes: one snapshot, so one request needs no BEGIN/COMMIT
      * (PG: one statement, fit for STORE_TX_READ1; SQLite: in READ1 a
      * deferred transaction of its own for the call). ABSENT: no such
-     * entity. Locks nothing; decides nothing (a larger picture's bytes
-     * are the recipe's to read in a READ transaction). */
+     * entity. Locks nothing; decides nothing: the size test only says
+     * which bytes come along (a larger picture's are the recipe's to read
+     * in a READ transaction, its record tells it so). */
     store_err (*image_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
                             store_image_row *out);
 

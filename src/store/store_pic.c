@@ -24,6 +24,10 @@
  * the caller needs them whole in memory anyway), else into an unnamed
  * spool file, so that a reader of a large picture holds one piece and the
  * decoder's buffers, never the picture. The transaction ends right after.
+ * An entity's picture of at most one piece comes with its record from one
+ * image_read (PostgreSQL: one statement, no BEGIN/COMMIT: READ1), is
+ * checked against the record as above and decoded from memory; a larger
+ * one is found so and read again, record and bytes, in a READ transaction.
  *
  * Variants are small and whole: encoded and decoded in memory around the
  * backend's variant calls. store_recode_all (rekey) decodes every stored
