@@ -1227,8 +1227,8 @@ static store_err pg_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lo
 
 /* One K_IMAGE row: BLOB_SELECT's columns, then the entity's id, image and
  * thumbnail links and the piece's bytes (NULL: not asked, larger, or none). */
-static store_err pg_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id,
-                               bool with_bytes, store_image_row *out)
+static store_err pg_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
 {
     params p = {0};
     PGresult *r = NULL;
@@ -1880,9 +1880,9 @@ static const char *field_list(arena_t *a, const model_entity_def *d, int form)
 /* Fills the K_COUNT statements of kind k (names "<table>_<what>"). */
 static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
 {
-    static const char *const what[K_COUNT] = {"read",   "read_share", "read_update",
-                                              "next_id", "insert",    "update",
-                                              "delete",  "set_image", "image"};
+    static const char *const what[K_COUNT] = {"read",    "read_share", "read_update",
+                                              "next_id", "insert",     "update",
+                                              "delete",  "set_image",  "image"};
     const model_entity_def *d = model_entity(k);
     const char *t = d->table, *names = field_list(a, d, 0);
     int now = d->nfields + 2; /* parameter number of the change time */

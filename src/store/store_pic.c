@@ -429,8 +429,8 @@ static store_err pic_fill_mem(pic_dst *d, const model_blob *b, void *stored, siz
                   b->blob_size, b->original_size);
         rc = STORE_CORRUPT;
     } else if (!coded && (!d->may_spool || n <= STORE_PIC_INLINE)) {
-        *d = (pic_dst){.s = d->s, .may_spool = d->may_spool, .mem = stored, .fd = -1, .len = n,
-                       .want = n};
+        *d = (pic_dst){
+            .s = d->s, .may_spool = d->may_spool, .mem = stored, .fd = -1, .len = n, .want = n};
         return STORE_OK;
     }
     if (rc == STORE_OK)

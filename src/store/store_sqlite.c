@@ -1808,8 +1808,8 @@ static store_err image_reads(store_tx *tx, arena_t *a, model_kind k, int32_t id,
     return rc;
 }
 
-static store_err be_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id,
-                               bool with_bytes, store_image_row *out)
+static store_err be_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
 {
     struct conn *c = tx_conn(tx);
     bool own = c->mode == TX_NONE;
