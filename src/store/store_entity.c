@@ -542,7 +542,10 @@ store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *ou
 {
     assert(a != NULL && out != NULL);
     rec_ctx c = {.s = s, .a = a, .blob_id = blob_id};
-    return run_rec(STORE_TX_READ, blob_get_fn, &c, out); /* the record and its users */
+    /* one blob_read: on PostgreSQL one statement (its users joined), so no
+     * BEGIN/COMMIT; SQLite reads users it does not remember afterwards,
+     * by id (display fields, never older than the record) */
+    return run_rec(STORE_TX_READ1, blob_get_fn, &c, out);
 }
 
 static store_err blob_info_put_fn(store_tx *tx, void *ctx)
