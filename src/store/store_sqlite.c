@@ -1822,6 +1822,8 @@ static store_err be_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t i
         return rc;
     reset_all(c);
     store_err end = exec_q(c, rc == STORE_OK ? Q_COMMIT : Q_ROLLBACK);
+    if (!sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != STORE_OK)
+        log_error("sqlite: rollback failed"); /* the connection goes back in autocommit */
     if (rc == STORE_OK && end != STORE_OK) {
         free(out->bytes);
         out->bytes = NULL;
