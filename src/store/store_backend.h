@@ -96,6 +96,16 @@ typedef struct {
     int64_t unlinked_ms;            /* INT64_MIN while linked */
 } store_blob_row;
 
+/* An entity's image as image_read gives it, all of one snapshot. */
+typedef struct {
+    store_ent_row ent;  /* its links (no field values) */
+    store_blob_row rec; /* the record ent.image_blob_id names (as blob_read with an arena);
+                           rec.b.blob_id 0: none (no link, or the record is missing) */
+    bool has_bytes;     /* the stored bytes came (asked, at most one piece, present) */
+    void *bytes;        /* then: len of them, malloc'd (the caller frees them) */
+    size_t len;
+} store_image_row;
+
 /* What a content write sets on the record. */
 typedef struct {
     const char *mime;
@@ -262,6 +272,17 @@ struct store_be_ops {
     store_err (*ent_set_image)(store_tx *tx, model_kind k, int32_t id, int32_t blob_id);
     /* a product's thumb_blob_id := blob_id (0: none); NOMATCH: no such product */
     store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
+
+    /* Entity (k, id)'s links, the image record they name and, when
+     * with_bytes and that record's stored size is at most STORE_PIECE, its
+     * stored bytes: one snapshot, so one request needs no BEGIN/COMMIT
+     * (PG: one statement, fit for STORE_TX_READ1; SQLite: in READ1 a
+     * deferred transaction of its own for the call). ABSENT: no such
+     * entity. Locks nothing; decides nothing: the size test only says
+     * which bytes come along (a larger picture's are the recipe's to read
+     * in a READ transaction, its record tells it so). */
+    store_err (*image_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                            store_image_row *out);
 
     /* ---- BLOB records ---- */
     /* l as in ent_read; a == NULL: its strings and users are not read

@@ -141,6 +141,11 @@ store_err store_image_record(store_t *s, store_tx *tx, arena_t *a, model_kind k,
  * (logged) when a link names it (linked) and yet it is gone. */
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,
                             model_blob *out);
+/* The record of an image_read row (row->rec) into *out, with its users:
+ * the empty carrier when the entity has no image; STORE_CORRUPT (logged)
+ * when its link names a record that is gone. */
+store_err store_image_row_out(store_t *s, store_tx *tx, arena_t *a, const store_image_row *row,
+                              model_blob *out);
 /* store_image_info, past the read cache (store.c's). */
 store_err store_image_info_read(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
 

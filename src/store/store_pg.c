@@ -120,6 +120,7 @@ enum {
     K_UPDATE,
     K_DELETE,
     K_SET_IMAGE,
+    K_IMAGE, /* image_read */
     K_COUNT
 };
 /* Per copy table (copy_stmt): its count, first batch, next batch, insert,
@@ -140,12 +141,14 @@ enum {
 #define APP_COLS "id, name, hash, created_ms, revoked"
 /* A blob row b with the users who made and last changed it (NULL when gone
  * or the server); read by read_blob_row in this order. */
-#define BLOB_SELECT                                                                                \
-    "SELECT b.id, b.description, b.extra_info, b.mime_type, b.conceptual_type, b.blob_size, "      \
+#define BLOB_COLS                                                                                  \
+    "b.id, b.description, b.extra_info, b.mime_type, b.conceptual_type, b.blob_size, "             \
     "b.original_size, b.is_zipped, b.is_encrypted, b.created_ms, b.updated_ms, b.created_by, "     \
     "b.updated_by, b.version, b.info_version, b.unlinked_ms, "                                     \
     "cu.id, cu.name, cu.full_name, cu.role, cu.disabled, cu.created_ms, "                          \
-    "uu.id, uu.name, uu.full_name, uu.role, uu.disabled, uu.created_ms FROM "
+    "uu.id, uu.name, uu.full_name, uu.role, uu.disabled, uu.created_ms"
+#define BLOB_NCOLS 28 /* the columns of BLOB_COLS */
+#define BLOB_SELECT "SELECT " BLOB_COLS " FROM "
 #define BLOB_JOIN                                                                                  \
     " b LEFT JOIN users cu ON cu.id = b.created_by LEFT JOIN users uu ON uu.id = b.updated_by "
 #define BLOB_WHERE "blob" BLOB_JOIN "WHERE b.id = $1"
@@ -1235,6 +1238,36 @@ static store_err pg_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lo
     return blob_row(tx_of(tx), a, S_BLOB_READ + lock_of(tx, l), &p, STORE_ABSENT, out);
 }
 
+/* One K_IMAGE row: BLOB_SELECT's columns, then the entity's id, image and
+ * thumbnail links and the piece's bytes (NULL: not asked, larger, or none). */
+static store_err pg_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    p_i64(&p, id);
+    p_i64(&p, with_bytes ? 1 : 0);
+    store_err rc = run_row(tx_of(tx), kind_stmt(k, K_IMAGE), &p, &r);
+    if (rc != STORE_OK)
+        return rc;
+    if (!PQgetisnull(r, 0, 0))
+        read_blob_row(a, r, &out->rec);
+    out->ent.e = (model_entity_t){.kind = k, .id = col_i32(r, 0, BLOB_NCOLS)};
+    out->ent.image_blob_id = col_i32(r, 0, BLOB_NCOLS + 1);
+    out->ent.thumb_blob_id = col_i32(r, 0, BLOB_NCOLS + 2);
+    if (!PQgetisnull(r, 0, BLOB_NCOLS + 3)) { /* binary results: the bytes as they are */
+        out->len = (size_t)PQgetlength(r, 0, BLOB_NCOLS + 3);
+        if ((out->bytes = malloc(out->len > 0 ? out->len : 1)) == NULL)
+            rc = STORE_INTERNAL;
+        else
+            memcpy(out->bytes, PQgetvalue(r, 0, BLOB_NCOLS + 3), out->len);
+        out->has_bytes = rc == STORE_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static store_err pg_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
                                 int64_t unlinked_ms, int32_t *id)
 {
@@ -1802,6 +1835,7 @@ static const struct store_be_ops pg_be_ops = {
     .ent_set_image = pg_ent_set_image,
     .ent_set_thumb = pg_ent_set_thumb,
 
+    .image_read = pg_image_read,
     .blob_read = pg_blob_read,
     .blob_insert = pg_blob_insert,
     .blob_set_info = pg_blob_set_info,
@@ -1859,8 +1893,9 @@ static const char *field_list(arena_t *a, const model_entity_def *d, int form)
 /* Fills the K_COUNT statements of kind k (names "<table>_<what>"). */
 static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
 {
-    static const char *const what[K_COUNT] = {"read",   "read_share", "read_update", "next_id",
-                                              "insert", "update",     "delete",      "set_image"};
+    static const char *const what[K_COUNT] = {"read",    "read_share", "read_update",
+                                              "next_id", "insert",     "update",
+                                              "delete",  "set_image",  "image"};
     const model_entity_def *d = model_entity(k);
     const char *t = d->table, *names = field_list(a, d, 0);
     int now = d->nfields + 2; /* parameter number of the change time */
@@ -1892,9 +1927,19 @@ static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
                                   "version = $2) RETURNING %s",
                                   t, cols),
         [K_SET_IMAGE] = arena_printf(a, "UPDATE %s SET image_blob_id = $2 WHERE id = $1", t),
+        /* BLOB_SELECT's columns, the links, and the one piece of a picture
+         * of at most one piece when $2 asks for bytes */
+        [K_IMAGE] = arena_printf(
+            a,
+            "SELECT " BLOB_COLS ", e.id, e.image_blob_id, %s, p.bytes FROM %s e "
+            "LEFT JOIN blob b ON b.id = e.image_blob_id "
+            "LEFT JOIN users cu ON cu.id = b.created_by LEFT JOIN users uu ON uu.id = b.updated_by "
+            "LEFT JOIN blob_piece p ON $2::boolean AND p.blob_id = b.id AND p.n = 0 "
+            "AND b.blob_size <= %d WHERE e.id = $1",
+            k == MODEL_PRODUCT ? "e.thumb_blob_id" : "NULL::integer", t, STORE_PIECE),
     };
     for (int e = 0; e < K_COUNT; e++)
-        st[e] = (pgc_stmt){arena_printf(a, "%s_%s", t, what[e]), sql[e], 0};
+        st[e] = (pgc_stmt){arena_printf(a, "%s_%s", t, what[e]), sql[e], e == K_IMAGE};
 }
 
 /* The sweep: unlinked since before $1 and linked nowhere (the links are

@@ -1756,6 +1756,81 @@ static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lo
     return step_blob(c, st, a, out);
 }
 
+static store_err be_pic_read_open(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out);
+static store_err be_pic_read(store_pic_r *r, int64_t off, void *buf, size_t n);
+static void be_pic_read_close(store_pic_r *r);
+
+/* The stored bytes of record blob_id, when it holds at most a piece of
+ * them, into a malloc'd out->bytes. */
+static store_err image_bytes(store_tx *tx, int32_t blob_id, store_image_row *out)
+{
+    store_pic_r *r = NULL;
+    int64_t size = 0;
+    store_err rc = be_pic_read_open(tx, blob_id, &size, &r);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_OK : rc;
+    if (size > STORE_PIECE) {
+        be_pic_read_close(r);
+        return STORE_OK;
+    }
+    if ((out->bytes = malloc(size > 0 ? (size_t)size : 1)) == NULL)
+        rc = STORE_INTERNAL;
+    if (rc == STORE_OK)
+        rc = be_pic_read(r, 0, out->bytes, (size_t)size);
+    be_pic_read_close(r);
+    out->len = (size_t)size;
+    out->has_bytes = rc == STORE_OK;
+    if (rc != STORE_OK) {
+        free(out->bytes);
+        out->bytes = NULL;
+    }
+    return rc;
+}
+
+/* The entity, its record, their bytes: in READ1 (autocommit) a deferred
+ * transaction of its own holds them to one snapshot. */
+static store_err image_reads(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                             store_image_row *out)
+{
+    int32_t blob_id;
+    store_err rc = be_ent_read(tx, NULL, k, id, STORE_ROW_PLAIN, &out->ent);
+    if (rc != STORE_OK || (blob_id = out->ent.image_blob_id) == 0)
+        return rc;
+    rc = be_blob_read(tx, a, blob_id, STORE_ROW_PLAIN, &out->rec);
+    if (rc == STORE_ABSENT) { /* the record is missing: rec.b.blob_id 0 */
+        memset(&out->rec, 0, sizeof(out->rec));
+        return STORE_OK;
+    }
+    if (rc == STORE_OK && with_bytes && out->rec.b.blob_size <= STORE_PIECE)
+        rc = image_bytes(tx, blob_id, out);
+    return rc;
+}
+
+static store_err be_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
+{
+    struct conn *c = tx_conn(tx);
+    bool own = c->mode == TX_NONE;
+    memset(out, 0, sizeof(*out));
+    store_err rc = own ? exec_q(c, Q_BEGIN) : STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    rc = image_reads(tx, a, k, id, with_bytes, out);
+    if (!own)
+        return rc;
+    reset_all(c);
+    store_err end = exec_q(c, rc == STORE_OK ? Q_COMMIT : Q_ROLLBACK);
+    if (!sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != STORE_OK)
+        log_error("sqlite: rollback failed"); /* the connection goes back in autocommit */
+    if (rc == STORE_OK && end != STORE_OK) {
+        free(out->bytes);
+        out->bytes = NULL;
+        out->has_bytes = false;
+        rc = end;
+    }
+    return rc;
+}
+
 static store_err be_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
                                 int64_t unlinked_ms, int32_t *id)
 {
@@ -2882,6 +2957,7 @@ static const struct store_be_ops sqlite_be_ops = {
     .ent_set_thumb = be_ent_set_thumb,
 
     /* ---- BLOB records ---- */
+    .image_read = be_image_read,
     .blob_read = be_blob_read,
     .blob_insert = be_blob_insert,
     .blob_set_info = be_blob_set_info,
