@@ -226,6 +226,10 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libcrmblob.a
 $(BUILD)/fuzz/fuzz_jpegscan: $(BUILD)/src/img/jpegscan.o
 $(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(JPEG_LIBS)
 
+# The config file parser lives in src/cli, beside the program's main.
+$(BUILD)/fuzz/fuzz_conf: $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
+$(BUILD)/fuzz/fuzz_conf: FUZZ_LINK = $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
+
 fuzz-bins: $(FUZZ_BIN)
 
 fuzz-build:

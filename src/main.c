@@ -2,6 +2,10 @@
  * main.c — crmblob's entry point: `serve`, and dispatch of the
  * administration commands (src/cli).
  *
+ * The configuration comes from cli_load (src/cli/opts.c: the command line,
+ * CRMBLOB_<OPTION>, a --config file). serve binds its port before anything
+ * else, so a port in use is told before a database or a password is made.
+ *
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by
  * sigwait here, so a stop always runs the orderly shutdown (stop accepting,
  * finish requests in flight, close the store).
@@ -347,23 +351,20 @@ int main(int argc, char **argv)
         cli_help(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? 2 : 0;
     }
+    /* the configuration: argv, the environment, a --config file */
     int rc = cli_load(argc - 1, argv + 1, environ, &o, err);
-    if (rc != 0) {
+    if (rc != 0)
         fprintf(stderr, "%s\n", err);
-        cli_opts_free(&o);
-        return rc;
-    }
-    if (o.help) {
+    else if (o.help)
         cli_help(stdout, o.cmd_name);
-        cli_opts_free(&o);
-        return 0;
+    else if (sodium_init() < 0)
+        rc = 1;
+    else {
+        /* whatever a command ends with, lines it suppressed are counted in
+         * one last summary (the server's flusher has stopped by then too) */
+        atexit(log_flush_suppressed);
+        rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
     }
-    if (sodium_init() < 0)
-        return 1;
-    /* whatever a command ends with, lines it suppressed are counted in one
-     * last summary (the server's flusher has stopped by then too) */
-    atexit(log_flush_suppressed);
-    rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
     cli_opts_free(&o);
     return rc;
 }
