@@ -84,8 +84,9 @@ typedef struct {
      * else $TMPDIR or /tmp (store_spool_hint). */
     const char *spool_dir;
     /* Open a database that exists, never make one: a SQLite file that is
-     * not there is STORE_ABSENT, and nothing is created (the administration
-     * commands; only serve makes a new database). */
+     * not there, or a PostgreSQL database without crmblob's schema, is
+     * STORE_ABSENT, and nothing is created (the administration commands;
+     * only serve and init make a new database). */
     bool must_exist;
 } store_options;
 

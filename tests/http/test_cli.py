@@ -403,3 +403,14 @@ def test_port_in_use_is_told_before_anything_is_created(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out, out
     assert "password" not in out.lower(), out
     assert not db.parent.exists(), "the database was created"
+
+
+def test_admin_commands_never_create_a_schema_on_postgresql(pg_db):
+    for args in (["user", "list"], ["apptoken", "list"]):
+        p = run(*args, "--db", pg_db.conninfo)
+        assert p.returncode == 1 and "no database at" in p.stderr, (p.returncode, p.stderr)
+    # nothing was made by those: the schema is still empty, so init makes it
+    p = run("init", "--db", pg_db.conninfo)
+    assert p.returncode == 0 and "made" in p.stdout, (p.stdout, p.stderr)
+    p = run("user", "list", "--db", pg_db.conninfo)
+    assert p.returncode == 0 and p.stdout.startswith("id\t"), p.stderr
