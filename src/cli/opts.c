@@ -58,8 +58,8 @@ static const command CMDS[CLI_NCMD] = {
                   "and tokens can be added before the first start of serve. The other commands\n"
                   "never make one. A database that exists is left as it is (exit 0)."},
     [CLI_USER] = {"user",
-                  "crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] "
-                  "--password-stdin\n"
+                  "crmblob user add NAME --role admin|editor|viewer [--full-name TEXT]\n"
+                  "                        --password-stdin\n"
                   "       crmblob user list\n"
                   "       crmblob user passwd NAME --password-stdin [--keep-sessions]\n"
                   "       crmblob user disable NAME [--keep-sessions] | enable NAME",
@@ -69,16 +69,17 @@ static const command CMDS[CLI_NCMD] = {
     [CLI_TICKET] = {"ticket", "crmblob ticket issue USER [--ttl 6h] | revoke TICKET",
                     "Issues a ticket (printed on stdout, its expiry on stderr) or revokes one."},
     [CLI_TOKEN] = {"token",
-                   "crmblob token issue USER [--expires 30d] [--label TEXT] | list | revoke "
-                   "ID|TOKEN",
+                   "crmblob token issue USER [--expires 30d] [--label TEXT]\n"
+                   "       crmblob token list | revoke ID|TOKEN",
                    "Issues, lists or revokes access tokens (Bearer 8A:...)."},
     [CLI_APPTOKEN] = {"apptoken", "crmblob apptoken add NAME | list | revoke NAME",
                       "Adds, lists or revokes partner app tokens (SO-AppToken)."},
     [CLI_KEYGEN] = {"keygen", "crmblob keygen FILE",
-                    "Writes a new encryption key for --encryption-key-file (refuses to replace "
-                    "a file)."},
+                    "Writes a new encryption key for --encryption-key-file (it refuses to\n"
+                    "replace a file)."},
     [CLI_REKEY] = {"rekey",
-                   "crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]",
+                   "crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW]\n"
+                   "                     [--compress]",
                    "Rewrites every picture with the new key (none: not encrypted), with no\n"
                    "server running on the database. Interrupted, run it again."},
     [CLI_MIGRATE] = {"migrate", "crmblob migrate --from WHERE --to WHERE [--force] | --verify-only",
@@ -774,32 +775,61 @@ int cli_load(int argc, char **argv, char *const *envp, cli_opts *o, char err[CLI
 
 /* ---- help ---- */
 
+#define HELP_WIDTH 79
+#define HELP_INDENT 6
+
+/* text on lines of at most HELP_WIDTH columns, each indented, broken at
+ * spaces (a word longer than a line stays whole). */
+static void put_wrapped(FILE *f, const char *text)
+{
+    size_t col = 0;
+    while (*text != '\0') {
+        size_t n = strcspn(text, " ");
+        if (col > 0 && col + 1 + n > HELP_WIDTH) {
+            fputc('\n', f);
+            col = 0;
+        }
+        col += col == 0 ? (size_t)fprintf(f, "%*s", HELP_INDENT, "") : (size_t)fprintf(f, " ");
+        col += fwrite(text, 1, n, f);
+        text += n + (text[n] == ' ');
+    }
+    fputc('\n', f);
+}
+
 static void option_help(FILE *f, const optdef *d)
 {
-    char env[128];
+    char env[128], text[1024];
     if (d->flags & OF_NO_ARGV) /* not on the command line, where ps would show it */
-        fprintf(f, "  %s=%s, or `%s = %s` in the config file\n", env_name(d->name, env), d->arg,
-                d->name, d->arg);
+        fprintf(f, "  %s=... or `%s = ...` (config file)\n", env_name(d->name, env), d->name);
     else
         fprintf(f, "  --%s%s%s\n", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
-    fprintf(f, "      %s", d->help);
     if (d->dflt != NULL || d->dflt_text != NULL)
-        fprintf(f, " (default: %s)", d->dflt != NULL ? d->dflt : d->dflt_text);
-    fputc('\n', f);
+        snprintf(text, sizeof(text), "%s (default: %s)", d->help,
+                 d->dflt != NULL ? d->dflt : d->dflt_text);
+    else
+        snprintf(text, sizeof(text), "%s", d->help);
+    put_wrapped(f, text);
 }
 
 static void exit_codes(FILE *f)
 {
-    fputs("exit codes: 0 done; 1 failed (the reason on stderr); 2 usage or configuration error\n"
-          "  (an unknown command or option, a bad value, a bad config file line)\n",
+    fputs("exit codes: 0 done; 1 failed (the reason on stderr); 2 usage or configuration\n"
+          "  error (an unknown command or option, a bad value, a bad config file line)\n",
           f);
 }
 
 static void overview(FILE *f)
 {
     fputs("usage: crmblob COMMAND [OPTIONS] [ARGUMENTS]\n\ncommands:\n", f);
-    for (int c = 0; c < CLI_NCMD; c++)
-        fprintf(f, "  %s\n", CMDS[c].synopsis);
+    for (int c = 0; c < CLI_NCMD; c++) {
+        /* the synopsis is laid out after "usage: ", 7 columns: here after 2 */
+        for (const char *p = CMDS[c].synopsis; *p != '\0';) {
+            size_t n = strcspn(p, "\n"), skip = strspn(p, " ");
+            skip = skip > 7 ? 7 : skip;
+            fprintf(f, "  %.*s\n", (int)(n - skip), p + skip);
+            p += n + (p[n] == '\n');
+        }
+    }
     fputs("\n`crmblob help COMMAND` or `crmblob COMMAND --help`: a command's options.\n"
           "serve's options are also read from CRMBLOB_<OPTION> environment variables and a\n"
           "--config FILE; precedence: command line, environment, file, default.\n",

@@ -286,10 +286,11 @@ def test_help_for_every_command(cmd):
     assert a.stdout == b.stdout and a.stdout.startswith("usage: crmblob " if cmd != "help"
                                                         else "usage: crmblob COMMAND")
     assert "exit codes: 0" in a.stdout and "2 usage" in a.stdout
+    assert max(len(line) for line in a.stdout.splitlines()) <= 79, a.stdout
 
 
 def test_serve_help_has_every_option_with_its_default():
-    h = run("serve", "--help").stdout
+    h = " ".join(run("serve", "--help").stdout.split())  # lines are wrapped
     conf = settings(run("serve", "--print-config").stdout)
     assert len(conf) > 20
     for name, [(value, src)] in conf.items():
