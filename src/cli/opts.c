@@ -143,8 +143,8 @@ static bool set_pixel_limit(cli_opts *o, const char *v);
 /* serve's options, in the order of its help; then the other commands'. */
 static const optdef OPTS[] = {
     {"config", "FILE", C_DB, OF_ARGV, K_TEXT, F(config), .dflt_text = "none",
-     .help = "read settings from FILE: `option = value` lines, # comments (also "
-             "$CRMBLOB_CONFIG)"},
+     .help = "read settings from FILE: `option = value` lines and # comment lines "
+             "(also $CRMBLOB_CONFIG)"},
     {"print-config", NULL, C_SERVE, OF_ARGV, K_FLAG, F(print_config),
      .help = "print every setting, its value and where it came from (secrets masked), "
              "and exit"},

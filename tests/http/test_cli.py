@@ -193,11 +193,13 @@ def test_precedence_command_line_environment_file_default(tmp_path):
 def test_lists_and_flags_from_every_source(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text("cors-origin = https://a.example\ncors-origin = https://b.example\n"
-                    "durable = yes\nlog-probes = off\n")
+                    "durable = yes\nlog-probes = off\r\n\tjwt-issuer\t=  https://i.example/#x \n")
     s = settings(run("serve", "--config", str(conf), "--print-config").stdout)
     assert s["cors-origin"] == [("https://a.example", f"{conf}:1"),
                                 ("https://b.example", f"{conf}:2")]
     assert s["durable"] == [("yes", f"{conf}:3")] and s["log-probes"] == [("off", f"{conf}:4")]
+    # a '#' after the '=' is part of the value (a password is never cut short)
+    assert s["jwt-issuer"] == [("https://i.example/#x", f"{conf}:5")], s["jwt-issuer"]
     # a higher source replaces the whole list
     env = {"CRMBLOB_CORS_ORIGIN": "https://c.example https://d.example", "CRMBLOB_DURABLE": "no"}
     s = settings(run("serve", "--config", str(conf), "--print-config", env=env).stdout)
