@@ -552,8 +552,11 @@ static int argv_option(cli_opts *o, int argc, char **argv, int *i, char err[CLI_
     const char *a = argv[*i] + 2, *eq = strchr(a, '=');
     size_t n = eq ? (size_t)(eq - a) : strlen(a);
     int k = strcmp(argv[*i], "-h") == 0 ? find_opt("help", 4) : find_opt(a, n);
+    bool off = k < 0 && n > 3 && strncmp(a, "no-", 3) == 0; /* --no-durable */
+    if (off)
+        k = find_opt(a + 3, n - 3);
     const optdef *d = k >= 0 ? &OPTS[k] : NULL;
-    if (d == NULL || (d->flags & OF_NO_ARGV))
+    if (d == NULL || (d->flags & OF_NO_ARGV) || (off && (d->k != K_FLAG || !is_setting(d))))
         return fail(err, "unknown option %.*s (see: crmblob help %s)",
                     (int)(eq ? (size_t)(eq - argv[*i]) : strlen(argv[*i])), argv[*i],
                     o->cmd_name);
@@ -562,7 +565,10 @@ static int argv_option(cli_opts *o, int argc, char **argv, int *i, char err[CLI_
                     o->cmd_name, o->cmd_name);
     if (d->k == K_FLAG && eq != NULL)
         return fail(err, "--%s takes no value", d->name);
-    const char *v = d->k == K_FLAG ? "yes" : eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL;
+    const char *v = d->k == K_FLAG ? (off ? "no" : "yes")
+                    : eq             ? eq + 1
+                    : *i + 1 < argc  ? argv[++*i]
+                                     : NULL;
     if (v == NULL)
         return fail(err, "--%s needs a value (%s)", d->name, d->arg);
     return add_setting(o, k, v, CLI_FROM_ARGV, NULL, 0, err);
@@ -856,7 +862,8 @@ void cli_help(FILE *f, const char *cmd)
               "CRMBLOB_MAX_CONNS_PER_IP=64; a flag: yes/no; a repeatable option: values\n"
               "separated by spaces) or as a line `option = value` in the --config file (a\n"
               "repeatable option on several lines). Precedence: the command line, then the\n"
-              "environment, then the file, then the default.\n",
+              "environment, then the file, then the default. --no-FLAG turns off a flag\n"
+              "the environment or the file turned on (--no-durable).\n",
               f);
     else if (C(c) & C_DB)
         fprintf(f,
@@ -894,12 +901,17 @@ void cli_print_config(const cli_opts *o, FILE *f)
         if (!is_setting(d))
             continue;
         cli_source best = winner(o, (int)k);
+        const cli_setting *last = NULL; /* of a single value: the one in effect */
         for (size_t i = 0; i < o->nsettings && best != CLI_FROM_DEFAULT; i++) {
             if (o->settings[i].opt != (int)k || o->settings[i].from != best)
                 continue;
-            source_text(&o->settings[i], from, sizeof(from));
-            print_value(f, d, o->settings[i].value, from);
+            last = &o->settings[i];
+            source_text(last, from, sizeof(from));
+            if (d->flags & OF_REPEAT)
+                print_value(f, d, last->value, from);
         }
+        if (last != NULL && !(d->flags & OF_REPEAT))
+            print_value(f, d, last->value, from);
         if (best == CLI_FROM_DEFAULT && (d->dflt != NULL || d->k == K_FLAG))
             print_value(f, d, d->dflt != NULL ? d->dflt : "no", "default");
         else if (best == CLI_FROM_DEFAULT)

@@ -208,6 +208,16 @@ def test_lists_and_flags_from_every_source(tmp_path):
     s = settings(run("serve", "--config", str(conf), "--cors-origin", "https://e.example",
                      "--print-config", env=env).stdout)
     assert s["cors-origin"] == [("https://e.example", "command line")]
+    # --no-FLAG: the command line turns off what a lower source turned on
+    s = settings(run("serve", "--config", str(conf), "--no-durable", "--print-config").stdout)
+    assert s["durable"] == [("no", "command line")], s["durable"]
+    # an option of one value given twice: the last one is in effect, and shown
+    s = settings(run("serve", "--durable", "--no-durable", "--threads", "2", "--threads", "3",
+                     "--print-config").stdout)
+    assert s["durable"] == [("no", "command line")] and s["threads"] == [("3", "command line")]
+    for bad in ["--no-threads", "--no-password-stdin", "--no-such"]:
+        p = run("serve", bad, "--print-config")
+        assert p.returncode == 2 and f"unknown option {bad}" in p.stderr, (bad, p.stderr)
     p = run("serve", "--print-config", env={"CRMBLOB_DURABLE": "maybe"})
     assert p.returncode == 2 and "CRMBLOB_DURABLE" in p.stderr and "maybe" in p.stderr, p.stderr
 
