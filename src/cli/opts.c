@@ -103,9 +103,9 @@ typedef enum {
 } kind;
 
 enum {
-    OF_SECRET = 1 << 0, /* shown masked */
-    OF_DSN = 1 << 1,    /* a database URL or conninfo: shown without its password */
-    OF_REPEAT = 1 << 2, /* a list: repeatable; in the environment separated by spaces */
+    OF_SECRET = 1 << 0,  /* shown masked */
+    OF_DSN = 1 << 1,     /* a database URL or conninfo: shown without its password */
+    OF_REPEAT = 1 << 2,  /* a list: repeatable; in the environment separated by spaces */
     OF_NO_ARGV = 1 << 3, /* not on the command line (ps shows it): environment and file */
     OF_ARGV = 1 << 4,    /* on the command line only (not a setting of serve) */
 };
@@ -116,13 +116,13 @@ typedef struct optdef {
     unsigned cmds;   /* C_* of the commands that take it */
     unsigned flags;  /* OF_* */
     kind k;
-    size_t off;      /* offsetof(cli_opts, field) */
+    size_t off; /* offsetof(cli_opts, field) */
     long long min, max;
-    const char *choices;   /* K_CHOICE */
+    const char *choices;                     /* K_CHOICE */
     bool (*set)(cli_opts *o, const char *v); /* K_FN */
-    const char *expect;    /* K_FN: what a value looks like, for an error */
-    const char *dflt;      /* a value applied before any source, or NULL */
-    const char *dflt_text; /* the default in words, when it is not a value */
+    const char *expect;                      /* K_FN: what a value looks like, for an error */
+    const char *dflt;                        /* a value applied before any source, or NULL */
+    const char *dflt_text;                   /* the default in words, when it is not a value */
     const char *help;
 } optdef;
 
@@ -175,8 +175,8 @@ static const optdef OPTS[] = {
      .help = "a value a JWT's \"aud\" must contain"},
     {"jwt-user-claim", "NAME", C_SERVE, 0, K_TEXT, F(auth.jwt_user_claim), .dflt = "sub",
      .help = "the JWT claim naming the crmblob user"},
-    {"require-app-token", NULL, C_SERVE, 0, K_FLAG, F(auth.require_app_token),
-     .dflt_text = "off", .help = "refuse requests without a known SO-AppToken"},
+    {"require-app-token", NULL, C_SERVE, 0, K_FLAG, F(auth.require_app_token), .dflt_text = "off",
+     .help = "refuse requests without a known SO-AppToken"},
     {"cors-origin", "ORIGIN", C_SERVE, OF_REPEAT, K_FN, .set = set_cors,
      .expect = "an origin (https://app.example; at most 32)", .dflt_text = "none",
      .help = "a browser origin allowed to call the API (repeatable)"},
@@ -187,21 +187,21 @@ static const optdef OPTS[] = {
      .help = "seconds a connection may go without a byte either way"},
     {"head-timeout", "SECONDS", C_SERVE, 0, K_COUNT, F(head_timeout_s), 1, 3600, .dflt = "10",
      .help = "seconds for a whole request head"},
-    {"min-body-rate", "BYTES", C_SERVE, 0, K_COUNT, F(min_body_rate), 0, 1u << 30,
-     .dflt = "1024", .help = "bytes/s a body must average over each 10 s (0: no minimum)"},
+    {"min-body-rate", "BYTES", C_SERVE, 0, K_COUNT, F(min_body_rate), 0, 1u << 30, .dflt = "1024",
+     .help = "bytes/s a body must average over each 10 s (0: no minimum)"},
     {"max-conns", "N", C_SERVE, 0, K_COUNT, F(max_conns), 1, 1u << 20, .dflt = "8192",
      .help = "connections in all"},
-    {"max-conns-per-ip", "N", C_SERVE, 0, K_COUNT, F(max_conns_per_ip), 1, 65536,
-     .dflt = "128", .help = "connections from one address (an IPv6 /64)"},
+    {"max-conns-per-ip", "N", C_SERVE, 0, K_COUNT, F(max_conns_per_ip), 1, 65536, .dflt = "128",
+     .help = "connections from one address (an IPv6 /64)"},
     {"auth-address-limit", "N", C_SERVE, 0, K_FN, .set = set_addr_limit, .expect = LIMIT_EXPECT,
      .dflt = "30", .help = "failed sign-ins an address may make in a burst (0: off)"},
     {"auth-address-window", "DURATION", C_SERVE, 0, K_SECONDS, F(auth.addr_window_s), 1, YEAR,
      .dflt = "60s", .help = "... and then that many per this window"},
-    {"auth-account-limit", "N", C_SERVE, 0, K_FN, .set = set_account_limit,
-     .expect = LIMIT_EXPECT, .dflt = "5",
+    {"auth-account-limit", "N", C_SERVE, 0, K_FN, .set = set_account_limit, .expect = LIMIT_EXPECT,
+     .dflt = "5",
      .help = "wrong passwords for one user from one address that lock it there (0: off)"},
-    {"auth-account-lockout", "DURATION", C_SERVE, 0, K_SECONDS, F(auth.account_lockout_s), 1,
-     YEAR, .dflt = "5m", .help = "how long such a lock lasts"},
+    {"auth-account-lockout", "DURATION", C_SERVE, 0, K_SECONDS, F(auth.account_lockout_s), 1, YEAR,
+     .dflt = "5m", .help = "how long such a lock lasts"},
     {"compress", NULL, C_SERVE | C(CLI_REKEY), 0, K_FLAG, F(compress), .dflt_text = "off",
      .help = "compress pictures at rest (rekey: the new data)"},
     {"encryption-key-file", "FILE", C_SERVE | C(CLI_REKEY), 0, K_TEXT, F(key_file),
@@ -212,8 +212,8 @@ static const optdef OPTS[] = {
      .help = "largest picture accepted, width x height"},
     {"image-cpu-limit", "DURATION", C_SERVE, 0, K_SECONDS, F(image_cpu_limit_s), 1, 3600,
      .dflt = "20s", .help = "CPU time one call of an image worker may use (at most 1h)"},
-    {"variant-cache-mb", "N", C_SERVE, 0, K_COUNT, F(variant_cache_mb), 1, 1u << 20,
-     .dflt = "256", .help = "MiB of scaled and converted pictures kept"},
+    {"variant-cache-mb", "N", C_SERVE, 0, K_COUNT, F(variant_cache_mb), 1, 1u << 20, .dflt = "256",
+     .help = "MiB of scaled and converted pictures kept"},
     {"modern-formats", NULL, C_SERVE, 0, K_FLAG, F(modern_formats), .dflt_text = "off",
      .help = "keep WebP and AVIF uploads as they are (else converted)"},
     {"blob-grace", "DURATION", C_SERVE, 0, K_SECONDS, F(blob_grace_s), 1, YEAR, .dflt = "24h",
@@ -319,7 +319,7 @@ static bool parse_secs(const char *v, long long min, long long max, long long *o
 static bool parse_bool(const char *v, bool *out)
 {
     static const char *const yes[] = {"1", "yes", "true", "on"}, *const no[] = {"0", "no", "false",
-                                                                                 "off"};
+                                                                                "off"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
             *out = strcasecmp(v, yes[i]) == 0;
@@ -347,10 +347,17 @@ static bool set_value(cli_opts *o, const optdef *d, const char *v)
     char *field = (char *)o + d->off;
     long long n;
     switch (d->k) {
-    case K_FLAG: return parse_bool(v, (bool *)field);
-    case K_ANYTEXT: *(const char **)field = v; return true;
-    case K_TEXT: *(const char **)field = v; return *v != '\0';
-    case K_CHOICE: *(const char **)field = v; return is_choice(d->choices, v);
+    case K_FLAG:
+        return parse_bool(v, (bool *)field);
+    case K_ANYTEXT:
+        *(const char **)field = v;
+        return true;
+    case K_TEXT:
+        *(const char **)field = v;
+        return *v != '\0';
+    case K_CHOICE:
+        *(const char **)field = v;
+        return is_choice(d->choices, v);
     case K_ADDR: {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -367,7 +374,8 @@ static bool set_value(cli_opts *o, const optdef *d, const char *v)
             return false;
         *(int *)field = (int)n;
         return true;
-    case K_FN: return d->set(o, v);
+    case K_FN:
+        return d->set(o, v);
     }
     return false;
 }
@@ -376,17 +384,26 @@ static bool set_value(cli_opts *o, const optdef *d, const char *v)
 static const char *expected(const optdef *d, char *buf, size_t cap)
 {
     switch (d->k) {
-    case K_FLAG: return "yes or no (true/false, on/off, 1/0)";
-    case K_TEXT: return "a value that is not empty";
-    case K_ANYTEXT: return "text";
-    case K_ADDR: return "HOST:PORT (127.0.0.1:8080, [::1]:8080, *:8080)";
-    case K_CHOICE: snprintf(buf, cap, "one of %s", d->choices); return buf;
-    case K_COUNT: snprintf(buf, cap, "a whole number from %lld to %lld", d->min, d->max); return buf;
+    case K_FLAG:
+        return "yes or no (true/false, on/off, 1/0)";
+    case K_TEXT:
+        return "a value that is not empty";
+    case K_ANYTEXT:
+        return "text";
+    case K_ADDR:
+        return "HOST:PORT (127.0.0.1:8080, [::1]:8080, *:8080)";
+    case K_CHOICE:
+        snprintf(buf, cap, "one of %s", d->choices);
+        return buf;
+    case K_COUNT:
+        snprintf(buf, cap, "a whole number from %lld to %lld", d->min, d->max);
+        return buf;
     case K_SECONDS:
         snprintf(buf, cap, "a duration from %llds to %llds (30s, 15m, 6h, 7d)%s", d->min, d->max,
                  d->min == 0 ? ", or 0" : "");
         return buf;
-    case K_FN: return d->expect;
+    case K_FN:
+        return d->expect;
     }
     return "?";
 }
@@ -496,10 +513,18 @@ static void source_text(const cli_setting *s, char *buf, size_t cap)
     char env[128];
     env_name(OPTS[s->opt].name, env);
     switch (s->from) {
-    case CLI_FROM_ARGV: snprintf(buf, cap, "command line"); break;
-    case CLI_FROM_ENV: snprintf(buf, cap, "environment %s", env); break;
-    case CLI_FROM_FILE: snprintf(buf, cap, "%s:%d", s->file, s->line); break;
-    case CLI_FROM_DEFAULT: snprintf(buf, cap, "default"); break;
+    case CLI_FROM_ARGV:
+        snprintf(buf, cap, "command line");
+        break;
+    case CLI_FROM_ENV:
+        snprintf(buf, cap, "environment %s", env);
+        break;
+    case CLI_FROM_FILE:
+        snprintf(buf, cap, "%s:%d", s->file, s->line);
+        break;
+    case CLI_FROM_DEFAULT:
+        snprintf(buf, cap, "default");
+        break;
     }
 }
 
@@ -533,8 +558,9 @@ int cli_opts_init(cli_opts *o, const char *cmd, char err[CLI_ERR_MAX])
     if (o->arena == NULL)
         return fail(err, "out of memory");
     if (o->cmd == CLI_NCMD)
-        return fail(err, "unknown command '%s' (commands: serve, init, user, ticket, token, "
-                         "apptoken, keygen, rekey, migrate, help)",
+        return fail(err,
+                    "unknown command '%s' (commands: serve, init, user, ticket, token, "
+                    "apptoken, keygen, rekey, migrate, help)",
                     cmd);
     return 0;
 }
@@ -558,17 +584,16 @@ static int argv_option(cli_opts *o, int argc, char **argv, int *i, char err[CLI_
     const optdef *d = k >= 0 ? &OPTS[k] : NULL;
     if (d == NULL || (d->flags & OF_NO_ARGV) || (off && (d->k != K_FLAG || !is_setting(d))))
         return fail(err, "unknown option %.*s (see: crmblob help %s)",
-                    (int)(eq ? (size_t)(eq - argv[*i]) : strlen(argv[*i])), argv[*i],
-                    o->cmd_name);
+                    (int)(eq ? (size_t)(eq - argv[*i]) : strlen(argv[*i])), argv[*i], o->cmd_name);
     if (!takes(o, d))
-        return fail(err, "--%s is not an option of %s (see: crmblob help %s)", d->name,
-                    o->cmd_name, o->cmd_name);
+        return fail(err, "--%s is not an option of %s (see: crmblob help %s)", d->name, o->cmd_name,
+                    o->cmd_name);
     if (d->k == K_FLAG && eq != NULL)
         return fail(err, "--%s takes no value", d->name);
-    const char *v = d->k == K_FLAG ? (off ? "no" : "yes")
-                    : eq             ? eq + 1
-                    : *i + 1 < argc  ? argv[++*i]
-                                     : NULL;
+    const char *v = d->k == K_FLAG  ? (off ? "no" : "yes")
+                    : eq            ? eq + 1
+                    : *i + 1 < argc ? argv[++*i]
+                                    : NULL;
     if (v == NULL)
         return fail(err, "--%s needs a value (%s)", d->name, d->arg);
     return add_setting(o, k, v, CLI_FROM_ARGV, NULL, 0, err);
@@ -585,8 +610,7 @@ static int parse_argv(cli_opts *o, int argc, char **argv, char err[CLI_ERR_MAX])
         else if (options && argv[i][0] == '-' && argv[i][1] != '\0')
             rc = argv[i][1] == '-' || strcmp(argv[i], "-h") == 0
                      ? argv_option(o, argc, argv, &i, err)
-                     : fail(err, "unknown option %s (see: crmblob help %s)", argv[i],
-                            o->cmd_name);
+                     : fail(err, "unknown option %s (see: crmblob help %s)", argv[i], o->cmd_name);
         else
             o->args[o->nargs++] = argv[i];
         if (rc != 0)
@@ -622,12 +646,10 @@ static int conf_line(cli_opts *o, const char *file, int line, const char *p, siz
         return fail(err, "%s:%d: a NUL byte in the value of %s", file, line, OPTS[k].name);
     if (!takes(o, &OPTS[k]))
         return 0; /* serve's setting, read by another command: not its business */
-    return add_setting(o, k, arena_strndup(o->arena, val.p, val.n), CLI_FROM_FILE, file, line,
-                       err);
+    return add_setting(o, k, arena_strndup(o->arena, val.p, val.n), CLI_FROM_FILE, file, line, err);
 }
 
-int cli_conf_parse(cli_opts *o, const char *file, const char *text, size_t n,
-                   char err[CLI_ERR_MAX])
+int cli_conf_parse(cli_opts *o, const char *file, const char *text, size_t n, char err[CLI_ERR_MAX])
 {
     int line = 1;
     for (size_t at = 0; at < n; line++) {
@@ -680,8 +702,8 @@ static int env_words(cli_opts *o, int k, const char *v, char err[CLI_ERR_MAX])
 {
     while (*v) {
         size_t skip = strspn(v, " \t"), n = strcspn(v + skip, " \t");
-        if (n > 0 && add_setting(o, k, arena_strndup(o->arena, v + skip, n), CLI_FROM_ENV, NULL,
-                                 0, err) != 0)
+        if (n > 0 && add_setting(o, k, arena_strndup(o->arena, v + skip, n), CLI_FROM_ENV, NULL, 0,
+                                 err) != 0)
             return 2;
         v += skip + n;
     }
@@ -694,10 +716,9 @@ static int parse_env(cli_opts *o, char *const *envp, char err[CLI_ERR_MAX])
         const char *v = env_value(envp, OPTS[k].name);
         if (v == NULL || !is_setting(&OPTS[k]) || !takes(o, &OPTS[k]))
             continue;
-        int rc = OPTS[k].flags & OF_REPEAT
-                     ? env_words(o, (int)k, v, err)
-                     : add_setting(o, (int)k, arena_strdup(o->arena, v), CLI_FROM_ENV, NULL, 0,
-                                   err);
+        int rc = OPTS[k].flags & OF_REPEAT ? env_words(o, (int)k, v, err)
+                                           : add_setting(o, (int)k, arena_strdup(o->arena, v),
+                                                         CLI_FROM_ENV, NULL, 0, err);
         if (rc != 0)
             return rc;
     }
@@ -939,15 +960,25 @@ static int help_command(const cli_opts *o)
 int cli_run(const cli_opts *o)
 {
     switch (o->cmd) {
-    case CLI_INIT: return cli_init(o);
-    case CLI_USER: return cli_user(o);
-    case CLI_TICKET: return cli_ticket(o);
-    case CLI_TOKEN: return cli_token(o);
-    case CLI_APPTOKEN: return cli_apptoken(o);
-    case CLI_KEYGEN: return cli_keygen(o);
-    case CLI_REKEY: return cli_rekey(o);
-    case CLI_MIGRATE: return cli_migrate(o);
-    case CLI_HELP: return help_command(o);
-    default: return cli_usage_error(o, "not a command to run here");
+    case CLI_INIT:
+        return cli_init(o);
+    case CLI_USER:
+        return cli_user(o);
+    case CLI_TICKET:
+        return cli_ticket(o);
+    case CLI_TOKEN:
+        return cli_token(o);
+    case CLI_APPTOKEN:
+        return cli_apptoken(o);
+    case CLI_KEYGEN:
+        return cli_keygen(o);
+    case CLI_REKEY:
+        return cli_rekey(o);
+    case CLI_MIGRATE:
+        return cli_migrate(o);
+    case CLI_HELP:
+        return help_command(o);
+    default:
+        return cli_usage_error(o, "not a command to run here");
     }
 }
