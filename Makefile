@@ -261,6 +261,10 @@ $(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(JPEG_LIBS
 $(BUILD)/fuzz/fuzz_pg_conninfo: $(PG_OBJ)
 $(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 
+# The config file parser lives in src/cli, beside the program's main.
+$(BUILD)/fuzz/fuzz_conf: $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
+$(BUILD)/fuzz/fuzz_conf: FUZZ_LINK = $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
+
 fuzz-bins: $(FUZZ_BIN)
 
 fuzz-build:

@@ -2,6 +2,10 @@
  * main.c — crmblob's entry point: `serve`, and dispatch of the
  * administration commands (src/cli).
  *
+ * The configuration comes from cli_load (src/cli/opts.c: the command line,
+ * CRMBLOB_<OPTION>, a --config file). serve binds its port before anything
+ * else, so a port in use is told before a database or a password is made.
+ *
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
  * taken by sigwait here, so a stop always runs the orderly shutdown (stop
  * accepting, finish requests in flight, close the store), and a SIGHUP
@@ -14,6 +18,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sodium.h>
@@ -27,6 +32,7 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/reload.h"
 #include "core/text.h"
 #include "core/tz.h"
@@ -103,14 +109,14 @@ static void sweeper_stop(sweeper *sw)
 }
 
 /* With no user at all, creates "admin" so that a new server can be used. */
-static int bootstrap_admin(store_t *st)
+static int bootstrap_admin(store_t *st, const cli_opts *o)
 {
     int64_t count;
     if (store_user_count(st, &count) != STORE_OK)
         return 1;
     if (count > 0)
         return 0;
-    const char *env = getenv("CRMBLOB_ADMIN_PASSWORD");
+    const char *env = o->admin_password; /* CRMBLOB_ADMIN_PASSWORD, or the config file */
     char pw[64], hash[AUTH_HASH_MAX];
     unsigned char rnd[15];
     if (env != NULL && *env) {
@@ -128,7 +134,7 @@ static int bootstrap_admin(store_t *st)
         return 1;
     if (env != NULL && *env)
         log_info("created the first user 'admin' (role admin) with the password from "
-                 "CRMBLOB_ADMIN_PASSWORD");
+                 "CRMBLOB_ADMIN_PASSWORD or admin-password");
     else
         log_info("created the first user 'admin' (role admin) with password: %s "
                  "(change it with: crmblob user passwd admin --password-stdin)",
@@ -237,11 +243,12 @@ static int wait_for_stop(const sigset_t *sigs, reload_registry *reg)
     return sig;
 }
 
-static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, reload_registry *reg,
-                              const sigset_t *sigs)
+static int serve_until_signal(api_t *api, const cli_opts *o, int *fd, http_tls *tls,
+                              reload_registry *reg, const sigset_t *sigs)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
+                      .listen_fd = *fd,
                       .threads = o->threads ? o->threads : default_threads(),
                       .timeout_s = o->timeout_s,
                       .head_timeout_s = o->head_timeout_s,
@@ -252,6 +259,7 @@ static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, relo
                       .log_probes = o->log_probes,
                       .tls = tls};
     raise_fd_limit();
+    *fd = -1; /* http_start's now, whatever it answers */
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
     http_reload_register(srv, reg);
@@ -284,6 +292,17 @@ static int open_tls(const cli_opts *o, http_tls **tls)
     return http_tls_open(o->tls_cert, o->tls_key, tls) == CB_EOK ? 0 : 1;
 }
 
+/* The listening socket, before anything is created: a port in use is told
+ * before a database is made or a first password printed. */
+static int listen_first(const cli_opts *o, int *fd)
+{
+    int err = 0;
+    if (net_listen(o->listen, SOMAXCONN, fd, &err) == CB_EOK)
+        return 0;
+    log_error("cannot listen on %s: %s", o->listen, strerror(err));
+    return 1;
+}
+
 static int cmd_serve(const cli_opts *o)
 {
     store_t *st = NULL;
@@ -292,7 +311,7 @@ static int cmd_serve(const cli_opts *o)
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
-    int rc = 1;
+    int rc = 1, fd = -1;
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -300,10 +319,14 @@ static int cmd_serve(const cli_opts *o)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts */
     signal(SIGPIPE, SIG_IGN);
-    if (o->nargs != 0) {
-        cli_usage(stderr);
-        return 2;
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
+    if (o->print_config) {
+        cli_print_config(o, stdout);
+        return 0;
     }
+    if (listen_first(o, &fd) != 0)
+        return 1;
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
     if ((rc = open_tls(o, &tls)) != 0)
         return rc;
@@ -319,7 +342,7 @@ static int cmd_serve(const cli_opts *o)
                         .pool_size = (int)o->db_pool};
     if (open_waiting(o, &so, &st) != 0)
         goto out;
-    if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
+    if (bootstrap_admin(st, o) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
     auth_reload_register(auth, &reg);
@@ -344,7 +367,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
-    rc = serve_until_signal(api, o, tls, &reg, &sigs);
+    rc = serve_until_signal(api, o, &fd, tls, &reg, &sigs);
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
@@ -353,42 +376,33 @@ out:
     store_close(st); /* it borrows the codec */
     codec_destroy(codec);
     http_tls_free(tls); /* the server has stopped: no connection pins a set */
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    cli_opts o;
+    char err[CLI_ERR_MAX];
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        cli_usage(argc < 2 ? stderr : stdout);
+        cli_help(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? 2 : 0;
     }
-    cli_opts o;
-    if (cli_parse(argc - 1, argv + 1, &o) != 0) {
-        cli_usage(stderr);
-        return 2;
+    /* the configuration: argv, the environment, a --config file */
+    int rc = cli_load(argc - 1, argv + 1, environ, &o, err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    else if (o.help)
+        cli_help(stdout, o.cmd_name);
+    else if (sodium_init() < 0)
+        rc = 1;
+    else {
+        /* whatever a command ends with, lines it suppressed are counted in
+         * one last summary (the server's flusher has stopped by then too) */
+        atexit(log_flush_suppressed);
+        rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
     }
-    if (sodium_init() < 0)
-        return 1;
-    /* whatever a command ends with, lines it suppressed are counted in one
-     * last summary (the server's flusher has stopped by then too) */
-    atexit(log_flush_suppressed);
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&o);
-    if (strcmp(cmd, "user") == 0)
-        return cli_user(&o);
-    if (strcmp(cmd, "ticket") == 0)
-        return cli_ticket(&o);
-    if (strcmp(cmd, "token") == 0)
-        return cli_token(&o);
-    if (strcmp(cmd, "apptoken") == 0)
-        return cli_apptoken(&o);
-    if (strcmp(cmd, "keygen") == 0)
-        return cli_keygen(&o);
-    if (strcmp(cmd, "rekey") == 0)
-        return cli_rekey(&o);
-    if (strcmp(cmd, "migrate") == 0)
-        return cli_migrate(&o);
-    cli_usage(stderr);
-    return 2;
+    cli_opts_free(&o);
+    return rc;
 }

@@ -119,14 +119,14 @@ int cli_migrate(const cli_opts *o)
     store_copy_end *from = NULL, *to = NULL;
     char fd[512], td[512];
     int rc = 1;
-    if (o->nargs != 0 || o->from == NULL || o->to == NULL || (o->verify_only && o->force)) {
-        cli_usage(stderr);
-        return 2;
-    }
-    if (strcmp(o->from, o->to) == 0) {
-        fprintf(stderr, "crmblob: --from and --to name the same database\n");
-        return 2;
-    }
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
+    if (o->from == NULL || o->to == NULL)
+        return cli_usage_error(o, "needs --from and --to");
+    if (o->verify_only && o->force)
+        return cli_usage_error(o, "--verify-only copies nothing: --force makes no sense with it");
+    if (strcmp(o->from, o->to) == 0)
+        return cli_usage_error(o, "--from and --to name the same database");
     log_set_level(LOG_WARN); /* the command prints its result, not the store's chatter */
     store_describe(o->from, fd, sizeof(fd));
     store_describe(o->to, td, sizeof(td));

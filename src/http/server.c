@@ -66,6 +66,7 @@
  */
 #include "http/http.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -826,39 +827,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     take_turns();
 }
 
-static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    int32_t port;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host) ||
-        !text_parse_i32(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535)
-        return CB_EBADREQ;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return inet_pton(AF_INET6, host + 1, &v6->sin6_addr) == 1 ? CB_EOK : CB_EBADREQ;
-    }
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    *len = sizeof(*v4);
-    if (hl == 0 || strcmp(host, "*") == 0) {
-        v4->sin_addr.s_addr = htonl(INADDR_ANY);
-        return CB_EOK;
-    }
-    if (strcmp(host, "localhost") == 0)
-        return inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
-    return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
-}
-
 /* libmicrohttpd's own messages (a head it refuses itself, a client gone
  * mid-request) go through the log, stamped and limited per kind like
  * every diagnostic: written straight to stderr they were a line or two
@@ -903,15 +871,12 @@ static cb_err guard_start(const http_config *cfg, http_guard **out)
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    if (parse_listen(cfg->listen, &ss, &sslen) != CB_EOK) {
-        log_error("cannot parse --listen '%s' (expected host:port)", cfg->listen);
-        return CB_EBADREQ;
-    }
+    assert(cfg->listen_fd >= 0);
     http_server *s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    if (s == NULL) {
+        close(cfg->listen_fd);
         return CB_EINTERNAL;
+    }
     s->api = api;
     s->log_probes = cfg->log_probes;
     s->tls = cfg->tls;
@@ -921,22 +886,22 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
                      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if ((s->offload = offload_start(s)) == NULL) {
         free(s);
+        close(cfg->listen_fd);
         return CB_EINTERNAL;
     }
     if (guard_start(cfg, &s->guard) != CB_EOK) {
         offload_stop(s->offload);
         free(s);
+        close(cfg->listen_fd);
         return CB_EINTERNAL;
     }
     unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     if (s->tls != NULL)
         flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
         /* the logger first: libmicrohttpd warns about it otherwise */
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, or_default(cfg->timeout_s, DEFAULT_TIMEOUT_S),
         MHD_OPTION_CONNECTION_LIMIT, or_default(cfg->max_conns, DEFAULT_MAX_CONNS),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
@@ -948,7 +913,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         s->tls != NULL ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, HTTP_TLS_PRIORITIES,
         MHD_OPTION_HTTPS_CERT_CALLBACK, tls_certificate, MHD_OPTION_END);
     if (s->d == NULL) {
-        log_error("cannot listen on %s", cfg->listen);
+        log_error("cannot serve on %s", cfg->listen); /* the socket: libmicrohttpd's */
         offload_stop(s->offload);
         http_guard_stop(s->guard);
         free(s);

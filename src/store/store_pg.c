@@ -2035,11 +2035,16 @@ static pg_be *pg_new(const char *conninfo)
 }
 
 /* Migrates the schema on one connection of the pool. */
-static store_err migrate(pg_be *p)
+/* The schema made or brought up to date; with must_exist, a database
+ * without crmblob's schema is STORE_ABSENT and left untouched. */
+static store_err migrate(pg_be *p, bool must_exist)
 {
     pgc_conn *c = NULL;
     int found = 0;
     store_err rc = res_err(pgc_checkout(p->pool, &c));
+    if (rc == STORE_OK && must_exist && (rc = res_err(pgc_schema_version(c, &found))) == STORE_OK &&
+        found == 0)
+        rc = STORE_ABSENT;
     if (rc == STORE_OK)
         rc = res_err(pgc_schema_migrate(c, &found));
     pgc_return(p->pool, c);
@@ -2061,7 +2066,7 @@ store_err store_pg_open(const char *conninfo, const store_options *o, store_be *
                       .nstmts = S_TOTAL};
     store_err rc = res_err(pgc_pool_open(conninfo, &po, &p->pool));
     if (rc == STORE_OK)
-        rc = migrate(p);
+        rc = migrate(p, o->must_exist);
     if (rc != STORE_OK) {
         pg_close(&p->base);
         return rc;

@@ -3340,7 +3340,10 @@ store_err store_sqlite_open(const char *path, const store_options *opt, store_be
     assert(path != NULL && opt != NULL && out != NULL);
     int pool_size = opt->pool_size > 0 ? opt->pool_size : DEFAULT_POOL_SIZE;
     store_err rc = STORE_OK;
+    struct stat st;
     *out = NULL;
+    if (opt->must_exist && stat(path, &st) != 0 && errno == ENOENT)
+        return STORE_ABSENT; /* the caller says how to make one */
     struct sq_store *s = sq_new(pool_size);
     if (s == NULL) {
         log_error("store: out of memory");

@@ -358,7 +358,15 @@ class Server:
                 f"stderr: {p.stderr}")
         return p
 
+    def init_db(self):
+        """`crmblob init`: the administration commands refuse to make a
+        database, so one is made before the first user is added."""
+        if not getattr(self, "_db_made", False):
+            self.cli("init", "--db", str(self.db), check=True)
+            self._db_made = True
+
     def add_user(self, name, role, password, full_name=None, check=True):
+        self.init_db()
         args = ["user", "add", name, "--role", role]
         if full_name is not None:
             args += ["--full-name", full_name]
