@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "auth/auth.h"
+#include "core/log.h"
 #include "core/meter.h"
 #include "core/net.h"
 #include "store/codec.h"
@@ -44,6 +45,9 @@ typedef struct {
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
+    log_format log_format;         /* --log-format: text or json */
+    log_level log_level;           /* --log-level: the least serious lines written */
+    const char *log_file;          /* --log-file: lines go there; NULL = stderr */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */

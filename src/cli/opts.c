@@ -29,6 +29,7 @@ enum {
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
     O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
+    O_LOG_FORMAT, O_LOG_LEVEL, O_LOG_FILE,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +85,9 @@ static const struct option longopts[] = {
     {"to", required_argument, NULL, O_TO},
     {"force", no_argument, NULL, O_FORCE},
     {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
+    {"log-format", required_argument, NULL, O_LOG_FORMAT},
+    {"log-level", required_argument, NULL, O_LOG_LEVEL},
+    {"log-file", required_argument, NULL, O_LOG_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -103,6 +107,8 @@ void cli_usage(FILE *f)
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
           "                [--log-limit N] [--image-cpu-limit 20s] [--log-probes]\n"
           "                [--spool-dir DIR] [--db-pool N] [--db-wait SECONDS]\n"
+          "                [--log-format text|json] [--log-level error|warn|info|debug]\n"
+          "                [--log-file FILE]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -139,7 +145,13 @@ void cli_usage(FILE *f)
           "serve's database: --db-pool N connections (default 8 for SQLite, 16 for PostgreSQL);\n"
           "  --db-wait SECONDS keeps trying to reach PostgreSQL at start (default 0: exit 1 at\n"
           "  once). While PostgreSQL is down, /ready and requests answer 503 with Retry-After;\n"
-          "  the server reconnects by itself.\n",
+          "  the server reconnects by itself.\n"
+          "serve's log: --log-format text (default) or json (one JSON object per line);\n"
+          "  --log-level error | warn | info (default: also start, stop, refused credentials\n"
+          "  and one access line per request) | debug (also libvips' and PostgreSQL's notices);\n"
+          "  --log-file FILE appends to FILE instead of stderr. The first admin's password is\n"
+          "  shown on stderr when it is a terminal, else written to crmblob-admin-password\n"
+          "  (mode 0600) where uploads are spooled; the log says where.\n",
           f);
 }
 
@@ -229,6 +241,9 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_PW_STDIN: o->password_stdin = true; return true;
     case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
     case O_LOG_PROBES: o->log_probes = true; return true;
+    case O_LOG_FORMAT: return log_parse_format(v, &o->log_format);
+    case O_LOG_LEVEL: return log_parse_level(v, &o->log_level);
+    case O_LOG_FILE: o->log_file = v; return *v != '\0';
     case O_SPOOL_DIR: o->spool_dir = v; return *v != '\0';
     case O_DB_POOL: return parse_count(v, 1024, &o->db_pool);
     case O_DB_WAIT: /* 0: no wait */
@@ -277,7 +292,8 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     int c;
     *o = (cli_opts){.db = DEFAULT_DB, .listen = DEFAULT_LISTEN, .blob_grace_s = DEFAULT_BLOB_GRACE,
                     .cache_mb = DEFAULT_CACHE_MB, .spool_mb = DEFAULT_SPOOL_MB,
-                    .log_limit = LOG_LIMIT_LINES, .min_body_rate = DEFAULT_MIN_BODY_RATE};
+                    .log_limit = LOG_LIMIT_LINES, .min_body_rate = DEFAULT_MIN_BODY_RATE,
+                    .log_level = LOG_INFO, .log_format = LOG_TEXT};
     o->auth.jwt_keys = o->jwt_keys;
     optind = 1;
     opterr = 1;
