@@ -226,6 +226,10 @@ static void swap_out(int fd, char *path)
 
 int log_open_file(const char *path)
 {
+    if (path == NULL) {
+        swap_out(STDERR_FILENO, NULL);
+        return 0;
+    }
     char *copy = strdup(path);
     int fd = copy != NULL ? open_log(path) : -ENOMEM;
     if (fd < 0) {
@@ -433,8 +437,9 @@ static void put_stamp(line_buf *b, log_format f)
 }
 
 /* What put_hexed writes as \xNN besides control characters: nothing (a
- * diagnostic's text), spaces (a field of an access line), '"' and '\\'
- * (a quoted field). */
+ * diagnostic's text), spaces and '"' (a field of an access line: the only
+ * quotes of a text access line are those around its user agent), '"' and
+ * '\\' (that quoted field). */
 typedef enum { HEX_CTL, HEX_SPACE, HEX_QUOTED } hex_set;
 
 /* s[0..len) with control characters and those of `set` as \xNN, stopping
@@ -446,7 +451,7 @@ static void put_hexed(line_buf *b, const char *s, size_t len, size_t field, hex_
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0, k = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        bool escape = c < 0x20 || c == 0x7f || (set == HEX_SPACE && c == ' ') ||
+        bool escape = c < 0x20 || c == 0x7f || (set == HEX_SPACE && (c == ' ' || c == '"')) ||
                       (set == HEX_QUOTED && (c == '"' || c == '\\'));
         size_t w = escape ? 4 : 1;
         if (k + w > field || b->n + w > b->cap - 1)

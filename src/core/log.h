@@ -57,8 +57,8 @@ bool log_parse_level(const char *s, log_level *out);
 void log_set_format(log_format f);
 /* "text", "json"; false for anything else. */
 bool log_parse_format(const char *s, log_format *out);
-/* Lines go to the file at path from now on (appended, created 0640): 0,
- * or an errno (lines still go where they went). */
+/* Lines go to the file at path from now on (appended, created 0640; NULL:
+ * stderr again): 0, or an errno (lines still go where they went). */
 int log_open_file(const char *path);
 /* Opens the log file again by its name (it was moved away, e.g. by
  * logrotate): for a reload. 0 (also when lines go to stderr), or an errno
@@ -90,8 +90,8 @@ typedef struct {
 
 /* At level info or debug only. Text: "TIME access METHOD TARGET STATUS
  * BYTES MICROSus USER|- id=ID ua="AGENT" [app=APP] from=CLIENT" (spaces
- * and control characters in the values as \xNN, in AGENT only control
- * characters, '"' and '\\'); JSON: {"time","level":"info","msg":"access",
+ * '"' and control characters in the values as \xNN, in AGENT control
+ * characters, '"' and '\\': the line's only quotes are AGENT's); JSON: {"time","level":"info","msg":"access",
  * "method","target","status","bytes","duration_us","user","app",
  * "request_id","user_agent","client"} (absent values null). */
 void log_access(const log_access_fields *a);

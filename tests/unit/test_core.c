@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -773,6 +774,49 @@ static void test_log_json_diag(void **state)
     assert_null(strstr(got, "hidden"));
 }
 
+/* --log-file: lines go to the file; after it is moved away, log_reopen
+ * makes a new one by the name (what a reload does for logrotate); a file
+ * that cannot be opened leaves lines where they went. */
+static void test_log_file_reopen(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crmblob-logtest-XXXXXX", path[128], moved[128], got[4096];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.log", dir);
+    snprintf(moved, sizeof(moved), "%s/a.log.1", dir);
+    assert_int_equal(log_reopen(), 0); /* stderr: nothing to do */
+    assert_int_equal(log_open_file(path), 0);
+    log_info("first %d", 1);
+    assert_int_equal(rename(path, moved), 0);
+    log_info("second %d", 2); /* still the moved file */
+    assert_int_equal(log_reopen(), 0);
+    log_info("third %d", 3);
+    char bad[160];
+    snprintf(bad, sizeof(bad), "%s/no/such/dir.log", dir);
+    assert_int_equal(log_open_file(bad), ENOENT);
+    log_info("fourth %d", 4);
+    int fd = open(moved, O_RDONLY);
+    ssize_t n = read(fd, got, sizeof(got) - 1);
+    close(fd);
+    got[n > 0 ? n : 0] = '\0';
+    assert_non_null(strstr(got, " info first 1\n"));
+    assert_non_null(strstr(got, " info second 2\n"));
+    assert_null(strstr(got, "third"));
+    fd = open(path, O_RDONLY);
+    n = read(fd, got, sizeof(got) - 1);
+    close(fd);
+    got[n > 0 ? n : 0] = '\0';
+    assert_non_null(strstr(got, " info third 3\n"));
+    assert_non_null(strstr(got, " info fourth 4\n"));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0007, 0);
+    unlink(path);
+    unlink(moved);
+    rmdir(dir);
+    assert_int_equal(log_open_file(NULL), 0); /* stderr again, for the other tests */
+}
+
 /* Lines of one kind past the limit are counted, and the next line of the
  * kind after the interval tells how many; other kinds keep their own
  * budget. Control characters come out escaped. */
@@ -915,7 +959,7 @@ int main(void)
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_access_json),
-        cmocka_unit_test(test_log_json_diag), cmocka_unit_test(test_log_flusher_writes),
+        cmocka_unit_test(test_log_json_diag), cmocka_unit_test(test_log_file_reopen), cmocka_unit_test(test_log_flusher_writes),
         cmocka_unit_test(test_log_limit), cmocka_unit_test(test_meter_line),
         cmocka_unit_test(test_meter_unknown_totals),        cmocka_unit_test(test_log_limit_summary_unprompted),
     };
