@@ -446,25 +446,37 @@ typedef enum { HEX_CTL, HEX_SPACE, HEX_QUOTED } hex_set;
  * before field bytes are out (each field has its budget) or the line is
  * full. In text, values from clients must not be able to start a forged
  * line or shift the fields. */
+static bool hex_escaped(unsigned char c, hex_set set)
+{
+    return c < 0x20 || c == 0x7f || (set == HEX_SPACE && (c == ' ' || c == '"')) ||
+           (set == HEX_QUOTED && (c == '"' || c == '\\'));
+}
+
+/* Appends s[0..n) as it is, within the line. */
+static void put_run(line_buf *b, const char *s, size_t n)
+{
+    if (n > b->cap - 1 - b->n)
+        n = b->cap - 1 - b->n;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
 static void put_hexed(line_buf *b, const char *s, size_t len, size_t field, hex_set set)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0, k = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool escape = c < 0x20 || c == 0x7f || (set == HEX_SPACE && (c == ' ' || c == '"')) ||
-                      (set == HEX_QUOTED && (c == '"' || c == '\\'));
-        size_t w = escape ? 4 : 1;
-        if (k + w > field || b->n + w > b->cap - 1)
+    for (size_t i = 0, k = 0; i < len;) {
+        size_t run = 0; /* bytes written as they are: copied together */
+        while (i + run < len && k + run < field && !hex_escaped((unsigned char)s[i + run], set))
+            run++;
+        put_run(b, s + i, run);
+        i += run;
+        k += run;
+        if (i == len || k + 4 > field || b->n + 4 > b->cap - 1)
             return;
-        if (escape) {
-            b->p[b->n++] = '\\';
-            b->p[b->n++] = 'x';
-            b->p[b->n++] = hex[c >> 4];
-            b->p[b->n++] = hex[c & 15];
-        } else {
-            b->p[b->n++] = (char)c;
-        }
-        k += w;
+        unsigned char c = (unsigned char)s[i++];
+        char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        put_run(b, esc, 4);
+        k += 4;
     }
 }
 
@@ -506,6 +518,16 @@ static void put_json_chars(line_buf *b, const char *s, size_t len, size_t field)
         field = room;
     b->p[b->n++] = '"';
     for (size_t i = 0, k = 0; i < len;) {
+        size_t run = 0; /* printable ASCII but '"' and '\\': copied together */
+        while (i + run < len && k + run < field && u[i + run] >= 0x20 && u[i + run] < 0x7f &&
+               u[i + run] != '"' && u[i + run] != '\\')
+            run++;
+        memcpy(b->p + b->n, s + i, run);
+        b->n += run;
+        k += run;
+        i += run;
+        if (i == len)
+            break;
         char esc[8];
         size_t elen, used = json_char(u + i, len - i, esc, &elen);
         size_t w = elen > 0 ? elen : used;
