@@ -6,8 +6,10 @@ a JSON body sent as a form (curl -d) refused with 415 in the caller's
 language on every route that takes a carrier."""
 import json
 import os
+import pty
 import re
 import secrets
+import select
 import shutil
 import signal
 import stat
@@ -307,3 +309,39 @@ def test_login_json_sent_as_form(make_arg_server):
                       headers={"Content-Type": FORM, "Origin": "https://app.example"})
     assert r.status_code == 415, r.text
     assert FORM in r.json()["ErrorMessage"]
+
+
+def test_first_password_shown_on_a_terminal_only(make_arg_server, tmp_path):
+    """With stderr on a terminal the first admin's password is shown there,
+    once, and neither logged (--log-file) nor written to a file."""
+    s = make_arg_server([], users={}, start=False)
+    logfile = tmp_path / "tty.log"
+    master, slave = pty.openpty()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "CRMBLOB_ADMIN_PASSWORD"}
+    p = subprocess.Popen([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", str(s.db),
+                          *s.spool_args(), "--log-file", str(logfile)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                         env=env)
+    os.close(slave)
+    try:
+        shown = b""
+        deadline = time.monotonic() + START_TIMEOUT
+        while b"(shown once" not in shown and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                shown += os.read(master, 4096)
+        m = re.search(rb"has the password: (\S+)", shown)
+        assert m, shown
+        pw = m.group(1).decode()
+        assert wait_for(lambda: "its password was shown on the terminal" in logfile.read_text())
+        assert wait_for(lambda: "listening on" in logfile.read_text())
+        r = requests.get(f"http://127.0.0.1:{port}/api/v1/Person/1", auth=("admin", pw),
+                         timeout=HTTP_TIMEOUT)
+        assert r.status_code == 404, r.text
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        os.close(master)
+    assert pw not in logfile.read_text()
+    assert not list(s.dir.glob("crmblob-admin-password"))
+    assert s.cli("user", "list", "--db", str(s.db)).stdout.count("admin") >= 1
