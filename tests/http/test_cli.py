@@ -132,7 +132,7 @@ def test_bootstrap_admin_random_password_in_file(make_server):
     m = re.search(r"its password is in (\S+) \(mode 0600", log)
     assert m, f"no line naming the password file:\n{log[-2000:]}"
     path = m.group(1)
-    assert os.path.dirname(path) == str(s.db.parent) or s.pg_schema, path
+    assert s.pg_schema or os.path.dirname(path) == str(s.db.parent), path
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     pw = open(path).read().strip()
     assert len(pw) >= 16
