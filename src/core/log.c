@@ -572,9 +572,9 @@ static void write_diag(log_level lvl, const char *head, const char *text, size_t
         put_str(&b, "\"level\":\"");
         put_str(&b, level_names[lvl]);
         put_str(&b, "\",\"msg\":");
-        b.cap -= 1; /* room for the closing brace */
+        b.cap -= 2; /* room for the closing brace (emit keeps one byte for the newline) */
         put_json_chars(&b, msg, mlen, SIZE_MAX);
-        b.cap += 1;
+        b.cap += 2;
         put_str(&b, "}");
     } else {
         put_str(&b, level_names[lvl]);

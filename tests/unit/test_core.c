@@ -754,7 +754,12 @@ static void test_log_access_json(void **state)
 
 static void log_json_diag(void)
 {
+    static char quotes[3000];
+    memset(quotes, '"', sizeof(quotes) - 1);
     log_set_format(LOG_JSON);
+    log_warn("long %s", quotes); /* cut, still closed */
+    memset(quotes, 'L', sizeof(quotes) - 1);
+    log_warn("%s", quotes); /* fills the line exactly */
     log_warn("say \"%s\"", "x\ny\xff");
     log_set_level(LOG_WARN);
     log_info("hidden");
@@ -767,10 +772,18 @@ static void log_json_diag(void)
 static void test_log_json_diag(void **state)
 {
     (void)state;
-    static char got[4096];
+    static char got[16384];
     capture_stderr(log_json_diag, got, sizeof(got));
     assert_non_null(strstr(got, "\",\"level\":\"warn\",\"msg\":\"say \\\"x\\ny\\ufffd\\\"\"}\n"));
     assert_true(strncmp(got, "{\"time\":\"20", 11) == 0);
+    const char *nl = strchr(got, '\n');
+    assert_non_null(nl);
+    assert_true(nl - got < 2048);
+    assert_memory_equal(nl - 4, "\\\"\"}", 4); /* the last escaped quote, the closing one, the brace */
+    const char *nl2 = strchr(nl + 1, '\n');
+    assert_non_null(nl2);
+    assert_true(nl2 - nl - 1 < 2048);
+    assert_memory_equal(nl2 - 3, "L\"}", 3);
     assert_null(strstr(got, "hidden"));
 }
 
