@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -108,7 +109,68 @@ static void sweeper_stop(sweeper *sw)
     pthread_mutex_destroy(&sw->mu);
 }
 
-/* With no user at all, creates "admin" so that a new server can be used. */
+/* Where the first admin's random password goes when stderr is not a
+ * terminal: this file, in the directory where uploads are spooled. */
+#define ADMIN_PW_FILE "crmblob-admin-password"
+
+/* Writes pw to dir/ADMIN_PW_FILE, a new file only its owner may read (an
+ * old one is replaced); its path into path. 0, or an errno. */
+static int write_pw_file(const char *dir, const char *pw, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, ADMIN_PW_FILE);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    size_t n = strlen(pw);
+    int err = 0;
+    if (write(fd, pw, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+        err = errno != 0 ? errno : EIO;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err != 0)
+        unlink(path);
+    return err;
+}
+
+/* Tells the first admin's random password once, never through the log:
+ * on stderr when it is a terminal, else in a file (write_pw_file) whose
+ * path is logged. path gets that path ("" for the terminal). 0 or 1. */
+static int tell_admin_password(store_t *st, const char *pw, char *path, size_t cap)
+{
+    path[0] = '\0';
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr,
+                "\ncrmblob: the first user 'admin' (role admin) has the password: %s\n"
+                "  (shown once; change it with: crmblob user passwd admin --password-stdin)\n\n",
+                pw);
+        return 0;
+    }
+    int err = write_pw_file(store_spool_hint(st), pw, path, cap);
+    if (err != 0)
+        log_error("cannot write the first admin's password to %s: %s", path, strerror(err));
+    return err != 0;
+}
+
+/* The first user's password: admin-password (CRMBLOB_ADMIN_PASSWORD or the
+ * config file), or a random one
+ * (told by tell_admin_password). */
+static void admin_password(const cli_opts *o, char *pw, size_t cap, bool *from_env)
+{
+    const char *env = o->admin_password; /* CRMBLOB_ADMIN_PASSWORD, or the config file */
+    unsigned char rnd[15];
+    *from_env = env != NULL && *env;
+    if (*from_env) {
+        snprintf(pw, cap, "%s", env);
+        return;
+    }
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2base64(pw, cap, rnd, sizeof(rnd), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* With no user at all, creates "admin" so that a new server can be used.
+ * Its password is never logged: the line says where it went. */
 static int bootstrap_admin(store_t *st, const cli_opts *o)
 {
     int64_t count;
@@ -116,31 +178,36 @@ static int bootstrap_admin(store_t *st, const cli_opts *o)
         return 1;
     if (count > 0)
         return 0;
-    const char *env = o->admin_password; /* CRMBLOB_ADMIN_PASSWORD, or the config file */
-    char pw[64], hash[AUTH_HASH_MAX];
-    unsigned char rnd[15];
-    if (env != NULL && *env) {
-        snprintf(pw, sizeof(pw), "%s", env);
-    } else {
-        randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2base64(pw, sizeof(pw), rnd, sizeof(rnd),
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    }
+    char pw[64], hash[AUTH_HASH_MAX], path[PATH_MAX + 64] = "";
+    bool from_env;
+    int rc = 1;
+    admin_password(o, pw, sizeof(pw), &from_env);
     model_user u = {.name = "admin", .full_name = "Administrator", .role = MODEL_ROLE_ADMIN};
     if (auth_hash_password(pw, hash) != CB_EOK)
-        return 1;
+        goto out;
     u.pw_hash = hash;
-    if (store_user_add(st, &u) != STORE_OK)
-        return 1;
-    if (env != NULL && *env)
+    if (!from_env && tell_admin_password(st, pw, path, sizeof(path)) != 0)
+        goto out;
+    if (store_user_add(st, &u) != STORE_OK) {
+        if (path[0] != '\0')
+            unlink(path);
+        goto out;
+    }
+    rc = 0;
+    if (from_env)
         log_info("created the first user 'admin' (role admin) with the password from "
                  "CRMBLOB_ADMIN_PASSWORD or admin-password");
+    else if (path[0] == '\0')
+        log_info("created the first user 'admin' (role admin); its password was shown on the "
+                 "terminal");
     else
-        log_info("created the first user 'admin' (role admin) with password: %s "
-                 "(change it with: crmblob user passwd admin --password-stdin)",
-                 pw);
+        log_info("created the first user 'admin' (role admin); its password is in %s (mode "
+                 "0600: read it, delete it, change it with: crmblob user passwd admin "
+                 "--password-stdin)",
+                 path);
+out:
     sodium_memzero(pw, sizeof(pw));
-    return 0;
+    return rc;
 }
 
 /* The image worker: $CRMBLOB_IMG_WORKER, else crmblob-img beside this
@@ -328,8 +395,15 @@ static int cmd_serve(const cli_opts *o)
     if (listen_first(o, &fd) != 0)
         return 1;
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
+    log_set_format(o->log_format);
+    log_set_level(o->log_level);
+    int err = o->log_file != NULL ? log_open_file(o->log_file) : 0;
+    if (err != 0) {
+        fprintf(stderr, "crmblob: cannot open the log file %s: %s\n", o->log_file, strerror(err));
+        goto out;
+    }
     if ((rc = open_tls(o, &tls)) != 0)
-        return rc;
+        goto out;
     rc = 1;
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");

@@ -15,6 +15,7 @@
 
 #include "auth/auth.h"
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/meter.h"
 #include "core/net.h"
 #include "store/codec.h"
@@ -73,6 +74,9 @@ typedef struct {
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
+    log_format log_format;         /* --log-format: text or json */
+    log_level log_level;           /* --log-level: the least serious lines written */
+    const char *log_file;          /* --log-file: lines go there; NULL = stderr */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     const char *tls_cert;          /* --tls-cert: PEM chain; with tls_key, serve speaks https */
     const char *tls_key;           /* --tls-key: its PEM private key */

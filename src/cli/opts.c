@@ -50,7 +50,8 @@ static const command CMDS[CLI_NCMD] = {
     [CLI_SERVE] = {"serve", "crmblob serve [OPTIONS]",
                    "Serves the API. It creates the database (SQLite: the file and its\n"
                    "directory) at its first start, and a first user 'admin' when there is none\n"
-                   "(its password from CRMBLOB_ADMIN_PASSWORD, else made and logged once).\n"
+                   "(its password from admin-password, else made at random and shown on a\n"
+                   "terminal or written to crmblob-admin-password where uploads are spooled).\n"
                    "It stops on SIGTERM or SIGINT, letting requests in flight finish (exit 0).\n"
                    "SIGHUP reloads what can be reloaded (the TLS certificate and key, the\n"
                    "--jwt-key files); an item that fails keeps its old configuration and the\n"
@@ -137,6 +138,8 @@ static bool set_ticket_ttl(cli_opts *o, const char *v);
 static bool set_addr_limit(cli_opts *o, const char *v);
 static bool set_account_limit(cli_opts *o, const char *v);
 static bool set_pixel_limit(cli_opts *o, const char *v);
+static bool set_log_format(cli_opts *o, const char *v);
+static bool set_log_level(cli_opts *o, const char *v);
 
 #define F(field) offsetof(cli_opts, field)
 #define DAY 86400
@@ -240,8 +243,18 @@ static const optdef OPTS[] = {
      .help = "diagnostic lines of one kind per 10 s (0: no limit)"},
     {"log-probes", NULL, C_SERVE, 0, K_FLAG, F(log_probes), .dflt_text = "off",
      .help = "access lines for GET /health and /ready too"},
+    {"log-format", "FORMAT", C_SERVE, 0, K_FN, .set = set_log_format,
+     .expect = "text or json", .dflt = "text",
+     .help = "log lines as text, or as one JSON object per line"},
+    {"log-level", "LEVEL", C_SERVE, 0, K_FN, .set = set_log_level,
+     .expect = "one of error, warn, info, debug", .dflt = "info",
+     .help = "the least serious lines written: error; warn; info (also start, stop, refused "
+             "credentials and one access line per request); debug (also libvips' and "
+             "PostgreSQL's notices)"},
+    {"log-file", "FILE", C_SERVE, 0, K_TEXT, F(log_file), .dflt_text = "stderr",
+     .help = "append the log to FILE (made 0640) instead of stderr"},
     {"admin-password", "PASSWORD", C_SERVE, OF_SECRET | OF_NO_ARGV, K_TEXT, F(admin_password),
-     .dflt_text = "made at random and logged once",
+     .dflt_text = "made at random, shown on a terminal or written to crmblob-admin-password",
      .help = "the password of the first user 'admin', made when there is no user"},
     /* the other commands' */
     {"role", "ROLE", C(CLI_USER), OF_ARGV, K_CHOICE, F(role), .choices = "admin|editor|viewer",
@@ -473,6 +486,16 @@ static bool set_addr_limit(cli_opts *o, const char *v)
 static bool set_account_limit(cli_opts *o, const char *v)
 {
     return parse_limit(v, &o->auth.account_limit);
+}
+
+static bool set_log_format(cli_opts *o, const char *v)
+{
+    return log_parse_format(v, &o->log_format);
+}
+
+static bool set_log_level(cli_opts *o, const char *v)
+{
+    return log_parse_level(v, &o->log_level);
 }
 
 static bool set_pixel_limit(cli_opts *o, const char *v)

@@ -36,7 +36,11 @@
  * make_request. The api (failure limiter, Secure cookies) and the access
  * line see that client. libmicrohttpd's own messages go through the log.
  * A request whose route is quiet (a load balancer's probe) writes no
- * access line unless --log-probes.
+ * access line unless --log-probes. The access line shows the request
+ * target as received (path and query, percent-encoding as sent, its first
+ * TARGET_LOG_MAX bytes, copied before libmicrohttpd splits and decodes it
+ * in place), the User-Agent and the request id (reqid.h), which every
+ * answer carries in X-Request-Id.
  *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
@@ -85,6 +89,7 @@
 #include "http/forwarded.h"
 #include "http/guard.h"
 #include "http/tls.h"
+#include "http/reqid.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
@@ -106,6 +111,9 @@
  * price: a query of more than a few hundred arguments outgrows it, and
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
+/* Bytes of the request target kept for the access line: a longer one is
+ * logged cut (the API refuses targets over 8 KiB with 414 anyway). */
+#define TARGET_LOG_MAX 1024
 
 /* Offload threads for pictures: enough for the image workers; more
  * would only queue on them. */
@@ -167,6 +175,7 @@ struct http_server {
     bool log_probes;       /* --log-probes: access lines for quiet routes too */
     http_guard *guard; /* head deadline, body rate, connections per address */
     http_tls *tls;     /* https: the certificates; NULL: plain http */
+    http_reqid_gen reqids;
 };
 
 struct req_state {
@@ -178,6 +187,9 @@ struct req_state {
     bool secure;               /* https: over TLS, or a trusted proxy said so */
     bool target_bad;       /* a space or a CR in the target as received */
     bool has_body;         /* Content-Length above 0, or a Transfer-Encoding */
+    const char *target;    /* as received, for the access line (its conn_state's) */
+    const char *agent;     /* User-Agent, or NULL */
+    char reqid[HTTP_REQID_MAX]; /* sent in X-Request-Id if acceptable, else made */
     http_guard_conn *guard; /* its connection's */
     uint64_t start_us;
     uint64_t discarded;
@@ -201,6 +213,7 @@ struct req_state {
 typedef struct {
     req_state req;
     char remote[64];
+    char target[TARGET_LOG_MAX + 1]; /* the current request's, NUL-terminated */
     http_guard_conn guard;
     tls_set *tls; /* https: the certificates its handshake uses (pinned) */
 } conn_state;
@@ -242,14 +255,20 @@ typedef struct {
     unsigned hosts;             /* Host headers */
     unsigned codings;           /* Transfer-Encoding headers */
     const char *coding;         /* the first one's value */
+    const char *agent;          /* User-Agent, the last one */
+    const char *request_id;     /* X-Request-Id, the last one */
 } head_scan;
 
-/* Notes one header that decides how the request is framed or addressed.
- * Dispatched on the name's length first: this runs for every header of
- * every request. */
+/* Notes one header that decides how the request is framed or addressed,
+ * or that its access line shows. Dispatched on the name's length first:
+ * this runs for every header of every request. */
 static void frame_header(head_scan *h, const char *key, size_t key_size, const char *value)
 {
-    if (key_size == 4 && strcasecmp(key, "Host") == 0) {
+    if (key_size == 10 && strcasecmp(key, "User-Agent") == 0) {
+        h->agent = value;
+    } else if (key_size == 12 && strcasecmp(key, "X-Request-Id") == 0) {
+        h->request_id = value;
+    } else if (key_size == 4 && strcasecmp(key, "Host") == 0) {
         h->hosts++;
     } else if (key_size == 14 && strcasecmp(key, "Content-Length") == 0) {
         if (h->content_length != NULL && strcmp(h->content_length, value) != 0)
@@ -420,6 +439,7 @@ static struct MHD_Response *build_response(req_state *st, const api_response *r)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     if (r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, "X-Request-Id", st->reqid);
     return resp;
 }
 
@@ -529,9 +549,13 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     if (cs->req.x != NULL) /* the last request was refused by MHD unseen */
         api_exchange_free(cs->req.x);
+    size_t len = strlen(uri), keep = len < TARGET_LOG_MAX ? len : TARGET_LOG_MAX;
+    memcpy(cs->target, uri, keep);
+    cs->target[keep] = '\0';
     cs->req = (req_state){
         .start_us = text_monotonic_us(),
-        .raw_target_len = strlen(uri),
+        .raw_target_len = len,
+        .target = cs->target,
         .target_bad = strpbrk(uri, " \r") != NULL, /* libmicrohttpd's lax mode lets them by */
         .remote = cs->remote,
         .guard = &cs->guard};
@@ -576,6 +600,8 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     head_scan scan = {.r = &req};
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
+    st->agent = scan.agent;
+    http_reqid_pick(&s->reqids, scan.request_id, st->reqid);
     st->has_body = scan.codings > 0 ||
                    (scan.content_length != NULL && strcmp(scan.content_length, "0") != 0);
     req.malformed = judge_head(&scan, version, &req.malformed_why);
@@ -819,8 +845,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     if (s->log_probes || !api_exchange_quiet(x))
-        log_access(api_exchange_method(x), api_exchange_path(x), status, bytes, now - st->start_us,
-                   api_exchange_user(x), api_exchange_app(x), st->remote);
+        log_access(&(log_access_fields){.method = api_exchange_method(x),
+                                        .target = st->target,
+                                        .status = status,
+                                        .bytes = bytes,
+                                        .micros = now - st->start_us,
+                                        .user = api_exchange_user(x),
+                                        .app = api_exchange_app(x),
+                                        .client = st->remote,
+                                        .request_id = st->reqid,
+                                        .user_agent = st->agent});
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -880,6 +914,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     s->api = api;
     s->log_probes = cfg->log_probes;
     s->tls = cfg->tls;
+    http_reqid_init(&s->reqids);
     if (cfg->trusted_proxies != NULL)
         s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
