@@ -9,6 +9,7 @@ PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       haproxy                # a real reverse proxy in front of crmblob (test_trusted_proxy)
       libpq-dev              # the PostgreSQL client library the server's store links (src/store/pg_conn.c)
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
+      prometheus             # promtool: the tests check the /metrics page with `promtool check metrics`
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do

@@ -25,8 +25,10 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/text.h"
 #include "core/tz.h"
+#include "core/version.h"
 #include "http/http.h"
 #include "img/img.h"
 #include "store/store.h"
@@ -225,7 +227,8 @@ static int open_waiting(const cli_opts *o, const store_options *so, store_t **st
     return 1;
 }
 
-static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs)
+static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sigs,
+                              metrics_t *metrics)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
@@ -236,14 +239,19 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
                       .max_conns = o->max_conns,
                       .max_conns_per_ip = o->max_conns_per_ip,
                       .trusted_proxies = &o->trusted_proxies,
-                      .log_probes = o->log_probes};
+                      .log_probes = o->log_probes,
+                      .metrics = metrics,
+                      .metrics_listen = o->metrics_listen};
     raise_fd_limit();
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
     char where[4096];
     store_describe(o->db, where, sizeof(where));
-    log_info("crmblob listening on http://%s (database %s, %u threads)", o->listen, where,
-             hc.threads);
+    char extra[300] = "";
+    if (o->metrics_listen != NULL)
+        snprintf(extra, sizeof(extra), "; metrics on http://%s/metrics", o->metrics_listen);
+    log_info("crmblob %s listening on http://%s (database %s, %u threads%s)", version_string(),
+             o->listen, where, hc.threads, extra);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
     int sig = 0;
     sigwait(sigs, &sig);
@@ -254,12 +262,27 @@ static int serve_until_signal(api_t *api, const cli_opts *o, const sigset_t *sig
     return 0;
 }
 
+/* The build's version as a metric: crmblob_build_info{version="..."} 1. */
+static void build_info(metrics_t *m)
+{
+    const char *v = version_string();
+    metrics_label l = {"version", &v, 1};
+    metrics_family *f = metrics_register(
+        m, &(metrics_def){.name = "crmblob_build_info",
+                          .help = "The version crmblob was built as (the value is always 1).",
+                          .type = METRICS_GAUGE,
+                          .labels = &l,
+                          .nlabels = 1});
+    metrics_set(f, 0, 1);
+}
+
 static int cmd_serve(const cli_opts *o)
 {
     store_t *st = NULL;
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
+    metrics_t *metrics = NULL;
     int rc = 1;
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -274,22 +297,27 @@ static int cmd_serve(const cli_opts *o)
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
-    if (cli_make_codec(o, &codec) != 0)
+    if ((metrics = metrics_create()) == NULL || cli_make_codec(o, &codec) != 0)
         goto out;
+    build_info(metrics);
     store_options so = {.durable = o->durable,
                         .cache_bytes = (size_t)o->cache_mb << 20,
                         .codec = codec,
                         .spool_dir = o->spool_dir,
-                        .pool_size = (int)o->db_pool};
+                        .pool_size = (int)o->db_pool,
+                        .metrics = metrics};
     if (open_waiting(o, &so, &st) != 0)
         goto out;
-    if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
+    auth_config acfg = o->auth;
+    acfg.metrics = metrics;
+    if (bootstrap_admin(st) != 0 || auth_create(st, &acfg, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,
-                     .worker = worker_path(worker, sizeof(worker))};
+                     .worker = worker_path(worker, sizeof(worker)),
+                     .metrics = metrics};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
@@ -299,7 +327,8 @@ static int cmd_serve(const cli_opts *o)
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
-                     .modern_formats = o->modern_formats};
+                     .modern_formats = o->modern_formats,
+                     .metrics = metrics};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     sweeper sw;
@@ -307,7 +336,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
-    rc = serve_until_signal(api, o, &sigs);
+    rc = serve_until_signal(api, o, &sigs, metrics);
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
@@ -315,11 +344,16 @@ out:
     auth_destroy(auth);
     store_close(st); /* it borrows the codec */
     codec_destroy(codec);
+    metrics_destroy(metrics); /* every layer that counted has ended */
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("crmblob %s\n", version_string());
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         cli_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

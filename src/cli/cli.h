@@ -44,6 +44,7 @@ typedef struct {
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
+    const char *metrics_listen;    /* --metrics-listen: the metrics page without credentials */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */

@@ -29,6 +29,7 @@ enum {
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
     O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
+    O_METRICS_LISTEN,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +85,7 @@ static const struct option longopts[] = {
     {"to", required_argument, NULL, O_TO},
     {"force", no_argument, NULL, O_FORCE},
     {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
+    {"metrics-listen", required_argument, NULL, O_METRICS_LISTEN},
     {NULL, 0, NULL, 0},
 };
 
@@ -103,6 +105,7 @@ void cli_usage(FILE *f)
           "                [--cache-mb N] [--spool-mb N] [--trusted-proxy CIDR[,CIDR...]]...\n"
           "                [--log-limit N] [--image-cpu-limit 20s] [--log-probes]\n"
           "                [--spool-dir DIR] [--db-pool N] [--db-wait SECONDS]\n"
+          "                [--metrics-listen HOST:PORT]\n"
           "  crmblob user add NAME --role admin|editor|viewer [--full-name TEXT] --password-stdin\n"
           "  crmblob user list | passwd NAME --password-stdin [--keep-sessions]\n"
           "             | disable NAME [--keep-sessions] | enable NAME\n"
@@ -112,6 +115,7 @@ void cli_usage(FILE *f)
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "  crmblob migrate --from WHERE --to WHERE [--force] | --verify-only\n"
+          "  crmblob --version\n"
           "every command takes --db PATH (default " DEFAULT_DB ") or a PostgreSQL URL\n"
           "  (postgresql://user@host/db, or libpq key=value words); serve listens on " DEFAULT_LISTEN
           "\n"
@@ -139,7 +143,10 @@ void cli_usage(FILE *f)
           "serve's database: --db-pool N connections (default 8 for SQLite, 16 for PostgreSQL);\n"
           "  --db-wait SECONDS keeps trying to reach PostgreSQL at start (default 0: exit 1 at\n"
           "  once). While PostgreSQL is down, /ready and requests answer 503 with Retry-After;\n"
-          "  the server reconnects by itself.\n",
+          "  the server reconnects by itself.\n"
+          "serve's metrics (Prometheus text format): GET /metrics on the main port for admins;\n"
+          "  --metrics-listen HOST:PORT serves the same page without credentials on a listener\n"
+          "  of its own (default: none; bind it where only the monitoring can reach it)\n",
           f);
 }
 
@@ -229,6 +236,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_PW_STDIN: o->password_stdin = true; return true;
     case O_KEEP_SESSIONS: o->keep_sessions = true; return true;
     case O_LOG_PROBES: o->log_probes = true; return true;
+    case O_METRICS_LISTEN: o->metrics_listen = v; return *v != '\0';
     case O_SPOOL_DIR: o->spool_dir = v; return *v != '\0';
     case O_DB_POOL: return parse_count(v, 1024, &o->db_pool);
     case O_DB_WAIT: /* 0: no wait */

@@ -33,6 +33,12 @@ typedef struct {
     /* --log-probes: an access line for the quiet routes (GET /health,
      * /ready) too; without it a load balancer's probes are not logged. */
     bool log_probes;
+    /* Where the server counts requests, bytes, connections and throttles
+     * (metrics.h; NULL: nowhere), and "host:port" for a listener of its
+     * own serving that registry's page at GET /metrics without
+     * credentials (NULL: none). */
+    metrics_t *metrics;
+    const char *metrics_listen;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "store/codec.h"
 #include "store/model.h"
 
@@ -83,6 +84,9 @@ typedef struct {
      * pictures read for an answer); NULL: the database file's directory,
      * else $TMPDIR or /tmp (store_spool_hint). */
     const char *spool_dir;
+    /* Where the store counts transactions, errors, its read cache, group
+     * commits and flushes, pool waits (metrics.h); NULL: nowhere. */
+    metrics_t *metrics;
 } store_options;
 
 /* Opens (creating if needed, with parent directories) and migrates. */
