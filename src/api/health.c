@@ -2,8 +2,9 @@
  * health.c — GET /health and GET /ready, for load balancers (SPEC §11).
  *
  * /health says the process is alive and serving: it answers 200 "ok",
- * then the program and its version ("ok crmblob 1.2.0"), touching nothing (no database, no worker, no lock), so a probe every
- * second from several balancers costs next to nothing. /ready says a
+ * then the program and its version ("ok crmblob 1.2.0"), touching
+ * nothing (no database, no worker, no lock), so a probe every second from
+ * several balancers costs next to nothing. /ready says a
  * request could be served now: the database answers (store_ping) and an
  * image worker answers (img_ping, which starts one on an idle server and
  * keeps it); 503 with Retry-After and the part that does not answer in

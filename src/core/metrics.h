@@ -40,9 +40,9 @@ typedef enum { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM } metrics_type;
 #define METRICS_MAX_BOUNDS 24
 
 typedef struct {
-    const char *name;           /* a label name */
-    const char *const *values;  /* every value it takes (copied) */
-    size_t n;                   /* >= 1 */
+    const char *name;          /* a label name */
+    const char *const *values; /* every value it takes (copied) */
+    size_t n;                  /* >= 1 */
 } metrics_label;
 
 typedef struct {

@@ -18,12 +18,12 @@
 #include "core/log.h"
 
 #define N_METHODS 8
-static const char *const method_names[N_METHODS] = {"GET",    "HEAD",    "POST", "PUT",
+static const char *const method_names[N_METHODS] = {"GET",   "HEAD",   "POST",    "PUT",
                                                     "PATCH", "DELETE", "OPTIONS", "other"};
 
 /* The statuses crmblob answers (err.h's table and the successes). */
-static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 406, 408,
-                                   409, 411, 412, 413, 414, 415, 416, 429, 431, 500, 501, 503, 507};
+static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 406, 408, 409,
+                                   411, 412, 413, 414, 415, 416, 429, 431, 500, 501, 503, 507};
 #define N_CODES (sizeof(status_codes) / sizeof(status_codes[0]))
 #define STATUS_OTHER N_CODES
 #define STATUS_NONE (N_CODES + 1)
@@ -31,8 +31,8 @@ static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 
 #define STATUS_TABLE 600
 
 /* Request durations: 100 us to 10 s. */
-static const uint64_t duration_us[] = {100,    250,    500,     1000,    2500,    5000,
-                                       10000,  25000,  50000,   100000,  250000,  500000,
+static const uint64_t duration_us[] = {100,     250,     500,     1000,    2500,   5000,
+                                       10000,   25000,   50000,   100000,  250000, 500000,
                                        1000000, 2500000, 5000000, 10000000};
 
 struct http_meters {
@@ -80,36 +80,42 @@ static metrics_family *simple(metrics_t *m, const char *name, const char *help, 
 
 static void register_all(http_meters *hm, metrics_t *m)
 {
-    metrics_label by_request[3] = {
-        {"route", (const char *const *)hm->templates, hm->ntemplates},
-        {"method", method_names, N_METHODS},
-        {"status", hm->status_values, N_STATUS}};
-    static const char *const throttles[HTTP_THROTTLES] = {"slow_head", "slow_body",
-                                                          "per_address", "password_checks"};
+    metrics_label by_request[3] = {{"route", (const char *const *)hm->templates, hm->ntemplates},
+                                   {"method", method_names, N_METHODS},
+                                   {"status", hm->status_values, N_STATUS}};
+    static const char *const throttles[HTTP_THROTTLES] = {"slow_head", "slow_body", "per_address",
+                                                          "password_checks"};
     metrics_label why = {"reason", throttles, HTTP_THROTTLES};
     hm->requests = metrics_register(
         m, &(metrics_def){.name = "crmblob_http_requests_total",
                           .help = "Requests answered, by route template, method and status.",
-                          .labels = by_request, .nlabels = 3, .sparse = true});
+                          .labels = by_request,
+                          .nlabels = 3,
+                          .sparse = true});
     hm->duration = metrics_register(
-        m, &(metrics_def){.name = "crmblob_http_request_duration_seconds",
-                          .help = "Time from a request's head to its answer's end, by route template.",
-                          .type = METRICS_HISTOGRAM, .labels = by_request, .nlabels = 1,
-                          .bounds = duration_us,
-                          .nbounds = sizeof(duration_us) / sizeof(duration_us[0]),
-                          .scale = 1e6, .sparse = true});
-    hm->received = simple(m, "crmblob_http_received_bytes_total",
-                          "Request body bytes received.", METRICS_COUNTER);
+        m,
+        &(metrics_def){.name = "crmblob_http_request_duration_seconds",
+                       .help = "Time from a request's head to its answer's end, by route template.",
+                       .type = METRICS_HISTOGRAM,
+                       .labels = by_request,
+                       .nlabels = 1,
+                       .bounds = duration_us,
+                       .nbounds = sizeof(duration_us) / sizeof(duration_us[0]),
+                       .scale = 1e6,
+                       .sparse = true});
+    hm->received = simple(m, "crmblob_http_received_bytes_total", "Request body bytes received.",
+                          METRICS_COUNTER);
     hm->sent = simple(m, "crmblob_http_sent_bytes_total",
                       "Answer body bytes sent (answers sent whole).", METRICS_COUNTER);
-    hm->connections = simple(m, "crmblob_http_connections", "Client connections open.",
-                             METRICS_GAUGE);
+    hm->connections =
+        simple(m, "crmblob_http_connections", "Client connections open.", METRICS_GAUGE);
     hm->in_flight = simple(m, "crmblob_http_requests_in_flight",
                            "Requests begun and not yet ended.", METRICS_GAUGE);
     hm->throttled = metrics_register(
         m, &(metrics_def){.name = "crmblob_http_throttled_total",
                           .help = "Clients cut or refused by the limits for hostile clients.",
-                          .labels = &why, .nlabels = 1});
+                          .labels = &why,
+                          .nlabels = 1});
 }
 
 http_meters *http_meters_create(metrics_t *m)
@@ -145,15 +151,15 @@ static size_t method_slot(const char *method)
     return N_METHODS - 1;
 }
 
-void http_meters_request(http_meters *hm, size_t tmpl, const char *method, int status,
-                         uint64_t us, uint64_t bytes_in, uint64_t bytes_out)
+void http_meters_request(http_meters *hm, size_t tmpl, const char *method, int status, uint64_t us,
+                         uint64_t bytes_in, uint64_t bytes_out)
 {
     if (hm == NULL)
         return;
     size_t coords[3] = {tmpl, method_slot(method),
-                        status == 0                                 ? STATUS_NONE
+                        status == 0                           ? STATUS_NONE
                         : status > 0 && status < STATUS_TABLE ? hm->status_slot[status]
-                                                                    : STATUS_OTHER};
+                                                              : STATUS_OTHER};
     metrics_add(hm->requests, metrics_index(hm->requests, coords), 1);
     metrics_observe(hm->duration, tmpl, us);
     if (bytes_in > 0)
@@ -249,7 +255,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 __attribute__((format(printf, 2, 0))) static void listener_log(void *cls, const char *fmt,
-                                                                va_list ap)
+                                                               va_list ap)
 {
     (void)cls;
     log_vmsg(LOG_WARN, "metrics listener: ", fmt, ap);
@@ -264,11 +270,10 @@ http_metrics_listener *http_metrics_listen(metrics_t *m, const struct sockaddr *
     l->m = m;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
-    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER,
-                            listener_log, NULL, MHD_OPTION_SOCK_ADDR, sa,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)LISTENER_CONNS,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LISTENER_TIMEOUT_S,
-                            MHD_OPTION_END);
+    l->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, listener_log, NULL,
+        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)LISTENER_CONNS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LISTENER_TIMEOUT_S, MHD_OPTION_END);
     if (l->d == NULL) {
         log_error("cannot listen on %s (--metrics-listen)", where);
         free(l);

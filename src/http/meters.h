@@ -24,10 +24,10 @@ typedef struct http_meters http_meters;
 
 /* Why a client was refused or cut by a limit for hostile clients. */
 typedef enum {
-    HTTP_THROTTLE_SLOW_HEAD,    /* the head took longer than --head-timeout */
-    HTTP_THROTTLE_SLOW_BODY,    /* the body came slower than --min-body-rate */
-    HTTP_THROTTLE_PER_ADDRESS,  /* a connection over --max-conns-per-ip */
-    HTTP_THROTTLE_PASSWORDS,    /* too many password checks waiting (503) */
+    HTTP_THROTTLE_SLOW_HEAD,   /* the head took longer than --head-timeout */
+    HTTP_THROTTLE_SLOW_BODY,   /* the body came slower than --min-body-rate */
+    HTTP_THROTTLE_PER_ADDRESS, /* a connection over --max-conns-per-ip */
+    HTTP_THROTTLE_PASSWORDS,   /* too many password checks waiting (503) */
     HTTP_THROTTLES
 } http_throttle;
 
@@ -37,8 +37,8 @@ void http_meters_destroy(http_meters *hm);
 
 /* A request that ended: its route template (api_exchange_template), method,
  * status (0: none sent), duration, body bytes received and sent. */
-void http_meters_request(http_meters *hm, size_t tmpl, const char *method, int status,
-                         uint64_t us, uint64_t bytes_in, uint64_t bytes_out);
+void http_meters_request(http_meters *hm, size_t tmpl, const char *method, int status, uint64_t us,
+                         uint64_t bytes_in, uint64_t bytes_out);
 /* A connection opened (+1) or closed (-1). */
 void http_meters_connection(http_meters *hm, int delta);
 void http_meters_throttle(http_meters *hm, http_throttle why, uint64_t n);

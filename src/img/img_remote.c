@@ -110,13 +110,15 @@ static void metrics_setup(metrics_t *m)
     static const uint64_t us[] = {1000,   2500,   5000,    10000,   25000,   50000,  100000,
                                   250000, 500000, 1000000, 2500000, 5000000, 10000000};
     metrics_label op[2] = {{"op", ops, OPS}, {"cause", causes, 2}};
-    R.m_jobs = metrics_register(m, &(metrics_def){.name = "crmblob_image_jobs_total",
-                                                  .help = "Calls to the image workers, by operation.",
-                                                  .labels = op, .nlabels = 1});
+    R.m_jobs = metrics_register(
+        m, &(metrics_def){.name = "crmblob_image_jobs_total",
+                          .help = "Calls to the image workers, by operation.",
+                          .labels = op, .nlabels = 1});
     R.m_failures = metrics_register(
         m, &(metrics_def){.name = "crmblob_image_job_failures_total",
-                          .help = "Image worker calls that failed, by operation and cause (picture: "
-                                  "refused or over its limits; worker: none could answer).",
+                          .help = "Image worker calls that failed, by operation and cause "
+                                  "(picture: refused or over its limits; worker: none could "
+                                  "answer).",
                           .labels = op, .nlabels = 2});
     R.m_starts = metrics_register(m, &(metrics_def){.name = "crmblob_image_worker_starts_total",
                                                     .help = "Image worker processes started."});

@@ -100,8 +100,8 @@ static void metrics_open(store_t *s, metrics_t *m)
                           .help = "Database transactions that failed, by error (conflict: a "
                                   "serialization failure or deadlock, tried again).",
                           .labels = &error, .nlabels = 1});
-    s->m_cache_hits = plain(m, "crmblob_store_cache_hits_total", "Reads answered by the read cache.",
-                            METRICS_COUNTER);
+    s->m_cache_hits = plain(m, "crmblob_store_cache_hits_total",
+                            "Reads answered by the read cache.", METRICS_COUNTER);
     s->m_cache_misses = plain(m, "crmblob_store_cache_misses_total",
                               "Reads the read cache could not answer.", METRICS_COUNTER);
     s->m_cache_bytes = plain(m, "crmblob_store_cache_bytes", "Bytes the read cache holds.",

@@ -29,8 +29,8 @@ static void test_counters_and_gauges(void **state)
     const char *const outs[] = {"ok", "bad"};
     metrics_label l[2] = {{"kind", kinds, 2}, {"out", outs, 2}};
     metrics_family *c = metrics_register(
-        m, &(metrics_def){.name = "t_total", .help = "Things.\nDone \\ here", .labels = l,
-                          .nlabels = 2});
+        m, &(metrics_def){
+               .name = "t_total", .help = "Things.\nDone \\ here", .labels = l, .nlabels = 2});
     metrics_family *g = metrics_register(
         m, &(metrics_def){.name = "t_open", .help = "Open.", .type = METRICS_GAUGE});
     assert_non_null(c);
@@ -42,16 +42,15 @@ static void test_counters_and_gauges(void **state)
     metrics_add(g, 0, -7);
     assert_int_equal(metrics_get(c, 2), 3);
     buf_t b;
-    assert_string_equal(page(m, &b),
-                        "# HELP t_total Things.\\nDone \\\\ here\n"
-                        "# TYPE t_total counter\n"
-                        "t_total{kind=\"a\",out=\"ok\"} 0\n"
-                        "t_total{kind=\"a\",out=\"bad\"} 1\n"
-                        "t_total{kind=\"q\\\"uo\\\\te\\nx\",out=\"ok\"} 3\n"
-                        "t_total{kind=\"q\\\"uo\\\\te\\nx\",out=\"bad\"} 0\n"
-                        "# HELP t_open Open.\n"
-                        "# TYPE t_open gauge\n"
-                        "t_open -2\n");
+    assert_string_equal(page(m, &b), "# HELP t_total Things.\\nDone \\\\ here\n"
+                                     "# TYPE t_total counter\n"
+                                     "t_total{kind=\"a\",out=\"ok\"} 0\n"
+                                     "t_total{kind=\"a\",out=\"bad\"} 1\n"
+                                     "t_total{kind=\"q\\\"uo\\\\te\\nx\",out=\"ok\"} 3\n"
+                                     "t_total{kind=\"q\\\"uo\\\\te\\nx\",out=\"bad\"} 0\n"
+                                     "# HELP t_open Open.\n"
+                                     "# TYPE t_open gauge\n"
+                                     "t_open -2\n");
     buf_free(&b);
     metrics_destroy(m);
 }
@@ -63,11 +62,16 @@ static void test_histogram(void **state)
     const uint64_t us[] = {1000, 500000};
     const char *const routes[] = {"/a", "/b"};
     metrics_label l = {"route", routes, 2};
-    metrics_family *h = metrics_register(
-        m, &(metrics_def){.name = "t_seconds", .help = "Time.", .type = METRICS_HISTOGRAM,
-                          .labels = &l, .nlabels = 1, .bounds = us, .nbounds = 2, .scale = 1e6,
-                          .sparse = true});
-    metrics_observe(h, 1, 1000);    /* on a bound: in it */
+    metrics_family *h = metrics_register(m, &(metrics_def){.name = "t_seconds",
+                                                           .help = "Time.",
+                                                           .type = METRICS_HISTOGRAM,
+                                                           .labels = &l,
+                                                           .nlabels = 1,
+                                                           .bounds = us,
+                                                           .nbounds = 2,
+                                                           .scale = 1e6,
+                                                           .sparse = true});
+    metrics_observe(h, 1, 1000); /* on a bound: in it */
     metrics_observe(h, 1, 2000);
     metrics_observe(h, 1, 9000000); /* above every bound */
     buf_t b;
@@ -87,9 +91,11 @@ static void test_histogram_without_labels(void **state)
     (void)state;
     metrics_t *m = metrics_create();
     const uint64_t n[] = {1, 4};
-    metrics_family *h = metrics_register(
-        m, &(metrics_def){.name = "t_writes", .help = "W.", .type = METRICS_HISTOGRAM,
-                          .bounds = n, .nbounds = 2});
+    metrics_family *h = metrics_register(m, &(metrics_def){.name = "t_writes",
+                                                           .help = "W.",
+                                                           .type = METRICS_HISTOGRAM,
+                                                           .bounds = n,
+                                                           .nbounds = 2});
     metrics_observe(h, 0, 3);
     buf_t b;
     assert_string_equal(page(m, &b), "# HELP t_writes W.\n"
@@ -144,15 +150,15 @@ static void test_malformed_and_null(void **state)
     assert_null(metrics_register(m, &(metrics_def){.name = "9x", .help = "h"}));
     assert_null(metrics_register(m, &(metrics_def){.name = "x y", .help = "h"}));
     assert_null(metrics_register(m, &(metrics_def){.name = "x", .help = NULL}));
-    assert_null(metrics_register(m, &(metrics_def){.name = "x", .help = "h", .labels = &le,
-                                                   .nlabels = 1}));
-    assert_null(metrics_register(m, &(metrics_def){.name = "x", .help = "h", .labels = &bad,
-                                                   .nlabels = 1}));
-    assert_null(metrics_register(m, &(metrics_def){.name = "x", .help = "h", .labels = &none,
-                                                   .nlabels = 1}));
-    assert_null(metrics_register(m, &(metrics_def){.name = "x", .help = "h",
-                                                   .type = METRICS_HISTOGRAM, .bounds = down,
-                                                   .nbounds = 2}));
+    assert_null(
+        metrics_register(m, &(metrics_def){.name = "x", .help = "h", .labels = &le, .nlabels = 1}));
+    assert_null(metrics_register(
+        m, &(metrics_def){.name = "x", .help = "h", .labels = &bad, .nlabels = 1}));
+    assert_null(metrics_register(
+        m, &(metrics_def){.name = "x", .help = "h", .labels = &none, .nlabels = 1}));
+    assert_null(metrics_register(
+        m, &(metrics_def){
+               .name = "x", .help = "h", .type = METRICS_HISTOGRAM, .bounds = down, .nbounds = 2}));
     /* nothing registered, nothing on the page */
     buf_t b;
     assert_string_equal(page(m, &b), "");
@@ -176,7 +182,7 @@ static void test_malformed_and_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_and_gauges), cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_counters_and_gauges),      cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_histogram_without_labels), cmocka_unit_test(test_collector),
         cmocka_unit_test(test_malformed_and_null),
     };
