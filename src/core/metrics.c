@@ -187,12 +187,22 @@ metrics_family *metrics_register(metrics_t *m, const metrics_def *d)
         return NULL;
     }
     pthread_mutex_lock(&m->mu);
-    if (m->tail != NULL)
-        m->tail->next = f;
-    else
-        m->head = f;
-    m->tail = f;
+    bool taken = false;
+    for (const metrics_family *o = m->head; o != NULL && !taken; o = o->next)
+        taken = strcmp(o->name, f->name) == 0;
+    if (!taken) {
+        if (m->tail != NULL)
+            m->tail->next = f;
+        else
+            m->head = f;
+        m->tail = f;
+    }
     pthread_mutex_unlock(&m->mu);
+    if (taken) { /* a page may name a family once */
+        log_error("metrics: %s is registered already", f->name);
+        family_free(f);
+        return NULL;
+    }
     return f;
 }
 

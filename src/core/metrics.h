@@ -64,8 +64,8 @@ typedef struct {
 metrics_t *metrics_create(void);
 void metrics_destroy(metrics_t *m);
 
-/* A new family; NULL when m is NULL, the definition is malformed (logged)
- * or out of memory. */
+/* A new family; NULL when m is NULL, the definition is malformed or its
+ * name is taken (logged), or out of memory. */
 metrics_family *metrics_register(metrics_t *m, const metrics_def *d);
 
 /* The series of label value indexes coords[0..nlabels) (each below its

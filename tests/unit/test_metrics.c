@@ -172,8 +172,9 @@ static void test_malformed_and_null(void **state)
     assert_int_equal(metrics_collect(NULL, copy_in, NULL), CB_EOK);
     assert_string_equal(page(NULL, &b), "");
     buf_free(&b);
-    /* a series out of range is ignored */
+    /* a series out of range is ignored; a name is registered once */
     metrics_family *f = metrics_register(m, &(metrics_def){.name = "t_total", .help = "h"});
+    assert_null(metrics_register(m, &(metrics_def){.name = "t_total", .help = "again"}));
     metrics_add(f, 1, 5);
     assert_int_equal(metrics_get(f, 0), 0);
     metrics_destroy(m);
