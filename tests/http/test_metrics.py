@@ -13,8 +13,10 @@
   the start-up line and crmblob_build_info say the same; scripts/version.sh
   gives the VERSION file's text outside a git checkout (a tarball).
 """
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (BIN, HTTP_TIMEOUT, REPO, TEST_DB, ArgServer, free_port, image,
+from conftest import (BIN, HTTP_TIMEOUT, REPO, TEST_DB, ArgServer, child_pids, free_port, image,
                       stop_arg_server)
 
 PROMTOOL = shutil.which("promtool")
@@ -235,9 +237,31 @@ def test_listener_needs_no_credentials_and_serves_only_the_page(ms):
         assert "crmblob_" not in r.text
 
 
-def test_throttled_clients_are_counted(tmp_path):
-    s = start(tmp_path / "t", "--auth-address-limit", "2", "--max-conns-per-ip", "1")
+def wait_closed(sock, timeout=5.0):
+    """True once the server has closed sock (end of file)."""
+    sock.settimeout(timeout)
     try:
+        while sock.recv(4096):
+            pass
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_throttled_clients_are_counted(tmp_path):
+    s = start(tmp_path / "t", "--auth-address-limit", "2", "--max-conns-per-ip", "1",
+              "--head-timeout", "1")
+    try:
+        # a head that does not end within --head-timeout is cut
+        slow = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        slow.sendall(b"GET /api/v1/TimeZone/base HTTP/1.1\r\n")
+        assert wait_closed(slow)
+        slow.close()
+        settled(s, {}, "crmblob_http_throttled_total", 1, reason="slow_head")
+        deadline = time.monotonic() + 5  # its connection is gone: the cap is free again
+        while value(parse(s.page()), "crmblob_http_connections") > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         # one connection (the cap is one): its requests, then a second one
         held = requests.Session()
         url = s.base + "/api/v1/Person/1"
@@ -246,8 +270,7 @@ def test_throttled_clients_are_counted(tmp_path):
         assert codes[:2] == [401, 401] and codes[-1] == 429, codes
         try:
             over = socket.create_connection(("127.0.0.1", s.port), timeout=5)
-            over.settimeout(5)
-            assert over.recv(1) == b""  # closed at once: over the per-address cap
+            assert wait_closed(over)  # closed at once: over the per-address cap
             over.close()
         finally:
             held.close()
@@ -255,6 +278,44 @@ def test_throttled_clients_are_counted(tmp_path):
         assert value(samples, "crmblob_auth_throttled_total", limit="address") >= 1
         assert value(samples, "crmblob_auth_failures_total", scheme="basic") == 4
         assert value(samples, "crmblob_http_throttled_total", reason="per_address") >= 1
+        assert value(samples, "crmblob_http_throttled_total", reason="slow_head") >= 1
+    finally:
+        stop_arg_server(s)
+
+
+def is_dead(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_image_worker_restart_is_counted(tmp_path):
+    s = start(tmp_path / "w")
+    try:
+        admin = s.client("admin")
+        body, mime = image("png")
+        pid = admin.create("Person")
+        admin.put_image("Person", pid, body, ctype=mime)
+        workers = child_pids(s.proc.pid, "crmblob-img")
+        assert workers
+        before = parse(s.page())
+        for w in workers:  # killed while idle: the next call starts another
+            os.kill(w, signal.SIGKILL)
+        for w in workers:  # dead (a zombie until the server reaps it) before the next call
+            deadline = time.monotonic() + 5
+            while not is_dead(w):
+                assert time.monotonic() < deadline, f"worker {w} still runs"
+                time.sleep(0.01)
+        admin.put_image("Person", admin.create("Person"), body, ctype=mime)
+        after = parse(s.page())
+        assert (value(after, "crmblob_image_worker_restarts_total") -
+                value(before, "crmblob_image_worker_restarts_total")) >= 1
+        assert (value(after, "crmblob_image_jobs_total", op="validate") -
+                value(before, "crmblob_image_jobs_total", op="validate")) == 1
+        assert value(after, "crmblob_image_job_failures_total", op="validate",
+                     cause="worker") == 0
     finally:
         stop_arg_server(s)
 
