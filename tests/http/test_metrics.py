@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from conftest import (BIN, HTTP_TIMEOUT, REPO, TEST_DB, ArgServer, child_pids, free_port, image,
-                      stop_arg_server)
+                      sqlite_only, stop_arg_server)
 
 PROMTOOL = shutil.which("promtool")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -316,6 +316,37 @@ def test_image_worker_restart_is_counted(tmp_path):
                 value(before, "crmblob_image_jobs_total", op="validate")) == 1
         assert value(after, "crmblob_image_job_failures_total", op="validate",
                      cause="worker") == 0
+    finally:
+        stop_arg_server(s)
+
+
+@sqlite_only("durable mode's flushes are SQLite's WAL")
+def test_durable_flushes_and_group_commits_are_counted(tmp_path):
+    s = start(tmp_path / "d", "--durable")
+    try:
+        admin = s.client("admin")
+        ids = [admin.create("Person") for _ in range(3)]
+
+        def writer(i):
+            w = s.client("admin")
+            for n in range(5):
+                r = w.put(f"/api/v1/Person/{ids[i % 3]}", json={"Firstname": f"W{i}-{n}"})
+                assert r.status_code in (200, 412), r.text
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        text = s.page()
+        promtool_check(text)
+        samples = parse(text)
+        flushes = value(samples, "crmblob_store_flush_duration_seconds_count")
+        groups = value(samples, "crmblob_store_group_commit_writes_count")
+        writes = value(samples, "crmblob_store_group_commit_writes_sum")
+        assert flushes >= 1 and groups >= 1, text
+        # every write of the 33 made (3 creations, 30 changes) went in a group
+        assert writes >= 33 and writes >= groups, (writes, groups)
     finally:
         stop_arg_server(s)
 
