@@ -284,10 +284,16 @@ def test_throttled_clients_are_counted(tmp_path):
 
 
 def is_dead(pid):
+    """Gone, or a zombie whose every thread has exited, so that its end of
+    the server's socket is closed: the thread group's leader shows as a
+    zombie while its other threads (libvips') may still be exiting with
+    the descriptors."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
+            if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                return False
+        return os.listdir(f"/proc/{pid}/task") in ([], [str(pid)])
+    except OSError:
         return True
 
 
@@ -348,6 +354,38 @@ def test_durable_flushes_and_group_commits_are_counted(tmp_path):
         # every write of the 33 made (3 creations, 30 changes) went in a group
         assert writes >= 33 and writes >= groups, (writes, groups)
     finally:
+        stop_arg_server(s)
+
+
+@sqlite_only("durable mode's flushes are SQLite's WAL")
+def test_database_errors_are_counted(tmp_path):
+    """A flush that fails (tests/http/failsync.c, LD_PRELOADed) refuses
+    every later write: each is a database error on the page."""
+    shim = os.environ.get("CRMBLOB_FAILSYNC")
+    if not shim:
+        pytest.skip("CRMBLOB_FAILSYNC (the test shim, built by make http) is not set")
+    trigger = tmp_path / "disk-fails"
+    s = MetricsServer(tmp_path / "e", serve_args=["--durable"])
+    s.create_users()
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    s.start(env={"LD_PRELOAD": shim, "CRMBLOB_FAILSYNC_WHEN": str(trigger),
+                 "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    try:
+        c = s.client("alice")
+        pid = c.create("Person")
+        before = parse(s.page())
+        assert value(before, "crmblob_store_errors_total", error="unavailable") == 0
+        trigger.write_text("")
+        r = c.put_info("Person", pid, {"Description": "refused"})
+        assert r.status_code == 503, r.text
+        for _ in range(2):  # refused until a restart
+            assert c.put(f"/api/v1/Person/{pid}", json={"Firstname": "No"}).status_code == 503
+        after = parse(s.page())
+        assert value(after, "crmblob_store_errors_total", error="unavailable") >= 2
+        assert (value(after, "crmblob_store_flush_duration_seconds_count") >
+                value(before, "crmblob_store_flush_duration_seconds_count"))
+    finally:
+        trigger.unlink(missing_ok=True)
         stop_arg_server(s)
 
 
