@@ -10,6 +10,7 @@ PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libpq-dev              # the PostgreSQL client library the server's store links (src/store/pg_conn.c)
       libgnutls28-dev        # TLS (--tls-cert): src/http/tls.c loads certificates with GnuTLS, libmicrohttpd's TLS library
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
+      prometheus             # promtool: the tests check the /metrics page with `promtool check metrics`
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do

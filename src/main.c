@@ -33,10 +33,12 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/net.h"
 #include "core/reload.h"
 #include "core/text.h"
 #include "core/tz.h"
+#include "core/version.h"
 #include "http/http.h"
 #include "img/img.h"
 #include "store/store.h"
@@ -310,12 +312,12 @@ static int wait_for_stop(const sigset_t *sigs, reload_registry *reg)
     return sig;
 }
 
-static int serve_until_signal(api_t *api, const cli_opts *o, int *fd, http_tls *tls,
-                              reload_registry *reg, const sigset_t *sigs)
+static int serve_until_signal(api_t *api, const cli_opts *o, int fd[2], http_tls *tls,
+                              reload_registry *reg, const sigset_t *sigs, metrics_t *metrics)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
-                      .listen_fd = *fd,
+                      .listen_fd = fd[0],
                       .threads = o->threads ? o->threads : default_threads(),
                       .timeout_s = o->timeout_s,
                       .head_timeout_s = o->head_timeout_s,
@@ -324,16 +326,22 @@ static int serve_until_signal(api_t *api, const cli_opts *o, int *fd, http_tls *
                       .max_conns_per_ip = o->max_conns_per_ip,
                       .trusted_proxies = &o->trusted_proxies,
                       .log_probes = o->log_probes,
-                      .tls = tls};
+                      .tls = tls,
+                      .metrics = metrics,
+                      .metrics_listen = o->metrics_listen,
+                      .metrics_fd = fd[1]};
     raise_fd_limit();
-    *fd = -1; /* http_start's now, whatever it answers */
+    fd[0] = fd[1] = -1; /* http_start's now, whatever it answers */
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
     http_reload_register(srv, reg);
     char where[4096];
     store_describe(o->db, where, sizeof(where));
-    log_info("crmblob listening on %s://%s (database %s, %u threads)", tls ? "https" : "http",
-             o->listen, where, hc.threads);
+    char extra[300] = "";
+    if (o->metrics_listen != NULL)
+        snprintf(extra, sizeof(extra), "; metrics on http://%s/metrics", o->metrics_listen);
+    log_info("crmblob %s listening on %s://%s (database %s, %u threads%s)", version_string(),
+             tls ? "https" : "http", o->listen, where, hc.threads, extra);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
     int sig = wait_for_stop(sigs, reg);
     log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -359,15 +367,39 @@ static int open_tls(const cli_opts *o, http_tls **tls)
     return http_tls_open(o->tls_cert, o->tls_key, tls) == CB_EOK ? 0 : 1;
 }
 
-/* The listening socket, before anything is created: a port in use is told
- * before a database is made or a first password printed. */
-static int listen_first(const cli_opts *o, int *fd)
+/* One listening socket into *fd; 0, or 1 (logged, naming the option). */
+static int listen_on(const char *where, const char *option, int backlog, int *fd)
 {
     int err = 0;
-    if (net_listen(o->listen, SOMAXCONN, fd, &err) == CB_EOK)
+    if (net_listen(where, backlog, fd, &err) == CB_EOK)
         return 0;
-    log_error("cannot listen on %s: %s", o->listen, strerror(err));
+    log_error("cannot listen on %s (%s): %s", where, option, strerror(err));
     return 1;
+}
+
+/* The listening sockets (fd[0] --listen; fd[1] --metrics-listen, or -1),
+ * before anything is created: a port in use is told before a database is
+ * made or a first password printed. */
+static int listen_first(const cli_opts *o, int fd[2])
+{
+    if (listen_on(o->listen, "--listen", SOMAXCONN, &fd[0]) != 0)
+        return 1;
+    return o->metrics_listen == NULL ? 0
+                                     : listen_on(o->metrics_listen, "--metrics-listen", 16, &fd[1]);
+}
+
+/* The build's version as a metric: crmblob_build_info{version="..."} 1. */
+static void build_info(metrics_t *m)
+{
+    const char *v = version_string();
+    metrics_label l = {"version", &v, 1};
+    metrics_family *f = metrics_register(
+        m, &(metrics_def){.name = "crmblob_build_info",
+                          .help = "The version crmblob was built as (the value is always 1).",
+                          .type = METRICS_GAUGE,
+                          .labels = &l,
+                          .nlabels = 1});
+    metrics_set(f, 0, 1);
 }
 
 static int cmd_serve(const cli_opts *o)
@@ -378,7 +410,8 @@ static int cmd_serve(const cli_opts *o)
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
-    int rc = 1, fd = -1;
+    metrics_t *metrics = NULL;
+    int rc = 1, fd[2] = {-1, -1};
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -392,8 +425,8 @@ static int cmd_serve(const cli_opts *o)
         cli_print_config(o, stdout);
         return 0;
     }
-    if (listen_first(o, &fd) != 0)
-        return 1;
+    if (listen_first(o, fd) != 0)
+        goto out;
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
     log_set_format(o->log_format);
     log_set_level(o->log_level);
@@ -407,23 +440,28 @@ static int cmd_serve(const cli_opts *o)
     rc = 1;
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
-    if (cli_make_codec(o, &codec) != 0)
+    if ((metrics = metrics_create()) == NULL || cli_make_codec(o, &codec) != 0)
         goto out;
+    build_info(metrics);
     store_options so = {.durable = o->durable,
                         .cache_bytes = (size_t)o->cache_mb << 20,
                         .codec = codec,
                         .spool_dir = o->spool_dir,
-                        .pool_size = (int)o->db_pool};
+                        .pool_size = (int)o->db_pool,
+                        .metrics = metrics};
     if (open_waiting(o, &so, &st) != 0)
         goto out;
-    if (bootstrap_admin(st, o) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
+    auth_config acfg = o->auth;
+    acfg.metrics = metrics;
+    if (bootstrap_admin(st, o) != 0 || auth_create(st, &acfg, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
     auth_reload_register(auth, &reg);
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,
-                     .worker = worker_path(worker, sizeof(worker))};
+                     .worker = worker_path(worker, sizeof(worker)),
+                     .metrics = metrics};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
@@ -433,7 +471,8 @@ static int cmd_serve(const cli_opts *o)
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
-                     .modern_formats = o->modern_formats};
+                     .modern_formats = o->modern_formats,
+                     .metrics = metrics};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     sweeper sw;
@@ -441,7 +480,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
-    rc = serve_until_signal(api, o, &fd, tls, &reg, &sigs);
+    rc = serve_until_signal(api, o, fd, tls, &reg, &sigs, metrics);
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
@@ -450,13 +489,19 @@ out:
     store_close(st); /* it borrows the codec */
     codec_destroy(codec);
     http_tls_free(tls); /* the server has stopped: no connection pins a set */
-    if (fd >= 0)
-        close(fd);
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    metrics_destroy(metrics); /* every layer that counted has ended */
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("crmblob %s\n", version_string());
+        return 0;
+    }
     cli_opts o;
     char err[CLI_ERR_MAX];
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -77,6 +77,7 @@ typedef struct {
     log_format log_format;         /* --log-format: text or json */
     log_level log_level;           /* --log-level: the least serious lines written */
     const char *log_file;          /* --log-file: lines go there; NULL = stderr */
+    const char *metrics_listen;    /* --metrics-listen: the metrics page without credentials */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     const char *tls_cert;          /* --tls-cert: PEM chain; with tls_key, serve speaks https */
     const char *tls_key;           /* --tls-key: its PEM private key */

@@ -253,6 +253,10 @@ static const optdef OPTS[] = {
              "PostgreSQL's notices)"},
     {"log-file", "FILE", C_SERVE, 0, K_TEXT, F(log_file), .dflt_text = "stderr",
      .help = "append the log to FILE (made 0640) instead of stderr"},
+    {"metrics-listen", "HOST:PORT", C_SERVE, 0, K_ADDR, F(metrics_listen), .dflt_text = "none",
+     .help = "serve the metrics page (Prometheus text format; also GET /metrics on the main "
+             "port, for admins) without credentials on a listener of its own: bind it where only "
+             "the monitoring can reach it"},
     {"admin-password", "PASSWORD", C_SERVE, OF_SECRET | OF_NO_ARGV, K_TEXT, F(admin_password),
      .dflt_text = "made at random, shown on a terminal or written to crmblob-admin-password",
      .help = "the password of the first user 'admin', made when there is no user"},

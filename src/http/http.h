@@ -53,6 +53,14 @@ typedef struct {
     /* https: the certificates (http_tls_open; the caller's, outliving the
      * server); NULL: plain http. */
     http_tls *tls;
+    /* Where the server counts requests, bytes, connections and throttles
+     * (metrics.h; NULL: nowhere), and a listener of its own serving that
+     * registry's page at GET /metrics without credentials: metrics_fd, the
+     * socket bound on "host:port" metrics_listen (net_listen; -1: none),
+     * taken like listen_fd. */
+    metrics_t *metrics;
+    const char *metrics_listen;
+    int metrics_fd;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

@@ -42,6 +42,12 @@
  * in place), the User-Agent and the request id (reqid.h), which every
  * answer carries in X-Request-Id.
  *
+ * Every request that reached the handler is counted when it ends
+ * (meters.h: by route template, method and status, its duration and
+ * bytes); the counts kept elsewhere (requests in flight, the guard's
+ * cuts) are copied in when the page is made. --metrics-listen is a
+ * second, small daemon that serves only that page.
+ *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
  * found while reading the body (libmicrohttpd 0.9.75 cannot answer
@@ -90,6 +96,7 @@
 #include "http/guard.h"
 #include "http/tls.h"
 #include "http/reqid.h"
+#include "http/meters.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
@@ -176,6 +183,9 @@ struct http_server {
     http_guard *guard; /* head deadline, body rate, connections per address */
     http_tls *tls;     /* https: the certificates; NULL: plain http */
     http_reqid_gen reqids;
+    metrics_t *metrics;    /* http_config.metrics: NULL, or where meters count */
+    http_meters *meters;   /* NULL: nothing is counted */
+    http_metrics_listener *metrics_listener; /* --metrics-listen, or NULL */
 };
 
 struct req_state {
@@ -193,6 +203,7 @@ struct req_state {
     http_guard_conn *guard; /* its connection's */
     uint64_t start_us;
     uint64_t discarded;
+    uint64_t received;     /* body bytes */
     uint64_t sent_bytes;
     int status;
     bool queued;
@@ -515,6 +526,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code)
 {
     http_server *s = cls;
+    http_meters_connection(s->meters, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_state *cs = calloc(1, sizeof(conn_state));
         if (cs != NULL) {
@@ -734,8 +746,10 @@ static bool over_share(const lane_t *l, const char *remote)
 
 /* A password check that finds its lane full: answered at once (503,
  * Retry-After), as the start or the finish it stands for would be. */
-static enum MHD_Result offload_refuse(struct MHD_Connection *c, req_state *st, int job)
+static enum MHD_Result offload_refuse(offload_t *o, struct MHD_Connection *c, req_state *st,
+                                      int job)
 {
+    http_meters_throttle(o->server->meters, HTTP_THROTTLE_PASSWORDS, 1);
     api_exchange_busy(st->x, PASSWORD_RETRY_S);
     return job == JOB_START ? started(c, st) : queue(c, st);
 }
@@ -765,7 +779,7 @@ static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_
         pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&o->mu);
-    return full ? offload_refuse(c, st, job) : MHD_YES;
+    return full ? offload_refuse(o, c, st, job) : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -789,6 +803,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         http_guard_bytes(st->guard, n);
+        st->received += n;
         if (api_exchange_response(st->x) == NULL) {
             api_exchange_body(st->x, upload_data, n);
             return MHD_YES;
@@ -855,6 +870,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                         .client = st->remote,
                                         .request_id = st->reqid,
                                         .user_agent = st->agent});
+    if (s->meters != NULL)
+        http_meters_request(s->meters, api_exchange_template(x), api_exchange_method(x), status,
+                            now - st->start_us, st->received, bytes);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -903,12 +921,59 @@ static cb_err guard_start(const http_config *cfg, http_guard **out)
     return http_guard_start(&gc, out);
 }
 
+/* Copies the counts kept elsewhere onto the page (metrics_collect). */
+static void collect(void *cls)
+{
+    http_server *s = cls;
+    uint64_t heads, bodies, refused;
+    http_meters_set_in_flight(s->meters, atomic_load(&s->in_flight));
+    http_guard_counts(s->guard, &heads, &bodies, &refused);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_SLOW_HEAD, heads);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_SLOW_BODY, bodies);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_PER_ADDRESS, refused);
+}
+
+static void metrics_stop(http_server *s)
+{
+    http_metrics_stop(s->metrics_listener);
+    if (s->meters != NULL)
+        metrics_uncollect(s->metrics, collect, s);
+    http_meters_destroy(s->meters);
+}
+
+/* The server's meters, and the listener of --metrics-listen (which takes
+ * cfg->metrics_fd, whatever this answers). */
+static cb_err metrics_start(http_server *s, const http_config *cfg)
+{
+    if ((s->metrics = cfg->metrics) == NULL)
+        return CB_EOK;
+    if ((s->meters = http_meters_create(cfg->metrics)) == NULL ||
+        metrics_collect(cfg->metrics, collect, s) != CB_EOK) {
+        if (cfg->metrics_fd >= 0)
+            close(cfg->metrics_fd);
+        return CB_EINTERNAL;
+    }
+    if (cfg->metrics_fd < 0)
+        return CB_EOK;
+    s->metrics_listener = http_metrics_listen(cfg->metrics, cfg->metrics_fd, cfg->metrics_listen);
+    return s->metrics_listener != NULL ? CB_EOK : CB_EUNAVAILABLE;
+}
+
+/* The sockets http_start was given, closed when it fails before their
+ * listeners have them. */
+static void close_sockets(const http_config *cfg)
+{
+    close(cfg->listen_fd);
+    if (cfg->metrics_fd >= 0)
+        close(cfg->metrics_fd);
+}
+
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
 {
     assert(cfg->listen_fd >= 0);
     http_server *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        close(cfg->listen_fd);
+        close_sockets(cfg);
         return CB_EINTERNAL;
     }
     s->api = api;
@@ -921,14 +986,23 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
                      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if ((s->offload = offload_start(s)) == NULL) {
         free(s);
-        close(cfg->listen_fd);
+        close_sockets(cfg);
         return CB_EINTERNAL;
     }
     if (guard_start(cfg, &s->guard) != CB_EOK) {
         offload_stop(s->offload);
         free(s);
-        close(cfg->listen_fd);
+        close_sockets(cfg);
         return CB_EINTERNAL;
+    }
+    cb_err rc = metrics_start(s, cfg);
+    if (rc != CB_EOK) {
+        close(cfg->listen_fd);
+        metrics_stop(s);
+        offload_stop(s->offload);
+        http_guard_stop(s->guard);
+        free(s);
+        return rc;
     }
     unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (s->tls != NULL)
@@ -949,6 +1023,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         MHD_OPTION_HTTPS_CERT_CALLBACK, tls_certificate, MHD_OPTION_END);
     if (s->d == NULL) {
         log_error("cannot serve on %s", cfg->listen); /* the socket: libmicrohttpd's */
+        metrics_stop(s);
         offload_stop(s->offload);
         http_guard_stop(s->guard);
         free(s);
@@ -970,6 +1045,7 @@ void http_stop(http_server *s, unsigned grace_s)
     while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
         usleep(1000);
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
+    metrics_stop(s);
     http_guard_stop(s->guard); /* every connection closed */
     free(s);
 }

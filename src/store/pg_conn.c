@@ -58,6 +58,7 @@ struct pgc_pool {
     int64_t attempts;  /* connections tried by reconnect, guarded by mu */
     uint64_t retry_at_us; /* after a failed attempt: none before this (monotonic); guarded by mu */
     char desc[PGC_DESC_MAX];
+    metrics_family *m_wait, *m_timeouts; /* o.metrics: checkouts that waited */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -388,6 +389,23 @@ static pgc_res first_connect(pgc_pool *p)
     return PGC_OK;
 }
 
+static void pool_metrics(pgc_pool *p, metrics_t *m)
+{
+    static const uint64_t wait_us[] = {100,   500,    1000,   5000,   10000,  50000,
+                                       100000, 500000, 1000000, 2000000, 5000000};
+    p->m_wait = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_pool_wait_seconds",
+                          .help = "PostgreSQL: how long checkouts that found every connection "
+                                  "busy waited for one.",
+                          .type = METRICS_HISTOGRAM, .bounds = wait_us,
+                          .nbounds = sizeof(wait_us) / sizeof(wait_us[0]), .scale = 1e6});
+    p->m_timeouts = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_pool_timeouts_total",
+                          .help = "PostgreSQL: checkouts that found no free connection in time "
+                                  "(answered 503).",
+                          .type = METRICS_COUNTER});
+}
+
 pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out)
 {
     assert(conninfo != NULL && o != NULL && out != NULL);
@@ -401,6 +419,7 @@ pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out
         pool_free(p);
         return rc;
     }
+    pool_metrics(p, o->metrics);
     *out = p;
     return PGC_OK;
 }
@@ -429,8 +448,9 @@ int64_t pgc_pool_connects(pgc_pool *p)
 }
 
 /* A free slot, marked busy; NULL when none came free by deadline. Slots
- * that hold a connection are preferred. Called with p->mu held. */
-static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline)
+ * that hold a connection are preferred. Called with p->mu held; *waited
+ * is set when none was free at first. */
+static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline, bool *waited)
 {
     for (;;) {
         pgc_conn *empty = NULL;
@@ -447,6 +467,7 @@ static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline)
             empty->busy = true;
             return empty;
         }
+        *waited = true;
         if (pthread_cond_timedwait(&p->cv, &p->mu, deadline) != 0)
             return NULL;
     }
@@ -480,9 +501,15 @@ pgc_res pgc_checkout(pgc_pool *p, pgc_conn **out)
     int wait = p->o.checkout_wait_ms > 0 ? p->o.checkout_wait_ms : 0;
     struct timespec deadline = deadline_in(wait);
     *out = NULL;
+    bool waited = false;
+    uint64_t t0 = text_monotonic_us();
     pthread_mutex_lock(&p->mu);
-    pgc_conn *c = take_slot(p, &deadline);
+    pgc_conn *c = take_slot(p, &deadline, &waited);
     pthread_mutex_unlock(&p->mu);
+    if (waited)
+        metrics_observe(p->m_wait, 0, text_monotonic_us() - t0);
+    if (c == NULL)
+        metrics_add(p->m_timeouts, 0, 1);
     if (c == NULL) {
         log_msg(LOG_WARN, "store: PostgreSQL: all %d connections busy for %d ms", p->o.size, wait);
         return PGC_UNAVAILABLE;

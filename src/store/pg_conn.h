@@ -24,6 +24,8 @@
 
 #include <libpq-fe.h>
 
+#include "core/metrics.h"
+
 /* What a statement came to; the backend maps each 1:1 onto store_err. */
 typedef enum {
     PGC_OK,
@@ -79,6 +81,9 @@ typedef struct {
     int start_wait_ms;        /* pgc_pool_open keeps trying to reach the server this long */
     const pgc_stmt *stmts;    /* the statements pgc_run knows; lent for the pool's life */
     int nstmts;
+    /* where checkouts that had to wait for a free connection are counted
+     * (their wait, and those that waited in vain); NULL: nowhere */
+    metrics_t *metrics;
 } pgc_options;
 
 /* Connects one connection (the rest come at checkout) and checks that the

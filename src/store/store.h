@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "store/codec.h"
 #include "store/model.h"
 
@@ -88,6 +89,9 @@ typedef struct {
      * STORE_ABSENT, and nothing is created (the administration commands;
      * only serve and init make a new database). */
     bool must_exist;
+    /* Where the store counts transactions, errors, its read cache, group
+     * commits and flushes, pool waits (metrics.h); NULL: nowhere. */
+    metrics_t *metrics;
 } store_options;
 
 /* Opens (creating if needed, with parent directories, unless must_exist)

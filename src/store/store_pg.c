@@ -2063,7 +2063,8 @@ store_err store_pg_open(const char *conninfo, const store_options *o, store_be *
                       .statement_timeout_ms = PG_STATEMENT_TIMEOUT_MS,
                       .connect_timeout_s = PG_CONNECT_TIMEOUT_S,
                       .stmts = p->stmts,
-                      .nstmts = S_TOTAL};
+                      .nstmts = S_TOTAL,
+                      .metrics = o->metrics};
     store_err rc = res_err(pgc_pool_open(conninfo, &po, &p->pool));
     if (rc == STORE_OK)
         rc = migrate(p, o->must_exist);

@@ -423,6 +423,9 @@ struct sq_store {
     int nidle;
     struct group *group;     /* writers commit together */
     struct walsync *walsync; /* durable mode: answered writes are on disk */
+    /* store_options.metrics: each WAL flush's time, each group COMMIT's
+     * writes (NULL: not counted) */
+    metrics_family *m_flush, *m_group;
     /* A write transaction in progress (or in the open group) wrote users:
      * set inside it, taken by the COMMIT that ends it. */
     atomic_bool users_written;
@@ -693,8 +696,10 @@ static store_err wal_flush(struct sq_store *s)
     struct walsync *w = s->walsync;
     if (atomic_load(&w->failed) != 0)
         return STORE_UNAVAILABLE;
+    uint64_t t0 = text_monotonic_us();
     int e = fdatasync(w->fd) == 0 ? 0 : errno;
     atomic_fetch_add(&w->flushes, 1);
+    metrics_observe(s->m_flush, 0, text_monotonic_us() - t0);
     if (e == 0)
         return STORE_OK;
     atomic_store(&w->failed, e);
@@ -978,6 +983,10 @@ static void group_commit(struct group *g)
     struct member *batch = g->members;
     g->members = NULL;
     pthread_mutex_unlock(&g->mu);
+    uint64_t writes = 0;
+    for (const struct member *m = batch; m != NULL; m = m->next)
+        writes++;
+    metrics_observe(s->m_group, 0, writes);
     store_err rc = exec_q(g->c, Q_COMMIT);
     if (rc != STORE_OK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != STORE_OK)
         log_error("sqlite: rollback failed");
@@ -3335,6 +3344,24 @@ static store_err sq_set_path(struct sq_store *s, const char *path)
     return STORE_INTERNAL;
 }
 
+/* The flushes' and group commits' histograms (metrics.h). */
+static void sq_metrics(struct sq_store *s, metrics_t *m)
+{
+    static const uint64_t flush_us[] = {50,    100,   250,    500,    1000,   2500,  5000,
+                                        10000, 25000, 50000, 100000, 250000, 1000000};
+    static const uint64_t writes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    s->m_flush = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_flush_duration_seconds",
+                          .help = "Durable mode: the time of each flush (fdatasync) of the WAL.",
+                          .type = METRICS_HISTOGRAM, .bounds = flush_us,
+                          .nbounds = sizeof(flush_us) / sizeof(flush_us[0]), .scale = 1e6});
+    s->m_group = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_group_commit_writes",
+                          .help = "Durable mode: the writes each group COMMIT carried.",
+                          .type = METRICS_HISTOGRAM, .bounds = writes,
+                          .nbounds = sizeof(writes) / sizeof(writes[0])});
+}
+
 store_err store_sqlite_open(const char *path, const store_options *opt, store_be **out)
 {
     assert(path != NULL && opt != NULL && out != NULL);
@@ -3356,8 +3383,10 @@ store_err store_sqlite_open(const char *path, const store_options *opt, store_be
         rc = db_files_private(path);
     for (int i = 0; i < pool_size && rc == STORE_OK; i++)
         rc = sq_add_conn(s, path);
-    if (rc == STORE_OK && opt->durable)
+    if (rc == STORE_OK && opt->durable) {
+        sq_metrics(s, opt->metrics);
         rc = walsync_create(s, path);
+    }
     if (rc == STORE_OK && opt->durable && pool_size > 1)
         rc = group_create(s);
     if (rc == STORE_OK)
