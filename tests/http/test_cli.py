@@ -411,7 +411,7 @@ def test_port_in_use_is_told_before_anything_is_created(tmp_path):
         p = run("serve", "--listen", f"127.0.0.1:{port}", "--db", str(db), timeout=20)
     assert p.returncode == 1, (p.returncode, p.stderr)
     out = p.stdout + p.stderr
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out, out
+    assert f"cannot listen on 127.0.0.1:{port} (--listen): Address already in use" in out, out
     assert "password" not in out.lower(), out
     assert not db.parent.exists(), "the database was created"
 
