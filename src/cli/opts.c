@@ -29,6 +29,7 @@ enum {
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
     O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
+    O_QUICK,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +85,7 @@ static const struct option longopts[] = {
     {"to", required_argument, NULL, O_TO},
     {"force", no_argument, NULL, O_FORCE},
     {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
+    {"quick", no_argument, NULL, O_QUICK},
     {NULL, 0, NULL, 0},
 };
 
@@ -112,6 +114,9 @@ void cli_usage(FILE *f)
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "  crmblob migrate --from WHERE --to WHERE [--force] | --verify-only\n"
+          "  crmblob backup --to FILE [--force]\n"
+          "  crmblob restore --from FILE [--force]\n"
+          "  crmblob check [--quick] [--encryption-key-file FILE]\n"
           "every command takes --db PATH (default " DEFAULT_DB ") or a PostgreSQL URL\n"
           "  (postgresql://user@host/db, or libpq key=value words); serve listens on " DEFAULT_LISTEN
           "\n"
@@ -121,6 +126,15 @@ void cli_usage(FILE *f)
           "  copied) in one transaction of the target, then compares both sides (every row,\n"
           "  SHA-256 of every picture). A target holding anything is refused unless --force\n"
           "  (which replaces what it holds, in the same transaction). --verify-only compares.\n"
+          "backup writes a consistent copy of --db (one snapshot; servers go on) as a new\n"
+          "  SQLite file (0600); --force replaces FILE. From SQLite: the online backup API's\n"
+          "  page copy; from PostgreSQL: migrate's row copy, verified. The encryption key file\n"
+          "  is NOT in the backup: keep it apart. restore copies a backup into --db (refused\n"
+          "  while a server uses it, and into a non-empty data set unless --force), verified.\n"
+          "check reads the whole data set: the database's own check (--quick: SQLite's\n"
+          "  quick_check), every link, every picture read back, decrypted and decoded, and\n"
+          "  every BLOB record's BlobSize, OriginalSize, MimeType, IsZipped and IsEncrypted\n"
+          "  against its bytes. Exit 0 when clean, 1 with the problems on stdout, one a line.\n"
           "failed sign-ins: an address may fail --auth-address-limit times (default 30) in a\n"
           "burst, then that many per --auth-address-window (default 60s); past that its failures\n"
           "are answered 429 and its passwords not remembered are not checked. --auth-account-limit\n"
@@ -237,6 +251,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_TO: o->to = v; return *v != '\0';
     case O_FORCE: o->force = true; return true;
     case O_VERIFY_ONLY: o->verify_only = true; return true;
+    case O_QUICK: o->quick = true; return true;
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);
