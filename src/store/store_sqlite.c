@@ -2921,14 +2921,17 @@ static store_err check_rows(struct conn *c, const char *sql, const char *label,
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
-        if (t != NULL && strcmp(t, "ok") != 0) {
-            snprintf(line, sizeof(line), "database: %s: %s", label, t);
-            say(ctx, true, line);
+        while (t != NULL && *t != '\0' && strcmp(t, "ok") != 0) { /* a row may hold lines */
+            size_t n = strcspn(t, "\n");
+            snprintf(line, sizeof(line), "database: %s: %.*s", label, (int)n, t);
+            if (strncmp(t, "*** in database", 15) != 0) /* a heading, not a finding */
+                say(ctx, true, line);
+            t += n + (t[n] == '\n');
         }
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_DONE) {
-        snprintf(line, sizeof(line), "database: %s could not run: %s", label,
+        snprintf(line, sizeof(line), "database: %s stopped: %s", label,
                  sqlite3_errmsg(c->db));
         say(ctx, true, line);
     }
