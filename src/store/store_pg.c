@@ -1769,32 +1769,38 @@ static store_err pg_integrity(store_tx *tx, bool quick,
                               void (*say)(void *ctx, bool problem, const char *line), void *ctx)
 {
     pg_tx *t = tx_of(tx);
-    char v[64], line[512];
+    char v[64], line[768];
     store_err rc = pg_text(t, "SELECT current_setting('data_checksums')", v, sizeof(v));
     if (rc == STORE_OK && strcmp(v, "on") != 0)
         say(ctx, false, "PostgreSQL: data checksums are off (initdb --data-checksums): a "
                         "damaged page is found only where it breaks a read");
-    if (rc == STORE_OK)
-        rc = pg_text(t, "SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'", v,
-                     sizeof(v));
+    char nsp[200];
+    if (rc == STORE_OK) /* its schema: crmblob's search path holds only its own */
+        rc = pg_text(t,
+                     "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n "
+                     "ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'",
+                     nsp, sizeof(nsp));
     if (rc != STORE_OK)
         return rc;
-    if (strcmp(v, "0") == 0) {
+    if (nsp[0] == '\0') {
         say(ctx, false, "PostgreSQL: amcheck is not installed in this database: its indexes "
                         "were not checked (CREATE EXTENSION amcheck, or run pg_amcheck)");
         return STORE_OK;
     }
     snprintf(line, sizeof(line),
-             "SELECT count(bt_index_check(c.oid, %s)) FROM pg_index i "
+             "SELECT count(%s.bt_index_check(c.oid, %s)) FROM pg_index i "
              "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am m ON m.oid = c.relam "
              "WHERE m.amname = 'btree' AND c.relnamespace = current_schema()::regnamespace",
-             quick ? "false" : "true");
+             nsp, quick ? "false" : "true");
     if (pg_text(t, line, v, sizeof(v)) == STORE_OK)
         return STORE_OK;
+    const char *state = pgc_last_sqlstate(t->c);
+    bool damage = strncmp(state, "XX00", 4) == 0; /* data_corrupted, index_corrupted */
     snprintf(line, sizeof(line),
-             "database: amcheck found a damaged index (SQLSTATE %s; pg_amcheck names it)",
-             pgc_last_sqlstate(t->c));
-    say(ctx, true, line); /* a finding: the transaction is over, the check is not */
+             damage ? "database: amcheck found a damaged index (SQLSTATE %s; pg_amcheck names it)"
+                    : "PostgreSQL: amcheck could not run (SQLSTATE %s): indexes not checked",
+             state);
+    say(ctx, damage, line); /* the transaction is over, the check is not */
     return STORE_OK;
 }
 
