@@ -80,8 +80,8 @@ static void problem(check_job *j, const char *fmt, ...)
 }
 
 /* in decoded with flags (z, e) into a known picture type: *out malloc'd. */
-static img_type decode_as(const check_job *j, const store_walk_item *it, bool z, bool e,
-                          void **out, size_t *len)
+static img_type decode_as(const check_job *j, const store_walk_item *it, bool z, bool e, void **out,
+                          size_t *len)
 {
     *out = NULL;
     log_set_level((log_level)(LOG_ERROR + 1)); /* a failed try is not news: the result says */
@@ -111,8 +111,9 @@ static img_type plain_of(check_job *j, const store_walk_item *it, void **out, si
                 e ? "encrypted" : "not encrypted");
     }
     if (t == IMG_UNKNOWN)
-        problem(j, "BLOB %d: its %zu stored bytes do not decode to a picture (damaged, or "
-                   "encrypted with another key)",
+        problem(j,
+                "BLOB %d: its %zu stored bytes do not decode to a picture (damaged, or "
+                "encrypted with another key)",
                 r->blob_id, it->len);
     return t;
 }

@@ -75,8 +75,8 @@ static int verify(store_copy_end *from, store_copy_end *to, const char *fd, cons
     return verified(&c, fd, td);
 }
 
-int cli_copy(store_copy_end *from, store_copy_end *to, bool force, const char *what,
-             const char *fd, const char *td)
+int cli_copy(store_copy_end *from, store_copy_end *to, bool force, const char *what, const char *fd,
+             const char *td)
 {
     int64_t rows = 0, bytes = 0;
     store_copy_counts done;
@@ -93,7 +93,8 @@ int cli_copy(store_copy_end *from, store_copy_end *to, bool force, const char *w
     e = store_copy_run(from, to, force, progress, &p, &done, &c);
     cli_progress_end(&p);
     if (e == STORE_CONFLICT) {
-        fprintf(stderr, "crmblob: nothing copied: %s is not empty (--force replaces what it holds)\n",
+        fprintf(stderr,
+                "crmblob: nothing copied: %s is not empty (--force replaces what it holds)\n",
                 td); /* logged why */
         return 1;
     }
@@ -137,7 +138,8 @@ int cli_migrate(const cli_opts *o)
         fprintf(stderr, "crmblob: cannot open the target %s\n", td);
         goto out;
     }
-    rc = o->verify_only ? verify(from, to, fd, td) : cli_copy(from, to, o->force, "migrate", fd, td);
+    rc =
+        o->verify_only ? verify(from, to, fd, td) : cli_copy(from, to, o->force, "migrate", fd, td);
 out:
     store_copy_close(to);
     store_copy_close(from);

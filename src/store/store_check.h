@@ -39,8 +39,8 @@ typedef void (*store_check_say)(void *ctx, bool problem, const char *line);
 typedef void (*store_backup_progress)(void *ctx, const char *unit, int64_t done, int64_t total);
 
 typedef struct {
-    bool pages;          /* SQLite's online backup (else a row copy, verified) */
-    int64_t file_bytes;  /* the backup file's size */
+    bool pages;             /* SQLite's online backup (else a row copy, verified) */
+    int64_t file_bytes;     /* the backup file's size */
     store_copy_counts rows; /* a row copy: what it copied */
 } store_backup_info;
 
@@ -56,8 +56,7 @@ store_err store_backup(store_copy_end *from, const char *path, bool replace,
 
 /* The encryption key's fingerprint recorded in the data set (*has false
  * when its pictures are not encrypted). */
-store_err store_check_key(store_copy_end *e, unsigned char fp[CODEC_FINGERPRINT_BYTES],
-                          bool *has);
+store_err store_check_key(store_copy_end *e, unsigned char fp[CODEC_FINGERPRINT_BYTES], bool *has);
 
 /* ---- check ---- */
 

@@ -1772,8 +1772,9 @@ static store_err pg_integrity(store_tx *tx, bool quick,
     char v[64], line[768];
     store_err rc = pg_text(t, "SELECT current_setting('data_checksums')", v, sizeof(v));
     if (rc == STORE_OK && strcmp(v, "on") != 0)
-        say(ctx, false, "PostgreSQL: data checksums are off (initdb --data-checksums): a "
-                        "damaged page is found only where it breaks a read");
+        say(ctx, false,
+            "PostgreSQL: data checksums are off (initdb --data-checksums): a "
+            "damaged page is found only where it breaks a read");
     char nsp[200];
     if (rc == STORE_OK) /* its schema: crmblob's search path holds only its own */
         rc = pg_text(t,
@@ -1783,8 +1784,9 @@ static store_err pg_integrity(store_tx *tx, bool quick,
     if (rc != STORE_OK)
         return rc;
     if (nsp[0] == '\0') {
-        say(ctx, false, "PostgreSQL: amcheck is not installed in this database: its indexes "
-                        "were not checked (CREATE EXTENSION amcheck, or run pg_amcheck)");
+        say(ctx, false,
+            "PostgreSQL: amcheck is not installed in this database: its indexes "
+            "were not checked (CREATE EXTENSION amcheck, or run pg_amcheck)");
         return STORE_OK;
     }
     snprintf(line, sizeof(line),

@@ -2874,7 +2874,7 @@ static int backup_checked(sqlite3 *dst)
     int rc = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
         rc = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK
-                                                                          : SQLITE_CORRUPT;
+                                                                         : SQLITE_CORRUPT;
     sqlite3_finalize(st);
     return rc;
 }
@@ -2931,8 +2931,7 @@ static store_err check_rows(struct conn *c, const char *sql, const char *label,
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_DONE) {
-        snprintf(line, sizeof(line), "database: %s stopped: %s", label,
-                 sqlite3_errmsg(c->db));
+        snprintf(line, sizeof(line), "database: %s stopped: %s", label, sqlite3_errmsg(c->db));
         say(ctx, true, line);
     }
     sqlite3_finalize(st);
