@@ -131,7 +131,7 @@ static void check_plain(check_job *j, const model_blob *r, img_type t, const voi
                 r->mime_type ? r->mime_type : "", img_mime(t));
     cb_err e = img_validate(p, len, &info, reason, sizeof(reason));
     if (e == CB_EBADREQ)
-        problem(j, "BLOB %d: its picture does not decode: %s", r->blob_id, reason);
+        problem(j, "BLOB %d: its picture is not valid: %s", r->blob_id, reason);
     else if (e != CB_EOK)
         say(j, false, "a picture could not be decoded by the image worker (not checked)");
 }
@@ -200,10 +200,14 @@ static int check_key(const cli_opts *o, store_copy_end *e, const codec_t *c)
     return 1;
 }
 
-static int start_images(void)
+/* The image worker with serve's limits (--pixel-limit, --image-cpu-limit):
+ * a picture serve accepted must pass here too. */
+static int start_images(const cli_opts *o)
 {
     char worker[PATH_MAX];
-    img_config ic = {.worker = cli_worker_path(worker, sizeof(worker))};
+    img_config ic = {.pixel_limit = o->pixel_limit,
+                     .cpu_limit_s = o->image_cpu_limit_s,
+                     .worker = cli_worker_path(worker, sizeof(worker))};
     if (img_init(&ic) == CB_EOK)
         return 0;
     fprintf(stderr, "crmblob: cannot use the image worker %s (set CRMBLOB_IMG_WORKER)\n", worker);
@@ -241,7 +245,7 @@ int cli_check(const cli_opts *o)
         fprintf(stderr, "crmblob: cannot open the database %s\n", where);
         return 1;
     }
-    if (cli_make_codec(o, &codec) != 0 || check_key(o, e, codec) != 0 || start_images() != 0)
+    if (cli_make_codec(o, &codec) != 0 || check_key(o, e, codec) != 0 || start_images(o) != 0)
         goto out;
     j.codec = codec;
     check_all(&j, e, o->quick);

@@ -231,10 +231,19 @@ def test_picture_that_no_longer_decodes(tmp_path):
         con.execute("UPDATE blob SET blob_size = ?, original_size = ? WHERE id = ?",
                     (len(cut), len(cut), b))
     lines = problems(check(out))
-    assert len(lines) == 1 and lines[0].startswith(f"BLOB {b}: its picture does not decode"), \
+    assert len(lines) == 1 and lines[0].startswith(f"BLOB {b}: its picture is not valid"), \
         lines
     assert check(tmp_path / "missing.db").returncode == 1
     assert not (tmp_path / "missing.db").exists()  # never created
+
+
+def test_the_image_workers_limits_are_serves(clean):
+    """A picture beyond --pixel-limit is one serve would refuse: named."""
+    lines = problems(check(clean["db"], clean["key"], "--pixel-limit", "1"))
+    with sqlite3.connect(clean["db"]) as con:
+        stored = con.execute("SELECT count(*) FROM blob_data").fetchone()[0]
+    assert len(lines) == stored, lines
+    assert all("its picture is not valid" in l for l in lines), lines
 
 
 def test_progress_bar_on_a_terminal(clean):
