@@ -7,8 +7,9 @@
  *     against the bytes kept, the bytes decoded with the record's
  *     IsZipped/IsEncrypted and the key (other flags tried when they fail,
  *     to say which flag is wrong), OriginalSize against the plain bytes,
- *     MimeType against what the bytes are, and the whole picture decoded
- *     by the image worker, as an upload is validated.
+ *     MimeType against what the bytes are, the whole picture decoded by
+ *     the image worker, as an upload is validated, and the picture as the
+ *     server reads it (the store's read path) the same bytes.
  *
  * Each problem is one line on stdout naming the record ("BLOB 12: ...",
  * "Person 3: ...", "database: ..."); notes on what could not be checked
@@ -31,6 +32,7 @@
 
 typedef struct {
     const codec_t *codec;
+    store_t *st; /* the data set as serve opens it: its picture read path */
     cli_progress p;
     bool progress_on;
     int64_t problems, notes;
@@ -136,6 +138,30 @@ static void check_plain(check_job *j, const model_blob *r, img_type t, const voi
         say(j, false, "a picture could not be decoded by the image worker (not checked)");
 }
 
+/* The picture as the server reads it (store_blob_content_get: its read
+ * transaction, codec and size checks) must be the plain picture decoded
+ * here, unless the record changed since the walk read it (a server writes). */
+static void check_served(check_job *j, const model_blob *r, const void *plain, size_t plen)
+{
+    arena_t *a = arena_create();
+    model_blob now = {0};
+    void *bytes = NULL;
+    size_t len = 0;
+    if (a == NULL)
+        return;
+    log_set_level((log_level)(LOG_ERROR + 1)); /* the finding below says it */
+    store_err rc = store_blob_content_get(j->st, a, r->blob_id, &now, &bytes, &len);
+    log_set_level(LOG_WARN);
+    bool same = now.blob_id == r->blob_id && now.version == r->version;
+    if (rc == STORE_OK && same && (len != plen || memcmp(bytes, plain, len) != 0))
+        problem(j, "BLOB %d: the server reads other bytes than are stored", r->blob_id);
+    else if (rc != STORE_OK && rc != STORE_ABSENT)
+        problem(j, "BLOB %d: the server's read of its picture fails: %s", r->blob_id,
+                store_err_name(rc));
+    free(bytes);
+    arena_destroy(a);
+}
+
 static store_err check_record(void *ctx, const store_walk_item *it)
 {
     check_job *j = ctx;
@@ -153,12 +179,15 @@ static store_err check_record(void *ctx, const store_walk_item *it)
             problem(j, "BLOB %d: BlobSize %d, but no bytes are stored", r->blob_id, r->blob_size);
         return STORE_OK;
     }
+    int64_t before = j->problems;
     if ((int64_t)it->len != r->blob_size)
         problem(j, "BLOB %d: BlobSize %d, but %zu bytes are stored", r->blob_id, r->blob_size,
                 it->len);
     img_type t = plain_of(j, it, &plain, &plen);
     if (t != IMG_UNKNOWN)
         check_plain(j, r, t, plain, plen);
+    if (j->problems == before) /* else the server's read fails for the reason given */
+        check_served(j, r, plain, plen);
     free(plain);
     return STORE_OK;
 }
@@ -247,6 +276,12 @@ int cli_check(const cli_opts *o)
     }
     if (cli_make_codec(o, &codec) != 0 || check_key(o, e, codec) != 0 || start_images(o) != 0)
         goto out;
+    /* it exists (opened above): this open creates nothing */
+    if (store_open(o->db, &(store_options){.codec = codec, .pool_size = 2}, &j.st) != STORE_OK) {
+        fprintf(stderr, "crmblob: cannot open the database %s\n", where);
+        img_shutdown();
+        goto out;
+    }
     j.codec = codec;
     check_all(&j, e, o->quick);
     img_shutdown();
@@ -256,6 +291,7 @@ int cli_check(const cli_opts *o)
         fprintf(stderr, "crmblob: %lld problem(s) found in %s\n", (long long)j.problems, where);
     rc = j.problems == 0 ? 0 : 1;
 out:
+    store_close(j.st); /* it borrows the codec */
     codec_destroy(codec);
     store_copy_close(e);
     return rc;
