@@ -1,7 +1,8 @@
 """`crmblob backup --to FILE` and `crmblob restore --from FILE` (issue 19).
 
 A backup is taken while a client writes continuously (a new entity with its
-picture per request): it must be one snapshot, holding every write
+picture per request), and `crmblob check` runs meanwhile too (it must find
+nothing wrong in a data set being written): the backup must be one snapshot, holding every write
 answered before it began and none answered after it ended, whole (check
 passes). It is restored into a new database and a server there, with the
 same key, serves what the backup holds byte for byte. restore refuses a
@@ -83,6 +84,8 @@ def test_backup_while_a_client_writes_then_restore(tmp_path, key):
         began = time.monotonic()
         p = ok(run("backup", "--db", s.db, "--to", tmp_path / "b.db"))
         ended = time.monotonic()
+        # check beside the server as it writes: no problem that is not one
+        ok(run("check", "--db", s.db, "--encryption-key-file", key))
         time.sleep(0.3)  # writes go on after it
         w.stop.set()
         w.join(30)
