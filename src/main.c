@@ -6,7 +6,6 @@
  * sigwait here, so a stop always runs the orderly shutdown (stop accepting,
  * finish requests in flight, close the store).
  */
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>

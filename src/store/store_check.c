@@ -307,7 +307,7 @@ static store_err record_links(void *ctx, const store_copy_def *d, const store_co
     while (j->next < j->n && j->v[j->next].blob == id)
         j->next++;
     size_t count = j->next - first;
-    const blob_link *l = &j->v[first];
+    const blob_link *l = count > 0 ? &j->v[first] : NULL;
     if (count == 0 && linked)
         problem(j, "BLOB %d: marked linked, yet nothing links it (it is never swept)", id);
     if (count > 0 && !linked)

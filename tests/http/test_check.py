@@ -176,6 +176,18 @@ def test_dangling_link(clean, tmp_path):
     assert any(l.startswith(f"database: a reference: person {eid}: image_blob_id") for l in lines)
 
 
+def test_record_linked_twice(clean, tmp_path):
+    """The unique indexes keep one kind from sharing a record; across kinds
+    only the store's rules do."""
+    pid, b = clean["ents"]["Person"][0]
+    cid, old = clean["ents"]["Contact"][0]
+    db = damaged(clean, tmp_path, "UPDATE contact SET image_blob_id = ? WHERE id = ?", (b, cid))
+    lines = problems(check(db, clean["key"]))
+    assert sorted(lines) == sorted([
+        f"BLOB {b}: linked twice, by Person {pid} (image) and Contact {cid} (image)",
+        f"BLOB {old}: marked linked, yet nothing links it (it is never swept)"]), lines
+
+
 def test_record_gone_under_its_links(clean, tmp_path):
     """A BLOB row deleted with foreign keys off: the entity's link, the
     bytes and the variants all dangle."""
