@@ -2,9 +2,9 @@
 
 A backup is taken while a client writes continuously (a new entity with its
 picture per request), and `crmblob check` runs meanwhile too (it must find
-nothing wrong in a data set being written): the backup must be one snapshot, holding every write
-answered before it began and none answered after it ended, whole (check
-passes). It is restored into a new database and a server there, with the
+nothing wrong in a data set being written): the backup must be one
+snapshot, holding every write answered before it began and none sent after
+it ended, whole (check passes). It is restored into a new database and a server there, with the
 same key, serves what the backup holds byte for byte. restore refuses a
 database a server uses and a non-empty one without --force; backup refuses
 to overwrite a file without --force, never creates a missing database, and
@@ -45,17 +45,18 @@ class Writer(threading.Thread):
         super().__init__(daemon=True)
         self.c = server.client("alice")
         self.stop = threading.Event()
-        self.done = []  # (answered_at, person id, picture)
+        self.done = []  # (sent_at, answered_at, person id, picture)
         self.error = None
 
     def run(self):
         n = 0
         try:
             while not self.stop.is_set():
+                sent = time.monotonic()
                 pid = self.c.create("Person", Firstname=f"W{n}")
                 pic = picture_of_size(n, 2000 + n % 3000)
                 self.c.put_image("Person", pid, pic)
-                self.done.append((time.monotonic(), pid, pic))
+                self.done.append((sent, time.monotonic(), pid, pic))
                 n += 1
         except Exception as e:  # noqa: BLE001 - reported by the test
             self.error = e
@@ -91,17 +92,17 @@ def test_backup_while_a_client_writes_then_restore(tmp_path, key):
         w.join(30)
         assert w.error is None, w.error
         # the server answered throughout
-        assert any(t > ended for t, _, _ in w.done), "no write after the backup"
+        assert any(t > ended for _, t, _, _ in w.done), "no write after the backup"
     finally:
         stop_arg_server(s)
     assert "NOT in the backup" in p.stdout and "fingerprint" in p.stdout, p.stdout
     assert "backup: " in p.stderr  # progress, on a pipe: its last line
     assert oct(os.stat(tmp_path / "b.db").st_mode & 0o777) == "0o600"
     assert not (tmp_path / "b.db.part").exists()
-    # one snapshot: everything answered before it began, nothing answered after it ended
+    # one snapshot: everything answered before it began, nothing sent after it ended
     have = persons_in(tmp_path / "b.db")
-    before = {pid for t, pid, _ in w.done if t < began}
-    after = {pid for t, pid, _ in w.done if t > ended}
+    before = {pid for _, t, pid, _ in w.done if t < began}
+    after = {pid for t, _, pid, _ in w.done if t > ended}
     assert before <= have, sorted(before - have)
     assert not (have & after), sorted(have & after)
     # whole: check reads every picture back
@@ -113,7 +114,7 @@ def test_backup_while_a_client_writes_then_restore(tmp_path, key):
     r.start()
     try:
         c = r.client("alice")
-        pics = {pid: pic for _, pid, pic in w.done}
+        pics = {pid: pic for _, _, pid, pic in w.done}
         for pid in sorted(have):
             got = c.get_image("Person", pid)
             assert got.status_code == 200 and got.content == pics[pid], pid
