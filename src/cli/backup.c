@@ -15,11 +15,22 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "store/store_check.h"
+
+/* Do a and b name one file (however spelt)? A PostgreSQL conninfo names none. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return true;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
 
 typedef struct {
     cli_progress p;
@@ -95,7 +106,7 @@ int cli_backup(const cli_opts *o)
         cli_usage(stderr);
         return 2;
     }
-    if (strcmp(o->to, o->db) == 0) {
+    if (same_file(o->to, o->db)) {
         fprintf(stderr, "crmblob: --to names the database itself\n");
         return 2;
     }
@@ -125,7 +136,7 @@ int cli_restore(const cli_opts *o)
         cli_usage(stderr);
         return 2;
     }
-    if (strcmp(o->from, o->db) == 0) {
+    if (same_file(o->from, o->db)) {
         fprintf(stderr, "crmblob: --from names the database itself\n");
         return 2;
     }

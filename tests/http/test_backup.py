@@ -141,6 +141,13 @@ def test_backup_refuses_to_overwrite_and_never_creates(tmp_path):
     assert p.returncode == 1
     assert not missing.exists() and not (tmp_path / "c.db").exists()
     assert run("backup", "--db", out).returncode == 2  # no --to
+    # the database itself, however spelt, is never the target
+    (tmp_path / "link.db").symlink_to(out)
+    before = out.read_bytes()
+    for alias in (f"{tmp_path}/./b.db", tmp_path / "link.db"):
+        assert run("backup", "--db", out, "--to", alias, "--force").returncode == 2
+        assert run("restore", "--from", alias, "--db", out, "--force").returncode == 2
+    assert out.read_bytes() == before
 
 
 def test_restore_refuses_a_running_server_and_a_non_empty_target(tmp_path):
