@@ -1742,8 +1742,6 @@ static store_err pg_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
     return run(tx_of(tx), copy_stmt(t, C_SETTLE), &p, NULL);
 }
 
-/* ---- the table ---------------------------------------------------------- */
-
 /* ---- check (store_check.c) ---------------------------------------------
  * What PostgreSQL can say of its own storage: a damaged heap page fails
  * the read that meets it (with data checksums on: any damage), and the
@@ -1805,6 +1803,8 @@ static store_err pg_integrity(store_tx *tx, bool quick,
     say(ctx, damage, line); /* the transaction is over, the check is not */
     return STORE_OK;
 }
+
+/* ---- the table ---------------------------------------------------------- */
 
 static const struct store_be_ops pg_be_ops = {
     .close = pg_close,

@@ -2872,9 +2872,10 @@ static int backup_checked(sqlite3 *dst)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        rc = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK
-                                                                         : SQLITE_CORRUPT;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        rc = t != NULL && strcmp(t, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+    }
     sqlite3_finalize(st);
     return rc;
 }
