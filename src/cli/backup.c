@@ -80,6 +80,10 @@ static int backup_done(store_err e, const store_backup_info *in, const char *fd,
         fprintf(stderr, "crmblob: %s exists: nothing written (--force replaces it)\n", to);
         return 1;
     }
+    if (e == STORE_UNAVAILABLE) {
+        fprintf(stderr, "crmblob: %s is a database in use (a server): not replaced\n", to);
+        return 1;
+    }
     if (e != STORE_OK) {
         fprintf(stderr, "crmblob: backup failed: %s; nothing written to %s\n", store_err_name(e),
                 to);

@@ -428,5 +428,8 @@ store_err store_sqlite_open(const char *path, const store_options *o, store_be *
  * path (the change counts, the lock file); with `database`, the database
  * and its journals too (a copy cut short). */
 void store_sqlite_remove(const char *path, bool database);
+/* Does a process hold the SQLite database at path (store_hold: a server,
+ * a rekey, a copy)? Asked without waiting. */
+bool store_sqlite_in_use(const char *path);
 
 #endif

@@ -131,6 +131,10 @@ store_err store_backup(store_copy_end *from, const char *path, bool replace,
         log_error("backup: %s exists (--force replaces it)", path);
         return STORE_CONFLICT;
     }
+    if (replace && store_sqlite_in_use(path)) {
+        log_error("backup: %s is a database in use: not replaced", path);
+        return STORE_UNAVAILABLE;
+    }
     if (snprintf(tmp, sizeof(tmp), "%s.part", path) >= (int)sizeof(tmp))
         return STORE_INVALID;
     store_sqlite_remove(tmp, true); /* what a backup cut short left */

@@ -49,8 +49,9 @@ typedef struct {
  * (variants included); from PostgreSQL a row copy of one snapshot, as
  * `crmblob migrate` makes it, then verified against that snapshot
  * (variants, a cache, not copied). STORE_CONFLICT when path exists and
- * !replace (nothing written); STORE_CORRUPT when a row copy does not
- * verify (nothing at path). */
+ * !replace (nothing written); STORE_UNAVAILABLE when path is a database a
+ * process holds (a server's: never replaced); STORE_CORRUPT when a row
+ * copy does not verify (nothing at path). */
 store_err store_backup(store_copy_end *from, const char *path, bool replace,
                        store_backup_progress fn, void *ctx, store_backup_info *info);
 

@@ -3326,6 +3326,18 @@ static store_err sq_hold(struct sq_store *s, store_hold_mode h)
     return STORE_OK;
 }
 
+bool store_sqlite_in_use(const char *path)
+{
+    char name[4096];
+    snprintf(name, sizeof(name), "%s.lock", path);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* never held, or not a database */
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd); /* releases what this open took */
+    return held;
+}
+
 void store_sqlite_remove(const char *path, bool database)
 {
     static const char *const side[] = {"-changes", ".lock", "-wal", "-shm", "-journal", ""};

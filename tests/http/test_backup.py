@@ -12,6 +12,7 @@ says that the key is not in the backup. On PostgreSQL (make http-pg) the
 same tests run: the backup is then the verified row copy into a SQLite
 file.
 """
+import fcntl
 import os
 import sqlite3
 import subprocess
@@ -141,7 +142,14 @@ def test_backup_refuses_to_overwrite_and_never_creates(tmp_path):
     assert p.returncode == 1
     assert not missing.exists() and not (tmp_path / "c.db").exists()
     assert run("backup", "--db", out).returncode == 2  # no --to
-    # the database itself, however spelt, is never the target
+    # a database some server holds (its lock, taken as serve takes it) is never replaced
+    with open(f"{out}.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        before = out.read_bytes()
+        p = run("backup", "--db", s.db, "--to", out, "--force")
+        assert p.returncode == 1 and "in use" in p.stderr, p.stderr
+        assert out.read_bytes() == before
+    # the database itself, however spelt, is never the other side
     (tmp_path / "link.db").symlink_to(out)
     before = out.read_bytes()
     for alias in (f"{tmp_path}/./b.db", tmp_path / "link.db"):
