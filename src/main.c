@@ -12,7 +12,6 @@
  * runs the reload steps the layers registered (core/reload.h) on this
  * thread, between two waits: it never stops the server.
  */
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -210,23 +209,6 @@ static int bootstrap_admin(store_t *st, const cli_opts *o)
 out:
     sodium_memzero(pw, sizeof(pw));
     return rc;
-}
-
-/* The image worker: $CRMBLOB_IMG_WORKER, else crmblob-img beside this
- * program (both are built together). */
-static const char *worker_path(char *buf, size_t cap)
-{
-    const char *env = getenv("CRMBLOB_IMG_WORKER");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-img");
-    return buf;
 }
 
 /* Connections are file descriptors: allow as many as the hard limit does. */
@@ -460,7 +442,7 @@ static int cmd_serve(const cli_opts *o)
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,
-                     .worker = worker_path(worker, sizeof(worker)),
+                     .worker = cli_worker_path(worker, sizeof(worker)),
                      .metrics = metrics};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);

@@ -26,7 +26,7 @@
 
 typedef enum {
     CLI_SERVE, CLI_INIT, CLI_USER, CLI_TICKET, CLI_TOKEN, CLI_APPTOKEN, CLI_KEYGEN, CLI_REKEY,
-    CLI_MIGRATE, CLI_HELP, CLI_NCMD
+    CLI_MIGRATE, CLI_BACKUP, CLI_RESTORE, CLI_CHECK, CLI_HELP, CLI_NCMD
 } cli_cmd;
 
 /* Where a setting came from, lowest precedence first. */
@@ -83,9 +83,12 @@ typedef struct {
     const char *tls_key;           /* --tls-key: its PEM private key */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */
-    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */
-    bool force;                    /* migrate --force: replace what the target holds */
+    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo;
+                                      backup --to FILE, restore --from FILE */
+    bool force;                    /* migrate, restore --force: replace what the target holds;
+                                      backup --force: replace FILE */
     bool verify_only;              /* migrate --verify-only: compare, copy nothing */
+    bool quick;                    /* check --quick: the database's quick check */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -146,6 +149,22 @@ int cli_make_codec(const cli_opts *o, codec_t **out);
  * it when there is none yet); 0, or 1 (logged). */
 int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c);
 int cli_migrate(const cli_opts *o);
+int cli_backup(const cli_opts *o);
+int cli_restore(const cli_opts *o);
+int cli_check(const cli_opts *o);
+
+/* A whole data set copied from `from` into `to` (store_copy_run: one
+ * transaction of the target; force replaces what it holds), with a
+ * progress display labelled `what`, the summary on stdout and the
+ * verification; fd, td describe both for messages. 0 when done and
+ * verified, else 1 (said why on stderr). */
+struct store_copy_end;
+int cli_copy(struct store_copy_end *from, struct store_copy_end *to, bool force, const char *what,
+             const char *fd, const char *td);
+
+/* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
+ * this program (both are built together); into buf, returned. */
+const char *cli_worker_path(char *buf, size_t cap);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place
  * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and

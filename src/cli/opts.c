@@ -37,7 +37,8 @@
 #define C(x) (1u << (x))
 #define C_SERVE C(CLI_SERVE)
 #define C_ADMIN (C(CLI_USER) | C(CLI_TICKET) | C(CLI_TOKEN) | C(CLI_APPTOKEN))
-#define C_DB (C_SERVE | C(CLI_INIT) | C_ADMIN | C(CLI_REKEY)) /* the commands that open --db */
+#define C_DB (C_SERVE | C(CLI_INIT) | C_ADMIN | C(CLI_REKEY) | C(CLI_BACKUP) | C(CLI_RESTORE) | \
+              C(CLI_CHECK)) /* the commands that open --db */
 #define C_ALL ((1u << CLI_NCMD) - 1)
 
 typedef struct {
@@ -90,6 +91,22 @@ static const command CMDS[CLI_NCMD] = {
                      "Copies a whole data set between a SQLite file and PostgreSQL (either way)\n"
                      "in one transaction of the target, then compares both sides (every row,\n"
                      "the SHA-256 of every picture). Variants are a cache and not copied."},
+    [CLI_BACKUP] = {"backup", "crmblob backup --to FILE [--force]",
+                    "Writes a consistent copy of --db (one snapshot; servers go on) as a new\n"
+                    "SQLite file (0600). From SQLite: the online backup API's page copy; from\n"
+                    "PostgreSQL: migrate's row copy, verified. The encryption key file is NOT in\n"
+                    "the backup: keep it apart."},
+    [CLI_RESTORE] = {"restore", "crmblob restore --from FILE [--force]",
+                     "Copies a backup into --db, verified; refused while a server uses it, and\n"
+                     "into a data set holding anything unless --force."},
+    [CLI_CHECK] = {"check",
+                   "crmblob check [--quick] [--encryption-key-file FILE] [--pixel-limit N]\n"
+                   "                     [--image-cpu-limit 20s]",
+                   "Reads the whole data set: the database's own check, every link, every\n"
+                   "picture read back, decrypted and decoded, and every BLOB record's BlobSize,\n"
+                   "OriginalSize, MimeType, IsZipped and IsEncrypted against its bytes (give\n"
+                   "serve's --pixel-limit and --image-cpu-limit when set). Exit 0 when clean, 1\n"
+                   "with the problems on stdout, one a line."},
     [CLI_HELP] = {"help", "crmblob help [COMMAND]", "Shows the commands, or a command's options."},
 };
 
@@ -215,13 +232,13 @@ static const optdef OPTS[] = {
      .dflt = "5m", .help = "how long such a lock lasts"},
     {"compress", NULL, C_SERVE | C(CLI_REKEY), 0, K_FLAG, F(compress), .dflt_text = "off",
      .help = "compress pictures at rest (rekey: the new data)"},
-    {"encryption-key-file", "FILE", C_SERVE | C(CLI_REKEY), 0, K_TEXT, F(key_file),
+    {"encryption-key-file", "FILE", C_SERVE | C(CLI_REKEY) | C(CLI_CHECK), 0, K_TEXT, F(key_file),
      .dflt_text = "none: not encrypted",
      .help = "encrypt pictures at rest with this key (crmblob keygen; rekey: the old key)"},
-    {"pixel-limit", "N", C_SERVE, 0, K_FN, .set = set_pixel_limit,
+    {"pixel-limit", "N", C_SERVE | C(CLI_CHECK), 0, K_FN, .set = set_pixel_limit,
      .expect = "a whole number from 1 to 2000000000", .dflt = "50000000",
      .help = "largest picture accepted, width x height"},
-    {"image-cpu-limit", "DURATION", C_SERVE, 0, K_SECONDS, F(image_cpu_limit_s), 1, 3600,
+    {"image-cpu-limit", "DURATION", C_SERVE | C(CLI_CHECK), 0, K_SECONDS, F(image_cpu_limit_s), 1, 3600,
      .dflt = "20s", .help = "CPU time one call of an image worker may use (at most 1h)"},
     {"variant-cache-mb", "N", C_SERVE, 0, K_COUNT, F(variant_cache_mb), 1, 1u << 20, .dflt = "256",
      .help = "MiB of scaled and converted pictures kept"},
@@ -275,12 +292,15 @@ static const optdef OPTS[] = {
      .help = "a note shown by token list"},
     {"new-key-file", "FILE", C(CLI_REKEY), OF_ARGV, K_TEXT, F(new_key_file),
      .dflt_text = "none: decrypt", .help = "the new key"},
-    {"from", "WHERE", C(CLI_MIGRATE), OF_ARGV, K_TEXT, F(from),
-     .help = "the data set to copy: a SQLite file (which must exist) or a PostgreSQL URL"},
-    {"to", "WHERE", C(CLI_MIGRATE), OF_ARGV, K_TEXT, F(to),
-     .help = "where it goes, of either kind (a SQLite file is created)"},
-    {"force", NULL, C(CLI_MIGRATE), OF_ARGV, K_FLAG, F(force),
+    {"from", "WHERE", C(CLI_MIGRATE) | C(CLI_RESTORE), OF_ARGV, K_TEXT, F(from),
+     .help = "the data set to copy: a SQLite file (which must exist; restore: a backup) or a "
+             "PostgreSQL URL"},
+    {"to", "WHERE", C(CLI_MIGRATE) | C(CLI_BACKUP), OF_ARGV, K_TEXT, F(to),
+     .help = "where it goes: a SQLite file (created) or a PostgreSQL URL (backup: a new file)"},
+    {"force", NULL, C(CLI_MIGRATE) | C(CLI_BACKUP) | C(CLI_RESTORE), OF_ARGV, K_FLAG, F(force),
      .help = "replace what the target holds (else a target holding anything is refused)"},
+    {"quick", NULL, C(CLI_CHECK), OF_ARGV, K_FLAG, F(quick),
+     .help = "the database's quicker check (SQLite: quick_check instead of integrity_check)"},
     {"verify-only", NULL, C(CLI_MIGRATE), OF_ARGV, K_FLAG, F(verify_only),
      .help = "copy nothing: compare the two (exit 1 when they differ)"},
     {"help", NULL, C_ALL, OF_ARGV, K_FLAG, F(help), .help = "show this help and exit"},
@@ -1011,6 +1031,12 @@ int cli_run(const cli_opts *o)
         return cli_rekey(o);
     case CLI_MIGRATE:
         return cli_migrate(o);
+    case CLI_BACKUP:
+        return cli_backup(o);
+    case CLI_RESTORE:
+        return cli_restore(o);
+    case CLI_CHECK:
+        return cli_check(o);
     case CLI_HELP:
         return help_command(o);
     default:

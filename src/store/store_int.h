@@ -179,4 +179,11 @@ store_err store_pic_variant_encode(store_t *s, const store_variant_meta *in, con
 store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void *stored,
                                    size_t n, void **bytes, size_t *len);
 
+/* ---- store_copy.c's data set ends, for store_check.c ---- */
+struct store_copy_end;
+/* The backend a store_copy_open end drives, and its description (no
+ * password) for messages. */
+store_be *store_copy_be(struct store_copy_end *e);
+const char *store_copy_desc(struct store_copy_end *e);
+
 #endif

@@ -1788,6 +1788,68 @@ static store_err pg_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
     return run(tx_of(tx), copy_stmt(t, C_SETTLE), &p, NULL);
 }
 
+/* ---- check (store_check.c) ---------------------------------------------
+ * What PostgreSQL can say of its own storage: a damaged heap page fails
+ * the read that meets it (with data checksums on: any damage), and the
+ * check reads every row and picture chunk above this; amcheck, when the
+ * database has it, verifies every B-tree index of the schema and that
+ * each holds every heap row. */
+
+/* The one text sql answers on t, "" when it failed (t fails from then on). */
+static store_err pg_text(pg_tx *t, const char *sql, char *out, size_t cap)
+{
+    PGresult *r = NULL;
+    out[0] = '\0';
+    store_err rc = t->failed != STORE_OK ? t->failed : res_err(pgc_exec(t->c, sql, &r));
+    if (rc != STORE_OK && t->failed == STORE_OK)
+        t->failed = rc;
+    if (rc == STORE_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_integrity(store_tx *tx, bool quick,
+                              void (*say)(void *ctx, bool problem, const char *line), void *ctx)
+{
+    pg_tx *t = tx_of(tx);
+    char v[64], line[768];
+    store_err rc = pg_text(t, "SELECT current_setting('data_checksums')", v, sizeof(v));
+    if (rc == STORE_OK && strcmp(v, "on") != 0)
+        say(ctx, false,
+            "PostgreSQL: data checksums are off (initdb --data-checksums): a "
+            "damaged page is found only where it breaks a read");
+    char nsp[200];
+    if (rc == STORE_OK) /* its schema: crmblob's search path holds only its own */
+        rc = pg_text(t,
+                     "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n "
+                     "ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'",
+                     nsp, sizeof(nsp));
+    if (rc != STORE_OK)
+        return rc;
+    if (nsp[0] == '\0') {
+        say(ctx, false,
+            "PostgreSQL: amcheck is not installed in this database: its indexes "
+            "were not checked (CREATE EXTENSION amcheck, or run pg_amcheck)");
+        return STORE_OK;
+    }
+    snprintf(line, sizeof(line),
+             "SELECT count(%s.bt_index_check(c.oid, %s)) FROM pg_index i "
+             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am m ON m.oid = c.relam "
+             "WHERE m.amname = 'btree' AND c.relnamespace = current_schema()::regnamespace",
+             nsp, quick ? "false" : "true");
+    if (pg_text(t, line, v, sizeof(v)) == STORE_OK)
+        return STORE_OK;
+    const char *state = pgc_last_sqlstate(t->c);
+    bool damage = strncmp(state, "XX00", 4) == 0; /* data_corrupted, index_corrupted */
+    snprintf(line, sizeof(line),
+             damage ? "database: amcheck found a damaged index (SQLSTATE %s; pg_amcheck names it)"
+                    : "PostgreSQL: amcheck could not run (SQLSTATE %s): indexes not checked",
+             state);
+    say(ctx, damage, line); /* the transaction is over, the check is not */
+    return STORE_OK;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct store_be_ops pg_be_ops = {
@@ -1870,6 +1932,9 @@ static const struct store_be_ops pg_be_ops = {
     .copy_clear = pg_copy_clear,
     .ids_high = pg_ids_high,
     .ids_settle = pg_ids_settle,
+
+    .backup_to = NULL, /* rows are copied into a SQLite file instead (store_check.c) */
+    .integrity = pg_integrity,
 };
 
 /* ---- SQL generated from the entity descriptors -------------------------- */

@@ -2914,6 +2914,135 @@ static store_err be_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "ids_settle");
 }
 
+/* ---- backup and check ------------------------------------------------------
+ * The online backup API copies pages from tx's connection, which holds a
+ * read transaction for the whole copy: every step reads the same WAL
+ * snapshot (a step never restarts because a server wrote meanwhile, and
+ * the server's writers are never blocked: WAL readers do not block them). */
+
+#define BACKUP_STEP_PAGES 256 /* 1 MiB at 4 KiB pages; a progress step */
+
+/* The error of a backup's destination connection, logged. */
+static store_err backup_err(sqlite3 *dst, int rc, const char *path)
+{
+    log_error("backup: %s: %s (%d)", path, dst != NULL ? sqlite3_errmsg(dst) : "", rc);
+    return (rc & 0xff) == SQLITE_FULL ? STORE_NO_SPACE : STORE_INTERNAL;
+}
+
+/* Every step of the copy of c's database into dst. */
+static int backup_steps(struct conn *c, sqlite3 *dst, void (*fn)(void *, int64_t, int64_t),
+                        void *ctx)
+{
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", c->db, "main");
+    if (b == NULL)
+        return sqlite3_errcode(dst);
+    int rc;
+    do {
+        rc = sqlite3_backup_step(b, BACKUP_STEP_PAGES);
+        int total = sqlite3_backup_pagecount(b);
+        if (fn != NULL)
+            fn(ctx, total - sqlite3_backup_remaining(b), total);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            sqlite3_sleep(10);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    int fin = sqlite3_backup_finish(b);
+    return rc == SQLITE_DONE ? fin : rc;
+}
+
+/* PRAGMA quick_check of the copy answers "ok". */
+static int backup_checked(sqlite3 *dst)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        rc = t != NULL && strcmp(t, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static store_err be_backup_to(store_tx *tx, const char *path,
+                              void (*fn)(void *ctx, int64_t done, int64_t total), void *ctx)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3 *dst = NULL;
+    int64_t n = 0;
+    /* a first read fixes the snapshot every step copies */
+    store_err rc = copy_int(c, "SELECT count(*) FROM sqlite_master", &n);
+    if (rc != STORE_OK)
+        return rc;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* the owner's alone */
+    if (fd < 0) {
+        log_error("backup: cannot create %s: %s", path, strerror(errno));
+        return errno == ENOSPC ? STORE_NO_SPACE : STORE_INTERNAL;
+    }
+    close(fd);
+    int r = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL);
+    if (r == SQLITE_OK)
+        r = backup_steps(c, dst, fn, ctx);
+    if (r == SQLITE_OK)
+        r = backup_checked(dst);
+    if (r != SQLITE_OK)
+        rc = backup_err(dst, r, path);
+    if (sqlite3_close(dst) != SQLITE_OK && rc == STORE_OK)
+        rc = STORE_INTERNAL;
+    if (rc == STORE_OK && io_fsync_path(path) != 0) {
+        log_error("backup: cannot flush %s to disk: %s", path, strerror(errno));
+        rc = STORE_INTERNAL;
+    }
+    return rc;
+}
+
+/* Each row of sql's first column that is not "ok", said as a problem;
+ * an error of the statement itself (a page too damaged to walk) too. */
+static store_err check_rows(struct conn *c, const char *sql, const char *label,
+                            void (*say)(void *, bool, const char *), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    char line[1024];
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        while (t != NULL && *t != '\0' && strcmp(t, "ok") != 0) { /* a row may hold lines */
+            size_t n = strcspn(t, "\n");
+            snprintf(line, sizeof(line), "database: %s: %.*s", label, (int)n, t);
+            if (strncmp(t, "*** in database", 15) != 0) /* a heading, not a finding */
+                say(ctx, true, line);
+            t += n + (t[n] == '\n');
+        }
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        snprintf(line, sizeof(line), "database: %s stopped: %s", label, sqlite3_errmsg(c->db));
+        say(ctx, true, line);
+    }
+    sqlite3_finalize(st);
+    return STORE_OK;
+}
+
+/* PRAGMA foreign_key_check: every reference (a link to a BLOB record, a
+ * picture's bytes to their record, a variant to its BLOB, a credential to
+ * its user, a reference field) that names a missing row. */
+static store_err check_references(struct conn *c, void (*say)(void *, bool, const char *),
+                                  void *ctx)
+{
+    static const char sql[] =
+        "SELECT f.\"table\" || ' ' || coalesce(f.rowid, '?') || ': ' || l.\"from\" || ' names "
+        "a row of ' || f.parent || ' that does not exist' FROM pragma_foreign_key_check f "
+        "JOIN pragma_foreign_key_list(f.\"table\") l ON l.id = f.fkid";
+    return check_rows(c, sql, "a reference", say, ctx);
+}
+
+static store_err be_integrity(store_tx *tx, bool quick,
+                              void (*say)(void *ctx, bool problem, const char *line), void *ctx)
+{
+    struct conn *c = tx_conn(tx);
+    check_rows(c, quick ? "PRAGMA quick_check(100)" : "PRAGMA integrity_check(100)",
+               quick ? "quick_check" : "integrity_check", say, ctx);
+    return check_references(c, say, ctx);
+}
+
 static const struct store_be_ops sqlite_be_ops = {
     /* ---- life, health, identity ---- */
     .close = be_close,
@@ -3004,6 +3133,10 @@ static const struct store_be_ops sqlite_be_ops = {
     .copy_clear = be_copy_clear,
     .ids_high = be_ids_high,
     .ids_settle = be_ids_settle,
+
+    /* backup and check */
+    .backup_to = be_backup_to,
+    .integrity = be_integrity,
 };
 
 /* A store with no connection yet and every SQL text generated. */
@@ -3274,6 +3407,29 @@ static store_err sq_hold(struct sq_store *s, store_hold_mode h)
     }
     s->hold_fd = fd; /* released by sq_close */
     return STORE_OK;
+}
+
+bool store_sqlite_in_use(const char *path)
+{
+    char name[4096];
+    snprintf(name, sizeof(name), "%s.lock", path);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* never held, or not a database */
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd); /* releases what this open took */
+    return held;
+}
+
+void store_sqlite_remove(const char *path, bool database)
+{
+    static const char *const side[] = {"-changes", ".lock", "-wal", "-shm", "-journal", ""};
+    char name[4096];
+    size_t n = database ? sizeof(side) / sizeof(side[0]) : 2;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%s", path, side[i]);
+        unlink(name);
+    }
 }
 
 /* ---- owner-only files ----------------------------------------------------
