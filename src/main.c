@@ -137,23 +137,6 @@ static int bootstrap_admin(store_t *st)
     return 0;
 }
 
-/* The image worker: $CRMBLOB_IMG_WORKER, else crmblob-img beside this
- * program (both are built together). */
-static const char *worker_path(char *buf, size_t cap)
-{
-    const char *env = getenv("CRMBLOB_IMG_WORKER");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-img");
-    return buf;
-}
-
 /* Connections are file descriptors: allow as many as the hard limit does. */
 static void raise_fd_limit(void)
 {
@@ -326,7 +309,7 @@ static int cmd_serve(const cli_opts *o)
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,
-                     .worker = worker_path(worker, sizeof(worker))};
+                     .worker = cli_worker_path(worker, sizeof(worker))};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
@@ -389,6 +372,10 @@ int main(int argc, char **argv)
         return cli_rekey(&o);
     if (strcmp(cmd, "migrate") == 0)
         return cli_migrate(&o);
+    if (strcmp(cmd, "export") == 0)
+        return cli_export(&o);
+    if (strcmp(cmd, "import") == 0)
+        return cli_import(&o);
     cli_usage(stderr);
     return 2;
 }

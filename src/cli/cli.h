@@ -52,6 +52,7 @@ typedef struct {
     const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */
     bool force;                    /* migrate --force: replace what the target holds */
     bool verify_only;              /* migrate --verify-only: compare, copy nothing */
+    const char *entity;            /* import --entity: the kind of a flat folder's ids */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -80,6 +81,20 @@ int cli_make_codec(const cli_opts *o, codec_t **out);
  * it when there is none yet); 0, or 1 (logged). */
 int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c);
 int cli_migrate(const cli_opts *o);
+/* `crmblob export DIR` and `crmblob import DIR` (export.c, import.c). */
+int cli_export(const cli_opts *o);
+int cli_import(const cli_opts *o);
+/* The file extension of a picture of MIME type mime ("jpg"; "bin" when
+ * it is none of the four stored types). */
+const char *cli_ext_of_mime(const char *mime);
+/* Opens --db with codec for a command that works on an existing data set:
+ * a SQLite file that does not exist is refused (1, said why) unless
+ * may_create, and then said to be created; the key is checked against the
+ * data set's (cli_check_codec). 0 or 1. */
+int cli_open_existing(const cli_opts *o, const codec_t *codec, bool may_create, store_t **st);
+/* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
+ * this program (both are built together); into buf. */
+const char *cli_worker_path(char *buf, size_t cap);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place
  * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and

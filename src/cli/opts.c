@@ -29,7 +29,7 @@ enum {
     O_TRUSTED_PROXY, O_LOG_LIMIT,
     O_HEAD_TIMEOUT, O_MIN_BODY_RATE, O_MAX_CONNS,
     O_IMG_CPU, O_LOG_PROBES, O_SPOOL_DIR, O_DB_POOL, O_DB_WAIT, O_FROM, O_TO, O_FORCE, O_VERIFY_ONLY,
-    O_TLS_CERT, O_TLS_KEY,
+    O_TLS_CERT, O_TLS_KEY, O_ENTITY,
 };
 
 static const struct option longopts[] = {
@@ -87,6 +87,7 @@ static const struct option longopts[] = {
     {"verify-only", no_argument, NULL, O_VERIFY_ONLY},
     {"tls-cert", required_argument, NULL, O_TLS_CERT},
     {"tls-key", required_argument, NULL, O_TLS_KEY},
+    {"entity", required_argument, NULL, O_ENTITY},
     {NULL, 0, NULL, 0},
 };
 
@@ -116,6 +117,9 @@ void cli_usage(FILE *f)
           "  crmblob keygen FILE\n"
           "  crmblob rekey [--encryption-key-file OLD] [--new-key-file NEW] [--compress]\n"
           "  crmblob migrate --from WHERE --to WHERE [--force] | --verify-only\n"
+          "  crmblob export DIR [--encryption-key-file FILE]\n"
+          "  crmblob import DIR [--entity person|contact|product|project] [--threads N]\n"
+          "                 [--encryption-key-file FILE] [--compress] [--pixel-limit N]\n"
           "every command takes --db PATH (default " DEFAULT_DB ") or a PostgreSQL URL\n"
           "  (postgresql://user@host/db, or libpq key=value words); serve listens on " DEFAULT_LISTEN
           "\n"
@@ -125,6 +129,18 @@ void cli_usage(FILE *f)
           "  copied) in one transaction of the target, then compares both sides (every row,\n"
           "  SHA-256 of every picture). A target holding anything is refused unless --force\n"
           "  (which replaces what it holds, in the same transaction). --verify-only compares.\n"
+          "export writes every picture, as uploaded (decrypted, unzipped), to DIR/{entity}/{id}.{ext}\n"
+          "  (a product's thumbnail record product/{id}.thumbnail.{ext}, a record no entity links\n"
+          "  blob/{BlobId}.{ext}) and every BLOB record, with every field, its entity, file and\n"
+          "  SHA-256, as a line of DIR/manifest.jsonl; from one read snapshot, while serve runs.\n"
+          "  DIR must be empty or missing. Exit 1 when a picture could not be read (listed).\n"
+          "import stores each picture of DIR as PUT Image would (same size, pixel and work limits,\n"
+          "  same image worker): an export (manifest.jsonl: the records' Description, ExtraInfo\n"
+          "  and ConceptualType restored; BlobIds, dates and users are the new data set's), its\n"
+          "  layout without manifest, or with --entity KIND a flat folder of {id}.{ext} files.\n"
+          "  A missing entity is created with that id and empty fields. A picture the entity\n"
+          "  already has (same size and SHA-256) is skipped, so a rerun finishes the job.\n"
+          "  --threads N files at a time (default 2). Problems are listed; exit 1 if any.\n"
           "failed sign-ins: an address may fail --auth-address-limit times (default 30) in a\n"
           "burst, then that many per --auth-address-window (default 60s); past that its failures\n"
           "are answered 429 and its passwords not remembered are not checked. --auth-account-limit\n"
@@ -249,6 +265,7 @@ static bool one_option(cli_opts *o, int c, const char *v)
     case O_TO: o->to = v; return *v != '\0';
     case O_FORCE: o->force = true; return true;
     case O_VERIFY_ONLY: o->verify_only = true; return true;
+    case O_ENTITY: o->entity = v; return *v != '\0';
     case O_THREADS: return parse_count(v, 256, &o->threads);
     case O_TIMEOUT: return parse_count(v, 86400, &o->timeout_s);
     case O_MAX_PER_IP: return parse_count(v, 65536, &o->max_conns_per_ip);
