@@ -228,6 +228,10 @@ static void on_total(void *ctx, int64_t records)
  * mixed would be neither). */
 static int prepare_dir(const char *dir)
 {
+    if (strlen(dir) > PATH_MAX - 128) { /* room for "/product/{id}.thumbnail.tiff.part" */
+        fprintf(stderr, "crmblob: export: the directory's name is too long\n");
+        return 1;
+    }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "crmblob: export: cannot make %s: %s\n", dir, strerror(errno));
         return 1;
