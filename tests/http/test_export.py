@@ -15,11 +15,13 @@ Server's --db is a schema of its own).
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 
 import pytest
 
-from conftest import (BIN, Server, data, picture_of_size, start_arg_server, stop_arg_server)
+from conftest import (BIN, Server, data, picture_of_size, sqlite_only, start_arg_server,
+                      stop_arg_server)
 
 BIG = 1536 * 1024  # above STORE_PIC_INLINE (1 MiB): read through a spool file
 USERS = {"admin": ("admin", "admin-pw-1", "Ada Admin")}
@@ -189,3 +191,27 @@ def test_import_usage(tmp_path):
     assert p.returncode == 2 and "--entity" in p.stderr
     p = run("import", tmp_path, "--db", tmp_path / "x.db")
     assert p.returncode == 1 and "no manifest.jsonl" in p.stderr, p.stderr
+
+
+@sqlite_only("damages the SQLite file directly")
+def test_export_reports_unreadable_pictures_and_goes_on(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    good = {1: data("small.png"), 2: data("small.jpg"), 3: data("small.gif")}
+    for i, b in good.items():
+        (flat / f"{i}.x").write_bytes(b)
+    db = tmp_path / "d.db"
+    ok(run("import", flat, "--entity", "project", "--db", db))
+    with sqlite3.connect(db) as c:  # 1: bytes gone; 2: said to be zipped, and they are not
+        c.execute("DELETE FROM blob_data WHERE blob_id = (SELECT image_blob_id FROM project "
+                  "WHERE id = 1)")
+        c.execute("UPDATE blob SET is_zipped = 1 WHERE id = (SELECT image_blob_id FROM project "
+                  "WHERE id = 2)")
+    out = tmp_path / "out"
+    p = run("export", out, "--db", db)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.count("crmblob: export: BLOB") == 2, p.stderr
+    lines = {l["EntityId"]: l for l in manifest(out)}
+    assert lines[1]["File"] is None and lines[2]["File"] is None and lines[1]["Problem"]
+    assert (out / lines[3]["File"]).read_bytes() == good[3]
+    assert not list(out.rglob("*.part"))
