@@ -261,6 +261,10 @@ $(BUILD)/fuzz/fuzz_jpegscan: FUZZ_LINK = $(BUILD)/src/img/jpegscan.o $(JPEG_LIBS
 $(BUILD)/fuzz/fuzz_pg_conninfo: $(PG_OBJ)
 $(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 
+# What import reads is in the command line's code (src/cli/manifest.c), outside the library.
+$(BUILD)/fuzz/fuzz_import_manifest: $(BUILD)/src/cli/manifest.o
+$(BUILD)/fuzz/fuzz_import_manifest: FUZZ_LINK = $(BUILD)/src/cli/manifest.o
+
 fuzz-bins: $(FUZZ_BIN)
 
 fuzz-build:

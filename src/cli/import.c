@@ -44,7 +44,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <sodium.h>
 
 #include "api/api.h"
@@ -57,7 +56,6 @@
 #define MAX_REPORT 100      /* problems printed one by one; then a count */
 #define DEFAULT_THREADS 2
 #define HASH_PIECE (256 * 1024)
-#define MANIFEST_LINE_MAX (64 * 1024) /* a record's line: fields are <= 254 characters */
 
 typedef struct {
     model_kind kind;
@@ -131,15 +129,6 @@ static void jobs_free(importer *im)
     free(im->jobs);
 }
 
-/* "123.jpg" -> 123; false for a name that is not a positive id and an
- * extension. */
-static bool id_of_name(const char *name, int32_t *id)
-{
-    const char *dot = strchr(name, '.');
-    return dot != NULL && dot > name && dot[1] != '\0' && strchr(dot + 1, '.') == NULL &&
-           text_parse_pos_i32(name, (size_t)(dot - name), id) && *id > 0;
-}
-
 /* Every regular file of dir as a picture of kind k; a name that is not
  * {id}.{ext} is a problem. -1 only when dir cannot be read at all. */
 static int scan_flat(importer *im, const char *dir, model_kind k)
@@ -154,7 +143,7 @@ static int scan_flat(importer *im, const char *dir, model_kind k)
         if (e->d_name[0] == '.')
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (!id_of_name(e->d_name, &id)) {
+        if (!cli_id_of_name(e->d_name, &id)) {
             problem(im, path, "not named {id}.{ext} (a positive %s id)", model_entity(k)->name);
             continue;
         }
@@ -191,43 +180,33 @@ static int scan_layout(importer *im, const char *dir)
     return found > 0 ? 0 : -1;
 }
 
-static const char *str_of(json_t *o, const char *name)
+/* One manifest line as a job (*add) or nothing: a record not imported is
+ * counted, a line that is not a record is a problem. -1: no memory. */
+static int manifest_job(importer *im, const char *dir, const char *line, size_t len, int no)
 {
-    return json_string_value(json_object_get(o, name));
-}
-
-/* One manifest line as a job; false (a problem said) when it is not one
- * to import. */
-static bool manifest_job(importer *im, const char *dir, json_t *o, int line, job *j)
-{
-    const char *role = str_of(o, "Role"), *ent = str_of(o, "Entity"), *file = str_of(o, "File");
-    json_int_t id = json_integer_value(json_object_get(o, "EntityId"));
-    char where[64], path[PATH_MAX];
-    snprintf(where, sizeof(where), "manifest.jsonl line %d", line);
-    if (role != NULL && strcmp(role, "image") != 0) {
-        im->left_out++; /* a thumbnail or an unlinked record */
-        return false;
+    json_t *hold = NULL;
+    cli_manifest_rec r;
+    const char *why;
+    char where[64], path[PATH_MAX + CLI_MANIFEST_FILE_MAX];
+    int rc = 0;
+    switch (cli_manifest_parse(line, len, &hold, &r, &why)) {
+    case CLI_MANIFEST_SKIP: im->left_out++; break;
+    case CLI_MANIFEST_BAD:
+        snprintf(where, sizeof(where), "manifest.jsonl line %d", no);
+        problem(im, where, "%s", why);
+        break;
+    case CLI_MANIFEST_IMAGE: {
+        snprintf(path, sizeof(path), "%s/%s", dir, r.file);
+        job j = {.kind = r.kind, .id = r.id, .path = strdup(path),
+                 .sha256 = dup_or_null(r.sha256), .desc = dup_or_null(r.desc),
+                 .extra = dup_or_null(r.extra), .ct = dup_or_null(r.ct)};
+        if (j.path == NULL || job_add(im, &j) != 0)
+            rc = -1;
+        break;
     }
-    int k = ent != NULL ? model_kind_from_name(ent, strlen(ent)) : -1;
-    if (role == NULL || k < 0 || id <= 0 || id > INT32_MAX) {
-        problem(im, where, "not a record of an entity's image");
-        return false;
     }
-    if (file == NULL) {
-        im->left_out++; /* a record without bytes, or one the export could not read */
-        return false;
-    }
-    if (strstr(file, "..") != NULL || file[0] == '/') {
-        problem(im, where, "File %s is outside the export", file);
-        return false;
-    }
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    *j = (job){.kind = (model_kind)k, .id = (int32_t)id, .path = strdup(path),
-               .sha256 = dup_or_null(str_of(o, "Sha256")),
-               .desc = dup_or_null(str_of(o, "Description")),
-               .extra = dup_or_null(str_of(o, "ExtraInfo")),
-               .ct = dup_or_null(str_of(o, "ConceptualType"))};
-    return true;
+    json_decref(hold);
+    return rc;
 }
 
 static int scan_manifest(importer *im, const char *dir, FILE *f)
@@ -236,22 +215,8 @@ static int scan_manifest(importer *im, const char *dir, FILE *f)
     size_t cap = 0;
     ssize_t len;
     int no = 0, rc = 0;
-    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
-        json_error_t err;
-        job j;
-        no++;
-        if (len > MANIFEST_LINE_MAX) {
-            problem(im, "manifest.jsonl", "line %d is longer than %d bytes", no,
-                    MANIFEST_LINE_MAX);
-            continue;
-        }
-        json_t *o = json_loadb(line, (size_t)len, 0, &err);
-        if (!json_is_object(o))
-            problem(im, "manifest.jsonl", "line %d is not a JSON object: %s", no, err.text);
-        else if (manifest_job(im, dir, o, no, &j) && (j.path == NULL || job_add(im, &j) != 0))
-            rc = -1;
-        json_decref(o);
-    }
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0)
+        rc = manifest_job(im, dir, line, (size_t)len, ++no);
     free(line);
     return rc;
 }

@@ -171,10 +171,11 @@ def test_flat_folder_with_entity(tmp_path):
     (flat / "10.jpg").write_bytes(b"not a picture at all")
     (flat / "11.png").write_bytes(data("small.png")[:40])  # truncated
     (flat / "photo.png").write_bytes(data("small.png"))    # not named by an id
+    (flat / "07.png").write_bytes(data("small.png"))       # 7 again, written another way
     db = Server(tmp_path / "dst").db
     p = run("import", flat, "--entity", "contact", "--db", db, "--threads", "3")
     assert p.returncode == 1, p.stdout + p.stderr
-    for name in ("10.jpg", "11.png", "photo.png"):
+    for name in ("10.jpg", "11.png", "photo.png", "07.png"):
         assert f"{name}:" in p.stderr, (name, p.stderr)
     assert "imported 3 pictures" in p.stdout and "created 3 entities" in p.stdout, p.stdout
     out = tmp_path / "out"
