@@ -117,15 +117,12 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
+static void job_free(job *j);
+
 static void jobs_free(importer *im)
 {
-    for (size_t i = 0; i < im->n; i++) {
-        free(im->jobs[i].path);
-        free(im->jobs[i].sha256);
-        free(im->jobs[i].desc);
-        free(im->jobs[i].extra);
-        free(im->jobs[i].ct);
-    }
+    for (size_t i = 0; i < im->n; i++)
+        job_free(&im->jobs[i]);
     free(im->jobs);
 }
 
@@ -221,6 +218,48 @@ static int scan_manifest(importer *im, const char *dir, FILE *f)
     return rc;
 }
 
+static int job_cmp(const void *a, const void *b)
+{
+    const job *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static void job_free(job *j)
+{
+    free(j->path);
+    free(j->sha256);
+    free(j->desc);
+    free(j->extra);
+    free(j->ct);
+}
+
+/* Files that name the same entity (person/6.jpg and person/6.png) are
+ * problems, and none of them is imported: which one would win depends on
+ * the order the threads take them. The jobs end sorted by entity. */
+static void drop_twins(importer *im)
+{
+    size_t out = 0;
+    qsort(im->jobs, im->n, sizeof(*im->jobs), job_cmp);
+    for (size_t i = 0, end; i < im->n; i = end) {
+        for (end = i + 1; end < im->n && im->jobs[end].kind == im->jobs[i].kind &&
+                          im->jobs[end].id == im->jobs[i].id;
+             end++)
+            ;
+        for (size_t t = i; end - i > 1 && t < end; t++) {
+            problem(im, im->jobs[t].path, "%zu files name %s %d; none is imported", end - i,
+                    model_entity(im->jobs[t].kind)->name, im->jobs[t].id);
+            job_free(&im->jobs[t]);
+        }
+        if (end - i == 1)
+            im->jobs[out++] = im->jobs[i];
+    }
+    im->n = out;
+}
+
 /* Fills im's jobs from DIR: 0, or 1 (said why). */
 static int scan(importer *im, const char *dir, int entity)
 {
@@ -236,6 +275,7 @@ static int scan(importer *im, const char *dir, int entity)
             fprintf(stderr, "crmblob: import: %s: %s\n", dir, strerror(errno));
     } else
         rc = scan_layout(im, dir);
+    drop_twins(im);
     return rc == 0 ? 0 : 1;
 }
 

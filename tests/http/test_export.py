@@ -187,6 +187,21 @@ def test_flat_folder_with_entity(tmp_path):
     assert "imported 0 pictures, skipped 3" in p.stdout, p.stdout
 
 
+def test_layout_without_manifest_and_twins(exported, tmp_path):
+    d = tmp_path / "layout"
+    shutil.copytree(exported, d)
+    (d / "manifest.jsonl").unlink()
+    lines = manifest(exported)
+    first = [l for l in lines if l["File"]][0]
+    twin = d / first["Entity"] / f"{first['EntityId']}.other"
+    twin.write_bytes(data("small.gif"))  # a second file for the same entity
+    db = Server(tmp_path / "dst").db
+    p = run("import", d, "--db", db)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.count("2 files name") == 2, p.stderr
+    assert "imported 4 pictures" in p.stdout, p.stdout
+
+
 def test_import_usage(tmp_path):
     p = run("import", tmp_path, "--entity", "nobody", "--db", tmp_path / "x.db")
     assert p.returncode == 2 and "--entity" in p.stderr
