@@ -91,8 +91,9 @@ int cli_import(const cli_opts *o);
 const char *cli_ext_of_mime(const char *mime);
 /* Opens --db with codec for a command that works on an existing data set:
  * a SQLite file that does not exist is refused (1, said why) unless
- * may_create, and then said to be created; the key is checked against the
- * data set's (cli_check_codec). 0 or 1. */
+ * may_create, and then said to be created; it is held as serve holds it
+ * (a running rekey refuses it, and it refuses a rekey); the key is checked
+ * against the data set's (cli_check_codec). 0 or 1. */
 int cli_open_existing(const cli_opts *o, const codec_t *codec, bool may_create, store_t **st);
 /* What import reads (manifest.c). A file name "{id}.{ext}" (one dot, a
  * positive id in decimal without a leading zero): true and *id. */

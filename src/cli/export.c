@@ -266,6 +266,10 @@ int cli_open_existing(const cli_opts *o, const codec_t *codec, bool may_create, 
         fprintf(stderr, "crmblob: cannot open database %s\n", where);
         return 1;
     }
+    /* held as a server holds it: no rekey rewrites the pictures meanwhile
+     * (an import writing with the old key behind it would leave some) */
+    if (store_hold(*st, STORE_HOLD_SERVE) != STORE_OK) /* why is logged */
+        return 1;
     return cli_check_codec(o, *st, codec);
 }
 

@@ -12,6 +12,7 @@ ones is reported and the others imported; a flat folder named by ids is
 imported with --entity. Runs on PostgreSQL too (CRMBLOB_TEST_DB=pg: every
 Server's --db is a schema of its own).
 """
+import fcntl
 import hashlib
 import json
 import shutil
@@ -231,3 +232,21 @@ def test_export_reports_unreadable_pictures_and_goes_on(tmp_path):
     assert lines[1]["File"] is None and lines[2]["File"] is None and lines[1]["Problem"]
     assert (out / lines[3]["File"]).read_bytes() == good[3]
     assert not list(out.rglob("*.part"))
+
+
+@sqlite_only("holds the SQLite file's lock as `crmblob rekey` does")
+def test_import_refused_while_a_rekey_holds_the_data_set(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "1.png").write_bytes(data("small.png"))
+    db = tmp_path / "d.db"
+    ok(run("import", flat, "--entity", "person", "--db", db))
+    (flat / "2.png").write_bytes(data("small.png"))
+    with open(f"{db}.lock", "a+") as lock:  # what rekey holds: the database alone
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        p = run("import", flat, "--entity", "person", "--db", db)
+        assert p.returncode == 1 and "imported" not in p.stdout, p.stdout + p.stderr
+        p = run("export", tmp_path / "out", "--db", db)
+        assert p.returncode == 1, p.stdout + p.stderr
+    p = ok(run("import", flat, "--entity", "person", "--db", db))
+    assert "imported 1 pictures, skipped 1" in p.stdout, p.stdout
