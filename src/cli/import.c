@@ -206,14 +206,25 @@ static int manifest_job(importer *im, const char *dir, const char *line, size_t 
     return rc;
 }
 
+/* The rest of a line too long to read (never held: memory stays bounded
+ * whatever the file holds). */
+static void skip_line(FILE *f)
+{
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n')
+        ;
+}
+
 static int scan_manifest(importer *im, const char *dir, FILE *f)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int no = 0, rc = 0;
-    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0)
-        rc = manifest_job(im, dir, line, (size_t)len, ++no);
+    char *line = malloc(CLI_MANIFEST_LINE_MAX + 2);
+    int no = 0, rc = line == NULL ? -1 : 0;
+    while (rc == 0 && fgets(line, CLI_MANIFEST_LINE_MAX + 2, f) != NULL) {
+        size_t len = strlen(line); /* a NUL inside ends it: jansson refuses the rest anyway */
+        if (len == CLI_MANIFEST_LINE_MAX + 1 && line[len - 1] != '\n')
+            skip_line(f); /* cli_manifest_parse refuses it by its length */
+        rc = manifest_job(im, dir, line, len, ++no);
+    }
     free(line);
     return rc;
 }

@@ -155,12 +155,16 @@ def test_bad_files_reported_the_others_imported(exported, tmp_path):
     damaged = d / lines[0]["File"]
     damaged.write_bytes(damaged.read_bytes()[:-10])  # no longer the manifest's SHA-256
     (d / lines[1]["File"]).unlink()
+    with open(d / "manifest.jsonl", "a") as m:  # not a record; a line too long to be one
+        m.write('{"Role": "image"}\n' + '{"Description": "' + "x" * 100000 + '"}\n')
     db = Server(tmp_path / "dst").db
     p = run("import", d, "--db", db)
     assert p.returncode == 1, p.stdout + p.stderr
     assert f"{lines[0]['File']}: its SHA-256 is not the manifest's" in p.stderr, p.stderr
     assert f"{lines[1]['File']}: cannot open" in p.stderr, p.stderr
-    assert "imported 3 pictures" in p.stdout and "2 problems" in p.stdout, p.stdout
+    assert "not a record of an entity's image" in p.stderr, p.stderr
+    assert "longer than a record's line can be" in p.stderr, p.stderr
+    assert "imported 3 pictures" in p.stdout and "4 problems" in p.stdout, p.stdout
 
 
 def test_flat_folder_with_entity(tmp_path):
