@@ -137,6 +137,9 @@ def test_image_version_follows_the_picture(admin):
     g = admin.get(f"/api/v1/Person/{pid}/Image?w=32&h=32")
     assert g.status_code == 200
     assert g.headers["ETag"].startswith(f'"{it["ImageBlobId"]}.{it["ImageVersion"]}')
+    # a cache-busting v= beside w and h is ignored by the picture route
+    v = admin.get(f"/api/v1/Person/{pid}/Image?w=32&h=32&v={it['ImageVersion']}")
+    assert v.status_code == 200 and v.headers["ETag"] == g.headers["ETag"]
 
 
 @pytest.mark.parametrize("query,names", [
