@@ -207,8 +207,7 @@ static const char *list_next(api_exchange *x, const api_request *req, const stor
 }
 
 /* The page's items, with $select applied (select checked already). */
-static json_t *list_values(api_exchange *x, const store_list_item *items, int n,
-                           const char *select)
+static json_t *list_values(api_exchange *x, const store_list_item *items, int n, const char *select)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
