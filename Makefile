@@ -44,7 +44,9 @@ MSG_GEN  := $(BUILD)/gen/msg_catalog.c
 # only when the text changes, so a new commit recompiles that file alone.
 VERSION_DEFAULT := 0.0.0
 VERSION_GEN := $(BUILD)/gen/version.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o)
+# The OpenAPI document (src/api/openapi.c), compiled in as text.
+OPENAPI_GEN := $(BUILD)/gen/openapi_doc.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o) $(OPENAPI_GEN:.c=.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
@@ -74,6 +76,13 @@ $(BUILD)/%.o: %.c
 $(MSG_GEN): $(MSG_SRC) scripts/embed_messages.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed_messages.sh $@ $(MSG_SRC)
+
+$(OPENAPI_GEN): src/api/openapi.json scripts/embed_text.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_text.sh $@ openapi_doc src/api/openapi.json
+
+$(OPENAPI_GEN:.c=.o): $(OPENAPI_GEN)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
