@@ -46,7 +46,18 @@ VERSION_DEFAULT := 0.0.0
 VERSION_GEN := $(BUILD)/gen/version.c
 # The OpenAPI document (src/api/openapi.c), compiled in as text.
 OPENAPI_GEN := $(BUILD)/gen/openapi_doc.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o) $(OPENAPI_GEN:.c=.o)
+# The page's static files, compiled in (src/api/asset.c): each mount
+# PREFIX=DIR serves the files under DIR at PREFIX + their path (web/app.js
+# at /app.js). Another directory to serve is one more word here, e.g.
+# ASSET_MOUNTS += /api/docs/=web-vendor/swagger-ui. Their Content-Type
+# comes from the extension (scripts/embed_assets.c: an unknown one stops
+# the build), their ETag from a hash of their bytes.
+ASSET_MOUNTS := /=web
+ASSET_DIRS   := $(foreach m,$(ASSET_MOUNTS),$(word 2,$(subst =, ,$(m))))
+ASSET_FILES  := $(shell find $(ASSET_DIRS) -name '.*' -prune -o -print 2>/dev/null)
+ASSET_GEN    := $(BUILD)/gen/assets.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o) $(ASSET_GEN:.c=.o) \
+            $(OPENAPI_GEN:.c=.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
@@ -82,6 +93,20 @@ $(OPENAPI_GEN): src/api/openapi.json scripts/embed_text.sh
 	sh scripts/embed_text.sh $@ openapi_doc src/api/openapi.json
 
 $(OPENAPI_GEN:.c=.o): $(OPENAPI_GEN)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The generator is a build tool (host compiler, no sanitizer); the files
+# and their directories are prerequisites, so an edited, added or removed
+# file regenerates the C source.
+$(BUILD)/tools/embed_assets: scripts/embed_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O2 -o $@ $< $(shell pkg-config --cflags --libs libsodium 2>/dev/null)
+
+$(ASSET_GEN): $(BUILD)/tools/embed_assets $(ASSET_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed_assets $@ $(ASSET_MOUNTS)
+
+$(ASSET_GEN:.c=.o): $(ASSET_GEN)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c

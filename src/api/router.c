@@ -7,6 +7,8 @@
  * recognises a route by its handler.
  *
  * Path literals match case-insensitively; a trailing slash is ignored.
+ * A path no API route has may name one of the page's files (asset.c),
+ * matched exactly (case-sensitively).
  * Resolution order: unknown path → 404, then bad {id} → 400, then a
  * method the route does not offer → 405 with Allow.
  */
@@ -103,6 +105,13 @@ static const route_method openapi_methods[] = {
     {0},
 };
 
+/* The page's static files (asset.c): anyone may read them. */
+static const route_method asset_methods[] = {
+    ROUTE_ROW("GET", asset_get, BODY_NONE, false, false, .public = true),
+    ROUTE_ROW("HEAD", asset_get, BODY_NONE, false, false, .public = true),
+    {0},
+};
+
 static const route_method *methods_of(const route_t *r)
 {
     switch (r->kind) {
@@ -120,6 +129,7 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_READY: return ready_methods;
     case ROUTE_METRICS: return metrics_methods;
     case ROUTE_OPENAPI: return openapi_methods;
+    case ROUTE_ASSET: return asset_methods;
     default: return NULL;
     }
 }
@@ -243,7 +253,10 @@ static bool resolve(const char *path, route_t *r, seg_t *id_seg)
 {
     seg_t segs[MAX_SEGS];
     int n = split_path(path, segs);
-    return n >= 0 && match_shape(segs, n, r, id_seg);
+    if (n >= 0 && match_shape(segs, n, r, id_seg))
+        return true;
+    *r = (route_t){.kind = ROUTE_ASSET, .asset = asset_find(path)};
+    return r->asset >= 0;
 }
 
 static const route_method *method_of(const route_method *ms, const char *method)
@@ -315,6 +328,7 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_READY] = "/ready",
     [ROUTE_METRICS] = "/metrics",
     [ROUTE_OPENAPI] = "/api/openapi.json",
+    [ROUTE_ASSET] = "/{asset}",
 };
 #define TEMPLATE_LEGACY ((size_t)ROUTE__COUNT)
 #define TEMPLATE_AGENT0 (TEMPLATE_LEGACY + 1)
