@@ -229,6 +229,11 @@ def test_answers_have_the_schemas_members(srv, doc, ids):
     for kind in KINDS:
         r = admin.get(f"/api/v1/{kind}/{ids[kind]}")
         assert set(r.json()) == props(doc, "crmblob." + kind), kind
+        admin.create(kind)
+        page = admin.get(f"/api/v1/{kind}?$top=1").json()
+        assert set(page) == props(doc, f"crmblob.{kind}List"), kind  # a next link: rows follow
+        extra = doc["definitions"][f"crmblob.{kind}List"]["properties"]["value"]["items"]["allOf"][1]
+        assert set(page["value"][0]) == props(doc, "crmblob." + kind) | set(extra["properties"]), kind
     r = requests.post(srv.base + "/api/v1/login", json={"username": "admin", "password": "admin-pw-1"},
                       timeout=HTTP_TIMEOUT)
     assert set(r.json()) == props(doc, "crmblob.LoginResult")
