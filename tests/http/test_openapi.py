@@ -167,6 +167,7 @@ def test_every_documented_operation_is_answered(srv, doc, ids):
         assert ROUTE_NOT_FOUND not in r.text, where
         if r.status_code == 404:  # only the agent's methods may say "no such thing"
             assert path.startswith("/api/v1/Agents/"), where
+        assert str(r.status_code) in op["responses"], f"undocumented answer: {where}"
 
 
 def test_each_path_offers_the_documented_methods(srv, doc, ids):
