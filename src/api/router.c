@@ -4,7 +4,9 @@
  * Each method of a route carries its properties in its row: the body it
  * takes, whether it writes, answers a carrier, needs no credentials
  * (public) or is a probe kept out of the access log (quiet). Nothing
- * recognises a route by its handler.
+ * recognises a route by its handler. api_route_walk describes the table
+ * (every path and method); the OpenAPI document (openapi.json) is held to
+ * that description by test_router.
  *
  * Path literals match case-insensitively; a trailing slash is ignored.
  * A path no API route has may name one of the page's files (asset.c),

@@ -266,15 +266,19 @@ static void row_documented(void *ctx, const api_route_desc *d)
     lower[i] = '\0';
     json_t *op = json_object_get(json_object_get(w->paths, d->path), lower);
     if (op == NULL)
-        fail_msg("the route table answers %s %s, the OpenAPI document lacks it", d->method, d->path);
+        fail_msg("the route table answers %s %s, the OpenAPI document lacks it", d->method,
+                 d->path);
     json_t *sec = json_object_get(op, "security");
     if (!json_is_array(sec) || (json_array_size(sec) == 0) != d->public)
-        fail_msg("%s %s: its security must be [] exactly when its row is public", d->method, d->path);
+        fail_msg("%s %s: its security must be [] exactly when its row is public", d->method,
+                 d->path);
     char path[160];
     snprintf(path, sizeof path, "%s", d->path);
     char *brace = strstr(path, "{id}");
-    if (brace != NULL) /* a path with an id: 7 for it */
-        memmove(brace + 1, brace + 4, strlen(brace + 4) + 1), brace[0] = '7';
+    if (brace != NULL) { /* a path with an id: 7 for it */
+        brace[0] = '7';
+        memmove(brace + 1, brace + 4, strlen(brace + 4) + 1);
+    }
     if (strcmp(path, "/{asset}") == 0) /* the page's files: the page */
         path[1] = '\0';
     fixture f;
@@ -305,7 +309,8 @@ static void test_openapi_matches_table(void **state)
     {
         json_object_foreach(item, method, op)
         {
-            static const char *const verbs[] = {"get", "head", "put", "post", "delete", "patch", "options"};
+            static const char *const verbs[] = {"get",    "head",  "put",    "post",
+                                                "delete", "patch", "options"};
             for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
                 ops += strcmp(method, verbs[i]) == 0;
         }
