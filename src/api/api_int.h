@@ -337,6 +337,13 @@ const char *agent_name(int index);
 /* ---- handlers ---- */
 void entity_create(api_exchange *x, const api_request *req);
 void entity_get(api_exchange *x, const api_request *req);
+/* GET /api/v1/{E}: a page of entities (list.c). */
+void entity_list(api_exchange *x, const api_request *req);
+/* $orderby into q's keys; false with the bad element at *bad (*badn bytes). */
+bool list_parse_orderby(const model_entity_def *def, const char *s, store_list_query *q,
+                        const char **bad, size_t *badn);
+/* The text of a $filter "name begins 'text'" (in a), or NULL when s is not one. */
+const char *list_parse_filter(arena_t *a, const char *s);
 void entity_put(api_exchange *x, const api_request *req);
 void entity_delete(api_exchange *x, const api_request *req);
 void image_get(api_exchange *x, const api_request *req);

@@ -89,7 +89,10 @@
     X(BLOB_IN_USE)                                                                             \
     X(BAD_LINK_TYPE)                                                                           \
     X(NOT_READY_DATABASE)                                                                      \
-    X(NOT_READY_IMAGE_WORKER)
+    X(NOT_READY_IMAGE_WORKER)                                                                  \
+    X(BAD_PAGING)                                                                              \
+    X(BAD_ORDERBY)                                                                             \
+    X(BAD_FILTER)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

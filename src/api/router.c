@@ -26,7 +26,9 @@ typedef struct {
     size_t n;
 } seg_t;
 
+/* GET: a page of entities (list.c), for any role. */
 static const route_method entity_new_methods[] = {
+    ROUTE_ROW("GET", entity_list, BODY_NONE, false, true),
     ROUTE_ROW("POST", entity_create, BODY_JSON, true, true),
     {0},
 };

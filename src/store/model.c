@@ -14,15 +14,19 @@ static const model_entity_def entity_defs[MODEL_KIND_COUNT] = {
     [MODEL_PERSON] = {"Person", "person", "PersonId", MODEL_CT_PERSONPHOTO, 3,
                       {{"Firstname", "firstname", MODEL_FT_STRING, -1},
                        {"Lastname", "lastname", MODEL_FT_STRING, -1},
-                       {"ContactId", "contact_id", MODEL_FT_INT, MODEL_CONTACT}}},
+                       {"ContactId", "contact_id", MODEL_FT_INT, MODEL_CONTACT}},
+                      2},
     [MODEL_CONTACT] = {"Contact", "contact", "ContactId", MODEL_CT_PHOTO, 1,
-                       {{"Name", "name", MODEL_FT_STRING, -1}}},
+                       {{"Name", "name", MODEL_FT_STRING, -1}},
+                       1},
     [MODEL_PRODUCT] = {"Product", "product", "ProductId", MODEL_CT_PHOTO, 2,
                        {{"Name", "name", MODEL_FT_STRING, -1},
-                        {"ERPProductKey", "erp_product_key", MODEL_FT_STRING, -1}}},
+                        {"ERPProductKey", "erp_product_key", MODEL_FT_STRING, -1}},
+                       1},
     [MODEL_PROJECT] = {"Project", "project", "ProjectId", MODEL_CT_PHOTO, 2,
                        {{"Name", "name", MODEL_FT_STRING, -1},
-                        {"ProjectNumber", "project_number", MODEL_FT_STRING, -1}}},
+                        {"ProjectNumber", "project_number", MODEL_FT_STRING, -1}},
+                       1},
 };
 
 const model_entity_def *model_entity(model_kind k)

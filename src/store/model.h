@@ -47,6 +47,7 @@ typedef struct {
     const char *default_conceptual_type;
     int nfields;
     model_field fields[MODEL_MAX_FIELDS];
+    int nnames; /* its first nnames fields (strings) are its name: what a list's filter matches */
 } model_entity_def;
 
 const model_entity_def *model_entity(model_kind k);

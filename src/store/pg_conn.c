@@ -594,6 +594,15 @@ pgc_res pgc_exec(pgc_conn *c, const char *sql, PGresult **out)
     return finish(c, PQexec(c->pg, sql), "statement", out);
 }
 
+pgc_res pgc_exec_params(pgc_conn *c, const char *sql, int n, const char *const *values,
+                        PGresult **out)
+{
+    assert(c != NULL && c->pg != NULL && sql != NULL && n >= 0);
+    if (out != NULL)
+        *out = NULL;
+    return finish(c, PQexecParams(c->pg, sql, n, NULL, values, NULL, NULL, 0), "statement", out);
+}
+
 /* Prepares statement id on c unless it is already. */
 static pgc_res prepare(pgc_conn *c, int id)
 {

@@ -118,6 +118,10 @@ int64_t pgc_pool_attempts(pgc_pool *p);
 /* Runs a statement of text SQL with no parameters (BEGIN, COMMIT, DDL).
  * *out gets the result when out != NULL and the statement succeeded. */
 pgc_res pgc_exec(pgc_conn *c, const char *sql, PGresult **out);
+/* Runs text SQL made for this call (not prepared: Parse, Bind, Execute in
+ * one round trip) with n text parameters; text results. *out as for pgc_exec. */
+pgc_res pgc_exec_params(pgc_conn *c, const char *sql, int n, const char *const *values,
+                        PGresult **out);
 /* Runs statement `id` of the pool's table with n text parameters (NULL
  * values are SQL NULL; lengths/formats NULL: all text), preparing it on
  * this connection first when it is not yet. Binary parameters: formats[i]
@@ -139,7 +143,7 @@ const char *pgc_last_sqlstate(const pgc_conn *c);
 /* The schema version this binary creates and knows (numbered as the
  * SQLite schema's PRAGMA user_version, so one model change is one number
  * on both). */
-#define PGC_SCHEMA_VERSION 6
+#define PGC_SCHEMA_VERSION 7
 /* The first key of every advisory lock crmblob takes ('crmb'); the second
  * names the subject (PGC_LOCK_SCHEMA here, the store's kinds elsewhere). */
 #define PGC_LOCK_SPACE 0x63726d62

@@ -166,6 +166,27 @@ static pgc_res create_v6(pgc_conn *c, arena_t *a)
     return pgc_exec(c, ddl, NULL);
 }
 
+/* Version 7: the indexes of entity lists (store_pg.c pg_ent_list), as
+ * SQLite's migrate_v7: each string field lowercased in the "C" collation
+ * (byte order, the same on every server) with the id, for ORDER BY it and
+ * the name filter's prefix range. */
+static pgc_res add_list_indexes(pgc_conn *c, arena_t *a)
+{
+    const char *ddl = "";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+        const model_entity_def *d = model_entity((model_kind)k);
+        for (int i = 0; i < d->nfields; i++) {
+            const char *col = d->fields[i].column;
+            if (d->fields[i].type == MODEL_FT_STRING)
+                ddl = arena_printf(a,
+                                   "%sCREATE INDEX %s_%s_list ON %s((lower(%s) COLLATE \"C\"), "
+                                   "id);\n",
+                                   ddl, d->table, col, d->table, col);
+        }
+    }
+    return pgc_exec(c, ddl, NULL);
+}
+
 typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 
 /* Each step takes the schema from the previous step's version (0 for the
@@ -174,9 +195,9 @@ typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 static const struct {
     int to;
     migration_fn fn;
-} steps[] = {{6, create_v6}};
+} steps[] = {{6, create_v6}, {7, add_list_indexes}};
 #define NSTEPS ((int)(sizeof(steps) / sizeof(steps[0])))
-_Static_assert(PGC_SCHEMA_VERSION == 6, "steps[] ends at PGC_SCHEMA_VERSION");
+_Static_assert(PGC_SCHEMA_VERSION == 7, "steps[] ends at PGC_SCHEMA_VERSION");
 
 /* The integer in row 0, column 0 of statement sql's answer (0: no row). */
 static pgc_res query_int(pgc_conn *c, const char *sql, int *value)

@@ -223,6 +223,41 @@ store_err store_app_revoke(store_t *s, const char *name);
 store_err store_entity_create(store_t *s, model_entity_t *e);
 store_err store_entity_get(store_t *s, arena_t *a, model_kind k, int32_t id, model_entity_t *out);
 store_err store_entity_exists(store_t *s, model_kind k, int32_t id);
+
+/* ---- entity lists (GET /api/v1/{E}) ------------------------------------
+ * A page of one kind's entities: ordered by keys (string fields ASCII
+ * case-insensitively, a reference of none as 0; the id last, in the last
+ * key's direction, when the keys do not name it), filtered by a prefix of
+ * its name fields (model_entity_def.nnames: any of them starts with it,
+ * ASCII case-insensitively), rows skip .. skip + top - 1. */
+#define STORE_LIST_MAX 500 /* rows of one page at most */
+#define STORE_LIST_KEYS 4  /* sort keys a query names at most */
+
+typedef struct {
+    int field; /* index of the descriptor's field; -1: the id */
+    bool desc;
+} store_list_key;
+
+typedef struct {
+    model_kind kind;
+    const char *prefix; /* NULL or "": no filter; at most MODEL_STRING_MAX bytes */
+    store_list_key keys[STORE_LIST_KEYS + 1]; /* + 1: room for the id the store adds */
+    int nkeys; /* 0: by id; at most STORE_LIST_KEYS */
+    int64_t skip; /* >= 0 */
+    int top;      /* 1 .. STORE_LIST_MAX */
+} store_list_query;
+
+typedef struct {
+    model_entity_t e;
+    int32_t image_blob_id; /* 0: none */
+    int64_t image_version; /* that record's bytes version (0: none stored yet) */
+} store_list_item;
+
+/* The page q asks for: *items (an arena array of *n <= top), *more when
+ * rows follow it. One statement (one round trip on PostgreSQL).
+ * STORE_INVALID: q out of the bounds above. */
+store_err store_entity_list(store_t *s, arena_t *a, const store_list_query *q,
+                            store_list_item **items, int *n, bool *more);
 /* STORE_ABSENT when absent. On success e->version/updated_ms are the new ones. */
 store_err store_entity_update(store_t *s, model_entity_t *e, int64_t expect);
 /* Deletes the entity, its image bytes and its BLOB record (a product: its

@@ -284,6 +284,15 @@ struct store_be_ops {
     store_err (*image_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
                             store_image_row *out);
 
+    /* Up to limit entities of q->kind as store_entity_list orders them
+     * (keys as given: the recipe adds the id), the first q->skip left out;
+     * with q->prefix (lowercase, not empty), those whose name field is >=
+     * it and < upper, ASCII case-insensitively (SQLite NOCASE; PG lower()
+     * in the "C" collation), served by the list indexes (schema v7). Each
+     * with its image record's version. One statement; rows: limit of them. */
+    store_err (*ent_list)(store_tx *tx, arena_t *a, const store_list_query *q, const char *upper,
+                          int limit, store_list_item *rows, int *n);
+
     /* ---- BLOB records ---- */
     /* l as in ent_read; a == NULL: its strings and users are not read
      * (a lock, a check of versions); ABSENT */

@@ -137,6 +137,83 @@ store_err store_entity_exists(store_t *s, model_kind k, int32_t id)
     return store_run(s, STORE_TX_READ1, read_fn, &c);
 }
 
+/* ---- lists ---------------------------------------------------------------
+ * The recipe decides what the backend's one statement is given: the keys
+ * ending with the id (a total order, so pages never overlap), the prefix
+ * lowercased with its upper bound, one row more than the page to tell
+ * whether rows follow. */
+
+/* Above every string that starts with a prefix, ASCII case-insensitively:
+ * the prefix, then U+10FFFF (the highest UTF-8 sequence). */
+#define LIST_UPPER "\xF4\x8F\xBF\xBF"
+
+typedef struct {
+    store_list_query q; /* normalized */
+    const char *upper;  /* NULL: no filter */
+    arena_t *a;
+    store_list_item *rows; /* top + 1 of them */
+    int n;                 /* out */
+} list_ctx;
+
+static bool list_query_valid(const store_list_query *q)
+{
+    if (q->kind < 0 || q->kind >= MODEL_KIND_COUNT || q->top < 1 || q->top > STORE_LIST_MAX ||
+        q->skip < 0 || q->nkeys < 0 || q->nkeys > STORE_LIST_KEYS)
+        return false;
+    if (q->prefix != NULL && strlen(q->prefix) > MODEL_STRING_MAX)
+        return false;
+    for (int i = 0; i < q->nkeys; i++)
+        if (q->keys[i].field < -1 || q->keys[i].field >= model_entity(q->kind)->nfields)
+            return false;
+    return true;
+}
+
+/* q's keys with the id last (in the last key's direction) when they lack it. */
+static void list_keys(store_list_query *q)
+{
+    for (int i = 0; i < q->nkeys; i++)
+        if (q->keys[i].field == -1)
+            return;
+    bool desc = q->nkeys > 0 && q->keys[q->nkeys - 1].desc;
+    q->keys[q->nkeys++] = (store_list_key){.field = -1, .desc = desc};
+}
+
+static store_err list_fn(store_tx *tx, void *ctx)
+{
+    list_ctx *c = ctx;
+    c->n = 0;
+    return ops(tx)->ent_list(tx, c->a, &c->q, c->upper, c->q.top + 1, c->rows, &c->n);
+}
+
+store_err store_entity_list(store_t *s, arena_t *a, const store_list_query *q,
+                            store_list_item **items, int *n, bool *more)
+{
+    assert(a != NULL && q != NULL && items != NULL && n != NULL && more != NULL);
+    *items = NULL, *n = 0, *more = false;
+    if (!list_query_valid(q))
+        return STORE_INVALID;
+    list_ctx c = {.q = *q, .a = a};
+    list_keys(&c.q);
+    if (q->prefix != NULL && q->prefix[0] != '\0') {
+        char *low = arena_strdup(a, q->prefix);
+        for (char *p = low; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        c.q.prefix = low;
+        c.upper = arena_printf(a, "%s" LIST_UPPER, low);
+    } else {
+        c.q.prefix = NULL;
+    }
+    c.rows = arena_alloc(a, (size_t)(c.q.top + 1) * sizeof(*c.rows));
+    store_err rc = store_run(s, STORE_TX_READ1, list_fn, &c);
+    if (rc == STORE_OK) {
+        *more = c.n > q->top;
+        *n = *more ? q->top : c.n;
+        *items = c.rows;
+    }
+    return rc;
+}
+
 /* ---- update -------------------------------------------------------------- */
 
 typedef struct {

@@ -1042,24 +1042,30 @@ static void p_entity(params *p, const model_entity_t *e)
     }
 }
 
-/* An entity row into *out; field values only when a != NULL. */
-static void read_entity(arena_t *a, const PGresult *r, model_kind k, store_ent_row *out)
+/* Entity row `row` of r into *out; field values only when a != NULL. */
+static void read_entity_at(arena_t *a, const PGresult *r, int row, model_kind k,
+                           store_ent_row *out)
 {
     const model_entity_def *d = model_entity(k);
     int n = d->nfields;
     memset(out, 0, sizeof(*out));
     out->e.kind = k;
-    out->e.id = col_i32(r, 0, 0);
+    out->e.id = col_i32(r, row, 0);
     for (int i = 0; a != NULL && i < n; i++) {
         if (d->fields[i].type == MODEL_FT_STRING)
-            out->e.v[i].s = col_str(a, r, 0, 1 + i);
+            out->e.v[i].s = col_str(a, r, row, 1 + i);
         else
-            out->e.v[i].i = col_i32(r, 0, 1 + i); /* NULL reference -> 0 */
+            out->e.v[i].i = col_i32(r, row, 1 + i); /* NULL reference -> 0 */
     }
-    out->image_blob_id = col_i32(r, 0, 1 + n);
-    out->e.version = col_i64(r, 0, 2 + n);
-    out->e.updated_ms = col_i64(r, 0, 3 + n);
-    out->thumb_blob_id = col_i32(r, 0, 4 + n);
+    out->image_blob_id = col_i32(r, row, 1 + n);
+    out->e.version = col_i64(r, row, 2 + n);
+    out->e.updated_ms = col_i64(r, row, 3 + n);
+    out->thumb_blob_id = col_i32(r, row, 4 + n);
+}
+
+static void read_entity(arena_t *a, const PGresult *r, model_kind k, store_ent_row *out)
+{
+    read_entity_at(a, r, 0, k, out);
 }
 
 /* Locks apply in write transactions only: a READ snapshot cannot lock
@@ -1079,6 +1085,94 @@ static store_err pg_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id,
     store_err rc = run_row(tx_of(tx), kind_stmt(k, K_READ + lock_of(tx, l)), &p, &r);
     if (rc == STORE_OK)
         read_entity(a, r, k, out);
+    PQclear(r);
+    return rc;
+}
+
+/* ---- entity lists: one statement made for the query (its keys and
+ * filter vary), sent unprepared (Parse, Bind, Execute: one round trip),
+ * over the list indexes of schema v7: (lower(field) COLLATE "C", id)
+ * serves ORDER BY that field and the prefix range; the primary key the
+ * order by id. NULL references sort as 0 would (first ascending). */
+
+/* The sort expression of a field: lower(e.col) COLLATE "C", e.col, e.id. */
+static const char *list_col(arena_t *a, const model_entity_def *d, int field)
+{
+    if (field < 0)
+        return "e.id";
+    const model_field *f = &d->fields[field];
+    return f->type == MODEL_FT_STRING ? arena_printf(a, "lower(e.%s) COLLATE \"C\"", f->column)
+                                      : arena_printf(a, "e.%s", f->column);
+}
+
+static const char *list_dir(const model_entity_def *d, const store_list_key *k)
+{
+    bool nullable = k->field >= 0 && d->fields[k->field].type == MODEL_FT_INT;
+    if (!nullable)
+        return k->desc ? "DESC" : "ASC";
+    return k->desc ? "DESC NULLS LAST" : "ASC NULLS FIRST";
+}
+
+/* The statement of q: $1 limit, $2 offset, $3 prefix, $4 its upper bound. */
+static const char *list_sql(arena_t *a, const store_list_query *q)
+{
+    const model_entity_def *d = model_entity(q->kind);
+    const char *cols = "", *where = "", *order = "";
+    for (int i = 0; i < d->nfields; i++)
+        cols = arena_printf(a, "%s%se.%s", cols, i ? ", " : "", d->fields[i].column);
+    for (int i = 0; q->prefix != NULL && i < d->nnames; i++) {
+        const char *col = list_col(a, d, i);
+        where = arena_printf(a, "%s%s(%s >= $3 AND %s < $4)", where, i ? " OR " : " WHERE ", col,
+                             col);
+    }
+    for (int i = 0; i < q->nkeys; i++)
+        order = arena_printf(a, "%s%s%s %s", order, i ? ", " : "", list_col(a, d, q->keys[i].field),
+                             list_dir(d, &q->keys[i]));
+    return arena_printf(a,
+                        "SELECT e.id, %s, e.image_blob_id, e.version, e.updated_ms, NULL::integer, "
+                        "coalesce(b.version, 0) FROM %s AS e LEFT JOIN blob AS b ON b.id = "
+                        "e.image_blob_id%s ORDER BY %s LIMIT $1 OFFSET $2",
+                        cols, d->table, where, order);
+}
+
+/* Runs text sql in t (after t's BEGIN, when it has one still to send). */
+static store_err run_sql(pg_tx *t, const char *sql, const params *p, PGresult **out)
+{
+    *out = NULL;
+    if (t->failed != STORE_OK)
+        return t->failed;
+    store_err rc = STORE_OK;
+    for (int i = 0; t->begin != NULL && t->begin[i] != NULL && rc == STORE_OK; i++)
+        rc = res_err(pgc_exec(t->c, t->begin[i], NULL));
+    t->begin = NULL;
+    if (rc == STORE_OK)
+        rc = res_err(pgc_exec_params(t->c, sql, p->n, p->v, out));
+    if (rc != STORE_OK && t->base.mode != STORE_TX_READ1)
+        t->failed = rc;
+    return rc;
+}
+
+static store_err pg_ent_list(store_tx *tx, arena_t *a, const store_list_query *q,
+                             const char *upper, int limit, store_list_item *rows, int *n)
+{
+    const model_entity_def *d = model_entity(q->kind);
+    params p = {0};
+    PGresult *r = NULL;
+    *n = 0;
+    p_i64(&p, limit);
+    p_i64(&p, q->skip);
+    if (q->prefix != NULL) {
+        p_text(&p, q->prefix);
+        p_text(&p, upper);
+    }
+    store_err rc = run_sql(tx_of(tx), list_sql(a, q), &p, &r);
+    for (int row = 0; rc == STORE_OK && row < PQntuples(r) && row < limit; row++) {
+        store_ent_row e;
+        read_entity_at(a, r, row, q->kind, &e);
+        rows[row] = (store_list_item){.e = e.e, .image_blob_id = e.image_blob_id,
+                                      .image_version = col_i64(r, row, 5 + d->nfields)};
+        (*n)++;
+    }
     PQclear(r);
     return rc;
 }
@@ -1890,6 +1984,7 @@ static const struct store_be_ops pg_be_ops = {
     .meta_put = pg_meta_put,
 
     .ent_read = pg_ent_read,
+    .ent_list = pg_ent_list,
     .ent_next_id = pg_ent_next_id,
     .ent_insert = pg_ent_insert,
     .ent_update = pg_ent_update,

@@ -1590,6 +1590,70 @@ static store_err be_ent_read(store_tx *tx, arena_t *a, model_kind k, int32_t id,
     return rc;
 }
 
+/* ---- entity lists: one statement made for the query (its keys and
+ * filter vary), over the list indexes of migrate_v7: (string field
+ * COLLATE NOCASE, id) serves ORDER BY that field and the prefix range;
+ * the primary key serves the order by id. */
+
+/* "e.col COLLATE NOCASE" for a string field, "e.col" for an int, "e.id". */
+static const char *list_col(arena_t *a, const model_entity_def *d, int field)
+{
+    if (field < 0)
+        return "e.id";
+    const model_field *f = &d->fields[field];
+    return arena_printf(a, "e.%s%s", f->column, f->type == MODEL_FT_STRING ? " COLLATE NOCASE" : "");
+}
+
+/* The statement of q: ?1 limit, ?2 offset, ?3 prefix, ?4 its upper bound. */
+static const char *list_sql(arena_t *a, const store_list_query *q)
+{
+    const model_entity_def *d = model_entity(q->kind);
+    const char *cols = "", *where = "", *order = "";
+    for (int i = 0; i < d->nfields; i++)
+        cols = arena_printf(a, "%s%se.%s", cols, i ? ", " : "", d->fields[i].column);
+    for (int i = 0; q->prefix != NULL && i < d->nnames; i++) {
+        const char *col = list_col(a, d, i);
+        where = arena_printf(a, "%s%s(%s >= ?3 AND %s < ?4)", where, i ? " OR " : " WHERE ", col,
+                             col);
+    }
+    for (int i = 0; i < q->nkeys; i++)
+        order = arena_printf(a, "%s%s%s %s", order, i ? ", " : "", list_col(a, d, q->keys[i].field),
+                             q->keys[i].desc ? "DESC" : "ASC");
+    return arena_printf(a,
+                        "SELECT e.id, %s, e.image_blob_id, e.version, e.updated_ms, NULL, "
+                        "coalesce(b.version, 0) FROM %s AS e LEFT JOIN blob AS b ON b.id = "
+                        "e.image_blob_id%s ORDER BY %s LIMIT ?1 OFFSET ?2",
+                        cols, d->table, where, order);
+}
+
+static store_err be_ent_list(store_tx *tx, arena_t *a, const store_list_query *q,
+                             const char *upper, int limit, store_list_item *rows, int *n)
+{
+    struct conn *c = tx_conn(tx);
+    const model_entity_def *d = model_entity(q->kind);
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(c->db, list_sql(a, q), -1, &st, NULL);
+    store_err rc = src == SQLITE_OK ? STORE_OK : sql_err(c, src, "entity list");
+    *n = 0;
+    if (rc == STORE_OK) {
+        bind_int(st, 1, limit);
+        bind_int(st, 2, q->skip);
+        if (q->prefix != NULL) {
+            bind_text(st, 3, q->prefix);
+            bind_text(st, 4, upper);
+        }
+    }
+    while (rc == STORE_OK && *n < limit && (rc = step_row(c, st)) == STORE_OK) {
+        store_ent_row row;
+        read_ent_row(a, st, q->kind, &row);
+        rows[*n] = (store_list_item){.e = row.e, .image_blob_id = row.image_blob_id,
+                                     .image_version = sqlite3_column_int64(st, 5 + d->nfields)};
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
 static store_err be_ent_next_id(store_tx *tx, model_kind k, int32_t *id)
 {
     struct conn *c = tx_conn(tx);
@@ -2508,11 +2572,30 @@ static store_err migrate_v6(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v6");
 }
 
+/* Version 7: the indexes of entity lists (be_ent_list): each string
+ * field with the id, case-insensitively, for ORDER BY it and the name
+ * filter's prefix range. */
+static store_err migrate_v7(struct conn *c, arena_t *a)
+{
+    const char *ddl = "";
+    for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+        const model_entity_def *d = model_entity((model_kind)k);
+        for (int i = 0; i < d->nfields; i++) {
+            const char *col = d->fields[i].column;
+            if (d->fields[i].type == MODEL_FT_STRING)
+                ddl = arena_printf(a, "%sCREATE INDEX %s_%s_list ON %s(%s COLLATE NOCASE, id);\n",
+                                   ddl, d->table, col, d->table, col);
+        }
+    }
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v7");
+}
+
 typedef store_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
-                                          migrate_v5, migrate_v6};
+                                          migrate_v5, migrate_v6, migrate_v7};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
@@ -3087,6 +3170,7 @@ static const struct store_be_ops sqlite_be_ops = {
 
     /* ---- entities ---- */
     .ent_read = be_ent_read,
+    .ent_list = be_ent_list,
     .ent_next_id = be_ent_next_id,
     .ent_insert = be_ent_insert,
     .ent_update = be_ent_update,
