@@ -11,6 +11,7 @@ PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libgnutls28-dev        # TLS (--tls-cert): src/http/tls.c loads certificates with GnuTLS, libmicrohttpd's TLS library
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
       prometheus             # promtool: the tests check the /metrics page with `promtool check metrics`
+      chromium               # the page's tests drive a real headless browser (tests/browser, playwright-core)
       clang libclang-rt-14-dev)                               # fuzz targets
 missing=()
 for p in "${PKGS[@]}"; do

@@ -74,6 +74,8 @@ typedef enum {
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
     ROUTE_METRICS,     /* /metrics */
+    ROUTE_OPENAPI,     /* /api/openapi.json */
+    ROUTE_ASSET,       /* a static file of the page (asset.c): /, /app.js, ... */
     ROUTE__COUNT
 } route_kind;
 
@@ -113,6 +115,7 @@ typedef struct {
     int32_t id;
     bool legacy; /* /api/Services80: GET only */
     int agent;   /* ROUTE_AGENT: which method (agent.c's table) */
+    int asset;   /* ROUTE_ASSET: which file (asset_table.h's index) */
 } route_t;
 
 typedef struct upload upload_t;
@@ -158,6 +161,8 @@ struct api_exchange {
 };
 
 /* ---- routing (router.c) ---- */
+/* The OpenAPI document (openapi.c): GET and HEAD of /api/openapi.json. */
+void openapi_get(api_exchange *x, const api_request *req);
 /* Resolves path+method; on failure the exchange holds the error answer. */
 bool api_route(api_exchange *x, const api_request *req);
 /* True when the route of path and method needs no principal (its table
@@ -166,6 +171,12 @@ bool api_route(api_exchange *x, const api_request *req);
 bool api_route_is_public(const char *path, const char *method);
 /* True when path is one of a route's (whatever its method). */
 bool api_route_exists(const char *path);
+
+/* ---- the page's static files (asset.c) ---- */
+/* The index of the file path names (exactly, or the index.html of the
+ * directory it names), -1 when none. */
+int asset_find(const char *path);
+void asset_get(api_exchange *x, const api_request *req);
 
 /* ---- CORS (cors.c) ---- */
 /* True when the request is a CORS preflight, which is then answered. */
