@@ -5,6 +5,7 @@
 #   make unit       C unit tests only;  make http: black-box tests only (in parallel, see below)
 #   make http-pg    the black-box tests with every server on PostgreSQL (a throwaway cluster)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS;  make fuzz-smoke: replay their corpora
+#   make install    PREFIX=/usr/local DESTDIR=: the programs, the systemd unit, the man page
 # Everything a target needs from Debian is installed by scripts/deps.sh first.
 
 CC       ?= cc
@@ -46,7 +47,7 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: install uninstall unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
 
 deps:
@@ -124,6 +125,33 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p $(dir $(DB))
 	./$(BUILD)/crmblob serve --listen $(LISTEN) --db $(DB)
+
+# Installation. The server starts crmblob-img and loads crmblob-pg.so from
+# the directory of its own executable (/proc/self/exe, symbolic links
+# resolved), so the three live together in LIBDIR/crmblob and BINDIR holds
+# a relative symbolic link to the server: PATH finds it, it finds them,
+# and the tree can be staged under DESTDIR and moved with its PREFIX.
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+PKGDIR   := $(LIBDIR)/crmblob
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/crmblob $(BUILD)/crmblob-img $(DESTDIR)$(PKGDIR)/
+	install -m 0644 $(BUILD)/crmblob-pg.so $(DESTDIR)$(PKGDIR)/
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGDIR)/crmblob) $(DESTDIR)$(BINDIR)/crmblob
+	install -m 0644 doc/crmblob.1 $(DESTDIR)$(MANDIR)/man1/crmblob.1
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/crmblob.service >$(DESTDIR)$(UNITDIR)/crmblob.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/crmblob.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/crmblob $(DESTDIR)$(MANDIR)/man1/crmblob.1 \
+	    $(DESTDIR)$(UNITDIR)/crmblob.service \
+	    $(addprefix $(DESTDIR)$(PKGDIR)/,crmblob crmblob-img crmblob-pg.so)
+	-rmdir $(DESTDIR)$(PKGDIR)
 
 # PostgreSQL's server programs (Debian: postgresql, outside PATH). Without
 # them the tests that need a real server (test_pg_conn, test_store_pg) are left out of

@@ -26,6 +26,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
+#include "cli/sdnotify.h"
 #include "core/log.h"
 #include "core/reload.h"
 #include "core/text.h"
@@ -228,12 +229,18 @@ static int open_waiting(const cli_opts *o, const store_options *so, store_t **st
     return 1;
 }
 
-/* Waits for SIGTERM or SIGINT, running the reload steps on each SIGHUP. */
-static int wait_for_stop(const sigset_t *sigs, reload_registry *reg)
+/* Waits for SIGTERM or SIGINT, running the reload steps on each SIGHUP
+ * (systemd is told RELOADING, then READY again whatever the steps gave:
+ * a failed step leaves the old configuration serving). */
+static int wait_for_stop(const sigset_t *sigs, reload_registry *reg, const char *status)
 {
     int sig = 0;
-    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP)
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP) {
+        sdnotify_reloading();
         reload_run(reg);
+        sdnotify_ready(status);
+    }
+    sdnotify_stopping();
     return sig;
 }
 
@@ -259,8 +266,12 @@ static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, relo
     store_describe(o->db, where, sizeof(where));
     log_info("crmblob listening on %s://%s (database %s, %u threads)", tls ? "https" : "http",
              o->listen, where, hc.threads);
+    char status[4200]; /* systemctl status shows it */
+    snprintf(status, sizeof(status), "listening on %s://%s (database %s)", tls ? "https" : "http",
+             o->listen, where);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
-    int sig = wait_for_stop(sigs, reg);
+    sdnotify_ready(status);
+    int sig = wait_for_stop(sigs, reg, status);
     log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv, SHUTDOWN_GRACE_S);
     log_buffer_stop();
