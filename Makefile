@@ -6,7 +6,9 @@
 #   make http-pg    the black-box tests with every server on PostgreSQL (a throwaway cluster)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS;  make fuzz-smoke: replay their corpora
 #   make install    PREFIX=/usr/local DESTDIR=: the programs, the systemd unit, the man page
-# Everything a target needs from Debian is installed by scripts/deps.sh first.
+# What a target needs from Debian is installed by scripts/deps.sh first, and
+# only that: `make run` the build's packages, `make test` the tests' too,
+# `make fuzz` clang, `make bench` the benchmark's tools (bench-deps.sh).
 
 CC       ?= cc
 BUILD    ?= build
@@ -47,11 +49,17 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: install uninstall unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: install uninstall unit-pg http-pg all deps test-deps fuzz-deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh build
+
+test-deps:
+	@bash scripts/deps.sh build test fuzz
+
+fuzz-deps:
+	@bash scripts/deps.sh build fuzz
 
 # Node.js and the official @superoffice/webapi client, for test_agent_client.py.
 client-deps:
@@ -174,7 +182,7 @@ PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_en
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \
 	    echo "== $$t"; ./$$t; done
-	@$(if $(PG_AVAILABLE),$(MAKE) --no-print-directory unit-pg,echo "== $(PG_UNIT) left out: no PostgreSQL server programs (make deps)")
+	@$(if $(PG_AVAILABLE),$(MAKE) --no-print-directory unit-pg,echo "== $(PG_UNIT) left out: no PostgreSQL server programs (make test-deps)")
 
 unit-pg: $(PG_TWICE)
 	@set -e; d=$$(mktemp -d /tmp/crmblob-unitpg-XXXXXX); rmdir $$d; \
@@ -258,7 +266,7 @@ test-asan:
 
 # The client test and the benchmark's smoke run must run here: a missing
 # Node.js, client, nginx or wrk fails them instead of skipping.
-test: deps client-deps bench-deps
+test: test-deps client-deps bench-deps
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 unit http
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 http-durable
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 http-pg
@@ -291,7 +299,7 @@ $(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 
 fuzz-bins: $(FUZZ_BIN)
 
-fuzz-build:
+fuzz-build: fuzz-deps
 	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
 	    OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" fuzz-bins
 
