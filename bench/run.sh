@@ -301,6 +301,7 @@ start_crmblob() {
     local name="$1"; shift
     local db="$T/$name/crmblob.db" port
     mkdir -p "$T/$name"
+    "$BIN" init --db "$db" >/dev/null || die "crmblob init failed"
     printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$db" >/dev/null \
         || die "crmblob user add failed"
     port="$(free_port)"
@@ -716,7 +717,8 @@ setup18() {
     [[ "$db" == postgres* ]] || args=(--durable)
     [ "$n" = 1 ] || args+=(--trusted-proxy 127.0.0.1)
     say "$setup: $n crmblob on $(printf '%s' "$db" | sed 's|^postgresql://[^@]*@|postgresql://|'), setting up $ENTITIES persons"
-    if ! printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$db" \
+    if ! { "$BIN" init --db "$db" && printf '%s\n' "$PASS" |
+            "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$db"; } \
             >"$T/$setup.useradd.log" 2>&1; then
         # the reason is the server's own first error line (it refuses the same --db)
         if serve "$setup-s1" "$db" "${args[@]}"; then

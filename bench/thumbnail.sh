@@ -69,6 +69,7 @@ IMG_BYTES=$(stat -c %s "$IMG")
 DB="$T/bench.db"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
+"$BIN" init --db "$DB" >/dev/null
 printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role admin --password-stdin --db "$DB" >/dev/null
 "$BIN" serve --listen "127.0.0.1:$PORT" --db "$DB" >"$T/server.log" 2>&1 </dev/null &
 SERVER_PID=$!

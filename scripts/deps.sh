@@ -30,6 +30,7 @@ TEST=(libcmocka-dev python3-pytest python3-requests
       python3-pytest-xdist   # the black-box suites run on several workers (make http)
       haproxy                # a real reverse proxy in front of crmblob (test_trusted_proxy)
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
+      prometheus             # promtool: the tests check the /metrics page with `promtool check metrics`
       systemd                # systemd-analyze verify/security of dist/systemd/crmblob.service (test_systemd)
       man-db)                # man -l renders doc/crmblob.1 (test_install)
 FUZZ=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)

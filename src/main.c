@@ -2,18 +2,23 @@
  * main.c — crmblob's entry point: `serve`, and dispatch of the
  * administration commands (src/cli).
  *
+ * The configuration comes from cli_load (src/cli/opts.c: the command line,
+ * CRMBLOB_<OPTION>, a --config file). serve binds its port before anything
+ * else, so a port in use is told before a database or a password is made.
+ *
  * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread and
  * taken by sigwait here, so a stop always runs the orderly shutdown (stop
  * accepting, finish requests in flight, close the store), and a SIGHUP
  * runs the reload steps the layers registered (core/reload.h) on this
  * thread, between two waits: it never stops the server.
  */
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sodium.h>
@@ -28,9 +33,12 @@
 #include "cli/cli.h"
 #include "cli/sdnotify.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/net.h"
 #include "core/reload.h"
 #include "core/text.h"
 #include "core/tz.h"
+#include "core/version.h"
 #include "http/http.h"
 #include "img/img.h"
 #include "store/store.h"
@@ -103,56 +111,105 @@ static void sweeper_stop(sweeper *sw)
     pthread_mutex_destroy(&sw->mu);
 }
 
-/* With no user at all, creates "admin" so that a new server can be used. */
-static int bootstrap_admin(store_t *st)
+/* Where the first admin's random password goes when stderr is not a
+ * terminal: this file, in the directory where uploads are spooled. */
+#define ADMIN_PW_FILE "crmblob-admin-password"
+
+/* Writes pw to dir/ADMIN_PW_FILE, a new file only its owner may read (an
+ * old one is replaced); its path into path. 0, or an errno. */
+static int write_pw_file(const char *dir, const char *pw, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, ADMIN_PW_FILE);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    size_t n = strlen(pw);
+    int err = 0;
+    if (write(fd, pw, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+        err = errno != 0 ? errno : EIO;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err != 0)
+        unlink(path);
+    return err;
+}
+
+/* Tells the first admin's random password once, never through the log:
+ * on stderr when it is a terminal, else in a file (write_pw_file) whose
+ * path is logged. path gets that path ("" for the terminal). 0 or 1. */
+static int tell_admin_password(store_t *st, const char *pw, char *path, size_t cap)
+{
+    path[0] = '\0';
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr,
+                "\ncrmblob: the first user 'admin' (role admin) has the password: %s\n"
+                "  (shown once; change it with: crmblob user passwd admin --password-stdin)\n\n",
+                pw);
+        return 0;
+    }
+    int err = write_pw_file(store_spool_hint(st), pw, path, cap);
+    if (err != 0)
+        log_error("cannot write the first admin's password to %s: %s", path, strerror(err));
+    return err != 0;
+}
+
+/* The first user's password: admin-password (CRMBLOB_ADMIN_PASSWORD or the
+ * config file), or a random one
+ * (told by tell_admin_password). */
+static void admin_password(const cli_opts *o, char *pw, size_t cap, bool *from_env)
+{
+    const char *env = o->admin_password; /* CRMBLOB_ADMIN_PASSWORD, or the config file */
+    unsigned char rnd[15];
+    *from_env = env != NULL && *env;
+    if (*from_env) {
+        snprintf(pw, cap, "%s", env);
+        return;
+    }
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2base64(pw, cap, rnd, sizeof(rnd), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* With no user at all, creates "admin" so that a new server can be used.
+ * Its password is never logged: the line says where it went. */
+static int bootstrap_admin(store_t *st, const cli_opts *o)
 {
     int64_t count;
     if (store_user_count(st, &count) != STORE_OK)
         return 1;
     if (count > 0)
         return 0;
-    const char *env = getenv("CRMBLOB_ADMIN_PASSWORD");
-    char pw[64], hash[AUTH_HASH_MAX];
-    unsigned char rnd[15];
-    if (env != NULL && *env) {
-        snprintf(pw, sizeof(pw), "%s", env);
-    } else {
-        randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2base64(pw, sizeof(pw), rnd, sizeof(rnd),
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    }
+    char pw[64], hash[AUTH_HASH_MAX], path[PATH_MAX + 64] = "";
+    bool from_env;
+    int rc = 1;
+    admin_password(o, pw, sizeof(pw), &from_env);
     model_user u = {.name = "admin", .full_name = "Administrator", .role = MODEL_ROLE_ADMIN};
     if (auth_hash_password(pw, hash) != CB_EOK)
-        return 1;
+        goto out;
     u.pw_hash = hash;
-    if (store_user_add(st, &u) != STORE_OK)
-        return 1;
-    if (env != NULL && *env)
+    if (!from_env && tell_admin_password(st, pw, path, sizeof(path)) != 0)
+        goto out;
+    if (store_user_add(st, &u) != STORE_OK) {
+        if (path[0] != '\0')
+            unlink(path);
+        goto out;
+    }
+    rc = 0;
+    if (from_env)
         log_info("created the first user 'admin' (role admin) with the password from "
-                 "CRMBLOB_ADMIN_PASSWORD");
+                 "CRMBLOB_ADMIN_PASSWORD or admin-password");
+    else if (path[0] == '\0')
+        log_info("created the first user 'admin' (role admin); its password was shown on the "
+                 "terminal");
     else
-        log_info("created the first user 'admin' (role admin) with password: %s "
-                 "(change it with: crmblob user passwd admin --password-stdin)",
-                 pw);
+        log_info("created the first user 'admin' (role admin); its password is in %s (mode "
+                 "0600: read it, delete it, change it with: crmblob user passwd admin "
+                 "--password-stdin)",
+                 path);
+out:
     sodium_memzero(pw, sizeof(pw));
-    return 0;
-}
-
-/* The image worker: $CRMBLOB_IMG_WORKER, else crmblob-img beside this
- * program (both are built together). */
-static const char *worker_path(char *buf, size_t cap)
-{
-    const char *env = getenv("CRMBLOB_IMG_WORKER");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-img");
-    return buf;
+    return rc;
 }
 
 /* Connections are file descriptors: allow as many as the hard limit does. */
@@ -244,11 +301,12 @@ static int wait_for_stop(const sigset_t *sigs, reload_registry *reg, const char 
     return sig;
 }
 
-static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, reload_registry *reg,
-                              const sigset_t *sigs)
+static int serve_until_signal(api_t *api, const cli_opts *o, int fd[2], http_tls *tls,
+                              reload_registry *reg, const sigset_t *sigs, metrics_t *metrics)
 {
     http_server *srv = NULL;
     http_config hc = {.listen = o->listen,
+                      .listen_fd = fd[0],
                       .threads = o->threads ? o->threads : default_threads(),
                       .timeout_s = o->timeout_s,
                       .head_timeout_s = o->head_timeout_s,
@@ -257,15 +315,22 @@ static int serve_until_signal(api_t *api, const cli_opts *o, http_tls *tls, relo
                       .max_conns_per_ip = o->max_conns_per_ip,
                       .trusted_proxies = &o->trusted_proxies,
                       .log_probes = o->log_probes,
-                      .tls = tls};
+                      .tls = tls,
+                      .metrics = metrics,
+                      .metrics_listen = o->metrics_listen,
+                      .metrics_fd = fd[1]};
     raise_fd_limit();
+    fd[0] = fd[1] = -1; /* http_start's now, whatever it answers */
     if (http_start(api, &hc, &srv) != CB_EOK)
         return 1;
     http_reload_register(srv, reg);
     char where[4096];
     store_describe(o->db, where, sizeof(where));
-    log_info("crmblob listening on %s://%s (database %s, %u threads)", tls ? "https" : "http",
-             o->listen, where, hc.threads);
+    char extra[300] = "";
+    if (o->metrics_listen != NULL)
+        snprintf(extra, sizeof(extra), "; metrics on http://%s/metrics", o->metrics_listen);
+    log_info("crmblob %s listening on %s://%s (database %s, %u threads%s)", version_string(),
+             tls ? "https" : "http", o->listen, where, hc.threads, extra);
     char status[4200]; /* systemctl status shows it */
     snprintf(status, sizeof(status), "listening on %s://%s (database %s)", tls ? "https" : "http",
              o->listen, where);
@@ -295,6 +360,41 @@ static int open_tls(const cli_opts *o, http_tls **tls)
     return http_tls_open(o->tls_cert, o->tls_key, tls) == CB_EOK ? 0 : 1;
 }
 
+/* One listening socket into *fd; 0, or 1 (logged, naming the option). */
+static int listen_on(const char *where, const char *option, int backlog, int *fd)
+{
+    int err = 0;
+    if (net_listen(where, backlog, fd, &err) == CB_EOK)
+        return 0;
+    log_error("cannot listen on %s (%s): %s", where, option, strerror(err));
+    return 1;
+}
+
+/* The listening sockets (fd[0] --listen; fd[1] --metrics-listen, or -1),
+ * before anything is created: a port in use is told before a database is
+ * made or a first password printed. */
+static int listen_first(const cli_opts *o, int fd[2])
+{
+    if (listen_on(o->listen, "--listen", SOMAXCONN, &fd[0]) != 0)
+        return 1;
+    return o->metrics_listen == NULL ? 0
+                                     : listen_on(o->metrics_listen, "--metrics-listen", 16, &fd[1]);
+}
+
+/* The build's version as a metric: crmblob_build_info{version="..."} 1. */
+static void build_info(metrics_t *m)
+{
+    const char *v = version_string();
+    metrics_label l = {"version", &v, 1};
+    metrics_family *f = metrics_register(
+        m, &(metrics_def){.name = "crmblob_build_info",
+                          .help = "The version crmblob was built as (the value is always 1).",
+                          .type = METRICS_GAUGE,
+                          .labels = &l,
+                          .nlabels = 1});
+    metrics_set(f, 0, 1);
+}
+
 static int cmd_serve(const cli_opts *o)
 {
     store_t *st = NULL;
@@ -303,7 +403,8 @@ static int cmd_serve(const cli_opts *o)
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
-    int rc = 1;
+    metrics_t *metrics = NULL;
+    int rc = 1, fd[2] = {-1, -1};
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -311,33 +412,49 @@ static int cmd_serve(const cli_opts *o)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts */
     signal(SIGPIPE, SIG_IGN);
-    if (o->nargs != 0) {
-        cli_usage(stderr);
-        return 2;
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
+    if (o->print_config) {
+        cli_print_config(o, stdout);
+        return 0;
     }
+    if (listen_first(o, fd) != 0)
+        goto out;
     log_set_limit(o->log_limit, LOG_LIMIT_MS);
+    log_set_format(o->log_format);
+    log_set_level(o->log_level);
+    int err = o->log_file != NULL ? log_open_file(o->log_file) : 0;
+    if (err != 0) {
+        fprintf(stderr, "crmblob: cannot open the log file %s: %s\n", o->log_file, strerror(err));
+        goto out;
+    }
     if ((rc = open_tls(o, &tls)) != 0)
-        return rc;
+        goto out;
     rc = 1;
     if (tz_init(NULL) != CB_EOK)
         log_warn("no time-zone data: SO-TimeZone accepts only UTC (install tzdata)");
-    if (cli_make_codec(o, &codec) != 0)
+    if ((metrics = metrics_create()) == NULL || cli_make_codec(o, &codec) != 0)
         goto out;
+    build_info(metrics);
     store_options so = {.durable = o->durable,
                         .cache_bytes = (size_t)o->cache_mb << 20,
                         .codec = codec,
                         .spool_dir = o->spool_dir,
-                        .pool_size = (int)o->db_pool};
+                        .pool_size = (int)o->db_pool,
+                        .metrics = metrics};
     if (open_waiting(o, &so, &st) != 0)
         goto out;
-    if (bootstrap_admin(st) != 0 || auth_create(st, &o->auth, &auth) != CB_EOK ||
+    auth_config acfg = o->auth;
+    acfg.metrics = metrics;
+    if (bootstrap_admin(st, o) != 0 || auth_create(st, &acfg, &auth) != CB_EOK ||
         cli_check_codec(o, st, codec) != 0)
         goto out;
     auth_reload_register(auth, &reg);
     char worker[PATH_MAX];
     img_config ic = {.pixel_limit = o->pixel_limit,
                      .cpu_limit_s = o->image_cpu_limit_s,
-                     .worker = worker_path(worker, sizeof(worker))};
+                     .worker = cli_worker_path(worker, sizeof(worker)),
+                     .metrics = metrics};
     if (img_init(&ic) != CB_EOK) {
         log_error("cannot use the image worker %s (set CRMBLOB_IMG_WORKER to its path)", worker);
         goto out;
@@ -347,7 +464,8 @@ static int cmd_serve(const cli_opts *o)
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
-                     .modern_formats = o->modern_formats};
+                     .modern_formats = o->modern_formats,
+                     .metrics = metrics};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
     sweeper sw;
@@ -355,7 +473,7 @@ static int cmd_serve(const cli_opts *o)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
-    rc = serve_until_signal(api, o, tls, &reg, &sigs);
+    rc = serve_until_signal(api, o, fd, tls, &reg, &sigs, metrics);
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
@@ -364,42 +482,39 @@ out:
     store_close(st); /* it borrows the codec */
     codec_destroy(codec);
     http_tls_free(tls); /* the server has stopped: no connection pins a set */
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    metrics_destroy(metrics); /* every layer that counted has ended */
     return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        cli_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("crmblob %s\n", version_string());
+        return 0;
     }
     cli_opts o;
-    if (cli_parse(argc - 1, argv + 1, &o) != 0) {
-        cli_usage(stderr);
-        return 2;
+    char err[CLI_ERR_MAX];
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        cli_help(argc < 2 ? stderr : stdout, NULL);
+        return argc < 2 ? 2 : 0;
     }
-    if (sodium_init() < 0)
-        return 1;
-    /* whatever a command ends with, lines it suppressed are counted in one
-     * last summary (the server's flusher has stopped by then too) */
-    atexit(log_flush_suppressed);
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&o);
-    if (strcmp(cmd, "user") == 0)
-        return cli_user(&o);
-    if (strcmp(cmd, "ticket") == 0)
-        return cli_ticket(&o);
-    if (strcmp(cmd, "token") == 0)
-        return cli_token(&o);
-    if (strcmp(cmd, "apptoken") == 0)
-        return cli_apptoken(&o);
-    if (strcmp(cmd, "keygen") == 0)
-        return cli_keygen(&o);
-    if (strcmp(cmd, "rekey") == 0)
-        return cli_rekey(&o);
-    if (strcmp(cmd, "migrate") == 0)
-        return cli_migrate(&o);
-    cli_usage(stderr);
-    return 2;
+    /* the configuration: argv, the environment, a --config file */
+    int rc = cli_load(argc - 1, argv + 1, environ, &o, err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    else if (o.help)
+        cli_help(stdout, o.cmd_name);
+    else if (sodium_init() < 0)
+        rc = 1;
+    else {
+        /* whatever a command ends with, lines it suppressed are counted in
+         * one last summary (the server's flusher has stopped by then too) */
+        atexit(log_flush_suppressed);
+        rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
+    }
+    cli_opts_free(&o);
+    return rc;
 }

@@ -573,6 +573,17 @@ const route_method *agent_find(const char *name, size_t n, int *index)
     return NULL;
 }
 
+size_t agent_count(void)
+{
+    return N_AGENTS;
+}
+
+const char *agent_name(int index)
+{
+    assert(index >= 0 && (size_t)index < N_AGENTS);
+    return agents[index].name;
+}
+
 const route_method *agent_methods(int index)
 {
     assert(index >= 0 && (size_t)index < N_AGENTS);

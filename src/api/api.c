@@ -167,7 +167,10 @@ static bool check_accept(api_exchange *x)
 
 static bool check_rights(api_exchange *x)
 {
-    if (!x->rm->writes || x->user.role >= MODEL_ROLE_EDITOR)
+    model_role need = x->rm->admin    ? MODEL_ROLE_ADMIN
+                      : x->rm->writes ? MODEL_ROLE_EDITOR
+                                      : MODEL_ROLE_VIEWER;
+    if (x->user.role >= need)
         return true;
     API_FAIL(x, CB_EFORBIDDEN, MSG_FORBIDDEN, MSG_S(x->user.name),
              MSG_S(model_role_name(x->user.role)));
@@ -249,7 +252,8 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
     if (!check_head(x, req) || cors_preflight(x, req))
         return x;
     x->public_route = api_route_is_public(req->path, req->method);
-    if (strncasecmp(req->path, "/api/", 5) != 0 && !x->public_route) {
+    if (strncasecmp(req->path, "/api/", 5) != 0 && !x->public_route &&
+        !api_route_exists(req->path)) {
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return x;
     }

@@ -18,6 +18,7 @@
 
 #include "auth/auth.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -39,6 +40,7 @@ typedef struct {
     size_t ncors;
     int64_t variant_cache_bytes; /* scaled/converted pictures kept (default 256 MiB) */
     bool modern_formats;   /* WebP/AVIF answers when Accept asks and no type= is given */
+    metrics_t *metrics;    /* the registry GET /metrics shows (admins); NULL: none */
 } api_config;
 
 typedef struct {
@@ -144,5 +146,14 @@ bool api_exchange_quiet(const api_exchange *x);
 /* The partner application named by SO-AppToken, or NULL. */
 const char *api_exchange_app(const api_exchange *x);
 void api_exchange_free(api_exchange *x);
+
+/* Route templates, the metrics' labels: a fixed list made from the route
+ * table ("/api/v1/{entity}/{id}/Image", one per BLOB agent method, ...),
+ * the last one "other" (a path no route has). api_template writes the
+ * i-th (i < api_template_count()) into buf[0, cap). */
+size_t api_template_count(void);
+void api_template(size_t i, char *buf, size_t cap);
+/* The template of x's route (also when it was refused before routing). */
+size_t api_exchange_template(const api_exchange *x);
 
 #endif

@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/msg.h"
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "core/buf.h"
 #include "core/tz.h"
 #include "img/placeholder.h"
@@ -42,6 +43,8 @@ typedef struct {
     uint64_t at_us;       /* when the last verdict was made; 0: none yet */
     int failed;           /* 0 ready, else the msg_id of what does not answer */
     char why[160];        /* ... and why, in English, for the operator */
+    char alive[96];       /* GET /health's body: "ok crmblob VERSION\n" */
+    size_t alive_len;
 } health_state;
 
 struct api {
@@ -70,6 +73,7 @@ typedef enum {
     ROUTE_AGENT,       /* /api/v1/Agents/BLOB/{Name} */
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
+    ROUTE_METRICS,     /* /metrics */
     ROUTE__COUNT
 } route_kind;
 
@@ -91,6 +95,7 @@ typedef struct {
     bool carrier; /* answers a carrier, so Accept must allow JSON or XML */
     bool public;  /* needs no credentials (none are checked, no failure is counted) */
     bool quiet;   /* a probe: no access line unless --log-probes */
+    bool admin;   /* needs the admin role (operators' pages: GET /metrics) */
     bool signs_in; /* checks a user name and password itself (a login): it
                     * hashes a password, and its refusal says sign-in failed */
     /* NULL, or: may the finish take long now (then it runs on an offload
@@ -159,6 +164,8 @@ bool api_route(api_exchange *x, const api_request *req);
  * says `public`); a method the route does not offer counts as public when
  * another of its methods is, so that its 405 needs no credentials either. */
 bool api_route_is_public(const char *path, const char *method);
+/* True when path is one of a route's (whatever its method). */
+bool api_route_exists(const char *path);
 
 /* ---- CORS (cors.c) ---- */
 /* True when the request is a CORS preflight, which is then answered. */
@@ -315,6 +322,9 @@ bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit);
  * when there is no such agent method. */
 const route_method *agent_find(const char *name, size_t n, int *index);
 const route_method *agent_methods(int index);
+/* The agent methods (their indexes run from 0 to agent_count() - 1). */
+size_t agent_count(void);
+const char *agent_name(int index);
 
 /* ---- handlers ---- */
 void entity_create(api_exchange *x, const api_request *req);
@@ -344,6 +354,8 @@ void health_alive(api_exchange *x, const api_request *req);
 void health_ready(api_exchange *x, const api_request *req);
 /* True when health_ready would make a new verdict rather than answer one. */
 bool health_ready_blocks(const api_exchange *x, const api_request *req);
+/* GET /metrics for admins: the registry's page (metrics.h). */
+void health_metrics(api_exchange *x, const api_request *req);
 
 /* ---- pictures (picture.c) ---- */
 /* A product's thumbnail fits inside this many pixels on each side. */

@@ -172,9 +172,31 @@ static json_t *read_xml(api_exchange *x)
     return j;
 }
 
+/* A form body that is plainly JSON or XML (its first byte past white
+ * space opens an object, an array or an element: no form field name does)
+ * was sent with the wrong Content-Type, typically curl's -d default. Read
+ * as a form it would be one unknown field, silently an empty change: it is
+ * refused (415), saying what was read and what to send. */
+static bool form_holds_other(api_exchange *x)
+{
+    size_t i = 0;
+    while (i < x->body.len && x->body.data[i] != '\0' &&
+           strchr(" \t\r\n", x->body.data[i]) != NULL)
+        i++;
+    char c = i < x->body.len ? x->body.data[i] : '\0';
+    if (c != '{' && c != '[' && c != '<')
+        return false;
+    bool xml = c == '<';
+    API_FAIL(x, CB_EUNSUPPORTED, MSG_FORM_HOLDS_OTHER, MSG_S("application/x-www-form-urlencoded"),
+             MSG_S(xml ? "XML" : "JSON"), MSG_S(xml ? "application/xml" : "application/json"));
+    return true;
+}
+
 static json_t *read_form(api_exchange *x)
 {
     char err[256];
+    if (form_holds_other(x))
+        return NULL;
     json_t *j = form_parse(buf_str(&x->body), x->body.len, err, sizeof(err));
     if (j == NULL)
         API_FAIL(x, CB_EBADREQ, MSG_BAD_FORM, MSG_S(arena_strdup(x->arena, err)));

@@ -18,7 +18,8 @@
     "Authorization, Content-Type, Accept, Accept-Language, If-Match, If-None-Match, "              \
     "If-Modified-Since, If-Unmodified-Since, SO-Language, SO-Culture, SO-TimeZone, "               \
     "SO-AppToken, X-XSRF-TOKEN, X-Requested-With"
-#define EXPOSE_HEADERS "ETag, Last-Modified, Location, WWW-Authenticate, Retry-After, Allow"
+#define EXPOSE_HEADERS \
+    "ETag, Last-Modified, Location, WWW-Authenticate, Retry-After, Allow, X-Request-Id"
 
 /* 1 the origin is listed, 2 only "*" covers it, 0 not allowed. */
 static int origin_allowed(const api_config *cfg, const char *origin)

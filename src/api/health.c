@@ -1,14 +1,19 @@
 /*
  * health.c — GET /health and GET /ready, for load balancers (SPEC §11).
  *
- * /health says the process is alive and serving: it answers 200 "ok"
- * touching nothing (no database, no worker, no lock), so a probe every
- * second from several balancers costs next to nothing. /ready says a
+ * /health says the process is alive and serving: it answers 200 "ok",
+ * then the program and its version ("ok crmblob 1.2.0"), touching
+ * nothing (no database, no worker, no lock), so a probe every second from
+ * several balancers costs next to nothing. /ready says a
  * request could be served now: the database answers (store_ping) and an
  * image worker answers (img_ping, which starts one on an idle server and
  * keeps it); 503 with Retry-After and the part that does not answer in
  * the error carrier otherwise. Both need no credentials and write no
  * access line (their route table says so: public, quiet).
+ *
+ * GET /metrics (admins; its route table says so) is the registry's page
+ * (metrics.h) on the main port; --metrics-listen serves the same page
+ * on a listener of its own without credentials (src/http).
  *
  * A flood of /ready must not pile onto the database or the worker: one
  * probe at a time makes a verdict (single flight), and it is answered to
@@ -23,14 +28,18 @@
 #include "api/api_int.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/version.h"
 #include "img/img.h"
 
 #define READY_FRESH_US 1000000u
 #define OK_BODY "ok\n"
+#define METRICS_PAGE_MAX (8u << 20) /* far above any page: the label sets are fixed */
 
 void health_init(health_state *h)
 {
     *h = (health_state){0};
+    int n = snprintf(h->alive, sizeof(h->alive), "ok crmblob %s\n", version_string());
+    h->alive_len = n > 0 && (size_t)n < sizeof(h->alive) ? (size_t)n : 0;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
 }
@@ -42,17 +51,41 @@ void health_destroy(health_state *h)
 }
 
 /* A probe's 200: a tiny text body, never cached on the way. */
-static void answer_ok(api_exchange *x)
+static void answer_text(api_exchange *x, const char *body, size_t len)
 {
     api_add_header(x, "Cache-Control", "no-store");
-    api_answer_lent(x, 200, "text/plain; charset=utf-8", OK_BODY, sizeof(OK_BODY) - 1,
-                    (api_body_owner){0});
+    api_answer_lent(x, 200, "text/plain; charset=utf-8", body, len, (api_body_owner){0});
+}
+
+static void answer_ok(api_exchange *x)
+{
+    answer_text(x, OK_BODY, sizeof(OK_BODY) - 1);
 }
 
 void health_alive(api_exchange *x, const api_request *req)
 {
     (void)req;
-    answer_ok(x);
+    const health_state *h = &x->api->health;
+    if (h->alive_len > 0)
+        answer_text(x, h->alive, h->alive_len);
+    else
+        answer_ok(x);
+}
+
+void health_metrics(api_exchange *x, const api_request *req)
+{
+    (void)req;
+    buf_t page;
+    buf_init(&page, METRICS_PAGE_MAX);
+    if (metrics_render(x->api->cfg.metrics, &page) != CB_EOK) {
+        buf_free(&page);
+        API_FAIL0(x, CB_EINTERNAL, MSG_INTERNAL);
+        return;
+    }
+    size_t len = 0;
+    char *body = buf_steal(&page, &len);
+    api_add_header(x, "Cache-Control", "no-store");
+    api_answer_bytes(x, 200, METRICS_CONTENT_TYPE, body, len);
 }
 
 /* The last verdict may be answered without a new check. Under mu. */

@@ -55,6 +55,7 @@
     X(BAD_XML)                                                                                     \
     X(XML_DTD)                                                                                     \
     X(BAD_FORM)                                                                                    \
+    X(FORM_HOLDS_OTHER)                                                                            \
     X(BAD_PATCH)                                                                                   \
     X(PATCH_OP_UNSUPPORTED)                                                                        \
     X(PATCH_TEST_FAILED)                                                                           \

@@ -10,6 +10,7 @@
  * Resolution order: unknown path → 404, then bad {id} → 400, then a
  * method the route does not offer → 405 with Allow.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api_int.h"
@@ -88,6 +89,13 @@ static const route_method ready_methods[] = {
     {0},
 };
 
+/* The operators' page (health.c): the metrics, for admins. */
+static const route_method metrics_methods[] = {
+    ROUTE_ROW("GET", health_metrics, BODY_NONE, false, false, .admin = true),
+    ROUTE_ROW("HEAD", health_metrics, BODY_NONE, false, false, .admin = true),
+    {0},
+};
+
 static const route_method *methods_of(const route_t *r)
 {
     switch (r->kind) {
@@ -103,6 +111,7 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_AGENT: return agent_methods(r->agent);
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
+    case ROUTE_METRICS: return metrics_methods;
     default: return NULL;
     }
 }
@@ -145,7 +154,7 @@ static bool match_timezone(const seg_t *s, int n, route_t *r)
     return true;
 }
 
-/* /health and /ready, outside /api. */
+/* /health, /ready and /metrics, outside /api. */
 static bool match_probe(const seg_t *s, int n, route_t *r)
 {
     if (n != 1)
@@ -154,6 +163,8 @@ static bool match_probe(const seg_t *s, int n, route_t *r)
         r->kind = ROUTE_HEALTH;
     else if (seg_is(s[0], "ready"))
         r->kind = ROUTE_READY;
+    else if (seg_is(s[0], "metrics"))
+        r->kind = ROUTE_METRICS;
     else
         return false;
     return true;
@@ -231,6 +242,13 @@ static const route_method *method_of(const route_method *ms, const char *method)
     return NULL;
 }
 
+bool api_route_exists(const char *path)
+{
+    route_t r = {0};
+    seg_t id_seg = {NULL, 0};
+    return resolve(path, &r, &id_seg);
+}
+
 bool api_route_is_public(const char *path, const char *method)
 {
     route_t r = {0};
@@ -264,4 +282,54 @@ bool api_route(api_exchange *x, const api_request *req)
         return true;
     fail_method(x, methods_of(&r));
     return false;
+}
+
+/* ---- route templates (labels of the metrics) ----
+ * One per route kind (its index), then the legacy picture path, then one
+ * per agent method, then "other": a path no route has. */
+
+static const char *const kind_templates[ROUTE__COUNT] = {
+    [ROUTE_ENTITY_NEW] = "/api/v1/{entity}",
+    [ROUTE_ENTITY] = "/api/v1/{entity}/{id}",
+    [ROUTE_IMAGE] = "/api/v1/{entity}/{id}/Image",
+    [ROUTE_IMAGE_INFO] = "/api/v1/{entity}/{id}/ImageInfo",
+    [ROUTE_TZ_LIST] = "/api/v1/TimeZone",
+    [ROUTE_TZ_BASE] = "/api/v1/TimeZone/base",
+    [ROUTE_TZ_CURRENT] = "/api/v1/TimeZone/current",
+    [ROUTE_LOGIN] = "/api/v1/login",
+    [ROUTE_LOGOUT] = "/api/v1/logout",
+    [ROUTE_AGENT] = "/api/v1/Agents/BLOB/{method}",
+    [ROUTE_HEALTH] = "/health",
+    [ROUTE_READY] = "/ready",
+    [ROUTE_METRICS] = "/metrics",
+};
+#define TEMPLATE_LEGACY ((size_t)ROUTE__COUNT)
+#define TEMPLATE_AGENT0 (TEMPLATE_LEGACY + 1)
+
+size_t api_template_count(void)
+{
+    return TEMPLATE_AGENT0 + agent_count() + 1;
+}
+
+void api_template(size_t i, char *buf, size_t cap)
+{
+    if (i < TEMPLATE_LEGACY)
+        snprintf(buf, cap, "%s", kind_templates[i]);
+    else if (i == TEMPLATE_LEGACY)
+        snprintf(buf, cap, "/api/Services80/{entity}/{id}/image");
+    else if (i < TEMPLATE_AGENT0 + agent_count())
+        snprintf(buf, cap, "/api/v1/Agents/BLOB/%s", agent_name((int)(i - TEMPLATE_AGENT0)));
+    else
+        snprintf(buf, cap, "other");
+}
+
+size_t api_exchange_template(const api_exchange *x)
+{
+    route_t r = x->route;
+    seg_t id_seg;
+    if (x->rm == NULL && !resolve(x->path, &r, &id_seg))
+        return api_template_count() - 1;
+    if (r.kind == ROUTE_AGENT)
+        return TEMPLATE_AGENT0 + (size_t)r.agent;
+    return r.legacy ? TEMPLATE_LEGACY : (size_t)r.kind;
 }

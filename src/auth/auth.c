@@ -150,6 +150,8 @@ struct auth {
     addr_slot addrs[ADDR_SETS * WAYS];
     pair_slot pairs[PAIR_SETS * WAYS];
     char dummy_hash[AUTH_HASH_MAX]; /* verified against for unknown users */
+    /* auth_config.metrics: refusals by scheme, and by the failure limits */
+    metrics_family *m_failures, *m_throttled;
 };
 
 _Static_assert(STORE_HASH_BYTES == crypto_generichash_BYTES, "secret hash is BLAKE2b-256");
@@ -1022,6 +1024,66 @@ static cb_err count_failure(auth_t *a, arena_t *arena, attempt *at, cb_err rc)
     return CB_ETOOMANY;
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+/* The label values of crmblob_auth_failures_total, by scheme. */
+enum { FAIL_BASIC, FAIL_TICKET, FAIL_TOKEN, FAIL_JWT, FAIL_COOKIE, FAIL_LOGIN, FAIL_NONE,
+       FAIL_OTHER, FAIL__COUNT };
+static const char *const fail_schemes[FAIL__COUNT] = {
+    "basic", "ticket", "token", "jwt", "cookie", "login", "none", "other"};
+
+static void metrics_setup(auth_t *a, metrics_t *m)
+{
+    static const char *const limits[] = {"address", "account"};
+    metrics_label scheme = {"scheme", fail_schemes, FAIL__COUNT};
+    metrics_label limit = {"limit", limits, 2};
+    a->m_failures = metrics_register(
+        m, &(metrics_def){.name = "crmblob_auth_failures_total",
+                          .help = "Requests and sign-ins refused for their credentials (401, 429), "
+                                  "by scheme (none: no credentials; login: POST /api/v1/login).",
+                          .labels = &scheme, .nlabels = 1});
+    a->m_throttled = metrics_register(
+        m, &(metrics_def){.name = "crmblob_auth_throttled_total",
+                          .help = "Refusals (429) by the failure limits: an address's failure "
+                                  "rate, or an account locked from an address.",
+                          .labels = &limit, .nlabels = 1});
+}
+
+/* The scheme a refused request tried: what its parse saw, else the
+ * Authorization header's first word. */
+static size_t fail_scheme(const auth_input *in, auth_scheme seen)
+{
+    static const struct {
+        const char *word;
+        size_t slot;
+    } words[] = {{"Basic", FAIL_BASIC}, {"SOTicket", FAIL_TICKET}, {"Bearer", FAIL_TOKEN}};
+    switch (seen) {
+    case AUTH_BASIC: return FAIL_BASIC;
+    case AUTH_TICKET: return FAIL_TICKET;
+    case AUTH_TOKEN: return FAIL_TOKEN;
+    case AUTH_JWT: return FAIL_JWT;
+    case AUTH_COOKIE: return FAIL_COOKIE;
+    default: break;
+    }
+    if (in->authorization == NULL)
+        return FAIL_NONE;
+    size_t n = strcspn(in->authorization, " \t");
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (text_ieq(in->authorization, n, words[i].word))
+            return words[i].slot;
+    return FAIL_OTHER;
+}
+
+/* A refusal (not an outage: the database's, a password check deferred). */
+static void count_refusal(auth_t *a, size_t scheme, cb_err rc, const auth_throttle *t)
+{
+    if (rc != CB_EUNAUTH && rc != CB_ETOOMANY && rc != CB_EFORBIDDEN)
+        return;
+    metrics_add(a->m_failures, scheme, 1);
+    if (rc == CB_ETOOMANY)
+        metrics_add(a->m_throttled, t->account_locked ? 1 : 0, 1);
+}
+
 cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_result *out,
                          const char **reason)
 {
@@ -1038,6 +1100,8 @@ cb_err auth_authenticate(auth_t *a, arena_t *arena, const auth_input *in, auth_r
     rc = count_failure(a, arena, &at, rc);
     if (rc == CB_EUNAVAILABLE && at.why[0] == '\0') /* the store said why in its log */
         at.why = "the database is unavailable";
+    if (rc != CB_EOK)
+        count_refusal(a, fail_scheme(in, out->scheme), rc, &at.throttle);
     if (rc != CB_EOK)
         *out = (auth_result){.throttle = rc == CB_ETOOMANY ? at.throttle : (auth_throttle){0}};
     if (reason != NULL)
@@ -1093,6 +1157,7 @@ cb_err auth_login(auth_t *a, store_t *st, arena_t *arena, const char *user, cons
     rc = count_failure(a, arena, &at, rc);
     if (rc == CB_EUNAUTH || rc == CB_ETOOMANY)
         log_info("auth: login refused: %s", at.why);
+    count_refusal(a, FAIL_LOGIN, rc, &at.throttle);
     if (rc == CB_EOK)
         rc = login_issue(a, st, arena, out);
     if (rc != CB_EOK)
@@ -1344,6 +1409,7 @@ cb_err auth_create(store_t *store, const auth_config *cfg, auth_t **out)
     pthread_rwlock_init(&a->jwt_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     config_apply(a, cfg != NULL ? cfg : &defaults);
+    metrics_setup(a, cfg != NULL ? cfg->metrics : NULL);
     cb_err rc = jwt_setup(a, cfg != NULL ? cfg : &defaults);
     if (rc != CB_EOK) {
         auth_destroy(a);

@@ -44,6 +44,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/reload.h"
+#include "core/metrics.h"
 #include "store/model.h"
 #include "store/store.h"
 
@@ -74,6 +75,7 @@ typedef struct {
     int addr_window_s;         /* ... and then addr_limit per this many seconds (default 60) */
     int account_limit;         /* wrong passwords locking an (account, address) (0: 5; < 0: off) */
     int account_lockout_s;     /* how long that lock lasts (default 300) */
+    metrics_t *metrics;        /* counts refusals by scheme and throttles; NULL: none */
 } auth_config;
 
 typedef struct auth auth_t;

@@ -17,6 +17,47 @@
 
 typedef int (*admin_fn)(store_t *st, auth_t *auth, const cli_opts *o);
 
+int cli_open_existing(const cli_opts *o, store_t **st)
+{
+    store_options so = {.must_exist = true};
+    char where[4096];
+    store_err e = store_open(o->db, &so, st);
+    if (e == STORE_OK)
+        return 0;
+    store_describe(o->db, where, sizeof(where));
+    if (e == STORE_ABSENT)
+        fprintf(stderr,
+                "crmblob %s: no database at %s (make one with: crmblob init --db %s; serve "
+                "makes one at its first start)\n",
+                o->cmd_name, where, where);
+    else
+        fprintf(stderr, "crmblob %s: cannot open database %s\n", o->cmd_name, where);
+    return 1;
+}
+
+int cli_init(const cli_opts *o)
+{
+    store_options so = {.must_exist = true};
+    store_t *st = NULL;
+    char where[4096];
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
+    log_set_level(LOG_WARN);
+    store_describe(o->db, where, sizeof(where));
+    store_err e = store_open(o->db, &so, &st);
+    bool made = e == STORE_ABSENT;
+    if (made)
+        e = store_open(o->db, NULL, &st);
+    store_close(st);
+    if (e != STORE_OK) {
+        fprintf(stderr, "crmblob init: cannot %s database %s\n", made ? "make" : "open", where);
+        return 1;
+    }
+    printf(made ? "database %s made\n" : "database %s exists: left as it is (its schema current)\n",
+           where);
+    return 0;
+}
+
 /* Opens the store (and an auth_t on it) quietly, runs fn, closes. */
 static int with_store(const cli_opts *o, admin_fn fn)
 {
@@ -25,12 +66,8 @@ static int with_store(const cli_opts *o, admin_fn fn)
     auth_config ac = {0};
     int rc = 1;
     log_set_level(LOG_WARN); /* a command prints its result, not the store's chatter */
-    if (store_open(o->db, NULL, &st) != STORE_OK) {
-        char where[4096];
-        store_describe(o->db, where, sizeof(where));
-        fprintf(stderr, "crmblob: cannot open database %s\n", where);
+    if (cli_open_existing(o, &st) != 0)
         goto out;
-    }
     if (auth_create(st, &ac, &auth) != CB_EOK)
         goto out;
     rc = fn(st, auth, o);
@@ -40,20 +77,15 @@ out:
     return rc;
 }
 
-static int fail_usage(void)
-{
-    cli_usage(stderr);
-    return 2;
-}
-
-/* One line from stdin, without its line ending. */
-static int read_password(char *out, size_t cap)
+/* One line from stdin, without its line ending; an empty one is refused. */
+static int read_password(const cli_opts *o, char *out, size_t cap)
 {
     if (fgets(out, (int)cap, stdin) == NULL)
-        return 1;
+        out[0] = '\0';
     out[strcspn(out, "\r\n")] = '\0';
     if (out[0] == '\0') {
-        fputs("crmblob: the password is empty\n", stderr);
+        fprintf(stderr, "crmblob %s: the password is empty (give it on stdin, one line)\n",
+                o->cmd_name);
         return 1;
     }
     return 0;
@@ -62,11 +94,9 @@ static int read_password(char *out, size_t cap)
 static int hashed_password(const cli_opts *o, char hash[AUTH_HASH_MAX])
 {
     char pw[1024];
-    if (!o->password_stdin) {
-        fputs("crmblob: give the password on stdin with --password-stdin\n", stderr);
-        return 2;
-    }
-    int rc = read_password(pw, sizeof(pw));
+    if (!o->password_stdin)
+        return cli_usage_error(o, "give the password on stdin with --password-stdin");
+    int rc = read_password(o, pw, sizeof(pw));
     if (rc == 0 && auth_hash_password(pw, hash) != CB_EOK)
         rc = 1;
     sodium_memzero(pw, sizeof(pw));
@@ -105,10 +135,8 @@ static int user_add(store_t *st, auth_t *auth, const cli_opts *o)
     (void)auth;
     model_user u = {.name = o->args[1], .full_name = o->full_name ? o->full_name : ""};
     char hash[AUTH_HASH_MAX];
-    if (o->role == NULL || !model_role_parse(o->role, &u.role)) {
-        fputs("crmblob: user add needs --role admin|editor|viewer\n", stderr);
-        return 2;
-    }
+    if (o->role == NULL || !model_role_parse(o->role, &u.role))
+        return cli_usage_error(o, "user add needs --role admin|editor|viewer");
     int rc = hashed_password(o, hash);
     if (rc != 0)
         return rc;
@@ -183,10 +211,10 @@ static int user_disable(store_t *st, auth_t *auth, const cli_opts *o)
 static int parse_ttl(const cli_opts *o, int64_t dflt, int64_t *secs)
 {
     *secs = dflt;
-    if (o->ttl != NULL && !text_parse_duration(o->ttl, secs)) {
-        fprintf(stderr, "crmblob: bad duration '%s' (e.g. 30s, 15m, 6h, 30d)\n", o->ttl);
-        return 2;
-    }
+    if (o->ttl != NULL && !text_parse_duration(o->ttl, secs))
+        return cli_usage_error(o, "bad value '%s' for --ttl: expected a duration (30s, 15m, 6h, "
+                                  "30d)",
+                               o->ttl);
     return 0;
 }
 
@@ -311,43 +339,60 @@ static int app_revoke(store_t *st, auth_t *auth, const cli_opts *o)
 
 typedef struct {
     const char *sub;
-    int nargs; /* positional arguments after the subcommand */
+    const char *arg; /* its one positional argument ("NAME"), or NULL for none */
     admin_fn fn;
 } subcommand;
 
+/* The subcommand o->args[0] of table, with its argument; else a usage
+ * error naming what is wrong. */
 static int dispatch(const cli_opts *o, const subcommand *table, size_t n)
 {
-    const char *sub = o->nargs > 0 ? o->args[0] : "";
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(sub, table[i].sub) == 0)
-            return o->nargs == 1 + table[i].nargs ? with_store(o, table[i].fn) : fail_usage();
-    return fail_usage();
+    char subs[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        const subcommand *t = &table[i];
+        if (o->nargs > 0 && strcmp(o->args[0], t->sub) == 0) {
+            int want = t->arg != NULL ? 2 : 1;
+            if (o->nargs == want)
+                return with_store(o, t->fn);
+            if (o->nargs < want)
+                return cli_usage_error(o, "%s needs %s", t->sub, t->arg);
+            return cli_usage_error(o, "%s: unexpected argument '%s'", t->sub, o->args[want]);
+        }
+        snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs), "%s%s", i ? ", " : "", t->sub);
+    }
+    if (o->nargs == 0)
+        return cli_usage_error(o, "which one? (%s)", subs);
+    return cli_usage_error(o, "unknown subcommand '%s' (%s)", o->args[0], subs);
 }
 
 int cli_user(const cli_opts *o)
 {
-    static const subcommand t[] = {{"add", 1, user_add},         {"list", 0, user_list},
-                                   {"passwd", 1, user_passwd},   {"disable", 1, user_disable},
-                                   {"enable", 1, user_disable}};
+    static const subcommand t[] = {{"add", "NAME", user_add},
+                                   {"list", NULL, user_list},
+                                   {"passwd", "NAME", user_passwd},
+                                   {"disable", "NAME", user_disable},
+                                   {"enable", "NAME", user_disable}};
     return dispatch(o, t, sizeof(t) / sizeof(t[0]));
 }
 
 int cli_ticket(const cli_opts *o)
 {
-    static const subcommand t[] = {{"issue", 1, ticket_issue}, {"revoke", 1, secret_revoke}};
+    static const subcommand t[] = {{"issue", "USER", ticket_issue},
+                                   {"revoke", "TICKET", secret_revoke}};
     return dispatch(o, t, sizeof(t) / sizeof(t[0]));
 }
 
 int cli_token(const cli_opts *o)
 {
-    static const subcommand t[] = {
-        {"issue", 1, token_issue}, {"list", 0, token_list}, {"revoke", 1, secret_revoke}};
+    static const subcommand t[] = {{"issue", "USER", token_issue},
+                                   {"list", NULL, token_list},
+                                   {"revoke", "ID|TOKEN", secret_revoke}};
     return dispatch(o, t, sizeof(t) / sizeof(t[0]));
 }
 
 int cli_apptoken(const cli_opts *o)
 {
     static const subcommand t[] = {
-        {"add", 1, app_add}, {"list", 0, app_list}, {"revoke", 1, app_revoke}};
+        {"add", "NAME", app_add}, {"list", NULL, app_list}, {"revoke", "NAME", app_revoke}};
     return dispatch(o, t, sizeof(t) / sizeof(t[0]));
 }

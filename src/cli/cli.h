@@ -1,8 +1,11 @@
 /*
- * cli.h — crmblob's command line: the options every command shares and the
+ * cli.h — crmblob's command line: its commands, their options (one table
+ * in opts.c: the command line, the CRMBLOB_<OPTION> environment variables,
+ * the --config file, --print-config and the help all come from it) and the
  * administration commands (users, tickets, access tokens, app tokens).
  * `serve` lives in main.c. Exit codes: 0 success, 1 the operation failed,
- * 2 bad usage.
+ * 2 bad usage or configuration (an unknown command or option, a bad value,
+ * a bad config file line).
  */
 #ifndef CB_CLI_H
 #define CB_CLI_H
@@ -11,14 +14,41 @@
 #include <stdio.h>
 
 #include "auth/auth.h"
+#include "core/arena.h"
+#include "core/log.h"
 #include "core/meter.h"
 #include "core/net.h"
 #include "store/codec.h"
 #include "store/store.h"
 
 #define CLI_MAX_LIST 32
+#define CLI_ERR_MAX 1024 /* an error message of cli_load */
+
+typedef enum {
+    CLI_SERVE, CLI_INIT, CLI_USER, CLI_TICKET, CLI_TOKEN, CLI_APPTOKEN, CLI_KEYGEN, CLI_REKEY,
+    CLI_MIGRATE, CLI_BACKUP, CLI_RESTORE, CLI_CHECK, CLI_HELP, CLI_NCMD
+} cli_cmd;
+
+/* Where a setting came from, lowest precedence first. */
+typedef enum { CLI_FROM_DEFAULT, CLI_FROM_FILE, CLI_FROM_ENV, CLI_FROM_ARGV } cli_source;
+
+/* One value given for an option (an index into opts.c's table). */
+typedef struct {
+    int opt;
+    const char *value;
+    cli_source from;
+    const char *file; /* CLI_FROM_FILE: the file and its line */
+    int line;
+} cli_setting;
 
 typedef struct {
+    arena_t *arena; /* every string and array below that is not argv's */
+    cli_cmd cmd;
+    const char *cmd_name;
+    bool help;         /* --help: print the command's help */
+    bool print_config; /* serve --print-config */
+    const char *config; /* --config FILE, or $CRMBLOB_CONFIG */
+    const char *admin_password; /* CRMBLOB_ADMIN_PASSWORD (not on the command line) */
     const char *db;
     const char *listen;
     const char *role;
@@ -44,14 +74,21 @@ typedef struct {
     net_cidr_list trusted_proxies; /* --trusted-proxy, repeatable, commas or spaces */
     unsigned log_limit;            /* --log-limit: diagnostic lines of a kind per 10 s; 0 = all */
     bool log_probes;               /* --log-probes: access lines for GET /health, /ready */
+    log_format log_format;         /* --log-format: text or json */
+    log_level log_level;           /* --log-level: the least serious lines written */
+    const char *log_file;          /* --log-file: lines go there; NULL = stderr */
+    const char *metrics_listen;    /* --metrics-listen: the metrics page without credentials */
     const char *spool_dir;         /* --spool-dir: upload spools; NULL = the database's directory */
     const char *tls_cert;          /* --tls-cert: PEM chain; with tls_key, serve speaks https */
     const char *tls_key;           /* --tls-key: its PEM private key */
     unsigned db_pool;              /* --db-pool: database connections; 0 = the backend's default */
     int db_wait_s;                 /* --db-wait: seconds to keep trying to reach the database */
-    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo */
-    bool force;                    /* migrate --force: replace what the target holds */
+    const char *from, *to;         /* migrate --from, --to: a SQLite file or PostgreSQL conninfo;
+                                      backup --to FILE, restore --from FILE */
+    bool force;                    /* migrate, restore --force: replace what the target holds;
+                                      backup --force: replace FILE */
     bool verify_only;              /* migrate --verify-only: compare, copy nothing */
+    bool quick;                    /* check --quick: the database's quick check */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -61,12 +98,44 @@ typedef struct {
     size_t ncors;
     int nargs;
     char **args; /* positional arguments after the command */
+    cli_setting *settings; /* every value given, in order (ARGV, ENV, FILE) */
+    size_t nsettings, capsettings;
 } cli_opts;
 
-void cli_usage(FILE *f);
-/* Parses argv (argv[0] is the command); 0 or 2 (usage error). */
-int cli_parse(int argc, char **argv, cli_opts *o);
+/* The configuration of one run: argv (argv[0] is the command), then the
+ * environment envp (CRMBLOB_<OPTION>), then the --config file, each for
+ * the options the command takes; a source wins over those after it, and
+ * all win over the defaults. 0, or 2 with one line in err, ready to print
+ * ("crmblob serve: unknown option --lisen (see: crmblob help serve)"). Touches no global state: it may be called again (a reload) for
+ * a new cli_opts. Free o with cli_opts_free in either case. */
+int cli_load(int argc, char **argv, char *const *envp, cli_opts *o, char err[CLI_ERR_MAX]);
+void cli_opts_free(cli_opts *o);
+/* cli_load's steps, for the config file's fuzz target: an empty o for the
+ * command; the settings of a config file's text (0, or 2 with err naming
+ * file:line); the settings resolved into o's fields (0 or 2). */
+int cli_opts_init(cli_opts *o, const char *cmd, char err[CLI_ERR_MAX]);
+int cli_conf_parse(cli_opts *o, const char *file, const char *text, size_t n,
+                   char err[CLI_ERR_MAX]);
+int cli_resolve(cli_opts *o, char err[CLI_ERR_MAX]);
 
+/* The help of a command (its synopsis, every option with its meaning and
+ * default, the exit codes), or with cmd NULL the list of commands. */
+void cli_help(FILE *f, const char *cmd);
+/* serve --print-config: every option of serve with its effective value
+ * and where it came from, secrets masked, as config file lines. */
+void cli_print_config(const cli_opts *o, FILE *f);
+/* A command other than serve and help. */
+int cli_run(const cli_opts *o);
+/* A usage error of the command o runs: one line on stderr, naming the
+ * command and what is wrong, and where its help is; returns 2. */
+int cli_usage_error(const cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* store_open of --db for a command that must not create one: 0, or 1
+ * with a line on stderr (a missing database: how to make one). */
+int cli_open_existing(const cli_opts *o, store_t **st);
+/* crmblob init: makes the database --db names (the only command besides
+ * serve that does), or says that it exists. */
+int cli_init(const cli_opts *o);
 int cli_user(const cli_opts *o);
 int cli_ticket(const cli_opts *o);
 int cli_token(const cli_opts *o);
@@ -80,6 +149,22 @@ int cli_make_codec(const cli_opts *o, codec_t **out);
  * it when there is none yet); 0, or 1 (logged). */
 int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c);
 int cli_migrate(const cli_opts *o);
+int cli_backup(const cli_opts *o);
+int cli_restore(const cli_opts *o);
+int cli_check(const cli_opts *o);
+
+/* A whole data set copied from `from` into `to` (store_copy_run: one
+ * transaction of the target; force replaces what it holds), with a
+ * progress display labelled `what`, the summary on stdout and the
+ * verification; fd, td describe both for messages. 0 when done and
+ * verified, else 1 (said why on stderr). */
+struct store_copy_end;
+int cli_copy(struct store_copy_end *from, struct store_copy_end *to, bool force, const char *what,
+             const char *fd, const char *td);
+
+/* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
+ * this program (both are built together); into buf, returned. */
+const char *cli_worker_path(char *buf, size_t cap);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place
  * on a terminal, else a plain line every CLI_PROGRESS_LINE_S seconds; and

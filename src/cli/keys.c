@@ -19,10 +19,8 @@
 
 int cli_keygen(const cli_opts *o)
 {
-    if (o->nargs != 1) {
-        cli_usage(stderr);
-        return 2;
-    }
+    if (o->nargs != 1)
+        return cli_usage_error(o, o->nargs == 0 ? "needs FILE" : "takes one FILE");
     if (codec_keygen(o->args[0]) != CB_EOK) {
         fprintf(stderr, "crmblob: cannot write a new key to %s (does it exist already?)\n",
                 o->args[0]);
@@ -130,13 +128,10 @@ int cli_rekey(const cli_opts *o)
     store_t *st = NULL;
     int rc = 1;
     log_set_level(LOG_WARN);
-    if (o->nargs != 0) {
-        cli_usage(stderr);
-        return 2;
-    }
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
     /* exclusive: keys are never changed under a running server */
-    if (store_open(o->db, NULL, &st) != STORE_OK ||
-        store_hold(st, STORE_HOLD_EXCLUSIVE) != STORE_OK)
+    if (cli_open_existing(o, &st) != 0 || store_hold(st, STORE_HOLD_EXCLUSIVE) != STORE_OK)
         goto out;
     if ((o->key_file != NULL && codec_create(&oc, &k.old_c) != CB_EOK) ||
         ((o->compress || o->new_key_file != NULL) && codec_create(&nc, &k.new_c) != CB_EOK) ||

@@ -75,10 +75,8 @@ static int verify(store_copy_end *from, store_copy_end *to, const char *fd, cons
     return verified(&c, fd, td);
 }
 
-/* The copy with its progress display, summary and verification; 0 when
- * done and verified. */
-static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, const char *fd,
-                const char *td)
+int cli_copy(store_copy_end *from, store_copy_end *to, bool force, const char *what, const char *fd,
+             const char *td)
 {
     int64_t rows = 0, bytes = 0;
     store_copy_counts done;
@@ -91,11 +89,13 @@ static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, con
         return 1;
     }
     uint64_t began = text_monotonic_us();
-    cli_progress_start(&p, stderr, "migrate", "records", rows, bytes);
-    e = store_copy_run(from, to, o->force, progress, &p, &done, &c);
+    cli_progress_start(&p, stderr, what, "records", rows, bytes);
+    e = store_copy_run(from, to, force, progress, &p, &done, &c);
     cli_progress_end(&p);
     if (e == STORE_CONFLICT) {
-        fprintf(stderr, "crmblob: nothing copied: the target is not empty\n"); /* logged why */
+        fprintf(stderr,
+                "crmblob: nothing copied: %s is not empty (--force replaces what it holds)\n",
+                td); /* logged why */
         return 1;
     }
     if (e != STORE_OK && done.committed) {
@@ -104,7 +104,7 @@ static int copy(store_copy_end *from, store_copy_end *to, const cli_opts *o, con
         return 1;
     }
     if (e != STORE_OK) {
-        fprintf(stderr, "crmblob: migrate stopped: %s; %s is as it was before (run it again)\n",
+        fprintf(stderr, "crmblob: %s stopped: %s; %s is as it was before (run it again)\n", what,
                 store_err_name(e), td);
         return 1;
     }
@@ -119,14 +119,14 @@ int cli_migrate(const cli_opts *o)
     store_copy_end *from = NULL, *to = NULL;
     char fd[512], td[512];
     int rc = 1;
-    if (o->nargs != 0 || o->from == NULL || o->to == NULL || (o->verify_only && o->force)) {
-        cli_usage(stderr);
-        return 2;
-    }
-    if (strcmp(o->from, o->to) == 0) {
-        fprintf(stderr, "crmblob: --from and --to name the same database\n");
-        return 2;
-    }
+    if (o->nargs != 0)
+        return cli_usage_error(o, "unexpected argument '%s'", o->args[0]);
+    if (o->from == NULL || o->to == NULL)
+        return cli_usage_error(o, "needs --from and --to");
+    if (o->verify_only && o->force)
+        return cli_usage_error(o, "--verify-only copies nothing: --force makes no sense with it");
+    if (strcmp(o->from, o->to) == 0)
+        return cli_usage_error(o, "--from and --to name the same database");
     log_set_level(LOG_WARN); /* the command prints its result, not the store's chatter */
     store_describe(o->from, fd, sizeof(fd));
     store_describe(o->to, td, sizeof(td));
@@ -138,7 +138,8 @@ int cli_migrate(const cli_opts *o)
         fprintf(stderr, "crmblob: cannot open the target %s\n", td);
         goto out;
     }
-    rc = o->verify_only ? verify(from, to, fd, td) : copy(from, to, o, fd, td);
+    rc =
+        o->verify_only ? verify(from, to, fd, td) : cli_copy(from, to, o->force, "migrate", fd, td);
 out:
     store_copy_close(to);
     store_copy_close(from);

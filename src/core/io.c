@@ -70,3 +70,15 @@ int io_open_tmp(const char *dir)
     }
     return fd;
 }
+
+int io_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}

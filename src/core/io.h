@@ -28,5 +28,7 @@ int io_write_full(int fd, const void *p, size_t n);
  * unique name unlinked at once): nothing half-written is ever visible and
  * it vanishes when closed. -1 with errno set (and logged) when it cannot. */
 int io_open_tmp(const char *dir);
+/* fsync of the file at path (its data on disk): 0, or -1 with errno set. */
+int io_fsync_path(const char *path);
 
 #endif

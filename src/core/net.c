@@ -7,9 +7,11 @@
 #include "core/net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/text.h"
 
@@ -25,6 +27,62 @@ bool net_parse_addr(const char *text, uint8_t out[16], bool *v4)
     }
     *v4 = false;
     return inet_pton(AF_INET6, text, out) == 1;
+}
+
+bool net_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *colon = strrchr(text, ':');
+    int32_t port;
+    if (colon == NULL || (size_t)(colon - text) >= sizeof(host) ||
+        !text_parse_i32(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535)
+        return false;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*v6);
+        return inet_pton(AF_INET6, host + 1, &v6->sin6_addr) == 1;
+    }
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    *len = sizeof(*v4);
+    if (hl == 0 || strcmp(host, "*") == 0) {
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        return true;
+    }
+    if (strcmp(host, "localhost") == 0)
+        return inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr) == 1;
+    return inet_pton(AF_INET, host, &v4->sin_addr) == 1;
+}
+
+cb_err net_listen(const char *text, int backlog, int *fd, int *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1;
+    *fd = -1;
+    *err = 0;
+    if (!net_parse_listen(text, &ss, &len))
+        return CB_EBADREQ;
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s >= 0 && ss.ss_family == AF_INET6) /* [::] is IPv6 only, as it was */
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(s, (struct sockaddr *)&ss, len) != 0 || listen(s, backlog) != 0) {
+        *err = errno;
+        if (s >= 0)
+            close(s);
+        return CB_EUNAVAILABLE;
+    }
+    *fd = s;
+    return CB_EOK;
 }
 
 static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)

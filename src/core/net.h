@@ -41,6 +41,16 @@ bool net_cidr_list_match_text(const net_cidr_list *l, const char *addr);
 /* Parses an address written as text into 16 bytes (IPv4 in the first 4). */
 bool net_parse_addr(const char *text, uint8_t out[16], bool *v4);
 
+/* A listening address "host:port": an IPv4 address, "[IPv6]", "localhost",
+ * "*" or nothing (every IPv4 address); port 0-65535. false when malformed. */
+struct sockaddr_storage;
+bool net_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+/* A socket listening on `text` (close-on-exec, SO_REUSEADDR), so that a
+ * server knows it can listen before it creates anything. CB_EBADREQ when
+ * `text` is malformed, CB_EUNAVAILABLE when the address cannot be bound
+ * (*err: the errno, e.g. EADDRINUSE). */
+cb_err net_listen(const char *text, int backlog, int *fd, int *err);
+
 /* The bytes a peer is counted by wherever crmblob counts per address (the
  * connection cap, the failure limits, the password lane): a kind byte,
  * then an IPv4 address whole (IPv4-mapped IPv6 too) or an IPv6 address's

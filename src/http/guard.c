@@ -359,6 +359,14 @@ cb_err http_guard_start(const http_guard_config *cfg, http_guard **out)
     return CB_EOK;
 }
 
+void http_guard_counts(http_guard *g, uint64_t *heads_cut, uint64_t *bodies_cut,
+                       uint64_t *refused)
+{
+    *heads_cut = atomic_load(&g->heads_cut);
+    *bodies_cut = atomic_load(&g->bodies_cut);
+    *refused = atomic_load(&g->refused);
+}
+
 void http_guard_stop(http_guard *g)
 {
     if (g == NULL)

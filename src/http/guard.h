@@ -98,6 +98,10 @@ bool http_guard_body(http_guard_conn *gc, uint64_t now); /* the head ended, a bo
 bool http_guard_busy(http_guard_conn *gc);               /* nothing to time */
 void http_guard_idle(http_guard_conn *gc, uint64_t now); /* the request ended */
 bool http_guard_cut(const http_guard_conn *gc);
+/* Since the start: heads and bodies cut for being slow, connections
+ * refused over the per-address cap. */
+void http_guard_counts(http_guard *g, uint64_t *heads_cut, uint64_t *bodies_cut,
+                       uint64_t *refused);
 
 static inline void http_guard_bytes(http_guard_conn *gc, size_t n)
 {

@@ -27,7 +27,11 @@ cb_err http_tls_open(const char *cert_file, const char *key_file, http_tls **out
 void http_tls_free(http_tls *t);
 
 typedef struct {
-    const char *listen; /* "host:port", IPv4 or [IPv6]:port */
+    const char *listen; /* "host:port", IPv4 or [IPv6]:port, for the log */
+    /* The socket listening on it (net_listen), bound before anything else
+     * is made. http_start takes it: the server closes it when it stops,
+     * and http_start when it fails before libmicrohttpd has it. */
+    int listen_fd;
     unsigned threads;   /* worker threads (0 = default) */
     unsigned timeout_s;        /* idle connection timeout (0 = 30 s) */
     /* A request head must be complete within this of the connection's
@@ -49,6 +53,14 @@ typedef struct {
     /* https: the certificates (http_tls_open; the caller's, outliving the
      * server); NULL: plain http. */
     http_tls *tls;
+    /* Where the server counts requests, bytes, connections and throttles
+     * (metrics.h; NULL: nowhere), and a listener of its own serving that
+     * registry's page at GET /metrics without credentials: metrics_fd, the
+     * socket bound on "host:port" metrics_listen (net_listen; -1: none),
+     * taken like listen_fd. */
+    metrics_t *metrics;
+    const char *metrics_listen;
+    int metrics_fd;
 } http_config;
 
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out);

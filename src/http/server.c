@@ -36,7 +36,17 @@
  * make_request. The api (failure limiter, Secure cookies) and the access
  * line see that client. libmicrohttpd's own messages go through the log.
  * A request whose route is quiet (a load balancer's probe) writes no
- * access line unless --log-probes.
+ * access line unless --log-probes. The access line shows the request
+ * target as received (path and query, percent-encoding as sent, its first
+ * TARGET_LOG_MAX bytes, copied before libmicrohttpd splits and decodes it
+ * in place), the User-Agent and the request id (reqid.h), which every
+ * answer carries in X-Request-Id.
+ *
+ * Every request that reached the handler is counted when it ends
+ * (meters.h: by route template, method and status, its duration and
+ * bytes); the counts kept elsewhere (requests in flight, the guard's
+ * cuts) are copied in when the page is made. --metrics-listen is a
+ * second, small daemon that serves only that page.
  *
  * An answer decided from the headers alone is queued at once: MHD then
  * sends it without reading the body and closes the connection. An error
@@ -66,6 +76,7 @@
  */
 #include "http/http.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -84,6 +95,8 @@
 #include "http/forwarded.h"
 #include "http/guard.h"
 #include "http/tls.h"
+#include "http/reqid.h"
+#include "http/meters.h"
 
 #define DISCARD_MAX (16u * 1024u * 1024u)
 #define DEFAULT_THREADS 4
@@ -105,6 +118,9 @@
  * price: a query of more than a few hundred arguments outgrows it, and
  * libmicrohttpd then closes the connection without an answer. */
 #define CONN_MEMORY (32u * 1024u)
+/* Bytes of the request target kept for the access line: a longer one is
+ * logged cut (the API refuses targets over 8 KiB with 414 anyway). */
+#define TARGET_LOG_MAX 1024
 
 /* Offload threads for pictures: enough for the image workers; more
  * would only queue on them. */
@@ -166,6 +182,10 @@ struct http_server {
     bool log_probes;       /* --log-probes: access lines for quiet routes too */
     http_guard *guard; /* head deadline, body rate, connections per address */
     http_tls *tls;     /* https: the certificates; NULL: plain http */
+    http_reqid_gen reqids;
+    metrics_t *metrics;    /* http_config.metrics: NULL, or where meters count */
+    http_meters *meters;   /* NULL: nothing is counted */
+    http_metrics_listener *metrics_listener; /* --metrics-listen, or NULL */
 };
 
 struct req_state {
@@ -177,9 +197,13 @@ struct req_state {
     bool secure;               /* https: over TLS, or a trusted proxy said so */
     bool target_bad;       /* a space or a CR in the target as received */
     bool has_body;         /* Content-Length above 0, or a Transfer-Encoding */
+    const char *target;    /* as received, for the access line (its conn_state's) */
+    const char *agent;     /* User-Agent, or NULL */
+    char reqid[HTTP_REQID_MAX]; /* sent in X-Request-Id if acceptable, else made */
     http_guard_conn *guard; /* its connection's */
     uint64_t start_us;
     uint64_t discarded;
+    uint64_t received;     /* body bytes */
     uint64_t sent_bytes;
     int status;
     bool queued;
@@ -200,6 +224,7 @@ struct req_state {
 typedef struct {
     req_state req;
     char remote[64];
+    char target[TARGET_LOG_MAX + 1]; /* the current request's, NUL-terminated */
     http_guard_conn guard;
     tls_set *tls; /* https: the certificates its handshake uses (pinned) */
 } conn_state;
@@ -241,14 +266,20 @@ typedef struct {
     unsigned hosts;             /* Host headers */
     unsigned codings;           /* Transfer-Encoding headers */
     const char *coding;         /* the first one's value */
+    const char *agent;          /* User-Agent, the last one */
+    const char *request_id;     /* X-Request-Id, the last one */
 } head_scan;
 
-/* Notes one header that decides how the request is framed or addressed.
- * Dispatched on the name's length first: this runs for every header of
- * every request. */
+/* Notes one header that decides how the request is framed or addressed,
+ * or that its access line shows. Dispatched on the name's length first:
+ * this runs for every header of every request. */
 static void frame_header(head_scan *h, const char *key, size_t key_size, const char *value)
 {
-    if (key_size == 4 && strcasecmp(key, "Host") == 0) {
+    if (key_size == 10 && strcasecmp(key, "User-Agent") == 0) {
+        h->agent = value;
+    } else if (key_size == 12 && strcasecmp(key, "X-Request-Id") == 0) {
+        h->request_id = value;
+    } else if (key_size == 4 && strcasecmp(key, "Host") == 0) {
         h->hosts++;
     } else if (key_size == 14 && strcasecmp(key, "Content-Length") == 0) {
         if (h->content_length != NULL && strcmp(h->content_length, value) != 0)
@@ -419,6 +450,7 @@ static struct MHD_Response *build_response(req_state *st, const api_response *r)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     if (r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, "X-Request-Id", st->reqid);
     return resp;
 }
 
@@ -494,6 +526,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode code)
 {
     http_server *s = cls;
+    http_meters_connection(s->meters, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_state *cs = calloc(1, sizeof(conn_state));
         if (cs != NULL) {
@@ -528,9 +561,13 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     if (cs->req.x != NULL) /* the last request was refused by MHD unseen */
         api_exchange_free(cs->req.x);
+    size_t len = strlen(uri), keep = len < TARGET_LOG_MAX ? len : TARGET_LOG_MAX;
+    memcpy(cs->target, uri, keep);
+    cs->target[keep] = '\0';
     cs->req = (req_state){
         .start_us = text_monotonic_us(),
-        .raw_target_len = strlen(uri),
+        .raw_target_len = len,
+        .target = cs->target,
         .target_bad = strpbrk(uri, " \r") != NULL, /* libmicrohttpd's lax mode lets them by */
         .remote = cs->remote,
         .guard = &cs->guard};
@@ -575,6 +612,8 @@ static enum MHD_Result first_call(req_state *st, http_server *s, struct MHD_Conn
     head_scan scan = {.r = &req};
     req.url_len = strlen(url);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, measure, &scan);
+    st->agent = scan.agent;
+    http_reqid_pick(&s->reqids, scan.request_id, st->reqid);
     st->has_body = scan.codings > 0 ||
                    (scan.content_length != NULL && strcmp(scan.content_length, "0") != 0);
     req.malformed = judge_head(&scan, version, &req.malformed_why);
@@ -707,8 +746,10 @@ static bool over_share(const lane_t *l, const char *remote)
 
 /* A password check that finds its lane full: answered at once (503,
  * Retry-After), as the start or the finish it stands for would be. */
-static enum MHD_Result offload_refuse(struct MHD_Connection *c, req_state *st, int job)
+static enum MHD_Result offload_refuse(offload_t *o, struct MHD_Connection *c, req_state *st,
+                                      int job)
 {
+    http_meters_throttle(o->server->meters, HTTP_THROTTLE_PASSWORDS, 1);
     api_exchange_busy(st->x, PASSWORD_RETRY_S);
     return job == JOB_START ? started(c, st) : queue(c, st);
 }
@@ -738,7 +779,7 @@ static enum MHD_Result offload_push(offload_t *o, struct MHD_Connection *c, req_
         pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&o->mu);
-    return full ? offload_refuse(c, st, job) : MHD_YES;
+    return full ? offload_refuse(o, c, st, job) : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -762,6 +803,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         http_guard_bytes(st->guard, n);
+        st->received += n;
         if (api_exchange_response(st->x) == NULL) {
             api_exchange_body(st->x, upload_data, n);
             return MHD_YES;
@@ -818,45 +860,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t bytes = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? st->sent_bytes : 0;
     const api_exchange *x = st->x;
     if (s->log_probes || !api_exchange_quiet(x))
-        log_access(api_exchange_method(x), api_exchange_path(x), status, bytes, now - st->start_us,
-                   api_exchange_user(x), api_exchange_app(x), st->remote);
+        log_access(&(log_access_fields){.method = api_exchange_method(x),
+                                        .target = st->target,
+                                        .status = status,
+                                        .bytes = bytes,
+                                        .micros = now - st->start_us,
+                                        .user = api_exchange_user(x),
+                                        .app = api_exchange_app(x),
+                                        .client = st->remote,
+                                        .request_id = st->reqid,
+                                        .user_agent = st->agent});
+    if (s->meters != NULL)
+        http_meters_request(s->meters, api_exchange_template(x), api_exchange_method(x), status,
+                            now - st->start_us, st->received, bytes);
     api_exchange_free(st->x);
     st->x = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
     take_turns();
-}
-
-static cb_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    int32_t port;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host) ||
-        !text_parse_i32(colon + 1, strlen(colon + 1), &port) || port < 0 || port > 65535)
-        return CB_EBADREQ;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return inet_pton(AF_INET6, host + 1, &v6->sin6_addr) == 1 ? CB_EOK : CB_EBADREQ;
-    }
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    *len = sizeof(*v4);
-    if (hl == 0 || strcmp(host, "*") == 0) {
-        v4->sin_addr.s_addr = htonl(INADDR_ANY);
-        return CB_EOK;
-    }
-    if (strcmp(host, "localhost") == 0)
-        return inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
-    return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? CB_EOK : CB_EBADREQ;
 }
 
 /* libmicrohttpd's own messages (a head it refuses itself, a client gone
@@ -901,42 +921,96 @@ static cb_err guard_start(const http_config *cfg, http_guard **out)
     return http_guard_start(&gc, out);
 }
 
+/* Copies the counts kept elsewhere onto the page (metrics_collect). */
+static void collect(void *cls)
+{
+    http_server *s = cls;
+    uint64_t heads, bodies, refused;
+    http_meters_set_in_flight(s->meters, atomic_load(&s->in_flight));
+    http_guard_counts(s->guard, &heads, &bodies, &refused);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_SLOW_HEAD, heads);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_SLOW_BODY, bodies);
+    http_meters_set_throttled(s->meters, HTTP_THROTTLE_PER_ADDRESS, refused);
+}
+
+static void metrics_stop(http_server *s)
+{
+    http_metrics_stop(s->metrics_listener);
+    if (s->meters != NULL)
+        metrics_uncollect(s->metrics, collect, s);
+    http_meters_destroy(s->meters);
+}
+
+/* The server's meters, and the listener of --metrics-listen (which takes
+ * cfg->metrics_fd, whatever this answers). */
+static cb_err metrics_start(http_server *s, const http_config *cfg)
+{
+    if ((s->metrics = cfg->metrics) == NULL)
+        return CB_EOK;
+    if ((s->meters = http_meters_create(cfg->metrics)) == NULL ||
+        metrics_collect(cfg->metrics, collect, s) != CB_EOK) {
+        if (cfg->metrics_fd >= 0)
+            close(cfg->metrics_fd);
+        return CB_EINTERNAL;
+    }
+    if (cfg->metrics_fd < 0)
+        return CB_EOK;
+    s->metrics_listener = http_metrics_listen(cfg->metrics, cfg->metrics_fd, cfg->metrics_listen);
+    return s->metrics_listener != NULL ? CB_EOK : CB_EUNAVAILABLE;
+}
+
+/* The sockets http_start was given, closed when it fails before their
+ * listeners have them. */
+static void close_sockets(const http_config *cfg)
+{
+    close(cfg->listen_fd);
+    if (cfg->metrics_fd >= 0)
+        close(cfg->metrics_fd);
+}
+
 cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    if (parse_listen(cfg->listen, &ss, &sslen) != CB_EOK) {
-        log_error("cannot parse --listen '%s' (expected host:port)", cfg->listen);
-        return CB_EBADREQ;
-    }
+    assert(cfg->listen_fd >= 0);
     http_server *s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    if (s == NULL) {
+        close_sockets(cfg);
         return CB_EINTERNAL;
+    }
     s->api = api;
     s->log_probes = cfg->log_probes;
     s->tls = cfg->tls;
+    http_reqid_init(&s->reqids);
     if (cfg->trusted_proxies != NULL)
         s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if ((s->offload = offload_start(s)) == NULL) {
         free(s);
+        close_sockets(cfg);
         return CB_EINTERNAL;
     }
     if (guard_start(cfg, &s->guard) != CB_EOK) {
         offload_stop(s->offload);
         free(s);
+        close_sockets(cfg);
         return CB_EINTERNAL;
     }
+    cb_err rc = metrics_start(s, cfg);
+    if (rc != CB_EOK) {
+        close(cfg->listen_fd);
+        metrics_stop(s);
+        offload_stop(s->offload);
+        http_guard_stop(s->guard);
+        free(s);
+        return rc;
+    }
     unsigned pool = cfg->threads ? cfg->threads : DEFAULT_THREADS;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     if (s->tls != NULL)
         flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
         /* the logger first: libmicrohttpd warns about it otherwise */
         flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, or_default(cfg->timeout_s, DEFAULT_TIMEOUT_S),
         MHD_OPTION_CONNECTION_LIMIT, or_default(cfg->max_conns, DEFAULT_MAX_CONNS),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
@@ -948,7 +1022,8 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         s->tls != NULL ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, HTTP_TLS_PRIORITIES,
         MHD_OPTION_HTTPS_CERT_CALLBACK, tls_certificate, MHD_OPTION_END);
     if (s->d == NULL) {
-        log_error("cannot listen on %s", cfg->listen);
+        log_error("cannot serve on %s", cfg->listen); /* the socket: libmicrohttpd's */
+        metrics_stop(s);
         offload_stop(s->offload);
         http_guard_stop(s->guard);
         free(s);
@@ -970,6 +1045,7 @@ void http_stop(http_server *s, unsigned grace_s)
     while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
         usleep(1000);
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
+    metrics_stop(s);
     http_guard_stop(s->guard); /* every connection closed */
     free(s);
 }

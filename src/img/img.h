@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/metrics.h"
 #include "img/placeholder.h"
 #include "img/sniff.h"
 
@@ -43,6 +44,9 @@ typedef struct {
      * CB_ETOOLARGE, from the header, for a picture of more pixels than
      * this, so that it is run by another worker; 0 = no lane */
     int64_t lane_pixels;
+    /* img_remote.c: counts calls, failures, worker starts and validation
+     * time (metrics.h); NULL: nowhere */
+    metrics_t *metrics;
 } img_config;
 
 /* Starts libvips; call once before any thread uses this module. */

@@ -38,6 +38,11 @@
  * never waits: with every worker taken by a call, or calls waiting, the
  * workers are answering and the ping says so without asking them.
  *
+ * Counted (img_config.metrics): calls by operation, failures by cause
+ * (the picture's, or the worker's: none answered), workers started and
+ * restarted (started in a slot whose worker had ended), the time of each
+ * validation.
+ *
  * Invariants: a slot with pid 0 has no process and no socket; a slot is
  * used by at most one thread at a time (busy, under mu); queue heads only
  * move forward, under mu, and every change is broadcast on cv.
@@ -59,6 +64,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "img/imgw.h"
 
 extern char **environ;
@@ -74,7 +80,11 @@ typedef struct {
     pid_t pid;
     int sock;
     bool busy;
+    bool ran; /* a worker was started in this slot before */
 } worker;
+
+/* The operations, as the metrics name them. */
+enum { OP_VALIDATE, OP_VARIANT, OP_PLACEHOLDER, OPS };
 
 /* A first-come-first-served queue of waiting calls. */
 typedef struct {
@@ -90,7 +100,38 @@ static struct {
     int call_timeout_s;
     char path[PATH_MAX];
     char limit[24], threads[24], cache[24], cpu[24], lane[24]; /* the worker's options */
+    metrics_family *m_jobs, *m_failures, *m_starts, *m_restarts, *m_validate;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void metrics_setup(metrics_t *m)
+{
+    static const char *const ops[OPS] = {"validate", "variant", "placeholder"};
+    static const char *const causes[] = {"picture", "worker"};
+    static const uint64_t us[] = {1000,   2500,   5000,    10000,   25000,   50000,  100000,
+                                  250000, 500000, 1000000, 2500000, 5000000, 10000000};
+    metrics_label op[2] = {{"op", ops, OPS}, {"cause", causes, 2}};
+    R.m_jobs = metrics_register(
+        m, &(metrics_def){.name = "crmblob_image_jobs_total",
+                          .help = "Calls to the image workers, by operation.",
+                          .labels = op, .nlabels = 1});
+    R.m_failures = metrics_register(
+        m, &(metrics_def){.name = "crmblob_image_job_failures_total",
+                          .help = "Image worker calls that failed, by operation and cause "
+                                  "(picture: refused or over its limits; worker: none could "
+                                  "answer).",
+                          .labels = op, .nlabels = 2});
+    R.m_starts = metrics_register(m, &(metrics_def){.name = "crmblob_image_worker_starts_total",
+                                                    .help = "Image worker processes started."});
+    R.m_restarts = metrics_register(
+        m, &(metrics_def){.name = "crmblob_image_worker_restarts_total",
+                          .help = "Image workers started in place of one that had ended (killed, "
+                                  "crashed, over a limit)."});
+    R.m_validate = metrics_register(
+        m, &(metrics_def){.name = "crmblob_image_validation_duration_seconds",
+                          .help = "Time to validate an uploaded picture in a worker.",
+                          .type = METRICS_HISTOGRAM, .bounds = us,
+                          .nbounds = sizeof(us) / sizeof(us[0]), .scale = 1e6});
+}
 
 cb_err img_init(const img_config *cfg)
 {
@@ -113,6 +154,7 @@ cb_err img_init(const img_config *cfg)
     snprintf(R.cache, sizeof(R.cache), "%d", c.cache_mb);
     snprintf(R.cpu, sizeof(R.cpu), "%d", c.cpu_limit_s);
     snprintf(R.lane, sizeof(R.lane), "%d", IMG_LANE_PIXELS);
+    metrics_setup(c.metrics);
     return CB_EOK;
 }
 
@@ -189,6 +231,10 @@ static cb_err start_worker(worker *w)
     setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     w->pid = pid;
     w->sock = sv[0];
+    metrics_add(R.m_starts, 0, 1);
+    if (w->ran)
+        metrics_add(R.m_restarts, 0, 1);
+    w->ran = true;
     return CB_EOK;
 }
 
@@ -372,6 +418,15 @@ cb_err img_ping(char *why, size_t why_cap)
 
 /* One call; on success *out (malloc'd) holds the output bytes when the
  * call has some. */
+/* A call's outcome, counted. */
+static cb_err counted(int op, cb_err e)
+{
+    metrics_add(R.m_jobs, (size_t)op, 1);
+    if (e != CB_EOK)
+        metrics_add(R.m_failures, (size_t)op * 2 + (e == CB_EUNAVAILABLE ? 1 : 0), 1);
+    return e;
+}
+
 static cb_err call(const imgw_req *rq, int in, imgw_resp *rs, void **out, size_t *out_len)
 {
     int out_fd = -1;
@@ -399,7 +454,9 @@ cb_err img_validate_fd(int fd, int64_t size, img_info *out, char *reason, size_t
 {
     imgw_req rq = {.op = IMGW_VALIDATE, .size = size};
     imgw_resp rs;
-    cb_err e = call(&rq, fd, &rs, NULL, NULL);
+    uint64_t t0 = text_monotonic_us();
+    cb_err e = counted(OP_VALIDATE, call(&rq, fd, &rs, NULL, NULL));
+    metrics_observe(R.m_validate, 0, text_monotonic_us() - t0);
     copy_reason(&rs, reason, reason_cap);
     if (e == CB_EOK && out != NULL)
         *out = rs.info;
@@ -424,7 +481,7 @@ cb_err img_variant(const void *bytes, size_t len, int w, int h, img_type out_typ
     int fd = imgw_memfd(bytes, len);
     if (fd < 0)
         return CB_EINTERNAL;
-    cb_err e = call(&rq, fd, &rs, out, out_len);
+    cb_err e = counted(OP_VARIANT, call(&rq, fd, &rs, out, out_len));
     close(fd);
     copy_reason(&rs, reason, reason_cap);
     return e;
@@ -435,5 +492,5 @@ cb_err img_placeholder_render(img_blank kind, int w, int h, img_type type, void 
 {
     imgw_req rq = {.op = IMGW_PLACEHOLDER, .w = w, .h = h, .type = type, .blank = kind};
     imgw_resp rs;
-    return call(&rq, -1, &rs, out, out_len);
+    return counted(OP_PLACEHOLDER, call(&rq, -1, &rs, out, out_len));
 }

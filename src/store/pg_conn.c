@@ -16,6 +16,10 @@
  * been closed by the server (pg_terminate_backend, a restart), which
  * poll() tells without a round trip. Its slot then connects anew at the
  * next checkout, and forgets what it had prepared.
+ *
+ * pgc_run_after sends text statements (BEGIN) and a prepared one in
+ * libpq's pipeline mode and reads every answer and the Sync before it
+ * returns: a connection is never left inside a pipeline.
  */
 #include "store/pg_conn.h"
 
@@ -54,6 +58,7 @@ struct pgc_pool {
     int64_t attempts;  /* connections tried by reconnect, guarded by mu */
     uint64_t retry_at_us; /* after a failed attempt: none before this (monotonic); guarded by mu */
     char desc[PGC_DESC_MAX];
+    metrics_family *m_wait, *m_timeouts; /* o.metrics: checkouts that waited */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -384,6 +389,23 @@ static pgc_res first_connect(pgc_pool *p)
     return PGC_OK;
 }
 
+static void pool_metrics(pgc_pool *p, metrics_t *m)
+{
+    static const uint64_t wait_us[] = {100,   500,    1000,   5000,   10000,  50000,
+                                       100000, 500000, 1000000, 2000000, 5000000};
+    p->m_wait = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_pool_wait_seconds",
+                          .help = "PostgreSQL: how long checkouts that found every connection "
+                                  "busy waited for one.",
+                          .type = METRICS_HISTOGRAM, .bounds = wait_us,
+                          .nbounds = sizeof(wait_us) / sizeof(wait_us[0]), .scale = 1e6});
+    p->m_timeouts = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_pool_timeouts_total",
+                          .help = "PostgreSQL: checkouts that found no free connection in time "
+                                  "(answered 503).",
+                          .type = METRICS_COUNTER});
+}
+
 pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out)
 {
     assert(conninfo != NULL && o != NULL && out != NULL);
@@ -397,6 +419,7 @@ pgc_res pgc_pool_open(const char *conninfo, const pgc_options *o, pgc_pool **out
         pool_free(p);
         return rc;
     }
+    pool_metrics(p, o->metrics);
     *out = p;
     return PGC_OK;
 }
@@ -425,8 +448,9 @@ int64_t pgc_pool_connects(pgc_pool *p)
 }
 
 /* A free slot, marked busy; NULL when none came free by deadline. Slots
- * that hold a connection are preferred. Called with p->mu held. */
-static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline)
+ * that hold a connection are preferred. Called with p->mu held; *waited
+ * is set when none was free at first. */
+static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline, bool *waited)
 {
     for (;;) {
         pgc_conn *empty = NULL;
@@ -443,6 +467,7 @@ static pgc_conn *take_slot(pgc_pool *p, const struct timespec *deadline)
             empty->busy = true;
             return empty;
         }
+        *waited = true;
         if (pthread_cond_timedwait(&p->cv, &p->mu, deadline) != 0)
             return NULL;
     }
@@ -476,9 +501,15 @@ pgc_res pgc_checkout(pgc_pool *p, pgc_conn **out)
     int wait = p->o.checkout_wait_ms > 0 ? p->o.checkout_wait_ms : 0;
     struct timespec deadline = deadline_in(wait);
     *out = NULL;
+    bool waited = false;
+    uint64_t t0 = text_monotonic_us();
     pthread_mutex_lock(&p->mu);
-    pgc_conn *c = take_slot(p, &deadline);
+    pgc_conn *c = take_slot(p, &deadline, &waited);
     pthread_mutex_unlock(&p->mu);
+    if (waited)
+        metrics_observe(p->m_wait, 0, text_monotonic_us() - t0);
+    if (c == NULL)
+        metrics_add(p->m_timeouts, 0, 1);
     if (c == NULL) {
         log_msg(LOG_WARN, "store: PostgreSQL: all %d connections busy for %d ms", p->o.size, wait);
         return PGC_UNAVAILABLE;
@@ -586,4 +617,88 @@ pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int
     const pgc_stmt *s = &c->pool->o.stmts[id];
     PGresult *r = PQexecPrepared(c->pg, s->name, n, values, lengths, formats, s->result_format);
     return finish(c, r, s->name, out);
+}
+
+/* Sends pre's statements, statement id's PREPARE when it is not yet on c,
+ * statement id and a Sync, in pipeline mode: false when libpq refused one
+ * (the connection is unusable). *nq gets the number of queries sent. */
+static bool send_pipeline(pgc_conn *c, const char *const *pre, int id, int n,
+                          const char *const *values, const int *lengths, const int *formats,
+                          int *nq)
+{
+    const pgc_stmt *s = &c->pool->o.stmts[id];
+    bool ok = PQenterPipelineMode(c->pg) == 1;
+    *nq = 0;
+    for (int i = 0; ok && pre[i] != NULL; i++, (*nq)++)
+        ok = PQsendQueryParams(c->pg, pre[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    if (ok && !c->prepared[id]) {
+        ok = PQsendPrepare(c->pg, s->name, s->sql, 0, NULL) == 1;
+        (*nq)++;
+    }
+    if (ok) {
+        ok =
+            PQsendQueryPrepared(c->pg, s->name, n, values, lengths, formats, s->result_format) == 1;
+        (*nq)++;
+    }
+    return ok && PQpipelineSync(c->pg) == 1;
+}
+
+/* The answer to one query of a pipeline, folded into *rc (the first failure
+ * wins; the queries after it answer PIPELINE_ABORTED and are dropped).
+ * `last`: the statement's own answer, kept in *out when all went well.
+ * False when no answer came (the connection is gone). */
+static bool take_answer(pgc_conn *c, const char *what, bool last, pgc_res *rc, PGresult **out)
+{
+    PGresult *r = PQgetResult(c->pg);
+    if (r == NULL)
+        return false;
+    if (*rc != PGC_OK || PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+        PQclear(r);
+    else
+        *rc = finish(c, r, what, last ? out : NULL);
+    for (PGresult *extra; (extra = PQgetResult(c->pg)) != NULL;) /* the query's end (NULL) */
+        PQclear(extra);
+    return true;
+}
+
+/* Reads the nq answers and the Sync of a pipeline, then leaves pipeline
+ * mode; a connection that breaks meanwhile is marked broken. */
+static pgc_res take_pipeline(pgc_conn *c, int id, int nq, PGresult **out)
+{
+    const pgc_stmt *s = &c->pool->o.stmts[id];
+    bool prep = !c->prepared[id];
+    pgc_res rc = PGC_OK;
+    bool up = true;
+    for (int q = 0; up && q < nq; q++) {
+        up = take_answer(c, q == nq - 1 ? s->name : "statement", q == nq - 1, &rc, out);
+        if (up && prep && q == nq - 2)
+            c->prepared[id] = rc == PGC_OK;
+    }
+    PGresult *sync = up ? PQgetResult(c->pg) : NULL;
+    up = up && PQresultStatus(sync) == PGRES_PIPELINE_SYNC && PQexitPipelineMode(c->pg) == 1;
+    PQclear(sync);
+    if (!up) {
+        c->broken = true;
+        if (out != NULL && *out != NULL) {
+            PQclear(*out);
+            *out = NULL;
+        }
+        rc = PGC_UNAVAILABLE;
+    }
+    return rc;
+}
+
+pgc_res pgc_run_after(pgc_conn *c, const char *const *pre, int id, int n, const char *const *values,
+                      const int *lengths, const int *formats, PGresult **out)
+{
+    assert(c != NULL && c->pg != NULL && pre != NULL && id >= 0 && id < c->pool->o.nstmts);
+    int nq = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (!send_pipeline(c, pre, id, n, values, lengths, formats, &nq)) {
+        c->broken = true;
+        c->sqlstate[0] = '\0';
+        return PGC_UNAVAILABLE;
+    }
+    return take_pipeline(c, id, nq, out);
 }

@@ -24,6 +24,8 @@
 
 #include <libpq-fe.h>
 
+#include "core/metrics.h"
+
 /* What a statement came to; the backend maps each 1:1 onto store_err. */
 typedef enum {
     PGC_OK,
@@ -79,6 +81,9 @@ typedef struct {
     int start_wait_ms;        /* pgc_pool_open keeps trying to reach the server this long */
     const pgc_stmt *stmts;    /* the statements pgc_run knows; lent for the pool's life */
     int nstmts;
+    /* where checkouts that had to wait for a free connection are counted
+     * (their wait, and those that waited in vain); NULL: nowhere */
+    metrics_t *metrics;
 } pgc_options;
 
 /* Connects one connection (the rest come at checkout) and checks that the
@@ -120,6 +125,12 @@ pgc_res pgc_exec(pgc_conn *c, const char *sql, PGresult **out);
  * *out as for pgc_exec. */
 pgc_res pgc_run(pgc_conn *c, int id, int n, const char *const *values, const int *lengths,
                 const int *formats, PGresult **out);
+/* pgc_run, sending first the text statements of pre (NULL-terminated, no
+ * parameters: BEGIN, SET LOCAL) in one pipeline with it: one round trip
+ * for all when the statements need no answer in between. The result is the
+ * first failure among them, else statement id's (in *out). */
+pgc_res pgc_run_after(pgc_conn *c, const char *const *pre, int id, int n, const char *const *values,
+                      const int *lengths, const int *formats, PGresult **out);
 /* The SQLSTATE of c's last failure ("" when none or no answer came). */
 const char *pgc_last_sqlstate(const pgc_conn *c);
 

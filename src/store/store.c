@@ -63,6 +63,68 @@ const char *store_err_name(store_err e)
     return "?";
 }
 
+/* ---- metrics ---------------------------------------------------------- */
+
+/* The label values of crmblob_store_errors_total. */
+enum { ERR_UNAVAILABLE, ERR_NO_SPACE, ERR_CORRUPT, ERR_INTERNAL, ERR_CONFLICT, ERR__COUNT };
+
+static void cache_collect(void *cls)
+{
+    store_t *s = cls;
+    store_cache_stats st;
+    store_stats(s, &st);
+    metrics_set(s->m_cache_hits, 0, (int64_t)st.hits);
+    metrics_set(s->m_cache_misses, 0, (int64_t)st.misses);
+    metrics_set(s->m_cache_bytes, 0, (int64_t)st.bytes);
+}
+
+static metrics_family *plain(metrics_t *m, const char *name, const char *help, metrics_type t)
+{
+    return metrics_register(m, &(metrics_def){.name = name, .help = help, .type = t});
+}
+
+static void metrics_open(store_t *s, metrics_t *m)
+{
+    static const char *const modes[] = {"read", "write"};
+    static const char *const errors[ERR__COUNT] = {"unavailable", "no_space", "corrupt",
+                                                   "internal", "conflict"};
+    metrics_label mode = {"mode", modes, 2}, error = {"error", errors, ERR__COUNT};
+    if ((s->metrics = m) == NULL)
+        return;
+    s->m_tx = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_transactions_total",
+                          .help = "Database transactions run (each try of a recipe), by mode.",
+                          .labels = &mode, .nlabels = 1});
+    s->m_errors = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_errors_total",
+                          .help = "Database transactions that failed, by error (conflict: a "
+                                  "serialization failure or deadlock, tried again).",
+                          .labels = &error, .nlabels = 1});
+    s->m_cache_hits = plain(m, "crmblob_store_cache_hits_total",
+                            "Reads answered by the read cache.", METRICS_COUNTER);
+    s->m_cache_misses = plain(m, "crmblob_store_cache_misses_total",
+                              "Reads the read cache could not answer.", METRICS_COUNTER);
+    s->m_cache_bytes = plain(m, "crmblob_store_cache_bytes", "Bytes the read cache holds.",
+                             METRICS_GAUGE);
+    if (metrics_collect(m, cache_collect, s) != CB_EOK)
+        log_warn("store: the read cache's counts will not be shown");
+}
+
+/* One transaction's outcome, counted. */
+static void count_tx(store_t *s, store_tx_mode m, store_err rc)
+{
+    store_t *r = s->root;
+    int err = rc == STORE_UNAVAILABLE ? ERR_UNAVAILABLE
+              : rc == STORE_NO_SPACE  ? ERR_NO_SPACE
+              : rc == STORE_CORRUPT   ? ERR_CORRUPT
+              : rc == STORE_INTERNAL  ? ERR_INTERNAL
+              : rc == STORE_RETRY     ? ERR_CONFLICT
+                                      : -1;
+    metrics_add(r->m_tx, m == STORE_TX_READ1 || m == STORE_TX_READ ? 0 : 1, 1);
+    if (err >= 0)
+        metrics_add(r->m_errors, (size_t)err, 1);
+}
+
 /* ---- the recipe runner ------------------------------------------------- */
 
 /* One run of fn: begin, fn, end. */
@@ -72,6 +134,7 @@ static store_err run_once(store_t *s, store_tx_mode m, store_recipe fn, void *ct
     store_err rc = s->be->ops->begin(s->be, s->sc, m, &tx);
     if (rc == STORE_OK)
         rc = s->be->ops->end(tx, fn(tx, ctx));
+    count_tx(s, m, rc);
     return rc;
 }
 
@@ -168,6 +231,8 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
         (*out)->cache = store_cache_create(opt->cache_bytes);
     if (rc == STORE_OK)
         rc = pictures_open(*out, opt);
+    if (rc == STORE_OK)
+        metrics_open(*out, opt->metrics);
     if (rc != STORE_OK && *out != NULL) {
         store_close(*out);
         *out = NULL;
@@ -191,6 +256,7 @@ void store_close(store_t *s)
     if (s == NULL)
         return;
     assert(s->root == s); /* the store, not a view of it */
+    metrics_uncollect(s->metrics, cache_collect, s);
     store_variant_close(s); /* a write: before the cache and the counts go */
     if (s->cache != NULL) {
         store_cache_stats st;

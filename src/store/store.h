@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "store/codec.h"
 #include "store/model.h"
 
@@ -83,9 +84,18 @@ typedef struct {
      * pictures read for an answer); NULL: the database file's directory,
      * else $TMPDIR or /tmp (store_spool_hint). */
     const char *spool_dir;
+    /* Open a database that exists, never make one: a SQLite file that is
+     * not there, or a PostgreSQL database without crmblob's schema, is
+     * STORE_ABSENT, and nothing is created (the administration commands;
+     * only serve and init make a new database). */
+    bool must_exist;
+    /* Where the store counts transactions, errors, its read cache, group
+     * commits and flushes, pool waits (metrics.h); NULL: nowhere. */
+    metrics_t *metrics;
 } store_options;
 
-/* Opens (creating if needed, with parent directories) and migrates. */
+/* Opens (creating if needed, with parent directories, unless must_exist)
+ * and migrates. */
 store_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 

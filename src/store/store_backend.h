@@ -96,6 +96,16 @@ typedef struct {
     int64_t unlinked_ms;            /* INT64_MIN while linked */
 } store_blob_row;
 
+/* An entity's image as image_read gives it, all of one snapshot. */
+typedef struct {
+    store_ent_row ent;  /* its links (no field values) */
+    store_blob_row rec; /* the record ent.image_blob_id names (as blob_read with an arena);
+                           rec.b.blob_id 0: none (no link, or the record is missing) */
+    bool has_bytes;     /* the stored bytes came (asked, at most one piece, present) */
+    void *bytes;        /* then: len of them, malloc'd (the caller frees them) */
+    size_t len;
+} store_image_row;
+
 /* What a content write sets on the record. */
 typedef struct {
     const char *mime;
@@ -263,6 +273,17 @@ struct store_be_ops {
     /* a product's thumb_blob_id := blob_id (0: none); NOMATCH: no such product */
     store_err (*ent_set_thumb)(store_tx *tx, int32_t product_id, int32_t blob_id);
 
+    /* Entity (k, id)'s links, the image record they name and, when
+     * with_bytes and that record's stored size is at most STORE_PIECE, its
+     * stored bytes: one snapshot, so one request needs no BEGIN/COMMIT
+     * (PG: one statement, fit for STORE_TX_READ1; SQLite: in READ1 a
+     * deferred transaction of its own for the call). ABSENT: no such
+     * entity. Locks nothing; decides nothing: the size test only says
+     * which bytes come along (a larger picture's are the recipe's to read
+     * in a READ transaction, its record tells it so). */
+    store_err (*image_read)(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                            store_image_row *out);
+
     /* ---- BLOB records ---- */
     /* l as in ent_read; a == NULL: its strings and users are not read
      * (a lock, a check of versions); ABSENT */
@@ -355,7 +376,7 @@ struct store_be_ops {
     store_err (*var_set_stored)(store_tx *tx, int64_t vid, const void *bytes, size_t len, bool z,
                                 bool e);
 
-    /* ---- copying a data set (store_copy.c; keep this section last) ----
+    /* ---- copying a data set (store_copy.c) ----
      * Raw rows of the store_copy_table tables, keyed by their first
      * column (an id; meta: its name, ordered bytewise). No rule is applied
      * and nothing is decided: the copy recipe does that. */
@@ -379,6 +400,21 @@ struct store_be_ops {
      * setval; SQLite: sqlite_sequence of the AUTOINCREMENT tables, nothing
      * for the others, whose next id is max(id) + 1 anyway) */
     store_err (*ids_settle)(store_tx *tx, store_copy_table t, int64_t hw);
+
+    /* ---- backup and check (store_check.c: `crmblob backup`, `check`) ---- */
+    /* The whole database as tx (a READ transaction) sees it, copied page
+     * by page into a new SQLite file at path, in steps (a server goes on
+     * writing meanwhile), with fn(ctx, pages done, pages in all) after
+     * each; the copy is then quick_check'ed and flushed to disk. NULL: the
+     * backend has no such copy (PostgreSQL: rows are copied instead). */
+    store_err (*backup_to)(store_tx *tx, const char *path,
+                           void (*fn)(void *ctx, int64_t done, int64_t total), void *ctx);
+    /* The database's own check of what it stores, on a READ transaction:
+     * each finding goes to say(ctx, problem, line) -- problem true for
+     * damage, false for a note on what could not be checked. STORE_OK
+     * when it ran (findings or not); an error when it could not run. */
+    store_err (*integrity)(store_tx *tx, bool quick,
+                           void (*say)(void *ctx, bool problem, const char *line), void *ctx);
 };
 
 struct store_be {
@@ -409,5 +445,13 @@ store_err store_pg_open(const char *conninfo, const store_options *o, store_be *
 /* The SQLite backend (store_sqlite.c) on the database file at `path`
  * (its directory made when missing), creating and migrating the schema. */
 store_err store_sqlite_open(const char *path, const store_options *o, store_be **out);
+
+/* Removes the files a SQLite store keeps beside its closed database at
+ * path (the change counts, the lock file); with `database`, the database
+ * and its journals too (a copy cut short). */
+void store_sqlite_remove(const char *path, bool database);
+/* Does a process hold the SQLite database at path (store_hold: a server,
+ * a rekey, a copy)? Asked without waiting. */
+bool store_sqlite_in_use(const char *path);
 
 #endif

@@ -160,7 +160,7 @@ static store_err pg_source_exists(const store_pgmod *pg, const char *where, cons
     int version = 0;
     store_err rc = pg->schema_version(where, &version);
     if (rc == STORE_OK && version == 0) {
-        log_error("migrate: no crmblob data set in %s", desc);
+        log_error("no crmblob data set in %s", desc);
         return STORE_ABSENT;
     }
     return rc;
@@ -178,7 +178,7 @@ static store_err end_backend(store_copy_end *e, const char *where, bool target)
         return pg->open(where, &(store_options){.pool_size = 2}, &e->be);
     }
     if (!target && access(where, F_OK) != 0) {
-        log_error("migrate: no database at %s", where);
+        log_error("no database at %s", where);
         return STORE_ABSENT;
     }
     if ((rc = store_open(where, NULL, &e->st)) == STORE_OK)
@@ -202,6 +202,16 @@ store_err store_copy_open(const char *where, bool target, store_copy_end **out)
     }
     *out = e;
     return STORE_OK;
+}
+
+store_be *store_copy_be(store_copy_end *e)
+{
+    return e->be;
+}
+
+const char *store_copy_desc(store_copy_end *e)
+{
+    return e->desc;
 }
 
 void store_copy_close(store_copy_end *e)

@@ -440,10 +440,27 @@ typedef struct {
     model_blob out;
 } rec_ctx;
 
+store_err store_image_row_out(store_t *s, store_tx *tx, arena_t *a, const store_image_row *row,
+                              model_blob *out)
+{
+    model_blob_empty(out);
+    if (row->ent.image_blob_id == 0)
+        return STORE_OK;
+    if (row->rec.b.blob_id == 0) {
+        log_error("store: BLOB record %d vanished", row->ent.image_blob_id);
+        return STORE_CORRUPT;
+    }
+    return store_blob_out(s, tx, a, &row->rec, out);
+}
+
+/* One image_read (no bytes): one statement on PostgreSQL, so READ1. */
 static store_err image_info_fn(store_tx *tx, void *ctx)
 {
     rec_ctx *c = ctx;
-    return store_image_record(c->s, tx, c->a, c->k, c->id, &c->out);
+    store_image_row row;
+    store_err rc = ops(tx)->image_read(tx, c->a, c->k, c->id, false, &row);
+    free(row.bytes); /* none asked for */
+    return rc == STORE_OK ? store_image_row_out(c->s, tx, c->a, &row, &c->out) : rc;
 }
 
 /* Runs fn over c in mode m; *out := c->out on success (out may be NULL),
@@ -461,7 +478,7 @@ static store_err run_rec(store_tx_mode m, store_recipe fn, rec_ctx *c, model_blo
 store_err store_image_info_read(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out)
 {
     rec_ctx c = {.s = s, .a = a, .k = k, .id = id};
-    return run_rec(STORE_TX_READ, image_info_fn, &c, out);
+    return run_rec(STORE_TX_READ1, image_info_fn, &c, out);
 }
 
 /* R4: under the entity's lock, ensure the record; then the expect is a
@@ -530,7 +547,10 @@ store_err store_blob_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *ou
 {
     assert(a != NULL && out != NULL);
     rec_ctx c = {.s = s, .a = a, .blob_id = blob_id};
-    return run_rec(STORE_TX_READ, blob_get_fn, &c, out); /* the record and its users */
+    /* one blob_read: on PostgreSQL one statement (its users joined), so no
+     * BEGIN/COMMIT; SQLite reads users it does not remember afterwards,
+     * by id (display fields, never older than the record) */
+    return run_rec(STORE_TX_READ1, blob_get_fn, &c, out);
 }
 
 static store_err blob_info_put_fn(store_tx *tx, void *ctx)

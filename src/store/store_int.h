@@ -47,6 +47,10 @@ struct store {
     const codec_t *decoder;    /* codec, or plain_codec: reads what was kept either way */
     codec_t *plain_codec;      /* no key, no compression: the store's own */
     const char *spool_dir;     /* store_options.spool_dir, or the backend's hint */
+    /* store_options.metrics, and what store.c counts there (store_run's
+     * transactions and errors; the read cache, copied in by a collector) */
+    metrics_t *metrics;
+    metrics_family *m_tx, *m_errors, *m_cache_hits, *m_cache_misses, *m_cache_bytes;
 };
 
 enum { STORE_CHANGES_ALL, STORE_CHANGES_USERS, STORE_CHANGES__COUNT };
@@ -141,6 +145,11 @@ store_err store_image_record(store_t *s, store_tx *tx, arena_t *a, model_kind k,
  * (logged) when a link names it (linked) and yet it is gone. */
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,
                             model_blob *out);
+/* The record of an image_read row (row->rec) into *out, with its users:
+ * the empty carrier when the entity has no image; STORE_CORRUPT (logged)
+ * when its link names a record that is gone. */
+store_err store_image_row_out(store_t *s, store_tx *tx, arena_t *a, const store_image_row *row,
+                              model_blob *out);
 /* store_image_info, past the read cache (store.c's). */
 store_err store_image_info_read(store_t *s, arena_t *a, model_kind k, int32_t id, model_blob *out);
 
@@ -169,5 +178,12 @@ store_err store_pic_variant_encode(store_t *s, const store_variant_meta *in, con
 /* Kept variant bytes (taken) as plain bytes (malloc'd) by meta m. */
 store_err store_pic_variant_decode(store_t *s, const store_variant_meta *m, void *stored,
                                    size_t n, void **bytes, size_t *len);
+
+/* ---- store_copy.c's data set ends, for store_check.c ---- */
+struct store_copy_end;
+/* The backend a store_copy_open end drives, and its description (no
+ * password) for messages. */
+store_be *store_copy_be(struct store_copy_end *e);
+const char *store_copy_desc(struct store_copy_end *e);
 
 #endif

@@ -8,7 +8,9 @@
  * row locks (FOR SHARE / FOR UPDATE), conditional writes (RETURNING; 0
  * rows = STORE_NOMATCH) and transaction advisory locks (xlock);
  * TRY_WRITE is WRITE with a lock_timeout of 1 ms, so that it gives
- * STORE_UNAVAILABLE rather than wait. store_hold is a session advisory
+ * STORE_UNAVAILABLE rather than wait. The BEGIN of a mode is sent in one
+ * pipeline with the transaction's first statement (pgc_run_after: one
+ * round trip fewer per transaction). store_hold is a session advisory
  * lock of the schema (shared to serve, exclusive to rekey) on a connection
  * of its own.
  *
@@ -118,6 +120,7 @@ enum {
     K_UPDATE,
     K_DELETE,
     K_SET_IMAGE,
+    K_IMAGE, /* image_read */
     K_COUNT
 };
 /* Per copy table (copy_stmt): its count, first batch, next batch, insert,
@@ -138,12 +141,14 @@ enum {
 #define APP_COLS "id, name, hash, created_ms, revoked"
 /* A blob row b with the users who made and last changed it (NULL when gone
  * or the server); read by read_blob_row in this order. */
-#define BLOB_SELECT                                                                                \
-    "SELECT b.id, b.description, b.extra_info, b.mime_type, b.conceptual_type, b.blob_size, "      \
+#define BLOB_COLS                                                                                  \
+    "b.id, b.description, b.extra_info, b.mime_type, b.conceptual_type, b.blob_size, "             \
     "b.original_size, b.is_zipped, b.is_encrypted, b.created_ms, b.updated_ms, b.created_by, "     \
     "b.updated_by, b.version, b.info_version, b.unlinked_ms, "                                     \
     "cu.id, cu.name, cu.full_name, cu.role, cu.disabled, cu.created_ms, "                          \
-    "uu.id, uu.name, uu.full_name, uu.role, uu.disabled, uu.created_ms FROM "
+    "uu.id, uu.name, uu.full_name, uu.role, uu.disabled, uu.created_ms"
+#define BLOB_NCOLS 28 /* the columns of BLOB_COLS */
+#define BLOB_SELECT "SELECT " BLOB_COLS " FROM "
 #define BLOB_JOIN                                                                                  \
     " b LEFT JOIN users cu ON cu.id = b.created_by LEFT JOIN users uu ON uu.id = b.updated_by "
 #define BLOB_WHERE "blob" BLOB_JOIN "WHERE b.id = $1"
@@ -324,6 +329,7 @@ typedef struct {
     store_tx base; /* first: what begin hands out */
     pgc_conn *c;
     store_err failed; /* the first failure of a statement (the server ended the transaction) */
+    const char *const *begin; /* BEGIN not yet sent: it goes with the first statement */
 } pg_tx;
 
 struct store_pic_w {
@@ -508,7 +514,12 @@ static store_err run(pg_tx *t, int id, const params *p, PGresult **out)
         return t->failed;
     if (p == NULL)
         p = &none;
-    store_err rc = res_err(pgc_run(t->c, id, p->n, p->v, p->len, p->fmt, out));
+    store_err rc;
+    if (t->begin != NULL)
+        rc = res_err(pgc_run_after(t->c, t->begin, id, p->n, p->v, p->len, p->fmt, out));
+    else
+        rc = res_err(pgc_run(t->c, id, p->n, p->v, p->len, p->fmt, out));
+    t->begin = NULL;
     if (rc != STORE_OK && t->base.mode != STORE_TX_READ1)
         t->failed = rc;
     return rc;
@@ -644,12 +655,19 @@ static store_err pg_hold(store_be *b, store_hold_mode h)
 
 /* ---- transactions ------------------------------------------------------- */
 
-static const char *const begin_sql[] = {
+/* The statements that open a transaction of each mode; they are sent in
+ * one pipeline with the transaction's first statement (a round trip saved
+ * per transaction), so a transaction that runs none never begins. */
+static const char *const begin_read[] = {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL};
+static const char *const begin_write[] = {"BEGIN ISOLATION LEVEL READ COMMITTED", NULL};
+/* a row lock it would wait for fails at once (55P03: UNAVAILABLE) */
+static const char *const begin_try[] = {"BEGIN ISOLATION LEVEL READ COMMITTED",
+                                        "SET LOCAL lock_timeout = 1", NULL};
+static const char *const *const begin_sql[] = {
     [STORE_TX_READ1] = NULL,
-    [STORE_TX_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    [STORE_TX_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED",
-    /* a row lock it would wait for fails at once (55P03: UNAVAILABLE) */
-    [STORE_TX_TRY_WRITE] = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 1",
+    [STORE_TX_READ] = begin_read,
+    [STORE_TX_WRITE] = begin_write,
+    [STORE_TX_TRY_WRITE] = begin_try,
 };
 
 /* sc: PostgreSQL never defers a write, so a scope's transactions are the
@@ -663,11 +681,9 @@ static store_err pg_begin(store_be *b, store_scope *sc, store_tx_mode m, store_t
     if (t == NULL)
         return STORE_INTERNAL;
     t->base = (store_tx){.be = b, .mode = m};
+    t->begin = begin_sql[m];
     store_err rc = res_err(pgc_checkout(p->pool, &t->c));
-    if (rc == STORE_OK && begin_sql[m] != NULL)
-        rc = res_err(pgc_exec(t->c, begin_sql[m], NULL));
     if (rc != STORE_OK) {
-        pgc_return(p->pool, t->c);
         free(t);
         return rc;
     }
@@ -701,8 +717,8 @@ static store_err pg_end(store_tx *tx, store_err rc)
     pg_tx *t = tx_of(tx);
     if (rc == STORE_OK)
         rc = t->failed;
-    if (rc == STORE_OK && tx->mode != STORE_TX_READ1)
-        rc = commit(t);
+    if (rc == STORE_OK && tx->mode != STORE_TX_READ1 && t->begin == NULL)
+        rc = commit(t); /* (a transaction whose BEGIN was never sent has nothing to commit) */
     pgc_return(be_of(tx->be)->pool, t->c);
     free(t);
     return rc;
@@ -1220,6 +1236,36 @@ static store_err pg_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lo
     params p = {0};
     p_i64(&p, id);
     return blob_row(tx_of(tx), a, S_BLOB_READ + lock_of(tx, l), &p, STORE_ABSENT, out);
+}
+
+/* One K_IMAGE row: BLOB_SELECT's columns, then the entity's id, image and
+ * thumbnail links and the piece's bytes (NULL: not asked, larger, or none). */
+static store_err pg_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    p_i64(&p, id);
+    p_i64(&p, with_bytes ? 1 : 0);
+    store_err rc = run_row(tx_of(tx), kind_stmt(k, K_IMAGE), &p, &r);
+    if (rc != STORE_OK)
+        return rc;
+    if (!PQgetisnull(r, 0, 0))
+        read_blob_row(a, r, &out->rec);
+    out->ent.e = (model_entity_t){.kind = k, .id = col_i32(r, 0, BLOB_NCOLS)};
+    out->ent.image_blob_id = col_i32(r, 0, BLOB_NCOLS + 1);
+    out->ent.thumb_blob_id = col_i32(r, 0, BLOB_NCOLS + 2);
+    if (!PQgetisnull(r, 0, BLOB_NCOLS + 3)) { /* binary results: the bytes as they are */
+        out->len = (size_t)PQgetlength(r, 0, BLOB_NCOLS + 3);
+        if ((out->bytes = malloc(out->len > 0 ? out->len : 1)) == NULL)
+            rc = STORE_INTERNAL;
+        else
+            memcpy(out->bytes, PQgetvalue(r, 0, BLOB_NCOLS + 3), out->len);
+        out->has_bytes = rc == STORE_OK;
+    }
+    PQclear(r);
+    return rc;
 }
 
 static store_err pg_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
@@ -1742,6 +1788,68 @@ static store_err pg_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
     return run(tx_of(tx), copy_stmt(t, C_SETTLE), &p, NULL);
 }
 
+/* ---- check (store_check.c) ---------------------------------------------
+ * What PostgreSQL can say of its own storage: a damaged heap page fails
+ * the read that meets it (with data checksums on: any damage), and the
+ * check reads every row and picture chunk above this; amcheck, when the
+ * database has it, verifies every B-tree index of the schema and that
+ * each holds every heap row. */
+
+/* The one text sql answers on t, "" when it failed (t fails from then on). */
+static store_err pg_text(pg_tx *t, const char *sql, char *out, size_t cap)
+{
+    PGresult *r = NULL;
+    out[0] = '\0';
+    store_err rc = t->failed != STORE_OK ? t->failed : res_err(pgc_exec(t->c, sql, &r));
+    if (rc != STORE_OK && t->failed == STORE_OK)
+        t->failed = rc;
+    if (rc == STORE_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_integrity(store_tx *tx, bool quick,
+                              void (*say)(void *ctx, bool problem, const char *line), void *ctx)
+{
+    pg_tx *t = tx_of(tx);
+    char v[64], line[768];
+    store_err rc = pg_text(t, "SELECT current_setting('data_checksums')", v, sizeof(v));
+    if (rc == STORE_OK && strcmp(v, "on") != 0)
+        say(ctx, false,
+            "PostgreSQL: data checksums are off (initdb --data-checksums): a "
+            "damaged page is found only where it breaks a read");
+    char nsp[200];
+    if (rc == STORE_OK) /* its schema: crmblob's search path holds only its own */
+        rc = pg_text(t,
+                     "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n "
+                     "ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'",
+                     nsp, sizeof(nsp));
+    if (rc != STORE_OK)
+        return rc;
+    if (nsp[0] == '\0') {
+        say(ctx, false,
+            "PostgreSQL: amcheck is not installed in this database: its indexes "
+            "were not checked (CREATE EXTENSION amcheck, or run pg_amcheck)");
+        return STORE_OK;
+    }
+    snprintf(line, sizeof(line),
+             "SELECT count(%s.bt_index_check(c.oid, %s)) FROM pg_index i "
+             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am m ON m.oid = c.relam "
+             "WHERE m.amname = 'btree' AND c.relnamespace = current_schema()::regnamespace",
+             nsp, quick ? "false" : "true");
+    if (pg_text(t, line, v, sizeof(v)) == STORE_OK)
+        return STORE_OK;
+    const char *state = pgc_last_sqlstate(t->c);
+    bool damage = strncmp(state, "XX00", 4) == 0; /* data_corrupted, index_corrupted */
+    snprintf(line, sizeof(line),
+             damage ? "database: amcheck found a damaged index (SQLSTATE %s; pg_amcheck names it)"
+                    : "PostgreSQL: amcheck could not run (SQLSTATE %s): indexes not checked",
+             state);
+    say(ctx, damage, line); /* the transaction is over, the check is not */
+    return STORE_OK;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct store_be_ops pg_be_ops = {
@@ -1789,6 +1897,7 @@ static const struct store_be_ops pg_be_ops = {
     .ent_set_image = pg_ent_set_image,
     .ent_set_thumb = pg_ent_set_thumb,
 
+    .image_read = pg_image_read,
     .blob_read = pg_blob_read,
     .blob_insert = pg_blob_insert,
     .blob_set_info = pg_blob_set_info,
@@ -1823,6 +1932,9 @@ static const struct store_be_ops pg_be_ops = {
     .copy_clear = pg_copy_clear,
     .ids_high = pg_ids_high,
     .ids_settle = pg_ids_settle,
+
+    .backup_to = NULL, /* rows are copied into a SQLite file instead (store_check.c) */
+    .integrity = pg_integrity,
 };
 
 /* ---- SQL generated from the entity descriptors -------------------------- */
@@ -1846,8 +1958,9 @@ static const char *field_list(arena_t *a, const model_entity_def *d, int form)
 /* Fills the K_COUNT statements of kind k (names "<table>_<what>"). */
 static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
 {
-    static const char *const what[K_COUNT] = {"read",   "read_share", "read_update", "next_id",
-                                              "insert", "update",     "delete",      "set_image"};
+    static const char *const what[K_COUNT] = {"read",    "read_share", "read_update",
+                                              "next_id", "insert",     "update",
+                                              "delete",  "set_image",  "image"};
     const model_entity_def *d = model_entity(k);
     const char *t = d->table, *names = field_list(a, d, 0);
     int now = d->nfields + 2; /* parameter number of the change time */
@@ -1879,9 +1992,19 @@ static void entity_sql(arena_t *a, model_kind k, pgc_stmt *st)
                                   "version = $2) RETURNING %s",
                                   t, cols),
         [K_SET_IMAGE] = arena_printf(a, "UPDATE %s SET image_blob_id = $2 WHERE id = $1", t),
+        /* BLOB_SELECT's columns, the links, and the one piece of a picture
+         * of at most one piece when $2 asks for bytes */
+        [K_IMAGE] = arena_printf(
+            a,
+            "SELECT " BLOB_COLS ", e.id, e.image_blob_id, %s, p.bytes FROM %s e "
+            "LEFT JOIN blob b ON b.id = e.image_blob_id "
+            "LEFT JOIN users cu ON cu.id = b.created_by LEFT JOIN users uu ON uu.id = b.updated_by "
+            "LEFT JOIN blob_piece p ON $2::boolean AND p.blob_id = b.id AND p.n = 0 "
+            "AND b.blob_size <= %d WHERE e.id = $1",
+            k == MODEL_PRODUCT ? "e.thumb_blob_id" : "NULL::integer", t, STORE_PIECE),
     };
     for (int e = 0; e < K_COUNT; e++)
-        st[e] = (pgc_stmt){arena_printf(a, "%s_%s", t, what[e]), sql[e], 0};
+        st[e] = (pgc_stmt){arena_printf(a, "%s_%s", t, what[e]), sql[e], e == K_IMAGE};
 }
 
 /* The sweep: unlinked since before $1 and linked nowhere (the links are
@@ -1977,11 +2100,16 @@ static pg_be *pg_new(const char *conninfo)
 }
 
 /* Migrates the schema on one connection of the pool. */
-static store_err migrate(pg_be *p)
+/* The schema made or brought up to date; with must_exist, a database
+ * without crmblob's schema is STORE_ABSENT and left untouched. */
+static store_err migrate(pg_be *p, bool must_exist)
 {
     pgc_conn *c = NULL;
     int found = 0;
     store_err rc = res_err(pgc_checkout(p->pool, &c));
+    if (rc == STORE_OK && must_exist && (rc = res_err(pgc_schema_version(c, &found))) == STORE_OK &&
+        found == 0)
+        rc = STORE_ABSENT;
     if (rc == STORE_OK)
         rc = res_err(pgc_schema_migrate(c, &found));
     pgc_return(p->pool, c);
@@ -2000,10 +2128,11 @@ store_err store_pg_open(const char *conninfo, const store_options *o, store_be *
                       .statement_timeout_ms = PG_STATEMENT_TIMEOUT_MS,
                       .connect_timeout_s = PG_CONNECT_TIMEOUT_S,
                       .stmts = p->stmts,
-                      .nstmts = S_TOTAL};
+                      .nstmts = S_TOTAL,
+                      .metrics = o->metrics};
     store_err rc = res_err(pgc_pool_open(conninfo, &po, &p->pool));
     if (rc == STORE_OK)
-        rc = migrate(p);
+        rc = migrate(p, o->must_exist);
     if (rc != STORE_OK) {
         pg_close(&p->base);
         return rc;

@@ -24,6 +24,10 @@
  * the caller needs them whole in memory anyway), else into an unnamed
  * spool file, so that a reader of a large picture holds one piece and the
  * decoder's buffers, never the picture. The transaction ends right after.
+ * An entity's picture of at most one piece comes with its record from one
+ * image_read (PostgreSQL: one statement, no BEGIN/COMMIT: READ1), is
+ * checked against the record as above and decoded from memory; a larger
+ * one is found so and read again, record and bytes, in a READ transaction.
  *
  * Variants are small and whole: encoded and decoded in memory around the
  * backend's variant calls. store_recode_all (rekey) decodes every stored
@@ -411,6 +415,46 @@ static store_err pic_fill(pic_dst *d, store_tx *tx, const model_blob *b)
     return rc;
 }
 
+/* The plain bytes of record b from `stored`, its n stored bytes (taken:
+ * handed on as d's memory when plain, else freed), into d. */
+static store_err pic_fill_mem(pic_dst *d, const model_blob *b, void *stored, size_t n)
+{
+    bool coded = b->is_zipped || b->is_encrypted;
+    store_err rc = STORE_OK;
+    cb_err e = CB_EOK;
+    codec_dec *dec = NULL;
+    if ((int64_t)n != b->blob_size || b->original_size < 0 ||
+        (!coded && (size_t)b->original_size != n)) {
+        log_error("store: BLOB %d holds %zu bytes, its record says %d (served: %d)", b->blob_id, n,
+                  b->blob_size, b->original_size);
+        rc = STORE_CORRUPT;
+    } else if (!coded && (!d->may_spool || n <= STORE_PIC_INLINE)) {
+        *d = (pic_dst){
+            .s = d->s, .may_spool = d->may_spool, .mem = stored, .fd = -1, .len = n, .want = n};
+        return STORE_OK;
+    }
+    if (rc == STORE_OK)
+        rc = dst_open(d, (size_t)b->original_size);
+    if (rc == STORE_OK && coded)
+        e = codec_dec_open(d->s->root->decoder, b->is_zipped, b->is_encrypted, dst_put, d, &dec);
+    if (rc == STORE_OK && e == CB_EOK)
+        e = coded ? codec_dec_feed(dec, stored, n) : dst_put(d, stored, n);
+    if (rc == STORE_OK && e == CB_EOK && coded)
+        e = codec_dec_finish(dec, NULL);
+    codec_dec_close(dec);
+    free(stored);
+    if (rc == STORE_OK && e != CB_EOK)
+        rc = coded ? decode_err(e) : e == CB_ENOSPACE ? STORE_NO_SPACE : STORE_INTERNAL;
+    if (rc == STORE_OK && d->len != d->want) {
+        log_error("store: BLOB %d decodes to %zu bytes, its record says %zu", b->blob_id, d->len,
+                  d->want);
+        rc = STORE_CORRUPT;
+    }
+    if (rc != STORE_OK)
+        dst_drop(d);
+    return rc;
+}
+
 static void fd_release(void *cls)
 {
     close((int)(intptr_t)cls);
@@ -430,6 +474,7 @@ typedef struct {
     int32_t id; /* entity, BlobId or product */
     pic_dst d;
     model_blob out;
+    bool big; /* image_get1_fn: more than one piece, left to image_get_fn */
 } get_ctx;
 
 /* The bytes of the record found (g->out): STORE_ABSENT when there is no
@@ -447,6 +492,33 @@ static store_err image_get_fn(store_tx *tx, void *ctx)
     dst_drop(&g->d); /* an earlier run's */
     store_err rc = store_image_record(g->s, tx, g->a, g->k, g->id, &g->out);
     return rc == STORE_OK ? record_bytes(tx, g) : rc;
+}
+
+/* A picture of at most one piece, from one image_read (one statement on
+ * PostgreSQL, so READ1); a larger one is only found (g->big). */
+static store_err image_get1_fn(store_tx *tx, void *ctx)
+{
+    get_ctx *g = ctx;
+    store_image_row row;
+    dst_drop(&g->d);
+    g->big = false;
+    store_err rc = tx->be->ops->image_read(tx, g->a, g->k, g->id, true, &row);
+    if (rc == STORE_OK)
+        rc = store_image_row_out(g->s, tx, g->a, &row, &g->out);
+    if (rc == STORE_OK && (g->out.blob_id == 0 || g->out.blob_size == 0))
+        rc = STORE_ABSENT;
+    else if (rc == STORE_OK && g->out.blob_size > STORE_PIECE)
+        g->big = true;
+    else if (rc == STORE_OK && !row.has_bytes) {
+        log_error("store: BLOB %d holds no bytes, its record says %d", g->out.blob_id,
+                  g->out.blob_size);
+        rc = STORE_CORRUPT;
+    } else if (rc == STORE_OK) {
+        rc = pic_fill_mem(&g->d, &g->out, row.bytes, row.len);
+        row.bytes = NULL; /* taken */
+    }
+    free(row.bytes);
+    return rc;
 }
 
 static store_err blob_get_fn(store_tx *tx, void *ctx)
@@ -470,15 +542,16 @@ static store_err thumb_get_fn(store_tx *tx, void *ctx)
     return rc == STORE_OK ? record_bytes(tx, g) : rc;
 }
 
-/* Runs read recipe fn over g in one READ transaction: *out the record it
- * found (also when it holds no bytes), *v its plain bytes. */
-static store_err read_run(get_ctx *g, store_recipe fn, bool may_spool, model_blob *out,
-                          store_pic_view *v)
+/* Runs read recipe fn over g in one transaction of mode m (READ, or
+ * READ1 for image_get1_fn): *out the record it found (also when it holds
+ * no bytes), *v its plain bytes. */
+static store_err read_run_in(get_ctx *g, store_tx_mode m, store_recipe fn, bool may_spool,
+                             model_blob *out, store_pic_view *v)
 {
     g->d = (pic_dst){.s = g->s, .may_spool = may_spool, .fd = -1};
     model_blob_empty(&g->out);
     *v = (store_pic_view){.fd = -1, .rel = {nothing_release, NULL}};
-    store_err rc = store_run(g->s, STORE_TX_READ, fn, g);
+    store_err rc = store_run(g->s, m, fn, g);
     *out = g->out;
     if (rc != STORE_OK) { /* also a COMMIT that failed after the bytes were read */
         dst_drop(&g->d);
@@ -495,11 +568,22 @@ static store_err read_run(get_ctx *g, store_recipe fn, bool may_spool, model_blo
     return STORE_OK;
 }
 
+static store_err read_run(get_ctx *g, store_recipe fn, bool may_spool, model_blob *out,
+                          store_pic_view *v)
+{
+    return read_run_in(g, STORE_TX_READ, fn, may_spool, out, v);
+}
+
+/* A picture of one piece is one image_read; a larger one is read again,
+ * record and bytes, in one READ transaction. */
 store_err store_pic_image_read(store_t *s, arena_t *a, model_kind k, int32_t id, bool may_spool,
                                model_blob *out, store_pic_view *v)
 {
     get_ctx g = {.s = s, .a = a, .k = k, .id = id};
-    return read_run(&g, image_get_fn, may_spool, out, v);
+    store_err rc = read_run_in(&g, STORE_TX_READ1, image_get1_fn, may_spool, out, v);
+    if (rc == STORE_OK && g.big)
+        rc = read_run(&g, image_get_fn, may_spool, out, v);
+    return rc;
 }
 
 store_err store_pic_view_take(store_err rc, store_pic_view *v, void **bytes, size_t *len)

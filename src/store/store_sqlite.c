@@ -423,6 +423,9 @@ struct sq_store {
     int nidle;
     struct group *group;     /* writers commit together */
     struct walsync *walsync; /* durable mode: answered writes are on disk */
+    /* store_options.metrics: each WAL flush's time, each group COMMIT's
+     * writes (NULL: not counted) */
+    metrics_family *m_flush, *m_group;
     /* A write transaction in progress (or in the open group) wrote users:
      * set inside it, taken by the COMMIT that ends it. */
     atomic_bool users_written;
@@ -693,8 +696,10 @@ static store_err wal_flush(struct sq_store *s)
     struct walsync *w = s->walsync;
     if (atomic_load(&w->failed) != 0)
         return STORE_UNAVAILABLE;
+    uint64_t t0 = text_monotonic_us();
     int e = fdatasync(w->fd) == 0 ? 0 : errno;
     atomic_fetch_add(&w->flushes, 1);
+    metrics_observe(s->m_flush, 0, text_monotonic_us() - t0);
     if (e == 0)
         return STORE_OK;
     atomic_store(&w->failed, e);
@@ -978,6 +983,10 @@ static void group_commit(struct group *g)
     struct member *batch = g->members;
     g->members = NULL;
     pthread_mutex_unlock(&g->mu);
+    uint64_t writes = 0;
+    for (const struct member *m = batch; m != NULL; m = m->next)
+        writes++;
+    metrics_observe(s->m_group, 0, writes);
     store_err rc = exec_q(g->c, Q_COMMIT);
     if (rc != STORE_OK && !sqlite3_get_autocommit(g->c->db) && exec_q(g->c, Q_ROLLBACK) != STORE_OK)
         log_error("sqlite: rollback failed");
@@ -1754,6 +1763,81 @@ static store_err be_blob_read(store_tx *tx, arena_t *a, int32_t id, store_row_lo
     sqlite3_stmt *st = query(c, Q_BLOB_GET);
     bind_int(st, 1, id);
     return step_blob(c, st, a, out);
+}
+
+static store_err be_pic_read_open(store_tx *tx, int32_t blob_id, int64_t *size, store_pic_r **out);
+static store_err be_pic_read(store_pic_r *r, int64_t off, void *buf, size_t n);
+static void be_pic_read_close(store_pic_r *r);
+
+/* The stored bytes of record blob_id, when it holds at most a piece of
+ * them, into a malloc'd out->bytes. */
+static store_err image_bytes(store_tx *tx, int32_t blob_id, store_image_row *out)
+{
+    store_pic_r *r = NULL;
+    int64_t size = 0;
+    store_err rc = be_pic_read_open(tx, blob_id, &size, &r);
+    if (rc != STORE_OK)
+        return rc == STORE_ABSENT ? STORE_OK : rc;
+    if (size > STORE_PIECE) {
+        be_pic_read_close(r);
+        return STORE_OK;
+    }
+    if ((out->bytes = malloc(size > 0 ? (size_t)size : 1)) == NULL)
+        rc = STORE_INTERNAL;
+    if (rc == STORE_OK)
+        rc = be_pic_read(r, 0, out->bytes, (size_t)size);
+    be_pic_read_close(r);
+    out->len = (size_t)size;
+    out->has_bytes = rc == STORE_OK;
+    if (rc != STORE_OK) {
+        free(out->bytes);
+        out->bytes = NULL;
+    }
+    return rc;
+}
+
+/* The entity, its record, their bytes: in READ1 (autocommit) a deferred
+ * transaction of its own holds them to one snapshot. */
+static store_err image_reads(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                             store_image_row *out)
+{
+    int32_t blob_id;
+    store_err rc = be_ent_read(tx, NULL, k, id, STORE_ROW_PLAIN, &out->ent);
+    if (rc != STORE_OK || (blob_id = out->ent.image_blob_id) == 0)
+        return rc;
+    rc = be_blob_read(tx, a, blob_id, STORE_ROW_PLAIN, &out->rec);
+    if (rc == STORE_ABSENT) { /* the record is missing: rec.b.blob_id 0 */
+        memset(&out->rec, 0, sizeof(out->rec));
+        return STORE_OK;
+    }
+    if (rc == STORE_OK && with_bytes && out->rec.b.blob_size <= STORE_PIECE)
+        rc = image_bytes(tx, blob_id, out);
+    return rc;
+}
+
+static store_err be_image_read(store_tx *tx, arena_t *a, model_kind k, int32_t id, bool with_bytes,
+                               store_image_row *out)
+{
+    struct conn *c = tx_conn(tx);
+    bool own = c->mode == TX_NONE;
+    memset(out, 0, sizeof(*out));
+    store_err rc = own ? exec_q(c, Q_BEGIN) : STORE_OK;
+    if (rc != STORE_OK)
+        return rc;
+    rc = image_reads(tx, a, k, id, with_bytes, out);
+    if (!own)
+        return rc;
+    reset_all(c);
+    store_err end = exec_q(c, rc == STORE_OK ? Q_COMMIT : Q_ROLLBACK);
+    if (!sqlite3_get_autocommit(c->db) && exec_q(c, Q_ROLLBACK) != STORE_OK)
+        log_error("sqlite: rollback failed"); /* the connection goes back in autocommit */
+    if (rc == STORE_OK && end != STORE_OK) {
+        free(out->bytes);
+        out->bytes = NULL;
+        out->has_bytes = false;
+        rc = end;
+    }
+    return rc;
 }
 
 static store_err be_blob_insert(store_tx *tx, const char *ct, int32_t user, int64_t now,
@@ -2830,6 +2914,135 @@ static store_err be_ids_settle(store_tx *tx, store_copy_table t, int64_t hw)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "ids_settle");
 }
 
+/* ---- backup and check ------------------------------------------------------
+ * The online backup API copies pages from tx's connection, which holds a
+ * read transaction for the whole copy: every step reads the same WAL
+ * snapshot (a step never restarts because a server wrote meanwhile, and
+ * the server's writers are never blocked: WAL readers do not block them). */
+
+#define BACKUP_STEP_PAGES 256 /* 1 MiB at 4 KiB pages; a progress step */
+
+/* The error of a backup's destination connection, logged. */
+static store_err backup_err(sqlite3 *dst, int rc, const char *path)
+{
+    log_error("backup: %s: %s (%d)", path, dst != NULL ? sqlite3_errmsg(dst) : "", rc);
+    return (rc & 0xff) == SQLITE_FULL ? STORE_NO_SPACE : STORE_INTERNAL;
+}
+
+/* Every step of the copy of c's database into dst. */
+static int backup_steps(struct conn *c, sqlite3 *dst, void (*fn)(void *, int64_t, int64_t),
+                        void *ctx)
+{
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", c->db, "main");
+    if (b == NULL)
+        return sqlite3_errcode(dst);
+    int rc;
+    do {
+        rc = sqlite3_backup_step(b, BACKUP_STEP_PAGES);
+        int total = sqlite3_backup_pagecount(b);
+        if (fn != NULL)
+            fn(ctx, total - sqlite3_backup_remaining(b), total);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            sqlite3_sleep(10);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    int fin = sqlite3_backup_finish(b);
+    return rc == SQLITE_DONE ? fin : rc;
+}
+
+/* PRAGMA quick_check of the copy answers "ok". */
+static int backup_checked(sqlite3 *dst)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        rc = t != NULL && strcmp(t, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static store_err be_backup_to(store_tx *tx, const char *path,
+                              void (*fn)(void *ctx, int64_t done, int64_t total), void *ctx)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3 *dst = NULL;
+    int64_t n = 0;
+    /* a first read fixes the snapshot every step copies */
+    store_err rc = copy_int(c, "SELECT count(*) FROM sqlite_master", &n);
+    if (rc != STORE_OK)
+        return rc;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* the owner's alone */
+    if (fd < 0) {
+        log_error("backup: cannot create %s: %s", path, strerror(errno));
+        return errno == ENOSPC ? STORE_NO_SPACE : STORE_INTERNAL;
+    }
+    close(fd);
+    int r = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL);
+    if (r == SQLITE_OK)
+        r = backup_steps(c, dst, fn, ctx);
+    if (r == SQLITE_OK)
+        r = backup_checked(dst);
+    if (r != SQLITE_OK)
+        rc = backup_err(dst, r, path);
+    if (sqlite3_close(dst) != SQLITE_OK && rc == STORE_OK)
+        rc = STORE_INTERNAL;
+    if (rc == STORE_OK && io_fsync_path(path) != 0) {
+        log_error("backup: cannot flush %s to disk: %s", path, strerror(errno));
+        rc = STORE_INTERNAL;
+    }
+    return rc;
+}
+
+/* Each row of sql's first column that is not "ok", said as a problem;
+ * an error of the statement itself (a page too damaged to walk) too. */
+static store_err check_rows(struct conn *c, const char *sql, const char *label,
+                            void (*say)(void *, bool, const char *), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    char line[1024];
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        while (t != NULL && *t != '\0' && strcmp(t, "ok") != 0) { /* a row may hold lines */
+            size_t n = strcspn(t, "\n");
+            snprintf(line, sizeof(line), "database: %s: %.*s", label, (int)n, t);
+            if (strncmp(t, "*** in database", 15) != 0) /* a heading, not a finding */
+                say(ctx, true, line);
+            t += n + (t[n] == '\n');
+        }
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        snprintf(line, sizeof(line), "database: %s stopped: %s", label, sqlite3_errmsg(c->db));
+        say(ctx, true, line);
+    }
+    sqlite3_finalize(st);
+    return STORE_OK;
+}
+
+/* PRAGMA foreign_key_check: every reference (a link to a BLOB record, a
+ * picture's bytes to their record, a variant to its BLOB, a credential to
+ * its user, a reference field) that names a missing row. */
+static store_err check_references(struct conn *c, void (*say)(void *, bool, const char *),
+                                  void *ctx)
+{
+    static const char sql[] =
+        "SELECT f.\"table\" || ' ' || coalesce(f.rowid, '?') || ': ' || l.\"from\" || ' names "
+        "a row of ' || f.parent || ' that does not exist' FROM pragma_foreign_key_check f "
+        "JOIN pragma_foreign_key_list(f.\"table\") l ON l.id = f.fkid";
+    return check_rows(c, sql, "a reference", say, ctx);
+}
+
+static store_err be_integrity(store_tx *tx, bool quick,
+                              void (*say)(void *ctx, bool problem, const char *line), void *ctx)
+{
+    struct conn *c = tx_conn(tx);
+    check_rows(c, quick ? "PRAGMA quick_check(100)" : "PRAGMA integrity_check(100)",
+               quick ? "quick_check" : "integrity_check", say, ctx);
+    return check_references(c, say, ctx);
+}
+
 static const struct store_be_ops sqlite_be_ops = {
     /* ---- life, health, identity ---- */
     .close = be_close,
@@ -2882,6 +3095,7 @@ static const struct store_be_ops sqlite_be_ops = {
     .ent_set_thumb = be_ent_set_thumb,
 
     /* ---- BLOB records ---- */
+    .image_read = be_image_read,
     .blob_read = be_blob_read,
     .blob_insert = be_blob_insert,
     .blob_set_info = be_blob_set_info,
@@ -2919,6 +3133,10 @@ static const struct store_be_ops sqlite_be_ops = {
     .copy_clear = be_copy_clear,
     .ids_high = be_ids_high,
     .ids_settle = be_ids_settle,
+
+    /* backup and check */
+    .backup_to = be_backup_to,
+    .integrity = be_integrity,
 };
 
 /* A store with no connection yet and every SQL text generated. */
@@ -3191,6 +3409,29 @@ static store_err sq_hold(struct sq_store *s, store_hold_mode h)
     return STORE_OK;
 }
 
+bool store_sqlite_in_use(const char *path)
+{
+    char name[4096];
+    snprintf(name, sizeof(name), "%s.lock", path);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* never held, or not a database */
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd); /* releases what this open took */
+    return held;
+}
+
+void store_sqlite_remove(const char *path, bool database)
+{
+    static const char *const side[] = {"-changes", ".lock", "-wal", "-shm", "-journal", ""};
+    char name[4096];
+    size_t n = database ? sizeof(side) / sizeof(side[0]) : 2;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%s", path, side[i]);
+        unlink(name);
+    }
+}
+
 /* ---- owner-only files ----------------------------------------------------
  * The database holds every password hash and picture: its files are the
  * owner's alone. A new database file is made 0600 before SQLite opens it
@@ -3259,12 +3500,33 @@ static store_err sq_set_path(struct sq_store *s, const char *path)
     return STORE_INTERNAL;
 }
 
+/* The flushes' and group commits' histograms (metrics.h). */
+static void sq_metrics(struct sq_store *s, metrics_t *m)
+{
+    static const uint64_t flush_us[] = {50,    100,   250,    500,    1000,   2500,  5000,
+                                        10000, 25000, 50000, 100000, 250000, 1000000};
+    static const uint64_t writes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    s->m_flush = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_flush_duration_seconds",
+                          .help = "Durable mode: the time of each flush (fdatasync) of the WAL.",
+                          .type = METRICS_HISTOGRAM, .bounds = flush_us,
+                          .nbounds = sizeof(flush_us) / sizeof(flush_us[0]), .scale = 1e6});
+    s->m_group = metrics_register(
+        m, &(metrics_def){.name = "crmblob_store_group_commit_writes",
+                          .help = "Durable mode: the writes each group COMMIT carried.",
+                          .type = METRICS_HISTOGRAM, .bounds = writes,
+                          .nbounds = sizeof(writes) / sizeof(writes[0])});
+}
+
 store_err store_sqlite_open(const char *path, const store_options *opt, store_be **out)
 {
     assert(path != NULL && opt != NULL && out != NULL);
     int pool_size = opt->pool_size > 0 ? opt->pool_size : DEFAULT_POOL_SIZE;
     store_err rc = STORE_OK;
+    struct stat st;
     *out = NULL;
+    if (opt->must_exist && stat(path, &st) != 0 && errno == ENOENT)
+        return STORE_ABSENT; /* the caller says how to make one */
     struct sq_store *s = sq_new(pool_size);
     if (s == NULL) {
         log_error("store: out of memory");
@@ -3277,8 +3539,10 @@ store_err store_sqlite_open(const char *path, const store_options *opt, store_be
         rc = db_files_private(path);
     for (int i = 0; i < pool_size && rc == STORE_OK; i++)
         rc = sq_add_conn(s, path);
-    if (rc == STORE_OK && opt->durable)
+    if (rc == STORE_OK && opt->durable) {
+        sq_metrics(s, opt->metrics);
         rc = walsync_create(s, path);
+    }
     if (rc == STORE_OK && opt->durable && pool_size > 1)
         rc = group_create(s);
     if (rc == STORE_OK)

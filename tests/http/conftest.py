@@ -358,7 +358,15 @@ class Server:
                 f"stderr: {p.stderr}")
         return p
 
+    def init_db(self):
+        """`crmblob init`: the administration commands refuse to make a
+        database, so one is made before the first user is added."""
+        if not getattr(self, "_db_made", False):
+            self.cli("init", "--db", str(self.db), check=True)
+            self._db_made = True
+
     def add_user(self, name, role, password, full_name=None, check=True):
+        self.init_db()
         args = ["user", "add", name, "--role", role]
         if full_name is not None:
             args += ["--full-name", full_name]
@@ -1617,7 +1625,12 @@ class ProxyAdmin:
         """Seconds until the server's status begins with `want` (UP, DOWN)."""
         t0 = time.monotonic()
         while True:
-            st = self.stat(backend, server)["status"]
+            try:
+                st = self.stat(backend, server)["status"]
+            except (FileNotFoundError, ConnectionRefusedError):
+                # haproxy may answer on its port a moment before its stats
+                # socket exists: wait for it like for the status
+                st = "no admin socket yet"
             if st.startswith(want):
                 return time.monotonic() - t0
             assert time.monotonic() - t0 < timeout, f"{server} still {st} after {timeout}s"

@@ -1,7 +1,7 @@
 """Health for a load balancer (SPEC §11, issue 18): GET /health and GET /ready.
 
-- /health: the process is alive; 200 "ok" without credentials, touching
-  nothing else.
+- /health: the process is alive; 200 "ok crmblob VERSION" (the version
+  `crmblob --version` prints) without credentials, touching nothing else.
 - /ready: the database and an image worker answer: 200 "ok", else 503 with
   Retry-After and the part that does not answer in the error carrier; 200
   again once it is mended. Its verdict is at most a second old.
@@ -14,6 +14,7 @@
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -25,6 +26,14 @@ from conftest import (BIN, HTTP_TIMEOUT, NO_LIMITER, ArgServer, RawConn, assert_
                       unlinked_files, sqlite_only)
 
 FRESH_S = 1.2  # a /ready verdict is kept for 1 s
+
+
+def ok_body(path):
+    """What a probe of path answers: /health says the version too."""
+    if path.strip("/").lower() != "health":
+        return "ok\n"
+    out = subprocess.run([str(BIN), "--version"], capture_output=True, text=True, check=True)
+    return "ok " + out.stdout
 
 
 def probe(s, path, method="GET", **kw):
@@ -51,7 +60,7 @@ def test_probes_answer_without_credentials(tmp_path):
         for path in ("/health", "/ready", "/HEALTH/"):
             r = probe(s, path)
             assert r.status_code == 200, (path, r.status_code, r.text)
-            assert r.text == "ok\n"
+            assert r.text == ok_body(path)
             assert r.headers["Content-Type"].startswith("text/plain")
             assert r.headers["Cache-Control"] == "no-store"
             h = probe(s, path, "HEAD")
@@ -93,7 +102,7 @@ def test_probes_need_no_host_beyond_http11(tmp_path):
             c.send(f"GET {path} HTTP/1.0\r\n\r\n".encode())
             status, _, body = c.read_response()
             c.close()
-            assert status == 200 and body == b"ok\n"
+            assert status == 200 and body == ok_body(path).encode()
         c = RawConn(s.port)   # HTTP/1.1 without Host: 400, as for every path
         c.send(b"GET /health HTTP/1.1\r\n\r\n")
         status, _, _ = c.read_response()

@@ -11,7 +11,8 @@ from conftest import BIN, RawConn, basic, blob_id_of, data
 
 ACCESS_RE = re.compile(
     r"^(?P<ts>\S+.*?)\s+access\s+(?P<method>[A-Z]+)\s+(?P<path>\S+)\s+(?P<status>\d{3})\s+"
-    r"(?P<bytes>\d+)\s+(?P<dur>\d+)us(?:\s+(?P<user>\S+))?(?:\s+app=(?P<app>\S+))?"
+    r"(?P<bytes>\d+)\s+(?P<dur>\d+)us(?:\s+(?P<user>\S+))?"
+    r"(?:\s+id=(?P<id>\S+))?(?:\s+ua=\"(?P<ua>[^\"]*)\")?(?:\s+app=(?P<app>\S+))?"
     r"\s+from=(?P<client>\S+)\s*$")
 
 

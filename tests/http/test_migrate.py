@@ -427,7 +427,7 @@ def test_memory_stays_bounded_whatever_the_pictures(pg_db, tmp_path):
     finally:
         stop_arg_server(s)
     empty = tmp_path / "empty.db"
-    subprocess.run([str(BIN), "user", "list", "--db", str(empty)], check=True,
+    subprocess.run([str(BIN), "init", "--db", str(empty)], check=True,
                    capture_output=True)
     base = peak_rss_mb("--from", str(empty), "--to", str(tmp_path / "empty2.db"))
     there = peak_rss_mb("--from", str(s.db), "--to", pg_db.conninfo)
@@ -448,7 +448,7 @@ def wait_until(pred, timeout=60.0):
 def empty_schema(target, tmp_path):
     """target given crmblob's tables and nothing else (a copy of no rows)."""
     empty = tmp_path / "empty.db"
-    subprocess.run([str(BIN), "user", "list", "--db", str(empty)], check=True,
+    subprocess.run([str(BIN), "init", "--db", str(empty)], check=True,
                    capture_output=True)
     ok(migrate("--from", str(empty), "--to", target))
 

@@ -65,6 +65,34 @@ def test_remembered_basic_sees_another_process_change_the_user(pg_srv):
     assert dave.get(f"/api/v1/Person/{pid}").status_code == 401
 
 
+def test_a_password_change_is_seen_by_every_server_at_once(pg_srv, tmp_path):
+    """Two servers on one schema both remember carol's Basic value and read
+    her picture; once her password has changed (the CLI: the way a
+    password changes), the old one is refused by each on its very next
+    request, also by the reads that take a single statement."""
+    other = PgServer(tmp_path / "other", pg_srv.pg_schema)
+    other.users = dict(pg_srv.users)
+    other.start()
+    try:
+        pid = pg_srv.client("admin").post("/api/v1/Person", json={"Firstname": "P"}).json()[
+            "PersonId"]
+        data = png_of_size(5_000)
+        pg_srv.client("admin").put_image("Person", pid, data)
+        old = [srv.client("carol", "carol-pw-1") for srv in (pg_srv, other)]
+        for c in old * 2:  # verified once, then remembered
+            assert c.get_image("Person", pid).content == data
+            assert c.info("Person", pid)["BlobSize"] == len(data)
+        pg_srv.passwd("carol", "carol-pw-2")
+        for c in old:
+            assert c.get(f"/api/v1/Person/{pid}/Image").status_code == 401
+            assert c.get(f"/api/v1/Person/{pid}/ImageInfo").status_code == 401
+        for srv in (pg_srv, other):
+            assert srv.client("carol", "carol-pw-2").get_image("Person", pid).content == data
+    finally:
+        if other.alive():
+            assert other.stop() == 0
+
+
 def test_picture_round_trip(pg_srv):
     admin = pg_srv.client("admin")
     pid = admin.post("/api/v1/Person", json={"Firstname": "P"}).json()["PersonId"]

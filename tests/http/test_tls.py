@@ -265,6 +265,7 @@ def test_unreadable_key(tmp_path):
         cert.chmod(0o644)
         key.chmod(0)
         s = TlsServer(tmp_path / "a", serve_args=["--tls-cert", cert, "--tls-key", key])
+        s.port = free_port()  # serve binds its port before it reads the TLS files
         argv = [str(a) for a in s.serve_argv()]
         if as_nobody:
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + argv

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -629,7 +630,8 @@ static void log_long_line(void)
     log_set_level(LOG_INFO);
     log_debug("hidden %d", 1); /* below the level: nothing */
     log_info("%s", big);
-    log_access("GET", "/api/v1/Person/1/Image", 200, 1234, 56, "admin", "app1", "192.0.2.7");
+    log_access(&(log_access_fields){"GET", "/api/v1/Person/1/Image", 200, 1234, 56, "admin", "app1",
+                                    "192.0.2.7", "r1", "curl/8"});
 }
 
 static void test_log_lines(void **state)
@@ -645,19 +647,20 @@ static void test_log_lines(void **state)
     assert_null(strstr(got, "hidden"));
     assert_non_null(
         strstr(got + first,
-               "access GET /api/v1/Person/1/Image 200 1234 56us admin app=app1 from=192.0.2.7\n"));
+               "access GET /api/v1/Person/1/Image 200 1234 56us admin id=r1 "
+               "ua=\"curl/8\" app=app1 from=192.0.2.7\n"));
     assert_int_equal(got[n - 1], '\n');
 }
 
 static void log_buffered_lines(void)
 {
     assert_true(log_buffer_start());
-    log_access("GET", "/a", 200, 1, 2, "u", NULL, NULL);
-    log_access("GET", "/b", 404, 0, 3, NULL, NULL, NULL);
+    log_access(&(log_access_fields){"GET", "/a", 200, 1, 2, "u", .user_agent = NULL});
+    log_access(&(log_access_fields){"GET", "/b", 404, 0, 3, NULL, .user_agent = NULL});
     log_warn("diagnostic");
-    log_access("PUT", "/c d", 200, 5, 4, "u", NULL, NULL);
+    log_access(&(log_access_fields){"PUT", "/c d", 200, 5, 4, "u", .user_agent = NULL});
     log_buffer_stop();
-    log_access("GET", "/after", 200, 0, 1, "u", NULL, NULL);
+    log_access(&(log_access_fields){"GET", "/after", 200, 0, 1, "u", .user_agent = NULL});
 }
 
 /* Gathered access lines come out whole, in order, before a later
@@ -667,9 +670,9 @@ static void test_log_buffered_order(void **state)
     (void)state;
     static char got[8192];
     capture_stderr(log_buffered_lines, got, sizeof(got));
-    const char *want[] = {"access GET /a 200 1 2us u\n", "access GET /b 404 0 3us -\n",
-                          " warn diagnostic\n", "access PUT /c\\x20d 200 5 4us u\n",
-                          "access GET /after 200 0 1us u\n"};
+    const char *want[] = {"access GET /a 200 1 2us u ua=\"\"\n", "access GET /b 404 0 3us - ua=\"\"\n",
+                          " warn diagnostic\n", "access PUT /c\\x20d 200 5 4us u ua=\"\"\n",
+                          "access GET /after 200 0 1us u ua=\"\"\n"};
     const char *at = got;
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const char *hit = strstr(at, want[i]);
@@ -693,7 +696,7 @@ static void test_log_flusher_writes(void **state)
     dup2(fds[1], STDERR_FILENO);
     close(fds[1]);
     assert_true(log_buffer_start());
-    log_access("GET", "/flushed", 200, 0, 1, "u", NULL, NULL);
+    log_access(&(log_access_fields){"GET", "/flushed", 200, 0, 1, "u", .user_agent = NULL});
     struct pollfd p = {.fd = fds[0], .events = POLLIN};
     int ready = poll(&p, 1, 2000);
     char got[512] = {0};
@@ -704,7 +707,127 @@ static void test_log_flusher_writes(void **state)
     close(fds[0]);
     assert_int_equal(ready, 1);
     assert_true(n > 0);
-    assert_non_null(strstr(got, "access GET /flushed 200 0 1us u\n"));
+    assert_non_null(strstr(got, "access GET /flushed 200 0 1us u ua=\"\"\n"));
+}
+
+/* JSON access lines: every value escaped (quotes, backslashes, control
+ * characters, bytes that are not UTF-8), valid UTF-8 kept, absent values
+ * null, an overlong value cut within its budget and the line still closed. */
+static void test_log_access_json(void **state)
+{
+    (void)state;
+    static char big[6000], out[LOG_ACCESS_MAX];
+    memset(big, 'A', sizeof(big) - 1);
+    big[100] = '"';
+    log_access_fields f = {.method = "GET",
+                           .target = "/p?q=\"x\"&b=\\\x01",
+                           .status = 200,
+                           .bytes = 7,
+                           .micros = 9,
+                           .user = "-",
+                           .client = "192.0.2.1",
+                           .request_id = "id-1",
+                           .user_agent = "a\xff\xc3\xa9\x1b[31m\x7f\n"};
+    size_t n = log_format_access(LOG_JSON, &f, out);
+    out[n] = '\0';
+    assert_int_equal(out[0], '{');
+    assert_non_null(strstr(out, "\"msg\":\"access\",\"method\":\"GET\","
+                                "\"target\":\"/p?q=\\\"x\\\"&b=\\\\\\u0001\",\"status\":200,"
+                                "\"bytes\":7,\"duration_us\":9,\"user\":null,\"app\":null,"
+                                "\"request_id\":\"id-1\","
+                                "\"user_agent\":\"a\\ufffd\xc3\xa9\\u001b[31m\\u007f\\n\","
+                                "\"client\":\"192.0.2.1\"}\n"));
+    f.target = big;
+    f.user_agent = big;
+    f.user = big;
+    f.app = big;
+    n = log_format_access(LOG_JSON, &f, out);
+    assert_true(n < LOG_ACCESS_MAX);
+    assert_memory_equal(out + n - 3, "\"}\n", 3);
+    assert_non_null(strstr(out, "\"user_agent\":\"AAA"));
+    assert_non_null(strstr(out, "\"client\":\"192.0.2.1\"}"));
+    n = log_format_access(LOG_TEXT, &f, out);
+    assert_true(n < LOG_ACCESS_MAX);
+    assert_non_null(strstr(out, " from=192.0.2.1\n"));
+    assert_non_null(strstr(out, "AAA\\x22AAA"));
+}
+
+static void log_json_diag(void)
+{
+    static char quotes[3000];
+    memset(quotes, '"', sizeof(quotes) - 1);
+    log_set_format(LOG_JSON);
+    log_warn("long %s", quotes); /* cut, still closed */
+    memset(quotes, 'L', sizeof(quotes) - 1);
+    log_warn("%s", quotes); /* fills the line exactly */
+    log_warn("say \"%s\"", "x\ny\xff");
+    log_set_level(LOG_WARN);
+    log_info("hidden");
+    log_access(&(log_access_fields){"GET", "/hidden", 200, 0, 1, "u", .user_agent = NULL});
+    log_set_level(LOG_INFO);
+    log_set_format(LOG_TEXT);
+}
+
+/* A JSON diagnostic line; below the level, nothing (access lines are info). */
+static void test_log_json_diag(void **state)
+{
+    (void)state;
+    static char got[16384];
+    capture_stderr(log_json_diag, got, sizeof(got));
+    assert_non_null(strstr(got, "\",\"level\":\"warn\",\"msg\":\"say \\\"x\\ny\\ufffd\\\"\"}\n"));
+    assert_true(strncmp(got, "{\"time\":\"20", 11) == 0);
+    const char *nl = strchr(got, '\n');
+    assert_non_null(nl);
+    assert_true(nl - got < 2048);
+    assert_memory_equal(nl - 4, "\\\"\"}", 4); /* the last escaped quote, the closing one, the brace */
+    const char *nl2 = strchr(nl + 1, '\n');
+    assert_non_null(nl2);
+    assert_true(nl2 - nl - 1 < 2048);
+    assert_memory_equal(nl2 - 3, "L\"}", 3);
+    assert_null(strstr(got, "hidden"));
+}
+
+/* --log-file: lines go to the file; after it is moved away, log_reopen
+ * makes a new one by the name (what a reload does for logrotate); a file
+ * that cannot be opened leaves lines where they went. */
+static void test_log_file_reopen(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crmblob-logtest-XXXXXX", path[128], moved[128], got[4096];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.log", dir);
+    snprintf(moved, sizeof(moved), "%s/a.log.1", dir);
+    assert_int_equal(log_reopen(), 0); /* stderr: nothing to do */
+    assert_int_equal(log_open_file(path), 0);
+    log_info("first %d", 1);
+    assert_int_equal(rename(path, moved), 0);
+    log_info("second %d", 2); /* still the moved file */
+    assert_int_equal(log_reopen(), 0);
+    log_info("third %d", 3);
+    char bad[160];
+    snprintf(bad, sizeof(bad), "%s/no/such/dir.log", dir);
+    assert_int_equal(log_open_file(bad), ENOENT);
+    log_info("fourth %d", 4);
+    int fd = open(moved, O_RDONLY);
+    ssize_t n = read(fd, got, sizeof(got) - 1);
+    close(fd);
+    got[n > 0 ? n : 0] = '\0';
+    assert_non_null(strstr(got, " info first 1\n"));
+    assert_non_null(strstr(got, " info second 2\n"));
+    assert_null(strstr(got, "third"));
+    fd = open(path, O_RDONLY);
+    n = read(fd, got, sizeof(got) - 1);
+    close(fd);
+    got[n > 0 ? n : 0] = '\0';
+    assert_non_null(strstr(got, " info third 3\n"));
+    assert_non_null(strstr(got, " info fourth 4\n"));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0007, 0);
+    unlink(path);
+    unlink(moved);
+    rmdir(dir);
+    assert_int_equal(log_open_file(NULL), 0); /* stderr again, for the other tests */
 }
 
 /* Lines of one kind past the limit are counted, and the next line of the
@@ -848,7 +971,8 @@ int main(void)
         cmocka_unit_test(test_text_dates),       cmocka_unit_test(test_text_bad_dates),
         cmocka_unit_test(test_text_http_date),   cmocka_unit_test(test_text_clocks),
         cmocka_unit_test(test_err_table),        cmocka_unit_test(test_log_lines),
-        cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_flusher_writes),
+        cmocka_unit_test(test_log_buffered_order), cmocka_unit_test(test_log_access_json),
+        cmocka_unit_test(test_log_json_diag), cmocka_unit_test(test_log_file_reopen), cmocka_unit_test(test_log_flusher_writes),
         cmocka_unit_test(test_log_limit), cmocka_unit_test(test_meter_line),
         cmocka_unit_test(test_meter_unknown_totals),        cmocka_unit_test(test_log_limit_summary_unprompted),
     };

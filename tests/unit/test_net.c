@@ -1,4 +1,4 @@
-/* test_net.c — CIDR lists (src/core/net.h). */
+/* test_net.c — CIDR lists and listening addresses (src/core/net.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +7,12 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/net.h"
 
@@ -103,6 +107,48 @@ static void test_addr_key(void **state)
     assert_int_equal(net_addr_key(NULL, a), 0);
 }
 
+static void test_parse_listen(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    assert_true(net_parse_listen("127.0.0.1:8080", &ss, &len));
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
+    assert_true(net_parse_listen("[::1]:0", &ss, &len));
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(len, sizeof(struct sockaddr_in6));
+    assert_true(net_parse_listen("*:80", &ss, &len));
+    assert_int_equal(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(INADDR_ANY));
+    assert_true(net_parse_listen(":80", &ss, &len));
+    assert_true(net_parse_listen("localhost:80", &ss, &len));
+    static const char *const bad[] = {"", "8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
+                                      "127.0.0.1:-1", "[::1:80", "::1:80", "host.example:80",
+                                      "127.0.0.1:80x", "1.2.3.4.5:80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(net_parse_listen(bad[i], &ss, &len));
+}
+
+/* A port taken is refused with EADDRINUSE; the socket is close-on-exec. */
+static void test_listen(void **state)
+{
+    (void)state;
+    int fd = -1, fd2 = -1, err = 0;
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    char where[64];
+    assert_int_equal(net_listen("127.0.0.1:0", 16, &fd, &err), CB_EOK);
+    assert_true(fd >= 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(where, sizeof(where), "127.0.0.1:%d", ntohs(a.sin_port));
+    assert_int_equal(net_listen(where, 16, &fd2, &err), CB_EUNAVAILABLE);
+    assert_int_equal(err, EADDRINUSE);
+    assert_int_equal(fd2, -1);
+    assert_int_equal(net_listen("nowhere", 16, &fd2, &err), CB_EBADREQ);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +156,8 @@ int main(void)
         cmocka_unit_test(test_parse_and_match_v6),
         cmocka_unit_test(test_parse_refuses),
         cmocka_unit_test(test_addr_key),
+        cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

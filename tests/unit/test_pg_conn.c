@@ -369,6 +369,73 @@ static void test_prepared_and_terminate(void **state)
     pgc_pool_close(p);
 }
 
+/* pgc_run_after: statement id after text statements, in one pipeline. */
+static pgc_res run_add_after(pgc_conn *c, const char *const *pre, const char *x, int *sum)
+{
+    const char *vals[] = {x, "1"};
+    PGresult *r = NULL;
+    pgc_res rc = pgc_run_after(c, pre, 0, 2, vals, NULL, NULL, &r);
+    if (rc == PGC_OK)
+        *sum = atoi(PQgetvalue(r, 0, 0));
+    else
+        assert_null(r);
+    PQclear(r);
+    return rc;
+}
+
+/* The statement runs inside what pre began; the first failure is the
+ * answer (a failed pre statement: the statement is not run, nor marked
+ * prepared); the connection stays in step and usable; a terminated
+ * backend is UNAVAILABLE and replaced. */
+static void test_run_after(void **state)
+{
+    (void)state;
+    static const char *const begin[] = {"BEGIN ISOLATION LEVEL READ COMMITTED",
+                                        "SET LOCAL lock_timeout = 1", NULL};
+    static const char *const bad[] = {"BEGIN", "SELECT 1/0", NULL};
+    pgc_pool *p = NULL;
+    pgc_conn *c = NULL;
+    PGresult *r = NULL;
+    int sum = 0;
+    pgc_options o = base_opts;
+    o.size = 1;
+    o.stmts = stmts;
+    o.nstmts = 2;
+    assert_int_equal(pgc_pool_open(cluster_conninfo(), &o, &p), PGC_OK);
+    assert_int_equal(pgc_checkout(p, &c), PGC_OK);
+    /* a failed pre statement: its SQLSTATE, nothing after it ran */
+    assert_int_equal(run_add_after(c, bad, "2", &sum), PGC_INVALID);
+    assert_string_equal(pgc_last_sqlstate(c), "22012");
+    assert_int_equal(PQtransactionStatus(pgc_pg(c)), PQTRANS_INERROR);
+    assert_int_equal(pgc_exec(c, "ROLLBACK", NULL), PGC_OK);
+    /* BEGIN and SET LOCAL, then the statement (prepared in the pipeline) */
+    assert_int_equal(run_add_after(c, begin, "2", &sum), PGC_OK);
+    assert_int_equal(sum, 3);
+    assert_int_equal(PQtransactionStatus(pgc_pg(c)), PQTRANS_INTRANS);
+    assert_int_equal(pgc_exec(c, "SHOW lock_timeout", &r), PGC_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1ms");
+    PQclear(r);
+    assert_int_equal(run_add(c, "40", "2", &sum), PGC_OK); /* prepared, in step */
+    assert_int_equal(sum, 42);
+    assert_int_equal(pgc_exec(c, "COMMIT", NULL), PGC_OK);
+    /* the statement fails after BEGIN: its failure, the transaction failed */
+    assert_int_equal(run_add_after(c, begin, "x", &sum), PGC_INVALID); /* 22P02 */
+    assert_int_equal(PQtransactionStatus(pgc_pg(c)), PQTRANS_INERROR);
+    pgc_return(p, c); /* rolled back */
+    assert_int_equal(pgc_checkout(p, &c), PGC_OK);
+    assert_int_equal(pgc_pool_connects(p), 1);
+    /* terminated while checked out: UNAVAILABLE, then a new connection */
+    terminate(backend_pid(c));
+    assert_int_equal(run_add_after(c, begin, "1", &sum), PGC_UNAVAILABLE);
+    pgc_return(p, c);
+    assert_int_equal(pgc_checkout(p, &c), PGC_OK);
+    assert_int_equal(run_add_after(c, begin, "5", &sum), PGC_OK);
+    assert_int_equal(sum, 6);
+    assert_int_equal(pgc_pool_connects(p), 2);
+    pgc_return(p, c);
+    pgc_pool_close(p);
+}
+
 static void test_server_down_and_back(void **state)
 {
     (void)state;
@@ -743,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_return_rolls_back),
         cmocka_unit_test(test_statement_timeout),
         cmocka_unit_test(test_prepared_and_terminate),
+        cmocka_unit_test(test_run_after),
         cmocka_unit_test(test_wrong_database),
         cmocka_unit_test(test_database_not_utf8),
         cmocka_unit_test(test_error_line_without_password),

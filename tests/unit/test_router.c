@@ -182,6 +182,54 @@ static void test_work_properties(void **state)
     done(&f);
 }
 
+/* /metrics is for admins (its rows say so); the metrics' route templates
+ * are a fixed list, and every request maps to one of them, a path no
+ * route has to the last ("other"). */
+static void test_metrics_route_and_templates(void **state)
+{
+    (void)state;
+    fixture f;
+    char t[160];
+    assert_true(route(&f, "GET", "/metrics"));
+    assert_int_equal(f.x.route.kind, ROUTE_METRICS);
+    assert_true(f.x.rm->admin && !f.x.rm->public && !f.x.rm->quiet);
+    done(&f);
+    assert_true(api_route_exists("/metrics") && api_route_exists("/Metrics/"));
+    assert_false(api_route_exists("/metricsx") || api_route_is_public("/metrics", "GET"));
+    size_t n = api_template_count();
+    const struct {
+        const char *method, *path, *template;
+    } cases[] = {
+        {"GET", "/api/v1/Person/7/Image", "/api/v1/{entity}/{id}/Image"},
+        {"GET", "/api/v1/contact/7/imageinfo", "/api/v1/{entity}/{id}/ImageInfo"},
+        {"GET", "/api/Services80/person/7/image", "/api/Services80/{entity}/{id}/image"},
+        {"POST", "/api/v1/Agents/BLOB/GetBlobEntity", "/api/v1/Agents/BLOB/GetBlobEntity"},
+        {"DELETE", "/health", "/health"}, /* a 405: the template still */
+        {"GET", "/metrics", "/metrics"},
+        {"GET", "/api/v1/Nothing/1", "other"},
+        {"GET", "/etc/passwd", "other"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        route(&f, cases[i].method, cases[i].path);
+        size_t k = api_exchange_template(&f.x);
+        assert_true(k < n);
+        api_template(k, t, sizeof(t));
+        assert_string_equal(t, cases[i].template);
+        done(&f);
+    }
+    api_template(n - 1, t, sizeof(t));
+    assert_string_equal(t, "other");
+    for (size_t i = 0; i + 1 < n; i++) { /* every one distinct, none "other" */
+        char u[160];
+        api_template(i, t, sizeof(t));
+        assert_true(t[0] == '/');
+        for (size_t j = i + 1; j < n; j++) {
+            api_template(j, u, sizeof(u));
+            assert_string_not_equal(t, u);
+        }
+    }
+}
+
 static void test_msg_format(void **state)
 {
     (void)state;
@@ -203,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_bad_ids),       cmocka_unit_test(test_unknown_and_method),
         cmocka_unit_test(test_probe_properties),
         cmocka_unit_test(test_work_properties),
+        cmocka_unit_test(test_metrics_route_and_templates),
         cmocka_unit_test(test_msg_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -474,6 +474,27 @@ static void test_image_put_get(void **state)
     free(bytes);
 }
 
+/* A picture of one piece is read in one image_read, a larger one again in
+ * a READ transaction: both come back whole, at the edge and past it. */
+static void test_image_get_piece_edge(void **state)
+{
+    fixture *f = *state;
+    const size_t piece = 256 * 1024; /* STORE_PIECE */
+    const size_t sizes[] = {1, piece - 1, piece, piece + 1, 2 * piece + 7};
+    int32_t id = create(f, MODEL_PERSON, 0);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        unsigned char *bytes = tmpdb_payload((int)i + 2, sizes[i]);
+        model_blob b, info;
+        assert_int_equal(put_bytes(f->s, f->a, f->dir, MODEL_PERSON, id, bytes, sizes[i], 0, &b),
+                         STORE_OK);
+        assert_image(f, MODEL_PERSON, id, bytes, sizes[i]);
+        assert_int_equal(store_image_info(f->s, f->a, MODEL_PERSON, id, &info), STORE_OK);
+        assert_int_equal(info.version, b.version);
+        assert_int_equal(info.updated_by->id, 0); /* the server itself */
+        free(bytes);
+    }
+}
+
 /* A codec over a new key file in the fixture's directory. */
 static codec_t *keyed_codec(fixture *f, const char *name, bool compress)
 {
@@ -1057,6 +1078,7 @@ int main(void)
         T(test_image_info_put),
         T(test_image_info_put_conceptual_type),
         T(test_image_put_get),
+        T(test_image_get_piece_edge),
         T(test_image_put_flags),
         T(test_recode_all),
         T(test_image_replace),
