@@ -31,6 +31,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
+#include "cli/reconf.h"
 #include "cli/sdnotify.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -395,11 +396,14 @@ static void build_info(metrics_t *m)
     metrics_set(f, 0, 1);
 }
 
-static int cmd_serve(const cli_opts *o)
+/* serve; argc and argv (after the program's name) are read again by the
+ * configuration's reload steps (cli/reconf.h). */
+static int cmd_serve(const cli_opts *o, int argc, char **argv)
 {
     store_t *st = NULL;
     http_tls *tls = NULL;
     reload_registry reg = {0};
+    reconf conf = {.argc = argc, .argv = argv, .level = o->log_level};
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
@@ -468,6 +472,9 @@ static int cmd_serve(const cli_opts *o)
                      .metrics = metrics};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
+    conf.api = api;
+    if (reconf_register(&conf, o->log_file, &reg) != 0)
+        goto out;
     sweeper sw;
     if (!sweeper_start(&sw, st, o->blob_grace_s)) {
         log_error("cannot start the BLOB sweeper");
@@ -477,6 +484,7 @@ static int cmd_serve(const cli_opts *o)
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
+    reconf_free(&conf);
     api_destroy(api);
     auth_destroy(auth);
     store_close(st); /* it borrows the codec */
@@ -513,7 +521,7 @@ int main(int argc, char **argv)
         /* whatever a command ends with, lines it suppressed are counted in
          * one last summary (the server's flusher has stopped by then too) */
         atexit(log_flush_suppressed);
-        rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
+        rc = o.cmd == CLI_SERVE ? cmd_serve(&o, argc - 1, argv + 1) : cli_run(&o);
     }
     cli_opts_free(&o);
     return rc;
