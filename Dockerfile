@@ -6,8 +6,11 @@
 #       -e CRMBLOB_ADMIN_PASSWORD=change-me crmblob
 #   docker kill -s HUP crmblob     # reload (TLS certificates, JWT keys, ...)
 #
-# Extra options of `crmblob serve` go after the image name:
-#   docker run ... crmblob serve --listen 0.0.0.0:8080 --db /data/crmblob.db --durable
+# Settings as CRMBLOB_<OPTION> variables (-e CRMBLOB_DURABLE=yes), a config
+# file (-e CRMBLOB_CONFIG=/data/crmblob.conf), or options after the image
+# name (docker run ... crmblob serve --durable). The first admin's password,
+# without CRMBLOB_ADMIN_PASSWORD: /data/crmblob-admin-password.
+# docker stop waits 10 s by default; a drain may take 30: docker stop -t 40.
 
 # -- build: compilers and -dev packages (scripts/deps.sh build) ------------
 FROM debian:12-slim AS build
@@ -31,6 +34,8 @@ COPY --from=build /stage/usr/local/bin/crmblob /usr/local/bin/crmblob
 COPY --from=build /stage/usr/local/share/man/man1/crmblob.1 /usr/local/share/man/man1/
 USER crmblob
 WORKDIR /data
+# the probe below and EXPOSE assume port 8080
+ENV CRMBLOB_LISTEN=0.0.0.0:8080 CRMBLOB_DB=/data/crmblob.db
 VOLUME /data
 EXPOSE 8080
 # GET /health over the loopback with bash alone (no curl in the image):
@@ -40,4 +45,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # SIGTERM (docker stop): requests in flight finish, up to 30 s
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["crmblob"]
-CMD ["serve", "--listen", "0.0.0.0:8080", "--db", "/data/crmblob.db"]
+CMD ["serve"]

@@ -55,8 +55,9 @@ static const command CMDS[CLI_NCMD] = {
                    "terminal or written to crmblob-admin-password where uploads are spooled).\n"
                    "It stops on SIGTERM or SIGINT, letting requests in flight finish (exit 0).\n"
                    "SIGHUP reloads what can be reloaded (the TLS certificate and key, the\n"
-                   "--jwt-key files); an item that fails keeps its old configuration and the\n"
-                   "log says why."},
+                   "--jwt-key files, the log level and the CORS origins of the config file)\n"
+                   "and opens the log file again; an item that fails keeps its old\n"
+                   "configuration and the log says why."},
     [CLI_INIT] = {"init", "crmblob init [--db PATH|URL]",
                   "Makes a new, empty database (SQLite: the file and its directory, the owner's\n"
                   "only; PostgreSQL: the schema, in a database that must exist), so that users\n"

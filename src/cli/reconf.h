@@ -11,8 +11,9 @@
  * A configuration that cannot be read (a bad line, a bad value) keeps
  * everything as it was, and the step's line says why; the log file is
  * then still opened again by its old name. A setting given on the command
- * line cannot change (it wins over the file). Other settings changed in
- * the file take effect at the next start.
+ * line or in the environment cannot change (they win over the file, and
+ * are the same as at start). Other settings changed in the file take
+ * effect at the next start.
  */
 #ifndef CB_RECONF_H
 #define CB_RECONF_H

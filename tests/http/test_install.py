@@ -162,9 +162,12 @@ def test_man_page_renders_and_names_every_option(tmp_path):
     # man renders hyphens as U+2010 where it breaks words: compare plain
     rendered = text.replace("\u2010", "-").replace("\u2212", "-")
     rendered = re.sub(r"-\n\s+", "-", rendered)
-    helptext = subprocess.run([str(BIN), "--help"], capture_output=True, text=True).stdout
-    options = set(re.findall(r"--[a-z][a-z0-9-]*[a-z0-9]", helptext))
-    assert len(options) > 30, helptext
+    overview = subprocess.run([str(BIN), "--help"], capture_output=True, text=True).stdout
+    helptext = overview
+    for cmd in sorted(set(re.findall(r"^\s+crmblob ([a-z]+)", overview, re.M))):
+        helptext += subprocess.run([str(BIN), "help", cmd], capture_output=True, text=True).stdout
+    options = set(re.findall(r"--[a-z][a-z0-9-]*[a-z0-9]", helptext)) - {"--no"}
+    assert len(options) > 50, helptext
     missing = sorted(o for o in options
                      if not re.search(re.escape(o) + r"(?![a-z0-9-])", rendered))
     assert not missing, f"options of --help the man page does not name: {missing}"
