@@ -238,6 +238,26 @@ def table_tls(res):
     return [row], [("GET Image over TLS vs nginx over TLS", ok, None)]
 
 
+# issue 19: `crmblob import` against a curl loop making the same uploads
+IMPORT_MIN = 1.0  # pictures/s, import ÷ curl loop
+
+
+def table_import(ex):
+    """crmblob import against a curl loop of PUT Image: (rows, summary entries)."""
+    n, secs, csecs = ex.get("imp_n"), ex.get("imp_secs"), ex.get("curl_secs")
+    if n is None:
+        return [["import"] + ["-"] * 5 + ["not run (BENCH_ROWS has no import)"]], []
+    n, p = int(n), ex.get("imp_threads", "?")
+    ips = n / float(secs) if secs else None
+    cps = n / float(csecs) if csecs else None
+    ratio = ips / cps if (ips and cps) else None
+    ok = None if ratio is None else ratio >= IMPORT_MIN
+    row = [f"{n} JPEGs of 25 KB, {p} at a time", "-" if ips is None else f"{ips:.0f}",
+           "-" if cps is None else f"{cps:.0f}", fmt_ratio(ratio), f"≥ {IMPORT_MIN:g}×",
+           f"{secs or '-'} s / {csecs or '-'} s", verdict(ok)]
+    return [row], [("import vs curl loop", ok, None)]
+
+
 def table_committed(res, ex, committed):
     """The SQLite rows against the committed BENCHMARKS.md: (rows, summary entries, note)."""
     c_rps, c_date, c_conns, c_secs = committed
@@ -433,6 +453,10 @@ def main():
     summary.extend(sum_tls)
     hdr_tls = ["row", "crmblob req/s", "nginx req/s", "ratio", "crmblob p99 ms", "nginx p99 ms",
                "p99 ratio", "crmblob CPU µs/req", "nginx CPU µs/req", "target", "result"]
+    rows_imp, sum_imp = table_import(ex)
+    summary.extend(sum_imp)
+    hdr_imp = ["row", "import pictures/s", "curl loop pictures/s", "ratio", "target", "times",
+               "result"]
     rows_c, sum_c, note_c = table_committed(res, ex, committed)
     summary.extend(sum_c)
     hdr18 = ["setup: row", "req/s", "p99 ms", "crmblob CPU µs/req", "PostgreSQL CPU µs/req",
@@ -504,6 +528,17 @@ def main():
               "(bench/nginx-tls.conf.in: OpenSSL, the same static file), one self-signed P-256 certificate "
               "made in the run for both, TLS 1.2 and 1.3 allowed (wrk negotiates 1.3), keep-alive connections. "
               "Neither can sendfile over TLS. CPU µs/req = the server's CPU time over the run ÷ requests.")
+    md.append("")
+    md.append("## Import (issue 19)")
+    md.append("")
+    md.append(md_table(hdr_imp, rows_imp))
+    md.append("")
+    md.append("`crmblob import DIR --entity person --threads N` of distinct 25 KB JPEGs into a fresh "
+              "SQLite database (its time includes creating the persons) against the same uploads made "
+              "by a curl loop (PUT Image, one curl process a file, N at a time with `xargs -P`) to "
+              "`crmblob serve` on a fresh SQLite database whose persons were made before its clock "
+              "started. Both store through the same path: the image worker's validation, then the "
+              "store. Neither side is pinned to a core.")
     md.append("")
     md.append("## PostgreSQL and two servers behind haproxy (issue 18)")
     md.append("")

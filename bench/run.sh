@@ -39,6 +39,9 @@
 #                     pg2      the four rows on two servers on PostgreSQL behind haproxy
 #                     tls      GET Image 25 KB over TLS (--tls-cert) against nginx over
 #                              TLS with the same self-signed certificate (bench/nginx-tls.conf.in)
+#                     import   `crmblob import` of BENCH_IMPORT_N (10000) small JPEGs against
+#                              a curl loop uploading them (PUT Image), BENCH_IMPORT_THREADS (2)
+#                              at a time each (import --threads N; xargs -P N, one curl a file)
 #                   e.g. BENCH_ROWS=sqlite1,sqlite2,pg,pg2 for issue 18's rows alone
 #   BENCH_PG_CPU / BENCH_PROXY_CPU  the cores of PostgreSQL and haproxy (BENCH_SERVER_CPU)
 #
@@ -111,10 +114,10 @@ BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 JSON_SERVER="$BENCH/node_modules/json-server/lib/cli/bin.js"
 JS_SKIP=""
-ROWS_SEL=",${BENCH_ROWS:-issue7,sqlite2,pg,pg2,tls},"
+ROWS_SEL=",${BENCH_ROWS:-issue7,sqlite2,pg,pg2,tls,import},"
 sel() { [[ "$ROWS_SEL" == *",$1,"* ]]; }   # sel GROUP: is the group of rows selected?
 for g in ${ROWS_SEL//,/ }; do
-    case "$g" in issue7 | sqlite1 | sqlite2 | pg | pg2 | tls) ;; *) die "BENCH_ROWS: unknown group $g" ;; esac
+    case "$g" in issue7 | sqlite1 | sqlite2 | pg | pg2 | tls | import) ;; *) die "BENCH_ROWS: unknown group $g" ;; esac
 done
 if ! command -v node >/dev/null || [ ! -f "$JSON_SERVER" ]; then
     [ "$SMOKE" = 1 ] || ! sel issue7 || die "json-server is not installed (bash scripts/bench-deps.sh)"
@@ -854,6 +857,75 @@ if sel tls; then
     measure tls_ng_get_jpeg "$TNG_PID" "$TNG_URL/static/p.jpg" -s "$BENCH/stats.lua"
     stop_pid "$TCB_PID"
     stop_pid "$TNG_PID"
+fi
+
+# ------------------------------------------------------------------ issue 19: import
+# `crmblob import DIR --entity person` of IMP_N distinct small JPEGs (the
+# 25 KB photo, each with its number in a COM segment) into a fresh SQLite
+# database, against the same uploads made by a curl loop (PUT Image, one
+# curl process a file, IMP_P at a time with xargs -P) to a server on a
+# fresh SQLite database of the same kind (no --durable on either side).
+# The import's time includes creating the persons (they do not exist);
+# the curl side's persons are created before its clock starts. Neither
+# side is pinned: the import is client and server in one process.
+if sel import; then
+    IMP_N="${BENCH_IMPORT_N:-10000}"
+    [ "$SMOKE" = 1 ] && IMP_N="${BENCH_IMPORT_N:-200}"
+    IMP_P="${BENCH_IMPORT_THREADS:-2}"
+    ID="$T/import"
+    mkdir -p "$ID/pics"
+    say "import: making $IMP_N JPEGs"
+    python3 - "$SMALL_JPEG" "$ID/pics" "$IMP_N" <<'PY' || die "making the import's pictures failed"
+import sys
+jpg = open(sys.argv[1], "rb").read()
+for i in range(1, int(sys.argv[3]) + 1):
+    com = f"crmblob bench picture {i}".encode()
+    with open(f"{sys.argv[2]}/{i}.jpg", "wb") as f:
+        f.write(jpg[:2] + b"\xff\xfe" + (len(com) + 2).to_bytes(2, "big") + com + jpg[2:])
+PY
+    cmdlog "$(q "$BIN" import import/pics --entity person --threads "$IMP_P" --db import/imp.db)"
+    t0="$(now)"
+    "$BIN" import "$ID/pics" --entity person --threads "$IMP_P" --db "$ID/imp.db" \
+        >"$ID/import.out" 2>"$ID/import.err" || fail "import: crmblob import failed: $(tail -n 3 "$ID/import.err")"
+    t1="$(now)"
+    grep -q "^imported $IMP_N pictures" "$ID/import.out" || fail "import: $(cat "$ID/import.out")"
+    extra imp_n "$IMP_N"; extra imp_threads "$IMP_P"
+    extra imp_secs "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
+    say "  import: $(cat "$ID/import.out") in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s"
+    # the curl side: a server on a fresh database, its persons made first
+    mkdir -p "$ID/srv"
+    printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$ID/srv/crmblob.db" >/dev/null \
+        || die "crmblob user add failed"
+    port="$(free_port)"
+    # shellcheck disable=SC2086
+    "$BIN" serve --listen "127.0.0.1:$port" --db "$ID/srv/crmblob.db" $SERVE_ARGS >"$T/import-srv.log" 2>&1 </dev/null &
+    IS_PID=$!
+    PROCS+=("$IS_PID")
+    IS_URL="http://127.0.0.1:$port"
+    wait_http "$IS_URL/" "$IS_PID" || die "crmblob (import's curl side) did not start"
+    python3 - "$IS_URL" "$USER_NAME" "$PASS" "$IMP_N" <<'PY' || die "creating the curl side's persons failed"
+import base64, http.client, json, sys
+from urllib.parse import urlsplit
+u = urlsplit(sys.argv[1])
+c = http.client.HTTPConnection(u.hostname, u.port)
+auth = "Basic " + base64.b64encode(f"{sys.argv[2]}:{sys.argv[3]}".encode()).decode()
+for i in range(1, int(sys.argv[4]) + 1):
+    body = json.dumps({"PersonId": i, "Firstname": "", "Lastname": "", "ContactId": 0})
+    c.request("POST", "/api/v1/Person", body, {"Authorization": auth, "Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    assert r.status == 201, (i, r.status)
+PY
+    cmdlog "cd import/pics && ls | xargs -P $IMP_P -n 1 sh -c 'curl -s -o /dev/null -w \"%{http_code}\\n\" -u \"\$0:\$1\" -X PUT -H \"Content-Type: image/jpeg\" --data-binary \"@\$3\" \"\$2/api/v1/Person/\${3%.jpg}/Image\"' USER PASS URL"
+    t0="$(now)"
+    # shellcheck disable=SC2016
+    (cd "$ID/pics" && ls | xargs -P "$IMP_P" -n 1 sh -c 'curl -s -o /dev/null -w "%{http_code}\n" -u "$0:$1" -X PUT -H "Content-Type: image/jpeg" --data-binary "@$3" "$2/api/v1/Person/${3%.jpg}/Image"' \
+        "$USER_NAME" "$PASS" "$IS_URL" 2>/dev/null) >"$ID/curl.codes"
+    t1="$(now)"
+    curl_ok="$(grep -c '^200$' "$ID/curl.codes" || true)"
+    [ "$curl_ok" = "$IMP_N" ] || fail "import: the curl loop stored $curl_ok of $IMP_N pictures: $(sort "$ID/curl.codes" | uniq -c | tr '\n' ' ')"
+    extra curl_secs "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
+    say "  curl loop: $curl_ok/$IMP_N in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s"
+    stop_pid "$IS_PID"
 fi
 
 # the issue-7 figures the SQLite rows are compared with (report.py)

@@ -105,6 +105,32 @@ void api_destroy(api_t *api);
  * CB_EINTERNAL (no memory) with the old list in force. */
 cb_err api_set_cors(api_t *api, const char *const *origins, size_t n, bool *changed);
 
+/* A picture brought in without HTTP (`crmblob import`): the plain image
+ * bytes in fd[0, size), to become the image of entity (kind, id). */
+typedef struct {
+    model_kind kind;
+    int32_t id;
+    int fd;
+    int64_t size;
+    int32_t user_id; /* recorded as UpdatedBy (0: the server) */
+    /* Called once the picture is accepted, just before it is stored (a
+     * command creates a missing entity there, so that a refused picture
+     * leaves nothing behind); its error is returned as *se, nothing
+     * stored. May be NULL. */
+    store_err (*accepted)(void *ctx);
+    void *ctx;
+} api_import;
+
+/* Stores in->fd's picture exactly as PUT Image stores an upload: the same
+ * byte limit (api_config.image_max: CB_ETOOLARGE), the same validation by
+ * the image pipeline (img_validate_fd: CB_EBADREQ / CB_EWORK with why,
+ * CB_EUNAVAILABLE when the worker failed), the same store_image_put (no
+ * version expected) and a product's thumbnail. CB_EOK when the picture
+ * was accepted: *se then says whether the store kept it (STORE_ABSENT: no
+ * such entity), *out the record as stored. Thread-safe; a is the caller's. */
+cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob *out,
+                        store_err *se, char *why, size_t cap);
+
 api_exchange *api_exchange_start(api_t *api, const api_request *req);
 /* Right after the start, instead of serving the request: answers 503 (or
  * keeps an answer the start already made) and closes the connection. */

@@ -202,9 +202,14 @@ static const char *type_name(img_type t)
     return mime != NULL ? mime + 6 : "same"; /* after "image/" */
 }
 
+static const char *variant_key_in(arena_t *a, int w, int h, img_type t)
+{
+    return arena_printf(a, "w=%d,h=%d,t=%s", w, h, type_name(t));
+}
+
 static const char *variant_key(api_exchange *x, int w, int h, img_type t)
 {
-    return arena_printf(x->arena, "w=%d,h=%d,t=%s", w, h, type_name(t));
+    return variant_key_in(x->arena, w, h, t);
 }
 
 static uint32_t fnv1a(const char *s)
@@ -222,15 +227,22 @@ static cond_state variant_cond(api_exchange *x, const model_blob *b, const char 
         b->updated_ms, true};
 }
 
-/* Keeps a variant (the store encodes it); failures only cost the cache. */
+/* Keeps a variant in st (the store encodes it) under a variant cache of
+ * cache_bytes; failures only cost the cache. */
+static void keep_variant_in(store_t *st, int64_t cache_bytes, const model_blob *b, const char *key,
+                            img_type t, const void *bytes, size_t len, bool pinned)
+{
+    store_variant_meta m = {.mime = img_mime_any(t)};
+    store_err e =
+        store_variant_put(st, b->blob_id, b->version, key, &m, bytes, len, pinned, cache_bytes);
+    if (e != STORE_OK && e != STORE_ABSENT)
+        log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, store_err_name(e));
+}
+
 static void keep_variant(api_exchange *x, const model_blob *b, const char *key, img_type t,
                          const void *bytes, size_t len, bool pinned)
 {
-    store_variant_meta m = {.mime = img_mime_any(t)};
-    store_err e = store_variant_put(x->store, b->blob_id, b->version, key, &m, bytes, len, pinned,
-                                    x->api->cfg.variant_cache_bytes);
-    if (e != STORE_OK && e != STORE_ABSENT)
-        log_warn("variant %s of BLOB %d not kept: %s", key, b->blob_id, store_err_name(e));
+    keep_variant_in(x->store, x->api->cfg.variant_cache_bytes, b, key, t, bytes, len, pinned);
 }
 
 /* Renders a variant from the original; *out malloc'd. False answered. */
@@ -321,17 +333,16 @@ bool pic_answer_blank(api_exchange *x, const api_request *req, img_blank kind, c
 
 /* ---- uploads ---- */
 
-/* The upload scaled to fit PIC_THUMB_SIDE × PIC_THUMB_SIDE as type t, into
- * a malloc'd *thumb: the pipeline's result and reason, or, when the spool
- * cannot be read back, CB_EINTERNAL with *unreadable set. */
-static cb_err upload_thumbnail(api_exchange *x, img_type t, void **thumb, size_t *len,
+/* The picture in fd[0, size) scaled to fit PIC_THUMB_SIDE ×
+ * PIC_THUMB_SIDE as type t, into a malloc'd *thumb: the pipeline's result
+ * and reason, or, when fd cannot be read back, CB_EINTERNAL with
+ * *unreadable set. */
+static cb_err upload_thumbnail(int fd, int64_t size, img_type t, void **thumb, size_t *len,
                                bool *unreadable, char *reason, size_t cap)
 {
-    int64_t size = upload_size(x->upload);
     void *orig = malloc((size_t)size);
     cb_err e = CB_EINTERNAL;
-    *unreadable =
-        orig == NULL || io_pread_full(upload_fd(x->upload), orig, (size_t)size, 0) != (size_t)size;
+    *unreadable = orig == NULL || io_pread_full(fd, orig, (size_t)size, 0) != (size_t)size;
     snprintf(reason, cap, "the upload could not be read back");
     if (!*unreadable)
         e = img_variant(orig, (size_t)size, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t, thumb, len, reason,
@@ -340,19 +351,31 @@ static cb_err upload_thumbnail(api_exchange *x, img_type t, void **thumb, size_t
     return e;
 }
 
-/* The 200×200 thumbnail kept beside a product's picture. */
-static void product_thumbnail(api_exchange *x, const model_blob *b)
+/* Where a picture goes, and who stores it: an exchange's, or a command's
+ * (api_image_import). */
+typedef struct {
+    store_t *st;
+    arena_t *a;
+    int64_t cache_bytes; /* the variant cache's bound */
+    int32_t user_id;
+    int64_t expect;
+} pic_keeper;
+
+/* The 200×200 thumbnail kept beside product picture b, made from fd[0, size). */
+static void product_thumbnail(const pic_keeper *k, int fd, int64_t size, const model_blob *b)
 {
     void *thumb = NULL;
     size_t thumb_len = 0;
     char reason[256];
     bool unreadable;
     img_type t = stored_type(b);
-    if (upload_thumbnail(x, t, &thumb, &thumb_len, &unreadable, reason, sizeof(reason)) != CB_EOK)
+    if (upload_thumbnail(fd, size, t, &thumb, &thumb_len, &unreadable, reason, sizeof(reason)) !=
+        CB_EOK)
         log_warn("product thumbnail of BLOB %d failed: %s", b->blob_id, reason);
     else
-        keep_variant(x, b, variant_key(x, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t), t, thumb, thumb_len,
-                     true);
+        keep_variant_in(k->st, k->cache_bytes, b,
+                        variant_key_in(k->a, PIC_THUMB_SIDE, PIC_THUMB_SIDE, t), t, thumb,
+                        thumb_len, true);
     free(thumb);
 }
 
@@ -367,8 +390,8 @@ static bool shrink_to_thumbnail(api_exchange *x, const img_info *info)
     char reason[256];
     upload_t *u = NULL;
     bool ok = false, unreadable;
-    cb_err e = upload_thumbnail(x, info->type, &thumb, &thumb_len, &unreadable, reason,
-                                sizeof(reason));
+    cb_err e = upload_thumbnail(upload_fd(x->upload), upload_size(x->upload), info->type, &thumb,
+                                &thumb_len, &unreadable, reason, sizeof(reason));
     if (e != CB_EOK) {
         if (unreadable)
             API_FAIL0(x, CB_EINTERNAL, MSG_UPLOAD_FAILED);
@@ -394,20 +417,23 @@ out:
     return ok;
 }
 
-/* Stores content c where t says. */
-static store_err store_to(api_exchange *x, const pic_target *t, const store_content *c,
+/* Stores content c where t says; a product's image gets its thumbnail. */
+static store_err store_to(const pic_keeper *k, const pic_target *t, const store_content *c,
                           model_blob *out)
 {
-    store_t *st = x->store;
+    store_err se;
     switch (t->kind) {
     case PIC_TO_BLOB:
-        return store_blob_content_put(st, x->arena, t->id, c, x->user.id, out);
+        return store_blob_content_put(k->st, k->a, t->id, c, k->user_id, out);
     case PIC_TO_NEW_BLOB:
-        return store_blob_create(st, x->arena, t->edit, c, x->user.id, out);
+        return store_blob_create(k->st, k->a, t->edit, c, k->user_id, out);
     case PIC_TO_THUMBNAIL:
-        return store_thumbnail_put(st, x->arena, t->id, c, x->user.id, out);
+        return store_thumbnail_put(k->st, k->a, t->id, c, k->user_id, out);
     default:
-        return store_image_put(st, x->arena, t->ent, t->id, c, x->user.id, x->expect, out);
+        se = store_image_put(k->st, k->a, t->ent, t->id, c, k->user_id, k->expect, out);
+        if (se == STORE_OK && t->ent == MODEL_PRODUCT)
+            product_thumbnail(k, c->fd, c->size, out);
+        return se;
     }
 }
 
@@ -435,9 +461,8 @@ bool pic_store_upload_to(api_exchange *x, const pic_target *t, model_blob *out)
     store_content c = {.fd = upload_fd(x->upload),
                        .size = upload_size(x->upload),
                        .mime_type = img_mime(info.type)};
-    store_err se = store_to(x, t, &c, out); /* NO_SPACE: 507 for a full disk */
-    if (se == STORE_OK && t->kind == PIC_TO_IMAGE && t->ent == MODEL_PRODUCT)
-        product_thumbnail(x, out);
+    pic_keeper k = {x->store, x->arena, x->api->cfg.variant_cache_bytes, x->user.id, x->expect};
+    store_err se = store_to(&k, t, &c, out); /* NO_SPACE: 507 for a full disk */
     if (se != STORE_OK) {
         api_subject what = target_subject(t);
         api_fail_store(x, se, &what);
@@ -449,4 +474,26 @@ bool pic_store_upload(api_exchange *x, model_blob *out)
 {
     pic_target t = {PIC_TO_IMAGE, x->route.ent, x->route.id, NULL};
     return pic_store_upload_to(x, &t, out);
+}
+
+cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob *out,
+                        store_err *se, char *why, size_t cap)
+{
+    img_info info;
+    pic_target t = {PIC_TO_IMAGE, in->kind, in->id, NULL};
+    pic_keeper k = {api->store, a, api->cfg.variant_cache_bytes, in->user_id, STORE_ANY};
+    *se = STORE_OK;
+    if (in->size > (int64_t)api->cfg.image_max) {
+        snprintf(why, cap, "%lld bytes, more than the image limit of %llu bytes",
+                 (long long)in->size, (unsigned long long)api->cfg.image_max);
+        return CB_ETOOLARGE;
+    }
+    cb_err e = img_validate_fd(in->fd, in->size, &info, why, cap); /* as pic_store_upload_to */
+    if (e != CB_EOK)
+        return e;
+    store_content c = {.fd = in->fd, .size = in->size, .mime_type = img_mime(info.type)};
+    if (in->accepted != NULL && (*se = in->accepted(in->ctx)) != STORE_OK)
+        return CB_EOK;
+    *se = store_to(&k, &t, &c, out);
+    return CB_EOK;
 }

@@ -6,9 +6,13 @@
  * script can capture it) and problems on stderr. Secrets are shown once:
  * the store keeps only their hashes.
  */
+#include <libgen.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
@@ -33,6 +37,21 @@ int cli_open_existing(const cli_opts *o, store_t **st)
     else
         fprintf(stderr, "crmblob %s: cannot open database %s\n", o->cmd_name, where);
     return 1;
+}
+
+const char *cli_worker_path(char *buf, size_t cap)
+{
+    const char *env = getenv("CRMBLOB_IMG_WORKER");
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (env != NULL && *env)
+        snprintf(buf, cap, "%s", env);
+    else if (n > 0) {
+        self[n] = '\0';
+        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
+    } else
+        snprintf(buf, cap, "crmblob-img");
+    return buf;
 }
 
 int cli_init(const cli_opts *o)

@@ -16,7 +16,6 @@
  * go to stderr, with the progress (a bar on a terminal). Exit codes: 0
  * clean, 1 problems found (or the check could not run), 2 usage.
  */
-#include <libgen.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,21 +36,6 @@ typedef struct {
     bool progress_on;
     int64_t problems, notes;
 } check_job;
-
-const char *cli_worker_path(char *buf, size_t cap)
-{
-    const char *env = getenv("CRMBLOB_IMG_WORKER");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-img");
-    return buf;
-}
 
 /* A finding: a problem on stdout, a note on stderr; a progress bar on a
  * terminal is cleared first, so that it is redrawn below. */

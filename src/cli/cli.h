@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "auth/auth.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -26,7 +28,7 @@
 
 typedef enum {
     CLI_SERVE, CLI_INIT, CLI_USER, CLI_TICKET, CLI_TOKEN, CLI_APPTOKEN, CLI_KEYGEN, CLI_REKEY,
-    CLI_MIGRATE, CLI_BACKUP, CLI_RESTORE, CLI_CHECK, CLI_HELP, CLI_NCMD
+    CLI_MIGRATE, CLI_BACKUP, CLI_RESTORE, CLI_CHECK, CLI_EXPORT, CLI_IMPORT, CLI_HELP, CLI_NCMD
 } cli_cmd;
 
 /* Where a setting came from, lowest precedence first. */
@@ -89,6 +91,7 @@ typedef struct {
                                       backup --force: replace FILE */
     bool verify_only;              /* migrate --verify-only: compare, copy nothing */
     bool quick;                    /* check --quick: the database's quick check */
+    const char *entity;            /* import --entity: the kind of a flat folder's ids */
     bool durable;
     bool password_stdin;
     bool keep_sessions; /* user passwd/disable: the user's credentials stay valid */
@@ -162,8 +165,40 @@ struct store_copy_end;
 int cli_copy(struct store_copy_end *from, struct store_copy_end *to, bool force, const char *what,
              const char *fd, const char *td);
 
+/* `crmblob export DIR` and `crmblob import DIR` (export.c, import.c). */
+int cli_export(const cli_opts *o);
+int cli_import(const cli_opts *o);
+/* The file extension of a picture of MIME type mime ("jpg"; "bin" when
+ * it is none of the four stored types). */
+const char *cli_ext_of_mime(const char *mime);
+/* Opens --db with codec for a command that works on an existing data set:
+ * a SQLite file that does not exist is refused (1, said why) unless
+ * may_create, and then said to be created; it is held as serve holds it
+ * (a running rekey refuses it, and it refuses a rekey); the key is checked
+ * against the data set's (cli_check_codec). 0 or 1. */
+int cli_open_data_set(const cli_opts *o, const codec_t *codec, bool may_create, store_t **st);
+/* What import reads (manifest.c). A file name "{id}.{ext}" (one dot, a
+ * positive id in decimal without a leading zero): true and *id. */
+bool cli_id_of_name(const char *name, int32_t *id);
+#define CLI_MANIFEST_LINE_MAX (64 * 1024) /* a record's line: its strings are <= 254 chars */
+#define CLI_MANIFEST_FILE_MAX 1024
+typedef enum {
+    CLI_MANIFEST_IMAGE, /* an entity's image with its file: to import */
+    CLI_MANIFEST_SKIP,  /* a thumbnail, an unlinked record, a record without a file */
+    CLI_MANIFEST_BAD,   /* not a record (why says what is wrong) */
+} cli_manifest_kind;
+typedef struct {
+    model_kind kind;
+    int32_t id;
+    const char *file; /* relative to the export, checked to stay inside it */
+    const char *sha256, *desc, *extra, *ct; /* NULL when absent */
+} cli_manifest_rec;
+/* One line of manifest.jsonl (without its newline or with it); r's
+ * strings live in *hold (json_decref it, also when BAD). */
+cli_manifest_kind cli_manifest_parse(const char *line, size_t len, json_t **hold,
+                                     cli_manifest_rec *r, const char **why);
 /* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
- * this program (both are built together); into buf, returned. */
+ * this program (both are built together); into buf. */
 const char *cli_worker_path(char *buf, size_t cap);
 
 /* A long command's progress on a stream (stderr): a bar redrawn in place

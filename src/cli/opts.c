@@ -38,7 +38,7 @@
 #define C_SERVE C(CLI_SERVE)
 #define C_ADMIN (C(CLI_USER) | C(CLI_TICKET) | C(CLI_TOKEN) | C(CLI_APPTOKEN))
 #define C_DB (C_SERVE | C(CLI_INIT) | C_ADMIN | C(CLI_REKEY) | C(CLI_BACKUP) | C(CLI_RESTORE) | \
-              C(CLI_CHECK)) /* the commands that open --db */
+              C(CLI_CHECK) | C(CLI_EXPORT) | C(CLI_IMPORT)) /* the commands that open --db */
 #define C_ALL ((1u << CLI_NCMD) - 1)
 
 typedef struct {
@@ -108,6 +108,24 @@ static const command CMDS[CLI_NCMD] = {
                    "OriginalSize, MimeType, IsZipped and IsEncrypted against its bytes (give\n"
                    "serve's --pixel-limit and --image-cpu-limit when set). Exit 0 when clean, 1\n"
                    "with the problems on stdout, one a line."},
+    [CLI_EXPORT] = {"export", "crmblob export DIR [--encryption-key-file FILE]",
+                    "Writes every picture, as uploaded (decrypted, unzipped), to\n"
+                    "DIR/{entity}/{id}.{ext} (a product's thumbnail record\n"
+                    "product/{id}.thumbnail.{ext}, a record no entity links blob/{BlobId}.{ext})\n"
+                    "and every BLOB record, with every field, its entity, file and SHA-256, as a\n"
+                    "line of DIR/manifest.jsonl; from one read snapshot, while serve runs. DIR\n"
+                    "must be empty or missing. Exit 1 when a picture could not be read (listed)."},
+    [CLI_IMPORT] = {"import",
+                    "crmblob import DIR [--entity person|contact|product|project] [--threads N]\n"
+                    "                      [--encryption-key-file FILE] [--compress] [--pixel-limit N]",
+                    "Stores each picture of DIR as PUT Image would (same size, pixel and work\n"
+                    "limits, same image worker): an export (manifest.jsonl: the records'\n"
+                    "Description, ExtraInfo and ConceptualType restored; BlobIds, dates and users\n"
+                    "are the new data set's), its layout without manifest, or with --entity KIND a\n"
+                    "flat folder of {id}.{ext} files. A missing entity is created with that id\n"
+                    "and empty fields. A picture the entity already has (same size and SHA-256)\n"
+                    "is skipped, so a rerun finishes the job. A missing SQLite database is\n"
+                    "created (said on stderr). Problems are listed; exit 1 if any."},
     [CLI_HELP] = {"help", "crmblob help [COMMAND]", "Shows the commands, or a command's options."},
 };
 
@@ -186,8 +204,9 @@ static const optdef OPTS[] = {
      .dflt_text = "8 (SQLite), 16 (PostgreSQL)", .help = "connections to the database"},
     {"db-wait", "SECONDS", C_SERVE, 0, K_SECONDS, F(db_wait_s), 0, YEAR, .dflt = "0",
      .help = "keep trying to reach PostgreSQL this long at start (0: exit 1 at once)"},
-    {"threads", "N", C_SERVE, 0, K_COUNT, F(threads), 1, 256, .dflt_text = "CPUs + 1",
-     .help = "HTTP worker threads"},
+    {"threads", "N", C_SERVE | C(CLI_IMPORT), 0, K_COUNT, F(threads), 1, 256,
+     .dflt_text = "serve: CPUs + 1; import: 2",
+     .help = "serve: HTTP worker threads; import: files stored at a time"},
     {"durable", NULL, C_SERVE, 0, K_FLAG, F(durable), .dflt_text = "off",
      .help = "answer a write only once it is flushed to disk (survives power loss)"},
     {"auth", "LIST", C_SERVE, 0, K_FN, .set = set_auth,
@@ -231,12 +250,13 @@ static const optdef OPTS[] = {
      .help = "wrong passwords for one user from one address that lock it there (0: off)"},
     {"auth-account-lockout", "DURATION", C_SERVE, 0, K_SECONDS, F(auth.account_lockout_s), 1, YEAR,
      .dflt = "5m", .help = "how long such a lock lasts"},
-    {"compress", NULL, C_SERVE | C(CLI_REKEY), 0, K_FLAG, F(compress), .dflt_text = "off",
+    {"compress", NULL, C_SERVE | C(CLI_REKEY) | C(CLI_IMPORT), 0, K_FLAG, F(compress), .dflt_text = "off",
      .help = "compress pictures at rest (rekey: the new data)"},
-    {"encryption-key-file", "FILE", C_SERVE | C(CLI_REKEY) | C(CLI_CHECK), 0, K_TEXT, F(key_file),
+    {"encryption-key-file", "FILE",
+     C_SERVE | C(CLI_REKEY) | C(CLI_CHECK) | C(CLI_EXPORT) | C(CLI_IMPORT), 0, K_TEXT, F(key_file),
      .dflt_text = "none: not encrypted",
      .help = "encrypt pictures at rest with this key (crmblob keygen; rekey: the old key)"},
-    {"pixel-limit", "N", C_SERVE | C(CLI_CHECK), 0, K_FN, .set = set_pixel_limit,
+    {"pixel-limit", "N", C_SERVE | C(CLI_CHECK) | C(CLI_IMPORT), 0, K_FN, .set = set_pixel_limit,
      .expect = "a whole number from 1 to 2000000000", .dflt = "50000000",
      .help = "largest picture accepted, width x height"},
     {"image-cpu-limit", "DURATION", C_SERVE | C(CLI_CHECK), 0, K_SECONDS, F(image_cpu_limit_s), 1, 3600,
@@ -300,6 +320,9 @@ static const optdef OPTS[] = {
      .help = "where it goes: a SQLite file (created) or a PostgreSQL URL (backup: a new file)"},
     {"force", NULL, C(CLI_MIGRATE) | C(CLI_BACKUP) | C(CLI_RESTORE), OF_ARGV, K_FLAG, F(force),
      .help = "replace what the target holds (else a target holding anything is refused)"},
+    {"entity", "KIND", C(CLI_IMPORT), OF_ARGV, K_CHOICE, F(entity),
+     .choices = "person|contact|product|project",
+     .help = "the kind of entity a flat folder's {id}.{ext} files belong to"},
     {"quick", NULL, C(CLI_CHECK), OF_ARGV, K_FLAG, F(quick),
      .help = "the database's quicker check (SQLite: quick_check instead of integrity_check)"},
     {"verify-only", NULL, C(CLI_MIGRATE), OF_ARGV, K_FLAG, F(verify_only),
@@ -1038,6 +1061,10 @@ int cli_run(const cli_opts *o)
         return cli_restore(o);
     case CLI_CHECK:
         return cli_check(o);
+    case CLI_EXPORT:
+        return cli_export(o);
+    case CLI_IMPORT:
+        return cli_import(o);
     case CLI_HELP:
         return help_command(o);
     default:
