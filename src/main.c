@@ -403,7 +403,7 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
     store_t *st = NULL;
     http_tls *tls = NULL;
     reload_registry reg = {0};
-    reconf conf = {.argc = argc, .argv = argv, .level = o->log_level};
+    reconf conf = {.argc = argc, .argv = argv, .start = o, .level = o->log_level};
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;

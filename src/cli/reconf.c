@@ -59,8 +59,12 @@ static reload_result config_step(void *ctx, char *msg, size_t cap)
     if (level_changed)
         snprintf(was, sizeof(was), " (was %s)", level_name(c->level));
     origins_text(&o, origins, sizeof(origins));
-    snprintf(msg, cap, "log level %s%s, CORS origins %s%s", level_name(o.log_level), was,
-             origins, cors_changed ? " (changed)" : "");
+    static const char *const in_force[] = {"log-level", "cors-origin", "log-file", NULL};
+    char later[200];
+    size_t nlater = cli_changed(c->start, &o, in_force, later, sizeof(later));
+    snprintf(msg, cap, "log level %s%s, CORS origins %s%s%s%s", level_name(o.log_level), was,
+             origins, cors_changed ? " (changed)" : "",
+             nlater ? "; at the next start: " : "", nlater ? later : "");
     c->level = o.log_level;
     rc = level_changed || cors_changed ? RELOAD_CHANGED : RELOAD_UNCHANGED;
 out:

@@ -13,18 +13,20 @@
  * then still opened again by its old name. A setting given on the command
  * line or in the environment cannot change (they win over the file, and
  * are the same as at start). Other settings changed in the file take
- * effect at the next start.
+ * effect at the next start: the configuration step's line names them.
  */
 #ifndef CB_RECONF_H
 #define CB_RECONF_H
 
 #include "api/api.h"
+#include "cli/cli.h"
 #include "core/log.h"
 #include "core/reload.h"
 
 typedef struct {
     int argc;    /* serve's arguments, after the program's name */
     char **argv;
+    const cli_opts *start; /* what serve started with (outlives the registry) */
     api_t *api;
     log_level level;  /* in force */
     char *log_file;   /* in force (owned), NULL: stderr */

@@ -283,3 +283,20 @@ def test_log_file_opened_again_after_a_move(tmp_path):
     finally:
         stop_arg_server(s)
         s.sock.close()
+
+
+def test_settings_that_need_a_restart_are_named(tmp_path):
+    s = conf_srv(tmp_path, [f"cors-origin = {A_SITE}"])
+    try:
+        s.conf.write_text(f"cors-origin = {A_SITE}\nthreads = 7\nlog-format = json\n"
+                          "timeout = 30\ndurable = no\nlisten = 0.0.0.0:9\n")
+        line = step_line(hup_and_wait(s), "configuration")
+        # timeout and durable as they were (their defaults); listen is the
+        # command line's, which wins over the file
+        assert line.endswith("unchanged: log level info, CORS origins https://a.example; "
+                             "at the next start: threads, log-format"), line
+        s.conf.write_text(f"cors-origin = {A_SITE}\n")
+        line = step_line(hup_and_wait(s), "configuration")
+        assert "next start" not in line, line
+    finally:
+        stop_arg_server(s)
