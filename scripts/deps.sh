@@ -32,7 +32,8 @@ TEST=(libcmocka-dev python3-pytest python3-requests
       postgresql             # initdb/pg_ctl for the tests' throwaway clusters (scripts/pg-cluster.sh)
       prometheus             # promtool: the tests check the /metrics page with `promtool check metrics`
       systemd                # systemd-analyze verify/security of dist/systemd/crmblob.service (test_systemd)
-      man-db)                # man -l renders doc/crmblob.1 (test_install)
+      man-db                 # man -l renders doc/crmblob.1 (test_install)
+      python3-seccomp)       # the unit's system-call filters applied to a test server (test_hardening)
 FUZZ=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)
 
 group() {
