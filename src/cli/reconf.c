@@ -63,8 +63,8 @@ static reload_result config_step(void *ctx, char *msg, size_t cap)
     char later[200];
     size_t nlater = cli_changed(c->start, &o, in_force, later, sizeof(later));
     snprintf(msg, cap, "log level %s%s, CORS origins %s%s%s%s", level_name(o.log_level), was,
-             origins, cors_changed ? " (changed)" : "",
-             nlater ? "; at the next start: " : "", nlater ? later : "");
+             origins, cors_changed ? " (changed)" : "", nlater ? "; at the next start: " : "",
+             nlater ? later : "");
     c->level = o.log_level;
     rc = level_changed || cors_changed ? RELOAD_CHANGED : RELOAD_UNCHANGED;
 out:

@@ -24,12 +24,12 @@
 #include "core/reload.h"
 
 typedef struct {
-    int argc;    /* serve's arguments, after the program's name */
+    int argc; /* serve's arguments, after the program's name */
     char **argv;
     const cli_opts *start; /* what serve started with (outlives the registry) */
     api_t *api;
-    log_level level;  /* in force */
-    char *log_file;   /* in force (owned), NULL: stderr */
+    log_level level; /* in force */
+    char *log_file;  /* in force (owned), NULL: stderr */
 } reconf;
 
 /* Registers both steps for c (which must outlive the registry's use),
