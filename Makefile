@@ -5,7 +5,10 @@
 #   make unit       C unit tests only;  make http: black-box tests only (in parallel, see below)
 #   make http-pg    the black-box tests with every server on PostgreSQL (a throwaway cluster)
 #   make fuzz       run each libFuzzer target FUZZ_SECONDS;  make fuzz-smoke: replay their corpora
-# Everything a target needs from Debian is installed by scripts/deps.sh first.
+#   make install    PREFIX=/usr/local DESTDIR=: the programs, the systemd unit, the man page
+# What a target needs from Debian is installed by scripts/deps.sh first, and
+# only that: `make run` the build's packages, `make test` the tests' too,
+# `make fuzz` clang, `make bench` the benchmark's tools (bench-deps.sh).
 
 CC       ?= cc
 BUILD    ?= build
@@ -68,11 +71,17 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: FORCE web-deps web-deps-check unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: FORCE install uninstall web-deps web-deps-check unit-pg http-pg all deps test-deps fuzz-deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh build
+
+test-deps:
+	@bash scripts/deps.sh build test fuzz
+
+fuzz-deps:
+	@bash scripts/deps.sh build fuzz
 
 # Node.js and the official @superoffice/webapi client, for test_agent_client.py.
 client-deps:
@@ -187,6 +196,33 @@ run: deps
 	@mkdir -p $(dir $(DB))
 	./$(BUILD)/crmblob serve --listen $(LISTEN) --db $(DB)
 
+# Installation. The server starts crmblob-img and loads crmblob-pg.so from
+# the directory of its own executable (/proc/self/exe, symbolic links
+# resolved), so the three live together in LIBDIR/crmblob and BINDIR holds
+# a relative symbolic link to the server: PATH finds it, it finds them,
+# and the tree can be staged under DESTDIR and moved with its PREFIX.
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+PKGDIR   := $(LIBDIR)/crmblob
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/crmblob $(BUILD)/crmblob-img $(DESTDIR)$(PKGDIR)/
+	install -m 0644 $(BUILD)/crmblob-pg.so $(DESTDIR)$(PKGDIR)/
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGDIR)/crmblob) $(DESTDIR)$(BINDIR)/crmblob
+	install -m 0644 doc/crmblob.1 $(DESTDIR)$(MANDIR)/man1/crmblob.1
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/crmblob.service >$(DESTDIR)$(UNITDIR)/crmblob.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/crmblob.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/crmblob $(DESTDIR)$(MANDIR)/man1/crmblob.1 \
+	    $(DESTDIR)$(UNITDIR)/crmblob.service \
+	    $(addprefix $(DESTDIR)$(PKGDIR)/,crmblob crmblob-img crmblob-pg.so)
+	-rmdir $(DESTDIR)$(PKGDIR)
+
 # PostgreSQL's server programs (Debian: postgresql, outside PATH). Without
 # them the tests that need a real server (test_pg_conn, test_store_pg) are left out of
 # `unit`, said so, and nothing else changes.
@@ -208,7 +244,7 @@ PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_en
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \
 	    echo "== $$t"; ./$$t; done
-	@$(if $(PG_AVAILABLE),$(MAKE) --no-print-directory unit-pg,echo "== $(PG_UNIT) left out: no PostgreSQL server programs (make deps)")
+	@$(if $(PG_AVAILABLE),$(MAKE) --no-print-directory unit-pg,echo "== $(PG_UNIT) left out: no PostgreSQL server programs (make test-deps)")
 
 unit-pg: $(PG_TWICE)
 	@set -e; d=$$(mktemp -d /tmp/crmblob-unitpg-XXXXXX); rmdir $$d; \
@@ -292,7 +328,7 @@ test-asan:
 
 # The client test and the benchmark's smoke run must run here: a missing
 # Node.js, client, nginx or wrk fails them instead of skipping.
-test: deps client-deps bench-deps web-deps-check
+test: test-deps client-deps bench-deps web-deps-check
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 unit http
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 http-durable
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 http-pg
@@ -332,7 +368,7 @@ $(BUILD)/fuzz/fuzz_import_manifest: FUZZ_LINK = $(BUILD)/src/cli/manifest.o
 
 fuzz-bins: $(FUZZ_BIN)
 
-fuzz-build:
+fuzz-build: fuzz-deps
 	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
 	    OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" fuzz-bins
 

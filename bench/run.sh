@@ -824,7 +824,7 @@ fi
 # 1.3; keep-alive: handshakes are a few per connection, the row measures
 # the encryption of the answers). Runs tls_cb_get_image and tls_ng_get_jpeg.
 if sel tls; then
-    command -v openssl >/dev/null || die "openssl is missing (scripts/deps.sh installs it)"
+    command -v openssl >/dev/null || die "openssl is missing (bash scripts/bench-deps.sh installs it)"
     TD="$T/tls"
     mkdir -p "$TD/nginx/client_body" "$TD/www/static"
     cmdlog "$(q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls/key.pem -out tls/cert.pem -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1)"

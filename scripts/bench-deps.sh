@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bench/run.sh needs, only when something is missing, so that
 # `make bench` works on a fresh Debian 12 machine:
-#   - Debian packages: nginx (its WebDAV PUT needs ngx_http_dav_module, which
+#   - Debian packages: openssl (the TLS row's certificate), nginx (its WebDAV PUT needs ngx_http_dav_module, which
 #     Debian builds in: checked with `nginx -V`), wrk, gnuplot-nox, time, curl,
 #     libvips-tools (`vips` makes the large upload pictures), util-linux
 #     (`taskset`), python3;
@@ -22,7 +22,8 @@ die() { echo "bench-deps: $*" >&2; exit 1; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-PKGS=(nginx wrk gnuplot-nox time curl libvips-tools util-linux python3)
+PKGS=(nginx wrk gnuplot-nox time curl libvips-tools util-linux python3
+      openssl)  # the TLS row makes its certificate
 [ "${BENCH_NO_NODE:-0}" = 1 ] || {
     command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
     command -v npm >/dev/null 2>&1 || PKGS+=(npm)

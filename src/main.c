@@ -31,6 +31,8 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
+#include "cli/reconf.h"
+#include "cli/sdnotify.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/net.h"
@@ -285,12 +287,18 @@ static int open_waiting(const cli_opts *o, const store_options *so, store_t **st
     return 1;
 }
 
-/* Waits for SIGTERM or SIGINT, running the reload steps on each SIGHUP. */
-static int wait_for_stop(const sigset_t *sigs, reload_registry *reg)
+/* Waits for SIGTERM or SIGINT, running the reload steps on each SIGHUP
+ * (systemd is told RELOADING, then READY again whatever the steps gave:
+ * a failed step leaves the old configuration serving). */
+static int wait_for_stop(const sigset_t *sigs, reload_registry *reg, const char *status)
 {
     int sig = 0;
-    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP)
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP) {
+        sdnotify_reloading();
         reload_run(reg);
+        sdnotify_ready(status);
+    }
+    sdnotify_stopping();
     return sig;
 }
 
@@ -324,8 +332,12 @@ static int serve_until_signal(api_t *api, const cli_opts *o, int fd[2], http_tls
         snprintf(extra, sizeof(extra), "; metrics on http://%s/metrics", o->metrics_listen);
     log_info("crmblob %s listening on %s://%s (database %s, %u threads%s)", version_string(),
              tls ? "https" : "http", o->listen, where, hc.threads, extra);
+    char status[4200]; /* systemctl status shows it */
+    snprintf(status, sizeof(status), "listening on %s://%s (database %s)", tls ? "https" : "http",
+             o->listen, where);
     log_buffer_start(); /* access lines in batches: one write(2) per line was 5 % of a GET */
-    int sig = wait_for_stop(sigs, reg);
+    sdnotify_ready(status);
+    int sig = wait_for_stop(sigs, reg, status);
     log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv, SHUTDOWN_GRACE_S);
     log_buffer_stop();
@@ -384,11 +396,14 @@ static void build_info(metrics_t *m)
     metrics_set(f, 0, 1);
 }
 
-static int cmd_serve(const cli_opts *o)
+/* serve; argc and argv (after the program's name) are read again by the
+ * configuration's reload steps (cli/reconf.h). */
+static int cmd_serve(const cli_opts *o, int argc, char **argv)
 {
     store_t *st = NULL;
     http_tls *tls = NULL;
     reload_registry reg = {0};
+    reconf conf = {.argc = argc, .argv = argv, .start = o, .level = o->log_level};
     auth_t *auth = NULL;
     api_t *api = NULL;
     codec_t *codec = NULL;
@@ -457,6 +472,9 @@ static int cmd_serve(const cli_opts *o)
                      .metrics = metrics};
     if (ac.spool_dir == NULL || api_create(st, auth, &ac, &api) != CB_EOK)
         goto out;
+    conf.api = api;
+    if (reconf_register(&conf, o->log_file, &reg) != 0)
+        goto out;
     sweeper sw;
     if (!sweeper_start(&sw, st, o->blob_grace_s)) {
         log_error("cannot start the BLOB sweeper");
@@ -466,6 +484,7 @@ static int cmd_serve(const cli_opts *o)
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:
+    reconf_free(&conf);
     api_destroy(api);
     auth_destroy(auth);
     store_close(st); /* it borrows the codec */
@@ -502,7 +521,7 @@ int main(int argc, char **argv)
         /* whatever a command ends with, lines it suppressed are counted in
          * one last summary (the server's flusher has stopped by then too) */
         atexit(log_flush_suppressed);
-        rc = o.cmd == CLI_SERVE ? cmd_serve(&o) : cli_run(&o);
+        rc = o.cmd == CLI_SERVE ? cmd_serve(&o, argc - 1, argv + 1) : cli_run(&o);
     }
     cli_opts_free(&o);
     return rc;

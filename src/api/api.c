@@ -50,6 +50,10 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
         api->cfg.header_count_max = 100;
     if (api->cfg.variant_cache_bytes <= 0)
         api->cfg.variant_cache_bytes = 256 * 1024 * 1024;
+    if (cors_init(api) != CB_EOK) {
+        api_destroy(api);
+        return CB_EINTERNAL;
+    }
     *out = api;
     return CB_EOK;
 }
@@ -62,6 +66,7 @@ void api_destroy(api_t *api)
         arena_destroy(api->spare[i]);
     pthread_mutex_destroy(&api->spare_mu);
     health_destroy(&api->health);
+    cors_destroy(api);
     free(api);
 }
 

@@ -99,6 +99,11 @@ typedef struct {
 
 cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **out);
 void api_destroy(api_t *api);
+/* Puts another list of CORS origins in force (copied; "*" = any), for a
+ * reload: requests that have passed their CORS check keep its answer.
+ * CB_EOK (*changed: the list differs from the one before), or
+ * CB_EINTERNAL (no memory) with the old list in force. */
+cb_err api_set_cors(api_t *api, const char *const *origins, size_t n, bool *changed);
 
 /* A picture brought in without HTTP (`crmblob import`): the plain image
  * bytes in fd[0, size), to become the image of entity (kind, id). */

@@ -58,6 +58,10 @@ struct api {
     /* the upload spools in flight (upload.c): bytes reserved, bytes written */
     _Atomic int64_t spool_reserved, spool_written;
     health_state health;
+    /* the CORS origins in force (cors.c): cfg's at start, a reload's after
+     * (api_set_cors); read under cors_lock, replaced whole under it */
+    pthread_rwlock_t cors_lock;
+    struct cors_list *cors;
 };
 
 typedef enum {
@@ -179,12 +183,15 @@ int asset_find(const char *path);
 void asset_get(api_exchange *x, const api_request *req);
 
 /* ---- CORS (cors.c) ---- */
+/* The list of cfg->cors_origins (copied) in force, and its end. */
+cb_err cors_init(api_t *api);
+void cors_destroy(api_t *api);
 /* True when the request is a CORS preflight, which is then answered. */
 bool cors_preflight(api_exchange *x, const api_request *req);
 /* Adds the CORS headers of an allowed Origin to the answer. */
 void cors_answer_headers(api_exchange *x);
 /* Is the origin named by --cors-origin itself ("*" does not count)? */
-bool cors_origin_listed(const api_config *cfg, const char *origin);
+bool cors_origin_listed(api_t *api, const char *origin);
 /* Could a cross-site page send this Content-Type without a preflight (a
  * form's types and text/plain; a missing one too)? */
 bool cors_type_is_simple(const char *content_type);

@@ -59,7 +59,7 @@ static json_t *login_answer(const auth_login_result *r)
 static bool login_not_forged(api_exchange *x, const api_request *req)
 {
     if (!cors_type_is_simple(req->header(req->conn, "Content-Type")) ||
-        cors_origin_listed(&x->api->cfg, x->origin))
+        cors_origin_listed(x->api, x->origin))
         return true;
     API_FAIL0(x, CB_EFORBIDDEN, MSG_LOGIN_CROSS_SITE);
     return false;

@@ -127,6 +127,11 @@ void cli_help(FILE *f, const char *cmd);
 /* serve --print-config: every option of serve with its effective value
  * and where it came from, secrets masked, as config file lines. */
 void cli_print_config(const cli_opts *o, FILE *f);
+/* The settings of serve whose values differ between a and b (the names
+ * in skip, NULL-terminated, left out), named in out ("listen, threads",
+ * cut at cap): how many. For a reload, which cannot apply them all. */
+size_t cli_changed(const cli_opts *a, const cli_opts *b, const char *const *skip, char *out,
+                   size_t cap);
 /* A command other than serve and help. */
 int cli_run(const cli_opts *o);
 /* A usage error of the command o runs: one line on stderr, naming the

@@ -55,8 +55,9 @@ static const command CMDS[CLI_NCMD] = {
                    "terminal or written to crmblob-admin-password where uploads are spooled).\n"
                    "It stops on SIGTERM or SIGINT, letting requests in flight finish (exit 0).\n"
                    "SIGHUP reloads what can be reloaded (the TLS certificate and key, the\n"
-                   "--jwt-key files); an item that fails keeps its old configuration and the\n"
-                   "log says why."},
+                   "--jwt-key files, the log level and the CORS origins of the config file)\n"
+                   "and opens the log file again; an item that fails keeps its old\n"
+                   "configuration and the log says why."},
     [CLI_INIT] = {"init", "crmblob init [--db PATH|URL]",
                   "Makes a new, empty database (SQLite: the file and its directory, the owner's\n"
                   "only; PostgreSQL: the schema, in a database that must exist), so that users\n"
@@ -1017,6 +1018,52 @@ void cli_print_config(const cli_opts *o, FILE *f)
             fprintf(f, "# %s: not set (default: %s)\n", d->name,
                     d->dflt_text ? d->dflt_text : "none");
     }
+}
+
+/* The i-th value in force of setting k (the winning source's, in order;
+ * the default as the only one), or NULL past the last. */
+static const char *nth_value(const cli_opts *o, int k, size_t i)
+{
+    cli_source best = winner(o, k);
+    if (best == CLI_FROM_DEFAULT)
+        return i == 0 ? OPTS[k].dflt : NULL;
+    for (size_t j = 0; j < o->nsettings; j++)
+        if (o->settings[j].opt == k && o->settings[j].from == best && i-- == 0)
+            return o->settings[j].value;
+    return NULL;
+}
+
+static bool same_values(const cli_opts *a, const cli_opts *b, int k)
+{
+    const optdef *d = &OPTS[k];
+    if (d->k == K_FLAG) /* yes, on, 1, the bare flag: compare what they set */
+        return *(const bool *)((const char *)a + d->off) ==
+               *(const bool *)((const char *)b + d->off);
+    for (size_t i = 0;; i++) {
+        const char *x = nth_value(a, k, i), *y = nth_value(b, k, i);
+        if (x == NULL || y == NULL)
+            return x == y;
+        if (strcmp(x, y) != 0)
+            return false;
+    }
+}
+
+size_t cli_changed(const cli_opts *a, const cli_opts *b, const char *const *skip, char *out,
+                   size_t cap)
+{
+    size_t n = 0, len = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < NOPTS; k++) {
+        bool skipped = !is_setting(&OPTS[k]);
+        for (size_t i = 0; skip[i] != NULL && !skipped; i++)
+            skipped = strcmp(skip[i], OPTS[k].name) == 0;
+        if (skipped || same_values(a, b, (int)k))
+            continue;
+        if (len < cap)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", n ? ", " : "", OPTS[k].name);
+        n++;
+    }
+    return n;
 }
 
 /* ---- running the other commands ---- */
