@@ -894,6 +894,7 @@ PY
     say "  import: $(cat "$ID/import.out") in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s"
     # the curl side: a server on a fresh database, its persons made first
     mkdir -p "$ID/srv"
+    "$BIN" init --db "$ID/srv/crmblob.db" >/dev/null || die "crmblob init failed"
     printf '%s\n' "$PASS" | "$BIN" user add "$USER_NAME" --role editor --password-stdin --db "$ID/srv/crmblob.db" >/dev/null \
         || die "crmblob user add failed"
     port="$(free_port)"
