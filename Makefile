@@ -44,6 +44,8 @@ MSG_GEN  := $(BUILD)/gen/msg_catalog.c
 # only when the text changes, so a new commit recompiles that file alone.
 VERSION_DEFAULT := 0.0.0
 VERSION_GEN := $(BUILD)/gen/version.c
+# The OpenAPI document (src/api/openapi.c), compiled in as text.
+OPENAPI_GEN := $(BUILD)/gen/openapi_doc.c
 # The page's static files, compiled in (src/api/asset.c): each mount
 # PREFIX=DIR serves the files under DIR at PREFIX + their path (web/app.js
 # at /app.js). Another directory to serve is one more word here, e.g.
@@ -51,17 +53,22 @@ VERSION_GEN := $(BUILD)/gen/version.c
 # comes from the extension (scripts/embed_assets.c: an unknown one stops
 # the build), their ETag from a hash of their bytes.
 ASSET_MOUNTS := /=web
+# Swagger UI at /api/docs: its files are committed in web-vendor/swagger-ui
+# (scripts/swagger-ui-deps.sh copies them from npm's swagger-ui-dist at the
+# version web-vendor/package-lock.json pins, and checks them in make test).
+ASSET_MOUNTS += /api/docs/=web-vendor/swagger-ui
 ASSET_DIRS   := $(foreach m,$(ASSET_MOUNTS),$(word 2,$(subst =, ,$(m))))
 ASSET_FILES  := $(shell find $(ASSET_DIRS) -name '.*' -prune -o -print 2>/dev/null)
 ASSET_GEN    := $(BUILD)/gen/assets.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o) $(ASSET_GEN:.c=.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(MSG_GEN:.c=.o) $(VERSION_GEN:.c=.o) $(ASSET_GEN:.c=.o) \
+            $(OPENAPI_GEN:.c=.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
 DB       ?= ./data/crmblob.db
 LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: browser page-deps FORCE unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
+.PHONY: browser page-deps FORCE web-deps web-deps-check unit-pg http-pg all deps client-deps bench-deps run test unit pg-start pg-stop http http-durable test-asan clean format bench fuzz fuzz-smoke fuzz-build fuzz-bins
 all: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/crmblob-pg.so
 
 deps:
@@ -74,6 +81,15 @@ client-deps:
 # chromium and playwright-core, for the page's browser tests.
 page-deps:
 	@bash scripts/page-deps.sh
+
+# Swagger UI's files (web-vendor/swagger-ui, committed and compiled in, so
+# building needs no npm): `make web-deps` copies them anew from npm's
+# swagger-ui-dist at the pinned version; `make test` checks they match it.
+web-deps:
+	@bash scripts/swagger-ui-deps.sh
+
+web-deps-check:
+	@bash scripts/swagger-ui-deps.sh --check
 
 # nginx, wrk, gnuplot and json-server, for the benchmark and its smoke run.
 bench-deps:
@@ -88,6 +104,13 @@ $(BUILD)/%.o: %.c
 $(MSG_GEN): $(MSG_SRC) scripts/embed_messages.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed_messages.sh $@ $(MSG_SRC)
+
+$(OPENAPI_GEN): src/api/openapi.json scripts/embed_text.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_text.sh $@ openapi_doc src/api/openapi.json
+
+$(OPENAPI_GEN:.c=.o): $(OPENAPI_GEN)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The generator is a build tool (host compiler, no sanitizer); the files
 # and their directories are prerequisites, so an edited, added or removed
@@ -280,7 +303,7 @@ test-asan:
 
 # The client test and the benchmark's smoke run must run here: a missing
 # Node.js, client, nginx or wrk fails them instead of skipping.
-test: deps client-deps bench-deps page-deps
+test: deps client-deps bench-deps page-deps web-deps-check
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 unit http
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_BROWSER=1 browser
 	@$(MAKE) --no-print-directory CRMBLOB_REQUIRE_CLIENT=1 CRMBLOB_REQUIRE_BENCH=1 http-durable

@@ -156,4 +156,21 @@ void api_template(size_t i, char *buf, size_t cap);
 /* The template of x's route (also when it was refused before routing). */
 size_t api_exchange_template(const api_exchange *x);
 
+/* One method of one path the router answers, {entity} spelled out
+ * ("/api/v1/Person/{id}/Image"), as the route table describes it. */
+typedef struct {
+    const char *path;
+    const char *method;
+    bool public; /* needs no credentials */
+    bool admin;  /* needs the admin role */
+    bool writes; /* needs a role that may change data */
+} api_route_desc;
+/* Calls fn once per path and method of the route table: the table's own
+ * description of itself, which the OpenAPI document must match. */
+void api_route_walk(void (*fn)(void *ctx, const api_route_desc *d), void *ctx);
+
+/* The OpenAPI document crmblob answers at /api/openapi.json (compiled in
+ * from src/api/openapi.json): its bytes, *len of them. */
+const char *api_openapi_document(size_t *len);
+
 #endif

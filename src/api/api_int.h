@@ -74,6 +74,7 @@ typedef enum {
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
     ROUTE_METRICS,     /* /metrics */
+    ROUTE_OPENAPI,     /* /api/openapi.json */
     ROUTE_ASSET,       /* a static file of the page (asset.c): /, /app.js, ... */
     ROUTE__COUNT
 } route_kind;
@@ -162,6 +163,8 @@ struct api_exchange {
 };
 
 /* ---- routing (router.c) ---- */
+/* The OpenAPI document (openapi.c): GET and HEAD of /api/openapi.json. */
+void openapi_get(api_exchange *x, const api_request *req);
 /* Resolves path+method; on failure the exchange holds the error answer. */
 bool api_route(api_exchange *x, const api_request *req);
 /* True when the route of path and method needs no principal (its table

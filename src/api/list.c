@@ -1,7 +1,8 @@
 /*
  * list.c — GET /api/v1/{E}: a page of one kind's entities (SPEC §11), in
  * the shape of the reference's entity lists (ODataSlimResponse): an object
- * with a `value` array and, when rows follow, `odata.nextLink`.
+ * with `odata.metadata`, a `value` array and, when rows follow,
+ * `odata.nextLink` (a path: the request's, its parameters kept).
  *
  * Parameters (OData names, as the reference's lists take them):
  *   $top      rows of the page, 1..STORE_LIST_MAX (default LIST_TOP)
@@ -245,10 +246,13 @@ void entity_list(api_exchange *x, const api_request *req)
         api_fail_store(x, err, NULL);
         return;
     }
+    const char *name = model_entity(q.kind)->name;
     json_t *j = json_object();
+    json_object_set_new(j, "odata.metadata",
+                        json_string(arena_printf(x->arena, "/api/v1/$metadata#%s", name)));
     json_object_set_new(j, "value", list_values(x, items, n, select));
     const char *next = more ? list_next(x, req, &q) : NULL;
     if (next != NULL)
         json_object_set_new(j, "odata.nextLink", json_string(next));
-    api_answer_carrier(x, 200, arena_printf(x->arena, "%sList", model_entity(q.kind)->name), j);
+    api_answer_carrier(x, 200, "ODataSlimResponse", j); /* as the TimeZone list */
 }

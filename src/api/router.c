@@ -4,7 +4,9 @@
  * Each method of a route carries its properties in its row: the body it
  * takes, whether it writes, answers a carrier, needs no credentials
  * (public) or is a probe kept out of the access log (quiet). Nothing
- * recognises a route by its handler.
+ * recognises a route by its handler. api_route_walk describes the table
+ * (every path and method); the OpenAPI document (openapi.json) is held to
+ * that description by test_router.
  *
  * Path literals match case-insensitively; a trailing slash is ignored.
  * A path no API route has may name one of the page's files (asset.c),
@@ -100,6 +102,13 @@ static const route_method metrics_methods[] = {
     {0},
 };
 
+/* The API described (openapi.c): no credentials. */
+static const route_method openapi_methods[] = {
+    ROUTE_ROW("GET", openapi_get, BODY_NONE, false, false, .public = true),
+    ROUTE_ROW("HEAD", openapi_get, BODY_NONE, false, false, .public = true),
+    {0},
+};
+
 /* The page's static files (asset.c): anyone may read them. */
 static const route_method asset_methods[] = {
     ROUTE_ROW("GET", asset_get, BODY_NONE, false, false, .public = true),
@@ -123,6 +132,7 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
     case ROUTE_METRICS: return metrics_methods;
+    case ROUTE_OPENAPI: return openapi_methods;
     case ROUTE_ASSET: return asset_methods;
     default: return NULL;
     }
@@ -182,12 +192,16 @@ static bool match_probe(const seg_t *s, int n, route_t *r)
     return true;
 }
 
-/* /api/v1/{E}[/{id}[/Image|/ImageInfo]], /api/Services80/{e}/{id}/image[/content],
+/* /api/openapi.json, /api/v1/{E}[/{id}[/Image|/ImageInfo]], /api/Services80/{e}/{id}/image[/content],
  * the time-zone paths and the probes; false when the shape is unknown. */
 static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
 {
     if (match_probe(s, n, r))
         return true;
+    if (n == 2 && seg_is(s[0], "api") && seg_is(s[1], "openapi.json")) {
+        r->kind = ROUTE_OPENAPI;
+        return true;
+    }
     if (n < 3 || !seg_is(s[0], "api"))
         return false;
     if (seg_is(s[1], "v1") && seg_is(s[2], "TimeZone"))
@@ -317,6 +331,7 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_HEALTH] = "/health",
     [ROUTE_READY] = "/ready",
     [ROUTE_METRICS] = "/metrics",
+    [ROUTE_OPENAPI] = "/api/openapi.json",
     [ROUTE_ASSET] = "/{asset}",
 };
 #define TEMPLATE_LEGACY ((size_t)ROUTE__COUNT)
@@ -348,4 +363,53 @@ size_t api_exchange_template(const api_exchange *x)
     if (r.kind == ROUTE_AGENT)
         return TEMPLATE_AGENT0 + (size_t)r.agent;
     return r.legacy ? TEMPLATE_LEGACY : (size_t)r.kind;
+}
+
+/* ---- the table described (api_route_walk) ---- */
+
+typedef struct {
+    void (*fn)(void *ctx, const api_route_desc *d);
+    void *ctx;
+} walker;
+
+static void walk_methods(const walker *w, const char *path, const route_method *ms)
+{
+    for (const route_method *m = ms; m->method; m++) {
+        api_route_desc d = {path, m->method, m->public, m->admin, m->writes};
+        w->fn(w->ctx, &d);
+    }
+}
+
+/* tmpl with each entity name for its {entity} (or as it is). */
+static void walk_template(const walker *w, const char *tmpl, const route_method *ms)
+{
+    const char *at = strstr(tmpl, "{entity}");
+    if (at == NULL) {
+        walk_methods(w, tmpl, ms);
+        return;
+    }
+    for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "%.*s%s%s", (int)(at - tmpl), tmpl,
+                 model_entity((model_kind)k)->name, at + strlen("{entity}"));
+        walk_methods(w, path, ms);
+    }
+}
+
+void api_route_walk(void (*fn)(void *ctx, const api_route_desc *d), void *ctx)
+{
+    walker w = {fn, ctx};
+    for (int kind = 0; kind < ROUTE__COUNT; kind++) {
+        route_t r = {.kind = (route_kind)kind};
+        if (kind != ROUTE_AGENT)
+            walk_template(&w, kind_templates[kind], methods_of(&r));
+    }
+    route_t legacy = {.kind = ROUTE_IMAGE, .legacy = true};
+    walk_template(&w, "/api/Services80/{entity}/{id}/image", methods_of(&legacy));
+    walk_template(&w, "/api/Services80/{entity}/{id}/image/content", methods_of(&legacy));
+    for (size_t i = 0; i < agent_count(); i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/Agents/BLOB/%s", agent_name((int)i));
+        walk_methods(&w, path, agent_methods((int)i));
+    }
 }

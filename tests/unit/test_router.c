@@ -2,7 +2,8 @@
  * test_router.c — path and method resolution (SPEC §2): case-insensitive
  * literals, id validation, legacy paths, 404/400/405 and the Allow header;
  * the properties route rows carry (public, quiet); and the message
- * catalogue's placeholder filling.
+ * catalogue's placeholder filling; the OpenAPI document against the route
+ * table, both ways.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api_int.h"
 
@@ -244,6 +246,80 @@ static void test_msg_format(void **state)
     arena_destroy(a);
 }
 
+/* ---- the OpenAPI document (src/api/openapi.json) against the table ---- */
+
+typedef struct {
+    json_t *paths;
+    size_t rows;
+} doc_walk;
+
+/* Each method of each path the table has is in the document, with
+ * `security: []` exactly when the row is public, and the router answers it
+ * (not 404, not 405). */
+static void row_documented(void *ctx, const api_route_desc *d)
+{
+    doc_walk *w = ctx;
+    char lower[16];
+    size_t i = 0;
+    for (; d->method[i] && i + 1 < sizeof lower; i++)
+        lower[i] = (char)(d->method[i] | 0x20);
+    lower[i] = '\0';
+    json_t *op = json_object_get(json_object_get(w->paths, d->path), lower);
+    if (op == NULL)
+        fail_msg("the route table answers %s %s, the OpenAPI document lacks it", d->method,
+                 d->path);
+    json_t *sec = json_object_get(op, "security");
+    if (!json_is_array(sec) || (json_array_size(sec) == 0) != d->public)
+        fail_msg("%s %s: its security must be [] exactly when its row is public", d->method,
+                 d->path);
+    char path[160];
+    snprintf(path, sizeof path, "%s", d->path);
+    char *brace = strstr(path, "{id}");
+    if (brace != NULL) { /* a path with an id: 7 for it */
+        brace[0] = '7';
+        memmove(brace + 1, brace + 4, strlen(brace + 4) + 1);
+    }
+    if (strcmp(path, "/{asset}") == 0) /* the page's files: the page */
+        path[1] = '\0';
+    fixture f;
+    if (!route(&f, d->method, path))
+        fail_msg("%s %s: the router refuses it", d->method, path);
+    done(&f);
+    w->rows++;
+}
+
+static void test_openapi_matches_table(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *text = api_openapi_document(&len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("src/api/openapi.json: line %d: %s", jerr.line, jerr.text);
+    assert_string_equal(json_string_value(json_object_get(doc, "swagger")), "2.0");
+    doc_walk w = {json_object_get(doc, "paths"), 0};
+    assert_non_null(w.paths);
+    api_route_walk(row_documented, &w);
+    /* ... and the document names nothing more: as many operations */
+    size_t ops = 0;
+    const char *path, *method;
+    json_t *item, *op;
+    json_object_foreach(w.paths, path, item)
+    {
+        json_object_foreach(item, method, op)
+        {
+            static const char *const verbs[] = {"get",    "head",  "put",    "post",
+                                                "delete", "patch", "options"};
+            for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+                ops += strcmp(method, verbs[i]) == 0;
+        }
+    }
+    if (ops != w.rows)
+        fail_msg("the OpenAPI document has %zu operations, the route table %zu", ops, w.rows);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_work_properties),
         cmocka_unit_test(test_metrics_route_and_templates),
         cmocka_unit_test(test_msg_format),
+        cmocka_unit_test(test_openapi_matches_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

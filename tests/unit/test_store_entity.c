@@ -302,6 +302,116 @@ static void test_user_references(void **state)
     assert_null(got.updated_by);
 }
 
+/* ---- lists ---------------------------------------------------------------- */
+
+static int32_t person(fixture *f, const char *first, const char *last, int32_t contact_id)
+{
+    model_entity_t e = {.kind = MODEL_PERSON};
+    e.v[0].s = first, e.v[1].s = last, e.v[2].i = contact_id;
+    assert_int_equal(store_entity_create(f->s, &e), STORE_OK);
+    return e.id;
+}
+
+/* The ids of the page q asks for, as "1,2,3", and whether rows follow. */
+static const char *page(fixture *f, const store_list_query *q, bool *more)
+{
+    store_list_item *it;
+    int n;
+    const char *ids = "";
+    assert_int_equal(store_entity_list(f->s, f->a, q, &it, &n, more), STORE_OK);
+    assert_true(n <= q->top);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(it[i].e.kind, q->kind);
+        ids = arena_printf(f->a, "%s%s%d", ids, i ? "," : "", it[i].e.id);
+    }
+    return ids;
+}
+
+/* store_entity_list orders (strings case-insensitively, a reference of
+ * none as 0, ties by id in the last key's direction), filters on a
+ * prefix of the name fields, pages with skip/top and says when rows
+ * follow; out-of-bounds queries are INVALID. */
+static void test_list_order_filter_page(void **state)
+{
+    fixture *f = *state;
+    int32_t c = contact(f, 0, "Acme").id;
+    int32_t p1 = person(f, "ann", "Berg", c), p2 = person(f, "Bob", "aal", 0),
+            p3 = person(f, "Carl", "Anders", c), p4 = person(f, "Dan", "berg", 0);
+    (void)p2, (void)p3, (void)p4;
+    bool more;
+    store_list_query q = {.kind = MODEL_PERSON, .top = 10};
+    assert_string_equal(page(f, &q, &more), "1,2,3,4");
+    assert_false(more);
+    q.top = 3;
+    assert_string_equal(page(f, &q, &more), "1,2,3");
+    assert_true(more);
+    q.skip = 3;
+    assert_string_equal(page(f, &q, &more), "4");
+    assert_false(more);
+    q = (store_list_query){.kind = MODEL_PERSON, .top = 10, .nkeys = 1, .keys = {{1, false}}};
+    assert_string_equal(page(f, &q, &more), "2,3,1,4"); /* aal Anders Berg berg */
+    q.keys[0].desc = true;
+    assert_string_equal(page(f, &q, &more), "4,1,3,2");
+    q.nkeys = 2, q.keys[0].desc = false, q.keys[1] = (store_list_key){-1, true};
+    assert_string_equal(page(f, &q, &more), "2,3,4,1");
+    q.nkeys = 1, q.keys[0] = (store_list_key){2, false}; /* ContactId: none first */
+    assert_string_equal(page(f, &q, &more), "2,4,1,3");
+    q.keys[0].desc = true;
+    assert_string_equal(page(f, &q, &more), "3,1,4,2");
+    q = (store_list_query){.kind = MODEL_PERSON, .top = 10, .prefix = "AN"};
+    assert_string_equal(page(f, &q, &more), "1,3"); /* ann; Anders */
+    q.prefix = "berG";
+    assert_string_equal(page(f, &q, &more), "1,4");
+    q.prefix = "zz";
+    assert_string_equal(page(f, &q, &more), "");
+    q = (store_list_query){.kind = MODEL_CONTACT, .top = 1, .prefix = "acm"};
+    assert_string_equal(page(f, &q, &more), arena_printf(f->a, "%d", c));
+    assert_int_equal(p1, 1);
+
+    store_list_item *it;
+    int n;
+    store_list_query bad[] = {
+        {.kind = MODEL_PERSON, .top = 0},
+        {.kind = MODEL_PERSON, .top = STORE_LIST_MAX + 1},
+        {.kind = MODEL_PERSON, .top = 1, .skip = -1},
+        {.kind = MODEL_PERSON, .top = 1, .nkeys = STORE_LIST_KEYS + 1},
+        {.kind = MODEL_CONTACT, .top = 1, .nkeys = 1, .keys = {{1, false}}},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(store_entity_list(f->s, f->a, &bad[i], &it, &n, &more), STORE_INVALID);
+}
+
+/* The primitive: keys as given, at most limit rows, each with its image
+ * record's bytes version (0 while none are stored). */
+static void test_list_primitive_limit_and_image(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 5; i++)
+        contact(f, 0, "c");
+    model_blob b;
+    assert_int_equal(store_blob_create(f->s, f->a, &(model_blob_edit){0}, NULL, 0, &b), STORE_OK);
+    store_tx *tx = begin(f, STORE_TX_WRITE);
+    assert_int_equal(ops(f)->ent_set_image(tx, MODEL_CONTACT, 2, b.blob_id), STORE_OK);
+    assert_int_equal(ops(f)->blob_claim(tx, b.blob_id), STORE_OK);
+    end(f, tx, STORE_OK);
+    tmpdb_exec(f->path, "UPDATE blob SET version = 3");
+    store_list_query q = {.kind = MODEL_CONTACT, .nkeys = 1, .keys = {{-1, true}}, .skip = 2};
+    store_list_item rows[3];
+    int n = 0;
+    tx = begin(f, STORE_TX_READ1);
+    assert_int_equal(ops(f)->ent_list(tx, f->a, &q, NULL, 3, rows, &n), STORE_OK);
+    end(f, tx, STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[0].e.id, 3);
+    assert_int_equal(rows[1].e.id, 2);
+    assert_int_equal(rows[1].image_blob_id, b.blob_id);
+    assert_int_equal(rows[1].image_version, 3);
+    assert_string_equal(rows[1].e.v[0].s, "c");
+    assert_int_equal(rows[1].e.version, 1);
+    assert_int_equal(rows[2].image_blob_id, 0);
+    assert_int_equal(rows[2].image_version, 0);
+}
+
 #define BOTH(t)                                                                                    \
     cmocka_unit_test_setup_teardown(t, tmpdb_setup_plain, tmpdb_teardown),                         \
         cmocka_unit_test_setup_teardown(t, tmpdb_setup_durable, tmpdb_teardown)
@@ -316,6 +426,8 @@ int main(void)
         BOTH(test_claim),
         BOTH(test_set_info_conditional),
         BOTH(test_user_references),
+        BOTH(test_list_order_filter_page),
+        BOTH(test_list_primitive_limit_and_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
