@@ -47,7 +47,9 @@ function errorOf(status, statusText, text) {
 
 // method path [body] → the parsed JSON answer (null when empty).
 export async function call(method, path, body) {
-  const init = { method, headers: headers(), credentials: 'same-origin' };
+  // no-cache: always ask the server (a 304 if unchanged); an answer with
+  // Last-Modified and no Cache-Control could else be reused heuristically
+  const init = { method, headers: headers(), credentials: 'same-origin', cache: 'no-cache' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

@@ -120,10 +120,20 @@ try {
   });
 
   await run('list with a cold browser cache (variants made on the server)', async () => {
-    const c2 = await context();
-    await signIn(c2.page, cfg.editor);
-    await listDone(c2.page, `Person:0::${cfg.perfCount}`);
-    result.perf.coldBrowser = await listFigures(c2.page);
+    // three fresh browsers (empty caches): the median is the figure, so
+    // that one slow moment of a shared machine does not decide it
+    const runs = [];
+    let c2;
+    for (let i = 0; i < 3; i++) {
+      if (c2) await c2.ctx.close();
+      c2 = await context();
+      await signIn(c2.page, cfg.editor);
+      await listDone(c2.page, `Person:0::${cfg.perfCount}`);
+      runs.push(await listFigures(c2.page));
+    }
+    runs.sort((a, b) => a.ms - b.ms);
+    result.perf.coldBrowserRuns = runs.map((r) => r.ms);
+    result.perf.coldBrowser = runs[1];
     // the reload: pictures revalidated, none sent again
     const traffic = await pictureTraffic(c2.ctx, c2.page, async () => {
       await c2.page.reload();
