@@ -136,8 +136,12 @@ async function route() {
     else a.removeAttribute('aria-current');
   }
   try {
-    if (r.id) await showDetail(r.kind, r.id);
-    else await showList(r.kind, r.skip, r.q);
+    if (r.id) {
+      await showDetail(r.kind, r.id);
+      $('detail-title').focus(); // keyboard and screen reader users start at the heading
+    } else {
+      await showList(r.kind, r.skip, r.q);
+    }
   } catch (e) {
     fail(e);
   }

@@ -251,13 +251,25 @@ try {
 
   await run('a viewer sees no write controls; a forced write is refused', async () => {
     // a Swedish browser: the page starts in Swedish
+    // ... and uses the keyboard only: type, Tab, Enter
     const v = await context({ locale: 'sv-SE' });
-    await signIn(v.page, cfg.viewer);
+    await v.page.goto(cfg.base + '/');
+    await v.page.waitForSelector('#login-form:visible');
+    await v.page.focus('#login-user');
+    await v.page.keyboard.type(cfg.viewer[0]);
+    await v.page.keyboard.press('Tab');
+    await v.page.keyboard.type(cfg.viewer[1]);
+    await v.page.keyboard.press('Enter');
     await listDone(v.page, `Person:0::${cfg.perfCount}`);
     assert.equal(await v.page.textContent('#tabs a[href="#/Person"]'), 'Personer');
     assert.equal(await v.page.isVisible('#new'), false);
-    await v.page.click('#rows a >> nth=0');
+    await v.page.focus('#search');
+    await v.page.keyboard.press('Tab'); // the search button
+    await v.page.keyboard.press('Tab'); // the first row (no New button for a viewer)
+    assert.equal(await v.page.evaluate(() => document.activeElement.closest('#rows') !== null), true);
+    await v.page.keyboard.press('Enter');
     await v.page.waitForSelector('#detail:visible');
+    assert.equal(await v.page.evaluate(() => document.activeElement.id), 'detail-title');
     for (const sel of ['#drop', '#file', '#save', '#delete-picture', '#delete-entity'])
       assert.equal(await v.page.isVisible(sel), false, sel);
     assert.equal(await v.page.locator('input[type=file]:visible').count(), 0);

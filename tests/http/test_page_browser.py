@@ -12,8 +12,9 @@ through the file picker (with upload progress events) and replaces it by a
 drag-and-drop event; finds its thumbnail in the list by name; edits the
 Description and reloads; deletes picture and person; checks that a
 request without X-XSRF-TOKEN is refused; switches the language; signs
-out; signs in as a viewer in a Swedish browser (Swedish labels, no write
-control, a forced upload refused 403); shows the list on a phone-sized
+out; signs in as a viewer in a Swedish browser with the keyboard alone
+(Swedish labels, Tab to a row and Enter opens it, focus on its heading; no
+write control, a forced upload refused 403); shows the list on a phone-sized
 screen without sideways scrolling; and, where Swagger UI is served
 (/api/docs), runs its "Try it out" on GET ImageInfo (200). No
 Content-Security-Policy violation and no script error may happen.
