@@ -171,6 +171,13 @@ try {
   await run('the thumbnail appears in the list', async () => {
     await page.click('#back');
     await listDone(page, `Person:0::${cfg.perfCount}`);
+    // 51 persons now: a second page with one row, and back
+    assert.equal(await page.isDisabled('#prev'), true);
+    await page.click('#next');
+    await listDone(page, `Person:${cfg.perfCount}::1`);
+    assert.equal(await page.isDisabled('#next'), true);
+    await page.click('#prev');
+    await listDone(page, `Person:0::${cfg.perfCount}`);
     await page.fill('#search', 'Grace');
     await page.press('#search', 'Enter');
     await listDone(page, 'Person:0:Grace:1');

@@ -9,7 +9,8 @@ view — all thumbnails shown — with the browser's performance timeline
 with a cold browser cache and again on a reload (every picture answered
 304: no picture bytes sent again); creates a person, uploads a picture
 through the file picker (with upload progress events) and replaces it by a
-drag-and-drop event; finds its thumbnail in the list by name; edits the
+drag-and-drop event; pages to the second page (51 persons now) and back;
+finds its thumbnail in the list by name; edits the
 Description and reloads; deletes picture and person; checks that a
 request without X-XSRF-TOKEN is refused; switches the language; signs
 out; signs in as a viewer in a Swedish browser with the keyboard alone
