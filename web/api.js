@@ -27,7 +27,9 @@ function cookie(name) {
 }
 
 function headers(extra = {}) {
-  const h = { Accept: 'application/json', 'SO-Language': lang(), ...extra };
+  // X-Requested-With: a 401 then challenges for the cookie only, and the
+  // browser opens no password dialog of its own over the page
+  const h = { Accept: 'application/json', 'SO-Language': lang(), 'X-Requested-With': 'XMLHttpRequest', ...extra };
   const xsrf = cookie('XSRF-TOKEN');
   if (xsrf) h['X-XSRF-TOKEN'] = xsrf;
   if (timeZone) h['SO-TimeZone'] = `${timeZone}, includeTZOffset`;
@@ -45,7 +47,9 @@ function errorOf(status, statusText, text) {
 
 // method path [body] → the parsed JSON answer (null when empty).
 export async function call(method, path, body) {
-  const init = { method, headers: headers(), credentials: 'same-origin' };
+  // no-cache: always ask the server (a 304 if unchanged); an answer with
+  // Last-Modified and no Cache-Control could else be reused heuristically
+  const init = { method, headers: headers(), credentials: 'same-origin', cache: 'no-cache' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -67,14 +71,14 @@ export async function picture(path) {
 }
 
 // Uploads file to path with XMLHttpRequest, whose upload events drive
-// onProgress(fraction); resolves with the answer (the BlobId).
+// onProgress(fraction, fromEvent); resolves with the answer (the BlobId).
 export function upload(path, file, onProgress) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
     x.open('PUT', path);
     for (const [k, v] of Object.entries(headers({ 'Content-Type': file.type || 'application/octet-stream' })))
       x.setRequestHeader(k, v);
-    x.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    x.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total, true); };
     x.onload = () => {
       if (x.status >= 200 && x.status < 300) { onProgress(1); resolve(x.responseText ? JSON.parse(x.responseText) : null); }
       else reject(errorOf(x.status, x.statusText, x.responseText));

@@ -136,8 +136,12 @@ async function route() {
     else a.removeAttribute('aria-current');
   }
   try {
-    if (r.id) await showDetail(r.kind, r.id);
-    else await showList(r.kind, r.skip, r.q);
+    if (r.id) {
+      await showDetail(r.kind, r.id);
+      $('detail-title').focus(); // keyboard and screen reader users start at the heading
+    } else {
+      await showList(r.kind, r.skip, r.q);
+    }
   } catch (e) {
     fail(e);
   }
@@ -181,7 +185,8 @@ async function showList(kind, skip, q) {
     a.append(img, label);
     li.append(a);
     ul.append(li);
-    thumbs.push(loadThumb(img, `/api/v1/${kind}/${id}/Image?w=${THUMB}&h=${THUMB}`));
+    // ImageBlobId 0: no picture, nothing to ask for
+    if (e.ImageBlobId) thumbs.push(loadThumb(img, `/api/v1/${kind}/${id}/Image?w=${THUMB}&h=${THUMB}`));
   }
   $('search').value = q;
   $('empty').hidden = rows.length > 0;
@@ -292,7 +297,11 @@ async function sendFile(file) {
   bar.value = 0;
   say('');
   try {
-    await upload(`/api/v1/${kind}/${id}/Image`, file, (f) => { bar.value = f; });
+    let events = 0;
+    await upload(`/api/v1/${kind}/${id}/Image`, file, (f, fromEvent) => {
+      bar.value = f;
+      if (fromEvent) document.body.dataset.progressEvents = String(++events);
+    });
     $('file').value = '';
     await showDetail(kind, id);
     document.body.dataset.uploaded = String(Date.now());

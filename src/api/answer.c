@@ -85,7 +85,8 @@ void api_fail(api_exchange *x, cb_err e, msg_id id, const msg_arg *args, int nar
     json_t *j = json_pack("{s:b, s:s, s:s, s:s}", "Error", 1, "ErrorType", err_type(e),
                           "ErrorMessage", text, "ErrorSource", "crmblob");
     if (e == CB_EUNAUTH)
-        api_add_header(x, "WWW-Authenticate", auth_challenge(x->api->auth));
+        api_add_header(x, "WWW-Authenticate",
+                       x->from_script ? AUTH_COOKIE_CHALLENGE : auth_challenge(x->api->auth));
     if (e == CB_EUNAVAILABLE && !has_header(x, "Retry-After")) /* unless a caller knows better */
         api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", API_RETRY_UNAVAILABLE_S));
     if (e == CB_EINTERNAL)

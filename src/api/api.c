@@ -251,6 +251,8 @@ api_exchange *api_exchange_start(api_t *api, const api_request *req)
                                 req->header(req->conn, "SO-Language"),
                                 req->header(req->conn, "SO-Culture"));
     x->expect = STORE_ANY;
+    const char *xrw = req->header(req->conn, "X-Requested-With");
+    x->from_script = xrw != NULL && strcasecmp(xrw, "XMLHttpRequest") == 0;
     const char *origin = req->header(req->conn, "Origin");
     x->origin = origin != NULL ? arena_strdup(arena, origin) : NULL;
     repr_negotiate(x, req->header(req->conn, "Accept"));

@@ -134,6 +134,8 @@ struct api_exchange {
     const char *method;
     const char *path;
     bool public_route; /* its route needs no credentials (api_route_is_public) */
+    bool from_script;  /* X-Requested-With: XMLHttpRequest (a page's script): a 401
+                        * challenges for the cookie session only */
     model_user user;
     bool start_pending; /* the credentials need a password hashed: api_exchange_start_finish */
     bool authed;

@@ -1326,7 +1326,7 @@ static void challenge_build(auth_t *a)
     if (a->schemes & (AUTH_TOKEN | AUTH_JWT))
         parts[n++] = "Bearer realm=\"crmblob\"";
     if (n == 0)
-        parts[n++] = "Cookie realm=\"crmblob\"";
+        parts[n++] = AUTH_COOKIE_CHALLENGE;
     for (size_t i = 0; i < n; i++) {
         int w = snprintf(a->challenge + used, sizeof(a->challenge) - used, "%s%s",
                          i > 0 ? ", " : "", parts[i]);

@@ -187,6 +187,10 @@ const char *auth_cookie_value(arena_t *arena, const char *cookie_header, const c
 
 /* The WWW-Authenticate value for a 401: one challenge per enabled scheme. */
 const char *auth_challenge(const auth_t *a);
+/* The challenge of a 401 to a page's script (X-Requested-With:
+ * XMLHttpRequest): the cookie session alone, so that no browser opens its
+ * own password dialog over the page (it does for a Basic challenge). */
+#define AUTH_COOKIE_CHALLENGE "Cookie realm=\"crmblob\""
 unsigned auth_schemes(const auth_t *a);
 /* Parses "basic,ticket,bearer,jwt,cookie" (any case, "all"); false if unknown. */
 bool auth_parse_schemes(const char *list, unsigned *out);

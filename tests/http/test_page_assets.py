@@ -12,6 +12,9 @@ scripts/embed_assets.c, the Makefile's ASSET_MOUNTS).
 - The page's protections: a Content-Security-Policy without
   'unsafe-inline' (scripts and styles from the server's files only),
   frame-ancestors 'none', X-Content-Type-Options: nosniff.
+- A 401 to a page's script (X-Requested-With: XMLHttpRequest) challenges
+  for the cookie session only, so no browser opens a password dialog over
+  the page; other clients still get the Basic challenge.
 - A path that is no file is still 404 (with the error carrier), and the API
   around the page still asks for credentials.
 """
@@ -113,3 +116,11 @@ def test_unknown_paths_and_api_still_guarded(srv):
     assert r.status_code == 401
     r = requests.post(srv.base + "/", timeout=HTTP_TIMEOUT)
     assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def test_script_401_has_no_basic_challenge(srv):
+    r = get(srv, "/api/v1/Person/1", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert_error(r, 401)
+    assert r.headers["WWW-Authenticate"] == 'Cookie realm="crmblob"'
+    r = get(srv, "/api/v1/Person/1")
+    assert "Basic" in r.headers["WWW-Authenticate"]
