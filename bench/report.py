@@ -288,6 +288,28 @@ def table_committed(res, ex, committed):
     return rows, summary, note
 
 
+KEPT_BEGIN = "<!-- measured elsewhere: kept by make bench -->"
+KEPT_END = "<!-- end of what make bench keeps -->"
+
+
+def read_kept(path):
+    """The sections of the committed BENCHMARKS.md that other tools measure
+    (between KEPT_BEGIN and KEPT_END, markers included, e.g. the page's list
+    view from `make browser`): a run of the benchmark carries them over."""
+    if not path.exists():
+        return []
+    lines, out, on = path.read_text().splitlines(), [], False
+    for line in lines:
+        if line.strip() == KEPT_BEGIN:
+            on = True
+        if on:
+            out.append(line)
+        if line.strip() == KEPT_END:
+            on = False
+            out.append("")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, help="run.sh's temporary directory")
@@ -574,6 +596,7 @@ def main():
               "in the table of wrk runs) it falls with the load, while crmblob's CPU per request, shown "
               "beside it, moves much less.")
     md.append("")
+    md.extend(read_kept(d / "committed.md"))
     md.append("## Every wrk run")
     md.append("")
     md.append(md_table(run_hdr, run_rows))
