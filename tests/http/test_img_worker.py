@@ -38,9 +38,17 @@ def test_killed_worker_is_replaced(fresh):
     c = fresh.client("alice")
     pid = c.create("Person")
     c.put_image("Person", pid, data("photo.jpg"))
-    for k in worker_pids(fresh.proc.pid):
+    killed = worker_pids(fresh.proc.pid)
+    for k in killed:
         os.kill(k, signal.SIGKILL)
-    time.sleep(0.2)
+    # until its last thread has exited, a killed worker's socket stays open:
+    # a call sent into it meanwhile reads end of file, which cannot be told
+    # from a worker the picture killed (503). Wait until it is truly dead.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+            os.path.isdir(f"/proc/{k}/task") and os.listdir(f"/proc/{k}/task") not in ([], [str(k)])
+            for k in killed):
+        time.sleep(0.02)
     # the next call finds the worker dead before it takes the call: a new one does
     r = c.get_image("Person", pid, params={"w": 40})
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
