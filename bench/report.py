@@ -400,7 +400,9 @@ def main():
               f"{'reset' if ex.get('hwm_reset') == '1' else 'NOT reset (clear_refs refused)'} just before; "
               f"HWM before: {float(ex.get('hwm_before_kb', 0)) / MIB:.1f} MiB); {ok_up}/{n_up} answered 200 "
               f"in {ex.get('upload_secs', '?')} s ({ex.get('upload_retries', '0')} sent again after a 503 "
-              f"with Retry-After: the image checks' queue full); answers: {ex.get('upload_statuses', '?')}; "
+              f"with Retry-After — the image checks' queue or the upload spools full — or a connection "
+              f"closed before the answer could be read; {ex.get('upload_closed_early', '0')} met the "
+              f"refusal as a broken pipe while still sending); answers: {ex.get('upload_statuses', '?')}; "
               f"largest sampled VmRSS {float(ex.get('upload_max_rss_kb', 0)) / MIB:.1f} MiB")
     extra_rows.append([label, "-" if hwm is None else f"{hwm / MIB:.1f} MiB", f"< 64 MiB, all 200",
                        verdict(ok), detail])

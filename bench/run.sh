@@ -549,10 +549,26 @@ def sampler():
         time.sleep(0.02)
 
 retries = [0]
+closed_early = [0]
 
 # A 503 with Retry-After is the server's image checks all busy (three
-# workers, a bounded queue): the upload is sent again after the delay it
-# names, as a client should; the retries are counted and reported.
+# workers, a bounded queue) or its upload spools full (--spool-mb): the
+# upload is sent again after the delay it names, as a client should. A
+# refusal sent before the body was read closes the connection: the client
+# may meet it as a broken pipe while still sending, and then reads the
+# answer if it is still there, else waits a second, as for a 503. Both
+# kinds of retries are counted and reported.
+def send(c, i):
+    try:
+        c.request("PUT", f"/api/v1/Person/{i + 1}/Image", body=body,
+                  headers={"Authorization": auth, "Content-Type": "image/jpeg"})
+    except (BrokenPipeError, ConnectionResetError):
+        closed_early[0] += 1
+    try:
+        return c.getresponse()
+    except (ConnectionResetError, http.client.RemoteDisconnected):
+        return None
+
 def upload(i):
     first = True
     for _ in range(60):
@@ -562,9 +578,12 @@ def upload(i):
             if first:
                 start.wait()
                 first = False
-            c.request("PUT", f"/api/v1/Person/{i + 1}/Image", body=body,
-                      headers={"Authorization": auth, "Content-Type": "image/jpeg"})
-            r = c.getresponse()
+            r = send(c, i)
+            if r is None:  # closed before an answer could be read
+                retries[0] += 1
+                results[i] = "closed"
+                time.sleep(1)
+                continue
             r.read()
             results[i] = str(r.status)
             if r.status != 503 or r.getheader("Retry-After") is None:
@@ -595,6 +614,7 @@ print(f"uploads_ok={count.get('200', 0)}")
 print(f"upload_statuses={', '.join(f'{k}: {v}' for k, v in sorted(count.items()))}")
 print(f"upload_secs={secs:.1f}")
 print(f"upload_retries={retries[0]}")
+print(f"upload_closed_early={closed_early[0]}")
 print(f"upload_max_rss_kb={max_rss[0]}")
 PY
 cat "$T/uploads.txt" >>"$T/extras.txt"
