@@ -498,6 +498,35 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
     }
 }
 
+/* ---- entities crmblob does not keep ---- */
+
+/* Countries, quote lines and chat topics are none of crmblob's: their
+ * methods read their arguments as the reference does and answer as it
+ * does for an id it does not know, 200 with null. */
+
+static void get_blob_entity_on_country(api_exchange *x, const api_request *req, json_t *args)
+{
+    (void)req;
+    int32_t id;
+    if (arg_int(x, args, "CountryId", false, &id))
+        answer_null(x, "BlobEntity");
+}
+
+static void get_quote_line_image(api_exchange *x, const api_request *req, json_t *args)
+{
+    int32_t id;
+    if (arg_int(x, args, "QuoteLineId", false, &id))
+        answer_binary(x, req, NULL, NULL, 0);
+}
+
+static void get_chat_image_with_size(api_exchange *x, const api_request *req, json_t *args)
+{
+    int32_t id, w, h;
+    if (arg_int(x, args, "ChatTopicId", false, &id) && arg_opt_int(x, args, "Width", &w) &&
+        arg_opt_int(x, args, "Height", &h))
+        answer_binary(x, req, NULL, NULL, 0);
+}
+
 /* ---- the table ---- */
 
 #define ROUTE(fn_body, writes, carrier)                                                            \
@@ -553,6 +582,9 @@ static const agent_def agents[] = {
     READ_BYTES("GetProjectImageWithSize", get_image_with_size, MODEL_PROJECT),
     WRITE("SetProductThumbnail", set_product_thumbnail, MODEL_PRODUCT, BODY_BIG_JSON, false),
     READ_BYTES("GetProductThumbnail", get_product_thumbnail, MODEL_PRODUCT),
+    READ("GetBlobEntityOnCountry", get_blob_entity_on_country, -1, BODY_JSON),
+    READ_BYTES("GetQuoteLineImage", get_quote_line_image, -1),
+    READ_BYTES("GetChatImageWithSize", get_chat_image_with_size, -1),
 };
 #define N_AGENTS (sizeof(agents) / sizeof(agents[0]))
 
