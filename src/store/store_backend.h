@@ -336,6 +336,13 @@ struct store_be_ops {
     /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
     store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);
 
+    /* ---- the project image library (schema v8: project_library) ---- */
+    /* INSERT its row for record blob_id (linked by the caller in this
+     * transaction), added at now; a record's row goes with it by cascade */
+    store_err (*lib_add)(store_tx *tx, int32_t blob_id, int64_t now);
+    /* the next record of the library after `after`, by id; ABSENT past the end */
+    store_err (*lib_next)(store_tx *tx, int32_t after, int32_t *id);
+
     /* ---- picture bytes (one BLOB's stored bytes; never decoded here) ---- */
     store_err (*pic_write_open)(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out);
     store_err (*pic_write)(store_pic_w *w, const void *p, size_t n); /* in order; n <= PIECE */
