@@ -50,13 +50,13 @@ void library_list(api_exchange *x, const api_request *req)
     json_t *value = json_array(), *j = json_object();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(value, carrier_blob(x, &recs[i]));
-    json_object_set_new(j, "odata.metadata",
-                        json_string("/api/v1/$metadata#ProjectImageLibrary"));
+    json_object_set_new(j, "odata.metadata", json_string("/api/v1/$metadata#ProjectImageLibrary"));
     json_object_set_new(j, "value", value);
     if (more)
-        json_object_set_new(j, "odata.nextLink",
-                            json_string(arena_printf(x->arena, "/api/v1/ProjectImageLibrary?after=%d",
-                                                     (int)recs[n - 1].blob_id)));
+        json_object_set_new(
+            j, "odata.nextLink",
+            json_string(arena_printf(x->arena, "/api/v1/ProjectImageLibrary?after=%d",
+                                     (int)recs[n - 1].blob_id)));
     api_answer_carrier(x, 200, "ODataSlimResponse", j);
 }
 
