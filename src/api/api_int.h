@@ -69,8 +69,8 @@ typedef enum {
     ROUTE_ENTITY,      /* /api/v1/{E}/{id} */
     ROUTE_IMAGE,       /* /api/v1/{E}/{id}/Image, /api/Services80/{e}/{id}/image[/content] */
     ROUTE_IMAGE_INFO,  /* /api/v1/{E}/{id}/ImageInfo */
-    ROUTE_LIBRARY_ITEM, /* /api/v1/ProjectImageLibrary/{id} (the last with an {id}) */
-    ROUTE_LIBRARY,     /* /api/v1/ProjectImageLibrary */
+    ROUTE_LIB_ITEM,    /* /api/v1/ProjectImageLibrary/{id} (the last with an {id}) */
+    ROUTE_LIB,         /* /api/v1/ProjectImageLibrary */
     ROUTE_TZ_LIST,     /* /api/v1/TimeZone */
     ROUTE_TZ_BASE,     /* /api/v1/TimeZone/base */
     ROUTE_TZ_CURRENT,  /* /api/v1/TimeZone/current */

@@ -138,8 +138,8 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_ENTITY: return entity_methods;
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
     case ROUTE_IMAGE_INFO: return image_info_methods;
-    case ROUTE_LIBRARY: return library_methods;
-    case ROUTE_LIBRARY_ITEM: return library_item_methods;
+    case ROUTE_LIB: return library_methods;
+    case ROUTE_LIB_ITEM: return library_item_methods;
     case ROUTE_AGENT: return agent_methods(r->agent);
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
@@ -223,7 +223,7 @@ static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
         return agent_find(s[4].p, s[4].n, &r->agent) != NULL;
     }
     if ((n == 3 || n == 4) && seg_is(s[1], "v1") && seg_is(s[2], "ProjectImageLibrary")) {
-        r->kind = n == 3 ? ROUTE_LIBRARY : ROUTE_LIBRARY_ITEM;
+        r->kind = n == 3 ? ROUTE_LIB : ROUTE_LIB_ITEM;
         if (n == 4)
             *id_seg = s[3];
         return true;
@@ -319,7 +319,7 @@ bool api_route(api_exchange *x, const api_request *req)
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return false;
     }
-    bool has_id = r.kind <= ROUTE_LIBRARY_ITEM && r.kind != ROUTE_ENTITY_NEW;
+    bool has_id = r.kind <= ROUTE_LIB_ITEM && r.kind != ROUTE_ENTITY_NEW;
     if (has_id && !text_parse_pos_i32(id_seg.p, id_seg.n, &r.id)) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_ID, MSG_S(arena_strndup(x->arena, id_seg.p, id_seg.n)));
         return false;
@@ -340,8 +340,8 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_ENTITY] = "/api/v1/{entity}/{id}",
     [ROUTE_IMAGE] = "/api/v1/{entity}/{id}/Image",
     [ROUTE_IMAGE_INFO] = "/api/v1/{entity}/{id}/ImageInfo",
-    [ROUTE_LIBRARY_ITEM] = "/api/v1/ProjectImageLibrary/{id}",
-    [ROUTE_LIBRARY] = "/api/v1/ProjectImageLibrary",
+    [ROUTE_LIB_ITEM] = "/api/v1/ProjectImageLibrary/{id}",
+    [ROUTE_LIB] = "/api/v1/ProjectImageLibrary",
     [ROUTE_TZ_LIST] = "/api/v1/TimeZone",
     [ROUTE_TZ_BASE] = "/api/v1/TimeZone/base",
     [ROUTE_TZ_CURRENT] = "/api/v1/TimeZone/current",
