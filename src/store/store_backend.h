@@ -131,6 +131,7 @@ typedef enum {
     STORE_COPY_APP,
     STORE_COPY_META,
     STORE_COPY_BLOB,
+    STORE_COPY_LIBRARY, /* the project image library (schema v8) */
     STORE_COPY_ENTITY, /* + model_kind: one table per entity kind */
     STORE_COPY_TABLES = STORE_COPY_ENTITY + MODEL_KIND_COUNT
 } store_copy_table;

@@ -2189,8 +2189,8 @@ static pgc_stmt copy_clear_sql(arena_t *a)
         ents = arena_printf(a, "%s, %s", ents, model_entity((model_kind)k)->table);
     return (pgc_stmt){"copy_clear",
                       arena_printf(a,
-                                   "TRUNCATE variant_data, variant, blob_piece%s, blob, cred, app, "
-                                   "users, meta",
+                                   "TRUNCATE variant_data, variant, blob_piece%s, project_library, "
+                                   "blob, cred, app, users, meta",
                                    ents),
                       0};
 }
