@@ -168,6 +168,19 @@ static bool base64_decode(const char *s, size_t n, unsigned char **out, size_t *
     return true;
 }
 
+/* len bytes (not taken) into x->upload, checked as an upload body (not
+ * empty, within the image limit, a picture's signature). False answered. */
+static bool upload_bytes(api_exchange *x, const unsigned char *bin, size_t len)
+{
+    x->upload = upload_create(x, NULL, (int64_t)len);
+    cb_err e = x->upload != NULL ? upload_feed(x->upload, (const char *)bin, len) : CB_EINTERNAL;
+    if (e == CB_ETOOLARGE)
+        API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
+    else if (e != CB_EOK && !x->answered)
+        upload_fail(x, e);
+    return e == CB_EOK && upload_finish(x, x->upload);
+}
+
 /* Byte member `name` decoded into x->upload, checked as an upload body
  * (present, not empty, within the image limit, a picture's signature).
  * False answered. */
@@ -189,14 +202,9 @@ static bool arg_bytes(api_exchange *x, json_t *args, const char *name)
         return false;
     }
     json_string_set(v, ""); /* the base64 text is not needed any more */
-    x->upload = upload_create(x, NULL, (int64_t)len);
-    cb_err e = x->upload != NULL ? upload_feed(x->upload, (const char *)bin, len) : CB_EINTERNAL;
+    bool ok = upload_bytes(x, bin, len);
     free(bin);
-    if (e == CB_ETOOLARGE)
-        API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(x->api->cfg.image_max));
-    else if (e != CB_EOK && !x->answered)
-        upload_fail(x, e);
-    return e == CB_EOK && upload_finish(x, x->upload);
+    return ok;
 }
 
 /* The id member of entity kind k ("PersonId"). */
@@ -368,6 +376,52 @@ static void save_image_stream(api_exchange *x, const api_request *req, json_t *a
     api_answer_carrier(x, 200, "int", json_integer(b.blob_id));
 }
 
+/* ---- the project image library (library.c has its REST face) ---- */
+
+/* A new record holding the picture (validated as any upload), in the
+ * library. A record that could not join is not left behind. */
+static void save_project_image(api_exchange *x, const api_request *req, json_t *args)
+{
+    (void)req;
+    model_blob_edit edit = {.conceptual_type = MODEL_CT_PHOTO};
+    model_blob b;
+    pic_target t = {PIC_TO_NEW_BLOB, MODEL_PROJECT, 0, &edit};
+    if (!carrier_string(x, args, "Description", &edit.description) ||
+        !arg_bytes(x, args, "Image") || !pic_store_upload_to(x, &t, &b))
+        return;
+    store_err e = store_library_add(x->store, b.blob_id);
+    if (e == STORE_OK) {
+        api_answer_empty(x, 204);
+        return;
+    }
+    (void)store_blob_delete(x->store, b.blob_id); /* else the sweep takes it */
+    api_fail_store(x, e, NULL);
+}
+
+/* Entity (k, id) takes a copy of library record blob_id: its bytes go
+ * through the upload path as a new picture of the entity, so the library
+ * keeps its record and any number of entities can start from it. */
+static void copy_from_library(api_exchange *x, model_kind k, int32_t id, int32_t blob_id)
+{
+    model_blob b;
+    void *bytes = NULL;
+    size_t len = 0;
+    pic_target t = {PIC_TO_IMAGE, k, id, NULL};
+    store_err e = store_blob_content_get(x->store, x->arena, blob_id, &b, &bytes, &len);
+    if (e != STORE_OK) {
+        free(bytes);
+        api_fail_store(x, e == STORE_ABSENT ? STORE_INVALID : e,
+                       &(api_subject){.on = API_ON_LINK, .kind = k, .id = id, .blob_id = blob_id});
+        return;
+    }
+    x->route.ent = k; /* picture.c names the entity from the route */
+    x->route.id = id;
+    bool ok = upload_bytes(x, bytes, len) && pic_store_upload_to(x, &t, &b);
+    free(bytes);
+    if (ok)
+        api_answer_empty(x, 204);
+}
+
 /* ---- the picture of an entity ---- */
 
 /* The kind a per-entity method is about. */
@@ -407,7 +461,13 @@ static void change_image(api_exchange *x, const api_request *req, json_t *args)
     model_kind k = kind_of(x);
     if (!arg_entity_id(x, args, k, &id) || !arg_int(x, args, "BlobId", true, &blob_id))
         return;
-    store_err e = store_image_link(x->store, k, id, blob_id, x->user.id);
+    store_err e = store_library_has(x->store, blob_id);
+    if (e == STORE_OK) {
+        copy_from_library(x, k, id, blob_id);
+        return;
+    }
+    if (e == STORE_ABSENT)
+        e = store_image_link(x->store, k, id, blob_id, x->user.id);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
     else
@@ -498,6 +558,35 @@ static void get_product_thumbnail(api_exchange *x, const api_request *req, json_
     }
 }
 
+/* ---- entities crmblob does not keep ---- */
+
+/* Countries, quote lines and chat topics are none of crmblob's: their
+ * methods read their arguments as the reference does and answer as it
+ * does for an id it does not know, 200 with null. */
+
+static void get_blob_entity_on_country(api_exchange *x, const api_request *req, json_t *args)
+{
+    (void)req;
+    int32_t id;
+    if (arg_int(x, args, "CountryId", false, &id))
+        answer_null(x, "BlobEntity");
+}
+
+static void get_quote_line_image(api_exchange *x, const api_request *req, json_t *args)
+{
+    int32_t id;
+    if (arg_int(x, args, "QuoteLineId", false, &id))
+        answer_binary(x, req, NULL, NULL, 0);
+}
+
+static void get_chat_image_with_size(api_exchange *x, const api_request *req, json_t *args)
+{
+    int32_t id, w, h;
+    if (arg_int(x, args, "ChatTopicId", false, &id) && arg_opt_int(x, args, "Width", &w) &&
+        arg_opt_int(x, args, "Height", &h))
+        answer_binary(x, req, NULL, NULL, 0);
+}
+
 /* ---- the table ---- */
 
 #define ROUTE(fn_body, writes, carrier)                                                            \
@@ -532,6 +621,7 @@ static const agent_def agents[] = {
     WRITE("SetBlobStream", set_blob_stream, -1, BODY_BIG_JSON, false),
     READ_BYTES("GetBlobStream", get_blob_stream, -1),
     WRITE("SaveImageStream", save_image_stream, -1, BODY_BIG_JSON, true),
+    WRITE("SaveProjectImage", save_project_image, MODEL_PROJECT, BODY_BIG_JSON, false),
     WRITE("SetPersonImage", set_image, MODEL_PERSON, BODY_BIG_JSON, false),
     WRITE("SetContactImage", set_image, MODEL_CONTACT, BODY_BIG_JSON, false),
     WRITE("SetProductImage", set_image, MODEL_PRODUCT, BODY_BIG_JSON, false),
@@ -553,6 +643,9 @@ static const agent_def agents[] = {
     READ_BYTES("GetProjectImageWithSize", get_image_with_size, MODEL_PROJECT),
     WRITE("SetProductThumbnail", set_product_thumbnail, MODEL_PRODUCT, BODY_BIG_JSON, false),
     READ_BYTES("GetProductThumbnail", get_product_thumbnail, MODEL_PRODUCT),
+    READ("GetBlobEntityOnCountry", get_blob_entity_on_country, -1, BODY_JSON),
+    READ_BYTES("GetQuoteLineImage", get_quote_line_image, -1),
+    READ_BYTES("GetChatImageWithSize", get_chat_image_with_size, -1),
 };
 #define N_AGENTS (sizeof(agents) / sizeof(agents[0]))
 

@@ -173,6 +173,11 @@ static bool fail_subject(api_exchange *x, store_err e, const api_subject *what)
         else if (e == STORE_CONFLICT)
             API_FAIL(x, CB_ECONFLICT, MSG_BLOB_IN_USE, MSG_ID(what->blob_id));
         return e == STORE_ABSENT || e == STORE_INVALID || e == STORE_CONFLICT;
+    case API_ON_LIBRARY:
+        if (e != STORE_ABSENT)
+            return false;
+        API_FAIL(x, CB_ENOTFOUND, MSG_BLOB_NOT_FOUND, MSG_ID(what->id));
+        return true;
     default:
         return false;
     }

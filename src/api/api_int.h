@@ -69,6 +69,8 @@ typedef enum {
     ROUTE_ENTITY,      /* /api/v1/{E}/{id} */
     ROUTE_IMAGE,       /* /api/v1/{E}/{id}/Image, /api/Services80/{e}/{id}/image[/content] */
     ROUTE_IMAGE_INFO,  /* /api/v1/{E}/{id}/ImageInfo */
+    ROUTE_LIB_ITEM,    /* /api/v1/ProjectImageLibrary/{id} (the last with an {id}) */
+    ROUTE_LIB,         /* /api/v1/ProjectImageLibrary */
     ROUTE_TZ_LIST,     /* /api/v1/TimeZone */
     ROUTE_TZ_BASE,     /* /api/v1/TimeZone/base */
     ROUTE_TZ_CURRENT,  /* /api/v1/TimeZone/current */
@@ -269,6 +271,7 @@ typedef enum {
     API_ON_ARG_BLOB,     /* record id a write targets: ABSENT is 400 */
     API_ON_LINK,         /* record blob_id to become entity (kind, id)'s image: ABSENT
                             (entity) and INVALID (record) are 400, CONFLICT (linked) 409 */
+    API_ON_LIBRARY,      /* record id of the project image library: ABSENT is 404 */
 } api_subject_on;
 typedef struct {
     api_subject_on on;
@@ -351,6 +354,10 @@ void entity_create(api_exchange *x, const api_request *req);
 void entity_get(api_exchange *x, const api_request *req);
 /* GET /api/v1/{E}: a page of entities (list.c). */
 void entity_list(api_exchange *x, const api_request *req);
+/* library.c: the project image library (GET list; GET, DELETE one) */
+void library_list(api_exchange *x, const api_request *req);
+void library_get(api_exchange *x, const api_request *req);
+void library_delete(api_exchange *x, const api_request *req);
 /* $orderby into q's keys; false with the bad element at *bad (*badn bytes). */
 bool list_parse_orderby(const model_entity_def *def, const char *s, store_list_query *q,
                         const char **bad, size_t *badn);

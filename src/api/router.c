@@ -58,6 +58,16 @@ static const route_method image_info_methods[] = {
     ROUTE_ROW("PUT", image_info_put, BODY_JSON, true, true),
     {0},
 };
+/* The project image library: any role reads, editors delete. */
+static const route_method library_methods[] = {
+    ROUTE_ROW("GET", library_list, BODY_NONE, false, true),
+    {0},
+};
+static const route_method library_item_methods[] = {
+    ROUTE_ROW("GET", library_get, BODY_NONE, false, false),
+    ROUTE_ROW("DELETE", library_delete, BODY_NONE, true, false),
+    {0},
+};
 
 static const route_method login_methods[] = {
     ROUTE_ROW("POST", session_login, BODY_JSON, false, true, .public = true, .signs_in = true),
@@ -128,6 +138,8 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_ENTITY: return entity_methods;
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
     case ROUTE_IMAGE_INFO: return image_info_methods;
+    case ROUTE_LIB: return library_methods;
+    case ROUTE_LIB_ITEM: return library_item_methods;
     case ROUTE_AGENT: return agent_methods(r->agent);
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
@@ -209,6 +221,12 @@ static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
     if (n == 5 && seg_is(s[1], "v1") && seg_is(s[2], "Agents") && seg_is(s[3], "BLOB")) {
         r->kind = ROUTE_AGENT;
         return agent_find(s[4].p, s[4].n, &r->agent) != NULL;
+    }
+    if ((n == 3 || n == 4) && seg_is(s[1], "v1") && seg_is(s[2], "ProjectImageLibrary")) {
+        r->kind = n == 3 ? ROUTE_LIB : ROUTE_LIB_ITEM;
+        if (n == 4)
+            *id_seg = s[3];
+        return true;
     }
     if (n == 3 && seg_is(s[1], "v1") && (seg_is(s[2], "login") || seg_is(s[2], "logout"))) {
         r->kind = seg_is(s[2], "login") ? ROUTE_LOGIN : ROUTE_LOGOUT;
@@ -301,7 +319,7 @@ bool api_route(api_exchange *x, const api_request *req)
         API_FAIL(x, CB_ENOTFOUND, MSG_ROUTE_NOT_FOUND, MSG_S(x->path));
         return false;
     }
-    bool has_id = r.kind <= ROUTE_IMAGE_INFO && r.kind != ROUTE_ENTITY_NEW;
+    bool has_id = r.kind <= ROUTE_LIB_ITEM && r.kind != ROUTE_ENTITY_NEW;
     if (has_id && !text_parse_pos_i32(id_seg.p, id_seg.n, &r.id)) {
         API_FAIL(x, CB_EBADREQ, MSG_BAD_ID, MSG_S(arena_strndup(x->arena, id_seg.p, id_seg.n)));
         return false;
@@ -322,6 +340,8 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_ENTITY] = "/api/v1/{entity}/{id}",
     [ROUTE_IMAGE] = "/api/v1/{entity}/{id}/Image",
     [ROUTE_IMAGE_INFO] = "/api/v1/{entity}/{id}/ImageInfo",
+    [ROUTE_LIB_ITEM] = "/api/v1/ProjectImageLibrary/{id}",
+    [ROUTE_LIB] = "/api/v1/ProjectImageLibrary",
     [ROUTE_TZ_LIST] = "/api/v1/TimeZone",
     [ROUTE_TZ_BASE] = "/api/v1/TimeZone/base",
     [ROUTE_TZ_CURRENT] = "/api/v1/TimeZone/current",

@@ -187,6 +187,16 @@ static pgc_res add_list_indexes(pgc_conn *c, arena_t *a)
     return pgc_exec(c, ddl, NULL);
 }
 
+/* Version 8: the project image library, as SQLite's migrate_v8. */
+static pgc_res add_project_library(pgc_conn *c, arena_t *a)
+{
+    (void)a;
+    return pgc_exec(c,
+                    "CREATE TABLE project_library (blob_id integer PRIMARY KEY "
+                    "REFERENCES blob(id) ON DELETE CASCADE, added_ms bigint NOT NULL);\n",
+                    NULL);
+}
+
 typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 
 /* Each step takes the schema from the previous step's version (0 for the
@@ -195,9 +205,9 @@ typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 static const struct {
     int to;
     migration_fn fn;
-} steps[] = {{6, create_v6}, {7, add_list_indexes}};
+} steps[] = {{6, create_v6}, {7, add_list_indexes}, {8, add_project_library}};
 #define NSTEPS ((int)(sizeof(steps) / sizeof(steps[0])))
-_Static_assert(PGC_SCHEMA_VERSION == 7, "steps[] ends at PGC_SCHEMA_VERSION");
+_Static_assert(PGC_SCHEMA_VERSION == 8, "steps[] ends at PGC_SCHEMA_VERSION");
 
 /* The integer in row 0, column 0 of statement sql's answer (0: no row). */
 static pgc_res query_int(pgc_conn *c, const char *sql, int *value)

@@ -378,6 +378,23 @@ store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_
 /* Deletes the record with its bytes and variants; the entity it was linked
  * to has no image (or thumbnail) afterwards. STORE_OK when there was none. */
 store_err store_blob_delete(store_t *s, int32_t blob_id);
+/* ---- the project image library (store_library.c) ----
+ * Pictures offered when choosing a project's image: BLOB records kept
+ * linked (never swept) by their membership, each deleted with its record.
+ * An entity takes a copy of one (its own record), never the record. */
+/* Record blob_id joins the library: STORE_INVALID when there is no such
+ * record, STORE_CONFLICT when it is linked already (an entity's image, a
+ * thumbnail, or in the library). */
+store_err store_library_add(store_t *s, int32_t blob_id);
+/* The library's records with a BlobId above `after`, by BlobId, at most
+ * max of them (*more: there are others after them); *out from a. */
+store_err store_library_list(store_t *s, arena_t *a, int32_t after, size_t max, model_blob **out,
+                             size_t *n, bool *more);
+/* STORE_OK when record blob_id is in the library, else STORE_ABSENT. */
+store_err store_library_has(store_t *s, int32_t blob_id);
+/* Deletes record blob_id, bytes and variants with it, when it is in the
+ * library; STORE_ABSENT when it is not. */
+store_err store_library_delete(store_t *s, int32_t blob_id);
 /* Makes record blob_id the image of entity (k, id); blob_id 0 leaves the
  * entity without image. The record the entity had before, if another,
  * becomes unlinked (kept for the grace period, then swept). Linking the

@@ -131,6 +131,7 @@ typedef enum {
     STORE_COPY_APP,
     STORE_COPY_META,
     STORE_COPY_BLOB,
+    STORE_COPY_LIBRARY, /* the project image library (schema v8) */
     STORE_COPY_ENTITY, /* + model_kind: one table per entity kind */
     STORE_COPY_TABLES = STORE_COPY_ENTITY + MODEL_KIND_COUNT
 } store_copy_table;
@@ -335,6 +336,13 @@ struct store_be_ops {
     store_err (*blob_sweep)(store_tx *tx, int64_t cutoff, int64_t *n);
     /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
     store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);
+
+    /* ---- the project image library (schema v8: project_library) ---- */
+    /* INSERT its row for record blob_id (linked by the caller in this
+     * transaction), added at now; a record's row goes with it by cascade */
+    store_err (*lib_add)(store_tx *tx, int32_t blob_id, int64_t now);
+    /* the next record of the library after `after`, by id; ABSENT past the end */
+    store_err (*lib_next)(store_tx *tx, int32_t after, int32_t *id);
 
     /* ---- picture bytes (one BLOB's stored bytes; never decoded here) ---- */
     store_err (*pic_write_open)(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out);

@@ -264,6 +264,15 @@ static store_err entity_links(void *ctx, const store_copy_def *d, const store_co
     return rc;
 }
 
+/* A record of the project image library: linked by its membership. */
+static store_err library_links(void *ctx, const store_copy_def *d, const store_copy_row *r)
+{
+    (void)d;
+    link_job *j = ctx;
+    int32_t id = (int32_t)r->v[0].i;
+    return link_add(j, (blob_link){id, id, STORE_COPY_LIBRARY, false});
+}
+
 static int link_cmp(const void *pa, const void *pb)
 {
     const blob_link *a = pa, *b = pb;
@@ -334,6 +343,10 @@ store_err store_check_links(store_copy_end *e, store_check_say say, void *ctx, i
     for (int k = 0; rc == STORE_OK && k < MODEL_KIND_COUNT; k++) {
         j.table = (int16_t)(STORE_COPY_ENTITY + k);
         rc = each_row(tx, (store_copy_table)j.table, entity_links, &j);
+    }
+    if (rc == STORE_OK) {
+        j.table = STORE_COPY_LIBRARY;
+        rc = each_row(tx, STORE_COPY_LIBRARY, library_links, &j);
     }
     if (rc == STORE_OK && j.n > 0)
         qsort(j.v, j.n, sizeof(*j.v), link_cmp);

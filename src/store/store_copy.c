@@ -68,6 +68,7 @@ static const store_copy_def fixed_defs[] = {
                           "unlinked_ms"},
                          {I, T, T, T, T, I, I, I, I, I, I, I, I, I, I, I},
                          true},
+    [STORE_COPY_LIBRARY] = {"project_library", 2, {"blob_id", "added_ms"}, {I, I}, false},
 };
 
 /* id, the descriptor's fields, the links, version and change time. */
@@ -114,8 +115,8 @@ const store_copy_def *store_copy_def_of(store_copy_table t)
 
 const char *store_copy_table_name(int t)
 {
-    static const char *const names[] = {"users", "credentials", "partner apps", "metadata",
-                                        "BLOB records"};
+    static const char *const names[] = {"users",        "credentials",  "partner apps",
+                                        "metadata",     "BLOB records", "project image library"};
     assert(t >= 0 && t < STORE_COPY_TABLES);
     return t < STORE_COPY_ENTITY ? names[t]
                                  : model_entity((model_kind)(t - STORE_COPY_ENTITY))->name;

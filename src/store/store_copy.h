@@ -45,7 +45,7 @@ void store_copy_close(store_copy_end *e);
 
 /* What was copied or compared; per table of store_backend.h's
  * store_copy_table, then the pictures. */
-#define STORE_COPY_NTABLES (5 + MODEL_KIND_COUNT) /* store_copy_table's count */
+#define STORE_COPY_NTABLES (6 + MODEL_KIND_COUNT) /* store_copy_table's count */
 typedef struct {
     int64_t rows[STORE_COPY_NTABLES]; /* indexed by store_copy_table */
     int64_t pictures, bytes;

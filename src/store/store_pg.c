@@ -94,6 +94,8 @@ enum {
     S_BLOB_UNLINK,
     S_BLOB_DELETE,
     S_BLOB_NEXT_STORED,
+    S_LIB_ADD,
+    S_LIB_NEXT,
     S_PIC_CLEAR,
     S_PIC_PUT,
     S_PIC_SIZE,
@@ -246,6 +248,11 @@ static const pgc_stmt fixed[S_FIXED] = {
     [S_BLOB_NEXT_STORED] =
         {"blob_next_stored",
          "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1", 0},
+    [S_LIB_ADD] = {"lib_add", "INSERT INTO project_library(blob_id, added_ms) VALUES($1, $2)", 0},
+    [S_LIB_NEXT] = {"lib_next",
+                    "SELECT blob_id FROM project_library WHERE blob_id > $1 ORDER BY blob_id "
+                    "LIMIT 1",
+                    0},
     [S_PIC_CLEAR] = {"pic_clear", "DELETE FROM blob_piece WHERE blob_id = $1", 0},
     [S_PIC_PUT] = {"pic_put", "INSERT INTO blob_piece(blob_id, n, bytes) VALUES($1, $2, $3::bytea)",
                    0},
@@ -1466,6 +1473,26 @@ static store_err pg_blob_next_stored(store_tx *tx, int32_t after, int32_t *id)
     return rc;
 }
 
+/* ---- the project image library ------------------------------------------ */
+
+static store_err pg_lib_add(store_tx *tx, int32_t blob_id, int64_t now)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    p_i64(&p, now);
+    return run(tx_of(tx), S_LIB_ADD, &p, NULL);
+}
+
+static store_err pg_lib_next(store_tx *tx, int32_t after, int32_t *id)
+{
+    params p = {0};
+    int64_t v = 0;
+    p_i64(&p, after);
+    store_err rc = run_i64(tx_of(tx), S_LIB_NEXT, &p, &v);
+    *id = (int32_t)v;
+    return rc;
+}
+
 /* ---- picture bytes ------------------------------------------------------ */
 
 /* The bytes before any written so far go: a picture is replaced whole. */
@@ -2003,6 +2030,8 @@ static const struct store_be_ops pg_be_ops = {
     .blob_delete = pg_blob_delete,
     .blob_sweep = pg_blob_sweep,
     .blob_next_stored = pg_blob_next_stored,
+    .lib_add = pg_lib_add,
+    .lib_next = pg_lib_next,
 
     .pic_write_open = pg_pic_write_open,
     .pic_write = pg_pic_write,
@@ -2160,8 +2189,8 @@ static pgc_stmt copy_clear_sql(arena_t *a)
         ents = arena_printf(a, "%s, %s", ents, model_entity((model_kind)k)->table);
     return (pgc_stmt){"copy_clear",
                       arena_printf(a,
-                                   "TRUNCATE variant_data, variant, blob_piece%s, blob, cred, app, "
-                                   "users, meta",
+                                   "TRUNCATE variant_data, variant, blob_piece%s, project_library, "
+                                   "blob, cred, app, users, meta",
                                    ents),
                       0};
 }

@@ -128,6 +128,8 @@ enum {
     Q_META_GET,
     Q_META_PUT,
     Q_REWRITE_NEXT,
+    Q_LIB_ADD,
+    Q_LIB_NEXT,
     Q_REWRITE_BLOB,
     Q_REWRITE_VNEXT,
     Q_REWRITE_VSET,
@@ -346,6 +348,8 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 ORDER BY id LIMIT 1",
+    [Q_LIB_ADD] = "INSERT INTO project_library(blob_id, added_ms) VALUES(?1, ?2)",
+    [Q_LIB_NEXT] = "SELECT blob_id FROM project_library WHERE blob_id > ?1 ORDER BY blob_id LIMIT 1",
     /* the record changed (sizes, flags), the served bytes did not: version stays */
     [Q_REWRITE_BLOB] = "UPDATE blob SET blob_size = ?2, is_zipped = ?3, is_encrypted = ?4, "
                        "info_version = info_version + 1 WHERE id = ?1",
@@ -2321,6 +2325,27 @@ static store_err be_blob_set_stored(store_tx *tx, int32_t id, int64_t size, bool
     return step_match(c, st);
 }
 
+/* ---- the project image library ------------------------------------------ */
+
+static store_err be_lib_add(store_tx *tx, int32_t blob_id, int64_t now)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_LIB_ADD);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, now);
+    return step_done(c, st);
+}
+
+static store_err be_lib_next(store_tx *tx, int32_t after, int32_t *id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_LIB_NEXT);
+    bind_int(st, 1, after);
+    store_err rc = step_row(c, st);
+    *id = rc == STORE_OK ? col_i32(st, 0) : 0;
+    return rc;
+}
+
 /* ---- SQL generation from the entity descriptors ------------------------- */
 
 typedef enum { F_NAMES, F_PARAMS, F_ASSIGN, F_DDL } field_form;
@@ -2591,11 +2616,22 @@ static store_err migrate_v7(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v7");
 }
 
+/* Version 8: the project image library (store_library.c): the records
+ * offered when choosing a project's image, each row going with its record. */
+static store_err migrate_v8(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl = "CREATE TABLE project_library (blob_id INTEGER PRIMARY KEY "
+                      "REFERENCES blob(id) ON DELETE CASCADE, added_ms INTEGER NOT NULL);\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v8");
+}
+
 typedef store_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
-                                          migrate_v5, migrate_v6, migrate_v7};
+                                          migrate_v5, migrate_v6, migrate_v7, migrate_v8};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
@@ -3190,6 +3226,8 @@ static const struct store_be_ops sqlite_be_ops = {
     .blob_sweep = be_blob_sweep,
     .blob_set_stored = be_blob_set_stored,
     .blob_next_stored = be_blob_next_stored,
+    .lib_add = be_lib_add,
+    .lib_next = be_lib_next,
 
     /* ---- picture bytes ---- */
     .pic_write_open = be_pic_write_open,

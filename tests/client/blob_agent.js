@@ -119,6 +119,10 @@ function checkNames() {
         'setBlobStream.missingRecord',
         'saveImageStream.person',
         'saveImageStream.project',
+        'saveProjectImage',
+        'saveProjectImage.request',
+        'saveProjectImage.notImage',
+        'outOfScope.null',
         'getProductThumbnail.none',
     ];
     for (const k of KINDS) {
@@ -781,6 +785,50 @@ async function main() {
         eq(g.conceptualType, 'PHOTO', 'conceptualType');
         eq(g.mimeType, 'image/png', 'mimeType');
         b64Eq(await agent.getBlobStreamAsync(id, AS_B64), png, 'stream');
+    });
+
+    // the project image library: SaveProjectImage adds, crmblob's REST route lists
+    const libraryIds = async () => (await restJson(cfg, 'GET', '/api/v1/ProjectImageLibrary', 200,
+        { headers: { Accept: 'application/json' } })).value.map((v) => v.BlobId);
+    const savedProjectImage = async (save, bytes, description) => {
+        const before = new Set(await libraryIds());
+        await save(); // 204: the client gives nothing back
+        const added = (await libraryIds()).filter((id) => !before.has(id));
+        eq(added.length, 1, 'records added to the library');
+        const g = await agent.getBlobEntityAsync(added[0]);
+        eq(g.description, description, 'description');
+        eq(g.conceptualType, 'PHOTO', 'conceptualType');
+        bytesEq(await agent.getBlobStreamAsync(added[0]), bytes, 'stream');
+        const r = await rest(cfg, 'GET', `/api/v1/ProjectImageLibrary/${added[0]}`);
+        eq(r.status, 200, 'REST GET of the library picture');
+        bytesEq(r.body, bytes, 'REST bytes');
+        return added[0];
+    };
+    let libraryPicture = null;
+    await check('saveProjectImage', async () => {
+        libraryPicture = await savedProjectImage(
+            () => agent.saveProjectImageAsync('library jpeg', toArrayBuffer(jpeg)), jpeg, 'library jpeg');
+    });
+
+    await check('saveProjectImage.request', async () => {
+        await savedProjectImage(
+            () => agent.saveProjectImageAsync({ description: 'library png', image: toArrayBuffer(png) }),
+            png, 'library png');
+    });
+
+    await check('saveProjectImage.notImage', async () => {
+        const before = await libraryIds();
+        await rejects(agent.saveProjectImageAsync('text', toArrayBuffer(Buffer.from('plain text, not a picture'))),
+            400, 'SoBadRequestException', 'text bytes');
+        eq((await libraryIds()).length, before.length, 'library size');
+    });
+
+    await check('outOfScope.null', async () => {
+        eq(await agent.getBlobEntityOnCountryAsync(1), null, 'getBlobEntityOnCountry');
+        emptyBinary(await agent.getQuoteLineImageAsync(1), 'getQuoteLineImage raw');
+        eq(await agent.getQuoteLineImageAsync(1, AS_B64), null, 'getQuoteLineImage base64');
+        emptyBinary(await agent.getChatImageWithSizeAsync(1, 64, 64), 'getChatImageWithSize raw');
+        eq(await agent.getChatImageWithSizeAsync(1, 64, 64, AS_B64), null, 'getChatImageWithSize base64');
     });
 
     await check('getProductThumbnail.none', async () => {

@@ -59,6 +59,10 @@ def expected_checks():
         "setBlobStream.missingRecord",
         "saveImageStream.person",
         "saveImageStream.project",
+        "saveProjectImage",
+        "saveProjectImage.request",
+        "saveProjectImage.notImage",
+        "outOfScope.null",
         "getProductThumbnail.none",
     ]
     for k in KINDS:

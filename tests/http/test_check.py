@@ -58,6 +58,9 @@ def make_dataset(d, serve_args):
         unlinked = blob_id_of(c.post(AGENT + "SaveImageStream",
                                      json={"Type": "PersonImage",
                                            "Image": b64(picture_of_size(50, 1200))}))
+        r = c.post(AGENT + "SaveProjectImage",  # the library's records are linked by it
+                   json={"Description": "library", "Image": b64(picture_of_size(51, 1100))})
+        assert r.status_code == 204, r.text
         eid = c.create("Person")
         r = c.put_info("Person", eid, {"Description": "no picture yet"})
         assert r.status_code == 200, r.text

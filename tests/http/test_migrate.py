@@ -34,7 +34,8 @@ from conftest import (BIN, HTTP_TIMEOUT, ArgServer, basic, blob_id_of, picture_o
 N_REST = 1800      # pictures on entities (PUT Image), 450 of each kind
 N_AGENT = 500      # unlinked BLOB records (the agent's SaveImageStream)
 KINDS = ["Person", "Contact", "Product", "Project"]
-TABLES = ["users", "cred", "app", "meta", "blob", "person", "contact", "product", "project"]
+TABLES = ["users", "cred", "app", "meta", "blob", "project_library", "person", "contact",
+          "product", "project"]
 BYTES_COLS = {("cred", "hash"), ("cred", "xsrf_hash"), ("app", "hash"), ("meta", "value")}
 TEXT_COLS = {"name", "full_name", "pw_hash", "label", "description", "extra_info", "mime_type",
              "conceptual_type", "firstname", "lastname", "erp_product_key", "project_number"}
@@ -99,6 +100,12 @@ def dataset(tmp_path_factory):
         # a deleted record at the top of the ids: its id is never given again
         gone = save_unlinked(c, 99999)
         assert c.post(AGENT + f"DeleteBlobEntity?BlobEntityId={gone}").status_code == 204
+        # a picture of the project image library
+        library_picture = picture_of_size(5, 1500)
+        r = c.post(AGENT + "SaveProjectImage",
+                   json={"Description": "library",
+                         "Image": base64.b64encode(library_picture).decode()})
+        assert r.status_code == 204, r.text
         creds = {
             "token": s.token("alice", label="migrated"),
             "revoked_token": s.token("bob"),
@@ -120,7 +127,7 @@ def dataset(tmp_path_factory):
     shutil.copy(s.db, d / "pristine.db")  # the WAL is checkpointed at a clean stop
     return {"dir": d, "db": d / "pristine.db", "key": key, "args": args, "users": s.users,
             "creds": creds, "seen": seen, "agent_seen": agent_seen, "gone": gone,
-            "pictures": N_REST + N_AGENT}
+            "library_picture": library_picture, "pictures": N_REST + N_AGENT + 1}
 
 
 def fresh_copy(dataset, tmp_path, name="src.db"):
@@ -153,7 +160,7 @@ def expr_pg(table, col):
 
 
 def key_of(table):
-    return "name" if table == "meta" else "id"
+    return {"meta": "name", "project_library": "blob_id"}.get(table, "id")
 
 
 def rows_sqlite(db, table, cols):
@@ -255,6 +262,10 @@ def serve_and_check(dataset, final):
             assert c.info(kind, eid) == info, (kind, eid)
         for bid, rec in dataset["agent_seen"].items():
             assert c.post(AGENT + f"GetBlobEntity?blobEntityId={bid}").json() == rec
+        library = c.get("/api/v1/ProjectImageLibrary").json()["value"]
+        assert [v["Description"] for v in library] == ["library"]
+        r = c.get(f"/api/v1/ProjectImageLibrary/{library[0]['BlobId']}")
+        assert r.content == dataset["library_picture"]
         kind, eid = next(iter(dataset["seen"]))
         url = f"{s.base}/api/v1/{kind}/{eid}/ImageInfo"
         cr = dataset["creds"]

@@ -17,6 +17,7 @@
 - Swagger UI: /api/docs answers its page, which loads the vendored files and
   the initializer from the server itself (no inline script: the page's CSP).
 """
+import base64
 import json
 import re
 from pathlib import Path
@@ -145,11 +146,17 @@ def ids(srv):
     made = {kind: admin.create(kind) for kind in KINDS}
     for kind, eid in made.items():
         admin.put_image(kind, eid, png_of_size(300), "image/png")
+    # and a picture of the project image library
+    r = admin.post("/api/v1/Agents/BLOB/SaveProjectImage",
+                   json={"Image": base64.b64encode(png_of_size(300)).decode()})
+    assert r.status_code == 204, r.text
+    made["ProjectImageLibrary"] = admin.get("/api/v1/ProjectImageLibrary").json()["value"][-1]["BlobId"]
     return made
 
 
 def concrete(path, ids):
-    m = re.match(r"/api/(?:v1|Services80)/(Person|Contact|Product|Project)/\{id\}", path)
+    m = re.match(r"/api/(?:v1|Services80)/(Person|Contact|Product|Project|ProjectImageLibrary)/"
+                 r"\{id\}", path)
     if m:
         path = path.replace("{id}", str(ids[m.group(1)]))
     return path.replace("{asset}", "")
@@ -183,7 +190,7 @@ def test_each_path_offers_the_documented_methods(srv, doc, ids):
 
 def test_a_path_not_documented_is_not_answered(srv, doc):
     admin = srv.client("admin")
-    for path in ("/api/v1/Person/1/Thumbnail", "/api/v1/Agents/BLOB/GetQuoteLineImage",
+    for path in ("/api/v1/Person/1/Thumbnail", "/api/v1/Agents/BLOB/NoSuchMethod",
                  "/api/openapi.yaml", "/api/v2/Person"):
         assert path not in doc["paths"]
         assert_error(admin.get(path), 404)

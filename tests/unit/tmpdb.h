@@ -340,6 +340,24 @@ static inline void tmpdb_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* Undoes schema v7 (the entity lists' indexes) and v8 (the project image
+ * library) of the SQLite database at path, for a test that rewinds
+ * user_version to an older schema and migrates again. */
+static inline void tmpdb_undo_v7_v8(const char *path)
+{
+    char sql[2048] = "DROP TABLE project_library;";
+    size_t used = strlen(sql);
+    for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+        const model_entity_def *d = model_entity((model_kind)k);
+        for (int i = 0; i < d->nfields; i++)
+            if (d->fields[i].type == MODEL_FT_STRING)
+                used += (size_t)snprintf(sql + used, sizeof(sql) - used, "DROP INDEX %s_%s_list;",
+                                         d->table, d->fields[i].column);
+    }
+    assert_true(used < sizeof(sql));
+    tmpdb_exec(path, sql);
+}
+
 /* The schema version the database at path carries (SQLite: user_version). */
 static inline int64_t tmpdb_schema_version(const char *path)
 {
