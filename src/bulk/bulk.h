@@ -1,0 +1,92 @@
+/*
+ * bulk.h — operations on a whole data set that both the command line
+ * (`crmblob export`, ...) and the server's batch jobs run: the picture
+ * export into a sink (a directory, or a tar archive on a file), with the
+ * JSON-lines manifest of the BLOB records.
+ *
+ * Layering: core <- store, img, auth <- api <- bulk <- http, main (and
+ * src/cli). bulk sits above api because the import stores each picture
+ * through the upload path of PUT Image (api_image_import), and below
+ * http so that the server's jobs and the commands call the same code.
+ *
+ * Invariants: nothing here draws or prints; what a run has to say goes
+ * through bulk_hooks (progress, problems) and it polls hooks->cancelled
+ * between records, so a stopped run ends at the next record with
+ * BULK_CANCELLED. Memory is bounded whatever the data set (pictures flow
+ * a store piece at a time, store_export.h).
+ */
+#ifndef CB_BULK_H
+#define CB_BULK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "store/store_export.h"
+
+typedef enum {
+    BULK_OK = 0,
+    BULK_PROBLEMS,  /* done, but some records could not be handled (said through problem) */
+    BULK_CANCELLED, /* hooks->cancelled said so; what was written is to be dropped */
+    BULK_FAILED,    /* stopped: the store or the output failed (said through problem) */
+} bulk_rc;
+
+typedef struct {
+    /* The run's size once known (total -1: unknown), then each record
+     * done with its bytes. May be NULL. */
+    void (*start)(void *ctx, const char *what, int64_t total);
+    void (*step)(void *ctx, int64_t items, int64_t bytes);
+    /* A finding, one line without its newline ("BLOB 12: ..."). */
+    void (*problem)(void *ctx, const char *line);
+    /* Polled between records; true stops the run. May be NULL. */
+    bool (*cancelled)(void *ctx);
+    void *ctx;
+} bulk_hooks;
+
+/* Where exported pictures go, one member at a time: open (size bytes
+ * follow, known from the record's OriginalSize), write pieces, close
+ * (keep false: the member is dropped, as if never opened). */
+typedef struct {
+    store_err (*open)(void *s, const char *rel, int64_t size);
+    cb_err (*write)(void *s, const void *p, size_t n);
+    store_err (*close)(void *s, bool keep);
+    void *s;
+} bulk_sink;
+
+/* A sink of files under dir ("{rel}.part" until closed with keep). */
+typedef struct {
+    const char *dir;
+    int fd;
+    char part[4096 + 64], rel[64];
+} bulk_dir_sink;
+void bulk_dir_sink_init(bulk_dir_sink *d, const char *dir, bulk_sink *out);
+
+/* A sink of ustar members appended to fd (a regular file: a dropped
+ * member is cut off again). bulk_tar_finish adds the file mfd holds
+ * (from its start) as member name, then the end of the archive. */
+typedef struct {
+    int fd;
+    int64_t off, member, left;
+} bulk_tar_sink;
+void bulk_tar_sink_init(bulk_tar_sink *t, int fd, bulk_sink *out);
+cb_err bulk_tar_finish(bulk_tar_sink *t, const char *name, int mfd);
+
+typedef struct {
+    int kind;          /* model_kind to export (its images and thumbnails); -1: every record */
+    FILE *manifest;    /* a line per record exported */
+} bulk_export_opts;
+
+typedef struct {
+    int64_t pictures, bytes, records, problems;
+} bulk_export_stats;
+
+/* The file extension of a MIME type ("jpg"; "bin" when none of the four). */
+const char *bulk_ext_of_mime(const char *mime);
+/* Every BLOB record (of one kind) in one snapshot: its picture into sink
+ * as "{entity}/{id}.{ext}", "product/{id}.thumbnail.{ext}" or
+ * "blob/{BlobId}.{ext}", its line into the manifest. */
+bulk_rc bulk_export(store_t *st, const bulk_export_opts *o, const bulk_sink *sink,
+                    const bulk_hooks *h, bulk_export_stats *stats);
+
+#endif
