@@ -1,0 +1,21 @@
+/*
+ * registry.c — the jobs a batch task can run, by BatchTaskInfo.Name.
+ *
+ * Invariant: the table is NULL-terminated and its names are unique; a job
+ * not listed here cannot be started (StartBatchJob answers 400).
+ */
+#include <string.h>
+
+#include "jobs/job.h"
+
+const job_def *const job_registry[] = {
+    NULL,
+};
+
+const job_def *job_find(const char *name)
+{
+    for (size_t i = 0; name && job_registry[i]; i++)
+        if (strcmp(job_registry[i]->name, name) == 0)
+            return job_registry[i];
+    return NULL;
+}
