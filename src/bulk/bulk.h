@@ -4,10 +4,11 @@
  * export into a sink (a directory, or a tar archive on a file), with the
  * JSON-lines manifest of the BLOB records.
  *
- * Layering: core <- store, img, auth <- api <- bulk <- http, main (and
- * src/cli). bulk sits above api because the import stores each picture
- * through the upload path of PUT Image (api_image_import), and below
- * http so that the server's jobs and the commands call the same code.
+ * Layering: core <- store, img <- bulk <- jobs (the batch jobs) <- api
+ * <- http <- main (and src/cli). bulk needs only the store and the image
+ * module, so the server's jobs (src/jobs, below api) and the commands call
+ * the same code; what needs the upload path of PUT Image (the import's
+ * api_image_import) is handed in by the caller as a function.
  *
  * Invariants: nothing here draws or prints; what a run has to say goes
  * through bulk_hooks (progress, problems) and it polls hooks->cancelled

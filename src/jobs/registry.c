@@ -8,7 +8,10 @@
 
 #include "jobs/job.h"
 
+extern const job_def job_export;
+
 const job_def *const job_registry[] = {
+    &job_export,
     NULL,
 };
 
