@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "store/store.h"
+#include "store/store_copy.h"
 #include "store/store_export.h"
 
 typedef enum {
@@ -40,6 +41,8 @@ typedef struct {
     void (*step)(void *ctx, int64_t items, int64_t bytes);
     /* A finding, one line without its newline ("BLOB 12: ..."). */
     void (*problem)(void *ctx, const char *line);
+    /* A note on what could not be checked (not a problem). May be NULL. */
+    void (*note)(void *ctx, const char *line);
     /* Polled between records; true stops the run. May be NULL. */
     bool (*cancelled)(void *ctx);
     void *ctx;
@@ -89,5 +92,16 @@ const char *bulk_ext_of_mime(const char *mime);
  * "blob/{BlobId}.{ext}", its line into the manifest. */
 bulk_rc bulk_export(store_t *st, const bulk_export_opts *o, const bulk_sink *sink,
                     const bulk_hooks *h, bulk_export_stats *stats);
+
+/* The integrity check (`crmblob check`, the check job) of the data set e
+ * (store_copy_open(where, false)) in three passes: the database's own
+ * check (quick: its quick one), every link, every BLOB record with its
+ * bytes decoded with codec, validated by the image worker (img_init done
+ * by the caller) and read as st (the same data set) serves it. Each
+ * problem is one line through h->problem; *problems counts them. A pass
+ * that cannot run is a problem and the others still run. BULK_OK (none),
+ * BULK_PROBLEMS, or BULK_CANCELLED. */
+bulk_rc bulk_check(store_copy_end *e, store_t *st, const codec_t *codec, bool quick,
+                   const bulk_hooks *h, int64_t *problems);
 
 #endif

@@ -134,7 +134,7 @@ int cli_export(const cli_opts *o)
     store_t *st = NULL;
     char mpart[PATH_MAX], mfinal[PATH_MAX];
     exporter x = {0};
-    bulk_hooks h = {on_start, on_step, on_problem, NULL, &x};
+    bulk_hooks h = {on_start, on_step, on_problem, NULL, NULL, &x};
     bulk_dir_sink ds;
     bulk_sink sink;
     bulk_export_stats s;

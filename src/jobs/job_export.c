@@ -72,7 +72,7 @@ static int kind_of(const json_t *params, int *kind)
 static bulk_rc write_archive(export_run *x, store_t *st, int kind, int fd, FILE *manifest,
                              bulk_export_stats *s)
 {
-    bulk_hooks h = {on_start, on_step, on_problem, on_cancelled, x};
+    bulk_hooks h = {on_start, on_step, on_problem, NULL, on_cancelled, x};
     bulk_tar_sink ts;
     bulk_sink sink;
     bulk_export_opts eo = {.kind = kind, .manifest = manifest};

@@ -99,6 +99,13 @@ typedef struct {
 store_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
+/* The database s was opened on (store_open's where: a path or a conninfo,
+ * a secret: never log it, store_describe it), for a second handle of the
+ * same data set (store_copy_open: the batch jobs' check); and the codec
+ * it writes pictures with (NULL: kept as they are). Valid until store_close. */
+const char *store_where(const store_t *s);
+const codec_t *store_codec(const store_t *s);
+
 /* `where` as it may appear in a log line, into buf[0, cap): a file path
  * as it is; a PostgreSQL URL without its password (user:secret@ ->
  * user@). Needs no open store, so that a failed open can be reported. */

@@ -47,6 +47,7 @@ struct store {
     const codec_t *decoder;    /* codec, or plain_codec: reads what was kept either way */
     codec_t *plain_codec;      /* no key, no compression: the store's own */
     const char *spool_dir;     /* store_options.spool_dir, or the backend's hint */
+    char *where;               /* store_open's where (malloc'd): store_where */
     /* store_options.metrics, and what store.c counts there (store_run's
      * transactions and errors; the read cache, copied in by a collector) */
     metrics_t *metrics;
