@@ -9,9 +9,11 @@
 #include "jobs/job.h"
 
 extern const job_def job_export;
+extern const job_def job_check;
 
 const job_def *const job_registry[] = {
     &job_export,
+    &job_check,
     NULL,
 };
 

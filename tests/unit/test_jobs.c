@@ -14,12 +14,14 @@
 
 #include <cmocka.h>
 
+#include "img/img.h"
 #include "jobs/jobs_int.h"
 #include "tmpdb.h"
 
 #define PIC_N 3000 /* bytes of each test picture */
 
 extern const job_def job_export;
+extern const job_def job_check;
 
 typedef struct {
     tmpdb_store db;
@@ -34,6 +36,25 @@ static void image_put(fixture *f, model_kind k, int32_t id, int seed)
     assert_true(c.fd >= 0);
     assert_int_equal(store_image_put(f->db.s, f->db.a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
     close(c.fd);
+}
+
+#define JPEG "tests/data/images/exif_1.jpg" /* a whole picture (1100 bytes) */
+
+/* JPEG as the picture of (k, id): its BlobId. */
+static int32_t jpeg_put(fixture *f, model_kind k, int32_t id)
+{
+    unsigned char p[4096];
+    FILE *in = fopen(JPEG, "rb");
+    assert_non_null(in);
+    size_t n = fread(p, 1, sizeof(p), in);
+    fclose(in);
+    model_blob b;
+    store_content c = {.fd = tmpdb_content_fd(f->db.dir, p, n),
+                       .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
+    assert_true(c.fd >= 0);
+    assert_int_equal(store_image_put(f->db.s, f->db.a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
+    close(c.fd);
+    return b.blob_id;
 }
 
 static int setup(void **state)
@@ -185,6 +206,40 @@ static void test_export_stopped_leaves_nothing(void **state)
     assert_string_equal(f->ctx.file_name, "");
 }
 
+/* The report: a line per damaged picture (the test payloads are no
+ * pictures), none for the one whose bytes are a JPEG. */
+static void test_check_reports_damaged(void **state)
+{
+    fixture *f = *state;
+    int32_t good = jpeg_put(f, MODEL_PERSON, f->person[0]);
+    json_t *params = json_object();
+    assert_int_equal(job_check.run(&f->ctx, params), JOB_OK);
+    json_decref(params);
+    size_t n;
+    unsigned char *p = output(f, &n);
+    member report = {.bytes = p, .len = n};
+    assert_int_equal(lines(&report), 2);
+    char *text = strndup((const char *)p, n), not_good[32];
+    assert_non_null(strstr(text, "do not decode to a picture"));
+    assert_true(strncmp(text, "BLOB ", 5) == 0);
+    snprintf(not_good, sizeof(not_good), "BLOB %d:", good);
+    assert_null(strstr(text, not_good));
+    assert_string_equal(f->ctx.result, "2 problem(s) found");
+    assert_string_equal(f->ctx.file_name, "check.txt");
+    free(text);
+    free(p);
+}
+
+static void test_check_stopped(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_object();
+    atomic_store(&f->ctx.cancel, true);
+    assert_int_equal(job_check.run(&f->ctx, params), JOB_CANCELLED);
+    json_decref(params);
+    assert_string_equal(f->ctx.file_name, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +247,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_one_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_bad_entity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_stopped_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_reports_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_stopped, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* the check validates pictures with the image module, as the server
+     * has it running (in process here, as test_img runs it) */
+    if (img_init(&(img_config){0}) != CB_EOK)
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    img_shutdown();
+    return rc;
 }
