@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "store/codec.h"
 #include "store/store.h"
 #include "store/store_copy.h"
 #include "store/store_export.h"
@@ -103,5 +104,24 @@ bulk_rc bulk_export(store_t *st, const bulk_export_opts *o, const bulk_sink *sin
  * BULK_PROBLEMS, or BULK_CANCELLED. */
 bulk_rc bulk_check(store_copy_end *e, store_t *st, const codec_t *codec, bool quick,
                    const bulk_hooks *h, int64_t *problems);
+
+/* The fingerprint recorded of the data set's key: 1 (into fp), 0 none
+ * (not encrypted), -1 error. */
+int bulk_key_recorded(store_t *st, unsigned char fp[CODEC_FINGERPRINT_BYTES]);
+/* Records c's fingerprint (none: c NULL or not encrypting). */
+store_err bulk_key_record(store_t *st, const codec_t *c);
+
+typedef struct {
+    const codec_t *old;   /* the key the pictures are kept with; NULL: none */
+    const codec_t *new_;  /* the new key (NULL: none), compressing when asked */
+    const codec_t *new_z; /* the new key, compressing: for what was compressed; never NULL */
+} bulk_rekey_codecs;
+/* Every picture and variant re-encoded from c->old to c->new_
+ * (store_recode_all; each value in a transaction of its own, so servers go
+ * on), then the new key's fingerprint recorded. *count: pictures
+ * rewritten. A stop (hooks->cancelled) ends it between values: the
+ * pictures rewritten stay so, the fingerprint stays the old key's, and a
+ * run again finishes. BULK_OK, BULK_CANCELLED or BULK_FAILED. */
+bulk_rc bulk_rekey(store_t *st, const bulk_rekey_codecs *c, const bulk_hooks *h, int64_t *count);
 
 #endif

@@ -253,6 +253,17 @@ const codec_t *store_codec(const store_t *s)
     return s->root->codec;
 }
 
+store_err store_set_codec(store_t *s, codec_t *c)
+{
+    store_t *r = s->root;
+    if (r->nowned == STORE_CODECS_MAX)
+        return STORE_CONFLICT;
+    r->owned[r->nowned++] = c;
+    r->decoder = c; /* first: what is written with c must be readable at once */
+    r->codec = c;
+    return STORE_OK;
+}
+
 const char *store_spool_hint(store_t *s)
 {
     return s->root->spool_dir;
@@ -284,6 +295,8 @@ void store_close(store_t *s)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
     struct store_urefs *urefs = s->urefs;
     codec_destroy(s->plain_codec);
+    for (size_t i = 0; i < s->nowned; i++)
+        codec_destroy(s->owned[i]);
     s->be->ops->close(s->be);
     store_urefs_destroy(urefs);
     free(s->where);
