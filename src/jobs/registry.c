@@ -8,7 +8,14 @@
 
 #include "jobs/job.h"
 
+extern const job_def job_export;
+extern const job_def job_check;
+extern const job_def job_rekey;
+
 const job_def *const job_registry[] = {
+    &job_export,
+    &job_check,
+    &job_rekey,
     NULL,
 };
 

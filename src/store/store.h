@@ -99,6 +99,21 @@ typedef struct {
 store_err store_open(const char *where, const store_options *opt, store_t **out);
 void store_close(store_t *s);
 
+/* The database s was opened on (store_open's where: a path or a conninfo,
+ * a secret: never log it, store_describe it), for a second handle of the
+ * same data set (store_copy_open: the batch jobs' check); and the codec
+ * it writes pictures with (NULL: kept as they are). Valid until store_close. */
+const char *store_where(const store_t *s);
+const codec_t *store_codec(const store_t *s);
+
+/* From now on s keeps new pictures with c and reads with it (c owns, and
+ * is destroyed at store_close; the codec it replaces stays its owner's and
+ * must live until store_close too: requests in flight may still use it).
+ * For the rekey job: c is codec_create_after the current codec, so what is
+ * not rewritten yet still decodes. STORE_CONFLICT after STORE_CODECS_MAX
+ * changes (restart the server). */
+store_err store_set_codec(store_t *s, codec_t *c);
+
 /* `where` as it may appear in a log line, into buf[0, cap): a file path
  * as it is; a PostgreSQL URL without its password (user:secret@ ->
  * user@). Needs no open store, so that a failed open can be reported. */
@@ -502,6 +517,10 @@ typedef struct {
     const codec_t *new_z; /* the new key, compressing: for what was compressed before (so
                              compression stays where it was); never NULL */
     void (*progress)(void *ctx, int64_t stored_bytes); /* per value read; may be NULL */
+    /* asked before each value; true stops the run there with
+     * STORE_UNAVAILABLE (what is rewritten stays so; a run again finishes).
+     * May be NULL. */
+    bool (*stop)(void *ctx);
     void *ctx;
 } store_recode;
 
