@@ -42,6 +42,7 @@
 #include "core/version.h"
 #include "http/http.h"
 #include "img/img.h"
+#include "jobs/job.h"
 #include "jobs/runner.h"
 #include "store/store.h"
 
@@ -481,6 +482,10 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
     if (!sweeper_start(&sw, st, o->blob_grace_s)) {
         log_error("cannot start the BLOB sweeper");
         goto out;
+    }
+    if (getenv("CRMBLOB_TEST_JOBS") != NULL && strcmp(getenv("CRMBLOB_TEST_JOBS"), "1") == 0) {
+        log_warn("batch: the test suite's jobs are enabled (CRMBLOB_TEST_JOBS=1)");
+        job_enable_test_jobs();
     }
     jobs_config jc = {.max_running = (int)o->batch_jobs, .keep_ms = (int64_t)o->batch_keep_s * 1000};
     if (jobs_runner_start(st, &jc, &runner) != CB_EOK) {
