@@ -58,7 +58,8 @@ struct jobs_runner {
 /* ---- a job's thread ----------------------------------------------------- */
 
 /* The output file as a BLOB record of the task's owner; 0 when there is
- * none (no job_set_output) or it could not be stored (logged). */
+ * none (no job_set_output) or it could not be stored (logged, and why in
+ * the task's result). */
 static int32_t store_output(slot *sl)
 {
     job_ctx *c = &sl->ctx;
@@ -77,21 +78,22 @@ static int32_t store_output(slot *sl)
     if (rc != STORE_OK) {
         log_error("batch: task %lld: its output could not be stored (%s)", (long long)sl->task.id,
                   store_err_name(rc));
+        snprintf(c->result, sizeof c->result, "The output (%lld bytes) could not be stored%s",
+                 (long long)size,
+                 rc == STORE_TOO_LARGE ? ": larger than a BLOB record may be" : "");
         return 0;
     }
     return b.blob_id;
 }
 
 /* The task's end as the job left it. */
-static void finish(slot *sl, job_status st)
+static job_status finish(slot *sl, job_status st)
 {
     job_ctx *c = &sl->ctx;
     store_task t = sl->task;
     t.output_blob = st == JOB_OK ? store_output(sl) : 0;
-    if (st == JOB_OK && c->file_name[0] != '\0' && t.output_blob == 0) {
-        st = JOB_FAILED;
-        snprintf(c->result, sizeof c->result, "The output could not be stored");
-    }
+    if (st == JOB_OK && c->file_name[0] != '\0' && t.output_blob == 0)
+        st = JOB_FAILED; /* store_output said why */
     pthread_mutex_lock(&c->mu);
     t.state = st == JOB_OK ? STORE_TASK_SUCCEEDED : STORE_TASK_FAILED;
     t.percent = st == JOB_OK ? 100 : c->percent;
@@ -109,6 +111,7 @@ static void finish(slot *sl, job_status st)
     if (rc != STORE_OK)
         log_warn("batch: task %lld ended, but is no longer this server's (%s)",
                  (long long)t.id, store_err_name(rc));
+    return st;
 }
 
 /* Runs the claimed job; a job not known here, or parameters that are not
@@ -137,8 +140,7 @@ static void *job_thread(void *arg)
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOBS_NICE) != 0)
         log_debug("batch: nice %d refused (%s)", JOBS_NICE, strerror(errno));
     log_info("batch: task %lld (%s) started", (long long)sl->task.id, sl->task.name);
-    job_status st = run_job(sl);
-    finish(sl, st);
+    job_status st = finish(sl, run_job(sl));
     log_info("batch: task %lld (%s) ended: %s", (long long)sl->task.id, sl->task.name,
              st == JOB_OK ? "Succeeded" : st == JOB_CANCELLED ? "stopped" : "Failed");
     atomic_store(&sl->done, true);
