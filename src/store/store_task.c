@@ -94,11 +94,26 @@ static store_err claim_run(store_tx *tx, void *ctx)
     return rc == STORE_NOMATCH ? STORE_CONFLICT : rc;
 }
 
+/* Is there a New task? A plain read, so that an idle runner's polls
+ * never take the writer (SQLite) or a row lock (PostgreSQL). */
+static store_err any_new_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_task_query q = {NULL, STORE_TASK_NEW, -1};
+    return ops(tx)->task_list(tx, x->a, &q, x->list, x->count);
+}
+
 store_err store_task_claim(store_t *s, arena_t *a, const char *server, int64_t now_ms,
                            int64_t lease_ms, store_task *out)
 {
+    store_task *news = NULL;
+    size_t n = 0;
+    store_err rc = store_run(s, STORE_TX_READ1, any_new_run,
+                             &(struct task_call){.a = a, .list = &news, .count = &n});
+    if (rc != STORE_OK || n == 0)
+        return rc == STORE_OK ? STORE_ABSENT : rc;
     struct task_call x = {.a = a, .t = out, .server = server, .now = now_ms, .lease = lease_ms};
-    store_err rc = STORE_ABSENT;
+    rc = STORE_ABSENT;
     for (int i = 0; i < CLAIM_TRIES; i++)
         if ((rc = store_run(s, STORE_TX_WRITE, claim_run, &x)) != STORE_CONFLICT)
             break;
@@ -179,9 +194,32 @@ static store_err reap_run(store_tx *tx, void *ctx)
     return ops(tx)->task_reap(tx, x->now, "Interrupted: the server running it stopped", x->n);
 }
 
+/* Is a Started task's lease over? A plain read first, as for claims. */
+static store_err any_lapsed_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_task_query q = {NULL, STORE_TASK_STARTED, -1};
+    store_task *ts = NULL;
+    size_t n = 0;
+    store_err rc = ops(tx)->task_list(tx, x->a, &q, &ts, &n);
+    *x->n = 0;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        *x->n += ts[i].lease_ms < x->now;
+    return rc;
+}
+
 store_err store_task_reap(store_t *s, int64_t now_ms, int64_t *n)
 {
     *n = 0;
+    arena_t *a = arena_create();
+    if (a == NULL)
+        return STORE_INTERNAL;
+    int64_t lapsed = 0;
+    store_err rc = store_run(s, STORE_TX_READ1, any_lapsed_run,
+                             &(struct task_call){.a = a, .now = now_ms, .n = &lapsed});
+    arena_destroy(a);
+    if (rc != STORE_OK || lapsed == 0)
+        return rc;
     return store_run(s, STORE_TX_WRITE, reap_run, &(struct task_call){.now = now_ms, .n = n});
 }
 
