@@ -344,7 +344,8 @@ static bool arg_state(api_exchange *x, json_t *args, const char *name, int *out)
     }
     if (json_is_string(v) && batch_state_parse(json_string_value(v), json_string_length(v), out))
         return true;
-    API_FAIL(x, CB_EBADREQ, MSG_BATCH_BAD_STATE, MSG_S(json_is_string(v) ? json_string_value(v) : ""));
+    API_FAIL(x, CB_EBADREQ, MSG_BATCH_BAD_STATE,
+             MSG_S(json_is_string(v) ? json_string_value(v) : ""));
     return false;
 }
 
@@ -375,7 +376,7 @@ static bool arg_ids(api_exchange *x, json_t *args, const char *name, json_t **ou
         json_incref(v);
     json_array_foreach(v, i, item)
     {
-        json_int_t n = json_is_integer(item) ? json_integer_value(item)
+        json_int_t n = json_is_integer(item)  ? json_integer_value(item)
                        : json_is_string(item) ? strtoll(json_string_value(item), NULL, 10)
                                               : -1;
         if (n < 0 || n > INT32_MAX) {
@@ -562,7 +563,10 @@ static void batch_call(api_exchange *x, const api_request *req);
 
 #define B_ROW(body, writes, carrier)                                                               \
     {                                                                                              \
-        ROUTE_ROW("POST", batch_call, body, writes, carrier), {0}                                  \
+        ROUTE_ROW("POST", batch_call, body, writes, carrier),                                      \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 #define B_READ(name, fn)                                                                           \
     {                                                                                              \

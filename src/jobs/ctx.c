@@ -51,7 +51,10 @@ void job_set_output(job_ctx *ctx, const char *file_name, const char *mime_type)
 {
     const char *slash = file_name ? strrchr(file_name, '/') : NULL;
     pthread_mutex_lock(&ctx->mu);
-    snprintf(ctx->file_name, sizeof ctx->file_name, "%s", slash ? slash + 1 : file_name ? file_name : "");
+    snprintf(ctx->file_name, sizeof ctx->file_name, "%s",
+             slash       ? slash + 1
+             : file_name ? file_name
+                         : "");
     snprintf(ctx->mime, sizeof ctx->mime, "%s", mime_type ? mime_type : "application/octet-stream");
     pthread_mutex_unlock(&ctx->mu);
 }

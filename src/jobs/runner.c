@@ -26,9 +26,9 @@
 #include "jobs/jobs_int.h"
 #include "jobs/runner.h"
 
-#define POLL_MS 250          /* how often the scheduler looks for New tasks */
-#define CLEANUP_MS 10000     /* how often it looks for finished tasks to delete */
-#define CLEANUP_BATCH 64     /* tasks deleted per look */
+#define POLL_MS 250      /* how often the scheduler looks for New tasks */
+#define CLEANUP_MS 10000 /* how often it looks for finished tasks to delete */
+#define CLEANUP_BATCH 64 /* tasks deleted per look */
 #define JOBS_NICE 10
 #define MAX_SLOTS 64
 
@@ -37,8 +37,8 @@ typedef struct slot {
     bool used;
     atomic_bool done;
     pthread_t th;
-    arena_t *a;       /* the task's texts */
-    store_task task;  /* as claimed */
+    arena_t *a;      /* the task's texts */
+    store_task task; /* as claimed */
     job_ctx ctx;
     int64_t last_beat;
 } slot;
@@ -71,10 +71,10 @@ static int32_t store_output(slot *sl)
     snprintf(desc, sizeof desc, "Output of batch task %lld", (long long)sl->task.id);
     model_blob_edit edit = {.description = desc};
     store_content content = {.fd = fileno(c->out), .size = size, .mime_type = c->mime};
-    store_err rc = size < 0 || size > INT32_MAX
-                       ? STORE_INTERNAL
-                       : store_blob_create(sl->r->s, sl->a, &edit, &content, sl->task.associate_id,
-                                           &b);
+    store_err rc =
+        size < 0 || size > INT32_MAX
+            ? STORE_INTERNAL
+            : store_blob_create(sl->r->s, sl->a, &edit, &content, sl->task.associate_id, &b);
     if (rc != STORE_OK) {
         log_error("batch: task %lld: its output could not be stored (%s)", (long long)sl->task.id,
                   store_err_name(rc));
@@ -109,8 +109,8 @@ static job_status finish(slot *sl, job_status st)
     if (rc != STORE_OK && t.output_blob > 0) /* the task was deleted or reaped meanwhile */
         store_blob_delete(sl->r->s, t.output_blob);
     if (rc != STORE_OK)
-        log_warn("batch: task %lld ended, but is no longer this server's (%s)",
-                 (long long)t.id, store_err_name(rc));
+        log_warn("batch: task %lld ended, but is no longer this server's (%s)", (long long)t.id,
+                 store_err_name(rc));
     return st;
 }
 
@@ -142,7 +142,9 @@ static void *job_thread(void *arg)
     log_info("batch: task %lld (%s) started", (long long)sl->task.id, sl->task.name);
     job_status st = finish(sl, run_job(sl));
     log_info("batch: task %lld (%s) ended: %s", (long long)sl->task.id, sl->task.name,
-             st == JOB_OK ? "Succeeded" : st == JOB_CANCELLED ? "stopped" : "Failed");
+             st == JOB_OK          ? "Succeeded"
+             : st == JOB_CANCELLED ? "stopped"
+                                   : "Failed");
     atomic_store(&sl->done, true);
     return NULL;
 }
@@ -193,8 +195,8 @@ static void claim(jobs_runner *r)
         arena_t *a = arena_create();
         store_task t;
         int64_t now = text_now_ms();
-        store_err rc = a ? store_task_claim(r->s, a, r->server, now, now + JOBS_LEASE_MS, &t)
-                         : STORE_INTERNAL;
+        store_err rc =
+            a ? store_task_claim(r->s, a, r->server, now, now + JOBS_LEASE_MS, &t) : STORE_INTERNAL;
         if (rc != STORE_OK) {
             arena_destroy(a);
             return;
@@ -212,8 +214,8 @@ static void beat(jobs_runner *r, slot *sl, int64_t now)
     memcpy(desc, sl->ctx.description, sizeof desc);
     pthread_mutex_unlock(&sl->ctx.mu);
     bool stop = false;
-    store_err rc = store_task_beat(r->s, sl->task.id, r->server, now + JOBS_LEASE_MS, percent,
-                                   desc, &stop);
+    store_err rc =
+        store_task_beat(r->s, sl->task.id, r->server, now + JOBS_LEASE_MS, percent, desc, &stop);
     if (rc == STORE_ABSENT || stop)
         atomic_store(&sl->ctx.cancel, true); /* deleted, reaped, or asked to stop */
     if (rc == STORE_OK || rc == STORE_ABSENT)

@@ -126,11 +126,15 @@ static store_err beat_run(store_tx *tx, void *ctx)
     return ops(tx)->task_beat(tx, x->id, x->server, x->lease, x->percent, x->progress, x->stop);
 }
 
-store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t lease_ms,
-                          int percent, const char *progress, bool *stop)
+store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t lease_ms, int percent,
+                          const char *progress, bool *stop)
 {
-    struct task_call x = {.id = id, .server = server, .lease = lease_ms, .percent = percent,
-                          .progress = progress ? progress : "", .stop = stop};
+    struct task_call x = {.id = id,
+                          .server = server,
+                          .lease = lease_ms,
+                          .percent = percent,
+                          .progress = progress ? progress : "",
+                          .stop = stop};
     return nomatch_absent(store_run(s, STORE_TX_WRITE, beat_run, &x));
 }
 
