@@ -123,7 +123,8 @@ store_err store_task_claim(store_t *s, arena_t *a, const char *server, int64_t n
 static store_err beat_run(store_tx *tx, void *ctx)
 {
     struct task_call *x = ctx;
-    return ops(tx)->task_beat(tx, x->id, x->server, x->lease, x->percent, x->progress, x->stop);
+    return nomatch_absent(
+        ops(tx)->task_beat(tx, x->id, x->server, x->lease, x->percent, x->progress, x->stop));
 }
 
 store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t lease_ms, int percent,
@@ -135,7 +136,7 @@ store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t le
                           .percent = percent,
                           .progress = progress ? progress : "",
                           .stop = stop};
-    return nomatch_absent(store_run(s, STORE_TX_WRITE, beat_run, &x));
+    return store_run(s, STORE_TX_WRITE, beat_run, &x);
 }
 
 /* The end, and the output record linked (so the sweep of unlinked records
