@@ -227,6 +227,18 @@ def test_cleanup_leaves_nothing_behind(bsrv):
         assert r.status_code == 200 and r.json() is None, r.text
 
 
+def test_deleting_a_running_task_stops_its_job(bsrv):
+    admin = bsrv.client("admin")
+    tid = start(admin, SLEEP, {"Seconds": "60"})
+    wait_for(admin, tid, state_is("Started"), "Started")
+    assert admin.delete(f"{TASK}/{tid}").status_code == 204
+    assert_error(admin.get(f"{TASK}/{tid}"), 404)
+    t0 = time.monotonic()
+    while f"task {tid} (crmblob.test.sleep) ended: stopped" not in bsrv.log():
+        assert time.monotonic() - t0 < 5, "the job of a deleted task went on"
+        time.sleep(0.05)
+
+
 def test_delete_batch_tasks(bsrv):
     admin = bsrv.client("admin")
     ids = [start(admin, SLEEP, {"Seconds": "0"}) for _ in range(2)]
