@@ -37,8 +37,8 @@ VIPS_SRC := src/img/img_vips.c src/img/img_serve.c src/img/jpegscan.c
 PG_SRC   := src/store/store_pg.c src/store/pg_conn.c src/store/pg_schema.c src/store/store_pgmod.c
 PG_OBJ   := $(PG_SRC:%.c=$(BUILD)/%.o)
 PG_PIC   := $(PG_SRC:%.c=$(BUILD)/pic/%.o)
-LIB_SRC  := $(filter-out $(VIPS_SRC) $(PG_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c \
-              src/auth/*.c src/api/*.c src/http/*.c)))
+LIB_SRC  := $(filter-out $(VIPS_SRC) $(PG_SRC),$(sort $(wildcard src/core/*.c src/store/*.c src/img/*.c src/bulk/*.c \
+              src/jobs/*.c src/auth/*.c src/api/*.c src/http/*.c)))
 VIPS_OBJ := $(VIPS_SRC:%.c=$(BUILD)/%.o)
 MSG_SRC  := $(sort $(wildcard src/api/messages/*.msg))
 MSG_GEN  := $(BUILD)/gen/msg_catalog.c
@@ -243,7 +243,7 @@ export CRMBLOB_PG_CLUSTER := $(abspath scripts/pg-cluster.sh)
 # throwaway cluster of their own, where the server programs are. Cases
 # only SQLite can run skip themselves there, saying why.
 PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_entity \
-              test_store_account test_store_variant test_store_cred test_store_race test_auth)
+              test_store_account test_store_variant test_store_cred test_store_race test_auth test_jobs)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \

@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "bulk/bulk.h"
 #include "cli/cli.h"
 #include "core/io.h"
 #include "core/log.h"
@@ -42,186 +43,38 @@
 
 #define MAX_REPORT 50 /* problems printed one by one; then a count */
 
+/* The command's side of bulk_export: a progress bar, problems on stderr. */
 typedef struct {
-    const char *dir;
-    FILE *manifest;
     cli_progress prog;
-    int fd;                        /* the picture being written; -1: none */
-    char part[PATH_MAX + 64];      /* its ".part" name */
-    char rel[64];                  /* its final name, relative to dir */
-    crypto_hash_sha256_state sha;  /* of its bytes */
-    int64_t pictures, bytes, records, problems;
+    bool started;
+    int64_t said;
 } exporter;
 
 const char *cli_ext_of_mime(const char *mime)
 {
-    static const char *const map[][2] = {
-        {"image/jpeg", "jpg"}, {"image/png", "png"}, {"image/gif", "gif"}, {"image/tiff", "tiff"}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(mime, map[i][0]) == 0)
-            return map[i][1];
-    return "bin";
+    return bulk_ext_of_mime(mime);
 }
 
-/* "what: why" on stderr, the first MAX_REPORT of them; all counted. */
-static void problem(exporter *x, const char *what, const char *why)
-{
-    if (x->problems++ < MAX_REPORT)
-        fprintf(stderr, "crmblob: export: %s: %s\n", what, why);
-}
-
-/* The file a record's picture goes to, relative to the export's DIR. */
-static void rel_name(const store_export_rec *r, char *out, size_t cap)
-{
-    const char *ext = cli_ext_of_mime(r->b.mime_type);
-    if (r->kind < 0)
-        snprintf(out, cap, "blob/%d.%s", r->b.blob_id, ext);
-    else
-        snprintf(out, cap, "%s/%d%s.%s", model_entity((model_kind)r->kind)->table, r->entity_id,
-                 r->thumbnail ? ".thumbnail" : "", ext);
-}
-
-static store_err on_record(void *ctx, const store_export_rec *r, bool *want)
+static void on_start(void *ctx, const char *what, int64_t total)
 {
     exporter *x = ctx;
-    char path[sizeof(x->part)];
-    rel_name(r, x->rel, sizeof(x->rel));
-    snprintf(x->part, sizeof(x->part), "%s/%s.part", x->dir, x->rel);
-    snprintf(path, sizeof(path), "%s", x->part);
-    *strrchr(path, '/') = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        problem(x, path, strerror(errno));
-        return STORE_INTERNAL;
-    }
-    x->fd = open(x->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (x->fd < 0) {
-        problem(x, x->part, strerror(errno));
-        return errno == ENOSPC ? STORE_NO_SPACE : STORE_INTERNAL;
-    }
-    crypto_hash_sha256_init(&x->sha);
-    *want = true;
-    return STORE_OK;
+    cli_progress_start(&x->prog, stderr, what, "records", total, -1);
+    x->started = true;
 }
 
-static cb_err on_bytes(void *ctx, const void *p, size_t n)
+static void on_step(void *ctx, int64_t items, int64_t bytes)
 {
     exporter *x = ctx;
-    crypto_hash_sha256_update(&x->sha, p, n);
-    if (io_write_full(x->fd, p, n) == 0)
-        return CB_EOK;
-    return errno == ENOSPC || errno == EDQUOT ? CB_ENOSPACE : CB_EINTERNAL;
+    cli_progress_add(&x->prog, items, bytes);
 }
 
-static void set_date(json_t *o, const char *name, int64_t ms)
-{
-    char d[TEXT_DATE_MAX];
-    text_format_date(ms, d);
-    json_object_set_new(o, name, ms == INT64_MIN ? json_null() : json_string(d));
-}
-
-static void set_user(json_t *o, const char *name, const char *id_name, const model_user *u,
-                     int32_t id)
-{
-    json_object_set_new(o, name, u != NULL ? json_string(u->name) : json_null());
-    json_object_set_new(o, id_name, id >= 0 ? json_integer(id) : json_null());
-}
-
-/* The record's manifest line; file NULL: no file (no bytes, or a problem). */
-static int manifest_line(exporter *x, const store_export_rec *r, const char *file,
-                         const char *sha_hex, const char *why)
-{
-    const model_blob *b = &r->b;
-    json_t *o = json_object();
-    json_object_set_new(o, "BlobId", json_integer(b->blob_id));
-    json_object_set_new(o, "Entity", r->kind >= 0 ? json_string(model_entity(r->kind)->table)
-                                                   : json_null());
-    json_object_set_new(o, "EntityId", r->kind >= 0 ? json_integer(r->entity_id) : json_null());
-    json_object_set_new(o, "Role", json_string(r->kind < 0     ? "unlinked"
-                                               : r->thumbnail ? "thumbnail"
-                                                              : "image"));
-    json_object_set_new(o, "File", file ? json_string(file) : json_null());
-    json_object_set_new(o, "Sha256", sha_hex ? json_string(sha_hex) : json_null());
-    json_object_set_new(o, "Description", json_string(b->description));
-    json_object_set_new(o, "ExtraInfo", json_string(b->extra_info));
-    json_object_set_new(o, "MimeType", json_string(b->mime_type));
-    json_object_set_new(o, "ConceptualType", json_string(b->conceptual_type));
-    json_object_set_new(o, "BlobSize", json_integer(b->blob_size));
-    json_object_set_new(o, "OriginalSize", json_integer(b->original_size));
-    json_object_set_new(o, "IsZipped", json_boolean(b->is_zipped));
-    json_object_set_new(o, "IsEncrypted", json_boolean(b->is_encrypted));
-    set_date(o, "CreatedDate", b->created_ms);
-    set_date(o, "UpdatedDate", b->updated_ms);
-    set_user(o, "CreatedBy", "CreatedById", b->created_by, r->created_by);
-    set_user(o, "UpdatedBy", "UpdatedById", b->updated_by, r->updated_by);
-    json_object_set_new(o, "Version", json_integer(b->version));
-    json_object_set_new(o, "InfoVersion", json_integer(b->info_version));
-    set_date(o, "UnlinkedDate", r->unlinked_ms);
-    if (why != NULL)
-        json_object_set_new(o, "Problem", json_string(why));
-    int rc = json_dumpf(o, x->manifest, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
-                     fputc('\n', x->manifest) != EOF
-                 ? 0
-                 : -1;
-    json_decref(o);
-    x->records++;
-    return rc;
-}
-
-/* The picture is written: named, hashed into its line. */
-static store_err picture_done(exporter *x, const store_export_rec *r)
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    char hex[2 * sizeof(h) + 1], path[sizeof(x->part)];
-    crypto_hash_sha256_final(&x->sha, h);
-    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    snprintf(path, sizeof(path), "%s/%s", x->dir, x->rel);
-    if (rename(x->part, path) != 0) {
-        problem(x, path, strerror(errno));
-        return STORE_INTERNAL;
-    }
-    x->pictures++;
-    x->bytes += r->b.original_size;
-    return manifest_line(x, r, x->rel, hex, NULL) == 0 ? STORE_OK : STORE_INTERNAL;
-}
-
-static store_err on_end(void *ctx, const store_export_rec *r, store_err rc)
+/* "crmblob: export: ..." on stderr, the first MAX_REPORT of them. */
+static void on_problem(void *ctx, const char *line)
 {
     exporter *x = ctx;
-    int closed = close(x->fd);
-    x->fd = -1;
-    cli_progress_add(&x->prog, 1, r->b.original_size);
-    if (rc == STORE_OK && closed != 0)
-        rc = errno == ENOSPC ? STORE_NO_SPACE : STORE_INTERNAL;
-    if (rc == STORE_OK)
-        return picture_done(x, r);
-    unlink(x->part);
-    if (rc == STORE_NO_SPACE || rc == STORE_INTERNAL) { /* the export's disk: stop */
-        problem(x, x->rel, rc == STORE_NO_SPACE ? "disk full" : "cannot write");
-        return rc;
-    }
-    const char *why = rc == STORE_UNAVAILABLE ? "encrypted, and no --encryption-key-file given"
-                                              : "the stored bytes do not decode or match the "
-                                                "record (damaged, or another key's)";
-    char what[64];
-    snprintf(what, sizeof(what), "BLOB %d", r->b.blob_id);
-    problem(x, what, why);
-    return manifest_line(x, r, NULL, NULL, why) == 0 ? STORE_OK : STORE_INTERNAL;
-}
-
-/* A record without bytes: only its line (on_record is not asked). */
-static store_err on_record_any(void *ctx, const store_export_rec *r, bool *want)
-{
-    exporter *x = ctx;
-    if (r->b.blob_size > 0)
-        return on_record(ctx, r, want);
-    cli_progress_add(&x->prog, 1, 0);
-    return manifest_line(x, r, NULL, NULL, NULL) == 0 ? STORE_OK : STORE_INTERNAL;
-}
-
-static void on_total(void *ctx, int64_t records)
-{
-    exporter *x = ctx;
-    cli_progress_start(&x->prog, stderr, "export", "records", records, -1);
+    if (x->said++ < MAX_REPORT)
+        fprintf(stderr, "crmblob: %s%s\n", strncmp(line, "export", 6) == 0 ? "" : "export: ",
+                line);
 }
 
 /* DIR made when missing; refused when it holds anything (two exports
@@ -275,57 +128,48 @@ int cli_open_data_set(const cli_opts *o, const codec_t *codec, bool may_create, 
     return cli_check_codec(o, *st, codec);
 }
 
-/* The walk into x, the manifest written to its ".part" name. */
-static int run(exporter *x, store_t *st, const char *mpart)
-{
-    store_export_fns f = {on_total, on_record_any, on_bytes, on_end, x};
-    store_err e = store_export_walk(st, &f);
-    cli_progress_end(&x->prog);
-    if (x->fd >= 0) {
-        close(x->fd);
-        unlink(x->part);
-    }
-    if (fclose(x->manifest) != 0 && e == STORE_OK)
-        e = STORE_INTERNAL;
-    x->manifest = NULL;
-    if (e != STORE_OK) {
-        fprintf(stderr, "crmblob: export stopped: %s (no manifest written)\n",
-                store_err_name(e));
-        unlink(mpart);
-        return 1;
-    }
-    return 0;
-}
-
 int cli_export(const cli_opts *o)
 {
     codec_t *codec = NULL;
     store_t *st = NULL;
     char mpart[PATH_MAX], mfinal[PATH_MAX];
-    exporter x = {.fd = -1};
+    exporter x = {0};
+    bulk_hooks h = {on_start, on_step, on_problem, NULL, NULL, &x};
+    bulk_dir_sink ds;
+    bulk_sink sink;
+    bulk_export_stats s;
+    bulk_export_opts eo = {.kind = -1};
     int rc = 1;
     if (o->nargs != 1)
         return cli_usage_error(o, "needs one DIR");
-    x.dir = o->args[0];
+    const char *dir = o->args[0];
     log_set_level(LOG_WARN);
-    if (prepare_dir(x.dir) != 0 || cli_make_codec(o, &codec) != 0 ||
+    if (prepare_dir(dir) != 0 || cli_make_codec(o, &codec) != 0 ||
         cli_open_data_set(o, codec, false, &st) != 0)
         goto out;
-    snprintf(mpart, sizeof(mpart), "%s/manifest.jsonl.part", x.dir);
-    snprintf(mfinal, sizeof(mfinal), "%s/manifest.jsonl", x.dir);
-    if ((x.manifest = fopen(mpart, "we")) == NULL) {
+    snprintf(mpart, sizeof(mpart), "%s/manifest.jsonl.part", dir);
+    snprintf(mfinal, sizeof(mfinal), "%s/manifest.jsonl", dir);
+    if ((eo.manifest = fopen(mpart, "we")) == NULL) {
         fprintf(stderr, "crmblob: export: %s: %s\n", mpart, strerror(errno));
         goto out;
     }
-    if (run(&x, st, mpart) != 0 || rename(mpart, mfinal) != 0)
+    bulk_dir_sink_init(&ds, dir, &sink);
+    bulk_rc br = bulk_export(st, &eo, &sink, &h, &s);
+    if (x.started)
+        cli_progress_end(&x.prog);
+    if (fclose(eo.manifest) != 0 && br != BULK_FAILED)
+        br = BULK_FAILED;
+    if (br == BULK_FAILED || rename(mpart, mfinal) != 0) {
+        fprintf(stderr, "crmblob: export stopped (no manifest written)\n");
+        unlink(mpart);
         goto out;
+    }
     printf("exported %lld pictures (%.1f MiB) and %lld BLOB records to %s\n",
-           (long long)x.pictures, (double)x.bytes / (1024.0 * 1024.0), (long long)x.records,
-           x.dir);
-    if (x.problems > MAX_REPORT)
+           (long long)s.pictures, (double)s.bytes / (1024.0 * 1024.0), (long long)s.records, dir);
+    if (s.problems > MAX_REPORT)
         fprintf(stderr, "crmblob: export: %lld more problems\n",
-                (long long)(x.problems - MAX_REPORT));
-    rc = x.problems > 0 ? 1 : 0;
+                (long long)(s.problems - MAX_REPORT));
+    rc = s.problems > 0 ? 1 : 0;
 out:
     store_close(st);
     codec_destroy(codec);

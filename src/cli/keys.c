@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulk/bulk.h"
 #include "cli/cli.h"
 #include "core/log.h"
-
-#define FINGERPRINT_META "key_fingerprint"
 
 int cli_keygen(const cli_opts *o)
 {
@@ -30,33 +29,6 @@ int cli_keygen(const cli_opts *o)
     return 0;
 }
 
-/* 1 the store names a key (its fingerprint in fp), 0 none, -1 error. */
-static int recorded_key(store_t *st, unsigned char fp[CODEC_FINGERPRINT_BYTES])
-{
-    arena_t *a = arena_create();
-    void *v = NULL;
-    size_t n = 0;
-    store_err e = store_meta_get(st, a, FINGERPRINT_META, &v, &n);
-    int rc = e == STORE_ABSENT || (e == STORE_OK && n == 0)  ? 0 /* none, or removed by rekey */
-             : e != STORE_OK || n != CODEC_FINGERPRINT_BYTES ? -1
-                                                             : 1;
-    if (rc == 1)
-        memcpy(fp, v, CODEC_FINGERPRINT_BYTES);
-    arena_destroy(a);
-    return rc;
-}
-
-static store_err record_key(store_t *st, const codec_t *c)
-{
-    unsigned char fp[CODEC_FINGERPRINT_BYTES] = {0};
-    size_t n = 0;
-    if (c != NULL && codec_encrypts(c)) {
-        codec_fingerprint(c, fp);
-        n = sizeof(fp);
-    }
-    return store_meta_put(st, FINGERPRINT_META, fp, n);
-}
-
 int cli_make_codec(const cli_opts *o, codec_t **out)
 {
     codec_config cc = {.compress = o->compress, .key_file = o->key_file};
@@ -67,7 +39,7 @@ int cli_make_codec(const cli_opts *o, codec_t **out)
 int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c)
 {
     unsigned char have[CODEC_FINGERPRINT_BYTES], want[CODEC_FINGERPRINT_BYTES];
-    int rec = recorded_key(st, want);
+    int rec = bulk_key_recorded(st, want);
     if (rec < 0)
         return 1;
     if (o->key_file == NULL && rec == 1) {
@@ -82,7 +54,7 @@ int cli_check_codec(const cli_opts *o, store_t *st, const codec_t *c)
                   "are encrypted with (use `crmblob rekey` to change keys)");
         return 1;
     }
-    return rec == 0 && record_key(st, c) != STORE_OK;
+    return rec == 0 && bulk_key_record(st, c) != STORE_OK;
 }
 
 typedef struct {
@@ -92,28 +64,33 @@ typedef struct {
     cli_progress progress;
 } rekey_ctx;
 
-static void rekey_progress(void *ctx, int64_t bytes)
+static void on_start(void *ctx, const char *what, int64_t total)
 {
-    cli_progress_add(ctx, 1, bytes);
+    rekey_ctx *k = ctx;
+    cli_progress_start(&k->progress, stderr, what, "pictures and variants", total, -1);
 }
 
+static void on_step(void *ctx, int64_t items, int64_t bytes)
+{
+    rekey_ctx *k = ctx;
+    cli_progress_add(&k->progress, items, bytes);
+}
+
+static void on_problem(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "crmblob: %s\n", line);
+}
+
+/* bulk_rekey with a progress bar. */
 static int rekey_run(store_t *st, rekey_ctx *k)
 {
     int64_t n = 0;
-    cli_progress_start(&k->progress, stderr, "rekey", "pictures and variants", -1, -1);
-    store_recode how = {.old = k->old_c,
-                        .new_ = k->new_c,
-                        .new_z = k->new_zc,
-                        .progress = rekey_progress,
-                        .ctx = &k->progress};
-    store_err e = store_recode_all(st, &how, &n);
+    bulk_hooks h = {on_start, on_step, on_problem, NULL, NULL, k};
+    bulk_rekey_codecs c = {k->old_c, k->new_c, k->new_zc};
+    bulk_rc rc = bulk_rekey(st, &c, &h, &n);
     cli_progress_end(&k->progress);
-    if (e != STORE_OK) {
-        fprintf(stderr, "crmblob: rekey stopped after %lld pictures: %s (run it again to finish)\n",
-                (long long)n, store_err_name(e));
-        return 1;
-    }
-    if (record_key(st, k->new_c) != STORE_OK)
+    if (rc != BULK_OK)
         return 1;
     printf("%lld pictures rewritten\n", (long long)n);
     return 0;

@@ -75,6 +75,9 @@ struct codec {
     bool compress;
     int level;
     unsigned char *key; /* CODEC_KEY_BYTES, sodium_malloc'd; NULL: no encryption */
+    /* codec_create_after: the previous key, tried when key does not open a
+     * value's first chunk (decrypts only); NULL: none */
+    unsigned char *prev_key;
 };
 
 /* Where the bytes to encode come from: an fd read with pread, or memory. */
@@ -297,6 +300,7 @@ struct codec_dec {
     crypto_secretstream_xchacha20poly1305_state st;
     size_t prefix_len, sealed_len;
     bool final; /* the FINAL chunk was opened: nothing may follow */
+    bool opened; /* a chunk was opened: the key is known (no other is tried) */
     /* decompression */
     ZSTD_DStream *z;
     bool header_checked, frame_done;
@@ -414,16 +418,32 @@ static cb_err dec_open_sealed(codec_dec *d)
     size_t m = 0;
     size_t n = d->sealed_len;
     d->sealed_len = 0;
-    if (d->final || !open_chunk(&d->st, d->sealed, n, d->plain, &m, &d->final))
+    if (d->final)
         return decrypt_failed();
+    bool ok = open_chunk(&d->st, d->sealed, n, d->plain, &m, &d->final);
+    /* the first chunk tells the key: the previous one when the current fails */
+    if (!ok && !d->opened && d->c->key != NULL && d->c->prev_key != NULL &&
+        crypto_secretstream_xchacha20poly1305_init_pull(&d->st, d->prefix + 1, d->c->prev_key) ==
+            0)
+        ok = open_chunk(&d->st, d->sealed, n, d->plain, &m, &d->final);
+    if (!ok)
+        return decrypt_failed();
+    d->opened = true;
     return dec_plain(d, d->plain, m);
+}
+
+/* The key a value is opened with first: the codec's, else (a codec after
+ * an encrypting one, without a key itself) the previous one. */
+static const unsigned char *first_key(const codec_t *c)
+{
+    return c->key != NULL ? c->key : c->prev_key;
 }
 
 /* The version byte and secretstream header, once whole. */
 static cb_err dec_prefix(codec_dec *d)
 {
     if (d->prefix[0] != FORMAT_V1 ||
-        crypto_secretstream_xchacha20poly1305_init_pull(&d->st, d->prefix + 1, d->c->key) != 0)
+        crypto_secretstream_xchacha20poly1305_init_pull(&d->st, d->prefix + 1, first_key(d->c)) != 0)
         return decrypt_failed();
     return CB_EOK;
 }
@@ -451,7 +471,7 @@ cb_err codec_dec_open(const codec_t *c, bool zipped, bool encrypted, codec_sink_
 {
     assert(c != NULL && sink != NULL && out != NULL);
     *out = NULL;
-    if (encrypted && c->key == NULL) {
+    if (encrypted && first_key(c) == NULL) {
         log_error("image bytes are stored encrypted but no encryption key is configured");
         return CB_EUNAVAILABLE;
     }
@@ -701,10 +721,30 @@ cb_err codec_create(const codec_config *cfg, codec_t **out)
     return e;
 }
 
+cb_err codec_create_after(const codec_config *cfg, const codec_t *prev, codec_t **out)
+{
+    cb_err e = codec_create(cfg, out);
+    if (e != CB_EOK || prev->key == NULL)
+        return e;
+    if (((*out)->prev_key = sodium_malloc(CODEC_KEY_BYTES)) == NULL) {
+        codec_destroy(*out);
+        *out = NULL;
+        return out_of_memory();
+    }
+    memcpy((*out)->prev_key, prev->key, CODEC_KEY_BYTES);
+    return CB_EOK;
+}
+
+bool codec_compresses(const codec_t *c)
+{
+    return c->compress;
+}
+
 void codec_destroy(codec_t *c)
 {
     if (c == NULL)
         return;
+    sodium_free(c->prev_key);
     sodium_free(c->key); /* wipes it; NULL is fine */
     free(c);
 }

@@ -33,6 +33,13 @@ typedef struct {
 
 /* CB_EBADREQ (with log_error) for an unreadable or malformed key file. */
 cb_err codec_create(const codec_config *cfg, codec_t **out);
+/* A codec of cfg that also decrypts what prev encrypted (prev's key is
+ * copied: prev may go): a value whose first chunk cfg's key does not open
+ * is opened with prev's. For a key change while serving (the rekey job):
+ * new pictures get the new key, those not yet rewritten still decode. */
+cb_err codec_create_after(const codec_config *cfg, const codec_t *prev, codec_t **out);
+/* Whether c compresses what it encodes (codec_config.compress). */
+bool codec_compresses(const codec_t *c);
 void codec_destroy(codec_t *c);
 bool codec_encrypts(const codec_t *c);
 /* The key's fingerprint (for refusing a key that does not match the data). */

@@ -214,9 +214,12 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
     store_t *s = *out;
     s->root = s;
     s->be = be;
+    s->where = strdup(where);
+    if (s->where == NULL)
+        rc = STORE_INTERNAL;
     s->changes = be->ops->counts != NULL ? be->ops->counts(be) : NULL;
     s->defers = be->defers;
-    if ((s->urefs = store_urefs_create()) == NULL) {
+    if (rc == STORE_OK && (s->urefs = store_urefs_create()) == NULL) {
         log_error("store: no memory for the user references");
         rc = STORE_INTERNAL;
     }
@@ -238,6 +241,27 @@ store_err store_open(const char *where, const store_options *opt, store_t **out)
         *out = NULL;
     }
     return rc;
+}
+
+const char *store_where(const store_t *s)
+{
+    return s->root->where;
+}
+
+const codec_t *store_codec(const store_t *s)
+{
+    return s->root->codec;
+}
+
+store_err store_set_codec(store_t *s, codec_t *c)
+{
+    store_t *r = s->root;
+    if (r->nowned == STORE_CODECS_MAX)
+        return STORE_CONFLICT;
+    r->owned[r->nowned++] = c;
+    r->decoder = c; /* first: what is written with c must be readable at once */
+    r->codec = c;
+    return STORE_OK;
 }
 
 const char *store_spool_hint(store_t *s)
@@ -271,8 +295,11 @@ void store_close(store_t *s)
         store_changes_watch(s, true); /* a last write counted in a lost file is moved on */
     struct store_urefs *urefs = s->urefs;
     codec_destroy(s->plain_codec);
+    for (size_t i = 0; i < s->nowned; i++)
+        codec_destroy(s->owned[i]);
     s->be->ops->close(s->be);
     store_urefs_destroy(urefs);
+    free(s->where);
     free(s);
 }
 

@@ -25,6 +25,8 @@ struct store_be;
  * other member is the root's alone, so code that reaches them from a
  * store_t it was handed goes through `root`. Recipes begin their
  * transactions with the handle's scope (`sc`). */
+#define STORE_CODECS_MAX 8 /* key changes of one store_open (the rekey job) */
+
 struct store {
     struct store *root;  /* the store: itself on the root */
     store_scope *sc;     /* a view's scope; NULL on the root */
@@ -43,10 +45,15 @@ struct store {
     struct store_touches *touches;
     struct store_urefs *urefs; /* store_entity.c's memory of users named by records */
     bool defers;               /* writes may be deferred (store_scope_open) */
-    const codec_t *codec;      /* store_options.codec; NULL: bytes kept as they are */
-    const codec_t *decoder;    /* codec, or plain_codec: reads what was kept either way */
+    /* store_options.codec (NULL: bytes kept as they are), then what
+     * store_set_codec gave; atomic: a rekey swaps it while requests run */
+    _Atomic(const codec_t *) codec;
+    _Atomic(const codec_t *) decoder; /* codec, or plain_codec: reads what was kept either way */
+    codec_t *owned[STORE_CODECS_MAX]; /* store_set_codec's, kept until store_close */
+    size_t nowned;
     codec_t *plain_codec;      /* no key, no compression: the store's own */
     const char *spool_dir;     /* store_options.spool_dir, or the backend's hint */
+    char *where;               /* store_open's where (malloc'd): store_where */
     /* store_options.metrics, and what store.c counts there (store_run's
      * transactions and errors; the read cache, copied in by a collector) */
     metrics_t *metrics;

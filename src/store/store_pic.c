@@ -858,6 +858,8 @@ static store_err recode_one(void *ctx, const void *in, size_t len, bool zipped, 
     const store_recode *how = ctx;
     void *plain = NULL;
     size_t plain_len = 0;
+    if (how->stop != NULL && how->stop(how->ctx))
+        return STORE_UNAVAILABLE;
     if (how->progress != NULL)
         how->progress(how->ctx, (int64_t)len);
     cb_err e = recode_decode(how, in, len, zipped, encrypted, &plain, &plain_len);

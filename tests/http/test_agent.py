@@ -376,7 +376,6 @@ def test_names_methods_and_paths(alice, ents):
     r = call(alice, "getblobentityonperson", {"PERSONID": ents["Person"]})
     ok_blob(r)
     assert_error(call(alice, "NoSuchMethod"), 404)
-    assert_error(call(alice, "GetOutputFromBatch", {"BatchTaskId": 1}), 404)
     r = alice.get(AGENT + "GetBlobEntity?blobEntityId=1")
     assert_error(r, 405)
     assert r.headers["Allow"] == "POST"

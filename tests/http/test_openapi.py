@@ -31,6 +31,8 @@ SOURCE = REPO / "src" / "api" / "openapi.json"
 REFERENCE = REPO.parent / "shared" / "reference" / "superoffice-image-blob-openapi.json"
 if not REFERENCE.exists():  # worktrees live one level deeper than the checkout
     REFERENCE = Path("/work/shared/reference/superoffice-image-blob-openapi.json")
+# the Batch agent, the BatchTask routes and BatchTaskInfo (issue 21)
+BATCH_REFERENCE = REFERENCE.with_name("superoffice-batch-openapi.json")
 METHODS = ("get", "head", "put", "post", "delete", "patch", "options")
 PARAM_IN = ("query", "header", "path", "formData", "body")
 ROUTE_NOT_FOUND = "There is no resource"
@@ -159,6 +161,7 @@ def concrete(path, ids):
                  r"\{id\}", path)
     if m:
         path = path.replace("{id}", str(ids[m.group(1)]))
+    path = path.replace("/api/v1/BatchTask/{id}", "/api/v1/BatchTask/2000000000")  # no such task
     return path.replace("{asset}", "")
 
 
@@ -172,8 +175,8 @@ def test_every_documented_operation_is_answered(srv, doc, ids):
         where = f"{method.upper()} {path}: {r.status_code} {r.text[:200]!r}"
         assert r.status_code != 405, where
         assert ROUTE_NOT_FOUND not in r.text, where
-        if r.status_code == 404:  # only the agent's methods may say "no such thing"
-            assert path.startswith("/api/v1/Agents/"), where
+        if r.status_code == 404:  # only the agents and a task's id may say "no such thing"
+            assert path.startswith(("/api/v1/Agents/", "/api/v1/BatchTask/{id}")), where
         assert str(r.status_code) in op["responses"], f"undocumented answer: {where}"
 
 
@@ -205,7 +208,8 @@ REFERENCE_CARRIERS = ("SuperOffice.CRM.Services.BlobEntity", "SuperOffice.CRM.Se
 
 def test_carriers_equal_the_reference(doc):
     reference = json.loads(REFERENCE.read_text())
-    ref = reference["definitions"]
+    batch = json.loads(BATCH_REFERENCE.read_text())
+    ref = {**reference["definitions"], **batch["definitions"]}
     for name in REFERENCE_CARRIERS:
         assert name in doc["definitions"], name
     for name, schema in doc["definitions"].items():
@@ -213,8 +217,8 @@ def test_carriers_equal_the_reference(doc):
             assert schema == ref[name], f"{name} differs from the reference's definition"
     # every agent method takes and answers the reference's carriers
     for path, method, op in operations(doc):
-        if path.startswith("/api/v1/Agents/BLOB/"):
-            theirs = reference["paths"][path][method]
+        if path.startswith(("/api/v1/Agents/BLOB/", "/api/v1/Agents/Batch/")):
+            theirs = (reference if "/BLOB/" in path else batch)["paths"][path][method]
             bodies = [[p["schema"] for p in o["parameters"] if p.get("in") == "body"] for o in (op, theirs)]
             assert bodies[0] == bodies[1], path
             for code, answer in theirs["responses"].items():

@@ -156,7 +156,7 @@ static void test_open(void **state)
     assert_int_equal(pgtmp_exec(&f->t, "UPDATE schema_version SET version = 99"), 0);
     assert_int_equal(store_pg_open(f->t.conninfo, &o, &b2), STORE_INTERNAL);
     assert_null(b2);
-    assert_int_equal(pgtmp_exec(&f->t, "UPDATE schema_version SET version = 8"), 0);
+    assert_int_equal(pgtmp_exec(&f->t, "UPDATE schema_version SET version = 9"), 0);
 }
 
 /* ---- users -------------------------------------------------------------- */

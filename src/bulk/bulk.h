@@ -1,0 +1,127 @@
+/*
+ * bulk.h — operations on a whole data set that both the command line
+ * (`crmblob export`, ...) and the server's batch jobs run: the picture
+ * export into a sink (a directory, or a tar archive on a file), with the
+ * JSON-lines manifest of the BLOB records.
+ *
+ * Layering: core <- store, img <- bulk <- jobs (the batch jobs) <- api
+ * <- http <- main (and src/cli). bulk needs only the store and the image
+ * module, so the server's jobs (src/jobs, below api) and the commands call
+ * the same code; what needs the upload path of PUT Image (the import's
+ * api_image_import) is handed in by the caller as a function.
+ *
+ * Invariants: nothing here draws or prints; what a run has to say goes
+ * through bulk_hooks (progress, problems) and it polls hooks->cancelled
+ * between records, so a stopped run ends at the next record with
+ * BULK_CANCELLED. Memory is bounded whatever the data set (pictures flow
+ * a store piece at a time, store_export.h).
+ */
+#ifndef CB_BULK_H
+#define CB_BULK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/codec.h"
+#include "store/store.h"
+#include "store/store_copy.h"
+#include "store/store_export.h"
+
+typedef enum {
+    BULK_OK = 0,
+    BULK_PROBLEMS,  /* done, but some records could not be handled (said through problem) */
+    BULK_CANCELLED, /* hooks->cancelled said so; what was written is to be dropped */
+    BULK_FAILED,    /* stopped: the store or the output failed (said through problem) */
+} bulk_rc;
+
+typedef struct {
+    /* The run's size once known (total -1: unknown), then each record
+     * done with its bytes. May be NULL. */
+    void (*start)(void *ctx, const char *what, int64_t total);
+    void (*step)(void *ctx, int64_t items, int64_t bytes);
+    /* A finding, one line without its newline ("BLOB 12: ..."). */
+    void (*problem)(void *ctx, const char *line);
+    /* A note on what could not be checked (not a problem). May be NULL. */
+    void (*note)(void *ctx, const char *line);
+    /* Polled between records; true stops the run. May be NULL. */
+    bool (*cancelled)(void *ctx);
+    void *ctx;
+} bulk_hooks;
+
+/* Where exported pictures go, one member at a time: open (size bytes
+ * follow, known from the record's OriginalSize), write pieces, close
+ * (keep false: the member is dropped, as if never opened). */
+typedef struct {
+    store_err (*open)(void *s, const char *rel, int64_t size);
+    cb_err (*write)(void *s, const void *p, size_t n);
+    store_err (*close)(void *s, bool keep);
+    void *s;
+} bulk_sink;
+
+/* A sink of files under dir ("{rel}.part" until closed with keep). */
+typedef struct {
+    const char *dir;
+    int fd;
+    char part[4096 + 64], rel[64];
+} bulk_dir_sink;
+void bulk_dir_sink_init(bulk_dir_sink *d, const char *dir, bulk_sink *out);
+
+/* A sink of ustar members appended to fd (a regular file: a dropped
+ * member is cut off again). bulk_tar_finish adds the file mfd holds
+ * (from its start) as member name, then the end of the archive. */
+typedef struct {
+    int fd;
+    int64_t off, member, left;
+} bulk_tar_sink;
+void bulk_tar_sink_init(bulk_tar_sink *t, int fd, bulk_sink *out);
+cb_err bulk_tar_finish(bulk_tar_sink *t, const char *name, int mfd);
+
+typedef struct {
+    int kind;          /* model_kind to export (its images and thumbnails); -1: every record */
+    FILE *manifest;    /* a line per record exported */
+} bulk_export_opts;
+
+typedef struct {
+    int64_t pictures, bytes, records, problems;
+} bulk_export_stats;
+
+/* The file extension of a MIME type ("jpg"; "bin" when none of the four). */
+const char *bulk_ext_of_mime(const char *mime);
+/* Every BLOB record (of one kind) in one snapshot: its picture into sink
+ * as "{entity}/{id}.{ext}", "product/{id}.thumbnail.{ext}" or
+ * "blob/{BlobId}.{ext}", its line into the manifest. */
+bulk_rc bulk_export(store_t *st, const bulk_export_opts *o, const bulk_sink *sink,
+                    const bulk_hooks *h, bulk_export_stats *stats);
+
+/* The integrity check (`crmblob check`, the check job) of the data set e
+ * (store_copy_open(where, false)) in three passes: the database's own
+ * check (quick: its quick one), every link, every BLOB record with its
+ * bytes decoded with codec, validated by the image worker (img_init done
+ * by the caller) and read as st (the same data set) serves it. Each
+ * problem is one line through h->problem; *problems counts them. A pass
+ * that cannot run is a problem and the others still run. BULK_OK (none),
+ * BULK_PROBLEMS, or BULK_CANCELLED. */
+bulk_rc bulk_check(store_copy_end *e, store_t *st, const codec_t *codec, bool quick,
+                   const bulk_hooks *h, int64_t *problems);
+
+/* The fingerprint recorded of the data set's key: 1 (into fp), 0 none
+ * (not encrypted), -1 error. */
+int bulk_key_recorded(store_t *st, unsigned char fp[CODEC_FINGERPRINT_BYTES]);
+/* Records c's fingerprint (none: c NULL or not encrypting). */
+store_err bulk_key_record(store_t *st, const codec_t *c);
+
+typedef struct {
+    const codec_t *old;   /* the key the pictures are kept with; NULL: none */
+    const codec_t *new_;  /* the new key (NULL: none), compressing when asked */
+    const codec_t *new_z; /* the new key, compressing: for what was compressed; never NULL */
+} bulk_rekey_codecs;
+/* Every picture and variant re-encoded from c->old to c->new_
+ * (store_recode_all; each value in a transaction of its own, so servers go
+ * on), then the new key's fingerprint recorded. *count: pictures
+ * rewritten. A stop (hooks->cancelled) ends it between values: the
+ * pictures rewritten stay so, the fingerprint stays the old key's, and a
+ * run again finishes. BULK_OK, BULK_CANCELLED or BULK_FAILED. */
+bulk_rc bulk_rekey(store_t *st, const bulk_rekey_codecs *c, const bulk_hooks *h, int64_t *count);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * test_jobs.c — the batch jobs of src/jobs run on a real store (SQLite, or
+ * PostgreSQL with CRMBLOB_TEST_DB=pg) with a job_ctx filled as the runner
+ * fills it: the export's tar archive (members, bytes, manifest last), one
+ * entity kind only, a bad parameter, and a stop that leaves no output.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "img/img.h"
+#include "jobs/jobs_int.h"
+#include "tmpdb.h"
+
+#define PIC_N 3000 /* bytes of each test picture */
+
+extern const job_def job_export;
+extern const job_def job_check;
+
+typedef struct {
+    tmpdb_store db;
+    int32_t uid, person[2], product;
+    job_ctx ctx;
+} fixture;
+
+static void image_put(fixture *f, model_kind k, int32_t id, int seed)
+{
+    model_blob b;
+    store_content c = tmpdb_content(f->db.dir, seed, PIC_N, "image/jpeg");
+    assert_true(c.fd >= 0);
+    assert_int_equal(store_image_put(f->db.s, f->db.a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
+    close(c.fd);
+}
+
+#define JPEG "tests/data/images/exif_1.jpg" /* a whole picture (1100 bytes) */
+
+/* JPEG as the picture of (k, id): its BlobId. */
+static int32_t jpeg_put(fixture *f, model_kind k, int32_t id)
+{
+    unsigned char p[4096];
+    FILE *in = fopen(JPEG, "rb");
+    assert_non_null(in);
+    size_t n = fread(p, 1, sizeof(p), in);
+    fclose(in);
+    model_blob b;
+    store_content c = {.fd = tmpdb_content_fd(f->db.dir, p, n),
+                       .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
+    assert_true(c.fd >= 0);
+    assert_int_equal(store_image_put(f->db.s, f->db.a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
+    close(c.fd);
+    return b.blob_id;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || tmpdb_store_open(&f->db, "jobs", NULL) != 0)
+        return -1;
+    model_user u = {
+        .name = "admin", .full_name = "Admin", .role = MODEL_ROLE_ADMIN, .pw_hash = "$argon2id$x"};
+    if (store_user_add(f->db.s, &u) != STORE_OK)
+        return -1;
+    f->uid = u.id;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tmpdb_entity(f->db.s, MODEL_PERSON, &f->person[i]), STORE_OK);
+        image_put(f, MODEL_PERSON, f->person[i], 10 + i);
+    }
+    assert_int_equal(tmpdb_entity(f->db.s, MODEL_PRODUCT, &f->product), STORE_OK);
+    image_put(f, MODEL_PRODUCT, f->product, 20);
+    f->ctx.store = f->db.s;
+    f->ctx.out = tmpfile();
+    pthread_mutex_init(&f->ctx.mu, NULL);
+    *state = f;
+    return f->ctx.out != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    fclose(f->ctx.out);
+    free(f->ctx.response);
+    pthread_mutex_destroy(&f->ctx.mu);
+    tmpdb_store_close(&f->db);
+    free(f);
+    return 0;
+}
+
+/* The output file whole (*n bytes). */
+static unsigned char *output(fixture *f, size_t *n)
+{
+    long end;
+    assert_int_equal(fflush(f->ctx.out), 0);
+    assert_true((end = lseek(fileno(f->ctx.out), 0, SEEK_END)) >= 0);
+    unsigned char *p = malloc((size_t)end + 1);
+    assert_int_equal(pread(fileno(f->ctx.out), p, (size_t)end, 0), end);
+    *n = (size_t)end;
+    return p;
+}
+
+typedef struct {
+    char name[100];
+    const unsigned char *bytes;
+    size_t len;
+} member;
+
+/* The members of a ustar archive (at most cap), checked: header sums,
+ * sizes inside it, two zero blocks at the end. */
+static size_t members(const unsigned char *p, size_t n, member *m, size_t cap)
+{
+    size_t off = 0, k = 0;
+    static const unsigned char zero[512];
+    while (off + 512 <= n && memcmp(p + off, zero, 512) != 0) {
+        unsigned sum = 0;
+        for (int i = 0; i < 512; i++)
+            sum += (i >= 148 && i < 156) ? ' ' : p[off + i];
+        assert_int_equal(strtoul((const char *)p + off + 148, NULL, 8), sum);
+        assert_memory_equal(p + off + 257, "ustar", 6);
+        assert_true(k < cap);
+        snprintf(m[k].name, sizeof(m[k].name), "%s", (const char *)p + off);
+        m[k].len = strtoull((const char *)p + off + 124, NULL, 8);
+        m[k].bytes = p + off + 512;
+        off += 512 + (m[k].len + 511) / 512 * 512;
+        assert_true(off <= n);
+        k++;
+    }
+    assert_int_equal(n, off + 1024); /* the end of the archive */
+    return k;
+}
+
+static size_t lines(const member *m)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->len; i++)
+        k += m->bytes[i] == '\n';
+    return k;
+}
+
+static void test_export_all(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_object();
+    assert_int_equal(job_export.run(&f->ctx, params), JOB_OK);
+    json_decref(params);
+    size_t n;
+    unsigned char *p = output(f, &n);
+    member m[8];
+    assert_int_equal(members(p, n, m, 8), 4);
+    char want[64];
+    snprintf(want, sizeof(want), "person/%d.jpg", f->person[1]);
+    assert_string_equal(m[1].name, want);
+    unsigned char *pic = tmpdb_payload(11, PIC_N);
+    assert_int_equal(m[1].len, PIC_N);
+    assert_memory_equal(m[1].bytes, pic, PIC_N);
+    free(pic);
+    assert_string_equal(m[3].name, "manifest.jsonl");
+    assert_int_equal(lines(&m[3]), 3);
+    assert_string_equal(f->ctx.file_name, "export.tar");
+    assert_int_equal(f->ctx.percent, 100);
+    assert_non_null(strstr(f->ctx.result, "3 pictures"));
+    free(p);
+}
+
+static void test_export_one_kind(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_pack("{ss}", "Entity", "product");
+    assert_int_equal(job_export.run(&f->ctx, params), JOB_OK);
+    json_decref(params);
+    size_t n;
+    unsigned char *p = output(f, &n);
+    member m[8];
+    assert_int_equal(members(p, n, m, 8), 2);
+    char want[64];
+    snprintf(want, sizeof(want), "product/%d.jpg", f->product);
+    assert_string_equal(m[0].name, want);
+    assert_int_equal(lines(&m[1]), 1);
+    free(p);
+}
+
+static void test_export_bad_entity(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_pack("{ss}", "Entity", "ship");
+    assert_int_equal(job_export.run(&f->ctx, params), JOB_FAILED);
+    json_decref(params);
+    assert_non_null(strstr(f->ctx.result, "Entity"));
+}
+
+static void test_export_stopped_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_object();
+    atomic_store(&f->ctx.cancel, true);
+    assert_int_equal(job_export.run(&f->ctx, params), JOB_CANCELLED);
+    json_decref(params);
+    size_t n;
+    free(output(f, &n));
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(f->ctx.result, "Stopped"));
+    assert_string_equal(f->ctx.file_name, "");
+}
+
+/* The report: a line per damaged picture (the test payloads are no
+ * pictures), none for the one whose bytes are a JPEG. */
+static void test_check_reports_damaged(void **state)
+{
+    fixture *f = *state;
+    int32_t good = jpeg_put(f, MODEL_PERSON, f->person[0]);
+    json_t *params = json_object();
+    assert_int_equal(job_check.run(&f->ctx, params), JOB_OK);
+    json_decref(params);
+    size_t n;
+    unsigned char *p = output(f, &n);
+    member report = {.bytes = p, .len = n};
+    assert_int_equal(lines(&report), 2);
+    char *text = strndup((const char *)p, n), not_good[32];
+    assert_non_null(strstr(text, "do not decode to a picture"));
+    assert_true(strncmp(text, "BLOB ", 5) == 0);
+    snprintf(not_good, sizeof(not_good), "BLOB %d:", good);
+    assert_null(strstr(text, not_good));
+    assert_string_equal(f->ctx.result, "2 problem(s) found");
+    assert_string_equal(f->ctx.file_name, "check.txt");
+    free(text);
+    free(p);
+}
+
+static void test_check_stopped(void **state)
+{
+    fixture *f = *state;
+    json_t *params = json_object();
+    atomic_store(&f->ctx.cancel, true);
+    assert_int_equal(job_check.run(&f->ctx, params), JOB_CANCELLED);
+    json_decref(params);
+    assert_string_equal(f->ctx.file_name, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_export_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_one_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_bad_entity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_stopped_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_reports_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_stopped, setup, teardown),
+    };
+    /* the check validates pictures with the image module, as the server
+     * has it running (in process here, as test_img runs it) */
+    if (img_init(&(img_config){0}) != CB_EOK)
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    img_shutdown();
+    return rc;
+}
