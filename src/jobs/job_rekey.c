@@ -117,7 +117,8 @@ static job_status rekey_job(job_ctx *ctx, const json_t *params)
     }
     serving = NULL; /* the store's now */
     bulk_rekey_codecs c = {cur, new_, new_z};
-    rc = finish(ctx, bulk_rekey(st, &c, &h, &n), n, file);
+    bulk_rc br = bulk_rekey(st, &c, &h, &n);
+    rc = finish(ctx, br, n, file);
 out:
     codec_destroy(serving);
     codec_destroy(new_);
