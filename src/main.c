@@ -42,6 +42,8 @@
 #include "core/version.h"
 #include "http/http.h"
 #include "img/img.h"
+#include "jobs/job.h"
+#include "jobs/runner.h"
 #include "store/store.h"
 
 #define SHUTDOWN_GRACE_S 30
@@ -406,6 +408,7 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
     reconf conf = {.argc = argc, .argv = argv, .start = o, .level = o->log_level};
     auth_t *auth = NULL;
     api_t *api = NULL;
+    jobs_runner *runner = NULL;
     codec_t *codec = NULL;
     metrics_t *metrics = NULL;
     int rc = 1, fd[2] = {-1, -1};
@@ -480,7 +483,18 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
+    if (getenv("CRMBLOB_TEST_JOBS") != NULL && strcmp(getenv("CRMBLOB_TEST_JOBS"), "1") == 0) {
+        log_warn("batch: the test suite's jobs are enabled (CRMBLOB_TEST_JOBS=1)");
+        job_enable_test_jobs();
+    }
+    jobs_config jc = {.max_running = (int)o->batch_jobs, .keep_ms = (int64_t)o->batch_keep_s * 1000};
+    if (jobs_runner_start(st, &jc, &runner) != CB_EOK) {
+        log_error("cannot start the batch-task runner");
+        sweeper_stop(&sw);
+        goto out;
+    }
     rc = serve_until_signal(api, o, fd, tls, &reg, &sigs, metrics);
+    jobs_runner_stop(runner); /* its jobs stop, their tasks end Failed */
     sweeper_stop(&sw);
     img_shutdown(); /* no request is in flight: the workers can go */
 out:

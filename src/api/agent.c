@@ -294,6 +294,42 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
     answer_stored_or_null(x, req, e, &b, stored, len);
 }
 
+/* ---- batch task outputs (the tasks: batch.c) ---- */
+
+/* The output of a task the caller may see, as GetBlobStream answers a
+ * record's bytes (null/empty when the task has none or is not there). */
+static void get_output_from_batch(api_exchange *x, const api_request *req, json_t *args)
+{
+    store_task t;
+    model_blob b;
+    void *stored = NULL;
+    size_t len = 0;
+    int32_t id;
+    if (!arg_int(x, args, "BatchTaskId", false, &id))
+        return;
+    store_err e = batch_task_read(x, id, &t);
+    if (e == STORE_OK && t.output_blob == 0)
+        e = STORE_ABSENT;
+    if (e == STORE_OK)
+        e = store_blob_content_get(x->store, x->arena, t.output_blob, &b, &stored, &len);
+    answer_stored_or_null(x, req, e, &b, stored, len);
+}
+
+/* Deletes the task with its output record (bytes, variants) and link;
+ * 204 also when there is no such task (nothing left behind either way). */
+static void cleanup_batch_task(api_exchange *x, const api_request *req, json_t *args)
+{
+    (void)req;
+    int32_t id;
+    if (!arg_int(x, args, "BatchTaskId", false, &id))
+        return;
+    store_err e = batch_delete(x, id);
+    if (e == STORE_OK || e == STORE_ABSENT)
+        api_answer_empty(x, 204);
+    else
+        api_fail_store(x, e, NULL);
+}
+
 /* The BlobLinkTypes, by number - 1, and whether each names a picture
  * (BatchTask, tokens, dashboards and HTML do not). */
 static const struct {
@@ -553,6 +589,8 @@ static const agent_def agents[] = {
     READ_BYTES("GetProjectImageWithSize", get_image_with_size, MODEL_PROJECT),
     WRITE("SetProductThumbnail", set_product_thumbnail, MODEL_PRODUCT, BODY_BIG_JSON, false),
     READ_BYTES("GetProductThumbnail", get_product_thumbnail, MODEL_PRODUCT),
+    READ_BYTES("GetOutputFromBatch", get_output_from_batch, -1),
+    WRITE("CleanupBatchTask", cleanup_batch_task, -1, BODY_JSON, false),
 };
 #define N_AGENTS (sizeof(agents) / sizeof(agents[0]))
 

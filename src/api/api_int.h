@@ -75,6 +75,10 @@ typedef enum {
     ROUTE_LOGIN,       /* /api/v1/login */
     ROUTE_LOGOUT,      /* /api/v1/logout */
     ROUTE_AGENT,       /* /api/v1/Agents/BLOB/{Name} */
+    ROUTE_BATCH_LIST,  /* /api/v1/BatchTask */
+    ROUTE_BATCH,       /* /api/v1/BatchTask/{id} or /{state} */
+    ROUTE_BATCH_STOP,  /* /api/v1/BatchTask/{id}/Stop */
+    ROUTE_BATCH_AGENT, /* /api/v1/Agents/Batch/{Name} */
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
     ROUTE_METRICS,     /* /metrics */
@@ -118,7 +122,8 @@ typedef struct {
     model_kind ent;
     int32_t id;
     bool legacy; /* /api/Services80: GET only */
-    int agent;   /* ROUTE_AGENT: which method (agent.c's table) */
+    int agent;   /* ROUTE_AGENT: which method (agent.c's table); ROUTE_BATCH_AGENT: batch.c's */
+    int batch_state; /* ROUTE_BATCH with a state for {id} (id 0): the state, -1 All */
     int asset;   /* ROUTE_ASSET: which file (asset_table.h's index) */
 } route_t;
 
@@ -336,6 +341,25 @@ char *carrier_blob_text(const api_exchange *x, const model_blob *b, size_t *len)
 void api_answer_blob(api_exchange *x, const model_blob *b, const char *select);
 /* The client-written fields of a BlobEntity body (SPEC §3); false answered. */
 bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit);
+
+/* ---- batch tasks (batch.c) ---- */
+/* The BatchTaskInfo carrier of t. */
+json_t *carrier_batch_task(const api_exchange *x, const store_task *t);
+const char *batch_state_name(int state);
+/* A BatchTaskState by name (any case) or number; All is -1. */
+bool batch_state_parse(const char *s, size_t n, int *state);
+/* Task id as the caller may see it (an admin every task, anyone else their
+ * own): STORE_ABSENT for none or another's. */
+store_err batch_task_read(api_exchange *x, int64_t id, store_task *t);
+/* Deletes the caller's task id (as batch_task_read sees it) with its output. */
+store_err batch_delete(api_exchange *x, int64_t id);
+/* The methods of the REST routes ROUTE_BATCH_LIST, ROUTE_BATCH, ROUTE_BATCH_STOP. */
+const route_method *batch_route_methods(route_kind k);
+/* The Batch agent's methods, as the BLOB agent's below. */
+const route_method *batch_agent_find(const char *name, size_t n, int *index);
+size_t batch_agent_count(void);
+const char *batch_agent_name(int index);
+const route_method *batch_agent_methods(int index);
 
 /* ---- the BLOB agent (agent.c) ---- */
 /* The methods of agent method name[0..n) (its index in *index), or NULL

@@ -384,3 +384,84 @@ bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
            carrier_string(x, body, "ExtraInfo", &edit->extra_info) &&
            carrier_string(x, body, "ConceptualType", &edit->conceptual_type);
 }
+
+/* ---- BatchTaskInfo (batch.c) ---- */
+
+/* Its fields in carrier order with their FieldProperties types: every one
+ * is the server's (a task is written by its job only). */
+static const blob_field task_fields[] = {
+    {"Id", "System.Int32", 0, false},
+    {"Name", "System.String", 0, false},
+    {"AssociateId", "System.Int32", 0, false},
+    {"DetailsTable", "System.Int32", 0, false},
+    {"DetailsRecord", "System.Int32", 0, false},
+    {"IsSystemTask", "System.Boolean", 0, false},
+    {"IsInternalTask", "System.Boolean", 0, false},
+    {"ParameterObject", "System.Object", 0, false},
+    {"LastStarted", "System.DateTime", 0, false},
+    {"Created", "System.DateTime", 0, false},
+    {"StartCount", "System.Int32", 0, false},
+    {"DatabaseSerialNumber", "System.String", 0, false},
+    {"Context", "System.String", 0, false},
+    {"Result", "System.String", 0, false},
+    {"State", "SuperOffice.CRM.Services.BatchTaskState", 0, false},
+    {"Description", "System.String", 0, false},
+    {"Response", "System.String", 0, false},
+    {"Request", "System.String", 0, false},
+    {"ProgressDescription", "System.String", 0, false},
+    {"ProgressPercent", "System.Int32", 0, false},
+    {"FileName", "System.String", 0, false},
+    {"CancellationBehaviour", "SuperOffice.CRM.Services.CancellationBehaviour", 0, false},
+};
+
+static json_t *task_field_properties(void)
+{
+    json_t *fp = json_object();
+    for (size_t i = 0; i < sizeof(task_fields) / sizeof(task_fields[0]); i++)
+        json_object_set_new(fp, task_fields[i].name,
+                            json_pack("{s:o, s:s, s:i}", "FieldRight", right("Read"), "FieldType",
+                                      task_fields[i].type, "FieldLength", task_fields[i].length));
+    return fp;
+}
+
+/* ParameterObject: the object the task was started with (stored as JSON
+ * text by batch.c, so it parses; {} if it somehow does not). */
+static json_t *task_params(const char *text)
+{
+    json_t *p = json_loads(text ? text : "{}", 0, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_object();
+    }
+    return p;
+}
+
+json_t *carrier_batch_task(const api_exchange *x, const store_task *t)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "Id", json_integer(t->id));
+    json_object_set_new(j, "Name", json_string(t->name));
+    json_object_set_new(j, "AssociateId", json_integer(t->associate_id));
+    json_object_set_new(j, "DetailsTable", json_integer(0));
+    json_object_set_new(j, "DetailsRecord", json_integer(0));
+    json_object_set_new(j, "IsSystemTask", json_boolean(t->associate_id == 0));
+    json_object_set_new(j, "IsInternalTask", json_false());
+    json_object_set_new(j, "ParameterObject", task_params(t->params));
+    json_object_set_new(j, "LastStarted", date(x, t->started_ms ? t->started_ms : INT64_MIN));
+    json_object_set_new(j, "Created", date(x, t->created_ms));
+    json_object_set_new(j, "StartCount", json_integer(t->start_count));
+    json_object_set_new(j, "DatabaseSerialNumber", json_string(""));
+    json_object_set_new(j, "Context", json_string(""));
+    json_object_set_new(j, "Result", json_string(t->result));
+    json_object_set_new(j, "State", json_string(batch_state_name(t->state)));
+    json_object_set_new(j, "Description", json_string(t->description));
+    json_object_set_new(j, "Response", json_string(t->response));
+    json_object_set_new(j, "Request", json_string(""));
+    json_object_set_new(j, "ProgressDescription", json_string(t->progress));
+    json_object_set_new(j, "ProgressPercent", json_integer(t->percent));
+    json_object_set_new(j, "FileName", json_string(t->file_name));
+    json_object_set_new(j, "CancellationBehaviour", json_string("CanCancel"));
+    json_object_set_new(j, "TableRight", right(x->user.role >= MODEL_ROLE_EDITOR ? "FULL" : "Select"));
+    json_object_set_new(j, "FieldProperties", task_field_properties());
+    return j;
+}

@@ -92,7 +92,13 @@
     X(NOT_READY_IMAGE_WORKER)                                                                  \
     X(BAD_PAGING)                                                                              \
     X(BAD_ORDERBY)                                                                             \
-    X(BAD_FILTER)
+    X(BAD_FILTER)                                                                              \
+    X(BATCH_NOT_FOUND)                                                                         \
+    X(BATCH_NO_SUCH_JOB)                                                                       \
+    X(BATCH_ADMIN_ONLY)                                                                        \
+    X(BATCH_BAD_STATE)                                                                         \
+    X(BATCH_READ_ONLY)                                                                         \
+    X(BATCH_BAD_PARAMETERS)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

@@ -129,6 +129,10 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_IMAGE: return r->legacy ? legacy_image_methods : image_methods;
     case ROUTE_IMAGE_INFO: return image_info_methods;
     case ROUTE_AGENT: return agent_methods(r->agent);
+    case ROUTE_BATCH_LIST:
+    case ROUTE_BATCH:
+    case ROUTE_BATCH_STOP: return batch_route_methods(r->kind);
+    case ROUTE_BATCH_AGENT: return batch_agent_methods(r->agent);
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
     case ROUTE_METRICS: return metrics_methods;
@@ -176,6 +180,23 @@ static bool match_timezone(const seg_t *s, int n, route_t *r)
     return true;
 }
 
+/* /api/v1/BatchTask[/{id}[/Stop]], /api/v1/BatchTask/{state}: an {id}
+ * that is neither a positive id nor a state name is no resource. */
+static bool match_batch(const seg_t *s, int n, route_t *r)
+{
+    if (n == 3) {
+        r->kind = ROUTE_BATCH_LIST;
+        return true;
+    }
+    if (n > 5 || (n == 5 && !seg_is(s[4], "Stop")))
+        return false;
+    r->kind = n == 5 ? ROUTE_BATCH_STOP : ROUTE_BATCH;
+    if (text_parse_pos_i32(s[3].p, s[3].n, &r->id))
+        return true;
+    r->id = 0;
+    return n == 4 && batch_state_parse(s[3].p, s[3].n, &r->batch_state);
+}
+
 /* /health, /ready and /metrics, outside /api. */
 static bool match_probe(const seg_t *s, int n, route_t *r)
 {
@@ -210,6 +231,12 @@ static bool match_shape(const seg_t *s, int n, route_t *r, seg_t *id_seg)
         r->kind = ROUTE_AGENT;
         return agent_find(s[4].p, s[4].n, &r->agent) != NULL;
     }
+    if (n == 5 && seg_is(s[1], "v1") && seg_is(s[2], "Agents") && seg_is(s[3], "Batch")) {
+        r->kind = ROUTE_BATCH_AGENT;
+        return batch_agent_find(s[4].p, s[4].n, &r->agent) != NULL;
+    }
+    if (seg_is(s[1], "v1") && seg_is(s[2], "BatchTask"))
+        return match_batch(s, n, r);
     if (n == 3 && seg_is(s[1], "v1") && (seg_is(s[2], "login") || seg_is(s[2], "logout"))) {
         r->kind = seg_is(s[2], "login") ? ROUTE_LOGIN : ROUTE_LOGOUT;
         return true;
@@ -328,6 +355,10 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_LOGIN] = "/api/v1/login",
     [ROUTE_LOGOUT] = "/api/v1/logout",
     [ROUTE_AGENT] = "/api/v1/Agents/BLOB/{method}",
+    [ROUTE_BATCH_LIST] = "/api/v1/BatchTask",
+    [ROUTE_BATCH] = "/api/v1/BatchTask/{id}",
+    [ROUTE_BATCH_STOP] = "/api/v1/BatchTask/{id}/Stop",
+    [ROUTE_BATCH_AGENT] = "/api/v1/Agents/Batch/{method}",
     [ROUTE_HEALTH] = "/health",
     [ROUTE_READY] = "/ready",
     [ROUTE_METRICS] = "/metrics",
@@ -337,9 +368,11 @@ static const char *const kind_templates[ROUTE__COUNT] = {
 #define TEMPLATE_LEGACY ((size_t)ROUTE__COUNT)
 #define TEMPLATE_AGENT0 (TEMPLATE_LEGACY + 1)
 
+#define TEMPLATE_BATCH0 (TEMPLATE_AGENT0 + agent_count())
+
 size_t api_template_count(void)
 {
-    return TEMPLATE_AGENT0 + agent_count() + 1;
+    return TEMPLATE_BATCH0 + batch_agent_count() + 1;
 }
 
 void api_template(size_t i, char *buf, size_t cap)
@@ -348,8 +381,10 @@ void api_template(size_t i, char *buf, size_t cap)
         snprintf(buf, cap, "%s", kind_templates[i]);
     else if (i == TEMPLATE_LEGACY)
         snprintf(buf, cap, "/api/Services80/{entity}/{id}/image");
-    else if (i < TEMPLATE_AGENT0 + agent_count())
+    else if (i < TEMPLATE_BATCH0)
         snprintf(buf, cap, "/api/v1/Agents/BLOB/%s", agent_name((int)(i - TEMPLATE_AGENT0)));
+    else if (i < TEMPLATE_BATCH0 + batch_agent_count())
+        snprintf(buf, cap, "/api/v1/Agents/Batch/%s", batch_agent_name((int)(i - TEMPLATE_BATCH0)));
     else
         snprintf(buf, cap, "other");
 }
@@ -362,6 +397,8 @@ size_t api_exchange_template(const api_exchange *x)
         return api_template_count() - 1;
     if (r.kind == ROUTE_AGENT)
         return TEMPLATE_AGENT0 + (size_t)r.agent;
+    if (r.kind == ROUTE_BATCH_AGENT)
+        return TEMPLATE_BATCH0 + (size_t)r.agent;
     return r.legacy ? TEMPLATE_LEGACY : (size_t)r.kind;
 }
 
@@ -401,7 +438,7 @@ void api_route_walk(void (*fn)(void *ctx, const api_route_desc *d), void *ctx)
     walker w = {fn, ctx};
     for (int kind = 0; kind < ROUTE__COUNT; kind++) {
         route_t r = {.kind = (route_kind)kind};
-        if (kind != ROUTE_AGENT)
+        if (kind != ROUTE_AGENT && kind != ROUTE_BATCH_AGENT)
             walk_template(&w, kind_templates[kind], methods_of(&r));
     }
     route_t legacy = {.kind = ROUTE_IMAGE, .legacy = true};
@@ -411,5 +448,10 @@ void api_route_walk(void (*fn)(void *ctx, const api_route_desc *d), void *ctx)
         char path[128];
         snprintf(path, sizeof path, "/api/v1/Agents/BLOB/%s", agent_name((int)i));
         walk_methods(&w, path, agent_methods((int)i));
+    }
+    for (size_t i = 0; i < batch_agent_count(); i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/Agents/Batch/%s", batch_agent_name((int)i));
+        walk_methods(&w, path, batch_agent_methods((int)i));
     }
 }

@@ -67,6 +67,8 @@ typedef struct {
     unsigned cache_mb;         /* --cache-mb: the store's read cache; 0 = none */
     unsigned spool_mb;         /* --spool-mb: upload spools in flight, together */
     int blob_grace_s;          /* --blob-grace: unlinked BLOBs are kept this long */
+    unsigned batch_jobs;       /* --batch-jobs: batch tasks run at once (0: none) */
+    int batch_keep_s;          /* --batch-keep: finished tasks and outputs kept this long */
     unsigned threads;
     unsigned timeout_s;
     unsigned head_timeout_s;   /* --head-timeout (0: the server's default) */

@@ -77,4 +77,9 @@ extern const job_def *const job_registry[];
 /* The job named name (case-sensitive), or NULL. */
 const job_def *job_find(const char *name);
 
+/* The test suite's jobs (job_test.c): job_find knows them only after this
+ * was called, once, before any thread (main.c: CRMBLOB_TEST_JOBS=1). */
+void job_enable_test_jobs(void);
+const job_def *job_test_find(const char *name);
+
 #endif

@@ -24,5 +24,5 @@ const job_def *job_find(const char *name)
     for (size_t i = 0; name && job_registry[i]; i++)
         if (strcmp(job_registry[i]->name, name) == 0)
             return job_registry[i];
-    return NULL;
+    return job_test_find(name);
 }

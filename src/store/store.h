@@ -531,4 +531,78 @@ typedef struct {
  * key decodes; nothing after it is rewritten. */
 store_err store_recode_all(store_t *s, const store_recode *how, int64_t *count);
 
+
+/* ---- batch tasks (store_task.c; the runner is src/jobs/runner.c) ----------
+ * A task row is what BatchTaskInfo shows plus the runner's claim: the server
+ * running it (`server`, a per-process id) and its lease (lease_ms: the task
+ * is that server's until then; the server renews it while the job runs), the
+ * stop flag any server may set (the running server polls it), and the BLOB
+ * record of its output. With several servers, a New task is claimed by
+ * exactly one (a conditional write); a Started task whose lease ran out is
+ * one whose server is gone: store_task_reap marks it Failed. */
+typedef enum {
+    STORE_TASK_UNKNOWN = 0,
+    STORE_TASK_NEW = 1,
+    STORE_TASK_AQUIRED = 2,
+    STORE_TASK_STARTED = 3,
+    STORE_TASK_SUCCEEDED = 4,
+    STORE_TASK_FAILED = 5,
+    STORE_TASK_SUCCEEDED_MANUAL_CLEANUP = 6,
+} store_task_state;
+
+typedef struct {
+    int64_t id;
+    const char *name, *description, *params; /* params: ParameterObject as JSON text */
+    int32_t associate_id;
+    int state; /* store_task_state */
+    int percent;
+    const char *progress, *result, *response, *file_name; /* "" when none */
+    int64_t created_ms, started_ms, finished_ms; /* 0: never */
+    int32_t start_count;
+    const char *server; /* "" when none claimed it */
+    int64_t lease_ms;
+    bool stop;
+    int32_t output_blob; /* 0: none */
+} store_task;
+
+/* A list's filter: name NULL = any, state < 0 = any, associate < 0 = any. */
+typedef struct {
+    const char *name;
+    int state;
+    int32_t associate;
+} store_task_query;
+
+/* A New task (t->name, description, params, associate_id); t->id and
+ * t->created_ms are set. */
+store_err store_task_add(store_t *s, store_task *t);
+/* STORE_ABSENT when there is no task id. */
+store_err store_task_get(store_t *s, arena_t *a, int64_t id, store_task *out);
+store_err store_task_list(store_t *s, arena_t *a, const store_task_query *q, store_task **out,
+                          size_t *n);
+/* Claims the oldest New task for server until lease_ms: State Started,
+ * StartCount + 1, LastStarted now. STORE_ABSENT when there is none (or
+ * another server took it first). */
+store_err store_task_claim(store_t *s, arena_t *a, const char *server, int64_t now_ms,
+                           int64_t lease_ms, store_task *out);
+/* The running server's heartbeat: renews the lease and writes the progress
+ * (and result so far); *stop := the stop flag. STORE_ABSENT when the task
+ * is not server's and Started any more (reaped, deleted). */
+store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t lease_ms,
+                          int percent, const char *progress, bool *stop);
+/* The end of server's run: state (Succeeded or Failed), texts, output. */
+store_err store_task_finish(store_t *s, const store_task *t, const char *server, int64_t now_ms);
+/* Asks the task to stop: a New task is Failed at once ("Stopped before it
+ * started"), a Started one gets its stop flag. STORE_ABSENT: no task. */
+store_err store_task_stop(store_t *s, int64_t id, int64_t now_ms);
+/* Deletes task id with its output record (bytes and variants).
+ * STORE_ABSENT: no task. */
+store_err store_task_delete(store_t *s, int64_t id);
+/* Started tasks whose lease ended before now_ms are Failed ("Interrupted:
+ * the server running it stopped"); *n := how many. */
+store_err store_task_reap(store_t *s, int64_t now_ms, int64_t *n);
+/* Finished tasks (finished_ms before cutoff_ms), up to max of them: their
+ * ids (the timed cleanup deletes them with their outputs). */
+store_err store_task_expired(store_t *s, arena_t *a, int64_t cutoff_ms, int max, int64_t **ids,
+                             size_t *n);
+
 #endif

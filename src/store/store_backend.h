@@ -424,6 +424,30 @@ struct store_be_ops {
      * when it ran (findings or not); an error when it could not run. */
     store_err (*integrity)(store_tx *tx, bool quick,
                            void (*say)(void *ctx, bool problem, const char *line), void *ctx);
+    /* batch tasks (store_task.c's recipes; store.h) */
+    store_err (*task_insert)(store_tx *tx, const store_task *t, int64_t *id);
+    store_err (*task_read)(store_tx *tx, arena_t *a, int64_t id, store_task *out);
+    store_err (*task_list)(store_tx *tx, arena_t *a, const store_task_query *q, store_task **out,
+                           size_t *n);
+    /* the oldest New task (PG: FOR UPDATE SKIP LOCKED); ABSENT: none */
+    store_err (*task_next_new)(store_tx *tx, int64_t *id);
+    /* WHERE id AND state New: Started by server; NOMATCH: taken */
+    store_err (*task_claim)(store_tx *tx, int64_t id, const char *server, int64_t now,
+                            int64_t lease);
+    /* WHERE id AND server AND state Started, RETURNING stop; NOMATCH */
+    store_err (*task_beat)(store_tx *tx, int64_t id, const char *server, int64_t lease,
+                           int percent, const char *progress, bool *stop);
+    /* WHERE id AND server AND state Started; NOMATCH */
+    store_err (*task_finish)(store_tx *tx, const store_task *t, const char *server, int64_t now);
+    /* WHERE id AND state New: Failed with result; NOMATCH */
+    store_err (*task_fail_new)(store_tx *tx, int64_t id, const char *result, int64_t now);
+    /* stop := 1 WHERE id; NOMATCH */
+    store_err (*task_set_stop)(store_tx *tx, int64_t id);
+    store_err (*task_delete)(store_tx *tx, int64_t id); /* NOMATCH */
+    /* Started AND lease < now: Failed with result; *n rows */
+    store_err (*task_reap)(store_tx *tx, int64_t now, const char *result, int64_t *n);
+    store_err (*task_expired)(store_tx *tx, arena_t *a, int64_t cutoff, int max, int64_t **ids,
+                              size_t *n);
 };
 
 struct store_be {

@@ -107,6 +107,18 @@ enum {
     S_VAR_DELETE_STALE,
     S_VAR_NEXT,
     S_VAR_SET_STORED,
+    S_TASK_INSERT,
+    S_TASK_READ,
+    S_TASK_LIST,
+    S_TASK_NEXT_NEW,
+    S_TASK_CLAIM,
+    S_TASK_BEAT,
+    S_TASK_FINISH,
+    S_TASK_FAIL_NEW,
+    S_TASK_SET_STOP,
+    S_TASK_DELETE,
+    S_TASK_REAP,
+    S_TASK_EXPIRED,
     S_FIXED
 };
 
@@ -139,6 +151,11 @@ enum {
     "c.id, c.kind, c.user_id, u.name, c.created_ms, c.expires_ms, c.revoked, c.hash, "             \
     "c.xsrf_hash, c.label, c.pair_id FROM cred c JOIN users u ON u.id = c.user_id "
 #define APP_COLS "id, name, hash, created_ms, revoked"
+/* The columns of a task, in store_task's order (read_task). */
+#define TASK_COLS                                                                                  \
+    "id, name, description, params, associate_id, state, percent, progress, result, response, "   \
+    "file_name, created_ms, coalesce(started_ms, 0), coalesce(finished_ms, 0), start_count, "     \
+    "server, lease_ms, stop, coalesce(output_blob, 0)"
 /* A blob row b with the users who made and last changed it (NULL when gone
  * or the server); read by read_blob_row in this order. */
 #define BLOB_COLS                                                                                  \
@@ -304,6 +321,49 @@ static const pgc_stmt fixed[S_FIXED] = {
                           "SET size = $3, is_zipped = $4, is_encrypted = $5 "
                           "WHERE id IN (SELECT variant_id FROM d)",
                           0},
+    [S_TASK_INSERT] = {"task_insert",
+                       "INSERT INTO batch_task(name, description, params, associate_id, state, "
+                       "created_ms) VALUES($1, $2, $3, $4, 1, $5) RETURNING id",
+                       0},
+    [S_TASK_READ] = {"task_read", "SELECT " TASK_COLS " FROM batch_task WHERE id = $1", 0},
+    [S_TASK_LIST] = {"task_list",
+                     "SELECT " TASK_COLS " FROM batch_task WHERE ($1::text IS NULL OR name = $1) "
+                     "AND ($2::integer < 0 OR state = $2) AND ($3::integer < 0 OR associate_id = $3) "
+                     "ORDER BY id",
+                     0},
+    /* another server's claim in progress is skipped, not waited for */
+    [S_TASK_NEXT_NEW] = {"task_next_new",
+                         "SELECT id FROM batch_task WHERE state = 1 ORDER BY id LIMIT 1 "
+                         "FOR UPDATE SKIP LOCKED",
+                         0},
+    [S_TASK_CLAIM] = {"task_claim",
+                      "UPDATE batch_task SET state = 3, server = $2, started_ms = $3, lease_ms = $4, "
+                      "start_count = start_count + 1, percent = 0, progress = '' "
+                      "WHERE id = $1 AND state = 1",
+                      0},
+    [S_TASK_BEAT] = {"task_beat",
+                     "UPDATE batch_task SET lease_ms = $3, percent = $4, progress = $5 "
+                     "WHERE id = $1 AND server = $2 AND state = 3 RETURNING stop",
+                     0},
+    [S_TASK_FINISH] = {"task_finish",
+                       "UPDATE batch_task SET state = $3, percent = $4, progress = $5, result = $6, "
+                       "response = $7, file_name = $8, output_blob = $9, finished_ms = $10 "
+                       "WHERE id = $1 AND server = $2 AND state = 3",
+                       0},
+    [S_TASK_FAIL_NEW] = {"task_fail_new",
+                         "UPDATE batch_task SET state = 5, result = $2, finished_ms = $3, stop = 1 "
+                         "WHERE id = $1 AND state = 1",
+                         0},
+    [S_TASK_SET_STOP] = {"task_set_stop", "UPDATE batch_task SET stop = 1 WHERE id = $1", 0},
+    [S_TASK_DELETE] = {"task_delete", "DELETE FROM batch_task WHERE id = $1", 0},
+    [S_TASK_REAP] = {"task_reap",
+                     "UPDATE batch_task SET state = 5, result = $2, finished_ms = $1 "
+                     "WHERE state = 3 AND lease_ms < $1",
+                     0},
+    [S_TASK_EXPIRED] = {"task_expired",
+                        "SELECT id FROM batch_task WHERE finished_ms IS NOT NULL "
+                        "AND finished_ms < $1 ORDER BY id LIMIT $2",
+                        0},
 };
 
 static int kind_stmt(model_kind k, int e)
@@ -996,6 +1056,169 @@ static store_err pg_app_revoke(store_tx *tx, const char *name)
     params p = {0};
     p_text(&p, name);
     return run_match(tx_of(tx), S_APP_REVOKE, &p);
+}
+
+/* ---- batch tasks (store_task.c's recipes) -------------------------------- */
+
+static void read_task(arena_t *a, const PGresult *r, int row, store_task *t)
+{
+    t->id = col_i64(r, row, 0);
+    t->name = col_str(a, r, row, 1);
+    t->description = col_str(a, r, row, 2);
+    t->params = col_str(a, r, row, 3);
+    t->associate_id = col_i32(r, row, 4);
+    t->state = col_i32(r, row, 5);
+    t->percent = col_i32(r, row, 6);
+    t->progress = col_str(a, r, row, 7);
+    t->result = col_str(a, r, row, 8);
+    t->response = col_str(a, r, row, 9);
+    t->file_name = col_str(a, r, row, 10);
+    t->created_ms = col_i64(r, row, 11);
+    t->started_ms = col_i64(r, row, 12);
+    t->finished_ms = col_i64(r, row, 13);
+    t->start_count = col_i32(r, row, 14);
+    t->server = col_str(a, r, row, 15);
+    t->lease_ms = col_i64(r, row, 16);
+    t->stop = col_i64(r, row, 17) != 0;
+    t->output_blob = col_i32(r, row, 18);
+}
+
+static store_err pg_task_insert(store_tx *tx, const store_task *t, int64_t *id)
+{
+    params p = {0};
+    p_text(&p, t->name);
+    p_text(&p, t->description ? t->description : "");
+    p_text(&p, t->params ? t->params : "{}");
+    p_i64(&p, t->associate_id);
+    p_i64(&p, t->created_ms);
+    return run_i64(tx_of(tx), S_TASK_INSERT, &p, id);
+}
+
+static store_err pg_task_read(store_tx *tx, arena_t *a, int64_t id, store_task *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, id);
+    store_err rc = run_row(tx_of(tx), S_TASK_READ, &p, &r);
+    if (rc == STORE_OK)
+        read_task(a, r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_task_list(store_tx *tx, arena_t *a, const store_task_query *q,
+                              store_task **out, size_t *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_text(&p, q->name);
+    p_i64(&p, q->state);
+    p_i64(&p, q->associate);
+    store_err rc = run(tx_of(tx), S_TASK_LIST, &p, &r);
+    size_t rows = rc == STORE_OK ? (size_t)PQntuples(r) : 0;
+    *out = arena_alloc(a, rows * sizeof(store_task));
+    for (size_t i = 0; i < rows; i++)
+        read_task(a, r, (int)i, &(*out)[i]);
+    *n = rows;
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_task_next_new(store_tx *tx, int64_t *id)
+{
+    *id = 0;
+    return run_i64(tx_of(tx), S_TASK_NEXT_NEW, NULL, id);
+}
+
+static store_err pg_task_claim(store_tx *tx, int64_t id, const char *server, int64_t now,
+                               int64_t lease)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_text(&p, server);
+    p_i64(&p, now);
+    p_i64(&p, lease);
+    return run_match(tx_of(tx), S_TASK_CLAIM, &p);
+}
+
+static store_err pg_task_beat(store_tx *tx, int64_t id, const char *server, int64_t lease,
+                              int percent, const char *progress, bool *stop)
+{
+    params p = {0};
+    int64_t v = 0;
+    p_i64(&p, id);
+    p_text(&p, server);
+    p_i64(&p, lease);
+    p_i64(&p, percent);
+    p_text(&p, progress);
+    store_err rc = run_i64(tx_of(tx), S_TASK_BEAT, &p, &v);
+    if (rc == STORE_OK)
+        *stop = v != 0;
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+}
+
+static store_err pg_task_finish(store_tx *tx, const store_task *t, const char *server, int64_t now)
+{
+    params p = {0};
+    p_i64(&p, t->id);
+    p_text(&p, server);
+    p_i64(&p, t->state);
+    p_i64(&p, t->percent);
+    p_text(&p, t->progress ? t->progress : "");
+    p_text(&p, t->result ? t->result : "");
+    p_text(&p, t->response ? t->response : "");
+    p_text(&p, t->file_name ? t->file_name : "");
+    p_ref(&p, t->output_blob);
+    p_i64(&p, now);
+    return run_match(tx_of(tx), S_TASK_FINISH, &p);
+}
+
+static store_err pg_task_fail_new(store_tx *tx, int64_t id, const char *result, int64_t now)
+{
+    params p = {0};
+    p_i64(&p, id);
+    p_text(&p, result);
+    p_i64(&p, now);
+    return run_match(tx_of(tx), S_TASK_FAIL_NEW, &p);
+}
+
+static store_err pg_task_set_stop(store_tx *tx, int64_t id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return run_match(tx_of(tx), S_TASK_SET_STOP, &p);
+}
+
+static store_err pg_task_delete(store_tx *tx, int64_t id)
+{
+    params p = {0};
+    p_i64(&p, id);
+    return run_match(tx_of(tx), S_TASK_DELETE, &p);
+}
+
+static store_err pg_task_reap(store_tx *tx, int64_t now, const char *result, int64_t *n)
+{
+    params p = {0};
+    p_i64(&p, now);
+    p_text(&p, result);
+    return run_rows(tx_of(tx), S_TASK_REAP, &p, n);
+}
+
+static store_err pg_task_expired(store_tx *tx, arena_t *a, int64_t cutoff, int max, int64_t **ids,
+                                 size_t *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, cutoff);
+    p_i64(&p, max);
+    store_err rc = run(tx_of(tx), S_TASK_EXPIRED, &p, &r);
+    size_t rows = rc == STORE_OK ? (size_t)PQntuples(r) : 0;
+    *ids = arena_alloc(a, rows * sizeof(int64_t));
+    for (size_t i = 0; i < rows; i++)
+        (*ids)[i] = col_i64(r, (int)i, 0);
+    *n = rows;
+    PQclear(r);
+    return rc;
 }
 
 static store_err pg_meta_get(store_tx *tx, arena_t *a, const char *name, void **v, size_t *n)
@@ -2030,6 +2253,18 @@ static const struct store_be_ops pg_be_ops = {
 
     .backup_to = NULL, /* rows are copied into a SQLite file instead (store_check.c) */
     .integrity = pg_integrity,
+    .task_insert = pg_task_insert,
+    .task_read = pg_task_read,
+    .task_list = pg_task_list,
+    .task_next_new = pg_task_next_new,
+    .task_claim = pg_task_claim,
+    .task_beat = pg_task_beat,
+    .task_finish = pg_task_finish,
+    .task_fail_new = pg_task_fail_new,
+    .task_set_stop = pg_task_set_stop,
+    .task_delete = pg_task_delete,
+    .task_reap = pg_task_reap,
+    .task_expired = pg_task_expired,
 };
 
 /* ---- SQL generated from the entity descriptors -------------------------- */

@@ -131,6 +131,18 @@ enum {
     Q_REWRITE_BLOB,
     Q_REWRITE_VNEXT,
     Q_REWRITE_VSET,
+    Q_TASK_ADD,
+    Q_TASK_GET,
+    Q_TASK_LIST,
+    Q_TASK_NEXT_NEW,
+    Q_TASK_CLAIM,
+    Q_TASK_BEAT,
+    Q_TASK_FINISH,
+    Q_TASK_FAIL_NEW,
+    Q_TASK_SET_STOP,
+    Q_TASK_DELETE,
+    Q_TASK_REAP,
+    Q_TASK_EXPIRED,
     Q_FIXED_COUNT
 };
 
@@ -148,6 +160,11 @@ enum { G_BLOB_SWEEP, G_COUNT };
     "c.xsrf_hash, c.label, c.pair_id"
 #define CRED_FROM " FROM cred c JOIN users u ON u.id = c.user_id "
 #define APP_COLS "id, name, hash, created_ms, revoked"
+/* The columns of a task, in store_task's order (read_task). */
+#define TASK_COLS                                                                                  \
+    "id, name, description, params, associate_id, state, percent, progress, result, response, "   \
+    "file_name, created_ms, started_ms, finished_ms, start_count, server, lease_ms, stop, "        \
+    "output_blob"
 /* The positions of USER_COLS, CRED_COLS and APP_COLS, in their orders;
  * the name tables below must agree with both (checked when the
  * statements are prepared, as for BLOB_COLS). */
@@ -355,6 +372,28 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     /* the bytes are written with Q_VARIANT_DATA_PUT */
     [Q_REWRITE_VSET] = "UPDATE variant SET size = ?2, is_zipped = ?3, is_encrypted = ?4 "
                        "WHERE id = ?1",
+    [Q_TASK_ADD] = "INSERT INTO batch_task(name, description, params, associate_id, state, "
+                   "created_ms) VALUES(?1, ?2, ?3, ?4, 1, ?5)",
+    [Q_TASK_GET] = "SELECT " TASK_COLS " FROM batch_task WHERE id = ?1",
+    [Q_TASK_LIST] = "SELECT " TASK_COLS " FROM batch_task WHERE (?1 IS NULL OR name = ?1) "
+                    "AND (?2 < 0 OR state = ?2) AND (?3 < 0 OR associate_id = ?3) ORDER BY id",
+    [Q_TASK_NEXT_NEW] = "SELECT id FROM batch_task WHERE state = 1 ORDER BY id LIMIT 1",
+    [Q_TASK_CLAIM] = "UPDATE batch_task SET state = 3, server = ?2, started_ms = ?3, lease_ms = ?4, "
+                     "start_count = start_count + 1, percent = 0, progress = '' "
+                     "WHERE id = ?1 AND state = 1",
+    [Q_TASK_BEAT] = "UPDATE batch_task SET lease_ms = ?3, percent = ?4, progress = ?5 "
+                    "WHERE id = ?1 AND server = ?2 AND state = 3 RETURNING stop",
+    [Q_TASK_FINISH] = "UPDATE batch_task SET state = ?3, percent = ?4, progress = ?5, result = ?6, "
+                      "response = ?7, file_name = ?8, output_blob = ?9, finished_ms = ?10 "
+                      "WHERE id = ?1 AND server = ?2 AND state = 3",
+    [Q_TASK_FAIL_NEW] = "UPDATE batch_task SET state = 5, result = ?2, finished_ms = ?3, stop = 1 "
+                        "WHERE id = ?1 AND state = 1",
+    [Q_TASK_SET_STOP] = "UPDATE batch_task SET stop = 1 WHERE id = ?1",
+    [Q_TASK_DELETE] = "DELETE FROM batch_task WHERE id = ?1",
+    [Q_TASK_REAP] = "UPDATE batch_task SET state = 5, result = ?2, finished_ms = ?1 "
+                    "WHERE state = 3 AND lease_ms < ?1",
+    [Q_TASK_EXPIRED] = "SELECT id FROM batch_task WHERE finished_ms IS NOT NULL AND finished_ms < ?1 "
+                       "ORDER BY id LIMIT ?2",
 };
 
 static int q_ent(model_kind k, int e)
@@ -1545,6 +1584,182 @@ static store_err be_app_revoke(store_tx *tx, const char *name)
     return step_match(c, st);
 }
 
+/* ---- batch tasks (store_task.c's recipes) -------------------------------- */
+
+static void read_task(arena_t *a, sqlite3_stmt *st, void *row)
+{
+    store_task *t = row;
+    t->id = sqlite3_column_int64(st, 0);
+    t->name = col_str(a, st, 1);
+    t->description = col_str(a, st, 2);
+    t->params = col_str(a, st, 3);
+    t->associate_id = (int32_t)sqlite3_column_int64(st, 4);
+    t->state = sqlite3_column_int(st, 5);
+    t->percent = sqlite3_column_int(st, 6);
+    t->progress = col_str(a, st, 7);
+    t->result = col_str(a, st, 8);
+    t->response = col_str(a, st, 9);
+    t->file_name = col_str(a, st, 10);
+    t->created_ms = sqlite3_column_int64(st, 11);
+    t->started_ms = sqlite3_column_int64(st, 12);
+    t->finished_ms = sqlite3_column_int64(st, 13);
+    t->start_count = sqlite3_column_int(st, 14);
+    t->server = col_str(a, st, 15);
+    t->lease_ms = sqlite3_column_int64(st, 16);
+    t->stop = sqlite3_column_int(st, 17) != 0;
+    t->output_blob = (int32_t)sqlite3_column_int64(st, 18);
+}
+
+static store_err be_task_insert(store_tx *tx, const store_task *t, int64_t *id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_ADD);
+    bind_text(st, 1, t->name);
+    bind_text(st, 2, t->description ? t->description : "");
+    bind_text(st, 3, t->params ? t->params : "{}");
+    bind_int(st, 4, t->associate_id);
+    bind_int(st, 5, t->created_ms);
+    store_err rc = step_done(c, st);
+    *id = rc == STORE_OK ? sqlite3_last_insert_rowid(c->db) : 0;
+    return rc;
+}
+
+static store_err be_task_read(store_tx *tx, arena_t *a, int64_t id, store_task *out)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_GET);
+    bind_int(st, 1, id);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK)
+        read_task(a, st, out);
+    return rc;
+}
+
+static store_err be_task_list(store_tx *tx, arena_t *a, const store_task_query *q,
+                              store_task **out, size_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    store_err rc;
+    sqlite3_stmt *st = query(c, Q_TASK_LIST);
+    bind_text(st, 1, q->name);
+    bind_int(st, 2, q->state);
+    bind_int(st, 3, q->associate);
+    *out = read_rows(c, a, st, sizeof(**out), read_task, n, &rc);
+    return rc;
+}
+
+static store_err be_task_next_new(store_tx *tx, int64_t *id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_NEXT_NEW);
+    store_err rc = step_row(c, st);
+    *id = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
+    return rc;
+}
+
+static store_err be_task_claim(store_tx *tx, int64_t id, const char *server, int64_t now,
+                               int64_t lease)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_CLAIM);
+    bind_int(st, 1, id);
+    bind_text(st, 2, server);
+    bind_int(st, 3, now);
+    bind_int(st, 4, lease);
+    return step_match(c, st);
+}
+
+static store_err be_task_beat(store_tx *tx, int64_t id, const char *server, int64_t lease,
+                              int percent, const char *progress, bool *stop)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_BEAT);
+    bind_int(st, 1, id);
+    bind_text(st, 2, server);
+    bind_int(st, 3, lease);
+    bind_int(st, 4, percent);
+    bind_text(st, 5, progress);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK) /* RETURNING: the change is done by this step */
+        *stop = sqlite3_column_int(st, 0) != 0;
+    return rc == STORE_ABSENT ? STORE_NOMATCH : rc;
+}
+
+static store_err be_task_finish(store_tx *tx, const store_task *t, const char *server, int64_t now)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_FINISH);
+    bind_int(st, 1, t->id);
+    bind_text(st, 2, server);
+    bind_int(st, 3, t->state);
+    bind_int(st, 4, t->percent);
+    bind_text(st, 5, t->progress ? t->progress : "");
+    bind_text(st, 6, t->result ? t->result : "");
+    bind_text(st, 7, t->response ? t->response : "");
+    bind_text(st, 8, t->file_name ? t->file_name : "");
+    if (t->output_blob > 0)
+        bind_int(st, 9, t->output_blob);
+    else
+        sqlite3_bind_null(st, 9);
+    bind_int(st, 10, now);
+    return step_match(c, st);
+}
+
+static store_err be_task_fail_new(store_tx *tx, int64_t id, const char *result, int64_t now)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_FAIL_NEW);
+    bind_int(st, 1, id);
+    bind_text(st, 2, result);
+    bind_int(st, 3, now);
+    return step_match(c, st);
+}
+
+static store_err be_task_set_stop(store_tx *tx, int64_t id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_SET_STOP);
+    bind_int(st, 1, id);
+    return step_match(c, st);
+}
+
+static store_err be_task_delete(store_tx *tx, int64_t id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_DELETE);
+    bind_int(st, 1, id);
+    return step_match(c, st);
+}
+
+static store_err be_task_reap(store_tx *tx, int64_t now, const char *result, int64_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_REAP);
+    bind_int(st, 1, now);
+    bind_text(st, 2, result);
+    store_err rc = step_done(c, st);
+    *n = rc == STORE_OK ? sqlite3_changes(c->db) : 0;
+    return rc;
+}
+
+static void read_id64(arena_t *a, sqlite3_stmt *st, void *row)
+{
+    (void)a;
+    *(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+static store_err be_task_expired(store_tx *tx, arena_t *a, int64_t cutoff, int max, int64_t **ids,
+                                 size_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    store_err rc;
+    sqlite3_stmt *st = query(c, Q_TASK_EXPIRED);
+    bind_int(st, 1, cutoff);
+    bind_int(st, 2, max);
+    *ids = read_rows(c, a, st, sizeof(**ids), read_id64, n, &rc);
+    return rc;
+}
+
 /* ---- entities ------------------------------------------------------------
  * The primitives of store_backend.h's entity section (the recipes are in
  * store_entity.c), over the statements generated per kind (entity_sql).
@@ -2591,11 +2806,33 @@ static store_err migrate_v7(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v7");
 }
 
+/* Version 8: batch tasks (store.h): what BatchTaskInfo shows, the claim
+ * of the server running one (server, lease_ms), its stop flag and its
+ * output record (linked; deleted with the task by store_task.c). */
+static store_err migrate_v8(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl =
+        "CREATE TABLE batch_task (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "description TEXT NOT NULL DEFAULT '', params TEXT NOT NULL DEFAULT '{}', "
+        "associate_id INTEGER NOT NULL, state INTEGER NOT NULL, "
+        "percent INTEGER NOT NULL DEFAULT 0, progress TEXT NOT NULL DEFAULT '', "
+        "result TEXT NOT NULL DEFAULT '', response TEXT NOT NULL DEFAULT '', "
+        "file_name TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, started_ms INTEGER, "
+        "finished_ms INTEGER, start_count INTEGER NOT NULL DEFAULT 0, "
+        "server TEXT NOT NULL DEFAULT '', lease_ms INTEGER NOT NULL DEFAULT 0, "
+        "stop INTEGER NOT NULL DEFAULT 0, "
+        "output_blob INTEGER REFERENCES blob(id) ON DELETE SET NULL);\n"
+        "CREATE INDEX batch_task_state ON batch_task(state, id);\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v8");
+}
+
 typedef store_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
-                                          migrate_v5, migrate_v6, migrate_v7};
+                                          migrate_v5, migrate_v6, migrate_v7, migrate_v8};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
@@ -3221,6 +3458,18 @@ static const struct store_be_ops sqlite_be_ops = {
     /* backup and check */
     .backup_to = be_backup_to,
     .integrity = be_integrity,
+    .task_insert = be_task_insert,
+    .task_read = be_task_read,
+    .task_list = be_task_list,
+    .task_next_new = be_task_next_new,
+    .task_claim = be_task_claim,
+    .task_beat = be_task_beat,
+    .task_finish = be_task_finish,
+    .task_fail_new = be_task_fail_new,
+    .task_set_stop = be_task_set_stop,
+    .task_delete = be_task_delete,
+    .task_reap = be_task_reap,
+    .task_expired = be_task_expired,
 };
 
 /* A store with no connection yet and every SQL text generated. */

@@ -1,0 +1,201 @@
+/*
+ * store_task.c — the recipes of batch tasks (store.h, "batch tasks"), above
+ * the backend's task primitives.
+ *
+ * Invariants: a task is claimed by exactly one server (next New task, then
+ * a conditional write that only a New row matches: a second claimant gets
+ * NOMATCH and tries the next); only the server that claimed a task writes
+ * its progress and its end (every such write is conditional on server and
+ * State Started, so a task reaped or deleted meanwhile is left alone); a
+ * task's output record is linked (never swept as unlinked) from the moment
+ * its task names it, and is deleted with its task, in one transaction.
+ */
+#include <assert.h>
+
+#include "core/text.h"
+#include "store/store_backend.h"
+#include "store/store_int.h"
+
+#define CLAIM_TRIES 8 /* New tasks another server took first, before giving up for now */
+
+static const struct store_be_ops *ops(store_tx *tx)
+{
+    return tx->be->ops;
+}
+
+static store_err nomatch_absent(store_err rc)
+{
+    return rc == STORE_NOMATCH ? STORE_ABSENT : rc;
+}
+
+struct task_call {
+    store_task *t;
+    const store_task *ct;
+    const store_task_query *q;
+    arena_t *a;
+    int64_t id, now, lease, *n, **ids;
+    const char *server, *progress;
+    int percent, max;
+    bool *stop;
+    store_task **list;
+    size_t *count;
+};
+
+static store_err add_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_insert(tx, x->t, &x->t->id);
+}
+
+store_err store_task_add(store_t *s, store_task *t)
+{
+    assert(t != NULL && t->name != NULL);
+    t->state = STORE_TASK_NEW;
+    t->created_ms = t->created_ms ? t->created_ms : text_now_ms();
+    return store_run(s, STORE_TX_WRITE, add_run, &(struct task_call){.t = t});
+}
+
+static store_err get_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_read(tx, x->a, x->id, x->t);
+}
+
+store_err store_task_get(store_t *s, arena_t *a, int64_t id, store_task *out)
+{
+    return store_run(s, STORE_TX_READ1, get_run, &(struct task_call){.t = out, .a = a, .id = id});
+}
+
+static store_err list_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_list(tx, x->a, x->q, x->list, x->count);
+}
+
+store_err store_task_list(store_t *s, arena_t *a, const store_task_query *q, store_task **out,
+                          size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return store_run(s, STORE_TX_READ1, list_run,
+                     &(struct task_call){.a = a, .q = q, .list = out, .count = n});
+}
+
+/* One claim: the next New task, taken if still New. NOMATCH: another
+ * server took it between the read and the write. */
+static store_err claim_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_err rc = ops(tx)->task_next_new(tx, &x->id);
+    if (rc == STORE_OK)
+        rc = ops(tx)->task_claim(tx, x->id, x->server, x->now, x->lease);
+    if (rc == STORE_OK)
+        rc = ops(tx)->task_read(tx, x->a, x->id, x->t);
+    return rc == STORE_NOMATCH ? STORE_CONFLICT : rc;
+}
+
+store_err store_task_claim(store_t *s, arena_t *a, const char *server, int64_t now_ms,
+                           int64_t lease_ms, store_task *out)
+{
+    struct task_call x = {.a = a, .t = out, .server = server, .now = now_ms, .lease = lease_ms};
+    store_err rc = STORE_ABSENT;
+    for (int i = 0; i < CLAIM_TRIES; i++)
+        if ((rc = store_run(s, STORE_TX_WRITE, claim_run, &x)) != STORE_CONFLICT)
+            break;
+    return rc == STORE_CONFLICT ? STORE_ABSENT : rc;
+}
+
+static store_err beat_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_beat(tx, x->id, x->server, x->lease, x->percent, x->progress, x->stop);
+}
+
+store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t lease_ms,
+                          int percent, const char *progress, bool *stop)
+{
+    struct task_call x = {.id = id, .server = server, .lease = lease_ms, .percent = percent,
+                          .progress = progress ? progress : "", .stop = stop};
+    return nomatch_absent(store_run(s, STORE_TX_WRITE, beat_run, &x));
+}
+
+/* The end, and the output record linked (so the sweep of unlinked records
+ * never takes it). ABSENT: the task is not this run's any more (the caller
+ * deletes the output it made). */
+static store_err finish_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_err rc = ops(tx)->task_finish(tx, x->ct, x->server, x->now);
+    if (rc == STORE_OK && x->ct->output_blob > 0)
+        rc = ops(tx)->blob_claim(tx, x->ct->output_blob);
+    return nomatch_absent(rc);
+}
+
+store_err store_task_finish(store_t *s, const store_task *t, const char *server, int64_t now_ms)
+{
+    struct task_call x = {.ct = t, .server = server, .now = now_ms};
+    return store_run(s, STORE_TX_WRITE, finish_run, &x);
+}
+
+static store_err stop_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_err rc = ops(tx)->task_fail_new(tx, x->id, "Stopped before it started", x->now);
+    if (rc == STORE_NOMATCH)
+        rc = ops(tx)->task_set_stop(tx, x->id);
+    return nomatch_absent(rc);
+}
+
+store_err store_task_stop(store_t *s, int64_t id, int64_t now_ms)
+{
+    return store_run(s, STORE_TX_WRITE, stop_run, &(struct task_call){.id = id, .now = now_ms});
+}
+
+static store_err delete_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    store_task t;
+    store_err rc = ops(tx)->task_read(tx, x->a, x->id, &t);
+    if (rc == STORE_OK)
+        rc = nomatch_absent(ops(tx)->task_delete(tx, x->id));
+    if (rc == STORE_OK && t.output_blob > 0)
+        rc = ops(tx)->blob_delete(tx, t.output_blob);
+    return rc;
+}
+
+store_err store_task_delete(store_t *s, int64_t id)
+{
+    arena_t *a = arena_create();
+    if (a == NULL)
+        return STORE_INTERNAL;
+    store_err rc = store_run(s, STORE_TX_WRITE, delete_run, &(struct task_call){.a = a, .id = id});
+    arena_destroy(a);
+    return rc;
+}
+
+static store_err reap_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_reap(tx, x->now, "Interrupted: the server running it stopped", x->n);
+}
+
+store_err store_task_reap(store_t *s, int64_t now_ms, int64_t *n)
+{
+    *n = 0;
+    return store_run(s, STORE_TX_WRITE, reap_run, &(struct task_call){.now = now_ms, .n = n});
+}
+
+static store_err expired_run(store_tx *tx, void *ctx)
+{
+    struct task_call *x = ctx;
+    return ops(tx)->task_expired(tx, x->a, x->now, x->max, x->ids, x->count);
+}
+
+store_err store_task_expired(store_t *s, arena_t *a, int64_t cutoff_ms, int max, int64_t **ids,
+                             size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    struct task_call x = {.a = a, .now = cutoff_ms, .max = max, .ids = ids, .count = n};
+    return store_run(s, STORE_TX_READ1, expired_run, &x);
+}
