@@ -126,6 +126,5 @@ out:
     return rc;
 }
 
-const job_def job_rekey = {"crmblob.rekey",
-                           "Re-encrypt every picture under a new key (NewKeyFile)",
+const job_def job_rekey = {"crmblob.rekey", "Re-encrypt every picture under a new key (NewKeyFile)",
                            JOB_RIGHT_ADMIN, rekey_job};

@@ -54,7 +54,9 @@ static int32_t jpeg_put(fixture *f, model_kind k, int32_t id)
     fclose(in);
     model_blob b;
     store_content c = {.fd = tmpdb_content_fd(f->db.dir, p, n),
-                       .size = (int64_t)n, .original_size = (int64_t)n, .mime_type = "image/jpeg"};
+                       .size = (int64_t)n,
+                       .original_size = (int64_t)n,
+                       .mime_type = "image/jpeg"};
     assert_true(c.fd >= 0);
     assert_int_equal(store_image_put(f->db.s, f->db.a, k, id, &c, f->uid, STORE_ANY, &b), STORE_OK);
     close(c.fd);
