@@ -351,6 +351,14 @@ static void test_rekey_needs_a_key_file(void **state)
     assert_served(f);
 }
 
+/* Nothing rewritten: no fingerprint yet, or key A's. */
+static void assert_recorded_none_or_a(fixture *f)
+{
+    unsigned char fp[CODEC_FINGERPRINT_BYTES];
+    if (bulk_key_recorded(f->db.s, fp) == 1)
+        assert_recorded(f, f->key_a);
+}
+
 /* The rekey job's serving codec: the new key's, decrypting what the
  * previous key encrypted too (the pictures not rewritten yet), while the
  * new key alone does not. */
@@ -382,6 +390,24 @@ static void test_codec_after_reads_both(void **state)
     codec_destroy(b);
 }
 
+/* A rekey Started elsewhere (another server's task): this one refuses. */
+static void test_rekey_one_at_a_time(void **state)
+{
+    fixture *f = *state;
+    store_task t = {.name = "crmblob.rekey", .description = "", .params = "{}"};
+    store_task claimed;
+    assert_int_equal(store_task_add(f->db.s, &t), STORE_OK);
+    assert_int_equal(store_task_claim(f->db.s, f->db.a, "other-server", 1, INT64_MAX / 2, &claimed),
+                     STORE_OK);
+    f->ctx.task_id = t.id + 1; /* not that task */
+    json_t *params = json_pack("{ss}", "NewKeyFile", f->key_b);
+    assert_int_equal(job_rekey.run(&f->ctx, params), JOB_FAILED);
+    json_decref(params);
+    assert_non_null(strstr(f->ctx.result, "another rekey runs"));
+    assert_recorded_none_or_a(f);
+    assert_served(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rekey_stopped_still_serves, setup_keyed, teardown),
         cmocka_unit_test_setup_teardown(test_rekey_needs_a_key_file, setup_keyed, teardown),
         cmocka_unit_test_setup_teardown(test_codec_after_reads_both, setup_keyed, teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_one_at_a_time, setup_keyed, teardown),
     };
     /* the check validates pictures with the image module, as the server
      * has it running (in process here, as test_img runs it) */
