@@ -78,8 +78,8 @@ void bulk_tar_sink_init(bulk_tar_sink *t, int fd, bulk_sink *out);
 cb_err bulk_tar_finish(bulk_tar_sink *t, const char *name, int mfd);
 
 typedef struct {
-    int kind;          /* model_kind to export (its images and thumbnails); -1: every record */
-    FILE *manifest;    /* a line per record exported */
+    int kind;       /* model_kind to export (its images and thumbnails); -1: every record */
+    FILE *manifest; /* a line per record exported */
 } bulk_export_opts;
 
 typedef struct {

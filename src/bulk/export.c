@@ -80,12 +80,13 @@ static store_err manifest_line(exporter *x, const store_export_rec *r, const cha
     const model_blob *b = &r->b;
     json_t *o = json_object();
     json_object_set_new(o, "BlobId", json_integer(b->blob_id));
-    json_object_set_new(o, "Entity", r->kind >= 0 ? json_string(model_entity(r->kind)->table)
-                                                   : json_null());
+    json_object_set_new(o, "Entity",
+                        r->kind >= 0 ? json_string(model_entity(r->kind)->table) : json_null());
     json_object_set_new(o, "EntityId", r->kind >= 0 ? json_integer(r->entity_id) : json_null());
-    json_object_set_new(o, "Role", json_string(r->kind < 0     ? "unlinked"
-                                               : r->thumbnail ? "thumbnail"
-                                                              : "image"));
+    json_object_set_new(o, "Role",
+                        json_string(r->kind < 0    ? "unlinked"
+                                    : r->thumbnail ? "thumbnail"
+                                                   : "image"));
     json_object_set_new(o, "File", file ? json_string(file) : json_null());
     json_object_set_new(o, "Sha256", sha_hex ? json_string(sha_hex) : json_null());
     json_object_set_new(o, "Description", json_string(b->description));

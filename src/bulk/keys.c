@@ -70,8 +70,12 @@ bulk_rc bulk_rekey(store_t *st, const bulk_rekey_codecs *c, const bulk_hooks *h,
     *count = 0;
     if (h->start != NULL)
         h->start(h->ctx, "rekey", -1);
-    store_recode how = {.old = c->old, .new_ = c->new_, .new_z = c->new_z,
-                        .progress = on_value, .stop = on_stop, .ctx = &k};
+    store_recode how = {.old = c->old,
+                        .new_ = c->new_,
+                        .new_z = c->new_z,
+                        .progress = on_value,
+                        .stop = on_stop,
+                        .ctx = &k};
     store_err e = store_recode_all(st, &how, count);
     if (k.stopped)
         return BULK_CANCELLED;

@@ -95,8 +95,8 @@ static job_status check_job(job_ctx *ctx, const json_t *params)
         return JOB_FAILED;
     }
     job_progress(ctx, 0, "checking the database");
-    bulk_rc rc = bulk_check(e, st, codec, quick != NULL && strcmp(quick, "true") == 0,
-                            &h, &problems);
+    bulk_rc rc =
+        bulk_check(e, st, codec, quick != NULL && strcmp(quick, "true") == 0, &h, &problems);
     store_copy_close(e);
     codec_destroy(plain);
     return finish(ctx, rc, problems, x.write_failed);

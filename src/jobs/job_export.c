@@ -117,12 +117,12 @@ static job_status export_job(job_ctx *ctx, const json_t *params)
         return rc == BULK_CANCELLED ? JOB_CANCELLED : JOB_FAILED;
     }
     snprintf(res, sizeof(res), "%lld pictures (%.1f MiB), %lld BLOB records%s%lld problems%s%s",
-             (long long)s.pictures, (double)s.bytes / (1024.0 * 1024.0), (long long)s.records,
-             ", ", (long long)s.problems, x.first[0] ? "; first: " : "", x.first);
+             (long long)s.pictures, (double)s.bytes / (1024.0 * 1024.0), (long long)s.records, ", ",
+             (long long)s.problems, x.first[0] ? "; first: " : "", x.first);
     job_set_result(ctx, res);
-    snprintf(res, sizeof(res), "{\"Pictures\":%lld,\"Bytes\":%lld,\"Records\":%lld,\"Problems\":%lld}",
-             (long long)s.pictures, (long long)s.bytes, (long long)s.records,
-             (long long)s.problems);
+    snprintf(
+        res, sizeof(res), "{\"Pictures\":%lld,\"Bytes\":%lld,\"Records\":%lld,\"Problems\":%lld}",
+        (long long)s.pictures, (long long)s.bytes, (long long)s.records, (long long)s.problems);
     job_set_response(ctx, res);
     job_progress(ctx, 100, "done");
     job_set_output(ctx, "export.tar", "application/x-tar");

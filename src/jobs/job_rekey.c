@@ -70,6 +70,27 @@ static int make_codecs(job_ctx *ctx, const char *file, const codec_t *cur, codec
     return -1;
 }
 
+/* Another rekey Started (on any server: the task table is shared): 0
+ * none, else its id (-1: the tasks could not be read). Two rekeys started
+ * together both see the other and both refuse: never both run. */
+static int64_t other_rekey(job_ctx *ctx)
+{
+    arena_t *a = arena_create();
+    store_task *t = NULL;
+    size_t n = 0;
+    store_task_query q = {.name = "crmblob.rekey", .state = STORE_TASK_STARTED, .associate = -1};
+    if (a == NULL || store_task_list(job_store(ctx), a, &q, &t, &n) != STORE_OK) {
+        arena_destroy(a);
+        return -1;
+    }
+    int64_t other = 0;
+    for (size_t i = 0; i < n && other == 0; i++)
+        if (t[i].id != job_task_id(ctx))
+            other = t[i].id;
+    arena_destroy(a);
+    return other;
+}
+
 static job_status finish(job_ctx *ctx, bulk_rc rc, int64_t n, const char *file)
 {
     char res[512];
@@ -109,6 +130,13 @@ static job_status rekey_job(job_ctx *ctx, const json_t *params)
                             "server can read");
         return JOB_FAILED;
     }
+    int64_t other = other_rekey(ctx);
+    if (other != 0) {
+        char res[128];
+        snprintf(res, sizeof(res), "Failed: another rekey runs (task %lld)", (long long)other);
+        job_set_result(ctx, other < 0 ? "Failed: the tasks cannot be read" : res);
+        return JOB_FAILED;
+    }
     if (make_codecs(ctx, file, cur, &new_, &new_z, &serving) != 0)
         goto out;
     if (store_set_codec(st, serving) != STORE_OK) {
@@ -117,7 +145,8 @@ static job_status rekey_job(job_ctx *ctx, const json_t *params)
     }
     serving = NULL; /* the store's now */
     bulk_rekey_codecs c = {cur, new_, new_z};
-    rc = finish(ctx, bulk_rekey(st, &c, &h, &n), n, file);
+    bulk_rc br = bulk_rekey(st, &c, &h, &n);
+    rc = finish(ctx, br, n, file);
 out:
     codec_destroy(serving);
     codec_destroy(new_);
@@ -125,6 +154,5 @@ out:
     return rc;
 }
 
-const job_def job_rekey = {"crmblob.rekey",
-                           "Re-encrypt every picture under a new key (NewKeyFile)",
+const job_def job_rekey = {"crmblob.rekey", "Re-encrypt every picture under a new key (NewKeyFile)",
                            JOB_RIGHT_ADMIN, rekey_job};
