@@ -2425,7 +2425,7 @@ static pgc_stmt copy_clear_sql(arena_t *a)
     return (pgc_stmt){"copy_clear",
                       arena_printf(a,
                                    "TRUNCATE variant_data, variant, blob_piece%s, project_library, "
-                                   "blob, cred, app, users, meta",
+                                   "batch_task, blob, cred, app, users, meta",
                                    ents),
                       0};
 }

@@ -3218,12 +3218,14 @@ static store_err be_copy_put(store_tx *tx, store_copy_table t, const store_copy_
     return rc;
 }
 
-/* Variants first (their totals follow by trigger), entities before the
- * records they link, credentials before their users. */
+/* Variants first (their totals follow by trigger), the target's batch
+ * tasks (a copy carries none: they are the jobs of the servers that ran
+ * them), entities before the records they link, credentials before their
+ * users. */
 static store_err be_copy_clear(store_tx *tx)
 {
     struct conn *c = tx_conn(tx);
-    char sql[1024] = "DELETE FROM variant;";
+    char sql[1024] = "DELETE FROM variant; DELETE FROM batch_task;";
     size_t used = strlen(sql);
     for (int k = 0; k < MODEL_KIND_COUNT && used < sizeof(sql); k++)
         used += (size_t)snprintf(sql + used, sizeof(sql) - used, "DELETE FROM %s;",
