@@ -6,7 +6,6 @@
  * script can capture it) and problems on stderr. Secrets are shown once:
  * the store keeps only their hashes.
  */
-#include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "store/store.h"
@@ -41,17 +41,7 @@ int cli_open_existing(const cli_opts *o, store_t **st)
 
 const char *cli_worker_path(char *buf, size_t cap)
 {
-    const char *env = getenv("CRMBLOB_IMG_WORKER");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-img", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-img");
-    return buf;
+    return io_beside_self("CRMBLOB_IMG_WORKER", "crmblob-img", buf, cap);
 }
 
 int cli_init(const cli_opts *o)

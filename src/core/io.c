@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +83,19 @@ int io_fsync_path(const char *path)
     close(fd);
     errno = err;
     return rc;
+}
+
+const char *io_beside_self(const char *env, const char *name, char *buf, size_t cap)
+{
+    const char *set = getenv(env);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (set != NULL && *set)
+        snprintf(buf, cap, "%s", set);
+    else if (n > 0) {
+        self[n] = '\0';
+        snprintf(buf, cap, "%s/%s", dirname(self), name);
+    } else
+        snprintf(buf, cap, "%s", name);
+    return buf;
 }

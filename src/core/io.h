@@ -31,4 +31,10 @@ int io_open_tmp(const char *dir);
 /* fsync of the file at path (its data on disk): 0, or -1 with errno set. */
 int io_fsync_path(const char *path);
 
+/* A program file that ships beside this one (crmblob-img, crmblob-pg.so):
+ * the value of the environment variable env when set and not empty, else
+ * `name` in the directory of /proc/self/exe, else `name` alone; into buf,
+ * returned. */
+const char *io_beside_self(const char *env, const char *name, char *buf, size_t cap);
+
 #endif

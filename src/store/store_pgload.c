@@ -14,7 +14,6 @@
 #include "store/store_pgmod.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 
 #pragma weak store_pgmod_v1
@@ -33,16 +33,7 @@ static const store_pgmod *loaded; /* set once, under load_once */
 /* $CRMBLOB_PG_MODULE, else crmblob-pg.so beside this program. */
 static void module_path(char *buf, size_t cap)
 {
-    const char *env = getenv("CRMBLOB_PG_MODULE");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (env != NULL && *env)
-        snprintf(buf, cap, "%s", env);
-    else if (n > 0) {
-        self[n] = '\0';
-        snprintf(buf, cap, "%s/crmblob-pg.so", dirname(self));
-    } else
-        snprintf(buf, cap, "crmblob-pg.so");
+    io_beside_self("CRMBLOB_PG_MODULE", "crmblob-pg.so", buf, cap);
 }
 
 /* The table of a module from this build, else NULL (said why). */
