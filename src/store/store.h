@@ -622,4 +622,76 @@ store_err store_task_reap(store_t *s, int64_t now_ms, int64_t *n);
 store_err store_task_expired(store_t *s, arena_t *a, int64_t cutoff_ms, int max, int64_t **ids,
                              size_t *n);
 
+/* What UpdateBatchTask changes; NULL keeps the field. */
+typedef struct {
+    const char *description;
+    const char *params; /* ParameterObject as JSON text */
+} store_task_edit;
+
+/* Changes task id by e in one write conditional on the row as read (so a
+ * claim, a stop or another update meanwhile is never overwritten): params
+ * only while the task is New. *out := the task as stored, or as it is
+ * when refused. STORE_ABSENT: no task; STORE_CONFLICT: e->params given and
+ * the task is not New any more. */
+store_err store_task_update(store_t *s, arena_t *a, int64_t id, const store_task_edit *e,
+                            store_task *out);
+
+/* ---- a page of tasks (GET /api/v1/BatchTask and its OData options) ------
+ * Filtered by terms (all hold) and the owner, ordered by keys (the id last
+ * when they lack it), rows skip .. skip + top - 1: one statement. Text
+ * fields compare and sort ASCII case-insensitively; LastStarted of a task
+ * never started is 0. */
+typedef enum {
+    STORE_TF_ID,
+    STORE_TF_NAME,
+    STORE_TF_DESCRIPTION,
+    STORE_TF_ASSOCIATE,
+    STORE_TF_STATE,
+    STORE_TF_PERCENT,
+    STORE_TF_PROGRESS,
+    STORE_TF_RESULT,
+    STORE_TF_RESPONSE,
+    STORE_TF_FILE_NAME,
+    STORE_TF_CREATED, /* ms since the epoch */
+    STORE_TF_STARTED, /* LastStarted; ms */
+    STORE_TF_START_COUNT,
+    STORE_TF_COUNT
+} store_task_field;
+
+typedef enum {
+    STORE_CMP_EQ,
+    STORE_CMP_NE,
+    STORE_CMP_LT,
+    STORE_CMP_LE,
+    STORE_CMP_GT,
+    STORE_CMP_GE,
+    STORE_CMP_BEGINS, /* text fields only */
+} store_cmp;
+
+#define STORE_TASK_TERMS 8 /* terms of one filter at most */
+
+typedef struct {
+    store_task_field field;
+    store_cmp op;
+    const char *text; /* the value of a text field (at most MODEL_STRING_MAX bytes) */
+    int64_t num;      /* the value of the others */
+} store_task_term;
+
+typedef struct {
+    store_task_term terms[STORE_TASK_TERMS];
+    int nterms;
+    store_list_key keys[STORE_LIST_KEYS + 1]; /* field: a store_task_field; + 1: the id */
+    int nkeys;
+    int32_t associate; /* < 0: everyone's */
+    int64_t skip;      /* >= 0 */
+    int top;           /* 1 .. STORE_LIST_MAX */
+} store_task_page_query;
+
+/* True for the fields holding text (compared as text). */
+bool store_task_field_is_text(store_task_field f);
+/* The page q asks for: *out (an arena array of *n <= top), *more when rows
+ * follow. STORE_INVALID: q out of the bounds above. */
+store_err store_task_page(store_t *s, arena_t *a, const store_task_page_query *q, store_task **out,
+                          int *n, bool *more);
+
 #endif

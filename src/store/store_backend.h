@@ -456,6 +456,14 @@ struct store_be_ops {
     store_err (*task_reap)(store_tx *tx, int64_t now, const char *result, int64_t *n);
     store_err (*task_expired)(store_tx *tx, arena_t *a, int64_t cutoff, int max, int64_t **ids,
                               size_t *n);
+    /* description, params := the given WHERE id AND state, description
+     * and params are was's; NOMATCH */
+    store_err (*task_update)(store_tx *tx, const store_task *was, const char *description,
+                             const char *params);
+    /* Up to limit rows of q (keys ending with the id, as store_task_page
+     * normalizes them) into rows; store_task_column names the columns. */
+    store_err (*task_page)(store_tx *tx, arena_t *a, const store_task_page_query *q, int limit,
+                           store_task *rows, int *n);
 };
 
 struct store_be {
@@ -494,5 +502,8 @@ void store_sqlite_remove(const char *path, bool database);
 /* Does a process hold the SQLite database at path (store_hold: a server,
  * a rekey, a copy)? Asked without waiting. */
 bool store_sqlite_in_use(const char *path);
+
+/* The column of task field f (store_task.c): one name on every backend. */
+const char *store_task_column(store_task_field f);
 
 #endif

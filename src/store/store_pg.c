@@ -121,6 +121,7 @@ enum {
     S_TASK_DELETE,
     S_TASK_REAP,
     S_TASK_EXPIRED,
+    S_TASK_UPDATE,
     S_FIXED
 };
 
@@ -371,6 +372,10 @@ static const pgc_stmt fixed[S_FIXED] = {
                         "SELECT id FROM batch_task WHERE finished_ms IS NOT NULL "
                         "AND finished_ms < $1 ORDER BY id LIMIT $2",
                         0},
+    [S_TASK_UPDATE] = {"task_update",
+                       "UPDATE batch_task SET description = $5, params = $6 WHERE id = $1 AND "
+                       "state = $2 AND description = $3 AND params = $4",
+                       0},
 };
 
 static int kind_stmt(model_kind k, int e)
@@ -2196,6 +2201,81 @@ static store_err pg_integrity(store_tx *tx, bool quick,
 
 /* ---- the table ---------------------------------------------------------- */
 
+static store_err pg_task_update(store_tx *tx, const store_task *was, const char *description,
+                                const char *params_)
+{
+    params p = {0};
+    p_i64(&p, was->id);
+    p_i64(&p, was->state);
+    p_text(&p, was->description);
+    p_text(&p, was->params);
+    p_text(&p, description);
+    p_text(&p, params_);
+    return run_match(tx_of(tx), S_TASK_UPDATE, &p);
+}
+
+/* A page of tasks: one statement made for the query, sent unprepared (one
+ * round trip). $1 limit, $2 offset, $3 the owner (< 0: any), $4.. the
+ * terms' values. Text compares and sorts as lower(...) COLLATE "C", as the
+ * entity lists do. */
+static const char *const task_cmp_sql[] = {"=", "<>", "<", "<=", ">", ">="};
+
+static const char *task_sort_col(arena_t *a, store_task_field f)
+{
+    return store_task_field_is_text(f)
+               ? arena_printf(a, "lower(%s) COLLATE \"C\"", store_task_column(f))
+               : store_task_column(f);
+}
+
+static const char *task_page_sql(arena_t *a, const store_task_page_query *q)
+{
+    const char *where = "", *order = "";
+    for (int i = 0; i < q->nterms; i++) {
+        const store_task_term *t = &q->terms[i];
+        const char *col = store_task_column(t->field);
+        if (t->op == STORE_CMP_BEGINS)
+            where = arena_printf(a,
+                                 "%s AND lower(substr(%s, 1, length($%d::text))) COLLATE \"C\" "
+                                 "= lower($%d::text) COLLATE \"C\"",
+                                 where, col, i + 4, i + 4);
+        else if (store_task_field_is_text(t->field))
+            where = arena_printf(a, "%s AND %s %s lower($%d::text) COLLATE \"C\"", where,
+                                 task_sort_col(a, t->field), task_cmp_sql[t->op], i + 4);
+        else
+            where =
+                arena_printf(a, "%s AND %s %s $%d::bigint", where, col, task_cmp_sql[t->op], i + 4);
+    }
+    for (int i = 0; i < q->nkeys; i++)
+        order = arena_printf(a, "%s%s%s %s", order, i ? ", " : "",
+                             task_sort_col(a, (store_task_field)q->keys[i].field),
+                             q->keys[i].desc ? "DESC" : "ASC");
+    return arena_printf(a,
+                        "SELECT " TASK_COLS " FROM batch_task WHERE ($3::integer < 0 OR "
+                        "associate_id = $3)%s ORDER BY %s LIMIT $1 OFFSET $2",
+                        where, order);
+}
+
+static store_err pg_task_page(store_tx *tx, arena_t *a, const store_task_page_query *q, int limit,
+                              store_task *rows, int *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    *n = 0;
+    p_i64(&p, limit);
+    p_i64(&p, q->skip);
+    p_i64(&p, q->associate);
+    for (int i = 0; i < q->nterms; i++)
+        if (store_task_field_is_text(q->terms[i].field))
+            p_text(&p, q->terms[i].text);
+        else
+            p_i64(&p, q->terms[i].num);
+    store_err rc = run_sql(tx_of(tx), task_page_sql(a, q), &p, &r);
+    for (int row = 0; rc == STORE_OK && row < PQntuples(r) && row < limit; row++)
+        read_task(a, r, row, &rows[(*n)++]);
+    PQclear(r);
+    return rc;
+}
+
 static const struct store_be_ops pg_be_ops = {
     .close = pg_close,
     .ping = pg_ping,
@@ -2294,6 +2374,8 @@ static const struct store_be_ops pg_be_ops = {
     .task_delete = pg_task_delete,
     .task_reap = pg_task_reap,
     .task_expired = pg_task_expired,
+    .task_update = pg_task_update,
+    .task_page = pg_task_page,
 };
 
 /* ---- SQL generated from the entity descriptors -------------------------- */

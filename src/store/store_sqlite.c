@@ -145,6 +145,7 @@ enum {
     Q_TASK_DELETE,
     Q_TASK_REAP,
     Q_TASK_EXPIRED,
+    Q_TASK_UPDATE,
     Q_FIXED_COUNT
 };
 
@@ -398,6 +399,8 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                     "WHERE state = 3 AND lease_ms < ?1",
     [Q_TASK_EXPIRED] = "SELECT id FROM batch_task WHERE finished_ms IS NOT NULL AND finished_ms < ?1 "
                        "ORDER BY id LIMIT ?2",
+    [Q_TASK_UPDATE] = "UPDATE batch_task SET description = ?5, params = ?6 WHERE id = ?1 AND "
+                      "state = ?2 AND description = ?3 AND params = ?4",
 };
 
 static int q_ent(model_kind k, int e)
@@ -3402,6 +3405,76 @@ static store_err be_integrity(store_tx *tx, bool quick,
     return check_references(c, say, ctx);
 }
 
+static store_err be_task_update(store_tx *tx, const store_task *was, const char *description,
+                                const char *params)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_TASK_UPDATE);
+    bind_int(st, 1, was->id);
+    bind_int(st, 2, was->state);
+    bind_text(st, 3, was->description);
+    bind_text(st, 4, was->params);
+    bind_text(st, 5, description);
+    bind_text(st, 6, params);
+    return step_match(c, st);
+}
+
+/* A page of tasks: one statement made for the query (its terms and keys
+ * vary). ?1 limit, ?2 offset, ?3 the owner (< 0: any), ?4.. the terms'
+ * values. Text compares and sorts with NOCASE (ASCII). */
+static const char *const task_cmp_sql[] = {"=", "<>", "<", "<=", ">", ">="};
+
+static const char *task_page_sql(arena_t *a, const store_task_page_query *q)
+{
+    const char *where = "", *order = "";
+    for (int i = 0; i < q->nterms; i++) {
+        const store_task_term *t = &q->terms[i];
+        const char *col = store_task_column(t->field);
+        if (t->op == STORE_CMP_BEGINS)
+            where = arena_printf(a, "%s AND substr(%s, 1, length(?%d)) = ?%d COLLATE NOCASE", where,
+                                 col, i + 4, i + 4);
+        else
+            where = arena_printf(a, "%s AND %s%s %s ?%d", where, col,
+                                 store_task_field_is_text(t->field) ? " COLLATE NOCASE" : "",
+                                 task_cmp_sql[t->op], i + 4);
+    }
+    for (int i = 0; i < q->nkeys; i++) {
+        store_task_field f = (store_task_field)q->keys[i].field;
+        order = arena_printf(a, "%s%s%s%s %s", order, i ? ", " : "", store_task_column(f),
+                             store_task_field_is_text(f) ? " COLLATE NOCASE" : "",
+                             q->keys[i].desc ? "DESC" : "ASC");
+    }
+    return arena_printf(a,
+                        "SELECT " TASK_COLS
+                        " FROM batch_task WHERE (?3 < 0 OR associate_id = ?3)%s "
+                        "ORDER BY %s LIMIT ?1 OFFSET ?2",
+                        where, order);
+}
+
+static store_err be_task_page(store_tx *tx, arena_t *a, const store_task_page_query *q, int limit,
+                              store_task *rows, int *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(c->db, task_page_sql(a, q), -1, &st, NULL);
+    store_err rc = src == SQLITE_OK ? STORE_OK : sql_err(c, src, "task page");
+    *n = 0;
+    if (rc == STORE_OK) {
+        bind_int(st, 1, limit);
+        bind_int(st, 2, q->skip);
+        bind_int(st, 3, q->associate);
+        for (int i = 0; i < q->nterms; i++)
+            if (store_task_field_is_text(q->terms[i].field))
+                bind_text(st, i + 4, q->terms[i].text);
+            else
+                bind_int(st, i + 4, q->terms[i].num);
+    }
+    while (rc == STORE_OK && *n < limit && (rc = step_row(c, st)) == STORE_OK)
+        read_task(a, st, &rows[(*n)++]);
+    sqlite3_finalize(st);
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
 static const struct store_be_ops sqlite_be_ops = {
     /* ---- life, health, identity ---- */
     .close = be_close,
@@ -3511,6 +3584,8 @@ static const struct store_be_ops sqlite_be_ops = {
     .task_delete = be_task_delete,
     .task_reap = be_task_reap,
     .task_expired = be_task_expired,
+    .task_update = be_task_update,
+    .task_page = be_task_page,
 };
 
 /* A store with no connection yet and every SQL text generated. */

@@ -11,6 +11,7 @@
  * its task names it, and is deleted with its task, in one transaction.
  */
 #include <assert.h>
+#include <string.h>
 
 #include "core/text.h"
 #include "store/store_backend.h"
@@ -241,4 +242,135 @@ store_err store_task_expired(store_t *s, arena_t *a, int64_t cutoff_ms, int max,
     *n = 0;
     struct task_call x = {.a = a, .now = cutoff_ms, .max = max, .ids = ids, .count = n};
     return store_run(s, STORE_TX_READ1, expired_run, &x);
+}
+
+/* ---- UpdateBatchTask ------------------------------------------------------
+ * The row is read, the edit decided on it, and written on the condition
+ * that the row is still as read: a claim (New -> Started), a stop or
+ * another server's update in between makes the write match nothing, and
+ * the recipe runs again on the row as it has become (STORE_RETRY). */
+
+struct update_call {
+    int64_t id;
+    const store_task_edit *e;
+    arena_t *a;
+    store_task *out;
+};
+
+static store_err update_run(store_tx *tx, void *ctx)
+{
+    struct update_call *x = ctx;
+    store_task was;
+    store_err rc = ops(tx)->task_read(tx, x->a, x->id, &was);
+    if (rc != STORE_OK)
+        return nomatch_absent(rc);
+    if (x->e->params != NULL && was.state != STORE_TASK_NEW) {
+        *x->out = was;
+        return STORE_CONFLICT;
+    }
+    rc = ops(tx)->task_update(tx, &was, x->e->description ? x->e->description : was.description,
+                              x->e->params ? x->e->params : was.params);
+    if (rc == STORE_NOMATCH) /* changed since read: read and decide again */
+        return STORE_RETRY;
+    if (rc == STORE_OK)
+        rc = nomatch_absent(ops(tx)->task_read(tx, x->a, x->id, x->out));
+    return rc;
+}
+
+store_err store_task_update(store_t *s, arena_t *a, int64_t id, const store_task_edit *e,
+                            store_task *out)
+{
+    assert(a != NULL && e != NULL && out != NULL);
+    struct update_call x = {.id = id, .e = e, .a = a, .out = out};
+    return store_run(s, STORE_TX_WRITE, update_run, &x);
+}
+
+/* ---- a page of tasks ------------------------------------------------------ */
+
+static const struct {
+    const char *column;
+    bool text;
+} task_fields[STORE_TF_COUNT] = {
+    [STORE_TF_ID] = {"id", false},
+    [STORE_TF_NAME] = {"name", true},
+    [STORE_TF_DESCRIPTION] = {"description", true},
+    [STORE_TF_ASSOCIATE] = {"associate_id", false},
+    [STORE_TF_STATE] = {"state", false},
+    [STORE_TF_PERCENT] = {"percent", false},
+    [STORE_TF_PROGRESS] = {"progress", true},
+    [STORE_TF_RESULT] = {"result", true},
+    [STORE_TF_RESPONSE] = {"response", true},
+    [STORE_TF_FILE_NAME] = {"file_name", true},
+    [STORE_TF_CREATED] = {"created_ms", false},
+    [STORE_TF_STARTED] = {"coalesce(started_ms, 0)", false},
+    [STORE_TF_START_COUNT] = {"start_count", false},
+};
+
+const char *store_task_column(store_task_field f)
+{
+    assert(f >= 0 && f < STORE_TF_COUNT);
+    return task_fields[f].column;
+}
+
+bool store_task_field_is_text(store_task_field f)
+{
+    return f >= 0 && f < STORE_TF_COUNT && task_fields[f].text;
+}
+
+static bool page_valid(const store_task_page_query *q)
+{
+    if (q->top < 1 || q->top > STORE_LIST_MAX || q->skip < 0 || q->nkeys < 0 ||
+        q->nkeys > STORE_LIST_KEYS || q->nterms < 0 || q->nterms > STORE_TASK_TERMS)
+        return false;
+    for (int i = 0; i < q->nkeys; i++)
+        if (q->keys[i].field < 0 || q->keys[i].field >= STORE_TF_COUNT)
+            return false;
+    for (int i = 0; i < q->nterms; i++) {
+        const store_task_term *t = &q->terms[i];
+        bool text = store_task_field_is_text(t->field);
+        if (t->field < 0 || t->field >= STORE_TF_COUNT || t->op < STORE_CMP_EQ ||
+            t->op > STORE_CMP_BEGINS ||
+            (text && (t->text == NULL || strlen(t->text) > MODEL_STRING_MAX)) ||
+            (!text && t->op == STORE_CMP_BEGINS))
+            return false;
+    }
+    return true;
+}
+
+struct page_call {
+    store_task_page_query q; /* keys ending with the id */
+    arena_t *a;
+    store_task *rows; /* top + 1 of them */
+    int n;
+};
+
+static store_err page_run(store_tx *tx, void *ctx)
+{
+    struct page_call *x = ctx;
+    x->n = 0;
+    return ops(tx)->task_page(tx, x->a, &x->q, x->q.top + 1, x->rows, &x->n);
+}
+
+store_err store_task_page(store_t *s, arena_t *a, const store_task_page_query *q, store_task **out,
+                          int *n, bool *more)
+{
+    assert(a != NULL && q != NULL && out != NULL && n != NULL && more != NULL);
+    *out = NULL, *n = 0, *more = false;
+    if (!page_valid(q))
+        return STORE_INVALID;
+    struct page_call x = {.q = *q, .a = a};
+    bool has_id = false;
+    for (int i = 0; i < q->nkeys; i++)
+        has_id = has_id || q->keys[i].field == STORE_TF_ID;
+    if (!has_id) /* a total order, so that pages never overlap */
+        x.q.keys[x.q.nkeys++] =
+            (store_list_key){STORE_TF_ID, q->nkeys > 0 && q->keys[q->nkeys - 1].desc};
+    x.rows = arena_alloc(a, (size_t)(q->top + 1) * sizeof(*x.rows));
+    store_err rc = store_run(s, STORE_TX_READ1, page_run, &x);
+    if (rc == STORE_OK) {
+        *more = x.n > q->top;
+        *n = *more ? q->top : x.n;
+        *out = x.rows;
+    }
+    return rc;
 }
