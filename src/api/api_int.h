@@ -382,6 +382,36 @@ void entity_list(api_exchange *x, const api_request *req);
 void library_list(api_exchange *x, const api_request *req);
 void library_get(api_exchange *x, const api_request *req);
 void library_delete(api_exchange *x, const api_request *req);
+/* ---- OData list options, shared by entity and task lists (list.c) ---- */
+#define LIST_TOP 50             /* rows of a page unless $top says */
+#define LIST_SKIP_MAX 100000000 /* far past any page a client walks to */
+/* A field table's lookup: the field named name[0..n) (any case), -1 for
+ * the id where the table has one, -2 when none. */
+typedef int (*list_field_fn)(const void *ctx, const char *name, size_t n);
+/* Parameter name as a whole number in [lo, hi] into *out (absent: kept);
+ * false answered 400. */
+bool list_param_number(api_exchange *x, const api_request *req, const char *name, int64_t lo,
+                       int64_t hi, int64_t *out);
+/* "Field [asc|desc], ..." into keys (at most STORE_LIST_KEYS); false with
+ * the bad element at *bad (*badn bytes). */
+bool list_parse_keys(const char *s, list_field_fn field, const void *ctx, store_list_key *keys,
+                     int *nkeys, const char **bad, size_t *badn);
+/* One comparison of a $filter. */
+typedef struct {
+    int field;         /* as the lookup answered */
+    int op;            /* store_cmp: eq ne lt le gt ge begins */
+    const char *value; /* the text ('' undone when quoted) */
+    const char *at;    /* where the value starts in the $filter text */
+    bool quoted;
+} list_term;
+/* "Field op value [and Field op value]..." into terms (at most max); false
+ * with *bad at the element at fault (in s). */
+bool list_parse_terms(arena_t *a, const char *s, list_field_fn field, const void *ctx,
+                      list_term *terms, int max, int *n, const char **bad);
+/* The link to the page after rows skip .. skip + top - 1 of path: the
+ * request's $select, $orderby, $filter kept; NULL when too long. */
+const char *list_next_link(api_exchange *x, const api_request *req, const char *path, int top,
+                           int64_t skip);
 /* $orderby into q's keys; false with the bad element at *bad (*badn bytes). */
 bool list_parse_orderby(const model_entity_def *def, const char *s, store_list_query *q,
                         const char **bad, size_t *badn);

@@ -19,6 +19,10 @@
  * thumbnails without asking per row: GET .../Image?w=..&h=.. answers the
  * ETag "ImageBlobId.ImageVersion...", and a new picture changes the pair.
  * The next link repeats the request's parameters with $skip moved on.
+ *
+ * The parsers and the paging here are shared with the batch task list
+ * (batch.c): $orderby over any field table (list_parse_keys), $filter
+ * comparisons (list_parse_terms), $top/$skip, the next link.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,8 +31,6 @@
 #include "api/api_int.h"
 #include "core/text.h"
 
-#define LIST_TOP 50
-#define LIST_SKIP_MAX 100000000 /* far past any page a client walks to */
 #define LIST_LINK_MAX 4096      /* the next link's bytes at most */
 
 /* The members an item has beyond the entity's carrier. */
@@ -40,10 +42,8 @@ static json_t *list_item(const store_list_item *it)
     return j;
 }
 
-/* Parameter name as a whole number in [lo, hi] into *out (absent: kept);
- * false answered 400. */
-static bool list_number(api_exchange *x, const api_request *req, const char *name, int64_t lo,
-                        int64_t hi, int64_t *out)
+bool list_param_number(api_exchange *x, const api_request *req, const char *name, int64_t lo,
+                       int64_t hi, int64_t *out)
 {
     const char *v = req->query(req->conn, name);
     uint64_t n;
@@ -57,10 +57,11 @@ static bool list_number(api_exchange *x, const api_request *req, const char *nam
     return true;
 }
 
-/* The field of def named name[0..n) (any case): its index, -1 for the id;
- * -2 when none. */
-static int list_field(const model_entity_def *def, const char *name, size_t n)
+/* The field of def (ctx) named name[0..n) (any case): its index, -1 for
+ * the id; -2 when none. */
+static int list_field(const void *ctx, const char *name, size_t n)
 {
+    const model_entity_def *def = ctx;
     if (text_ieq(name, n, def->id_field))
         return -1;
     for (int i = 0; i < def->nfields; i++)
@@ -78,7 +79,8 @@ static void trim(const char **p, size_t *n)
 }
 
 /* One "Field [asc|desc]" of $orderby into *k; false when it is not one. */
-static bool list_key(const model_entity_def *def, const char *p, size_t n, store_list_key *k)
+static bool list_key(list_field_fn field, const void *ctx, const char *p, size_t n,
+                     store_list_key *k)
 {
     trim(&p, &n);
     size_t word = 0;
@@ -87,25 +89,31 @@ static bool list_key(const model_entity_def *def, const char *p, size_t n, store
     const char *dir = p + word;
     size_t dn = n - word;
     trim(&dir, &dn);
-    k->field = list_field(def, p, word);
+    k->field = field(ctx, p, word);
     k->desc = dn > 0 && text_ieq(dir, dn, "desc");
-    return k->field != -2 && (dn == 0 || k->desc || text_ieq(dir, dn, "asc"));
+    return k->field >= -1 && (dn == 0 || k->desc || text_ieq(dir, dn, "asc"));
+}
+
+bool list_parse_keys(const char *s, list_field_fn field, const void *ctx, store_list_key *keys,
+                     int *nkeys, const char **bad, size_t *badn)
+{
+    *nkeys = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (*nkeys == STORE_LIST_KEYS || !list_key(field, ctx, s, n, &keys[*nkeys])) {
+            *bad = s, *badn = n;
+            return false;
+        }
+        (*nkeys)++;
+        s += n + (s[n] == ',');
+    }
+    return true;
 }
 
 bool list_parse_orderby(const model_entity_def *def, const char *s, store_list_query *q,
                         const char **bad, size_t *badn)
 {
-    q->nkeys = 0;
-    while (*s) {
-        size_t n = strcspn(s, ",");
-        if (q->nkeys == STORE_LIST_KEYS || !list_key(def, s, n, &q->keys[q->nkeys])) {
-            *bad = s, *badn = n;
-            return false;
-        }
-        q->nkeys++;
-        s += n + (s[n] == ',');
-    }
-    return true;
+    return list_parse_keys(s, list_field, def, q->keys, &q->nkeys, bad, badn);
 }
 
 /* Skips spaces, then the word w (any case) and at least one space after it. */
@@ -145,14 +153,105 @@ const char *list_parse_filter(arena_t *a, const char *s)
     return *p == '\0' && o - out <= MODEL_STRING_MAX ? out : NULL;
 }
 
+/* ---- $filter terms: "Field op value [and Field op value]..." ------------
+ * op eq, ne, lt, le, gt, ge or begins (any case); value 'text' ('' is one
+ * quote) or a bare word of letters, digits and _ . - + : (numbers, state
+ * names). What a field's value must be is the caller's to check. */
+
+static const char *const term_ops[] = {"eq", "ne", "lt", "le", "gt", "ge", "begins"};
+
+static void skip_spaces(const char **p)
+{
+    while (**p == ' ')
+        (*p)++;
+}
+
+static size_t word_len(const char *p)
+{
+    size_t n = 0;
+    while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
+           (p[n] >= '0' && p[n] <= '9') || (p[n] != '\0' && strchr("_.-+:", p[n]) != NULL))
+        n++;
+    return n;
+}
+
+/* A value at p into *t: the end, or NULL. */
+static const char *term_value(arena_t *a, const char *p, list_term *t)
+{
+    size_t n = word_len(p);
+    t->quoted = *p == '\'';
+    if (!t->quoted) {
+        t->value = arena_strndup(a, p, n);
+        return n > 0 ? p + n : NULL;
+    }
+    char *out = arena_alloc(a, strlen(p)), *o = out; /* the quotes make room for the NUL */
+    for (p++; *p; p++) {
+        if (*p == '\'' && p[1] == '\'')
+            *o++ = *p++;
+        else if (*p == '\'')
+            break;
+        else
+            *o++ = *p;
+    }
+    *o = '\0';
+    t->value = out;
+    return *p == '\'' ? p + 1 : NULL;
+}
+
+/* One "Field op value" at p into *t: the end, or NULL (*bad at the fault). */
+static const char *term(arena_t *a, const char *p, list_field_fn field, const void *ctx,
+                        list_term *t, const char **bad)
+{
+    skip_spaces(&p);
+    size_t n = word_len(p);
+    *bad = p;
+    if (n == 0 || (t->field = field(ctx, p, n)) < -1)
+        return NULL;
+    p += n;
+    skip_spaces(&p);
+    *bad = p;
+    n = word_len(p);
+    t->op = -1;
+    for (int i = 0; i < (int)(sizeof(term_ops) / sizeof(term_ops[0])); i++)
+        if (text_ieq(p, n, term_ops[i]))
+            t->op = i;
+    if (t->op < 0)
+        return NULL;
+    p += n;
+    skip_spaces(&p);
+    *bad = t->at = p;
+    return term_value(a, p, t);
+}
+
+bool list_parse_terms(arena_t *a, const char *s, list_field_fn field, const void *ctx,
+                      list_term *terms, int max, int *n, const char **bad)
+{
+    const char *p = s;
+    *n = 0;
+    for (;;) {
+        *bad = p;
+        if (*n == max || (p = term(a, p, field, ctx, &terms[*n], bad)) == NULL)
+            return false;
+        (*n)++;
+        skip_spaces(&p);
+        if (*p == '\0')
+            return true;
+        size_t w = word_len(p);
+        *bad = p;
+        if (!text_ieq(p, w, "and") || p[w] != ' ')
+            return false;
+        p += w;
+    }
+}
+
 /* The query of the request; false answered 400. */
 static bool list_query(api_exchange *x, const api_request *req, store_list_query *q)
 {
     const model_entity_def *def = model_entity(x->route.ent);
     int64_t top = LIST_TOP;
     *q = (store_list_query){.kind = x->route.ent};
-    if (!list_number(x, req, "$top", 1, STORE_LIST_MAX, &top) ||
-        !list_number(x, req, "$skip", 0, LIST_SKIP_MAX, &q->skip))
+    if (!list_param_number(x, req, "$top", 1, STORE_LIST_MAX, &top) ||
+        !list_param_number(x, req, "$skip", 0, LIST_SKIP_MAX, &q->skip))
         return false;
     q->top = (int)top;
     const char *order = req->query(req->conn, "$orderby"), *bad;
@@ -184,16 +283,14 @@ static void put_encoded(buf_writer *w, const char *s)
     }
 }
 
-/* The link to the page after q's: the request's parameters, $skip moved
- * on; NULL when it would be too long (the client pages with $skip). */
-static const char *list_next(api_exchange *x, const api_request *req, const store_list_query *q)
+const char *list_next_link(api_exchange *x, const api_request *req, const char *path, int top,
+                           int64_t skip)
 {
     static const char *const keep[] = {"$select", "$orderby", "$orderBy", "$filter"};
     buf_t b;
     buf_init(&b, LIST_LINK_MAX);
     buf_writer w = buf_writer_on(&b);
-    buf_w_printf(&w, "/api/v1/%s?$top=%d&$skip=%lld", model_entity(q->kind)->name, q->top,
-                 (long long)(q->skip + q->top));
+    buf_w_printf(&w, "%s?$top=%d&$skip=%lld", path, top, (long long)(skip + top));
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
         const char *v = req->query(req->conn, keep[i]);
         if (v != NULL) {
@@ -250,7 +347,9 @@ void entity_list(api_exchange *x, const api_request *req)
     json_object_set_new(j, "odata.metadata",
                         json_string(arena_printf(x->arena, "/api/v1/$metadata#%s", name)));
     json_object_set_new(j, "value", list_values(x, items, n, select));
-    const char *next = more ? list_next(x, req, &q) : NULL;
+    const char *next =
+        more ? list_next_link(x, req, arena_printf(x->arena, "/api/v1/%s", name), q.top, q.skip)
+             : NULL;
     if (next != NULL)
         json_object_set_new(j, "odata.nextLink", json_string(next));
     api_answer_carrier(x, 200, "ODataSlimResponse", j); /* as the TimeZone list */
