@@ -8,8 +8,20 @@
  * stops every task, anyone else only their own (another's is answered as
  * one that does not exist). Where REST answers 404 the agent answers null
  * (one task) or an empty list, as the reference does for nothing found.
- * A task's fields are written by its job only: UpdateBatchTask is refused
- * (400) — stop the task or delete it.
+ *
+ * UpdateBatchTask / PUT /api/v1/BatchTask/{Id}: the owner (or an admin)
+ * changes what is the client's: Description at any time, ParameterObject
+ * while the task is New (its job has not read it yet; afterwards a change
+ * is 400 naming it). Every other member is written by the job or fixed when
+ * the task started, and is ignored, as PUT ImageInfo ignores a BlobEntity's
+ * server-written fields. The store writes the row on the condition that it
+ * is as read, so a claim or another server's update is never overwritten.
+ *
+ * GET /api/v1/BatchTask takes the OData options of the entity lists
+ * (list.c's parsers): $top/$skip (a page), $orderby, $select and a $filter
+ * of comparisons joined by and; the other options of the reference are
+ * ignored as on the entity lists. A user's list holds their own tasks
+ * whatever the filter says (an admin's: everyone's).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,39 +84,55 @@ static void fail_absent(api_exchange *x, int64_t id)
 
 /* ---- answers ---- */
 
-static void answer_task(api_exchange *x, const api_request *req, const store_task *t)
+static const char *select_of(const api_request *req)
 {
-    json_t *j = carrier_batch_task(x, t);
     const char *select = req->query(req->conn, "$select");
-    if (select != NULL && *select != '\0' && (j = carrier_select(x, j, select)) == NULL)
-        return;
-    api_answer_carrier(x, 200, "BatchTaskInfo", j);
+    return select != NULL && *select != '\0' ? select : NULL;
 }
 
-static void answer_tasks(api_exchange *x, const api_request *req, const store_task *ts, size_t n,
-                         bool odata)
+/* false answered 400 when $select names a member BatchTaskInfo lacks
+ * (checked before anything is read, so an empty answer refuses it too). */
+static bool select_ok(api_exchange *x, const api_request *req)
 {
-    const char *select = req->query(req->conn, "$select");
+    const char *select = select_of(req);
+    store_task blank = {.name = "",
+                        .description = "",
+                        .params = "{}",
+                        .progress = "",
+                        .result = "",
+                        .response = "",
+                        .file_name = ""};
+    json_t *j = select != NULL ? carrier_select(x, carrier_batch_task(x, &blank), select) : NULL;
+    json_decref(j);
+    return select == NULL || j != NULL;
+}
+
+/* Task t's carrier with $select applied (its names checked by select_ok). */
+static json_t *task_item(api_exchange *x, const api_request *req, const store_task *t)
+{
+    json_t *j = carrier_batch_task(x, t);
+    const char *select = select_of(req);
+    return select != NULL ? carrier_select(x, j, select) : j;
+}
+
+static void answer_task(api_exchange *x, const api_request *req, const store_task *t)
+{
+    json_t *j = task_item(x, req, t);
+    if (j != NULL)
+        api_answer_carrier(x, 200, "BatchTaskInfo", j);
+}
+
+static void answer_tasks(api_exchange *x, const api_request *req, const store_task *ts, size_t n)
+{
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (!visible(x, &ts[i]))
-            continue;
-        json_t *j = carrier_batch_task(x, &ts[i]);
-        if (select != NULL && *select != '\0' && (j = carrier_select(x, j, select)) == NULL) {
-            json_decref(arr);
-            return;
-        }
-        json_array_append_new(arr, j);
-    }
-    if (odata)
-        api_answer_carrier(x, 200, "ODataSlimResponse",
-                           json_pack("{s:s, s:o}", "odata.metadata", "", "value", arr));
-    else
-        api_answer_carrier(x, 200, "ArrayOfBatchTaskInfo", arr);
+    for (size_t i = 0; i < n; i++)
+        if (visible(x, &ts[i]))
+            json_array_append_new(arr, task_item(x, req, &ts[i]));
+    api_answer_carrier(x, 200, "ArrayOfBatchTaskInfo", arr);
 }
 
 /* The caller's tasks matching q (an admin's: everyone's). */
-static void answer_query(api_exchange *x, const api_request *req, store_task_query q, bool odata)
+static void answer_query(api_exchange *x, const api_request *req, store_task_query q)
 {
     store_task *ts = NULL;
     size_t n = 0;
@@ -114,7 +142,7 @@ static void answer_query(api_exchange *x, const api_request *req, store_task_que
     if (e != STORE_OK)
         api_fail_store(x, e, NULL);
     else
-        answer_tasks(x, req, ts, n, odata);
+        answer_tasks(x, req, ts, n);
 }
 
 /* ---- starting ---- */
@@ -215,11 +243,195 @@ store_err batch_delete(api_exchange *x, int64_t id)
     return e;
 }
 
+/* ---- updating ---- */
+
+/* A task that could not be read: 404 (REST) or null (agent). */
+static void answer_read_failure(api_exchange *x, store_err e, int64_t id, bool null_if_absent)
+{
+    if (e == STORE_ABSENT && null_if_absent)
+        api_answer_carrier(x, 200, "BatchTaskInfo", json_null());
+    else if (e == STORE_ABSENT)
+        fail_absent(x, id);
+    else
+        api_fail_store(x, e, NULL);
+}
+
+/* The edit info asks of task t: Description (when present), and
+ * ParameterObject when present, not null and unlike t's (compared as JSON,
+ * so a task read and sent back unchanged changes nothing). Every other
+ * member is ignored. False answered. */
+static bool read_edit(api_exchange *x, json_t *info, const store_task *t, store_task_edit *e)
+{
+    *e = (store_task_edit){0};
+    if (!json_is_object(info)) {
+        API_FAIL0(x, CB_EBADREQ, MSG_ENTITY_MISSING);
+        return false;
+    }
+    if (!carrier_string(x, info, "Description", &e->description))
+        return false;
+    json_t *p = carrier_get(info, "ParameterObject");
+    const char *params;
+    if (p == NULL || json_is_null(p))
+        return true;
+    if (!read_params(x, info, &params))
+        return false;
+    json_t *now = json_loads(params, 0, NULL), *was = json_loads(t->params, 0, NULL);
+    if (!json_equal(now, was))
+        e->params = params;
+    json_decref(now);
+    json_decref(was);
+    return true;
+}
+
+/* Applies info to task t (visible to the caller) and answers the task as
+ * stored. */
+static void update(api_exchange *x, const api_request *req, const store_task *t, json_t *info,
+                   bool null_if_absent)
+{
+    store_task_edit edit;
+    store_task now;
+    if (!read_edit(x, info, t, &edit))
+        return;
+    store_err e = store_task_update(x->store, x->arena, t->id, &edit, &now);
+    if (e == STORE_OK)
+        answer_task(x, req, &now);
+    else if (e == STORE_CONFLICT)
+        API_FAIL(x, CB_EBADREQ, MSG_BATCH_PARAMS_FIXED, MSG_ID(t->id),
+                 MSG_S(batch_state_name(now.state)));
+    else
+        answer_read_failure(x, e, t->id, null_if_absent);
+}
+
 /* ---- REST: /api/v1/BatchTask[/{id}|/{state}][/Stop] ---- */
+
+/* ---- GET /api/v1/BatchTask: the OData options ---- */
+
+/* The members a list may filter and sort by, and their store fields. */
+static const struct {
+    const char *name;
+    store_task_field field;
+} task_members[] = {
+    {"Id", STORE_TF_ID},
+    {"Name", STORE_TF_NAME},
+    {"Description", STORE_TF_DESCRIPTION},
+    {"AssociateId", STORE_TF_ASSOCIATE},
+    {"State", STORE_TF_STATE},
+    {"ProgressPercent", STORE_TF_PERCENT},
+    {"ProgressDescription", STORE_TF_PROGRESS},
+    {"Result", STORE_TF_RESULT},
+    {"Response", STORE_TF_RESPONSE},
+    {"FileName", STORE_TF_FILE_NAME},
+    {"Created", STORE_TF_CREATED},
+    {"LastStarted", STORE_TF_STARTED},
+    {"StartCount", STORE_TF_START_COUNT},
+};
+
+/* list_field_fn over task_members: the store field, -2 when none. */
+static int task_member(const void *ctx, const char *name, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < sizeof(task_members) / sizeof(task_members[0]); i++)
+        if (text_ieq(name, n, task_members[i].name))
+            return (int)task_members[i].field;
+    return -2;
+}
+
+/* A date value: ISO 8601, or a day ("2026-12-06": its midnight, UTC). */
+static bool term_date(arena_t *a, const char *v, int64_t *ms)
+{
+    if (strlen(v) == 10)
+        v = arena_printf(a, "%sT00:00:00Z", v);
+    return text_parse_date(v, ms);
+}
+
+/* The value of term t for its field into *out; false when it is not one. */
+static bool term_value_of(api_exchange *x, const list_term *t, store_task_term *out)
+{
+    int32_t i32;
+    int state;
+    size_t n = strlen(t->value);
+    *out = (store_task_term){.field = (store_task_field)t->field, .op = (store_cmp)t->op};
+    if (store_task_field_is_text(out->field)) {
+        out->text = t->value;
+        return text_utf8_len(t->value) <= MODEL_STRING_MAX;
+    }
+    if (t->op == STORE_CMP_BEGINS)
+        return false;
+    if (out->field == STORE_TF_STATE && batch_state_parse(t->value, n, &state) && state >= 0) {
+        out->num = state;
+        return true;
+    }
+    if (out->field == STORE_TF_CREATED || out->field == STORE_TF_STARTED)
+        return term_date(x->arena, t->value, &out->num);
+    if (out->field != STORE_TF_STATE && text_parse_i32(t->value, n, &i32)) {
+        out->num = i32;
+        return true;
+    }
+    return false;
+}
+
+/* $filter into q's terms; false answered 400 naming the piece at fault. */
+static bool read_filter(api_exchange *x, const char *filter, store_task_page_query *q)
+{
+    list_term terms[STORE_TASK_TERMS];
+    const char *bad = filter;
+    int n = 0;
+    bool ok =
+        list_parse_terms(x->arena, filter, task_member, NULL, terms, STORE_TASK_TERMS, &n, &bad);
+    for (int i = 0; ok && i < n; i++) {
+        ok = term_value_of(x, &terms[i], &q->terms[i]);
+        if (!ok)
+            bad = terms[i].at;
+    }
+    q->nterms = n;
+    if (!ok)
+        API_FAIL(x, CB_EBADREQ, MSG_BATCH_BAD_FILTER, MSG_S(filter), MSG_S(bad));
+    return ok;
+}
+
+/* The page the request asks for; false answered 400. */
+static bool read_page(api_exchange *x, const api_request *req, store_task_page_query *q)
+{
+    int64_t top = LIST_TOP;
+    const char *order = req->query(req->conn, "$orderby"), *bad;
+    const char *filter = req->query(req->conn, "$filter");
+    size_t badn;
+    *q = (store_task_page_query){.associate = is_admin(x) ? -1 : x->user.id};
+    if (!list_param_number(x, req, "$top", 1, STORE_LIST_MAX, &top) ||
+        !list_param_number(x, req, "$skip", 0, LIST_SKIP_MAX, &q->skip))
+        return false;
+    q->top = (int)top;
+    if (order == NULL)
+        order = req->query(req->conn, "$orderBy");
+    if (order != NULL &&
+        !list_parse_keys(order, task_member, NULL, q->keys, &q->nkeys, &bad, &badn)) {
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_ORDERBY, MSG_S(arena_strndup(x->arena, bad, badn)));
+        return false;
+    }
+    return filter == NULL || *filter == '\0' || read_filter(x, filter, q);
+}
 
 static void rest_list(api_exchange *x, const api_request *req)
 {
-    answer_query(x, req, (store_task_query){NULL, -1, -1}, true);
+    store_task_page_query q;
+    store_task *ts;
+    int n;
+    bool more;
+    if (!select_ok(x, req) || !read_page(x, req, &q))
+        return;
+    store_err e = store_task_page(x->store, x->arena, &q, &ts, &n, &more);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, task_item(x, req, &ts[i]));
+    json_t *j = json_pack("{s:s, s:o}", "odata.metadata", "", "value", arr);
+    const char *next = more ? list_next_link(x, req, "/api/v1/BatchTask", q.top, q.skip) : NULL;
+    if (next != NULL)
+        json_object_set_new(j, "odata.nextLink", json_string(next));
+    api_answer_carrier(x, 200, "ODataSlimResponse", j);
 }
 
 static void rest_start(api_exchange *x, const api_request *req)
@@ -236,8 +448,10 @@ static void rest_start(api_exchange *x, const api_request *req)
 
 static void rest_get(api_exchange *x, const api_request *req)
 {
+    if (!select_ok(x, req))
+        return;
     if (x->route.id == 0) { /* /BatchTask/{state} */
-        answer_query(x, req, (store_task_query){NULL, x->route.batch_state, -1}, false);
+        answer_query(x, req, (store_task_query){NULL, x->route.batch_state, -1});
         return;
     }
     store_task t;
@@ -260,10 +474,31 @@ static bool need_id(api_exchange *x, const api_request *req)
     return false;
 }
 
+/* The body of PUT /api/v1/BatchTask/{Id} (a patch applies to the task as
+ * it is); NULL answered. */
+static json_t *read_update_body(api_exchange *x, const store_task *t)
+{
+    bool patch = x->body_repr == REPR_PATCH || x->body_repr == REPR_MERGE;
+    json_t *current = patch ? carrier_batch_task(x, t) : NULL;
+    json_t *body = carrier_read(x, current);
+    json_decref(current);
+    return body;
+}
+
 static void rest_update(api_exchange *x, const api_request *req)
 {
-    if (need_id(x, req))
-        API_FAIL0(x, CB_EBADREQ, MSG_BATCH_READ_ONLY);
+    store_task t;
+    if (!need_id(x, req) || !select_ok(x, req))
+        return;
+    store_err e = batch_task_read(x, x->route.id, &t);
+    if (e != STORE_OK) {
+        answer_read_failure(x, e, x->route.id, false);
+        return;
+    }
+    json_t *info = read_update_body(x, &t);
+    if (info != NULL)
+        update(x, req, &t, info, false);
+    json_decref(info);
 }
 
 static void rest_delete(api_exchange *x, const api_request *req)
@@ -313,6 +548,7 @@ typedef void (*batch_fn)(api_exchange *x, const api_request *req, json_t *args);
 typedef struct {
     const char *name;
     batch_fn fn;
+    bool info; /* answers BatchTaskInfo(s): $select applies */
     route_method rm[2];
 } batch_def;
 
@@ -426,14 +662,13 @@ static void answer_by_associates(api_exchange *x, const api_request *req, json_t
             break;
         }
         for (size_t k = 0; k < n; k++)
-            json_array_append_new(arr, carrier_batch_task(x, &ts[k]));
+            json_array_append_new(arr, task_item(x, req, &ts[k]));
     }
     json_decref(ids);
     if (ok)
         api_answer_carrier(x, 200, "ArrayOfBatchTaskInfo", arr);
     else
         json_decref(arr);
-    (void)req;
 }
 
 static void a_by_associates(api_exchange *x, const api_request *req, json_t *args)
@@ -479,14 +714,27 @@ static void a_by_state(api_exchange *x, const api_request *req, json_t *args)
 {
     int state;
     if (arg_state(x, args, "State", &state))
-        answer_query(x, req, (store_task_query){NULL, state, -1}, false);
+        answer_query(x, req, (store_task_query){NULL, state, -1});
 }
 
+/* UpdateBatchTask: BatchTaskInfo.Id names the task; null when it is not
+ * the caller's (or none). */
 static void a_update(api_exchange *x, const api_request *req, json_t *args)
 {
-    (void)req;
-    (void)args;
-    API_FAIL0(x, CB_EBADREQ, MSG_BATCH_READ_ONLY);
+    json_t *info = carrier_get(args, "BatchTaskInfo");
+    int32_t id;
+    store_task t;
+    if (info == NULL || !json_is_object(info)) {
+        API_FAIL(x, CB_EBADREQ, MSG_ARG_MISSING, MSG_S("BatchTaskInfo"));
+        return;
+    }
+    if (!arg_id(x, info, "Id", &id))
+        return;
+    store_err e = batch_task_read(x, id, &t);
+    if (e == STORE_OK)
+        update(x, req, &t, info, true);
+    else
+        answer_read_failure(x, e, id, true);
 }
 
 static void a_by_name_and_state(api_exchange *x, const api_request *req, json_t *args)
@@ -495,14 +743,14 @@ static void a_by_name_and_state(api_exchange *x, const api_request *req, json_t 
     const char *name;
     const char *field = carrier_get(args, "TaskName") ? "TaskName" : "Name";
     if (arg_name(x, args, field, &name) && arg_state(x, args, "State", &state))
-        answer_query(x, req, (store_task_query){name, state, -1}, false);
+        answer_query(x, req, (store_task_query){name, state, -1});
 }
 
 static void a_all_by_name(api_exchange *x, const api_request *req, json_t *args)
 {
     const char *name;
     if (arg_name(x, args, "TaskName", &name))
-        answer_query(x, req, (store_task_query){name, -1, -1}, false);
+        answer_query(x, req, (store_task_query){name, -1, -1});
 }
 
 /* System tasks are those of AssociateId 0: crmblob's jobs are always a
@@ -519,7 +767,7 @@ static void a_system_by_name(api_exchange *x, const api_request *req, json_t *ar
         api_answer_carrier(x, 200, "ArrayOfBatchTaskInfo", json_array());
         return;
     }
-    answer_query(x, req, (store_task_query){name, state, 0}, false);
+    answer_query(x, req, (store_task_query){name, state, 0});
 }
 
 /* One deletion of the agent's: absent tasks are skipped (nothing to do). */
@@ -570,25 +818,25 @@ static void batch_call(api_exchange *x, const api_request *req);
     }
 #define B_READ(name, fn)                                                                           \
     {                                                                                              \
-        name, fn, B_ROW(BODY_JSON, false, true)                                                    \
+        name, fn, true, B_ROW(BODY_JSON, false, true)                                              \
     }
-#define B_WRITE(name, fn, carrier)                                                                 \
+#define B_WRITE(name, fn, carrier, info)                                                           \
     {                                                                                              \
-        name, fn, B_ROW(BODY_JSON, true, carrier)                                                  \
+        name, fn, info, B_ROW(BODY_JSON, true, carrier)                                            \
     }
 
 static const batch_def batch_agents[] = {
     B_READ("GetBatchTaskInfo", a_get),
     B_READ("GetBatchTaskInfosByAssociates", a_by_associates),
-    B_WRITE("StartBatchJob", a_start, true),
-    B_WRITE("StopBatchJob", a_stop, true),
+    B_WRITE("StartBatchJob", a_start, true, false),
+    B_WRITE("StopBatchJob", a_stop, true, false),
     B_READ("GetBatchTaskInfosByState", a_by_state),
-    B_WRITE("UpdateBatchTask", a_update, true),
+    B_WRITE("UpdateBatchTask", a_update, true, true),
     B_READ("GetBatchTaskInfosByNameAndState", a_by_name_and_state),
     B_READ("GetBatchTaskInfosByNameAndAssociates", a_by_name_and_associates),
     B_READ("GetBatchTaskInfosByAssociatesAndState", a_by_associates_and_state),
-    B_WRITE("DeleteBatchTasks", a_delete_many, false),
-    B_WRITE("DeleteBatchTask", a_delete, false),
+    B_WRITE("DeleteBatchTasks", a_delete_many, false, false),
+    B_WRITE("DeleteBatchTask", a_delete, false, false),
     B_READ("GetAllBatchTaskInfosByName", a_all_by_name),
     B_READ("GetAllBatchTaskInfosByNameAndState", a_by_name_and_state),
     B_READ("GetSystemBatchTaskInfosByName", a_system_by_name),
@@ -629,6 +877,8 @@ static void batch_call(api_exchange *x, const api_request *req)
                  MSG_S(req->header(req->conn, "Content-Type")));
         return;
     }
+    if (d->info && !select_ok(x, req))
+        return;
     json_t *args = carrier_read(x, NULL);
     if (args == NULL)
         return;

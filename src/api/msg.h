@@ -97,7 +97,8 @@
     X(BATCH_NO_SUCH_JOB)                                                                       \
     X(BATCH_ADMIN_ONLY)                                                                        \
     X(BATCH_BAD_STATE)                                                                         \
-    X(BATCH_READ_ONLY)                                                                         \
+    X(BATCH_PARAMS_FIXED)                                                                      \
+    X(BATCH_BAD_FILTER)                                                                        \
     X(BATCH_BAD_PARAMETERS)
 
 typedef enum {
