@@ -387,8 +387,8 @@ bool carrier_blob_edit(api_exchange *x, json_t *body, model_blob_edit *edit)
 
 /* ---- BatchTaskInfo (batch.c) ---- */
 
-/* Its fields in carrier order with their FieldProperties types: every one
- * is the server's (a task is written by its job only). */
+/* Its fields in carrier order with their FieldProperties types; client:
+ * what UpdateBatchTask changes (batch.c), every other one is the job's. */
 static const blob_field task_fields[] = {
     {"Id", "System.Int32", 0, false},
     {"Name", "System.String", 0, false},
@@ -397,7 +397,7 @@ static const blob_field task_fields[] = {
     {"DetailsRecord", "System.Int32", 0, false},
     {"IsSystemTask", "System.Boolean", 0, false},
     {"IsInternalTask", "System.Boolean", 0, false},
-    {"ParameterObject", "System.Object", 0, false},
+    {"ParameterObject", "System.Object", 0, true},
     {"LastStarted", "System.DateTime", 0, false},
     {"Created", "System.DateTime", 0, false},
     {"StartCount", "System.Int32", 0, false},
@@ -405,7 +405,7 @@ static const blob_field task_fields[] = {
     {"Context", "System.String", 0, false},
     {"Result", "System.String", 0, false},
     {"State", "SuperOffice.CRM.Services.BatchTaskState", 0, false},
-    {"Description", "System.String", 0, false},
+    {"Description", "System.String", MODEL_STRING_MAX, true},
     {"Response", "System.String", 0, false},
     {"Request", "System.String", 0, false},
     {"ProgressDescription", "System.String", 0, false},
@@ -414,13 +414,21 @@ static const blob_field task_fields[] = {
     {"CancellationBehaviour", "SuperOffice.CRM.Services.CancellationBehaviour", 0, false},
 };
 
-static json_t *task_field_properties(void)
+/* Update for what the caller may change in t: Description for its owner
+ * (editor or more) or an admin, ParameterObject too while t is New. */
+static json_t *task_field_properties(const api_exchange *x, const store_task *t)
 {
+    bool owner = x->user.role >= MODEL_ROLE_ADMIN ||
+                 (x->user.role >= MODEL_ROLE_EDITOR && t->associate_id == x->user.id);
     json_t *fp = json_object();
-    for (size_t i = 0; i < sizeof(task_fields) / sizeof(task_fields[0]); i++)
-        json_object_set_new(fp, task_fields[i].name,
-                            json_pack("{s:o, s:s, s:i}", "FieldRight", right("Read"), "FieldType",
-                                      task_fields[i].type, "FieldLength", task_fields[i].length));
+    for (size_t i = 0; i < sizeof(task_fields) / sizeof(task_fields[0]); i++) {
+        const blob_field *f = &task_fields[i];
+        bool may = f->client && owner &&
+                   (strcmp(f->name, "ParameterObject") != 0 || t->state == STORE_TASK_NEW);
+        json_object_set_new(fp, f->name,
+                            json_pack("{s:o, s:s, s:i}", "FieldRight", right(may ? "Update" : "Read"),
+                                      "FieldType", f->type, "FieldLength", f->length));
+    }
     return fp;
 }
 
@@ -462,6 +470,6 @@ json_t *carrier_batch_task(const api_exchange *x, const store_task *t)
     json_object_set_new(j, "FileName", json_string(t->file_name));
     json_object_set_new(j, "CancellationBehaviour", json_string("CanCancel"));
     json_object_set_new(j, "TableRight", right(x->user.role >= MODEL_ROLE_EDITOR ? "FULL" : "Select"));
-    json_object_set_new(j, "FieldProperties", task_field_properties());
+    json_object_set_new(j, "FieldProperties", task_field_properties(x, t));
     return j;
 }

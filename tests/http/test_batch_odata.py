@@ -106,6 +106,9 @@ def test_new_task_description_and_parameters_change(idle):
     assert got["Id"] == tid and got["State"] == "New", got
     assert got["Description"] == "second" and got["ParameterObject"] == {"Seconds": "7"}, got
     assert get(alice, tid) == got
+    rights = {k: v["FieldRight"]["Mask"] for k, v in got["FieldProperties"].items()}
+    assert rights["Description"] == rights["ParameterObject"] == "Update", rights
+    assert {k for k, v in rights.items() if v == "Update"} == {"Description", "ParameterObject"}
     # members left out are kept (as PUT ImageInfo keeps them)
     r = put(alice, tid, {"ParameterObject": {"Seconds": "8"}})
     assert r.status_code == 200 and r.json()["Description"] == "second", r.text
@@ -159,6 +162,9 @@ def test_started_and_finished_tasks_keep_their_parameters(busy):
         assert r.status_code == 200, r.text
         assert r.json()["Description"] == "running" and r.json()["State"] == "Started"
         assert r.json()["StartCount"] == run["StartCount"] == 1
+        props = r.json()["FieldProperties"]
+        assert props["ParameterObject"]["FieldRight"]["Mask"] == "Read", props
+        assert props["Description"]["FieldRight"]["Mask"] == "Update", props
     finally:
         assert alice.post(f"{TASK}/{tid}/Stop").status_code == 200
     done = wait_for(alice, tid, FINISHED)
