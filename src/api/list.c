@@ -31,7 +31,7 @@
 #include "api/api_int.h"
 #include "core/text.h"
 
-#define LIST_LINK_MAX 4096      /* the next link's bytes at most */
+#define LIST_LINK_MAX 4096 /* the next link's bytes at most */
 
 /* The members an item has beyond the entity's carrier. */
 static json_t *list_item(const store_list_item *it)
@@ -154,7 +154,8 @@ const char *list_parse_filter(arena_t *a, const char *s)
 }
 
 /* ---- $filter terms: "Field op value [and Field op value]..." ------------
- * op eq, ne, lt, le, gt, ge or begins (any case); value 'text' ('' is one
+ * op eq, ne, lt, le, gt, ge or begins (any case), or the reference's
+ * function startswith(Field, value) (begins); value 'text' ('' is one
  * quote) or a bare word of letters, digits and _ . - + : (numbers, state
  * names). What a field's value must be is the caller's to check. */
 
@@ -198,13 +199,46 @@ static const char *term_value(arena_t *a, const char *p, list_term *t)
     return *p == '\'' ? p + 1 : NULL;
 }
 
-/* One "Field op value" at p into *t: the end, or NULL (*bad at the fault). */
+/* "startswith(Field, value)" at p (after its name and spaces, at the
+ * parenthesis) into *t as "Field begins value": the end, or NULL. */
+static const char *term_startswith(arena_t *a, const char *p, list_field_fn field, const void *ctx,
+                                   list_term *t, const char **bad)
+{
+    p++;
+    skip_spaces(&p);
+    size_t n = word_len(p);
+    *bad = p;
+    if (n == 0 || (t->field = field(ctx, p, n)) < -1)
+        return NULL;
+    p += n;
+    skip_spaces(&p);
+    *bad = p;
+    if (*p++ != ',')
+        return NULL;
+    skip_spaces(&p);
+    t->op = 6; /* begins */
+    *bad = t->at = p;
+    if ((p = term_value(a, p, t)) == NULL)
+        return NULL;
+    skip_spaces(&p);
+    *bad = p;
+    return *p == ')' ? p + 1 : NULL;
+}
+
+/* One "Field op value" (or "startswith(Field, value)") at p into *t: the
+ * end, or NULL (*bad at the fault). */
 static const char *term(arena_t *a, const char *p, list_field_fn field, const void *ctx,
                         list_term *t, const char **bad)
 {
     skip_spaces(&p);
     size_t n = word_len(p);
     *bad = p;
+    if (text_ieq(p, n, "startswith")) {
+        const char *q = p + n;
+        skip_spaces(&q);
+        if (*q == '(')
+            return term_startswith(a, q, field, ctx, t, bad);
+    }
     if (n == 0 || (t->field = field(ctx, p, n)) < -1)
         return NULL;
     p += n;

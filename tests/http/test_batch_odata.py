@@ -330,6 +330,8 @@ def test_filter_comparisons(idle, listed):
     assert set(mine) <= set(ids(alice, **{"$filter": "State eq 'new'", "$top": 500}))
     assert ids(alice, **{"$filter": "Name eq 'crmblob.export'"}) == []
     assert ids(alice, **{"$filter": "description EQ 'ALPHA 3'"}) == [mine[3]]
+    assert ids(alice, **{"$filter": f"startswith(Description, 'alpha 4') and Id ge {mine[0]}"}) \
+        == [mine[4]]
     created = get(alice, mine[0])["Created"]
     assert set(mine) <= set(ids(alice, **{"$filter": f"Created ge '{created}'", "$top": 500}))
     assert ids(alice, **{"$filter": "Created lt '2000-01-01'"}) == []
@@ -381,6 +383,8 @@ def test_select_and_ignored_options(idle, listed):
     ({"$filter": "Id begins 1"}, "1"),
     ({"$filter": "Name eq 'open"}, "'open"),
     ({"$filter": "Id eq 1 or Id eq 2"}, "or Id eq 2"),
+    ({"$filter": "startswith(Name 'x')"}, "'x')"),
+    ({"$filter": "startswith(Name, 'x'"}, "startswith(Name, 'x'"),
     ({"$filter": " and ".join(["Id gt 0"] * 9)}, "Id gt 0"),
 ])
 def test_bad_options_are_400_saying_which(idle, opts, names):
