@@ -383,9 +383,6 @@ $(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 # The config file parser lives in src/cli, beside the program's main.
 $(BUILD)/fuzz/fuzz_conf: $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
 $(BUILD)/fuzz/fuzz_conf: FUZZ_LINK = $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
-# What import reads is in the command line's code (src/cli/manifest.c), outside the library.
-$(BUILD)/fuzz/fuzz_import_manifest: $(BUILD)/src/cli/manifest.o
-$(BUILD)/fuzz/fuzz_import_manifest: FUZZ_LINK = $(BUILD)/src/cli/manifest.o
 
 fuzz-bins: $(FUZZ_BIN)
 

@@ -19,6 +19,7 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/metrics.h"
+#include "bulk/bulk.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -113,6 +114,10 @@ typedef struct {
     int fd;
     int64_t size;
     int32_t user_id; /* recorded as UpdatedBy (0: the server) */
+    /* Not NULL: the picture becomes a new record no entity links (as
+     * SaveProjectImage makes for the project image library), with these
+     * client fields; kind and id are then not used. */
+    const model_blob_edit *new_blob;
     /* Called once the picture is accepted, just before it is stored (a
      * command creates a missing entity there, so that a refused picture
      * leaves nothing behind); its error is returned as *se, nothing
@@ -130,6 +135,10 @@ typedef struct {
  * such entity), *out the record as stored. Thread-safe; a is the caller's. */
 cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob *out,
                         store_err *se, char *why, size_t cap);
+/* api_image_import as bulk's put function (bulk_put_fn; put_ctx: the
+ * api_t): what `crmblob import` and the import job store pictures with. */
+cb_err api_bulk_put(void *api, arena_t *a, const bulk_picture *p, model_blob *out,
+                    store_err *se, char *why, size_t cap);
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req);
 /* Right after the start, instead of serving the request: answers 503 (or

@@ -184,26 +184,6 @@ const char *cli_ext_of_mime(const char *mime);
  * (a running rekey refuses it, and it refuses a rekey); the key is checked
  * against the data set's (cli_check_codec). 0 or 1. */
 int cli_open_data_set(const cli_opts *o, const codec_t *codec, bool may_create, store_t **st);
-/* What import reads (manifest.c). A file name "{id}.{ext}" (one dot, a
- * positive id in decimal without a leading zero): true and *id. */
-bool cli_id_of_name(const char *name, int32_t *id);
-#define CLI_MANIFEST_LINE_MAX (64 * 1024) /* a record's line: its strings are <= 254 chars */
-#define CLI_MANIFEST_FILE_MAX 1024
-typedef enum {
-    CLI_MANIFEST_IMAGE, /* an entity's image with its file: to import */
-    CLI_MANIFEST_SKIP,  /* a thumbnail, an unlinked record, a record without a file */
-    CLI_MANIFEST_BAD,   /* not a record (why says what is wrong) */
-} cli_manifest_kind;
-typedef struct {
-    model_kind kind;
-    int32_t id;
-    const char *file; /* relative to the export, checked to stay inside it */
-    const char *sha256, *desc, *extra, *ct; /* NULL when absent */
-} cli_manifest_rec;
-/* One line of manifest.jsonl (without its newline or with it); r's
- * strings live in *hold (json_decref it, also when BAD). */
-cli_manifest_kind cli_manifest_parse(const char *line, size_t len, json_t **hold,
-                                     cli_manifest_rec *r, const char **why);
 /* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
  * this program (both are built together); into buf. */
 const char *cli_worker_path(char *buf, size_t cap);

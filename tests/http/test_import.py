@@ -1,0 +1,118 @@
+"""Importing an export's tar archive (issue 21): `crmblob import FILE.tar`
+and the tar reader's refusals.
+
+The archive is made from `crmblob export DIR` of a data set served with
+--compress and a key (test_export.py's fixtures), laid out as the export
+job writes it: the pictures, then manifest.jsonl LAST. Imported into an
+empty data set, the new server must serve the same bytes and client
+fields; a rerun skips everything. Bad archives (a member named with '..',
+an absolute name, a truncated archive, a wrong checksum) import nothing
+and say why, naming the member. Runs on PostgreSQL too (CRMBLOB_TEST_DB=pg).
+"""
+import io
+import tarfile
+
+from conftest import Server
+from test_export import USERS, CLIENT_FIELDS, exported, manifest, ok, run, source  # noqa: F401
+
+KINDS = {"person": "Person", "contact": "Contact", "product": "Product", "project": "Project"}
+
+
+def tar_of(d, path, fmt=tarfile.USTAR_FORMAT, extra=()):
+    """The export directory d as an archive, manifest.jsonl last."""
+    with tarfile.open(path, "w", format=fmt) as t:
+        for f in sorted(p for p in d.rglob("*") if p.is_file() and p.name != "manifest.jsonl"):
+            t.add(f, arcname=str(f.relative_to(d)))
+        for name, body in extra:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(body)
+            t.addfile(ti, io.BytesIO(body))
+        t.add(d / "manifest.jsonl", arcname="manifest.jsonl")
+    return path
+
+
+def test_import_archive_file_into_an_empty_data_set(source, exported, tmp_path):
+    arc = tar_of(exported, tmp_path / "export.tar", fmt=tarfile.GNU_FORMAT)
+    dst = Server(tmp_path / "dst", users=USERS)
+    p = ok(run("import", arc, "--db", dst.db))
+    assert "imported 5 pictures" in p.stdout and "created 5 entities" in p.stdout, p.stdout
+    again = ok(run("import", arc, "--db", dst.db))
+    assert "imported 0 pictures, skipped 5" in again.stdout, again.stdout
+    dst.create_users()
+    dst.start()
+    try:
+        c = dst.client("admin")
+        for (t, eid), (body, info) in source["pics"].items():
+            r = c.get_image(KINDS[t], eid)
+            assert r.status_code == 200 and r.content == body, (t, eid)
+            got = c.info(KINDS[t], eid)
+            for f in CLIENT_FIELDS + ("MimeType", "OriginalSize"):
+                assert got[f] == info[f], (t, eid, f)
+    finally:
+        assert dst.stop() == 0
+    assert not list((tmp_path / "dst").rglob("crmblob-import-*"))  # the spool is gone
+
+
+def test_pax_archive_and_skipped_member_types(exported, tmp_path):
+    arc = tmp_path / "pax.tar"
+    with tarfile.open(arc, "w", format=tarfile.PAX_FORMAT) as t:
+        for f in sorted(p for p in exported.rglob("*") if p.is_file()
+                        and p.name != "manifest.jsonl"):
+            t.add(f, arcname=str(f.relative_to(exported)))
+        ln = tarfile.TarInfo("person/link")
+        ln.type, ln.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(ln)
+        t.add(exported / "manifest.jsonl", arcname="manifest.jsonl")
+    dst = Server(tmp_path / "dst", users=USERS)
+    p = ok(run("import", arc, "--db", dst.db))
+    assert "imported 5 pictures" in p.stdout, p.stdout
+    assert "archive member person/link: of type '2', skipped" in p.stderr, p.stderr
+
+
+def bad(tmp_path, name, body):
+    dst = Server(tmp_path / name, users=USERS)
+    (tmp_path / f"{name}.tar").write_bytes(body)
+    p = run("import", tmp_path / f"{name}.tar", "--db", dst.db)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "imported 0 pictures" in p.stdout, p.stdout
+    return p.stderr
+
+
+def raw_member(name, body, typ=b"0"):
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b"0000644\0"
+    h[124:136] = b"%011o\0" % len(body)
+    h[156:157] = typ
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + body + b"\0" * (-len(body) % 512)
+
+
+def test_bad_archives_import_nothing_and_say_why(exported, tmp_path):
+    good = tar_of(exported, tmp_path / "good.tar").read_bytes()
+    png = (exported / "person").glob("*.png").__next__().read_bytes()
+    err = bad(tmp_path, "dotdot", raw_member(b"../evil.png", png) + b"\0" * 1024)
+    assert "member ../evil.png: not a name inside the archive" in err, err
+    err = bad(tmp_path, "abs", raw_member(b"/tmp/evil.png", png) + b"\0" * 1024)
+    assert "member /tmp/evil.png: not a name inside the archive" in err, err
+    err = bad(tmp_path, "inner", raw_member(b"person/../../x.png", png) + b"\0" * 1024)
+    assert "not a name inside the archive" in err, err
+    # cut inside the manifest's bytes: nothing of it is applied
+    with tarfile.open(tmp_path / "good.tar") as t:
+        m = t.getmember("manifest.jsonl")
+    err = bad(tmp_path, "trunc", good[:m.offset_data + 10])
+    assert "member manifest.jsonl: the archive ends inside it (truncated)" in err, err
+    end = m.offset_data + m.size + (-m.size % 512)  # the end marker cut off
+    err = bad(tmp_path, "nomarker", good[:end])
+    assert "ends without its end marker (truncated after manifest.jsonl)" in err, err
+    broken = bytearray(raw_member(b"person/1.png", png))
+    broken[0] ^= 1  # the checksum no longer matches
+    err = bad(tmp_path, "sum", bytes(broken) + b"\0" * 1024)
+    assert "wrong checksum" in err, err
+    err = bad(tmp_path, "notar", b"PK\x03\x04" + b"x" * 2000)
+    assert "not a ustar or GNU tar header" in err or "wrong checksum" in err, err
+    # a NUL trick: a name with bytes after its NUL
+    err = bad(tmp_path, "nul", raw_member(b"person/1.png\0/../../x", png) + b"\0" * 1024)
+    assert "whose name has bytes after its end" in err, err
