@@ -116,3 +116,43 @@ def test_bad_archives_import_nothing_and_say_why(exported, tmp_path):
     # a NUL trick: a name with bytes after its NUL
     err = bad(tmp_path, "nul", raw_member(b"person/1.png\0/../../x", png) + b"\0" * 1024)
     assert "whose name has bytes after its end" in err, err
+
+
+def test_library_round_trip_through_an_archive(tmp_path):
+    """Pictures of the project image library are exported with Role
+    "library" and imported back into the library (not as plain records)."""
+    import base64
+    from conftest import data
+    src = Server(tmp_path / "src", users=USERS)
+    src.create_users()
+    src.start()
+    try:
+        c = src.client("admin")
+        for desc, name in (("sunrise", "small.jpg"), ("harbour", "small.png")):
+            r = c.post("/api/v1/Agents/BLOB/SaveProjectImage",
+                       json={"Description": desc, "Image": base64.b64encode(data(name)).decode()})
+            assert r.status_code == 204, r.text
+    finally:
+        assert src.stop() == 0
+    out = tmp_path / "out"
+    ok(run("export", out, "--db", src.db))
+    lines = [l for l in manifest(out) if l["Role"] == "library"]
+    assert len(lines) == 2 and all(l["File"].startswith("library/") for l in lines), lines
+    arc = tar_of(out, tmp_path / "lib.tar")
+    dst = Server(tmp_path / "dst", users=USERS)
+    p = ok(run("import", arc, "--db", dst.db))
+    assert "2 into the project image library" in p.stdout, p.stdout
+    again = ok(run("import", arc, "--db", dst.db))  # a rerun adds nothing
+    assert "0 into the project image library" in again.stdout and "skipped 2" in again.stdout
+    dst.create_users()
+    dst.start()
+    try:
+        c = dst.client("admin")
+        r = c.get("/api/v1/ProjectImageLibrary", headers={"Accept": "application/json"})
+        got = {v["Description"]: v["BlobId"] for v in r.json()["value"]}
+        assert set(got) == {"sunrise", "harbour"}, got
+        for desc, name in (("sunrise", "small.jpg"), ("harbour", "small.png")):
+            r = c.get(f"/api/v1/ProjectImageLibrary/{got[desc]}")
+            assert r.status_code == 200 and r.content == data(name)
+    finally:
+        assert dst.stop() == 0
