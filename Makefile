@@ -243,7 +243,8 @@ export CRMBLOB_PG_CLUSTER := $(abspath scripts/pg-cluster.sh)
 # throwaway cluster of their own, where the server programs are. Cases
 # only SQLite can run skip themselves there, saying why.
 PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_entity \
-              test_store_account test_store_variant test_store_cred test_store_race test_auth test_jobs)
+              test_store_account test_store_variant test_store_cred test_store_race test_auth test_jobs \
+              test_store_task test_store_task_file)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \
