@@ -487,7 +487,10 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
         log_warn("batch: the test suite's jobs are enabled (CRMBLOB_TEST_JOBS=1)");
         job_enable_test_jobs();
     }
-    jobs_config jc = {.max_running = (int)o->batch_jobs, .keep_ms = (int64_t)o->batch_keep_s * 1000};
+    jobs_config jc = {.max_running = (int)o->batch_jobs,
+                      .keep_ms = (int64_t)o->batch_keep_s * 1000,
+                      .put_picture = api_bulk_put, /* the import job's upload path */
+                      .put_ctx = api};
     if (jobs_runner_start(st, &jc, &runner) != CB_EOK) {
         log_error("cannot start the batch-task runner");
         sweeper_stop(&sw);

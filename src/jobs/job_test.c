@@ -50,7 +50,7 @@ static job_status sleep_run(job_ctx *ctx, const json_t *params)
 }
 
 static const job_def job_test_sleep = {"crmblob.test.sleep", "Sleep (test suite only)",
-                                       JOB_RIGHT_USER, sleep_run};
+                                       JOB_RIGHT_USER, sleep_run, false};
 
 const job_def *job_test_find(const char *name)
 {
