@@ -468,6 +468,7 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
     }
     api_config ac = {.spool_dir = spool_dir(st),
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
+                     .archive_max = (uint64_t)o->archive_max_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,

@@ -33,6 +33,10 @@ typedef struct {
      * never more than half the free space spool_dir's file system would
      * have without them */
     int64_t spool_max;
+    /* bytes of an archive uploaded for a batch task (POST
+     * /api/v1/BatchTask/Archive; default 1 GiB, at most INT32_MAX); it is
+     * spooled within spool_max like any upload */
+    uint64_t archive_max;
     size_t url_max;        /* request target bytes (default 8 KiB): 414 */
     size_t header_line_max; /* one header line (default 8 KiB): 431 */
     size_t headers_max;     /* all header lines (default 16 KiB): 431 */

@@ -81,6 +81,7 @@ typedef enum {
     ROUTE_BATCH,       /* /api/v1/BatchTask/{id} or /{state} */
     ROUTE_BATCH_STOP,  /* /api/v1/BatchTask/{id}/Stop */
     ROUTE_BATCH_AGENT, /* /api/v1/Agents/Batch/{Name} */
+    ROUTE_BATCH_ARCHIVE, /* /api/v1/BatchTask/Archive: an archive for an import task */
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
     ROUTE_METRICS,     /* /metrics */
@@ -91,7 +92,9 @@ typedef enum {
 
 /* BODY_BIG_JSON: a request carrier with picture bytes in base64, so its
  * cap is that of an image in base64 plus that of a carrier. */
-typedef enum { BODY_NONE, BODY_JSON, BODY_BIG_JSON, BODY_IMAGE } body_kind;
+/* BODY_ARCHIVE: an archive for a batch task, spooled as an image is but
+ * within api_config.archive_max, and checked to start like a tar. */
+typedef enum { BODY_NONE, BODY_JSON, BODY_BIG_JSON, BODY_IMAGE, BODY_ARCHIVE } body_kind;
 
 /* The representation a carrier body arrived in (SPEC §4). */
 typedef enum { REPR_JSON, REPR_XML, REPR_FORM, REPR_PATCH, REPR_MERGE } repr_body;
@@ -356,7 +359,8 @@ bool batch_state_parse(const char *s, size_t n, int *state);
 store_err batch_task_read(api_exchange *x, int64_t id, store_task *t);
 /* Deletes the caller's task id (as batch_task_read sees it) with its output. */
 store_err batch_delete(api_exchange *x, int64_t id);
-/* The methods of the REST routes ROUTE_BATCH_LIST, ROUTE_BATCH, ROUTE_BATCH_STOP. */
+/* The methods of the REST routes ROUTE_BATCH_LIST, ROUTE_BATCH, ROUTE_BATCH_STOP,
+ * ROUTE_BATCH_ARCHIVE. */
 const route_method *batch_route_methods(route_kind k);
 /* The Batch agent's methods, as the BLOB agent's below. */
 const route_method *batch_agent_find(const char *name, size_t n, int *index);

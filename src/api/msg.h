@@ -98,7 +98,9 @@
     X(BATCH_ADMIN_ONLY)                                                                        \
     X(BATCH_BAD_STATE)                                                                         \
     X(BATCH_READ_ONLY)                                                                         \
-    X(BATCH_BAD_PARAMETERS)
+    X(BATCH_BAD_PARAMETERS)                                                                    \
+    X(BATCH_NOT_AN_ARCHIVE)                                                                    \
+    X(ARCHIVE_NOT_TAR)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

@@ -162,6 +162,9 @@ typedef struct {
 
 /* t reads from read(ctx); members above max_member bytes are an error. */
 void bulk_tar_reader_init(bulk_tar_reader *t, bulk_read_fn read, void *ctx, int64_t max_member);
+/* Does the block h start a tar archive (a ustar or GNU header, its
+ * checksum right)? What an upload of an archive is checked with. */
+bool bulk_tar_looks_like(const unsigned char h[512]);
 /* BULK_TAR_MEMBER (*m filled), BULK_TAR_END, or BULK_TAR_ERROR (t->why). */
 int bulk_tar_next(bulk_tar_reader *t, bulk_tar_member *m);
 /* Up to n bytes of the current member (*got 0: its end). 0, or -1 (t->why). */

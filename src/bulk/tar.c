@@ -339,6 +339,12 @@ static int take_member(bulk_tar_reader *t, const unsigned char *h, int64_t size)
     return BULK_TAR_MEMBER;
 }
 
+bool bulk_tar_looks_like(const unsigned char h[512])
+{
+    return !all_zero(h, BLOCK) && checksum_ok(h) &&
+           (memcmp(h + 257, "ustar\0" "00", 8) == 0 || memcmp(h + 257, "ustar  \0", 8) == 0);
+}
+
 int bulk_tar_next(bulk_tar_reader *t, bulk_tar_member *out)
 {
     unsigned char h[BLOCK];

@@ -69,6 +69,7 @@ typedef struct {
     int blob_grace_s;          /* --blob-grace: unlinked BLOBs are kept this long */
     unsigned batch_jobs;       /* --batch-jobs: batch tasks run at once (0: none) */
     int batch_keep_s;          /* --batch-keep: finished tasks and outputs kept this long */
+    unsigned archive_max_mb;   /* --archive-max-mb: an archive uploaded for an import task */
     unsigned threads;
     unsigned timeout_s;
     unsigned head_timeout_s;   /* --head-timeout (0: the server's default) */
