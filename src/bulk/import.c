@@ -645,8 +645,11 @@ static int unpack_file(importer *im, bulk_tar_reader *t, const char *root, const
 {
     char path[PATH_MAX];
     size_t got;
-    int rc = 0;
-    snprintf(path, sizeof(path), "%s/%s", root, name);
+    int rc = 0, len = snprintf(path, sizeof(path), "%s/%s", root, name);
+    if (len < 0 || (size_t)len >= sizeof(path)) {
+        problem(im, name, "cannot be unpacked: its name is too long here");
+        return 0;
+    }
     if (make_parents(root, name) != 0) {
         problem(im, name, "cannot be unpacked: %s", strerror(errno));
         return 0;

@@ -173,7 +173,7 @@ struct store_copy_end;
 int cli_copy(struct store_copy_end *from, struct store_copy_end *to, bool force, const char *what,
              const char *fd, const char *td);
 
-/* `crmblob export DIR` and `crmblob import DIR` (export.c, import.c). */
+/* `crmblob export DIR` and `crmblob import DIR|FILE.tar` (export.c, import.c). */
 int cli_export(const cli_opts *o);
 int cli_import(const cli_opts *o);
 /* The file extension of a picture of MIME type mime ("jpg"; "bin" when
