@@ -394,3 +394,28 @@ def test_cleanup_of_an_import_task_leaves_nothing(small):
                 n = db.execute(f"SELECT count(*) FROM {table} WHERE {col} = ?", (blob,))
                 assert n.fetchone()[0] == 0, table
     assert c.get_image("Person", 8).status_code == 200  # the imported picture stays
+
+
+def test_library_round_trip_over_the_api(small, tmp_path):
+    """SaveProjectImage pictures exported by the job (Role "library") come
+    back into the project image library of another server by the import job."""
+    import base64
+    src = start_arg_server(tmp_path / "lib_src", users=USERS)
+    try:
+        c = src.client("admin")
+        for desc, name in (("sunrise", "small.jpg"), ("harbour", "small.png")):
+            r = c.post("/api/v1/Agents/BLOB/SaveProjectImage",
+                       json={"Description": desc, "Image": base64.b64encode(data(name)).decode()})
+            assert r.status_code == 204, r.text
+        t, _ = follow(c, start(c, "crmblob.export"))
+        assert t["State"] == "Succeeded", t
+        arc = output(c, t["Id"])
+    finally:
+        stop_arg_server(src)
+    c = small.client("admin")
+    t, _ = follow(c, start(c, "crmblob.import", {"BlobId": upload_archive(c, arc)}))
+    assert t["State"] == "Succeeded" and json.loads(t["Response"])["Library"] == 2, t
+    lib = c.get("/api/v1/ProjectImageLibrary", headers={"Accept": "application/json"}).json()
+    got = {v["Description"]: v["BlobId"] for v in lib["value"]}
+    for desc, name in (("sunrise", "small.jpg"), ("harbour", "small.png")):
+        assert c.get(f"/api/v1/ProjectImageLibrary/{got[desc]}").content == data(name), desc
