@@ -25,6 +25,11 @@
 typedef struct {
     int max_running; /* jobs at once on this server (>= 1); 0: no runner */
     int64_t keep_ms; /* finished tasks and their outputs are deleted this long after */
+    /* An output is stored in parts of at most this many bytes; 0:
+     * STORE_PART_MAX (1 GiB). Smaller only in the test suite's servers
+     * (CRMBLOB_TEST_PART_BYTES with CRMBLOB_TEST_JOBS=1), so that a test
+     * shows parts without writing gigabytes. */
+    int64_t part_bytes;
 } jobs_config;
 
 typedef struct jobs_runner jobs_runner;
