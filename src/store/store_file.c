@@ -117,6 +117,18 @@ static store_err fdone_fn(store_tx *tx, void *ctx)
     return rc == STORE_NOMATCH ? STORE_ABSENT : rc;
 }
 
+static store_err fdrop_fn(store_tx *tx, void *ctx)
+{
+    return ops(tx)->blob_delete(tx, *(int32_t *)ctx);
+}
+
+/* Deletes file record id (a failed write's; store_blob_delete leaves
+ * files alone). */
+static void file_drop(store_t *s, int32_t id)
+{
+    (void)store_run(s, STORE_TX_WRITE, fdrop_fn, &id);
+}
+
 /* fpieces_fn's commit sets w->off; store_run may run it again only after
  * a rollback, so w->off is what is stored. */
 static store_err file_copy(fwrite_ctx *w)
@@ -127,7 +139,7 @@ static store_err file_copy(fwrite_ctx *w)
     if (rc == STORE_OK)
         rc = store_run(w->s, STORE_TX_WRITE, fdone_fn, w);
     if (rc != STORE_OK && w->blob_id > 0)
-        (void)store_blob_delete(w->s, w->blob_id); /* else the sweep takes it */
+        file_drop(w->s, w->blob_id); /* else the sweep takes it */
     return rc;
 }
 
@@ -229,7 +241,7 @@ store_err store_task_output_put(store_t *s, int64_t task_id, const store_content
             break;
     }
     for (int i = 0; rc != STORE_OK && i < n; i++)
-        (void)store_blob_delete(s, ids[i]); /* nothing is left of a failed output */
+        file_drop(s, ids[i]); /* nothing is left of a failed output */
     if (rc == STORE_OK)
         *first = ids[0];
     return rc;

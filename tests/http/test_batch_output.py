@@ -9,7 +9,10 @@ makes an output of {"Bytes": "N"} at once: zeros but for the offset as 8
 big-endian bytes at every 64 KiB. CRMBLOB_TEST_PART_BYTES makes parts small,
 so that parts are shown without gigabytes.
 """
+import io
+import json
 import sqlite3
+import tarfile
 import time
 
 import pytest
@@ -131,6 +134,45 @@ def test_every_way_a_task_goes_takes_its_parts(osrv):
     for t in ids:
         assert_error(admin.get(f"{TASK}/{t}"), 404)
     assert leftovers(osrv) == (0, 0, 0)
+
+
+def test_parts_are_no_pictures(osrv):
+    """A part's BlobId is no BLOB record to the image routes, the sweep
+    leaves it (it is linked to its task), and it is not exported."""
+    admin = osrv.client("admin")
+    tid, t = make_output(admin, PART + 7)
+    if osrv.pg_schema:
+        first = int(osrv.pg_schema.sql(f"SELECT output_blob FROM batch_task WHERE id = {tid}"))
+    else:
+        first = count(osrv, f"SELECT output_blob FROM batch_task WHERE id = {tid}")
+    assert first > 0
+    r = admin.post(f"{BLOB_AGENT}/GetBlobEntity?blobEntityId={first}")
+    assert r.status_code == 200 and r.json() is None, r.text[:300]
+    r = admin.post(f"{BLOB_AGENT}/GetBlobStream", json={"BlobEntityId": first},
+                   headers={"Accept": "application/octet-stream"})
+    assert r.status_code == 200 and r.content == b"", r.content[:100]
+    # not linked to an entity, not changed nor deleted by BlobId
+    pid = admin.create("Person")
+    r = admin.post(f"{BLOB_AGENT}/ChangePersonImage", json={"PersonId": pid, "blobId": first})
+    assert_error(r, 400)
+    r = admin.post(f"{BLOB_AGENT}/DeleteBlobEntity?blobEntityId={first}")
+    assert r.status_code == 204, r.text[:300]
+    assert count(osrv, f"SELECT count(*) FROM blob WHERE id = {first}") == 1
+    assert len(download(osrv, "admin", tid).content) == PART + 7
+    # an export holds no earlier output (its own neither)
+    r = admin.post(TASK, json={"Name": "crmblob.export", "ParameterObject": {}})
+    eid = r.json()
+    t0 = time.monotonic()
+    while admin.get(f"{TASK}/{eid}").json()["State"] not in ("Succeeded", "Failed"):
+        assert time.monotonic() - t0 < 30
+        time.sleep(0.05)
+    with tarfile.open(fileobj=io.BytesIO(download(osrv, "admin", eid).content)) as tar:
+        names = tar.getnames()
+        manifest = tar.extractfile("manifest.jsonl").read().decode()
+    assert names == ["manifest.jsonl"], names
+    assert all(json.loads(line)["BlobId"] != first for line in manifest.splitlines()), manifest
+    for t in (tid, eid):
+        admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": t})
 
 
 def vm_hwm_kib(pid):
