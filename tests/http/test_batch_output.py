@@ -226,3 +226,42 @@ def test_output_deleted_while_sent_cuts_the_connection(bigsrv):
     assert got < n
     assert leftovers(bigsrv) == (0, 0, 0)
     assert "GetOutputFromBatch: the output ended early (ABSENT)" in bigsrv.log()
+
+
+class GraceServer(Server):
+    """A server that sweeps unlinked records after 1 s (every 0.5 s)."""
+
+    def serve_argv(self):
+        return [*super().serve_argv(), "--blob-grace", "1s"]
+
+
+def test_a_writer_killed_leaves_nothing(tmp_path):
+    """kill -9 while an output is being stored: after a restart the sweep
+    deletes the part begun (unlinked since its last piece) and the reaper
+    fails the task; a finished output stays through many sweeps."""
+    s = GraceServer(tmp_path, env={"CRMBLOB_TEST_JOBS": "1"})
+    s.create_users()
+    s.start()
+    admin = s.client("admin")
+    kept, _ = make_output(admin, 3 * MiB)
+    r = admin.post(TASK, json={"Name": OUTPUT, "ParameterObject": {"Bytes": str(400 * MiB)}})
+    tid = r.json()
+    t0 = time.monotonic()
+    while count(s, f"SELECT count(*) FROM batch_file WHERE task_id = {tid} AND done = 0") == 0:
+        assert time.monotonic() - t0 < 30, "no part begun"
+        time.sleep(0.01)
+    s.kill9()
+    assert count(s, f"SELECT count(*) FROM batch_file WHERE task_id = {tid}") > 0
+    s.start()
+    admin = s.client("admin")
+    t0 = time.monotonic()
+    while (count(s, f"SELECT count(*) FROM batch_file WHERE task_id = {tid}") > 0
+           or admin.get(f"{TASK}/{tid}").json()["State"] != "Failed"):
+        assert time.monotonic() - t0 < 20, "the part begun is still there"
+        time.sleep(0.2)
+    assert count(s, "SELECT count(*) FROM blob_piece WHERE blob_id NOT IN "
+                    "(SELECT blob_id FROM batch_file)") == 0
+    r = download(s, "admin", kept)  # swept many times over meanwhile
+    assert len(r.content) == 3 * MiB
+    check_marks(r.content)
+    assert s.stop() == 0, s.log()[-2000:]
