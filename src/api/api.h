@@ -86,6 +86,12 @@ typedef struct {
     void *cls;
 } api_body_owner;
 
+/* A body pulled front to back while it is sent: up to n bytes into buf,
+ * answering how many (> 0), or -1 on an error (the connection is then
+ * closed: the client, told the length, sees the body cut short). Never 0
+ * before the body's length is reached. */
+typedef long (*api_pull_fn)(void *ctx, char *buf, size_t n);
+
 typedef struct {
     int status;
     const char *content_type; /* NULL: no body */
@@ -97,6 +103,11 @@ typedef struct {
     bool from_fd;
     int body_fd;
     int64_t body_off;
+    /* from_pull: the body is body_len bytes (body NULL) that pull(pull_ctx,
+     * ...) hands out; owner releases pull_ctx once sent or dropped */
+    bool from_pull;
+    api_pull_fn pull;
+    void *pull_ctx;
     api_header headers[API_MAX_HEADERS];
     size_t nheaders;
     bool close; /* close the connection after answering */

@@ -310,6 +310,10 @@ void api_answer_lent(api_exchange *x, int status, const char *type, const void *
  * spooled by the store): sent from the file, never read into memory. */
 void api_answer_fd(api_exchange *x, int status, const char *type, int fd, int64_t off, size_t len,
                    api_body_owner owner);
+/* The body is len bytes pull(ctx, ...) hands out while it is sent (an
+ * output streamed from the store), ctx released by owner. */
+void api_answer_pull(api_exchange *x, int status, const char *type, api_pull_fn pull, void *ctx,
+                     uint64_t len, api_body_owner owner);
 void api_answer_empty(api_exchange *x, int status);
 /* Takes back the answer given (an error a later finding outranks), with
  * the headers added since there were headers_before of them. */

@@ -32,6 +32,11 @@ typedef struct {
      * src/api. NULL: job_import_picture answers CB_EUNAVAILABLE. */
     bulk_put_fn put_picture;
     void *put_ctx;
+    /* An output is stored in parts of at most this many bytes; 0:
+     * STORE_PART_MAX (1 GiB). Smaller only in the test suite's servers
+     * (CRMBLOB_TEST_PART_BYTES with CRMBLOB_TEST_JOBS=1), so that a test
+     * shows parts without writing gigabytes. */
+    int64_t part_bytes;
 } jobs_config;
 
 typedef struct jobs_runner jobs_runner;

@@ -171,6 +171,11 @@ typedef struct {
     const char *col[STORE_COPY_MAXCOLS];
     store_col_kind kind[STORE_COPY_MAXCOLS];
     bool seq; /* its ids come from a sequence (ids_high, ids_settle apply) */
+    /* The rows a copy takes: an SQL condition on the table's row, the same
+     * on every backend (the BLOB table: not the files of batch tasks, which
+     * go with their tasks, never copied); NULL: every row. copy_count and
+     * copy_next apply it. */
+    const char *only;
 } store_copy_def;
 
 /* The definition of table t (store_copy.c); valid for the process's life. */
@@ -347,7 +352,8 @@ struct store_be_ops {
     /* DELETE the records with unlinked_ms < cutoff that nothing links;
      * *n of them (not their cascades) */
     store_err (*blob_sweep)(store_tx *tx, int64_t cutoff, int64_t *n);
-    /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
+    /* rewrite walk: the next record with bytes after `after`, a task's file
+     * (batch_file) left out; ABSENT past the end */
     store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);
 
     /* ---- the project image library (schema v8: project_library) ---- */
@@ -433,7 +439,7 @@ struct store_be_ops {
      * Raw rows of the store_copy_table tables, keyed by their first
      * column (an id; meta: its name, ordered bytewise). No rule is applied
      * and nothing is decided: the copy recipe does that. */
-    /* count(*) of table t */
+    /* count(*) of table t's rows (store_copy_def.only) */
     store_err (*copy_count)(store_tx *tx, store_copy_table t, int64_t *n);
     /* up to max rows of t whose key is above after's (NULL: from the
      * first), in key order, their values in a; *n < max: the last ones */

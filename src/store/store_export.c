@@ -10,6 +10,9 @@
  * and each picture is decoded by the store's codec on its way to the
  * caller's sink.
  *
+ * The files of batch tasks (outputs, import inputs: store_file.c) are not
+ * pictures: the BLOB table's copy rows leave them out (store_copy_def.only).
+ *
  * Invariants: one batch of rows, the map of links and one piece buffer in
  * memory; nothing is written; a database error ends the walk (PostgreSQL
  * refuses every later statement of the transaction), a picture that does

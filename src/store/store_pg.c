@@ -276,7 +276,9 @@ static const pgc_stmt fixed[S_FIXED] = {
     [S_BLOB_DELETE] = {"blob_delete", "DELETE FROM blob WHERE id = $1", 0},
     [S_BLOB_NEXT_STORED] =
         {"blob_next_stored",
-         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1", 0},
+         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 AND NOT EXISTS "
+         "(SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id) ORDER BY id LIMIT 1",
+         0},
     [S_LIB_ADD] = {"lib_add", "INSERT INTO project_library(blob_id, added_ms) VALUES($1, $2)", 0},
     [S_LIB_NEXT] = {"lib_next",
                     "SELECT blob_id FROM project_library WHERE blob_id > $1 ORDER BY blob_id "
@@ -2532,11 +2534,13 @@ static void copy_sql(arena_t *a, store_copy_table t, pgc_stmt *st)
         vals = arena_printf(a, "%s%s$%d", vals, i ? ", " : "", i + 1);
     }
     const char *seq = arena_printf(a, "pg_get_serial_sequence('%s', 'id')", n);
+    const char *only = d->only ? d->only : "true";
     const char *sql[C_COUNT] = {
-        [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s", n),
-        [C_FIRST] = arena_printf(a, "SELECT %s FROM %s ORDER BY %s LIMIT $1", cols, n, key),
-        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 ORDER BY %s LIMIT $2", cols, n,
-                                 key, key),
+        [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s WHERE %s", n, only),
+        [C_FIRST] =
+            arena_printf(a, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $1", cols, n, only, key),
+        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 AND %s ORDER BY %s LIMIT $2",
+                                 cols, n, key, only, key),
         [C_PUT] = arena_printf(a, "INSERT INTO %s(%s) VALUES(%s)", n, cols, vals),
         /* the sequence's last value (NULL until it gave one) */
         [C_HIGH] = d->seq ? arena_printf(

@@ -376,7 +376,9 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-    [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 ORDER BY id LIMIT 1",
+    /* a task's file is no picture: the rekey leaves it (see store.h) */
+    [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 AND NOT EXISTS "
+                       "(SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id) ORDER BY id LIMIT 1",
     [Q_LIB_ADD] = "INSERT INTO project_library(blob_id, added_ms) VALUES(?1, ?2)",
     [Q_LIB_NEXT] = "SELECT blob_id FROM project_library WHERE blob_id > ?1 ORDER BY blob_id LIMIT 1",
     /* the record changed (sizes, flags), the served bytes did not: version stays */
@@ -3280,8 +3282,10 @@ static store_err copy_int(struct conn *c, const char *sql, int64_t *out)
 
 static store_err be_copy_count(store_tx *tx, store_copy_table t, int64_t *n)
 {
-    char sql[128];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", store_copy_def_of(t)->name);
+    const store_copy_def *d = store_copy_def_of(t);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s", d->name,
+             d->only ? d->only : "1");
     return copy_int(tx_conn(tx), sql, n);
 }
 
@@ -3326,16 +3330,17 @@ static store_err be_copy_next(store_tx *tx, store_copy_table t, const store_copy
 {
     const store_copy_def *d = store_copy_def_of(t);
     struct conn *c = tx_conn(tx);
-    char cols[1024], sql[1400];
+    char cols[1024], sql[1600];
     sqlite3_stmt *st = NULL;
+    const char *only = d->only ? d->only : "1";
     *n = 0;
     copy_list(d, false, cols, sizeof(cols));
     if (after != NULL)
-        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s > ?1 ORDER BY %s LIMIT ?2", cols,
-                 d->name, d->col[0], d->col[0]);
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s > ?1 AND %s ORDER BY %s LIMIT ?2",
+                 cols, d->name, d->col[0], only, d->col[0]);
     else
-        snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s LIMIT ?2", cols, d->name,
-                 d->col[0]);
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ?2", cols, d->name,
+                 only, d->col[0]);
     store_err rc = copy_prepare(c, sql, &st);
     if (rc == STORE_OK && after != NULL)
         copy_bind(st, 1, d->kind[0], after);
