@@ -36,14 +36,17 @@ typedef struct {
     json_t *problems; /* the first RESPONSE_PROBLEMS */
     store_reader *r;
     store_err read_err;
+    int64_t size, read, shown; /* the archive's bytes: all, read, at the last progress */
 } import_run;
+
+#define READ_SHARE 10 /* percent of the progress bar for reading the archive */
 
 static void on_start(void *c, const char *what, int64_t total)
 {
     import_run *x = c;
     (void)what;
     x->total = total;
-    job_progress(x->ctx, 0, "importing pictures");
+    job_progress(x->ctx, READ_SHARE, "importing pictures");
 }
 
 static void on_step(void *c, int64_t items, int64_t bytes)
@@ -53,7 +56,8 @@ static void on_step(void *c, int64_t items, int64_t bytes)
     (void)bytes;
     x->done += items;
     snprintf(d, sizeof(d), "%lld of %lld pictures", (long long)x->done, (long long)x->total);
-    job_progress(x->ctx, x->total > 0 ? (int)(x->done * 99 / x->total) : 0, d);
+    job_progress(
+        x->ctx, READ_SHARE + (x->total > 0 ? (int)(x->done * (99 - READ_SHARE) / x->total) : 0), d);
 }
 
 static void on_problem(void *c, const char *line)
@@ -82,7 +86,14 @@ static bool on_cancelled(void *c)
 static int read_archive(void *c, void *buf, size_t n, size_t *got)
 {
     import_run *x = c;
+    char d[96];
     x->read_err = store_reader_read(x->r, buf, n, got);
+    x->read += (int64_t)*got;
+    if (x->read - x->shown >= (1 << 20) || (*got == 0 && x->read > x->shown)) {
+        x->shown = x->read;
+        snprintf(d, sizeof(d), "reading the archive: %.1f MiB", (double)x->read / (1 << 20));
+        job_progress(x->ctx, x->size > 0 ? (int)(x->read * READ_SHARE / x->size) : 0, d);
+    }
     return x->read_err == STORE_OK ? 0 : -1;
 }
 
@@ -141,12 +152,17 @@ static int read_params(job_ctx *ctx, const json_t *params, int64_t *blob, int64_
 static int open_archive(import_run *x, int64_t blob, int64_t task)
 {
     store_t *st = job_store(x->ctx);
-    int64_t size = 0;
+    model_blob rec = {0};
     char res[160];
-    store_err e = blob > 0 && blob <= INT32_MAX
-                      ? store_blob_reader_open(st, NULL, (int32_t)blob, NULL, &x->r)
-                  : task > 0 ? store_task_output_open(st, task, &size, &x->r)
+    arena_t *a = arena_create();
+    store_err e = a == NULL ? STORE_INTERNAL
+                  : blob > 0 && blob <= INT32_MAX
+                      ? store_blob_reader_open(st, a, (int32_t)blob, &rec, &x->r)
+                  : task > 0 ? store_task_output_open(st, task, &x->size, &x->r)
                              : STORE_ABSENT;
+    if (blob > 0)
+        x->size = rec.original_size;
+    arena_destroy(a);
     if (e == STORE_OK)
         return 0;
     if (e == STORE_ABSENT && blob > 0)
