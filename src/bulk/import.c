@@ -25,8 +25,9 @@
  * while it walks), and the job's source (a store_reader of an uploaded
  * record or a task's output) reads front to back only; a seek-first path
  * for files would be a second way of doing the same with its own bugs.
- * The spool costs disk (at most the archive's size, freed at the end),
- * never memory: members stream through a 64 KiB buffer, and the checks
+ * The spool costs disk (at most the archive's size, freed at the end; a
+ * folder left by an import that was killed is removed by the next one,
+ * which can take its lock), never memory: members stream through a 64 KiB buffer, and the checks
  * and rerun semantics are the directory's, once.
  *
  * Invariants: a picture is never held whole in memory (the worker and the
@@ -51,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -706,16 +708,71 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
+/* A spool folder is locked (flock on LOCK_NAME inside it) while its import
+ * runs; the lock file gets its name only once locked, so a folder whose lock
+ * can be taken is one whose import was killed (kill -9, a crash): removed. */
+#define SPOOL_PREFIX "crmblob-import-"
+#define LOCK_NAME ".crmblob-import-lock"
+
+static void sweep_stale(importer *im, const char *spool)
+{
+    DIR *d = opendir(spool);
+    struct dirent *e;
+    char path[PATH_MAX];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) != 0)
+            continue;
+        int n = snprintf(path, sizeof(path), "%s/%s", spool, e->d_name);
+        if (n < 0 || (size_t)n + sizeof("/" LOCK_NAME) > sizeof(path))
+            continue;
+        memcpy(path + n, "/" LOCK_NAME, sizeof("/" LOCK_NAME));
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            if (fd >= 0)
+                close(fd);
+            continue; /* no lock file yet, or its import runs */
+        }
+        path[n] = '\0';
+        if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0)
+            note(im, "removed %s, left by an import that was killed", path);
+        close(fd);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
+/* Locks the new folder root: the lock fd, or -1. */
+static int lock_spool(const char *root)
+{
+    char tmp[PATH_MAX + 64], path[PATH_MAX + 64];
+    if (snprintf(tmp, sizeof(tmp), "%s/" LOCK_NAME ".new", root) >= (int)sizeof(tmp) ||
+        snprintf(path, sizeof(path), "%s/" LOCK_NAME, root) >= (int)sizeof(path))
+        return -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && (flock(fd, LOCK_EX) != 0 || rename(tmp, path) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 static bulk_rc import_tar(importer *im, const bulk_import_source *src)
 {
     bulk_tar_reader *t = malloc(sizeof(*t));
     char root[PATH_MAX];
     bulk_rc rc = BULK_FAILED;
-    snprintf(root, sizeof(root), "%s/crmblob-import-XXXXXX",
-             im->o->spool_dir ? im->o->spool_dir : "/tmp");
-    if (t == NULL || mkdtemp(root) == NULL) {
-        problem(im, "the archive", "cannot make a spool folder under %s: %s",
-                im->o->spool_dir ? im->o->spool_dir : "/tmp", strerror(errno));
+    const char *spool = im->o->spool_dir ? im->o->spool_dir : "/tmp";
+    int lock = -1;
+    sweep_stale(im, spool);
+    snprintf(root, sizeof(root), "%s/" SPOOL_PREFIX "XXXXXX", spool);
+    bool made = t != NULL && mkdtemp(root) != NULL;
+    if (made)
+        lock = lock_spool(root);
+    if (lock < 0) {
+        int err = errno;
+        if (made)
+            (void)nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        problem(im, "the archive", "cannot make a spool folder under %s: %s", spool, strerror(err));
         free(t);
         return BULK_FAILED;
     }
@@ -726,6 +783,7 @@ static bulk_rc import_tar(importer *im, const bulk_import_source *src)
         rc = atomic_load(&im->stop) ? BULK_CANCELLED : import_dir(im, root);
     if (nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
         note(im, "the spool folder %s could not be removed", root);
+    close(lock);
     free(t);
     return rc;
 }

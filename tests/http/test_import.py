@@ -10,9 +10,10 @@ an absolute name, a truncated archive, a wrong checksum) import nothing
 and say why, naming the member. Runs on PostgreSQL too (CRMBLOB_TEST_DB=pg).
 """
 import io
+import subprocess
 import tarfile
 
-from conftest import Server
+from conftest import BIN, Server
 from test_export import USERS, CLIENT_FIELDS, exported, manifest, ok, run, source  # noqa: F401
 
 KINDS = {"person": "Person", "contact": "Contact", "product": "Product", "project": "Project"}
@@ -156,3 +157,35 @@ def test_library_round_trip_through_an_archive(tmp_path):
             assert r.status_code == 200 and r.content == data(name)
     finally:
         assert dst.stop() == 0
+
+
+def test_a_killed_imports_spool_folder_is_removed_by_the_next(exported, tmp_path):
+    """An import holds a lock on its spool folder; a folder whose lock can
+    be taken was left by an import that was killed (kill -9), and the next
+    import removes it. One whose import still runs is left alone."""
+    import fcntl
+    import os
+    arc = tar_of(exported, tmp_path / "export.tar")
+    dst = Server(tmp_path / "dst", users=USERS)
+    db = str(dst.db)
+    spool = os.path.dirname(db) if db.endswith(".db") else str(tmp_path / "spool")
+    os.makedirs(spool, exist_ok=True)
+    dead, alive = os.path.join(spool, "crmblob-import-dead01"), os.path.join(spool,
+                                                                           "crmblob-import-live01")
+    for d in (dead, alive):
+        os.makedirs(os.path.join(d, "person"))
+        open(os.path.join(d, "person", "1.jpg"), "wb").write(b"x" * 1000)
+        open(os.path.join(d, ".crmblob-import-lock"), "w").close()
+    held = open(os.path.join(alive, ".crmblob-import-lock"))
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a running import holds it
+    try:
+        p = subprocess.run([str(BIN), "import", str(arc), "--db", db], capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "TMPDIR": spool})
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert f"removed {dead}, left by an import that was killed" in p.stderr, p.stderr
+        assert not os.path.exists(dead) and os.path.exists(alive)
+        assert "imported 5 pictures" in p.stdout, p.stdout
+        left = [n for n in os.listdir(spool) if n.startswith("crmblob-import-")]
+        assert left == ["crmblob-import-live01"], left  # its own is gone too
+    finally:
+        held.close()
