@@ -682,19 +682,15 @@ static int unpack(importer *im, bulk_tar_reader *t, const char *root)
     bulk_tar_member m;
     char *buf = malloc(COPY_PIECE);
     int rc = buf == NULL ? -1 : 0;
+    if (buf == NULL)
+        problem(im, "the archive", "no memory to unpack it");
     while (rc == 0 && !cancelled(im) && (rc = bulk_tar_next(t, &m)) == BULK_TAR_MEMBER) {
         rc = 0;
         if (m.kind == BULK_TAR_FILE)
             rc = unpack_file(im, t, root, m.name, buf);
-        else if (m.kind == BULK_TAR_DIR)
-            rc = make_parents(root, m.name) == 0 ? 0 : -2;
-        else
+        else if (m.kind != BULK_TAR_DIR) /* folders: made for the files under them */
             note(im, "archive member %s: of type '%c', skipped (only files and folders are read)",
                  m.name, m.type > ' ' && m.type < 127 ? m.type : '?');
-        if (rc == -2) {
-            problem(im, m.name, "cannot be unpacked: %s", strerror(errno));
-            rc = -1;
-        }
     }
     free(buf);
     if (rc == BULK_TAR_ERROR && t->failed)
