@@ -31,9 +31,11 @@
  * and rerun semantics are the directory's, once.
  *
  * Invariants: a picture is never held whole in memory (the worker and the
- * store pread it; its hash is taken a piece at a time); the list of
- * pictures to import holds a small entry per picture (kind, id, path and
- * the manifest's short fields), nothing of their bytes; per-picture
+ * store pread it; its hash is taken a piece at a time); a manifest's
+ * pictures are held CHUNK at a time (a small entry each: kind, id, path,
+ * the manifest's short fields), so memory is bounded whatever the export's
+ * size; a folder without manifest is listed whole (an entry per file: two
+ * files naming one entity are refused, wherever they are); per-picture
  * problems are reported through hooks->problem and the rest imported; a
  * rerun skips a picture the entity already has with the same size and
  * SHA-256; hooks->cancelled is polled before each picture and each member,
@@ -65,6 +67,7 @@
 #define MAX_THREADS 64
 #define HASH_PIECE (256 * 1024)
 #define COPY_PIECE (64 * 1024)
+#define CHUNK 4096 /* pictures of a manifest held at a time */
 
 typedef struct {
     model_kind kind;
@@ -91,24 +94,33 @@ typedef struct {
 
 /* ---- problems ------------------------------------------------------------ */
 
-static void problem(importer *im, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(importer *im, const char *path, const char *fmt, ...)
+/* A problem with path; item: it is one of the pictures counted in the
+ * run's total, done with now (a step). */
+static void say(importer *im, bool item, const char *path, const char *why)
 {
-    char why[512], line[PATH_MAX + 600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
-    va_end(ap);
+    char line[PATH_MAX + 600];
     snprintf(line, sizeof(line), "%s: %s", strlen(path) > im->strip ? path + im->strip : path, why);
     pthread_mutex_lock(&im->mu);
     im->s->problems++;
     if (im->h->problem != NULL)
         im->h->problem(im->h->ctx, line);
-    if (im->started && im->h->step != NULL) /* a picture's problem: it is done with */
+    if (item && im->started && im->h->step != NULL)
         im->h->step(im->h->ctx, 1, 0);
     pthread_mutex_unlock(&im->mu);
+}
+
+static void problem(importer *im, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A picture's problem (or, before the run starts, the source's). */
+static void problem(importer *im, const char *path, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    say(im, true, path, why);
 }
 
 static void note(importer *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -241,7 +253,7 @@ static int manifest_pic(importer *im, const char *dir, const char *line, size_t 
         break;
     case BULK_MANIFEST_BAD:
         snprintf(where, sizeof(where), "manifest.jsonl line %d", no);
-        problem(im, where, "%s", why);
+        say(im, false, where, why); /* no picture of the total */
         break;
     case BULK_MANIFEST_IMAGE:
     case BULK_MANIFEST_LIBRARY: {
@@ -273,17 +285,43 @@ static void skip_line(FILE *f)
         ;
 }
 
-static int scan_manifest(importer *im, const char *dir, FILE *f)
+/* The next line of f into line (its length), or -1 at the end. A line
+ * longer than a record's is cut (and refused by bulk_manifest_parse by its
+ * length), its rest skipped unread. */
+static ssize_t next_line(FILE *f, char *line)
 {
-    char *line = malloc(BULK_MANIFEST_LINE_MAX + 2);
-    int no = 0, rc = line == NULL ? -1 : 0;
-    while (rc == 0 && fgets(line, BULK_MANIFEST_LINE_MAX + 2, f) != NULL) {
-        size_t len = strlen(line); /* a NUL inside ends it: jansson refuses the rest anyway */
-        if (len == BULK_MANIFEST_LINE_MAX + 1 && line[len - 1] != '\n')
-            skip_line(f); /* bulk_manifest_parse refuses it by its length */
-        rc = manifest_pic(im, dir, line, len, ++no);
+    if (fgets(line, BULK_MANIFEST_LINE_MAX + 2, f) == NULL)
+        return -1;
+    size_t len = strlen(line); /* a NUL inside ends it: jansson refuses the rest anyway */
+    if (len == BULK_MANIFEST_LINE_MAX + 1 && line[len - 1] != '\n')
+        skip_line(f);
+    return (ssize_t)len;
+}
+
+/* The pictures f names (a first pass, for the run's total). */
+static int64_t count_manifest(FILE *f, char *line)
+{
+    int64_t n = 0;
+    ssize_t len;
+    while ((len = next_line(f, line)) >= 0) {
+        json_t *hold = NULL;
+        bulk_manifest_rec r;
+        const char *why;
+        bulk_manifest_kind k = bulk_manifest_parse(line, (size_t)len, &hold, &r, &why);
+        n += k == BULK_MANIFEST_IMAGE || k == BULK_MANIFEST_LIBRARY;
+        json_decref(hold);
     }
-    free(line);
+    return n;
+}
+
+/* Up to CHUNK pictures of f into im->pics (*eof: f is read). -1: no memory. */
+static int scan_manifest(importer *im, const char *dir, FILE *f, char *line, int *no, bool *eof)
+{
+    ssize_t len = 0;
+    int rc = 0;
+    while (rc == 0 && im->n < CHUNK && (len = next_line(f, line)) >= 0)
+        rc = manifest_pic(im, dir, line, (size_t)len, ++*no);
+    *eof = len < 0;
     return rc;
 }
 
@@ -326,17 +364,11 @@ static void drop_twins(importer *im)
     im->n = out;
 }
 
-/* Fills im's pictures from dir: 0, or -1 (said why). */
+/* Fills im's pictures from a folder without manifest: 0, or -1 (said why). */
 static int scan(importer *im, const char *dir)
 {
-    char mpath[PATH_MAX];
-    snprintf(mpath, sizeof(mpath), "%s/manifest.jsonl", dir);
-    FILE *m = im->o->entity < 0 ? fopen(mpath, "re") : NULL;
     int rc;
-    if (m != NULL) {
-        rc = scan_manifest(im, dir, m);
-        fclose(m);
-    } else if (im->o->entity >= 0) {
+    if (im->o->entity >= 0) {
         if ((rc = scan_flat(im, dir, (model_kind)im->o->entity)) != 0)
             problem(im, strlen(dir) >= im->strip ? dir : "the archive", "%s", strerror(errno));
     } else
@@ -593,17 +625,25 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The run's total is known: the hooks hear it. */
+static void start_run(importer *im, int64_t total)
+{
+    im->s->pictures = total;
+    pthread_mutex_lock(&im->mu);
+    if (im->h->start != NULL)
+        im->h->start(im->h->ctx, "import", total);
+    im->started = true;
+    pthread_mutex_unlock(&im->mu);
+}
+
+/* im->pics stored by the threads. */
 static void run_threads(importer *im)
 {
     pthread_t t[MAX_THREADS];
     unsigned n = im->o->threads ? im->o->threads : DEFAULT_THREADS, started = 0;
     if (n > MAX_THREADS)
         n = MAX_THREADS;
-    pthread_mutex_lock(&im->mu);
-    if (im->h->start != NULL)
-        im->h->start(im->h->ctx, "import", (int64_t)im->n);
-    im->started = true;
-    pthread_mutex_unlock(&im->mu);
+    atomic_store(&im->next, 0);
     while (started < n && pthread_create(&t[started], NULL, worker, im) == 0)
         started++;
     if (started == 0)
@@ -612,12 +652,53 @@ static void run_threads(importer *im)
         pthread_join(t[i], NULL);
 }
 
+static void pics_clear(importer *im)
+{
+    for (size_t i = 0; i < im->n; i++)
+        pic_free(&im->pics[i]);
+    im->n = 0;
+}
+
+/* An export's pictures, CHUNK at a time (memory bounded whatever the
+ * manifest's length; the first pass counts them for the progress). Files
+ * naming one entity are refused within a chunk; our exports never write
+ * two image records for one entity. 0, or -1 (said why). */
+static int import_manifest(importer *im, const char *dir, FILE *f)
+{
+    char *line = malloc(BULK_MANIFEST_LINE_MAX + 2);
+    int no = 0, rc = line == NULL ? -1 : 0;
+    bool eof = false;
+    if (rc == 0) {
+        start_run(im, count_manifest(f, line));
+        rewind(f);
+    }
+    while (rc == 0 && !eof && !cancelled(im)) {
+        rc = scan_manifest(im, dir, f, line, &no, &eof);
+        drop_twins(im);
+        run_threads(im);
+        pics_clear(im);
+    }
+    free(line);
+    if (rc != 0)
+        problem(im, "manifest.jsonl", "no memory to read it");
+    return rc;
+}
+
 static bulk_rc import_dir(importer *im, const char *dir)
 {
-    if (scan(im, dir) != 0)
+    char mpath[PATH_MAX];
+    snprintf(mpath, sizeof(mpath), "%s/manifest.jsonl", dir);
+    FILE *m = im->o->entity < 0 ? fopen(mpath, "re") : NULL;
+    int rc = 0;
+    if (m != NULL) {
+        rc = import_manifest(im, dir, m);
+        fclose(m);
+    } else if ((rc = scan(im, dir)) == 0) {
+        start_run(im, (int64_t)im->n);
+        run_threads(im);
+    }
+    if (rc != 0)
         return BULK_FAILED;
-    im->s->pictures = (int64_t)im->n;
-    run_threads(im);
     if (atomic_load(&im->stop))
         return BULK_CANCELLED;
     return im->s->problems > 0 ? BULK_PROBLEMS : BULK_OK;
