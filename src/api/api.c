@@ -352,8 +352,7 @@ void api_exchange_finish(api_exchange *x, const api_request *req)
 {
     if (x->answered)
         return;
-    if ((x->rm->body == BODY_IMAGE || x->rm->body == BODY_ARCHIVE) &&
-        !upload_finish(x, x->upload))
+    if ((x->rm->body == BODY_IMAGE || x->rm->body == BODY_ARCHIVE) && !upload_finish(x, x->upload))
         return;
     x->headers_before_finish = x->resp.nheaders;
     x->store = store_scope_open(x->api->store, x->arena);

@@ -132,7 +132,7 @@ bulk_rc bulk_rekey(store_t *st, const bulk_rekey_codecs *c, const bulk_hooks *h,
  * bulk_tar_read its bytes; what the caller does not read of a member is
  * skipped by the next bulk_tar_next. The reader allocates nothing; on
  * BULK_TAR_ERROR, why says what is wrong, naming the member. */
-#define BULK_TAR_NAME_MAX 1023      /* a member's name (GNU 'L', pax path) */
+#define BULK_TAR_NAME_MAX 1023       /* a member's name (GNU 'L', pax path) */
 #define BULK_TAR_PAX_MAX (64 * 1024) /* a pax header's records */
 
 /* Pulls up to n bytes into buf; *got 0 at the end. 0, or -1 on an error. */
@@ -177,21 +177,21 @@ bool bulk_id_of_name(const char *name, int32_t *id);
 #define BULK_MANIFEST_LINE_MAX (64 * 1024) /* a record's line: its strings are <= 254 chars */
 #define BULK_MANIFEST_FILE_MAX 1024
 typedef enum {
-    BULK_MANIFEST_IMAGE, /* an entity's image with its file: to import */
+    BULK_MANIFEST_IMAGE,   /* an entity's image with its file: to import */
     BULK_MANIFEST_LIBRARY, /* a picture of the project image library (Role "library") */
-    BULK_MANIFEST_SKIP,  /* a thumbnail, an unlinked record, a record without a file */
-    BULK_MANIFEST_BAD,   /* not a record (why says what is wrong) */
+    BULK_MANIFEST_SKIP,    /* a thumbnail, an unlinked record, a record without a file */
+    BULK_MANIFEST_BAD,     /* not a record (why says what is wrong) */
 } bulk_manifest_kind;
 typedef struct {
     model_kind kind;
     int32_t id;
-    const char *file; /* relative to the export, checked to stay inside it */
+    const char *file;                       /* relative to the export, checked to stay inside it */
     const char *sha256, *desc, *extra, *ct; /* NULL when absent */
 } bulk_manifest_rec;
 /* One line of manifest.jsonl (without its newline or with it); r's
  * strings live in *hold (json_decref it, also when BAD). */
 bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **hold,
-                                     bulk_manifest_rec *r, const char **why);
+                                       bulk_manifest_rec *r, const char **why);
 
 /* ---- the import (import.c) ---- */
 #define BULK_IMPORT_MEMBER_MAX (1LL << 32) /* an archive member (the manifest of ~5M records) */
@@ -201,9 +201,9 @@ bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **ho
 typedef struct {
     model_kind kind; /* the entity whose image it becomes */
     int32_t id;
-    bool library;    /* instead: a new record (for the project image library) with these: */
+    bool library; /* instead: a new record (for the project image library) with these: */
     const char *description, *extra_info, *conceptual_type; /* NULL: none */
-    int fd;          /* the plain picture bytes in fd[0, size) */
+    int fd; /* the plain picture bytes in fd[0, size) */
     int64_t size;
     /* Called once the picture is accepted, just before it is stored; its
      * error is returned as *se, nothing stored. May be NULL. */
@@ -216,14 +216,14 @@ typedef cb_err (*bulk_put_fn)(void *put_ctx, arena_t *a, const bulk_picture *p, 
                               store_err *se, char *why, size_t cap);
 
 typedef struct {
-    const char *dir;     /* a directory; NULL: a tar archive from read */
+    const char *dir; /* a directory; NULL: a tar archive from read */
     bulk_read_fn read;
     void *read_ctx;
 } bulk_import_source;
 
 typedef struct {
-    int entity;            /* model_kind of a flat folder of {id}.{ext}; -1: an export */
-    unsigned threads;      /* pictures stored at a time (0: 2) */
+    int entity;       /* model_kind of a flat folder of {id}.{ext}; -1: an export */
+    unsigned threads; /* pictures stored at a time (0: 2) */
     bulk_put_fn put;
     void *put_ctx;
     const char *spool_dir; /* where an archive is unpacked (NULL: /tmp) */
@@ -231,7 +231,7 @@ typedef struct {
 } bulk_import_opts;
 
 typedef struct {
-    int64_t pictures;  /* to import (known once the source is read) */
+    int64_t pictures; /* to import (known once the source is read) */
     int64_t imported, skipped, created, updated, library, left_out, problems;
 } bulk_import_stats;
 

@@ -86,8 +86,8 @@ static store_err manifest_line(exporter *x, const store_export_rec *r, const cha
                         r->kind >= 0 ? json_string(model_entity(r->kind)->table) : json_null());
     json_object_set_new(o, "EntityId", r->kind >= 0 ? json_integer(r->entity_id) : json_null());
     json_object_set_new(o, "Role",
-                        json_string(r->library    ? "library"
-                                    : r->kind < 0 ? "unlinked"
+                        json_string(r->library     ? "library"
+                                    : r->kind < 0  ? "unlinked"
                                     : r->thumbnail ? "thumbnail"
                                                    : "image"));
     json_object_set_new(o, "File", file ? json_string(file) : json_null());

@@ -61,7 +61,7 @@ static bulk_manifest_kind image_of(json_t *o, bulk_manifest_rec *r, const char *
 }
 
 bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **hold,
-                                     bulk_manifest_rec *r, const char **why)
+                                       bulk_manifest_rec *r, const char **why)
 {
     json_error_t err;
     *hold = NULL;

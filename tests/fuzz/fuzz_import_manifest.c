@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(r.kind >= 0 && r.kind < MODEL_KIND_COUNT && r.id > 0);
         check_file(r.file);
     } else if (k == BULK_MANIFEST_LIBRARY)
-        check_file(r.file); else if (k == BULK_MANIFEST_BAD)
+        check_file(r.file);
+    else if (k == BULK_MANIFEST_BAD)
         assert(why != NULL);
     json_decref(hold);
 
