@@ -244,7 +244,7 @@ export CRMBLOB_PG_CLUSTER := $(abspath scripts/pg-cluster.sh)
 # only SQLite can run skip themselves there, saying why.
 PG_TWICE := $(addprefix $(BUILD)/tests/,test_store test_store_blob test_store_entity \
               test_store_account test_store_variant test_store_cred test_store_race test_auth test_jobs \
-              test_task_edit)
+              test_task_edit test_store_task test_store_task_file)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(if $(PG_AVAILABLE),$(UNIT_BIN),$(filter-out $(PG_UNIT),$(UNIT_BIN))); do \
@@ -384,9 +384,6 @@ $(BUILD)/fuzz/fuzz_pg_conninfo: FUZZ_LINK = $(PG_OBJ) $(PG_LIBS)
 # The config file parser lives in src/cli, beside the program's main.
 $(BUILD)/fuzz/fuzz_conf: $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
 $(BUILD)/fuzz/fuzz_conf: FUZZ_LINK = $(filter-out $(BUILD)/src/main.o,$(BIN_OBJ))
-# What import reads is in the command line's code (src/cli/manifest.c), outside the library.
-$(BUILD)/fuzz/fuzz_import_manifest: $(BUILD)/src/cli/manifest.o
-$(BUILD)/fuzz/fuzz_import_manifest: FUZZ_LINK = $(BUILD)/src/cli/manifest.o
 
 fuzz-bins: $(FUZZ_BIN)
 

@@ -468,6 +468,7 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
     }
     api_config ac = {.spool_dir = spool_dir(st),
                      .spool_max = (int64_t)o->spool_mb * 1024 * 1024,
+                     .archive_max = (uint64_t)o->archive_max_mb * 1024 * 1024,
                      .cors_origins = o->cors,
                      .ncors = o->ncors,
                      .variant_cache_bytes = (int64_t)o->variant_cache_mb * 1024 * 1024,
@@ -483,11 +484,16 @@ static int cmd_serve(const cli_opts *o, int argc, char **argv)
         log_error("cannot start the BLOB sweeper");
         goto out;
     }
+    jobs_config jc = {.max_running = (int)o->batch_jobs,
+                      .keep_ms = (int64_t)o->batch_keep_s * 1000,
+                      .put_picture = api_bulk_put, /* the import job's upload path */
+                      .put_ctx = api};
     if (getenv("CRMBLOB_TEST_JOBS") != NULL && strcmp(getenv("CRMBLOB_TEST_JOBS"), "1") == 0) {
         log_warn("batch: the test suite's jobs are enabled (CRMBLOB_TEST_JOBS=1)");
         job_enable_test_jobs();
+        const char *pb = getenv("CRMBLOB_TEST_PART_BYTES"); /* outputs in small parts */
+        jc.part_bytes = pb != NULL ? strtoll(pb, NULL, 10) : 0;
     }
-    jobs_config jc = {.max_running = (int)o->batch_jobs, .keep_ms = (int64_t)o->batch_keep_s * 1000};
     if (jobs_runner_start(st, &jc, &runner) != CB_EOK) {
         log_error("cannot start the batch-task runner");
         sweeper_stop(&sw);

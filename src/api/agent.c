@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "api/api_int.h"
+#include "core/log.h"
 #include "core/text.h"
 
 typedef void (*agent_fn)(api_exchange *x, const api_request *req, json_t *args);
@@ -304,23 +305,82 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
 
 /* ---- batch task outputs (the tasks: batch.c) ---- */
 
+/* Pulls an output's bytes for the HTTP layer: -1 on any failure (logged),
+ * and the connection is closed, the client seeing the body cut short. */
+static long output_pull(void *ctx, char *buf, size_t n)
+{
+    size_t got = 0;
+    store_err e = store_reader_read(ctx, buf, n, &got);
+    if (e == STORE_OK && got > 0)
+        return (long)got;
+    log_warn("GetOutputFromBatch: the output ended early (%s)",
+             e == STORE_OK ? "shorter than announced" : store_err_name(e));
+    return -1;
+}
+
+static void output_release(void *ctx)
+{
+    store_reader_close(ctx);
+}
+
+/* An output asked for as base64 in a carrier is read whole: no more than
+ * this (the bytes themselves stream at any size). */
+#define OUTPUT_CARRIER_MAX ((int64_t)64 << 20)
+
+/* The reader's bytes, all size of them, into memory (taken by *bytes). */
+static store_err output_slurp(store_reader *r, int64_t size, void **bytes)
+{
+    unsigned char *p = malloc(size > 0 ? (size_t)size : 1);
+    size_t at = 0, got = 1;
+    store_err e = p == NULL ? STORE_INTERNAL : STORE_OK;
+    while (e == STORE_OK && got > 0 && at < (size_t)size)
+        if ((e = store_reader_read(r, p + at, (size_t)size - at, &got)) == STORE_OK)
+            at += got;
+    if (e == STORE_OK && at != (size_t)size)
+        e = STORE_CORRUPT;
+    if (e != STORE_OK)
+        free(p);
+    *bytes = e == STORE_OK ? p : NULL;
+    return e;
+}
+
 /* The output of a task the caller may see, as GetBlobStream answers a
- * record's bytes (null/empty when the task has none or is not there). */
+ * record's bytes (null/empty when the task has none or is not there):
+ * the bytes themselves stream from the store, piece by piece, while they
+ * are sent (all its parts, one after another); base64 in a carrier only
+ * up to OUTPUT_CARRIER_MAX. */
 static void get_output_from_batch(api_exchange *x, const api_request *req, json_t *args)
 {
     store_task t;
-    model_blob b;
-    void *stored = NULL;
-    size_t len = 0;
+    store_reader *r = NULL;
+    int64_t size = 0;
     int32_t id;
+    bool raw = true;
+    void *bytes = NULL;
     if (!arg_int(x, args, "BatchTaskId", false, &id))
         return;
     store_err e = batch_task_read(x, id, &t);
-    if (e == STORE_OK && t.output_blob == 0)
-        e = STORE_ABSENT;
     if (e == STORE_OK)
-        e = store_blob_content_get(x->store, x->arena, t.output_blob, &b, &stored, &len);
-    answer_stored_or_null(x, req, e, &b, stored, len);
+        e = store_task_output_open(x->store, id, &size, &r);
+    if (e != STORE_OK) {
+        answer_stored_or_null(x, req, e, NULL, NULL, 0);
+        return;
+    }
+    const char *accept = req->header(req->conn, "Accept");
+    if (!wants_raw(x, accept, NULL, &raw) || raw) {
+        if (raw)
+            api_answer_pull(x, 200, "application/octet-stream", output_pull, r, (uint64_t)size,
+                            (api_body_owner){output_release, r});
+        else
+            store_reader_close(r);
+        return;
+    }
+    e = size > OUTPUT_CARRIER_MAX ? STORE_TOO_LARGE : output_slurp(r, size, &bytes);
+    store_reader_close(r);
+    if (e != STORE_OK)
+        api_fail_store(x, e, NULL);
+    else
+        answer_binary(x, req, NULL, bytes, (size_t)size);
 }
 
 /* Deletes the task with its output record (bytes, variants) and link;

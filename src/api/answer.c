@@ -57,6 +57,16 @@ void api_answer_fd(api_exchange *x, int status, const char *type, int fd, int64_
     x->resp.body_off = off;
 }
 
+void api_answer_pull(api_exchange *x, int status, const char *type, api_pull_fn pull, void *ctx,
+                     uint64_t len, api_body_owner owner)
+{
+    assert(pull != NULL);
+    api_answer_lent(x, status, type, NULL, (size_t)len, owner);
+    x->resp.from_pull = true;
+    x->resp.pull = pull;
+    x->resp.pull_ctx = ctx;
+}
+
 void api_answer_empty(api_exchange *x, int status)
 {
     set_status(x, status);
@@ -73,6 +83,9 @@ void api_answer_withdraw(api_exchange *x, size_t headers_before)
     x->resp.body = NULL;
     x->resp.body_len = 0;
     x->resp.from_fd = false;
+    x->resp.from_pull = false;
+    x->resp.pull = NULL;
+    x->resp.pull_ctx = NULL;
     x->resp.nheaders = headers_before;
     x->answered = false;
 }

@@ -17,6 +17,7 @@
 #include "core/text.h"
 
 #define DEFAULT_IMAGE_MAX (10u * 1024u * 1024u)
+#define DEFAULT_ARCHIVE_MAX (1024ull * 1024u * 1024u)
 #define DEFAULT_JSON_MAX (64u * 1024u)
 #define DEFAULT_SPOOL_MAX (256 * 1024 * 1024) /* upload spools in flight */
 #define MULTIPART_OVERHEAD (64u * 1024u)      /* part headers and boundaries */
@@ -34,6 +35,8 @@ cb_err api_create(store_t *store, auth_t *auth, const api_config *cfg, api_t **o
     health_init(&api->health);
     if (api->cfg.image_max == 0)
         api->cfg.image_max = DEFAULT_IMAGE_MAX;
+    if (api->cfg.archive_max == 0 || api->cfg.archive_max > INT32_MAX)
+        api->cfg.archive_max = api->cfg.archive_max ? INT32_MAX : DEFAULT_ARCHIVE_MAX;
     if (api->cfg.json_max == 0)
         api->cfg.json_max = DEFAULT_JSON_MAX;
     if (api->cfg.spool_dir == NULL)
@@ -192,12 +195,21 @@ static int64_t declared_length(const api_request *req)
     return (int64_t)n;
 }
 
+/* The limit a too-large body is told: the image's or archive's bytes (not
+ * the multipart allowance on top), else the body's. */
+static uint64_t shown_max(const api_exchange *x)
+{
+    return x->rm->body == BODY_IMAGE     ? x->api->cfg.image_max
+           : x->rm->body == BODY_ARCHIVE ? x->api->cfg.archive_max
+                                         : x->body_max;
+}
+
 static bool content_length_ok(api_exchange *x, const api_request *req)
 {
     int64_t n = declared_length(req);
     if (n < 0 || (uint64_t)n <= x->body_max)
         return true;
-    uint64_t shown = x->rm->body == BODY_IMAGE ? x->api->cfg.image_max : x->body_max;
+    uint64_t shown = shown_max(x);
     API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(shown));
     return false;
 }
@@ -219,6 +231,14 @@ static bool prepare_body(api_exchange *x, const api_request *req)
         if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0)
             x->body_max = cfg->image_max;
         if (!content_length_ok(x, req) || !image_put_precheck(x, req))
+            return false;
+        x->upload = upload_create(x, ct, declared_length(req));
+        return x->upload != NULL;
+    case BODY_ARCHIVE:
+        x->body_max = cfg->archive_max + MULTIPART_OVERHEAD;
+        if (ct == NULL || strncasecmp(ct, "multipart/", 10) != 0)
+            x->body_max = cfg->archive_max;
+        if (!content_length_ok(x, req))
             return false;
         x->upload = upload_create(x, ct, declared_length(req));
         return x->upload != NULL;
@@ -312,10 +332,10 @@ void api_exchange_body(api_exchange *x, const char *data, size_t n)
         e = CB_ETOOLARGE;
     else if (x->rm->body == BODY_JSON || x->rm->body == BODY_BIG_JSON)
         e = buf_append(&x->body, data, n);
-    else if (x->rm->body == BODY_IMAGE)
+    else if (x->rm->body == BODY_IMAGE || x->rm->body == BODY_ARCHIVE)
         e = upload_feed(x->upload, data, n);
     if (e == CB_ETOOLARGE) {
-        uint64_t shown = x->rm->body == BODY_IMAGE ? x->api->cfg.image_max : x->body_max;
+        uint64_t shown = shown_max(x);
         API_FAIL(x, CB_ETOOLARGE, MSG_BODY_TOO_LARGE, MSG_N(shown));
     } else if (e == CB_EBADREQ) {
         API_FAIL(x, CB_EBADREQ, MSG_MULTIPART, MSG_S(upload_error(x->upload)));
@@ -332,7 +352,7 @@ void api_exchange_finish(api_exchange *x, const api_request *req)
 {
     if (x->answered)
         return;
-    if (x->rm->body == BODY_IMAGE && !upload_finish(x, x->upload))
+    if ((x->rm->body == BODY_IMAGE || x->rm->body == BODY_ARCHIVE) && !upload_finish(x, x->upload))
         return;
     x->headers_before_finish = x->resp.nheaders;
     x->store = store_scope_open(x->api->store, x->arena);
@@ -388,8 +408,9 @@ bool api_exchange_blocks(const api_exchange *x, const api_request *req)
     if (x->answered)
         return false;
     const route_method *rm = x->rm;
-    if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->signs_in)
-        return true; /* decodes a picture or hashes a password */
+    if (rm->body == BODY_IMAGE || rm->body == BODY_BIG_JSON || rm->body == BODY_ARCHIVE ||
+        rm->signs_in)
+        return true; /* decodes a picture, stores an archive or hashes a password */
     return rm->blocks != NULL && rm->blocks(x, req);
 }
 

@@ -19,6 +19,7 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/metrics.h"
+#include "bulk/bulk.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -32,6 +33,10 @@ typedef struct {
      * never more than half the free space spool_dir's file system would
      * have without them */
     int64_t spool_max;
+    /* bytes of an archive uploaded for a batch task (POST
+     * /api/v1/BatchTask/Archive; default 1 GiB, at most INT32_MAX); it is
+     * spooled within spool_max like any upload */
+    uint64_t archive_max;
     size_t url_max;        /* request target bytes (default 8 KiB): 414 */
     size_t header_line_max; /* one header line (default 8 KiB): 431 */
     size_t headers_max;     /* all header lines (default 16 KiB): 431 */
@@ -81,6 +86,12 @@ typedef struct {
     void *cls;
 } api_body_owner;
 
+/* A body pulled front to back while it is sent: up to n bytes into buf,
+ * answering how many (> 0), or -1 on an error (the connection is then
+ * closed: the client, told the length, sees the body cut short). Never 0
+ * before the body's length is reached. */
+typedef long (*api_pull_fn)(void *ctx, char *buf, size_t n);
+
 typedef struct {
     int status;
     const char *content_type; /* NULL: no body */
@@ -92,6 +103,11 @@ typedef struct {
     bool from_fd;
     int body_fd;
     int64_t body_off;
+    /* from_pull: the body is body_len bytes (body NULL) that pull(pull_ctx,
+     * ...) hands out; owner releases pull_ctx once sent or dropped */
+    bool from_pull;
+    api_pull_fn pull;
+    void *pull_ctx;
     api_header headers[API_MAX_HEADERS];
     size_t nheaders;
     bool close; /* close the connection after answering */
@@ -113,6 +129,10 @@ typedef struct {
     int fd;
     int64_t size;
     int32_t user_id; /* recorded as UpdatedBy (0: the server) */
+    /* Not NULL: the picture becomes a new record no entity links (as
+     * SaveProjectImage makes for the project image library), with these
+     * client fields; kind and id are then not used. */
+    const model_blob_edit *new_blob;
     /* Called once the picture is accepted, just before it is stored (a
      * command creates a missing entity there, so that a refused picture
      * leaves nothing behind); its error is returned as *se, nothing
@@ -130,6 +150,10 @@ typedef struct {
  * such entity), *out the record as stored. Thread-safe; a is the caller's. */
 cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob *out,
                         store_err *se, char *why, size_t cap);
+/* api_image_import as bulk's put function (bulk_put_fn; put_ctx: the
+ * api_t): what `crmblob import` and the import job store pictures with. */
+cb_err api_bulk_put(void *api, arena_t *a, const bulk_picture *p, model_blob *out,
+                    store_err *se, char *why, size_t cap);
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req);
 /* Right after the start, instead of serving the request: answers 503 (or

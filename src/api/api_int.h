@@ -81,6 +81,7 @@ typedef enum {
     ROUTE_BATCH,       /* /api/v1/BatchTask/{id} or /{state} */
     ROUTE_BATCH_STOP,  /* /api/v1/BatchTask/{id}/Stop */
     ROUTE_BATCH_AGENT, /* /api/v1/Agents/Batch/{Name} */
+    ROUTE_BATCH_ARCHIVE, /* /api/v1/BatchTask/Archive: an archive for an import task */
     ROUTE_HEALTH,      /* /health */
     ROUTE_READY,       /* /ready */
     ROUTE_METRICS,     /* /metrics */
@@ -91,7 +92,9 @@ typedef enum {
 
 /* BODY_BIG_JSON: a request carrier with picture bytes in base64, so its
  * cap is that of an image in base64 plus that of a carrier. */
-typedef enum { BODY_NONE, BODY_JSON, BODY_BIG_JSON, BODY_IMAGE } body_kind;
+/* BODY_ARCHIVE: an archive for a batch task, spooled as an image is but
+ * within api_config.archive_max, and checked to start like a tar. */
+typedef enum { BODY_NONE, BODY_JSON, BODY_BIG_JSON, BODY_IMAGE, BODY_ARCHIVE } body_kind;
 
 /* The representation a carrier body arrived in (SPEC §4). */
 typedef enum { REPR_JSON, REPR_XML, REPR_FORM, REPR_PATCH, REPR_MERGE } repr_body;
@@ -307,6 +310,10 @@ void api_answer_lent(api_exchange *x, int status, const char *type, const void *
  * spooled by the store): sent from the file, never read into memory. */
 void api_answer_fd(api_exchange *x, int status, const char *type, int fd, int64_t off, size_t len,
                    api_body_owner owner);
+/* The body is len bytes pull(ctx, ...) hands out while it is sent (an
+ * output streamed from the store), ctx released by owner. */
+void api_answer_pull(api_exchange *x, int status, const char *type, api_pull_fn pull, void *ctx,
+                     uint64_t len, api_body_owner owner);
 void api_answer_empty(api_exchange *x, int status);
 /* Takes back the answer given (an error a later finding outranks), with
  * the headers added since there were headers_before of them. */
@@ -356,7 +363,8 @@ bool batch_state_parse(const char *s, size_t n, int *state);
 store_err batch_task_read(api_exchange *x, int64_t id, store_task *t);
 /* Deletes the caller's task id (as batch_task_read sees it) with its output. */
 store_err batch_delete(api_exchange *x, int64_t id);
-/* The methods of the REST routes ROUTE_BATCH_LIST, ROUTE_BATCH, ROUTE_BATCH_STOP. */
+/* The methods of the REST routes ROUTE_BATCH_LIST, ROUTE_BATCH, ROUTE_BATCH_STOP,
+ * ROUTE_BATCH_ARCHIVE. */
 const route_method *batch_route_methods(route_kind k);
 /* The Batch agent's methods, as the BLOB agent's below. */
 const route_method *batch_agent_find(const char *name, size_t n, int *index);

@@ -173,6 +173,27 @@ static bool read_params(api_exchange *x, json_t *info, const char **out)
     return true;
 }
 
+/* The archive a job that takes one (def->input) reads: ParameterObject's
+ * BlobId (a string of digits or a number), bound to the task as it is
+ * added; 0 when it names none (it reads TaskId's output instead: the job
+ * says so). False answered. */
+static bool input_of(api_exchange *x, const char *params, int32_t *blob)
+{
+    json_t *p = json_loads(params, 0, NULL), *v = json_object_get(p, "BlobId");
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+    const char *s = json_string_value(v);
+    bool ok = v == NULL || (s != NULL ? text_parse_pos_i32(s, strlen(s), blob) && *blob > 0
+                                      : n > 0 && n <= INT32_MAX);
+    if (ok && v == NULL)
+        *blob = 0;
+    else if (ok && s == NULL)
+        *blob = (int32_t)n;
+    else if (!ok)
+        API_FAIL(x, CB_EBADREQ, MSG_BAD_ID, MSG_S(arena_strdup(x->arena, s ? s : "BlobId")));
+    json_decref(p);
+    return ok;
+}
+
 /* A New task from a BatchTaskInfo (Name picks the job); its id, or 0
  * answered. */
 static int64_t start(api_exchange *x, json_t *info)
@@ -198,7 +219,13 @@ static int64_t start(api_exchange *x, json_t *info)
                     .description = desc && *desc ? desc : def->description,
                     .params = params,
                     .associate_id = x->user.id};
+    if (def->input && !input_of(x, params, &t.input_blob))
+        return 0;
     store_err e = store_task_add(x->store, &t);
+    if (t.input_blob > 0 && (e == STORE_ABSENT || e == STORE_CONFLICT)) {
+        API_FAIL(x, CB_EBADREQ, MSG_BATCH_NOT_AN_ARCHIVE, MSG_N(t.input_blob));
+        return 0;
+    }
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
         return 0;
@@ -520,6 +547,28 @@ static void rest_stop(api_exchange *x, const api_request *req)
         stop(x, x->route.id, false);
 }
 
+/* POST /api/v1/BatchTask/Archive: the body (spooled and checked to start
+ * like a tar by upload.c) stored as an input record for an import task,
+ * answered with its BlobId as PUT Image answers one. Unbound, it is swept
+ * --blob-grace after; a task started with it binds it. */
+static void rest_archive(api_exchange *x, const api_request *req)
+{
+    const char *ct = req->header(req->conn, "Content-Type");
+    bool named = ct != NULL && (strncasecmp(ct, "application/x-tar", 17) == 0 ||
+                                strncasecmp(ct, "application/octet-stream", 24) == 0);
+    store_content c = {.fd = upload_fd(x->upload),
+                       .size = upload_size(x->upload),
+                       .mime_type = named ? arena_strndup(x->arena, ct, strcspn(ct, " ;"))
+                                          : "application/x-tar"};
+    model_blob b;
+    store_err e = store_batch_input_create(x->store, x->arena, &c, x->user.id, &b);
+    if (e != STORE_OK) {
+        api_fail_store(x, e, NULL);
+        return;
+    }
+    api_answer_carrier(x, 200, "int", json_integer(b.blob_id));
+}
+
 static const route_method list_methods[] = {
     ROUTE_ROW("GET", rest_list, BODY_NONE, false, true),
     ROUTE_ROW("POST", rest_start, BODY_JSON, true, true),
@@ -535,10 +584,18 @@ static const route_method stop_methods[] = {
     ROUTE_ROW("POST", rest_stop, BODY_NONE, true, true),
     {0},
 };
+/* Only admins start the jobs that read an archive: only they upload one. */
+static const route_method archive_methods[] = {
+    ROUTE_ROW("POST", rest_archive, BODY_ARCHIVE, true, true, .admin = true),
+    {0},
+};
 
 const route_method *batch_route_methods(route_kind k)
 {
-    return k == ROUTE_BATCH_LIST ? list_methods : k == ROUTE_BATCH ? task_methods : stop_methods;
+    return k == ROUTE_BATCH_LIST      ? list_methods
+           : k == ROUTE_BATCH         ? task_methods
+           : k == ROUTE_BATCH_ARCHIVE ? archive_methods
+                                      : stop_methods;
 }
 
 /* ---- the Batch agent ---- */

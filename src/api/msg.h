@@ -99,7 +99,9 @@
     X(BATCH_BAD_STATE)                                                                         \
     X(BATCH_PARAMS_FIXED)                                                                      \
     X(BATCH_BAD_FILTER)                                                                        \
-    X(BATCH_BAD_PARAMETERS)
+    X(BATCH_BAD_PARAMETERS)                                                                    \
+    X(BATCH_NOT_AN_ARCHIVE)                                                                    \
+    X(ARCHIVE_NOT_TAR)
 
 typedef enum {
 #define MSG_ENUM(id) MSG_##id,

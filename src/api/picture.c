@@ -481,6 +481,8 @@ cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob
 {
     img_info info;
     pic_target t = {PIC_TO_IMAGE, in->kind, in->id, NULL};
+    if (in->new_blob != NULL)
+        t = (pic_target){PIC_TO_NEW_BLOB, MODEL_PROJECT, 0, in->new_blob};
     pic_keeper k = {api->store, a, api->cfg.variant_cache_bytes, in->user_id, STORE_ANY};
     *se = STORE_OK;
     if (in->size > (int64_t)api->cfg.image_max) {
@@ -496,4 +498,14 @@ cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob
         return CB_EOK;
     *se = store_to(&k, &t, &c, out);
     return CB_EOK;
+}
+
+cb_err api_bulk_put(void *api, arena_t *a, const bulk_picture *p, model_blob *out,
+                    store_err *se, char *why, size_t cap)
+{
+    model_blob_edit ed = {p->description, p->extra_info,
+                          p->conceptual_type ? p->conceptual_type : MODEL_CT_PHOTO};
+    api_import in = {.kind = p->kind, .id = p->id, .fd = p->fd, .size = p->size,
+                     .new_blob = p->library ? &ed : NULL, .accepted = p->accepted, .ctx = p->ctx};
+    return api_image_import(api, a, &in, out, se, why, cap);
 }

@@ -143,7 +143,8 @@ static const route_method *methods_of(const route_t *r)
     case ROUTE_AGENT: return agent_methods(r->agent);
     case ROUTE_BATCH_LIST:
     case ROUTE_BATCH:
-    case ROUTE_BATCH_STOP: return batch_route_methods(r->kind);
+    case ROUTE_BATCH_STOP:
+    case ROUTE_BATCH_ARCHIVE: return batch_route_methods(r->kind);
     case ROUTE_BATCH_AGENT: return batch_agent_methods(r->agent);
     case ROUTE_HEALTH: return health_methods;
     case ROUTE_READY: return ready_methods;
@@ -192,12 +193,17 @@ static bool match_timezone(const seg_t *s, int n, route_t *r)
     return true;
 }
 
-/* /api/v1/BatchTask[/{id}[/Stop]], /api/v1/BatchTask/{state}: an {id}
- * that is neither a positive id nor a state name is no resource. */
+/* /api/v1/BatchTask[/{id}[/Stop]], /api/v1/BatchTask/{state},
+ * /api/v1/BatchTask/Archive (no state is named so): an {id} that is
+ * neither a positive id nor a state name is no resource. */
 static bool match_batch(const seg_t *s, int n, route_t *r)
 {
     if (n == 3) {
         r->kind = ROUTE_BATCH_LIST;
+        return true;
+    }
+    if (n == 4 && seg_is(s[3], "Archive")) { /* no id, no state name */
+        r->kind = ROUTE_BATCH_ARCHIVE;
         return true;
     }
     if (n > 5 || (n == 5 && !seg_is(s[4], "Stop")))
@@ -379,6 +385,7 @@ static const char *const kind_templates[ROUTE__COUNT] = {
     [ROUTE_BATCH] = "/api/v1/BatchTask/{id}",
     [ROUTE_BATCH_STOP] = "/api/v1/BatchTask/{id}/Stop",
     [ROUTE_BATCH_AGENT] = "/api/v1/Agents/Batch/{method}",
+    [ROUTE_BATCH_ARCHIVE] = "/api/v1/BatchTask/Archive",
     [ROUTE_HEALTH] = "/health",
     [ROUTE_READY] = "/ready",
     [ROUTE_METRICS] = "/metrics",

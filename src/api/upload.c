@@ -7,7 +7,9 @@
  * Raw bodies are spooled as they come; multipart/form-data bodies go
  * through the streaming multipart reader, which hands over the first file
  * part only. The first IMG_SNIFF_BYTES bytes are kept to recognise the
- * format. The image-byte cap is enforced here for both forms.
+ * format. The image-byte cap is enforced here for both forms; an archive
+ * for a batch task (BODY_ARCHIVE) has its own cap (archive_max) and must
+ * start with a tar header instead.
  *
  * The spools in flight share a bound (api_config.spool_max, and half the
  * free space their file system would have without them), so that uploads
@@ -35,6 +37,7 @@
 
 #include "api/api_int.h"
 #include "api/multipart.h"
+#include "core/io.h"
 #include "core/log.h"
 
 #define SPOOL_STEP (1 << 20)  /* reserved at a time as an upload's bytes come */
@@ -48,6 +51,7 @@ struct upload {
     int64_t max;
     unsigned char head[IMG_SNIFF_BYTES];
     multipart_t *mp; /* NULL for a raw body */
+    bool archive;    /* an archive for a batch task (BODY_ARCHIVE), not a picture */
 };
 
 static int open_spool(const char *dir)
@@ -166,7 +170,8 @@ upload_t *upload_create(api_exchange *x, const char *content_type, int64_t expec
     if (u == NULL)
         goto fail;
     u->api = x->api;
-    u->max = (int64_t)x->api->cfg.image_max;
+    u->archive = x->rm != NULL && x->rm->body == BODY_ARCHIVE;
+    u->max = (int64_t)(u->archive ? x->api->cfg.archive_max : x->api->cfg.image_max);
     u->fd = -1;
     if (expect > 0 && (e = spool_admit(u, expect)) != CB_EOK)
         goto fail;
@@ -210,8 +215,15 @@ bool upload_finish(api_exchange *x, upload_t *u)
         }
     }
     if (u->size == 0) {
-        API_FAIL0(x, CB_EBADREQ, MSG_IMAGE_MISSING);
+        API_FAIL0(x, CB_EBADREQ, u->archive ? MSG_ARCHIVE_NOT_TAR : MSG_IMAGE_MISSING);
         return false;
+    }
+    if (u->archive) {
+        unsigned char h[512];
+        bool tar = io_pread_full(u->fd, h, sizeof(h), 0) == sizeof(h) && bulk_tar_looks_like(h);
+        if (!tar)
+            API_FAIL0(x, CB_EBADREQ, MSG_ARCHIVE_NOT_TAR);
+        return tar;
     }
     if (upload_type(u) == IMG_UNKNOWN) {
         API_FAIL0(x, CB_EBADREQ, MSG_IMAGE_UNSUPPORTED);

@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
+#include "core/arena.h"
 #include "store/codec.h"
 #include "store/store.h"
 #include "store/store_copy.h"
@@ -123,5 +126,121 @@ typedef struct {
  * pictures rewritten stay so, the fingerprint stays the old key's, and a
  * run again finishes. BULK_OK, BULK_CANCELLED or BULK_FAILED. */
 bulk_rc bulk_rekey(store_t *st, const bulk_rekey_codecs *c, const bulk_hooks *h, int64_t *count);
+
+/* ---- reading a tar archive (tar.c) ----
+ * A streaming reader: bulk_tar_next hands out the next member's header,
+ * bulk_tar_read its bytes; what the caller does not read of a member is
+ * skipped by the next bulk_tar_next. The reader allocates nothing; on
+ * BULK_TAR_ERROR, why says what is wrong, naming the member. */
+#define BULK_TAR_NAME_MAX 1023       /* a member's name (GNU 'L', pax path) */
+#define BULK_TAR_PAX_MAX (64 * 1024) /* a pax header's records */
+
+/* Pulls up to n bytes into buf; *got 0 at the end. 0, or -1 on an error. */
+typedef int (*bulk_read_fn)(void *ctx, void *buf, size_t n, size_t *got);
+
+enum { BULK_TAR_ERROR = -1, BULK_TAR_END = 0, BULK_TAR_MEMBER = 1 };
+typedef enum { BULK_TAR_FILE, BULK_TAR_DIR, BULK_TAR_OTHER } bulk_tar_kind;
+
+typedef struct {
+    char name[BULK_TAR_NAME_MAX + 1]; /* relative, no '.', '..' or empty part */
+    int64_t size;
+    bulk_tar_kind kind;
+    char type; /* the header's typeflag ('0', '5', '2'...) */
+} bulk_tar_member;
+
+typedef struct {
+    bulk_read_fn read;
+    void *ctx;
+    int64_t max_member, offset, left, pad, members, next_size;
+    bool failed, has_next_name, has_next_size;
+    bulk_tar_member member;
+    char next_name[BULK_TAR_NAME_MAX + 1];
+    char ext[BULK_TAR_PAX_MAX];
+    size_t ext_len;
+    char why[BULK_TAR_NAME_MAX + 128];
+} bulk_tar_reader;
+
+/* t reads from read(ctx); members above max_member bytes are an error. */
+void bulk_tar_reader_init(bulk_tar_reader *t, bulk_read_fn read, void *ctx, int64_t max_member);
+/* Does the block h start a tar archive (a ustar or GNU header, its
+ * checksum right)? What an upload of an archive is checked with. */
+bool bulk_tar_looks_like(const unsigned char h[512]);
+/* BULK_TAR_MEMBER (*m filled), BULK_TAR_END, or BULK_TAR_ERROR (t->why). */
+int bulk_tar_next(bulk_tar_reader *t, bulk_tar_member *m);
+/* Up to n bytes of the current member (*got 0: its end). 0, or -1 (t->why). */
+int bulk_tar_read(bulk_tar_reader *t, void *buf, size_t n, size_t *got);
+
+/* ---- what an import reads (manifest.c) ----
+ * A file name "{id}.{ext}" (one dot, a
+ * positive id in decimal without a leading zero): true and *id. */
+bool bulk_id_of_name(const char *name, int32_t *id);
+#define BULK_MANIFEST_LINE_MAX (64 * 1024) /* a record's line: its strings are <= 254 chars */
+#define BULK_MANIFEST_FILE_MAX 1024
+typedef enum {
+    BULK_MANIFEST_IMAGE,   /* an entity's image with its file: to import */
+    BULK_MANIFEST_LIBRARY, /* a picture of the project image library (Role "library") */
+    BULK_MANIFEST_SKIP,    /* a thumbnail, an unlinked record, a record without a file */
+    BULK_MANIFEST_BAD,     /* not a record (why says what is wrong) */
+} bulk_manifest_kind;
+typedef struct {
+    model_kind kind;
+    int32_t id;
+    const char *file;                       /* relative to the export, checked to stay inside it */
+    const char *sha256, *desc, *extra, *ct; /* NULL when absent */
+} bulk_manifest_rec;
+/* One line of manifest.jsonl (without its newline or with it); r's
+ * strings live in *hold (json_decref it, also when BAD). */
+bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **hold,
+                                       bulk_manifest_rec *r, const char **why);
+
+/* ---- the import (import.c) ---- */
+#define BULK_IMPORT_MEMBER_MAX (1LL << 32) /* an archive member (the manifest of ~5M records) */
+
+/* A picture to store through the upload path (PUT Image's, handed in by
+ * the caller: bulk sits below api). */
+typedef struct {
+    model_kind kind; /* the entity whose image it becomes */
+    int32_t id;
+    bool library; /* instead: a new record (for the project image library) with these: */
+    const char *description, *extra_info, *conceptual_type; /* NULL: none */
+    int fd; /* the plain picture bytes in fd[0, size) */
+    int64_t size;
+    /* Called once the picture is accepted, just before it is stored; its
+     * error is returned as *se, nothing stored. May be NULL. */
+    store_err (*accepted)(void *ctx);
+    void *ctx;
+} bulk_picture;
+/* CB_EOK when the picture was accepted (*se: whether the store kept it,
+ * *out the record), else why (the worker's reason, the byte limit...). */
+typedef cb_err (*bulk_put_fn)(void *put_ctx, arena_t *a, const bulk_picture *p, model_blob *out,
+                              store_err *se, char *why, size_t cap);
+
+typedef struct {
+    const char *dir; /* a directory; NULL: a tar archive from read */
+    bulk_read_fn read;
+    void *read_ctx;
+} bulk_import_source;
+
+typedef struct {
+    int entity;       /* model_kind of a flat folder of {id}.{ext}; -1: an export */
+    unsigned threads; /* pictures stored at a time (0: 2) */
+    bulk_put_fn put;
+    void *put_ctx;
+    const char *spool_dir; /* where an archive is unpacked (NULL: /tmp) */
+    int64_t max_member;    /* an archive member's bytes at most (0: BULK_IMPORT_MEMBER_MAX) */
+} bulk_import_opts;
+
+typedef struct {
+    int64_t pictures; /* to import (known once the source is read) */
+    int64_t imported, skipped, created, updated, library, left_out, problems;
+} bulk_import_stats;
+
+/* The pictures of src into st (hooks: start once the pictures are known,
+ * a step per picture, a problem per picture that could not be imported).
+ * BULK_OK, BULK_PROBLEMS (the others imported), BULK_CANCELLED (between
+ * pictures), BULK_FAILED (the source cannot be read: a bad archive
+ * imports nothing). */
+bulk_rc bulk_import(store_t *st, const bulk_import_source *src, const bulk_import_opts *o,
+                    const bulk_hooks *h, bulk_import_stats *s);
 
 #endif

@@ -52,7 +52,9 @@ static void step(exporter *x, int64_t bytes)
 static void rel_name(const store_export_rec *r, char *out, size_t cap)
 {
     const char *ext = bulk_ext_of_mime(r->b.mime_type);
-    if (r->kind < 0)
+    if (r->library)
+        snprintf(out, cap, "library/%d.%s", r->b.blob_id, ext);
+    else if (r->kind < 0)
         snprintf(out, cap, "blob/%d.%s", r->b.blob_id, ext);
     else
         snprintf(out, cap, "%s/%d%s.%s", model_entity((model_kind)r->kind)->table, r->entity_id,
@@ -84,7 +86,8 @@ static store_err manifest_line(exporter *x, const store_export_rec *r, const cha
                         r->kind >= 0 ? json_string(model_entity(r->kind)->table) : json_null());
     json_object_set_new(o, "EntityId", r->kind >= 0 ? json_integer(r->entity_id) : json_null());
     json_object_set_new(o, "Role",
-                        json_string(r->kind < 0    ? "unlinked"
+                        json_string(r->library     ? "library"
+                                    : r->kind < 0  ? "unlinked"
                                     : r->thumbnail ? "thumbnail"
                                                    : "image"));
     json_object_set_new(o, "File", file ? json_string(file) : json_null());

@@ -69,6 +69,7 @@ typedef struct {
     int blob_grace_s;          /* --blob-grace: unlinked BLOBs are kept this long */
     unsigned batch_jobs;       /* --batch-jobs: batch tasks run at once (0: none) */
     int batch_keep_s;          /* --batch-keep: finished tasks and outputs kept this long */
+    unsigned archive_max_mb;   /* --archive-max-mb: an archive uploaded for an import task */
     unsigned threads;
     unsigned timeout_s;
     unsigned head_timeout_s;   /* --head-timeout (0: the server's default) */
@@ -172,7 +173,7 @@ struct store_copy_end;
 int cli_copy(struct store_copy_end *from, struct store_copy_end *to, bool force, const char *what,
              const char *fd, const char *td);
 
-/* `crmblob export DIR` and `crmblob import DIR` (export.c, import.c). */
+/* `crmblob export DIR` and `crmblob import DIR|FILE.tar` (export.c, import.c). */
 int cli_export(const cli_opts *o);
 int cli_import(const cli_opts *o);
 /* The file extension of a picture of MIME type mime ("jpg"; "bin" when
@@ -184,26 +185,6 @@ const char *cli_ext_of_mime(const char *mime);
  * (a running rekey refuses it, and it refuses a rekey); the key is checked
  * against the data set's (cli_check_codec). 0 or 1. */
 int cli_open_data_set(const cli_opts *o, const codec_t *codec, bool may_create, store_t **st);
-/* What import reads (manifest.c). A file name "{id}.{ext}" (one dot, a
- * positive id in decimal without a leading zero): true and *id. */
-bool cli_id_of_name(const char *name, int32_t *id);
-#define CLI_MANIFEST_LINE_MAX (64 * 1024) /* a record's line: its strings are <= 254 chars */
-#define CLI_MANIFEST_FILE_MAX 1024
-typedef enum {
-    CLI_MANIFEST_IMAGE, /* an entity's image with its file: to import */
-    CLI_MANIFEST_SKIP,  /* a thumbnail, an unlinked record, a record without a file */
-    CLI_MANIFEST_BAD,   /* not a record (why says what is wrong) */
-} cli_manifest_kind;
-typedef struct {
-    model_kind kind;
-    int32_t id;
-    const char *file; /* relative to the export, checked to stay inside it */
-    const char *sha256, *desc, *extra, *ct; /* NULL when absent */
-} cli_manifest_rec;
-/* One line of manifest.jsonl (without its newline or with it); r's
- * strings live in *hold (json_decref it, also when BAD). */
-cli_manifest_kind cli_manifest_parse(const char *line, size_t len, json_t **hold,
-                                     cli_manifest_rec *r, const char **why);
 /* The image worker program: $CRMBLOB_IMG_WORKER, else crmblob-img beside
  * this program (both are built together); into buf. */
 const char *cli_worker_path(char *buf, size_t cap);

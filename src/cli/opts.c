@@ -116,15 +116,18 @@ static const command CMDS[CLI_NCMD] = {
                     "line of DIR/manifest.jsonl; from one read snapshot, while serve runs. DIR\n"
                     "must be empty or missing. Exit 1 when a picture could not be read (listed)."},
     [CLI_IMPORT] = {"import",
-                    "crmblob import DIR [--entity person|contact|product|project] [--threads N]\n"
+                    "crmblob import DIR|FILE.tar [--entity person|contact|product|project]\n"
+                    "                      [--threads N]\n"
                     "                      [--encryption-key-file FILE] [--compress] [--pixel-limit N]",
-                    "Stores each picture of DIR as PUT Image would (same size, pixel and work\n"
-                    "limits, same image worker): an export (manifest.jsonl: the records'\n"
-                    "Description, ExtraInfo and ConceptualType restored; BlobIds, dates and users\n"
-                    "are the new data set's), its layout without manifest, or with --entity KIND a\n"
-                    "flat folder of {id}.{ext} files. A missing entity is created with that id\n"
-                    "and empty fields. A picture the entity already has (same size and SHA-256)\n"
-                    "is skipped, so a rerun finishes the job. A missing SQLite database is\n"
+                    "Stores each picture of DIR, or of an export's tar archive FILE (read front\n"
+                    "to back, unpacked to the spool directory), as PUT Image would (same size,\n"
+                    "pixel and work limits, same image worker): an export (manifest.jsonl: the\n"
+                    "records' Description, ExtraInfo and ConceptualType restored; BlobIds, dates\n"
+                    "and users are the new data set's; library pictures go back into the project\n"
+                    "image library), its layout without manifest, or with --entity KIND a flat\n"
+                    "folder of {id}.{ext} files. A missing entity is created with that id and\n"
+                    "empty fields. A picture the entity already has (same size and SHA-256) is\n"
+                    "skipped, so a rerun finishes the job. A missing SQLite database is\n"
                     "created (said on stderr). Problems are listed; exit 1 if any."},
     [CLI_HELP] = {"help", "crmblob help [COMMAND]", "Shows the commands, or a command's options."},
 };
@@ -268,7 +271,9 @@ static const optdef OPTS[] = {
     {"blob-grace", "DURATION", C_SERVE, 0, K_SECONDS, F(blob_grace_s), 1, YEAR, .dflt = "24h",
      .help = "how long a BLOB record no entity uses is kept"},
     {"batch-jobs", "N", C_SERVE, 0, K_COUNT, F(batch_jobs), 0, 64, .dflt = "1",
-     .help = "batch tasks (export, check, rekey) this server runs at once (0: none)"},
+     .help = "batch tasks (export, import, check, rekey) this server runs at once (0: none)"},
+    {"archive-max-mb", "N", C_SERVE, 0, K_COUNT, F(archive_max_mb), 1, 2047, .dflt = "256",
+     .help = "MiB of an archive uploaded for an import task (within --spool-mb)"},
     {"batch-keep", "DURATION", C_SERVE, 0, K_SECONDS, F(batch_keep_s), 1, YEAR, .dflt = "7d",
      .help = "how long a finished batch task and its output are kept"},
     {"cache-mb", "N", C_SERVE, 0, K_COUNT, F(cache_mb), 0, 1u << 16, .dflt = "16",

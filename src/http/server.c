@@ -427,10 +427,71 @@ static api_request make_request(const http_server *s, struct MHD_Connection *c, 
     };
 }
 
+/* A pulled body (api_response.from_pull) as libmicrohttpd's content
+ * reader: front to back (pos is where MHD is, always the end of what was
+ * pulled); an error ends the response, and MHD closes the connection. */
+typedef struct {
+    api_pull_fn pull;
+    void *ctx;
+    api_body_owner owner;
+} pull_body;
+
+static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    pull_body *p = cls;
+    (void)pos;
+    long n = p->pull(p->ctx, buf, max);
+    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void pull_free(void *cls)
+{
+    pull_body *p = cls;
+    if (p->owner.release != NULL)
+        p->owner.release(p->owner.cls);
+    free(p);
+}
+
+#define PULL_BLOCK (64 * 1024) /* the most MHD asks for at once */
+
+static struct MHD_Response *pull_response(const api_response *r, api_body_owner owner)
+{
+    pull_body *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        if (owner.release != NULL)
+            owner.release(owner.cls);
+        return NULL;
+    }
+    *p = (pull_body){r->pull, r->pull_ctx, owner};
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback((uint64_t)r->body_len, PULL_BLOCK, pull_read, p, pull_free);
+    if (resp == NULL)
+        pull_free(p);
+    return resp;
+}
+
+/* The answer's headers on resp (NULL: none made). */
+static struct MHD_Response *answer_headers(req_state *st, const api_response *r,
+                                         struct MHD_Response *resp)
+{
+    if (resp == NULL)
+        return NULL;
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    if (r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, "X-Request-Id", st->reqid);
+    return resp;
+}
+
 static struct MHD_Response *build_response(req_state *st, const api_response *r)
 {
     struct MHD_Response *resp;
     api_body_owner owner = api_exchange_take_body(st->x);
+    if (r->from_pull) /* pull_free releases the owner's, now or once sent */
+        return answer_headers(st, r, pull_response(r, owner));
     if (r->from_fd) /* MHD closes the fd (owner's) when done, or we do now */
         resp = MHD_create_response_from_fd_at_offset64(r->body_len, r->body_fd,
                                                        (uint64_t)r->body_off);
@@ -444,14 +505,7 @@ static struct MHD_Response *build_response(req_state *st, const api_response *r)
             owner.release(owner.cls);
         return NULL;
     }
-    if (r->content_type != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    for (size_t i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
-    if (r->close)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    MHD_add_response_header(resp, "X-Request-Id", st->reqid);
-    return resp;
+    return answer_headers(st, r, resp);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)

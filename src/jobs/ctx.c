@@ -42,6 +42,17 @@ int64_t job_task_id(const job_ctx *ctx)
     return ctx->task_id;
 }
 
+cb_err job_import_picture(job_ctx *ctx, arena_t *a, const bulk_picture *p, model_blob *out,
+                          store_err *se, char *why, size_t cap)
+{
+    if (ctx->put == NULL) {
+        snprintf(why, cap, "this server stores no pictures for jobs");
+        *se = STORE_OK;
+        return CB_EUNAVAILABLE;
+    }
+    return ctx->put(ctx->put_ctx, a, p, out, se, why, cap);
+}
+
 FILE *job_output(job_ctx *ctx)
 {
     return ctx->out;

@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "bulk/bulk.h"
 #include "store/store.h"
 
 typedef struct job_ctx job_ctx;
@@ -51,6 +52,11 @@ typedef struct {
     const char *description; /* BatchTaskInfo.Description of a new task */
     job_right right;
     job_status (*run)(job_ctx *ctx, const json_t *params);
+    /* The job reads an archive uploaded for it (POST
+     * /api/v1/BatchTask/Archive): the API binds ParameterObject's BlobId
+     * to the task when it starts (store_task.input_blob), so the record
+     * lives as long as the task and goes with it. */
+    bool input;
 } job_def;
 
 /* Percent 0..100 (clamped) and a short description (copied; NULL keeps the
@@ -64,6 +70,12 @@ store_t *job_store(job_ctx *ctx);
 int64_t job_owner(const job_ctx *ctx);
 /* The task's id (BatchTaskInfo.Id), for names and logs. */
 int64_t job_task_id(const job_ctx *ctx);
+/* One picture stored through the server's upload path (PUT Image's
+ * limits, validation by the image worker, store and product thumbnail),
+ * as bulk_put_fn says; handed to the runner by the layer above
+ * (jobs_config.put_picture). CB_EUNAVAILABLE when the server gave none. */
+cb_err job_import_picture(job_ctx *ctx, arena_t *a, const bulk_picture *p, model_blob *out,
+                          store_err *se, char *why, size_t cap);
 /* The output file, opened "w+b", positioned at 0, owned by the runner. */
 FILE *job_output(job_ctx *ctx);
 /* Name (BatchTaskInfo.FileName; no '/') and MIME type of the output. */

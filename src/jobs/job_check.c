@@ -104,4 +104,4 @@ static job_status check_job(job_ctx *ctx, const json_t *params)
 
 const job_def job_check = {"crmblob.check",
                            "Check the data set: the report lists one problem a line",
-                           JOB_RIGHT_ADMIN, check_job};
+                           JOB_RIGHT_ADMIN, check_job, false};

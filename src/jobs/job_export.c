@@ -132,4 +132,4 @@ static job_status export_job(job_ctx *ctx, const json_t *params)
 const job_def job_export = {"crmblob.export",
                             "Export every picture (or one entity kind's) as a tar archive "
                             "with a JSON-lines manifest",
-                            JOB_RIGHT_ADMIN, export_job};
+                            JOB_RIGHT_ADMIN, export_job, false};

@@ -155,4 +155,4 @@ out:
 }
 
 const job_def job_rekey = {"crmblob.rekey", "Re-encrypt every picture under a new key (NewKeyFile)",
-                           JOB_RIGHT_ADMIN, rekey_job};
+                           JOB_RIGHT_ADMIN, rekey_job, false};

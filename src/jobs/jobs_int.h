@@ -20,6 +20,8 @@ struct job_ctx {
     store_t *store;
     int64_t task_id, owner;
     FILE *out;
+    bulk_put_fn put; /* jobs_config.put_picture */
+    void *put_ctx;
     atomic_bool cancel;
     pthread_mutex_t mu;
     int percent;

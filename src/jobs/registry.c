@@ -11,9 +11,11 @@
 extern const job_def job_export;
 extern const job_def job_check;
 extern const job_def job_rekey;
+extern const job_def job_import;
 
 const job_def *const job_registry[] = {
     &job_export,
+    &job_import,
     &job_check,
     &job_rekey,
     NULL,

@@ -5,7 +5,7 @@
  * Invariants: the scheduler alone writes a running task's lease and
  * progress (store_task_beat) and reaps tasks of servers gone; a job's
  * thread alone ends its task (store_task_finish, after storing the output
- * as a BLOB record); a slot is reused only after its thread was joined.
+ * in parts bound to the task, store_task_output_put); a slot is reused only after its thread was joined.
  * Job threads run at nice JOBS_NICE, so that request threads get the CPU
  * first when both want it.
  */
@@ -57,33 +57,28 @@ struct jobs_runner {
 
 /* ---- a job's thread ----------------------------------------------------- */
 
-/* The output file as a BLOB record of the task's owner; 0 when there is
- * none (no job_set_output) or it could not be stored (logged, and why in
- * the task's result). */
+/* The output file as the task's output, in parts (store_task_output_put):
+ * the BlobId of its first; 0 when there is none (no job_set_output) or it
+ * could not be stored (logged, and why in the task's result). */
 static int32_t store_output(slot *sl)
 {
     job_ctx *c = &sl->ctx;
     if (c->file_name[0] == '\0' || fflush(c->out) != 0)
         return 0;
     off_t size = lseek(fileno(c->out), 0, SEEK_END);
-    model_blob b = {0};
-    char desc[96];
-    snprintf(desc, sizeof desc, "Output of batch task %lld", (long long)sl->task.id);
-    model_blob_edit edit = {.description = desc};
+    int32_t first = 0;
     store_content content = {.fd = fileno(c->out), .size = size, .mime_type = c->mime};
-    store_err rc =
-        size < 0 || size > INT32_MAX
-            ? STORE_INTERNAL
-            : store_blob_create(sl->r->s, sl->a, &edit, &content, sl->task.associate_id, &b);
+    store_err rc = size < 0 ? STORE_INTERNAL
+                            : store_task_output_put(sl->r->s, sl->task.id, &content,
+                                                    sl->r->cfg.part_bytes, &first);
     if (rc != STORE_OK) {
         log_error("batch: task %lld: its output could not be stored (%s)", (long long)sl->task.id,
                   store_err_name(rc));
         snprintf(c->result, sizeof c->result, "The output (%lld bytes) could not be stored%s",
-                 (long long)size,
-                 rc == STORE_TOO_LARGE ? ": larger than a BLOB record may be" : "");
+                 (long long)size, rc == STORE_NO_SPACE ? ": the disk is full" : "");
         return 0;
     }
-    return b.blob_id;
+    return first;
 }
 
 /* The task's end as the job left it. */
@@ -105,9 +100,10 @@ static job_status finish(slot *sl, job_status st)
     t.response = arena_strdup(sl->a, c->response ? c->response : "");
     t.file_name = arena_strdup(sl->a, t.output_blob ? c->file_name : "");
     pthread_mutex_unlock(&c->mu);
+    /* when the task was deleted meanwhile its parts went with it; when it
+     * was reaped they stay unlinked, swept after the grace period or
+     * deleted with the task, whichever comes first */
     store_err rc = store_task_finish(sl->r->s, &t, sl->r->server, text_now_ms());
-    if (rc != STORE_OK && t.output_blob > 0) /* the task was deleted or reaped meanwhile */
-        store_blob_delete(sl->r->s, t.output_blob);
     if (rc != STORE_OK)
         log_warn("batch: task %lld ended, but is no longer this server's (%s)", (long long)t.id,
                  store_err_name(rc));
@@ -168,7 +164,8 @@ static bool slot_start(jobs_runner *r, slot *sl, arena_t *a, const store_task *t
     sl->r = r;
     sl->a = a;
     sl->task = *t;
-    sl->ctx = (job_ctx){.store = r->s, .task_id = t->id, .owner = t->associate_id};
+    sl->ctx = (job_ctx){.store = r->s, .task_id = t->id, .owner = t->associate_id,
+                        .put = r->cfg.put_picture, .put_ctx = r->cfg.put_ctx};
     pthread_mutex_init(&sl->ctx.mu, NULL);
     sl->ctx.out = tmpfile();
     sl->last_beat = text_now_ms();

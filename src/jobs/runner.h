@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "bulk/bulk.h"
 #include "core/err.h"
 #include "store/store.h"
 
@@ -25,6 +26,17 @@
 typedef struct {
     int max_running; /* jobs at once on this server (>= 1); 0: no runner */
     int64_t keep_ms; /* finished tasks and their outputs are deleted this long after */
+    /* The server's upload path (PUT Image's: api_bulk_put on its api_t),
+     * filled by the layer above (main, src/api) so that the import job
+     * stores pictures as an upload would without src/jobs depending on
+     * src/api. NULL: job_import_picture answers CB_EUNAVAILABLE. */
+    bulk_put_fn put_picture;
+    void *put_ctx;
+    /* An output is stored in parts of at most this many bytes; 0:
+     * STORE_PART_MAX (1 GiB). Smaller only in the test suite's servers
+     * (CRMBLOB_TEST_PART_BYTES with CRMBLOB_TEST_JOBS=1), so that a test
+     * shows parts without writing gigabytes. */
+    int64_t part_bytes;
 } jobs_config;
 
 typedef struct jobs_runner jobs_runner;

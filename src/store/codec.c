@@ -63,7 +63,11 @@
 #define PREFIX_BYTES ((size_t)1 + crypto_secretstream_xchacha20poly1305_HEADERBYTES)
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
-#define DECODED_MAX ((size_t)64 << 20) /* no image decodes to more (OriginalSize is far less) */
+/* No compressed value decodes to more (a decompression bomb's guard; a
+ * picture's OriginalSize is far less): compression is tried up to it.
+ * What is not compressed is bounded by its stored size instead. */
+#define DECODED_MAX ((size_t)64 << 20)
+#define PLAIN_MAX ((uint64_t)INT64_MAX) /* a value neither compressed nor over int64 */
 #define WINDOW_LOG_MAX 26              /* log2(DECODED_MAX): encoders pledge the size */
 #define DEFAULT_LEVEL 3
 #define KEY_CONTEXT "crmblob-key-v1"
@@ -323,7 +327,8 @@ static cb_err too_much_output(void)
 
 static cb_err dec_emit(codec_dec *d, const unsigned char *p, size_t n)
 {
-    if ((uint64_t)n > DECODED_MAX - (uint64_t)d->out_len)
+    uint64_t cap = d->z != NULL ? DECODED_MAX : PLAIN_MAX; /* unzipped: as long as stored */
+    if ((uint64_t)n > cap - (uint64_t)d->out_len)
         return too_much_output();
     d->out_len += (int64_t)n;
     return n > 0 ? d->sink(d->ctx, p, n) : CB_EOK;
@@ -832,14 +837,12 @@ cb_err codec_encode_fd(const codec_t *c, int fd, int64_t size, const char *tmpdi
     *out_fd = -1;
     *out_size = size;
     *zipped = *encrypted = false;
-    if ((uint64_t)size > DECODED_MAX)
-        return too_big_input(size);
     int zfd = -1, efd = -1;
     int64_t zlen = 0, elen = 0;
     scratch_t *sc = malloc(sizeof(*sc));
     cb_err e = sc == NULL ? out_of_memory() : CB_EOK;
-    if (e == CB_EOK && c->compress)
-        e = compress_fd(c, fd, size, tmpdir, sc, &zfd, &zlen);
+    if (e == CB_EOK && c->compress && (uint64_t)size <= DECODED_MAX)
+        e = compress_fd(c, fd, size, tmpdir, sc, &zfd, &zlen); /* larger: never compressed */
     if (e == CB_EOK && c->key != NULL)
         e = seal_fd(c, zfd >= 0 ? zfd : fd, zfd >= 0 ? zlen : size, tmpdir, sc, &efd, &elen);
     int result = efd >= 0 ? efd : zfd;

@@ -46,10 +46,11 @@ bool codec_encrypts(const codec_t *c);
 void codec_fingerprint(const codec_t *c, unsigned char out[CODEC_FINGERPRINT_BYTES]);
 
 /* Encodes fd[0, size) into a new unnamed temporary file in tmpdir (the
- * caller closes *out_fd), streaming in chunks. When neither compression
- * (or it saves < 10 %) nor encryption applies, *out_fd is -1 and the input
- * is to be stored as it is (*out_size = size). CB_ENOSPACE when tmpdir's
- * file system is full. */
+ * caller closes *out_fd), streaming in chunks. Compression is tried only
+ * up to 64 MiB (what the decoder accepts decompressed); encryption streams
+ * any size. When neither compression (or it saves < 10 %) nor encryption
+ * applies, *out_fd is -1 and the input is to be stored as it is
+ * (*out_size = size). CB_ENOSPACE when tmpdir's file system is full. */
 cb_err codec_encode_fd(const codec_t *c, int fd, int64_t size, const char *tmpdir, int *out_fd,
                        int64_t *out_size, bool *zipped, bool *encrypted);
 /* The same for bytes in memory (variants); *out malloc'd, or NULL when
@@ -65,7 +66,8 @@ cb_err codec_decode(const codec_t *c, const void *in, size_t len, bool zipped, b
 /* A streaming decoder, for pictures too large to hold: the stored bytes go
  * in with codec_dec_feed in pieces of any size, in order; the plain bytes
  * come out through sink(ctx, p, n) as soon as they are known, in pieces
- * (never more than 64 MiB in all). codec_dec_finish says the stored bytes
+ * (never more than 64 MiB in all when zipped;
+ * a value not zipped is bounded by its stored size). codec_dec_finish says the stored bytes
  * ended. A sink's error stops the decoder and is returned as it is. The
  * same errors as codec_decode: truncated, extended or damaged input, or a
  * wrong key, fail at the latest at finish, and the bytes already handed

@@ -143,7 +143,7 @@ const char *pgc_last_sqlstate(const pgc_conn *c);
 /* The schema version this binary creates and knows (numbered as the
  * SQLite schema's PRAGMA user_version, so one model change is one number
  * on both). */
-#define PGC_SCHEMA_VERSION 9
+#define PGC_SCHEMA_VERSION 10
 /* The first key of every advisory lock crmblob takes ('crmb'); the second
  * names the subject (PGC_LOCK_SCHEMA here, the store's kinds elsewhere). */
 #define PGC_LOCK_SPACE 0x63726d62

@@ -216,6 +216,19 @@ static pgc_res add_batch_tasks(pgc_conn *c, arena_t *a)
                     NULL);
 }
 
+/* Version 10: the files of batch tasks, as SQLite's migrate_v10 (their
+ * bytes are blob_piece rows, as pictures' are here). */
+static pgc_res add_batch_files(pgc_conn *c, arena_t *a)
+{
+    (void)a;
+    return pgc_exec(c,
+                    "CREATE TABLE batch_file (blob_id integer PRIMARY KEY REFERENCES blob(id) "
+                    "ON DELETE CASCADE, task_id bigint REFERENCES batch_task(id), "
+                    "kind integer NOT NULL, part integer NOT NULL, done integer NOT NULL);\n"
+                    "CREATE INDEX batch_file_task ON batch_file(task_id, kind, part);\n",
+                    NULL);
+}
+
 typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 
 /* Each step takes the schema from the previous step's version (0 for the
@@ -224,9 +237,10 @@ typedef pgc_res (*migration_fn)(pgc_conn *c, arena_t *a);
 static const struct {
     int to;
     migration_fn fn;
-} steps[] = {{6, create_v6}, {7, add_list_indexes}, {8, add_project_library}, {9, add_batch_tasks}};
+} steps[] = {{6, create_v6}, {7, add_list_indexes}, {8, add_project_library}, {9, add_batch_tasks},
+             {10, add_batch_files}};
 #define NSTEPS ((int)(sizeof(steps) / sizeof(steps[0])))
-_Static_assert(PGC_SCHEMA_VERSION == 9, "steps[] ends at PGC_SCHEMA_VERSION");
+_Static_assert(PGC_SCHEMA_VERSION == 10, "steps[] ends at PGC_SCHEMA_VERSION");
 
 /* The integer in row 0, column 0 of statement sql's answer (0: no row). */
 static pgc_res query_int(pgc_conn *c, const char *sql, int *value)

@@ -579,7 +579,10 @@ typedef struct {
     const char *server; /* "" when none claimed it */
     int64_t lease_ms;
     bool stop;
-    int32_t output_blob; /* 0: none */
+    int32_t output_blob; /* the output's first part; 0: none */
+    /* An input record (store_batch_input_create) bound to the task by
+     * store_task_add; 0: none. */
+    int32_t input_blob;
 } store_task;
 
 /* A list's filter: name NULL = any, state < 0 = any, associate < 0 = any. */
@@ -589,8 +592,11 @@ typedef struct {
     int32_t associate;
 } store_task_query;
 
-/* A New task (t->name, description, params, associate_id); t->id and
- * t->created_ms are set. */
+/* A New task (t->name, description, params, associate_id, input_blob);
+ * t->id and t->created_ms are set. An input_blob is bound to the task in
+ * the same transaction: STORE_ABSENT when it is not an unbound input
+ * record (no record, not an input, not written whole), STORE_CONFLICT
+ * when another task has it. */
 store_err store_task_add(store_t *s, store_task *t);
 /* STORE_ABSENT when there is no task id. */
 store_err store_task_get(store_t *s, arena_t *a, int64_t id, store_task *out);
@@ -611,8 +617,8 @@ store_err store_task_finish(store_t *s, const store_task *t, const char *server,
 /* Asks the task to stop: a New task is Failed at once ("Stopped before it
  * started"), a Started one gets its stop flag. STORE_ABSENT: no task. */
 store_err store_task_stop(store_t *s, int64_t id, int64_t now_ms);
-/* Deletes task id with its output record (bytes and variants).
- * STORE_ABSENT: no task. */
+/* Deletes task id with its files: every part of its output and its
+ * input (records and bytes). STORE_ABSENT: no task. */
 store_err store_task_delete(store_t *s, int64_t id);
 /* Started tasks whose lease ended before now_ms are Failed ("Interrupted:
  * the server running it stopped"); *n := how many. */
@@ -693,5 +699,51 @@ bool store_task_field_is_text(store_task_field f);
  * follow. STORE_INVALID: q out of the bounds above. */
 store_err store_task_page(store_t *s, arena_t *a, const store_task_page_query *q, store_task **out,
                           int *n, bool *more);
+/* ---- the files of batch tasks (store_file.c) --------------------------------
+ * A task's output (in parts) and an import's input are BLOB records that
+ * are not pictures: the check, the export, the sweep of linked records
+ * and the image routes leave them alone (store_blob_get and the other
+ * reads by BlobId answer STORE_ABSENT for them). Their bytes are kept in
+ * pieces (STORE_PIECE each), written in several short write transactions
+ * (the write lock is never held for a whole file), the record unusable
+ * until the last one commits; a writer that dies leaves a record unlinked
+ * since its last piece, which the sweep of unlinked records deletes after
+ * its grace period. They are never compressed above 64 MiB (the codec's
+ * cap); a file is at most INT32_MAX stored bytes (BlobSize). */
+
+/* A front-to-back reader of plain bytes (decrypted, unzipped) with bounded
+ * memory: one STORE_PIECE (or codec chunk) at a time, each piece read in a
+ * short transaction of its own. */
+typedef struct store_reader store_reader;
+/* The BLOB record blob_id (*rec filled from a, may be NULL): a picture or
+ * a task's file. STORE_ABSENT: no record, or a file not written whole. */
+store_err store_blob_reader_open(store_t *s, arena_t *a, int32_t blob_id, model_blob *rec,
+                                 store_reader **out);
+/* The output of task id, its parts one after another; *size the total plain
+ * bytes. STORE_ABSENT: no task, or no output. */
+store_err store_task_output_open(store_t *s, int64_t task_id, int64_t *size, store_reader **out);
+/* Up to n bytes into buf; *got 0 at the end. STORE_CORRUPT when the bytes do
+ * not decode or do not match the record (wrong key, damaged), STORE_ABSENT
+ * when the record went meanwhile (deleted by a cleanup, or its bytes
+ * replaced). */
+store_err store_reader_read(store_reader *r, void *buf, size_t n, size_t *got);
+void store_reader_close(store_reader *r); /* NULL is fine */
+/* An archive uploaded for an import task: a BLOB record (MimeType as given)
+ * that is NOT a picture (check, export, the image routes leave it alone),
+ * bound to no task yet (swept --blob-grace after its upload if no task takes
+ * it). Created in one go from c (c->fd, c->size: any size up to INT32_MAX). */
+store_err store_batch_input_create(store_t *s, arena_t *a, const store_content *c,
+                                   int32_t associate_id, model_blob *out);
+
+/* Parts of an output hold at most this many plain bytes (1 GiB); a test
+ * may set a smaller size (store_task_output_put's part_max). */
+#define STORE_PART_MAX ((int64_t)1 << 30)
+/* Stores c (plain bytes, any size) as the output of Started task task_id,
+ * in parts of at most part_max plain bytes (0: STORE_PART_MAX) bound to it,
+ * each part written in short transactions. They stay unlinked (swept if
+ * this process dies) until store_task_finish names the first one in
+ * output_blob: *first its BlobId. On an error nothing is left. */
+store_err store_task_output_put(store_t *s, int64_t task_id, const store_content *c,
+                                int64_t part_max, int32_t *first);
 
 #endif

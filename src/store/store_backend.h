@@ -113,6 +113,19 @@ typedef struct {
     bool zipped, encrypted;
 } store_pic_meta;
 
+/* A file of a batch task (schema v10: batch_file) with its record's sizes. */
+typedef enum { STORE_FILE_OUTPUT = 1, STORE_FILE_INPUT = 2 } store_file_kind;
+typedef struct {
+    int32_t blob_id;
+    int64_t task; /* 0: bound to none (an input not taken yet) */
+    int kind;     /* store_file_kind */
+    int part;     /* an output's parts: 0, 1, ... */
+    bool done;    /* its last piece is written: readable */
+    int64_t size, original_size; /* the record's BlobSize, OriginalSize */
+    bool zipped, encrypted;
+    int64_t version; /* the record's bytes version */
+} store_file_row;
+
 /* A use of variant id at ms, batched (store_variant.c). */
 typedef struct {
     int64_t id, ms;
@@ -158,6 +171,11 @@ typedef struct {
     const char *col[STORE_COPY_MAXCOLS];
     store_col_kind kind[STORE_COPY_MAXCOLS];
     bool seq; /* its ids come from a sequence (ids_high, ids_settle apply) */
+    /* The rows a copy takes: an SQL condition on the table's row, the same
+     * on every backend (the BLOB table: not the files of batch tasks, which
+     * go with their tasks, never copied); NULL: every row. copy_count and
+     * copy_next apply it. */
+    const char *only;
 } store_copy_def;
 
 /* The definition of table t (store_copy.c); valid for the process's life. */
@@ -334,7 +352,8 @@ struct store_be_ops {
     /* DELETE the records with unlinked_ms < cutoff that nothing links;
      * *n of them (not their cascades) */
     store_err (*blob_sweep)(store_tx *tx, int64_t cutoff, int64_t *n);
-    /* rewrite walk: the next record with bytes after `after`; ABSENT past the end */
+    /* rewrite walk: the next record with bytes after `after`, a task's file
+     * (batch_file) left out; ABSENT past the end */
     store_err (*blob_next_stored)(store_tx *tx, int32_t after, int32_t *id);
 
     /* ---- the project image library (schema v8: project_library) ---- */
@@ -343,6 +362,29 @@ struct store_be_ops {
     store_err (*lib_add)(store_tx *tx, int32_t blob_id, int64_t now);
     /* the next record of the library after `after`, by id; ABSENT past the end */
     store_err (*lib_next)(store_tx *tx, int32_t after, int32_t *id);
+
+    /* ---- the files of batch tasks (schema v10: batch_file; store_file.c) ----
+     * A file's stored bytes are pieces (blob_id, n) of at most STORE_PIECE
+     * (PG: blob_piece, as pictures; SQLite: its own blob_piece table, as
+     * blob_data could not hold INT32_MAX bytes), each put and got by one
+     * statement, so a file is written and read over many transactions. */
+    /* INSERT the file row of record blob_id (task 0: NULL), not done */
+    store_err (*file_insert)(store_tx *tx, int32_t blob_id, int64_t task, int kind, int part);
+    /* the file row of record blob_id with its record's sizes; ABSENT: none */
+    store_err (*file_read)(store_tx *tx, int32_t blob_id, store_file_row *out);
+    /* the files of task of kind, by part, up to max (*n of them) */
+    store_err (*file_list)(store_tx *tx, int64_t task, int kind, store_file_row *rows, int max,
+                           int *n);
+    /* done := 1 WHERE blob_id; NOMATCH */
+    store_err (*file_done)(store_tx *tx, int32_t blob_id);
+    /* task := task WHERE blob_id AND no task AND kind input AND done; NOMATCH */
+    store_err (*file_bind)(store_tx *tx, int32_t blob_id, int64_t task);
+    /* INSERT piece n of record blob_id's bytes (n <= STORE_PIECE of them);
+     * INVALID: no such record */
+    store_err (*piece_put)(store_tx *tx, int32_t blob_id, int64_t n, const void *p, size_t len);
+    /* piece n into buf (cap >= STORE_PIECE), *len its bytes; ABSENT: none */
+    store_err (*piece_get)(store_tx *tx, int32_t blob_id, int64_t n, void *buf, size_t cap,
+                           size_t *len);
 
     /* ---- picture bytes (one BLOB's stored bytes; never decoded here) ---- */
     store_err (*pic_write_open)(store_tx *tx, int32_t blob_id, int64_t size, store_pic_w **out);
@@ -397,7 +439,7 @@ struct store_be_ops {
      * Raw rows of the store_copy_table tables, keyed by their first
      * column (an id; meta: its name, ordered bytewise). No rule is applied
      * and nothing is decided: the copy recipe does that. */
-    /* count(*) of table t */
+    /* count(*) of table t's rows (store_copy_def.only) */
     store_err (*copy_count)(store_tx *tx, store_copy_table t, int64_t *n);
     /* up to max rows of t whose key is above after's (NULL: from the
      * first), in key order, their values in a; *n < max: the last ones */

@@ -5,6 +5,9 @@
  * the copy primitives (raw rows in key order) with the typed record and
  * picture reads.
  *
+ * The files of batch tasks are no pictures: the BLOB table's copy rows
+ * leave them out (store_copy_def.only), so no walk here sees them.
+ *
  * Invariants: every transaction here is READ and ends without a COMMIT;
  * a backup appears at its path only complete, checked and on disk; a
  * failure to read one picture is a finding about that record, not the

@@ -67,7 +67,8 @@ static const store_copy_def fixed_defs[] = {
                           "updated_ms", "created_by", "updated_by", "version", "info_version",
                           "unlinked_ms"},
                          {I, T, T, T, T, I, I, I, I, I, I, I, I, I, I, I},
-                         true},
+                         true,
+                         "NOT EXISTS (SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id)"},
     [STORE_COPY_LIBRARY] = {"project_library", 2, {"blob_id", "added_ms"}, {I, I}, false},
 };
 

@@ -483,12 +483,21 @@ store_err store_thumb_drop(store_tx *tx, const store_ent_row *ent)
     return ent->thumb_blob_id != 0 ? ops(tx)->blob_delete(tx, ent->thumb_blob_id) : STORE_OK;
 }
 
+store_err store_not_file(store_tx *tx, int32_t id)
+{
+    store_file_row f;
+    store_err rc = ops(tx)->file_read(tx, id, &f);
+    return rc == STORE_OK ? STORE_ABSENT : rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,
                             model_blob *out)
 {
     store_blob_row row;
     store_err rc = linked ? linked_read(tx, a, id, STORE_ROW_PLAIN, &row)
                           : ops(tx)->blob_read(tx, a, id, STORE_ROW_PLAIN, &row);
+    if (rc == STORE_OK && !linked)
+        rc = store_not_file(tx, id);
     return rc == STORE_OK ? store_blob_out(s, tx, a, &row, out) : rc;
 }
 
@@ -634,8 +643,10 @@ static store_err blob_info_put_fn(store_tx *tx, void *ctx)
 {
     rec_ctx *c = ctx;
     store_blob_row row;
-    store_err rc =
-        ops(tx)->blob_set_info(tx, c->a, c->blob_id, c->edit, c->user, c->now, STORE_ANY, &row);
+    store_err rc = store_not_file(tx, c->blob_id);
+    if (rc == STORE_OK)
+        rc = ops(tx)->blob_set_info(tx, c->a, c->blob_id, c->edit, c->user, c->now, STORE_ANY,
+                                    &row);
     if (rc == STORE_NOMATCH)
         return STORE_ABSENT;
     return rc == STORE_OK ? store_blob_out(c->s, tx, c->a, &row, &c->out) : rc;
@@ -653,7 +664,10 @@ store_err store_blob_info_put(store_t *s, arena_t *a, int32_t blob_id, const mod
 static store_err blob_delete_fn(store_tx *tx, void *ctx)
 {
     rec_ctx *c = ctx;
-    return ops(tx)->blob_delete(tx, c->blob_id); /* none: nothing to do */
+    store_err rc = store_not_file(tx, c->blob_id);
+    if (rc == STORE_ABSENT)
+        return STORE_OK; /* a task's file is none here: its task deletes it */
+    return rc == STORE_OK ? ops(tx)->blob_delete(tx, c->blob_id) : rc; /* none: nothing to do */
 }
 
 store_err store_blob_delete(store_t *s, int32_t blob_id)
@@ -670,7 +684,11 @@ store_err store_blob_delete(store_t *s, int32_t blob_id)
 static store_err claim(store_tx *tx, int32_t blob_id)
 {
     store_blob_row row;
-    store_err rc = ops(tx)->blob_claim(tx, blob_id);
+    store_err rc = store_not_file(tx, blob_id);
+    if (rc == STORE_ABSENT)
+        return STORE_INVALID; /* a task's file: no record to link */
+    if (rc == STORE_OK)
+        rc = ops(tx)->blob_claim(tx, blob_id);
     if (rc != STORE_NOMATCH)
         return rc;
     rc = ops(tx)->blob_read(tx, NULL, blob_id, STORE_ROW_PLAIN, &row);

@@ -10,6 +10,9 @@
  * and each picture is decoded by the store's codec on its way to the
  * caller's sink.
  *
+ * The files of batch tasks (outputs, import inputs: store_file.c) are not
+ * pictures: the BLOB table's copy rows leave them out (store_copy_def.only).
+ *
  * Invariants: one batch of rows, the map of links and one piece buffer in
  * memory; nothing is written; a database error ends the walk (PostgreSQL
  * refuses every later statement of the transaction), a picture that does
@@ -33,7 +36,7 @@ enum {
 
 typedef struct {
     int32_t blob_id, entity_id;
-    int16_t kind;
+    int16_t kind;      /* -1: the project image library's */
     int16_t thumbnail;
 } link;
 
@@ -111,6 +114,13 @@ static store_err entity_links(walk *w, const store_copy_def *d, const store_copy
     return rc;
 }
 
+/* A record of the project image library: linked by no entity. */
+static store_err library_links(walk *w, const store_copy_def *d, const store_copy_row *r, int k)
+{
+    (void)d, (void)k;
+    return link_add(w, (int32_t)r->v[0].i, -1, 0, false);
+}
+
 static int link_cmp(const void *a, const void *b)
 {
     const link *x = a, *y = b;
@@ -162,7 +172,9 @@ static store_err record_of(walk *w, const store_copy_row *r)
                             .unlinked_ms = row.unlinked_ms,
                             .kind = -1};
     const link *l = link_find(w, row.b.blob_id);
-    if (l != NULL) {
+    if (l != NULL && l->kind < 0)
+        e->library = true;
+    else if (l != NULL) {
         e->kind = l->kind;
         e->entity_id = l->entity_id;
         e->thumbnail = l->thumbnail != 0;
@@ -255,9 +267,12 @@ static store_err walk_fn(store_tx *tx, void *ctx)
     w->nlinks = 0;
     for (int k = 0; rc == STORE_OK && k < MODEL_KIND_COUNT; k++)
         rc = each_row(w, STORE_COPY_ENTITY + k, entity_links, k);
+    if (rc == STORE_OK)
+        rc = each_row(w, STORE_COPY_LIBRARY, library_links, 0);
     if (rc != STORE_OK)
         return rc;
-    qsort(w->links, w->nlinks, sizeof(*w->links), link_cmp);
+    if (w->nlinks > 1) /* none: links is NULL, which qsort may not be given */
+        qsort(w->links, w->nlinks, sizeof(*w->links), link_cmp);
     if ((rc = tx->be->ops->copy_count(tx, STORE_COPY_BLOB, &n)) != STORE_OK)
         return rc;
     if (w->f->total != NULL)

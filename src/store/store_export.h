@@ -31,6 +31,7 @@ typedef struct {
     int kind;            /* model_kind of the entity it belongs to; -1: none */
     int32_t entity_id;
     bool thumbnail;      /* the product's thumbnail record (not its image) */
+    bool library;        /* in the project image library (kind -1) */
 } store_export_rec;
 
 typedef struct {

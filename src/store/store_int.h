@@ -148,6 +148,11 @@ store_err store_thumb_drop(store_tx *tx, const store_ent_row *ent);
  * has none; STORE_ABSENT: no such entity. */
 store_err store_image_record(store_t *s, store_tx *tx, arena_t *a, model_kind k, int32_t id,
                              model_blob *out);
+/* The rule that a task's file (store_file.c) is no picture record: a
+ * call that names record id by BlobId from outside (reads, writes,
+ * deletes, links) answers as if there were none. STORE_ABSENT when id is
+ * a batch task's file, STORE_OK otherwise (also when there is no record). */
+store_err store_not_file(store_tx *tx, int32_t id);
 /* Record id with its users; STORE_ABSENT when there is none, STORE_CORRUPT
  * (logged) when a link names it (linked) and yet it is gone. */
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,

@@ -41,7 +41,11 @@ static store_err add_fn(store_tx *tx, void *ctx)
 {
     lib_ctx *c = ctx;
     store_blob_row row;
-    store_err rc = ops(tx)->blob_claim(tx, c->blob_id);
+    store_err rc = store_not_file(tx, c->blob_id);
+    if (rc == STORE_ABSENT)
+        return STORE_INVALID; /* a task's file is no picture */
+    if (rc == STORE_OK)
+        rc = ops(tx)->blob_claim(tx, c->blob_id);
     if (rc == STORE_NOMATCH) {
         rc = ops(tx)->blob_read(tx, NULL, c->blob_id, STORE_ROW_PLAIN, &row);
         return rc == STORE_OK ? STORE_CONFLICT : rc == STORE_ABSENT ? STORE_INVALID : rc;

@@ -122,6 +122,12 @@ enum {
     S_TASK_REAP,
     S_TASK_EXPIRED,
     S_TASK_UPDATE,
+    S_FILE_INSERT,
+    S_FILE_READ,
+    S_FILE_LIST,
+    S_FILE_DONE,
+    S_FILE_BIND,
+    S_PIECE_GET,
     S_FIXED
 };
 
@@ -158,7 +164,13 @@ enum {
 #define TASK_COLS                                                                                  \
     "id, name, description, params, associate_id, state, percent, progress, result, response, "   \
     "file_name, created_ms, coalesce(started_ms, 0), coalesce(finished_ms, 0), start_count, "     \
-    "server, lease_ms, stop, coalesce(output_blob, 0)"
+    "server, lease_ms, stop, coalesce(output_blob, 0), "                                          \
+    "coalesce((SELECT f.blob_id FROM batch_file f WHERE f.task_id = batch_task.id "               \
+    "AND f.kind = 2), 0)"
+/* The columns of a batch file with its record's (read_file). */
+#define FILE_COLS                                                                                  \
+    "f.blob_id, coalesce(f.task_id, 0), f.kind, f.part, f.done, b.blob_size, b.original_size, "  \
+    "b.is_zipped, b.is_encrypted, b.version FROM batch_file f JOIN blob b ON b.id = f.blob_id "
 /* A blob row b with the users who made and last changed it (NULL when gone
  * or the server); read by read_blob_row in this order. */
 #define BLOB_COLS                                                                                  \
@@ -265,7 +277,9 @@ static const pgc_stmt fixed[S_FIXED] = {
     [S_BLOB_DELETE] = {"blob_delete", "DELETE FROM blob WHERE id = $1", 0},
     [S_BLOB_NEXT_STORED] =
         {"blob_next_stored",
-         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 ORDER BY id LIMIT 1", 0},
+         "SELECT id FROM blob WHERE id > $1 AND blob_size > 0 AND NOT EXISTS "
+         "(SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id) ORDER BY id LIMIT 1",
+         0},
     [S_LIB_ADD] = {"lib_add", "INSERT INTO project_library(blob_id, added_ms) VALUES($1, $2)", 0},
     [S_LIB_NEXT] = {"lib_next",
                     "SELECT blob_id FROM project_library WHERE blob_id > $1 ORDER BY blob_id "
@@ -376,6 +390,21 @@ static const pgc_stmt fixed[S_FIXED] = {
                        "UPDATE batch_task SET description = $5, params = $6 WHERE id = $1 AND "
                        "state = $2 AND description = $3 AND params = $4",
                        0},
+    [S_FILE_INSERT] = {"file_insert",
+                       "INSERT INTO batch_file(blob_id, task_id, kind, part, done) "
+                       "VALUES($1, $2, $3, $4, 0)",
+                       0},
+    [S_FILE_READ] = {"file_read", "SELECT " FILE_COLS "WHERE f.blob_id = $1", 0},
+    [S_FILE_LIST] = {"file_list",
+                     "SELECT " FILE_COLS "WHERE f.task_id = $1 AND f.kind = $2 "
+                     "ORDER BY f.part LIMIT $3",
+                     0},
+    [S_FILE_DONE] = {"file_done", "UPDATE batch_file SET done = 1 WHERE blob_id = $1", 0},
+    [S_FILE_BIND] = {"file_bind",
+                     "UPDATE batch_file SET task_id = $2 WHERE blob_id = $1 AND task_id IS NULL "
+                     "AND kind = 2 AND done = 1",
+                     0},
+    [S_PIECE_GET] = {"piece_get", "SELECT bytes FROM blob_piece WHERE blob_id = $1 AND n = $2", 1},
 };
 
 static int kind_stmt(model_kind k, int e)
@@ -1093,6 +1122,7 @@ static void read_task(arena_t *a, const PGresult *r, int row, store_task *t)
     t->lease_ms = col_i64(r, row, 16);
     t->stop = col_i64(r, row, 17) != 0;
     t->output_blob = col_i32(r, row, 18);
+    t->input_blob = col_i32(r, row, 19);
 }
 
 static store_err pg_task_insert(store_tx *tx, const store_task *t, int64_t *id)
@@ -1721,6 +1751,110 @@ static store_err pg_lib_next(store_tx *tx, int32_t after, int32_t *id)
     return rc;
 }
 
+/* ---- the files of batch tasks (batch_file; bytes in blob_piece) ---------- */
+
+static store_err pg_file_insert(store_tx *tx, int32_t blob_id, int64_t task, int kind, int part)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    p_ref(&p, task);
+    p_i64(&p, kind);
+    p_i64(&p, part);
+    return run(tx_of(tx), S_FILE_INSERT, &p, NULL);
+}
+
+static void read_file(const PGresult *r, int row, store_file_row *f)
+{
+    f->blob_id = col_i32(r, row, 0);
+    f->task = col_i64(r, row, 1);
+    f->kind = col_i32(r, row, 2);
+    f->part = col_i32(r, row, 3);
+    f->done = col_i64(r, row, 4) != 0;
+    f->size = col_i64(r, row, 5);
+    f->original_size = col_i64(r, row, 6);
+    f->zipped = col_i64(r, row, 7) != 0;
+    f->encrypted = col_i64(r, row, 8) != 0;
+    f->version = col_i64(r, row, 9);
+}
+
+static store_err pg_file_read(store_tx *tx, int32_t blob_id, store_file_row *out)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, blob_id);
+    store_err rc = run_row(tx_of(tx), S_FILE_READ, &p, &r);
+    if (rc == STORE_OK)
+        read_file(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_file_list(store_tx *tx, int64_t task, int kind, store_file_row *rows, int max,
+                              int *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, task);
+    p_i64(&p, kind);
+    p_i64(&p, max);
+    store_err rc = run(tx_of(tx), S_FILE_LIST, &p, &r);
+    *n = rc == STORE_OK ? PQntuples(r) : 0;
+    if (*n > max)
+        *n = max;
+    for (int i = 0; i < *n; i++)
+        read_file(r, i, &rows[i]);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_file_done(store_tx *tx, int32_t blob_id)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    return run_match(tx_of(tx), S_FILE_DONE, &p);
+}
+
+static store_err pg_file_bind(store_tx *tx, int32_t blob_id, int64_t task)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    p_i64(&p, task);
+    return run_match(tx_of(tx), S_FILE_BIND, &p);
+}
+
+static store_err pg_piece_put(store_tx *tx, int32_t blob_id, int64_t n, const void *bytes,
+                              size_t len)
+{
+    params p = {0};
+    assert(len <= STORE_PIECE);
+    p_i64(&p, blob_id);
+    p_i64(&p, n);
+    p_bytes(&p, bytes, len);
+    return run(tx_of(tx), S_PIC_PUT, &p, NULL);
+}
+
+static store_err pg_piece_get(store_tx *tx, int32_t blob_id, int64_t n, void *buf, size_t cap,
+                              size_t *len)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, blob_id);
+    p_i64(&p, n);
+    *len = 0;
+    store_err rc = run_row(tx_of(tx), S_PIECE_GET, &p, &r);
+    size_t got = rc == STORE_OK ? (size_t)PQgetlength(r, 0, 0) : 0;
+    if (rc == STORE_OK && got > cap) {
+        log_error("store: piece %lld of BLOB %d holds %zu bytes", (long long)n, blob_id, got);
+        rc = STORE_CORRUPT;
+    }
+    if (rc == STORE_OK) {
+        memcpy(buf, PQgetvalue(r, 0, 0), got);
+        *len = got;
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* ---- picture bytes ------------------------------------------------------ */
 
 /* The bytes before any written so far go: a picture is replaced whole. */
@@ -2336,6 +2470,13 @@ static const struct store_be_ops pg_be_ops = {
     .lib_add = pg_lib_add,
     .lib_next = pg_lib_next,
 
+    .file_insert = pg_file_insert,
+    .file_read = pg_file_read,
+    .file_list = pg_file_list,
+    .file_done = pg_file_done,
+    .file_bind = pg_file_bind,
+    .piece_put = pg_piece_put,
+    .piece_get = pg_piece_get,
     .pic_write_open = pg_pic_write_open,
     .pic_write = pg_pic_write,
     .pic_write_close = pg_pic_write_close,
@@ -2475,11 +2616,13 @@ static void copy_sql(arena_t *a, store_copy_table t, pgc_stmt *st)
         vals = arena_printf(a, "%s%s$%d", vals, i ? ", " : "", i + 1);
     }
     const char *seq = arena_printf(a, "pg_get_serial_sequence('%s', 'id')", n);
+    const char *only = d->only ? d->only : "true";
     const char *sql[C_COUNT] = {
-        [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s", n),
-        [C_FIRST] = arena_printf(a, "SELECT %s FROM %s ORDER BY %s LIMIT $1", cols, n, key),
-        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 ORDER BY %s LIMIT $2", cols, n,
-                                 key, key),
+        [C_ROWS] = arena_printf(a, "SELECT count(*) FROM %s WHERE %s", n, only),
+        [C_FIRST] =
+            arena_printf(a, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $1", cols, n, only, key),
+        [C_AFTER] = arena_printf(a, "SELECT %s FROM %s WHERE %s > $1 AND %s ORDER BY %s LIMIT $2",
+                                 cols, n, key, only, key),
         [C_PUT] = arena_printf(a, "INSERT INTO %s(%s) VALUES(%s)", n, cols, vals),
         /* the sequence's last value (NULL until it gave one) */
         [C_HIGH] = d->seq ? arena_printf(
@@ -2507,7 +2650,7 @@ static pgc_stmt copy_clear_sql(arena_t *a)
     return (pgc_stmt){"copy_clear",
                       arena_printf(a,
                                    "TRUNCATE variant_data, variant, blob_piece%s, project_library, "
-                                   "batch_task, blob, cred, app, users, meta",
+                                   "batch_file, batch_task, blob, cred, app, users, meta",
                                    ents),
                       0};
 }

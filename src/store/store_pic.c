@@ -201,7 +201,8 @@ static store_err blob_create_fn(store_tx *tx, void *ctx)
 static store_err blob_content_put_fn(store_tx *tx, void *ctx)
 {
     put_ctx *p = ctx;
-    return record_put(tx, p, p->id, STORE_ANY);
+    store_err rc = store_not_file(tx, p->id);
+    return rc == STORE_OK ? record_put(tx, p, p->id, STORE_ANY) : rc;
 }
 
 static store_err thumbnail_put_fn(store_tx *tx, void *ctx)

@@ -146,6 +146,13 @@ enum {
     Q_TASK_REAP,
     Q_TASK_EXPIRED,
     Q_TASK_UPDATE,
+    Q_FILE_INSERT,
+    Q_FILE_READ,
+    Q_FILE_LIST,
+    Q_FILE_DONE,
+    Q_FILE_BIND,
+    Q_PIECE_PUT,
+    Q_PIECE_GET,
     Q_FIXED_COUNT
 };
 
@@ -167,7 +174,12 @@ enum { G_BLOB_SWEEP, G_COUNT };
 #define TASK_COLS                                                                                  \
     "id, name, description, params, associate_id, state, percent, progress, result, response, "   \
     "file_name, created_ms, started_ms, finished_ms, start_count, server, lease_ms, stop, "        \
-    "output_blob"
+    "output_blob, (SELECT f.blob_id FROM batch_file f WHERE f.task_id = batch_task.id "             \
+    "AND f.kind = 2)"
+/* The columns of a batch file with its record's (read_file). */
+#define FILE_COLS                                                                                  \
+    "f.blob_id, coalesce(f.task_id, 0), f.kind, f.part, f.done, b.blob_size, b.original_size, "  \
+    "b.is_zipped, b.is_encrypted, b.version FROM batch_file f JOIN blob b ON b.id = f.blob_id "
 /* The positions of USER_COLS, CRED_COLS and APP_COLS, in their orders;
  * the name tables below must agree with both (checked when the
  * statements are prepared, as for BLOB_COLS). */
@@ -365,7 +377,9 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [Q_META_PUT] = "INSERT INTO meta(name, value) VALUES(?1, ?2) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-    [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 ORDER BY id LIMIT 1",
+    /* a task's file is no picture: the rekey leaves it (see store.h) */
+    [Q_REWRITE_NEXT] = "SELECT id FROM blob WHERE id > ?1 AND blob_size > 0 AND NOT EXISTS "
+                       "(SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id) ORDER BY id LIMIT 1",
     [Q_LIB_ADD] = "INSERT INTO project_library(blob_id, added_ms) VALUES(?1, ?2)",
     [Q_LIB_NEXT] = "SELECT blob_id FROM project_library WHERE blob_id > ?1 ORDER BY blob_id LIMIT 1",
     /* the record changed (sizes, flags), the served bytes did not: version stays */
@@ -401,6 +415,16 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                        "ORDER BY id LIMIT ?2",
     [Q_TASK_UPDATE] = "UPDATE batch_task SET description = ?5, params = ?6 WHERE id = ?1 AND "
                       "state = ?2 AND description = ?3 AND params = ?4",
+    [Q_FILE_INSERT] = "INSERT INTO batch_file(blob_id, task_id, kind, part, done) "
+                      "VALUES(?1, ?2, ?3, ?4, 0)",
+    [Q_FILE_READ] = "SELECT " FILE_COLS "WHERE f.blob_id = ?1",
+    [Q_FILE_LIST] = "SELECT " FILE_COLS "WHERE f.task_id = ?1 AND f.kind = ?2 "
+                    "ORDER BY f.part LIMIT ?3",
+    [Q_FILE_DONE] = "UPDATE batch_file SET done = 1 WHERE blob_id = ?1",
+    [Q_FILE_BIND] = "UPDATE batch_file SET task_id = ?2 WHERE blob_id = ?1 AND task_id IS NULL "
+                    "AND kind = 2 AND done = 1",
+    [Q_PIECE_PUT] = "INSERT INTO blob_piece(blob_id, n, bytes) VALUES(?1, ?2, ?3)",
+    [Q_PIECE_GET] = "SELECT bytes FROM blob_piece WHERE blob_id = ?1 AND n = ?2",
 };
 
 static int q_ent(model_kind k, int e)
@@ -1615,6 +1639,7 @@ static void read_task(arena_t *a, sqlite3_stmt *st, void *row)
     t->lease_ms = sqlite3_column_int64(st, 16);
     t->stop = sqlite3_column_int(st, 17) != 0;
     t->output_blob = (int32_t)sqlite3_column_int64(st, 18);
+    t->input_blob = (int32_t)sqlite3_column_int64(st, 19);
 }
 
 static store_err be_task_insert(store_tx *tx, const store_task *t, int64_t *id)
@@ -2206,6 +2231,114 @@ static store_err be_blob_sweep(store_tx *tx, int64_t cutoff, int64_t *n)
     bind_int(st, 1, cutoff);
     store_err rc = step_done(c, st);
     *n = rc == STORE_OK ? sqlite3_changes(c->db) : 0; /* the blob rows, not their cascades */
+    return rc;
+}
+
+/* ---- the files of batch tasks: the primitives (store_backend.h) ----------
+ * batch_file rows and their pieces in blob_piece (schema v10). */
+
+static store_err be_file_insert(store_tx *tx, int32_t blob_id, int64_t task, int kind, int part)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_INSERT);
+    bind_int(st, 1, blob_id);
+    bind_ref(st, 2, task);
+    bind_int(st, 3, kind);
+    bind_int(st, 4, part);
+    return step_done(c, st);
+}
+
+static void read_file(arena_t *a, sqlite3_stmt *st, void *row)
+{
+    store_file_row *f = row;
+    (void)a;
+    f->blob_id = (int32_t)sqlite3_column_int64(st, 0);
+    f->task = sqlite3_column_int64(st, 1);
+    f->kind = sqlite3_column_int(st, 2);
+    f->part = sqlite3_column_int(st, 3);
+    f->done = sqlite3_column_int(st, 4) != 0;
+    f->size = sqlite3_column_int64(st, 5);
+    f->original_size = sqlite3_column_int64(st, 6);
+    f->zipped = sqlite3_column_int(st, 7) != 0;
+    f->encrypted = sqlite3_column_int(st, 8) != 0;
+    f->version = sqlite3_column_int64(st, 9);
+}
+
+static store_err be_file_read(store_tx *tx, int32_t blob_id, store_file_row *out)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_READ);
+    bind_int(st, 1, blob_id);
+    store_err rc = step_row(c, st);
+    if (rc == STORE_OK)
+        read_file(NULL, st, out);
+    return rc;
+}
+
+static store_err be_file_list(store_tx *tx, int64_t task, int kind, store_file_row *rows, int max,
+                              int *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_LIST);
+    bind_int(st, 1, task);
+    bind_int(st, 2, kind);
+    bind_int(st, 3, max);
+    store_err rc = STORE_OK;
+    *n = 0;
+    while (*n < max && (rc = step_row(c, st)) == STORE_OK)
+        read_file(NULL, st, &rows[(*n)++]);
+    return rc == STORE_ABSENT || rc == STORE_OK ? STORE_OK : rc;
+}
+
+static store_err be_file_done(store_tx *tx, int32_t blob_id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_DONE);
+    bind_int(st, 1, blob_id);
+    return step_match(c, st);
+}
+
+static store_err be_file_bind(store_tx *tx, int32_t blob_id, int64_t task)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_BIND);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, task);
+    return step_match(c, st);
+}
+
+static store_err bind_bytes(sqlite3_stmt *st, int i, const void *v, size_t n);
+
+static store_err be_piece_put(store_tx *tx, int32_t blob_id, int64_t n, const void *p, size_t len)
+{
+    struct conn *c = tx_conn(tx);
+    assert(len <= STORE_PIECE);
+    sqlite3_stmt *st = query(c, Q_PIECE_PUT);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, n);
+    store_err rc = bind_bytes(st, 3, p, len);
+    return rc == STORE_OK ? step_done(c, st) : rc;
+}
+
+static store_err be_piece_get(store_tx *tx, int32_t blob_id, int64_t n, void *buf, size_t cap,
+                              size_t *len)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_PIECE_GET);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, n);
+    *len = 0;
+    store_err rc = step_row(c, st);
+    size_t got = rc == STORE_OK ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    if (rc == STORE_OK && got > cap) {
+        log_error("store: piece %lld of BLOB %d holds %zu bytes", (long long)n, blob_id, got);
+        rc = STORE_CORRUPT;
+    }
+    if (rc == STORE_OK && got > 0)
+        memcpy(buf, sqlite3_column_blob(st, 0), got);
+    if (rc == STORE_OK)
+        *len = got;
+    sqlite3_reset(st); /* the row's bytes are not held past the call */
     return rc;
 }
 
@@ -2867,12 +3000,33 @@ static store_err migrate_v9(struct conn *c, arena_t *a)
     return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v9");
 }
 
+/* Version 10: the files of batch tasks (store.h, store_file.c): an
+ * output's parts and an import's input, each a blob row whose bytes are
+ * pieces in blob_piece (blob_data holds at most SQLite's 1e9-byte value);
+ * task_id NULL: an input no task has taken yet. A task's files are
+ * deleted with it by the recipe (the reference keeps that from being
+ * forgotten). */
+static store_err migrate_v10(struct conn *c, arena_t *a)
+{
+    (void)a;
+    const char *ddl =
+        "CREATE TABLE batch_file (blob_id INTEGER PRIMARY KEY REFERENCES blob(id) "
+        "ON DELETE CASCADE, task_id INTEGER REFERENCES batch_task(id), "
+        "kind INTEGER NOT NULL, part INTEGER NOT NULL, done INTEGER NOT NULL);\n"
+        "CREATE INDEX batch_file_task ON batch_file(task_id, kind, part);\n"
+        "CREATE TABLE blob_piece (id INTEGER PRIMARY KEY, blob_id INTEGER NOT NULL "
+        "REFERENCES blob(id) ON DELETE CASCADE, n INTEGER NOT NULL, bytes BLOB NOT NULL);\n"
+        "CREATE UNIQUE INDEX blob_piece_n ON blob_piece(blob_id, n);\n";
+    int rc = sqlite3_exec(c->db, ddl, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STORE_OK : sql_err(c, rc, "schema v10");
+}
+
 typedef store_err (*migration_fn)(struct conn *c, arena_t *a);
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const migration_fn migrations[] = {migrate_v1, migrate_v2, migrate_v3, migrate_v4,
                                           migrate_v5, migrate_v6, migrate_v7, migrate_v8,
-                                          migrate_v9};
+                                          migrate_v9, migrate_v10};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* The value of a pragma that reads one integer ("PRAGMA user_version"). */
@@ -3131,8 +3285,10 @@ static store_err copy_int(struct conn *c, const char *sql, int64_t *out)
 
 static store_err be_copy_count(store_tx *tx, store_copy_table t, int64_t *n)
 {
-    char sql[128];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", store_copy_def_of(t)->name);
+    const store_copy_def *d = store_copy_def_of(t);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s", d->name,
+             d->only ? d->only : "1");
     return copy_int(tx_conn(tx), sql, n);
 }
 
@@ -3177,16 +3333,17 @@ static store_err be_copy_next(store_tx *tx, store_copy_table t, const store_copy
 {
     const store_copy_def *d = store_copy_def_of(t);
     struct conn *c = tx_conn(tx);
-    char cols[1024], sql[1400];
+    char cols[1024], sql[1600];
     sqlite3_stmt *st = NULL;
+    const char *only = d->only ? d->only : "1";
     *n = 0;
     copy_list(d, false, cols, sizeof(cols));
     if (after != NULL)
-        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s > ?1 ORDER BY %s LIMIT ?2", cols,
-                 d->name, d->col[0], d->col[0]);
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s > ?1 AND %s ORDER BY %s LIMIT ?2",
+                 cols, d->name, d->col[0], only, d->col[0]);
     else
-        snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s LIMIT ?2", cols, d->name,
-                 d->col[0]);
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ?2", cols, d->name,
+                 only, d->col[0]);
     store_err rc = copy_prepare(c, sql, &st);
     if (rc == STORE_OK && after != NULL)
         copy_bind(st, 1, d->kind[0], after);
@@ -3228,7 +3385,7 @@ static store_err be_copy_put(store_tx *tx, store_copy_table t, const store_copy_
 static store_err be_copy_clear(store_tx *tx)
 {
     struct conn *c = tx_conn(tx);
-    char sql[1024] = "DELETE FROM variant; DELETE FROM batch_task;";
+    char sql[1024] = "DELETE FROM variant; DELETE FROM batch_file; DELETE FROM batch_task;";
     size_t used = strlen(sql);
     for (int k = 0; k < MODEL_KIND_COUNT && used < sizeof(sql); k++)
         used += (size_t)snprintf(sql + used, sizeof(sql) - used, "DELETE FROM %s;",
@@ -3543,6 +3700,13 @@ static const struct store_be_ops sqlite_be_ops = {
     .lib_next = be_lib_next,
 
     /* ---- picture bytes ---- */
+    .file_insert = be_file_insert,
+    .file_read = be_file_read,
+    .file_list = be_file_list,
+    .file_done = be_file_done,
+    .file_bind = be_file_bind,
+    .piece_put = be_piece_put,
+    .piece_get = be_piece_get,
     .pic_write_open = be_pic_write_open,
     .pic_write = be_pic_write,
     .pic_write_close = be_pic_write_close,

@@ -7,8 +7,9 @@
  * NOMATCH and tries the next); only the server that claimed a task writes
  * its progress and its end (every such write is conditional on server and
  * State Started, so a task reaped or deleted meanwhile is left alone); a
- * task's output record is linked (never swept as unlinked) from the moment
- * its task names it, and is deleted with its task, in one transaction.
+ * task's output parts are linked (never swept as unlinked) from the moment
+ * its task names its first one, and are deleted with its task and its input
+ * (linked when the task took it), in one transaction.
  */
 #include <assert.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "store/store_backend.h"
 #include "store/store_int.h"
 
+#define FILES_AT_ONCE 64 /* files of a task read by one file_list */
 #define CLAIM_TRIES 8 /* New tasks another server took first, before giving up for now */
 
 static const struct store_be_ops *ops(store_tx *tx)
@@ -42,10 +44,30 @@ struct task_call {
     size_t *count;
 };
 
+/* Binds input record blob_id to task (and links it: never swept): ABSENT
+ * when it is no input written whole, CONFLICT when a task has it. */
+static store_err bind_input(store_tx *tx, int32_t blob_id, int64_t task)
+{
+    store_file_row f;
+    store_err rc = ops(tx)->file_bind(tx, blob_id, task);
+    if (rc == STORE_NOMATCH) {
+        rc = ops(tx)->file_read(tx, blob_id, &f);
+        return rc == STORE_OK && f.kind == STORE_FILE_INPUT && f.done && f.task != 0
+                   ? STORE_CONFLICT
+                   : rc == STORE_OK ? STORE_ABSENT : rc;
+    }
+    if (rc == STORE_OK)
+        rc = ops(tx)->blob_claim(tx, blob_id);
+    return rc == STORE_NOMATCH ? STORE_ABSENT : rc;
+}
+
 static store_err add_run(store_tx *tx, void *ctx)
 {
     struct task_call *x = ctx;
-    return ops(tx)->task_insert(tx, x->t, &x->t->id);
+    store_err rc = ops(tx)->task_insert(tx, x->t, &x->t->id);
+    if (rc == STORE_OK && x->t->input_blob > 0)
+        rc = bind_input(tx, x->t->input_blob, x->t->id);
+    return rc;
 }
 
 store_err store_task_add(store_t *s, store_task *t)
@@ -146,9 +168,19 @@ store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t le
 static store_err finish_run(store_tx *tx, void *ctx)
 {
     struct task_call *x = ctx;
+    store_file_row parts[FILES_AT_ONCE];
+    int n = 0;
     store_err rc = ops(tx)->task_finish(tx, x->ct, x->server, x->now);
-    if (rc == STORE_OK && x->ct->output_blob > 0)
-        rc = ops(tx)->blob_claim(tx, x->ct->output_blob);
+    for (int after = -1; rc == STORE_OK && x->ct->output_blob > 0; after = parts[n - 1].part) {
+        if ((rc = ops(tx)->file_list(tx, x->ct->id, STORE_FILE_OUTPUT, parts, FILES_AT_ONCE,
+                                     &n)) != STORE_OK || n == 0 || parts[n - 1].part <= after)
+            break;
+        for (int i = 0; rc == STORE_OK && i < n; i++)
+            if (parts[i].part > after)
+                rc = ops(tx)->blob_claim(tx, parts[i].blob_id);
+        if (n < FILES_AT_ONCE)
+            break;
+    }
     return nomatch_absent(rc);
 }
 
@@ -172,15 +204,33 @@ store_err store_task_stop(store_t *s, int64_t id, int64_t now_ms)
     return store_run(s, STORE_TX_WRITE, stop_run, &(struct task_call){.id = id, .now = now_ms});
 }
 
+/* Deletes every file of kind of task id (records, bytes by cascade). */
+static store_err delete_files(store_tx *tx, int64_t id, int kind)
+{
+    store_file_row f[FILES_AT_ONCE];
+    int n = FILES_AT_ONCE;
+    store_err rc = STORE_OK;
+    while (rc == STORE_OK && n == FILES_AT_ONCE) {
+        rc = ops(tx)->file_list(tx, id, kind, f, FILES_AT_ONCE, &n);
+        for (int i = 0; rc == STORE_OK && i < n; i++)
+            rc = ops(tx)->blob_delete(tx, f[i].blob_id);
+    }
+    return rc;
+}
+
 static store_err delete_run(store_tx *tx, void *ctx)
 {
     struct task_call *x = ctx;
     store_task t;
     store_err rc = ops(tx)->task_read(tx, x->a, x->id, &t);
     if (rc == STORE_OK)
+        rc = delete_files(tx, x->id, STORE_FILE_OUTPUT);
+    if (rc == STORE_OK)
+        rc = delete_files(tx, x->id, STORE_FILE_INPUT);
+    if (rc == STORE_OK)
         rc = nomatch_absent(ops(tx)->task_delete(tx, x->id));
     if (rc == STORE_OK && t.output_blob > 0)
-        rc = ops(tx)->blob_delete(tx, t.output_blob);
+        rc = ops(tx)->blob_delete(tx, t.output_blob); /* an output of before parts */
     return rc;
 }
 

@@ -185,7 +185,7 @@ static void test_migrate_from_v4(void **state)
     store_close(f->db.s);
     f->db.s = NULL;
     /* what v5 and later versions (v6: paired credentials) created goes too */
-    tmpdb_undo_v7_v9(f->db.path);
+    tmpdb_undo_v7_v10(f->db.path);
     tmpdb_exec(f->db.path, "DROP INDEX blob_unlinked_ms; ALTER TABLE blob DROP COLUMN unlinked_ms; "
                 "DROP INDEX product_thumb_blob_id; ALTER TABLE product DROP COLUMN thumb_blob_id; "
                 "DROP INDEX cred_pair_id; ALTER TABLE cred DROP COLUMN pair_id; "

@@ -343,7 +343,7 @@ static void test_migrate_from_v2(void **state)
     f->s = NULL;
     /* what v3 and later versions (v4: variants, meta; v5: the BLOB agent's
      * columns) created goes too */
-    tmpdb_undo_v7_v9(f->path);
+    tmpdb_undo_v7_v10(f->path);
     tmpdb_exec(f->path, "DROP TABLE cred; DROP TABLE app; DROP TABLE variant_data; DROP TABLE variant; "
                 "DROP TABLE variant_total; DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "

@@ -153,7 +153,7 @@ static void test_migrate_from_v3(void **state)
     f->s = NULL;
     int64_t current = tmpdb_schema_version(f->path);
     /* what v4 and later versions (v5: the BLOB agent's columns, v6: paired credentials) made goes too */
-    tmpdb_undo_v7_v9(f->path);
+    tmpdb_undo_v7_v10(f->path);
     tmpdb_exec(f->path, "DROP TABLE variant_data; DROP TABLE variant; DROP TABLE variant_total; "
                 "DROP TABLE meta; DROP INDEX blob_unlinked_ms; "
                 "ALTER TABLE blob DROP COLUMN unlinked_ms; DROP INDEX product_thumb_blob_id; "

@@ -341,11 +341,13 @@ static inline void tmpdb_exec(const char *path, const char *sql)
 }
 
 /* Undoes schema v7 (the entity lists' indexes), v8 (the project image
- * library) and v9 (batch tasks) of the SQLite database at path, for a test that rewinds
- * user_version to an older schema and migrates again. */
-static inline void tmpdb_undo_v7_v9(const char *path)
+ * library), v9 (batch tasks) and v10 (their files) of the SQLite database
+ * at path, for a test that rewinds user_version to an older schema and
+ * migrates again. */
+static inline void tmpdb_undo_v7_v10(const char *path)
 {
-    char sql[2048] = "DROP TABLE batch_task; DROP TABLE project_library;";
+    char sql[2048] = "DROP TABLE blob_piece; DROP TABLE batch_file; DROP TABLE batch_task; "
+                     "DROP TABLE project_library;";
     size_t used = strlen(sql);
     for (int k = 0; k < MODEL_KIND_COUNT; k++) {
         const model_entity_def *d = model_entity((model_kind)k);

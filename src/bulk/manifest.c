@@ -1,23 +1,22 @@
 /*
- * manifest.c — reading what `crmblob import` is given: a line of an
- * export's manifest.jsonl, and a file name {id}.{ext} (cli.h). Kept apart
- * from import.c, with no state, so that its fuzz target
- * (tests/fuzz/fuzz_import_manifest.c) links it alone.
+ * manifest.c — reading what an import (`crmblob import`, the import job) is given: a line of an
+ * export's manifest.jsonl, and a file name {id}.{ext} (bulk.h). No state:
+ * its fuzz target is tests/fuzz/fuzz_import_manifest.c.
  *
  * Invariants: a line is read by jansson as it is (any bytes; a line longer
- * than CLI_MANIFEST_LINE_MAX is refused unread); what it names is checked
+ * than BULK_MANIFEST_LINE_MAX is refused unread); what it names is checked
  * before it is used: a known entity kind, an id in 1..INT32_MAX, a File
  * inside the export (relative, no "..", no empty or "." part).
  */
 #include <string.h>
 
-#include "cli/cli.h"
+#include "bulk/bulk.h"
 #include "core/text.h"
 
 /* The id as written in decimal, without a leading zero: "06.jpg" and
  * "6.jpg" would both name entity 6, and which one wins would depend on
  * the order the threads took them. */
-bool cli_id_of_name(const char *name, int32_t *id)
+bool bulk_id_of_name(const char *name, int32_t *id)
 {
     const char *dot = strchr(name, '.');
     return dot != NULL && dot > name && name[0] != '0' && dot[1] != '\0' &&
@@ -36,7 +35,7 @@ static bool inside(const char *file)
         if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
             return false;
     }
-    return strlen(file) < CLI_MANIFEST_FILE_MAX;
+    return strlen(file) < BULK_MANIFEST_FILE_MAX;
 }
 
 static const char *str_of(json_t *o, const char *name)
@@ -45,48 +44,52 @@ static const char *str_of(json_t *o, const char *name)
 }
 
 /* The record's client fields and file, once its role and entity are known. */
-static cli_manifest_kind image_of(json_t *o, cli_manifest_rec *r, const char **why)
+static bulk_manifest_kind image_of(json_t *o, bulk_manifest_rec *r, const char **why)
 {
     r->file = str_of(o, "File");
     if (r->file == NULL)
-        return CLI_MANIFEST_SKIP; /* no bytes, or the export could not read them */
+        return BULK_MANIFEST_SKIP; /* no bytes, or the export could not read them */
     if (!inside(r->file)) {
         *why = "its File is not a name inside the export";
-        return CLI_MANIFEST_BAD;
+        return BULK_MANIFEST_BAD;
     }
     r->sha256 = str_of(o, "Sha256");
     r->desc = str_of(o, "Description");
     r->extra = str_of(o, "ExtraInfo");
     r->ct = str_of(o, "ConceptualType");
-    return CLI_MANIFEST_IMAGE;
+    return BULK_MANIFEST_IMAGE;
 }
 
-cli_manifest_kind cli_manifest_parse(const char *line, size_t len, json_t **hold,
-                                     cli_manifest_rec *r, const char **why)
+bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **hold,
+                                       bulk_manifest_rec *r, const char **why)
 {
     json_error_t err;
     *hold = NULL;
-    *r = (cli_manifest_rec){0};
+    *r = (bulk_manifest_rec){0};
     *why = "not a JSON object";
-    if (len > CLI_MANIFEST_LINE_MAX) {
+    if (len > BULK_MANIFEST_LINE_MAX) {
         *why = "longer than a record's line can be";
-        return CLI_MANIFEST_BAD;
+        return BULK_MANIFEST_BAD;
     }
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(o)) {
         json_decref(o);
-        return CLI_MANIFEST_BAD;
+        return BULK_MANIFEST_BAD;
     }
     *hold = o;
     const char *role = str_of(o, "Role"), *ent = str_of(o, "Entity");
     json_t *idv = json_object_get(o, "EntityId");
     json_int_t id = json_integer_value(idv);
+    if (role != NULL && strcmp(role, "library") == 0) {
+        bulk_manifest_kind lk = image_of(o, r, why);
+        return lk == BULK_MANIFEST_IMAGE ? BULK_MANIFEST_LIBRARY : lk;
+    }
     if (role != NULL && strcmp(role, "image") != 0)
-        return CLI_MANIFEST_SKIP; /* a thumbnail or an unlinked record */
+        return BULK_MANIFEST_SKIP; /* a thumbnail or an unlinked record */
     int k = ent != NULL ? model_kind_from_name(ent, strlen(ent)) : -1;
     if (role == NULL || k < 0 || !json_is_integer(idv) || id <= 0 || id > INT32_MAX) {
         *why = "not a record of an entity's image (Role, Entity, EntityId)";
-        return CLI_MANIFEST_BAD;
+        return BULK_MANIFEST_BAD;
     }
     r->kind = (model_kind)k;
     r->id = (int32_t)id;
