@@ -9,6 +9,7 @@ makes an output of {"Bytes": "N"} at once: zeros but for the offset as 8
 big-endian bytes at every 64 KiB. CRMBLOB_TEST_PART_BYTES makes parts small,
 so that parts are shown without gigabytes.
 """
+import base64
 import io
 import json
 import sqlite3
@@ -114,6 +115,10 @@ def test_output_in_parts_is_one_download(osrv):
     assert int(r.headers["Content-Length"]) == n
     assert len(r.content) == n
     check_marks(r.content)
+    # base64 in a carrier, as the reference answers bytes to JSON
+    r = admin.post(f"{BLOB_AGENT}/GetOutputFromBatch", json={"BatchTaskId": tid},
+                   headers={"Accept": "application/json"})
+    assert r.status_code == 200 and base64.b64decode(r.json()) == download(osrv, "admin", tid).content
     r = admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": tid})
     assert r.status_code == 204, r.text
     assert files_of(osrv, tid) == 0
@@ -189,6 +194,9 @@ def test_large_output_streams_with_low_memory(bigsrv):
     admin = bigsrv.client("admin")
     n = 150 * MiB + 3
     tid, _ = make_output(admin, n)
+    r = admin.post(f"{BLOB_AGENT}/GetOutputFromBatch", json={"BatchTaskId": tid},
+                   headers={"Accept": "application/json"})
+    assert_error(r, 413)  # base64 in a carrier: 64 MiB at most
     before = vm_hwm_kib(bigsrv.proc.pid)
     got, head = 0, b""
     with download(bigsrv, "admin", tid, stream=True) as r:
