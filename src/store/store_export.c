@@ -260,7 +260,8 @@ static store_err walk_fn(store_tx *tx, void *ctx)
         rc = each_row(w, STORE_COPY_ENTITY + k, entity_links, k);
     if (rc != STORE_OK)
         return rc;
-    qsort(w->links, w->nlinks, sizeof(*w->links), link_cmp);
+    if (w->nlinks > 0) /* links is NULL without any: qsort wants an array */
+        qsort(w->links, w->nlinks, sizeof(*w->links), link_cmp);
     if ((rc = tx->be->ops->copy_count(tx, STORE_COPY_BLOB, &n)) != STORE_OK)
         return rc;
     if (w->f->total != NULL)
