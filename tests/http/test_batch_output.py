@@ -20,7 +20,7 @@ import time
 import pytest
 import requests
 
-from conftest import Server, assert_error
+from conftest import DATA, Server, assert_error
 
 OUTPUT = "crmblob.test.output"
 TASK = "/api/v1/BatchTask"
@@ -278,3 +278,34 @@ def test_a_writer_killed_leaves_nothing(tmp_path):
     assert len(r.content) == 3 * MiB
     check_marks(r.content)
     assert s.stop() == 0, s.log()[-2000:]
+
+
+def test_migrate_and_check_leave_task_files_out(tmp_path):
+    """`crmblob migrate` copies the pictures, not the tasks' files (nor the
+    tasks); `crmblob check` of the source and of the copy finds nothing."""
+    s = Server(tmp_path / "src", env={"CRMBLOB_TEST_JOBS": "1"})
+    s.create_users()
+    s.start()
+    admin = s.client("admin")
+    pid = admin.create("Person")
+    png = (DATA / "small.png").read_bytes()
+    admin.put_image("Person", pid, png)
+    make_output(admin, 2 * MiB)
+    assert s.stop() == 0, s.log()[-2000:]
+    copy = tmp_path / "copy.db"
+    p = s.cli("migrate", "--from", str(s.db), "--to", str(copy))
+    assert p.returncode == 0, p.stderr
+    for db in (str(s.db), str(copy)):
+        p = s.cli("check", "--db", db)
+        assert p.returncode == 0 and "no problem found" in p.stdout, p.stdout + p.stderr
+    con = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    try:
+        assert con.execute("SELECT count(*) FROM blob").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM batch_file").fetchone()[0] == 0
+    finally:
+        con.close()
+    c = Server(tmp_path / "dst")
+    c.db = copy
+    c.start()
+    assert c.client("admin").get_image("Person", pid).content == png
+    assert c.stop() == 0
