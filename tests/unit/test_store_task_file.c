@@ -250,6 +250,44 @@ static void test_input(void **state)
     free(bytes);
 }
 
+/* An input of n zeros (sparse): its record as kept, and read back whole. */
+static model_blob zeros_input(tmpdb_store *d, size_t n)
+{
+    int fd = spool((const unsigned char *)"", 0);
+    assert_int_equal(ftruncate(fd, (off_t)n), 0);
+    store_content c = {.fd = fd, .size = (int64_t)n, .mime_type = "application/x-tar"};
+    model_blob in, rec;
+    store_reader *r = NULL;
+    assert_int_equal(store_batch_input_create(d->s, d->a, &c, 7, &in), STORE_OK);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, in.blob_id, &rec, &r), STORE_OK);
+    unsigned char *buf = malloc(1 << 20);
+    size_t total = 0, got = 0;
+    do {
+        assert_int_equal(store_reader_read(r, buf, 1 << 20, &got), STORE_OK);
+        for (size_t i = 0; i < got; i++)
+            assert_int_equal(buf[i], 0);
+        total += got;
+    } while (got > 0);
+    assert_int_equal(total, n);
+    free(buf);
+    store_reader_close(r);
+    close(fd);
+    return rec;
+}
+
+/* Compression is tried up to the decoder's 64 MiB cap, never above it;
+ * encryption at any size. */
+static void test_zip_cap(void **state)
+{
+    fx *f = *state;
+    model_blob small = zeros_input(&f->db, 8 << 20), big = zeros_input(&f->db, (64 << 20) + 1);
+    assert_int_equal(small.is_zipped, f->codec != NULL);
+    assert_false(big.is_zipped);
+    assert_int_equal(big.is_encrypted, f->codec != NULL);
+    assert_int_equal(big.original_size, (64 << 20) + 1);
+    assert_true(big.blob_size >= big.original_size);
+}
+
 /* A picture record reads back through a reader too. */
 static void test_picture_reader(void **state)
 {
@@ -285,6 +323,8 @@ int main(void)
         CODED(test_input),
         PLAIN(test_picture_reader),
         CODED(test_picture_reader),
+        PLAIN(test_zip_cap),
+        CODED(test_zip_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
