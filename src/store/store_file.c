@@ -23,7 +23,15 @@
  * be replaced), through the streaming decoder carried in the reader. A
  * piece gone means the record went (STORE_ABSENT); a part that does not
  * end with exactly its BlobSize stored and OriginalSize plain bytes is
- * STORE_CORRUPT. Memory: one stored piece and what the decoder made of
+ * STORE_CORRUPT.
+ *
+ * Scopes: every transaction here runs on the root store, also when the
+ * caller hands a view (store_scope_open, durable mode): a file is written
+ * and deleted in many transactions, each final when it returns, and a
+ * reader outlives the request that opened it (it is read while the answer
+ * is sent, after the view's scope has ended).
+ *
+ * Memory: one stored piece and what the decoder made of
  * it (at most a piece when not zipped; zipped values are pictures of at
  * most 64 MiB, fed in small slices).
  */
@@ -139,6 +147,7 @@ static store_err purge_end_fn(store_tx *tx, void *ctx)
 
 store_err store_file_purge(store_t *s, int32_t id)
 {
+    s = s->root; /* see "Scopes" above */
     purge_ctx p = {.id = id, .n = 1};
     store_err rc = STORE_OK;
     for (bool first = true; rc == STORE_OK && p.n > 0; first = false) {
@@ -205,6 +214,7 @@ static store_err file_write(store_t *s, arena_t *a, int64_t task, int kind, int 
                             const store_content *c, int64_t off, int64_t len, int32_t *blob_id,
                             model_blob *out)
 {
+    s = s->root; /* see "Scopes" above */
     const codec_t *codec = s->root->codec;
     store_content enc = {.fd = c->fd, .size = len, .mime_type = c->mime_type, .original_size = len};
     arena_t *own = a == NULL ? arena_create() : NULL;
@@ -552,6 +562,7 @@ static store_err blob_open_fn(store_tx *tx, void *ctx)
 store_err store_blob_reader_open(store_t *s, arena_t *a, int32_t blob_id, model_blob *rec,
                                  store_reader **out)
 {
+    s = s->root; /* see "Scopes" above */
     assert(s != NULL && out != NULL && (a != NULL || rec == NULL));
     arena_t *own = a == NULL ? arena_create() : NULL;
     open_ctx o = {.s = s, .a = a != NULL ? a : own, .blob_id = blob_id, .rec = rec};
@@ -593,6 +604,7 @@ static store_err output_open_fn(store_tx *tx, void *ctx)
 
 store_err store_task_output_open(store_t *s, int64_t task_id, int64_t *size, store_reader **out)
 {
+    s = s->root; /* see "Scopes" above */
     assert(s != NULL && size != NULL && out != NULL);
     open_ctx o = {.s = s, .task = task_id, .a = arena_create()};
     *out = NULL;
