@@ -307,6 +307,33 @@ static void test_picture_reader(void **state)
     free(bytes);
 }
 
+/* A picture whose bytes are replaced while it is read: the record read
+ * went (STORE_ABSENT), never a mix of old and new bytes. */
+static void test_picture_replaced_meanwhile(void **state)
+{
+    fx *f = *state;
+    tmpdb_store *d = &f->db;
+    size_t n = 600 * 1024;
+    unsigned char *bytes = make_bytes(n), buf[1000];
+    int fd = spool(bytes, n);
+    store_content c = {.fd = fd, .size = (int64_t)n, .mime_type = "image/png"};
+    model_blob b;
+    store_reader *r = NULL;
+    size_t got = 0;
+    assert_int_equal(store_blob_create(d->s, d->a, NULL, &c, 7, &b), STORE_OK);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, b.blob_id, NULL, &r), STORE_OK);
+    assert_int_equal(store_reader_read(r, buf, sizeof(buf), &got), STORE_OK);
+    assert_memory_equal(buf, bytes, sizeof(buf));
+    assert_int_equal(store_blob_content_put(d->s, d->a, b.blob_id, &c, 7, &b), STORE_OK);
+    store_err rc = STORE_OK;
+    for (int i = 0; i < 1000 && rc == STORE_OK && got > 0; i++)
+        rc = store_reader_read(r, buf, sizeof(buf), &got);
+    assert_int_equal(rc, STORE_ABSENT);
+    store_reader_close(r);
+    close(fd);
+    free(bytes);
+}
+
 #define PLAIN(t) cmocka_unit_test_setup_teardown(t, setup_plain, teardown)
 #define CODED(t) cmocka_unit_test_setup_teardown(t, setup_coded, teardown)
 
@@ -325,6 +352,8 @@ int main(void)
         CODED(test_picture_reader),
         PLAIN(test_zip_cap),
         CODED(test_zip_cap),
+        PLAIN(test_picture_replaced_meanwhile),
+        CODED(test_picture_replaced_meanwhile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
