@@ -290,12 +290,13 @@ http: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
 # The modules whose subject is writes and their answers, again with every
 # server in durable mode, where a write is answered after its flush (held
 # answers, group commit, a failed flush, SIGTERM while answers wait, the
-# read cache after group commits). Durable mode changes how writes are
+# read cache after group commits; a task output streamed after its
+# request's scope ended, stored in many writes). Durable mode changes how writes are
 # answered, not how requests are parsed, authorized, refused or pictures
 # decoded: the other modules would run the same code a second time.
 DURABLE_TESTS := $(addprefix tests/http/test_,$(addsuffix .py,durability concurrency entities \
                    image imageinfo pipeline_storage agent sessions lifecycle read_cache \
-                   patch_race))
+                   patch_race batch_output))
 http-durable: $(BUILD)/crmblob $(BUILD)/crmblob-img $(BUILD)/tests/failsync.so
 	$(call run_http,$(DURABLE_TESTS),CRMBLOB_SERVE_ARGS=--durable)
 

@@ -391,7 +391,8 @@ store_err store_blob_content_put(store_t *s, arena_t *a, int32_t blob_id, const 
 store_err store_blob_content_get(store_t *s, arena_t *a, int32_t blob_id, model_blob *out,
                                  void **bytes, size_t *len);
 /* Deletes the record with its bytes and variants; the entity it was linked
- * to has no image (or thumbnail) afterwards. STORE_OK when there was none. */
+ * to has no image (or thumbnail) afterwards. STORE_OK when there was none
+ * (a batch task's file counts as none: its task deletes it). */
 store_err store_blob_delete(store_t *s, int32_t blob_id);
 /* ---- the project image library (store_library.c) ----
  * Pictures offered when choosing a project's image: BLOB records kept
@@ -425,7 +426,9 @@ store_err store_library_delete(store_t *s, int32_t blob_id);
 store_err store_image_link(store_t *s, model_kind k, int32_t id, int32_t blob_id, int32_t user_id);
 /* Deletes, with their bytes and variants, the records unlinked since
  * strictly before cutoff_ms (a record unlinked at cutoff_ms stays);
- * *count of them. A linked record is never deleted. */
+ * *count of them. A linked record is never deleted. The files of batch
+ * tasks among them (an input no task took, the part a killed server was
+ * writing) go first, a few pieces per transaction. */
 store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count);
 
 /* ---- a product's thumbnail (SetProductThumbnail) ----------------------

@@ -379,6 +379,14 @@ struct store_be_ops {
     store_err (*file_done)(store_tx *tx, int32_t blob_id);
     /* task := task WHERE blob_id AND no task AND kind input AND done; NOMATCH */
     store_err (*file_bind)(store_tx *tx, int32_t blob_id, int64_t task);
+    /* task := NULL, done := 0 WHERE blob_id: a file being deleted (its
+     * pieces go in short transactions: a large value's delete is slow on
+     * SQLite, which walks every overflow page); NOMATCH */
+    store_err (*file_release)(store_tx *tx, int32_t blob_id);
+    /* up to max files whose record is unlinked since before cutoff */
+    store_err (*file_stale)(store_tx *tx, int64_t cutoff, int32_t *ids, int max, int *n);
+    /* DELETE up to max pieces of record blob_id (the first ones); *n of them */
+    store_err (*piece_drop)(store_tx *tx, int32_t blob_id, int max, int64_t *n);
     /* INSERT piece n of record blob_id's bytes (n <= STORE_PIECE of them);
      * INVALID: no such record */
     store_err (*piece_put)(store_tx *tx, int32_t blob_id, int64_t n, const void *p, size_t len);

@@ -734,11 +734,44 @@ static store_err sweep_fn(store_tx *tx, void *ctx)
     return ops(tx)->blob_sweep(tx, c->cutoff, &c->count);
 }
 
+#define STALE_AT_ONCE 16
+
+typedef struct {
+    int64_t cutoff;
+    int32_t ids[STALE_AT_ONCE];
+    int n;
+} stale_ctx;
+
+static store_err stale_fn(store_tx *tx, void *ctx)
+{
+    stale_ctx *c = ctx;
+    return ops(tx)->file_stale(tx, c->cutoff, c->ids, STALE_AT_ONCE, &c->n);
+}
+
+/* The unlinked files of batch tasks first, a few pieces per transaction
+ * (store_file_purge): the sweep's one statement would hold the writer
+ * while SQLite frees a large value page by page. *count: how many. */
+static store_err sweep_files(store_t *s, int64_t cutoff_ms, int64_t *count)
+{
+    stale_ctx c = {.cutoff = cutoff_ms, .n = 1};
+    store_err rc = STORE_OK;
+    while (rc == STORE_OK && c.n > 0) {
+        rc = store_run(s, STORE_TX_READ1, stale_fn, &c);
+        for (int i = 0; rc == STORE_OK && i < c.n; i++)
+            if ((rc = store_file_purge(s, c.ids[i])) == STORE_OK)
+                (*count)++;
+    }
+    return rc;
+}
+
 store_err store_blob_sweep(store_t *s, int64_t cutoff_ms, int64_t *count)
 {
     assert(count != NULL);
+    int64_t files = 0;
     rec_ctx c = {.s = s, .cutoff = cutoff_ms};
-    store_err rc = run_rec(STORE_TX_WRITE, sweep_fn, &c, NULL);
-    *count = rc == STORE_OK ? c.count : 0;
+    store_err rc = sweep_files(s, cutoff_ms, &files);
+    if (rc == STORE_OK)
+        rc = run_rec(STORE_TX_WRITE, sweep_fn, &c, NULL);
+    *count = rc == STORE_OK ? c.count + files : 0;
     return rc;
 }

@@ -271,7 +271,7 @@ static store_err walk_fn(store_tx *tx, void *ctx)
         rc = each_row(w, STORE_COPY_LIBRARY, library_links, 0);
     if (rc != STORE_OK)
         return rc;
-    if (w->nlinks > 1) /* none: links is NULL, which qsort may not be given */
+    if (w->nlinks > 0) /* links is NULL without any: qsort wants an array */
         qsort(w->links, w->nlinks, sizeof(*w->links), link_cmp);
     if ((rc = tx->be->ops->copy_count(tx, STORE_COPY_BLOB, &n)) != STORE_OK)
         return rc;

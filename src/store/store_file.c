@@ -11,7 +11,9 @@
  * the database's writer is never held for more than a few MiB of copy,
  * a file is readable only once whole, and a writer that dies leaves an
  * unlinked record the sweep deletes after its grace period (its pieces
- * go by cascade). A task's output is bound (task_id) from its first
+ * go by cascade; the sweep deletes a file's pieces a few at a time first,
+ * store_file_purge, as does the delete of a task: SQLite frees a large
+ * value only by walking all its pages). A task's output is bound (task_id) from its first
  * transaction; store_task_finish links its parts (never swept), an
  * input is linked when a task takes it (store_task_add).
  *
@@ -21,7 +23,15 @@
  * be replaced), through the streaming decoder carried in the reader. A
  * piece gone means the record went (STORE_ABSENT); a part that does not
  * end with exactly its BlobSize stored and OriginalSize plain bytes is
- * STORE_CORRUPT. Memory: one stored piece and what the decoder made of
+ * STORE_CORRUPT.
+ *
+ * Scopes: every transaction here runs on the root store, also when the
+ * caller hands a view (store_scope_open, durable mode): a file is written
+ * and deleted in many transactions, each final when it returns, and a
+ * reader outlives the request that opened it (it is read while the answer
+ * is sent, after the view's scope has ended).
+ *
+ * Memory: one stored piece and what the decoder made of
  * it (at most a piece when not zipped; zipped values are pictures of at
  * most 64 MiB, fed in small slices).
  */
@@ -40,7 +50,7 @@
 
 #define PIECES_PER_TX 8     /* 2 MiB of copy per write transaction */
 #define TURN_NS 1000000L    /* a pause between them: other writers' turn */
-#define PARTS_MAX 4096      /* parts of one output (4 TiB at 1 GiB each) */
+#define PURGE_PIECES 4      /* pieces deleted per write transaction (SQLite walks their pages) */
 #define ZIP_SLICE 4096      /* stored bytes fed to a zipped value's decoder at once */
 #define FILE_CT "BATCHFILE" /* ConceptualType of a task's file */
 
@@ -119,16 +129,40 @@ static store_err fdone_fn(store_tx *tx, void *ctx)
     return rc == STORE_NOMATCH ? STORE_ABSENT : rc;
 }
 
-static store_err fdrop_fn(store_tx *tx, void *ctx)
+typedef struct {
+    int32_t id;
+    int64_t n; /* pieces the last step deleted */
+} purge_ctx;
+
+static store_err purge_step_fn(store_tx *tx, void *ctx)
 {
-    return ops(tx)->blob_delete(tx, *(int32_t *)ctx);
+    purge_ctx *p = ctx;
+    return ops(tx)->piece_drop(tx, p->id, PURGE_PIECES, &p->n);
+}
+
+static store_err purge_end_fn(store_tx *tx, void *ctx)
+{
+    return ops(tx)->blob_delete(tx, ((purge_ctx *)ctx)->id);
+}
+
+store_err store_file_purge(store_t *s, int32_t id)
+{
+    s = s->root; /* see "Scopes" above */
+    purge_ctx p = {.id = id, .n = 1};
+    store_err rc = STORE_OK;
+    for (bool first = true; rc == STORE_OK && p.n > 0; first = false) {
+        if (!first)
+            nanosleep(&(struct timespec){0, TURN_NS}, NULL);
+        rc = store_run(s, STORE_TX_WRITE, purge_step_fn, &p);
+    }
+    return rc == STORE_OK ? store_run(s, STORE_TX_WRITE, purge_end_fn, &p) : rc;
 }
 
 /* Deletes file record id (a failed write's; store_blob_delete leaves
- * files alone). */
+ * files alone); what is left, the sweep takes. */
 static void file_drop(store_t *s, int32_t id)
 {
-    (void)store_run(s, STORE_TX_WRITE, fdrop_fn, &id);
+    (void)store_file_purge(s, id);
 }
 
 /* fpieces_fn's commit sets w->off; store_run may run it again only after
@@ -180,6 +214,7 @@ static store_err file_write(store_t *s, arena_t *a, int64_t task, int kind, int 
                             const store_content *c, int64_t off, int64_t len, int32_t *blob_id,
                             model_blob *out)
 {
+    s = s->root; /* see "Scopes" above */
     const codec_t *codec = s->root->codec;
     store_content enc = {.fd = c->fd, .size = len, .mime_type = c->mime_type, .original_size = len};
     arena_t *own = a == NULL ? arena_create() : NULL;
@@ -238,9 +273,9 @@ store_err store_task_output_put(store_t *s, int64_t task_id, const store_content
 {
     assert(s != NULL && c != NULL && first != NULL && c->size >= 0);
     int64_t pm = part_max > 0 && part_max < STORE_PART_MAX ? part_max : STORE_PART_MAX;
-    int32_t ids[PARTS_MAX];
+    int32_t ids[STORE_FILE_PARTS_MAX];
     int n = 0;
-    store_err rc = (c->size + pm - 1) / pm > PARTS_MAX ? STORE_TOO_LARGE : STORE_OK;
+    store_err rc = (c->size + pm - 1) / pm > STORE_FILE_PARTS_MAX ? STORE_TOO_LARGE : STORE_OK;
     *first = 0;
     for (int64_t off = 0; rc == STORE_OK && (off < c->size || n == 0); off += pm, n++) {
         int64_t len = c->size - off < pm ? c->size - off : pm;
@@ -297,15 +332,15 @@ typedef struct {
     size_t n, got;
 } piece_ctx;
 
-/* A file's piece: gone with its record (ABSENT), or missing from one that
- * is still there (CORRUPT). */
+/* A file's piece: gone with its record, or with a record being deleted
+ * (ABSENT), or missing from one that is whole (CORRUPT). */
 static store_err file_piece_fn(store_tx *tx, void *ctx)
 {
     piece_ctx *p = ctx;
     store_file_row f;
     store_err rc = ops(tx)->piece_get(tx, p->f->blob_id, p->off / STORE_PIECE, p->r->stored,
                                       STORE_PIECE, &p->got);
-    if (rc == STORE_ABSENT && ops(tx)->file_read(tx, p->f->blob_id, &f) == STORE_OK) {
+    if (rc == STORE_ABSENT && ops(tx)->file_read(tx, p->f->blob_id, &f) == STORE_OK && f.done) {
         log_error("store: BLOB %d lacks its piece %lld", p->f->blob_id,
                   (long long)(p->off / STORE_PIECE));
         rc = STORE_CORRUPT;
@@ -527,6 +562,7 @@ static store_err blob_open_fn(store_tx *tx, void *ctx)
 store_err store_blob_reader_open(store_t *s, arena_t *a, int32_t blob_id, model_blob *rec,
                                  store_reader **out)
 {
+    s = s->root; /* see "Scopes" above */
     assert(s != NULL && out != NULL && (a != NULL || rec == NULL));
     arena_t *own = a == NULL ? arena_create() : NULL;
     open_ctx o = {.s = s, .a = a != NULL ? a : own, .blob_id = blob_id, .rec = rec};
@@ -556,7 +592,8 @@ static store_err output_open_fn(store_tx *tx, void *ctx)
     if (rc == STORE_OK && t.output_blob == 0)
         rc = STORE_ABSENT;
     if (rc == STORE_OK)
-        rc = ops(tx)->file_list(tx, o->task, STORE_FILE_OUTPUT, o->parts, PARTS_MAX, &o->n);
+        rc = ops(tx)->file_list(tx, o->task, STORE_FILE_OUTPUT, o->parts, STORE_FILE_PARTS_MAX,
+                                &o->n);
     for (int i = 0; rc == STORE_OK && i < o->n; i++)
         if (!o->parts[i].done || o->parts[i].part != i)
             rc = STORE_ABSENT;
@@ -567,11 +604,12 @@ static store_err output_open_fn(store_tx *tx, void *ctx)
 
 store_err store_task_output_open(store_t *s, int64_t task_id, int64_t *size, store_reader **out)
 {
+    s = s->root; /* see "Scopes" above */
     assert(s != NULL && size != NULL && out != NULL);
     open_ctx o = {.s = s, .task = task_id, .a = arena_create()};
     *out = NULL;
     *size = 0;
-    if (o.a == NULL || (o.parts = calloc(PARTS_MAX, sizeof(*o.parts))) == NULL) {
+    if (o.a == NULL || (o.parts = calloc(STORE_FILE_PARTS_MAX, sizeof(*o.parts))) == NULL) {
         arena_destroy(o.a);
         return STORE_INTERNAL;
     }

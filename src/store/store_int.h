@@ -153,6 +153,13 @@ store_err store_image_record(store_t *s, store_tx *tx, arena_t *a, model_kind k,
  * deletes, links) answers as if there were none. STORE_ABSENT when id is
  * a batch task's file, STORE_OK otherwise (also when there is no record). */
 store_err store_not_file(store_tx *tx, int32_t id);
+/* The most parts an output has (4 TiB at STORE_PART_MAX each). */
+#define STORE_FILE_PARTS_MAX 4096
+/* Deletes the file record id of a batch task (store_file.c) a few pieces
+ * per write transaction, then the record: the database's writer is never
+ * held for a whole file. Its reader sees it gone (STORE_ABSENT) from the
+ * first step on when it was released first (the backend's file_release). */
+store_err store_file_purge(store_t *s, int32_t id);
 /* Record id with its users; STORE_ABSENT when there is none, STORE_CORRUPT
  * (logged) when a link names it (linked) and yet it is gone. */
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,

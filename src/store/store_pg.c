@@ -128,6 +128,9 @@ enum {
     S_FILE_DONE,
     S_FILE_BIND,
     S_PIECE_GET,
+    S_FILE_RELEASE,
+    S_FILE_STALE,
+    S_PIECE_DROP,
     S_FIXED
 };
 
@@ -405,6 +408,16 @@ static const pgc_stmt fixed[S_FIXED] = {
                      "AND kind = 2 AND done = 1",
                      0},
     [S_PIECE_GET] = {"piece_get", "SELECT bytes FROM blob_piece WHERE blob_id = $1 AND n = $2", 1},
+    [S_FILE_RELEASE] = {"file_release",
+                        "UPDATE batch_file SET task_id = NULL, done = 0 WHERE blob_id = $1", 0},
+    [S_FILE_STALE] = {"file_stale",
+                      "SELECT f.blob_id FROM batch_file f JOIN blob b ON b.id = f.blob_id "
+                      "WHERE b.unlinked_ms < $1 ORDER BY f.blob_id LIMIT $2",
+                      0},
+    [S_PIECE_DROP] = {"piece_drop",
+                      "DELETE FROM blob_piece WHERE blob_id = $1 AND n IN (SELECT n FROM blob_piece "
+                      "WHERE blob_id = $1 ORDER BY n LIMIT $2)",
+                      0},
 };
 
 static int kind_stmt(model_kind k, int e)
@@ -1833,6 +1846,37 @@ static store_err pg_piece_put(store_tx *tx, int32_t blob_id, int64_t n, const vo
     return run(tx_of(tx), S_PIC_PUT, &p, NULL);
 }
 
+static store_err pg_file_release(store_tx *tx, int32_t blob_id)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    return run_match(tx_of(tx), S_FILE_RELEASE, &p);
+}
+
+static store_err pg_file_stale(store_tx *tx, int64_t cutoff, int32_t *ids, int max, int *n)
+{
+    params p = {0};
+    PGresult *r = NULL;
+    p_i64(&p, cutoff);
+    p_i64(&p, max);
+    store_err rc = run(tx_of(tx), S_FILE_STALE, &p, &r);
+    *n = rc == STORE_OK ? PQntuples(r) : 0;
+    if (*n > max)
+        *n = max;
+    for (int i = 0; i < *n; i++)
+        ids[i] = col_i32(r, i, 0);
+    PQclear(r);
+    return rc;
+}
+
+static store_err pg_piece_drop(store_tx *tx, int32_t blob_id, int max, int64_t *n)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    p_i64(&p, max);
+    return run_rows(tx_of(tx), S_PIECE_DROP, &p, n);
+}
+
 static store_err pg_piece_get(store_tx *tx, int32_t blob_id, int64_t n, void *buf, size_t cap,
                               size_t *len)
 {
@@ -2475,6 +2519,9 @@ static const struct store_be_ops pg_be_ops = {
     .file_list = pg_file_list,
     .file_done = pg_file_done,
     .file_bind = pg_file_bind,
+    .file_release = pg_file_release,
+    .file_stale = pg_file_stale,
+    .piece_drop = pg_piece_drop,
     .piece_put = pg_piece_put,
     .piece_get = pg_piece_get,
     .pic_write_open = pg_pic_write_open,

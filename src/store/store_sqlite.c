@@ -153,6 +153,9 @@ enum {
     Q_FILE_BIND,
     Q_PIECE_PUT,
     Q_PIECE_GET,
+    Q_FILE_RELEASE,
+    Q_FILE_STALE,
+    Q_PIECE_DROP,
     Q_FIXED_COUNT
 };
 
@@ -425,6 +428,11 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
                     "AND kind = 2 AND done = 1",
     [Q_PIECE_PUT] = "INSERT INTO blob_piece(blob_id, n, bytes) VALUES(?1, ?2, ?3)",
     [Q_PIECE_GET] = "SELECT bytes FROM blob_piece WHERE blob_id = ?1 AND n = ?2",
+    [Q_FILE_RELEASE] = "UPDATE batch_file SET task_id = NULL, done = 0 WHERE blob_id = ?1",
+    [Q_FILE_STALE] = "SELECT f.blob_id FROM batch_file f JOIN blob b ON b.id = f.blob_id "
+                     "WHERE b.unlinked_ms < ?1 ORDER BY f.blob_id LIMIT ?2",
+    [Q_PIECE_DROP] = "DELETE FROM blob_piece WHERE id IN (SELECT id FROM blob_piece "
+                     "WHERE blob_id = ?1 ORDER BY n LIMIT ?2)",
 };
 
 static int q_ent(model_kind k, int e)
@@ -2309,6 +2317,38 @@ static store_err be_file_bind(store_tx *tx, int32_t blob_id, int64_t task)
 
 static store_err bind_bytes(sqlite3_stmt *st, int i, const void *v, size_t n);
 
+static store_err be_file_release(store_tx *tx, int32_t blob_id)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_RELEASE);
+    bind_int(st, 1, blob_id);
+    return step_match(c, st);
+}
+
+static store_err be_file_stale(store_tx *tx, int64_t cutoff, int32_t *ids, int max, int *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_STALE);
+    bind_int(st, 1, cutoff);
+    bind_int(st, 2, max);
+    store_err rc = STORE_OK;
+    *n = 0;
+    while (*n < max && (rc = step_row(c, st)) == STORE_OK)
+        ids[(*n)++] = (int32_t)sqlite3_column_int64(st, 0);
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
+static store_err be_piece_drop(store_tx *tx, int32_t blob_id, int max, int64_t *n)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_PIECE_DROP);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, max);
+    store_err rc = step_done(c, st);
+    *n = rc == STORE_OK ? sqlite3_changes(c->db) : 0;
+    return rc;
+}
+
 static store_err be_piece_put(store_tx *tx, int32_t blob_id, int64_t n, const void *p, size_t len)
 {
     struct conn *c = tx_conn(tx);
@@ -3705,6 +3745,9 @@ static const struct store_be_ops sqlite_be_ops = {
     .file_list = be_file_list,
     .file_done = be_file_done,
     .file_bind = be_file_bind,
+    .file_release = be_file_release,
+    .file_stale = be_file_stale,
+    .piece_drop = be_piece_drop,
     .piece_put = be_piece_put,
     .piece_get = be_piece_get,
     .pic_write_open = be_pic_write_open,

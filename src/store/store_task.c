@@ -12,8 +12,10 @@
  * (linked when the task took it), in one transaction.
  */
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/text.h"
 #include "store/store_backend.h"
 #include "store/store_int.h"
@@ -52,9 +54,9 @@ static store_err bind_input(store_tx *tx, int32_t blob_id, int64_t task)
     store_err rc = ops(tx)->file_bind(tx, blob_id, task);
     if (rc == STORE_NOMATCH) {
         rc = ops(tx)->file_read(tx, blob_id, &f);
-        return rc == STORE_OK && f.kind == STORE_FILE_INPUT && f.done && f.task != 0
-                   ? STORE_CONFLICT
-                   : rc == STORE_OK ? STORE_ABSENT : rc;
+        if (rc != STORE_OK)
+            return rc;
+        return f.kind == STORE_FILE_INPUT && f.done && f.task != 0 ? STORE_CONFLICT : STORE_ABSENT;
     }
     if (rc == STORE_OK)
         rc = ops(tx)->blob_claim(tx, blob_id);
@@ -168,19 +170,17 @@ store_err store_task_beat(store_t *s, int64_t id, const char *server, int64_t le
 static store_err finish_run(store_tx *tx, void *ctx)
 {
     struct task_call *x = ctx;
-    store_file_row parts[FILES_AT_ONCE];
     int n = 0;
+    store_file_row *parts = NULL;
     store_err rc = ops(tx)->task_finish(tx, x->ct, x->server, x->now);
-    for (int after = -1; rc == STORE_OK && x->ct->output_blob > 0; after = parts[n - 1].part) {
-        if ((rc = ops(tx)->file_list(tx, x->ct->id, STORE_FILE_OUTPUT, parts, FILES_AT_ONCE,
-                                     &n)) != STORE_OK || n == 0 || parts[n - 1].part <= after)
-            break;
-        for (int i = 0; rc == STORE_OK && i < n; i++)
-            if (parts[i].part > after)
-                rc = ops(tx)->blob_claim(tx, parts[i].blob_id);
-        if (n < FILES_AT_ONCE)
-            break;
-    }
+    if (rc == STORE_OK && x->ct->output_blob > 0 &&
+        (parts = malloc(STORE_FILE_PARTS_MAX * sizeof(*parts))) == NULL)
+        rc = STORE_INTERNAL;
+    if (parts != NULL)
+        rc = ops(tx)->file_list(tx, x->ct->id, STORE_FILE_OUTPUT, parts, STORE_FILE_PARTS_MAX, &n);
+    for (int i = 0; rc == STORE_OK && i < n; i++)
+        rc = ops(tx)->blob_claim(tx, parts[i].blob_id);
+    free(parts);
     return nomatch_absent(rc);
 }
 
@@ -204,43 +204,78 @@ store_err store_task_stop(store_t *s, int64_t id, int64_t now_ms)
     return store_run(s, STORE_TX_WRITE, stop_run, &(struct task_call){.id = id, .now = now_ms});
 }
 
-/* Deletes every file of kind of task id (records, bytes by cascade). */
-static store_err delete_files(store_tx *tx, int64_t id, int kind)
+/* The files a delete let go of (their pieces are deleted afterwards). */
+typedef struct {
+    arena_t *a;
+    int64_t id;
+    int32_t *gone;
+    size_t n, cap;
+} delete_call;
+
+static store_err gone_add(delete_call *d, int32_t blob_id)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 16;
+        int32_t *g = realloc(d->gone, cap * sizeof(*g));
+        if (g == NULL)
+            return STORE_INTERNAL;
+        d->gone = g;
+        d->cap = cap;
+    }
+    d->gone[d->n++] = blob_id;
+    return STORE_OK;
+}
+
+/* Lets go of every file of kind of task d->id: unbound, unusable, and
+ * unlinked since ever (the sweep would take it should this process die
+ * before store_file_purge does). */
+static store_err release_files(store_tx *tx, delete_call *d, int kind)
 {
     store_file_row f[FILES_AT_ONCE];
     int n = FILES_AT_ONCE;
     store_err rc = STORE_OK;
-    while (rc == STORE_OK && n == FILES_AT_ONCE) {
-        rc = ops(tx)->file_list(tx, id, kind, f, FILES_AT_ONCE, &n);
+    while (rc == STORE_OK && n > 0) {
+        rc = ops(tx)->file_list(tx, d->id, kind, f, FILES_AT_ONCE, &n);
         for (int i = 0; rc == STORE_OK && i < n; i++)
-            rc = ops(tx)->blob_delete(tx, f[i].blob_id);
+            if ((rc = ops(tx)->file_release(tx, f[i].blob_id)) == STORE_OK &&
+                (rc = ops(tx)->blob_unlink(tx, f[i].blob_id, 0)) == STORE_OK)
+                rc = gone_add(d, f[i].blob_id);
     }
-    return rc;
+    return rc == STORE_NOMATCH ? STORE_INTERNAL : rc; /* read just now */
 }
 
 static store_err delete_run(store_tx *tx, void *ctx)
 {
-    struct task_call *x = ctx;
+    delete_call *d = ctx;
     store_task t;
-    store_err rc = ops(tx)->task_read(tx, x->a, x->id, &t);
+    d->n = 0; /* a run again starts over */
+    store_err rc = ops(tx)->task_read(tx, d->a, d->id, &t);
     if (rc == STORE_OK)
-        rc = delete_files(tx, x->id, STORE_FILE_OUTPUT);
+        rc = release_files(tx, d, STORE_FILE_OUTPUT);
     if (rc == STORE_OK)
-        rc = delete_files(tx, x->id, STORE_FILE_INPUT);
+        rc = release_files(tx, d, STORE_FILE_INPUT);
     if (rc == STORE_OK)
-        rc = nomatch_absent(ops(tx)->task_delete(tx, x->id));
-    if (rc == STORE_OK && t.output_blob > 0)
+        rc = nomatch_absent(ops(tx)->task_delete(tx, d->id));
+    if (rc == STORE_OK && t.output_blob > 0 && store_not_file(tx, t.output_blob) == STORE_OK)
         rc = ops(tx)->blob_delete(tx, t.output_blob); /* an output of before parts */
     return rc;
 }
 
+/* The task goes in one transaction, its files' records are unusable from
+ * then on; their bytes go after it, a few pieces per transaction. */
 store_err store_task_delete(store_t *s, int64_t id)
 {
-    arena_t *a = arena_create();
-    if (a == NULL)
+    delete_call d = {.a = arena_create(), .id = id};
+    if (d.a == NULL)
         return STORE_INTERNAL;
-    store_err rc = store_run(s, STORE_TX_WRITE, delete_run, &(struct task_call){.a = a, .id = id});
-    arena_destroy(a);
+    store_err rc = store_run(s, STORE_TX_WRITE, delete_run, &d), prc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && prc == STORE_OK && i < d.n; i++)
+        prc = store_file_purge(s, d.gone[i]);
+    if (prc != STORE_OK) /* the task is gone all the same */
+        log_warn("store: task %lld deleted, its files are left to the sweep (%s)", (long long)id,
+                 store_err_name(prc));
+    arena_destroy(d.a);
+    free(d.gone);
     return rc;
 }
 

@@ -250,6 +250,44 @@ static void test_input(void **state)
     free(bytes);
 }
 
+/* An input of n zeros (sparse): its record as kept, and read back whole. */
+static model_blob zeros_input(tmpdb_store *d, size_t n)
+{
+    int fd = spool((const unsigned char *)"", 0);
+    assert_int_equal(ftruncate(fd, (off_t)n), 0);
+    store_content c = {.fd = fd, .size = (int64_t)n, .mime_type = "application/x-tar"};
+    model_blob in, rec;
+    store_reader *r = NULL;
+    assert_int_equal(store_batch_input_create(d->s, d->a, &c, 7, &in), STORE_OK);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, in.blob_id, &rec, &r), STORE_OK);
+    unsigned char *buf = malloc(1 << 20);
+    size_t total = 0, got = 0;
+    do {
+        assert_int_equal(store_reader_read(r, buf, 1 << 20, &got), STORE_OK);
+        for (size_t i = 0; i < got; i++)
+            assert_int_equal(buf[i], 0);
+        total += got;
+    } while (got > 0);
+    assert_int_equal(total, n);
+    free(buf);
+    store_reader_close(r);
+    close(fd);
+    return rec;
+}
+
+/* Compression is tried up to the decoder's 64 MiB cap, never above it;
+ * encryption at any size. */
+static void test_zip_cap(void **state)
+{
+    fx *f = *state;
+    model_blob small = zeros_input(&f->db, 8 << 20), big = zeros_input(&f->db, (64 << 20) + 1);
+    assert_int_equal(small.is_zipped, f->codec != NULL);
+    assert_false(big.is_zipped);
+    assert_int_equal(big.is_encrypted, f->codec != NULL);
+    assert_int_equal(big.original_size, (64 << 20) + 1);
+    assert_true(big.blob_size >= big.original_size);
+}
+
 /* A picture record reads back through a reader too. */
 static void test_picture_reader(void **state)
 {
@@ -264,6 +302,33 @@ static void test_picture_reader(void **state)
     assert_int_equal(store_blob_create(d->s, d->a, NULL, &c, 7, &b), STORE_OK);
     assert_int_equal(store_blob_reader_open(d->s, d->a, b.blob_id, NULL, &r), STORE_OK);
     read_all(r, bytes, n, 4096);
+    store_reader_close(r);
+    close(fd);
+    free(bytes);
+}
+
+/* A picture whose bytes are replaced while it is read: the record read
+ * went (STORE_ABSENT), never a mix of old and new bytes. */
+static void test_picture_replaced_meanwhile(void **state)
+{
+    fx *f = *state;
+    tmpdb_store *d = &f->db;
+    size_t n = 600 * 1024;
+    unsigned char *bytes = make_bytes(n), buf[1000];
+    int fd = spool(bytes, n);
+    store_content c = {.fd = fd, .size = (int64_t)n, .mime_type = "image/png"};
+    model_blob b;
+    store_reader *r = NULL;
+    size_t got = 0;
+    assert_int_equal(store_blob_create(d->s, d->a, NULL, &c, 7, &b), STORE_OK);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, b.blob_id, NULL, &r), STORE_OK);
+    assert_int_equal(store_reader_read(r, buf, sizeof(buf), &got), STORE_OK);
+    assert_memory_equal(buf, bytes, sizeof(buf));
+    assert_int_equal(store_blob_content_put(d->s, d->a, b.blob_id, &c, 7, &b), STORE_OK);
+    store_err rc = STORE_OK;
+    for (int i = 0; i < 1000 && rc == STORE_OK && got > 0; i++)
+        rc = store_reader_read(r, buf, sizeof(buf), &got);
+    assert_int_equal(rc, STORE_ABSENT);
     store_reader_close(r);
     close(fd);
     free(bytes);
@@ -285,6 +350,10 @@ int main(void)
         CODED(test_input),
         PLAIN(test_picture_reader),
         CODED(test_picture_reader),
+        PLAIN(test_zip_cap),
+        CODED(test_zip_cap),
+        PLAIN(test_picture_replaced_meanwhile),
+        CODED(test_picture_replaced_meanwhile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
