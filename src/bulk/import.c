@@ -25,10 +25,17 @@
  * while it walks), and the job's source (a store_reader of an uploaded
  * record or a task's output) reads front to back only; a seek-first path
  * for files would be a second way of doing the same with its own bugs.
- * The spool costs disk (at most the archive's size, freed at the end; a
- * folder left by an import that was killed is removed by the next one,
- * which can take its lock), never memory: members stream through a 64 KiB buffer, and the checks
- * and rerun semantics are the directory's, once.
+ * The spool costs disk about the archive's size, never memory (members
+ * stream through a 64 KiB buffer), and the checks and rerun semantics are
+ * the directory's, once. What unpacking may create is bounded so that a
+ * small archive cannot grow the spool beyond its own size: a member's name
+ * has at most NAME_PARTS_MAX parts and NAME_LEN_MAX characters, at most
+ * DIRS_MAX folders are made, empty members are not created (but the
+ * manifest), at most ODD_MAX members make nothing, and before each file
+ * the spool's file system must keep half of the bytes and inodes it had
+ * free when the unpack began; past any bound the import fails naming the
+ * member. The spool is a folder per import in this user's private folder
+ * under the spool directory (see "the spool folders").
  *
  * Invariants: a picture is never held whole in memory (the worker and the
  * store pread it; its hash is taken a piece at a time); a manifest's
@@ -46,7 +53,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -56,6 +62,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -706,8 +713,69 @@ static bulk_rc import_dir(importer *im, const char *dir)
 
 /* ---- a tar archive: unpacked into a spool directory ---------------------------- */
 
-/* The directories above rel, below root. */
-static int make_parents(const char *root, const char *rel)
+/* What unpacking may create, so that a small archive cannot grow the spool
+ * far beyond its own size (a deep name makes a folder per part, an empty
+ * member an inode for 512 bytes of archive). Our exports hold
+ * manifest.jsonl, {kind}/{id}.{ext} and library/{id}.{ext}: two parts (the
+ * import reads nothing deeper; one more is allowed and left unread). */
+#define NAME_PARTS_MAX 3 /* parts of a member's name */
+#define NAME_LEN_MAX 255 /* characters of a member's name */
+#define DIRS_MAX 64      /* folders made in all */
+#define ODD_MAX 1000     /* members that make nothing: empty files, folders, other types */
+#define BLOCK 4096       /* a file's disk use is counted in blocks of this */
+
+typedef struct {
+    char *buf; /* COPY_PIECE */
+    int dirs, odd;
+    uint64_t floor_bytes, floor_inodes; /* half of what was free when it began */
+    bool inodes;                        /* the file system counts them (not btrfs) */
+} unpacking;
+
+static int count_parts(const char *name)
+{
+    int n = 1;
+    for (; *name; name++)
+        n += *name == '/';
+    return n;
+}
+
+/* The free space of root's file system: true and *bytes, *inodes set. */
+static bool free_space(const char *root, uint64_t *bytes, uint64_t *inodes, bool *counted)
+{
+    struct statvfs v;
+    if (statvfs(root, &v) != 0)
+        return false;
+    *bytes = (uint64_t)v.f_bavail * v.f_frsize;
+    *inodes = v.f_favail;
+    *counted = v.f_files > 0;
+    return true;
+}
+
+/* Room for a file of size (and its folders) on root's file system, leaving
+ * at least half of what was free when the unpack began (the upload rule):
+ * 0, or -1 with the problem said (the import fails as a full disk would). */
+static int room_for(importer *im, unpacking *u, const char *root, const char *name, int64_t size)
+{
+    uint64_t bytes, inodes,
+        need = ((uint64_t)size + BLOCK - 1) / BLOCK * BLOCK + NAME_PARTS_MAX * BLOCK;
+    bool counted;
+    if (!free_space(root, &bytes, &inodes, &counted)) {
+        problem(im, name, "cannot be unpacked: %s", strerror(errno));
+        return -1;
+    }
+    if (bytes >= u->floor_bytes + need &&
+        (!u->inodes || inodes >= u->floor_inodes + NAME_PARTS_MAX))
+        return 0;
+    problem(im, "the archive",
+            "member %s: unpacking it would leave less than half of the disk space the spool "
+            "folder had (%llu MiB, %llu inodes free; the archive needs free disk about its "
+            "size)",
+            name, (unsigned long long)(bytes >> 20), (unsigned long long)inodes);
+    return -1;
+}
+
+/* The directories above rel, below root (each one counted). */
+static int make_parents(unpacking *u, const char *root, const char *rel)
 {
     char path[PATH_MAX];
     int n = snprintf(path, sizeof(path), "%s/%s", root, rel);
@@ -715,7 +783,9 @@ static int make_parents(const char *root, const char *rel)
         return -1;
     for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        if (mkdir(path, 0700) == 0)
+            u->dirs++;
+        else if (errno != EEXIST)
             return -1;
         *p = '/';
     }
@@ -723,17 +793,20 @@ static int make_parents(const char *root, const char *rel)
 }
 
 /* The member's bytes into root/name (a new file). */
-static int unpack_file(importer *im, bulk_tar_reader *t, const char *root, const char *name,
-                       char *buf)
+static int unpack_file(importer *im, unpacking *u, bulk_tar_reader *t, const char *root,
+                       const bulk_tar_member *m)
 {
     char path[PATH_MAX];
+    const char *name = m->name;
     size_t got;
     int rc = 0, len = snprintf(path, sizeof(path), "%s/%s", root, name);
     if (len < 0 || (size_t)len >= sizeof(path)) {
         problem(im, name, "cannot be unpacked: its name is too long here");
         return 0;
     }
-    if (make_parents(root, name) != 0) {
+    if (room_for(im, u, root, name, m->size) != 0)
+        return -1;
+    if (make_parents(u, root, name) != 0) {
         problem(im, name, "cannot be unpacked: %s", strerror(errno));
         return 0;
     }
@@ -747,8 +820,8 @@ static int unpack_file(importer *im, bulk_tar_reader *t, const char *root, const
             problem(im, name, "cannot be unpacked: %s", strerror(errno));
         return 0;
     }
-    while ((rc = bulk_tar_read(t, buf, COPY_PIECE, &got)) == 0 && got > 0)
-        if (io_write_full(fd, buf, got) != 0) {
+    while ((rc = bulk_tar_read(t, u->buf, COPY_PIECE, &got)) == 0 && got > 0)
+        if (io_write_full(fd, u->buf, got) != 0) {
             problem(im, name, "cannot be unpacked: %s", strerror(errno));
             rc = -1;
             break;
@@ -757,63 +830,172 @@ static int unpack_file(importer *im, bulk_tar_reader *t, const char *root, const
     return rc;
 }
 
+/* A member's name within the bounds: 0, or -1 with the problem said. */
+static int name_ok(importer *im, const char *name)
+{
+    if (strlen(name) > NAME_LEN_MAX)
+        problem(im, "the archive",
+                "member %.80s...: a name longer than %d characters (an "
+                "export's are short)",
+                name, NAME_LEN_MAX);
+    else if (count_parts(name) > NAME_PARTS_MAX)
+        problem(im, "the archive",
+                "member %s: a name of more than %d parts (too deep; an "
+                "export's have at most 2)",
+                name, NAME_PARTS_MAX);
+    else
+        return 0;
+    return -1;
+}
+
+/* Past a bound of what unpacking makes: -1 with the problem said. */
+static int over_bounds(importer *im, const unpacking *u, const char *name)
+{
+    if (u->dirs > DIRS_MAX)
+        problem(im, "the archive", "member %s: more than %d folders (an export has 5)", name,
+                DIRS_MAX);
+    else if (u->odd > ODD_MAX)
+        problem(im, "the archive",
+                "member %s: more than %d members that are empty, folders "
+                "or not files (not an export)",
+                name, ODD_MAX);
+    else
+        return 0;
+    return -1;
+}
+
+/* One member: a file is unpacked (an empty one only when it is the
+ * manifest: an empty picture would be refused anyway, and an empty member
+ * costs the archive 512 bytes but the disk an inode: noted); folders are
+ * made for the files under them; other types noted. 0, or -1 (said why). */
+static int unpack_member(importer *im, unpacking *u, bulk_tar_reader *t, const char *root,
+                         const bulk_tar_member *m)
+{
+    if (name_ok(im, m->name) != 0)
+        return -1;
+    if (m->kind == BULK_TAR_FILE && (m->size > 0 || strcmp(m->name, "manifest.jsonl") == 0))
+        return unpack_file(im, u, t, root, m) != 0 ? -1 : over_bounds(im, u, m->name);
+    u->odd++;
+    if (m->kind == BULK_TAR_FILE)
+        note(im, "archive member %s: empty, skipped", m->name);
+    else if (m->kind != BULK_TAR_DIR)
+        note(im, "archive member %s: of type '%c', skipped (only files and folders are read)",
+             m->name, m->type > ' ' && m->type < 127 ? m->type : '?');
+    return over_bounds(im, u, m->name);
+}
+
 /* Every member of the archive into root: 0, or -1 (said why). */
 static int unpack(importer *im, bulk_tar_reader *t, const char *root)
 {
     bulk_tar_member m;
-    char *buf = malloc(COPY_PIECE);
-    int rc = buf == NULL ? -1 : 0;
-    if (buf == NULL)
-        problem(im, "the archive", "no memory to unpack it");
-    while (rc == 0 && !cancelled(im) && (rc = bulk_tar_next(t, &m)) == BULK_TAR_MEMBER) {
-        rc = 0;
-        if (m.kind == BULK_TAR_FILE)
-            rc = unpack_file(im, t, root, m.name, buf);
-        else if (m.kind != BULK_TAR_DIR) /* folders: made for the files under them */
-            note(im, "archive member %s: of type '%c', skipped (only files and folders are read)",
-                 m.name, m.type > ' ' && m.type < 127 ? m.type : '?');
+    unpacking u = {.buf = malloc(COPY_PIECE)};
+    uint64_t bytes = 0, inodes = 0;
+    int rc = 0;
+    if (u.buf == NULL || !free_space(root, &bytes, &inodes, &u.inodes)) {
+        problem(im, "the archive", "cannot unpack it: %s", strerror(errno ? errno : ENOMEM));
+        rc = -1;
     }
-    free(buf);
+    u.floor_bytes = bytes / 2;
+    u.floor_inodes = inodes / 2;
+    while (rc == 0 && !cancelled(im) && (rc = bulk_tar_next(t, &m)) == BULK_TAR_MEMBER)
+        rc = unpack_member(im, &u, t, root, &m);
+    free(u.buf);
     if (rc == BULK_TAR_ERROR && t->failed)
         problem(im, "the archive", "%s", t->why);
     return rc == BULK_TAR_END || (rc == 0 && atomic_load(&im->stop)) ? 0 : -1;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
+/* ---- the spool folders ---------------------------------------------------------- */
 
-/* A spool folder is locked (flock on LOCK_NAME inside it) while its import
+/* Imports spool in a folder of their own under the spool directory
+ * (SPOOL_HOME, made 0700 and checked to be this user's, never a link: the
+ * spool directory may be a shared /tmp), each import in a folder
+ * SPOOL_PREFIX* locked (flock on LOCK_NAME inside it) while its import
  * runs; the lock file gets its name only once locked, so a folder whose lock
- * can be taken is one whose import was killed (kill -9, a crash): removed. */
+ * can be taken is one whose import was killed (kill -9, a crash): removed
+ * by the next import. Removal goes by folder descriptors (openat/unlinkat,
+ * O_NOFOLLOW): a link found inside is removed, never followed. */
+#define SPOOL_HOME "crmblob-imports-"
 #define SPOOL_PREFIX "crmblob-import-"
 #define LOCK_NAME ".crmblob-import-lock"
+#define RM_DEPTH_MAX 32 /* unpacked names have NAME_PARTS_MAX parts */
 
-static void sweep_stale(importer *im, const char *spool)
+/* Removes name below the folder at and all in it: 0, or -1. */
+static int rm_at(int at, const char *name, int depth)
 {
-    DIR *d = opendir(spool);
+    if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if ((errno != EISDIR && errno != EPERM) || depth > RM_DEPTH_MAX)
+        return -1;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
     struct dirent *e;
-    char path[PATH_MAX];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) != 0)
-            continue;
-        int n = snprintf(path, sizeof(path), "%s/%s", spool, e->d_name);
-        if (n < 0 || (size_t)n + sizeof("/" LOCK_NAME) > sizeof(path))
-            continue;
-        memcpy(path + n, "/" LOCK_NAME, sizeof("/" LOCK_NAME));
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            if (fd >= 0)
-                close(fd);
-            continue; /* no lock file yet, or its import runs */
-        }
-        path[n] = '\0';
-        if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0)
-            note(im, "removed %s, left by an import that was killed", path);
+    int rc = d == NULL ? -1 : 0;
+    if (d == NULL && fd >= 0)
         close(fd);
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rc |= rm_at(fd, e->d_name, depth + 1);
+    if (d != NULL)
+        closedir(d);
+    return rc == 0 && unlinkat(at, name, AT_REMOVEDIR) == 0 ? 0 : -1;
+}
+
+/* This user's folder of import spools under spool (made when missing, made
+ * 0700 when it is this user's but open to others): its descriptor and
+ * path, or -1 with the problem said. */
+static int spool_home(importer *im, const char *spool, char *path, size_t cap)
+{
+    struct stat sb;
+    int fd = -1, n = snprintf(path, cap, "%s/" SPOOL_HOME "%lu", spool, (unsigned long)geteuid());
+    if (n < 0 || (size_t)n >= cap || (mkdir(path, 0700) != 0 && errno != EEXIST) ||
+        (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fstat(fd, &sb) != 0) {
+        problem(im, "the archive", "cannot make a spool folder under %s: %s", spool,
+                strerror(errno));
+    } else if (sb.st_uid != geteuid() || ((sb.st_mode & 077) != 0 && fchmod(fd, 0700) != 0)) {
+        problem(im, "the archive",
+                "%s is not this user's private folder (owner %lu, mode %03o): "
+                "refused as a spool folder",
+                path, (unsigned long)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+    } else {
+        return fd;
     }
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Removes the spool folder name below home whose import was killed. */
+static void sweep_one(importer *im, int home, const char *path, const char *name)
+{
+    struct stat sb;
+    int dir = -1, fd = -1;
+    if (fstatat(home, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode) ||
+        sb.st_uid != geteuid() ||
+        (dir = openat(home, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (fd = openat(dir, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        flock(fd, LOCK_EX | LOCK_NB) != 0)
+        goto out; /* not ours, no lock file yet, or its import runs */
+    if (rm_at(home, name, 0) == 0)
+        note(im, "removed %s/%s, left by an import that was killed", path, name);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dir >= 0)
+        close(dir);
+}
+
+static void sweep_stale(importer *im, int home, const char *path)
+{
+    int fd = dup(home);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    struct dirent *e;
+    if (d == NULL && fd >= 0)
+        close(fd);
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) == 0)
+            sweep_one(im, home, path, e->d_name);
     if (d != NULL)
         closedir(d);
 }
@@ -833,34 +1015,48 @@ static int lock_spool(const char *root)
     return fd;
 }
 
+/* A new locked import folder under home (path): its path in root, the
+ * lock's descriptor; -1 said why. */
+static int make_spool(importer *im, int home, const char *path, char *root, size_t cap)
+{
+    int lock = -1;
+    bool made = (size_t)snprintf(root, cap, "%s/" SPOOL_PREFIX "XXXXXX", path) < cap &&
+                mkdtemp(root) != NULL;
+    if (made)
+        lock = lock_spool(root);
+    if (lock >= 0)
+        return lock;
+    int err = errno;
+    if (made)
+        (void)rm_at(home, strrchr(root, '/') + 1, 0);
+    problem(im, "the archive", "cannot make a spool folder under %s: %s", path, strerror(err));
+    return -1;
+}
+
 static bulk_rc import_tar(importer *im, const bulk_import_source *src)
 {
     bulk_tar_reader *t = malloc(sizeof(*t));
-    char root[PATH_MAX];
+    char root[PATH_MAX], path[PATH_MAX];
     bulk_rc rc = BULK_FAILED;
     const char *spool = im->o->spool_dir ? im->o->spool_dir : "/tmp";
-    int lock = -1;
-    sweep_stale(im, spool);
-    snprintf(root, sizeof(root), "%s/" SPOOL_PREFIX "XXXXXX", spool);
-    bool made = t != NULL && mkdtemp(root) != NULL;
-    if (made)
-        lock = lock_spool(root);
-    if (lock < 0) {
-        int err = errno;
-        if (made)
-            (void)nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        problem(im, "the archive", "cannot make a spool folder under %s: %s", spool, strerror(err));
-        free(t);
-        return BULK_FAILED;
+    int lock = -1, home = t == NULL ? -1 : spool_home(im, spool, path, sizeof(path) - 32);
+    if (home >= 0) {
+        sweep_stale(im, home, path);
+        lock = make_spool(im, home, path, root, sizeof(root));
     }
+    if (lock < 0)
+        goto out;
     im->strip = strlen(root) + 1;
     bulk_tar_reader_init(t, src->read, src->read_ctx,
                          im->o->max_member > 0 ? im->o->max_member : BULK_IMPORT_MEMBER_MAX);
     if (unpack(im, t, root) == 0)
         rc = atomic_load(&im->stop) ? BULK_CANCELLED : import_dir(im, root);
-    if (nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    if (rm_at(home, strrchr(root, '/') + 1, 0) != 0)
         note(im, "the spool folder %s could not be removed", root);
     close(lock);
+out:
+    if (home >= 0)
+        close(home);
     free(t);
     return rc;
 }

@@ -170,8 +170,9 @@ def test_a_killed_imports_spool_folder_is_removed_by_the_next(exported, tmp_path
     db = str(dst.db)
     spool = os.path.dirname(db) if db.endswith(".db") else str(tmp_path / "spool")
     os.makedirs(spool, exist_ok=True)
-    dead, alive = os.path.join(spool, "crmblob-import-dead01"), os.path.join(spool,
-                                                                           "crmblob-import-live01")
+    home = os.path.join(spool, f"crmblob-imports-{os.geteuid()}")  # the imports' own folder
+    dead, alive = os.path.join(home, "crmblob-import-dead01"), os.path.join(home,
+                                                                          "crmblob-import-live01")
     for d in (dead, alive):
         os.makedirs(os.path.join(d, "person"))
         open(os.path.join(d, "person", "1.jpg"), "wb").write(b"x" * 1000)
@@ -185,7 +186,7 @@ def test_a_killed_imports_spool_folder_is_removed_by_the_next(exported, tmp_path
         assert f"removed {dead}, left by an import that was killed" in p.stderr, p.stderr
         assert not os.path.exists(dead) and os.path.exists(alive)
         assert "imported 5 pictures" in p.stdout, p.stdout
-        left = [n for n in os.listdir(spool) if n.startswith("crmblob-import-")]
+        left = [n for n in os.listdir(home) if n.startswith("crmblob-import-")]
         assert left == ["crmblob-import-live01"], left  # its own is gone too
     finally:
         held.close()

@@ -1,0 +1,178 @@
+"""What an import archive may make on the server's disk, and the import
+spool's safety (src/bulk/import.c: unpacking bounds, the private spool
+folder).
+
+An archive is untrusted input (an admin imports a file someone handed
+them): deep member names (a folder per part), many empty members (an inode
+each for 512 bytes of archive) or many folders must fail the import
+quickly, naming the member, with the spool staying small while it runs —
+and a bystander keeps being served meanwhile. The spool lives in a private
+0700 folder of the server's user (crmblob-imports-UID) under the spool
+directory; a folder planted there by someone else, or a link inside a
+folder left by a killed import, is never followed.
+"""
+import io
+import os
+import subprocess
+import tarfile
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, data, start_arg_server, stop_arg_server
+from test_jobs import USERS, follow, start, upload_archive
+
+
+def tar_of(members, fmt=tarfile.GNU_FORMAT):
+    """A tar (GNU: long names through 'L' members) of (name, bytes)."""
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=fmt) as t:
+        for name, body in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(body)
+            t.addfile(ti, io.BytesIO(body))
+    return b.getvalue()
+
+
+def count_entries(top):
+    n = 0
+    for _, dirs, files in os.walk(top):
+        n += len(dirs) + len(files)
+    return n
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("import_bounds")
+    spool = tmp / "spool"
+    spool.mkdir()
+    s = start_arg_server(tmp / "srv", ["--spool-dir", str(spool)], users=USERS)
+    c = s.client("admin")
+    pid = c.create("Person")
+    assert c.put_image("Person", pid, data("small.jpg")) > 0
+    yield s, spool, pid
+    stop_arg_server(s)
+
+
+class Watch(threading.Thread):
+    """While it runs: the spool's largest entry count, and a bystander's
+    GET Image answers (status, seconds)."""
+
+    def __init__(self, s, spool, pid):
+        super().__init__(daemon=True)
+        self.c, self.spool, self.pid = s.client("admin"), spool, pid
+        self.most, self.answers, self.halt = 0, [], threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            self.most = max(self.most, count_entries(self.spool))
+            t0 = time.time()
+            r = self.c.get_image("Person", self.pid)
+            self.answers.append((r.status_code, time.time() - t0))
+            time.sleep(0.02)
+
+
+HOSTILE = {
+    # 3000 members of a 120-part name each, 0 bytes: ~360,000 folders unbounded
+    "deep": ([(f"{i}/" + "a/" * 120 + "f", b"") for i in range(3000)], "too deep"),
+    # 5000 empty pictures: 5000 inodes for 2.5 MiB of archive
+    "empty": ([(f"person/{i}.jpg", b"") for i in range(1, 5001)],
+              "more than 1000 members that are empty"),
+    # two folders per member
+    "folders": ([(f"d{i}/x/{i}.jpg", b"x") for i in range(2000)], "more than 64 folders"),
+    # a name too long for any export
+    "long": ([("person/" + "1" * 300 + ".jpg", b"x")], "longer than 255 characters"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_fails_quickly_with_the_spool_bounded(srv, case):
+    s, spool, pid = srv
+    members, why = HOSTILE[case]
+    c = s.client("admin")
+    blob = upload_archive(c, tar_of(members))
+    w = Watch(s, spool, pid)
+    w.start()
+    t0 = time.time()
+    try:
+        t, _ = follow(c, start(c, "crmblob.import", {"BlobId": blob}), timeout=60)
+    finally:
+        w.halt.set()
+        w.join()
+    took = time.time() - t0
+    assert t["State"] == "Failed" and why in t["Result"], t
+    assert took < 20, took
+    assert w.most < 100, w.most  # the spool never grew
+    assert count_entries(spool) <= 1, os.listdir(spool)  # only the private folder is left
+    assert w.answers and all(st == 200 for st, _ in w.answers), w.answers[:5]
+    assert max(d for _, d in w.answers) < 5, max(d for _, d in w.answers)
+
+
+def test_an_empty_manifest_is_still_unpacked(srv):
+    """An empty data set's export: manifest.jsonl of 0 bytes, nothing else."""
+    s, _, _ = srv
+    c = s.client("admin")
+    t, _ = follow(c, start(c, "crmblob.import", {"BlobId": upload_archive(
+        c, tar_of([("manifest.jsonl", b"")], tarfile.USTAR_FORMAT))}))
+    assert t["State"] == "Succeeded", t
+
+
+def test_the_spool_home_is_private(srv):
+    s, spool, _ = srv
+    home = spool / f"crmblob-imports-{os.geteuid()}"
+    assert home.is_dir() and not home.is_symlink()
+    assert (home.stat().st_mode & 0o777) == 0o700
+
+
+def cli_import(arc, db, spool):
+    return subprocess.run([str(BIN), "import", str(arc), "--db", str(db)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TMPDIR": str(spool)})
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """An archive of one picture, a stopped server's database and the spool
+    directory `crmblob import` uses for it."""
+    from conftest import Server
+    arc = tmp_path / "a.tar"
+    arc.write_bytes(tar_of([("person/1.jpg", data("small.jpg"))], tarfile.USTAR_FORMAT))
+    dst = Server(tmp_path / "dst", users=USERS)
+    db = str(dst.db)
+    spool = os.path.dirname(db) if db.endswith(".db") else str(tmp_path / "spool")
+    os.makedirs(spool, exist_ok=True)
+    return arc, db, spool
+
+
+def test_a_planted_spool_home_is_refused_never_followed(cli, tmp_path):
+    arc, db, spool = cli
+    victim = tmp_path / "victim"
+    (victim / "crmblob-import-old01").mkdir(parents=True)
+    (victim / "crmblob-import-old01" / ".crmblob-import-lock").write_text("")
+    (victim / "keep.txt").write_text("mine")
+    os.symlink(victim, os.path.join(spool, f"crmblob-imports-{os.geteuid()}"))
+    p = cli_import(arc, db, spool)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "cannot make a spool folder" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert (victim / "keep.txt").read_text() == "mine"
+    assert (victim / "crmblob-import-old01" / ".crmblob-import-lock").exists()
+
+
+def test_a_link_in_a_dead_spool_folder_is_removed_not_followed(cli, tmp_path):
+    arc, db, spool = cli
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.db").write_text("precious")
+    home = os.path.join(spool, f"crmblob-imports-{os.geteuid()}")
+    dead = os.path.join(home, "crmblob-import-dead02")
+    os.makedirs(os.path.join(dead, "person"), mode=0o700)
+    os.chmod(home, 0o700)
+    open(os.path.join(dead, ".crmblob-import-lock"), "w").close()
+    os.symlink(outside, os.path.join(dead, "person", "link"))
+    os.symlink(outside, os.path.join(dead, "top"))
+    p = cli_import(arc, db, spool)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"removed {dead}, left by an import that was killed" in p.stderr, p.stderr
+    assert not os.path.lexists(dead)
+    assert (outside / "data.db").read_text() == "precious"
+    assert os.listdir(home) == []
