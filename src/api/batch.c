@@ -283,6 +283,25 @@ static void answer_read_failure(api_exchange *x, store_err e, int64_t id, bool n
         api_fail_store(x, e, NULL);
 }
 
+/* New params of task t name the archive bound to it, if its job reads
+ * one: an import reads the archive bound when the task was added
+ * (store_task.input_blob, checked then), so a BlobId edit is refused
+ * rather than rebound (400 naming BlobId; the task can be deleted and
+ * another started). False answered. */
+static bool same_input(api_exchange *x, const store_task *t, const char *params)
+{
+    const job_def *def = job_find(t->name);
+    int32_t blob = 0;
+    if (def == NULL || !def->input)
+        return true;
+    if (!input_of(x, params, &blob))
+        return false;
+    if (blob == t->input_blob)
+        return true;
+    API_FAIL(x, CB_EBADREQ, MSG_BATCH_INPUT_FIXED, MSG_ID(t->id), MSG_N(t->input_blob));
+    return false;
+}
+
 /* The edit info asks of task t: Description (when present), and
  * ParameterObject when present, not null and unlike t's (compared as JSON,
  * so a task read and sent back unchanged changes nothing). Every other
@@ -307,7 +326,7 @@ static bool read_edit(api_exchange *x, json_t *info, const store_task *t, store_
         e->params = params;
     json_decref(now);
     json_decref(was);
-    return true;
+    return e->params == NULL || same_input(x, t, params);
 }
 
 /* Applies info to task t (visible to the caller) and answers the task as

@@ -101,6 +101,7 @@
     X(BATCH_BAD_FILTER)                                                                        \
     X(BATCH_BAD_PARAMETERS)                                                                    \
     X(BATCH_NOT_AN_ARCHIVE)                                                                    \
+    X(BATCH_INPUT_FIXED)                                                                       \
     X(ARCHIVE_NOT_TAR)
 
 typedef enum {

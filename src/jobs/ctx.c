@@ -42,6 +42,11 @@ int64_t job_task_id(const job_ctx *ctx)
     return ctx->task_id;
 }
 
+int32_t job_input_blob(const job_ctx *ctx)
+{
+    return ctx->input_blob;
+}
+
 cb_err job_import_picture(job_ctx *ctx, arena_t *a, const bulk_picture *p, model_blob *out,
                           store_err *se, char *why, size_t cap)
 {

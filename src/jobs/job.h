@@ -70,6 +70,10 @@ store_t *job_store(job_ctx *ctx);
 int64_t job_owner(const job_ctx *ctx);
 /* The task's id (BatchTaskInfo.Id), for names and logs. */
 int64_t job_task_id(const job_ctx *ctx);
+/* The record bound to the task as its input when it was added
+ * (store_task.input_blob; 0: none): what a def->input job reads, whatever
+ * its params say now. */
+int32_t job_input_blob(const job_ctx *ctx);
 /* One picture stored through the server's upload path (PUT Image's
  * limits, validation by the image worker, store and product thumbnail),
  * as bulk_put_fn says; handed to the runner by the layer above

@@ -6,7 +6,9 @@
  *
  * ParameterObject: {"BlobId": "N"} — an archive uploaded for it (POST
  * /api/v1/BatchTask/Archive; the API binds it to the task, so it goes with
- * the task) — or {"TaskId": "N"}, a finished task's output on this data set
+ * the task; the job reads the archive bound, job_input_blob, and fails
+ * when BlobId names another: UpdateBatchTask refuses such an edit) — or
+ * {"TaskId": "N"}, a finished task's output on this data set
  * (an export's); "Entity": a kind, for an archive of {id}.{ext} files
  * without a manifest; "Threads": pictures stored at a time (1..8, default 2).
  *
@@ -139,6 +141,8 @@ static int read_params(job_ctx *ctx, const json_t *params, int64_t *blob, int64_
     if (*blob < 0 || *task < 0 || (*blob > 0) == (*task > 0))
         job_set_result(ctx, "ParameterObject needs BlobId (an archive uploaded to "
                             "/api/v1/BatchTask/Archive) or TaskId (a finished export task)");
+    else if (*blob != job_input_blob(ctx))
+        job_set_result(ctx, "BlobId is not the archive bound to this task when it was added");
     else if (e != NULL && e[0] && o->entity < 0)
         job_set_result(ctx, "Entity must be one of person, contact, product, project");
     else if (threads < 1 || threads > MAX_THREADS)

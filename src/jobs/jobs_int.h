@@ -19,6 +19,7 @@
 struct job_ctx {
     store_t *store;
     int64_t task_id, owner;
+    int32_t input_blob; /* store_task.input_blob as claimed */
     FILE *out;
     bulk_put_fn put; /* jobs_config.put_picture */
     void *put_ctx;

@@ -165,6 +165,7 @@ static bool slot_start(jobs_runner *r, slot *sl, arena_t *a, const store_task *t
     sl->a = a;
     sl->task = *t;
     sl->ctx = (job_ctx){.store = r->s, .task_id = t->id, .owner = t->associate_id,
+                        .input_blob = t->input_blob,
                         .put = r->cfg.put_picture, .put_ctx = r->cfg.put_ctx};
     pthread_mutex_init(&sl->ctx.mu, NULL);
     sl->ctx.out = tmpfile();

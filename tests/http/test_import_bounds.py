@@ -12,7 +12,9 @@ directory; a folder planted there by someone else, or a link inside a
 folder left by a killed import, is never followed.
 """
 import io
+import json
 import os
+import sqlite3
 import subprocess
 import tarfile
 import threading
@@ -20,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import BIN, data, start_arg_server, stop_arg_server
+from conftest import BIN, data, sqlite_only, start_arg_server, stop_arg_server
 from test_jobs import USERS, follow, start, upload_archive
 
 
@@ -176,3 +178,65 @@ def test_a_link_in_a_dead_spool_folder_is_removed_not_followed(cli, tmp_path):
     assert not os.path.lexists(dead)
     assert (outside / "data.db").read_text() == "precious"
     assert os.listdir(home) == []
+
+
+# ---- the archive an import reads is the one bound to its task ----------------
+
+
+def one_pic(i):
+    return tar_of([(f"person/{i}.jpg", data("small.jpg"))], tarfile.USTAR_FORMAT)
+
+
+@pytest.fixture
+def idle(tmp_path):
+    """A server that runs no task yet (--batch-jobs 0), with two archives
+    uploaded (person 1 in A, person 2 in B) and an import of A added."""
+    s = start_arg_server(tmp_path / "idle", ["--batch-jobs", "0"], users=USERS)
+    c = s.client("admin")
+    a, b = upload_archive(c, one_pic(1)), upload_archive(c, one_pic(2))
+    tid = start(c, "crmblob.import", {"BlobId": str(a)})
+    yield s, c, tid, a, b
+    stop_arg_server(s)
+
+
+def run_tasks(s):
+    """The same data set, now with a runner."""
+    s.stop()
+    s.serve_args = [a for a in s.serve_args if a not in ("--batch-jobs", "0")]
+    s.start()
+    return s.client("admin")
+
+
+def test_an_import_tasks_blob_id_cannot_be_changed(idle):
+    s, c, tid, a, b = idle
+    r = c.put(f"/api/v1/BatchTask/{tid}", json={"ParameterObject": {"BlobId": "0"}})
+    assert r.status_code == 400, r.text[:300]  # not an id at all
+    for blob in (str(b), b):
+        r = c.put(f"/api/v1/BatchTask/{tid}", json={"ParameterObject": {"BlobId": blob}})
+        assert r.status_code == 400 and "BlobId" in r.text, (blob, r.status_code, r.text[:300])
+    r = c.put(f"/api/v1/BatchTask/{tid}", json={"ParameterObject": {"TaskId": "1"}})
+    assert r.status_code == 400 and "BlobId" in r.text, r.text[:300]
+    # the same archive (as a number now) and other members may change
+    r = c.put(f"/api/v1/BatchTask/{tid}", json={"Description": "again",
+                                              "ParameterObject": {"BlobId": a, "Threads": "1"}})
+    assert r.status_code == 200 and r.json()["Description"] == "again", r.text[:300]
+    c = run_tasks(s)
+    t, _ = follow(c, tid)
+    assert t["State"] == "Succeeded" and json.loads(t["Response"])["Imported"] == 1, t
+    assert c.get_image("Person", 1).status_code == 200
+    assert c.get_image("Person", 2).status_code != 200  # B was never read
+    # B is still unbound: another task may take it
+    t, _ = follow(c, start(c, "crmblob.import", {"BlobId": str(b)}))
+    assert t["State"] == "Succeeded", t
+
+
+@sqlite_only("edits the task's row behind the API's back")
+def test_the_job_reads_only_the_archive_bound_to_its_task(idle):
+    s, c, tid, a, b = idle
+    with sqlite3.connect(s.db) as db:
+        db.execute("UPDATE batch_task SET params = ? WHERE id = ?",
+                   (json.dumps({"BlobId": str(b)}), tid))
+    c = run_tasks(s)
+    t, _ = follow(c, tid)
+    assert t["State"] == "Failed" and "not the archive bound to this task" in t["Result"], t
+    assert c.get_image("Person", 2).status_code != 200
