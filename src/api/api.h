@@ -34,8 +34,10 @@ typedef struct {
      * have without them */
     int64_t spool_max;
     /* bytes of an archive uploaded for a batch task (POST
-     * /api/v1/BatchTask/Archive; default 1 GiB, at most INT32_MAX); it is
-     * spooled within spool_max like any upload */
+     * /api/v1/BatchTask/Archive; default 256 MiB, at most INT32_MAX); it is
+     * spooled apart from spool_max (pictures never wait for archives): one
+     * archive at a time (upload and store), within half the free space
+     * counting its store copy */
     uint64_t archive_max;
     size_t url_max;        /* request target bytes (default 8 KiB): 414 */
     size_t header_line_max; /* one header line (default 8 KiB): 431 */

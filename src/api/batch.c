@@ -581,6 +581,8 @@ static void rest_archive(api_exchange *x, const api_request *req)
                                           : "application/x-tar"};
     model_blob b;
     store_err e = store_batch_input_create(x->store, x->arena, &c, x->user.id, &b);
+    upload_destroy(x->upload); /* the spool and the archive's place go before the answer */
+    x->upload = NULL;
     if (e != STORE_OK) {
         api_fail_store(x, e, NULL);
         return;

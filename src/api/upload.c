@@ -23,8 +23,18 @@
  * first SPOOL_STEP bytes of each upload, so that big uploads held open
  * cannot shut out the small pictures of others.
  *
+ * Archives for batch tasks (BODY_ARCHIVE) have a budget of their own and
+ * take nothing of the pictures' bound: at most ARCHIVES_AT_ONCE in flight
+ * (from the first byte until the exchange ends, i.e. its store too, which
+ * holds an offload thread: 503 with Retry-After beyond), each within
+ * archive_max, and twice its bytes (the spool, and the store's encoded
+ * copy) within half the free space its file system would have without
+ * it: 507 otherwise, by Content-Length before the first byte, else as the
+ * bytes come.
+ *
  * Invariant: api->spool_reserved is the sum of the spools' `reserved`,
- * api->spool_written that of their `size`; size <= reserved.
+ * api->spool_written that of the pictures' `size` (size <= reserved);
+ * api->archives counts the archive uploads whose exchange has not ended.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +52,7 @@
 
 #define SPOOL_STEP (1 << 20)  /* reserved at a time as an upload's bytes come */
 #define SPOOL_RETRY_AFTER_S 5 /* told when the bound is reached for now */
+#define ARCHIVES_AT_ONCE 1    /* archive uploads (and stores) in flight */
 
 struct upload {
     api_t *api;
@@ -52,6 +63,7 @@ struct upload {
     unsigned char head[IMG_SNIFF_BYTES];
     multipart_t *mp; /* NULL for a raw body */
     bool archive;    /* an archive for a batch task (BODY_ARCHIVE), not a picture */
+    bool counted;    /* one of api->archives */
 };
 
 static int open_spool(const char *dir)
@@ -99,6 +111,34 @@ static cb_err spool_reserve(upload_t *u, int64_t n)
     return u->reserved + n <= limit ? CB_EUNAVAILABLE : CB_ENOSPACE;
 }
 
+/* Room for an archive of total bytes (its spool and its store copy within
+ * half of what is free without its spool): CB_EOK, or CB_ENOSPACE. */
+static cb_err archive_room(upload_t *u, int64_t total)
+{
+    struct statvfs fs;
+    if (statvfs(u->api->cfg.spool_dir, &fs) != 0)
+        return CB_EOK; /* a full disk met while writing is 507 still */
+    int64_t free_bytes = (int64_t)fs.f_bavail * (int64_t)fs.f_frsize + u->size;
+    if (2 * total <= free_bytes / 2)
+        return CB_EOK;
+    log_warn("archive upload: %lld bytes would leave less than half of the %lld free "
+             "(counting the store's copy)",
+             (long long)total, (long long)free_bytes);
+    return CB_ENOSPACE;
+}
+
+/* An archive upload announcing expect bytes (0: not said): one of
+ * api->archives, or CB_EUNAVAILABLE / CB_ENOSPACE. */
+static cb_err archive_admit(upload_t *u, int64_t expect)
+{
+    if (atomic_fetch_add(&u->api->archives, 1) >= ARCHIVES_AT_ONCE) {
+        atomic_fetch_sub(&u->api->archives, 1);
+        return CB_EUNAVAILABLE;
+    }
+    u->counted = true;
+    return expect > 0 ? archive_room(u, expect) : CB_EOK;
+}
+
 /* An upload that announces `expect` bytes: CB_ENOSPACE when they could
  * never fit; else its first step is reserved, and the rest step by step
  * as bytes arrive (spool_write). Reserving the whole announced length up
@@ -107,6 +147,8 @@ static cb_err spool_reserve(upload_t *u, int64_t n)
 static cb_err spool_admit(upload_t *u, int64_t expect)
 {
     int64_t room = spool_room(u->api);
+    if (expect > SPOOL_STEP)
+        room -= room / 8; /* what spool_reserve lets an upload hold past its first step */
     if (expect > room) {
         log_warn("upload spools: %lld bytes announced, %lld allowed in all", (long long)expect,
                  (long long)room);
@@ -130,7 +172,8 @@ static cb_err spool_put(upload_t *u, const char *data, size_t n)
         data += w;
         n -= (size_t)w;
         u->size += w;
-        atomic_fetch_add(&u->api->spool_written, (int64_t)w);
+        if (!u->archive)
+            atomic_fetch_add(&u->api->spool_written, (int64_t)w);
     }
     return CB_EOK;
 }
@@ -141,6 +184,12 @@ static cb_err spool_write(void *ctx, const char *data, size_t n)
     upload_t *u = ctx;
     if ((int64_t)n > u->max - u->size)
         return CB_ETOOLARGE;
+    if (u->archive) { /* its own budget: the free space checked every step */
+        cb_err a = u->size / SPOOL_STEP != (u->size + (int64_t)n) / SPOOL_STEP
+                       ? archive_room(u, u->size + (int64_t)n)
+                       : CB_EOK;
+        return a != CB_EOK ? a : spool_put(u, data, n);
+    }
     int64_t need = u->size + (int64_t)n - u->reserved;
     cb_err e = need > 0 ? spool_reserve(u, need > SPOOL_STEP ? need : SPOOL_STEP) : CB_EOK;
     if (e != CB_EOK)
@@ -173,7 +222,8 @@ upload_t *upload_create(api_exchange *x, const char *content_type, int64_t expec
     u->archive = x->rm != NULL && x->rm->body == BODY_ARCHIVE;
     u->max = (int64_t)(u->archive ? x->api->cfg.archive_max : x->api->cfg.image_max);
     u->fd = -1;
-    if (expect > 0 && (e = spool_admit(u, expect)) != CB_EOK)
+    if (u->archive ? (e = archive_admit(u, expect)) != CB_EOK
+                   : expect > 0 && (e = spool_admit(u, expect)) != CB_EOK)
         goto fail;
     e = CB_EINTERNAL;
     u->fd = open_spool(x->api->cfg.spool_dir);
@@ -261,7 +311,10 @@ void upload_destroy(upload_t *u)
         multipart_destroy(u->mp);
     if (u->fd >= 0)
         close(u->fd);
-    atomic_fetch_sub(&u->api->spool_written, u->size);
+    if (u->counted)
+        atomic_fetch_sub(&u->api->archives, 1);
+    if (!u->archive)
+        atomic_fetch_sub(&u->api->spool_written, u->size);
     atomic_fetch_sub(&u->api->spool_reserved, u->reserved);
     free(u);
 }

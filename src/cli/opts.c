@@ -273,7 +273,8 @@ static const optdef OPTS[] = {
     {"batch-jobs", "N", C_SERVE, 0, K_COUNT, F(batch_jobs), 0, 64, .dflt = "1",
      .help = "batch tasks (export, import, check, rekey) this server runs at once (0: none)"},
     {"archive-max-mb", "N", C_SERVE, 0, K_COUNT, F(archive_max_mb), 1, 2047, .dflt = "256",
-     .help = "MiB of an archive uploaded for an import task (within --spool-mb)"},
+     .help = "MiB of an archive uploaded for an import task (one at a time, apart from "
+             "--spool-mb)"},
     {"batch-keep", "DURATION", C_SERVE, 0, K_SECONDS, F(batch_keep_s), 1, YEAR, .dflt = "7d",
      .help = "how long a finished batch task and its output are kept"},
     {"cache-mb", "N", C_SERVE, 0, K_COUNT, F(cache_mb), 0, 1u << 16, .dflt = "16",

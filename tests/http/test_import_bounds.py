@@ -240,3 +240,120 @@ def test_the_job_reads_only_the_archive_bound_to_its_task(idle):
     t, _ = follow(c, tid)
     assert t["State"] == "Failed" and "not the archive bound to this task" in t["Result"], t
     assert c.get_image("Person", 2).status_code != 200
+
+
+# ---- archives have a budget of their own ----------------------------------------
+
+
+def padded_archive(mib):
+    """An archive of one picture and mib MiB of random padding."""
+    return tar_of([("person/1.jpg", data("small.jpg")),
+                   ("blob/pad.bin", os.urandom(int(mib * (1 << 20))))], tarfile.USTAR_FORMAT)
+
+
+def test_an_archive_within_archive_max_is_taken_whatever_spool_mb(tmp_path):
+    """--spool-mb bounds the pictures' spools; an archive up to
+    --archive-max-mb is not refused for it (it was 507 after 7/8 of it)."""
+    s = start_arg_server(tmp_path / "budget", ["--spool-mb", "8", "--archive-max-mb", "8"],
+                         users=USERS)
+    try:
+        assert upload_archive(s.client("admin"), padded_archive(7.5)) > 0
+    finally:
+        stop_arg_server(s)
+
+
+def test_the_default_largest_archive_is_taken(tmp_path):
+    """With the defaults (--archive-max-mb 256, --spool-mb 256) an archive
+    just under 256 MiB is accepted, and pictures uploaded meanwhile are
+    stored and served."""
+    s = start_arg_server(tmp_path / "defaults", users=USERS)
+    try:
+        c = s.client("admin")
+        body = tar_of([("person/1.jpg", data("small.jpg")),
+                       ("blob/pad.bin", b"\1" * ((256 << 20) - 8192))], tarfile.USTAR_FORMAT)
+        assert len(body) <= 256 << 20
+        got, done = [], threading.Event()
+
+        def pictures():
+            p = s.client("admin")
+            while not done.is_set():
+                pid = p.create("Person")
+                p.put_image("Person", pid, data("small.png"))
+                got.append(p.get_image("Person", pid).status_code)
+                time.sleep(0.05)
+
+        th = threading.Thread(target=pictures, daemon=True)
+        th.start()
+        try:
+            assert upload_archive(c, body) > 0
+        finally:
+            done.set()
+            th.join()
+        assert got and all(st == 200 for st in got), got
+    finally:
+        stop_arg_server(s)
+
+
+def test_one_archive_at_a_time_and_pictures_are_not_held_up(tmp_path):
+    """While an archive upload is held open (sent slowly), a second archive
+    is 503 with Retry-After, pictures are uploaded and served; once the
+    first ends, the next is taken."""
+    s = start_arg_server(tmp_path / "once", ["--spool-mb", "8", "--archive-max-mb", "8"],
+                         users=USERS)
+    try:
+        c = s.client("admin")
+        body, go, sent, res = padded_archive(7), threading.Event(), threading.Event(), {}
+
+        def first():  # the first MiB, then the rest once told
+            import base64
+            import http.client
+            import urllib.parse
+            u = urllib.parse.urlsplit(c.base)
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+            conn.putrequest("POST", "/api/v1/BatchTask/Archive")
+            conn.putheader("Authorization", "Basic " + base64.b64encode(
+                ("%s:%s" % c.s.auth).encode()).decode())
+            conn.putheader("Content-Type", "application/x-tar")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            conn.send(body[:1 << 20])
+            sent.set()
+            go.wait(30)
+            conn.send(body[1 << 20:])
+            r = conn.getresponse()
+            res["r"] = (r.status, r.read())
+            conn.close()
+
+        th = threading.Thread(target=first, daemon=True)
+        th.start()
+        try:
+            assert sent.wait(10)
+            time.sleep(0.5)  # the server has the first MiB: the first holds its place
+            r = c.post("/api/v1/BatchTask/Archive", data=one_pic(3),
+                       headers={"Content-Type": "application/x-tar"})
+            assert r.status_code == 503 and r.headers.get("Retry-After"), r.status_code
+            pid = c.create("Person")
+            assert c.put_image("Person", pid, padded_png()) > 0
+            assert c.get_image("Person", pid).status_code == 200
+        finally:
+            go.set()
+            th.join()
+        assert res["r"][0] == 200, res["r"]
+        assert upload_archive(c, one_pic(4)) > 0
+    finally:
+        stop_arg_server(s)
+
+
+def padded_png():
+    """A valid PNG of about 2 MiB (noise, stored uncompressed): more than a
+    spool step, the size an archive holding 7/8 of the bound shut out."""
+    import struct
+    import zlib
+    w, h = 1024, 700
+    raw = b"".join(b"\0" + os.urandom(w * 3) for _ in range(h))
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload +
+                struct.pack(">I", zlib.crc32(kind + payload) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b""))
