@@ -385,6 +385,10 @@ struct store_be_ops {
     store_err (*file_release)(store_tx *tx, int32_t blob_id);
     /* up to max files whose record is unlinked since before cutoff */
     store_err (*file_stale)(store_tx *tx, int64_t cutoff, int32_t *ids, int max, int *n);
+    /* file_release WHERE blob_id AND its record is still unlinked since
+     * before cutoff (the sweep's go: a task binding the input links it, so
+     * one bound since the stale list is left alone); NOMATCH */
+    store_err (*file_release_stale)(store_tx *tx, int32_t blob_id, int64_t cutoff);
     /* DELETE up to max pieces of record blob_id (the first ones); *n of them */
     store_err (*piece_drop)(store_tx *tx, int32_t blob_id, int max, int64_t *n);
     /* INSERT piece n of record blob_id's bytes (n <= STORE_PIECE of them);

@@ -736,30 +736,25 @@ static store_err sweep_fn(store_tx *tx, void *ctx)
 
 #define STALE_AT_ONCE 16
 
-typedef struct {
-    int64_t cutoff;
-    int32_t ids[STALE_AT_ONCE];
-    int n;
-} stale_ctx;
-
-static store_err stale_fn(store_tx *tx, void *ctx)
-{
-    stale_ctx *c = ctx;
-    return ops(tx)->file_stale(tx, c->cutoff, c->ids, STALE_AT_ONCE, &c->n);
-}
-
 /* The unlinked files of batch tasks first, a few pieces per transaction
- * (store_file_purge): the sweep's one statement would hold the writer
- * while SQLite frees a large value page by page. *count: how many. */
+ * (store_file_sweep: each only if it is still unbound and stale, as a task
+ * may take an input between the list and its purge): the sweep's one
+ * statement would hold the writer while SQLite frees a large value page
+ * by page. *count: how many. */
 static store_err sweep_files(store_t *s, int64_t cutoff_ms, int64_t *count)
 {
-    stale_ctx c = {.cutoff = cutoff_ms, .n = 1};
+    int32_t ids[STALE_AT_ONCE];
+    int n = 1, left = 0;
     store_err rc = STORE_OK;
-    while (rc == STORE_OK && c.n > 0) {
-        rc = store_run(s, STORE_TX_READ1, stale_fn, &c);
-        for (int i = 0; rc == STORE_OK && i < c.n; i++)
-            if ((rc = store_file_purge(s, c.ids[i])) == STORE_OK)
-                (*count)++;
+    while (rc == STORE_OK && n > left) { /* until a round sweeps none */
+        rc = store_file_stale(s, cutoff_ms, ids, STALE_AT_ONCE, &n);
+        left = 0;
+        for (int i = 0; rc == STORE_OK && i < n; i++) {
+            rc = store_file_sweep(s, ids[i], cutoff_ms);
+            *count += rc == STORE_OK;
+            left += rc == STORE_NOMATCH;
+            rc = rc == STORE_NOMATCH ? STORE_OK : rc;
+        }
     }
     return rc;
 }

@@ -158,6 +158,44 @@ store_err store_file_purge(store_t *s, int32_t id)
     return rc == STORE_OK ? store_run(s, STORE_TX_WRITE, purge_end_fn, &p) : rc;
 }
 
+typedef struct {
+    int64_t cutoff;
+    int32_t id, *ids;
+    int max, *n;
+    bool kept; /* release_stale_fn: no longer stale (a task bound it) */
+} stale_ctx;
+
+static store_err stale_fn(store_tx *tx, void *ctx)
+{
+    stale_ctx *c = ctx;
+    return ops(tx)->file_stale(tx, c->cutoff, c->ids, c->max, c->n);
+}
+
+store_err store_file_stale(store_t *s, int64_t cutoff, int32_t *ids, int max, int *n)
+{
+    stale_ctx c = {.cutoff = cutoff, .ids = ids, .max = max, .n = n};
+    return store_run(s->root, STORE_TX_READ1, stale_fn, &c);
+}
+
+static store_err release_stale_fn(store_tx *tx, void *ctx)
+{
+    stale_ctx *c = ctx;
+    store_err rc = ops(tx)->file_release_stale(tx, c->id, c->cutoff);
+    c->kept = rc == STORE_NOMATCH;
+    return c->kept ? STORE_OK : rc;
+}
+
+/* Released first, in one write with the check that it is still stale:
+ * from then on no task can bind it (file_bind wants done = 1). */
+store_err store_file_sweep(store_t *s, int32_t id, int64_t cutoff)
+{
+    stale_ctx c = {.cutoff = cutoff, .id = id};
+    store_err rc = store_run(s->root, STORE_TX_WRITE, release_stale_fn, &c);
+    if (rc == STORE_OK && c.kept)
+        return STORE_NOMATCH;
+    return rc == STORE_OK ? store_file_purge(s, id) : rc;
+}
+
 /* Deletes file record id (a failed write's; store_blob_delete leaves
  * files alone); what is left, the sweep takes. */
 static void file_drop(store_t *s, int32_t id)

@@ -160,6 +160,13 @@ store_err store_not_file(store_tx *tx, int32_t id);
  * held for a whole file. Its reader sees it gone (STORE_ABSENT) from the
  * first step on when it was released first (the backend's file_release). */
 store_err store_file_purge(store_t *s, int32_t id);
+/* The sweep of files (store_blob_sweep) in its two steps, apart for tests
+ * to interleave: up to max files unlinked since before cutoff (*n); then
+ * one of them released and purged only if it still is (in the release's
+ * write transaction): STORE_NOMATCH, left alone, when a task bound it
+ * meanwhile. */
+store_err store_file_stale(store_t *s, int64_t cutoff, int32_t *ids, int max, int *n);
+store_err store_file_sweep(store_t *s, int32_t id, int64_t cutoff);
 /* Record id with its users; STORE_ABSENT when there is none, STORE_CORRUPT
  * (logged) when a link names it (linked) and yet it is gone. */
 store_err store_blob_record(store_t *s, store_tx *tx, arena_t *a, int32_t id, bool linked,

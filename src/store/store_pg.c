@@ -130,6 +130,7 @@ enum {
     S_PIECE_GET,
     S_FILE_RELEASE,
     S_FILE_STALE,
+    S_FILE_RELEASE_STALE,
     S_PIECE_DROP,
     S_FIXED
 };
@@ -414,6 +415,11 @@ static const pgc_stmt fixed[S_FIXED] = {
                       "SELECT f.blob_id FROM batch_file f JOIN blob b ON b.id = f.blob_id "
                       "WHERE b.unlinked_ms < $1 ORDER BY f.blob_id LIMIT $2",
                       0},
+    [S_FILE_RELEASE_STALE] = {"file_release_stale",
+                              "UPDATE batch_file SET task_id = NULL, done = 0 WHERE blob_id = $1 "
+                              "AND EXISTS (SELECT 1 FROM blob b WHERE b.id = $1 "
+                              "AND b.unlinked_ms < $2)",
+                              0},
     [S_PIECE_DROP] = {"piece_drop",
                       "DELETE FROM blob_piece WHERE blob_id = $1 AND n IN (SELECT n FROM blob_piece "
                       "WHERE blob_id = $1 ORDER BY n LIMIT $2)",
@@ -1869,6 +1875,14 @@ static store_err pg_file_stale(store_tx *tx, int64_t cutoff, int32_t *ids, int m
     return rc;
 }
 
+static store_err pg_file_release_stale(store_tx *tx, int32_t blob_id, int64_t cutoff)
+{
+    params p = {0};
+    p_i64(&p, blob_id);
+    p_i64(&p, cutoff);
+    return run_match(tx_of(tx), S_FILE_RELEASE_STALE, &p);
+}
+
 static store_err pg_piece_drop(store_tx *tx, int32_t blob_id, int max, int64_t *n)
 {
     params p = {0};
@@ -2521,6 +2535,7 @@ static const struct store_be_ops pg_be_ops = {
     .file_bind = pg_file_bind,
     .file_release = pg_file_release,
     .file_stale = pg_file_stale,
+    .file_release_stale = pg_file_release_stale,
     .piece_drop = pg_piece_drop,
     .piece_put = pg_piece_put,
     .piece_get = pg_piece_get,

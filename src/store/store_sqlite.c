@@ -155,6 +155,7 @@ enum {
     Q_PIECE_GET,
     Q_FILE_RELEASE,
     Q_FILE_STALE,
+    Q_FILE_RELEASE_STALE,
     Q_PIECE_DROP,
     Q_FIXED_COUNT
 };
@@ -431,6 +432,9 @@ static const char *const fixed_sql[Q_FIXED_COUNT] = {
     [Q_FILE_RELEASE] = "UPDATE batch_file SET task_id = NULL, done = 0 WHERE blob_id = ?1",
     [Q_FILE_STALE] = "SELECT f.blob_id FROM batch_file f JOIN blob b ON b.id = f.blob_id "
                      "WHERE b.unlinked_ms < ?1 ORDER BY f.blob_id LIMIT ?2",
+    [Q_FILE_RELEASE_STALE] = "UPDATE batch_file SET task_id = NULL, done = 0 WHERE blob_id = ?1 "
+                             "AND EXISTS (SELECT 1 FROM blob b WHERE b.id = ?1 "
+                             "AND b.unlinked_ms < ?2)",
     [Q_PIECE_DROP] = "DELETE FROM blob_piece WHERE id IN (SELECT id FROM blob_piece "
                      "WHERE blob_id = ?1 ORDER BY n LIMIT ?2)",
 };
@@ -2338,6 +2342,15 @@ static store_err be_file_stale(store_tx *tx, int64_t cutoff, int32_t *ids, int m
     return rc == STORE_ABSENT ? STORE_OK : rc;
 }
 
+static store_err be_file_release_stale(store_tx *tx, int32_t blob_id, int64_t cutoff)
+{
+    struct conn *c = tx_conn(tx);
+    sqlite3_stmt *st = query(c, Q_FILE_RELEASE_STALE);
+    bind_int(st, 1, blob_id);
+    bind_int(st, 2, cutoff);
+    return step_match(c, st);
+}
+
 static store_err be_piece_drop(store_tx *tx, int32_t blob_id, int max, int64_t *n)
 {
     struct conn *c = tx_conn(tx);
@@ -3747,6 +3760,7 @@ static const struct store_be_ops sqlite_be_ops = {
     .file_bind = be_file_bind,
     .file_release = be_file_release,
     .file_stale = be_file_stale,
+    .file_release_stale = be_file_release_stale,
     .piece_drop = be_piece_drop,
     .piece_put = be_piece_put,
     .piece_get = be_piece_get,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store/codec.h"
+#include "store/store_int.h"
 
 /* A fixture with a store that encodes (zstd + a key) when `coded`. */
 typedef struct {
@@ -250,6 +251,46 @@ static void test_input(void **state)
     free(bytes);
 }
 
+/* The sweep lists an unbound input as stale; a task binds it before the
+ * sweep purges it: the purge leaves it alone (its release is conditional
+ * on the input being still stale, in one write), the task reads it, and
+ * it goes with the task. One still unbound is swept by the same step, and
+ * can no longer be bound. */
+static void test_sweep_leaves_an_input_bound_meanwhile(void **state)
+{
+    fx *f = *state;
+    tmpdb_store *d = &f->db;
+    size_t n = 300 * 1024;
+    unsigned char *bytes = make_bytes(n);
+    int fd = spool(bytes, n);
+    store_content c = {.fd = fd, .size = (int64_t)n, .mime_type = "application/x-tar"};
+    model_blob in, loose;
+    store_reader *r = NULL;
+    int32_t ids[16];
+    int k = 0;
+    assert_int_equal(store_batch_input_create(d->s, d->a, &c, 7, &in), STORE_OK);
+    assert_int_equal(store_batch_input_create(d->s, d->a, &c, 7, &loose), STORE_OK);
+    assert_int_equal(store_file_stale(d->s, INT64_MAX, ids, 16, &k), STORE_OK);
+    assert_int_equal(k, 2);
+    assert_true(ids[0] == in.blob_id && ids[1] == loose.blob_id);
+    store_task t = {.name = "imp", .params = "{}", .associate_id = 7, .input_blob = in.blob_id};
+    assert_int_equal(store_task_add(d->s, &t), STORE_OK); /* between the list and the purge */
+    assert_int_equal(store_file_sweep(d->s, in.blob_id, INT64_MAX), STORE_NOMATCH);
+    assert_int_equal(store_file_sweep(d->s, loose.blob_id, INT64_MAX), STORE_OK);
+    assert_int_equal(store_task_get(d->s, d->a, t.id, &t), STORE_OK);
+    assert_int_equal(t.input_blob, in.blob_id);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, in.blob_id, NULL, &r), STORE_OK);
+    read_all(r, bytes, n, 65536);
+    store_reader_close(r);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, loose.blob_id, NULL, &r), STORE_ABSENT);
+    store_task t2 = {.name = "imp", .params = "{}", .associate_id = 7, .input_blob = loose.blob_id};
+    assert_int_equal(store_task_add(d->s, &t2), STORE_ABSENT);
+    assert_int_equal(store_task_delete(d->s, t.id), STORE_OK);
+    assert_int_equal(store_blob_reader_open(d->s, d->a, in.blob_id, NULL, &r), STORE_ABSENT);
+    close(fd);
+    free(bytes);
+}
+
 /* An input of n zeros (sparse): its record as kept, and read back whole. */
 static model_blob zeros_input(tmpdb_store *d, size_t n)
 {
@@ -348,6 +389,7 @@ int main(void)
         CODED(test_deleted_meanwhile),
         PLAIN(test_input),
         CODED(test_input),
+        PLAIN(test_sweep_leaves_an_input_bound_meanwhile),
         PLAIN(test_picture_reader),
         CODED(test_picture_reader),
         PLAIN(test_zip_cap),
