@@ -45,7 +45,8 @@
  * files naming one entity are refused, wherever they are); per-picture
  * problems are reported through hooks->problem and the rest imported; a
  * rerun skips a picture the entity already has with the same size and
- * SHA-256; hooks->cancelled is polled before each picture and each member,
+ * SHA-256; hooks->cancelled is polled before each picture and each member
+ * (and every COUNT_POLL manifest lines of the first, counting pass),
  * so a stop ends the run between pictures (BULK_CANCELLED). Pictures are
  * stored by o->threads threads, each with its own arena; the hooks are
  * called under one mutex, never from two threads at once.
@@ -288,29 +289,40 @@ static int manifest_pic(importer *im, const char *dir, const char *line, size_t 
 static void skip_line(FILE *f)
 {
     int c;
-    while ((c = getc(f)) != EOF && c != '\n')
+    while ((c = getc_unlocked(f)) != EOF && c != '\n')
         ;
 }
 
-/* The next line of f into line (its length), or -1 at the end. A line
- * longer than a record's is cut (and refused by bulk_manifest_parse by its
- * length), its rest skipped unread. */
+/* The next line of f into line (its length, counted as read: a NUL inside
+ * is a byte of it, which the record's parse refuses), or -1 at the end. A
+ * line longer than a record's is cut (and refused by bulk_manifest_parse
+ * by its length), its rest skipped unread. */
 static ssize_t next_line(FILE *f, char *line)
 {
-    if (fgets(line, BULK_MANIFEST_LINE_MAX + 2, f) == NULL)
+    size_t len = 0;
+    int c = EOF;
+    while (len < BULK_MANIFEST_LINE_MAX + 1 && (c = getc_unlocked(f)) != EOF) {
+        line[len++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (len == 0)
         return -1;
-    size_t len = strlen(line); /* a NUL inside ends it: jansson refuses the rest anyway */
+    line[len] = '\0';
     if (len == BULK_MANIFEST_LINE_MAX + 1 && line[len - 1] != '\n')
         skip_line(f);
     return (ssize_t)len;
 }
 
-/* The pictures f names (a first pass, for the run's total). */
-static int64_t count_manifest(FILE *f, char *line)
+#define COUNT_POLL 4096 /* manifest lines counted between two polls of a stop */
+
+/* The pictures f names (a first pass, for the run's total); a stop ends
+ * it early (the run then ends before its first picture). */
+static int64_t count_manifest(importer *im, FILE *f, char *line)
 {
-    int64_t n = 0;
+    int64_t n = 0, lines = 0;
     ssize_t len;
-    while ((len = next_line(f, line)) >= 0) {
+    while ((++lines % COUNT_POLL != 0 || !cancelled(im)) && (len = next_line(f, line)) >= 0) {
         json_t *hold = NULL;
         bulk_manifest_rec r;
         const char *why;
@@ -676,7 +688,7 @@ static int import_manifest(importer *im, const char *dir, FILE *f)
     int no = 0, rc = line == NULL ? -1 : 0;
     bool eof = false;
     if (rc == 0) {
-        start_run(im, count_manifest(f, line));
+        start_run(im, count_manifest(im, f, line));
         rewind(f);
     }
     while (rc == 0 && !eof && !cancelled(im)) {

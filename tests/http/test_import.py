@@ -190,3 +190,21 @@ def test_a_killed_imports_spool_folder_is_removed_by_the_next(exported, tmp_path
         assert left == ["crmblob-import-live01"], left  # its own is gone too
     finally:
         held.close()
+
+
+def test_a_nul_in_a_too_long_manifest_line_hides_no_record(exported, tmp_path):
+    """A manifest line longer than a record's (64 KiB) is one refused line
+    however it is made: a NUL early in it does not make the rest of the
+    physical line be read as further records (the record hidden there is
+    not imported)."""
+    import shutil
+    d = tmp_path / "exp"
+    shutil.copytree(exported, d)
+    lines = (d / "manifest.jsonl").read_bytes().splitlines(keepends=True)
+    hidden = next(l for l in lines if b'"Role":"image"' in l.replace(b" ", b""))
+    head = b'{"x":"\0'
+    long_line = head + b"a" * (65537 - len(head)) + hidden  # the record begins at byte 65537
+    (d / "manifest.jsonl").write_bytes(b"".join(l for l in lines if l != hidden) + long_line)
+    dst = Server(tmp_path / "dst", users=USERS)
+    p = run("import", d, "--db", dst.db)
+    assert "imported 4 pictures" in p.stdout, p.stdout + p.stderr
