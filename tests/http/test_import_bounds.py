@@ -122,6 +122,10 @@ def test_an_empty_manifest_is_still_unpacked(srv):
 
 def test_the_spool_home_is_private(srv):
     s, spool, _ = srv
+    c = s.client("admin")
+    t, _ = follow(c, start(c, "crmblob.import", {"BlobId": upload_archive(
+        c, tar_of([("manifest.jsonl", b"")], tarfile.USTAR_FORMAT))}))
+    assert t["State"] == "Succeeded", t
     home = spool / f"crmblob-imports-{os.geteuid()}"
     assert home.is_dir() and not home.is_symlink()
     assert (home.stat().st_mode & 0o777) == 0o700
