@@ -42,7 +42,8 @@
  * pictures are held CHUNK at a time (a small entry each: kind, id, path,
  * the manifest's short fields), so memory is bounded whatever the export's
  * size; a folder without manifest is listed whole (an entry per file: two
- * files naming one entity are refused, wherever they are); per-picture
+ * files naming one entity are refused, wherever they are; an archive's at
+ * most FLAT_ARCHIVE_MAX); per-picture
  * problems are reported through hooks->problem and the rest imported; a
  * rerun skips a picture the entity already has with the same size and
  * SHA-256; hooks->cancelled is polled before each picture and each member
@@ -76,6 +77,9 @@
 #define HASH_PIECE (256 * 1024)
 #define COPY_PIECE (64 * 1024)
 #define CHUNK 4096 /* pictures of a manifest held at a time */
+/* Pictures of an archive without manifest (listed whole: an entry per
+ * file); our exports carry a manifest, read CHUNK at a time. */
+#define FLAT_ARCHIVE_MAX 50000
 
 typedef struct {
     model_kind kind;
@@ -196,7 +200,8 @@ static void pics_free(importer *im)
 }
 
 /* Every regular file of dir as a picture of kind k; a name that is not
- * {id}.{ext} is a problem. -1 only when dir cannot be read at all. */
+ * {id}.{ext} is a problem. -1 only when dir cannot be read at all; -2
+ * (said why) past FLAT_ARCHIVE_MAX pictures of an archive. */
 static int scan_flat(importer *im, const char *dir, model_kind k)
 {
     DIR *d = opendir(dir);
@@ -212,6 +217,14 @@ static int scan_flat(importer *im, const char *dir, model_kind k)
         if (!bulk_id_of_name(e->d_name, &id)) {
             problem(im, path, "not named {id}.{ext} (a positive %s id)", model_entity(k)->name);
             continue;
+        }
+        if (im->strip > 0 && im->n >= FLAT_ARCHIVE_MAX) {
+            problem(im, "the archive",
+                    "more than %d pictures without a manifest.jsonl: import it with the "
+                    "export's manifest, or in parts",
+                    FLAT_ARCHIVE_MAX);
+            closedir(d);
+            return -2;
         }
         pic p = {.kind = k, .id = id, .path = strdup(path)};
         if (p.path == NULL || pic_add(im, &p) != 0) {
@@ -231,8 +244,11 @@ static int scan_layout(importer *im, const char *dir)
     char sub[PATH_MAX];
     for (int k = 0; k < MODEL_KIND_COUNT; k++) {
         snprintf(sub, sizeof(sub), "%s/%s", dir, model_entity((model_kind)k)->table);
-        if (scan_flat(im, sub, (model_kind)k) == 0)
+        int rc = scan_flat(im, sub, (model_kind)k);
+        if (rc == 0)
             found++;
+        else if (rc == -2)
+            return -1;
         else if (errno != ENOENT) {
             problem(im, sub, "%s", strerror(errno));
             return -1;
@@ -388,8 +404,9 @@ static int scan(importer *im, const char *dir)
 {
     int rc;
     if (im->o->entity >= 0) {
-        if ((rc = scan_flat(im, dir, (model_kind)im->o->entity)) != 0)
+        if ((rc = scan_flat(im, dir, (model_kind)im->o->entity)) == -1)
             problem(im, strlen(dir) >= im->strip ? dir : "the archive", "%s", strerror(errno));
+        rc = rc != 0 ? -1 : 0;
     } else
         rc = scan_layout(im, dir);
     drop_twins(im);

@@ -208,3 +208,20 @@ def test_a_nul_in_a_too_long_manifest_line_hides_no_record(exported, tmp_path):
     dst = Server(tmp_path / "dst", users=USERS)
     p = run("import", d, "--db", dst.db)
     assert "imported 4 pictures" in p.stdout, p.stdout + p.stderr
+
+
+def test_an_archive_without_manifest_is_listed_within_a_bound(tmp_path):
+    """An archive's pictures without a manifest are listed whole (an entry
+    each): past 50,000 the import stops before storing any, so a large
+    archive of tiny members cannot grow the server's memory with it."""
+    arc = tmp_path / "flat.tar"
+    with tarfile.open(arc, "w", format=tarfile.USTAR_FORMAT) as t:
+        for i in range(1, 50002):
+            ti = tarfile.TarInfo(f"person/{i}.jpg")
+            ti.size = 1
+            t.addfile(ti, io.BytesIO(b"x"))
+    dst = Server(tmp_path / "dst", users=USERS)
+    p = run("import", arc, "--db", dst.db)
+    assert p.returncode != 0, p.stdout
+    assert "more than 50000 pictures without a manifest.jsonl" in p.stdout + p.stderr, p.stderr
+    assert "imported 0 pictures" in p.stdout, p.stdout
