@@ -361,3 +361,51 @@ def padded_png():
                 struct.pack(">I", zlib.crc32(kind + payload) & 0xffffffff))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
             chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b""))
+
+
+# ---- the spool's file system keeps half of what it had free --------------------
+
+
+@pytest.fixture(params=["bytes", "inodes"])
+def small_fs(request, tmp_path):
+    """A real small file system (tmpfs: 16 MiB, or 400 inodes) for the
+    data set and the import's spool."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    opts = "size=16m,mode=0700" if request.param == "bytes" else "size=64m,nr_inodes=400,mode=0700"
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    try:
+        yield request.param, mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_an_archive_that_would_fill_the_spool_disk_fails_leaving_half(small_fs, tmp_path):
+    """10 MiB of pictures on a 16 MiB file system, or 500 of them with 400
+    inodes: the import fails naming the member that would take it below
+    half of what was free, and the data set's disk keeps its room."""
+    from conftest import Server
+    what, mnt = small_fs
+    n, size = (10, 1 << 20) if what == "bytes" else (500, 1)
+    arc = tmp_path / "big.tar"
+    arc.write_bytes(tar_of([(f"person/{i}.jpg", os.urandom(size)) for i in range(1, n + 1)],
+                           tarfile.USTAR_FORMAT))
+    dst = Server(mnt / "dst", users=USERS)
+    db = str(dst.db)
+    spool = os.path.dirname(db) if db.endswith(".db") else str(mnt / "spool")
+    os.makedirs(spool, exist_ok=True)
+    p = cli_import(arc, db, spool)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "would leave less than half of the disk space" in out, out
+    st = os.statvfs(mnt)
+    if what == "bytes":
+        assert st.f_bavail * st.f_frsize > 6 << 20, st
+    else:
+        assert st.f_favail > 150, st
+    assert not [e for e in os.listdir(os.path.join(spool, f"crmblob-imports-{os.geteuid()}"))]
