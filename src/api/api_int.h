@@ -57,12 +57,12 @@ struct api {
     int nspare;
     /* the upload spools in flight (upload.c): bytes reserved, bytes written */
     _Atomic int64_t spool_reserved, spool_written;
-    atomic_int archives; /* archive uploads in flight, upload and store (upload.c) */
     health_state health;
     /* the CORS origins in force (cors.c): cfg's at start, a reload's after
      * (api_set_cors); read under cors_lock, replaced whole under it */
     pthread_rwlock_t cors_lock;
     struct cors_list *cors;
+    atomic_int archives; /* archive uploads in flight, upload and store (upload.c) */
 };
 
 typedef enum {
