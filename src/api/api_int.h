@@ -57,6 +57,7 @@ struct api {
     int nspare;
     /* the upload spools in flight (upload.c): bytes reserved, bytes written */
     _Atomic int64_t spool_reserved, spool_written;
+    atomic_int outputs_open; /* task outputs being sent (agent.c) */
     health_state health;
     /* the CORS origins in force (cors.c): cfg's at start, a reload's after
      * (api_set_cors); read under cors_lock, replaced whole under it */

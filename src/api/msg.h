@@ -51,6 +51,7 @@
     X(NO_FILE_PART)                                                                                \
     X(UPLOAD_FAILED)                                                                               \
     X(UPLOADS_BUSY)                                                                                \
+    X(DOWNLOADS_BUSY)                                                                              \
     X(NO_SPACE)                                                                                    \
     X(BAD_XML)                                                                                     \
     X(XML_DTD)                                                                                     \
