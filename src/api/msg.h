@@ -100,6 +100,7 @@
     X(BATCH_BAD_STATE)                                                                         \
     X(BATCH_PARAMS_FIXED)                                                                      \
     X(BATCH_BAD_FILTER)                                                                        \
+    X(BATCH_FILTER_TOO_LONG)                                                                   \
     X(BATCH_BAD_PARAMETERS)                                                                    \
     X(BATCH_NOT_AN_ARCHIVE)                                                                    \
     X(ARCHIVE_NOT_TAR)
