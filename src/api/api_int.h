@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/msg.h"
+#include "bulk/bulk.h" /* tar sniffing (upload.c), bulk_picture (picture.c) */
 #include "core/arena.h"
 #include "core/metrics.h"
 #include "core/buf.h"
