@@ -77,9 +77,11 @@ store_err batch_task_read(api_exchange *x, int64_t id, store_task *t)
     return e;
 }
 
-static void fail_absent(api_exchange *x, int64_t id)
+/* A store error about task id (the caller's to see), answered by the
+ * API's one mapping: ABSENT is 404 naming the task. */
+static void fail_task(api_exchange *x, store_err e, int64_t id)
 {
-    API_FAIL(x, CB_ENOTFOUND, MSG_BATCH_NOT_FOUND, MSG_ID(id));
+    api_fail_store(x, e, &(api_subject){.on = API_ON_BATCH_TASK, .task_id = id});
 }
 
 /* ---- answers ---- */
@@ -222,12 +224,9 @@ static int64_t start(api_exchange *x, json_t *info)
     if (def->input && !input_of(x, params, &t.input_blob))
         return 0;
     store_err e = store_task_add(x->store, &t);
-    if (t.input_blob > 0 && (e == STORE_ABSENT || e == STORE_CONFLICT)) {
-        API_FAIL(x, CB_EBADREQ, MSG_BATCH_NOT_AN_ARCHIVE, MSG_N(t.input_blob));
-        return 0;
-    }
-    if (e != STORE_OK) {
-        api_fail_store(x, e, NULL);
+    if (e != STORE_OK) { /* about its input, when it has one */
+        api_subject input = {.on = API_ON_BATCH_INPUT, .blob_id = t.input_blob};
+        api_fail_store(x, e, t.input_blob > 0 ? &input : NULL);
         return 0;
     }
     return t.id;
@@ -253,10 +252,8 @@ static void stop(api_exchange *x, int64_t id, bool null_if_absent)
         api_answer_carrier(x, 200, "boolean", json_boolean(running));
     else if (e == STORE_ABSENT && null_if_absent)
         api_answer_carrier(x, 200, "boolean", json_false());
-    else if (e == STORE_ABSENT)
-        fail_absent(x, id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, id);
 }
 
 /* Deletes a task with its output (CleanupBatchTask, DeleteBatchTask[s]);
@@ -277,10 +274,8 @@ static void answer_read_failure(api_exchange *x, store_err e, int64_t id, bool n
 {
     if (e == STORE_ABSENT && null_if_absent)
         api_answer_carrier(x, 200, "BatchTaskInfo", json_null());
-    else if (e == STORE_ABSENT)
-        fail_absent(x, id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, id);
 }
 
 /* The edit info asks of task t: Description (when present), and
@@ -322,11 +317,14 @@ static void update(api_exchange *x, const api_request *req, const store_task *t,
     store_err e = store_task_update(x->store, x->arena, t->id, &edit, &now);
     if (e == STORE_OK)
         answer_task(x, req, &now);
-    else if (e == STORE_CONFLICT)
-        API_FAIL(x, CB_EBADREQ, MSG_BATCH_PARAMS_FIXED, MSG_ID(t->id),
-                 MSG_S(batch_state_name(now.state)));
-    else
-        answer_read_failure(x, e, t->id, null_if_absent);
+    else if (e == STORE_ABSENT && null_if_absent)
+        api_answer_carrier(x, 200, "BatchTaskInfo", json_null());
+    else /* CONFLICT: its parameters are fixed, in the state it is in now */
+        api_fail_store(x, e,
+                       &(api_subject){.on = API_ON_BATCH_EDIT,
+                                      .task_id = t->id,
+                                      .state = e == STORE_CONFLICT ? batch_state_name(now.state)
+                                                                   : NULL});
 }
 
 /* ---- REST: /api/v1/BatchTask[/{id}|/{state}][/Stop] ---- */
@@ -500,10 +498,8 @@ static void rest_get(api_exchange *x, const api_request *req)
     store_err e = batch_task_read(x, x->route.id, &t);
     if (e == STORE_OK)
         answer_task(x, req, &t);
-    else if (e == STORE_ABSENT)
-        fail_absent(x, x->route.id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, x->route.id);
 }
 
 /* A path of a state name where an id is needed. */
@@ -550,10 +546,8 @@ static void rest_delete(api_exchange *x, const api_request *req)
     store_err e = batch_delete(x, x->route.id);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
-    else if (e == STORE_ABSENT)
-        fail_absent(x, x->route.id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, x->route.id);
 }
 
 static void rest_stop(api_exchange *x, const api_request *req)
