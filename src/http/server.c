@@ -566,6 +566,8 @@ static void *puller_main(void *arg)
     return NULL;
 }
 
+/* The threads finish the reads queued and exit; pl stays, for the
+ * bodies libmicrohttpd has yet to drop (their next read fails). */
 static void puller_stop(puller *pl)
 {
     if (pl == NULL)
@@ -576,6 +578,15 @@ static void puller_stop(puller *pl)
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < pl->nthreads; i++)
         pthread_join(pl->threads[i], NULL);
+    pl->nthreads = 0;
+}
+
+/* Once no body can use pl any more: stopped, and the daemon too. */
+static void puller_free(puller *pl)
+{
+    if (pl == NULL)
+        return;
+    puller_stop(pl);
     pthread_cond_destroy(&pl->cv);
     pthread_mutex_destroy(&pl->mu);
     free(pl);
@@ -591,7 +602,7 @@ static puller *puller_start(void)
     for (; pl->nthreads < PULL_THREADS; pl->nthreads++)
         if (pthread_create(&pl->threads[pl->nthreads], NULL, puller_main, pl) != 0) {
             log_error("cannot start the download threads");
-            puller_stop(pl);
+            puller_free(pl);
             return NULL;
         }
     return pl;
@@ -1246,7 +1257,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
     }
     if (guard_start(cfg, &s->guard) != CB_EOK) {
         offload_stop(s->offload);
-        puller_stop(s->puller);
+        puller_free(s->puller);
         free(s);
         close_sockets(cfg);
         return CB_EINTERNAL;
@@ -1256,7 +1267,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         close(cfg->listen_fd);
         metrics_stop(s);
         offload_stop(s->offload);
-        puller_stop(s->puller);
+        puller_free(s->puller);
         http_guard_stop(s->guard);
         free(s);
         return rc;
@@ -1282,7 +1293,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         log_error("cannot serve on %s", cfg->listen); /* the socket: libmicrohttpd's */
         metrics_stop(s);
         offload_stop(s->offload);
-        puller_stop(s->puller);
+        puller_free(s->puller);
         http_guard_stop(s->guard);
         free(s);
         return CB_EUNAVAILABLE;
@@ -1304,6 +1315,7 @@ void http_stop(http_server *s, unsigned grace_s)
     while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
         usleep(1000);
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
+    puller_free(s->puller); /* every body dropped */
     metrics_stop(s);
     http_guard_stop(s->guard); /* every connection closed */
     free(s);

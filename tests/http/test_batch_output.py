@@ -398,7 +398,7 @@ def test_a_download_waiting_for_the_store_holds_nobody_up(onesrv):
     assert got == [n, None]
     assert all(s == 200 for _, s, _ in lat), lat
     worst = max(d for _, _, d in lat)
-    assert worst < 0.5, f"worst {worst:.3f} s: {lat}"
+    assert worst < 1.0, f"worst {worst:.3f} s: {lat}"  # 2.7-3 s before the read-ahead
     admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": tid})
 
 
@@ -409,31 +409,43 @@ def proc_counts(pid):
     return len(os.listdir(f"/proc/{pid}/fd")), threads
 
 
-def test_downloads_cut_free_their_places(onesrv):
-    """OUTPUT_STREAMS_MAX (16) outputs are sent at once, the next is 503
-    with Retry-After; downloads the clients cut (unread) free their places,
-    descriptors and threads."""
-    admin = onesrv.client("admin")
-    tid, _ = make_output(admin, 8 * MiB)
-    before = proc_counts(onesrv.proc.pid)
-    open_ = [download(onesrv, "admin", tid, stream=True) for _ in range(16)]
+def cut_downloads(srv, tid, n):
+    """OUTPUT_STREAMS_MAX downloads of tid open at once, the next one 503;
+    then all cut by their clients, unread: a download goes through again."""
+    open_ = [download(srv, "admin", tid, stream=True) for _ in range(16)]
     assert all(r.status_code == 200 for r in open_)
-    r = download(onesrv, "admin", tid)
+    r = download(srv, "admin", tid)
     assert_error(r, 503)
     assert r.headers["Retry-After"] == "5"
     for r in open_:
         r.close()  # cut: the client goes, unread
     t0 = time.monotonic()
     while True:
-        r = download(onesrv, "admin", tid)
+        r = download(srv, "admin", tid)
         if r.status_code == 200:
             break
         assert time.monotonic() - t0 < 10, r.text[:200]
         time.sleep(0.1)
-    assert len(r.content) == 8 * MiB
+    assert len(r.content) == n
     check_marks(r.content)
+
+
+def test_downloads_cut_free_their_places(onesrv):
+    """OUTPUT_STREAMS_MAX (16) outputs are sent at once, the next is 503
+    with Retry-After; downloads the clients cut (unread) free their places,
+    descriptors and threads. (Twice: the first time may grow the database
+    pool.)"""
+    admin = onesrv.client("admin")
+    n = 8 * MiB
+    tid, _ = make_output(admin, n)
+    cut_downloads(onesrv, tid, n)
+    before = proc_counts(onesrv.proc.pid)
+    cut_downloads(onesrv, tid, n)
     t0 = time.monotonic()
-    while proc_counts(onesrv.proc.pid) != before:
-        assert time.monotonic() - t0 < 10, (before, proc_counts(onesrv.proc.pid))
+    while True:  # descriptors: no more (the pool may close idle connections meanwhile)
+        fds, threads = proc_counts(onesrv.proc.pid)
+        if fds <= before[0] and threads == before[1]:
+            break
+        assert time.monotonic() - t0 < 10, (before, (fds, threads))
         time.sleep(0.1)
     admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": tid})
