@@ -305,12 +305,24 @@ static void get_blob_stream(api_exchange *x, const api_request *req, json_t *arg
 
 /* ---- batch task outputs (the tasks: batch.c) ---- */
 
+/* Outputs being sent at once: each holds a reader and two buffers of
+ * read-ahead in the HTTP layer (about 1 MiB); more are answered 503. */
+#define OUTPUT_STREAMS_MAX 16
+#define OUTPUT_RETRY_S 5
+
+/* An output being sent: its reader, and the count it holds a place in. */
+typedef struct {
+    store_reader *r;
+    api_t *api;
+} output_stream;
+
 /* Pulls an output's bytes for the HTTP layer: -1 on any failure (logged),
  * and the connection is closed, the client seeing the body cut short. */
 static long output_pull(void *ctx, char *buf, size_t n)
 {
+    output_stream *o = ctx;
     size_t got = 0;
-    store_err e = store_reader_read(ctx, buf, n, &got);
+    store_err e = store_reader_read(o->r, buf, n, &got);
     if (e == STORE_OK && got > 0)
         return (long)got;
     log_warn("GetOutputFromBatch: the output ended early (%s)",
@@ -320,7 +332,28 @@ static long output_pull(void *ctx, char *buf, size_t n)
 
 static void output_release(void *ctx)
 {
-    store_reader_close(ctx);
+    output_stream *o = ctx;
+    store_reader_close(o->r);
+    atomic_fetch_sub(&o->api->outputs_open, 1);
+    free(o);
+}
+
+/* Answers r's bytes as the body (r taken), or 503 when too many outputs
+ * are being sent already. */
+static void output_send(api_exchange *x, store_reader *r, int64_t size)
+{
+    output_stream *o = NULL;
+    if (atomic_fetch_add(&x->api->outputs_open, 1) >= OUTPUT_STREAMS_MAX ||
+        (o = malloc(sizeof(*o))) == NULL) {
+        atomic_fetch_sub(&x->api->outputs_open, 1);
+        store_reader_close(r);
+        api_add_header(x, "Retry-After", arena_printf(x->arena, "%d", OUTPUT_RETRY_S));
+        API_FAIL(x, CB_EUNAVAILABLE, MSG_DOWNLOADS_BUSY, MSG_N(OUTPUT_RETRY_S));
+        return;
+    }
+    *o = (output_stream){r, x->api};
+    api_answer_pull(x, 200, "application/octet-stream", output_pull, o, (uint64_t)size,
+                    (api_body_owner){output_release, o});
 }
 
 /* An output asked for as base64 in a carrier is read whole: no more than
@@ -369,8 +402,7 @@ static void get_output_from_batch(api_exchange *x, const api_request *req, json_
     const char *accept = req->header(req->conn, "Accept");
     if (!wants_raw(x, accept, NULL, &raw) || raw) {
         if (raw)
-            api_answer_pull(x, 200, "application/octet-stream", output_pull, r, (uint64_t)size,
-                            (api_body_owner){output_release, r});
+            output_send(x, r, size);
         else
             store_reader_close(r);
         return;

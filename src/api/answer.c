@@ -161,6 +161,20 @@ static bool fail_entity_write(api_exchange *x, store_err e, const model_entity_t
     return false;
 }
 
+/* The answer of a batch task that is not there (404), or whose parameters
+ * an update may no longer change (400 naming its state). */
+static bool fail_batch_task(api_exchange *x, store_err e, const api_subject *what)
+{
+    if (e == STORE_ABSENT)
+        API_FAIL(x, CB_ENOTFOUND, MSG_BATCH_NOT_FOUND, MSG_ID(what->task_id));
+    else if (e == STORE_CONFLICT && what->on == API_ON_BATCH_EDIT)
+        API_FAIL(x, CB_EBADREQ, MSG_BATCH_PARAMS_FIXED, MSG_ID(what->task_id),
+                 MSG_S(what->state != NULL ? what->state : ""));
+    else
+        return false;
+    return true;
+}
+
 /* The answer e has for subject what, or false when it has none of its own. */
 static bool fail_subject(api_exchange *x, store_err e, const api_subject *what)
 {
@@ -190,6 +204,14 @@ static bool fail_subject(api_exchange *x, store_err e, const api_subject *what)
         if (e != STORE_ABSENT)
             return false;
         API_FAIL(x, CB_ENOTFOUND, MSG_BLOB_NOT_FOUND, MSG_ID(what->id));
+        return true;
+    case API_ON_BATCH_TASK:
+    case API_ON_BATCH_EDIT:
+        return fail_batch_task(x, e, what);
+    case API_ON_BATCH_INPUT:
+        if (e != STORE_ABSENT && e != STORE_CONFLICT)
+            return false;
+        API_FAIL(x, CB_EBADREQ, MSG_BATCH_NOT_AN_ARCHIVE, MSG_N(what->blob_id));
         return true;
     default:
         return false;

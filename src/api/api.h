@@ -19,7 +19,6 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/metrics.h"
-#include "bulk/bulk.h"
 #include "store/store.h"
 
 typedef struct api api_t;
@@ -154,7 +153,8 @@ cb_err api_image_import(api_t *api, arena_t *a, const api_import *in, model_blob
                         store_err *se, char *why, size_t cap);
 /* api_image_import as bulk's put function (bulk_put_fn; put_ctx: the
  * api_t): what `crmblob import` and the import job store pictures with. */
-cb_err api_bulk_put(void *api, arena_t *a, const bulk_picture *p, model_blob *out,
+struct bulk_picture; /* bulk/bulk.h: only its includers call this */
+cb_err api_bulk_put(void *api, arena_t *a, const struct bulk_picture *p, model_blob *out,
                     store_err *se, char *why, size_t cap);
 
 api_exchange *api_exchange_start(api_t *api, const api_request *req);

@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/msg.h"
+#include "bulk/bulk.h" /* tar sniffing (upload.c), bulk_picture (picture.c) */
 #include "core/arena.h"
 #include "core/metrics.h"
 #include "core/buf.h"
@@ -57,6 +58,7 @@ struct api {
     int nspare;
     /* the upload spools in flight (upload.c): bytes reserved, bytes written */
     _Atomic int64_t spool_reserved, spool_written;
+    atomic_int outputs_open; /* task outputs being sent (agent.c) */
     health_state health;
     /* the CORS origins in force (cors.c): cfg's at start, a reload's after
      * (api_set_cors); read under cors_lock, replaced whole under it */
@@ -281,6 +283,11 @@ typedef enum {
     API_ON_LINK,         /* record blob_id to become entity (kind, id)'s image: ABSENT
                             (entity) and INVALID (record) are 400, CONFLICT (linked) 409 */
     API_ON_LIBRARY,      /* record id of the project image library: ABSENT is 404 */
+    API_ON_BATCH_TASK,   /* batch task task_id (the caller's to see): ABSENT is 404 */
+    API_ON_BATCH_INPUT,  /* archive blob_id a new task is to read: ABSENT (no unbound
+                            input of that id) and CONFLICT (another task's) are 400 */
+    API_ON_BATCH_EDIT,   /* batch task task_id updated: ABSENT is 404, CONFLICT (its
+                            parameters are fixed since it started; state) 400 */
 } api_subject_on;
 typedef struct {
     api_subject_on on;
@@ -288,6 +295,8 @@ typedef struct {
     int32_t id;
     int32_t blob_id;              /* API_ON_LINK */
     const model_entity_t *entity; /* API_ON_ENTITY_WRITE */
+    int64_t task_id;              /* API_ON_BATCH_TASK, API_ON_BATCH_EDIT */
+    const char *state;            /* API_ON_BATCH_EDIT: the task's state by name */
 } api_subject;
 /* The one mapping of a store error to an answer (status, ErrorType and
  * message). what NULL: the route's entity. Whatever the subject has no

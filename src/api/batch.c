@@ -77,9 +77,11 @@ store_err batch_task_read(api_exchange *x, int64_t id, store_task *t)
     return e;
 }
 
-static void fail_absent(api_exchange *x, int64_t id)
+/* A store error about task id (the caller's to see), answered by the
+ * API's one mapping: ABSENT is 404 naming the task. */
+static void fail_task(api_exchange *x, store_err e, int64_t id)
 {
-    API_FAIL(x, CB_ENOTFOUND, MSG_BATCH_NOT_FOUND, MSG_ID(id));
+    api_fail_store(x, e, &(api_subject){.on = API_ON_BATCH_TASK, .task_id = id});
 }
 
 /* ---- answers ---- */
@@ -222,12 +224,9 @@ static int64_t start(api_exchange *x, json_t *info)
     if (def->input && !input_of(x, params, &t.input_blob))
         return 0;
     store_err e = store_task_add(x->store, &t);
-    if (t.input_blob > 0 && (e == STORE_ABSENT || e == STORE_CONFLICT)) {
-        API_FAIL(x, CB_EBADREQ, MSG_BATCH_NOT_AN_ARCHIVE, MSG_N(t.input_blob));
-        return 0;
-    }
-    if (e != STORE_OK) {
-        api_fail_store(x, e, NULL);
+    if (e != STORE_OK) { /* about its input, when it has one */
+        api_subject input = {.on = API_ON_BATCH_INPUT, .blob_id = t.input_blob};
+        api_fail_store(x, e, t.input_blob > 0 ? &input : NULL);
         return 0;
     }
     return t.id;
@@ -253,10 +252,8 @@ static void stop(api_exchange *x, int64_t id, bool null_if_absent)
         api_answer_carrier(x, 200, "boolean", json_boolean(running));
     else if (e == STORE_ABSENT && null_if_absent)
         api_answer_carrier(x, 200, "boolean", json_false());
-    else if (e == STORE_ABSENT)
-        fail_absent(x, id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, id);
 }
 
 /* Deletes a task with its output (CleanupBatchTask, DeleteBatchTask[s]);
@@ -277,10 +274,8 @@ static void answer_read_failure(api_exchange *x, store_err e, int64_t id, bool n
 {
     if (e == STORE_ABSENT && null_if_absent)
         api_answer_carrier(x, 200, "BatchTaskInfo", json_null());
-    else if (e == STORE_ABSENT)
-        fail_absent(x, id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, id);
 }
 
 /* New params of task t name the archive bound to it, if its job reads
@@ -341,11 +336,14 @@ static void update(api_exchange *x, const api_request *req, const store_task *t,
     store_err e = store_task_update(x->store, x->arena, t->id, &edit, &now);
     if (e == STORE_OK)
         answer_task(x, req, &now);
-    else if (e == STORE_CONFLICT)
-        API_FAIL(x, CB_EBADREQ, MSG_BATCH_PARAMS_FIXED, MSG_ID(t->id),
-                 MSG_S(batch_state_name(now.state)));
-    else
-        answer_read_failure(x, e, t->id, null_if_absent);
+    else if (e == STORE_ABSENT && null_if_absent)
+        api_answer_carrier(x, 200, "BatchTaskInfo", json_null());
+    else /* CONFLICT: its parameters are fixed, in the state it is in now */
+        api_fail_store(x, e,
+                       &(api_subject){.on = API_ON_BATCH_EDIT,
+                                      .task_id = t->id,
+                                      .state = e == STORE_CONFLICT ? batch_state_name(now.state)
+                                                                   : NULL});
 }
 
 /* ---- REST: /api/v1/BatchTask[/{id}|/{state}][/Stop] ---- */
@@ -398,8 +396,8 @@ static bool term_value_of(api_exchange *x, const list_term *t, store_task_term *
     size_t n = strlen(t->value);
     *out = (store_task_term){.field = (store_task_field)t->field, .op = (store_cmp)t->op};
     if (store_task_field_is_text(out->field)) {
-        out->text = t->value;
-        return text_utf8_len(t->value) <= MODEL_STRING_MAX;
+        out->text = t->value; /* its length: text_too_long, before */
+        return true;
     }
     if (t->op == STORE_CMP_BEGINS)
         return false;
@@ -416,6 +414,18 @@ static bool term_value_of(api_exchange *x, const list_term *t, store_task_term *
     return false;
 }
 
+/* Is term t a text value longer than the store compares (its limit is in
+ * bytes: 254 characters of text, fewer when they are not ASCII)? Then
+ * answered 400 saying so. */
+static bool text_too_long(api_exchange *x, const list_term *t)
+{
+    if (!store_task_field_is_text((store_task_field)t->field) ||
+        strlen(t->value) <= MODEL_STRING_MAX)
+        return false;
+    API_FAIL(x, CB_EBADREQ, MSG_BATCH_FILTER_TOO_LONG, MSG_S(t->at), MSG_N(MODEL_STRING_MAX));
+    return true;
+}
+
 /* $filter into q's terms; false answered 400 naming the piece at fault. */
 static bool read_filter(api_exchange *x, const char *filter, store_task_page_query *q)
 {
@@ -424,6 +434,9 @@ static bool read_filter(api_exchange *x, const char *filter, store_task_page_que
     int n = 0;
     bool ok =
         list_parse_terms(x->arena, filter, task_member, NULL, terms, STORE_TASK_TERMS, &n, &bad);
+    for (int i = 0; ok && i < n; i++)
+        if (text_too_long(x, &terms[i]))
+            return false;
     for (int i = 0; ok && i < n; i++) {
         ok = term_value_of(x, &terms[i], &q->terms[i]);
         if (!ok)
@@ -504,10 +517,8 @@ static void rest_get(api_exchange *x, const api_request *req)
     store_err e = batch_task_read(x, x->route.id, &t);
     if (e == STORE_OK)
         answer_task(x, req, &t);
-    else if (e == STORE_ABSENT)
-        fail_absent(x, x->route.id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, x->route.id);
 }
 
 /* A path of a state name where an id is needed. */
@@ -554,10 +565,8 @@ static void rest_delete(api_exchange *x, const api_request *req)
     store_err e = batch_delete(x, x->route.id);
     if (e == STORE_OK)
         api_answer_empty(x, 204);
-    else if (e == STORE_ABSENT)
-        fail_absent(x, x->route.id);
     else
-        api_fail_store(x, e, NULL);
+        fail_task(x, e, x->route.id);
 }
 
 static void rest_stop(api_exchange *x, const api_request *req)

@@ -51,6 +51,7 @@
     X(NO_FILE_PART)                                                                                \
     X(UPLOAD_FAILED)                                                                               \
     X(UPLOADS_BUSY)                                                                                \
+    X(DOWNLOADS_BUSY)                                                                              \
     X(NO_SPACE)                                                                                    \
     X(BAD_XML)                                                                                     \
     X(XML_DTD)                                                                                     \
@@ -99,6 +100,7 @@
     X(BATCH_BAD_STATE)                                                                         \
     X(BATCH_PARAMS_FIXED)                                                                      \
     X(BATCH_BAD_FILTER)                                                                        \
+    X(BATCH_FILTER_TOO_LONG)                                                                   \
     X(BATCH_BAD_PARAMETERS)                                                                    \
     X(BATCH_NOT_AN_ARCHIVE)                                                                    \
     X(BATCH_INPUT_FIXED)                                                                       \

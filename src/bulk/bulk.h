@@ -198,7 +198,7 @@ bulk_manifest_kind bulk_manifest_parse(const char *line, size_t len, json_t **ho
 
 /* A picture to store through the upload path (PUT Image's, handed in by
  * the caller: bulk sits below api). */
-typedef struct {
+typedef struct bulk_picture { /* tagged: api.h declares it */
     model_kind kind; /* the entity whose image it becomes */
     int32_t id;
     bool library; /* instead: a new record (for the project image library) with these: */

@@ -144,6 +144,7 @@
 #define PASSWORD_RETRY_S 1 /* their Retry-After */
 
 typedef struct req_state req_state;
+typedef struct puller puller; /* the download threads */
 
 /* One queue of exchanges, first come first served, and its threads. */
 enum { LANE_WORK, LANE_PASSWORD, LANES };
@@ -177,6 +178,7 @@ struct http_server {
     atomic_int in_flight;
     atomic_bool stopping; /* new connections are refused */
     offload_t *offload;
+    puller *puller;    /* reads pulled bodies ahead */
     atomic_int held; /* answers waiting for their writes' flush */
     net_cidr_list trusted; /* --trusted-proxy: peers whose forwarded headers count */
     bool log_probes;       /* --log-probes: access lines for quiet routes too */
@@ -427,46 +429,254 @@ static api_request make_request(const http_server *s, struct MHD_Connection *c, 
     };
 }
 
-/* A pulled body (api_response.from_pull) as libmicrohttpd's content
- * reader: front to back (pos is where MHD is, always the end of what was
- * pulled); an error ends the response, and MHD closes the connection. */
-typedef struct {
+/* ---- pulled bodies, read ahead off the polling threads ----
+ *
+ * A pulled body (api_response.from_pull) is read from the store, which
+ * may wait (a PostgreSQL round trip, a pooled connection), so never on a
+ * polling thread: PULL_THREADS threads of their own read it ahead, one
+ * PULL_BUF at a time, into the body's back buffer while libmicrohttpd
+ * sends its front one. libmicrohttpd's content reader (pull_read) only
+ * copies from the front; when nothing is ready it suspends the
+ * connection and answers 0 (libmicrohttpd 0.9.75 allows the suspension
+ * from a content reader, and then calls it again once resumed), and the
+ * read's end resumes it. So a download holds at most two buffers, a
+ * thread only for one read at a time (a client that stops reading holds
+ * none: its connection times out as any other), and a connection is
+ * suspended only while a read for it is under way (it cannot close
+ * then). A body dropped by libmicrohttpd (sent, cut, timed out) while a
+ * read is under way is freed by that read's end. The threads finish
+ * every read queued before they stop, so every suspended connection is
+ * resumed before the daemon stops; a read wanted after that fails the
+ * body (the connection is closed). */
+#define PULL_BLOCK (64 * 1024) /* the most MHD asks for at once */
+#define PULL_BUF (256 * 1024)  /* read ahead at once: a store piece */
+#define PULL_THREADS 2
+
+typedef struct pull_body pull_body;
+
+struct pull_body {
     api_pull_fn pull;
     void *ctx;
     api_body_owner owner;
-} pull_body;
+    struct MHD_Connection *conn;
+    puller *pl;
+    /* under pl->mu: */
+    char *front, *back;
+    size_t front_off, front_len; /* being sent */
+    size_t back_len;             /* read ahead, ready unless fetching */
+    uint64_t left;               /* bytes not read yet */
+    bool fetching;               /* queued or being read */
+    bool waiting;                /* suspended until the read ends */
+    bool failed;                 /* a read failed: the body ends with an error */
+    bool dropped;                /* libmicrohttpd is done with it */
+    pull_body *next;             /* in the queue */
+};
 
+struct puller {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pull_body *head, *tail;
+    bool stopping; /* the threads exit once the queue is empty */
+    pthread_t threads[PULL_THREADS];
+    int nthreads;
+};
+
+static void pull_destroy(pull_body *p)
+{
+    if (p->owner.release != NULL)
+        p->owner.release(p->owner.cls);
+    free(p->front);
+    free(p->back);
+    free(p);
+}
+
+/* Queues the next read of p (under pl->mu); false once stopping. */
+static bool pull_fetch(pull_body *p)
+{
+    puller *pl = p->pl;
+    if (pl->stopping)
+        return false;
+    p->fetching = true;
+    p->next = NULL;
+    if (pl->tail != NULL)
+        pl->tail->next = p;
+    else
+        pl->head = p;
+    pl->tail = p;
+    pthread_cond_signal(&pl->cv);
+    return true;
+}
+
+/* Fills p's back buffer (on a pull thread, outside the lock): false on
+ * an error, or a body shorter than announced. */
+static bool pull_fill(pull_body *p, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        long n = p->pull(p->ctx, p->back + got, want - got);
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    p->back_len = got;
+    return true;
+}
+
+/* One read of p taken from the queue, then its connection resumed, or
+ * the body freed when libmicrohttpd dropped it meanwhile. */
+static void pull_serve(puller *pl, pull_body *p)
+{
+    pthread_mutex_lock(&pl->mu);
+    bool dropped = p->dropped;
+    size_t want = p->left < PULL_BUF ? (size_t)p->left : PULL_BUF;
+    pthread_mutex_unlock(&pl->mu);
+    bool ok = dropped || pull_fill(p, want); /* back is the thread's while fetching */
+    pthread_mutex_lock(&pl->mu);
+    p->fetching = false;
+    if (ok)
+        p->left -= want;
+    p->failed |= !ok;
+    bool resume = p->waiting;
+    p->waiting = false;
+    dropped = p->dropped;
+    pthread_mutex_unlock(&pl->mu);
+    if (dropped)
+        pull_destroy(p);
+    else if (resume)
+        MHD_resume_connection(p->conn);
+}
+
+static void *puller_main(void *arg)
+{
+    puller *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (pl->head == NULL && !pl->stopping)
+            pthread_cond_wait(&pl->cv, &pl->mu);
+        pull_body *p = pl->head;
+        if (p == NULL)
+            break; /* stopping, and nothing left */
+        if ((pl->head = p->next) == NULL)
+            pl->tail = NULL;
+        pthread_mutex_unlock(&pl->mu);
+        pull_serve(pl, p);
+        pthread_mutex_lock(&pl->mu);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+/* The threads finish the reads queued and exit; pl stays, for the
+ * bodies libmicrohttpd has yet to drop (their next read fails). */
+static void puller_stop(puller *pl)
+{
+    if (pl == NULL)
+        return;
+    pthread_mutex_lock(&pl->mu);
+    pl->stopping = true;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < pl->nthreads; i++)
+        pthread_join(pl->threads[i], NULL);
+    pl->nthreads = 0;
+}
+
+/* Once no body can use pl any more: stopped, and the daemon too. */
+static void puller_free(puller *pl)
+{
+    if (pl == NULL)
+        return;
+    puller_stop(pl);
+    pthread_cond_destroy(&pl->cv);
+    pthread_mutex_destroy(&pl->mu);
+    free(pl);
+}
+
+static puller *puller_start(void)
+{
+    puller *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL)
+        return NULL;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    for (; pl->nthreads < PULL_THREADS; pl->nthreads++)
+        if (pthread_create(&pl->threads[pl->nthreads], NULL, puller_main, pl) != 0) {
+            log_error("cannot start the download threads");
+            puller_free(pl);
+            return NULL;
+        }
+    return pl;
+}
+
+/* Copies what the front buffer holds (swapping in the back one when it
+ * is ready) and queues the next read; under pl->mu. 0: nothing ready. */
+static size_t pull_take(pull_body *p, char *buf, size_t max)
+{
+    if (p->front_off == p->front_len && !p->fetching && p->back_len > 0) {
+        char *t = p->front;
+        p->front = p->back;
+        p->back = t;
+        p->front_len = p->back_len;
+        p->front_off = p->back_len = 0;
+    }
+    size_t n = p->front_len - p->front_off < max ? p->front_len - p->front_off : max;
+    memcpy(buf, p->front + p->front_off, n);
+    p->front_off += n;
+    if (!p->fetching && !p->failed && p->back_len == 0 && p->left > 0 && !pull_fetch(p))
+        p->failed = true;
+    return n;
+}
+
+/* libmicrohttpd's content reader, on a polling thread: front to back
+ * (pos is the end of what was answered), never waiting for the store. */
 static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     pull_body *p = cls;
     (void)pos;
-    long n = p->pull(p->ctx, buf, max);
-    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+    pthread_mutex_lock(&p->pl->mu);
+    size_t n = pull_take(p, buf, max);
+    bool failed = n == 0 && p->failed && !p->fetching;
+    if (n == 0 && !failed && !p->waiting) { /* a read is under way: wait for it */
+        p->waiting = true;
+        MHD_suspend_connection(p->conn); /* before its read's end can resume it */
+    }
+    pthread_mutex_unlock(&p->pl->mu);
+    if (failed)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return (ssize_t)n; /* 0 while suspended: called again once resumed */
 }
 
+/* libmicrohttpd is done with the body (sent, or the connection closed). */
 static void pull_free(void *cls)
 {
     pull_body *p = cls;
-    if (p->owner.release != NULL)
-        p->owner.release(p->owner.cls);
-    free(p);
+    pthread_mutex_lock(&p->pl->mu);
+    p->dropped = true;
+    bool busy = p->fetching; /* then the read's end frees it */
+    pthread_mutex_unlock(&p->pl->mu);
+    if (!busy)
+        pull_destroy(p);
 }
 
-#define PULL_BLOCK (64 * 1024) /* the most MHD asks for at once */
-
-static struct MHD_Response *pull_response(const api_response *r, api_body_owner owner)
+static struct MHD_Response *pull_response(puller *pl, struct MHD_Connection *c,
+                                          const api_response *r, api_body_owner owner)
 {
-    pull_body *p = malloc(sizeof(*p));
+    pull_body *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         if (owner.release != NULL)
             owner.release(owner.cls);
         return NULL;
     }
-    *p = (pull_body){r->pull, r->pull_ctx, owner};
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback((uint64_t)r->body_len, PULL_BLOCK, pull_read, p, pull_free);
+    *p = (pull_body){.pull = r->pull, .ctx = r->pull_ctx, .owner = owner, .conn = c, .pl = pl,
+                     .left = r->body_len};
+    p->front = malloc(PULL_BUF);
+    p->back = malloc(PULL_BUF);
+    struct MHD_Response *resp = NULL;
+    if (p->front != NULL && p->back != NULL)
+        resp = MHD_create_response_from_callback((uint64_t)r->body_len, PULL_BLOCK, pull_read, p,
+                                                 pull_free);
     if (resp == NULL)
-        pull_free(p);
+        pull_destroy(p);
     return resp;
 }
 
@@ -486,12 +696,13 @@ static struct MHD_Response *answer_headers(req_state *st, const api_response *r,
     return resp;
 }
 
-static struct MHD_Response *build_response(req_state *st, const api_response *r)
+static struct MHD_Response *build_response(http_server *s, struct MHD_Connection *c,
+                                           req_state *st, const api_response *r)
 {
     struct MHD_Response *resp;
     api_body_owner owner = api_exchange_take_body(st->x);
     if (r->from_pull) /* pull_free releases the owner's, now or once sent */
-        return answer_headers(st, r, pull_response(r, owner));
+        return answer_headers(st, r, pull_response(s->puller, c, r, owner));
     if (r->from_fd) /* MHD closes the fd (owner's) when done, or we do now */
         resp = MHD_create_response_from_fd_at_offset64(r->body_len, r->body_fd,
                                                        (uint64_t)r->body_off);
@@ -511,7 +722,7 @@ static struct MHD_Response *build_response(req_state *st, const api_response *r)
 static enum MHD_Result queue(struct MHD_Connection *c, req_state *st)
 {
     const api_response *r = api_exchange_response(st->x);
-    struct MHD_Response *resp = build_response(st, r);
+    struct MHD_Response *resp = build_response(st->server, c, st, r);
     if (resp == NULL)
         return MHD_NO;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
@@ -607,7 +818,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * the query and decodes it: the request's state starts here, fresh. */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_state *cs = ci != NULL ? ci->socket_context : NULL;
@@ -619,6 +829,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     memcpy(cs->target, uri, keep);
     cs->target[keep] = '\0';
     cs->req = (req_state){
+        .server = cls,
         .start_us = text_monotonic_us(),
         .raw_target_len = len,
         .target = cs->target,
@@ -1038,13 +1249,15 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         s->trusted = *cfg->trusted_proxies;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    if ((s->offload = offload_start(s)) == NULL) {
+    if ((s->offload = offload_start(s)) == NULL || (s->puller = puller_start()) == NULL) {
+        offload_stop(s->offload);
         free(s);
         close_sockets(cfg);
         return CB_EINTERNAL;
     }
     if (guard_start(cfg, &s->guard) != CB_EOK) {
         offload_stop(s->offload);
+        puller_free(s->puller);
         free(s);
         close_sockets(cfg);
         return CB_EINTERNAL;
@@ -1054,6 +1267,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         close(cfg->listen_fd);
         metrics_stop(s);
         offload_stop(s->offload);
+        puller_free(s->puller);
         http_guard_stop(s->guard);
         free(s);
         return rc;
@@ -1079,6 +1293,7 @@ cb_err http_start(api_t *api, const http_config *cfg, http_server **out)
         log_error("cannot serve on %s", cfg->listen); /* the socket: libmicrohttpd's */
         metrics_stop(s);
         offload_stop(s->offload);
+        puller_free(s->puller);
         http_guard_stop(s->guard);
         free(s);
         return CB_EUNAVAILABLE;
@@ -1096,9 +1311,11 @@ void http_stop(http_server *s, unsigned grace_s)
     while (atomic_load(&s->in_flight) > 0 && text_monotonic_us() < deadline)
         usleep(10000);
     offload_stop(s->offload);
+    puller_stop(s->puller); /* every download waiting for a read resumed */
     while (atomic_load(&s->held) > 0) /* a flush ends, or fails, soon */
         usleep(1000);
     MHD_stop_daemon(s->d); /* every suspended connection resumed */
+    puller_free(s->puller); /* every body dropped */
     metrics_stop(s);
     http_guard_stop(s->guard); /* every connection closed */
     free(s);

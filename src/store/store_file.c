@@ -626,8 +626,12 @@ static store_err output_open_fn(store_tx *tx, void *ctx)
 {
     open_ctx *o = ctx;
     store_task t;
+    o->file = true;
     store_err rc = ops(tx)->task_read(tx, o->a, o->task, &t);
-    if (rc == STORE_OK && t.output_blob == 0)
+    if (rc != STORE_OK)
+        return rc; /* t is not read */
+    o->blob_id = t.output_blob;
+    if (t.output_blob == 0)
         rc = STORE_ABSENT;
     if (rc == STORE_OK)
         rc = ops(tx)->file_list(tx, o->task, STORE_FILE_OUTPUT, o->parts, STORE_FILE_PARTS_MAX,
@@ -635,8 +639,6 @@ static store_err output_open_fn(store_tx *tx, void *ctx)
     for (int i = 0; rc == STORE_OK && i < o->n; i++)
         if (!o->parts[i].done || o->parts[i].part != i)
             rc = STORE_ABSENT;
-    o->file = true;
-    o->blob_id = t.output_blob;
     return rc;
 }
 

@@ -2419,6 +2419,9 @@ static const char *task_sort_col(arena_t *a, store_task_field f)
                : store_task_column(f);
 }
 
+/* pg_task_page binds limit, offset, owner and one value per term. */
+_Static_assert(3 + STORE_TASK_TERMS <= PG_MAXP, "a task page's parameters fit one statement");
+
 static const char *task_page_sql(arena_t *a, const store_task_page_query *q)
 {
     const char *where = "", *order = "";

@@ -3058,11 +3058,29 @@ static store_err migrate_v9(struct conn *c, arena_t *a)
  * pieces in blob_piece (blob_data holds at most SQLite's 1e9-byte value);
  * task_id NULL: an input no task has taken yet. A task's files are
  * deleted with it by the recipe (the reference keeps that from being
- * forgotten). */
+ * forgotten). batch_task is made again with AUTOINCREMENT, its rows
+ * kept: a deleted task's id is never given to another (a client's stale
+ * id must not reach another task's output), as on PostgreSQL. */
 static store_err migrate_v10(struct conn *c, arena_t *a)
 {
     (void)a;
     const char *ddl =
+        "CREATE TABLE batch_task_v10 (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
+        "description TEXT NOT NULL DEFAULT '', params TEXT NOT NULL DEFAULT '{}', "
+        "associate_id INTEGER NOT NULL, state INTEGER NOT NULL, "
+        "percent INTEGER NOT NULL DEFAULT 0, progress TEXT NOT NULL DEFAULT '', "
+        "result TEXT NOT NULL DEFAULT '', response TEXT NOT NULL DEFAULT '', "
+        "file_name TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, started_ms INTEGER, "
+        "finished_ms INTEGER, start_count INTEGER NOT NULL DEFAULT 0, "
+        "server TEXT NOT NULL DEFAULT '', lease_ms INTEGER NOT NULL DEFAULT 0, "
+        "stop INTEGER NOT NULL DEFAULT 0, "
+        "output_blob INTEGER REFERENCES blob(id) ON DELETE SET NULL);\n"
+        "INSERT INTO batch_task_v10 SELECT id, name, description, params, associate_id, state, "
+        "percent, progress, result, response, file_name, created_ms, started_ms, finished_ms, "
+        "start_count, server, lease_ms, stop, output_blob FROM batch_task;\n"
+        "DROP TABLE batch_task;\n"
+        "ALTER TABLE batch_task_v10 RENAME TO batch_task;\n"
+        "CREATE INDEX batch_task_state ON batch_task(state, id);\n"
         "CREATE TABLE batch_file (blob_id INTEGER PRIMARY KEY REFERENCES blob(id) "
         "ON DELETE CASCADE, task_id INTEGER REFERENCES batch_task(id), "
         "kind INTEGER NOT NULL, part INTEGER NOT NULL, done INTEGER NOT NULL);\n"

@@ -393,6 +393,21 @@ def test_bad_options_are_400_saying_which(idle, opts, names):
     assert names in error_text(r), (opts, r.text)
 
 
+def test_filter_text_is_limited_in_bytes(idle, listed):
+    """The store compares text values of at most 254 bytes: 127 'é' (254
+    bytes) are a filter that matches nothing, 128 of them (256 bytes, 128
+    characters) are 400 saying so -- never 500."""
+    alice = idle.client("alice")
+    assert ids(alice, **{"$filter": "Description eq '" + "\u00e9" * 127 + "'"}) == []
+    for n in (128, 200, 254):
+        r = alice.get(f"{TASK}?" + urllib.parse.urlencode(
+            {"$filter": "Description eq '" + "\u00e9" * n + "'"}))
+        assert_error(r, 400)
+        assert "at most 254 bytes" in error_text(r), r.text[:300]
+    r = alice.get(f"{TASK}?" + urllib.parse.urlencode({"$filter": "Name eq '" + "x" * 255 + "'"}))
+    assert_error(r, 400)
+
+
 # ---- $select on the Batch agent --------------------------------------------------
 
 def test_select_on_agent_methods(idle, listed):

@@ -309,3 +309,143 @@ def test_migrate_and_check_leave_task_files_out(tmp_path):
     c.start()
     assert c.client("admin").get_image("Person", pid).content == png
     assert c.stop() == 0
+
+
+# ---- downloads read ahead off the polling threads ----
+
+class OneThreadServer(Server):
+    """One HTTP polling thread: anything it waits for, every connection waits for."""
+
+    def serve_argv(self):
+        return [*super().serve_argv(), "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def onesrv(tmp_path_factory):
+    s = OneThreadServer(tmp_path_factory.mktemp("batch_one"), env={"CRMBLOB_TEST_JOBS": "1"})
+    s.create_users()
+    s.start()
+    yield s
+    if s.alive():
+        assert s.stop() == 0, s.log()[-2000:]
+
+
+def hold_pieces(srv, seconds):
+    """A psql session holding blob_piece locked (ACCESS EXCLUSIVE) for
+    `seconds`: every read of a piece waits for it (PostgreSQL)."""
+    import subprocess
+    cl = srv.pg_schema.cluster
+    env = {**os.environ, **cl.env, "PGOPTIONS": f"-csearch_path={srv.pg_schema.name}"}
+    sql = (f"BEGIN; LOCK TABLE blob_piece IN ACCESS EXCLUSIVE MODE; "
+           f"SELECT pg_sleep({seconds}); COMMIT;")
+    p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.monotonic()
+    while count(srv, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                     "WHERE c.relname = 'blob_piece' AND l.mode = 'AccessExclusiveLock' "
+                     "AND l.granted") == 0:
+        assert time.monotonic() - t0 < 10 and p.poll() is None, p.stderr.read()
+        time.sleep(0.02)
+    return p
+
+
+def slow_reader(r, out):
+    """Reads r's body slowly (64 KiB every 10 ms), counting into out[0]."""
+    try:
+        for chunk in r.iter_content(MARK):
+            out[0] += len(chunk)
+            time.sleep(0.01)
+    except Exception as e:  # noqa: BLE001 - counted as what arrived
+        out[1] = repr(e)
+
+
+def latencies(srv, seconds):
+    """GET /health and a user's GET BatchTask (the store, not its pieces),
+    one after another for `seconds`."""
+    out = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        for url in ("/health", TASK):
+            t0 = time.monotonic()
+            r = requests.get(srv.base + url, auth=("bob", srv.users["bob"][1]), timeout=30)
+            out.append((url, r.status_code, time.monotonic() - t0))
+        time.sleep(0.05)
+    return out
+
+
+@pytest.mark.skipif(os.environ.get("CRMBLOB_TEST_DB", "sqlite") != "pg",
+                    reason="PostgreSQL only: a table lock makes the store's reads wait")
+def test_a_download_waiting_for_the_store_holds_nobody_up(onesrv):
+    """A slow download whose reads wait for the store (blob_piece locked
+    for 3 s) while other requests go on, on a server with one polling
+    thread: they answer at once (before the read-ahead they waited the
+    3 s), and the download ends whole."""
+    import threading
+    admin = onesrv.client("admin")
+    n = 48 * MiB
+    tid, _ = make_output(admin, n)
+    got = [0, None]
+    with download(onesrv, "admin", tid, stream=True) as r:
+        assert r.status_code == 200
+        t = threading.Thread(target=slow_reader, args=(r, got), daemon=True)
+        t.start()
+        while got[0] < MiB:
+            time.sleep(0.01)
+        lock = hold_pieces(onesrv, 3)
+        lat = latencies(onesrv, 2)
+        lock.wait(timeout=30)
+        t.join(timeout=60)
+    assert got == [n, None]
+    assert all(s == 200 for _, s, _ in lat), lat
+    worst = max(d for _, _, d in lat)
+    assert worst < 1.0, f"worst {worst:.3f} s: {lat}"  # 2.7-3 s before the read-ahead
+    admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": tid})
+
+
+def proc_counts(pid):
+    """(open descriptors, threads) of a process."""
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(x.split()[1]) for x in f if x.startswith("Threads:"))
+    return len(os.listdir(f"/proc/{pid}/fd")), threads
+
+
+def cut_downloads(srv, tid, n):
+    """OUTPUT_STREAMS_MAX downloads of tid open at once, the next one 503;
+    then all cut by their clients, unread: a download goes through again."""
+    open_ = [download(srv, "admin", tid, stream=True) for _ in range(16)]
+    assert all(r.status_code == 200 for r in open_)
+    r = download(srv, "admin", tid)
+    assert_error(r, 503)
+    assert r.headers["Retry-After"] == "5"
+    for r in open_:
+        r.close()  # cut: the client goes, unread
+    t0 = time.monotonic()
+    while True:
+        r = download(srv, "admin", tid)
+        if r.status_code == 200:
+            break
+        assert time.monotonic() - t0 < 10, r.text[:200]
+        time.sleep(0.1)
+    assert len(r.content) == n
+    check_marks(r.content)
+
+
+def test_downloads_cut_free_their_places(onesrv):
+    """OUTPUT_STREAMS_MAX (16) outputs are sent at once, the next is 503
+    with Retry-After; downloads the clients cut (unread) free their places,
+    descriptors and threads. (Twice: the first time may grow the database
+    pool.)"""
+    admin = onesrv.client("admin")
+    n = 8 * MiB
+    tid, _ = make_output(admin, n)
+    cut_downloads(onesrv, tid, n)
+    before = proc_counts(onesrv.proc.pid)
+    cut_downloads(onesrv, tid, n)
+    t0 = time.monotonic()
+    while True:  # descriptors: no more (the pool may close idle connections meanwhile)
+        fds, threads = proc_counts(onesrv.proc.pid)
+        if fds <= before[0] and threads == before[1]:
+            break
+        assert time.monotonic() - t0 < 10, (before, (fds, threads))
+        time.sleep(0.1)
+    admin.post(f"{BLOB_AGENT}/CleanupBatchTask", json={"BatchTaskId": tid})

@@ -103,6 +103,56 @@ static void test_delete_takes_the_output(void **state)
     assert_int_equal(store_task_delete(f->s, id), STORE_ABSENT);
 }
 
+/* A deleted task's id is never given to another, the newest one's
+ * either (SQLite: AUTOINCREMENT since schema v10; PostgreSQL: a
+ * sequence): a client's stale id must not reach another task. */
+static void test_ids_never_reused(void **state)
+{
+    tmpdb_store *f = *state;
+    int64_t one = add(f, "j"), two = add(f, "j");
+    assert_int_equal(store_task_delete(f->s, two), STORE_OK);
+    int64_t three = add(f, "j");
+    assert_true(three > two);
+    assert_int_equal(store_task_delete(f->s, three), STORE_OK);
+    assert_int_equal(store_task_delete(f->s, one), STORE_OK);
+    assert_true(add(f, "j") > three);
+}
+
+/* A schema v9 file (batch_task without AUTOINCREMENT) migrated to v10
+ * keeps its tasks, and gives no deleted id again from then on. */
+static void test_v9_tasks_kept_by_v10(void **state)
+{
+    TMPDB_SQLITE_ONLY("an older SQLite schema made by hand (PostgreSQL starts at its own version)");
+    tmpdb_store *f = *state;
+    int64_t one = add(f, "j"), two = add(f, "k");
+    int64_t current = tmpdb_schema_version(f->path);
+    store_close(f->s);
+    f->s = NULL;
+    tmpdb_exec(f->path,
+               "DROP TABLE blob_piece; DROP TABLE batch_file; "
+               "CREATE TABLE t9 AS SELECT * FROM batch_task; DROP TABLE batch_task; "
+               "CREATE TABLE batch_task (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "description TEXT NOT NULL DEFAULT '', params TEXT NOT NULL DEFAULT '{}', "
+               "associate_id INTEGER NOT NULL, state INTEGER NOT NULL, "
+               "percent INTEGER NOT NULL DEFAULT 0, progress TEXT NOT NULL DEFAULT '', "
+               "result TEXT NOT NULL DEFAULT '', response TEXT NOT NULL DEFAULT '', "
+               "file_name TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, "
+               "started_ms INTEGER, finished_ms INTEGER, "
+               "start_count INTEGER NOT NULL DEFAULT 0, server TEXT NOT NULL DEFAULT '', "
+               "lease_ms INTEGER NOT NULL DEFAULT 0, stop INTEGER NOT NULL DEFAULT 0, "
+               "output_blob INTEGER REFERENCES blob(id) ON DELETE SET NULL); "
+               "INSERT INTO batch_task SELECT * FROM t9; DROP TABLE t9; "
+               "CREATE INDEX batch_task_state ON batch_task(state, id); "
+               "PRAGMA user_version = 9");
+    assert_int_equal(store_open(f->path, NULL, &f->s), STORE_OK);
+    assert_int_equal(tmpdb_schema_version(f->path), current);
+    assert_string_equal(get(f, one).name, "j");
+    assert_string_equal(get(f, two).name, "k");
+    assert_int_equal(get(f, two).associate_id, 7);
+    assert_int_equal(store_task_delete(f->s, two), STORE_OK);
+    assert_true(add(f, "j") > two);
+}
+
 #define CASE(t) cmocka_unit_test_setup_teardown(t, tmpdb_setup_plain, tmpdb_teardown)
 
 int main(void)
@@ -112,6 +162,8 @@ int main(void)
         CASE(test_stop_and_finish),
         CASE(test_reap_lapsed_only),
         CASE(test_delete_takes_the_output),
+        CASE(test_ids_never_reused),
+        CASE(test_v9_tasks_kept_by_v10),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
