@@ -7,8 +7,10 @@
  * field) and GNU ones (magic "ustar  \0"), GNU 'L' long names and pax 'x'
  * records "path" and "size" for the next member. Regular files ('0', and
  * '\0' of old archives) and directories ('5') are handed out; every other
- * type (links, devices, FIFOs, pax 'g', GNU 'K', sparse...) is handed out
- * as BULK_TAR_OTHER for the caller to note and skip.
+ * type (links, devices, FIFOs, sparse...) is handed out as BULK_TAR_OTHER
+ * for the caller to note and skip. Pax 'g' and GNU 'K' (a global record,
+ * a long link name) are read over like 'x' and 'L', never members: they
+ * leave a pending long name or pax path to the member it is for.
  *
  * Invariants: every field is checked before it is used — the header's
  * checksum (unsigned, or signed as some old tars wrote it), octal numbers
@@ -187,7 +189,7 @@ static bool clean_name(char *name)
 
 /* ---- extension headers --------------------------------------------------------- */
 
-/* The data of an 'L' or 'x' member (size bytes) into t->ext. */
+/* The data of an 'L', 'x', 'K' or 'g' member (size bytes) into t->ext. */
 static int read_ext(bulk_tar_reader *t, int64_t size, const char *what)
 {
     if (size < 0 || size > BULK_TAR_PAX_MAX)
@@ -370,6 +372,8 @@ int bulk_tar_next(bulk_tar_reader *t, bulk_tar_member *out)
             rc = long_name(t, size);
         else if (h[156] == 'x')
             rc = pax_header(t, size);
+        else if (h[156] == 'K' || h[156] == 'g') /* nothing of ours: read over */
+            rc = read_ext(t, size, h[156] == 'K' ? "long link name" : "global pax header");
         else if ((rc = take_member(t, h, size)) == BULK_TAR_MEMBER) {
             *out = t->member;
             return rc;

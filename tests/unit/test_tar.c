@@ -173,6 +173,41 @@ static void test_gnu_long_name_and_pax_records(void **state)
     assert_int_equal(bulk_tar_next(&t, &m), BULK_TAR_END);
 }
 
+/* A GNU 'K' (long link name) or pax 'g' (global record) between a long
+ * name or a pax path and its member is read over: the name stays the
+ * member's (it was taken by the 'K'/'g' as an OTHER member's). */
+static void test_link_names_and_global_records_keep_the_pending_name(void **state)
+{
+    (void)state;
+    static src s;
+    char longname[200];
+    const char *pax = "22 path=project/7.png\n", *global = "15 comment=hi\n";
+    memset(&s, 0, sizeof(s));
+    memset(longname, 'b', sizeof(longname));
+    memcpy(longname, "person/", 7);
+    strcpy(longname + 190, "/1.jpg");
+    header(&s, "././@LongLink", NULL, (int64_t)strlen(longname) + 1, 'L');
+    body(&s, longname, strlen(longname) + 1);
+    header(&s, "././@LongLink", NULL, 7, 'K');
+    body(&s, "target", 7);
+    member(&s, "cut-short", "L");
+    header(&s, "PaxHeaders/x", NULL, (int64_t)strlen(pax), 'x');
+    body(&s, pax, strlen(pax));
+    header(&s, "PaxHeaders/g", NULL, (int64_t)strlen(global), 'g');
+    body(&s, global, strlen(global));
+    member(&s, "ignored", "P");
+    end(&s);
+    bulk_tar_member m;
+    start(&s);
+    assert_int_equal(bulk_tar_next(&t, &m), BULK_TAR_MEMBER);
+    assert_string_equal(m.name, longname);
+    assert_int_equal(m.kind, BULK_TAR_FILE);
+    assert_int_equal(bulk_tar_next(&t, &m), BULK_TAR_MEMBER);
+    assert_string_equal(m.name, "project/7.png");
+    assert_int_equal(m.kind, BULK_TAR_FILE);
+    assert_int_equal(bulk_tar_next(&t, &m), BULK_TAR_END);
+}
+
 static void test_base256_size_and_signed_checksum(void **state)
 {
     (void)state;
@@ -313,6 +348,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ustar_members_read_in_any_chunks),
         cmocka_unit_test(test_gnu_long_name_and_pax_records),
+        cmocka_unit_test(test_link_names_and_global_records_keep_the_pending_name),
         cmocka_unit_test(test_base256_size_and_signed_checksum),
         cmocka_unit_test(test_names_refused),
         cmocka_unit_test(test_fields_refused),
