@@ -50,16 +50,18 @@ static const store_copy_def fixed_defs[] = {
                           7,
                           {"id", "name", "full_name", "role", "disabled", "pw_hash", "created_ms"},
                           {I, T, T, I, I, T, I},
-                          true},
+                          true,
+                          NULL},
     [STORE_COPY_CRED] = {"cred",
                          10,
                          {"id", "kind", "hash", "user_id", "created_ms", "expires_ms", "revoked",
                           "xsrf_hash", "label", "pair_id"},
                          {I, I, B, I, I, I, I, B, T, I},
-                         true},
+                         true,
+                         NULL},
     [STORE_COPY_APP] =
-        {"app", 5, {"id", "name", "hash", "created_ms", "revoked"}, {I, T, B, I, I}, true},
-    [STORE_COPY_META] = {"meta", 2, {"name", "value"}, {T, B}, false},
+        {"app", 5, {"id", "name", "hash", "created_ms", "revoked"}, {I, T, B, I, I}, true, NULL},
+    [STORE_COPY_META] = {"meta", 2, {"name", "value"}, {T, B}, false, NULL},
     [STORE_COPY_BLOB] = {"blob",
                          16,
                          {"id", "description", "extra_info", "mime_type", "conceptual_type",
@@ -69,7 +71,7 @@ static const store_copy_def fixed_defs[] = {
                          {I, T, T, T, T, I, I, I, I, I, I, I, I, I, I, I},
                          true,
                          "NOT EXISTS (SELECT 1 FROM batch_file f WHERE f.blob_id = blob.id)"},
-    [STORE_COPY_LIBRARY] = {"project_library", 2, {"blob_id", "added_ms"}, {I, I}, false},
+    [STORE_COPY_LIBRARY] = {"project_library", 2, {"blob_id", "added_ms"}, {I, I}, false, NULL},
 };
 
 /* id, the descriptor's fields, the links, version and change time. */
