@@ -105,7 +105,13 @@ def test_hostile_archive_fails_quickly_with_the_spool_bounded(srv, case):
     took = time.time() - t0
     assert t["State"] == "Failed" and why in t["Result"], t
     assert took < 20, took
-    assert w.most < 100, w.most  # the spool never grew
+    # the spool never grew past the import's caps: DIRS_MAX (64) folders,
+    # the files that went into them (here one per two folders), and a few of
+    # the import's own (its private home, its folder, the lock, a file being
+    # written). Unbounded, the cases made 58,000 to 360,000 entries; 101 was
+    # seen once for "folders" (64 + 32 + 5), which an earlier bound of 100
+    # did not allow for.
+    assert w.most < 64 + 32 + 16, w.most
     assert count_entries(spool) <= 1, os.listdir(spool)  # only the private folder is left
     assert w.answers and all(st == 200 for st, _ in w.answers), w.answers[:5]
     assert max(d for _, d in w.answers) < 5, max(d for _, d in w.answers)
